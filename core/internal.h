@@ -1,0 +1,184 @@
+/* Internal declarations shared by the files of the C core. Nothing here is part of the ABI: every
+ * symbol is hidden (the library is compiled with -fvisibility=hidden and a version script). */
+#ifndef NEARKIT_INTERNAL_H
+#define NEARKIT_INTERNAL_H
+
+#define NEARKIT_EXPERIMENTAL
+#include "nearkit.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define NEARKIT_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define NEARKIT_PRINTF(fmt, args)
+#endif
+
+/* ---- errors.c ---------------------------------------------------------------------------------- */
+
+/* Records status and message as the calling thread's last error and returns status. */
+nearkit_status nearkit_set_error(nearkit_status status, const char *fmt, ...) NEARKIT_PRINTF(2, 3);
+/* Forgets the calling thread's last error (called on entry to every public function). */
+void nearkit_clear_error(void);
+/* The common out-of-memory failure. */
+nearkit_status nearkit_oom(void);
+
+/* ---- memory ------------------------------------------------------------------------------------ */
+
+/* n * size with overflow detection: false when it does not fit in size_t. */
+static inline bool nearkit_mul_size(size_t *out, size_t n, size_t size) {
+    if (size != 0 && n > SIZE_MAX / size) return false;
+    *out = n * size;
+    return true;
+}
+/* malloc of n * size bytes, NULL on overflow or failure (never for n * size == 0: returns a
+ * 1-byte block then, so NULL always means failure). */
+void *nearkit_alloc_array(size_t n, size_t size);
+/* 64-byte aligned allocation for SIMD and GEMM buffers; free with nearkit_aligned_free. */
+void *nearkit_aligned_alloc_array(size_t n, size_t size);
+void nearkit_aligned_free(void *p);
+
+/* A growable byte string for describe() output. */
+typedef struct nearkit_strbuf {
+    char *data;
+    size_t len, cap;
+    bool failed; /* an allocation failed; the content is incomplete */
+} nearkit_strbuf;
+void nearkit_strbuf_appendf(nearkit_strbuf *sb, const char *fmt, ...) NEARKIT_PRINTF(2, 3);
+
+/* ---- threads (threadpool.c) -------------------------------------------------------------------- */
+
+/* Runs fn over [0, n) in chunks of `chunk` items on up to `threads` threads (the caller's thread
+ * included) drawn from the library's single pool. fn receives a worker number in [0, threads) that
+ * no other concurrent call of this parallel_for shares, for per-worker scratch. Returns once every
+ * chunk has run. */
+typedef void (*nearkit_range_fn)(void *ctx, uint64_t begin, uint64_t end, uint32_t worker);
+void nearkit_parallel_for(uint32_t threads, uint64_t n, uint64_t chunk, nearkit_range_fn fn,
+                          void *ctx);
+/* Number of cores available to the process (>= 1). */
+uint32_t nearkit_cpu_count(void);
+/* num_threads as the user gives it (0 = every core) turned into a thread count >= 1. */
+uint32_t nearkit_resolve_threads(uint32_t requested);
+
+/* ---- top-k selection (topk.c) ------------------------------------------------------------------ */
+
+/* A bounded max-heap of (distance, position) pairs keeping the `cap` smallest. Ties on distance
+ * are ordered by the user id of the position (ids == NULL: the position itself), so results are
+ * deterministic and match the "equal distances in increasing id order" contract. */
+typedef struct nearkit_topk {
+    float *dist;
+    uint64_t *pos;
+    size_t size, cap;
+    const int64_t *ids;
+} nearkit_topk;
+
+void nearkit_topk_init(nearkit_topk *h, float *dist_storage, uint64_t *pos_storage, size_t cap,
+                       const int64_t *ids);
+/* Largest distance kept, +INFINITY while not full: a candidate must not be worse to enter. */
+static inline float nearkit_topk_bound(const nearkit_topk *h) {
+    return h->size < h->cap ? __builtin_inff() : h->dist[0];
+}
+void nearkit_topk_push(nearkit_topk *h, float dist, uint64_t pos);
+/* Sorts the kept pairs nearest first (ties by id) in place; the heap is then no longer a heap. */
+void nearkit_topk_sort(nearkit_topk *h);
+/* Writes k results (sorted heap content, then id -1 / +INFINITY padding), mapping positions to
+ * ids (NULL: position is the id). */
+void nearkit_topk_emit(const nearkit_topk *h, const int64_t *ids, uint64_t k, int64_t *out_ids,
+                       float *out_dist);
+
+/* ---- range results (range.c) ------------------------------------------------------------------- */
+
+/* Collects range matches per query; each query is written by one thread only. */
+typedef struct nearkit_range_builder nearkit_range_builder;
+nearkit_range_builder *nearkit_range_builder_new(uint64_t n_queries);
+/* Adds a match; false on allocation failure (the builder then reports OUT_OF_MEMORY). */
+bool nearkit_range_builder_add(nearkit_range_builder *b, uint64_t query, int64_t id, float dist);
+/* Sorts every query's matches and turns the builder into a result (always consumes it). */
+nearkit_status nearkit_range_builder_finish(nearkit_range_result **out, nearkit_range_builder *b);
+void nearkit_range_builder_free(nearkit_range_builder *b);
+
+/* ---- serialisation (io.c) ---------------------------------------------------------------------- */
+
+/* Writer: accumulates sections in memory. */
+typedef struct nearkit_writer nearkit_writer;
+/* Appends one section; its bytes are copied. */
+nearkit_status nearkit_writer_section(nearkit_writer *w, uint32_t tag, const void *data,
+                                      uint64_t size);
+/* Appends one section from several pieces (total = sum of sizes). */
+nearkit_status nearkit_writer_section_parts(nearkit_writer *w, uint32_t tag, const void *const *parts,
+                                            const uint64_t *sizes, size_t n_parts);
+
+/* Reader: a validated file image; sections are looked up by tag. */
+typedef struct nearkit_reader nearkit_reader;
+/* Finds a section: CORRUPT (naming the section) when missing. *data points into the image. */
+nearkit_status nearkit_reader_section(const void **data, uint64_t *size, const nearkit_reader *r,
+                                      uint32_t tag);
+/* Finds a section of exactly `expected` bytes. */
+nearkit_status nearkit_reader_section_sized(const void **data, const nearkit_reader *r, uint32_t tag,
+                                            uint64_t expected);
+/* Section tag from four characters. */
+#define NEARKIT_TAG(a, b, c, d) \
+    ((uint32_t)(a) | ((uint32_t)(b) << 8) | ((uint32_t)(c) << 16) | ((uint32_t)(d) << 24))
+
+/* ---- index kinds ------------------------------------------------------------------------------- */
+
+typedef struct nearkit_param_desc {
+    const char *name;
+    uint32_t flags; /* NEARKIT_PARAM_FLAG_* */
+    double min, max;
+} nearkit_param_desc;
+
+/* What every index kind implements. The generic layer (index.c) has already validated arguments,
+ * checked vector type and finite values, and normalised cosine vectors, so kinds see clean input:
+ * for COSINE, vectors are unit length (or zero) and the distance is 1 - dot. */
+typedef struct nearkit_index_ops {
+    nearkit_kind kind;
+    const char *name;
+    const char *description;
+    uint32_t flags;       /* NEARKIT_KIND_FLAG_* */
+    uint32_t metric_mask; /* 1u << metric */
+    const nearkit_param_desc *params;
+    size_t n_params;
+
+    /* Allocates ix->impl for an empty index. */
+    nearkit_status (*create)(nearkit_index *ix);
+    void (*destroy)(nearkit_index *ix);
+    nearkit_status (*add)(nearkit_index *ix, const void *vectors, uint64_t n, const int64_t *ids);
+    nearkit_status (*train)(nearkit_index *ix, const void *vectors, uint64_t n); /* may be NULL */
+    nearkit_status (*build)(nearkit_index *ix);                                 /* may be NULL */
+    bool (*is_ready)(const nearkit_index *ix);
+    uint64_t (*count)(const nearkit_index *ix);
+    uint64_t (*memory)(const nearkit_index *ix);
+    /* k <= count here; the generic layer pads the rest. ids/dist rows have stride `stride`. */
+    nearkit_status (*search)(const nearkit_index *ix, const void *queries, uint64_t n, uint64_t k,
+                             int64_t *ids, float *dist, uint64_t stride, uint32_t threads);
+    nearkit_status (*range_search)(const nearkit_index *ix, const void *queries, uint64_t n,
+                                   float radius, nearkit_range_builder *out, uint32_t threads);
+    /* i indexes params[]. */
+    nearkit_status (*get_param)(const nearkit_index *ix, size_t i, double *value);
+    nearkit_status (*set_param)(nearkit_index *ix, size_t i, double value);
+    nearkit_status (*save)(const nearkit_index *ix, nearkit_writer *w);
+    nearkit_status (*load)(nearkit_index *ix, const nearkit_reader *r);
+    void (*describe)(const nearkit_index *ix, nearkit_strbuf *sb);
+} nearkit_index_ops;
+
+struct nearkit_index {
+    const nearkit_index_ops *ops;
+    nearkit_metric metric;
+    nearkit_vector_type vector_type;
+    uint32_t dimension;     /* floats, or bits */
+    uint64_t vector_bytes;  /* bytes of one input vector */
+    uint32_t num_threads;   /* as set: 0 = every core */
+    uint64_t seed;
+    void *impl;
+};
+
+/* The registry of kinds compiled in (library.c). */
+const nearkit_index_ops *nearkit_find_kind(nearkit_kind kind);
+
+extern const nearkit_index_ops nearkit_flat_ops;
+
+#endif

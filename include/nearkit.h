@@ -1,0 +1,377 @@
+/*
+ * nearkit.h - the one public header of nearkit, a nearest-neighbour search library.
+ *
+ * This header is the whole C ABI. It is split in two parts:
+ *   - the STABLE API: everything above the line "EXPERIMENTAL API". Once released, a function keeps
+ *     its signature and meaning, a constant keeps its value, and a struct only grows at its end.
+ *   - the EXPERIMENTAL API: only declared when NEARKIT_EXPERIMENTAL is defined before inclusion; it
+ *     may change in any minor release.
+ *
+ * Conventions that hold for every function unless its comment says otherwise:
+ *   - Fallible functions return a nearkit_status. NEARKIT_OK (0) is success. On failure a message is
+ *     left in thread-local storage, readable with nearkit_last_error_message() on the same thread,
+ *     and every output parameter is left untouched or set to an empty value (NULL / 0).
+ *   - Output parameters come first.
+ *   - The library never aborts, exits or prints because of bad input; a NULL pointer where one is
+ *     required gives NEARKIT_ERR_INVALID_ARGUMENT.
+ *   - Every nearkit_*_free function accepts NULL.
+ *   - Input vectors are borrowed for the duration of the call only: the library copies what it keeps.
+ *   - Vectors are row-major and contiguous: `n` vectors of `nearkit_index_vector_bytes()` bytes each.
+ *     Float vectors are `dimension` float32 values; binary vectors are `dimension` bits packed into
+ *     dimension / 8 bytes, least significant bit first within each byte.
+ *   - Thread safety: functions taking `const nearkit_index *` may run concurrently with each other on
+ *     one index. Functions taking `nearkit_index *` (add, train, build, set_param) need the caller
+ *     to exclude every other call on that index while they run. Different indexes are independent.
+ */
+#ifndef NEARKIT_H
+#define NEARKIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(NEARKIT_STATIC)
+#define NEARKIT_API
+#elif defined(_WIN32)
+#if defined(NEARKIT_BUILDING)
+#define NEARKIT_API __declspec(dllexport)
+#else
+#define NEARKIT_API __declspec(dllimport)
+#endif
+#elif defined(__GNUC__)
+#define NEARKIT_API __attribute__((visibility("default")))
+#else
+#define NEARKIT_API
+#endif
+
+/* ============================================================================================== */
+/*                                         STABLE API                                             */
+/* ============================================================================================== */
+
+/* ---- Versions ---------------------------------------------------------------------------------- */
+
+#define NEARKIT_VERSION_MAJOR 0
+#define NEARKIT_VERSION_MINOR 1
+#define NEARKIT_VERSION_PATCH 0
+#define NEARKIT_VERSION_STRING "0.1.0"
+/* Encoded as major * 10000 + minor * 100 + patch. */
+#define NEARKIT_VERSION_NUMBER \
+    (NEARKIT_VERSION_MAJOR * 10000 + NEARKIT_VERSION_MINOR * 100 + NEARKIT_VERSION_PATCH)
+
+/* Raised whenever a released function or constant changes incompatibly. A binding compares this,
+ * as it was compiled, with nearkit_abi_version() at load time and refuses a mismatch. */
+#define NEARKIT_ABI_VERSION 1
+
+/* The library's version as "MAJOR.MINOR.PATCH". Static storage; never NULL; thread-safe. */
+NEARKIT_API const char *nearkit_version_string(void);
+/* The library's version as NEARKIT_VERSION_NUMBER encodes it. Thread-safe. */
+NEARKIT_API uint32_t nearkit_version_number(void);
+/* The ABI version the library was built with. Thread-safe. */
+NEARKIT_API uint32_t nearkit_abi_version(void);
+
+/* ---- Status codes and errors ------------------------------------------------------------------- */
+
+/* Values never change once released; new codes are only appended. */
+typedef int32_t nearkit_status;
+#define NEARKIT_OK 0
+#define NEARKIT_ERR_INVALID_ARGUMENT 1 /* NULL pointer, wrong length or type, NaN, k = 0, ... */
+#define NEARKIT_ERR_OUT_OF_MEMORY 2    /* an allocation failed */
+#define NEARKIT_ERR_IO 3               /* a file could not be opened, read or written */
+#define NEARKIT_ERR_CORRUPT 4          /* a file or buffer is not a valid nearkit index */
+#define NEARKIT_ERR_UNSUPPORTED 5      /* valid, but not supported (kind/metric pair, newer format) */
+#define NEARKIT_ERR_STATE 6            /* call not valid in the index's state (e.g. not yet trained) */
+#define NEARKIT_ERR_NOT_FOUND 7        /* unknown parameter or kind name */
+#define NEARKIT_ERR_INTERNAL 8         /* a bug in nearkit; please report it */
+
+/* The message of the last failure on the calling thread, or "" when none. Never NULL. The string
+ * stays valid until the next nearkit call on the same thread. */
+NEARKIT_API const char *nearkit_last_error_message(void);
+/* The status of the last failure on the calling thread, NEARKIT_OK when none. */
+NEARKIT_API nearkit_status nearkit_last_error_status(void);
+/* The constant's name without prefix, e.g. "INVALID_ARGUMENT"; "UNKNOWN" for other values.
+ * Static storage; never NULL; thread-safe. */
+NEARKIT_API const char *nearkit_status_name(nearkit_status status);
+
+/* ---- Metrics ----------------------------------------------------------------------------------- */
+
+/* Smaller is always nearer. The value reported for a pair (x, q):
+ *   L2       Euclidean distance sqrt(sum (x_i - q_i)^2)            (not its square)
+ *   L1       sum |x_i - q_i|
+ *   LINF     max |x_i - q_i|
+ *   COSINE   1 - <x, q> / (|x| |q|), in [0, 2]; a zero vector is treated as orthogonal to all (1)
+ *   IP       -<x, q>, the negated inner product
+ *   HAMMING  number of differing bits, on binary vectors
+ * Values written to files; never renumbered. */
+typedef int32_t nearkit_metric;
+#define NEARKIT_METRIC_L2 1
+#define NEARKIT_METRIC_L1 2
+#define NEARKIT_METRIC_LINF 3
+#define NEARKIT_METRIC_COSINE 4
+#define NEARKIT_METRIC_IP 5
+#define NEARKIT_METRIC_HAMMING 6
+
+/* Lower-case name ("l2", "l1", "linf", "cosine", "ip", "hamming"), or NULL for an unknown value. */
+NEARKIT_API const char *nearkit_metric_name(nearkit_metric metric);
+/* Parses a metric name (case-insensitive; also accepts "euclidean", "manhattan", "chebyshev",
+ * "inner_product"). Errors: INVALID_ARGUMENT for NULL, NOT_FOUND for an unknown name. */
+NEARKIT_API nearkit_status nearkit_metric_from_name(nearkit_metric *out, const char *name);
+
+/* ---- Vector types ------------------------------------------------------------------------------ */
+
+typedef int32_t nearkit_vector_type;
+#define NEARKIT_VECTOR_FLOAT32 1 /* dimension float32 values */
+#define NEARKIT_VECTOR_BINARY 2  /* dimension bits packed into dimension / 8 uint8 values */
+
+/* ---- Index kinds ------------------------------------------------------------------------------- */
+
+/* Values written to files; never renumbered. A library may not contain every kind: enumerate them
+ * with nearkit_kind_count() / nearkit_kind_get_info(). */
+typedef int32_t nearkit_kind;
+#define NEARKIT_KIND_FLAT 1        /* exact brute force, every metric */
+#define NEARKIT_KIND_VPTREE 2      /* exact vantage-point tree */
+#define NEARKIT_KIND_BKTREE 3      /* exact Burkhard-Keller tree, hamming */
+#define NEARKIT_KIND_IVF_FLAT 4    /* inverted file over float vectors (approximate) */
+#define NEARKIT_KIND_HNSW 5        /* hierarchical navigable small-world graph (approximate) */
+#define NEARKIT_KIND_MIH 6         /* multi-index hashing, hamming (exact unless capped) */
+#define NEARKIT_KIND_IVF_BINARY 7  /* inverted file over binary vectors (approximate) */
+
+/* Flags of nearkit_kind_info.flags. */
+#define NEARKIT_KIND_FLAG_EXACT 1u          /* results equal the flat index's at default settings */
+#define NEARKIT_KIND_FLAG_NEEDS_TRAINING 2u /* train (or build) before adding or searching */
+#define NEARKIT_KIND_FLAG_NEEDS_BUILD 4u    /* call nearkit_index_build after adding, before search */
+
+typedef struct nearkit_kind_info {
+    uint32_t struct_size;  /* set by the caller: sizeof(nearkit_kind_info) */
+    int32_t kind;          /* a NEARKIT_KIND_* value */
+    const char *name;      /* e.g. "flat"; static storage */
+    uint32_t flags;        /* NEARKIT_KIND_FLAG_* */
+    uint32_t metric_mask;  /* bit (1u << metric) set for each supported nearkit_metric */
+    const char *description; /* one line; static storage */
+} nearkit_kind_info;
+
+/* Number of index kinds compiled into this library. Thread-safe. */
+NEARKIT_API size_t nearkit_kind_count(void);
+/* Fills `out` with the i-th kind (0 <= i < nearkit_kind_count()). The caller sets out->struct_size;
+ * fields past it are not written. Errors: INVALID_ARGUMENT (NULL, struct_size too small, i out of
+ * range). Thread-safe. */
+NEARKIT_API nearkit_status nearkit_kind_get_info(nearkit_kind_info *out, size_t i);
+/* Looks a kind up by name ("flat", "vptree", ...; case-insensitive). Errors: INVALID_ARGUMENT for
+ * NULL, NOT_FOUND when no such kind is compiled in. */
+NEARKIT_API nearkit_status nearkit_kind_from_name(nearkit_kind *out, const char *name);
+/* The kind's name, or NULL when no such kind is compiled in. */
+NEARKIT_API const char *nearkit_kind_name(nearkit_kind kind);
+
+/* ---- Index options ----------------------------------------------------------------------------- */
+
+/* Options fixed at creation. Initialise with nearkit_index_options_init() (or, in a static
+ * initialiser, NEARKIT_INDEX_OPTIONS_INIT) and then change fields. Fields are only ever appended;
+ * the library reads only the first struct_size bytes and uses defaults for the rest. */
+typedef struct nearkit_index_options {
+    uint32_t struct_size; /* sizeof(nearkit_index_options) as the caller was compiled */
+    uint32_t num_threads; /* threads for batch work; 0 = every core. Default 0 */
+    uint64_t seed;        /* seed for randomised builds (trees, k-means). Default 42 */
+    /* Kind-specific build parameters as "name=value" pairs separated by commas or spaces, e.g.
+     * "nlist=1024,leaf_size=32"; the same names nearkit_index_set_param() accepts. Borrowed for
+     * the call only. NULL or "" for none. Default NULL. */
+    const char *params;
+} nearkit_index_options;
+
+#define NEARKIT_INDEX_OPTIONS_INIT {(uint32_t)sizeof(nearkit_index_options), 0u, 42u, NULL}
+
+/* Sets struct_size and every default. Errors: INVALID_ARGUMENT for NULL. */
+NEARKIT_API nearkit_status nearkit_index_options_init(nearkit_index_options *options);
+
+/* ---- Search options ---------------------------------------------------------------------------- */
+
+/* Per-call search options; NULL everywhere means all defaults. */
+typedef struct nearkit_search_options {
+    uint32_t struct_size; /* sizeof(nearkit_search_options) as the caller was compiled */
+    uint32_t num_threads; /* threads for this batch; 0 = the index's num_threads. Default 0 */
+} nearkit_search_options;
+
+#define NEARKIT_SEARCH_OPTIONS_INIT {(uint32_t)sizeof(nearkit_search_options), 0u}
+
+/* Sets struct_size and every default. Errors: INVALID_ARGUMENT for NULL. */
+NEARKIT_API nearkit_status nearkit_search_options_init(nearkit_search_options *options);
+
+/* ---- Index lifetime ---------------------------------------------------------------------------- */
+
+/* An index: opaque; create with nearkit_index_create or load, release with nearkit_index_free. */
+typedef struct nearkit_index nearkit_index;
+
+/* Creates an empty index.
+ *   kind, metric  a supported pair (see nearkit_kind_info.metric_mask)
+ *   dimension     float: number of values (>= 1); binary: number of bits (a multiple of 8, >= 8)
+ *   options       NULL for defaults; copied (params are parsed during the call)
+ * On success *out owns a new index the caller frees with nearkit_index_free.
+ * Errors: INVALID_ARGUMENT (NULL out, zero or bad dimension, bad option value), UNSUPPORTED (pair
+ * not supported), NOT_FOUND (unknown kind or parameter name), OUT_OF_MEMORY. Thread-safe. */
+NEARKIT_API nearkit_status nearkit_index_create(nearkit_index **out, nearkit_kind kind,
+                                                nearkit_metric metric, uint32_t dimension,
+                                                const nearkit_index_options *options);
+
+/* Releases the index and everything it owns. Accepts NULL. The caller ensures no other call is
+ * using the index. */
+NEARKIT_API void nearkit_index_free(nearkit_index *index);
+
+/* ---- Adding, training, building ---------------------------------------------------------------- */
+
+/* Adds n vectors (copied). `type` must be the index's vector type. `ids` is NULL (ids continue the
+ * insertion order: the i-th vector ever added gets id i) or n int64 ids (copied; any value but -1;
+ * duplicates are allowed and reported as given). n = 0 is a no-op.
+ * Errors: INVALID_ARGUMENT (NULL vectors with n > 0, wrong type, NaN or infinity, id -1),
+ * STATE (the kind needs training first), OUT_OF_MEMORY. Needs exclusive access. */
+NEARKIT_API nearkit_status nearkit_index_add(nearkit_index *index, nearkit_vector_type type,
+                                             const void *vectors, uint64_t n, const int64_t *ids);
+
+/* Trains kinds that learn from data (e.g. IVF centroids) on n vectors (borrowed for the call).
+ * A no-op returning OK for kinds that need no training. Errors: INVALID_ARGUMENT, STATE (already
+ * trained and holding vectors), OUT_OF_MEMORY. Needs exclusive access. */
+NEARKIT_API nearkit_status nearkit_index_train(nearkit_index *index, nearkit_vector_type type,
+                                               const void *vectors, uint64_t n);
+
+/* Makes everything added so far searchable: builds trees, and trains on the added vectors first
+ * where the kind needs training and has none. Idempotent; OK for kinds that need no build.
+ * Errors: STATE (nothing to train on), OUT_OF_MEMORY. Needs exclusive access. */
+NEARKIT_API nearkit_status nearkit_index_build(nearkit_index *index);
+
+/* ---- Searching --------------------------------------------------------------------------------- */
+
+/* k-nearest-neighbour search for n queries (borrowed). Writes n * k ids and n * k distances into
+ * the caller's buffers, row i holding query i's neighbours nearest first, equal distances in
+ * increasing id order. Where fewer than k vectors exist, the missing entries are id -1 and
+ * distance +INFINITY. Batches run on the index's threads.
+ * Errors: INVALID_ARGUMENT (NULL pointer, k = 0, wrong type, NaN or infinity in a query),
+ * STATE (index not built or trained), OUT_OF_MEMORY. Thread-safe with other const calls. */
+NEARKIT_API nearkit_status nearkit_index_search(int64_t *ids, float *distances,
+                                                const nearkit_index *index,
+                                                nearkit_vector_type type, const void *queries,
+                                                uint64_t n, uint64_t k,
+                                                const nearkit_search_options *options);
+
+/* The result of a range search: for each query, every vector within the radius. Opaque. */
+typedef struct nearkit_range_result nearkit_range_result;
+
+/* Range search: for each of n queries, every stored vector at distance <= radius, nearest first,
+ * equal distances in increasing id order. On success *out owns a result freed with
+ * nearkit_range_result_free. Errors: as nearkit_index_search, and INVALID_ARGUMENT for a NaN
+ * radius. Thread-safe with other const calls. */
+NEARKIT_API nearkit_status nearkit_index_range_search(nearkit_range_result **out,
+                                                      const nearkit_index *index,
+                                                      nearkit_vector_type type,
+                                                      const void *queries, uint64_t n,
+                                                      float radius,
+                                                      const nearkit_search_options *options);
+
+/* Number of queries in the result. 0 for NULL. */
+NEARKIT_API uint64_t nearkit_range_result_query_count(const nearkit_range_result *result);
+/* Borrowed views into the result (valid until it is freed), in the layout of a CSR matrix:
+ * query i's matches are ids[offsets[i] .. offsets[i+1]) with their distances at the same
+ * positions; offsets has query_count + 1 entries. Any output pointer may be NULL to skip it.
+ * Errors: INVALID_ARGUMENT for a NULL result. */
+NEARKIT_API nearkit_status nearkit_range_result_get(const uint64_t **offsets, const int64_t **ids,
+                                                    const float **distances,
+                                                    const nearkit_range_result *result);
+/* Releases a range result. Accepts NULL. */
+NEARKIT_API void nearkit_range_result_free(nearkit_range_result *result);
+
+/* ---- Introspection ----------------------------------------------------------------------------- */
+/* These return 0 (or NULL) for a NULL index and are thread-safe with other const calls. */
+
+NEARKIT_API nearkit_kind nearkit_index_kind(const nearkit_index *index);
+NEARKIT_API nearkit_metric nearkit_index_metric(const nearkit_index *index);
+NEARKIT_API nearkit_vector_type nearkit_index_vector_type(const nearkit_index *index);
+/* Dimension as given at creation (bits for binary vectors). */
+NEARKIT_API uint32_t nearkit_index_dimension(const nearkit_index *index);
+/* Bytes one vector occupies on input: dimension * 4 (float) or dimension / 8 (binary). */
+NEARKIT_API uint64_t nearkit_index_vector_bytes(const nearkit_index *index);
+/* Number of vectors stored. */
+NEARKIT_API uint64_t nearkit_index_count(const nearkit_index *index);
+/* Heap memory the index holds, in bytes. */
+NEARKIT_API uint64_t nearkit_index_memory_bytes(const nearkit_index *index);
+/* 1 when the index can be searched (trained and built as its kind needs), else 0. */
+NEARKIT_API int32_t nearkit_index_is_ready(const nearkit_index *index);
+
+/* A human-readable description: kind, metric, sizes, parameters, and for trees their top levels.
+ * On success *out is a NUL-terminated string the caller frees with nearkit_string_free.
+ * Errors: INVALID_ARGUMENT, OUT_OF_MEMORY. */
+NEARKIT_API nearkit_status nearkit_index_describe(char **out, const nearkit_index *index);
+/* Releases a string returned by the library. Accepts NULL. */
+NEARKIT_API void nearkit_string_free(char *string);
+
+/* ---- Named parameters -------------------------------------------------------------------------- */
+
+/* Every kind exposes its settings by name, so bindings need no per-kind code. Every kind has
+ * "num_threads"; others by kind, e.g. "nprobe", "ef_search", "leaf_size". Read-only statistics
+ * (e.g. "depth") are listed too and refuse a set. */
+
+/* Flags of a parameter. */
+#define NEARKIT_PARAM_FLAG_READ_ONLY 1u /* statistics: get only */
+#define NEARKIT_PARAM_FLAG_BUILD 2u     /* settable only before training/adding */
+#define NEARKIT_PARAM_FLAG_INTEGER 4u   /* integer valued */
+
+/* Number of named parameters of this index; 0 for NULL. */
+NEARKIT_API size_t nearkit_index_param_count(const nearkit_index *index);
+/* The i-th parameter's name (static storage) and flags. Errors: INVALID_ARGUMENT (NULL index,
+ * i out of range). Either output may be NULL. */
+NEARKIT_API nearkit_status nearkit_index_param_info(const char **name, uint32_t *flags,
+                                                    const nearkit_index *index, size_t i);
+/* Reads a parameter. Errors: INVALID_ARGUMENT (NULL), NOT_FOUND (no such parameter). */
+NEARKIT_API nearkit_status nearkit_index_get_param(double *value, const nearkit_index *index,
+                                                   const char *name);
+/* Sets a parameter. Errors: INVALID_ARGUMENT (NULL, NaN, out of range, not an integer where one
+ * is needed, read-only), NOT_FOUND, STATE (a build parameter after training or adding).
+ * Needs exclusive access. */
+NEARKIT_API nearkit_status nearkit_index_set_param(nearkit_index *index, const char *name,
+                                                   double value);
+
+/* ---- Persistence ------------------------------------------------------------------------------- */
+
+/* The file format (docs/format.md) is the same on every platform and in every language. Loading
+ * checks every length and a checksum, so a truncated, corrupted or foreign file gives CORRUPT and
+ * a file from a newer format version gives UNSUPPORTED, never a crash. */
+
+/* Writes the index to a file (replaced if it exists). Errors: INVALID_ARGUMENT, IO, OUT_OF_MEMORY.
+ * Thread-safe with other const calls. */
+NEARKIT_API nearkit_status nearkit_index_save(const nearkit_index *index, const char *path);
+/* Reads an index from a file. On success *out owns it. Errors: INVALID_ARGUMENT, IO, CORRUPT,
+ * UNSUPPORTED, OUT_OF_MEMORY. Thread-safe. */
+NEARKIT_API nearkit_status nearkit_index_load(nearkit_index **out, const char *path);
+/* Serialises the index into a new buffer: *data (freed with nearkit_buffer_free) of *size bytes.
+ * Errors: INVALID_ARGUMENT, OUT_OF_MEMORY. Thread-safe with other const calls. */
+NEARKIT_API nearkit_status nearkit_index_save_to_buffer(void **data, size_t *size,
+                                                        const nearkit_index *index);
+/* Reads an index from `size` bytes at `data` (borrowed). Errors as nearkit_index_load. */
+NEARKIT_API nearkit_status nearkit_index_load_from_buffer(nearkit_index **out, const void *data,
+                                                          size_t size);
+/* Releases a buffer from nearkit_index_save_to_buffer. Accepts NULL. */
+NEARKIT_API void nearkit_buffer_free(void *data);
+
+/* ============================================================================================== */
+/*                                      EXPERIMENTAL API                                          */
+/* ============================================================================================== */
+#ifdef NEARKIT_EXPERIMENTAL
+
+/* Which distance-kernel implementation runs: "scalar", "avx2", "avx512". */
+#define NEARKIT_KERNELS_AUTO 0
+#define NEARKIT_KERNELS_SCALAR 1
+#define NEARKIT_KERNELS_AVX2 2
+#define NEARKIT_KERNELS_AVX512 3
+
+/* Forces one kernel implementation for the whole process (AUTO restores the best the CPU has).
+ * For tests and benchmarks; not safe while searches run. Errors: UNSUPPORTED when the CPU lacks
+ * the instructions, INVALID_ARGUMENT for an unknown value. */
+NEARKIT_API nearkit_status nearkit_kernels_force(int32_t which);
+/* Name of the kernel implementation in use. Static storage; never NULL. */
+NEARKIT_API const char *nearkit_kernels_name(void);
+
+#endif /* NEARKIT_EXPERIMENTAL */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NEARKIT_H */
