@@ -15,7 +15,9 @@
 #define VECS_TAG NEARKIT_TAG('V', 'E', 'C', 'S')
 #define IDS_TAG NEARKIT_TAG('I', 'D', 'S', ' ')
 
-#define QUERY_BLOCK 64        /* queries per task */
+#define QUERY_BLOCK 64        /* queries per task on the kernel path */
+#define GEMM_QUERY_BLOCK 256  /* queries per task on the GEMM path: larger M keeps sgemm efficient */
+#define GEMM_BLOCK_ROWS 1024  /* stored rows per sgemm call */
 #define BLOCK_BYTES (1u << 18) /* stored vectors scanned per block, so a block stays in L2 */
 #define HEAP_BYTES (64u << 20) /* heap memory of one task, bounding the queries it takes */
 #define GEMM_MIN_QUERIES 8
@@ -293,14 +295,36 @@ static void gemm_block(float *tile, const knn_task *t, const knn_scratch *s, uin
     bool l2 = ix->metric == NEARKIT_METRIC_L2;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)rows, d, l2 ? -2.0f : -1.0f,
                 qs, d, x, d, 0.0f, tile, (int)rows);
-    for (size_t i = 0; i < nq; i++) {
-        float *r = tile + i * rows;
-        if (l2) {
-            float qn = s->qnorms[i];
-            const float *xn = f->norms + row;
-            for (size_t j = 0; j < rows; j++) r[j] += qn + xn[j];
-        } else if (ix->metric == NEARKIT_METRIC_COSINE) {
-            for (size_t j = 0; j < rows; j++) r[j] += 1.0f;
+    (void)s;
+}
+
+/* Pushes a GEMM tile row: the ranking value is offset + extra[j] + r[j] (extra: stored norms for
+ * l2, else none), compared against the heap bound in blocks of 16 so the common case, nothing
+ * enters, runs as vector code. */
+static void push_gemm_row(nearkit_topk *h, const float *r, const float *extra, float offset,
+                          uint64_t row, size_t rows) {
+    float bound = nearkit_topk_bound(h);
+    size_t j = 0;
+    for (; j + 16 <= rows; j += 16) {
+        float v[16];
+        int any = 0;
+        if (extra)
+            for (int u = 0; u < 16; u++) v[u] = offset + extra[j + u] + r[j + u];
+        else
+            for (int u = 0; u < 16; u++) v[u] = offset + r[j + u];
+        for (int u = 0; u < 16; u++) any |= v[u] <= bound;
+        if (!any) continue;
+        for (int u = 0; u < 16; u++)
+            if (v[u] <= bound) {
+                nearkit_topk_push(h, v[u], row + j + u);
+                bound = nearkit_topk_bound(h);
+            }
+    }
+    for (; j < rows; j++) {
+        float v = offset + (extra ? extra[j] : 0.0f) + r[j];
+        if (v <= bound) {
+            nearkit_topk_push(h, v, row + j);
+            bound = nearkit_topk_bound(h);
         }
     }
 }
@@ -311,7 +335,7 @@ static void knn_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) 
     const nearkit_index *ix = t->ix;
     const flat_impl *f = impl_of(ix);
     size_t nq = (size_t)(end - begin);
-    size_t block = rows_per_block(ix);
+    size_t block = t->gemm ? GEMM_BLOCK_ROWS : rows_per_block(ix);
     if (block > f->count) block = (size_t)f->count;
     uint64_t cap = t->gemm ? gemm_candidates(t->k, f->count) : t->k;
     knn_scratch s;
@@ -319,7 +343,7 @@ static void knn_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) 
         atomic_store(&t->failed, 1);
         return;
     }
-    nearkit_topk heaps[QUERY_BLOCK];
+    nearkit_topk heaps[GEMM_QUERY_BLOCK > QUERY_BLOCK ? GEMM_QUERY_BLOCK : QUERY_BLOCK];
     for (size_t i = 0; i < nq; i++) {
         nearkit_topk_init(&heaps[i], s.heap_dist + i * cap, s.heap_pos + i * cap, (size_t)cap, f->ids);
         if (t->gemm && ix->metric == NEARKIT_METRIC_L2) {
@@ -331,7 +355,11 @@ static void knn_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) 
         size_t rows = f->count - row < block ? (size_t)(f->count - row) : block;
         if (t->gemm) {
             gemm_block(s.tile, t, &s, begin, nq, row, rows);
-            for (size_t i = 0; i < nq; i++) push_block(&heaps[i], s.tile + i * rows, row, rows);
+            bool l2 = ix->metric == NEARKIT_METRIC_L2;
+            float offset = ix->metric == NEARKIT_METRIC_COSINE ? 1.0f : 0.0f;
+            for (size_t i = 0; i < nq; i++)
+                push_gemm_row(&heaps[i], s.tile + i * rows, l2 ? f->norms + row : NULL,
+                              l2 ? s.qnorms[i] : offset, row, rows);
         } else {
             for (size_t i = 0; i < nq; i++) {
                 block_distances(s.tile, ix, query_at(ix, t->queries, begin + i), row, rows, s.ints);
@@ -359,7 +387,10 @@ static nearkit_status flat_search(const nearkit_index *ix, const void *queries, 
     /* keep each task's heaps within HEAP_BYTES even when k is close to the count */
     uint64_t cap = t.gemm ? gemm_candidates(k, impl_of(ix)->count) : k;
     uint64_t chunk = HEAP_BYTES / (cap * (sizeof(float) + sizeof(uint64_t)));
-    chunk = chunk < 1 ? 1 : chunk > QUERY_BLOCK ? QUERY_BLOCK : chunk;
+    uint64_t max_chunk = t.gemm ? GEMM_QUERY_BLOCK : QUERY_BLOCK;
+    /* with several threads, smaller tasks so every thread gets a share of a modest batch */
+    if (threads > 1 && n / threads < max_chunk) max_chunk = n / threads + 1;
+    chunk = chunk < 1 ? 1 : chunk > max_chunk ? max_chunk : chunk;
     nearkit_parallel_for(threads, n, chunk, knn_range, &t);
     return atomic_load(&t.failed) ? nearkit_oom() : NEARKIT_OK;
 }

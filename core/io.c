@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "nearkit's file code assumes a little-endian host"
@@ -414,9 +415,16 @@ NEARKIT_API nearkit_status nearkit_index_load(nearkit_index **out, const char *p
     if (!f) return nearkit_set_error(NEARKIT_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
     nearkit_status st = NEARKIT_OK;
     uint8_t *image = NULL;
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0)
+    struct stat info;
+    off_t size = 0;
+    if (fstat(fileno(f), &info) != 0)
         st = nearkit_set_error(NEARKIT_ERR_IO, "cannot read '%s': %s", path, strerror(errno));
+    else if (!S_ISREG(info.st_mode))
+        st = nearkit_set_error(NEARKIT_ERR_IO, "cannot read '%s': not a regular file", path);
+    else if ((uint64_t)info.st_size > SIZE_MAX / 2)
+        st = nearkit_set_error(NEARKIT_ERR_IO, "cannot read '%s': file too large", path);
+    else
+        size = info.st_size;
     if (!st && !(image = malloc(size ? (size_t)size : 1))) st = nearkit_oom();
     if (!st && fread(image, 1, (size_t)size, f) != (size_t)size)
         st = nearkit_set_error(NEARKIT_ERR_IO, "cannot read '%s'", path);

@@ -152,11 +152,13 @@ typedef struct nearkit_kind_info {
     const char *description; /* one line; static storage */
 } nearkit_kind_info;
 
+#define NEARKIT_KIND_INFO_INIT {(uint32_t)sizeof(nearkit_kind_info), 0, NULL, 0u, 0u, NULL}
+
 /* Number of index kinds compiled into this library. Thread-safe. */
 NEARKIT_API size_t nearkit_kind_count(void);
 /* Fills `out` with the i-th kind (0 <= i < nearkit_kind_count()). The caller sets out->struct_size;
  * fields past it are not written. Errors: INVALID_ARGUMENT (NULL, struct_size too small, i out of
- * range). Thread-safe. */
+ * range). Thread-safe. Initialise with NEARKIT_KIND_INFO_INIT. */
 NEARKIT_API nearkit_status nearkit_kind_get_info(nearkit_kind_info *out, size_t i);
 /* Looks a kind up by name ("flat", "vptree", ...; case-insensitive). Errors: INVALID_ARGUMENT for
  * NULL, NOT_FOUND when no such kind is compiled in. */
