@@ -84,7 +84,7 @@ nearkit_status nearkit_range_builder_finish(nearkit_range_result **out, nearkit_
     uint64_t at = 0;
     for (uint64_t q = 0; q < b->n_queries; q++) {
         range_list *l = &b->lists[q];
-        qsort(l->items, l->size, sizeof *l->items, compare_matches);
+        if (l->size > 1) qsort(l->items, l->size, sizeof *l->items, compare_matches);
         r->offsets[q] = at;
         for (uint64_t i = 0; i < l->size; i++, at++) {
             r->ids[at] = l->items[i].id;
