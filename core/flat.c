@@ -68,7 +68,7 @@ static bool uses_norms(const nearkit_index *ix) { return ix->metric == NEARKIT_M
 static nearkit_status reserve(nearkit_index *ix, uint64_t needed) {
     flat_impl *f = impl_of(ix);
     if (needed <= f->capacity) return NEARKIT_OK;
-    uint64_t cap = f->capacity < 1024 ? 1024 : f->capacity + f->capacity / 2;
+    uint64_t cap = f->capacity + f->capacity / 2;
     if (cap < needed) cap = needed;
     uint8_t *vectors = nearkit_aligned_alloc_array((size_t)cap, (size_t)ix->vector_bytes);
     float *norms = uses_norms(ix) ? nearkit_alloc_array((size_t)cap, sizeof(float)) : NULL;

@@ -224,14 +224,17 @@ NEARKIT_API void nearkit_index_free(nearkit_index *index);
 /* Adds n vectors (copied). `type` must be the index's vector type. `ids` is NULL (ids continue the
  * insertion order: the i-th vector ever added gets id i) or n int64 ids (copied; any value but -1;
  * duplicates are allowed and reported as given). n = 0 is a no-op.
+ * Kinds that need training accept vectors before it: they are kept and indexed by the training
+ * that nearkit_index_build runs, so create, add, build, search works for every kind.
  * Errors: INVALID_ARGUMENT (NULL vectors with n > 0, wrong type, NaN or infinity, id -1),
- * STATE (the kind needs training first), OUT_OF_MEMORY. Needs exclusive access. */
+ * OUT_OF_MEMORY. Needs exclusive access. */
 NEARKIT_API nearkit_status nearkit_index_add(nearkit_index *index, nearkit_vector_type type,
                                              const void *vectors, uint64_t n, const int64_t *ids);
 
-/* Trains kinds that learn from data (e.g. IVF centroids) on n vectors (borrowed for the call).
- * A no-op returning OK for kinds that need no training. Errors: INVALID_ARGUMENT, STATE (already
- * trained and holding vectors), OUT_OF_MEMORY. Needs exclusive access. */
+/* Trains kinds that learn from data (e.g. IVF centroids) on n vectors (borrowed for the call),
+ * e.g. a sample, before or after adding; vectors already added are then indexed. A no-op returning
+ * OK for kinds that need no training. Errors: INVALID_ARGUMENT (also for n = 0), STATE (already
+ * trained), OUT_OF_MEMORY. Needs exclusive access. */
 NEARKIT_API nearkit_status nearkit_index_train(nearkit_index *index, nearkit_vector_type type,
                                                const void *vectors, uint64_t n);
 
