@@ -1,0 +1,132 @@
+/* Index files saved by every released format version keep loading and answering exactly as the
+ * golden expectations say. The files live in tests/golden/indexes/, named
+ * v<format version>-<kind>-<golden case>.nkx; `test_golden_indexes GOLDEN_DIR --write` saves the
+ * current version's files (run it once per new format version and commit what it writes). */
+#define _POSIX_C_SOURCE 200809L
+#include "nearkit.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "golden_util.h"
+
+#define CURRENT_FORMAT 1
+/* The cases whose data the saved files hold: plain float, normalised (cosine), ties, binary. */
+static const char *const saved_cases[] = {"clustered_d16-l2-k10", "uniform_d16-cosine-k10",
+                                          "duplicates_d4-l1-k10", "binary256-hamming-k10"};
+
+static const golden_case *find_case(const golden_manifest *m, const char *name) {
+    for (size_t i = 0; i < m->case_count; i++)
+        if (strcmp(m->cases[i].name, name) == 0) return &m->cases[i];
+    return NULL;
+}
+
+static void write_files(const golden_manifest *m, const char *dir) { /* dir: at most 2047 bytes */
+    for (size_t k = 0; k < nearkit_kind_count(); k++) {
+        nearkit_kind_info info = NEARKIT_KIND_INFO_INIT;
+        CHECK_STATUS(nearkit_kind_get_info(&info, k), NEARKIT_OK);
+        for (size_t c = 0; c < sizeof saved_cases / sizeof saved_cases[0]; c++) {
+            const golden_case *gc = find_case(m, saved_cases[c]);
+            CHECK(gc != NULL);
+            if (!gc || !(info.metric_mask & (1u << gc->metric))) continue;
+            const golden_dataset *ds = &m->datasets[gc->dataset];
+            nearkit_index *ix = NULL;
+            CHECK_STATUS(nearkit_index_create(&ix, info.kind, gc->metric, ds->dimension, NULL), NEARKIT_OK);
+            CHECK_STATUS(nearkit_index_add(ix, ds->vector_type, ds->base, ds->count, NULL), NEARKIT_OK);
+            CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
+            char path[4096];
+            snprintf(path, sizeof path, "%s/v%d-%s-%s.nkx", dir, CURRENT_FORMAT, info.name, gc->name);
+            CHECK_STATUS(nearkit_index_save(ix, path), NEARKIT_OK);
+            printf("wrote %s\n", path);
+            nearkit_index_free(ix);
+        }
+    }
+}
+
+/* Loads one saved file and compares its k-NN and range answers with the case's expectations. */
+static void check_file(const golden_manifest *m, const char *dir, const char *file) {
+    int version;
+    char kind[64], case_name[256];
+    if (sscanf(file, "v%d-%63[^-]-%255[^.].nkx", &version, kind, case_name) != 3) return;
+    const golden_case *gc = find_case(m, case_name);
+    CHECK(gc != NULL);
+    if (!gc) return;
+    char path[4096], err[512];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    nearkit_index *ix = NULL;
+    CHECK_STATUS(nearkit_index_load(&ix, path), NEARKIT_OK);
+    if (!ix) return;
+    CHECK(strcmp(nearkit_kind_name(nearkit_index_kind(ix)), kind) == 0);
+    const golden_dataset *ds = &m->datasets[gc->dataset];
+    golden_expected ex;
+    CHECK(golden_expected_load(&ex, m, gc, err, sizeof err));
+    uint64_t nq = ds->query_count, k = gc->k;
+    int64_t *ids = malloc(nq * k * sizeof *ids);
+    float *dist = malloc(nq * k * sizeof *dist);
+    double *dd = malloc(nq * k * sizeof *dd);
+    CHECK_STATUS(nearkit_index_search(ids, dist, ix, ds->vector_type, ds->queries, nq, k, NULL), NEARKIT_OK);
+    for (uint64_t i = 0; i < nq * k; i++) dd[i] = dist[i];
+    int bad = 0;
+    for (uint64_t q = 0; q < nq; q++)
+        if (!golden_compare_knn(err, sizeof err, ex.knn_ids + q * k, ex.knn_distances + q * k, ids + q * k,
+                                dd + q * k, k, m->rtol, m->atol)) {
+            if (!bad++) fprintf(stderr, "%s: query %llu: %s\n", file, (unsigned long long)q, err);
+        }
+    CHECK(bad == 0);
+    nearkit_range_result *r = NULL;
+    CHECK_STATUS(nearkit_index_range_search(&r, ix, ds->vector_type, ds->queries, nq, (float)gc->radius, NULL),
+                 NEARKIT_OK);
+    const uint64_t *off;
+    const int64_t *rid;
+    const float *rd;
+    if (r && nearkit_range_result_get(&off, &rid, &rd, r) == NEARKIT_OK) {
+        double *rdd = malloc((off[nq] + 1) * sizeof *rdd);
+        for (uint64_t i = 0; i < off[nq]; i++) rdd[i] = rd[i];
+        for (uint64_t q = 0; q < nq; q++) {
+            uint64_t e0 = ex.range_offsets[q], e1 = ex.range_offsets[q + 1];
+            if (!golden_compare_range(err, sizeof err, gc->radius, ex.range_ids + e0, ex.range_distances + e0, e1 - e0,
+                                      rid + off[q], rdd + off[q], off[q + 1] - off[q], m->rtol, m->atol)) {
+                if (!bad++) fprintf(stderr, "%s: range query %llu: %s\n", file, (unsigned long long)q, err);
+            }
+        }
+        free(rdd);
+    }
+    CHECK(bad == 0);
+    nearkit_range_result_free(r);
+    free(ids), free(dist), free(dd);
+    golden_expected_free(&ex);
+    nearkit_index_free(ix);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: test_golden_indexes GOLDEN_DIR [--write]\n");
+        return 2;
+    }
+    golden_manifest m;
+    char err[512];
+    if (!golden_manifest_load(&m, argv[1], err, sizeof err)) {
+        fprintf(stderr, "test_golden_indexes: %s\n", err);
+        return 1;
+    }
+    char dir[2048];
+    snprintf(dir, sizeof dir, "%s/indexes", argv[1]);
+    if (argc > 2 && strcmp(argv[2], "--write") == 0) write_files(&m, dir);
+    DIR *d = opendir(dir);
+    CHECK(d != NULL);
+    int files = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (strstr(e->d_name, ".nkx")) {
+            check_file(&m, dir, e->d_name);
+            files++;
+        }
+    if (d) closedir(d);
+    CHECK(files > 0);
+    printf("test_golden_indexes: %d saved index files checked\n", files);
+    golden_manifest_free(&m);
+    return check_summary("test_golden_indexes");
+}
