@@ -1,0 +1,179 @@
+/* Micro-benchmark of the distance kernels, every implementation the CPU runs. Not a test.
+ *
+ * Built with the library (bench/CMakeLists.txt) as build/bench_kernels.
+ * Usage: bench_kernels [seconds per measurement, default 0.2] [scalar|avx2|avx512 (default: all)]
+ *
+ * Prints name=value lines:
+ *   <impl>.<kernel>_many.d<D>.gflops    one query against a block of rows that stays in L2
+ *                                       (l2sq, l1: 3 flops per float pair; dot: 2; linf: 3)
+ *   <impl>.<kernel>_loop.d<D>.gflops    the same work through the single kernel in a loop
+ *   <impl>.hamming_many.b<N>.gbytes     bytes of stored codes compared per second
+ *   <impl>.hamming_loop.b<N>.gbytes
+ */
+#define NEARKIT_EXPERIMENTAL
+#include "nearkit.h"
+
+#include "kernels.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BLOCK_BYTES (256u * 1024u)
+
+static double now(void) {
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static uint64_t rng = 88172645463325252ull;
+static uint64_t next(void) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+static volatile float sink_f;
+static volatile uint32_t sink_u;
+
+typedef float (*one_fn)(const float *, const float *, size_t);
+typedef void (*many_fn)(float *, const float *, const float *, size_t, size_t);
+
+static double seconds_per_run = 0.2;
+
+/* The best of many short trials (0.5 ms each, for seconds_per_run in all), so that other
+ * processes on the machine disturb less. Returns rows processed per second. */
+#define TRIAL_SECONDS 0.0005
+
+static double time_many(many_fn f, float *out, const float *q, const float *x, size_t n, size_t d) {
+    double best = 0;
+    const double start = now();
+    while (now() - start < seconds_per_run) {
+        size_t reps = 0;
+        const double t0 = now();
+        double t;
+        do {
+            f(out, q, x, n, d);
+            reps++;
+            t = now() - t0;
+        } while (t < TRIAL_SECONDS);
+        sink_f = out[n / 2];
+        const double rate = (double)reps * (double)n / t;
+        if (rate > best) best = rate;
+    }
+    return best;
+}
+
+static double time_loop(one_fn f, float *out, const float *q, const float *x, size_t n, size_t d) {
+    double best = 0;
+    const double start = now();
+    while (now() - start < seconds_per_run) {
+        size_t reps = 0;
+        const double t0 = now();
+        double t;
+        do {
+            for (size_t r = 0; r < n; r++) out[r] = f(q, x + r * d, d);
+            reps++;
+            t = now() - t0;
+        } while (t < TRIAL_SECONDS);
+        sink_f = out[n / 2];
+        const double rate = (double)reps * (double)n / t;
+        if (rate > best) best = rate;
+    }
+    return best;
+}
+
+typedef void (*hmany_fn)(uint32_t *, const uint8_t *, const uint8_t *, size_t, size_t);
+typedef uint32_t (*hone_fn)(const uint8_t *, const uint8_t *, size_t);
+
+static double time_hamming(hmany_fn many, hone_fn one, uint32_t *out, const uint8_t *q,
+                           const uint8_t *x, size_t n, size_t nb) {
+    double best = 0;
+    const double start = now();
+    while (now() - start < seconds_per_run) {
+        size_t reps = 0;
+        const double t0 = now();
+        double t;
+        do {
+            if (many)
+                many(out, q, x, n, nb);
+            else
+                for (size_t r = 0; r < n; r++) out[r] = one(q, x + r * nb, nb);
+            reps++;
+            t = now() - t0;
+        } while (t < TRIAL_SECONDS);
+        sink_u = out[n / 2];
+        const double rate = (double)reps * (double)n / t;
+        if (rate > best) best = rate;
+    }
+    return best;
+}
+
+static void bench_table(const nearkit_kernel_table *t) {
+    static const size_t dims[] = {16, 32, 100, 128, 384, 960};
+    float *x = malloc(BLOCK_BYTES + 4096), *q = malloc(4096 * sizeof(float));
+    float *out = malloc(BLOCK_BYTES);
+    uint8_t *bx = malloc(BLOCK_BYTES + 4096), *bq = malloc(4096);
+    uint32_t *iout = malloc(BLOCK_BYTES);
+    if (!x || !q || !out || !bx || !bq || !iout) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
+    for (size_t i = 0; i < BLOCK_BYTES / sizeof(float); i++)
+        x[i] = (float)(next() >> 40) / 16777216.0f - 0.5f;
+    for (size_t i = 0; i < 4096; i++) q[i] = (float)(next() >> 40) / 16777216.0f - 0.5f;
+    for (size_t i = 0; i < BLOCK_BYTES; i++) bx[i] = (uint8_t)(next() >> 56);
+    for (size_t i = 0; i < 4096; i++) bq[i] = (uint8_t)(next() >> 56);
+
+    struct {
+        const char *name;
+        one_fn one;
+        many_fn many;
+        double flops;
+    } ks[] = {{"l2sq", t->l2sq, t->l2sq_many, 3},
+              {"l1", t->l1, t->l1_many, 3},
+              {"linf", t->linf, t->linf_many, 3},
+              {"dot", t->dot, t->dot_many, 2}};
+    for (size_t k = 0; k < sizeof ks / sizeof ks[0]; k++) {
+        for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++) {
+            const size_t d = dims[di], n = BLOCK_BYTES / (d * sizeof(float));
+            const double many = time_many(ks[k].many, out, q, x, n, d);
+            const double loop = time_loop(ks[k].one, out, q, x, n, d);
+            printf("%s.%s_many.d%zu.gflops=%.2f\n", t->name, ks[k].name, d,
+                   many * (double)d * ks[k].flops * 1e-9);
+            printf("%s.%s_loop.d%zu.gflops=%.2f\n", t->name, ks[k].name, d,
+                   loop * (double)d * ks[k].flops * 1e-9);
+            fflush(stdout);
+        }
+    }
+
+    static const size_t sizes[] = {8, 16, 32, 64, 128, 256, 1024};
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+        const size_t nb = sizes[si], n = BLOCK_BYTES / nb;
+        const double many = time_hamming(t->hamming_many, NULL, iout, bq, bx, n, nb);
+        const double loop = time_hamming(NULL, t->hamming, iout, bq, bx, n, nb);
+        printf("%s.hamming_many.b%zu.gbytes=%.2f\n", t->name, nb, many * (double)nb * 1e-9);
+        printf("%s.hamming_loop.b%zu.gbytes=%.2f\n", t->name, nb, loop * (double)nb * 1e-9);
+        fflush(stdout);
+    }
+    free(x);
+    free(q);
+    free(out);
+    free(bx);
+    free(bq);
+    free(iout);
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1) seconds_per_run = atof(argv[1]);
+    if (!(seconds_per_run > 0)) seconds_per_run = 0.2;
+    printf("kernels.active=%s\n", nearkit_kernels_name());
+    for (int32_t which = NEARKIT_KERNELS_SCALAR; which <= NEARKIT_KERNELS_AVX512; which++) {
+        const nearkit_kernel_table *t = nearkit_kernels_table(which);
+        if (t && (argc <= 2 || strcmp(argv[2], t->name) == 0)) bench_table(t);
+    }
+    return 0;
+}

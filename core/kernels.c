@@ -1,0 +1,197 @@
+/* Run-time choice of the distance-kernel implementation.
+ *
+ * What is relied on to decide that an implementation can run:
+ *   - __builtin_cpu_supports() (GCC >= 8, Clang >= 8) for the CPUID feature bits: "avx2", "fma",
+ *     "popcnt" for the avx2 table; additionally "avx512f", "avx512bw", "avx512vl" and
+ *     "avx512vpopcntdq" for the avx512 table. Recent libgcc and compiler-rt already clear the AVX
+ *     and AVX-512 bits when the OS does not save the wider register state, but older runtimes did
+ *     not, so we do not rely on it:
+ *   - the OS support is checked here directly: CPUID.1:ECX.OSXSAVE must be set, and XCR0 (read
+ *     with XGETBV) must have the SSE and AVX state bits (1, 2) for avx2, and in addition the
+ *     opmask, ZMM_Hi256 and Hi16_ZMM bits (5, 6, 7) for avx512.
+ * On other architectures (32-bit x86 included) or compilers only the scalar table exists.
+ *
+ * The choice is made once, on first use, and published with a C11 atomic pointer: concurrent
+ * first calls compute the same answer and one compare-exchange wins. The environment variable
+ * NEARKIT_KERNELS=scalar|avx2|avx512 (read at that first use, case-insensitive) replaces the
+ * automatic choice when the CPU can run the named implementation, and is ignored otherwise.
+ * nearkit_kernels_force() replaces the choice at any time (AUTO: the best the CPU runs,
+ * regardless of the environment variable).
+ *
+ * Properties every implementation keeps (the tests check them):
+ *   - hamming and linf results are exact, so equal across implementations;
+ *   - l2sq, l1 and dot agree with a double-precision reference within float rounding;
+ *   - within one implementation, a *_many kernel gives bit-identical results to the single
+ *     kernel on the same row (argument order does not matter either), so distances computed
+ *     one way or the other never disagree. */
+#include "internal.h"
+#include "kernels.h"
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+/* Keep this condition identical in kernels_avx2.c and kernels_avx512.c. */
+#if defined(__x86_64__) && ((defined(__clang__) && __clang_major__ >= 8) || \
+                            (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 8))
+#define NK_KERNELS_X86 1
+#else
+#define NK_KERNELS_X86 0
+#endif
+
+extern const nearkit_kernel_table nearkit_kernel_table_scalar;
+#if NK_KERNELS_X86
+extern const nearkit_kernel_table nearkit_kernel_table_avx2;
+extern const nearkit_kernel_table nearkit_kernel_table_avx512;
+#endif
+
+/* ---- CPU features ------------------------------------------------------------------------------ */
+
+#define NK_CPU_AVX2 1
+#define NK_CPU_AVX512 2
+#define NK_CPU_KNOWN 0x100 /* the detection has run */
+
+#if NK_KERNELS_X86
+#include <cpuid.h>
+
+/* XCR0, or 0 when the OS has not enabled XSAVE (XGETBV would fault then). */
+static uint64_t nk_xcr0(void) {
+    unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
+    if (!(ecx & (1u << 27))) return 0; /* OSXSAVE */
+    uint32_t lo, hi;
+    __asm__ __volatile__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+static int nk_detect(void) {
+    int f = 0;
+    __builtin_cpu_init();
+    const uint64_t xcr0 = nk_xcr0();
+    const int os_avx = (xcr0 & 0x6) == 0x6;
+    const int os_avx512 = os_avx && (xcr0 & 0xe0) == 0xe0;
+    if (os_avx && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+        __builtin_cpu_supports("popcnt")) {
+        f |= NK_CPU_AVX2;
+        if (os_avx512 && __builtin_cpu_supports("avx512f") &&
+            __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+            __builtin_cpu_supports("avx512vpopcntdq"))
+            f |= NK_CPU_AVX512;
+    }
+    return f;
+}
+
+static atomic_int nk_cpu_flags; /* zero-initialised: not yet known */
+
+static int nk_cpu(void) {
+    int f = atomic_load_explicit(&nk_cpu_flags, memory_order_acquire);
+    if (!(f & NK_CPU_KNOWN)) {
+        f = nk_detect() | NK_CPU_KNOWN; /* idempotent: racing threads store the same value */
+        atomic_store_explicit(&nk_cpu_flags, f, memory_order_release);
+    }
+    return f;
+}
+#endif
+
+/* ---- tables ------------------------------------------------------------------------------------ */
+
+static const nearkit_kernel_table *nk_best(void) {
+#if NK_KERNELS_X86
+    const int f = nk_cpu();
+    if (f & NK_CPU_AVX512) return &nearkit_kernel_table_avx512;
+    if (f & NK_CPU_AVX2) return &nearkit_kernel_table_avx2;
+#endif
+    return &nearkit_kernel_table_scalar;
+}
+
+const nearkit_kernel_table *nearkit_kernels_table(int32_t which) {
+    switch (which) {
+    case NEARKIT_KERNELS_AUTO:
+        return nk_best();
+    case NEARKIT_KERNELS_SCALAR:
+        return &nearkit_kernel_table_scalar;
+#if NK_KERNELS_X86
+    case NEARKIT_KERNELS_AVX2:
+        return (nk_cpu() & NK_CPU_AVX2) ? &nearkit_kernel_table_avx2 : NULL;
+    case NEARKIT_KERNELS_AVX512:
+        return (nk_cpu() & NK_CPU_AVX512) ? &nearkit_kernel_table_avx512 : NULL;
+#endif
+    default:
+        return NULL;
+    }
+}
+
+static int nk_ascii_ieq(const char *a, const char *b) {
+    for (;; a++, b++) {
+        unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
+        if (x >= 'A' && x <= 'Z') x = (unsigned char)(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z') y = (unsigned char)(y - 'A' + 'a');
+        if (x != y) return 0;
+        if (x == 0) return 1;
+    }
+}
+
+/* The first choice: NEARKIT_KERNELS when set to a runnable implementation, else the best. */
+static const nearkit_kernel_table *nk_initial(void) {
+    const char *env = getenv("NEARKIT_KERNELS");
+    if (env != NULL) {
+        const nearkit_kernel_table *t = NULL;
+        if (nk_ascii_ieq(env, "scalar"))
+            t = nearkit_kernels_table(NEARKIT_KERNELS_SCALAR);
+        else if (nk_ascii_ieq(env, "avx2"))
+            t = nearkit_kernels_table(NEARKIT_KERNELS_AVX2);
+        else if (nk_ascii_ieq(env, "avx512"))
+            t = nearkit_kernels_table(NEARKIT_KERNELS_AVX512);
+        if (t != NULL) return t;
+    }
+    return nk_best();
+}
+
+static _Atomic(const nearkit_kernel_table *) nk_active; /* NULL until the first use */
+
+const nearkit_kernel_table *nearkit_kernels(void) {
+    const nearkit_kernel_table *t = atomic_load_explicit(&nk_active, memory_order_acquire);
+    if (t != NULL) return t;
+    const nearkit_kernel_table *want = nk_initial();
+    const nearkit_kernel_table *expected = NULL;
+    if (atomic_compare_exchange_strong_explicit(&nk_active, &expected, want, memory_order_acq_rel,
+                                                memory_order_acquire))
+        return want;
+    return expected; /* another thread (or nearkit_kernels_force) got there first */
+}
+
+/* ---- experimental public API ------------------------------------------------------------------- */
+
+static const char *nk_which_name(int32_t which) {
+    switch (which) {
+    case NEARKIT_KERNELS_AVX2:
+        return "avx2";
+    case NEARKIT_KERNELS_AVX512:
+        return "avx512";
+    default:
+        return "scalar";
+    }
+}
+
+NEARKIT_API nearkit_status nearkit_kernels_force(int32_t which) {
+    nearkit_clear_error();
+    if (which != NEARKIT_KERNELS_AUTO && which != NEARKIT_KERNELS_SCALAR &&
+        which != NEARKIT_KERNELS_AVX2 && which != NEARKIT_KERNELS_AVX512)
+        return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT,
+                                 "nearkit_kernels_force: unknown kernel implementation %d (expected "
+                                 "0 = auto, 1 = scalar, 2 = avx2 or 3 = avx512)",
+                                 (int)which);
+    const nearkit_kernel_table *t = nearkit_kernels_table(which);
+    if (t == NULL)
+        return nearkit_set_error(NEARKIT_ERR_UNSUPPORTED,
+                                 "nearkit_kernels_force: this CPU (or this build) cannot run the "
+                                 "%s kernels",
+                                 nk_which_name(which));
+    atomic_store_explicit(&nk_active, t, memory_order_release);
+    return NEARKIT_OK;
+}
+
+NEARKIT_API const char *nearkit_kernels_name(void) {
+    nearkit_clear_error();
+    return nearkit_kernels()->name;
+}

@@ -1,0 +1,339 @@
+/* AVX-512 distance kernels (F, BW, VL, VPOPCNTDQ; x86 with GCC or Clang only; elsewhere this file
+ * is empty).
+ *
+ * Every function carries __attribute__((target(...))), so the file needs no special compiler
+ * flags; kernels.c only hands this table out when the CPU has all of AVX-512 F/BW/VL/VPOPCNTDQ
+ * (plus AVX2/FMA/POPCNT) and the OS saves the AVX-512 state.
+ *
+ * Float kernels: 4 independent 16-lane accumulators c0..c3 over blocks of 64 floats; the (at
+ * most 3) remaining full vectors go to c0, c1, c2; a tail of 1..15 floats is read with a masked
+ * load (no access past the end, no fault) into c3. Reduction: (c0 + c1) + (c2 + c3), then lanes
+ * i and i + 8 are added, then the 8 lanes as ((l0+l1) + (l2+l3)) + ((l4+l5) + (l6+l7)). The
+ * *_many kernels process 4 rows at a time, sharing each query load, with exactly the same
+ * operations per row: their results are bit-identical to the single kernel's.
+ *
+ * Hamming: VPOPCNTQ on the XOR of 64-byte blocks, 4 independent 64-bit lane counters, the tail
+ * of 1..63 bytes read with a masked byte load (AVX-512BW). The *_many kernel handles 8 rows at a
+ * time (one counter each, sharing the query loads) and adds the lanes with a tree of
+ * permutes that leaves row r's total in lane r; codes of 8, 16 and 32 bytes pack 8, 4 or 2 rows
+ * into each 64-byte load against a broadcast query instead. */
+#include "internal.h"
+#include "kernels.h"
+
+/* Keep this condition identical in kernels.c and kernels_avx2.c. */
+#if defined(__x86_64__) && ((defined(__clang__) && __clang_major__ >= 8) || \
+                            (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 8))
+
+#include <immintrin.h>
+#include <string.h>
+
+#define NK_TARGET \
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx512vpopcntdq,avx2,fma,popcnt")))
+#define NK_INLINE static inline __attribute__((always_inline)) NK_TARGET
+
+/* Rows per block in the *_many kernels: 4 rows x 4 accumulators + query + temporaries fit the
+ * 32 zmm registers. */
+#define NK_ROWS 4
+
+enum { NK_L2SQ, NK_L1, NK_LINF, NK_DOT };
+
+/* Lanes 0 .. rem-1, rem in 1..15. */
+NK_INLINE __mmask16 nk_tail_mask(size_t rem) { return (__mmask16)((1u << rem) - 1u); }
+
+NK_INLINE __m512 nk_step(int m, __m512 acc, __m512 a, __m512 b) {
+    switch (m) {
+    case NK_L2SQ: {
+        const __m512 t = _mm512_sub_ps(a, b);
+        return _mm512_fmadd_ps(t, t, acc);
+    }
+    case NK_L1:
+        return _mm512_add_ps(acc, _mm512_abs_ps(_mm512_sub_ps(a, b)));
+    case NK_LINF:
+        return _mm512_max_ps(acc, _mm512_abs_ps(_mm512_sub_ps(a, b)));
+    default:
+        return _mm512_fmadd_ps(a, b, acc);
+    }
+}
+
+/* The four accumulators of one row folded into 8 lanes. */
+NK_INLINE __m256 nk_fold(int m, __m512 c0, __m512 c1, __m512 c2, __m512 c3) {
+    __m512 v;
+    if (m == NK_LINF)
+        v = _mm512_max_ps(_mm512_max_ps(c0, c1), _mm512_max_ps(c2, c3));
+    else
+        v = _mm512_add_ps(_mm512_add_ps(c0, c1), _mm512_add_ps(c2, c3));
+    const __m256 lo = _mm512_castps512_ps256(v);
+    const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+    return m == NK_LINF ? _mm256_max_ps(lo, hi) : _mm256_add_ps(lo, hi);
+}
+
+NK_INLINE float nk_hsum1(__m256 v) {
+    __m256 h = _mm256_hadd_ps(v, v);
+    h = _mm256_hadd_ps(h, h);
+    return _mm_cvtss_f32(_mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+}
+
+NK_INLINE __m128 nk_hsum4(__m256 v0, __m256 v1, __m256 v2, __m256 v3) {
+    const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(v0, v1), _mm256_hadd_ps(v2, v3));
+    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+NK_INLINE float nk_hmax1(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+    return _mm_cvtss_f32(m);
+}
+
+NK_INLINE float nk_one(int m, const float *a, const float *b, size_t d) {
+    const __m512 z = _mm512_setzero_ps();
+    __m512 c0 = z, c1 = z, c2 = z, c3 = z;
+    size_t i = 0;
+    for (; i + 64 <= d; i += 64) {
+        c0 = nk_step(m, c0, _mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
+        c1 = nk_step(m, c1, _mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16));
+        c2 = nk_step(m, c2, _mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32));
+        c3 = nk_step(m, c3, _mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48));
+    }
+    if (i + 16 <= d) {
+        c0 = nk_step(m, c0, _mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
+        i += 16;
+        if (i + 16 <= d) {
+            c1 = nk_step(m, c1, _mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
+            i += 16;
+            if (i + 16 <= d) {
+                c2 = nk_step(m, c2, _mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
+                i += 16;
+            }
+        }
+    }
+    if (i < d) {
+        const __mmask16 k = nk_tail_mask(d - i);
+        c3 = nk_step(m, c3, _mm512_maskz_loadu_ps(k, a + i), _mm512_maskz_loadu_ps(k, b + i));
+    }
+    const __m256 v = nk_fold(m, c0, c1, c2, c3);
+    return m == NK_LINF ? nk_hmax1(v) : nk_hsum1(v);
+}
+
+/* NK_ROWS rows starting at x (row stride d). */
+NK_INLINE void nk_rows(int m, float *out, const float *q, const float *x, size_t d) {
+    const __m512 z = _mm512_setzero_ps();
+    __m512 c[NK_ROWS][4];
+#pragma GCC unroll 4
+    for (size_t r = 0; r < NK_ROWS; r++) c[r][0] = c[r][1] = c[r][2] = c[r][3] = z;
+    size_t i = 0;
+    for (; i + 64 <= d; i += 64) {
+#pragma GCC unroll 4
+        for (size_t j = 0; j < 4; j++) {
+            const __m512 qv = _mm512_loadu_ps(q + i + 16 * j);
+#pragma GCC unroll 4
+            for (size_t r = 0; r < NK_ROWS; r++)
+                c[r][j] = nk_step(m, c[r][j], qv, _mm512_loadu_ps(x + r * d + i + 16 * j));
+        }
+    }
+    /* The remaining full vectors go to accumulators 0, 1, 2 as in nk_one. */
+#pragma GCC unroll 3
+    for (size_t j = 0; j < 3; j++) {
+        if (i + 16 > d) break;
+        const __m512 qv = _mm512_loadu_ps(q + i);
+#pragma GCC unroll 4
+        for (size_t r = 0; r < NK_ROWS; r++)
+            c[r][j] = nk_step(m, c[r][j], qv, _mm512_loadu_ps(x + r * d + i));
+        i += 16;
+    }
+    if (i < d) {
+        const __mmask16 k = nk_tail_mask(d - i);
+        const __m512 qv = _mm512_maskz_loadu_ps(k, q + i);
+#pragma GCC unroll 4
+        for (size_t r = 0; r < NK_ROWS; r++)
+            c[r][3] = nk_step(m, c[r][3], qv, _mm512_maskz_loadu_ps(k, x + r * d + i));
+    }
+    __m256 v[NK_ROWS];
+#pragma GCC unroll 4
+    for (size_t r = 0; r < NK_ROWS; r++) v[r] = nk_fold(m, c[r][0], c[r][1], c[r][2], c[r][3]);
+    if (m == NK_LINF) {
+#pragma GCC unroll 4
+        for (size_t r = 0; r < NK_ROWS; r++) out[r] = nk_hmax1(v[r]);
+    } else {
+        _mm_storeu_ps(out, nk_hsum4(v[0], v[1], v[2], v[3]));
+    }
+}
+
+NK_INLINE void nk_many(int m, float *out, const float *q, const float *x, size_t n, size_t d) {
+    size_t r = 0;
+    for (; r + NK_ROWS <= n; r += NK_ROWS) nk_rows(m, out + r, q, x + r * d, d);
+    for (; r < n; r++) out[r] = nk_one(m, q, x + r * d, d);
+}
+
+#define NK_DEFINE(NAME, M)                                                                    \
+    NK_TARGET static float nk_##NAME(const float *a, const float *b, size_t d) {              \
+        return nk_one(M, a, b, d);                                                            \
+    }                                                                                         \
+    NK_TARGET static void nk_##NAME##_many(float *out, const float *q, const float *x, size_t n, \
+                                           size_t d) {                                        \
+        nk_many(M, out, q, x, n, d);                                                          \
+    }
+
+NK_DEFINE(l2sq, NK_L2SQ)
+NK_DEFINE(l1, NK_L1)
+NK_DEFINE(linf, NK_LINF)
+NK_DEFINE(dot, NK_DOT)
+
+/* ---- hamming ----------------------------------------------------------------------------------- */
+
+NK_INLINE uint64_t nk_load64(const uint8_t *p) {
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* Codes shorter than this (bytes) go through nk_hamming_short in the single kernel: measured
+ * 20-40% faster there for 8 and 16 bytes, no difference from 32 bytes on. */
+#define NK_SHORT_CODE 32
+
+/* Bytes 0 .. rem-1, rem in 1..63. */
+NK_INLINE __mmask64 nk_tail_mask8(size_t rem) { return (__mmask64)((1ull << rem) - 1ull); }
+
+NK_INLINE __m512i nk_popxor(__m512i a, __m512i b) {
+    return _mm512_popcnt_epi64(_mm512_xor_si512(a, b));
+}
+
+/* The last 1..7 bytes as a zero-extended word. */
+NK_INLINE uint64_t nk_load_tail(const uint8_t *p, size_t len) {
+    uint64_t v = 0;
+    memcpy(&v, p, len);
+    return v;
+}
+
+/* Short codes: POPCNT on 64-bit words has less latency than a vector and its reduction. */
+NK_INLINE uint32_t nk_hamming_short(const uint8_t *a, const uint8_t *b, size_t nbytes) {
+    uint64_t c0 = 0, c1 = 0;
+    size_t i = 0;
+    for (; i + 16 <= nbytes; i += 16) {
+        c0 += (uint64_t)__builtin_popcountll(nk_load64(a + i) ^ nk_load64(b + i));
+        c1 += (uint64_t)__builtin_popcountll(nk_load64(a + i + 8) ^ nk_load64(b + i + 8));
+    }
+    if (i + 8 <= nbytes) {
+        c0 += (uint64_t)__builtin_popcountll(nk_load64(a + i) ^ nk_load64(b + i));
+        i += 8;
+    }
+    if (i < nbytes)
+        c1 += (uint64_t)__builtin_popcountll(nk_load_tail(a + i, nbytes - i) ^
+                                             nk_load_tail(b + i, nbytes - i));
+    return (uint32_t)(c0 + c1);
+}
+
+NK_TARGET static uint32_t nk_hamming(const uint8_t *a, const uint8_t *b, size_t nbytes) {
+    if (nbytes < NK_SHORT_CODE) return nk_hamming_short(a, b, nbytes);
+    const __m512i z = _mm512_setzero_si512();
+    __m512i c0 = z, c1 = z, c2 = z, c3 = z;
+    size_t i = 0;
+    for (; i + 256 <= nbytes; i += 256) {
+        c0 = _mm512_add_epi64(c0, nk_popxor(_mm512_loadu_si512(a + i), _mm512_loadu_si512(b + i)));
+        c1 = _mm512_add_epi64(
+            c1, nk_popxor(_mm512_loadu_si512(a + i + 64), _mm512_loadu_si512(b + i + 64)));
+        c2 = _mm512_add_epi64(
+            c2, nk_popxor(_mm512_loadu_si512(a + i + 128), _mm512_loadu_si512(b + i + 128)));
+        c3 = _mm512_add_epi64(
+            c3, nk_popxor(_mm512_loadu_si512(a + i + 192), _mm512_loadu_si512(b + i + 192)));
+    }
+    for (; i + 64 <= nbytes; i += 64)
+        c0 = _mm512_add_epi64(c0, nk_popxor(_mm512_loadu_si512(a + i), _mm512_loadu_si512(b + i)));
+    if (i < nbytes) {
+        const __mmask64 k = nk_tail_mask8(nbytes - i);
+        c1 = _mm512_add_epi64(c1, nk_popxor(_mm512_maskz_loadu_epi8(k, a + i),
+                                            _mm512_maskz_loadu_epi8(k, b + i)));
+    }
+    const __m512i c = _mm512_add_epi64(_mm512_add_epi64(c0, c1), _mm512_add_epi64(c2, c3));
+    return (uint32_t)_mm512_reduce_add_epi64(c);
+}
+
+/* Sums of adjacent lane pairs of a (result lanes 0..3) and of b (lanes 4..7). When a and b hold
+ * rows in consecutive groups of L lanes, the result holds the same rows in groups of L / 2. */
+NK_INLINE __m512i nk_pairsum(__m512i a, __m512i b) {
+    const __m512i even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+    const __m512i odd = _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15);
+    return _mm512_add_epi64(_mm512_permutex2var_epi64(a, even, b),
+                            _mm512_permutex2var_epi64(a, odd, b));
+}
+
+NK_INLINE void nk_store8(uint32_t *out, __m512i counts) {
+    _mm256_storeu_si256((__m256i *)(void *)out, _mm512_cvtepi64_epi32(counts));
+}
+
+/* Eight rows of any length: one accumulator per row, then a reduction tree. */
+NK_INLINE void nk_hamming_rows8(uint32_t *out, const uint8_t *q, const uint8_t *x, size_t nbytes) {
+    __m512i c[8];
+#pragma GCC unroll 8
+    for (size_t r = 0; r < 8; r++) c[r] = _mm512_setzero_si512();
+    size_t i = 0;
+    for (; i + 64 <= nbytes; i += 64) {
+        const __m512i w = _mm512_loadu_si512(q + i);
+#pragma GCC unroll 8
+        for (size_t r = 0; r < 8; r++)
+            c[r] = _mm512_add_epi64(c[r], nk_popxor(w, _mm512_loadu_si512(x + r * nbytes + i)));
+    }
+    if (i < nbytes) {
+        const __mmask64 k = nk_tail_mask8(nbytes - i);
+        const __m512i w = _mm512_maskz_loadu_epi8(k, q + i);
+#pragma GCC unroll 8
+        for (size_t r = 0; r < 8; r++)
+            c[r] = _mm512_add_epi64(
+                c[r], nk_popxor(w, _mm512_maskz_loadu_epi8(k, x + r * nbytes + i)));
+    }
+    nk_store8(out, nk_pairsum(nk_pairsum(nk_pairsum(c[0], c[1]), nk_pairsum(c[2], c[3])),
+                              nk_pairsum(nk_pairsum(c[4], c[5]), nk_pairsum(c[6], c[7]))));
+}
+
+/* Codes of 8, 16 or 32 bytes: 8, 4 or 2 rows per 64-byte load against a broadcast query. */
+NK_INLINE void nk_hamming_rows8_small(uint32_t *out, __m512i w, const uint8_t *x, size_t nbytes) {
+    if (nbytes == 8) {
+        nk_store8(out, nk_popxor(w, _mm512_loadu_si512(x)));
+    } else if (nbytes == 16) {
+        nk_store8(out, nk_pairsum(nk_popxor(w, _mm512_loadu_si512(x)),
+                                  nk_popxor(w, _mm512_loadu_si512(x + 64))));
+    } else {
+        nk_store8(out, nk_pairsum(nk_pairsum(nk_popxor(w, _mm512_loadu_si512(x)),
+                                             nk_popxor(w, _mm512_loadu_si512(x + 64))),
+                                  nk_pairsum(nk_popxor(w, _mm512_loadu_si512(x + 128)),
+                                             nk_popxor(w, _mm512_loadu_si512(x + 192)))));
+    }
+}
+
+NK_TARGET static void nk_hamming_many(uint32_t *out, const uint8_t *q, const uint8_t *x, size_t n,
+                                      size_t nbytes) {
+    size_t r = 0;
+    if (nbytes == 8 || nbytes == 16 || nbytes == 32) {
+        __m512i w;
+        if (nbytes == 8)
+            w = _mm512_set1_epi64((long long)nk_load64(q));
+        else if (nbytes == 16)
+            w = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)q));
+        else
+            w = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)q));
+        if (nbytes == 8)
+            for (; r + 8 <= n; r += 8) nk_hamming_rows8_small(out + r, w, x + r * 8, 8);
+        else if (nbytes == 16)
+            for (; r + 8 <= n; r += 8) nk_hamming_rows8_small(out + r, w, x + r * 16, 16);
+        else
+            for (; r + 8 <= n; r += 8) nk_hamming_rows8_small(out + r, w, x + r * 32, 32);
+    } else if (nbytes == 64) {
+        for (; r + 8 <= n; r += 8) nk_hamming_rows8(out + r, q, x + r * 64, 64);
+    } else {
+        for (; r + 8 <= n; r += 8) nk_hamming_rows8(out + r, q, x + r * nbytes, nbytes);
+    }
+    for (; r < n; r++) out[r] = nk_hamming(q, x + r * nbytes, nbytes);
+}
+
+/* ---- table ------------------------------------------------------------------------------------- */
+
+extern const nearkit_kernel_table nearkit_kernel_table_avx512;
+const nearkit_kernel_table nearkit_kernel_table_avx512 = {
+    "avx512",   NEARKIT_KERNELS_AVX512, nk_l2sq,     nk_l1,        nk_linf,     nk_dot,
+    nk_hamming, nk_l2sq_many,           nk_l1_many,  nk_linf_many, nk_dot_many, nk_hamming_many,
+};
+
+#else
+/* Not x86 with GCC/Clang: no AVX-512 kernels (ISO C wants at least one declaration). */
+typedef int nearkit_kernels_avx512_unavailable;
+#endif

@@ -1,0 +1,182 @@
+/* Portable C11 distance kernels: the reference implementation and the fallback on every CPU.
+ *
+ * Summation order: 8 partial sums, element i going to partial i % 8 for the full blocks of 8, the
+ * tail elements going to partials 0.. in order; then ((s0+s1)+(s2+s3)) + ((s4+s5)+(s6+s7)). The 8
+ * independent partials let the CPU overlap the additions, and let compilers turn them into two
+ * 4-wide vector registers without reassociating anything (GCC -O3 does). The float *_many
+ * kernels run the single kernel row by row: interleaving rows (to share the query loads) measured
+ * slower here, because compilers then no longer vectorize the partials. So both give
+ * bit-identical results. The hamming *_many kernel does handle 4 rows at a time.
+ *
+ * No intrinsics. Hamming uses 64-bit words: __builtin_popcountll where it is a single
+ * instruction, a branch-free SWAR count otherwise (on x86 without -mpopcnt the builtin would be
+ * a call into libgcc, slower than the inline SWAR). */
+#include "internal.h"
+#include "kernels.h"
+
+#include <math.h>
+#include <string.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define NK_RESTRICT __restrict__
+#else
+#define NK_RESTRICT
+#endif
+
+/* a * b + c. Where the target has a fused multiply-add, compilers may contract a * b + c into one
+ * (GCC does so even across statements in its GNU modes), and not always in the same places in two
+ * copies of the same loop (e.g. the single kernel and its copy inlined into the *_many kernel):
+ * measured with -O3 -march=native -std=gnu11. Using the fused operation explicitly there leaves
+ * nothing to contract, so every copy rounds identically. */
+#if defined(FP_FAST_FMAF)
+#define NK_MADD(a, b, c) fmaf((a), (b), (c))
+#else
+#define NK_MADD(a, b, c) ((a) * (b) + (c))
+#endif
+
+/* ---- float kernels ----------------------------------------------------------------------------- */
+
+static inline float nk_sum8(const float s[8]) {
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+static inline float nk_max8(const float s[8]) {
+    float m = s[0];
+    for (int j = 1; j < 8; j++) m = s[j] > m ? s[j] : m;
+    return m;
+}
+
+static inline float nk_absf(float x) { return fabsf(x); } /* branch-free, unlike x < 0 ? -x : x */
+
+/* One row; TERM(s) is the partial s updated with the pair (x, y). */
+#define NK_DEFINE_SUM_KERNEL(NAME, TERM)                                                   \
+    static float NAME(const float *NK_RESTRICT a, const float *NK_RESTRICT b, size_t d) { \
+        float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                            \
+        size_t i = 0;                                                                     \
+        for (; i + 8 <= d; i += 8)                                                        \
+            for (size_t j = 0; j < 8; j++) {                                              \
+                const float x = a[i + j], y = b[i + j];                                   \
+                s[j] = TERM(s[j]);                                                        \
+            }                                                                             \
+        for (size_t j = 0; i < d; i++, j++) {                                             \
+            const float x = a[i], y = b[i];                                               \
+            s[j] = TERM(s[j]);                                                            \
+        }                                                                                 \
+        return nk_sum8(s);                                                                \
+    }                                                                                     \
+    static void NAME##_many(float *out, const float *q, const float *x, size_t n,         \
+                            size_t d) {                                                   \
+        for (size_t r = 0; r < n; r++) out[r] = NAME(q, x + r * d, d);                    \
+    }
+
+/* (x - y)^2 == (y - x)^2 and |x - y| == |y - x| exactly, and x * y == y * x, so the argument
+ * order (query first or second) never changes a result. */
+#define NK_TERM_L2SQ(s) NK_MADD(x - y, x - y, s)
+#define NK_TERM_L1(s) ((s) + nk_absf(x - y))
+#define NK_TERM_DOT(s) NK_MADD(x, y, s)
+NK_DEFINE_SUM_KERNEL(nk_l2sq, NK_TERM_L2SQ)
+NK_DEFINE_SUM_KERNEL(nk_l1, NK_TERM_L1)
+NK_DEFINE_SUM_KERNEL(nk_dot, NK_TERM_DOT)
+
+/* max is exact and order-independent, so linf needs no care about the order. */
+static float nk_linf(const float *NK_RESTRICT a, const float *NK_RESTRICT b, size_t d) {
+    float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 8 <= d; i += 8)
+        for (size_t j = 0; j < 8; j++) {
+            const float t = nk_absf(a[i + j] - b[i + j]);
+            s[j] = t > s[j] ? t : s[j];
+        }
+    for (size_t j = 0; i < d; i++, j++) {
+        const float t = nk_absf(a[i] - b[i]);
+        s[j] = t > s[j] ? t : s[j];
+    }
+    return nk_max8(s);
+}
+
+static void nk_linf_many(float *out, const float *q, const float *x, size_t n, size_t d) {
+    for (size_t r = 0; r < n; r++) out[r] = nk_linf(q, x + r * d, d);
+}
+
+/* ---- hamming ----------------------------------------------------------------------------------- */
+
+static inline uint64_t nk_load64(const uint8_t *p) {
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* The last 1..7 bytes as a zero-extended word (byte order does not matter for a popcount). */
+static inline uint64_t nk_load_tail(const uint8_t *p, size_t len) {
+    uint64_t v = 0;
+    memcpy(&v, p, len);
+    return v;
+}
+
+#if (defined(__GNUC__) || defined(__clang__)) &&                                             \
+    (defined(__POPCNT__) || !(defined(__x86_64__) || defined(__i386__) || defined(_M_X64) || \
+                              defined(_M_IX86)))
+#define NK_POPCOUNT64(v) ((uint64_t)__builtin_popcountll(v))
+#else
+static inline uint64_t nk_popcount64(uint64_t v) {
+    v = v - ((v >> 1) & 0x5555555555555555ull);
+    v = (v & 0x3333333333333333ull) + ((v >> 2) & 0x3333333333333333ull);
+    v = (v + (v >> 4)) & 0x0f0f0f0f0f0f0f0full;
+    return (v * 0x0101010101010101ull) >> 56;
+}
+#define NK_POPCOUNT64(v) nk_popcount64(v)
+#endif
+
+static uint32_t nk_hamming(const uint8_t *a, const uint8_t *b, size_t nbytes) {
+    uint64_t c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+    size_t i = 0;
+    for (; i + 32 <= nbytes; i += 32) {
+        c0 += NK_POPCOUNT64(nk_load64(a + i) ^ nk_load64(b + i));
+        c1 += NK_POPCOUNT64(nk_load64(a + i + 8) ^ nk_load64(b + i + 8));
+        c2 += NK_POPCOUNT64(nk_load64(a + i + 16) ^ nk_load64(b + i + 16));
+        c3 += NK_POPCOUNT64(nk_load64(a + i + 24) ^ nk_load64(b + i + 24));
+    }
+    for (; i + 8 <= nbytes; i += 8) c0 += NK_POPCOUNT64(nk_load64(a + i) ^ nk_load64(b + i));
+    if (i < nbytes)
+        c1 += NK_POPCOUNT64(nk_load_tail(a + i, nbytes - i) ^ nk_load_tail(b + i, nbytes - i));
+    return (uint32_t)((c0 + c1) + (c2 + c3));
+}
+
+static void nk_hamming_many(uint32_t *out, const uint8_t *q, const uint8_t *x, size_t n,
+                            size_t nbytes) {
+    size_t r = 0;
+    for (; r + 4 <= n; r += 4) {
+        const uint8_t *x0 = x + r * nbytes, *x1 = x0 + nbytes, *x2 = x1 + nbytes,
+                      *x3 = x2 + nbytes;
+        uint64_t c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+        size_t i = 0;
+        for (; i + 8 <= nbytes; i += 8) {
+            const uint64_t w = nk_load64(q + i);
+            c0 += NK_POPCOUNT64(w ^ nk_load64(x0 + i));
+            c1 += NK_POPCOUNT64(w ^ nk_load64(x1 + i));
+            c2 += NK_POPCOUNT64(w ^ nk_load64(x2 + i));
+            c3 += NK_POPCOUNT64(w ^ nk_load64(x3 + i));
+        }
+        if (i < nbytes) {
+            const size_t t = nbytes - i;
+            const uint64_t w = nk_load_tail(q + i, t);
+            c0 += NK_POPCOUNT64(w ^ nk_load_tail(x0 + i, t));
+            c1 += NK_POPCOUNT64(w ^ nk_load_tail(x1 + i, t));
+            c2 += NK_POPCOUNT64(w ^ nk_load_tail(x2 + i, t));
+            c3 += NK_POPCOUNT64(w ^ nk_load_tail(x3 + i, t));
+        }
+        out[r] = (uint32_t)c0;
+        out[r + 1] = (uint32_t)c1;
+        out[r + 2] = (uint32_t)c2;
+        out[r + 3] = (uint32_t)c3;
+    }
+    for (; r < n; r++) out[r] = nk_hamming(q, x + r * nbytes, nbytes);
+}
+
+/* ---- table ------------------------------------------------------------------------------------- */
+
+extern const nearkit_kernel_table nearkit_kernel_table_scalar;
+const nearkit_kernel_table nearkit_kernel_table_scalar = {
+    "scalar",    NEARKIT_KERNELS_SCALAR, nk_l2sq,      nk_l1,         nk_linf,      nk_dot,
+    nk_hamming,  nk_l2sq_many,           nk_l1_many,   nk_linf_many,  nk_dot_many,  nk_hamming_many,
+};

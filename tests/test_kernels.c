@@ -1,0 +1,426 @@
+/* Tests of the distance kernels (core/kernels*.c) for every implementation this machine runs:
+ *   - every kernel against a double-precision reference, for every length 0..300 (float counts
+ *     and byte counts), with misaligned pointers, and on data ending at an unreadable page (Linux)
+ *     to catch reads past the end;
+ *   - every *_many kernel bit-identical to its single kernel, for many row counts, and never
+ *     writing past out[n - 1];
+ *   - the implementations against each other (hamming and linf exactly);
+ *   - the choice of implementation: NEARKIT_KERNELS in the environment, nearkit_kernels_force()
+ *     for every value, nearkit_kernels_name().
+ * Returns 0 on success; prints every failure (up to a limit) and returns 1 otherwise. */
+#if defined(__linux__)
+#define _GNU_SOURCE /* setenv, mmap flags */
+#endif
+
+#define NEARKIT_EXPERIMENTAL
+#include "nearkit.h"
+
+#include "kernels.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#include <unistd.h>
+#define HAVE_GUARD_PAGES 1
+#else
+#define HAVE_GUARD_PAGES 0
+#endif
+
+#define MAX_D 300
+#define MAX_ROWS 17
+#define MAX_MISALIGN 7 /* floats */
+
+static int failures = 0;
+
+static void fail(const char *fmt, ...) {
+    if (++failures > 50) return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("FAIL: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* ---- random numbers (xorshift64*, deterministic) ----------------------------------------------- */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rng_next(void) {
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 0x2545f4914f6cdd1dull;
+}
+
+/* A float in [-scale, scale); sometimes an exact small integer or zero, to get exact ties. */
+static float rng_float(float scale) {
+    const uint64_t r = rng_next();
+    switch (r & 15) {
+    case 0: return 0.0f;
+    case 1: return (float)((int)((r >> 8) % 9) - 4);
+    default: return scale * ((float)((r >> 40) & 0xffffff) / 8388608.0f - 1.0f);
+    }
+}
+
+static void fill_floats(float *p, size_t n) {
+    static const float scales[] = {1.0f, 1e-3f, 100.0f, 3.0e4f};
+    const float scale = scales[rng_next() % 4];
+    for (size_t i = 0; i < n; i++) p[i] = rng_float(scale);
+}
+
+static void fill_bytes(uint8_t *p, size_t n) {
+    const uint64_t mode = rng_next() % 4;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t r = (uint8_t)(rng_next() >> 56);
+        p[i] = mode == 0 ? 0xff : mode == 1 ? (uint8_t)(r & 0x11) : r;
+    }
+}
+
+/* ---- references -------------------------------------------------------------------------------- */
+
+enum { K_L2SQ, K_L1, K_LINF, K_DOT, K_FLOAT_KERNELS };
+static const char *const kernel_names[] = {"l2sq", "l1", "linf", "dot"};
+
+/* The exact-ish value (double) and the magnitude that scales its float rounding error. */
+static void reference(int k, const float *a, const float *b, size_t d, double *value,
+                      double *scale) {
+    double v = 0.0, s = 0.0;
+    for (size_t i = 0; i < d; i++) {
+        const double x = a[i], y = b[i];
+        switch (k) {
+        case K_L2SQ: v += (x - y) * (x - y); break;
+        case K_L1: v += fabs(x - y); break;
+        case K_LINF: v = fmax(v, fabs(x - y)); break;
+        default: v += x * y; s += fabs(x * y); break;
+        }
+    }
+    *value = v;
+    *scale = k == K_DOT ? s : v;
+}
+
+/* Float rounding bound: each term carries a few roundings (difference, product) and the sum of d
+ * terms at most d - 1 more, each of at most eps/2 relative to the running magnitude. */
+static double tolerance(size_t d, double scale) {
+    return ((double)d + 4.0) * (double)FLT_EPSILON * scale + 1e-30;
+}
+
+static uint32_t ref_hamming(const uint8_t *a, const uint8_t *b, size_t n) {
+    uint32_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        for (uint8_t x = (uint8_t)(a[i] ^ b[i]); x; x = (uint8_t)(x & (x - 1))) c++;
+    return c;
+}
+
+static float call_float(const nearkit_kernel_table *t, int k, const float *a, const float *b,
+                        size_t d) {
+    switch (k) {
+    case K_L2SQ: return t->l2sq(a, b, d);
+    case K_L1: return t->l1(a, b, d);
+    case K_LINF: return t->linf(a, b, d);
+    default: return t->dot(a, b, d);
+    }
+}
+
+static void call_float_many(const nearkit_kernel_table *t, int k, float *out, const float *q,
+                            const float *x, size_t n, size_t d) {
+    switch (k) {
+    case K_L2SQ: t->l2sq_many(out, q, x, n, d); break;
+    case K_L1: t->l1_many(out, q, x, n, d); break;
+    case K_LINF: t->linf_many(out, q, x, n, d); break;
+    default: t->dot_many(out, q, x, n, d); break;
+    }
+}
+
+static int same_bits(float x, float y) { return memcmp(&x, &y, sizeof x) == 0; }
+
+/* ---- per-implementation checks ----------------------------------------------------------------- */
+
+static float fbuf_a[MAX_D + 64], fbuf_b[MAX_D + 64];
+static float fbuf_x[(MAX_D + 16) * MAX_ROWS + 64];
+static uint8_t bbuf_a[MAX_D + 128], bbuf_b[MAX_D + 128];
+static uint8_t bbuf_x[(MAX_D + 64) * MAX_ROWS + 128];
+
+static void check_float_single(const nearkit_kernel_table *t) {
+    for (size_t d = 0; d <= MAX_D; d++) {
+        for (int rep = 0; rep < 4; rep++) {
+            const size_t oa = (size_t)(rng_next() % (MAX_MISALIGN + 1));
+            const size_t ob = (size_t)(rng_next() % (MAX_MISALIGN + 1));
+            float *a = fbuf_a + oa, *b = fbuf_b + ob;
+            fill_floats(a, d);
+            fill_floats(b, d);
+            for (int k = 0; k < K_FLOAT_KERNELS; k++) {
+                double ref, scale;
+                reference(k, a, b, d, &ref, &scale);
+                const float got = call_float(t, k, a, b, d);
+                const double tol = k == K_LINF ? (double)FLT_EPSILON * ref : tolerance(d, scale);
+                if (!(fabs((double)got - ref) <= tol))
+                    fail("%s %s d=%zu misalign=(%zu,%zu): got %.9g, reference %.9g (tol %.3g)",
+                         t->name, kernel_names[k], d, oa, ob, (double)got, ref, tol);
+                /* Swapping the arguments must not change a single bit. */
+                const float swapped = call_float(t, k, b, a, d);
+                if (!same_bits(got, swapped))
+                    fail("%s %s d=%zu: f(a,b)=%.9g but f(b,a)=%.9g", t->name, kernel_names[k], d,
+                         (double)got, (double)swapped);
+                if (d == 0 && got != 0.0f)
+                    fail("%s %s d=0 gave %.9g", t->name, kernel_names[k], (double)got);
+            }
+        }
+    }
+}
+
+static const size_t row_counts[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 16, MAX_ROWS};
+
+static void check_float_many(const nearkit_kernel_table *t) {
+    float out[MAX_ROWS + 1];
+    for (size_t d = 0; d <= MAX_D; d++) {
+        for (size_t ni = 0; ni < sizeof row_counts / sizeof row_counts[0]; ni++) {
+            const size_t n = row_counts[ni];
+            const size_t oq = (size_t)(rng_next() % (MAX_MISALIGN + 1));
+            const size_t ox = (size_t)(rng_next() % (MAX_MISALIGN + 1));
+            float *q = fbuf_a + oq, *x = fbuf_x + ox;
+            fill_floats(q, d);
+            fill_floats(x, n * d);
+            for (int k = 0; k < K_FLOAT_KERNELS; k++) {
+                const float canary = -12345.0f;
+                out[n] = canary;
+                call_float_many(t, k, out, q, x, n, d);
+                if (!same_bits(out[n], canary))
+                    fail("%s %s_many n=%zu d=%zu wrote past the end", t->name, kernel_names[k], n,
+                         d);
+                for (size_t r = 0; r < n; r++) {
+                    const float single = call_float(t, k, q, x + r * d, d);
+                    if (!same_bits(out[r], single))
+                        fail("%s %s_many n=%zu d=%zu row %zu: %.9g, single kernel %.9g", t->name,
+                             kernel_names[k], n, d, r, (double)out[r], (double)single);
+                    double ref, scale;
+                    reference(k, q, x + r * d, d, &ref, &scale);
+                    const double tol =
+                        k == K_LINF ? (double)FLT_EPSILON * ref : tolerance(d, scale);
+                    if (!(fabs((double)out[r] - ref) <= tol))
+                        fail("%s %s_many n=%zu d=%zu row %zu: got %.9g, reference %.9g",
+                             t->name, kernel_names[k], n, d, r, (double)out[r], ref);
+                }
+            }
+        }
+    }
+}
+
+static void check_hamming(const nearkit_kernel_table *t) {
+    for (size_t nb = 0; nb <= MAX_D; nb++) {
+        for (int rep = 0; rep < 4; rep++) {
+            const size_t oa = (size_t)(rng_next() % 64), ob = (size_t)(rng_next() % 64);
+            uint8_t *a = bbuf_a + oa, *b = bbuf_b + ob;
+            fill_bytes(a, nb);
+            fill_bytes(b, nb);
+            const uint32_t want = ref_hamming(a, b, nb);
+            const uint32_t got = t->hamming(a, b, nb);
+            if (got != want)
+                fail("%s hamming nbytes=%zu misalign=(%zu,%zu): got %u, want %u", t->name, nb, oa,
+                     ob, (unsigned)got, (unsigned)want);
+        }
+        uint32_t out[MAX_ROWS + 1];
+        for (size_t ni = 0; ni < sizeof row_counts / sizeof row_counts[0]; ni++) {
+            const size_t n = row_counts[ni];
+            const size_t oq = (size_t)(rng_next() % 64), ox = (size_t)(rng_next() % 64);
+            uint8_t *q = bbuf_a + oq, *x = bbuf_x + ox;
+            fill_bytes(q, nb);
+            fill_bytes(x, n * nb);
+            out[n] = 0xdeadbeefu;
+            t->hamming_many(out, q, x, n, nb);
+            if (out[n] != 0xdeadbeefu)
+                fail("%s hamming_many n=%zu nbytes=%zu wrote past the end", t->name, n, nb);
+            for (size_t r = 0; r < n; r++) {
+                const uint32_t want = ref_hamming(q, x + r * nb, nb);
+                if (out[r] != want)
+                    fail("%s hamming_many n=%zu nbytes=%zu row %zu: got %u, want %u", t->name, n,
+                         nb, r, (unsigned)out[r], (unsigned)want);
+            }
+        }
+    }
+    /* Long vectors: no counter overflows; every bit different. */
+    const size_t big = 70000 + 13;
+    uint8_t *a = malloc(big), *b = malloc(big * 5);
+    if (!a || !b) {
+        fail("out of memory");
+        free(a);
+        free(b);
+        return;
+    }
+    memset(a, 0xff, big);
+    memset(b, 0x00, big * 5);
+    uint32_t got = t->hamming(a, b, big), out[5];
+    if (got != 8u * big) fail("%s hamming nbytes=%zu: got %u", t->name, big, (unsigned)got);
+    t->hamming_many(out, a, b, 5, big);
+    for (int r = 0; r < 5; r++)
+        if (out[r] != 8u * big)
+            fail("%s hamming_many nbytes=%zu row %d: got %u", t->name, big, r, (unsigned)out[r]);
+    free(a);
+    free(b);
+}
+
+#if HAVE_GUARD_PAGES
+/* Inputs that end exactly where an inaccessible page begins: any read past the end crashes. */
+static void check_guard_pages(const nearkit_kernel_table *t) {
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    const size_t bytes = 2 * page * (((MAX_D + 16) * MAX_ROWS * sizeof(float)) / page + 2);
+    uint8_t *map = mmap(NULL, bytes + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                        -1, 0);
+    if (map == MAP_FAILED) {
+        fail("mmap failed");
+        return;
+    }
+    if (mprotect(map + bytes, page, PROT_NONE) != 0) {
+        fail("mprotect failed");
+        munmap(map, bytes + page);
+        return;
+    }
+    uint8_t *end = map + bytes;
+    float out[4];
+    uint32_t iout[4];
+    for (size_t d = 0; d <= MAX_D; d++) {
+        /* a and the rows both end at the guard page, in turn. */
+        float *a = (float *)(void *)end - d;
+        float *x = (float *)(void *)end - 4 * d;
+        fill_floats(x, 4 * d);
+        for (int k = 0; k < K_FLOAT_KERNELS; k++) {
+            volatile float sink = call_float(t, k, a, fbuf_b, d) + call_float(t, k, fbuf_b, a, d);
+            (void)sink;
+            call_float_many(t, k, out, fbuf_b, x, 4, d);
+            call_float_many(t, k, out, a, x, 4, d);
+            call_float_many(t, k, out, a, x + 3 * d, 1, d);
+        }
+        uint8_t *ba = end - d, *bx = end - 5 * d;
+        fill_bytes(bx, 5 * d);
+        volatile uint32_t sink = t->hamming(ba, bbuf_b, d) + t->hamming(bbuf_b, ba, d);
+        (void)sink;
+        t->hamming_many(iout, ba, bx, 4, d);
+        t->hamming_many(iout, ba, bx + d, 4, d);
+        t->hamming_many(iout, bbuf_b, ba, 1, d);
+    }
+    munmap(map, bytes + page);
+}
+#endif
+
+/* ---- implementations against each other -------------------------------------------------------- */
+
+static void check_cross(const nearkit_kernel_table *t, const nearkit_kernel_table *ref) {
+    for (size_t d = 0; d <= MAX_D; d += 1 + d / 16) {
+        float *a = fbuf_a + 1, *b = fbuf_b + 3;
+        fill_floats(a, d);
+        fill_floats(b, d);
+        for (int k = 0; k < K_FLOAT_KERNELS; k++) {
+            const float x = call_float(t, k, a, b, d), y = call_float(ref, k, a, b, d);
+            double exact, scale;
+            reference(k, a, b, d, &exact, &scale);
+            if (k == K_LINF ? !same_bits(x, y) : !(fabs((double)x - y) <= 2 * tolerance(d, scale)))
+                fail("%s vs %s: %s d=%zu: %.9g vs %.9g", t->name, ref->name, kernel_names[k], d,
+                     (double)x, (double)y);
+        }
+        uint8_t *ba = bbuf_a + 5, *bb = bbuf_b + 9;
+        fill_bytes(ba, d);
+        fill_bytes(bb, d);
+        if (t->hamming(ba, bb, d) != ref->hamming(ba, bb, d))
+            fail("%s vs %s: hamming nbytes=%zu differs", t->name, ref->name, d);
+    }
+}
+
+/* ---- the choice of implementation -------------------------------------------------------------- */
+
+static const char *expected_name(int32_t which) {
+    return which == NEARKIT_KERNELS_SCALAR ? "scalar"
+           : which == NEARKIT_KERNELS_AVX2 ? "avx2"
+                                           : "avx512";
+}
+
+static void check_dispatch(void) {
+    const nearkit_kernel_table *best = nearkit_kernels_table(NEARKIT_KERNELS_AUTO);
+    if (best == NULL) {
+        fail("nearkit_kernels_table(AUTO) is NULL");
+        return;
+    }
+    const nearkit_kernel_table *want_best = nearkit_kernels_table(NEARKIT_KERNELS_AVX512);
+    if (!want_best) want_best = nearkit_kernels_table(NEARKIT_KERNELS_AVX2);
+    if (!want_best) want_best = nearkit_kernels_table(NEARKIT_KERNELS_SCALAR);
+    if (best != want_best) fail("AUTO is %s, but %s is available", best->name, want_best->name);
+    if (nearkit_kernels_table(NEARKIT_KERNELS_SCALAR) == NULL) fail("no scalar table");
+
+    for (int32_t which = NEARKIT_KERNELS_SCALAR; which <= NEARKIT_KERNELS_AVX512; which++) {
+        const nearkit_kernel_table *t = nearkit_kernels_table(which);
+        const nearkit_kernel_table *before = nearkit_kernels();
+        const nearkit_status st = nearkit_kernels_force(which);
+        if (t != NULL) {
+            if (st != NEARKIT_OK)
+                fail("force(%s) failed: %s", expected_name(which), nearkit_last_error_message());
+            if (t->id != which || strcmp(t->name, expected_name(which)) != 0)
+                fail("table %d is named %s with id %d", (int)which, t->name, (int)t->id);
+            if (nearkit_kernels() != t) fail("force(%s) not in effect", expected_name(which));
+            if (strcmp(nearkit_kernels_name(), expected_name(which)) != 0)
+                fail("after force(%s) the name is %s", expected_name(which),
+                     nearkit_kernels_name());
+        } else {
+            printf("kernels.%s=unsupported\n", expected_name(which));
+            if (st != NEARKIT_ERR_UNSUPPORTED || nearkit_last_error_status() != st ||
+                nearkit_last_error_message()[0] == '\0')
+                fail("force(%s) on a CPU without it: status %d, message '%s'",
+                     expected_name(which), (int)st, nearkit_last_error_message());
+            if (nearkit_kernels() != before) fail("a failed force changed the kernels");
+        }
+    }
+    const int32_t bad[] = {-1, 4, 1000};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const nearkit_kernel_table *before = nearkit_kernels();
+        const nearkit_status st = nearkit_kernels_force(bad[i]);
+        if (st != NEARKIT_ERR_INVALID_ARGUMENT || nearkit_last_error_status() != st ||
+            nearkit_last_error_message()[0] == '\0')
+            fail("force(%d): status %d, message '%s'", (int)bad[i], (int)st,
+                 nearkit_last_error_message());
+        if (nearkit_kernels() != before) fail("a failed force changed the kernels");
+        if (nearkit_kernels_table(bad[i]) != NULL) fail("table(%d) is not NULL", (int)bad[i]);
+    }
+    if (nearkit_kernels_force(NEARKIT_KERNELS_AUTO) != NEARKIT_OK) fail("force(AUTO) failed");
+    if (nearkit_kernels() != best) fail("force(AUTO) did not restore %s", best->name);
+    if (strcmp(nearkit_kernels_name(), best->name) != 0) fail("name after AUTO");
+    if (nearkit_last_error_status() != NEARKIT_OK) fail("a success left an error status");
+}
+
+int main(void) {
+    /* The environment variable is read at the first use, which is the one just below. */
+#if defined(__linux__)
+    if (setenv("NEARKIT_KERNELS", "Scalar", 1) == 0) {
+        const nearkit_kernel_table *first = nearkit_kernels();
+        if (first != nearkit_kernels_table(NEARKIT_KERNELS_SCALAR))
+            fail("NEARKIT_KERNELS=Scalar gave %s", first->name);
+    }
+#endif
+    printf("kernels.auto=%s\n", nearkit_kernels_table(NEARKIT_KERNELS_AUTO)->name);
+
+    const nearkit_kernel_table *scalar = nearkit_kernels_table(NEARKIT_KERNELS_SCALAR);
+    for (int32_t which = NEARKIT_KERNELS_SCALAR; which <= NEARKIT_KERNELS_AVX512; which++) {
+        const nearkit_kernel_table *t = nearkit_kernels_table(which);
+        if (t == NULL) continue;
+        const int before = failures;
+        check_float_single(t);
+        check_float_many(t);
+        check_hamming(t);
+#if HAVE_GUARD_PAGES
+        check_guard_pages(t);
+#endif
+        if (t != scalar) check_cross(t, scalar);
+        printf("kernels.%s=%s\n", t->name, failures == before ? "ok" : "FAILED");
+    }
+    check_dispatch();
+
+    if (failures) {
+        fprintf(stderr, "test_kernels: %d failure(s)\n", failures);
+        return 1;
+    }
+    printf("test_kernels: all passed\n");
+    return 0;
+}
