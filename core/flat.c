@@ -16,7 +16,8 @@
 #define IDS_TAG NEARKIT_TAG('I', 'D', 'S', ' ')
 
 #define QUERY_BLOCK 64        /* queries per task on the kernel path */
-#define GEMM_QUERY_BLOCK 256  /* queries per task on the GEMM path: larger M keeps sgemm efficient */
+#define GEMM_QUERY_BLOCK 1024 /* queries per task on the GEMM path: a larger M packs each stored
+                                 block fewer times and keeps sgemm efficient */
 #define GEMM_BLOCK_ROWS 1024  /* stored rows per sgemm call */
 #define BLOCK_BYTES (1u << 18) /* stored vectors scanned per block, so a block stays in L2 */
 #define HEAP_BYTES (64u << 20) /* heap memory of one task, bounding the queries it takes */
@@ -284,6 +285,34 @@ static void push_block(nearkit_topk *h, const float *d, uint64_t row, size_t row
     }
 }
 
+/* push_block for hamming counts, compared as integers in blocks of 16 so the common case,
+ * nothing enters, runs as vector code without converting every count to float. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+static void push_hamming_block(nearkit_topk *h, const uint32_t *d, uint64_t row, size_t rows) {
+    float fbound = nearkit_topk_bound(h);
+    uint32_t bound = fbound >= 4294967295.0f ? UINT32_MAX : (uint32_t)fbound;
+    size_t j = 0;
+    for (; j + 16 <= rows; j += 16) {
+        int any = 0;
+        for (int u = 0; u < 16; u++) any |= d[j + u] <= bound;
+        if (!any) continue;
+        for (int u = 0; u < 16; u++)
+            if (d[j + u] <= bound) {
+                nearkit_topk_push(h, (float)d[j + u], row + j + u);
+                fbound = nearkit_topk_bound(h);
+                bound = fbound >= 4294967295.0f ? UINT32_MAX : (uint32_t)fbound;
+            }
+    }
+    for (; j < rows; j++)
+        if (d[j] <= bound) {
+            nearkit_topk_push(h, (float)d[j], row + j);
+            fbound = nearkit_topk_bound(h);
+            bound = fbound >= 4294967295.0f ? UINT32_MAX : (uint32_t)fbound;
+        }
+}
+
 /* Fills tile (nq x rows) with the metric's ranking value via one sgemm. */
 static void gemm_block(float *tile, const knn_task *t, const knn_scratch *s, uint64_t q0, size_t nq,
                        uint64_t row, size_t rows) {
@@ -301,6 +330,9 @@ static void gemm_block(float *tile, const knn_task *t, const knn_scratch *s, uin
 /* Pushes a GEMM tile row: the ranking value is offset + extra[j] + r[j] (extra: stored norms for
  * l2, else none), compared against the heap bound in blocks of 16 so the common case, nothing
  * enters, runs as vector code. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 static void push_gemm_row(nearkit_topk *h, const float *r, const float *extra, float offset,
                           uint64_t row, size_t rows) {
     float bound = nearkit_topk_bound(h);
@@ -360,6 +392,14 @@ static void knn_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) 
             for (size_t i = 0; i < nq; i++)
                 push_gemm_row(&heaps[i], s.tile + i * rows, l2 ? f->norms + row : NULL,
                               l2 ? s.qnorms[i] : offset, row, rows);
+        } else if (ix->metric == NEARKIT_METRIC_HAMMING) {
+            const nearkit_kernel_table *kt = nearkit_kernels();
+            const uint8_t *codes = f->vectors + row * ix->vector_bytes;
+            for (size_t i = 0; i < nq; i++) {
+                kt->hamming_many(s.ints, query_at(ix, t->queries, begin + i), codes, rows,
+                                 (size_t)ix->vector_bytes);
+                push_hamming_block(&heaps[i], s.ints, row, rows);
+            }
         } else {
             for (size_t i = 0; i < nq; i++) {
                 block_distances(s.tile, ix, query_at(ix, t->queries, begin + i), row, rows, s.ints);
@@ -389,7 +429,7 @@ static nearkit_status flat_search(const nearkit_index *ix, const void *queries, 
     uint64_t chunk = HEAP_BYTES / (cap * (sizeof(float) + sizeof(uint64_t)));
     uint64_t max_chunk = t.gemm ? GEMM_QUERY_BLOCK : QUERY_BLOCK;
     /* with several threads, smaller tasks so every thread gets a share of a modest batch */
-    if (threads > 1 && n / threads < max_chunk) max_chunk = n / threads + 1;
+    if (threads > 1 && (n + threads - 1) / threads < max_chunk) max_chunk = (n + threads - 1) / threads;
     chunk = chunk < 1 ? 1 : chunk > max_chunk ? max_chunk : chunk;
     nearkit_parallel_for(threads, n, chunk, knn_range, &t);
     return atomic_load(&t.failed) ? nearkit_oom() : NEARKIT_OK;
