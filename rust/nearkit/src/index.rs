@@ -1,0 +1,961 @@
+//! The index: creation, adding, searching, parameters, persistence.
+
+use std::ffi::{c_void, CStr, CString};
+use std::fmt;
+use std::path::Path;
+use std::ptr::{self, NonNull};
+
+use nearkit_sys as sys;
+
+use crate::error::{check, invalid, Error, ErrorKind, Result};
+use crate::results::{RangeResult, SearchResult};
+use crate::types::{c_string, Kind, Metric, VectorType};
+
+/// A borrowed batch of vectors, row-major: float vectors as `&[f32]` (`dimension` values each) or
+/// binary vectors as `&[u8]` (`dimension / 8` bytes each, least significant bit first).
+///
+/// Every method taking vectors accepts `impl Into<Vectors>`, so slices, vectors and arrays of
+/// `f32` or `u8` can be passed directly:
+///
+/// ```
+/// use nearkit::{Index, Kind, Metric};
+///
+/// let mut floats = Index::new(Kind::FLAT, Metric::L2, 2)?;
+/// let data: Vec<f32> = vec![0.0, 0.0, 1.0, 1.0];
+/// floats.add(&data)?;                  // &Vec<f32>
+/// floats.add(&[2.0f32, 2.0])?;         // &[f32; 2]
+/// floats.add(&data[..2])?;             // &[f32]
+/// assert_eq!(floats.len(), 4);
+///
+/// let mut bits = Index::new(Kind::FLAT, Metric::HAMMING, 16)?;
+/// bits.add(&[0b1010_1010u8, 0xff])?;   // one 16-bit vector
+/// # Ok::<(), nearkit::Error>(())
+/// ```
+#[derive(Copy, Clone, Debug)]
+pub enum Vectors<'a> {
+    /// Float vectors.
+    Float32(&'a [f32]),
+    /// Packed binary vectors.
+    Binary(&'a [u8]),
+}
+
+impl<'a> Vectors<'a> {
+    fn vector_type(&self) -> VectorType {
+        match self {
+            Vectors::Float32(_) => VectorType::FLOAT32,
+            Vectors::Binary(_) => VectorType::BINARY,
+        }
+    }
+
+    fn byte_len(&self) -> usize {
+        match self {
+            Vectors::Float32(v) => std::mem::size_of_val(*v),
+            Vectors::Binary(v) => v.len(),
+        }
+    }
+
+    fn as_ptr(&self) -> *const c_void {
+        match self {
+            Vectors::Float32(v) => v.as_ptr().cast(),
+            Vectors::Binary(v) => v.as_ptr().cast(),
+        }
+    }
+
+    fn describe_len(&self) -> String {
+        match self {
+            Vectors::Float32(v) => format!("{} f32 values", v.len()),
+            Vectors::Binary(v) => format!("{} bytes", v.len()),
+        }
+    }
+}
+
+impl<'a> From<&'a [f32]> for Vectors<'a> {
+    fn from(v: &'a [f32]) -> Self {
+        Vectors::Float32(v)
+    }
+}
+impl<'a> From<&'a mut [f32]> for Vectors<'a> {
+    fn from(v: &'a mut [f32]) -> Self {
+        Vectors::Float32(v)
+    }
+}
+impl<'a> From<&'a Vec<f32>> for Vectors<'a> {
+    fn from(v: &'a Vec<f32>) -> Self {
+        Vectors::Float32(v)
+    }
+}
+impl<'a, const N: usize> From<&'a [f32; N]> for Vectors<'a> {
+    fn from(v: &'a [f32; N]) -> Self {
+        Vectors::Float32(v)
+    }
+}
+impl<'a> From<&'a [u8]> for Vectors<'a> {
+    fn from(v: &'a [u8]) -> Self {
+        Vectors::Binary(v)
+    }
+}
+impl<'a> From<&'a mut [u8]> for Vectors<'a> {
+    fn from(v: &'a mut [u8]) -> Self {
+        Vectors::Binary(v)
+    }
+}
+impl<'a> From<&'a Vec<u8>> for Vectors<'a> {
+    fn from(v: &'a Vec<u8>) -> Self {
+        Vectors::Binary(v)
+    }
+}
+impl<'a, const N: usize> From<&'a [u8; N]> for Vectors<'a> {
+    fn from(v: &'a [u8; N]) -> Self {
+        Vectors::Binary(v)
+    }
+}
+
+/// Per-call search options ([`Index::search_with`], [`Index::range_search_with`]).
+///
+/// ```
+/// use nearkit::SearchOptions;
+///
+/// let single_threaded = SearchOptions::new().threads(1);
+/// assert_eq!(single_threaded.num_threads(), 1);
+/// ```
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct SearchOptions {
+    num_threads: u32,
+}
+
+impl SearchOptions {
+    /// The defaults: the index's own thread count.
+    pub fn new() -> SearchOptions {
+        SearchOptions::default()
+    }
+
+    /// Threads for this batch; 0 (the default) uses the index's `num_threads`.
+    pub fn threads(mut self, num_threads: u32) -> SearchOptions {
+        self.num_threads = num_threads;
+        self
+    }
+
+    /// The thread count set with [`threads`](SearchOptions::threads).
+    pub fn num_threads(&self) -> u32 {
+        self.num_threads
+    }
+
+    fn raw(&self) -> sys::nearkit_search_options {
+        sys::nearkit_search_options {
+            struct_size: std::mem::size_of::<sys::nearkit_search_options>() as u32,
+            num_threads: self.num_threads,
+        }
+    }
+}
+
+/// One named parameter of an index ([`Index::params`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct ParamInfo {
+    name: &'static str,
+    flags: u32,
+}
+
+impl ParamInfo {
+    /// The parameter's name, e.g. `"num_threads"`, `"nprobe"`, `"leaf_size"`.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The raw `NEARKIT_PARAM_FLAG_*` bits.
+    pub fn flags(&self) -> u32 {
+        self.flags
+    }
+
+    /// A statistic: it can be read, never set.
+    pub fn is_read_only(&self) -> bool {
+        self.flags & sys::NEARKIT_PARAM_FLAG_READ_ONLY != 0
+    }
+
+    /// Settable only before training or adding (or at creation, with
+    /// [`IndexBuilder::param`]).
+    pub fn is_build(&self) -> bool {
+        self.flags & sys::NEARKIT_PARAM_FLAG_BUILD != 0
+    }
+
+    /// Integer valued.
+    pub fn is_integer(&self) -> bool {
+        self.flags & sys::NEARKIT_PARAM_FLAG_INTEGER != 0
+    }
+}
+
+/// Creation options of an index ([`Index::builder`]): threads, seed and kind-specific
+/// parameters.
+///
+/// ```
+/// use nearkit::{Index, Kind, Metric};
+///
+/// let index = Index::builder(Kind::by_name("flat")?, Metric::L2, 16)
+///     .threads(1)
+///     .seed(7)
+///     .build()?;
+/// assert_eq!(index.param("num_threads")?, 1.0);
+/// # Ok::<(), nearkit::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+#[must_use = "an IndexBuilder does nothing until .build() is called"]
+pub struct IndexBuilder {
+    kind: Kind,
+    metric: Metric,
+    dimension: usize,
+    num_threads: u32,
+    seed: u64,
+    params: String,
+    error: Option<Error>,
+}
+
+impl IndexBuilder {
+    /// Threads for batch work; 0 (the default) uses every core.
+    pub fn threads(mut self, num_threads: u32) -> IndexBuilder {
+        self.num_threads = num_threads;
+        self
+    }
+
+    /// Seed for randomised builds (trees, k-means). Default 42.
+    pub fn seed(mut self, seed: u64) -> IndexBuilder {
+        self.seed = seed;
+        self
+    }
+
+    /// A kind-specific build parameter, e.g. `.param("nlist", 1024)` or `.param("leaf_size", 32)`:
+    /// the names [`Index::set_param`] accepts. The C library checks names and values when the
+    /// index is built; an unknown name gives [`NotFound`](ErrorKind::NotFound).
+    pub fn param(mut self, name: &str, value: impl fmt::Display) -> IndexBuilder {
+        let value = value.to_string();
+        let bad = |s: &str| {
+            s.is_empty() || s.contains(|c: char| c == ',' || c == '=' || c == '\0' || c.is_whitespace())
+        };
+        if self.error.is_none() && (bad(name) || bad(&value)) {
+            self.error = Some(invalid(format!(
+                "parameter {name:?} = {value:?}: names and values must be non-empty and hold no \
+                 commas, '=', whitespace or NUL bytes"
+            )));
+        }
+        if !self.params.is_empty() {
+            self.params.push(',');
+        }
+        self.params.push_str(name);
+        self.params.push('=');
+        self.params.push_str(&value);
+        self
+    }
+
+    /// Several build parameters at once, e.g. from a map: `.params([("nlist", 64), ("nprobe", 8)])`
+    /// (each as with [`param`](IndexBuilder::param)).
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use nearkit::{Index, Kind, Metric};
+    ///
+    /// let settings = BTreeMap::from([("num_threads", 1)]);
+    /// let index = Index::builder(Kind::FLAT, Metric::L2, 8).params(&settings).build()?;
+    /// assert_eq!(index.param("num_threads")?, 1.0);
+    /// # Ok::<(), nearkit::Error>(())
+    /// ```
+    pub fn params<I, K, V>(mut self, params: I) -> IndexBuilder
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: fmt::Display,
+    {
+        for (name, value) in params {
+            self = self.param(name.as_ref(), value);
+        }
+        self
+    }
+
+    /// Creates the index.
+    ///
+    /// Errors: [`InvalidArgument`](ErrorKind::InvalidArgument) (bad dimension or option value),
+    /// [`Unsupported`](ErrorKind::Unsupported) (kind/metric pair not supported, or a library
+    /// with another ABI version), [`NotFound`](ErrorKind::NotFound) (unknown kind or parameter),
+    /// [`OutOfMemory`](ErrorKind::OutOfMemory).
+    pub fn build(self) -> Result<Index> {
+        crate::check_abi()?;
+        if let Some(err) = self.error {
+            return Err(err);
+        }
+        let dimension = u32::try_from(self.dimension)
+            .map_err(|_| invalid(format!("dimension {} is too large", self.dimension)))?;
+        let params = c_string("parameters", &self.params)?;
+        let options = sys::nearkit_index_options {
+            struct_size: std::mem::size_of::<sys::nearkit_index_options>() as u32,
+            num_threads: self.num_threads,
+            seed: self.seed,
+            params: if self.params.is_empty() { ptr::null() } else { params.as_ptr() },
+        };
+        let mut raw: *mut sys::nearkit_index = ptr::null_mut();
+        // SAFETY: `raw` is a valid place to write; `options` and the string it points to outlive
+        // the call.
+        check(unsafe {
+            sys::nearkit_index_create(&mut raw, self.kind.raw(), self.metric.raw(), dimension, &options)
+        })?;
+        Index::from_raw(raw)
+    }
+}
+
+/// A nearest-neighbour index. It owns its C handle and frees it when dropped.
+///
+/// Searching and other reads take `&self` and may run on many threads at once (`Index` is `Send`
+/// and `Sync`); adding, training, building and setting parameters take `&mut self`, so the
+/// compiler guarantees the exclusive access the C library requires. An index cannot be used
+/// after it is dropped.
+///
+/// ```
+/// use nearkit::{Index, Kind, Metric};
+///
+/// // Four 2-d points, queried for their 2 nearest neighbours.
+/// let mut index = Index::builder(Kind::FLAT, Metric::L2, 2).threads(1).build()?;
+/// index.add(&[0.0f32, 0.0, 1.0, 0.0, 0.0, 2.0, 3.0, 3.0])?;
+/// index.build()?;
+/// let result = index.search(&[0.9f32, 0.1], 2)?;
+/// assert_eq!(result.query_ids(0), &[1, 0]);
+///
+/// // Save and load, to a buffer or a file.
+/// let bytes = index.to_bytes()?;
+/// let copy = Index::from_bytes(&bytes)?;
+/// assert_eq!(copy.search(&[0.9f32, 0.1], 2)?, result);
+/// # Ok::<(), nearkit::Error>(())
+/// ```
+///
+/// What the C library forbids does not compile. Using an index after it is dropped:
+///
+/// ```compile_fail
+/// use nearkit::{Index, Kind, Metric};
+///
+/// let index = Index::new(Kind::FLAT, Metric::L2, 2).unwrap();
+/// let view = &index;
+/// drop(index); // error: cannot move out of `index` because it is borrowed
+/// view.len();
+/// ```
+///
+/// Adding while other threads search:
+///
+/// ```compile_fail
+/// use nearkit::{Index, Kind, Metric};
+///
+/// let mut index = Index::new(Kind::FLAT, Metric::L2, 2).unwrap();
+/// std::thread::scope(|s| {
+///     s.spawn(|| index.search(&[0.0f32, 0.0], 1));
+///     s.spawn(|| index.add(&[1.0f32, 1.0])); // error: cannot borrow `index` as mutable
+/// });
+/// ```
+pub struct Index {
+    raw: NonNull<sys::nearkit_index>,
+}
+
+// SAFETY: the C library keeps no thread affinity for an index ("different indexes are
+// independent"; errors are thread-local and read on the calling thread right after each call),
+// so an index may move between threads.
+unsafe impl Send for Index {}
+// SAFETY: every `&self` method calls only functions taking `const nearkit_index *`, which the
+// header allows to run concurrently with each other on one index; the functions that need
+// exclusive access (add, train, build, set_param) are reached only through `&mut self`, and free
+// only through `Drop`, which needs ownership.
+unsafe impl Sync for Index {}
+
+impl Drop for Index {
+    fn drop(&mut self) {
+        // SAFETY: `raw` is owned by this value and no borrow of it can outlive it.
+        unsafe { sys::nearkit_index_free(self.raw.as_ptr()) }
+    }
+}
+
+impl fmt::Debug for Index {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Index")
+            .field("kind", &self.kind())
+            .field("metric", &self.metric())
+            .field("vector_type", &self.vector_type())
+            .field("dimension", &self.dimension())
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+impl Index {
+    /// Starts creating an index of `kind` for `metric` on vectors of `dimension` (floats, or bits
+    /// for binary vectors: a multiple of 8). See [`IndexBuilder`].
+    pub fn builder(kind: Kind, metric: Metric, dimension: usize) -> IndexBuilder {
+        IndexBuilder { kind, metric, dimension, num_threads: 0, seed: 42, params: String::new(), error: None }
+    }
+
+    /// Creates an index with default options: `Index::builder(kind, metric, dimension).build()`.
+    ///
+    /// ```
+    /// use nearkit::{Index, Kind, Metric};
+    ///
+    /// let index = Index::new(Kind::FLAT, Metric::COSINE, 128)?;
+    /// assert_eq!((index.dimension(), index.len()), (128, 0));
+    /// # Ok::<(), nearkit::Error>(())
+    /// ```
+    pub fn new(kind: Kind, metric: Metric, dimension: usize) -> Result<Index> {
+        Index::builder(kind, metric, dimension).build()
+    }
+
+    fn from_raw(raw: *mut sys::nearkit_index) -> Result<Index> {
+        NonNull::new(raw)
+            .map(|raw| Index { raw })
+            .ok_or_else(|| Error::new(ErrorKind::Internal, "nearkit returned success but no index"))
+    }
+
+    fn ptr(&self) -> *const sys::nearkit_index {
+        self.raw.as_ptr()
+    }
+
+    fn ptr_mut(&mut self) -> *mut sys::nearkit_index {
+        self.raw.as_ptr()
+    }
+
+    /// The number of whole vectors in `vectors`, or an error when its length is not a multiple
+    /// of this index's vector size.
+    fn rows(&self, vectors: &Vectors<'_>, what: &str) -> Result<usize> {
+        let vector_bytes = self.vector_bytes();
+        let bytes = vectors.byte_len();
+        if vector_bytes == 0 || bytes % vector_bytes != 0 {
+            let unit = match vectors {
+                Vectors::Float32(_) => format!("{} f32 values", vector_bytes / 4),
+                Vectors::Binary(_) => format!("{vector_bytes} bytes"),
+            };
+            return Err(invalid(format!(
+                "{what} hold {}, which is not a whole number of vectors of {unit} (dimension {} of \
+                 a {} index)",
+                vectors.describe_len(),
+                self.dimension(),
+                self.vector_type()
+            )));
+        }
+        Ok(bytes / vector_bytes)
+    }
+
+    // ---- adding, training, building -----------------------------------------------------------
+
+    /// Adds vectors (copied); they get the ids `len()`, `len() + 1`, ... in order. Kinds that
+    /// need training accept vectors before it: [`build`](Index::build) trains and indexes them.
+    ///
+    /// Errors: [`InvalidArgument`](ErrorKind::InvalidArgument) (a length that is not a whole
+    /// number of vectors, the wrong vector type, NaN or infinity),
+    /// [`OutOfMemory`](ErrorKind::OutOfMemory).
+    pub fn add<'a>(&mut self, vectors: impl Into<Vectors<'a>>) -> Result<()> {
+        let vectors = vectors.into();
+        let n = self.rows(&vectors, "vectors")?;
+        // SAFETY: `vectors` holds exactly n vectors of this index's size; exclusive access
+        // through &mut self.
+        check(unsafe {
+            sys::nearkit_index_add(
+                self.ptr_mut(),
+                vectors.vector_type().raw(),
+                vectors.as_ptr(),
+                n as u64,
+                ptr::null(),
+            )
+        })
+    }
+
+    /// Adds vectors (copied) with the given ids, one per vector (any value but -1; duplicates
+    /// are kept as given).
+    ///
+    /// ```
+    /// use nearkit::{Index, Kind, Metric};
+    ///
+    /// let mut index = Index::new(Kind::FLAT, Metric::L2, 1)?;
+    /// index.add_with_ids(&[1.0f32, 2.0], &[100, 200])?;
+    /// assert_eq!(index.search(&[1.9f32], 1)?.query_ids(0), &[200]);
+    /// # Ok::<(), nearkit::Error>(())
+    /// ```
+    ///
+    /// Errors: as [`add`](Index::add), and [`InvalidArgument`](ErrorKind::InvalidArgument) when
+    /// `ids.len()` differs from the number of vectors or an id is -1.
+    pub fn add_with_ids<'a>(&mut self, vectors: impl Into<Vectors<'a>>, ids: &[i64]) -> Result<()> {
+        let vectors = vectors.into();
+        let n = self.rows(&vectors, "vectors")?;
+        if ids.len() != n {
+            return Err(invalid(format!("{} ids given for {n} vectors", ids.len())));
+        }
+        // SAFETY: as in `add`; `ids` holds n values.
+        check(unsafe {
+            sys::nearkit_index_add(
+                self.ptr_mut(),
+                vectors.vector_type().raw(),
+                vectors.as_ptr(),
+                n as u64,
+                ids.as_ptr(),
+            )
+        })
+    }
+
+    /// Trains kinds that learn from data (e.g. IVF centroids) on the given vectors (borrowed for
+    /// the call, e.g. a sample), before or after adding; vectors already added are then indexed.
+    /// A no-op for kinds that need no training.
+    ///
+    /// Errors: [`InvalidArgument`](ErrorKind::InvalidArgument) (also for no vectors),
+    /// [`State`](ErrorKind::State) (already trained), [`OutOfMemory`](ErrorKind::OutOfMemory).
+    pub fn train<'a>(&mut self, vectors: impl Into<Vectors<'a>>) -> Result<()> {
+        let vectors = vectors.into();
+        let n = self.rows(&vectors, "vectors")?;
+        // SAFETY: as in `add`.
+        check(unsafe {
+            sys::nearkit_index_train(self.ptr_mut(), vectors.vector_type().raw(), vectors.as_ptr(), n as u64)
+        })
+    }
+
+    /// Makes everything added so far searchable: builds trees, and trains on the added vectors
+    /// first where the kind needs training and has none. Idempotent; a no-op for kinds that need
+    /// no build.
+    ///
+    /// Errors: [`State`](ErrorKind::State) (nothing to train on),
+    /// [`OutOfMemory`](ErrorKind::OutOfMemory).
+    pub fn build(&mut self) -> Result<()> {
+        // SAFETY: exclusive access through &mut self.
+        check(unsafe { sys::nearkit_index_build(self.ptr_mut()) })
+    }
+
+    // ---- searching ----------------------------------------------------------------------------
+
+    /// The `k` nearest neighbours of each query, using the index's threads for a batch.
+    ///
+    /// Errors: [`InvalidArgument`](ErrorKind::InvalidArgument) (k = 0, a length that is not a
+    /// whole number of vectors, the wrong vector type, NaN or infinity in a query),
+    /// [`State`](ErrorKind::State) (not built or trained), [`OutOfMemory`](ErrorKind::OutOfMemory).
+    pub fn search<'a>(&self, queries: impl Into<Vectors<'a>>, k: usize) -> Result<SearchResult> {
+        self.search_impl(queries.into(), k, None)
+    }
+
+    /// [`search`](Index::search) with per-call options.
+    ///
+    /// ```
+    /// use nearkit::{Index, Kind, Metric, SearchOptions};
+    ///
+    /// let mut index = Index::new(Kind::FLAT, Metric::IP, 2)?;
+    /// index.add(&[1.0f32, 0.0, 0.0, 1.0])?;
+    /// let result = index.search_with(&[0.2f32, 0.8], 1, &SearchOptions::new().threads(1))?;
+    /// assert_eq!(result.query_ids(0), &[1]);
+    /// assert_eq!(result.query_distances(0), &[-0.8]);
+    /// # Ok::<(), nearkit::Error>(())
+    /// ```
+    pub fn search_with<'a>(
+        &self,
+        queries: impl Into<Vectors<'a>>,
+        k: usize,
+        options: &SearchOptions,
+    ) -> Result<SearchResult> {
+        self.search_impl(queries.into(), k, Some(options))
+    }
+
+    fn search_impl(
+        &self,
+        queries: Vectors<'_>,
+        k: usize,
+        options: Option<&SearchOptions>,
+    ) -> Result<SearchResult> {
+        let n = self.rows(&queries, "queries")?;
+        let len = n.checked_mul(k).ok_or_else(|| too_large(n, k))?;
+        let mut ids: Vec<i64> = Vec::new();
+        let mut distances: Vec<f32> = Vec::new();
+        ids.try_reserve_exact(len).map_err(|_| too_large(n, k))?;
+        distances.try_reserve_exact(len).map_err(|_| too_large(n, k))?;
+        ids.resize(len, -1);
+        distances.resize(len, f32::INFINITY);
+        self.search_raw(&queries, n, k, &mut ids, &mut distances, options)?;
+        Ok(SearchResult::new(ids, distances, n, k))
+    }
+
+    /// [`search`](Index::search) into caller-provided buffers of exactly `n * k` entries each
+    /// (n = number of queries), for loops that must not allocate. Returns `n`.
+    ///
+    /// ```
+    /// use nearkit::{Index, Kind, Metric};
+    ///
+    /// let mut index = Index::new(Kind::FLAT, Metric::L2, 1)?;
+    /// index.add(&[0.0f32, 1.0, 2.0])?;
+    /// let (mut ids, mut distances) = ([0i64; 2], [0f32; 2]);
+    /// for q in [0.1f32, 1.9] {
+    ///     index.search_into(&[q], 2, &mut ids, &mut distances, None)?;
+    ///     assert!(distances[0] <= distances[1]);
+    /// }
+    /// # Ok::<(), nearkit::Error>(())
+    /// ```
+    pub fn search_into<'a>(
+        &self,
+        queries: impl Into<Vectors<'a>>,
+        k: usize,
+        ids: &mut [i64],
+        distances: &mut [f32],
+        options: Option<&SearchOptions>,
+    ) -> Result<usize> {
+        let queries = queries.into();
+        let n = self.rows(&queries, "queries")?;
+        let len = n.checked_mul(k).ok_or_else(|| too_large(n, k))?;
+        if ids.len() != len || distances.len() != len {
+            return Err(invalid(format!(
+                "result buffers hold {} ids and {} distances; {n} queries with k = {k} need {len} each",
+                ids.len(),
+                distances.len()
+            )));
+        }
+        self.search_raw(&queries, n, k, ids, distances, options)?;
+        Ok(n)
+    }
+
+    fn search_raw(
+        &self,
+        queries: &Vectors<'_>,
+        n: usize,
+        k: usize,
+        ids: &mut [i64],
+        distances: &mut [f32],
+        options: Option<&SearchOptions>,
+    ) -> Result<()> {
+        debug_assert!(ids.len() == n * k && distances.len() == n * k);
+        let raw_options = options.map(SearchOptions::raw);
+        let options_ptr = raw_options.as_ref().map_or(ptr::null(), |o| o as *const _);
+        // SAFETY: `queries` holds n vectors of this index's size; `ids` and `distances` hold
+        // n * k entries each; the search is a const call, allowed concurrently with others.
+        check(unsafe {
+            sys::nearkit_index_search(
+                ids.as_mut_ptr(),
+                distances.as_mut_ptr(),
+                self.ptr(),
+                queries.vector_type().raw(),
+                queries.as_ptr(),
+                n as u64,
+                k as u64,
+                options_ptr,
+            )
+        })
+    }
+
+    /// For each query, every stored vector at distance `<= radius`, nearest first.
+    ///
+    /// Errors: as [`search`](Index::search), and [`InvalidArgument`](ErrorKind::InvalidArgument)
+    /// for a NaN radius.
+    pub fn range_search<'a>(&self, queries: impl Into<Vectors<'a>>, radius: f32) -> Result<RangeResult> {
+        self.range_impl(queries.into(), radius, None)
+    }
+
+    /// [`range_search`](Index::range_search) with per-call options.
+    pub fn range_search_with<'a>(
+        &self,
+        queries: impl Into<Vectors<'a>>,
+        radius: f32,
+        options: &SearchOptions,
+    ) -> Result<RangeResult> {
+        self.range_impl(queries.into(), radius, Some(options))
+    }
+
+    fn range_impl(
+        &self,
+        queries: Vectors<'_>,
+        radius: f32,
+        options: Option<&SearchOptions>,
+    ) -> Result<RangeResult> {
+        let n = self.rows(&queries, "queries")?;
+        let raw_options = options.map(SearchOptions::raw);
+        let options_ptr = raw_options.as_ref().map_or(ptr::null(), |o| o as *const _);
+        let mut raw: *mut sys::nearkit_range_result = ptr::null_mut();
+        // SAFETY: `raw` is a valid place to write; `queries` holds n vectors of this index's
+        // size; a const call.
+        check(unsafe {
+            sys::nearkit_index_range_search(
+                &mut raw,
+                self.ptr(),
+                queries.vector_type().raw(),
+                queries.as_ptr(),
+                n as u64,
+                radius,
+                options_ptr,
+            )
+        })?;
+        let result = RawRange(raw);
+        result.to_owned(n)
+    }
+
+    // ---- introspection ------------------------------------------------------------------------
+
+    /// The index kind.
+    pub fn kind(&self) -> Kind {
+        // SAFETY: a const call on a live index.
+        Kind::from_raw(unsafe { sys::nearkit_index_kind(self.ptr()) })
+    }
+
+    /// The metric.
+    pub fn metric(&self) -> Metric {
+        // SAFETY: a const call on a live index.
+        Metric::from_raw(unsafe { sys::nearkit_index_metric(self.ptr()) })
+    }
+
+    /// The vector type: [`VectorType::BINARY`] for Hamming, else [`VectorType::FLOAT32`].
+    pub fn vector_type(&self) -> VectorType {
+        // SAFETY: a const call on a live index.
+        VectorType::from_raw(unsafe { sys::nearkit_index_vector_type(self.ptr()) })
+    }
+
+    /// The dimension given at creation (bits for binary vectors).
+    pub fn dimension(&self) -> usize {
+        // SAFETY: a const call on a live index.
+        unsafe { sys::nearkit_index_dimension(self.ptr()) as usize }
+    }
+
+    /// Bytes one vector occupies on input: `dimension * 4` (float) or `dimension / 8` (binary).
+    pub fn vector_bytes(&self) -> usize {
+        // SAFETY: a const call on a live index.
+        unsafe { sys::nearkit_index_vector_bytes(self.ptr()) as usize }
+    }
+
+    /// The number of vectors stored.
+    pub fn len(&self) -> usize {
+        // SAFETY: a const call on a live index.
+        unsafe { sys::nearkit_index_count(self.ptr()) as usize }
+    }
+
+    /// True when no vector is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Heap memory the index holds, in bytes.
+    pub fn memory_bytes(&self) -> u64 {
+        // SAFETY: a const call on a live index.
+        unsafe { sys::nearkit_index_memory_bytes(self.ptr()) }
+    }
+
+    /// True when the index can be searched (trained and built as its kind needs).
+    pub fn is_ready(&self) -> bool {
+        // SAFETY: a const call on a live index.
+        unsafe { sys::nearkit_index_is_ready(self.ptr()) != 0 }
+    }
+
+    /// A human-readable description: kind, metric, sizes, parameters, and for trees their top
+    /// levels.
+    pub fn describe(&self) -> Result<String> {
+        let mut raw: *mut std::os::raw::c_char = ptr::null_mut();
+        // SAFETY: `raw` is a valid place to write; a const call.
+        check(unsafe { sys::nearkit_index_describe(&mut raw, self.ptr()) })?;
+        if raw.is_null() {
+            return Err(Error::new(ErrorKind::Internal, "nearkit returned success but no description"));
+        }
+        // SAFETY: on success `raw` is a NUL-terminated string we own, freed right after copying.
+        let text = unsafe { CStr::from_ptr(raw) }.to_string_lossy().into_owned();
+        // SAFETY: `raw` came from nearkit_index_describe and is freed once.
+        unsafe { sys::nearkit_string_free(raw) };
+        Ok(text)
+    }
+
+    // ---- named parameters ---------------------------------------------------------------------
+
+    /// The index's named parameters (settings such as `"num_threads"`, `"nprobe"`, and read-only
+    /// statistics such as `"depth"`).
+    ///
+    /// ```
+    /// use nearkit::{Index, Kind, Metric};
+    ///
+    /// let index = Index::new(Kind::FLAT, Metric::L2, 8)?;
+    /// for p in index.params() {
+    ///     println!("{} = {} (read-only: {})", p.name(), index.param(p.name())?, p.is_read_only());
+    /// }
+    /// assert!(index.params().iter().any(|p| p.name() == "num_threads"));
+    /// # Ok::<(), nearkit::Error>(())
+    /// ```
+    pub fn params(&self) -> Vec<ParamInfo> {
+        // SAFETY: a const call on a live index.
+        let count = unsafe { sys::nearkit_index_param_count(self.ptr()) };
+        (0..count)
+            .filter_map(|i| {
+                let mut name: *const std::os::raw::c_char = ptr::null();
+                let mut flags = 0u32;
+                // SAFETY: both outputs are valid places to write; a const call.
+                let status = unsafe { sys::nearkit_index_param_info(&mut name, &mut flags, self.ptr(), i) };
+                if status != sys::NEARKIT_OK || name.is_null() {
+                    return None;
+                }
+                // SAFETY: parameter names are NUL-terminated static storage.
+                let name = unsafe { CStr::from_ptr(name) }.to_str().ok()?;
+                Some(ParamInfo { name, flags })
+            })
+            .collect()
+    }
+
+    /// Reads a named parameter.
+    ///
+    /// Errors: [`NotFound`](ErrorKind::NotFound) for an unknown name.
+    pub fn param(&self, name: &str) -> Result<f64> {
+        let name = c_string("parameter name", name)?;
+        let mut value = 0f64;
+        // SAFETY: `value` is a valid place to write; `name` is NUL-terminated; a const call.
+        check(unsafe { sys::nearkit_index_get_param(&mut value, self.ptr(), name.as_ptr()) })?;
+        Ok(value)
+    }
+
+    /// Sets a named parameter.
+    ///
+    /// ```
+    /// use nearkit::{ErrorKind, Index, Kind, Metric};
+    ///
+    /// let mut index = Index::new(Kind::FLAT, Metric::L2, 8)?;
+    /// index.set_param("num_threads", 2.0)?;
+    /// assert_eq!(index.param("num_threads")?, 2.0);
+    /// assert_eq!(index.set_param("no_such_param", 1.0).unwrap_err().kind(), ErrorKind::NotFound);
+    /// # Ok::<(), nearkit::Error>(())
+    /// ```
+    ///
+    /// Errors: [`InvalidArgument`](ErrorKind::InvalidArgument) (NaN, out of range, not an
+    /// integer where one is needed, read-only), [`NotFound`](ErrorKind::NotFound),
+    /// [`State`](ErrorKind::State) (a build parameter after training or adding).
+    pub fn set_param(&mut self, name: &str, value: f64) -> Result<()> {
+        let name = c_string("parameter name", name)?;
+        // SAFETY: `name` is NUL-terminated; exclusive access through &mut self.
+        check(unsafe { sys::nearkit_index_set_param(self.ptr_mut(), name.as_ptr(), value) })
+    }
+
+    // ---- persistence --------------------------------------------------------------------------
+
+    /// Writes the index to a file (replaced if it exists), in the format every nearkit language
+    /// reads.
+    ///
+    /// ```
+    /// use nearkit::{Index, Kind, Metric};
+    ///
+    /// let mut index = Index::new(Kind::FLAT, Metric::L2, 2)?;
+    /// index.add(&[1.0f32, 2.0])?;
+    /// let path = std::env::temp_dir().join(format!("nearkit-doc-{}.nkx", std::process::id()));
+    /// index.save(&path)?;
+    /// let loaded = Index::load(&path)?;
+    /// assert_eq!(loaded.len(), 1);
+    /// # std::fs::remove_file(&path).unwrap();
+    /// # Ok::<(), nearkit::Error>(())
+    /// ```
+    ///
+    /// Errors: [`Io`](ErrorKind::Io), [`InvalidArgument`](ErrorKind::InvalidArgument) (a path
+    /// with a NUL byte), [`OutOfMemory`](ErrorKind::OutOfMemory).
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path_to_c(path.as_ref())?;
+        // SAFETY: `path` is NUL-terminated; a const call.
+        check(unsafe { sys::nearkit_index_save(self.ptr(), path.as_ptr()) })
+    }
+
+    /// Reads an index from a file written by any nearkit language or the `nearkit` command.
+    ///
+    /// Errors: [`Io`](ErrorKind::Io), [`Corrupt`](ErrorKind::Corrupt) (truncated, corrupted or
+    /// foreign file), [`Unsupported`](ErrorKind::Unsupported) (a newer format version),
+    /// [`OutOfMemory`](ErrorKind::OutOfMemory).
+    pub fn load(path: impl AsRef<Path>) -> Result<Index> {
+        crate::check_abi()?;
+        let path = path_to_c(path.as_ref())?;
+        let mut raw: *mut sys::nearkit_index = ptr::null_mut();
+        // SAFETY: `raw` is a valid place to write; `path` is NUL-terminated.
+        check(unsafe { sys::nearkit_index_load(&mut raw, path.as_ptr()) })?;
+        Index::from_raw(raw)
+    }
+
+    /// Serialises the index into bytes (the file format of [`save`](Index::save)).
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut data: *mut c_void = ptr::null_mut();
+        let mut size = 0usize;
+        // SAFETY: both outputs are valid places to write; a const call.
+        check(unsafe { sys::nearkit_index_save_to_buffer(&mut data, &mut size, self.ptr()) })?;
+        if data.is_null() {
+            return Err(Error::new(ErrorKind::Internal, "nearkit returned success but no buffer"));
+        }
+        // SAFETY: on success `data` points to `size` bytes we own; they are copied, then freed
+        // once.
+        let bytes = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size) }.to_vec();
+        // SAFETY: `data` came from nearkit_index_save_to_buffer.
+        unsafe { sys::nearkit_buffer_free(data) };
+        Ok(bytes)
+    }
+
+    /// Reads an index from bytes made by [`to_bytes`](Index::to_bytes) (or a file's contents).
+    ///
+    /// Errors: as [`load`](Index::load).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Index> {
+        crate::check_abi()?;
+        let mut raw: *mut sys::nearkit_index = ptr::null_mut();
+        // SAFETY: `raw` is a valid place to write; `bytes` is readable for its length.
+        check(unsafe { sys::nearkit_index_load_from_buffer(&mut raw, bytes.as_ptr().cast(), bytes.len()) })?;
+        Index::from_raw(raw)
+    }
+
+    /// A deep copy, made through [`to_bytes`](Index::to_bytes) and
+    /// [`from_bytes`](Index::from_bytes).
+    pub fn try_clone(&self) -> Result<Index> {
+        Index::from_bytes(&self.to_bytes()?)
+    }
+}
+
+fn too_large(n: usize, k: usize) -> Error {
+    Error::new(ErrorKind::OutOfMemory, format!("cannot allocate results for {n} queries with k = {k}"))
+}
+
+fn path_to_c(path: &Path) -> Result<CString> {
+    #[cfg(unix)]
+    let bytes = {
+        use std::os::unix::ffi::OsStrExt;
+        path.as_os_str().as_bytes().to_vec()
+    };
+    #[cfg(not(unix))]
+    let bytes = path
+        .to_str()
+        .ok_or_else(|| invalid(format!("path {} is not valid Unicode", path.display())))?
+        .as_bytes()
+        .to_vec();
+    CString::new(bytes).map_err(|_| invalid(format!("path {:?} contains a NUL byte", path)))
+}
+
+/// A range result owned by the C library, freed on drop.
+struct RawRange(*mut sys::nearkit_range_result);
+
+impl Drop for RawRange {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from nearkit_index_range_search (or is NULL) and is freed once.
+        unsafe { sys::nearkit_range_result_free(self.0) }
+    }
+}
+
+impl RawRange {
+    /// Copies the C result into owned vectors, checking its shape.
+    fn to_owned(&self, n: usize) -> Result<RangeResult> {
+        let broken = |what: &str| Error::new(ErrorKind::Internal, format!("malformed range result: {what}"));
+        if self.0.is_null() {
+            return Err(broken("NULL"));
+        }
+        // SAFETY: a live result.
+        let count = unsafe { sys::nearkit_range_result_query_count(self.0) };
+        if count != n as u64 {
+            return Err(broken("wrong query count"));
+        }
+        let mut offsets: *const u64 = ptr::null();
+        let mut ids: *const i64 = ptr::null();
+        let mut distances: *const f32 = ptr::null();
+        // SAFETY: all outputs are valid places to write; a live result.
+        check(unsafe { sys::nearkit_range_result_get(&mut offsets, &mut ids, &mut distances, self.0) })?;
+        if offsets.is_null() {
+            return Err(broken("no offsets"));
+        }
+        // SAFETY: the result holds query_count + 1 offsets; they stay valid until it is freed.
+        let offsets = unsafe { std::slice::from_raw_parts(offsets, n + 1) };
+        if offsets[0] != 0 || offsets.windows(2).any(|w| w[0] > w[1]) {
+            return Err(broken("offsets not increasing from 0"));
+        }
+        let total = usize::try_from(offsets[n]).map_err(|_| broken("too many matches"))?;
+        let (ids, distances) = if total == 0 {
+            (Vec::new(), Vec::new())
+        } else {
+            if ids.is_null() || distances.is_null() {
+                return Err(broken("no ids or distances"));
+            }
+            // SAFETY: the result holds offsets[n] ids and distances, valid until it is freed.
+            unsafe {
+                (
+                    std::slice::from_raw_parts(ids, total).to_vec(),
+                    std::slice::from_raw_parts(distances, total).to_vec(),
+                )
+            }
+        };
+        let offsets = offsets.iter().map(|&o| o as usize).collect();
+        Ok(RangeResult::new(offsets, ids, distances))
+    }
+}

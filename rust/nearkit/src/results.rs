@@ -1,0 +1,205 @@
+//! Owned search results.
+
+/// One neighbour: its id and its distance to the query.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct Neighbor {
+    /// The id of the stored vector (insertion order unless ids were given).
+    pub id: i64,
+    /// Its distance to the query (smaller is nearer).
+    pub distance: f32,
+}
+
+/// The result of a k-nearest-neighbour search ([`Index::search`](crate::Index::search)): for each
+/// of [`len`](SearchResult::len) queries, [`k`](SearchResult::k) ids and distances, nearest
+/// first, equal distances in increasing id order. Where the index holds fewer than `k` vectors,
+/// the missing entries are id `-1` with distance `f32::INFINITY`.
+///
+/// Row `i` is `ids()[i * k .. (i + 1) * k]` (the same for `distances()`).
+///
+/// ```
+/// use nearkit::{Index, Kind, Metric};
+///
+/// let mut index = Index::new(Kind::FLAT, Metric::L1, 1)?;
+/// index.add(&[0.0f32, 10.0, 3.0][..])?;
+/// let result = index.search(&[1.0f32, 9.0][..], 2)?; // two queries, k = 2
+/// assert_eq!((result.len(), result.k()), (2, 2));
+/// assert_eq!(result.query_ids(0), &[0, 2]);
+/// assert_eq!(result.query_distances(1), &[1.0, 6.0]);
+/// let nearest: Vec<i64> = result.iter().map(|(ids, _)| ids[0]).collect();
+/// assert_eq!(nearest, [0, 1]);
+/// # Ok::<(), nearkit::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct SearchResult {
+    ids: Vec<i64>,
+    distances: Vec<f32>,
+    n: usize,
+    k: usize,
+}
+
+impl SearchResult {
+    pub(crate) fn new(ids: Vec<i64>, distances: Vec<f32>, n: usize, k: usize) -> SearchResult {
+        debug_assert_eq!(ids.len(), n * k);
+        debug_assert_eq!(distances.len(), n * k);
+        SearchResult { ids, distances, n, k }
+    }
+
+    /// The number of queries.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// True when there were no queries.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Neighbours per query.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// All ids, row-major (`len() * k()` entries).
+    pub fn ids(&self) -> &[i64] {
+        &self.ids
+    }
+
+    /// All distances, row-major (`len() * k()` entries).
+    pub fn distances(&self) -> &[f32] {
+        &self.distances
+    }
+
+    /// The `k` ids of query `i`. Panics when `i >= len()`.
+    pub fn query_ids(&self, i: usize) -> &[i64] {
+        assert!(i < self.n, "query {i} out of range: the result holds {} queries", self.n);
+        &self.ids[i * self.k..(i + 1) * self.k]
+    }
+
+    /// The `k` distances of query `i`. Panics when `i >= len()`.
+    pub fn query_distances(&self, i: usize) -> &[f32] {
+        assert!(i < self.n, "query {i} out of range: the result holds {} queries", self.n);
+        &self.distances[i * self.k..(i + 1) * self.k]
+    }
+
+    /// The neighbours found for query `i`, nearest first, without the missing (`-1`) entries.
+    /// Panics when `i >= len()`.
+    pub fn neighbors(&self, i: usize) -> impl Iterator<Item = Neighbor> + '_ {
+        self.query_ids(i)
+            .iter()
+            .zip(self.query_distances(i))
+            .filter(|(&id, _)| id != -1)
+            .map(|(&id, &distance)| Neighbor { id, distance })
+    }
+
+    /// The rows `(ids, distances)`, one per query.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&[i64], &[f32])> + '_ {
+        // chunks_exact panics on 0; with k = 0 there are no rows (k = 0 is refused anyway).
+        let k = self.k.max(1);
+        self.ids.chunks_exact(k).zip(self.distances.chunks_exact(k)).take(if self.k == 0 {
+            0
+        } else {
+            self.n
+        })
+    }
+
+    /// The ids and distances, row-major.
+    pub fn into_parts(self) -> (Vec<i64>, Vec<f32>) {
+        (self.ids, self.distances)
+    }
+}
+
+/// The result of a range search ([`Index::range_search`](crate::Index::range_search)): for each
+/// of [`len`](RangeResult::len) queries, every stored vector within the radius, nearest first,
+/// equal distances in increasing id order.
+///
+/// Stored like a CSR matrix: query `i`'s matches are `ids()[offsets()[i] .. offsets()[i + 1]]`.
+///
+/// ```
+/// use nearkit::{Index, Kind, Metric};
+///
+/// let mut index = Index::new(Kind::FLAT, Metric::L2, 1)?;
+/// index.add(&[0.0f32, 1.0, 5.0][..])?;
+/// let result = index.range_search(&[0.5f32, 10.0][..], 1.0)?;
+/// assert_eq!(result.len(), 2);
+/// assert_eq!(result.query_ids(0), &[0, 1]);
+/// assert!(result.query_ids(1).is_empty());
+/// assert_eq!(result.offsets(), &[0, 2, 2]);
+/// # Ok::<(), nearkit::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct RangeResult {
+    offsets: Vec<usize>,
+    ids: Vec<i64>,
+    distances: Vec<f32>,
+}
+
+impl RangeResult {
+    pub(crate) fn new(offsets: Vec<usize>, ids: Vec<i64>, distances: Vec<f32>) -> RangeResult {
+        debug_assert!(!offsets.is_empty());
+        RangeResult { offsets, ids, distances }
+    }
+
+    /// The number of queries.
+    pub fn len(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    /// True when there were no queries.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The number of matches over all queries.
+    pub fn total(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// `len() + 1` offsets into [`ids`](RangeResult::ids) and
+    /// [`distances`](RangeResult::distances).
+    pub fn offsets(&self) -> &[usize] {
+        &self.offsets
+    }
+
+    /// All ids, query after query.
+    pub fn ids(&self) -> &[i64] {
+        &self.ids
+    }
+
+    /// All distances, query after query.
+    pub fn distances(&self) -> &[f32] {
+        &self.distances
+    }
+
+    /// The ids within the radius of query `i`, nearest first. Panics when `i >= len()`.
+    pub fn query_ids(&self, i: usize) -> &[i64] {
+        &self.ids[self.span(i)]
+    }
+
+    /// The distances of query `i`'s matches. Panics when `i >= len()`.
+    pub fn query_distances(&self, i: usize) -> &[f32] {
+        &self.distances[self.span(i)]
+    }
+
+    /// The matches of query `i`, nearest first. Panics when `i >= len()`.
+    pub fn neighbors(&self, i: usize) -> impl Iterator<Item = Neighbor> + '_ {
+        self.query_ids(i)
+            .iter()
+            .zip(self.query_distances(i))
+            .map(|(&id, &distance)| Neighbor { id, distance })
+    }
+
+    /// The rows `(ids, distances)`, one per query.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&[i64], &[f32])> + '_ {
+        (0..self.len()).map(move |i| (self.query_ids(i), self.query_distances(i)))
+    }
+
+    /// The offsets, ids and distances.
+    pub fn into_parts(self) -> (Vec<usize>, Vec<i64>, Vec<f32>) {
+        (self.offsets, self.ids, self.distances)
+    }
+
+    fn span(&self, i: usize) -> std::ops::Range<usize> {
+        assert!(i < self.len(), "query {i} out of range: the result holds {} queries", self.len());
+        self.offsets[i]..self.offsets[i + 1]
+    }
+}

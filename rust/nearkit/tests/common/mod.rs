@@ -1,0 +1,416 @@
+//! Shared helpers of the integration tests: TEXMEX readers, the golden manifest and its
+//! comparison rule, the `nearkit` command, temporary directories.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::Value;
+
+/// The repository root (this crate lives in rust/nearkit).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("..")
+}
+
+/// tests/golden, or $NEARKIT_GOLDEN_DIR.
+pub fn golden_dir() -> PathBuf {
+    std::env::var_os("NEARKIT_GOLDEN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("tests").join("golden"))
+}
+
+/// Vectors read from a .fvecs (float32) or .bvecs (uint8) file.
+pub enum Data {
+    Float { dim: usize, values: Vec<f32> },
+    Binary { bytes_per_vector: usize, values: Vec<u8> },
+}
+
+impl Data {
+    pub fn len(&self) -> usize {
+        match self {
+            Data::Float { dim, values } => values.len() / dim,
+            Data::Binary { bytes_per_vector, values } => values.len() / bytes_per_vector,
+        }
+    }
+
+    pub fn vectors(&self) -> nearkit::Vectors<'_> {
+        match self {
+            Data::Float { values, .. } => nearkit::Vectors::Float32(values),
+            Data::Binary { values, .. } => nearkit::Vectors::Binary(values),
+        }
+    }
+
+    /// Rows `from..to` as vectors.
+    pub fn rows(&self, from: usize, to: usize) -> nearkit::Vectors<'_> {
+        match self {
+            Data::Float { dim, values } => nearkit::Vectors::Float32(&values[from * dim..to * dim]),
+            Data::Binary { bytes_per_vector: b, values } => {
+                nearkit::Vectors::Binary(&values[from * b..to * b])
+            }
+        }
+    }
+}
+
+/// Reads TEXMEX rows: per row a little-endian int32 count, then that many elements of
+/// `elem_size` bytes. Returns (count per row, concatenated element bytes).
+fn read_vecs(path: &Path, elem_size: usize) -> (usize, Vec<u8>, usize) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let mut pos = 0;
+    let mut dim = None;
+    let mut out = Vec::new();
+    let mut rows = 0;
+    while pos < bytes.len() {
+        assert!(pos + 4 <= bytes.len(), "{}: truncated row header", path.display());
+        let d = i32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap());
+        assert!(d > 0, "{}: bad row length {d}", path.display());
+        let d = d as usize;
+        if let Some(prev) = dim {
+            assert_eq!(prev, d, "{}: rows of different lengths", path.display());
+        }
+        dim = Some(d);
+        pos += 4;
+        let n = d * elem_size;
+        assert!(pos + n <= bytes.len(), "{}: truncated row", path.display());
+        out.extend_from_slice(&bytes[pos..pos + n]);
+        pos += n;
+        rows += 1;
+    }
+    (dim.unwrap_or(0), out, rows)
+}
+
+pub fn read_fvecs(path: &Path) -> Data {
+    let (dim, bytes, _) = read_vecs(path, 4);
+    let values = bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    Data::Float { dim, values }
+}
+
+pub fn read_bvecs(path: &Path) -> Data {
+    let (bytes_per_vector, values, _) = read_vecs(path, 1);
+    Data::Binary { bytes_per_vector, values }
+}
+
+/// Reads .fvecs or .bvecs by extension.
+pub fn read_data(path: &Path) -> Data {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("fvecs") => read_fvecs(path),
+        Some("bvecs") => read_bvecs(path),
+        _ => panic!("unknown vector file type: {}", path.display()),
+    }
+}
+
+/// Reads .ivecs rows (possibly of different lengths) as i64.
+pub fn read_ivecs_rows(path: &Path) -> Vec<Vec<i64>> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let mut rows = Vec::new();
+    let mut pos = 0;
+    while pos < bytes.len() {
+        let d = i32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
+        pos += 4;
+        let row = bytes[pos..pos + 4 * d]
+            .chunks_exact(4)
+            .map(|c| i32::from_le_bytes(c.try_into().unwrap()) as i64)
+            .collect();
+        pos += 4 * d;
+        rows.push(row);
+    }
+    rows
+}
+
+/// Reads .fvecs rows (possibly of different lengths).
+pub fn read_fvecs_rows(path: &Path) -> Vec<Vec<f32>> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let mut rows = Vec::new();
+    let mut pos = 0;
+    while pos < bytes.len() {
+        let d = i32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
+        pos += 4;
+        let row = bytes[pos..pos + 4 * d]
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        pos += 4 * d;
+        rows.push(row);
+    }
+    rows
+}
+
+// ---- the golden manifest ----------------------------------------------------------------------
+
+pub struct Tolerance {
+    pub rtol: f64,
+    pub atol: f64,
+}
+
+impl Tolerance {
+    pub fn tol(&self, d: f64) -> f64 {
+        self.atol + self.rtol * d.abs()
+    }
+}
+
+pub struct Dataset {
+    pub name: String,
+    pub vector_type: String,
+    pub dimension: usize,
+    pub base: PathBuf,
+    pub queries: PathBuf,
+    pub count: usize,
+    pub query_count: usize,
+}
+
+pub struct Case {
+    pub name: String,
+    pub dataset: String,
+    pub metric: String,
+    pub k: usize,
+    pub radius: f64,
+    pub expected: PathBuf,
+}
+
+pub struct Manifest {
+    pub tolerance: Tolerance,
+    pub datasets: Vec<Dataset>,
+    pub cases: Vec<Case>,
+}
+
+impl Manifest {
+    pub fn load() -> Manifest {
+        let dir = golden_dir();
+        let path = dir.join("manifest.json");
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let json: Value = serde_json::from_str(&text).expect("manifest.json is not JSON");
+        assert_eq!(json["format"], 1, "unknown manifest format");
+        let cmp = &json["comparison"];
+        let tolerance = Tolerance {
+            rtol: cmp["distance_rtol"].as_f64().expect("distance_rtol"),
+            atol: cmp["distance_atol"].as_f64().expect("distance_atol"),
+        };
+        let datasets = json["datasets"]
+            .as_object()
+            .expect("datasets")
+            .iter()
+            .map(|(name, d)| Dataset {
+                name: name.clone(),
+                vector_type: d["vector_type"].as_str().expect("vector_type").to_string(),
+                dimension: d["dimension"].as_u64().expect("dimension") as usize,
+                base: dir.join(d["base"].as_str().expect("base")),
+                queries: dir.join(d["queries"].as_str().expect("queries")),
+                count: d["count"].as_u64().expect("count") as usize,
+                query_count: d["query_count"].as_u64().expect("query_count") as usize,
+            })
+            .collect();
+        let cases = json["cases"]
+            .as_array()
+            .expect("cases")
+            .iter()
+            .map(|c| Case {
+                name: c["name"].as_str().expect("name").to_string(),
+                dataset: c["dataset"].as_str().expect("dataset").to_string(),
+                metric: c["metric"].as_str().expect("metric").to_string(),
+                k: c["k"].as_u64().expect("k") as usize,
+                radius: c["radius"].as_f64().expect("radius"),
+                expected: dir.join(c["expected"].as_str().expect("expected")),
+            })
+            .collect();
+        Manifest { tolerance, datasets, cases }
+    }
+
+    pub fn dataset(&self, name: &str) -> &Dataset {
+        self.datasets.iter().find(|d| d.name == name).unwrap_or_else(|| panic!("no dataset {name}"))
+    }
+}
+
+/// Expected results of one case: rows of ids and distances (None = null = +infinity).
+pub struct Expected {
+    pub knn_ids: Vec<Vec<i64>>,
+    pub knn_distances: Vec<Vec<Option<f64>>>,
+    pub range_ids: Vec<Vec<i64>>,
+    pub range_distances: Vec<Vec<f64>>,
+}
+
+impl Expected {
+    pub fn load(path: &Path) -> Expected {
+        let text =
+            std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let json: Value = serde_json::from_str(&text).expect("expected file is not JSON");
+        let ids = |key: &str| -> Vec<Vec<i64>> {
+            json[key]
+                .as_array()
+                .unwrap_or_else(|| panic!("{key}"))
+                .iter()
+                .map(|row| row.as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect())
+                .collect()
+        };
+        let dists = |key: &str| -> Vec<Vec<Option<f64>>> {
+            json[key]
+                .as_array()
+                .unwrap_or_else(|| panic!("{key}"))
+                .iter()
+                .map(|row| row.as_array().unwrap().iter().map(Value::as_f64).collect())
+                .collect()
+        };
+        Expected {
+            knn_ids: ids("knn_ids"),
+            knn_distances: dists("knn_distances"),
+            range_ids: ids("range_ids"),
+            range_distances: dists("range_distances")
+                .into_iter()
+                .map(|row| row.into_iter().map(|d| d.expect("null range distance")).collect())
+                .collect(),
+        }
+    }
+}
+
+/// Checks one k-NN row with the manifest's rule; Err describes the first violation.
+pub fn check_knn_row(
+    tol: &Tolerance,
+    exp_ids: &[i64],
+    exp_d: &[Option<f64>],
+    ids: &[i64],
+    d: &[f32],
+) -> Result<(), String> {
+    if ids.len() != exp_ids.len() || d.len() != exp_ids.len() {
+        return Err(format!("row has {} entries, expected {}", ids.len(), exp_ids.len()));
+    }
+    for j in 0..exp_ids.len() {
+        // (1) missing positions agree.
+        if (exp_ids[j] == -1) != (ids[j] == -1) {
+            return Err(format!("position {j}: id {} where {} was expected", ids[j], exp_ids[j]));
+        }
+        if exp_ids[j] == -1 {
+            if d[j] != f32::INFINITY {
+                return Err(format!("position {j}: missing neighbour has distance {}, not +inf", d[j]));
+            }
+            continue;
+        }
+        // (2) distances agree position by position.
+        let e = exp_d[j]
+            .ok_or_else(|| format!("position {j}: expected id {} has a null distance", exp_ids[j]))?;
+        if (d[j] as f64 - e).abs() > tol.tol(e) {
+            return Err(format!("position {j}: distance {} where {e} was expected (id {})", d[j], ids[j]));
+        }
+    }
+    // (3) ids, up to ties at the boundary.
+    let Some(dk) = exp_d.iter().flatten().copied().reduce(f64::max) else { return Ok(()) };
+    let bound = dk - tol.tol(dk);
+    for (j, &id) in exp_ids.iter().enumerate() {
+        if id != -1 && exp_d[j].is_some_and(|e| e < bound) && !ids.contains(&id) {
+            return Err(format!("expected id {id} (distance {:?}) is missing", exp_d[j]));
+        }
+    }
+    for (j, &id) in ids.iter().enumerate() {
+        if id == -1 {
+            continue;
+        }
+        if !exp_ids.contains(&id) && (d[j] as f64) < bound {
+            return Err(format!("unexpected id {id} at distance {} < {bound}", d[j]));
+        }
+        if ids[..j].contains(&id) {
+            return Err(format!("id {id} appears twice"));
+        }
+    }
+    Ok(())
+}
+
+/// Checks one range row with the manifest's rule.
+pub fn check_range_row(
+    tol: &Tolerance,
+    radius: f64,
+    exp_ids: &[i64],
+    exp_d: &[f64],
+    ids: &[i64],
+    d: &[f32],
+) -> Result<(), String> {
+    if ids.len() != d.len() {
+        return Err("ids and distances differ in length".into());
+    }
+    let lo = radius - tol.tol(radius);
+    let hi = radius + tol.tol(radius);
+    for (&id, &e) in exp_ids.iter().zip(exp_d) {
+        match ids.iter().position(|&a| a == id) {
+            Some(p) if (d[p] as f64 - e).abs() > tol.tol(e) => {
+                return Err(format!("id {id}: distance {} where {e} was expected", d[p]));
+            }
+            None if e < lo => return Err(format!("expected id {id} (distance {e}) is missing")),
+            _ => {}
+        }
+    }
+    for (j, (&id, &dist)) in ids.iter().zip(d).enumerate() {
+        let inside_tolerance = (lo..=hi).contains(&(dist as f64));
+        if !exp_ids.contains(&id) && !inside_tolerance {
+            return Err(format!("unexpected id {id} at distance {dist}, radius {radius}"));
+        }
+        if j > 0 && d[j - 1] > dist {
+            return Err(format!("distances not non-decreasing at position {j}"));
+        }
+        if ids[..j].contains(&id) {
+            return Err(format!("id {id} appears twice"));
+        }
+    }
+    Ok(())
+}
+
+// ---- the nearkit command ----------------------------------------------------------------------
+
+/// The `nearkit` command: $NEARKIT_CLI (set by ctest; must exist then), else the repository's
+/// build/nearkit if it was built; None otherwise.
+pub fn cli() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("NEARKIT_CLI") {
+        let path = PathBuf::from(path);
+        assert!(path.is_file(), "NEARKIT_CLI={} does not exist", path.display());
+        return Some(path);
+    }
+    let default = repo_root().join("build").join("nearkit");
+    default.is_file().then_some(default)
+}
+
+/// Runs the command with arguments; panics with its stderr on failure.
+pub fn run(program: &Path, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .env("NEARKIT_PROGRESS", "0")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+    assert!(
+        out.status.success(),
+        "{} {:?} failed ({}): {}",
+        program.display(),
+        args,
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A fresh directory under the system's temporary directory, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("nearkit-rust-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("cannot create a temporary directory");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn s(path: &Path) -> &str {
+    path.to_str().expect("non-UTF-8 path")
+}
