@@ -1,0 +1,951 @@
+/*
+ * nearkit_jni.c - the JNI glue between io.nearkit.NativeLib and the nearkit C ABI (nearkit.h).
+ *
+ * Thin by design: it converts Java arrays, buffers and strings to what the C functions take, calls
+ * them, and turns a failing status into a Java exception built by io.nearkit.NativeSupport.error()
+ * from the status and nearkit_last_error_message() (read on the same thread right after the call).
+ *
+ * Rules kept throughout:
+ *   - no JNI critical section is held across a nearkit call: Java arrays are copied into native
+ *     memory (on the stack when small) with Get<Type>ArrayRegion, results copied back with
+ *     Set<Type>ArrayRegion, so the garbage collector is never blocked by a long search;
+ *   - direct buffers are read in place (GetDirectBufferAddress), bounds-checked against capacity;
+ *   - after any pending Java exception the function returns at once, releasing what it holds;
+ *   - the index pointer is valid: the Java side calls in here only with its lock held and the index
+ *     open (io.nearkit.Index).
+ */
+#include <jni.h>
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nearkit.h"
+
+#include "io_nearkit_NativeLib.h"
+
+/* Source kinds, as io.nearkit.NativeLib.SRC_* */
+#define SRC_FLOATS 0
+#define SRC_BYTES 1
+#define SRC_DIRECT 2
+
+/* Inputs and outputs up to this size live on the stack (the single-query path allocates nothing). */
+#define STACK_BYTES 4096
+
+static jclass g_support;     /* io.nearkit.NativeSupport */
+static jmethodID g_error;    /* static Throwable error(int, byte[]) */
+static jmethodID g_utf8;     /* static String utf8(byte[]) */
+
+JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved) {
+    JNIEnv *env;
+    jclass cls;
+    (void)reserved;
+    if ((*vm)->GetEnv(vm, (void **)&env, JNI_VERSION_1_8) != JNI_OK) {
+        return JNI_ERR;
+    }
+    cls = (*env)->FindClass(env, "io/nearkit/NativeSupport");
+    if (cls == NULL) {
+        return JNI_ERR;
+    }
+    g_support = (jclass)(*env)->NewGlobalRef(env, cls);
+    (*env)->DeleteLocalRef(env, cls);
+    if (g_support == NULL) {
+        return JNI_ERR;
+    }
+    g_error = (*env)->GetStaticMethodID(env, g_support, "error", "(I[B)Ljava/lang/Throwable;");
+    g_utf8 = (*env)->GetStaticMethodID(env, g_support, "utf8", "([B)Ljava/lang/String;");
+    if (g_error == NULL || g_utf8 == NULL) {
+        return JNI_ERR;
+    }
+    return JNI_VERSION_1_8;
+}
+
+JNIEXPORT void JNICALL JNI_OnUnload(JavaVM *vm, void *reserved) {
+    JNIEnv *env;
+    (void)reserved;
+    if ((*vm)->GetEnv(vm, (void **)&env, JNI_VERSION_1_8) == JNI_OK && g_support != NULL) {
+        (*env)->DeleteGlobalRef(env, g_support);
+        g_support = NULL;
+    }
+}
+
+/* ---- errors and strings ------------------------------------------------------------------------ */
+
+static jbyteArray bytes_of(JNIEnv *env, const char *s, size_t len) {
+    jbyteArray b;
+    if (len > (size_t)INT32_MAX) {
+        len = (size_t)INT32_MAX;
+    }
+    b = (*env)->NewByteArray(env, (jsize)len);
+    if (b != NULL && len > 0) {
+        (*env)->SetByteArrayRegion(env, b, 0, (jsize)len, (const jbyte *)s);
+    }
+    return b;
+}
+
+/* Throws the exception NativeSupport.error() builds for `status` and `message`. */
+static void throw_status(JNIEnv *env, nearkit_status status, const char *message) {
+    jbyteArray msg;
+    jthrowable t;
+    if ((*env)->ExceptionCheck(env)) {
+        return;
+    }
+    msg = bytes_of(env, message != NULL ? message : "", message != NULL ? strlen(message) : 0);
+    if (msg == NULL) {
+        return; /* OutOfMemoryError pending */
+    }
+    t = (jthrowable)(*env)->CallStaticObjectMethod(env, g_support, g_error, (jint)status, msg);
+    (*env)->DeleteLocalRef(env, msg);
+    if ((*env)->ExceptionCheck(env) || t == NULL) {
+        return;
+    }
+    (*env)->Throw(env, t);
+    (*env)->DeleteLocalRef(env, t);
+}
+
+/* Throws for a failed nearkit call; call right after it, before any other nearkit call. */
+static void throw_last(JNIEnv *env, nearkit_status status) {
+    const char *m = nearkit_last_error_message();
+    if (m == NULL || m[0] == '\0') {
+        m = nearkit_status_name(status);
+    }
+    throw_status(env, status, m);
+}
+
+static void throw_oom(JNIEnv *env, const char *what) {
+    throw_status(env, NEARKIT_ERR_OUT_OF_MEMORY, what);
+}
+
+static void throw_invalid(JNIEnv *env, const char *what) {
+    throw_status(env, NEARKIT_ERR_INVALID_ARGUMENT, what);
+}
+
+/* A Java String from a C string: NewStringUTF for plain ASCII, else decoded as UTF-8 in Java
+ * (NewStringUTF wants modified UTF-8 and must not see arbitrary bytes). NULL gives NULL. */
+static jstring new_string(JNIEnv *env, const char *s) {
+    size_t i, len;
+    jbyteArray b;
+    jstring r;
+    if (s == NULL) {
+        return NULL;
+    }
+    len = strlen(s);
+    for (i = 0; i < len; i++) {
+        if ((unsigned char)s[i] >= 0x80) {
+            break;
+        }
+    }
+    if (i == len) {
+        return (*env)->NewStringUTF(env, s);
+    }
+    b = bytes_of(env, s, len);
+    if (b == NULL) {
+        return NULL;
+    }
+    r = (jstring)(*env)->CallStaticObjectMethod(env, g_support, g_utf8, b);
+    (*env)->DeleteLocalRef(env, b);
+    return r;
+}
+
+/* GetStringUTFChars with a NULL check: NULL stays NULL only when allow_null. Returns 0 on failure
+ * (an exception is pending). */
+static int get_utf(JNIEnv *env, jstring s, const char **out, int allow_null, const char *what) {
+    *out = NULL;
+    if (s == NULL) {
+        if (!allow_null) {
+            throw_invalid(env, what);
+            return 0;
+        }
+        return 1;
+    }
+    *out = (*env)->GetStringUTFChars(env, s, NULL);
+    return *out != NULL;
+}
+
+static void release_utf(JNIEnv *env, jstring s, const char *chars) {
+    if (s != NULL && chars != NULL) {
+        (*env)->ReleaseStringUTFChars(env, s, chars);
+    }
+}
+
+/* ---- input staging ----------------------------------------------------------------------------- */
+
+typedef struct staged {
+    const void *ptr; /* what the nearkit call reads */
+    void *heap;      /* malloc'ed copy to free, or NULL */
+} staged;
+
+/* Makes `nbytes` of input available at s->ptr.
+ *   SRC_FLOATS  src is a float[]; offset counts floats; nbytes is a multiple of 4
+ *   SRC_BYTES   src is a byte[]; offset counts bytes
+ *   SRC_DIRECT  src is a direct java.nio.Buffer; offset counts bytes from its address
+ *   elem        bytes per element of a direct buffer (4 for FloatBuffer, 1 for ByteBuffer)
+ * Small array inputs are copied into `stack` (STACK_BYTES); larger ones into malloc'ed memory.
+ * Returns 0 with an exception pending on failure. */
+static int stage(JNIEnv *env, staged *s, jint src_kind, jobject src, jlong offset, jlong nbytes,
+                 jlong elem, unsigned char *stack) {
+    s->ptr = NULL;
+    s->heap = NULL;
+    if (src == NULL) {
+        throw_invalid(env, "input is null");
+        return 0;
+    }
+    if (offset < 0 || nbytes < 0) {
+        throw_invalid(env, "negative input offset or length");
+        return 0;
+    }
+    if (src_kind == SRC_DIRECT) {
+        unsigned char *addr = (unsigned char *)(*env)->GetDirectBufferAddress(env, src);
+        jlong cap = (*env)->GetDirectBufferCapacity(env, src);
+        /* Capacity counts elements of `elem` bytes (4 for a FloatBuffer, 1 for a ByteBuffer). */
+        if (addr == NULL || cap < 0) {
+            throw_invalid(env, "the buffer is not a direct buffer, or its memory is not accessible");
+            return 0;
+        }
+        if (cap > INT64_MAX / 8 || offset > cap * elem || nbytes > cap * elem - offset) {
+            throw_invalid(env, "input range exceeds the buffer");
+            return 0;
+        }
+        s->ptr = addr + offset;
+        return 1;
+    }
+    if (src_kind != SRC_FLOATS && src_kind != SRC_BYTES) {
+        throw_invalid(env, "unknown input kind");
+        return 0;
+    }
+    if ((uint64_t)nbytes > (uint64_t)SIZE_MAX) {
+        throw_oom(env, "input too large for this platform");
+        return 0;
+    }
+    {
+        void *dst = stack;
+        if (nbytes > STACK_BYTES) {
+            dst = malloc((size_t)nbytes);
+            if (dst == NULL) {
+                throw_oom(env, "could not allocate native memory for the input vectors");
+                return 0;
+            }
+            s->heap = dst;
+        }
+        if (src_kind == SRC_FLOATS) {
+            if (offset > INT32_MAX || nbytes / 4 > INT32_MAX) {
+                throw_invalid(env, "input range exceeds the array");
+                free(s->heap);
+                s->heap = NULL;
+                return 0;
+            }
+            (*env)->GetFloatArrayRegion(env, (jfloatArray)src, (jsize)offset, (jsize)(nbytes / 4),
+                                        (jfloat *)dst);
+        } else {
+            if (offset > INT32_MAX || nbytes > INT32_MAX) {
+                throw_invalid(env, "input range exceeds the array");
+                free(s->heap);
+                s->heap = NULL;
+                return 0;
+            }
+            (*env)->GetByteArrayRegion(env, (jbyteArray)src, (jsize)offset, (jsize)nbytes,
+                                       (jbyte *)dst);
+        }
+        if ((*env)->ExceptionCheck(env)) { /* ArrayIndexOutOfBoundsException */
+            free(s->heap);
+            s->heap = NULL;
+            return 0;
+        }
+        s->ptr = dst;
+    }
+    return 1;
+}
+
+static void unstage(staged *s) {
+    free(s->heap);
+    s->heap = NULL;
+    s->ptr = NULL;
+}
+
+/* Element size of a direct buffer holding vectors of this type. */
+#define ELEM(type) ((type) == NEARKIT_VECTOR_FLOAT32 ? (jlong)4 : (jlong)1)
+
+static nearkit_index *IDX(jlong h) {
+    return (nearkit_index *)(intptr_t)h;
+}
+
+static const nearkit_index *CIDX(jlong h) {
+    return (const nearkit_index *)(intptr_t)h;
+}
+
+/* ---- versions, status, kinds, metrics ---------------------------------------------------------- */
+
+JNIEXPORT jint JNICALL Java_io_nearkit_NativeLib_abiVersion(JNIEnv *env, jclass cls) {
+    (void)env;
+    (void)cls;
+    return (jint)nearkit_abi_version();
+}
+
+JNIEXPORT jint JNICALL Java_io_nearkit_NativeLib_compiledAbiVersion(JNIEnv *env, jclass cls) {
+    (void)env;
+    (void)cls;
+    return (jint)NEARKIT_ABI_VERSION;
+}
+
+JNIEXPORT jstring JNICALL Java_io_nearkit_NativeLib_versionString(JNIEnv *env, jclass cls) {
+    (void)cls;
+    return new_string(env, nearkit_version_string());
+}
+
+JNIEXPORT jint JNICALL Java_io_nearkit_NativeLib_versionNumber(JNIEnv *env, jclass cls) {
+    (void)env;
+    (void)cls;
+    return (jint)nearkit_version_number();
+}
+
+JNIEXPORT jstring JNICALL Java_io_nearkit_NativeLib_statusName(JNIEnv *env, jclass cls,
+                                                                jint status) {
+    (void)cls;
+    return new_string(env, nearkit_status_name((nearkit_status)status));
+}
+
+JNIEXPORT jint JNICALL Java_io_nearkit_NativeLib_kindCount(JNIEnv *env, jclass cls) {
+    size_t n = nearkit_kind_count();
+    (void)env;
+    (void)cls;
+    return n > INT32_MAX ? INT32_MAX : (jint)n;
+}
+
+JNIEXPORT jobjectArray JNICALL Java_io_nearkit_NativeLib_kindInfo(JNIEnv *env, jclass cls, jint i,
+                                                                   jintArray out) {
+    nearkit_kind_info info;
+    nearkit_status st;
+    jint ints[3];
+    jobjectArray texts;
+    jstring name, desc;
+    jclass string_class;
+    (void)cls;
+    if (i < 0) {
+        throw_invalid(env, "negative kind position");
+        return NULL;
+    }
+    memset(&info, 0, sizeof info);
+    info.struct_size = (uint32_t)sizeof info;
+    st = nearkit_kind_get_info(&info, (size_t)i);
+    if (st != NEARKIT_OK) {
+        throw_last(env, st);
+        return NULL;
+    }
+    ints[0] = (jint)info.kind;
+    ints[1] = (jint)info.flags;
+    ints[2] = (jint)info.metric_mask;
+    (*env)->SetIntArrayRegion(env, out, 0, 3, ints);
+    if ((*env)->ExceptionCheck(env)) {
+        return NULL;
+    }
+    string_class = (*env)->FindClass(env, "java/lang/String");
+    if (string_class == NULL) {
+        return NULL;
+    }
+    texts = (*env)->NewObjectArray(env, 2, string_class, NULL);
+    (*env)->DeleteLocalRef(env, string_class);
+    if (texts == NULL) {
+        return NULL;
+    }
+    name = new_string(env, info.name != NULL ? info.name : "");
+    if (name == NULL) {
+        return NULL;
+    }
+    desc = new_string(env, info.description != NULL ? info.description : "");
+    if (desc == NULL) {
+        return NULL;
+    }
+    (*env)->SetObjectArrayElement(env, texts, 0, name);
+    (*env)->SetObjectArrayElement(env, texts, 1, desc);
+    return texts;
+}
+
+JNIEXPORT jint JNICALL Java_io_nearkit_NativeLib_kindFromName(JNIEnv *env, jclass cls,
+                                                              jstring name) {
+    const char *s;
+    nearkit_kind kind = 0;
+    nearkit_status st;
+    (void)cls;
+    if (!get_utf(env, name, &s, 0, "kind name is null")) {
+        return 0;
+    }
+    st = nearkit_kind_from_name(&kind, s);
+    release_utf(env, name, s);
+    if (st != NEARKIT_OK) {
+        throw_last(env, st);
+        return 0;
+    }
+    return (jint)kind;
+}
+
+JNIEXPORT jstring JNICALL Java_io_nearkit_NativeLib_kindName(JNIEnv *env, jclass cls, jint kind) {
+    (void)cls;
+    return new_string(env, nearkit_kind_name((nearkit_kind)kind));
+}
+
+JNIEXPORT jint JNICALL Java_io_nearkit_NativeLib_metricFromName(JNIEnv *env, jclass cls,
+                                                                jstring name) {
+    const char *s;
+    nearkit_metric metric = 0;
+    nearkit_status st;
+    (void)cls;
+    if (!get_utf(env, name, &s, 0, "metric name is null")) {
+        return 0;
+    }
+    st = nearkit_metric_from_name(&metric, s);
+    release_utf(env, name, s);
+    if (st != NEARKIT_OK) {
+        throw_last(env, st);
+        return 0;
+    }
+    return (jint)metric;
+}
+
+JNIEXPORT jstring JNICALL Java_io_nearkit_NativeLib_metricName(JNIEnv *env, jclass cls,
+                                                               jint metric) {
+    (void)cls;
+    return new_string(env, nearkit_metric_name((nearkit_metric)metric));
+}
+
+/* ---- lifetime ---------------------------------------------------------------------------------- */
+
+JNIEXPORT jlong JNICALL Java_io_nearkit_NativeLib_create(JNIEnv *env, jclass cls, jstring kind_name,
+                                                         jstring metric_name, jint dimension,
+                                                         jint num_threads, jlong seed,
+                                                         jstring params) {
+    const char *kind_s = NULL, *metric_s = NULL, *params_s = NULL;
+    nearkit_kind kind = 0;
+    nearkit_metric metric = 0;
+    nearkit_index_options options;
+    nearkit_index *index = NULL;
+    nearkit_status st;
+    jlong result = 0;
+    (void)cls;
+    if (dimension < 0 || num_threads < 0) {
+        throw_invalid(env, "dimension and num_threads must not be negative");
+        return 0;
+    }
+    if (!get_utf(env, kind_name, &kind_s, 0, "kind name is null") ||
+        !get_utf(env, metric_name, &metric_s, 0, "metric name is null") ||
+        !get_utf(env, params, &params_s, 1, "")) {
+        goto done;
+    }
+    st = nearkit_kind_from_name(&kind, kind_s);
+    if (st != NEARKIT_OK) {
+        throw_last(env, st);
+        goto done;
+    }
+    st = nearkit_metric_from_name(&metric, metric_s);
+    if (st != NEARKIT_OK) {
+        throw_last(env, st);
+        goto done;
+    }
+    st = nearkit_index_options_init(&options);
+    if (st != NEARKIT_OK) {
+        throw_last(env, st);
+        goto done;
+    }
+    options.num_threads = (uint32_t)num_threads;
+    options.seed = (uint64_t)seed;
+    options.params = params_s;
+    st = nearkit_index_create(&index, kind, metric, (uint32_t)dimension, &options);
+    if (st != NEARKIT_OK) {
+        throw_last(env, st);
+        goto done;
+    }
+    result = (jlong)(intptr_t)index;
+done:
+    release_utf(env, kind_name, kind_s);
+    release_utf(env, metric_name, metric_s);
+    release_utf(env, params, params_s);
+    return result;
+}
+
+JNIEXPORT void JNICALL Java_io_nearkit_NativeLib_free(JNIEnv *env, jclass cls, jlong index) {
+    (void)env;
+    (void)cls;
+    nearkit_index_free(IDX(index));
+}
+
+/* ---- adding, training, building ---------------------------------------------------------------- */
+
+JNIEXPORT void JNICALL Java_io_nearkit_NativeLib_add(JNIEnv *env, jclass cls, jlong index,
+                                                     jint type, jint src_kind, jobject src,
+                                                     jlong offset, jlong nbytes, jlong n,
+                                                     jlongArray ids) {
+    unsigned char stack[STACK_BYTES];
+    staged in;
+    int64_t *id_buf = NULL;
+    nearkit_status st;
+    (void)cls;
+    if (n < 0) {
+        throw_invalid(env, "negative vector count");
+        return;
+    }
+    if (ids != NULL) {
+        jsize len = (*env)->GetArrayLength(env, ids);
+        if ((jlong)len != n) {
+            throw_invalid(env, "the number of ids differs from the number of vectors");
+            return;
+        }
+        id_buf = (int64_t *)malloc(len > 0 ? (size_t)len * sizeof(int64_t) : 1);
+        if (id_buf == NULL) {
+            throw_oom(env, "could not allocate native memory for the ids");
+            return;
+        }
+        (*env)->GetLongArrayRegion(env, ids, 0, len, (jlong *)id_buf);
+        if ((*env)->ExceptionCheck(env)) {
+            free(id_buf);
+            return;
+        }
+    }
+    if (!stage(env, &in, src_kind, src, offset, nbytes, ELEM(type), stack)) {
+        free(id_buf);
+        return;
+    }
+    st = nearkit_index_add(IDX(index), (nearkit_vector_type)type, in.ptr, (uint64_t)n, id_buf);
+    if (st != NEARKIT_OK) {
+        throw_last(env, st);
+    }
+    unstage(&in);
+    free(id_buf);
+}
+
+JNIEXPORT void JNICALL Java_io_nearkit_NativeLib_train(JNIEnv *env, jclass cls, jlong index,
+                                                       jint type, jint src_kind, jobject src,
+                                                       jlong offset, jlong nbytes, jlong n) {
+    unsigned char stack[STACK_BYTES];
+    staged in;
+    nearkit_status st;
+    (void)cls;
+    if (n < 0) {
+        throw_invalid(env, "negative vector count");
+        return;
+    }
+    if (!stage(env, &in, src_kind, src, offset, nbytes, ELEM(type), stack)) {
+        return;
+    }
+    st = nearkit_index_train(IDX(index), (nearkit_vector_type)type, in.ptr, (uint64_t)n);
+    if (st != NEARKIT_OK) {
+        throw_last(env, st);
+    }
+    unstage(&in);
+}
+
+JNIEXPORT void JNICALL Java_io_nearkit_NativeLib_build(JNIEnv *env, jclass cls, jlong index) {
+    nearkit_status st;
+    (void)cls;
+    st = nearkit_index_build(IDX(index));
+    if (st != NEARKIT_OK) {
+        throw_last(env, st);
+    }
+}
+
+/* ---- searching --------------------------------------------------------------------------------- */
+
+JNIEXPORT void JNICALL Java_io_nearkit_NativeLib_search(JNIEnv *env, jclass cls, jlong index,
+                                                        jint type, jint src_kind, jobject src,
+                                                        jlong offset, jlong nbytes, jlong n,
+                                                        jlong k, jint num_threads,
+                                                        jlongArray ids_out,
+                                                        jfloatArray distances_out) {
+    unsigned char stack[STACK_BYTES];
+    /* Room for 128 results on the stack: ids and distances of a single query up to k = 128. */
+    int64_t ids_stack[128];
+    float dist_stack[128];
+    int64_t *ids = ids_stack;
+    float *dist = dist_stack;
+    staged in;
+    nearkit_search_options options;
+    nearkit_status st;
+    jlong total;
+    (void)cls;
+    if (n < 0 || k < 0 || num_threads < 0) {
+        throw_invalid(env, "negative count, k or thread count");
+        return;
+    }
+    total = n * k; /* Java checked that it fits in a Java array */
+    if (total > INT32_MAX || (*env)->GetArrayLength(env, ids_out) < total ||
+        (*env)->GetArrayLength(env, distances_out) < total) {
+        throw_invalid(env, "result arrays too small");
+        return;
+    }
+    if (total > 128) {
+        ids = (int64_t *)malloc((size_t)total * sizeof(int64_t));
+        dist = (float *)malloc((size_t)total * sizeof(float));
+        if (ids == NULL || dist == NULL) {
+            free(ids);
+            free(dist);
+            throw_oom(env, "could not allocate native memory for the search results");
+            return;
+        }
+    }
+    if (!stage(env, &in, src_kind, src, offset, nbytes, ELEM(type), stack)) {
+        goto done;
+    }
+    if (num_threads > 0) {
+        nearkit_search_options_init(&options);
+        options.num_threads = (uint32_t)num_threads;
+    }
+    st = nearkit_index_search(ids, dist, CIDX(index), (nearkit_vector_type)type, in.ptr,
+                              (uint64_t)n, (uint64_t)k, num_threads > 0 ? &options : NULL);
+    unstage(&in);
+    if (st != NEARKIT_OK) {
+        throw_last(env, st);
+        goto done;
+    }
+    if (total > 0) {
+        (*env)->SetLongArrayRegion(env, ids_out, 0, (jsize)total, (const jlong *)ids);
+        (*env)->SetFloatArrayRegion(env, distances_out, 0, (jsize)total, dist);
+    }
+done:
+    if (ids != ids_stack) {
+        free(ids);
+        free(dist);
+    }
+}
+
+JNIEXPORT void JNICALL Java_io_nearkit_NativeLib_rangeSearch(JNIEnv *env, jclass cls, jlong index,
+                                                             jint type, jint src_kind, jobject src,
+                                                             jlong offset, jlong nbytes, jlong n,
+                                                             jfloat radius, jint num_threads,
+                                                             jobjectArray out) {
+    unsigned char stack[STACK_BYTES];
+    staged in;
+    nearkit_search_options options;
+    nearkit_range_result *result = NULL;
+    const uint64_t *offsets = NULL;
+    const int64_t *ids = NULL;
+    const float *dist = NULL;
+    nearkit_status st;
+    uint64_t q, total;
+    jint *offsets32 = NULL;
+    jintArray j_offsets = NULL;
+    jlongArray j_ids = NULL;
+    jfloatArray j_dist = NULL;
+    (void)cls;
+    if (n < 0 || num_threads < 0 || n >= INT32_MAX) {
+        throw_invalid(env, "bad query count or thread count");
+        return;
+    }
+    if (!stage(env, &in, src_kind, src, offset, nbytes, ELEM(type), stack)) {
+        return;
+    }
+    if (num_threads > 0) {
+        nearkit_search_options_init(&options);
+        options.num_threads = (uint32_t)num_threads;
+    }
+    st = nearkit_index_range_search(&result, CIDX(index), (nearkit_vector_type)type, in.ptr,
+                                    (uint64_t)n, radius, num_threads > 0 ? &options : NULL);
+    unstage(&in);
+    if (st != NEARKIT_OK) {
+        throw_last(env, st);
+        return;
+    }
+    st = nearkit_range_result_get(&offsets, &ids, &dist, result);
+    if (st != NEARKIT_OK) {
+        throw_last(env, st);
+        goto done;
+    }
+    if (nearkit_range_result_query_count(result) != (uint64_t)n || offsets == NULL) {
+        throw_status(env, NEARKIT_ERR_INTERNAL, "range result has the wrong number of queries");
+        goto done;
+    }
+    total = offsets[n];
+    if (total > (uint64_t)(INT32_MAX - 8)) {
+        throw_status(env, NEARKIT_ERR_UNSUPPORTED,
+                     "the range search found more matches than a Java array holds; use a smaller "
+                     "radius or fewer queries per call");
+        goto done;
+    }
+    offsets32 = (jint *)malloc(((size_t)n + 1) * sizeof(jint));
+    if (offsets32 == NULL) {
+        throw_oom(env, "could not allocate native memory for the range result");
+        goto done;
+    }
+    for (q = 0; q <= (uint64_t)n; q++) {
+        if (offsets[q] > total || (q > 0 && offsets[q] < offsets[q - 1])) {
+            throw_status(env, NEARKIT_ERR_INTERNAL, "range result offsets are inconsistent");
+            goto done;
+        }
+        offsets32[q] = (jint)offsets[q];
+    }
+    j_offsets = (*env)->NewIntArray(env, (jsize)(n + 1));
+    if (j_offsets == NULL) {
+        goto done;
+    }
+    (*env)->SetIntArrayRegion(env, j_offsets, 0, (jsize)(n + 1), offsets32);
+    j_ids = (*env)->NewLongArray(env, (jsize)total);
+    if (j_ids == NULL) {
+        goto done;
+    }
+    j_dist = (*env)->NewFloatArray(env, (jsize)total);
+    if (j_dist == NULL) {
+        goto done;
+    }
+    if (total > 0) {
+        (*env)->SetLongArrayRegion(env, j_ids, 0, (jsize)total, (const jlong *)ids);
+        (*env)->SetFloatArrayRegion(env, j_dist, 0, (jsize)total, dist);
+    }
+    (*env)->SetObjectArrayElement(env, out, 0, j_offsets);
+    if ((*env)->ExceptionCheck(env)) {
+        goto done;
+    }
+    (*env)->SetObjectArrayElement(env, out, 1, j_ids);
+    if ((*env)->ExceptionCheck(env)) {
+        goto done;
+    }
+    (*env)->SetObjectArrayElement(env, out, 2, j_dist);
+done:
+    free(offsets32);
+    nearkit_range_result_free(result);
+}
+
+/* ---- introspection ----------------------------------------------------------------------------- */
+
+JNIEXPORT jint JNICALL Java_io_nearkit_NativeLib_kind(JNIEnv *env, jclass cls, jlong index) {
+    (void)env;
+    (void)cls;
+    return (jint)nearkit_index_kind(CIDX(index));
+}
+
+JNIEXPORT jint JNICALL Java_io_nearkit_NativeLib_metric(JNIEnv *env, jclass cls, jlong index) {
+    (void)env;
+    (void)cls;
+    return (jint)nearkit_index_metric(CIDX(index));
+}
+
+JNIEXPORT jint JNICALL Java_io_nearkit_NativeLib_vectorType(JNIEnv *env, jclass cls, jlong index) {
+    (void)env;
+    (void)cls;
+    return (jint)nearkit_index_vector_type(CIDX(index));
+}
+
+JNIEXPORT jlong JNICALL Java_io_nearkit_NativeLib_dimension(JNIEnv *env, jclass cls, jlong index) {
+    (void)env;
+    (void)cls;
+    return (jlong)nearkit_index_dimension(CIDX(index));
+}
+
+JNIEXPORT jlong JNICALL Java_io_nearkit_NativeLib_vectorBytes(JNIEnv *env, jclass cls,
+                                                              jlong index) {
+    uint64_t v = nearkit_index_vector_bytes(CIDX(index));
+    (void)env;
+    (void)cls;
+    return v > (uint64_t)INT64_MAX ? -1 : (jlong)v;
+}
+
+JNIEXPORT jlong JNICALL Java_io_nearkit_NativeLib_count(JNIEnv *env, jclass cls, jlong index) {
+    uint64_t v = nearkit_index_count(CIDX(index));
+    (void)env;
+    (void)cls;
+    return v > (uint64_t)INT64_MAX ? INT64_MAX : (jlong)v;
+}
+
+JNIEXPORT jlong JNICALL Java_io_nearkit_NativeLib_memoryBytes(JNIEnv *env, jclass cls,
+                                                              jlong index) {
+    uint64_t v = nearkit_index_memory_bytes(CIDX(index));
+    (void)env;
+    (void)cls;
+    return v > (uint64_t)INT64_MAX ? INT64_MAX : (jlong)v;
+}
+
+JNIEXPORT jboolean JNICALL Java_io_nearkit_NativeLib_isReady(JNIEnv *env, jclass cls, jlong index) {
+    (void)env;
+    (void)cls;
+    return nearkit_index_is_ready(CIDX(index)) ? JNI_TRUE : JNI_FALSE;
+}
+
+JNIEXPORT jstring JNICALL Java_io_nearkit_NativeLib_describe(JNIEnv *env, jclass cls, jlong index) {
+    char *text = NULL;
+    nearkit_status st;
+    jstring r;
+    (void)cls;
+    st = nearkit_index_describe(&text, CIDX(index));
+    if (st != NEARKIT_OK) {
+        throw_last(env, st);
+        return NULL;
+    }
+    r = new_string(env, text != NULL ? text : "");
+    nearkit_string_free(text);
+    return r;
+}
+
+/* ---- parameters -------------------------------------------------------------------------------- */
+
+JNIEXPORT jint JNICALL Java_io_nearkit_NativeLib_paramCount(JNIEnv *env, jclass cls, jlong index) {
+    size_t n = nearkit_index_param_count(CIDX(index));
+    (void)env;
+    (void)cls;
+    return n > INT32_MAX ? INT32_MAX : (jint)n;
+}
+
+JNIEXPORT jstring JNICALL Java_io_nearkit_NativeLib_paramInfo(JNIEnv *env, jclass cls, jlong index,
+                                                              jint i, jintArray flags_out) {
+    const char *name = NULL;
+    uint32_t flags = 0;
+    jint f;
+    nearkit_status st;
+    (void)cls;
+    if (i < 0) {
+        throw_invalid(env, "negative parameter position");
+        return NULL;
+    }
+    st = nearkit_index_param_info(&name, &flags, CIDX(index), (size_t)i);
+    if (st != NEARKIT_OK) {
+        throw_last(env, st);
+        return NULL;
+    }
+    f = (jint)flags;
+    (*env)->SetIntArrayRegion(env, flags_out, 0, 1, &f);
+    if ((*env)->ExceptionCheck(env)) {
+        return NULL;
+    }
+    return new_string(env, name != NULL ? name : "");
+}
+
+JNIEXPORT jdouble JNICALL Java_io_nearkit_NativeLib_getParam(JNIEnv *env, jclass cls, jlong index,
+                                                             jstring name) {
+    const char *s;
+    double value = 0.0;
+    nearkit_status st;
+    (void)cls;
+    if (!get_utf(env, name, &s, 0, "parameter name is null")) {
+        return 0.0;
+    }
+    st = nearkit_index_get_param(&value, CIDX(index), s);
+    release_utf(env, name, s);
+    if (st != NEARKIT_OK) {
+        throw_last(env, st);
+        return 0.0;
+    }
+    return value;
+}
+
+JNIEXPORT void JNICALL Java_io_nearkit_NativeLib_setParam(JNIEnv *env, jclass cls, jlong index,
+                                                          jstring name, jdouble value) {
+    const char *s;
+    nearkit_status st;
+    (void)cls;
+    if (!get_utf(env, name, &s, 0, "parameter name is null")) {
+        return;
+    }
+    st = nearkit_index_set_param(IDX(index), s, value);
+    release_utf(env, name, s);
+    if (st != NEARKIT_OK) {
+        throw_last(env, st);
+    }
+}
+
+/* ---- persistence ------------------------------------------------------------------------------- */
+
+/* A NUL-terminated copy of a byte[] path; NULL with an exception pending on failure. */
+static char *path_of(JNIEnv *env, jbyteArray path) {
+    jsize len;
+    char *p;
+    if (path == NULL) {
+        throw_invalid(env, "path is null");
+        return NULL;
+    }
+    len = (*env)->GetArrayLength(env, path);
+    p = (char *)malloc((size_t)len + 1);
+    if (p == NULL) {
+        throw_oom(env, "could not allocate native memory for the path");
+        return NULL;
+    }
+    (*env)->GetByteArrayRegion(env, path, 0, len, (jbyte *)p);
+    if ((*env)->ExceptionCheck(env)) {
+        free(p);
+        return NULL;
+    }
+    p[len] = '\0';
+    if (strlen(p) != (size_t)len) {
+        free(p);
+        throw_invalid(env, "path contains a NUL byte");
+        return NULL;
+    }
+    return p;
+}
+
+JNIEXPORT void JNICALL Java_io_nearkit_NativeLib_save(JNIEnv *env, jclass cls, jlong index,
+                                                      jbyteArray path) {
+    char *p;
+    nearkit_status st;
+    (void)cls;
+    p = path_of(env, path);
+    if (p == NULL) {
+        return;
+    }
+    st = nearkit_index_save(CIDX(index), p);
+    free(p);
+    if (st != NEARKIT_OK) {
+        throw_last(env, st);
+    }
+}
+
+JNIEXPORT jlong JNICALL Java_io_nearkit_NativeLib_load(JNIEnv *env, jclass cls, jbyteArray path) {
+    char *p;
+    nearkit_index *index = NULL;
+    nearkit_status st;
+    (void)cls;
+    p = path_of(env, path);
+    if (p == NULL) {
+        return 0;
+    }
+    st = nearkit_index_load(&index, p);
+    free(p);
+    if (st != NEARKIT_OK) {
+        throw_last(env, st);
+        return 0;
+    }
+    return (jlong)(intptr_t)index;
+}
+
+JNIEXPORT jbyteArray JNICALL Java_io_nearkit_NativeLib_toBytes(JNIEnv *env, jclass cls,
+                                                               jlong index) {
+    void *data = NULL;
+    size_t size = 0;
+    nearkit_status st;
+    jbyteArray r = NULL;
+    (void)cls;
+    st = nearkit_index_save_to_buffer(&data, &size, CIDX(index));
+    if (st != NEARKIT_OK) {
+        throw_last(env, st);
+        return NULL;
+    }
+    if (size > (size_t)(INT32_MAX - 8)) {
+        throw_status(env, NEARKIT_ERR_UNSUPPORTED,
+                     "the serialised index is larger than a Java byte array; use save(Path)");
+    } else {
+        r = (*env)->NewByteArray(env, (jsize)size);
+        if (r != NULL && size > 0) {
+            (*env)->SetByteArrayRegion(env, r, 0, (jsize)size, (const jbyte *)data);
+        }
+    }
+    nearkit_buffer_free(data);
+    return r;
+}
+
+JNIEXPORT jlong JNICALL Java_io_nearkit_NativeLib_fromBytes(JNIEnv *env, jclass cls, jint src_kind,
+                                                            jobject src, jlong offset,
+                                                            jlong nbytes) {
+    unsigned char stack[STACK_BYTES];
+    staged in;
+    nearkit_index *index = NULL;
+    nearkit_status st;
+    (void)cls;
+    if (src_kind == SRC_FLOATS) {
+        throw_invalid(env, "an index is read from bytes");
+        return 0;
+    }
+    if (!stage(env, &in, src_kind, src, offset, nbytes, 1, stack)) {
+        return 0;
+    }
+    st = nearkit_index_load_from_buffer(&index, in.ptr, (size_t)nbytes);
+    unstage(&in);
+    if (st != NEARKIT_OK) {
+        throw_last(env, st);
+        return 0;
+    }
+    return (jlong)(intptr_t)index;
+}

@@ -1,0 +1,1244 @@
+package io.nearkit;
+
+import java.lang.ref.Cleaner;
+import java.lang.ref.Reference;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.charset.Charset;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.FileSystems;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.locks.Lock;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+
+/**
+ * A nearest-neighbour index held by the native nearkit library.
+ *
+ * <p>Create one with {@link #builder()}, {@link #load(Path)} or {@link #fromBytes(byte[])}, and
+ * release it with {@link #close()} (try-with-resources). A {@link Cleaner} frees an index that was
+ * never closed once it becomes unreachable, but only as a safety net: native memory is not visible
+ * to the garbage collector, so close indexes explicitly.
+ *
+ * <pre>{@code
+ * try (Index index = Index.builder().kind("flat").metric(Metric.L2).dimension(128).build()) {
+ *     index.add(vectors);               // float[] of n * 128 values, ids 0 .. n-1
+ *     index.build();
+ *     SearchResult r = index.search(queries, 10);
+ *     long[] nearest = r.ids(0);
+ * }
+ * }</pre>
+ *
+ * <p><b>Input.</b> Float indexes take {@code float[]} or {@link FloatBuffer} input, binary indexes
+ * {@code byte[]} or {@link ByteBuffer} input (each vector {@code dimension / 8} bytes, least
+ * significant bit first). Several vectors are passed back to back; the length must be a multiple of
+ * the vector length. Direct buffers (in the native byte order for {@code FloatBuffer}) are read in
+ * place without a copy, from their position to their limit; their position is not changed. Arrays
+ * and heap buffers are copied into native memory for the call.
+ *
+ * <p><b>Threads.</b> Searches, range searches, saving and the read-only accessors may run from many
+ * threads at once on one index; they run in parallel. {@link #add}, {@link #train}, {@link #build()},
+ * {@link #setParam} and {@link #close()} wait until running calls finish and exclude all other calls
+ * while they run. Once closed, every method except {@link #close()}, {@link #isClosed()} and
+ * {@link #toString()} throws {@link IllegalStateException}.
+ *
+ * <p><b>Errors.</b> Invalid arguments (wrong length or type, NaN, {@code k = 0}, unknown names)
+ * throw {@link IllegalArgumentException}; calls in the wrong state (closed, not trained or built)
+ * throw {@link IllegalStateException}; I/O errors, corrupt data, unsupported requests and native
+ * allocation failures throw subclasses of {@link NearkitException}. Messages are the C library's.
+ */
+public final class Index implements AutoCloseable {
+    private static final Cleaner CLEANER = Cleaner.create();
+    private static final int MAX_ARRAY = Integer.MAX_VALUE - 8;
+
+    private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
+    private final Handle handle;
+    private final Cleaner.Cleanable cleanable;
+    private final KindInfo kind;
+    private final Metric metric;
+    private final VectorType vectorType;
+    private final int dimension;
+    private final long vectorBytes;
+
+    /** Owns the native pointer; run once, by {@link #close()} or by the cleaner. */
+    private static final class Handle implements Runnable {
+        private volatile long ptr;
+
+        Handle(long ptr) {
+            this.ptr = ptr;
+        }
+
+        @Override
+        public void run() {
+            long p = ptr;
+            ptr = 0;
+            if (p != 0) {
+                NativeLib.free(p);
+            }
+        }
+    }
+
+    /** Input vectors ready for a native call. */
+    private static final class Input {
+        final int type;
+        final int srcKind;
+        final Object src;
+        final long offset;
+        final long nbytes;
+        final long n;
+
+        Input(int type, int srcKind, Object src, long offset, long nbytes, long n) {
+            this.type = type;
+            this.srcKind = srcKind;
+            this.src = src;
+            this.offset = offset;
+            this.nbytes = nbytes;
+            this.n = n;
+        }
+    }
+
+    private Index(long ptr, KindInfo kind, Metric metric, VectorType vectorType, int dimension,
+            long vectorBytes) {
+        this.handle = new Handle(ptr);
+        this.kind = kind;
+        this.metric = metric;
+        this.vectorType = vectorType;
+        this.dimension = dimension;
+        this.vectorBytes = vectorBytes;
+        this.cleanable = CLEANER.register(this, handle);
+    }
+
+    /** Takes ownership of a fresh native index; frees it if it cannot be described. */
+    private static Index wrap(long ptr) {
+        try {
+            int kindCode = NativeLib.kind(ptr);
+            KindInfo kind = null;
+            for (KindInfo k : Nearkit.kinds()) {
+                if (k.code() == kindCode) {
+                    kind = k;
+                }
+            }
+            if (kind == null) {
+                throw new NearkitException(Status.INTERNAL,
+                        "INTERNAL: index kind " + kindCode + " is not listed by nearkit_kind_get_info");
+            }
+            Metric metric = Metric.fromCode(NativeLib.metric(ptr));
+            VectorType type = VectorType.fromCode(NativeLib.vectorType(ptr));
+            long dim = NativeLib.dimension(ptr);
+            long bytes = NativeLib.vectorBytes(ptr);
+            if (dim <= 0 || dim > Integer.MAX_VALUE || bytes <= 0) {
+                throw new NearkitException(Status.INTERNAL,
+                        "INTERNAL: index reports dimension " + dim + " and vector bytes " + bytes);
+            }
+            return new Index(ptr, kind, metric, type, (int) dim, bytes);
+        } catch (RuntimeException | Error e) {
+            NativeLib.free(ptr);
+            throw e;
+        }
+    }
+
+    // ---- creation -----------------------------------------------------------------------------
+
+    /**
+     * Starts building a new, empty index.
+     *
+     * @return a builder with kind {@code "flat"}, metric L2, all threads and seed 42
+     */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /**
+     * Options for a new index; {@link #build()} creates it. A builder can be reused.
+     */
+    public static final class Builder {
+        private String kind = "flat";
+        private String metric = "l2";
+        private int dimension = 0;
+        private int numThreads = 0;
+        private long seed = 42;
+        private final Map<String, String> params = new LinkedHashMap<>();
+
+        private Builder() {
+        }
+
+        /**
+         * The index kind by name, as listed by {@link Nearkit#kinds()} (case-insensitive).
+         *
+         * @param kind a kind name such as {@code "flat"}, {@code "hnsw"}
+         * @return this builder
+         */
+        public Builder kind(String kind) {
+            this.kind = Objects.requireNonNull(kind, "kind");
+            return this;
+        }
+
+        /**
+         * The metric.
+         *
+         * @param metric the metric
+         * @return this builder
+         */
+        public Builder metric(Metric metric) {
+            this.metric = Objects.requireNonNull(metric, "metric").metricName();
+            return this;
+        }
+
+        /**
+         * The metric by name, parsed by the C library (case-insensitive; aliases such as
+         * {@code "euclidean"} are accepted).
+         *
+         * @param metric a metric name
+         * @return this builder
+         */
+        public Builder metric(String metric) {
+            this.metric = Objects.requireNonNull(metric, "metric");
+            return this;
+        }
+
+        /**
+         * The dimension: the number of floats of a float vector, or the number of bits of a binary
+         * vector (a multiple of 8).
+         *
+         * @param dimension the dimension, at least 1
+         * @return this builder
+         * @throws IllegalArgumentException for a negative value
+         */
+        public Builder dimension(int dimension) {
+            if (dimension < 0) {
+                throw new IllegalArgumentException("dimension must not be negative, got " + dimension);
+            }
+            this.dimension = dimension;
+            return this;
+        }
+
+        /**
+         * Threads for batch work; 0 (the default) uses every core.
+         *
+         * @param numThreads the thread count, 0 or more
+         * @return this builder
+         * @throws IllegalArgumentException for a negative value
+         */
+        public Builder numThreads(int numThreads) {
+            if (numThreads < 0) {
+                throw new IllegalArgumentException("numThreads must not be negative, got " + numThreads);
+            }
+            this.numThreads = numThreads;
+            return this;
+        }
+
+        /**
+         * The seed of randomised builds (trees, k-means); default 42.
+         *
+         * @param seed the seed (its 64 bits are passed on as an unsigned value)
+         * @return this builder
+         */
+        public Builder seed(long seed) {
+            this.seed = seed;
+            return this;
+        }
+
+        /**
+         * A kind-specific build parameter, such as {@code param("nlist", 64)}.
+         *
+         * @param name the parameter's name
+         * @param value its value
+         * @return this builder
+         */
+        public Builder param(String name, long value) {
+            return put(name, Long.toString(value));
+        }
+
+        /**
+         * A kind-specific build parameter with a real value.
+         *
+         * @param name the parameter's name
+         * @param value its value
+         * @return this builder
+         */
+        public Builder param(String name, double value) {
+            String text;
+            if (value == Math.rint(value) && Math.abs(value) < 9.0e15) {
+                text = Long.toString((long) value);
+            } else {
+                text = Double.toString(value);
+            }
+            return put(name, text);
+        }
+
+        /**
+         * A kind-specific build parameter given as text, passed to the C library as it is.
+         *
+         * @param name the parameter's name
+         * @param value its value as text
+         * @return this builder
+         */
+        public Builder param(String name, String value) {
+            return put(name, Objects.requireNonNull(value, "value"));
+        }
+
+        /**
+         * Several build parameters; each value's {@code toString()} is passed on.
+         *
+         * @param params names and values
+         * @return this builder
+         */
+        public Builder params(Map<String, ?> params) {
+            for (Map.Entry<String, ?> e : params.entrySet()) {
+                Object v = Objects.requireNonNull(e.getValue(), "value of " + e.getKey());
+                if (v instanceof Double || v instanceof Float) {
+                    param(e.getKey(), ((Number) v).doubleValue());
+                } else {
+                    put(e.getKey(), v.toString());
+                }
+            }
+            return this;
+        }
+
+        private Builder put(String name, String value) {
+            Objects.requireNonNull(name, "name");
+            checkToken(name, "parameter name");
+            checkToken(value, "value of parameter " + name);
+            params.put(name, value);
+            return this;
+        }
+
+        private static void checkToken(String s, String what) {
+            if (s.isEmpty()) {
+                throw new IllegalArgumentException(what + " is empty");
+            }
+            for (int i = 0; i < s.length(); i++) {
+                char c = s.charAt(i);
+                if (c == ',' || c == '=' || c == '\0' || Character.isWhitespace(c)) {
+                    throw new IllegalArgumentException(what + " '" + s
+                            + "' contains a comma, '=', NUL or white space");
+                }
+            }
+        }
+
+        /**
+         * Creates the index.
+         *
+         * @return a new, empty index the caller closes
+         * @throws IllegalArgumentException for an unknown kind, metric or parameter, a bad dimension
+         *     or parameter value
+         * @throws NearkitUnsupportedException when the kind does not support the metric
+         * @throws UnsatisfiedLinkError when the native library cannot be loaded on this platform
+         */
+        public Index build() {
+            NativeLib.ensureLoaded();
+            StringBuilder sb = new StringBuilder();
+            for (Map.Entry<String, String> e : params.entrySet()) {
+                if (sb.length() > 0) {
+                    sb.append(',');
+                }
+                sb.append(e.getKey()).append('=').append(e.getValue());
+            }
+            long ptr = NativeLib.create(kind, metric, dimension, numThreads, seed,
+                    sb.length() == 0 ? null : sb.toString());
+            return wrap(ptr);
+        }
+    }
+
+    // ---- persistence (static) -----------------------------------------------------------------
+
+    /**
+     * Loads an index from a file written by {@link #save(Path)} or by any nearkit binding or the
+     * CLI (the format is the same everywhere).
+     *
+     * @param path the file
+     * @return the index, which the caller closes
+     * @throws NearkitIOException when the file cannot be read
+     * @throws CorruptIndexException when it is not a valid nearkit index (truncated, corrupted)
+     * @throws NearkitUnsupportedException for a newer format version
+     */
+    public static Index load(Path path) {
+        byte[] p = pathBytes(path);
+        NativeLib.ensureLoaded();
+        return wrap(NativeLib.load(p));
+    }
+
+    /**
+     * Reads an index from the bytes {@link #toBytes()} produced.
+     *
+     * @param data the serialised index
+     * @return the index, which the caller closes
+     * @throws CorruptIndexException when the bytes are not a valid nearkit index
+     * @throws NearkitUnsupportedException for a newer format version
+     */
+    public static Index fromBytes(byte[] data) {
+        Objects.requireNonNull(data, "data");
+        NativeLib.ensureLoaded();
+        return wrap(NativeLib.fromBytes(NativeLib.SRC_BYTES, data, 0, data.length));
+    }
+
+    /**
+     * Reads an index from a buffer's bytes between its position and limit. A direct buffer is read
+     * in place; the position is not changed.
+     *
+     * @param data the serialised index
+     * @return the index, which the caller closes
+     * @throws CorruptIndexException when the bytes are not a valid nearkit index
+     * @throws NearkitUnsupportedException for a newer format version
+     */
+    public static Index fromBytes(ByteBuffer data) {
+        Objects.requireNonNull(data, "data");
+        NativeLib.ensureLoaded();
+        int limit = data.limit();
+        int pos = Math.min(data.position(), limit);
+        long ptr;
+        if (data.isDirect()) {
+            ptr = NativeLib.fromBytes(NativeLib.SRC_DIRECT, data, pos, limit - pos);
+        } else if (data.hasArray()) {
+            ptr = NativeLib.fromBytes(NativeLib.SRC_BYTES, data.array(), data.arrayOffset() + pos,
+                    limit - pos);
+        } else {
+            byte[] copy = new byte[limit - pos];
+            data.duplicate().position(pos).get(copy);
+            ptr = NativeLib.fromBytes(NativeLib.SRC_BYTES, copy, 0, copy.length);
+        }
+        Reference.reachabilityFence(data);
+        return wrap(ptr);
+    }
+
+    private static byte[] pathBytes(Path path) {
+        Objects.requireNonNull(path, "path");
+        if (path.getFileSystem() != FileSystems.getDefault()) {
+            throw new IllegalArgumentException("nearkit reads and writes files of the default file "
+                    + "system only, not " + path.getFileSystem() + "; use toBytes()/fromBytes()");
+        }
+        String s = path.toAbsolutePath().toString();
+        if (s.indexOf('\0') >= 0) {
+            throw new IllegalArgumentException("path contains a NUL character");
+        }
+        Charset cs = StandardCharsets.UTF_8;
+        String jnu = System.getProperty("sun.jnu.encoding");
+        if (jnu != null) {
+            try {
+                cs = Charset.forName(jnu);
+            } catch (RuntimeException e) {
+                cs = StandardCharsets.UTF_8;
+            }
+        }
+        return s.getBytes(cs);
+    }
+
+    // ---- locking ------------------------------------------------------------------------------
+
+    private long enter(Lock l) {
+        l.lock();
+        long p = handle.ptr;
+        if (p == 0) {
+            l.unlock();
+            throw new IllegalStateException("nearkit: the index is closed");
+        }
+        return p;
+    }
+
+    /**
+     * Releases the native index. Waits for calls running on other threads to finish; afterwards
+     * every call but this one, {@link #isClosed()} and {@link #toString()} throws
+     * {@link IllegalStateException}. Closing again does nothing.
+     */
+    @Override
+    public void close() {
+        Lock l = lock.writeLock();
+        l.lock();
+        try {
+            cleanable.clean();
+        } finally {
+            l.unlock();
+        }
+    }
+
+    /**
+     * Whether {@link #close()} has run.
+     *
+     * @return true once closed
+     */
+    public boolean isClosed() {
+        return handle.ptr == 0;
+    }
+
+    // ---- input conversion -----------------------------------------------------------------------
+
+    private void requireType(VectorType given, String javaType) {
+        if (given != vectorType) {
+            throw new IllegalArgumentException("INVALID_ARGUMENT: this " + kind.name() + " index holds "
+                    + (vectorType == VectorType.FLOAT32 ? "float32 vectors (float[] or FloatBuffer input)"
+                            : "binary vectors (byte[] or ByteBuffer input)")
+                    + ", got " + javaType);
+        }
+    }
+
+    private long vectorCount(long nbytes, long elements, String unit, String what) {
+        if (nbytes % vectorBytes != 0) {
+            long per = vectorType == VectorType.FLOAT32 ? vectorBytes / 4 : vectorBytes;
+            throw new IllegalArgumentException("INVALID_ARGUMENT: " + what + " has " + elements + " "
+                    + unit + ", not a multiple of the vector length " + per + " (dimension "
+                    + dimension + ")");
+        }
+        return nbytes / vectorBytes;
+    }
+
+    private Input input(float[] v, String what) {
+        Objects.requireNonNull(v, what);
+        requireType(VectorType.FLOAT32, "float[]");
+        long nbytes = v.length * 4L;
+        return new Input(VectorType.FLOAT32.code(), NativeLib.SRC_FLOATS, v, 0, nbytes,
+                vectorCount(nbytes, v.length, "floats", what));
+    }
+
+    private Input input(byte[] v, String what) {
+        Objects.requireNonNull(v, what);
+        requireType(VectorType.BINARY, "byte[]");
+        long nbytes = v.length;
+        return new Input(VectorType.BINARY.code(), NativeLib.SRC_BYTES, v, 0, nbytes,
+                vectorCount(nbytes, v.length, "bytes", what));
+    }
+
+    private Input input(FloatBuffer b, String what) {
+        Objects.requireNonNull(b, what);
+        requireType(VectorType.FLOAT32, "FloatBuffer");
+        int limit = b.limit();
+        int pos = Math.min(b.position(), limit);
+        long elements = limit - pos;
+        long nbytes = elements * 4L;
+        long n = vectorCount(nbytes, elements, "floats", what);
+        if (b.isDirect()) {
+            if (b.order() != ByteOrder.nativeOrder()) {
+                throw new IllegalArgumentException("INVALID_ARGUMENT: a direct FloatBuffer must be in "
+                        + "the native byte order (" + ByteOrder.nativeOrder() + "), got " + b.order());
+            }
+            return new Input(VectorType.FLOAT32.code(), NativeLib.SRC_DIRECT, b, pos * 4L, nbytes, n);
+        }
+        if (b.hasArray()) {
+            return new Input(VectorType.FLOAT32.code(), NativeLib.SRC_FLOATS, b.array(),
+                    b.arrayOffset() + pos, nbytes, n);
+        }
+        float[] copy = new float[(int) elements];
+        FloatBuffer d = b.duplicate();
+        d.position(pos);
+        d.get(copy);
+        return new Input(VectorType.FLOAT32.code(), NativeLib.SRC_FLOATS, copy, 0, nbytes, n);
+    }
+
+    private Input input(ByteBuffer b, String what) {
+        Objects.requireNonNull(b, what);
+        requireType(VectorType.BINARY, "ByteBuffer");
+        int limit = b.limit();
+        int pos = Math.min(b.position(), limit);
+        long nbytes = limit - pos;
+        long n = vectorCount(nbytes, nbytes, "bytes", what);
+        if (b.isDirect()) {
+            return new Input(VectorType.BINARY.code(), NativeLib.SRC_DIRECT, b, pos, nbytes, n);
+        }
+        if (b.hasArray()) {
+            return new Input(VectorType.BINARY.code(), NativeLib.SRC_BYTES, b.array(),
+                    b.arrayOffset() + pos, nbytes, n);
+        }
+        byte[] copy = new byte[(int) nbytes];
+        ByteBuffer d = b.duplicate();
+        d.position(pos);
+        d.get(copy);
+        return new Input(VectorType.BINARY.code(), NativeLib.SRC_BYTES, copy, 0, nbytes, n);
+    }
+
+    // ---- adding, training, building -------------------------------------------------------------
+
+    private void doAdd(Input in, long[] ids) {
+        if (ids != null && ids.length != in.n) {
+            throw new IllegalArgumentException("INVALID_ARGUMENT: " + ids.length + " ids given for "
+                    + in.n + " vectors");
+        }
+        Lock l = lock.writeLock();
+        long p = enter(l);
+        try {
+            NativeLib.add(p, in.type, in.srcKind, in.src, in.offset, in.nbytes, in.n, ids);
+        } finally {
+            l.unlock();
+            Reference.reachabilityFence(in.src);
+            Reference.reachabilityFence(this);
+        }
+    }
+
+    /**
+     * Adds float vectors; the i-th vector ever added gets id i.
+     *
+     * @param vectors n vectors of {@link #dimension()} floats, back to back
+     * @throws IllegalArgumentException for a length that is not a multiple of the dimension, NaN or
+     *     infinity, or a binary index
+     * @throws IllegalStateException when the kind needs training first, or after close
+     */
+    public void add(float[] vectors) {
+        doAdd(input(vectors, "vectors"), null);
+    }
+
+    /**
+     * Adds float vectors with the given ids.
+     *
+     * @param vectors n vectors of {@link #dimension()} floats, back to back
+     * @param ids n ids (any value but -1; duplicates are kept as given)
+     * @throws IllegalArgumentException for bad lengths, NaN or infinity, id -1, or a binary index
+     * @throws IllegalStateException when the kind needs training first, or after close
+     */
+    public void add(float[] vectors, long[] ids) {
+        doAdd(input(vectors, "vectors"), Objects.requireNonNull(ids, "ids"));
+    }
+
+    /**
+     * Adds binary vectors; the i-th vector ever added gets id i.
+     *
+     * @param vectors n vectors of {@link #dimension()} / 8 bytes, back to back
+     * @throws IllegalArgumentException for a bad length or a float index
+     * @throws IllegalStateException when the kind needs training first, or after close
+     */
+    public void add(byte[] vectors) {
+        doAdd(input(vectors, "vectors"), null);
+    }
+
+    /**
+     * Adds binary vectors with the given ids.
+     *
+     * @param vectors n vectors of {@link #dimension()} / 8 bytes, back to back
+     * @param ids n ids (any value but -1)
+     * @throws IllegalArgumentException for bad lengths, id -1, or a float index
+     * @throws IllegalStateException when the kind needs training first, or after close
+     */
+    public void add(byte[] vectors, long[] ids) {
+        doAdd(input(vectors, "vectors"), Objects.requireNonNull(ids, "ids"));
+    }
+
+    /**
+     * Adds float vectors from a buffer (position to limit); a direct buffer is read in place.
+     *
+     * @param vectors the vectors, back to back
+     * @throws IllegalArgumentException for bad lengths, a direct buffer not in native byte order,
+     *     NaN or infinity, or a binary index
+     * @throws IllegalStateException when the kind needs training first, or after close
+     */
+    public void add(FloatBuffer vectors) {
+        doAdd(input(vectors, "vectors"), null);
+    }
+
+    /**
+     * Adds float vectors from a buffer (position to limit) with the given ids.
+     *
+     * @param vectors the vectors, back to back
+     * @param ids one id per vector
+     * @throws IllegalArgumentException for bad lengths or values, or a binary index
+     * @throws IllegalStateException when the kind needs training first, or after close
+     */
+    public void add(FloatBuffer vectors, long[] ids) {
+        doAdd(input(vectors, "vectors"), Objects.requireNonNull(ids, "ids"));
+    }
+
+    /**
+     * Adds binary vectors from a buffer (position to limit); a direct buffer is read in place.
+     *
+     * @param vectors the vectors, back to back
+     * @throws IllegalArgumentException for a bad length or a float index
+     * @throws IllegalStateException when the kind needs training first, or after close
+     */
+    public void add(ByteBuffer vectors) {
+        doAdd(input(vectors, "vectors"), null);
+    }
+
+    /**
+     * Adds binary vectors from a buffer (position to limit) with the given ids.
+     *
+     * @param vectors the vectors, back to back
+     * @param ids one id per vector
+     * @throws IllegalArgumentException for bad lengths or ids, or a float index
+     * @throws IllegalStateException when the kind needs training first, or after close
+     */
+    public void add(ByteBuffer vectors, long[] ids) {
+        doAdd(input(vectors, "vectors"), Objects.requireNonNull(ids, "ids"));
+    }
+
+    private void doTrain(Input in) {
+        Lock l = lock.writeLock();
+        long p = enter(l);
+        try {
+            NativeLib.train(p, in.type, in.srcKind, in.src, in.offset, in.nbytes, in.n);
+        } finally {
+            l.unlock();
+            Reference.reachabilityFence(in.src);
+            Reference.reachabilityFence(this);
+        }
+    }
+
+    /**
+     * Trains a kind that learns from data (for example IVF centroids); does nothing for other kinds.
+     *
+     * @param vectors training vectors, back to back
+     * @throws IllegalArgumentException for bad input
+     * @throws IllegalStateException when already trained and holding vectors, or after close
+     */
+    public void train(float[] vectors) {
+        doTrain(input(vectors, "vectors"));
+    }
+
+    /**
+     * Trains a kind on binary vectors.
+     *
+     * @param vectors training vectors, back to back
+     * @throws IllegalArgumentException for bad input
+     * @throws IllegalStateException when already trained and holding vectors, or after close
+     */
+    public void train(byte[] vectors) {
+        doTrain(input(vectors, "vectors"));
+    }
+
+    /**
+     * Trains a kind on float vectors from a buffer (position to limit).
+     *
+     * @param vectors training vectors, back to back
+     * @throws IllegalArgumentException for bad input
+     * @throws IllegalStateException when already trained and holding vectors, or after close
+     */
+    public void train(FloatBuffer vectors) {
+        doTrain(input(vectors, "vectors"));
+    }
+
+    /**
+     * Trains a kind on binary vectors from a buffer (position to limit).
+     *
+     * @param vectors training vectors, back to back
+     * @throws IllegalArgumentException for bad input
+     * @throws IllegalStateException when already trained and holding vectors, or after close
+     */
+    public void train(ByteBuffer vectors) {
+        doTrain(input(vectors, "vectors"));
+    }
+
+    /**
+     * Makes everything added so far searchable: builds trees, trains on the added vectors where
+     * the kind needs training and has none. Idempotent; does nothing for kinds that need no build.
+     *
+     * @throws IllegalStateException when there is nothing to train on, or after close
+     */
+    public void build() {
+        Lock l = lock.writeLock();
+        long p = enter(l);
+        try {
+            NativeLib.build(p);
+        } finally {
+            l.unlock();
+            Reference.reachabilityFence(this);
+        }
+    }
+
+    // ---- searching --------------------------------------------------------------------------------
+
+    private SearchResult doSearch(Input in, int k, int numThreads) {
+        if (k < 0) {
+            throw new IllegalArgumentException("INVALID_ARGUMENT: k must be at least 1, got " + k);
+        }
+        if (numThreads < 0) {
+            throw new IllegalArgumentException("INVALID_ARGUMENT: numThreads must not be negative, got "
+                    + numThreads);
+        }
+        long total = in.n * (long) k;
+        if (total > MAX_ARRAY) {
+            throw new IllegalArgumentException("INVALID_ARGUMENT: " + in.n + " queries times k = " + k
+                    + " results do not fit in a Java array; search in smaller batches");
+        }
+        long[] ids = new long[(int) total];
+        float[] distances = new float[(int) total];
+        Lock l = lock.readLock();
+        long p = enter(l);
+        try {
+            NativeLib.search(p, in.type, in.srcKind, in.src, in.offset, in.nbytes, in.n, k, numThreads,
+                    ids, distances);
+        } finally {
+            l.unlock();
+            Reference.reachabilityFence(in.src);
+            Reference.reachabilityFence(this);
+        }
+        return new SearchResult((int) in.n, k, ids, distances);
+    }
+
+    /**
+     * Finds the {@code k} nearest neighbours of each query.
+     *
+     * @param queries n float queries of {@link #dimension()} values, back to back
+     * @param k the number of neighbours per query, at least 1 (more than the index holds is fine:
+     *     the missing entries are id -1)
+     * @return the neighbours of each query
+     * @throws IllegalArgumentException for bad lengths, {@code k = 0}, NaN or infinity, or a binary
+     *     index
+     * @throws IllegalStateException when the index is not built or trained, or after close
+     */
+    public SearchResult search(float[] queries, int k) {
+        return doSearch(input(queries, "queries"), k, 0);
+    }
+
+    /**
+     * Finds the {@code k} nearest neighbours of each query, with a thread count for this batch.
+     *
+     * @param queries n float queries, back to back
+     * @param k the number of neighbours per query
+     * @param numThreads threads for this batch; 0 uses the index's setting
+     * @return the neighbours of each query
+     * @throws IllegalArgumentException for bad arguments
+     * @throws IllegalStateException when the index is not ready, or after close
+     */
+    public SearchResult search(float[] queries, int k, int numThreads) {
+        return doSearch(input(queries, "queries"), k, numThreads);
+    }
+
+    /**
+     * Finds the {@code k} nearest neighbours of each binary query.
+     *
+     * @param queries n binary queries of {@link #dimension()} / 8 bytes, back to back
+     * @param k the number of neighbours per query
+     * @return the neighbours of each query
+     * @throws IllegalArgumentException for bad arguments or a float index
+     * @throws IllegalStateException when the index is not ready, or after close
+     */
+    public SearchResult search(byte[] queries, int k) {
+        return doSearch(input(queries, "queries"), k, 0);
+    }
+
+    /**
+     * Finds the {@code k} nearest neighbours of each binary query, with a thread count.
+     *
+     * @param queries n binary queries, back to back
+     * @param k the number of neighbours per query
+     * @param numThreads threads for this batch; 0 uses the index's setting
+     * @return the neighbours of each query
+     * @throws IllegalArgumentException for bad arguments or a float index
+     * @throws IllegalStateException when the index is not ready, or after close
+     */
+    public SearchResult search(byte[] queries, int k, int numThreads) {
+        return doSearch(input(queries, "queries"), k, numThreads);
+    }
+
+    /**
+     * Finds the {@code k} nearest neighbours of float queries in a buffer (position to limit; a
+     * direct buffer is read in place).
+     *
+     * @param queries the queries, back to back
+     * @param k the number of neighbours per query
+     * @return the neighbours of each query
+     * @throws IllegalArgumentException for bad arguments or a binary index
+     * @throws IllegalStateException when the index is not ready, or after close
+     */
+    public SearchResult search(FloatBuffer queries, int k) {
+        return doSearch(input(queries, "queries"), k, 0);
+    }
+
+    /**
+     * Finds the {@code k} nearest neighbours of float queries in a buffer, with a thread count.
+     *
+     * @param queries the queries, back to back
+     * @param k the number of neighbours per query
+     * @param numThreads threads for this batch; 0 uses the index's setting
+     * @return the neighbours of each query
+     * @throws IllegalArgumentException for bad arguments or a binary index
+     * @throws IllegalStateException when the index is not ready, or after close
+     */
+    public SearchResult search(FloatBuffer queries, int k, int numThreads) {
+        return doSearch(input(queries, "queries"), k, numThreads);
+    }
+
+    /**
+     * Finds the {@code k} nearest neighbours of binary queries in a buffer (position to limit; a
+     * direct buffer is read in place).
+     *
+     * @param queries the queries, back to back
+     * @param k the number of neighbours per query
+     * @return the neighbours of each query
+     * @throws IllegalArgumentException for bad arguments or a float index
+     * @throws IllegalStateException when the index is not ready, or after close
+     */
+    public SearchResult search(ByteBuffer queries, int k) {
+        return doSearch(input(queries, "queries"), k, 0);
+    }
+
+    /**
+     * Finds the {@code k} nearest neighbours of binary queries in a buffer, with a thread count.
+     *
+     * @param queries the queries, back to back
+     * @param k the number of neighbours per query
+     * @param numThreads threads for this batch; 0 uses the index's setting
+     * @return the neighbours of each query
+     * @throws IllegalArgumentException for bad arguments or a float index
+     * @throws IllegalStateException when the index is not ready, or after close
+     */
+    public SearchResult search(ByteBuffer queries, int k, int numThreads) {
+        return doSearch(input(queries, "queries"), k, numThreads);
+    }
+
+    private RangeSearchResult doRangeSearch(Input in, float radius, int numThreads) {
+        if (numThreads < 0) {
+            throw new IllegalArgumentException("INVALID_ARGUMENT: numThreads must not be negative, got "
+                    + numThreads);
+        }
+        Object[] out = new Object[3];
+        Lock l = lock.readLock();
+        long p = enter(l);
+        try {
+            NativeLib.rangeSearch(p, in.type, in.srcKind, in.src, in.offset, in.nbytes, in.n, radius,
+                    numThreads, out);
+        } finally {
+            l.unlock();
+            Reference.reachabilityFence(in.src);
+            Reference.reachabilityFence(this);
+        }
+        return new RangeSearchResult((int[]) out[0], (long[]) out[1], (float[]) out[2]);
+    }
+
+    /**
+     * Finds, for each query, every stored vector at distance {@code <= radius}.
+     *
+     * @param queries n float queries, back to back
+     * @param radius the radius (not NaN)
+     * @return the matches of each query, nearest first
+     * @throws IllegalArgumentException for bad lengths, NaN, or a binary index
+     * @throws IllegalStateException when the index is not ready, or after close
+     */
+    public RangeSearchResult rangeSearch(float[] queries, float radius) {
+        return doRangeSearch(input(queries, "queries"), radius, 0);
+    }
+
+    /**
+     * Range search with a thread count for this batch.
+     *
+     * @param queries n float queries, back to back
+     * @param radius the radius (not NaN)
+     * @param numThreads threads for this batch; 0 uses the index's setting
+     * @return the matches of each query, nearest first
+     * @throws IllegalArgumentException for bad arguments
+     * @throws IllegalStateException when the index is not ready, or after close
+     */
+    public RangeSearchResult rangeSearch(float[] queries, float radius, int numThreads) {
+        return doRangeSearch(input(queries, "queries"), radius, numThreads);
+    }
+
+    /**
+     * Range search over binary queries.
+     *
+     * @param queries n binary queries, back to back
+     * @param radius the radius in differing bits
+     * @return the matches of each query, nearest first
+     * @throws IllegalArgumentException for bad arguments or a float index
+     * @throws IllegalStateException when the index is not ready, or after close
+     */
+    public RangeSearchResult rangeSearch(byte[] queries, float radius) {
+        return doRangeSearch(input(queries, "queries"), radius, 0);
+    }
+
+    /**
+     * Range search over binary queries with a thread count.
+     *
+     * @param queries n binary queries, back to back
+     * @param radius the radius in differing bits
+     * @param numThreads threads for this batch; 0 uses the index's setting
+     * @return the matches of each query, nearest first
+     * @throws IllegalArgumentException for bad arguments or a float index
+     * @throws IllegalStateException when the index is not ready, or after close
+     */
+    public RangeSearchResult rangeSearch(byte[] queries, float radius, int numThreads) {
+        return doRangeSearch(input(queries, "queries"), radius, numThreads);
+    }
+
+    /**
+     * Range search over float queries in a buffer (position to limit; a direct buffer is read in
+     * place).
+     *
+     * @param queries the queries, back to back
+     * @param radius the radius (not NaN)
+     * @return the matches of each query, nearest first
+     * @throws IllegalArgumentException for bad arguments or a binary index
+     * @throws IllegalStateException when the index is not ready, or after close
+     */
+    public RangeSearchResult rangeSearch(FloatBuffer queries, float radius) {
+        return doRangeSearch(input(queries, "queries"), radius, 0);
+    }
+
+    /**
+     * Range search over binary queries in a buffer (position to limit; a direct buffer is read in
+     * place).
+     *
+     * @param queries the queries, back to back
+     * @param radius the radius in differing bits
+     * @return the matches of each query, nearest first
+     * @throws IllegalArgumentException for bad arguments or a float index
+     * @throws IllegalStateException when the index is not ready, or after close
+     */
+    public RangeSearchResult rangeSearch(ByteBuffer queries, float radius) {
+        return doRangeSearch(input(queries, "queries"), radius, 0);
+    }
+
+    // ---- introspection ------------------------------------------------------------------------
+
+    /**
+     * The kind of this index.
+     *
+     * @return the kind's description from the native library
+     */
+    public KindInfo kindInfo() {
+        return kind;
+    }
+
+    /**
+     * The name of this index's kind, such as {@code "flat"}.
+     *
+     * @return the kind name
+     */
+    public String kind() {
+        return kind.name();
+    }
+
+    /**
+     * The metric.
+     *
+     * @return the metric
+     */
+    public Metric metric() {
+        return metric;
+    }
+
+    /**
+     * The type of vectors this index holds, which decides the input type.
+     *
+     * @return the vector type
+     */
+    public VectorType vectorType() {
+        return vectorType;
+    }
+
+    /**
+     * The dimension as given at creation: floats per vector, or bits per binary vector.
+     *
+     * @return the dimension
+     */
+    public int dimension() {
+        return dimension;
+    }
+
+    /**
+     * The bytes one vector takes on input: {@code dimension * 4} for floats, {@code dimension / 8}
+     * for binary vectors.
+     *
+     * @return bytes per vector
+     */
+    public long vectorBytes() {
+        return vectorBytes;
+    }
+
+    /**
+     * The number of vectors stored.
+     *
+     * @return the count
+     * @throws IllegalStateException after close
+     */
+    public long size() {
+        Lock l = lock.readLock();
+        long p = enter(l);
+        try {
+            return NativeLib.count(p);
+        } finally {
+            l.unlock();
+            Reference.reachabilityFence(this);
+        }
+    }
+
+    /**
+     * The native heap memory the index holds.
+     *
+     * @return bytes
+     * @throws IllegalStateException after close
+     */
+    public long memoryBytes() {
+        Lock l = lock.readLock();
+        long p = enter(l);
+        try {
+            return NativeLib.memoryBytes(p);
+        } finally {
+            l.unlock();
+            Reference.reachabilityFence(this);
+        }
+    }
+
+    /**
+     * Whether the index can be searched (trained and built as its kind needs).
+     *
+     * @return true when ready
+     * @throws IllegalStateException after close
+     */
+    public boolean isReady() {
+        Lock l = lock.readLock();
+        long p = enter(l);
+        try {
+            return NativeLib.isReady(p);
+        } finally {
+            l.unlock();
+            Reference.reachabilityFence(this);
+        }
+    }
+
+    /**
+     * A human-readable description from the native library: kind, metric, sizes, parameters, and
+     * for trees their top levels.
+     *
+     * @return the description
+     * @throws IllegalStateException after close
+     */
+    public String describe() {
+        Lock l = lock.readLock();
+        long p = enter(l);
+        try {
+            return NativeLib.describe(p);
+        } finally {
+            l.unlock();
+            Reference.reachabilityFence(this);
+        }
+    }
+
+    // ---- parameters ---------------------------------------------------------------------------
+
+    /**
+     * The named parameters of this index (settings and read-only statistics), in the library's
+     * order.
+     *
+     * @return an unmodifiable list
+     * @throws IllegalStateException after close
+     */
+    public List<ParamInfo> paramInfo() {
+        Lock l = lock.readLock();
+        long p = enter(l);
+        try {
+            int n = NativeLib.paramCount(p);
+            List<ParamInfo> list = new ArrayList<>(n);
+            int[] flags = new int[1];
+            for (int i = 0; i < n; i++) {
+                String name = NativeLib.paramInfo(p, i, flags);
+                list.add(new ParamInfo(name, flags[0]));
+            }
+            return Collections.unmodifiableList(list);
+        } finally {
+            l.unlock();
+            Reference.reachabilityFence(this);
+        }
+    }
+
+    /**
+     * Every named parameter with its current value.
+     *
+     * @return an unmodifiable map in the library's order
+     * @throws IllegalStateException after close
+     */
+    public Map<String, Double> params() {
+        Lock l = lock.readLock();
+        long p = enter(l);
+        try {
+            int n = NativeLib.paramCount(p);
+            Map<String, Double> map = new LinkedHashMap<>();
+            int[] flags = new int[1];
+            for (int i = 0; i < n; i++) {
+                String name = NativeLib.paramInfo(p, i, flags);
+                map.put(name, NativeLib.getParam(p, name));
+            }
+            return Collections.unmodifiableMap(map);
+        } finally {
+            l.unlock();
+            Reference.reachabilityFence(this);
+        }
+    }
+
+    /**
+     * Reads a named parameter, such as {@code "num_threads"}, {@code "nprobe"}, {@code "ef_search"}.
+     *
+     * @param name the parameter's name
+     * @return its value
+     * @throws IllegalArgumentException for an unknown name
+     * @throws IllegalStateException after close
+     */
+    public double getParam(String name) {
+        Objects.requireNonNull(name, "name");
+        Lock l = lock.readLock();
+        long p = enter(l);
+        try {
+            return NativeLib.getParam(p, name);
+        } finally {
+            l.unlock();
+            Reference.reachabilityFence(this);
+        }
+    }
+
+    /**
+     * Sets a named parameter. Waits for running searches and excludes other calls meanwhile.
+     *
+     * @param name the parameter's name
+     * @param value its new value
+     * @throws IllegalArgumentException for an unknown or read-only name, NaN, a value out of range
+     *     or not an integer where one is needed
+     * @throws IllegalStateException for a build parameter after training or adding, or after close
+     */
+    public void setParam(String name, double value) {
+        Objects.requireNonNull(name, "name");
+        Lock l = lock.writeLock();
+        long p = enter(l);
+        try {
+            NativeLib.setParam(p, name, value);
+        } finally {
+            l.unlock();
+            Reference.reachabilityFence(this);
+        }
+    }
+
+    // ---- persistence --------------------------------------------------------------------------
+
+    /**
+     * Writes the index to a file (replaced if it exists), in the format every nearkit binding and
+     * the CLI read.
+     *
+     * @param path the file
+     * @throws NearkitIOException when the file cannot be written
+     * @throws IllegalStateException after close
+     */
+    public void save(Path path) {
+        byte[] p8 = pathBytes(path);
+        Lock l = lock.readLock();
+        long p = enter(l);
+        try {
+            NativeLib.save(p, p8);
+        } finally {
+            l.unlock();
+            Reference.reachabilityFence(this);
+        }
+    }
+
+    /**
+     * Serialises the index into a new byte array, which {@link #fromBytes(byte[])} reads back.
+     *
+     * @return the bytes (the same as {@link #save(Path)} writes)
+     * @throws NearkitUnsupportedException when the index is too large for a Java array
+     * @throws IllegalStateException after close
+     */
+    public byte[] toBytes() {
+        Lock l = lock.readLock();
+        long p = enter(l);
+        try {
+            return NativeLib.toBytes(p);
+        } finally {
+            l.unlock();
+            Reference.reachabilityFence(this);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "Index[" + kind.name() + ", " + metric.metricName() + ", dimension=" + dimension
+                + (isClosed() ? ", closed]" : "]");
+    }
+}

@@ -1,0 +1,271 @@
+package io.nearkit;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.Buffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.nio.file.StandardCopyOption;
+import java.util.Locale;
+
+/**
+ * The JNI entry points of the native library ({@code src/main/c/nearkit_jni.c}) and the code that
+ * finds, extracts and loads that library.
+ *
+ * <p>The library is looked up, in order: the file named by the system property
+ * {@code nearkit.native.library}; the jar resource
+ * {@code /io/nearkit/native/<os>-<arch>/<System.mapLibraryName("nearkit_jni")>}, copied to a temporary
+ * file (in the directory named by {@code nearkit.native.tmpdir}, else {@code java.io.tmpdir}) and
+ * loaded from there. After loading, the native library's ABI version must equal
+ * {@link #EXPECTED_ABI_VERSION}.
+ *
+ * <p>Pointers are passed as {@code long}; every method here is called with the owning
+ * {@link Index}'s lock held, never with a freed pointer.
+ */
+final class NativeLib {
+    /** The {@code NEARKIT_ABI_VERSION} this Java code was written for. */
+    static final int EXPECTED_ABI_VERSION = 1;
+
+    /** Input source kinds for the {@code src} parameters: a {@code float[]}. */
+    static final int SRC_FLOATS = 0;
+    /** Input source kind: a {@code byte[]}. */
+    static final int SRC_BYTES = 1;
+    /** Input source kind: a direct {@link Buffer}; offsets are in bytes. */
+    static final int SRC_DIRECT = 2;
+
+    private static final String RESOURCE_ROOT = "/io/nearkit/native/";
+    private static final String LIBRARY_NAME = "nearkit_jni";
+
+    private static final Throwable LOAD_FAILURE = loadOnce();
+
+    private NativeLib() {
+    }
+
+    /**
+     * Throws the load failure, if the native library could not be loaded or has the wrong ABI.
+     *
+     * @throws UnsatisfiedLinkError describing the platform and what was tried
+     */
+    static void ensureLoaded() {
+        if (LOAD_FAILURE != null) {
+            UnsatisfiedLinkError e = new UnsatisfiedLinkError(LOAD_FAILURE.getMessage());
+            e.initCause(LOAD_FAILURE);
+            throw e;
+        }
+    }
+
+    /**
+     * The platform name used in resource paths: {@code <os>-<arch>}, for example
+     * {@code linux-x86_64}, {@code linux-aarch64}, {@code macos-aarch64}, {@code windows-x86_64}.
+     *
+     * @return the platform of the running JVM
+     */
+    static String platform() {
+        return osName(System.getProperty("os.name", "unknown")) + "-"
+                + archName(System.getProperty("os.arch", "unknown"));
+    }
+
+    static String osName(String os) {
+        String s = os.toLowerCase(Locale.ROOT);
+        if (s.startsWith("linux")) {
+            return "linux";
+        }
+        if (s.startsWith("mac") || s.startsWith("darwin")) {
+            return "macos";
+        }
+        if (s.startsWith("windows")) {
+            return "windows";
+        }
+        return s.replaceAll("[^a-z0-9]+", "");
+    }
+
+    static String archName(String arch) {
+        String s = arch.toLowerCase(Locale.ROOT);
+        switch (s) {
+            case "amd64":
+            case "x86_64":
+            case "x64":
+                return "x86_64";
+            case "aarch64":
+            case "arm64":
+                return "aarch64";
+            case "x86":
+            case "i386":
+            case "i486":
+            case "i586":
+            case "i686":
+                return "x86";
+            default:
+                return s.replaceAll("[^a-z0-9_]+", "");
+        }
+    }
+
+    /**
+     * The resource path of the native library for a platform.
+     *
+     * @param platform a name as {@link #platform()} returns
+     * @return the absolute resource path
+     */
+    static String resourcePath(String platform) {
+        return RESOURCE_ROOT + platform + "/" + System.mapLibraryName(LIBRARY_NAME);
+    }
+
+    private static Throwable loadOnce() {
+        try {
+            String explicit = System.getProperty("nearkit.native.library");
+            if (explicit != null && !explicit.isEmpty()) {
+                System.load(Paths.get(explicit).toAbsolutePath().toString());
+            } else {
+                loadFromResource();
+            }
+            int runtime = abiVersion();
+            int compiled = compiledAbiVersion();
+            if (runtime != EXPECTED_ABI_VERSION || compiled != EXPECTED_ABI_VERSION) {
+                return new UnsatisfiedLinkError("nearkit: ABI version mismatch: the Java package expects "
+                        + "NEARKIT_ABI_VERSION " + EXPECTED_ABI_VERSION + ", the native library reports "
+                        + runtime + " (its JNI glue was compiled for " + compiled + "); use the native "
+                        + "library built with this version of the nearkit jar");
+            }
+            return null;
+        } catch (Throwable t) {
+            return t;
+        }
+    }
+
+    private static void loadFromResource() throws IOException {
+        String platform = platform();
+        String resource = resourcePath(platform);
+        try (InputStream in = NativeLib.class.getResourceAsStream(resource)) {
+            if (in == null) {
+                throw new UnsatisfiedLinkError("nearkit: no native library for platform '" + platform
+                        + "' (os.name=" + System.getProperty("os.name") + ", os.arch="
+                        + System.getProperty("os.arch") + "): the jar has no resource " + resource
+                        + "; build nearkit for this platform, or point the system property "
+                        + "nearkit.native.library at a " + System.mapLibraryName(LIBRARY_NAME)
+                        + " built for it");
+            }
+            String tmp = System.getProperty("nearkit.native.tmpdir");
+            Path dir = tmp != null && !tmp.isEmpty() ? Paths.get(tmp)
+                    : Paths.get(System.getProperty("java.io.tmpdir"));
+            Files.createDirectories(dir);
+            String file = System.mapLibraryName(LIBRARY_NAME);
+            int dot = file.lastIndexOf('.');
+            Path target = Files.createTempFile(dir, file.substring(0, dot) + "-",
+                    file.substring(dot));
+            boolean windows = platform.startsWith("windows");
+            try {
+                Files.copy(in, target, StandardCopyOption.REPLACE_EXISTING);
+                try {
+                    System.load(target.toAbsolutePath().toString());
+                } catch (UnsatisfiedLinkError e) {
+                    UnsatisfiedLinkError wrapped = new UnsatisfiedLinkError("nearkit: could not load the "
+                            + "native library for platform '" + platform + "' extracted to " + target
+                            + " (" + e.getMessage() + "); if that directory does not allow executing, "
+                            + "set -Dnearkit.native.tmpdir to one that does");
+                    wrapped.initCause(e);
+                    throw wrapped;
+                }
+            } finally {
+                if (windows) {
+                    target.toFile().deleteOnExit();
+                } else {
+                    // The loaded library stays mapped; the file itself is no longer needed.
+                    Files.deleteIfExists(target);
+                }
+            }
+        }
+    }
+
+    // ---- versions, status, kinds, metrics --------------------------------------------------------
+
+    static native int abiVersion();
+
+    static native int compiledAbiVersion();
+
+    static native String versionString();
+
+    static native int versionNumber();
+
+    static native String statusName(int status);
+
+    static native int kindCount();
+
+    /** Fills {@code out} with kind, flags, metric mask; returns {name, description}. */
+    static native String[] kindInfo(int i, int[] out);
+
+    static native int kindFromName(String name);
+
+    static native String kindName(int kind);
+
+    static native int metricFromName(String name);
+
+    static native String metricName(int metric);
+
+    // ---- lifetime ---------------------------------------------------------------------------------
+
+    static native long create(String kind, String metric, int dimension, int numThreads, long seed,
+            String params);
+
+    static native void free(long index);
+
+    // ---- adding, training, building -----------------------------------------------------------------
+
+    static native void add(long index, int type, int srcKind, Object src, long offset, long nbytes,
+            long n, long[] ids);
+
+    static native void train(long index, int type, int srcKind, Object src, long offset, long nbytes,
+            long n);
+
+    static native void build(long index);
+
+    // ---- searching --------------------------------------------------------------------------------
+
+    static native void search(long index, int type, int srcKind, Object src, long offset, long nbytes,
+            long n, long k, int numThreads, long[] ids, float[] distances);
+
+    /** Stores {int[] offsets, long[] ids, float[] distances} into {@code out}. */
+    static native void rangeSearch(long index, int type, int srcKind, Object src, long offset,
+            long nbytes, long n, float radius, int numThreads, Object[] out);
+
+    // ---- introspection ----------------------------------------------------------------------------
+
+    static native int kind(long index);
+
+    static native int metric(long index);
+
+    static native int vectorType(long index);
+
+    static native long dimension(long index);
+
+    static native long vectorBytes(long index);
+
+    static native long count(long index);
+
+    static native long memoryBytes(long index);
+
+    static native boolean isReady(long index);
+
+    static native String describe(long index);
+
+    // ---- parameters -------------------------------------------------------------------------------
+
+    static native int paramCount(long index);
+
+    /** Fills {@code flags[0]}; returns the name. */
+    static native String paramInfo(long index, int i, int[] flags);
+
+    static native double getParam(long index, String name);
+
+    static native void setParam(long index, String name, double value);
+
+    // ---- persistence ------------------------------------------------------------------------------
+
+    static native void save(long index, byte[] path);
+
+    static native long load(byte[] path);
+
+    static native byte[] toBytes(long index);
+
+    static native long fromBytes(int srcKind, Object src, long offset, long nbytes);
+}
