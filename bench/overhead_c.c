@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-enum { N = 10000, D = 32, K = 10, CLUSTERS = 50, SINGLE_RUNS = 2000, BATCH_RUNS = 5 };
+enum { N = 10000, D = 32, K = 10, CLUSTERS = 50, WARMUP_RUNS = 300, SINGLE_RUNS = 2000, BATCH_RUNS = 5 };
 
 static uint64_t rng_state = 0x5eed;
 static double uniform(void) { /* splitmix64 */
@@ -81,6 +81,9 @@ int main(int argc, char **argv) {
     if (nearkit_index_create(&index, NEARKIT_KIND_FLAT, NEARKIT_METRIC_L2, D, &options)) return fail("create");
     if (nearkit_index_add(index, NEARKIT_VECTOR_FLOAT32, base, N, NULL)) return fail("add");
 
+    for (int r = 0; r < WARMUP_RUNS; r++) /* caches, page faults and the pool settle first */
+        if (nearkit_index_search(ids, dist, index, NEARKIT_VECTOR_FLOAT32, queries + (size_t)r * D, 1, K, NULL))
+            return fail("search");
     for (int r = 0; r < SINGLE_RUNS; r++) {
         const float *q = queries + (size_t)(r % N) * D;
         double t0 = now();
