@@ -1,0 +1,20 @@
+// Type-checks the shipped declarations (tsc --noEmit --strict); not run.
+import { Index, kinds, SearchResult, RangeResult, KindInfo, NearkitError } from 'nearkit';
+
+const index = new Index({ kind: 'flat', metric: 'cosine', dimension: 4, numThreads: 1, seed: 7n, params: { numThreads: 1 } });
+index.add(new Float32Array(8), [10, 11n]);
+const r: SearchResult = index.search(new Float32Array(4), 2, { numThreads: 1 });
+const first: bigint = r.ids[0];
+const d: number = r.distances[0];
+const range: RangeResult = index.rangeSearch(new Float32Array(4), 0.5);
+const row: BigInt64Array = range.ids.subarray(range.offsets[0], range.offsets[1]);
+const all: KindInfo[] = kinds();
+const bytes: Uint8Array = index.toBuffer();
+const copy: Index = Index.fromBuffer(bytes);
+const p: Promise<SearchResult> = copy.searchAsync(new Float32Array(4), 1);
+p.catch((e: NearkitError) => e.code);
+index.setParam('numThreads', 2);
+const threads: number = index.getParam('num_threads');
+const kind: string = index.kind;
+index.close();
+void [first, d, row, all, threads, kind];

@@ -1,0 +1,207 @@
+// TypeScript declarations of the nearkit Node.js package.
+
+/** Names of index kinds; which exist depends on the library build (see `kinds()`). */
+export type KindName = 'flat' | 'vptree' | 'bktree' | 'ivf_flat' | 'hnsw' | 'mih' | 'ivf_binary' | (string & {});
+
+/** Metric names (`metrics()` lists them). Smaller distances are always nearer. */
+export type MetricName = 'l2' | 'l1' | 'linf' | 'cosine' | 'ip' | 'hamming' | (string & {});
+
+/** A file path: a string or a file: URL (any URL object; typed structurally so that no DOM or Node
+ * type declarations are needed). */
+export type PathLike = string | { readonly href: string; readonly protocol: string };
+
+/** A parameter value; booleans become 1 / 0. */
+export type ParamValue = number | bigint | boolean | string;
+
+/**
+ * Vectors, row-major and contiguous, borrowed without a copy: a `Float32Array` of
+ * `n * dimension` values for float32 indexes, or a `Uint8Array` (a `Buffer` is one) of
+ * `n * dimension / 8` bytes of packed bits (least significant bit first) for binary indexes.
+ */
+export type Vectors = Float32Array | Uint8Array;
+
+/** Ids of added vectors: a `BigInt64Array` is used as is; other arrays of integers are converted. */
+export type Ids = BigInt64Array | ReadonlyArray<number | bigint> | ArrayLike<number | bigint>;
+
+export interface IndexOptions {
+  /** Index kind, default 'flat'. */
+  kind?: KindName;
+  /** Metric, default 'l2'. */
+  metric?: MetricName;
+  /** Floats per vector, or bits per vector (a multiple of 8) for the hamming metric. */
+  dimension: number;
+  /** Threads for batch work; 0 (the default) uses every core. */
+  numThreads?: number;
+  /** Seed of randomised builds (trees, k-means). Default 42. */
+  seed?: number | bigint;
+  /**
+   * Kind-specific build parameters by name, in camelCase or the library's snake_case:
+   * `{nlist: 1024, leafSize: 32}`. The names `paramInfo()` lists.
+   */
+  params?: Record<string, ParamValue>;
+}
+
+export interface SearchOptions {
+  /** Threads for this call; 0 or absent uses the index's setting. */
+  numThreads?: number;
+}
+
+/**
+ * k-NN results: `count` rows of `k` entries, row i at positions `i * k .. i * k + k - 1`,
+ * nearest first, equal distances by increasing id. Where fewer than k vectors exist the missing
+ * entries have id -1n and distance Infinity.
+ *
+ * Ids are a `BigInt64Array` because ids are signed 64-bit integers in the library (callers may
+ * add any 64-bit id); the arrays are filled by the C library without a conversion. Use
+ * `Number(ids[j])` where a number is more convenient; it is exact below 2^53.
+ */
+export interface SearchResult {
+  ids: BigInt64Array;
+  distances: Float32Array;
+  /** Neighbours per query. */
+  k: number;
+  /** Number of queries. */
+  count: number;
+}
+
+/**
+ * Range-search results in the layout of a CSR matrix: query i's matches are
+ * `ids.subarray(offsets[i], offsets[i + 1])` with their distances at the same positions, nearest
+ * first. `offsets` has `count + 1` entries; it is a Float64Array so that its values index typed
+ * arrays directly (exact up to 2^53 matches).
+ */
+export interface RangeResult {
+  offsets: Float64Array;
+  ids: BigInt64Array;
+  distances: Float32Array;
+  /** Number of queries. */
+  count: number;
+}
+
+export interface KindInfo {
+  name: KindName;
+  /** The library's numeric kind id (as written in index files). */
+  id: number;
+  /** Results equal the flat index's at default settings. */
+  exact: boolean;
+  /** Needs train() (or build()) before add() and search(). */
+  needsTraining: boolean;
+  /** Needs build() after add(), before search(). */
+  needsBuild: boolean;
+  /** The raw NEARKIT_KIND_FLAG_* bits. */
+  flags: number;
+  /** Supported metrics. */
+  metrics: MetricName[];
+  description: string;
+}
+
+export interface ParamInfo {
+  /** camelCase name, as `getParam` / `params()` use it. */
+  name: string;
+  /** The library's snake_case name. */
+  nativeName: string;
+  /** A statistic: getParam only. */
+  readOnly: boolean;
+  /** Settable only before training / adding. */
+  build: boolean;
+  /** Integer valued. */
+  integer: boolean;
+}
+
+/**
+ * Errors thrown (or rejected) by nearkit. `code` is `ERR_NEARKIT_<STATUS>` for failures the C
+ * library reports (`ERR_NEARKIT_INVALID_ARGUMENT`, `ERR_NEARKIT_OUT_OF_MEMORY`, `ERR_NEARKIT_IO`,
+ * `ERR_NEARKIT_CORRUPT`, `ERR_NEARKIT_UNSUPPORTED`, `ERR_NEARKIT_STATE`, `ERR_NEARKIT_NOT_FOUND`,
+ * `ERR_NEARKIT_INTERNAL`), `ERR_NEARKIT_CLOSED` for use after close(), and `ERR_INVALID_ARG_TYPE`
+ * (on a `TypeError`) for arguments of the wrong JavaScript type.
+ */
+export interface NearkitError extends Error {
+  code: string;
+}
+
+/**
+ * A nearest-neighbour index. Synchronous methods run on the calling thread; the `...Async`
+ * methods run on the libuv thread pool and return Promises. Searches may run concurrently with
+ * each other; add/train/build/setParam run exclusively (a synchronous call waits for a running
+ * asynchronous add/train/build). Operations issued without awaiting may run in any order.
+ */
+export class Index {
+  constructor(options: IndexOptions);
+
+  /** Loads an index file (written by any nearkit package or the CLI). */
+  static load(path: PathLike): Index;
+  static loadAsync(path: PathLike): Promise<Index>;
+  /** Loads an index from the bytes `toBuffer()` returns (or of an index file). */
+  static fromBuffer(buffer: ArrayBufferView | ArrayBuffer): Index;
+  static fromBufferAsync(buffer: ArrayBufferView | ArrayBuffer): Promise<Index>;
+
+  readonly kind: KindName;
+  readonly metric: MetricName;
+  /** Floats per vector, or bits per vector for binary indexes. */
+  readonly dimension: number;
+  readonly vectorType: 'float32' | 'binary';
+  /** Bytes one vector occupies. */
+  readonly vectorBytes: number;
+  /** Number of vectors stored. */
+  readonly count: number;
+  /** Heap memory the index holds, in bytes. */
+  readonly memoryBytes: number;
+  /** The index can be searched (trained and built as its kind needs). */
+  readonly isReady: boolean;
+  readonly closed: boolean;
+
+  /** A human-readable description: kind, metric, sizes, parameters. */
+  describe(): string;
+
+  /** Adds vectors; ids default to insertion order (the i-th vector ever added gets id i). */
+  add(vectors: Vectors, ids?: Ids | null): void;
+  addAsync(vectors: Vectors, ids?: Ids | null): Promise<void>;
+  /** Trains kinds that learn from data (a no-op for the others). */
+  train(vectors: Vectors): void;
+  trainAsync(vectors: Vectors): Promise<void>;
+  /** Makes everything added searchable (builds trees, trains where needed). Idempotent. */
+  build(): void;
+  buildAsync(): Promise<void>;
+
+  /** The k nearest neighbours of each query. */
+  search(queries: Vectors, k: number, options?: SearchOptions): SearchResult;
+  searchAsync(queries: Vectors, k: number, options?: SearchOptions): Promise<SearchResult>;
+  /** Every stored vector within `radius` of each query. */
+  rangeSearch(queries: Vectors, radius: number, options?: SearchOptions): RangeResult;
+  rangeSearchAsync(queries: Vectors, radius: number, options?: SearchOptions): Promise<RangeResult>;
+
+  /** Writes the index to a file (replaced if it exists). */
+  save(path: PathLike): void;
+  saveAsync(path: PathLike): Promise<void>;
+  /** The index serialised in the file format, as a Node.js Buffer (declared as its base class
+   * Uint8Array so that the declarations need no Node type package). */
+  toBuffer(): Uint8Array;
+
+  /** Reads a named parameter (camelCase or snake_case name). */
+  getParam(name: string): number;
+  /** Sets a named parameter (camelCase or snake_case name). */
+  setParam(name: string, value: number): void;
+  /** Every named parameter of this index. */
+  paramInfo(): ParamInfo[];
+  /** Every named parameter with its value, by camelCase name. */
+  params(): Record<string, number>;
+
+  /**
+   * Releases the index; idempotent. Later calls throw (or reject with) ERR_NEARKIT_CLOSED.
+   * Asynchronous operations already queued finish normally; the memory is released when the
+   * last of them completes. An index that is never closed is released when garbage-collected.
+   * Where the runtime defines `Symbol.dispose`, `using index = new Index(...)` closes it too.
+   */
+  close(): void;
+}
+
+/** Every index kind compiled into the library. */
+export function kinds(): KindInfo[];
+/** Every metric name the library knows. */
+export function metrics(): MetricName[];
+/** The library's version, "MAJOR.MINOR.PATCH". */
+export const version: string;
+/** The version as MAJOR * 10000 + MINOR * 100 + PATCH. */
+export const versionNumber: number;
+/** The C ABI version the library was built with. */
+export const abiVersion: number;

@@ -1,0 +1,352 @@
+'use strict';
+// nearkit for Node.js: the JavaScript face of the native addon (src/nearkit_node.c).
+//
+// This file only shapes arguments (option objects, camelCase names, URL paths, id arrays) and
+// results; every search, every check of meaning and all file handling happens in the C library.
+
+const { fileURLToPath } = require('url');
+const util = require('util');
+const native = require('./binding');
+
+const HANDLE = Symbol('nearkit.handle');
+
+function codedError(Ctor, code, message) {
+  const error = new Ctor(message);
+  error.code = code;
+  return error;
+}
+
+function invalidArgument(message) {
+  return codedError(Error, 'ERR_NEARKIT_INVALID_ARGUMENT', message);
+}
+
+function typeError(message) {
+  return codedError(TypeError, 'ERR_INVALID_ARG_TYPE', message);
+}
+
+// Parameter names: the C library uses snake_case ("leaf_size"); JavaScript callers may use either
+// that or camelCase ("leafSize").
+function toNativeName(name) {
+  if (typeof name !== 'string') throw typeError('a parameter name must be a string');
+  if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(name)) {
+    throw invalidArgument(`invalid parameter name ${JSON.stringify(name)}`);
+  }
+  return name.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase());
+}
+
+function toJsName(name) {
+  return name.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
+}
+
+function formatParamValue(name, value) {
+  switch (typeof value) {
+    case 'number':
+      if (!Number.isFinite(value)) throw invalidArgument(`parameter ${name} must be finite, got ${value}`);
+      return String(value);
+    case 'bigint':
+      return value.toString();
+    case 'boolean':
+      return value ? '1' : '0';
+    case 'string':
+      if (value === '' || /[\s,=]/.test(value)) {
+        throw invalidArgument(`parameter ${name} has an invalid value ${JSON.stringify(value)}`);
+      }
+      return value;
+    default:
+      throw typeError(`parameter ${name} must be a number, bigint, boolean or string`);
+  }
+}
+
+// {leafSize: 32, nprobe: 4} -> "leaf_size=32,nprobe=4", the params string of nearkit_index_options.
+function paramsString(params) {
+  if (params === undefined || params === null) return null;
+  if (typeof params === 'string') return params;
+  if (typeof params !== 'object' || Array.isArray(params)) {
+    throw typeError('options.params must be an object of name: value pairs');
+  }
+  return Object.keys(params)
+    .map((name) => `${toNativeName(name)}=${formatParamValue(name, params[name])}`)
+    .join(',');
+}
+
+function optionalCount(value, what) {
+  if (value === undefined || value === null) return 0;
+  if (typeof value !== 'number' && typeof value !== 'bigint') throw typeError(`${what} must be a number`);
+  return value;
+}
+
+function toPath(p) {
+  if (p instanceof URL) return fileURLToPath(p);
+  if (typeof p !== 'string') throw typeError('path must be a string or a file: URL');
+  return p;
+}
+
+function toIds(ids) {
+  if (ids === undefined || ids === null || ids instanceof BigInt64Array) return ids;
+  if (Array.isArray(ids) || (ArrayBuffer.isView(ids) && !(ids instanceof DataView))) {
+    const out = new BigInt64Array(ids.length);
+    for (let i = 0; i < ids.length; i++) {
+      const v = ids[i];
+      if (typeof v === 'bigint') out[i] = v;
+      else if (typeof v === 'number' && Number.isSafeInteger(v)) out[i] = BigInt(v);
+      else throw invalidArgument(`ids[${i}] is not an integer: ${String(v)}`);
+      if (out[i] !== BigInt(v)) throw invalidArgument(`ids[${i}] does not fit in a signed 64-bit integer`);
+    }
+    return out;
+  }
+  return ids; // the addon reports the type error
+}
+
+function searchThreads(options) {
+  if (options === undefined || options === null) return 0;
+  if (typeof options !== 'object') throw typeError('search options must be an object');
+  return optionalCount(options.numThreads, 'options.numThreads');
+}
+
+// The addon returns [ids, distances] / [offsets, ids, distances]; the result objects are made here.
+function knnResult(pair, k) {
+  const ids = pair[0];
+  const kk = Number(k);
+  return { ids, distances: pair[1], k: kk, count: ids.length / kk };
+}
+
+function rangeResult(triple) {
+  const offsets = triple[0];
+  return { offsets, ids: triple[1], distances: triple[2], count: offsets.length - 1 };
+}
+
+// Runs fn and turns a synchronous throw into a rejected promise, so that the *Async methods always
+// report errors the same way.
+function promised(fn) {
+  try {
+    return fn();
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+const OPTION_KEYS = new Set(['kind', 'metric', 'dimension', 'numThreads', 'seed', 'params']);
+
+class Index {
+  #h;
+  #info;
+
+  // The native handle of an Index; a TypeError for any other receiver (e.g. a method borrowed
+  // with call()).
+  static #of(self) {
+    if (typeof self !== 'object' || self === null || !(#h in self)) {
+      throw typeError('the receiver is not a nearkit Index');
+    }
+    return self.#h;
+  }
+
+  /**
+   * new Index({kind: 'flat', metric: 'l2', dimension: 128, numThreads: 0, seed: 42, params: {...}})
+   */
+  constructor(options) {
+    if (options === HANDLE) {
+      this.#h = arguments[1]; // from load/fromBuffer
+    } else {
+      if (options === null || typeof options !== 'object') {
+        throw typeError('new Index(options): options must be an object such as {kind, metric, dimension}');
+      }
+      for (const key of Object.keys(options)) {
+        if (!OPTION_KEYS.has(key)) throw invalidArgument(`unknown index option ${JSON.stringify(key)}`);
+      }
+      const kind = options.kind === undefined ? 'flat' : options.kind;
+      const metric = options.metric === undefined ? 'l2' : options.metric;
+      if (options.dimension === undefined) throw invalidArgument('options.dimension is required');
+      // numThreads and seed left out keep the library's defaults (nearkit_index_options_init).
+      this.#h = native.create(kind, metric, options.dimension, options.numThreads, options.seed, paramsString(options.params));
+    }
+    this.#info = native.info(this.#h);
+  }
+
+  /** Loads an index file written by save() here or by any other nearkit package or the CLI. */
+  static load(path) {
+    return new Index(HANDLE, native.load(toPath(path)));
+  }
+
+  static loadAsync(path) {
+    return promised(() => native.loadAsync(toPath(path)).then((h) => new Index(HANDLE, h)));
+  }
+
+  /** Loads an index from bytes made by toBuffer() (or the bytes of an index file). */
+  static fromBuffer(buffer) {
+    return new Index(HANDLE, native.loadBuffer(buffer));
+  }
+
+  static fromBufferAsync(buffer) {
+    return promised(() => native.loadBufferAsync(buffer).then((h) => new Index(HANDLE, h)));
+  }
+
+  get kind() {
+    return this.#info.kind;
+  }
+
+  get metric() {
+    return this.#info.metric;
+  }
+
+  /** Floats per vector, or bits per vector for binary indexes. */
+  get dimension() {
+    return this.#info.dimension;
+  }
+
+  /** 'float32' (Float32Array input) or 'binary' (Uint8Array input, packed bits). */
+  get vectorType() {
+    return this.#info.vectorType;
+  }
+
+  /** Bytes one vector occupies. */
+  get vectorBytes() {
+    return this.#info.vectorBytes;
+  }
+
+  /** Number of vectors stored. */
+  get count() {
+    return native.count(Index.#of(this));
+  }
+
+  get memoryBytes() {
+    return native.stats(Index.#of(this)).memoryBytes;
+  }
+
+  /** true when the index can be searched (trained and built as its kind needs). */
+  get isReady() {
+    return native.stats(Index.#of(this)).ready;
+  }
+
+  get closed() {
+    return native.isClosed(Index.#of(this));
+  }
+
+  describe() {
+    return native.describe(Index.#of(this));
+  }
+
+  add(vectors, ids) {
+    native.add(Index.#of(this), vectors, toIds(ids));
+  }
+
+  addAsync(vectors, ids) {
+    return promised(() => native.addAsync(Index.#of(this), vectors, toIds(ids)));
+  }
+
+  train(vectors) {
+    native.train(Index.#of(this), vectors);
+  }
+
+  trainAsync(vectors) {
+    return promised(() => native.trainAsync(Index.#of(this), vectors));
+  }
+
+  build() {
+    native.build(Index.#of(this));
+  }
+
+  buildAsync() {
+    return promised(() => native.buildAsync(Index.#of(this)));
+  }
+
+  search(queries, k, options) {
+    return knnResult(native.search(Index.#of(this), queries, k, searchThreads(options)), k);
+  }
+
+  searchAsync(queries, k, options) {
+    return promised(() => native.searchAsync(Index.#of(this), queries, k, searchThreads(options))).then((pair) =>
+      knnResult(pair, k)
+    );
+  }
+
+  rangeSearch(queries, radius, options) {
+    return rangeResult(native.rangeSearch(Index.#of(this), queries, radius, searchThreads(options)));
+  }
+
+  rangeSearchAsync(queries, radius, options) {
+    return promised(() => native.rangeSearchAsync(Index.#of(this), queries, radius, searchThreads(options))).then(
+      rangeResult
+    );
+  }
+
+  save(path) {
+    native.save(Index.#of(this), toPath(path));
+  }
+
+  saveAsync(path) {
+    return promised(() => native.saveAsync(Index.#of(this), toPath(path)));
+  }
+
+  /** The index serialised as a Buffer, in the file format. */
+  toBuffer() {
+    return native.toBuffer(Index.#of(this));
+  }
+
+  getParam(name) {
+    return native.getParam(Index.#of(this), toNativeName(name));
+  }
+
+  setParam(name, value) {
+    native.setParam(Index.#of(this), toNativeName(name), value);
+  }
+
+  /** Every named parameter of this index: [{name, nativeName, readOnly, build, integer}]. */
+  paramInfo() {
+    return native.paramInfo(Index.#of(this)).map((p) => ({
+      name: toJsName(p.name),
+      nativeName: p.name,
+      readOnly: p.readOnly,
+      build: p.build,
+      integer: p.integer,
+    }));
+  }
+
+  /** Every named parameter with its current value, keyed by camelCase name. */
+  params() {
+    const h = Index.#of(this);
+    const out = {};
+    for (const p of native.paramInfo(h)) out[toJsName(p.name)] = native.getParam(h, p.name);
+    return out;
+  }
+
+  /**
+   * Releases the index. Idempotent. Later calls throw ERR_NEARKIT_CLOSED; operations already
+   * running finish first, and the memory is released when the last of them completes.
+   */
+  close() {
+    native.close(Index.#of(this));
+  }
+
+  [util.inspect.custom](depth, options) {
+    if (native.isClosed(Index.#of(this))) return `Index <closed ${this.kind} ${this.metric} d=${this.dimension}>`;
+    const fields = { kind: this.kind, metric: this.metric, dimension: this.dimension, count: this.count };
+    return `Index ${util.inspect(fields, options)}`;
+  }
+}
+
+if (typeof Symbol.dispose === 'symbol') {
+  Object.defineProperty(Index.prototype, Symbol.dispose, {
+    value: function dispose() {
+      this.close();
+    },
+    writable: true,
+    configurable: true,
+  });
+}
+
+/** Every index kind compiled into the library. */
+function kinds() {
+  return native.kinds();
+}
+
+/** Every metric name the library knows. */
+function metrics() {
+  return native.metrics();
+}
+
+const version = native.version;
+const versionNumber = native.versionNumber;
+const abiVersion = native.abiVersion;
+
+// Shorthand properties only, so that `import { Index } from 'nearkit'` works from ES modules.
+module.exports = { Index, kinds, metrics, version, versionNumber, abiVersion };

@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+'use strict';
+// Runs before `npm pack` / `npm publish`:
+//   1. puts the binary for this platform at prebuilds/<platform>-<arch>/nearkit.node: the one
+//      from the last build (build/Release/nearkit.node; `npm run build` makes it), or a new build;
+//   2. copies the nearkit C sources (include/, core/, the core's CMakeLists.txt) to deps/nearkit/
+//      so that an install on a platform without a prebuilt binary can build from source.
+// postpack.js removes deps/ again.
+const fs = require('fs');
+const path = require('path');
+const { spawnSync } = require('child_process');
+const { nodeRoot, prebuiltPath, builtPath, vendoredRoot, fail } = require('./common');
+
+if (!fs.existsSync(builtPath)) {
+  const r = spawnSync(process.execPath, [path.join(__dirname, 'build.js')], { stdio: 'inherit' });
+  if (r.status !== 0) fail('the build failed; nothing to pack');
+}
+fs.mkdirSync(path.dirname(prebuiltPath), { recursive: true });
+fs.copyFileSync(builtPath, prebuiltPath);
+
+const repoRoot = path.resolve(nodeRoot, '..');
+if (path.resolve(vendoredRoot) !== repoRoot && fs.existsSync(path.join(repoRoot, 'core'))) {
+  fs.rmSync(vendoredRoot, { recursive: true, force: true });
+  fs.mkdirSync(vendoredRoot, { recursive: true });
+  const copy = (rel) => fs.cpSync(path.join(repoRoot, rel), path.join(vendoredRoot, rel), { recursive: true });
+  copy('CMakeLists.txt');
+  copy('include');
+  fs.mkdirSync(path.join(vendoredRoot, 'core'));
+  for (const name of fs.readdirSync(path.join(repoRoot, 'core'))) {
+    if (/\.(c|h|map)$/.test(name)) copy(path.join('core', name));
+  }
+  for (const name of ['LICENSE', 'LICENSE.md', 'LICENSE.txt']) {
+    if (fs.existsSync(path.join(repoRoot, name))) copy(name);
+  }
+  fs.writeFileSync(path.join(path.dirname(vendoredRoot), '.vendored-by-prepack'), '');
+}

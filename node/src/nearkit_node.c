@@ -1,0 +1,1535 @@
+/*
+ * nearkit_node.c - the Node-API addon of the nearkit Node.js package.
+ *
+ * A thin layer over include/nearkit.h: it converts JavaScript values to C arguments and back,
+ * checks what only it can check (typed-array types and lengths, closed handles), maps status
+ * codes to Error objects and runs long calls on the libuv thread pool. Every search, every
+ * semantic check and all file handling happens in the C library.
+ *
+ * Written against Node-API version 8, which every supported Node.js release provides, so one build
+ * loads in every later Node.js release without a rebuild.
+ *
+ * Concurrency model (see also lib/index.js):
+ *   - Each index handle carries a read-write lock. Calls the header marks const (search, range
+ *     search, save, introspection, get_param) take it shared; add, train, build and set_param
+ *     take it exclusive. Synchronous calls take it on the JavaScript thread, asynchronous ones on
+ *     the pool thread that runs them.
+ *   - The handle counts its asynchronous operations in flight (only ever touched on the JavaScript
+ *     thread: incremented when work is queued, decremented in its completion callback). close()
+ *     marks the handle closed at once, so later calls fail with ERR_NEARKIT_CLOSED, and frees the
+ *     index when nothing is in flight; otherwise the last completing operation frees it.
+ *   - The garbage-collection finalizer of the handle object does the same as close() and
+ *     additionally frees the handle structure itself (again deferred while work is in flight).
+ */
+#define NAPI_VERSION 8
+#if !defined(_WIN32) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE /* pthread_rwlockattr_setkind_np on glibc */
+#endif
+
+#include <node_api.h>
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nearkit.h"
+
+#ifdef _WIN32
+#include <windows.h>
+typedef SRWLOCK nk_rwlock;
+static int nk_rwlock_init(nk_rwlock *l) { InitializeSRWLock(l); return 0; }
+static void nk_rwlock_destroy(nk_rwlock *l) { (void)l; }
+static void nk_read_lock(nk_rwlock *l) { AcquireSRWLockShared(l); }
+static void nk_read_unlock(nk_rwlock *l) { ReleaseSRWLockShared(l); }
+static void nk_write_lock(nk_rwlock *l) { AcquireSRWLockExclusive(l); }
+static void nk_write_unlock(nk_rwlock *l) { ReleaseSRWLockExclusive(l); }
+#else
+#include <pthread.h>
+typedef pthread_rwlock_t nk_rwlock;
+static int nk_rwlock_init(nk_rwlock *l) {
+    pthread_rwlockattr_t attr;
+    int rc;
+    if (pthread_rwlockattr_init(&attr) != 0) return -1;
+#if defined(__GLIBC__)
+    /* A waiting writer (add/build) must not starve behind a stream of searches. */
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+#endif
+    rc = pthread_rwlock_init(l, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    return rc == 0 ? 0 : -1;
+}
+static void nk_rwlock_destroy(nk_rwlock *l) { pthread_rwlock_destroy(l); }
+static void nk_read_lock(nk_rwlock *l) { pthread_rwlock_rdlock(l); }
+static void nk_read_unlock(nk_rwlock *l) { pthread_rwlock_unlock(l); }
+static void nk_write_lock(nk_rwlock *l) { pthread_rwlock_wrlock(l); }
+static void nk_write_unlock(nk_rwlock *l) { pthread_rwlock_unlock(l); }
+#endif
+
+/* ---- Error codes ------------------------------------------------------------------------------ */
+
+#define CODE_PREFIX "ERR_NEARKIT_"
+#define CODE_INVALID_ARGUMENT "ERR_NEARKIT_INVALID_ARGUMENT"
+#define CODE_OUT_OF_MEMORY "ERR_NEARKIT_OUT_OF_MEMORY"
+#define CODE_INTERNAL "ERR_NEARKIT_INTERNAL"
+#define CODE_CLOSED "ERR_NEARKIT_CLOSED"
+#define CODE_ABI "ERR_NEARKIT_ABI_MISMATCH"
+#define CODE_ARG_TYPE "ERR_INVALID_ARG_TYPE"
+
+/* Bails out of a function returning napi_value when a Node-API call fails. A failing call has
+ * usually left a JavaScript exception pending; when it has not, one is thrown here. */
+#define NK_CALL(env, call)                                                                        \
+    do {                                                                                          \
+        if ((call) != napi_ok) {                                                                  \
+            nk_throw_napi_failure(env);                                                           \
+            return NULL;                                                                          \
+        }                                                                                         \
+    } while (0)
+
+static void nk_throw_napi_failure(napi_env env) {
+    bool pending = false;
+    const napi_extended_error_info *info = NULL;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && pending) return;
+    napi_get_last_error_info(env, &info);
+    napi_throw_error(env, CODE_INTERNAL,
+                     info && info->error_message ? info->error_message : "Node-API call failed");
+}
+
+static napi_value nk_throw(napi_env env, const char *code, const char *message) {
+    napi_throw_error(env, code, message);
+    return NULL;
+}
+
+static napi_value nk_throw_type(napi_env env, const char *message) {
+    napi_throw_type_error(env, CODE_ARG_TYPE, message);
+    return NULL;
+}
+
+/* Builds the Error for a failed nearkit call: `message` as read with nearkit_last_error_message()
+ * on the failing thread, `code` ERR_NEARKIT_<status name>. */
+static napi_value nk_make_status_error(napi_env env, nearkit_status status, const char *message) {
+    char code[64];
+    napi_value code_value, message_value, error = NULL;
+    snprintf(code, sizeof code, CODE_PREFIX "%s", nearkit_status_name(status));
+    if (message == NULL || message[0] == '\0') message = nearkit_status_name(status);
+    if (napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &code_value) != napi_ok ||
+        napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &message_value) != napi_ok ||
+        napi_create_error(env, code_value, message_value, &error) != napi_ok)
+        return NULL;
+    return error;
+}
+
+static napi_value nk_throw_status(napi_env env, nearkit_status status) {
+    napi_value error = nk_make_status_error(env, status, nearkit_last_error_message());
+    if (error != NULL) napi_throw(env, error);
+    else nk_throw_napi_failure(env);
+    return NULL;
+}
+
+static char *nk_strdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *copy = malloc(n);
+    if (copy != NULL) memcpy(copy, s, n);
+    return copy;
+}
+
+/* ---- Index handles ---------------------------------------------------------------------------- */
+
+typedef struct nk_handle {
+    nearkit_index *index;       /* NULL once freed */
+    nk_rwlock lock;
+    int closed;                 /* JavaScript thread only */
+    int finalized;              /* the handle object was garbage-collected; JavaScript thread */
+    uint32_t inflight;          /* asynchronous operations queued or running; JavaScript thread */
+    nearkit_vector_type vector_type;
+    uint64_t vector_bytes;
+    int64_t reported;           /* index memory reported to V8 as external memory; JS thread */
+} nk_handle;
+
+/* Tags handle objects so that no other object can be mistaken for one. */
+static const napi_type_tag NK_HANDLE_TAG = {0x6e6561726b69742dULL, 0x696e6465782d7631ULL};
+
+/* Tells V8 how much native memory the index holds, so that garbage collection of forgotten
+ * (never closed) indexes keeps pace with their real size. JavaScript thread only. */
+static void nk_report_memory(napi_env env, nk_handle *h, uint64_t bytes) {
+    int64_t adjusted;
+    int64_t delta = (int64_t)bytes - h->reported;
+    if (delta != 0 && napi_adjust_external_memory(env, delta, &adjusted) == napi_ok)
+        h->reported = (int64_t)bytes;
+}
+
+static void nk_handle_release_index(napi_env env, nk_handle *h) {
+    if (h->index != NULL) {
+        nearkit_index_free(h->index);
+        h->index = NULL;
+        nk_report_memory(env, h, 0);
+    }
+}
+
+static void nk_handle_destroy(napi_env env, nk_handle *h) {
+    nk_handle_release_index(env, h);
+    nk_rwlock_destroy(&h->lock);
+    free(h);
+}
+
+static void nk_handle_finalize(napi_env env, void *data, void *hint) {
+    nk_handle *h = data;
+    (void)hint;
+    h->closed = 1;
+    h->finalized = 1;
+    if (h->inflight == 0) nk_handle_destroy(env, h);
+    /* else: the last completing operation destroys it. */
+}
+
+/* Wraps a new index in a handle object. Takes ownership of `index` (freed on failure). */
+static napi_value nk_wrap_index(napi_env env, nearkit_index *index) {
+    napi_value object;
+    nk_handle *h = calloc(1, sizeof *h);
+    if (h == NULL) {
+        nearkit_index_free(index);
+        return nk_throw(env, CODE_OUT_OF_MEMORY, "out of memory allocating an index handle");
+    }
+    if (nk_rwlock_init(&h->lock) != 0) {
+        free(h);
+        nearkit_index_free(index);
+        return nk_throw(env, CODE_INTERNAL, "could not initialise a lock");
+    }
+    h->index = index;
+    h->vector_type = nearkit_index_vector_type(index);
+    h->vector_bytes = nearkit_index_vector_bytes(index);
+    if (napi_create_object(env, &object) != napi_ok ||
+        napi_type_tag_object(env, object, &NK_HANDLE_TAG) != napi_ok ||
+        napi_wrap(env, object, h, nk_handle_finalize, NULL, NULL) != napi_ok) {
+        nk_handle_destroy(env, h);
+        nk_throw_napi_failure(env);
+        return NULL;
+    }
+    nk_report_memory(env, h, nearkit_index_memory_bytes(index));
+    return object;
+}
+
+/* The handle behind `value`; throws (and returns NULL) for anything else, or for a closed handle
+ * when `open` is set. */
+static nk_handle *nk_get_handle(napi_env env, napi_value value, int open) {
+    napi_valuetype type;
+    bool tagged = false;
+    void *data = NULL;
+    if (napi_typeof(env, value, &type) != napi_ok || type != napi_object ||
+        napi_check_object_type_tag(env, value, &NK_HANDLE_TAG, &tagged) != napi_ok || !tagged ||
+        napi_unwrap(env, value, &data) != napi_ok || data == NULL) {
+        nk_throw_type(env, "not a nearkit index handle");
+        return NULL;
+    }
+    if (open && ((nk_handle *)data)->closed) {
+        nk_throw(env, CODE_CLOSED, "the index is closed");
+        return NULL;
+    }
+    return data;
+}
+
+/* ---- Argument conversion ---------------------------------------------------------------------- */
+
+#define NK_MAX_ARGS 6
+
+typedef struct nk_args {
+    size_t argc;
+    napi_value argv[NK_MAX_ARGS];
+} nk_args;
+
+static int nk_get_args(napi_env env, napi_callback_info info, nk_args *args) {
+    napi_value undefined;
+    size_t i;
+    args->argc = NK_MAX_ARGS;
+    if (napi_get_cb_info(env, info, &args->argc, args->argv, NULL, NULL) != napi_ok) {
+        nk_throw_napi_failure(env);
+        return -1;
+    }
+    if (napi_get_undefined(env, &undefined) != napi_ok) {
+        nk_throw_napi_failure(env);
+        return -1;
+    }
+    for (i = args->argc; i < NK_MAX_ARGS; i++) args->argv[i] = undefined;
+    return 0;
+}
+
+static int nk_is_nullish(napi_env env, napi_value value) {
+    napi_valuetype type;
+    if (napi_typeof(env, value, &type) != napi_ok) return 0;
+    return type == napi_undefined || type == napi_null;
+}
+
+/* A non-negative integer given as a Number or a BigInt. Throws and returns -1 otherwise. */
+static int nk_get_uint64(napi_env env, napi_value value, const char *what, uint64_t *out) {
+    napi_valuetype type;
+    char message[160];
+    if (napi_typeof(env, value, &type) != napi_ok) {
+        nk_throw_napi_failure(env);
+        return -1;
+    }
+    if (type == napi_number) {
+        double d;
+        if (napi_get_value_double(env, value, &d) != napi_ok) {
+            nk_throw_napi_failure(env);
+            return -1;
+        }
+        if (!(d >= 0) || d != floor(d) || d > 18446744073709549568.0) {
+            if (isnan(d))
+                snprintf(message, sizeof message, "%s must be a non-negative integer, got NaN", what);
+            else
+                snprintf(message, sizeof message, "%s must be a non-negative integer, got %g", what, d);
+            nk_throw(env, CODE_INVALID_ARGUMENT, message);
+            return -1;
+        }
+        *out = (uint64_t)d;
+        return 0;
+    }
+    if (type == napi_bigint) {
+        bool lossless = false;
+        int64_t as_signed = 0;
+        if (napi_get_value_bigint_int64(env, value, &as_signed, &lossless) == napi_ok && lossless &&
+            as_signed < 0) {
+            snprintf(message, sizeof message, "%s must be a non-negative integer", what);
+            nk_throw(env, CODE_INVALID_ARGUMENT, message);
+            return -1;
+        }
+        if (napi_get_value_bigint_uint64(env, value, out, &lossless) != napi_ok || !lossless) {
+            snprintf(message, sizeof message, "%s must be a non-negative integer below 2^64", what);
+            nk_throw(env, CODE_INVALID_ARGUMENT, message);
+            return -1;
+        }
+        return 0;
+    }
+    snprintf(message, sizeof message, "%s must be a number or a bigint", what);
+    nk_throw_type(env, message);
+    return -1;
+}
+
+static int nk_get_uint32(napi_env env, napi_value value, const char *what, uint32_t *out) {
+    uint64_t v;
+    char message[160];
+    if (nk_get_uint64(env, value, what, &v) != 0) return -1;
+    if (v > UINT32_MAX) {
+        snprintf(message, sizeof message, "%s must be below 2^32", what);
+        nk_throw(env, CODE_INVALID_ARGUMENT, message);
+        return -1;
+    }
+    *out = (uint32_t)v;
+    return 0;
+}
+
+static int nk_get_double(napi_env env, napi_value value, const char *what, double *out) {
+    napi_valuetype type;
+    char message[160];
+    if (napi_typeof(env, value, &type) != napi_ok) {
+        nk_throw_napi_failure(env);
+        return -1;
+    }
+    if (type != napi_number) {
+        snprintf(message, sizeof message, "%s must be a number", what);
+        nk_throw_type(env, message);
+        return -1;
+    }
+    if (napi_get_value_double(env, value, out) != napi_ok) {
+        nk_throw_napi_failure(env);
+        return -1;
+    }
+    return 0;
+}
+
+/* A string argument copied into a new malloc'ed buffer (freed by the caller). */
+static char *nk_get_string(napi_env env, napi_value value, const char *what) {
+    napi_valuetype type;
+    size_t length = 0;
+    char *s;
+    char message[160];
+    if (napi_typeof(env, value, &type) != napi_ok) {
+        nk_throw_napi_failure(env);
+        return NULL;
+    }
+    if (type != napi_string) {
+        snprintf(message, sizeof message, "%s must be a string", what);
+        nk_throw_type(env, message);
+        return NULL;
+    }
+    if (napi_get_value_string_utf8(env, value, NULL, 0, &length) != napi_ok) {
+        nk_throw_napi_failure(env);
+        return NULL;
+    }
+    s = malloc(length + 1);
+    if (s == NULL) {
+        nk_throw(env, CODE_OUT_OF_MEMORY, "out of memory copying a string");
+        return NULL;
+    }
+    if (napi_get_value_string_utf8(env, value, s, length + 1, &length) != napi_ok) {
+        free(s);
+        nk_throw_napi_failure(env);
+        return NULL;
+    }
+    if (strlen(s) != length) {
+        free(s);
+        snprintf(message, sizeof message, "%s must not contain NUL characters", what);
+        nk_throw(env, CODE_INVALID_ARGUMENT, message);
+        return NULL;
+    }
+    return s;
+}
+
+/* Vectors given as a typed array, borrowed without a copy. */
+typedef struct nk_vectors {
+    const void *data;
+    uint64_t n;
+} nk_vectors;
+
+/* A non-NULL address for empty inputs and outputs, so that n = 0 or k = 0 never reaches C as a
+ * NULL pointer (C then reports the real problem, e.g. k = 0). Nothing is ever written to it. */
+static uint64_t nk_empty[1];
+
+static int nk_get_vectors(napi_env env, const nk_handle *h, napi_value value, const char *what,
+                          nk_vectors *out) {
+    bool is_typed = false;
+    napi_typedarray_type type;
+    size_t length = 0, offset = 0, element = 1;
+    void *data = NULL;
+    char message[200];
+    const int binary = h->vector_type == NEARKIT_VECTOR_BINARY;
+
+    if (napi_is_typedarray(env, value, &is_typed) != napi_ok) {
+        nk_throw_napi_failure(env);
+        return -1;
+    }
+    if (is_typed && napi_get_typedarray_info(env, value, &type, &length, &data, NULL, &offset) !=
+                        napi_ok) {
+        nk_throw_napi_failure(env);
+        return -1;
+    }
+    if (!is_typed || (binary ? type != napi_uint8_array : type != napi_float32_array)) {
+        snprintf(message, sizeof message, "%s must be a %s for this %s index", what,
+                 binary ? "Uint8Array (or Buffer)" : "Float32Array",
+                 binary ? "binary" : "float32");
+        nk_throw_type(env, message);
+        return -1;
+    }
+    element = binary ? 1 : 4;
+    if (h->vector_bytes == 0 || ((uint64_t)length * element) % h->vector_bytes != 0) {
+        snprintf(message, sizeof message,
+                 "%s has %zu elements, which is not a whole number of vectors of %llu %s", what,
+                 length, (unsigned long long)(h->vector_bytes / element),
+                 binary ? "bytes" : "floats");
+        nk_throw(env, CODE_INVALID_ARGUMENT, message);
+        return -1;
+    }
+    out->n = (uint64_t)length * element / h->vector_bytes;
+    out->data = (data != NULL && length > 0) ? data : (const void *)nk_empty;
+    return 0;
+}
+
+/* Optional ids: undefined/null, or a BigInt64Array of exactly n entries (borrowed). */
+static int nk_get_ids(napi_env env, napi_value value, uint64_t n, const int64_t **out) {
+    bool is_typed = false;
+    napi_typedarray_type type;
+    size_t length = 0;
+    void *data = NULL;
+    char message[160];
+    *out = NULL;
+    if (nk_is_nullish(env, value)) return 0;
+    if (napi_is_typedarray(env, value, &is_typed) != napi_ok) {
+        nk_throw_napi_failure(env);
+        return -1;
+    }
+    if (is_typed &&
+        napi_get_typedarray_info(env, value, &type, &length, &data, NULL, NULL) != napi_ok) {
+        nk_throw_napi_failure(env);
+        return -1;
+    }
+    if (!is_typed || type != napi_bigint64_array) {
+        nk_throw_type(env, "ids must be a BigInt64Array (or an array of integers)");
+        return -1;
+    }
+    if ((uint64_t)length != n) {
+        snprintf(message, sizeof message, "ids has %zu entries but %llu vectors were given", length,
+                 (unsigned long long)n);
+        nk_throw(env, CODE_INVALID_ARGUMENT, message);
+        return -1;
+    }
+    *out = (data != NULL && length > 0) ? data : (const int64_t *)nk_empty;
+    return 0;
+}
+
+/* Bytes given as a Buffer / typed array / DataView / ArrayBuffer (borrowed). */
+static int nk_get_bytes(napi_env env, napi_value value, const void **data, size_t *size) {
+    bool flag = false;
+    void *p = NULL;
+    size_t length = 0;
+    if (napi_is_typedarray(env, value, &flag) == napi_ok && flag) {
+        napi_typedarray_type type;
+        size_t element;
+        if (napi_get_typedarray_info(env, value, &type, &length, &p, NULL, NULL) != napi_ok) {
+            nk_throw_napi_failure(env);
+            return -1;
+        }
+        switch (type) {
+        case napi_int16_array: case napi_uint16_array: element = 2; break;
+        case napi_int32_array: case napi_uint32_array: case napi_float32_array: element = 4; break;
+        case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array:
+            element = 8;
+            break;
+        default: element = 1; break;
+        }
+        *size = length * element;
+    } else if (napi_is_dataview(env, value, &flag) == napi_ok && flag) {
+        if (napi_get_dataview_info(env, value, &length, &p, NULL, NULL) != napi_ok) {
+            nk_throw_napi_failure(env);
+            return -1;
+        }
+        *size = length;
+    } else if (napi_is_arraybuffer(env, value, &flag) == napi_ok && flag) {
+        if (napi_get_arraybuffer_info(env, value, &p, &length) != napi_ok) {
+            nk_throw_napi_failure(env);
+            return -1;
+        }
+        *size = length;
+    } else {
+        nk_throw_type(env, "buffer must be a Buffer, Uint8Array, ArrayBuffer or DataView");
+        return -1;
+    }
+    *data = (p != NULL && *size > 0) ? p : (const void *)nk_empty;
+    return 0;
+}
+
+static int nk_get_search_options(napi_env env, napi_value value, nearkit_search_options *opts,
+                                 const nearkit_search_options **out) {
+    uint32_t threads = 0;
+    *out = NULL;
+    if (nk_is_nullish(env, value)) return 0;
+    if (nk_get_uint32(env, value, "numThreads", &threads) != 0) return -1;
+    if (threads == 0) return 0;
+    nearkit_search_options_init(opts);
+    opts->num_threads = threads;
+    *out = opts;
+    return 0;
+}
+
+/* ---- Result conversion ------------------------------------------------------------------------ */
+
+/* Largest ArrayBuffer / typed array in bytes; lib/index.js sets it from
+ * buffer.constants.MAX_LENGTH. Asking V8 for more aborts the process, so it is checked first. */
+static double nk_max_buffer_bytes = 2147483647.0;
+
+/* Results up to this size are allocated by V8, larger ones with malloc (see nk_new_arraybuffer). */
+#define NK_SMALL_BUFFER_BYTES 65536
+
+static void nk_free_memory(napi_env env, void *data, void *hint) {
+    (void)env;
+    (void)hint;
+    free(data);
+}
+
+/* A new ArrayBuffer of `bytes` bytes whose memory C writes into directly. Large buffers come from
+ * malloc, so that a failed allocation is an ERR_NEARKIT_OUT_OF_MEMORY error rather than V8's
+ * fatal out-of-memory abort (napi_create_arraybuffer aborts the process when it cannot allocate). */
+static napi_value nk_new_arraybuffer(napi_env env, uint64_t bytes, void **data) {
+    napi_value ab;
+    void *p;
+    char message[200];
+    if ((double)bytes > nk_max_buffer_bytes) {
+        snprintf(message, sizeof message,
+                 "the result needs %llu bytes, more than an ArrayBuffer can hold (%.0f); search "
+                 "fewer queries at a time or with a smaller k",
+                 (unsigned long long)bytes, nk_max_buffer_bytes);
+        return nk_throw(env, CODE_OUT_OF_MEMORY, message);
+    }
+    if (bytes == 0) {
+        NK_CALL(env, napi_create_arraybuffer(env, 0, data, &ab));
+        *data = nk_empty; /* zero bytes: never written */
+        return ab;
+    }
+    if (bytes <= NK_SMALL_BUFFER_BYTES) {
+        /* Small results: V8's own allocator is the cheapest; a failure to find a few kilobytes is
+         * not a state any later JavaScript would survive either. */
+        NK_CALL(env, napi_create_arraybuffer(env, (size_t)bytes, data, &ab));
+        return ab;
+    }
+    p = malloc((size_t)bytes);
+    if (p == NULL) {
+        snprintf(message, sizeof message, "out of memory allocating %llu bytes for the result",
+                 (unsigned long long)bytes);
+        return nk_throw(env, CODE_OUT_OF_MEMORY, message);
+    }
+    if (napi_create_external_arraybuffer(env, p, (size_t)bytes, nk_free_memory, NULL, &ab) ==
+        napi_ok) {
+        *data = p;
+        return ab;
+    }
+    /* Runtimes that forbid external buffers: let V8 allocate (it was just shown to fit). */
+    free(p);
+    {
+        bool pending = false;
+        napi_value ignored;
+        if (napi_is_exception_pending(env, &pending) == napi_ok && pending)
+            napi_get_and_clear_last_exception(env, &ignored);
+    }
+    NK_CALL(env, napi_create_arraybuffer(env, (size_t)bytes, data, &ab));
+    return ab;
+}
+
+/* Checks that n * k results fit before anything is allocated. */
+static int nk_check_result_size(napi_env env, uint64_t n, uint64_t k) {
+    if (k != 0 && n > ((uint64_t)1 << 56) / k) {
+        nk_throw(env, CODE_OUT_OF_MEMORY,
+                 "the result does not fit in memory (too many queries times k)");
+        return -1;
+    }
+    return 0;
+}
+
+/* setMaxBufferBytes(n): the runtime's largest ArrayBuffer. */
+static napi_value nk_set_max_buffer_bytes(napi_env env, napi_callback_info info) {
+    size_t argc = 1;
+    napi_value argv[1];
+    double d = 0;
+    NK_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    if (argc < 1 || napi_get_value_double(env, argv[0], &d) != napi_ok || !(d > 0))
+        return nk_throw_type(env, "setMaxBufferBytes needs a positive number");
+    nk_max_buffer_bytes = d;
+    return NULL;
+}
+
+/* k-NN results as [ids: BigInt64Array, distances: Float32Array] over n * k entries each;
+ * lib/index.js turns the pair into {ids, distances, k, count} (a JavaScript object literal is much
+ * cheaper to make there than property by property through Node-API). */
+static napi_value nk_search_result(napi_env env, napi_value ids_ab, napi_value dist_ab, uint64_t n,
+                                   uint64_t k) {
+    napi_value result, ids, distances;
+    NK_CALL(env, napi_create_typedarray(env, napi_bigint64_array, (size_t)(n * k), ids_ab, 0, &ids));
+    NK_CALL(env, napi_create_typedarray(env, napi_float32_array, (size_t)(n * k), dist_ab, 0,
+                                        &distances));
+    NK_CALL(env, napi_create_array_with_length(env, 2, &result));
+    NK_CALL(env, napi_set_element(env, result, 0, ids));
+    NK_CALL(env, napi_set_element(env, result, 1, distances));
+    return result;
+}
+
+/* Copies a range result into [offsets: Float64Array, ids: BigInt64Array, distances: Float32Array];
+ * lib/index.js makes the result object. Does not free `range`. */
+static napi_value nk_range_result(napi_env env, const nearkit_range_result *range) {
+    const uint64_t *offsets = NULL;
+    const int64_t *ids = NULL;
+    const float *distances = NULL;
+    uint64_t count = nearkit_range_result_query_count(range), total, i;
+    napi_value result, off_ab, ids_ab, dist_ab, off_arr, ids_arr, dist_arr;
+    void *off_data, *ids_data, *dist_data;
+    nearkit_status st = nearkit_range_result_get(&offsets, &ids, &distances, range);
+    if (st != NEARKIT_OK) return nk_throw_status(env, st);
+    total = offsets != NULL ? offsets[count] : 0;
+    if ((off_ab = nk_new_arraybuffer(env, (count + 1) * 8, &off_data)) == NULL) return NULL;
+    if ((ids_ab = nk_new_arraybuffer(env, total * 8, &ids_data)) == NULL) return NULL;
+    if ((dist_ab = nk_new_arraybuffer(env, total * 4, &dist_data)) == NULL) return NULL;
+    for (i = 0; i <= count; i++) ((double *)off_data)[i] = offsets != NULL ? (double)offsets[i] : 0;
+    if (total > 0) {
+        memcpy(ids_data, ids, (size_t)total * 8);
+        memcpy(dist_data, distances, (size_t)total * 4);
+    }
+    NK_CALL(env, napi_create_typedarray(env, napi_float64_array, (size_t)(count + 1), off_ab, 0,
+                                        &off_arr));
+    NK_CALL(env, napi_create_typedarray(env, napi_bigint64_array, (size_t)total, ids_ab, 0, &ids_arr));
+    NK_CALL(env, napi_create_typedarray(env, napi_float32_array, (size_t)total, dist_ab, 0,
+                                        &dist_arr));
+    NK_CALL(env, napi_create_array_with_length(env, 3, &result));
+    NK_CALL(env, napi_set_element(env, result, 0, off_arr));
+    NK_CALL(env, napi_set_element(env, result, 1, ids_arr));
+    NK_CALL(env, napi_set_element(env, result, 2, dist_arr));
+    return result;
+}
+
+static napi_value nk_undefined(napi_env env) {
+    napi_value v;
+    NK_CALL(env, napi_get_undefined(env, &v));
+    return v;
+}
+
+/* ---- Library-level functions ------------------------------------------------------------------ */
+
+static napi_value nk_set_string_prop(napi_env env, napi_value obj, const char *key, const char *s) {
+    napi_value v;
+    if (s == NULL) NK_CALL(env, napi_get_null(env, &v));
+    else NK_CALL(env, napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &v));
+    NK_CALL(env, napi_set_named_property(env, obj, key, v));
+    return obj;
+}
+
+static napi_value nk_set_number_prop(napi_env env, napi_value obj, const char *key, double d) {
+    napi_value v;
+    NK_CALL(env, napi_create_double(env, d, &v));
+    NK_CALL(env, napi_set_named_property(env, obj, key, v));
+    return obj;
+}
+
+static napi_value nk_set_bool_prop(napi_env env, napi_value obj, const char *key, int b) {
+    napi_value v;
+    NK_CALL(env, napi_get_boolean(env, b != 0, &v));
+    NK_CALL(env, napi_set_named_property(env, obj, key, v));
+    return obj;
+}
+
+/* Metric values are small non-negative integers (they index metric_mask bits). */
+#define NK_METRIC_SCAN 32
+
+/* kinds() -> [{name, id, exact, needsTraining, needsBuild, metrics: [...], description}] */
+static napi_value nk_kinds(napi_env env, napi_callback_info info) {
+    napi_value array;
+    size_t count = nearkit_kind_count(), i;
+    (void)info;
+    NK_CALL(env, napi_create_array_with_length(env, count, &array));
+    for (i = 0; i < count; i++) {
+        nearkit_kind_info ki;
+        napi_value obj, metrics;
+        uint32_t m, nm = 0;
+        memset(&ki, 0, sizeof ki);
+        ki.struct_size = (uint32_t)sizeof ki;
+        if (nearkit_kind_get_info(&ki, i) != NEARKIT_OK)
+            return nk_throw_status(env, nearkit_last_error_status());
+        NK_CALL(env, napi_create_object(env, &obj));
+        if (!nk_set_string_prop(env, obj, "name", ki.name) ||
+            !nk_set_number_prop(env, obj, "id", ki.kind) ||
+            !nk_set_bool_prop(env, obj, "exact", ki.flags & NEARKIT_KIND_FLAG_EXACT) ||
+            !nk_set_bool_prop(env, obj, "needsTraining", ki.flags & NEARKIT_KIND_FLAG_NEEDS_TRAINING) ||
+            !nk_set_bool_prop(env, obj, "needsBuild", ki.flags & NEARKIT_KIND_FLAG_NEEDS_BUILD) ||
+            !nk_set_number_prop(env, obj, "flags", ki.flags) ||
+            !nk_set_string_prop(env, obj, "description", ki.description))
+            return NULL;
+        NK_CALL(env, napi_create_array(env, &metrics));
+        for (m = 0; m < NK_METRIC_SCAN; m++) {
+            const char *name;
+            napi_value v;
+            if (!(ki.metric_mask & (1u << m))) continue;
+            name = nearkit_metric_name((nearkit_metric)m);
+            if (name == NULL) continue;
+            NK_CALL(env, napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &v));
+            NK_CALL(env, napi_set_element(env, metrics, nm++, v));
+        }
+        NK_CALL(env, napi_set_named_property(env, obj, "metrics", metrics));
+        NK_CALL(env, napi_set_element(env, array, (uint32_t)i, obj));
+    }
+    return array;
+}
+
+/* metrics() -> [names] of every metric the library knows. */
+static napi_value nk_metrics(napi_env env, napi_callback_info info) {
+    napi_value array;
+    uint32_t m, n = 0;
+    (void)info;
+    NK_CALL(env, napi_create_array(env, &array));
+    for (m = 0; m < NK_METRIC_SCAN; m++) {
+        const char *name = nearkit_metric_name((nearkit_metric)m);
+        napi_value v;
+        if (name == NULL) continue;
+        NK_CALL(env, napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &v));
+        NK_CALL(env, napi_set_element(env, array, n++, v));
+    }
+    return array;
+}
+
+/* ---- Creating and loading --------------------------------------------------------------------- */
+
+/* create(kind, metric, dimension, numThreads?, seed?, params?) -> handle */
+static napi_value nk_create(napi_env env, napi_callback_info info) {
+    nk_args a;
+    char *kind_name = NULL, *metric_name = NULL, *params = NULL;
+    nearkit_kind kind;
+    nearkit_metric metric;
+    uint32_t dimension;
+    nearkit_index_options options;
+    nearkit_index *index = NULL;
+    nearkit_status st;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    nearkit_index_options_init(&options); /* defaults for what is left undefined */
+    if (nk_get_uint32(env, a.argv[2], "dimension", &dimension) != 0 ||
+        (!nk_is_nullish(env, a.argv[3]) &&
+         nk_get_uint32(env, a.argv[3], "numThreads", &options.num_threads) != 0) ||
+        (!nk_is_nullish(env, a.argv[4]) && nk_get_uint64(env, a.argv[4], "seed", &options.seed) != 0))
+        return NULL;
+    if ((kind_name = nk_get_string(env, a.argv[0], "kind")) == NULL) return NULL;
+    if ((metric_name = nk_get_string(env, a.argv[1], "metric")) == NULL) goto fail;
+    if (!nk_is_nullish(env, a.argv[5]) && (params = nk_get_string(env, a.argv[5], "params")) == NULL)
+        goto fail;
+    if ((st = nearkit_kind_from_name(&kind, kind_name)) != NEARKIT_OK ||
+        (st = nearkit_metric_from_name(&metric, metric_name)) != NEARKIT_OK) {
+        nk_throw_status(env, st);
+        goto fail;
+    }
+    options.params = params;
+    st = nearkit_index_create(&index, kind, metric, dimension, &options);
+    free(kind_name);
+    free(metric_name);
+    free(params);
+    if (st != NEARKIT_OK) return nk_throw_status(env, st);
+    return nk_wrap_index(env, index);
+fail:
+    free(kind_name);
+    free(metric_name);
+    free(params);
+    return NULL;
+}
+
+/* load(path) -> handle */
+static napi_value nk_load(napi_env env, napi_callback_info info) {
+    nk_args a;
+    char *path;
+    nearkit_index *index = NULL;
+    nearkit_status st;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((path = nk_get_string(env, a.argv[0], "path")) == NULL) return NULL;
+    st = nearkit_index_load(&index, path);
+    free(path);
+    if (st != NEARKIT_OK) return nk_throw_status(env, st);
+    return nk_wrap_index(env, index);
+}
+
+/* loadBuffer(bytes) -> handle */
+static napi_value nk_load_buffer(napi_env env, napi_callback_info info) {
+    nk_args a;
+    const void *data;
+    size_t size;
+    nearkit_index *index = NULL;
+    nearkit_status st;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if (nk_get_bytes(env, a.argv[0], &data, &size) != 0) return NULL;
+    st = nearkit_index_load_from_buffer(&index, data, size);
+    if (st != NEARKIT_OK) return nk_throw_status(env, st);
+    return nk_wrap_index(env, index);
+}
+
+/* ---- Handle lifetime and introspection -------------------------------------------------------- */
+
+/* close(handle): idempotent. */
+static napi_value nk_close(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_handle *h;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((h = nk_get_handle(env, a.argv[0], 0)) == NULL) return NULL;
+    h->closed = 1;
+    if (h->inflight == 0) nk_handle_release_index(env, h);
+    return nk_undefined(env);
+}
+
+static napi_value nk_is_closed(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_handle *h;
+    napi_value v;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((h = nk_get_handle(env, a.argv[0], 0)) == NULL) return NULL;
+    NK_CALL(env, napi_get_boolean(env, h->closed != 0, &v));
+    return v;
+}
+
+/* info(handle) -> {kind, metric, vectorType, dimension, vectorBytes}: fixed at creation. */
+static napi_value nk_info(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_handle *h;
+    napi_value obj;
+    const nearkit_index *ix;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
+    ix = h->index;
+    NK_CALL(env, napi_create_object(env, &obj));
+    if (!nk_set_string_prop(env, obj, "kind", nearkit_kind_name(nearkit_index_kind(ix))) ||
+        !nk_set_string_prop(env, obj, "metric", nearkit_metric_name(nearkit_index_metric(ix))) ||
+        !nk_set_string_prop(env, obj, "vectorType",
+                            h->vector_type == NEARKIT_VECTOR_BINARY ? "binary" : "float32") ||
+        !nk_set_number_prop(env, obj, "dimension", nearkit_index_dimension(ix)) ||
+        !nk_set_number_prop(env, obj, "vectorBytes", (double)h->vector_bytes))
+        return NULL;
+    return obj;
+}
+
+/* stats(handle) -> {count, memoryBytes, ready}: may change with add/build, so read locked. */
+static napi_value nk_stats(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_handle *h;
+    napi_value obj;
+    uint64_t count, memory;
+    int32_t ready;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
+    nk_read_lock(&h->lock);
+    count = nearkit_index_count(h->index);
+    memory = nearkit_index_memory_bytes(h->index);
+    ready = nearkit_index_is_ready(h->index);
+    nk_read_unlock(&h->lock);
+    NK_CALL(env, napi_create_object(env, &obj));
+    if (!nk_set_number_prop(env, obj, "count", (double)count) ||
+        !nk_set_number_prop(env, obj, "memoryBytes", (double)memory) ||
+        !nk_set_bool_prop(env, obj, "ready", ready))
+        return NULL;
+    return obj;
+}
+
+static napi_value nk_count(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_handle *h;
+    uint64_t count;
+    napi_value v;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
+    nk_read_lock(&h->lock);
+    count = nearkit_index_count(h->index);
+    nk_read_unlock(&h->lock);
+    NK_CALL(env, napi_create_double(env, (double)count, &v));
+    return v;
+}
+
+static napi_value nk_describe(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_handle *h;
+    char *text = NULL;
+    nearkit_status st;
+    napi_value v;
+    napi_status ns;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
+    nk_read_lock(&h->lock);
+    st = nearkit_index_describe(&text, h->index);
+    nk_read_unlock(&h->lock);
+    if (st != NEARKIT_OK) return nk_throw_status(env, st);
+    ns = napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &v);
+    nearkit_string_free(text);
+    NK_CALL(env, ns);
+    return v;
+}
+
+/* ---- Named parameters ------------------------------------------------------------------------- */
+
+/* paramInfo(handle) -> [{name, readOnly, build, integer, flags}] */
+static napi_value nk_param_info(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_handle *h;
+    napi_value array;
+    size_t count, i;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
+    nk_read_lock(&h->lock);
+    count = nearkit_index_param_count(h->index);
+    nk_read_unlock(&h->lock);
+    NK_CALL(env, napi_create_array_with_length(env, count, &array));
+    for (i = 0; i < count; i++) {
+        const char *name = NULL;
+        uint32_t flags = 0;
+        napi_value obj;
+        nearkit_status st;
+        nk_read_lock(&h->lock);
+        st = nearkit_index_param_info(&name, &flags, h->index, i);
+        nk_read_unlock(&h->lock);
+        if (st != NEARKIT_OK) return nk_throw_status(env, st);
+        NK_CALL(env, napi_create_object(env, &obj));
+        if (!nk_set_string_prop(env, obj, "name", name) ||
+            !nk_set_bool_prop(env, obj, "readOnly", flags & NEARKIT_PARAM_FLAG_READ_ONLY) ||
+            !nk_set_bool_prop(env, obj, "build", flags & NEARKIT_PARAM_FLAG_BUILD) ||
+            !nk_set_bool_prop(env, obj, "integer", flags & NEARKIT_PARAM_FLAG_INTEGER) ||
+            !nk_set_number_prop(env, obj, "flags", flags))
+            return NULL;
+        NK_CALL(env, napi_set_element(env, array, (uint32_t)i, obj));
+    }
+    return array;
+}
+
+/* getParam(handle, name) -> number */
+static napi_value nk_get_param(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_handle *h;
+    char *name;
+    double value = 0;
+    nearkit_status st;
+    napi_value v;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
+    if ((name = nk_get_string(env, a.argv[1], "name")) == NULL) return NULL;
+    nk_read_lock(&h->lock);
+    st = nearkit_index_get_param(&value, h->index, name);
+    nk_read_unlock(&h->lock);
+    free(name);
+    if (st != NEARKIT_OK) return nk_throw_status(env, st);
+    NK_CALL(env, napi_create_double(env, value, &v));
+    return v;
+}
+
+/* setParam(handle, name, value) */
+static napi_value nk_set_param(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_handle *h;
+    char *name;
+    double value;
+    nearkit_status st;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
+    if (nk_get_double(env, a.argv[2], "value", &value) != 0) return NULL;
+    if ((name = nk_get_string(env, a.argv[1], "name")) == NULL) return NULL;
+    nk_write_lock(&h->lock);
+    st = nearkit_index_set_param(h->index, name, value);
+    nk_write_unlock(&h->lock);
+    free(name);
+    if (st != NEARKIT_OK) return nk_throw_status(env, st);
+    return nk_undefined(env);
+}
+
+/* ---- Synchronous operations ------------------------------------------------------------------- */
+
+/* add(handle, vectors, ids?) */
+static napi_value nk_add(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_handle *h;
+    nk_vectors v;
+    const int64_t *ids;
+    nearkit_status st;
+    uint64_t memory;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
+    if (nk_get_vectors(env, h, a.argv[1], "vectors", &v) != 0) return NULL;
+    if (nk_get_ids(env, a.argv[2], v.n, &ids) != 0) return NULL;
+    nk_write_lock(&h->lock);
+    st = nearkit_index_add(h->index, h->vector_type, v.data, v.n, ids);
+    memory = nearkit_index_memory_bytes(h->index);
+    nk_write_unlock(&h->lock);
+    nk_report_memory(env, h, memory);
+    if (st != NEARKIT_OK) return nk_throw_status(env, st);
+    return nk_undefined(env);
+}
+
+/* train(handle, vectors) */
+static napi_value nk_train(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_handle *h;
+    nk_vectors v;
+    nearkit_status st;
+    uint64_t memory;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
+    if (nk_get_vectors(env, h, a.argv[1], "vectors", &v) != 0) return NULL;
+    nk_write_lock(&h->lock);
+    st = nearkit_index_train(h->index, h->vector_type, v.data, v.n);
+    memory = nearkit_index_memory_bytes(h->index);
+    nk_write_unlock(&h->lock);
+    nk_report_memory(env, h, memory);
+    if (st != NEARKIT_OK) return nk_throw_status(env, st);
+    return nk_undefined(env);
+}
+
+/* build(handle) */
+static napi_value nk_build(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_handle *h;
+    nearkit_status st;
+    uint64_t memory;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
+    nk_write_lock(&h->lock);
+    st = nearkit_index_build(h->index);
+    memory = nearkit_index_memory_bytes(h->index);
+    nk_write_unlock(&h->lock);
+    nk_report_memory(env, h, memory);
+    if (st != NEARKIT_OK) return nk_throw_status(env, st);
+    return nk_undefined(env);
+}
+
+/* search(handle, queries, k, numThreads?) -> {ids, distances, k, count} */
+static napi_value nk_search(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_handle *h;
+    nk_vectors q;
+    uint64_t k;
+    nearkit_search_options opts;
+    const nearkit_search_options *popts;
+    napi_value ids_ab, dist_ab;
+    void *ids, *dist;
+    nearkit_status st;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
+    if (nk_get_vectors(env, h, a.argv[1], "queries", &q) != 0 ||
+        nk_get_uint64(env, a.argv[2], "k", &k) != 0 ||
+        nk_get_search_options(env, a.argv[3], &opts, &popts) != 0 ||
+        nk_check_result_size(env, q.n, k) != 0)
+        return NULL;
+    if ((ids_ab = nk_new_arraybuffer(env, q.n * k * 8, &ids)) == NULL ||
+        (dist_ab = nk_new_arraybuffer(env, q.n * k * 4, &dist)) == NULL)
+        return NULL;
+    nk_read_lock(&h->lock);
+    st = nearkit_index_search(ids, dist, h->index, h->vector_type, q.data, q.n, k, popts);
+    nk_read_unlock(&h->lock);
+    if (st != NEARKIT_OK) return nk_throw_status(env, st);
+    return nk_search_result(env, ids_ab, dist_ab, q.n, k);
+}
+
+/* rangeSearch(handle, queries, radius, numThreads?) -> {offsets, ids, distances, count} */
+static napi_value nk_range_search(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_handle *h;
+    nk_vectors q;
+    double radius;
+    nearkit_search_options opts;
+    const nearkit_search_options *popts;
+    nearkit_range_result *range = NULL;
+    nearkit_status st;
+    napi_value result;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
+    if (nk_get_vectors(env, h, a.argv[1], "queries", &q) != 0 ||
+        nk_get_double(env, a.argv[2], "radius", &radius) != 0 ||
+        nk_get_search_options(env, a.argv[3], &opts, &popts) != 0)
+        return NULL;
+    nk_read_lock(&h->lock);
+    st = nearkit_index_range_search(&range, h->index, h->vector_type, q.data, q.n, (float)radius,
+                                    popts);
+    nk_read_unlock(&h->lock);
+    if (st != NEARKIT_OK) return nk_throw_status(env, st);
+    result = nk_range_result(env, range);
+    nearkit_range_result_free(range);
+    return result;
+}
+
+/* save(handle, path) */
+static napi_value nk_save(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_handle *h;
+    char *path;
+    nearkit_status st;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
+    if ((path = nk_get_string(env, a.argv[1], "path")) == NULL) return NULL;
+    nk_read_lock(&h->lock);
+    st = nearkit_index_save(h->index, path);
+    nk_read_unlock(&h->lock);
+    free(path);
+    if (st != NEARKIT_OK) return nk_throw_status(env, st);
+    return nk_undefined(env);
+}
+
+/* toBuffer(handle) -> Buffer */
+static napi_value nk_to_buffer(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_handle *h;
+    void *data = NULL;
+    size_t size = 0;
+    nearkit_status st;
+    napi_value buffer;
+    napi_status ns;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
+    nk_read_lock(&h->lock);
+    st = nearkit_index_save_to_buffer(&data, &size, h->index);
+    nk_read_unlock(&h->lock);
+    if (st != NEARKIT_OK) return nk_throw_status(env, st);
+    ns = napi_create_buffer_copy(env, size, data, NULL, &buffer);
+    nearkit_buffer_free(data);
+    NK_CALL(env, ns);
+    return buffer;
+}
+
+/* ---- Asynchronous operations ------------------------------------------------------------------ */
+
+typedef enum nk_op {
+    OP_ADD,
+    OP_TRAIN,
+    OP_BUILD,
+    OP_SEARCH,
+    OP_RANGE,
+    OP_SAVE,
+    OP_LOAD,
+    OP_LOAD_BUFFER
+} nk_op;
+
+#define NK_MAX_REFS 4
+
+typedef struct nk_work {
+    napi_async_work work;
+    napi_deferred deferred;
+    nk_op op;
+    nk_handle *h;                 /* NULL for loads */
+    napi_ref refs[NK_MAX_REFS];   /* keep the handle object, inputs and outputs alive */
+    int nrefs;
+    /* inputs */
+    const void *data;
+    uint64_t n;
+    size_t size;
+    const int64_t *ids;
+    uint64_t k;
+    float radius;
+    nearkit_search_options opts;
+    const nearkit_search_options *popts;
+    char *path;
+    /* outputs */
+    int64_t *out_ids;
+    float *out_dist;
+    nearkit_range_result *range;
+    nearkit_index *loaded;
+    uint64_t memory;              /* index memory after add/train/build */
+    nearkit_status status;
+    char *message;
+} nk_work;
+
+static void nk_work_execute(napi_env env, void *data) {
+    nk_work *w = data;
+    nk_handle *h = w->h;
+    nearkit_status st = NEARKIT_OK;
+    (void)env;
+    switch (w->op) {
+    case OP_ADD:
+        nk_write_lock(&h->lock);
+        st = nearkit_index_add(h->index, h->vector_type, w->data, w->n, w->ids);
+        break;
+    case OP_TRAIN:
+        nk_write_lock(&h->lock);
+        st = nearkit_index_train(h->index, h->vector_type, w->data, w->n);
+        break;
+    case OP_BUILD:
+        nk_write_lock(&h->lock);
+        st = nearkit_index_build(h->index);
+        break;
+    case OP_SEARCH:
+        nk_read_lock(&h->lock);
+        st = nearkit_index_search(w->out_ids, w->out_dist, h->index, h->vector_type, w->data, w->n,
+                                  w->k, w->popts);
+        break;
+    case OP_RANGE:
+        nk_read_lock(&h->lock);
+        st = nearkit_index_range_search(&w->range, h->index, h->vector_type, w->data, w->n,
+                                        w->radius, w->popts);
+        break;
+    case OP_SAVE:
+        nk_read_lock(&h->lock);
+        st = nearkit_index_save(h->index, w->path);
+        break;
+    case OP_LOAD:
+        st = nearkit_index_load(&w->loaded, w->path);
+        break;
+    case OP_LOAD_BUFFER:
+        st = nearkit_index_load_from_buffer(&w->loaded, w->data, w->size);
+        break;
+    }
+    /* The message is thread-local: read it here, on the thread that failed. */
+    if (st != NEARKIT_OK) w->message = nk_strdup(nearkit_last_error_message());
+    switch (w->op) {
+    case OP_ADD: case OP_TRAIN: case OP_BUILD:
+        w->memory = nearkit_index_memory_bytes(h->index);
+        nk_write_unlock(&h->lock);
+        break;
+    case OP_SEARCH: case OP_RANGE: case OP_SAVE: nk_read_unlock(&h->lock); break;
+    default: break;
+    }
+    w->status = st;
+}
+
+static napi_value nk_ref_value(napi_env env, nk_work *w, int i) {
+    napi_value v = NULL;
+    if (i < w->nrefs) napi_get_reference_value(env, w->refs[i], &v);
+    return v;
+}
+
+static void nk_work_free(napi_env env, nk_work *w) {
+    int i;
+    for (i = 0; i < w->nrefs; i++) napi_delete_reference(env, w->refs[i]);
+    if (w->work != NULL) napi_delete_async_work(env, w->work);
+    nearkit_range_result_free(w->range);
+    nearkit_index_free(w->loaded);
+    free(w->path);
+    free(w->message);
+    free(w);
+}
+
+/* Called once per queued operation, on the JavaScript thread, after it ran (or failed to queue). */
+static void nk_work_release_handle(napi_env env, nk_work *w) {
+    nk_handle *h = w->h;
+    if (h == NULL) return;
+    if ((w->op == OP_ADD || w->op == OP_TRAIN || w->op == OP_BUILD) && h->index != NULL)
+        nk_report_memory(env, h, w->memory);
+    h->inflight--;
+    if (h->inflight == 0 && h->closed) {
+        if (h->finalized) nk_handle_destroy(env, h);
+        else nk_handle_release_index(env, h);
+    }
+}
+
+static void nk_work_complete(napi_env env, napi_status status, void *data) {
+    nk_work *w = data;
+    napi_value result = NULL, error = NULL;
+    if (status != napi_ok) {
+        napi_value code, message;
+        napi_create_string_utf8(env, CODE_INTERNAL, NAPI_AUTO_LENGTH, &code);
+        napi_create_string_utf8(env, status == napi_cancelled ? "the operation was cancelled"
+                                                              : "the operation failed to run",
+                                NAPI_AUTO_LENGTH, &message);
+        napi_create_error(env, code, message, &error);
+    } else if (w->status != NEARKIT_OK) {
+        error = nk_make_status_error(env, w->status, w->message);
+    } else {
+        switch (w->op) {
+        case OP_SEARCH:
+            result = nk_search_result(env, nk_ref_value(env, w, 1), nk_ref_value(env, w, 2), w->n,
+                                      w->k);
+            break;
+        case OP_RANGE:
+            result = nk_range_result(env, w->range);
+            break;
+        case OP_LOAD: case OP_LOAD_BUFFER:
+            result = nk_wrap_index(env, w->loaded);
+            w->loaded = NULL; /* owned by the handle now, or freed by nk_wrap_index */
+            break;
+        default:
+            napi_get_undefined(env, &result);
+            break;
+        }
+        if (result == NULL) {
+            /* Converting the result threw: reject with that exception. */
+            bool pending = false;
+            napi_is_exception_pending(env, &pending);
+            if (pending) napi_get_and_clear_last_exception(env, &error);
+            if (error == NULL) {
+                napi_value code, message;
+                napi_create_string_utf8(env, CODE_INTERNAL, NAPI_AUTO_LENGTH, &code);
+                napi_create_string_utf8(env, "could not convert the result", NAPI_AUTO_LENGTH,
+                                        &message);
+                napi_create_error(env, code, message, &error);
+            }
+        }
+    }
+    if (error != NULL) napi_reject_deferred(env, w->deferred, error);
+    else napi_resolve_deferred(env, w->deferred, result);
+    nk_work_release_handle(env, w);
+    nk_work_free(env, w);
+}
+
+static nk_work *nk_work_new(napi_env env, nk_op op) {
+    nk_work *w = calloc(1, sizeof *w);
+    if (w == NULL) nk_throw(env, CODE_OUT_OF_MEMORY, "out of memory queueing an operation");
+    else w->op = op;
+    return w;
+}
+
+static int nk_work_keep(napi_env env, nk_work *w, napi_value value) {
+    if (w->nrefs >= NK_MAX_REFS || napi_create_reference(env, value, 1, &w->refs[w->nrefs]) != napi_ok) {
+        nk_throw_napi_failure(env);
+        return -1;
+    }
+    w->nrefs++;
+    return 0;
+}
+
+/* Queues `w` (which must already hold references to what it uses) and returns its promise. On
+ * failure frees `w` and returns NULL with an exception pending. */
+static napi_value nk_work_queue(napi_env env, nk_work *w) {
+    napi_value promise, name;
+    if (napi_create_string_utf8(env, "nearkit", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+        napi_create_promise(env, &w->deferred, &promise) != napi_ok ||
+        napi_create_async_work(env, NULL, name, nk_work_execute, nk_work_complete, w, &w->work) !=
+            napi_ok) {
+        nk_throw_napi_failure(env);
+        nk_work_free(env, w);
+        return NULL;
+    }
+    if (w->h != NULL) w->h->inflight++;
+    if (napi_queue_async_work(env, w->work) != napi_ok) {
+        /* The promise was never returned, so nobody waits on it. */
+        w->op = OP_SEARCH; /* ran nothing: report no memory change */
+        nk_work_release_handle(env, w);
+        nk_throw_napi_failure(env);
+        nk_work_free(env, w);
+        return NULL;
+    }
+    return promise;
+}
+
+/* Starts an operation on an index handle: checks it and keeps it alive. */
+static nk_work *nk_work_on_handle(napi_env env, nk_args *a, nk_op op) {
+    nk_handle *h = nk_get_handle(env, a->argv[0], 1);
+    nk_work *w;
+    if (h == NULL) return NULL;
+    if ((w = nk_work_new(env, op)) == NULL) return NULL;
+    w->h = h;
+    if (nk_work_keep(env, w, a->argv[0]) != 0) {
+        w->h = NULL;
+        nk_work_free(env, w);
+        return NULL;
+    }
+    return w;
+}
+
+#define NK_FAIL_WORK(env, w)                                                                      \
+    do {                                                                                          \
+        (w)->h = NULL;                                                                            \
+        nk_work_free(env, w);                                                                     \
+        return NULL;                                                                              \
+    } while (0)
+
+/* addAsync / trainAsync (handle, vectors, ids?) -> Promise<void> */
+static napi_value nk_add_or_train_async(napi_env env, napi_callback_info info, nk_op op) {
+    nk_args a;
+    nk_work *w;
+    nk_vectors v;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((w = nk_work_on_handle(env, &a, op)) == NULL) return NULL;
+    if (nk_get_vectors(env, w->h, a.argv[1], "vectors", &v) != 0) NK_FAIL_WORK(env, w);
+    w->data = v.data;
+    w->n = v.n;
+    if (nk_work_keep(env, w, a.argv[1]) != 0) NK_FAIL_WORK(env, w);
+    if (op == OP_ADD) {
+        if (nk_get_ids(env, a.argv[2], v.n, &w->ids) != 0) NK_FAIL_WORK(env, w);
+        if (w->ids != NULL && nk_work_keep(env, w, a.argv[2]) != 0) NK_FAIL_WORK(env, w);
+    }
+    return nk_work_queue(env, w);
+}
+
+static napi_value nk_add_async(napi_env env, napi_callback_info info) {
+    return nk_add_or_train_async(env, info, OP_ADD);
+}
+
+static napi_value nk_train_async(napi_env env, napi_callback_info info) {
+    return nk_add_or_train_async(env, info, OP_TRAIN);
+}
+
+/* buildAsync(handle) -> Promise<void> */
+static napi_value nk_build_async(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_work *w;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((w = nk_work_on_handle(env, &a, OP_BUILD)) == NULL) return NULL;
+    return nk_work_queue(env, w);
+}
+
+/* searchAsync(handle, queries, k, numThreads?) -> Promise<{ids, distances, k, count}> */
+static napi_value nk_search_async(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_work *w;
+    nk_vectors q;
+    napi_value ids_ab, dist_ab;
+    void *ids, *dist;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((w = nk_work_on_handle(env, &a, OP_SEARCH)) == NULL) return NULL;
+    if (nk_get_vectors(env, w->h, a.argv[1], "queries", &q) != 0 ||
+        nk_get_uint64(env, a.argv[2], "k", &w->k) != 0 ||
+        nk_get_search_options(env, a.argv[3], &w->opts, &w->popts) != 0 ||
+        nk_check_result_size(env, q.n, w->k) != 0)
+        NK_FAIL_WORK(env, w);
+    if (w->popts != NULL) w->popts = &w->opts; /* point into the work, not the stack */
+    w->data = q.data;
+    w->n = q.n;
+    if ((ids_ab = nk_new_arraybuffer(env, q.n * w->k * 8, &ids)) == NULL ||
+        (dist_ab = nk_new_arraybuffer(env, q.n * w->k * 4, &dist)) == NULL)
+        NK_FAIL_WORK(env, w);
+    w->out_ids = ids;
+    w->out_dist = dist;
+    /* refs: [0] handle, [1] ids buffer, [2] distances buffer, [3] queries */
+    if (nk_work_keep(env, w, ids_ab) != 0 || nk_work_keep(env, w, dist_ab) != 0 ||
+        nk_work_keep(env, w, a.argv[1]) != 0)
+        NK_FAIL_WORK(env, w);
+    return nk_work_queue(env, w);
+}
+
+/* rangeSearchAsync(handle, queries, radius, numThreads?) -> Promise<{offsets, ids, distances}> */
+static napi_value nk_range_search_async(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_work *w;
+    nk_vectors q;
+    double radius;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((w = nk_work_on_handle(env, &a, OP_RANGE)) == NULL) return NULL;
+    if (nk_get_vectors(env, w->h, a.argv[1], "queries", &q) != 0 ||
+        nk_get_double(env, a.argv[2], "radius", &radius) != 0 ||
+        nk_get_search_options(env, a.argv[3], &w->opts, &w->popts) != 0)
+        NK_FAIL_WORK(env, w);
+    if (w->popts != NULL) w->popts = &w->opts;
+    w->data = q.data;
+    w->n = q.n;
+    w->radius = (float)radius;
+    if (nk_work_keep(env, w, a.argv[1]) != 0) NK_FAIL_WORK(env, w);
+    return nk_work_queue(env, w);
+}
+
+/* saveAsync(handle, path) -> Promise<void> */
+static napi_value nk_save_async(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_work *w;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((w = nk_work_on_handle(env, &a, OP_SAVE)) == NULL) return NULL;
+    if ((w->path = nk_get_string(env, a.argv[1], "path")) == NULL) NK_FAIL_WORK(env, w);
+    return nk_work_queue(env, w);
+}
+
+/* loadAsync(path) -> Promise<handle> */
+static napi_value nk_load_async(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_work *w;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((w = nk_work_new(env, OP_LOAD)) == NULL) return NULL;
+    if ((w->path = nk_get_string(env, a.argv[0], "path")) == NULL) NK_FAIL_WORK(env, w);
+    return nk_work_queue(env, w);
+}
+
+/* loadBufferAsync(bytes) -> Promise<handle> */
+static napi_value nk_load_buffer_async(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_work *w;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((w = nk_work_new(env, OP_LOAD_BUFFER)) == NULL) return NULL;
+    if (nk_get_bytes(env, a.argv[0], &w->data, &w->size) != 0 ||
+        nk_work_keep(env, w, a.argv[0]) != 0)
+        NK_FAIL_WORK(env, w);
+    return nk_work_queue(env, w);
+}
+
+/* ---- Module ----------------------------------------------------------------------------------- */
+
+#define NK_FN(name, fn) {name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL}
+
+NAPI_MODULE_INIT() {
+    napi_value version, version_number, abi;
+    if (nearkit_abi_version() != NEARKIT_ABI_VERSION) {
+        char message[200];
+        snprintf(message, sizeof message,
+                 "nearkit ABI mismatch: the Node.js addon was built for ABI %d but the library "
+                 "reports ABI %u; rebuild the addon",
+                 NEARKIT_ABI_VERSION, (unsigned)nearkit_abi_version());
+        napi_throw_error(env, CODE_ABI, message);
+        return NULL;
+    }
+    NK_CALL(env, napi_create_string_utf8(env, nearkit_version_string(), NAPI_AUTO_LENGTH, &version));
+    NK_CALL(env, napi_create_uint32(env, nearkit_version_number(), &version_number));
+    NK_CALL(env, napi_create_uint32(env, nearkit_abi_version(), &abi));
+    {
+        napi_property_descriptor props[] = {
+            {"version", NULL, NULL, NULL, NULL, version, napi_enumerable, NULL},
+            {"versionNumber", NULL, NULL, NULL, NULL, version_number, napi_enumerable, NULL},
+            {"abiVersion", NULL, NULL, NULL, NULL, abi, napi_enumerable, NULL},
+            NK_FN("setMaxBufferBytes", nk_set_max_buffer_bytes),
+            NK_FN("kinds", nk_kinds),
+            NK_FN("metrics", nk_metrics),
+            NK_FN("create", nk_create),
+            NK_FN("load", nk_load),
+            NK_FN("loadBuffer", nk_load_buffer),
+            NK_FN("close", nk_close),
+            NK_FN("isClosed", nk_is_closed),
+            NK_FN("info", nk_info),
+            NK_FN("stats", nk_stats),
+            NK_FN("count", nk_count),
+            NK_FN("describe", nk_describe),
+            NK_FN("paramInfo", nk_param_info),
+            NK_FN("getParam", nk_get_param),
+            NK_FN("setParam", nk_set_param),
+            NK_FN("add", nk_add),
+            NK_FN("train", nk_train),
+            NK_FN("build", nk_build),
+            NK_FN("search", nk_search),
+            NK_FN("rangeSearch", nk_range_search),
+            NK_FN("save", nk_save),
+            NK_FN("toBuffer", nk_to_buffer),
+            NK_FN("addAsync", nk_add_async),
+            NK_FN("trainAsync", nk_train_async),
+            NK_FN("buildAsync", nk_build_async),
+            NK_FN("searchAsync", nk_search_async),
+            NK_FN("rangeSearchAsync", nk_range_search_async),
+            NK_FN("saveAsync", nk_save_async),
+            NK_FN("loadAsync", nk_load_async),
+            NK_FN("loadBufferAsync", nk_load_buffer_async),
+        };
+        NK_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
+    }
+    return exports;
+}
