@@ -23,7 +23,7 @@ nearkit_deps_java() {
   if ! command -v mvn >/dev/null 2>&1; then
     apt_install maven
   fi
-  apt_install build-essential cmake ninja-build libopenblas-serial-dev
+  apt_install build-essential cmake ninja-build libopenblas-pthread-dev
   javac -version >/dev/null 2>&1
   mvn -v >/dev/null
   # Resolve the build's plugins and dependencies now, so a registry problem shows up here.

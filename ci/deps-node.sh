@@ -23,7 +23,7 @@ nearkit_deps_node() {
     echo "ci/deps-node.sh: no Node.js headers with common.gypi found for $(command -v node)" >&2
     return 1
   fi
-  apt_install build-essential make python3 cmake ninja-build libopenblas-serial-dev tar
+  apt_install build-essential make python3 cmake ninja-build libopenblas-pthread-dev tar
   if ! command -v tsc >/dev/null 2>&1; then
     npm install --global --no-audit --no-fund --loglevel=error typescript@5 >/dev/null
   fi

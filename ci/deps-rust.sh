@@ -12,7 +12,7 @@
 nearkit_deps_rust() {
   local here_rust
   here_rust=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-  apt_install build-essential libopenblas-serial-dev libclang-dev
+  apt_install build-essential libopenblas-pthread-dev libclang-dev
 
   if ! command -v cargo >/dev/null 2>&1; then
     local cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"

@@ -24,7 +24,7 @@ apt_install() {
 }
 export -f apt_install
 
-apt_install build-essential cmake ninja-build libopenblas-serial-dev python3 binutils
+apt_install build-essential cmake ninja-build libopenblas-pthread-dev python3 binutils
 
 if [ "$scope" = all ]; then
   for f in "$here"/deps-*.sh; do

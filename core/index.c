@@ -253,6 +253,7 @@ NEARKIT_API nearkit_status nearkit_index_create(nearkit_index **out, nearkit_kin
         return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "num_threads must be at most %g",
                                  num_threads_param.max);
 
+    nearkit_blas_prepare(); /* kinds may call BLAS from any thread from here on */
     nearkit_index *ix = calloc(1, sizeof *ix);
     if (!ix) return nearkit_oom();
     ix->ops = ops;

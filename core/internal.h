@@ -63,6 +63,9 @@ uint32_t nearkit_cpu_count(void);
 /* num_threads as the user gives it (0 = every core) turned into a thread count >= 1. */
 uint32_t nearkit_resolve_threads(uint32_t requested);
 
+/* Call before any BLAS routine (blas.c): makes OpenBLAS single-threaded, once per process. */
+void nearkit_blas_prepare(void);
+
 /* ---- top-k selection (topk.c) ------------------------------------------------------------------ */
 
 /* A bounded max-heap of (distance, position) pairs keeping the `cap` smallest. Ties on distance

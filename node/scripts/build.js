@@ -9,7 +9,7 @@
 // prebuilds/<platform>-<arch>/nearkit.node, the binary `npm pack` ships.
 //
 // Needs: cmake (>= 3.25), a C compiler, make (or ninja for the core), python3 (for node-gyp),
-// OpenBLAS development files (Debian: libopenblas-serial-dev), and the Node.js headers
+// OpenBLAS development files (Debian: libopenblas-pthread-dev), and the Node.js headers
 // (<prefix>/include/node/node_api.h and common.gypi, as the official Node.js builds, NodeSource
 // and Debian's libnode-dev install them; or point npm_config_nodedir / NEARKIT_NODEDIR at them).
 //

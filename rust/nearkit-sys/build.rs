@@ -7,7 +7,7 @@
 //!
 //! Environment variables (all optional):
 //! - `NEARKIT_OPENBLAS_LIB_DIR`: directory holding `libopenblas.so` / `libopenblas.a`. Default: the
-//!   first of Debian's `/usr/lib/<multiarch>/openblas-{serial,pthread,openmp}` that exists, else the
+//!   first of Debian's `/usr/lib/<multiarch>/openblas-{pthread,openmp,serial}` that exists, else the
 //!   linker's default search path.
 //! - `NEARKIT_OPENBLAS_INCLUDE_DIR`: directory holding `cblas.h`. Default: the matching
 //!   `/usr/include/<multiarch>/openblas-*` directory, else the compiler's default search path.
@@ -136,9 +136,10 @@ impl OpenBlas {
         let mut include_dir = env::var_os("NEARKIT_OPENBLAS_INCLUDE_DIR").map(PathBuf::from);
 
         // Debian/Ubuntu install OpenBLAS flavours side by side under a multiarch directory; prefer
-        // the single-threaded one, as the C build does (nearkit runs its own threads).
+        // the pthread one, as the C build does: its sgemm is safe to call from several threads at
+        // once (the serial flavour is built without locking), and nearkit sets it to one thread.
         if let Some(multiarch) = debian_multiarch() {
-            for flavour in ["openblas-serial", "openblas-pthread", "openblas-openmp"] {
+            for flavour in ["openblas-pthread", "openblas-openmp", "openblas-serial"] {
                 let lib = Path::new("/usr/lib").join(&multiarch).join(flavour);
                 let ext = if statik { "a" } else { "so" };
                 if lib_dir.is_none() && lib.join(format!("lib{name}.{ext}")).is_file() {
