@@ -1,0 +1,777 @@
+/*
+ * nearkit.i - the SWIG interface of nearkit's Python package (module nearkit.lowlevel).
+ *
+ * What Python sees, in two parts:
+ *
+ * 1. Straight from include/nearkit.h: every NEARKIT_* constant, and the functions that take no
+ *    index (versions, status / metric / kind names, kind enumeration). Functions are exposed through
+ *    an allow-list (see "Allow-list" below), so a function added to the header is not exposed with
+ *    raw pointers by accident.
+ *
+ * 2. A handle, `nkpy_index`, that owns one `nearkit_index *` together with a read-write lock, and
+ *    functions `nkpy_*` that take it. They do what only the binding can do and nothing else:
+ *      - check that buffer lengths are whole numbers of vectors (and match ids / output buffers),
+ *        so nothing Python passes can make C read or write past a buffer;
+ *      - enforce the header's thread-safety rules: const calls (search, range search, save,
+ *        introspection, get_param) share the lock, add / train / build / set_param / close take it
+ *        exclusively; close frees the index only once no call is running, and any later call
+ *        fails cleanly with "the index is closed";
+ *      - release the GIL while a C call runs or waits for the lock.
+ *    All searching, validation of values (k = 0, NaN, wrong type, ...) and file handling is the C
+ *    library's.
+ *
+ * Typemaps (written here, no numpy.i): vectors, ids and output arrays travel through the Python
+ * buffer protocol. Inputs are requested C-contiguous and read in place (no copy); outputs must be
+ * writable C-contiguous buffers that the C library fills in place. The Python layer
+ * (python/src/nearkit/_index.py) converts other dtypes and layouts once before calling.
+ *
+ * Errors: a failing call raises the exception class registered for its status (see
+ * nkpy_register_errors, called by nearkit/__init__.py) with nearkit_last_error_message(), read on
+ * the same thread right after the call. Binding-level failures use two negative codes:
+ * NKPY_ERR_CLOSED and NKPY_ERR_BINDING (message in a thread-local buffer).
+ */
+%module(package="nearkit") lowlevel
+
+%{
+#define NEARKIT_STATIC 1
+#include "nearkit.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(_WIN32)
+#include <windows.h>
+typedef SRWLOCK nkpy_rwlock;
+#define nkpy_rwlock_init(l) InitializeSRWLock(l)
+#define nkpy_rwlock_destroy(l) ((void)0)
+#define nkpy_rdlock(l) AcquireSRWLockShared(l)
+#define nkpy_rdunlock(l) ReleaseSRWLockShared(l)
+#define nkpy_wrlock(l) AcquireSRWLockExclusive(l)
+#define nkpy_wrunlock(l) ReleaseSRWLockExclusive(l)
+#define NKPY_THREAD_LOCAL __declspec(thread)
+#else
+#include <pthread.h>
+typedef pthread_rwlock_t nkpy_rwlock;
+static void nkpy_rwlock_init(nkpy_rwlock *l) {
+#if defined(__GLIBC__)
+    /* Prefer writers, so an add or close is not starved by a stream of searches. */
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(l, &attr);
+    pthread_rwlockattr_destroy(&attr);
+#else
+    pthread_rwlock_init(l, NULL);
+#endif
+}
+#define nkpy_rwlock_destroy(l) pthread_rwlock_destroy(l)
+#define nkpy_rdlock(l) pthread_rwlock_rdlock(l)
+#define nkpy_rdunlock(l) pthread_rwlock_unlock(l)
+#define nkpy_wrlock(l) pthread_rwlock_wrlock(l)
+#define nkpy_wrunlock(l) pthread_rwlock_unlock(l)
+#define NKPY_THREAD_LOCAL _Thread_local
+#endif
+
+/* Binding-level status codes (the C library's are >= 0). */
+#define NKPY_ERR_CLOSED (-1)
+#define NKPY_ERR_BINDING (-2)
+
+/* Message of the last binding-level failure on this thread. */
+static NKPY_THREAD_LOCAL char nkpy_message[512];
+
+static nearkit_status nkpy_fail(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(nkpy_message, sizeof nkpy_message, fmt, ap);
+    va_end(ap);
+    return NKPY_ERR_BINDING;
+}
+
+/* ---- The handle -------------------------------------------------------------------------------- */
+
+typedef struct nkpy_range nkpy_range; /* really a nearkit_range_result */
+
+typedef struct nkpy_index {
+    nearkit_index *index; /* NULL once closed; read and written under the lock */
+    nkpy_rwlock lock;
+} nkpy_index;
+
+static nkpy_index *nkpy_wrap(nearkit_index *index) {
+    nkpy_index *h = (nkpy_index *)calloc(1, sizeof *h);
+    if (h == NULL) return NULL;
+    h->index = index;
+    nkpy_rwlock_init(&h->lock);
+    return h;
+}
+
+static void nkpy_destroy(nkpy_index *h) {
+    if (h == NULL) return;
+    nkpy_wrlock(&h->lock);
+    nearkit_index_free(h->index);
+    h->index = NULL;
+    nkpy_wrunlock(&h->lock);
+    nkpy_rwlock_destroy(&h->lock);
+    free(h);
+}
+
+/* Shared (const) and exclusive sections. Each returns NKPY_ERR_CLOSED after close. */
+#define NKPY_READ_BEGIN(h)                  \
+    nkpy_rdlock(&(h)->lock);                \
+    if ((h)->index == NULL) {               \
+        nkpy_rdunlock(&(h)->lock);          \
+        return NKPY_ERR_CLOSED;             \
+    }
+#define NKPY_READ_END(h) nkpy_rdunlock(&(h)->lock)
+#define NKPY_WRITE_BEGIN(h)                 \
+    nkpy_wrlock(&(h)->lock);                \
+    if ((h)->index == NULL) {               \
+        nkpy_wrunlock(&(h)->lock);          \
+        return NKPY_ERR_CLOSED;             \
+    }
+#define NKPY_WRITE_END(h) nkpy_wrunlock(&(h)->lock)
+
+static nearkit_status nkpy_install(nkpy_index **out, nearkit_status st, nearkit_index *index) {
+    if (st != NEARKIT_OK) return st;
+    *out = nkpy_wrap(index);
+    if (*out == NULL) {
+        nearkit_index_free(index);
+        return nkpy_fail("out of memory allocating an index handle");
+    }
+    return NEARKIT_OK;
+}
+
+/* How many whole vectors `nbytes` holds for this index, or a binding error. Under the lock. */
+static nearkit_status nkpy_count_vectors(uint64_t *n, const nearkit_index *index, size_t nbytes) {
+    uint64_t vb = nearkit_index_vector_bytes(index);
+    if (vb == 0) return nkpy_fail("index reports a zero vector size");
+    if (nbytes % vb != 0)
+        return nkpy_fail("buffer of %llu bytes is not a whole number of %llu-byte vectors",
+                         (unsigned long long)nbytes, (unsigned long long)vb);
+    *n = nbytes / vb;
+    return NEARKIT_OK;
+}
+
+static nearkit_search_options nkpy_search_options(uint32_t num_threads) {
+    nearkit_search_options o;
+    nearkit_search_options_init(&o);
+    o.num_threads = num_threads;
+    return o;
+}
+%}
+
+/* ============================================================================================== */
+/*                                        Typemaps                                                */
+/* ============================================================================================== */
+
+%include <stdint.i>
+
+%{
+static PyObject *nkpy_exc_by_status[16]; /* index = status; [0] = base class */
+static PyObject *nkpy_exc_closed;
+
+static PyObject *nkpy_decode(const char *s) {
+    return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "replace");
+}
+
+/* Raises the registered exception for `status` with `message`; sets .status and .status_name. */
+static void nkpy_raise(nearkit_status status, const char *message) {
+    PyObject *cls, *msg, *exc;
+    if (status == NKPY_ERR_CLOSED) {
+        cls = nkpy_exc_closed;
+    } else if (status == NKPY_ERR_BINDING) {
+        cls = nkpy_exc_by_status[NEARKIT_ERR_INVALID_ARGUMENT];
+        status = NEARKIT_ERR_INVALID_ARGUMENT;
+    } else if (status > 0 && status < 16 && nkpy_exc_by_status[status] != NULL) {
+        cls = nkpy_exc_by_status[status];
+    } else {
+        cls = nkpy_exc_by_status[0];
+    }
+    if (cls == NULL) cls = PyExc_RuntimeError; /* errors not registered yet */
+    msg = nkpy_decode(message);
+    if (msg == NULL) return;
+    exc = PyObject_CallOneArg(cls, msg);
+    Py_DECREF(msg);
+    if (exc == NULL) return;
+    if (status != NKPY_ERR_CLOSED) {
+        PyObject *code = PyLong_FromLong((long)status);
+        PyObject *name = nkpy_decode(nearkit_status_name(status));
+        if (code != NULL && name != NULL) {
+            PyObject_SetAttrString(exc, "status", code);
+            PyObject_SetAttrString(exc, "status_name", name);
+        }
+        Py_XDECREF(code);
+        Py_XDECREF(name);
+        PyErr_Clear(); /* attribute failures must not mask the real error */
+    }
+    PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+    Py_DECREF(exc);
+}
+
+/* Called with the status a wrapped function returned, on the thread that called it. */
+static int nkpy_check(nearkit_status status) {
+    if (status == NEARKIT_OK) return 0;
+    if (status == NKPY_ERR_CLOSED)
+        nkpy_raise(status, "the nearkit index is closed");
+    else if (status == NKPY_ERR_BINDING)
+        nkpy_raise(status, nkpy_message);
+    else
+        nkpy_raise(status, nearkit_last_error_message());
+    return -1;
+}
+%}
+
+/* Every function returning a status: OK -> None (or the outputs below), else raise. */
+%typemap(out) nearkit_status {
+    if (nkpy_check($1) != 0) SWIG_fail;
+    $result = SWIG_Py_Void();
+}
+
+/* Replaces the None a status left in $result by a single output value. */
+%define NKPY_SET_RESULT(obj)
+    {
+        PyObject *nkpy_o = (obj);
+        if (nkpy_o == NULL) SWIG_fail;
+        Py_DECREF($result);
+        $result = nkpy_o;
+    }
+%enddef
+
+/* ---- Buffers ----------------------------------------------------------------------------------- */
+
+/* Read-only input: any C-contiguous buffer (numpy array, bytes, bytearray, memoryview). */
+%typemap(in) (const void *IN_BUF, size_t IN_LEN) (Py_buffer view, int got = 0) {
+    if (PyObject_GetBuffer($input, &view, PyBUF_C_CONTIGUOUS) != 0) SWIG_fail;
+    got = 1;
+    $1 = view.buf;
+    $2 = (size_t)view.len;
+}
+%typemap(freearg) (const void *IN_BUF, size_t IN_LEN) {
+    if (got$argnum) PyBuffer_Release(&view$argnum);
+}
+%typemap(typecheck) (const void *IN_BUF, size_t IN_LEN) {
+    $1 = PyObject_CheckBuffer($input);
+}
+
+/* Optional read-only input: None gives (NULL, 0). */
+%typemap(in) (const void *OPT_BUF, size_t OPT_LEN) (Py_buffer view, int got = 0) {
+    if ($input == Py_None) {
+        $1 = NULL;
+        $2 = 0;
+    } else {
+        if (PyObject_GetBuffer($input, &view, PyBUF_C_CONTIGUOUS) != 0) SWIG_fail;
+        got = 1;
+        $1 = view.buf;
+        $2 = (size_t)view.len;
+    }
+}
+%typemap(freearg) (const void *OPT_BUF, size_t OPT_LEN) {
+    if (got$argnum) PyBuffer_Release(&view$argnum);
+}
+
+/* Writable output: a C-contiguous writable buffer the C library fills in place. */
+%typemap(in) (void *OUT_BUF, size_t OUT_LEN) (Py_buffer view, int got = 0) {
+    if (PyObject_GetBuffer($input, &view, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) != 0) SWIG_fail;
+    got = 1;
+    $1 = view.buf;
+    $2 = (size_t)view.len;
+}
+%typemap(freearg) (void *OUT_BUF, size_t OUT_LEN) {
+    if (got$argnum) PyBuffer_Release(&view$argnum);
+}
+
+/* ---- Strings ----------------------------------------------------------------------------------- */
+
+/* File paths: bytes (the Python layer passes os.fsencode(path)) or str; no embedded NUL. */
+%typemap(in) const char *PATH (PyObject *tmp = NULL) {
+    char *s = NULL;
+    Py_ssize_t len = 0;
+    if (PyBytes_Check($input)) {
+        tmp = $input;
+        Py_INCREF(tmp);
+    } else if (PyUnicode_Check($input)) {
+        tmp = PyUnicode_EncodeFSDefault($input);
+        if (tmp == NULL) SWIG_fail;
+    } else {
+        PyErr_SetString(PyExc_TypeError, "path must be str or bytes");
+        SWIG_fail;
+    }
+    if (PyBytes_AsStringAndSize(tmp, &s, &len) != 0) SWIG_fail;
+    if ((Py_ssize_t)strlen(s) != len) {
+        nkpy_raise(NKPY_ERR_BINDING, "path contains a NUL character");
+        SWIG_fail;
+    }
+    $1 = s;
+}
+%typemap(freearg) const char *PATH {
+    Py_XDECREF(tmp$argnum);
+}
+
+/* Names and parameter strings: str only (UTF-8), no embedded NUL; None gives NULL. */
+%typemap(in) const char *NAME {
+    Py_ssize_t len = 0;
+    const char *s;
+    if ($input == Py_None) {
+        $1 = NULL;
+    } else {
+        if (!PyUnicode_Check($input)) {
+            PyErr_SetString(PyExc_TypeError, "expected a str");
+            SWIG_fail;
+        }
+        s = PyUnicode_AsUTF8AndSize($input, &len);
+        if (s == NULL) SWIG_fail;
+        if ((Py_ssize_t)strlen(s) != len) {
+            nkpy_raise(NKPY_ERR_BINDING, "string contains a NUL character");
+            SWIG_fail;
+        }
+        $1 = (char *)s;
+    }
+}
+
+/* ---- Outputs ----------------------------------------------------------------------------------- */
+
+%typemap(in, numinputs=0) nkpy_index **OUT_INDEX (nkpy_index *tmp = NULL) { $1 = &tmp; }
+%typemap(argout) nkpy_index **OUT_INDEX {
+    NKPY_SET_RESULT(SWIG_NewPointerObj(tmp$argnum, $descriptor(nkpy_index *), SWIG_POINTER_OWN));
+}
+
+%typemap(in, numinputs=0) nkpy_range **OUT_RANGE (nkpy_range *tmp = NULL) { $1 = &tmp; }
+%typemap(argout) nkpy_range **OUT_RANGE {
+    NKPY_SET_RESULT(SWIG_NewPointerObj(tmp$argnum, $descriptor(nkpy_range *), SWIG_POINTER_OWN));
+}
+
+%typemap(in, numinputs=0) uint64_t *OUT_U64 (uint64_t tmp = 0) { $1 = &tmp; }
+%typemap(argout) uint64_t *OUT_U64 { NKPY_SET_RESULT(PyLong_FromUnsignedLongLong(tmp$argnum)); }
+
+%typemap(in, numinputs=0) double *OUT_DOUBLE (double tmp = 0) { $1 = &tmp; }
+%typemap(argout) double *OUT_DOUBLE { NKPY_SET_RESULT(PyFloat_FromDouble(tmp$argnum)); }
+
+%typemap(in, numinputs=0) int32_t *OUT_I32 (int32_t tmp = 0) { $1 = &tmp; }
+%typemap(argout) int32_t *OUT_I32 { NKPY_SET_RESULT(PyLong_FromLong((long)tmp$argnum)); }
+
+/* (name, flags) of a parameter. */
+%typemap(in, numinputs=0) (const char **OUT_NAME, uint32_t *OUT_FLAGS)
+    (const char *name = NULL, uint32_t flags = 0) {
+    $1 = ($1_ltype)&name;
+    $2 = &flags;
+}
+%typemap(argout) (const char **OUT_NAME, uint32_t *OUT_FLAGS) {
+    NKPY_SET_RESULT(Py_BuildValue("(NI)", nkpy_decode(name$argnum ? name$argnum : ""),
+                                  (unsigned int)flags$argnum));
+}
+
+/* A string the library allocated: copied to str, then nearkit_string_free. */
+%typemap(in, numinputs=0) char **OUT_STRING (char *tmp = NULL) { $1 = &tmp; }
+%typemap(argout) char **OUT_STRING {
+    NKPY_SET_RESULT(nkpy_decode(tmp$argnum ? tmp$argnum : ""));
+}
+%typemap(freearg) char **OUT_STRING { nearkit_string_free(tmp$argnum); }
+
+/* A buffer the library allocated: copied to bytes, then nearkit_buffer_free. */
+%typemap(in, numinputs=0) (void **OUT_DATA, size_t *OUT_SIZE) (void *data = NULL, size_t size = 0) {
+    $1 = &data;
+    $2 = &size;
+}
+%typemap(argout) (void **OUT_DATA, size_t *OUT_SIZE) {
+    NKPY_SET_RESULT(PyBytes_FromStringAndSize((const char *)data$argnum, (Py_ssize_t)size$argnum));
+}
+%typemap(freearg) (void **OUT_DATA, size_t *OUT_SIZE) { nearkit_buffer_free(data$argnum); }
+
+/* A kind's description as a tuple (kind, name, flags, metric_mask, description). */
+%typemap(in, numinputs=0) nearkit_kind_info *out (nearkit_kind_info tmp) {
+    memset(&tmp, 0, sizeof tmp);
+    tmp.struct_size = (uint32_t)sizeof tmp;
+    $1 = &tmp;
+}
+%typemap(argout) nearkit_kind_info *out {
+    NKPY_SET_RESULT(Py_BuildValue("(iNIIN)", (int)tmp$argnum.kind,
+                                  nkpy_decode(tmp$argnum.name ? tmp$argnum.name : ""),
+                                  (unsigned int)tmp$argnum.flags,
+                                  (unsigned int)tmp$argnum.metric_mask,
+                                  nkpy_decode(tmp$argnum.description ? tmp$argnum.description : "")));
+}
+
+/* nearkit_metric_from_name / nearkit_kind_from_name: the parsed value. */
+%typemap(in, numinputs=0) nearkit_metric *out (nearkit_metric tmp = 0) { $1 = &tmp; }
+%typemap(argout) nearkit_metric *out { NKPY_SET_RESULT(PyLong_FromLong((long)tmp$argnum)); }
+%typemap(in, numinputs=0) nearkit_kind *out (nearkit_kind tmp = 0) { $1 = &tmp; }
+%typemap(argout) nearkit_kind *out { NKPY_SET_RESULT(PyLong_FromLong((long)tmp$argnum)); }
+%apply const char *NAME { const char *name };
+
+/* Functions returning a static string that may be NULL: None for NULL. */
+%typemap(out) const char * {
+    if ($1 == NULL) {
+        $result = SWIG_Py_Void();
+    } else {
+        $result = nkpy_decode($1);
+        if ($result == NULL) SWIG_fail;
+    }
+}
+
+/* ============================================================================================== */
+/*                       Part 1: the header itself (constants, index-free functions)              */
+/* ============================================================================================== */
+
+/* Allow-list: ignore every function and struct of the header, then expose these by name. */
+%rename("$ignore", %$isfunction) "";
+%rename("$ignore", %$isclass) "";
+%rename("%s") nearkit_version_string;
+%rename("%s") nearkit_version_number;
+%rename("%s") nearkit_abi_version;
+%rename("%s") nearkit_status_name;
+%rename("%s") nearkit_metric_name;
+%rename("%s") nearkit_metric_from_name;
+%rename("%s") nearkit_kind_count;
+%rename("%s") nearkit_kind_get_info;
+%rename("%s") nearkit_kind_from_name;
+%rename("%s") nearkit_kind_name;
+
+#define NEARKIT_STATIC 1
+%include "nearkit.h"
+
+/* ============================================================================================== */
+/*                          Part 2: the handle and the functions taking it                        */
+/* ============================================================================================== */
+
+/* Every nkpy_* function below runs with the GIL released: the C call, or the wait for the lock. */
+%exception {
+    Py_BEGIN_ALLOW_THREADS
+    $action
+    Py_END_ALLOW_THREADS
+}
+
+%rename("%s") nkpy_index;
+%rename("%s") nkpy_range;
+%nodefaultctor nkpy_index;
+%nodefaultctor nkpy_range;
+typedef struct nkpy_index {} nkpy_index;
+typedef struct nkpy_range {} nkpy_range;
+%extend nkpy_index {
+    ~nkpy_index() { nkpy_destroy($self); }
+}
+%extend nkpy_range {
+    ~nkpy_range() { nearkit_range_result_free((nearkit_range_result *)$self); }
+}
+
+%apply (const void *IN_BUF, size_t IN_LEN) { (const void *vectors, size_t nbytes),
+                                             (const void *queries, size_t nbytes),
+                                             (const void *data, size_t size) };
+%apply (const void *OPT_BUF, size_t OPT_LEN) { (const void *ids, size_t ids_nbytes) };
+%apply (void *OUT_BUF, size_t OUT_LEN) { (void *out_ids, size_t out_ids_nbytes),
+                                         (void *out_distances, size_t out_distances_nbytes),
+                                         (void *out_offsets, size_t out_offsets_nbytes) };
+/* A handle argument may not be None (SWIG would pass NULL). */
+%typemap(check) nkpy_index *h, nkpy_range *r {
+    if ($1 == NULL) {
+        PyErr_SetString(PyExc_TypeError, "expected a nearkit handle, not None");
+        SWIG_fail;
+    }
+}
+
+%apply nkpy_index **OUT_INDEX { nkpy_index **out_index };
+%apply nkpy_range **OUT_RANGE { nkpy_range **out_range };
+%apply uint64_t *OUT_U64 { uint64_t *out_value };
+%apply double *OUT_DOUBLE { double *out_double };
+%apply (const char **OUT_NAME, uint32_t *OUT_FLAGS) { (const char **out_name, uint32_t *out_flags) };
+%apply char **OUT_STRING { char **out_string };
+%apply (void **OUT_DATA, size_t *OUT_SIZE) { (void **out_data, size_t *out_size) };
+%apply const char *PATH { const char *path };
+
+/* A radius: any Python float (infinity allowed, NaN passed on for the library to refuse). */
+%typemap(in) float radius {
+    double v = PyFloat_AsDouble($input);
+    if (v == -1.0 && PyErr_Occurred()) SWIG_fail;
+    $1 = (float)v;
+}
+%apply const char *NAME { const char *kind, const char *metric, const char *params,
+                          const char *param };
+
+%rename("%s", %$isfunction) "";
+
+%inline %{
+/* Creates an index: kind and metric by name, params as "name=value,..." (or None). */
+nearkit_status nkpy_create(nkpy_index **out_index, const char *kind, const char *metric,
+                           uint32_t dimension, uint32_t num_threads, uint64_t seed,
+                           const char *params) {
+    nearkit_kind k;
+    nearkit_metric m;
+    nearkit_index_options options;
+    nearkit_index *index = NULL;
+    nearkit_status st = nearkit_kind_from_name(&k, kind);
+    if (st != NEARKIT_OK) return st;
+    st = nearkit_metric_from_name(&m, metric);
+    if (st != NEARKIT_OK) return st;
+    st = nearkit_index_options_init(&options);
+    if (st != NEARKIT_OK) return st;
+    options.num_threads = num_threads;
+    options.seed = seed;
+    options.params = params;
+    st = nearkit_index_create(&index, k, m, dimension, &options);
+    return nkpy_install(out_index, st, index);
+}
+
+/* Reads an index from a file. */
+nearkit_status nkpy_load(nkpy_index **out_index, const char *path) {
+    nearkit_index *index = NULL;
+    nearkit_status st = nearkit_index_load(&index, path);
+    return nkpy_install(out_index, st, index);
+}
+
+/* Reads an index from a bytes-like object. */
+nearkit_status nkpy_load_buffer(nkpy_index **out_index, const void *data, size_t size) {
+    nearkit_index *index = NULL;
+    nearkit_status st = nearkit_index_load_from_buffer(&index, data, size);
+    return nkpy_install(out_index, st, index);
+}
+
+/* Frees the C index once no call is running on it; later calls fail with NKPY_ERR_CLOSED.
+ * Idempotent. */
+nearkit_status nkpy_close(nkpy_index *h) {
+    nkpy_wrlock(&h->lock);
+    nearkit_index_free(h->index);
+    h->index = NULL;
+    nkpy_wrunlock(&h->lock);
+    return NEARKIT_OK;
+}
+
+/* 1 when closed, else 0. */
+nearkit_status nkpy_is_closed(uint64_t *out_value, nkpy_index *h) {
+    nkpy_rdlock(&h->lock);
+    *out_value = h->index == NULL ? 1u : 0u;
+    nkpy_rdunlock(&h->lock);
+    return NEARKIT_OK;
+}
+
+/* Adds the vectors in `vectors` (a whole number of vectors of `type`); ids None or one int64 each. */
+nearkit_status nkpy_add(nkpy_index *h, int32_t type, const void *vectors, size_t nbytes,
+                        const void *ids, size_t ids_nbytes) {
+    uint64_t n = 0;
+    nearkit_status st;
+    NKPY_WRITE_BEGIN(h);
+    st = nkpy_count_vectors(&n, h->index, nbytes);
+    if (st == NEARKIT_OK && ids != NULL && (uint64_t)ids_nbytes != n * 8u)
+        st = nkpy_fail("%llu ids given for %llu vectors", (unsigned long long)(ids_nbytes / 8u),
+                       (unsigned long long)n);
+    if (st == NEARKIT_OK)
+        st = nearkit_index_add(h->index, (nearkit_vector_type)type, vectors, n,
+                               (const int64_t *)ids);
+    NKPY_WRITE_END(h);
+    return st;
+}
+
+nearkit_status nkpy_train(nkpy_index *h, int32_t type, const void *vectors, size_t nbytes) {
+    uint64_t n = 0;
+    nearkit_status st;
+    NKPY_WRITE_BEGIN(h);
+    st = nkpy_count_vectors(&n, h->index, nbytes);
+    if (st == NEARKIT_OK) st = nearkit_index_train(h->index, (nearkit_vector_type)type, vectors, n);
+    NKPY_WRITE_END(h);
+    return st;
+}
+
+nearkit_status nkpy_build(nkpy_index *h) {
+    nearkit_status st;
+    NKPY_WRITE_BEGIN(h);
+    st = nearkit_index_build(h->index);
+    NKPY_WRITE_END(h);
+    return st;
+}
+
+/* k-NN search: out_ids (int64) and out_distances (float32) must each hold n * k values, where n
+ * is the number of vectors in `queries`. num_threads 0 = the index's setting. */
+nearkit_status nkpy_search(nkpy_index *h, int32_t type, const void *queries, size_t nbytes,
+                           uint64_t k, uint32_t num_threads, void *out_ids, size_t out_ids_nbytes,
+                           void *out_distances, size_t out_distances_nbytes) {
+    uint64_t n = 0;
+    nearkit_status st;
+    nearkit_search_options options = nkpy_search_options(num_threads);
+    NKPY_READ_BEGIN(h);
+    st = nkpy_count_vectors(&n, h->index, nbytes);
+    if (st == NEARKIT_OK && k != 0 && n > UINT64_MAX / 8u / k)
+        st = nkpy_fail("result of %llu x %llu neighbours is too large", (unsigned long long)n,
+                       (unsigned long long)k);
+    if (st == NEARKIT_OK && ((uint64_t)out_ids_nbytes != n * k * 8u ||
+                             (uint64_t)out_distances_nbytes != n * k * 4u))
+        st = nkpy_fail("output buffers do not hold %llu x %llu results", (unsigned long long)n,
+                       (unsigned long long)k);
+    if (st == NEARKIT_OK)
+        st = nearkit_index_search((int64_t *)out_ids, (float *)out_distances, h->index,
+                                  (nearkit_vector_type)type, queries, n, k, &options);
+    NKPY_READ_END(h);
+    return st;
+}
+
+/* Range search; the result is read with nkpy_range_sizes / nkpy_range_copy. */
+nearkit_status nkpy_range_search(nkpy_range **out_range, nkpy_index *h, int32_t type,
+                                 const void *queries, size_t nbytes, float radius,
+                                 uint32_t num_threads) {
+    uint64_t n = 0;
+    nearkit_status st;
+    nearkit_range_result *r = NULL;
+    nearkit_search_options options = nkpy_search_options(num_threads);
+    NKPY_READ_BEGIN(h);
+    st = nkpy_count_vectors(&n, h->index, nbytes);
+    if (st == NEARKIT_OK)
+        st = nearkit_index_range_search(&r, h->index, (nearkit_vector_type)type, queries, n,
+                                        radius, &options);
+    NKPY_READ_END(h);
+    if (st == NEARKIT_OK) *out_range = (nkpy_range *)r;
+    return st;
+}
+
+/* Number of queries (what = 0) or of matches in total (what = 1) of a range result. */
+nearkit_status nkpy_range_size(uint64_t *out_value, nkpy_range *r, int32_t what) {
+    const uint64_t *offsets = NULL;
+    const nearkit_range_result *rr = (const nearkit_range_result *)r;
+    uint64_t nq = nearkit_range_result_query_count(rr);
+    nearkit_status st;
+    if (what == 0) {
+        *out_value = nq;
+        return NEARKIT_OK;
+    }
+    st = nearkit_range_result_get(&offsets, NULL, NULL, rr);
+    if (st != NEARKIT_OK) return st;
+    *out_value = offsets[nq];
+    return NEARKIT_OK;
+}
+
+/* Copies a range result into out_offsets (query_count + 1 values, 64-bit), out_ids (int64) and
+ * out_distances (float32), sized as nkpy_range_size reports. */
+nearkit_status nkpy_range_copy(nkpy_range *r, void *out_offsets, size_t out_offsets_nbytes,
+                               void *out_ids, size_t out_ids_nbytes, void *out_distances,
+                               size_t out_distances_nbytes) {
+    const uint64_t *offsets = NULL;
+    const int64_t *ids = NULL;
+    const float *distances = NULL;
+    const nearkit_range_result *rr = (const nearkit_range_result *)r;
+    uint64_t nq = nearkit_range_result_query_count(rr), total;
+    nearkit_status st = nearkit_range_result_get(&offsets, &ids, &distances, rr);
+    if (st != NEARKIT_OK) return st;
+    total = offsets[nq];
+    if ((uint64_t)out_offsets_nbytes != (nq + 1u) * 8u || (uint64_t)out_ids_nbytes != total * 8u ||
+        (uint64_t)out_distances_nbytes != total * 4u)
+        return nkpy_fail("output buffers do not fit %llu queries with %llu matches",
+                         (unsigned long long)nq, (unsigned long long)total);
+    memcpy(out_offsets, offsets, (size_t)((nq + 1u) * 8u));
+    if (total > 0) {
+        memcpy(out_ids, ids, (size_t)(total * 8u));
+        memcpy(out_distances, distances, (size_t)(total * 4u));
+    }
+    return NEARKIT_OK;
+}
+
+/* Introspection of the index: what is one of the NKPY_STAT_* values below. */
+#define NKPY_STAT_KIND 0
+#define NKPY_STAT_METRIC 1
+#define NKPY_STAT_VECTOR_TYPE 2
+#define NKPY_STAT_DIMENSION 3
+#define NKPY_STAT_VECTOR_BYTES 4
+#define NKPY_STAT_COUNT 5
+#define NKPY_STAT_MEMORY_BYTES 6
+#define NKPY_STAT_IS_READY 7
+nearkit_status nkpy_stat(uint64_t *out_value, nkpy_index *h, int32_t what) {
+    uint64_t v = 0;
+    nearkit_status st = NEARKIT_OK;
+    NKPY_READ_BEGIN(h);
+    switch (what) {
+    case NKPY_STAT_KIND: v = (uint64_t)nearkit_index_kind(h->index); break;
+    case NKPY_STAT_METRIC: v = (uint64_t)nearkit_index_metric(h->index); break;
+    case NKPY_STAT_VECTOR_TYPE: v = (uint64_t)nearkit_index_vector_type(h->index); break;
+    case NKPY_STAT_DIMENSION: v = nearkit_index_dimension(h->index); break;
+    case NKPY_STAT_VECTOR_BYTES: v = nearkit_index_vector_bytes(h->index); break;
+    case NKPY_STAT_COUNT: v = nearkit_index_count(h->index); break;
+    case NKPY_STAT_MEMORY_BYTES: v = nearkit_index_memory_bytes(h->index); break;
+    case NKPY_STAT_IS_READY: v = nearkit_index_is_ready(h->index) ? 1u : 0u; break;
+    default: st = nkpy_fail("unknown statistic %d", (int)what); break;
+    }
+    NKPY_READ_END(h);
+    if (st == NEARKIT_OK) *out_value = v;
+    return st;
+}
+
+nearkit_status nkpy_describe(char **out_string, nkpy_index *h) {
+    nearkit_status st;
+    NKPY_READ_BEGIN(h);
+    st = nearkit_index_describe(out_string, h->index);
+    NKPY_READ_END(h);
+    return st;
+}
+
+nearkit_status nkpy_param_count(uint64_t *out_value, nkpy_index *h) {
+    NKPY_READ_BEGIN(h);
+    *out_value = (uint64_t)nearkit_index_param_count(h->index);
+    NKPY_READ_END(h);
+    return NEARKIT_OK;
+}
+
+/* (name, flags) of the i-th parameter. */
+nearkit_status nkpy_param_info(const char **out_name, uint32_t *out_flags, nkpy_index *h,
+                               uint64_t i) {
+    nearkit_status st;
+    NKPY_READ_BEGIN(h);
+    st = nearkit_index_param_info(out_name, out_flags, h->index, (size_t)i);
+    NKPY_READ_END(h);
+    return st;
+}
+
+nearkit_status nkpy_get_param(double *out_double, nkpy_index *h, const char *param) {
+    nearkit_status st;
+    NKPY_READ_BEGIN(h);
+    st = nearkit_index_get_param(out_double, h->index, param);
+    NKPY_READ_END(h);
+    return st;
+}
+
+nearkit_status nkpy_set_param(nkpy_index *h, const char *param, double value) {
+    nearkit_status st;
+    NKPY_WRITE_BEGIN(h);
+    st = nearkit_index_set_param(h->index, param, value);
+    NKPY_WRITE_END(h);
+    return st;
+}
+
+nearkit_status nkpy_save(nkpy_index *h, const char *path) {
+    nearkit_status st;
+    NKPY_READ_BEGIN(h);
+    st = nearkit_index_save(h->index, path);
+    NKPY_READ_END(h);
+    return st;
+}
+
+/* Serialises the index; returned to Python as bytes. */
+nearkit_status nkpy_save_buffer(void **out_data, size_t *out_size, nkpy_index *h) {
+    nearkit_status st;
+    NKPY_READ_BEGIN(h);
+    st = nearkit_index_save_to_buffer(out_data, out_size, h->index);
+    NKPY_READ_END(h);
+    return st;
+}
+%}
+
+%exception;
+
+/* Error classes: called once by nearkit/__init__.py with the base class, the class for each
+ * status 1..8 (in order INVALID_ARGUMENT .. INTERNAL) and the class for a closed index. A status
+ * without a class (a newer library's) raises the base class. */
+%inline %{
+PyObject *nkpy_register_errors(PyObject *base, PyObject *by_status, PyObject *closed) {
+    Py_ssize_t i, n;
+    if (!PyTuple_Check(by_status)) {
+        PyErr_SetString(PyExc_TypeError, "by_status must be a tuple");
+        return NULL;
+    }
+    n = PyTuple_GET_SIZE(by_status);
+    if (n > 15) n = 15;
+    Py_INCREF(base);
+    Py_XSETREF(nkpy_exc_by_status[0], base);
+    for (i = 0; i < n; i++) {
+        PyObject *cls = PyTuple_GET_ITEM(by_status, i);
+        Py_INCREF(cls);
+        Py_XSETREF(nkpy_exc_by_status[i + 1], cls);
+    }
+    Py_INCREF(closed);
+    Py_XSETREF(nkpy_exc_closed, closed);
+    Py_RETURN_NONE;
+}
+%}

@@ -1,0 +1,86 @@
+# The Python package's tests, included by the root CMakeLists.txt (NEARKIT_SOURCE_DIR,
+# NEARKIT_BINARY_DIR and the targets nearkit_static / nearkit_cli exist here). Label: python.
+#
+#   python_install  creates a virtual environment in <build>/python-venv (seeing the packages of
+#                   the python3 it was made from: ci/deps-python.sh puts numpy, scikit-learn,
+#                   pytest, scikit-build-core and swig there), then `pip install ./python` into it:
+#                   scikit-build-core + CMake + SWIG build the extension (incrementally, in
+#                   <build>/python-build); missing packages are fetched by pip. Fixture of:
+#   python_pytest   pytest python/tests in that environment: golden manifest, cross-language files
+#                   with this build's CLI, bad input, pickling, threads, scikit-learn's estimator
+#                   checks and agreement with scikit-learn.
+#
+# NEARKIT_PYTHON (CMake or environment variable) picks the interpreter; default: python3 on PATH.
+
+# Not when python/CMakeLists.txt builds the extension (it adds the root as a subproject).
+if(NEARKIT_PYTHON_EXTENSION_BUILD OR NOT NEARKIT_SOURCE_DIR)
+  return()
+endif()
+
+if(NOT NEARKIT_PYTHON AND DEFINED ENV{NEARKIT_PYTHON})
+  set(NEARKIT_PYTHON "$ENV{NEARKIT_PYTHON}")
+endif()
+if(NOT NEARKIT_PYTHON)
+  find_program(NEARKIT_PYTHON NAMES python3 python)
+endif()
+if(NOT NEARKIT_PYTHON)
+  message(STATUS "nearkit: no python3 found; the Python tests are not registered")
+  return()
+endif()
+execute_process(COMMAND "${NEARKIT_PYTHON}" -c "import sys; sys.exit(sys.version_info < (3, 9))"
+                RESULT_VARIABLE _nk_py_too_old OUTPUT_QUIET ERROR_QUIET)
+if(_nk_py_too_old)
+  message(STATUS "nearkit: ${NEARKIT_PYTHON} is not Python 3.9+; the Python tests are not registered")
+  return()
+endif()
+
+set(_nk_py_venv "${NEARKIT_BINARY_DIR}/python-venv")
+if(WIN32)
+  set(_nk_py_venv_python "${_nk_py_venv}/Scripts/python.exe")
+else()
+  set(_nk_py_venv_python "${_nk_py_venv}/bin/python")
+endif()
+
+add_test(NAME python_install
+         COMMAND "${CMAKE_COMMAND}"
+                 "-DPYTHON=${NEARKIT_PYTHON}"
+                 "-DVENV=${_nk_py_venv}"
+                 "-DVENV_PYTHON=${_nk_py_venv_python}"
+                 "-DPACKAGE_DIR=${NEARKIT_SOURCE_DIR}/python"
+                 "-DBUILD_DIR=${NEARKIT_BINARY_DIR}/python-build"
+                 -P "${NEARKIT_SOURCE_DIR}/python/ctest_install.cmake")
+set_tests_properties(python_install PROPERTIES LABELS python FIXTURES_SETUP nearkit_python_venv
+                     TIMEOUT 1800)
+
+set(_nk_py_env
+    "NEARKIT_SOURCE_DIR=${NEARKIT_SOURCE_DIR}"
+    "NEARKIT_GOLDEN_DIR=${NEARKIT_SOURCE_DIR}/tests/golden"
+    "PYTHONDONTWRITEBYTECODE=1")
+if(TARGET nearkit_cli)
+  list(APPEND _nk_py_env "NEARKIT_CLI=$<TARGET_FILE:nearkit_cli>")
+endif()
+
+add_test(NAME python_pytest
+         COMMAND "${CMAKE_COMMAND}" -E env ${_nk_py_env}
+                 "${_nk_py_venv_python}" -m pytest -q -p no:cacheprovider -rfEsx
+                 "--basetemp=${NEARKIT_BINARY_DIR}/python-pytest-tmp"
+                 "${NEARKIT_SOURCE_DIR}/python/tests"
+         WORKING_DIRECTORY "${NEARKIT_BINARY_DIR}")
+set_tests_properties(python_pytest PROPERTIES LABELS python FIXTURES_REQUIRED nearkit_python_venv
+                     TIMEOUT 1800)
+
+# The fresh-environment install a user does (needs the package index: pip downloads
+# scikit-build-core, swig and numpy). Off with -DNEARKIT_PYTHON_WHEEL_TEST=OFF.
+option(NEARKIT_PYTHON_WHEEL_TEST "Test pip wheel ./python in a brand-new virtual environment" ON)
+if(NEARKIT_PYTHON_WHEEL_TEST)
+  find_program(NEARKIT_READELF readelf)
+  add_test(NAME python_wheel
+           COMMAND "${CMAKE_COMMAND}"
+                   "-DPYTHON=${NEARKIT_PYTHON}"
+                   "-DVENV=${NEARKIT_BINARY_DIR}/python-wheel-venv"
+                   "-DPACKAGE_DIR=${NEARKIT_SOURCE_DIR}/python"
+                   "-DWHEEL_DIR=${NEARKIT_BINARY_DIR}/python-wheel"
+                   "-DREADELF=${NEARKIT_READELF}"
+                   -P "${NEARKIT_SOURCE_DIR}/python/ctest_wheel.cmake")
+  set_tests_properties(python_wheel PROPERTIES LABELS python TIMEOUT 1800)
+endif()

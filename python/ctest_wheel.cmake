@@ -1,0 +1,79 @@
+# Run by the ctest test python_wheel (see python/ctest.cmake) in CMake script mode:
+#   cmake -DPYTHON=... -DVENV=... -DPACKAGE_DIR=... -DWHEEL_DIR=... [-DREADELF=...] -P this
+# What a user does on a machine with nothing but Python: in a brand-new virtual environment,
+# `pip wheel ./python` (build isolation: scikit-build-core and swig come from the package index),
+# then `pip install` of that wheel (numpy is its only dependency), then a smoke test. Also checks
+# that the extension needs no shared library beyond the C runtime (OpenBLAS is linked in).
+cmake_minimum_required(VERSION 3.18)
+
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    string(REPLACE ";" " " cmd "${ARGN}")
+    message(FATAL_ERROR "python_wheel: failed (${rc}): ${cmd}")
+  endif()
+endfunction()
+
+file(REMOVE_RECURSE "${VENV}" "${WHEEL_DIR}")
+run("${PYTHON}" -m venv "${VENV}")
+if(WIN32)
+  set(py "${VENV}/Scripts/python.exe")
+else()
+  set(py "${VENV}/bin/python")
+endif()
+set(ENV{CMAKE_BUILD_PARALLEL_LEVEL} 2)
+set(pip "${py}" -m pip --disable-pip-version-check --no-input)
+run(${pip} wheel -q --no-deps -w "${WHEEL_DIR}" "${PACKAGE_DIR}")
+file(GLOB wheels "${WHEEL_DIR}/nearkit-*.whl")
+list(LENGTH wheels n)
+if(NOT n EQUAL 1)
+  message(FATAL_ERROR "python_wheel: expected one wheel in ${WHEEL_DIR}, found: ${wheels}")
+endif()
+run(${pip} install -q ${wheels})
+
+set(smoke [=[
+import pathlib, pickle, re, sys, zipfile
+import numpy as np
+import nearkit
+header = pathlib.Path(sys.argv[1]).read_text()
+parts = [re.search(r"#define NEARKIT_VERSION_%s\s+(\d+)" % p, header).group(1)
+         for p in ("MAJOR", "MINOR", "PATCH")]
+version = ".".join(parts)
+assert nearkit.__version__ == version, (nearkit.__version__, version)
+from importlib.metadata import version as dist_version
+assert dist_version("nearkit") == version, dist_version("nearkit")
+rng = np.random.default_rng(0)
+x = rng.random((500, 16), dtype=np.float32)
+index = nearkit.Index(kind="flat", metric="l2", dim=16)
+index.add(x)
+ids, dist = index.search(x[:5], 3)
+assert ids[:, 0].tolist() == [0, 1, 2, 3, 4], ids
+clone = pickle.loads(pickle.dumps(index))
+assert (clone.search(x[:5], 3)[0] == ids).all()
+import nearkit.lowlevel
+print("python_wheel: nearkit", nearkit.__version__, "from", pathlib.Path(nearkit.__file__).parent)
+print(nearkit.lowlevel.__file__.replace("lowlevel.py", ""))
+]=])
+execute_process(COMMAND "${py}" -c "${smoke}" "${PACKAGE_DIR}/../include/nearkit.h"
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out)
+message(STATUS "${out}")
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "python_wheel: the smoke test failed")
+endif()
+
+if(READELF)
+  string(REGEX MATCH "[^\n]*\n$" pkgdir "${out}")
+  string(STRIP "${pkgdir}" pkgdir)
+  file(GLOB ext "${pkgdir}/_lowlevel*")
+  execute_process(COMMAND "${READELF}" -d ${ext} OUTPUT_VARIABLE dyn RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "python_wheel: readelf failed on ${ext}")
+  endif()
+  string(REGEX MATCHALL "Shared library: \\[[^]]+\\]" needed "${dyn}")
+  message(STATUS "python_wheel: ${ext} needs ${needed}")
+  foreach(lib IN LISTS needed)
+    if(NOT lib MATCHES "\\[(libc|libm|libpthread|libdl|librt|ld-linux[^]]*)\\.so")
+      message(FATAL_ERROR "python_wheel: the extension needs ${lib}, not shipped in the wheel")
+    endif()
+  endforeach()
+endif()

@@ -1,0 +1,614 @@
+"""The Pythonic layer over the SWIG module ``nearkit.lowlevel``.
+
+It converts Python and numpy values to what the C library takes and back; every search, every check
+of values (k, NaN, parameter ranges, ...) and all file handling happen in the C library.
+
+Input arrays
+------------
+Float indexes take float32 vectors: a C-contiguous ``float32`` array of shape ``(n, dim)`` is read in
+place with no copy. Any other real dtype (float64, float16, integers, bool) or layout (Fortran order,
+strided views, lists) is converted once to a C-contiguous float32 copy; complex, object or string
+arrays are refused. Values outside float32's range become infinity, which the library refuses.
+
+Binary indexes (metric ``"hamming"``, ``dim`` in bits) take packed bytes: a ``uint8`` array of shape
+``(n, dim // 8)``, bit ``j`` of a vector being bit ``j % 8`` (least significant first) of byte
+``j // 8``. A ``bool`` array of shape ``(n, dim)`` (one value per bit) is packed with
+``numpy.packbits(..., bitorder="little")``. Other integer arrays of shape ``(n, dim // 8)`` whose
+values are all in 0..255 are cast to uint8.
+
+A 1-d array is one vector: ``search`` then returns arrays of shape ``(1, k)``.
+"""
+
+import numbers
+import operator
+import os
+import re
+from collections.abc import MutableMapping
+from typing import NamedTuple
+
+import numpy as np
+
+from . import lowlevel as _ll
+from ._errors import InvalidArgumentError, NearkitError
+
+__all__ = ["Index", "RangeResult", "KindInfo", "load", "from_bytes", "kinds", "kind_info",
+           "metrics"]
+
+_F32 = np.dtype(np.float32)
+_U8 = np.dtype(np.uint8)
+_I64 = np.dtype(np.int64)
+_BOOL = np.dtype(np.bool_)
+
+_FLOAT = _ll.NEARKIT_VECTOR_FLOAT32
+_BINARY = _ll.NEARKIT_VECTOR_BINARY
+_VECTOR_TYPE_NAMES = {_FLOAT: "float32", _BINARY: "binary"}
+
+_PARAM_READ_ONLY = _ll.NEARKIT_PARAM_FLAG_READ_ONLY
+_PARAM_BUILD = _ll.NEARKIT_PARAM_FLAG_BUILD
+_PARAM_INTEGER = _ll.NEARKIT_PARAM_FLAG_INTEGER
+
+_U32_MAX = 2**32 - 1
+_U64_MAX = 2**64 - 1
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+_search = _ll.nkpy_search
+_empty = np.empty
+_ndarray = np.ndarray
+_stat = _ll.nkpy_stat
+
+
+# ---- Kinds and metrics, enumerated from the C library ---------------------------------------------
+
+
+class KindInfo(NamedTuple):
+    """What the C library reports about one index kind (``nearkit_kind_get_info``)."""
+
+    name: str
+    kind: int
+    exact: bool
+    needs_training: bool
+    needs_build: bool
+    metrics: tuple
+    description: str
+
+    def supports(self, metric):
+        """Whether this kind supports ``metric`` (a name, aliases accepted)."""
+        return metric_name(metric) in self.metrics
+
+
+def _all_kind_infos():
+    infos = []
+    for i in range(_ll.nearkit_kind_count()):
+        kind, name, flags, mask, description = _ll.nearkit_kind_get_info(i)
+        metric_names = tuple(_ll.nearkit_metric_name(m) for m in range(32)
+                             if mask & (1 << m) and _ll.nearkit_metric_name(m) is not None)
+        infos.append(KindInfo(name, kind, bool(flags & _ll.NEARKIT_KIND_FLAG_EXACT),
+                              bool(flags & _ll.NEARKIT_KIND_FLAG_NEEDS_TRAINING),
+                              bool(flags & _ll.NEARKIT_KIND_FLAG_NEEDS_BUILD), metric_names,
+                              description))
+    return infos
+
+
+def kinds():
+    """Names of the index kinds compiled into the C library, e.g. ``['flat', 'vptree', ...]``."""
+    return [info.name for info in _all_kind_infos()]
+
+
+def kind_info(kind=None):
+    """:class:`KindInfo` of one kind (by name, any case), or a list of all kinds when ``None``."""
+    infos = _all_kind_infos()
+    if kind is None:
+        return infos
+    value = _ll.nearkit_kind_from_name(_name_arg(kind, "kind"))
+    for info in infos:
+        if info.kind == value:
+            return info
+    raise NearkitError(f"kind {kind!r} is not listed by the library")  # pragma: no cover
+
+
+def metrics():
+    """Names of the metrics the C library knows: ``['l2', 'l1', 'linf', 'cosine', 'ip', ...]``."""
+    return [_ll.nearkit_metric_name(m) for m in range(32) if _ll.nearkit_metric_name(m) is not None]
+
+
+def metric_name(metric):
+    """The canonical name of a metric given by any name the library accepts (e.g. "euclidean")."""
+    return _ll.nearkit_metric_name(_ll.nearkit_metric_from_name(_name_arg(metric, "metric")))
+
+
+# ---- Argument conversion -------------------------------------------------------------------------
+
+
+def _name_arg(value, what):
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, not {type(value).__name__}")
+    return value
+
+
+def _int_arg(value, what, low, high):
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{what} must be an integer, not {type(value).__name__}") from None
+    if value < low or value > high:
+        if low == 0 and value < 0:
+            raise InvalidArgumentError(f"{what} must not be negative, got {value}")
+        raise InvalidArgumentError(f"{what} must be in [{low}, {high}], got {value}")
+    return value
+
+
+def _format_params(params):
+    """{"nlist": 16, "ef": 0.5} -> "nlist=16,ef=0.5" (the C library parses and checks the values)."""
+    parts = []
+    for name, value in params.items():
+        if not _NAME_RE.match(name):
+            raise InvalidArgumentError(f"invalid parameter name {name!r}")
+        if isinstance(value, (bool, np.bool_)):
+            text = "1" if value else "0"
+        elif isinstance(value, numbers.Integral):
+            text = str(int(value))
+        elif isinstance(value, numbers.Real):
+            text = repr(float(value))
+        else:
+            raise TypeError(f"parameter {name!r} must be a number, not {type(value).__name__}")
+        parts.append(f"{name}={text}")
+    return ",".join(parts) if parts else None
+
+
+def _param_value(value, name):
+    if isinstance(value, (bool, np.bool_)):
+        return 1.0 if value else 0.0
+    if isinstance(value, numbers.Real):
+        return float(value)
+    raise TypeError(f"parameter {name!r} must be a number, not {type(value).__name__}")
+
+
+# ---- Results -------------------------------------------------------------------------------------
+
+
+class RangeResult(NamedTuple):
+    """A range search result in compressed sparse row (CSR) form.
+
+    Query ``i``'s matches are ``ids[offsets[i]:offsets[i + 1]]`` with their distances at the same
+    positions, nearest first. ``offsets`` (int64) has ``query_count + 1`` entries; ``ids`` (int64) and
+    ``distances`` (float32) hold all matches of all queries. Being a tuple it unpacks as
+    ``offsets, ids, distances = index.range_search(q, r)``; ``scipy.sparse.csr_matrix((distances,
+    ids, offsets))`` builds a sparse matrix from it when ids are row numbers.
+    """
+
+    offsets: np.ndarray
+    ids: np.ndarray
+    distances: np.ndarray
+
+    @property
+    def query_count(self):
+        """Number of queries."""
+        return len(self.offsets) - 1
+
+    @property
+    def lengths(self):
+        """Number of matches of each query (int64 array)."""
+        return np.diff(self.offsets)
+
+    def query(self, i):
+        """``(ids, distances)`` of query ``i`` (views into this result)."""
+        n = self.query_count
+        i = operator.index(i)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(f"query {i} out of range for {n} queries")
+        lo, hi = int(self.offsets[i]), int(self.offsets[i + 1])
+        return self.ids[lo:hi], self.distances[lo:hi]
+
+    def split(self):
+        """``(ids_per_query, distances_per_query)``: two lists of arrays, one per query."""
+        cuts = self.offsets[1:-1]
+        return np.split(self.ids, cuts), np.split(self.distances, cuts)
+
+
+# ---- Parameters ----------------------------------------------------------------------------------
+
+
+class Params(MutableMapping):
+    """A live view of an index's named parameters (``nearkit_index_param_*``).
+
+    ``index.params["nprobe"] = 8`` sets, ``index.params["nprobe"]`` reads, ``dict(index.params)``
+    snapshots every parameter (read-only statistics included). Parameters cannot be deleted.
+    """
+
+    __slots__ = ("_index",)
+
+    def __init__(self, index):
+        self._index = index
+
+    def _infos(self):
+        h = self._index._h
+        return [_ll.nkpy_param_info(h, i) for i in range(_ll.nkpy_param_count(h))]
+
+    def __getitem__(self, name):
+        if not isinstance(name, str) or name not in self.names():
+            raise KeyError(name)
+        return self._index.get_param(name)
+
+    def __setitem__(self, name, value):
+        if not isinstance(name, str) or name not in self.names():
+            raise KeyError(name)
+        self._index.set_param(name, value)
+
+    def __delitem__(self, name):
+        raise TypeError("index parameters cannot be deleted")
+
+    def __iter__(self):
+        return iter(self.names())
+
+    def __len__(self):
+        return _ll.nkpy_param_count(self._index._h)
+
+    def __contains__(self, name):
+        return isinstance(name, str) and name in self.names()
+
+    def names(self):
+        """Every parameter name, in the library's order."""
+        return [name for name, _ in self._infos()]
+
+    def flags(self):
+        """{name: {"read_only": bool, "build": bool, "integer": bool}} for every parameter."""
+        return {name: {"read_only": bool(f & _PARAM_READ_ONLY), "build": bool(f & _PARAM_BUILD),
+                       "integer": bool(f & _PARAM_INTEGER)} for name, f in self._infos()}
+
+    def __repr__(self):
+        return f"Params({dict(self)!r})"
+
+
+# ---- The index -----------------------------------------------------------------------------------
+
+
+class Index:
+    """A nearest-neighbour index of the C library.
+
+    ``Index(kind="flat", metric="l2", dim=128, num_threads=0, seed=42, **params)`` creates an empty
+    index. ``kind`` is any name of :func:`kinds`, ``metric`` any name the library accepts ("l2",
+    "l1", "linf", "cosine", "ip", "hamming" and the aliases "euclidean", "manhattan", "chebyshev",
+    "inner_product"); ``dim`` is the number of floats, or of bits for binary vectors (metric
+    "hamming", a multiple of 8). ``num_threads`` = 0 uses every core for batch work. ``params`` are
+    the kind's build parameters (e.g. ``nlist=64``), passed to the library as ``"name=value,..."``.
+
+    Runtime parameters are also attributes (``index.nprobe = 8``) and items of :attr:`params`.
+
+    Thread safety: searches, range searches, saves and introspection may run concurrently from
+    several Python threads (the GIL is released during C calls); ``add``, ``train``, ``build``,
+    ``set_param`` and ``close`` wait for running calls and run alone. After ``close()``, every call
+    raises :class:`~nearkit.ClosedIndexError`.
+    """
+
+    __slots__ = ("_h", "_kind", "_metric", "_dim", "_vtype", "_width", "_dtype_in", "__weakref__")
+
+    def __init__(self, kind="flat", metric="l2", dim=None, num_threads=0, seed=42, **params):
+        if dim is None:
+            raise TypeError("Index() needs dim, the vector dimension (bits for binary vectors)")
+        kind = _name_arg(kind, "kind")
+        metric = _name_arg(metric, "metric")
+        dim = _int_arg(dim, "dim", 0, _U32_MAX)
+        num_threads = _int_arg(num_threads, "num_threads", 0, _U32_MAX)
+        seed = _int_arg(seed, "seed", 0, _U64_MAX)
+        handle = _ll.nkpy_create(kind, metric, dim, num_threads, seed, _format_params(params))
+        self._attach(handle)
+
+    @classmethod
+    def _from_handle(cls, handle):
+        self = cls.__new__(cls)
+        self._attach(handle)
+        return self
+
+    def _attach(self, handle):
+        object.__setattr__(self, "_h", handle)
+        object.__setattr__(self, "_kind", _ll.nearkit_kind_name(_stat(handle, _ll.NKPY_STAT_KIND)))
+        object.__setattr__(self, "_metric",
+                           _ll.nearkit_metric_name(_stat(handle, _ll.NKPY_STAT_METRIC)))
+        object.__setattr__(self, "_dim", _stat(handle, _ll.NKPY_STAT_DIMENSION))
+        vtype = _stat(handle, _ll.NKPY_STAT_VECTOR_TYPE)
+        object.__setattr__(self, "_vtype", vtype)
+        object.__setattr__(self, "_width", _stat(handle, _ll.NKPY_STAT_VECTOR_BYTES)
+                           // (4 if vtype == _FLOAT else 1))
+        object.__setattr__(self, "_dtype_in", _F32 if vtype == _FLOAT else _U8)
+
+    # -- conversion of inputs --
+
+    def _vectors(self, x, what):
+        """x as a C-contiguous 2-d array of the index's input dtype (no copy when already so)."""
+        a = x if type(x) is np.ndarray else np.asarray(x)
+        dt = a.dtype
+        if self._vtype == _FLOAT:
+            if dt is not _F32:
+                if dt.kind not in "fiub":
+                    raise InvalidArgumentError(
+                        f"{what} must hold real numbers (converted to float32); got dtype {dt}")
+                with np.errstate(over="ignore", invalid="ignore"):
+                    a = a.astype(_F32)  # values beyond float32 become inf: refused by C
+        elif self._vtype == _BINARY:
+            if dt is not _U8:
+                a = self._binary(a, what)
+        else:  # pragma: no cover - a vector type this binding does not know
+            raise NearkitError(f"unsupported vector type {self._vtype}")
+        if a.ndim == 2:
+            if a.shape[1] != self._width:
+                raise InvalidArgumentError(self._width_message(what, a.shape))
+        elif a.ndim == 1:
+            if a.shape[0] != self._width:
+                raise InvalidArgumentError(self._width_message(what, a.shape))
+            a = a.reshape(1, self._width)
+        else:
+            raise InvalidArgumentError(
+                f"{what} must be a 1-d vector or a 2-d array of vectors; got shape {a.shape}")
+        if not a.flags.c_contiguous:
+            a = np.ascontiguousarray(a)
+        return a
+
+    def _width_message(self, what, shape):
+        if self._vtype == _BINARY:
+            return (f"{what} must have {self._width} bytes per vector (dim {self._dim} bits, packed "
+                    f"as uint8) or {self._dim} bool values; got shape {shape}")
+        return f"{what} must have dimension {self._dim}; got shape {shape}"
+
+    def _binary(self, a, what):
+        dt = a.dtype
+        if dt is _BOOL or dt == _BOOL:
+            if a.ndim not in (1, 2) or a.shape[-1] != self._dim:
+                raise InvalidArgumentError(
+                    f"bool {what} must have {self._dim} values (bits) per vector; got shape "
+                    f"{a.shape}")
+            return np.packbits(a, axis=-1, bitorder="little")
+        if dt.kind in "iu":
+            if a.size and (a.min() < 0 or a.max() > 255):
+                raise InvalidArgumentError(
+                    f"{what} of a binary index must be bytes (0..255, packed bits) or bool bits")
+            return a.astype(_U8)
+        raise InvalidArgumentError(
+            f"{what} of a binary index must be uint8 (packed bits, shape (n, {self._width})) or "
+            f"bool (shape (n, {self._dim})); got dtype {dt}")
+
+    # -- building --
+
+    def add(self, x, ids=None):
+        """Adds vectors (shape (n, dim), or one 1-d vector), copied by the library.
+
+        ``ids`` is None (ids continue the insertion order: the i-th vector ever added gets id i) or
+        n integer ids (any int64 value but -1; duplicates allowed).
+        """
+        x = self._vectors(x, "vectors")
+        if ids is not None:
+            ids = np.asarray(ids)
+            if ids.dtype is not _I64:
+                if ids.size and ids.dtype.kind not in "iu":
+                    raise InvalidArgumentError(f"ids must be integers; got dtype {ids.dtype}")
+                if ids.dtype.kind == "u" and ids.size and ids.max() > np.iinfo(np.int64).max:
+                    raise InvalidArgumentError("ids must fit in int64")
+                ids = ids.astype(_I64)
+            if ids.shape != (x.shape[0],):
+                raise InvalidArgumentError(
+                    f"ids must be a 1-d array of {x.shape[0]} ids; got shape {ids.shape}")
+            ids = np.ascontiguousarray(ids)
+        _ll.nkpy_add(self._h, self._vtype, x, ids)
+
+    def train(self, x):
+        """Trains kinds that learn from data (e.g. IVF centroids); a no-op for the others."""
+        _ll.nkpy_train(self._h, self._vtype, self._vectors(x, "training vectors"))
+
+    def build(self):
+        """Makes everything added searchable (builds trees; trains first where needed)."""
+        _ll.nkpy_build(self._h)
+
+    # -- searching --
+
+    def search(self, queries, k, *, num_threads=0):
+        """k-nearest-neighbour search.
+
+        ``queries`` has shape (n, dim), or is one 1-d vector (results then have shape (1, k)).
+        Returns ``(ids, distances)``: int64 and float32 arrays of shape (n, k), nearest first,
+        ties by smaller id; where fewer than k vectors exist the rest is id -1, distance inf.
+        ``num_threads`` overrides the index's setting for this call (0 = the index's).
+        """
+        q = queries
+        # Fast path: an array of the input dtype, C-contiguous, of the right width (no copy).
+        if type(q) is _ndarray and q.dtype is self._dtype_in and q.flags.c_contiguous:
+            shape = q.shape
+            if len(shape) == 2 and shape[1] == self._width:
+                n = shape[0]
+            elif len(shape) == 1 and shape[0] == self._width:
+                n = 1
+            else:
+                q = self._vectors(q, "queries")  # raises the shape error
+                n = q.shape[0]
+        else:
+            q = self._vectors(q, "queries")
+            n = q.shape[0]
+        if type(k) is not int or k < 0 or k > _U64_MAX:
+            k = _int_arg(k, "k", 0, _U64_MAX)
+        if num_threads:
+            num_threads = _int_arg(num_threads, "num_threads", 0, _U32_MAX)
+        ids = _empty((n, k), _I64)
+        distances = _empty((n, k), _F32)
+        _search(self._h, self._vtype, q, k, num_threads, ids, distances)
+        return ids, distances
+
+    def range_search(self, queries, radius, *, num_threads=0):
+        """Every stored vector within ``radius`` (distance <= radius) of each query.
+
+        Returns a :class:`RangeResult` ``(offsets, ids, distances)`` in CSR form, nearest first
+        per query; ``result.split()`` gives per-query lists.
+        """
+        q = self._vectors(queries, "queries")
+        if not isinstance(radius, numbers.Real):
+            raise TypeError(f"radius must be a number, not {type(radius).__name__}")
+        if num_threads:
+            num_threads = _int_arg(num_threads, "num_threads", 0, _U32_MAX)
+        r = _ll.nkpy_range_search(self._h, self._vtype, q, float(radius), num_threads)
+        nq = _ll.nkpy_range_size(r, 0)
+        total = _ll.nkpy_range_size(r, 1)
+        offsets = np.empty(nq + 1, _I64)
+        ids = np.empty(total, _I64)
+        distances = np.empty(total, _F32)
+        _ll.nkpy_range_copy(r, offsets, ids, distances)
+        return RangeResult(offsets, ids, distances)
+
+    # -- properties --
+
+    @property
+    def kind(self):
+        """The index kind's name, e.g. ``"flat"``."""
+        return self._kind
+
+    @property
+    def metric(self):
+        """The metric's name, e.g. ``"l2"``."""
+        return self._metric
+
+    @property
+    def dim(self):
+        """The dimension: floats per vector, or bits for binary vectors."""
+        return self._dim
+
+    @property
+    def vector_type(self):
+        """``"float32"`` or ``"binary"``."""
+        return _VECTOR_TYPE_NAMES.get(self._vtype, str(self._vtype))
+
+    @property
+    def dtype(self):
+        """The numpy dtype input arrays are passed to C as (float32, or uint8 for binary)."""
+        return _F32 if self._vtype == _FLOAT else _U8
+
+    @property
+    def ntotal(self):
+        """Number of vectors stored."""
+        return _stat(self._h, _ll.NKPY_STAT_COUNT)
+
+    def __len__(self):
+        return _stat(self._h, _ll.NKPY_STAT_COUNT)
+
+    @property
+    def memory_bytes(self):
+        """Heap memory the C index holds, in bytes."""
+        return _stat(self._h, _ll.NKPY_STAT_MEMORY_BYTES)
+
+    @property
+    def is_ready(self):
+        """Whether the index can be searched (trained and built as its kind needs)."""
+        return bool(_stat(self._h, _ll.NKPY_STAT_IS_READY))
+
+    @property
+    def closed(self):
+        """Whether :meth:`close` was called."""
+        return bool(_ll.nkpy_is_closed(self._h))
+
+    def describe(self):
+        """The C library's human-readable description of the index."""
+        return _ll.nkpy_describe(self._h)
+
+    # -- parameters --
+
+    @property
+    def params(self):
+        """A live mapping of every named parameter (see :class:`Params`)."""
+        return Params(self)
+
+    def get_param(self, name):
+        """Value of a named parameter (an int for integer parameters)."""
+        value = _ll.nkpy_get_param(self._h, _name_arg(name, "parameter name"))
+        for pname, flags in self.params._infos():
+            if pname == name and flags & _PARAM_INTEGER and value.is_integer():
+                return int(value)
+        return value
+
+    def set_param(self, name, value):
+        """Sets a named parameter (build parameters only before training or adding)."""
+        _ll.nkpy_set_param(self._h, _name_arg(name, "parameter name"), _param_value(value, name))
+
+    def __getattr__(self, name):
+        # Only called when normal lookup fails: expose parameters as attributes.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            h = object.__getattribute__(self, "_h")
+            names = [n for n, _ in (_ll.nkpy_param_info(h, i)
+                                    for i in range(_ll.nkpy_param_count(h)))]
+        except (AttributeError, NearkitError):
+            names = []
+        if name in names:
+            return self.get_param(name)
+        raise AttributeError(f"'Index' object has no attribute or parameter {name!r}")
+
+    def __setattr__(self, name, value):
+        if not name.startswith("_"):
+            try:
+                is_param = name in self.params
+            except NearkitError:  # closed
+                is_param = False
+            if is_param:
+                self.set_param(name, value)
+                return
+        # read-only properties and unknown names raise AttributeError (the class has __slots__)
+        object.__setattr__(self, name, value)
+
+    def __dir__(self):
+        names = set(super().__dir__())
+        try:
+            names.update(self.params.names())
+        except NearkitError:
+            pass
+        return sorted(names)
+
+    # -- persistence --
+
+    def save(self, path):
+        """Writes the index to ``path`` (str, bytes or os.PathLike; replaced if it exists)."""
+        _ll.nkpy_save(self._h, os.fsencode(path))
+
+    def to_bytes(self):
+        """The index serialised as bytes (the same format as :meth:`save` writes)."""
+        return _ll.nkpy_save_buffer(self._h)
+
+    @classmethod
+    def load(cls, path):
+        """Reads an index from a file written by any nearkit binding or the CLI."""
+        return cls._from_handle(_ll.nkpy_load(os.fsencode(path)))
+
+    @classmethod
+    def from_bytes(cls, data):
+        """Reads an index from a bytes-like object (as :meth:`to_bytes` returns)."""
+        if isinstance(data, str):
+            raise TypeError("from_bytes needs a bytes-like object, not str")
+        return cls._from_handle(_ll.nkpy_load_buffer(data))
+
+    def __reduce__(self):
+        return (from_bytes, (self.to_bytes(),))
+
+    # -- lifetime --
+
+    def close(self):
+        """Frees the C index (after any running call finishes). Idempotent."""
+        _ll.nkpy_close(self._h)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def __repr__(self):
+        head = f"<nearkit.Index kind={self._kind!r} metric={self._metric!r} dim={self._dim}"
+        try:
+            return f"{head} ntotal={self.ntotal} ready={self.is_ready}>"
+        except NearkitError:
+            return f"{head} (closed)>"
+
+
+def load(path):
+    """Reads an index from a file (see :meth:`Index.load`)."""
+    return Index.load(path)
+
+
+def from_bytes(data):
+    """Reads an index from bytes (see :meth:`Index.from_bytes`); also used by pickle."""
+    return Index.from_bytes(data)
