@@ -1,5 +1,6 @@
 /* Concurrent searches on one index from many threads, each batch itself parallel through the
- * library's pool, give exactly the single-threaded answers. */
+ * library's pool, give exactly the single-threaded answers. Small batches (GEMM path) from many
+ * threads at once also catch a BLAS that is not safe to call concurrently. */
 #include "nearkit.h"
 
 #include <pthread.h>
@@ -8,7 +9,7 @@
 
 #include "check.h"
 
-enum { N = 4000, D = 48, Q = 300, K = 5, THREADS = 8, ROUNDS = 4 };
+enum { N = 4000, D = 48, Q = 300, K = 5, THREADS = 8, ROUNDS = 9 };
 
 static float base[N * D], queries[Q * D];
 static int64_t expected_ids[Q * K];
@@ -22,8 +23,13 @@ static void *searcher(void *arg) {
     nearkit_search_options so = NEARKIT_SEARCH_OPTIONS_INIT;
     so.num_threads = 2;
     for (int r = 0; r < ROUNDS; r++) {
-        /* alternate whole batches (GEMM path) with single queries (kernel path) */
-        if (r % 2 == 0) {
+        /* whole batches, small batches (both GEMM path) and single queries (kernel path) */
+        if (r % 3 == 2) {
+            for (int q = 0; q < Q; q += 10)
+                if (nearkit_index_search(ids + q * K, dist + q * K, shared_index, NEARKIT_VECTOR_FLOAT32,
+                                         queries + q * D, 10, K, NULL))
+                    (*mismatches)++;
+        } else if (r % 3 == 0) {
             if (nearkit_index_search(ids, dist, shared_index, NEARKIT_VECTOR_FLOAT32, queries, Q, K, &so))
                 (*mismatches)++;
         } else {
