@@ -9,7 +9,7 @@
 
 #include "check.h"
 
-enum { N = 4000, D = 48, Q = 300, K = 5, THREADS = 8, ROUNDS = 9 };
+enum { N = 20000, D = 32, Q = 300, K = 5, THREADS = 8, ROUNDS = 9 };
 
 static float base[N * D], queries[Q * D];
 static int64_t expected_ids[Q * K];
