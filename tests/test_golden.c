@@ -1,0 +1,427 @@
+/*
+ * test_golden.c - nearkit's C conformance test on the golden datasets (docs/golden.md).
+ *
+ * Usage: test_golden GOLDEN_DIR [CASE_SUBSTRING]
+ *
+ * Runs every case of GOLDEN_DIR/manifest.json against every index kind the library reports with
+ * NEARKIT_KIND_FLAG_EXACT that supports the case's metric: create, add the base vectors (default
+ * ids), build, k-NN search and range search, compared with the expected results by the rule of
+ * docs/golden.md; then the same searches on copies saved to and loaded from a buffer (searched
+ * on one thread) and a file (searched one query at a time). All of it once for every distance-kernel
+ * implementation the CPU supports (scalar, avx2, avx512; nearkit_kernels_force).
+ * Prints one line per failure, then "golden: N passed, M failed" (one unit = one case on one kind
+ * with one kernel implementation). Exits 0 when everything passed, 1 otherwise, 2 on bad usage or
+ * an unreadable manifest.
+ */
+#if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L
+#endif
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _WIN32
+#include <process.h>
+#else
+#include <unistd.h>
+#endif
+
+#define NEARKIT_EXPERIMENTAL /* nearkit_kernels_force */
+#include "golden_util.h"
+#include "nearkit.h"
+
+/* At most this many failing queries are printed per (case, kind, stage, search). */
+#define MAX_PRINTED 5
+
+typedef struct run {
+    const golden_manifest *m;
+    const golden_case *c;
+    const golden_dataset *d;
+    const golden_expected *e;
+    const char *kind_name;
+    const char *kernels;
+    int failures;
+} run;
+
+static void fail(run *r, const char *stage, const char *what, const char *detail) {
+    printf("FAIL case=%s kind=%s kernels=%s stage=%s: %s%s%s\n", r->c->name, r->kind_name,
+           r->kernels, stage, what, detail ? ": " : "", detail ? detail : "");
+    r->failures++;
+}
+
+static void fail_status(run *r, const char *stage, const char *what, nearkit_status st) {
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s returned %s (%s)", what, nearkit_status_name(st),
+             nearkit_last_error_message());
+    fail(r, stage, buf, NULL);
+}
+
+static void report_query(run *r, const char *stage, uint64_t query, const char *search,
+                         const char *msg, int *bad) {
+    if ((*bad)++ < MAX_PRINTED) {
+        printf("FAIL case=%s kind=%s kernels=%s stage=%s query=%llu %s: %s\n", r->c->name,
+               r->kind_name, r->kernels, stage, (unsigned long long)query, search, msg);
+    }
+}
+
+static void report_more(run *r, const char *stage, const char *search, int bad) {
+    if (bad > MAX_PRINTED) {
+        printf("FAIL case=%s kind=%s kernels=%s stage=%s %s: %d more failing queries not shown\n",
+               r->c->name, r->kind_name, r->kernels, stage, search, bad - MAX_PRINTED);
+    }
+    r->failures += bad;
+}
+
+/* Compares the range matches of query i (n of them) with the expectation. 0 when out of memory. */
+static int check_range_row(run *r, const char *stage, uint64_t i, const int64_t *ids,
+                           const float *dist, size_t n, double **scratch, int *bad) {
+    char msg[512];
+    double *row = realloc(*scratch, (n ? n : 1) * sizeof *row);
+    if (row == NULL) {
+        fail(r, stage, "out of memory in the test", NULL);
+        return 0;
+    }
+    *scratch = row;
+    for (size_t j = 0; j < n; j++) {
+        row[j] = (double)dist[j];
+    }
+    const golden_expected *e = r->e;
+    size_t eb = (size_t)e->range_offsets[i], en = (size_t)(e->range_offsets[i + 1] - eb);
+    if (!golden_compare_range(msg, sizeof msg, r->c->radius, e->range_ids + eb,
+                              e->range_distances + eb, en, ids, row, n, r->m->rtol, r->m->atol)) {
+        report_query(r, stage, i, "range", msg, bad);
+    }
+    return 1;
+}
+
+/* Checks a range result of `queries` queries whose first is query `first`. 0 to stop. */
+static int check_range_result(run *r, const char *stage, const nearkit_range_result *rr,
+                              uint64_t first, uint64_t queries, double **scratch, int *bad) {
+    const uint64_t *offsets = NULL;
+    const int64_t *ids = NULL;
+    const float *dist = NULL;
+    nearkit_status st = nearkit_range_result_get(&offsets, &ids, &dist, rr);
+    if (st != NEARKIT_OK) {
+        fail_status(r, stage, "nearkit_range_result_get", st);
+        return 0;
+    }
+    if (nearkit_range_result_query_count(rr) != queries || offsets == NULL || offsets[0] != 0 ||
+        (offsets[queries] > 0 && (ids == NULL || dist == NULL))) {
+        fail(r, stage, "range result has the wrong query count or offsets", NULL);
+        return 0;
+    }
+    for (uint64_t i = 0; i < queries; i++) {
+        if (offsets[i + 1] < offsets[i]) {
+            fail(r, stage, "range result offsets decrease", NULL);
+            return 0;
+        }
+        size_t n = (size_t)(offsets[i + 1] - offsets[i]);
+        if (!check_range_row(r, stage, first + i, n ? ids + offsets[i] : NULL,
+                             n ? dist + offsets[i] : NULL, n, scratch, bad)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* k-NN and range search on idx, compared with the expectations: all queries in one call, or
+ * (single) one call per query. */
+static void check_searches(run *r, const nearkit_index *idx, const char *stage,
+                           const nearkit_search_options *options, int single) {
+    const golden_dataset *d = r->d;
+    const golden_expected *e = r->e;
+    uint64_t q = d->query_count, k = r->c->k;
+    size_t cells = (size_t)(q * k);
+    int64_t *ids = malloc(cells * sizeof *ids);
+    float *dist = malloc(cells * sizeof *dist);
+    double *row = malloc((size_t)k * sizeof *row);
+    double *scratch = NULL;
+    nearkit_range_result *rr = NULL;
+    char msg[512];
+    int bad = 0;
+    if (ids == NULL || dist == NULL || row == NULL) {
+        fail(r, stage, "out of memory in the test", NULL);
+        goto done;
+    }
+
+    nearkit_status st = NEARKIT_OK;
+    if (single) {
+        for (uint64_t i = 0; i < q && st == NEARKIT_OK; i++) {
+            st = nearkit_index_search(ids + i * k, dist + i * k, idx, d->vector_type,
+                                      d->queries + i * d->vector_bytes, 1, k, options);
+        }
+    } else {
+        st = nearkit_index_search(ids, dist, idx, d->vector_type, d->queries, q, k, options);
+    }
+    if (st != NEARKIT_OK) {
+        fail_status(r, stage, "nearkit_index_search", st);
+    } else {
+        for (uint64_t i = 0; i < q; i++) {
+            for (uint64_t j = 0; j < k; j++) {
+                row[j] = (double)dist[i * k + j];
+            }
+            if (!golden_compare_knn(msg, sizeof msg, e->knn_ids + i * k, e->knn_distances + i * k,
+                                    ids + i * k, row, (size_t)k, r->m->rtol, r->m->atol)) {
+                report_query(r, stage, i, "knn", msg, &bad);
+            }
+        }
+        report_more(r, stage, "knn", bad);
+    }
+
+    bad = 0;
+    float radius = (float)r->c->radius;
+    for (uint64_t first = 0; first < q; first += single ? 1 : q) {
+        uint64_t n = single ? 1 : q;
+        st = nearkit_index_range_search(&rr, idx, d->vector_type,
+                                        d->queries + first * d->vector_bytes, n, radius, options);
+        if (st != NEARKIT_OK) {
+            fail_status(r, stage, "nearkit_index_range_search", st);
+            break;
+        }
+        int go_on = check_range_result(r, stage, rr, first, n, &scratch, &bad);
+        nearkit_range_result_free(rr);
+        rr = NULL;
+        if (!go_on) {
+            break;
+        }
+    }
+    report_more(r, stage, "range", bad);
+done:
+    free(scratch);
+    free(row);
+    free(dist);
+    free(ids);
+}
+
+/* Checks that a loaded index describes the same index as the original. */
+static int check_loaded(run *r, const nearkit_index *orig, const nearkit_index *loaded,
+                        const char *stage) {
+    if (nearkit_index_kind(loaded) != nearkit_index_kind(orig) ||
+        nearkit_index_metric(loaded) != nearkit_index_metric(orig) ||
+        nearkit_index_vector_type(loaded) != nearkit_index_vector_type(orig) ||
+        nearkit_index_dimension(loaded) != nearkit_index_dimension(orig) ||
+        nearkit_index_count(loaded) != nearkit_index_count(orig)) {
+        fail(r, stage, "the loaded index differs in kind, metric, vector type, dimension or count",
+             NULL);
+        return 0;
+    }
+    if (!nearkit_index_is_ready(loaded)) {
+        fail(r, stage, "the loaded index is not ready to search", NULL);
+        return 0;
+    }
+    return 1;
+}
+
+static int make_temp_path(char *path, size_t size) {
+    const char *dir = getenv("TMPDIR");
+    if (dir == NULL || dir[0] == '\0') {
+        dir = "/tmp";
+    }
+#ifdef _WIN32
+    static unsigned counter = 0;
+    snprintf(path, size, "%s/nearkit-golden-%u-%u.nkx", dir, (unsigned)_getpid(), counter++);
+    return 1;
+#else
+    if ((size_t)snprintf(path, size, "%s/nearkit-golden-XXXXXX", dir) >= size) {
+        return 0;
+    }
+    int fd = mkstemp(path);
+    if (fd < 0) {
+        return 0;
+    }
+    close(fd);
+    return 1;
+#endif
+}
+
+static void run_case_on_kind(run *r, const nearkit_kind_info *kind) {
+    const golden_dataset *d = r->d;
+    nearkit_index *idx = NULL;
+    nearkit_status st = nearkit_index_create(&idx, kind->kind, r->c->metric, d->dimension, NULL);
+    if (st != NEARKIT_OK) {
+        fail_status(r, "create", "nearkit_index_create", st);
+        return;
+    }
+    st = nearkit_index_add(idx, d->vector_type, d->base, d->count, NULL);
+    if (st != NEARKIT_OK) {
+        fail_status(r, "add", "nearkit_index_add", st);
+        goto done;
+    }
+    st = nearkit_index_build(idx);
+    if (st != NEARKIT_OK) {
+        fail_status(r, "build", "nearkit_index_build", st);
+        goto done;
+    }
+    if (nearkit_index_count(idx) != d->count || !nearkit_index_is_ready(idx)) {
+        fail(r, "build", "after add and build the count is wrong or the index is not ready", NULL);
+        goto done;
+    }
+    check_searches(r, idx, "original", NULL, 0);
+
+    /* Through a buffer; searched with a single thread. */
+    void *buffer = NULL;
+    size_t size = 0;
+    st = nearkit_index_save_to_buffer(&buffer, &size, idx);
+    if (st != NEARKIT_OK) {
+        fail_status(r, "buffer", "nearkit_index_save_to_buffer", st);
+    } else {
+        nearkit_index *loaded = NULL;
+        st = nearkit_index_load_from_buffer(&loaded, buffer, size);
+        if (st != NEARKIT_OK) {
+            fail_status(r, "buffer", "nearkit_index_load_from_buffer", st);
+        } else if (check_loaded(r, idx, loaded, "buffer")) {
+            nearkit_search_options one = NEARKIT_SEARCH_OPTIONS_INIT;
+            one.num_threads = 1;
+            check_searches(r, loaded, "buffer", &one, 0);
+        }
+        nearkit_index_free(loaded);
+    }
+    nearkit_buffer_free(buffer);
+
+    /* Through a file. */
+    char path[4096];
+    if (!make_temp_path(path, sizeof path)) {
+        fail(r, "file", "cannot create a temporary file", NULL);
+        goto done;
+    }
+    st = nearkit_index_save(idx, path);
+    if (st != NEARKIT_OK) {
+        fail_status(r, "file", "nearkit_index_save", st);
+    } else {
+        nearkit_index *loaded = NULL;
+        st = nearkit_index_load(&loaded, path);
+        if (st != NEARKIT_OK) {
+            fail_status(r, "file", "nearkit_index_load", st);
+        } else if (check_loaded(r, idx, loaded, "file")) {
+            check_searches(r, loaded, "file", NULL, 1);
+        }
+        nearkit_index_free(loaded);
+    }
+    remove(path);
+done:
+    nearkit_index_free(idx);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || argc > 3) {
+        fprintf(stderr, "usage: %s GOLDEN_DIR [CASE_SUBSTRING]\n", argc > 0 ? argv[0] : "test_golden");
+        return 2;
+    }
+    const char *filter = argc == 3 ? argv[2] : NULL;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    char err[1024];
+    golden_manifest m;
+    if (!golden_manifest_load(&m, argv[1], err, sizeof err)) {
+        fprintf(stderr, "golden: cannot load the golden datasets: %s\n", err);
+        return 2;
+    }
+
+    size_t nkinds = nearkit_kind_count();
+    nearkit_kind_info *kinds = calloc(nkinds ? nkinds : 1, sizeof *kinds);
+    size_t nexact = 0;
+    if (kinds == NULL) {
+        fprintf(stderr, "golden: out of memory\n");
+        golden_manifest_free(&m);
+        return 2;
+    }
+    printf("golden: nearkit %s; exact kinds:", nearkit_version_string());
+    for (size_t i = 0; i < nkinds; i++) {
+        nearkit_kind_info info;
+        memset(&info, 0, sizeof info);
+        info.struct_size = (uint32_t)sizeof info;
+        nearkit_status st = nearkit_kind_get_info(&info, i);
+        if (st != NEARKIT_OK) {
+            printf("\nFAIL nearkit_kind_get_info(%zu) returned %s (%s)\n", i,
+                   nearkit_status_name(st), nearkit_last_error_message());
+            free(kinds);
+            golden_manifest_free(&m);
+            return 1;
+        }
+        if (info.flags & NEARKIT_KIND_FLAG_EXACT) {
+            kinds[nexact++] = info;
+            printf(" %s", info.name ? info.name : "(unnamed)");
+        }
+    }
+    printf("\n");
+
+    /* The kernel implementations this CPU can run. */
+    static const int32_t all_kernels[] = {NEARKIT_KERNELS_SCALAR, NEARKIT_KERNELS_AVX2,
+                                          NEARKIT_KERNELS_AVX512};
+    int32_t kernels[3];
+    const char *kernel_names[3];
+    size_t nkernels = 0;
+    printf("golden: kernels (default %s):", nearkit_kernels_name());
+    for (size_t i = 0; i < 3; i++) {
+        if (nearkit_kernels_force(all_kernels[i]) == NEARKIT_OK) {
+            kernels[nkernels] = all_kernels[i];
+            kernel_names[nkernels] = nearkit_kernels_name();
+            printf(" %s", kernel_names[nkernels]);
+            nkernels++;
+        }
+    }
+    nearkit_kernels_force(NEARKIT_KERNELS_AUTO);
+    if (nkernels == 0) {
+        kernels[0] = NEARKIT_KERNELS_AUTO;
+        kernel_names[0] = nearkit_kernels_name();
+        printf(" %s", kernel_names[0]);
+        nkernels = 1;
+    }
+    printf("\n");
+
+    int passed = 0, failed = 0;
+    size_t cases_run = 0;
+    for (size_t ci = 0; ci < m.case_count; ci++) {
+        const golden_case *c = &m.cases[ci];
+        if (filter != NULL && strstr(c->name, filter) == NULL) {
+            continue;
+        }
+        cases_run++;
+        golden_expected e;
+        if (!golden_expected_load(&e, &m, c, err, sizeof err)) {
+            printf("FAIL case=%s: cannot load the expected results: %s\n", c->name, err);
+            failed++;
+            continue;
+        }
+        int runs = 0;
+        for (size_t kk = 0; kk < nkernels; kk++) {
+            nearkit_status st = nearkit_kernels_force(kernels[kk]);
+            if (st != NEARKIT_OK) {
+                printf("FAIL case=%s: nearkit_kernels_force(%s) returned %s (%s)\n", c->name,
+                       kernel_names[kk], nearkit_status_name(st), nearkit_last_error_message());
+                failed++;
+                continue;
+            }
+            for (size_t ki = 0; ki < nexact; ki++) {
+                if (!(kinds[ki].metric_mask & (1u << (unsigned)c->metric))) {
+                    continue;
+                }
+                run r = {&m, c, &m.datasets[c->dataset], &e,
+                         kinds[ki].name ? kinds[ki].name : "?", kernel_names[kk], 0};
+                run_case_on_kind(&r, &kinds[ki]);
+                runs++;
+                if (r.failures == 0) {
+                    passed++;
+                } else {
+                    failed++;
+                }
+            }
+        }
+        nearkit_kernels_force(NEARKIT_KERNELS_AUTO);
+        if (runs == 0) {
+            printf("FAIL case=%s: no exact kind supports metric %s\n", c->name, c->metric_name);
+            failed++;
+        }
+        golden_expected_free(&e);
+    }
+    if (cases_run == 0) {
+        printf("FAIL no case matched\n");
+        failed++;
+    }
+    printf("golden: %d passed, %d failed (%zu cases, %zu exact kinds, %zu kernel implementations)\n",
+           passed, failed, cases_run, nexact, nkernels);
+    free(kinds);
+    golden_manifest_free(&m);
+    return failed == 0 ? 0 : 1;
+}
