@@ -328,9 +328,7 @@ int main(int argc, char **argv) {
     }
     printf("golden: nearkit %s; exact kinds:", nearkit_version_string());
     for (size_t i = 0; i < nkinds; i++) {
-        nearkit_kind_info info;
-        memset(&info, 0, sizeof info);
-        info.struct_size = (uint32_t)sizeof info;
+        nearkit_kind_info info = NEARKIT_KIND_INFO_INIT;
         nearkit_status st = nearkit_kind_get_info(&info, i);
         if (st != NEARKIT_OK) {
             printf("\nFAIL nearkit_kind_get_info(%zu) returned %s (%s)\n", i,
