@@ -183,5 +183,6 @@ struct nearkit_index {
 const nearkit_index_ops *nearkit_find_kind(nearkit_kind kind);
 
 extern const nearkit_index_ops nearkit_flat_ops;
+extern const nearkit_index_ops nearkit_ivf_flat_ops;
 
 #endif

@@ -1,0 +1,522 @@
+/* k-means: see kmeans.h. */
+#include "kmeans.h"
+#include "kernels.h"
+#include "tile_scan.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ASSIGN_BLOCK 1024u   /* points per assignment task (and per sgemm call) */
+#define CENTROID_BLOCK 512u  /* centroids per sgemm call: a 2 MiB tile (measured: 256 and 1024 no better) */
+#define UPDATE_CHUNK 16u     /* centroids per update task */
+#define PLUSPLUS_BLOCK 4096u /* points per k-means++ distance task */
+
+/* ---- random numbers (splitmix64) --------------------------------------------------------------- */
+
+typedef struct rng {
+    uint64_t state;
+} rng;
+
+static uint64_t rng_next(rng *r) {
+    uint64_t z = (r->state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [0, m), m >= 1 (multiply-shift; the bias is below 2^-64 * m). */
+static uint64_t rng_below(rng *r, uint64_t m) {
+    return (uint64_t)(((unsigned __int128)rng_next(r) * m) >> 64);
+}
+
+/* Uniform in [0, 1) with 53 random bits. */
+static double rng_unit(rng *r) { return (double)(rng_next(r) >> 11) * 0x1.0p-53; }
+
+/* The first `take` entries of a seeded random permutation of [0, n) (partial Fisher-Yates).
+ * Returns an array of n entries whose first `take` are the draw, or NULL when out of memory. */
+static uint64_t *random_draw(rng *r, uint64_t n, uint64_t take) {
+    uint64_t *idx = nearkit_alloc_array((size_t)n, sizeof *idx);
+    if (!idx) return NULL;
+    for (uint64_t i = 0; i < n; i++) idx[i] = i;
+    for (uint64_t i = 0; i < take; i++) {
+        uint64_t j = i + rng_below(r, n - i);
+        uint64_t t = idx[i];
+        idx[i] = idx[j];
+        idx[j] = t;
+    }
+    return idx;
+}
+
+/* ---- per-worker scratch ------------------------------------------------------------------------ */
+
+/* One lazily allocated buffer per worker of a parallel loop; slot w is only touched by worker w. */
+typedef struct worker_buffers {
+    void **slot;
+    uint32_t n;
+    size_t bytes;
+} worker_buffers;
+
+static bool worker_buffers_init(worker_buffers *wb, uint32_t threads, size_t bytes) {
+    wb->slot = calloc(threads, sizeof *wb->slot);
+    wb->n = threads;
+    wb->bytes = bytes;
+    return wb->slot != NULL;
+}
+
+static void *worker_buffer(worker_buffers *wb, uint32_t worker) {
+    if (!wb->slot[worker]) wb->slot[worker] = nearkit_aligned_alloc_array(wb->bytes, 1);
+    return wb->slot[worker];
+}
+
+static void worker_buffers_free(worker_buffers *wb) {
+    if (!wb->slot) return;
+    for (uint32_t i = 0; i < wb->n; i++) nearkit_aligned_free(wb->slot[i]);
+    free(wb->slot);
+    wb->slot = NULL;
+}
+
+/* ---- assignment -------------------------------------------------------------------------------- */
+
+typedef struct assign_task {
+    const float *x;
+    uint64_t n;
+    uint32_t d, k;
+    const float *centroids;
+    const float *norms; /* NULL: spherical */
+    const float *point_norms; /* optional |x|^2, for the objective */
+    uint32_t *assign;
+    float *score;
+    double *block_objective; /* optional, one per ASSIGN_BLOCK block */
+    worker_buffers tiles;
+    _Atomic int failed;
+} assign_task;
+
+/* Folds one tile row into a point's best (value, centroid): the value of entry j is r[j] +
+ * norms[j] (norms NULL: r[j]). Strict comparisons in index order keep ties at the smaller centroid
+ * index. */
+static void fold_row(float *best, uint32_t *arg, const float *r, const float *norms, uint32_t n,
+                     uint32_t first) {
+    float b = *best;
+    uint32_t a = *arg, j = 0;
+    for (; j + 16 <= n; j += 16) {
+        if (!nearkit_any16_below(r + j, norms ? norms + j : NULL, 0.0f, b, false)) continue;
+        for (uint32_t u = j; u < j + 16; u++) {
+            float v = norms ? 0.0f + norms[u] + r[u] : 0.0f + r[u];
+            if (v < b) {
+                b = v;
+                a = first + u;
+            }
+        }
+    }
+    for (; j < n; j++) {
+        float v = norms ? 0.0f + norms[j] + r[j] : 0.0f + r[j];
+        if (v < b) {
+            b = v;
+            a = first + j;
+        }
+    }
+    *best = b;
+    *arg = a;
+}
+
+/* The minimised value of a tile entry: tile holds -2<x,c> (l2) or -<x,c> (spherical). */
+static void assign_block(assign_task *t, uint64_t begin, uint64_t end, float *tile) {
+    size_t rows = (size_t)(end - begin);
+    const float *xb = t->x + begin * t->d;
+    float best[ASSIGN_BLOCK];
+    uint32_t arg[ASSIGN_BLOCK];
+    for (size_t i = 0; i < rows; i++) {
+        best[i] = INFINITY;
+        arg[i] = 0;
+    }
+    for (uint32_t c0 = 0; c0 < t->k; c0 += CENTROID_BLOCK) {
+        uint32_t cb = t->k - c0 < CENTROID_BLOCK ? t->k - c0 : CENTROID_BLOCK;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)cb, (int)t->d,
+                    t->norms ? -2.0f : -1.0f, xb, (int)t->d, t->centroids + (size_t)c0 * t->d,
+                    (int)t->d, 0.0f, tile, (int)cb);
+        for (size_t i = 0; i < rows; i++)
+            fold_row(&best[i], &arg[i], tile + i * cb, t->norms ? t->norms + c0 : NULL, cb, c0);
+    }
+    double objective = 0;
+    for (size_t i = 0; i < rows; i++) {
+        t->assign[begin + i] = arg[i];
+        if (t->score) t->score[begin + i] = best[i];
+        if (t->point_norms) objective += (double)t->point_norms[begin + i] + best[i];
+        else objective += 1.0 + best[i];
+    }
+    if (t->block_objective) t->block_objective[begin / ASSIGN_BLOCK] = objective;
+}
+
+static void assign_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
+    assign_task *t = ctx;
+    float *tile = worker_buffer(&t->tiles, worker);
+    if (!tile) {
+        atomic_store(&t->failed, 1);
+        return;
+    }
+    /* chunks are whole blocks: boundaries independent of the thread count */
+    for (uint64_t b = begin; b < end; b += ASSIGN_BLOCK)
+        assign_block(t, b, end - b < ASSIGN_BLOCK ? end : b + ASSIGN_BLOCK, tile);
+}
+
+/* Runs the assignment; block_objective may be NULL. */
+static nearkit_status run_assign(assign_task *t, uint32_t threads) {
+    nearkit_blas_prepare(); /* this module may run before any index exists */
+    uint32_t cb = t->k < CENTROID_BLOCK ? t->k : CENTROID_BLOCK;
+    if (!worker_buffers_init(&t->tiles, threads, (size_t)ASSIGN_BLOCK * cb * sizeof(float)))
+        return nearkit_oom();
+    atomic_init(&t->failed, 0);
+    nearkit_parallel_for(threads, t->n, ASSIGN_BLOCK, assign_range, t);
+    worker_buffers_free(&t->tiles);
+    return atomic_load(&t->failed) ? nearkit_oom() : NEARKIT_OK;
+}
+
+nearkit_status nearkit_kmeans_assign(uint32_t *assign, float *score, const float *centroids,
+                                     const float *centroid_norms, uint32_t k, const float *x,
+                                     uint64_t n, uint32_t d, uint32_t threads) {
+    if (n == 0) return NEARKIT_OK;
+    assign_task t = {.x = x, .n = n, .d = d, .k = k, .centroids = centroids,
+                     .norms = centroid_norms, .assign = assign, .score = score};
+    return run_assign(&t, threads ? threads : 1);
+}
+
+/* ---- training state ---------------------------------------------------------------------------- */
+
+typedef struct trainer {
+    const nearkit_kmeans_config *cfg;
+    const float *x; /* the sample, m x d */
+    uint64_t m;
+    uint32_t d, k;
+    float *centroids;
+    float *norms;       /* k, l2 only */
+    float *point_norms; /* m, l2 only */
+    uint32_t *assign, *previous;
+    float *score;
+    uint64_t *sizes;    /* k */
+    uint64_t *offsets;  /* k + 1: members of centroid j at members[offsets[j] .. offsets[j+1]) */
+    uint64_t *members;  /* m, point indices in increasing order within each centroid */
+    double *block_objective;
+    _Atomic int failed;
+} trainer;
+
+static void update_norms(trainer *t) {
+    if (!t->norms) return;
+    const nearkit_kernel_table *kt = nearkit_kernels();
+    for (uint32_t j = 0; j < t->k; j++) {
+        const float *c = t->centroids + (size_t)j * t->d;
+        t->norms[j] = kt->dot(c, c, t->d);
+    }
+}
+
+static void normalise(float *v, uint32_t d) {
+    double s = 0;
+    for (uint32_t i = 0; i < d; i++) s += (double)v[i] * v[i];
+    if (s <= 0) return; /* a zero centroid stays zero */
+    double inv = 1.0 / sqrt(s);
+    for (uint32_t i = 0; i < d; i++) v[i] = (float)(v[i] * inv);
+}
+
+/* ---- initialisation ---------------------------------------------------------------------------- */
+
+static nearkit_status init_random(trainer *t, rng *r) {
+    uint64_t *idx = random_draw(r, t->m, t->k);
+    if (!idx) return nearkit_oom();
+    for (uint32_t j = 0; j < t->k; j++)
+        memcpy(t->centroids + (size_t)j * t->d, t->x + idx[j] * t->d, (size_t)t->d * sizeof(float));
+    free(idx);
+    return NEARKIT_OK;
+}
+
+typedef struct plusplus_task {
+    const trainer *t;
+    const float *centre;
+    float *nearest;     /* m: squared distance to the nearest chosen centre */
+    double *block_sums; /* one per PLUSPLUS_BLOCK */
+    worker_buffers buffers;
+    _Atomic int failed;
+} plusplus_task;
+
+static void plusplus_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
+    plusplus_task *p = ctx;
+    const trainer *t = p->t;
+    float *dist = worker_buffer(&p->buffers, worker);
+    if (!dist) {
+        atomic_store(&p->failed, 1);
+        return;
+    }
+    const nearkit_kernel_table *kt = nearkit_kernels();
+    for (uint64_t b = begin; b < end; b += PLUSPLUS_BLOCK) {
+        size_t rows = end - b < PLUSPLUS_BLOCK ? (size_t)(end - b) : PLUSPLUS_BLOCK;
+        kt->l2sq_many(dist, p->centre, t->x + b * t->d, rows, t->d);
+        double sum = 0;
+        for (size_t i = 0; i < rows; i++) {
+            if (dist[i] < p->nearest[b + i]) p->nearest[b + i] = dist[i];
+            sum += p->nearest[b + i];
+        }
+        p->block_sums[b / PLUSPLUS_BLOCK] = sum;
+    }
+}
+
+/* Picks a point with probability proportional to its weight; sums are combined in block order. */
+static uint64_t pick_weighted(const float *weight, const double *block_sums, uint64_t m, rng *r) {
+    uint64_t blocks = (m + PLUSPLUS_BLOCK - 1) / PLUSPLUS_BLOCK;
+    double total = 0;
+    for (uint64_t b = 0; b < blocks; b++) total += block_sums[b];
+    if (!(total > 0)) return rng_below(r, m); /* every point sits on a centre */
+    double target = rng_unit(r) * total;
+    uint64_t b = 0;
+    for (; b + 1 < blocks && target >= block_sums[b]; b++) target -= block_sums[b];
+    uint64_t end = (b + 1) * PLUSPLUS_BLOCK < m ? (b + 1) * PLUSPLUS_BLOCK : m;
+    uint64_t last = b * PLUSPLUS_BLOCK;
+    for (uint64_t i = b * PLUSPLUS_BLOCK; i < end; i++) {
+        if (weight[i] > 0) last = i;
+        if (target < weight[i]) return i;
+        target -= weight[i];
+    }
+    return last; /* rounding left a remainder: the block's last candidate */
+}
+
+/* k-means++: each next centre is a point drawn with probability proportional to its squared
+ * distance to the nearest centre so far. k passes over the sample. */
+static nearkit_status init_plusplus(trainer *t, rng *r, uint32_t threads) {
+    uint64_t blocks = (t->m + PLUSPLUS_BLOCK - 1) / PLUSPLUS_BLOCK;
+    plusplus_task p = {.t = t,
+                       .nearest = nearkit_alloc_array((size_t)t->m, sizeof(float)),
+                       .block_sums = nearkit_alloc_array((size_t)blocks, sizeof(double))};
+    nearkit_status st = NEARKIT_OK;
+    if (!p.nearest || !p.block_sums ||
+        !worker_buffers_init(&p.buffers, threads, PLUSPLUS_BLOCK * sizeof(float))) {
+        st = nearkit_oom();
+        goto done;
+    }
+    for (uint64_t i = 0; i < t->m; i++) p.nearest[i] = INFINITY;
+    atomic_init(&p.failed, 0);
+    uint64_t chosen = rng_below(r, t->m);
+    for (uint32_t j = 0; j < t->k; j++) {
+        float *c = t->centroids + (size_t)j * t->d;
+        memcpy(c, t->x + chosen * t->d, (size_t)t->d * sizeof(float));
+        if (j + 1 == t->k) break;
+        p.centre = c;
+        nearkit_parallel_for(threads, t->m, PLUSPLUS_BLOCK, plusplus_range, &p);
+        if (atomic_load(&p.failed)) {
+            st = nearkit_oom();
+            goto done;
+        }
+        chosen = pick_weighted(p.nearest, p.block_sums, t->m, r);
+    }
+done:
+    worker_buffers_free(&p.buffers);
+    free(p.nearest);
+    free(p.block_sums);
+    return st;
+}
+
+/* ---- Lloyd iterations -------------------------------------------------------------------------- */
+
+typedef struct far_point {
+    float dist;
+    uint64_t index;
+} far_point;
+
+static int compare_far(const void *a, const void *b) {
+    const far_point *x = a, *y = b;
+    if (x->dist != y->dist) return x->dist < y->dist ? 1 : -1; /* farthest first */
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+/* Gives every empty cluster the farthest point (from its own centroid) of a cluster that has more
+ * than one: that point becomes the new centroid in the update that follows. */
+static nearkit_status reseed_empty(trainer *t, uint64_t *reseeded) {
+    uint64_t empty = 0;
+    for (uint32_t j = 0; j < t->k; j++) empty += t->sizes[j] == 0;
+    if (empty == 0) return NEARKIT_OK;
+    far_point *order = nearkit_alloc_array((size_t)t->m, sizeof *order);
+    if (!order) return nearkit_oom();
+    for (uint64_t i = 0; i < t->m; i++)
+        order[i] = (far_point){t->point_norms ? t->point_norms[i] + t->score[i] : t->score[i], i};
+    qsort(order, (size_t)t->m, sizeof *order, compare_far);
+    uint64_t next = 0;
+    for (uint32_t j = 0; j < t->k; j++) {
+        if (t->sizes[j] != 0) continue;
+        while (next < t->m && t->sizes[t->assign[order[next].index]] <= 1) next++;
+        if (next == t->m) break; /* only when k > m, which the caller excludes */
+        uint64_t p = order[next++].index;
+        t->sizes[t->assign[p]]--;
+        t->assign[p] = j;
+        t->sizes[j] = 1;
+        (*reseeded)++;
+    }
+    free(order);
+    return NEARKIT_OK;
+}
+
+/* Groups the points by centroid (counting sort, point order kept within a group). */
+static void group_members(trainer *t) {
+    t->offsets[0] = 0;
+    for (uint32_t j = 0; j < t->k; j++) t->offsets[j + 1] = t->offsets[j] + t->sizes[j];
+    for (uint32_t j = 0; j < t->k; j++) t->sizes[j] = 0;
+    for (uint64_t i = 0; i < t->m; i++) {
+        uint32_t j = t->assign[i];
+        t->members[t->offsets[j] + t->sizes[j]++] = i;
+    }
+}
+
+static void update_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
+    (void)worker;
+    trainer *t = ctx;
+    double *sum = nearkit_alloc_array(t->d, sizeof(double));
+    if (!sum) {
+        atomic_store(&t->failed, 1);
+        return;
+    }
+    for (uint64_t j = begin; j < end; j++) {
+        uint64_t from = t->offsets[j], to = t->offsets[j + 1];
+        if (from == to) continue; /* keeps its centroid */
+        memset(sum, 0, t->d * sizeof(double));
+        for (uint64_t i = from; i < to; i++) {
+            const float *v = t->x + t->members[i] * t->d;
+            for (uint32_t c = 0; c < t->d; c++) sum[c] += v[c];
+        }
+        float *centroid = t->centroids + j * t->d;
+        double inv = 1.0 / (double)(to - from);
+        for (uint32_t c = 0; c < t->d; c++) centroid[c] = (float)(sum[c] * inv);
+        if (t->cfg->spherical) normalise(centroid, t->d);
+    }
+    free(sum);
+}
+
+static void count_sizes(trainer *t) {
+    memset(t->sizes, 0, t->k * sizeof *t->sizes);
+    for (uint64_t i = 0; i < t->m; i++) t->sizes[t->assign[i]]++;
+}
+
+static uint64_t count_changes(const trainer *t) {
+    uint64_t changed = 0;
+    for (uint64_t i = 0; i < t->m; i++) changed += t->assign[i] != t->previous[i];
+    return changed;
+}
+
+static double total_objective(const trainer *t) {
+    double sum = 0;
+    for (uint64_t b = 0; b < (t->m + ASSIGN_BLOCK - 1) / ASSIGN_BLOCK; b++) sum += t->block_objective[b];
+    return sum;
+}
+
+static nearkit_status lloyd(trainer *t, nearkit_kmeans_stats *stats) {
+    uint32_t iterations = t->cfg->iterations ? t->cfg->iterations : NEARKIT_KMEANS_DEFAULT_ITERATIONS;
+    uint32_t threads = t->cfg->threads ? t->cfg->threads : 1;
+    for (uint32_t it = 0; it < iterations; it++) {
+        update_norms(t);
+        assign_task a = {.x = t->x, .n = t->m, .d = t->d, .k = t->k, .centroids = t->centroids,
+                         .norms = t->norms, .point_norms = t->point_norms, .assign = t->assign,
+                         .score = t->score, .block_objective = t->block_objective};
+        nearkit_status st = run_assign(&a, threads);
+        if (st) return st;
+        stats->objective = total_objective(t);
+        if (it > 0 && count_changes(t) == 0) break; /* settled: the centroids would not move */
+        stats->iterations = it + 1;
+        count_sizes(t);
+        st = reseed_empty(t, &stats->reseeded);
+        if (st) return st;
+        group_members(t);
+        atomic_init(&t->failed, 0);
+        nearkit_parallel_for(threads, t->k, UPDATE_CHUNK, update_range, t);
+        if (atomic_load(&t->failed)) return nearkit_oom();
+        memcpy(t->previous, t->assign, (size_t)t->m * sizeof *t->assign);
+    }
+    return NEARKIT_OK;
+}
+
+/* ---- entry point ------------------------------------------------------------------------------- */
+
+/* The training points: all of x, or a seeded random subset of max_sample (in x's order) copied to
+ * *owned. */
+static nearkit_status take_sample(const float **sample, float **owned, uint64_t *m, const float *x,
+                                  uint64_t n, uint32_t d, uint64_t max_sample, rng *r) {
+    *owned = NULL;
+    *sample = x;
+    *m = n;
+    if (n <= max_sample) return NEARKIT_OK;
+    float *copy = nearkit_aligned_alloc_array((size_t)max_sample * d, sizeof(float));
+    if (!copy) return nearkit_oom();
+    /* selection sampling: one pass, each point taken with probability wanted / remaining */
+    uint64_t taken = 0;
+    for (uint64_t i = 0; i < n && taken < max_sample; i++)
+        if (rng_below(r, n - i) < max_sample - taken)
+            memcpy(copy + taken++ * d, x + i * d, (size_t)d * sizeof(float));
+    *owned = copy;
+    *sample = copy;
+    *m = max_sample;
+    return NEARKIT_OK;
+}
+
+static void trainer_free(trainer *t) {
+    free(t->norms);
+    free(t->point_norms);
+    free(t->assign);
+    free(t->previous);
+    free(t->score);
+    free(t->sizes);
+    free(t->offsets);
+    free(t->members);
+    free(t->block_objective);
+}
+
+static bool trainer_alloc(trainer *t) {
+    size_t m = (size_t)t->m, k = t->k;
+    bool l2 = !t->cfg->spherical;
+    t->norms = l2 ? nearkit_alloc_array(k, sizeof(float)) : NULL;
+    t->point_norms = l2 ? nearkit_alloc_array(m, sizeof(float)) : NULL;
+    t->assign = nearkit_alloc_array(m, sizeof(uint32_t));
+    t->previous = nearkit_alloc_array(m, sizeof(uint32_t));
+    t->score = nearkit_alloc_array(m, sizeof(float));
+    t->sizes = nearkit_alloc_array(k, sizeof(uint64_t));
+    t->offsets = nearkit_alloc_array(k + 1, sizeof(uint64_t));
+    t->members = nearkit_alloc_array(m, sizeof(uint64_t));
+    t->block_objective = nearkit_alloc_array((m + ASSIGN_BLOCK - 1) / ASSIGN_BLOCK, sizeof(double));
+    return (!l2 || (t->norms && t->point_norms)) && t->assign && t->previous && t->score &&
+           t->sizes && t->offsets && t->members && t->block_objective;
+}
+
+nearkit_status nearkit_kmeans_train(float *centroids, nearkit_kmeans_stats *stats,
+                                    const nearkit_kmeans_config *cfg, const float *x, uint64_t n,
+                                    uint32_t d) {
+    if (cfg->k == 0 || cfg->k > n || d == 0)
+        return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT,
+                                 "k-means needs 1 <= k <= points, got k = %u for %llu points",
+                                 cfg->k, (unsigned long long)n);
+    nearkit_kmeans_stats local = {0};
+    if (!stats) stats = &local;
+    *stats = (nearkit_kmeans_stats){0};
+    rng r = {cfg->seed};
+    uint64_t max_sample = cfg->max_sample ? cfg->max_sample
+                                          : (uint64_t)cfg->k * NEARKIT_KMEANS_POINTS_PER_CENTROID;
+    if (max_sample < cfg->k) max_sample = cfg->k;
+    uint32_t threads = cfg->threads ? cfg->threads : 1;
+
+    trainer t = {.cfg = cfg, .d = d, .k = cfg->k, .centroids = centroids};
+    float *owned = NULL;
+    nearkit_status st = take_sample(&t.x, &owned, &t.m, x, n, d, max_sample, &r);
+    if (st) return st;
+    stats->sample = t.m;
+    if (!trainer_alloc(&t)) {
+        st = nearkit_oom();
+        goto done;
+    }
+    if (t.point_norms) {
+        const nearkit_kernel_table *kt = nearkit_kernels();
+        for (uint64_t i = 0; i < t.m; i++) t.point_norms[i] = kt->dot(t.x + i * d, t.x + i * d, d);
+    }
+    st = cfg->plusplus ? init_plusplus(&t, &r, threads) : init_random(&t, &r);
+    if (st) goto done;
+    if (cfg->spherical)
+        for (uint32_t j = 0; j < t.k; j++) normalise(centroids + (size_t)j * d, d);
+    st = lloyd(&t, stats);
+done:
+    trainer_free(&t);
+    nearkit_aligned_free(owned);
+    return st;
+}
