@@ -17,10 +17,10 @@ nearkit_deps_python() {
     echo "ci/deps-python.sh: $py is older than Python 3.9" >&2
     return 1
   fi
-  local wanted=(numpy scipy scikit-learn pandas pytest "scikit-build-core>=0.10" "swig>=4.0")
+  local wanted=(numpy scipy scikit-learn pandas pytest pynear "scikit-build-core>=0.10" "swig>=4.0")
   if "$py" - <<'PYEOF'
 import importlib.util, sys
-mods = ["numpy", "scipy", "sklearn", "pandas", "pytest", "scikit_build_core", "swig"]
+mods = ["numpy", "scipy", "sklearn", "pandas", "pytest", "pynear", "scikit_build_core", "swig"]
 sys.exit(0 if all(importlib.util.find_spec(m) for m in mods) else 1)
 PYEOF
   then

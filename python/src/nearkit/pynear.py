@@ -1,0 +1,678 @@
+"""PyNear's API over nearkit's indexes: ``import nearkit.pynear as pynear``.
+
+A program written for PyNear (the ``pynear`` package) runs unchanged with this module in
+its place::
+
+    import numpy as np
+    import nearkit.pynear as pynear
+
+    data = np.random.rand(100_000, 16).astype(np.float32)
+    index = pynear.VPTreeL2Index()
+    index.set(data)
+    indices, distances = index.searchKNN(data[:10], k=5)
+
+Every class is a thin adapter over :class:`nearkit.Index` (the search is nearkit's C library); it
+only converts arguments and results to PyNear's conventions:
+
+========================  ==========  =======  =============================================
+class                     kind        metric   results
+========================  ==========  =======  =============================================
+``VPTreeL2Index``         vptree      l2       ``searchKNN``: per-query lists, **farthest
+``VPTreeL1Index``         vptree      l1       first**; ``search1NN``: flat lists (one id and
+``VPTreeChebyshevIndex``  vptree      linf     distance per query); Euclidean (not squared)
+``VPTreeCosineIndex``     vptree      cosine   L2; cosine distance 1 - cos in [0, 2]
+``VPTreeBinaryIndex``     vptree      hamming  as above, int distances (uint8 packed bits)
+``BKTreeBinaryIndex``     bktree      hamming  ``find_threshold(q, t)``: ``(indices,
+                                               distances, keys)`` of rows at distance <= t
+``MIHBinaryIndex(m)``     mih         hamming  ``searchKNN(q, k, radius=8)``: nearest first
+``IVFFlatBinaryIndex``    ivf_binary  hamming  ``searchKNN``: nearest first; ``set_nprobe``
+``IVFFlatL2Index``        ivf_flat    l2       nearest first, **squared** L2 distances;
+``IVFFlatCosineIndex``    ivf_flat    cosine   ``search1NN`` gives nested lists as searchKNN
+========================  ==========  =======  =============================================
+
+PyNear's fixed-width names (``VPTreeBinaryIndex64`` / ``128`` / ``256`` / ``512`` / ``N`` and the
+same for ``BKTreeBinaryIndex``) are the binary classes with a check of the row width (8, 16, 32, 64
+bytes; ``N`` any width).
+
+Common to every class: ``set(data)`` replaces the whole content (a new nearkit index is created,
+filled and built); ids are row numbers of ``data``; where fewer than k rows exist a row holds fewer
+than k entries; ``searchKNN_arrays`` (VP-trees, MIH, binary IVF) returns ``(ids, distances)`` arrays
+of shape ``(n, k)`` nearest first, padded with id -1 and distance ``inf`` (float) or the int64
+maximum (hamming); ``to_string()`` is the nearkit index's description; every class pickles (the
+nearkit index is stored, not rebuilt). Extra keyword arguments of a constructor (e.g.
+``VPTreeL2Index(leaf_size=16, num_threads=2)``) go to :class:`nearkit.Index`.
+
+Differences from PyNear, where PyNear's behaviour is undefined or an error (by design):
+
+* bad input raises instead of returning garbage: a query of the wrong dimension, NaN or infinity,
+  ``k`` <= 0 (PyNear returns empty rows for ``k=0``) raise ``ValueError``;
+* ``MIHBinaryIndex.searchKNN(q, k, radius)`` returns exactly the k nearest rows within ``radius``
+  (fewer when fewer lie within it). PyNear guarantees the same rows within the radius but may add
+  rows beyond it that its sub-tables happened to reach; nearkit does not;
+* ``MIHBinaryIndex(m=0)`` lets nearkit choose m; any m with substrings of at most 64 bits is
+  accepted (PyNear needs m to divide the byte width);
+* ``BKTreeBinaryIndex.find_threshold`` lists matches nearest first (PyNear: tree order); a
+  BK-tree also has ``searchKNN`` / ``search1NN`` with ``VPTreeBinaryIndex``'s conventions; MIH,
+  binary IVF and BK-tree indexes pickle (PyNear's do not).
+
+PyNear's HNSW classes, ``ShardedHNSWIndex``, the ``dist_*`` functions and the scikit-learn adapters
+have no counterpart here (see :mod:`nearkit.sklearn` for scikit-learn estimators); naming them
+raises ``AttributeError`` saying so.
+"""
+
+import numbers
+import operator
+import threading
+
+import numpy as np
+
+from ._errors import InvalidArgumentError, StateError
+from ._index import Index, from_bytes
+
+__all__ = [
+    "VPTreeL2Index",
+    "VPTreeL1Index",
+    "VPTreeChebyshevIndex",
+    "VPTreeCosineIndex",
+    "VPTreeBinaryIndex",
+    "VPTreeBinaryIndex64",
+    "VPTreeBinaryIndex128",
+    "VPTreeBinaryIndex256",
+    "VPTreeBinaryIndex512",
+    "VPTreeBinaryIndexN",
+    "BKTreeBinaryIndex",
+    "BKTreeBinaryIndex64",
+    "BKTreeBinaryIndex128",
+    "BKTreeBinaryIndex256",
+    "BKTreeBinaryIndex512",
+    "BKTreeBinaryIndexN",
+    "MIHBinaryIndex",
+    "IVFFlatBinaryIndex",
+    "IVFFlatL2Index",
+    "IVFFlatCosineIndex",
+]
+
+_U8 = np.dtype(np.uint8)
+_I64 = np.dtype(np.int64)
+_INT64_MAX = np.iinfo(np.int64).max
+_STATE_FORMAT = 1
+
+
+def _positive_int(value, what, allow_zero=False):
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{what} must be an integer, not {type(value).__name__}") from None
+    if value < (0 if allow_zero else 1):
+        raise InvalidArgumentError(
+            f"{what} must be {'>= 0' if allow_zero else '>= 1'}, got {value}")
+    return value
+
+
+class _Adapter:
+    """What every PyNear class shares: an optional nearkit index built by ``set``."""
+
+    _KIND = None          # nearkit kind name
+    _METRIC = None        # nearkit metric name
+    _BINARY = False       # rows of packed bits (uint8), dimension in bits = 8 * bytes
+    _WIDTH = None         # fixed row width in bytes (PyNear's VPTreeBinaryIndex256 & co.)
+    _FARTHEST_FIRST = False   # PyNear's list rows are farthest first (VP-trees)
+    _EMPTY_RAISES = False     # searching an index without rows raises (else: empty rows)
+    _EMPTY_MESSAGE = "index must be first initialized with .set() function and non empty dataset"
+    _QUERIES_1D = False   # a 1-d query is one vector (IVF-Flat); else queries must be 2-d
+    _EXTRA_STATE = ()     # attribute names pickled besides the index
+
+    def __init__(self, **options):
+        self._options = dict(options)
+        self._params = {}     # kind parameters fixed by the PyNear constructor
+        self._index = None    # nearkit.Index, replaced whole by set()
+        self._count = 0
+
+    # -- nearkit options -----------------------------------------------------------------------
+
+    def _create(self, dim):
+        kwargs = dict(self._params)
+        kwargs.update(self._options)
+        return Index(kind=self._KIND, metric=self._METRIC, dim=dim, **kwargs)
+
+    # -- input conversion ------------------------------------------------------------------------
+
+    def _rows(self, x, what, allow_1d=False):
+        """x as a 2-d array nearkit takes (float32-convertible, or uint8 for binary indexes)."""
+        a = x if isinstance(x, np.ndarray) else np.asarray(x)
+        if self._BINARY and a.dtype != _U8:
+            if isinstance(x, np.ndarray) or a.dtype.kind not in "iu" or (
+                    a.size and (a.min() < 0 or a.max() > 255)):
+                raise TypeError(f"invalid data type: binary indexes must be uint8 (packed bits); "
+                                f"{what} has dtype {a.dtype}")
+            a = a.astype(_U8)
+        if a.ndim == 1 and allow_1d:
+            a = a.reshape(1, -1)
+        if a.ndim != 2:
+            kind = "binary indexes" if self._BINARY else "this index"
+            raise InvalidArgumentError(
+                f"invalid data shape: {kind} take a 2-d array of shape (n, d); {what} has shape "
+                f"{a.shape}")
+        if self._WIDTH is not None and a.shape[1] != self._WIDTH:
+            raise InvalidArgumentError(
+                f"invalid data dimension: {type(self).__name__} takes rows of {self._WIDTH} bytes; "
+                f"{what} has {a.shape[1]}")
+        return a
+
+    # -- building ----------------------------------------------------------------------------------
+
+    def set(self, data):
+        """Replaces the index's content with the rows of ``data`` (ids are row numbers)."""
+        data = self._rows(data, "data")
+        n, width = data.shape
+        index = self._create(width * 8 if self._BINARY else width)
+        if n:
+            index.add(data)
+            index.build()
+        self._install(index, data)
+
+    def _install(self, index, data):
+        self._index = index
+        self._count = index.ntotal
+
+    # -- searching ---------------------------------------------------------------------------------
+
+    def _ready_index(self):
+        """The nearkit index to search, or None when empty rows are the answer."""
+        if self._index is None or self._count == 0:
+            if self._EMPTY_RAISES:
+                raise StateError(self._EMPTY_MESSAGE)
+            return None
+        return self._index
+
+    def _knn(self, queries, k):
+        """nearkit's (ids, distances) arrays, nearest first, -1 / inf padded."""
+        q = self._rows(queries, "queries", allow_1d=self._QUERIES_1D)
+        index = self._ready_index()
+        if index is None:
+            k = _positive_int(k, "k")
+            self._check_width(q)
+            return np.full((q.shape[0], k), -1, _I64), np.full((q.shape[0], k), np.inf,
+                                                               np.float32)
+        return index.search(q, k)
+
+    def _check_width(self, q):
+        """The dimension check nearkit makes, for queries answered without it (empty index)."""
+        if self._index is not None:
+            dim = q.shape[1] * 8 if self._BINARY else q.shape[1]
+            if dim != self._index.dim:
+                unit = " bits" if self._BINARY else ""
+                raise InvalidArgumentError(
+                    f"invalid data dimension: the index holds vectors of dimension "
+                    f"{self._index.dim}{unit}, the queries have dimension {dim}{unit}")
+
+    def _distances(self, distances):
+        """nearkit's distances on PyNear's scale (overridden where they differ)."""
+        return distances
+
+    def _lists(self, ids, distances):
+        """PyNear's per-query lists: padding dropped, row order and distance type converted."""
+        distances = self._distances(distances)
+        valid = ids != -1
+        full = bool(valid.all())
+        if self._BINARY:
+            distances = (distances if full else np.where(valid, distances, 0)).astype(_I64)
+        if self._FARTHEST_FIRST:
+            ids, distances, valid = ids[:, ::-1], distances[:, ::-1], valid[:, ::-1]
+        id_rows, dist_rows = ids.tolist(), distances.tolist()
+        if full:
+            return id_rows, dist_rows
+        counts = valid.sum(axis=1).tolist()
+        k = ids.shape[1]
+        if self._FARTHEST_FIRST:  # padding is at the head of a reversed row
+            return ([r[k - c:] for r, c in zip(id_rows, counts)],
+                    [r[k - c:] for r, c in zip(dist_rows, counts)])
+        return ([r[:c] for r, c in zip(id_rows, counts)],
+                [r[:c] for r, c in zip(dist_rows, counts)])
+
+    def _arrays(self, ids, distances):
+        """PyNear's searchKNN_arrays: nearest first, int64 ids, -1 padding."""
+        distances = self._distances(distances)
+        if self._BINARY:
+            valid = ids != -1
+            out = np.where(valid, distances, 0).astype(_I64)
+            out[~valid] = _INT64_MAX
+            return ids, out
+        return ids, distances
+
+    # -- description and persistence --------------------------------------------------------------
+
+    def to_string(self):
+        """A human-readable description of the index (nearkit's ``describe()`` text)."""
+        if self._index is None:
+            return f"{type(self).__name__}: empty ({self._KIND} index; call set() to fill it)\n"
+        return self._index.describe()
+
+    def __getstate__(self):
+        state = {"format": _STATE_FORMAT, "options": self._options, "params": self._params,
+                 "index": None if self._index is None else self._index.to_bytes()}
+        for name in self._EXTRA_STATE:
+            state[name] = getattr(self, name)
+        return state
+
+    def __setstate__(self, state):
+        if not isinstance(state, dict) or state.get("format") != _STATE_FORMAT:
+            raise ValueError(f"cannot unpickle {type(self).__name__}: unknown state format")
+        self._init_runtime()
+        self._options = state["options"]
+        self._params = state["params"]
+        for name in self._EXTRA_STATE:
+            setattr(self, name, state[name])
+        blob = state["index"]
+        self._index = None if blob is None else from_bytes(blob)
+        self._count = 0 if self._index is None else self._index.ntotal
+
+    def _init_runtime(self):
+        """Attributes that are not pickled (locks)."""
+
+    def __repr__(self):
+        if self._index is None:
+            return f"<nearkit.pynear.{type(self).__name__} (empty)>"
+        return (f"<nearkit.pynear.{type(self).__name__} n={self._count} "
+                f"dim={self._index.dim}{' bits' if self._BINARY else ''}>")
+
+
+# ---- VP-trees ------------------------------------------------------------------------------------
+
+
+class _VPTree(_Adapter):
+    _KIND = "vptree"
+    _FARTHEST_FIRST = True
+    _EMPTY_RAISES = True
+
+    def __init__(self, **options):
+        """An empty VP-tree; ``options`` go to :class:`nearkit.Index` (e.g. ``leaf_size``)."""
+        super().__init__(**options)
+
+    def searchKNN(self, queries, k):
+        """``(indices, distances)``: per query, lists of the k nearest rows, farthest first."""
+        return self._lists(*self._knn(queries, k))
+
+    def search1NN(self, queries):
+        """``(indices, distances)``: flat lists, the nearest row of each query."""
+        ids, distances = self._knn(queries, 1)
+        distances = self._distances(distances)
+        if self._BINARY:
+            distances = distances.astype(_I64)
+        return ids[:, 0].tolist(), distances[:, 0].tolist()
+
+    def searchKNN_arrays(self, queries, k):
+        """``(ids, distances)`` arrays of shape (n, k), nearest first, padded with id -1."""
+        return self._arrays(*self._knn(queries, k))
+
+
+class VPTreeL2Index(_VPTree):
+    """Exact k-NN by Euclidean distance (a nearkit vp-tree); distances are not squared."""
+
+    _METRIC = "l2"
+
+
+class VPTreeL1Index(_VPTree):
+    """Exact k-NN by Manhattan (L1) distance (a nearkit vp-tree)."""
+
+    _METRIC = "l1"
+
+
+class VPTreeChebyshevIndex(_VPTree):
+    """Exact k-NN by Chebyshev (L-infinity) distance (a nearkit vp-tree)."""
+
+    _METRIC = "linf"
+
+
+class VPTreeCosineIndex(_VPTree):
+    """Exact k-NN by cosine distance 1 - cos(q, x) in [0, 2] (a nearkit vp-tree)."""
+
+    _METRIC = "cosine"
+
+
+class VPTreeBinaryIndex(_VPTree):
+    """Exact Hamming k-NN over uint8 rows of packed bits (a nearkit vp-tree); int distances."""
+
+    _METRIC = "hamming"
+    _BINARY = True
+
+
+class VPTreeBinaryIndex64(VPTreeBinaryIndex):
+    """:class:`VPTreeBinaryIndex` for 64-bit codes (rows of 8 bytes)."""
+
+    _WIDTH = 8
+
+
+class VPTreeBinaryIndex128(VPTreeBinaryIndex):
+    """:class:`VPTreeBinaryIndex` for 128-bit codes (rows of 16 bytes)."""
+
+    _WIDTH = 16
+
+
+class VPTreeBinaryIndex256(VPTreeBinaryIndex):
+    """:class:`VPTreeBinaryIndex` for 256-bit codes (rows of 32 bytes)."""
+
+    _WIDTH = 32
+
+
+class VPTreeBinaryIndex512(VPTreeBinaryIndex):
+    """:class:`VPTreeBinaryIndex` for 512-bit codes (rows of 64 bytes)."""
+
+    _WIDTH = 64
+
+
+class VPTreeBinaryIndexN(VPTreeBinaryIndex):
+    """:class:`VPTreeBinaryIndex` (any row width)."""
+
+
+# ---- BK-tree -------------------------------------------------------------------------------------
+
+
+class BKTreeBinaryIndex(VPTreeBinaryIndex):
+    """Hamming threshold (range) search over uint8 rows of packed bits (a nearkit bk-tree).
+
+    ``find_threshold(queries, threshold)`` returns PyNear's ``(indices, distances, keys)``: per
+    query, every row at Hamming distance <= threshold (nearest first), its distance, and the row
+    itself as a list of byte values. The rows are kept by this adapter for ``keys`` and
+    ``values()`` (nearkit indexes do not hand vectors back).
+    """
+
+    _KIND = "bktree"
+    _EXTRA_STATE = ("_data",)
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self._data = None
+
+    def _install(self, index, data):
+        stored = np.array(data, dtype=_U8, order="C", copy=True)
+        super()._install(index, data)
+        self._data = stored
+
+    def find_threshold(self, queries, threshold):
+        """``(indices, distances, keys)`` of every row within Hamming distance ``threshold``."""
+        q = self._rows(queries, "queries")
+        if not isinstance(threshold, numbers.Real) or isinstance(threshold, bool):
+            raise TypeError(f"threshold must be a number, not {type(threshold).__name__}")
+        if self._count == 0:  # no rows (or never set): no matches, as PyNear answers
+            self._check_width(q)
+            return ([[] for _ in range(q.shape[0])], [[] for _ in range(q.shape[0])],
+                    [[] for _ in range(q.shape[0])])
+        result = self._index.range_search(q, threshold)
+        cuts = result.offsets.tolist()
+        ids = result.ids.tolist()
+        distances = result.distances.astype(_I64).tolist()
+        keys = self._data[result.ids].tolist()
+        spans = list(zip(cuts[:-1], cuts[1:]))
+        return ([ids[a:b] for a, b in spans], [distances[a:b] for a, b in spans],
+                [keys[a:b] for a, b in spans])
+
+    def empty(self):
+        """Whether the index holds no rows."""
+        return self._count == 0
+
+    def size(self):
+        """Number of rows."""
+        return self._count
+
+    def values(self):
+        """Every stored row as a list of byte values (row order)."""
+        return [] if self._data is None else self._data.tolist()
+
+
+class BKTreeBinaryIndex64(BKTreeBinaryIndex):
+    """:class:`BKTreeBinaryIndex` for 64-bit codes (rows of 8 bytes)."""
+
+    _WIDTH = 8
+
+
+class BKTreeBinaryIndex128(BKTreeBinaryIndex):
+    """:class:`BKTreeBinaryIndex` for 128-bit codes (rows of 16 bytes)."""
+
+    _WIDTH = 16
+
+
+class BKTreeBinaryIndex256(BKTreeBinaryIndex):
+    """:class:`BKTreeBinaryIndex` for 256-bit codes (rows of 32 bytes)."""
+
+    _WIDTH = 32
+
+
+class BKTreeBinaryIndex512(BKTreeBinaryIndex):
+    """:class:`BKTreeBinaryIndex` for 512-bit codes (rows of 64 bytes)."""
+
+    _WIDTH = 64
+
+
+class BKTreeBinaryIndexN(BKTreeBinaryIndex):
+    """:class:`BKTreeBinaryIndex` (any row width)."""
+
+
+# ---- Multi-index hashing -------------------------------------------------------------------------
+
+
+class MIHBinaryIndex(_Adapter):
+    """Multi-index hashing over uint8 rows of packed bits (nearkit kind ``mih``).
+
+    ``MIHBinaryIndex(m=8)``: ``m`` substrings (tables); each holds at most 64 bits, so m must be at
+    least bits / 64; ``m=0`` lets nearkit choose. ``searchKNN(queries, k, radius=8)`` returns, per
+    query, the k nearest rows within Hamming distance ``radius`` (nearest first; fewer when fewer
+    lie within it): every row within the radius is found (the pigeonhole principle).
+    """
+
+    _KIND = "mih"
+    _METRIC = "hamming"
+    _BINARY = True
+    _EXTRA_STATE = ("_m",)
+
+    def __init__(self, m=8, **options):
+        super().__init__(**options)
+        self._m = _positive_int(m, "m", allow_zero=True)
+        self._params = {"m": self._m}
+        self._init_runtime()
+
+    def _init_runtime(self):
+        # The radius is the nearkit index's max_radius parameter: calls with the same radius on the
+        # same index run concurrently, a call with another radius waits for them, then sets it.
+        self._gate = threading.Condition()
+        self._gate_key = None   # (index, radius) the running calls use
+        self._gate_users = 0
+
+    def _install(self, index, data):
+        with self._gate:
+            super()._install(index, data)
+            self._gate_key = None
+
+    def _search_radius(self, index, q, k, radius):
+        radius = _positive_int(radius, "radius", allow_zero=True)
+        radius = min(radius, index.dim)  # no Hamming distance exceeds the bit count
+        key = (index, radius)
+        with self._gate:
+            while self._gate_users and self._gate_key != key:
+                self._gate.wait()
+            if self._gate_key != key:
+                index.set_param("max_radius", radius)
+                self._gate_key = key
+            self._gate_users += 1
+        try:
+            return index.search(q, k)
+        finally:
+            with self._gate:
+                self._gate_users -= 1
+                if not self._gate_users:
+                    self._gate.notify_all()
+
+    def _knn_radius(self, queries, k, radius):
+        q = self._rows(queries, "queries")
+        index = self._ready_index()
+        if index is None:
+            _positive_int(radius, "radius", allow_zero=True)
+            return _Adapter._knn(self, q, k)
+        return self._search_radius(index, q, k, radius)
+
+    def searchKNN(self, queries, k, radius=8):
+        """``(indices, distances)``: per query, lists of the k nearest rows within ``radius``."""
+        return self._lists(*self._knn_radius(queries, k, radius))
+
+    def searchKNN_arrays(self, queries, k, radius=8):
+        """``(ids, distances)`` arrays of shape (n, k), nearest first, padded with id -1."""
+        return self._arrays(*self._knn_radius(queries, k, radius))
+
+    def m(self):
+        """Number of substrings (tables): the built index's, else the requested one."""
+        if self._index is not None and self._index.get_param("substrings"):
+            return self._index.get_param("substrings")
+        return self._m
+
+    def n(self):
+        """Number of rows."""
+        return self._count
+
+    def nbytes(self):
+        """Bytes per row (0 before ``set``)."""
+        return 0 if self._index is None else self._index.dim // 8
+
+
+# ---- Inverted files ------------------------------------------------------------------------------
+
+
+class IVFFlatBinaryIndex(_Adapter):
+    """Inverted file over uint8 rows of packed bits (binary k-means; nearkit kind ``ivf_binary``).
+
+    ``IVFFlatBinaryIndex(nlist=256, nprobe=8, max_iter=20, seed=42)``: ``nlist`` lists (at most one
+    per row), ``nprobe`` of them scanned per query (``nprobe = nlist`` is exact), ``max_iter``
+    k-means iterations. ``set_nprobe`` changes nprobe at any time.
+    """
+
+    _KIND = "ivf_binary"
+    _METRIC = "hamming"
+    _BINARY = True
+    _EXTRA_STATE = ("_nlist", "_nprobe")
+
+    def __init__(self, nlist=256, nprobe=8, max_iter=20, seed=42, **options):
+        super().__init__(seed=_positive_int(seed, "seed", allow_zero=True), **options)
+        self._nlist = _positive_int(nlist, "nlist")
+        self._nprobe = _positive_int(nprobe, "nprobe")
+        self._params = {"nlist": self._nlist, "nprobe": self._nprobe,
+                        "iterations": _positive_int(max_iter, "max_iter")}
+
+    def searchKNN(self, queries, k):
+        """``(indices, distances)``: per query, lists of the k nearest rows found, nearest first."""
+        return self._lists(*self._knn(queries, k))
+
+    def searchKNN_arrays(self, queries, k):
+        """``(ids, distances)`` arrays of shape (n, k), nearest first, padded with id -1."""
+        return self._arrays(*self._knn(queries, k))
+
+    def set_nprobe(self, nprobe):
+        """Number of lists scanned per query, from now on."""
+        nprobe = _positive_int(nprobe, "nprobe")
+        if self._index is not None:
+            self._index.set_param("nprobe", nprobe)
+        self._nprobe = nprobe
+        self._params["nprobe"] = nprobe
+
+    def nlist(self):
+        """The requested number of lists."""
+        return self._nlist
+
+    def nprobe(self):
+        """Number of lists scanned per query."""
+        return self._nprobe
+
+
+class _IVFFlat(_Adapter):
+    _KIND = "ivf_flat"
+    _EMPTY_RAISES = True
+    _EMPTY_MESSAGE = "Index is empty — call set() first"
+    _QUERIES_1D = True
+    _EXTRA_STATE = ("_n_clusters", "_n_probe")
+
+    def __init__(self, n_clusters=100, n_probe=10, **options):
+        """``n_clusters`` k-means cells (at most one per row), ``n_probe`` searched per query.
+
+        ``options`` are nearkit's (e.g. ``train_sample``, ``train_iterations``, ``num_threads``).
+        """
+        for name in ("nlist", "nprobe"):
+            if name in options:
+                raise TypeError(f"{type(self).__name__}() takes n_clusters and n_probe, not {name}")
+        super().__init__(**options)
+        self._n_clusters = _positive_int(n_clusters, "n_clusters")
+        self._n_probe = min(_positive_int(n_probe, "n_probe"), self._n_clusters)
+        self._params = {"nlist": self._n_clusters, "nprobe": self._n_probe}
+
+    def set(self, data):
+        """Trains the cells on ``data`` and replaces the index's content with its rows."""
+        data = self._rows(data, "data")
+        if data.shape[0] == 0:
+            raise InvalidArgumentError("data must hold at least one row to train the cells on")
+        super().set(data)
+
+    def searchKNN(self, queries, k):
+        """``(indices, distances)``: per query, lists of the k nearest rows found, nearest first."""
+        return self._lists(*self._knn(queries, k))
+
+    def search1NN(self, queries):
+        """``searchKNN(queries, 1)``: nested lists, one entry per query."""
+        return self.searchKNN(queries, 1)
+
+    @property
+    def n_clusters(self):
+        """Number of non-empty cells built (0 before ``set``)."""
+        if self._index is None or not self._index.is_ready:
+            return 0
+        return self._index.get_param("nlist") - self._index.get_param("empty_lists")
+
+    @property
+    def n_probe(self):
+        """Cells searched per query."""
+        return self._n_probe
+
+    @n_probe.setter
+    def n_probe(self, value):
+        value = min(_positive_int(value, "n_probe"), self._n_clusters)
+        if self._index is not None:
+            self._index.set_param("nprobe", value)
+        self._n_probe = value
+        self._params["nprobe"] = value
+
+
+class IVFFlatL2Index(_IVFFlat):
+    """Inverted file for L2 (nearkit kind ``ivf_flat``); **squared** L2 distances, as PyNear's."""
+
+    _METRIC = "l2"
+
+    def _distances(self, distances):
+        return np.square(distances)
+
+
+class IVFFlatCosineIndex(_IVFFlat):
+    """Inverted file for cosine distance 1 - cos(q, x) in [0, 2] (nearkit kind ``ivf_flat``)."""
+
+    _METRIC = "cosine"
+
+    def _distances(self, distances):
+        return np.maximum(distances, np.float32(0))
+
+
+# ---- PyNear names without a counterpart ----------------------------------------------------------
+
+_MISSING = {
+    "HNSWL2Index": "nearkit has no HNSW index kind yet",
+    "HNSWCosineIndex": "nearkit has no HNSW index kind yet",
+    "HNSWL2IndexSQ8": "nearkit has no HNSW index kind yet",
+    "HNSWBinaryIndex": "nearkit has no HNSW index kind yet",
+    "MIHSeededHNSWBinaryIndex": "nearkit has no HNSW index kind yet",
+    "ShardedHNSWIndex": "nearkit has no HNSW index kind yet",
+    "PyNearNearestNeighbors": "use nearkit.sklearn.NearestNeighbors",
+    "PyNearKNeighborsClassifier": "use nearkit.sklearn.KNeighborsClassifier",
+    "PyNearKNeighborsRegressor": "use nearkit.sklearn.KNeighborsRegressor",
+    "sklearn_adapter": "use nearkit.sklearn",
+}
+
+
+def __getattr__(name):
+    if name in _MISSING or name.startswith("dist_"):
+        reason = _MISSING.get(name, "distance functions are not part of nearkit.pynear")
+        raise AttributeError(f"nearkit.pynear has no {name}: {reason}")
+    raise AttributeError(f"module 'nearkit.pynear' has no attribute {name!r}")
