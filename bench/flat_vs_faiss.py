@@ -5,14 +5,14 @@
 
 float: N x 128 clustered synthetic vectors, 1,000 queries, k = 10, L2, at 1 thread and at 2;
 binary: N x 512-bit codes, 100 queries planted as near-duplicates (1 to 8 bits flipped), k = 10,
-at 1 thread. nearkit runs through the `nearkit bench` command (the C library, no binding); Faiss
-through faiss-cpu. Prints one name=value line per figure; the *_vs_faiss_* ratios are nearkit
-QPS divided by Faiss QPS, measured in this run. Needs: pip install numpy faiss-cpu.
+at 1 thread. nearkit runs through its Python package (pip install ./python), Faiss through
+faiss-cpu, in the same process on the same arrays. Prints one name=value line per figure; the
+*_vs_faiss_* ratios are nearkit QPS divided by Faiss QPS, measured in this run, best of --runs.
+One-thread figures also come as *_cpu ratios from the thread's CPU time, which a shared, busy
+machine disturbs far less than wall time. Needs: pip install numpy faiss-cpu ./python.
 """
 import argparse
 import os
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -35,26 +35,22 @@ def write_vecs(path, rows, dtype):
     out.tofile(path)
 
 
-def nearkit_bench(cli, metric, base, queries, truth, k, threads):
-    cmd = [cli, "bench", "--kind", "flat", "--metric", metric, "--k", str(k),
-           "--threads", str(threads), "--machine", base, queries, truth]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return dict(line.split("=", 1) for line in out.split() if "=" in line)
-
-
-def best_of(runs, fn):
+def best_of(runs, fn, clock=time.perf_counter):
     best = float("inf")
-    result = None
     for _ in range(runs):
-        t0 = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, result
+        t0 = clock()
+        fn()
+        best = min(best, clock() - t0)
+    return best
+
+
+def qps_pair(n, runs, search):
+    """(wall QPS, thread-CPU QPS) of one search callable, each the best of `runs`."""
+    return n / best_of(runs, search), n / best_of(runs, search, time.thread_time)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--build-dir", default=os.path.join(os.path.dirname(__file__), "..", "build"))
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--k", type=int, default=10)
@@ -63,49 +59,41 @@ def main():
     args = ap.parse_args()
 
     import faiss
+    import nearkit
 
-    cli = os.path.join(args.build_dir, "nearkit")
-    if not os.path.exists(cli):
-        sys.exit(f"{cli} not found: build first (bash ci/build.sh)")
     os.makedirs(args.work_dir, exist_ok=True)
     rng = np.random.default_rng(2026)
     k = args.k
-    print(f"n={args.n}", f"queries={args.queries}", f"k={k}", f"faiss_version={faiss.__version__}", sep="\n")
+    print(f"n={args.n}", f"queries={args.queries}", f"k={k}", f"faiss_version={faiss.__version__}",
+          f"nearkit_version={nearkit.__version__}", sep="\n")
 
     # ---- float L2 -----------------------------------------------------------------------------
     d = 128
-    centres = (rng.standard_normal((1000, d), dtype=np.float32) * 4.0)
+    centres = rng.standard_normal((1000, d), dtype=np.float32) * 4.0
     xb = clustered(rng, args.n, d, centres)
     xq = clustered(rng, args.queries, d, centres)
-    base, queries, truth = (os.path.join(args.work_dir, f) for f in ("base.fvecs", "queries.fvecs", "faiss.ivecs"))
-    write_vecs(base, xb, np.float32)
-    write_vecs(queries, xq, np.float32)
-
-    index = faiss.IndexFlatL2(d)
-    index.add(xb)
-    faiss_qps = {}
+    fx = faiss.IndexFlatL2(d)
+    fx.add(xb)
+    nx = nearkit.Index(kind="flat", metric="l2", dim=d)
+    nx.add(xb)
+    _, faiss_ids = fx.search(xq, k)
+    nk_ids, _ = nx.search(xq, k)
+    recall = np.mean([len(set(a) & set(b)) / k for a, b in zip(faiss_ids, nk_ids)])
     for threads in (1, 2):
         faiss.omp_set_num_threads(threads)
-        seconds, (_, ids) = best_of(args.runs, lambda: index.search(xq, k))
-        faiss_qps[threads] = args.queries / seconds
+        nx.num_threads = threads
+        f_wall, f_cpu = qps_pair(args.queries, args.runs, lambda: fx.search(xq, k))
+        n_wall, n_cpu = qps_pair(args.queries, args.runs, lambda: nx.search(xq, k))
+        print(f"faiss_flat_l2_qps_{threads}t={f_wall:.1f}")
+        print(f"nearkit_flat_l2_qps_{threads}t={n_wall:.1f}")
+        print(f"flat_l2_vs_faiss_{threads}t={n_wall / f_wall:.3f}")
         if threads == 1:
-            write_vecs(truth, ids.astype(np.int32), np.int32)
-    del index
-    nk = {}
-    for threads in (1, 2):
-        best = None
-        for _ in range(args.runs):
-            r = nearkit_bench(cli, "l2", base, queries, truth, k, threads)
-            if best is None or float(r["qps"]) > float(best["qps"]):
-                best = r
-        nk[threads] = best
-    for threads in (1, 2):
-        print(f"faiss_flat_l2_qps_{threads}t={faiss_qps[threads]:.1f}")
-        print(f"nearkit_flat_l2_qps_{threads}t={float(nk[threads]['qps']):.1f}")
-        print(f"flat_l2_vs_faiss_{threads}t={float(nk[threads]['qps']) / faiss_qps[threads]:.3f}")
-    print(f"nearkit_flat_l2_recall_vs_faiss={float(nk[1]['recall']):.4f}")
-    print(f"flat_l2_2t_vs_1t={float(nk[2]['qps']) / float(nk[1]['qps']):.3f}")
-    del xb
+            print(f"flat_l2_vs_faiss_1t_cpu={n_cpu / f_cpu:.3f}")
+            nk_1t = n_wall
+        else:
+            print(f"flat_l2_2t_vs_1t={n_wall / nk_1t:.3f}")
+    print(f"nearkit_flat_l2_recall_vs_faiss={recall:.4f}")
+    del fx, nx, xb
 
     # ---- binary hamming, planted near-duplicates ---------------------------------------------
     nbytes = 64
@@ -116,26 +104,21 @@ def main():
     for i in range(nq):
         for bit in rng.choice(nbytes * 8, rng.integers(1, 9), replace=False):
             bq[i, bit // 8] ^= np.uint8(1 << (bit % 8))
-    bbase, bqueries, btruth = (os.path.join(args.work_dir, f) for f in ("codes.bvecs", "codeq.bvecs", "faiss_bin.ivecs"))
-    write_vecs(bbase, codes, np.uint8)
-    write_vecs(bqueries, bq, np.uint8)
-    bindex = faiss.IndexBinaryFlat(nbytes * 8)
-    bindex.add(codes)
+    fb = faiss.IndexBinaryFlat(nbytes * 8)
+    fb.add(codes)
+    nb = nearkit.Index(kind="flat", metric="hamming", dim=nbytes * 8, num_threads=1)
+    nb.add(codes)
     faiss.omp_set_num_threads(1)
-    seconds, (_, bids) = best_of(args.runs, lambda: bindex.search(bq, k))
-    faiss_bin_qps = nq / seconds
-    write_vecs(btruth, bids.astype(np.int32), np.int32)
-    best = None
-    for _ in range(args.runs):
-        r = nearkit_bench(cli, "hamming", bbase, bqueries, btruth, k, 1)
-        if best is None or float(r["qps"]) > float(best["qps"]):
-            best = r
-    print(f"faiss_flat_hamming_qps_1t={faiss_bin_qps:.1f}")
-    print(f"nearkit_flat_hamming_qps_1t={float(best['qps']):.1f}")
-    print(f"flat_hamming_vs_faiss_1t={float(best['qps']) / faiss_bin_qps:.3f}")
-    print(f"nearkit_flat_hamming_recall_vs_faiss={float(best['recall']):.4f}")
-    planted_found = np.mean([planted[i] == bids[i, 0] for i in range(nq)])
-    print(f"faiss_planted_recall={planted_found:.3f}")
+    f_wall, f_cpu = qps_pair(nq, args.runs, lambda: fb.search(bq, k))
+    n_wall, n_cpu = qps_pair(nq, args.runs, lambda: nb.search(bq, k))
+    _, fids = fb.search(bq, k)
+    nids, _ = nb.search(bq, k)
+    print(f"faiss_flat_hamming_qps_1t={f_wall:.1f}")
+    print(f"nearkit_flat_hamming_qps_1t={n_wall:.1f}")
+    print(f"flat_hamming_vs_faiss_1t={n_wall / f_wall:.3f}")
+    print(f"flat_hamming_vs_faiss_1t_cpu={n_cpu / f_cpu:.3f}")
+    print(f"nearkit_flat_hamming_planted_recall={np.mean(nids[:, 0] == planted):.3f}")
+    print(f"faiss_flat_hamming_planted_recall={np.mean(fids[:, 0] == planted):.3f}")
 
 
 if __name__ == "__main__":
