@@ -12,7 +12,7 @@
 #define MAX_KINDS 64
 
 static const char usage[] =
-    "usage: nearkit demo [--n N] [--dim D] [--bits B] [--queries Q] [--k K] [--threads T]\n"
+    "usage: nearkit demo [--n N] [--dim D] [--low-dim L] [--bits B] [--queries Q] [--k K] [--threads T]\n"
     "                    [--seed S] [--kinds LIST]\n"
     "\n"
     "Generates a clustered synthetic dataset, builds every index kind of this library that\n"
@@ -23,6 +23,7 @@ static const char usage[] =
     "\n"
     "  --n N         base vectors (default 100000)\n"
     "  --dim D       float dimension (default 64)\n"
+    "  --low-dim L   dimension of the low-dimensional float section (default 4)\n"
     "  --bits B      bits of the binary codes, a multiple of 8 (default 256)\n"
     "  --queries Q   queries (default 1000)\n"
     "  --k K         neighbours per query (default 10)\n"
@@ -32,7 +33,7 @@ static const char usage[] =
 
 typedef struct demo_config {
     uint64_t n, nq, k, seed;
-    uint32_t dim, bits, threads;
+    uint32_t dim, low_dim, bits, threads;
     const char *kinds; /* filter or NULL */
 } demo_config;
 
@@ -240,11 +241,12 @@ static void advise(char *buf, size_t size, const demo_section *s, const char *da
 }
 
 static int parse_args(int argc, char **argv, demo_config *c) {
-    const char *n = "100000", *dim = "64", *bits = "256", *nq = "1000", *k = "10", *threads = "0",
+    const char *n = "100000", *dim = "64", *low_dim = "4", *bits = "256", *nq = "1000", *k = "10", *threads = "0",
                *seed = "42";
     c->kinds = NULL;
     const cli_option options[] = {
-        {"n", &n, NULL},       {"dim", &dim, NULL},         {"bits", &bits, NULL},
+        {"n", &n, NULL},       {"dim", &dim, NULL},         {"low-dim", &low_dim, NULL},
+        {"bits", &bits, NULL},
         {"queries", &nq, NULL}, {"k", &k, NULL},            {"threads", &threads, NULL},
         {"seed", &seed, NULL}, {"kinds", &c->kinds, NULL},
     };
@@ -253,6 +255,7 @@ static int parse_args(int argc, char **argv, demo_config *c) {
     if (cli_parse_options(argc, argv, options, sizeof options / sizeof options[0], pos, 0, &npos) ||
         cli_parse_u64(&c->n, n, "--n", 1, 100000000) ||
         cli_parse_u32(&c->dim, dim, "--dim", 1, 65536) ||
+        cli_parse_u32(&c->low_dim, low_dim, "--low-dim", 1, 65536) ||
         cli_parse_u32(&c->bits, bits, "--bits", 8, 65536) ||
         cli_parse_u64(&c->nq, nq, "--queries", 1, 10000000) ||
         cli_parse_u64(&c->k, k, "--k", 1, 10000) ||
@@ -285,8 +288,8 @@ int cmd_demo(int argc, char **argv) {
     int rc = CLI_EXIT_FAILURE;
     cli_vectors fbase = {0}, fq = {0}, bbase = {0}, bq = {0};
     int64_t *planted = NULL;
-    demo_section *fs = calloc(1, sizeof *fs), *bs = calloc(1, sizeof *bs);
-    if (!fs || !bs) {
+    demo_section *fs = calloc(1, sizeof *fs), *ls = calloc(1, sizeof *ls), *bs = calloc(1, sizeof *bs);
+    if (!fs || !ls || !bs) {
         cli_error("out of memory");
         goto done;
     }
@@ -303,6 +306,19 @@ int cmd_demo(int argc, char **argv) {
     fs->base = &fbase;
     fs->queries = &fq;
     run_section(fs, &c);
+    cli_vectors_free(&fbase);
+    cli_vectors_free(&fq);
+
+    /* low dimensions: where metric trees beat brute force */
+    if (cli_synth_clustered(&fbase, &fq, c.n, c.nq, c.low_dim, c.seed + 1) != 0) goto done;
+    char ltitle[160];
+    snprintf(ltitle, sizeof ltitle, "float32: %llu x %lu clustered vectors (low dimension), metric l2",
+             (unsigned long long)c.n, (unsigned long)c.low_dim);
+    ls->title = ltitle;
+    ls->metric = NEARKIT_METRIC_L2;
+    ls->base = &fbase;
+    ls->queries = &fq;
+    run_section(ls, &c);
     cli_vectors_free(&fbase);
     cli_vectors_free(&fq);
 
@@ -325,14 +341,20 @@ int cmd_demo(int argc, char **argv) {
            (unsigned long long)c.k, (unsigned long long)c.k, cli_now() - t0);
     print_kind_guide();
     char advice[1024] = "";
-    advise(advice, sizeof advice, fs, "float vectors");
+    char what[64];
+    snprintf(what, sizeof what, "float vectors at d = %lu", (unsigned long)c.dim);
+    advise(advice, sizeof advice, fs, what);
+    snprintf(what, sizeof what, "at d = %lu", (unsigned long)c.low_dim);
+    advise(advice, sizeof advice, ls, what);
     advise(advice, sizeof advice, bs, "binary codes");
     printf("\nAdvice: %s.\n", advice[0] ? advice : "no index kind succeeded on this data");
-    rc = fs->failures || bs->failures ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
+    rc = fs->failures || ls->failures || bs->failures ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
 done:
     if (fs) free(fs->exact_ids), free(fs->exact_dists);
+    if (ls) free(ls->exact_ids), free(ls->exact_dists);
     if (bs) free(bs->exact_ids), free(bs->exact_dists);
     free(fs);
+    free(ls);
     free(bs);
     free(planted);
     cli_vectors_free(&fbase);

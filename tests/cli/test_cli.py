@@ -715,7 +715,7 @@ class Demo(Base):
         _, out, err = run("demo", "--n", "5000", "--queries", "200")
         lines = out.splitlines()
         self.assertTrue(any(l.startswith("kind ") and "recall@10" in l for l in lines), out)
-        self.assertEqual(sum(1 for l in lines if l.startswith("flat ")), 2, out)
+        self.assertEqual(sum(1 for l in lines if l.startswith("flat ")), 3, out)  # two float sections, one binary
         self.assertIn("binary:", out)
         self.assertIn("planted", out)
         self.assertTrue(lines[-1].startswith("Advice: "), lines[-1])
