@@ -265,7 +265,9 @@ extern "C" {
  k-nearest-neighbour search for n queries (borrowed). Writes n * k ids and n * k distances into
  the caller's buffers, row i holding query i's neighbours nearest first, equal distances in
  increasing id order. Where fewer than k vectors exist, the missing entries are id -1 and
- distance +INFINITY. Batches run on the index's threads.
+ distance +INFINITY. A kind whose search can be capped (mih's max_radius) pads the same way
+ where the cap cut a row short, so a row is exact exactly when it holds min(k, count)
+ neighbours. Batches run on the index's threads.
  Errors: INVALID_ARGUMENT (NULL pointer, k = 0, wrong type, NaN or infinity in a query),
  STATE (index not built or trained), OUT_OF_MEMORY. Thread-safe with other const calls.
 ```*/
