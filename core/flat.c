@@ -516,13 +516,6 @@ static nearkit_status flat_load(nearkit_index *ix, const nearkit_reader *r) {
         ids = NULL;
     }
     nearkit_clear_error();
-    if (ix->vector_type == NEARKIT_VECTOR_FLOAT32) {
-        const float *v = vectors;
-        for (uint64_t i = 0; i < n * ix->dimension; i++)
-            if (!isfinite(v[i]))
-                return nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: vector %llu is not finite",
-                                         (unsigned long long)(i / ix->dimension));
-    }
     /* ids are copied out of the (possibly unaligned) image before use */
     int64_t *id_copy = NULL;
     if (ids) {
@@ -537,7 +530,14 @@ static nearkit_status flat_load(nearkit_index *ix, const nearkit_reader *r) {
     }
     st = flat_add(ix, vectors, n, id_copy);
     free(id_copy);
-    return st;
+    if (st || ix->vector_type != NEARKIT_VECTOR_FLOAT32) return st;
+    /* checked in the aligned copy: the file image may hold the floats at any offset */
+    const float *v = (const float *)impl_of(ix)->vectors;
+    for (uint64_t i = 0; i < n * ix->dimension; i++)
+        if (!isfinite(v[i]))
+            return nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: vector %llu is not finite",
+                                     (unsigned long long)(i / ix->dimension));
+    return NEARKIT_OK;
 }
 
 static void flat_describe(const nearkit_index *ix, nearkit_strbuf *sb) {

@@ -183,6 +183,8 @@ struct nearkit_index {
 const nearkit_index_ops *nearkit_find_kind(nearkit_kind kind);
 
 extern const nearkit_index_ops nearkit_flat_ops;
+extern const nearkit_index_ops nearkit_vptree_ops;
+extern const nearkit_index_ops nearkit_bktree_ops;
 extern const nearkit_index_ops nearkit_mih_ops;
 extern const nearkit_index_ops nearkit_ivf_binary_ops;
 extern const nearkit_index_ops nearkit_ivf_flat_ops;

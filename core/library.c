@@ -50,6 +50,8 @@ NEARKIT_API nearkit_status nearkit_metric_from_name(nearkit_metric *out, const c
 /* Every kind compiled in; a new kind is one line here. */
 static const nearkit_index_ops *const kinds[] = {
     &nearkit_flat_ops,
+    &nearkit_vptree_ops,
+    &nearkit_bktree_ops,
     &nearkit_mih_ops,
     &nearkit_ivf_binary_ops,
     &nearkit_ivf_flat_ops,
