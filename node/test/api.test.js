@@ -214,7 +214,7 @@ test('async add, train and build resolve and take effect', async () => {
     const binary = metric === 'hamming';
     const dim = binary ? 64 : 8;
     const data = randomVectors(400, 8, 11);
-    const vectors = binary ? new Uint8Array(data.buffer) : data;
+    const vectors = binary ? new Uint8Array(data.buffer, 0, 400 * 8) : data;
     const index = new nk.Index({ kind: kind.name, metric, dimension: dim, numThreads: 1 });
     await index.trainAsync(vectors);
     await index.addAsync(vectors);
