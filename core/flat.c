@@ -230,22 +230,6 @@ static uint64_t gemm_candidates(uint64_t k, uint64_t count) {
     return kk < count ? kk : count;
 }
 
-/* Sorts a finished result row by (distance, id); rows are short. */
-static void sort_row(int64_t *ids, float *dist, uint64_t k) {
-    for (uint64_t i = 1; i < k; i++) {
-        float d = dist[i];
-        int64_t id = ids[i];
-        uint64_t j = i;
-        while (j > 0 && (dist[j - 1] > d || (dist[j - 1] == d && ids[j - 1] > id))) {
-            dist[j] = dist[j - 1];
-            ids[j] = ids[j - 1];
-            j--;
-        }
-        dist[j] = d;
-        ids[j] = id;
-    }
-}
-
 /* Replaces the candidates' scan distances by exact ones and re-orders them as a heap would. The
  * pushes write only slots below the one being read, so this works in place. */
 static void rescore(const nearkit_index *ix, nearkit_topk *h, const void *query) {
@@ -271,7 +255,7 @@ static void emit_row(const knn_task *t, nearkit_topk *h, const void *query, uint
     if (ix->metric == NEARKIT_METRIC_L2) {
         /* rooting can merge distinct squares into one float: restore the id order of such ties */
         for (uint64_t i = 0; i < n; i++) dist[i] = sqrtf(dist[i]);
-        sort_row(ids, dist, n);
+        nearkit_sort_row(ids, dist, n);
     }
 }
 

@@ -89,6 +89,8 @@ void nearkit_topk_push(nearkit_topk *h, float dist, uint64_t pos);
 void nearkit_topk_sort(nearkit_topk *h);
 /* Writes k results (sorted heap content, then id -1 / +INFINITY padding), mapping positions to
  * ids (NULL: position is the id). */
+/* Sorts a finished result row by (distance, id). */
+void nearkit_sort_row(int64_t *ids, float *dist, uint64_t k);
 void nearkit_topk_emit(const nearkit_topk *h, const int64_t *ids, uint64_t k, int64_t *out_ids,
                        float *out_dist);
 

@@ -443,22 +443,6 @@ static uint32_t choose_lists(uint32_t *probes, const nearkit_index *ix, const fl
 
 /* ---- result rows (shared by both paths) -------------------------------------------------------- */
 
-/* Sorts a finished result row by (distance, id); rows are short. */
-static void sort_row(int64_t *ids, float *dist, uint64_t k) {
-    for (uint64_t i = 1; i < k; i++) {
-        float d = dist[i];
-        int64_t id = ids[i];
-        uint64_t j = i;
-        while (j > 0 && (dist[j - 1] > d || (dist[j - 1] == d && ids[j - 1] > id))) {
-            dist[j] = dist[j - 1];
-            ids[j] = ids[j - 1];
-            j--;
-        }
-        dist[j] = d;
-        ids[j] = id;
-    }
-}
-
 /* Replaces the candidates' scan values by exact distances, keeping all of them, as a heap. */
 static void rescore(const nearkit_index *ix, nearkit_topk *h, const float *q) {
     size_t n = h->size;
@@ -480,7 +464,7 @@ static void emit_row(const nearkit_index *ix, nearkit_topk *h, const float *q, b
     if (is_l2(ix)) {
         /* rooting can merge distinct squares into one float: restore the id order of such ties */
         for (uint64_t i = 0; i < n; i++) dist[i] = sqrtf(dist[i]);
-        sort_row(ids, dist, n);
+        nearkit_sort_row(ids, dist, n);
     }
 }
 

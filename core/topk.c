@@ -84,3 +84,18 @@ void nearkit_topk_emit(const nearkit_topk *h, const int64_t *ids, uint64_t k, in
         out_dist[i] = INFINITY;
     }
 }
+
+void nearkit_sort_row(int64_t *ids, float *dist, uint64_t k) {
+    for (uint64_t i = 1; i < k; i++) { /* insertion sort: rows are short and nearly sorted */
+        float d = dist[i];
+        int64_t id = ids[i];
+        uint64_t j = i;
+        while (j > 0 && (dist[j - 1] > d || (dist[j - 1] == d && ids[j - 1] > id))) {
+            dist[j] = dist[j - 1];
+            ids[j] = ids[j - 1];
+            j--;
+        }
+        dist[j] = d;
+        ids[j] = id;
+    }
+}

@@ -156,21 +156,6 @@ void nearkit_tree_push_block(nearkit_topk *h, const float *d, uint64_t first, si
 }
 
 /* Sorts a short result row by (distance, id). */
-static void sort_row(int64_t *ids, float *dist, uint64_t k) {
-    for (uint64_t i = 1; i < k; i++) {
-        float d = dist[i];
-        int64_t id = ids[i];
-        uint64_t j = i;
-        while (j > 0 && (dist[j - 1] > d || (dist[j - 1] == d && ids[j - 1] > id))) {
-            dist[j] = dist[j - 1];
-            ids[j] = ids[j - 1];
-            j--;
-        }
-        dist[j] = d;
-        ids[j] = id;
-    }
-}
-
 void nearkit_tree_emit_knn(nearkit_topk *h, const nearkit_index *ix, const int64_t *ids, uint64_t k,
                            int64_t *out_ids, float *out_dist) {
     nearkit_topk_sort(h);
@@ -179,6 +164,6 @@ void nearkit_tree_emit_knn(nearkit_topk *h, const nearkit_index *ix, const int64
     if (ix->metric == NEARKIT_METRIC_L2) {
         /* rooting can merge distinct squares into one float: restore the id order of such ties */
         for (uint64_t i = 0; i < n; i++) out_dist[i] = sqrtf(out_dist[i]);
-        sort_row(out_ids, out_dist, n);
+        nearkit_sort_row(out_ids, out_dist, n);
     }
 }
