@@ -13,6 +13,7 @@
 #define CENTROID_BLOCK 512u  /* centroids per sgemm call: a 2 MiB tile (measured: 256 and 1024 no better) */
 #define UPDATE_CHUNK 16u     /* centroids per update task */
 #define PLUSPLUS_BLOCK 4096u /* points per k-means++ distance task */
+#define FALLBACK_ROWS 64u    /* points per sgemm when a pruned pass rescans points in full */
 
 /* ---- random numbers (splitmix64) --------------------------------------------------------------- */
 
@@ -80,6 +81,28 @@ static void worker_buffers_free(worker_buffers *wb) {
 
 /* ---- assignment -------------------------------------------------------------------------------- */
 
+#define NO_CENTROID UINT32_MAX
+
+/* A point's two best centroids so far by the minimised value, ties to the smaller centroid index. */
+typedef struct top2 {
+    float best, second;
+    uint32_t arg, second_arg;
+} top2;
+
+static const top2 top2_empty = {INFINITY, INFINITY, NO_CENTROID, NO_CENTROID};
+
+static inline void top2_offer(top2 *t, float v, uint32_t j) {
+    if (v < t->best || (v == t->best && j < t->arg)) {
+        t->second = t->best;
+        t->second_arg = t->arg;
+        t->best = v;
+        t->arg = j;
+    } else if (v < t->second || (v == t->second && j < t->second_arg)) {
+        t->second = v;
+        t->second_arg = j;
+    }
+}
+
 typedef struct assign_task {
     const float *x;
     uint64_t n;
@@ -89,89 +112,171 @@ typedef struct assign_task {
     const float *point_norms; /* optional |x|^2, for the objective */
     uint32_t *assign;
     float *score;
+    /* Training keeps, per point, a lower bound on the value of every centroid but its own (second)
+     * and the centroid attaining it when known (second_of, else NO_CENTROID). NULL otherwise. */
+    float *second;
+    uint32_t *second_of;
+    /* A pruned pass (moved != NULL) scores each point against the centroids the last update moved
+     * only; the values of the others are those of the previous pass. */
+    const bool *moved;
+    const float *moved_centroids, *moved_norms; /* compacted, moved_count rows */
+    const uint32_t *moved_index;                /* centroid number of each compacted row */
+    uint32_t moved_count;
     double *block_objective; /* optional, one per ASSIGN_BLOCK block */
-    worker_buffers tiles;
+    worker_buffers tiles, gathered;
+    _Atomic uint64_t distances;
     _Atomic int failed;
 } assign_task;
 
-/* Folds one tile row into a point's best (value, centroid): the value of entry j is r[j] +
- * norms[j] (norms NULL: r[j]). Strict comparisons in index order keep ties at the smaller centroid
- * index. */
-static void fold_row(float *best, uint32_t *arg, const float *r, const float *norms, uint32_t n,
+/* Offers one tile row to a point's candidates: the value of entry j is r[j] + norms[j] (norms NULL:
+ * r[j]), its centroid index[j] (index NULL: first + j). */
+static void fold_row(top2 *t, const float *r, const float *norms, uint32_t n, const uint32_t *index,
                      uint32_t first) {
-    float b = *best;
-    uint32_t a = *arg, j = 0;
+    uint32_t j = 0;
     for (; j + 16 <= n; j += 16) {
-        if (!nearkit_any16_below(r + j, norms ? norms + j : NULL, 0.0f, b, false)) continue;
-        for (uint32_t u = j; u < j + 16; u++) {
-            float v = norms ? 0.0f + norms[u] + r[u] : 0.0f + r[u];
-            if (v < b) {
-                b = v;
-                a = first + u;
-            }
-        }
+        if (!nearkit_any16_below(r + j, norms ? norms + j : NULL, 0.0f, t->second, true)) continue;
+        for (uint32_t u = j; u < j + 16; u++)
+            top2_offer(t, norms ? 0.0f + norms[u] + r[u] : 0.0f + r[u], index ? index[u] : first + u);
     }
-    for (; j < n; j++) {
-        float v = norms ? 0.0f + norms[j] + r[j] : 0.0f + r[j];
-        if (v < b) {
-            b = v;
-            a = first + j;
-        }
-    }
-    *best = b;
-    *arg = a;
+    for (; j < n; j++)
+        top2_offer(t, norms ? 0.0f + norms[j] + r[j] : 0.0f + r[j], index ? index[j] : first + j);
 }
 
-/* The minimised value of a tile entry: tile holds -2<x,c> (l2) or -<x,c> (spherical). */
-static void assign_block(assign_task *t, uint64_t begin, uint64_t end, float *tile) {
-    size_t rows = (size_t)(end - begin);
-    const float *xb = t->x + begin * t->d;
-    float best[ASSIGN_BLOCK];
-    uint32_t arg[ASSIGN_BLOCK];
-    for (size_t i = 0; i < rows; i++) {
-        best[i] = INFINITY;
-        arg[i] = 0;
-    }
-    for (uint32_t c0 = 0; c0 < t->k; c0 += CENTROID_BLOCK) {
-        uint32_t cb = t->k - c0 < CENTROID_BLOCK ? t->k - c0 : CENTROID_BLOCK;
+/* Scores `rows` points (row-major x) against `count` centroids through sgemm and offers every value
+ * to the points' candidates. The tile holds -2<x,c> (l2) or -<x,c> (spherical). */
+static void score_points(assign_task *t, top2 *cand, const float *x, size_t rows,
+                         const float *centroids, const float *norms, uint32_t count,
+                         const uint32_t *index, float *tile) {
+    for (uint32_t c0 = 0; c0 < count; c0 += CENTROID_BLOCK) {
+        uint32_t cb = count - c0 < CENTROID_BLOCK ? count - c0 : CENTROID_BLOCK;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)cb, (int)t->d,
-                    t->norms ? -2.0f : -1.0f, xb, (int)t->d, t->centroids + (size_t)c0 * t->d,
-                    (int)t->d, 0.0f, tile, (int)cb);
+                    t->norms ? -2.0f : -1.0f, x, (int)t->d, centroids + (size_t)c0 * t->d, (int)t->d,
+                    0.0f, tile, (int)cb);
         for (size_t i = 0; i < rows; i++)
-            fold_row(&best[i], &arg[i], tile + i * cb, t->norms ? t->norms + c0 : NULL, cb, c0);
+            fold_row(&cand[i], tile + i * cb, norms ? norms + c0 : NULL, cb, index ? index + c0 : NULL, c0);
     }
-    double objective = 0;
+    atomic_fetch_add_explicit(&t->distances, (uint64_t)rows * count, memory_order_relaxed);
+}
+
+static void record_exact(assign_task *t, uint64_t p, const top2 *c) {
+    t->assign[p] = c->arg;
+    if (t->score) t->score[p] = c->best;
+    if (t->second) {
+        t->second[p] = c->second;
+        t->second_of[p] = c->second_arg;
+    }
+}
+
+static void assign_exhaustive(assign_task *t, uint64_t begin, size_t rows, float *tile, top2 *cand) {
+    for (size_t i = 0; i < rows; i++) cand[i] = top2_empty;
+    score_points(t, cand, t->x + begin * t->d, rows, t->centroids, t->norms, t->k, NULL, tile);
+    for (size_t i = 0; i < rows; i++) record_exact(t, begin + i, &cand[i]);
+}
+
+/* The candidates a point keeps from the previous pass: its centroid and the one attaining its
+ * bound, where the update left them in place (their values have not changed). */
+static top2 unmoved_candidates(const assign_task *t, uint64_t p) {
+    top2 c = top2_empty;
+    uint32_t a = t->assign[p], s = t->second_of[p];
+    if (!t->moved[a]) top2_offer(&c, t->score[p], a);
+    if (s != NO_CENTROID && !t->moved[s]) top2_offer(&c, t->second[p], s);
+    return c;
+}
+
+/* Whether a pruned pass found a point's nearest centroid for certain. Every centroid it did not
+ * score is an unmoved one other than the point's two candidates, whose value is at least the
+ * bound. When the point's centroid did not move, it stays best against all those (it beat them,
+ * ties included, in the last pass); otherwise the best scored must beat the bound outright. */
+static bool pruned_certain(const assign_task *t, uint64_t p, const top2 *c) {
+    return !t->moved[t->assign[p]] || c->best < t->second[p];
+}
+
+/* Records a certain pruned result: the new bound is the second scored value unless the centroids
+ * not scored (at least the old bound) may lie below it. */
+static void record_pruned(assign_task *t, uint64_t p, const top2 *c) {
+    t->assign[p] = c->arg;
+    t->score[p] = c->best;
+    if (c->second <= t->second[p]) {
+        t->second[p] = c->second;
+        t->second_of[p] = c->second_arg;
+    } else {
+        t->second_of[p] = NO_CENTROID;
+    }
+}
+
+/* Scores the points the pruned pass could not settle against every centroid, a few rows at a time
+ * gathered into a contiguous buffer. */
+static void assign_fallback(assign_task *t, const uint64_t *points, size_t count, float *tile,
+                            float *gathered, top2 *cand) {
+    for (size_t f0 = 0; f0 < count; f0 += FALLBACK_ROWS) {
+        size_t rows = count - f0 < FALLBACK_ROWS ? count - f0 : FALLBACK_ROWS;
+        for (size_t i = 0; i < rows; i++) {
+            memcpy(gathered + i * t->d, t->x + points[f0 + i] * t->d, (size_t)t->d * sizeof(float));
+            cand[i] = top2_empty;
+        }
+        score_points(t, cand, gathered, rows, t->centroids, t->norms, t->k, NULL, tile);
+        for (size_t i = 0; i < rows; i++) record_exact(t, points[f0 + i], &cand[i]);
+    }
+}
+
+static void assign_pruned(assign_task *t, uint64_t begin, size_t rows, float *tile, float *gathered,
+                          top2 *cand) {
+    uint64_t unsettled[ASSIGN_BLOCK];
+    size_t n_unsettled = 0;
+    for (size_t i = 0; i < rows; i++) cand[i] = unmoved_candidates(t, begin + i);
+    if (t->moved_count)
+        score_points(t, cand, t->x + begin * t->d, rows, t->moved_centroids, t->moved_norms,
+                     t->moved_count, t->moved_index, tile);
     for (size_t i = 0; i < rows; i++) {
-        t->assign[begin + i] = arg[i];
-        if (t->score) t->score[begin + i] = best[i];
-        if (t->point_norms) objective += (double)t->point_norms[begin + i] + best[i];
-        else objective += 1.0 + best[i];
+        if (pruned_certain(t, begin + i, &cand[i])) record_pruned(t, begin + i, &cand[i]);
+        else unsettled[n_unsettled++] = begin + i;
     }
-    if (t->block_objective) t->block_objective[begin / ASSIGN_BLOCK] = objective;
+    assign_fallback(t, unsettled, n_unsettled, tile, gathered, cand);
+}
+
+static void assign_block(assign_task *t, uint64_t begin, uint64_t end, float *tile, float *gathered) {
+    size_t rows = (size_t)(end - begin);
+    top2 cand[ASSIGN_BLOCK];
+    if (t->moved) assign_pruned(t, begin, rows, tile, gathered, cand);
+    else assign_exhaustive(t, begin, rows, tile, cand);
+    if (!t->block_objective) return;
+    double objective = 0;
+    for (size_t i = 0; i < rows; i++)
+        objective += (t->point_norms ? (double)t->point_norms[begin + i] : 1.0) + t->score[begin + i];
+    t->block_objective[begin / ASSIGN_BLOCK] = objective;
 }
 
 static void assign_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
     assign_task *t = ctx;
     float *tile = worker_buffer(&t->tiles, worker);
-    if (!tile) {
+    float *gathered = t->moved ? worker_buffer(&t->gathered, worker) : NULL;
+    if (!tile || (t->moved && !gathered)) {
         atomic_store(&t->failed, 1);
         return;
     }
     /* chunks are whole blocks: boundaries independent of the thread count */
     for (uint64_t b = begin; b < end; b += ASSIGN_BLOCK)
-        assign_block(t, b, end - b < ASSIGN_BLOCK ? end : b + ASSIGN_BLOCK, tile);
+        assign_block(t, b, end - b < ASSIGN_BLOCK ? end : b + ASSIGN_BLOCK, tile, gathered);
 }
 
 /* Runs the assignment; block_objective may be NULL. */
 static nearkit_status run_assign(assign_task *t, uint32_t threads) {
     nearkit_blas_prepare(); /* this module may run before any index exists */
     uint32_t cb = t->k < CENTROID_BLOCK ? t->k : CENTROID_BLOCK;
-    if (!worker_buffers_init(&t->tiles, threads, (size_t)ASSIGN_BLOCK * cb * sizeof(float)))
-        return nearkit_oom();
     atomic_init(&t->failed, 0);
+    atomic_init(&t->distances, 0);
+    nearkit_status st = NEARKIT_OK;
+    if (!worker_buffers_init(&t->tiles, threads, (size_t)ASSIGN_BLOCK * cb * sizeof(float)) ||
+        !worker_buffers_init(&t->gathered, threads, (size_t)FALLBACK_ROWS * t->d * sizeof(float))) {
+        st = nearkit_oom();
+        goto done;
+    }
     nearkit_parallel_for(threads, t->n, ASSIGN_BLOCK, assign_range, t);
+    if (atomic_load(&t->failed)) st = nearkit_oom();
+done:
     worker_buffers_free(&t->tiles);
-    return atomic_load(&t->failed) ? nearkit_oom() : NEARKIT_OK;
+    worker_buffers_free(&t->gathered);
+    return st;
 }
 
 nearkit_status nearkit_kmeans_assign(uint32_t *assign, float *score, const float *centroids,
@@ -195,6 +300,12 @@ typedef struct trainer {
     float *point_norms; /* m, l2 only */
     uint32_t *assign, *previous;
     float *score;
+    float *second;         /* m: see assign_task */
+    uint32_t *second_of;   /* m */
+    bool *moved;           /* k: whether the last update changed the centroid */
+    float *moved_centroids, *moved_norms; /* the moved ones, compacted */
+    uint32_t *moved_index;
+    uint32_t moved_count;
     uint64_t *sizes;    /* k */
     uint64_t *offsets;  /* k + 1: members of centroid j at members[offsets[j] .. offsets[j+1]) */
     uint64_t *members;  /* m, point indices in increasing order within each centroid */
@@ -347,6 +458,10 @@ static nearkit_status reseed_empty(trainer *t, uint64_t *reseeded) {
         t->sizes[t->assign[p]]--;
         t->assign[p] = j;
         t->sizes[j] = 1;
+        t->moved[j] = true;
+        /* its value and bound were for its old cluster: the next pruned pass rescans it in full */
+        t->second[p] = -INFINITY;
+        t->second_of[p] = NO_CENTROID;
         (*reseeded)++;
     }
     free(order);
@@ -405,26 +520,68 @@ static double total_objective(const trainer *t) {
     return sum;
 }
 
+/* Adds to the re-seeded centroids those the update may have moved: those that gained or lost a
+ * point since the previous update, every one after the first. A cluster whose members stayed the
+ * same gets the same centroid back, bit for bit. Compacts them for the next pruned pass. */
+static void mark_moved(trainer *t, bool first) {
+    if (first) memset(t->moved, 1, t->k * sizeof *t->moved);
+    for (uint64_t i = 0; !first && i < t->m; i++) {
+        if (t->assign[i] == t->previous[i]) continue;
+        t->moved[t->assign[i]] = true;
+        t->moved[t->previous[i]] = true;
+    }
+    uint32_t count = 0;
+    for (uint32_t j = 0; j < t->k; j++) {
+        if (!t->moved[j]) continue;
+        memcpy(t->moved_centroids + (size_t)count * t->d, t->centroids + (size_t)j * t->d,
+               (size_t)t->d * sizeof(float));
+        t->moved_index[count++] = j;
+    }
+    t->moved_count = count;
+}
+
+/* The assignment of one iteration. After the first, only the centroids the last update moved are
+ * scored (a centroid's value for a point changes only when the centroid moves) unless all moved;
+ * points whose result that leaves uncertain are scored in full. Late iterations, where few
+ * centroids still move, cost a fraction of a full pass. */
+static nearkit_status assign_iteration(trainer *t, uint32_t it, uint32_t threads, uint64_t *distances) {
+    assign_task a = {.x = t->x, .n = t->m, .d = t->d, .k = t->k, .centroids = t->centroids,
+                     .norms = t->norms, .point_norms = t->point_norms, .assign = t->assign,
+                     .score = t->score, .second = t->second, .second_of = t->second_of,
+                     .block_objective = t->block_objective};
+    if (it > 0 && !t->cfg->exhaustive && t->moved_count < t->k) {
+        for (uint32_t i = 0; t->norms && i < t->moved_count; i++)
+            t->moved_norms[i] = t->norms[t->moved_index[i]];
+        a.moved = t->moved;
+        a.moved_centroids = t->moved_centroids;
+        a.moved_norms = t->norms ? t->moved_norms : NULL;
+        a.moved_index = t->moved_index;
+        a.moved_count = t->moved_count;
+    }
+    nearkit_status st = run_assign(&a, threads);
+    *distances += atomic_load(&a.distances);
+    return st;
+}
+
 static nearkit_status lloyd(trainer *t, nearkit_kmeans_stats *stats) {
     uint32_t iterations = t->cfg->iterations ? t->cfg->iterations : NEARKIT_KMEANS_DEFAULT_ITERATIONS;
     uint32_t threads = t->cfg->threads ? t->cfg->threads : 1;
     for (uint32_t it = 0; it < iterations; it++) {
         update_norms(t);
-        assign_task a = {.x = t->x, .n = t->m, .d = t->d, .k = t->k, .centroids = t->centroids,
-                         .norms = t->norms, .point_norms = t->point_norms, .assign = t->assign,
-                         .score = t->score, .block_objective = t->block_objective};
-        nearkit_status st = run_assign(&a, threads);
+        nearkit_status st = assign_iteration(t, it, threads, &stats->distances);
         if (st) return st;
         stats->objective = total_objective(t);
         if (it > 0 && count_changes(t) == 0) break; /* settled: the centroids would not move */
         stats->iterations = it + 1;
         count_sizes(t);
+        memset(t->moved, 0, t->k * sizeof *t->moved);
         st = reseed_empty(t, &stats->reseeded);
         if (st) return st;
         group_members(t);
         atomic_init(&t->failed, 0);
         nearkit_parallel_for(threads, t->k, UPDATE_CHUNK, update_range, t);
         if (atomic_load(&t->failed)) return nearkit_oom();
+        mark_moved(t, it == 0);
         memcpy(t->previous, t->assign, (size_t)t->m * sizeof *t->assign);
     }
     return NEARKIT_OK;
@@ -463,6 +620,12 @@ static void trainer_free(trainer *t) {
     free(t->offsets);
     free(t->members);
     free(t->block_objective);
+    free(t->second);
+    free(t->second_of);
+    free(t->moved);
+    nearkit_aligned_free(t->moved_centroids);
+    free(t->moved_norms);
+    free(t->moved_index);
 }
 
 static bool trainer_alloc(trainer *t) {
@@ -477,8 +640,14 @@ static bool trainer_alloc(trainer *t) {
     t->offsets = nearkit_alloc_array(k + 1, sizeof(uint64_t));
     t->members = nearkit_alloc_array(m, sizeof(uint64_t));
     t->block_objective = nearkit_alloc_array((m + ASSIGN_BLOCK - 1) / ASSIGN_BLOCK, sizeof(double));
+    t->second = nearkit_alloc_array(m, sizeof(float));
+    t->second_of = nearkit_alloc_array(m, sizeof(uint32_t));
+    t->moved = nearkit_alloc_array(k, sizeof(bool));
+    t->moved_centroids = nearkit_aligned_alloc_array(k * t->d, sizeof(float));
+    t->moved_norms = nearkit_alloc_array(k, sizeof(float));
+    t->moved_index = nearkit_alloc_array(k, sizeof(uint32_t));
     return (!l2 || (t->norms && t->point_norms)) && t->assign && t->previous && t->score &&
-           t->sizes && t->offsets && t->members && t->block_objective;
+           t->sizes && t->offsets && t->members && t->block_objective && t->second && t->second_of && t->moved && t->moved_centroids && t->moved_norms && t->moved_index;
 }
 
 nearkit_status nearkit_kmeans_train(float *centroids, nearkit_kmeans_stats *stats,

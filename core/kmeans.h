@@ -2,7 +2,8 @@
  * Internal to nearkit (hidden symbols).
  *
  * Lloyd iterations with the assignment step through OpenBLAS sgemm (|x|^2 + |c|^2 - 2<x,c>, the
- * |x|^2 term dropped for the argmin), a random-sample or k-means++ initialisation, empty clusters
+ * |x|^2 term dropped for the argmin), pruned after the first iteration to the centroids the last
+ * update moved (same assignments as scoring all of them; see assign_iteration), a random-sample or k-means++ initialisation, empty clusters
  * re-seeded with the points farthest from their centroids, and a spherical variant (centroids kept
  * at unit length, points assigned by largest inner product) for cosine and inner product.
  *
@@ -27,6 +28,8 @@ typedef struct nearkit_kmeans_config {
     bool spherical;      /* unit-length centroids, assignment by largest <x, c> */
     bool plusplus;       /* k-means++ initialisation instead of k distinct random sample points */
     uint32_t threads;    /* >= 1 */
+    bool exhaustive;     /* score every point against every centroid in every iteration: the plain
+                            Lloyd steps the pruned ones reproduce (for tests) */
 } nearkit_kmeans_config;
 
 typedef struct nearkit_kmeans_stats {
@@ -35,6 +38,7 @@ typedef struct nearkit_kmeans_stats {
     uint64_t reseeded;     /* empty clusters re-seeded, over all iterations */
     double objective;      /* sum over the sample of |x - c|^2 (spherical: of 1 - <x, c>) at the
                               last assignment */
+    uint64_t distances;    /* point-centroid values computed over all assignments */
 } nearkit_kmeans_stats;
 
 /* Clusters n points of dimension d (row-major) into cfg->k centroids written to `centroids`

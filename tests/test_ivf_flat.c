@@ -340,6 +340,43 @@ static void test_kmeans_determinism(void) {
     free(b);
 }
 
+/* The pruned iterations (only moved centroids scored) must reproduce plain Lloyd exactly, and
+ * score fewer point-centroid pairs once centroids settle. Spread data with many small clusters
+ * keep assignments changing for several iterations; duplicates force re-seeding. */
+static void test_kmeans_pruned_matches_exhaustive(void) {
+    const uint64_t n = 5000;
+    const uint32_t d = 48, k = 120;
+    float *x = clustered(n, d, 60, 6.0f);
+    for (uint64_t i = 0; i < 400; i++) memcpy(x + (n - 1 - i) * d, x, d * sizeof(float));
+    float *a = malloc((size_t)k * d * sizeof(float)), *b = malloc((size_t)k * d * sizeof(float));
+    for (int plusplus = 0; plusplus <= 1; plusplus++) {
+        for (int spherical = 0; spherical <= 1; spherical++) {
+            for (uint32_t threads = 1; threads <= 2; threads++) {
+                nearkit_kmeans_config cfg = {.k = k, .iterations = 25, .seed = 11 + plusplus,
+                                             .spherical = spherical, .plusplus = plusplus,
+                                             .threads = threads};
+                nearkit_kmeans_stats pruned, full;
+                CHECK_STATUS(nearkit_kmeans_train(a, &pruned, &cfg, x, n, d), NEARKIT_OK);
+                cfg.exhaustive = true;
+                CHECK_STATUS(nearkit_kmeans_train(b, &full, &cfg, x, n, d), NEARKIT_OK);
+                CHECK(memcmp(a, b, (size_t)k * d * sizeof(float)) == 0);
+                /* values reused from an earlier sgemm may differ from a fresh one in the last bit */
+                CHECK(fabs(pruned.objective - full.objective) <= 1e-6 * fabs(full.objective));
+                CHECK(pruned.iterations == full.iterations && pruned.reseeded == full.reseeded);
+                CHECK(full.iterations > 3);
+                CHECK(pruned.distances < full.distances);
+                printf("  k-means pruned/exhaustive (spherical %d, ++ %d, %u threads): %u iterations, "
+                       "%llu of %llu distances, %llu re-seeded\n", spherical, plusplus, threads,
+                       full.iterations, (unsigned long long)pruned.distances,
+                       (unsigned long long)full.distances, (unsigned long long)full.reseeded);
+            }
+        }
+    }
+    free(x);
+    free(a);
+    free(b);
+}
+
 /* 100 copies of A and one B, k = 2: a random initialisation nearly always picks A twice; the empty
  * cluster must be re-seeded with B. */
 static void test_kmeans_reseed(void) {
@@ -968,6 +1005,7 @@ int main(int argc, char **argv) {
     test_kind_info();
     test_kmeans_determinism();
     test_kmeans_reseed();
+    test_kmeans_pruned_matches_exhaustive();
     test_kmeans_edges();
     test_params_and_states();
     test_edge_cases();
