@@ -197,6 +197,13 @@ void golden_manifest_free(golden_manifest *m) {
         free(m->cases[i].expected_path);
     }
     free(m->cases);
+    for (size_t i = 0; i < m->approximate_count; i++) {
+        free(m->approximate[i].kind);
+        free(m->approximate[i].exact_params);
+        free(m->approximate[i].recall_params);
+        free(m->approximate[i].min_recall);
+    }
+    free(m->approximate);
     free(m->dir);
     memset(m, 0, sizeof *m);
 }
@@ -304,6 +311,77 @@ static int load_case(golden_case *c, const golden_manifest *m, const json_value 
     return 1;
 }
 
+static size_t dataset_named(const golden_manifest *m, const char *name) {
+    for (size_t i = 0; i < m->dataset_count; i++) {
+        if (strcmp(m->datasets[i].name, name) == 0) {
+            return i;
+        }
+    }
+    return m->dataset_count;
+}
+
+static int load_approximate(golden_approximate *a, const golden_manifest *m, const json_member *member,
+                            char *err, size_t err_size) {
+    const json_value *v = &member->value;
+    const char *exact = json_string(json_object_get(v, "exact_params"));
+    const char *recall = json_string(json_object_get(v, "recall_params"));
+    const json_value *floors = json_object_get(v, "min_recall");
+    if (exact == NULL || recall == NULL || !json_is(floors, JSON_OBJECT)) {
+        set_err(err, err_size, "manifest: approximate kind %s needs exact_params, recall_params and "
+                "min_recall", member->key);
+        return 0;
+    }
+    a->kind = dup_string(member->key);
+    a->exact_params = dup_string(exact);
+    a->recall_params = dup_string(recall);
+    a->min_recall = calloc(m->dataset_count ? m->dataset_count : 1, sizeof *a->min_recall);
+    if (a->kind == NULL || a->exact_params == NULL || a->recall_params == NULL || a->min_recall == NULL) {
+        set_err(err, err_size, "out of memory");
+        return 0;
+    }
+    for (size_t i = 0; i < m->dataset_count; i++) {
+        a->min_recall[i] = -1;
+    }
+    for (size_t i = 0; i < floors->u.object.count; i++) {
+        const json_member *f = &floors->u.object.members[i];
+        size_t d = dataset_named(m, f->key);
+        double floor;
+        if (d == m->dataset_count || !json_number(&f->value, &floor) || !(floor >= 0 && floor <= 1)) {
+            set_err(err, err_size, "manifest: approximate kind %s: min_recall[%s] must name a dataset "
+                    "and be in [0, 1]", member->key, f->key);
+            return 0;
+        }
+        a->min_recall[d] = floor;
+    }
+    return 1;
+}
+
+/* The optional "approximate" section: {"kinds": {"<kind>": {...}}}. */
+static int load_approximate_section(golden_manifest *m, const json_value *section, const char *path,
+                                    char *err, size_t err_size) {
+    if (section == NULL) {
+        return 1;
+    }
+    const json_value *kinds = json_object_get(section, "kinds");
+    if (!json_is(kinds, JSON_OBJECT)) {
+        set_err(err, err_size, "%s: \"approximate\" needs a \"kinds\" object", path);
+        return 0;
+    }
+    size_t n = kinds->u.object.count;
+    m->approximate = calloc(n ? n : 1, sizeof *m->approximate);
+    if (m->approximate == NULL) {
+        set_err(err, err_size, "out of memory");
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        m->approximate_count = i + 1;
+        if (!load_approximate(&m->approximate[i], m, &kinds->u.object.members[i], err, err_size)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 int golden_manifest_load(golden_manifest *out, const char *dir, char *err, size_t err_size) {
     if (out == NULL || dir == NULL) {
         set_err(err, err_size, "golden_manifest_load: NULL argument");
@@ -366,6 +444,9 @@ int golden_manifest_load(golden_manifest *out, const char *dir, char *err, size_
         if (!load_case(&m.cases[i], &m, &cases->u.array.items[i], i, err, err_size)) {
             goto fail;
         }
+    }
+    if (!load_approximate_section(&m, json_object_get(root, "approximate"), path, err, err_size)) {
+        goto fail;
     }
     json_free(root);
     free(path);
@@ -498,6 +579,22 @@ fail:
 }
 
 /* ---- the comparison rule ---- */
+
+void golden_recall_row(const int64_t *expected_ids, const int64_t *actual_ids, size_t k,
+                       uint64_t *found, uint64_t *wanted) {
+    for (size_t j = 0; j < k; j++) {
+        if (expected_ids[j] == -1) {
+            continue;
+        }
+        (*wanted)++;
+        for (size_t i = 0; i < k; i++) {
+            if (actual_ids[i] == expected_ids[j]) {
+                (*found)++;
+                break;
+            }
+        }
+    }
+}
 
 double golden_tolerance(double rtol, double atol, double distance) {
     return atol + rtol * fabs(distance);

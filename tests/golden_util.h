@@ -42,6 +42,14 @@ typedef struct golden_case {
     char *expected_path;   /* the manifest directory joined with the case's "expected" */
 } golden_case;
 
+/* An approximate kind of the manifest's "approximate" section. */
+typedef struct golden_approximate {
+    char *kind;          /* the kind's name, as nearkit_kind_get_info reports it */
+    char *exact_params;  /* index parameters under which it must pass every case of its metrics */
+    char *recall_params; /* index parameters of the recall check */
+    double *min_recall;  /* per dataset (indexed like golden_manifest.datasets); < 0: no check */
+} golden_approximate;
+
 typedef struct golden_manifest {
     char *dir;
     double rtol; /* comparison.distance_rtol */
@@ -50,6 +58,8 @@ typedef struct golden_manifest {
     size_t dataset_count;
     golden_case *cases;
     size_t case_count;
+    golden_approximate *approximate;
+    size_t approximate_count;
 } golden_manifest;
 
 /* The expected results of one case. Row i of the k-NN results is at [i * k, (i + 1) * k); a
@@ -83,6 +93,11 @@ int golden_read_vectors(unsigned char **out, uint64_t *count, const char *path,
 int golden_expected_load(golden_expected *out, const golden_manifest *manifest,
                          const golden_case *c, char *err, size_t err_size);
 void golden_expected_free(golden_expected *expected);
+
+/* The recall of one k-NN row: adds to *wanted the non-null expected ids (id != -1) and to *found
+ * those of them present among the k actual ids. */
+void golden_recall_row(const int64_t *expected_ids, const int64_t *actual_ids, size_t k,
+                       uint64_t *found, uint64_t *wanted);
 
 /* tol(D) = atol + rtol * |D|. */
 double golden_tolerance(double rtol, double atol, double distance);

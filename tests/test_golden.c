@@ -9,6 +9,8 @@
  * docs/golden.md; then the same searches on copies saved to and loaded from a buffer (searched
  * on one thread) and a file (searched one query at a time). All of it once for every distance-kernel
  * implementation the CPU supports (scalar, avx2, avx512; nearkit_kernels_force).
+ * The approximate kinds the manifest names run the same way under its exact_params, and their
+ * recall@k under its recall_params must reach the manifest's floor for the case's dataset.
  * Prints one line per failure, then "golden: N passed, M failed" (one unit = one case on one kind
  * with one kernel implementation). Exits 0 when everything passed, 1 otherwise, 2 on bad usage or
  * an unreadable manifest.
@@ -42,8 +44,15 @@ typedef struct run {
     const golden_expected *e;
     const char *kind_name;
     const char *kernels;
+    const char *params; /* index parameters: NULL for an exact kind */
     int failures;
 } run;
+
+/* A kind the suite runs: every exact kind, and each approximate kind of the manifest. */
+typedef struct kind_run {
+    nearkit_kind_info info;
+    const golden_approximate *approximate; /* NULL for an exact kind */
+} kind_run;
 
 static void fail(run *r, const char *stage, const char *what, const char *detail) {
     printf("FAIL case=%s kind=%s kernels=%s stage=%s: %s%s%s\n", r->c->name, r->kind_name,
@@ -236,27 +245,73 @@ static int make_temp_path(char *path, size_t size) {
 #endif
 }
 
-static void run_case_on_kind(run *r, const nearkit_kind_info *kind) {
+/* Creates the kind's index over the case's base vectors with the given parameters, built; NULL
+ * after reporting a failure. */
+static nearkit_index *built_index(run *r, const nearkit_kind_info *kind, const char *params) {
     const golden_dataset *d = r->d;
     nearkit_index *idx = NULL;
-    nearkit_status st = nearkit_index_create(&idx, kind->kind, r->c->metric, d->dimension, NULL);
+    nearkit_index_options options = NEARKIT_INDEX_OPTIONS_INIT;
+    options.params = params;
+    nearkit_status st = nearkit_index_create(&idx, kind->kind, r->c->metric, d->dimension, &options);
     if (st != NEARKIT_OK) {
         fail_status(r, "create", "nearkit_index_create", st);
-        return;
+        return NULL;
     }
     st = nearkit_index_add(idx, d->vector_type, d->base, d->count, NULL);
     if (st != NEARKIT_OK) {
         fail_status(r, "add", "nearkit_index_add", st);
-        goto done;
-    }
-    st = nearkit_index_build(idx);
-    if (st != NEARKIT_OK) {
+    } else if ((st = nearkit_index_build(idx)) != NEARKIT_OK) {
         fail_status(r, "build", "nearkit_index_build", st);
-        goto done;
-    }
-    if (nearkit_index_count(idx) != d->count || !nearkit_index_is_ready(idx)) {
+    } else if (nearkit_index_count(idx) != d->count || !nearkit_index_is_ready(idx)) {
         fail(r, "build", "after add and build the count is wrong or the index is not ready", NULL);
-        goto done;
+        st = NEARKIT_ERR_INTERNAL;
+    }
+    if (st != NEARKIT_OK) {
+        nearkit_index_free(idx);
+        return NULL;
+    }
+    return idx;
+}
+
+/* An approximate kind under its recall parameters: recall@k over the case's queries against the
+ * manifest's floor for the dataset. Prints the recall either way. */
+static void check_recall(run *r, const nearkit_kind_info *kind, double floor) {
+    const golden_dataset *d = r->d;
+    uint64_t q = d->query_count, k = r->c->k, found = 0, wanted = 0;
+    int64_t *ids = malloc((size_t)(q * k) * sizeof *ids);
+    float *dist = malloc((size_t)(q * k) * sizeof *dist);
+    nearkit_index *idx = ids && dist ? built_index(r, kind, r->params) : NULL;
+    if (idx != NULL) {
+        nearkit_status st = nearkit_index_search(ids, dist, idx, d->vector_type, d->queries, q, k, NULL);
+        if (st != NEARKIT_OK) {
+            fail_status(r, "recall", "nearkit_index_search", st);
+        } else {
+            for (uint64_t i = 0; i < q; i++) {
+                golden_recall_row(r->e->knn_ids + i * k, ids + i * k, (size_t)k, &found, &wanted);
+            }
+            double recall = wanted ? (double)found / (double)wanted : 1.0;
+            char detail[160];
+            snprintf(detail, sizeof detail, "recall@%llu %.3f, floor %.3f (%s)",
+                     (unsigned long long)k, recall, floor, r->params);
+            if (recall < floor) {
+                fail(r, "recall", "below the manifest's floor", detail);
+            } else {
+                printf("recall case=%s kind=%s: %s\n", r->c->name, r->kind_name, detail);
+            }
+        }
+    } else if (!ids || !dist) {
+        fail(r, "recall", "out of memory in the test", NULL);
+    }
+    nearkit_index_free(idx);
+    free(ids);
+    free(dist);
+}
+
+static void run_case_on_kind(run *r, const nearkit_kind_info *kind) {
+    nearkit_status st;
+    nearkit_index *idx = built_index(r, kind, r->params);
+    if (idx == NULL) {
+        return;
     }
     check_searches(r, idx, "original", NULL, 0);
 
@@ -319,8 +374,8 @@ int main(int argc, char **argv) {
     }
 
     size_t nkinds = nearkit_kind_count();
-    nearkit_kind_info *kinds = calloc(nkinds ? nkinds : 1, sizeof *kinds);
-    size_t nexact = 0;
+    kind_run *kinds = calloc(nkinds ? nkinds : 1, sizeof *kinds);
+    size_t nrun = 0, nexact = 0;
     if (kinds == NULL) {
         fprintf(stderr, "golden: out of memory\n");
         golden_manifest_free(&m);
@@ -338,9 +393,30 @@ int main(int argc, char **argv) {
             return 1;
         }
         if (info.flags & NEARKIT_KIND_FLAG_EXACT) {
-            kinds[nexact++] = info;
+            kinds[nrun++] = (kind_run){info, NULL};
             printf(" %s", info.name ? info.name : "(unnamed)");
         }
+    }
+    nexact = nrun;
+    printf("\ngolden: approximate kinds:");
+    int missing = 0;
+    for (size_t a = 0; a < m.approximate_count; a++) {
+        const golden_approximate *ap = &m.approximate[a];
+        size_t i = 0;
+        nearkit_kind_info info = NEARKIT_KIND_INFO_INIT;
+        for (; i < nkinds; i++) {
+            if (nearkit_kind_get_info(&info, i) == NEARKIT_OK && info.name && strcmp(info.name, ap->kind) == 0) {
+                break;
+            }
+        }
+        if (i == nkinds || nrun == nkinds) {
+            printf("\nFAIL the manifest's approximate kind %s is not a kind of the library (or is listed twice)",
+                   ap->kind);
+            missing++;
+            continue;
+        }
+        kinds[nrun++] = (kind_run){info, ap};
+        printf(" %s (exact under %s, recall under %s)", ap->kind, ap->exact_params, ap->recall_params);
     }
     printf("\n");
 
@@ -391,14 +467,16 @@ int main(int argc, char **argv) {
                 failed++;
                 continue;
             }
-            for (size_t ki = 0; ki < nexact; ki++) {
-                if (!(kinds[ki].metric_mask & (1u << (unsigned)c->metric))) {
+            for (size_t ki = 0; ki < nrun; ki++) {
+                const nearkit_kind_info *info = &kinds[ki].info;
+                if (!(info->metric_mask & (1u << (unsigned)c->metric))) {
                     continue;
                 }
-                run r = {&m, c, &m.datasets[c->dataset], &e,
-                         kinds[ki].name ? kinds[ki].name : "?", kernel_names[kk], 0};
-                run_case_on_kind(&r, &kinds[ki]);
-                runs++;
+                const golden_approximate *ap = kinds[ki].approximate;
+                run r = {&m, c, &m.datasets[c->dataset], &e, info->name ? info->name : "?",
+                         kernel_names[kk], ap ? ap->exact_params : NULL, 0};
+                run_case_on_kind(&r, info);
+                runs += ap == NULL;
                 if (r.failures == 0) {
                     passed++;
                 } else {
@@ -407,6 +485,21 @@ int main(int argc, char **argv) {
             }
         }
         nearkit_kernels_force(NEARKIT_KERNELS_AUTO);
+        for (size_t ki = nexact; ki < nrun; ki++) {
+            const golden_approximate *ap = kinds[ki].approximate;
+            double floor = ap->min_recall[c->dataset];
+            if (floor < 0 || !(kinds[ki].info.metric_mask & (1u << (unsigned)c->metric))) {
+                continue;
+            }
+            run r = {&m, c, &m.datasets[c->dataset], &e, ap->kind, nearkit_kernels_name(),
+                     ap->recall_params, 0};
+            check_recall(&r, &kinds[ki].info, floor);
+            if (r.failures == 0) {
+                passed++;
+            } else {
+                failed++;
+            }
+        }
         if (runs == 0) {
             printf("FAIL case=%s: no exact kind supports metric %s\n", c->name, c->metric_name);
             failed++;
@@ -417,8 +510,9 @@ int main(int argc, char **argv) {
         printf("FAIL no case matched\n");
         failed++;
     }
-    printf("golden: %d passed, %d failed (%zu cases, %zu exact kinds, %zu kernel implementations)\n",
-           passed, failed, cases_run, nexact, nkernels);
+    failed += missing;
+    printf("golden: %d passed, %d failed (%zu cases, %zu exact and %zu approximate kinds, %zu kernel "
+           "implementations)\n", passed, failed, cases_run, nexact, nrun - nexact, nkernels);
     free(kinds);
     golden_manifest_free(&m);
     return failed == 0 ? 0 : 1;

@@ -525,6 +525,35 @@ COMPARISON_DESCRIPTION = (
     "both agree within tol(expected distance); actual distances are non-decreasing.")
 
 
+# Approximate kinds. Under "exact_params" (every list probed) such a kind must pass every case of
+# its metrics by the comparison rule, like an exact kind; under "recall_params" its recall@k on a
+# dataset's cases (expected ids found in the actual row, over all non-null expected ids of the
+# case) must reach min_recall[dataset]. The floors sit below what nearkit measured when they were
+# set (ivf_flat at nlist 32 / nprobe 8; ivf_binary at nlist 16 / nprobe 8: codes with few
+# near neighbours, so recall is modest), so a regression in
+# training or list choice fails while a harmless change of tie order does not.
+APPROXIMATE = {
+    "ivf_flat": {
+        "exact_params": "nlist=16,nprobe=16",
+        "recall_params": "nlist=32,nprobe=8",
+        "min_recall": {"clustered_d2": 0.98, "uniform_d2": 0.95, "clustered_d16": 0.98,
+                       "uniform_d16": 0.75, "clustered_d128": 0.98, "uniform_d128": 0.45,
+                       "duplicates_d4": 0.98, "grid_2d": 0.90},
+    },
+    "ivf_binary": {
+        "exact_params": "nlist=16,nprobe=16",
+        "recall_params": "nlist=16,nprobe=8",
+        "min_recall": {"binary64": 0.65, "binary256": 0.62, "binary512": 0.58,
+                       "binary_duplicates128": 0.70},
+    },
+}
+APPROXIMATE_DESCRIPTION = (
+    "Per approximate kind: with the index parameters exact_params it must pass every case of its "
+    "metrics by the comparison rule; with recall_params, for every case on a dataset listed in "
+    "min_recall, its recall@k (expected non-null ids found in the actual row, over all of the "
+    "case's non-null expected ids) must be >= min_recall[dataset].")
+
+
 def generate(out_dir, verbose=True):
     # Check the vectorised splitmix64 against the plain definition.
     state, ref = 1234567, []
@@ -541,6 +570,7 @@ def generate(out_dir, verbose=True):
                        "description": COMPARISON_DESCRIPTION},
         "datasets": {},
         "cases": [],
+        "approximate": {"description": APPROXIMATE_DESCRIPTION, "kinds": APPROXIMATE},
     }
     built = {}
     for name, vtype, description, builder in DATASETS:
