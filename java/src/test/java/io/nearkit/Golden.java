@@ -23,6 +23,7 @@ final class Golden {
     final double atol;
     final Map<String, Object> datasets;
     final List<Map<String, Object>> cases;
+    final List<Approximate> approximate;
 
     @SuppressWarnings("unchecked")
     private Golden(Path dir) throws IOException {
@@ -41,6 +42,28 @@ final class Golden {
             c.add((Map<String, Object>) o);
         }
         cases = c;
+        List<Approximate> a = new ArrayList<>();
+        Map<String, Object> section = (Map<String, Object>) m.get("approximate");
+        if (section != null) {
+            for (Map.Entry<String, Object> e : ((Map<String, Object>) section.get("kinds")).entrySet()) {
+                Map<String, Object> k = (Map<String, Object>) e.getValue();
+                a.add(new Approximate(e.getKey(), (String) k.get("exact_params"),
+                        (String) k.get("recall_params"), (Map<String, Object>) k.get("min_recall")));
+            }
+        }
+        approximate = a;
+    }
+
+    /**
+     * A kind of the manifest's "approximate" section: exact under {@code exactParams}; under
+     * {@code recallParams} its recall@k must reach {@code minRecall} of the case's dataset.
+     */
+    record Approximate(String kind, String exactParams, String recallParams, Map<String, Object> minRecall) {
+        /** The recall floor for a dataset, or null when the dataset has none. */
+        Double floor(String dataset) {
+            Number n = (Number) minRecall.get(dataset);
+            return n == null ? null : n.doubleValue();
+        }
     }
 
     static Golden load() throws IOException {
@@ -216,6 +239,28 @@ final class Golden {
                 }
             }
         }
+    }
+
+    /**
+     * Recall@k over every query: the expected non-null ids found in the actual rows, over all
+     * expected non-null ids (1 when there are none).
+     */
+    static double recall(Expected e, SearchResult r) {
+        long found = 0;
+        long wanted = 0;
+        for (int q = 0; q < e.knnIds.length; q++) {
+            Set<Long> actual = new HashSet<>();
+            for (long id : r.ids(q)) {
+                actual.add(id);
+            }
+            for (long id : e.knnIds[q]) {
+                if (id != -1) {
+                    wanted++;
+                    found += actual.contains(id) ? 1 : 0;
+                }
+            }
+        }
+        return wanted == 0 ? 1.0 : (double) found / wanted;
     }
 
     /** The range part of the rule, for every query. */

@@ -10,7 +10,9 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.DynamicContainer;
 import org.junit.jupiter.api.DynamicNode;
@@ -22,7 +24,9 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The golden conformance suite: every case of tests/golden/manifest.json against every index kind
  * the native library reports as exact and that supports the case's metric and vector type; k-NN
- * and range search, then again after a byte-array round trip and after a file round trip.
+ * and range search, then again after a byte-array round trip and after a file round trip. The
+ * manifest's approximate kinds run the same way under their exact_params, and under their
+ * recall_params their recall@k must reach the manifest's floor for the case's dataset.
  */
 class GoldenTest {
     @TempDir
@@ -59,6 +63,19 @@ class GoldenTest {
         }
     }
 
+    /** The library's kind named by the manifest's approximate section, if there is one. */
+    private static Optional<KindInfo> kind(Golden.Approximate a) {
+        return Nearkit.kinds().stream().filter(k -> k.name().equals(a.kind())).findFirst();
+    }
+
+    @Test
+    void everyApproximateKindExists() throws IOException {
+        for (Golden.Approximate a : Golden.load().approximate) {
+            assertTrue(kind(a).isPresent(), "the manifest's approximate kind " + a.kind()
+                    + " is not a kind of the library");
+        }
+    }
+
     @TestFactory
     Stream<DynamicNode> manifest() throws IOException {
         Golden g = Golden.load();
@@ -68,24 +85,44 @@ class GoldenTest {
             Metric metric = Metric.fromName((String) c.get("metric"));
             List<DynamicNode> perKind = new ArrayList<>();
             for (KindInfo kind : exactKinds(metric)) {
-                perKind.add(DynamicTest.dynamicTest(kind.name(), () -> runCase(g, c, kind, metric)));
+                perKind.add(DynamicTest.dynamicTest(kind.name(), () -> runCase(g, c, kind, metric, "")));
+            }
+            for (Golden.Approximate a : g.approximate) {
+                Optional<KindInfo> kind = kind(a).filter(k -> k.supports(metric));
+                if (kind.isEmpty()) {
+                    continue; // not a kind of the library: everyApproximateKindExists fails
+                }
+                perKind.add(DynamicTest.dynamicTest(a.kind() + " " + a.exactParams(),
+                        () -> runCase(g, c, kind.get(), metric, a.exactParams())));
+                Double floor = a.floor((String) c.get("dataset"));
+                if (floor != null) {
+                    perKind.add(DynamicTest.dynamicTest(a.kind() + " recall " + a.recallParams(),
+                            () -> checkRecall(g, c, kind.get(), metric, a.recallParams(), floor)));
+                }
             }
             nodes.add(DynamicContainer.dynamicContainer(name, perKind));
         }
         return nodes.stream();
     }
 
-    private static void runCase(Golden g, Map<String, Object> c, KindInfo kind, Metric metric)
-            throws IOException {
-        String name = (String) c.get("name");
-        Golden.Dataset d = dataset(g, (String) c.get("dataset"));
+    /**
+     * A new index of the kind over the case's base vectors, built; params are index parameters as
+     * the manifest writes them ("name=value,name=value", empty for none).
+     */
+    private static Index builtIndex(Map<String, Object> c, KindInfo kind, Metric metric, Golden.Dataset d,
+            String params) {
         assertEquals(metric.vectorType() == VectorType.BINARY, d.binary,
-                name + ": metric and dataset vector type disagree");
-        int k = ((Number) c.get("k")).intValue();
-        double radius = ((Number) c.get("radius")).doubleValue();
-        Golden.Expected e = g.expected(c);
-        String label = name + "/" + kind.name();
-        try (Index index = Index.builder().kind(kind.name()).metric(metric).dimension(d.dimension).build()) {
+                c.get("name") + ": metric and dataset vector type disagree");
+        Index.Builder b = Index.builder().kind(kind.name()).metric(metric).dimension(d.dimension);
+        for (String p : params.split(",")) {
+            if (!p.isEmpty()) {
+                String[] nv = p.split("=", 2);
+                assertEquals(2, nv.length, "index parameter without '=': " + p);
+                b.param(nv[0], nv[1]);
+            }
+        }
+        Index index = b.build();
+        try {
             if (d.binary) {
                 index.add(d.baseB);
             } else {
@@ -94,6 +131,21 @@ class GoldenTest {
             index.build();
             assertEquals(d.count, index.size());
             assertTrue(index.isReady());
+            return index;
+        } catch (Throwable t) {
+            index.close();
+            throw t;
+        }
+    }
+
+    private static void runCase(Golden g, Map<String, Object> c, KindInfo kind, Metric metric, String params)
+            throws IOException {
+        Golden.Dataset d = dataset(g, (String) c.get("dataset"));
+        int k = ((Number) c.get("k")).intValue();
+        double radius = ((Number) c.get("radius")).doubleValue();
+        Golden.Expected e = g.expected(c);
+        String label = c.get("name") + "/" + kind.name() + (params.isEmpty() ? "" : " " + params);
+        try (Index index = builtIndex(c, kind, metric, d, params)) {
             check(g, label, index, d, e, k, radius);
 
             try (Index copy = Index.fromBytes(index.toBytes())) {
@@ -108,10 +160,26 @@ class GoldenTest {
         }
     }
 
+    /** An approximate kind under its recall parameters: recall@k against the manifest's floor. */
+    private static void checkRecall(Golden g, Map<String, Object> c, KindInfo kind, Metric metric, String params,
+            double floor) throws IOException {
+        Golden.Dataset d = dataset(g, (String) c.get("dataset"));
+        int k = ((Number) c.get("k")).intValue();
+        try (Index index = builtIndex(c, kind, metric, d, params)) {
+            double recall = Golden.recall(g.expected(c), knn(index, d, k));
+            assertTrue(recall >= floor, String.format(Locale.ROOT,
+                    "%s/%s %s: recall@%d %.4f is below the floor %.4f", c.get("name"), kind.name(), params, k,
+                    recall, floor));
+        }
+    }
+
+    private static SearchResult knn(Index index, Golden.Dataset d, int k) {
+        return d.binary ? index.search(d.queriesB, k) : index.search(d.queriesF, k);
+    }
+
     private static void check(Golden g, String label, Index index, Golden.Dataset d, Golden.Expected e, int k,
             double radius) {
-        SearchResult r = d.binary ? index.search(d.queriesB, k) : index.search(d.queriesF, k);
-        g.checkKnn(label, e, r, k);
+        g.checkKnn(label, e, knn(index, d, k), k);
         RangeSearchResult rr = d.binary ? index.rangeSearch(d.queriesB, (float) radius)
                 : index.rangeSearch(d.queriesF, (float) radius);
         g.checkRange(label, e, rr, (float) radius);
