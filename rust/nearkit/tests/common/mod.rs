@@ -2,6 +2,7 @@
 //! comparison rule, the `nearkit` command, temporary directories.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -167,10 +168,22 @@ pub struct Case {
     pub expected: PathBuf,
 }
 
+/// A kind of the manifest's "approximate" section.
+pub struct Approximate {
+    pub kind: String,
+    /// Index parameters ("name=value,...") under which the kind must pass every case exactly.
+    pub exact_params: String,
+    /// Index parameters under which its recall@k must reach `min_recall`.
+    pub recall_params: String,
+    /// Recall@k floor per dataset name; datasets not listed are not checked for recall.
+    pub min_recall: BTreeMap<String, f64>,
+}
+
 pub struct Manifest {
     pub tolerance: Tolerance,
     pub datasets: Vec<Dataset>,
     pub cases: Vec<Case>,
+    pub approximate: Vec<Approximate>,
 }
 
 impl Manifest {
@@ -213,7 +226,35 @@ impl Manifest {
                 expected: dir.join(c["expected"].as_str().expect("expected")),
             })
             .collect();
-        Manifest { tolerance, datasets, cases }
+        let approximate = json.get("approximate").map_or_else(Vec::new, |section| {
+            section["kinds"]
+                .as_object()
+                .expect("approximate.kinds")
+                .iter()
+                .map(|(kind, a)| Approximate {
+                    kind: kind.clone(),
+                    exact_params: a["exact_params"].as_str().expect("exact_params").to_string(),
+                    recall_params: a["recall_params"].as_str().expect("recall_params").to_string(),
+                    min_recall: a["min_recall"]
+                        .as_object()
+                        .expect("min_recall")
+                        .iter()
+                        .map(|(dataset, floor)| (dataset.clone(), floor.as_f64().expect("min_recall floor")))
+                        .collect(),
+                })
+                .collect()
+        });
+        let manifest = Manifest { tolerance, datasets, cases, approximate };
+        for a in &manifest.approximate {
+            for (dataset, floor) in &a.min_recall {
+                assert!(
+                    manifest.datasets.iter().any(|d| &d.name == dataset) && (0.0..=1.0).contains(floor),
+                    "approximate kind {}: min_recall[{dataset}] = {floor} must name a dataset and be in [0, 1]",
+                    a.kind
+                );
+            }
+        }
+        manifest
     }
 
     pub fn dataset(&self, name: &str) -> &Dataset {
@@ -311,6 +352,13 @@ pub fn check_knn_row(
         }
     }
     Ok(())
+}
+
+/// Recall of one k-NN row: (expected ids other than -1 found among the actual ids, expected ids
+/// other than -1).
+pub fn recall_row(exp_ids: &[i64], ids: &[i64]) -> (usize, usize) {
+    let wanted = exp_ids.iter().filter(|&&id| id != -1);
+    (wanted.clone().filter(|id| ids.contains(id)).count(), wanted.count())
 }
 
 /// Checks one range row with the manifest's rule.
