@@ -2,7 +2,9 @@
  * Batches of float queries under l2 / ip / cosine go through OpenBLAS sgemm, tile by tile, with
  * the top-k selection fused into the scan of each tile; the few best candidates are then re-scored
  * with the exact kernels, so every path reports the same distances. Everything else (single
- * queries, l1, linf, hamming, range search) runs the SIMD kernels over cache-sized blocks. */
+ * queries, l1, linf, hamming, range search) runs the SIMD kernels over cache-sized blocks; hamming
+ * batches pack each block into panels once (8 codes word by word) so that every load of it serves
+ * several queries and no per-code reduction is needed. */
 #include "internal.h"
 #include "kernels.h"
 
@@ -23,6 +25,12 @@
 #define HEAP_BYTES (64u << 20) /* heap memory of one task, bounding the queries it takes */
 #define GEMM_MIN_QUERIES 8
 #define GEMM_MIN_DIMENSION 24
+#define PANEL_MIN_QUERIES 8 /* hamming tasks with fewer queries scan rows directly: packing a block
+                               into panels costs about what three queries' scans of it save */
+#define PANEL_GROUP 8       /* queries per hamming_panels call */
+#define PANEL_QUERY_BLOCK 256 /* hamming queries per task: each task packs every block once */
+_Static_assert(QUERY_BLOCK <= GEMM_QUERY_BLOCK && PANEL_QUERY_BLOCK <= GEMM_QUERY_BLOCK,
+               "knn_range's heaps hold GEMM_QUERY_BLOCK queries");
 
 typedef struct flat_impl {
     uint8_t *vectors; /* count rows of vector_bytes, 64-byte aligned */
@@ -269,8 +277,9 @@ static void push_block(nearkit_topk *h, const float *d, uint64_t row, size_t row
     }
 }
 
-/* push_block for hamming counts, compared as integers in blocks of 16 so the common case,
- * nothing enters, runs as vector code without converting every count to float. */
+/* push_block for hamming counts, compared as integers in blocks of 64 so the common case,
+ * nothing enters, runs as vector code (a minimum over the block: compilers turn an "any below"
+ * into a horizontal reduction per vector, which costs more) without converting counts to float. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
@@ -278,11 +287,11 @@ static void push_hamming_block(nearkit_topk *h, const uint32_t *d, uint64_t row,
     float fbound = nearkit_topk_bound(h);
     uint32_t bound = fbound >= 4294967295.0f ? UINT32_MAX : (uint32_t)fbound;
     size_t j = 0;
-    for (; j + 16 <= rows; j += 16) {
-        int any = 0;
-        for (int u = 0; u < 16; u++) any |= d[j + u] <= bound;
-        if (!any) continue;
-        for (int u = 0; u < 16; u++)
+    for (; j + 64 <= rows; j += 64) {
+        uint32_t least = UINT32_MAX;
+        for (int u = 0; u < 64; u++) least = d[j + u] < least ? d[j + u] : least;
+        if (least > bound) continue;
+        for (int u = 0; u < 64; u++)
             if (d[j + u] <= bound) {
                 nearkit_topk_push(h, (float)d[j + u], row + j + u);
                 fbound = nearkit_topk_bound(h);
@@ -345,6 +354,59 @@ static void push_gemm_row(nearkit_topk *h, const float *r, const float *extra, f
     }
 }
 
+/* ---- hamming through panels ------------------------------------------------------------------- */
+
+/* A task's hamming scratch when its queries share each block: the block packed into panels (see
+ * nearkit_hamming_panels), the queries packed, and the distances of one group of queries. */
+typedef struct panel_scratch {
+    uint64_t *panels, *queries;
+    uint32_t *out;
+    size_t words, stride;
+} panel_scratch;
+
+static void panel_scratch_free(panel_scratch *p) {
+    nearkit_aligned_free(p->panels);
+    free(p->queries);
+    free(p->out);
+}
+
+static bool panel_scratch_alloc(panel_scratch *p, const knn_task *t, uint64_t begin, size_t nq,
+                                size_t block_rows) {
+    const nearkit_index *ix = t->ix;
+    size_t words = nearkit_hamming_words((size_t)ix->vector_bytes);
+    size_t stride = nearkit_hamming_panels(block_rows) * 8;
+    *p = (panel_scratch){
+        .panels = nearkit_aligned_alloc_array(stride * words, sizeof(uint64_t)),
+        .queries = nearkit_alloc_array(nq * words, sizeof(uint64_t)),
+        .out = nearkit_alloc_array(PANEL_GROUP * stride, sizeof(uint32_t)),
+        .words = words,
+        .stride = stride,
+    };
+    if (!p->panels || !p->queries || !p->out) {
+        panel_scratch_free(p);
+        return false;
+    }
+    for (size_t i = 0; i < nq; i++)
+        nearkit_hamming_pack_query(p->queries + i * words, query_at(ix, t->queries, begin + i),
+                                   (size_t)ix->vector_bytes);
+    return true;
+}
+
+/* Scans rows [row, row + rows) for every query of the task: the block is packed once, then each
+ * load of it serves a group of queries. */
+static void scan_hamming_panels(nearkit_topk *heaps, panel_scratch *p, const nearkit_index *ix,
+                                size_t nq, uint64_t row, size_t rows) {
+    const nearkit_kernel_table *kt = nearkit_kernels();
+    size_t np = nearkit_hamming_panels(rows);
+    kt->hamming_pack(p->panels, impl_of(ix)->vectors + row * ix->vector_bytes, rows,
+                     (size_t)ix->vector_bytes);
+    for (size_t q0 = 0; q0 < nq; q0 += PANEL_GROUP) {
+        size_t g = nq - q0 < PANEL_GROUP ? nq - q0 : PANEL_GROUP;
+        kt->hamming_panels(p->out, p->stride, p->queries + q0 * p->words, g, p->panels, np, p->words);
+        for (size_t i = 0; i < g; i++) push_hamming_block(&heaps[q0 + i], p->out + i * p->stride, row, rows);
+    }
+}
+
 static void knn_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
     (void)worker;
     knn_task *t = ctx;
@@ -355,11 +417,18 @@ static void knn_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) 
     if (block > f->count) block = (size_t)f->count;
     uint64_t cap = t->gemm ? gemm_candidates(t->k, f->count) : t->k;
     knn_scratch s;
+    panel_scratch ps = {0};
+    bool panels = ix->metric == NEARKIT_METRIC_HAMMING && nq >= PANEL_MIN_QUERIES;
     if (!scratch_alloc(&s, nq, (size_t)cap, t->gemm ? nq * block : block, block)) {
         atomic_store(&t->failed, 1);
         return;
     }
-    nearkit_topk heaps[GEMM_QUERY_BLOCK > QUERY_BLOCK ? GEMM_QUERY_BLOCK : QUERY_BLOCK];
+    if (panels && !panel_scratch_alloc(&ps, t, begin, nq, block)) {
+        scratch_free(&s);
+        atomic_store(&t->failed, 1);
+        return;
+    }
+    nearkit_topk heaps[GEMM_QUERY_BLOCK]; /* the largest task of any path */
     for (size_t i = 0; i < nq; i++) {
         nearkit_topk_init(&heaps[i], s.heap_dist + i * cap, s.heap_pos + i * cap, (size_t)cap, f->ids);
         if (t->gemm && ix->metric == NEARKIT_METRIC_L2) {
@@ -376,6 +445,8 @@ static void knn_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) 
             for (size_t i = 0; i < nq; i++)
                 push_gemm_row(&heaps[i], s.tile + i * rows, l2 ? f->norms + row : NULL,
                               l2 ? s.qnorms[i] : offset, row, rows);
+        } else if (panels) {
+            scan_hamming_panels(heaps, &ps, ix, nq, row, rows);
         } else if (ix->metric == NEARKIT_METRIC_HAMMING) {
             const nearkit_kernel_table *kt = nearkit_kernels();
             const uint8_t *codes = f->vectors + row * ix->vector_bytes;
@@ -393,6 +464,7 @@ static void knn_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) 
     }
     for (size_t i = 0; i < nq; i++) emit_row(t, &heaps[i], query_at(ix, t->queries, begin + i), begin + i);
     scratch_free(&s);
+    panel_scratch_free(&ps);
 }
 
 static bool gemm_applies(const nearkit_index *ix, uint64_t n) {
@@ -411,7 +483,8 @@ static nearkit_status flat_search(const nearkit_index *ix, const void *queries, 
     /* keep each task's heaps within HEAP_BYTES even when k is close to the count */
     uint64_t cap = t.gemm ? gemm_candidates(k, impl_of(ix)->count) : k;
     uint64_t chunk = HEAP_BYTES / (cap * (sizeof(float) + sizeof(uint64_t)));
-    uint64_t max_chunk = t.gemm ? GEMM_QUERY_BLOCK : QUERY_BLOCK;
+    uint64_t max_chunk = t.gemm ? GEMM_QUERY_BLOCK
+                         : ix->metric == NEARKIT_METRIC_HAMMING ? PANEL_QUERY_BLOCK : QUERY_BLOCK;
     /* with several threads, smaller tasks so every thread gets a share of a modest batch */
     if (threads > 1 && (n + threads - 1) / threads < max_chunk) max_chunk = (n + threads - 1) / threads;
     chunk = chunk < 1 ? 1 : chunk > max_chunk ? max_chunk : chunk;

@@ -30,6 +30,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Keep this condition identical in kernels_avx2.c and kernels_avx512.c. */
 #if defined(__x86_64__) && ((defined(__clang__) && __clang_major__ >= 8) || \
@@ -194,4 +195,32 @@ NEARKIT_API nearkit_status nearkit_kernels_force(int32_t which) {
 NEARKIT_API const char *nearkit_kernels_name(void) {
     nearkit_clear_error();
     return nearkit_kernels()->name;
+}
+
+/* ---- panels for hamming_panels ----------------------------------------------------------------- */
+
+void nearkit_hamming_pack_query(uint64_t *query, const uint8_t *code, size_t nbytes) {
+    size_t words = nearkit_hamming_words(nbytes);
+    memset(query, 0, words * sizeof *query);
+    memcpy(query, code, nbytes); /* a word's bytes keep their order: the popcount does not care */
+}
+
+void nearkit_hamming_pack_portable(uint64_t *panels, const uint8_t *codes, size_t n, size_t nbytes) {
+    size_t words = nearkit_hamming_words(nbytes), full = nbytes / 8, tail = nbytes % 8;
+    size_t npanels = nearkit_hamming_panels(n);
+    for (size_t p = 0; p < npanels; p++) {
+        uint64_t *panel = panels + p * words * 8;
+        size_t rows = n - p * 8 < 8 ? n - p * 8 : 8;
+        for (size_t r = 0; r < rows; r++) {
+            const uint8_t *code = codes + (p * 8 + r) * nbytes;
+            for (size_t j = 0; j < full; j++) memcpy(&panel[j * 8 + r], code + j * 8, 8);
+            if (tail) {
+                uint64_t w = 0;
+                memcpy(&w, code + full * 8, tail);
+                panel[full * 8 + r] = w;
+            }
+        }
+        for (size_t r = rows; r < 8; r++)
+            for (size_t j = 0; j < words; j++) panel[j * 8 + r] = 0;
+    }
 }

@@ -22,7 +22,25 @@ typedef struct nearkit_kernel_table {
     void (*dot_many)(float *out, const float *q, const float *x, size_t n, size_t d);
     void (*hamming_many)(uint32_t *out, const uint8_t *q, const uint8_t *x, size_t n,
                          size_t nbytes);
+    /* Hamming distances of nq queries to codes packed into panels (hamming_pack): query i
+     * is words 64-bit words at queries + i * words; the distance to code 8p + r goes to
+     * out[i * out_stride + 8p + r], for every panel p < npanels. */
+    void (*hamming_panels)(uint32_t *out, size_t out_stride, const uint64_t *queries, size_t nq,
+                           const uint64_t *panels, size_t npanels, size_t words);
+    /* Packs n codes into panels (layout below); panels must be 64-byte aligned. */
+    void (*hamming_pack)(uint64_t *panels, const uint8_t *codes, size_t n, size_t nbytes);
 } nearkit_kernel_table;
+
+/* Codes packed for hamming_panels: 8 codes per panel, stored word by word (word j of code r of
+ * panel p at panels[(p * words + j) * 8 + r]), so one 64-byte load holds a word of 8 codes and no
+ * per-code reduction is needed. Codes are nbytes long, words = ceil(nbytes / 8); bytes past the
+ * end of a code and codes past n (up to the panel's 8) are zero. */
+static inline size_t nearkit_hamming_words(size_t nbytes) { return (nbytes + 7) / 8; }
+static inline size_t nearkit_hamming_panels(size_t n) { return (n + 7) / 8; }
+/* The portable hamming_pack: n codes into nearkit_hamming_panels(n) * words * 8 words at panels. */
+void nearkit_hamming_pack_portable(uint64_t *panels, const uint8_t *codes, size_t n, size_t nbytes);
+/* Packs one code as a query for hamming_panels: words 64-bit words, zero past nbytes. */
+void nearkit_hamming_pack_query(uint64_t *query, const uint8_t *code, size_t nbytes);
 
 /* The table in use: chosen once (thread-safely) from the CPU's features, or as forced. */
 const nearkit_kernel_table *nearkit_kernels(void);

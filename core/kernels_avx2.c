@@ -320,12 +320,38 @@ NK_TARGET static void nk_hamming_many(uint32_t *out, const uint8_t *q, const uin
     }
 }
 
+/* Per query and panel: each word of the 8 codes is two 32-byte loads (codes 0-3, 4-7) counted
+ * against the query word broadcast, one 64-bit lane per code. */
+NK_TARGET static void nk_hamming_panels(uint32_t *out, size_t out_stride, const uint64_t *queries,
+                                        size_t nq, const uint64_t *panels, size_t npanels,
+                                        size_t words) {
+    for (size_t i = 0; i < nq; i++) {
+        const uint64_t *q = queries + i * words;
+        for (size_t p = 0; p < npanels; p++) {
+            const uint8_t *panel = (const uint8_t *)(panels + p * words * 8);
+            __m256i c0 = _mm256_setzero_si256(), c1 = c0;
+            for (size_t j = 0; j < words; j++) {
+                const __m256i w = _mm256_set1_epi64x((long long)q[j]);
+                c0 = _mm256_add_epi64(c0, nk_popxor(nk_load256(panel + j * 64), w));
+                c1 = _mm256_add_epi64(c1, nk_popxor(nk_load256(panel + j * 64 + 32), w));
+            }
+            const __m256i order = _mm256_setr_epi32(0, 2, 4, 6, 0, 0, 0, 0);
+            uint32_t *o = out + i * out_stride + p * 8;
+            _mm_storeu_si128((__m128i *)(void *)o,
+                             _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(c0, order)));
+            _mm_storeu_si128((__m128i *)(void *)(o + 4),
+                             _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(c1, order)));
+        }
+    }
+}
+
 /* ---- table ------------------------------------------------------------------------------------- */
 
 extern const nearkit_kernel_table nearkit_kernel_table_avx2;
 const nearkit_kernel_table nearkit_kernel_table_avx2 = {
     "avx2",     NEARKIT_KERNELS_AVX2, nk_l2sq,     nk_l1,        nk_linf,     nk_dot,
     nk_hamming, nk_l2sq_many,         nk_l1_many,  nk_linf_many, nk_dot_many, nk_hamming_many,
+    nk_hamming_panels, nearkit_hamming_pack_portable,
 };
 
 #else

@@ -325,12 +325,98 @@ NK_TARGET static void nk_hamming_many(uint32_t *out, const uint8_t *q, const uin
     for (; r < n; r++) out[r] = nk_hamming(q, x + r * nbytes, nbytes);
 }
 
+/* Q queries (Q <= NK_PANEL_QUERIES) against every panel: each 64-byte load (one word of 8 codes)
+ * is shared by the Q queries, XORed with the query word broadcast, and counted into one
+ * accumulator per query whose lane r is code r's distance: no reduction across lanes. */
+#define NK_PANEL_QUERIES 8
+
+NK_INLINE void nk_panels_group(uint32_t *out, size_t out_stride, const uint64_t *queries, size_t Q,
+                               const uint64_t *panels, size_t npanels, size_t words) {
+    for (size_t p = 0; p < npanels; p++) {
+        const uint64_t *panel = panels + p * words * 8;
+        __m512i c[NK_PANEL_QUERIES];
+#pragma GCC unroll 8
+        for (size_t i = 0; i < Q; i++) c[i] = _mm512_setzero_si512();
+        for (size_t j = 0; j < words; j++) {
+            const __m512i v = _mm512_load_si512(panel + j * 8);
+#pragma GCC unroll 8
+            for (size_t i = 0; i < Q; i++)
+                c[i] = _mm512_add_epi64(
+                    c[i], nk_popxor(v, _mm512_set1_epi64((long long)queries[i * words + j])));
+        }
+#pragma GCC unroll 8
+        for (size_t i = 0; i < Q; i++) nk_store8(out + i * out_stride + p * 8, c[i]);
+    }
+}
+
+/* Transposes 8 rows of 8 64-bit words (rows[r] holds word j of row r in lane j) so that out[j]
+ * holds word j of every row (lane r). */
+NK_INLINE void nk_transpose8x8(__m512i out[8], const __m512i rows[8]) {
+    const __m512i lo = _mm512_setr_epi64(0, 8, 2, 10, 4, 12, 6, 14);
+    const __m512i hi = _mm512_setr_epi64(1, 9, 3, 11, 5, 13, 7, 15);
+    const __m512i lo2 = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
+    const __m512i hi2 = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+    const __m512i lo4 = _mm512_setr_epi64(0, 1, 2, 3, 8, 9, 10, 11);
+    const __m512i hi4 = _mm512_setr_epi64(4, 5, 6, 7, 12, 13, 14, 15);
+    __m512i a[8], b[8];
+    for (int i = 0; i < 4; i++) { /* pairs of rows: words (j, j+1) interleaved */
+        a[2 * i] = _mm512_permutex2var_epi64(rows[2 * i], lo, rows[2 * i + 1]);
+        a[2 * i + 1] = _mm512_permutex2var_epi64(rows[2 * i], hi, rows[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; i++)
+        for (int h = 0; h < 2; h++) {
+            b[4 * i + h] = _mm512_permutex2var_epi64(a[4 * i + h], lo2, a[4 * i + h + 2]);
+            b[4 * i + h + 2] = _mm512_permutex2var_epi64(a[4 * i + h], hi2, a[4 * i + h + 2]);
+        }
+    for (int h = 0; h < 4; h++) {
+        out[h] = _mm512_permutex2var_epi64(b[h], lo4, b[h + 4]);
+        out[h + 4] = _mm512_permutex2var_epi64(b[h], hi4, b[h + 4]);
+    }
+}
+
+/* hamming_pack, for the panels of 8 whole codes: 64 bytes of each of the 8 codes at a time
+ * (masked at the end of a code), transposed in registers. */
+NK_TARGET static void nk_hamming_pack(uint64_t *panels, const uint8_t *codes, size_t n, size_t nbytes) {
+    size_t words = (nbytes + 7) / 8, full_panels = n / 8;
+    for (size_t p = 0; p < full_panels; p++) {
+        uint64_t *panel = panels + p * words * 8;
+        const uint8_t *rows = codes + p * 8 * nbytes;
+        for (size_t c = 0; c < nbytes; c += 64) {
+            const __mmask64 k = nbytes - c >= 64 ? ~(__mmask64)0 : nk_tail_mask8(nbytes - c);
+            __m512i in[8], out[8];
+#pragma GCC unroll 8
+            for (int r = 0; r < 8; r++) in[r] = _mm512_maskz_loadu_epi8(k, rows + r * nbytes + c);
+            nk_transpose8x8(out, in);
+            size_t chunk_words = words - c / 8 < 8 ? words - c / 8 : 8;
+            for (size_t j = 0; j < chunk_words; j++) _mm512_store_si512(panel + (c / 8 + j) * 8, out[j]);
+        }
+    }
+    if (full_panels * 8 < n)
+        nearkit_hamming_pack_portable(panels + full_panels * words * 8, codes + full_panels * 8 * nbytes,
+                                      n - full_panels * 8, nbytes);
+}
+
+NK_TARGET static void nk_hamming_panels(uint32_t *out, size_t out_stride, const uint64_t *queries,
+                                        size_t nq, const uint64_t *panels, size_t npanels,
+                                        size_t words) {
+    size_t i = 0;
+    for (; i + 8 <= nq; i += 8)
+        nk_panels_group(out + i * out_stride, out_stride, queries + i * words, 8, panels, npanels, words);
+    if (nq - i >= 4) {
+        nk_panels_group(out + i * out_stride, out_stride, queries + i * words, 4, panels, npanels, words);
+        i += 4;
+    }
+    for (; i < nq; i++)
+        nk_panels_group(out + i * out_stride, out_stride, queries + i * words, 1, panels, npanels, words);
+}
+
 /* ---- table ------------------------------------------------------------------------------------- */
 
 extern const nearkit_kernel_table nearkit_kernel_table_avx512;
 const nearkit_kernel_table nearkit_kernel_table_avx512 = {
     "avx512",   NEARKIT_KERNELS_AVX512, nk_l2sq,     nk_l1,        nk_linf,     nk_dot,
     nk_hamming, nk_l2sq_many,           nk_l1_many,  nk_linf_many, nk_dot_many, nk_hamming_many,
+    nk_hamming_panels, nk_hamming_pack,
 };
 
 #else

@@ -173,10 +173,25 @@ static void nk_hamming_many(uint32_t *out, const uint8_t *q, const uint8_t *x, s
     for (; r < n; r++) out[r] = nk_hamming(q, x + r * nbytes, nbytes);
 }
 
+static void nk_hamming_panels(uint32_t *out, size_t out_stride, const uint64_t *queries, size_t nq,
+                              const uint64_t *panels, size_t npanels, size_t words) {
+    for (size_t i = 0; i < nq; i++) {
+        const uint64_t *q = queries + i * words;
+        for (size_t p = 0; p < npanels; p++) {
+            const uint64_t *panel = panels + p * words * 8;
+            uint64_t c[8] = {0};
+            for (size_t j = 0; j < words; j++)
+                for (size_t r = 0; r < 8; r++) c[r] += NK_POPCOUNT64(q[j] ^ panel[j * 8 + r]);
+            for (size_t r = 0; r < 8; r++) out[i * out_stride + p * 8 + r] = (uint32_t)c[r];
+        }
+    }
+}
+
 /* ---- table ------------------------------------------------------------------------------------- */
 
 extern const nearkit_kernel_table nearkit_kernel_table_scalar;
 const nearkit_kernel_table nearkit_kernel_table_scalar = {
     "scalar",    NEARKIT_KERNELS_SCALAR, nk_l2sq,      nk_l1,         nk_linf,      nk_dot,
     nk_hamming,  nk_l2sq_many,           nk_l1_many,   nk_linf_many,  nk_dot_many,  nk_hamming_many,
+    nk_hamming_panels, nearkit_hamming_pack_portable,
 };

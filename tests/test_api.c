@@ -207,6 +207,22 @@ static void test_custom_ids_and_metrics(void) {
     nearkit_index_free(ix);
 }
 
+/* Positions where searching each query alone differs from the batch's row (ids or distances). */
+static int batch_mismatches(const nearkit_index *ix, nearkit_vector_type type, const void *queries,
+                            size_t query_bytes, size_t nq, size_t k, const int64_t *batch_ids,
+                            const float *batch_dist) {
+    int64_t one_ids[16];
+    float one_dist[16];
+    int mismatches = 0;
+    for (size_t q = 0; q < nq && k <= 16; q++) {
+        CHECK_STATUS(nearkit_index_search(one_ids, one_dist, ix, type, (const uint8_t *)queries + q * query_bytes,
+                                          1, k, NULL), NEARKIT_OK);
+        for (size_t j = 0; j < k; j++)
+            if (one_ids[j] != batch_ids[q * k + j] || one_dist[j] != batch_dist[q * k + j]) mismatches++;
+    }
+    return k <= 16 ? mismatches : -1;
+}
+
 /* Every path of the flat index (GEMM batches, SIMD kernels, single queries, threads) agrees. */
 static void test_paths_agree(void) {
     enum { N = 3000, D = 40, Q = 50, K = 7 };
@@ -221,23 +237,44 @@ static void test_paths_agree(void) {
     for (size_t m = 0; m < 4; m++) {
         nearkit_index *ix = make_flat(metrics[m], D);
         CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_FLOAT32, base, N, NULL), NEARKIT_OK);
-        static int64_t batch_ids[Q * K], one_ids[K];
-        static float batch_dist[Q * K], one_dist[K];
+        static int64_t batch_ids[Q * K];
+        static float batch_dist[Q * K];
         nearkit_search_options so = NEARKIT_SEARCH_OPTIONS_INIT;
         so.num_threads = 2;
         CHECK_STATUS(nearkit_index_search(batch_ids, batch_dist, ix, NEARKIT_VECTOR_FLOAT32, queries, Q, K, &so),
                      NEARKIT_OK);
-        int mismatches = 0;
-        for (size_t q = 0; q < Q; q++) {
-            CHECK_STATUS(nearkit_index_search(one_ids, one_dist, ix, NEARKIT_VECTOR_FLOAT32, queries + q * D, 1, K,
-                                              NULL), NEARKIT_OK);
-            for (size_t j = 0; j < K; j++)
-                if (one_ids[j] != batch_ids[q * K + j] || one_dist[j] != batch_dist[q * K + j]) mismatches++;
-        }
+        int mismatches = batch_mismatches(ix, NEARKIT_VECTOR_FLOAT32, queries, D * sizeof(float), Q, K,
+                                          batch_ids, batch_dist);
         CHECK(mismatches == 0);
         if (mismatches) fprintf(stderr, "metric %s: %d mismatches\n", nearkit_metric_name(metrics[m]), mismatches);
         nearkit_index_free(ix);
     }
+}
+
+/* Hamming batches (codes packed into panels, block by block) agree with single queries (rows
+ * scanned directly): codes of 24 bytes, two blocks, a last panel of one code, many ties. */
+static void test_hamming_paths_agree(void) {
+    enum { N = 12003, B = 24, Q = 37, K = 9 };
+    static uint8_t base[N * B], queries[Q * B];
+    uint64_t s = 777;
+    for (size_t i = 0; i < N * B; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        base[i] = (uint8_t)((s >> 33) & 0x13); /* few distinct bits: many exact ties */
+    }
+    memcpy(queries, base + 5 * B, sizeof queries);
+    nearkit_index *ix = make_flat(NEARKIT_METRIC_HAMMING, B * 8);
+    CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_BINARY, base, N, NULL), NEARKIT_OK);
+    static int64_t batch_ids[Q * K];
+    static float batch_dist[Q * K];
+    for (uint32_t threads = 1; threads <= 2; threads++) {
+        nearkit_search_options so = NEARKIT_SEARCH_OPTIONS_INIT;
+        so.num_threads = threads;
+        CHECK_STATUS(nearkit_index_search(batch_ids, batch_dist, ix, NEARKIT_VECTOR_BINARY, queries, Q, K, &so),
+                     NEARKIT_OK);
+        CHECK(batch_mismatches(ix, NEARKIT_VECTOR_BINARY, queries, B, Q, K, batch_ids, batch_dist) == 0);
+        CHECK(batch_dist[0] == 0.0f); /* query 0 is stored code 5 */
+    }
+    nearkit_index_free(ix);
 }
 
 /* A caller compiled against an older, shorter nearkit_index_options (only struct_size and
@@ -298,6 +335,7 @@ int main(void) {
     test_add_search_errors();
     test_custom_ids_and_metrics();
     test_paths_agree();
+    test_hamming_paths_agree();
     test_older_struct_layouts();
     return check_summary("test_api");
 }

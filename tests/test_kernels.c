@@ -265,6 +265,56 @@ static void check_hamming(const nearkit_kernel_table *t) {
     free(b);
 }
 
+/* hamming_panels against the reference: every code length up to MAX_D bytes, row counts that
+ * leave partial panels, 1 to 13 queries (every grouping of the kernels), a padded out_stride. */
+static void check_hamming_panels(const nearkit_kernel_table *t) {
+    enum { MAX_Q = 13 };
+    static const uint8_t zero_code[MAX_D] = {0};
+    static const size_t query_counts[] = {1, 2, 3, 4, 5, 7, 8, 9, 12, MAX_Q};
+    size_t max_words = nearkit_hamming_words(MAX_D), max_panels = nearkit_hamming_panels(MAX_ROWS);
+    uint64_t *panels = aligned_alloc(64, max_panels * max_words * 8 * sizeof(uint64_t));
+    uint64_t *queries = malloc(MAX_Q * max_words * sizeof(uint64_t));
+    uint8_t *codes = malloc((size_t)MAX_Q * MAX_D + 1);
+    const size_t stride = max_panels * 8 + 3;
+    uint32_t *out = malloc(MAX_Q * stride * sizeof(uint32_t));
+    if (!panels || !queries || !codes || !out) {
+        fail("out of memory");
+        goto done;
+    }
+    for (size_t nb = 1; nb <= MAX_D; nb += nb < 72 ? 1 : 13) {
+        const size_t words = nearkit_hamming_words(nb);
+        for (size_t ni = 0; ni < sizeof row_counts / sizeof row_counts[0]; ni++) {
+            const size_t n = row_counts[ni], np = nearkit_hamming_panels(n);
+            const size_t nq = query_counts[(nb + ni) % (sizeof query_counts / sizeof query_counts[0])];
+            fill_bytes(bbuf_x, n * nb);
+            fill_bytes(codes, nq * nb);
+            t->hamming_pack(panels, bbuf_x, n, nb);
+            for (size_t i = 0; i < nq; i++) nearkit_hamming_pack_query(queries + i * words, codes + i * nb, nb);
+            for (size_t i = 0; i < nq * stride; i++) out[i] = 0xdeadbeefu;
+            t->hamming_panels(out, stride, queries, nq, panels, np, words);
+            for (size_t i = 0; i < nq; i++) {
+                const uint8_t *q = codes + i * nb;
+                const uint32_t to_padding = ref_hamming(q, zero_code, nb); /* padding codes are zero */
+                for (size_t r = 0; r < np * 8; r++) {
+                    const uint32_t want = r < n ? ref_hamming(q, bbuf_x + r * nb, nb) : to_padding;
+                    if (out[i * stride + r] != want)
+                        fail("%s hamming_panels nbytes=%zu n=%zu nq=%zu query %zu code %zu: got %u, "
+                             "want %u", t->name, nb, n, nq, i, r, (unsigned)out[i * stride + r],
+                             (unsigned)want);
+                }
+                for (size_t r = np * 8; r < stride; r++)
+                    if (out[i * stride + r] != 0xdeadbeefu)
+                        fail("%s hamming_panels nbytes=%zu n=%zu: wrote past its panels", t->name, nb, n);
+            }
+        }
+    }
+done:
+    free(panels);
+    free(queries);
+    free(codes);
+    free(out);
+}
+
 #if HAVE_GUARD_PAGES
 /* Inputs that end exactly where an inaccessible page begins: any read past the end crashes. */
 static void check_guard_pages(const nearkit_kernel_table *t) {
@@ -409,6 +459,7 @@ int main(void) {
         check_float_single(t);
         check_float_many(t);
         check_hamming(t);
+        check_hamming_panels(t);
 #if HAVE_GUARD_PAGES
         check_guard_pages(t);
 #endif
