@@ -4,7 +4,7 @@ index, side by side in one run (issue 7).
 
     python3 bench/trees_vs_peers.py [--build-dir build] [--scale 1.0] [--queries 10000]
                                     [--dims 2,8,16,32,64] [--repeats 3] [--binary-queries Q]
-                                    [--skip-binary]
+                                    [--skip-binary] [--sklearn-queries Q]
 
 Float data, uniform in the unit cube and clustered (Gaussian blobs), l2: N = 1,000,000 at d = 2
 and 100,000 at d = 8, 16, 32, 64 (times --scale), --queries queries from the same distribution,
@@ -14,7 +14,10 @@ hamming, nearkit's vptree and bktree against PyNear's VPTreeBinaryIndex. Build t
 nearkit runs through `nearkit bench` (the C library, no binding: build with cmake first); the
 peers through their Python APIs, timing only the search call (for PyNear the fastest of its
 search methods, searchKNN, searchKNN_arrays and search1NN). Every figure is the best of
---repeats runs (fewer for calls that take more than half a minute). Prints name=value lines:
+--repeats runs (fewer for calls that take more than half a minute). With --sklearn-queries Q,
+scikit-learn's trees are timed on the first Q queries only (at d >= 32 they take minutes per
+10,000), and the exact neighbours for recall come from nearkit's flat index instead of KDTree.
+Prints name=value lines:
   qps_<impl>_<data>_d<D>_k<K>, build_seconds_<impl>_<data>_d<D>
   vptree_vs_<peer>_<data>_d<D>_k<K>   nearkit vptree QPS over the peer's (uniform, clustered)
   vptree_vs_<peer>_d<D>_k<K>          the smaller of the two: the figure the targets apply to
@@ -139,15 +142,19 @@ def run_float(args, cli, tmp, rng, results):
             py.set(base)
             line(f"build_seconds_pynear_{tag}", time.perf_counter() - t0)
 
+            sk_queries = queries[:args.sklearn_queries] if args.sklearn_queries else queries
             for k in (1, 10):
-                t, (_, truth) = best_time(args.repeats, lambda: kd.query(queries, k))
-                qps = {"kdtree": len(queries) / t}
-                t, _ = best_time(args.repeats, lambda: ball.query(queries, k))
-                qps["balltree"] = len(queries) / t
+                t, (_, truth) = best_time(args.repeats, lambda: kd.query(sk_queries, k))
+                qps = {"kdtree": len(sk_queries) / t}
+                t, _ = best_time(args.repeats, lambda: ball.query(sk_queries, k))
+                qps["balltree"] = len(sk_queries) / t
                 t, _ = pynear_search(py, queries, k, args.repeats)
                 qps["pynear"] = len(queries) / t
                 truth_path = os.path.join(tmp, f"{tag}.k{k}.truth.npy")
-                np.save(truth_path, truth.astype(np.int64))
+                if len(sk_queries) == len(queries):
+                    np.save(truth_path, truth.astype(np.int64))
+                else:
+                    nearkit_truth(cli, "l2", base_path, query_path, k, truth_path)
                 for kind in ("vptree", "flat"):
                     q, build, recall = nearkit_bench(cli, kind, "l2", base_path, query_path, truth_path, k,
                                                      args.repeats)
@@ -233,6 +240,8 @@ def main():
                    help="queries of the binary run (default: --queries); PyNear needs about 0.1 s "
                         "per query there at N = 1,000,000")
     p.add_argument("--skip-binary", action="store_true")
+    p.add_argument("--sklearn-queries", type=int, default=0,
+                   help="time scikit-learn's trees on this many of the queries (default: all)")
     p.add_argument("--seed", type=int, default=7)
     args = p.parse_args()
     args.dims = [int(x) for x in args.dims.split(",") if x]
@@ -243,6 +252,7 @@ def main():
     line("threads", 1)
     line("scale", args.scale)
     line("queries", args.queries)
+    line("sklearn_queries", args.sklearn_queries or args.queries)
     results = {}
     with tempfile.TemporaryDirectory(prefix="nearkit-trees-") as tmp:
         run_float(args, cli, tmp, rng, results)
