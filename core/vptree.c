@@ -1004,7 +1004,8 @@ const nearkit_index_ops nearkit_vptree_ops = {
     .kind = NEARKIT_KIND_VPTREE,
     .name = "vptree",
     .description = "exact vantage-point tree (l2, l1, linf, cosine, hamming); fastest exact search "
-                   "at low to mid dimensions; call build after adding",
+                   "at low to mid dimensions (to about 16 on spread-out data, 64 on clustered "
+                   "data); call build after adding",
     .flags = NEARKIT_KIND_FLAG_EXACT | NEARKIT_KIND_FLAG_NEEDS_BUILD,
     .metric_mask = (1u << NEARKIT_METRIC_L2) | (1u << NEARKIT_METRIC_L1) | (1u << NEARKIT_METRIC_LINF) |
                    (1u << NEARKIT_METRIC_COSINE) | (1u << NEARKIT_METRIC_HAMMING),
