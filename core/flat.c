@@ -138,27 +138,9 @@ static nearkit_status flat_add(nearkit_index *ix, const void *vectors, uint64_t 
  * stays squared here (monotone, so selection is unaffected) and is rooted when results are emitted. */
 static void block_distances(float *out, const nearkit_index *ix, const void *query, uint64_t row,
                             size_t rows, uint32_t *scratch) {
-    const nearkit_kernel_table *kt = nearkit_kernels();
-    const flat_impl *f = impl_of(ix);
-    const uint8_t *base = f->vectors + row * ix->vector_bytes;
-    size_t d = ix->dimension;
-    switch (ix->metric) {
-    case NEARKIT_METRIC_L2: kt->l2sq_many(out, query, (const float *)base, rows, d); break;
-    case NEARKIT_METRIC_L1: kt->l1_many(out, query, (const float *)base, rows, d); break;
-    case NEARKIT_METRIC_LINF: kt->linf_many(out, query, (const float *)base, rows, d); break;
-    case NEARKIT_METRIC_COSINE:
-        kt->dot_many(out, query, (const float *)base, rows, d);
-        for (size_t i = 0; i < rows; i++) out[i] = 1.0f - out[i];
-        break;
-    case NEARKIT_METRIC_IP:
-        kt->dot_many(out, query, (const float *)base, rows, d);
-        for (size_t i = 0; i < rows; i++) out[i] = -out[i];
-        break;
-    case NEARKIT_METRIC_HAMMING:
-        kt->hamming_many(scratch, query, base, rows, (size_t)ix->vector_bytes);
-        for (size_t i = 0; i < rows; i++) out[i] = (float)scratch[i];
-        break;
-    }
+    nearkit_metric_distances(out, scratch, nearkit_kernels(), ix->metric, query,
+                             impl_of(ix)->vectors + row * ix->vector_bytes, rows, ix->dimension,
+                             (size_t)ix->vector_bytes);
 }
 
 /* The exact distance of one stored row, on the same kernels and scale as block_distances. */

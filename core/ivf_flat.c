@@ -368,16 +368,9 @@ static const float *query_at(const nearkit_index *ix, const float *queries, uint
 /* Exact distances of a query to arena rows [row, row + rows), as flat computes them (l2 squared). */
 static void row_distances(float *out, const nearkit_index *ix, const float *q, uint64_t row,
                           size_t rows) {
-    const nearkit_kernel_table *kt = nearkit_kernels();
-    const float *x = impl_of(ix)->vectors + row * ix->dimension;
-    size_t d = ix->dimension;
-    if (is_l2(ix)) {
-        kt->l2sq_many(out, q, x, rows, d);
-        return;
-    }
-    kt->dot_many(out, q, x, rows, d);
-    float offset = ix->metric == NEARKIT_METRIC_COSINE ? 1.0f : 0.0f;
-    for (size_t i = 0; i < rows; i++) out[i] = offset - out[i];
+    nearkit_metric_distances(out, NULL, nearkit_kernels(), ix->metric, q,
+                             impl_of(ix)->vectors + row * ix->dimension, rows, ix->dimension,
+                             (size_t)ix->vector_bytes);
 }
 
 static float row_distance(const nearkit_index *ix, const float *q, uint64_t row) {

@@ -224,3 +224,28 @@ void nearkit_hamming_pack_portable(uint64_t *panels, const uint8_t *codes, size_
             for (size_t j = 0; j < words; j++) panel[j * 8 + r] = 0;
     }
 }
+
+/* ---- distances by metric ----------------------------------------------------------------------- */
+
+void nearkit_metric_distances(float *out, uint32_t *ints, const nearkit_kernel_table *kt,
+                              nearkit_metric metric, const void *query, const void *rows, size_t n,
+                              size_t d, size_t vector_bytes) {
+    const float *q = query, *x = rows;
+    switch (metric) {
+    case NEARKIT_METRIC_L2: kt->l2sq_many(out, q, x, n, d); break;
+    case NEARKIT_METRIC_L1: kt->l1_many(out, q, x, n, d); break;
+    case NEARKIT_METRIC_LINF: kt->linf_many(out, q, x, n, d); break;
+    case NEARKIT_METRIC_COSINE:
+        kt->dot_many(out, q, x, n, d);
+        for (size_t i = 0; i < n; i++) out[i] = 1.0f - out[i];
+        break;
+    case NEARKIT_METRIC_IP:
+        kt->dot_many(out, q, x, n, d);
+        for (size_t i = 0; i < n; i++) out[i] = -out[i];
+        break;
+    case NEARKIT_METRIC_HAMMING:
+        kt->hamming_many(ints, query, rows, n, vector_bytes);
+        for (size_t i = 0; i < n; i++) out[i] = (float)ints[i];
+        break;
+    }
+}

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nearkit.h"
+
 /* One implementation of every kernel. All pointers may be unaligned. `d` counts floats, `nbytes`
  * counts bytes of packed bits. The *_many variants compare one query with n vectors stored
  * contiguously (row i at x + i * d) and write n results. */
@@ -41,6 +43,13 @@ static inline size_t nearkit_hamming_panels(size_t n) { return (n + 7) / 8; }
 void nearkit_hamming_pack_portable(uint64_t *panels, const uint8_t *codes, size_t n, size_t nbytes);
 /* Packs one code as a query for hamming_panels: words 64-bit words, zero past nbytes. */
 void nearkit_hamming_pack_query(uint64_t *query, const uint8_t *code, size_t nbytes);
+
+/* Distances of one query to n rows stored contiguously at rows (dimension floats or vector_bytes
+ * bytes each), as the metric reports them except l2, which stays squared (monotone: selection is
+ * unaffected; callers root it when they report). ints: n counts of scratch, for hamming. */
+void nearkit_metric_distances(float *out, uint32_t *ints, const nearkit_kernel_table *kt,
+                              nearkit_metric metric, const void *query, const void *rows, size_t n,
+                              size_t dimension, size_t vector_bytes);
 
 /* The table in use: chosen once (thread-safely) from the CPU's features, or as forced. */
 const nearkit_kernel_table *nearkit_kernels(void);

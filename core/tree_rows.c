@@ -124,25 +124,8 @@ nearkit_status nearkit_tree_rows_load(nearkit_tree_rows *rows, const nearkit_ind
 void nearkit_tree_rows_distances(float *out, uint32_t *ints, const nearkit_kernel_table *kt,
                                  const nearkit_index *ix, const nearkit_tree_rows *rows,
                                  const void *query, uint64_t begin, size_t n) {
-    const uint8_t *base = nearkit_tree_rows_at(rows, ix, begin);
-    size_t d = ix->dimension;
-    switch (ix->metric) {
-    case NEARKIT_METRIC_L2: kt->l2sq_many(out, query, (const float *)base, n, d); break;
-    case NEARKIT_METRIC_L1: kt->l1_many(out, query, (const float *)base, n, d); break;
-    case NEARKIT_METRIC_LINF: kt->linf_many(out, query, (const float *)base, n, d); break;
-    case NEARKIT_METRIC_COSINE:
-        kt->dot_many(out, query, (const float *)base, n, d);
-        for (size_t i = 0; i < n; i++) out[i] = 1.0f - out[i];
-        break;
-    case NEARKIT_METRIC_IP:
-        kt->dot_many(out, query, (const float *)base, n, d);
-        for (size_t i = 0; i < n; i++) out[i] = -out[i];
-        break;
-    case NEARKIT_METRIC_HAMMING:
-        kt->hamming_many(ints, query, base, n, (size_t)ix->vector_bytes);
-        for (size_t i = 0; i < n; i++) out[i] = (float)ints[i];
-        break;
-    }
+    nearkit_metric_distances(out, ints, kt, ix->metric, query, nearkit_tree_rows_at(rows, ix, begin), n,
+                             ix->dimension, (size_t)ix->vector_bytes);
 }
 
 void nearkit_tree_push_block(nearkit_topk *h, const float *d, uint64_t first, size_t n) {

@@ -860,9 +860,7 @@ static nearkit_status vp_get_param(const nearkit_index *ix, size_t i, double *va
 }
 
 static nearkit_status vp_set_param(nearkit_index *ix, size_t i, double value) {
-    if (i != PARAM_LEAF_SIZE)
-        return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "parameter '%s' is read-only",
-                                 vp_params[i].name);
+    (void)i; /* the generic layer refuses the read-only ones: only leaf_size gets here */
     impl_of(ix)->leaf_size = (uint32_t)value;
     return NEARKIT_OK;
 }
