@@ -250,9 +250,13 @@ NEARKIT_API nearkit_status nearkit_index_build(nearkit_index *index);
  * increasing id order. Where fewer than k vectors exist, the missing entries are id -1 and
  * distance +INFINITY. A kind whose search can be capped (mih's max_radius) pads the same way
  * where the cap cut a row short, so a row is exact exactly when it holds min(k, count)
- * neighbours. Batches run on the index's threads.
- * Errors: INVALID_ARGUMENT (NULL pointer, k = 0, wrong type, NaN or infinity in a query),
- * STATE (index not built or trained), OUT_OF_MEMORY. Thread-safe with other const calls. */
+ * neighbours. k may exceed the count: the kinds search for min(k, count) neighbours and
+ * only the padding is written beyond that, so a huge k costs nothing but the caller's buffers
+ * (bindings and the CLI bound it: see their documentation).
+ * Batches run on the index's threads.
+ * Errors: INVALID_ARGUMENT (NULL pointer, k = 0, n * k * 8 above PTRDIFF_MAX, wrong type, NaN
+ * or infinity in a query), STATE (index not built or trained), OUT_OF_MEMORY. Thread-safe with
+ * other const calls. */
 NEARKIT_API nearkit_status nearkit_index_search(int64_t *ids, float *distances,
                                                 const nearkit_index *index,
                                                 nearkit_vector_type type, const void *queries,
