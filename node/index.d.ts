@@ -49,7 +49,8 @@ export interface SearchOptions {
 /**
  * k-NN results: `count` rows of `k` entries, row i at positions `i * k .. i * k + k - 1`,
  * nearest first, equal distances by increasing id. Where fewer than k vectors exist the missing
- * entries have id -1n and distance Infinity.
+ * entries have id -1n and distance Infinity (k may exceed the index's count; a k whose result
+ * cannot be held or allocated is a RangeError with code ERR_NEARKIT_OUT_OF_MEMORY).
  *
  * Ids are a `BigInt64Array` because ids are signed 64-bit integers in the library (callers may
  * add any 64-bit id); the arrays are filled by the C library without a conversion. Use
@@ -155,6 +156,7 @@ export class Index {
 
   /** Adds vectors; ids default to insertion order (the i-th vector ever added gets id i). */
   add(vectors: Vectors, ids?: Ids | null): void;
+  /** Copies `vectors` and `ids` before it is queued: the caller may reuse or detach them at once. */
   addAsync(vectors: Vectors, ids?: Ids | null): Promise<void>;
   /** Trains kinds that learn from data (a no-op for the others). */
   train(vectors: Vectors): void;
@@ -165,6 +167,7 @@ export class Index {
 
   /** The k nearest neighbours of each query. */
   search(queries: Vectors, k: number, options?: SearchOptions): SearchResult;
+  /** As search(), on the thread pool; `queries` is copied first (the caller may reuse it at once). */
   searchAsync(queries: Vectors, k: number, options?: SearchOptions): Promise<SearchResult>;
   /** Every stored vector within `radius` of each query. */
   rangeSearch(queries: Vectors, radius: number, options?: SearchOptions): RangeResult;

@@ -20,6 +20,9 @@
  *     index when nothing is in flight; otherwise the last completing operation frees it.
  *   - The garbage-collection finalizer of the handle object does the same as close() and
  *     additionally frees the handle structure itself (again deferred while work is in flight).
+ *   - Asynchronous work never reads or writes JavaScript memory off the JavaScript thread: inputs
+ *     are copied before the work is queued and results become ArrayBuffers in the completion
+ *     callback (nk_work), so a caller that detaches or reuses its buffers meanwhile is safe.
  */
 #define NAPI_VERSION 8
 #if !defined(_WIN32) && !defined(_GNU_SOURCE)
@@ -103,6 +106,12 @@ static napi_value nk_throw(napi_env env, const char *code, const char *message) 
 
 static napi_value nk_throw_type(napi_env env, const char *message) {
     napi_throw_type_error(env, CODE_ARG_TYPE, message);
+    return NULL;
+}
+
+/* A RangeError: a size JavaScript asked for that this runtime or machine cannot hold. */
+static napi_value nk_throw_range(napi_env env, const char *code, const char *message) {
+    napi_throw_range_error(env, code, message);
     return NULL;
 }
 
@@ -375,7 +384,8 @@ static char *nk_get_string(napi_env env, napi_value value, const char *what) {
     return s;
 }
 
-/* Vectors given as a typed array, borrowed without a copy. */
+/* Vectors given as a typed array, borrowed without a copy: only for calls that finish before
+ * JavaScript runs again (asynchronous work copies them, see nk_work). */
 typedef struct nk_vectors {
     const void *data;
     uint64_t n;
@@ -525,19 +535,50 @@ static void nk_free_memory(napi_env env, void *data, void *hint) {
     free(data);
 }
 
+/* An ArrayBuffer over `bytes` bytes of malloc'ed memory `p`, which it takes over (freed with the
+ * buffer, or at once when it was copied); *data is where the buffer's bytes live. Used for results
+ * that C wrote off the JavaScript thread, into memory JavaScript could not reach meanwhile. */
+static napi_value nk_adopt_arraybuffer(napi_env env, void *p, uint64_t bytes, void **data) {
+    napi_value ab;
+    void *copy;
+    if (bytes > NK_SMALL_BUFFER_BYTES &&
+        napi_create_external_arraybuffer(env, p, (size_t)bytes, nk_free_memory, NULL, &ab) ==
+            napi_ok) {
+        *data = p;
+        return ab;
+    }
+    /* Small results, and runtimes that forbid external buffers: a V8 buffer and one copy. */
+    {
+        bool pending = false;
+        napi_value ignored;
+        if (napi_is_exception_pending(env, &pending) == napi_ok && pending)
+            napi_get_and_clear_last_exception(env, &ignored);
+    }
+    if (napi_create_arraybuffer(env, (size_t)bytes, &copy, &ab) != napi_ok) {
+        free(p);
+        nk_throw_napi_failure(env);
+        return NULL;
+    }
+    if (bytes > 0) memcpy(copy, p, (size_t)bytes);
+    free(p);
+    *data = copy;
+    return ab;
+}
+
 /* A new ArrayBuffer of `bytes` bytes whose memory C writes into directly. Large buffers come from
  * malloc, so that a failed allocation is an ERR_NEARKIT_OUT_OF_MEMORY error rather than V8's
  * fatal out-of-memory abort (napi_create_arraybuffer aborts the process when it cannot allocate). */
-static napi_value nk_new_arraybuffer(napi_env env, uint64_t bytes, void **data) {
+static napi_value nk_new_arraybuffer(napi_env env, uint64_t bytes, const char *what,
+                                     void **data) {
     napi_value ab;
     void *p;
     char message[200];
     if ((double)bytes > nk_max_buffer_bytes) {
         snprintf(message, sizeof message,
-                 "the result needs %llu bytes, more than an ArrayBuffer can hold (%.0f); search "
-                 "fewer queries at a time or with a smaller k",
-                 (unsigned long long)bytes, nk_max_buffer_bytes);
-        return nk_throw(env, CODE_OUT_OF_MEMORY, message);
+                 "%s need %llu bytes, more than an ArrayBuffer can hold (%.0f); search fewer "
+                 "queries at a time or with a smaller k",
+                 what, (unsigned long long)bytes, nk_max_buffer_bytes);
+        return nk_throw_range(env, CODE_OUT_OF_MEMORY, message);
     }
     if (bytes == 0) {
         NK_CALL(env, napi_create_arraybuffer(env, 0, data, &ab));
@@ -552,32 +593,34 @@ static napi_value nk_new_arraybuffer(napi_env env, uint64_t bytes, void **data) 
     }
     p = malloc((size_t)bytes);
     if (p == NULL) {
-        snprintf(message, sizeof message, "out of memory allocating %llu bytes for the result",
-                 (unsigned long long)bytes);
-        return nk_throw(env, CODE_OUT_OF_MEMORY, message);
+        snprintf(message, sizeof message, "out of memory allocating %llu bytes for %s",
+                 (unsigned long long)bytes, what);
+        return nk_throw_range(env, CODE_OUT_OF_MEMORY, message);
     }
-    if (napi_create_external_arraybuffer(env, p, (size_t)bytes, nk_free_memory, NULL, &ab) ==
-        napi_ok) {
-        *data = p;
-        return ab;
-    }
-    /* Runtimes that forbid external buffers: let V8 allocate (it was just shown to fit). */
-    free(p);
-    {
-        bool pending = false;
-        napi_value ignored;
-        if (napi_is_exception_pending(env, &pending) == napi_ok && pending)
-            napi_get_and_clear_last_exception(env, &ignored);
-    }
-    NK_CALL(env, napi_create_arraybuffer(env, (size_t)bytes, data, &ab));
-    return ab;
+    return nk_adopt_arraybuffer(env, p, bytes, data);
 }
 
-/* Checks that n * k results fit before anything is allocated. */
+/* Names a k-NN result in error messages. */
+static void nk_knn_what(char *buf, size_t size, uint64_t n, uint64_t k) {
+    snprintf(buf, size, "the results of %llu queries with k = %llu", (unsigned long long)n,
+             (unsigned long long)k);
+}
+
+/* Checks k and that n * k results fit in the runtime's typed arrays before anything is allocated:
+ * k may exceed the index's count (rows are padded), but every row is k wide. */
 static int nk_check_result_size(napi_env env, uint64_t n, uint64_t k) {
-    if (k != 0 && n > ((uint64_t)1 << 56) / k) {
-        nk_throw(env, CODE_OUT_OF_MEMORY,
-                 "the result does not fit in memory (too many queries times k)");
+    char message[240];
+    if (k == 0) {
+        nk_throw(env, CODE_INVALID_ARGUMENT, "k must be at least 1");
+        return -1;
+    }
+    if (n > ((uint64_t)1 << 56) / k || (double)(n * k * 8) > nk_max_buffer_bytes) {
+        snprintf(message, sizeof message,
+                 "k = %llu for %llu queries needs %.0f bytes of result ids, more than a typed "
+                 "array can hold (%.0f); search fewer queries at a time or with a smaller k",
+                 (unsigned long long)k, (unsigned long long)n, (double)n * (double)k * 8.0,
+                 nk_max_buffer_bytes);
+        nk_throw_range(env, CODE_OUT_OF_MEMORY, message);
         return -1;
     }
     return 0;
@@ -622,9 +665,11 @@ static napi_value nk_range_result(napi_env env, const nearkit_range_result *rang
     nearkit_status st = nearkit_range_result_get(&offsets, &ids, &distances, range);
     if (st != NEARKIT_OK) return nk_throw_status(env, st);
     total = offsets != NULL ? offsets[count] : 0;
-    if ((off_ab = nk_new_arraybuffer(env, (count + 1) * 8, &off_data)) == NULL) return NULL;
-    if ((ids_ab = nk_new_arraybuffer(env, total * 8, &ids_data)) == NULL) return NULL;
-    if ((dist_ab = nk_new_arraybuffer(env, total * 4, &dist_data)) == NULL) return NULL;
+    if ((off_ab = nk_new_arraybuffer(env, (count + 1) * 8, "the range offsets", &off_data)) ==
+            NULL ||
+        (ids_ab = nk_new_arraybuffer(env, total * 8, "the range matches", &ids_data)) == NULL ||
+        (dist_ab = nk_new_arraybuffer(env, total * 4, "the range matches", &dist_data)) == NULL)
+        return NULL;
     for (i = 0; i <= count; i++) ((double *)off_data)[i] = offsets != NULL ? (double)offsets[i] : 0;
     if (total > 0) {
         memcpy(ids_data, ids, (size_t)total * 8);
@@ -1041,6 +1086,7 @@ static napi_value nk_search(napi_env env, napi_callback_info info) {
     const nearkit_search_options *popts;
     napi_value ids_ab, dist_ab;
     void *ids, *dist;
+    char what[96];
     nearkit_status st;
     if (nk_get_args(env, info, &a) != 0) return NULL;
     if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
@@ -1049,8 +1095,9 @@ static napi_value nk_search(napi_env env, napi_callback_info info) {
         nk_get_search_options(env, a.argv[3], &opts, &popts) != 0 ||
         nk_check_result_size(env, q.n, k) != 0)
         return NULL;
-    if ((ids_ab = nk_new_arraybuffer(env, q.n * k * 8, &ids)) == NULL ||
-        (dist_ab = nk_new_arraybuffer(env, q.n * k * 4, &dist)) == NULL)
+    nk_knn_what(what, sizeof what, q.n, k);
+    if ((ids_ab = nk_new_arraybuffer(env, q.n * k * 8, what, &ids)) == NULL ||
+        (dist_ab = nk_new_arraybuffer(env, q.n * k * 4, what, &dist)) == NULL)
         return NULL;
     nk_read_lock(&h->lock);
     st = nearkit_index_search(ids, dist, h->index, h->vector_type, q.data, q.n, k, popts);
@@ -1137,26 +1184,33 @@ typedef enum nk_op {
     OP_LOAD_BUFFER
 } nk_op;
 
-#define NK_MAX_REFS 4
+#define NK_MAX_REFS 1
 
+/* What an asynchronous operation owns. JavaScript keeps running while the pool thread works, and
+ * may detach (transfer) or shrink the ArrayBuffer behind any typed array it passed, and let the
+ * garbage collector free the memory: so every input is copied into `input` / `input_ids` before
+ * the work is queued, and results are written into malloc'ed memory that becomes an ArrayBuffer
+ * only in the completion callback. The pool thread never touches JavaScript-owned memory. */
 typedef struct nk_work {
     napi_async_work work;
     napi_deferred deferred;
     nk_op op;
     nk_handle *h;                 /* NULL for loads */
-    napi_ref refs[NK_MAX_REFS];   /* keep the handle object, inputs and outputs alive */
+    napi_ref refs[NK_MAX_REFS];   /* keeps the handle object alive */
     int nrefs;
     /* inputs */
-    const void *data;
+    const void *data;             /* `input`, or nk_empty */
+    void *input;                  /* owned copy of the vectors or bytes */
     uint64_t n;
     size_t size;
-    const int64_t *ids;
+    const int64_t *ids;           /* `input_ids`, nk_empty or NULL */
+    int64_t *input_ids;           /* owned copy of the ids */
     uint64_t k;
     float radius;
     nearkit_search_options opts;
     const nearkit_search_options *popts;
     char *path;
-    /* outputs */
+    /* outputs (owned until the completion callback hands them to JavaScript) */
     int64_t *out_ids;
     float *out_dist;
     nearkit_range_result *range;
@@ -1218,21 +1272,36 @@ static void nk_work_execute(napi_env env, void *data) {
     w->status = st;
 }
 
-static napi_value nk_ref_value(napi_env env, nk_work *w, int i) {
-    napi_value v = NULL;
-    if (i < w->nrefs) napi_get_reference_value(env, w->refs[i], &v);
-    return v;
-}
-
 static void nk_work_free(napi_env env, nk_work *w) {
     int i;
     for (i = 0; i < w->nrefs; i++) napi_delete_reference(env, w->refs[i]);
     if (w->work != NULL) napi_delete_async_work(env, w->work);
     nearkit_range_result_free(w->range);
     nearkit_index_free(w->loaded);
+    free(w->input);
+    free(w->input_ids);
+    free(w->out_ids);
+    free(w->out_dist);
     free(w->path);
     free(w->message);
     free(w);
+}
+
+/* The k-NN result of a finished search, made from the work's own result memory (taken over). */
+static napi_value nk_work_search_result(napi_env env, nk_work *w) {
+    napi_value ids_ab, dist_ab;
+    void *ignored;
+    uint64_t total = w->n * w->k;
+    int64_t *ids = w->out_ids;
+    float *dist = w->out_dist;
+    w->out_ids = NULL;
+    w->out_dist = NULL;
+    if ((ids_ab = nk_adopt_arraybuffer(env, ids, total * 8, &ignored)) == NULL) {
+        free(dist);
+        return NULL;
+    }
+    if ((dist_ab = nk_adopt_arraybuffer(env, dist, total * 4, &ignored)) == NULL) return NULL;
+    return nk_search_result(env, ids_ab, dist_ab, w->n, w->k);
 }
 
 /* Called once per queued operation, on the JavaScript thread, after it ran (or failed to queue). */
@@ -1263,8 +1332,7 @@ static void nk_work_complete(napi_env env, napi_status status, void *data) {
     } else {
         switch (w->op) {
         case OP_SEARCH:
-            result = nk_search_result(env, nk_ref_value(env, w, 1), nk_ref_value(env, w, 2), w->n,
-                                      w->k);
+            result = nk_work_search_result(env, w);
             break;
         case OP_RANGE:
             result = nk_range_result(env, w->range);
@@ -1359,21 +1427,64 @@ static nk_work *nk_work_on_handle(napi_env env, nk_args *a, nk_op op) {
         return NULL;                                                                              \
     } while (0)
 
-/* addAsync / trainAsync (handle, vectors, ids?) -> Promise<void> */
+/* malloc that throws a RangeError (code ERR_NEARKIT_OUT_OF_MEMORY) naming `what` on failure.
+ * Zero bytes give NULL without an error. */
+static void *nk_work_alloc(napi_env env, uint64_t bytes, const char *what, int *failed) {
+    void *p;
+    char message[200];
+    *failed = 0;
+    if (bytes == 0) return NULL;
+    p = bytes <= SIZE_MAX ? malloc((size_t)bytes) : NULL;
+    if (p == NULL) {
+        snprintf(message, sizeof message, "out of memory allocating %llu bytes for %s",
+                 (unsigned long long)bytes, what);
+        nk_throw_range(env, CODE_OUT_OF_MEMORY, message);
+        *failed = 1;
+    }
+    return p;
+}
+
+/* Copies `bytes` bytes of JavaScript memory into the work's own input (see nk_work): the copy is
+ * what the pool thread reads. */
+static int nk_work_copy_input(napi_env env, nk_work *w, const void *data, uint64_t bytes) {
+    int failed;
+    w->input = nk_work_alloc(env, bytes, "a copy of the input", &failed);
+    if (failed) return -1;
+    if (bytes > 0) memcpy(w->input, data, (size_t)bytes);
+    w->data = bytes > 0 ? (const void *)w->input : (const void *)nk_empty;
+    return 0;
+}
+
+/* Copies the vectors argument `value` (checked against the handle's vector type). */
+static int nk_work_copy_vectors(napi_env env, nk_work *w, napi_value value, const char *what) {
+    nk_vectors v;
+    if (nk_get_vectors(env, w->h, value, what, &v) != 0) return -1;
+    w->n = v.n;
+    return nk_work_copy_input(env, w, v.data, v.n * w->h->vector_bytes);
+}
+
+/* Copies the optional ids argument `value` (n entries, or undefined / null). */
+static int nk_work_copy_ids(napi_env env, nk_work *w, napi_value value) {
+    const int64_t *ids;
+    int failed;
+    if (nk_get_ids(env, value, w->n, &ids) != 0) return -1;
+    if (ids == NULL) return 0;
+    w->input_ids = nk_work_alloc(env, w->n * 8, "a copy of the ids", &failed);
+    if (failed) return -1;
+    if (w->n > 0) memcpy(w->input_ids, ids, (size_t)(w->n * 8));
+    w->ids = w->n > 0 ? w->input_ids : (const int64_t *)nk_empty;
+    return 0;
+}
+
+/* addAsync / trainAsync (handle, vectors, ids?) -> Promise<void>. The vectors are copied once
+ * here (the index copies them again when it stores them): a memcpy, cheap next to the add. */
 static napi_value nk_add_or_train_async(napi_env env, napi_callback_info info, nk_op op) {
     nk_args a;
     nk_work *w;
-    nk_vectors v;
     if (nk_get_args(env, info, &a) != 0) return NULL;
     if ((w = nk_work_on_handle(env, &a, op)) == NULL) return NULL;
-    if (nk_get_vectors(env, w->h, a.argv[1], "vectors", &v) != 0) NK_FAIL_WORK(env, w);
-    w->data = v.data;
-    w->n = v.n;
-    if (nk_work_keep(env, w, a.argv[1]) != 0) NK_FAIL_WORK(env, w);
-    if (op == OP_ADD) {
-        if (nk_get_ids(env, a.argv[2], v.n, &w->ids) != 0) NK_FAIL_WORK(env, w);
-        if (w->ids != NULL && nk_work_keep(env, w, a.argv[2]) != 0) NK_FAIL_WORK(env, w);
-    }
+    if (nk_work_copy_vectors(env, w, a.argv[1], "vectors") != 0) NK_FAIL_WORK(env, w);
+    if (op == OP_ADD && nk_work_copy_ids(env, w, a.argv[2]) != 0) NK_FAIL_WORK(env, w);
     return nk_work_queue(env, w);
 }
 
@@ -1399,8 +1510,8 @@ static napi_value nk_search_async(napi_env env, napi_callback_info info) {
     nk_args a;
     nk_work *w;
     nk_vectors q;
-    napi_value ids_ab, dist_ab;
-    void *ids, *dist;
+    int failed;
+    char what[96];
     if (nk_get_args(env, info, &a) != 0) return NULL;
     if ((w = nk_work_on_handle(env, &a, OP_SEARCH)) == NULL) return NULL;
     if (nk_get_vectors(env, w->h, a.argv[1], "queries", &q) != 0 ||
@@ -1409,17 +1520,13 @@ static napi_value nk_search_async(napi_env env, napi_callback_info info) {
         nk_check_result_size(env, q.n, w->k) != 0)
         NK_FAIL_WORK(env, w);
     if (w->popts != NULL) w->popts = &w->opts; /* point into the work, not the stack */
-    w->data = q.data;
     w->n = q.n;
-    if ((ids_ab = nk_new_arraybuffer(env, q.n * w->k * 8, &ids)) == NULL ||
-        (dist_ab = nk_new_arraybuffer(env, q.n * w->k * 4, &dist)) == NULL)
-        NK_FAIL_WORK(env, w);
-    w->out_ids = ids;
-    w->out_dist = dist;
-    /* refs: [0] handle, [1] ids buffer, [2] distances buffer, [3] queries */
-    if (nk_work_keep(env, w, ids_ab) != 0 || nk_work_keep(env, w, dist_ab) != 0 ||
-        nk_work_keep(env, w, a.argv[1]) != 0)
-        NK_FAIL_WORK(env, w);
+    if (nk_work_copy_input(env, w, q.data, q.n * w->h->vector_bytes) != 0) NK_FAIL_WORK(env, w);
+    nk_knn_what(what, sizeof what, q.n, w->k);
+    w->out_ids = nk_work_alloc(env, q.n * w->k * 8, what, &failed);
+    if (failed) NK_FAIL_WORK(env, w);
+    w->out_dist = nk_work_alloc(env, q.n * w->k * 4, what, &failed);
+    if (failed) NK_FAIL_WORK(env, w);
     return nk_work_queue(env, w);
 }
 
@@ -1436,10 +1543,9 @@ static napi_value nk_range_search_async(napi_env env, napi_callback_info info) {
         nk_get_search_options(env, a.argv[3], &w->opts, &w->popts) != 0)
         NK_FAIL_WORK(env, w);
     if (w->popts != NULL) w->popts = &w->opts;
-    w->data = q.data;
     w->n = q.n;
     w->radius = (float)radius;
-    if (nk_work_keep(env, w, a.argv[1]) != 0) NK_FAIL_WORK(env, w);
+    if (nk_work_copy_input(env, w, q.data, q.n * w->h->vector_bytes) != 0) NK_FAIL_WORK(env, w);
     return nk_work_queue(env, w);
 }
 
@@ -1463,14 +1569,16 @@ static napi_value nk_load_async(napi_env env, napi_callback_info info) {
     return nk_work_queue(env, w);
 }
 
-/* loadBufferAsync(bytes) -> Promise<handle> */
+/* loadBufferAsync(bytes) -> Promise<handle>. The bytes are copied (the index file's size, held
+ * until the load finishes): the caller may detach or reuse its buffer at once. */
 static napi_value nk_load_buffer_async(napi_env env, napi_callback_info info) {
     nk_args a;
     nk_work *w;
+    const void *bytes;
     if (nk_get_args(env, info, &a) != 0) return NULL;
     if ((w = nk_work_new(env, OP_LOAD_BUFFER)) == NULL) return NULL;
-    if (nk_get_bytes(env, a.argv[0], &w->data, &w->size) != 0 ||
-        nk_work_keep(env, w, a.argv[0]) != 0)
+    if (nk_get_bytes(env, a.argv[0], &bytes, &w->size) != 0 ||
+        nk_work_copy_input(env, w, bytes, w->size) != 0)
         NK_FAIL_WORK(env, w);
     return nk_work_queue(env, w);
 }

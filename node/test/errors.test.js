@@ -103,6 +103,44 @@ test('bad k and radius', async () => {
   index.close();
 });
 
+test('k above the count: rows k wide, padded; a k too large for memory is a RangeError naming k', async () => {
+  const index = makeIndex();
+  const n = index.count;
+  const q = new Float32Array(8); // two queries
+  for (const k of [n + 1, 1000]) {
+    for (const r of [index.search(q, k), await index.searchAsync(q, k)]) {
+      assert.equal(r.k, k);
+      assert.equal(r.count, 2);
+      assert.equal(r.ids.length, 2 * k);
+      for (let row = 0; row < 2; row++) {
+        for (let j = 0; j < k; j++) {
+          const id = r.ids[row * k + j];
+          if (j < n) assert.ok(id >= 0n, `row ${row} entry ${j} is a real neighbour`);
+          else assert.equal(id, -1n, `row ${row} entry ${j} is padding`);
+          if (j >= n) assert.equal(r.distances[row * k + j], Infinity);
+        }
+      }
+    }
+  }
+  // Rejected before any allocation: the message names k; the process survives.
+  for (const k of [2 ** 40, 2 ** 53, 2n ** 63n]) {
+    for (const call of [() => index.search(q, k), () => index.searchAsync(q, k)]) {
+      let error;
+      try {
+        await call();
+      } catch (e) {
+        error = e;
+      }
+      assert.ok(error instanceof RangeError, `k = ${k}: ${error}`);
+      assert.equal(error.code, 'ERR_NEARKIT_OUT_OF_MEMORY');
+      assert.match(error.message, new RegExp(`k = ${k}`));
+    }
+  }
+  expectError(() => index.search(q, 0), 'ERR_NEARKIT_INVALID_ARGUMENT', Error, /k must be at least 1/);
+  assert.equal(index.search(q, 1).ids.length, 2);
+  index.close();
+});
+
 test('bad ids', () => {
   const index = makeIndex();
   const v = new Float32Array(8);
