@@ -1,4 +1,5 @@
 /* nearkit search: load an index, search it with a file of queries, print or write results. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,6 @@
 #include "readers.h"
 #include "writers.h"
 
-#define MAX_K (1u << 24)
 /* Most result entries held at once (bounds memory for large k). */
 #define MAX_BATCH_ENTRIES (1u << 24)
 
@@ -21,9 +21,11 @@ static const char usage[] =
     "Searches the index for every query vector: the K nearest neighbours (default K = 10), or\n"
     "with --radius every vector at distance <= R. Prints one line per query, nearest first:\n"
     "  id:distance id:distance ...\n"
-    "Missing neighbours (K larger than the index) are shown as -1:inf.\n"
+    "At most as many neighbours as the index holds are printed (and written to --out and\n"
+    "--distances): with K above the count every row has the count's width. A kind whose search\n"
+    "can be capped (mih's max_radius) shows neighbours the cap left out as -1:inf.\n"
     "\n"
-    "  --k K             number of neighbours (1 to 16777216; default 10)\n"
+    "  --k K             number of neighbours (at least 1; default 10)\n"
     "  --radius R        range search instead of k-NN\n"
     "  --threads T       threads for the search (default 0 = the index's setting)\n"
     "  --params P        search-time parameters to set first, e.g. \"nprobe=16\" (names:\n"
@@ -46,8 +48,17 @@ static int emit(search_job *job, const int64_t *ids, const float *d, uint64_t co
     return 0;
 }
 
-static int run_knn(search_job *job, uint64_t k) {
+/* The neighbours shown per query: min(k, count). Beyond the count a row holds only padding
+ * (-1:inf), which tells a reader or a pipe nothing, and a huge k would print it by the million. */
+static uint64_t shown_neighbours(const nearkit_index *index, uint64_t k) {
+    uint64_t count = nearkit_index_count(index);
+    return k < count ? k : count;
+}
+
+/* k-NN search showing `k` neighbours per query; k = 0 (an empty index) prints empty rows. */
+static int run_knn(search_job *job, uint64_t shown) {
     const cli_vectors *q = job->queries;
+    uint64_t k = shown > 0 ? shown : 1; /* the library needs k >= 1: rows of padding only */
     uint64_t batch = cli_batch_size(q->n);
     if (batch > MAX_BATCH_ENTRIES / k) batch = MAX_BATCH_ENTRIES / k ? MAX_BATCH_ENTRIES / k : 1;
     int64_t *ids = malloc((size_t)(batch * k) * sizeof *ids);
@@ -71,7 +82,7 @@ static int run_knn(search_job *job, uint64_t k) {
         }
         if (job->ids.f == stdout) cli_progress_clear(&bar);
         for (uint64_t i = 0; i < m; ++i)
-            if (emit(job, ids + i * k, d + i * k, k) != 0) goto done;
+            if (emit(job, ids + i * k, d + i * k, shown) != 0) goto done;
         if (job->ids.f == stdout) fflush(stdout);
         cli_progress_update(&bar, off + m);
     }
@@ -145,7 +156,7 @@ static int parse_args(int argc, char **argv, search_args *a, const char **pos, u
     if (a->k && a->radius) return cli_error("give either --k or --radius, not both");
     if (cli_parse_u32(threads, a->threads, "--threads", 0, 1u << 16) != 0) return -1;
     if (a->radius) return cli_parse_float(radius, a->radius, "--radius");
-    return cli_parse_u64(k, a->k ? a->k : "10", "--k", 1, MAX_K);
+    return cli_parse_u64(k, a->k ? a->k : "10", "--k", 1, UINT64_MAX);
 }
 
 int cmd_search(int argc, char **argv) {
@@ -181,6 +192,13 @@ int cmd_search(int argc, char **argv) {
     job.queries = &queries;
     nearkit_search_options_init(&job.options);
     job.options.num_threads = threads;
+    if (!a.radius) k = shown_neighbours(index, k);
+    if (!a.radius && k == 0 && ((a.out && cli_has_extension(a.out, "npy")) ||
+                                (a.distances && cli_has_extension(a.distances, "npy")))) {
+        cli_error("%s holds no vectors: there are no neighbours to write as a .npy array",
+                  pos[0]);
+        goto done;
+    }
     uint64_t cols = a.radius ? 0 : k;
     if (cli_sink_open(&job.ids, a.out, CLI_SINK_IDS, queries.n, cols) != 0) goto done;
     if (a.distances) {

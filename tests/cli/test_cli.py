@@ -368,8 +368,7 @@ class RoundTrip(Base):
         run("build", "--metric", "l2", self.path("b.fvecs"), index)
         _, text, _ = run("search", "--k", "50", index, self.path("q.fvecs"))
         ids, dists = parse_results(text)
-        self.assertEqual(ids[0][40:], [-1] * 10)  # k larger than the index
-        self.assertTrue(all(math.isinf(d) for d in dists[0][40:]))
+        self.assertEqual([len(r) for r in ids], [40] * 9)  # k above the count: the count's width
         run("search", "--k", "50", "--out", self.path("o.ivecs"), "--distances",
             self.path("o.fvecs"), index, self.path("q.fvecs"))
         self.assertEqual(read_vecs(self.path("o.ivecs"), "i"), ids)
@@ -390,6 +389,35 @@ class RoundTrip(Base):
         run("search", "--radius", "0.8", "--out", self.path("r.ivecs"), index,
             self.path("q.fvecs"))
         self.assertEqual(read_vecs(self.path("r.ivecs"), "i"), parse_results(rtext)[0])
+
+    def test_k_above_count_prints_count_wide_rows(self):
+        """k beyond the index's count prints (and writes) min(k, count) neighbours per query: the
+        padding would say nothing, and --k 16777216 used to print 84 million of it."""
+        rng = random.Random(8)
+        base, queries = random_rows(rng, 50, 4), random_rows(rng, 3, 4)
+        write_vecs(self.path("b.fvecs"), base, "f")
+        write_vecs(self.path("q.fvecs"), queries, "f")
+        index = self.path("i.nkx")
+        run("build", "--metric", "l2", self.path("b.fvecs"), index)
+        _, full, _ = run("search", "--k", "50", index, self.path("q.fvecs"))
+        for k in ("51", "16777216", "18446744073709551615"):
+            with self.subTest(k=k):
+                _, text, _ = run("search", "--k", k, index, self.path("q.fvecs"))
+                self.assertEqual(text, full)
+                ids, _ = parse_results(text)
+                self.assertEqual([len(r) for r in ids], [50] * 3)
+                self.assertNotIn("-1:", text)
+                run("search", "--k", k, "--out", self.path("o.npy"), "--distances",
+                    self.path("d.npy"), index, self.path("q.fvecs"))
+                self.assertEqual(read_npy(self.path("o.npy")), ids)
+                run("search", "--k", k, "--out", self.path("o.ivecs"), index,
+                    self.path("q.fvecs"))
+                self.assertEqual(read_vecs(self.path("o.ivecs"), "i"), ids)
+        self.check_knn("l2", base, queries, 50, *parse_results(full))
+        _, small, _ = run("search", "--k", "7", index, self.path("q.fvecs"))
+        self.assertEqual([len(r) for r in parse_results(small)[0]], [7] * 3)
+        _, usage, _ = run("search", "--help")
+        self.assertIn("At most as many neighbours as the index holds", usage)
 
     def test_distances_round_trip_exactly(self):
         """Printed distances read back as the same float32 values."""
@@ -786,9 +814,10 @@ class Golden(Base):
         _, out, _ = run("search", "--k", case["k"], index, queries)
         ids, dists = parse_results(out)
         self.assertEqual(len(ids), ds["query_count"])
+        shown = min(case["k"], ds["count"])  # the CLI prints no padding beyond the count
         for q in range(len(ids)):
-            err = compare_knn(expected["knn_ids"][q], expected["knn_distances"][q], ids[q],
-                              [None if i == -1 else d for i, d in zip(ids[q], dists[q])])
+            err = compare_knn(expected["knn_ids"][q][:shown], expected["knn_distances"][q][:shown],
+                              ids[q], [None if i == -1 else d for i, d in zip(ids[q], dists[q])])
             self.assertIsNone(err, "%s/%s knn query %d: %s" % (case["name"], kind, q, err))
         radius = case["radius"]
         _, out, _ = run("search", "--radius", repr(radius), index, queries)
