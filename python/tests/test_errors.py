@@ -156,6 +156,23 @@ def test_absurd_k_fails_cleanly(index):
         index.search(np.ones((4, 4)), 2**61)
 
 
+def test_k_above_the_count_is_padded_and_a_huge_k_fails_cleanly_naming_k(index):
+    """k may exceed the count (rows k wide, padded); a k whose result cannot exist raises before
+    anything is allocated or searched, and the message names k (search(q, 10**9)-style calls used
+    to try n * k allocations and fill them)."""
+    q = np.ones((2, 4), np.float32)
+    ids, dist = index.search(q, 60)
+    assert ids.shape == dist.shape == (2, 60)
+    assert (ids[:, :50] >= 0).all() and (ids[:, 50:] == -1).all()
+    assert np.isinf(dist[:, 50:]).all()
+    with pytest.raises(nearkit.InvalidArgumentError, match=r"k = 2305843009213693952"):
+        index.search(q, 2**61)  # more entries than numpy can index
+    with pytest.raises(nearkit.OutOfMemoryError, match=r"k = 1125899906842624"):
+        index.search(q, 2**50)  # 2**50 x 2 x 12 bytes: beyond any address space
+    assert issubclass(nearkit.OutOfMemoryError, MemoryError)
+    assert index.search(q, 3)[0].shape == (2, 3)
+
+
 def test_k_as_numpy_integer(index):
     ids, _ = index.search(np.ones(4), np.int32(3))
     assert ids.shape == (1, 3)

@@ -69,6 +69,44 @@ def test_gil_is_released_during_search(index, data):
     assert state["ticks_during_call"] > 20, state
 
 
+def test_input_buffer_cannot_be_resized_while_a_search_reads_it(index, data):
+    """The binding holds the caller's buffer (Python buffer protocol) for the whole C call, with
+    the GIL released: the owner cannot resize or free it meanwhile (BufferError), so the search
+    reads what it was given."""
+    from nearkit import lowlevel as ll
+
+    _, queries = data
+    big = np.tile(queries, (10, 1))
+    want_ids, want_dist = index.search(big, 5)
+    raw = bytearray(big.tobytes())
+    ids = np.empty((len(big), 5), np.int64)
+    dist = np.empty((len(big), 5), np.float32)
+    state = {"in_call": False, "done": False}
+
+    def worker():
+        state["in_call"] = True
+        try:
+            ll.nkpy_search(index._h, ll.NEARKIT_VECTOR_FLOAT32, raw, 5, 0, ids, dist)
+        finally:
+            state["done"] = True
+
+    t = threading.Thread(target=worker)
+    t.start()
+    refused = 0
+    while not state["done"]:
+        if state["in_call"]:
+            try:
+                raw.extend(b"\0" * 4096)  # would reallocate the buffer under the search
+                del raw[-4096:]
+            except BufferError:
+                refused += 1
+        time.sleep(0.001)
+    t.join()
+    assert refused > 0, "no resize was attempted while the search ran"
+    np.testing.assert_array_equal(ids, want_ids)
+    np.testing.assert_array_equal(dist, want_dist)
+
+
 def test_parallel_threads_use_several_cores(data):
     """Two threads searching at once take clearly less than twice one thread's time.
 

@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import lowlevel as _ll
-from ._errors import InvalidArgumentError, NearkitError
+from ._errors import InvalidArgumentError, NearkitError, OutOfMemoryError
 
 __all__ = ["Index", "RangeResult", "KindInfo", "load", "from_bytes", "kinds", "kind_info",
            "metrics"]
@@ -53,6 +53,8 @@ _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 _search = _ll.nkpy_search
 _empty = np.empty
+# Most entries a result array may have: numpy indexes bytes with intp, and ids take 8 bytes each.
+_MAX_RESULT_ENTRIES = np.iinfo(np.intp).max // 8
 _ndarray = np.ndarray
 _stat = _ll.nkpy_stat
 
@@ -135,6 +137,26 @@ def _int_arg(value, what, low, high):
             raise InvalidArgumentError(f"{what} must not be negative, got {value}")
         raise InvalidArgumentError(f"{what} must be in [{low}, {high}], got {value}")
     return value
+
+
+def _result_arrays(n, k):
+    """Uninitialised (n, k) int64 ids and float32 distances for a k-NN search.
+
+    k may exceed the index's count (the library searches for min(k, count) and pads), but every
+    row is k wide: a k whose result numpy cannot index is an InvalidArgumentError (a ValueError),
+    one the machine cannot allocate an OutOfMemoryError (a MemoryError), both naming k, before
+    the library is called.
+    """
+    if n * k > _MAX_RESULT_ENTRIES:
+        raise InvalidArgumentError(
+            f"k = {k} for {n} queries asks for {n * k} results, more than an array can hold; "
+            f"search fewer queries at a time or with a smaller k")
+    try:
+        return _empty((n, k), _I64), _empty((n, k), _F32)
+    except MemoryError:
+        raise OutOfMemoryError(
+            f"cannot allocate the results of {n} queries with k = {k} ({n * k * 12} bytes); "
+            f"search fewer queries at a time or with a smaller k") from None
 
 
 def _format_params(params):
@@ -407,6 +429,9 @@ class Index:
         ``queries`` has shape (n, dim), or is one 1-d vector (results then have shape (1, k)).
         Returns ``(ids, distances)``: int64 and float32 arrays of shape (n, k), nearest first,
         ties by smaller id; where fewer than k vectors exist the rest is id -1, distance inf.
+        A k above the count costs only the (n, k) arrays; k < 1 is an InvalidArgumentError, and
+        a k whose result cannot be held or allocated an InvalidArgumentError (ValueError) or
+        OutOfMemoryError (MemoryError) naming k, raised before the search runs.
         ``num_threads`` overrides the index's setting for this call (0 = the index's).
         """
         q = queries
@@ -427,8 +452,7 @@ class Index:
             k = _int_arg(k, "k", 0, _U64_MAX)
         if num_threads:
             num_threads = _int_arg(num_threads, "num_threads", 0, _U32_MAX)
-        ids = _empty((n, k), _I64)
-        distances = _empty((n, k), _F32)
+        ids, distances = _result_arrays(n, k)
         _search(self._h, self._vtype, q, k, num_threads, ids, distances)
         return ids, distances
 
