@@ -151,6 +151,11 @@ fn absurd_k_is_an_error_not_an_abort() {
     let index = filled(2, 3);
     expect_err(index.search(&[0.0f32; 4], usize::MAX), ErrorKind::OutOfMemory, &["k ="]);
     expect_err(index.search(&[0.0f32; 2], usize::MAX / 4), ErrorKind::OutOfMemory, &[]);
+    // Within every size limit but beyond any address space: the allocation fails, reported as an
+    // error naming k (never an abort), and the index keeps working.
+    let k = 1usize << 45;
+    expect_err(index.search(&[0.0f32; 2], k), ErrorKind::OutOfMemory, &[&format!("k = {k}")]);
+    assert_eq!(index.search(&[0.0f32; 2], 5).unwrap().ids().len(), 5);
 }
 
 #[test]

@@ -737,8 +737,11 @@ public final class Index implements AutoCloseable {
 
     // ---- searching --------------------------------------------------------------------------------
 
+    // k may exceed the count (rows stay k wide, padded with id -1), so k is checked here, before the
+    // n * k result arrays are allocated: k < 1, or a result a Java array cannot hold, is an
+    // IllegalArgumentException; one the heap cannot hold an OutOfMemoryError naming k.
     private SearchResult doSearch(Input in, int k, int numThreads) {
-        if (k < 0) {
+        if (k < 1) {
             throw new IllegalArgumentException("INVALID_ARGUMENT: k must be at least 1, got " + k);
         }
         if (numThreads < 0) {
@@ -750,8 +753,16 @@ public final class Index implements AutoCloseable {
             throw new IllegalArgumentException("INVALID_ARGUMENT: " + in.n + " queries times k = " + k
                     + " results do not fit in a Java array; search in smaller batches");
         }
-        long[] ids = new long[(int) total];
-        float[] distances = new float[(int) total];
+        long[] ids;
+        float[] distances;
+        try {
+            ids = new long[(int) total];
+            distances = new float[(int) total];
+        } catch (OutOfMemoryError e) {
+            ids = null; // let the collector take a half-made result before the message is built
+            throw new OutOfMemoryError("the results of " + in.n + " queries with k = " + k + " ("
+                    + total * 12 + " bytes) do not fit in the Java heap; search in smaller batches");
+        }
         Lock l = lock.readLock();
         long p = enter(l);
         try {

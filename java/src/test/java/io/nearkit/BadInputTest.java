@@ -100,6 +100,27 @@ class BadInputTest {
     }
 
     @Test
+    void kBeyondWhatMemoryHoldsFailsBeforeAllocatingAndNamesK() {
+        try (Index index = TestData.flat(50, 4)) {
+            float[] q = TestData.floats(3, 4, 1);
+            IllegalArgumentException tooWide = fails(IllegalArgumentException.class, "INVALID_ARGUMENT",
+                    () -> index.search(q, Integer.MAX_VALUE / 2));
+            assertTrue(tooWide.getMessage().contains("k = " + Integer.MAX_VALUE / 2), tooWide.getMessage());
+            // A result that fits a Java array but not this heap: an OutOfMemoryError naming k, and the
+            // index (and the JVM) keep working.
+            long heap = Runtime.getRuntime().maxMemory();
+            int queries = 3;
+            int k = (int) Math.min(Integer.MAX_VALUE / 4, heap / 12 / queries * 2);
+            if ((long) queries * k * 12 > heap) {
+                OutOfMemoryError e = assertThrows(OutOfMemoryError.class,
+                        () -> index.search(TestData.floats(queries, 4, 2), k));
+                assertTrue(e.getMessage().contains("k = " + k), e.getMessage());
+            }
+            assertEquals(60, index.search(q, 60).k());
+        }
+    }
+
+    @Test
     void searching() {
         try (Index index = TestData.flat(50, 4)) {
             float[] q = TestData.floats(3, 4, 1);
