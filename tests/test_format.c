@@ -1,6 +1,7 @@
 /* The index file format refuses every damaged input with CORRUPT (or UNSUPPORTED for a newer
  * version, IO for a missing file) and never crashes: truncation at every byte, byte flips,
- * foreign files. */
+ * foreign files, and (issue 13, defects 13 and 8) what format 1 never holds under a valid
+ * checksum, with messages built from other messages intact. */
 #define _POSIX_C_SOURCE 200809L
 #include "nearkit.h"
 
@@ -58,6 +59,17 @@ static bool same_answers(const nearkit_index *a, const nearkit_index *b) {
         return false;
     return memcmp(ia, ib, sizeof ia) == 0 && memcmp(da, db, sizeof da) == 0 &&
            nearkit_index_count(a) == nearkit_index_count(b) && nearkit_index_metric(a) == nearkit_index_metric(b);
+}
+
+static nearkit_index *ivf_index(void) {
+    nearkit_index *ix = NULL;
+    nearkit_index_options o = NEARKIT_INDEX_OPTIONS_INIT;
+    o.num_threads = 1;
+    CHECK_STATUS(nearkit_index_create(&ix, NEARKIT_KIND_IVF_FLAT, NEARKIT_METRIC_L2, 4, &o), NEARKIT_OK);
+    float v[64 * 4];
+    for (int i = 0; i < 64 * 4; i++) v[i] = (float)((i * 31) % 17);
+    CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_FLOAT32, v, 64, NULL), NEARKIT_OK);
+    return ix;
 }
 
 static void test_round_trips(void) {
@@ -156,8 +168,218 @@ static void test_damage(void) {
     nearkit_index_free(ix);
 }
 
+/* ---- an editable image: the fixed header, then sections ---------------------------------------- */
+
+typedef struct section {
+    uint32_t tag, reserved;
+    uint8_t *body;
+    uint64_t size;
+} section;
+
+typedef struct image {
+    uint8_t head[56];
+    section s[16];
+    uint32_t n;
+} image;
+
+static void image_parse(image *im, const uint8_t *p, size_t size) {
+    memcpy(im->head, p, 56);
+    memcpy(&im->n, p + 52, 4);
+    const uint8_t *at = p + 56;
+    for (uint32_t i = 0; i < im->n && i < 16; i++) {
+        section *s = &im->s[i];
+        memcpy(&s->tag, at, 4);
+        memcpy(&s->reserved, at + 4, 4);
+        memcpy(&s->size, at + 8, 8);
+        s->body = malloc(s->size + 16);
+        memcpy(s->body, at + 16, s->size);
+        at += 16 + s->size;
+    }
+    CHECK((size_t)(at - p) == size - 4);
+}
+
+/* Writes the image back with a valid checksum; the caller frees the result. */
+static uint8_t *image_emit(size_t *size, const image *im) {
+    size_t total = 56 + 4;
+    for (uint32_t i = 0; i < im->n; i++) total += 16 + im->s[i].size;
+    uint8_t *out = malloc(total), *at = out + 56;
+    memcpy(out, im->head, 56);
+    memcpy(out + 52, &im->n, 4);
+    for (uint32_t i = 0; i < im->n; i++) {
+        memcpy(at, &im->s[i].tag, 4);
+        memcpy(at + 4, &im->s[i].reserved, 4);
+        memcpy(at + 8, &im->s[i].size, 8);
+        memcpy(at + 16, im->s[i].body, im->s[i].size);
+        at += 16 + im->s[i].size;
+    }
+    uint32_t crc = crc32_ieee(out + 8, total - 12);
+    memcpy(at, &crc, 4);
+    *size = total;
+    return out;
+}
+
+static void image_free(image *im) {
+    for (uint32_t i = 0; i < im->n; i++) free(im->s[i].body);
+}
+
+static section *image_find(image *im, const char tag[4]) {
+    for (uint32_t i = 0; i < im->n; i++)
+        if (!memcmp(&im->s[i].tag, tag, 4)) return &im->s[i];
+    return NULL;
+}
+
+static void image_of(image *im, const nearkit_index *ix) {
+    void *buf = NULL;
+    size_t size = 0;
+    CHECK_STATUS(nearkit_index_save_to_buffer(&buf, &size, ix), NEARKIT_OK);
+    image_parse(im, buf, size);
+    nearkit_buffer_free(buf);
+}
+
+static nearkit_status load_image(const image *im) {
+    size_t size = 0;
+    uint8_t *bytes = image_emit(&size, im);
+    nearkit_index *out = NULL;
+    nearkit_status st = nearkit_index_load_from_buffer(&out, bytes, size);
+    nearkit_index_free(out);
+    free(bytes);
+    return st;
+}
+
+/* ---- defect 13: what format 1 never holds ------------------------------------------------------- */
+
+static void test_strict_framing(void) {
+    nearkit_index *ix = ivf_index();
+    image im;
+    image_of(&im, ix);
+    CHECK_STATUS(load_image(&im), NEARKIT_OK); /* the editor itself changes nothing */
+
+    section *vecs = image_find(&im, "VECS");
+    CHECK(vecs != NULL);
+    vecs->reserved = 1;
+    CHECK_STATUS(load_image(&im), NEARKIT_ERR_CORRUPT);
+    CHECK(strstr(nearkit_last_error_message(), "reserved") != NULL);
+    vecs->reserved = 0;
+
+    /* the same section twice (the second copy would win or lose silently) */
+    im.s[im.n] = im.s[0];
+    im.s[im.n].body = malloc(im.s[0].size + 1);
+    memcpy(im.s[im.n].body, im.s[0].body, im.s[0].size);
+    im.n++;
+    CHECK_STATUS(load_image(&im), NEARKIT_ERR_CORRUPT);
+    CHECK(strstr(nearkit_last_error_message(), "twice") != NULL);
+    im.n--;
+    free(im.s[im.n].body);
+    CHECK_STATUS(load_image(&im), NEARKIT_OK);
+
+    /* a byte after the last parameter */
+    section *prms = image_find(&im, "PRMS");
+    CHECK(prms != NULL);
+    prms->body[prms->size++] = 0;
+    CHECK_STATUS(load_image(&im), NEARKIT_ERR_CORRUPT);
+    CHECK(strstr(nearkit_last_error_message(), "after the parameters") != NULL);
+    prms->size--;
+
+    /* a parameter name with a NUL in it, and one ending in a NUL (that reads as a known name) */
+    uint8_t *name = NULL;
+    uint16_t len = 0;
+    for (uint8_t *p = prms->body + 4; p < prms->body + prms->size;) {
+        memcpy(&len, p, 2);
+        if (len == 6 && !memcmp(p + 2, "nprobe", 6)) name = p;
+        p += 2 + len + 8;
+    }
+    CHECK(name != NULL);
+    if (name) {
+        name[2 + 3] = '\0';
+        CHECK_STATUS(load_image(&im), NEARKIT_ERR_CORRUPT);
+        CHECK(strstr(nearkit_last_error_message(), "NUL") != NULL);
+        name[2 + 3] = 'o';
+        /* rewrite "nprobe" as "nprobe\0": the entry grows by one byte */
+        uint8_t *grown = malloc(prms->size + 1);
+        size_t at = (size_t)(name - prms->body);
+        memcpy(grown, prms->body, at);
+        uint16_t len7 = 7;
+        memcpy(grown + at, &len7, 2);
+        memcpy(grown + at + 2, "nprobe", 7);
+        memcpy(grown + at + 9, prms->body + at + 8, prms->size - at - 8);
+        free(prms->body);
+        prms->body = grown;
+        prms->size++;
+        CHECK_STATUS(load_image(&im), NEARKIT_ERR_CORRUPT);
+        CHECK(strstr(nearkit_last_error_message(), "NUL") != NULL);
+    }
+    image_free(&im);
+
+    /* the same parameter twice */
+    image_of(&im, ix);
+    prms = image_find(&im, "PRMS");
+    uint32_t count;
+    memcpy(&count, prms->body, 4);
+    uint8_t *first = prms->body + 4;
+    memcpy(&len, first, 2);
+    size_t entry = 2u + len + 8u;
+    uint8_t *twice = malloc(prms->size + entry);
+    memcpy(twice, prms->body, prms->size);
+    memcpy(twice + prms->size, first, entry);
+    count++;
+    memcpy(twice, &count, 4);
+    free(prms->body);
+    prms->body = twice;
+    prms->size += entry;
+    CHECK_STATUS(load_image(&im), NEARKIT_ERR_CORRUPT);
+    CHECK(strstr(nearkit_last_error_message(), "twice") != NULL);
+    image_free(&im);
+    nearkit_index_free(ix);
+}
+
+/* ---- defect 8: a message built from another message is intact ----------------------------------- */
+
+static void test_nested_messages(void) {
+    nearkit_index *ix = ivf_index();
+    char expected[600], inner[512];
+
+    /* a parameter value the API refuses */
+    nearkit_index *fresh = ivf_index();
+    CHECK_STATUS(nearkit_index_set_param(fresh, "nprobe", 0), NEARKIT_ERR_INVALID_ARGUMENT);
+    snprintf(inner, sizeof inner, "%s", nearkit_last_error_message());
+    nearkit_index_free(fresh);
+    snprintf(expected, sizeof expected, "corrupt index: %s", inner);
+    image im;
+    image_of(&im, ix);
+    section *prms = image_find(&im, "PRMS");
+    for (uint8_t *p = prms->body + 4; p < prms->body + prms->size;) {
+        uint16_t len;
+        memcpy(&len, p, 2);
+        if (len == 6 && !memcmp(p + 2, "nprobe", 6)) {
+            double zero = 0;
+            memcpy(p + 8, &zero, 8);
+        }
+        p += 2 + len + 8;
+    }
+    CHECK_STATUS(load_image(&im), NEARKIT_ERR_CORRUPT);
+    CHECK(strcmp(nearkit_last_error_message(), expected) == 0);
+    if (strcmp(nearkit_last_error_message(), expected) != 0)
+        fprintf(stderr, "  got '%s'\n  expected '%s'\n", nearkit_last_error_message(), expected);
+    image_free(&im);
+
+    /* a header the index cannot be created from (a dimension of 0) */
+    nearkit_index *none = NULL;
+    CHECK(nearkit_index_create(&none, NEARKIT_KIND_IVF_FLAT, NEARKIT_METRIC_L2, 0, NULL) != NEARKIT_OK);
+    snprintf(expected, sizeof expected, "corrupt index: %s", nearkit_last_error_message());
+    image_of(&im, ix);
+    memset(im.head + 28, 0, 4);
+    CHECK_STATUS(load_image(&im), NEARKIT_ERR_CORRUPT);
+    CHECK(strcmp(nearkit_last_error_message(), expected) == 0);
+    if (strcmp(nearkit_last_error_message(), expected) != 0)
+        fprintf(stderr, "  got '%s'\n  expected '%s'\n", nearkit_last_error_message(), expected);
+    image_free(&im);
+    nearkit_index_free(ix);
+}
+
 int main(void) {
     test_round_trips();
     test_damage();
+    test_strict_framing();
+    test_nested_messages();
     return check_summary("test_format");
 }
