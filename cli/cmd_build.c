@@ -1,6 +1,8 @@
 /* nearkit build: read base vectors, build an index, save it. */
+#define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "commands.h"
 #include "common.h"
@@ -25,6 +27,16 @@ static const char usage[] =
 typedef struct build_args {
     const char *kind, *metric, *params, *threads, *seed;
 } build_args;
+
+/* Refuses an output that is the input file itself, under whatever name (a link, another path):
+ * the save would replace the vectors with the index. Returns 0, or -1 after printing an error. */
+static int check_output_is_not_input(const char *input, const char *output) {
+    struct stat in, out;
+    if (stat(input, &in) != 0 || stat(output, &out) != 0) return 0; /* the reader and the save report */
+    if (in.st_dev != out.st_dev || in.st_ino != out.st_ino) return 0;
+    return cli_error("the output %s is the input file %s: refusing to replace the vectors with the "
+                     "index", output, input);
+}
 
 int cmd_build(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) {
@@ -57,6 +69,7 @@ int cmd_build(int argc, char **argv) {
         cli_check_kind_metric(config.kind, config.metric))
         return CLI_EXIT_USAGE;
 
+    if (check_output_is_not_input(pos[0], pos[1])) return CLI_EXIT_FAILURE;
     cli_vectors base;
     if (cli_read_vectors(&base, pos[0], cli_metric_vector_type(config.metric)) != 0)
         return CLI_EXIT_FAILURE;

@@ -15,6 +15,7 @@ import math
 import os
 import random
 import shutil
+import stat
 import struct
 import subprocess
 import sys
@@ -553,6 +554,31 @@ class Errors(Base):
                    self.path("nope.ivecs"))
         self.fails("build", "--metric", "l2", self.dir + "/", self.path("o.nkx"))
         self.assertFalse(os.path.exists(self.path("o.nkx")))
+
+    def test_output_is_an_input(self):
+        """build refuses to save over its own input, by any name (issue 13, defect 14)."""
+        with open(self.path("b.fvecs"), "rb") as f:
+            original = f.read()
+        os.link(self.path("b.fvecs"), self.path("hard.nkx"))
+        os.symlink(self.path("b.fvecs"), self.path("soft.nkx"))
+        for out in ("b.fvecs", "hard.nkx", "soft.nkx", "./../%s/b.fvecs" % os.path.basename(self.dir)):
+            with self.subTest(out=out):
+                self.fails("build", "--metric", "l2", self.path("b.fvecs"), self.path(out),
+                           contains="is the input file", code=1)
+                with open(self.path("b.fvecs"), "rb") as f:
+                    self.assertEqual(f.read(), original)
+        run("build", "--metric", "l2", self.path("b.fvecs"), self.path("other.nkx"))
+
+    def test_output_not_a_regular_file(self):
+        """The save replaces only regular files: a FIFO or a symbolic link stays (defect 5)."""
+        os.mkfifo(self.path("fifo.nkx"))
+        self.fails("build", "--metric", "l2", self.path("b.fvecs"), self.path("fifo.nkx"),
+                   contains="FIFO", code=1)
+        self.assertTrue(stat.S_ISFIFO(os.lstat(self.path("fifo.nkx")).st_mode))
+        os.symlink(self.index, self.path("link.nkx"))
+        self.fails("build", "--metric", "l2", self.path("b.fvecs"), self.path("link.nkx"),
+                   contains="symbolic link", code=1)
+        self.assertTrue(os.path.islink(self.path("link.nkx")))
 
     def test_truncated_and_corrupt_vectors(self):
         with open(self.path("b.fvecs"), "rb") as f:
