@@ -345,11 +345,17 @@ NEARKIT_API nearkit_status nearkit_index_set_param(nearkit_index *index, const c
  * checks every length and a checksum, so a truncated, corrupted or foreign file gives CORRUPT and
  * a file from a newer format version gives UNSUPPORTED, never a crash. */
 
-/* Writes the index to a file (replaced if it exists). Errors: INVALID_ARGUMENT, IO, OUT_OF_MEMORY.
- * Thread-safe with other const calls. */
+/* Writes the index to a file, atomically: a temporary in the same directory, synced, then
+ * renamed over `path`, so `path` holds the old file or the new one, whole, after any failure
+ * (full disk, kill -9, power loss). An existing `path` must be a regular file, and keeps its
+ * permission bits; a symbolic link, FIFO, device or directory there is refused with IO (a link
+ * is not followed: pass the path it points to). A new file gets 0666 less the umask. Leftover
+ * temporaries of killed saves of the same path are removed (docs/format.md). Errors:
+ * INVALID_ARGUMENT, IO, OUT_OF_MEMORY. Thread-safe with other const calls. */
 NEARKIT_API nearkit_status nearkit_index_save(const nearkit_index *index, const char *path);
-/* Reads an index from a file. On success *out owns it. Errors: INVALID_ARGUMENT, IO, CORRUPT,
- * UNSUPPORTED, OUT_OF_MEMORY. Thread-safe. */
+/* Reads an index from a regular file (anything else: IO, without reading or waiting). On
+ * success *out owns it. Errors: INVALID_ARGUMENT, IO, CORRUPT, UNSUPPORTED, OUT_OF_MEMORY.
+ * Thread-safe. */
 NEARKIT_API nearkit_status nearkit_index_load(nearkit_index **out, const char *path);
 /* Serialises the index into a new buffer: *data (freed with nearkit_buffer_free) of *size bytes.
  * Errors: INVALID_ARGUMENT, OUT_OF_MEMORY. Thread-safe with other const calls. */
