@@ -19,11 +19,38 @@
  * regardless of the environment variable).
  *
  * Properties every implementation keeps (the tests check them):
- *   - hamming and linf results are exact, so equal across implementations;
- *   - l2sq, l1 and dot agree with a double-precision reference within float rounding;
+ *   - every float kernel gives the same bits in every implementation, for every d and every
+ *     input (a NaN result is a NaN, its payload unspecified; linf is only specified for the
+ *     finite inputs the library passes it): l2sq, l1 and dot by following the canonical order
+ *     below, linf and hamming because they are exact. So an exact search returns the same ids,
+ *     distances and tie order whatever the CPU and whichever table is in use;
  *   - within one implementation, a *_many kernel gives bit-identical results to the single
  *     kernel on the same row (argument order does not matter either), so distances computed
- *     one way or the other never disagree. */
+ *     one way or the other never disagree;
+ *   - they agree with a double-precision reference within float rounding.
+ *
+ * The canonical order of l2sq, l1 and dot: the term of element i is fma(t, t, .) with
+ * t = a[i] - b[i] for l2sq, + |a[i] - b[i]| for l1, fma(a[i], b[i], .) for dot, each rounded to
+ * float once (fma: the exact a * b + s, rounded once). There are 32 partial sums P[0..31], all +0 at
+ * the start, and element i goes to P[i % 32], in increasing i: P[i % 32] = term(P[i % 32]). So in
+ * the last, partial block of d % 32 elements, element j of the block goes to P[j], and the other
+ * partials get nothing. Then the partials are added in halves: P[k] = P[k] + P[k + w] for
+ * k < w, for w = 16, 8, 4, 2, 1; the result is P[0].
+ *   - 32 partials are 4 AVX2 registers or 2 AVX-512 registers: both hold P[i % 32] in lane
+ *     i % 8 or i % 16 of register (i % 32) / 8 or / 16 and load whole vectors, and the halving
+ *     tree is what both do naturally (add the upper half of the lanes to the lower). Enough
+ *     independent sums to hide the add latency, few enough for the *_many kernels' rows to share
+ *     each query load in registers.
+ *   - The SIMD kernels read the last partial vector with a mask and add +0 in the masked-off
+ *     lanes, where the scalar code adds nothing: the same, as P + (+0) == P for every P other
+ *     than -0, and no partial is ever -0 (each starts at +0, and a sum or fma is -0 only when
+ *     the value added to is -0).
+ *   - The fused multiply-add: measured (Sapphire Rapids, AVX-512, rows in L2), multiplying
+ *     then adding costs the *_many kernels up to 21% (l2sq, d = 32) and 13% (dot, d = 768), as
+ *     they do more arithmetic than loads there. The scalar code calls fmaf, a single
+ *     instruction wherever the target has one, and exact in software elsewhere. Writing the fma
+ *     explicitly also leaves the compiler nothing to contract (a * b + c may be fused or not
+ *     depending on the compiler's mode and target), so no build flag can change a result. */
 #include "internal.h"
 #include "kernels.h"
 

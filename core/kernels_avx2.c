@@ -4,12 +4,14 @@
  * flags; kernels.c only hands this table out when the CPU and the OS support AVX2, FMA and
  * POPCNT.
  *
- * Float kernels: 4 independent 8-lane accumulators c0..c3 over blocks of 32 floats; the (at
- * most 3) remaining full vectors go to c0, c1, c2; a tail of 1..7 floats is read with a masked
- * load (no access past the end) into c3. Reduction: (c0 + c1) + (c2 + c3), then the 8 lanes as
- * ((l0+l1) + (l2+l3)) + ((l4+l5) + (l6+l7)). The *_many kernels process NK_ROWS rows at a time,
- * sharing each query load, with exactly the same operations per row, and reduce 4 rows at once
- * with the same lane order: their results are bit-identical to the single kernel's.
+ * Float kernels: the canonical order of kernels.c, the 32 partial sums P[0..31] held in four
+ * 8-lane accumulators (c[j] lane k is P[8j + k]) over blocks of 32 floats; the last 1..31 floats
+ * go to c[0], c[1], ... in turn, the final part vector read with a masked load (no access past the
+ * end; the masked-off lanes add +0, which changes no partial). Each term is one fused
+ * multiply-add where kernels.c says so, like the scalar fmaf. The *_many kernels process NK_ROWS
+ * rows at a time, sharing each query load, with exactly the same operations per row, and reduce 4
+ * rows at once with the same tree: their results are bit-identical to the single kernel's, and
+ * both to the scalar kernels'.
  *
  * Hamming: blocks of 32 bytes with the nibble-lookup (Mula) method (VPSHUFB + VPSADBW), the
  * remaining 8-byte words with POPCNT, and a last 1..7 bytes as a partial word. Measured on an
@@ -45,6 +47,11 @@ NK_INLINE __m256i nk_tail_mask(size_t rem) {
     return _mm256_loadu_si256((const __m256i *)(const void *)(nk_mask_src + 8 - rem));
 }
 
+/* The first min(n, 8) floats at p (n >= 1), zeros in the other lanes. */
+NK_INLINE __m256 nk_load_part(const float *p, size_t n) {
+    return n >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, nk_tail_mask(n));
+}
+
 NK_INLINE __m256 nk_step(int m, __m256 acc, __m256 a, __m256 b) {
     switch (m) {
     case NK_L2SQ: {
@@ -60,24 +67,33 @@ NK_INLINE __m256 nk_step(int m, __m256 acc, __m256 a, __m256 b) {
     }
 }
 
-NK_INLINE __m256 nk_combine(int m, __m256 c0, __m256 c1, __m256 c2, __m256 c3) {
-    if (m == NK_LINF) return _mm256_max_ps(_mm256_max_ps(c0, c1), _mm256_max_ps(c2, c3));
-    return _mm256_add_ps(_mm256_add_ps(c0, c1), _mm256_add_ps(c2, c3));
+/* The first two levels of the canonical tree: P[k] + P[k + 16], then lanes k and k + 8 of that,
+ * leaving 8 lanes. */
+NK_INLINE __m256 nk_fold(int m, __m256 c0, __m256 c1, __m256 c2, __m256 c3) {
+    if (m == NK_LINF) return _mm256_max_ps(_mm256_max_ps(c0, c2), _mm256_max_ps(c1, c3));
+    return _mm256_add_ps(_mm256_add_ps(c0, c2), _mm256_add_ps(c1, c3));
 }
 
-/* Horizontal sum of one vector in the canonical lane order. */
+/* The rest of the tree on 8 lanes: lanes k + (k + 4), then k + (k + 2), then 0 + 1. */
 NK_INLINE float nk_hsum1(__m256 v) {
-    __m256 h = _mm256_hadd_ps(v, v); /* l01 l23 l01 l23 | l45 l67 l45 l67 */
-    h = _mm256_hadd_ps(h, h);        /* l0123 x4 | l4567 x4 */
-    return _mm_cvtss_f32(_mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+    const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
 }
 
-/* Horizontal sums of four vectors, same order per vector as nk_hsum1. */
+/* nk_hsum1 of four vectors at once: lane r of the result is nk_hsum1(v_r), bit for bit. */
 NK_INLINE __m128 nk_hsum4(__m256 v0, __m256 v1, __m256 v2, __m256 v3) {
-    const __m256 h01 = _mm256_hadd_ps(v0, v1); /* v0_01 v0_23 v1_01 v1_23 | v0_45 ... */
-    const __m256 h23 = _mm256_hadd_ps(v2, v3);
-    const __m256 h = _mm256_hadd_ps(h01, h23); /* v0_0123 v1_0123 v2_0123 v3_0123 | ..4567 */
-    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    /* [s(v0) | s(v1)] and [s(v2) | s(v3)], s(v) = the 4 lanes k + (k + 4). */
+    const __m256 s01 = _mm256_add_ps(_mm256_permute2f128_ps(v0, v1, 0x20),
+                                     _mm256_permute2f128_ps(v0, v1, 0x31));
+    const __m256 s23 = _mm256_add_ps(_mm256_permute2f128_ps(v2, v3, 0x20),
+                                     _mm256_permute2f128_ps(v2, v3, 0x31));
+    /* Lanes 0, 1 + 2, 3 of each s: [t(v0) t(v2) | t(v1) t(v3)], two lanes each. */
+    const __m256 t = _mm256_add_ps(
+        _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(s01), _mm256_castps_pd(s23))),
+        _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(s01), _mm256_castps_pd(s23))));
+    const __m256 u = _mm256_hadd_ps(t, t); /* [r0 r2 r0 r2 | r1 r3 r1 r3] */
+    return _mm_unpacklo_ps(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1));
 }
 
 NK_INLINE float nk_hmax1(__m256 v) {
@@ -89,31 +105,21 @@ NK_INLINE float nk_hmax1(__m256 v) {
 
 NK_INLINE float nk_one(int m, const float *a, const float *b, size_t d) {
     const __m256 z = _mm256_setzero_ps();
-    __m256 c0 = z, c1 = z, c2 = z, c3 = z;
+    __m256 c[4] = {z, z, z, z};
     size_t i = 0;
     for (; i + 32 <= d; i += 32) {
-        c0 = nk_step(m, c0, _mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
-        c1 = nk_step(m, c1, _mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8));
-        c2 = nk_step(m, c2, _mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16));
-        c3 = nk_step(m, c3, _mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24));
+#pragma GCC unroll 4
+        for (size_t j = 0; j < 4; j++)
+            c[j] = nk_step(m, c[j], _mm256_loadu_ps(a + i + 8 * j), _mm256_loadu_ps(b + i + 8 * j));
     }
-    if (i + 8 <= d) {
-        c0 = nk_step(m, c0, _mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
-        i += 8;
-        if (i + 8 <= d) {
-            c1 = nk_step(m, c1, _mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
-            i += 8;
-            if (i + 8 <= d) {
-                c2 = nk_step(m, c2, _mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
-                i += 8;
-            }
-        }
+    /* The last d - i < 32 floats: element i + 8j + k to c[j] lane k, as in the loop. */
+#pragma GCC unroll 4
+    for (size_t j = 0; j < 4; j++) {
+        if (i + 8 * j >= d) break;
+        const size_t n = d - i - 8 * j;
+        c[j] = nk_step(m, c[j], nk_load_part(a + i + 8 * j, n), nk_load_part(b + i + 8 * j, n));
     }
-    if (i < d) {
-        const __m256i mask = nk_tail_mask(d - i);
-        c3 = nk_step(m, c3, _mm256_maskload_ps(a + i, mask), _mm256_maskload_ps(b + i, mask));
-    }
-    const __m256 v = nk_combine(m, c0, c1, c2, c3);
+    const __m256 v = nk_fold(m, c[0], c[1], c[2], c[3]);
     return m == NK_LINF ? nk_hmax1(v) : nk_hsum1(v);
 }
 
@@ -133,26 +139,18 @@ NK_INLINE void nk_rows(int m, float *out, const float *q, const float *x, size_t
                 c[r][j] = nk_step(m, c[r][j], qv, _mm256_loadu_ps(x + r * d + i + 8 * j));
         }
     }
-    /* The remaining full vectors go to accumulators 0, 1, 2 as in nk_one. */
-#pragma GCC unroll 3
-    for (size_t j = 0; j < 3; j++) {
-        if (i + 8 > d) break;
-        const __m256 qv = _mm256_loadu_ps(q + i);
+#pragma GCC unroll 4
+    for (size_t j = 0; j < 4; j++) {
+        if (i + 8 * j >= d) break;
+        const size_t n = d - i - 8 * j;
+        const __m256 qv = nk_load_part(q + i + 8 * j, n);
 #pragma GCC unroll 4
         for (size_t r = 0; r < NK_ROWS; r++)
-            c[r][j] = nk_step(m, c[r][j], qv, _mm256_loadu_ps(x + r * d + i));
-        i += 8;
-    }
-    if (i < d) {
-        const __m256i mask = nk_tail_mask(d - i);
-        const __m256 qv = _mm256_maskload_ps(q + i, mask);
-#pragma GCC unroll 4
-        for (size_t r = 0; r < NK_ROWS; r++)
-            c[r][3] = nk_step(m, c[r][3], qv, _mm256_maskload_ps(x + r * d + i, mask));
+            c[r][j] = nk_step(m, c[r][j], qv, nk_load_part(x + r * d + i + 8 * j, n));
     }
     __m256 v[4];
 #pragma GCC unroll 4
-    for (size_t r = 0; r < NK_ROWS; r++) v[r] = nk_combine(m, c[r][0], c[r][1], c[r][2], c[r][3]);
+    for (size_t r = 0; r < NK_ROWS; r++) v[r] = nk_fold(m, c[r][0], c[r][1], c[r][2], c[r][3]);
     if (m == NK_LINF) {
 #pragma GCC unroll 4
         for (size_t r = 0; r < NK_ROWS; r++) out[r] = nk_hmax1(v[r]);

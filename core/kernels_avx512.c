@@ -5,12 +5,14 @@
  * flags; kernels.c only hands this table out when the CPU has all of AVX-512 F/BW/VL/VPOPCNTDQ
  * (plus AVX2/FMA/POPCNT) and the OS saves the AVX-512 state.
  *
- * Float kernels: 4 independent 16-lane accumulators c0..c3 over blocks of 64 floats; the (at
- * most 3) remaining full vectors go to c0, c1, c2; a tail of 1..15 floats is read with a masked
- * load (no access past the end, no fault) into c3. Reduction: (c0 + c1) + (c2 + c3), then lanes
- * i and i + 8 are added, then the 8 lanes as ((l0+l1) + (l2+l3)) + ((l4+l5) + (l6+l7)). The
- * *_many kernels process 4 rows at a time, sharing each query load, with exactly the same
- * operations per row: their results are bit-identical to the single kernel's.
+ * Float kernels: the canonical order of kernels.c, the 32 partial sums P[0..31] held in two
+ * 16-lane accumulators (c[j] lane k is P[16j + k]) over blocks of 32 floats; the last 1..31 floats
+ * go to c[0], then c[1], the final part vector read with a masked load (no access past the end, no
+ * fault; the masked-off lanes add +0, which changes no partial). Each term is one fused
+ * multiply-add where kernels.c says so, like the scalar fmaf. The *_many kernels process NK_ROWS
+ * rows at a time, sharing each query load, with exactly the same operations per row, and reduce 4
+ * rows at once with the same tree: their results are bit-identical to the single kernel's, and
+ * both to the scalar and AVX2 kernels'.
  *
  * Hamming: VPOPCNTQ on the XOR of 64-byte blocks, 4 independent 64-bit lane counters, the tail
  * of 1..63 bytes read with a masked byte load (AVX-512BW). The *_many kernel handles 8 rows at a
@@ -31,14 +33,21 @@
     __attribute__((target("avx512f,avx512bw,avx512vl,avx512vpopcntdq,avx2,fma,popcnt")))
 #define NK_INLINE static inline __attribute__((always_inline)) NK_TARGET
 
-/* Rows per block in the *_many kernels: 4 rows x 4 accumulators + query + temporaries fit the
- * 32 zmm registers. */
+/* Rows per block in the *_many kernels: 4 rows x 2 accumulators + query + temporaries fit the
+ * 32 zmm registers easily. */
+#ifndef NK_ROWS
 #define NK_ROWS 4
+#endif
 
 enum { NK_L2SQ, NK_L1, NK_LINF, NK_DOT };
 
 /* Lanes 0 .. rem-1, rem in 1..15. */
 NK_INLINE __mmask16 nk_tail_mask(size_t rem) { return (__mmask16)((1u << rem) - 1u); }
+
+/* The first min(n, 16) floats at p (n >= 1), zeros in the other lanes. */
+NK_INLINE __m512 nk_load_part(const float *p, size_t n) {
+    return n >= 16 ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(nk_tail_mask(n), p);
+}
 
 NK_INLINE __m512 nk_step(int m, __m512 acc, __m512 a, __m512 b) {
     switch (m) {
@@ -55,27 +64,35 @@ NK_INLINE __m512 nk_step(int m, __m512 acc, __m512 a, __m512 b) {
     }
 }
 
-/* The four accumulators of one row folded into 8 lanes. */
-NK_INLINE __m256 nk_fold(int m, __m512 c0, __m512 c1, __m512 c2, __m512 c3) {
-    __m512 v;
-    if (m == NK_LINF)
-        v = _mm512_max_ps(_mm512_max_ps(c0, c1), _mm512_max_ps(c2, c3));
-    else
-        v = _mm512_add_ps(_mm512_add_ps(c0, c1), _mm512_add_ps(c2, c3));
+/* The first two levels of the canonical tree: P[k] + P[k + 16], then lanes k and k + 8 of that,
+ * leaving 8 lanes. */
+NK_INLINE __m256 nk_fold(int m, __m512 c0, __m512 c1) {
+    const __m512 v = m == NK_LINF ? _mm512_max_ps(c0, c1) : _mm512_add_ps(c0, c1);
     const __m256 lo = _mm512_castps512_ps256(v);
     const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
     return m == NK_LINF ? _mm256_max_ps(lo, hi) : _mm256_add_ps(lo, hi);
 }
 
+/* The rest of the tree on 8 lanes: lanes k + (k + 4), then k + (k + 2), then 0 + 1. */
 NK_INLINE float nk_hsum1(__m256 v) {
-    __m256 h = _mm256_hadd_ps(v, v);
-    h = _mm256_hadd_ps(h, h);
-    return _mm_cvtss_f32(_mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+    const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
 }
 
+/* nk_hsum1 of four vectors at once: lane r of the result is nk_hsum1(v_r), bit for bit. */
 NK_INLINE __m128 nk_hsum4(__m256 v0, __m256 v1, __m256 v2, __m256 v3) {
-    const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(v0, v1), _mm256_hadd_ps(v2, v3));
-    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    /* [s(v0) | s(v1)] and [s(v2) | s(v3)], s(v) = the 4 lanes k + (k + 4). */
+    const __m256 s01 = _mm256_add_ps(_mm256_permute2f128_ps(v0, v1, 0x20),
+                                     _mm256_permute2f128_ps(v0, v1, 0x31));
+    const __m256 s23 = _mm256_add_ps(_mm256_permute2f128_ps(v2, v3, 0x20),
+                                     _mm256_permute2f128_ps(v2, v3, 0x31));
+    /* Lanes 0, 1 + 2, 3 of each s: [t(v0) t(v2) | t(v1) t(v3)], two lanes each. */
+    const __m256 t = _mm256_add_ps(
+        _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(s01), _mm256_castps_pd(s23))),
+        _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(s01), _mm256_castps_pd(s23))));
+    const __m256 u = _mm256_hadd_ps(t, t); /* [r0 r2 r0 r2 | r1 r3 r1 r3] */
+    return _mm_unpacklo_ps(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1));
 }
 
 NK_INLINE float nk_hmax1(__m256 v) {
@@ -87,76 +104,59 @@ NK_INLINE float nk_hmax1(__m256 v) {
 
 NK_INLINE float nk_one(int m, const float *a, const float *b, size_t d) {
     const __m512 z = _mm512_setzero_ps();
-    __m512 c0 = z, c1 = z, c2 = z, c3 = z;
+    __m512 c0 = z, c1 = z;
     size_t i = 0;
-    for (; i + 64 <= d; i += 64) {
+    for (; i + 32 <= d; i += 32) {
         c0 = nk_step(m, c0, _mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
         c1 = nk_step(m, c1, _mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16));
-        c2 = nk_step(m, c2, _mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32));
-        c3 = nk_step(m, c3, _mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48));
     }
-    if (i + 16 <= d) {
-        c0 = nk_step(m, c0, _mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
-        i += 16;
-        if (i + 16 <= d) {
-            c1 = nk_step(m, c1, _mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
-            i += 16;
-            if (i + 16 <= d) {
-                c2 = nk_step(m, c2, _mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
-                i += 16;
-            }
-        }
-    }
+    /* The last d - i < 32 floats: element i + 16j + k to c[j] lane k, as in the loop. */
     if (i < d) {
-        const __mmask16 k = nk_tail_mask(d - i);
-        c3 = nk_step(m, c3, _mm512_maskz_loadu_ps(k, a + i), _mm512_maskz_loadu_ps(k, b + i));
+        c0 = nk_step(m, c0, nk_load_part(a + i, d - i), nk_load_part(b + i, d - i));
+        if (i + 16 < d)
+            c1 = nk_step(m, c1, nk_load_part(a + i + 16, d - i - 16),
+                         nk_load_part(b + i + 16, d - i - 16));
     }
-    const __m256 v = nk_fold(m, c0, c1, c2, c3);
+    const __m256 v = nk_fold(m, c0, c1);
     return m == NK_LINF ? nk_hmax1(v) : nk_hsum1(v);
 }
 
 /* NK_ROWS rows starting at x (row stride d). */
 NK_INLINE void nk_rows(int m, float *out, const float *q, const float *x, size_t d) {
     const __m512 z = _mm512_setzero_ps();
-    __m512 c[NK_ROWS][4];
-#pragma GCC unroll 4
-    for (size_t r = 0; r < NK_ROWS; r++) c[r][0] = c[r][1] = c[r][2] = c[r][3] = z;
+    __m512 c[NK_ROWS][2];
+#pragma GCC unroll 8
+    for (size_t r = 0; r < NK_ROWS; r++) c[r][0] = c[r][1] = z;
     size_t i = 0;
-    for (; i + 64 <= d; i += 64) {
-#pragma GCC unroll 4
-        for (size_t j = 0; j < 4; j++) {
+    for (; i + 32 <= d; i += 32) {
+#pragma GCC unroll 2
+        for (size_t j = 0; j < 2; j++) {
             const __m512 qv = _mm512_loadu_ps(q + i + 16 * j);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
             for (size_t r = 0; r < NK_ROWS; r++)
                 c[r][j] = nk_step(m, c[r][j], qv, _mm512_loadu_ps(x + r * d + i + 16 * j));
         }
     }
-    /* The remaining full vectors go to accumulators 0, 1, 2 as in nk_one. */
-#pragma GCC unroll 3
-    for (size_t j = 0; j < 3; j++) {
-        if (i + 16 > d) break;
-        const __m512 qv = _mm512_loadu_ps(q + i);
-#pragma GCC unroll 4
+#pragma GCC unroll 2
+    for (size_t j = 0; j < 2; j++) {
+        if (i + 16 * j >= d) break;
+        const size_t n = d - i - 16 * j;
+        const __m512 qv = nk_load_part(q + i + 16 * j, n);
+#pragma GCC unroll 8
         for (size_t r = 0; r < NK_ROWS; r++)
-            c[r][j] = nk_step(m, c[r][j], qv, _mm512_loadu_ps(x + r * d + i));
-        i += 16;
-    }
-    if (i < d) {
-        const __mmask16 k = nk_tail_mask(d - i);
-        const __m512 qv = _mm512_maskz_loadu_ps(k, q + i);
-#pragma GCC unroll 4
-        for (size_t r = 0; r < NK_ROWS; r++)
-            c[r][3] = nk_step(m, c[r][3], qv, _mm512_maskz_loadu_ps(k, x + r * d + i));
+            c[r][j] = nk_step(m, c[r][j], qv, nk_load_part(x + r * d + i + 16 * j, n));
     }
     __m256 v[NK_ROWS];
-#pragma GCC unroll 4
-    for (size_t r = 0; r < NK_ROWS; r++) v[r] = nk_fold(m, c[r][0], c[r][1], c[r][2], c[r][3]);
+#pragma GCC unroll 8
+    for (size_t r = 0; r < NK_ROWS; r++) v[r] = nk_fold(m, c[r][0], c[r][1]);
     if (m == NK_LINF) {
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (size_t r = 0; r < NK_ROWS; r++) out[r] = nk_hmax1(v[r]);
-    } else {
-        _mm_storeu_ps(out, nk_hsum4(v[0], v[1], v[2], v[3]));
+        return;
     }
+#pragma GCC unroll 2
+    for (size_t r = 0; r < NK_ROWS; r += 4)
+        _mm_storeu_ps(out + r, nk_hsum4(v[r], v[r + 1], v[r + 2], v[r + 3]));
 }
 
 NK_INLINE void nk_many(int m, float *out, const float *q, const float *x, size_t n, size_t d) {
