@@ -77,6 +77,7 @@ extern const nearkit_kernel_table nearkit_kernel_table_avx512;
 
 #define NK_CPU_AVX2 1
 #define NK_CPU_AVX512 2
+#define NK_CPU_FMA 4 /* FMA with the AVX state enabled: the scalar kernels' fast fused multiply-add */
 #define NK_CPU_KNOWN 0x100 /* the detection has run */
 
 #if NK_KERNELS_X86
@@ -98,6 +99,7 @@ static int nk_detect(void) {
     const uint64_t xcr0 = nk_xcr0();
     const int os_avx = (xcr0 & 0x6) == 0x6;
     const int os_avx512 = os_avx && (xcr0 & 0xe0) == 0xe0;
+    if (os_avx && __builtin_cpu_supports("fma")) f |= NK_CPU_FMA;
     if (os_avx && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
         __builtin_cpu_supports("popcnt")) {
         f |= NK_CPU_AVX2;
@@ -120,6 +122,20 @@ static int nk_cpu(void) {
     return f;
 }
 #endif
+
+static atomic_int nk_no_fma; /* set by nearkit_kernels_test_no_fma */
+
+int nearkit_kernels_cpu_fma(void) {
+#if NK_KERNELS_X86
+    return (nk_cpu() & NK_CPU_FMA) != 0 && !atomic_load_explicit(&nk_no_fma, memory_order_relaxed);
+#else
+    return 0;
+#endif
+}
+
+void nearkit_kernels_test_no_fma(int no_fma) {
+    atomic_store_explicit(&nk_no_fma, no_fma != 0, memory_order_relaxed);
+}
 
 /* ---- tables ------------------------------------------------------------------------------------ */
 

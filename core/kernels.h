@@ -53,6 +53,12 @@ void nearkit_metric_distances(float *out, uint32_t *ints, const nearkit_kernel_t
 
 /* The table in use: chosen once (thread-safely) from the CPU's features, or as forced. */
 const nearkit_kernel_table *nearkit_kernels(void);
+/* Whether the CPU (and the OS) can run the x86 FMA instructions: the scalar kernels use them for
+ * their fused multiply-adds then (kernels_scalar.c). 0 on other architectures. */
+int nearkit_kernels_cpu_fma(void);
+/* For tests: nonzero makes nearkit_kernels_cpu_fma() answer 0, so that the scalar kernels' code
+ * for CPUs without FMA runs on any CPU; 0 restores the answer. */
+void nearkit_kernels_test_no_fma(int no_fma);
 /* The table of one implementation (NEARKIT_KERNELS_*), or NULL when the CPU cannot run it. */
 const nearkit_kernel_table *nearkit_kernels_table(int32_t which);
 

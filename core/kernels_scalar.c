@@ -56,11 +56,22 @@ static inline float nk_fmaf_soft(float a, float b, float c) {
     return (float)r;
 }
 
-/* The canonical fused multiply-add: fmaf where the target has the instruction (it is inlined). */
+/* The canonical fused multiply-add: fmaf where the target has the instruction (it is inlined);
+ * else, on x86-64, the FMA instructions where the CPU has them (nearkit_kernels_cpu_fma: a copy of
+ * the kernels compiled for them, chosen at each call), and nk_fmaf_soft where it has not. */
 #if defined(FP_FAST_FMAF)
 #define NK_FMA(a, b, c) fmaf((a), (b), (c))
+#define NK_FMA_DISPATCH 0
 #else
 #define NK_FMA(a, b, c) nk_fmaf_soft((a), (b), (c))
+#if defined(__x86_64__) && ((defined(__clang__) && __clang_major__ >= 8) || \
+                            (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 8))
+#define NK_FMA_DISPATCH 1
+#define NK_FMA_HW(a, b, c) __builtin_fmaf((a), (b), (c))
+#define NK_FMA_TARGET __attribute__((target("fma")))
+#else
+#define NK_FMA_DISPATCH 0
+#endif
 #endif
 
 #define NK_PARTIALS 32 /* the canonical order's partial sums (kernels.c) */
@@ -74,38 +85,62 @@ static inline float nk_reduce(float s[NK_PARTIALS]) {
 
 static inline float nk_absf(float x) { return fabsf(x); } /* branch-free, unlike x < 0 ? -x : x */
 
-/* One row in the canonical order; TERM(s) is the partial s updated with the pair (x, y). The
- * block function takes elements 0 .. n-1 (n <= NK_PARTIALS) into partials 0 .. n-1: written as
- * its own loop over restrict pointers, it is what GCC vectorizes (the same loop nested in the
- * row's loop it does not). */
-#define NK_DEFINE_SUM_KERNEL(NAME, TERM)                                                       \
-    static inline void NAME##_block(float *NK_RESTRICT s, const float *NK_RESTRICT a,        \
-                                    const float *NK_RESTRICT b, size_t n) {                   \
+/* One row in the canonical order; TERM(s, FMA) is the partial s updated with the pair (x, y),
+ * with FMA as the fused multiply-add, ATTR the functions' attributes. The block function takes
+ * elements 0 .. n-1 (n <= NK_PARTIALS) into partials 0 .. n-1: written as its own loop over
+ * restrict pointers, it is what GCC vectorizes (the same loop nested in the row's loop it does
+ * not). */
+#define NK_DEFINE_SUM_ROW(NAME, TERM, FMA, ATTR)                                               \
+    ATTR static inline void NAME##_block(float *NK_RESTRICT s, const float *NK_RESTRICT a,   \
+                                         const float *NK_RESTRICT b, size_t n) {              \
         for (size_t j = 0; j < n; j++) {                                                      \
             const float x = a[j], y = b[j];                                                   \
-            s[j] = TERM(s[j]);                                                                \
+            s[j] = TERM(s[j], FMA);                                                           \
         }                                                                                     \
     }                                                                                         \
-    static float NAME(const float *a, const float *b, size_t d) {                             \
+    ATTR static float NAME(const float *a, const float *b, size_t d) {                        \
         float s[NK_PARTIALS] = {0};                                                           \
         size_t i = 0;                                                                         \
         for (; i + NK_PARTIALS <= d; i += NK_PARTIALS)                                        \
             NAME##_block(s, a + i, b + i, NK_PARTIALS);                                       \
         NAME##_block(s, a + i, b + i, d - i);                                                 \
         return nk_reduce(s);                                                                  \
-    }                                                                                         \
-    static void NAME##_many(float *out, const float *q, const float *x, size_t n, size_t d) { \
-        for (size_t r = 0; r < n; r++) out[r] = NAME(q, x + r * d, d);                        \
     }
 
 /* (x - y)^2 == (y - x)^2 and |x - y| == |y - x| exactly, and x * y == y * x, so the argument
  * order (query first or second) never changes a result. */
-#define NK_TERM_L2SQ(s) NK_FMA(x - y, x - y, s)
-#define NK_TERM_L1(s) ((s) + nk_absf(x - y))
-#define NK_TERM_DOT(s) NK_FMA(x, y, s)
-NK_DEFINE_SUM_KERNEL(nk_l2sq, NK_TERM_L2SQ)
+#define NK_TERM_L2SQ(s, FMA) FMA(x - y, x - y, s)
+#define NK_TERM_L1(s, FMA) ((s) + nk_absf(x - y))
+#define NK_TERM_DOT(s, FMA) FMA(x, y, s)
+
+/* The single kernel NAME and NAME_many (the single kernel row by row, so bit-identical). */
+#define NK_DEFINE_SUM_KERNEL(NAME, TERM)                                                       \
+    NK_DEFINE_SUM_ROW(NAME, TERM, NK_FMA, )                                                   \
+    static void NAME##_many(float *out, const float *q, const float *x, size_t n, size_t d) { \
+        for (size_t r = 0; r < n; r++) out[r] = NAME(q, x + r * d, d);                        \
+    }
+
+/* The same for a kernel with fused multiply-adds: where NK_FMA_DISPATCH, two copies, one for the
+ * CPUs with FMA instructions and one without, chosen at each call. */
+#if NK_FMA_DISPATCH
+#define NK_DEFINE_FMA_KERNEL(NAME, TERM)                                                       \
+    NK_DEFINE_SUM_ROW(NAME##_soft, TERM, NK_FMA, )                                            \
+    NK_DEFINE_SUM_ROW(NAME##_hw, TERM, NK_FMA_HW, NK_FMA_TARGET)                              \
+    static float NAME(const float *a, const float *b, size_t d) {                             \
+        return nearkit_kernels_cpu_fma() ? NAME##_hw(a, b, d) : NAME##_soft(a, b, d);         \
+    }                                                                                         \
+    static void NAME##_many(float *out, const float *q, const float *x, size_t n, size_t d) { \
+        if (nearkit_kernels_cpu_fma())                                                        \
+            for (size_t r = 0; r < n; r++) out[r] = NAME##_hw(q, x + r * d, d);               \
+        else                                                                                  \
+            for (size_t r = 0; r < n; r++) out[r] = NAME##_soft(q, x + r * d, d);             \
+    }
+#else
+#define NK_DEFINE_FMA_KERNEL(NAME, TERM) NK_DEFINE_SUM_KERNEL(NAME, TERM)
+#endif
+NK_DEFINE_FMA_KERNEL(nk_l2sq, NK_TERM_L2SQ)
 NK_DEFINE_SUM_KERNEL(nk_l1, NK_TERM_L1)
-NK_DEFINE_SUM_KERNEL(nk_dot, NK_TERM_DOT)
+NK_DEFINE_FMA_KERNEL(nk_dot, NK_TERM_DOT)
 
 static inline float nk_max8(const float s[8]) {
     float m = s[0];

@@ -559,6 +559,22 @@ int main(void) {
             printf("kernels.%s_vs_%s=%s\n", tj->name, ti->name,
                    failures == before ? "identical" : "FAILED");
         }
+    /* The scalar kernels' code for CPUs without FMA instructions (an exact fma from double
+     * arithmetic), against the best implementation here, where the CPU has FMA (else it ran
+     * above already). */
+    if (nearkit_kernels_cpu_fma()) {
+        const nearkit_kernel_table *scalar = nearkit_kernels_table(NEARKIT_KERNELS_SCALAR);
+        const nearkit_kernel_table *best = nearkit_kernels_table(NEARKIT_KERNELS_AUTO);
+        nearkit_kernels_test_no_fma(1);
+        if (nearkit_kernels_cpu_fma()) fail("nearkit_kernels_test_no_fma(1) had no effect");
+        const int before = failures;
+        check_float_single(scalar);
+        check_float_many(scalar);
+        if (best != scalar) check_identical(best, scalar);
+        nearkit_kernels_test_no_fma(0);
+        printf("kernels.scalar_without_fma_vs_%s=%s\n", best->name,
+               failures == before ? "identical" : "FAILED");
+    }
     check_dispatch();
 
     if (failures) {
