@@ -35,9 +35,7 @@
 
 /* Rows per block in the *_many kernels: 4 rows x 2 accumulators + query + temporaries fit the
  * 32 zmm registers easily. */
-#ifndef NK_ROWS
 #define NK_ROWS 4
-#endif
 
 enum { NK_L2SQ, NK_L1, NK_LINF, NK_DOT };
 
