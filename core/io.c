@@ -595,6 +595,9 @@ static nearkit_status read_image(uint8_t **out, uint32_t *header_bytes, uint32_t
  *     .<target name>.nkx-tmp-<pid>-<8 random hex digits>
  * A save first removes such leftovers of earlier saves of the same target (killed mid-save)
  * whose process no longer runs, or that were last written more than STALE_SECONDS ago. */
+#if defined(O_TMPFILE) && !defined(NEARKIT_IO_NAMED_TEMPORARIES_ONLY)
+#define USE_ANONYMOUS_TEMPORARIES 1 /* tests/test_io_named_temporaries.c builds without them */
+#endif
 #define TEMP_MARK ".nkx-tmp-"
 #define TEMP_BASE_MAX 200 /* of the target's name kept in a temporary's name (NAME_MAX is 255) */
 #define STALE_SECONDS 600
@@ -723,9 +726,10 @@ static int create_named_temp(save_target *t, mode_t mode) {
     return -1;
 }
 
+#if defined(USE_ANONYMOUS_TEMPORARIES)
 /* Gives an O_TMPFILE file a (temporary) name. Returns 0 or an errno value. */
 static int name_anonymous_temp(save_target *t, int fd) {
-#if defined(__linux__) && defined(AT_EMPTY_PATH)
+#if defined(AT_EMPTY_PATH)
     char proc_path[64];
     snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", fd);
     for (int attempt = 0; attempt < 100; attempt++) {
@@ -743,6 +747,7 @@ static int name_anonymous_temp(save_target *t, int fd) {
     return ENOTSUP;
 #endif
 }
+#endif
 
 /* The replacement's permissions: an existing target's mode (and owner and group, where this
  * process may set them) are kept; a new file gets 0666 less the umask, applied by open itself. */
@@ -774,7 +779,7 @@ static nearkit_status write_file(const save_target *t, int fd, const nearkit_ind
  * file system or the system refuses that way (then the named way is taken). */
 static nearkit_status write_anonymous(save_target *t, const nearkit_index *ix, bool *done) {
     *done = false;
-#if defined(O_TMPFILE)
+#if defined(USE_ANONYMOUS_TEMPORARIES)
     int fd = openat(t->dir_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, t->exists ? 0600 : 0666);
     if (fd < 0) return NEARKIT_OK;
     nearkit_status st = write_file(t, fd, ix);
