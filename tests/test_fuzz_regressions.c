@@ -3,10 +3,27 @@
  * sanitizer build (c.test_fuzz_regressions_asan) is the one that sees the undefined behaviour. */
 #include "nearkit.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
+#include "fuzz/fuzz_crc.h"
+
+/* The body of the section `tag` in a saved image (format v1, docs/format.md), or NULL. */
+static uint8_t *find_section(uint8_t *image, size_t size, const char tag[4]) {
+    uint32_t header_bytes, sections;
+    memcpy(&header_bytes, image + 12, 4);
+    memcpy(&sections, image + 52, 4);
+    size_t at = 16 + header_bytes;
+    for (uint32_t i = 0; i < sections && at + 16 <= size; i++) {
+        uint64_t length;
+        memcpy(&length, image + at + 8, 8);
+        if (memcmp(image + at, tag, 4) == 0) return image + at + 16;
+        at += 16 + (size_t)length;
+    }
+    return NULL;
+}
 
 /* Loads bytes, then saves and loads the result again. */
 static void load_and_reload(const uint8_t *data, size_t size, nearkit_status expected) {
@@ -39,7 +56,66 @@ static void test_empty_flat_loads(void) {
     load_and_reload(file, sizeof file, NEARKIT_OK);
 }
 
+/* fuzz_use, first seconds: a finite query of -3e38 in one coordinate came back from ivf_flat
+ * (and flat) l2 with the distance +inf for a real neighbour: the squared distance overflows
+ * (issue 13, defect 3). Such a query must be refused with INVALID_ARGUMENT or answered with
+ * the finite distance (about 3e38). */
+static void test_huge_query_is_refused_or_finite(void) {
+    static const float stored[8] = {-1, -1, 0, 2, 0, 0, -3, 2};
+    static const float query[8] = {-1, 2, 1, -3, -3.00000001e+38f, -3, 1e-30f, 1};
+    const nearkit_kind kinds[] = {NEARKIT_KIND_IVF_FLAT, NEARKIT_KIND_FLAT};
+    for (int i = 0; i < 2; i++) {
+        nearkit_index *ix = NULL;
+        nearkit_index_options o = NEARKIT_INDEX_OPTIONS_INIT;
+        o.num_threads = 1;
+        CHECK_STATUS(nearkit_index_create(&ix, kinds[i], NEARKIT_METRIC_L2, 8, &o), NEARKIT_OK);
+        CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_FLOAT32, stored, 1, NULL), NEARKIT_OK);
+        CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
+        int64_t id = -2;
+        float d = 0;
+        nearkit_status st = nearkit_index_search(&id, &d, ix, NEARKIT_VECTOR_FLOAT32, query, 1, 1, NULL);
+        CHECK(st == NEARKIT_ERR_INVALID_ARGUMENT || (st == NEARKIT_OK && id == 0 && isfinite(d)));
+        nearkit_index_free(ix);
+    }
+}
+
+/* fuzz_use, within a minute: an ivf_flat cosine file whose stored (normalised) vectors were
+ * scaled loaded, and searches reported cosine distances below 0 (issue 13, defect 6). A file
+ * whose cosine vectors are not of unit length is CORRUPT; checked for every kind storing them. */
+static void test_cosine_vectors_not_unit_are_corrupt(void) {
+    const nearkit_kind kinds[] = {NEARKIT_KIND_FLAT, NEARKIT_KIND_VPTREE, NEARKIT_KIND_IVF_FLAT};
+    for (int i = 0; i < 3; i++) {
+        nearkit_index *ix = NULL;
+        nearkit_index_options o = NEARKIT_INDEX_OPTIONS_INIT;
+        o.num_threads = 1;
+        o.params = kinds[i] == NEARKIT_KIND_IVF_FLAT ? "nlist=2" : NULL;
+        CHECK_STATUS(nearkit_index_create(&ix, kinds[i], NEARKIT_METRIC_COSINE, 4, &o), NEARKIT_OK);
+        const float v[4 * 4] = {1, 2, 3, 4, -1, 0, 2, 1, 3, 3, -1, 0, 0, 1, 0, -2};
+        CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_FLOAT32, v, 4, NULL), NEARKIT_OK);
+        CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
+        void *image = NULL;
+        size_t size = 0;
+        CHECK_STATUS(nearkit_index_save_to_buffer(&image, &size, ix), NEARKIT_OK);
+        uint8_t *vecs = image ? find_section(image, size, "VECS") : NULL;
+        CHECK(vecs != NULL);
+        if (vecs) {
+            float x[4];
+            memcpy(x, vecs, sizeof x);
+            for (int j = 0; j < 4; j++) x[j] *= 3.0f; /* the first stored vector, now of length 3 */
+            memcpy(vecs, x, sizeof x);
+            fuzz_fix_checksum(image, size);
+            nearkit_index *loaded = NULL;
+            CHECK_STATUS(nearkit_index_load_from_buffer(&loaded, image, size), NEARKIT_ERR_CORRUPT);
+            nearkit_index_free(loaded);
+        }
+        nearkit_buffer_free(image);
+        nearkit_index_free(ix);
+    }
+}
+
 int main(void) {
     test_empty_flat_loads();
+    test_huge_query_is_refused_or_finite();
+    test_cosine_vectors_not_unit_are_corrupt();
     return check_summary("test_fuzz_regressions");
 }

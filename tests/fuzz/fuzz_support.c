@@ -1,35 +1,15 @@
 /* Checksum-keeping mutator and shared checks of the fuzz harnesses (see fuzz_support.h). */
 #include "fuzz_support.h"
 
+#include "fuzz_crc.h"
+
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* libFuzzer's own mutator, callable from a custom one. */
 size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
-
-/* ---- CRC-32 (IEEE, reflected), four bits at a time ---------------------------------------------- */
-
-static const uint32_t crc_nibble[16] = {
-    0x00000000u, 0x1DB71064u, 0x3B6E20C8u, 0x26D930ACu, 0x76DC4190u, 0x6B6B51F4u,
-    0x4DB26158u, 0x5005713Cu, 0xEDB88320u, 0xF00F9344u, 0xD6D6A3E8u, 0xCB61B38Cu,
-    0x9B64C2B0u, 0x86D3D2D4u, 0xA00AE278u, 0xBDBDF21Cu,
-};
-
-static uint32_t crc32_of(const uint8_t *p, size_t n) {
-    uint32_t c = ~0u;
-    for (size_t i = 0; i < n; i++) {
-        c = crc_nibble[(c ^ p[i]) & 15u] ^ (c >> 4);
-        c = crc_nibble[(c ^ (p[i] >> 4)) & 15u] ^ (c >> 4);
-    }
-    return ~c;
-}
-
-void fuzz_fix_checksum(uint8_t *data, size_t size) {
-    if (size < 12) return;
-    uint32_t crc = crc32_of(data + 8, size - 12);
-    memcpy(data + size - 4, &crc, 4);
-}
 
 /* ---- mutation ---------------------------------------------------------------------------------- */
 
@@ -86,6 +66,18 @@ _Noreturn void fuzz_fail(const char *what, nearkit_status status) {
     fprintf(stderr, "nearkit fuzz: %s (status %s, message \"%s\")\n", what, nearkit_status_name(status),
             nearkit_last_error_message());
     abort();
+}
+
+void fuzz_trace(const char *format, ...) {
+    static int enabled = -1;
+    if (enabled < 0) enabled = getenv("NEARKIT_FUZZ_TRACE") != NULL;
+    if (!enabled) return;
+    va_list args;
+    va_start(args, format);
+    fputs("trace: ", stderr);
+    vfprintf(stderr, format, args);
+    fputc('\n', stderr);
+    va_end(args);
 }
 
 void fuzz_expect_load_outcome(nearkit_status status, const nearkit_index *loaded) {

@@ -16,12 +16,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Writes the CRC-32 of data[8 .. size - 4) into the last four bytes. No-op below 12 bytes. */
-void fuzz_fix_checksum(uint8_t *data, size_t size);
-
 /* Reports a broken promise of the library (with the status and message) and aborts, so that
  * libFuzzer records the input as a crash. */
 _Noreturn void fuzz_fail(const char *what, nearkit_status status);
+
+/* Prints a step of the harness to stderr when NEARKIT_FUZZ_TRACE is set: for turning a crash
+ * artifact into a regression test (run the harness on the artifact alone). */
+void fuzz_trace(const char *format, ...) __attribute__((format(printf, 1, 2)));
 
 /* A failed load must leave *out NULL and give one of the statuses a load of a damaged file may
  * give, with a message; a successful one an index. Aborts otherwise. */
