@@ -33,9 +33,10 @@
     __attribute__((target("avx512f,avx512bw,avx512vl,avx512vpopcntdq,avx2,fma,popcnt")))
 #define NK_INLINE static inline __attribute__((always_inline)) NK_TARGET
 
-/* Rows per block in the *_many kernels: 4 rows x 2 accumulators + query + temporaries fit the
- * 32 zmm registers easily. */
-#define NK_ROWS 4
+/* Rows per block in the *_many kernels: 8 rows x 2 accumulators + query + temporaries fit the
+ * 32 zmm registers. Measured (Sapphire Rapids, rows in L2): up to 5% faster than 4 rows for l2sq
+ * and dot at d = 32 and 128, the same at d = 768. A multiple of 4 (nk_hsum4). */
+#define NK_ROWS 8
 
 enum { NK_L2SQ, NK_L1, NK_LINF, NK_DOT };
 
