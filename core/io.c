@@ -638,6 +638,10 @@ static nearkit_status open_target(save_target *t, const char *path) {
         dir[dir_len] = '\0';
     }
     t->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+#if defined(O_PATH)
+    /* a directory we may write but not list: no cleanup of leftovers, no sync of the rename */
+    if (t->dir_fd < 0 && errno == EACCES) t->dir_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+#endif
     int err = errno;
     free(dir);
     if (t->dir_fd < 0) return write_failed(path, err);
@@ -819,7 +823,7 @@ static nearkit_status replace_target(save_target *t, const nearkit_index *ix) {
         return st;
     }
     /* the rename is durable once the directory is; some file systems cannot sync one */
-    if (fsync(t->dir_fd) != 0 && errno != EINVAL && errno != ENOTSUP && errno != EROFS)
+    if (fsync(t->dir_fd) != 0 && errno != EINVAL && errno != ENOTSUP && errno != EROFS && errno != EBADF)
         return write_failed(t->path, errno);
     return NEARKIT_OK;
 }

@@ -217,6 +217,39 @@ static void test_keeps_mode(void) {
     remove_tree(scratch);
 }
 
+/* A directory the saving process may write to but not list (mode -wx) still takes a save. */
+static void test_unlistable_directory(void) {
+    make_scratch_dir();
+    char dir[128], target[160];
+    in_scratch(dir, sizeof dir, "write-only");
+    snprintf(target, sizeof target, "%s/t.nkx", dir);
+    bool root = getuid() == 0;
+    CHECK(chmod(scratch, 0711) == 0 && mkdir(dir, 0700) == 0 && chmod(dir, root ? 0333 : 0300) == 0);
+    nearkit_index *ix = flat_index(10, 4);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* root may list anything: become nobody (65534) first */
+        if (root && (setgid(65534) != 0 || setuid(65534) != 0)) _exit(2);
+        nearkit_status st = nearkit_index_save(ix, target);
+        if (st) fprintf(stderr, "  save into a -wx directory: %s\n", nearkit_last_error_message());
+        _exit(st == NEARKIT_OK ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 2) {
+        printf("test_io_safety: cannot drop root here, write-only directory check skipped\n");
+    } else {
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        nearkit_index *back = NULL;
+        CHECK_STATUS(nearkit_index_load(&back, target), NEARKIT_OK);
+        nearkit_index_free(back);
+    }
+    unlink(target);
+    rmdir(dir);
+    nearkit_index_free(ix);
+    remove_tree(scratch);
+}
+
 /* ---- defect 7: a FIFO is refused, not waited on -------------------------------------------------- */
 
 static void test_load_fifo(void) {
@@ -405,6 +438,7 @@ int main(void) {
     test_planted_links();
     test_refuses_non_regular_targets();
     test_keeps_mode();
+    test_unlistable_directory();
     test_load_fifo();
     test_stale_temporaries();
     test_kill_during_save();
