@@ -113,9 +113,70 @@ static void test_cosine_vectors_not_unit_are_corrupt(void) {
     }
 }
 
+/* A saved index of `kind` (l2, dimension 4, nlist=4 where it applies, never built) whose stored
+ * vectors were replaced by `values` under a valid checksum, loaded. NULL when the load refused
+ * it, which must then be with CORRUPT. */
+static nearkit_index *load_forged_vectors(nearkit_kind kind, const float values[16]) {
+    nearkit_index *ix = NULL, *loaded = NULL;
+    nearkit_index_options o = NEARKIT_INDEX_OPTIONS_INIT;
+    o.num_threads = 1;
+    o.params = kind == NEARKIT_KIND_IVF_FLAT ? "nlist=4" : NULL;
+    CHECK_STATUS(nearkit_index_create(&ix, kind, NEARKIT_METRIC_L2, 4, &o), NEARKIT_OK);
+    const float benign[16] = {0, 1, 0, 0, 0, 2, 0, 1, 0, 3, 0, 2, 0, 4, 1, 0};
+    CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_FLOAT32, benign, 4, NULL), NEARKIT_OK);
+    void *image = NULL;
+    size_t size = 0;
+    CHECK_STATUS(nearkit_index_save_to_buffer(&image, &size, ix), NEARKIT_OK);
+    uint8_t *vecs = image ? find_section(image, size, "VECS") : NULL;
+    CHECK(vecs != NULL);
+    if (vecs) {
+        memcpy(vecs, values, 16 * sizeof(float));
+        fuzz_fix_checksum(image, size);
+        nearkit_status st = nearkit_index_load_from_buffer(&loaded, image, size);
+        CHECK(st == NEARKIT_OK || st == NEARKIT_ERR_CORRUPT);
+    }
+    nearkit_buffer_free(image);
+    nearkit_index_free(ix);
+    return loaded;
+}
+
+/* fuzz_use, long run: an ivf_flat file whose vectors were mutated to finite but huge values
+ * loaded, and build crashed in k-means (kmeans.c count_sizes, sizes[UINT32_MAX]; issue 13,
+ * defect 1, here reached through a file). The vectors of the issue's report. Such a file is
+ * refused (CORRUPT) or builds without a crash. */
+static void test_huge_loaded_vectors_build(void) {
+    const float huge[16] = {0, 1e36f, 0, 0, 0, 3.7e27f, 0, -2e8f, 0, 6e25f, 0, 1e4f, 0, 5e7f, 3.9e33f, 0};
+    nearkit_index *ix = load_forged_vectors(NEARKIT_KIND_IVF_FLAT, huge);
+    if (ix) {
+        nearkit_status st = nearkit_index_build(ix);
+        CHECK(st == NEARKIT_OK || st == NEARKIT_ERR_INVALID_ARGUMENT || st == NEARKIT_ERR_STATE);
+    }
+    nearkit_index_free(ix);
+}
+
+/* fuzz_use, long run: flat, vptree and ivf_flat l2 files with one stored value mutated to about
+ * 1e30 loaded, and a search reported +inf for that real neighbour (issue 13, defect 3, through
+ * a file). Such a file is refused (CORRUPT) or every neighbour's distance is finite. */
+static void test_huge_loaded_vectors_search(void) {
+    const float values[16] = {0, 1, 0, 0, 0, 2, 0, 1, 0, 3, 1e30f, 2, 0, 4, 1, 0};
+    const nearkit_kind kinds[] = {NEARKIT_KIND_FLAT, NEARKIT_KIND_VPTREE, NEARKIT_KIND_IVF_FLAT};
+    for (int i = 0; i < 3; i++) {
+        nearkit_index *ix = load_forged_vectors(kinds[i], values);
+        if (!ix) continue;
+        CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
+        int64_t ids[4];
+        float d[4];
+        CHECK_STATUS(nearkit_index_search(ids, d, ix, NEARKIT_VECTOR_FLOAT32, values, 1, 4, NULL), NEARKIT_OK);
+        for (int j = 0; j < 4; j++) CHECK(ids[j] != -1 && isfinite(d[j]));
+        nearkit_index_free(ix);
+    }
+}
+
 int main(void) {
     test_empty_flat_loads();
     test_huge_query_is_refused_or_finite();
     test_cosine_vectors_not_unit_are_corrupt();
+    test_huge_loaded_vectors_build();
+    test_huge_loaded_vectors_search();
     return check_summary("test_fuzz_regressions");
 }
