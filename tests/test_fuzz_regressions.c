@@ -4,6 +4,7 @@
 #include "nearkit.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,64 +80,67 @@ static void test_huge_query_is_refused_or_finite(void) {
     }
 }
 
+/* Edits the first four stored vectors (16 floats) of a saved image. */
+typedef void vector_patch(float stored[16], const float *arg);
+
+/* Saves an index of `kind` and `metric` (dimension 4, four vectors, nlist=2 where it applies,
+ * built when asked), edits its stored vectors with `patch` under a valid checksum and loads it:
+ * returns the load's status, *loaded the index when it loaded. */
+static nearkit_status load_forged(nearkit_index **loaded, nearkit_kind kind, nearkit_metric metric, bool built,
+                                  vector_patch *patch, const float *arg) {
+    nearkit_index *ix = NULL;
+    nearkit_index_options o = NEARKIT_INDEX_OPTIONS_INIT;
+    o.num_threads = 1;
+    o.params = kind == NEARKIT_KIND_IVF_FLAT ? "nlist=2" : NULL;
+    CHECK_STATUS(nearkit_index_create(&ix, kind, metric, 4, &o), NEARKIT_OK);
+    const float benign[16] = {1, 2, 3, 4, -1, 0, 2, 1, 3, 3, -1, 0, 0, 1, 0, -2};
+    CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_FLOAT32, benign, 4, NULL), NEARKIT_OK);
+    if (built) CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
+    void *image = NULL;
+    size_t size = 0;
+    nearkit_status st = NEARKIT_ERR_INTERNAL;
+    CHECK_STATUS(nearkit_index_save_to_buffer(&image, &size, ix), NEARKIT_OK);
+    uint8_t *vecs = image ? find_section(image, size, "VECS") : NULL;
+    CHECK(vecs != NULL);
+    if (vecs) {
+        float stored[16];
+        memcpy(stored, vecs, sizeof stored);
+        patch(stored, arg);
+        memcpy(vecs, stored, sizeof stored);
+        fuzz_fix_checksum(image, size);
+        st = nearkit_index_load_from_buffer(loaded, image, size);
+    }
+    nearkit_buffer_free(image);
+    nearkit_index_free(ix);
+    return st;
+}
+
+static void scale_first_vector(float stored[16], const float *factor) {
+    for (int j = 0; j < 4; j++) stored[j] *= *factor;
+}
+
+static void replace_vectors(float stored[16], const float *values) { memcpy(stored, values, 16 * sizeof(float)); }
+
 /* fuzz_use, within a minute: an ivf_flat cosine file whose stored (normalised) vectors were
  * scaled loaded, and searches reported cosine distances below 0 (issue 13, defect 6). A file
  * whose cosine vectors are not of unit length is CORRUPT; checked for every kind storing them. */
 static void test_cosine_vectors_not_unit_are_corrupt(void) {
     const nearkit_kind kinds[] = {NEARKIT_KIND_FLAT, NEARKIT_KIND_VPTREE, NEARKIT_KIND_IVF_FLAT};
+    const float factor = 3.0f; /* the first stored vector, now of length 3 */
     for (int i = 0; i < 3; i++) {
-        nearkit_index *ix = NULL;
-        nearkit_index_options o = NEARKIT_INDEX_OPTIONS_INIT;
-        o.num_threads = 1;
-        o.params = kinds[i] == NEARKIT_KIND_IVF_FLAT ? "nlist=2" : NULL;
-        CHECK_STATUS(nearkit_index_create(&ix, kinds[i], NEARKIT_METRIC_COSINE, 4, &o), NEARKIT_OK);
-        const float v[4 * 4] = {1, 2, 3, 4, -1, 0, 2, 1, 3, 3, -1, 0, 0, 1, 0, -2};
-        CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_FLOAT32, v, 4, NULL), NEARKIT_OK);
-        CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
-        void *image = NULL;
-        size_t size = 0;
-        CHECK_STATUS(nearkit_index_save_to_buffer(&image, &size, ix), NEARKIT_OK);
-        uint8_t *vecs = image ? find_section(image, size, "VECS") : NULL;
-        CHECK(vecs != NULL);
-        if (vecs) {
-            float x[4];
-            memcpy(x, vecs, sizeof x);
-            for (int j = 0; j < 4; j++) x[j] *= 3.0f; /* the first stored vector, now of length 3 */
-            memcpy(vecs, x, sizeof x);
-            fuzz_fix_checksum(image, size);
-            nearkit_index *loaded = NULL;
-            CHECK_STATUS(nearkit_index_load_from_buffer(&loaded, image, size), NEARKIT_ERR_CORRUPT);
-            nearkit_index_free(loaded);
-        }
-        nearkit_buffer_free(image);
-        nearkit_index_free(ix);
+        nearkit_index *loaded = NULL;
+        CHECK_STATUS(load_forged(&loaded, kinds[i], NEARKIT_METRIC_COSINE, true, scale_first_vector, &factor),
+                     NEARKIT_ERR_CORRUPT);
+        nearkit_index_free(loaded);
     }
 }
 
-/* A saved index of `kind` (l2, dimension 4, nlist=4 where it applies, never built) whose stored
- * vectors were replaced by `values` under a valid checksum, loaded. NULL when the load refused
- * it, which must then be with CORRUPT. */
+/* An l2 index of `kind`, saved unbuilt, its vectors replaced by `values`, loaded. NULL when the
+ * load refused it, which must then be with CORRUPT. */
 static nearkit_index *load_forged_vectors(nearkit_kind kind, const float values[16]) {
-    nearkit_index *ix = NULL, *loaded = NULL;
-    nearkit_index_options o = NEARKIT_INDEX_OPTIONS_INIT;
-    o.num_threads = 1;
-    o.params = kind == NEARKIT_KIND_IVF_FLAT ? "nlist=4" : NULL;
-    CHECK_STATUS(nearkit_index_create(&ix, kind, NEARKIT_METRIC_L2, 4, &o), NEARKIT_OK);
-    const float benign[16] = {0, 1, 0, 0, 0, 2, 0, 1, 0, 3, 0, 2, 0, 4, 1, 0};
-    CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_FLOAT32, benign, 4, NULL), NEARKIT_OK);
-    void *image = NULL;
-    size_t size = 0;
-    CHECK_STATUS(nearkit_index_save_to_buffer(&image, &size, ix), NEARKIT_OK);
-    uint8_t *vecs = image ? find_section(image, size, "VECS") : NULL;
-    CHECK(vecs != NULL);
-    if (vecs) {
-        memcpy(vecs, values, 16 * sizeof(float));
-        fuzz_fix_checksum(image, size);
-        nearkit_status st = nearkit_index_load_from_buffer(&loaded, image, size);
-        CHECK(st == NEARKIT_OK || st == NEARKIT_ERR_CORRUPT);
-    }
-    nearkit_buffer_free(image);
-    nearkit_index_free(ix);
+    nearkit_index *loaded = NULL;
+    nearkit_status st = load_forged(&loaded, kind, NEARKIT_METRIC_L2, false, replace_vectors, values);
+    CHECK(st == NEARKIT_OK || st == NEARKIT_ERR_CORRUPT);
     return loaded;
 }
 
