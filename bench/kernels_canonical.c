@@ -8,7 +8,8 @@
  * Prints one line a figure, GB/s of rows read (d * 4 bytes a row; the query stays in L1):
  *   <impl>.<kernel>_<many|single>.d<D>.<cache|memory> base=<GB/s> new=<GB/s> new/base=<ratio>
  * cache:  a 256 KiB block of rows (in L2), the best of many 1 ms trials;
- * memory: 200 MB of rows swept from first to last (so mostly from DRAM), the best of SWEEPS.
+ * memory: 200 MB of rows swept from first to last (so mostly from DRAM), in chunks that the two
+ *         take in turns (rate_memory).
  * single: the single kernel called row after row; many: the *_many kernel over all the rows. */
 #define _POSIX_C_SOURCE 200112L /* clock_gettime */
 #define NEARKIT_EXPERIMENTAL
@@ -24,7 +25,8 @@
 #define CACHE_BYTES (256u * 1024u)
 #define MEMORY_BYTES (200u * 1000u * 1000u)
 #define TRIAL_SECONDS 0.001
-#define SWEEPS 15
+#define SWEEPS 8
+#define CHUNK_BYTES (4u << 20)
 
 /* The baseline's tables (its kernel files compiled with the table names replaced). */
 extern const nearkit_kernel_table nk_base_table_scalar;
@@ -100,17 +102,25 @@ static void rate_cache(double rate[2], const kernel_pair *k, float *out, const f
     }
 }
 
-/* Rows per second of each, the best of SWEEPS passes over rows far larger than the caches. */
+/* Rows per second of each over rows far larger than the caches: SWEEPS sweeps over them in chunks
+ * of CHUNK_BYTES, the two kernels taking the chunks in turns (each chunk is fresh from memory for
+ * the one that reads it, and the other's parity swaps every sweep), so that both meet the same
+ * memory traffic from elsewhere; total rows over total time. */
 static void rate_memory(double rate[2], const kernel_pair *k, float *out, const float *q,
                         const float *x, size_t n, size_t d) {
-    rate[0] = rate[1] = 0;
-    for (int s = 0; s < 2 * SWEEPS; s++) {
-        const int which = s & 1;
-        const double t0 = now();
-        pass(k->one[which], k->many[which], out, q, x, n, d);
-        const double r = (double)n / (now() - t0);
-        if (r > rate[which]) rate[which] = r;
-    }
+    const size_t chunk = CHUNK_BYTES / (d * sizeof(float));
+    double time[2] = {0, 0}, done[2] = {0, 0};
+    for (int s = 0; s < SWEEPS; s++)
+        for (size_t c = 0, r = 0; r < n; c++, r += chunk) {
+            const int which = (int)((c + (size_t)s) & 1);
+            const size_t m = n - r < chunk ? n - r : chunk;
+            const double t0 = now();
+            pass(k->one[which], k->many[which], out, q, x + r * d, m, d);
+            time[which] += now() - t0;
+            done[which] += (double)m;
+        }
+    rate[0] = done[0] / time[0];
+    rate[1] = done[1] / time[1];
 }
 
 static void print_rates(const char *impl, const char *kernel, const char *how, size_t d,

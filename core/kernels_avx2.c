@@ -123,6 +123,15 @@ NK_INLINE float nk_one(int m, const float *a, const float *b, size_t d) {
     return m == NK_LINF ? nk_hmax1(v) : nk_hsum1(v);
 }
 
+/* Asks for the row's data NK_PREFETCH bytes ahead (a hint: never faults, also past the end).
+ * Measured (Sapphire Rapids, AVX-512, rows from memory): the *_many kernels 5-15% faster at d = 128
+ * and 768 with it; the hardware prefetchers alone do not keep enough reads in flight while each
+ * accumulator waits on its chain of d / 32 dependent additions. */
+#define NK_PREFETCH 512
+NK_INLINE void nk_prefetch(const float *p) {
+    _mm_prefetch((const char *)p + NK_PREFETCH, _MM_HINT_T0);
+}
+
 /* NK_ROWS rows starting at x (row stride d). */
 NK_INLINE void nk_rows(int m, float *out, const float *q, const float *x, size_t d) {
     const __m256 z = _mm256_setzero_ps();
@@ -131,6 +140,8 @@ NK_INLINE void nk_rows(int m, float *out, const float *q, const float *x, size_t
     for (size_t r = 0; r < NK_ROWS; r++) c[r][0] = c[r][1] = c[r][2] = c[r][3] = z;
     size_t i = 0;
     for (; i + 32 <= d; i += 32) {
+#pragma GCC unroll 4
+        for (size_t r = 0; r < NK_ROWS; r++) nk_prefetch(x + r * d + i);
 #pragma GCC unroll 4
         for (size_t j = 0; j < 4; j++) {
             const __m256 qv = _mm256_loadu_ps(q + i + 8 * j);
