@@ -1,14 +1,15 @@
 /* The flat index: exact brute force for every metric.
  * Batches of float queries under l2 / ip / cosine go through OpenBLAS sgemm, tile by tile, with
- * the top-k selection fused into the scan of each tile; the few best candidates are then re-scored
- * with the exact kernels, so every path reports the same distances. Everything else (single
+ * the top-k selection fused into the scan of each tile; the shortlist is then re-scored with the
+ * exact kernels, and kept only when the sgemm error bound proves that no row outside it could
+ * rank or tie within the k best (else that query is rescanned with the kernels), so every path
+ * and every machine's BLAS gives the same ids, distances and tie order. Everything else (single
  * queries, l1, linf, hamming, range search) runs the SIMD kernels over cache-sized blocks; hamming
  * batches pack each block into panels once (8 codes word by word) so that every load of it serves
  * several queries and no per-code reduction is needed. */
 #include "internal.h"
 #include "kernels.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@ _Static_assert(QUERY_BLOCK <= GEMM_QUERY_BLOCK && PANEL_QUERY_BLOCK <= GEMM_QUER
 typedef struct flat_impl {
     uint8_t *vectors; /* count rows of vector_bytes, 64-byte aligned */
     float *norms;     /* l2 only: squared norm of each row, for the GEMM expansion */
+    float max_sqnorm; /* l2 / ip / cosine: largest squared row norm, for the GEMM error bound */
     int64_t *ids;     /* NULL while every id equals its position */
     uint64_t count, capacity;
 } flat_impl;
@@ -73,6 +75,12 @@ static uint64_t flat_memory(const nearkit_index *ix) {
 /* ---- storage ----------------------------------------------------------------------------------- */
 
 static bool uses_norms(const nearkit_index *ix) { return ix->metric == NEARKIT_METRIC_L2; }
+
+/* Metrics whose float batches can take the sgemm path. */
+static bool gemm_metric(const nearkit_index *ix) {
+    return ix->metric == NEARKIT_METRIC_L2 || ix->metric == NEARKIT_METRIC_IP ||
+           ix->metric == NEARKIT_METRIC_COSINE;
+}
 
 static nearkit_status reserve(nearkit_index *ix, uint64_t needed) {
     flat_impl *f = impl_of(ix);
@@ -119,11 +127,13 @@ static nearkit_status flat_add(nearkit_index *ix, const void *vectors, uint64_t 
     if (!st && ids) st = materialise_ids(f);
     if (st) return st;
     memcpy(f->vectors + f->count * ix->vector_bytes, vectors, (size_t)(n * ix->vector_bytes));
-    if (f->norms) {
+    if (gemm_metric(ix)) {
         const nearkit_kernel_table *kt = nearkit_kernels();
         for (uint64_t i = 0; i < n; i++) {
             const float *v = (const float *)vectors + i * ix->dimension;
-            f->norms[f->count + i] = kt->dot(v, v, ix->dimension);
+            float sq = kt->dot(v, v, ix->dimension);
+            if (f->norms) f->norms[f->count + i] = sq;
+            if (sq > f->max_sqnorm) f->max_sqnorm = sq;
         }
     }
     if (f->ids)
@@ -213,7 +223,8 @@ static bool scratch_alloc(knn_scratch *s, size_t queries, size_t heap_cap, size_
 }
 
 /* Candidates kept from the GEMM scan before exact re-scoring: a margin over k absorbs the rounding
- * of the |q|^2 + |x|^2 - 2<q,x> expansion. */
+ * of the |q|^2 + |x|^2 - 2<q,x> expansion in all but pathological cases (many rows at one
+ * distance), which settle_shortlist then catches. */
 static uint64_t gemm_candidates(uint64_t k, uint64_t count) {
     uint64_t margin = k / 2 < 16 ? 16 : k / 2;
     uint64_t kk = k + margin;
@@ -232,12 +243,39 @@ static void rescore(const nearkit_index *ix, nearkit_topk *h, const void *query)
     }
 }
 
-/* Writes a query's k results from its heap: exact distances (re-scored after a GEMM scan), l2
- * rooted, sorted by (distance, id). */
-static void emit_row(const knn_task *t, nearkit_topk *h, const void *query, uint64_t q) {
+static void push_block(nearkit_topk *h, const float *d, uint64_t row, size_t rows);
+
+/* The k best of one query by the exact kernels alone, sorted, in h's storage (capacity >= k);
+ * buf holds GEMM_BLOCK_ROWS floats. */
+static void scan_exact(const knn_task *t, nearkit_topk *h, float *buf, const void *query) {
     const nearkit_index *ix = t->ix;
-    if (t->gemm) rescore(ix, h, query);
+    const flat_impl *f = impl_of(ix);
+    nearkit_topk_init(h, h->dist, h->pos, (size_t)t->k, f->ids);
+    for (uint64_t row = 0; row < f->count; row += GEMM_BLOCK_ROWS) {
+        size_t rows = f->count - row < GEMM_BLOCK_ROWS ? (size_t)(f->count - row) : GEMM_BLOCK_ROWS;
+        block_distances(buf, ix, query, row, rows, NULL);
+        push_block(h, buf, row, rows);
+    }
     nearkit_topk_sort(h);
+}
+
+/* Turns a query's GEMM shortlist into its exact k best, sorted: exact distances for the
+ * candidates, kept when the sgemm error bound proves them complete, else an exact rescan. */
+static void settle_shortlist(const knn_task *t, nearkit_topk *h, float *buf, const void *query,
+                             float qsqnorm) {
+    const nearkit_index *ix = t->ix;
+    float floor = nearkit_topk_floor(h);
+    rescore(ix, h, query);
+    nearkit_topk_sort(h);
+    double slack = nearkit_gemm_slack(ix->metric, ix->dimension, sqrt((double)qsqnorm),
+                                      sqrt((double)impl_of(ix)->max_sqnorm));
+    if (!nearkit_rerank_certain(h, t->k, floor, slack, ix->metric == NEARKIT_METRIC_L2))
+        scan_exact(t, h, buf, query);
+}
+
+/* Writes a query's k results from its sorted heap: l2 rooted, by (distance, id). */
+static void emit_row(const knn_task *t, const nearkit_topk *h, uint64_t q) {
+    const nearkit_index *ix = t->ix;
     int64_t *ids = t->ids + q * t->stride;
     float *dist = t->dist + q * t->stride;
     nearkit_topk_emit(h, impl_of(ix)->ids, t->k, ids, dist);
@@ -289,17 +327,13 @@ static void push_hamming_block(nearkit_topk *h, const uint32_t *d, uint64_t row,
 }
 
 /* Fills tile (nq x rows) with the metric's ranking value via one sgemm. */
-static void gemm_block(float *tile, const knn_task *t, const knn_scratch *s, uint64_t q0, size_t nq,
-                       uint64_t row, size_t rows) {
+static void gemm_block(float *tile, const knn_task *t, uint64_t q0, size_t nq, uint64_t row,
+                       size_t rows) {
     const nearkit_index *ix = t->ix;
-    const flat_impl *f = impl_of(ix);
-    int d = (int)ix->dimension;
-    const float *x = (const float *)f->vectors + row * ix->dimension;
+    const float *x = (const float *)impl_of(ix)->vectors + row * ix->dimension;
     const float *qs = (const float *)t->queries + q0 * ix->dimension;
     bool l2 = ix->metric == NEARKIT_METRIC_L2;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)rows, d, l2 ? -2.0f : -1.0f,
-                qs, d, x, d, 0.0f, tile, (int)rows);
-    (void)s;
+    nearkit_sgemm_nt(nq, rows, ix->dimension, l2 ? -2.0f : -1.0f, qs, x, tile);
 }
 
 /* Pushes a GEMM tile row: the ranking value is offset + extra[j] + r[j] (extra: stored norms for
@@ -413,7 +447,7 @@ static void knn_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) 
     nearkit_topk heaps[GEMM_QUERY_BLOCK]; /* the largest task of any path */
     for (size_t i = 0; i < nq; i++) {
         nearkit_topk_init(&heaps[i], s.heap_dist + i * cap, s.heap_pos + i * cap, (size_t)cap, f->ids);
-        if (t->gemm && ix->metric == NEARKIT_METRIC_L2) {
+        if (t->gemm) {
             const float *q = query_at(ix, t->queries, begin + i);
             s.qnorms[i] = nearkit_kernels()->dot(q, q, ix->dimension);
         }
@@ -421,7 +455,7 @@ static void knn_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) 
     for (uint64_t row = 0; row < f->count; row += block) {
         size_t rows = f->count - row < block ? (size_t)(f->count - row) : block;
         if (t->gemm) {
-            gemm_block(s.tile, t, &s, begin, nq, row, rows);
+            gemm_block(s.tile, t, begin, nq, row, rows);
             bool l2 = ix->metric == NEARKIT_METRIC_L2;
             float offset = ix->metric == NEARKIT_METRIC_COSINE ? 1.0f : 0.0f;
             for (size_t i = 0; i < nq; i++)
@@ -444,15 +478,19 @@ static void knn_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) 
             }
         }
     }
-    for (size_t i = 0; i < nq; i++) emit_row(t, &heaps[i], query_at(ix, t->queries, begin + i), begin + i);
+    for (size_t i = 0; i < nq; i++) {
+        if (t->gemm)
+            settle_shortlist(t, &heaps[i], s.tile, query_at(ix, t->queries, begin + i), s.qnorms[i]);
+        else
+            nearkit_topk_sort(&heaps[i]);
+        emit_row(t, &heaps[i], begin + i);
+    }
     scratch_free(&s);
     panel_scratch_free(&ps);
 }
 
 static bool gemm_applies(const nearkit_index *ix, uint64_t n) {
-    bool metric = ix->metric == NEARKIT_METRIC_L2 || ix->metric == NEARKIT_METRIC_IP ||
-                  ix->metric == NEARKIT_METRIC_COSINE;
-    return metric && n >= GEMM_MIN_QUERIES && ix->dimension >= GEMM_MIN_DIMENSION &&
+    return gemm_metric(ix) && n >= GEMM_MIN_QUERIES && ix->dimension >= GEMM_MIN_DIMENSION &&
            ix->dimension <= INT32_MAX / 2;
 }
 

@@ -63,8 +63,18 @@ uint32_t nearkit_cpu_count(void);
 /* num_threads as the user gives it (0 = every core) turned into a thread count >= 1. */
 uint32_t nearkit_resolve_threads(uint32_t requested);
 
-/* Call before any BLAS routine (blas.c): makes OpenBLAS single-threaded, once per process. */
+/* ---- BLAS (blas.c) ------------------------------------------------------------------------------ */
+
+/* Call before any BLAS routine: makes OpenBLAS single-threaded, once per process. */
 void nearkit_blas_prepare(void);
+/* c (m x n, row-major) = alpha * a (m x d) * b (n x d)^T: the one sgemm call of the library. Its
+ * rounding depends on the BLAS kernel of the machine: exact kinds only shortlist with it. */
+void nearkit_sgemm_nt(size_t m, size_t n, size_t d, float alpha, const float *a, const float *b,
+                      float *c);
+/* How far a shortlist value built on nearkit_sgemm_nt (l2: |q|^2 + |x|^2 - 2<q,x>; ip: -<q,x>;
+ * cosine: 1 - <q,x>) may lie from the exact kernel's value of the same pair, for a query of norm
+ * query_norm and rows of norm at most max_row_norm in dimension d, on any machine's BLAS. */
+double nearkit_gemm_slack(nearkit_metric metric, size_t d, double query_norm, double max_row_norm);
 
 /* ---- top-k selection (topk.c) ------------------------------------------------------------------ */
 
@@ -93,6 +103,20 @@ void nearkit_topk_sort(nearkit_topk *h);
 void nearkit_sort_row(int64_t *ids, float *dist, uint64_t k);
 void nearkit_topk_emit(const nearkit_topk *h, const int64_t *ids, uint64_t k, int64_t *out_ids,
                        float *out_dist);
+
+/* The smallest scan value a row outside h may have had: the bound of a full heap (rows it turned
+ * away or dropped were not better), +INFINITY when nothing was turned away. */
+static inline float nearkit_topk_floor(const nearkit_topk *h) {
+    return h->size < h->cap ? __builtin_inff() : h->dist[0];
+}
+/* After a shortlist scan whose rows outside the candidates all had scan values >= floor, and
+ * whose candidates now hold exact values sorted nearest first: whether they are the exact k
+ * best, ties included. That holds when no row outside could come within `slack` (the scan's
+ * error against the exact values) of the k-th exact distance; `rooted`: values are squares that
+ * are reported as their float square root (l2), and ties count on the reported value. When it
+ * does not hold, the caller rescans exactly. */
+bool nearkit_rerank_certain(const nearkit_topk *sorted, uint64_t k, float floor, double slack,
+                            bool rooted);
 
 /* ---- range results (range.c) ------------------------------------------------------------------- */
 

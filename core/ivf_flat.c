@@ -17,7 +17,6 @@
 #include "kmeans.h"
 #include "tile_scan.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -63,6 +62,7 @@ typedef struct ivf_impl {
     uint64_t *list_start, *list_size, *list_cap; /* rows of the arena, per list */
     float *vectors;          /* arena: arena_rows x d, 64-byte aligned */
     float *norms;            /* l2 only: squared norm of each arena row */
+    float max_sqnorm;        /* largest squared norm of an arena row, for the sgemm error bound */
     int64_t *ids;            /* id of each arena row */
     uint64_t arena_rows;
     uint64_t count;          /* vectors in the lists */
@@ -117,6 +117,7 @@ static void free_lists(ivf_impl *v) {
     v->list_start = v->list_size = v->list_cap = NULL;
     v->ids = NULL;
     v->arena_rows = v->count = 0;
+    v->max_sqnorm = 0.0f;
     v->trained = false;
 }
 
@@ -269,7 +270,9 @@ static nearkit_status index_vectors(nearkit_index *ix, const float *x, uint64_t 
         const float *src = x + i * d;
         memcpy(v->vectors + row * d, src, d * sizeof(float));
         v->ids[row] = ids ? ids[i] : (int64_t)(first_id + i);
-        if (v->norms) v->norms[row] = kt->dot(src, src, d);
+        float sq = kt->dot(src, src, d);
+        if (v->norms) v->norms[row] = sq;
+        if (sq > v->max_sqnorm) v->max_sqnorm = sq;
     }
     v->count += n;
 done:
@@ -447,11 +450,10 @@ static void rescore(const nearkit_index *ix, nearkit_topk *h, const float *q) {
     }
 }
 
-/* Writes a query's k results from its heap (exact distances), l2 rooted, by (distance, id). */
-static void emit_row(const nearkit_index *ix, nearkit_topk *h, const float *q, bool exact,
-                     uint64_t k, int64_t *ids, float *dist) {
-    if (!exact) rescore(ix, h, q);
-    nearkit_topk_sort(h);
+/* Writes a query's k results from its sorted heap (exact distances), l2 rooted, by (distance,
+ * id). */
+static void emit_row(const nearkit_index *ix, const nearkit_topk *h, uint64_t k, int64_t *ids,
+                     float *dist) {
     nearkit_topk_emit(h, impl_of(ix)->ids, k, ids, dist);
     uint64_t n = h->size < k ? h->size : k;
     if (is_l2(ix)) {
@@ -529,7 +531,8 @@ static void kernel_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worke
         nearkit_topk h;
         nearkit_topk_init(&h, heap_dist, heap_pos, (size_t)t->k, v->ids);
         for (uint32_t i = 0; i < np; i++) scan_list_kernels(&h, buf, ix, q, probes[i]);
-        emit_row(ix, &h, q, true, t->k, t->ids + qi * t->stride, t->dist + qi * t->stride);
+        nearkit_topk_sort(&h);
+        emit_row(ix, &h, t->k, t->ids + qi * t->stride, t->dist + qi * t->stride);
     }
 done:
     probe_scratch_free(&ps);
@@ -652,9 +655,7 @@ static void coarse_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worke
     for (size_t i = 0; i < nq; i++) nearkit_topk_init(&heaps[i], heap_dist + i * cap, heap_pos + i * cap, cap, NULL);
     for (uint32_t c0 = 0; c0 < v->nlist; c0 += cb) {
         uint32_t n = v->nlist - c0 < cb ? v->nlist - c0 : cb;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)n, (int)d,
-                    is_l2(ix) ? -2.0f : -1.0f, qs, (int)d, v->centroids + (size_t)c0 * d, (int)d,
-                    0.0f, tile, (int)n);
+        nearkit_sgemm_nt(nq, n, d, is_l2(ix) ? -2.0f : -1.0f, qs, v->centroids + (size_t)c0 * d, tile);
         for (size_t i = 0; i < nq; i++)
             push_gemm_row(&heaps[i], tile + i * n, v->centroid_norms ? v->centroid_norms + c0 : NULL,
                           0.0f, c0, n);
@@ -695,9 +696,8 @@ static void scan_list_gemm(const batch_task *b, batch_worker *w, uint32_t list, 
                    d * sizeof(float));
         for (uint64_t r = 0; r < size; r += LIST_BLOCK) {
             size_t rows = size - r < LIST_BLOCK ? (size_t)(size - r) : LIST_BLOCK;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)mq, (int)rows, (int)d,
-                        l2 ? -2.0f : -1.0f, w->gathered, (int)d, v->vectors + (start + r) * d, (int)d,
-                        0.0f, w->tile, (int)rows);
+            nearkit_sgemm_nt(mq, rows, d, l2 ? -2.0f : -1.0f, w->gathered, v->vectors + (start + r) * d,
+                             w->tile);
             for (size_t i = 0; i < mq; i++) {
                 uint32_t m = members[m0 + i];
                 w->approximate[m] = true;
@@ -727,7 +727,25 @@ static void lists_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker
     }
 }
 
-/* Merges the workers' candidates of each query, re-scores them exactly and writes the row. */
+/* Turns the shortlist of query i of the round (candidates that all rows left out scored no better
+ * than floor on the sgemm scan) into its exact k best, sorted: exact distances for the
+ * candidates, kept when the sgemm error bound proves them complete, else the query's lists are
+ * rescanned with the kernels. */
+static void settle_shortlist(const batch_task *b, nearkit_topk *h, float floor, float *buf, uint64_t i) {
+    const knn_task *t = b->knn;
+    const nearkit_index *ix = t->ix;
+    const float *q = query_at(ix, t->queries, b->q0 + i);
+    rescore(ix, h, q);
+    nearkit_topk_sort(h);
+    double qnorm = sqrt((double)nearkit_kernels()->dot(q, q, ix->dimension));
+    double slack = nearkit_gemm_slack(ix->metric, ix->dimension, qnorm, sqrt((double)impl_of(ix)->max_sqnorm));
+    if (nearkit_rerank_certain(h, t->k, floor, slack, is_l2(ix))) return;
+    nearkit_topk_init(h, h->dist, h->pos, (size_t)t->k, impl_of(ix)->ids);
+    for (uint32_t p = 0; p < b->nprobe; p++) scan_list_kernels(h, buf, ix, q, b->probes[i * b->nprobe + p]);
+    nearkit_topk_sort(h);
+}
+
+/* Merges the workers' candidates of each query, settles them exactly and writes the row. */
 static void merge_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
     (void)worker;
     batch_task *b = ctx;
@@ -736,14 +754,19 @@ static void merge_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker
     size_t total = (size_t)(b->cap * b->threads);
     float *dist = nearkit_alloc_array(total, sizeof(float));
     uint64_t *pos = nearkit_alloc_array(total, sizeof(uint64_t));
-    if (!dist || !pos) {
+    float *buf = nearkit_alloc_array(LIST_BLOCK, sizeof(float));
+    if (!dist || !pos || !buf) {
         atomic_store(&b->failed, 1);
         goto done;
     }
     for (uint64_t i = begin; i < end; i++) {
         nearkit_topk merged, *h = &b->workers[0].heaps[i];
         bool approximate = false;
-        for (uint32_t w = 0; w < b->threads; w++) approximate |= b->workers[w].approximate[i];
+        float floor = INFINITY; /* the least a row left out by any heap scored */
+        for (uint32_t w = 0; w < b->threads; w++) {
+            approximate |= b->workers[w].approximate[i];
+            floor = fminf(floor, nearkit_topk_floor(&b->workers[w].heaps[i]));
+        }
         if (b->threads > 1) {
             h = &merged;
             nearkit_topk_init(h, dist, pos, (size_t)b->cap, impl_of(ix)->ids);
@@ -752,11 +775,16 @@ static void merge_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker
                 for (size_t j = 0; j < part->size; j++) nearkit_topk_push(h, part->dist[j], part->pos[j]);
             }
         }
+        if (b->threads > 1) floor = fminf(floor, nearkit_topk_floor(h));
+        if (approximate)
+            settle_shortlist(b, h, floor, buf, i);
+        else
+            nearkit_topk_sort(h);
         uint64_t q = b->q0 + i;
-        emit_row(ix, h, query_at(ix, t->queries, q), !approximate, t->k, t->ids + q * t->stride,
-                 t->dist + q * t->stride);
+        emit_row(ix, h, t->k, t->ids + q * t->stride, t->dist + q * t->stride);
     }
 done:
+    free(buf);
     free(dist);
     free(pos);
 }
@@ -1097,7 +1125,11 @@ static nearkit_status load_lists(nearkit_index *ix, const nearkit_reader *r, con
     const nearkit_kernel_table *kt = nearkit_kernels();
     for (uint32_t l = 0; v->centroid_norms && l < v->nlist; l++)
         v->centroid_norms[l] = kt->dot(v->centroids + (size_t)l * d, v->centroids + (size_t)l * d, d);
-    for (uint64_t i = 0; v->norms && i < n; i++) v->norms[i] = kt->dot(vectors + i * d, vectors + i * d, d);
+    for (uint64_t i = 0; i < n; i++) {
+        float sq = kt->dot(vectors + i * d, vectors + i * d, d);
+        if (v->norms) v->norms[i] = sq;
+        if (sq > v->max_sqnorm) v->max_sqnorm = sq;
+    }
     return st;
 }
 

@@ -3,7 +3,6 @@
 #include "kernels.h"
 #include "tile_scan.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -149,9 +148,7 @@ static void score_points(assign_task *t, top2 *cand, const float *x, size_t rows
                          const uint32_t *index, float *tile) {
     for (uint32_t c0 = 0; c0 < count; c0 += CENTROID_BLOCK) {
         uint32_t cb = count - c0 < CENTROID_BLOCK ? count - c0 : CENTROID_BLOCK;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)cb, (int)t->d,
-                    t->norms ? -2.0f : -1.0f, x, (int)t->d, centroids + (size_t)c0 * t->d, (int)t->d,
-                    0.0f, tile, (int)cb);
+        nearkit_sgemm_nt(rows, cb, t->d, t->norms ? -2.0f : -1.0f, x, centroids + (size_t)c0 * t->d, tile);
         for (size_t i = 0; i < rows; i++)
             fold_row(&cand[i], tile + i * cb, norms ? norms + c0 : NULL, cb, index ? index + c0 : NULL, c0);
     }

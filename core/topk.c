@@ -99,3 +99,19 @@ void nearkit_sort_row(int64_t *ids, float *dist, uint64_t k) {
         ids[j] = id;
     }
 }
+
+bool nearkit_rerank_certain(const nearkit_topk *sorted, uint64_t k, float floor, double slack,
+                            bool rooted) {
+    if (isinf(floor) && floor > 0) return true; /* every row is a candidate */
+    if (sorted->size < k) return false;         /* cannot happen when the scan kept >= k rows */
+    double kth = sorted->dist[k - 1];
+    if (rooted) {
+        /* squares that differ can root to one reported float: every square below the square of
+         * the next float after the k-th's root may be reported equal to it */
+        double next = nextafterf(sqrtf((float)kth), INFINITY);
+        kth = next * next;
+        return (double)floor - slack >= kth;
+    }
+    /* strict: an outside row at exactly the k-th distance might win the tie on its id */
+    return (double)floor - slack > kth;
+}
