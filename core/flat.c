@@ -123,6 +123,7 @@ static nearkit_status materialise_ids(flat_impl *f) {
 
 static nearkit_status flat_add(nearkit_index *ix, const void *vectors, uint64_t n, const int64_t *ids) {
     flat_impl *f = impl_of(ix);
+    if (n == 0) return NEARKIT_OK; /* an empty file's section: no memcpy from NULL */
     nearkit_status st = reserve(ix, f->count + n);
     if (!st && ids) st = materialise_ids(f);
     if (st) return st;
