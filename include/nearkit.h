@@ -19,6 +19,10 @@
  *   - Vectors are row-major and contiguous: `n` vectors of `nearkit_index_vector_bytes()` bytes each.
  *     Float vectors are `dimension` float32 values; binary vectors are `dimension` bits packed into
  *     dimension / 8 bytes, least significant bit first within each byte.
+ *   - Exact kinds (NEARKIT_KIND_FLAG_EXACT) return the same ids, distances and tie order on every
+ *     CPU, kernel level (NEARKIT_KERNELS) and BLAS: the float kernels sum in one documented order
+ *     at every SIMD level, and sgemm only shortlists candidates, kept when its error bound proves
+ *     them complete and rescanned with the kernels otherwise.
  *   - Thread safety: functions taking `const nearkit_index *` may run concurrently with each other on
  *     one index. Functions taking `nearkit_index *` (add, train, build, set_param) need the caller
  *     to exclude every other call on that index while they run. Different indexes are independent.
