@@ -267,9 +267,13 @@ extern "C" {
  increasing id order. Where fewer than k vectors exist, the missing entries are id -1 and
  distance +INFINITY. A kind whose search can be capped (mih's max_radius) pads the same way
  where the cap cut a row short, so a row is exact exactly when it holds min(k, count)
- neighbours. Batches run on the index's threads.
- Errors: INVALID_ARGUMENT (NULL pointer, k = 0, wrong type, NaN or infinity in a query),
- STATE (index not built or trained), OUT_OF_MEMORY. Thread-safe with other const calls.
+ neighbours. k may exceed the count: the kinds search for min(k, count) neighbours and
+ only the padding is written beyond that, so a huge k costs nothing but the caller's buffers
+ (bindings and the CLI bound it: see their documentation).
+ Batches run on the index's threads.
+ Errors: INVALID_ARGUMENT (NULL pointer, k = 0, n * k * 8 above PTRDIFF_MAX, wrong type, NaN
+ or infinity in a query), STATE (index not built or trained), OUT_OF_MEMORY. Thread-safe with
+ other const calls.
 ```*/
     pub fn nearkit_index_search(
         ids: *mut i64,
@@ -410,8 +414,13 @@ extern "C" {
 }
 extern "C" {
     /**```text
- Writes the index to a file (replaced if it exists). Errors: INVALID_ARGUMENT, IO, OUT_OF_MEMORY.
- Thread-safe with other const calls.
+ Writes the index to a file, atomically: a temporary in the same directory, synced, then
+ renamed over `path`, so `path` holds the old file or the new one, whole, after any failure
+ (full disk, kill -9, power loss). An existing `path` must be a regular file, and keeps its
+ permission bits; a symbolic link, FIFO, device or directory there is refused with IO (a link
+ is not followed: pass the path it points to). A new file gets 0666 less the umask. Leftover
+ temporaries of killed saves of the same path are removed (docs/format.md). Errors:
+ INVALID_ARGUMENT, IO, OUT_OF_MEMORY. Thread-safe with other const calls.
 ```*/
     pub fn nearkit_index_save(
         index: *const nearkit_index,
@@ -420,8 +429,9 @@ extern "C" {
 }
 extern "C" {
     /**```text
- Reads an index from a file. On success *out owns it. Errors: INVALID_ARGUMENT, IO, CORRUPT,
- UNSUPPORTED, OUT_OF_MEMORY. Thread-safe.
+ Reads an index from a regular file (anything else: IO, without reading or waiting). On
+ success *out owns it. Errors: INVALID_ARGUMENT, IO, CORRUPT, UNSUPPORTED, OUT_OF_MEMORY.
+ Thread-safe.
 ```*/
     pub fn nearkit_index_load(
         out: *mut *mut nearkit_index,

@@ -12,13 +12,15 @@ use std::path::Path;
 use common::{cli, golden_dir, read_data, read_fvecs_rows, read_ivecs_rows, run, s, TempDir};
 use nearkit::{Index, Kind, Metric, SearchResult};
 
-/// Runs `nearkit search --k K` and reads its ids and distances.
+/// Runs `nearkit search --k K` and reads its ids and distances. The command writes
+/// min(k, index size) columns (it has no padding to print); Rust pads to k with -1 / +inf.
 fn cli_knn(
     cli: &Path,
     dir: &TempDir,
     index: &Path,
     queries: &Path,
     k: usize,
+    stored: usize,
     tag: &str,
 ) -> (Vec<i64>, Vec<f32>) {
     let ids = dir.join(&format!("{tag}.ids.ivecs"));
@@ -41,8 +43,15 @@ fn cli_knn(
     );
     let id_rows = read_ivecs_rows(&ids);
     let dist_rows = read_fvecs_rows(&dists);
-    assert!(id_rows.iter().all(|r| r.len() == k) && dist_rows.iter().all(|r| r.len() == k));
-    (id_rows.concat(), dist_rows.concat())
+    let columns = k.min(stored);
+    assert!(id_rows.iter().all(|r| r.len() == columns) && dist_rows.iter().all(|r| r.len() == columns));
+    // Pad as the library does, so that whole rows compare.
+    let pad_ids =
+        id_rows.iter().flat_map(|r| r.iter().copied().chain(std::iter::repeat(-1).take(k - columns)));
+    let pad_dists = dist_rows
+        .iter()
+        .flat_map(|r| r.iter().copied().chain(std::iter::repeat(f32::INFINITY).take(k - columns)));
+    (pad_ids.collect(), pad_dists.collect())
 }
 
 /// Runs `nearkit search --radius R` and reads its id rows.
@@ -106,7 +115,8 @@ fn round(dataset: &str, metric: &str, k: usize, radius: f32) {
     assert_eq!(loaded.metric(), Metric::by_name(metric).unwrap());
     assert_eq!(loaded.len(), base.len());
     let from_cli_file = loaded.search(queries.vectors(), k).unwrap();
-    let cli_on_cli_file = cli_knn(&cli, &dir, &cli_index, &queries_path, k, &format!("{tag}-cli"));
+    let cli_on_cli_file =
+        cli_knn(&cli, &dir, &cli_index, &queries_path, k, base.len(), &format!("{tag}-cli"));
     assert_identical(&from_cli_file, &cli_on_cli_file, "Rust vs command on the command's file");
 
     // Rust writes, the command reads.
@@ -120,7 +130,8 @@ fn round(dataset: &str, metric: &str, k: usize, radius: f32) {
     own.save(&rust_index).unwrap();
     let own_result = own.search(queries.vectors(), k).unwrap();
     assert_eq!(own_result, from_cli_file, "Rust's own index vs the command's");
-    let cli_on_rust_file = cli_knn(&cli, &dir, &rust_index, &queries_path, k, &format!("{tag}-rust"));
+    let cli_on_rust_file =
+        cli_knn(&cli, &dir, &rust_index, &queries_path, k, base.len(), &format!("{tag}-rust"));
     assert_identical(&own_result, &cli_on_rust_file, "command on Rust's file vs Rust");
     let info = run(&cli, &["info", s(&rust_index)]);
     assert!(info.contains("flat"), "nearkit info does not describe Rust's file: {info}");
@@ -137,7 +148,7 @@ fn round(dataset: &str, metric: &str, k: usize, radius: f32) {
     // A buffer made in Rust is a valid file for the command too.
     let via_bytes = dir.join(&format!("{tag}.bytes.nkx"));
     std::fs::write(&via_bytes, own.to_bytes().unwrap()).unwrap();
-    let cli_on_bytes = cli_knn(&cli, &dir, &via_bytes, &queries_path, k, &format!("{tag}-bytes"));
+    let cli_on_bytes = cli_knn(&cli, &dir, &via_bytes, &queries_path, k, base.len(), &format!("{tag}-bytes"));
     assert_identical(&own_result, &cli_on_bytes, "command on Rust's to_bytes()");
 }
 
