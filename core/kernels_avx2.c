@@ -32,6 +32,8 @@
 #define NK_TARGET __attribute__((target("avx2,fma,popcnt")))
 #define NK_INLINE static inline __attribute__((always_inline)) NK_TARGET
 
+#include "kernels_x86_common.h"
+
 /* Rows per block in the *_many float kernels: 3 rows x 4 accumulators + query + temporary fit
  * the 16 ymm registers. Measured (Zen 4, -O3, rows in L2): 3 rows beat 2 and 4 for d >= 100 by
  * 10-40%; 4 rows (16 accumulators: more than the registers, so some spill) win only for
@@ -74,35 +76,6 @@ NK_INLINE __m256 nk_fold(int m, __m256 c0, __m256 c1, __m256 c2, __m256 c3) {
     return _mm256_add_ps(_mm256_add_ps(c0, c2), _mm256_add_ps(c1, c3));
 }
 
-/* The rest of the tree on 8 lanes: lanes k + (k + 4), then k + (k + 2), then 0 + 1. */
-NK_INLINE float nk_hsum1(__m256 v) {
-    const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
-}
-
-/* nk_hsum1 of four vectors at once: lane r of the result is nk_hsum1(v_r), bit for bit. */
-NK_INLINE __m128 nk_hsum4(__m256 v0, __m256 v1, __m256 v2, __m256 v3) {
-    /* [s(v0) | s(v1)] and [s(v2) | s(v3)], s(v) = the 4 lanes k + (k + 4). */
-    const __m256 s01 = _mm256_add_ps(_mm256_permute2f128_ps(v0, v1, 0x20),
-                                     _mm256_permute2f128_ps(v0, v1, 0x31));
-    const __m256 s23 = _mm256_add_ps(_mm256_permute2f128_ps(v2, v3, 0x20),
-                                     _mm256_permute2f128_ps(v2, v3, 0x31));
-    /* Lanes 0, 1 + 2, 3 of each s: [t(v0) t(v2) | t(v1) t(v3)], two lanes each. */
-    const __m256 t = _mm256_add_ps(
-        _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(s01), _mm256_castps_pd(s23))),
-        _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(s01), _mm256_castps_pd(s23))));
-    const __m256 u = _mm256_hadd_ps(t, t); /* [r0 r2 r0 r2 | r1 r3 r1 r3] */
-    return _mm_unpacklo_ps(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1));
-}
-
-NK_INLINE float nk_hmax1(__m256 v) {
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
-    return _mm_cvtss_f32(m);
-}
-
 NK_INLINE float nk_one(int m, const float *a, const float *b, size_t d) {
     const __m256 z = _mm256_setzero_ps();
     __m256 c[4] = {z, z, z, z};
@@ -121,15 +94,6 @@ NK_INLINE float nk_one(int m, const float *a, const float *b, size_t d) {
     }
     const __m256 v = nk_fold(m, c[0], c[1], c[2], c[3]);
     return m == NK_LINF ? nk_hmax1(v) : nk_hsum1(v);
-}
-
-/* Asks for the row's data NK_PREFETCH bytes ahead (a hint: never faults, also past the end).
- * Measured (Sapphire Rapids, AVX-512, rows from memory): the *_many kernels 5-15% faster at d = 128
- * and 768 with it; the hardware prefetchers alone do not keep enough reads in flight while each
- * accumulator waits on its chain of d / 32 dependent additions. */
-#define NK_PREFETCH 512
-NK_INLINE void nk_prefetch(const float *p) {
-    _mm_prefetch((const char *)p + NK_PREFETCH, _MM_HINT_T0);
 }
 
 /* NK_ROWS rows starting at x (row stride d). */
@@ -175,25 +139,7 @@ NK_INLINE void nk_rows(int m, float *out, const float *q, const float *x, size_t
     for (size_t r = 0; r < NK_ROWS; r++) out[r] = s[r];
 }
 
-NK_INLINE void nk_many(int m, float *out, const float *q, const float *x, size_t n, size_t d) {
-    size_t r = 0;
-    for (; r + NK_ROWS <= n; r += NK_ROWS) nk_rows(m, out + r, q, x + r * d, d);
-    for (; r < n; r++) out[r] = nk_one(m, q, x + r * d, d);
-}
-
-#define NK_DEFINE(NAME, M)                                                                    \
-    NK_TARGET static float nk_##NAME(const float *a, const float *b, size_t d) {              \
-        return nk_one(M, a, b, d);                                                            \
-    }                                                                                         \
-    NK_TARGET static void nk_##NAME##_many(float *out, const float *q, const float *x, size_t n, \
-                                           size_t d) {                                        \
-        nk_many(M, out, q, x, n, d);                                                          \
-    }
-
-NK_DEFINE(l2sq, NK_L2SQ)
-NK_DEFINE(l1, NK_L1)
-NK_DEFINE(linf, NK_LINF)
-NK_DEFINE(dot, NK_DOT)
+NK_DEFINE_FLOAT_KERNELS()
 
 /* ---- hamming ----------------------------------------------------------------------------------- */
 
