@@ -610,12 +610,7 @@ static nearkit_status flat_load(nearkit_index *ix, const nearkit_reader *r) {
     free(id_copy);
     if (st || ix->vector_type != NEARKIT_VECTOR_FLOAT32) return st;
     /* checked in the aligned copy: the file image may hold the floats at any offset */
-    const float *v = (const float *)impl_of(ix)->vectors;
-    for (uint64_t i = 0; i < n * ix->dimension; i++)
-        if (!isfinite(v[i]))
-            return nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: vector %llu is not finite",
-                                     (unsigned long long)(i / ix->dimension));
-    return NEARKIT_OK;
+    return nearkit_check_loaded_floats(ix, (const float *)impl_of(ix)->vectors, n, "stored vector");
 }
 
 static void flat_describe(const nearkit_index *ix, nearkit_strbuf *sb) {

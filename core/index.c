@@ -24,19 +24,68 @@ static nearkit_status check_type(const nearkit_index *ix, nearkit_vector_type ty
                              type == NEARKIT_VECTOR_BINARY ? "binary" : "float32");
 }
 
-/* INVALID_ARGUMENT naming the first NaN or infinity among n float vectors. */
+/* Why NEARKIT_MAX_ABS_VALUE is 2^50: with every |x_i| <= M = 2^50 and the dimension at most
+ * MAX_FLOAT_DIMENSION = 2^20, no value any kind computes can overflow float (FLT_MAX ~ 2^128):
+ *   squared l2   sum (x_i - q_i)^2             <= d (2M)^2      = 2^20 * 2^102 = 2^122
+ *   sgemm form   |q|^2 + |x|^2 + 2|q||x|        <= 4 d M^2       = 2^122
+ *   dot, norms   |<x, q>|, |x|^2               <= d M^2         = 2^120
+ *   l1           sum |x_i - q_i|               <= d 2M          = 2^71
+ * and a float sum of d terms rounds them up by a factor below 1 + d 2^-24 / (1 - d 2^-24) < 1.07,
+ * so every such value stays below 2^123: 2^5 under FLT_MAX, room for the sums and squares of
+ * two distances that bounds and cluster means form. 2^53 would reach 2^128 at d = 2^20.
+ * Cosine inputs are normalised, so for them the limit is only for one rule across metrics. */
+_Static_assert(MAX_FLOAT_DIMENSION == 1u << 20, "the derivation of NEARKIT_MAX_ABS_VALUE assumes d <= 2^20");
+_Static_assert(NEARKIT_MAX_ABS_VALUE == 0x1p50f, "NEARKIT_MAX_ABS_VALUE is 2^50");
+
+uint64_t nearkit_first_unusable_value(const float *v, uint64_t total) {
+    for (uint64_t i = 0; i < total; i++)
+        if (!(fabsf(v[i]) <= NEARKIT_MAX_ABS_VALUE)) return i; /* NaN fails the test too */
+    return total;
+}
+
+/* INVALID_ARGUMENT naming the first NaN, infinity or value beyond NEARKIT_MAX_ABS_VALUE among n
+ * float vectors. */
 static nearkit_status check_finite(const nearkit_index *ix, const void *vectors, uint64_t n,
                                    const char *what) {
     if (ix->vector_type != NEARKIT_VECTOR_FLOAT32) return NEARKIT_OK;
     const float *v = vectors;
-    uint64_t total = n * ix->dimension;
-    for (uint64_t i = 0; i < total; i++) {
-        if (!isfinite(v[i]))
-            return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT,
-                                     "%s %llu holds %s at position %llu", what,
-                                     (unsigned long long)(i / ix->dimension),
-                                     isnan(v[i]) ? "NaN" : "an infinity",
-                                     (unsigned long long)(i % ix->dimension));
+    uint64_t total = n * ix->dimension, i = nearkit_first_unusable_value(v, total);
+    if (i == total) return NEARKIT_OK;
+    unsigned long long row = i / ix->dimension, position = i % ix->dimension;
+    if (isnan(v[i]) || isinf(v[i]))
+        return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "%s %llu holds %s at position %llu", what,
+                                 row, isnan(v[i]) ? "NaN" : "an infinity", position);
+    return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT,
+                             "%s %llu holds %g at position %llu, beyond the accepted range of "
+                             "+-2^50 (NEARKIT_MAX_ABS_VALUE, about 1.1e15)",
+                             what, row, (double)v[i], position);
+}
+
+/* Cosine vectors as add stores them have length 1 (normalised in double, each value rounded once
+ * to float: the squared length is off by at most about 2^-23) or 0 (a zero input). A loaded
+ * file's may be off by this much in the squared length, which keeps distances within about 1e-4
+ * of [0, 2], and files written by normalisers summing in float at any dimension pass. */
+#define COSINE_SQUARED_LENGTH_TOLERANCE 1e-4
+
+nearkit_status nearkit_check_loaded_floats(const nearkit_index *ix, const float *v, uint64_t n,
+                                           const char *what) {
+    size_t d = ix->dimension;
+    uint64_t total = n * d, i = nearkit_first_unusable_value(v, total);
+    if (i < total)
+        return nearkit_set_error(NEARKIT_ERR_CORRUPT,
+                                 "corrupt index: %s %llu holds %g at position %llu, not a finite value "
+                                 "within +-2^50 (NEARKIT_MAX_ABS_VALUE)",
+                                 what, (unsigned long long)(i / d), (double)v[i],
+                                 (unsigned long long)(i % d));
+    if (ix->metric != NEARKIT_METRIC_COSINE) return NEARKIT_OK;
+    for (uint64_t row = 0; row < n; row++) {
+        double sq = 0;
+        for (size_t j = 0; j < d; j++) sq += (double)v[row * d + j] * v[row * d + j];
+        if (sq != 0 && !(fabs(sq - 1.0) <= COSINE_SQUARED_LENGTH_TOLERANCE))
+            return nearkit_set_error(NEARKIT_ERR_CORRUPT,
+                                     "corrupt index: %s %llu of a cosine index has length %g, not 1 "
+                                     "(nor 0): cosine vectors are stored normalised",
+                                     what, (unsigned long long)row, sqrt(sq));
     }
     return NEARKIT_OK;
 }

@@ -152,6 +152,18 @@ nearkit_status nearkit_reader_section_sized(const void **data, const nearkit_rea
 #define NEARKIT_TAG(a, b, c, d) \
     ((uint32_t)(a) | ((uint32_t)(b) << 8) | ((uint32_t)(c) << 16) | ((uint32_t)(d) << 24))
 
+/* ---- vector checks (index.c) ------------------------------------------------------------------ */
+
+/* The position of the first of `total` floats that is NaN, infinite or beyond
+ * NEARKIT_MAX_ABS_VALUE in magnitude; `total` when there is none. */
+uint64_t nearkit_first_unusable_value(const float *v, uint64_t total);
+/* What every loader checks of n float vectors read from a file (aligned copies), `what` naming
+ * them in the message ("stored vector", "centroid"): every value finite within
+ * NEARKIT_MAX_ABS_VALUE and, for a cosine index, every vector of length 1 (within a tolerance)
+ * or 0, as add stores them. CORRUPT naming the first that is not. */
+nearkit_status nearkit_check_loaded_floats(const nearkit_index *ix, const float *v, uint64_t n,
+                                           const char *what);
+
 /* ---- index kinds ------------------------------------------------------------------------------- */
 
 typedef struct nearkit_param_desc {

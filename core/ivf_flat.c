@@ -1039,12 +1039,6 @@ static nearkit_status corrupt(const char *what) {
     return nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: %s", what);
 }
 
-static nearkit_status check_finite(const float *x, uint64_t n, const char *what) {
-    for (uint64_t i = 0; i < n; i++)
-        if (!isfinite(x[i])) return corrupt(what);
-    return NEARKIT_OK;
-}
-
 /* Copies the vector and id sections out of the image after checking them: *n vectors. */
 static nearkit_status read_vectors(float **vectors, int64_t **ids, uint64_t *n, const nearkit_index *ix,
                                    const nearkit_reader *r) {
@@ -1067,7 +1061,7 @@ static nearkit_status read_vectors(float **vectors, int64_t **ids, uint64_t *n, 
     }
     memcpy(*vectors, vdata, (size_t)vsize); /* out of the possibly unaligned image */
     memcpy(*ids, idata, (size_t)*n * sizeof(int64_t));
-    st = check_finite(*vectors, *n * ix->dimension, "a stored vector is not finite");
+    st = nearkit_check_loaded_floats(ix, *vectors, *n, "stored vector");
     for (uint64_t i = 0; !st && i < *n; i++)
         if ((*ids)[i] == -1) st = corrupt("stored id -1");
     return st;
@@ -1113,7 +1107,7 @@ static nearkit_status load_lists(nearkit_index *ix, const nearkit_reader *r, con
     }
     memcpy(v->centroids, centroids, (size_t)v->nlist * d * sizeof(float));
     v->trained = true;
-    st = check_finite(v->centroids, (uint64_t)v->nlist * d, "a centroid is not finite");
+    st = nearkit_check_loaded_floats(ix, v->centroids, v->nlist, "centroid");
     for (uint32_t l = 0; l < v->nlist; l++) {
         v->list_start[l] = offsets[l];
         v->list_size[l] = v->list_cap[l] = offsets[l + 1] - offsets[l];

@@ -108,11 +108,8 @@ nearkit_status nearkit_tree_rows_load(nearkit_tree_rows *rows, const nearkit_ind
     memcpy(rows->ids, ids, (size_t)n * sizeof(int64_t));
     rows->count = n;
     if (ix->vector_type == NEARKIT_VECTOR_FLOAT32) {
-        const float *v = (const float *)rows->vectors;
-        for (uint64_t i = 0; i < n * ix->dimension; i++)
-            if (!isfinite(v[i]))
-                return nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: vector %llu is not finite",
-                                         (unsigned long long)(i / ix->dimension));
+        st = nearkit_check_loaded_floats(ix, (const float *)rows->vectors, n, "stored vector");
+        if (st) return st;
     }
     for (uint64_t i = 0; i < n; i++)
         if (rows->ids[i] == -1) return nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: stored id -1");

@@ -19,6 +19,11 @@
  *   - Vectors are row-major and contiguous: `n` vectors of `nearkit_index_vector_bytes()` bytes each.
  *     Float vectors are `dimension` float32 values; binary vectors are `dimension` bits packed into
  *     dimension / 8 bytes, least significant bit first within each byte.
+ *   - Float values must be finite and at most NEARKIT_MAX_ABS_VALUE (2^50, about 1.1e15) in
+ *     magnitude, in every vector added, trained on or searched for: others give
+ *     NEARKIT_ERR_INVALID_ARGUMENT (so no distance overflows, up to the largest dimension). A file
+ *     holding such values, or cosine vectors not of length 1 (squared within 1e-4) or 0, is
+ *     NEARKIT_ERR_CORRUPT.
  *   - Exact kinds (NEARKIT_KIND_FLAG_EXACT) return the same ids, distances and tie order on every
  *     CPU, kernel level (NEARKIT_KERNELS) and BLAS: the float kernels sum in one documented order
  *     at every SIMD level, and sgemm only shortlists candidates, kept when its error bound proves
@@ -128,6 +133,9 @@ NEARKIT_API nearkit_status nearkit_metric_from_name(nearkit_metric *out, const c
 typedef int32_t nearkit_vector_type;
 #define NEARKIT_VECTOR_FLOAT32 1 /* dimension float32 values */
 #define NEARKIT_VECTOR_BINARY 2  /* dimension bits packed into dimension / 8 uint8 values */
+
+/* The largest magnitude of a float value accepted: 2^50 (see the conventions above). */
+#define NEARKIT_MAX_ABS_VALUE 1125899906842624.0f
 
 /* ---- Index kinds ------------------------------------------------------------------------------- */
 

@@ -59,8 +59,9 @@ static void test_empty_flat_loads(void) {
 
 /* fuzz_use, first seconds: a finite query of -3e38 in one coordinate came back from ivf_flat
  * (and flat) l2 with the distance +inf for a real neighbour: the squared distance overflows
- * (issue 13, defect 3). Such a query must be refused with INVALID_ARGUMENT or answered with
- * the finite distance (about 3e38). */
+ * (issue 13, defect 3). Such a query is beyond NEARKIT_MAX_ABS_VALUE and refused with
+ * INVALID_ARGUMENT (the test also admits the finite distance, about 3e38, the issue's other
+ * remedy). */
 static void test_huge_query_is_refused_or_finite(void) {
     static const float stored[8] = {-1, -1, 0, 2, 0, 0, -3, 2};
     static const float query[8] = {-1, 2, 1, -3, -3.00000001e+38f, -3, 1e-30f, 1};
@@ -121,6 +122,60 @@ static void scale_first_vector(float stored[16], const float *factor) {
 
 static void replace_vectors(float stored[16], const float *values) { memcpy(stored, values, 16 * sizeof(float)); }
 
+/* Issue 13, defect 3, the limit itself: values just beyond NEARKIT_MAX_ABS_VALUE are refused
+ * (INVALID_ARGUMENT naming the limit) in add, train and every search; values at the limit, in
+ * the largest dimension (2^20) and of opposite signs, the worst case of the derivation in
+ * core/index.c, give finite distances in every float metric of flat and in ivf_flat. */
+static void test_value_limit(void) {
+    const float beyond = nextafterf(NEARKIT_MAX_ABS_VALUE, INFINITY);
+    float bad[4] = {1, -beyond, 0, 0};
+    nearkit_index *ix = NULL;
+    CHECK_STATUS(nearkit_index_create(&ix, NEARKIT_KIND_IVF_FLAT, NEARKIT_METRIC_L2, 4, NULL), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_FLOAT32, bad, 1, NULL), NEARKIT_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(nearkit_last_error_message(), "NEARKIT_MAX_ABS_VALUE") != NULL);
+    CHECK_STATUS(nearkit_index_train(ix, NEARKIT_VECTOR_FLOAT32, bad, 1), NEARKIT_ERR_INVALID_ARGUMENT);
+    const float good[4] = {1, 2, 3, 4};
+    CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_FLOAT32, good, 1, NULL), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
+    int64_t id;
+    float d;
+    CHECK_STATUS(nearkit_index_search(&id, &d, ix, NEARKIT_VECTOR_FLOAT32, bad, 1, 1, NULL),
+                 NEARKIT_ERR_INVALID_ARGUMENT);
+    nearkit_range_result *range = NULL;
+    CHECK_STATUS(nearkit_index_range_search(&range, ix, NEARKIT_VECTOR_FLOAT32, bad, 1, 1.0f, NULL),
+                 NEARKIT_ERR_INVALID_ARGUMENT);
+    nearkit_index_free(ix);
+
+    const uint32_t dim = 1u << 20;
+    float *x = malloc(2 * (size_t)dim * sizeof(float));
+    CHECK(x != NULL);
+    if (!x) return;
+    for (size_t i = 0; i < dim; i++) {
+        x[i] = NEARKIT_MAX_ABS_VALUE;
+        x[dim + i] = -NEARKIT_MAX_ABS_VALUE;
+    }
+    const struct {
+        nearkit_kind kind;
+        nearkit_metric metric;
+    } cases[] = {{NEARKIT_KIND_FLAT, NEARKIT_METRIC_L2},     {NEARKIT_KIND_FLAT, NEARKIT_METRIC_L1},
+                 {NEARKIT_KIND_FLAT, NEARKIT_METRIC_LINF},   {NEARKIT_KIND_FLAT, NEARKIT_METRIC_IP},
+                 {NEARKIT_KIND_FLAT, NEARKIT_METRIC_COSINE}, {NEARKIT_KIND_IVF_FLAT, NEARKIT_METRIC_L2},
+                 {NEARKIT_KIND_IVF_FLAT, NEARKIT_METRIC_IP}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        nearkit_index_options o = NEARKIT_INDEX_OPTIONS_INIT;
+        o.num_threads = 1;
+        CHECK_STATUS(nearkit_index_create(&ix, cases[c].kind, cases[c].metric, dim, &o), NEARKIT_OK);
+        CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_FLOAT32, x, 2, NULL), NEARKIT_OK);
+        CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
+        int64_t ids[4];
+        float dist[4];
+        CHECK_STATUS(nearkit_index_search(ids, dist, ix, NEARKIT_VECTOR_FLOAT32, x, 2, 2, NULL), NEARKIT_OK);
+        for (int j = 0; j < 4; j++) CHECK(ids[j] >= 0 && isfinite(dist[j]));
+        nearkit_index_free(ix);
+    }
+    free(x);
+}
+
 /* fuzz_use, within a minute: an ivf_flat cosine file whose stored (normalised) vectors were
  * scaled loaded, and searches reported cosine distances below 0 (issue 13, defect 6). A file
  * whose cosine vectors are not of unit length is CORRUPT; checked for every kind storing them. */
@@ -158,6 +213,38 @@ static void test_huge_loaded_vectors_build(void) {
     nearkit_index_free(ix);
 }
 
+/* Issue 13, defect 6: an l2 file whose header metric was changed to cosine (checksum fixed)
+ * holds vectors not of unit length: CORRUPT. A cosine file whose stored vector was zeroed still
+ * loads (add stores a zero input as the zero vector). */
+static void test_metric_changed_to_cosine_is_corrupt(void) {
+    nearkit_index *ix = NULL;
+    CHECK_STATUS(nearkit_index_create(&ix, NEARKIT_KIND_FLAT, NEARKIT_METRIC_L2, 4, NULL), NEARKIT_OK);
+    const float v[8] = {1, 2, 3, 4, 0, 0, 0, 0};
+    CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_FLOAT32, v, 2, NULL), NEARKIT_OK);
+    void *image = NULL;
+    size_t size = 0;
+    CHECK_STATUS(nearkit_index_save_to_buffer(&image, &size, ix), NEARKIT_OK);
+    nearkit_index_free(ix);
+    if (!image) return;
+    const uint32_t cosine = NEARKIT_METRIC_COSINE;
+    memcpy((uint8_t *)image + 20, &cosine, 4); /* the header's metric, after kind (docs/format.md) */
+    fuzz_fix_checksum(image, size);
+    nearkit_index *loaded = NULL;
+    CHECK_STATUS(nearkit_index_load_from_buffer(&loaded, image, size), NEARKIT_ERR_CORRUPT);
+    CHECK(strstr(nearkit_last_error_message(), "cosine") != NULL);
+    nearkit_index_free(loaded);
+    nearkit_buffer_free(image);
+
+    const float zero = 0.0f;
+    const nearkit_kind kinds[] = {NEARKIT_KIND_FLAT, NEARKIT_KIND_VPTREE, NEARKIT_KIND_IVF_FLAT};
+    for (int i = 0; i < 3; i++) {
+        loaded = NULL;
+        CHECK_STATUS(load_forged(&loaded, kinds[i], NEARKIT_METRIC_COSINE, false, scale_first_vector, &zero),
+                     NEARKIT_OK);
+        nearkit_index_free(loaded);
+    }
+}
+
 /* fuzz_use, long run: flat, vptree and ivf_flat l2 files with one stored value mutated to about
  * 1e30 loaded, and a search reported +inf for that real neighbour (issue 13, defect 3, through
  * a file). Such a file is refused (CORRUPT) or every neighbour's distance is finite. */
@@ -179,7 +266,9 @@ static void test_huge_loaded_vectors_search(void) {
 int main(void) {
     test_empty_flat_loads();
     test_huge_query_is_refused_or_finite();
+    test_value_limit();
     test_cosine_vectors_not_unit_are_corrupt();
+    test_metric_changed_to_cosine_is_corrupt();
     test_huge_loaded_vectors_build();
     test_huge_loaded_vectors_search();
     return check_summary("test_fuzz_regressions");
