@@ -27,7 +27,7 @@ if (path.resolve(vendoredRoot) !== repoRoot && fs.existsSync(path.join(repoRoot,
   copy('include');
   fs.mkdirSync(path.join(vendoredRoot, 'core'));
   for (const name of fs.readdirSync(path.join(repoRoot, 'core'))) {
-    if (/\.(c|h|map)$/.test(name)) copy(path.join('core', name));
+    if (/\.(c|h|map)$/.test(name) || name === 'sources.txt') copy(path.join('core', name));
   }
   for (const name of ['LICENSE', 'LICENSE.md', 'LICENSE.txt']) {
     if (fs.existsSync(path.join(repoRoot, name))) copy(name);

@@ -4,6 +4,8 @@
 //! The C sources are read from `csrc/include` and `csrc/core` inside this crate. In the repository
 //! these are symlinks to `include/` and `core/` at the repository root; `cargo package` follows them,
 //! so the published crate carries plain copies and builds without the rest of the repository.
+//! Which files are compiled, and any flags a file alone needs, comes from `core/sources.txt`: the
+//! list the CMake build reads too (its header describes the format).
 //!
 //! Environment variables (all optional):
 //! - `NEARKIT_OPENBLAS_LIB_DIR`: directory holding `libopenblas.so` / `libopenblas.a`. Default: the
@@ -37,38 +39,32 @@ fn main() {
     #[cfg(feature = "bindgen")]
     generate_bindings(&header);
 
-    let sources = c_sources(&core_dir);
-    if sources.is_empty() {
-        panic!("nearkit-sys: no C sources (*.c) found in {}", core_dir.display());
-    }
+    let source_list = core_dir.join("sources.txt");
+    let sources = read_source_list(&source_list, &core_dir);
     println!("cargo:rerun-if-changed={}", include_dir.display());
     println!("cargo:rerun-if-changed={}", core_dir.display());
     println!("cargo:rerun-if-changed={}", header.display());
+    println!("cargo:rerun-if-changed={}", source_list.display());
     for file in files_with_extensions(&core_dir, &["c", "h"]) {
         println!("cargo:rerun-if-changed={}", file.display());
     }
 
     let blas = OpenBlas::locate();
 
-    // The flags of the CMake build's core objects (root CMakeLists.txt, nearkit_core_objects):
-    // C11, NEARKIT_BUILDING and _GNU_SOURCE, hidden visibility. The SIMD kernels select their
-    // instruction sets per function, so no -m flags are needed.
-    let mut build = cc::Build::new();
-    build
-        .files(&sources)
-        .include(&include_dir)
-        .include(&core_dir)
-        .std("c11")
-        .define("NEARKIT_BUILDING", None)
-        .define("_GNU_SOURCE", None)
-        .warnings(false)
-        .flag_if_supported("-fvisibility=hidden")
-        .flag_if_supported("-pthread");
-    if env::var("PROFILE").as_deref() == Ok("release") {
-        build.define("NDEBUG", None);
-    }
-    if let Some(dir) = &blas.include_dir {
-        build.include(dir);
+    // Files with flags of their own are compiled by a build of their own; their objects join the
+    // library with the rest.
+    let mut build = core_build(&include_dir, &core_dir, &blas);
+    for source in &sources {
+        if source.flags.is_empty() {
+            build.file(&source.path);
+        } else {
+            let mut own = core_build(&include_dir, &core_dir, &blas);
+            own.file(&source.path);
+            for flag in &source.flags {
+                own.flag(flag);
+            }
+            build.objects(own.compile_intermediates());
+        }
     }
     build.compile("nearkit");
 
@@ -84,15 +80,56 @@ fn main() {
     println!("cargo:root={}", env::var("OUT_DIR").unwrap());
 }
 
-/// The `*.c` files directly in `core/` (sorted, so the archive is reproducible).
-fn c_sources(core_dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = fs::read_dir(core_dir)
-        .unwrap_or_else(|e| panic!("nearkit-sys: cannot read {}: {e}", core_dir.display()))
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "c"))
-        .collect();
-    files.sort();
-    files
+/// The flags of the CMake build's core objects (root CMakeLists.txt, nearkit_core_objects):
+/// C11, NEARKIT_BUILDING and _GNU_SOURCE, hidden visibility.
+fn core_build(include_dir: &Path, core_dir: &Path, blas: &OpenBlas) -> cc::Build {
+    let mut build = cc::Build::new();
+    build
+        .include(include_dir)
+        .include(core_dir)
+        .std("c11")
+        .define("NEARKIT_BUILDING", None)
+        .define("_GNU_SOURCE", None)
+        .warnings(false)
+        .flag_if_supported("-fvisibility=hidden")
+        .flag_if_supported("-pthread");
+    if env::var("PROFILE").as_deref() == Ok("release") {
+        build.define("NDEBUG", None);
+    }
+    if let Some(dir) = &blas.include_dir {
+        build.include(dir);
+    }
+    build
+}
+
+/// A C file of the core and the compile flags it alone needs, from one line of `sources.txt`.
+struct CoreSource {
+    path: PathBuf,
+    flags: Vec<String>,
+}
+
+/// Reads `core/sources.txt`: per line a path relative to `core/`, then optional flags, separated
+/// by blanks; blank lines and `#` comments are skipped. Every listed file must exist.
+fn read_source_list(list: &Path, core_dir: &Path) -> Vec<CoreSource> {
+    let text = fs::read_to_string(list).unwrap_or_else(|e| {
+        panic!("nearkit-sys: cannot read the core's source list {}: {e}", list.display())
+    });
+    let mut sources = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut words = line.split_whitespace();
+        let path = core_dir.join(words.next().expect("a non-empty line has a first word"));
+        if !path.is_file() {
+            panic!("nearkit-sys: {} names {}, which does not exist", list.display(), path.display());
+        }
+        sources.push(CoreSource { path, flags: words.map(String::from).collect() });
+    }
+    if sources.is_empty() {
+        panic!("nearkit-sys: {} lists no C sources", list.display());
+    }
+    sources
 }
 
 fn files_with_extensions(dir: &Path, exts: &[&str]) -> Vec<PathBuf> {
