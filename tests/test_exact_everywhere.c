@@ -7,9 +7,11 @@
  * include/nearkit.h and core/kernels.c define it (the canonical order: 32 partial sums, element i
  * to partial i % 32, fused multiply-adds, then the halving tree; l2 rooted with sqrtf; cosine on
  * vectors scaled to unit length in double, as core/index.c does on input), then ranks every row
- * by (reported distance, id): for l2 that is the rooted distance, so two rows whose squares differ
- * but root to one float are a tie, won by the smaller id (nearkit.h: "equal distances in
- * increasing id order"; docs/golden.md: "the k smallest distances, ties by smaller id"). Each reference distance is also checked against the metric's value
+ * by (ranking value, id), where the ranking value is the reported distance except for l2, which
+ * ranks by the squared distance (nearkit.h: "for l2 nearest is decided on the squared distance");
+ * a k-NN row is the first k of that order shown by (reported distance, id), so rows whose squares
+ * differ but root to one float are chosen by their squares and shown in id order. Each reference
+ * distance is also checked against the metric's value
  * in double precision (golden.md's definitions) within float rounding, and against the library's
  * own per-pair kernel, so a failure says whether the reference, the kernel or the search is off.
  *
@@ -212,10 +214,10 @@ static void make_grid(dataset *ds, int span) {
         memcpy(frow(ds->queries, d, i), frow(ds->base, d, rng_below(&rng, ds->count)), d * sizeof(float));
 }
 
-/* The l2 tie rule on reported distances: row 0 is at squared distance 1 + 2^-23 from the zero
- * query, row 1 at exactly 1, and both report sqrtf of it, 1.0. Equal reported distances go in
- * increasing id order (nearkit.h), so k = 1 answers row 0, and a range search of radius 1 holds
- * both, row 0 first. The other rows are farther; the queries are 8 zero vectors, so flat's batch
+/* The l2 rule for squares that root to one float: row 0 is at squared distance 1 + 2^-23 from the
+ * zero query, row 1 at exactly 1, and both report sqrtf of it, 1.0. l2 chooses by the square
+ * (nearkit.h), so k = 1 answers row 1; k >= 2 and a range search of radius 1 hold both, shown in
+ * id order, row 0 first. The other rows are farther; the queries are 8 zero vectors, so flat's batch
  * takes sgemm (exact here: no rounding in any product). */
 static void make_rooted_tie(dataset *ds) {
     uint32_t d = ds->dim;
@@ -366,8 +368,9 @@ static float *unit_copy(const float *v, uint64_t n, uint32_t d) {
 }
 
 typedef struct ranked {
-    float dist;
+    float dist; /* reported */
     int64_t id;
+    float key;  /* ranking value: dist, or for l2 the square it is the root of */
 } ranked;
 
 static int compare_ranked(const void *pa, const void *pb) {
@@ -376,7 +379,21 @@ static int compare_ranked(const void *pa, const void *pb) {
     return (a->id > b->id) - (a->id < b->id);
 }
 
-/* Every query's rows, nearest first by (reported distance, id): nq x count. */
+static int compare_key(const void *pa, const void *pb) {
+    const ranked *a = pa, *b = pb;
+    if (a->key != b->key) return a->key < b->key ? -1 : 1;
+    return (a->id > b->id) - (a->id < b->id);
+}
+
+/* The first n of a reference row, in the order a result shows them: (reported distance, id). */
+static ranked *shown_order(const ranked *row, uint64_t n) {
+    ranked *shown = malloc((size_t)(n ? n : 1) * sizeof *shown);
+    memcpy(shown, row, (size_t)n * sizeof *shown);
+    qsort(shown, (size_t)n, sizeof *shown, compare_ranked);
+    return shown;
+}
+
+/* Every query's rows, nearest first by (ranking value, id): nq x count. */
 typedef struct reference {
     nearkit_metric metric;
     ranked *rows;
@@ -412,7 +429,10 @@ static reference reference_compute(const dataset *ds, nearkit_metric metric) {
         for (uint64_t i = 0; i < ds->count; i++) {
             const uint8_t *xv = (const uint8_t *)base + i * ds->vector_bytes;
             float dist = reference_distance(metric, qv, xv, ds->dim);
-            row[i] = (ranked){dist, id_at(ds, i)};
+            float key = metric == NEARKIT_METRIC_L2
+                             ? canonical_sum((const float *)qv, (const float *)xv, ds->dim, TERM_L2SQ)
+                             : dist;
+            row[i] = (ranked){dist, id_at(ds, i), key};
             if (!same_bits(dist, kernel_distance(metric, qv, xv, ds->dim)) && bad_kernel++ == 0)
                 report("  reference != %s kernel: %s %s query %llu row %llu: %a vs %a\n",
                        nearkit_kernels_name(), ds->name, nearkit_metric_name(metric),
@@ -431,7 +451,7 @@ static reference reference_compute(const dataset *ds, nearkit_metric metric) {
                        (unsigned long long)q, (unsigned long long)i);
             }
         }
-        qsort(row, (size_t)ds->count, sizeof *row, compare_ranked);
+        qsort(row, (size_t)ds->count, sizeof *row, compare_key);
     }
     CHECK(bad_kernel == 0);
     CHECK(bad_double == 0);
@@ -458,7 +478,8 @@ static void describe(char *out, size_t size, const config *c) {
 /* One k-NN row against the reference: the first min(k, count) rows, then padding. */
 static bool knn_row_matches(const config *c, const reference *ref, const char *path, uint64_t q,
                             uint64_t k, const int64_t *ids, const float *dist) {
-    const ranked *want = ref->rows + q * c->ds->count;
+    ranked *want = shown_order(ref->rows + q * c->ds->count, k < c->ds->count ? k : c->ds->count);
+    bool ok = true;
     for (uint64_t r = 0; r < k; r++) {
         int64_t wid = r < c->ds->count ? want[r].id : -1;
         float wd = r < c->ds->count ? want[r].dist : INFINITY;
@@ -469,9 +490,11 @@ static bool knn_row_matches(const config *c, const reference *ref, const char *p
                "id %lld dist %a\n",
                what, path, (unsigned long long)k, (unsigned long long)q, (unsigned long long)r,
                (long long)ids[r], (double)dist[r], (long long)wid, (double)wd);
-        return false;
+        ok = false;
+        break;
     }
-    return true;
+    free(want);
+    return ok;
 }
 
 /* Searches queries [q0, q0 + n) in one call and checks each row. */
@@ -509,9 +532,11 @@ static void check_knn(const config *c, const reference *ref, const nearkit_index
 
 static bool range_row_matches(const config *c, const reference *ref, float radius, uint64_t q,
                               const int64_t *ids, const float *dist, uint64_t got) {
-    const ranked *want = ref->rows + q * c->ds->count;
-    uint64_t expected = 0;
-    while (expected < c->ds->count && want[expected].dist <= radius) expected++;
+    const ranked *row = ref->rows + q * c->ds->count;
+    uint64_t expected = 0; /* reported distances grow with the ranking value: a prefix matches */
+    while (expected < c->ds->count && row[expected].dist <= radius) expected++;
+    ranked *want = shown_order(row, expected);
+    bool ok = true;
     for (uint64_t r = 0; r < expected || r < got; r++) {
         if (r < expected && r < got && ids[r] == want[r].id && same_bits(dist[r], want[r].dist))
             continue;
@@ -524,9 +549,11 @@ static bool range_row_matches(const config *c, const reference *ref, float radiu
                (long long)(r < got ? ids[r] : -1), (double)(r < got ? dist[r] : NAN),
                (long long)(r < expected ? want[r].id : -1),
                (double)(r < expected ? want[r].dist : NAN));
-        return false;
+        ok = false;
+        break;
     }
-    return true;
+    free(want);
+    return ok;
 }
 
 static void check_range(const config *c, const reference *ref, const nearkit_index *ix, float radius) {
