@@ -260,11 +260,11 @@ NEARKIT_API nearkit_status nearkit_index_build(nearkit_index *index);
 /* k-nearest-neighbour search for n queries (borrowed). Writes n * k ids and n * k distances into
  * the caller's buffers, row i holding query i's neighbours nearest first, equal distances in
  * increasing id order. For l2 "nearest" is decided on the squared distance, which is then reported
- * as its float square root: two rows whose squares differ but root to one float are both kept or
- * dropped by their squares, and shown in increasing id order. Where fewer than k vectors exist, the missing entries are id -1 and
- * distance +INFINITY. A kind whose search can be capped (mih's max_radius) pads the same way
- * where the cap cut a row short, so a row is exact exactly when it holds min(k, count)
- * neighbours. k may exceed the count: the kinds search for min(k, count) neighbours and
+ * as its float square root: two rows whose squares differ but root to one float are kept or
+ * dropped by their squares, and shown in increasing id order. Where fewer than k vectors exist,
+ * the missing entries are id -1 and distance +INFINITY. A kind whose search can be capped (mih's
+ * max_radius) pads the same way where the cap cut a row short, so a row is exact exactly when it
+ * holds min(k, count) neighbours. k may exceed the count: the kinds search for min(k, count) neighbours and
  * only the padding is written beyond that, so a huge k costs nothing but the caller's buffers
  * (bindings and the CLI bound it: see their documentation).
  * Batches run on the index's threads.
