@@ -24,7 +24,7 @@ apt_install() {
 }
 export -f apt_install
 
-apt_install build-essential cmake ninja-build libopenblas-pthread-dev python3 binutils
+apt_install build-essential cmake ninja-build libopenblas-pthread-dev python3 binutils pkgconf
 # clang and its libFuzzer runtime: ctest builds and runs the fuzz harnesses (tests/fuzz)
 apt_install clang-14 libclang-rt-14-dev
 
