@@ -112,7 +112,7 @@ void nearkit_int_topk_add(nearkit_int_topk *t, const uint32_t *dist, const uint3
         }
 }
 
-void nearkit_int_topk_emit(nearkit_int_topk *t, int64_t *out_ids, float *out_dist) {
+void nearkit_int_topk_sort(nearkit_int_topk *t) {
     /* heapsort: repeatedly move the worst to the end */
     for (size_t end = t->size; end > 1; end--) {
         uint32_t d = t->dist[0], p = t->pos[0];
@@ -122,6 +122,10 @@ void nearkit_int_topk_emit(nearkit_int_topk *t, int64_t *out_ids, float *out_dis
         t->pos[end - 1] = p;
         sift_down(t, 0, end - 1);
     }
+}
+
+void nearkit_int_topk_emit(nearkit_int_topk *t, int64_t *out_ids, float *out_dist) {
+    nearkit_int_topk_sort(t);
     size_t j = 0;
     for (; j < t->size; j++) {
         out_ids[j] = id_of(t, t->pos[j]);

@@ -34,6 +34,9 @@ static inline uint32_t nearkit_int_topk_bar(const nearkit_int_topk *t) {
 void nearkit_int_topk_push(nearkit_int_topk *t, uint32_t dist, uint32_t pos);
 /* Offers n candidates: dist[i] for row positions[i]. */
 void nearkit_int_topk_add(nearkit_int_topk *t, const uint32_t *dist, const uint32_t *positions, size_t n);
+/* Sorts the candidates nearest first, ties by increasing id (dist[i], pos[i] for i < size). The
+ * heap is consumed: reset before reuse. */
+void nearkit_int_topk_sort(nearkit_int_topk *t);
 /* Writes the k nearest (ids and distances, nearest first, ties by increasing id; padded with id -1
  * and +INFINITY). The heap is consumed: reset before reuse. */
 void nearkit_int_topk_emit(nearkit_int_topk *t, int64_t *out_ids, float *out_dist);

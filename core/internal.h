@@ -95,10 +95,10 @@ static inline float nearkit_topk_bound(const nearkit_topk *h) {
     return h->size < h->cap ? __builtin_inff() : h->dist[0];
 }
 void nearkit_topk_push(nearkit_topk *h, float dist, uint64_t pos);
+/* Offers n candidates: d[i] for position first + i (those that can enter). */
+void nearkit_topk_push_block(nearkit_topk *h, const float *d, uint64_t first, size_t n);
 /* Sorts the kept pairs nearest first (ties by id) in place; the heap is then no longer a heap. */
 void nearkit_topk_sort(nearkit_topk *h);
-/* Writes k results (sorted heap content, then id -1 / +INFINITY padding), mapping positions to
- * ids (NULL: position is the id). */
 /* Sorts a finished result row by (distance, id). */
 void nearkit_sort_row(int64_t *ids, float *dist, uint64_t k);
 void nearkit_topk_emit(const nearkit_topk *h, const int64_t *ids, uint64_t k, int64_t *out_ids,

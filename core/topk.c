@@ -59,6 +59,16 @@ void nearkit_topk_push(nearkit_topk *h, float dist, uint64_t pos) {
     sift_down(h, 0, h->size);
 }
 
+void nearkit_topk_push_block(nearkit_topk *h, const float *d, uint64_t first, size_t n) {
+    float bound = nearkit_topk_bound(h);
+    for (size_t i = 0; i < n; i++) {
+        if (d[i] <= bound) {
+            nearkit_topk_push(h, d[i], first + i);
+            bound = nearkit_topk_bound(h);
+        }
+    }
+}
+
 void nearkit_topk_sort(nearkit_topk *h) {
     /* heapsort: repeatedly move the worst to the end */
     for (size_t end = h->size; end > 1; end--) {
