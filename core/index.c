@@ -157,7 +157,9 @@ static nearkit_status check_ready(const nearkit_index *ix) {
 /* Parameter 0 of every index is the generic num_threads; the kind's follow. */
 #define GENERIC_PARAMS 1u
 
-static const nearkit_param_desc num_threads_param = {"num_threads", NEARKIT_PARAM_FLAG_INTEGER, 0, 256};
+static const nearkit_param_desc num_threads_param = {
+    "num_threads", NEARKIT_PARAM_FLAG_INTEGER, 0, 256, 0,
+    "threads a call may use (0: every core; a search option overrides it per call)"};
 
 static const nearkit_param_desc *param_desc(const nearkit_index *ix, size_t i) {
     if (i < GENERIC_PARAMS) return &num_threads_param;
@@ -186,6 +188,31 @@ NEARKIT_API nearkit_status nearkit_index_param_info(const char **name, uint32_t 
         return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "parameter index %zu out of range", i);
     if (name) *name = param_desc(index, i)->name;
     if (flags) *flags = param_desc(index, i)->flags;
+    return NEARKIT_OK;
+}
+
+NEARKIT_API nearkit_status nearkit_index_param_describe(nearkit_param_info *out,
+                                                        const nearkit_index *index, size_t i) {
+    nearkit_clear_error();
+    if (!out || !index) return invalid("NULL argument to param_describe");
+    if (out->struct_size < offsetof(nearkit_param_info, name) + sizeof out->name)
+        return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "param info struct_size %u is too small",
+                                 out->struct_size);
+    if (i >= GENERIC_PARAMS + index->ops->n_params)
+        return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "parameter index %zu out of range", i);
+    const nearkit_param_desc *p = param_desc(index, i);
+    bool statistic = p->flags & NEARKIT_PARAM_FLAG_READ_ONLY;
+    nearkit_param_info info = {
+        .struct_size = out->struct_size,
+        .name = p->name,
+        .flags = p->flags,
+        .minimum = p->min,
+        .maximum = p->max,
+        .default_value = statistic ? NAN : p->default_value,
+        .description = p->description ? p->description : "",
+    };
+    size_t n = out->struct_size < sizeof info ? out->struct_size : sizeof info;
+    memcpy(out, &info, n); /* fields past the caller's struct_size are not written */
     return NEARKIT_OK;
 }
 

@@ -166,10 +166,13 @@ nearkit_status nearkit_check_loaded_floats(const nearkit_index *ix, const float 
 
 /* ---- index kinds ------------------------------------------------------------------------------- */
 
+/* A kind's parameter, as nearkit_index_param_describe reports it. */
 typedef struct nearkit_param_desc {
     const char *name;
     uint32_t flags; /* NEARKIT_PARAM_FLAG_* */
     double min, max;
+    double default_value; /* ignored for READ_ONLY statistics (reported as NaN) */
+    const char *description; /* one line */
 } nearkit_param_desc;
 
 /* What every index kind implements. The generic layer (index.c) has already validated arguments,

@@ -9,8 +9,10 @@
  *
  * Conventions that hold for every function unless its comment says otherwise:
  *   - Fallible functions return a nearkit_status. NEARKIT_OK (0) is success. On failure a message is
- *     left in thread-local storage, readable with nearkit_last_error_message() on the same thread,
- *     and every output parameter is left untouched or set to an empty value (NULL / 0).
+ *     left in thread-local storage, readable with nearkit_last_error_message() on the same thread.
+ *     On failure an output handle or pointer (`nearkit_index **`, `char **`, ...) is set to NULL
+ *     and an output count to 0; the contents of the caller's output buffers (ids, distances) are
+ *     unspecified: they may hold part of a result.
  *   - Output parameters come first.
  *   - The library never aborts, exits or prints because of bad input; a NULL pointer where one is
  *     required gives NEARKIT_ERR_INVALID_ARGUMENT.
@@ -344,6 +346,23 @@ NEARKIT_API size_t nearkit_index_param_count(const nearkit_index *index);
  * i out of range). Either output may be NULL. */
 NEARKIT_API nearkit_status nearkit_index_param_info(const char **name, uint32_t *flags,
                                                     const nearkit_index *index, size_t i);
+/* A parameter's description, as the kinds define it. */
+typedef struct nearkit_param_info {
+    uint32_t struct_size;    /* set by the caller: sizeof(nearkit_param_info) */
+    const char *name;        /* e.g. "nprobe"; static storage */
+    uint32_t flags;          /* NEARKIT_PARAM_FLAG_* */
+    double minimum, maximum; /* the range set_param accepts */
+    double default_value;    /* the value of a new index; NaN for read-only statistics */
+    const char *description; /* one line, e.g. what 0 means; static storage */
+} nearkit_param_info;
+
+#define NEARKIT_PARAM_INFO_INIT {(uint32_t)sizeof(nearkit_param_info), NULL, 0u, 0.0, 0.0, 0.0, NULL}
+
+/* Fills `out` with the i-th parameter's description (0 <= i < nearkit_index_param_count()). The
+ * caller sets out->struct_size (initialise with NEARKIT_PARAM_INFO_INIT); fields past it are not
+ * written. Errors: INVALID_ARGUMENT (NULL, struct_size too small, i out of range). Thread-safe. */
+NEARKIT_API nearkit_status nearkit_index_param_describe(nearkit_param_info *out,
+                                                        const nearkit_index *index, size_t i);
 /* Reads a parameter. Errors: INVALID_ARGUMENT (NULL), NOT_FOUND (no such parameter). */
 NEARKIT_API nearkit_status nearkit_index_get_param(double *value, const nearkit_index *index,
                                                    const char *name);

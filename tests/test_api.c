@@ -313,6 +313,21 @@ static void test_older_struct_layouts(void) {
     CHECK_STATUS(nearkit_kind_get_info((nearkit_kind_info *)&info.old, 0), NEARKIT_OK);
     CHECK(info.old.name != NULL && info.guard[0] == 1 && info.guard[3] == 4);
 
+    /* a parameter description of an older, shorter layout: name and flags only */
+    struct {
+        struct {
+            uint32_t struct_size;
+            const char *name;
+            uint32_t flags;
+        } old;
+        uint64_t guard[4];
+    } param = {{sizeof param.old, NULL, 0}, {1, 2, 3, 4}};
+    CHECK_STATUS(nearkit_index_create(&ix, NEARKIT_KIND_FLAT, NEARKIT_METRIC_L2, 2, NULL), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_param_describe((nearkit_param_info *)&param.old, ix, 0), NEARKIT_OK);
+    CHECK(param.old.name && strcmp(param.old.name, "num_threads") == 0);
+    CHECK(param.guard[0] == 1 && param.guard[3] == 4);
+    nearkit_index_free(ix);
+
     /* search options of the current layout's minimum size */
     struct {
         uint32_t struct_size;
@@ -329,8 +344,56 @@ static void test_older_struct_layouts(void) {
     nearkit_index_free(ix);
 }
 
+/* Every parameter of every kind is described: a one-line description, a range, and (settable
+ * ones) a default that is what a new index reports and lies in the range. */
+static void test_param_descriptions(void) {
+    for (size_t i = 0; i < nearkit_kind_count(); i++) {
+        nearkit_kind_info kind = NEARKIT_KIND_INFO_INIT;
+        CHECK_STATUS(nearkit_kind_get_info(&kind, i), NEARKIT_OK);
+        nearkit_metric metric = NEARKIT_METRIC_HAMMING;
+        for (nearkit_metric m = 0; m < 32; m++)
+            if (kind.metric_mask & (1u << m)) {
+                metric = m;
+                break;
+            }
+        nearkit_index *ix = NULL;
+        CHECK_STATUS(nearkit_index_create(&ix, kind.kind, metric, 64, NULL), NEARKIT_OK);
+        if (!ix) continue;
+        for (size_t p = 0; p < nearkit_index_param_count(ix); p++) {
+            nearkit_param_info info = NEARKIT_PARAM_INFO_INIT;
+            CHECK_STATUS(nearkit_index_param_describe(&info, ix, p), NEARKIT_OK);
+            const char *name;
+            uint32_t flags;
+            CHECK_STATUS(nearkit_index_param_info(&name, &flags, ix, p), NEARKIT_OK);
+            CHECK(info.name && strcmp(info.name, name) == 0 && info.flags == flags);
+            CHECK(info.description && strlen(info.description) > 10);
+            CHECK(info.minimum <= info.maximum);
+            if (flags & NEARKIT_PARAM_FLAG_READ_ONLY) {
+                CHECK(isnan(info.default_value));
+                continue;
+            }
+            double now = NAN;
+            CHECK_STATUS(nearkit_index_get_param(&now, ix, name), NEARKIT_OK);
+            if (now != info.default_value)
+                fprintf(stderr, "  %s.%s: default %g, new index %g\n", kind.name, name,
+                        info.default_value, now);
+            CHECK(now == info.default_value);
+            CHECK(info.minimum <= info.default_value && info.default_value <= info.maximum);
+        }
+        nearkit_param_info info = NEARKIT_PARAM_INFO_INIT;
+        CHECK_STATUS(nearkit_index_param_describe(&info, ix, nearkit_index_param_count(ix)),
+                     NEARKIT_ERR_INVALID_ARGUMENT);
+        CHECK_STATUS(nearkit_index_param_describe(NULL, ix, 0), NEARKIT_ERR_INVALID_ARGUMENT);
+        CHECK_STATUS(nearkit_index_param_describe(&info, NULL, 0), NEARKIT_ERR_INVALID_ARGUMENT);
+        info.struct_size = 4;
+        CHECK_STATUS(nearkit_index_param_describe(&info, ix, 0), NEARKIT_ERR_INVALID_ARGUMENT);
+        nearkit_index_free(ix);
+    }
+}
+
 int main(void) {
     test_versions_and_names();
+    test_param_descriptions();
     test_create_errors();
     test_add_search_errors();
     test_custom_ids_and_metrics();
