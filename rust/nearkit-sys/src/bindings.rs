@@ -23,6 +23,7 @@ pub const NEARKIT_METRIC_IP: nearkit_metric = 5;
 pub const NEARKIT_METRIC_HAMMING: nearkit_metric = 6;
 pub const NEARKIT_VECTOR_FLOAT32: nearkit_vector_type = 1;
 pub const NEARKIT_VECTOR_BINARY: nearkit_vector_type = 2;
+pub const NEARKIT_MAX_ABS_VALUE: f64 = 1125899906842624.0;
 pub const NEARKIT_KIND_FLAT: nearkit_kind = 1;
 pub const NEARKIT_KIND_VPTREE: nearkit_kind = 2;
 pub const NEARKIT_KIND_BKTREE: nearkit_kind = 3;
@@ -264,10 +265,12 @@ extern "C" {
     /**```text
  k-nearest-neighbour search for n queries (borrowed). Writes n * k ids and n * k distances into
  the caller's buffers, row i holding query i's neighbours nearest first, equal distances in
- increasing id order. Where fewer than k vectors exist, the missing entries are id -1 and
- distance +INFINITY. A kind whose search can be capped (mih's max_radius) pads the same way
- where the cap cut a row short, so a row is exact exactly when it holds min(k, count)
- neighbours. k may exceed the count: the kinds search for min(k, count) neighbours and
+ increasing id order. For l2 "nearest" is decided on the squared distance, which is then reported
+ as its float square root: two rows whose squares differ but root to one float are kept or
+ dropped by their squares, and shown in increasing id order. Where fewer than k vectors exist,
+ the missing entries are id -1 and distance +INFINITY. A kind whose search can be capped (mih's
+ max_radius) pads the same way where the cap cut a row short, so a row is exact exactly when it
+ holds min(k, count) neighbours. k may exceed the count: the kinds search for min(k, count) neighbours and
  only the padding is written beyond that, so a huge k costs nothing but the caller's buffers
  (bindings and the CLI bound it: see their documentation).
  Batches run on the index's threads.
@@ -388,6 +391,37 @@ extern "C" {
     pub fn nearkit_index_param_info(
         name: *mut *const ::core::ffi::c_char,
         flags: *mut u32,
+        index: *const nearkit_index,
+        i: usize,
+    ) -> nearkit_status;
+}
+/// A parameter's description, as the kinds define it.
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct nearkit_param_info {
+    /// set by the caller: sizeof(nearkit_param_info)
+    pub struct_size: u32,
+    /// e.g. "nprobe"; static storage
+    pub name: *const ::core::ffi::c_char,
+    /// NEARKIT_PARAM_FLAG_*
+    pub flags: u32,
+    /// the range set_param accepts
+    pub minimum: f64,
+    /// the range set_param accepts
+    pub maximum: f64,
+    /// the value of a new index; NaN for read-only statistics
+    pub default_value: f64,
+    /// one line, e.g. what 0 means; static storage
+    pub description: *const ::core::ffi::c_char,
+}
+extern "C" {
+    /**```text
+ Fills `out` with the i-th parameter's description (0 <= i < nearkit_index_param_count()). The
+ caller sets out->struct_size (initialise with NEARKIT_PARAM_INFO_INIT); fields past it are not
+ written. Errors: INVALID_ARGUMENT (NULL, struct_size too small, i out of range). Thread-safe.
+```*/
+    pub fn nearkit_index_param_describe(
+        out: *mut nearkit_param_info,
         index: *const nearkit_index,
         i: usize,
     ) -> nearkit_status;
