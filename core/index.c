@@ -159,7 +159,7 @@ static nearkit_status check_ready(const nearkit_index *ix) {
 
 static const nearkit_param_desc num_threads_param = {
     "num_threads", NEARKIT_PARAM_FLAG_INTEGER, 0, 256, 0,
-    "threads a call may use (0: every core; a search option overrides it per call)"};
+    "threads a call may use (0: every core; a search option overrides it per call)", NULL};
 
 static const nearkit_param_desc *param_desc(const nearkit_index *ix, size_t i) {
     if (i < GENERIC_PARAMS) return &num_threads_param;
@@ -208,7 +208,7 @@ NEARKIT_API nearkit_status nearkit_index_param_describe(nearkit_param_info *out,
         .flags = p->flags,
         .minimum = p->min,
         .maximum = p->max,
-        .default_value = statistic ? NAN : p->default_value,
+        .default_value = statistic ? NAN : p->default_for ? p->default_for(index) : p->default_value,
         .description = p->description ? p->description : "",
     };
     size_t n = out->struct_size < sizeof info ? out->struct_size : sizeof info;

@@ -173,6 +173,8 @@ typedef struct nearkit_param_desc {
     double min, max;
     double default_value; /* ignored for READ_ONLY statistics (reported as NaN) */
     const char *description; /* one line */
+    /* Where the default depends on the index (vector type, dimension): computes it; else NULL. */
+    double (*default_for)(const nearkit_index *ix);
 } nearkit_param_desc;
 
 /* What every index kind implements. The generic layer (index.c) has already validated arguments,
