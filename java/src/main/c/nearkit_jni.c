@@ -311,14 +311,37 @@ JNIEXPORT jint JNICALL Java_io_nearkit_NativeLib_kindCount(JNIEnv *env, jclass c
     return n > INT32_MAX ? INT32_MAX : (jint)n;
 }
 
+/* {first, second} as a String[2] (NULL strings become ""); NULL with an exception pending. */
+static jobjectArray new_string_pair(JNIEnv *env, const char *first, const char *second) {
+    jobjectArray texts;
+    jstring a, b;
+    jclass string_class = (*env)->FindClass(env, "java/lang/String");
+    if (string_class == NULL) {
+        return NULL;
+    }
+    texts = (*env)->NewObjectArray(env, 2, string_class, NULL);
+    (*env)->DeleteLocalRef(env, string_class);
+    if (texts == NULL) {
+        return NULL;
+    }
+    a = new_string(env, first != NULL ? first : "");
+    if (a == NULL) {
+        return NULL;
+    }
+    b = new_string(env, second != NULL ? second : "");
+    if (b == NULL) {
+        return NULL;
+    }
+    (*env)->SetObjectArrayElement(env, texts, 0, a);
+    (*env)->SetObjectArrayElement(env, texts, 1, b);
+    return texts;
+}
+
 JNIEXPORT jobjectArray JNICALL Java_io_nearkit_NativeLib_kindInfo(JNIEnv *env, jclass cls, jint i,
                                                                    jintArray out) {
     nearkit_kind_info info;
     nearkit_status st;
     jint ints[3];
-    jobjectArray texts;
-    jstring name, desc;
-    jclass string_class;
     (void)cls;
     if (i < 0) {
         throw_invalid(env, "negative kind position");
@@ -338,26 +361,7 @@ JNIEXPORT jobjectArray JNICALL Java_io_nearkit_NativeLib_kindInfo(JNIEnv *env, j
     if ((*env)->ExceptionCheck(env)) {
         return NULL;
     }
-    string_class = (*env)->FindClass(env, "java/lang/String");
-    if (string_class == NULL) {
-        return NULL;
-    }
-    texts = (*env)->NewObjectArray(env, 2, string_class, NULL);
-    (*env)->DeleteLocalRef(env, string_class);
-    if (texts == NULL) {
-        return NULL;
-    }
-    name = new_string(env, info.name != NULL ? info.name : "");
-    if (name == NULL) {
-        return NULL;
-    }
-    desc = new_string(env, info.description != NULL ? info.description : "");
-    if (desc == NULL) {
-        return NULL;
-    }
-    (*env)->SetObjectArrayElement(env, texts, 0, name);
-    (*env)->SetObjectArrayElement(env, texts, 1, desc);
-    return texts;
+    return new_string_pair(env, info.name, info.description);
 }
 
 JNIEXPORT jint JNICALL Java_io_nearkit_NativeLib_kindFromName(JNIEnv *env, jclass cls,
@@ -802,6 +806,39 @@ JNIEXPORT jstring JNICALL Java_io_nearkit_NativeLib_paramInfo(JNIEnv *env, jclas
         return NULL;
     }
     return new_string(env, name != NULL ? name : "");
+}
+
+JNIEXPORT jobjectArray JNICALL Java_io_nearkit_NativeLib_paramDescribe(JNIEnv *env, jclass cls,
+                                                                        jlong index, jint i,
+                                                                        jintArray flags_out,
+                                                                        jdoubleArray numbers_out) {
+    nearkit_param_info info = NEARKIT_PARAM_INFO_INIT;
+    nearkit_status st;
+    jint flags;
+    jdouble numbers[3];
+    (void)cls;
+    if (i < 0) {
+        throw_invalid(env, "negative parameter position");
+        return NULL;
+    }
+    st = nearkit_index_param_describe(&info, CIDX(index), (size_t)i);
+    if (st != NEARKIT_OK) {
+        throw_last(env, st);
+        return NULL;
+    }
+    flags = (jint)info.flags;
+    numbers[0] = info.minimum;
+    numbers[1] = info.maximum;
+    numbers[2] = info.default_value;
+    (*env)->SetIntArrayRegion(env, flags_out, 0, 1, &flags);
+    if ((*env)->ExceptionCheck(env)) {
+        return NULL;
+    }
+    (*env)->SetDoubleArrayRegion(env, numbers_out, 0, 3, numbers);
+    if ((*env)->ExceptionCheck(env)) {
+        return NULL;
+    }
+    return new_string_pair(env, info.name, info.description);
 }
 
 JNIEXPORT jdouble JNICALL Java_io_nearkit_NativeLib_getParam(JNIEnv *env, jclass cls, jlong index,

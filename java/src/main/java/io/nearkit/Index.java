@@ -171,7 +171,7 @@ public final class Index implements AutoCloseable {
         /**
          * The index kind by name, as listed by {@link Nearkit#kinds()} (case-insensitive).
          *
-         * @param kind a kind name such as {@code "flat"}, {@code "hnsw"}
+         * @param kind a kind name such as {@code "flat"}, {@code "ivf_flat"}
          * @return this builder
          */
         public Builder kind(String kind) {
@@ -1131,9 +1131,10 @@ public final class Index implements AutoCloseable {
             int n = NativeLib.paramCount(p);
             List<ParamInfo> list = new ArrayList<>(n);
             int[] flags = new int[1];
+            double[] numbers = new double[3];
             for (int i = 0; i < n; i++) {
-                String name = NativeLib.paramInfo(p, i, flags);
-                list.add(new ParamInfo(name, flags[0]));
+                String[] texts = NativeLib.paramDescribe(p, i, flags, numbers);
+                list.add(ParamInfo.of(texts[0], flags[0], numbers[0], numbers[1], numbers[2], texts[1]));
             }
             return Collections.unmodifiableList(list);
         } finally {

@@ -255,6 +255,12 @@ final class NativeLib {
     /** Fills {@code flags[0]}; returns the name. */
     static native String paramInfo(long index, int i, int[] flags);
 
+    /**
+     * Fills {@code flags[0]} and {@code numbers} with minimum, maximum, default (NaN for a
+     * statistic); returns {name, description}.
+     */
+    static native String[] paramDescribe(long index, int i, int[] flags, double[] numbers);
+
     static native double getParam(long index, String name);
 
     static native void setParam(long index, String name, double value);

@@ -1,19 +1,51 @@
 package io.nearkit;
 
+import java.util.Objects;
+import java.util.OptionalDouble;
+
 /**
- * A named parameter of an index, as {@code nearkit_index_param_info} reports it. Obtain them with
- * {@link Index#paramInfo()}.
+ * A named parameter of an index, as {@code nearkit_index_param_describe} reports it. Obtain them
+ * with {@link Index#paramInfo()}.
  *
  * @param name the parameter's name, such as {@code "nprobe"}
  * @param flags the {@code NEARKIT_PARAM_FLAG_*} bits
+ * @param minimum the smallest value {@link Index#setParam} accepts
+ * @param maximum the largest value {@link Index#setParam} accepts
+ * @param defaultValue the value of a new index; empty for a read-only statistic
+ * @param description one line saying what the parameter does (for example what 0 means)
  */
-public record ParamInfo(String name, int flags) {
+public record ParamInfo(String name, int flags, double minimum, double maximum,
+                        OptionalDouble defaultValue, String description) {
     /** Flag: a statistic that can be read but not set. */
     public static final int FLAG_READ_ONLY = 1;
     /** Flag: settable only before training or adding. */
     public static final int FLAG_BUILD = 2;
     /** Flag: integer valued. */
     public static final int FLAG_INTEGER = 4;
+
+    /**
+     * Checks that no component is null.
+     *
+     * @param name the parameter's name
+     * @param flags the flag bits
+     * @param minimum the smallest settable value
+     * @param maximum the largest settable value
+     * @param defaultValue the value of a new index, empty for a statistic
+     * @param description one line
+     */
+    public ParamInfo {
+        Objects.requireNonNull(name, "name");
+        Objects.requireNonNull(defaultValue, "defaultValue");
+        Objects.requireNonNull(description, "description");
+    }
+
+    /** From the C library's values: the default is NaN for a read-only statistic. */
+    static ParamInfo of(String name, int flags, double minimum, double maximum, double defaultValue,
+                        String description) {
+        OptionalDouble value = (flags & FLAG_READ_ONLY) != 0 ? OptionalDouble.empty()
+                                                             : OptionalDouble.of(defaultValue);
+        return new ParamInfo(name, flags, minimum, maximum, value, description);
+    }
 
     /**
      * Whether the parameter is a read-only statistic.

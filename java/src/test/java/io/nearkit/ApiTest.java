@@ -267,6 +267,38 @@ class ApiTest {
         }
     }
 
+    /** Every parameter of every kind is described: a range holding its default, which is a new index's value. */
+    @Test
+    void parameterDescriptions() {
+        for (KindInfo kind : Nearkit.kinds()) {
+            for (Metric m : Metric.values()) {
+                if (!kind.supports(m)) {
+                    continue;
+                }
+                boolean binary = m.vectorType() == VectorType.BINARY;
+                try (Index index = Index.builder().kind(kind.name()).metric(m).dimension(binary ? 64 : 16).build()) {
+                    List<ParamInfo> info = index.paramInfo();
+                    assertEquals(List.copyOf(index.params().keySet()), info.stream().map(ParamInfo::name).toList());
+                    assertThrows(UnsupportedOperationException.class, () -> info.remove(0));
+                    assertEquals("num_threads", info.get(0).name());
+                    assertFalse(info.get(0).description().isEmpty(), "the generic parameter is described");
+                    for (ParamInfo p : info) {
+                        String what = kind.name() + "/" + m + "/" + p.name();
+                        assertNotNull(p.description(), what);
+                        assertTrue(p.minimum() <= p.maximum(), what);
+                        if (p.isReadOnly()) {
+                            assertTrue(p.defaultValue().isEmpty(), what);
+                        } else if (!p.description().isEmpty()) { // (undescribed: a placeholder default)
+                            double d = p.defaultValue().orElseThrow();
+                            assertEquals(index.getParam(p.name()), d, what + ": a new index's value");
+                            assertTrue(p.minimum() <= d && d <= p.maximum(), what);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /** Every kind the library lists can be created, filled, built and searched through the binding, with
      * no per-kind code; exact kinds agree with flat. */
     @Test
