@@ -8,8 +8,9 @@
  *    an allow-list (see "Allow-list" below), so a function added to the header is not exposed with
  *    raw pointers by accident.
  *
- * 2. A handle, `nkpy_index`, that owns one `nearkit_index *` together with a read-write lock, and
- *    functions `nkpy_*` that take it. They do what only the binding can do and nothing else:
+ * 2. A handle, `nkpy_index`, that owns one `nearkit_index *` together with a read-write lock
+ *    (bindings/handle.h, shared with the Node.js binding), and functions `nkpy_*` that take it.
+ *    They do what only the binding can do and nothing else:
  *      - check that buffer lengths are whole numbers of vectors (and match ids / output buffers),
  *        so nothing Python passes can make C read or write past a buffer;
  *      - enforce the header's thread-safety rules: const calls (search, range search, save,
@@ -41,36 +42,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "handle.h"
+
 #if defined(_WIN32)
-#include <windows.h>
-typedef SRWLOCK nkpy_rwlock;
-#define nkpy_rwlock_init(l) InitializeSRWLock(l)
-#define nkpy_rwlock_destroy(l) ((void)0)
-#define nkpy_rdlock(l) AcquireSRWLockShared(l)
-#define nkpy_rdunlock(l) ReleaseSRWLockShared(l)
-#define nkpy_wrlock(l) AcquireSRWLockExclusive(l)
-#define nkpy_wrunlock(l) ReleaseSRWLockExclusive(l)
 #define NKPY_THREAD_LOCAL __declspec(thread)
 #else
-#include <pthread.h>
-typedef pthread_rwlock_t nkpy_rwlock;
-static void nkpy_rwlock_init(nkpy_rwlock *l) {
-#if defined(__GLIBC__)
-    /* Prefer writers, so an add or close is not starved by a stream of searches. */
-    pthread_rwlockattr_t attr;
-    pthread_rwlockattr_init(&attr);
-    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-    pthread_rwlock_init(l, &attr);
-    pthread_rwlockattr_destroy(&attr);
-#else
-    pthread_rwlock_init(l, NULL);
-#endif
-}
-#define nkpy_rwlock_destroy(l) pthread_rwlock_destroy(l)
-#define nkpy_rdlock(l) pthread_rwlock_rdlock(l)
-#define nkpy_rdunlock(l) pthread_rwlock_unlock(l)
-#define nkpy_wrlock(l) pthread_rwlock_wrlock(l)
-#define nkpy_wrunlock(l) pthread_rwlock_unlock(l)
 #define NKPY_THREAD_LOCAL _Thread_local
 #endif
 
@@ -93,51 +69,43 @@ static nearkit_status nkpy_fail(const char *fmt, ...) {
 
 typedef struct nkpy_range nkpy_range; /* really a nearkit_range_result */
 
+/* The index and its lock: bindings/handle.h (shared with the Node.js binding). */
 typedef struct nkpy_index {
-    nearkit_index *index; /* NULL once closed; read and written under the lock */
-    nkpy_rwlock lock;
+    nkb_handle *handle;
 } nkpy_index;
 
 static nkpy_index *nkpy_wrap(nearkit_index *index) {
-    nkpy_index *h = (nkpy_index *)calloc(1, sizeof *h);
+    nkpy_index *h = (nkpy_index *)malloc(sizeof *h);
     if (h == NULL) return NULL;
-    h->index = index;
-    nkpy_rwlock_init(&h->lock);
+    h->handle = nkb_handle_new(index);
+    if (h->handle == NULL) {
+        free(h);
+        return NULL;
+    }
     return h;
 }
 
 static void nkpy_destroy(nkpy_index *h) {
     if (h == NULL) return;
-    nkpy_wrlock(&h->lock);
-    nearkit_index_free(h->index);
-    h->index = NULL;
-    nkpy_wrunlock(&h->lock);
-    nkpy_rwlock_destroy(&h->lock);
+    nkb_handle_free(h->handle);
     free(h);
 }
 
-/* Shared (const) and exclusive sections. Each returns NKPY_ERR_CLOSED after close. */
-#define NKPY_READ_BEGIN(h)                  \
-    nkpy_rdlock(&(h)->lock);                \
-    if ((h)->index == NULL) {               \
-        nkpy_rdunlock(&(h)->lock);          \
-        return NKPY_ERR_CLOSED;             \
-    }
-#define NKPY_READ_END(h) nkpy_rdunlock(&(h)->lock)
-#define NKPY_WRITE_BEGIN(h)                 \
-    nkpy_wrlock(&(h)->lock);                \
-    if ((h)->index == NULL) {               \
-        nkpy_wrunlock(&(h)->lock);          \
-        return NKPY_ERR_CLOSED;             \
-    }
-#define NKPY_WRITE_END(h) nkpy_wrunlock(&(h)->lock)
+/* Shared (const) and exclusive sections: set `ix` to the index, locked, or return NKPY_ERR_CLOSED
+ * after close. */
+#define NKPY_READ_BEGIN(h, ix)                                               \
+    if (((ix) = nkb_handle_acquire_read((h)->handle)) == NULL) return NKPY_ERR_CLOSED
+#define NKPY_READ_END(h) nkb_handle_release_read((h)->handle)
+#define NKPY_WRITE_BEGIN(h, ix)                                              \
+    if (((ix) = nkb_handle_acquire_write((h)->handle)) == NULL) return NKPY_ERR_CLOSED
+#define NKPY_WRITE_END(h) nkb_handle_release_write((h)->handle)
 
 static nearkit_status nkpy_install(nkpy_index **out, nearkit_status st, nearkit_index *index) {
     if (st != NEARKIT_OK) return st;
     *out = nkpy_wrap(index);
     if (*out == NULL) {
         nearkit_index_free(index);
-        return nkpy_fail("out of memory allocating an index handle");
+        return nkpy_fail("out of memory (or no lock) for an index handle");
     }
     return NEARKIT_OK;
 }
@@ -361,6 +329,20 @@ static int nkpy_check(nearkit_status status) {
                                   (unsigned int)flags$argnum));
 }
 
+/* A parameter's description as a tuple (name, flags, minimum, maximum, default, description). */
+%typemap(in, numinputs=0) nearkit_param_info *out_param (nearkit_param_info tmp) {
+    memset(&tmp, 0, sizeof tmp);
+    tmp.struct_size = (uint32_t)sizeof tmp;
+    $1 = &tmp;
+}
+%typemap(argout) nearkit_param_info *out_param {
+    NKPY_SET_RESULT(Py_BuildValue("(NIdddN)", nkpy_decode(tmp$argnum.name ? tmp$argnum.name : ""),
+                                  (unsigned int)tmp$argnum.flags, tmp$argnum.minimum,
+                                  tmp$argnum.maximum, tmp$argnum.default_value,
+                                  nkpy_decode(tmp$argnum.description ? tmp$argnum.description
+                                                                      : "")));
+}
+
 /* A string the library allocated: copied to str, then nearkit_string_free. */
 %typemap(in, numinputs=0) char **OUT_STRING (char *tmp = NULL) { $1 = &tmp; }
 %typemap(argout) char **OUT_STRING {
@@ -528,52 +510,50 @@ nearkit_status nkpy_load_buffer(nkpy_index **out_index, const void *data, size_t
 /* Frees the C index once no call is running on it; later calls fail with NKPY_ERR_CLOSED.
  * Idempotent. */
 nearkit_status nkpy_close(nkpy_index *h) {
-    nkpy_wrlock(&h->lock);
-    nearkit_index_free(h->index);
-    h->index = NULL;
-    nkpy_wrunlock(&h->lock);
+    nkb_handle_close(h->handle);
     return NEARKIT_OK;
 }
 
 /* 1 when closed, else 0. */
 nearkit_status nkpy_is_closed(uint64_t *out_value, nkpy_index *h) {
-    nkpy_rdlock(&h->lock);
-    *out_value = h->index == NULL ? 1u : 0u;
-    nkpy_rdunlock(&h->lock);
+    *out_value = nkb_handle_is_closed(h->handle) ? 1u : 0u;
     return NEARKIT_OK;
 }
 
 /* Adds the vectors in `vectors` (a whole number of vectors of `type`); ids None or one int64 each. */
 nearkit_status nkpy_add(nkpy_index *h, int32_t type, const void *vectors, size_t nbytes,
                         const void *ids, size_t ids_nbytes) {
+    nearkit_index *ix;
     uint64_t n = 0;
     nearkit_status st;
-    NKPY_WRITE_BEGIN(h);
-    st = nkpy_count_vectors(&n, h->index, nbytes);
+    NKPY_WRITE_BEGIN(h, ix);
+    st = nkpy_count_vectors(&n, ix, nbytes);
     if (st == NEARKIT_OK && ids != NULL && (uint64_t)ids_nbytes != n * 8u)
         st = nkpy_fail("%llu ids given for %llu vectors", (unsigned long long)(ids_nbytes / 8u),
                        (unsigned long long)n);
     if (st == NEARKIT_OK)
-        st = nearkit_index_add(h->index, (nearkit_vector_type)type, vectors, n,
+        st = nearkit_index_add(ix, (nearkit_vector_type)type, vectors, n,
                                (const int64_t *)ids);
     NKPY_WRITE_END(h);
     return st;
 }
 
 nearkit_status nkpy_train(nkpy_index *h, int32_t type, const void *vectors, size_t nbytes) {
+    nearkit_index *ix;
     uint64_t n = 0;
     nearkit_status st;
-    NKPY_WRITE_BEGIN(h);
-    st = nkpy_count_vectors(&n, h->index, nbytes);
-    if (st == NEARKIT_OK) st = nearkit_index_train(h->index, (nearkit_vector_type)type, vectors, n);
+    NKPY_WRITE_BEGIN(h, ix);
+    st = nkpy_count_vectors(&n, ix, nbytes);
+    if (st == NEARKIT_OK) st = nearkit_index_train(ix, (nearkit_vector_type)type, vectors, n);
     NKPY_WRITE_END(h);
     return st;
 }
 
 nearkit_status nkpy_build(nkpy_index *h) {
+    nearkit_index *ix;
     nearkit_status st;
-    NKPY_WRITE_BEGIN(h);
-    st = nearkit_index_build(h->index);
+    NKPY_WRITE_BEGIN(h, ix);
+    st = nearkit_index_build(ix);
     NKPY_WRITE_END(h);
     return st;
 }
@@ -583,11 +563,12 @@ nearkit_status nkpy_build(nkpy_index *h) {
 nearkit_status nkpy_search(nkpy_index *h, int32_t type, const void *queries, size_t nbytes,
                            uint64_t k, uint32_t num_threads, void *out_ids, size_t out_ids_nbytes,
                            void *out_distances, size_t out_distances_nbytes) {
+    nearkit_index *ix;
     uint64_t n = 0;
     nearkit_status st;
     nearkit_search_options options = nkpy_search_options(num_threads);
-    NKPY_READ_BEGIN(h);
-    st = nkpy_count_vectors(&n, h->index, nbytes);
+    NKPY_READ_BEGIN(h, ix);
+    st = nkpy_count_vectors(&n, ix, nbytes);
     if (st == NEARKIT_OK && k != 0 && n > UINT64_MAX / 8u / k)
         st = nkpy_fail("result of %llu x %llu neighbours is too large", (unsigned long long)n,
                        (unsigned long long)k);
@@ -596,7 +577,7 @@ nearkit_status nkpy_search(nkpy_index *h, int32_t type, const void *queries, siz
         st = nkpy_fail("output buffers do not hold %llu x %llu results", (unsigned long long)n,
                        (unsigned long long)k);
     if (st == NEARKIT_OK)
-        st = nearkit_index_search((int64_t *)out_ids, (float *)out_distances, h->index,
+        st = nearkit_index_search((int64_t *)out_ids, (float *)out_distances, ix,
                                   (nearkit_vector_type)type, queries, n, k, &options);
     NKPY_READ_END(h);
     return st;
@@ -606,14 +587,15 @@ nearkit_status nkpy_search(nkpy_index *h, int32_t type, const void *queries, siz
 nearkit_status nkpy_range_search(nkpy_range **out_range, nkpy_index *h, int32_t type,
                                  const void *queries, size_t nbytes, float radius,
                                  uint32_t num_threads) {
+    nearkit_index *ix;
     uint64_t n = 0;
     nearkit_status st;
     nearkit_range_result *r = NULL;
     nearkit_search_options options = nkpy_search_options(num_threads);
-    NKPY_READ_BEGIN(h);
-    st = nkpy_count_vectors(&n, h->index, nbytes);
+    NKPY_READ_BEGIN(h, ix);
+    st = nkpy_count_vectors(&n, ix, nbytes);
     if (st == NEARKIT_OK)
-        st = nearkit_index_range_search(&r, h->index, (nearkit_vector_type)type, queries, n,
+        st = nearkit_index_range_search(&r, ix, (nearkit_vector_type)type, queries, n,
                                         radius, &options);
     NKPY_READ_END(h);
     if (st == NEARKIT_OK) *out_range = (nkpy_range *)r;
@@ -671,18 +653,19 @@ nearkit_status nkpy_range_copy(nkpy_range *r, void *out_offsets, size_t out_offs
 #define NKPY_STAT_MEMORY_BYTES 6
 #define NKPY_STAT_IS_READY 7
 nearkit_status nkpy_stat(uint64_t *out_value, nkpy_index *h, int32_t what) {
+    nearkit_index *ix;
     uint64_t v = 0;
     nearkit_status st = NEARKIT_OK;
-    NKPY_READ_BEGIN(h);
+    NKPY_READ_BEGIN(h, ix);
     switch (what) {
-    case NKPY_STAT_KIND: v = (uint64_t)nearkit_index_kind(h->index); break;
-    case NKPY_STAT_METRIC: v = (uint64_t)nearkit_index_metric(h->index); break;
-    case NKPY_STAT_VECTOR_TYPE: v = (uint64_t)nearkit_index_vector_type(h->index); break;
-    case NKPY_STAT_DIMENSION: v = nearkit_index_dimension(h->index); break;
-    case NKPY_STAT_VECTOR_BYTES: v = nearkit_index_vector_bytes(h->index); break;
-    case NKPY_STAT_COUNT: v = nearkit_index_count(h->index); break;
-    case NKPY_STAT_MEMORY_BYTES: v = nearkit_index_memory_bytes(h->index); break;
-    case NKPY_STAT_IS_READY: v = nearkit_index_is_ready(h->index) ? 1u : 0u; break;
+    case NKPY_STAT_KIND: v = (uint64_t)nearkit_index_kind(ix); break;
+    case NKPY_STAT_METRIC: v = (uint64_t)nearkit_index_metric(ix); break;
+    case NKPY_STAT_VECTOR_TYPE: v = (uint64_t)nearkit_index_vector_type(ix); break;
+    case NKPY_STAT_DIMENSION: v = nearkit_index_dimension(ix); break;
+    case NKPY_STAT_VECTOR_BYTES: v = nearkit_index_vector_bytes(ix); break;
+    case NKPY_STAT_COUNT: v = nearkit_index_count(ix); break;
+    case NKPY_STAT_MEMORY_BYTES: v = nearkit_index_memory_bytes(ix); break;
+    case NKPY_STAT_IS_READY: v = nearkit_index_is_ready(ix) ? 1u : 0u; break;
     default: st = nkpy_fail("unknown statistic %d", (int)what); break;
     }
     NKPY_READ_END(h);
@@ -691,16 +674,18 @@ nearkit_status nkpy_stat(uint64_t *out_value, nkpy_index *h, int32_t what) {
 }
 
 nearkit_status nkpy_describe(char **out_string, nkpy_index *h) {
+    nearkit_index *ix;
     nearkit_status st;
-    NKPY_READ_BEGIN(h);
-    st = nearkit_index_describe(out_string, h->index);
+    NKPY_READ_BEGIN(h, ix);
+    st = nearkit_index_describe(out_string, ix);
     NKPY_READ_END(h);
     return st;
 }
 
 nearkit_status nkpy_param_count(uint64_t *out_value, nkpy_index *h) {
-    NKPY_READ_BEGIN(h);
-    *out_value = (uint64_t)nearkit_index_param_count(h->index);
+    nearkit_index *ix;
+    NKPY_READ_BEGIN(h, ix);
+    *out_value = (uint64_t)nearkit_index_param_count(ix);
     NKPY_READ_END(h);
     return NEARKIT_OK;
 }
@@ -708,42 +693,57 @@ nearkit_status nkpy_param_count(uint64_t *out_value, nkpy_index *h) {
 /* (name, flags) of the i-th parameter. */
 nearkit_status nkpy_param_info(const char **out_name, uint32_t *out_flags, nkpy_index *h,
                                uint64_t i) {
+    nearkit_index *ix;
     nearkit_status st;
-    NKPY_READ_BEGIN(h);
-    st = nearkit_index_param_info(out_name, out_flags, h->index, (size_t)i);
+    NKPY_READ_BEGIN(h, ix);
+    st = nearkit_index_param_info(out_name, out_flags, ix, (size_t)i);
+    NKPY_READ_END(h);
+    return st;
+}
+
+/* The i-th parameter's description (nearkit_index_param_describe). */
+nearkit_status nkpy_param_describe(nearkit_param_info *out_param, nkpy_index *h, uint64_t i) {
+    nearkit_index *ix;
+    nearkit_status st;
+    NKPY_READ_BEGIN(h, ix);
+    st = nearkit_index_param_describe(out_param, ix, (size_t)i);
     NKPY_READ_END(h);
     return st;
 }
 
 nearkit_status nkpy_get_param(double *out_double, nkpy_index *h, const char *param) {
+    nearkit_index *ix;
     nearkit_status st;
-    NKPY_READ_BEGIN(h);
-    st = nearkit_index_get_param(out_double, h->index, param);
+    NKPY_READ_BEGIN(h, ix);
+    st = nearkit_index_get_param(out_double, ix, param);
     NKPY_READ_END(h);
     return st;
 }
 
 nearkit_status nkpy_set_param(nkpy_index *h, const char *param, double value) {
+    nearkit_index *ix;
     nearkit_status st;
-    NKPY_WRITE_BEGIN(h);
-    st = nearkit_index_set_param(h->index, param, value);
+    NKPY_WRITE_BEGIN(h, ix);
+    st = nearkit_index_set_param(ix, param, value);
     NKPY_WRITE_END(h);
     return st;
 }
 
 nearkit_status nkpy_save(nkpy_index *h, const char *path) {
+    nearkit_index *ix;
     nearkit_status st;
-    NKPY_READ_BEGIN(h);
-    st = nearkit_index_save(h->index, path);
+    NKPY_READ_BEGIN(h, ix);
+    st = nearkit_index_save(ix, path);
     NKPY_READ_END(h);
     return st;
 }
 
 /* Serialises the index; returned to Python as bytes. */
 nearkit_status nkpy_save_buffer(void **out_data, size_t *out_size, nkpy_index *h) {
+    nearkit_index *ix;
     nearkit_status st;
-    NKPY_READ_BEGIN(h);
-    st = nearkit_index_save_to_buffer(out_data, out_size, h->index);
+    NKPY_READ_BEGIN(h, ix);
+    st = nearkit_index_save_to_buffer(out_data, out_size, ix);
     NKPY_READ_END(h);
     return st;
 }

@@ -199,6 +199,51 @@ def test_params_mapping_and_attributes():
         index.kind = "vptree"
 
 
+def _float_or_binary_dim(metric):
+    return 64 if metric == "hamming" else 16
+
+
+def test_params_describe_lists_every_parameter_of_every_kind():
+    for kind in nearkit.kind_info():
+        for metric in kind.metrics:
+            index = nearkit.Index(kind=kind.name, metric=metric, dim=_float_or_binary_dim(metric))
+            infos = index.params.describe()
+            assert [info.name for info in infos] == index.params.names()
+            assert infos[0].name == "num_threads" and infos[0].description  # the generic one
+            flags = index.params.flags()
+            for info in infos:
+                assert isinstance(info, nearkit.ParamInfo)
+                assert isinstance(info.description, str)
+                assert flags[info.name] == {"read_only": info.read_only, "build": info.build_only,
+                                            "integer": info.integer}
+                assert info.minimum <= info.maximum, (kind.name, info.name)
+                if info.read_only:
+                    assert info.default is None
+                    continue
+                if not info.description:
+                    continue  # not described by its kind yet: its default is a placeholder
+                # The default is what a new index holds, typed as get_param returns it.
+                value = index.get_param(info.name)
+                assert info.default == value and type(info.default) is type(value), \
+                    (kind.name, metric, info.name, info.default, value)
+                assert info.minimum <= info.default <= info.maximum
+            index.close()
+
+
+def test_params_describe_one_and_errors():
+    index = nearkit.Index(dim=4)
+    info = index.params.describe("num_threads")
+    assert info.name == "num_threads" and info.integer and not info.read_only
+    assert isinstance(info.minimum, int) and isinstance(info.maximum, int)
+    with pytest.raises(AttributeError):
+        info.name = "x"  # a NamedTuple: immutable
+    with pytest.raises(KeyError):
+        index.params.describe("nope")
+    index.close()
+    with pytest.raises(nearkit.ClosedIndexError):
+        index.params.describe()
+
+
 def test_every_kind_is_reachable_with_its_parameters(rng):
     """Each kind the library lists can be created, filled, built and searched from Python."""
     base = rng.random((1000, 16), dtype=np.float32)

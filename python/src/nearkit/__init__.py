@@ -34,6 +34,7 @@ if _ll.nearkit_abi_version() != _ll.NEARKIT_ABI_VERSION:  # pragma: no cover
 from ._index import (  # noqa: E402
     Index,
     KindInfo,
+    ParamInfo,
     Params,
     RangeResult,
     from_bytes,
@@ -52,6 +53,7 @@ abi_version = _ll.nearkit_abi_version()
 __all__ = [
     "Index",
     "KindInfo",
+    "ParamInfo",
     "Params",
     "RangeResult",
     "load",

@@ -31,8 +31,8 @@ import numpy as np
 from . import lowlevel as _ll
 from ._errors import InvalidArgumentError, NearkitError, OutOfMemoryError
 
-__all__ = ["Index", "RangeResult", "KindInfo", "load", "from_bytes", "kinds", "kind_info",
-           "metrics"]
+__all__ = ["Index", "RangeResult", "KindInfo", "ParamInfo", "load", "from_bytes", "kinds",
+           "kind_info", "metrics"]
 
 _F32 = np.dtype(np.float32)
 _U8 = np.dtype(np.uint8)
@@ -232,6 +232,38 @@ class RangeResult(NamedTuple):
 # ---- Parameters ----------------------------------------------------------------------------------
 
 
+class ParamInfo(NamedTuple):
+    """One named parameter as the C library describes it (``nearkit_index_param_describe``).
+
+    ``minimum`` and ``maximum`` bound what a set accepts; ``default`` is the value of a new index
+    (``None`` for read-only statistics). Values of integer parameters are ints where finite.
+    """
+
+    name: str
+    read_only: bool
+    build_only: bool
+    integer: bool
+    minimum: float
+    maximum: float
+    default: float
+    description: str
+
+
+def _param_number(value, integer):
+    """A parameter value as Python shows it: an int for integer parameters (where finite)."""
+    if integer and value == value and abs(value) != float("inf") and value.is_integer():
+        return int(value)
+    return value
+
+
+def _param_info(name, flags, minimum, maximum, default, description):
+    integer = bool(flags & _PARAM_INTEGER)
+    read_only = bool(flags & _PARAM_READ_ONLY)
+    return ParamInfo(name, read_only, bool(flags & _PARAM_BUILD), integer,
+                     _param_number(minimum, integer), _param_number(maximum, integer),
+                     None if read_only else _param_number(default, integer), description)
+
+
 class Params(MutableMapping):
     """A live view of an index's named parameters (``nearkit_index_param_*``).
 
@@ -278,6 +310,19 @@ class Params(MutableMapping):
         """{name: {"read_only": bool, "build": bool, "integer": bool}} for every parameter."""
         return {name: {"read_only": bool(f & _PARAM_READ_ONLY), "build": bool(f & _PARAM_BUILD),
                        "integer": bool(f & _PARAM_INTEGER)} for name, f in self._infos()}
+
+    def describe(self, name=None):
+        """:class:`ParamInfo` of every parameter, in the library's order; of one when ``name`` is
+        given (``KeyError`` if the index has no such parameter)."""
+        h = self._index._h
+        infos = [_param_info(*_ll.nkpy_param_describe(h, i))
+                 for i in range(_ll.nkpy_param_count(h))]
+        if name is None:
+            return infos
+        for info in infos:
+            if info.name == name:
+                return info
+        raise KeyError(name)
 
     def __repr__(self):
         return f"Params({dict(self)!r})"
