@@ -82,7 +82,19 @@ static void worker_buffers_free(worker_buffers *wb) {
 
 #define NO_CENTROID UINT32_MAX
 
-/* A point's two best centroids so far by the minimised value, ties to the smaller centroid index. */
+/* Why assignments are decided on kernel values. sgemm's value for a (point, centroid) pair
+ * depends on the shape of the call and the pair's place in it (OpenBLAS takes other kernels for
+ * edge tiles and small products: the same pair scored against all centroids and against the few
+ * that moved differs in its last bits), and on the machine. Comparing such values, a pruned pass
+ * could break a near tie otherwise than an exhaustive one. So every value compared, stored or
+ * reported is the exact value of the per-pair kernel (exact_value: the same bits wherever and
+ * however it is computed), and sgemm only filters: with its error bound s (point_slack) a
+ * centroid whose sgemm value v exceeds the point's runner-up exact value so far plus s has an
+ * exact value above that runner-up, so it can be neither best nor runner-up and is skipped;
+ * every other one gets its exact value. Both passes thus choose, for every point, the centroid
+ * of least exact value, ties to the smaller index: the same one. */
+
+/* A point's two best centroids by exact value, ties to the smaller centroid index. */
 typedef struct top2 {
     float best, second;
     uint32_t arg, second_arg;
@@ -90,7 +102,12 @@ typedef struct top2 {
 
 static const top2 top2_empty = {INFINITY, INFINITY, NO_CENTROID, NO_CENTROID};
 
+/* NaN (only from values beyond the accepted range, e.g. from a caller of this module that did not
+ * check them) counts as +infinity, so that every point gets a centroid in range. */
+static inline float nan_as_infinity(float v) { return isnan(v) ? INFINITY : v; }
+
 static inline void top2_offer(top2 *t, float v, uint32_t j) {
+    v = nan_as_infinity(v);
     if (v < t->best || (v == t->best && j < t->arg)) {
         t->second = t->best;
         t->second_arg = t->arg;
@@ -102,6 +119,21 @@ static inline void top2_offer(top2 *t, float v, uint32_t j) {
     }
 }
 
+/* The smallest float >= v (v a double). */
+static float float_at_least(double v) {
+    float f = (float)v;
+    return (double)f < v ? nextafterf(f, INFINITY) : f;
+}
+
+/* One point during a pass: its candidates with exact values, and the sgemm value above which a
+ * centroid is skipped (the runner-up's exact value plus the slack, rounded up). */
+typedef struct point_state {
+    top2 c;
+    double slack;
+    float skip_above;
+    uint32_t exact; /* exact values computed */
+} point_state;
+
 typedef struct assign_task {
     const float *x;
     uint64_t n;
@@ -109,10 +141,12 @@ typedef struct assign_task {
     const float *centroids;
     const float *norms; /* NULL: spherical */
     const float *point_norms; /* optional |x|^2, for the objective */
+    double max_centroid_length; /* for the sgemm error bound; set by run_assign */
     uint32_t *assign;
     float *score;
-    /* Training keeps, per point, a lower bound on the value of every centroid but its own (second)
-     * and the centroid attaining it when known (second_of, else NO_CENTROID). NULL otherwise. */
+    /* Training keeps, per point, a lower bound on the exact value of every centroid but its own
+     * (second) and the centroid attaining it when known (second_of, else NO_CENTROID). NULL
+     * otherwise. */
     float *second;
     uint32_t *second_of;
     /* A pruned pass (moved != NULL) scores each point against the centroids the last update moved
@@ -127,51 +161,169 @@ typedef struct assign_task {
     _Atomic int failed;
 } assign_task;
 
-/* Offers one tile row to a point's candidates: the value of entry j is r[j] + norms[j] (norms NULL:
- * r[j]), its centroid index[j] (index NULL: first + j). */
-static void fold_row(top2 *t, const float *r, const float *norms, uint32_t n, const uint32_t *index,
-                     uint32_t first) {
-    uint32_t j = 0;
-    for (; j + 16 <= n; j += 16) {
-        if (!nearkit_any16_below(r + j, norms ? norms + j : NULL, 0.0f, t->second, true)) continue;
-        for (uint32_t u = j; u < j + 16; u++)
-            top2_offer(t, norms ? 0.0f + norms[u] + r[u] : 0.0f + r[u], index ? index[u] : first + u);
-    }
-    for (; j < n; j++)
-        top2_offer(t, norms ? 0.0f + norms[j] + r[j] : 0.0f + r[j], index ? index[j] : first + j);
+/* The value minimised for centroid j, from the kernel's dot product: |c|^2 - 2<x,c> (l2; |c|^2
+ * also from the kernel) or -<x,c>, in the same float operations as a tile's (fold_row). */
+static float exact_value(const assign_task *t, float dot, uint32_t j) {
+    return t->norms ? 0.0f + t->norms[j] + -2.0f * dot : 0.0f + -dot;
 }
 
-/* Scores `rows` points (row-major x) against `count` centroids through sgemm and offers every value
- * to the points' candidates. The tile holds -2<x,c> (l2) or -<x,c> (spherical). */
-static void score_points(assign_task *t, top2 *cand, const float *x, size_t rows,
+/* How far a point's sgemm value may lie from the exact one, for any centroid. nearkit_gemm_slack
+ * bounds the difference of the two dot products (sgemm's, even perturbed, and the kernel's) and
+ * the roundings of adding |c|^2 (l2: its bound on |q|^2 + |x|^2 - 2<q,x> against sum (q_i -
+ * x_i)^2 covers 2 * 3 gamma |x||c| + 2 u (|c|^2 + 2 |x||c|) with room; it is doubled, which also
+ * covers the rounding of the sums made with it). It is relative: products that underflow add at
+ * most 2^-150 each, in each of the two sums, times 2 for l2, which the last term covers four
+ * times over. */
+static double point_slack(const assign_task *t, const float *x) {
+    double sq = 0;
+    for (uint32_t i = 0; i < t->d; i++) sq += (double)x[i] * x[i];
+    return nearkit_gemm_slack(t->norms ? NEARKIT_METRIC_L2 : NEARKIT_METRIC_IP, t->d, sqrt(sq),
+                              t->max_centroid_length) +
+           (t->d + 4.0) * 0x1p-146;
+}
+
+static void point_start(point_state *ps, const assign_task *t, const float *x, top2 candidates) {
+    ps->c = candidates;
+    ps->slack = point_slack(t, x);
+    ps->skip_above = float_at_least(ps->c.second + ps->slack);
+    ps->exact = 0;
+}
+
+/* Skipping above either of two valid limits is valid: the lower is kept. */
+static void lower_skip_above(point_state *ps, float limit) {
+    if (limit < ps->skip_above) ps->skip_above = limit;
+}
+
+/* Computes centroid j's exact value for the point at x and offers it. */
+static void point_offer_exact(point_state *ps, const assign_task *t, const float *x, uint32_t j) {
+    float dot = nearkit_kernels()->dot(x, t->centroids + (size_t)j * t->d, t->d);
+    float runner_up = ps->c.second;
+    top2_offer(&ps->c, exact_value(t, dot, j), j);
+    if (ps->c.second != runner_up) lower_skip_above(ps, float_at_least(ps->c.second + ps->slack));
+    ps->exact++;
+}
+
+/* A value with at least two of a tile row's sgemm values at or below it (+INFINITY for a row of
+ * one): the second smallest of the 16 lane minima (entry j in lane j % 16), which vectorise as
+ * the row's own second smallest would not. */
+static float two_entries_at_most(const float *r, const float *norms, uint32_t n) {
+    float lane[16];
+    for (int u = 0; u < 16; u++) lane[u] = INFINITY;
+    uint32_t j = 0;
+    if (norms) {
+        for (; j + 16 <= n; j += 16)
+            for (int u = 0; u < 16; u++) {
+                float v = 0.0f + norms[j + u] + r[j + u];
+                lane[u] = v < lane[u] ? v : lane[u];
+            }
+    } else {
+        for (; j + 16 <= n; j += 16)
+            for (int u = 0; u < 16; u++) {
+                float v = 0.0f + r[j + u];
+                lane[u] = v < lane[u] ? v : lane[u];
+            }
+    }
+    for (int u = 0; j < n; j++, u++) {
+        float v = norms ? 0.0f + norms[j] + r[j] : 0.0f + r[j];
+        lane[u] = v < lane[u] ? v : lane[u];
+    }
+    float m1 = INFINITY, m2 = INFINITY;
+    for (int u = 0; u < 16; u++) {
+        if (lane[u] < m1) {
+            m2 = m1;
+            m1 = lane[u];
+        } else if (lane[u] < m2) {
+            m2 = lane[u];
+        }
+    }
+    return m2;
+}
+
+/* Offers one tile row of the point at x: the sgemm value of entry j is r[j] + norms[j] (norms
+ * NULL: r[j]), its centroid index[j] (index NULL: first + j). An entry above skip_above has an
+ * exact value above the runner-up's, which only decreases: it is skipped.
+ * Before the scan, skip_above is lowered to m2 + 2s, with two entries of sgemm values at most
+ * m2 (two_entries_at_most): their exact values are at most m2 + s, and they are either offered
+ * (the runner-up ends at most the larger) or skipped as above the runner-up; an entry above
+ * m2 + 2s has an exact value above m2 + s, so above the final runner-up either way. Without it,
+ * the first entries of a row would all get exact values while the runner-up is still poor. */
+static void fold_row(point_state *ps, const assign_task *t, const float *x, const float *r, const float *norms,
+                     uint32_t n, const uint32_t *index, uint32_t first) {
+    lower_skip_above(ps, float_at_least(two_entries_at_most(r, norms, n) + 2.0 * ps->slack));
+    uint32_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        if (!nearkit_any16_below(r + j, norms ? norms + j : NULL, 0.0f, ps->skip_above, true)) continue;
+        for (uint32_t u = j; u < j + 16; u++)
+            if ((norms ? 0.0f + norms[u] + r[u] : 0.0f + r[u]) <= ps->skip_above)
+                point_offer_exact(ps, t, x, index ? index[u] : first + u);
+    }
+    for (; j < n; j++)
+        if ((norms ? 0.0f + norms[j] + r[j] : 0.0f + r[j]) <= ps->skip_above)
+            point_offer_exact(ps, t, x, index ? index[j] : first + j);
+}
+
+/* Scores `rows` points (row-major x) against `count` centroids through sgemm and folds every
+ * tile row into the point's state. The tile holds -2<x,c> (l2) or -<x,c> (spherical). */
+static void score_points(assign_task *t, point_state *ps, const float *x, size_t rows,
                          const float *centroids, const float *norms, uint32_t count,
                          const uint32_t *index, float *tile) {
     for (uint32_t c0 = 0; c0 < count; c0 += CENTROID_BLOCK) {
         uint32_t cb = count - c0 < CENTROID_BLOCK ? count - c0 : CENTROID_BLOCK;
         nearkit_sgemm_nt(rows, cb, t->d, t->norms ? -2.0f : -1.0f, x, centroids + (size_t)c0 * t->d, tile);
         for (size_t i = 0; i < rows; i++)
-            fold_row(&cand[i], tile + i * cb, norms ? norms + c0 : NULL, cb, index ? index + c0 : NULL, c0);
+            fold_row(&ps[i], t, x + i * t->d, tile + i * cb, norms ? norms + c0 : NULL, cb,
+                     index ? index + c0 : NULL, c0);
     }
-    atomic_fetch_add_explicit(&t->distances, (uint64_t)rows * count, memory_order_relaxed);
+    uint64_t exact = 0;
+    for (size_t i = 0; i < rows; i++) exact += ps[i].exact;
+    atomic_fetch_add_explicit(&t->distances, (uint64_t)rows * count + exact, memory_order_relaxed);
 }
 
-static void record_exact(assign_task *t, uint64_t p, const top2 *c) {
+/* The exact values of every centroid for one point, a tile's width at a time: for a point whose
+ * sgemm values were all NaN (beyond the accepted range), so that it still gets a centroid. */
+static top2 exact_scan(assign_task *t, const float *x, float *tile) {
+    const nearkit_kernel_table *kt = nearkit_kernels();
+    top2 c = top2_empty;
+    for (uint32_t c0 = 0; c0 < t->k; c0 += CENTROID_BLOCK) {
+        uint32_t cb = t->k - c0 < CENTROID_BLOCK ? t->k - c0 : CENTROID_BLOCK;
+        kt->dot_many(tile, x, t->centroids + (size_t)c0 * t->d, cb, t->d);
+        for (uint32_t u = 0; u < cb; u++) top2_offer(&c, exact_value(t, tile[u], c0 + u), c0 + u);
+    }
+    atomic_fetch_add_explicit(&t->distances, t->k, memory_order_relaxed);
+    return c;
+}
+
+/* Records a point's centroid and value, and (training) as its bound the least of the runner-up's
+ * exact value and `others`, a lower bound on the value of every centroid c did not consider. */
+static void record(assign_task *t, uint64_t p, const top2 *c, float others) {
     t->assign[p] = c->arg;
     if (t->score) t->score[p] = c->best;
-    if (t->second) {
+    if (!t->second) return;
+    if (c->second <= others) {
         t->second[p] = c->second;
         t->second_of[p] = c->second_arg;
+    } else {
+        t->second[p] = others;
+        t->second_of[p] = NO_CENTROID;
     }
 }
 
-static void assign_exhaustive(assign_task *t, uint64_t begin, size_t rows, float *tile, top2 *cand) {
-    for (size_t i = 0; i < rows; i++) cand[i] = top2_empty;
-    score_points(t, cand, t->x + begin * t->d, rows, t->centroids, t->norms, t->k, NULL, tile);
-    for (size_t i = 0; i < rows; i++) record_exact(t, begin + i, &cand[i]);
+/* Assigns `rows` points against every centroid: the points at x (row-major), numbered first, first
+ * + 1, ... or, when points is given, points[0], points[1], ... Every centroid is either given its
+ * exact value or skipped as worse than the runner-up: the best is certain. */
+static void assign_full(assign_task *t, const float *x, const uint64_t *points, uint64_t first, size_t rows,
+                        float *tile, point_state *ps) {
+    for (size_t i = 0; i < rows; i++) point_start(&ps[i], t, x + i * t->d, top2_empty);
+    score_points(t, ps, x, rows, t->centroids, t->norms, t->k, NULL, tile);
+    for (size_t i = 0; i < rows; i++) {
+        top2 c = ps[i].c;
+        if (c.arg == NO_CENTROID) c = exact_scan(t, x + i * t->d, tile);
+        record(t, points ? points[i] : first + i, &c, INFINITY);
+    }
 }
 
 /* The candidates a point keeps from the previous pass: its centroid and the one attaining its
- * bound, where the update left them in place (their values have not changed). */
+ * bound, where the update left them in place (their exact values have not changed). */
 static top2 unmoved_candidates(const assign_task *t, uint64_t p) {
     top2 c = top2_empty;
     uint32_t a = t->assign[p], s = t->second_of[p];
@@ -180,62 +332,50 @@ static top2 unmoved_candidates(const assign_task *t, uint64_t p) {
     return c;
 }
 
-/* Whether a pruned pass found a point's nearest centroid for certain. Every centroid it did not
- * score is an unmoved one other than the point's two candidates, whose value is at least the
- * bound. When the point's centroid did not move, it stays best against all those (it beat them,
- * ties included, in the last pass); otherwise the best scored must beat the bound outright. */
+/* Whether a pruned pass found a point's nearest centroid for certain. Every moved centroid was
+ * considered (given its exact value or skipped as worse than the runner-up); every centroid not
+ * considered is an unmoved one other than the point's two candidates, whose value is at least
+ * the bound. When the point's centroid did not move, it stays best against those (it beat them,
+ * ties included, in the last pass, and the best candidate is at least as good as it); otherwise
+ * the best must beat the bound outright. */
 static bool pruned_certain(const assign_task *t, uint64_t p, const top2 *c) {
-    return !t->moved[t->assign[p]] || c->best < t->second[p];
-}
-
-/* Records a certain pruned result: the new bound is the second scored value unless the centroids
- * not scored (at least the old bound) may lie below it. */
-static void record_pruned(assign_task *t, uint64_t p, const top2 *c) {
-    t->assign[p] = c->arg;
-    t->score[p] = c->best;
-    if (c->second <= t->second[p]) {
-        t->second[p] = c->second;
-        t->second_of[p] = c->second_arg;
-    } else {
-        t->second_of[p] = NO_CENTROID;
-    }
+    return c->arg != NO_CENTROID && (!t->moved[t->assign[p]] || c->best < t->second[p]);
 }
 
 /* Scores the points the pruned pass could not settle against every centroid, a few rows at a time
  * gathered into a contiguous buffer. */
 static void assign_fallback(assign_task *t, const uint64_t *points, size_t count, float *tile,
-                            float *gathered, top2 *cand) {
+                            float *gathered, point_state *ps) {
     for (size_t f0 = 0; f0 < count; f0 += FALLBACK_ROWS) {
         size_t rows = count - f0 < FALLBACK_ROWS ? count - f0 : FALLBACK_ROWS;
-        for (size_t i = 0; i < rows; i++) {
+        for (size_t i = 0; i < rows; i++)
             memcpy(gathered + i * t->d, t->x + points[f0 + i] * t->d, (size_t)t->d * sizeof(float));
-            cand[i] = top2_empty;
-        }
-        score_points(t, cand, gathered, rows, t->centroids, t->norms, t->k, NULL, tile);
-        for (size_t i = 0; i < rows; i++) record_exact(t, points[f0 + i], &cand[i]);
+        assign_full(t, gathered, points + f0, 0, rows, tile, ps);
     }
 }
 
 static void assign_pruned(assign_task *t, uint64_t begin, size_t rows, float *tile, float *gathered,
-                          top2 *cand) {
+                          point_state *ps) {
     uint64_t unsettled[ASSIGN_BLOCK];
     size_t n_unsettled = 0;
-    for (size_t i = 0; i < rows; i++) cand[i] = unmoved_candidates(t, begin + i);
+    const float *x = t->x + begin * t->d;
+    for (size_t i = 0; i < rows; i++) point_start(&ps[i], t, x + i * t->d, unmoved_candidates(t, begin + i));
     if (t->moved_count)
-        score_points(t, cand, t->x + begin * t->d, rows, t->moved_centroids, t->moved_norms,
-                     t->moved_count, t->moved_index, tile);
+        score_points(t, ps, x, rows, t->moved_centroids, t->moved_norms, t->moved_count, t->moved_index,
+                     tile);
     for (size_t i = 0; i < rows; i++) {
-        if (pruned_certain(t, begin + i, &cand[i])) record_pruned(t, begin + i, &cand[i]);
+        /* the centroids not considered, unmoved ones, are at least the old bound */
+        if (pruned_certain(t, begin + i, &ps[i].c)) record(t, begin + i, &ps[i].c, t->second[begin + i]);
         else unsettled[n_unsettled++] = begin + i;
     }
-    assign_fallback(t, unsettled, n_unsettled, tile, gathered, cand);
+    assign_fallback(t, unsettled, n_unsettled, tile, gathered, ps);
 }
 
 static void assign_block(assign_task *t, uint64_t begin, uint64_t end, float *tile, float *gathered) {
     size_t rows = (size_t)(end - begin);
-    top2 cand[ASSIGN_BLOCK];
-    if (t->moved) assign_pruned(t, begin, rows, tile, gathered, cand);
-    else assign_exhaustive(t, begin, rows, tile, cand);
+    point_state ps[ASSIGN_BLOCK];
+    if (t->moved) assign_pruned(t, begin, rows, tile, gathered, ps);
+    else assign_full(t, t->x + begin * t->d, NULL, begin, rows, tile, ps);
     if (!t->block_objective) return;
     double objective = 0;
     for (size_t i = 0; i < rows; i++)
@@ -262,6 +402,14 @@ static nearkit_status run_assign(assign_task *t, uint32_t threads) {
     uint32_t cb = t->k < CENTROID_BLOCK ? t->k : CENTROID_BLOCK;
     atomic_init(&t->failed, 0);
     atomic_init(&t->distances, 0);
+    double max_sq = 0;
+    for (uint32_t j = 0; j < t->k; j++) {
+        double sq = 0;
+        for (uint32_t i = 0; i < t->d; i++)
+            sq += (double)t->centroids[(size_t)j * t->d + i] * t->centroids[(size_t)j * t->d + i];
+        if (!(sq <= max_sq)) max_sq = sq; /* NaN too: the bound then proves nothing */
+    }
+    t->max_centroid_length = sqrt(max_sq);
     nearkit_status st = NEARKIT_OK;
     if (!worker_buffers_init(&t->tiles, threads, (size_t)ASSIGN_BLOCK * cb * sizeof(float)) ||
         !worker_buffers_init(&t->gathered, threads, (size_t)FALLBACK_ROWS * t->d * sizeof(float))) {
@@ -431,7 +579,8 @@ typedef struct far_point {
 
 static int compare_far(const void *a, const void *b) {
     const far_point *x = a, *y = b;
-    if (x->dist != y->dist) return x->dist < y->dist ? 1 : -1; /* farthest first */
+    float dx = nan_as_infinity(x->dist), dy = nan_as_infinity(y->dist); /* a consistent order */
+    if (dx != dy) return dx < dy ? 1 : -1; /* farthest first */
     return (x->index > y->index) - (x->index < y->index);
 }
 

@@ -10,7 +10,10 @@
  * Deterministic: for given points, configuration and seed the centroids are the same bits on every
  * run and for every thread count. Work is split into blocks whose boundaries do not depend on the
  * number of threads, every centroid's sum is accumulated by one task over its members in point
- * order, and sums over blocks are combined in block order. */
+ * order, and sums over blocks are combined in block order. And the same on every machine and
+ * BLAS: sgemm only filters candidates within its proven error bound, every value compared or
+ * stored comes from the per-pair kernels, so the pruned iterations choose exactly what the
+ * exhaustive ones would (kmeans.c). */
 #ifndef NEARKIT_KMEANS_H
 #define NEARKIT_KMEANS_H
 
@@ -50,7 +53,9 @@ nearkit_status nearkit_kmeans_train(float *centroids, nearkit_kmeans_stats *stat
 
 /* The nearest of k centroids for each of n points, ties to the smaller centroid index:
  * smallest |x - c| when centroid_norms (k squared norms) is given, else (spherical) largest <x, c>.
- * score (may be NULL) receives the value minimised: |c|^2 - 2<x, c>, or -<x, c>.
+ * score (may be NULL) receives the value minimised: |c|^2 - 2<x, c>, or -<x, c>, as the kernels
+ * compute it (the same bits on every machine). NaN values count as +infinity: every assignment
+ * is below k whatever the input.
  * Errors: OUT_OF_MEMORY. */
 nearkit_status nearkit_kmeans_assign(uint32_t *assign, float *score, const float *centroids,
                                      const float *centroid_norms, uint32_t k, const float *x,
