@@ -7,16 +7,12 @@
  * queries, l1, linf, hamming, range search) runs the SIMD kernels over cache-sized blocks; hamming
  * batches pack each block into panels once (8 codes word by word) so that every load of it serves
  * several queries and no per-code reduction is needed. */
-#include "internal.h"
-#include "kernels.h"
+#include "driver.h"
+#include "rows.h"
 
 #include <math.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define VECS_TAG NEARKIT_TAG('V', 'E', 'C', 'S')
-#define IDS_TAG NEARKIT_TAG('I', 'D', 'S', ' ')
 
 #define QUERY_BLOCK 64        /* queries per task on the kernel path */
 #define GEMM_QUERY_BLOCK 1024 /* queries per task on the GEMM path: a larger M packs each stored
@@ -31,14 +27,13 @@
 #define PANEL_GROUP 8       /* queries per hamming_panels call */
 #define PANEL_QUERY_BLOCK 256 /* hamming queries per task: each task packs every block once */
 _Static_assert(QUERY_BLOCK <= GEMM_QUERY_BLOCK && PANEL_QUERY_BLOCK <= GEMM_QUERY_BLOCK,
-               "knn_range's heaps hold GEMM_QUERY_BLOCK queries");
+               "flat_knn's heaps hold GEMM_QUERY_BLOCK queries");
 
 typedef struct flat_impl {
-    uint8_t *vectors; /* count rows of vector_bytes, 64-byte aligned */
+    nearkit_rows rows;
     float *norms;     /* l2 only: squared norm of each row, for the GEMM expansion */
+    uint64_t norms_capacity;
     float max_sqnorm; /* l2 / ip / cosine: largest squared row norm, for the GEMM error bound */
-    int64_t *ids;     /* NULL while every id equals its position */
-    uint64_t count, capacity;
 } flat_impl;
 
 static flat_impl *impl_of(const nearkit_index *ix) { return ix->impl; }
@@ -51,9 +46,8 @@ static nearkit_status flat_create(nearkit_index *ix) {
 static void flat_destroy(nearkit_index *ix) {
     flat_impl *f = impl_of(ix);
     if (!f) return;
-    nearkit_aligned_free(f->vectors);
+    nearkit_rows_free(&f->rows);
     free(f->norms);
-    free(f->ids);
     free(f);
 }
 
@@ -62,14 +56,11 @@ static bool flat_is_ready(const nearkit_index *ix) {
     return true;
 }
 
-static uint64_t flat_count(const nearkit_index *ix) { return impl_of(ix)->count; }
+static uint64_t flat_count(const nearkit_index *ix) { return impl_of(ix)->rows.count; }
 
 static uint64_t flat_memory(const nearkit_index *ix) {
     const flat_impl *f = impl_of(ix);
-    uint64_t bytes = sizeof *f + f->capacity * ix->vector_bytes;
-    if (f->norms) bytes += f->capacity * sizeof(float);
-    if (f->ids) bytes += f->capacity * sizeof(int64_t);
-    return bytes;
+    return sizeof *f + nearkit_rows_memory(&f->rows, ix) + f->norms_capacity * sizeof(float);
 }
 
 /* ---- storage ----------------------------------------------------------------------------------- */
@@ -82,83 +73,59 @@ static bool gemm_metric(const nearkit_index *ix) {
            ix->metric == NEARKIT_METRIC_COSINE;
 }
 
-static nearkit_status reserve(nearkit_index *ix, uint64_t needed) {
-    flat_impl *f = impl_of(ix);
-    if (needed <= f->capacity) return NEARKIT_OK;
-    uint64_t cap = f->capacity + f->capacity / 2;
+/* Room for `needed` norms, the first `kept` of them kept, grown like the row store's capacity
+ * (half again). */
+static nearkit_status reserve_norms(flat_impl *f, const nearkit_index *ix, uint64_t kept,
+                                    uint64_t needed) {
+    if (!uses_norms(ix) || needed <= f->norms_capacity) return NEARKIT_OK;
+    uint64_t cap = f->norms_capacity + f->norms_capacity / 2;
     if (cap < needed) cap = needed;
-    uint8_t *vectors = nearkit_aligned_alloc_array((size_t)cap, (size_t)ix->vector_bytes);
-    float *norms = uses_norms(ix) ? nearkit_alloc_array((size_t)cap, sizeof(float)) : NULL;
-    int64_t *ids = f->ids ? nearkit_alloc_array((size_t)cap, sizeof(int64_t)) : NULL;
-    if (!vectors || (uses_norms(ix) && !norms) || (f->ids && !ids)) {
-        nearkit_aligned_free(vectors);
-        free(norms);
-        free(ids);
-        return nearkit_oom();
-    }
-    if (f->count) {
-        memcpy(vectors, f->vectors, (size_t)(f->count * ix->vector_bytes));
-        if (norms) memcpy(norms, f->norms, (size_t)f->count * sizeof(float));
-        if (ids) memcpy(ids, f->ids, (size_t)f->count * sizeof(int64_t));
-    }
-    nearkit_aligned_free(f->vectors);
+    float *norms = nearkit_alloc_array((size_t)cap, sizeof(float));
+    if (!norms) return nearkit_oom();
+    if (kept) memcpy(norms, f->norms, (size_t)kept * sizeof(float));
     free(f->norms);
-    free(f->ids);
-    f->vectors = vectors;
     f->norms = norms;
-    f->ids = ids;
-    f->capacity = cap;
+    f->norms_capacity = cap;
     return NEARKIT_OK;
 }
 
-/* Switches from implicit ids (the position) to an explicit array. */
-static nearkit_status materialise_ids(flat_impl *f) {
-    if (f->ids) return NEARKIT_OK;
-    int64_t *ids = nearkit_alloc_array((size_t)(f->capacity ? f->capacity : 1), sizeof(int64_t));
-    if (!ids) return nearkit_oom();
-    for (uint64_t i = 0; i < f->count; i++) ids[i] = (int64_t)i;
-    f->ids = ids;
-    return NEARKIT_OK;
+/* The GEMM path's facts about rows [first, count): their squared norms (l2) and the largest. */
+static void note_norms(flat_impl *f, const nearkit_index *ix, uint64_t first) {
+    if (!gemm_metric(ix)) return;
+    const nearkit_kernel_table *kt = nearkit_kernels();
+    for (uint64_t i = first; i < f->rows.count; i++) {
+        const float *v = (const float *)nearkit_rows_at(&f->rows, ix, i);
+        float sq = kt->dot(v, v, ix->dimension);
+        if (f->norms) f->norms[i] = sq;
+        if (sq > f->max_sqnorm) f->max_sqnorm = sq;
+    }
 }
 
 static nearkit_status flat_add(nearkit_index *ix, const void *vectors, uint64_t n, const int64_t *ids) {
     flat_impl *f = impl_of(ix);
-    if (n == 0) return NEARKIT_OK; /* an empty file's section: no memcpy from NULL */
-    nearkit_status st = reserve(ix, f->count + n);
-    if (!st && ids) st = materialise_ids(f);
+    if (n == 0) return NEARKIT_OK; /* adding nothing touches no memory */
+    uint64_t first = f->rows.count;
+    /* norms first: once the rows are in, nothing may fail */
+    nearkit_status st = reserve_norms(f, ix, first, first + n);
+    if (!st) st = nearkit_rows_append(&f->rows, ix, vectors, n, ids);
     if (st) return st;
-    memcpy(f->vectors + f->count * ix->vector_bytes, vectors, (size_t)(n * ix->vector_bytes));
-    if (gemm_metric(ix)) {
-        const nearkit_kernel_table *kt = nearkit_kernels();
-        for (uint64_t i = 0; i < n; i++) {
-            const float *v = (const float *)vectors + i * ix->dimension;
-            float sq = kt->dot(v, v, ix->dimension);
-            if (f->norms) f->norms[f->count + i] = sq;
-            if (sq > f->max_sqnorm) f->max_sqnorm = sq;
-        }
-    }
-    if (f->ids)
-        for (uint64_t i = 0; i < n; i++) f->ids[f->count + i] = ids ? ids[i] : (int64_t)(f->count + i);
-    f->count += n;
+    note_norms(f, ix, first);
     return NEARKIT_OK;
 }
 
 /* ---- distance blocks --------------------------------------------------------------------------- */
 
-/* Distances of one query to rows [row, row + rows) as the metric reports them, except l2, which
- * stays squared here (monotone, so selection is unaffected) and is rooted when results are emitted. */
+/* Ranking values of one query to rows [row, row + rows): the metric's value, l2 squared (monotone,
+ * so selection is unaffected; the driver roots it when the row is written). */
 static void block_distances(float *out, const nearkit_index *ix, const void *query, uint64_t row,
                             size_t rows, uint32_t *scratch) {
-    nearkit_metric_distances(out, scratch, nearkit_kernels(), ix->metric, query,
-                             impl_of(ix)->vectors + row * ix->vector_bytes, rows, ix->dimension,
-                             (size_t)ix->vector_bytes);
+    nearkit_rows_distances(out, scratch, nearkit_kernels(), ix, &impl_of(ix)->rows, query, row, rows);
 }
 
 /* The exact distance of one stored row, on the same kernels and scale as block_distances. */
 static float row_distance(const nearkit_index *ix, const void *query, uint64_t row) {
     const nearkit_kernel_table *kt = nearkit_kernels();
-    const flat_impl *f = impl_of(ix);
-    const uint8_t *v = f->vectors + row * ix->vector_bytes;
+    const uint8_t *v = nearkit_rows_at(&impl_of(ix)->rows, ix, row);
     size_t d = ix->dimension;
     switch (ix->metric) {
     case NEARKIT_METRIC_L2: return kt->l2sq(query, (const float *)v, d);
@@ -176,51 +143,19 @@ static size_t rows_per_block(const nearkit_index *ix) {
     return (size_t)rows;
 }
 
-static const void *query_at(const nearkit_index *ix, const void *queries, uint64_t q) {
-    return (const uint8_t *)queries + q * ix->vector_bytes;
-}
+/* ---- k-NN plan and scratch --------------------------------------------------------------------- */
 
-/* ---- k-NN -------------------------------------------------------------------------------------- */
+/* How one k-NN call runs, the same for every task of it (the call's state for the driver). */
+typedef struct knn_plan {
+    bool gemm;      /* float batch through sgemm */
+    size_t block;   /* stored rows per block */
+    uint64_t cap;   /* heap capacity of one query */
+    uint64_t chunk; /* queries per task at most */
+} knn_plan;
 
-typedef struct knn_task {
-    const nearkit_index *ix;
-    const void *queries;
-    uint64_t k, stride;
-    int64_t *ids;
-    float *dist;
-    bool gemm;
-    _Atomic int failed;
-} knn_task;
-
-/* Per-block scratch of one task: heaps for up to QUERY_BLOCK queries and distance buffers. */
-typedef struct knn_scratch {
-    float *heap_dist;
-    uint64_t *heap_pos;
-    float *tile;     /* QUERY_BLOCK x block rows (GEMM) or block rows (kernels) */
-    uint32_t *ints;  /* block rows, for hamming */
-    float *qnorms;   /* QUERY_BLOCK */
-} knn_scratch;
-
-static void scratch_free(knn_scratch *s) {
-    free(s->heap_dist);
-    free(s->heap_pos);
-    nearkit_aligned_free(s->tile);
-    free(s->ints);
-    free(s->qnorms);
-}
-
-static bool scratch_alloc(knn_scratch *s, size_t queries, size_t heap_cap, size_t tile_floats,
-                          size_t block_rows) {
-    *s = (knn_scratch){
-        .heap_dist = nearkit_alloc_array(queries * heap_cap, sizeof(float)),
-        .heap_pos = nearkit_alloc_array(queries * heap_cap, sizeof(uint64_t)),
-        .tile = nearkit_aligned_alloc_array(tile_floats, sizeof(float)),
-        .ints = nearkit_alloc_array(block_rows, sizeof(uint32_t)),
-        .qnorms = nearkit_alloc_array(queries, sizeof(float)),
-    };
-    if (s->heap_dist && s->heap_pos && s->tile && s->ints && s->qnorms) return true;
-    scratch_free(s);
-    return false;
+static bool gemm_applies(const nearkit_index *ix, uint64_t n) {
+    return gemm_metric(ix) && n >= GEMM_MIN_QUERIES && ix->dimension >= GEMM_MIN_DIMENSION &&
+           ix->dimension <= INT32_MAX / 2;
 }
 
 /* Candidates kept from the GEMM scan before exact re-scoring: a margin over k absorbs the rounding
@@ -231,6 +166,91 @@ static uint64_t gemm_candidates(uint64_t k, uint64_t count) {
     uint64_t kk = k + margin;
     return kk < count ? kk : count;
 }
+
+static knn_plan plan_knn(const nearkit_index *ix, uint64_t n, uint64_t k, uint32_t threads) {
+    uint64_t count = impl_of(ix)->rows.count;
+    knn_plan p = {.gemm = gemm_applies(ix, n)};
+    p.block = p.gemm ? GEMM_BLOCK_ROWS : rows_per_block(ix);
+    if (p.block > count) p.block = (size_t)count;
+    p.cap = p.gemm ? gemm_candidates(k, count) : k;
+    /* keep each task's heaps within HEAP_BYTES even when k is close to the count */
+    uint64_t chunk = HEAP_BYTES / (p.cap * (sizeof(float) + sizeof(uint64_t)));
+    uint64_t max_chunk = p.gemm ? GEMM_QUERY_BLOCK
+                         : ix->metric == NEARKIT_METRIC_HAMMING ? PANEL_QUERY_BLOCK : QUERY_BLOCK;
+    /* with several threads, smaller tasks so every thread gets a share of a modest batch */
+    if (threads > 1 && (n + threads - 1) / threads < max_chunk) max_chunk = (n + threads - 1) / threads;
+    p.chunk = chunk < 1 ? 1 : chunk > max_chunk ? max_chunk : chunk;
+    return p;
+}
+
+/* A task's hamming scratch when its queries share each block: the block packed into panels (see
+ * nearkit_hamming_panels), the queries packed, and the distances of one group of queries. */
+typedef struct panel_scratch {
+    uint64_t *panels, *queries;
+    uint32_t *out;
+    size_t words, stride;
+} panel_scratch;
+
+/* One worker's k-NN scratch, sized for the largest task of the plan. */
+typedef struct knn_scratch {
+    float *heap_dist;
+    uint64_t *heap_pos;
+    float *tile;     /* chunk x block rows (GEMM) or block rows (kernels) */
+    uint32_t *ints;  /* block rows, for hamming */
+    float *qnorms;   /* chunk */
+    panel_scratch panels; /* hamming plans whose tasks may take panels */
+} knn_scratch;
+
+static void panel_scratch_free(panel_scratch *p) {
+    nearkit_aligned_free(p->panels);
+    free(p->queries);
+    free(p->out);
+}
+
+static bool panel_scratch_alloc(panel_scratch *p, const nearkit_index *ix, size_t queries,
+                                size_t block_rows) {
+    size_t words = nearkit_hamming_words((size_t)ix->vector_bytes);
+    size_t stride = nearkit_hamming_panels(block_rows) * 8;
+    *p = (panel_scratch){
+        .panels = nearkit_aligned_alloc_array(stride * words, sizeof(uint64_t)),
+        .queries = nearkit_alloc_array(queries * words, sizeof(uint64_t)),
+        .out = nearkit_alloc_array(PANEL_GROUP * stride, sizeof(uint32_t)),
+        .words = words,
+        .stride = stride,
+    };
+    return p->panels && p->queries && p->out;
+}
+
+static void knn_scratch_free(void *scratch) {
+    knn_scratch *s = scratch;
+    free(s->heap_dist);
+    free(s->heap_pos);
+    nearkit_aligned_free(s->tile);
+    free(s->ints);
+    free(s->qnorms);
+    panel_scratch_free(&s->panels);
+    free(s);
+}
+
+static void *knn_scratch_new(const nearkit_search_call *c) {
+    const knn_plan *p = c->state;
+    size_t queries = (size_t)p->chunk, cap = (size_t)p->cap;
+    knn_scratch *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->heap_dist = nearkit_alloc_array(queries * cap, sizeof(float));
+    s->heap_pos = nearkit_alloc_array(queries * cap, sizeof(uint64_t));
+    s->tile = nearkit_aligned_alloc_array(p->gemm ? queries * p->block : p->block, sizeof(float));
+    s->ints = nearkit_alloc_array(p->block, sizeof(uint32_t));
+    s->qnorms = nearkit_alloc_array(queries, sizeof(float));
+    bool ok = s->heap_dist && s->heap_pos && s->tile && s->ints && s->qnorms;
+    if (ok && c->ix->metric == NEARKIT_METRIC_HAMMING && queries >= PANEL_MIN_QUERIES)
+        ok = panel_scratch_alloc(&s->panels, c->ix, queries, p->block);
+    if (ok) return s;
+    knn_scratch_free(s);
+    return NULL;
+}
+
+/* ---- k-NN: exact re-scoring of GEMM shortlists ------------------------------------------------- */
 
 /* Replaces the candidates' scan distances by exact ones and re-orders them as a heap would. The
  * pushes write only slots below the one being read, so this works in place. */
@@ -244,63 +264,40 @@ static void rescore(const nearkit_index *ix, nearkit_topk *h, const void *query)
     }
 }
 
-static void push_block(nearkit_topk *h, const float *d, uint64_t row, size_t rows);
-
 /* The k best of one query by the exact kernels alone, sorted, in h's storage (capacity >= k);
  * buf holds GEMM_BLOCK_ROWS floats. */
-static void scan_exact(const knn_task *t, nearkit_topk *h, float *buf, const void *query) {
-    const nearkit_index *ix = t->ix;
-    const flat_impl *f = impl_of(ix);
-    nearkit_topk_init(h, h->dist, h->pos, (size_t)t->k, f->ids);
-    for (uint64_t row = 0; row < f->count; row += GEMM_BLOCK_ROWS) {
-        size_t rows = f->count - row < GEMM_BLOCK_ROWS ? (size_t)(f->count - row) : GEMM_BLOCK_ROWS;
-        block_distances(buf, ix, query, row, rows, NULL);
-        push_block(h, buf, row, rows);
+static void scan_exact(const nearkit_search_call *c, nearkit_topk *h, float *buf, const void *query) {
+    const nearkit_index *ix = c->ix;
+    const nearkit_rows *rows = &impl_of(ix)->rows;
+    nearkit_topk_init(h, h->dist, h->pos, (size_t)c->k, rows->ids);
+    for (uint64_t row = 0; row < rows->count; row += GEMM_BLOCK_ROWS) {
+        size_t n = rows->count - row < GEMM_BLOCK_ROWS ? (size_t)(rows->count - row) : GEMM_BLOCK_ROWS;
+        block_distances(buf, ix, query, row, n, NULL);
+        nearkit_topk_push_block(h, buf, row, n);
     }
     nearkit_topk_sort(h);
 }
 
 /* Turns a query's GEMM shortlist into its exact k best, sorted: exact distances for the
  * candidates, kept when the sgemm error bound proves them complete, else an exact rescan. */
-static void settle_shortlist(const knn_task *t, nearkit_topk *h, float *buf, const void *query,
-                             float qsqnorm) {
-    const nearkit_index *ix = t->ix;
+static void settle_shortlist(const nearkit_search_call *c, nearkit_topk *h, float *buf,
+                             const void *query, float qsqnorm) {
+    const nearkit_index *ix = c->ix;
     float floor = nearkit_topk_floor(h);
     rescore(ix, h, query);
     nearkit_topk_sort(h);
     double slack = nearkit_gemm_slack(ix->metric, ix->dimension, sqrt((double)qsqnorm),
                                       sqrt((double)impl_of(ix)->max_sqnorm));
-    if (!nearkit_rerank_certain(h, t->k, floor, slack, ix->metric == NEARKIT_METRIC_L2))
-        scan_exact(t, h, buf, query);
+    if (!nearkit_rerank_certain(h, c->k, floor, slack, ix->metric == NEARKIT_METRIC_L2))
+        scan_exact(c, h, buf, query);
 }
 
-/* Writes a query's k results from its sorted heap: l2 rooted, by (distance, id). */
-static void emit_row(const knn_task *t, const nearkit_topk *h, uint64_t q) {
-    const nearkit_index *ix = t->ix;
-    int64_t *ids = t->ids + q * t->stride;
-    float *dist = t->dist + q * t->stride;
-    nearkit_topk_emit(h, impl_of(ix)->ids, t->k, ids, dist);
-    uint64_t n = h->size < t->k ? h->size : t->k;
-    if (ix->metric == NEARKIT_METRIC_L2) {
-        /* rooting can merge distinct squares into one float: restore the id order of such ties */
-        for (uint64_t i = 0; i < n; i++) dist[i] = sqrtf(dist[i]);
-        nearkit_sort_row(ids, dist, n);
-    }
-}
+/* ---- k-NN: block scans ------------------------------------------------------------------------- */
 
-static void push_block(nearkit_topk *h, const float *d, uint64_t row, size_t rows) {
-    float bound = nearkit_topk_bound(h);
-    for (size_t i = 0; i < rows; i++) {
-        if (d[i] <= bound) {
-            nearkit_topk_push(h, d[i], row + i);
-            bound = nearkit_topk_bound(h);
-        }
-    }
-}
-
-/* push_block for hamming counts, compared as integers in blocks of 64 so the common case,
- * nothing enters, runs as vector code (a minimum over the block: compilers turn an "any below"
- * into a horizontal reduction per vector, which costs more) without converting counts to float. */
+/* nearkit_topk_push_block for hamming counts, compared as integers in blocks of 64 so the common
+ * case, nothing enters, runs as vector code (a minimum over the block: compilers turn an "any
+ * below" into a horizontal reduction per vector, which costs more) without converting counts to
+ * float. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
@@ -325,16 +322,6 @@ static void push_hamming_block(nearkit_topk *h, const uint32_t *d, uint64_t row,
             fbound = nearkit_topk_bound(h);
             bound = fbound >= 4294967295.0f ? UINT32_MAX : (uint32_t)fbound;
         }
-}
-
-/* Fills tile (nq x rows) with the metric's ranking value via one sgemm. */
-static void gemm_block(float *tile, const knn_task *t, uint64_t q0, size_t nq, uint64_t row,
-                       size_t rows) {
-    const nearkit_index *ix = t->ix;
-    const float *x = (const float *)impl_of(ix)->vectors + row * ix->dimension;
-    const float *qs = (const float *)t->queries + q0 * ix->dimension;
-    bool l2 = ix->metric == NEARKIT_METRIC_L2;
-    nearkit_sgemm_nt(nq, rows, ix->dimension, l2 ? -2.0f : -1.0f, qs, x, tile);
 }
 
 /* Pushes a GEMM tile row: the ranking value is offset + extra[j] + r[j] (extra: stored norms for
@@ -371,51 +358,28 @@ static void push_gemm_row(nearkit_topk *h, const float *r, const float *extra, f
     }
 }
 
-/* ---- hamming through panels ------------------------------------------------------------------- */
-
-/* A task's hamming scratch when its queries share each block: the block packed into panels (see
- * nearkit_hamming_panels), the queries packed, and the distances of one group of queries. */
-typedef struct panel_scratch {
-    uint64_t *panels, *queries;
-    uint32_t *out;
-    size_t words, stride;
-} panel_scratch;
-
-static void panel_scratch_free(panel_scratch *p) {
-    nearkit_aligned_free(p->panels);
-    free(p->queries);
-    free(p->out);
-}
-
-static bool panel_scratch_alloc(panel_scratch *p, const knn_task *t, uint64_t begin, size_t nq,
-                                size_t block_rows) {
-    const nearkit_index *ix = t->ix;
-    size_t words = nearkit_hamming_words((size_t)ix->vector_bytes);
-    size_t stride = nearkit_hamming_panels(block_rows) * 8;
-    *p = (panel_scratch){
-        .panels = nearkit_aligned_alloc_array(stride * words, sizeof(uint64_t)),
-        .queries = nearkit_alloc_array(nq * words, sizeof(uint64_t)),
-        .out = nearkit_alloc_array(PANEL_GROUP * stride, sizeof(uint32_t)),
-        .words = words,
-        .stride = stride,
-    };
-    if (!p->panels || !p->queries || !p->out) {
-        panel_scratch_free(p);
-        return false;
-    }
+/* Rows [row, row + rows) for queries [first, first + nq) through one sgemm into the tile, each
+ * tile row then offered to its query's heap as the metric's ranking value. */
+static void scan_gemm_block(nearkit_topk *heaps, knn_scratch *s, const nearkit_search_call *c,
+                            uint64_t first, size_t nq, uint64_t row, size_t rows) {
+    const nearkit_index *ix = c->ix;
+    const flat_impl *f = impl_of(ix);
+    bool l2 = ix->metric == NEARKIT_METRIC_L2;
+    const float *x = (const float *)nearkit_rows_at(&f->rows, ix, row);
+    nearkit_sgemm_nt(nq, rows, ix->dimension, l2 ? -2.0f : -1.0f, nearkit_query_at(c, first), x, s->tile);
+    float offset = ix->metric == NEARKIT_METRIC_COSINE ? 1.0f : 0.0f;
     for (size_t i = 0; i < nq; i++)
-        nearkit_hamming_pack_query(p->queries + i * words, query_at(ix, t->queries, begin + i),
-                                   (size_t)ix->vector_bytes);
-    return true;
+        push_gemm_row(&heaps[i], s->tile + i * rows, l2 ? f->norms + row : NULL,
+                      l2 ? s->qnorms[i] : offset, row, rows);
 }
 
 /* Scans rows [row, row + rows) for every query of the task: the block is packed once, then each
- * load of it serves a group of queries. */
+ * load of it serves a group of queries (packed by pack_panel_queries). */
 static void scan_hamming_panels(nearkit_topk *heaps, panel_scratch *p, const nearkit_index *ix,
                                 size_t nq, uint64_t row, size_t rows) {
     const nearkit_kernel_table *kt = nearkit_kernels();
     size_t np = nearkit_hamming_panels(rows);
-    kt->hamming_pack(p->panels, impl_of(ix)->vectors + row * ix->vector_bytes, rows,
+    kt->hamming_pack(p->panels, nearkit_rows_at(&impl_of(ix)->rows, ix, row), rows,
                      (size_t)ix->vector_bytes);
     for (size_t q0 = 0; q0 < nq; q0 += PANEL_GROUP) {
         size_t g = nq - q0 < PANEL_GROUP ? nq - q0 : PANEL_GROUP;
@@ -424,193 +388,155 @@ static void scan_hamming_panels(nearkit_topk *heaps, panel_scratch *p, const nea
     }
 }
 
-static void knn_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
-    (void)worker;
-    knn_task *t = ctx;
-    const nearkit_index *ix = t->ix;
-    const flat_impl *f = impl_of(ix);
-    size_t nq = (size_t)(end - begin);
-    size_t block = t->gemm ? GEMM_BLOCK_ROWS : rows_per_block(ix);
-    if (block > f->count) block = (size_t)f->count;
-    uint64_t cap = t->gemm ? gemm_candidates(t->k, f->count) : t->k;
-    knn_scratch s;
-    panel_scratch ps = {0};
-    bool panels = ix->metric == NEARKIT_METRIC_HAMMING && nq >= PANEL_MIN_QUERIES;
-    if (!scratch_alloc(&s, nq, (size_t)cap, t->gemm ? nq * block : block, block)) {
-        atomic_store(&t->failed, 1);
-        return;
-    }
-    if (panels && !panel_scratch_alloc(&ps, t, begin, nq, block)) {
-        scratch_free(&s);
-        atomic_store(&t->failed, 1);
-        return;
-    }
-    nearkit_topk heaps[GEMM_QUERY_BLOCK]; /* the largest task of any path */
-    for (size_t i = 0; i < nq; i++) {
-        nearkit_topk_init(&heaps[i], s.heap_dist + i * cap, s.heap_pos + i * cap, (size_t)cap, f->ids);
-        if (t->gemm) {
-            const float *q = query_at(ix, t->queries, begin + i);
-            s.qnorms[i] = nearkit_kernels()->dot(q, q, ix->dimension);
-        }
-    }
-    for (uint64_t row = 0; row < f->count; row += block) {
-        size_t rows = f->count - row < block ? (size_t)(f->count - row) : block;
-        if (t->gemm) {
-            gemm_block(s.tile, t, begin, nq, row, rows);
-            bool l2 = ix->metric == NEARKIT_METRIC_L2;
-            float offset = ix->metric == NEARKIT_METRIC_COSINE ? 1.0f : 0.0f;
-            for (size_t i = 0; i < nq; i++)
-                push_gemm_row(&heaps[i], s.tile + i * rows, l2 ? f->norms + row : NULL,
-                              l2 ? s.qnorms[i] : offset, row, rows);
-        } else if (panels) {
-            scan_hamming_panels(heaps, &ps, ix, nq, row, rows);
-        } else if (ix->metric == NEARKIT_METRIC_HAMMING) {
-            const nearkit_kernel_table *kt = nearkit_kernels();
-            const uint8_t *codes = f->vectors + row * ix->vector_bytes;
-            for (size_t i = 0; i < nq; i++) {
-                kt->hamming_many(s.ints, query_at(ix, t->queries, begin + i), codes, rows,
-                                 (size_t)ix->vector_bytes);
-                push_hamming_block(&heaps[i], s.ints, row, rows);
-            }
-        } else {
-            for (size_t i = 0; i < nq; i++) {
-                block_distances(s.tile, ix, query_at(ix, t->queries, begin + i), row, rows, s.ints);
-                push_block(&heaps[i], s.tile, row, rows);
-            }
-        }
-    }
-    for (size_t i = 0; i < nq; i++) {
-        if (t->gemm)
-            settle_shortlist(t, &heaps[i], s.tile, query_at(ix, t->queries, begin + i), s.qnorms[i]);
-        else
-            nearkit_topk_sort(&heaps[i]);
-        emit_row(t, &heaps[i], begin + i);
-    }
-    scratch_free(&s);
-    panel_scratch_free(&ps);
+static void pack_panel_queries(panel_scratch *p, const nearkit_search_call *c, uint64_t first,
+                               size_t nq) {
+    for (size_t i = 0; i < nq; i++)
+        nearkit_hamming_pack_query(p->queries + i * p->words, nearkit_query_at(c, first + i),
+                                   (size_t)c->ix->vector_bytes);
 }
 
-static bool gemm_applies(const nearkit_index *ix, uint64_t n) {
-    return gemm_metric(ix) && n >= GEMM_MIN_QUERIES && ix->dimension >= GEMM_MIN_DIMENSION &&
-           ix->dimension <= INT32_MAX / 2;
+/* Rows [row, row + rows) query by query through the distance kernels. */
+static void scan_kernel_block(nearkit_topk *heaps, knn_scratch *s, const nearkit_search_call *c,
+                              uint64_t first, size_t nq, uint64_t row, size_t rows) {
+    const nearkit_index *ix = c->ix;
+    if (ix->metric == NEARKIT_METRIC_HAMMING) {
+        const nearkit_kernel_table *kt = nearkit_kernels();
+        const uint8_t *codes = nearkit_rows_at(&impl_of(ix)->rows, ix, row);
+        for (size_t i = 0; i < nq; i++) {
+            kt->hamming_many(s->ints, nearkit_query_at(c, first + i), codes, rows,
+                             (size_t)ix->vector_bytes);
+            push_hamming_block(&heaps[i], s->ints, row, rows);
+        }
+        return;
+    }
+    for (size_t i = 0; i < nq; i++) {
+        block_distances(s->tile, ix, nearkit_query_at(c, first + i), row, rows, s->ints);
+        nearkit_topk_push_block(&heaps[i], s->tile, row, rows);
+    }
 }
+
+/* The k-NN of queries [first, first + n) (a task of at most the plan's chunk): every block of
+ * stored rows is scanned for all of them before the next, then each row is written. */
+static bool flat_knn(void *scratch, const nearkit_search_call *c, uint64_t first, uint64_t n) {
+    knn_scratch *s = scratch;
+    const knn_plan *p = c->state;
+    const nearkit_index *ix = c->ix;
+    const nearkit_rows *stored = &impl_of(ix)->rows;
+    size_t nq = (size_t)n;
+    bool panels = ix->metric == NEARKIT_METRIC_HAMMING && nq >= PANEL_MIN_QUERIES;
+    if (panels) pack_panel_queries(&s->panels, c, first, nq);
+    nearkit_topk heaps[GEMM_QUERY_BLOCK]; /* the largest task of any path */
+    for (size_t i = 0; i < nq; i++) {
+        nearkit_topk_init(&heaps[i], s->heap_dist + i * p->cap, s->heap_pos + i * p->cap,
+                          (size_t)p->cap, stored->ids);
+        if (p->gemm) {
+            const float *q = nearkit_query_at(c, first + i);
+            s->qnorms[i] = nearkit_kernels()->dot(q, q, ix->dimension);
+        }
+    }
+    for (uint64_t row = 0; row < stored->count; row += p->block) {
+        size_t rows = stored->count - row < p->block ? (size_t)(stored->count - row) : p->block;
+        if (p->gemm) scan_gemm_block(heaps, s, c, first, nq, row, rows);
+        else if (panels) scan_hamming_panels(heaps, &s->panels, ix, nq, row, rows);
+        else scan_kernel_block(heaps, s, c, first, nq, row, rows);
+    }
+    for (size_t i = 0; i < nq; i++) {
+        if (p->gemm) {
+            settle_shortlist(c, &heaps[i], s->tile, nearkit_query_at(c, first + i), s->qnorms[i]);
+            nearkit_write_sorted(c, first + i, &heaps[i]);
+        } else {
+            nearkit_write_heap(c, first + i, &heaps[i]);
+        }
+    }
+    return true;
+}
+
+static const nearkit_searcher knn_searcher = {
+    .scratch_new = knn_scratch_new,
+    .scratch_free = knn_scratch_free,
+    .knn = flat_knn,
+};
 
 static nearkit_status flat_search(const nearkit_index *ix, const void *queries, uint64_t n,
                                   uint64_t k, int64_t *ids, float *dist, uint64_t stride,
                                   uint32_t threads) {
-    knn_task t = {.ix = ix, .queries = queries, .k = k, .stride = stride, .ids = ids, .dist = dist,
-                  .gemm = gemm_applies(ix, n)};
-    atomic_init(&t.failed, 0);
-    /* keep each task's heaps within HEAP_BYTES even when k is close to the count */
-    uint64_t cap = t.gemm ? gemm_candidates(k, impl_of(ix)->count) : k;
-    uint64_t chunk = HEAP_BYTES / (cap * (sizeof(float) + sizeof(uint64_t)));
-    uint64_t max_chunk = t.gemm ? GEMM_QUERY_BLOCK
-                         : ix->metric == NEARKIT_METRIC_HAMMING ? PANEL_QUERY_BLOCK : QUERY_BLOCK;
-    /* with several threads, smaller tasks so every thread gets a share of a modest batch */
-    if (threads > 1 && (n + threads - 1) / threads < max_chunk) max_chunk = (n + threads - 1) / threads;
-    chunk = chunk < 1 ? 1 : chunk > max_chunk ? max_chunk : chunk;
-    nearkit_parallel_for(threads, n, chunk, knn_range, &t);
-    return atomic_load(&t.failed) ? nearkit_oom() : NEARKIT_OK;
+    knn_plan plan = plan_knn(ix, n, k, threads);
+    nearkit_search_call c = {.ix = ix, .queries = queries, .n = n, .k = k, .stride = stride,
+                             .ids = ids, .dist = dist, .state = &plan};
+    return nearkit_drive_knn(&knn_searcher, &c, threads, plan.chunk);
 }
 
 /* ---- range search ------------------------------------------------------------------------------ */
 
-typedef struct range_task {
-    const nearkit_index *ix;
-    const void *queries;
-    float radius;
-    nearkit_range_builder *out;
-    _Atomic int failed;
-} range_task;
+#define RANGE_CHUNK 4 /* range queries per task */
 
-static void range_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
-    (void)worker;
-    range_task *t = ctx;
-    const nearkit_index *ix = t->ix;
-    const flat_impl *f = impl_of(ix);
+/* One worker's range scratch: the distances of one block. */
+typedef struct range_scratch {
+    float *dist;
+    uint32_t *ints;
+} range_scratch;
+
+static void range_scratch_free(void *scratch) {
+    range_scratch *s = scratch;
+    free(s->dist);
+    free(s->ints);
+    free(s);
+}
+
+static void *range_scratch_new(const nearkit_search_call *c) {
+    size_t block = rows_per_block(c->ix);
+    range_scratch *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->dist = nearkit_alloc_array(block, sizeof(float));
+    s->ints = nearkit_alloc_array(block, sizeof(uint32_t));
+    if (s->dist && s->ints) return s;
+    range_scratch_free(s);
+    return NULL;
+}
+
+static bool flat_range(void *scratch, const nearkit_search_call *c, uint64_t q) {
+    range_scratch *s = scratch;
+    const nearkit_index *ix = c->ix;
+    const nearkit_rows *stored = &impl_of(ix)->rows;
+    const void *query = nearkit_query_at(c, q);
     size_t block = rows_per_block(ix);
-    float *d = nearkit_alloc_array(block, sizeof(float));
-    uint32_t *ints = nearkit_alloc_array(block, sizeof(uint32_t));
-    if (!d || !ints) {
-        atomic_store(&t->failed, 1);
-        goto done;
-    }
-    for (uint64_t q = begin; q < end; q++) {
-        const void *query = query_at(ix, t->queries, q);
-        for (uint64_t row = 0; row < f->count; row += block) {
-            size_t rows = f->count - row < block ? (size_t)(f->count - row) : block;
-            block_distances(d, ix, query, row, rows, ints);
-            for (size_t i = 0; i < rows; i++) {
-                float dist = ix->metric == NEARKIT_METRIC_L2 ? sqrtf(d[i]) : d[i];
-                if (dist <= t->radius) {
-                    int64_t id = f->ids ? f->ids[row + i] : (int64_t)(row + i);
-                    if (!nearkit_range_builder_add(t->out, q, id, dist)) {
-                        atomic_store(&t->failed, 1);
-                        goto done;
-                    }
-                }
-            }
+    for (uint64_t row = 0; row < stored->count; row += block) {
+        size_t rows = stored->count - row < block ? (size_t)(stored->count - row) : block;
+        block_distances(s->dist, ix, query, row, rows, s->ints);
+        for (size_t i = 0; i < rows; i++) {
+            float dist = nearkit_reported(ix, s->dist[i]);
+            if (dist <= c->radius && !nearkit_add_match(c, q, nearkit_rows_id(stored, row + i), dist))
+                return false;
         }
     }
-done:
-    free(d);
-    free(ints);
+    return true;
 }
+
+static const nearkit_searcher range_searcher = {
+    .scratch_new = range_scratch_new,
+    .scratch_free = range_scratch_free,
+    .range = flat_range,
+};
 
 static nearkit_status flat_range_search(const nearkit_index *ix, const void *queries, uint64_t n,
                                         float radius, nearkit_range_builder *out, uint32_t threads) {
-    range_task t = {.ix = ix, .queries = queries, .radius = radius, .out = out};
-    atomic_init(&t.failed, 0);
-    nearkit_parallel_for(threads, n, 4, range_range, &t);
-    return atomic_load(&t.failed) ? nearkit_oom() : NEARKIT_OK;
+    nearkit_search_call c = {.ix = ix, .queries = queries, .n = n, .radius = radius, .matches = out};
+    return nearkit_drive_range(&range_searcher, &c, threads, RANGE_CHUNK);
 }
 
 /* ---- persistence ------------------------------------------------------------------------------- */
 
+/* Sections VECS and IDS (only when ids were given), through the row store. */
 static nearkit_status flat_save(const nearkit_index *ix, nearkit_writer *w) {
-    const flat_impl *f = impl_of(ix);
-    nearkit_status st = nearkit_writer_section(w, VECS_TAG, f->vectors, f->count * ix->vector_bytes);
-    if (!st && f->ids) st = nearkit_writer_section(w, IDS_TAG, f->ids, f->count * sizeof(int64_t));
-    return st;
+    return nearkit_rows_save(&impl_of(ix)->rows, ix, w);
 }
 
 static nearkit_status flat_load(nearkit_index *ix, const nearkit_reader *r) {
-    const void *vectors, *ids = NULL;
-    uint64_t size;
-    nearkit_status st = nearkit_reader_section(&vectors, &size, r, VECS_TAG);
-    if (st) return st;
-    if (size % ix->vector_bytes != 0)
-        return nearkit_set_error(NEARKIT_ERR_CORRUPT,
-                                 "corrupt index: vector section of %llu bytes is not a whole number "
-                                 "of %llu-byte vectors",
-                                 (unsigned long long)size, (unsigned long long)ix->vector_bytes);
-    uint64_t n = size / ix->vector_bytes;
-    uint64_t ids_size;
-    if (nearkit_reader_section(&ids, &ids_size, r, IDS_TAG) == NEARKIT_OK) {
-        if (ids_size != n * sizeof(int64_t))
-            return nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: %llu ids for %llu vectors",
-                                     (unsigned long long)(ids_size / 8), (unsigned long long)n);
-    } else {
-        ids = NULL;
-    }
-    nearkit_clear_error();
-    /* ids are copied out of the (possibly unaligned) image before use */
-    int64_t *id_copy = NULL;
-    if (ids) {
-        id_copy = nearkit_alloc_array((size_t)n, sizeof(int64_t));
-        if (!id_copy) return nearkit_oom();
-        memcpy(id_copy, ids, (size_t)n * sizeof(int64_t));
-        for (uint64_t i = 0; i < n; i++)
-            if (id_copy[i] == -1) {
-                free(id_copy);
-                return nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: stored id -1");
-            }
-    }
-    st = flat_add(ix, vectors, n, id_copy);
-    free(id_copy);
-    if (st || ix->vector_type != NEARKIT_VECTOR_FLOAT32) return st;
-    /* checked in the aligned copy: the file image may hold the floats at any offset */
-    return nearkit_check_loaded_floats(ix, (const float *)impl_of(ix)->vectors, n, "stored vector");
+    flat_impl *f = impl_of(ix);
+    nearkit_status st = nearkit_rows_load(&f->rows, ix, r, false);
+    if (!st) st = reserve_norms(f, ix, 0, f->rows.count);
+    if (!st) note_norms(f, ix, 0);
+    return st;
 }
 
 static void flat_describe(const nearkit_index *ix, nearkit_strbuf *sb) {
