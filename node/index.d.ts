@@ -1,7 +1,7 @@
 // TypeScript declarations of the nearkit Node.js package.
 
 /** Names of index kinds; which exist depends on the library build (see `kinds()`). */
-export type KindName = 'flat' | 'vptree' | 'bktree' | 'ivf_flat' | 'hnsw' | 'mih' | 'ivf_binary' | (string & {});
+export type KindName = 'flat' | 'vptree' | 'bktree' | 'ivf_flat' | 'mih' | 'ivf_binary' | (string & {});
 
 /** Metric names (`metrics()` lists them). Smaller distances are always nearer. */
 export type MetricName = 'l2' | 'l1' | 'linf' | 'cosine' | 'ip' | 'hamming' | (string & {});
@@ -107,6 +107,14 @@ export interface ParamInfo {
   build: boolean;
   /** Integer valued. */
   integer: boolean;
+  /** The smallest value `setParam` accepts. */
+  minimum: number;
+  /** The largest value `setParam` accepts. */
+  maximum: number;
+  /** The value of a new index; null for a read-only statistic. */
+  default: number | null;
+  /** One line from the library, e.g. what 0 means. */
+  description: string;
 }
 
 /**
@@ -184,7 +192,7 @@ export class Index {
   getParam(name: string): number;
   /** Sets a named parameter (camelCase or snake_case name). */
   setParam(name: string, value: number): void;
-  /** Every named parameter of this index. */
+  /** Every named parameter of this index, with its range, default and description. */
   paramInfo(): ParamInfo[];
   /** Every named parameter with its value, by camelCase name. */
   params(): Record<string, number>;

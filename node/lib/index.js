@@ -290,7 +290,11 @@ class Index {
     native.setParam(Index.#of(this), toNativeName(name), value);
   }
 
-  /** Every named parameter of this index: [{name, nativeName, readOnly, build, integer}]. */
+  /**
+   * Every named parameter of this index, as the library describes it (nearkit_index_param_describe):
+   * [{name, nativeName, readOnly, build, integer, minimum, maximum, default, description}];
+   * `default` is the value of a new index, null for read-only statistics.
+   */
   paramInfo() {
     return native.paramInfo(Index.#of(this)).map((p) => ({
       name: toJsName(p.name),
@@ -298,6 +302,10 @@ class Index {
       readOnly: p.readOnly,
       build: p.build,
       integer: p.integer,
+      minimum: p.minimum,
+      maximum: p.maximum,
+      default: p.readOnly ? null : p.default,
+      description: p.description,
     }));
   }
 

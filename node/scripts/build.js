@@ -81,10 +81,18 @@ function buildCore(src) {
   return JSON.parse(fs.readFileSync(infoFile, 'utf8'));
 }
 
+// bindings/ (handle.c, shared with the Python binding) relative to node/: gyp's make generator
+// cannot place the object file of a source given by an absolute path.
+function bindingsDir(src) {
+  return path.relative(nodeRoot, path.join(src, 'bindings')).split(path.sep).join('/');
+}
+
 function main() {
   const prebuild = process.argv.includes('--prebuild');
   const src = sourceRoot();
-  if (!fs.existsSync(path.join(src, 'include', 'nearkit.h'))) fail(`no nearkit sources at ${src}`);
+  if (!fs.existsSync(path.join(src, 'include', 'nearkit.h')) || !fs.existsSync(path.join(src, 'bindings', 'handle.c'))) {
+    fail(`no nearkit sources at ${src}`);
+  }
 
   const nodeDir = findNodeDir();
   if (!nodeDir) {
@@ -108,6 +116,7 @@ function main() {
     `--nodedir=${nodeDir}`,
     `--jobs=${jobs}`,
     `--nearkit-include=${info.include}`,
+    `--nearkit-bindings=${bindingsDir(src)}`,
     `--nearkit-libs=${libs.join(' ')}`,
   ]);
   if (!fs.existsSync(builtPath)) fail(`node-gyp did not produce ${builtPath}`);

@@ -9,7 +9,7 @@ const prebuiltPath = path.join(nodeRoot, 'prebuilds', platformDir, 'nearkit.node
 const builtPath = path.join(nodeRoot, 'build', 'Release', 'nearkit.node');
 const vendoredRoot = path.join(nodeRoot, 'deps', 'nearkit');
 
-// The directory holding include/nearkit.h, core/ and the core's CMakeLists.txt: the copy shipped
+// The directory holding include/nearkit.h, core/, bindings/ and the core's CMakeLists.txt: the copy shipped
 // in the npm package (deps/nearkit), or the repository around node/.
 function sourceRoot() {
   if (process.env.NEARKIT_SOURCE_DIR) return path.resolve(process.env.NEARKIT_SOURCE_DIR);

@@ -3,7 +3,8 @@
 // Runs before `npm pack` / `npm publish`:
 //   1. puts the binary for this platform at prebuilds/<platform>-<arch>/nearkit.node: the one
 //      from the last build (build/Release/nearkit.node; `npm run build` makes it), or a new build;
-//   2. copies the nearkit C sources (include/, core/, the core's CMakeLists.txt) to deps/nearkit/
+//   2. copies the nearkit C sources (include/, core/, the core's CMakeLists.txt, and bindings/handle.*
+//      which the addon compiles) to deps/nearkit/
 //      so that an install on a platform without a prebuilt binary can build from source.
 // postpack.js removes deps/ again.
 const fs = require('fs');
@@ -29,6 +30,8 @@ if (path.resolve(vendoredRoot) !== repoRoot && fs.existsSync(path.join(repoRoot,
   for (const name of fs.readdirSync(path.join(repoRoot, 'core'))) {
     if (/\.(c|h|map)$/.test(name) || name === 'sources.txt') copy(path.join('core', name));
   }
+  fs.mkdirSync(path.join(vendoredRoot, 'bindings'));
+  for (const name of ['handle.c', 'handle.h']) copy(path.join('bindings', name));
   for (const name of ['LICENSE', 'LICENSE.md', 'LICENSE.txt']) {
     if (fs.existsSync(path.join(repoRoot, name))) copy(name);
   }

@@ -10,10 +10,10 @@
  * loads in every later Node.js release without a rebuild.
  *
  * Concurrency model (see also lib/index.js):
- *   - Each index handle carries a read-write lock. Calls the header marks const (search, range
- *     search, save, introspection, get_param) take it shared; add, train, build and set_param
- *     take it exclusive. Synchronous calls take it on the JavaScript thread, asynchronous ones on
- *     the pool thread that runs them.
+ *   - Each index handle carries a read-write lock (bindings/handle.h, shared with the Python
+ *     binding). Calls the header marks const (search, range search, save, introspection,
+ *     get_param) take it shared; add, train, build and set_param take it exclusive. Synchronous
+ *     calls take it on the JavaScript thread, asynchronous ones on the pool thread that runs them.
  *   - The handle counts its asynchronous operations in flight (only ever touched on the JavaScript
  *     thread: incremented when work is queued, decremented in its completion callback). close()
  *     marks the handle closed at once, so later calls fail with ERR_NEARKIT_CLOSED, and frees the
@@ -25,10 +25,6 @@
  *     callback (nk_work), so a caller that detaches or reuses its buffers meanwhile is safe.
  */
 #define NAPI_VERSION 8
-#if !defined(_WIN32) && !defined(_GNU_SOURCE)
-#define _GNU_SOURCE /* pthread_rwlockattr_setkind_np on glibc */
-#endif
-
 #include <node_api.h>
 
 #include <math.h>
@@ -37,38 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "handle.h" /* bindings/: the index with its lock, shared with the Python binding */
 #include "nearkit.h"
-
-#ifdef _WIN32
-#include <windows.h>
-typedef SRWLOCK nk_rwlock;
-static int nk_rwlock_init(nk_rwlock *l) { InitializeSRWLock(l); return 0; }
-static void nk_rwlock_destroy(nk_rwlock *l) { (void)l; }
-static void nk_read_lock(nk_rwlock *l) { AcquireSRWLockShared(l); }
-static void nk_read_unlock(nk_rwlock *l) { ReleaseSRWLockShared(l); }
-static void nk_write_lock(nk_rwlock *l) { AcquireSRWLockExclusive(l); }
-static void nk_write_unlock(nk_rwlock *l) { ReleaseSRWLockExclusive(l); }
-#else
-#include <pthread.h>
-typedef pthread_rwlock_t nk_rwlock;
-static int nk_rwlock_init(nk_rwlock *l) {
-    pthread_rwlockattr_t attr;
-    int rc;
-    if (pthread_rwlockattr_init(&attr) != 0) return -1;
-#if defined(__GLIBC__)
-    /* A waiting writer (add/build) must not starve behind a stream of searches. */
-    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-#endif
-    rc = pthread_rwlock_init(l, &attr);
-    pthread_rwlockattr_destroy(&attr);
-    return rc == 0 ? 0 : -1;
-}
-static void nk_rwlock_destroy(nk_rwlock *l) { pthread_rwlock_destroy(l); }
-static void nk_read_lock(nk_rwlock *l) { pthread_rwlock_rdlock(l); }
-static void nk_read_unlock(nk_rwlock *l) { pthread_rwlock_unlock(l); }
-static void nk_write_lock(nk_rwlock *l) { pthread_rwlock_wrlock(l); }
-static void nk_write_unlock(nk_rwlock *l) { pthread_rwlock_unlock(l); }
-#endif
 
 /* ---- Error codes ------------------------------------------------------------------------------ */
 
@@ -146,8 +112,7 @@ static char *nk_strdup(const char *s) {
 /* ---- Index handles ---------------------------------------------------------------------------- */
 
 typedef struct nk_handle {
-    nearkit_index *index;       /* NULL once freed */
-    nk_rwlock lock;
+    nkb_handle *shared;         /* the index (NULL once freed) and its lock */
     int closed;                 /* JavaScript thread only */
     int finalized;              /* the handle object was garbage-collected; JavaScript thread */
     uint32_t inflight;          /* asynchronous operations queued or running; JavaScript thread */
@@ -168,19 +133,35 @@ static void nk_report_memory(napi_env env, nk_handle *h, uint64_t bytes) {
         h->reported = (int64_t)bytes;
 }
 
+/* Frees the index. Called with nothing in flight, so it waits for no one. */
 static void nk_handle_release_index(napi_env env, nk_handle *h) {
-    if (h->index != NULL) {
-        nearkit_index_free(h->index);
-        h->index = NULL;
-        nk_report_memory(env, h, 0);
-    }
+    nkb_handle_close(h->shared);
+    nk_report_memory(env, h, 0);
 }
 
 static void nk_handle_destroy(napi_env env, nk_handle *h) {
     nk_handle_release_index(env, h);
-    nk_rwlock_destroy(&h->lock);
+    nkb_handle_free(h->shared);
     free(h);
 }
+
+/* The index of an open handle with its lock held shared (read) or exclusive (write); throws
+ * ERR_NEARKIT_CLOSED and returns NULL once it is freed. */
+static nearkit_index *nk_lock(napi_env env, nk_handle *h, int write) {
+    nearkit_index *ix =
+        write ? nkb_handle_acquire_write(h->shared) : nkb_handle_acquire_read(h->shared);
+    if (ix == NULL) nk_throw(env, CODE_CLOSED, "the index is closed");
+    return ix;
+}
+
+static void nk_unlock(nk_handle *h, int write) {
+    if (write) nkb_handle_release_write(h->shared);
+    else nkb_handle_release_read(h->shared);
+}
+
+/* The index without the lock, for what is fixed at creation (kind, metric, dimension) and for
+ * checking that it still exists. JavaScript thread only: the only thread that frees it. */
+static const nearkit_index *nk_peek(const nk_handle *h) { return nkb_handle_peek(h->shared); }
 
 static void nk_handle_finalize(napi_env env, void *data, void *hint) {
     nk_handle *h = data;
@@ -199,12 +180,11 @@ static napi_value nk_wrap_index(napi_env env, nearkit_index *index) {
         nearkit_index_free(index);
         return nk_throw(env, CODE_OUT_OF_MEMORY, "out of memory allocating an index handle");
     }
-    if (nk_rwlock_init(&h->lock) != 0) {
+    if ((h->shared = nkb_handle_new(index)) == NULL) {
         free(h);
         nearkit_index_free(index);
         return nk_throw(env, CODE_INTERNAL, "could not initialise a lock");
     }
-    h->index = index;
     h->vector_type = nearkit_index_vector_type(index);
     h->vector_bytes = nearkit_index_vector_bytes(index);
     if (napi_create_object(env, &object) != napi_ok ||
@@ -876,7 +856,7 @@ static napi_value nk_info(napi_env env, napi_callback_info info) {
     const nearkit_index *ix;
     if (nk_get_args(env, info, &a) != 0) return NULL;
     if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
-    ix = h->index;
+    ix = nk_peek(h);
     NK_CALL(env, napi_create_object(env, &obj));
     if (!nk_set_string_prop(env, obj, "kind", nearkit_kind_name(nearkit_index_kind(ix))) ||
         !nk_set_string_prop(env, obj, "metric", nearkit_metric_name(nearkit_index_metric(ix))) ||
@@ -892,16 +872,17 @@ static napi_value nk_info(napi_env env, napi_callback_info info) {
 static napi_value nk_stats(napi_env env, napi_callback_info info) {
     nk_args a;
     nk_handle *h;
+    nearkit_index *ix;
     napi_value obj;
     uint64_t count, memory;
     int32_t ready;
     if (nk_get_args(env, info, &a) != 0) return NULL;
     if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
-    nk_read_lock(&h->lock);
-    count = nearkit_index_count(h->index);
-    memory = nearkit_index_memory_bytes(h->index);
-    ready = nearkit_index_is_ready(h->index);
-    nk_read_unlock(&h->lock);
+    if ((ix = nk_lock(env, h, 0)) == NULL) return NULL;
+    count = nearkit_index_count(ix);
+    memory = nearkit_index_memory_bytes(ix);
+    ready = nearkit_index_is_ready(ix);
+    nk_unlock(h, 0);
     NK_CALL(env, napi_create_object(env, &obj));
     if (!nk_set_number_prop(env, obj, "count", (double)count) ||
         !nk_set_number_prop(env, obj, "memoryBytes", (double)memory) ||
@@ -913,13 +894,14 @@ static napi_value nk_stats(napi_env env, napi_callback_info info) {
 static napi_value nk_count(napi_env env, napi_callback_info info) {
     nk_args a;
     nk_handle *h;
+    nearkit_index *ix;
     uint64_t count;
     napi_value v;
     if (nk_get_args(env, info, &a) != 0) return NULL;
     if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
-    nk_read_lock(&h->lock);
-    count = nearkit_index_count(h->index);
-    nk_read_unlock(&h->lock);
+    if ((ix = nk_lock(env, h, 0)) == NULL) return NULL;
+    count = nearkit_index_count(ix);
+    nk_unlock(h, 0);
     NK_CALL(env, napi_create_double(env, (double)count, &v));
     return v;
 }
@@ -927,15 +909,16 @@ static napi_value nk_count(napi_env env, napi_callback_info info) {
 static napi_value nk_describe(napi_env env, napi_callback_info info) {
     nk_args a;
     nk_handle *h;
+    nearkit_index *ix;
     char *text = NULL;
     nearkit_status st;
     napi_value v;
     napi_status ns;
     if (nk_get_args(env, info, &a) != 0) return NULL;
     if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
-    nk_read_lock(&h->lock);
-    st = nearkit_index_describe(&text, h->index);
-    nk_read_unlock(&h->lock);
+    if ((ix = nk_lock(env, h, 0)) == NULL) return NULL;
+    st = nearkit_index_describe(&text, ix);
+    nk_unlock(h, 0);
     if (st != NEARKIT_OK) return nk_throw_status(env, st);
     ns = napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &v);
     nearkit_string_free(text);
@@ -945,33 +928,38 @@ static napi_value nk_describe(napi_env env, napi_callback_info info) {
 
 /* ---- Named parameters ------------------------------------------------------------------------- */
 
-/* paramInfo(handle) -> [{name, readOnly, build, integer, flags}] */
+/* paramInfo(handle) -> [{name, readOnly, build, integer, flags, minimum, maximum, default,
+ * description}]: nearkit_index_param_describe of each parameter (default NaN for statistics). */
 static napi_value nk_param_info(napi_env env, napi_callback_info info) {
     nk_args a;
     nk_handle *h;
+    nearkit_index *ix;
     napi_value array;
     size_t count, i;
     if (nk_get_args(env, info, &a) != 0) return NULL;
     if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
-    nk_read_lock(&h->lock);
-    count = nearkit_index_param_count(h->index);
-    nk_read_unlock(&h->lock);
+    if ((ix = nk_lock(env, h, 0)) == NULL) return NULL;
+    count = nearkit_index_param_count(ix);
+    nk_unlock(h, 0);
     NK_CALL(env, napi_create_array_with_length(env, count, &array));
     for (i = 0; i < count; i++) {
-        const char *name = NULL;
-        uint32_t flags = 0;
+        nearkit_param_info p = NEARKIT_PARAM_INFO_INIT;
         napi_value obj;
         nearkit_status st;
-        nk_read_lock(&h->lock);
-        st = nearkit_index_param_info(&name, &flags, h->index, i);
-        nk_read_unlock(&h->lock);
+        if ((ix = nk_lock(env, h, 0)) == NULL) return NULL;
+        st = nearkit_index_param_describe(&p, ix, i);
+        nk_unlock(h, 0);
         if (st != NEARKIT_OK) return nk_throw_status(env, st);
         NK_CALL(env, napi_create_object(env, &obj));
-        if (!nk_set_string_prop(env, obj, "name", name) ||
-            !nk_set_bool_prop(env, obj, "readOnly", flags & NEARKIT_PARAM_FLAG_READ_ONLY) ||
-            !nk_set_bool_prop(env, obj, "build", flags & NEARKIT_PARAM_FLAG_BUILD) ||
-            !nk_set_bool_prop(env, obj, "integer", flags & NEARKIT_PARAM_FLAG_INTEGER) ||
-            !nk_set_number_prop(env, obj, "flags", flags))
+        if (!nk_set_string_prop(env, obj, "name", p.name) ||
+            !nk_set_bool_prop(env, obj, "readOnly", p.flags & NEARKIT_PARAM_FLAG_READ_ONLY) ||
+            !nk_set_bool_prop(env, obj, "build", p.flags & NEARKIT_PARAM_FLAG_BUILD) ||
+            !nk_set_bool_prop(env, obj, "integer", p.flags & NEARKIT_PARAM_FLAG_INTEGER) ||
+            !nk_set_number_prop(env, obj, "flags", p.flags) ||
+            !nk_set_number_prop(env, obj, "minimum", p.minimum) ||
+            !nk_set_number_prop(env, obj, "maximum", p.maximum) ||
+            !nk_set_number_prop(env, obj, "default", p.default_value) ||
+            !nk_set_string_prop(env, obj, "description", p.description ? p.description : ""))
             return NULL;
         NK_CALL(env, napi_set_element(env, array, (uint32_t)i, obj));
     }
@@ -982,6 +970,7 @@ static napi_value nk_param_info(napi_env env, napi_callback_info info) {
 static napi_value nk_get_param(napi_env env, napi_callback_info info) {
     nk_args a;
     nk_handle *h;
+    nearkit_index *ix;
     char *name;
     double value = 0;
     nearkit_status st;
@@ -989,9 +978,12 @@ static napi_value nk_get_param(napi_env env, napi_callback_info info) {
     if (nk_get_args(env, info, &a) != 0) return NULL;
     if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
     if ((name = nk_get_string(env, a.argv[1], "name")) == NULL) return NULL;
-    nk_read_lock(&h->lock);
-    st = nearkit_index_get_param(&value, h->index, name);
-    nk_read_unlock(&h->lock);
+    if ((ix = nk_lock(env, h, 0)) == NULL) {
+        free(name);
+        return NULL;
+    }
+    st = nearkit_index_get_param(&value, ix, name);
+    nk_unlock(h, 0);
     free(name);
     if (st != NEARKIT_OK) return nk_throw_status(env, st);
     NK_CALL(env, napi_create_double(env, value, &v));
@@ -1002,6 +994,7 @@ static napi_value nk_get_param(napi_env env, napi_callback_info info) {
 static napi_value nk_set_param(napi_env env, napi_callback_info info) {
     nk_args a;
     nk_handle *h;
+    nearkit_index *ix;
     char *name;
     double value;
     nearkit_status st;
@@ -1009,9 +1002,12 @@ static napi_value nk_set_param(napi_env env, napi_callback_info info) {
     if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
     if (nk_get_double(env, a.argv[2], "value", &value) != 0) return NULL;
     if ((name = nk_get_string(env, a.argv[1], "name")) == NULL) return NULL;
-    nk_write_lock(&h->lock);
-    st = nearkit_index_set_param(h->index, name, value);
-    nk_write_unlock(&h->lock);
+    if ((ix = nk_lock(env, h, 1)) == NULL) {
+        free(name);
+        return NULL;
+    }
+    st = nearkit_index_set_param(ix, name, value);
+    nk_unlock(h, 1);
     free(name);
     if (st != NEARKIT_OK) return nk_throw_status(env, st);
     return nk_undefined(env);
@@ -1023,6 +1019,7 @@ static napi_value nk_set_param(napi_env env, napi_callback_info info) {
 static napi_value nk_add(napi_env env, napi_callback_info info) {
     nk_args a;
     nk_handle *h;
+    nearkit_index *ix;
     nk_vectors v;
     const int64_t *ids;
     nearkit_status st;
@@ -1031,10 +1028,10 @@ static napi_value nk_add(napi_env env, napi_callback_info info) {
     if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
     if (nk_get_vectors(env, h, a.argv[1], "vectors", &v) != 0) return NULL;
     if (nk_get_ids(env, a.argv[2], v.n, &ids) != 0) return NULL;
-    nk_write_lock(&h->lock);
-    st = nearkit_index_add(h->index, h->vector_type, v.data, v.n, ids);
-    memory = nearkit_index_memory_bytes(h->index);
-    nk_write_unlock(&h->lock);
+    if ((ix = nk_lock(env, h, 1)) == NULL) return NULL;
+    st = nearkit_index_add(ix, h->vector_type, v.data, v.n, ids);
+    memory = nearkit_index_memory_bytes(ix);
+    nk_unlock(h, 1);
     nk_report_memory(env, h, memory);
     if (st != NEARKIT_OK) return nk_throw_status(env, st);
     return nk_undefined(env);
@@ -1044,16 +1041,17 @@ static napi_value nk_add(napi_env env, napi_callback_info info) {
 static napi_value nk_train(napi_env env, napi_callback_info info) {
     nk_args a;
     nk_handle *h;
+    nearkit_index *ix;
     nk_vectors v;
     nearkit_status st;
     uint64_t memory;
     if (nk_get_args(env, info, &a) != 0) return NULL;
     if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
     if (nk_get_vectors(env, h, a.argv[1], "vectors", &v) != 0) return NULL;
-    nk_write_lock(&h->lock);
-    st = nearkit_index_train(h->index, h->vector_type, v.data, v.n);
-    memory = nearkit_index_memory_bytes(h->index);
-    nk_write_unlock(&h->lock);
+    if ((ix = nk_lock(env, h, 1)) == NULL) return NULL;
+    st = nearkit_index_train(ix, h->vector_type, v.data, v.n);
+    memory = nearkit_index_memory_bytes(ix);
+    nk_unlock(h, 1);
     nk_report_memory(env, h, memory);
     if (st != NEARKIT_OK) return nk_throw_status(env, st);
     return nk_undefined(env);
@@ -1063,14 +1061,15 @@ static napi_value nk_train(napi_env env, napi_callback_info info) {
 static napi_value nk_build(napi_env env, napi_callback_info info) {
     nk_args a;
     nk_handle *h;
+    nearkit_index *ix;
     nearkit_status st;
     uint64_t memory;
     if (nk_get_args(env, info, &a) != 0) return NULL;
     if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
-    nk_write_lock(&h->lock);
-    st = nearkit_index_build(h->index);
-    memory = nearkit_index_memory_bytes(h->index);
-    nk_write_unlock(&h->lock);
+    if ((ix = nk_lock(env, h, 1)) == NULL) return NULL;
+    st = nearkit_index_build(ix);
+    memory = nearkit_index_memory_bytes(ix);
+    nk_unlock(h, 1);
     nk_report_memory(env, h, memory);
     if (st != NEARKIT_OK) return nk_throw_status(env, st);
     return nk_undefined(env);
@@ -1080,6 +1079,7 @@ static napi_value nk_build(napi_env env, napi_callback_info info) {
 static napi_value nk_search(napi_env env, napi_callback_info info) {
     nk_args a;
     nk_handle *h;
+    nearkit_index *ix;
     nk_vectors q;
     uint64_t k;
     nearkit_search_options opts;
@@ -1099,9 +1099,9 @@ static napi_value nk_search(napi_env env, napi_callback_info info) {
     if ((ids_ab = nk_new_arraybuffer(env, q.n * k * 8, what, &ids)) == NULL ||
         (dist_ab = nk_new_arraybuffer(env, q.n * k * 4, what, &dist)) == NULL)
         return NULL;
-    nk_read_lock(&h->lock);
-    st = nearkit_index_search(ids, dist, h->index, h->vector_type, q.data, q.n, k, popts);
-    nk_read_unlock(&h->lock);
+    if ((ix = nk_lock(env, h, 0)) == NULL) return NULL;
+    st = nearkit_index_search(ids, dist, ix, h->vector_type, q.data, q.n, k, popts);
+    nk_unlock(h, 0);
     if (st != NEARKIT_OK) return nk_throw_status(env, st);
     return nk_search_result(env, ids_ab, dist_ab, q.n, k);
 }
@@ -1110,6 +1110,7 @@ static napi_value nk_search(napi_env env, napi_callback_info info) {
 static napi_value nk_range_search(napi_env env, napi_callback_info info) {
     nk_args a;
     nk_handle *h;
+    nearkit_index *ix;
     nk_vectors q;
     double radius;
     nearkit_search_options opts;
@@ -1123,10 +1124,10 @@ static napi_value nk_range_search(napi_env env, napi_callback_info info) {
         nk_get_double(env, a.argv[2], "radius", &radius) != 0 ||
         nk_get_search_options(env, a.argv[3], &opts, &popts) != 0)
         return NULL;
-    nk_read_lock(&h->lock);
-    st = nearkit_index_range_search(&range, h->index, h->vector_type, q.data, q.n, (float)radius,
+    if ((ix = nk_lock(env, h, 0)) == NULL) return NULL;
+    st = nearkit_index_range_search(&range, ix, h->vector_type, q.data, q.n, (float)radius,
                                     popts);
-    nk_read_unlock(&h->lock);
+    nk_unlock(h, 0);
     if (st != NEARKIT_OK) return nk_throw_status(env, st);
     result = nk_range_result(env, range);
     nearkit_range_result_free(range);
@@ -1137,14 +1138,18 @@ static napi_value nk_range_search(napi_env env, napi_callback_info info) {
 static napi_value nk_save(napi_env env, napi_callback_info info) {
     nk_args a;
     nk_handle *h;
+    nearkit_index *ix;
     char *path;
     nearkit_status st;
     if (nk_get_args(env, info, &a) != 0) return NULL;
     if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
     if ((path = nk_get_string(env, a.argv[1], "path")) == NULL) return NULL;
-    nk_read_lock(&h->lock);
-    st = nearkit_index_save(h->index, path);
-    nk_read_unlock(&h->lock);
+    if ((ix = nk_lock(env, h, 0)) == NULL) {
+        free(path);
+        return NULL;
+    }
+    st = nearkit_index_save(ix, path);
+    nk_unlock(h, 0);
     free(path);
     if (st != NEARKIT_OK) return nk_throw_status(env, st);
     return nk_undefined(env);
@@ -1154,6 +1159,7 @@ static napi_value nk_save(napi_env env, napi_callback_info info) {
 static napi_value nk_to_buffer(napi_env env, napi_callback_info info) {
     nk_args a;
     nk_handle *h;
+    nearkit_index *ix;
     void *data = NULL;
     size_t size = 0;
     nearkit_status st;
@@ -1161,9 +1167,9 @@ static napi_value nk_to_buffer(napi_env env, napi_callback_info info) {
     napi_status ns;
     if (nk_get_args(env, info, &a) != 0) return NULL;
     if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
-    nk_read_lock(&h->lock);
-    st = nearkit_index_save_to_buffer(&data, &size, h->index);
-    nk_read_unlock(&h->lock);
+    if ((ix = nk_lock(env, h, 0)) == NULL) return NULL;
+    st = nearkit_index_save_to_buffer(&data, &size, ix);
+    nk_unlock(h, 0);
     if (st != NEARKIT_OK) return nk_throw_status(env, st);
     ns = napi_create_buffer_copy(env, size, data, NULL, &buffer);
     nearkit_buffer_free(data);
@@ -1220,54 +1226,51 @@ typedef struct nk_work {
     char *message;
 } nk_work;
 
+static int nk_op_writes(nk_op op) { return op == OP_ADD || op == OP_TRAIN || op == OP_BUILD; }
+
 static void nk_work_execute(napi_env env, void *data) {
     nk_work *w = data;
     nk_handle *h = w->h;
+    nearkit_index *ix = NULL;
     nearkit_status st = NEARKIT_OK;
     (void)env;
+    if (h != NULL) {
+        ix = nk_op_writes(w->op) ? nkb_handle_acquire_write(h->shared)
+                                 : nkb_handle_acquire_read(h->shared);
+        if (ix == NULL) {
+            /* Cannot happen: the index is freed only once nothing is in flight. */
+            w->status = NEARKIT_ERR_INTERNAL;
+            w->message = nk_strdup("the index was freed while an operation was queued");
+            return;
+        }
+    }
     switch (w->op) {
-    case OP_ADD:
-        nk_write_lock(&h->lock);
-        st = nearkit_index_add(h->index, h->vector_type, w->data, w->n, w->ids);
-        break;
-    case OP_TRAIN:
-        nk_write_lock(&h->lock);
-        st = nearkit_index_train(h->index, h->vector_type, w->data, w->n);
-        break;
-    case OP_BUILD:
-        nk_write_lock(&h->lock);
-        st = nearkit_index_build(h->index);
-        break;
+    case OP_ADD: st = nearkit_index_add(ix, h->vector_type, w->data, w->n, w->ids); break;
+    case OP_TRAIN: st = nearkit_index_train(ix, h->vector_type, w->data, w->n); break;
+    case OP_BUILD: st = nearkit_index_build(ix); break;
     case OP_SEARCH:
-        nk_read_lock(&h->lock);
-        st = nearkit_index_search(w->out_ids, w->out_dist, h->index, h->vector_type, w->data, w->n,
-                                  w->k, w->popts);
+        st = nearkit_index_search(w->out_ids, w->out_dist, ix, h->vector_type, w->data, w->n, w->k,
+                                  w->popts);
         break;
     case OP_RANGE:
-        nk_read_lock(&h->lock);
-        st = nearkit_index_range_search(&w->range, h->index, h->vector_type, w->data, w->n,
-                                        w->radius, w->popts);
+        st = nearkit_index_range_search(&w->range, ix, h->vector_type, w->data, w->n, w->radius,
+                                        w->popts);
         break;
-    case OP_SAVE:
-        nk_read_lock(&h->lock);
-        st = nearkit_index_save(h->index, w->path);
-        break;
-    case OP_LOAD:
-        st = nearkit_index_load(&w->loaded, w->path);
-        break;
+    case OP_SAVE: st = nearkit_index_save(ix, w->path); break;
+    case OP_LOAD: st = nearkit_index_load(&w->loaded, w->path); break;
     case OP_LOAD_BUFFER:
         st = nearkit_index_load_from_buffer(&w->loaded, w->data, w->size);
         break;
     }
     /* The message is thread-local: read it here, on the thread that failed. */
     if (st != NEARKIT_OK) w->message = nk_strdup(nearkit_last_error_message());
-    switch (w->op) {
-    case OP_ADD: case OP_TRAIN: case OP_BUILD:
-        w->memory = nearkit_index_memory_bytes(h->index);
-        nk_write_unlock(&h->lock);
-        break;
-    case OP_SEARCH: case OP_RANGE: case OP_SAVE: nk_read_unlock(&h->lock); break;
-    default: break;
+    if (h != NULL) {
+        if (nk_op_writes(w->op)) {
+            w->memory = nearkit_index_memory_bytes(ix);
+            nkb_handle_release_write(h->shared);
+        } else {
+            nkb_handle_release_read(h->shared);
+        }
     }
     w->status = st;
 }
@@ -1308,7 +1311,7 @@ static napi_value nk_work_search_result(napi_env env, nk_work *w) {
 static void nk_work_release_handle(napi_env env, nk_work *w) {
     nk_handle *h = w->h;
     if (h == NULL) return;
-    if ((w->op == OP_ADD || w->op == OP_TRAIN || w->op == OP_BUILD) && h->index != NULL)
+    if (nk_op_writes(w->op) && nk_peek(h) != NULL)
         nk_report_memory(env, h, w->memory);
     h->inflight--;
     if (h->inflight == 0 && h->closed) {

@@ -195,6 +195,31 @@ test('parameters: enumerated from the library, camelCase or snake_case names', (
   snake.close();
 });
 
+test('paramInfo: range, default and description of every parameter of every kind', () => {
+  for (const kind of nk.kinds()) {
+    for (const metric of kind.metrics) {
+      const dimension = metric === 'hamming' ? 64 : 16;
+      const index = new nk.Index({ kind: kind.name, metric, dimension });
+      const info = index.paramInfo();
+      assert.deepEqual(info.map((p) => p.name), Object.keys(index.params()));
+      assert.ok(info[0].nativeName === 'num_threads' && info[0].description !== '', 'the generic parameter is described');
+      for (const p of info) {
+        const what = `${kind.name}/${metric}/${p.nativeName}`;
+        assert.equal(typeof p.description, 'string', what);
+        assert.ok(p.minimum <= p.maximum, what);
+        if (p.readOnly) {
+          assert.equal(p.default, null, what);
+        } else if (p.description !== '') {
+          // (A parameter its kind has not described yet has a placeholder default.)
+          assert.equal(p.default, index.getParam(p.name), `${what}: default is a new index's value`);
+          assert.ok(p.minimum <= p.default && p.default <= p.maximum, what);
+        }
+      }
+      index.close();
+    }
+  }
+});
+
 test('search options: numThreads per call gives the same results', async () => {
   const index = new nk.Index({ metric: 'l2', dimension: 16 });
   index.add(randomVectors(500, 16, 9));

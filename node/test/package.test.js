@@ -50,6 +50,8 @@ test('npm pack makes a tarball with the prebuilt binary and the C sources', () =
     'package/cmake/CMakeLists.txt',
     'package/deps/nearkit/include/nearkit.h',
     'package/deps/nearkit/CMakeLists.txt',
+    'package/deps/nearkit/bindings/handle.c',
+    'package/deps/nearkit/bindings/handle.h',
   ]) {
     assert.ok(files.includes(f), `${f} is missing from the tarball`);
   }
