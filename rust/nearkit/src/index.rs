@@ -9,7 +9,7 @@ use nearkit_sys as sys;
 
 use crate::error::{check, invalid, Error, ErrorKind, Result};
 use crate::results::{RangeResult, SearchResult};
-use crate::types::{c_string, Kind, Metric, VectorType};
+use crate::types::{c_string, static_str, Kind, Metric, VectorType};
 
 /// A borrowed batch of vectors, row-major: float vectors as `&[f32]` (`dimension` values each) or
 /// binary vectors as `&[u8]` (`dimension / 8` bytes each, least significant bit first).
@@ -148,14 +148,37 @@ impl SearchOptions {
     }
 }
 
-/// One named parameter of an index ([`Index::params`]).
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+/// One named parameter of an index, as the C library describes it ([`Index::params`]).
+#[derive(Copy, Clone, Debug, PartialEq)]
 pub struct ParamInfo {
     name: &'static str,
     flags: u32,
+    minimum: f64,
+    maximum: f64,
+    default: f64,
+    description: &'static str,
 }
 
 impl ParamInfo {
+    /// The `i`-th parameter of `index` (`nearkit_index_param_describe`), or `None` past the last.
+    fn describe(index: &Index, i: usize) -> Option<ParamInfo> {
+        // SAFETY: nearkit_param_info is plain data; an all-zero value is valid (NULL pointers).
+        let mut raw: sys::nearkit_param_info = unsafe { std::mem::zeroed() };
+        raw.struct_size = std::mem::size_of::<sys::nearkit_param_info>() as u32;
+        // SAFETY: `raw` is a valid, writable struct whose struct_size is set; a const call.
+        if unsafe { sys::nearkit_index_param_describe(&mut raw, index.ptr(), i) } != sys::NEARKIT_OK {
+            return None;
+        }
+        Some(ParamInfo {
+            name: static_str(raw.name)?,
+            flags: raw.flags,
+            minimum: raw.minimum,
+            maximum: raw.maximum,
+            default: raw.default_value,
+            description: static_str(raw.description).unwrap_or(""),
+        })
+    }
+
     /// The parameter's name, e.g. `"num_threads"`, `"nprobe"`, `"leaf_size"`.
     pub fn name(&self) -> &'static str {
         self.name
@@ -180,6 +203,30 @@ impl ParamInfo {
     /// Integer valued.
     pub fn is_integer(&self) -> bool {
         self.flags & sys::NEARKIT_PARAM_FLAG_INTEGER != 0
+    }
+
+    /// The smallest value [`Index::set_param`] accepts.
+    pub fn minimum(&self) -> f64 {
+        self.minimum
+    }
+
+    /// The largest value [`Index::set_param`] accepts.
+    pub fn maximum(&self) -> f64 {
+        self.maximum
+    }
+
+    /// The value of a new index; `None` for a read-only statistic.
+    pub fn default(&self) -> Option<f64> {
+        if self.is_read_only() {
+            None
+        } else {
+            Some(self.default)
+        }
+    }
+
+    /// One line from the library saying what the parameter does (e.g. what 0 means).
+    pub fn description(&self) -> &'static str {
+        self.description
     }
 }
 
@@ -748,35 +795,25 @@ impl Index {
     // ---- named parameters ---------------------------------------------------------------------
 
     /// The index's named parameters (settings such as `"num_threads"`, `"nprobe"`, and read-only
-    /// statistics such as `"depth"`).
+    /// statistics such as `"depth"`), each with its range, default and a one-line description.
     ///
     /// ```
     /// use nearkit::{Index, Kind, Metric};
     ///
     /// let index = Index::new(Kind::FLAT, Metric::L2, 8)?;
     /// for p in index.params() {
-    ///     println!("{} = {} (read-only: {})", p.name(), index.param(p.name())?, p.is_read_only());
+    ///     println!("{} = {} in [{}, {}]: {}", p.name(), index.param(p.name())?, p.minimum(),
+    ///              p.maximum(), p.description());
     /// }
-    /// assert!(index.params().iter().any(|p| p.name() == "num_threads"));
+    /// let threads = index.params().into_iter().find(|p| p.name() == "num_threads").unwrap();
+    /// assert!(threads.is_integer() && !threads.is_read_only());
+    /// assert_eq!(threads.default(), Some(index.param("num_threads")?));
     /// # Ok::<(), nearkit::Error>(())
     /// ```
     pub fn params(&self) -> Vec<ParamInfo> {
         // SAFETY: a const call on a live index.
         let count = unsafe { sys::nearkit_index_param_count(self.ptr()) };
-        (0..count)
-            .filter_map(|i| {
-                let mut name: *const std::os::raw::c_char = ptr::null();
-                let mut flags = 0u32;
-                // SAFETY: both outputs are valid places to write; a const call.
-                let status = unsafe { sys::nearkit_index_param_info(&mut name, &mut flags, self.ptr(), i) };
-                if status != sys::NEARKIT_OK || name.is_null() {
-                    return None;
-                }
-                // SAFETY: parameter names are NUL-terminated static storage.
-                let name = unsafe { CStr::from_ptr(name) }.to_str().ok()?;
-                Some(ParamInfo { name, flags })
-            })
-            .collect()
+        (0..count).filter_map(|i| ParamInfo::describe(self, i)).collect()
     }
 
     /// Reads a named parameter.

@@ -1,10 +1,10 @@
 //! Nearest-neighbour search for Rust: a safe API over nearkit's C core.
 //!
 //! nearkit finds the vectors nearest to a query among many: exactly (flat brute force, metric
-//! trees) or approximately (IVF, HNSW), over float vectors (L2, L1, L∞, cosine, inner product)
-//! or binary codes (Hamming). The C core does all the work; this crate converts types, owns
-//! handles and maps errors. Its sibling `nearkit-sys` compiles the core from source, so
-//! `cargo add nearkit` is all a project needs (plus OpenBLAS: `apt-get install
+//! trees, multi-index hashing) or approximately (IVF), over float vectors (L2, L1, L∞, cosine,
+//! inner product) or binary codes (Hamming). The C core does all the work; this crate converts
+//! types, owns handles and maps errors. Its sibling `nearkit-sys` compiles the core from source,
+//! so `cargo add nearkit` is all a project needs (plus OpenBLAS: `apt-get install
 //! libopenblas-serial-dev` on Debian or Ubuntu).
 //!
 //! ```

@@ -10,7 +10,7 @@ use nearkit_sys as sys;
 use crate::error::{check, invalid, Result};
 
 /// Converts a NUL-terminated string in the library's static storage.
-fn static_str(ptr: *const c_char) -> Option<&'static str> {
+pub(crate) fn static_str(ptr: *const c_char) -> Option<&'static str> {
     if ptr.is_null() {
         return None;
     }
@@ -171,7 +171,7 @@ impl fmt::Debug for VectorType {
     }
 }
 
-/// An index kind (flat, vantage-point tree, IVF, HNSW, ...).
+/// An index kind (flat, vantage-point tree, IVF, multi-index hashing, ...).
 ///
 /// The kinds a library has are enumerated at run time with [`Kind::all`], so a kind added to the
 /// C library is usable here at once, by name:
@@ -199,8 +199,6 @@ impl Kind {
     pub const BKTREE: Kind = Kind(sys::NEARKIT_KIND_BKTREE);
     /// Inverted file over float vectors (approximate).
     pub const IVF_FLAT: Kind = Kind(sys::NEARKIT_KIND_IVF_FLAT);
-    /// Hierarchical navigable small-world graph (approximate).
-    pub const HNSW: Kind = Kind(sys::NEARKIT_KIND_HNSW);
     /// Multi-index hashing, Hamming (exact unless capped).
     pub const MIH: Kind = Kind(sys::NEARKIT_KIND_MIH);
     /// Inverted file over binary vectors (approximate).

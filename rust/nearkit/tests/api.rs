@@ -97,6 +97,31 @@ fn named_parameters() {
 }
 
 #[test]
+fn parameter_descriptions_of_every_kind() {
+    for info in Kind::all() {
+        for metric in Metric::all().into_iter().filter(|m| info.supports(*m)) {
+            let dimension = if metric == Metric::HAMMING { 64 } else { 16 };
+            let index = Index::new(info.kind(), metric, dimension).unwrap();
+            let params = index.params();
+            assert!(params[0].name() == "num_threads" && !params[0].description().is_empty());
+            for p in &params {
+                let what = format!("{}/{:?}/{}", info.name(), metric, p.name());
+                assert!(p.minimum() <= p.maximum(), "{what}");
+                match p.default() {
+                    None => assert!(p.is_read_only(), "{what}"),
+                    // A parameter its kind has not described yet has a placeholder default.
+                    Some(_) if p.description().is_empty() => {}
+                    Some(default) => {
+                        assert_eq!(default, index.param(p.name()).unwrap(), "{what}: a new index's value");
+                        assert!(p.minimum() <= default && default <= p.maximum(), "{what}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn custom_ids_and_binary_vectors() {
     let mut index = Index::new(Kind::FLAT, Metric::HAMMING, 16).unwrap();
     // Three codes: 0x0000, 0x00ff, 0xffff; duplicated ids are allowed and reported as given.
