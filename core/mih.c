@@ -16,9 +16,8 @@
  * costs a look at the small tag array only. Both point into one array of 32-bit positions per
  * table. Tables are rebuilt from the codes on build and on load (as fast as reading and checking
  * stored ones would be). */
-#include "int_topk.h"
-#include "internal.h"
-#include "kernels.h"
+#include "driver.h"
+#include "rows.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -26,8 +25,6 @@
 #include <string.h>
 
 #define META_TAG NEARKIT_TAG('M', 'I', 'H', 'M')
-#define VECS_TAG NEARKIT_TAG('V', 'E', 'C', 'S')
-#define IDS_TAG NEARKIT_TAG('I', 'D', 'S', ' ')
 
 #define MAX_CODES 0xFFFFFFFEull /* positions are 32-bit; UINT32_MAX marks an empty set slot */
 #define MAX_SUBSTRING_BITS 64u
@@ -61,9 +58,7 @@ typedef struct mih_table {
 } mih_table;
 
 typedef struct mih_impl {
-    uint8_t *codes;   /* count rows of vector_bytes, 64-byte aligned */
-    int64_t *ids;     /* NULL while every id equals its position */
-    uint64_t count, capacity;
+    nearkit_rows rows; /* the codes and their ids */
     uint32_t m_param; /* 0: chosen at build */
     int64_t max_radius;
     uint32_t m;       /* substrings of the built tables; 0 when there are none */
@@ -155,18 +150,17 @@ static void mih_destroy(nearkit_index *ix) {
     mih_impl *f = impl_of(ix);
     if (!f) return;
     free_tables(f);
-    nearkit_aligned_free(f->codes);
-    free(f->ids);
+    nearkit_rows_free(&f->rows);
     free(f);
 }
 
 /* An empty index needs no build: there is nothing to find. */
 static bool mih_is_ready(const nearkit_index *ix) {
     const mih_impl *f = impl_of(ix);
-    return f->built || f->count == 0;
+    return f->built || f->rows.count == 0;
 }
 
-static uint64_t mih_count(const nearkit_index *ix) { return impl_of(ix)->count; }
+static uint64_t mih_count(const nearkit_index *ix) { return impl_of(ix)->rows.count; }
 
 static uint64_t table_bytes(const mih_table *t, uint64_t count) {
     uint64_t bytes = sizeof *t + count * sizeof(uint32_t);
@@ -177,60 +171,21 @@ static uint64_t table_bytes(const mih_table *t, uint64_t count) {
 
 static uint64_t mih_memory(const nearkit_index *ix) {
     const mih_impl *f = impl_of(ix);
-    uint64_t bytes = sizeof *f + f->capacity * ix->vector_bytes;
-    if (f->ids) bytes += f->capacity * sizeof(int64_t);
-    for (uint32_t j = 0; f->tables && j < f->m; j++) bytes += table_bytes(&f->tables[j], f->count);
+    uint64_t bytes = sizeof *f + nearkit_rows_memory(&f->rows, ix);
+    for (uint32_t j = 0; f->tables && j < f->m; j++) bytes += table_bytes(&f->tables[j], f->rows.count);
     return bytes;
 }
 
 /* ---- adding ------------------------------------------------------------------------------------ */
 
-static nearkit_status reserve(nearkit_index *ix, uint64_t needed) {
-    mih_impl *f = impl_of(ix);
-    if (needed <= f->capacity) return NEARKIT_OK;
-    uint64_t cap = f->capacity + f->capacity / 2;
-    if (cap < needed) cap = needed;
-    uint8_t *codes = nearkit_aligned_alloc_array((size_t)cap, (size_t)ix->vector_bytes);
-    int64_t *ids = f->ids ? nearkit_alloc_array((size_t)cap, sizeof(int64_t)) : NULL;
-    if (!codes || (f->ids && !ids)) {
-        nearkit_aligned_free(codes);
-        free(ids);
-        return nearkit_oom();
-    }
-    if (f->count) {
-        memcpy(codes, f->codes, (size_t)(f->count * ix->vector_bytes));
-        if (ids) memcpy(ids, f->ids, (size_t)f->count * sizeof(int64_t));
-    }
-    nearkit_aligned_free(f->codes);
-    free(f->ids);
-    f->codes = codes;
-    f->ids = ids;
-    f->capacity = cap;
-    return NEARKIT_OK;
-}
-
-/* Switches from implicit ids (the position) to an explicit array. */
-static nearkit_status materialise_ids(mih_impl *f) {
-    if (f->ids) return NEARKIT_OK;
-    int64_t *ids = nearkit_alloc_array((size_t)(f->capacity ? f->capacity : 1), sizeof(int64_t));
-    if (!ids) return nearkit_oom();
-    for (uint64_t i = 0; i < f->count; i++) ids[i] = (int64_t)i;
-    f->ids = ids;
-    return NEARKIT_OK;
-}
-
 static nearkit_status mih_add(nearkit_index *ix, const void *vectors, uint64_t n, const int64_t *ids) {
     mih_impl *f = impl_of(ix);
-    if (n > MAX_CODES - f->count)
+    if (n > MAX_CODES - f->rows.count)
         return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT,
                                  "the mih index holds at most %llu codes", (unsigned long long)MAX_CODES);
-    nearkit_status st = reserve(ix, f->count + n);
-    if (!st && ids) st = materialise_ids(f);
+    if (n == 0) return NEARKIT_OK; /* the tables stay valid */
+    nearkit_status st = nearkit_rows_append(&f->rows, ix, vectors, n, ids);
     if (st) return st;
-    memcpy(f->codes + f->count * ix->vector_bytes, vectors, (size_t)(n * ix->vector_bytes));
-    if (f->ids)
-        for (uint64_t i = 0; i < n; i++) f->ids[f->count + i] = ids ? ids[i] : (int64_t)(f->count + i);
-    f->count += n;
     free_tables(f); /* stale: the next build makes new ones */
     return NEARKIT_OK;
 }
@@ -323,24 +278,25 @@ static nearkit_status build_hashed(mih_table *t, uint64_t *keys, uint64_t count)
 }
 
 static nearkit_status build_table(mih_table *t, const nearkit_index *ix) {
-    const mih_impl *f = impl_of(ix);
+    const nearkit_rows *codes = &impl_of(ix)->rows;
+    uint64_t count = codes->count;
     size_t nbytes = (size_t)ix->vector_bytes;
-    t->positions = nearkit_alloc_array((size_t)f->count, sizeof(uint32_t));
+    t->positions = nearkit_alloc_array((size_t)count, sizeof(uint32_t));
     if (!t->positions) return nearkit_oom();
     nearkit_status st;
-    if (wants_direct(t->bits, f->count)) {
-        uint32_t *keys = nearkit_alloc_array((size_t)f->count, sizeof *keys);
+    if (wants_direct(t->bits, count)) {
+        uint32_t *keys = nearkit_alloc_array((size_t)count, sizeof *keys);
         if (!keys) return nearkit_oom();
-        for (uint64_t i = 0; i < f->count; i++)
-            keys[i] = (uint32_t)substring(f->codes + i * nbytes, nbytes, t->first_bit, t->bits);
-        st = build_direct(t, keys, f->count);
+        for (uint64_t i = 0; i < count; i++)
+            keys[i] = (uint32_t)substring(nearkit_rows_at(codes, ix, i), nbytes, t->first_bit, t->bits);
+        st = build_direct(t, keys, count);
         free(keys);
     } else {
-        uint64_t *keys = nearkit_alloc_array((size_t)f->count, sizeof *keys);
+        uint64_t *keys = nearkit_alloc_array((size_t)count, sizeof *keys);
         if (!keys) return nearkit_oom();
-        for (uint64_t i = 0; i < f->count; i++)
-            keys[i] = substring(f->codes + i * nbytes, nbytes, t->first_bit, t->bits);
-        st = build_hashed(t, keys, f->count);
+        for (uint64_t i = 0; i < count; i++)
+            keys[i] = substring(nearkit_rows_at(codes, ix, i), nbytes, t->first_bit, t->bits);
+        st = build_hashed(t, keys, count);
         free(keys);
     }
     return st;
@@ -383,7 +339,7 @@ static nearkit_status build_tables(nearkit_index *ix, uint32_t m) {
 static nearkit_status mih_build(nearkit_index *ix) {
     mih_impl *f = impl_of(ix);
     if (f->built) return NEARKIT_OK;
-    return build_tables(ix, f->m_param ? f->m_param : auto_substrings(ix->dimension, f->count));
+    return build_tables(ix, f->m_param ? f->m_param : auto_substrings(ix->dimension, f->rows.count));
 }
 
 /* ---- candidate set ----------------------------------------------------------------------------- */
@@ -544,7 +500,7 @@ static void accept_block(query *q, const uint32_t *dist, uint32_t first, uint64_
 }
 
 static const uint8_t *code_at(const query *q, uint32_t pos) {
-    return q->f->codes + (size_t)pos * q->nbytes;
+    return nearkit_rows_at(&q->f->rows, q->ix, pos);
 }
 
 static void verify(query *q, const uint32_t *cand, uint64_t n) {
@@ -561,8 +517,8 @@ static void scan_all(query *q) {
     q->s->match_size = 0;
     uint64_t block = SCAN_BLOCK_BYTES / q->nbytes;
     if (block < 1) block = 1;
-    for (uint64_t row = 0; row < f->count; row += block) {
-        uint64_t rows = f->count - row < block ? f->count - row : block;
+    for (uint64_t row = 0; row < f->rows.count; row += block) {
+        uint64_t rows = f->rows.count - row < block ? f->rows.count - row : block;
         q->kt->hamming_many(q->s->scan, q->code, code_at(q, (uint32_t)row), (size_t)rows, q->nbytes);
         accept_block(q, q->s->scan, (uint32_t)row, rows);
     }
@@ -689,7 +645,7 @@ static double scan_cost(const nearkit_index *ix, uint64_t count) {
 
 /* Is the search over? (after ring (s, j), every code within m * s + j has been seen) */
 static bool walk_done(const query *q, uint64_t guaranteed) {
-    if (guaranteed >= q->limit || q->s->seen.size == q->f->count) return true;
+    if (guaranteed >= q->limit || q->s->seen.size == q->f->rows.count) return true;
     return q->heap && nearkit_int_topk_bar(q->heap) <= guaranteed;
 }
 
@@ -722,15 +678,18 @@ static bool walk(query *q) {
 
 /* ---- searching --------------------------------------------------------------------------------- */
 
-typedef struct search_task {
-    const nearkit_index *ix;
-    const uint8_t *queries;
-    uint64_t k, stride, limit;
-    int64_t *ids;
-    float *dist;
-    nearkit_range_builder *out;
-    _Atomic int failed;
-} search_task;
+/* One search call's settings (the call's state for the driver). */
+typedef struct mih_plan {
+    uint64_t limit; /* accept codes within this distance */
+    uint64_t chunk; /* queries per task at most */
+} mih_plan;
+
+/* One worker's scratch: the query scratch, and for k-NN a heap per query of the largest task
+ * (the others stay empty). */
+typedef struct mih_scratch {
+    query_scratch qs;
+    nearkit_int_topk heaps[QUERY_CHUNK];
+} mih_scratch;
 
 static bool scratch_init(query_scratch *s, const nearkit_index *ix) {
     uint64_t block = SCAN_BLOCK_BYTES / ix->vector_bytes;
@@ -746,25 +705,46 @@ static void scratch_free(query_scratch *s) {
     free(s->scan);
 }
 
-static void start_query(query *q, const search_task *t, query_scratch *s, uint64_t i) {
-    *q = (query){.ix = t->ix, .f = impl_of(t->ix), .kt = nearkit_kernels(),
-                 .code = t->queries + i * t->ix->vector_bytes, .nbytes = (size_t)t->ix->vector_bytes,
-                 .limit = t->limit, .s = s};
+static void mih_scratch_free(void *scratch) {
+    mih_scratch *m = scratch;
+    for (size_t i = 0; i < QUERY_CHUNK; i++) nearkit_int_topk_free(&m->heaps[i]);
+    scratch_free(&m->qs);
+    free(m);
+}
+
+static void *mih_scratch_new(const nearkit_search_call *c) {
+    const mih_plan *p = c->state;
+    mih_scratch *m = calloc(1, sizeof *m);
+    if (!m) return NULL;
+    bool ok = scratch_init(&m->qs, c->ix);
+    /* a range search (k = 0) keeps its matches in the query scratch */
+    for (uint64_t i = 0; ok && c->k && i < p->chunk; i++)
+        ok = nearkit_int_topk_init(&m->heaps[i], c->k, impl_of(c->ix)->rows.ids, c->ix->dimension);
+    if (ok) return m;
+    mih_scratch_free(m);
+    return NULL;
+}
+
+static void start_query(query *q, const nearkit_search_call *c, query_scratch *s, uint64_t i) {
+    const mih_plan *p = c->state;
+    *q = (query){.ix = c->ix, .f = impl_of(c->ix), .kt = nearkit_kernels(),
+                 .code = nearkit_query_at(c, i), .nbytes = (size_t)c->ix->vector_bytes,
+                 .limit = p->limit, .s = s};
 }
 
 /* The k-NN queries that gave up walking, scanned together block by block like the flat index
  * does, so each block of codes is read from memory once for all of them. */
-static void scan_deferred(const search_task *t, query_scratch *s, nearkit_int_topk *heaps,
-                          const uint64_t *which, size_t n, uint64_t begin) {
-    const mih_impl *f = impl_of(t->ix);
-    uint64_t block = SCAN_BLOCK_BYTES / t->ix->vector_bytes;
+static void scan_deferred(const nearkit_search_call *c, query_scratch *s, nearkit_int_topk *heaps,
+                          const uint64_t *which, size_t n, uint64_t first) {
+    uint64_t count = impl_of(c->ix)->rows.count;
+    uint64_t block = SCAN_BLOCK_BYTES / c->ix->vector_bytes;
     if (block < 1) block = 1;
     for (size_t i = 0; i < n; i++) nearkit_int_topk_reset(&heaps[which[i]]);
-    for (uint64_t row = 0; row < f->count; row += block) {
-        uint64_t rows = f->count - row < block ? f->count - row : block;
+    for (uint64_t row = 0; row < count; row += block) {
+        uint64_t rows = count - row < block ? count - row : block;
         for (size_t i = 0; i < n; i++) {
             query q;
-            start_query(&q, t, s, begin + which[i]);
+            start_query(&q, c, s, first + which[i]);
             q.heap = &heaps[which[i]];
             q.kt->hamming_many(s->scan, q.code, code_at(&q, (uint32_t)row), (size_t)rows, q.nbytes);
             accept_block(&q, s->scan, (uint32_t)row, rows);
@@ -772,37 +752,53 @@ static void scan_deferred(const search_task *t, query_scratch *s, nearkit_int_to
     }
 }
 
-static void knn_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
-    (void)worker;
-    search_task *t = ctx;
-    const mih_impl *f = impl_of(t->ix);
-    size_t n = (size_t)(end - begin), deferred = 0;
-    nearkit_int_topk heaps[QUERY_CHUNK] = {{0}};
+/* The k-NN of queries [first, first + n): each walks its rings; those that give up are scanned
+ * together; every row is then written (padded where max_radius left fewer than k). */
+static bool mih_knn(void *scratch, const nearkit_search_call *c, uint64_t first, uint64_t n) {
+    mih_scratch *m = scratch;
+    query_scratch *s = &m->qs;
+    nearkit_int_topk *heaps = m->heaps;
+    size_t nq = (size_t)n, deferred = 0;
     uint64_t which[QUERY_CHUNK];
-    query_scratch s;
-    bool ok = scratch_init(&s, t->ix);
-    for (size_t i = 0; ok && i < n; i++)
-        ok = nearkit_int_topk_init(&heaps[i], t->k, f->ids, t->ix->dimension);
-    double full_budget = scan_cost(t->ix, f->count);
-    for (size_t i = 0; ok && i < n; i++) {
+    double full_budget = scan_cost(c->ix, impl_of(c->ix)->rows.count);
+    for (size_t i = 0; i < nq; i++) {
         query q;
-        start_query(&q, t, &s, begin + i);
+        start_query(&q, c, s, first + i);
         q.heap = &heaps[i];
+        nearkit_int_topk_reset(q.heap);
         /* when most queries so far gave up (general k-NN rather than near-duplicates), the rest
          * only try cheaply before joining the scan */
         q.budget = i >= 4 && deferred * 4 >= i * 3 ? full_budget / 8 : full_budget;
         if (!walk(&q)) which[deferred++] = i;
-        ok = !s.failed;
+        if (s->failed) return false;
     }
-    if (ok && deferred) scan_deferred(t, &s, heaps, which, deferred, begin);
-    ok = ok && !s.failed;
-    for (size_t i = 0; ok && i < n; i++)
-        nearkit_int_topk_emit(&heaps[i], t->ids + (begin + i) * t->stride,
-                              t->dist + (begin + i) * t->stride);
-    if (!ok) atomic_store(&t->failed, 1);
-    for (size_t i = 0; i < n; i++) nearkit_int_topk_free(&heaps[i]);
-    scratch_free(&s);
+    if (deferred) scan_deferred(c, s, heaps, which, deferred, first);
+    if (s->failed) return false;
+    for (size_t i = 0; i < nq; i++) nearkit_write_int_heap(c, first + i, &heaps[i]);
+    return true;
 }
+
+/* Every match of query i within the radius (the plan's limit). */
+static bool mih_range(void *scratch, const nearkit_search_call *c, uint64_t i) {
+    query_scratch *s = &((mih_scratch *)scratch)->qs;
+    const nearkit_rows *codes = &impl_of(c->ix)->rows;
+    query q;
+    start_query(&q, c, s, i);
+    q.budget = scan_cost(c->ix, codes->count);
+    if (!walk(&q) && !s->failed) scan_all(&q);
+    if (s->failed) return false;
+    for (uint64_t j = 0; j < s->match_size; j++)
+        if (!nearkit_add_match(c, i, nearkit_rows_id(codes, s->matches[j].pos), (float)s->matches[j].dist))
+            return false;
+    return true;
+}
+
+static const nearkit_searcher searcher = {
+    .scratch_new = mih_scratch_new,
+    .scratch_free = mih_scratch_free,
+    .knn = mih_knn,
+    .range = mih_range,
+};
 
 static uint64_t query_chunk(uint64_t n, uint32_t threads, uint64_t k) {
     uint64_t chunk = n / ((uint64_t)threads * 4), most = HEAP_BYTES / (k * 2 * sizeof(uint32_t));
@@ -813,43 +809,21 @@ static uint64_t query_chunk(uint64_t n, uint32_t threads, uint64_t k) {
 static nearkit_status mih_search(const nearkit_index *ix, const void *queries, uint64_t n, uint64_t k,
                                  int64_t *ids, float *dist, uint64_t stride, uint32_t threads) {
     const mih_impl *f = impl_of(ix);
-    search_task t = {.ix = ix, .queries = queries, .k = k, .stride = stride, .ids = ids, .dist = dist,
-                     .limit = f->max_radius == UNCAPPED ? UINT64_MAX : (uint64_t)f->max_radius};
-    atomic_init(&t.failed, 0);
-    nearkit_parallel_for(threads, n, query_chunk(n, threads, k), knn_range, &t);
-    return atomic_load(&t.failed) ? nearkit_oom() : NEARKIT_OK;
-}
-
-static void range_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
-    (void)worker;
-    search_task *t = ctx;
-    const mih_impl *f = impl_of(t->ix);
-    query_scratch s;
-    bool ok = scratch_init(&s, t->ix);
-    for (uint64_t i = begin; ok && i < end; i++) {
-        query q;
-        start_query(&q, t, &s, i);
-        q.budget = scan_cost(t->ix, f->count);
-        if (!walk(&q) && !s.failed) scan_all(&q);
-        ok = !s.failed;
-        for (uint64_t j = 0; ok && j < s.match_size; j++) {
-            uint32_t pos = s.matches[j].pos;
-            ok = nearkit_range_builder_add(t->out, i, f->ids ? f->ids[pos] : (int64_t)pos,
-                                           (float)s.matches[j].dist);
-        }
-    }
-    if (!ok) atomic_store(&t->failed, 1);
-    scratch_free(&s);
+    mih_plan plan = {.limit = f->max_radius == UNCAPPED ? UINT64_MAX : (uint64_t)f->max_radius,
+                     .chunk = query_chunk(n, threads, k)};
+    nearkit_search_call c = {.ix = ix, .queries = queries, .n = n, .k = k, .stride = stride,
+                             .ids = ids, .dist = dist, .state = &plan};
+    return nearkit_drive_knn(&searcher, &c, threads, plan.chunk);
 }
 
 static nearkit_status mih_range_search(const nearkit_index *ix, const void *queries, uint64_t n,
                                        float radius, nearkit_range_builder *out, uint32_t threads) {
     if (radius < 0) return NEARKIT_OK;
-    search_task t = {.ix = ix, .queries = queries, .out = out,
-                     .limit = radius >= (float)ix->dimension ? ix->dimension : (uint64_t)floorf(radius)};
-    atomic_init(&t.failed, 0);
-    nearkit_parallel_for(threads, n, query_chunk(n, threads, 1), range_range, &t);
-    return atomic_load(&t.failed) ? nearkit_oom() : NEARKIT_OK;
+    mih_plan plan = {.limit = radius >= (float)ix->dimension ? ix->dimension : (uint64_t)floorf(radius),
+                     .chunk = query_chunk(n, threads, 1)};
+    nearkit_search_call c = {.ix = ix, .queries = queries, .n = n, .radius = radius, .matches = out,
+                             .state = &plan};
+    return nearkit_drive_range(&searcher, &c, threads, plan.chunk);
 }
 
 /* ---- parameters -------------------------------------------------------------------------------- */
@@ -902,14 +876,14 @@ static nearkit_status mih_set_param(nearkit_index *ix, size_t i, double value) {
 
 /* ---- persistence ------------------------------------------------------------------------------- */
 
-/* META: u32 substrings of the built tables (0: not built), u32 reserved (0). The tables themselves
- * are rebuilt from the codes on load. */
+/* META: u32 substrings of the built tables (0: not built), u32 reserved (0); then the row store's
+ * VECS and IDS (only when ids were given). The tables themselves are rebuilt from the codes on
+ * load. */
 static nearkit_status mih_save(const nearkit_index *ix, nearkit_writer *w) {
     const mih_impl *f = impl_of(ix);
     uint32_t meta[2] = {f->built ? f->m : 0, 0};
     nearkit_status st = nearkit_writer_section(w, META_TAG, meta, sizeof meta);
-    if (!st) st = nearkit_writer_section(w, VECS_TAG, f->codes, f->count * ix->vector_bytes);
-    if (!st && f->ids) st = nearkit_writer_section(w, IDS_TAG, f->ids, f->count * sizeof(int64_t));
+    if (!st) st = nearkit_rows_save(&f->rows, ix, w);
     return st;
 }
 
@@ -917,45 +891,31 @@ static nearkit_status corrupt(const char *what) {
     return nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: %s", what);
 }
 
-static nearkit_status mih_load(nearkit_index *ix, const nearkit_reader *r) {
-    mih_impl *f = impl_of(ix);
-    const void *meta_data, *codes, *ids = NULL;
-    uint64_t size, ids_size;
+/* The substring count META records (0: not built), checked against the dimension and m. */
+static nearkit_status load_meta(uint32_t *m, const nearkit_index *ix, const nearkit_reader *r) {
+    const void *meta_data;
     nearkit_status st = nearkit_reader_section_sized(&meta_data, r, META_TAG, 8);
-    if (!st) st = nearkit_reader_section(&codes, &size, r, VECS_TAG);
     if (st) return st;
     uint32_t meta[2];
     memcpy(meta, meta_data, sizeof meta);
-    uint32_t m = meta[0];
+    *m = meta[0];
     if (meta[1] != 0) return corrupt("mih header: reserved field is not 0");
-    if (m != 0 && (m < min_substrings(ix->dimension) || m > ix->dimension))
+    if (*m != 0 && (*m < min_substrings(ix->dimension) || *m > ix->dimension))
         return corrupt("mih header: substring count out of range");
-    if (m != 0 && f->m_param != 0 && m != f->m_param)
+    uint32_t m_param = impl_of(ix)->m_param;
+    if (*m != 0 && m_param != 0 && *m != m_param)
         return corrupt("mih header: substring count differs from parameter m");
-    if (size % ix->vector_bytes != 0) return corrupt("code section is not a whole number of codes");
-    uint64_t n = size / ix->vector_bytes;
-    if (n > MAX_CODES) return corrupt("more codes than a mih index holds");
-    if (nearkit_reader_section(&ids, &ids_size, r, IDS_TAG) == NEARKIT_OK) {
-        if (ids_size != n * sizeof(int64_t)) return corrupt("id count differs from code count");
-    } else {
-        ids = NULL;
-    }
-    nearkit_clear_error();
-    int64_t *id_copy = NULL; /* copied out of the (possibly unaligned) image before use */
-    if (ids) {
-        id_copy = nearkit_alloc_array((size_t)n, sizeof(int64_t));
-        if (!id_copy) return nearkit_oom();
-        memcpy(id_copy, ids, (size_t)n * sizeof(int64_t));
-        for (uint64_t i = 0; i < n; i++)
-            if (id_copy[i] == -1) {
-                free(id_copy);
-                return corrupt("stored id -1");
-            }
-    }
-    st = n ? mih_add(ix, codes, n, id_copy) : NEARKIT_OK;
-    free(id_copy);
-    if (!st && m != 0) st = build_tables(ix, m);
-    return st;
+    return NEARKIT_OK;
+}
+
+static nearkit_status mih_load(nearkit_index *ix, const nearkit_reader *r) {
+    mih_impl *f = impl_of(ix);
+    uint32_t m;
+    nearkit_status st = load_meta(&m, ix, r);
+    if (!st) st = nearkit_rows_load(&f->rows, ix, r, false);
+    if (st) return st;
+    if (f->rows.count > MAX_CODES) return corrupt("more codes than a mih index holds");
+    return m != 0 ? build_tables(ix, m) : NEARKIT_OK;
 }
 
 static void mih_describe(const nearkit_index *ix, nearkit_strbuf *sb) {
@@ -968,7 +928,7 @@ static void mih_describe(const nearkit_index *ix, nearkit_strbuf *sb) {
     uint64_t bytes = 0;
     for (uint32_t j = 0; j < f->m; j++) {
         direct += is_direct(&f->tables[j]);
-        bytes += table_bytes(&f->tables[j], f->count);
+        bytes += table_bytes(&f->tables[j], f->rows.count);
     }
     nearkit_strbuf_appendf(sb,
                            "multi-index hashing: %u substrings of %u-%u bits (%u direct, %u hashed "
