@@ -35,7 +35,7 @@ static nearkit_status check_type(const nearkit_index *ix, nearkit_vector_type ty
  * two distances that bounds and cluster means form. 2^53 would reach 2^128 at d = 2^20.
  * Cosine inputs are normalised, so for them the limit is only for one rule across metrics. */
 _Static_assert(MAX_FLOAT_DIMENSION == 1u << 20, "the derivation of NEARKIT_MAX_ABS_VALUE assumes d <= 2^20");
-_Static_assert(NEARKIT_MAX_ABS_VALUE == 0x1p50f, "NEARKIT_MAX_ABS_VALUE is 2^50");
+_Static_assert((long long)NEARKIT_MAX_ABS_VALUE == 1LL << 50, "NEARKIT_MAX_ABS_VALUE is 2^50");
 
 uint64_t nearkit_first_unusable_value(const float *v, uint64_t total) {
     for (uint64_t i = 0; i < total; i++)
