@@ -1145,7 +1145,7 @@ static nearkit_status ivf_load(nearkit_index *ix, const nearkit_reader *r) {
             vectors = NULL;
             ids = NULL;
         }
-    } else if (!st) {
+    } else if (!st && n > 0) { /* an empty file has no waiting vectors to copy (nor a buffer) */
         st = add_pending(ix, vectors, n, ids);
     }
     nearkit_aligned_free(vectors);

@@ -57,6 +57,28 @@ static void test_empty_flat_loads(void) {
     load_and_reload(file, sizeof file, NEARKIT_OK);
 }
 
+/* fuzz_load_buffer and fuzz_use, first seconds once the findings above were fixed: empty
+ * ivf_flat and vptree files loaded with a NULL destination in memcpy or NULL pointer arithmetic
+ * (ivf_flat.c add_pending, tree_rows.c; UBSan). Every kind saved empty loads and saves again. */
+static void test_empty_indexes_load(void) {
+    const struct {
+        nearkit_kind kind;
+        nearkit_metric metric;
+    } cases[] = {{NEARKIT_KIND_FLAT, NEARKIT_METRIC_L2},       {NEARKIT_KIND_VPTREE, NEARKIT_METRIC_L2},
+                 {NEARKIT_KIND_IVF_FLAT, NEARKIT_METRIC_L2},   {NEARKIT_KIND_BKTREE, NEARKIT_METRIC_HAMMING},
+                 {NEARKIT_KIND_MIH, NEARKIT_METRIC_HAMMING},   {NEARKIT_KIND_IVF_BINARY, NEARKIT_METRIC_HAMMING}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        nearkit_index *ix = NULL;
+        if (nearkit_index_create(&ix, cases[i].kind, cases[i].metric, 64, NULL) != NEARKIT_OK) continue;
+        void *image = NULL;
+        size_t size = 0;
+        CHECK_STATUS(nearkit_index_save_to_buffer(&image, &size, ix), NEARKIT_OK);
+        if (image) load_and_reload(image, size, NEARKIT_OK);
+        nearkit_buffer_free(image);
+        nearkit_index_free(ix);
+    }
+}
+
 /* fuzz_use, first seconds: a finite query of -3e38 in one coordinate came back from ivf_flat
  * (and flat) l2 with the distance +inf for a real neighbour: the squared distance overflows
  * (issue 13, defect 3). Such a query is beyond NEARKIT_MAX_ABS_VALUE and refused with
@@ -265,6 +287,7 @@ static void test_huge_loaded_vectors_search(void) {
 
 int main(void) {
     test_empty_flat_loads();
+    test_empty_indexes_load();
     test_huge_query_is_refused_or_finite();
     test_value_limit();
     test_cosine_vectors_not_unit_are_corrupt();
