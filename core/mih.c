@@ -833,14 +833,19 @@ enum { PARAM_M, PARAM_MAX_RADIUS, PARAM_SUBSTRINGS };
 static const nearkit_param_desc mih_params[] = {
     /* m: number of substrings (one table each). 0 (default) chooses it at build, about
      * dimension / log2(count); else between ceil(dimension / 64) and dimension. */
-    [PARAM_M] = {"m", NEARKIT_PARAM_FLAG_BUILD | NEARKIT_PARAM_FLAG_INTEGER, 0, 1 << 20},
+    [PARAM_M] = {"m", NEARKIT_PARAM_FLAG_BUILD | NEARKIT_PARAM_FLAG_INTEGER, 0, 1 << 20, 0,
+                 "substrings, one hash table each (0: chosen at build, about dimension / log2(count))",
+                 NULL},
     /* max_radius: -1 (default) leaves k-NN uncapped and exact. R >= 0 searches only within Hamming
      * distance R: a row holds the k nearest codes within R, padded with id -1 (distance +inf) where
      * fewer lie within R; a row without padding equals the exact answer. Not used by range search. */
-    [PARAM_MAX_RADIUS] = {"max_radius", NEARKIT_PARAM_FLAG_INTEGER, -1, 1 << 20},
+    [PARAM_MAX_RADIUS] = {"max_radius", NEARKIT_PARAM_FLAG_INTEGER, -1, 1 << 20, -1,
+                          "k-NN searches only within this Hamming distance, padding rows with -1 "
+                          "(-1: uncapped and exact)",
+                          NULL},
     /* substrings (read-only): m of the built tables; 0 before build. */
     [PARAM_SUBSTRINGS] = {"substrings", NEARKIT_PARAM_FLAG_READ_ONLY | NEARKIT_PARAM_FLAG_INTEGER, 0,
-                          1 << 20},
+                          1 << 20, 0, "m of the built tables (0 before build)", NULL},
 };
 
 static nearkit_status mih_get_param(const nearkit_index *ix, size_t i, double *value) {
