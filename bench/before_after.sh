@@ -11,7 +11,7 @@
 #                included)
 #   -w WORKDIR   sources, builds and pipes (default /tmp/nearkit-before-after; kept between runs,
 #                so a second run rebuilds only what changed)
-#   -r ROUNDS    rounds of every figure on each build (default 5; the best round counts)
+#   -r ROUNDS    rounds of every figure on each build (default 5)
 #   -s SECONDS   the least time of one measurement (default 1)
 #   -n COUNT     vectors and codes in each index (default 100000)
 #   -q QUERIES   queries per set (default 1000)
@@ -23,18 +23,21 @@
 # Each revision's source is exported with git archive (the repository is not touched), configured
 # Release without the binding and fuzz tests, and only its static library is built. The program
 # bench/before_after.c of THIS tree is compiled against each library and the revision's own
-# header; both programs generate the same data (fixed seed), build their indexes at 1 thread and
-# then take requests: every figure is measured on one build, then the other, alternating which
-# goes first from round to round, so that both meet the same load. Searches run on 1 thread
-# (num_threads = 1, OPENBLAS_NUM_THREADS=1).
+# header. Every round starts both programs afresh; each generates the same data (fixed seed),
+# builds its indexes at 1 thread and then takes requests: every figure is measured on one build,
+# then at once on the other, which goes first alternating from round to round, so that both meet
+# the same load. Searches run on 1 thread (num_threads = 1, OPENBLAS_NUM_THREADS=1). A full run
+# at the defaults takes about 4 minutes of CPU time (more wall time on a busy machine).
 #
 # Output, name=value lines:
-#   <figure>=<ratio>            after QPS / before QPS, best round of each (above 1: faster now)
-#   <figure>_qps=<before>/<after>  the absolute figures, queries per second
+#   <figure>=<ratio>            after QPS / before QPS (above 1: faster now): the median over the
+#                               rounds of the ratio of the round's two measurements
+#   <figure>_qps=<before>/<after>  the absolute figures, queries per second, best round of each
 #   <figure>_rounds=<before QPS,...>/<after QPS,...>  every round, to judge the noise
+#   <figure>_ratio_range=<lowest>..<highest>  of the rounds' ratios
 #   <figure>_answers=same|differ   whether both returned the same ids and distances for the first
 #                                  queries (different k-means centroids make IVF answers differ)
-#   build_<index>_seconds=<before>/<after>  build times at 1 thread (one build each; informative)
+#   build_<index>_seconds=<before>/<after>  build times at 1 thread, fastest round (informative)
 #   before=<commit>, after=<commit, or the working tree's HEAD "+ changes">
 #   min_ratio=<ratio>, slower=<figures below THRESHOLD, or empty>
 set -euo pipefail
@@ -87,15 +90,17 @@ default_base() {
     git -C "$src" rev-parse "$first^"
 }
 
-# export_revision REV DIR: the revision's files in DIR (kept when DIR already holds REV).
+# resolve REV: its full commit name.
+resolve() { git -C "$src" rev-parse --verify --quiet "$1^{commit}" || die "unknown revision $1"; }
+
+# export_revision COMMIT: the commit's files in $work/<commit>/src, exported once.
 export_revision() {
-    local commit
-    commit=$(git -C "$src" rev-parse --verify "$1^{commit}") || die "unknown revision $1"
-    if [ "$(cat "$2/.before_after_commit" 2>/dev/null)" != "$commit" ]; then
-        rm -rf "$2"
-        mkdir -p "$2"
-        git -C "$src" archive "$commit" | tar -x -C "$2"
-        echo "$commit" >"$2/.before_after_commit"
+    local dir=$work/${1:0:12}
+    if [ ! -f "$dir/src/.exported" ]; then
+        rm -rf "$dir"
+        mkdir -p "$dir/src"
+        git -C "$src" archive "$1" | tar -x -C "$dir/src"
+        touch "$dir/src/.exported"
     fi
 }
 
@@ -121,45 +126,76 @@ compile_program() {
 [ -n "$before_rev" ] || before_rev=$(default_base)
 mkdir -p "$work"
 work=$(cd "$work" && pwd)
-export_revision "$before_rev" "$work/before-src"
+# Each revision's source and build in $work/<commit>/{src,build}; the working tree's build in
+# $work/tree/build.
+declare -A side_src side_build
+before_commit=$(resolve "$before_rev")
+export_revision "$before_commit"
+side_src[before]=$work/${before_commit:0:12}/src
+side_build[before]=$work/${before_commit:0:12}/build
 if [ -n "$after_rev" ]; then
-    export_revision "$after_rev" "$work/after-src"
-    after_src=$work/after-src
-    after_name=$(git -C "$src" rev-parse --short "$after_rev")
+    after_commit=$(resolve "$after_rev")
+    export_revision "$after_commit"
+    side_src[after]=$work/${after_commit:0:12}/src
+    side_build[after]=$work/${after_commit:0:12}/build
+    after_name=${after_commit:0:7}
 else
-    after_src=$src
+    side_src[after]=$src
+    side_build[after]=$work/tree/build
+    mkdir -p "$work/tree"
     after_name="working tree ($(git -C "$src" rev-parse --short HEAD)$(git -C "$src" diff --quiet HEAD -- core include CMakeLists.txt || echo ' + changes'))"
 fi
-echo "before=$(git -C "$src" rev-parse --short "$before_rev")"
+echo "before=${before_commit:0:7}"
 echo "after=$after_name"
 for side in before after; do
-    side_src=$work/before-src
-    [ "$side" = before ] || side_src=$after_src
     echo "building $side ..." >&2
-    build_library "$side_src" "$work/$side-build"
-    compile_program "$side_src" "$work/$side-build" "$work/$side-program"
+    build_library "${side_src[$side]}" "${side_build[$side]}"
+    compile_program "${side_src[$side]}" "${side_build[$side]}" "$work/$side-program"
 done
 
 figures=("$@")
 [ ${#figures[@]} -gt 0 ] || mapfile -t figures < <("$work/after-program" --list)
 
 # ---- the two programs, each behind a pair of pipes ------------------------------------------------
-pids=()
+# Both are started afresh every round: a process keeps the physical pages it got at its start, and
+# in runs of one program against itself the process started first stayed a few percent faster in
+# the GEMM-bound figures for its whole life; new processes each round spread that over the rounds.
+declare -A pid to from
+stop_program() {
+    local side=$1 fd
+    [ -n "${pid[$side]:-}" ] || return 0
+    fd=${to[$side]}
+    exec {fd}>&-
+    fd=${from[$side]}
+    exec {fd}<&-
+    unset "to[$side]" "from[$side]"
+    wait "${pid[$side]}" || true
+    pid[$side]=
+    rm -f "$work/$side.in" "$work/$side.out"
+}
 cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for side in before after; do
+        [ -z "${pid[$side]:-}" ] || kill "${pid[$side]}" 2>/dev/null || true
+    done
     rm -f "$work"/{before,after}.{in,out}
 }
 trap cleanup EXIT
 
-declare -A to from build_seconds
-# start_program SIDE: starts it, waits for its indexes, records their build times.
+declare -A build_seconds
+# start_program SIDE: starts it, waits for its indexes, appends their build times to
+# build_seconds[SIDE:build_<index>].
 start_program() {
     local side=$1 line fd
     rm -f "$work/$side.in" "$work/$side.out"
     mkfifo "$work/$side.in" "$work/$side.out"
-    OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 "$work/$side-program" -n "$count" -q "$queries" \
-        -c "$clock" "${figures[@]}" <"$work/$side.in" >"$work/$side.out" 2>"$work/$side.err" &
-    pids+=($!)
+    # The child must not hold the other program's pipes open: that program would never see the
+    # end of its input.
+    (
+        for fd in "${to[@]}" "${from[@]}"; do exec {fd}>&-; done
+        OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 exec "$work/$side-program" -n "$count" \
+            -q "$queries" -c "$clock" "${figures[@]}"
+    ) <"$work/$side.in" >"$work/$side.out" 2>"$work/$side.err" &
+    pid[$side]=$!
     exec {fd}>"$work/$side.in"
     to[$side]=$fd
     exec {fd}<"$work/$side.out"
@@ -168,14 +204,11 @@ start_program() {
         read -r -u "${from[$side]}" line || die "the $side program ended ($(cat "$work/$side.err"))"
         case "$line" in
         ready) break ;;
-        build_*=*) build_seconds[$side:${line%%=*}]=${line#*=} ;;
+        build_*=*) build_seconds[$side:${line%%=*}]+="${line#*=}," ;;
         *) die "$side: $line" ;;
         esac
     done
 }
-echo "generating data and building indexes (before, then after) ..." >&2
-start_program before
-start_program after
 
 # measure SIDE FIGURE: one measurement, appended to qps[SIDE:FIGURE] and check[SIDE:FIGURE].
 declare -A qps check
@@ -192,27 +225,34 @@ measure() {
     check[$side:$figure]=${line##*check=}
 }
 
+# Odd rounds start and measure "before" first, even rounds "after".
 for ((round = 1; round <= rounds; round++)); do
-    echo "round $round of $rounds ..." >&2
+    echo "round $round of $rounds: data, indexes, searches ..." >&2
+    order=(before after)
+    ((round % 2)) || order=(after before)
+    start_program "${order[0]}"
+    start_program "${order[1]}"
     for figure in "${figures[@]}"; do
-        if ((round % 2)); then
-            measure before "$figure"
-            measure after "$figure"
-        else
-            measure after "$figure"
-            measure before "$figure"
-        fi
+        measure "${order[0]}" "$figure"
+        measure "${order[1]}" "$figure"
     done
+    stop_program before
+    stop_program after
 done
 
 # ---- report ---------------------------------------------------------------------------------------
 best() { tr ',' '\n' <<<"${1%,}" | sort -g | tail -n 1; }
+# paired_ratios BEFORE AFTER: after/before of each round's two measurements (taken back to back, so
+# a change of the machine's load between rounds cancels), sorted.
+paired_ratios() {
+    paste -d ' ' <(tr ',' '\n' <<<"${1%,}") <(tr ',' '\n' <<<"${2%,}") |
+        awk '{ printf "%.4f\n", $2 / $1 }' | sort -g
+}
+median() { awk '{ v[NR] = $1 } END { printf "%.3f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 min_ratio=
 slower=
 for figure in "${figures[@]}"; do
-    b=$(best "${qps[before:$figure]}")
-    a=$(best "${qps[after:$figure]}")
-    ratio=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.3f", a / b }')
+    ratio=$(paired_ratios "${qps[before:$figure]}" "${qps[after:$figure]}" | median)
     echo "$figure=$ratio"
     if [ -z "$min_ratio" ] || awk -v r="$ratio" -v m="$min_ratio" 'BEGIN { exit !(r < m) }'; then
         min_ratio=$ratio
@@ -224,14 +264,17 @@ done
 for figure in "${figures[@]}"; do
     echo "${figure}_qps=$(best "${qps[before:$figure]}")/$(best "${qps[after:$figure]}")"
     echo "${figure}_rounds=${qps[before:$figure]%,}/${qps[after:$figure]%,}"
+    range=$(paired_ratios "${qps[before:$figure]}" "${qps[after:$figure]}" | sed -n '1p;$p' | paste -sd ' ')
+    echo "${figure}_ratio_range=${range% *}..${range#* }"
     same=same
     [ "${check[before:$figure]}" = "${check[after:$figure]}" ] || same=differ
     echo "${figure}_answers=$same"
 done
+fastest() { tr ',' '\n' <<<"${1%,}" | sort -g | head -n 1; }
 for key in "${!build_seconds[@]}"; do
     [ "${key%%:*}" = before ] || continue
     name=${key#before:}
-    echo "${name}_seconds=${build_seconds[$key]}/${build_seconds[after:$name]:-}"
+    echo "${name}_seconds=$(fastest "${build_seconds[$key]}")/$(fastest "${build_seconds[after:$name]}")"
 done | sort
 echo "min_ratio=$min_ratio"
 echo "slower=$slower"
