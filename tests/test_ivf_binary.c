@@ -323,6 +323,23 @@ static void test_save_load(void) {
     }
     remove(path);
 
+    /* untrained and empty: loads empty, then takes codes and trains */
+    CHECK_STATUS(nearkit_index_create(&pending, IVF, NEARKIT_METRIC_HAMMING, bits, NULL), NEARKIT_OK);
+    size_t empty_size;
+    uint8_t *empty = pending ? saved(&empty_size, pending) : NULL;
+    CHECK(empty != NULL);
+    nearkit_index_free(pending);
+    back = NULL;
+    if (empty) CHECK_STATUS(nearkit_index_load_from_buffer(&back, empty, empty_size), NEARKIT_OK);
+    if (back) {
+        CHECK(nearkit_index_is_ready(back) == 0 && nearkit_index_count(back) == 0);
+        CHECK_STATUS(nearkit_index_add(back, BIN, base, 500, ids), NEARKIT_OK);
+        CHECK_STATUS(nearkit_index_build(back), NEARKIT_OK);
+        CHECK(nearkit_index_count(back) == 500);
+        nearkit_index_free(back);
+    }
+    nearkit_buffer_free(empty);
+
     /* damaged sections under valid checksums */
     size_t es;
     uint8_t *e;
