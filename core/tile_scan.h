@@ -26,7 +26,6 @@ static inline bool nearkit_any16_below(const float *r, const float *extra, float
     return hits != 0;
 }
 
-
 /* Offers one sgemm tile row to a heap: candidate j, at position first + j, has the value
  * offset + extra[j] + r[j] (extra may be NULL), and enters when not worse than the bound; blocks
  * of 16 with nothing at or below the bound are skipped after one vectorised test. */
