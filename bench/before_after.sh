@@ -10,7 +10,7 @@
 #   -a REV       the "after" revision (default: this working tree as it is, uncommitted changes
 #                included)
 #   -w WORKDIR   sources, builds and pipes (default /tmp/nearkit-before-after; kept between runs,
-#                so a second run rebuilds only what changed)
+#                so a second run rebuilds only what changed; one run at a time per WORKDIR)
 #   -r ROUNDS    rounds of every figure on each build (default 5)
 #   -s SECONDS   the least time of one measurement (default 1)
 #   -n COUNT     vectors and codes in each index (default 100000)
