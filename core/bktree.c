@@ -16,9 +16,11 @@
  * Vectors added after a build wait beside the tree: the index reports not ready (searches give
  * STATE) until the next build, which rebuilds the tree over all rows. A saved index holds the
  * tree, so loading does not rebuild it; the loader checks the structure and every row's key. */
+#include "driver.h"
 #include "internal.h"
 #include "kernels.h"
-#include "tree_rows.h"
+#include "random.h"
+#include "rows.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -36,7 +38,6 @@
 #define NO_CHILD UINT32_MAX
 #define PIVOT_SAMPLE 64
 #define PARALLEL_SPLIT_ROWS 32768 /* nodes this large compute their keys in parallel */
-#define QUERY_CHUNK 32
 
 /* A node and its groups (edges), stored as is (little-endian, no padding) in the file. */
 typedef struct bk_node {
@@ -56,7 +57,7 @@ _Static_assert(sizeof(bk_node) == 40, "bk_node is stored byte for byte");
 _Static_assert(sizeof(bk_edge) == 24, "bk_edge is stored byte for byte");
 
 typedef struct bk_impl {
-    nearkit_tree_rows rows;
+    nearkit_rows rows; /* ids always explicit: the file always holds IDS, and building permutes */
     bk_node *nodes;
     bk_edge *edges;
     uint64_t n_nodes, n_edges;
@@ -82,6 +83,10 @@ static nearkit_status bk_create(nearkit_index *ix) {
     bk_impl *t = calloc(1, sizeof *t);
     if (!t) return nearkit_oom();
     t->leaf_size = DEFAULT_LEAF_SIZE;
+    if (nearkit_rows_explicit_ids(&t->rows)) {
+        free(t);
+        return nearkit_oom();
+    }
     ix->impl = t;
     return NEARKIT_OK;
 }
@@ -99,7 +104,7 @@ static void bk_destroy(nearkit_index *ix) {
     bk_impl *t = impl_of(ix);
     if (!t) return;
     forget_tree(t);
-    nearkit_tree_rows_free(&t->rows);
+    nearkit_rows_free(&t->rows);
     free(t);
 }
 
@@ -112,12 +117,12 @@ static uint64_t bk_count(const nearkit_index *ix) { return impl_of(ix)->rows.cou
 
 static uint64_t bk_memory(const nearkit_index *ix) {
     const bk_impl *t = impl_of(ix);
-    return sizeof *t + nearkit_tree_rows_memory(&t->rows, ix) + t->n_nodes * sizeof(bk_node) +
+    return sizeof *t + nearkit_rows_memory(&t->rows, ix) + t->n_nodes * sizeof(bk_node) +
            t->n_edges * sizeof(bk_edge);
 }
 
 static nearkit_status bk_add(nearkit_index *ix, const void *vectors, uint64_t n, const int64_t *ids) {
-    return nearkit_tree_rows_append(&impl_of(ix)->rows, ix, vectors, n, ids);
+    return nearkit_rows_append(&impl_of(ix)->rows, ix, vectors, n, ids);
 }
 
 static uint32_t hamming(const nearkit_kernel_table *kt, const nearkit_index *ix, const void *a,
@@ -495,7 +500,7 @@ static nearkit_status bk_build(nearkit_index *ix) {
         for (uint64_t i = 0; i < n; i++) perm[i] = i;
         st = build_tree(ix, perm, key, perm_tmp, key_tmp, n);
     }
-    if (!st) st = nearkit_tree_rows_permute(&t->rows, ix, perm, n);
+    if (!st) st = nearkit_rows_permute(&t->rows, ix, perm, n);
     if (!st) {
         uint64_t *where = perm_tmp; /* where[storage row] = tree row */
         for (uint64_t i = 0; i < n; i++) where[perm[i]] = i;
@@ -522,37 +527,54 @@ typedef struct bk_frame {
 
 typedef enum { COLLECT_KNN, COLLECT_NEAREST, COLLECT_RANGE } collect_mode;
 
-/* Per-task state of a search and what it collects. */
+/* One worker's scratch for a search call, and what it collects. */
 typedef struct bk_searcher {
     const nearkit_index *ix;
     const bk_impl *t;
     const nearkit_kernel_table *kt;
+    const nearkit_search_call *call;
     float *dist;      /* max_leaf */
     uint32_t *ints;   /* max_leaf */
     bk_frame *frames; /* depth + 1 */
     collect_mode mode;
-    nearkit_topk heap;          /* k-NN */
-    float best;                 /* 1-NN */
+    nearkit_topk heap;  /* k-NN */
+    float *heap_dist;
+    uint64_t *heap_pos;
+    float best;         /* 1-NN */
     uint64_t best_row;
-    nearkit_range_builder *out; /* range */
-    uint64_t query;
-    float radius;
+    uint64_t query;     /* range */
     bool failed;
 } bk_searcher;
 
-static bool searcher_init(bk_searcher *s, const nearkit_index *ix) {
-    const bk_impl *t = impl_of(ix);
-    *s = (bk_searcher){.ix = ix, .t = t, .kt = nearkit_kernels(),
-                       .dist = nearkit_alloc_array((size_t)t->max_leaf, sizeof(float)),
-                       .ints = nearkit_alloc_array((size_t)t->max_leaf, sizeof(uint32_t)),
-                       .frames = nearkit_alloc_array((size_t)t->depth + 1, sizeof(bk_frame))};
-    return s->dist && s->ints && s->frames;
-}
-
-static void searcher_free(bk_searcher *s) {
+static void searcher_free(void *scratch) {
+    bk_searcher *s = scratch;
     free(s->dist);
     free(s->ints);
     free(s->frames);
+    free(s->heap_dist);
+    free(s->heap_pos);
+    free(s);
+}
+
+static void *searcher_new(const nearkit_search_call *c) {
+    const bk_impl *t = impl_of(c->ix);
+    bk_searcher *s = malloc(sizeof *s);
+    if (!s) return NULL;
+    *s = (bk_searcher){.ix = c->ix, .t = t, .kt = nearkit_kernels(), .call = c,
+                       .dist = nearkit_alloc_array((size_t)t->max_leaf, sizeof(float)),
+                       .ints = nearkit_alloc_array((size_t)t->max_leaf, sizeof(uint32_t)),
+                       .frames = nearkit_alloc_array((size_t)t->depth + 1, sizeof(bk_frame))};
+    s->mode = c->matches ? COLLECT_RANGE : c->k == 1 ? COLLECT_NEAREST : COLLECT_KNN;
+    if (s->mode == COLLECT_KNN) {
+        s->heap_dist = nearkit_alloc_array((size_t)c->k, sizeof(float));
+        s->heap_pos = nearkit_alloc_array((size_t)c->k, sizeof(uint64_t));
+    }
+    if (!s->dist || !s->ints || !s->frames ||
+        (s->mode == COLLECT_KNN && (!s->heap_dist || !s->heap_pos))) {
+        searcher_free(s);
+        return NULL;
+    }
+    return s;
 }
 
 /* The distance beyond which nothing more is collected. */
@@ -560,7 +582,7 @@ static float collect_limit(const bk_searcher *s) {
     switch (s->mode) {
     case COLLECT_KNN: return nearkit_topk_bound(&s->heap);
     case COLLECT_NEAREST: return s->best_row == UINT64_MAX ? INFINITY : s->best;
-    default: return s->radius;
+    default: return s->call->radius;
     }
 }
 
@@ -576,7 +598,7 @@ static void collect(bk_searcher *s, float d, uint64_t row) {
         break;
     }
     default:
-        if (d <= s->radius && !nearkit_range_builder_add(s->out, s->query, s->t->rows.ids[row], d))
+        if (d <= s->call->radius && !nearkit_add_match(s->call, s->query, s->t->rows.ids[row], d))
             s->failed = true;
         break;
     }
@@ -590,9 +612,9 @@ static void collect_bucket(bk_searcher *s, const void *q, const bk_edge *e, uint
             if ((float)delta <= collect_limit(s)) collect(s, (float)delta, e->begin + i);
         return;
     }
-    nearkit_tree_rows_distances(s->dist, s->ints, s->kt, s->ix, &s->t->rows, q, e->begin, n);
+    nearkit_rows_distances(s->dist, s->ints, s->kt, s->ix, &s->t->rows, q, e->begin, n);
     if (s->mode == COLLECT_KNN) {
-        nearkit_tree_push_block(&s->heap, s->dist, e->begin, n);
+        nearkit_topk_push_block(&s->heap, s->dist, e->begin, n);
         return;
     }
     float limit = collect_limit(s);
@@ -606,7 +628,7 @@ static void collect_bucket(bk_searcher *s, const void *q, const bk_edge *e, uint
 static void enter(const bk_searcher *s, bk_frame *f, uint64_t node, double bound, const void *q) {
     const bk_node *nd = &s->t->nodes[node];
     const bk_edge *edges = s->t->edges;
-    uint32_t delta = hamming(s->kt, s->ix, q, nearkit_tree_rows_at(&s->t->rows, s->ix, nd->pivot));
+    uint32_t delta = hamming(s->kt, s->ix, q, nearkit_rows_at(&s->t->rows, s->ix, nd->pivot));
     uint64_t lo = nd->first_edge, hi = nd->first_edge + nd->n_edges; /* first key >= delta */
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
@@ -655,96 +677,52 @@ static void search_query(bk_searcher *s, const void *q) {
     }
 }
 
-typedef struct knn_task {
-    const nearkit_index *ix;
-    const void *queries;
-    uint64_t k, stride;
-    int64_t *ids;
-    float *dist;
-    _Atomic int failed;
-} knn_task;
-
-static void knn_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
-    (void)worker;
-    knn_task *task = ctx;
-    const nearkit_index *ix = task->ix;
-    const bk_impl *t = impl_of(ix);
-    bk_searcher s;
-    float *heap_dist = nearkit_alloc_array((size_t)task->k, sizeof(float));
-    uint64_t *heap_pos = nearkit_alloc_array((size_t)task->k, sizeof(uint64_t));
-    if (!searcher_init(&s, ix) || !heap_dist || !heap_pos) {
-        atomic_store(&task->failed, 1);
-        goto done;
-    }
-    s.mode = task->k == 1 ? COLLECT_NEAREST : COLLECT_KNN;
-    for (uint64_t q = begin; q < end; q++) {
-        const void *query = (const uint8_t *)task->queries + q * ix->vector_bytes;
-        int64_t *out_ids = task->ids + q * task->stride;
-        float *out_dist = task->dist + q * task->stride;
-        nearkit_topk_init(&s.heap, heap_dist, heap_pos, (size_t)task->k, t->rows.ids);
-        s.best_row = UINT64_MAX;
-        search_query(&s, query);
-        if (s.mode == COLLECT_NEAREST) {
-            out_ids[0] = t->rows.ids[s.best_row];
-            out_dist[0] = s.best;
-        } else {
-            nearkit_tree_emit_knn(&s.heap, ix, t->rows.ids, task->k, out_ids, out_dist);
+/* The k-NN of queries [first, first + n). */
+static bool bk_knn(void *scratch, const nearkit_search_call *c, uint64_t first, uint64_t n) {
+    bk_searcher *s = scratch;
+    const int64_t *ids = s->t->rows.ids;
+    for (uint64_t q = first; q < first + n; q++) {
+        if (s->mode == COLLECT_KNN) nearkit_topk_init(&s->heap, s->heap_dist, s->heap_pos, (size_t)c->k, ids);
+        s->best_row = UINT64_MAX;
+        search_query(s, nearkit_query_at(c, q));
+        if (s->mode == COLLECT_KNN) {
+            nearkit_write_heap(c, q, &s->heap);
+            continue;
         }
+        /* 1-NN: one candidate is a sorted list of candidates (none when the index is empty) */
+        nearkit_topk one = {.dist = &s->best, .pos = &s->best_row, .size = s->best_row != UINT64_MAX,
+                            .cap = 1, .ids = ids};
+        nearkit_write_sorted(c, q, &one);
     }
-done:
-    searcher_free(&s);
-    free(heap_dist);
-    free(heap_pos);
+    return true;
 }
 
-static uint64_t query_chunk(uint64_t n, uint32_t threads) {
-    if (threads <= 1) return QUERY_CHUNK;
-    uint64_t chunk = n / ((uint64_t)threads * 4);
-    return chunk < 1 ? 1 : chunk > QUERY_CHUNK ? QUERY_CHUNK : chunk;
+/* Every row within the radius of query q into the call's matches; false when out of memory. */
+static bool bk_range(void *scratch, const nearkit_search_call *c, uint64_t q) {
+    bk_searcher *s = scratch;
+    s->query = q;
+    if (c->radius >= 0) search_query(s, nearkit_query_at(c, q));
+    return !s->failed;
 }
+
+static const nearkit_searcher bk_searching = {
+    .scratch_new = searcher_new,
+    .scratch_free = searcher_free,
+    .knn = bk_knn,
+    .range = bk_range,
+};
 
 static nearkit_status bk_search(const nearkit_index *ix, const void *queries, uint64_t n, uint64_t k,
                                 int64_t *ids, float *dist, uint64_t stride, uint32_t threads) {
-    knn_task task = {.ix = ix, .queries = queries, .k = k, .stride = stride, .ids = ids, .dist = dist};
-    atomic_init(&task.failed, 0);
-    nearkit_parallel_for(threads, n, query_chunk(n, threads), knn_range, &task);
-    return atomic_load(&task.failed) ? nearkit_oom() : NEARKIT_OK;
-}
-
-typedef struct range_task {
-    const nearkit_index *ix;
-    const void *queries;
-    float radius;
-    nearkit_range_builder *out;
-    _Atomic int failed;
-} range_task;
-
-static void range_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
-    (void)worker;
-    range_task *task = ctx;
-    bk_searcher s;
-    if (!searcher_init(&s, task->ix)) {
-        atomic_store(&task->failed, 1);
-    } else {
-        s.mode = COLLECT_RANGE;
-        s.out = task->out;
-        s.radius = task->radius;
-        for (uint64_t q = begin; q < end && !s.failed; q++) {
-            s.query = q;
-            const void *query = (const uint8_t *)task->queries + q * task->ix->vector_bytes;
-            if (task->radius >= 0) search_query(&s, query);
-        }
-        if (s.failed) atomic_store(&task->failed, 1);
-    }
-    searcher_free(&s);
+    nearkit_search_call c = {.ix = ix, .queries = queries, .n = n, .k = k, .stride = stride,
+                             .ids = ids, .dist = dist};
+    return nearkit_drive_knn(&bk_searching, &c, threads, 0);
 }
 
 static nearkit_status bk_range_search(const nearkit_index *ix, const void *queries, uint64_t n,
                                       float radius, nearkit_range_builder *out, uint32_t threads) {
-    range_task task = {.ix = ix, .queries = queries, .radius = radius, .out = out};
-    atomic_init(&task.failed, 0);
-    nearkit_parallel_for(threads, n, query_chunk(n, threads), range_range, &task);
-    return atomic_load(&task.failed) ? nearkit_oom() : NEARKIT_OK;
+    nearkit_search_call c = {.ix = ix, .queries = queries, .n = n, .radius = radius, .matches = out};
+    return nearkit_drive_range(&bk_searching, &c, threads, 0);
 }
 
 /* ---- parameters -------------------------------------------------------------------------------- */
@@ -774,7 +752,7 @@ static nearkit_status bk_save(const nearkit_index *ix, nearkit_writer *w) {
     const bk_impl *t = impl_of(ix);
     uint64_t head[3] = {t->built, t->n_nodes, t->n_edges};
     nearkit_status st = nearkit_writer_section(w, HEAD_TAG, head, sizeof head);
-    if (!st) st = nearkit_tree_rows_save(&t->rows, ix, w);
+    if (!st) st = nearkit_rows_save(&t->rows, ix, w);
     if (!st) st = nearkit_writer_section(w, NODES_TAG, t->nodes, t->n_nodes * sizeof(bk_node));
     if (!st) st = nearkit_writer_section(w, EDGES_TAG, t->edges, t->n_edges * sizeof(bk_edge));
     return st;
@@ -794,11 +772,11 @@ static void keys_check_range(void *ctx, uint64_t begin, uint64_t end, uint32_t w
     const bk_impl *t = c->t;
     for (uint64_t i = begin; i < end; i++) {
         const bk_node *nd = &t->nodes[i];
-        const uint8_t *pivot = nearkit_tree_rows_at(&t->rows, c->ix, nd->pivot);
+        const uint8_t *pivot = nearkit_rows_at(&t->rows, c->ix, nd->pivot);
         for (uint32_t j = 0; j < nd->n_edges; j++) {
             const bk_edge *e = &t->edges[nd->first_edge + j];
             for (uint64_t row = e->begin; row < e->end; row++)
-                if (hamming(c->kt, c->ix, pivot, nearkit_tree_rows_at(&t->rows, c->ix, row)) != e->key) {
+                if (hamming(c->kt, c->ix, pivot, nearkit_rows_at(&t->rows, c->ix, row)) != e->key) {
                     atomic_store(&c->bad, 1);
                     return;
                 }
@@ -813,7 +791,7 @@ static nearkit_status bk_load(nearkit_index *ix, const nearkit_reader *r) {
     if (st) return st;
     uint64_t head[3];
     memcpy(head, data, sizeof head);
-    st = nearkit_tree_rows_load(&t->rows, ix, r);
+    st = nearkit_rows_load(&t->rows, ix, r, true);
     if (st) return st;
     if (head[0] > t->rows.count || head[1] >= NO_CHILD || head[2] > head[0] + head[1])
         return nearkit_set_error(NEARKIT_ERR_CORRUPT,

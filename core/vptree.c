@@ -18,9 +18,11 @@
  * STATE) until the next build, which rebuilds the tree over all rows. A saved index holds the tree
  * (nodes, bounds, rows in tree order, ids), so loading does not rebuild it; the loader checks the
  * structure and recomputes every bound from the rows, refusing a file whose bounds disagree. */
+#include "driver.h"
 #include "internal.h"
 #include "kernels.h"
-#include "tree_rows.h"
+#include "random.h"
+#include "rows.h"
 
 #include <float.h>
 #include <math.h>
@@ -44,7 +46,6 @@
 #define NO_CHILD UINT32_MAX
 #define VANTAGE_SAMPLE 64       /* rows a vantage candidate is measured against */
 #define PARALLEL_SPLIT_ROWS 32768 /* nodes this large compute their split distances in parallel */
-#define QUERY_CHUNK 32
 
 /* One node: 48 bytes, stored as is (little-endian, no padding) in the file. */
 typedef struct vp_node {
@@ -58,7 +59,7 @@ typedef struct vp_node {
 _Static_assert(sizeof(vp_node) == 48, "vp_node is stored byte for byte");
 
 typedef struct vp_impl {
-    nearkit_tree_rows rows;
+    nearkit_rows rows; /* ids always explicit: the file always holds IDS, and building permutes */
     vp_node *nodes;
     uint8_t *vantages; /* a copy of each internal node's vantage vector, by node: the descent then
                           reads memory in node order rather than all over the rows */
@@ -87,6 +88,10 @@ static nearkit_status vp_create(nearkit_index *ix) {
     if (ix->vector_type == NEARKIT_VECTOR_BINARY) t->leaf_size = DEFAULT_LEAF_SIZE_BINARY;
     else if (ix->dimension <= LOW_DIMENSION) t->leaf_size = DEFAULT_LEAF_SIZE_LOW_DIMENSION;
     else t->leaf_size = DEFAULT_LEAF_SIZE;
+    if (nearkit_rows_explicit_ids(&t->rows)) {
+        free(t);
+        return nearkit_oom();
+    }
     ix->impl = t;
     return NEARKIT_OK;
 }
@@ -104,7 +109,7 @@ static void vp_destroy(nearkit_index *ix) {
     vp_impl *t = impl_of(ix);
     if (!t) return;
     forget_tree(t);
-    nearkit_tree_rows_free(&t->rows);
+    nearkit_rows_free(&t->rows);
     free(t);
 }
 
@@ -117,12 +122,12 @@ static uint64_t vp_count(const nearkit_index *ix) { return impl_of(ix)->rows.cou
 
 static uint64_t vp_memory(const nearkit_index *ix) {
     const vp_impl *t = impl_of(ix);
-    return sizeof *t + nearkit_tree_rows_memory(&t->rows, ix) +
+    return sizeof *t + nearkit_rows_memory(&t->rows, ix) +
            t->n_nodes * (sizeof(vp_node) + (t->vantages ? ix->vector_bytes : 0));
 }
 
 static nearkit_status vp_add(nearkit_index *ix, const void *vectors, uint64_t n, const int64_t *ids) {
-    return nearkit_tree_rows_append(&impl_of(ix)->rows, ix, vectors, n, ids);
+    return nearkit_rows_append(&impl_of(ix)->rows, ix, vectors, n, ids);
 }
 
 static bool is_leaf(const vp_node *node) { return node->child[0] == NO_CHILD; }
@@ -570,7 +575,7 @@ static nearkit_status copy_vantages(const nearkit_index *ix, vp_impl *t) {
     if (!t->vantages) return nearkit_oom();
     for (uint64_t i = 0; i < t->n_nodes; i++)
         if (!is_leaf(&t->nodes[i]))
-            memcpy(t->vantages + i * vb, nearkit_tree_rows_at(&t->rows, ix, t->nodes[i].vantage), vb);
+            memcpy(t->vantages + i * vb, nearkit_rows_at(&t->rows, ix, t->nodes[i].vantage), vb);
     return NEARKIT_OK;
 }
 
@@ -588,7 +593,7 @@ static nearkit_status vp_build(nearkit_index *ix) {
         for (uint64_t i = 0; i < n; i++) perm[i] = i;
         st = build_nodes(&nodes, &n_nodes, ix, perm, dist, n);
     }
-    if (!st) st = nearkit_tree_rows_permute(&t->rows, ix, perm, n);
+    if (!st) st = nearkit_rows_permute(&t->rows, ix, perm, n);
     if (!st) {
         for (uint64_t i = 0; i < n; i++) where[perm[i]] = i;
         for (uint64_t i = 0; i < n_nodes; i++)
@@ -617,27 +622,43 @@ typedef struct vp_pending {
     double bound; /* lower bound on the true tree distance of the query to the node's rows */
 } vp_pending;
 
-/* Per-task state of a search. */
+/* One worker's scratch for a search call. */
 typedef struct vp_searcher {
     const nearkit_index *ix;
     const vp_impl *t;
     const nearkit_kernel_table *kt;
     tree_margin margin;
-    float *dist;   /* max_leaf */
-    uint32_t *ints; /* max_leaf */
+    float *dist;      /* max_leaf */
+    uint32_t *ints;   /* max_leaf */
+    float *heap_dist; /* k, on k-NN calls */
+    uint64_t *heap_pos;
 } vp_searcher;
 
-static bool searcher_init(vp_searcher *s, const nearkit_index *ix) {
-    const vp_impl *t = impl_of(ix);
-    *s = (vp_searcher){.ix = ix, .t = t, .kt = nearkit_kernels(), .margin = margin_of(ix),
-                       .dist = nearkit_alloc_array((size_t)t->max_leaf, sizeof(float)),
-                       .ints = nearkit_alloc_array((size_t)t->max_leaf, sizeof(uint32_t))};
-    return s->dist && s->ints;
-}
-
-static void searcher_free(vp_searcher *s) {
+static void searcher_free(void *scratch) {
+    vp_searcher *s = scratch;
     free(s->dist);
     free(s->ints);
+    free(s->heap_dist);
+    free(s->heap_pos);
+    free(s);
+}
+
+static void *searcher_new(const nearkit_search_call *c) {
+    const vp_impl *t = impl_of(c->ix);
+    vp_searcher *s = malloc(sizeof *s);
+    if (!s) return NULL;
+    *s = (vp_searcher){.ix = c->ix, .t = t, .kt = nearkit_kernels(), .margin = margin_of(c->ix),
+                       .dist = nearkit_alloc_array((size_t)t->max_leaf, sizeof(float)),
+                       .ints = nearkit_alloc_array((size_t)t->max_leaf, sizeof(uint32_t))};
+    if (c->k > 0) {
+        s->heap_dist = nearkit_alloc_array((size_t)c->k, sizeof(float));
+        s->heap_pos = nearkit_alloc_array((size_t)c->k, sizeof(uint64_t));
+    }
+    if (!s->dist || !s->ints || (c->k > 0 && (!s->heap_dist || !s->heap_pos))) {
+        searcher_free(s);
+        return NULL;
+    }
+    return s;
 }
 
 /* Descends from a pending node towards the query while the nearer child can hold results,
@@ -694,9 +715,9 @@ static void knn_query(const vp_searcher *s, const void *q, nearkit_topk *h) {
     uint64_t first, end;
     while (next_leaf(s, q, stack, &top, limit, &first, &end)) {
         size_t n = (size_t)(end - first);
-        nearkit_tree_rows_distances(s->dist, s->ints, s->kt, s->ix, &s->t->rows, q, first, n);
-        nearkit_tree_push_block(h, s->dist, first, n);
-        limit = tree_limit(s->ix, s->margin, nearkit_tree_reported(s->ix, nearkit_topk_bound(h)));
+        nearkit_rows_distances(s->dist, s->ints, s->kt, s->ix, &s->t->rows, q, first, n);
+        nearkit_topk_push_block(h, s->dist, first, n);
+        limit = tree_limit(s->ix, s->margin, nearkit_reported(s->ix, nearkit_topk_bound(h)));
     }
 }
 
@@ -721,7 +742,7 @@ static uint64_t nearest_query(const vp_searcher *s, const void *q, float *best_o
     uint64_t best_row = UINT64_MAX, first, end;
     while (next_leaf(s, q, stack, &top, limit, &first, &end)) {
         size_t n = (size_t)(end - first);
-        nearkit_tree_rows_distances(s->dist, s->ints, s->kt, s->ix, &s->t->rows, q, first, n);
+        nearkit_rows_distances(s->dist, s->ints, s->kt, s->ix, &s->t->rows, q, first, n);
         if (best_row != UINT64_MAX && block_min(s->dist, n) > best) continue; /* the common case */
         for (size_t i = 0; i < n; i++) {
             float d = s->dist[i];
@@ -731,119 +752,72 @@ static uint64_t nearest_query(const vp_searcher *s, const void *q, float *best_o
                 best_row = row;
             }
         }
-        limit = tree_limit(s->ix, s->margin, nearkit_tree_reported(s->ix, best));
+        limit = tree_limit(s->ix, s->margin, nearkit_reported(s->ix, best));
     }
     *best_out = best;
     return best_row;
 }
 
-typedef struct knn_task {
-    const nearkit_index *ix;
-    const void *queries;
-    uint64_t k, stride;
-    int64_t *ids;
-    float *dist;
-    _Atomic int failed;
-} knn_task;
-
-static void knn_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
-    (void)worker;
-    knn_task *task = ctx;
-    const nearkit_index *ix = task->ix;
-    const vp_impl *t = impl_of(ix);
-    vp_searcher s;
-    float *heap_dist = nearkit_alloc_array((size_t)task->k, sizeof(float));
-    uint64_t *heap_pos = nearkit_alloc_array((size_t)task->k, sizeof(uint64_t));
-    if (!searcher_init(&s, ix) || !heap_dist || !heap_pos) {
-        atomic_store(&task->failed, 1);
-        goto done;
-    }
-    for (uint64_t q = begin; q < end; q++) {
-        const void *query = (const uint8_t *)task->queries + q * ix->vector_bytes;
-        int64_t *out_ids = task->ids + q * task->stride;
-        float *out_dist = task->dist + q * task->stride;
-        if (task->k == 1) {
+/* The k-NN of queries [first, first + n); k = 1 takes the heap-free path. */
+static bool vp_knn(void *scratch, const nearkit_search_call *c, uint64_t first, uint64_t n) {
+    vp_searcher *s = scratch;
+    const int64_t *ids = s->t->rows.ids;
+    for (uint64_t q = first; q < first + n; q++) {
+        const void *query = nearkit_query_at(c, q);
+        if (c->k == 1) {
             float best;
-            uint64_t row = nearest_query(&s, query, &best);
-            out_ids[0] = t->rows.ids[row];
-            out_dist[0] = nearkit_tree_reported(ix, best);
+            uint64_t row = nearest_query(s, query, &best);
+            /* one candidate is a sorted list of candidates (none when the index is empty) */
+            nearkit_topk one = {.dist = &best, .pos = &row, .size = row != UINT64_MAX, .cap = 1, .ids = ids};
+            nearkit_write_sorted(c, q, &one);
             continue;
         }
         nearkit_topk h;
-        nearkit_topk_init(&h, heap_dist, heap_pos, (size_t)task->k, t->rows.ids);
-        knn_query(&s, query, &h);
-        nearkit_tree_emit_knn(&h, ix, t->rows.ids, task->k, out_ids, out_dist);
+        nearkit_topk_init(&h, s->heap_dist, s->heap_pos, (size_t)c->k, ids);
+        knn_query(s, query, &h);
+        nearkit_write_heap(c, q, &h);
     }
-done:
-    searcher_free(&s);
-    free(heap_dist);
-    free(heap_pos);
+    return true;
 }
 
-static uint64_t query_chunk(uint64_t n, uint32_t threads) {
-    if (threads <= 1) return QUERY_CHUNK;
-    uint64_t chunk = n / ((uint64_t)threads * 4);
-    return chunk < 1 ? 1 : chunk > QUERY_CHUNK ? QUERY_CHUNK : chunk;
-}
-
-static nearkit_status vp_search(const nearkit_index *ix, const void *queries, uint64_t n, uint64_t k,
-                                int64_t *ids, float *dist, uint64_t stride, uint32_t threads) {
-    knn_task task = {.ix = ix, .queries = queries, .k = k, .stride = stride, .ids = ids, .dist = dist};
-    atomic_init(&task.failed, 0);
-    nearkit_parallel_for(threads, n, query_chunk(n, threads), knn_range, &task);
-    return atomic_load(&task.failed) ? nearkit_oom() : NEARKIT_OK;
-}
-
-typedef struct range_task {
-    const nearkit_index *ix;
-    const void *queries;
-    float radius;
-    nearkit_range_builder *out;
-    _Atomic int failed;
-} range_task;
-
-/* Every row within the radius of one query into the builder; false when out of memory. */
-static bool range_query(const vp_searcher *s, const range_task *task, uint64_t q) {
-    const void *query = (const uint8_t *)task->queries + q * s->ix->vector_bytes;
-    double limit = tree_limit(s->ix, s->margin, task->radius);
+/* Every row within the radius of query q into the call's matches; false when out of memory. */
+static bool vp_range(void *scratch, const nearkit_search_call *c, uint64_t q) {
+    const vp_searcher *s = scratch;
+    const void *query = nearkit_query_at(c, q);
+    double limit = tree_limit(s->ix, s->margin, c->radius);
     if (limit < 0) return true;
     vp_pending stack[MAX_DEPTH + 2] = {{0, 0}};
     size_t top = 1;
     uint64_t first, end;
     while (next_leaf(s, query, stack, &top, limit, &first, &end)) {
         size_t n = (size_t)(end - first);
-        nearkit_tree_rows_distances(s->dist, s->ints, s->kt, s->ix, &s->t->rows, query, first, n);
+        nearkit_rows_distances(s->dist, s->ints, s->kt, s->ix, &s->t->rows, query, first, n);
         for (size_t i = 0; i < n; i++) {
-            float d = nearkit_tree_reported(s->ix, s->dist[i]);
-            if (d <= task->radius && !nearkit_range_builder_add(task->out, q, s->t->rows.ids[first + i], d))
-                return false;
+            float d = nearkit_reported(s->ix, s->dist[i]);
+            if (d <= c->radius && !nearkit_add_match(c, q, s->t->rows.ids[first + i], d)) return false;
         }
     }
     return true;
 }
 
-static void range_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
-    (void)worker;
-    range_task *task = ctx;
-    vp_searcher s;
-    if (!searcher_init(&s, task->ix)) {
-        atomic_store(&task->failed, 1);
-    } else {
-        for (uint64_t q = begin; q < end; q++)
-            if (!range_query(&s, task, q)) {
-                atomic_store(&task->failed, 1);
-                break;
-            }
-    }
-    searcher_free(&s);
+static const nearkit_searcher vp_searching = {
+    .scratch_new = searcher_new,
+    .scratch_free = searcher_free,
+    .knn = vp_knn,
+    .range = vp_range,
+};
+
+static nearkit_status vp_search(const nearkit_index *ix, const void *queries, uint64_t n, uint64_t k,
+                                int64_t *ids, float *dist, uint64_t stride, uint32_t threads) {
+    nearkit_search_call c = {.ix = ix, .queries = queries, .n = n, .k = k, .stride = stride,
+                             .ids = ids, .dist = dist};
+    return nearkit_drive_knn(&vp_searching, &c, threads, 0);
 }
 
 static nearkit_status vp_range_search(const nearkit_index *ix, const void *queries, uint64_t n,
                                       float radius, nearkit_range_builder *out, uint32_t threads) {
-    range_task task = {.ix = ix, .queries = queries, .radius = radius, .out = out};
-    atomic_init(&task.failed, 0);
-    nearkit_parallel_for(threads, n, query_chunk(n, threads), range_range, &task);
-    return atomic_load(&task.failed) ? nearkit_oom() : NEARKIT_OK;
+    nearkit_search_call c = {.ix = ix, .queries = queries, .n = n, .radius = radius, .matches = out};
+    return nearkit_drive_range(&vp_searching, &c, threads, 0);
 }
 
 /* ---- parameters -------------------------------------------------------------------------------- */
@@ -872,7 +846,7 @@ static nearkit_status vp_save(const nearkit_index *ix, nearkit_writer *w) {
     const vp_impl *t = impl_of(ix);
     uint64_t head[2] = {t->built, t->n_nodes};
     nearkit_status st = nearkit_writer_section(w, HEAD_TAG, head, sizeof head);
-    if (!st) st = nearkit_tree_rows_save(&t->rows, ix, w);
+    if (!st) st = nearkit_rows_save(&t->rows, ix, w);
     if (!st) st = nearkit_writer_section(w, NODES_TAG, t->nodes, t->n_nodes * sizeof(vp_node));
     return st;
 }
@@ -901,12 +875,12 @@ static void bounds_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worke
     for (uint64_t i = begin; i < end; i++) {
         vp_node *nd = &nodes[i];
         if (is_leaf(nd)) continue;
-        const uint8_t *v = nearkit_tree_rows_at(&c->t->rows, c->ix, nd->vantage);
+        const uint8_t *v = nearkit_rows_at(&c->t->rows, c->ix, nd->vantage);
         for (int side = 0; side < 2; side++) {
             const vp_node *child = &nodes[nd->child[side]];
             float lo = INFINITY, hi = 0;
             for (uint64_t row = child->begin; row < child->end; row++) {
-                float d = tree_distance(c->kt, c->ix, v, nearkit_tree_rows_at(&c->t->rows, c->ix, row));
+                float d = tree_distance(c->kt, c->ix, v, nearkit_rows_at(&c->t->rows, c->ix, row));
                 if (d < lo) lo = d;
                 if (d > hi) hi = d;
             }
@@ -925,7 +899,7 @@ static nearkit_status vp_load(nearkit_index *ix, const nearkit_reader *r) {
     if (st) return st;
     uint64_t head[2];
     memcpy(head, data, sizeof head);
-    st = nearkit_tree_rows_load(&t->rows, ix, r);
+    st = nearkit_rows_load(&t->rows, ix, r, true);
     if (st) return st;
     if (head[0] > t->rows.count || head[1] >= NO_CHILD)
         return nearkit_set_error(NEARKIT_ERR_CORRUPT,
