@@ -161,12 +161,13 @@ static void test_cosine_edges(void) {
     free(data);
 }
 
-/* Very large and very small coordinates: overflowing and subnormal distances stay exact. */
+/* Coordinates up to the largest accepted value next to subnormal ones: huge and subnormal
+ * distances stay exact. */
 static void test_extreme_values(void) {
     enum { N = 200, D = 3 };
     float data[N * D], queries[6 * D];
     for (int i = 0; i < N * D; i++) {
-        float scale = i % 3 == 0 ? 3e38f : i % 3 == 1 ? 1e-38f : 1.0f;
+        float scale = i % 3 == 0 ? NEARKIT_MAX_ABS_VALUE : i % 3 == 1 ? 1e-38f : 1.0f;
         data[i] = (tc_uniform() * 2.0f - 1.0f) * scale;
     }
     for (int i = 0; i < 6 * D; i++) queries[i] = data[(i * 7) % (N * D)];
@@ -175,7 +176,7 @@ static void test_extreme_values(void) {
         nearkit_index *tree = tc_make(VP, metrics[m], D, "leaf_size=3", 1, data, N, NULL);
         CHECK(tc_same_knn(flat, tree, queries, 6, 1, 1));
         CHECK(tc_same_knn(flat, tree, queries, 6, 9, 1));
-        CHECK(tc_same_range(flat, tree, queries, 6, 1e38f, 1));
+        CHECK(tc_same_range(flat, tree, queries, 6, 1e15f, 1));
         CHECK(tc_same_range(flat, tree, queries, 6, INFINITY, 1));
         nearkit_index_free(flat), nearkit_index_free(tree);
     }
