@@ -70,10 +70,15 @@ typedef struct bk_impl {
 static bk_impl *impl_of(const nearkit_index *ix) { return ix->impl; }
 
 static const nearkit_param_desc bk_params[] = {
-    {"leaf_size", NEARKIT_PARAM_FLAG_BUILD | NEARKIT_PARAM_FLAG_INTEGER, 1, MAX_LEAF_SIZE},
-    {"depth", NEARKIT_PARAM_FLAG_READ_ONLY | NEARKIT_PARAM_FLAG_INTEGER, 0, 4294967295.0},
-    {"node_count", NEARKIT_PARAM_FLAG_READ_ONLY | NEARKIT_PARAM_FLAG_INTEGER, 0, 1e19},
-    {"leaf_count", NEARKIT_PARAM_FLAG_READ_ONLY | NEARKIT_PARAM_FLAG_INTEGER, 0, 1e19},
+    {"leaf_size", NEARKIT_PARAM_FLAG_BUILD | NEARKIT_PARAM_FLAG_INTEGER, 1, MAX_LEAF_SIZE,
+     DEFAULT_LEAF_SIZE, "most codes a node keeps as one bucket, scanned with the popcount kernels",
+     NULL},
+    {"depth", NEARKIT_PARAM_FLAG_READ_ONLY | NEARKIT_PARAM_FLAG_INTEGER, 0, 4294967295.0, 0,
+     "levels of the built tree (0 before build)", NULL},
+    {"node_count", NEARKIT_PARAM_FLAG_READ_ONLY | NEARKIT_PARAM_FLAG_INTEGER, 0, 1e19, 0,
+     "nodes of the built tree, leaves included", NULL},
+    {"leaf_count", NEARKIT_PARAM_FLAG_READ_ONLY | NEARKIT_PARAM_FLAG_INTEGER, 0, 1e19, 0,
+     "leaves (buckets) of the built tree", NULL},
 };
 enum { PARAM_LEAF_SIZE, PARAM_DEPTH, PARAM_NODE_COUNT, PARAM_LEAF_COUNT };
 
