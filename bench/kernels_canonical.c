@@ -15,7 +15,7 @@
 #define NEARKIT_EXPERIMENTAL
 #include "nearkit.h"
 
-#include "kernels.h"
+#include "kernels/kernels.h"
 
 #include <stdio.h>
 #include <stdlib.h>

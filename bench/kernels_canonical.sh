@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Times the float kernels of a build against those of an earlier revision, in one process (see
-# bench/kernels_canonical.c): the baseline's core/kernels_{scalar,avx2,avx512}.c are taken from git
+# bench/kernels_canonical.c): the baseline's core/kernels/kernels_{scalar,avx2,avx512}.c (core/kernels_*.c before the layer
+# folders) are taken from git
 # and compiled into the program with their tables renamed; the library's come from the build's
 # libnearkit.a. One thread.
 #
@@ -41,10 +42,12 @@ trap 'rm -rf "$work"' EXIT
 
 cc=${CC:-cc}
 flags=(-O3 -std=c11 -DNDEBUG -D_GNU_SOURCE -DNEARKIT_BUILDING -fvisibility=hidden
-       -I"$src/include" -I"$src/core")
+       -I"$src/include" -I"$src/core" -I"$src/core/base" -I"$src/core/kernels")
+# (the last two let a baseline from before the core's layer folders find its headers by bare name)
 objects=()
 for kind in scalar avx2 avx512; do
-    git -C "$src" show "$rev:core/kernels_$kind.c" >"$work/base_$kind.c"
+    git -C "$src" show "$rev:core/kernels/kernels_$kind.c" >"$work/base_$kind.c" 2>/dev/null ||
+        git -C "$src" show "$rev:core/kernels_$kind.c" >"$work/base_$kind.c"
     # The headers are today's: the table layout must not have changed since REV.
     "$cc" "${flags[@]}" -Dnearkit_kernel_table_$kind=nk_base_table_$kind -c "$work/base_$kind.c" \
         -o "$work/base_$kind.o"

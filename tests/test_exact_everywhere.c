@@ -4,9 +4,9 @@
  * level) and whatever the BLAS rounds (NEARKIT_TEST_PERTURB_GEMM, the matrix's perturbed cell).
  *
  * The reference is independent of the library's code: it computes each distance the way
- * include/nearkit.h and core/kernels.c define it (the canonical order: 32 partial sums, element i
+ * include/nearkit.h and core/kernels/kernels.c define it (the canonical order: 32 partial sums, element i
  * to partial i % 32, fused multiply-adds, then the halving tree; l2 rooted with sqrtf; cosine on
- * vectors scaled to unit length in double, as core/index.c does on input), then ranks every row
+ * vectors scaled to unit length in double, as core/api/index.c does on input), then ranks every row
  * by (ranking value, id), where the ranking value is the reported distance except for l2, which
  * ranks by the squared distance (nearkit.h: "for l2 nearest is decided on the squared distance");
  * a k-NN row is the first k of that order shown by (reported distance, id), so rows whose squares
@@ -27,7 +27,7 @@
 #define NEARKIT_EXPERIMENTAL
 #include "nearkit.h"
 
-#include "kernels.h"
+#include "kernels/kernels.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -268,7 +268,7 @@ static void make_codes(dataset *ds, uint64_t max_flips, bool sparse) {
 enum { TERM_L2SQ, TERM_L1, TERM_DOT };
 #define PARTIALS 32
 
-/* The canonical order of core/kernels.c, written from its description. */
+/* The canonical order of core/kernels/kernels.c, written from its description. */
 static float canonical_sum(const float *a, const float *b, size_t d, int term) {
     float p[PARTIALS] = {0};
     for (size_t i = 0; i < d; i++) {
@@ -354,7 +354,7 @@ static void double_distance(double *value, double *tolerance, nearkit_metric met
     }
 }
 
-/* Cosine input as core/index.c prepares it: scaled by 1 / |v| computed in double, rounded once;
+/* Cosine input as core/api/index.c prepares it: scaled by 1 / |v| computed in double, rounded once;
  * a zero vector stays zero. */
 static float *unit_copy(const float *v, uint64_t n, uint32_t d) {
     float *out = malloc((size_t)n * d * sizeof *out);

@@ -59,7 +59,7 @@ static void test_empty_flat_loads(void) {
 
 /* fuzz_load_buffer and fuzz_use, first seconds once the findings above were fixed: empty
  * ivf_flat and vptree files loaded with a NULL destination in memcpy or NULL pointer arithmetic
- * (ivf_flat.c add_pending, tree_rows.c; UBSan). Every kind saved empty loads and saves again. */
+ * (ivf_flat add_pending, the trees' row loading; UBSan). Every kind saved empty loads and saves again. */
 static void test_empty_indexes_load(void) {
     const struct {
         nearkit_kind kind;
@@ -147,7 +147,7 @@ static void replace_vectors(float stored[16], const float *values) { memcpy(stor
 /* Issue 13, defect 3, the limit itself: values just beyond NEARKIT_MAX_ABS_VALUE are refused
  * (INVALID_ARGUMENT naming the limit) in add, train and every search; values at the limit, in
  * the largest dimension (2^20) and of opposite signs, the worst case of the derivation in
- * core/index.c, give finite distances in every float metric of flat and in ivf_flat. */
+ * core/api/index.c, give finite distances in every float metric of flat and in ivf_flat. */
 static void test_value_limit(void) {
     const float beyond = nextafterf(NEARKIT_MAX_ABS_VALUE, INFINITY);
     float bad[4] = {1, -beyond, 0, 0};

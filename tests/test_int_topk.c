@@ -1,8 +1,8 @@
-/* The integer top-k selection (core/int_topk.c) used by the binary kinds: random candidates in
+/* The integer top-k selection (core/base/int_topk.c) used by the binary kinds: random candidates in
  * random blocks, few or many distinct distances, positions or explicit (repeating) ids as the
  * tie-break, k below and above the candidate count; always the reference order of sorting every
  * candidate by (distance, id). */
-#include "int_topk.h"
+#include "base/int_topk.h"
 
 #include <math.h>
 #include <stdlib.h>

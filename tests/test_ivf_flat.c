@@ -22,7 +22,7 @@
 
 #include "check.h"
 #include "golden_util.h"
-#include "kmeans.h"
+#include "train/kmeans.h"
 
 #define F32 NEARKIT_VECTOR_FLOAT32
 

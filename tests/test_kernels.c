@@ -17,7 +17,7 @@
 #define NEARKIT_EXPERIMENTAL
 #include "nearkit.h"
 
-#include "kernels.h"
+#include "kernels/kernels.h"
 
 #include <float.h>
 #include <math.h>

@@ -26,10 +26,12 @@ if (path.resolve(vendoredRoot) !== repoRoot && fs.existsSync(path.join(repoRoot,
   const copy = (rel) => fs.cpSync(path.join(repoRoot, rel), path.join(vendoredRoot, rel), { recursive: true });
   copy('CMakeLists.txt');
   copy('include');
-  fs.mkdirSync(path.join(vendoredRoot, 'core'));
-  for (const name of fs.readdirSync(path.join(repoRoot, 'core'))) {
-    if (/\.(c|h|map)$/.test(name) || name === 'sources.txt') copy(path.join('core', name));
-  }
+  // core/ holds one folder per layer (docs/architecture.md): copy its sources, the list and the
+  // symbol map, whatever folder they sit in.
+  fs.cpSync(path.join(repoRoot, 'core'), path.join(vendoredRoot, 'core'), {
+    recursive: true,
+    filter: (src) => fs.statSync(src).isDirectory() || /\.(c|h|map)$/.test(src) || path.basename(src) === 'sources.txt',
+  });
   fs.mkdirSync(path.join(vendoredRoot, 'bindings'));
   for (const name of ['handle.c', 'handle.h']) copy(path.join('bindings', name));
   for (const name of ['LICENSE', 'LICENSE.md', 'LICENSE.txt']) {

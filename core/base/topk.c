@@ -1,0 +1,127 @@
+/* Bounded max-heap selection of the k nearest. */
+#include "base/internal.h"
+
+#include <math.h>
+
+static inline int64_t id_of(const nearkit_topk *h, uint64_t pos) {
+    return h->ids ? h->ids[pos] : (int64_t)pos;
+}
+
+/* Is pair a worse (farther, or equally far with a larger id) than pair b? */
+static inline bool worse(const nearkit_topk *h, float da, uint64_t pa, float db, uint64_t pb) {
+    if (da != db) return da > db;
+    return id_of(h, pa) > id_of(h, pb);
+}
+
+void nearkit_topk_init(nearkit_topk *h, float *dist_storage, uint64_t *pos_storage, size_t cap,
+                       const int64_t *ids) {
+    h->dist = dist_storage;
+    h->pos = pos_storage;
+    h->size = 0;
+    h->cap = cap;
+    h->ids = ids;
+}
+
+static void sift_down(nearkit_topk *h, size_t i, size_t size) {
+    float d = h->dist[i];
+    uint64_t p = h->pos[i];
+    for (;;) {
+        size_t child = 2 * i + 1;
+        if (child >= size) break;
+        if (child + 1 < size && worse(h, h->dist[child + 1], h->pos[child + 1], h->dist[child], h->pos[child]))
+            child++;
+        if (!worse(h, h->dist[child], h->pos[child], d, p)) break;
+        h->dist[i] = h->dist[child];
+        h->pos[i] = h->pos[child];
+        i = child;
+    }
+    h->dist[i] = d;
+    h->pos[i] = p;
+}
+
+void nearkit_topk_push(nearkit_topk *h, float dist, uint64_t pos) {
+    if (h->size < h->cap) {
+        size_t i = h->size++;
+        while (i > 0) {
+            size_t parent = (i - 1) / 2;
+            if (!worse(h, dist, pos, h->dist[parent], h->pos[parent])) break;
+            h->dist[i] = h->dist[parent];
+            h->pos[i] = h->pos[parent];
+            i = parent;
+        }
+        h->dist[i] = dist;
+        h->pos[i] = pos;
+        return;
+    }
+    if (h->cap == 0 || !worse(h, h->dist[0], h->pos[0], dist, pos)) return;
+    h->dist[0] = dist;
+    h->pos[0] = pos;
+    sift_down(h, 0, h->size);
+}
+
+void nearkit_topk_push_block(nearkit_topk *h, const float *d, uint64_t first, size_t n) {
+    float bound = nearkit_topk_bound(h);
+    for (size_t i = 0; i < n; i++) {
+        if (d[i] <= bound) {
+            nearkit_topk_push(h, d[i], first + i);
+            bound = nearkit_topk_bound(h);
+        }
+    }
+}
+
+void nearkit_topk_sort(nearkit_topk *h) {
+    /* heapsort: repeatedly move the worst to the end */
+    for (size_t end = h->size; end > 1; end--) {
+        float d = h->dist[0];
+        uint64_t p = h->pos[0];
+        h->dist[0] = h->dist[end - 1];
+        h->pos[0] = h->pos[end - 1];
+        h->dist[end - 1] = d;
+        h->pos[end - 1] = p;
+        sift_down(h, 0, end - 1);
+    }
+}
+
+void nearkit_topk_emit(const nearkit_topk *h, const int64_t *ids, uint64_t k, int64_t *out_ids,
+                       float *out_dist) {
+    uint64_t i = 0;
+    for (; i < h->size && i < k; i++) {
+        out_ids[i] = ids ? ids[h->pos[i]] : (int64_t)h->pos[i];
+        out_dist[i] = h->dist[i];
+    }
+    for (; i < k; i++) {
+        out_ids[i] = -1;
+        out_dist[i] = INFINITY;
+    }
+}
+
+void nearkit_sort_row(int64_t *ids, float *dist, uint64_t k) {
+    for (uint64_t i = 1; i < k; i++) { /* insertion sort: rows are short and nearly sorted */
+        float d = dist[i];
+        int64_t id = ids[i];
+        uint64_t j = i;
+        while (j > 0 && (dist[j - 1] > d || (dist[j - 1] == d && ids[j - 1] > id))) {
+            dist[j] = dist[j - 1];
+            ids[j] = ids[j - 1];
+            j--;
+        }
+        dist[j] = d;
+        ids[j] = id;
+    }
+}
+
+bool nearkit_rerank_certain(const nearkit_topk *sorted, uint64_t k, float floor, double slack,
+                            bool rooted) {
+    if (isinf(floor) && floor > 0) return true; /* every row is a candidate */
+    if (sorted->size < k) return false;         /* cannot happen when the scan kept >= k rows */
+    double kth = sorted->dist[k - 1];
+    if (rooted) {
+        /* squares that differ can root to one reported float: every square below the square of
+         * the next float after the k-th's root may be reported equal to it */
+        double next = nextafterf(sqrtf((float)kth), INFINITY);
+        kth = next * next;
+        return (double)floor - slack >= kth;
+    }
+    /* strict: an outside row at exactly the k-th distance might win the tie on its id */
+    return (double)floor - slack > kth;
+}

@@ -1,0 +1,317 @@
+/* The coarse quantizer of an IVF index (ivf_quantizer.h). */
+#include "codes/ivf_quantizer.h"
+
+#include "train/binary_kmeans.h"
+#include "kernels/kernels.h"
+#include "search/tile_scan.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CENT_TAG NEARKIT_TAG('C', 'E', 'N', 'T')
+#define BCEN_TAG NEARKIT_TAG('B', 'C', 'E', 'N')
+
+#define COARSE_BLOCK 256     /* queries per sgemm against the centroids */
+#define CENTROID_BLOCK 1024  /* centroids per sgemm, or per Hamming kernel call */
+
+static bool is_l2(const nearkit_index *ix) { return ix->metric == NEARKIT_METRIC_L2; }
+
+void nearkit_ivf_quantizer_free(nearkit_ivf_quantizer *q) {
+    nearkit_aligned_free(q->centroids);
+    free(q->norms);
+    free(q->codes);
+    *q = (nearkit_ivf_quantizer){.binary = q->binary};
+}
+
+uint64_t nearkit_ivf_quantizer_memory(const nearkit_ivf_quantizer *q, const nearkit_index *ix) {
+    uint64_t per_list = q->binary ? ix->vector_bytes
+                                  : ix->dimension * sizeof(float) + (q->norms ? sizeof(float) : 0);
+    return (uint64_t)q->nlist * per_list;
+}
+
+uint32_t nearkit_ivf_automatic_nlist(uint64_t n, uint32_t max) {
+    double s = floor(sqrt((double)n) + 0.5);
+    return s < 1 ? 1u : s > max ? max : (uint32_t)s;
+}
+
+/* ---- training ---------------------------------------------------------------------------------- */
+
+/* The squared norms of the float centroids (l2 only: the spherical assignment needs none). */
+static nearkit_status compute_norms(nearkit_ivf_quantizer *q, const nearkit_index *ix) {
+    if (!is_l2(ix)) return NEARKIT_OK;
+    size_t d = ix->dimension;
+    q->norms = nearkit_alloc_array(q->nlist, sizeof(float));
+    if (!q->norms) return nearkit_oom();
+    const nearkit_kernel_table *kt = nearkit_kernels();
+    for (uint32_t l = 0; l < q->nlist; l++) {
+        const float *c = q->centroids + (size_t)l * d;
+        q->norms[l] = kt->dot(c, c, d);
+    }
+    return NEARKIT_OK;
+}
+
+nearkit_status nearkit_ivf_quantizer_train_float(nearkit_ivf_quantizer *q, const nearkit_index *ix,
+                                                 const nearkit_kmeans_config *cfg, const float *x,
+                                                 uint64_t n) {
+    q->centroids = nearkit_aligned_alloc_array((size_t)cfg->k * ix->dimension, sizeof(float));
+    nearkit_status st = q->centroids ? NEARKIT_OK : nearkit_oom();
+    if (!st) st = nearkit_kmeans_train(q->centroids, NULL, cfg, x, n, ix->dimension);
+    q->nlist = cfg->k;
+    if (!st) st = compute_norms(q, ix);
+    if (st) nearkit_ivf_quantizer_free(q);
+    return st;
+}
+
+nearkit_status nearkit_ivf_quantizer_train_binary(nearkit_ivf_quantizer *q, const nearkit_index *ix,
+                                                  uint32_t nlist, const uint8_t *codes, uint64_t n,
+                                                  uint64_t sample, uint32_t iterations) {
+    q->codes = nearkit_alloc_array(nlist, (size_t)ix->vector_bytes);
+    nearkit_status st = q->codes ? NEARKIT_OK : nearkit_oom();
+    if (!st)
+        st = nearkit_binary_kmeans(q->codes, codes, n, nlist, (size_t)ix->vector_bytes, sample,
+                                   iterations, ix->seed, nearkit_resolve_threads(ix->num_threads));
+    q->nlist = nlist;
+    if (st) nearkit_ivf_quantizer_free(q);
+    return st;
+}
+
+nearkit_status nearkit_ivf_quantizer_assign(const nearkit_ivf_quantizer *q, const nearkit_index *ix,
+                                            uint32_t *assign, const void *vectors, uint64_t n) {
+    uint32_t threads = nearkit_resolve_threads(ix->num_threads);
+    if (q->binary) {
+        nearkit_binary_assign(assign, vectors, n, q->codes, q->nlist, (size_t)ix->vector_bytes, threads);
+        return NEARKIT_OK;
+    }
+    return nearkit_kmeans_assign(assign, NULL, q->centroids, q->norms, q->nlist, vectors, n,
+                                 ix->dimension, threads);
+}
+
+/* ---- probing one query ------------------------------------------------------------------------- */
+
+bool nearkit_ivf_probe_init(nearkit_ivf_probe *p, const nearkit_ivf_quantizer *q, const nearkit_index *ix) {
+    *p = (nearkit_ivf_probe){.probes = nearkit_alloc_array(q->nlist, sizeof(uint32_t))};
+    if (q->binary) {
+        p->distances = nearkit_alloc_array(q->nlist, sizeof(uint32_t));
+        p->histogram = nearkit_alloc_array((size_t)ix->dimension + 1, sizeof(uint32_t));
+        return p->probes && p->distances && p->histogram;
+    }
+    p->scores = nearkit_alloc_array(q->nlist, sizeof(float));
+    p->heap_dist = nearkit_alloc_array(q->nlist, sizeof(float));
+    p->heap_pos = nearkit_alloc_array(q->nlist, sizeof(uint64_t));
+    return p->probes && p->scores && p->heap_dist && p->heap_pos;
+}
+
+void nearkit_ivf_probe_free(nearkit_ivf_probe *p) {
+    free(p->probes);
+    free(p->scores);
+    free(p->heap_dist);
+    free(p->heap_pos);
+    free(p->distances);
+    free(p->histogram);
+    *p = (nearkit_ivf_probe){0};
+}
+
+/* Float: the nprobe best centroid scores (squared l2, or -<q, c>) kept in a heap. */
+static uint32_t probe_float(nearkit_ivf_probe *p, const nearkit_ivf_quantizer *q, const nearkit_index *ix,
+                            const float *query, uint32_t nprobe) {
+    if (nprobe >= q->nlist) {
+        for (uint32_t l = 0; l < q->nlist; l++) p->probes[l] = l;
+        return q->nlist;
+    }
+    const nearkit_kernel_table *kt = nearkit_kernels();
+    if (is_l2(ix)) {
+        kt->l2sq_many(p->scores, query, q->centroids, q->nlist, ix->dimension);
+    } else {
+        kt->dot_many(p->scores, query, q->centroids, q->nlist, ix->dimension);
+        for (uint32_t l = 0; l < q->nlist; l++) p->scores[l] = -p->scores[l];
+    }
+    nearkit_topk h;
+    nearkit_topk_init(&h, p->heap_dist, p->heap_pos, nprobe, NULL);
+    nearkit_topk_push_block(&h, p->scores, 0, q->nlist);
+    nearkit_topk_sort(&h);
+    for (size_t i = 0; i < h.size; i++) p->probes[i] = (uint32_t)h.pos[i];
+    return (uint32_t)h.size;
+}
+
+/* Binary: a counting sort of the centroid distances, which are small integers; scanning the
+ * nearest list first makes the k-NN bar tight early. */
+static uint32_t probe_binary(nearkit_ivf_probe *p, const nearkit_ivf_quantizer *q, const nearkit_index *ix,
+                             const uint8_t *query, uint32_t nprobe) {
+    const nearkit_kernel_table *kt = nearkit_kernels();
+    uint32_t *count = p->histogram;
+    size_t nbytes = (size_t)ix->vector_bytes;
+    if (nprobe > q->nlist) nprobe = q->nlist;
+    for (uint32_t l0 = 0; l0 < q->nlist; l0 += CENTROID_BLOCK) {
+        uint32_t n = q->nlist - l0 < CENTROID_BLOCK ? q->nlist - l0 : CENTROID_BLOCK;
+        kt->hamming_many(p->distances + l0, query, q->codes + (size_t)l0 * nbytes, n, nbytes);
+    }
+    memset(count, 0, ((size_t)ix->dimension + 1) * sizeof *count);
+    for (uint32_t l = 0; l < q->nlist; l++) count[p->distances[l]]++;
+    uint32_t cutoff = 0, below = 0; /* every list nearer than cutoff is taken, and some at it */
+    while (below + count[cutoff] < nprobe) below += count[cutoff++];
+    uint32_t at_cutoff = nprobe - below, start = 0;
+    for (uint32_t d = 0; d <= cutoff; d++) { /* counts become first slots */
+        uint32_t c = d < cutoff ? count[d] : at_cutoff;
+        count[d] = start;
+        start += c;
+    }
+    for (uint32_t l = 0, taken = 0; l < q->nlist && taken < nprobe; l++) {
+        uint32_t d = p->distances[l];
+        if (d > cutoff || (d == cutoff && at_cutoff == 0)) continue;
+        if (d == cutoff) at_cutoff--;
+        p->probes[count[d]++] = l;
+        taken++;
+    }
+    return nprobe;
+}
+
+uint32_t nearkit_ivf_probe_query(nearkit_ivf_probe *p, const nearkit_ivf_quantizer *q,
+                                 const nearkit_index *ix, const void *query, uint32_t nprobe) {
+    return q->binary ? probe_binary(p, q, ix, query, nprobe) : probe_float(p, q, ix, query, nprobe);
+}
+
+/* ---- probing a batch (float): sgemm against the centroids -------------------------------------- */
+
+typedef struct batch_probe {
+    const nearkit_ivf_quantizer *q;
+    uint32_t nprobe, kept; /* lists asked for, and kept from the sgemm before re-scoring */
+    uint32_t *probes;
+} batch_probe;
+
+/* One worker's buffers for COARSE_BLOCK queries. */
+typedef struct coarse_scratch {
+    float *tile, *heap_dist;
+    uint64_t *heap_pos;
+    nearkit_topk *heaps;
+} coarse_scratch;
+
+/* Lists kept from the sgemm against the centroids before exact re-scoring: centroid scores are
+ * far apart compared with the expansion's rounding, so a small margin suffices. */
+static uint32_t coarse_candidates(uint32_t nprobe, uint32_t nlist) {
+    uint64_t kk = (uint64_t)nprobe + 2 + nprobe / 8;
+    return kk < nlist ? (uint32_t)kk : nlist;
+}
+
+static void coarse_scratch_free(void *scratch) {
+    coarse_scratch *s = scratch;
+    if (!s) return;
+    nearkit_aligned_free(s->tile);
+    free(s->heap_dist);
+    free(s->heap_pos);
+    free(s->heaps);
+    free(s);
+}
+
+static void *coarse_scratch_new(const nearkit_search_call *c) {
+    const batch_probe *b = c->state;
+    size_t cb = b->q->nlist < CENTROID_BLOCK ? b->q->nlist : CENTROID_BLOCK;
+    coarse_scratch *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->tile = nearkit_aligned_alloc_array((size_t)COARSE_BLOCK * cb, sizeof(float));
+    s->heap_dist = nearkit_alloc_array((size_t)COARSE_BLOCK * b->kept, sizeof(float));
+    s->heap_pos = nearkit_alloc_array((size_t)COARSE_BLOCK * b->kept, sizeof(uint64_t));
+    s->heaps = nearkit_alloc_array(COARSE_BLOCK, sizeof *s->heaps);
+    if (s->tile && s->heap_dist && s->heap_pos && s->heaps) return s;
+    coarse_scratch_free(s);
+    return NULL;
+}
+
+/* How near a centroid is to a query, exactly: squared l2, or -<q, c> (spherical). */
+static float centroid_score(const nearkit_ivf_quantizer *q, const nearkit_index *ix, const float *query,
+                            uint32_t list) {
+    const nearkit_kernel_table *kt = nearkit_kernels();
+    const float *c = q->centroids + (size_t)list * ix->dimension;
+    return is_l2(ix) ? kt->l2sq(query, c, ix->dimension) : -kt->dot(query, c, ix->dimension);
+}
+
+/* Queries [first, first + n) (n <= COARSE_BLOCK): the best nprobe plus a margin by sgemm, those
+ * re-scored exactly and the nprobe best taken (in heap order: a batch scans lists by list).
+ */
+static bool coarse_block(void *scratch, const nearkit_search_call *c, uint64_t first, uint64_t n) {
+    coarse_scratch *s = scratch;
+    const batch_probe *b = c->state;
+    const nearkit_ivf_quantizer *q = b->q;
+    const nearkit_index *ix = c->ix;
+    size_t d = ix->dimension, nq = (size_t)n;
+    uint32_t cb = q->nlist < CENTROID_BLOCK ? q->nlist : CENTROID_BLOCK;
+    const float *qs = nearkit_query_at(c, first);
+    for (size_t i = 0; i < nq; i++)
+        nearkit_topk_init(&s->heaps[i], s->heap_dist + i * b->kept, s->heap_pos + i * b->kept, b->kept, NULL);
+    for (uint32_t c0 = 0; c0 < q->nlist; c0 += cb) {
+        uint32_t m = q->nlist - c0 < cb ? q->nlist - c0 : cb;
+        nearkit_sgemm_nt(nq, m, d, is_l2(ix) ? -2.0f : -1.0f, qs, q->centroids + (size_t)c0 * d, s->tile);
+        for (size_t i = 0; i < nq; i++)
+            nearkit_topk_push_tile_row(&s->heaps[i], s->tile + i * m, q->norms ? q->norms + c0 : NULL, 0.0f,
+                                       c0, m);
+    }
+    for (size_t i = 0; i < nq; i++) {
+        nearkit_topk *h = &s->heaps[i];
+        size_t kept = h->size;
+        h->size = 0;
+        h->cap = b->nprobe;
+        for (size_t j = 0; j < kept; j++) { /* pushes write only slots below the one read */
+            uint64_t list = h->pos[j];
+            nearkit_topk_push(h, centroid_score(q, ix, qs + i * d, (uint32_t)list), list);
+        }
+        uint32_t *probes = b->probes + (first + i) * b->nprobe;
+        for (size_t j = 0; j < h->size; j++) probes[j] = (uint32_t)h->pos[j];
+    }
+    return true;
+}
+
+static const nearkit_searcher coarse_searcher = {
+    .scratch_new = coarse_scratch_new,
+    .scratch_free = coarse_scratch_free,
+    .knn = coarse_block,
+};
+
+nearkit_status nearkit_ivf_probe_batch(const nearkit_ivf_quantizer *q, const nearkit_search_call *c,
+                                       uint32_t nprobe, uint32_t *probes, uint32_t threads) {
+    if (nprobe >= q->nlist) {
+        for (uint64_t i = 0; i < c->n; i++)
+            for (uint32_t l = 0; l < q->nlist; l++) probes[i * nprobe + l] = l;
+        return NEARKIT_OK;
+    }
+    batch_probe b = {.q = q, .nprobe = nprobe, .kept = coarse_candidates(nprobe, q->nlist),
+                     .probes = probes};
+    nearkit_search_call call = *c;
+    call.state = &b;
+    return nearkit_drive_knn(&coarse_searcher, &call, threads, COARSE_BLOCK);
+}
+
+/* ---- persistence ------------------------------------------------------------------------------- */
+
+nearkit_status nearkit_ivf_quantizer_save(const nearkit_ivf_quantizer *q, const nearkit_index *ix,
+                                          nearkit_writer *w) {
+    if (q->binary) return nearkit_writer_section(w, BCEN_TAG, q->codes, (uint64_t)q->nlist * ix->vector_bytes);
+    return nearkit_writer_section(w, CENT_TAG, q->centroids,
+                                  (uint64_t)q->nlist * ix->dimension * sizeof(float));
+}
+
+nearkit_status nearkit_ivf_quantizer_load(nearkit_ivf_quantizer *q, const nearkit_index *ix,
+                                          const nearkit_reader *r, uint32_t nlist) {
+    const void *data;
+    uint64_t size;
+    if (q->binary) {
+        nearkit_status st = nearkit_reader_section_sized(&data, r, BCEN_TAG, (uint64_t)nlist * ix->vector_bytes);
+        if (st || nlist == 0) return st; /* saved untrained: an empty section */
+        q->codes = nearkit_alloc_array(nlist, (size_t)ix->vector_bytes);
+        if (!q->codes) return nearkit_oom();
+        memcpy(q->codes, data, (size_t)nlist * (size_t)ix->vector_bytes);
+        q->nlist = nlist;
+        return NEARKIT_OK;
+    }
+    nearkit_status st = nearkit_reader_section(&data, &size, r, CENT_TAG);
+    if (st) return st;
+    if (nlist == 0 || size != (uint64_t)nlist * ix->dimension * sizeof(float))
+        return nearkit_set_error(NEARKIT_ERR_CORRUPT,
+                                 "corrupt index: the centroid section does not hold nlist centroids");
+    q->centroids = nearkit_aligned_alloc_array((size_t)nlist * ix->dimension, sizeof(float));
+    if (!q->centroids) return nearkit_oom();
+    memcpy(q->centroids, data, (size_t)size); /* out of the possibly unaligned image */
+    q->nlist = nlist;
+    st = nearkit_check_loaded_floats(ix, q->centroids, nlist, "centroid");
+    if (!st) st = compute_norms(q, ix);
+    return st;
+}

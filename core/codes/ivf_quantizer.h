@@ -1,0 +1,82 @@
+/* The coarse quantizer of an IVF index: nlist centroids that cut the space into cells, one
+ * inverted list per cell. Internal to nearkit (hidden symbols).
+ *
+ * Two forms, chosen by the index's vector type:
+ *   - float: k-means centroids (kmeans.c; spherical for cosine and ip); a vector belongs to the
+ *     centroid of smallest squared l2 distance, or of largest inner product (spherical); queries
+ *     rank centroids the same way with the SIMD kernels, and a batch ranks them through sgemm,
+ *     re-scored with the kernels, so that a batch probes the lists a single query would;
+ *   - binary: majority-vote centroids of binary k-means (binary_kmeans.c) under Hamming.
+ * Ties go to the lower list number everywhere. */
+#ifndef NEARKIT_IVF_QUANTIZER_H
+#define NEARKIT_IVF_QUANTIZER_H
+
+#include "search/driver.h"
+#include "train/kmeans.h"
+
+typedef struct nearkit_ivf_quantizer {
+    uint32_t nlist;   /* 0 until trained or loaded */
+    bool binary;
+    float *centroids; /* float: nlist x dimension, 64-byte aligned */
+    float *norms;     /* float, l2: the squared norm of each centroid; else NULL */
+    uint8_t *codes;   /* binary: nlist codes of vector_bytes */
+} nearkit_ivf_quantizer;
+
+void nearkit_ivf_quantizer_free(nearkit_ivf_quantizer *q);
+uint64_t nearkit_ivf_quantizer_memory(const nearkit_ivf_quantizer *q, const nearkit_index *ix);
+
+/* nlist for n training vectors where the user set none: about sqrt(n), at least 1, at most max. */
+uint32_t nearkit_ivf_automatic_nlist(uint64_t n, uint32_t max);
+
+/* Trains cfg->k float centroids on n vectors (the configuration's other fields as k-means takes
+ * them). On failure the quantizer stays untrained. */
+nearkit_status nearkit_ivf_quantizer_train_float(nearkit_ivf_quantizer *q, const nearkit_index *ix,
+                                                 const nearkit_kmeans_config *cfg, const float *x,
+                                                 uint64_t n);
+/* Trains nlist binary centroids on a sample of at most sample of the n codes. */
+nearkit_status nearkit_ivf_quantizer_train_binary(nearkit_ivf_quantizer *q, const nearkit_index *ix,
+                                                  uint32_t nlist, const uint8_t *codes, uint64_t n,
+                                                  uint64_t sample, uint32_t iterations);
+
+/* The list of each of n vectors (as stored: normalised for cosine). */
+nearkit_status nearkit_ivf_quantizer_assign(const nearkit_ivf_quantizer *q, const nearkit_index *ix,
+                                            uint32_t *assign, const void *vectors, uint64_t n);
+
+/* ---- probing ----------------------------------------------------------------------------------- */
+
+/* One thread's scratch for choosing lists, with the chosen lists in `probes`. */
+typedef struct nearkit_ivf_probe {
+    uint32_t *probes;     /* nlist */
+    float *scores, *heap_dist;
+    uint64_t *heap_pos;   /* float: nlist each */
+    uint32_t *distances;  /* binary: nlist */
+    uint32_t *histogram;  /* binary: dimension + 1 */
+} nearkit_ivf_probe;
+
+bool nearkit_ivf_probe_init(nearkit_ivf_probe *p, const nearkit_ivf_quantizer *q, const nearkit_index *ix);
+void nearkit_ivf_probe_free(nearkit_ivf_probe *p);
+
+/* The nprobe lists of centroids nearest the query into p->probes; returns how many (nprobe
+ * clamped to nlist). Float: nearest first, every list in list order when nprobe >= nlist.
+ * Binary: nearest first, by a counting sort of the small integer distances. */
+uint32_t nearkit_ivf_probe_query(nearkit_ivf_probe *p, const nearkit_ivf_quantizer *q,
+                                 const nearkit_index *ix, const void *query, uint32_t nprobe);
+
+/* Float only: the nprobe lists (nprobe <= nlist) of each of the call's c->n queries into
+ * probes (c->n x nprobe), the same lists nearkit_ivf_probe_query gives (in no particular
+ * order), chosen through sgemm
+ * against the centroids with a margin, re-scored exactly. OK or OUT_OF_MEMORY. */
+nearkit_status nearkit_ivf_probe_batch(const nearkit_ivf_quantizer *q, const nearkit_search_call *c,
+                                       uint32_t nprobe, uint32_t *probes, uint32_t threads);
+
+/* ---- persistence ------------------------------------------------------------------------------- */
+
+/* Float: section CENT (nlist x dimension float32); binary: BCEN (nlist codes; empty untrained). */
+nearkit_status nearkit_ivf_quantizer_save(const nearkit_ivf_quantizer *q, const nearkit_index *ix,
+                                          nearkit_writer *w);
+/* Reads nlist centroids back (the count known from elsewhere in the file); CORRUPT unless the
+ * section holds exactly that many (float: finite, within range, of unit length for cosine). */
+nearkit_status nearkit_ivf_quantizer_load(nearkit_ivf_quantizer *q, const nearkit_index *ix,
+                                          const nearkit_reader *r, uint32_t nlist);
+
+#endif

@@ -1,0 +1,52 @@
+/* Scanners: how an IVF index searches its inverted lists, one per code format. Internal to
+ * nearkit (hidden symbols).
+ *
+ * ivf.c chooses the lists a query probes (ivf_quantizer.h) and hands each to the scanner of its
+ * configuration, which computes the distances of the query to the list's codes and keeps the
+ * best: float32 codes (ivf_scan_float.c: the exact SIMD kernels, and for larger batches sgemm
+ * over the queries grouped by list, settled exactly) and packed binary codes (ivf_scan_binary.c:
+ * Hamming popcount kernels into an integer heap). A new code format (scalar or product
+ * quantised) is one more scanner file and one more configuration in ivf.c. */
+#ifndef NEARKIT_IVF_SCAN_H
+#define NEARKIT_IVF_SCAN_H
+
+#include "search/driver.h"
+#include "search/ivf_lists.h"
+#include "codes/ivf_quantizer.h"
+
+/* What a scanner reads of the index during one search call; the call's `state` points to it. */
+typedef struct nearkit_ivf_view {
+    const nearkit_ivf_quantizer *quantizer;
+    const nearkit_ivf_lists *lists;
+    uint32_t nprobe;             /* lists probed per query, at most nlist */
+    const int64_t *position_ids; /* labels are positions: the id of each; NULL: the position */
+    float max_sqnorm;            /* float32 codes: the largest squared norm of a stored row */
+} nearkit_ivf_view;
+
+static inline const nearkit_ivf_view *nearkit_ivf_view_of(const nearkit_search_call *c) {
+    return c->state;
+}
+
+typedef struct nearkit_ivf_scanner {
+    /* Queries per task at most where queries are answered one by one. */
+    uint64_t max_chunk;
+    /* One worker's scratch for the call (k-NN: c->k > 0; range: c->k = 0); NULL: out of memory. */
+    void *(*scratch_new)(const nearkit_search_call *c);
+    void (*scratch_free)(void *scratch);
+    /* k-NN of one query: begin, then scan every probed list, then finish, which writes row q. */
+    void (*knn_begin)(void *scratch);
+    void (*knn_scan)(void *scratch, const nearkit_search_call *c, const void *query,
+                     const nearkit_ivf_list *list);
+    void (*knn_finish)(void *scratch, const nearkit_search_call *c, uint64_t q);
+    /* Every row of the list within c->radius of query q; false on out of memory. */
+    bool (*range_scan)(void *scratch, const nearkit_search_call *c, uint64_t q, const void *query,
+                       const nearkit_ivf_list *list);
+    /* Optional: a whole k-NN call at once (e.g. grouped by list), where batch_applies says so. */
+    bool (*batch_applies)(const nearkit_index *ix, uint64_t n);
+    nearkit_status (*knn_batch)(const nearkit_search_call *c, uint32_t threads);
+} nearkit_ivf_scanner;
+
+extern const nearkit_ivf_scanner nearkit_ivf_scan_float;
+extern const nearkit_ivf_scanner nearkit_ivf_scan_binary;
+
+#endif

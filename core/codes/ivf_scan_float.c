@@ -1,0 +1,471 @@
+/* The scanner of float32 codes, the vectors themselves (ivf_scan.h), for l2, cosine and ip.
+ *
+ * Single queries and small batches scan lists with the SIMD kernels, which give the flat index's
+ * exact values. Larger batches are grouped by list: every probed list is scanned once per batch,
+ * against all the queries that probe it, through one sgemm per block; the few best candidates per
+ * query are then re-scored with the kernels and kept when the sgemm error bound proves them the
+ * exact k best, else the query's lists are rescanned with the kernels. Reported distances are
+ * therefore the flat index's, and probing every list gives exactly its results. */
+#include "codes/ivf_scan.h"
+#include "kernels/kernels.h"
+#include "search/tile_scan.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define QUERY_BLOCK 16        /* queries per task, one by one or when settling a batch */
+#define LIST_BLOCK 1024       /* list rows per sgemm or kernel call */
+#define SCAN_BYTES 8192       /* rows per kernel call on the single-query path, in bytes */
+#define GEMM_QUERY_BLOCK 256  /* queries of one list group per sgemm */
+#define GEMM_MIN_QUERIES 8    /* smaller batches take the kernel path */
+#define GEMM_MIN_DIMENSION 24
+#define GEMM_MIN_GROUP 4      /* a list probed by fewer queries of a batch is scanned by kernels */
+#define ROUND_MAX 65536       /* queries grouped together at most */
+#define HEAP_BYTES (64u << 20) /* candidate heaps of one batch round, over all workers */
+
+/* A batch's candidates are named by where they are, (list << ROW_BITS) | row, until settled:
+ * consecutive rows of a list have consecutive handles. Lists number below 2^22. */
+#define ROW_BITS 42
+
+static bool is_l2(const nearkit_index *ix) { return ix->metric == NEARKIT_METRIC_L2; }
+
+static const float *list_row(const nearkit_index *ix, const nearkit_ivf_list *list, uint64_t row) {
+    return (const float *)list->codes + row * ix->dimension;
+}
+
+/* ---- distances --------------------------------------------------------------------------------- */
+
+/* Exact values of a query to rows [row, row + rows) of a list, as flat computes them (l2 squared). */
+static void row_distances(float *out, const nearkit_index *ix, const float *q, const nearkit_ivf_list *list,
+                          uint64_t row, size_t rows) {
+    nearkit_metric_distances(out, NULL, nearkit_kernels(), ix->metric, q, list_row(ix, list, row), rows,
+                             ix->dimension, (size_t)ix->vector_bytes);
+}
+
+static float row_distance(const nearkit_index *ix, const float *q, const float *x) {
+    const nearkit_kernel_table *kt = nearkit_kernels();
+    if (is_l2(ix)) return kt->l2sq(q, x, ix->dimension);
+    float dot = kt->dot(q, x, ix->dimension);
+    return ix->metric == NEARKIT_METRIC_COSINE ? 1.0f - dot : -dot;
+}
+
+/* Offers rows to a heap named by their ids (handles < 0) or by their handles (first + i). */
+static void push_rows(nearkit_topk *h, const float *d, const int64_t *ids, int64_t first, size_t rows) {
+    if (first >= 0) {
+        nearkit_topk_push_block(h, d, (uint64_t)first, rows);
+        return;
+    }
+    float bound = nearkit_topk_bound(h);
+    for (size_t i = 0; i < rows; i++) {
+        if (d[i] <= bound) {
+            nearkit_topk_push(h, d[i], (uint64_t)ids[i]);
+            bound = nearkit_topk_bound(h);
+        }
+    }
+}
+
+/* Fetches rows [row, row + rows) towards the cache ahead of their scan. */
+static void prefetch_rows(const nearkit_index *ix, const nearkit_ivf_list *list, uint64_t row, size_t rows) {
+    const char *p = (const char *)list_row(ix, list, row);
+    size_t bytes = rows * ix->dimension * sizeof(float);
+    for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(p + b);
+}
+
+/* Scans a list for one query with the kernels (exact values), a few rows at a time with the next
+ * rows prefetched (measured: a fifth less time when the lists are not in cache). Candidates are
+ * named by id, or, where handle >= 0, by handle + row. */
+static void scan_kernels(nearkit_topk *h, float *buf, const nearkit_index *ix, const float *q,
+                         const nearkit_ivf_list *list, int64_t handle) {
+    uint64_t size = list->size;
+    size_t step = SCAN_BYTES / (ix->dimension * sizeof(float));
+    if (step < 4) step = 4;
+    if (step > LIST_BLOCK) step = LIST_BLOCK;
+    for (uint64_t r = 0; r < size; r += step) {
+        size_t rows = size - r < step ? (size_t)(size - r) : step;
+        uint64_t after = size - r - rows;
+        if (after) prefetch_rows(ix, list, r + rows, after < step ? (size_t)after : step);
+        row_distances(buf, ix, q, list, r, rows);
+        push_rows(h, buf, list->ids + r, handle < 0 ? -1 : handle + (int64_t)r, rows);
+    }
+}
+
+/* ---- one query at a time ----------------------------------------------------------------------- */
+
+typedef struct kernel_scratch {
+    nearkit_topk best; /* candidates named by id */
+    size_t k;
+    float *heap_dist, *buf;
+    uint64_t *heap_pos;
+} kernel_scratch;
+
+static void kernel_scratch_free(void *scratch) {
+    kernel_scratch *s = scratch;
+    if (!s) return;
+    free(s->heap_dist);
+    free(s->heap_pos);
+    free(s->buf);
+    free(s);
+}
+
+static void *kernel_scratch_new(const nearkit_search_call *c) {
+    kernel_scratch *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->k = (size_t)c->k;
+    s->heap_dist = nearkit_alloc_array((size_t)c->k, sizeof(float));
+    s->heap_pos = nearkit_alloc_array((size_t)c->k, sizeof(uint64_t));
+    s->buf = nearkit_alloc_array(LIST_BLOCK, sizeof(float));
+    if (s->heap_dist && s->heap_pos && s->buf) return s;
+    kernel_scratch_free(s);
+    return NULL;
+}
+
+static void knn_begin(void *scratch) {
+    kernel_scratch *s = scratch;
+    nearkit_topk_init(&s->best, s->heap_dist, s->heap_pos, s->k, NULL);
+}
+
+static void knn_scan(void *scratch, const nearkit_search_call *c, const void *query,
+                     const nearkit_ivf_list *list) {
+    kernel_scratch *s = scratch;
+    scan_kernels(&s->best, s->buf, c->ix, query, list, -1);
+}
+
+static void knn_finish(void *scratch, const nearkit_search_call *c, uint64_t q) {
+    nearkit_write_heap(c, q, &((kernel_scratch *)scratch)->best);
+}
+
+static bool range_scan(void *scratch, const nearkit_search_call *c, uint64_t q, const void *query,
+                       const nearkit_ivf_list *list) {
+    kernel_scratch *s = scratch;
+    const nearkit_index *ix = c->ix;
+    for (uint64_t r = 0; r < list->size; r += LIST_BLOCK) {
+        size_t rows = list->size - r < LIST_BLOCK ? (size_t)(list->size - r) : LIST_BLOCK;
+        row_distances(s->buf, ix, query, list, r, rows);
+        for (size_t i = 0; i < rows; i++) {
+            float dist = nearkit_reported(ix, s->buf[i]);
+            if (dist <= c->radius && !nearkit_add_match(c, q, list->ids[r + i], dist)) return false;
+        }
+    }
+    return true;
+}
+
+/* ---- a batch: queries grouped by list, lists scanned through sgemm ----------------------------- */
+
+/* One worker's share of a round: a candidate heap for every query of the round, and buffers. */
+typedef struct batch_worker {
+    nearkit_topk *heaps;  /* candidates named by handle */
+    float *heap_dist;
+    uint64_t *heap_pos;
+    bool *approximate;    /* per query of the round: a candidate came from a sgemm scan */
+    float *gathered;      /* GEMM_QUERY_BLOCK x d */
+    float *tile;          /* GEMM_QUERY_BLOCK x LIST_BLOCK */
+    float *buf;           /* LIST_BLOCK */
+} batch_worker;
+
+typedef struct batch_task {
+    const nearkit_search_call *call;
+    const nearkit_ivf_view *view;
+    uint32_t threads;
+    uint64_t cap;            /* candidates kept per query before re-scoring */
+    uint64_t q0, nq;         /* the round: queries [q0, q0 + nq) */
+    uint32_t nprobe;         /* lists per query */
+    uint32_t *probes;        /* nq x nprobe */
+    float *qnorms;           /* nq, l2 only */
+    uint64_t *group_offsets; /* nlist + 1 */
+    uint32_t *group_members; /* nq x nprobe: queries of the round probing each list, in order */
+    batch_worker *workers;
+} batch_task;
+
+static const float *round_query(const batch_task *b, uint64_t i) {
+    return nearkit_query_at(b->call, b->q0 + i);
+}
+
+/* Candidates kept from a sgemm scan before exact re-scoring: a margin over k absorbs the rounding
+ * of the |q|^2 + |x|^2 - 2<q,x> expansion. */
+static uint64_t gemm_candidates(uint64_t k, uint64_t count) {
+    uint64_t margin = k / 4 < 8 ? 8 : k / 4;
+    uint64_t kk = k + margin;
+    return kk < count ? kk : count;
+}
+
+static void batch_worker_free(batch_worker *w) {
+    free(w->heaps);
+    free(w->heap_dist);
+    free(w->heap_pos);
+    free(w->approximate);
+    nearkit_aligned_free(w->gathered);
+    nearkit_aligned_free(w->tile);
+    free(w->buf);
+}
+
+static bool batch_worker_alloc(batch_worker *w, uint64_t round, uint64_t cap, size_t d) {
+    *w = (batch_worker){
+        .heaps = nearkit_alloc_array((size_t)round, sizeof(nearkit_topk)),
+        .heap_dist = nearkit_alloc_array((size_t)(round * cap), sizeof(float)),
+        .heap_pos = nearkit_alloc_array((size_t)(round * cap), sizeof(uint64_t)),
+        .approximate = nearkit_alloc_array((size_t)round, sizeof(bool)),
+        .gathered = nearkit_aligned_alloc_array((size_t)GEMM_QUERY_BLOCK * d, sizeof(float)),
+        .tile = nearkit_aligned_alloc_array((size_t)GEMM_QUERY_BLOCK * LIST_BLOCK, sizeof(float)),
+        .buf = nearkit_alloc_array(LIST_BLOCK, sizeof(float)),
+    };
+    return w->heaps && w->heap_dist && w->heap_pos && w->approximate && w->gathered && w->tile && w->buf;
+}
+
+/* Scans one list against the queries of the round that probe it (members, round numbers). */
+static void scan_list_gemm(const batch_task *b, batch_worker *w, uint32_t l, const uint32_t *members,
+                           size_t n_members) {
+    const nearkit_index *ix = b->call->ix;
+    const nearkit_ivf_list *list = &b->view->lists->list[l];
+    size_t d = ix->dimension;
+    bool l2 = is_l2(ix);
+    float offset = ix->metric == NEARKIT_METRIC_COSINE ? 1.0f : 0.0f;
+    uint64_t handle = (uint64_t)l << ROW_BITS;
+    for (size_t m0 = 0; m0 < n_members; m0 += GEMM_QUERY_BLOCK) {
+        size_t mq = n_members - m0 < GEMM_QUERY_BLOCK ? n_members - m0 : GEMM_QUERY_BLOCK;
+        for (size_t i = 0; i < mq; i++)
+            memcpy(w->gathered + i * d, round_query(b, members[m0 + i]), d * sizeof(float));
+        for (uint64_t r = 0; r < list->size; r += LIST_BLOCK) {
+            size_t rows = list->size - r < LIST_BLOCK ? (size_t)(list->size - r) : LIST_BLOCK;
+            nearkit_sgemm_nt(mq, rows, d, l2 ? -2.0f : -1.0f, w->gathered, list_row(ix, list, r), w->tile);
+            for (size_t i = 0; i < mq; i++) {
+                uint32_t m = members[m0 + i];
+                w->approximate[m] = true;
+                nearkit_topk_push_tile_row(&w->heaps[m], w->tile + i * rows, l2 ? list->norms + r : NULL,
+                                           l2 ? b->qnorms[m] : offset, handle + r, rows);
+            }
+        }
+    }
+}
+
+/* Scans lists [begin, end) for the queries that probe them: sgemm for a group of queries, the
+ * kernels for a few. This fans out over lists, not queries (each list is read once per round),
+ * hence its own parallel_for rather than the search driver's. */
+static void lists_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
+    batch_task *b = ctx;
+    const nearkit_index *ix = b->call->ix;
+    batch_worker *w = &b->workers[worker];
+    for (uint64_t l = begin; l < end; l++) {
+        const uint32_t *members = b->group_members + b->group_offsets[l];
+        size_t n = (size_t)(b->group_offsets[l + 1] - b->group_offsets[l]);
+        const nearkit_ivf_list *list = &b->view->lists->list[l];
+        if (n == 0 || list->size == 0) continue;
+        if (n >= GEMM_MIN_GROUP) {
+            scan_list_gemm(b, w, (uint32_t)l, members, n);
+        } else {
+            for (size_t i = 0; i < n; i++)
+                scan_kernels(&w->heaps[members[i]], w->buf, ix, round_query(b, members[i]), list,
+                             (int64_t)(l << ROW_BITS));
+        }
+    }
+}
+
+/* Renames the candidates from handles to ids, with exact values where they came from a sgemm
+ * scan, keeping all of them, as a heap. */
+static void settle_names(const batch_task *b, nearkit_topk *h, const float *q, bool approximate) {
+    const nearkit_index *ix = b->call->ix;
+    const nearkit_ivf_list *lists = b->view->lists->list;
+    size_t n = h->size;
+    uint64_t row_mask = ((uint64_t)1 << ROW_BITS) - 1;
+    h->size = 0;
+    h->cap = n;
+    h->ids = NULL;
+    for (size_t i = 0; i < n; i++) { /* pushes write only slots below the one read */
+        const nearkit_ivf_list *list = &lists[h->pos[i] >> ROW_BITS];
+        uint64_t row = h->pos[i] & row_mask;
+        float dist = approximate ? row_distance(ix, q, list_row(ix, list, row)) : h->dist[i];
+        nearkit_topk_push(h, dist, (uint64_t)list->ids[row]);
+    }
+}
+
+/* Writes row i of the round from its shortlist (rows left out all scored no better than floor on
+ * their scan): exact values for the candidates, kept when the sgemm error bound (nothing where
+ * every value is exact already) proves them the k best, ties by id included; else the query's
+ * lists are rescanned with the kernels. */
+static void settle_shortlist(const batch_task *b, const nearkit_search_call *round, nearkit_topk *h,
+                             float floor, bool approximate, float *buf, uint64_t i) {
+    const nearkit_index *ix = round->ix;
+    const float *q = round_query(b, i);
+    settle_names(b, h, q, approximate);
+    nearkit_topk_sort(h);
+    double slack = 0.0;
+    if (approximate) {
+        double qnorm = sqrt((double)nearkit_kernels()->dot(q, q, ix->dimension));
+        slack = nearkit_gemm_slack(ix->metric, ix->dimension, qnorm, sqrt((double)b->view->max_sqnorm));
+    }
+    if (nearkit_rerank_certain(h, round->k, floor, slack, is_l2(ix))) {
+        nearkit_write_sorted(round, i, h);
+        return;
+    }
+    nearkit_topk_init(h, h->dist, h->pos, (size_t)round->k, NULL);
+    for (uint32_t p = 0; p < b->nprobe; p++)
+        scan_kernels(h, buf, ix, q, &b->view->lists->list[b->probes[i * b->nprobe + p]], -1);
+    nearkit_write_heap(round, i, h);
+}
+
+typedef struct merge_scratch {
+    float *dist, *buf;
+    uint64_t *pos;
+} merge_scratch;
+
+static void merge_scratch_free(void *scratch) {
+    merge_scratch *s = scratch;
+    if (!s) return;
+    free(s->dist);
+    free(s->pos);
+    free(s->buf);
+    free(s);
+}
+
+static void *merge_scratch_new(const nearkit_search_call *round) {
+    const batch_task *b = round->state;
+    merge_scratch *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->dist = nearkit_alloc_array((size_t)(b->cap * b->threads), sizeof(float));
+    s->pos = nearkit_alloc_array((size_t)(b->cap * b->threads), sizeof(uint64_t));
+    s->buf = nearkit_alloc_array(LIST_BLOCK, sizeof(float));
+    if (s->dist && s->pos && s->buf) return s;
+    merge_scratch_free(s);
+    return NULL;
+}
+
+/* Merges the workers' candidates of queries [first, first + n) of the round, settles them and
+ * writes their rows. */
+static bool merge_queries(void *scratch, const nearkit_search_call *round, uint64_t first, uint64_t n) {
+    merge_scratch *s = scratch;
+    const batch_task *b = round->state;
+    for (uint64_t i = first; i < first + n; i++) {
+        nearkit_topk merged, *h = &b->workers[0].heaps[i];
+        bool approximate = false;
+        float floor = INFINITY; /* the least a row left out by any heap scored */
+        for (uint32_t w = 0; w < b->threads; w++) {
+            approximate |= b->workers[w].approximate[i];
+            floor = fminf(floor, nearkit_topk_floor(&b->workers[w].heaps[i]));
+        }
+        if (b->threads > 1) {
+            h = &merged;
+            nearkit_topk_init(h, s->dist, s->pos, (size_t)b->cap, NULL);
+            for (uint32_t w = 0; w < b->threads; w++) {
+                const nearkit_topk *part = &b->workers[w].heaps[i];
+                for (size_t j = 0; j < part->size; j++) nearkit_topk_push(h, part->dist[j], part->pos[j]);
+            }
+            floor = fminf(floor, nearkit_topk_floor(h));
+        }
+        settle_shortlist(b, round, h, floor, approximate, s->buf, i);
+    }
+    return true;
+}
+
+static const nearkit_searcher merge_searcher = {
+    .scratch_new = merge_scratch_new,
+    .scratch_free = merge_scratch_free,
+    .knn = merge_queries,
+};
+
+/* Groups the round's (query, list) pairs by list, queries in increasing order within a list. */
+static void group_by_list(batch_task *b, uint32_t nlist) {
+    uint64_t *off = b->group_offsets;
+    memset(off, 0, (nlist + 1) * sizeof *off);
+    uint64_t pairs = b->nq * b->nprobe;
+    for (uint64_t p = 0; p < pairs; p++) off[b->probes[p] + 1]++;
+    for (uint32_t l = 0; l < nlist; l++) off[l + 1] += off[l];
+    for (uint64_t p = 0; p < pairs; p++) {
+        uint32_t l = b->probes[p];
+        b->group_members[off[l]++] = (uint32_t)(p / b->nprobe);
+    }
+    for (uint32_t l = nlist; l > 0; l--) off[l] = off[l - 1]; /* shift back to start offsets */
+    off[0] = 0;
+}
+
+/* The part of the call that is the round: queries and result rows from q0 on. */
+static nearkit_search_call round_call(const batch_task *b) {
+    nearkit_search_call r = *b->call;
+    r.queries = nearkit_query_at(b->call, b->q0);
+    r.n = b->nq;
+    r.ids = b->call->ids + b->q0 * b->call->stride;
+    r.dist = b->call->dist + b->q0 * b->call->stride;
+    return r;
+}
+
+static nearkit_status run_round(batch_task *b) {
+    const nearkit_index *ix = b->call->ix;
+    uint32_t nlist = b->view->lists->nlist;
+    nearkit_search_call round = round_call(b);
+    nearkit_status st = nearkit_ivf_probe_batch(b->view->quantizer, &round, b->nprobe, b->probes, b->threads);
+    if (st) return st;
+    group_by_list(b, nlist);
+    if (b->qnorms) {
+        const nearkit_kernel_table *kt = nearkit_kernels();
+        for (uint64_t i = 0; i < b->nq; i++) {
+            const float *q = round_query(b, i);
+            b->qnorms[i] = kt->dot(q, q, ix->dimension);
+        }
+    }
+    for (uint32_t w = 0; w < b->threads; w++) {
+        memset(b->workers[w].approximate, 0, (size_t)b->nq * sizeof(bool));
+        for (uint64_t i = 0; i < b->nq; i++)
+            nearkit_topk_init(&b->workers[w].heaps[i], b->workers[w].heap_dist + i * b->cap,
+                              b->workers[w].heap_pos + i * b->cap, (size_t)b->cap, NULL);
+    }
+    nearkit_parallel_for(b->threads, nlist, 1, lists_range, b);
+    round.state = b;
+    return nearkit_drive_knn(&merge_searcher, &round, b->threads, QUERY_BLOCK);
+}
+
+static bool batch_applies(const nearkit_index *ix, uint64_t n) {
+    return n >= GEMM_MIN_QUERIES && ix->dimension >= GEMM_MIN_DIMENSION && ix->dimension <= INT32_MAX / 2;
+}
+
+static nearkit_status knn_batch(const nearkit_search_call *c, uint32_t threads) {
+    const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
+    uint32_t nlist = view->lists->nlist;
+    batch_task b = {.call = c, .view = view, .threads = threads, .nprobe = view->nprobe,
+                    .cap = gemm_candidates(c->k, view->lists->count)};
+    /* a round's heaps and probe lists stay within HEAP_BYTES */
+    uint64_t per_query = threads * (b.cap * (sizeof(float) + sizeof(uint64_t)) + sizeof(nearkit_topk) + 1) +
+                         (uint64_t)b.nprobe * 2 * sizeof(uint32_t);
+    uint64_t round = HEAP_BYTES / per_query;
+    if (round > ROUND_MAX) round = ROUND_MAX;
+    if (round < GEMM_MIN_QUERIES) round = GEMM_MIN_QUERIES; /* only when nprobe is huge */
+    if (round > c->n) round = c->n;
+    b.probes = nearkit_alloc_array((size_t)(round * b.nprobe), sizeof(uint32_t));
+    b.group_members = nearkit_alloc_array((size_t)(round * b.nprobe), sizeof(uint32_t));
+    b.group_offsets = nearkit_alloc_array((size_t)nlist + 1, sizeof(uint64_t));
+    b.qnorms = is_l2(c->ix) ? nearkit_alloc_array((size_t)round, sizeof(float)) : NULL;
+    b.workers = calloc(threads, sizeof *b.workers);
+    nearkit_status st = NEARKIT_OK;
+    if (!b.probes || !b.group_members || !b.group_offsets || (is_l2(c->ix) && !b.qnorms) || !b.workers) {
+        st = nearkit_oom();
+        goto done;
+    }
+    for (uint32_t w = 0; w < threads; w++)
+        if (!batch_worker_alloc(&b.workers[w], round, b.cap, c->ix->dimension)) {
+            st = nearkit_oom();
+            goto done;
+        }
+    for (uint64_t q0 = 0; q0 < c->n && !st; q0 += round) {
+        b.q0 = q0;
+        b.nq = c->n - q0 < round ? c->n - q0 : round;
+        st = run_round(&b);
+    }
+done:
+    for (uint32_t w = 0; b.workers && w < threads; w++) batch_worker_free(&b.workers[w]);
+    free(b.workers);
+    free(b.probes);
+    free(b.group_members);
+    free(b.group_offsets);
+    free(b.qnorms);
+    return st;
+}
+
+const nearkit_ivf_scanner nearkit_ivf_scan_float = {
+    .max_chunk = QUERY_BLOCK,
+    .scratch_new = kernel_scratch_new,
+    .scratch_free = kernel_scratch_free,
+    .knn_begin = knn_begin,
+    .knn_scan = knn_scan,
+    .knn_finish = knn_finish,
+    .range_scan = range_scan,
+    .batch_applies = batch_applies,
+    .knn_batch = knn_batch,
+};

@@ -1,0 +1,384 @@
+/* AVX-512 distance kernels (F, BW, VL, VPOPCNTDQ; x86 with GCC or Clang only; elsewhere this file
+ * is empty).
+ *
+ * Every function carries __attribute__((target(...))), so the file needs no special compiler
+ * flags; kernels.c only hands this table out when the CPU has all of AVX-512 F/BW/VL/VPOPCNTDQ
+ * (plus AVX2/FMA/POPCNT) and the OS saves the AVX-512 state.
+ *
+ * Float kernels: the canonical order of kernels.c, the 32 partial sums P[0..31] held in two
+ * 16-lane accumulators (c[j] lane k is P[16j + k]) over blocks of 32 floats; the last 1..31 floats
+ * go to c[0], then c[1], the final part vector read with a masked load (no access past the end, no
+ * fault; the masked-off lanes add +0, which changes no partial). Each term is one fused
+ * multiply-add where kernels.c says so, like the scalar fmaf. The *_many kernels process NK_ROWS
+ * rows at a time, sharing each query load, with exactly the same operations per row, and reduce 4
+ * rows at once with the same tree: their results are bit-identical to the single kernel's, and
+ * both to the scalar and AVX2 kernels'.
+ *
+ * Hamming: VPOPCNTQ on the XOR of 64-byte blocks, 4 independent 64-bit lane counters, the tail
+ * of 1..63 bytes read with a masked byte load (AVX-512BW). The *_many kernel handles 8 rows at a
+ * time (one counter each, sharing the query loads) and adds the lanes with a tree of
+ * permutes that leaves row r's total in lane r; codes of 8, 16 and 32 bytes pack 8, 4 or 2 rows
+ * into each 64-byte load against a broadcast query instead. */
+#include "base/internal.h"
+#include "kernels/kernels.h"
+
+/* Keep this condition identical in kernels.c and kernels_avx2.c. */
+#if defined(__x86_64__) && ((defined(__clang__) && __clang_major__ >= 8) || \
+                            (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 8))
+
+#include <immintrin.h>
+#include <string.h>
+
+#define NK_TARGET \
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx512vpopcntdq,avx2,fma,popcnt")))
+#define NK_INLINE static inline __attribute__((always_inline)) NK_TARGET
+
+#include "kernels/kernels_x86_common.h"
+
+/* Rows per block in the *_many kernels (a multiple of 4, for nk_hsum4). Measured (Sapphire
+ * Rapids): 8 rows x 2 accumulators (which fit the 32 zmm registers too) are up to 5% faster than
+ * 4 with the rows in L2 (l2sq and dot, d = 32 and 128), but 5-8% slower with the rows coming from
+ * memory at d = 128: 4. */
+#define NK_ROWS 4
+
+enum { NK_L2SQ, NK_L1, NK_LINF, NK_DOT };
+
+/* Lanes 0 .. rem-1, rem in 1..15. */
+NK_INLINE __mmask16 nk_tail_mask(size_t rem) { return (__mmask16)((1u << rem) - 1u); }
+
+/* The first min(n, 16) floats at p (n >= 1), zeros in the other lanes. */
+NK_INLINE __m512 nk_load_part(const float *p, size_t n) {
+    return n >= 16 ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(nk_tail_mask(n), p);
+}
+
+NK_INLINE __m512 nk_step(int m, __m512 acc, __m512 a, __m512 b) {
+    switch (m) {
+    case NK_L2SQ: {
+        const __m512 t = _mm512_sub_ps(a, b);
+        return _mm512_fmadd_ps(t, t, acc);
+    }
+    case NK_L1:
+        return _mm512_add_ps(acc, _mm512_abs_ps(_mm512_sub_ps(a, b)));
+    case NK_LINF:
+        return _mm512_max_ps(acc, _mm512_abs_ps(_mm512_sub_ps(a, b)));
+    default:
+        return _mm512_fmadd_ps(a, b, acc);
+    }
+}
+
+/* The first two levels of the canonical tree: P[k] + P[k + 16], then lanes k and k + 8 of that,
+ * leaving 8 lanes. */
+NK_INLINE __m256 nk_fold(int m, __m512 c0, __m512 c1) {
+    const __m512 v = m == NK_LINF ? _mm512_max_ps(c0, c1) : _mm512_add_ps(c0, c1);
+    const __m256 lo = _mm512_castps512_ps256(v);
+    const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+    return m == NK_LINF ? _mm256_max_ps(lo, hi) : _mm256_add_ps(lo, hi);
+}
+
+NK_INLINE float nk_one(int m, const float *a, const float *b, size_t d) {
+    const __m512 z = _mm512_setzero_ps();
+    __m512 c0 = z, c1 = z;
+    size_t i = 0;
+    for (; i + 32 <= d; i += 32) {
+        nk_prefetch(a + i);
+        nk_prefetch(b + i);
+        c0 = nk_step(m, c0, _mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
+        c1 = nk_step(m, c1, _mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16));
+    }
+    /* The last d - i < 32 floats: element i + 16j + k to c[j] lane k, as in the loop. */
+    if (i < d) {
+        c0 = nk_step(m, c0, nk_load_part(a + i, d - i), nk_load_part(b + i, d - i));
+        if (i + 16 < d)
+            c1 = nk_step(m, c1, nk_load_part(a + i + 16, d - i - 16),
+                         nk_load_part(b + i + 16, d - i - 16));
+    }
+    const __m256 v = nk_fold(m, c0, c1);
+    return m == NK_LINF ? nk_hmax1(v) : nk_hsum1(v);
+}
+
+/* NK_ROWS rows starting at x (row stride d). */
+NK_INLINE void nk_rows(int m, float *out, const float *q, const float *x, size_t d) {
+    const __m512 z = _mm512_setzero_ps();
+    __m512 c[NK_ROWS][2];
+#pragma GCC unroll 8
+    for (size_t r = 0; r < NK_ROWS; r++) c[r][0] = c[r][1] = z;
+    size_t i = 0;
+    for (; i + 32 <= d; i += 32) {
+#pragma GCC unroll 8
+        for (size_t r = 0; r < NK_ROWS; r++) nk_prefetch(x + r * d + i);
+#pragma GCC unroll 2
+        for (size_t j = 0; j < 2; j++) {
+            const __m512 qv = _mm512_loadu_ps(q + i + 16 * j);
+#pragma GCC unroll 8
+            for (size_t r = 0; r < NK_ROWS; r++)
+                c[r][j] = nk_step(m, c[r][j], qv, _mm512_loadu_ps(x + r * d + i + 16 * j));
+        }
+    }
+#pragma GCC unroll 2
+    for (size_t j = 0; j < 2; j++) {
+        if (i + 16 * j >= d) break;
+        const size_t n = d - i - 16 * j;
+        const __m512 qv = nk_load_part(q + i + 16 * j, n);
+#pragma GCC unroll 8
+        for (size_t r = 0; r < NK_ROWS; r++)
+            c[r][j] = nk_step(m, c[r][j], qv, nk_load_part(x + r * d + i + 16 * j, n));
+    }
+    __m256 v[NK_ROWS];
+#pragma GCC unroll 8
+    for (size_t r = 0; r < NK_ROWS; r++) v[r] = nk_fold(m, c[r][0], c[r][1]);
+    if (m == NK_LINF) {
+#pragma GCC unroll 8
+        for (size_t r = 0; r < NK_ROWS; r++) out[r] = nk_hmax1(v[r]);
+        return;
+    }
+#pragma GCC unroll 2
+    for (size_t r = 0; r < NK_ROWS; r += 4)
+        _mm_storeu_ps(out + r, nk_hsum4(v[r], v[r + 1], v[r + 2], v[r + 3]));
+}
+
+NK_DEFINE_FLOAT_KERNELS()
+
+/* ---- hamming ----------------------------------------------------------------------------------- */
+
+NK_INLINE uint64_t nk_load64(const uint8_t *p) {
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* Codes shorter than this (bytes) go through nk_hamming_short in the single kernel: measured
+ * 20-40% faster there for 8 and 16 bytes, no difference from 32 bytes on. */
+#define NK_SHORT_CODE 32
+
+/* Bytes 0 .. rem-1, rem in 1..63. */
+NK_INLINE __mmask64 nk_tail_mask8(size_t rem) { return (__mmask64)((1ull << rem) - 1ull); }
+
+NK_INLINE __m512i nk_popxor(__m512i a, __m512i b) {
+    return _mm512_popcnt_epi64(_mm512_xor_si512(a, b));
+}
+
+/* The last 1..7 bytes as a zero-extended word. */
+NK_INLINE uint64_t nk_load_tail(const uint8_t *p, size_t len) {
+    uint64_t v = 0;
+    memcpy(&v, p, len);
+    return v;
+}
+
+/* Short codes: POPCNT on 64-bit words has less latency than a vector and its reduction. */
+NK_INLINE uint32_t nk_hamming_short(const uint8_t *a, const uint8_t *b, size_t nbytes) {
+    uint64_t c0 = 0, c1 = 0;
+    size_t i = 0;
+    for (; i + 16 <= nbytes; i += 16) {
+        c0 += (uint64_t)__builtin_popcountll(nk_load64(a + i) ^ nk_load64(b + i));
+        c1 += (uint64_t)__builtin_popcountll(nk_load64(a + i + 8) ^ nk_load64(b + i + 8));
+    }
+    if (i + 8 <= nbytes) {
+        c0 += (uint64_t)__builtin_popcountll(nk_load64(a + i) ^ nk_load64(b + i));
+        i += 8;
+    }
+    if (i < nbytes)
+        c1 += (uint64_t)__builtin_popcountll(nk_load_tail(a + i, nbytes - i) ^
+                                             nk_load_tail(b + i, nbytes - i));
+    return (uint32_t)(c0 + c1);
+}
+
+NK_TARGET static uint32_t nk_hamming(const uint8_t *a, const uint8_t *b, size_t nbytes) {
+    if (nbytes < NK_SHORT_CODE) return nk_hamming_short(a, b, nbytes);
+    const __m512i z = _mm512_setzero_si512();
+    __m512i c0 = z, c1 = z, c2 = z, c3 = z;
+    size_t i = 0;
+    for (; i + 256 <= nbytes; i += 256) {
+        c0 = _mm512_add_epi64(c0, nk_popxor(_mm512_loadu_si512(a + i), _mm512_loadu_si512(b + i)));
+        c1 = _mm512_add_epi64(
+            c1, nk_popxor(_mm512_loadu_si512(a + i + 64), _mm512_loadu_si512(b + i + 64)));
+        c2 = _mm512_add_epi64(
+            c2, nk_popxor(_mm512_loadu_si512(a + i + 128), _mm512_loadu_si512(b + i + 128)));
+        c3 = _mm512_add_epi64(
+            c3, nk_popxor(_mm512_loadu_si512(a + i + 192), _mm512_loadu_si512(b + i + 192)));
+    }
+    for (; i + 64 <= nbytes; i += 64)
+        c0 = _mm512_add_epi64(c0, nk_popxor(_mm512_loadu_si512(a + i), _mm512_loadu_si512(b + i)));
+    if (i < nbytes) {
+        const __mmask64 k = nk_tail_mask8(nbytes - i);
+        c1 = _mm512_add_epi64(c1, nk_popxor(_mm512_maskz_loadu_epi8(k, a + i),
+                                            _mm512_maskz_loadu_epi8(k, b + i)));
+    }
+    const __m512i c = _mm512_add_epi64(_mm512_add_epi64(c0, c1), _mm512_add_epi64(c2, c3));
+    return (uint32_t)_mm512_reduce_add_epi64(c);
+}
+
+/* Sums of adjacent lane pairs of a (result lanes 0..3) and of b (lanes 4..7). When a and b hold
+ * rows in consecutive groups of L lanes, the result holds the same rows in groups of L / 2. */
+NK_INLINE __m512i nk_pairsum(__m512i a, __m512i b) {
+    const __m512i even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+    const __m512i odd = _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15);
+    return _mm512_add_epi64(_mm512_permutex2var_epi64(a, even, b),
+                            _mm512_permutex2var_epi64(a, odd, b));
+}
+
+NK_INLINE void nk_store8(uint32_t *out, __m512i counts) {
+    _mm256_storeu_si256((__m256i *)(void *)out, _mm512_cvtepi64_epi32(counts));
+}
+
+/* Eight rows of any length: one accumulator per row, then a reduction tree. */
+NK_INLINE void nk_hamming_rows8(uint32_t *out, const uint8_t *q, const uint8_t *x, size_t nbytes) {
+    __m512i c[8];
+#pragma GCC unroll 8
+    for (size_t r = 0; r < 8; r++) c[r] = _mm512_setzero_si512();
+    size_t i = 0;
+    for (; i + 64 <= nbytes; i += 64) {
+        const __m512i w = _mm512_loadu_si512(q + i);
+#pragma GCC unroll 8
+        for (size_t r = 0; r < 8; r++)
+            c[r] = _mm512_add_epi64(c[r], nk_popxor(w, _mm512_loadu_si512(x + r * nbytes + i)));
+    }
+    if (i < nbytes) {
+        const __mmask64 k = nk_tail_mask8(nbytes - i);
+        const __m512i w = _mm512_maskz_loadu_epi8(k, q + i);
+#pragma GCC unroll 8
+        for (size_t r = 0; r < 8; r++)
+            c[r] = _mm512_add_epi64(
+                c[r], nk_popxor(w, _mm512_maskz_loadu_epi8(k, x + r * nbytes + i)));
+    }
+    nk_store8(out, nk_pairsum(nk_pairsum(nk_pairsum(c[0], c[1]), nk_pairsum(c[2], c[3])),
+                              nk_pairsum(nk_pairsum(c[4], c[5]), nk_pairsum(c[6], c[7]))));
+}
+
+/* Codes of 8, 16 or 32 bytes: 8, 4 or 2 rows per 64-byte load against a broadcast query. */
+NK_INLINE void nk_hamming_rows8_small(uint32_t *out, __m512i w, const uint8_t *x, size_t nbytes) {
+    if (nbytes == 8) {
+        nk_store8(out, nk_popxor(w, _mm512_loadu_si512(x)));
+    } else if (nbytes == 16) {
+        nk_store8(out, nk_pairsum(nk_popxor(w, _mm512_loadu_si512(x)),
+                                  nk_popxor(w, _mm512_loadu_si512(x + 64))));
+    } else {
+        nk_store8(out, nk_pairsum(nk_pairsum(nk_popxor(w, _mm512_loadu_si512(x)),
+                                             nk_popxor(w, _mm512_loadu_si512(x + 64))),
+                                  nk_pairsum(nk_popxor(w, _mm512_loadu_si512(x + 128)),
+                                             nk_popxor(w, _mm512_loadu_si512(x + 192)))));
+    }
+}
+
+NK_TARGET static void nk_hamming_many(uint32_t *out, const uint8_t *q, const uint8_t *x, size_t n,
+                                      size_t nbytes) {
+    size_t r = 0;
+    if (nbytes == 8 || nbytes == 16 || nbytes == 32) {
+        __m512i w;
+        if (nbytes == 8)
+            w = _mm512_set1_epi64((long long)nk_load64(q));
+        else if (nbytes == 16)
+            w = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)q));
+        else
+            w = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)q));
+        if (nbytes == 8)
+            for (; r + 8 <= n; r += 8) nk_hamming_rows8_small(out + r, w, x + r * 8, 8);
+        else if (nbytes == 16)
+            for (; r + 8 <= n; r += 8) nk_hamming_rows8_small(out + r, w, x + r * 16, 16);
+        else
+            for (; r + 8 <= n; r += 8) nk_hamming_rows8_small(out + r, w, x + r * 32, 32);
+    } else if (nbytes == 64) {
+        for (; r + 8 <= n; r += 8) nk_hamming_rows8(out + r, q, x + r * 64, 64);
+    } else {
+        for (; r + 8 <= n; r += 8) nk_hamming_rows8(out + r, q, x + r * nbytes, nbytes);
+    }
+    for (; r < n; r++) out[r] = nk_hamming(q, x + r * nbytes, nbytes);
+}
+
+/* Q queries (Q <= NK_PANEL_QUERIES) against every panel: each 64-byte load (one word of 8 codes)
+ * is shared by the Q queries, XORed with the query word broadcast, and counted into one
+ * accumulator per query whose lane r is code r's distance: no reduction across lanes. */
+#define NK_PANEL_QUERIES 8
+
+NK_INLINE void nk_panels_group(uint32_t *out, size_t out_stride, const uint64_t *queries, size_t Q,
+                               const uint64_t *panels, size_t npanels, size_t words) {
+    for (size_t p = 0; p < npanels; p++) {
+        const uint64_t *panel = panels + p * words * 8;
+        __m512i c[NK_PANEL_QUERIES];
+#pragma GCC unroll 8
+        for (size_t i = 0; i < Q; i++) c[i] = _mm512_setzero_si512();
+        for (size_t j = 0; j < words; j++) {
+            const __m512i v = _mm512_load_si512(panel + j * 8);
+#pragma GCC unroll 8
+            for (size_t i = 0; i < Q; i++)
+                c[i] = _mm512_add_epi64(
+                    c[i], nk_popxor(v, _mm512_set1_epi64((long long)queries[i * words + j])));
+        }
+#pragma GCC unroll 8
+        for (size_t i = 0; i < Q; i++) nk_store8(out + i * out_stride + p * 8, c[i]);
+    }
+}
+
+/* Transposes 8 rows of 8 64-bit words (rows[r] holds word j of row r in lane j) so that out[j]
+ * holds word j of every row (lane r). */
+NK_INLINE void nk_transpose8x8(__m512i out[8], const __m512i rows[8]) {
+    const __m512i lo = _mm512_setr_epi64(0, 8, 2, 10, 4, 12, 6, 14);
+    const __m512i hi = _mm512_setr_epi64(1, 9, 3, 11, 5, 13, 7, 15);
+    const __m512i lo2 = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
+    const __m512i hi2 = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+    const __m512i lo4 = _mm512_setr_epi64(0, 1, 2, 3, 8, 9, 10, 11);
+    const __m512i hi4 = _mm512_setr_epi64(4, 5, 6, 7, 12, 13, 14, 15);
+    __m512i a[8], b[8];
+    for (int i = 0; i < 4; i++) { /* pairs of rows: words (j, j+1) interleaved */
+        a[2 * i] = _mm512_permutex2var_epi64(rows[2 * i], lo, rows[2 * i + 1]);
+        a[2 * i + 1] = _mm512_permutex2var_epi64(rows[2 * i], hi, rows[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; i++)
+        for (int h = 0; h < 2; h++) {
+            b[4 * i + h] = _mm512_permutex2var_epi64(a[4 * i + h], lo2, a[4 * i + h + 2]);
+            b[4 * i + h + 2] = _mm512_permutex2var_epi64(a[4 * i + h], hi2, a[4 * i + h + 2]);
+        }
+    for (int h = 0; h < 4; h++) {
+        out[h] = _mm512_permutex2var_epi64(b[h], lo4, b[h + 4]);
+        out[h + 4] = _mm512_permutex2var_epi64(b[h], hi4, b[h + 4]);
+    }
+}
+
+/* hamming_pack, for the panels of 8 whole codes: 64 bytes of each of the 8 codes at a time
+ * (masked at the end of a code), transposed in registers. */
+NK_TARGET static void nk_hamming_pack(uint64_t *panels, const uint8_t *codes, size_t n, size_t nbytes) {
+    size_t words = (nbytes + 7) / 8, full_panels = n / 8;
+    for (size_t p = 0; p < full_panels; p++) {
+        uint64_t *panel = panels + p * words * 8;
+        const uint8_t *rows = codes + p * 8 * nbytes;
+        for (size_t c = 0; c < nbytes; c += 64) {
+            const __mmask64 k = nbytes - c >= 64 ? ~(__mmask64)0 : nk_tail_mask8(nbytes - c);
+            __m512i in[8], out[8];
+#pragma GCC unroll 8
+            for (int r = 0; r < 8; r++) in[r] = _mm512_maskz_loadu_epi8(k, rows + r * nbytes + c);
+            nk_transpose8x8(out, in);
+            size_t chunk_words = words - c / 8 < 8 ? words - c / 8 : 8;
+            for (size_t j = 0; j < chunk_words; j++) _mm512_store_si512(panel + (c / 8 + j) * 8, out[j]);
+        }
+    }
+    if (full_panels * 8 < n)
+        nearkit_hamming_pack_portable(panels + full_panels * words * 8, codes + full_panels * 8 * nbytes,
+                                      n - full_panels * 8, nbytes);
+}
+
+NK_TARGET static void nk_hamming_panels(uint32_t *out, size_t out_stride, const uint64_t *queries,
+                                        size_t nq, const uint64_t *panels, size_t npanels,
+                                        size_t words) {
+    size_t i = 0;
+    for (; i + 8 <= nq; i += 8)
+        nk_panels_group(out + i * out_stride, out_stride, queries + i * words, 8, panels, npanels, words);
+    if (nq - i >= 4) {
+        nk_panels_group(out + i * out_stride, out_stride, queries + i * words, 4, panels, npanels, words);
+        i += 4;
+    }
+    for (; i < nq; i++)
+        nk_panels_group(out + i * out_stride, out_stride, queries + i * words, 1, panels, npanels, words);
+}
+
+/* ---- table ------------------------------------------------------------------------------------- */
+
+extern const nearkit_kernel_table nearkit_kernel_table_avx512;
+const nearkit_kernel_table nearkit_kernel_table_avx512 = {
+    "avx512",   NEARKIT_KERNELS_AVX512, nk_l2sq,     nk_l1,        nk_linf,     nk_dot,
+    nk_hamming, nk_l2sq_many,           nk_l1_many,  nk_linf_many, nk_dot_many, nk_hamming_many,
+    nk_hamming_panels, nk_hamming_pack,
+};
+
+#else
+/* Not x86 with GCC/Clang: no AVX-512 kernels (ISO C wants at least one declaration). */
+typedef int nearkit_kernels_avx512_unavailable;
+#endif

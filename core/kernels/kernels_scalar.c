@@ -1,0 +1,267 @@
+/* Portable C11 distance kernels: the reference implementation and the fallback on every CPU.
+ *
+ * Float kernels: the canonical order of kernels.c, written out plainly: 32 partial sums, element i
+ * to partial i % 32, then the halving tree. The 32 independent partials let the CPU overlap the
+ * additions, and compilers turn them into vector registers without reassociating anything. The
+ * float *_many kernels run the single kernel row by row: interleaving rows (to share the query
+ * loads) measured slower here, because compilers then no longer vectorize the partials. So both
+ * give bit-identical results. The hamming *_many kernel does handle 4 rows at a time.
+ *
+ * No intrinsics. Hamming uses 64-bit words: __builtin_popcountll where it is a single
+ * instruction, a branch-free SWAR count otherwise (on x86 without -mpopcnt the builtin would be
+ * a call into libgcc, slower than the inline SWAR). */
+#include "base/internal.h"
+#include "kernels/kernels.h"
+
+#include <math.h>
+#include <string.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define NK_RESTRICT __restrict__
+#else
+#define NK_RESTRICT
+#endif
+
+/* ---- float kernels ----------------------------------------------------------------------------- */
+
+/* fmaf(a, b, c) exactly (a * b + c rounded once), with double arithmetic only, for targets without
+ * a fused multiply-add instruction: fmaf is a library call there, as slow as a hundred additions,
+ * where this is a dozen operations that compilers vectorize. The product of two floats is exact
+ * in double (24 + 24 bits <= 53); the sum s = p + c is rounded once, and rounding s again to float
+ * could round the wrong way where s lies on a midpoint between two floats (double rounding). So s
+ * is first made "round to odd": when it is inexact (its error, exact by the 2Sum algorithm, is not
+ * zero) and its last bit is even, it moves one double ulp towards the exact value. A midpoint or a
+ * float has an even last bit in double, so the odd s is on the same side of every midpoint as the
+ * exact sum, and the final rounding is correct (double has more than the 24 + 2 bits this needs).
+ * Products of floats never overflow a double, so p and s are finite for finite inputs; with an
+ * infinity or NaN, s is one too and nothing moves. Checked against the instruction on 2e8 random
+ * triples (all bit patterns, cancellations, subnormals). */
+static inline float nk_fmaf_soft(float a, float b, float c) {
+    const double p = (double)a * (double)b, cd = (double)c;
+    const double s = p + cd;
+    const double bv = s - p;
+    const double err = (p - (s - bv)) + (cd - bv);
+    uint64_t bits, err_bits;
+    memcpy(&bits, &s, sizeof bits);
+    memcpy(&err_bits, &err, sizeof err_bits);
+    /* 0 or 1 each, in integer arithmetic only (comparisons would stop GCC from vectorizing). */
+    const uint64_t err_mag = err_bits << 1;
+    const uint64_t inexact = (err_mag | (0 - err_mag)) >> 63;          /* err is not +-0 */
+    const uint64_t nonfinite = (((bits >> 52) & 0x7ff) + 1) >> 11;    /* s is inf or NaN */
+    const uint64_t nudge = inexact & ~nonfinite & ~bits & 1;
+    const uint64_t toward_zero = (err_bits ^ bits) >> 63;              /* signs differ */
+    bits += nudge - ((nudge & toward_zero) << 1);
+    double r;
+    memcpy(&r, &bits, sizeof r);
+    return (float)r;
+}
+
+/* The canonical fused multiply-add: fmaf where the target has the instruction (it is inlined);
+ * else, on x86-64, the FMA instructions where the CPU has them (nearkit_kernels_cpu_fma: a copy of
+ * the kernels compiled for them, chosen at each call), and nk_fmaf_soft where it has not. */
+#if defined(FP_FAST_FMAF)
+#define NK_FMA(a, b, c) fmaf((a), (b), (c))
+#define NK_FMA_DISPATCH 0
+#else
+#define NK_FMA(a, b, c) nk_fmaf_soft((a), (b), (c))
+#if defined(__x86_64__) && ((defined(__clang__) && __clang_major__ >= 8) || \
+                            (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 8))
+#define NK_FMA_DISPATCH 1
+#define NK_FMA_HW(a, b, c) __builtin_fmaf((a), (b), (c))
+#define NK_FMA_TARGET __attribute__((target("fma")))
+#else
+#define NK_FMA_DISPATCH 0
+#endif
+#endif
+
+#define NK_PARTIALS 32 /* the canonical order's partial sums (kernels.c) */
+
+/* The canonical reduction: partials k and k + w added for w = 16, 8, 4, 2, 1. */
+static inline float nk_reduce(float s[NK_PARTIALS]) {
+    for (size_t w = NK_PARTIALS / 2; w > 0; w /= 2)
+        for (size_t k = 0; k < w; k++) s[k] = s[k] + s[k + w];
+    return s[0];
+}
+
+static inline float nk_absf(float x) { return fabsf(x); } /* branch-free, unlike x < 0 ? -x : x */
+
+/* One row in the canonical order; TERM(s, FMA) is the partial s updated with the pair (x, y),
+ * with FMA as the fused multiply-add, ATTR the functions' attributes. The block function takes
+ * elements 0 .. n-1 (n <= NK_PARTIALS) into partials 0 .. n-1: written as its own loop over
+ * restrict pointers, it is what GCC vectorizes (the same loop nested in the row's loop it does
+ * not). */
+#define NK_DEFINE_SUM_ROW(NAME, TERM, FMA, ATTR)                                               \
+    ATTR static inline void NAME##_block(float *NK_RESTRICT s, const float *NK_RESTRICT a,   \
+                                         const float *NK_RESTRICT b, size_t n) {              \
+        for (size_t j = 0; j < n; j++) {                                                      \
+            const float x = a[j], y = b[j];                                                   \
+            s[j] = TERM(s[j], FMA);                                                           \
+        }                                                                                     \
+    }                                                                                         \
+    ATTR static float NAME(const float *a, const float *b, size_t d) {                        \
+        float s[NK_PARTIALS] = {0};                                                           \
+        size_t i = 0;                                                                         \
+        for (; i + NK_PARTIALS <= d; i += NK_PARTIALS)                                        \
+            NAME##_block(s, a + i, b + i, NK_PARTIALS);                                       \
+        NAME##_block(s, a + i, b + i, d - i);                                                 \
+        return nk_reduce(s);                                                                  \
+    }
+
+/* (x - y)^2 == (y - x)^2 and |x - y| == |y - x| exactly, and x * y == y * x, so the argument
+ * order (query first or second) never changes a result. */
+#define NK_TERM_L2SQ(s, FMA) FMA(x - y, x - y, s)
+#define NK_TERM_L1(s, FMA) ((s) + nk_absf(x - y))
+#define NK_TERM_DOT(s, FMA) FMA(x, y, s)
+
+/* The single kernel NAME and NAME_many (the single kernel row by row, so bit-identical). */
+#define NK_DEFINE_SUM_KERNEL(NAME, TERM)                                                       \
+    NK_DEFINE_SUM_ROW(NAME, TERM, NK_FMA, )                                                   \
+    static void NAME##_many(float *out, const float *q, const float *x, size_t n, size_t d) { \
+        for (size_t r = 0; r < n; r++) out[r] = NAME(q, x + r * d, d);                        \
+    }
+
+/* The same for a kernel with fused multiply-adds: where NK_FMA_DISPATCH, two copies, one for the
+ * CPUs with FMA instructions and one without, chosen at each call. */
+#if NK_FMA_DISPATCH
+#define NK_DEFINE_FMA_KERNEL(NAME, TERM)                                                       \
+    NK_DEFINE_SUM_ROW(NAME##_soft, TERM, NK_FMA, )                                            \
+    NK_DEFINE_SUM_ROW(NAME##_hw, TERM, NK_FMA_HW, NK_FMA_TARGET)                              \
+    static float NAME(const float *a, const float *b, size_t d) {                             \
+        return nearkit_kernels_cpu_fma() ? NAME##_hw(a, b, d) : NAME##_soft(a, b, d);         \
+    }                                                                                         \
+    static void NAME##_many(float *out, const float *q, const float *x, size_t n, size_t d) { \
+        if (nearkit_kernels_cpu_fma())                                                        \
+            for (size_t r = 0; r < n; r++) out[r] = NAME##_hw(q, x + r * d, d);               \
+        else                                                                                  \
+            for (size_t r = 0; r < n; r++) out[r] = NAME##_soft(q, x + r * d, d);             \
+    }
+#else
+#define NK_DEFINE_FMA_KERNEL(NAME, TERM) NK_DEFINE_SUM_KERNEL(NAME, TERM)
+#endif
+NK_DEFINE_FMA_KERNEL(nk_l2sq, NK_TERM_L2SQ)
+NK_DEFINE_SUM_KERNEL(nk_l1, NK_TERM_L1)
+NK_DEFINE_FMA_KERNEL(nk_dot, NK_TERM_DOT)
+
+static inline float nk_max8(const float s[8]) {
+    float m = s[0];
+    for (int j = 1; j < 8; j++) m = s[j] > m ? s[j] : m;
+    return m;
+}
+
+/* max is exact and order-independent, so linf needs no care about the order. */
+static float nk_linf(const float *NK_RESTRICT a, const float *NK_RESTRICT b, size_t d) {
+    float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 8 <= d; i += 8)
+        for (size_t j = 0; j < 8; j++) {
+            const float t = nk_absf(a[i + j] - b[i + j]);
+            s[j] = t > s[j] ? t : s[j];
+        }
+    for (size_t j = 0; i < d; i++, j++) {
+        const float t = nk_absf(a[i] - b[i]);
+        s[j] = t > s[j] ? t : s[j];
+    }
+    return nk_max8(s);
+}
+
+static void nk_linf_many(float *out, const float *q, const float *x, size_t n, size_t d) {
+    for (size_t r = 0; r < n; r++) out[r] = nk_linf(q, x + r * d, d);
+}
+
+/* ---- hamming ----------------------------------------------------------------------------------- */
+
+static inline uint64_t nk_load64(const uint8_t *p) {
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* The last 1..7 bytes as a zero-extended word (byte order does not matter for a popcount). */
+static inline uint64_t nk_load_tail(const uint8_t *p, size_t len) {
+    uint64_t v = 0;
+    memcpy(&v, p, len);
+    return v;
+}
+
+#if (defined(__GNUC__) || defined(__clang__)) &&                                             \
+    (defined(__POPCNT__) || !(defined(__x86_64__) || defined(__i386__) || defined(_M_X64) || \
+                              defined(_M_IX86)))
+#define NK_POPCOUNT64(v) ((uint64_t)__builtin_popcountll(v))
+#else
+static inline uint64_t nk_popcount64(uint64_t v) {
+    v = v - ((v >> 1) & 0x5555555555555555ull);
+    v = (v & 0x3333333333333333ull) + ((v >> 2) & 0x3333333333333333ull);
+    v = (v + (v >> 4)) & 0x0f0f0f0f0f0f0f0full;
+    return (v * 0x0101010101010101ull) >> 56;
+}
+#define NK_POPCOUNT64(v) nk_popcount64(v)
+#endif
+
+static uint32_t nk_hamming(const uint8_t *a, const uint8_t *b, size_t nbytes) {
+    uint64_t c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+    size_t i = 0;
+    for (; i + 32 <= nbytes; i += 32) {
+        c0 += NK_POPCOUNT64(nk_load64(a + i) ^ nk_load64(b + i));
+        c1 += NK_POPCOUNT64(nk_load64(a + i + 8) ^ nk_load64(b + i + 8));
+        c2 += NK_POPCOUNT64(nk_load64(a + i + 16) ^ nk_load64(b + i + 16));
+        c3 += NK_POPCOUNT64(nk_load64(a + i + 24) ^ nk_load64(b + i + 24));
+    }
+    for (; i + 8 <= nbytes; i += 8) c0 += NK_POPCOUNT64(nk_load64(a + i) ^ nk_load64(b + i));
+    if (i < nbytes)
+        c1 += NK_POPCOUNT64(nk_load_tail(a + i, nbytes - i) ^ nk_load_tail(b + i, nbytes - i));
+    return (uint32_t)((c0 + c1) + (c2 + c3));
+}
+
+static void nk_hamming_many(uint32_t *out, const uint8_t *q, const uint8_t *x, size_t n,
+                            size_t nbytes) {
+    size_t r = 0;
+    for (; r + 4 <= n; r += 4) {
+        const uint8_t *x0 = x + r * nbytes, *x1 = x0 + nbytes, *x2 = x1 + nbytes,
+                      *x3 = x2 + nbytes;
+        uint64_t c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+        size_t i = 0;
+        for (; i + 8 <= nbytes; i += 8) {
+            const uint64_t w = nk_load64(q + i);
+            c0 += NK_POPCOUNT64(w ^ nk_load64(x0 + i));
+            c1 += NK_POPCOUNT64(w ^ nk_load64(x1 + i));
+            c2 += NK_POPCOUNT64(w ^ nk_load64(x2 + i));
+            c3 += NK_POPCOUNT64(w ^ nk_load64(x3 + i));
+        }
+        if (i < nbytes) {
+            const size_t t = nbytes - i;
+            const uint64_t w = nk_load_tail(q + i, t);
+            c0 += NK_POPCOUNT64(w ^ nk_load_tail(x0 + i, t));
+            c1 += NK_POPCOUNT64(w ^ nk_load_tail(x1 + i, t));
+            c2 += NK_POPCOUNT64(w ^ nk_load_tail(x2 + i, t));
+            c3 += NK_POPCOUNT64(w ^ nk_load_tail(x3 + i, t));
+        }
+        out[r] = (uint32_t)c0;
+        out[r + 1] = (uint32_t)c1;
+        out[r + 2] = (uint32_t)c2;
+        out[r + 3] = (uint32_t)c3;
+    }
+    for (; r < n; r++) out[r] = nk_hamming(q, x + r * nbytes, nbytes);
+}
+
+static void nk_hamming_panels(uint32_t *out, size_t out_stride, const uint64_t *queries, size_t nq,
+                              const uint64_t *panels, size_t npanels, size_t words) {
+    for (size_t i = 0; i < nq; i++) {
+        const uint64_t *q = queries + i * words;
+        for (size_t p = 0; p < npanels; p++) {
+            const uint64_t *panel = panels + p * words * 8;
+            uint64_t c[8] = {0};
+            for (size_t j = 0; j < words; j++)
+                for (size_t r = 0; r < 8; r++) c[r] += NK_POPCOUNT64(q[j] ^ panel[j * 8 + r]);
+            for (size_t r = 0; r < 8; r++) out[i * out_stride + p * 8 + r] = (uint32_t)c[r];
+        }
+    }
+}
+
+/* ---- table ------------------------------------------------------------------------------------- */
+
+extern const nearkit_kernel_table nearkit_kernel_table_scalar;
+const nearkit_kernel_table nearkit_kernel_table_scalar = {
+    "scalar",    NEARKIT_KERNELS_SCALAR, nk_l2sq,      nk_l1,         nk_linf,      nk_dot,
+    nk_hamming,  nk_l2sq_many,           nk_l1_many,   nk_linf_many,  nk_dot_many,  nk_hamming_many,
+    nk_hamming_panels, nearkit_hamming_pack_portable,
+};

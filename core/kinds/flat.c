@@ -1,0 +1,569 @@
+/* The flat index: exact brute force for every metric.
+ * Batches of float queries under l2 / ip / cosine go through OpenBLAS sgemm, tile by tile, with
+ * the top-k selection fused into the scan of each tile; the shortlist is then re-scored with the
+ * exact kernels, and kept only when the sgemm error bound proves that no row outside it could
+ * rank or tie within the k best (else that query is rescanned with the kernels), so every path
+ * and every machine's BLAS gives the same ids, distances and tie order. Everything else (single
+ * queries, l1, linf, hamming, range search) runs the SIMD kernels over cache-sized blocks; hamming
+ * batches pack each block into panels once (8 codes word by word) so that every load of it serves
+ * several queries and no per-code reduction is needed. */
+#include "search/driver.h"
+#include "search/rows.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define QUERY_BLOCK 64        /* queries per task on the kernel path */
+#define GEMM_QUERY_BLOCK 1024 /* queries per task on the GEMM path: a larger M packs each stored
+                                 block fewer times and keeps sgemm efficient */
+#define GEMM_BLOCK_ROWS 1024  /* stored rows per sgemm call */
+#define BLOCK_BYTES (1u << 18) /* stored vectors scanned per block, so a block stays in L2 */
+#define HEAP_BYTES (64u << 20) /* heap memory of one task, bounding the queries it takes */
+#define GEMM_MIN_QUERIES 8
+#define GEMM_MIN_DIMENSION 24
+#define PANEL_MIN_QUERIES 8 /* hamming tasks with fewer queries scan rows directly: packing a block
+                               into panels costs about what three queries' scans of it save */
+#define PANEL_GROUP 8       /* queries per hamming_panels call */
+#define PANEL_QUERY_BLOCK 256 /* hamming queries per task: each task packs every block once */
+_Static_assert(QUERY_BLOCK <= GEMM_QUERY_BLOCK && PANEL_QUERY_BLOCK <= GEMM_QUERY_BLOCK,
+               "flat_knn's heaps hold GEMM_QUERY_BLOCK queries");
+
+typedef struct flat_impl {
+    nearkit_rows rows;
+    float *norms;     /* l2 only: squared norm of each row, for the GEMM expansion */
+    uint64_t norms_capacity;
+    float max_sqnorm; /* l2 / ip / cosine: largest squared row norm, for the GEMM error bound */
+} flat_impl;
+
+static flat_impl *impl_of(const nearkit_index *ix) { return ix->impl; }
+
+static nearkit_status flat_create(nearkit_index *ix) {
+    ix->impl = calloc(1, sizeof(flat_impl));
+    return ix->impl ? NEARKIT_OK : nearkit_oom();
+}
+
+static void flat_destroy(nearkit_index *ix) {
+    flat_impl *f = impl_of(ix);
+    if (!f) return;
+    nearkit_rows_free(&f->rows);
+    free(f->norms);
+    free(f);
+}
+
+static bool flat_is_ready(const nearkit_index *ix) {
+    (void)ix;
+    return true;
+}
+
+static uint64_t flat_count(const nearkit_index *ix) { return impl_of(ix)->rows.count; }
+
+static uint64_t flat_memory(const nearkit_index *ix) {
+    const flat_impl *f = impl_of(ix);
+    return sizeof *f + nearkit_rows_memory(&f->rows, ix) + f->norms_capacity * sizeof(float);
+}
+
+/* ---- storage ----------------------------------------------------------------------------------- */
+
+static bool uses_norms(const nearkit_index *ix) { return ix->metric == NEARKIT_METRIC_L2; }
+
+/* Metrics whose float batches can take the sgemm path. */
+static bool gemm_metric(const nearkit_index *ix) {
+    return ix->metric == NEARKIT_METRIC_L2 || ix->metric == NEARKIT_METRIC_IP ||
+           ix->metric == NEARKIT_METRIC_COSINE;
+}
+
+/* Room for `needed` norms, the first `kept` of them kept, grown like the row store's capacity
+ * (half again). */
+static nearkit_status reserve_norms(flat_impl *f, const nearkit_index *ix, uint64_t kept,
+                                    uint64_t needed) {
+    if (!uses_norms(ix) || needed <= f->norms_capacity) return NEARKIT_OK;
+    uint64_t cap = f->norms_capacity + f->norms_capacity / 2;
+    if (cap < needed) cap = needed;
+    float *norms = nearkit_alloc_array((size_t)cap, sizeof(float));
+    if (!norms) return nearkit_oom();
+    if (kept) memcpy(norms, f->norms, (size_t)kept * sizeof(float));
+    free(f->norms);
+    f->norms = norms;
+    f->norms_capacity = cap;
+    return NEARKIT_OK;
+}
+
+/* The GEMM path's facts about rows [first, count): their squared norms (l2) and the largest. */
+static void note_norms(flat_impl *f, const nearkit_index *ix, uint64_t first) {
+    if (!gemm_metric(ix)) return;
+    const nearkit_kernel_table *kt = nearkit_kernels();
+    for (uint64_t i = first; i < f->rows.count; i++) {
+        const float *v = (const float *)nearkit_rows_at(&f->rows, ix, i);
+        float sq = kt->dot(v, v, ix->dimension);
+        if (f->norms) f->norms[i] = sq;
+        if (sq > f->max_sqnorm) f->max_sqnorm = sq;
+    }
+}
+
+static nearkit_status flat_add(nearkit_index *ix, const void *vectors, uint64_t n, const int64_t *ids) {
+    flat_impl *f = impl_of(ix);
+    if (n == 0) return NEARKIT_OK; /* adding nothing touches no memory */
+    uint64_t first = f->rows.count;
+    /* norms first: once the rows are in, nothing may fail */
+    nearkit_status st = reserve_norms(f, ix, first, first + n);
+    if (!st) st = nearkit_rows_append(&f->rows, ix, vectors, n, ids);
+    if (st) return st;
+    note_norms(f, ix, first);
+    return NEARKIT_OK;
+}
+
+/* ---- distance blocks --------------------------------------------------------------------------- */
+
+/* Ranking values of one query to rows [row, row + rows): the metric's value, l2 squared (monotone,
+ * so selection is unaffected; the driver roots it when the row is written). */
+static void block_distances(float *out, const nearkit_index *ix, const void *query, uint64_t row,
+                            size_t rows, uint32_t *scratch) {
+    nearkit_rows_distances(out, scratch, nearkit_kernels(), ix, &impl_of(ix)->rows, query, row, rows);
+}
+
+/* The exact distance of one stored row, on the same kernels and scale as block_distances. */
+static float row_distance(const nearkit_index *ix, const void *query, uint64_t row) {
+    const nearkit_kernel_table *kt = nearkit_kernels();
+    const uint8_t *v = nearkit_rows_at(&impl_of(ix)->rows, ix, row);
+    size_t d = ix->dimension;
+    switch (ix->metric) {
+    case NEARKIT_METRIC_L2: return kt->l2sq(query, (const float *)v, d);
+    case NEARKIT_METRIC_L1: return kt->l1(query, (const float *)v, d);
+    case NEARKIT_METRIC_LINF: return kt->linf(query, (const float *)v, d);
+    case NEARKIT_METRIC_COSINE: return 1.0f - kt->dot(query, (const float *)v, d);
+    case NEARKIT_METRIC_IP: return -kt->dot(query, (const float *)v, d);
+    default: return (float)kt->hamming(query, v, (size_t)ix->vector_bytes);
+    }
+}
+
+static size_t rows_per_block(const nearkit_index *ix) {
+    uint64_t rows = BLOCK_BYTES / ix->vector_bytes;
+    if (rows < 64) rows = 64;
+    return (size_t)rows;
+}
+
+/* ---- k-NN plan and scratch --------------------------------------------------------------------- */
+
+/* How one k-NN call runs, the same for every task of it (the call's state for the driver). */
+typedef struct knn_plan {
+    bool gemm;      /* float batch through sgemm */
+    size_t block;   /* stored rows per block */
+    uint64_t cap;   /* heap capacity of one query */
+    uint64_t chunk; /* queries per task at most */
+} knn_plan;
+
+static bool gemm_applies(const nearkit_index *ix, uint64_t n) {
+    return gemm_metric(ix) && n >= GEMM_MIN_QUERIES && ix->dimension >= GEMM_MIN_DIMENSION &&
+           ix->dimension <= INT32_MAX / 2;
+}
+
+/* Candidates kept from the GEMM scan before exact re-scoring: a margin over k absorbs the rounding
+ * of the |q|^2 + |x|^2 - 2<q,x> expansion in all but pathological cases (many rows at one
+ * distance), which settle_shortlist then catches. */
+static uint64_t gemm_candidates(uint64_t k, uint64_t count) {
+    uint64_t margin = k / 2 < 16 ? 16 : k / 2;
+    uint64_t kk = k + margin;
+    return kk < count ? kk : count;
+}
+
+static knn_plan plan_knn(const nearkit_index *ix, uint64_t n, uint64_t k, uint32_t threads) {
+    uint64_t count = impl_of(ix)->rows.count;
+    knn_plan p = {.gemm = gemm_applies(ix, n)};
+    p.block = p.gemm ? GEMM_BLOCK_ROWS : rows_per_block(ix);
+    if (p.block > count) p.block = (size_t)count;
+    p.cap = p.gemm ? gemm_candidates(k, count) : k;
+    /* keep each task's heaps within HEAP_BYTES even when k is close to the count */
+    uint64_t chunk = HEAP_BYTES / (p.cap * (sizeof(float) + sizeof(uint64_t)));
+    uint64_t max_chunk = p.gemm ? GEMM_QUERY_BLOCK
+                         : ix->metric == NEARKIT_METRIC_HAMMING ? PANEL_QUERY_BLOCK : QUERY_BLOCK;
+    /* with several threads, smaller tasks so every thread gets a share of a modest batch */
+    if (threads > 1 && (n + threads - 1) / threads < max_chunk) max_chunk = (n + threads - 1) / threads;
+    p.chunk = chunk < 1 ? 1 : chunk > max_chunk ? max_chunk : chunk;
+    return p;
+}
+
+/* A task's hamming scratch when its queries share each block: the block packed into panels (see
+ * nearkit_hamming_panels), the queries packed, and the distances of one group of queries. */
+typedef struct panel_scratch {
+    uint64_t *panels, *queries;
+    uint32_t *out;
+    size_t words, stride;
+} panel_scratch;
+
+/* One worker's k-NN scratch, sized for the largest task of the plan. */
+typedef struct knn_scratch {
+    float *heap_dist;
+    uint64_t *heap_pos;
+    float *tile;     /* chunk x block rows (GEMM) or block rows (kernels) */
+    uint32_t *ints;  /* block rows, for hamming */
+    float *qnorms;   /* chunk */
+    panel_scratch panels; /* hamming plans whose tasks may take panels */
+} knn_scratch;
+
+static void panel_scratch_free(panel_scratch *p) {
+    nearkit_aligned_free(p->panels);
+    free(p->queries);
+    free(p->out);
+}
+
+static bool panel_scratch_alloc(panel_scratch *p, const nearkit_index *ix, size_t queries,
+                                size_t block_rows) {
+    size_t words = nearkit_hamming_words((size_t)ix->vector_bytes);
+    size_t stride = nearkit_hamming_panels(block_rows) * 8;
+    *p = (panel_scratch){
+        .panels = nearkit_aligned_alloc_array(stride * words, sizeof(uint64_t)),
+        .queries = nearkit_alloc_array(queries * words, sizeof(uint64_t)),
+        .out = nearkit_alloc_array(PANEL_GROUP * stride, sizeof(uint32_t)),
+        .words = words,
+        .stride = stride,
+    };
+    return p->panels && p->queries && p->out;
+}
+
+static void knn_scratch_free(void *scratch) {
+    knn_scratch *s = scratch;
+    free(s->heap_dist);
+    free(s->heap_pos);
+    nearkit_aligned_free(s->tile);
+    free(s->ints);
+    free(s->qnorms);
+    panel_scratch_free(&s->panels);
+    free(s);
+}
+
+static void *knn_scratch_new(const nearkit_search_call *c) {
+    const knn_plan *p = c->state;
+    size_t queries = (size_t)p->chunk, cap = (size_t)p->cap;
+    knn_scratch *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->heap_dist = nearkit_alloc_array(queries * cap, sizeof(float));
+    s->heap_pos = nearkit_alloc_array(queries * cap, sizeof(uint64_t));
+    s->tile = nearkit_aligned_alloc_array(p->gemm ? queries * p->block : p->block, sizeof(float));
+    s->ints = nearkit_alloc_array(p->block, sizeof(uint32_t));
+    s->qnorms = nearkit_alloc_array(queries, sizeof(float));
+    bool ok = s->heap_dist && s->heap_pos && s->tile && s->ints && s->qnorms;
+    if (ok && c->ix->metric == NEARKIT_METRIC_HAMMING && queries >= PANEL_MIN_QUERIES)
+        ok = panel_scratch_alloc(&s->panels, c->ix, queries, p->block);
+    if (ok) return s;
+    knn_scratch_free(s);
+    return NULL;
+}
+
+/* ---- k-NN: exact re-scoring of GEMM shortlists ------------------------------------------------- */
+
+/* Replaces the candidates' scan distances by exact ones and re-orders them as a heap would. The
+ * pushes write only slots below the one being read, so this works in place. */
+static void rescore(const nearkit_index *ix, nearkit_topk *h, const void *query) {
+    size_t n = h->size;
+    h->size = 0;
+    h->cap = n;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t pos = h->pos[i];
+        nearkit_topk_push(h, row_distance(ix, query, pos), pos);
+    }
+}
+
+/* The k best of one query by the exact kernels alone, sorted, in h's storage (capacity >= k);
+ * buf holds GEMM_BLOCK_ROWS floats. */
+static void scan_exact(const nearkit_search_call *c, nearkit_topk *h, float *buf, const void *query) {
+    const nearkit_index *ix = c->ix;
+    const nearkit_rows *rows = &impl_of(ix)->rows;
+    nearkit_topk_init(h, h->dist, h->pos, (size_t)c->k, rows->ids);
+    for (uint64_t row = 0; row < rows->count; row += GEMM_BLOCK_ROWS) {
+        size_t n = rows->count - row < GEMM_BLOCK_ROWS ? (size_t)(rows->count - row) : GEMM_BLOCK_ROWS;
+        block_distances(buf, ix, query, row, n, NULL);
+        nearkit_topk_push_block(h, buf, row, n);
+    }
+    nearkit_topk_sort(h);
+}
+
+/* Turns a query's GEMM shortlist into its exact k best, sorted: exact distances for the
+ * candidates, kept when the sgemm error bound proves them complete, else an exact rescan. */
+static void settle_shortlist(const nearkit_search_call *c, nearkit_topk *h, float *buf,
+                             const void *query, float qsqnorm) {
+    const nearkit_index *ix = c->ix;
+    float floor = nearkit_topk_floor(h);
+    rescore(ix, h, query);
+    nearkit_topk_sort(h);
+    double slack = nearkit_gemm_slack(ix->metric, ix->dimension, sqrt((double)qsqnorm),
+                                      sqrt((double)impl_of(ix)->max_sqnorm));
+    if (!nearkit_rerank_certain(h, c->k, floor, slack, ix->metric == NEARKIT_METRIC_L2))
+        scan_exact(c, h, buf, query);
+}
+
+/* ---- k-NN: block scans ------------------------------------------------------------------------- */
+
+/* nearkit_topk_push_block for hamming counts, compared as integers in blocks of 64 so the common
+ * case, nothing enters, runs as vector code (a minimum over the block: compilers turn an "any
+ * below" into a horizontal reduction per vector, which costs more) without converting counts to
+ * float. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+static void push_hamming_block(nearkit_topk *h, const uint32_t *d, uint64_t row, size_t rows) {
+    float fbound = nearkit_topk_bound(h);
+    uint32_t bound = fbound >= 4294967295.0f ? UINT32_MAX : (uint32_t)fbound;
+    size_t j = 0;
+    for (; j + 64 <= rows; j += 64) {
+        uint32_t least = UINT32_MAX;
+        for (int u = 0; u < 64; u++) least = d[j + u] < least ? d[j + u] : least;
+        if (least > bound) continue;
+        for (int u = 0; u < 64; u++)
+            if (d[j + u] <= bound) {
+                nearkit_topk_push(h, (float)d[j + u], row + j + u);
+                fbound = nearkit_topk_bound(h);
+                bound = fbound >= 4294967295.0f ? UINT32_MAX : (uint32_t)fbound;
+            }
+    }
+    for (; j < rows; j++)
+        if (d[j] <= bound) {
+            nearkit_topk_push(h, (float)d[j], row + j);
+            fbound = nearkit_topk_bound(h);
+            bound = fbound >= 4294967295.0f ? UINT32_MAX : (uint32_t)fbound;
+        }
+}
+
+/* Pushes a GEMM tile row: the ranking value is offset + extra[j] + r[j] (extra: stored norms for
+ * l2, else none), compared against the heap bound in blocks of 16 so the common case, nothing
+ * enters, runs as vector code. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+static void push_gemm_row(nearkit_topk *h, const float *r, const float *extra, float offset,
+                          uint64_t row, size_t rows) {
+    float bound = nearkit_topk_bound(h);
+    size_t j = 0;
+    for (; j + 16 <= rows; j += 16) {
+        float v[16];
+        int any = 0;
+        if (extra)
+            for (int u = 0; u < 16; u++) v[u] = offset + extra[j + u] + r[j + u];
+        else
+            for (int u = 0; u < 16; u++) v[u] = offset + r[j + u];
+        for (int u = 0; u < 16; u++) any |= v[u] <= bound;
+        if (!any) continue;
+        for (int u = 0; u < 16; u++)
+            if (v[u] <= bound) {
+                nearkit_topk_push(h, v[u], row + j + u);
+                bound = nearkit_topk_bound(h);
+            }
+    }
+    for (; j < rows; j++) {
+        float v = offset + (extra ? extra[j] : 0.0f) + r[j];
+        if (v <= bound) {
+            nearkit_topk_push(h, v, row + j);
+            bound = nearkit_topk_bound(h);
+        }
+    }
+}
+
+/* Rows [row, row + rows) for queries [first, first + nq) through one sgemm into the tile, each
+ * tile row then offered to its query's heap as the metric's ranking value. */
+static void scan_gemm_block(nearkit_topk *heaps, knn_scratch *s, const nearkit_search_call *c,
+                            uint64_t first, size_t nq, uint64_t row, size_t rows) {
+    const nearkit_index *ix = c->ix;
+    const flat_impl *f = impl_of(ix);
+    bool l2 = ix->metric == NEARKIT_METRIC_L2;
+    const float *x = (const float *)nearkit_rows_at(&f->rows, ix, row);
+    nearkit_sgemm_nt(nq, rows, ix->dimension, l2 ? -2.0f : -1.0f, nearkit_query_at(c, first), x, s->tile);
+    float offset = ix->metric == NEARKIT_METRIC_COSINE ? 1.0f : 0.0f;
+    for (size_t i = 0; i < nq; i++)
+        push_gemm_row(&heaps[i], s->tile + i * rows, l2 ? f->norms + row : NULL,
+                      l2 ? s->qnorms[i] : offset, row, rows);
+}
+
+/* Scans rows [row, row + rows) for every query of the task: the block is packed once, then each
+ * load of it serves a group of queries (packed by pack_panel_queries). */
+static void scan_hamming_panels(nearkit_topk *heaps, panel_scratch *p, const nearkit_index *ix,
+                                size_t nq, uint64_t row, size_t rows) {
+    const nearkit_kernel_table *kt = nearkit_kernels();
+    size_t np = nearkit_hamming_panels(rows);
+    kt->hamming_pack(p->panels, nearkit_rows_at(&impl_of(ix)->rows, ix, row), rows,
+                     (size_t)ix->vector_bytes);
+    for (size_t q0 = 0; q0 < nq; q0 += PANEL_GROUP) {
+        size_t g = nq - q0 < PANEL_GROUP ? nq - q0 : PANEL_GROUP;
+        kt->hamming_panels(p->out, p->stride, p->queries + q0 * p->words, g, p->panels, np, p->words);
+        for (size_t i = 0; i < g; i++) push_hamming_block(&heaps[q0 + i], p->out + i * p->stride, row, rows);
+    }
+}
+
+static void pack_panel_queries(panel_scratch *p, const nearkit_search_call *c, uint64_t first,
+                               size_t nq) {
+    for (size_t i = 0; i < nq; i++)
+        nearkit_hamming_pack_query(p->queries + i * p->words, nearkit_query_at(c, first + i),
+                                   (size_t)c->ix->vector_bytes);
+}
+
+/* Rows [row, row + rows) query by query through the distance kernels. */
+static void scan_kernel_block(nearkit_topk *heaps, knn_scratch *s, const nearkit_search_call *c,
+                              uint64_t first, size_t nq, uint64_t row, size_t rows) {
+    const nearkit_index *ix = c->ix;
+    if (ix->metric == NEARKIT_METRIC_HAMMING) {
+        const nearkit_kernel_table *kt = nearkit_kernels();
+        const uint8_t *codes = nearkit_rows_at(&impl_of(ix)->rows, ix, row);
+        for (size_t i = 0; i < nq; i++) {
+            kt->hamming_many(s->ints, nearkit_query_at(c, first + i), codes, rows,
+                             (size_t)ix->vector_bytes);
+            push_hamming_block(&heaps[i], s->ints, row, rows);
+        }
+        return;
+    }
+    for (size_t i = 0; i < nq; i++) {
+        block_distances(s->tile, ix, nearkit_query_at(c, first + i), row, rows, s->ints);
+        nearkit_topk_push_block(&heaps[i], s->tile, row, rows);
+    }
+}
+
+/* The k-NN of queries [first, first + n) (a task of at most the plan's chunk): every block of
+ * stored rows is scanned for all of them before the next, then each row is written. */
+static bool flat_knn(void *scratch, const nearkit_search_call *c, uint64_t first, uint64_t n) {
+    knn_scratch *s = scratch;
+    const knn_plan *p = c->state;
+    const nearkit_index *ix = c->ix;
+    const nearkit_rows *stored = &impl_of(ix)->rows;
+    size_t nq = (size_t)n;
+    bool panels = ix->metric == NEARKIT_METRIC_HAMMING && nq >= PANEL_MIN_QUERIES;
+    if (panels) pack_panel_queries(&s->panels, c, first, nq);
+    nearkit_topk heaps[GEMM_QUERY_BLOCK]; /* the largest task of any path */
+    for (size_t i = 0; i < nq; i++) {
+        nearkit_topk_init(&heaps[i], s->heap_dist + i * p->cap, s->heap_pos + i * p->cap,
+                          (size_t)p->cap, stored->ids);
+        if (p->gemm) {
+            const float *q = nearkit_query_at(c, first + i);
+            s->qnorms[i] = nearkit_kernels()->dot(q, q, ix->dimension);
+        }
+    }
+    for (uint64_t row = 0; row < stored->count; row += p->block) {
+        size_t rows = stored->count - row < p->block ? (size_t)(stored->count - row) : p->block;
+        if (p->gemm) scan_gemm_block(heaps, s, c, first, nq, row, rows);
+        else if (panels) scan_hamming_panels(heaps, &s->panels, ix, nq, row, rows);
+        else scan_kernel_block(heaps, s, c, first, nq, row, rows);
+    }
+    for (size_t i = 0; i < nq; i++) {
+        if (p->gemm) {
+            settle_shortlist(c, &heaps[i], s->tile, nearkit_query_at(c, first + i), s->qnorms[i]);
+            nearkit_write_sorted(c, first + i, &heaps[i]);
+        } else {
+            nearkit_write_heap(c, first + i, &heaps[i]);
+        }
+    }
+    return true;
+}
+
+static const nearkit_searcher knn_searcher = {
+    .scratch_new = knn_scratch_new,
+    .scratch_free = knn_scratch_free,
+    .knn = flat_knn,
+};
+
+static nearkit_status flat_search(const nearkit_index *ix, const void *queries, uint64_t n,
+                                  uint64_t k, int64_t *ids, float *dist, uint64_t stride,
+                                  uint32_t threads) {
+    knn_plan plan = plan_knn(ix, n, k, threads);
+    nearkit_search_call c = {.ix = ix, .queries = queries, .n = n, .k = k, .stride = stride,
+                             .ids = ids, .dist = dist, .state = &plan};
+    return nearkit_drive_knn(&knn_searcher, &c, threads, plan.chunk);
+}
+
+/* ---- range search ------------------------------------------------------------------------------ */
+
+#define RANGE_CHUNK 4 /* range queries per task */
+
+/* One worker's range scratch: the distances of one block. */
+typedef struct range_scratch {
+    float *dist;
+    uint32_t *ints;
+} range_scratch;
+
+static void range_scratch_free(void *scratch) {
+    range_scratch *s = scratch;
+    free(s->dist);
+    free(s->ints);
+    free(s);
+}
+
+static void *range_scratch_new(const nearkit_search_call *c) {
+    size_t block = rows_per_block(c->ix);
+    range_scratch *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->dist = nearkit_alloc_array(block, sizeof(float));
+    s->ints = nearkit_alloc_array(block, sizeof(uint32_t));
+    if (s->dist && s->ints) return s;
+    range_scratch_free(s);
+    return NULL;
+}
+
+static bool flat_range(void *scratch, const nearkit_search_call *c, uint64_t q) {
+    range_scratch *s = scratch;
+    const nearkit_index *ix = c->ix;
+    const nearkit_rows *stored = &impl_of(ix)->rows;
+    const void *query = nearkit_query_at(c, q);
+    size_t block = rows_per_block(ix);
+    for (uint64_t row = 0; row < stored->count; row += block) {
+        size_t rows = stored->count - row < block ? (size_t)(stored->count - row) : block;
+        block_distances(s->dist, ix, query, row, rows, s->ints);
+        for (size_t i = 0; i < rows; i++) {
+            float dist = nearkit_reported(ix, s->dist[i]);
+            if (dist <= c->radius && !nearkit_add_match(c, q, nearkit_rows_id(stored, row + i), dist))
+                return false;
+        }
+    }
+    return true;
+}
+
+static const nearkit_searcher range_searcher = {
+    .scratch_new = range_scratch_new,
+    .scratch_free = range_scratch_free,
+    .range = flat_range,
+};
+
+static nearkit_status flat_range_search(const nearkit_index *ix, const void *queries, uint64_t n,
+                                        float radius, nearkit_range_builder *out, uint32_t threads) {
+    nearkit_search_call c = {.ix = ix, .queries = queries, .n = n, .radius = radius, .matches = out};
+    return nearkit_drive_range(&range_searcher, &c, threads, RANGE_CHUNK);
+}
+
+/* ---- persistence ------------------------------------------------------------------------------- */
+
+/* Sections VECS and IDS (only when ids were given), through the row store. */
+static nearkit_status flat_save(const nearkit_index *ix, nearkit_writer *w) {
+    return nearkit_rows_save(&impl_of(ix)->rows, ix, w);
+}
+
+static nearkit_status flat_load(nearkit_index *ix, const nearkit_reader *r) {
+    flat_impl *f = impl_of(ix);
+    nearkit_status st = nearkit_rows_load(&f->rows, ix, r, false);
+    if (!st) st = reserve_norms(f, ix, 0, f->rows.count);
+    if (!st) note_norms(f, ix, 0);
+    return st;
+}
+
+static void flat_describe(const nearkit_index *ix, nearkit_strbuf *sb) {
+    nearkit_strbuf_appendf(sb, "exact brute force; distance kernels: %s%s\n", nearkit_kernels()->name,
+                           gemm_applies(ix, GEMM_MIN_QUERIES) ? "; batches of 8+ queries via sgemm" : "");
+}
+
+const nearkit_index_ops nearkit_flat_ops = {
+    .kind = NEARKIT_KIND_FLAT,
+    .name = "flat",
+    .description = "exact brute force for every metric; best for small collections, high "
+                   "dimensions and batches (BLAS)",
+    .flags = NEARKIT_KIND_FLAG_EXACT,
+    .metric_mask = (1u << NEARKIT_METRIC_L2) | (1u << NEARKIT_METRIC_L1) | (1u << NEARKIT_METRIC_LINF) |
+                   (1u << NEARKIT_METRIC_COSINE) | (1u << NEARKIT_METRIC_IP) |
+                   (1u << NEARKIT_METRIC_HAMMING),
+    .params = NULL,
+    .n_params = 0,
+    .create = flat_create,
+    .destroy = flat_destroy,
+    .add = flat_add,
+    .is_ready = flat_is_ready,
+    .count = flat_count,
+    .memory = flat_memory,
+    .search = flat_search,
+    .range_search = flat_range_search,
+    .save = flat_save,
+    .load = flat_load,
+    .describe = flat_describe,
+};

@@ -1,0 +1,970 @@
+/* Multi-index hashing (Norouzi, Punjani and Fleet) over binary codes under the Hamming distance.
+ *
+ * A code of B bits is cut into m disjoint substrings, each indexed in its own table mapping a
+ * substring value to the (ascending) positions of the codes holding it. If two codes differ in at
+ * most r = m * s + a bits (0 <= a < m), then one of the first a + 1 substrings differs in at most s
+ * bits or one of the others in at most s - 1 (else they would differ in more than r). So a search
+ * visits rings (s, j) in the order s = 0, 1, ..., j = 0 .. m - 1, ring (s, j) looking up every key
+ * at exactly s bits from the query's substring j; after it, every code within m * s + j of the
+ * query has been seen. Range search stops once that reaches the radius; k-NN once the k-th best
+ * distance is within it (exact, ties included), or at the max_radius cap. When the rings would
+ * cost more than a scan of every code, the query scans instead; the answer is the same.
+ *
+ * Tables are flat arrays: a short substring (2^bits <= 4 * count) indexes a CSR offset array
+ * directly; a long one goes through an open-addressing table of (key, start, count) entries with
+ * a parallel array of one-byte tags, so that a key that is absent (most of the keys a ring tries)
+ * costs a look at the small tag array only. Both point into one array of 32-bit positions per
+ * table. Tables are rebuilt from the codes on build and on load (as fast as reading and checking
+ * stored ones would be). */
+#include "search/driver.h"
+#include "search/rows.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define META_TAG NEARKIT_TAG('M', 'I', 'H', 'M')
+
+#define MAX_CODES 0xFFFFFFFEull /* positions are 32-bit; UINT32_MAX marks an empty set slot */
+#define MAX_SUBSTRING_BITS 64u
+#define DIRECT_MAX_BITS 32u
+#define KEY_BLOCK 32            /* ring keys looked up together, so their cache misses overlap */
+#define QUERY_CHUNK 64          /* k-NN queries per task: those that give up scan together */
+#define HEAP_BYTES (64u << 20)  /* heap memory of one task, bounding the queries it takes */
+#define PREFETCH_AHEAD 8        /* candidates whose codes are fetched ahead of verification */
+#define SCAN_BLOCK_BYTES (1u << 16)
+#define UNCAPPED (-1)
+
+/* Rough costs, in nanoseconds, that decide between walking rings and scanning every code (tables
+ * of large indexes live in main memory: a probe or a verification is mostly a cache miss). */
+#define COST_PROBE_DIRECT 25.0
+#define COST_PROBE_HASHED 35.0
+#define COST_ENTRY 2.0
+#define COST_VERIFY 25.0
+
+typedef struct mih_entry {
+    uint64_t key;
+    uint32_t start, count;
+} mih_entry;
+
+typedef struct mih_table {
+    uint32_t first_bit, bits; /* the substring: code bits [first_bit, first_bit + bits) */
+    uint32_t *offsets;        /* direct: 2^bits + 1 starts into positions */
+    mih_entry *slots;         /* hashed: linear probing, slot_mask + 1 slots ... */
+    uint8_t *tags;            /* ... each with a tag from its key's hash; 0: empty */
+    uint64_t slot_mask;
+    uint32_t *positions;      /* every code's position, grouped by substring value */
+} mih_table;
+
+typedef struct mih_impl {
+    nearkit_rows rows; /* the codes and their ids */
+    uint32_t m_param; /* 0: chosen at build */
+    int64_t max_radius;
+    uint32_t m;       /* substrings of the built tables; 0 when there are none */
+    mih_table *tables;
+    bool built;
+} mih_impl;
+
+static mih_impl *impl_of(const nearkit_index *ix) { return ix->impl; }
+
+/* ---- substrings -------------------------------------------------------------------------------- */
+
+static uint32_t min_substrings(uint32_t bits) {
+    return (bits + MAX_SUBSTRING_BITS - 1) / MAX_SUBSTRING_BITS;
+}
+
+/* About bits / log2(count): tables then hold about one code per substring value. */
+static uint32_t auto_substrings(uint32_t bits, uint64_t count) {
+    double lg = count > 256 ? log2((double)count) : 8.0;
+    uint32_t m = (uint32_t)floor(bits / lg + 0.5);
+    if (m < min_substrings(bits)) m = min_substrings(bits);
+    if (m > bits) m = bits;
+    return m < 1 ? 1 : m;
+}
+
+/* Substring j of m: the first bits % m substrings are one bit longer. */
+static void substring_layout(uint32_t *first, uint32_t *len, uint32_t bits, uint32_t m, uint32_t j) {
+    uint32_t base = bits / m, extra = bits % m;
+    *len = base + (j < extra ? 1 : 0);
+    *first = j * base + (j < extra ? j : extra);
+}
+
+/* Code bits [first, first + len) as an integer (bit 0 = the code's bit `first`), len <= 64. */
+static uint64_t substring(const uint8_t *code, size_t nbytes, uint32_t first, uint32_t len) {
+    size_t byte = first / 8;
+    unsigned shift = first % 8;
+    size_t need = (shift + len + 7) / 8; /* at most 9 */
+    uint64_t lo = 0;
+    uint8_t ninth = 0;
+    if (byte + 8 <= nbytes) memcpy(&lo, code + byte, 8);
+    else memcpy(&lo, code + byte, nbytes - byte);
+    if (need > 8) ninth = code[byte + 8];
+    uint64_t v = lo >> shift;
+    if (shift) v |= (uint64_t)ninth << (64 - shift);
+    return len == 64 ? v : v & ((1ull << len) - 1);
+}
+
+static bool is_direct(const mih_table *t) { return t->offsets != NULL; }
+
+static bool wants_direct(uint32_t bits, uint64_t count) {
+    uint64_t n = count > 4096 ? count : 4096;
+    return bits <= DIRECT_MAX_BITS && (1ull << bits) <= 4 * n;
+}
+
+static uint64_t mix_key(uint64_t key) { /* the murmur3 finaliser: every key bit moves every slot bit */
+    key ^= key >> 33;
+    key *= 0xFF51AFD7ED558CCDull;
+    key ^= key >> 33;
+    key *= 0xC4CEB9FE1A85EC53ull;
+    return key ^ (key >> 33);
+}
+
+/* A key's tag: 1 .. 255 from the hash bits the slot index does not use. */
+static uint8_t tag_of(uint64_t hash) { return (uint8_t)((hash >> 56) % 255 + 1); }
+
+/* ---- lifetime ---------------------------------------------------------------------------------- */
+
+static void free_tables(mih_impl *f) {
+    for (uint32_t j = 0; f->tables && j < f->m; j++) {
+        free(f->tables[j].offsets);
+        free(f->tables[j].slots);
+        free(f->tables[j].tags);
+        free(f->tables[j].positions);
+    }
+    free(f->tables);
+    f->tables = NULL;
+    f->m = 0;
+    f->built = false;
+}
+
+static nearkit_status mih_create(nearkit_index *ix) {
+    mih_impl *f = calloc(1, sizeof *f);
+    if (!f) return nearkit_oom();
+    f->max_radius = UNCAPPED;
+    ix->impl = f;
+    return NEARKIT_OK;
+}
+
+static void mih_destroy(nearkit_index *ix) {
+    mih_impl *f = impl_of(ix);
+    if (!f) return;
+    free_tables(f);
+    nearkit_rows_free(&f->rows);
+    free(f);
+}
+
+/* An empty index needs no build: there is nothing to find. */
+static bool mih_is_ready(const nearkit_index *ix) {
+    const mih_impl *f = impl_of(ix);
+    return f->built || f->rows.count == 0;
+}
+
+static uint64_t mih_count(const nearkit_index *ix) { return impl_of(ix)->rows.count; }
+
+static uint64_t table_bytes(const mih_table *t, uint64_t count) {
+    uint64_t bytes = sizeof *t + count * sizeof(uint32_t);
+    if (t->offsets) bytes += ((1ull << t->bits) + 1) * sizeof(uint32_t);
+    if (t->slots) bytes += (t->slot_mask + 1) * (sizeof(mih_entry) + 1);
+    return bytes;
+}
+
+static uint64_t mih_memory(const nearkit_index *ix) {
+    const mih_impl *f = impl_of(ix);
+    uint64_t bytes = sizeof *f + nearkit_rows_memory(&f->rows, ix);
+    for (uint32_t j = 0; f->tables && j < f->m; j++) bytes += table_bytes(&f->tables[j], f->rows.count);
+    return bytes;
+}
+
+/* ---- adding ------------------------------------------------------------------------------------ */
+
+static nearkit_status mih_add(nearkit_index *ix, const void *vectors, uint64_t n, const int64_t *ids) {
+    mih_impl *f = impl_of(ix);
+    if (n > MAX_CODES - f->rows.count)
+        return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT,
+                                 "the mih index holds at most %llu codes", (unsigned long long)MAX_CODES);
+    if (n == 0) return NEARKIT_OK; /* the tables stay valid */
+    nearkit_status st = nearkit_rows_append(&f->rows, ix, vectors, n, ids);
+    if (st) return st;
+    free_tables(f); /* stale: the next build makes new ones */
+    return NEARKIT_OK;
+}
+
+/* ---- building ---------------------------------------------------------------------------------- */
+
+/* Direct table: a counting sort of the positions by substring value. */
+static nearkit_status build_direct(mih_table *t, const uint32_t *keys, uint64_t count) {
+    size_t buckets = (size_t)1 << t->bits;
+    t->offsets = nearkit_alloc_array(buckets + 1, sizeof(uint32_t));
+    if (!t->offsets) return nearkit_oom();
+    memset(t->offsets, 0, (buckets + 1) * sizeof(uint32_t));
+    for (uint64_t i = 0; i < count; i++) t->offsets[keys[i] + 1]++;
+    for (size_t b = 0; b < buckets; b++) t->offsets[b + 1] += t->offsets[b];
+    /* scatter through the starts (each then ends where the next begins), then shift them back */
+    for (uint64_t i = 0; i < count; i++) t->positions[t->offsets[keys[i]]++] = (uint32_t)i;
+    for (size_t b = buckets; b > 0; b--) t->offsets[b] = t->offsets[b - 1];
+    t->offsets[0] = 0;
+    return NEARKIT_OK;
+}
+
+/* Stable LSD radix sort of (key, position) pairs on the low `bits` bits of the keys, 8 at a time;
+ * passes where every key has the same digit are skipped. The result ends in keys / positions. */
+static void radix_sort_pairs(uint64_t *keys, uint32_t *positions, uint64_t *key_tmp, uint32_t *pos_tmp,
+                             uint64_t n, uint32_t bits) {
+    uint64_t *src_k = keys, *dst_k = key_tmp;
+    uint32_t *src_p = positions, *dst_p = pos_tmp;
+    for (uint32_t shift = 0; shift < bits; shift += 8) {
+        uint64_t hist[257] = {0};
+        for (uint64_t i = 0; i < n; i++) hist[((src_k[i] >> shift) & 0xFF) + 1]++;
+        bool trivial = false;
+        for (int b = 1; b <= 256; b++) trivial |= hist[b] == n;
+        if (trivial) continue;
+        for (int b = 0; b < 256; b++) hist[b + 1] += hist[b];
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t at = hist[(src_k[i] >> shift) & 0xFF]++;
+            dst_k[at] = src_k[i];
+            dst_p[at] = src_p[i];
+        }
+        uint64_t *tk = src_k;
+        src_k = dst_k;
+        dst_k = tk;
+        uint32_t *tp = src_p;
+        src_p = dst_p;
+        dst_p = tp;
+    }
+    if (src_k != keys) {
+        memcpy(keys, src_k, (size_t)n * sizeof *keys);
+        memcpy(positions, src_p, (size_t)n * sizeof *positions);
+    }
+}
+
+static uint64_t pow2_at_least(uint64_t n) {
+    uint64_t p = 1;
+    while (p < n) p <<= 1;
+    return p;
+}
+
+/* Hashed table: positions sorted by (key, position), one entry per distinct key. */
+static nearkit_status build_hashed(mih_table *t, uint64_t *keys, uint64_t count) {
+    uint64_t *key_tmp = nearkit_alloc_array((size_t)count, sizeof *key_tmp);
+    uint32_t *pos_tmp = nearkit_alloc_array((size_t)count, sizeof *pos_tmp);
+    if (!key_tmp || !pos_tmp) {
+        free(key_tmp);
+        free(pos_tmp);
+        return nearkit_oom();
+    }
+    for (uint64_t i = 0; i < count; i++) t->positions[i] = (uint32_t)i;
+    radix_sort_pairs(keys, t->positions, key_tmp, pos_tmp, count, t->bits);
+    free(key_tmp);
+    free(pos_tmp);
+    uint64_t distinct = 0;
+    for (uint64_t i = 0; i < count; i++) distinct += i == 0 || keys[i] != keys[i - 1];
+    uint64_t slots = pow2_at_least(distinct + distinct / 2 + 1); /* load factor at most 2/3 */
+    t->slots = nearkit_alloc_array((size_t)slots, sizeof *t->slots);
+    t->tags = nearkit_alloc_array((size_t)slots, 1);
+    if (!t->slots || !t->tags) return nearkit_oom();
+    memset(t->tags, 0, (size_t)slots);
+    t->slot_mask = slots - 1;
+    for (uint64_t i = 0; i < count;) {
+        uint64_t j = i + 1;
+        while (j < count && keys[j] == keys[i]) j++;
+        uint64_t hash = mix_key(keys[i]), s = hash & t->slot_mask;
+        while (t->tags[s]) s = (s + 1) & t->slot_mask;
+        t->tags[s] = tag_of(hash);
+        t->slots[s] = (mih_entry){keys[i], (uint32_t)i, (uint32_t)(j - i)};
+        i = j;
+    }
+    return NEARKIT_OK;
+}
+
+static nearkit_status build_table(mih_table *t, const nearkit_index *ix) {
+    const nearkit_rows *codes = &impl_of(ix)->rows;
+    uint64_t count = codes->count;
+    size_t nbytes = (size_t)ix->vector_bytes;
+    t->positions = nearkit_alloc_array((size_t)count, sizeof(uint32_t));
+    if (!t->positions) return nearkit_oom();
+    nearkit_status st;
+    if (wants_direct(t->bits, count)) {
+        uint32_t *keys = nearkit_alloc_array((size_t)count, sizeof *keys);
+        if (!keys) return nearkit_oom();
+        for (uint64_t i = 0; i < count; i++)
+            keys[i] = (uint32_t)substring(nearkit_rows_at(codes, ix, i), nbytes, t->first_bit, t->bits);
+        st = build_direct(t, keys, count);
+        free(keys);
+    } else {
+        uint64_t *keys = nearkit_alloc_array((size_t)count, sizeof *keys);
+        if (!keys) return nearkit_oom();
+        for (uint64_t i = 0; i < count; i++)
+            keys[i] = substring(nearkit_rows_at(codes, ix, i), nbytes, t->first_bit, t->bits);
+        st = build_hashed(t, keys, count);
+        free(keys);
+    }
+    return st;
+}
+
+typedef struct build_task {
+    const nearkit_index *ix;
+    mih_table *tables;
+    _Atomic int failed;
+} build_task;
+
+static void build_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
+    (void)worker;
+    build_task *t = ctx;
+    for (uint64_t j = begin; j < end; j++)
+        if (build_table(&t->tables[j], t->ix) != NEARKIT_OK) atomic_store(&t->failed, 1);
+}
+
+/* Builds m tables over every code added so far. */
+static nearkit_status build_tables(nearkit_index *ix, uint32_t m) {
+    mih_impl *f = impl_of(ix);
+    free_tables(f);
+    mih_table *tables = calloc(m, sizeof *tables);
+    if (!tables) return nearkit_oom();
+    for (uint32_t j = 0; j < m; j++)
+        substring_layout(&tables[j].first_bit, &tables[j].bits, ix->dimension, m, j);
+    build_task t = {.ix = ix, .tables = tables};
+    atomic_init(&t.failed, 0);
+    nearkit_parallel_for(nearkit_resolve_threads(ix->num_threads), m, 1, build_range, &t);
+    f->tables = tables;
+    f->m = m;
+    if (atomic_load(&t.failed)) {
+        free_tables(f);
+        return nearkit_oom();
+    }
+    f->built = true;
+    return NEARKIT_OK;
+}
+
+static nearkit_status mih_build(nearkit_index *ix) {
+    mih_impl *f = impl_of(ix);
+    if (f->built) return NEARKIT_OK;
+    return build_tables(ix, f->m_param ? f->m_param : auto_substrings(ix->dimension, f->rows.count));
+}
+
+/* ---- candidate set ----------------------------------------------------------------------------- */
+
+/* The positions a query has already verified: open addressing sized to what the query touches,
+ * emptied slot by slot afterwards, so no buffer of the index's size is ever cleared. */
+typedef struct pos_set {
+    uint32_t *slots; /* UINT32_MAX: empty */
+    uint32_t *used;  /* the filled slots, in insertion order */
+    uint64_t mask, size;
+} pos_set;
+
+static bool set_init(pos_set *s, uint64_t slots) {
+    s->slots = nearkit_alloc_array((size_t)slots, sizeof *s->slots);
+    s->used = nearkit_alloc_array((size_t)slots / 2, sizeof *s->used);
+    if (!s->slots || !s->used) return false;
+    memset(s->slots, 0xFF, (size_t)slots * sizeof *s->slots);
+    s->mask = slots - 1;
+    s->size = 0;
+    return true;
+}
+
+static void set_free(pos_set *s) {
+    free(s->slots);
+    free(s->used);
+}
+
+static void set_clear(pos_set *s) {
+    if (s->size * 8 > s->mask) {
+        memset(s->slots, 0xFF, (size_t)(s->mask + 1) * sizeof *s->slots);
+    } else {
+        for (uint64_t i = 0; i < s->size; i++) s->slots[s->used[i]] = UINT32_MAX;
+    }
+    s->size = 0;
+}
+
+static uint64_t set_home(const pos_set *s, uint32_t pos) {
+    return ((uint64_t)pos * 0x9E3779B97F4A7C15ull >> 32) & s->mask;
+}
+
+/* Doubles the table when half full; false on allocation failure. */
+static bool set_grow(pos_set *s) {
+    pos_set bigger;
+    if (!set_init(&bigger, (s->mask + 1) * 2)) {
+        set_free(&bigger);
+        return false;
+    }
+    for (uint64_t i = 0; i < s->size; i++) {
+        uint32_t pos = s->slots[s->used[i]];
+        uint64_t h = set_home(&bigger, pos);
+        while (bigger.slots[h] != UINT32_MAX) h = (h + 1) & bigger.mask;
+        bigger.slots[h] = pos;
+        bigger.used[i] = (uint32_t)h;
+    }
+    bigger.size = s->size;
+    set_free(s);
+    *s = bigger;
+    return true;
+}
+
+/* 1 when pos was new (and is now in), 0 when already in, -1 on allocation failure. */
+static int set_insert(pos_set *s, uint32_t pos) {
+    if (2 * (s->size + 1) > s->mask + 1 && !set_grow(s)) return -1;
+    uint64_t h = set_home(s, pos);
+    for (;;) {
+        uint32_t at = s->slots[h];
+        if (at == pos) return 0;
+        if (at == UINT32_MAX) break;
+        h = (h + 1) & s->mask;
+    }
+    s->slots[h] = pos;
+    s->used[s->size++] = (uint32_t)h;
+    return 1;
+}
+
+/* ---- one query --------------------------------------------------------------------------------- */
+
+typedef struct match {
+    uint32_t pos, dist;
+} match;
+
+/* Per-task scratch, reused by the queries of the task. */
+typedef struct query_scratch {
+    pos_set seen;
+    uint32_t *cand;     /* new candidates of the current key block */
+    uint64_t cand_cap;
+    match *matches;     /* range search: the current query's matches */
+    uint64_t match_size, match_cap;
+    uint32_t *scan;     /* distances of one scan block */
+    bool failed;
+} query_scratch;
+
+/* One query's walk through the rings. */
+typedef struct query {
+    const nearkit_index *ix;
+    const mih_impl *f;
+    const nearkit_kernel_table *kt;
+    const uint8_t *code;
+    size_t nbytes;
+    uint64_t limit;     /* accept codes within this distance */
+    nearkit_int_topk *heap; /* k-NN; NULL for range search */
+    query_scratch *s;
+    double spent, budget; /* estimated cost so far; cost of scanning every code */
+} query;
+
+static bool grow_array(void **array, uint64_t *cap, uint64_t needed, size_t elem) {
+    if (needed <= *cap) return true;
+    uint64_t c = *cap ? *cap : 64;
+    while (c < needed) c *= 2;
+    void *bigger = nearkit_alloc_array((size_t)c, elem);
+    if (!bigger) return false;
+    if (*cap) memcpy(bigger, *array, (size_t)*cap * elem);
+    free(*array);
+    *array = bigger;
+    *cap = c;
+    return true;
+}
+
+static void accept(query *q, uint32_t pos, uint32_t dist) {
+    if (dist > q->limit) return;
+    if (q->heap) {
+        nearkit_int_topk_push(q->heap, dist, pos);
+        return;
+    }
+    query_scratch *s = q->s;
+    if (!grow_array((void **)&s->matches, &s->match_cap, s->match_size + 1, sizeof *s->matches)) {
+        s->failed = true;
+        return;
+    }
+    s->matches[s->match_size++] = (match){pos, dist};
+}
+
+/* The largest distance that can still enter: the limit, or the heap's bound when lower. */
+static uint64_t entry_bound(const query *q) {
+    uint64_t b = q->heap ? nearkit_int_topk_bar(q->heap) : UINT64_MAX;
+    return b < q->limit ? b : q->limit;
+}
+
+/* accept() for rows [first, first + n) with their distances; blocks of 16 where no row can enter
+ * are skipped by a test the compiler vectorises. */
+static void accept_block(query *q, const uint32_t *dist, uint32_t first, uint64_t n) {
+    uint64_t bound = entry_bound(q), i = 0;
+    for (; i + 16 <= n; i += 16) {
+        int any = 0;
+        for (int u = 0; u < 16; u++) any |= dist[i + u] <= bound;
+        if (!any) continue;
+        for (uint64_t u = i; u < i + 16; u++)
+            if (dist[u] <= bound) {
+                accept(q, first + (uint32_t)u, dist[u]);
+                bound = entry_bound(q);
+            }
+    }
+    for (; i < n; i++)
+        if (dist[i] <= bound) {
+            accept(q, first + (uint32_t)i, dist[i]);
+            bound = entry_bound(q);
+        }
+}
+
+static const uint8_t *code_at(const query *q, uint32_t pos) {
+    return nearkit_rows_at(&q->f->rows, q->ix, pos);
+}
+
+static void verify(query *q, const uint32_t *cand, uint64_t n) {
+    for (uint64_t i = 0; i < n; i++) {
+        if (i + PREFETCH_AHEAD < n) __builtin_prefetch(code_at(q, cand[i + PREFETCH_AHEAD]));
+        accept(q, cand[i], q->kt->hamming(q->code, code_at(q, cand[i]), q->nbytes));
+    }
+}
+
+/* Every code, in blocks through the many-rows kernel. */
+static void scan_all(query *q) {
+    const mih_impl *f = q->f;
+    if (q->heap) nearkit_int_topk_reset(q->heap);
+    q->s->match_size = 0;
+    uint64_t block = SCAN_BLOCK_BYTES / q->nbytes;
+    if (block < 1) block = 1;
+    for (uint64_t row = 0; row < f->rows.count; row += block) {
+        uint64_t rows = f->rows.count - row < block ? f->rows.count - row : block;
+        q->kt->hamming_many(q->s->scan, q->code, code_at(q, (uint32_t)row), (size_t)rows, q->nbytes);
+        accept_block(q, q->s->scan, (uint32_t)row, rows);
+    }
+}
+
+/* The bucket of each key: positions[begin[i] .. end[i]). */
+static void lookup_keys(const mih_table *t, const uint64_t *keys, size_t n, uint32_t *begin,
+                        uint32_t *end) {
+    if (is_direct(t)) {
+        for (size_t i = 0; i < n; i++) __builtin_prefetch(&t->offsets[keys[i]]);
+        for (size_t i = 0; i < n; i++) {
+            begin[i] = t->offsets[keys[i]];
+            end[i] = t->offsets[keys[i] + 1];
+        }
+        return;
+    }
+    uint64_t hash[KEY_BLOCK];
+    for (size_t i = 0; i < n; i++) {
+        hash[i] = mix_key(keys[i]);
+        __builtin_prefetch(&t->tags[hash[i] & t->slot_mask]);
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint8_t tag = tag_of(hash[i]);
+        begin[i] = end[i] = 0;
+        for (uint64_t s = hash[i] & t->slot_mask; t->tags[s]; s = (s + 1) & t->slot_mask) {
+            if (t->tags[s] == tag && t->slots[s].key == keys[i]) {
+                begin[i] = t->slots[s].start;
+                end[i] = begin[i] + t->slots[s].count;
+                break;
+            }
+        }
+    }
+}
+
+/* Collects the not yet seen positions of the buckets and verifies them. False when the scan
+ * budget is spent or memory ran out. */
+static bool visit_buckets(query *q, const mih_table *t, const uint32_t *begin, const uint32_t *end,
+                          size_t n) {
+    query_scratch *s = q->s;
+    uint64_t entries = 0, fresh = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (begin[i] == end[i]) continue;
+        entries += end[i] - begin[i];
+        if (entries * COST_ENTRY + q->spent > q->budget) return false;
+        if (!grow_array((void **)&s->cand, &s->cand_cap, fresh + (end[i] - begin[i]), sizeof *s->cand)) {
+            s->failed = true;
+            return false;
+        }
+        for (uint32_t e = begin[i]; e < end[i]; e++) {
+            int added = set_insert(&s->seen, t->positions[e]);
+            if (added < 0) {
+                s->failed = true;
+                return false;
+            }
+            if (added) s->cand[fresh++] = t->positions[e];
+        }
+    }
+    q->spent += entries * COST_ENTRY + fresh * COST_VERIFY;
+    verify(q, s->cand, fresh);
+    return !s->failed;
+}
+
+/* Visits every key at exactly `radius` bits from qkey in table t (all combinations of `radius` of
+ * its bits, in lexicographic order). False when the query should scan instead. */
+static bool visit_ring(query *q, const mih_table *t, uint64_t qkey, uint32_t radius) {
+    if (radius > t->bits) return true;
+    uint32_t flip[MAX_SUBSTRING_BITS];
+    uint64_t mask = 0;
+    for (uint32_t i = 0; i < radius; i++) {
+        flip[i] = i;
+        mask |= 1ull << i;
+    }
+    double probe_cost = is_direct(t) ? COST_PROBE_DIRECT : COST_PROBE_HASHED;
+    uint64_t keys[KEY_BLOCK];
+    uint32_t begin[KEY_BLOCK], end[KEY_BLOCK];
+    bool more = true;
+    while (more) {
+        size_t n = 0;
+        while (more && n < KEY_BLOCK) {
+            keys[n++] = qkey ^ mask;
+            /* next combination: advance the last index that can move, reset those after it */
+            int i = (int)radius - 1;
+            while (i >= 0 && flip[i] == t->bits - radius + (uint32_t)i) i--;
+            if (i < 0) {
+                more = false;
+                break;
+            }
+            mask ^= 1ull << flip[i];
+            flip[i]++;
+            mask ^= 1ull << flip[i];
+            for (uint32_t j = (uint32_t)i + 1; j < radius; j++) {
+                mask ^= 1ull << flip[j];
+                flip[j] = flip[j - 1] + 1;
+                mask ^= 1ull << flip[j];
+            }
+        }
+        q->spent += n * probe_cost;
+        lookup_keys(t, keys, n, begin, end);
+        if (!visit_buckets(q, t, begin, end, n)) return false;
+    }
+    return true;
+}
+
+/* C(n, r) as a double (an estimate of work; exactness does not matter). */
+static double binomial(uint32_t n, uint32_t r) {
+    if (r > n) return 0;
+    double c = 1;
+    for (uint32_t i = 1; i <= r; i++) c = c * (n - r + i) / i;
+    return c;
+}
+
+/* Keys the rings up to guaranteed radius `limit` would look up. */
+static double planned_probes(const mih_impl *f, uint64_t limit) {
+    double total = 0;
+    for (uint32_t j = 0; j < f->m && j <= limit; j++)
+        for (uint64_t s = 0; s <= (limit - j) / f->m && s <= f->tables[j].bits; s++)
+            total += binomial(f->tables[j].bits, (uint32_t)s);
+    return total;
+}
+
+static double scan_cost(const nearkit_index *ix, uint64_t count) {
+    return (double)count * (0.3 + (double)ix->vector_bytes / 40.0);
+}
+
+/* Is the search over? (after ring (s, j), every code within m * s + j has been seen) */
+static bool walk_done(const query *q, uint64_t guaranteed) {
+    if (guaranteed >= q->limit || q->s->seen.size == q->f->rows.count) return true;
+    return q->heap && nearkit_int_topk_bar(q->heap) <= guaranteed;
+}
+
+/* Walks the rings within q->budget. False when the query should scan every code instead (or
+ * memory ran out: s->failed). */
+static bool walk(query *q) {
+    const mih_impl *f = q->f;
+    q->spent = 0;
+    set_clear(&q->s->seen);
+    q->s->match_size = 0;
+    /* a range search knows its rings in advance; a k-NN search may stop long before its cap */
+    if (!q->heap &&
+        (q->limit >= q->ix->dimension || planned_probes(f, q->limit) * COST_PROBE_DIRECT > q->budget))
+        return false;
+    uint64_t qkeys[1024];
+    bool keys_cached = f->m <= 1024;
+    if (keys_cached)
+        for (uint32_t j = 0; j < f->m; j++)
+            qkeys[j] = substring(q->code, q->nbytes, f->tables[j].first_bit, f->tables[j].bits);
+    for (uint32_t s = 0;; s++) {
+        for (uint32_t j = 0; j < f->m; j++) {
+            const mih_table *t = &f->tables[j];
+            double cost = binomial(t->bits, s) * (is_direct(t) ? COST_PROBE_DIRECT : COST_PROBE_HASHED);
+            uint64_t qkey = keys_cached ? qkeys[j] : substring(q->code, q->nbytes, t->first_bit, t->bits);
+            if (q->spent + cost > q->budget || !visit_ring(q, t, qkey, s)) return false;
+            if (walk_done(q, (uint64_t)f->m * s + j)) return true;
+        }
+    }
+}
+
+/* ---- searching --------------------------------------------------------------------------------- */
+
+/* One search call's settings (the call's state for the driver). */
+typedef struct mih_plan {
+    uint64_t limit; /* accept codes within this distance */
+    uint64_t chunk; /* queries per task at most */
+} mih_plan;
+
+/* One worker's scratch: the query scratch, and for k-NN a heap per query of the largest task
+ * (the others stay empty). */
+typedef struct mih_scratch {
+    query_scratch qs;
+    nearkit_int_topk heaps[QUERY_CHUNK];
+} mih_scratch;
+
+static bool scratch_init(query_scratch *s, const nearkit_index *ix) {
+    uint64_t block = SCAN_BLOCK_BYTES / ix->vector_bytes;
+    *s = (query_scratch){0};
+    s->scan = nearkit_alloc_array((size_t)(block ? block : 1), sizeof *s->scan);
+    return set_init(&s->seen, 4096) && s->scan;
+}
+
+static void scratch_free(query_scratch *s) {
+    set_free(&s->seen);
+    free(s->cand);
+    free(s->matches);
+    free(s->scan);
+}
+
+static void mih_scratch_free(void *scratch) {
+    mih_scratch *m = scratch;
+    for (size_t i = 0; i < QUERY_CHUNK; i++) nearkit_int_topk_free(&m->heaps[i]);
+    scratch_free(&m->qs);
+    free(m);
+}
+
+static void *mih_scratch_new(const nearkit_search_call *c) {
+    const mih_plan *p = c->state;
+    mih_scratch *m = calloc(1, sizeof *m);
+    if (!m) return NULL;
+    bool ok = scratch_init(&m->qs, c->ix);
+    /* a range search (k = 0) keeps its matches in the query scratch */
+    for (uint64_t i = 0; ok && c->k && i < p->chunk; i++)
+        ok = nearkit_int_topk_init(&m->heaps[i], c->k, impl_of(c->ix)->rows.ids, c->ix->dimension);
+    if (ok) return m;
+    mih_scratch_free(m);
+    return NULL;
+}
+
+static void start_query(query *q, const nearkit_search_call *c, query_scratch *s, uint64_t i) {
+    const mih_plan *p = c->state;
+    *q = (query){.ix = c->ix, .f = impl_of(c->ix), .kt = nearkit_kernels(),
+                 .code = nearkit_query_at(c, i), .nbytes = (size_t)c->ix->vector_bytes,
+                 .limit = p->limit, .s = s};
+}
+
+/* The k-NN queries that gave up walking, scanned together block by block like the flat index
+ * does, so each block of codes is read from memory once for all of them. */
+static void scan_deferred(const nearkit_search_call *c, query_scratch *s, nearkit_int_topk *heaps,
+                          const uint64_t *which, size_t n, uint64_t first) {
+    uint64_t count = impl_of(c->ix)->rows.count;
+    uint64_t block = SCAN_BLOCK_BYTES / c->ix->vector_bytes;
+    if (block < 1) block = 1;
+    for (size_t i = 0; i < n; i++) nearkit_int_topk_reset(&heaps[which[i]]);
+    for (uint64_t row = 0; row < count; row += block) {
+        uint64_t rows = count - row < block ? count - row : block;
+        for (size_t i = 0; i < n; i++) {
+            query q;
+            start_query(&q, c, s, first + which[i]);
+            q.heap = &heaps[which[i]];
+            q.kt->hamming_many(s->scan, q.code, code_at(&q, (uint32_t)row), (size_t)rows, q.nbytes);
+            accept_block(&q, s->scan, (uint32_t)row, rows);
+        }
+    }
+}
+
+/* The k-NN of queries [first, first + n): each walks its rings; those that give up are scanned
+ * together; every row is then written (padded where max_radius left fewer than k). */
+static bool mih_knn(void *scratch, const nearkit_search_call *c, uint64_t first, uint64_t n) {
+    mih_scratch *m = scratch;
+    query_scratch *s = &m->qs;
+    nearkit_int_topk *heaps = m->heaps;
+    size_t nq = (size_t)n, deferred = 0;
+    uint64_t which[QUERY_CHUNK];
+    double full_budget = scan_cost(c->ix, impl_of(c->ix)->rows.count);
+    for (size_t i = 0; i < nq; i++) {
+        query q;
+        start_query(&q, c, s, first + i);
+        q.heap = &heaps[i];
+        nearkit_int_topk_reset(q.heap);
+        /* when most queries so far gave up (general k-NN rather than near-duplicates), the rest
+         * only try cheaply before joining the scan */
+        q.budget = i >= 4 && deferred * 4 >= i * 3 ? full_budget / 8 : full_budget;
+        if (!walk(&q)) which[deferred++] = i;
+        if (s->failed) return false;
+    }
+    if (deferred) scan_deferred(c, s, heaps, which, deferred, first);
+    if (s->failed) return false;
+    for (size_t i = 0; i < nq; i++) nearkit_write_int_heap(c, first + i, &heaps[i]);
+    return true;
+}
+
+/* Every match of query i within the radius (the plan's limit). */
+static bool mih_range(void *scratch, const nearkit_search_call *c, uint64_t i) {
+    query_scratch *s = &((mih_scratch *)scratch)->qs;
+    const nearkit_rows *codes = &impl_of(c->ix)->rows;
+    query q;
+    start_query(&q, c, s, i);
+    q.budget = scan_cost(c->ix, codes->count);
+    if (!walk(&q) && !s->failed) scan_all(&q);
+    if (s->failed) return false;
+    for (uint64_t j = 0; j < s->match_size; j++)
+        if (!nearkit_add_match(c, i, nearkit_rows_id(codes, s->matches[j].pos), (float)s->matches[j].dist))
+            return false;
+    return true;
+}
+
+static const nearkit_searcher searcher = {
+    .scratch_new = mih_scratch_new,
+    .scratch_free = mih_scratch_free,
+    .knn = mih_knn,
+    .range = mih_range,
+};
+
+static uint64_t query_chunk(uint64_t n, uint32_t threads, uint64_t k) {
+    uint64_t chunk = n / ((uint64_t)threads * 4), most = HEAP_BYTES / (k * 2 * sizeof(uint32_t));
+    if (chunk > most) chunk = most;
+    return chunk < 1 ? 1 : chunk > QUERY_CHUNK ? QUERY_CHUNK : chunk;
+}
+
+static nearkit_status mih_search(const nearkit_index *ix, const void *queries, uint64_t n, uint64_t k,
+                                 int64_t *ids, float *dist, uint64_t stride, uint32_t threads) {
+    const mih_impl *f = impl_of(ix);
+    mih_plan plan = {.limit = f->max_radius == UNCAPPED ? UINT64_MAX : (uint64_t)f->max_radius,
+                     .chunk = query_chunk(n, threads, k)};
+    nearkit_search_call c = {.ix = ix, .queries = queries, .n = n, .k = k, .stride = stride,
+                             .ids = ids, .dist = dist, .state = &plan};
+    return nearkit_drive_knn(&searcher, &c, threads, plan.chunk);
+}
+
+static nearkit_status mih_range_search(const nearkit_index *ix, const void *queries, uint64_t n,
+                                       float radius, nearkit_range_builder *out, uint32_t threads) {
+    if (radius < 0) return NEARKIT_OK;
+    mih_plan plan = {.limit = radius >= (float)ix->dimension ? ix->dimension : (uint64_t)floorf(radius),
+                     .chunk = query_chunk(n, threads, 1)};
+    nearkit_search_call c = {.ix = ix, .queries = queries, .n = n, .radius = radius, .matches = out,
+                             .state = &plan};
+    return nearkit_drive_range(&searcher, &c, threads, plan.chunk);
+}
+
+/* ---- parameters -------------------------------------------------------------------------------- */
+
+enum { PARAM_M, PARAM_MAX_RADIUS, PARAM_SUBSTRINGS };
+
+static const nearkit_param_desc mih_params[] = {
+    /* m: number of substrings (one table each). 0 (default) chooses it at build, about
+     * dimension / log2(count); else between ceil(dimension / 64) and dimension. */
+    [PARAM_M] = {"m", NEARKIT_PARAM_FLAG_BUILD | NEARKIT_PARAM_FLAG_INTEGER, 0, 1 << 20, 0,
+                 "substrings, one hash table each (0: chosen at build, about dimension / log2(count))",
+                 NULL},
+    /* max_radius: -1 (default) leaves k-NN uncapped and exact. R >= 0 searches only within Hamming
+     * distance R: a row holds the k nearest codes within R, padded with id -1 (distance +inf) where
+     * fewer lie within R; a row without padding equals the exact answer. Not used by range search. */
+    [PARAM_MAX_RADIUS] = {"max_radius", NEARKIT_PARAM_FLAG_INTEGER, -1, 1 << 20, -1,
+                          "k-NN searches only within this Hamming distance, padding rows with -1 "
+                          "(-1: uncapped and exact)",
+                          NULL},
+    /* substrings (read-only): m of the built tables; 0 before build. */
+    [PARAM_SUBSTRINGS] = {"substrings", NEARKIT_PARAM_FLAG_READ_ONLY | NEARKIT_PARAM_FLAG_INTEGER, 0,
+                          1 << 20, 0, "m of the built tables (0 before build)", NULL},
+};
+
+static nearkit_status mih_get_param(const nearkit_index *ix, size_t i, double *value) {
+    const mih_impl *f = impl_of(ix);
+    switch (i) {
+    case PARAM_M: *value = f->m_param; break;
+    case PARAM_MAX_RADIUS: *value = (double)f->max_radius; break;
+    default: *value = f->built ? f->m : 0; break;
+    }
+    return NEARKIT_OK;
+}
+
+static nearkit_status check_substrings(const nearkit_index *ix, double m) {
+    if (m == 0 || (m >= min_substrings(ix->dimension) && m <= ix->dimension)) return NEARKIT_OK;
+    return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT,
+                             "m must be 0 (automatic) or lie in [%u, %u] for %u-bit codes (a "
+                             "substring holds at most 64 bits), got %g",
+                             min_substrings(ix->dimension), ix->dimension, ix->dimension, m);
+}
+
+static nearkit_status mih_set_param(nearkit_index *ix, size_t i, double value) {
+    mih_impl *f = impl_of(ix);
+    if (i == PARAM_M) {
+        nearkit_status st = check_substrings(ix, value);
+        if (st) return st;
+        f->m_param = (uint32_t)value;
+        free_tables(f);
+    } else {
+        f->max_radius = (int64_t)value;
+    }
+    return NEARKIT_OK;
+}
+
+/* ---- persistence ------------------------------------------------------------------------------- */
+
+/* META: u32 substrings of the built tables (0: not built), u32 reserved (0); then the row store's
+ * VECS and IDS (only when ids were given). The tables themselves are rebuilt from the codes on
+ * load. */
+static nearkit_status mih_save(const nearkit_index *ix, nearkit_writer *w) {
+    const mih_impl *f = impl_of(ix);
+    uint32_t meta[2] = {f->built ? f->m : 0, 0};
+    nearkit_status st = nearkit_writer_section(w, META_TAG, meta, sizeof meta);
+    if (!st) st = nearkit_rows_save(&f->rows, ix, w);
+    return st;
+}
+
+static nearkit_status corrupt(const char *what) {
+    return nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: %s", what);
+}
+
+/* The substring count META records (0: not built), checked against the dimension and m. */
+static nearkit_status load_meta(uint32_t *m, const nearkit_index *ix, const nearkit_reader *r) {
+    const void *meta_data;
+    nearkit_status st = nearkit_reader_section_sized(&meta_data, r, META_TAG, 8);
+    if (st) return st;
+    uint32_t meta[2];
+    memcpy(meta, meta_data, sizeof meta);
+    *m = meta[0];
+    if (meta[1] != 0) return corrupt("mih header: reserved field is not 0");
+    if (*m != 0 && (*m < min_substrings(ix->dimension) || *m > ix->dimension))
+        return corrupt("mih header: substring count out of range");
+    uint32_t m_param = impl_of(ix)->m_param;
+    if (*m != 0 && m_param != 0 && *m != m_param)
+        return corrupt("mih header: substring count differs from parameter m");
+    return NEARKIT_OK;
+}
+
+static nearkit_status mih_load(nearkit_index *ix, const nearkit_reader *r) {
+    mih_impl *f = impl_of(ix);
+    uint32_t m;
+    nearkit_status st = load_meta(&m, ix, r);
+    if (!st) st = nearkit_rows_load(&f->rows, ix, r, false);
+    if (st) return st;
+    if (f->rows.count > MAX_CODES) return corrupt("more codes than a mih index holds");
+    return m != 0 ? build_tables(ix, m) : NEARKIT_OK;
+}
+
+static void mih_describe(const nearkit_index *ix, nearkit_strbuf *sb) {
+    const mih_impl *f = impl_of(ix);
+    if (!f->built || f->m == 0) {
+        nearkit_strbuf_appendf(sb, "multi-index hashing; tables not built (call build)\n");
+        return;
+    }
+    uint32_t direct = 0;
+    uint64_t bytes = 0;
+    for (uint32_t j = 0; j < f->m; j++) {
+        direct += is_direct(&f->tables[j]);
+        bytes += table_bytes(&f->tables[j], f->rows.count);
+    }
+    nearkit_strbuf_appendf(sb,
+                           "multi-index hashing: %u substrings of %u-%u bits (%u direct, %u hashed "
+                           "tables, %llu bytes); k-NN %s; distance kernels: %s\n",
+                           f->m, ix->dimension / f->m, (ix->dimension + f->m - 1) / f->m, direct,
+                           f->m - direct, (unsigned long long)bytes,
+                           f->max_radius == UNCAPPED ? "exact (uncapped)" : "capped by max_radius",
+                           nearkit_kernels()->name);
+}
+
+const nearkit_index_ops nearkit_mih_ops = {
+    .kind = NEARKIT_KIND_MIH,
+    .name = "mih",
+    .description = "multi-index hashing over binary codes: exact Hamming k-NN and range search, "
+                   "fastest for near-duplicates",
+    .flags = NEARKIT_KIND_FLAG_EXACT | NEARKIT_KIND_FLAG_NEEDS_BUILD,
+    .metric_mask = 1u << NEARKIT_METRIC_HAMMING,
+    .params = mih_params,
+    .n_params = sizeof mih_params / sizeof mih_params[0],
+    .create = mih_create,
+    .destroy = mih_destroy,
+    .add = mih_add,
+    .build = mih_build,
+    .is_ready = mih_is_ready,
+    .count = mih_count,
+    .memory = mih_memory,
+    .search = mih_search,
+    .range_search = mih_range_search,
+    .get_param = mih_get_param,
+    .set_param = mih_set_param,
+    .save = mih_save,
+    .load = mih_load,
+    .describe = mih_describe,
+};

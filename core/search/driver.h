@@ -1,0 +1,90 @@
+/* The search driver: the one place that fans a search call out over the library's threads and the
+ * one place that writes a k-NN result row. Internal to nearkit (hidden symbols).
+ *
+ * A kind describes its search with a nearkit_searcher: how to set up one worker's scratch, how to
+ * answer the k-NN of a run of queries (one at a time, or a block at once where it batches, like
+ * flat's GEMM), and how to answer one range query. The driver splits the queries into tasks,
+ * gives every worker its scratch once per call, stops handing out work after a failure and turns
+ * it into OUT_OF_MEMORY. A kind finishes each k-NN query by handing its candidates to one of the
+ * nearkit_write_* functions below, which own the header's result contract: distances reported as
+ * the metric's value (l2: the root of the squared value the kinds rank by), nearest first, equal
+ * reported distances in increasing id order, and id -1 / +INFINITY padding after the neighbours
+ * found (fewer than k where the index is smaller, or where a capped search stopped early). */
+#ifndef NEARKIT_DRIVER_H
+#define NEARKIT_DRIVER_H
+
+#include "base/int_topk.h"
+#include "base/internal.h"
+
+#include <math.h>
+
+/* One search call, as the driver hands it to a kind. */
+typedef struct nearkit_search_call {
+    const nearkit_index *ix;
+    const void *queries; /* n vectors of ix->vector_bytes, already checked and normalised */
+    uint64_t n;
+    /* k-NN: k <= the index's count (the generic layer pads beyond it); rows of the outputs are
+     * `stride` entries apart. */
+    uint64_t k, stride;
+    int64_t *ids;
+    float *dist;
+    /* range search */
+    float radius;
+    nearkit_range_builder *matches;
+    /* The kind's own per-call state (e.g. the probes of this call), or NULL. */
+    const void *state;
+} nearkit_search_call;
+
+static inline const void *nearkit_query_at(const nearkit_search_call *c, uint64_t q) {
+    return (const uint8_t *)c->queries + q * c->ix->vector_bytes;
+}
+
+/* What a kind supplies for searching. Every function pointer but knn may be NULL. */
+typedef struct nearkit_searcher {
+    /* One worker's scratch for this call, set up on the worker's first task and reused for every
+     * later one; NULL means out of memory. NULL function: the kind needs none. */
+    void *(*scratch_new)(const nearkit_search_call *c);
+    void (*scratch_free)(void *scratch);
+    /* The k-NN of queries [first, first + n), each finished by a nearkit_write_* call. n is at
+     * most the chunk passed to nearkit_drive_knn. False: out of memory. */
+    bool (*knn)(void *scratch, const nearkit_search_call *c, uint64_t first, uint64_t n);
+    /* Every match of query q within c->radius into c->matches (nearkit_add_match). False: out of
+     * memory. */
+    bool (*range)(void *scratch, const nearkit_search_call *c, uint64_t q);
+} nearkit_searcher;
+
+/* Queries per task where the kind answers them one by one: small enough that every thread gets
+ * a share of a modest batch, large enough that a task amortises its start. */
+uint64_t nearkit_default_chunk(uint64_t n, uint32_t threads, uint64_t max_chunk);
+
+/* Runs s->knn over all c->n queries on up to `threads` threads, `chunk` queries at a time at
+ * most (0: nearkit_default_chunk with at most 32). OK or OUT_OF_MEMORY. */
+nearkit_status nearkit_drive_knn(const nearkit_searcher *s, const nearkit_search_call *c,
+                                 uint32_t threads, uint64_t chunk);
+/* Runs s->range for every query, likewise. */
+nearkit_status nearkit_drive_range(const nearkit_searcher *s, const nearkit_search_call *c,
+                                   uint32_t threads, uint64_t chunk);
+
+/* ---- result rows ------------------------------------------------------------------------------- */
+
+/* The value a ranking value is reported as: l2 ranks by squared distance and reports its root;
+ * every other metric reports the value it ranks by. */
+static inline float nearkit_reported(const nearkit_index *ix, float ranked) {
+    return ix->metric == NEARKIT_METRIC_L2 ? sqrtf(ranked) : ranked;
+}
+
+/* Writes query q's row from a heap of candidates (ranking values; positions mapped to ids through
+ * the heap's ids, NULL: the position is the id). The heap is consumed. */
+void nearkit_write_heap(const nearkit_search_call *c, uint64_t q, nearkit_topk *h);
+/* The same from candidates already sorted nearest first (ties by id), e.g. after a re-rank. */
+void nearkit_write_sorted(const nearkit_search_call *c, uint64_t q, const nearkit_topk *sorted);
+/* The same from an integer heap (Hamming distances, reported as they are). Consumed. */
+void nearkit_write_int_heap(const nearkit_search_call *c, uint64_t q, nearkit_int_topk *h);
+
+/* Adds a range match of query q (its reported distance); false on out of memory. */
+static inline bool nearkit_add_match(const nearkit_search_call *c, uint64_t q, int64_t id,
+                                     float reported) {
+    return nearkit_range_builder_add(c->matches, q, id, reported);
+}
+
+#endif

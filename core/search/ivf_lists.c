@@ -1,0 +1,223 @@
+/* The inverted lists of an IVF index (ivf_lists.h). */
+#include "search/ivf_lists.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define LOFF_TAG NEARKIT_TAG('L', 'O', 'F', 'F')
+#define VECS_TAG NEARKIT_TAG('V', 'E', 'C', 'S')
+#define IDS_TAG NEARKIT_TAG('I', 'D', 'S', ' ')
+#define BASN_TAG NEARKIT_TAG('B', 'A', 'S', 'N')
+
+#define MIN_GROWN_CAPACITY 8
+
+nearkit_status nearkit_ivf_lists_init(nearkit_ivf_lists *ls, uint32_t nlist, size_t code_size,
+                                      nearkit_ivf_labels labels, bool with_norms) {
+    *ls = (nearkit_ivf_lists){.code_size = code_size, .labels = labels, .with_norms = with_norms};
+    ls->list = calloc(nlist ? nlist : 1, sizeof *ls->list);
+    if (!ls->list) return nearkit_oom();
+    ls->nlist = nlist;
+    return NEARKIT_OK;
+}
+
+static void free_list(nearkit_ivf_list *l) {
+    nearkit_aligned_free(l->codes);
+    free(l->ids);
+    free(l->positions);
+    free(l->norms);
+    *l = (nearkit_ivf_list){0};
+}
+
+void nearkit_ivf_lists_free(nearkit_ivf_lists *ls) {
+    for (uint32_t l = 0; ls->list && l < ls->nlist; l++) free_list(&ls->list[l]);
+    free(ls->list);
+    *ls = (nearkit_ivf_lists){0};
+}
+
+/* Bytes a row takes beside its code. */
+static size_t row_extra(const nearkit_ivf_lists *ls) {
+    size_t label = ls->labels == NEARKIT_IVF_IDS ? sizeof(int64_t) : sizeof(uint32_t);
+    return label + (ls->with_norms ? sizeof(float) : 0);
+}
+
+uint64_t nearkit_ivf_lists_memory(const nearkit_ivf_lists *ls) {
+    uint64_t bytes = (uint64_t)ls->nlist * sizeof *ls->list;
+    for (uint32_t l = 0; l < ls->nlist; l++)
+        bytes += ls->list[l].capacity * (ls->code_size + row_extra(ls));
+    return bytes;
+}
+
+uint64_t nearkit_ivf_lists_max_size(const nearkit_ivf_lists *ls) {
+    uint64_t m = 0;
+    for (uint32_t l = 0; l < ls->nlist; l++)
+        if (ls->list[l].size > m) m = ls->list[l].size;
+    return m;
+}
+
+uint32_t nearkit_ivf_lists_empty(const nearkit_ivf_lists *ls) {
+    uint32_t e = 0;
+    for (uint32_t l = 0; l < ls->nlist; l++) e += ls->list[l].size == 0;
+    return e;
+}
+
+/* ---- growing ----------------------------------------------------------------------------------- */
+
+/* A copy of the first `used` elements of old (may be NULL) in a new block of cap elements. */
+static void *moved(void *old, uint64_t used, uint64_t cap, size_t elem) {
+    void *p = nearkit_alloc_array((size_t)cap, elem);
+    if (p && used) memcpy(p, old, (size_t)used * elem);
+    return p;
+}
+
+/* Gives list l room for `needed` rows: all of its arrays are replaced, or none. */
+static nearkit_status reserve(nearkit_ivf_lists *ls, nearkit_ivf_list *l, uint64_t needed, bool exact) {
+    if (needed <= l->capacity) return NEARKIT_OK;
+    uint64_t cap = needed;
+    if (!exact || l->capacity) {
+        uint64_t grown = l->capacity + l->capacity / 2;
+        if (cap < grown) cap = grown;
+        if (cap < MIN_GROWN_CAPACITY) cap = MIN_GROWN_CAPACITY;
+    }
+    if (cap > SIZE_MAX / ls->code_size) return nearkit_oom();
+    uint8_t *codes = nearkit_aligned_alloc_array((size_t)cap, ls->code_size);
+    bool ids = ls->labels == NEARKIT_IVF_IDS;
+    int64_t *new_ids = ids ? moved(l->ids, l->size, cap, sizeof(int64_t)) : NULL;
+    uint32_t *positions = !ids ? moved(l->positions, l->size, cap, sizeof(uint32_t)) : NULL;
+    float *norms = ls->with_norms ? moved(l->norms, l->size, cap, sizeof(float)) : NULL;
+    if (!codes || (ids && !new_ids) || (!ids && !positions) || (ls->with_norms && !norms)) {
+        nearkit_aligned_free(codes);
+        free(new_ids);
+        free(positions);
+        free(norms);
+        return nearkit_oom();
+    }
+    if (l->size) memcpy(codes, l->codes, (size_t)l->size * ls->code_size);
+    nearkit_ivf_list grown = {.codes = codes, .ids = new_ids, .positions = positions, .norms = norms,
+                              .size = l->size, .capacity = cap};
+    free_list(l);
+    *l = grown;
+    return NEARKIT_OK;
+}
+
+nearkit_status nearkit_ivf_lists_add(nearkit_ivf_lists *ls, const uint32_t *assign, const uint8_t *codes,
+                                     uint64_t n, const int64_t *ids, uint64_t first, const float *norms,
+                                     bool exact) {
+    if (n == 0) return NEARKIT_OK;
+    uint64_t *extra = calloc(ls->nlist, sizeof *extra);
+    if (!extra) return nearkit_oom();
+    for (uint64_t i = 0; i < n; i++) extra[assign[i]]++;
+    nearkit_status st = NEARKIT_OK;
+    for (uint32_t l = 0; !st && l < ls->nlist; l++)
+        if (extra[l]) st = reserve(ls, &ls->list[l], ls->list[l].size + extra[l], exact);
+    free(extra);
+    if (st) return st; /* lists that grew keep their rows: nothing was added */
+    size_t cs = ls->code_size;
+    for (uint64_t i = 0; i < n; i++) {
+        nearkit_ivf_list *l = &ls->list[assign[i]];
+        uint64_t row = l->size++;
+        memcpy(l->codes + row * cs, codes + i * cs, cs);
+        if (l->ids) l->ids[row] = ids ? ids[i] : (int64_t)(first + i);
+        if (l->positions) l->positions[row] = (uint32_t)(first + i);
+        if (l->norms) l->norms[row] = norms[i];
+    }
+    ls->count += n;
+    return NEARKIT_OK;
+}
+
+/* ---- persistence ------------------------------------------------------------------------------- */
+
+static nearkit_status corrupt(const char *what) {
+    return nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: %s", what);
+}
+
+nearkit_status nearkit_ivf_lists_save_by_list(const nearkit_ivf_lists *ls, nearkit_writer *w) {
+    const void **parts = nearkit_alloc_array(ls->nlist, sizeof *parts);
+    uint64_t *sizes = nearkit_alloc_array(ls->nlist, sizeof *sizes);
+    uint64_t *offsets = nearkit_alloc_array((size_t)ls->nlist + 1, sizeof *offsets);
+    nearkit_status st = NEARKIT_OK;
+    if (!parts || !sizes || !offsets) {
+        st = nearkit_oom();
+        goto done;
+    }
+    offsets[0] = 0;
+    for (uint32_t l = 0; l < ls->nlist; l++) offsets[l + 1] = offsets[l] + ls->list[l].size;
+    st = nearkit_writer_section(w, LOFF_TAG, offsets, ((uint64_t)ls->nlist + 1) * sizeof(uint64_t));
+    for (uint32_t l = 0; l < ls->nlist; l++) {
+        parts[l] = ls->list[l].size ? ls->list[l].codes : NULL;
+        sizes[l] = ls->list[l].size * ls->code_size;
+    }
+    if (!st) st = nearkit_writer_section_parts(w, VECS_TAG, parts, sizes, ls->nlist);
+    for (uint32_t l = 0; l < ls->nlist; l++) {
+        parts[l] = ls->list[l].size ? ls->list[l].ids : NULL;
+        sizes[l] = ls->list[l].size * sizeof(int64_t);
+    }
+    if (!st) st = nearkit_writer_section_parts(w, IDS_TAG, parts, sizes, ls->nlist);
+done:
+    free(parts);
+    free(sizes);
+    free(offsets);
+    return st;
+}
+
+/* The list of each of the n rows from LOFF: offsets must start at 0, never decrease, end at n. */
+static nearkit_status read_offsets(uint32_t *assign, const nearkit_reader *r, uint32_t nlist, uint64_t n) {
+    const void *data;
+    uint64_t entries = (uint64_t)nlist + 1;
+    nearkit_status st = nearkit_reader_section_sized(&data, r, LOFF_TAG, entries * sizeof(uint64_t));
+    if (st) return st;
+    uint64_t *off = nearkit_alloc_array((size_t)entries, sizeof *off);
+    if (!off) return nearkit_oom();
+    memcpy(off, data, (size_t)entries * sizeof *off); /* out of the possibly unaligned image */
+    bool ok = off[0] == 0 && off[nlist] == n;
+    for (uint32_t l = 0; ok && l < nlist; l++) ok = off[l] <= off[l + 1];
+    for (uint32_t l = 0; ok && l < nlist; l++)
+        for (uint64_t i = off[l]; i < off[l + 1]; i++) assign[i] = l;
+    free(off);
+    return ok ? NEARKIT_OK : corrupt("list offsets do not partition the stored vectors");
+}
+
+nearkit_status nearkit_ivf_lists_load_by_list(nearkit_ivf_lists *ls, const nearkit_reader *r,
+                                              const uint8_t *codes, const int64_t *ids,
+                                              const float *norms, uint64_t n) {
+    uint32_t *assign = nearkit_alloc_array((size_t)n, sizeof *assign);
+    if (!assign) return nearkit_oom();
+    nearkit_status st = read_offsets(assign, r, ls->nlist, n);
+    if (!st) st = nearkit_ivf_lists_add(ls, assign, codes, n, ids, 0, norms, true);
+    free(assign);
+    return st;
+}
+
+nearkit_status nearkit_ivf_lists_save_by_position(const nearkit_ivf_lists *ls, nearkit_writer *w) {
+    size_t cs = ls->code_size;
+    uint8_t *codes = nearkit_alloc_array((size_t)ls->count, cs);
+    uint32_t *assign = nearkit_alloc_array((size_t)ls->count, sizeof *assign);
+    nearkit_status st = codes && assign ? NEARKIT_OK : nearkit_oom();
+    for (uint32_t l = 0; !st && l < ls->nlist; l++) {
+        const nearkit_ivf_list *list = &ls->list[l];
+        for (uint64_t row = 0; row < list->size; row++) {
+            uint32_t pos = list->positions[row];
+            memcpy(codes + (size_t)pos * cs, list->codes + row * cs, cs);
+            assign[pos] = l;
+        }
+    }
+    if (!st) st = nearkit_writer_section(w, VECS_TAG, codes, ls->count * cs);
+    if (!st) st = nearkit_writer_section(w, BASN_TAG, assign, ls->count * sizeof *assign);
+    free(codes);
+    free(assign);
+    return st;
+}
+
+nearkit_status nearkit_ivf_lists_load_by_position(nearkit_ivf_lists *ls, const nearkit_reader *r,
+                                                  const uint8_t *codes, uint64_t n) {
+    const void *data;
+    nearkit_status st = nearkit_reader_section_sized(&data, r, BASN_TAG, n * sizeof(uint32_t));
+    if (st) return st;
+    uint32_t *assign = nearkit_alloc_array((size_t)n, sizeof *assign);
+    if (!assign) return nearkit_oom();
+    memcpy(assign, data, (size_t)n * sizeof *assign);
+    for (uint64_t i = 0; !st && i < n; i++)
+        if (assign[i] >= ls->nlist) st = corrupt("code assigned to a list that does not exist");
+    if (!st) st = nearkit_ivf_lists_add(ls, assign, codes, n, NULL, 0, NULL, true);
+    free(assign);
+    return st;
+}

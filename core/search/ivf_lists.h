@@ -1,0 +1,75 @@
+/* The inverted lists of an IVF index: the one list store every IVF configuration keeps its codes
+ * in, whatever the code format. Internal to nearkit (hidden symbols).
+ *
+ * Each list is its own growable arena: its codes back to back (64-byte aligned, so that the SIMD
+ * kernels and sgemm stream them), and beside every code its label and, where the code format asks
+ * for one, a float of its own (the float32 scanner keeps squared norms there). A code's size is
+ * fixed per store; the store never looks inside a code.
+ *
+ * A label is what a search reports for a row, in one of two forms fixed per store:
+ *   - NEARKIT_IVF_IDS: the row's id itself (int64);
+ *   - NEARKIT_IVF_POSITIONS: the row's insertion position (uint32), for indexes that map
+ *     positions to ids themselves and save their codes in insertion order (ivf_binary). */
+#ifndef NEARKIT_IVF_LISTS_H
+#define NEARKIT_IVF_LISTS_H
+
+#include "base/internal.h"
+
+typedef enum nearkit_ivf_labels { NEARKIT_IVF_IDS, NEARKIT_IVF_POSITIONS } nearkit_ivf_labels;
+
+typedef struct nearkit_ivf_list {
+    uint8_t *codes;      /* capacity codes of code_size bytes */
+    int64_t *ids;        /* NEARKIT_IVF_IDS: the id of each row; else NULL */
+    uint32_t *positions; /* NEARKIT_IVF_POSITIONS: the insertion position of each row; else NULL */
+    float *norms;        /* with_norms: one float per row, as the caller gave them; else NULL */
+    uint64_t size, capacity;
+} nearkit_ivf_list;
+
+typedef struct nearkit_ivf_lists {
+    nearkit_ivf_list *list; /* nlist lists */
+    uint32_t nlist;
+    size_t code_size;
+    nearkit_ivf_labels labels;
+    bool with_norms;
+    uint64_t count; /* rows over all lists */
+} nearkit_ivf_lists;
+
+/* nlist empty lists. On failure the store is left empty (free it anyway). */
+nearkit_status nearkit_ivf_lists_init(nearkit_ivf_lists *ls, uint32_t nlist, size_t code_size,
+                                      nearkit_ivf_labels labels, bool with_norms);
+void nearkit_ivf_lists_free(nearkit_ivf_lists *ls);
+uint64_t nearkit_ivf_lists_memory(const nearkit_ivf_lists *ls);
+uint64_t nearkit_ivf_lists_max_size(const nearkit_ivf_lists *ls);
+uint32_t nearkit_ivf_lists_empty(const nearkit_ivf_lists *ls);
+
+/* Appends n codes, code i to list assign[i] after the rows already there, labelled ids[i] (or
+ * first + i where ids is NULL; positions are always first + i, and ids must be NULL then), with
+ * norms[i] when the store keeps norms. Room is made in every list first, so a failure
+ * (OUT_OF_MEMORY) leaves the lists as they were. `exact`: an empty list gets exactly the room
+ * it needs (the lists of a training or a load); otherwise lists grow by half again, so that
+ * adds after training rarely move a list. */
+nearkit_status nearkit_ivf_lists_add(nearkit_ivf_lists *ls, const uint32_t *assign, const uint8_t *codes,
+                                     uint64_t n, const int64_t *ids, uint64_t first, const float *norms,
+                                     bool exact);
+
+/* ---- persistence: the two layouts of format v1 ------------------------------------------------- */
+
+/* By list (ivf_flat): LOFF, the (nlist + 1) u64 offsets of each list's rows in what follows; VECS,
+ * every list's codes back to back in list order; IDS, their ids. Needs NEARKIT_IVF_IDS. */
+nearkit_status nearkit_ivf_lists_save_by_list(const nearkit_ivf_lists *ls, nearkit_writer *w);
+/* Fills an empty store from LOFF and the n codes and ids of VECS / IDS, already read and checked
+ * (nearkit_rows_load), norms as for add. CORRUPT where the offsets do not start at 0, decrease,
+ * or end elsewhere than at n. */
+nearkit_status nearkit_ivf_lists_load_by_list(nearkit_ivf_lists *ls, const nearkit_reader *r,
+                                              const uint8_t *codes, const int64_t *ids,
+                                              const float *norms, uint64_t n);
+
+/* By position (ivf_binary): VECS, the codes in insertion order; BASN, the u32 list of each. Needs
+ * NEARKIT_IVF_POSITIONS, with positions 0 .. count - 1 each held once. */
+nearkit_status nearkit_ivf_lists_save_by_position(const nearkit_ivf_lists *ls, nearkit_writer *w);
+/* Fills an empty store from BASN and the n codes of VECS in insertion order (already read).
+ * CORRUPT where a code names a list that does not exist. */
+nearkit_status nearkit_ivf_lists_load_by_position(nearkit_ivf_lists *ls, const nearkit_reader *r,
+                                                  const uint8_t *codes, uint64_t n);
+
+#endif

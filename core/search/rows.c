@@ -1,0 +1,159 @@
+/* The row store (rows.h). */
+#include "search/rows.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define VECS_TAG NEARKIT_TAG('V', 'E', 'C', 'S')
+#define IDS_TAG NEARKIT_TAG('I', 'D', 'S', ' ')
+
+void nearkit_rows_free(nearkit_rows *rows) {
+    nearkit_aligned_free(rows->vectors);
+    free(rows->ids);
+    *rows = (nearkit_rows){0};
+}
+
+uint64_t nearkit_rows_memory(const nearkit_rows *rows, const nearkit_index *ix) {
+    return rows->capacity * (ix->vector_bytes + (rows->ids ? sizeof(int64_t) : 0));
+}
+
+/* Room for `needed` rows: capacity grows by half again (amortised O(1) appends). */
+static nearkit_status reserve(nearkit_rows *rows, const nearkit_index *ix, uint64_t needed) {
+    if (needed <= rows->capacity) return NEARKIT_OK;
+    uint64_t cap = rows->capacity + rows->capacity / 2;
+    if (cap < needed) cap = needed;
+    if (cap > SIZE_MAX / ix->vector_bytes) return nearkit_oom();
+    uint8_t *vectors = nearkit_aligned_alloc_array((size_t)cap, (size_t)ix->vector_bytes);
+    int64_t *ids = rows->ids ? nearkit_alloc_array((size_t)cap, sizeof(int64_t)) : NULL;
+    if (!vectors || (rows->ids && !ids)) {
+        nearkit_aligned_free(vectors);
+        free(ids);
+        return nearkit_oom();
+    }
+    if (rows->count) {
+        memcpy(vectors, rows->vectors, (size_t)(rows->count * ix->vector_bytes));
+        if (ids) memcpy(ids, rows->ids, (size_t)rows->count * sizeof(int64_t));
+    }
+    nearkit_aligned_free(rows->vectors);
+    free(rows->ids);
+    rows->vectors = vectors;
+    rows->ids = ids;
+    rows->capacity = cap;
+    return NEARKIT_OK;
+}
+
+nearkit_status nearkit_rows_explicit_ids(nearkit_rows *rows) {
+    if (rows->ids) return NEARKIT_OK;
+    int64_t *ids = nearkit_alloc_array((size_t)(rows->capacity ? rows->capacity : 1), sizeof(int64_t));
+    if (!ids) return nearkit_oom();
+    for (uint64_t i = 0; i < rows->count; i++) ids[i] = (int64_t)i;
+    rows->ids = ids;
+    return NEARKIT_OK;
+}
+
+nearkit_status nearkit_rows_append(nearkit_rows *rows, const nearkit_index *ix, const void *vectors,
+                                   uint64_t n, const int64_t *ids) {
+    if (n == 0) return NEARKIT_OK; /* touches no memory: vectors may be NULL */
+    nearkit_status st = ids ? nearkit_rows_explicit_ids(rows) : NEARKIT_OK;
+    if (!st) st = reserve(rows, ix, rows->count + n);
+    if (st) return st;
+    memcpy(rows->vectors + rows->count * ix->vector_bytes, vectors, (size_t)(n * ix->vector_bytes));
+    if (rows->ids)
+        for (uint64_t i = 0; i < n; i++) rows->ids[rows->count + i] = ids ? ids[i] : (int64_t)(rows->count + i);
+    rows->count += n;
+    return NEARKIT_OK;
+}
+
+nearkit_status nearkit_rows_permute(nearkit_rows *rows, const nearkit_index *ix, const uint64_t *perm,
+                                    uint64_t n) {
+    nearkit_status st = nearkit_rows_explicit_ids(rows);
+    if (st) return st;
+    size_t vb = (size_t)ix->vector_bytes;
+    uint64_t cap = rows->capacity ? rows->capacity : 1;
+    uint8_t *vectors = nearkit_aligned_alloc_array((size_t)cap, vb);
+    int64_t *ids = nearkit_alloc_array((size_t)cap, sizeof(int64_t));
+    if (!vectors || !ids) {
+        nearkit_aligned_free(vectors);
+        free(ids);
+        return nearkit_oom();
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        memcpy(vectors + i * vb, rows->vectors + perm[i] * vb, vb);
+        ids[i] = rows->ids[perm[i]];
+    }
+    if (rows->count > n) {
+        memcpy(vectors + n * vb, rows->vectors + n * vb, (size_t)(rows->count - n) * vb);
+        memcpy(ids + n, rows->ids + n, (size_t)(rows->count - n) * sizeof(int64_t));
+    }
+    nearkit_aligned_free(rows->vectors);
+    free(rows->ids);
+    rows->vectors = vectors;
+    rows->ids = ids;
+    return NEARKIT_OK;
+}
+
+/* ---- persistence ------------------------------------------------------------------------------- */
+
+nearkit_status nearkit_rows_save(const nearkit_rows *rows, const nearkit_index *ix, nearkit_writer *w) {
+    nearkit_status st = nearkit_writer_section(w, VECS_TAG, rows->vectors, rows->count * ix->vector_bytes);
+    if (!st && rows->ids) st = nearkit_writer_section(w, IDS_TAG, rows->ids, rows->count * sizeof(int64_t));
+    return st;
+}
+
+static nearkit_status corrupt(const char *fmt, unsigned long long a, unsigned long long b) {
+    return nearkit_set_error(NEARKIT_ERR_CORRUPT, fmt, a, b);
+}
+
+/* The IDS section of n rows, if present (required or not), copied out of the possibly unaligned
+ * image, and checked for the id -1. */
+static nearkit_status load_ids(nearkit_rows *rows, const nearkit_reader *r, uint64_t n, bool required) {
+    const void *ids;
+    uint64_t size;
+    nearkit_status st = nearkit_reader_section(&ids, &size, r, IDS_TAG);
+    if (st) {
+        if (required) return st;
+        nearkit_clear_error(); /* absent: every id is its position */
+        return NEARKIT_OK;
+    }
+    if (size != n * sizeof(int64_t))
+        return corrupt("corrupt index: %llu ids for %llu vectors", (unsigned long long)(size / 8),
+                       (unsigned long long)n);
+    st = nearkit_rows_explicit_ids(rows);
+    if (st) return st;
+    memcpy(rows->ids, ids, (size_t)size);
+    for (uint64_t i = 0; i < n; i++)
+        if (rows->ids[i] == -1) return nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: stored id -1");
+    return NEARKIT_OK;
+}
+
+nearkit_status nearkit_rows_load(nearkit_rows *rows, const nearkit_index *ix, const nearkit_reader *r,
+                                 bool ids_required) {
+    const void *vectors;
+    uint64_t size;
+    nearkit_status st = nearkit_reader_section(&vectors, &size, r, VECS_TAG);
+    if (st) return st;
+    if (size % ix->vector_bytes != 0)
+        return corrupt("corrupt index: vector section of %llu bytes is not a whole number of "
+                       "%llu-byte vectors",
+                       (unsigned long long)size, (unsigned long long)ix->vector_bytes);
+    uint64_t n = size / ix->vector_bytes;
+    st = reserve(rows, ix, n);
+    if (st) return st;
+    /* the image may be unaligned: copy before reading values */
+    if (n) memcpy(rows->vectors, vectors, (size_t)size);
+    rows->count = n;
+    st = load_ids(rows, r, n, ids_required);
+    if (st) return st;
+    if (ix->vector_type == NEARKIT_VECTOR_FLOAT32)
+        return nearkit_check_loaded_floats(ix, (const float *)rows->vectors, n, "stored vector");
+    return NEARKIT_OK;
+}
+
+/* ---- distances --------------------------------------------------------------------------------- */
+
+void nearkit_rows_distances(float *out, uint32_t *ints, const nearkit_kernel_table *kt,
+                            const nearkit_index *ix, const nearkit_rows *rows, const void *query,
+                            uint64_t begin, size_t n) {
+    nearkit_metric_distances(out, ints, kt, ix->metric, query, nearkit_rows_at(rows, ix, begin), n,
+                             ix->dimension, (size_t)ix->vector_bytes);
+}
