@@ -209,8 +209,8 @@ test('paramInfo: range, default and description of every parameter of every kind
         assert.ok(p.minimum <= p.maximum, what);
         if (p.readOnly) {
           assert.equal(p.default, null, what);
-        } else if (p.description !== '') {
-          // (A parameter its kind has not described yet has a placeholder default.)
+        } else {
+          assert.notEqual(p.description, '', `${what} is described`);
           assert.equal(p.default, index.getParam(p.name), `${what}: default is a new index's value`);
           assert.ok(p.minimum <= p.default && p.default <= p.maximum, what);
         }

@@ -220,8 +220,7 @@ def test_params_describe_lists_every_parameter_of_every_kind():
                 if info.read_only:
                     assert info.default is None
                     continue
-                if not info.description:
-                    continue  # not described by its kind yet: its default is a placeholder
+                assert info.description, (kind.name, info.name)
                 # The default is what a new index holds, typed as get_param returns it.
                 value = index.get_param(info.name)
                 assert info.default == value and type(info.default) is type(value), \

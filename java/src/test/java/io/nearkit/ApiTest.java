@@ -288,7 +288,8 @@ class ApiTest {
                         assertTrue(p.minimum() <= p.maximum(), what);
                         if (p.isReadOnly()) {
                             assertTrue(p.defaultValue().isEmpty(), what);
-                        } else if (!p.description().isEmpty()) { // (undescribed: a placeholder default)
+                        } else {
+                            assertFalse(p.description().isEmpty(), what + " is described");
                             double d = p.defaultValue().orElseThrow();
                             assertEquals(index.getParam(p.name()), d, what + ": a new index's value");
                             assertTrue(p.minimum() <= d && d <= p.maximum(), what);
