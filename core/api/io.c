@@ -1,10 +1,12 @@
-/* The index file format (docs/format.md): framing, checksum, sections; save and load. */
+/* Saving and loading an index file (docs/format.md): the index's parameters and sections into
+ * the format (base/format.c frames and checksums them), save targets, temporaries and the atomic
+ * replace, reading a file's image, and the public entry points. */
+#include "base/format.h"
 #include "base/internal.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,193 +18,8 @@
 #include <sys/random.h>
 #endif
 
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "nearkit's file code assumes a little-endian host"
-#endif
-
-static const uint8_t file_magic[8] = {0x89, 'N', 'K', 'I', 'D', 'X', '\r', '\n'};
-#define FORMAT_VERSION 1u
-#define PROLOGUE_BYTES 16u    /* magic, version, header size */
-#define HEADER_BYTES 40u      /* fixed header after the prologue */
-#define SECTION_HEAD_BYTES 16u
 #define PARAMS_TAG NEARKIT_TAG('P', 'R', 'M', 'S')
-#define MAX_SECTIONS 64u
-#define FILE_CHUNK_BYTES ((size_t)1 << 20) /* staging for writes, step of checksummed reads */
-
-/* ---- CRC-32 (IEEE 802.3, reflected, as zlib computes it) ------------------------------------- */
-
-#define CRC_POLY 0xEDB88320u
-static uint32_t crc_table[8][256];
-
-static void crc_init_table(void) {
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int b = 0; b < 8; b++) c = (c & 1) ? CRC_POLY ^ (c >> 1) : c >> 1;
-        crc_table[0][i] = c;
-    }
-    for (uint32_t i = 0; i < 256; i++)
-        for (int t = 1; t < 8; t++)
-            crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xFF];
-}
-
-/* The CRC of the bytes before p[0 .. n) (`crc`, 0 for none) followed by them. */
-static uint32_t crc32_update(uint32_t crc, const uint8_t *p, size_t n) {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, crc_init_table);
-    uint32_t c = ~crc;
-    while (n >= 8) { /* slicing by 8 */
-        uint32_t lo, hi;
-        memcpy(&lo, p, 4);
-        memcpy(&hi, p + 4, 4);
-        lo ^= c;
-        c = crc_table[7][lo & 0xFF] ^ crc_table[6][(lo >> 8) & 0xFF] ^ crc_table[5][(lo >> 16) & 0xFF] ^
-            crc_table[4][lo >> 24] ^ crc_table[3][hi & 0xFF] ^ crc_table[2][(hi >> 8) & 0xFF] ^
-            crc_table[1][(hi >> 16) & 0xFF] ^ crc_table[0][hi >> 24];
-        p += 8;
-        n -= 8;
-    }
-    while (n--) c = crc_table[0][(c ^ *p++) & 0xFF] ^ (c >> 8);
-    return ~c;
-}
-
-/* Product of two polynomials modulo the CRC polynomial, both in the CRC's reflected bit order
- * (the top bit holds the coefficient of x^0). */
-static uint32_t crc_multiply(uint32_t a, uint32_t b) {
-    uint32_t product = 0;
-    for (uint32_t bit = 0x80000000u; a; bit >>= 1) {
-        if (a & bit) {
-            product ^= b;
-            a ^= bit;
-        }
-        b = (b & 1) ? (b >> 1) ^ CRC_POLY : b >> 1; /* b * x */
-    }
-    return product;
-}
-
-/* The CRC of A followed by B from the CRC of each and B's length: crc(A) * x^(8 len_b) + crc(B)
- * modulo the polynomial (the pre- and post-inversions cancel out). Lets a writer checksum the
- * sections as it streams them and fill in the header, which comes first, at the end. */
-static uint32_t crc32_concat(uint32_t crc_a, uint32_t crc_b, uint64_t len_b) {
-    uint32_t shift = 0x80000000u, power = 0x00800000u; /* x^0, x^8 */
-    for (; len_b; len_b >>= 1) {
-        if (len_b & 1) shift = crc_multiply(shift, power);
-        power = crc_multiply(power, power);
-    }
-    return crc_multiply(shift, crc_a) ^ crc_b;
-}
-
-/* ---- writing to a descriptor ------------------------------------------------------------------- */
-
-static nearkit_status write_failed(const char *path, int err) {
-    return nearkit_set_error(NEARKIT_ERR_IO, "cannot write '%s': %s", path, strerror(err));
-}
-
-static nearkit_status write_all(int fd, const uint8_t *p, size_t n, const char *path) {
-    while (n) {
-        ssize_t done = write(fd, p, n);
-        if (done < 0 && errno == EINTR) continue;
-        if (done <= 0) return write_failed(path, done < 0 ? errno : ENOSPC);
-        p += done;
-        n -= (size_t)done;
-    }
-    return NEARKIT_OK;
-}
-
-static nearkit_status write_all_at(int fd, const uint8_t *p, size_t n, off_t at, const char *path) {
-    while (n) {
-        ssize_t done = pwrite(fd, p, n, at);
-        if (done < 0 && errno == EINTR) continue;
-        if (done <= 0) return write_failed(path, done < 0 ? errno : ENOSPC);
-        p += done;
-        n -= (size_t)done;
-        at += done;
-    }
-    return NEARKIT_OK;
-}
-
-/* ---- writer ------------------------------------------------------------------------------------ */
-
-/* The writer streams the file: the header's place is held at the start (its section count is
- * known only at the end), the sections follow and are checksummed as they pass. In memory it
- * grows one image; to a file it stages small pieces in `data` and writes large ones straight
- * from the index, so a save needs no second copy of the index. */
-struct nearkit_writer {
-    uint8_t *data;
-    size_t size, cap;
-    int fd;           /* -1: the image in `data` is the result */
-    const char *path; /* for messages, when writing to a file */
-    uint32_t body_crc, n_sections;
-    uint64_t body_bytes; /* bytes after the header so far */
-};
-
-static nearkit_status writer_reserve(nearkit_writer *w, uint64_t more) {
-    if (more > SIZE_MAX - w->size) return nearkit_oom();
-    size_t need = w->size + (size_t)more;
-    if (need <= w->cap) return NEARKIT_OK;
-    size_t cap = w->cap ? w->cap : 4096;
-    while (cap < need) cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-    uint8_t *grown = realloc(w->data, cap);
-    if (!grown) return nearkit_oom();
-    w->data = grown;
-    w->cap = cap;
-    return NEARKIT_OK;
-}
-
-static nearkit_status writer_flush(nearkit_writer *w) {
-    nearkit_status st = write_all(w->fd, w->data, w->size, w->path);
-    w->size = 0;
-    return st;
-}
-
-/* Appends bytes after the header (counted in the checksum). */
-static nearkit_status put_body(nearkit_writer *w, const void *p, size_t n) {
-    if (!n) return NEARKIT_OK;
-    w->body_crc = crc32_update(w->body_crc, p, n);
-    w->body_bytes += n;
-    if (w->fd < 0) { /* room reserved by the caller */
-        memcpy(w->data + w->size, p, n);
-        w->size += n;
-        return NEARKIT_OK;
-    }
-    if (n > w->cap - w->size) {
-        nearkit_status st = writer_flush(w);
-        if (st) return st;
-        if (n >= w->cap) return write_all(w->fd, p, n, w->path);
-    }
-    memcpy(w->data + w->size, p, n);
-    w->size += n;
-    return NEARKIT_OK;
-}
-
-static nearkit_status writer_open(nearkit_writer *w, int fd, const char *path) {
-    *w = (nearkit_writer){.fd = fd, .path = path};
-    nearkit_status st = writer_reserve(w, fd < 0 ? PROLOGUE_BYTES + HEADER_BYTES : FILE_CHUNK_BYTES);
-    if (st) return st;
-    memset(w->data, 0, PROLOGUE_BYTES + HEADER_BYTES); /* the header's place */
-    w->size = PROLOGUE_BYTES + HEADER_BYTES;
-    return NEARKIT_OK;
-}
-
-nearkit_status nearkit_writer_section_parts(nearkit_writer *w, uint32_t tag, const void *const *parts,
-                                            const uint64_t *sizes, size_t n_parts) {
-    uint64_t total = 0;
-    for (size_t i = 0; i < n_parts; i++) total += sizes[i];
-    if (w->n_sections >= MAX_SECTIONS)
-        return nearkit_set_error(NEARKIT_ERR_INTERNAL, "too many sections in an index file");
-    nearkit_status st = w->fd < 0 ? writer_reserve(w, SECTION_HEAD_BYTES + total) : NEARKIT_OK;
-    uint8_t head[SECTION_HEAD_BYTES] = {0}; /* tag, reserved 0, length */
-    memcpy(head, &tag, 4);
-    memcpy(head + 8, &total, 8);
-    if (!st) st = put_body(w, head, sizeof head);
-    for (size_t i = 0; i < n_parts && !st; i++) st = put_body(w, parts[i], (size_t)sizes[i]);
-    if (!st) w->n_sections++;
-    return st;
-}
-
-nearkit_status nearkit_writer_section(nearkit_writer *w, uint32_t tag, const void *data,
-                                      uint64_t size) {
-    return nearkit_writer_section_parts(w, tag, &data, &size, 1);
-}
+#define NEXT_ID_TAG NEARKIT_TAG('N', 'E', 'X', 'T')
 
 /* The named, settable parameters (num_threads travels in the header). */
 static nearkit_status write_params(nearkit_writer *w, const nearkit_index *ix) {
@@ -237,123 +54,36 @@ static nearkit_status write_params(nearkit_writer *w, const nearkit_index *ix) {
     return st;
 }
 
-static uint8_t *encode_u32(uint8_t *p, uint32_t v) {
-    memcpy(p, &v, 4);
-    return p + 4;
-}
-static uint8_t *encode_u64(uint8_t *p, uint64_t v) {
-    memcpy(p, &v, 8);
-    return p + 8;
-}
-
-static void encode_header(uint8_t out[PROLOGUE_BYTES + HEADER_BYTES], const nearkit_index *ix,
-                          uint32_t n_sections) {
-    memcpy(out, file_magic, 8);
-    uint8_t *p = encode_u32(out + 8, FORMAT_VERSION);
-    p = encode_u32(p, HEADER_BYTES);
-    p = encode_u32(p, (uint32_t)ix->ops->kind);
-    p = encode_u32(p, (uint32_t)ix->metric);
-    p = encode_u32(p, (uint32_t)ix->vector_type);
-    p = encode_u32(p, ix->dimension);
-    p = encode_u64(p, ix->ops->count(ix));
-    p = encode_u64(p, ix->seed);
-    p = encode_u32(p, ix->num_threads);
-    encode_u32(p, n_sections);
+/* The next implicit id, when removals have left it above the count (a loader that finds no
+ * NEXT section takes the count). */
+static nearkit_status write_next_id(nearkit_writer *w, const nearkit_index *ix) {
+    uint64_t next_id = nearkit_index_next_id(ix);
+    if (next_id == ix->ops->count(ix)) return NEARKIT_OK;
+    uint8_t bytes[8];
+    memcpy(bytes, &next_id, 8); /* little-endian host (base/format.h) */
+    return nearkit_writer_section(w, NEXT_ID_TAG, bytes, sizeof bytes);
 }
 
-/* Writes the trailing checksum and then the header into the place held for it. */
-static nearkit_status writer_finish(nearkit_writer *w, const nearkit_index *ix) {
-    uint8_t header[PROLOGUE_BYTES + HEADER_BYTES];
-    encode_header(header, ix, w->n_sections);
-    uint32_t crc = crc32_concat(crc32_update(0, header + 8, sizeof header - 8), w->body_crc,
-                                w->body_bytes);
-    nearkit_status st = w->fd < 0 ? writer_reserve(w, 4) : NEARKIT_OK;
-    if (st) return st;
-    if (w->fd >= 0 && w->cap - w->size < 4) st = writer_flush(w);
-    if (st) return st;
-    encode_u32(w->data + w->size, crc);
-    w->size += 4;
-    if (w->fd < 0) {
-        memcpy(w->data, header, sizeof header);
-        return NEARKIT_OK;
-    }
-    st = writer_flush(w);
-    if (!st) st = write_all_at(w->fd, header, sizeof header, 0, w->path);
-    return st;
+static nearkit_file_header header_of(const nearkit_index *ix) {
+    return (nearkit_file_header){
+        .kind = (uint32_t)ix->ops->kind,
+        .metric = (uint32_t)ix->metric,
+        .vector_type = (uint32_t)ix->vector_type,
+        .dimension = ix->dimension,
+        .count = ix->ops->count(ix),
+        .seed = ix->seed,
+        .num_threads = ix->num_threads,
+    };
 }
 
-/* Streams the whole file into the writer. */
+/* Streams the whole file into the writer. The caller holds the index's lock (shared). */
 static nearkit_status serialise(nearkit_writer *w, const nearkit_index *ix) {
     nearkit_status st = write_params(w, ix);
     if (!st) st = ix->ops->save(ix, w);
-    if (!st) st = writer_finish(w, ix);
-    return st;
-}
-
-/* ---- reader ------------------------------------------------------------------------------------ */
-
-typedef struct section_ref {
-    uint32_t tag;
-    const uint8_t *data;
-    uint64_t size;
-} section_ref;
-
-struct nearkit_reader {
-    section_ref sections[MAX_SECTIONS];
-    uint32_t n_sections;
-};
-
-static void tag_text(char out[5], uint32_t tag) {
-    for (int i = 0; i < 4; i++) {
-        char c = (char)((tag >> (8 * i)) & 0xFF);
-        out[i] = (c >= 32 && c < 127) ? c : '?';
-    }
-    out[4] = '\0';
-}
-
-static const section_ref *find_section(const nearkit_reader *r, uint32_t tag) {
-    for (uint32_t i = 0; i < r->n_sections; i++)
-        if (r->sections[i].tag == tag) return &r->sections[i];
-    return NULL;
-}
-
-nearkit_status nearkit_reader_section(const void **data, uint64_t *size, const nearkit_reader *r,
-                                      uint32_t tag) {
-    const section_ref *s = find_section(r, tag);
-    if (s) {
-        *data = s->data;
-        *size = s->size;
-        return NEARKIT_OK;
-    }
-    char name[5];
-    tag_text(name, tag);
-    return nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: section '%s' is missing", name);
-}
-
-nearkit_status nearkit_reader_section_sized(const void **data, const nearkit_reader *r, uint32_t tag,
-                                            uint64_t expected) {
-    uint64_t size = 0;
-    nearkit_status st = nearkit_reader_section(data, &size, r, tag);
+    if (!st) st = write_next_id(w, ix);
     if (st) return st;
-    if (size != expected) {
-        char name[5];
-        tag_text(name, tag);
-        return nearkit_set_error(NEARKIT_ERR_CORRUPT,
-                                 "corrupt index: section '%s' holds %llu bytes, expected %llu", name,
-                                 (unsigned long long)size, (unsigned long long)expected);
-    }
-    return NEARKIT_OK;
-}
-
-static uint32_t get_u32(const uint8_t *p) {
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-static uint64_t get_u64(const uint8_t *p) {
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
+    nearkit_file_header h = header_of(ix);
+    return nearkit_writer_finish(w, &h);
 }
 
 /* Sets the last error to "<prefix>: <the last error's message>" with `status`. The message is
@@ -362,68 +92,6 @@ static nearkit_status prefix_last_error(nearkit_status status, const char *prefi
     char message[512];
     snprintf(message, sizeof message, "%s", nearkit_last_error_message());
     return nearkit_set_error(status, "%s: %s", prefix, message);
-}
-
-typedef struct file_header {
-    uint32_t kind, metric, vector_type, dimension;
-    uint64_t count, seed;
-    uint32_t num_threads, n_sections;
-} file_header;
-
-/* Checks the prologue (magic, version, header size) against the file's size; the first thing a
- * reader does, before it reads or allocates anything else. `p` holds min(size, 16) bytes. */
-static nearkit_status check_prologue(uint32_t *header_bytes, const uint8_t *p, uint64_t size) {
-    if (size < PROLOGUE_BYTES || memcmp(p, file_magic, 8) != 0)
-        return nearkit_set_error(NEARKIT_ERR_CORRUPT, "not a nearkit index (bad magic bytes)");
-    uint32_t version = get_u32(p + 8);
-    if (version > FORMAT_VERSION)
-        return nearkit_set_error(NEARKIT_ERR_UNSUPPORTED,
-                                 "index file format version %u is newer than this library reads "
-                                 "(%u); upgrade nearkit",
-                                 version, FORMAT_VERSION);
-    if (version == 0) return nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: format version 0");
-    *header_bytes = get_u32(p + 12);
-    if (*header_bytes < HEADER_BYTES || (uint64_t)*header_bytes + PROLOGUE_BYTES + 4 > size)
-        return nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: truncated header (%llu bytes)",
-                                 (unsigned long long)size);
-    return NEARKIT_OK;
-}
-
-/* Reads the header and splits the sections out of an image whose prologue and checksum passed. */
-static nearkit_status split_sections(file_header *h, nearkit_reader *r, const uint8_t *p, size_t size,
-                                     uint32_t header_bytes) {
-    const uint8_t *hp = p + PROLOGUE_BYTES;
-    *h = (file_header){get_u32(hp), get_u32(hp + 4), get_u32(hp + 8), get_u32(hp + 12),
-                       get_u64(hp + 16), get_u64(hp + 24), get_u32(hp + 32), get_u32(hp + 36)};
-    if (h->n_sections > MAX_SECTIONS)
-        return nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: %u sections", h->n_sections);
-    const uint8_t *at = p + PROLOGUE_BYTES + header_bytes, *end = p + size - 4;
-    r->n_sections = 0;
-    for (uint32_t i = 0; i < h->n_sections; i++) {
-        if ((size_t)(end - at) < SECTION_HEAD_BYTES)
-            return nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: section %u truncated", i);
-        uint32_t tag = get_u32(at);
-        uint64_t len = get_u64(at + 8);
-        char name[5];
-        tag_text(name, tag);
-        if (get_u32(at + 4) != 0) /* every writer of format 1 wrote 0 */
-            return nearkit_set_error(NEARKIT_ERR_CORRUPT,
-                                     "corrupt index: section '%s' has a non-zero reserved field", name);
-        if (find_section(r, tag))
-            return nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: section '%s' appears twice",
-                                     name);
-        if (len > (uint64_t)(end - at) - SECTION_HEAD_BYTES)
-            return nearkit_set_error(NEARKIT_ERR_CORRUPT,
-                                     "corrupt index: section %u claims %llu bytes, %llu remain", i,
-                                     (unsigned long long)len,
-                                     (unsigned long long)((end - at) - SECTION_HEAD_BYTES));
-        r->sections[r->n_sections++] = (section_ref){tag, at + SECTION_HEAD_BYTES, len};
-        at += SECTION_HEAD_BYTES + len;
-    }
-    if (at != end)
-        return nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: %zu stray bytes after the sections",
-                                 (size_t)(end - at));
-    return NEARKIT_OK;
 }
 
 /* Reads one PRMS entry at *p (before end) into name and value and steps past it. */
@@ -450,7 +118,8 @@ static nearkit_status apply_params(nearkit_index *ix, const nearkit_reader *r) {
     if (st) return st;
     const uint8_t *p = data, *end = p + size;
     if (size < 4) return nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: parameter section");
-    uint32_t n = get_u32(p);
+    uint32_t n;
+    memcpy(&n, p, 4);
     p += 4;
     bool seen[64] = {false}; /* a kind has far fewer parameters */
     for (uint32_t i = 0; i < n; i++) {
@@ -478,39 +147,54 @@ static nearkit_status apply_params(nearkit_index *ix, const nearkit_reader *r) {
     return NEARKIT_OK;
 }
 
+/* Creates the empty index the header describes. */
+static nearkit_status create_from_header(nearkit_index **ix, const nearkit_file_header *h) {
+    if (!nearkit_find_kind((nearkit_kind)h->kind))
+        return nearkit_set_error(NEARKIT_ERR_UNSUPPORTED,
+                                 "index file holds kind %u, which this library does not have", h->kind);
+    nearkit_index_options options = NEARKIT_INDEX_OPTIONS_INIT;
+    options.num_threads = h->num_threads;
+    options.seed = h->seed;
+    nearkit_status st = nearkit_index_create(ix, (nearkit_kind)h->kind, (nearkit_metric)h->metric,
+                                             h->dimension, &options);
+    if (st == NEARKIT_ERR_OUT_OF_MEMORY) return st;
+    if (st) return prefix_last_error(NEARKIT_ERR_CORRUPT, "corrupt index");
+    if ((uint32_t)(*ix)->vector_type != h->vector_type)
+        return nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: vector type %u does not fit metric",
+                                 h->vector_type);
+    return NEARKIT_OK;
+}
+
+/* The NEXT section, when present: the next implicit id, at least the count. */
+static nearkit_status apply_next_id(nearkit_index *ix, const nearkit_reader *r) {
+    if (!nearkit_reader_has_section(r, NEXT_ID_TAG)) return NEARKIT_OK; /* create set the count */
+    const void *data = NULL;
+    nearkit_status st = nearkit_reader_section_sized(&data, r, NEXT_ID_TAG, 8);
+    if (st) return st;
+    uint64_t next_id;
+    memcpy(&next_id, data, 8);
+    if (nearkit_index_set_next_id(ix, next_id) != NEARKIT_OK)
+        return nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: next id below the count");
+    return NEARKIT_OK;
+}
+
 /* Builds the index from an image whose prologue passed; `crc` is the checksum of bytes
  * 8 .. size - 4 as read. */
 static nearkit_status deserialise(nearkit_index **out, const uint8_t *p, size_t size,
                                   uint32_t header_bytes, uint32_t crc) {
-    if (crc != get_u32(p + size - 4))
-        return nearkit_set_error(NEARKIT_ERR_CORRUPT,
-                                 "corrupt index: checksum mismatch (the file is truncated or damaged)");
-    file_header h = {0};
-    nearkit_reader *r = malloc(sizeof *r);
-    if (!r) return nearkit_oom();
-    nearkit_status st = split_sections(&h, r, p, size, header_bytes);
+    nearkit_file_header h = {0};
+    nearkit_reader *r = NULL;
+    nearkit_status st = nearkit_reader_open(&r, &h, p, size, header_bytes, crc);
+    if (st) return st;
     nearkit_index *ix = NULL;
-    if (!st && !nearkit_find_kind((nearkit_kind)h.kind))
-        st = nearkit_set_error(NEARKIT_ERR_UNSUPPORTED,
-                               "index file holds kind %u, which this library does not have", h.kind);
-    if (!st) {
-        nearkit_index_options options = NEARKIT_INDEX_OPTIONS_INIT;
-        options.num_threads = h.num_threads;
-        options.seed = h.seed;
-        st = nearkit_index_create(&ix, (nearkit_kind)h.kind, (nearkit_metric)h.metric, h.dimension,
-                                  &options);
-        if (st && st != NEARKIT_ERR_OUT_OF_MEMORY)
-            st = prefix_last_error(NEARKIT_ERR_CORRUPT, "corrupt index");
-    }
-    if (!st && (uint32_t)ix->vector_type != h.vector_type)
-        st = nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: vector type %u does not fit metric",
-                               h.vector_type);
+    st = create_from_header(&ix, &h);
     if (!st) st = apply_params(ix, r);
     if (!st) st = ix->ops->load(ix, r);
     if (!st && ix->ops->count(ix) != h.count)
         st = nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: header says %llu vectors, body %llu",
                                (unsigned long long)h.count, (unsigned long long)ix->ops->count(ix));
-    free(r);
+    if (!st) st = apply_next_id(ix, r);
+    nearkit_reader_free(r);
     if (st) {
         nearkit_index_free(ix);
         return st;
@@ -562,19 +246,21 @@ static nearkit_status open_regular_file(int *fd_out, uint64_t *size, const char 
  * it a chunk at a time as it arrives. */
 static nearkit_status read_image(uint8_t **out, uint32_t *header_bytes, uint32_t *crc, int fd,
                                  size_t size, const char *path) {
-    uint8_t prologue[PROLOGUE_BYTES];
-    nearkit_status st = read_exactly(fd, prologue, size < PROLOGUE_BYTES ? size : PROLOGUE_BYTES, path);
-    if (!st) st = check_prologue(header_bytes, prologue, size);
+    const size_t prologue_bytes = NEARKIT_FORMAT_PROLOGUE_BYTES, chunk = NEARKIT_FORMAT_CHUNK_BYTES;
+    uint8_t prologue[NEARKIT_FORMAT_PROLOGUE_BYTES];
+    nearkit_status st = read_exactly(fd, prologue, size < prologue_bytes ? size : prologue_bytes, path);
+    if (!st) st = nearkit_format_check_prologue(header_bytes, prologue, size);
     if (st) return st;
     uint8_t *image = malloc(size);
     if (!image) return nearkit_oom();
-    memcpy(image, prologue, PROLOGUE_BYTES);
-    uint32_t c = crc32_update(0, prologue + 8, PROLOGUE_BYTES - 8);
+    memcpy(image, prologue, prologue_bytes);
+    uint32_t c = nearkit_format_crc32(0, prologue + 8, prologue_bytes - 8);
     size_t checked_end = size - 4; /* the stored checksum is not part of what it covers */
-    for (size_t at = PROLOGUE_BYTES; at < size && !st; at += FILE_CHUNK_BYTES) {
-        size_t n = size - at < FILE_CHUNK_BYTES ? size - at : FILE_CHUNK_BYTES;
+    for (size_t at = prologue_bytes; at < size && !st; at += chunk) {
+        size_t n = size - at < chunk ? size - at : chunk;
         st = read_exactly(fd, image + at, n, path);
-        if (at < checked_end) c = crc32_update(c, image + at, (at + n < checked_end ? at + n : checked_end) - at);
+        size_t checked = at + n < checked_end ? at + n : checked_end;
+        if (at < checked) c = nearkit_format_crc32(c, image + at, checked - at);
     }
     if (st) {
         free(image);
@@ -644,9 +330,9 @@ static nearkit_status open_target(save_target *t, const char *path) {
 #endif
     int err = errno;
     free(dir);
-    if (t->dir_fd < 0) return write_failed(path, err);
+    if (t->dir_fd < 0) return nearkit_format_write_failed(path, err);
     if (fstatat(t->dir_fd, t->base, &t->info, AT_SYMLINK_NOFOLLOW) == 0) t->exists = true;
-    else if (errno != ENOENT) return write_failed(path, errno);
+    else if (errno != ENOENT) return nearkit_format_write_failed(path, errno);
     if (t->exists && !S_ISREG(t->info.st_mode))
         return nearkit_set_error(NEARKIT_ERR_IO,
                                  "cannot write '%s': it is %s; a save replaces only a regular file",
@@ -764,18 +450,23 @@ static nearkit_status set_permissions(const save_target *t, int fd) {
         if (fchown(fd, (uid_t)-1, t->info.st_gid) != 0) { /* best effort */
         }
     }
-    if (fchmod(fd, t->info.st_mode & 07777) != 0) return write_failed(t->path, errno);
+    if (fchmod(fd, t->info.st_mode & 07777) != 0) return nearkit_format_write_failed(t->path, errno);
     return NEARKIT_OK;
 }
 
-/* Writes the whole file to fd and makes it durable. */
+/* Writes the whole file to fd and makes it durable. The index's lock is held (shared) for the
+ * serialisation only: writers to the index need not wait for the fsync. */
 static nearkit_status write_file(const save_target *t, int fd, const nearkit_index *ix) {
     nearkit_writer w;
-    nearkit_status st = writer_open(&w, fd, t->path);
-    if (!st) st = serialise(&w, ix);
-    free(w.data);
+    nearkit_status st = nearkit_writer_open(&w, fd, t->path);
+    if (!st) {
+        nearkit_index_lock_read(ix);
+        st = serialise(&w, ix);
+        nearkit_index_unlock(ix);
+    }
+    nearkit_writer_discard(&w);
     if (!st) st = set_permissions(t, fd);
-    if (!st && fsync(fd) != 0) st = write_failed(t->path, errno);
+    if (!st && fsync(fd) != 0) st = nearkit_format_write_failed(t->path, errno);
     return st;
 }
 
@@ -790,7 +481,7 @@ static nearkit_status write_anonymous(save_target *t, const nearkit_index *ix, b
     if (!st) {
         int err = name_anonymous_temp(t, fd);
         if (!err) *done = true;
-        else if (err == ENOSPC || err == EDQUOT) st = write_failed(t->path, err);
+        else if (err == ENOSPC || err == EDQUOT) st = nearkit_format_write_failed(t->path, err);
     } else {
         *done = true; /* a failure of the write itself is final */
     }
@@ -805,9 +496,9 @@ static nearkit_status write_anonymous(save_target *t, const nearkit_index *ix, b
 
 static nearkit_status write_named(save_target *t, const nearkit_index *ix) {
     int fd = create_named_temp(t, t->exists ? 0600 : 0666);
-    if (fd < 0) return write_failed(t->path, errno);
+    if (fd < 0) return nearkit_format_write_failed(t->path, errno);
     nearkit_status st = write_file(t, fd, ix);
-    if (close(fd) != 0 && !st) st = write_failed(t->path, errno);
+    if (close(fd) != 0 && !st) st = nearkit_format_write_failed(t->path, errno);
     if (st) unlinkat(t->dir_fd, t->temp, 0);
     return st;
 }
@@ -818,13 +509,13 @@ static nearkit_status replace_target(save_target *t, const nearkit_index *ix) {
     if (!st && !done) st = write_named(t, ix);
     if (st) return st;
     if (renameat(t->dir_fd, t->temp, t->dir_fd, t->base) != 0) {
-        st = write_failed(t->path, errno);
+        st = nearkit_format_write_failed(t->path, errno);
         unlinkat(t->dir_fd, t->temp, 0);
         return st;
     }
     /* the rename is durable once the directory is; some file systems cannot sync one */
     if (fsync(t->dir_fd) != 0 && errno != EINVAL && errno != ENOTSUP && errno != EROFS && errno != EBADF)
-        return write_failed(t->path, errno);
+        return nearkit_format_write_failed(t->path, errno);
     return NEARKIT_OK;
 }
 
@@ -836,14 +527,17 @@ NEARKIT_API nearkit_status nearkit_index_save_to_buffer(void **data, size_t *siz
     if (!data || !size || !index)
         return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "NULL argument to save_to_buffer");
     nearkit_writer w;
-    nearkit_status st = writer_open(&w, -1, NULL);
-    if (!st) st = serialise(&w, index);
+    nearkit_status st = nearkit_writer_open(&w, -1, NULL);
+    if (!st) {
+        nearkit_index_lock_read(index);
+        st = serialise(&w, index);
+        nearkit_index_unlock(index);
+    }
     if (st) {
-        free(w.data);
+        nearkit_writer_discard(&w);
         return st;
     }
-    *data = w.data;
-    *size = w.size;
+    nearkit_writer_take_image(&w, data, size);
     return NEARKIT_OK;
 }
 
@@ -856,10 +550,9 @@ NEARKIT_API nearkit_status nearkit_index_load_from_buffer(nearkit_index **out, c
         return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "NULL argument to load_from_buffer");
     *out = NULL;
     uint32_t header_bytes = 0;
-    nearkit_status st = check_prologue(&header_bytes, data, size);
+    nearkit_status st = nearkit_format_check_prologue(&header_bytes, data, size);
     if (st) return st;
-    const uint8_t *p = data;
-    return deserialise(out, p, size, header_bytes, crc32_update(0, p + 8, size - 12));
+    return deserialise(out, data, size, header_bytes, nearkit_format_image_crc(data, size));
 }
 
 NEARKIT_API nearkit_status nearkit_index_save(const nearkit_index *index, const char *path) {
