@@ -30,9 +30,13 @@
  *     CPU, kernel level (NEARKIT_KERNELS) and BLAS: the float kernels sum in one documented order
  *     at every SIMD level, and sgemm only shortlists candidates, kept when its error bound proves
  *     them complete and rescanned with the kernels otherwise.
- *   - Thread safety: functions taking `const nearkit_index *` may run concurrently with each other on
- *     one index. Functions taking `nearkit_index *` (add, train, build, set_param) need the caller
- *     to exclude every other call on that index while they run. Different indexes are independent.
+ *   - Thread safety: every function may run concurrently with every other on one index, from any
+ *     threads, except nearkit_index_free (the caller ensures nothing else uses the index).
+ *     Searches, reads and saves (functions taking `const nearkit_index *`) run in parallel and
+ *     never wait for each other; a writer (add, remove, train, build, compact, set_param) runs
+ *     alone: it waits for the searches under way and searches that start meanwhile wait for it.
+ *     So each search sees the collection before or after a concurrent write, whole, never half of
+ *     it. Different indexes are independent.
  */
 #ifndef NEARKIT_H
 #define NEARKIT_H
@@ -202,13 +206,58 @@ NEARKIT_API nearkit_status nearkit_index_options_init(nearkit_index_options *opt
 
 /* ---- Search options ---------------------------------------------------------------------------- */
 
-/* Per-call search options; NULL everywhere means all defaults. */
+/* A search filter: the search considers only the stored vectors whose ids it allows, and returns
+ * exactly what a search of an index holding only those vectors would (exact kinds), or keeps its
+ * recall on that truth (approximate kinds, which widen their search when few vectors pass; they
+ * return min(k, allowed) neighbours). Range search filters the same way. Everything is borrowed
+ * for the call only. Set struct_size (NEARKIT_FILTER_INIT) and one of: */
+#define NEARKIT_FILTER_NONE 0u      /* every vector (as no filter) */
+#define NEARKIT_FILTER_IDS 1u       /* the n_ids ids at `ids`: any order, repeats and unknown ids fine */
+#define NEARKIT_FILTER_BITMAP 2u    /* id bitmap_first + i is allowed when bit i of `bitmap` is set
+                                       (bit i is bit i % 8 of byte i / 8); ids outside
+                                       [bitmap_first, bitmap_first + bitmap_bits) are not */
+#define NEARKIT_FILTER_PREDICATE 3u /* predicate(context, id) != 0 allows id. It is called from the
+                                       search's threads, concurrently, at most once per stored
+                                       vector and call; it must not call into the same index. */
+
+/* Allows an id when nonzero. */
+typedef int32_t (*nearkit_id_predicate)(void *context, int64_t id);
+
+typedef struct nearkit_filter {
+    uint32_t struct_size; /* sizeof(nearkit_filter) as the caller was compiled */
+    uint32_t type;        /* NEARKIT_FILTER_* */
+    const int64_t *ids;
+    uint64_t n_ids;
+    const uint8_t *bitmap;
+    int64_t bitmap_first;
+    uint64_t bitmap_bits;
+    nearkit_id_predicate predicate;
+    void *context;
+} nearkit_filter;
+
+#define NEARKIT_FILTER_INIT {(uint32_t)sizeof(nearkit_filter), 0u, NULL, 0u, NULL, 0, 0u, NULL, NULL}
+
+/* One named parameter's value for one call (see "Named parameters"). */
+typedef struct nearkit_param_value {
+    const char *name;
+    double value;
+} nearkit_param_value;
+
+/* Per-call search options; NULL everywhere means all defaults. Fields after num_threads were added
+ * in 0.2; callers compiled before (a smaller struct_size) get their defaults. */
 typedef struct nearkit_search_options {
     uint32_t struct_size; /* sizeof(nearkit_search_options) as the caller was compiled */
     uint32_t num_threads; /* threads for this batch; 0 = the index's num_threads. Default 0 */
+    /* Only the vectors this filter allows; NULL: every vector. Default NULL */
+    const nearkit_filter *filter;
+    /* Settings of this call only: n_params values of the index's settable, non-build parameters
+     * ("nprobe", mih's "max_radius", ...), used instead of the index's for this call. Two threads
+     * may search one index with different values at once. Default none */
+    const nearkit_param_value *params;
+    uint64_t n_params;
 } nearkit_search_options;
 
-#define NEARKIT_SEARCH_OPTIONS_INIT {(uint32_t)sizeof(nearkit_search_options), 0u}
+#define NEARKIT_SEARCH_OPTIONS_INIT {(uint32_t)sizeof(nearkit_search_options), 0u, NULL, NULL, 0u}
 
 /* Sets struct_size and every default. Errors: INVALID_ARGUMENT for NULL. */
 NEARKIT_API nearkit_status nearkit_search_options_init(nearkit_search_options *options);
@@ -241,21 +290,50 @@ NEARKIT_API void nearkit_index_free(nearkit_index *index);
  * Kinds that need training accept vectors before it: they are kept and indexed by the training
  * that nearkit_index_build runs, so create, add, build, search works for every kind.
  * Errors: INVALID_ARGUMENT (NULL vectors with n > 0, wrong type, NaN or infinity, id -1),
- * OUT_OF_MEMORY. Needs exclusive access. */
+ * OUT_OF_MEMORY. A writer (see "Thread safety" above). */
 NEARKIT_API nearkit_status nearkit_index_add(nearkit_index *index, nearkit_vector_type type,
                                              const void *vectors, uint64_t n, const int64_t *ids);
 
 /* Trains kinds that learn from data (e.g. IVF centroids) on n vectors (borrowed for the call),
  * e.g. a sample, before or after adding; vectors already added are then indexed. A no-op returning
  * OK for kinds that need no training. Errors: INVALID_ARGUMENT (also for n = 0), STATE (already
- * trained), OUT_OF_MEMORY. Needs exclusive access. */
+ * trained), OUT_OF_MEMORY. A writer (see "Thread safety" above). */
 NEARKIT_API nearkit_status nearkit_index_train(nearkit_index *index, nearkit_vector_type type,
                                                const void *vectors, uint64_t n);
 
 /* Makes everything added so far searchable: builds trees, and trains on the added vectors first
  * where the kind needs training and has none. Idempotent; OK for kinds that need no build.
- * Errors: STATE (nothing to train on), OUT_OF_MEMORY. Needs exclusive access. */
+ * Errors: STATE (nothing to train on), OUT_OF_MEMORY. A writer (see "Thread safety" above). */
 NEARKIT_API nearkit_status nearkit_index_build(nearkit_index *index);
+
+/* ---- Removing and reading back ---------------------------------------------------------------- */
+
+/* Removes every stored vector that carries one of the n ids (borrowed; ids not stored and repeats
+ * are ignored). *removed (may be NULL) gets the number of vectors removed. Searches, count and
+ * saves no longer see them at once; the kinds reclaim their space as docs/architecture.md
+ * ("Living collections") says, at the latest on nearkit_index_compact. An id removed can be added
+ * again. With ids NULL on add, ids keep counting from the number of vectors ever added, so a
+ * removed implicit id is never given again. Errors: INVALID_ARGUMENT (NULL index, NULL ids with
+ * n > 0), OUT_OF_MEMORY (nothing was removed). */
+NEARKIT_API nearkit_status nearkit_index_remove(uint64_t *removed, nearkit_index *index,
+                                                const int64_t *ids, uint64_t n);
+
+/* Reads back stored vectors: for each of the n ids, its vector into row i of `vectors` (n rows of
+ * nearkit_index_vector_bytes() bytes) as the index stores it (cosine: normalised to length 1),
+ * and found[i] = 1; for an id not stored, a row of zeros and found[i] = 0. `found` may be NULL.
+ * Where several vectors carry one id, one of them. Errors: INVALID_ARGUMENT (NULL arguments with
+ * n > 0), OUT_OF_MEMORY. */
+NEARKIT_API nearkit_status nearkit_index_get(void *vectors, uint8_t *found,
+                                             const nearkit_index *index, const int64_t *ids,
+                                             uint64_t n);
+
+/* 1 when some stored vector carries `id`, else 0 (also for a NULL index). */
+NEARKIT_API int32_t nearkit_index_contains(const nearkit_index *index, int64_t id);
+
+/* Reclaims the space of removed vectors and finishes work the kinds defer (trees rebuild over
+ * what was added or removed since their build). Never needed for correct results.
+ * Errors: INVALID_ARGUMENT, OUT_OF_MEMORY (the index is unchanged). */
+NEARKIT_API nearkit_status nearkit_index_compact(nearkit_index *index);
 
 /* ---- Searching --------------------------------------------------------------------------------- */
 
@@ -368,7 +446,7 @@ NEARKIT_API nearkit_status nearkit_index_get_param(double *value, const nearkit_
                                                    const char *name);
 /* Sets a parameter. Errors: INVALID_ARGUMENT (NULL, NaN, out of range, not an integer where one
  * is needed, read-only), NOT_FOUND, STATE (a build parameter after training or adding).
- * Needs exclusive access. */
+ * A writer (see "Thread safety" above). */
 NEARKIT_API nearkit_status nearkit_index_set_param(nearkit_index *index, const char *name,
                                                    double value);
 

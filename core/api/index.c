@@ -1,7 +1,14 @@
-/* The generic index API: argument checks, vector preparation, parameters, dispatch to kinds. */
+/* The generic index API: argument checks, vector preparation, parameters, the index's lock,
+ * dispatch to kinds. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* pthread_rwlockattr_setkind_np */
+#endif
+#include "base/idmap.h"
 #include "base/internal.h"
+#include "search/driver.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -130,26 +137,73 @@ static nearkit_status accept_vectors(const void **prepared, void **owned, const 
     return prepare_vectors(prepared, owned, ix, vectors, n);
 }
 
-static uint32_t search_threads(const nearkit_index *ix, const nearkit_search_options *options) {
-    uint32_t requested = ix->num_threads;
-    if (options && options->struct_size >= offsetof(nearkit_search_options, num_threads) + 4 &&
-        options->num_threads != 0)
-        requested = options->num_threads;
-    return nearkit_resolve_threads(requested);
-}
-
-static nearkit_status check_search_options(const nearkit_search_options *options) {
-    if (options && options->struct_size < sizeof(uint32_t))
-        return invalid("search options struct_size is too small");
-    return NEARKIT_OK;
-}
-
 static nearkit_status check_ready(const nearkit_index *ix) {
     if (ix->ops->is_ready(ix)) return NEARKIT_OK;
     return nearkit_set_error(NEARKIT_ERR_STATE, "the %s index is not ready: %s", ix->ops->name,
                              (ix->ops->flags & NEARKIT_KIND_FLAG_NEEDS_TRAINING)
                                  ? "train it (or add vectors and call build) first"
                                  : "call build after adding vectors");
+}
+
+/* The caller's search options as this library's struct: fields past its struct_size (a caller
+ * compiled against an older header) keep their defaults. */
+static nearkit_status read_search_options(nearkit_search_options *out,
+                                          const nearkit_search_options *options) {
+    *out = (nearkit_search_options)NEARKIT_SEARCH_OPTIONS_INIT;
+    if (!options) return NEARKIT_OK;
+    if (options->struct_size < sizeof(uint32_t)) return invalid("search options struct_size is too small");
+    size_t n = options->struct_size < sizeof *out ? options->struct_size : sizeof *out;
+    memcpy(out, options, n);
+    if (out->n_params > 0 && !out->params) return invalid("search options: params is NULL");
+    return NEARKIT_OK;
+}
+
+/* ---- the index's lock ------------------------------------------------------------------------- */
+
+/* The index's reader-writer lock. Const entry points receive the index as const; the lock is the
+ * one thing they change, through these functions only. */
+struct nearkit_index_lock {
+    pthread_rwlock_t rw;
+};
+
+void nearkit_index_lock_read(const nearkit_index *ix) { pthread_rwlock_rdlock(&ix->lock->rw); }
+static void lock_write(nearkit_index *ix) { pthread_rwlock_wrlock(&ix->lock->rw); }
+void nearkit_index_unlock(const nearkit_index *ix) { pthread_rwlock_unlock(&ix->lock->rw); }
+
+/* Writers first: a steady stream of searches must not keep an add waiting for ever (glibc's
+ * default prefers readers). Nothing in the library takes the lock twice, so the non-recursive
+ * kind is safe. */
+static bool init_lock(nearkit_index *ix) {
+    ix->lock = malloc(sizeof *ix->lock);
+    pthread_rwlockattr_t attr;
+    if (!ix->lock || pthread_rwlockattr_init(&attr)) {
+        free(ix->lock);
+        return false;
+    }
+#if defined(__GLIBC__)
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+#endif
+    bool ok = pthread_rwlock_init(&ix->lock->rw, &attr) == 0;
+    pthread_rwlockattr_destroy(&attr);
+    if (!ok) free(ix->lock);
+    return ok;
+}
+
+static void free_lock(nearkit_index *ix) {
+    pthread_rwlock_destroy(&ix->lock->rw);
+    free(ix->lock);
+}
+
+uint64_t nearkit_index_next_id(const nearkit_index *ix) {
+    uint64_t count = ix->ops->count(ix);
+    return ix->next_id > count ? ix->next_id : count;
+}
+
+nearkit_status nearkit_index_set_next_id(nearkit_index *ix, uint64_t next_id) {
+    if (next_id < ix->ops->count(ix) || next_id > (uint64_t)INT64_MAX)
+        return invalid("the next id lies below the number of vectors");
+    ix->next_id = next_id;
+    return NEARKIT_OK;
 }
 
 /* ---- parameters -------------------------------------------------------------------------------- */
@@ -216,19 +270,56 @@ NEARKIT_API nearkit_status nearkit_index_param_describe(nearkit_param_info *out,
     return NEARKIT_OK;
 }
 
+static nearkit_status no_such_param(const nearkit_index *ix, const char *name) {
+    return nearkit_set_error(NEARKIT_ERR_NOT_FOUND, "the %s index has no parameter '%.64s'",
+                             ix->ops->name, name);
+}
+
+/* Parameter i's current value (lock held). */
+static nearkit_status param_value(double *value, const nearkit_index *ix, size_t i) {
+    if (i < GENERIC_PARAMS) {
+        *value = ix->num_threads;
+        return NEARKIT_OK;
+    }
+    return ix->ops->get_param(ix, i - GENERIC_PARAMS, value);
+}
+
 NEARKIT_API nearkit_status nearkit_index_get_param(double *value, const nearkit_index *index,
                                                    const char *name) {
     nearkit_clear_error();
     if (!value || !index || !name) return invalid("NULL argument to get_param");
     size_t i;
-    if (!find_param(&i, index, name))
-        return nearkit_set_error(NEARKIT_ERR_NOT_FOUND, "the %s index has no parameter '%.64s'",
-                                 index->ops->name, name);
+    if (!find_param(&i, index, name)) return no_such_param(index, name);
+    nearkit_index_lock_read(index);
+    nearkit_status st = param_value(value, index, i);
+    nearkit_index_unlock(index);
+    return st;
+}
+
+/* Whether parameter p accepts `value` (range, integrality, not read-only). */
+static nearkit_status check_param_value(const nearkit_param_desc *p, double value) {
+    if (p->flags & NEARKIT_PARAM_FLAG_READ_ONLY)
+        return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "parameter '%s' is read-only", p->name);
+    if (isnan(value) || value < p->min || value > p->max)
+        return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT,
+                                 "parameter '%s' must lie in [%g, %g], got %g", p->name, p->min,
+                                 p->max, value);
+    if ((p->flags & NEARKIT_PARAM_FLAG_INTEGER) && value != floor(value))
+        return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "parameter '%s' must be an integer, got %g",
+                                 p->name, value);
+    return NEARKIT_OK;
+}
+
+static nearkit_status set_param_locked(nearkit_index *ix, size_t i, double value) {
+    const nearkit_param_desc *p = param_desc(ix, i);
+    if ((p->flags & NEARKIT_PARAM_FLAG_BUILD) && ix->ops->count(ix) > 0)
+        return nearkit_set_error(NEARKIT_ERR_STATE,
+                                 "parameter '%s' can only be set before vectors are added", p->name);
     if (i < GENERIC_PARAMS) {
-        *value = index->num_threads;
+        ix->num_threads = (uint32_t)value;
         return NEARKIT_OK;
     }
-    return index->ops->get_param(index, i - GENERIC_PARAMS, value);
+    return ix->ops->set_param(ix, i - GENERIC_PARAMS, value);
 }
 
 NEARKIT_API nearkit_status nearkit_index_set_param(nearkit_index *index, const char *name,
@@ -236,27 +327,47 @@ NEARKIT_API nearkit_status nearkit_index_set_param(nearkit_index *index, const c
     nearkit_clear_error();
     if (!index || !name) return invalid("NULL argument to set_param");
     size_t i;
-    if (!find_param(&i, index, name))
-        return nearkit_set_error(NEARKIT_ERR_NOT_FOUND, "the %s index has no parameter '%.64s'",
-                                 index->ops->name, name);
-    const nearkit_param_desc *p = param_desc(index, i);
-    if (p->flags & NEARKIT_PARAM_FLAG_READ_ONLY)
-        return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "parameter '%s' is read-only", name);
-    if (isnan(value) || value < p->min || value > p->max)
-        return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT,
-                                 "parameter '%s' must lie in [%g, %g], got %g", name, p->min, p->max,
-                                 value);
-    if ((p->flags & NEARKIT_PARAM_FLAG_INTEGER) && value != floor(value))
-        return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "parameter '%s' must be an integer, got %g",
-                                 name, value);
-    if ((p->flags & NEARKIT_PARAM_FLAG_BUILD) && index->ops->count(index) > 0)
-        return nearkit_set_error(NEARKIT_ERR_STATE,
-                                 "parameter '%s' can only be set before vectors are added", name);
-    if (i < GENERIC_PARAMS) {
-        index->num_threads = (uint32_t)value;
-        return NEARKIT_OK;
+    if (!find_param(&i, index, name)) return no_such_param(index, name);
+    nearkit_status st = check_param_value(param_desc(index, i), value);
+    if (st) return st;
+    lock_write(index);
+    st = set_param_locked(index, i, value);
+    nearkit_index_unlock(index);
+    return st;
+}
+
+/* The settings of one search call: every parameter of the kind as the index holds it, then the
+ * call's own values (runtime parameters only), and the call's thread count. */
+typedef struct call_settings {
+    double *values; /* the kind's parameters; NULL when it has none */
+    uint32_t threads;
+} call_settings;
+
+static nearkit_status resolve_settings(call_settings *out, const nearkit_index *ix,
+                                       const nearkit_search_options *o) {
+    size_t n = ix->ops->n_params;
+    out->values = n ? nearkit_alloc_array(n, sizeof(double)) : NULL;
+    if (n && !out->values) return nearkit_oom();
+    for (size_t i = 0; i < n; i++)
+        if (ix->ops->get_param(ix, i, &out->values[i])) out->values[i] = NAN;
+    uint32_t threads = o->num_threads ? o->num_threads : ix->num_threads;
+    for (uint64_t j = 0; j < o->n_params; j++) {
+        const nearkit_param_value *v = &o->params[j];
+        size_t i;
+        if (!v->name) return invalid("search options: a parameter's name is NULL");
+        if (!find_param(&i, ix, v->name)) return no_such_param(ix, v->name);
+        const nearkit_param_desc *p = param_desc(ix, i);
+        nearkit_status st = check_param_value(p, v->value);
+        if (st) return st;
+        if (p->flags & NEARKIT_PARAM_FLAG_BUILD)
+            return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT,
+                                     "parameter '%s' is fixed when the index is built: it cannot be "
+                                     "set per call", p->name);
+        if (i < GENERIC_PARAMS) threads = (uint32_t)v->value;
+        else out->values[i - GENERIC_PARAMS] = v->value;
     }
-    return index->ops->set_param(index, i - GENERIC_PARAMS, value);
+    out->threads = nearkit_resolve_threads(threads);
+    return NEARKIT_OK;
 }
 
 /* Applies "name=value" pairs separated by commas, semicolons or white space. */
@@ -339,8 +450,13 @@ NEARKIT_API nearkit_status nearkit_index_create(nearkit_index **out, nearkit_kin
     ix->vector_bytes = metric == NEARKIT_METRIC_HAMMING ? dimension / 8u : (uint64_t)dimension * 4u;
     ix->num_threads = opts.num_threads;
     ix->seed = opts.seed;
+    if (!init_lock(ix)) {
+        free(ix);
+        return nearkit_oom();
+    }
     st = ops->create(ix);
     if (st) {
+        free_lock(ix);
         free(ix);
         return st;
     }
@@ -356,10 +472,63 @@ NEARKIT_API nearkit_status nearkit_index_create(nearkit_index **out, nearkit_kin
 NEARKIT_API void nearkit_index_free(nearkit_index *index) {
     if (!index) return;
     index->ops->destroy(index);
+    if (index->id_counts) nearkit_idmap_free(index->id_counts);
+    free(index->id_counts);
+    free_lock(index);
     free(index);
 }
 
 /* ---- adding, training, building ---------------------------------------------------------------- */
+
+/* Counts n ids into the id counts, if the index keeps them. False: out of memory (nothing
+ * counted). */
+static bool count_ids(nearkit_index *ix, const int64_t *ids, uint64_t n) {
+    nearkit_idmap *m = ix->id_counts;
+    if (!m) return true;
+    if (!nearkit_idmap_reserve(m, m->size + n)) return false;
+    for (uint64_t i = 0; i < n; i++) nearkit_idmap_add(m, ids[i], 1); /* cannot fail: reserved */
+    return true;
+}
+
+/* The ids of n vectors added without ids: next_id onwards. NULL in *out where the kind's own
+ * default (its positions) gives the same, i.e. while nothing was ever removed. */
+static nearkit_status implicit_ids(int64_t **out, const nearkit_index *ix, uint64_t n) {
+    *out = NULL;
+    uint64_t next = nearkit_index_next_id(ix);
+    if (next == ix->ops->count(ix) && !ix->id_counts) return NEARKIT_OK;
+    if (n > (uint64_t)INT64_MAX - next) return invalid("the ids would pass INT64_MAX");
+    int64_t *ids = nearkit_alloc_array((size_t)n, sizeof(int64_t));
+    if (!ids) return nearkit_oom();
+    for (uint64_t i = 0; i < n; i++) ids[i] = (int64_t)(next + i);
+    *out = ids;
+    return NEARKIT_OK;
+}
+
+static nearkit_status check_ids(const int64_t *ids, uint64_t n) {
+    for (uint64_t i = 0; ids && i < n; i++)
+        if (ids[i] == -1)
+            return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT,
+                                     "id -1 (at position %llu) is reserved for 'no neighbour'",
+                                     (unsigned long long)i);
+    return NEARKIT_OK;
+}
+
+static nearkit_status add_locked(nearkit_index *ix, const void *prepared, uint64_t n,
+                                 const int64_t *ids) {
+    uint64_t next = nearkit_index_next_id(ix);
+    int64_t *made = NULL;
+    nearkit_status st = ids ? NEARKIT_OK : implicit_ids(&made, ix, n);
+    const int64_t *given = ids ? ids : made;
+    if (!st && given && ix->id_counts && !nearkit_idmap_reserve(ix->id_counts, ix->id_counts->size + n))
+        st = nearkit_oom();
+    if (!st) st = ix->ops->add(ix, prepared, n, given);
+    if (!st) {
+        if (given) count_ids(ix, given, n); /* reserved above: cannot fail */
+        ix->next_id = next + n;
+    }
+    free(made);
+    return st;
+}
 
 NEARKIT_API nearkit_status nearkit_index_add(nearkit_index *index, nearkit_vector_type type,
                                              const void *vectors, uint64_t n, const int64_t *ids) {
@@ -369,16 +538,12 @@ NEARKIT_API nearkit_status nearkit_index_add(nearkit_index *index, nearkit_vecto
     void *owned;
     nearkit_status st = accept_vectors(&prepared, &owned, index, type, vectors, n, "vector");
     if (st || n == 0) return st;
-    if (ids) {
-        for (uint64_t i = 0; i < n; i++)
-            if (ids[i] == -1) {
-                free(owned);
-                return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT,
-                                         "id -1 (at position %llu) is reserved for 'no neighbour'",
-                                         (unsigned long long)i);
-            }
+    st = check_ids(ids, n);
+    if (!st) {
+        lock_write(index);
+        st = add_locked(index, prepared, n, ids);
+        nearkit_index_unlock(index);
     }
-    st = index->ops->add(index, prepared, n, ids);
     free(owned);
     return st;
 }
@@ -393,7 +558,9 @@ NEARKIT_API nearkit_status nearkit_index_train(nearkit_index *index, nearkit_vec
     nearkit_status st = accept_vectors(&prepared, &owned, index, type, vectors, n, "training vector");
     if (st) return st;
     if (n == 0) return invalid("training needs at least one vector");
+    lock_write(index);
     st = index->ops->train(index, prepared, n);
+    nearkit_index_unlock(index);
     free(owned);
     return st;
 }
@@ -401,7 +568,135 @@ NEARKIT_API nearkit_status nearkit_index_train(nearkit_index *index, nearkit_vec
 NEARKIT_API nearkit_status nearkit_index_build(nearkit_index *index) {
     nearkit_clear_error();
     if (!index) return invalid("index is NULL");
-    return index->ops->build ? index->ops->build(index) : NEARKIT_OK;
+    if (!index->ops->build) return NEARKIT_OK;
+    lock_write(index);
+    nearkit_status st = index->ops->build(index);
+    nearkit_index_unlock(index);
+    return st;
+}
+
+/* ---- removing and reading back ----------------------------------------------------------------- */
+
+static nearkit_status unsupported(const nearkit_index *ix, const char *what) {
+    return nearkit_set_error(NEARKIT_ERR_UNSUPPORTED, "the %s index cannot %s", ix->ops->name, what);
+}
+
+static bool count_one(void *ctx, int64_t id) { return nearkit_idmap_add(ctx, id, 1); }
+
+/* Builds the id counts on first need (write lock held). */
+static nearkit_status ensure_id_counts(nearkit_index *ix) {
+    if (ix->id_counts) return NEARKIT_OK;
+    if (!ix->ops->each_id) return unsupported(ix, "list its ids");
+    nearkit_idmap *m = calloc(1, sizeof *m);
+    if (!m || !nearkit_idmap_reserve(m, ix->ops->count(ix))) {
+        free(m);
+        return nearkit_oom();
+    }
+    ix->ops->each_id(ix, count_one, m); /* reserved: cannot fail */
+    ix->id_counts = m;
+    return NEARKIT_OK;
+}
+
+static nearkit_status remove_locked(uint64_t *removed, nearkit_index *ix, const int64_t *ids,
+                                    uint64_t n) {
+    if (!ix->ops->remove || !ix->ops->each_id) return unsupported(ix, "remove vectors");
+    nearkit_status st = ensure_id_counts(ix);
+    if (st) return st;
+    nearkit_idmap present = {0};
+    if (!nearkit_idmap_reserve(&present, n)) return nearkit_oom();
+    for (uint64_t i = 0; i < n; i++)
+        if (ids[i] != -1 && nearkit_idmap_contains(ix->id_counts, ids[i])) nearkit_idmap_add(&present, ids[i], 1);
+    if (present.size > 0) st = ix->ops->remove(ix, &present, removed);
+    if (!st)
+        for (uint64_t i = 0; i < n; i++) nearkit_idmap_erase(ix->id_counts, ids[i]);
+    nearkit_idmap_free(&present);
+    return st;
+}
+
+NEARKIT_API nearkit_status nearkit_index_remove(uint64_t *removed, nearkit_index *index,
+                                                const int64_t *ids, uint64_t n) {
+    nearkit_clear_error();
+    uint64_t none = 0;
+    if (!removed) removed = &none;
+    *removed = 0;
+    if (!index) return invalid("index is NULL");
+    if (n > 0 && !ids) return invalid("ids are NULL");
+    if (n == 0) return NEARKIT_OK;
+    lock_write(index);
+    nearkit_status st = remove_locked(removed, index, ids, n);
+    nearkit_index_unlock(index);
+    if (st) *removed = 0;
+    return st;
+}
+
+NEARKIT_API nearkit_status nearkit_index_get(void *vectors, uint8_t *found, const nearkit_index *index,
+                                             const int64_t *ids, uint64_t n) {
+    nearkit_clear_error();
+    if (!index) return invalid("index is NULL");
+    if (n == 0) return NEARKIT_OK;
+    if (!vectors || !ids) return invalid("NULL argument to get");
+    if (n > (uint64_t)PTRDIFF_MAX / index->vector_bytes) return invalid("too many ids");
+    uint8_t *hit = found ? found : calloc((size_t)n, 1);
+    nearkit_idmap wanted = {0}; /* id -> its first row of the output */
+    if (!hit || !nearkit_idmap_reserve(&wanted, n)) {
+        if (!found) free(hit);
+        nearkit_idmap_free(&wanted);
+        return nearkit_oom();
+    }
+    memset(hit, 0, (size_t)n);
+    memset(vectors, 0, (size_t)(n * index->vector_bytes));
+    for (uint64_t i = 0; i < n; i++)
+        if (ids[i] != -1 && !nearkit_idmap_contains(&wanted, ids[i])) {
+            nearkit_idmap_add(&wanted, ids[i], 0);
+            *nearkit_idmap_find(&wanted, ids[i]) = i;
+        }
+    nearkit_index_lock_read(index);
+    nearkit_status st = index->ops->get ? index->ops->get(index, &wanted, vectors, hit)
+                                        : unsupported(index, "read vectors back");
+    nearkit_index_unlock(index);
+    size_t vb = (size_t)index->vector_bytes;
+    for (uint64_t i = 0; !st && i < n; i++) { /* repeated ids: copy the first one's row */
+        const uint64_t *first = ids[i] != -1 ? nearkit_idmap_find(&wanted, ids[i]) : NULL;
+        if (first && *first != i && hit[*first]) {
+            memcpy((uint8_t *)vectors + i * vb, (uint8_t *)vectors + *first * vb, vb);
+            hit[i] = 1;
+        }
+    }
+    nearkit_idmap_free(&wanted);
+    if (!found) free(hit);
+    return st;
+}
+
+NEARKIT_API int32_t nearkit_index_contains(const nearkit_index *index, int64_t id) {
+    if (!index || id == -1) return 0;
+    nearkit_index_lock_read(index);
+    int32_t known = -1;
+    if (index->id_counts) known = nearkit_idmap_contains(index->id_counts, id);
+    nearkit_index_unlock(index);
+    if (known >= 0) return known;
+    /* first use: build the counts, which needs the writer's side */
+    nearkit_index *ix = (nearkit_index *)index;
+    lock_write(ix);
+    if (ensure_id_counts(ix) == NEARKIT_OK) known = nearkit_idmap_contains(ix->id_counts, id);
+    nearkit_index_unlock(ix);
+    if (known < 0) { /* out of memory for the counts: ask the vectors themselves */
+        uint8_t hit = 0;
+        uint8_t *row = calloc(1, (size_t)index->vector_bytes);
+        if (row && nearkit_index_get(row, &hit, index, &id, 1) == NEARKIT_OK) known = hit;
+        free(row);
+    }
+    nearkit_clear_error();
+    return known > 0;
+}
+
+NEARKIT_API nearkit_status nearkit_index_compact(nearkit_index *index) {
+    nearkit_clear_error();
+    if (!index) return invalid("index is NULL");
+    if (!index->ops->compact) return NEARKIT_OK;
+    lock_write(index);
+    nearkit_status st = index->ops->compact(index);
+    nearkit_index_unlock(index);
+    return st;
 }
 
 /* ---- searching --------------------------------------------------------------------------------- */
@@ -412,6 +707,75 @@ static void pad_rows(int64_t *ids, float *dist, uint64_t n, uint64_t k, uint64_t
             ids[q * k + j] = -1;
             dist[q * k + j] = INFINITY;
         }
+}
+
+/* Compiles the caller's filter (NULL or NONE: *out NULL). */
+static nearkit_status compile_filter(nearkit_admit **out, nearkit_admit *storage, const nearkit_filter *f) {
+    *out = NULL;
+    if (!f) return NEARKIT_OK;
+    if (f->struct_size < offsetof(nearkit_filter, type) + sizeof f->type)
+        return invalid("filter struct_size is too small (use NEARKIT_FILTER_INIT)");
+    nearkit_filter g = NEARKIT_FILTER_INIT;
+    memcpy(&g, f, f->struct_size < sizeof g ? f->struct_size : sizeof g);
+    *storage = (nearkit_admit){.type = g.type, .most = UINT64_MAX};
+    switch (g.type) {
+    case NEARKIT_FILTER_NONE:
+        return NEARKIT_OK;
+    case NEARKIT_FILTER_IDS:
+        if (g.n_ids > 0 && !g.ids) return invalid("filter: ids are NULL");
+        if (!nearkit_idmap_from_ids(&storage->set, g.ids, g.n_ids)) return nearkit_oom();
+        storage->most = storage->set.size;
+        break;
+    case NEARKIT_FILTER_BITMAP: {
+        if (g.bitmap_bits > 0 && !g.bitmap) return invalid("filter: bitmap is NULL");
+        storage->bitmap = g.bitmap;
+        storage->first = g.bitmap_first;
+        /* ids past INT64_MAX cannot be stored: clip the bits to what ids can reach */
+        uint64_t reach = (uint64_t)INT64_MAX - (uint64_t)g.bitmap_first + (g.bitmap_first < 0 ? 0 : 1);
+        storage->bits = g.bitmap_bits < reach || g.bitmap_first < 0 ? g.bitmap_bits : reach;
+        uint64_t set = 0;
+        for (uint64_t i = 0; i < storage->bits / 8; i++) set += (uint64_t)__builtin_popcount(g.bitmap[i]);
+        for (uint64_t i = storage->bits / 8 * 8; i < storage->bits; i++) set += g.bitmap[i >> 3] >> (i & 7) & 1u;
+        storage->most = set;
+        break;
+    }
+    case NEARKIT_FILTER_PREDICATE:
+        if (!g.predicate) return invalid("filter: predicate is NULL");
+        storage->predicate = g.predicate;
+        storage->context = g.context;
+        break;
+    default:
+        return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "unknown filter type %u", g.type);
+    }
+    *out = storage;
+    return NEARKIT_OK;
+}
+
+/* The parts of a search call the generic layer prepares: checked options, settings, filter. */
+typedef struct prepared_call {
+    nearkit_search_options options;
+    call_settings settings;
+    nearkit_admit admit_storage;
+    nearkit_admit *admit;
+} prepared_call;
+
+static void release_call(prepared_call *p) {
+    free(p->settings.values);
+    if (p->admit) nearkit_idmap_free(&p->admit->set);
+}
+
+/* Lock held (read). */
+static nearkit_status prepare_call(prepared_call *p, nearkit_search_call *c, const nearkit_index *ix,
+                                   const nearkit_search_options *options) {
+    *p = (prepared_call){0};
+    nearkit_status st = read_search_options(&p->options, options);
+    if (!st) st = resolve_settings(&p->settings, ix, &p->options);
+    if (!st) st = compile_filter(&p->admit, &p->admit_storage, p->options.filter);
+    c->ix = ix;
+    c->threads = p->settings.threads;
+    c->settings = p->settings.values;
+    c->admit = p->admit;
+    return st;
 }
 
 NEARKIT_API nearkit_status nearkit_index_search(int64_t *ids, float *distances,
@@ -426,19 +790,24 @@ NEARKIT_API nearkit_status nearkit_index_search(int64_t *ids, float *distances,
     if (n > 0 && k > (uint64_t)PTRDIFF_MAX / 8 / n)
         return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "n * k = %llu * %llu results is too many",
                                  (unsigned long long)n, (unsigned long long)k);
-    nearkit_status st = check_search_options(options);
+    nearkit_search_options checked;
+    nearkit_status st = read_search_options(&checked, options);
     if (st) return st;
     const void *prepared;
     void *owned;
     st = accept_vectors(&prepared, &owned, index, type, queries, n, "query");
     if (st || n == 0) return st;
-    st = check_ready(index);
+    nearkit_index_lock_read(index);
+    prepared_call p = {0};
+    nearkit_search_call c = {.queries = prepared, .n = n, .ids = ids, .dist = distances, .stride = k};
+    st = prepare_call(&p, &c, index, options);
+    if (!st) st = check_ready(index);
     uint64_t count = index->ops->count(index);
-    uint64_t k_found = k < count ? k : count;
-    if (!st && k_found > 0)
-        st = index->ops->search(index, prepared, n, k_found, ids, distances, k,
-                                search_threads(index, options));
-    if (!st) pad_rows(ids, distances, n, k, k_found);
+    c.k = k < count ? k : count;
+    if (!st && c.k > 0) st = nearkit_search(index->ops->knn_searcher, &c);
+    if (!st) pad_rows(ids, distances, n, k, c.k);
+    release_call(&p);
+    nearkit_index_unlock(index);
     free(owned);
     return st;
 }
@@ -454,17 +823,23 @@ NEARKIT_API nearkit_status nearkit_index_range_search(nearkit_range_result **out
     *out = NULL;
     if (!index) return invalid("index is NULL");
     if (isnan(radius)) return invalid("radius is NaN");
-    nearkit_status st = check_search_options(options);
+    nearkit_search_options checked;
+    nearkit_status st = read_search_options(&checked, options);
     if (st) return st;
     const void *prepared;
     void *owned;
     st = accept_vectors(&prepared, &owned, index, type, queries, n, "query");
     if (st) return st;
-    if (n > 0) st = check_ready(index);
-    nearkit_range_builder *b = NULL;
-    if (!st && !(b = nearkit_range_builder_new(n))) st = nearkit_oom();
-    if (!st && n > 0 && index->ops->count(index) > 0)
-        st = index->ops->range_search(index, prepared, n, radius, b, search_threads(index, options));
+    nearkit_range_builder *b = nearkit_range_builder_new(n);
+    if (!b) st = nearkit_oom();
+    nearkit_index_lock_read(index);
+    prepared_call p = {0};
+    nearkit_search_call c = {.queries = prepared, .n = n, .radius = radius, .matches = b};
+    if (!st) st = prepare_call(&p, &c, index, options);
+    if (!st && n > 0) st = check_ready(index);
+    if (!st && n > 0 && index->ops->count(index) > 0) st = nearkit_search(index->ops->range_searcher, &c);
+    release_call(&p);
+    nearkit_index_unlock(index);
     free(owned);
     if (st) {
         nearkit_range_builder_free(b);
@@ -491,13 +866,32 @@ NEARKIT_API uint64_t nearkit_index_vector_bytes(const nearkit_index *index) {
     return index ? index->vector_bytes : 0;
 }
 NEARKIT_API uint64_t nearkit_index_count(const nearkit_index *index) {
-    return index ? index->ops->count(index) : 0;
+    if (!index) return 0;
+    nearkit_index_lock_read(index);
+    uint64_t count = index->ops->count(index);
+    nearkit_index_unlock(index);
+    return count;
 }
+
+/* Lock held. */
+static uint64_t memory_locked(const nearkit_index *ix) {
+    uint64_t counts = ix->id_counts ? sizeof *ix->id_counts + nearkit_idmap_memory(ix->id_counts) : 0;
+    return sizeof *ix + counts + ix->ops->memory(ix);
+}
+
 NEARKIT_API uint64_t nearkit_index_memory_bytes(const nearkit_index *index) {
-    return index ? sizeof *index + index->ops->memory(index) : 0;
+    if (!index) return 0;
+    nearkit_index_lock_read(index);
+    uint64_t bytes = memory_locked(index);
+    nearkit_index_unlock(index);
+    return bytes;
 }
 NEARKIT_API int32_t nearkit_index_is_ready(const nearkit_index *index) {
-    return index && index->ops->is_ready(index) ? 1 : 0;
+    if (!index) return 0;
+    nearkit_index_lock_read(index);
+    int32_t ready = index->ops->is_ready(index) ? 1 : 0;
+    nearkit_index_unlock(index);
+    return ready;
 }
 
 NEARKIT_API nearkit_status nearkit_index_describe(char **out, const nearkit_index *index) {
@@ -505,21 +899,21 @@ NEARKIT_API nearkit_status nearkit_index_describe(char **out, const nearkit_inde
     if (!out || !index) return invalid("NULL argument to describe");
     *out = NULL;
     nearkit_strbuf sb = {0};
+    nearkit_index_lock_read(index);
     nearkit_strbuf_appendf(&sb, "%s index, metric %s, dimension %u%s, %llu vectors, %llu bytes\n",
                            index->ops->name, nearkit_metric_name(index->metric), index->dimension,
                            index->vector_type == NEARKIT_VECTOR_BINARY ? " bits" : "",
-                           (unsigned long long)nearkit_index_count(index),
-                           (unsigned long long)nearkit_index_memory_bytes(index));
+                           (unsigned long long)index->ops->count(index),
+                           (unsigned long long)memory_locked(index));
     nearkit_strbuf_appendf(&sb, "parameters:");
     for (size_t i = 0; i < nearkit_index_param_count(index); i++) {
         double v = 0;
-        const nearkit_param_desc *p = param_desc(index, i);
-        if (i < GENERIC_PARAMS) v = index->num_threads;
-        else if (index->ops->get_param(index, i - GENERIC_PARAMS, &v)) continue;
-        nearkit_strbuf_appendf(&sb, " %s=%g", p->name, v);
+        if (param_value(&v, index, i)) continue;
+        nearkit_strbuf_appendf(&sb, " %s=%g", param_desc(index, i)->name, v);
     }
     nearkit_strbuf_appendf(&sb, "\n");
     if (index->ops->describe) index->ops->describe(index, &sb);
+    nearkit_index_unlock(index);
     if (sb.failed) {
         free(sb.data);
         return nearkit_oom();

@@ -177,6 +177,9 @@ typedef struct nearkit_param_desc {
     double (*default_for)(const nearkit_index *ix);
 } nearkit_param_desc;
 
+struct nearkit_idmap;    /* base/idmap.h */
+struct nearkit_searcher; /* search/driver.h */
+
 /* What every index kind implements. The generic layer (index.c) has already validated arguments,
  * checked vector type and finite values, and normalised cosine vectors, so kinds see clean input:
  * for COSINE, vectors are unit length (or zero) and the distance is 1 - dot. */
@@ -198,11 +201,21 @@ typedef struct nearkit_index_ops {
     bool (*is_ready)(const nearkit_index *ix);
     uint64_t (*count)(const nearkit_index *ix);
     uint64_t (*memory)(const nearkit_index *ix);
-    /* k <= count here; the generic layer pads the rest. ids/dist rows have stride `stride`. */
-    nearkit_status (*search)(const nearkit_index *ix, const void *queries, uint64_t n, uint64_t k,
-                             int64_t *ids, float *dist, uint64_t stride, uint32_t threads);
-    nearkit_status (*range_search)(const nearkit_index *ix, const void *queries, uint64_t n,
-                                   float radius, nearkit_range_builder *out, uint32_t threads);
+    /* How the kind searches (search/driver.h): k-NN and range. The generic layer builds the call
+     * (k <= count; it pads the rest) and the driver runs it. */
+    const struct nearkit_searcher *knn_searcher;
+    const struct nearkit_searcher *range_searcher;
+    /* Removes every vector whose id `ids` holds; *removed gets how many. All or nothing: on
+     * failure nothing is removed. */
+    nearkit_status (*remove)(nearkit_index *ix, const struct nearkit_idmap *ids, uint64_t *removed);
+    /* For each stored vector whose id `wanted` holds, copies it to row wanted[id] of `vectors`
+     * and sets found[that row] = 1 (rows of ids not stored are left alone). */
+    nearkit_status (*get)(const nearkit_index *ix, const struct nearkit_idmap *wanted, void *vectors,
+                          uint8_t *found);
+    /* Calls fn for the id of every stored vector (false from fn stops it). */
+    void (*each_id)(const nearkit_index *ix, bool (*fn)(void *ctx, int64_t id), void *ctx);
+    /* Reclaims removed vectors' space and finishes deferred work now. NULL: nothing deferred. */
+    nearkit_status (*compact)(nearkit_index *ix);
     /* i indexes params[]. */
     nearkit_status (*get_param)(const nearkit_index *ix, size_t i, double *value);
     nearkit_status (*set_param)(nearkit_index *ix, size_t i, double value);
@@ -213,6 +226,16 @@ typedef struct nearkit_index_ops {
 
 struct nearkit_index {
     const nearkit_index_ops *ops;
+    /* Writers (add, remove, train, build, compact, set_param) hold it exclusively, readers
+     * (searches, get, save, introspection) shared: see the header's thread-safety convention.
+     * Only the public entry points take it; nothing inside the library takes it twice. */
+    struct nearkit_index_lock *lock; /* index.c */
+    /* The id the next vector added without ids gets: the number of vectors ever added, which
+     * removals do not lower (saved in the file when it differs from the count). */
+    uint64_t next_id;
+    /* How many stored vectors carry each id, built on the first remove, get or contains and kept
+     * from then on by add and remove; NULL before. */
+    struct nearkit_idmap *id_counts;
     nearkit_metric metric;
     nearkit_vector_type vector_type;
     uint32_t dimension;     /* floats, or bits */
@@ -221,6 +244,14 @@ struct nearkit_index {
     uint64_t seed;
     void *impl;
 };
+
+/* The index's lock (index.c), for the public entry points of other files (io.c). */
+void nearkit_index_lock_read(const nearkit_index *ix);
+void nearkit_index_unlock(const nearkit_index *ix);
+/* The next implicit id as the file keeps it (io.c): it is saved when it differs from the count,
+ * and set on load (INVALID_ARGUMENT unless next_id >= the count). */
+uint64_t nearkit_index_next_id(const nearkit_index *ix);
+nearkit_status nearkit_index_set_next_id(nearkit_index *ix, uint64_t next_id);
 
 /* The registry of kinds compiled in (library.c). */
 const nearkit_index_ops *nearkit_find_kind(nearkit_kind kind);

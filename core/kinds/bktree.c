@@ -717,18 +717,6 @@ static const nearkit_searcher bk_searching = {
     .range = bk_range,
 };
 
-static nearkit_status bk_search(const nearkit_index *ix, const void *queries, uint64_t n, uint64_t k,
-                                int64_t *ids, float *dist, uint64_t stride, uint32_t threads) {
-    nearkit_search_call c = {.ix = ix, .queries = queries, .n = n, .k = k, .stride = stride,
-                             .ids = ids, .dist = dist};
-    return nearkit_drive_knn(&bk_searching, &c, threads, 0);
-}
-
-static nearkit_status bk_range_search(const nearkit_index *ix, const void *queries, uint64_t n,
-                                      float radius, nearkit_range_builder *out, uint32_t threads) {
-    nearkit_search_call c = {.ix = ix, .queries = queries, .n = n, .radius = radius, .matches = out};
-    return nearkit_drive_range(&bk_searching, &c, threads, 0);
-}
 
 /* ---- parameters -------------------------------------------------------------------------------- */
 
@@ -907,8 +895,8 @@ const nearkit_index_ops nearkit_bktree_ops = {
     .is_ready = bk_is_ready,
     .count = bk_count,
     .memory = bk_memory,
-    .search = bk_search,
-    .range_search = bk_range_search,
+    .knn_searcher = &bk_searching,
+    .range_searcher = &bk_searching,
     .get_param = bk_get_param,
     .set_param = bk_set_param,
     .save = bk_save,

@@ -451,20 +451,21 @@ static bool flat_knn(void *scratch, const nearkit_search_call *c, uint64_t first
     return true;
 }
 
+static bool flat_plan_knn(nearkit_search_call *c, void *plan) {
+    knn_plan *p = plan;
+    *p = plan_knn(c->ix, c->n, c->k, c->threads);
+    c->chunk = p->chunk;
+    return true;
+}
+
 static const nearkit_searcher knn_searcher = {
+    .plan_size = sizeof(knn_plan),
+    .plan = flat_plan_knn,
     .scratch_new = knn_scratch_new,
     .scratch_free = knn_scratch_free,
     .knn = flat_knn,
 };
 
-static nearkit_status flat_search(const nearkit_index *ix, const void *queries, uint64_t n,
-                                  uint64_t k, int64_t *ids, float *dist, uint64_t stride,
-                                  uint32_t threads) {
-    knn_plan plan = plan_knn(ix, n, k, threads);
-    nearkit_search_call c = {.ix = ix, .queries = queries, .n = n, .k = k, .stride = stride,
-                             .ids = ids, .dist = dist, .state = &plan};
-    return nearkit_drive_knn(&knn_searcher, &c, threads, plan.chunk);
-}
 
 /* ---- range search ------------------------------------------------------------------------------ */
 
@@ -512,17 +513,19 @@ static bool flat_range(void *scratch, const nearkit_search_call *c, uint64_t q) 
     return true;
 }
 
+static bool flat_plan_range(nearkit_search_call *c, void *plan) {
+    (void)plan;
+    c->chunk = RANGE_CHUNK;
+    return true;
+}
+
 static const nearkit_searcher range_searcher = {
+    .plan = flat_plan_range,
     .scratch_new = range_scratch_new,
     .scratch_free = range_scratch_free,
     .range = flat_range,
 };
 
-static nearkit_status flat_range_search(const nearkit_index *ix, const void *queries, uint64_t n,
-                                        float radius, nearkit_range_builder *out, uint32_t threads) {
-    nearkit_search_call c = {.ix = ix, .queries = queries, .n = n, .radius = radius, .matches = out};
-    return nearkit_drive_range(&range_searcher, &c, threads, RANGE_CHUNK);
-}
 
 /* ---- persistence ------------------------------------------------------------------------------- */
 
@@ -561,8 +564,8 @@ const nearkit_index_ops nearkit_flat_ops = {
     .is_ready = flat_is_ready,
     .count = flat_count,
     .memory = flat_memory,
-    .search = flat_search,
-    .range_search = flat_range_search,
+    .knn_searcher = &knn_searcher,
+    .range_searcher = &range_searcher,
     .save = flat_save,
     .load = flat_load,
     .describe = flat_describe,

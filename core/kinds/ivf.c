@@ -331,11 +331,30 @@ static nearkit_status ivf_build(nearkit_index *ix) {
 
 /* ---- searching --------------------------------------------------------------------------------- */
 
-static nearkit_ivf_view view_of(const ivf_impl *v) {
-    uint32_t nlist = v->quantizer.nlist;
-    return (nearkit_ivf_view){.quantizer = &v->quantizer, .lists = &v->lists,
-                              .nprobe = v->nprobe < nlist ? v->nprobe : nlist,
-                              .position_ids = v->position_ids, .max_sqnorm = v->max_sqnorm};
+/* A setting's value for this call (its parameter's slot in c->settings). */
+static double call_setting(const nearkit_search_call *c, setting which) {
+    const ivf_config *config = impl_of(c->ix)->config;
+    for (size_t i = 0;; i++)
+        if (config->settings[i] == which) return c->settings[i];
+}
+
+/* The call's plan: the view of the index its scanner reads, with this call's nprobe. */
+static bool ivf_plan(nearkit_search_call *c, void *plan) {
+    const ivf_impl *v = impl_of(c->ix);
+    uint32_t nlist = v->quantizer.nlist, nprobe = (uint32_t)call_setting(c, S_NPROBE);
+    *(nearkit_ivf_view *)plan = (nearkit_ivf_view){
+        .quantizer = &v->quantizer, .lists = &v->lists, .nprobe = nprobe < nlist ? nprobe : nlist,
+        .position_ids = v->position_ids, .max_sqnorm = v->max_sqnorm};
+    c->chunk = nearkit_default_chunk(c->n, c->threads, v->config->scanner->max_chunk);
+    return true;
+}
+
+/* Batches the scanner answers at once (the float scanner's GEMM path). */
+static bool ivf_knn_whole(const nearkit_search_call *c, nearkit_status *status) {
+    const nearkit_ivf_scanner *scanner = impl_of(c->ix)->config->scanner;
+    if (!scanner->knn_batch || !scanner->batch_applies(c->ix, c->n)) return false;
+    *status = scanner->knn_batch(c, c->threads);
+    return true;
 }
 
 /* One worker's scratch: choosing lists, and the scanner's. */
@@ -391,32 +410,15 @@ static bool ivf_range(void *scratch, const nearkit_search_call *c, uint64_t q) {
 }
 
 static const nearkit_searcher ivf_searcher = {
+    .plan_size = sizeof(nearkit_ivf_view),
+    .plan = ivf_plan,
+    .knn_whole = ivf_knn_whole,
     .scratch_new = ivf_scratch_new,
     .scratch_free = ivf_scratch_free,
     .knn = ivf_knn,
     .range = ivf_range,
 };
 
-static nearkit_status ivf_search(const nearkit_index *ix, const void *queries, uint64_t n, uint64_t k,
-                                 int64_t *ids, float *dist, uint64_t stride, uint32_t threads) {
-    const ivf_impl *v = impl_of(ix);
-    const nearkit_ivf_scanner *scanner = v->config->scanner;
-    nearkit_ivf_view view = view_of(v);
-    nearkit_search_call c = {.ix = ix, .queries = queries, .n = n, .k = k, .stride = stride,
-                             .ids = ids, .dist = dist, .state = &view};
-    if (scanner->knn_batch && scanner->batch_applies(ix, n)) return scanner->knn_batch(&c, threads);
-    return nearkit_drive_knn(&ivf_searcher, &c, threads, nearkit_default_chunk(n, threads, scanner->max_chunk));
-}
-
-static nearkit_status ivf_range_search(const nearkit_index *ix, const void *queries, uint64_t n,
-                                       float radius, nearkit_range_builder *out, uint32_t threads) {
-    const ivf_impl *v = impl_of(ix);
-    nearkit_ivf_view view = view_of(v);
-    nearkit_search_call c = {.ix = ix, .queries = queries, .n = n, .radius = radius, .matches = out,
-                             .state = &view};
-    return nearkit_drive_range(&ivf_searcher, &c, threads,
-                               nearkit_default_chunk(n, threads, v->config->scanner->max_chunk));
-}
 
 /* ---- parameters -------------------------------------------------------------------------------- */
 
@@ -608,8 +610,8 @@ static void ivf_describe(const nearkit_index *ix, nearkit_strbuf *sb) {
     .is_ready = ivf_is_ready,             \
     .count = ivf_count,                   \
     .memory = ivf_memory,                 \
-    .search = ivf_search,                 \
-    .range_search = ivf_range_search,     \
+    .knn_searcher = &ivf_searcher,        \
+    .range_searcher = &ivf_searcher,      \
     .get_param = ivf_get_param,           \
     .set_param = ivf_set_param,           \
     .save = ivf_save,                     \

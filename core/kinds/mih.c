@@ -782,6 +782,7 @@ static bool mih_knn(void *scratch, const nearkit_search_call *c, uint64_t first,
 static bool mih_range(void *scratch, const nearkit_search_call *c, uint64_t i) {
     query_scratch *s = &((mih_scratch *)scratch)->qs;
     const nearkit_rows *codes = &impl_of(c->ix)->rows;
+    if (c->radius < 0) return true; /* no distance is negative */
     query q;
     start_query(&q, c, s, i);
     q.budget = scan_cost(c->ix, codes->count);
@@ -793,42 +794,43 @@ static bool mih_range(void *scratch, const nearkit_search_call *c, uint64_t i) {
     return true;
 }
 
-static const nearkit_searcher searcher = {
-    .scratch_new = mih_scratch_new,
-    .scratch_free = mih_scratch_free,
-    .knn = mih_knn,
-    .range = mih_range,
-};
-
 static uint64_t query_chunk(uint64_t n, uint32_t threads, uint64_t k) {
     uint64_t chunk = n / ((uint64_t)threads * 4), most = HEAP_BYTES / (k * 2 * sizeof(uint32_t));
     if (chunk > most) chunk = most;
     return chunk < 1 ? 1 : chunk > QUERY_CHUNK ? QUERY_CHUNK : chunk;
 }
 
-static nearkit_status mih_search(const nearkit_index *ix, const void *queries, uint64_t n, uint64_t k,
-                                 int64_t *ids, float *dist, uint64_t stride, uint32_t threads) {
-    const mih_impl *f = impl_of(ix);
-    mih_plan plan = {.limit = f->max_radius == UNCAPPED ? UINT64_MAX : (uint64_t)f->max_radius,
-                     .chunk = query_chunk(n, threads, k)};
-    nearkit_search_call c = {.ix = ix, .queries = queries, .n = n, .k = k, .stride = stride,
-                             .ids = ids, .dist = dist, .state = &plan};
-    return nearkit_drive_knn(&searcher, &c, threads, plan.chunk);
+enum { PARAM_M, PARAM_MAX_RADIUS, PARAM_SUBSTRINGS };
+
+/* The call's plan: how far a query may look (k-NN: the max_radius of this call; range: the
+ * radius) and how many queries a task takes. */
+static bool mih_plan_call(nearkit_search_call *c, void *plan) {
+    mih_plan *p = plan;
+    const nearkit_index *ix = c->ix;
+    if (c->k > 0) {
+        double cap = c->settings[PARAM_MAX_RADIUS];
+        p->limit = cap < 0 ? UINT64_MAX : (uint64_t)cap;
+        p->chunk = query_chunk(c->n, c->threads, c->k);
+    } else {
+        p->limit = c->radius < 0 ? 0 : c->radius >= (float)ix->dimension ? ix->dimension
+                                                                          : (uint64_t)floorf(c->radius);
+        p->chunk = query_chunk(c->n, c->threads, 1);
+    }
+    c->chunk = p->chunk;
+    return true;
 }
 
-static nearkit_status mih_range_search(const nearkit_index *ix, const void *queries, uint64_t n,
-                                       float radius, nearkit_range_builder *out, uint32_t threads) {
-    if (radius < 0) return NEARKIT_OK;
-    mih_plan plan = {.limit = radius >= (float)ix->dimension ? ix->dimension : (uint64_t)floorf(radius),
-                     .chunk = query_chunk(n, threads, 1)};
-    nearkit_search_call c = {.ix = ix, .queries = queries, .n = n, .radius = radius, .matches = out,
-                             .state = &plan};
-    return nearkit_drive_range(&searcher, &c, threads, plan.chunk);
-}
+static const nearkit_searcher searcher = {
+    .plan_size = sizeof(mih_plan),
+    .plan = mih_plan_call,
+    .scratch_new = mih_scratch_new,
+    .scratch_free = mih_scratch_free,
+    .knn = mih_knn,
+    .range = mih_range,
+};
 
 /* ---- parameters -------------------------------------------------------------------------------- */
 
-enum { PARAM_M, PARAM_MAX_RADIUS, PARAM_SUBSTRINGS };
 
 static const nearkit_param_desc mih_params[] = {
     /* m: number of substrings (one table each). 0 (default) chooses it at build, about
@@ -960,8 +962,8 @@ const nearkit_index_ops nearkit_mih_ops = {
     .is_ready = mih_is_ready,
     .count = mih_count,
     .memory = mih_memory,
-    .search = mih_search,
-    .range_search = mih_range_search,
+    .knn_searcher = &searcher,
+    .range_searcher = &searcher,
     .get_param = mih_get_param,
     .set_param = mih_set_param,
     .save = mih_save,

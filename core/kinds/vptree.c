@@ -818,18 +818,6 @@ static const nearkit_searcher vp_searching = {
     .range = vp_range,
 };
 
-static nearkit_status vp_search(const nearkit_index *ix, const void *queries, uint64_t n, uint64_t k,
-                                int64_t *ids, float *dist, uint64_t stride, uint32_t threads) {
-    nearkit_search_call c = {.ix = ix, .queries = queries, .n = n, .k = k, .stride = stride,
-                             .ids = ids, .dist = dist};
-    return nearkit_drive_knn(&vp_searching, &c, threads, 0);
-}
-
-static nearkit_status vp_range_search(const nearkit_index *ix, const void *queries, uint64_t n,
-                                      float radius, nearkit_range_builder *out, uint32_t threads) {
-    nearkit_search_call c = {.ix = ix, .queries = queries, .n = n, .radius = radius, .matches = out};
-    return nearkit_drive_range(&vp_searching, &c, threads, 0);
-}
 
 /* ---- parameters -------------------------------------------------------------------------------- */
 
@@ -1001,8 +989,8 @@ const nearkit_index_ops nearkit_vptree_ops = {
     .is_ready = vp_is_ready,
     .count = vp_count,
     .memory = vp_memory,
-    .search = vp_search,
-    .range_search = vp_range_search,
+    .knn_searcher = &vp_searching,
+    .range_searcher = &vp_searching,
     .get_param = vp_get_param,
     .set_param = vp_set_param,
     .save = vp_save,

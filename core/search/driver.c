@@ -2,6 +2,7 @@
 #include "search/driver.h"
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 #define MAX_DEFAULT_CHUNK 32
@@ -66,6 +67,27 @@ nearkit_status nearkit_drive_knn(const nearkit_searcher *s, const nearkit_search
 nearkit_status nearkit_drive_range(const nearkit_searcher *s, const nearkit_search_call *c,
                                    uint32_t threads, uint64_t chunk) {
     return drive_call(s, c, threads, chunk, false);
+}
+
+/* Room for every kind's plan without an allocation. */
+#define PLAN_BYTES 256
+
+nearkit_status nearkit_search(const nearkit_searcher *s, nearkit_search_call *c) {
+    _Alignas(max_align_t) unsigned char plan[PLAN_BYTES] = {0};
+    if (s->plan_size > sizeof plan) return nearkit_set_error(NEARKIT_ERR_INTERNAL, "search plan too large");
+    bool knn = c->k > 0;
+    if (s->plan) {
+        c->state = plan;
+        if (!s->plan(c, plan)) {
+            if (s->plan_free) s->plan_free(plan);
+            return nearkit_oom();
+        }
+    }
+    nearkit_status st;
+    if (!(knn && s->knn_whole && s->knn_whole(c, &st)))
+        st = drive_call(s, c, c->threads, c->chunk, knn);
+    if (s->plan_free) s->plan_free(plan);
+    return st;
 }
 
 /* ---- result rows ------------------------------------------------------------------------------- */

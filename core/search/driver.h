@@ -15,6 +15,7 @@
 
 #include "base/int_topk.h"
 #include "base/internal.h"
+#include "search/admit.h"
 
 #include <math.h>
 
@@ -31,16 +32,42 @@ typedef struct nearkit_search_call {
     /* range search */
     float radius;
     nearkit_range_builder *matches;
-    /* The kind's own per-call state (e.g. the probes of this call), or NULL. */
+    /* threads this call may use, and queries per task (0: the driver's default; a kind's plan
+     * may set it) */
+    uint32_t threads;
+    uint64_t chunk;
+    /* The values of the kind's parameters for this call (settings[i] for the kind's params[i]):
+     * the index's, with the call's nearkit_search_options.params applied. Kinds read runtime
+     * settings (nprobe, max_radius, ...) here, never from the index, so concurrent calls with
+     * different values do not interfere. */
+    const double *settings;
+    /* The call's filter, NULL for none. Removed rows a kind keeps are its own to skip. */
+    const nearkit_admit *admit;
+    /* The kind's plan for this call (searcher->plan), or NULL. */
     const void *state;
 } nearkit_search_call;
+
+/* Whether the call considers a stored vector with this id (not removed, allowed). */
+static inline bool nearkit_call_admits(const nearkit_search_call *c, int64_t id) {
+    return nearkit_admits_stored(c->admit, id);
+}
 
 static inline const void *nearkit_query_at(const nearkit_search_call *c, uint64_t q) {
     return (const uint8_t *)c->queries + q * c->ix->vector_bytes;
 }
 
-/* What a kind supplies for searching. Every function pointer but knn may be NULL. */
+/* What a kind supplies for searching: k-NN searchers fill knn, range searchers range; every other
+ * member may be NULL / 0. */
 typedef struct nearkit_searcher {
+    /* Plans the call before any worker starts, from the call (k == 0 for a range search) and
+     * its settings: fills `plan` (plan_size bytes, zeroed; c->state points to it) and may set
+     * c->chunk. False: out of memory. plan_free releases what the plan holds. */
+    size_t plan_size;
+    bool (*plan)(nearkit_search_call *c, void *plan);
+    void (*plan_free)(void *plan);
+    /* Where the kind answers a whole k-NN call at once in some cases (IVF's batched float scan):
+     * true when it did, with *status its result; false leaves the call to knn. */
+    bool (*knn_whole)(const nearkit_search_call *c, nearkit_status *status);
     /* One worker's scratch for this call, set up on the worker's first task and reused for every
      * later one; NULL means out of memory. NULL function: the kind needs none. */
     void *(*scratch_new)(const nearkit_search_call *c);
@@ -56,6 +83,11 @@ typedef struct nearkit_searcher {
 /* Queries per task where the kind answers them one by one: small enough that every thread gets
  * a share of a modest batch, large enough that a task amortises its start. */
 uint64_t nearkit_default_chunk(uint64_t n, uint32_t threads, uint64_t max_chunk);
+
+/* Runs a search call: plans it, then answers it whole or fans it out over c->threads threads in
+ * tasks of c->chunk queries (k-NN when c->k > 0, else range). OK or OUT_OF_MEMORY. The generic
+ * layer's one way into a kind's search. */
+nearkit_status nearkit_search(const nearkit_searcher *s, nearkit_search_call *c);
 
 /* Runs s->knn over all c->n queries on up to `threads` threads, `chunk` queries at a time at
  * most (0: nearkit_default_chunk with at most 32). OK or OUT_OF_MEMORY. */

@@ -92,6 +92,97 @@ nearkit_status nearkit_rows_permute(nearkit_rows *rows, const nearkit_index *ix,
     return NEARKIT_OK;
 }
 
+/* ---- living collections ------------------------------------------------------------------------ */
+
+nearkit_status nearkit_rows_remove(nearkit_rows *rows, const nearkit_idmap *ids, uint64_t *marked) {
+    *marked = 0;
+    nearkit_status st = nearkit_rows_explicit_ids(rows);
+    if (st) return st;
+    for (uint64_t r = 0; r < rows->count; r++) {
+        if (rows->ids[r] == NEARKIT_REMOVED_ID || !nearkit_idmap_contains(ids, rows->ids[r])) continue;
+        rows->ids[r] = NEARKIT_REMOVED_ID;
+        (*marked)++;
+    }
+    rows->removed += *marked;
+    return NEARKIT_OK;
+}
+
+void nearkit_rows_compact(nearkit_rows *rows, const nearkit_index *ix, uint64_t *kept) {
+    size_t vb = (size_t)ix->vector_bytes;
+    uint64_t to = 0;
+    for (uint64_t r = 0; r < rows->count; r++) {
+        if (rows->ids && rows->ids[r] == NEARKIT_REMOVED_ID) continue;
+        if (to != r) {
+            memcpy(rows->vectors + to * vb, rows->vectors + r * vb, vb);
+            if (rows->ids) rows->ids[to] = rows->ids[r];
+        }
+        if (kept) kept[to] = r;
+        to++;
+    }
+    rows->count = to;
+    rows->removed = 0;
+}
+
+void nearkit_rows_get(const nearkit_rows *rows, const nearkit_index *ix, const nearkit_idmap *wanted,
+                      void *out, uint8_t *found) {
+    size_t vb = (size_t)ix->vector_bytes;
+    for (uint64_t r = 0; r < rows->count; r++) {
+        const uint64_t *slot = nearkit_idmap_find(wanted, nearkit_rows_id(rows, r));
+        if (!slot || nearkit_rows_id(rows, r) == NEARKIT_REMOVED_ID) continue;
+        memcpy((uint8_t *)out + *slot * vb, nearkit_rows_at(rows, ix, r), vb);
+        found[*slot] = 1;
+    }
+}
+
+bool nearkit_rows_each_id(const nearkit_rows *rows, bool (*fn)(void *ctx, int64_t id), void *ctx) {
+    for (uint64_t r = 0; r < rows->count; r++) {
+        int64_t id = nearkit_rows_id(rows, r);
+        if (id != NEARKIT_REMOVED_ID && !fn(ctx, id)) return false;
+    }
+    return true;
+}
+
+/* ---- searching a subset of the rows ----------------------------------------------------------- */
+
+nearkit_status nearkit_rows_admitted(uint64_t **positions, uint64_t *n, const nearkit_rows *rows,
+                                     const nearkit_search_call *c, uint64_t begin, uint64_t end) {
+    *n = 0;
+    *positions = nearkit_alloc_array((size_t)(end - begin), sizeof(uint64_t));
+    if (!*positions) return nearkit_oom();
+    for (uint64_t r = begin; r < end; r++)
+        if (nearkit_call_admits(c, nearkit_rows_id(rows, r))) (*positions)[(*n)++] = r;
+    return NEARKIT_OK;
+}
+
+/* The ranking values of the query against the rows at positions[0, n), one kernel call each. */
+static void positions_distances(float *dist, uint32_t *ints, const nearkit_index *ix,
+                                const nearkit_rows *rows, const void *query, const uint64_t *positions,
+                                uint64_t n) {
+    const nearkit_kernel_table *kt = nearkit_kernels();
+    for (uint64_t i = 0; i < n; i++)
+        nearkit_rows_distances(dist + i, ints + i, kt, ix, rows, query, positions[i], 1);
+}
+
+void nearkit_rows_offer(nearkit_topk *h, float *dist, uint32_t *ints, const nearkit_index *ix,
+                        const nearkit_rows *rows, const void *query, const uint64_t *positions,
+                        uint64_t n) {
+    positions_distances(dist, ints, ix, rows, query, positions, n);
+    for (uint64_t i = 0; i < n; i++)
+        if (dist[i] <= nearkit_topk_bound(h)) nearkit_topk_push(h, dist[i], positions[i]);
+}
+
+bool nearkit_rows_match(const nearkit_search_call *c, uint64_t q, float *dist, uint32_t *ints,
+                        const nearkit_rows *rows, const uint64_t *positions, uint64_t n) {
+    positions_distances(dist, ints, c->ix, rows, nearkit_query_at(c, q), positions, n);
+    for (uint64_t i = 0; i < n; i++) {
+        float reported = nearkit_reported(c->ix, dist[i]);
+        if (reported <= c->radius &&
+            !nearkit_add_match(c, q, nearkit_rows_id(rows, positions[i]), reported))
+            return false;
+    }
+    return true;
+}
+
 /* ---- persistence ------------------------------------------------------------------------------- */
 
 nearkit_status nearkit_rows_save(const nearkit_rows *rows, const nearkit_index *ix, nearkit_writer *w) {
@@ -105,7 +196,7 @@ static nearkit_status corrupt(const char *fmt, unsigned long long a, unsigned lo
 }
 
 /* The IDS section of n rows, if present (required or not), copied out of the possibly unaligned
- * image, and checked for the id -1. */
+ * image; the id -1 counts a removed row. */
 static nearkit_status load_ids(nearkit_rows *rows, const nearkit_reader *r, uint64_t n, bool required) {
     const void *ids;
     uint64_t size;
@@ -121,8 +212,7 @@ static nearkit_status load_ids(nearkit_rows *rows, const nearkit_reader *r, uint
     st = nearkit_rows_explicit_ids(rows);
     if (st) return st;
     memcpy(rows->ids, ids, (size_t)size);
-    for (uint64_t i = 0; i < n; i++)
-        if (rows->ids[i] == -1) return nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: stored id -1");
+    for (uint64_t i = 0; i < n; i++) rows->removed += rows->ids[i] == NEARKIT_REMOVED_ID;
     return NEARKIT_OK;
 }
 

@@ -4,18 +4,29 @@
  *
  * Rows live contiguously (64-byte aligned, row r at r * vector_bytes) so that the *_many kernels
  * stream them. Ids cost nothing while every row's id is its position (vectors added without ids);
- * they become an explicit array on the first add with ids or the first reordering, and stay so. */
+ * they become an explicit array on the first add with ids or the first reordering, and stay so.
+ *
+ * Removal marks a row: its id becomes NEARKIT_REMOVED_ID and `removed` counts it; searches skip
+ * it (nearkit_call_admits), and nearkit_rows_compact drops marked rows when the kind chooses (the
+ * kinds compact once a quarter of their rows are marked, and on nearkit_index_compact). A file
+ * keeps the marks (IDS holds -1), so a loaded index is the saved one, row for row. */
 #ifndef NEARKIT_ROWS_H
 #define NEARKIT_ROWS_H
 
+#include "base/idmap.h"
 #include "base/internal.h"
 #include "kernels/kernels.h"
+#include "search/driver.h"
 
 typedef struct nearkit_rows {
     uint8_t *vectors; /* capacity rows of the index's vector_bytes */
     int64_t *ids;     /* the id of each row; NULL: row r has id r */
     uint64_t count, capacity;
+    uint64_t removed; /* rows marked removed, among count */
 } nearkit_rows;
+
+/* Rows a search can find. */
+static inline uint64_t nearkit_rows_live(const nearkit_rows *rows) { return rows->count - rows->removed; }
 
 void nearkit_rows_free(nearkit_rows *rows);
 uint64_t nearkit_rows_memory(const nearkit_rows *rows, const nearkit_index *ix);
@@ -38,15 +49,47 @@ nearkit_status nearkit_rows_explicit_ids(nearkit_rows *rows);
 nearkit_status nearkit_rows_permute(nearkit_rows *rows, const nearkit_index *ix, const uint64_t *perm,
                                     uint64_t n);
 /* Drops every row (capacity kept). */
-static inline void nearkit_rows_clear(nearkit_rows *rows) { rows->count = 0; }
+static inline void nearkit_rows_clear(nearkit_rows *rows) { rows->count = rows->removed = 0; }
+
+/* ---- living collections ------------------------------------------------------------------------ */
+
+/* Marks every row whose id `ids` holds as removed; *marked gets how many. */
+nearkit_status nearkit_rows_remove(nearkit_rows *rows, const nearkit_idmap *ids, uint64_t *marked);
+/* Whether the marked rows are worth dropping now: a quarter of all rows or more. */
+static inline bool nearkit_rows_should_compact(const nearkit_rows *rows) {
+    return rows->removed > 0 && rows->removed >= rows->count / 4;
+}
+/* Drops the marked rows, keeping the others' order. kept (NULL, or room for count entries)
+ * receives the old position of each new row, for kinds that carry data per row. */
+void nearkit_rows_compact(nearkit_rows *rows, const nearkit_index *ix, uint64_t *kept);
+/* For each row whose id `wanted` holds: copies it to row wanted[id] of out, sets found[that]. */
+void nearkit_rows_get(const nearkit_rows *rows, const nearkit_index *ix, const nearkit_idmap *wanted,
+                      void *out, uint8_t *found);
+/* Calls fn for every row's id (not removed ones); false when fn stopped it. */
+bool nearkit_rows_each_id(const nearkit_rows *rows, bool (*fn)(void *ctx, int64_t id), void *ctx);
+
+/* ---- searching a subset of the rows ----------------------------------------------------------- */
+
+/* The positions in [begin, end) of the rows the call admits, in increasing order: *positions
+ * (freed by the caller) and *n. */
+nearkit_status nearkit_rows_admitted(uint64_t **positions, uint64_t *n, const nearkit_rows *rows,
+                                     const nearkit_search_call *c, uint64_t begin, uint64_t end);
+/* Offers the query's ranking value (flat's arithmetic) against each row at positions[0, n) to h,
+ * whose positions are row positions. `dist` and `ints` hold n values each. */
+void nearkit_rows_offer(nearkit_topk *h, float *dist, uint32_t *ints, const nearkit_index *ix,
+                        const nearkit_rows *rows, const void *query, const uint64_t *positions,
+                        uint64_t n);
+/* Range matches of query q among the rows at positions[0, n); false on out of memory. */
+bool nearkit_rows_match(const nearkit_search_call *c, uint64_t q, float *dist, uint32_t *ints,
+                        const nearkit_rows *rows, const uint64_t *positions, uint64_t n);
 
 /* ---- persistence ------------------------------------------------------------------------------- */
 
 /* Sections VECS (every row, in storage order) and IDS (every id; written only when explicit). */
 nearkit_status nearkit_rows_save(const nearkit_rows *rows, const nearkit_index *ix, nearkit_writer *w);
-/* Reads them back into an empty store. IDS may be absent unless ids_required. Refuses, with
- * CORRUPT, what add would have refused: non-finite or out-of-range floats, cosine rows not of
- * unit length (or zero), the id -1, and an IDS section that does not match VECS. */
+/* Reads them back into an empty store. IDS may be absent unless ids_required; the id -1 in it is
+ * a removed row. Refuses, with CORRUPT, what add would have refused: non-finite or out-of-range
+ * floats, cosine rows not of unit length (or zero), and an IDS section that does not match VECS. */
 nearkit_status nearkit_rows_load(nearkit_rows *rows, const nearkit_index *ix, const nearkit_reader *r,
                                  bool ids_required);
 
