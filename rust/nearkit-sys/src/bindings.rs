@@ -34,6 +34,10 @@ pub const NEARKIT_KIND_IVF_BINARY: nearkit_kind = 7;
 pub const NEARKIT_KIND_FLAG_EXACT: u32 = 1;
 pub const NEARKIT_KIND_FLAG_NEEDS_TRAINING: u32 = 2;
 pub const NEARKIT_KIND_FLAG_NEEDS_BUILD: u32 = 4;
+pub const NEARKIT_FILTER_NONE: u32 = 0;
+pub const NEARKIT_FILTER_IDS: u32 = 1;
+pub const NEARKIT_FILTER_BITMAP: u32 = 2;
+pub const NEARKIT_FILTER_PREDICATE: u32 = 3;
 pub const NEARKIT_PARAM_FLAG_READ_ONLY: u32 = 1;
 pub const NEARKIT_PARAM_FLAG_BUILD: u32 = 2;
 pub const NEARKIT_PARAM_FLAG_INTEGER: u32 = 4;
@@ -175,7 +179,36 @@ extern "C" {
         options: *mut nearkit_index_options,
     ) -> nearkit_status;
 }
-/// Per-call search options; NULL everywhere means all defaults.
+/// Allows an id when nonzero.
+pub type nearkit_id_predicate = ::core::option::Option<
+    unsafe extern "C" fn(context: *mut ::core::ffi::c_void, id: i64) -> i32,
+>;
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct nearkit_filter {
+    /// sizeof(nearkit_filter) as the caller was compiled
+    pub struct_size: u32,
+    /// NEARKIT_FILTER_*
+    pub type_: u32,
+    pub ids: *const i64,
+    pub n_ids: u64,
+    pub bitmap: *const u8,
+    pub bitmap_first: i64,
+    pub bitmap_bits: u64,
+    pub predicate: nearkit_id_predicate,
+    pub context: *mut ::core::ffi::c_void,
+}
+/// One named parameter's value for one call (see "Named parameters").
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct nearkit_param_value {
+    pub name: *const ::core::ffi::c_char,
+    pub value: f64,
+}
+/**```text
+ Per-call search options; NULL everywhere means all defaults. Fields after num_threads were added
+ in 0.2; callers compiled before (a smaller struct_size) get their defaults.
+```*/
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct nearkit_search_options {
@@ -183,6 +216,15 @@ pub struct nearkit_search_options {
     pub struct_size: u32,
     /// threads for this batch; 0 = the index's num_threads. Default 0
     pub num_threads: u32,
+    /// Only the vectors this filter allows; NULL: every vector. Default NULL
+    pub filter: *const nearkit_filter,
+    /**```text
+ Settings of this call only: n_params values of the index's settable, non-build parameters
+ ("nprobe", mih's "max_radius", ...), used instead of the index's for this call. Two threads
+ may search one index with different values at once. Default none
+```*/
+    pub params: *const nearkit_param_value,
+    pub n_params: u64,
 }
 extern "C" {
     /// Sets struct_size and every default. Errors: INVALID_ARGUMENT for NULL.
@@ -229,7 +271,7 @@ extern "C" {
  Kinds that need training accept vectors before it: they are kept and indexed by the training
  that nearkit_index_build runs, so create, add, build, search works for every kind.
  Errors: INVALID_ARGUMENT (NULL vectors with n > 0, wrong type, NaN or infinity, id -1),
- OUT_OF_MEMORY. Needs exclusive access.
+ OUT_OF_MEMORY. A writer (see "Thread safety" above).
 ```*/
     pub fn nearkit_index_add(
         index: *mut nearkit_index,
@@ -244,7 +286,7 @@ extern "C" {
  Trains kinds that learn from data (e.g. IVF centroids) on n vectors (borrowed for the call),
  e.g. a sample, before or after adding; vectors already added are then indexed. A no-op returning
  OK for kinds that need no training. Errors: INVALID_ARGUMENT (also for n = 0), STATE (already
- trained), OUT_OF_MEMORY. Needs exclusive access.
+ trained), OUT_OF_MEMORY. A writer (see "Thread safety" above).
 ```*/
     pub fn nearkit_index_train(
         index: *mut nearkit_index,
@@ -257,9 +299,56 @@ extern "C" {
     /**```text
  Makes everything added so far searchable: builds trees, and trains on the added vectors first
  where the kind needs training and has none. Idempotent; OK for kinds that need no build.
- Errors: STATE (nothing to train on), OUT_OF_MEMORY. Needs exclusive access.
+ Errors: STATE (nothing to train on), OUT_OF_MEMORY. A writer (see "Thread safety" above).
 ```*/
     pub fn nearkit_index_build(index: *mut nearkit_index) -> nearkit_status;
+}
+extern "C" {
+    /**```text
+ Removes every stored vector that carries one of the n ids (borrowed; ids not stored and repeats
+ are ignored). *removed (may be NULL) gets the number of vectors removed. Searches, count and
+ saves no longer see them at once; the kinds reclaim their space as docs/architecture.md
+ ("Living collections") says, at the latest on nearkit_index_compact. An id removed can be added
+ again. With ids NULL on add, ids keep counting from the number of vectors ever added, so a
+ removed implicit id is never given again. Errors: INVALID_ARGUMENT (NULL index, NULL ids with
+ n > 0), OUT_OF_MEMORY (nothing was removed).
+```*/
+    pub fn nearkit_index_remove(
+        removed: *mut u64,
+        index: *mut nearkit_index,
+        ids: *const i64,
+        n: u64,
+    ) -> nearkit_status;
+}
+extern "C" {
+    /**```text
+ Reads back stored vectors: for each of the n ids, its vector into row i of `vectors` (n rows of
+ nearkit_index_vector_bytes() bytes) as the index stores it (cosine: normalised to length 1),
+ and found[i] = 1; for an id not stored, a row of zeros and found[i] = 0. `found` may be NULL.
+ Where several vectors carry one id, one of them. Errors: INVALID_ARGUMENT (NULL arguments with
+ n > 0), OUT_OF_MEMORY.
+```*/
+    pub fn nearkit_index_get(
+        vectors: *mut ::core::ffi::c_void,
+        found: *mut u8,
+        index: *const nearkit_index,
+        ids: *const i64,
+        n: u64,
+    ) -> nearkit_status;
+}
+extern "C" {
+    /**```text
+ 1 when some stored vector carries `id`, else 0 (also for a NULL index).
+```*/
+    pub fn nearkit_index_contains(index: *const nearkit_index, id: i64) -> i32;
+}
+extern "C" {
+    /**```text
+ Reclaims the space of removed vectors and finishes work the kinds defer (trees rebuild over
+ what was added or removed since their build). Never needed for correct results.
+ Errors: INVALID_ARGUMENT, OUT_OF_MEMORY (the index is unchanged).
+```*/
+    pub fn nearkit_index_compact(index: *mut nearkit_index) -> nearkit_status;
 }
 extern "C" {
     /**```text
@@ -438,7 +527,7 @@ extern "C" {
     /**```text
  Sets a parameter. Errors: INVALID_ARGUMENT (NULL, NaN, out of range, not an integer where one
  is needed, read-only), NOT_FOUND, STATE (a build parameter after training or adding).
- Needs exclusive access.
+ A writer (see "Thread safety" above).
 ```*/
     pub fn nearkit_index_set_param(
         index: *mut nearkit_index,
