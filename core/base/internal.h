@@ -152,7 +152,7 @@ nearkit_status nearkit_reader_section_sized(const void **data, const nearkit_rea
 #define NEARKIT_TAG(a, b, c, d) \
     ((uint32_t)(a) | ((uint32_t)(b) << 8) | ((uint32_t)(c) << 16) | ((uint32_t)(d) << 24))
 
-/* ---- vector checks (index.c) ------------------------------------------------------------------ */
+/* ---- vector checks (values.c) ----------------------------------------------------------------- */
 
 /* The position of the first of `total` floats that is NaN, infinite or beyond
  * NEARKIT_MAX_ABS_VALUE in magnitude; `total` when there is none. */
