@@ -16,14 +16,15 @@
 
 static const char usage[] =
     "usage: nearkit search [--k K | --radius R] [--threads T] [--params P] [--out FILE]\n"
-    "                      [--distances FILE] INDEX.nkx QUERIES\n"
+    "                      [--distances FILE] [--filter-ids FILE] INDEX.nkx QUERIES\n"
     "\n"
     "Searches the index for every query vector: the K nearest neighbours (default K = 10), or\n"
     "with --radius every vector at distance <= R. Prints one line per query, nearest first:\n"
     "  id:distance id:distance ...\n"
     "At most as many neighbours as the index holds are printed (and written to --out and\n"
     "--distances): with K above the count every row has the count's width. A kind whose search\n"
-    "can be capped (mih's max_radius) shows neighbours the cap left out as -1:inf.\n"
+    "can be capped (mih's max_radius) shows neighbours the cap left out as -1:inf, and so does\n"
+    "a search with --filter-ids where fewer than K of the vectors are allowed.\n"
     "\n"
     "  --k K             number of neighbours (at least 1; default 10)\n"
     "  --radius R        range search instead of k-NN\n"
@@ -32,7 +33,9 @@ static const char usage[] =
     "                    'nearkit info INDEX.nkx')\n"
     "  --out FILE        write the ids to FILE instead of printing: .ivecs (int32 rows),\n"
     "                    .npy (int64, k-NN only) or .txt (the printed form)\n"
-    "  --distances FILE  also write the distances: .fvecs or .npy (float32, k-NN only)\n";
+    "  --distances FILE  also write the distances: .fvecs or .npy (float32, k-NN only)\n"
+    "  --filter-ids FILE search only the vectors whose ids FILE lists: decimal ids separated\n"
+    "                    by white space (one a line, or several); unknown ids are ignored\n";
 
 typedef struct search_job {
     const nearkit_index *index;
@@ -139,7 +142,7 @@ static int run_range(search_job *job, float radius) {
 }
 
 typedef struct search_args {
-    const char *k, *radius, *threads, *out, *distances, *params;
+    const char *k, *radius, *threads, *out, *distances, *params, *filter_ids;
 } search_args;
 
 /* Parses the command line into settings; returns 0 or -1 (error printed). */
@@ -148,6 +151,7 @@ static int parse_args(int argc, char **argv, search_args *a, const char **pos, u
     const cli_option options[] = {
         {"k", &a->k, NULL},     {"radius", &a->radius, NULL},       {"threads", &a->threads, NULL},
         {"out", &a->out, NULL}, {"distances", &a->distances, NULL}, {"params", &a->params, NULL},
+        {"filter-ids", &a->filter_ids, NULL},
     };
     size_t npos = 0;
     if (cli_parse_options(argc, argv, options, sizeof options / sizeof options[0], pos, 2, &npos))
@@ -165,7 +169,7 @@ int cmd_search(int argc, char **argv) {
         fputs(cli_formats_help, stdout);
         return CLI_EXIT_OK;
     }
-    search_args a = {NULL, NULL, "0", NULL, NULL, NULL};
+    search_args a = {NULL, NULL, "0", NULL, NULL, NULL, NULL};
     const char *pos[2];
     uint64_t k = 0;
     float radius = 0.0f;
@@ -184,6 +188,13 @@ int cmd_search(int argc, char **argv) {
     cli_vectors queries = {0};
     search_job job;
     memset(&job, 0, sizeof job);
+    nearkit_filter filter = NEARKIT_FILTER_INIT;
+    int64_t *allowed = NULL;
+    if (a.filter_ids) {
+        filter.type = NEARKIT_FILTER_IDS;
+        if (cli_read_ids(&allowed, &filter.n_ids, a.filter_ids) != 0) goto done;
+        filter.ids = allowed;
+    }
     if ((a.params && cli_apply_params(index, a.params) != 0) ||
         cli_read_vectors(&queries, pos[1], nearkit_index_vector_type(index)) != 0 ||
         cli_check_vectors(index, &queries, pos[1]) != 0)
@@ -192,6 +203,7 @@ int cmd_search(int argc, char **argv) {
     job.queries = &queries;
     nearkit_search_options_init(&job.options);
     job.options.num_threads = threads;
+    job.options.filter = a.filter_ids ? &filter : NULL;
     if (!a.radius) k = shown_neighbours(index, k);
     if (!a.radius && k == 0 && ((a.out && cli_has_extension(a.out, "npy")) ||
                                 (a.distances && cli_has_extension(a.distances, "npy")))) {
@@ -215,6 +227,7 @@ done:
         cli_sink_abort(&job.dists);
     }
     cli_vectors_free(&queries);
+    free(allowed);
     nearkit_index_free(index);
     return rc;
 }

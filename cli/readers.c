@@ -595,6 +595,80 @@ done:
     return rc;
 }
 
+/* ---- Id lists --------------------------------------------------------------------------------- */
+
+/* Parses one whitespace-free token as an int64 id. Returns 0, or -1 after printing an error. */
+static int parse_id(int64_t *out, const char *token, size_t len, const char *path, uint64_t line) {
+    char buf[32];
+    if (len >= sizeof buf)
+        return cli_error("%s: line %llu: '%.24s...' is not an id (a decimal 64-bit integer)", path,
+                         (unsigned long long)line, token);
+    memcpy(buf, token, len);
+    buf[len] = '\0';
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(buf, &end, 10);
+    if (end == buf || *end != '\0' || errno == ERANGE)
+        return cli_error("%s: line %llu: '%s' is not an id (a decimal 64-bit integer)", path,
+                         (unsigned long long)line, buf);
+    *out = (int64_t)v;
+    return 0;
+}
+
+static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+
+/* Splits text (NUL-terminated) into ids; *ids grows as needed. */
+static int parse_ids(int64_t **ids, uint64_t *n, const char *text, const char *path) {
+    uint64_t cap = 0, line = 1;
+    const char *p = text;
+    while (*p) {
+        if (is_space(*p)) {
+            line += *p++ == '\n';
+            continue;
+        }
+        const char *token = p;
+        while (*p && !is_space(*p)) p++;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 1024;
+            int64_t *grown = cap <= SIZE_MAX / sizeof **ids ? realloc(*ids, (size_t)cap * sizeof **ids) : NULL;
+            if (!grown) return cli_error("%s: out of memory for %llu ids", path, (unsigned long long)cap);
+            *ids = grown;
+        }
+        if (parse_id(&(*ids)[*n], token, (size_t)(p - token), path, line) != 0) return -1;
+        ++*n;
+    }
+    return 0;
+}
+
+int cli_read_ids(int64_t **ids, uint64_t *n, const char *path) {
+    *ids = NULL;
+    *n = 0;
+    rfile rf;
+    if (rfile_open(&rf, path) != 0) return -1;
+    int rc = -1;
+    char *text = NULL;
+    if (rf.size > (uint64_t)SIZE_MAX - 1 || !(text = malloc((size_t)rf.size + 1))) {
+        cli_error("%s: out of memory for a %llu-byte file", path, (unsigned long long)rf.size);
+        goto done;
+    }
+    if (rfile_read(&rf, text, (size_t)rf.size) != 0) goto done;
+    text[rf.size] = '\0';
+    if (memchr(text, '\0', (size_t)rf.size)) {
+        cli_error("%s: binary data in a file of ids (expected decimal ids, one a line)", path);
+        goto done;
+    }
+    rc = parse_ids(ids, n, text, path);
+done:
+    if (rc != 0) {
+        free(*ids);
+        *ids = NULL;
+        *n = 0;
+    }
+    free(text);
+    rfile_close(&rf);
+    return rc;
+}
+
 /* ---- Dispatch ---------------------------------------------------------------------------------- */
 
 int cli_read_matrix(cli_matrix *out, const char *path) {

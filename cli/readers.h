@@ -53,6 +53,10 @@ int cli_vectors_from_matrix(cli_vectors *out, cli_matrix *m, nearkit_vector_type
 /* Reads a file and converts it as above. */
 int cli_read_vectors(cli_vectors *out, const char *path, nearkit_vector_type type);
 void cli_vectors_free(cli_vectors *v);
+/* Reads a text file of ids: decimal int64 values separated by white space (one a line, or
+ * several), repeats allowed. An empty file gives no ids (*ids may then be NULL). *ids is owned
+ * by the caller (free). Returns 0, or -1 after printing "nearkit: error: FILE: ...". */
+int cli_read_ids(int64_t **ids, uint64_t *n, const char *path);
 /* The vector type a metric works on. */
 nearkit_vector_type cli_metric_vector_type(nearkit_metric metric);
 

@@ -22,6 +22,7 @@ set(_nk_cli_groups
     "errors:Errors"
     "demo:Demo"
     "golden:Golden"
+    "living:Living"
     "valgrind:Valgrind")
 foreach(_group IN LISTS _nk_cli_groups)
   string(REPLACE ":" ";" _parts "${_group}")
@@ -50,7 +51,7 @@ if(TARGET nearkit_asan AND DEFINED NEARKIT_SANITIZE)
                         RUNTIME_OUTPUT_DIRECTORY "${NEARKIT_BINARY_DIR}/tests/cli")
   add_test(NAME cli.asan
            COMMAND ${Python3_EXECUTABLE} "${CMAKE_CURRENT_LIST_DIR}/test_cli.py"
-                   $<TARGET_FILE:nearkit_cli_asan> RoundTrip Bench Errors Demo Golden)
+                   $<TARGET_FILE:nearkit_cli_asan> RoundTrip Bench Errors Demo Golden Living)
   set_tests_properties(cli.asan PROPERTIES LABELS "cli" TIMEOUT 900
                        ENVIRONMENT "ASAN_OPTIONS=detect_leaks=1:abort_on_error=0;UBSAN_OPTIONS=print_stacktrace=1")
 endif()

@@ -7,7 +7,8 @@ Covers: build / search / info round trips on small generated files of every inpu
 against a brute-force computation here), output files (.ivecs, .npy, .fvecs, .txt), bench,
 progress-bar batching, bad inputs and arguments (each must exit non-zero with exactly one
 "nearkit: error:" line on stderr, never a crash), `nearkit demo`, and the golden cases of
-tests/golden/manifest.json for every exact kind the library reports.
+tests/golden/manifest.json for every exact kind the library reports, and the living-collection
+commands (search --filter-ids, remove) on every kind whose remove is supported.
 """
 
 import json
@@ -854,6 +855,156 @@ class Golden(Base):
                                 ids[q], dists[q])
             self.assertIsNone(err, "%s/%s range query %d: %s" % (case["name"], kind, q, err))
 
+
+# ------------------------------------------------------------------------------------------------
+# Living collections: search --filter-ids, remove
+# ------------------------------------------------------------------------------------------------
+
+
+def subset_knn(metric, base, ids, queries, k):
+    """Brute force over the vectors base[i] carrying ids[i], padded with -1 / None to k."""
+    out_ids, out_d = [], []
+    for q in queries:
+        order = sorted(range(len(base)), key=lambda i: (distance(metric, base[i], q), ids[i]))[:k]
+        out_ids.append([ids[i] for i in order] + [-1] * (k - len(order)))
+        out_d.append([distance(metric, base[i], q) for i in order] + [None] * (k - len(order)))
+    return out_ids, out_d
+
+
+class Living(Base):
+    """search --filter-ids and remove, on every kind whose remove is supported, against brute force."""
+
+    def setUp(self):
+        super().setUp()
+        rng = random.Random(15)
+        self.data = {
+            "l2": (random_rows(rng, 60, 4), random_rows(rng, 4, 4), "fvecs", "f"),
+            "hamming": (random_bytes(rng, 60, 8), random_bytes(rng, 4, 8), "bvecs", "B"),
+        }
+        for metric, (base, queries, ext, code) in self.data.items():
+            write_vecs(self.path("b_%s.%s" % (metric, ext)), base, code)
+            write_vecs(self.path("q_%s.%s" % (metric, ext)), queries, code)
+
+    def build(self, kind, metric, name="i.nkx"):
+        ext = self.data[metric][2]
+        params = ["--params", "nlist=4,nprobe=4"] if kind.startswith("ivf") else []
+        run("build", "--kind", kind, "--metric", metric, *params, self.path("b_%s.%s" % (metric, ext)),
+            self.path(name))
+        return self.path(name)
+
+    def write_ids(self, name, text):
+        with open(self.path(name), "w") as f:
+            f.write(text)
+        return self.path(name)
+
+    def each_kind(self):
+        """(kind, metric) pairs whose remove works (others still answer UNSUPPORTED: skipped)."""
+        absent = self.write_ids("absent.txt", "987654321\n")  # no ids at all would never ask the kind
+        pairs = []
+        for kind, (_exact, metrics) in sorted(kind_table().items()):
+            for metric in ("l2", "hamming"):
+                if metric not in metrics:
+                    continue
+                index = self.build(kind, metric)
+                rc, _, err = run("remove", "--ids", absent, index, check=False)
+                if rc != 0 and "UNSUPPORTED" in err:
+                    print("skip %s %s: remove is UNSUPPORTED" % (kind, metric))
+                    continue
+                self.assertEqual(rc, 0, err)
+                pairs.append((kind, metric))
+        self.assertIn(("flat", "l2"), pairs)
+        return pairs
+
+    def check_rows(self, metric, exp_ids, exp_d, out, what):
+        ids, dists = parse_results(out)
+        self.assertEqual(len(ids), len(exp_ids))
+        for q in range(len(ids)):
+            err = compare_knn(exp_ids[q], exp_d[q], ids[q],
+                              [None if i == -1 else d for i, d in zip(ids[q], dists[q])])
+            self.assertIsNone(err, "%s, query %d: %s" % (what, q, err))
+
+    def test_filter_ids(self):
+        """Ids separated by newlines, spaces and tabs, with repeats and unknown ids; a short list
+        pads its rows with -1:inf; range search filters too; an empty list allows nothing."""
+        many = self.write_ids("many.txt", "3 5\n7\t11\n\n13 17 19 23 29 31 37\n41 43 47 53 3 999 -5\n")
+        allowed = [3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53]
+        two = self.write_ids("two.txt", "8\n9\n")
+        nothing = self.write_ids("nothing.txt", "\n")
+        for kind, metric in self.each_kind():
+            base, queries = self.data[metric][0], self.data[metric][1]
+            index = self.build(kind, metric)
+            q = self.path("q_%s.%s" % (metric, self.data[metric][2]))
+            what = "%s %s" % (kind, metric)
+            _, out, _ = run("search", "--k", 5, "--filter-ids", many, index, q)
+            exp = subset_knn(metric, [base[i] for i in allowed], allowed, queries, 5)
+            self.check_rows(metric, exp[0], exp[1], out, what + " --filter-ids")
+            _, out, _ = run("search", "--k", 5, "--filter-ids", two, index, q)
+            exp = subset_knn(metric, [base[8], base[9]], [8, 9], queries, 5)
+            self.check_rows(metric, exp[0], exp[1], out, what + " two ids")
+            _, out, _ = run("search", "--k", 3, "--filter-ids", nothing, index, q)
+            self.assertEqual(out, "-1:inf -1:inf -1:inf\n" * len(queries), what)
+            radius = 1.0 if metric == "l2" else 28
+            _, out, _ = run("search", "--radius", radius, "--filter-ids", many, index, q)
+            rids, rdists = parse_results(out)
+            eids, edists = brute_range(metric, base, queries, radius)
+            for j in range(len(queries)):
+                keep = [n for n, i in enumerate(eids[j]) if i in allowed]
+                err = compare_range(radius, [eids[j][n] for n in keep], [edists[j][n] for n in keep],
+                                    rids[j], rdists[j])
+                self.assertIsNone(err, "%s range query %d: %s" % (what, j, err))
+
+    def test_remove(self):
+        """remove saves to --out or over the index; what is left answers as brute force over it."""
+        gone = self.write_ids("gone.txt", "0\n2 4 6 8\n10\n10\n12345\n")
+        removed = {0, 2, 4, 6, 8, 10}
+        for kind, metric in self.each_kind():
+            base, queries = self.data[metric][0], self.data[metric][1]
+            index = self.build(kind, metric)
+            q = self.path("q_%s.%s" % (metric, self.data[metric][2]))
+            what = "%s %s" % (kind, metric)
+            _, out, _ = run("remove", "--ids", gone, "--out", self.path("r.nkx"), index)
+            self.assertIn("removed 6 of 60 vectors (8 ids given); 54 left", out, what)
+            self.assertIn("saved to %s" % self.path("r.nkx"), out)
+            _, info, _ = run("info", index)
+            self.assertIn("count       60", info)  # --out leaves the input alone
+            _, info, _ = run("info", self.path("r.nkx"))
+            self.assertIn("count       54", info)
+            left = [i for i in range(len(base)) if i not in removed]
+            exp = subset_knn(metric, [base[i] for i in left], left, queries, 5)
+            _, out, _ = run("search", "--k", 5, self.path("r.nkx"), q)
+            self.check_rows(metric, exp[0], exp[1], out, what + " after remove")
+            _, out, _ = run("remove", "--ids", gone, index)  # in place
+            self.assertIn("removed 6 of 60", out)
+            _, out, _ = run("search", "--k", 5, index, q)
+            self.check_rows(metric, exp[0], exp[1], out, what + " after remove in place")
+            _, out, _ = run("remove", "--ids", gone, index)  # nothing left to remove
+            self.assertIn("removed 0 of 54", out)
+
+    def test_errors(self):
+        index = self.build("flat", "l2")
+        q = self.path("q_l2.fvecs")
+        bad = self.write_ids("bad.txt", "1 2\n3.5\n")
+        huge = self.write_ids("huge.txt", "99999999999999999999\n")
+        for args, contains, code in [
+                (("remove", index), "--ids", 2),
+                (("remove", "--ids", bad), "--ids", 2),
+                (("remove", "--ids", bad, index), "line 2: '3.5' is not an id", 1),
+                (("remove", "--ids", huge, index), "is not an id", 1),
+                (("remove", "--ids", self.path("nope.txt"), index), "cannot open", 1),
+                (("remove", "--ids", bad, "--bogus", index), None, 2),
+                (("remove", "--ids", self.write_ids("ok.txt", "1"), self.path("nope.nkx")),
+                 "cannot load", 1),
+                (("search", "--filter-ids", bad, index, q), "is not an id", 1),
+                (("search", "--filter-ids", self.dir, index, q), None, 1)]:
+            rc, out, err = run(*args, check=False)
+            self.assertEqual(rc, code, "%r: %s" % (args, err))
+            lines = err.splitlines()
+            self.assertEqual(len(lines), 1, "stderr of %r: %r" % (args, err))
+            self.assertTrue(lines[0].startswith("nearkit: error: "), lines[0])
+            if contains:
+                self.assertIn(contains, lines[0])
+        _, info, _ = run("info", index)
+        self.assertIn("count       60", info)  # no failed remove touched the file
 
 if __name__ == "__main__":
     if len(sys.argv) < 2:
