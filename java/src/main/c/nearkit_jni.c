@@ -11,11 +11,18 @@
  *     Set<Type>ArrayRegion, so the garbage collector is never blocked by a long search;
  *   - direct buffers are read in place (GetDirectBufferAddress), bounds-checked against capacity;
  *   - after any pending Java exception the function returns at once, releasing what it holds;
- *   - the index pointer is valid: the Java side calls in here only with its lock held and the index
- *     open (io.nearkit.Index).
+ *   - the index pointer is valid: the Java side calls in here only with its close guard held (a read
+ *     lock every call but close takes) and the index open (io.nearkit.Index). The glue holds no
+ *     lock of its own: the C library orders writers and searches (nearkit.h, "Thread safety");
+ *   - a predicate filter calls Java from the search's native threads: pool threads are attached
+ *     to the JVM as daemons on first use and detached when they exit; the first exception the
+ *     predicate throws is kept, later calls answer "not allowed" at once, and the searching thread
+ *     rethrows it when the search returns.
  */
 #include <jni.h>
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,12 +42,29 @@
 static jclass g_support;     /* io.nearkit.NativeSupport */
 static jmethodID g_error;    /* static Throwable error(int, byte[]) */
 static jmethodID g_utf8;     /* static String utf8(byte[]) */
+static jclass g_filter_call; /* io.nearkit.FilterCall */
+static jmethodID g_filter_test; /* boolean test(long) */
+static JavaVM *g_vm;
 
 JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved) {
     JNIEnv *env;
     jclass cls;
     (void)reserved;
     if ((*vm)->GetEnv(vm, (void **)&env, JNI_VERSION_1_8) != JNI_OK) {
+        return JNI_ERR;
+    }
+    g_vm = vm;
+    cls = (*env)->FindClass(env, "io/nearkit/FilterCall");
+    if (cls == NULL) {
+        return JNI_ERR;
+    }
+    g_filter_call = (jclass)(*env)->NewGlobalRef(env, cls);
+    (*env)->DeleteLocalRef(env, cls);
+    if (g_filter_call == NULL) {
+        return JNI_ERR;
+    }
+    g_filter_test = (*env)->GetMethodID(env, g_filter_call, "test", "(J)Z");
+    if (g_filter_test == NULL) {
         return JNI_ERR;
     }
     cls = (*env)->FindClass(env, "io/nearkit/NativeSupport");
@@ -63,9 +87,15 @@ JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved) {
 JNIEXPORT void JNICALL JNI_OnUnload(JavaVM *vm, void *reserved) {
     JNIEnv *env;
     (void)reserved;
-    if ((*vm)->GetEnv(vm, (void **)&env, JNI_VERSION_1_8) == JNI_OK && g_support != NULL) {
-        (*env)->DeleteGlobalRef(env, g_support);
-        g_support = NULL;
+    if ((*vm)->GetEnv(vm, (void **)&env, JNI_VERSION_1_8) == JNI_OK) {
+        if (g_support != NULL) {
+            (*env)->DeleteGlobalRef(env, g_support);
+            g_support = NULL;
+        }
+        if (g_filter_call != NULL) {
+            (*env)->DeleteGlobalRef(env, g_filter_call);
+            g_filter_call = NULL;
+        }
     }
 }
 
@@ -545,14 +575,389 @@ JNIEXPORT void JNICALL Java_io_nearkit_NativeLib_build(JNIEnv *env, jclass cls, 
     }
 }
 
+/* ---- removing and reading back ----------------------------------------------------------------- */
+
+/* A native copy of a long[] (at least one element's room); NULL with an exception pending. */
+static int64_t *copy_ids(JNIEnv *env, jlongArray ids, jsize *n_out) {
+    jsize n;
+    int64_t *buf;
+    *n_out = 0;
+    if (ids == NULL) {
+        throw_invalid(env, "ids are null");
+        return NULL;
+    }
+    n = (*env)->GetArrayLength(env, ids);
+    buf = (int64_t *)malloc(n > 0 ? (size_t)n * sizeof(int64_t) : 1);
+    if (buf == NULL) {
+        throw_oom(env, "could not allocate native memory for the ids");
+        return NULL;
+    }
+    (*env)->GetLongArrayRegion(env, ids, 0, n, (jlong *)buf);
+    if ((*env)->ExceptionCheck(env)) {
+        free(buf);
+        return NULL;
+    }
+    *n_out = n;
+    return buf;
+}
+
+JNIEXPORT jlong JNICALL Java_io_nearkit_NativeLib_remove(JNIEnv *env, jclass cls, jlong index,
+                                                         jlongArray ids) {
+    jsize n;
+    uint64_t removed = 0;
+    int64_t *buf;
+    nearkit_status st;
+    (void)cls;
+    buf = copy_ids(env, ids, &n);
+    if (buf == NULL) {
+        return 0;
+    }
+    st = nearkit_index_remove(&removed, IDX(index), buf, (uint64_t)n);
+    free(buf);
+    if (st != NEARKIT_OK) {
+        throw_last(env, st);
+        return 0;
+    }
+    return removed > (uint64_t)INT64_MAX ? INT64_MAX : (jlong)removed;
+}
+
+/* `vectors` is a float[] (float index) or byte[] (binary index) of ids.length rows; found[i] gets
+ * 1 for a stored id, else 0 (and row i zeros). */
+JNIEXPORT void JNICALL Java_io_nearkit_NativeLib_get(JNIEnv *env, jclass cls, jlong index,
+                                                     jlongArray ids, jobject vectors,
+                                                     jbyteArray found) {
+    jsize n;
+    int64_t *buf;
+    void *rows = NULL;
+    uint8_t *flags = NULL;
+    uint64_t row_bytes = nearkit_index_vector_bytes(CIDX(index));
+    int is_float = nearkit_index_vector_type(CIDX(index)) == NEARKIT_VECTOR_FLOAT32;
+    jsize elems, want;
+    nearkit_status st;
+    (void)cls;
+    if (vectors == NULL || found == NULL) {
+        throw_invalid(env, "result arrays are null");
+        return;
+    }
+    buf = copy_ids(env, ids, &n);
+    if (buf == NULL) {
+        return;
+    }
+    elems = (*env)->GetArrayLength(env, (jarray)vectors);
+    if (row_bytes == 0 || (uint64_t)n * row_bytes > (uint64_t)INT32_MAX * (is_float ? 4u : 1u)) {
+        throw_invalid(env, "the vectors of these ids do not fit in a Java array");
+        goto done;
+    }
+    want = (jsize)((uint64_t)n * row_bytes / (is_float ? 4u : 1u));
+    if (elems != want || (*env)->GetArrayLength(env, found) != n) {
+        throw_invalid(env, "result arrays have the wrong length");
+        goto done;
+    }
+    rows = malloc(n > 0 ? (size_t)n * (size_t)row_bytes : 1);
+    flags = (uint8_t *)malloc(n > 0 ? (size_t)n : 1);
+    if (rows == NULL || flags == NULL) {
+        throw_oom(env, "could not allocate native memory for the vectors read back");
+        goto done;
+    }
+    st = nearkit_index_get(rows, flags, CIDX(index), buf, (uint64_t)n);
+    if (st != NEARKIT_OK) {
+        throw_last(env, st);
+        goto done;
+    }
+    if (n > 0) {
+        if (is_float) {
+            (*env)->SetFloatArrayRegion(env, (jfloatArray)vectors, 0, want, (const jfloat *)rows);
+        } else {
+            (*env)->SetByteArrayRegion(env, (jbyteArray)vectors, 0, want, (const jbyte *)rows);
+        }
+        (*env)->SetByteArrayRegion(env, found, 0, n, (const jbyte *)flags);
+    }
+done:
+    free(buf);
+    free(rows);
+    free(flags);
+}
+
+JNIEXPORT jboolean JNICALL Java_io_nearkit_NativeLib_contains(JNIEnv *env, jclass cls, jlong index,
+                                                              jlong id) {
+    (void)env;
+    (void)cls;
+    return nearkit_index_contains(CIDX(index), (int64_t)id) ? JNI_TRUE : JNI_FALSE;
+}
+
+JNIEXPORT void JNICALL Java_io_nearkit_NativeLib_compact(JNIEnv *env, jclass cls, jlong index) {
+    nearkit_status st;
+    (void)cls;
+    st = nearkit_index_compact(IDX(index));
+    if (st != NEARKIT_OK) {
+        throw_last(env, st);
+    }
+}
+
+/* ---- predicate filters: calls from the search's threads into Java ------------------------------ */
+
+/* One search's predicate: the FilterCall to call and what went wrong on any thread. */
+typedef struct predicate_call {
+    jobject target;              /* global reference to the io.nearkit.FilterCall */
+    _Atomic(jthrowable) thrown;  /* the first exception the predicate threw (global ref) or NULL */
+    atomic_int failed;           /* set once: later calls answer 0 without calling Java */
+    atomic_int attach_failed;    /* a thread could not be attached to the JVM */
+} predicate_call;
+
+static pthread_key_t g_attached_key;
+static pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
+static int g_key_ok;
+
+/* Thread-exit destructor of a thread this glue attached: detach it, so the JVM forgets it. */
+static void detach_thread(void *vm) {
+    (*(JavaVM *)vm)->DetachCurrentThread((JavaVM *)vm);
+}
+
+static void make_attached_key(void) {
+    g_key_ok = pthread_key_create(&g_attached_key, detach_thread) == 0;
+}
+
+/* The JNIEnv of the calling thread, attaching it (as a daemon, so it never delays the JVM's exit)
+ * when it is one of the library's pool threads running its first predicate; it stays attached
+ * until it exits. NULL when it cannot be attached. */
+static JNIEnv *thread_env(void) {
+    JNIEnv *env = NULL;
+    JavaVMAttachArgs args;
+    jint rc = (*g_vm)->GetEnv(g_vm, (void **)&env, JNI_VERSION_1_8);
+    if (rc == JNI_OK) {
+        return env;
+    }
+    if (rc != JNI_EDETACHED) {
+        return NULL;
+    }
+    pthread_once(&g_key_once, make_attached_key);
+    if (!g_key_ok) {
+        return NULL;
+    }
+    args.version = JNI_VERSION_1_8;
+    args.name = (char *)"nearkit-search";
+    args.group = NULL;
+    if ((*g_vm)->AttachCurrentThreadAsDaemon(g_vm, (void **)&env, &args) != JNI_OK) {
+        return NULL;
+    }
+    if (pthread_setspecific(g_attached_key, g_vm) != 0) {
+        (*g_vm)->DetachCurrentThread(g_vm);
+        return NULL;
+    }
+    return env;
+}
+
+/* Keeps the pending exception if it is the first; clears it on this thread either way. */
+static void keep_first_exception(JNIEnv *env, predicate_call *pc) {
+    jthrowable local = (*env)->ExceptionOccurred(env);
+    jthrowable global, expected = NULL;
+    (*env)->ExceptionClear(env);
+    atomic_store(&pc->failed, 1);
+    if (local == NULL) {
+        return;
+    }
+    global = (jthrowable)(*env)->NewGlobalRef(env, local);
+    (*env)->DeleteLocalRef(env, local); /* attached pool threads have no frame to free it */
+    if (global != NULL && !atomic_compare_exchange_strong(&pc->thrown, &expected, global)) {
+        (*env)->DeleteGlobalRef(env, global);
+    }
+}
+
+/* The nearkit_id_predicate of a Java LongPredicate filter. */
+static int32_t call_predicate(void *context, int64_t id) {
+    predicate_call *pc = (predicate_call *)context;
+    JNIEnv *env;
+    jboolean allowed;
+    if (atomic_load_explicit(&pc->failed, memory_order_relaxed)) {
+        return 0;
+    }
+    env = thread_env();
+    if (env == NULL) {
+        atomic_store(&pc->attach_failed, 1);
+        atomic_store(&pc->failed, 1);
+        return 0;
+    }
+    allowed = (*env)->CallBooleanMethod(env, pc->target, g_filter_test, (jlong)id);
+    if ((*env)->ExceptionCheck(env)) {
+        keep_first_exception(env, pc);
+        return 0;
+    }
+    return allowed ? 1 : 0;
+}
+
+/* ---- search options ---------------------------------------------------------------------------- */
+
+/* A nearkit_search_options built from io.nearkit.SearchOptions' fields, with what it borrows. */
+typedef struct call_options {
+    nearkit_search_options options;
+    nearkit_filter filter;
+    nearkit_param_value *params; /* n_params, names borrowed from `names` */
+    jstring *names;
+    jsize n_params;
+    int has_predicate;
+    predicate_call predicate;
+} call_options;
+
+/* Points co->filter at the direct buffer of ids or bitmap bytes, or at the FilterCall. `type` is
+ * io.nearkit.SearchOptions.FILTER_*, which are the NEARKIT_FILTER_* values. */
+static int read_filter(JNIEnv *env, call_options *co, jint type, jobject data, jlong count,
+                       jlong first) {
+    nearkit_filter init = NEARKIT_FILTER_INIT;
+    co->filter = init;
+    co->filter.type = (uint32_t)type;
+    if (type == NEARKIT_FILTER_NONE) {
+        return 1;
+    }
+    if (data == NULL || count < 0) {
+        throw_invalid(env, "filter data is missing");
+        return 0;
+    }
+    if (type == NEARKIT_FILTER_IDS || type == NEARKIT_FILTER_BITMAP) {
+        const uint8_t *addr = (const uint8_t *)(*env)->GetDirectBufferAddress(env, data);
+        jlong cap = (*env)->GetDirectBufferCapacity(env, data);
+        jlong need = type == NEARKIT_FILTER_IDS ? count : (count + 7) / 8;
+        if (addr == NULL || cap < 0 || (type == NEARKIT_FILTER_IDS && count > cap / 8) || need > cap) {
+            throw_invalid(env, "filter data exceeds its buffer");
+            return 0;
+        }
+        if (type == NEARKIT_FILTER_IDS) {
+            co->filter.ids = (const int64_t *)(const void *)addr;
+            co->filter.n_ids = (uint64_t)count;
+        } else {
+            co->filter.bitmap = addr;
+            co->filter.bitmap_first = (int64_t)first;
+            co->filter.bitmap_bits = (uint64_t)count;
+        }
+        return 1;
+    }
+    if (type != NEARKIT_FILTER_PREDICATE) {
+        throw_invalid(env, "unknown filter type");
+        return 0;
+    }
+    if (!(*env)->IsInstanceOf(env, data, g_filter_call)) {
+        throw_invalid(env, "a predicate filter needs an io.nearkit.FilterCall");
+        return 0;
+    }
+    /* A global reference: the pool threads cannot use this thread's local one. */
+    co->predicate.target = (*env)->NewGlobalRef(env, data);
+    if (co->predicate.target == NULL) {
+        throw_oom(env, "could not reference the filter predicate");
+        return 0;
+    }
+    atomic_init(&co->predicate.thrown, NULL);
+    atomic_init(&co->predicate.failed, 0);
+    atomic_init(&co->predicate.attach_failed, 0);
+    co->has_predicate = 1;
+    co->filter.predicate = call_predicate;
+    co->filter.context = &co->predicate;
+    return 1;
+}
+
+/* Borrows the parameter names' UTF-8 for the call; `names` and `values` are null or equally long. */
+static int read_params(JNIEnv *env, call_options *co, jobjectArray names, jdoubleArray values) {
+    jsize i, n;
+    if (names == NULL && values == NULL) {
+        return 1;
+    }
+    n = names != NULL ? (*env)->GetArrayLength(env, names) : -1;
+    if (values == NULL || n != (*env)->GetArrayLength(env, values)) {
+        throw_invalid(env, "parameter names and values differ in number");
+        return 0;
+    }
+    if (n == 0) {
+        return 1;
+    }
+    co->params = (nearkit_param_value *)calloc((size_t)n, sizeof *co->params);
+    co->names = (jstring *)calloc((size_t)n, sizeof *co->names);
+    if (co->params == NULL || co->names == NULL) {
+        throw_oom(env, "could not allocate native memory for the search parameters");
+        return 0;
+    }
+    for (i = 0; i < n; i++) {
+        jdouble v;
+        co->names[i] = (jstring)(*env)->GetObjectArrayElement(env, names, i);
+        if (!get_utf(env, co->names[i], &co->params[i].name, 0, "parameter name is null")) {
+            co->names[i] = NULL;
+            return 0;
+        }
+        co->n_params = i + 1;
+        (*env)->GetDoubleArrayRegion(env, values, i, 1, &v);
+        co->params[i].value = v;
+    }
+    co->options.params = co->params;
+    co->options.n_params = (uint64_t)n;
+    return 1;
+}
+
+static void release_options(JNIEnv *env, call_options *co) {
+    jsize i;
+    for (i = 0; i < co->n_params; i++) {
+        release_utf(env, co->names[i], co->params[i].name);
+        (*env)->DeleteLocalRef(env, co->names[i]);
+    }
+    free(co->params);
+    free(co->names);
+    if (co->has_predicate) {
+        jthrowable t = atomic_load(&co->predicate.thrown);
+        if (t != NULL) {
+            (*env)->DeleteGlobalRef(env, t);
+        }
+        (*env)->DeleteGlobalRef(env, co->predicate.target);
+    }
+    memset(co, 0, sizeof *co);
+}
+
+/* Fills co from the Java options; 0 with an exception pending (release_options still due). */
+static int read_options(JNIEnv *env, call_options *co, jint num_threads, jint filter_type,
+                        jobject filter_data, jlong filter_count, jlong bitmap_first,
+                        jobjectArray names, jdoubleArray values) {
+    memset(co, 0, sizeof *co);
+    nearkit_search_options_init(&co->options);
+    if (num_threads < 0) {
+        throw_invalid(env, "negative thread count");
+        return 0;
+    }
+    co->options.num_threads = (uint32_t)num_threads;
+    if (!read_filter(env, co, filter_type, filter_data, filter_count, bitmap_first)) {
+        return 0;
+    }
+    if (filter_type != NEARKIT_FILTER_NONE) {
+        co->options.filter = &co->filter;
+    }
+    return read_params(env, co, names, values);
+}
+
+/* After the search: throws what the predicate threw, on this thread, as it was thrown (1), or
+ * returns 0 when the predicate never failed. */
+static int rethrow_predicate_failure(JNIEnv *env, call_options *co) {
+    jthrowable t;
+    if (!co->has_predicate || !atomic_load(&co->predicate.failed)) {
+        return 0;
+    }
+    t = atomic_exchange(&co->predicate.thrown, NULL);
+    if (t != NULL) {
+        jthrowable local = (jthrowable)(*env)->NewLocalRef(env, t);
+        (*env)->DeleteGlobalRef(env, t);
+        if (local != NULL) {
+            (*env)->Throw(env, local);
+            (*env)->DeleteLocalRef(env, local);
+            return 1;
+        }
+    }
+    throw_status(env, NEARKIT_ERR_INTERNAL,
+                 atomic_load(&co->predicate.attach_failed)
+                     ? "a search thread could not be attached to the JVM to run the filter"
+                     : "the filter predicate failed");
+    return 1;
+}
+
 /* ---- searching --------------------------------------------------------------------------------- */
 
-JNIEXPORT void JNICALL Java_io_nearkit_NativeLib_search(JNIEnv *env, jclass cls, jlong index,
-                                                        jint type, jint src_kind, jobject src,
-                                                        jlong offset, jlong nbytes, jlong n,
-                                                        jlong k, jint num_threads,
-                                                        jlongArray ids_out,
-                                                        jfloatArray distances_out) {
+JNIEXPORT void JNICALL Java_io_nearkit_NativeLib_search(
+    JNIEnv *env, jclass cls, jlong index, jint type, jint src_kind, jobject src, jlong offset,
+    jlong nbytes, jlong n, jlong k, jint num_threads, jint filter_type, jobject filter_data,
+    jlong filter_count, jlong bitmap_first, jobjectArray param_names, jdoubleArray param_values,
+    jlongArray ids_out, jfloatArray distances_out) {
     unsigned char stack[STACK_BYTES];
     /* Room for 128 results on the stack: ids and distances of a single query up to k = 128. */
     int64_t ids_stack[128];
@@ -560,12 +965,12 @@ JNIEXPORT void JNICALL Java_io_nearkit_NativeLib_search(JNIEnv *env, jclass cls,
     int64_t *ids = ids_stack;
     float *dist = dist_stack;
     staged in;
-    nearkit_search_options options;
+    call_options co;
     nearkit_status st;
     jlong total;
     (void)cls;
-    if (n < 0 || k < 0 || num_threads < 0) {
-        throw_invalid(env, "negative count, k or thread count");
+    if (n < 0 || k < 0) {
+        throw_invalid(env, "negative count or k");
         return;
     }
     total = n * k; /* Java checked that it fits in a Java array */
@@ -574,26 +979,31 @@ JNIEXPORT void JNICALL Java_io_nearkit_NativeLib_search(JNIEnv *env, jclass cls,
         throw_invalid(env, "result arrays too small");
         return;
     }
+    if (!read_options(env, &co, num_threads, filter_type, filter_data, filter_count, bitmap_first,
+                      param_names, param_values)) {
+        release_options(env, &co);
+        return;
+    }
     if (total > 128) {
         ids = (int64_t *)malloc((size_t)total * sizeof(int64_t));
         dist = (float *)malloc((size_t)total * sizeof(float));
         if (ids == NULL || dist == NULL) {
             free(ids);
             free(dist);
+            ids = ids_stack;
             throw_oom(env, "could not allocate native memory for the search results");
-            return;
+            goto done;
         }
     }
     if (!stage(env, &in, src_kind, src, offset, nbytes, ELEM(type), stack)) {
         goto done;
     }
-    if (num_threads > 0) {
-        nearkit_search_options_init(&options);
-        options.num_threads = (uint32_t)num_threads;
-    }
     st = nearkit_index_search(ids, dist, CIDX(index), (nearkit_vector_type)type, in.ptr,
-                              (uint64_t)n, (uint64_t)k, num_threads > 0 ? &options : NULL);
+                              (uint64_t)n, (uint64_t)k, &co.options);
     unstage(&in);
+    if (rethrow_predicate_failure(env, &co)) {
+        goto done;
+    }
     if (st != NEARKIT_OK) {
         throw_last(env, st);
         goto done;
@@ -603,69 +1013,44 @@ JNIEXPORT void JNICALL Java_io_nearkit_NativeLib_search(JNIEnv *env, jclass cls,
         (*env)->SetFloatArrayRegion(env, distances_out, 0, (jsize)total, dist);
     }
 done:
+    release_options(env, &co);
     if (ids != ids_stack) {
         free(ids);
         free(dist);
     }
 }
 
-JNIEXPORT void JNICALL Java_io_nearkit_NativeLib_rangeSearch(JNIEnv *env, jclass cls, jlong index,
-                                                             jint type, jint src_kind, jobject src,
-                                                             jlong offset, jlong nbytes, jlong n,
-                                                             jfloat radius, jint num_threads,
-                                                             jobjectArray out) {
-    unsigned char stack[STACK_BYTES];
-    staged in;
-    nearkit_search_options options;
-    nearkit_range_result *result = NULL;
+/* Stores {int[] offsets, long[] ids, float[] distances} of a range result into `out`. */
+static void return_range_result(JNIEnv *env, const nearkit_range_result *result, jlong n,
+                                jobjectArray out) {
     const uint64_t *offsets = NULL;
     const int64_t *ids = NULL;
     const float *dist = NULL;
-    nearkit_status st;
     uint64_t q, total;
     jint *offsets32 = NULL;
-    jintArray j_offsets = NULL;
-    jlongArray j_ids = NULL;
-    jfloatArray j_dist = NULL;
-    (void)cls;
-    if (n < 0 || num_threads < 0 || n >= INT32_MAX) {
-        throw_invalid(env, "bad query count or thread count");
-        return;
-    }
-    if (!stage(env, &in, src_kind, src, offset, nbytes, ELEM(type), stack)) {
-        return;
-    }
-    if (num_threads > 0) {
-        nearkit_search_options_init(&options);
-        options.num_threads = (uint32_t)num_threads;
-    }
-    st = nearkit_index_range_search(&result, CIDX(index), (nearkit_vector_type)type, in.ptr,
-                                    (uint64_t)n, radius, num_threads > 0 ? &options : NULL);
-    unstage(&in);
+    jintArray j_offsets;
+    jlongArray j_ids;
+    jfloatArray j_dist;
+    nearkit_status st = nearkit_range_result_get(&offsets, &ids, &dist, result);
     if (st != NEARKIT_OK) {
         throw_last(env, st);
         return;
-    }
-    st = nearkit_range_result_get(&offsets, &ids, &dist, result);
-    if (st != NEARKIT_OK) {
-        throw_last(env, st);
-        goto done;
     }
     if (nearkit_range_result_query_count(result) != (uint64_t)n || offsets == NULL) {
         throw_status(env, NEARKIT_ERR_INTERNAL, "range result has the wrong number of queries");
-        goto done;
+        return;
     }
     total = offsets[n];
     if (total > (uint64_t)(INT32_MAX - 8)) {
         throw_status(env, NEARKIT_ERR_UNSUPPORTED,
                      "the range search found more matches than a Java array holds; use a smaller "
                      "radius or fewer queries per call");
-        goto done;
+        return;
     }
     offsets32 = (jint *)malloc(((size_t)n + 1) * sizeof(jint));
     if (offsets32 == NULL) {
         throw_oom(env, "could not allocate native memory for the range result");
-        goto done;
+        return;
     }
     for (q = 0; q <= (uint64_t)n; q++) {
         if (offsets[q] > total || (q > 0 && offsets[q] < offsets[q - 1])) {
@@ -702,6 +1087,43 @@ JNIEXPORT void JNICALL Java_io_nearkit_NativeLib_rangeSearch(JNIEnv *env, jclass
     (*env)->SetObjectArrayElement(env, out, 2, j_dist);
 done:
     free(offsets32);
+}
+
+JNIEXPORT void JNICALL Java_io_nearkit_NativeLib_rangeSearch(
+    JNIEnv *env, jclass cls, jlong index, jint type, jint src_kind, jobject src, jlong offset,
+    jlong nbytes, jlong n, jfloat radius, jint num_threads, jint filter_type, jobject filter_data,
+    jlong filter_count, jlong bitmap_first, jobjectArray param_names, jdoubleArray param_values,
+    jobjectArray out) {
+    unsigned char stack[STACK_BYTES];
+    staged in;
+    call_options co;
+    nearkit_range_result *result = NULL;
+    nearkit_status st;
+    (void)cls;
+    if (n < 0 || n >= INT32_MAX) {
+        throw_invalid(env, "bad query count");
+        return;
+    }
+    if (!read_options(env, &co, num_threads, filter_type, filter_data, filter_count, bitmap_first,
+                      param_names, param_values)) {
+        release_options(env, &co);
+        return;
+    }
+    if (!stage(env, &in, src_kind, src, offset, nbytes, ELEM(type), stack)) {
+        release_options(env, &co);
+        return;
+    }
+    st = nearkit_index_range_search(&result, CIDX(index), (nearkit_vector_type)type, in.ptr,
+                                    (uint64_t)n, radius, &co.options);
+    unstage(&in);
+    if (!rethrow_predicate_failure(env, &co)) {
+        if (st != NEARKIT_OK) {
+            throw_last(env, st);
+        } else {
+            return_range_result(env, result, n, out);
+        }
+    }
+    release_options(env, &co);
     nearkit_range_result_free(result);
 }
 

@@ -32,6 +32,8 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  *     index.build();
  *     SearchResult r = index.search(queries, 10);
  *     long[] nearest = r.ids(0);
+ *     index.remove(3, 17);              // the vectors with ids 3 and 17 go
+ *     r = index.search(queries, 10, SearchOptions.builder().filter(allowedIds).build());
  * }
  * }</pre>
  *
@@ -42,11 +44,16 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * place without a copy, from their position to their limit; their position is not changed. Arrays
  * and heap buffers are copied into native memory for the call.
  *
- * <p><b>Threads.</b> Searches, range searches, saving and the read-only accessors may run from many
- * threads at once on one index; they run in parallel. {@link #add}, {@link #train}, {@link #build()},
- * {@link #setParam} and {@link #close()} wait until running calls finish and exclude all other calls
- * while they run. Once closed, every method except {@link #close()}, {@link #isClosed()} and
- * {@link #toString()} throws {@link IllegalStateException}.
+ * <p><b>Threads.</b> Every method may run from many threads at once on one index. Searches, range
+ * searches, saving and the read-only accessors run in parallel and never wait for each other.
+ * Writers ({@link #add}, {@link #remove}, {@link #train}, {@link #build()}, {@link #compact()},
+ * {@link #setParam}) may be called while searches run: the C library runs each writer alone (it
+ * waits for the searches under way, and searches that start meanwhile wait for it), so every search
+ * sees the collection before or after a write, whole. {@link #close()} waits until running calls
+ * finish; afterwards every method except {@link #close()}, {@link #isClosed()} and
+ * {@link #toString()} throws {@link IllegalStateException}. Per-call settings (a filter,
+ * {@code nprobe}, ...) go in {@link SearchOptions}, so threads never need to change the index's
+ * own settings to search differently.
  *
  * <p><b>Errors.</b> Invalid arguments (wrong length or type, NaN, {@code k = 0}, unknown names)
  * throw {@link IllegalArgumentException}; calls in the wrong state (closed, not trained or built)
@@ -431,7 +438,16 @@ public final class Index implements AutoCloseable {
 
     // ---- locking ------------------------------------------------------------------------------
 
+    // The Java lock only guards the native pointer against close(): every call but close takes the
+    // read lock, close the write lock. Writers (add, remove, build, ...) take the read lock too:
+    // the C library orders them against searches itself (nearkit.h, "Thread safety"), so searches
+    // never wait for each other here and a writer waits only as the C library makes it.
     private long enter(Lock l) {
+        if (FilterCall.isFiltering(this)) {
+            // the search that runs this filter holds the index: a nested call could deadlock
+            throw new IllegalStateException("nearkit: a search filter must not call into the index "
+                    + "it filters");
+        }
         l.lock();
         long p = handle.ptr;
         if (p == 0) {
@@ -448,6 +464,10 @@ public final class Index implements AutoCloseable {
      */
     @Override
     public void close() {
+        if (FilterCall.isFiltering(this)) {
+            throw new IllegalStateException("nearkit: a search filter must not close the index it "
+                    + "filters");
+        }
         Lock l = lock.writeLock();
         l.lock();
         try {
@@ -557,7 +577,7 @@ public final class Index implements AutoCloseable {
             throw new IllegalArgumentException("INVALID_ARGUMENT: " + ids.length + " ids given for "
                     + in.n + " vectors");
         }
-        Lock l = lock.writeLock();
+        Lock l = lock.readLock();
         long p = enter(l);
         try {
             NativeLib.add(p, in.type, in.srcKind, in.src, in.offset, in.nbytes, in.n, ids);
@@ -663,7 +683,7 @@ public final class Index implements AutoCloseable {
     }
 
     private void doTrain(Input in) {
-        Lock l = lock.writeLock();
+        Lock l = lock.readLock();
         long p = enter(l);
         try {
             NativeLib.train(p, in.type, in.srcKind, in.src, in.offset, in.nbytes, in.n);
@@ -725,10 +745,151 @@ public final class Index implements AutoCloseable {
      * @throws IllegalStateException when there is nothing to train on, or after close
      */
     public void build() {
-        Lock l = lock.writeLock();
+        Lock l = lock.readLock();
         long p = enter(l);
         try {
             NativeLib.build(p);
+        } finally {
+            l.unlock();
+            Reference.reachabilityFence(this);
+        }
+    }
+
+    // ---- removing and reading back --------------------------------------------------------------
+
+    /**
+     * Removes every stored vector that carries one of the ids. Ids not stored and repeats are
+     * ignored. Searches, {@link #size()} and saves no longer see them from this call's return on; the
+     * space is reclaimed as the kind decides, at the latest by {@link #compact()}. A removed id can
+     * be added again; implicit ids ({@link #add(float[])} without ids) keep counting from the number
+     * of vectors ever added, so a removed implicit id is never given again. Runs concurrently with
+     * searches: each search sees the collection before or after the whole removal.
+     *
+     * @param ids the ids to remove
+     * @return the number of vectors removed (several vectors may carry one id)
+     * @throws NullPointerException for a null array
+     * @throws NearkitUnsupportedException when the index's kind cannot remove yet
+     * @throws IllegalStateException after close
+     */
+    public long remove(long... ids) {
+        Objects.requireNonNull(ids, "ids");
+        Lock l = lock.readLock();
+        long p = enter(l);
+        try {
+            return NativeLib.remove(p, ids);
+        } finally {
+            l.unlock();
+            Reference.reachabilityFence(this);
+        }
+    }
+
+    /**
+     * Reads back the stored float vectors of the ids, as the index stores them (cosine: normalised
+     * to length 1). Where several vectors carry one id, one of them.
+     *
+     * @param ids the ids to read
+     * @return one row per id, in order: its {@link #dimension()} values, or {@code null} where no
+     *     vector carries the id (so missing ids are never mistaken for stored zeros)
+     * @throws NullPointerException for a null array
+     * @throws IllegalArgumentException for a binary index (use {@link #getBinary(long...)})
+     * @throws NearkitUnsupportedException when the index's kind cannot read back yet
+     * @throws IllegalStateException after close
+     */
+    public float[][] get(long... ids) {
+        Objects.requireNonNull(ids, "ids");
+        requireType(VectorType.FLOAT32, "get(long...), which reads float vectors");
+        int per = (int) (vectorBytes / 4);
+        float[] flat = new float[readBackLength(ids.length, per)];
+        byte[] found = readBack(ids, flat);
+        float[][] rows = new float[ids.length][];
+        for (int i = 0; i < ids.length; i++) {
+            if (found[i] != 0) {
+                rows[i] = java.util.Arrays.copyOfRange(flat, i * per, (i + 1) * per);
+            }
+        }
+        return rows;
+    }
+
+    /**
+     * Reads back the stored binary vectors of the ids.
+     *
+     * @param ids the ids to read
+     * @return one row per id, in order: its {@link #dimension()} / 8 bytes, or {@code null} where no
+     *     vector carries the id
+     * @throws NullPointerException for a null array
+     * @throws IllegalArgumentException for a float index (use {@link #get(long...)})
+     * @throws NearkitUnsupportedException when the index's kind cannot read back yet
+     * @throws IllegalStateException after close
+     */
+    public byte[][] getBinary(long... ids) {
+        Objects.requireNonNull(ids, "ids");
+        requireType(VectorType.BINARY, "getBinary(long...), which reads binary vectors");
+        int per = (int) vectorBytes;
+        byte[] flat = new byte[readBackLength(ids.length, per)];
+        byte[] found = readBack(ids, flat);
+        byte[][] rows = new byte[ids.length][];
+        for (int i = 0; i < ids.length; i++) {
+            if (found[i] != 0) {
+                rows[i] = java.util.Arrays.copyOfRange(flat, i * per, (i + 1) * per);
+            }
+        }
+        return rows;
+    }
+
+    private static int readBackLength(int n, int per) {
+        long total = (long) n * per;
+        if (total > MAX_ARRAY) {
+            throw new IllegalArgumentException("INVALID_ARGUMENT: the vectors of " + n
+                    + " ids do not fit in a Java array; read fewer at a time");
+        }
+        return (int) total;
+    }
+
+    /** Fills {@code flat} (float[] or byte[]) with the rows; returns the found flags. */
+    private byte[] readBack(long[] ids, Object flat) {
+        byte[] found = new byte[ids.length];
+        Lock l = lock.readLock();
+        long p = enter(l);
+        try {
+            NativeLib.get(p, ids, flat, found);
+        } finally {
+            l.unlock();
+            Reference.reachabilityFence(this);
+        }
+        return found;
+    }
+
+    /**
+     * Whether some stored vector carries the id.
+     *
+     * @param id the id
+     * @return true when the index holds a vector with this id
+     * @throws IllegalStateException after close
+     */
+    public boolean contains(long id) {
+        Lock l = lock.readLock();
+        long p = enter(l);
+        try {
+            return NativeLib.contains(p, id);
+        } finally {
+            l.unlock();
+            Reference.reachabilityFence(this);
+        }
+    }
+
+    /**
+     * Reclaims the space of removed vectors and finishes work the kind defers (trees rebuild over
+     * what was added or removed since their build). Never needed for correct results; a writer,
+     * so searches wait for it in the C library.
+     *
+     * @throws NearkitOutOfMemoryException when native memory runs out (the index is unchanged)
+     * @throws IllegalStateException after close
+     */
+    public void compact() {
+        Lock l = lock.readLock();
+        long p = enter(l);
+        try {
+            NativeLib.compact(p);
         } finally {
             l.unlock();
             Reference.reachabilityFence(this);
@@ -741,6 +902,15 @@ public final class Index implements AutoCloseable {
     // n * k result arrays are allocated: k < 1, or a result a Java array cannot hold, is an
     // IllegalArgumentException; one the heap cannot hold an OutOfMemoryError naming k.
     private SearchResult doSearch(Input in, int k, int numThreads) {
+        return doSearch(in, k, numThreads, SearchOptions.defaults());
+    }
+
+    private SearchResult doSearch(Input in, int k, SearchOptions options) {
+        Objects.requireNonNull(options, "options");
+        return doSearch(in, k, options.numThreads(), options);
+    }
+
+    private SearchResult doSearch(Input in, int k, int numThreads, SearchOptions o) {
         if (k < 1) {
             throw new IllegalArgumentException("INVALID_ARGUMENT: k must be at least 1, got " + k);
         }
@@ -767,10 +937,12 @@ public final class Index implements AutoCloseable {
         long p = enter(l);
         try {
             NativeLib.search(p, in.type, in.srcKind, in.src, in.offset, in.nbytes, in.n, k, numThreads,
-                    ids, distances);
+                    o.filterType(), filterData(o), o.filterCount(), o.bitmapFirst(), o.paramNames(),
+                    o.paramValues(), ids, distances);
         } finally {
             l.unlock();
             Reference.reachabilityFence(in.src);
+            Reference.reachabilityFence(o);
             Reference.reachabilityFence(this);
         }
         return new SearchResult((int) in.n, k, ids, distances);
@@ -888,7 +1060,96 @@ public final class Index implements AutoCloseable {
         return doSearch(input(queries, "queries"), k, numThreads);
     }
 
+    /**
+     * Finds the {@code k} nearest neighbours of each query among the vectors the options' filter
+     * allows, with the options' per-call parameters and thread count.
+     *
+     * @param queries n float queries, back to back
+     * @param k the number of neighbours per query, at least 1
+     * @param options the filter, parameters and threads of this call
+     * @return the neighbours of each query; rows are padded with id -1 past the allowed vectors
+     * @throws IllegalArgumentException for bad arguments, an unknown or build-only parameter, or a
+     *     value out of range
+     * @throws IllegalStateException when the index is not ready, after close, or when a predicate
+     *     filter calls into this index
+     * @throws RuntimeException whatever a predicate filter threw, as it threw it
+     */
+    public SearchResult search(float[] queries, int k, SearchOptions options) {
+        return doSearch(input(queries, "queries"), k, options);
+    }
+
+    /**
+     * Finds the {@code k} nearest neighbours of each query among the vectors the options' filter
+     * allows, with the options' per-call parameters and thread count.
+     *
+     * @param queries n binary queries, back to back
+     * @param k the number of neighbours per query, at least 1
+     * @param options the filter, parameters and threads of this call
+     * @return the neighbours of each query; rows are padded with id -1 past the allowed vectors
+     * @throws IllegalArgumentException for bad arguments, an unknown or build-only parameter, or a
+     *     value out of range
+     * @throws IllegalStateException when the index is not ready, after close, or when a predicate
+     *     filter calls into this index
+     * @throws RuntimeException whatever a predicate filter threw, as it threw it
+     */
+    public SearchResult search(byte[] queries, int k, SearchOptions options) {
+        return doSearch(input(queries, "queries"), k, options);
+    }
+
+    /**
+     * Finds the {@code k} nearest neighbours of each query among the vectors the options' filter
+     * allows, with the options' per-call parameters and thread count.
+     *
+     * @param queries n float queries in a buffer (position to limit; a direct buffer is read in place)
+     * @param k the number of neighbours per query, at least 1
+     * @param options the filter, parameters and threads of this call
+     * @return the neighbours of each query; rows are padded with id -1 past the allowed vectors
+     * @throws IllegalArgumentException for bad arguments, an unknown or build-only parameter, or a
+     *     value out of range
+     * @throws IllegalStateException when the index is not ready, after close, or when a predicate
+     *     filter calls into this index
+     * @throws RuntimeException whatever a predicate filter threw, as it threw it
+     */
+    public SearchResult search(FloatBuffer queries, int k, SearchOptions options) {
+        return doSearch(input(queries, "queries"), k, options);
+    }
+
+    /**
+     * Finds the {@code k} nearest neighbours of each query among the vectors the options' filter
+     * allows, with the options' per-call parameters and thread count.
+     *
+     * @param queries n binary queries in a buffer (position to limit; a direct buffer is read in place)
+     * @param k the number of neighbours per query, at least 1
+     * @param options the filter, parameters and threads of this call
+     * @return the neighbours of each query; rows are padded with id -1 past the allowed vectors
+     * @throws IllegalArgumentException for bad arguments, an unknown or build-only parameter, or a
+     *     value out of range
+     * @throws IllegalStateException when the index is not ready, after close, or when a predicate
+     *     filter calls into this index
+     * @throws RuntimeException whatever a predicate filter threw, as it threw it
+     */
+    public SearchResult search(ByteBuffer queries, int k, SearchOptions options) {
+        return doSearch(input(queries, "queries"), k, options);
+    }
+
+    /** What the native search reads as the filter: the options' buffer, or a new FilterCall. */
+    private Object filterData(SearchOptions o) {
+        if (o.filterType() == SearchOptions.FILTER_PREDICATE) {
+            return new FilterCall(o.predicate(), this);
+        }
+        return o.filterData();
+    }
+
     private RangeSearchResult doRangeSearch(Input in, float radius, int numThreads) {
+        return doRangeSearch(in, radius, numThreads, SearchOptions.defaults());
+    }
+
+    private RangeSearchResult doRangeSearch(Input in, float radius, SearchOptions options) {
+        Objects.requireNonNull(options, "options");
+        return doRangeSearch(in, radius, options.numThreads(), options);
+    }
+
+    private RangeSearchResult doRangeSearch(Input in, float radius, int numThreads, SearchOptions o) {
         if (numThreads < 0) {
             throw new IllegalArgumentException("INVALID_ARGUMENT: numThreads must not be negative, got "
                     + numThreads);
@@ -898,10 +1159,12 @@ public final class Index implements AutoCloseable {
         long p = enter(l);
         try {
             NativeLib.rangeSearch(p, in.type, in.srcKind, in.src, in.offset, in.nbytes, in.n, radius,
-                    numThreads, out);
+                    numThreads, o.filterType(), filterData(o), o.filterCount(), o.bitmapFirst(),
+                    o.paramNames(), o.paramValues(), out);
         } finally {
             l.unlock();
             Reference.reachabilityFence(in.src);
+            Reference.reachabilityFence(o);
             Reference.reachabilityFence(this);
         }
         return new RangeSearchResult((int[]) out[0], (long[]) out[1], (float[]) out[2]);
@@ -987,6 +1250,74 @@ public final class Index implements AutoCloseable {
      */
     public RangeSearchResult rangeSearch(ByteBuffer queries, float radius) {
         return doRangeSearch(input(queries, "queries"), radius, 0);
+    }
+
+    /**
+     * Finds, for each query, every vector the options' filter allows at distance {@code <= radius},
+     * with the options' per-call parameters and thread count.
+     *
+     * @param queries n float queries, back to back
+     * @param radius the radius (not NaN)
+     * @param options the filter, parameters and threads of this call
+     * @return the matches of each query, nearest first
+     * @throws IllegalArgumentException for bad arguments or parameters
+     * @throws IllegalStateException when the index is not ready, after close, or when a predicate
+     *     filter calls into this index
+     * @throws RuntimeException whatever a predicate filter threw, as it threw it
+     */
+    public RangeSearchResult rangeSearch(float[] queries, float radius, SearchOptions options) {
+        return doRangeSearch(input(queries, "queries"), radius, options);
+    }
+
+    /**
+     * Finds, for each query, every vector the options' filter allows at distance {@code <= radius},
+     * with the options' per-call parameters and thread count.
+     *
+     * @param queries n binary queries, back to back
+     * @param radius the radius (not NaN)
+     * @param options the filter, parameters and threads of this call
+     * @return the matches of each query, nearest first
+     * @throws IllegalArgumentException for bad arguments or parameters
+     * @throws IllegalStateException when the index is not ready, after close, or when a predicate
+     *     filter calls into this index
+     * @throws RuntimeException whatever a predicate filter threw, as it threw it
+     */
+    public RangeSearchResult rangeSearch(byte[] queries, float radius, SearchOptions options) {
+        return doRangeSearch(input(queries, "queries"), radius, options);
+    }
+
+    /**
+     * Finds, for each query, every vector the options' filter allows at distance {@code <= radius},
+     * with the options' per-call parameters and thread count.
+     *
+     * @param queries n float queries in a buffer (position to limit)
+     * @param radius the radius (not NaN)
+     * @param options the filter, parameters and threads of this call
+     * @return the matches of each query, nearest first
+     * @throws IllegalArgumentException for bad arguments or parameters
+     * @throws IllegalStateException when the index is not ready, after close, or when a predicate
+     *     filter calls into this index
+     * @throws RuntimeException whatever a predicate filter threw, as it threw it
+     */
+    public RangeSearchResult rangeSearch(FloatBuffer queries, float radius, SearchOptions options) {
+        return doRangeSearch(input(queries, "queries"), radius, options);
+    }
+
+    /**
+     * Finds, for each query, every vector the options' filter allows at distance {@code <= radius},
+     * with the options' per-call parameters and thread count.
+     *
+     * @param queries n binary queries in a buffer (position to limit)
+     * @param radius the radius (not NaN)
+     * @param options the filter, parameters and threads of this call
+     * @return the matches of each query, nearest first
+     * @throws IllegalArgumentException for bad arguments or parameters
+     * @throws IllegalStateException when the index is not ready, after close, or when a predicate
+     *     filter calls into this index
+     * @throws RuntimeException whatever a predicate filter threw, as it threw it
+     */
+    public RangeSearchResult rangeSearch(ByteBuffer queries, float radius, SearchOptions options) {
+        return doRangeSearch(input(queries, "queries"), radius, options);
     }
 
     // ---- introspection ------------------------------------------------------------------------
@@ -1198,7 +1529,7 @@ public final class Index implements AutoCloseable {
      */
     public void setParam(String name, double value) {
         Objects.requireNonNull(name, "name");
-        Lock l = lock.writeLock();
+        Lock l = lock.readLock();
         long p = enter(l);
         try {
             NativeLib.setParam(p, name, value);

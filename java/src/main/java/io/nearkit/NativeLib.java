@@ -219,14 +219,35 @@ final class NativeLib {
 
     static native void build(long index);
 
+    // ---- removing and reading back ------------------------------------------------------------------
+
+    /** Returns the number of vectors removed. */
+    static native long remove(long index, long[] ids);
+
+    /** Fills {@code vectors} (float[] or byte[], ids.length rows) and {@code found} (0 or 1 per id). */
+    static native void get(long index, long[] ids, Object vectors, byte[] found);
+
+    static native boolean contains(long index, long id);
+
+    static native void compact(long index);
+
     // ---- searching --------------------------------------------------------------------------------
 
+    // The search options travel as plain values (SearchOptions' fields): filterType is a
+    // NEARKIT_FILTER_* value; filterData the direct buffer of ids or bitmap bytes, or the
+    // FilterCall of a predicate; filterCount the number of ids or bits; paramNames and paramValues
+    // (null or the same length) the per-call parameters.
+
     static native void search(long index, int type, int srcKind, Object src, long offset, long nbytes,
-            long n, long k, int numThreads, long[] ids, float[] distances);
+            long n, long k, int numThreads, int filterType, Object filterData, long filterCount,
+            long bitmapFirst, String[] paramNames, double[] paramValues, long[] ids,
+            float[] distances);
 
     /** Stores {int[] offsets, long[] ids, float[] distances} into {@code out}. */
     static native void rangeSearch(long index, int type, int srcKind, Object src, long offset,
-            long nbytes, long n, float radius, int numThreads, Object[] out);
+            long nbytes, long n, float radius, int numThreads, int filterType, Object filterData,
+            long filterCount, long bitmapFirst, String[] paramNames, double[] paramValues,
+            Object[] out);
 
     // ---- introspection ----------------------------------------------------------------------------
 
