@@ -15,7 +15,24 @@
  * a parallel array of one-byte tags, so that a key that is absent (most of the keys a ring tries)
  * costs a look at the small tag array only. Both point into one array of 32-bit positions per
  * table. Tables are rebuilt from the codes on build and on load (as fast as reading and checking
- * stored ones would be). */
+ * stored ones would be).
+ *
+ * A living collection. The tables cover rows [0, indexed) of the row store; rows added after the
+ * build (the tail) are scanned exactly by every query, into the same heap before the rings are
+ * walked, so a search never needs a build to be exact. Adds rebuild the tables once the tail
+ * exceeds a quarter of the indexed rows; an index never built has no tables, and its queries scan
+ * every row. Removal marks rows (their id becomes NEARKIT_REMOVED_ID): the tables keep their
+ * positions and verification skips them. Once a quarter of the rows are marked (and on compact
+ * and build), the marked rows are dropped and the tables rebuilt over the rest, all or nothing:
+ * the new tables are made before the rows move, so running out of memory leaves the index as it
+ * was (a remove or add still succeeds; only the reclaiming waits). A saved index keeps its marks
+ * and loads row for row.
+ *
+ * A filter is tested where a candidate is verified (and in scans, where a row could enter the
+ * result). Where a call's filter lets few rows through (its bound `most` against the rows, and
+ * enough queries to repay it), the plan gathers the admitted positions once; each query then
+ * walks its rings on the budget of a scan of those rows only and, where it gives up, scans them
+ * exactly. With no filter and nothing removed, no test is made. */
 #include "search/driver.h"
 #include "search/rows.h"
 
@@ -42,6 +59,11 @@
 #define COST_PROBE_HASHED 35.0
 #define COST_ENTRY 2.0
 #define COST_VERIFY 25.0
+/* ... and that decide whether a filtered call gathers its admitted rows: one filter test per row
+ * (an id set is a hash probe, a bitmap a bit, a predicate the caller's function). */
+#define COST_ADMIT_IDS 8.0
+#define COST_ADMIT_BITMAP 2.0
+#define COST_ADMIT_PREDICATE 20.0
 
 typedef struct mih_entry {
     uint64_t key;
@@ -63,7 +85,8 @@ typedef struct mih_impl {
     int64_t max_radius;
     uint32_t m;       /* substrings of the built tables; 0 when there are none */
     mih_table *tables;
-    bool built;
+    uint64_t indexed; /* the tables cover rows [0, indexed); the rest is the tail */
+    bool built;       /* the tables exist */
 } mih_impl;
 
 static mih_impl *impl_of(const nearkit_index *ix) { return ix->impl; }
@@ -135,6 +158,7 @@ static void free_tables(mih_impl *f) {
     free(f->tables);
     f->tables = NULL;
     f->m = 0;
+    f->indexed = 0;
     f->built = false;
 }
 
@@ -154,13 +178,13 @@ static void mih_destroy(nearkit_index *ix) {
     free(f);
 }
 
-/* An empty index needs no build: there is nothing to find. */
+/* Built (rows added since are searched exactly), or empty: there is nothing to find. */
 static bool mih_is_ready(const nearkit_index *ix) {
     const mih_impl *f = impl_of(ix);
     return f->built || f->rows.count == 0;
 }
 
-static uint64_t mih_count(const nearkit_index *ix) { return impl_of(ix)->rows.count; }
+static uint64_t mih_count(const nearkit_index *ix) { return nearkit_rows_live(&impl_of(ix)->rows); }
 
 static uint64_t table_bytes(const mih_table *t, uint64_t count) {
     uint64_t bytes = sizeof *t + count * sizeof(uint32_t);
@@ -172,22 +196,8 @@ static uint64_t table_bytes(const mih_table *t, uint64_t count) {
 static uint64_t mih_memory(const nearkit_index *ix) {
     const mih_impl *f = impl_of(ix);
     uint64_t bytes = sizeof *f + nearkit_rows_memory(&f->rows, ix);
-    for (uint32_t j = 0; f->tables && j < f->m; j++) bytes += table_bytes(&f->tables[j], f->rows.count);
+    for (uint32_t j = 0; f->tables && j < f->m; j++) bytes += table_bytes(&f->tables[j], f->indexed);
     return bytes;
-}
-
-/* ---- adding ------------------------------------------------------------------------------------ */
-
-static nearkit_status mih_add(nearkit_index *ix, const void *vectors, uint64_t n, const int64_t *ids) {
-    mih_impl *f = impl_of(ix);
-    if (n > MAX_CODES - f->rows.count)
-        return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT,
-                                 "the mih index holds at most %llu codes", (unsigned long long)MAX_CODES);
-    if (n == 0) return NEARKIT_OK; /* the tables stay valid */
-    nearkit_status st = nearkit_rows_append(&f->rows, ix, vectors, n, ids);
-    if (st) return st;
-    free_tables(f); /* stale: the next build makes new ones */
-    return NEARKIT_OK;
 }
 
 /* ---- building ---------------------------------------------------------------------------------- */
@@ -277,9 +287,18 @@ static nearkit_status build_hashed(mih_table *t, uint64_t *keys, uint64_t count)
     return NEARKIT_OK;
 }
 
-static nearkit_status build_table(mih_table *t, const nearkit_index *ix) {
-    const nearkit_rows *codes = &impl_of(ix)->rows;
-    uint64_t count = codes->count;
+/* The rows a set of tables is built over: table position i is row kept[i] (kept NULL: row i). */
+typedef struct row_selection {
+    const uint64_t *kept;
+    uint64_t count;
+} row_selection;
+
+static const uint8_t *selected_code(const nearkit_index *ix, const row_selection *sel, uint64_t i) {
+    return nearkit_rows_at(&impl_of(ix)->rows, ix, sel->kept ? sel->kept[i] : i);
+}
+
+static nearkit_status build_table(mih_table *t, const nearkit_index *ix, const row_selection *sel) {
+    uint64_t count = sel->count;
     size_t nbytes = (size_t)ix->vector_bytes;
     t->positions = nearkit_alloc_array((size_t)count, sizeof(uint32_t));
     if (!t->positions) return nearkit_oom();
@@ -288,14 +307,14 @@ static nearkit_status build_table(mih_table *t, const nearkit_index *ix) {
         uint32_t *keys = nearkit_alloc_array((size_t)count, sizeof *keys);
         if (!keys) return nearkit_oom();
         for (uint64_t i = 0; i < count; i++)
-            keys[i] = (uint32_t)substring(nearkit_rows_at(codes, ix, i), nbytes, t->first_bit, t->bits);
+            keys[i] = (uint32_t)substring(selected_code(ix, sel, i), nbytes, t->first_bit, t->bits);
         st = build_direct(t, keys, count);
         free(keys);
     } else {
         uint64_t *keys = nearkit_alloc_array((size_t)count, sizeof *keys);
         if (!keys) return nearkit_oom();
         for (uint64_t i = 0; i < count; i++)
-            keys[i] = substring(nearkit_rows_at(codes, ix, i), nbytes, t->first_bit, t->bits);
+            keys[i] = substring(selected_code(ix, sel, i), nbytes, t->first_bit, t->bits);
         st = build_hashed(t, keys, count);
         free(keys);
     }
@@ -304,6 +323,7 @@ static nearkit_status build_table(mih_table *t, const nearkit_index *ix) {
 
 typedef struct build_task {
     const nearkit_index *ix;
+    const row_selection *sel;
     mih_table *tables;
     _Atomic int failed;
 } build_task;
@@ -312,34 +332,122 @@ static void build_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker
     (void)worker;
     build_task *t = ctx;
     for (uint64_t j = begin; j < end; j++)
-        if (build_table(&t->tables[j], t->ix) != NEARKIT_OK) atomic_store(&t->failed, 1);
+        if (build_table(&t->tables[j], t->ix, t->sel) != NEARKIT_OK) atomic_store(&t->failed, 1);
 }
 
-/* Builds m tables over every code added so far. */
-static nearkit_status build_tables(nearkit_index *ix, uint32_t m) {
-    mih_impl *f = impl_of(ix);
-    free_tables(f);
+static void free_table_array(mih_table *tables, uint32_t m) {
+    mih_impl none = {.tables = tables, .m = m};
+    free_tables(&none);
+}
+
+/* Makes m tables over the selected rows into *out, leaving the index as it is. */
+static nearkit_status make_tables(mih_table **out, const nearkit_index *ix, uint32_t m,
+                                  const row_selection *sel) {
     mih_table *tables = calloc(m, sizeof *tables);
     if (!tables) return nearkit_oom();
     for (uint32_t j = 0; j < m; j++)
         substring_layout(&tables[j].first_bit, &tables[j].bits, ix->dimension, m, j);
-    build_task t = {.ix = ix, .tables = tables};
+    build_task t = {.ix = ix, .sel = sel, .tables = tables};
     atomic_init(&t.failed, 0);
     nearkit_parallel_for(nearkit_resolve_threads(ix->num_threads), m, 1, build_range, &t);
-    f->tables = tables;
-    f->m = m;
     if (atomic_load(&t.failed)) {
-        free_tables(f);
+        free_table_array(tables, m);
         return nearkit_oom();
     }
-    f->built = true;
+    *out = tables;
     return NEARKIT_OK;
 }
 
+static void install_tables(mih_impl *f, mih_table *tables, uint32_t m, uint64_t indexed) {
+    free_tables(f);
+    f->tables = tables;
+    f->m = m;
+    f->indexed = indexed;
+    f->built = true;
+}
+
+/* The positions of the rows not marked removed, into *kept (n of them); NULL when none is. */
+static nearkit_status live_rows(uint64_t **kept, uint64_t *n, const nearkit_rows *rows) {
+    *kept = NULL;
+    *n = rows->count;
+    if (rows->removed == 0) return NEARKIT_OK;
+    *kept = nearkit_alloc_array((size_t)rows->count, sizeof **kept);
+    if (!*kept) return nearkit_oom();
+    *n = 0;
+    for (uint64_t r = 0; r < rows->count; r++)
+        if (nearkit_rows_id(rows, r) != NEARKIT_REMOVED_ID) (*kept)[(*n)++] = r;
+    return NEARKIT_OK;
+}
+
+/* Drops the marked rows and, when `with_tables`, builds the tables over every row left (the tail
+ * included): all or nothing, the new tables are made before any row moves. */
+static nearkit_status reindex(nearkit_index *ix, bool with_tables) {
+    mih_impl *f = impl_of(ix);
+    uint64_t *kept, n;
+    nearkit_status st = live_rows(&kept, &n, &f->rows);
+    if (st) return st;
+    row_selection sel = {kept, n};
+    uint32_t m = f->m_param ? f->m_param : auto_substrings(ix->dimension, n);
+    mih_table *tables = NULL;
+    if (with_tables) st = make_tables(&tables, ix, m, &sel);
+    if (!st) {
+        if (kept) nearkit_rows_compact(&f->rows, ix, NULL);
+        if (with_tables) install_tables(f, tables, m, n);
+    }
+    free(kept);
+    return st;
+}
+
+/* Reclaiming that an add or a remove does on the way: out of memory leaves it for later. */
+static void reindex_quietly(nearkit_index *ix, bool with_tables) {
+    if (reindex(ix, with_tables) != NEARKIT_OK) nearkit_clear_error();
+}
+
+/* Builds the tables over every row, dropping the marked ones. */
 static nearkit_status mih_build(nearkit_index *ix) {
     mih_impl *f = impl_of(ix);
-    if (f->built) return NEARKIT_OK;
-    return build_tables(ix, f->m_param ? f->m_param : auto_substrings(ix->dimension, f->rows.count));
+    if (f->built && f->indexed == f->rows.count && f->rows.removed == 0) return NEARKIT_OK;
+    return reindex(ix, true);
+}
+
+/* ---- a living collection ----------------------------------------------------------------------- */
+
+/* Rows added after the build form the tail, searched exactly; the tables are rebuilt here (a
+ * writer) once it exceeds a quarter of the indexed rows. */
+static nearkit_status mih_add(nearkit_index *ix, const void *vectors, uint64_t n, const int64_t *ids) {
+    mih_impl *f = impl_of(ix);
+    if (n > MAX_CODES - f->rows.count)
+        return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT,
+                                 "the mih index holds at most %llu codes", (unsigned long long)MAX_CODES);
+    nearkit_status st = nearkit_rows_append(&f->rows, ix, vectors, n, ids);
+    if (st) return st;
+    if (f->built && f->rows.count - f->indexed > f->indexed / 4) reindex_quietly(ix, true);
+    return NEARKIT_OK;
+}
+
+static nearkit_status mih_remove(nearkit_index *ix, const nearkit_idmap *ids, uint64_t *removed) {
+    mih_impl *f = impl_of(ix);
+    nearkit_status st = nearkit_rows_remove(&f->rows, ids, removed);
+    if (st) return st;
+    if (nearkit_rows_should_compact(&f->rows)) reindex_quietly(ix, f->built);
+    return NEARKIT_OK;
+}
+
+/* Drops the marked rows; a built index also takes its tail into the tables. */
+static nearkit_status mih_compact(nearkit_index *ix) {
+    mih_impl *f = impl_of(ix);
+    if (f->rows.removed == 0 && (!f->built || f->indexed == f->rows.count)) return NEARKIT_OK;
+    return reindex(ix, f->built);
+}
+
+static nearkit_status mih_get(const nearkit_index *ix, const nearkit_idmap *wanted, void *vectors,
+                              uint8_t *found) {
+    nearkit_rows_get(&impl_of(ix)->rows, ix, wanted, vectors, found);
+    return NEARKIT_OK;
+}
+
+static void mih_each_id(const nearkit_index *ix, bool (*fn)(void *ctx, int64_t id), void *ctx) {
+    nearkit_rows_each_id(&impl_of(ix)->rows, fn, ctx);
 }
 
 /* ---- candidate set ----------------------------------------------------------------------------- */
@@ -434,6 +542,7 @@ typedef struct query_scratch {
 
 /* One query's walk through the rings. */
 typedef struct query {
+    const nearkit_search_call *c;
     const nearkit_index *ix;
     const mih_impl *f;
     const nearkit_kernel_table *kt;
@@ -443,6 +552,7 @@ typedef struct query {
     nearkit_int_topk *heap; /* k-NN; NULL for range search */
     query_scratch *s;
     double spent, budget; /* estimated cost so far; cost of scanning every code */
+    bool filtered;        /* some rows are not admitted (a filter, or removed rows) */
 } query;
 
 static bool grow_array(void **array, uint64_t *cap, uint64_t needed, size_t elem) {
@@ -478,8 +588,29 @@ static uint64_t entry_bound(const query *q) {
     return b < q->limit ? b : q->limit;
 }
 
-/* accept() for rows [first, first + n) with their distances; blocks of 16 where no row can enter
- * are skipped by a test the compiler vectorises. */
+/* One search call's settings (the call's state for the driver). */
+typedef struct mih_plan {
+    uint64_t limit; /* accept codes within this distance */
+    uint64_t chunk; /* queries per task at most */
+    /* Where the call gathered what its filter admits: bit r set for an admitted row r, and where
+     * few are, their positions (a query that gives up walking scans these instead of every row);
+     * NULL otherwise. */
+    uint8_t *admitted_bits;
+    uint64_t *admitted;
+    uint64_t n_admitted;
+    double scan_budget; /* the cost of a query's exact scan: every row, or the gathered ones */
+} mih_plan;
+
+/* Whether the row at pos takes part in this query (no test where every row does). */
+static bool admitted(const query *q, uint32_t pos) {
+    if (!q->filtered) return true;
+    const mih_plan *p = q->c->state;
+    if (p->admitted_bits) return p->admitted_bits[pos >> 3] >> (pos & 7) & 1u;
+    return nearkit_call_admits(q->c, nearkit_rows_id(&q->f->rows, pos));
+}
+
+/* accept() for the admitted rows among [first, first + n) with their distances; blocks of 16
+ * where no row can enter are skipped by a test the compiler vectorises. */
 static void accept_block(query *q, const uint32_t *dist, uint32_t first, uint64_t n) {
     uint64_t bound = entry_bound(q), i = 0;
     for (; i + 16 <= n; i += 16) {
@@ -487,13 +618,13 @@ static void accept_block(query *q, const uint32_t *dist, uint32_t first, uint64_
         for (int u = 0; u < 16; u++) any |= dist[i + u] <= bound;
         if (!any) continue;
         for (uint64_t u = i; u < i + 16; u++)
-            if (dist[u] <= bound) {
+            if (dist[u] <= bound && admitted(q, first + (uint32_t)u)) {
                 accept(q, first + (uint32_t)u, dist[u]);
                 bound = entry_bound(q);
             }
     }
     for (; i < n; i++)
-        if (dist[i] <= bound) {
+        if (dist[i] <= bound && admitted(q, first + (uint32_t)i)) {
             accept(q, first + (uint32_t)i, dist[i]);
             bound = entry_bound(q);
         }
@@ -506,22 +637,33 @@ static const uint8_t *code_at(const query *q, uint32_t pos) {
 static void verify(query *q, const uint32_t *cand, uint64_t n) {
     for (uint64_t i = 0; i < n; i++) {
         if (i + PREFETCH_AHEAD < n) __builtin_prefetch(code_at(q, cand[i + PREFETCH_AHEAD]));
-        accept(q, cand[i], q->kt->hamming(q->code, code_at(q, cand[i]), q->nbytes));
+        if (admitted(q, cand[i])) accept(q, cand[i], q->kt->hamming(q->code, code_at(q, cand[i]), q->nbytes));
     }
 }
 
-/* Every code, in blocks through the many-rows kernel. */
-static void scan_all(query *q) {
-    const mih_impl *f = q->f;
-    if (q->heap) nearkit_int_topk_reset(q->heap);
-    q->s->match_size = 0;
+/* Rows [begin, end), in blocks through the many-rows kernel. */
+static void scan_rows(query *q, uint64_t begin, uint64_t end) {
     uint64_t block = SCAN_BLOCK_BYTES / q->nbytes;
     if (block < 1) block = 1;
-    for (uint64_t row = 0; row < f->rows.count; row += block) {
-        uint64_t rows = f->rows.count - row < block ? f->rows.count - row : block;
+    for (uint64_t row = begin; row < end; row += block) {
+        uint64_t rows = end - row < block ? end - row : block;
         q->kt->hamming_many(q->s->scan, q->code, code_at(q, (uint32_t)row), (size_t)rows, q->nbytes);
         accept_block(q, q->s->scan, (uint32_t)row, rows);
     }
+}
+
+/* The rows at positions[0, n), all admitted (a plan's gathered rows). */
+static void scan_positions(query *q, const uint64_t *positions, uint64_t n) {
+    for (uint64_t i = 0; i < n; i++) {
+        if (i + PREFETCH_AHEAD < n) __builtin_prefetch(code_at(q, (uint32_t)positions[i + PREFETCH_AHEAD]));
+        uint32_t dist = q->kt->hamming(q->code, code_at(q, (uint32_t)positions[i]), q->nbytes);
+        if (dist <= entry_bound(q)) accept(q, (uint32_t)positions[i], dist);
+    }
+}
+
+static void forget_candidates(query *q) {
+    if (q->heap) nearkit_int_topk_reset(q->heap);
+    q->s->match_size = 0;
 }
 
 /* The bucket of each key: positions[begin[i] .. end[i]). */
@@ -643,23 +785,27 @@ static double scan_cost(const nearkit_index *ix, uint64_t count) {
     return (double)count * (0.3 + (double)ix->vector_bytes / 40.0);
 }
 
-/* Is the search over? (after ring (s, j), every code within m * s + j has been seen) */
+/* Is the search over? (after ring (s, j), every indexed code within m * s + j has been seen,
+ * and the tail was scanned before) */
 static bool walk_done(const query *q, uint64_t guaranteed) {
-    if (guaranteed >= q->limit || q->s->seen.size == q->f->rows.count) return true;
+    if (guaranteed >= q->limit || q->s->seen.size == q->f->indexed) return true;
     return q->heap && nearkit_int_topk_bar(q->heap) <= guaranteed;
 }
 
-/* Walks the rings within q->budget. False when the query should scan every code instead (or
- * memory ran out: s->failed). */
+/* Scans the tail, then walks the rings within q->budget. False when the query should scan every
+ * code instead (no tables, or memory ran out: s->failed). */
 static bool walk(query *q) {
     const mih_impl *f = q->f;
     q->spent = 0;
     set_clear(&q->s->seen);
-    q->s->match_size = 0;
+    forget_candidates(q);
+    if (!f->built) return false;
     /* a range search knows its rings in advance; a k-NN search may stop long before its cap */
     if (!q->heap &&
         (q->limit >= q->ix->dimension || planned_probes(f, q->limit) * COST_PROBE_DIRECT > q->budget))
         return false;
+    scan_rows(q, f->indexed, f->rows.count);
+    if (q->s->failed) return false;
     uint64_t qkeys[1024];
     bool keys_cached = f->m <= 1024;
     if (keys_cached)
@@ -677,12 +823,6 @@ static bool walk(query *q) {
 }
 
 /* ---- searching --------------------------------------------------------------------------------- */
-
-/* One search call's settings (the call's state for the driver). */
-typedef struct mih_plan {
-    uint64_t limit; /* accept codes within this distance */
-    uint64_t chunk; /* queries per task at most */
-} mih_plan;
 
 /* One worker's scratch: the query scratch, and for k-NN a heap per query of the largest task
  * (the others stay empty). */
@@ -727,15 +867,34 @@ static void *mih_scratch_new(const nearkit_search_call *c) {
 
 static void start_query(query *q, const nearkit_search_call *c, query_scratch *s, uint64_t i) {
     const mih_plan *p = c->state;
-    *q = (query){.ix = c->ix, .f = impl_of(c->ix), .kt = nearkit_kernels(),
+    const mih_impl *f = impl_of(c->ix);
+    *q = (query){.c = c, .ix = c->ix, .f = f, .kt = nearkit_kernels(),
                  .code = nearkit_query_at(c, i), .nbytes = (size_t)c->ix->vector_bytes,
-                 .limit = p->limit, .s = s};
+                 .limit = p->limit, .s = s, .budget = p->scan_budget,
+                 .filtered = c->admit != NULL || f->rows.removed > 0};
+}
+
+/* The exact answer of a query that gave up walking (or has no tables to walk). */
+static void scan_exactly(query *q) {
+    const mih_plan *p = q->c->state;
+    forget_candidates(q);
+    if (p->admitted) scan_positions(q, p->admitted, p->n_admitted);
+    else scan_rows(q, 0, q->f->rows.count);
 }
 
 /* The k-NN queries that gave up walking, scanned together block by block like the flat index
  * does, so each block of codes is read from memory once for all of them. */
 static void scan_deferred(const nearkit_search_call *c, query_scratch *s, nearkit_int_topk *heaps,
                           const uint64_t *which, size_t n, uint64_t first) {
+    if (((const mih_plan *)c->state)->admitted) { /* few rows: one query at a time */
+        for (size_t i = 0; i < n; i++) {
+            query q;
+            start_query(&q, c, s, first + which[i]);
+            q.heap = &heaps[which[i]];
+            scan_exactly(&q);
+        }
+        return;
+    }
     uint64_t count = impl_of(c->ix)->rows.count;
     uint64_t block = SCAN_BLOCK_BYTES / c->ix->vector_bytes;
     if (block < 1) block = 1;
@@ -760,15 +919,13 @@ static bool mih_knn(void *scratch, const nearkit_search_call *c, uint64_t first,
     nearkit_int_topk *heaps = m->heaps;
     size_t nq = (size_t)n, deferred = 0;
     uint64_t which[QUERY_CHUNK];
-    double full_budget = scan_cost(c->ix, impl_of(c->ix)->rows.count);
     for (size_t i = 0; i < nq; i++) {
         query q;
         start_query(&q, c, s, first + i);
         q.heap = &heaps[i];
-        nearkit_int_topk_reset(q.heap);
         /* when most queries so far gave up (general k-NN rather than near-duplicates), the rest
          * only try cheaply before joining the scan */
-        q.budget = i >= 4 && deferred * 4 >= i * 3 ? full_budget / 8 : full_budget;
+        if (i >= 4 && deferred * 4 >= i * 3) q.budget /= 8;
         if (!walk(&q)) which[deferred++] = i;
         if (s->failed) return false;
     }
@@ -785,8 +942,7 @@ static bool mih_range(void *scratch, const nearkit_search_call *c, uint64_t i) {
     if (c->radius < 0) return true; /* no distance is negative */
     query q;
     start_query(&q, c, s, i);
-    q.budget = scan_cost(c->ix, codes->count);
-    if (!walk(&q) && !s->failed) scan_all(&q);
+    if (!walk(&q) && !s->failed) scan_exactly(&q);
     if (s->failed) return false;
     for (uint64_t j = 0; j < s->match_size; j++)
         if (!nearkit_add_match(c, i, nearkit_rows_id(codes, s->matches[j].pos), (float)s->matches[j].dist))
@@ -802,11 +958,58 @@ static uint64_t query_chunk(uint64_t n, uint32_t threads, uint64_t k) {
 
 enum { PARAM_M, PARAM_MAX_RADIUS, PARAM_SUBSTRINGS };
 
+/* The cost of a query's exact scan of n gathered rows: one code fetched apart from the next. */
+static double gathered_scan_cost(const nearkit_index *ix, uint64_t n) {
+    return (double)n * (1.0 + (double)ix->vector_bytes / 20.0);
+}
+
+static double admit_cost(const nearkit_admit *admit) {
+    switch (admit->type) {
+    case NEARKIT_FILTER_IDS: return COST_ADMIT_IDS;
+    case NEARKIT_FILTER_BITMAP: return COST_ADMIT_BITMAP;
+    default: return COST_ADMIT_PREDICATE;
+    }
+}
+
+/* Whether the call gathers what its filter admits, one filter test per row: always for a
+ * predicate (the caller's function is called at most once per stored vector and call), else
+ * where the filter's bound says few rows pass and the call's queries repay the tests in scans. */
+static bool worth_gathering(const nearkit_search_call *c) {
+    const mih_impl *f = impl_of(c->ix);
+    if (!c->admit) return false;
+    if (c->admit->type == NEARKIT_FILTER_PREDICATE) return true;
+    double all = scan_cost(c->ix, f->rows.count), once = (double)f->rows.count * admit_cost(c->admit);
+    double saved = all - gathered_scan_cost(c->ix, c->admit->most);
+    return c->admit->most < nearkit_rows_live(&f->rows) && saved > 0 && (double)c->n * saved > once;
+}
+
+/* Gathers the admitted rows into the plan: their bits, and their positions where scanning them
+ * beats scanning every row. False: out of memory. */
+static bool gather_admitted(mih_plan *p, const nearkit_search_call *c) {
+    const nearkit_rows *rows = &impl_of(c->ix)->rows;
+    p->admitted_bits = calloc((size_t)(rows->count / 8 + 1), 1);
+    if (!p->admitted_bits) return false;
+    for (uint64_t r = 0; r < rows->count; r++)
+        if (nearkit_call_admits(c, nearkit_rows_id(rows, r))) {
+            p->admitted_bits[r >> 3] |= (uint8_t)(1u << (r & 7));
+            p->n_admitted++;
+        }
+    if (gathered_scan_cost(c->ix, p->n_admitted) >= scan_cost(c->ix, rows->count)) return true;
+    p->admitted = nearkit_alloc_array((size_t)p->n_admitted, sizeof *p->admitted);
+    if (!p->admitted) return false;
+    for (uint64_t r = 0, n = 0; r < rows->count; r++)
+        if (p->admitted_bits[r >> 3] >> (r & 7) & 1u) p->admitted[n++] = r;
+    return true;
+}
+
 /* The call's plan: how far a query may look (k-NN: the max_radius of this call; range: the
- * radius) and how many queries a task takes. */
+ * radius), how many queries a task takes, and for a selective filter the admitted rows. */
 static bool mih_plan_call(nearkit_search_call *c, void *plan) {
     mih_plan *p = plan;
     const nearkit_index *ix = c->ix;
+    if (worth_gathering(c) && !gather_admitted(p, c)) return false;
+    p->scan_budget = p->admitted ? gathered_scan_cost(ix, p->n_admitted)
+                                 : scan_cost(ix, impl_of(ix)->rows.count);
     if (c->k > 0) {
         double cap = c->settings[PARAM_MAX_RADIUS];
         p->limit = cap < 0 ? UINT64_MAX : (uint64_t)cap;
@@ -820,9 +1023,16 @@ static bool mih_plan_call(nearkit_search_call *c, void *plan) {
     return true;
 }
 
+static void mih_plan_free(void *plan) {
+    mih_plan *p = plan;
+    free(p->admitted_bits);
+    free(p->admitted);
+}
+
 static const nearkit_searcher searcher = {
     .plan_size = sizeof(mih_plan),
     .plan = mih_plan_call,
+    .plan_free = mih_plan_free,
     .scratch_new = mih_scratch_new,
     .scratch_free = mih_scratch_free,
     .knn = mih_knn,
@@ -922,20 +1132,27 @@ static nearkit_status mih_load(nearkit_index *ix, const nearkit_reader *r) {
     if (!st) st = nearkit_rows_load(&f->rows, ix, r, false);
     if (st) return st;
     if (f->rows.count > MAX_CODES) return corrupt("more codes than a mih index holds");
-    return m != 0 ? build_tables(ix, m) : NEARKIT_OK;
+    if (m == 0) return NEARKIT_OK;
+    /* the tables cover every row, removed ones included (a loaded index is the saved one) */
+    row_selection all = {NULL, f->rows.count};
+    mih_table *tables;
+    st = make_tables(&tables, ix, m, &all);
+    if (!st) install_tables(f, tables, m, f->rows.count);
+    return st;
 }
 
 static void mih_describe(const nearkit_index *ix, nearkit_strbuf *sb) {
     const mih_impl *f = impl_of(ix);
     if (!f->built || f->m == 0) {
-        nearkit_strbuf_appendf(sb, "multi-index hashing; tables not built (call build)\n");
+        nearkit_strbuf_appendf(sb, "multi-index hashing; tables not built (call build; until then "
+                                   "queries scan every code)\n");
         return;
     }
     uint32_t direct = 0;
     uint64_t bytes = 0;
     for (uint32_t j = 0; j < f->m; j++) {
         direct += is_direct(&f->tables[j]);
-        bytes += table_bytes(&f->tables[j], f->rows.count);
+        bytes += table_bytes(&f->tables[j], f->indexed);
     }
     nearkit_strbuf_appendf(sb,
                            "multi-index hashing: %u substrings of %u-%u bits (%u direct, %u hashed "
@@ -944,6 +1161,11 @@ static void mih_describe(const nearkit_index *ix, nearkit_strbuf *sb) {
                            f->m - direct, (unsigned long long)bytes,
                            f->max_radius == UNCAPPED ? "exact (uncapped)" : "capped by max_radius",
                            nearkit_kernels()->name);
+    if (f->rows.count > f->indexed || f->rows.removed > 0)
+        nearkit_strbuf_appendf(sb, "  %llu codes added since the build (scanned exactly), %llu removed "
+                                   "awaiting compaction\n",
+                               (unsigned long long)(f->rows.count - f->indexed),
+                               (unsigned long long)f->rows.removed);
 }
 
 const nearkit_index_ops nearkit_mih_ops = {
@@ -964,6 +1186,10 @@ const nearkit_index_ops nearkit_mih_ops = {
     .memory = mih_memory,
     .knn_searcher = &searcher,
     .range_searcher = &searcher,
+    .remove = mih_remove,
+    .get = mih_get,
+    .each_id = mih_each_id,
+    .compact = mih_compact,
     .get_param = mih_get_param,
     .set_param = mih_set_param,
     .save = mih_save,
