@@ -13,11 +13,14 @@
  *    They do what only the binding can do and nothing else:
  *      - check that buffer lengths are whole numbers of vectors (and match ids / output buffers),
  *        so nothing Python passes can make C read or write past a buffer;
- *      - enforce the header's thread-safety rules: const calls (search, range search, save,
- *        introspection, get_param) share the lock, add / train / build / set_param / close take it
- *        exclusively; close frees the index only once no call is running, and any later call
+ *      - keep close() safe: since the C library serialises its writers itself (the header's
+ *        "Thread safety"), every call, search or write, holds the handle's lock shared, and only
+ *        close takes it exclusively: it frees the index once no call is running, and any later call
  *        fails cleanly with "the index is closed";
- *      - release the GIL while a C call runs or waits for the lock.
+ *      - release the GIL while a C call runs or waits for a lock;
+ *      - turn a search's filter (ids, bitmap or Python callable, see nkpy_filter) and per-call
+ *        parameters (nkpy_params) into the C structs, and carry an exception raised by a callable
+ *        filter, on the search's threads, back to the caller as the search's error.
  *    All searching, validation of values (k = 0, NaN, wrong type, ...) and file handling is the C
  *    library's.
  *
@@ -28,8 +31,9 @@
  *
  * Errors: a failing call raises the exception class registered for its status (see
  * nkpy_register_errors, called by nearkit/__init__.py) with nearkit_last_error_message(), read on
- * the same thread right after the call. Binding-level failures use two negative codes:
- * NKPY_ERR_CLOSED and NKPY_ERR_BINDING (message in a thread-local buffer).
+ * the same thread right after the call. Binding-level failures use negative codes:
+ * NKPY_ERR_CLOSED, NKPY_ERR_BINDING (message in a thread-local buffer) and NKPY_ERR_CALLBACK (a
+ * filter callable raised: its exception, kept in thread-local storage, is raised as it is).
  */
 %module(package="nearkit") lowlevel
 
@@ -53,9 +57,31 @@
 /* Binding-level status codes (the C library's are >= 0). */
 #define NKPY_ERR_CLOSED (-1)
 #define NKPY_ERR_BINDING (-2)
+#define NKPY_ERR_CALLBACK (-3)
 
 /* Message of the last binding-level failure on this thread. */
 static NKPY_THREAD_LOCAL char nkpy_message[512];
+
+/* The exception (type, value, traceback) a filter callable raised during this thread's last
+ * search, moved here (no reference counting, so without the GIL) for nkpy_check to raise. */
+static NKPY_THREAD_LOCAL PyObject *nkpy_pending[3];
+
+/* A search filter as the binding passes it: the C filter, the buffer it borrows (ids or bitmap)
+ * and, for a Python callable, the callable and the first exception it raised. */
+typedef struct nkpy_filter {
+    nearkit_filter f;
+    Py_buffer view;
+    int got_view;
+    PyObject *callable; /* borrowed from the call's arguments */
+    int failed;         /* read and written under the GIL */
+    PyObject *exc[3];
+} nkpy_filter;
+
+/* Per-call parameters: n (name, value) pairs; the names borrow the call's str arguments. */
+typedef struct nkpy_params {
+    nearkit_param_value *values;
+    uint64_t n;
+} nkpy_params;
 
 static nearkit_status nkpy_fail(const char *fmt, ...) {
     va_list ap;
@@ -91,14 +117,12 @@ static void nkpy_destroy(nkpy_index *h) {
     free(h);
 }
 
-/* Shared (const) and exclusive sections: set `ix` to the index, locked, or return NKPY_ERR_CLOSED
- * after close. */
+/* A call in flight: set `ix` to the index with the handle held shared (every call, writers too:
+ * the C library serialises its writers and lets searches overlap them, so the handle's lock only
+ * keeps close() waiting for calls in flight), or return NKPY_ERR_CLOSED after close. */
 #define NKPY_READ_BEGIN(h, ix)                                               \
     if (((ix) = nkb_handle_acquire_read((h)->handle)) == NULL) return NKPY_ERR_CLOSED
 #define NKPY_READ_END(h) nkb_handle_release_read((h)->handle)
-#define NKPY_WRITE_BEGIN(h, ix)                                              \
-    if (((ix) = nkb_handle_acquire_write((h)->handle)) == NULL) return NKPY_ERR_CLOSED
-#define NKPY_WRITE_END(h) nkb_handle_release_write((h)->handle)
 
 static nearkit_status nkpy_install(nkpy_index **out, nearkit_status st, nearkit_index *index) {
     if (st != NEARKIT_OK) return st;
@@ -121,11 +145,27 @@ static nearkit_status nkpy_count_vectors(uint64_t *n, const nearkit_index *index
     return NEARKIT_OK;
 }
 
-static nearkit_search_options nkpy_search_options(uint32_t num_threads) {
+/* The C search options of one call: the filter (NULL or NONE: every vector) and parameters. */
+static nearkit_search_options nkpy_search_options(uint32_t num_threads, nkpy_filter *filter,
+                                                  const nkpy_params *params) {
     nearkit_search_options o;
     nearkit_search_options_init(&o);
     o.num_threads = num_threads;
+    if (filter != NULL && filter->f.type != NEARKIT_FILTER_NONE) o.filter = &filter->f;
+    if (params != NULL && params->n > 0) {
+        o.params = params->values;
+        o.n_params = params->n;
+    }
     return o;
+}
+
+/* How many int64 ids `nbytes` holds, or a binding error. */
+static nearkit_status nkpy_count_ids(uint64_t *n, size_t nbytes) {
+    if (nbytes % 8u != 0)
+        return nkpy_fail("buffer of %llu bytes is not a whole number of int64 ids",
+                         (unsigned long long)nbytes);
+    *n = (uint64_t)nbytes / 8u;
+    return NEARKIT_OK;
 }
 %}
 
@@ -180,7 +220,10 @@ static void nkpy_raise(nearkit_status status, const char *message) {
 /* Called with the status a wrapped function returned, on the thread that called it. */
 static int nkpy_check(nearkit_status status) {
     if (status == NEARKIT_OK) return 0;
-    if (status == NKPY_ERR_CLOSED)
+    if (status == NKPY_ERR_CALLBACK) {
+        PyErr_Restore(nkpy_pending[0], nkpy_pending[1], nkpy_pending[2]);
+        nkpy_pending[0] = nkpy_pending[1] = nkpy_pending[2] = NULL;
+    } else if (status == NKPY_ERR_CLOSED)
         nkpy_raise(status, "the nearkit index is closed");
     else if (status == NKPY_ERR_BINDING)
         nkpy_raise(status, nkpy_message);
@@ -188,7 +231,140 @@ static int nkpy_check(nearkit_status status) {
         nkpy_raise(status, nearkit_last_error_message());
     return -1;
 }
+
+/* The C predicate of a callable filter: runs on the search's threads (the GIL released by the
+ * caller), takes the GIL, calls the callable with the id and allows it when the result is true.
+ * After the callable's first exception it allows nothing and calls nothing: the search finishes
+ * quickly and nkpy_search_failed hands the exception to the caller. */
+static int32_t nkpy_call_filter(void *context, int64_t id) {
+    nkpy_filter *filter = (nkpy_filter *)context;
+    int32_t allow = 0;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    if (!filter->failed) {
+        PyObject *arg = PyLong_FromLongLong((long long)id);
+        PyObject *res = arg != NULL ? PyObject_CallOneArg(filter->callable, arg) : NULL;
+        int truth = res != NULL ? PyObject_IsTrue(res) : -1;
+        Py_XDECREF(arg);
+        Py_XDECREF(res);
+        if (truth < 0) {
+            filter->failed = 1;
+            PyErr_Fetch(&filter->exc[0], &filter->exc[1], &filter->exc[2]);
+        } else {
+            allow = truth != 0;
+        }
+    }
+    PyGILState_Release(gil);
+    return allow;
+}
+
+/* The status of a search whose C call returned `st`: a callable filter's exception wins (it is
+ * moved to nkpy_pending, which needs no GIL). */
+static nearkit_status nkpy_search_failed(nkpy_filter *filter, nearkit_status st) {
+    if (filter == NULL || !filter->failed) return st;
+    nkpy_pending[0] = filter->exc[0];
+    nkpy_pending[1] = filter->exc[1];
+    nkpy_pending[2] = filter->exc[2];
+    filter->exc[0] = filter->exc[1] = filter->exc[2] = NULL;
+    return NKPY_ERR_CALLBACK;
+}
 %}
+
+/* A filter: None, or (type, ids-or-bitmap buffer or None, bitmap_first, bitmap_bits, callable or
+ * None) as python/src/nearkit/_index.py builds it. The buffer is held for the whole call. */
+%typemap(in) nkpy_filter *filter (nkpy_filter tmp) {
+    int type = 0;
+    long long first = 0;
+    unsigned long long bits = 0;
+    PyObject *buf = Py_None, *callable = Py_None;
+    memset(&tmp, 0, sizeof tmp);
+    tmp.f.struct_size = (uint32_t)sizeof tmp.f;
+    $1 = NULL;
+    if ($input != Py_None) {
+        $1 = &tmp; /* from here on freearg releases what was taken */
+        if (!PyArg_ParseTuple($input, "iOLKO;filter must be (type, buffer, first, bits, callable)",
+                              &type, &buf, &first, &bits, &callable))
+            SWIG_fail;
+        tmp.f.type = (uint32_t)type;
+        if (buf != Py_None) {
+            if (PyObject_GetBuffer(buf, &tmp.view, PyBUF_C_CONTIGUOUS) != 0) SWIG_fail;
+            tmp.got_view = 1;
+        }
+        if (type == NEARKIT_FILTER_IDS) {
+            if (!tmp.got_view || tmp.view.len % 8 != 0) {
+                nkpy_raise(NKPY_ERR_BINDING, "an ids filter needs a buffer of int64 ids");
+                SWIG_fail;
+            }
+            tmp.f.ids = (const int64_t *)tmp.view.buf;
+            tmp.f.n_ids = (uint64_t)tmp.view.len / 8u;
+        } else if (type == NEARKIT_FILTER_BITMAP) {
+            if (!tmp.got_view || bits > (unsigned long long)tmp.view.len * 8u) {
+                nkpy_raise(NKPY_ERR_BINDING, "a bitmap filter needs a buffer of at least bits / 8 bytes");
+                SWIG_fail;
+            }
+            tmp.f.bitmap = (const uint8_t *)tmp.view.buf;
+            tmp.f.bitmap_first = (int64_t)first;
+            tmp.f.bitmap_bits = (uint64_t)bits;
+        } else if (type == NEARKIT_FILTER_PREDICATE) {
+            if (!PyCallable_Check(callable)) {
+                PyErr_SetString(PyExc_TypeError, "a predicate filter needs a callable");
+                SWIG_fail;
+            }
+            tmp.callable = callable;
+            tmp.f.predicate = nkpy_call_filter;
+            tmp.f.context = &tmp;
+        }
+    }
+}
+%typemap(freearg) nkpy_filter *filter {
+    if ($1 != NULL) {
+        if ($1->got_view) PyBuffer_Release(&$1->view);
+        Py_XDECREF($1->exc[0]);
+        Py_XDECREF($1->exc[1]);
+        Py_XDECREF($1->exc[2]);
+    }
+}
+
+/* Per-call parameters: None, or a tuple of (name: str, value: float) pairs. */
+%typemap(in) nkpy_params *params (nkpy_params tmp) {
+    Py_ssize_t i, n;
+    tmp.values = NULL;
+    tmp.n = 0;
+    $1 = &tmp;
+    if ($input != Py_None) {
+        if (!PyTuple_Check($input)) {
+            PyErr_SetString(PyExc_TypeError, "params must be a tuple of (name, value) pairs");
+            SWIG_fail;
+        }
+        n = PyTuple_GET_SIZE($input);
+        tmp.values = (nearkit_param_value *)calloc(n > 0 ? (size_t)n : 1u, sizeof *tmp.values);
+        if (tmp.values == NULL) {
+            PyErr_NoMemory();
+            SWIG_fail;
+        }
+        for (i = 0; i < n; i++) {
+            PyObject *name_obj = NULL;
+            const char *name;
+            double value;
+            Py_ssize_t len = 0;
+            if (!PyArg_ParseTuple(PyTuple_GET_ITEM($input, i), "Ud;a parameter must be (name, value)",
+                                  &name_obj, &value))
+                SWIG_fail;
+            /* the UTF-8 form lives as long as the str, which the tuple holds for the call */
+            name = PyUnicode_AsUTF8AndSize(name_obj, &len);
+            if (name == NULL) SWIG_fail;
+            if ((Py_ssize_t)strlen(name) != len) {
+                nkpy_raise(NKPY_ERR_BINDING, "parameter name contains a NUL character");
+                SWIG_fail;
+            }
+            tmp.values[i].name = name;
+            tmp.values[i].value = value;
+        }
+        tmp.n = (uint64_t)n;
+    }
+}
+%typemap(freearg) nkpy_params *params {
+    if ($1 != NULL) free($1->values);
+}
 
 /* Every function returning a status: OK -> None (or the outputs below), else raise. */
 %typemap(out) nearkit_status {
@@ -440,7 +616,10 @@ typedef struct nkpy_range {} nkpy_range;
                                              (const void *queries, size_t nbytes),
                                              (const void *data, size_t size) };
 %apply (const void *OPT_BUF, size_t OPT_LEN) { (const void *ids, size_t ids_nbytes) };
-%apply (void *OUT_BUF, size_t OUT_LEN) { (void *out_ids, size_t out_ids_nbytes),
+%apply (const void *IN_BUF, size_t IN_LEN) { (const void *id_list, size_t id_list_nbytes) };
+%apply (void *OUT_BUF, size_t OUT_LEN) { (void *out_vectors, size_t out_vectors_nbytes),
+                                         (void *out_found, size_t out_found_nbytes),
+                                         (void *out_ids, size_t out_ids_nbytes),
                                          (void *out_distances, size_t out_distances_nbytes),
                                          (void *out_offsets, size_t out_offsets_nbytes) };
 /* A handle argument may not be None (SWIG would pass NULL). */
@@ -472,6 +651,110 @@ typedef struct nkpy_range {} nkpy_range;
 %rename("%s", %$isfunction) "";
 
 %inline %{
+/* k-NN search with a filter (None, or see the nkpy_filter typemap) and per-call parameters
+ * (None, or a tuple of (name, value) pairs): out_ids (int64) and out_distances (float32) must each
+ * hold n * k values, where n is the number of vectors in `queries`. num_threads 0 = the index's
+ * setting. A callable filter's exception is the call's error. */
+nearkit_status nkpy_search_with(nkpy_index *h, int32_t type, const void *queries, size_t nbytes,
+                                uint64_t k, uint32_t num_threads, nkpy_filter *filter,
+                                nkpy_params *params, void *out_ids, size_t out_ids_nbytes,
+                                void *out_distances, size_t out_distances_nbytes) {
+    nearkit_index *ix;
+    uint64_t n = 0;
+    nearkit_status st;
+    nearkit_search_options options = nkpy_search_options(num_threads, filter, params);
+    NKPY_READ_BEGIN(h, ix);
+    st = nkpy_count_vectors(&n, ix, nbytes);
+    if (st == NEARKIT_OK && k != 0 && n > UINT64_MAX / 8u / k)
+        st = nkpy_fail("result of %llu x %llu neighbours is too large", (unsigned long long)n,
+                       (unsigned long long)k);
+    if (st == NEARKIT_OK && ((uint64_t)out_ids_nbytes != n * k * 8u ||
+                             (uint64_t)out_distances_nbytes != n * k * 4u))
+        st = nkpy_fail("output buffers do not hold %llu x %llu results", (unsigned long long)n,
+                       (unsigned long long)k);
+    if (st == NEARKIT_OK)
+        st = nearkit_index_search((int64_t *)out_ids, (float *)out_distances, ix,
+                                  (nearkit_vector_type)type, queries, n, k, &options);
+    NKPY_READ_END(h);
+    return nkpy_search_failed(filter, st);
+}
+
+/* Range search with a filter and per-call parameters (as nkpy_search_with); the result is read
+ * with nkpy_range_size / nkpy_range_copy. */
+nearkit_status nkpy_range_search_with(nkpy_range **out_range, nkpy_index *h, int32_t type,
+                                      const void *queries, size_t nbytes, float radius,
+                                      uint32_t num_threads, nkpy_filter *filter,
+                                      nkpy_params *params) {
+    nearkit_index *ix;
+    uint64_t n = 0;
+    nearkit_status st;
+    nearkit_range_result *r = NULL;
+    nearkit_search_options options = nkpy_search_options(num_threads, filter, params);
+    NKPY_READ_BEGIN(h, ix);
+    st = nkpy_count_vectors(&n, ix, nbytes);
+    if (st == NEARKIT_OK)
+        st = nearkit_index_range_search(&r, ix, (nearkit_vector_type)type, queries, n,
+                                        radius, &options);
+    NKPY_READ_END(h);
+    st = nkpy_search_failed(filter, st);
+    if (st == NEARKIT_OK)
+        *out_range = (nkpy_range *)r;
+    else
+        nearkit_range_result_free(r);
+    return st;
+}
+
+/* Removes every vector carrying one of the int64 ids in `id_list`; the number removed. */
+nearkit_status nkpy_remove(uint64_t *out_value, nkpy_index *h, const void *id_list,
+                           size_t id_list_nbytes) {
+    nearkit_index *ix;
+    uint64_t n = 0;
+    nearkit_status st = nkpy_count_ids(&n, id_list_nbytes);
+    if (st != NEARKIT_OK) return st;
+    NKPY_READ_BEGIN(h, ix);
+    st = nearkit_index_remove(out_value, ix, (const int64_t *)id_list, n);
+    NKPY_READ_END(h);
+    return st;
+}
+
+/* Reads back the vectors of the int64 ids in `id_list`: out_vectors holds one vector per id (as
+ * the index stores it; zeros for an id not stored), out_found one byte per id (1 when stored). */
+nearkit_status nkpy_get(nkpy_index *h, const void *id_list, size_t id_list_nbytes,
+                        void *out_vectors, size_t out_vectors_nbytes, void *out_found,
+                        size_t out_found_nbytes) {
+    nearkit_index *ix;
+    uint64_t n = 0, rows = 0;
+    nearkit_status st = nkpy_count_ids(&n, id_list_nbytes);
+    if (st != NEARKIT_OK) return st;
+    NKPY_READ_BEGIN(h, ix);
+    st = nkpy_count_vectors(&rows, ix, out_vectors_nbytes);
+    if (st == NEARKIT_OK && (rows != n || (uint64_t)out_found_nbytes != n))
+        st = nkpy_fail("output buffers do not hold %llu vectors and flags", (unsigned long long)n);
+    if (st == NEARKIT_OK)
+        st = nearkit_index_get(out_vectors, (uint8_t *)out_found, ix, (const int64_t *)id_list, n);
+    NKPY_READ_END(h);
+    return st;
+}
+
+/* 1 when some stored vector carries `id`, else 0. */
+nearkit_status nkpy_contains(uint64_t *out_value, nkpy_index *h, int64_t id) {
+    nearkit_index *ix;
+    NKPY_READ_BEGIN(h, ix);
+    *out_value = nearkit_index_contains(ix, id) ? 1u : 0u;
+    NKPY_READ_END(h);
+    return NEARKIT_OK;
+}
+
+/* Reclaims removed vectors' space and finishes deferred work (nearkit_index_compact). */
+nearkit_status nkpy_compact(nkpy_index *h) {
+    nearkit_index *ix;
+    nearkit_status st;
+    NKPY_READ_BEGIN(h, ix);
+    st = nearkit_index_compact(ix);
+    NKPY_READ_END(h);
+    return st;
+}
+
 /* Creates an index: kind and metric by name, params as "name=value,..." (or None). */
 nearkit_status nkpy_create(nkpy_index **out_index, const char *kind, const char *metric,
                            uint32_t dimension, uint32_t num_threads, uint64_t seed,
@@ -526,7 +809,7 @@ nearkit_status nkpy_add(nkpy_index *h, int32_t type, const void *vectors, size_t
     nearkit_index *ix;
     uint64_t n = 0;
     nearkit_status st;
-    NKPY_WRITE_BEGIN(h, ix);
+    NKPY_READ_BEGIN(h, ix);
     st = nkpy_count_vectors(&n, ix, nbytes);
     if (st == NEARKIT_OK && ids != NULL && (uint64_t)ids_nbytes != n * 8u)
         st = nkpy_fail("%llu ids given for %llu vectors", (unsigned long long)(ids_nbytes / 8u),
@@ -534,7 +817,7 @@ nearkit_status nkpy_add(nkpy_index *h, int32_t type, const void *vectors, size_t
     if (st == NEARKIT_OK)
         st = nearkit_index_add(ix, (nearkit_vector_type)type, vectors, n,
                                (const int64_t *)ids);
-    NKPY_WRITE_END(h);
+    NKPY_READ_END(h);
     return st;
 }
 
@@ -542,19 +825,19 @@ nearkit_status nkpy_train(nkpy_index *h, int32_t type, const void *vectors, size
     nearkit_index *ix;
     uint64_t n = 0;
     nearkit_status st;
-    NKPY_WRITE_BEGIN(h, ix);
+    NKPY_READ_BEGIN(h, ix);
     st = nkpy_count_vectors(&n, ix, nbytes);
     if (st == NEARKIT_OK) st = nearkit_index_train(ix, (nearkit_vector_type)type, vectors, n);
-    NKPY_WRITE_END(h);
+    NKPY_READ_END(h);
     return st;
 }
 
 nearkit_status nkpy_build(nkpy_index *h) {
     nearkit_index *ix;
     nearkit_status st;
-    NKPY_WRITE_BEGIN(h, ix);
+    NKPY_READ_BEGIN(h, ix);
     st = nearkit_index_build(ix);
-    NKPY_WRITE_END(h);
+    NKPY_READ_END(h);
     return st;
 }
 
@@ -563,43 +846,16 @@ nearkit_status nkpy_build(nkpy_index *h) {
 nearkit_status nkpy_search(nkpy_index *h, int32_t type, const void *queries, size_t nbytes,
                            uint64_t k, uint32_t num_threads, void *out_ids, size_t out_ids_nbytes,
                            void *out_distances, size_t out_distances_nbytes) {
-    nearkit_index *ix;
-    uint64_t n = 0;
-    nearkit_status st;
-    nearkit_search_options options = nkpy_search_options(num_threads);
-    NKPY_READ_BEGIN(h, ix);
-    st = nkpy_count_vectors(&n, ix, nbytes);
-    if (st == NEARKIT_OK && k != 0 && n > UINT64_MAX / 8u / k)
-        st = nkpy_fail("result of %llu x %llu neighbours is too large", (unsigned long long)n,
-                       (unsigned long long)k);
-    if (st == NEARKIT_OK && ((uint64_t)out_ids_nbytes != n * k * 8u ||
-                             (uint64_t)out_distances_nbytes != n * k * 4u))
-        st = nkpy_fail("output buffers do not hold %llu x %llu results", (unsigned long long)n,
-                       (unsigned long long)k);
-    if (st == NEARKIT_OK)
-        st = nearkit_index_search((int64_t *)out_ids, (float *)out_distances, ix,
-                                  (nearkit_vector_type)type, queries, n, k, &options);
-    NKPY_READ_END(h);
-    return st;
+    return nkpy_search_with(h, type, queries, nbytes, k, num_threads, NULL, NULL, out_ids,
+                            out_ids_nbytes, out_distances, out_distances_nbytes);
 }
 
 /* Range search; the result is read with nkpy_range_sizes / nkpy_range_copy. */
 nearkit_status nkpy_range_search(nkpy_range **out_range, nkpy_index *h, int32_t type,
                                  const void *queries, size_t nbytes, float radius,
                                  uint32_t num_threads) {
-    nearkit_index *ix;
-    uint64_t n = 0;
-    nearkit_status st;
-    nearkit_range_result *r = NULL;
-    nearkit_search_options options = nkpy_search_options(num_threads);
-    NKPY_READ_BEGIN(h, ix);
-    st = nkpy_count_vectors(&n, ix, nbytes);
-    if (st == NEARKIT_OK)
-        st = nearkit_index_range_search(&r, ix, (nearkit_vector_type)type, queries, n,
-                                        radius, &options);
-    NKPY_READ_END(h);
-    if (st == NEARKIT_OK) *out_range = (nkpy_range *)r;
-    return st;
+    return nkpy_range_search_with(out_range, h, type, queries, nbytes, radius, num_threads, NULL,
+                                  NULL);
 }
 
 /* Number of queries (what = 0) or of matches in total (what = 1) of a range result. */
@@ -723,9 +979,9 @@ nearkit_status nkpy_get_param(double *out_double, nkpy_index *h, const char *par
 nearkit_status nkpy_set_param(nkpy_index *h, const char *param, double value) {
     nearkit_index *ix;
     nearkit_status st;
-    NKPY_WRITE_BEGIN(h, ix);
+    NKPY_READ_BEGIN(h, ix);
     st = nearkit_index_set_param(ix, param, value);
-    NKPY_WRITE_END(h);
+    NKPY_READ_END(h);
     return st;
 }
 

@@ -17,6 +17,22 @@ Binary indexes (metric ``"hamming"``, ``dim`` in bits) take packed bytes: a ``ui
 values are all in 0..255 are cast to uint8.
 
 A 1-d array is one vector: ``search`` then returns arrays of shape ``(1, k)``.
+
+Ids and filters
+---------------
+Ids (``add``, ``remove``, ``get``, an id filter) are int64: any integer array or sequence is
+converted; float, bool or object arrays are refused (:class:`InvalidArgumentError`). A search's
+``filter`` is one of
+
+* an array (or sequence, set, range) of allowed ids: any order, repeats and unknown ids are fine;
+* a boolean mask: ``mask[i]`` allows id ``i``, ids ``>= len(mask)`` are not allowed; it is packed
+  into a bitmap (one bit per id) for the C library;
+* a callable ``f(id) -> bool``, called from the search's threads with the GIL held, at most once
+  per stored vector and call: the slow path (every vector costs a Python call), for rules an id
+  list cannot express. It must not use the index it filters. An exception it raises is the
+  search's exception (the search stops asking it and returns the exception unchanged).
+
+Ids and masks are the fast path: the whole search runs in C with the GIL released.
 """
 
 import numbers
@@ -52,6 +68,12 @@ _U64_MAX = 2**64 - 1
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 _search = _ll.nkpy_search
+_search_with = _ll.nkpy_search_with
+_FILTER_IDS = _ll.NEARKIT_FILTER_IDS
+_FILTER_BITMAP = _ll.NEARKIT_FILTER_BITMAP
+_FILTER_PREDICATE = _ll.NEARKIT_FILTER_PREDICATE
+_I64_MIN = np.iinfo(np.int64).min
+_I64_MAX = np.iinfo(np.int64).max
 _empty = np.empty
 # Most entries a result array may have: numpy indexes bytes with intp, and ids take 8 bytes each.
 _MAX_RESULT_ENTRIES = np.iinfo(np.intp).max // 8
@@ -137,6 +159,69 @@ def _int_arg(value, what, low, high):
             raise InvalidArgumentError(f"{what} must not be negative, got {value}")
         raise InvalidArgumentError(f"{what} must be in [{low}, {high}], got {value}")
     return value
+
+
+def _ids_array(ids, what):
+    """ids as a C-contiguous 1-d int64 array (a scalar is one id); refuses non-integer dtypes."""
+    if isinstance(ids, (set, frozenset)):
+        ids = list(ids)
+    a = ids if type(ids) is np.ndarray else np.asarray(ids)
+    if a.ndim == 0:
+        a = a.reshape(1)
+    elif a.ndim != 1:
+        raise InvalidArgumentError(f"{what} must be a 1-d array of ids; got shape {a.shape}")
+    dt = a.dtype
+    if dt is not _I64:
+        if a.size == 0:
+            return np.empty(0, _I64)  # [] is float64 for numpy: an empty list of ids all the same
+        if dt.kind not in "iu":
+            raise InvalidArgumentError(f"{what} must be integers (int64); got dtype {dt}")
+        if dt.kind == "u" and a.max() > _I64_MAX:
+            raise InvalidArgumentError(f"{what} must fit in int64")
+        a = a.astype(_I64)
+    return np.ascontiguousarray(a)
+
+
+def _filter_arg(allowed):
+    """A search's filter as the low-level tuple (type, buffer, first, bits, callable), or None.
+
+    Arrays of ids go as they are, boolean masks packed into a bitmap (bit i of the mask = id i),
+    callables as the slow predicate path.
+    """
+    if allowed is None:
+        return None
+    if callable(allowed):
+        return (_FILTER_PREDICATE, None, 0, 0, allowed)
+    if not isinstance(allowed, (set, frozenset)):
+        a = allowed if type(allowed) is np.ndarray else np.asarray(allowed)
+        if a.dtype == _BOOL:
+            if a.ndim != 1:
+                raise InvalidArgumentError(
+                    f"a boolean filter mask must be 1-d (mask[i] allows id i); got shape "
+                    f"{a.shape}")
+            return (_FILTER_BITMAP, np.packbits(a, bitorder="little"), 0, a.shape[0], None)
+        if a.size and a.dtype.kind not in "iufc":
+            raise TypeError(
+                f"filter must be ids (an integer array), a boolean mask or a callable id -> bool; "
+                f"got {type(allowed).__name__} (as an array: dtype {a.dtype})")
+        allowed = a  # numbers that are not integers: _ids_array's InvalidArgumentError
+    return (_FILTER_IDS, _ids_array(allowed, "filter ids"), 0, 0, None)
+
+
+def _call_params(nprobe, ef_search, params):
+    """Per-call parameters as the low-level tuple of (name, value) pairs, or None when none.
+
+    Names are checked by the C library (an unknown one is a NotFoundError, a build parameter an
+    InvalidArgumentError); values must be numbers.
+    """
+    pairs = []
+    if nprobe is not None:
+        pairs.append(("nprobe", _param_value(nprobe, "nprobe")))
+    if ef_search is not None:
+        pairs.append(("ef_search", _param_value(ef_search, "ef_search")))
+    for name, value in params.items():
+        pairs.append((name, _param_value(value, name)))
+    return tuple(pairs) if pairs else None
 
 
 def _result_arrays(n, k):
@@ -343,10 +428,16 @@ class Index:
 
     Runtime parameters are also attributes (``index.nprobe = 8``) and items of :attr:`params`.
 
-    Thread safety: searches, range searches, saves and introspection may run concurrently from
-    several Python threads (the GIL is released during C calls); ``add``, ``train``, ``build``,
-    ``set_param`` and ``close`` wait for running calls and run alone. After ``close()``, every call
-    raises :class:`~nearkit.ClosedIndexError`.
+    Thread safety: every method may be called from several Python threads at once (the GIL is
+    released during C calls: searches, ``add``, ``remove``, ``get``, ...). Searches run in
+    parallel; a write (``add``, ``remove``, ``compact``, ``train``, ``build``, ``set_param``) runs
+    alone in the C library, so each search sees the collection before or after it, never half of
+    it. ``close`` waits for the calls under way; after it every call raises
+    :class:`~nearkit.ClosedIndexError`.
+
+    A living collection: :meth:`remove` drops vectors by id, :meth:`get` and :meth:`contains`
+    (``id in index``) read them back, and searches take a ``filter`` and per-call parameters
+    (``nprobe=``, ``ef_search=``, ...).
     """
 
     __slots__ = ("_h", "_kind", "_metric", "_dim", "_vtype", "_width", "_dtype_in", "__weakref__")
@@ -466,9 +557,64 @@ class Index:
         """Makes everything added searchable (builds trees; trains first where needed)."""
         _ll.nkpy_build(self._h)
 
+    # -- removing and reading back --
+
+    def remove(self, ids):
+        """Removes every stored vector carrying one of ``ids``; returns how many were removed.
+
+        ``ids``: one id or a 1-d integer array / sequence; ids not stored and repeats are ignored.
+        Searches running meanwhile see the collection before or after the removal, never half of
+        it. A removed id may be added again. Space is reclaimed by the index as it goes (see
+        :meth:`compact`). Kinds that cannot remove raise :class:`~nearkit.UnsupportedError`.
+        """
+        return _ll.nkpy_remove(self._h, _ids_array(ids, "ids"))
+
+    def get(self, ids, *, return_found=False):
+        """The stored vectors of ``ids``: an array of shape (n, dim) (float32; packed uint8 rows
+        for binary indexes), row i for ``ids[i]``; one id gives one 1-d vector.
+
+        Vectors are returned as stored (cosine: normalised to length 1); where several vectors
+        carry one id, one of them. An id not stored raises ``KeyError`` naming it, unless
+        ``return_found=True``: then ``(vectors, found)`` is returned, ``found`` a bool array and
+        the rows of ids not found zeros.
+        """
+        one = np.ndim(ids) == 0
+        ids = _ids_array(ids, "ids")
+        n = ids.shape[0]
+        vectors = np.empty((n, self._width), self._dtype_in)
+        found = np.empty(n, _BOOL)
+        _ll.nkpy_get(self._h, ids, vectors, found.view(_U8))
+        if not return_found and not found.all():
+            missing = ids[~found]
+            shown = ", ".join(str(i) for i in missing[:10]) + (", ..." if missing.size > 10 else "")
+            raise KeyError(f"{missing.size} id(s) not stored in the index: {shown}")
+        if one:
+            vectors, found = vectors[0], found[0]
+        return (vectors, found) if return_found else vectors
+
+    def contains(self, id):
+        """Whether some stored vector carries ``id`` (an integer). Also ``id in index``."""
+        id = operator.index(id)
+        if not _I64_MIN <= id <= _I64_MAX:
+            return False
+        return bool(_ll.nkpy_contains(self._h, id))
+
+    def __contains__(self, id):
+        try:
+            id = operator.index(id)
+        except TypeError:
+            return False
+        return self.contains(id)
+
+    def compact(self):
+        """Reclaims the space of removed vectors and finishes work the kind defers (trees rebuild
+        over what was added or removed since their build). Never needed for correct results."""
+        _ll.nkpy_compact(self._h)
+
     # -- searching --
 
-    def search(self, queries, k, *, num_threads=0):
+    def search(self, queries, k, *, num_threads=0, filter=None, nprobe=None, ef_search=None,
+               **params):
         """k-nearest-neighbour search.
 
         ``queries`` has shape (n, dim), or is one 1-d vector (results then have shape (1, k)).
@@ -478,7 +624,20 @@ class Index:
         a k whose result cannot be held or allocated an InvalidArgumentError (ValueError) or
         OutOfMemoryError (MemoryError) naming k, raised before the search runs.
         ``num_threads`` overrides the index's setting for this call (0 = the index's).
+
+        ``filter`` restricts the search to the ids it allows: an id array, a boolean mask over
+        ids 0..len(mask)-1, or a callable id -> bool (the slow path; see the module's "Ids and
+        filters"). Exact kinds return exactly the filtered k nearest; approximate kinds keep their
+        recall on that truth; rows have min(k, allowed) neighbours, then the padding.
+
+        ``nprobe``, ``ef_search`` and any other runtime parameter given by name (e.g. mih's
+        ``max_radius=4``) apply to this call only, leaving the index's settings alone: threads
+        may search one index with different values at once. A name the kind does not have is a
+        :class:`~nearkit.NotFoundError`, a build parameter an InvalidArgumentError.
         """
+        if filter is not None or nprobe is not None or ef_search is not None or params:
+            return self._search_with(queries, k, num_threads, _filter_arg(filter),
+                                     _call_params(nprobe, ef_search, params))
         q = queries
         # Fast path: an array of the input dtype, C-contiguous, of the right width (no copy).
         if type(q) is _ndarray and q.dtype is self._dtype_in and q.flags.c_contiguous:
@@ -501,18 +660,33 @@ class Index:
         _search(self._h, self._vtype, q, k, num_threads, ids, distances)
         return ids, distances
 
-    def range_search(self, queries, radius, *, num_threads=0):
+    def _search_with(self, queries, k, num_threads, allowed, call_params):
+        """search() with a filter or per-call parameters (already converted)."""
+        q = self._vectors(queries, "queries")
+        k = _int_arg(k, "k", 0, _U64_MAX)
+        if num_threads:
+            num_threads = _int_arg(num_threads, "num_threads", 0, _U32_MAX)
+        ids, distances = _result_arrays(q.shape[0], k)
+        _search_with(self._h, self._vtype, q, k, num_threads, allowed, call_params, ids,
+                     distances)
+        return ids, distances
+
+    def range_search(self, queries, radius, *, num_threads=0, filter=None, nprobe=None,
+                     ef_search=None, **params):
         """Every stored vector within ``radius`` (distance <= radius) of each query.
 
         Returns a :class:`RangeResult` ``(offsets, ids, distances)`` in CSR form, nearest first
-        per query; ``result.split()`` gives per-query lists.
+        per query; ``result.split()`` gives per-query lists. ``filter``, ``nprobe``,
+        ``ef_search`` and other runtime parameters as for :meth:`search`.
         """
         q = self._vectors(queries, "queries")
         if not isinstance(radius, numbers.Real):
             raise TypeError(f"radius must be a number, not {type(radius).__name__}")
         if num_threads:
             num_threads = _int_arg(num_threads, "num_threads", 0, _U32_MAX)
-        r = _ll.nkpy_range_search(self._h, self._vtype, q, float(radius), num_threads)
+        r = _ll.nkpy_range_search_with(self._h, self._vtype, q, float(radius), num_threads,
+                                       _filter_arg(filter),
+                                       _call_params(nprobe, ef_search, params))
         nq = _ll.nkpy_range_size(r, 0)
         total = _ll.nkpy_range_size(r, 1)
         offsets = np.empty(nq + 1, _I64)

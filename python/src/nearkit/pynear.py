@@ -62,7 +62,6 @@ raises ``AttributeError`` saying so.
 
 import numbers
 import operator
-import threading
 
 import numpy as np
 
@@ -373,21 +372,11 @@ class BKTreeBinaryIndex(VPTreeBinaryIndex):
 
     ``find_threshold(queries, threshold)`` returns PyNear's ``(indices, distances, keys)``: per
     query, every row at Hamming distance <= threshold (nearest first), its distance, and the row
-    itself as a list of byte values. The rows are kept by this adapter for ``keys`` and
-    ``values()`` (nearkit indexes do not hand vectors back).
+    itself as a list of byte values. ``keys`` and ``values()`` read the rows back from the
+    nearkit index (``Index.get``): the adapter keeps no copy of them.
     """
 
     _KIND = "bktree"
-    _EXTRA_STATE = ("_data",)
-
-    def __init__(self, **options):
-        super().__init__(**options)
-        self._data = None
-
-    def _install(self, index, data):
-        stored = np.array(data, dtype=_U8, order="C", copy=True)
-        super()._install(index, data)
-        self._data = stored
 
     def find_threshold(self, queries, threshold):
         """``(indices, distances, keys)`` of every row within Hamming distance ``threshold``."""
@@ -402,7 +391,7 @@ class BKTreeBinaryIndex(VPTreeBinaryIndex):
         cuts = result.offsets.tolist()
         ids = result.ids.tolist()
         distances = result.distances.astype(_I64).tolist()
-        keys = self._data[result.ids].tolist()
+        keys = self._index.get(result.ids).tolist()
         spans = list(zip(cuts[:-1], cuts[1:]))
         return ([ids[a:b] for a, b in spans], [distances[a:b] for a, b in spans],
                 [keys[a:b] for a, b in spans])
@@ -417,7 +406,9 @@ class BKTreeBinaryIndex(VPTreeBinaryIndex):
 
     def values(self):
         """Every stored row as a list of byte values (row order)."""
-        return [] if self._data is None else self._data.tolist()
+        if self._count == 0:
+            return []
+        return self._index.get(np.arange(self._count, dtype=_I64)).tolist()
 
 
 class BKTreeBinaryIndex64(BKTreeBinaryIndex):
@@ -469,38 +460,13 @@ class MIHBinaryIndex(_Adapter):
         super().__init__(**options)
         self._m = _positive_int(m, "m", allow_zero=True)
         self._params = {"m": self._m}
-        self._init_runtime()
-
-    def _init_runtime(self):
-        # The radius is the nearkit index's max_radius parameter: calls with the same radius on the
-        # same index run concurrently, a call with another radius waits for them, then sets it.
-        self._gate = threading.Condition()
-        self._gate_key = None   # (index, radius) the running calls use
-        self._gate_users = 0
-
-    def _install(self, index, data):
-        with self._gate:
-            super()._install(index, data)
-            self._gate_key = None
 
     def _search_radius(self, index, q, k, radius):
+        # The radius is nearkit's max_radius parameter, given for this call only: calls with
+        # different radii run concurrently.
         radius = _positive_int(radius, "radius", allow_zero=True)
         radius = min(radius, index.dim)  # no Hamming distance exceeds the bit count
-        key = (index, radius)
-        with self._gate:
-            while self._gate_users and self._gate_key != key:
-                self._gate.wait()
-            if self._gate_key != key:
-                index.set_param("max_radius", radius)
-                self._gate_key = key
-            self._gate_users += 1
-        try:
-            return index.search(q, k)
-        finally:
-            with self._gate:
-                self._gate_users -= 1
-                if not self._gate_users:
-                    self._gate.notify_all()
+        return index.search(q, k, max_radius=radius)
 
     def _knn_radius(self, queries, k, radius):
         q = self._rows(queries, "queries")
