@@ -13,6 +13,7 @@
  *
  * A kind whose remove still answers UNSUPPORTED prints "skip" and leaves out every check but the
  * argument checks, which the generic layer makes for every kind. */
+#define _POSIX_C_SOURCE 200809L /* pthread_barrier_t */
 #include "nearkit.h"
 
 #include <math.h>
@@ -734,7 +735,7 @@ static void test_per_call_params(void) {
  * number names. A search must see every batch whole or not at all, so in a k-NN row every id of
  * a batch it shows that lies nearer than the row's last neighbour is shown too; and every
  * distance is the true one of its id's vector. */
-enum { BATCH = 16, BATCHES = 20, WRITERS = 2, READERS = 2, WRITES = 60, CQ = 4 };
+enum { BATCH = 16, BATCHES = 20, WRITERS = 2, READERS = 2, WRITES = 100, CQ = 4 };
 
 typedef struct shared {
     const setup *s;
@@ -743,6 +744,7 @@ typedef struct shared {
     bool present[BATCHES]; /* the writers' own record (writer w owns batches b % WRITERS == w) */
     atomic_int writers_left;
     atomic_int failures;
+    pthread_barrier_t start; /* every worker begins at once, so reads overlap the writes */
 } shared;
 
 typedef struct worker {
@@ -767,6 +769,7 @@ static void *write_batches(void *arg) {
     worker *w = arg;
     shared *sh = w->sh;
     int64_t ids[BATCH];
+    pthread_barrier_wait(&sh->start);
     for (int op = 0; op < WRITES; op++) {
         int b = (int)(next_random(&w->rng) % (BATCHES / WRITERS)) * WRITERS + w->number;
         for (int i = 0; i < BATCH; i++) ids[i] = (int64_t)b * BATCH + i;
@@ -827,6 +830,7 @@ static void *read_while_writing(void *arg) {
     f.type = NEARKIT_FILTER_PREDICATE;
     f.predicate = even_ids;
     nearkit_param_value probe_all = {"nprobe", NLIST};
+    pthread_barrier_wait(&sh->start);
     do {
         nearkit_search_options o = NEARKIT_SEARCH_OPTIONS_INIT;
         bool evens = w->searches % 3 == 2;
@@ -856,6 +860,7 @@ static void test_concurrency(const setup *s, const uint8_t *queries) {
     shared sh = {.s = s, .ix = create_index(s, s->kind), .vecs = make_vectors(s, 300000, BATCH * BATCHES)};
     atomic_init(&sh.writers_left, WRITERS);
     atomic_init(&sh.failures, 0);
+    pthread_barrier_init(&sh.start, NULL, WRITERS + READERS);
     int64_t ids[BATCH * BATCHES];
     for (int i = 0; i < BATCH * BATCHES; i++) ids[i] = i;
     CHECK_STATUS(nearkit_index_add(sh.ix, s->type, sh.vecs, BATCH * BATCHES / 2, ids), NEARKIT_OK);
@@ -883,6 +888,7 @@ static void test_concurrency(const setup *s, const uint8_t *queries) {
     printf("  %s %s: %ld searches during %d writes\n", s->name, nearkit_metric_name(s->metric), searches,
            WRITERS * WRITES);
     model_free(&m);
+    pthread_barrier_destroy(&sh.start);
     free(sh.vecs);
     nearkit_index_free(sh.ix);
 }
