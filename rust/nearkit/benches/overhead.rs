@@ -215,7 +215,7 @@ fn main() {
     let (qdim, queries) = read_fvecs(&dir.join("queries.fvecs"));
     assert_eq!(dim, qdim);
 
-    let mut index = Index::builder(Kind::FLAT, Metric::L2, dim).threads(1).build().unwrap();
+    let index = Index::builder(Kind::FLAT, Metric::L2, dim).threads(1).build().unwrap();
     index.add(&base).unwrap();
     index.build().unwrap();
 
@@ -265,7 +265,7 @@ fn main() {
     // A 16-vector index: the search costs little, so the binding's share shows.
     let tiny_base = &base[..16 * dim];
     let tiny_raw = RawIndex::new(dim, tiny_base);
-    let mut tiny = Index::builder(Kind::FLAT, Metric::L2, dim).threads(1).build().unwrap();
+    let tiny = Index::builder(Kind::FLAT, Metric::L2, dim).threads(1).build().unwrap();
     tiny.add(tiny_base).unwrap();
     let (tiny_raw_us, tiny_overhead, tiny_into_overhead) = paired(&tiny_raw, &tiny, &queries, dim, 20_000);
 

@@ -8,7 +8,8 @@ use std::ptr::{self, NonNull};
 use nearkit_sys as sys;
 
 use crate::error::{check, invalid, Error, ErrorKind, Result};
-use crate::results::{RangeResult, SearchResult};
+use crate::options::SearchOptions;
+use crate::results::{RangeResult, SearchResult, StoredVectors};
 use crate::types::{c_string, static_str, Kind, Metric, VectorType};
 
 /// A borrowed batch of vectors, row-major: float vectors as `&[f32]` (`dimension` values each) or
@@ -20,14 +21,14 @@ use crate::types::{c_string, static_str, Kind, Metric, VectorType};
 /// ```
 /// use nearkit::{Index, Kind, Metric};
 ///
-/// let mut floats = Index::new(Kind::FLAT, Metric::L2, 2)?;
+/// let floats = Index::new(Kind::FLAT, Metric::L2, 2)?;
 /// let data: Vec<f32> = vec![0.0, 0.0, 1.0, 1.0];
 /// floats.add(&data)?;                  // &Vec<f32>
 /// floats.add(&[2.0f32, 2.0])?;         // &[f32; 2]
 /// floats.add(&data[..2])?;             // &[f32]
 /// assert_eq!(floats.len(), 4);
 ///
-/// let mut bits = Index::new(Kind::FLAT, Metric::HAMMING, 16)?;
+/// let bits = Index::new(Kind::FLAT, Metric::HAMMING, 16)?;
 /// bits.add(&[0b1010_1010u8, 0xff])?;   // one 16-bit vector
 /// # Ok::<(), nearkit::Error>(())
 /// ```
@@ -107,44 +108,6 @@ impl<'a> From<&'a Vec<u8>> for Vectors<'a> {
 impl<'a, const N: usize> From<&'a [u8; N]> for Vectors<'a> {
     fn from(v: &'a [u8; N]) -> Self {
         Vectors::Binary(v)
-    }
-}
-
-/// Per-call search options ([`Index::search_with`], [`Index::range_search_with`]).
-///
-/// ```
-/// use nearkit::SearchOptions;
-///
-/// let single_threaded = SearchOptions::new().threads(1);
-/// assert_eq!(single_threaded.num_threads(), 1);
-/// ```
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
-pub struct SearchOptions {
-    num_threads: u32,
-}
-
-impl SearchOptions {
-    /// The defaults: the index's own thread count.
-    pub fn new() -> SearchOptions {
-        SearchOptions::default()
-    }
-
-    /// Threads for this batch; 0 (the default) uses the index's `num_threads`.
-    pub fn threads(mut self, num_threads: u32) -> SearchOptions {
-        self.num_threads = num_threads;
-        self
-    }
-
-    /// The thread count set with [`threads`](SearchOptions::threads).
-    pub fn num_threads(&self) -> u32 {
-        self.num_threads
-    }
-
-    fn raw(&self) -> sys::nearkit_search_options {
-        sys::nearkit_search_options {
-            struct_size: std::mem::size_of::<sys::nearkit_search_options>() as u32,
-            num_threads: self.num_threads,
-        }
     }
 }
 
@@ -347,16 +310,19 @@ impl IndexBuilder {
 
 /// A nearest-neighbour index. It owns its C handle and frees it when dropped.
 ///
-/// Searching and other reads take `&self` and may run on many threads at once (`Index` is `Send`
-/// and `Sync`); adding, training, building and setting parameters take `&mut self`, so the
-/// compiler guarantees the exclusive access the C library requires. An index cannot be used
-/// after it is dropped.
+/// Every method takes `&self`, writers included (`add`, `remove`, `compact`, `train`, `build`,
+/// `set_param`): the C library guards each index with a reader-writer lock, so `Index` is `Send`
+/// and `Sync` and one index can be shared (`&Index`, `Arc<Index>`) by threads that search and
+/// threads that add or remove at the same time. Searches and other reads run in parallel and never
+/// wait for each other; a writer runs alone, waiting for the searches under way, so each search
+/// sees the collection before or after a concurrent add or remove, whole, never half of it. No
+/// Rust-side lock is needed (or useful). An index cannot be used after it is dropped.
 ///
 /// ```
 /// use nearkit::{Index, Kind, Metric};
 ///
 /// // Four 2-d points, queried for their 2 nearest neighbours.
-/// let mut index = Index::builder(Kind::FLAT, Metric::L2, 2).threads(1).build()?;
+/// let index = Index::builder(Kind::FLAT, Metric::L2, 2).threads(1).build()?;
 /// index.add(&[0.0f32, 0.0, 1.0, 0.0, 0.0, 2.0, 3.0, 3.0])?;
 /// index.build()?;
 /// let result = index.search(&[0.9f32, 0.1], 2)?;
@@ -366,6 +332,13 @@ impl IndexBuilder {
 /// let bytes = index.to_bytes()?;
 /// let copy = Index::from_bytes(&bytes)?;
 /// assert_eq!(copy.search(&[0.9f32, 0.1], 2)?, result);
+///
+/// // Writers and searches on one index from several threads.
+/// std::thread::scope(|s| {
+///     s.spawn(|| index.add(&[5.0f32, 5.0]).unwrap());
+///     s.spawn(|| index.search(&[0.0f32, 0.0], 1).unwrap());
+/// });
+/// assert_eq!(index.len(), 5);
 /// # Ok::<(), nearkit::Error>(())
 /// ```
 ///
@@ -380,15 +353,15 @@ impl IndexBuilder {
 /// view.len();
 /// ```
 ///
-/// Adding while other threads search:
+/// Dropping (freeing) an index other threads still use:
 ///
 /// ```compile_fail
 /// use nearkit::{Index, Kind, Metric};
 ///
-/// let mut index = Index::new(Kind::FLAT, Metric::L2, 2).unwrap();
+/// let index = Index::new(Kind::FLAT, Metric::L2, 2).unwrap();
 /// std::thread::scope(|s| {
 ///     s.spawn(|| index.search(&[0.0f32, 0.0], 1));
-///     s.spawn(|| index.add(&[1.0f32, 1.0])); // error: cannot borrow `index` as mutable
+///     s.spawn(|| drop(index)); // error: cannot move out of `index` because it is borrowed
 /// });
 /// ```
 pub struct Index {
@@ -399,10 +372,10 @@ pub struct Index {
 // independent"; errors are thread-local and read on the calling thread right after each call),
 // so an index may move between threads.
 unsafe impl Send for Index {}
-// SAFETY: every `&self` method calls only functions taking `const nearkit_index *`, which the
-// header allows to run concurrently with each other on one index; the functions that need
-// exclusive access (add, train, build, set_param) are reached only through `&mut self`, and free
-// only through `Drop`, which needs ownership.
+// SAFETY: the header allows every function to run concurrently with every other on one index,
+// from any threads (the library's reader-writer lock orders writers and searches), except
+// nearkit_index_free, which is reached only through `Drop`, which needs ownership: no borrow, and
+// so no other thread's call, can outlive it.
 unsafe impl Sync for Index {}
 
 impl Drop for Index {
@@ -450,12 +423,17 @@ impl Index {
             .ok_or_else(|| Error::new(ErrorKind::Internal, "nearkit returned success but no index"))
     }
 
+    /// The handle for a call. Every C call goes through here, so a filter predicate calling
+    /// back into the index it filters is refused (see [`Filter`](crate::Filter)).
     fn ptr(&self) -> *const sys::nearkit_index {
+        crate::options::refuse_reentry(self.raw.as_ptr());
         self.raw.as_ptr()
     }
 
-    fn ptr_mut(&mut self) -> *mut sys::nearkit_index {
-        self.raw.as_ptr()
+    /// The handle for a writer call (add, remove, train, build, compact, set_param). The C
+    /// library takes the index's write lock inside each of them, so `&self` suffices.
+    fn ptr_mut(&self) -> *mut sys::nearkit_index {
+        self.ptr().cast_mut()
     }
 
     /// The number of whole vectors in `vectors`, or an error when its length is not a multiple
@@ -481,17 +459,18 @@ impl Index {
 
     // ---- adding, training, building -----------------------------------------------------------
 
-    /// Adds vectors (copied); they get the ids `len()`, `len() + 1`, ... in order. Kinds that
+    /// Adds vectors (copied); they get the ids that continue the insertion order: the i-th
+    /// vector ever added gets id i (so `len()`, `len() + 1`, ... while nothing was removed). Kinds that
     /// need training accept vectors before it: [`build`](Index::build) trains and indexes them.
     ///
     /// Errors: [`InvalidArgument`](ErrorKind::InvalidArgument) (a length that is not a whole
     /// number of vectors, the wrong vector type, NaN or infinity),
     /// [`OutOfMemory`](ErrorKind::OutOfMemory).
-    pub fn add<'a>(&mut self, vectors: impl Into<Vectors<'a>>) -> Result<()> {
+    pub fn add<'a>(&self, vectors: impl Into<Vectors<'a>>) -> Result<()> {
         let vectors = vectors.into();
         let n = self.rows(&vectors, "vectors")?;
-        // SAFETY: `vectors` holds exactly n vectors of this index's size; exclusive access
-        // through &mut self.
+        // SAFETY: `vectors` holds exactly n vectors of this index's size; a writer, which the library runs
+        // alone.
         check(unsafe {
             sys::nearkit_index_add(
                 self.ptr_mut(),
@@ -509,7 +488,7 @@ impl Index {
     /// ```
     /// use nearkit::{Index, Kind, Metric};
     ///
-    /// let mut index = Index::new(Kind::FLAT, Metric::L2, 1)?;
+    /// let index = Index::new(Kind::FLAT, Metric::L2, 1)?;
     /// index.add_with_ids(&[1.0f32, 2.0], &[100, 200])?;
     /// assert_eq!(index.search(&[1.9f32], 1)?.query_ids(0), &[200]);
     /// # Ok::<(), nearkit::Error>(())
@@ -517,7 +496,7 @@ impl Index {
     ///
     /// Errors: as [`add`](Index::add), and [`InvalidArgument`](ErrorKind::InvalidArgument) when
     /// `ids.len()` differs from the number of vectors or an id is -1.
-    pub fn add_with_ids<'a>(&mut self, vectors: impl Into<Vectors<'a>>, ids: &[i64]) -> Result<()> {
+    pub fn add_with_ids<'a>(&self, vectors: impl Into<Vectors<'a>>, ids: &[i64]) -> Result<()> {
         let vectors = vectors.into();
         let n = self.rows(&vectors, "vectors")?;
         if ids.len() != n {
@@ -541,7 +520,7 @@ impl Index {
     ///
     /// Errors: [`InvalidArgument`](ErrorKind::InvalidArgument) (also for no vectors),
     /// [`State`](ErrorKind::State) (already trained), [`OutOfMemory`](ErrorKind::OutOfMemory).
-    pub fn train<'a>(&mut self, vectors: impl Into<Vectors<'a>>) -> Result<()> {
+    pub fn train<'a>(&self, vectors: impl Into<Vectors<'a>>) -> Result<()> {
         let vectors = vectors.into();
         let n = self.rows(&vectors, "vectors")?;
         // SAFETY: as in `add`.
@@ -556,9 +535,111 @@ impl Index {
     ///
     /// Errors: [`State`](ErrorKind::State) (nothing to train on),
     /// [`OutOfMemory`](ErrorKind::OutOfMemory).
-    pub fn build(&mut self) -> Result<()> {
-        // SAFETY: exclusive access through &mut self.
+    pub fn build(&self) -> Result<()> {
+        // SAFETY: a writer, which the library runs alone.
         check(unsafe { sys::nearkit_index_build(self.ptr_mut()) })
+    }
+
+    // ---- removing and reading back ------------------------------------------------------------
+
+    /// Removes every stored vector carrying one of `ids` (ids not stored and repeats are
+    /// ignored) and returns how many vectors went. Searches, [`len`](Index::len) and saves no
+    /// longer see them at once; the kinds reclaim their space as they go, at the latest on
+    /// [`compact`](Index::compact). A removed id can be added again; implicit ids
+    /// ([`add`](Index::add)) keep counting from the number of vectors ever added, so a removed
+    /// implicit id is never given again.
+    ///
+    /// ```
+    /// use nearkit::{Index, Kind, Metric};
+    ///
+    /// let index = Index::new(Kind::FLAT, Metric::L2, 1)?;
+    /// index.add_with_ids(&[1.0f32, 2.0, 3.0], &[10, 20, 20])?;
+    /// assert_eq!(index.remove(&[20, 99])?, 2); // both vectors with id 20; 99 is not stored
+    /// assert_eq!(index.len(), 1);
+    /// assert!(!index.contains(20) && index.contains(10));
+    /// # Ok::<(), nearkit::Error>(())
+    /// ```
+    ///
+    /// Errors: [`Unsupported`](ErrorKind::Unsupported) (a kind that cannot remove yet),
+    /// [`OutOfMemory`](ErrorKind::OutOfMemory) (nothing was removed).
+    pub fn remove(&self, ids: &[i64]) -> Result<u64> {
+        let mut removed = 0u64;
+        // SAFETY: `removed` is a valid place to write; `ids` holds ids.len() values; a writer,
+        // which the library runs alone.
+        check(unsafe {
+            sys::nearkit_index_remove(&mut removed, self.ptr_mut(), ids.as_ptr(), ids.len() as u64)
+        })?;
+        Ok(removed)
+    }
+
+    /// Reads back the stored vectors of `ids`, in order: one row per id, as the index stores it
+    /// (cosine: normalised to length 1), with a found flag; an id not stored gets a row of
+    /// zeros and `found = false`. Where several vectors carry one id, one of them.
+    ///
+    /// The result is one flat buffer (see [`StoredVectors`]), as `f32` values for float indexes
+    /// and packed bytes for binary ones, so reading many ids allocates twice, not once per id.
+    ///
+    /// ```
+    /// use nearkit::{Index, Kind, Metric};
+    ///
+    /// let index = Index::new(Kind::FLAT, Metric::L2, 2)?;
+    /// index.add(&[1.0f32, 2.0, 3.0, 4.0])?;
+    /// let got = index.get(&[1, 7])?;
+    /// assert_eq!(got.float32(0), Some(&[3.0f32, 4.0][..]));
+    /// assert_eq!(got.float32(1), None); // id 7 is not stored
+    /// assert_eq!(got.found(), &[true, false]);
+    /// # Ok::<(), nearkit::Error>(())
+    /// ```
+    ///
+    /// Errors: [`Unsupported`](ErrorKind::Unsupported) (a kind that cannot read back yet),
+    /// [`OutOfMemory`](ErrorKind::OutOfMemory).
+    pub fn get(&self, ids: &[i64]) -> Result<StoredVectors> {
+        let n = ids.len();
+        let row_bytes = self.vector_bytes();
+        let too_many =
+            || Error::new(ErrorKind::OutOfMemory, format!("cannot allocate {n} vectors to read back"));
+        let total = n.checked_mul(row_bytes).ok_or_else(too_many)?;
+        let mut found = vec![0u8; n];
+        let binary = self.vector_type() == VectorType::BINARY;
+        // Typed storage from the start (no byte-to-f32 copy), zeroed so no uninitialised memory
+        // is ever exposed.
+        let mut floats: Vec<f32> = Vec::new();
+        let mut bytes: Vec<u8> = Vec::new();
+        let out: *mut c_void = if binary {
+            bytes.try_reserve_exact(total).map_err(|_| too_many())?;
+            bytes.resize(total, 0);
+            bytes.as_mut_ptr().cast()
+        } else {
+            floats.try_reserve_exact(total / 4).map_err(|_| too_many())?;
+            floats.resize(total / 4, 0.0);
+            floats.as_mut_ptr().cast()
+        };
+        // SAFETY: `out` holds n rows of vector_bytes() bytes, `found` n bytes, `ids` n values; a
+        // const call.
+        check(unsafe {
+            sys::nearkit_index_get(out, found.as_mut_ptr(), self.ptr(), ids.as_ptr(), n as u64)
+        })?;
+        let found = found.into_iter().map(|f| f != 0).collect();
+        Ok(if binary {
+            StoredVectors::from_binary(bytes, found, row_bytes)
+        } else {
+            StoredVectors::from_float32(floats, found, row_bytes / 4)
+        })
+    }
+
+    /// True when some stored vector carries `id`.
+    pub fn contains(&self, id: i64) -> bool {
+        // SAFETY: a const call on a live index.
+        unsafe { sys::nearkit_index_contains(self.ptr(), id) != 0 }
+    }
+
+    /// Reclaims the space of removed vectors and finishes work the kinds defer (trees rebuild
+    /// over what was added or removed since their build). Never needed for correct results.
+    ///
+    /// Errors: [`OutOfMemory`](ErrorKind::OutOfMemory) (the index is unchanged).
+    pub fn compact(&self) -> Result<()> {
+        // SAFETY: a writer, which the library runs alone.
+        check(unsafe { sys::nearkit_index_compact(self.ptr_mut()) })
     }
 
     // ---- searching ----------------------------------------------------------------------------
@@ -577,7 +658,7 @@ impl Index {
     /// ```
     /// use nearkit::{Index, Kind, Metric, SearchOptions};
     ///
-    /// let mut index = Index::new(Kind::FLAT, Metric::IP, 2)?;
+    /// let index = Index::new(Kind::FLAT, Metric::IP, 2)?;
     /// index.add(&[1.0f32, 0.0, 0.0, 1.0])?;
     /// let result = index.search_with(&[0.2f32, 0.8], 1, &SearchOptions::new().threads(1))?;
     /// assert_eq!(result.query_ids(0), &[1]);
@@ -617,7 +698,7 @@ impl Index {
     /// ```
     /// use nearkit::{Index, Kind, Metric};
     ///
-    /// let mut index = Index::new(Kind::FLAT, Metric::L2, 1)?;
+    /// let index = Index::new(Kind::FLAT, Metric::L2, 1)?;
     /// index.add(&[0.0f32, 1.0, 2.0])?;
     /// let (mut ids, mut distances) = ([0i64; 2], [0f32; 2]);
     /// for q in [0.1f32, 1.9] {
@@ -658,11 +739,11 @@ impl Index {
         options: Option<&SearchOptions>,
     ) -> Result<()> {
         debug_assert!(ids.len() == n * k && distances.len() == n * k);
-        let raw_options = options.map(SearchOptions::raw);
-        let options_ptr = raw_options.as_ref().map_or(ptr::null(), |o| o as *const _);
+        let prepared = SearchOptions::prepare(options, self.ptr())?;
         // SAFETY: `queries` holds n vectors of this index's size; `ids` and `distances` hold
-        // n * k entries each; the search is a const call, allowed concurrently with others.
-        check(unsafe {
+        // n * k entries each; `prepared` and what it points to outlive the call; the search is a
+        // const call, allowed concurrently with others.
+        let outcome = check(unsafe {
             sys::nearkit_index_search(
                 ids.as_mut_ptr(),
                 distances.as_mut_ptr(),
@@ -671,9 +752,10 @@ impl Index {
                 queries.as_ptr(),
                 n as u64,
                 k as u64,
-                options_ptr,
+                prepared.as_ptr(),
             )
-        })
+        });
+        prepared.finish(outcome)
     }
 
     /// For each query, every stored vector at distance `<= radius`, nearest first.
@@ -701,12 +783,11 @@ impl Index {
         options: Option<&SearchOptions>,
     ) -> Result<RangeResult> {
         let n = self.rows(&queries, "queries")?;
-        let raw_options = options.map(SearchOptions::raw);
-        let options_ptr = raw_options.as_ref().map_or(ptr::null(), |o| o as *const _);
+        let prepared = SearchOptions::prepare(options, self.ptr())?;
         let mut raw: *mut sys::nearkit_range_result = ptr::null_mut();
         // SAFETY: `raw` is a valid place to write; `queries` holds n vectors of this index's
-        // size; a const call.
-        check(unsafe {
+        // size; `prepared` and what it points to outlive the call; a const call.
+        let outcome = check(unsafe {
             sys::nearkit_index_range_search(
                 &mut raw,
                 self.ptr(),
@@ -714,10 +795,12 @@ impl Index {
                 queries.as_ptr(),
                 n as u64,
                 radius,
-                options_ptr,
+                prepared.as_ptr(),
             )
-        })?;
+        });
+        // Owned first, so a result is freed even when the predicate's panic turns it into an error.
         let result = RawRange(raw);
+        prepared.finish(outcome)?;
         result.to_owned(n)
     }
 
@@ -832,7 +915,7 @@ impl Index {
     /// ```
     /// use nearkit::{ErrorKind, Index, Kind, Metric};
     ///
-    /// let mut index = Index::new(Kind::FLAT, Metric::L2, 8)?;
+    /// let index = Index::new(Kind::FLAT, Metric::L2, 8)?;
     /// index.set_param("num_threads", 2.0)?;
     /// assert_eq!(index.param("num_threads")?, 2.0);
     /// assert_eq!(index.set_param("no_such_param", 1.0).unwrap_err().kind(), ErrorKind::NotFound);
@@ -842,9 +925,9 @@ impl Index {
     /// Errors: [`InvalidArgument`](ErrorKind::InvalidArgument) (NaN, out of range, not an
     /// integer where one is needed, read-only), [`NotFound`](ErrorKind::NotFound),
     /// [`State`](ErrorKind::State) (a build parameter after training or adding).
-    pub fn set_param(&mut self, name: &str, value: f64) -> Result<()> {
+    pub fn set_param(&self, name: &str, value: f64) -> Result<()> {
         let name = c_string("parameter name", name)?;
-        // SAFETY: `name` is NUL-terminated; exclusive access through &mut self.
+        // SAFETY: `name` is NUL-terminated; a writer, which the library runs alone.
         check(unsafe { sys::nearkit_index_set_param(self.ptr_mut(), name.as_ptr(), value) })
     }
 
@@ -856,7 +939,7 @@ impl Index {
     /// ```
     /// use nearkit::{Index, Kind, Metric};
     ///
-    /// let mut index = Index::new(Kind::FLAT, Metric::L2, 2)?;
+    /// let index = Index::new(Kind::FLAT, Metric::L2, 2)?;
     /// index.add(&[1.0f32, 2.0])?;
     /// let path = std::env::temp_dir().join(format!("nearkit-doc-{}.nkx", std::process::id()));
     /// index.save(&path)?;

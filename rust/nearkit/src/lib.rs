@@ -20,7 +20,7 @@
 //!     })
 //!     .collect();
 //!
-//! let mut index = Index::builder(Kind::by_name("flat")?, Metric::L2, dim)
+//! let index = Index::builder(Kind::by_name("flat")?, Metric::L2, dim)
 //!     .threads(0) // every core
 //!     .seed(42)
 //!     .build()?;
@@ -63,14 +63,16 @@
 
 mod error;
 mod index;
+mod options;
 mod results;
 mod types;
 
 use std::sync::OnceLock;
 
 pub use error::{Error, ErrorKind, Result};
-pub use index::{Index, IndexBuilder, ParamInfo, SearchOptions, Vectors};
-pub use results::{Neighbor, RangeResult, SearchResult};
+pub use index::{Index, IndexBuilder, ParamInfo, Vectors};
+pub use options::{Filter, SearchOptions};
+pub use results::{Neighbor, RangeResult, SearchResult, StoredVectors};
 pub use types::{Kind, KindInfo, Metric, VectorType};
 
 // The README's example runs as a doc test too.

@@ -19,7 +19,7 @@ pub struct Neighbor {
 /// ```
 /// use nearkit::{Index, Kind, Metric};
 ///
-/// let mut index = Index::new(Kind::FLAT, Metric::L1, 1)?;
+/// let index = Index::new(Kind::FLAT, Metric::L1, 1)?;
 /// index.add(&[0.0f32, 10.0, 3.0][..])?;
 /// let result = index.search(&[1.0f32, 9.0][..], 2)?; // two queries, k = 2
 /// assert_eq!((result.len(), result.k()), (2, 2));
@@ -117,7 +117,7 @@ impl SearchResult {
 /// ```
 /// use nearkit::{Index, Kind, Metric};
 ///
-/// let mut index = Index::new(Kind::FLAT, Metric::L2, 1)?;
+/// let index = Index::new(Kind::FLAT, Metric::L2, 1)?;
 /// index.add(&[0.0f32, 1.0, 5.0][..])?;
 /// let result = index.range_search(&[0.5f32, 10.0][..], 1.0)?;
 /// assert_eq!(result.len(), 2);
@@ -201,5 +201,107 @@ impl RangeResult {
     fn span(&self, i: usize) -> std::ops::Range<usize> {
         assert!(i < self.len(), "query {i} out of range: the result holds {} queries", self.len());
         self.offsets[i]..self.offsets[i + 1]
+    }
+}
+
+/// Vectors read back by [`Index::get`](crate::Index::get): one row per id asked for, in order,
+/// in one flat buffer, with a found flag per row. A row whose id is not stored is all zeros and
+/// not found.
+///
+/// Float indexes give `f32` rows of `dimension` values ([`float32`](StoredVectors::float32),
+/// [`as_float32`](StoredVectors::as_float32)); binary indexes give packed rows of `dimension / 8`
+/// bytes ([`binary`](StoredVectors::binary), [`as_binary`](StoredVectors::as_binary)); the
+/// accessors of the other type return `None`.
+///
+/// ```
+/// use nearkit::{Index, Kind, Metric};
+///
+/// let index = Index::new(Kind::FLAT, Metric::HAMMING, 16)?;
+/// index.add_with_ids(&[0xabu8, 0xcd], &[42])?;
+/// let got = index.get(&[42, 43])?;
+/// assert_eq!((got.len(), got.found_count()), (2, 1));
+/// assert_eq!(got.binary(0), Some(&[0xabu8, 0xcd][..]));
+/// assert_eq!(got.as_binary(), Some(&[0xabu8, 0xcd, 0, 0][..]));
+/// assert_eq!(got.float32(0), None); // a binary index
+/// # Ok::<(), nearkit::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredVectors {
+    values: StoredValues,
+    found: Vec<bool>,
+    width: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum StoredValues {
+    Float32(Vec<f32>),
+    Binary(Vec<u8>),
+}
+
+impl StoredVectors {
+    pub(crate) fn from_float32(values: Vec<f32>, found: Vec<bool>, width: usize) -> StoredVectors {
+        debug_assert_eq!(values.len(), found.len() * width);
+        StoredVectors { values: StoredValues::Float32(values), found, width }
+    }
+
+    pub(crate) fn from_binary(values: Vec<u8>, found: Vec<bool>, width: usize) -> StoredVectors {
+        debug_assert_eq!(values.len(), found.len() * width);
+        StoredVectors { values: StoredValues::Binary(values), found, width }
+    }
+
+    /// The number of rows: the number of ids asked for.
+    pub fn len(&self) -> usize {
+        self.found.len()
+    }
+
+    /// True when no ids were asked for.
+    pub fn is_empty(&self) -> bool {
+        self.found.is_empty()
+    }
+
+    /// Per row, whether its id is stored.
+    pub fn found(&self) -> &[bool] {
+        &self.found
+    }
+
+    /// The number of rows whose id is stored.
+    pub fn found_count(&self) -> usize {
+        self.found.iter().filter(|&&f| f).count()
+    }
+
+    /// Row `i` of a float index, or `None` when its id is not stored (or the index is binary).
+    /// Panics when `i >= len()`.
+    pub fn float32(&self, i: usize) -> Option<&[f32]> {
+        let found = self.found[i];
+        match &self.values {
+            StoredValues::Float32(v) if found => Some(&v[i * self.width..(i + 1) * self.width]),
+            _ => None,
+        }
+    }
+
+    /// Row `i` of a binary index (packed bits), or `None` when its id is not stored (or the index
+    /// is a float index). Panics when `i >= len()`.
+    pub fn binary(&self, i: usize) -> Option<&[u8]> {
+        let found = self.found[i];
+        match &self.values {
+            StoredValues::Binary(v) if found => Some(&v[i * self.width..(i + 1) * self.width]),
+            _ => None,
+        }
+    }
+
+    /// Every row of a float index, row-major (zeros where not found); `None` for a binary index.
+    pub fn as_float32(&self) -> Option<&[f32]> {
+        match &self.values {
+            StoredValues::Float32(v) => Some(v),
+            StoredValues::Binary(_) => None,
+        }
+    }
+
+    /// Every row of a binary index, row-major (zeros where not found); `None` for a float index.
+    pub fn as_binary(&self) -> Option<&[u8]> {
+        match &self.values {
+            StoredValues::Binary(v) => Some(v),
+            StoredValues::Float32(_) => None,
+        }
     }
 }

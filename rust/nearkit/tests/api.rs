@@ -58,7 +58,7 @@ fn metrics_are_enumerated_from_the_library() {
 
 #[test]
 fn introspection() {
-    let mut index = Index::builder(Kind::FLAT, Metric::COSINE, 3).threads(1).seed(9).build().unwrap();
+    let index = Index::builder(Kind::FLAT, Metric::COSINE, 3).threads(1).seed(9).build().unwrap();
     assert_eq!(index.kind(), Kind::FLAT);
     assert_eq!(index.metric(), Metric::COSINE);
     assert_eq!(index.vector_type(), VectorType::FLOAT32);
@@ -81,7 +81,7 @@ fn introspection() {
 
 #[test]
 fn named_parameters() {
-    let mut index = Index::builder(Kind::FLAT, Metric::L2, 4).param("num_threads", 2).build().unwrap();
+    let index = Index::builder(Kind::FLAT, Metric::L2, 4).param("num_threads", 2).build().unwrap();
     let params = index.params();
     let threads = params.iter().find(|p| p.name() == "num_threads").expect("num_threads");
     assert!(threads.is_integer() && !threads.is_read_only());
@@ -122,7 +122,7 @@ fn parameter_descriptions_of_every_kind() {
 
 #[test]
 fn custom_ids_and_binary_vectors() {
-    let mut index = Index::new(Kind::FLAT, Metric::HAMMING, 16).unwrap();
+    let index = Index::new(Kind::FLAT, Metric::HAMMING, 16).unwrap();
     // Three codes: 0x0000, 0x00ff, 0xffff; duplicated ids are allowed and reported as given.
     index.add_with_ids(&[0u8, 0, 0xff, 0, 0xff, 0xff], &[7, 7, -5]).unwrap();
     let result = index.search(&[0x0fu8, 0x00], 3).unwrap();
@@ -134,7 +134,7 @@ fn custom_ids_and_binary_vectors() {
 
 #[test]
 fn results_accessors() {
-    let mut index = Index::new(Kind::FLAT, Metric::L2, 1).unwrap();
+    let index = Index::new(Kind::FLAT, Metric::L2, 1).unwrap();
     index.add(&[0.0f32, 1.0, 2.0, 3.0]).unwrap();
     let queries = [0.0f32, 3.0, 1.4];
     let result = index.search_with(&queries, 2, &SearchOptions::new().threads(2)).unwrap();
@@ -161,7 +161,7 @@ fn results_accessors() {
 #[test]
 #[should_panic(expected = "out of range")]
 fn result_row_out_of_range_panics_like_a_slice() {
-    let mut index = Index::new(Kind::FLAT, Metric::L2, 1).unwrap();
+    let index = Index::new(Kind::FLAT, Metric::L2, 1).unwrap();
     index.add(&[0.0f32]).unwrap();
     let result = index.search(&[0.0f32], 1).unwrap();
     let _ = result.query_ids(1);
@@ -171,7 +171,7 @@ fn result_row_out_of_range_panics_like_a_slice() {
 fn save_and_load_every_way() {
     let dir = std::env::temp_dir().join(format!("nearkit-rust-api-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let mut index = Index::builder(Kind::FLAT, Metric::L1, 5).threads(1).build().unwrap();
+    let index = Index::builder(Kind::FLAT, Metric::L1, 5).threads(1).build().unwrap();
     let data: Vec<f32> = (0..500).map(|i| (i as f32 * 0.37).sin()).collect();
     index.add(&data).unwrap();
     index.build().unwrap();
@@ -186,7 +186,7 @@ fn save_and_load_every_way() {
     assert_eq!(Index::from_bytes(&bytes).unwrap().search(&data[..50], 4).unwrap(), expected);
     assert_eq!(index.to_bytes().unwrap(), bytes);
     // Saving replaces an existing file.
-    let mut bigger = index.try_clone().unwrap();
+    let bigger = index.try_clone().unwrap();
     bigger.add(&data[..5]).unwrap();
     bigger.save(&path).unwrap();
     assert_eq!(Index::load(&path).unwrap().len(), 101);

@@ -8,7 +8,7 @@ fn flat(metric: Metric, dim: usize) -> Index {
 }
 
 fn filled(dim: usize, n: usize) -> Index {
-    let mut index = flat(Metric::L2, dim);
+    let index = flat(Metric::L2, dim);
     let data: Vec<f32> = (0..n * dim).map(|i| (i % 97) as f32 * 0.25).collect();
     index.add(&data).unwrap();
     index.build().unwrap();
@@ -87,7 +87,7 @@ fn bad_build_parameters() {
 
 #[test]
 fn add_wrong_lengths_and_types() {
-    let mut index = flat(Metric::L2, 4);
+    let index = flat(Metric::L2, 4);
     expect_err(index.add(&[1.0f32, 2.0, 3.0]), ErrorKind::InvalidArgument, &["3 f32 values", "dimension 4"]);
     expect_err(index.add(&[0u8; 16]), ErrorKind::InvalidArgument, &[]); // bytes into a float index
     expect_err(index.add_with_ids(&[1.0f32; 8], &[1]), ErrorKind::InvalidArgument, &["1 ids", "2 vectors"]);
@@ -98,7 +98,7 @@ fn add_wrong_lengths_and_types() {
     index.add(&[] as &[f32]).unwrap();
     assert_eq!(index.len(), 0);
 
-    let mut bits = flat(Metric::HAMMING, 64);
+    let bits = flat(Metric::HAMMING, 64);
     expect_err(bits.add(&[0u8; 7]), ErrorKind::InvalidArgument, &["7 bytes", "8 bytes"]);
     expect_err(bits.add(&[0.0f32; 2]), ErrorKind::InvalidArgument, &[]); // floats into a binary index
     bits.add(&[0u8; 16]).unwrap();
@@ -107,7 +107,7 @@ fn add_wrong_lengths_and_types() {
 
 #[test]
 fn add_nan_and_infinity() {
-    let mut index = flat(Metric::L2, 2);
+    let index = flat(Metric::L2, 2);
     expect_err(index.add(&[1.0f32, f32::NAN]), ErrorKind::InvalidArgument, &[]);
     expect_err(index.add(&[f32::INFINITY, 0.0]), ErrorKind::InvalidArgument, &[]);
     expect_err(index.add(&[0.0, 0.0, f32::NEG_INFINITY, 0.0]), ErrorKind::InvalidArgument, &[]);
@@ -185,7 +185,7 @@ fn search_into_buffer_sizes() {
 
 #[test]
 fn bad_runtime_parameters() {
-    let mut index = flat(Metric::L2, 4);
+    let index = flat(Metric::L2, 4);
     expect_err(index.param("no_such_param"), ErrorKind::NotFound, &[]);
     expect_err(index.set_param("no_such_param", 1.0), ErrorKind::NotFound, &[]);
     expect_err(index.set_param("num_threads", f64::NAN), ErrorKind::InvalidArgument, &[]);

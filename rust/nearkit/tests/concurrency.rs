@@ -33,7 +33,7 @@ fn scoped_threads_share_an_index() {
     let base = data(3000, DIM, 1);
     let queries = data(200, DIM, 2);
     for metric in [Metric::L2, Metric::COSINE, Metric::L1] {
-        let mut index = Index::builder(Kind::FLAT, metric, DIM).threads(2).build().unwrap();
+        let index = Index::builder(Kind::FLAT, metric, DIM).threads(2).build().unwrap();
         index.add(&base).unwrap();
         index.build().unwrap();
         let reference = index.search_with(&queries, 7, &SearchOptions::new().threads(1)).unwrap();
@@ -117,7 +117,7 @@ fn many_indexes_created_and_dropped_concurrently() {
         for t in 0..4u64 {
             scope.spawn(move || {
                 for round in 0..20 {
-                    let mut index = Index::builder(Kind::FLAT, Metric::L2, 4)
+                    let index = Index::builder(Kind::FLAT, Metric::L2, 4)
                         .threads(1)
                         .seed(t * 100 + round)
                         .build()

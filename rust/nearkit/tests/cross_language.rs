@@ -120,7 +120,7 @@ fn round(dataset: &str, metric: &str, k: usize, radius: f32) {
     assert_identical(&from_cli_file, &cli_on_cli_file, "Rust vs command on the command's file");
 
     // Rust writes, the command reads.
-    let mut own = Index::builder(Kind::FLAT, Metric::by_name(metric).unwrap(), loaded.dimension())
+    let own = Index::builder(Kind::FLAT, Metric::by_name(metric).unwrap(), loaded.dimension())
         .threads(1)
         .build()
         .unwrap();

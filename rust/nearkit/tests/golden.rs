@@ -49,7 +49,7 @@ impl<'m> Golden<'m> {
             .split(',')
             .filter(|p| !p.is_empty())
             .map(|p| p.split_once('=').unwrap_or_else(|| panic!("index parameter {p:?} is not name=value")));
-        let mut index = Index::builder(info.kind(), self.metric, self.dataset.dimension)
+        let index = Index::builder(info.kind(), self.metric, self.dataset.dimension)
             .threads(2)
             .params(params)
             .build()
