@@ -17,7 +17,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /** Many threads on one index: parallel searches agree with serial ones, close during searches ends
- * in IllegalStateException, writers and readers exclude each other. */
+ * in IllegalStateException, writers and readers interleave (the C library orders them; LivingTest
+ * checks every result against a serial replay). */
 @Timeout(300)
 class ConcurrencyTest {
     private static final int THREADS = 8;
