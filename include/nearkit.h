@@ -218,7 +218,9 @@ NEARKIT_API nearkit_status nearkit_index_options_init(nearkit_index_options *opt
                                        [bitmap_first, bitmap_first + bitmap_bits) are not */
 #define NEARKIT_FILTER_PREDICATE 3u /* predicate(context, id) != 0 allows id. It is called from the
                                        search's threads, concurrently, at most once per stored
-                                       vector and call; it must not call into the same index. */
+                                       vector and query (kinds that gather the allowed rows first
+                                       ask once per vector and call); it must give one answer per
+                                       id during a call and must not call into the same index. */
 
 /* Allows an id when nonzero. */
 typedef int32_t (*nearkit_id_predicate)(void *context, int64_t id);

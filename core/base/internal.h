@@ -233,7 +233,7 @@ struct nearkit_index {
     /* The id the next vector added without ids gets: the number of vectors ever added, which
      * removals do not lower (saved in the file when it differs from the count). */
     uint64_t next_id;
-    /* How many stored vectors carry each id, built on the first remove, get or contains and kept
+    /* How many stored vectors carry each id, built on the first remove or contains and kept
      * from then on by add and remove; NULL before. */
     struct nearkit_idmap *id_counts;
     nearkit_metric metric;
