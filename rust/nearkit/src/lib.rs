@@ -47,10 +47,31 @@
 //!
 //! # Threads
 //!
-//! [`Index`] is `Send` and `Sync`: searches and other reads take `&self` and may run on many
-//! threads at once; adding, training, building and setting parameters take `&mut self`. Batch
-//! searches also run in parallel inside the library, on the index's `num_threads` (see
-//! [`IndexBuilder::threads`] and [`SearchOptions::threads`]).
+//! [`Index`] is `Send` and `Sync`, and every method takes `&self`: the C library guards each
+//! index with a reader-writer lock, so threads may search while others add or remove. Searches
+//! and other reads run in parallel and never wait for each other; a writer (add, remove, compact,
+//! train, build, set_param) runs alone, so each search sees the collection before or after a
+//! concurrent write, whole. Batch searches also run in parallel inside the library, on the
+//! index's `num_threads` (see [`IndexBuilder::threads`] and [`SearchOptions::threads`]).
+//!
+//! # Living collections
+//!
+//! Vectors can be removed ([`Index::remove`]), read back ([`Index::get`], [`Index::contains`])
+//! and added after a build. A search can be limited to the vectors a [`Filter`] allows (a slice
+//! of ids, a bitmap over an id range, or a closure) and can carry its own values of runtime
+//! parameters such as `nprobe`, through [`SearchOptions`]:
+//!
+//! ```
+//! use nearkit::{Filter, Index, Kind, Metric, SearchOptions};
+//!
+//! let index = Index::new(Kind::FLAT, Metric::L2, 1)?;
+//! index.add_with_ids(&[0.0f32, 1.0, 2.0, 3.0], &[10, 11, 12, 13])?;
+//! index.remove(&[11])?;
+//! let tenant = |id: i64| id != 10;
+//! let options = SearchOptions::new().filter(Filter::Predicate(&tenant));
+//! assert_eq!(index.search_with(&[0.0f32], 2, &options)?.query_ids(0), &[12, 13]);
+//! # Ok::<(), nearkit::Error>(())
+//! ```
 //!
 //! # Errors
 //!

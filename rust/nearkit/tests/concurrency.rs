@@ -1,7 +1,7 @@
 //! Concurrency: many threads share `&Index` (scoped threads) and search, range-search, save and
 //! introspect at once, with results identical to a single thread's; indexes move between
-//! threads; mutation needs `&mut` (checked by the compiler, see the compile_fail doctests on
-//! `Index`).
+//! threads; dropping while shared does not compile (see the compile_fail doctests on `Index`).
+//! Writers running alongside searches: `tests/living.rs`.
 
 use std::sync::Arc;
 

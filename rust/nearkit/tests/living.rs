@@ -95,9 +95,9 @@ fn remove_get_contains_on_every_float_kind() {
         // Results equal a fresh index of the rest (exact kinds: bit for bit).
         if info.is_exact() {
             let (mut rest, mut rest_ids) = (Vec::new(), Vec::new());
-            for i in 2..599 {
+            for (i, &id) in ids.iter().enumerate().take(599).skip(2) {
                 rest.extend_from_slice(row(&base, i));
-                rest_ids.push(ids[i]);
+                rest_ids.push(id);
             }
             rest.extend_from_slice(row(&base, 0));
             rest_ids.push(1599);
@@ -252,7 +252,7 @@ fn a_predicate_calling_into_its_own_index_is_refused_not_deadlocked() {
     assert_eq!(r.unwrap().query_ids(0).iter().filter(|&&id| id >= 0).count(), 3);
     // The same index is not.
     let index_ref = &index;
-    let reentrant = |_id: i64| index_ref.len() > 0;
+    let reentrant = |_id: i64| !index_ref.is_empty();
     let err = index
         .search_with(&data(1, DIM, 13), 5, &SearchOptions::new().filter(Filter::Predicate(&reentrant)))
         .unwrap_err();
