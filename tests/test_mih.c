@@ -830,7 +830,7 @@ static void check_filters(const nearkit_index *ix, const model *m, const uint8_t
         size_t n_allow = 0;
         for (size_t i = 0; i < m->n; i++)
             if (allowed_id(m->ids[i], pm)) allow[n_allow++] = m->ids[i];
-        for (int64_t extra = 0; extra < 10; extra++) allow[n_allow++] = -1000 - extra;
+        for (int64_t extra = 1; extra <= 10; extra++) allow[n_allow++] = last + extra; /* never stored */
         uint8_t *bits = calloc(span / 8 + 1, 1);
         for (size_t i = 0; i < span; i++)
             if (allowed_id(first + (int64_t)i, pm)) bits[i / 8] |= (uint8_t)(1u << (i % 8));
