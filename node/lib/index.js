@@ -97,10 +97,76 @@ function toIds(ids) {
   return ids; // the addon reports the type error
 }
 
-function searchThreads(options) {
-  if (options === undefined || options === null) return 0;
-  if (typeof options !== 'object') throw typeError('search options must be an object');
-  return optionalCount(options.numThreads, 'options.numThreads');
+// One id (contains): a bigint, or a number that is a safe integer.
+function toId(id) {
+  if (typeof id === 'bigint') return id;
+  if (typeof id === 'number') {
+    if (!Number.isSafeInteger(id)) throw invalidArgument(`id is not an integer: ${String(id)}`);
+    return BigInt(id);
+  }
+  throw typeError('id must be an integer (a number or a bigint)');
+}
+
+// Ids of remove / get: required, any length.
+function toIdList(ids) {
+  if (ids === undefined || ids === null) throw typeError('ids must be a BigInt64Array or an array of integers');
+  return toIds(ids);
+}
+
+// options.filter -> what the addon takes: a BigInt64Array of allowed ids, a Uint8Array bitmap (bit
+// i allows id i; a Buffer is one) or a function id => boolean.
+function toFilter(filter) {
+  if (filter === undefined || filter === null) return undefined;
+  if (typeof filter === 'function' || filter instanceof BigInt64Array || filter instanceof Uint8Array) return filter;
+  if (Array.isArray(filter)) return toIds(filter);
+  throw typeError('options.filter must be a BigInt64Array or an array of ids, a Uint8Array bitmap or a function id => boolean');
+}
+
+function paramNumber(name, value) {
+  switch (typeof value) {
+    case 'number':
+      if (!Number.isFinite(value)) throw invalidArgument(`parameter ${name} must be finite, got ${value}`);
+      return value;
+    case 'bigint':
+      return Number(value);
+    case 'boolean':
+      return value ? 1 : 0;
+    default:
+      throw typeError(`parameter ${name} must be a number, bigint or boolean`);
+  }
+}
+
+const SEARCH_KEYS = new Set(['numThreads', 'filter', 'params']);
+
+// Search options -> {numThreads, filter, paramNames, paramValues} for the addon. Every key but
+// numThreads, filter and params names a parameter of this call (nprobe, efSearch, maxRadius...),
+// as does every key of options.params; the library checks the names and values.
+function searchOptions(options) {
+  if (options === undefined || options === null) return undefined;
+  if (typeof options !== 'object' || Array.isArray(options)) throw typeError('search options must be an object');
+  const paramNames = [];
+  const paramValues = [];
+  const addParam = (name, value) => {
+    if (value === undefined) return;
+    const nativeName = toNativeName(name);
+    if (paramNames.includes(nativeName)) throw invalidArgument(`parameter ${name} is given twice`);
+    paramNames.push(nativeName);
+    paramValues.push(paramNumber(name, value));
+  };
+  for (const key of Object.keys(options)) if (!SEARCH_KEYS.has(key)) addParam(key, options[key]);
+  const { params } = options;
+  if (params !== undefined && params !== null) {
+    if (typeof params !== 'object' || Array.isArray(params)) {
+      throw typeError('options.params must be an object of name: value pairs');
+    }
+    for (const key of Object.keys(params)) addParam(key, params[key]);
+  }
+  return {
+    numThreads: optionalCount(options.numThreads, 'options.numThreads'),
+    filter: toFilter(options.filter),
+    paramNames,
+    paramValues,
+  };
 }
 
 // The addon returns [ids, distances] / [offsets, ids, distances]; the result objects are made here.
@@ -108,6 +174,10 @@ function knnResult(pair, k) {
   const ids = pair[0];
   const kk = Number(k);
   return { ids, distances: pair[1], k: kk, count: ids.length / kk };
+}
+
+function getResult(pair) {
+  return { vectors: pair[0], found: pair[1] };
 }
 
 function rangeResult(triple) {
@@ -250,23 +320,55 @@ class Index {
   }
 
   search(queries, k, options) {
-    return knnResult(native.search(Index.#of(this), queries, k, searchThreads(options)), k);
+    return knnResult(native.search(Index.#of(this), queries, k, searchOptions(options)), k);
   }
 
   searchAsync(queries, k, options) {
-    return promised(() => native.searchAsync(Index.#of(this), queries, k, searchThreads(options))).then((pair) =>
+    return promised(() => native.searchAsync(Index.#of(this), queries, k, searchOptions(options))).then((pair) =>
       knnResult(pair, k)
     );
   }
 
   rangeSearch(queries, radius, options) {
-    return rangeResult(native.rangeSearch(Index.#of(this), queries, radius, searchThreads(options)));
+    return rangeResult(native.rangeSearch(Index.#of(this), queries, radius, searchOptions(options)));
   }
 
   rangeSearchAsync(queries, radius, options) {
-    return promised(() => native.rangeSearchAsync(Index.#of(this), queries, radius, searchThreads(options))).then(
+    return promised(() => native.rangeSearchAsync(Index.#of(this), queries, radius, searchOptions(options))).then(
       rangeResult
     );
+  }
+
+  /** Removes every vector carrying one of `ids`; returns how many were removed. */
+  remove(ids) {
+    return native.remove(Index.#of(this), toIdList(ids));
+  }
+
+  removeAsync(ids) {
+    return promised(() => native.removeAsync(Index.#of(this), toIdList(ids)));
+  }
+
+  /** The stored vectors of `ids`: {vectors, found}; row i is zeros where found[i] is 0. */
+  get(ids) {
+    return getResult(native.get(Index.#of(this), toIdList(ids)));
+  }
+
+  getAsync(ids) {
+    return promised(() => native.getAsync(Index.#of(this), toIdList(ids))).then(getResult);
+  }
+
+  /** true when some stored vector carries `id`. */
+  contains(id) {
+    return native.contains(Index.#of(this), toId(id));
+  }
+
+  /** Reclaims the space of removed vectors and finishes deferred rebuilds. */
+  compact() {
+    native.compact(Index.#of(this));
+  }
+
+  compactAsync() {
+    return promised(() => native.compactAsync(Index.#of(this)));
   }
 
   save(path) {

@@ -11,9 +11,16 @@
  *
  * Concurrency model (see also lib/index.js):
  *   - Each index handle carries a read-write lock (bindings/handle.h, shared with the Python
- *     binding). Calls the header marks const (search, range search, save, introspection,
- *     get_param) take it shared; add, train, build and set_param take it exclusive. Synchronous
- *     calls take it on the JavaScript thread, asynchronous ones on the pool thread that runs them.
+ *     binding) that only keeps the index alive until close: every call but close holds it shared,
+ *     because the C library serialises its own writers (add, remove, train, build, compact,
+ *     set_param) against searches (include/nearkit.h, "Thread safety"). Synchronous calls take it
+ *     on the JavaScript thread, asynchronous ones on the pool thread that runs them.
+ *   - Function filters (search options.filter = id => bool) run JavaScript, which only the
+ *     JavaScript thread may: a synchronous search calls the function directly and runs on that
+ *     one thread; an asynchronous one calls it through a thread-safe function, each search
+ *     thread blocking until the JavaScript thread has answered (the slow path: one round trip
+ *     per stored vector). While either runs, synchronous calls on that index throw
+ *     ERR_NEARKIT_STATE instead of deadlocking (see nk_lock).
  *   - The handle counts its asynchronous operations in flight (only ever touched on the JavaScript
  *     thread: incremented when work is queued, decremented in its completion callback). close()
  *     marks the handle closed at once, so later calls fail with ERR_NEARKIT_CLOSED, and frees the
@@ -24,10 +31,15 @@
  *     are copied before the work is queued and results become ArrayBuffers in the completion
  *     callback (nk_work), so a caller that detaches or reuses its buffers meanwhile is safe.
  */
+#if !defined(_WIN32) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE /* uv.h's POSIX types (pthread_rwlock_t, struct addrinfo) under -std=c11 */
+#endif
 #define NAPI_VERSION 8
 #include <node_api.h>
+#include <uv.h>
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +55,7 @@
 #define CODE_OUT_OF_MEMORY "ERR_NEARKIT_OUT_OF_MEMORY"
 #define CODE_INTERNAL "ERR_NEARKIT_INTERNAL"
 #define CODE_CLOSED "ERR_NEARKIT_CLOSED"
+#define CODE_STATE "ERR_NEARKIT_STATE"
 #define CODE_ABI "ERR_NEARKIT_ABI_MISMATCH"
 #define CODE_ARG_TYPE "ERR_INVALID_ARG_TYPE"
 
@@ -119,6 +132,7 @@ typedef struct nk_handle {
     nearkit_vector_type vector_type;
     uint64_t vector_bytes;
     int64_t reported;           /* index memory reported to V8 as external memory; JS thread */
+    uint32_t js_filters;        /* searches with a function filter running; JS thread (nk_lock) */
 } nk_handle;
 
 /* Tags handle objects so that no other object can be mistaken for one. */
@@ -145,19 +159,30 @@ static void nk_handle_destroy(napi_env env, nk_handle *h) {
     free(h);
 }
 
-/* The index of an open handle with its lock held shared (read) or exclusive (write); throws
- * ERR_NEARKIT_CLOSED and returns NULL once it is freed. */
-static nearkit_index *nk_lock(napi_env env, nk_handle *h, int write) {
-    nearkit_index *ix =
-        write ? nkb_handle_acquire_write(h->shared) : nkb_handle_acquire_read(h->shared);
+/* The index of an open handle with its lock held shared; throws ERR_NEARKIT_CLOSED and returns
+ * NULL once it is freed. Every call but close holds the handle's lock shared: the C library
+ * serialises its writers itself (include/nearkit.h, "Thread safety"), so the handle's lock only
+ * keeps the index alive until close.
+ *
+ * Throws ERR_NEARKIT_STATE while a search with a function filter runs on this index: that
+ * filter needs the JavaScript thread (a synchronous search calls it on this very thread, an
+ * asynchronous one blocks its pool thread until this thread answers), so a synchronous call that
+ * waited for the index's lock here (behind a writer queued meanwhile) would never be answered. */
+static nearkit_index *nk_lock(napi_env env, nk_handle *h) {
+    nearkit_index *ix;
+    if (h->js_filters > 0) {
+        nk_throw(env, CODE_STATE,
+                 "a search with a function filter is running on this index: a synchronous call "
+                 "on it now could deadlock (the filter needs this thread); call it from outside "
+                 "the filter, or await the asynchronous search first");
+        return NULL;
+    }
+    ix = nkb_handle_acquire_read(h->shared);
     if (ix == NULL) nk_throw(env, CODE_CLOSED, "the index is closed");
     return ix;
 }
 
-static void nk_unlock(nk_handle *h, int write) {
-    if (write) nkb_handle_release_write(h->shared);
-    else nkb_handle_release_read(h->shared);
-}
+static void nk_unlock(nk_handle *h) { nkb_handle_release_read(h->shared); }
 
 /* The index without the lock, for what is fixed at creation (kind, metric, dimension) and for
  * checking that it still exists. JavaScript thread only: the only thread that frees it. */
@@ -487,17 +512,334 @@ static int nk_get_bytes(napi_env env, napi_value value, const void **data, size_
     return 0;
 }
 
-static int nk_get_search_options(napi_env env, napi_value value, nearkit_search_options *opts,
-                                 const nearkit_search_options **out) {
-    uint32_t threads = 0;
-    *out = NULL;
-    if (nk_is_nullish(env, value)) return 0;
-    if (nk_get_uint32(env, value, "numThreads", &threads) != 0) return -1;
-    if (threads == 0) return 0;
-    nearkit_search_options_init(opts);
-    opts->num_threads = threads;
-    *out = opts;
+/* A list of ids of any length: a BigInt64Array (borrowed; lib/index.js converts other arrays). */
+static int nk_get_id_list(napi_env env, napi_value value, const int64_t **out, uint64_t *n) {
+    bool is_typed = false;
+    napi_typedarray_type type;
+    size_t length = 0;
+    void *data = NULL;
+    if (napi_is_typedarray(env, value, &is_typed) != napi_ok ||
+        (is_typed && napi_get_typedarray_info(env, value, &type, &length, &data, NULL, NULL) !=
+                         napi_ok)) {
+        nk_throw_napi_failure(env);
+        return -1;
+    }
+    if (!is_typed || type != napi_bigint64_array) {
+        nk_throw_type(env, "ids must be a BigInt64Array (or an array of integers)");
+        return -1;
+    }
+    *n = (uint64_t)length;
+    *out = (data != NULL && length > 0) ? data : (const int64_t *)nk_empty;
     return 0;
+}
+
+/* One id given as a BigInt (lib/index.js converts numbers). */
+static int nk_get_id(napi_env env, napi_value value, int64_t *out) {
+    napi_valuetype type;
+    bool lossless = false;
+    if (napi_typeof(env, value, &type) != napi_ok) {
+        nk_throw_napi_failure(env);
+        return -1;
+    }
+    if (type != napi_bigint) {
+        nk_throw_type(env, "id must be an integer (a number or a bigint)");
+        return -1;
+    }
+    if (napi_get_value_bigint_int64(env, value, out, &lossless) != napi_ok || !lossless) {
+        nk_throw(env, CODE_INVALID_ARGUMENT, "id does not fit in a signed 64-bit integer");
+        return -1;
+    }
+    return 0;
+}
+
+/* The search options of one call, as lib/index.js normalises them:
+ *   {numThreads?: number, filter?: BigInt64Array | Uint8Array | Function,
+ *    paramNames?: string[], paramValues?: number[]}
+ * A BigInt64Array filter is a list of allowed ids, a Uint8Array a bitmap (bit i allows id i), a
+ * function a predicate (its C side is set by the caller: nk_js_filter or nk_tsfn_filter). */
+typedef struct nk_search_opts {
+    nearkit_search_options opts; /* points into this struct: do not copy it */
+    nearkit_filter filter;
+    nearkit_param_value *params;
+    char **names;                /* owned copies of the parameter names */
+    uint64_t n_params;
+    void *owned;                 /* an owned copy of the filter's ids or bitmap (async calls) */
+    napi_value fn;               /* a function filter, or NULL */
+} nk_search_opts;
+
+static void nk_search_opts_free(nk_search_opts *o) {
+    uint64_t i;
+    for (i = 0; o->names != NULL && i < o->n_params; i++) free(o->names[i]);
+    free(o->names);
+    free(o->params);
+    free(o->owned);
+    o->names = NULL;
+    o->params = NULL;
+    o->owned = NULL;
+}
+
+/* The filter's ids or bitmap: borrowed, or copied when `copy` is set (asynchronous calls). */
+static int nk_filter_data(napi_env env, nk_search_opts *o, const void *data, uint64_t bytes,
+                          int copy, const void **out) {
+    if (!copy || bytes == 0) {
+        *out = data != NULL && bytes > 0 ? data : (const void *)nk_empty;
+        return 0;
+    }
+    if ((o->owned = malloc((size_t)bytes)) == NULL) {
+        nk_throw_range(env, CODE_OUT_OF_MEMORY, "out of memory copying the search filter");
+        return -1;
+    }
+    memcpy(o->owned, data, (size_t)bytes);
+    *out = o->owned;
+    return 0;
+}
+
+static int nk_get_filter(napi_env env, napi_value value, nk_search_opts *o, int copy) {
+    napi_valuetype vt;
+    bool is_typed = false;
+    napi_typedarray_type type;
+    size_t length = 0;
+    void *data = NULL;
+    const void *p;
+    if (napi_typeof(env, value, &vt) != napi_ok || napi_is_typedarray(env, value, &is_typed) != napi_ok ||
+        (is_typed && napi_get_typedarray_info(env, value, &type, &length, &data, NULL, NULL) != napi_ok)) {
+        nk_throw_napi_failure(env);
+        return -1;
+    }
+    if (vt == napi_function) {
+        o->fn = value;
+        o->filter.type = NEARKIT_FILTER_PREDICATE;
+        return 0;
+    }
+    if (is_typed && type == napi_bigint64_array) {
+        if (nk_filter_data(env, o, data, (uint64_t)length * 8, copy, &p) != 0) return -1;
+        o->filter.type = NEARKIT_FILTER_IDS;
+        o->filter.ids = p;
+        o->filter.n_ids = length;
+        return 0;
+    }
+    if (is_typed && type == napi_uint8_array) {
+        if (nk_filter_data(env, o, data, (uint64_t)length, copy, &p) != 0) return -1;
+        o->filter.type = NEARKIT_FILTER_BITMAP;
+        o->filter.bitmap = p;
+        o->filter.bitmap_first = 0;
+        o->filter.bitmap_bits = (uint64_t)length * 8;
+        return 0;
+    }
+    nk_throw_type(env, "options.filter must be a BigInt64Array or an array of ids, a Uint8Array "
+                       "bitmap or a function id => boolean");
+    return -1;
+}
+
+static int nk_get_named(napi_env env, napi_value object, const char *name, napi_value *out) {
+    if (napi_get_named_property(env, object, name, out) != napi_ok) {
+        nk_throw_napi_failure(env);
+        return -1;
+    }
+    return 0;
+}
+
+/* paramNames / paramValues: two arrays of one length (lib/index.js makes them). */
+static int nk_get_call_params(napi_env env, napi_value names, napi_value values, nk_search_opts *o) {
+    uint32_t n = 0, m = 0, i;
+    bool a = false, b = false;
+    if (napi_is_array(env, names, &a) != napi_ok || napi_is_array(env, values, &b) != napi_ok ||
+        !a || !b || napi_get_array_length(env, names, &n) != napi_ok ||
+        napi_get_array_length(env, values, &m) != napi_ok || n != m) {
+        nk_throw_type(env, "per-call parameters must be given as paramNames and paramValues arrays");
+        return -1;
+    }
+    if (n == 0) return 0;
+    o->names = calloc(n, sizeof *o->names);
+    o->params = calloc(n, sizeof *o->params);
+    if (o->names == NULL || o->params == NULL) {
+        nk_throw_range(env, CODE_OUT_OF_MEMORY, "out of memory copying the search parameters");
+        return -1;
+    }
+    o->n_params = n;
+    for (i = 0; i < n; i++) {
+        napi_value name, value;
+        if (napi_get_element(env, names, i, &name) != napi_ok ||
+            napi_get_element(env, values, i, &value) != napi_ok) {
+            nk_throw_napi_failure(env);
+            return -1;
+        }
+        if ((o->names[i] = nk_get_string(env, name, "a parameter name")) == NULL ||
+            nk_get_double(env, value, "a parameter value", &o->params[i].value) != 0)
+            return -1;
+        o->params[i].name = o->names[i];
+    }
+    return 0;
+}
+
+/* Reads the options of one search into `o` (its final place: the options point into it). `copy`:
+ * copy the filter's ids or bitmap (an asynchronous call). On failure the caller still frees `o`
+ * with nk_search_opts_free. */
+static int nk_get_search_options(napi_env env, napi_value value, nk_search_opts *o, int copy) {
+    napi_valuetype type;
+    napi_value threads, filter, names, values;
+    const nearkit_filter no_filter = NEARKIT_FILTER_INIT;
+    memset(o, 0, sizeof *o);
+    nearkit_search_options_init(&o->opts);
+    o->filter = no_filter;
+    if (nk_is_nullish(env, value)) return 0;
+    if (napi_typeof(env, value, &type) != napi_ok || type != napi_object) {
+        nk_throw_type(env, "search options must be an object");
+        return -1;
+    }
+    if (nk_get_named(env, value, "numThreads", &threads) != 0 ||
+        nk_get_named(env, value, "filter", &filter) != 0 ||
+        nk_get_named(env, value, "paramNames", &names) != 0 ||
+        nk_get_named(env, value, "paramValues", &values) != 0)
+        return -1;
+    if (!nk_is_nullish(env, threads) &&
+        nk_get_uint32(env, threads, "numThreads", &o->opts.num_threads) != 0)
+        return -1;
+    if (!nk_is_nullish(env, filter) && nk_get_filter(env, filter, o, copy) != 0) return -1;
+    if (!nk_is_nullish(env, names) && nk_get_call_params(env, names, values, o) != 0) return -1;
+    o->opts.filter = o->filter.type != NEARKIT_FILTER_NONE ? &o->filter : NULL;
+    o->opts.params = o->params;
+    o->opts.n_params = o->n_params;
+    return 0;
+}
+
+/* ---- Function filters ------------------------------------------------------------------------ */
+
+/* Calls the filter function with `id` (a BigInt) on the JavaScript thread; 1 to allow. On an
+ * exception (kept in *error, the first only) or a failed call, sets *failed and allows nothing. */
+static int32_t nk_call_filter_function(napi_env env, napi_value fn, int64_t id, atomic_int *failed,
+                                       napi_ref *error) {
+    napi_handle_scope scope;
+    napi_value arg, recv, result, exception;
+    bool allow = false;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) {
+        atomic_store(failed, 1);
+        return 0;
+    }
+    if (napi_create_bigint_int64(env, id, &arg) != napi_ok || napi_get_undefined(env, &recv) != napi_ok ||
+        napi_call_function(env, recv, fn, 1, &arg, &result) != napi_ok ||
+        napi_coerce_to_bool(env, result, &result) != napi_ok ||
+        napi_get_value_bool(env, result, &allow) != napi_ok) {
+        bool pending = false;
+        atomic_store(failed, 1);
+        allow = false;
+        if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+            napi_get_and_clear_last_exception(env, &exception) == napi_ok && *error == NULL)
+            napi_create_reference(env, exception, 1, error);
+    }
+    napi_close_handle_scope(env, scope);
+    return allow ? 1 : 0;
+}
+
+/* Throws what a function filter left: its exception, or an error when it could not be called.
+ * Returns 1 when it threw. JavaScript thread; releases the reference. */
+static int nk_throw_filter_failure(napi_env env, atomic_int *failed, napi_ref *error,
+                                   napi_value *as_value) {
+    napi_value e = NULL;
+    if (!atomic_load(failed)) return 0;
+    if (*error != NULL) {
+        napi_get_reference_value(env, *error, &e);
+        napi_delete_reference(env, *error);
+        *error = NULL;
+    }
+    if (e == NULL) {
+        napi_value code, message;
+        napi_create_string_utf8(env, CODE_INTERNAL, NAPI_AUTO_LENGTH, &code);
+        napi_create_string_utf8(env, "the filter function could not be called", NAPI_AUTO_LENGTH,
+                                &message);
+        napi_create_error(env, code, message, &e);
+    }
+    if (as_value != NULL) *as_value = e;
+    else napi_throw(env, e);
+    return 1;
+}
+
+/* A function filter of a synchronous search: the search runs on one thread, this one (see
+ * nk_sync_filter_begin), so the predicate calls the function directly. */
+typedef struct nk_js_filter {
+    napi_env env;
+    napi_value fn;
+    uv_thread_t thread;
+    atomic_int failed;
+    napi_ref error;
+} nk_js_filter;
+
+static int32_t nk_js_filter_predicate(void *context, int64_t id) {
+    nk_js_filter *f = context;
+    uv_thread_t self = uv_thread_self();
+    if (atomic_load(&f->failed)) return 0;
+    if (!uv_thread_equal(&self, &f->thread)) {
+        /* Cannot happen with one search thread; never touch JavaScript from another thread. */
+        atomic_store(&f->failed, 1);
+        return 0;
+    }
+    return nk_call_filter_function(f->env, f->fn, id, &f->failed, &f->error);
+}
+
+/* Points the options' predicate at `f` and makes the search run on this thread alone. */
+static void nk_sync_filter_begin(napi_env env, nk_handle *h, nk_search_opts *o, nk_js_filter *f) {
+    f->env = env;
+    f->fn = o->fn;
+    f->thread = uv_thread_self();
+    atomic_init(&f->failed, 0);
+    f->error = NULL;
+    o->filter.predicate = nk_js_filter_predicate;
+    o->filter.context = f;
+    o->opts.num_threads = 1;
+    h->js_filters++;
+}
+
+/* 1 (an exception thrown) when the filter function failed. */
+static int nk_sync_filter_end(napi_env env, nk_handle *h, nk_js_filter *f) {
+    h->js_filters--;
+    return nk_throw_filter_failure(env, &f->failed, &f->error, NULL);
+}
+
+/* A function filter of an asynchronous search: its search threads ask the JavaScript thread
+ * through a thread-safe function and block until it answers (one round trip per stored vector
+ * the search tests: the slow path, as the README says). */
+typedef struct nk_tsfn_filter {
+    napi_threadsafe_function tsfn;
+    atomic_int failed;
+    napi_ref error; /* JavaScript thread only */
+} nk_tsfn_filter;
+
+typedef struct nk_filter_question {
+    int64_t id;
+    int32_t answer;
+    uv_sem_t answered;
+} nk_filter_question;
+
+/* On the JavaScript thread: answers one question. env is NULL when the environment is going
+ * away; then nothing is allowed and the search fails. */
+static void nk_tsfn_filter_answer(napi_env env, napi_value fn, void *context, void *data) {
+    nk_tsfn_filter *f = context;
+    nk_filter_question *q = data;
+    q->answer = 0;
+    if (env == NULL || fn == NULL) atomic_store(&f->failed, 1);
+    else if (!atomic_load(&f->failed))
+        q->answer = nk_call_filter_function(env, fn, q->id, &f->failed, &f->error);
+    uv_sem_post(&q->answered);
+}
+
+/* On a search thread: asks the JavaScript thread and waits for the answer. */
+static int32_t nk_tsfn_filter_predicate(void *context, int64_t id) {
+    nk_tsfn_filter *f = context;
+    nk_filter_question q;
+    if (atomic_load(&f->failed)) return 0;
+    q.id = id;
+    q.answer = 0;
+    if (uv_sem_init(&q.answered, 0) != 0) {
+        atomic_store(&f->failed, 1);
+        return 0;
+    }
+    if (napi_call_threadsafe_function(f->tsfn, &q, napi_tsfn_blocking) != napi_ok) {
+        atomic_store(&f->failed, 1); /* closing: the environment is going away */
+    } else {
+        uv_sem_wait(&q.answered);
+    }
+    uv_sem_destroy(&q.answered);
+    return q.answer;
 }
 
 /* ---- Result conversion ------------------------------------------------------------------------ */
@@ -878,11 +1220,11 @@ static napi_value nk_stats(napi_env env, napi_callback_info info) {
     int32_t ready;
     if (nk_get_args(env, info, &a) != 0) return NULL;
     if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
-    if ((ix = nk_lock(env, h, 0)) == NULL) return NULL;
+    if ((ix = nk_lock(env, h)) == NULL) return NULL;
     count = nearkit_index_count(ix);
     memory = nearkit_index_memory_bytes(ix);
     ready = nearkit_index_is_ready(ix);
-    nk_unlock(h, 0);
+    nk_unlock(h);
     NK_CALL(env, napi_create_object(env, &obj));
     if (!nk_set_number_prop(env, obj, "count", (double)count) ||
         !nk_set_number_prop(env, obj, "memoryBytes", (double)memory) ||
@@ -899,9 +1241,9 @@ static napi_value nk_count(napi_env env, napi_callback_info info) {
     napi_value v;
     if (nk_get_args(env, info, &a) != 0) return NULL;
     if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
-    if ((ix = nk_lock(env, h, 0)) == NULL) return NULL;
+    if ((ix = nk_lock(env, h)) == NULL) return NULL;
     count = nearkit_index_count(ix);
-    nk_unlock(h, 0);
+    nk_unlock(h);
     NK_CALL(env, napi_create_double(env, (double)count, &v));
     return v;
 }
@@ -916,9 +1258,9 @@ static napi_value nk_describe(napi_env env, napi_callback_info info) {
     napi_status ns;
     if (nk_get_args(env, info, &a) != 0) return NULL;
     if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
-    if ((ix = nk_lock(env, h, 0)) == NULL) return NULL;
+    if ((ix = nk_lock(env, h)) == NULL) return NULL;
     st = nearkit_index_describe(&text, ix);
-    nk_unlock(h, 0);
+    nk_unlock(h);
     if (st != NEARKIT_OK) return nk_throw_status(env, st);
     ns = napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &v);
     nearkit_string_free(text);
@@ -938,17 +1280,17 @@ static napi_value nk_param_info(napi_env env, napi_callback_info info) {
     size_t count, i;
     if (nk_get_args(env, info, &a) != 0) return NULL;
     if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
-    if ((ix = nk_lock(env, h, 0)) == NULL) return NULL;
+    if ((ix = nk_lock(env, h)) == NULL) return NULL;
     count = nearkit_index_param_count(ix);
-    nk_unlock(h, 0);
+    nk_unlock(h);
     NK_CALL(env, napi_create_array_with_length(env, count, &array));
     for (i = 0; i < count; i++) {
         nearkit_param_info p = NEARKIT_PARAM_INFO_INIT;
         napi_value obj;
         nearkit_status st;
-        if ((ix = nk_lock(env, h, 0)) == NULL) return NULL;
+        if ((ix = nk_lock(env, h)) == NULL) return NULL;
         st = nearkit_index_param_describe(&p, ix, i);
-        nk_unlock(h, 0);
+        nk_unlock(h);
         if (st != NEARKIT_OK) return nk_throw_status(env, st);
         NK_CALL(env, napi_create_object(env, &obj));
         if (!nk_set_string_prop(env, obj, "name", p.name) ||
@@ -978,12 +1320,12 @@ static napi_value nk_get_param(napi_env env, napi_callback_info info) {
     if (nk_get_args(env, info, &a) != 0) return NULL;
     if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
     if ((name = nk_get_string(env, a.argv[1], "name")) == NULL) return NULL;
-    if ((ix = nk_lock(env, h, 0)) == NULL) {
+    if ((ix = nk_lock(env, h)) == NULL) {
         free(name);
         return NULL;
     }
     st = nearkit_index_get_param(&value, ix, name);
-    nk_unlock(h, 0);
+    nk_unlock(h);
     free(name);
     if (st != NEARKIT_OK) return nk_throw_status(env, st);
     NK_CALL(env, napi_create_double(env, value, &v));
@@ -1002,12 +1344,12 @@ static napi_value nk_set_param(napi_env env, napi_callback_info info) {
     if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
     if (nk_get_double(env, a.argv[2], "value", &value) != 0) return NULL;
     if ((name = nk_get_string(env, a.argv[1], "name")) == NULL) return NULL;
-    if ((ix = nk_lock(env, h, 1)) == NULL) {
+    if ((ix = nk_lock(env, h)) == NULL) {
         free(name);
         return NULL;
     }
     st = nearkit_index_set_param(ix, name, value);
-    nk_unlock(h, 1);
+    nk_unlock(h);
     free(name);
     if (st != NEARKIT_OK) return nk_throw_status(env, st);
     return nk_undefined(env);
@@ -1028,10 +1370,10 @@ static napi_value nk_add(napi_env env, napi_callback_info info) {
     if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
     if (nk_get_vectors(env, h, a.argv[1], "vectors", &v) != 0) return NULL;
     if (nk_get_ids(env, a.argv[2], v.n, &ids) != 0) return NULL;
-    if ((ix = nk_lock(env, h, 1)) == NULL) return NULL;
+    if ((ix = nk_lock(env, h)) == NULL) return NULL;
     st = nearkit_index_add(ix, h->vector_type, v.data, v.n, ids);
     memory = nearkit_index_memory_bytes(ix);
-    nk_unlock(h, 1);
+    nk_unlock(h);
     nk_report_memory(env, h, memory);
     if (st != NEARKIT_OK) return nk_throw_status(env, st);
     return nk_undefined(env);
@@ -1048,10 +1390,10 @@ static napi_value nk_train(napi_env env, napi_callback_info info) {
     if (nk_get_args(env, info, &a) != 0) return NULL;
     if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
     if (nk_get_vectors(env, h, a.argv[1], "vectors", &v) != 0) return NULL;
-    if ((ix = nk_lock(env, h, 1)) == NULL) return NULL;
+    if ((ix = nk_lock(env, h)) == NULL) return NULL;
     st = nearkit_index_train(ix, h->vector_type, v.data, v.n);
     memory = nearkit_index_memory_bytes(ix);
-    nk_unlock(h, 1);
+    nk_unlock(h);
     nk_report_memory(env, h, memory);
     if (st != NEARKIT_OK) return nk_throw_status(env, st);
     return nk_undefined(env);
@@ -1066,24 +1408,24 @@ static napi_value nk_build(napi_env env, napi_callback_info info) {
     uint64_t memory;
     if (nk_get_args(env, info, &a) != 0) return NULL;
     if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
-    if ((ix = nk_lock(env, h, 1)) == NULL) return NULL;
+    if ((ix = nk_lock(env, h)) == NULL) return NULL;
     st = nearkit_index_build(ix);
     memory = nearkit_index_memory_bytes(ix);
-    nk_unlock(h, 1);
+    nk_unlock(h);
     nk_report_memory(env, h, memory);
     if (st != NEARKIT_OK) return nk_throw_status(env, st);
     return nk_undefined(env);
 }
 
-/* search(handle, queries, k, numThreads?) -> {ids, distances, k, count} */
+/* search(handle, queries, k, options?) -> [ids, distances] (options: see nk_search_opts) */
 static napi_value nk_search(napi_env env, napi_callback_info info) {
     nk_args a;
     nk_handle *h;
     nearkit_index *ix;
     nk_vectors q;
     uint64_t k;
-    nearkit_search_options opts;
-    const nearkit_search_options *popts;
+    nk_search_opts o;
+    nk_js_filter f;
     napi_value ids_ab, dist_ab;
     void *ids, *dist;
     char what[96];
@@ -1091,47 +1433,172 @@ static napi_value nk_search(napi_env env, napi_callback_info info) {
     if (nk_get_args(env, info, &a) != 0) return NULL;
     if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
     if (nk_get_vectors(env, h, a.argv[1], "queries", &q) != 0 ||
-        nk_get_uint64(env, a.argv[2], "k", &k) != 0 ||
-        nk_get_search_options(env, a.argv[3], &opts, &popts) != 0 ||
-        nk_check_result_size(env, q.n, k) != 0)
+        nk_get_uint64(env, a.argv[2], "k", &k) != 0 || nk_check_result_size(env, q.n, k) != 0)
         return NULL;
+    if (nk_get_search_options(env, a.argv[3], &o, 0) != 0) goto fail;
     nk_knn_what(what, sizeof what, q.n, k);
     if ((ids_ab = nk_new_arraybuffer(env, q.n * k * 8, what, &ids)) == NULL ||
         (dist_ab = nk_new_arraybuffer(env, q.n * k * 4, what, &dist)) == NULL)
-        return NULL;
-    if ((ix = nk_lock(env, h, 0)) == NULL) return NULL;
-    st = nearkit_index_search(ids, dist, ix, h->vector_type, q.data, q.n, k, popts);
-    nk_unlock(h, 0);
+        goto fail;
+    if ((ix = nk_lock(env, h)) == NULL) goto fail;
+    if (o.fn != NULL) nk_sync_filter_begin(env, h, &o, &f);
+    st = nearkit_index_search(ids, dist, ix, h->vector_type, q.data, q.n, k, &o.opts);
+    nk_unlock(h);
+    nk_search_opts_free(&o);
+    if (o.fn != NULL && nk_sync_filter_end(env, h, &f)) return NULL;
     if (st != NEARKIT_OK) return nk_throw_status(env, st);
     return nk_search_result(env, ids_ab, dist_ab, q.n, k);
+fail:
+    nk_search_opts_free(&o);
+    return NULL;
 }
 
-/* rangeSearch(handle, queries, radius, numThreads?) -> {offsets, ids, distances, count} */
+/* rangeSearch(handle, queries, radius, options?) -> [offsets, ids, distances] */
 static napi_value nk_range_search(napi_env env, napi_callback_info info) {
     nk_args a;
     nk_handle *h;
     nearkit_index *ix;
     nk_vectors q;
     double radius;
-    nearkit_search_options opts;
-    const nearkit_search_options *popts;
+    nk_search_opts o;
+    nk_js_filter f;
     nearkit_range_result *range = NULL;
     nearkit_status st;
     napi_value result;
     if (nk_get_args(env, info, &a) != 0) return NULL;
     if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
     if (nk_get_vectors(env, h, a.argv[1], "queries", &q) != 0 ||
-        nk_get_double(env, a.argv[2], "radius", &radius) != 0 ||
-        nk_get_search_options(env, a.argv[3], &opts, &popts) != 0)
+        nk_get_double(env, a.argv[2], "radius", &radius) != 0)
         return NULL;
-    if ((ix = nk_lock(env, h, 0)) == NULL) return NULL;
+    if (nk_get_search_options(env, a.argv[3], &o, 0) != 0 || (ix = nk_lock(env, h)) == NULL) {
+        nk_search_opts_free(&o);
+        return NULL;
+    }
+    if (o.fn != NULL) nk_sync_filter_begin(env, h, &o, &f);
     st = nearkit_index_range_search(&range, ix, h->vector_type, q.data, q.n, (float)radius,
-                                    popts);
-    nk_unlock(h, 0);
+                                    &o.opts);
+    nk_unlock(h);
+    nk_search_opts_free(&o);
+    if (o.fn != NULL && nk_sync_filter_end(env, h, &f)) {
+        nearkit_range_result_free(range);
+        return NULL;
+    }
     if (st != NEARKIT_OK) return nk_throw_status(env, st);
     result = nk_range_result(env, range);
     nearkit_range_result_free(range);
     return result;
+}
+
+/* remove(handle, ids: BigInt64Array) -> number of vectors removed */
+static napi_value nk_remove(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_handle *h;
+    nearkit_index *ix;
+    const int64_t *ids;
+    uint64_t n, removed = 0, memory;
+    nearkit_status st;
+    napi_value v;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
+    if (nk_get_id_list(env, a.argv[1], &ids, &n) != 0) return NULL;
+    if ((ix = nk_lock(env, h)) == NULL) return NULL;
+    st = nearkit_index_remove(&removed, ix, ids, n);
+    memory = nearkit_index_memory_bytes(ix);
+    nk_unlock(h);
+    nk_report_memory(env, h, memory);
+    if (st != NEARKIT_OK) return nk_throw_status(env, st);
+    NK_CALL(env, napi_create_double(env, (double)removed, &v));
+    return v;
+}
+
+/* The stored vectors of `n` ids as a typed array of the index's vector type over `ab`. */
+static napi_value nk_get_result(napi_env env, const nk_handle *h, napi_value vectors_ab,
+                                napi_value found_ab, uint64_t n) {
+    napi_value result, vectors, found;
+    const int binary = h->vector_type == NEARKIT_VECTOR_BINARY;
+    uint64_t elements = binary ? n * h->vector_bytes : n * h->vector_bytes / 4;
+    NK_CALL(env, napi_create_typedarray(env, binary ? napi_uint8_array : napi_float32_array,
+                                        (size_t)elements, vectors_ab, 0, &vectors));
+    NK_CALL(env, napi_create_typedarray(env, napi_uint8_array, (size_t)n, found_ab, 0, &found));
+    NK_CALL(env, napi_create_array_with_length(env, 2, &result));
+    NK_CALL(env, napi_set_element(env, result, 0, vectors));
+    NK_CALL(env, napi_set_element(env, result, 1, found));
+    return result;
+}
+
+/* Checks that n rows of stored vectors fit in one typed array. */
+static int nk_check_get_size(napi_env env, const nk_handle *h, uint64_t n) {
+    char message[200];
+    if (h->vector_bytes != 0 && n > (uint64_t)(nk_max_buffer_bytes / (double)h->vector_bytes)) {
+        snprintf(message, sizeof message,
+                 "reading back %llu vectors needs more than an ArrayBuffer can hold (%.0f bytes); "
+                 "ask for fewer ids at a time",
+                 (unsigned long long)n, nk_max_buffer_bytes);
+        nk_throw_range(env, CODE_OUT_OF_MEMORY, message);
+        return -1;
+    }
+    return 0;
+}
+
+/* get(handle, ids: BigInt64Array) -> [vectors, found: Uint8Array] */
+static napi_value nk_get(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_handle *h;
+    nearkit_index *ix;
+    const int64_t *ids;
+    uint64_t n;
+    napi_value vectors_ab, found_ab;
+    void *vectors, *found;
+    nearkit_status st;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
+    if (nk_get_id_list(env, a.argv[1], &ids, &n) != 0 || nk_check_get_size(env, h, n) != 0)
+        return NULL;
+    if ((vectors_ab = nk_new_arraybuffer(env, n * h->vector_bytes, "the vectors read back",
+                                         &vectors)) == NULL ||
+        (found_ab = nk_new_arraybuffer(env, n, "the vectors read back", &found)) == NULL)
+        return NULL;
+    if ((ix = nk_lock(env, h)) == NULL) return NULL;
+    st = nearkit_index_get(vectors, found, ix, ids, n);
+    nk_unlock(h);
+    if (st != NEARKIT_OK) return nk_throw_status(env, st);
+    return nk_get_result(env, h, vectors_ab, found_ab, n);
+}
+
+/* contains(handle, id: bigint) -> boolean */
+static napi_value nk_contains(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_handle *h;
+    nearkit_index *ix;
+    int64_t id;
+    int32_t found;
+    napi_value v;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
+    if (nk_get_id(env, a.argv[1], &id) != 0) return NULL;
+    if ((ix = nk_lock(env, h)) == NULL) return NULL;
+    found = nearkit_index_contains(ix, id);
+    nk_unlock(h);
+    NK_CALL(env, napi_get_boolean(env, found != 0, &v));
+    return v;
+}
+
+/* compact(handle) */
+static napi_value nk_compact(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_handle *h;
+    nearkit_index *ix;
+    nearkit_status st;
+    uint64_t memory;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
+    if ((ix = nk_lock(env, h)) == NULL) return NULL;
+    st = nearkit_index_compact(ix);
+    memory = nearkit_index_memory_bytes(ix);
+    nk_unlock(h);
+    nk_report_memory(env, h, memory);
+    if (st != NEARKIT_OK) return nk_throw_status(env, st);
+    return nk_undefined(env);
 }
 
 /* save(handle, path) */
@@ -1144,12 +1611,12 @@ static napi_value nk_save(napi_env env, napi_callback_info info) {
     if (nk_get_args(env, info, &a) != 0) return NULL;
     if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
     if ((path = nk_get_string(env, a.argv[1], "path")) == NULL) return NULL;
-    if ((ix = nk_lock(env, h, 0)) == NULL) {
+    if ((ix = nk_lock(env, h)) == NULL) {
         free(path);
         return NULL;
     }
     st = nearkit_index_save(ix, path);
-    nk_unlock(h, 0);
+    nk_unlock(h);
     free(path);
     if (st != NEARKIT_OK) return nk_throw_status(env, st);
     return nk_undefined(env);
@@ -1167,9 +1634,9 @@ static napi_value nk_to_buffer(napi_env env, napi_callback_info info) {
     napi_status ns;
     if (nk_get_args(env, info, &a) != 0) return NULL;
     if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
-    if ((ix = nk_lock(env, h, 0)) == NULL) return NULL;
+    if ((ix = nk_lock(env, h)) == NULL) return NULL;
     st = nearkit_index_save_to_buffer(&data, &size, ix);
-    nk_unlock(h, 0);
+    nk_unlock(h);
     if (st != NEARKIT_OK) return nk_throw_status(env, st);
     ns = napi_create_buffer_copy(env, size, data, NULL, &buffer);
     nearkit_buffer_free(data);
@@ -1187,7 +1654,10 @@ typedef enum nk_op {
     OP_RANGE,
     OP_SAVE,
     OP_LOAD,
-    OP_LOAD_BUFFER
+    OP_LOAD_BUFFER,
+    OP_REMOVE,
+    OP_GET,
+    OP_COMPACT
 } nk_op;
 
 #define NK_MAX_REFS 1
@@ -1213,20 +1683,26 @@ typedef struct nk_work {
     int64_t *input_ids;           /* owned copy of the ids */
     uint64_t k;
     float radius;
-    nearkit_search_options opts;
-    const nearkit_search_options *popts;
+    nk_search_opts sopts;         /* search options; their ids or bitmap copied */
+    nk_tsfn_filter *js_filter;    /* a function filter's thread-safe function, or NULL */
     char *path;
     /* outputs (owned until the completion callback hands them to JavaScript) */
     int64_t *out_ids;
     float *out_dist;
     nearkit_range_result *range;
     nearkit_index *loaded;
-    uint64_t memory;              /* index memory after add/train/build */
+    void *out_vectors;            /* get: the rows read back */
+    uint8_t *out_found;           /* get: found flags */
+    uint64_t removed;             /* remove: vectors removed */
+    uint64_t memory;              /* index memory after a write */
     nearkit_status status;
     char *message;
 } nk_work;
 
-static int nk_op_writes(nk_op op) { return op == OP_ADD || op == OP_TRAIN || op == OP_BUILD; }
+/* Operations after which the index's memory is reported again (all run under the shared lock). */
+static int nk_op_writes(nk_op op) {
+    return op == OP_ADD || op == OP_TRAIN || op == OP_BUILD || op == OP_REMOVE || op == OP_COMPACT;
+}
 
 static void nk_work_execute(napi_env env, void *data) {
     nk_work *w = data;
@@ -1235,8 +1711,7 @@ static void nk_work_execute(napi_env env, void *data) {
     nearkit_status st = NEARKIT_OK;
     (void)env;
     if (h != NULL) {
-        ix = nk_op_writes(w->op) ? nkb_handle_acquire_write(h->shared)
-                                 : nkb_handle_acquire_read(h->shared);
+        ix = nkb_handle_acquire_read(h->shared);
         if (ix == NULL) {
             /* Cannot happen: the index is freed only once nothing is in flight. */
             w->status = NEARKIT_ERR_INTERNAL;
@@ -1250,12 +1725,15 @@ static void nk_work_execute(napi_env env, void *data) {
     case OP_BUILD: st = nearkit_index_build(ix); break;
     case OP_SEARCH:
         st = nearkit_index_search(w->out_ids, w->out_dist, ix, h->vector_type, w->data, w->n, w->k,
-                                  w->popts);
+                                  &w->sopts.opts);
         break;
     case OP_RANGE:
         st = nearkit_index_range_search(&w->range, ix, h->vector_type, w->data, w->n, w->radius,
-                                        w->popts);
+                                        &w->sopts.opts);
         break;
+    case OP_REMOVE: st = nearkit_index_remove(&w->removed, ix, w->ids, w->n); break;
+    case OP_GET: st = nearkit_index_get(w->out_vectors, w->out_found, ix, w->ids, w->n); break;
+    case OP_COMPACT: st = nearkit_index_compact(ix); break;
     case OP_SAVE: st = nearkit_index_save(ix, w->path); break;
     case OP_LOAD: st = nearkit_index_load(&w->loaded, w->path); break;
     case OP_LOAD_BUFFER:
@@ -1265,12 +1743,8 @@ static void nk_work_execute(napi_env env, void *data) {
     /* The message is thread-local: read it here, on the thread that failed. */
     if (st != NEARKIT_OK) w->message = nk_strdup(nearkit_last_error_message());
     if (h != NULL) {
-        if (nk_op_writes(w->op)) {
-            w->memory = nearkit_index_memory_bytes(ix);
-            nkb_handle_release_write(h->shared);
-        } else {
-            nkb_handle_release_read(h->shared);
-        }
+        if (nk_op_writes(w->op)) w->memory = nearkit_index_memory_bytes(ix);
+        nkb_handle_release_read(h->shared);
     }
     w->status = st;
 }
@@ -1285,6 +1759,15 @@ static void nk_work_free(napi_env env, nk_work *w) {
     free(w->input_ids);
     free(w->out_ids);
     free(w->out_dist);
+    free(w->out_vectors);
+    free(w->out_found);
+    nk_search_opts_free(&w->sopts);
+    if (w->js_filter != NULL) {
+        if (w->js_filter->error != NULL) napi_delete_reference(env, w->js_filter->error);
+        if (w->js_filter->tsfn != NULL)
+            napi_release_threadsafe_function(w->js_filter->tsfn, napi_tsfn_release);
+        free(w->js_filter);
+    }
     free(w->path);
     free(w->message);
     free(w);
@@ -1307,12 +1790,30 @@ static napi_value nk_work_search_result(napi_env env, nk_work *w) {
     return nk_search_result(env, ids_ab, dist_ab, w->n, w->k);
 }
 
+/* The rows of a finished get, made from the work's own memory (taken over). */
+static napi_value nk_work_get_result(napi_env env, nk_work *w) {
+    napi_value vectors_ab, found_ab;
+    void *ignored;
+    void *vectors = w->out_vectors;
+    uint8_t *found = w->out_found;
+    w->out_vectors = NULL;
+    w->out_found = NULL;
+    if ((vectors_ab = nk_adopt_arraybuffer(env, vectors, w->n * w->h->vector_bytes, &ignored)) ==
+        NULL) {
+        free(found);
+        return NULL;
+    }
+    if ((found_ab = nk_adopt_arraybuffer(env, found, w->n, &ignored)) == NULL) return NULL;
+    return nk_get_result(env, w->h, vectors_ab, found_ab, w->n);
+}
+
 /* Called once per queued operation, on the JavaScript thread, after it ran (or failed to queue). */
 static void nk_work_release_handle(napi_env env, nk_work *w) {
     nk_handle *h = w->h;
     if (h == NULL) return;
     if (nk_op_writes(w->op) && nk_peek(h) != NULL)
         nk_report_memory(env, h, w->memory);
+    if (w->js_filter != NULL) h->js_filters--;
     h->inflight--;
     if (h->inflight == 0 && h->closed) {
         if (h->finalized) nk_handle_destroy(env, h);
@@ -1330,6 +1831,9 @@ static void nk_work_complete(napi_env env, napi_status status, void *data) {
                                                               : "the operation failed to run",
                                 NAPI_AUTO_LENGTH, &message);
         napi_create_error(env, code, message, &error);
+    } else if (w->js_filter != NULL &&
+               nk_throw_filter_failure(env, &w->js_filter->failed, &w->js_filter->error, &error)) {
+        /* the filter function threw (or could not be called): its error is the search's */
     } else if (w->status != NEARKIT_OK) {
         error = nk_make_status_error(env, w->status, w->message);
     } else {
@@ -1343,6 +1847,12 @@ static void nk_work_complete(napi_env env, napi_status status, void *data) {
         case OP_LOAD: case OP_LOAD_BUFFER:
             result = nk_wrap_index(env, w->loaded);
             w->loaded = NULL; /* owned by the handle now, or freed by nk_wrap_index */
+            break;
+        case OP_REMOVE:
+            if (napi_create_double(env, (double)w->removed, &result) != napi_ok) result = NULL;
+            break;
+        case OP_GET:
+            result = nk_work_get_result(env, w);
             break;
         default:
             napi_get_undefined(env, &result);
@@ -1397,6 +1907,7 @@ static napi_value nk_work_queue(napi_env env, nk_work *w) {
         return NULL;
     }
     if (w->h != NULL) w->h->inflight++;
+    if (w->h != NULL && w->js_filter != NULL) w->h->js_filters++;
     if (napi_queue_async_work(env, w->work) != napi_ok) {
         /* The promise was never returned, so nobody waits on it. */
         w->op = OP_SEARCH; /* ran nothing: report no memory change */
@@ -1508,7 +2019,33 @@ static napi_value nk_build_async(napi_env env, napi_callback_info info) {
     return nk_work_queue(env, w);
 }
 
-/* searchAsync(handle, queries, k, numThreads?) -> Promise<{ids, distances, k, count}> */
+/* Reads the options of an asynchronous search into the work (the filter's ids or bitmap copied)
+ * and, for a function filter, makes the thread-safe function its predicate asks through. */
+static int nk_work_search_options(napi_env env, nk_work *w, napi_value value) {
+    napi_value name;
+    nk_tsfn_filter *f;
+    if (nk_get_search_options(env, value, &w->sopts, 1) != 0) return -1;
+    if (w->sopts.fn == NULL) return 0;
+    if ((f = calloc(1, sizeof *f)) == NULL) {
+        nk_throw_range(env, CODE_OUT_OF_MEMORY, "out of memory for a filter function");
+        return -1;
+    }
+    atomic_init(&f->failed, 0);
+    w->js_filter = f;
+    if (napi_create_string_utf8(env, "nearkit filter", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+        napi_create_threadsafe_function(env, w->sopts.fn, NULL, name, 0, 1, NULL, NULL, f,
+                                        nk_tsfn_filter_answer, &f->tsfn) != napi_ok) {
+        f->tsfn = NULL;
+        nk_throw_napi_failure(env);
+        return -1;
+    }
+    w->sopts.fn = NULL; /* a napi_value of this call only; the thread-safe function holds it */
+    w->sopts.filter.predicate = nk_tsfn_filter_predicate;
+    w->sopts.filter.context = f;
+    return 0;
+}
+
+/* searchAsync(handle, queries, k, options?) -> Promise<[ids, distances]> */
 static napi_value nk_search_async(napi_env env, napi_callback_info info) {
     nk_args a;
     nk_work *w;
@@ -1519,10 +2056,8 @@ static napi_value nk_search_async(napi_env env, napi_callback_info info) {
     if ((w = nk_work_on_handle(env, &a, OP_SEARCH)) == NULL) return NULL;
     if (nk_get_vectors(env, w->h, a.argv[1], "queries", &q) != 0 ||
         nk_get_uint64(env, a.argv[2], "k", &w->k) != 0 ||
-        nk_get_search_options(env, a.argv[3], &w->opts, &w->popts) != 0 ||
-        nk_check_result_size(env, q.n, w->k) != 0)
+        nk_check_result_size(env, q.n, w->k) != 0 || nk_work_search_options(env, w, a.argv[3]) != 0)
         NK_FAIL_WORK(env, w);
-    if (w->popts != NULL) w->popts = &w->opts; /* point into the work, not the stack */
     w->n = q.n;
     if (nk_work_copy_input(env, w, q.data, q.n * w->h->vector_bytes) != 0) NK_FAIL_WORK(env, w);
     nk_knn_what(what, sizeof what, q.n, w->k);
@@ -1533,7 +2068,7 @@ static napi_value nk_search_async(napi_env env, napi_callback_info info) {
     return nk_work_queue(env, w);
 }
 
-/* rangeSearchAsync(handle, queries, radius, numThreads?) -> Promise<{offsets, ids, distances}> */
+/* rangeSearchAsync(handle, queries, radius, options?) -> Promise<[offsets, ids, distances]> */
 static napi_value nk_range_search_async(napi_env env, napi_callback_info info) {
     nk_args a;
     nk_work *w;
@@ -1543,12 +2078,58 @@ static napi_value nk_range_search_async(napi_env env, napi_callback_info info) {
     if ((w = nk_work_on_handle(env, &a, OP_RANGE)) == NULL) return NULL;
     if (nk_get_vectors(env, w->h, a.argv[1], "queries", &q) != 0 ||
         nk_get_double(env, a.argv[2], "radius", &radius) != 0 ||
-        nk_get_search_options(env, a.argv[3], &w->opts, &w->popts) != 0)
+        nk_work_search_options(env, w, a.argv[3]) != 0)
         NK_FAIL_WORK(env, w);
-    if (w->popts != NULL) w->popts = &w->opts;
     w->n = q.n;
     w->radius = (float)radius;
     if (nk_work_copy_input(env, w, q.data, q.n * w->h->vector_bytes) != 0) NK_FAIL_WORK(env, w);
+    return nk_work_queue(env, w);
+}
+
+/* Copies an id list argument (any length) into the work: w->ids, w->n. */
+static int nk_work_copy_id_list(napi_env env, nk_work *w, napi_value value) {
+    const int64_t *ids;
+    int failed;
+    if (nk_get_id_list(env, value, &ids, &w->n) != 0) return -1;
+    w->input_ids = nk_work_alloc(env, w->n * 8, "a copy of the ids", &failed);
+    if (failed) return -1;
+    if (w->n > 0) memcpy(w->input_ids, ids, (size_t)(w->n * 8));
+    w->ids = w->n > 0 ? w->input_ids : (const int64_t *)nk_empty;
+    return 0;
+}
+
+/* removeAsync(handle, ids) -> Promise<number> */
+static napi_value nk_remove_async(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_work *w;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((w = nk_work_on_handle(env, &a, OP_REMOVE)) == NULL) return NULL;
+    if (nk_work_copy_id_list(env, w, a.argv[1]) != 0) NK_FAIL_WORK(env, w);
+    return nk_work_queue(env, w);
+}
+
+/* getAsync(handle, ids) -> Promise<[vectors, found]> */
+static napi_value nk_get_async(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_work *w;
+    int failed;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((w = nk_work_on_handle(env, &a, OP_GET)) == NULL) return NULL;
+    if (nk_work_copy_id_list(env, w, a.argv[1]) != 0 || nk_check_get_size(env, w->h, w->n) != 0)
+        NK_FAIL_WORK(env, w);
+    w->out_vectors = nk_work_alloc(env, w->n * w->h->vector_bytes, "the vectors read back", &failed);
+    if (failed) NK_FAIL_WORK(env, w);
+    w->out_found = nk_work_alloc(env, w->n, "the vectors read back", &failed);
+    if (failed) NK_FAIL_WORK(env, w);
+    return nk_work_queue(env, w);
+}
+
+/* compactAsync(handle) -> Promise<void> */
+static napi_value nk_compact_async(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_work *w;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((w = nk_work_on_handle(env, &a, OP_COMPACT)) == NULL) return NULL;
     return nk_work_queue(env, w);
 }
 
@@ -1629,6 +2210,10 @@ NAPI_MODULE_INIT() {
             NK_FN("build", nk_build),
             NK_FN("search", nk_search),
             NK_FN("rangeSearch", nk_range_search),
+            NK_FN("remove", nk_remove),
+            NK_FN("get", nk_get),
+            NK_FN("contains", nk_contains),
+            NK_FN("compact", nk_compact),
             NK_FN("save", nk_save),
             NK_FN("toBuffer", nk_to_buffer),
             NK_FN("addAsync", nk_add_async),
@@ -1636,6 +2221,9 @@ NAPI_MODULE_INIT() {
             NK_FN("buildAsync", nk_build_async),
             NK_FN("searchAsync", nk_search_async),
             NK_FN("rangeSearchAsync", nk_range_search_async),
+            NK_FN("removeAsync", nk_remove_async),
+            NK_FN("getAsync", nk_get_async),
+            NK_FN("compactAsync", nk_compact_async),
             NK_FN("saveAsync", nk_save_async),
             NK_FN("loadAsync", nk_load_async),
             NK_FN("loadBufferAsync", nk_load_buffer_async),
