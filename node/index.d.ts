@@ -41,9 +41,58 @@ export interface IndexOptions {
   params?: Record<string, ParamValue>;
 }
 
-export interface SearchOptions {
+/**
+ * Which stored vectors a search may return:
+ *  - a `BigInt64Array` or an array of numbers / bigints: the allowed ids (any order; repeats and
+ *    ids not stored are fine);
+ *  - a `Uint8Array` (a `Buffer` is one): a bitmap, bit i (bit `i % 8` of byte `i / 8`) allows
+ *    id i; ids past its end are not allowed;
+ *  - a function `(id: bigint) => boolean` (any truthy value allows): the slow path. It runs on
+ *    the JavaScript thread: a synchronous search calls it directly (and so runs on one thread);
+ *    an asynchronous one asks the JavaScript thread for each stored vector it tests, its search
+ *    threads waiting for the answers. While such a search runs, synchronous calls on the same
+ *    index (also from inside the function) throw `ERR_NEARKIT_STATE` rather than deadlock. An
+ *    exception the function throws becomes the search's error.
+ * Exact kinds return exactly what an index of only the allowed vectors would; approximate kinds
+ * keep their recall on that truth and return min(k, allowed) neighbours.
+ */
+export type Filter = BigInt64Array | ReadonlyArray<number | bigint> | Uint8Array | ((id: bigint) => unknown);
+
+/** A per-call parameter value; booleans become 1 / 0. */
+export type CallParamValue = number | bigint | boolean;
+
+export interface SearchOptionsBase {
   /** Threads for this call; 0 or absent uses the index's setting. */
   numThreads?: number;
+  /** Only the vectors this filter allows (see `Filter`). */
+  filter?: Filter | null;
+  /**
+   * Runtime parameters of this call only, by camelCase or snake_case name (`nprobe`, `efSearch`,
+   * `maxRadius`: the settable, non-build parameters `paramInfo()` lists). Other calls and the
+   * index's own value are unaffected. The same names may also be given as keys of the options
+   * themselves (`{nprobe: 8}`), but not both ways at once. Unknown names reject with
+   * ERR_NEARKIT_NOT_FOUND, build-time ones and values out of range with
+   * ERR_NEARKIT_INVALID_ARGUMENT.
+   */
+  params?: Record<string, CallParamValue>;
+  /** Common runtime parameters, typed for convenience (the kinds that have them). */
+  nprobe?: number;
+  efSearch?: number;
+  maxRadius?: number;
+}
+
+/** Search options: `numThreads`, `filter`, `params`, and any other key names a per-call parameter. */
+export type SearchOptions = SearchOptionsBase & { [parameter: string]: CallParamValue | Filter | Record<string, CallParamValue> | null | undefined };
+
+/**
+ * Vectors read back by `get(ids)`: row i (`vectorBytes` bytes; `dimension` floats or
+ * `dimension / 8` bytes) holds id i's stored vector (cosine: normalised), or zeros where
+ * `found[i]` is 0. Where several vectors carry one id, one of them.
+ */
+export interface GetResult {
+  vectors: Float32Array | Uint8Array;
+  /** 1 where the id is stored, else 0. */
+  found: Uint8Array;
 }
 
 /**
@@ -130,9 +179,10 @@ export interface NearkitError extends Error {
 
 /**
  * A nearest-neighbour index. Synchronous methods run on the calling thread; the `...Async`
- * methods run on the libuv thread pool and return Promises. Searches may run concurrently with
- * each other; add/train/build/setParam run exclusively (a synchronous call waits for a running
- * asynchronous add/train/build). Operations issued without awaiting may run in any order.
+ * methods run on the libuv thread pool and return Promises. Searches run concurrently with each
+ * other; a writer (add, remove, train, build, compact, setParam) runs alone, and each search sees
+ * the collection before or after it, whole (a synchronous call waits for a running asynchronous
+ * writer). Operations issued without awaiting may run in any order.
  */
 export class Index {
   constructor(options: IndexOptions);
@@ -175,11 +225,31 @@ export class Index {
 
   /** The k nearest neighbours of each query. */
   search(queries: Vectors, k: number, options?: SearchOptions): SearchResult;
-  /** As search(), on the thread pool; `queries` is copied first (the caller may reuse it at once). */
+  /** As search(), on the thread pool; `queries` and an id or bitmap filter are copied first (the
+   * caller may reuse them at once). */
   searchAsync(queries: Vectors, k: number, options?: SearchOptions): Promise<SearchResult>;
   /** Every stored vector within `radius` of each query. */
   rangeSearch(queries: Vectors, radius: number, options?: SearchOptions): RangeResult;
   rangeSearchAsync(queries: Vectors, radius: number, options?: SearchOptions): Promise<RangeResult>;
+
+  /**
+   * Removes every vector carrying one of `ids` (ids not stored and repeats are ignored); returns
+   * how many were removed. Searches no longer see them at once; the space is reclaimed as the
+   * kind does it, at the latest on compact(). A removed id may be added again. Kinds that cannot
+   * remove yet throw ERR_NEARKIT_UNSUPPORTED.
+   */
+  remove(ids: Ids): number;
+  /** As remove(), on the thread pool; `ids` is copied first. */
+  removeAsync(ids: Ids): Promise<number>;
+  /** The stored vectors of `ids` (see `GetResult`). */
+  get(ids: Ids): GetResult;
+  getAsync(ids: Ids): Promise<GetResult>;
+  /** true when some stored vector carries `id`. */
+  contains(id: number | bigint): boolean;
+  /** Reclaims the space of removed vectors and finishes rebuilds the kind deferred. Never needed
+   * for correct results. */
+  compact(): void;
+  compactAsync(): Promise<void>;
 
   /** Writes the index to a file (replaced if it exists). */
   save(path: PathLike): void;

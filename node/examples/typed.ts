@@ -1,5 +1,5 @@
 // Type-checks the shipped declarations (tsc --noEmit --strict); not run.
-import { Index, kinds, SearchResult, RangeResult, KindInfo, NearkitError } from 'nearkit';
+import { Index, kinds, SearchResult, RangeResult, KindInfo, NearkitError, GetResult, Filter } from 'nearkit';
 
 const index = new Index({ kind: 'flat', metric: 'cosine', dimension: 4, numThreads: 1, seed: 7n, params: { numThreads: 1 } });
 index.add(new Float32Array(8), [10, 11n]);
@@ -13,8 +13,15 @@ const bytes: Uint8Array = index.toBuffer();
 const copy: Index = Index.fromBuffer(bytes);
 const p: Promise<SearchResult> = copy.searchAsync(new Float32Array(4), 1);
 p.catch((e: NearkitError) => e.code);
+const removed: number = index.remove([10n]);
+const got: GetResult = index.get(new BigInt64Array([11n]));
+const has: boolean = index.contains(11);
+const allow: Filter = (id: bigint) => id !== 10n;
+index.search(new Float32Array(4), 2, { filter: allow, nprobe: 4, params: { efSearch: 8 } });
+index.search(new Float32Array(4), 2, { filter: new Uint8Array(2) });
+copy.removeAsync([11]).then((n: number) => n);
 index.setParam('numThreads', 2);
 const threads: number = index.getParam('num_threads');
 const kind: string = index.kind;
 index.close();
-void [first, d, row, all, threads, kind];
+void [first, d, row, all, threads, kind, removed, got, has];
