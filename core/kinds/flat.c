@@ -6,7 +6,22 @@
  * and every machine's BLAS gives the same ids, distances and tie order. Everything else (single
  * queries, l1, linf, hamming, range search) runs the SIMD kernels over cache-sized blocks; hamming
  * batches pack each block into panels once (8 codes word by word) so that every load of it serves
- * several queries and no per-code reduction is needed. */
+ * several queries and no per-code reduction is needed.
+ *
+ * Living collections. Removing marks rows (their id becomes NEARKIT_REMOVED_ID) and compacts the
+ * store once a quarter of it is marked, on nearkit_index_compact, and before an add would grow
+ * the store: compacting moves every row, so doing it on every remove would cost a pass over all
+ * vectors per call (a loop removing one id at a time would be quadratic), while marks cost one id
+ * test per row. A search call that filters, or meets marked rows, decides once in its plan which
+ * rows take part (the caller's predicate thus runs once per row and call): where few do (below
+ * 1/SUBSET_DIVISOR of the rows) it gathers their positions and scores only those, with the same
+ * kernels; otherwise every path scans as before and a row outside the call is skipped where it
+ * would enter a heap or a range result (after the vector compare that rejects most rows, so the
+ * test costs nothing in the common case). The sgemm certainty check stays sound: rows outside the
+ * call are no candidates, and every admitted row the scan turned away scored no better than the
+ * heap's bound, the floor; its exact rescan skips the same rows. Every path thus returns what a
+ * flat index of the admitted rows alone would, bit for bit. Flat needs no build: vectors added at
+ * any time are searched at once. */
 #include "search/driver.h"
 #include "search/rows.h"
 
@@ -26,6 +41,8 @@
                                into panels costs about what three queries' scans of it save */
 #define PANEL_GROUP 8       /* queries per hamming_panels call */
 #define PANEL_QUERY_BLOCK 256 /* hamming queries per task: each task packs every block once */
+#define SUBSET_DIVISOR 8      /* a filtered call scores only the admitted rows when fewer than
+                                 1/SUBSET_DIVISOR of the rows pass (see the top comment) */
 _Static_assert(QUERY_BLOCK <= GEMM_QUERY_BLOCK && PANEL_QUERY_BLOCK <= GEMM_QUERY_BLOCK,
                "flat_knn's heaps hold GEMM_QUERY_BLOCK queries");
 
@@ -56,7 +73,7 @@ static bool flat_is_ready(const nearkit_index *ix) {
     return true;
 }
 
-static uint64_t flat_count(const nearkit_index *ix) { return impl_of(ix)->rows.count; }
+static uint64_t flat_count(const nearkit_index *ix) { return nearkit_rows_live(&impl_of(ix)->rows); }
 
 static uint64_t flat_memory(const nearkit_index *ix) {
     const flat_impl *f = impl_of(ix);
@@ -101,9 +118,21 @@ static void note_norms(flat_impl *f, const nearkit_index *ix, uint64_t first) {
     }
 }
 
+/* Drops the rows marked removed; the GEMM facts are recomputed for the rows that stay (the same
+ * kernel gives the same values, and compaction already moves every row, so this adds one pass of
+ * the same order). */
+static void compact_rows(flat_impl *f, const nearkit_index *ix) {
+    if (f->rows.removed == 0) return;
+    nearkit_rows_compact(&f->rows, ix, NULL);
+    f->max_sqnorm = 0.0f;
+    note_norms(f, ix, 0);
+}
+
 static nearkit_status flat_add(nearkit_index *ix, const void *vectors, uint64_t n, const int64_t *ids) {
     flat_impl *f = impl_of(ix);
     if (n == 0) return NEARKIT_OK; /* adding nothing touches no memory */
+    /* reuse the marked rows' room before growing the store */
+    if (f->rows.count + n > f->rows.capacity) compact_rows(f, ix);
     uint64_t first = f->rows.count;
     /* norms first: once the rows are in, nothing may fail */
     nearkit_status st = reserve_norms(f, ix, first, first + n);
@@ -111,6 +140,94 @@ static nearkit_status flat_add(nearkit_index *ix, const void *vectors, uint64_t 
     if (st) return st;
     note_norms(f, ix, first);
     return NEARKIT_OK;
+}
+
+static nearkit_status flat_remove(nearkit_index *ix, const nearkit_idmap *ids, uint64_t *removed) {
+    flat_impl *f = impl_of(ix);
+    nearkit_status st = nearkit_rows_remove(&f->rows, ids, removed);
+    if (!st && nearkit_rows_should_compact(&f->rows)) compact_rows(f, ix);
+    return st;
+}
+
+static nearkit_status flat_compact(nearkit_index *ix) {
+    compact_rows(impl_of(ix), ix);
+    return NEARKIT_OK;
+}
+
+static nearkit_status flat_get(const nearkit_index *ix, const nearkit_idmap *wanted, void *vectors,
+                               uint8_t *found) {
+    nearkit_rows_get(&impl_of(ix)->rows, ix, wanted, vectors, found);
+    return NEARKIT_OK;
+}
+
+static void flat_each_id(const nearkit_index *ix, bool (*fn)(void *ctx, int64_t id), void *ctx) {
+    nearkit_rows_each_id(&impl_of(ix)->rows, fn, ctx);
+}
+
+/* ---- the rows a search call considers ---------------------------------------------------------- */
+
+/* Which rows take part in a call whose filter or removals leave some out. */
+typedef struct row_filter {
+    const uint64_t *bits; /* one bit per row, set when admitted; NULL: every row not marked */
+    const int64_t *ids;   /* the rows' ids (explicit whenever rows are marked) */
+} row_filter;
+
+/* Whether row takes part; f NULL: every row does. */
+static inline bool row_admitted(const row_filter *f, uint64_t row) {
+    if (!f) return true;
+    return f->bits ? (f->bits[row >> 6] >> (row & 63)) & 1u : f->ids[row] != NEARKIT_REMOVED_ID;
+}
+
+/* A call's admitted rows, planned once: the filter (see call_filter), and where few pass, their
+ * positions for the subset path. */
+typedef struct admitted_rows {
+    bool filtered; /* some rows do not take part */
+    row_filter filter;
+    uint64_t *bits;      /* owned */
+    uint64_t *positions; /* owned; non-NULL: the subset path over n of them */
+    uint64_t n;
+} admitted_rows;
+
+/* The filter the scans test, NULL when every row takes part (the unfiltered code path). */
+static const row_filter *call_filter(const admitted_rows *a) { return a->filtered ? &a->filter : NULL; }
+
+static void admitted_rows_free(admitted_rows *a) {
+    free(a->bits);
+    free(a->positions);
+    *a = (admitted_rows){0};
+}
+
+/* The positions of the rows set in bits, in increasing order. */
+static bool gather_positions(admitted_rows *a, uint64_t count) {
+    a->positions = nearkit_alloc_array((size_t)(a->n ? a->n : 1), sizeof(uint64_t));
+    if (!a->positions) return false;
+    uint64_t n = 0;
+    for (uint64_t w = 0; w < (count + 63) / 64; w++)
+        for (uint64_t bits = a->bits[w]; bits; bits &= bits - 1)
+            a->positions[n++] = w * 64 + (uint64_t)__builtin_ctzll(bits);
+    return true;
+}
+
+/* Plans which rows the call considers. Without a filter only marked rows drop out, tested by id
+ * where they would enter a result. With one, every row is tested once here (the predicate's "at
+ * most once per stored vector and call"). False: out of memory. */
+static bool plan_admitted(admitted_rows *a, const nearkit_search_call *c) {
+    const nearkit_rows *rows = &impl_of(c->ix)->rows;
+    *a = (admitted_rows){0};
+    if (!c->admit && rows->removed == 0) return true;
+    a->filtered = true;
+    a->filter.ids = rows->ids;
+    if (!c->admit) return true;
+    uint64_t count = rows->count;
+    a->bits = calloc((size_t)((count + 63) / 64 + 1), sizeof(uint64_t));
+    if (!a->bits) return false;
+    for (uint64_t r = 0; r < count; r++)
+        if (nearkit_call_admits(c, nearkit_rows_id(rows, r))) {
+            a->bits[r >> 6] |= 1ull << (r & 63);
+            a->n++;
+        }
+    a->filter.bits = a->bits;
+    return a->n >= count / SUBSET_DIVISOR || gather_positions(a, count);
 }
 
 /* ---- distance blocks --------------------------------------------------------------------------- */
@@ -148,9 +265,10 @@ static size_t rows_per_block(const nearkit_index *ix) {
 /* How one k-NN call runs, the same for every task of it (the call's state for the driver). */
 typedef struct knn_plan {
     bool gemm;      /* float batch through sgemm */
-    size_t block;   /* stored rows per block */
+    size_t block;   /* stored rows per block (the subset path: admitted rows per slice) */
     uint64_t cap;   /* heap capacity of one query */
     uint64_t chunk; /* queries per task at most */
+    admitted_rows rows;
 } knn_plan;
 
 static bool gemm_applies(const nearkit_index *ix, uint64_t n) {
@@ -167,9 +285,10 @@ static uint64_t gemm_candidates(uint64_t k, uint64_t count) {
     return kk < count ? kk : count;
 }
 
-static knn_plan plan_knn(const nearkit_index *ix, uint64_t n, uint64_t k, uint32_t threads) {
+/* The plan's shape; `subset`: the call scores gathered rows one by one. */
+static knn_plan plan_knn(const nearkit_index *ix, uint64_t n, uint64_t k, uint32_t threads, bool subset) {
     uint64_t count = impl_of(ix)->rows.count;
-    knn_plan p = {.gemm = gemm_applies(ix, n)};
+    knn_plan p = {.gemm = !subset && gemm_applies(ix, n)};
     p.block = p.gemm ? GEMM_BLOCK_ROWS : rows_per_block(ix);
     if (p.block > count) p.block = (size_t)count;
     p.cap = p.gemm ? gemm_candidates(k, count) : k;
@@ -243,7 +362,7 @@ static void *knn_scratch_new(const nearkit_search_call *c) {
     s->ints = nearkit_alloc_array(p->block, sizeof(uint32_t));
     s->qnorms = nearkit_alloc_array(queries, sizeof(float));
     bool ok = s->heap_dist && s->heap_pos && s->tile && s->ints && s->qnorms;
-    if (ok && c->ix->metric == NEARKIT_METRIC_HAMMING && queries >= PANEL_MIN_QUERIES)
+    if (ok && c->ix->metric == NEARKIT_METRIC_HAMMING && queries >= PANEL_MIN_QUERIES && !p->rows.positions)
         ok = panel_scratch_alloc(&s->panels, c->ix, queries, p->block);
     if (ok) return s;
     knn_scratch_free(s);
@@ -264,24 +383,41 @@ static void rescore(const nearkit_index *ix, nearkit_topk *h, const void *query)
     }
 }
 
-/* The k best of one query by the exact kernels alone, sorted, in h's storage (capacity >= k);
- * buf holds GEMM_BLOCK_ROWS floats. */
-static void scan_exact(const nearkit_search_call *c, nearkit_topk *h, float *buf, const void *query) {
+/* nearkit_topk_push_block for the rows the filter admits (f NULL: all of them). */
+static void push_block(nearkit_topk *h, const float *d, uint64_t row, size_t rows, const row_filter *f) {
+    if (!f) {
+        nearkit_topk_push_block(h, d, row, rows);
+        return;
+    }
+    float bound = nearkit_topk_bound(h);
+    for (size_t j = 0; j < rows; j++)
+        if (d[j] <= bound && row_admitted(f, row + j)) {
+            nearkit_topk_push(h, d[j], row + j);
+            bound = nearkit_topk_bound(h);
+        }
+}
+
+/* The k best admitted rows of one query by the exact kernels alone, sorted, in h's storage
+ * (capacity >= k); buf holds GEMM_BLOCK_ROWS floats. */
+static void scan_exact(const nearkit_search_call *c, nearkit_topk *h, float *buf, const void *query,
+                       const row_filter *f) {
     const nearkit_index *ix = c->ix;
     const nearkit_rows *rows = &impl_of(ix)->rows;
     nearkit_topk_init(h, h->dist, h->pos, (size_t)c->k, rows->ids);
     for (uint64_t row = 0; row < rows->count; row += GEMM_BLOCK_ROWS) {
         size_t n = rows->count - row < GEMM_BLOCK_ROWS ? (size_t)(rows->count - row) : GEMM_BLOCK_ROWS;
         block_distances(buf, ix, query, row, n, NULL);
-        nearkit_topk_push_block(h, buf, row, n);
+        push_block(h, buf, row, n, f);
     }
     nearkit_topk_sort(h);
 }
 
 /* Turns a query's GEMM shortlist into its exact k best, sorted: exact distances for the
- * candidates, kept when the sgemm error bound proves them complete, else an exact rescan. */
+ * candidates, kept when the sgemm error bound proves them complete, else an exact rescan. Rows
+ * the filter leaves out never entered the shortlist and are no rows "outside" it: the floor
+ * bounds the admitted rows the scan turned away. */
 static void settle_shortlist(const nearkit_search_call *c, nearkit_topk *h, float *buf,
-                             const void *query, float qsqnorm) {
+                             const void *query, float qsqnorm, const row_filter *f) {
     const nearkit_index *ix = c->ix;
     float floor = nearkit_topk_floor(h);
     rescore(ix, h, query);
@@ -289,19 +425,20 @@ static void settle_shortlist(const nearkit_search_call *c, nearkit_topk *h, floa
     double slack = nearkit_gemm_slack(ix->metric, ix->dimension, sqrt((double)qsqnorm),
                                       sqrt((double)impl_of(ix)->max_sqnorm));
     if (!nearkit_rerank_certain(h, c->k, floor, slack, ix->metric == NEARKIT_METRIC_L2))
-        scan_exact(c, h, buf, query);
+        scan_exact(c, h, buf, query, f);
 }
 
 /* ---- k-NN: block scans ------------------------------------------------------------------------- */
 
-/* nearkit_topk_push_block for hamming counts, compared as integers in blocks of 64 so the common
+/* nearkit_topk_push_block for hamming counts of admitted rows (f NULL: all), compared as integers in blocks of 64 so the common
  * case, nothing enters, runs as vector code (a minimum over the block: compilers turn an "any
  * below" into a horizontal reduction per vector, which costs more) without converting counts to
  * float. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
-static void push_hamming_block(nearkit_topk *h, const uint32_t *d, uint64_t row, size_t rows) {
+static void push_hamming_block(nearkit_topk *h, const uint32_t *d, uint64_t row, size_t rows,
+                               const row_filter *f) {
     float fbound = nearkit_topk_bound(h);
     uint32_t bound = fbound >= 4294967295.0f ? UINT32_MAX : (uint32_t)fbound;
     size_t j = 0;
@@ -310,14 +447,14 @@ static void push_hamming_block(nearkit_topk *h, const uint32_t *d, uint64_t row,
         for (int u = 0; u < 64; u++) least = d[j + u] < least ? d[j + u] : least;
         if (least > bound) continue;
         for (int u = 0; u < 64; u++)
-            if (d[j + u] <= bound) {
+            if (d[j + u] <= bound && row_admitted(f, row + j + u)) {
                 nearkit_topk_push(h, (float)d[j + u], row + j + u);
                 fbound = nearkit_topk_bound(h);
                 bound = fbound >= 4294967295.0f ? UINT32_MAX : (uint32_t)fbound;
             }
     }
     for (; j < rows; j++)
-        if (d[j] <= bound) {
+        if (d[j] <= bound && row_admitted(f, row + j)) {
             nearkit_topk_push(h, (float)d[j], row + j);
             fbound = nearkit_topk_bound(h);
             bound = fbound >= 4294967295.0f ? UINT32_MAX : (uint32_t)fbound;
@@ -326,12 +463,12 @@ static void push_hamming_block(nearkit_topk *h, const uint32_t *d, uint64_t row,
 
 /* Pushes a GEMM tile row: the ranking value is offset + extra[j] + r[j] (extra: stored norms for
  * l2, else none), compared against the heap bound in blocks of 16 so the common case, nothing
- * enters, runs as vector code. */
+ * enters, runs as vector code; only rows that could enter are tested against the filter. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
 static void push_gemm_row(nearkit_topk *h, const float *r, const float *extra, float offset,
-                          uint64_t row, size_t rows) {
+                          uint64_t row, size_t rows, const row_filter *f) {
     float bound = nearkit_topk_bound(h);
     size_t j = 0;
     for (; j + 16 <= rows; j += 16) {
@@ -344,14 +481,14 @@ static void push_gemm_row(nearkit_topk *h, const float *r, const float *extra, f
         for (int u = 0; u < 16; u++) any |= v[u] <= bound;
         if (!any) continue;
         for (int u = 0; u < 16; u++)
-            if (v[u] <= bound) {
+            if (v[u] <= bound && row_admitted(f, row + j + u)) {
                 nearkit_topk_push(h, v[u], row + j + u);
                 bound = nearkit_topk_bound(h);
             }
     }
     for (; j < rows; j++) {
         float v = offset + (extra ? extra[j] : 0.0f) + r[j];
-        if (v <= bound) {
+        if (v <= bound && row_admitted(f, row + j)) {
             nearkit_topk_push(h, v, row + j);
             bound = nearkit_topk_bound(h);
         }
@@ -361,22 +498,22 @@ static void push_gemm_row(nearkit_topk *h, const float *r, const float *extra, f
 /* Rows [row, row + rows) for queries [first, first + nq) through one sgemm into the tile, each
  * tile row then offered to its query's heap as the metric's ranking value. */
 static void scan_gemm_block(nearkit_topk *heaps, knn_scratch *s, const nearkit_search_call *c,
-                            uint64_t first, size_t nq, uint64_t row, size_t rows) {
+                            uint64_t first, size_t nq, uint64_t row, size_t rows, const row_filter *f) {
     const nearkit_index *ix = c->ix;
-    const flat_impl *f = impl_of(ix);
+    const flat_impl *flat = impl_of(ix);
     bool l2 = ix->metric == NEARKIT_METRIC_L2;
-    const float *x = (const float *)nearkit_rows_at(&f->rows, ix, row);
+    const float *x = (const float *)nearkit_rows_at(&flat->rows, ix, row);
     nearkit_sgemm_nt(nq, rows, ix->dimension, l2 ? -2.0f : -1.0f, nearkit_query_at(c, first), x, s->tile);
     float offset = ix->metric == NEARKIT_METRIC_COSINE ? 1.0f : 0.0f;
     for (size_t i = 0; i < nq; i++)
-        push_gemm_row(&heaps[i], s->tile + i * rows, l2 ? f->norms + row : NULL,
-                      l2 ? s->qnorms[i] : offset, row, rows);
+        push_gemm_row(&heaps[i], s->tile + i * rows, l2 ? flat->norms + row : NULL,
+                      l2 ? s->qnorms[i] : offset, row, rows, f);
 }
 
 /* Scans rows [row, row + rows) for every query of the task: the block is packed once, then each
  * load of it serves a group of queries (packed by pack_panel_queries). */
 static void scan_hamming_panels(nearkit_topk *heaps, panel_scratch *p, const nearkit_index *ix,
-                                size_t nq, uint64_t row, size_t rows) {
+                                size_t nq, uint64_t row, size_t rows, const row_filter *f) {
     const nearkit_kernel_table *kt = nearkit_kernels();
     size_t np = nearkit_hamming_panels(rows);
     kt->hamming_pack(p->panels, nearkit_rows_at(&impl_of(ix)->rows, ix, row), rows,
@@ -384,7 +521,7 @@ static void scan_hamming_panels(nearkit_topk *heaps, panel_scratch *p, const nea
     for (size_t q0 = 0; q0 < nq; q0 += PANEL_GROUP) {
         size_t g = nq - q0 < PANEL_GROUP ? nq - q0 : PANEL_GROUP;
         kt->hamming_panels(p->out, p->stride, p->queries + q0 * p->words, g, p->panels, np, p->words);
-        for (size_t i = 0; i < g; i++) push_hamming_block(&heaps[q0 + i], p->out + i * p->stride, row, rows);
+        for (size_t i = 0; i < g; i++) push_hamming_block(&heaps[q0 + i], p->out + i * p->stride, row, rows, f);
     }
 }
 
@@ -397,7 +534,7 @@ static void pack_panel_queries(panel_scratch *p, const nearkit_search_call *c, u
 
 /* Rows [row, row + rows) query by query through the distance kernels. */
 static void scan_kernel_block(nearkit_topk *heaps, knn_scratch *s, const nearkit_search_call *c,
-                              uint64_t first, size_t nq, uint64_t row, size_t rows) {
+                              uint64_t first, size_t nq, uint64_t row, size_t rows, const row_filter *f) {
     const nearkit_index *ix = c->ix;
     if (ix->metric == NEARKIT_METRIC_HAMMING) {
         const nearkit_kernel_table *kt = nearkit_kernels();
@@ -405,13 +542,30 @@ static void scan_kernel_block(nearkit_topk *heaps, knn_scratch *s, const nearkit
         for (size_t i = 0; i < nq; i++) {
             kt->hamming_many(s->ints, nearkit_query_at(c, first + i), codes, rows,
                              (size_t)ix->vector_bytes);
-            push_hamming_block(&heaps[i], s->ints, row, rows);
+            push_hamming_block(&heaps[i], s->ints, row, rows, f);
         }
         return;
     }
     for (size_t i = 0; i < nq; i++) {
         block_distances(s->tile, ix, nearkit_query_at(c, first + i), row, rows, s->ints);
-        nearkit_topk_push_block(&heaps[i], s->tile, row, rows);
+        push_block(&heaps[i], s->tile, row, rows, f);
+    }
+}
+
+/* The subset path: each query scores the gathered admitted rows, a slice of p->block at a time. */
+static void knn_subset(knn_scratch *s, const nearkit_search_call *c, uint64_t first, uint64_t n) {
+    const knn_plan *p = c->state;
+    const nearkit_rows *stored = &impl_of(c->ix)->rows;
+    const admitted_rows *a = &p->rows;
+    for (uint64_t q = first; q < first + n; q++) {
+        nearkit_topk h;
+        nearkit_topk_init(&h, s->heap_dist, s->heap_pos, (size_t)p->cap, stored->ids);
+        for (uint64_t i = 0; i < a->n; i += p->block) {
+            uint64_t slice = a->n - i < p->block ? a->n - i : p->block;
+            nearkit_rows_offer(&h, s->tile, s->ints, c->ix, stored, nearkit_query_at(c, q),
+                               a->positions + i, slice);
+        }
+        nearkit_write_heap(c, q, &h);
     }
 }
 
@@ -420,6 +574,11 @@ static void scan_kernel_block(nearkit_topk *heaps, knn_scratch *s, const nearkit
 static bool flat_knn(void *scratch, const nearkit_search_call *c, uint64_t first, uint64_t n) {
     knn_scratch *s = scratch;
     const knn_plan *p = c->state;
+    if (p->rows.positions) {
+        knn_subset(s, c, first, n);
+        return true;
+    }
+    const row_filter *f = call_filter(&p->rows);
     const nearkit_index *ix = c->ix;
     const nearkit_rows *stored = &impl_of(ix)->rows;
     size_t nq = (size_t)n;
@@ -436,13 +595,13 @@ static bool flat_knn(void *scratch, const nearkit_search_call *c, uint64_t first
     }
     for (uint64_t row = 0; row < stored->count; row += p->block) {
         size_t rows = stored->count - row < p->block ? (size_t)(stored->count - row) : p->block;
-        if (p->gemm) scan_gemm_block(heaps, s, c, first, nq, row, rows);
-        else if (panels) scan_hamming_panels(heaps, &s->panels, ix, nq, row, rows);
-        else scan_kernel_block(heaps, s, c, first, nq, row, rows);
+        if (p->gemm) scan_gemm_block(heaps, s, c, first, nq, row, rows, f);
+        else if (panels) scan_hamming_panels(heaps, &s->panels, ix, nq, row, rows, f);
+        else scan_kernel_block(heaps, s, c, first, nq, row, rows, f);
     }
     for (size_t i = 0; i < nq; i++) {
         if (p->gemm) {
-            settle_shortlist(c, &heaps[i], s->tile, nearkit_query_at(c, first + i), s->qnorms[i]);
+            settle_shortlist(c, &heaps[i], s->tile, nearkit_query_at(c, first + i), s->qnorms[i], f);
             nearkit_write_sorted(c, first + i, &heaps[i]);
         } else {
             nearkit_write_heap(c, first + i, &heaps[i]);
@@ -453,14 +612,23 @@ static bool flat_knn(void *scratch, const nearkit_search_call *c, uint64_t first
 
 static bool flat_plan_knn(nearkit_search_call *c, void *plan) {
     knn_plan *p = plan;
-    *p = plan_knn(c->ix, c->n, c->k, c->threads);
+    admitted_rows rows;
+    if (!plan_admitted(&rows, c)) {
+        admitted_rows_free(&rows);
+        return false;
+    }
+    *p = plan_knn(c->ix, c->n, c->k, c->threads, rows.positions != NULL);
+    p->rows = rows;
     c->chunk = p->chunk;
     return true;
 }
 
+static void flat_plan_knn_free(void *plan) { admitted_rows_free(&((knn_plan *)plan)->rows); }
+
 static const nearkit_searcher knn_searcher = {
     .plan_size = sizeof(knn_plan),
     .plan = flat_plan_knn,
+    .plan_free = flat_plan_knn_free,
     .scratch_new = knn_scratch_new,
     .scratch_free = knn_scratch_free,
     .knn = flat_knn,
@@ -495,8 +663,21 @@ static void *range_scratch_new(const nearkit_search_call *c) {
     return NULL;
 }
 
+/* The subset path: the gathered admitted rows, a block at a time. */
+static bool range_subset(range_scratch *s, const nearkit_search_call *c, uint64_t q, const admitted_rows *a) {
+    size_t block = rows_per_block(c->ix);
+    const nearkit_rows *stored = &impl_of(c->ix)->rows;
+    for (uint64_t i = 0; i < a->n; i += block) {
+        uint64_t slice = a->n - i < block ? a->n - i : block;
+        if (!nearkit_rows_match(c, q, s->dist, s->ints, stored, a->positions + i, slice)) return false;
+    }
+    return true;
+}
+
 static bool flat_range(void *scratch, const nearkit_search_call *c, uint64_t q) {
     range_scratch *s = scratch;
+    const admitted_rows *a = c->state;
+    if (a->positions) return range_subset(s, c, q, a);
     const nearkit_index *ix = c->ix;
     const nearkit_rows *stored = &impl_of(ix)->rows;
     const void *query = nearkit_query_at(c, q);
@@ -506,7 +687,8 @@ static bool flat_range(void *scratch, const nearkit_search_call *c, uint64_t q) 
         block_distances(s->dist, ix, query, row, rows, s->ints);
         for (size_t i = 0; i < rows; i++) {
             float dist = nearkit_reported(ix, s->dist[i]);
-            if (dist <= c->radius && !nearkit_add_match(c, q, nearkit_rows_id(stored, row + i), dist))
+            if (dist <= c->radius && row_admitted(call_filter(a), row + i) &&
+                !nearkit_add_match(c, q, nearkit_rows_id(stored, row + i), dist))
                 return false;
         }
     }
@@ -514,13 +696,18 @@ static bool flat_range(void *scratch, const nearkit_search_call *c, uint64_t q) 
 }
 
 static bool flat_plan_range(nearkit_search_call *c, void *plan) {
-    (void)plan;
+    admitted_rows *a = plan;
+    if (!plan_admitted(a, c)) return false;
     c->chunk = RANGE_CHUNK;
     return true;
 }
 
+static void flat_plan_range_free(void *plan) { admitted_rows_free(plan); }
+
 static const nearkit_searcher range_searcher = {
+    .plan_size = sizeof(admitted_rows),
     .plan = flat_plan_range,
+    .plan_free = flat_plan_range_free,
     .scratch_new = range_scratch_new,
     .scratch_free = range_scratch_free,
     .range = flat_range,
@@ -566,6 +753,10 @@ const nearkit_index_ops nearkit_flat_ops = {
     .memory = flat_memory,
     .knn_searcher = &knn_searcher,
     .range_searcher = &range_searcher,
+    .remove = flat_remove,
+    .get = flat_get,
+    .each_id = flat_each_id,
+    .compact = flat_compact,
     .save = flat_save,
     .load = flat_load,
     .describe = flat_describe,
