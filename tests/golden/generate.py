@@ -364,10 +364,16 @@ def choose_radius(metric, dist):
     return radius, int(near[best])
 
 
-def knn_rows(dist, k):
+def allowed_order(row, allowed):
+    """sorted_order(row), keeping only the ids where allowed (a boolean array) is true; None: all."""
+    order = sorted_order(row)
+    return order if allowed is None else order[allowed[order]]
+
+
+def knn_rows(dist, k, allowed=None):
     ids, ds = [], []
     for row in dist:
-        order = sorted_order(row)[:k]
+        order = allowed_order(row, allowed)[:k]
         rid = [int(i) for i in order] + [-1] * (k - len(order))
         rd = [float(row[i]) for i in order] + [None] * (k - len(order))
         ids.append(rid)
@@ -375,10 +381,10 @@ def knn_rows(dist, k):
     return ids, ds
 
 
-def range_rows(dist, radius):
+def range_rows(dist, radius, allowed=None):
     ids, ds = [], []
     for row in dist:
-        order = [int(i) for i in sorted_order(row) if row[i] <= radius]
+        order = [int(i) for i in allowed_order(row, allowed) if row[i] <= radius]
         ids.append(order)
         ds.append([float(row[i]) for i in order])
     return ids, ds
@@ -463,10 +469,10 @@ def float32_distances(metric, base, queries):
     return np.stack(out).astype(np.float32)
 
 
-def self_check(name, metric, k, radius, base, queries, knn, rng_rows):
+def self_check(name, metric, k, radius, base, queries, knn, rng_rows, allowed=None):
     d32 = float32_distances(metric, base, queries).astype(np.float64)
-    aknn = knn_rows(d32, k)
-    arange = range_rows(d32, float(np.float32(radius)))
+    aknn = knn_rows(d32, k, allowed)
+    arange = range_rows(d32, float(np.float32(radius)), allowed)
     for qi in range(len(queries)):
         err = compare_knn(knn[0][qi], knn[1][qi], aknn[0][qi], [
             x if x is not None else float("inf") for x in aknn[1][qi]])
@@ -554,6 +560,142 @@ APPROXIMATE_DESCRIPTION = (
     "case's non-null expected ids) must be >= min_recall[dataset].")
 
 
+# ------------------------------------------------------------------------------------------------
+# Living collections: removal, adding back and filtered search (docs/golden.md, "Living cases")
+# ------------------------------------------------------------------------------------------------
+
+
+def draw_ids(rng, n, m):
+    """m distinct ids of 0..n-1 by a partial Fisher-Yates shuffle, in draw order: perm = 0..n-1;
+    for i = 0..m-1: j = i + below(n - i) (one output), swap perm[i] and perm[j]; perm[0..m)."""
+    perm = list(range(n))
+    for i in range(m):
+        j = i + int(to_below(rng.raw(1)[0], n - i))
+        perm[i], perm[j] = perm[j], perm[i]
+    return perm[:m]
+
+
+def selected(n, permille):
+    """How many ids a selectivity of permille / 1000 picks from n: n * permille // 1000, at least 1."""
+    return max(1, n * permille // 1000)
+
+
+def allow_fraction(permille):
+    """A filter of selected(n, permille) ids drawn from all n, sorted ascending; nothing removed."""
+    def recipe(rng, n):
+        return [], [], sorted(draw_ids(rng, n, selected(n, permille)))
+    return recipe
+
+
+def remove_add_back(rng, n):
+    """Removes n // 5 drawn ids (sorted ascending) and adds back the first half of them (count // 2)
+    in draw order, which is not id order: ties must still come out by id."""
+    drawn = draw_ids(rng, n, n // 5)
+    return sorted(drawn), drawn[:len(drawn) // 2], None
+
+
+def remove_filter(rng, n):
+    """Removes n // 5 drawn ids (sorted), then, continuing the stream with a fresh 0..n-1, a filter
+    of selected(n, 100) ids (sorted) drawn from all n, so some of the allowed ids are removed."""
+    removed = sorted(draw_ids(rng, n, n // 5))
+    return removed, [], sorted(draw_ids(rng, n, selected(n, 100)))
+
+
+LIVING_RECIPES = {
+    "filter_50pct": allow_fraction(500),
+    "filter_10pct": allow_fraction(100),
+    "filter_1pct": allow_fraction(10),
+    "filter_0_1pct": allow_fraction(1),
+    "filter_none": lambda rng, n: ([], [], []),
+    "remove_all": lambda rng, n: (list(range(n)), [], None),
+    "remove_add_back": remove_add_back,
+    "remove_filter": remove_filter,
+}
+
+# (dataset, metric, recipe), in manifest order. Case i (from 0) draws from its own splitmix64 stream
+# seeded with LIVING_SEED + i; k = 10 and the radius of the dataset/metric's k = 10 case.
+LIVING_SEED = 201
+LIVING_CASES = [
+    ("clustered_d16", "l2", "filter_50pct"),
+    ("clustered_d16", "l2", "filter_10pct"),
+    ("clustered_d16", "l2", "filter_1pct"),
+    ("clustered_d16", "l2", "filter_0_1pct"),
+    ("clustered_d16", "l2", "filter_none"),
+    ("clustered_d16", "l2", "remove_filter"),
+    ("clustered_d16", "cosine", "remove_filter"),
+    ("duplicates_d4", "l1", "filter_10pct"),
+    ("duplicates_d4", "l1", "filter_1pct"),
+    ("duplicates_d4", "l1", "remove_add_back"),
+    ("duplicates_d4", "l1", "remove_filter"),
+    ("grid_2d", "l2", "filter_10pct"),
+    ("grid_2d", "l2", "remove_all"),
+    ("grid_2d", "l2", "remove_add_back"),
+    ("binary256", "hamming", "filter_50pct"),
+    ("binary256", "hamming", "filter_10pct"),
+    ("binary256", "hamming", "filter_1pct"),
+    ("binary256", "hamming", "filter_0_1pct"),
+    ("binary256", "hamming", "filter_none"),
+    ("binary256", "hamming", "remove_add_back"),
+    ("binary256", "hamming", "remove_filter"),
+    ("binary_duplicates128", "hamming", "filter_10pct"),
+    ("binary_duplicates128", "hamming", "remove_all"),
+    ("binary_duplicates128", "hamming", "remove_add_back"),
+    ("binary_duplicates128", "hamming", "remove_filter"),
+]
+
+
+def living_allowed(n, remove, add_back, filt):
+    """The ids a search may return: stored (not removed, or added back) and allowed by the filter."""
+    allowed = np.ones(n, dtype=bool)
+    allowed[np.asarray(remove, dtype=np.int64)] = False
+    allowed[np.asarray(add_back, dtype=np.int64)] = True
+    if filt is not None:
+        passes = np.zeros(n, dtype=bool)
+        passes[np.asarray(filt, dtype=np.int64)] = True
+        allowed &= passes
+    return allowed
+
+
+def id_list_json(ids):
+    return "null" if ids is None else "[" + ",".join(str(i) for i in ids) + "]"
+
+
+def write_living(path, remove, add_back, filt, knn, rng_rows):
+    text = ("{\n\"remove\": " + id_list_json(remove) +
+            ",\n\"add_back\": " + id_list_json(add_back) +
+            ",\n\"filter\": " + id_list_json(filt) +
+            ",\n\"knn_ids\": " + rows_json(knn[0], str) +
+            ",\n\"knn_distances\": " + rows_json(knn[1], num) +
+            ",\n\"range_ids\": " + rows_json(rng_rows[0], str) +
+            ",\n\"range_distances\": " + rows_json(rng_rows[1], num) + "\n}\n")
+    with open(path, "w", newline="\n") as f:
+        f.write(text)
+
+
+def generate_living(out_dir, built, cache, radii, manifest, verbose):
+    os.makedirs(os.path.join(out_dir, "living"), exist_ok=True)
+    for i, (name, metric, what) in enumerate(LIVING_CASES):
+        _, base, queries = built[name]
+        n, k = base.shape[0], 10
+        remove, add_back, filt = LIVING_RECIPES[what](Rng(LIVING_SEED + i), n)
+        allowed = living_allowed(n, remove, add_back, filt)
+        radius = radii[(name, metric, k)]
+        dist = cache[(name, metric)]
+        case = "%s-%s-%s" % (name, metric, what)
+        knn = knn_rows(dist, k, allowed)
+        rng_rows = range_rows(dist, radius, allowed)
+        self_check(case, metric, k, radius, base, queries, knn, rng_rows, allowed)
+        write_living(os.path.join(out_dir, "living", case + ".json"), remove, add_back, filt, knn,
+                     rng_rows)
+        manifest["living"].append({"name": case, "dataset": name, "metric": metric, "k": k,
+                                   "radius": radius, "case": "living/%s.json" % case})
+        if verbose:
+            sizes = [len(r) for r in rng_rows[0]]
+            print("%-44s %4d stored and allowed, remove %d, add back %d; range matches: median %d, max %d"
+                  % (case, int(allowed.sum()), len(remove), len(add_back), int(np.median(sizes)),
+                     max(sizes)))
+
+
 def generate(out_dir, verbose=True):
     # Check the vectorised splitmix64 against the plain definition.
     state, ref = 1234567, []
@@ -570,6 +712,7 @@ def generate(out_dir, verbose=True):
                        "description": COMPARISON_DESCRIPTION},
         "datasets": {},
         "cases": [],
+        "living": [],
         "approximate": {"description": APPROXIMATE_DESCRIPTION, "kinds": APPROXIMATE},
     }
     built = {}
@@ -593,13 +736,14 @@ def generate(out_dir, verbose=True):
             case_list.append((name, metric, 10))
             case_list += [e for e in EXTRA_CASES if e[0] == name and e[1] == metric]
 
-    cache = {}
+    cache, radii = {}, {}
     for name, metric, k in case_list:
         _, base, queries = built[name]
         if (name, metric) not in cache:
             cache[(name, metric)] = all_distances(metric, base, queries)
         dist = cache[(name, metric)]
         radius, near = choose_radius(metric, dist)
+        radii[(name, metric, k)] = radius
         case = "%s-%s-k%d" % (name, metric, k)
         knn = knn_rows(dist, k)
         rng_rows = range_rows(dist, radius)
@@ -612,13 +756,15 @@ def generate(out_dir, verbose=True):
             print("%-34s radius %-22r range matches: median %d, min %d, max %d; %d distances near radius"
                   % (case, radius, int(np.median(sizes)), min(sizes), max(sizes), near))
 
+    generate_living(out_dir, built, cache, radii, manifest, verbose)
+
     with open(os.path.join(out_dir, "manifest.json"), "w", newline="\n") as f:
         f.write(json.dumps(manifest, indent=2) + "\n")
 
 
 def generated_files(root):
     files = ["manifest.json"]
-    for sub in ("data", "expected"):
+    for sub in ("data", "expected", "living"):
         d = os.path.join(root, sub)
         if os.path.isdir(d):
             files += [sub + "/" + f for f in sorted(os.listdir(d))]
