@@ -114,8 +114,9 @@ void nearkit_ivf_probe_free(nearkit_ivf_probe *p) {
 
 /* Float: the nprobe best centroid scores (squared l2, or -<q, c>) kept in a heap. */
 static uint32_t probe_float(nearkit_ivf_probe *p, const nearkit_ivf_quantizer *q, const nearkit_index *ix,
-                            const float *query, uint32_t nprobe) {
-    if (nprobe >= q->nlist) {
+                            const float *query, uint32_t nprobe, bool ordered) {
+    if (nprobe > q->nlist) nprobe = q->nlist;
+    if (nprobe == q->nlist && !ordered) {
         for (uint32_t l = 0; l < q->nlist; l++) p->probes[l] = l;
         return q->nlist;
     }
@@ -168,7 +169,12 @@ static uint32_t probe_binary(nearkit_ivf_probe *p, const nearkit_ivf_quantizer *
 
 uint32_t nearkit_ivf_probe_query(nearkit_ivf_probe *p, const nearkit_ivf_quantizer *q,
                                  const nearkit_index *ix, const void *query, uint32_t nprobe) {
-    return q->binary ? probe_binary(p, q, ix, query, nprobe) : probe_float(p, q, ix, query, nprobe);
+    return q->binary ? probe_binary(p, q, ix, query, nprobe) : probe_float(p, q, ix, query, nprobe, false);
+}
+
+uint32_t nearkit_ivf_probe_nearest(nearkit_ivf_probe *p, const nearkit_ivf_quantizer *q,
+                                   const nearkit_index *ix, const void *query, uint32_t count) {
+    return q->binary ? probe_binary(p, q, ix, query, count) : probe_float(p, q, ix, query, count, true);
 }
 
 /* ---- probing a batch (float): sgemm against the centroids -------------------------------------- */

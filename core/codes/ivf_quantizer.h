@@ -62,6 +62,12 @@ void nearkit_ivf_probe_free(nearkit_ivf_probe *p);
 uint32_t nearkit_ivf_probe_query(nearkit_ivf_probe *p, const nearkit_ivf_quantizer *q,
                                  const nearkit_index *ix, const void *query, uint32_t nprobe);
 
+/* The `count` lists of centroids nearest the query, nearest first whatever the count (clamped to
+ * nlist): the order a filtered search widens its probing in. A smaller count gives a prefix of
+ * a larger one's order. */
+uint32_t nearkit_ivf_probe_nearest(nearkit_ivf_probe *p, const nearkit_ivf_quantizer *q,
+                                   const nearkit_index *ix, const void *query, uint32_t count);
+
 /* Float only: the nprobe lists (nprobe <= nlist) of each of the call's c->n queries into
  * probes (c->n x nprobe), the same lists nearkit_ivf_probe_query gives (in no particular
  * order), chosen through sgemm

@@ -21,6 +21,19 @@ typedef struct nearkit_ivf_view {
     uint32_t nprobe;             /* lists probed per query, at most nlist */
     const int64_t *position_ids; /* labels are positions: the id of each; NULL: the position */
     float max_sqnorm;            /* float32 codes: the largest squared norm of a stored row */
+    /* A filtered call (c->admit) that probes lists: the share of rows the filter is expected to
+     * admit, and whether a scan tests admission before computing a distance (few admitted: a
+     * test is cheaper than a distance) or after (only rows that would enter the heap). */
+    double selectivity;
+    bool admit_first;
+    /* A call answered exactly over the rows it admits, gathered once (few admitted, or an
+     * untrained index): n_rows codes back to back and their ids. */
+    bool exact;
+    const uint8_t *rows;
+    const int64_t *row_ids; /* NULL: the id is the row's number */
+    uint64_t n_rows;
+    uint8_t *owned_rows;    /* what the plan allocated, freed by its plan_free */
+    int64_t *owned_ids;
 } nearkit_ivf_view;
 
 static inline const nearkit_ivf_view *nearkit_ivf_view_of(const nearkit_search_call *c) {
@@ -38,7 +51,15 @@ typedef struct nearkit_ivf_scanner {
     void (*knn_scan)(void *scratch, const nearkit_search_call *c, const void *query,
                      const nearkit_ivf_list *list);
     void (*knn_finish)(void *scratch, const nearkit_search_call *c, uint64_t q);
-    /* Every row of the list within c->radius of query q; false on out of memory. */
+    /* Filtered k-NN (c->admit set): scans a list offering only the rows the call admits, and
+     * returns how many of the list's rows it admits (counted, or estimated from the view's
+     * selectivity where the scan tests only rows that would enter the heap). */
+    uint64_t (*knn_scan_admitted)(void *scratch, const nearkit_search_call *c, const void *query,
+                                  const nearkit_ivf_list *list);
+    /* Candidates the k-NN heap holds. */
+    uint64_t (*knn_held)(const void *scratch);
+    /* Every row of the list within c->radius of query q (that the call admits); false on out of
+     * memory. */
     bool (*range_scan)(void *scratch, const nearkit_search_call *c, uint64_t q, const void *query,
                        const nearkit_ivf_list *list);
     /* Optional: a whole k-NN call at once (e.g. grouped by list), where batch_applies says so. */

@@ -55,6 +55,38 @@ static void knn_finish(void *scratch, const nearkit_search_call *c, uint64_t q) 
     nearkit_write_int_heap(c, q, &((binary_scratch *)scratch)->best);
 }
 
+/* The id of the row at a position. */
+static int64_t position_id(const nearkit_search_call *c, uint32_t pos) {
+    const int64_t *ids = nearkit_ivf_view_of(c)->position_ids;
+    return ids ? ids[pos] : (int64_t)pos;
+}
+
+/* Filtered: distances a block at a time (a popcount is as cheap as a filter test); a row that
+ * would enter the heap is tested, or, where few are admitted, every row is, to count them. */
+static uint64_t knn_scan_admitted(void *scratch, const nearkit_search_call *c, const void *query,
+                                  const nearkit_ivf_list *list) {
+    binary_scratch *s = scratch;
+    const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
+    const nearkit_kernel_table *kt = nearkit_kernels();
+    size_t nbytes = (size_t)c->ix->vector_bytes;
+    uint64_t admitted = 0;
+    for (uint64_t r0 = 0; r0 < list->size; r0 += SCAN_ROWS) {
+        size_t n = list->size - r0 < SCAN_ROWS ? (size_t)(list->size - r0) : SCAN_ROWS;
+        kt->hamming_many(s->row_dist, query, list->codes + r0 * nbytes, n, nbytes);
+        const uint32_t *positions = list->positions + r0;
+        for (size_t r = 0; r < n; r++) {
+            bool near = s->row_dist[r] <= nearkit_int_topk_bar(&s->best);
+            if (!near && !view->admit_first) continue;
+            if (!nearkit_call_admits(c, position_id(c, positions[r]))) continue;
+            admitted++;
+            if (near) nearkit_int_topk_push(&s->best, s->row_dist[r], positions[r]);
+        }
+    }
+    return view->admit_first ? admitted : (uint64_t)((double)list->size * view->selectivity + 0.5);
+}
+
+static uint64_t knn_held(const void *scratch) { return ((const binary_scratch *)scratch)->best.size; }
+
 static bool range_scan(void *scratch, const nearkit_search_call *c, uint64_t q, const void *query,
                        const nearkit_ivf_list *list) {
     binary_scratch *s = scratch;
@@ -68,8 +100,9 @@ static bool range_scan(void *scratch, const nearkit_search_call *c, uint64_t q, 
         for (size_t r = 0; r < n; r++) {
             if (s->row_dist[r] > s->radius) continue;
             uint32_t pos = list->positions[r0 + r];
-            if (!nearkit_add_match(c, q, ids ? ids[pos] : (int64_t)pos, (float)s->row_dist[r]))
-                return false;
+            int64_t id = ids ? ids[pos] : (int64_t)pos;
+            if (c->admit && !nearkit_call_admits(c, id)) continue;
+            if (!nearkit_add_match(c, q, id, (float)s->row_dist[r])) return false;
         }
     }
     return true;
@@ -82,5 +115,7 @@ const nearkit_ivf_scanner nearkit_ivf_scan_binary = {
     .knn_begin = knn_begin,
     .knn_scan = knn_scan,
     .knn_finish = knn_finish,
+    .knn_scan_admitted = knn_scan_admitted,
+    .knn_held = knn_held,
     .range_scan = range_scan,
 };

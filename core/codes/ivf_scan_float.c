@@ -135,6 +135,48 @@ static void knn_finish(void *scratch, const nearkit_search_call *c, uint64_t q) 
     nearkit_write_heap(c, q, &((kernel_scratch *)scratch)->best);
 }
 
+/* Few rows admitted: each row's id is tested first, and only admitted rows get a distance. */
+static uint64_t scan_admit_first(kernel_scratch *s, const nearkit_search_call *c, const float *q,
+                                 const nearkit_ivf_list *list) {
+    uint64_t admitted = 0;
+    float bound = nearkit_topk_bound(&s->best);
+    for (uint64_t r = 0; r < list->size; r++) {
+        if (!nearkit_call_admits(c, list->ids[r])) continue;
+        admitted++;
+        float d = row_distance(c->ix, q, list_row(c->ix, list, r));
+        if (d <= bound) {
+            nearkit_topk_push(&s->best, d, (uint64_t)list->ids[r]);
+            bound = nearkit_topk_bound(&s->best);
+        }
+    }
+    return admitted;
+}
+
+/* Many rows admitted: distances a block at a time, and only rows that would enter the heap are
+ * tested. The admitted rows are estimated from the call's selectivity. */
+static uint64_t scan_admit_after(kernel_scratch *s, const nearkit_search_call *c, const float *q,
+                                 const nearkit_ivf_list *list) {
+    for (uint64_t r = 0; r < list->size; r += LIST_BLOCK) {
+        size_t rows = list->size - r < LIST_BLOCK ? (size_t)(list->size - r) : LIST_BLOCK;
+        row_distances(s->buf, c->ix, q, list, r, rows);
+        float bound = nearkit_topk_bound(&s->best);
+        for (size_t i = 0; i < rows; i++) {
+            if (s->buf[i] > bound || !nearkit_call_admits(c, list->ids[r + i])) continue;
+            nearkit_topk_push(&s->best, s->buf[i], (uint64_t)list->ids[r + i]);
+            bound = nearkit_topk_bound(&s->best);
+        }
+    }
+    return (uint64_t)((double)list->size * nearkit_ivf_view_of(c)->selectivity + 0.5);
+}
+
+static uint64_t knn_scan_admitted(void *scratch, const nearkit_search_call *c, const void *query,
+                                  const nearkit_ivf_list *list) {
+    return nearkit_ivf_view_of(c)->admit_first ? scan_admit_first(scratch, c, query, list)
+                                               : scan_admit_after(scratch, c, query, list);
+}
+
+static uint64_t knn_held(const void *scratch) { return ((const kernel_scratch *)scratch)->best.size; }
+
 static bool range_scan(void *scratch, const nearkit_search_call *c, uint64_t q, const void *query,
                        const nearkit_ivf_list *list) {
     kernel_scratch *s = scratch;
@@ -144,7 +186,8 @@ static bool range_scan(void *scratch, const nearkit_search_call *c, uint64_t q, 
         row_distances(s->buf, ix, query, list, r, rows);
         for (size_t i = 0; i < rows; i++) {
             float dist = nearkit_reported(ix, s->buf[i]);
-            if (dist <= c->radius && !nearkit_add_match(c, q, list->ids[r + i], dist)) return false;
+            if (dist > c->radius || (c->admit && !nearkit_call_admits(c, list->ids[r + i]))) continue;
+            if (!nearkit_add_match(c, q, list->ids[r + i], dist)) return false;
         }
     }
     return true;
@@ -465,6 +508,8 @@ const nearkit_ivf_scanner nearkit_ivf_scan_float = {
     .knn_begin = knn_begin,
     .knn_scan = knn_scan,
     .knn_finish = knn_finish,
+    .knn_scan_admitted = knn_scan_admitted,
+    .knn_held = knn_held,
     .range_scan = range_scan,
     .batch_applies = batch_applies,
     .knn_batch = knn_batch,

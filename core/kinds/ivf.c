@@ -13,7 +13,34 @@
  * Their parameters, defaults and file layouts are those of format v1 (docs/format.md).
  *
  * Vectors added before training wait in insertion order (a row store) and go to their lists at
- * the training that nearkit_index_train or nearkit_index_build runs. */
+ * the training that nearkit_index_train or nearkit_index_build runs. Until then a search answers
+ * exactly over the waiting rows (never a STATE error); vectors added after training go straight
+ * to their lists, so there is never a tail to rebuild.
+ *
+ * A living collection (issue 15):
+ *   - remove: trained, rows leave their lists at once, each list closing its gap in place (a
+ *     removal reads every stored id anyway, having no map from id to place), and a list left
+ *     with more than a quarter of spare room gives it back; ivf_binary renumbers the positions
+ *     that follow so that they stay 0 .. count - 1 in insertion order. Searches therefore never
+ *     meet a removed row, and the unfiltered path is the one it was. Untrained, the waiting rows
+ *     are marked (id -1) and dropped once a quarter are, or at training, or on compact. A file
+ *     thus never holds a removed row in a list; one that does (written elsewhere) has those rows
+ *     dropped as it loads, after which the header's count must match the rest;
+ *   - get, each_id: by a walk over the lists (or the waiting rows);
+ *   - a filtered call is planned once (ivf_plan): the share of rows the filter admits is
+ *     estimated (the filter's own bound, and an even sample of 512 stored ids; a predicate is
+ *     neither sampled nor gathered, being asked at most once per row and query), and the call is
+ *     answered either exactly over the admitted rows, gathered once per call (their codes copied
+ *     out, so that the exact scan streams them with the flat index's arithmetic: exact recall,
+ *     ties by id), where that costs less than probing; or by probing in centroid order past
+ *     nprobe until the admitted rows scanned reach what the first nprobe lists hold and k are
+ *     found (pgvector's iterative scan). Float scans test ids before distances where few rows
+ *     pass, after them (only rows that would enter the heap) where many do. Filtered calls do
+ *     not take the batched sgemm path. Range search probes nprobe lists and drops rows the
+ *     filter refuses (a filter does not change the share of matches found), or scans the
+ *     gathered rows;
+ *   - nprobe is the call's (c->settings), so concurrent calls with different values do not
+ *     interfere. */
 #include "search/ivf_lists.h"
 #include "codes/ivf_quantizer.h"
 #include "codes/ivf_scan.h"
@@ -178,7 +205,7 @@ static bool ivf_is_ready(const nearkit_index *ix) { return is_trained(impl_of(ix
 
 static uint64_t ivf_count(const nearkit_index *ix) {
     const ivf_impl *v = impl_of(ix);
-    return is_trained(v) ? v->lists.count : v->pending.count;
+    return is_trained(v) ? v->lists.count : nearkit_rows_live(&v->pending);
 }
 
 static uint64_t ivf_memory(const nearkit_index *ix) {
@@ -281,6 +308,7 @@ static nearkit_status init_lists(nearkit_index *ix, uint32_t nlist) {
 static nearkit_status train_and_index(nearkit_index *ix, const void *x, uint64_t n) {
     ivf_impl *v = impl_of(ix);
     nearkit_rows *pending = &v->pending;
+    if (pending->removed) nearkit_rows_compact(pending, ix, NULL); /* only live rows are filed */
     nearkit_status st = train_quantizer(ix, x ? x : pending->vectors, x ? n : pending->count);
     if (!st) st = init_lists(ix, v->quantizer.nlist);
     if (!st) st = file_rows(ix, pending->vectors, pending->count, pending->ids, true);
@@ -329,6 +357,107 @@ static nearkit_status ivf_build(nearkit_index *ix) {
     return train_and_index(ix, NULL, 0);
 }
 
+/* ---- removing and reading back ----------------------------------------------------------------- */
+
+/* The id of a list's row. */
+static int64_t row_id(const ivf_impl *v, const nearkit_ivf_list *l, uint64_t row) {
+    if (l->ids) return l->ids[row];
+    uint32_t pos = l->positions[row];
+    return v->position_ids ? v->position_ids[pos] : (int64_t)pos;
+}
+
+/* ivf_binary: drops the positions whose id `ids` holds (NULL: the id -1, rows a file kept
+ * removed), renumbering the others in insertion order so that positions stay 0 .. count - 1. */
+static nearkit_status drop_positions(ivf_impl *v, const nearkit_idmap *ids, uint64_t *dropped) {
+    uint64_t n = v->lists.count;
+    *dropped = 0;
+    uint32_t *renumber = nearkit_alloc_array((size_t)n, sizeof *renumber);
+    if (!renumber) return nearkit_oom();
+    if (!v->position_ids) {
+        v->position_ids = nearkit_alloc_array((size_t)n, sizeof *v->position_ids);
+        if (!v->position_ids) {
+            free(renumber);
+            return nearkit_oom();
+        }
+        v->position_ids_capacity = n;
+        for (uint64_t p = 0; p < n; p++) v->position_ids[p] = (int64_t)p;
+    }
+    uint64_t kept = 0;
+    for (uint64_t p = 0; p < n; p++) {
+        int64_t id = v->position_ids[p];
+        if (ids ? nearkit_idmap_contains(ids, id) : id == NEARKIT_REMOVED_ID) {
+            renumber[p] = UINT32_MAX;
+            continue;
+        }
+        renumber[p] = (uint32_t)kept;
+        v->position_ids[kept++] = id;
+    }
+    *dropped = n - kept;
+    if (*dropped) nearkit_ivf_lists_renumber(&v->lists, renumber, kept);
+    free(renumber);
+    return NEARKIT_OK;
+}
+
+/* Trained, rows leave their lists at once (each list closes its gaps; a removal already reads
+ * every stored id, so this costs little more), and lists left with much spare room give it
+ * back: searches never meet a removed row. Untrained, the waiting rows are marked and dropped
+ * once a quarter are. */
+static nearkit_status ivf_remove(nearkit_index *ix, const nearkit_idmap *ids, uint64_t *removed) {
+    ivf_impl *v = impl_of(ix);
+    nearkit_status st = NEARKIT_OK;
+    if (!is_trained(v)) {
+        st = nearkit_rows_remove(&v->pending, ids, removed);
+        if (!st && nearkit_rows_should_compact(&v->pending)) nearkit_rows_compact(&v->pending, ix, NULL);
+        return st;
+    }
+    if (v->config->binary)
+        st = drop_positions(v, ids, removed);
+    else
+        nearkit_ivf_lists_drop_ids(&v->lists, ids, removed);
+    if (!st) nearkit_ivf_lists_shrink(&v->lists);
+    return st;
+}
+
+static nearkit_status ivf_compact(nearkit_index *ix) {
+    ivf_impl *v = impl_of(ix);
+    if (v->pending.removed) nearkit_rows_compact(&v->pending, ix, NULL);
+    nearkit_ivf_lists_shrink(&v->lists);
+    return NEARKIT_OK;
+}
+
+static nearkit_status ivf_get(const nearkit_index *ix, const nearkit_idmap *wanted, void *vectors,
+                              uint8_t *found) {
+    const ivf_impl *v = impl_of(ix);
+    if (!is_trained(v)) {
+        nearkit_rows_get(&v->pending, ix, wanted, vectors, found);
+        return NEARKIT_OK;
+    }
+    size_t vb = (size_t)ix->vector_bytes;
+    for (uint32_t li = 0; li < v->lists.nlist; li++) {
+        const nearkit_ivf_list *l = &v->lists.list[li];
+        for (uint64_t r = 0; r < l->size; r++) {
+            const uint64_t *slot = nearkit_idmap_find(wanted, row_id(v, l, r));
+            if (!slot) continue;
+            memcpy((uint8_t *)vectors + *slot * vb, l->codes + r * vb, vb);
+            found[*slot] = 1;
+        }
+    }
+    return NEARKIT_OK;
+}
+
+static void ivf_each_id(const nearkit_index *ix, bool (*fn)(void *ctx, int64_t id), void *ctx) {
+    const ivf_impl *v = impl_of(ix);
+    if (!is_trained(v)) {
+        nearkit_rows_each_id(&v->pending, fn, ctx);
+        return;
+    }
+    for (uint32_t li = 0; li < v->lists.nlist; li++) {
+        const nearkit_ivf_list *l = &v->lists.list[li];
+        for (uint64_t r = 0; r < l->size; r++)
+            if (!fn(ctx, row_id(v, l, r))) return;
+    }
+}
+
 /* ---- searching --------------------------------------------------------------------------------- */
 
 /* A setting's value for this call (its parameter's slot in c->settings). */
@@ -338,30 +467,177 @@ static double call_setting(const nearkit_search_call *c, setting which) {
         if (config->settings[i] == which) return c->settings[i];
 }
 
-/* The call's plan: the view of the index its scanner reads, with this call's nprobe. */
-static bool ivf_plan(nearkit_search_call *c, void *plan) {
-    const ivf_impl *v = impl_of(c->ix);
-    uint32_t nlist = v->quantizer.nlist, nprobe = (uint32_t)call_setting(c, S_NPROBE);
-    *(nearkit_ivf_view *)plan = (nearkit_ivf_view){
-        .quantizer = &v->quantizer, .lists = &v->lists, .nprobe = nprobe < nlist ? nprobe : nlist,
-        .position_ids = v->position_ids, .max_sqnorm = v->max_sqnorm};
-    c->chunk = nearkit_default_chunk(c->n, c->threads, v->config->scanner->max_chunk);
+/* How a filtered call is answered (see the file's top comment). Costs are counted in distances
+ * of one query to one row; a filter test costs TEST_COST of one (float rows: a test is cheaper
+ * than a distance; binary codes: a popcount is as cheap as a test). */
+#define FLOAT_TEST_COST 0.25
+#define BINARY_TEST_COST 1.0
+#define SELECTIVITY_SAMPLE 512    /* rows whose ids estimate the share a filter admits */
+#define ADMIT_FIRST_BELOW 0.25    /* float scans test ids before distances below this share */
+#define EXACT_PREFERENCE 1.5      /* gathering is chosen at up to this cost ratio: it is exact */
+#define GATHER_MAX_BYTES (256ull << 20)
+#define EXACT_BLOCK 256           /* gathered rows per distance call */
+
+/* How many of the rows numbered 0, step, 2 step, ... (counted across the lists in order) the
+ * call admits. */
+static uint64_t sample_admitted(const nearkit_search_call *c, const ivf_impl *v, uint64_t step) {
+    uint64_t hits = 0, next = 0, base = 0;
+    for (uint32_t li = 0; li < v->lists.nlist; li++) {
+        const nearkit_ivf_list *l = &v->lists.list[li];
+        for (; next < base + l->size; next += step) hits += nearkit_call_admits(c, row_id(v, l, next - base));
+        base += l->size;
+    }
+    return hits;
+}
+
+/* The share of stored rows the call's filter (ids or a bitmap) admits, estimated: the filter's
+ * own bound (ids or bits set over the count) and an even sample of the rows' ids, whichever is
+ * lower; counted exactly on small indexes. */
+static double estimate_selectivity(const nearkit_search_call *c, const ivf_impl *v) {
+    uint64_t live = v->lists.count;
+    if (live == 0) return 1.0;
+    double share = c->admit->most == UINT64_MAX ? 1.0 : (double)c->admit->most / (double)live;
+    uint64_t step = live <= SELECTIVITY_SAMPLE ? 1 : live / SELECTIVITY_SAMPLE;
+    uint64_t tested = (live + step - 1) / step;
+    /* half a hit more than seen: a sample that finds none still admits a few */
+    double sampled = ((double)sample_admitted(c, v, step) + (step > 1 ? 0.5 : 0.0)) / (double)tested;
+    if (sampled < share) share = sampled;
+    return share > 1.0 ? 1.0 : share;
+}
+
+/* Whether answering exactly over the gathered admitted rows costs no more than probing (with
+ * EXACT_PREFERENCE): gathering tests every row once per call and then computes one distance per
+ * admitted row per query; probing widens nprobe until it has scanned as many admitted rows as
+ * nprobe lists hold, which costs about nprobe lists / selectivity of tests and distances. */
+static bool gathering_pays(const nearkit_search_call *c, const ivf_impl *v, uint32_t nprobe, double share) {
+    double live = (double)v->lists.count, nq = (double)c->n;
+    double test = v->config->binary ? BINARY_TEST_COST : FLOAT_TEST_COST;
+    double admitted = share * live;
+    if (admitted * (double)c->ix->vector_bytes > (double)GATHER_MAX_BYTES) return false;
+    double gather = live * test / nq + admitted;
+    double probed = (double)nprobe * live / v->quantizer.nlist / (share > 1e-9 ? share : 1e-9);
+    if (probed > live) probed = live;
+    double per_row = share < ADMIT_FIRST_BELOW && !v->config->binary ? test + share : 1.0;
+    if (c->k == 0) probed = (double)nprobe * live / v->quantizer.nlist; /* range: no widening */
+    return gather <= EXACT_PREFERENCE * probed * per_row;
+}
+
+/* Takes n gathered rows into the view: their codes copied out of the lists or the waiting rows
+ * (handles: (list << 32) | row, or a waiting row's number), with their ids. */
+static bool take_gathered(nearkit_ivf_view *view, const nearkit_index *ix, const ivf_impl *v,
+                          const uint64_t *handles, uint64_t n) {
+    size_t vb = (size_t)ix->vector_bytes;
+    uint8_t *rows = nearkit_aligned_alloc_array((size_t)(n ? n : 1), vb);
+    int64_t *ids = nearkit_alloc_array((size_t)(n ? n : 1), sizeof(int64_t));
+    *view = (nearkit_ivf_view){.exact = true, .rows = rows, .row_ids = ids, .n_rows = n,
+                               .owned_rows = rows, .owned_ids = ids, .selectivity = 1.0};
+    if (!rows || !ids) return false; /* plan_free releases what was made */
+    for (uint64_t i = 0; i < n; i++) {
+        const uint8_t *code;
+        if (is_trained(v)) {
+            const nearkit_ivf_list *l = &v->lists.list[handles[i] >> 32];
+            uint64_t row = handles[i] & 0xFFFFFFFFu;
+            code = l->codes + row * vb;
+            ids[i] = row_id(v, l, row);
+        } else {
+            code = nearkit_rows_at(&v->pending, ix, handles[i]);
+            ids[i] = nearkit_rows_id(&v->pending, handles[i]);
+        }
+        memcpy(rows + i * vb, code, vb);
+    }
     return true;
 }
 
-/* Batches the scanner answers at once (the float scanner's GEMM path). */
+/* The admitted rows of the lists, gathered. */
+static bool gather_lists(nearkit_ivf_view *view, const nearkit_search_call *c, const ivf_impl *v) {
+    uint64_t n = 0, cap = 1024;
+    uint64_t *handles = nearkit_alloc_array((size_t)cap, sizeof *handles);
+    for (uint32_t li = 0; handles && li < v->lists.nlist; li++) {
+        const nearkit_ivf_list *l = &v->lists.list[li];
+        for (uint64_t r = 0; handles && r < l->size; r++) {
+            if (!nearkit_call_admits(c, row_id(v, l, r))) continue;
+            if (n == cap) {
+                uint64_t *grown = realloc(handles, (size_t)(cap *= 2) * sizeof *handles);
+                if (!grown) free(handles);
+                handles = grown;
+                if (!handles) break;
+            }
+            handles[n++] = (uint64_t)li << 32 | r;
+        }
+    }
+    bool ok = handles && take_gathered(view, c->ix, v, handles, n);
+    free(handles);
+    return ok;
+}
+
+/* Untrained: the waiting rows, searched exactly; copied only where some are not admitted. */
+static bool gather_pending(nearkit_ivf_view *view, const nearkit_search_call *c, const ivf_impl *v) {
+    const nearkit_rows *pending = &v->pending;
+    if (!c->admit && pending->removed == 0) {
+        *view = (nearkit_ivf_view){.exact = true, .rows = pending->vectors, .row_ids = pending->ids,
+                                   .n_rows = pending->count, .selectivity = 1.0};
+        return true;
+    }
+    uint64_t *positions, n;
+    if (nearkit_rows_admitted(&positions, &n, pending, c, 0, pending->count) != NEARKIT_OK) {
+        nearkit_clear_error();
+        return false;
+    }
+    bool ok = take_gathered(view, c->ix, v, positions, n);
+    free(positions);
+    return ok;
+}
+
+/* The call's plan: the view of the index its scanner reads, with this call's nprobe; for a
+ * filtered call, how it is answered; untrained, the waiting rows to search exactly. */
+static bool ivf_plan(nearkit_search_call *c, void *plan) {
+    const ivf_impl *v = impl_of(c->ix);
+    nearkit_ivf_view *view = plan;
+    uint32_t nlist = v->quantizer.nlist, nprobe = (uint32_t)call_setting(c, S_NPROBE);
+    *view = (nearkit_ivf_view){
+        .quantizer = &v->quantizer, .lists = &v->lists, .nprobe = nprobe < nlist ? nprobe : nlist,
+        .position_ids = v->position_ids, .max_sqnorm = v->max_sqnorm, .selectivity = 1.0};
+    c->chunk = nearkit_default_chunk(c->n, c->threads, v->config->scanner->max_chunk);
+    if (!is_trained(v)) return gather_pending(view, c, v);
+    if (!c->admit) return true;
+    if (c->admit->type == NEARKIT_FILTER_PREDICATE) {
+        /* asked at most once per row and query (the header's promise), so neither sampled nor
+         * gathered on top: every probed row is asked, which counts the admitted ones exactly */
+        view->admit_first = true;
+        return true;
+    }
+    double share = estimate_selectivity(c, v);
+    if (gathering_pays(c, v, view->nprobe, share)) return gather_lists(view, c, v);
+    view->selectivity = share;
+    view->admit_first = share < ADMIT_FIRST_BELOW;
+    return true;
+}
+
+static void ivf_plan_free(void *plan) {
+    nearkit_ivf_view *view = plan;
+    nearkit_aligned_free(view->owned_rows);
+    free(view->owned_ids);
+}
+
+/* Batches the scanner answers at once (the float scanner's GEMM path): unfiltered calls that
+ * probe lists. */
 static bool ivf_knn_whole(const nearkit_search_call *c, nearkit_status *status) {
     const nearkit_ivf_scanner *scanner = impl_of(c->ix)->config->scanner;
+    if (c->admit || nearkit_ivf_view_of(c)->exact) return false;
     if (!scanner->knn_batch || !scanner->batch_applies(c->ix, c->n)) return false;
     *status = scanner->knn_batch(c, c->threads);
     return true;
 }
 
-/* One worker's scratch: choosing lists, and the scanner's. */
+/* One worker's scratch: choosing lists and the scanner's, or, for an exact call, a heap and
+ * distance buffers. */
 typedef struct ivf_scratch {
     nearkit_ivf_probe probe;
     const nearkit_ivf_scanner *scanner;
     void *scan;
+    float *heap_dist, *dist;
+    uint64_t *heap_pos;
+    uint32_t *ints;
 } ivf_scratch;
 
 static void ivf_scratch_free(void *scratch) {
@@ -369,6 +645,10 @@ static void ivf_scratch_free(void *scratch) {
     if (!s) return;
     nearkit_ivf_probe_free(&s->probe);
     if (s->scan) s->scanner->scratch_free(s->scan);
+    free(s->heap_dist);
+    free(s->heap_pos);
+    free(s->dist);
+    free(s->ints);
     free(s);
 }
 
@@ -377,17 +657,104 @@ static void *ivf_scratch_new(const nearkit_search_call *c) {
     ivf_scratch *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     s->scanner = v->config->scanner;
-    bool ok = nearkit_ivf_probe_init(&s->probe, &v->quantizer, c->ix);
-    s->scan = s->scanner->scratch_new(c);
-    if (ok && s->scan) return s;
+    bool ok;
+    if (nearkit_ivf_view_of(c)->exact) {
+        s->heap_dist = nearkit_alloc_array((size_t)c->k, sizeof(float));
+        s->heap_pos = nearkit_alloc_array((size_t)c->k, sizeof(uint64_t));
+        s->dist = nearkit_alloc_array(EXACT_BLOCK, sizeof(float));
+        s->ints = nearkit_alloc_array(EXACT_BLOCK, sizeof(uint32_t));
+        ok = s->heap_dist && s->heap_pos && s->dist && s->ints;
+    } else {
+        ok = nearkit_ivf_probe_init(&s->probe, &v->quantizer, c->ix);
+        s->scan = s->scanner->scratch_new(c);
+        ok = ok && s->scan;
+    }
+    if (ok) return s;
     ivf_scratch_free(s);
     return NULL;
+}
+
+/* The ranking values of a query against gathered rows [first, first + n) (n <= EXACT_BLOCK). */
+static void exact_distances(ivf_scratch *s, const nearkit_search_call *c, const void *query, uint64_t first,
+                            size_t n) {
+    const nearkit_index *ix = c->ix;
+    const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
+    nearkit_metric_distances(s->dist, s->ints, nearkit_kernels(), ix->metric, query,
+                             view->rows + first * ix->vector_bytes, n, ix->dimension,
+                             (size_t)ix->vector_bytes);
+}
+
+/* k-NN over the gathered rows: the flat index's arithmetic, so exact (ties by id). */
+static void exact_knn(ivf_scratch *s, const nearkit_search_call *c, uint64_t q) {
+    const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
+    const void *query = nearkit_query_at(c, q);
+    nearkit_topk h;
+    nearkit_topk_init(&h, s->heap_dist, s->heap_pos, (size_t)c->k, view->row_ids);
+    for (uint64_t first = 0; first < view->n_rows; first += EXACT_BLOCK) {
+        size_t n = view->n_rows - first < EXACT_BLOCK ? (size_t)(view->n_rows - first) : EXACT_BLOCK;
+        exact_distances(s, c, query, first, n);
+        nearkit_topk_push_block(&h, s->dist, first, n);
+    }
+    nearkit_write_heap(c, q, &h);
+}
+
+static bool exact_range(ivf_scratch *s, const nearkit_search_call *c, uint64_t q) {
+    const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
+    const void *query = nearkit_query_at(c, q);
+    for (uint64_t first = 0; first < view->n_rows; first += EXACT_BLOCK) {
+        size_t n = view->n_rows - first < EXACT_BLOCK ? (size_t)(view->n_rows - first) : EXACT_BLOCK;
+        exact_distances(s, c, query, first, n);
+        for (size_t i = 0; i < n; i++) {
+            float dist = nearkit_reported(c->ix, s->dist[i]);
+            int64_t id = view->row_ids ? view->row_ids[first + i] : (int64_t)(first + i);
+            if (dist <= c->radius && !nearkit_add_match(c, q, id, dist)) return false;
+        }
+    }
+    return true;
+}
+
+/* Lists a filtered query orders at first: enough, at the estimated share, to reach the admitted
+ * rows nprobe lists hold, twice over; the rest are ordered only if those run out. */
+static uint32_t widened_probes(const nearkit_ivf_view *view) {
+    double want = 2.0 * view->nprobe / (view->selectivity > 1e-6 ? view->selectivity : 1e-6) + 1.0;
+    uint32_t nlist = view->quantizer->nlist;
+    return want >= nlist ? nlist : (uint32_t)want;
+}
+
+/* Filtered k-NN by probing: lists in centroid order, past nprobe until the admitted rows scanned
+ * reach the rows the first nprobe lists hold (what an unfiltered search scans) and the heap holds
+ * k (so never fewer than k while k are admitted anywhere). pgvector's iterative scan, with the
+ * stopping point from nprobe. */
+static void filtered_knn(ivf_scratch *s, const nearkit_search_call *c, uint64_t q) {
+    const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
+    const nearkit_ivf_quantizer *quantizer = view->quantizer;
+    const void *query = nearkit_query_at(c, q);
+    uint32_t nlist = quantizer->nlist;
+    uint32_t probes = nearkit_ivf_probe_nearest(&s->probe, quantizer, c->ix, query, widened_probes(view));
+    uint64_t target = 0, admitted = 0;
+    s->scanner->knn_begin(s->scan);
+    for (uint32_t p = 0; p < nlist; p++) {
+        if (p == probes) probes = nearkit_ivf_probe_nearest(&s->probe, quantizer, c->ix, query, nlist);
+        const nearkit_ivf_list *list = &view->lists->list[s->probe.probes[p]];
+        if (p < view->nprobe) target += list->size;
+        admitted += s->scanner->knn_scan_admitted(s->scan, c, query, list);
+        if (p + 1 >= view->nprobe && admitted >= target && s->scanner->knn_held(s->scan) >= c->k) break;
+    }
+    s->scanner->knn_finish(s->scan, c, q);
 }
 
 static bool ivf_knn(void *scratch, const nearkit_search_call *c, uint64_t first, uint64_t n) {
     ivf_scratch *s = scratch;
     const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
     for (uint64_t q = first; q < first + n; q++) {
+        if (view->exact) {
+            exact_knn(s, c, q);
+            continue;
+        }
+        if (c->admit) {
+            filtered_knn(s, c, q);
+            continue;
+        }
         const void *query = nearkit_query_at(c, q);
         uint32_t probes = nearkit_ivf_probe_query(&s->probe, view->quantizer, c->ix, query, view->nprobe);
         s->scanner->knn_begin(s->scan);
@@ -398,9 +765,12 @@ static bool ivf_knn(void *scratch, const nearkit_search_call *c, uint64_t first,
     return true;
 }
 
+/* Range: the nprobe lists (a filter drops matches, which leaves the share found unchanged), or
+ * the gathered rows. */
 static bool ivf_range(void *scratch, const nearkit_search_call *c, uint64_t q) {
     ivf_scratch *s = scratch;
     const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
+    if (view->exact) return exact_range(s, c, q);
     const void *query = nearkit_query_at(c, q);
     uint32_t probes = nearkit_ivf_probe_query(&s->probe, view->quantizer, c->ix, query, view->nprobe);
     for (uint32_t p = 0; p < probes; p++)
@@ -412,6 +782,7 @@ static bool ivf_range(void *scratch, const nearkit_search_call *c, uint64_t q) {
 static const nearkit_searcher ivf_searcher = {
     .plan_size = sizeof(nearkit_ivf_view),
     .plan = ivf_plan,
+    .plan_free = ivf_plan_free,
     .knn_whole = ivf_knn_whole,
     .scratch_new = ivf_scratch_new,
     .scratch_free = ivf_scratch_free,
@@ -484,6 +855,8 @@ static nearkit_status load_flat_lists(nearkit_index *ix, const nearkit_reader *r
         float_norms(norms, &v->max_sqnorm, ix, (const float *)stored.vectors, stored.count);
         st = nearkit_ivf_lists_load_by_list(&v->lists, r, stored.vectors, stored.ids, norms, stored.count);
     }
+    uint64_t dropped;
+    if (!st && stored.removed) nearkit_ivf_lists_drop_ids(&v->lists, NULL, &dropped); /* see the top */
     free(norms);
     nearkit_rows_free(&stored);
     return st; /* on failure the caller frees the index, and with it what was made */
@@ -538,6 +911,8 @@ static nearkit_status load_binary(nearkit_index *ix, const nearkit_reader *r) {
         v->position_ids_capacity = stored.capacity;
         stored.ids = NULL;
     }
+    uint64_t dropped;
+    if (!st && stored.removed) st = drop_positions(v, NULL, &dropped); /* see the top */
     nearkit_rows_free(&stored);
     return st;
 }
@@ -612,6 +987,10 @@ static void ivf_describe(const nearkit_index *ix, nearkit_strbuf *sb) {
     .memory = ivf_memory,                 \
     .knn_searcher = &ivf_searcher,        \
     .range_searcher = &ivf_searcher,      \
+    .remove = ivf_remove,                 \
+    .get = ivf_get,                       \
+    .each_id = ivf_each_id,               \
+    .compact = ivf_compact,               \
     .get_param = ivf_get_param,           \
     .set_param = ivf_set_param,           \
     .save = ivf_save,                     \

@@ -74,7 +74,7 @@ static nearkit_status reserve(nearkit_ivf_lists *ls, nearkit_ivf_list *l, uint64
     if (needed <= l->capacity) return NEARKIT_OK;
     uint64_t cap = needed;
     if (!exact || l->capacity) {
-        uint64_t grown = l->capacity + l->capacity / 2;
+        uint64_t grown = l->capacity + l->capacity / 4;
         if (cap < grown) cap = grown;
         if (cap < MIN_GROWN_CAPACITY) cap = MIN_GROWN_CAPACITY;
     }
@@ -122,6 +122,71 @@ nearkit_status nearkit_ivf_lists_add(nearkit_ivf_lists *ls, const uint32_t *assi
     }
     ls->count += n;
     return NEARKIT_OK;
+}
+
+/* ---- removal ----------------------------------------------------------------------------------- */
+
+/* Moves row `from` of a list to row `to` (to < from). */
+static void move_row(const nearkit_ivf_lists *ls, nearkit_ivf_list *l, uint64_t to, uint64_t from) {
+    memcpy(l->codes + to * ls->code_size, l->codes + from * ls->code_size, ls->code_size);
+    if (l->ids) l->ids[to] = l->ids[from];
+    if (l->positions) l->positions[to] = l->positions[from];
+    if (l->norms) l->norms[to] = l->norms[from];
+}
+
+void nearkit_ivf_lists_drop_ids(nearkit_ivf_lists *ls, const nearkit_idmap *ids, uint64_t *dropped) {
+    *dropped = 0;
+    for (uint32_t li = 0; li < ls->nlist; li++) {
+        nearkit_ivf_list *l = &ls->list[li];
+        uint64_t to = 0;
+        for (uint64_t r = 0; r < l->size; r++) {
+            int64_t id = l->ids[r];
+            if (ids ? nearkit_idmap_contains(ids, id) : id == -1) continue;
+            if (to != r) move_row(ls, l, to, r);
+            to++;
+        }
+        *dropped += l->size - to;
+        l->size = to;
+    }
+    ls->count -= *dropped;
+}
+
+void nearkit_ivf_lists_renumber(nearkit_ivf_lists *ls, const uint32_t *renumber, uint64_t kept) {
+    for (uint32_t li = 0; li < ls->nlist; li++) {
+        nearkit_ivf_list *l = &ls->list[li];
+        uint64_t to = 0;
+        for (uint64_t r = 0; r < l->size; r++) {
+            uint32_t pos = renumber[l->positions[r]];
+            if (pos == UINT32_MAX) continue;
+            if (to != r) move_row(ls, l, to, r);
+            l->positions[to++] = pos;
+        }
+        l->size = to;
+    }
+    ls->count = kept;
+}
+
+void nearkit_ivf_lists_shrink(nearkit_ivf_lists *ls) {
+    for (uint32_t li = 0; li < ls->nlist; li++) {
+        nearkit_ivf_list *l = &ls->list[li];
+        if (l->capacity <= l->size + l->size / 4 + MIN_GROWN_CAPACITY) continue;
+        if (l->size == 0) {
+            free_list(l);
+            continue;
+        }
+        nearkit_ivf_list kept = {0};
+        if (reserve(ls, &kept, l->size, true) != NEARKIT_OK) {
+            nearkit_clear_error(); /* out of memory: the list keeps its room */
+            continue;
+        }
+        kept.size = l->size;
+        memcpy(kept.codes, l->codes, (size_t)l->size * ls->code_size);
+        if (kept.ids) memcpy(kept.ids, l->ids, (size_t)l->size * sizeof *kept.ids);
+        if (kept.positions) memcpy(kept.positions, l->positions, (size_t)l->size * sizeof *kept.positions);
+        if (kept.norms) memcpy(kept.norms, l->norms, (size_t)l->size * sizeof *kept.norms);
+        free_list(l);
+        *l = kept;
+    }
 }
 
 /* ---- persistence ------------------------------------------------------------------------------- */

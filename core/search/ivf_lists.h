@@ -13,6 +13,7 @@
 #ifndef NEARKIT_IVF_LISTS_H
 #define NEARKIT_IVF_LISTS_H
 
+#include "base/idmap.h"
 #include "base/internal.h"
 
 typedef enum nearkit_ivf_labels { NEARKIT_IVF_IDS, NEARKIT_IVF_POSITIONS } nearkit_ivf_labels;
@@ -46,11 +47,25 @@ uint32_t nearkit_ivf_lists_empty(const nearkit_ivf_lists *ls);
  * first + i where ids is NULL; positions are always first + i, and ids must be NULL then), with
  * norms[i] when the store keeps norms. Room is made in every list first, so a failure
  * (OUT_OF_MEMORY) leaves the lists as they were. `exact`: an empty list gets exactly the room
- * it needs (the lists of a training or a load); otherwise lists grow by half again, so that
- * adds after training rarely move a list. */
+ * it needs (the lists of a training or a load); otherwise lists grow by a quarter, so that adds
+ * after training seldom move a list while a list's spare room stays within a quarter of it (a
+ * collection that churns keeps its memory near a fresh build's). */
 nearkit_status nearkit_ivf_lists_add(nearkit_ivf_lists *ls, const uint32_t *assign, const uint8_t *codes,
                                      uint64_t n, const int64_t *ids, uint64_t first, const float *norms,
                                      bool exact);
+
+/* ---- removal ----------------------------------------------------------------------------------- */
+
+/* Drops the rows whose label is in `ids` (NEARKIT_IVF_IDS), or whose label is the id -1 (ids
+ * NULL: removed rows a file kept), closing the gap in each list (the others keep their order);
+ * *dropped gets how many. Never fails. */
+void nearkit_ivf_lists_drop_ids(nearkit_ivf_lists *ls, const nearkit_idmap *ids, uint64_t *dropped);
+/* Drops the rows whose position p has renumber[p] == UINT32_MAX and gives every other row the
+ * position renumber[p] (NEARKIT_IVF_POSITIONS); the count becomes `kept`. Never fails. */
+void nearkit_ivf_lists_renumber(nearkit_ivf_lists *ls, const uint32_t *renumber, uint64_t kept);
+/* Gives back the room of lists holding more than a quarter beyond their rows (best effort: a list
+ * that cannot be moved keeps its room). */
+void nearkit_ivf_lists_shrink(nearkit_ivf_lists *ls);
 
 /* ---- persistence: the two layouts of format v1 ------------------------------------------------- */
 
