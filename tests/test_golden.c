@@ -1,7 +1,7 @@
 /*
  * test_golden.c - nearkit's C conformance test on the golden datasets (docs/golden.md).
  *
- * Usage: test_golden GOLDEN_DIR [CASE_SUBSTRING]
+ * Usage: test_golden [--strict] GOLDEN_DIR [CASE_SUBSTRING]
  *
  * Runs every case of GOLDEN_DIR/manifest.json against every index kind the library reports with
  * NEARKIT_KIND_FLAG_EXACT that supports the case's metric: create, add the base vectors (default
@@ -11,9 +11,13 @@
  * implementation the CPU supports (scalar, avx2, avx512; nearkit_kernels_force).
  * The approximate kinds the manifest names run the same way under its exact_params, and their
  * recall@k under its recall_params must reach the manifest's floor for the case's dataset.
- * Prints one line per failure, then "golden: N passed, M failed" (one unit = one case on one kind
- * with one kernel implementation). Exits 0 when everything passed, 1 otherwise, 2 on bad usage or
- * an unreadable manifest.
+ * The manifest's living cases then run on the same kinds: remove ids, add some back, build again,
+ * search with an allow-list filter, and again on a copy loaded from a buffer. A kind whose remove,
+ * add after build or filtered search answers UNSUPPORTED is reported on a "SKIP" line and counted
+ * as skipped, not failed, unless --strict is given (kinds are still gaining those calls).
+ * Prints one line per failure, then "golden: N passed, M failed, S skipped" (one unit = one case on
+ * one kind with one kernel implementation). Exits 0 when nothing failed, 1 otherwise, 2 on bad
+ * usage or an unreadable manifest.
  */
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L
@@ -32,6 +36,7 @@
 
 #define NEARKIT_EXPERIMENTAL /* nearkit_kernels_force */
 #include "golden_util.h"
+#include "json.h"
 #include "nearkit.h"
 
 /* At most this many failing queries are printed per (case, kind, stage, search). */
@@ -359,9 +364,381 @@ done:
     nearkit_index_free(idx);
 }
 
+/* ---- Living cases (docs/golden.md, "Living cases") ---------------------------------------------- */
+
+/* Whether UNSUPPORTED from remove, add after build or a filtered search fails (--strict) or skips. */
+static int strict_living = 0;
+
+/* A list of ids of a living case file; present = 0 for JSON null (only "filter" may be null). */
+typedef struct id_list {
+    int64_t *ids; /* NULL when empty */
+    size_t n;
+    int present;
+} id_list;
+
+typedef struct living_case {
+    golden_case c; /* name, dataset, metric, k, radius; expected_path is the living case file */
+    id_list remove, add_back, filter;
+} living_case;
+
+static void living_free(living_case *ls, size_t n) {
+    for (size_t i = 0; ls != NULL && i < n; i++) {
+        free(ls[i].c.name);
+        free(ls[i].c.expected_path);
+        free(ls[i].remove.ids);
+        free(ls[i].add_back.ids);
+        free(ls[i].filter.ids);
+    }
+    free(ls);
+}
+
+static char *join_dir(const char *dir, const char *rel) {
+    size_t a = strlen(dir), b = strlen(rel);
+    char *p = malloc(a + b + 2);
+    if (p != NULL) {
+        memcpy(p, dir, a);
+        p[a] = '/';
+        memcpy(p + a + 1, rel, b + 1);
+    }
+    return p;
+}
+
+/* Reads a JSON array of ids, each in [0, count); JSON null (present = 0) only when nullable. */
+static int read_id_list(id_list *out, const json_value *v, uint64_t count, int nullable) {
+    memset(out, 0, sizeof *out);
+    if (nullable && json_is(v, JSON_NULL)) {
+        return 1;
+    }
+    if (!json_is(v, JSON_ARRAY)) {
+        return 0;
+    }
+    out->present = 1;
+    out->n = json_array_length(v);
+    if (out->n == 0) {
+        return 1;
+    }
+    out->ids = malloc(out->n * sizeof *out->ids);
+    if (out->ids == NULL) {
+        return 0;
+    }
+    for (size_t i = 0; i < out->n; i++) {
+        long long id;
+        if (!json_integer(json_array_at(v, i), &id) || id < 0 || (uint64_t)id >= count) {
+            return 0;
+        }
+        out->ids[i] = (int64_t)id;
+    }
+    return 1;
+}
+
+/* The regular case of the same dataset and metric: it names the metric and its dataset. */
+static const golden_case *case_like(const golden_manifest *m, const char *dataset, const char *metric) {
+    for (size_t i = 0; i < m->case_count; i++) {
+        const golden_case *c = &m->cases[i];
+        if (strcmp(m->datasets[c->dataset].name, dataset) == 0 && strcmp(c->metric_name, metric) == 0) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+/* One entry of the manifest's "living" list and its case file's remove / add_back / filter lists
+ * (the expected rows are read later by golden_expected_load, whose layout they share). */
+static int load_living_case(living_case *l, const golden_manifest *m, const json_value *v, size_t index,
+                            char *err, size_t err_size) {
+    const char *name = json_string(json_object_get(v, "name"));
+    const char *dataset = json_string(json_object_get(v, "dataset"));
+    const char *metric = json_string(json_object_get(v, "metric"));
+    const char *file = json_string(json_object_get(v, "case"));
+    long long k;
+    const golden_case *like = dataset && metric ? case_like(m, dataset, metric) : NULL;
+    if (name == NULL || file == NULL || like == NULL || !json_integer(json_object_get(v, "k"), &k) ||
+        k < 1 || !json_number(json_object_get(v, "radius"), &l->c.radius)) {
+        snprintf(err, err_size, "manifest: living case %zu: missing or bad field (or no case of its "
+                 "dataset and metric)", index);
+        return 0;
+    }
+    l->c.name = malloc(strlen(name) + 1);
+    l->c.expected_path = join_dir(m->dir, file);
+    if (l->c.name == NULL || l->c.expected_path == NULL) {
+        snprintf(err, err_size, "out of memory");
+        return 0;
+    }
+    strcpy(l->c.name, name);
+    l->c.dataset = like->dataset;
+    l->c.metric = like->metric;
+    l->c.metric_name = like->metric_name;
+    l->c.k = (uint64_t)k;
+    json_value *root = json_parse_file(l->c.expected_path, err, err_size);
+    if (root == NULL) {
+        return 0;
+    }
+    uint64_t count = m->datasets[like->dataset].count;
+    int ok = read_id_list(&l->remove, json_object_get(root, "remove"), count, 0) &&
+             read_id_list(&l->add_back, json_object_get(root, "add_back"), count, 0) &&
+             read_id_list(&l->filter, json_object_get(root, "filter"), count, 1);
+    json_free(root);
+    if (!ok) {
+        snprintf(err, err_size, "%s: \"remove\", \"add_back\" and \"filter\" must be arrays of ids in "
+                 "[0, %llu) (filter may be null)", l->c.expected_path, (unsigned long long)count);
+    }
+    return ok;
+}
+
+/* Reads the manifest's "living" list. */
+static int load_living(living_case **out, size_t *n, const golden_manifest *m, char *err, size_t err_size) {
+    *out = NULL;
+    *n = 0;
+    char *path = join_dir(m->dir, "manifest.json");
+    json_value *root = path ? json_parse_file(path, err, err_size) : NULL;
+    free(path);
+    if (root == NULL) {
+        return 0;
+    }
+    const json_value *list = json_object_get(root, "living");
+    size_t count = json_array_length(list);
+    living_case *ls = calloc(count ? count : 1, sizeof *ls);
+    int ok = ls != NULL && json_is(list, JSON_ARRAY);
+    if (!ok) {
+        snprintf(err, err_size, "manifest: \"living\" must be an array (or out of memory)");
+    }
+    for (size_t i = 0; ok && i < count; i++) {
+        ok = load_living_case(&ls[i], m, json_array_at(list, i), i, err, err_size);
+    }
+    json_free(root);
+    if (!ok) {
+        living_free(ls, count);
+        return 0;
+    }
+    *out = ls;
+    *n = count;
+    return 1;
+}
+
+/* 1 when st is UNSUPPORTED and not --strict: prints the SKIP line, and the caller stops this unit. */
+static int skipped_as_unsupported(run *r, const char *stage, const char *what, nearkit_status st) {
+    if (st != NEARKIT_ERR_UNSUPPORTED || strict_living) {
+        return 0;
+    }
+    printf("SKIP case=%s kind=%s kernels=%s stage=%s: %s returned UNSUPPORTED (%s)\n", r->c->name,
+           r->kind_name, r->kernels, stage, what, nearkit_last_error_message());
+    return 1;
+}
+
+/* The base vectors of the add_back ids, in their order. NULL when there are none (or no memory). */
+static unsigned char *gather_base(const golden_dataset *d, const id_list *ids) {
+    unsigned char *out = ids->n ? malloc(ids->n * d->vector_bytes) : NULL;
+    for (size_t i = 0; out != NULL && i < ids->n; i++) {
+        memcpy(out + i * d->vector_bytes, d->base + (size_t)ids->ids[i] * d->vector_bytes,
+               d->vector_bytes);
+    }
+    return out;
+}
+
+/* Removes the case's ids (one call), adds the add_back ids again with their base vectors (one call)
+ * and builds again. 1 on success; 0 after a failure or a skip (*skipped set). */
+static int apply_living_changes(run *r, nearkit_index *idx, const living_case *l, int *skipped) {
+    const golden_dataset *d = r->d;
+    uint64_t removed = 0;
+    nearkit_status st = nearkit_index_remove(&removed, idx, l->remove.ids, l->remove.n);
+    if ((*skipped = skipped_as_unsupported(r, "remove", "nearkit_index_remove", st))) {
+        return 0;
+    }
+    if (st != NEARKIT_OK) {
+        fail_status(r, "remove", "nearkit_index_remove", st);
+        return 0;
+    }
+    if (removed != l->remove.n) {
+        char detail[96];
+        snprintf(detail, sizeof detail, "%llu removed, %zu expected", (unsigned long long)removed,
+                 l->remove.n);
+        fail(r, "remove", "nearkit_index_remove reports a wrong count", detail);
+        return 0;
+    }
+    unsigned char *vectors = gather_base(d, &l->add_back);
+    if (l->add_back.n > 0 && vectors == NULL) {
+        fail(r, "add_back", "out of memory in the test", NULL);
+        return 0;
+    }
+    st = nearkit_index_add(idx, d->vector_type, vectors, l->add_back.n, l->add_back.ids);
+    free(vectors);
+    if ((*skipped = skipped_as_unsupported(r, "add_back", "nearkit_index_add", st))) {
+        return 0;
+    }
+    if (st != NEARKIT_OK) {
+        fail_status(r, "add_back", "nearkit_index_add", st);
+        return 0;
+    }
+    st = nearkit_index_build(idx);
+    if ((*skipped = skipped_as_unsupported(r, "rebuild", "nearkit_index_build", st))) {
+        return 0;
+    }
+    if (st != NEARKIT_OK) {
+        fail_status(r, "rebuild", "nearkit_index_build", st);
+        return 0;
+    }
+    return 1;
+}
+
+/* The count a living index must report: base - removed + added back. */
+static int check_living_count(run *r, const nearkit_index *idx, const living_case *l, const char *stage) {
+    uint64_t want = r->d->count - l->remove.n + l->add_back.n, got = nearkit_index_count(idx);
+    if (got != want) {
+        char detail[96];
+        snprintf(detail, sizeof detail, "count %llu, expected %llu", (unsigned long long)got,
+                 (unsigned long long)want);
+        fail(r, stage, "wrong count after remove and add back", detail);
+        return 0;
+    }
+    return 1;
+}
+
+/* One search of the first query with the filter: UNSUPPORTED means the kind cannot filter yet. */
+static int filter_unsupported(run *r, const nearkit_index *idx, const nearkit_search_options *options) {
+    int64_t id[1];
+    float dist[1];
+    nearkit_status st = nearkit_index_search(id, dist, idx, r->d->vector_type, r->d->queries, 1, 1, options);
+    return skipped_as_unsupported(r, "original", "a filtered nearkit_index_search", st);
+}
+
+/* A living case on one kind: base added and built, the changes applied, filtered searches checked
+ * on the index (all queries at once, and one per call) and on a copy loaded from a buffer. Returns
+ * 0 when the unit was skipped. */
+static int run_living_on_kind(run *r, const nearkit_kind_info *kind, const living_case *l) {
+    int skipped = 0;
+    nearkit_index *idx = built_index(r, kind, r->params);
+    if (idx == NULL || !apply_living_changes(r, idx, l, &skipped) ||
+        !check_living_count(r, idx, l, "original")) {
+        nearkit_index_free(idx);
+        return !skipped;
+    }
+    nearkit_filter filter = NEARKIT_FILTER_INIT;
+    filter.type = NEARKIT_FILTER_IDS;
+    filter.ids = l->filter.ids;
+    filter.n_ids = l->filter.n;
+    nearkit_search_options options = NEARKIT_SEARCH_OPTIONS_INIT;
+    options.filter = l->filter.present ? &filter : NULL;
+    if (l->filter.present && filter_unsupported(r, idx, &options)) {
+        nearkit_index_free(idx);
+        return 0;
+    }
+    check_searches(r, idx, "original", &options, 0);
+    check_searches(r, idx, "single", &options, 1);
+
+    void *buffer = NULL;
+    size_t size = 0;
+    nearkit_status st = nearkit_index_save_to_buffer(&buffer, &size, idx);
+    if (st != NEARKIT_OK) {
+        fail_status(r, "buffer", "nearkit_index_save_to_buffer", st);
+    } else {
+        nearkit_index *loaded = NULL;
+        st = nearkit_index_load_from_buffer(&loaded, buffer, size);
+        if (st != NEARKIT_OK) {
+            fail_status(r, "buffer", "nearkit_index_load_from_buffer", st);
+        } else if (check_loaded(r, idx, loaded, "buffer") && check_living_count(r, loaded, l, "buffer")) {
+            options.num_threads = 1;
+            check_searches(r, loaded, "buffer", &options, 0);
+        }
+        nearkit_index_free(loaded);
+    }
+    nearkit_buffer_free(buffer);
+    nearkit_index_free(idx);
+    return 1;
+}
+
+/* Units of one kind, for the living cases' per-kind summary. */
+typedef struct tally {
+    int passed, failed, skipped;
+} tally;
+
+/* What the suite runs on: the kinds, the kernel implementations, the case-name filter. */
+typedef struct suite {
+    const golden_manifest *m;
+    const kind_run *kinds;
+    size_t nrun;
+    const int32_t *kernels;
+    const char *const *kernel_names;
+    size_t nkernels;
+    const char *filter;
+    int passed, failed, skipped;
+    tally *living_by_kind; /* nrun entries */
+} suite;
+
+/* Every living case whose name matches, on every kind of its metric, with every kernel
+ * implementation (approximate kinds under their exact_params). Returns the number of cases run. */
+static size_t run_living_cases(suite *s, const living_case *ls, size_t nl) {
+    size_t cases_run = 0;
+    char err[1024];
+    for (size_t li = 0; li < nl; li++) {
+        const living_case *l = &ls[li];
+        if (s->filter != NULL && strstr(l->c.name, s->filter) == NULL) {
+            continue;
+        }
+        cases_run++;
+        golden_expected e;
+        if (!golden_expected_load(&e, s->m, &l->c, err, sizeof err)) {
+            printf("FAIL case=%s: cannot load the expected results: %s\n", l->c.name, err);
+            s->failed++;
+            continue;
+        }
+        int exact_runs = 0;
+        for (size_t kk = 0; kk < s->nkernels; kk++) {
+            if (nearkit_kernels_force(s->kernels[kk]) != NEARKIT_OK) {
+                printf("FAIL case=%s: nearkit_kernels_force(%s) failed\n", l->c.name, s->kernel_names[kk]);
+                s->failed++;
+                continue;
+            }
+            for (size_t ki = 0; ki < s->nrun; ki++) {
+                const nearkit_kind_info *info = &s->kinds[ki].info;
+                if (!(info->metric_mask & (1u << (unsigned)l->c.metric))) {
+                    continue;
+                }
+                const golden_approximate *ap = s->kinds[ki].approximate;
+                run r = {s->m, &l->c, &s->m->datasets[l->c.dataset], &e, info->name ? info->name : "?",
+                         s->kernel_names[kk], ap ? ap->exact_params : NULL, 0};
+                int ran = run_living_on_kind(&r, info, l);
+                exact_runs += ap == NULL;
+                tally *t = &s->living_by_kind[ki];
+                if (r.failures > 0) {
+                    s->failed++;
+                    t->failed++;
+                } else if (ran) {
+                    s->passed++;
+                    t->passed++;
+                } else {
+                    s->skipped++;
+                    t->skipped++;
+                }
+            }
+        }
+        nearkit_kernels_force(NEARKIT_KERNELS_AUTO);
+        if (exact_runs == 0) {
+            printf("FAIL case=%s: no exact kind supports metric %s\n", l->c.name, l->c.metric_name);
+            s->failed++;
+        }
+        golden_expected_free(&e);
+    }
+    return cases_run;
+}
+
+static void print_living_by_kind(const suite *s) {
+    printf("golden: living cases by kind:");
+    for (size_t ki = 0; ki < s->nrun; ki++) {
+        const tally *t = &s->living_by_kind[ki];
+        printf(" %s %d passed, %d failed, %d skipped;", s->kinds[ki].info.name ? s->kinds[ki].info.name : "?",
+               t->passed, t->failed, t->skipped);
+    }
+    printf("\n");
+}
+
 int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--strict") == 0) {
+        strict_living = 1;
+        argv++;
+        argc--;
+    }
     if (argc < 2 || argc > 3) {
-        fprintf(stderr, "usage: %s GOLDEN_DIR [CASE_SUBSTRING]\n", argc > 0 ? argv[0] : "test_golden");
+        fprintf(stderr, "usage: test_golden [--strict] GOLDEN_DIR [CASE_SUBSTRING]\n");
         return 2;
     }
     const char *filter = argc == 3 ? argv[2] : NULL;
@@ -372,12 +749,20 @@ int main(int argc, char **argv) {
         fprintf(stderr, "golden: cannot load the golden datasets: %s\n", err);
         return 2;
     }
+    living_case *living = NULL;
+    size_t nliving = 0;
+    if (!load_living(&living, &nliving, &m, err, sizeof err)) {
+        fprintf(stderr, "golden: cannot load the living cases: %s\n", err);
+        golden_manifest_free(&m);
+        return 2;
+    }
 
     size_t nkinds = nearkit_kind_count();
     kind_run *kinds = calloc(nkinds ? nkinds : 1, sizeof *kinds);
     size_t nrun = 0, nexact = 0;
     if (kinds == NULL) {
         fprintf(stderr, "golden: out of memory\n");
+        living_free(living, nliving);
         golden_manifest_free(&m);
         return 2;
     }
@@ -389,6 +774,7 @@ int main(int argc, char **argv) {
             printf("\nFAIL nearkit_kind_get_info(%zu) returned %s (%s)\n", i,
                    nearkit_status_name(st), nearkit_last_error_message());
             free(kinds);
+            living_free(living, nliving);
             golden_manifest_free(&m);
             return 1;
         }
@@ -506,14 +892,29 @@ int main(int argc, char **argv) {
         }
         golden_expected_free(&e);
     }
-    if (cases_run == 0) {
+    tally *by_kind = calloc(nrun ? nrun : 1, sizeof *by_kind);
+    suite s = {&m, kinds, nrun, kernels, kernel_names, nkernels, filter, passed, failed, 0, by_kind};
+    size_t living_run = 0;
+    if (by_kind == NULL) {
+        printf("FAIL out of memory\n");
+        s.failed++;
+    } else {
+        living_run = run_living_cases(&s, living, nliving);
+        print_living_by_kind(&s);
+    }
+    free(by_kind);
+    passed = s.passed;
+    failed = s.failed;
+    if (cases_run + living_run == 0) {
         printf("FAIL no case matched\n");
         failed++;
     }
     failed += missing;
-    printf("golden: %d passed, %d failed (%zu cases, %zu exact and %zu approximate kinds, %zu kernel "
-           "implementations)\n", passed, failed, cases_run, nexact, nrun - nexact, nkernels);
+    printf("golden: %d passed, %d failed, %d skipped (%zu cases and %zu living cases, %zu exact and "
+           "%zu approximate kinds, %zu kernel implementations)\n", passed, failed, s.skipped,
+           cases_run, living_run, nexact, nrun - nexact, nkernels);
     free(kinds);
+    living_free(living, nliving);
     golden_manifest_free(&m);
     return failed == 0 ? 0 : 1;
 }
