@@ -12,16 +12,17 @@
  * store once a quarter of it is marked, on nearkit_index_compact, and before an add would grow
  * the store: compacting moves every row, so doing it on every remove would cost a pass over all
  * vectors per call (a loop removing one id at a time would be quadratic), while marks cost one id
- * test per row. A search call that filters, or meets marked rows, decides once in its plan which
- * rows take part (the caller's predicate thus runs once per row and call): where few do (below
- * 1/SUBSET_DIVISOR of the rows) it gathers their positions and scores only those, with the same
- * kernels; otherwise every path scans as before and a row outside the call is skipped where it
- * would enter a heap or a range result (after the vector compare that rejects most rows, so the
- * test costs nothing in the common case). The sgemm certainty check stays sound: rows outside the
- * call are no candidates, and every admitted row the scan turned away scored no better than the
- * heap's bound, the floor; its exact rescan skips the same rows. Every path thus returns what a
- * flat index of the admitted rows alone would, bit for bit. Flat needs no build: vectors added at
- * any time are searched at once. */
+ * test per row. A search call that filters, or meets marked rows, plans which rows take part
+ * (tests_every_row): where few can (below 1/SUBSET_DIVISOR of the rows) it tests every row once,
+ * gathers the admitted ones a block at a time and scores only those with the kernels that score
+ * contiguous rows; otherwise every path scans as before and a row outside the call is skipped
+ * where it would enter a heap or a range result (after the vector compare that rejects most rows,
+ * so the test costs little), asking the filter there or, for a predicate (run at most once per
+ * row and call), a bitmap of its answers made in the plan. The sgemm certainty check stays
+ * sound: rows outside the call are no candidates, and every admitted row the scan turned away
+ * scored no better than the heap's bound, the floor; its exact rescan skips the same rows. Every
+ * path thus returns what a flat index of the admitted rows alone would, bit for bit. Flat needs no
+ * build: vectors added at any time are searched at once. */
 #include "search/driver.h"
 #include "search/rows.h"
 
@@ -41,8 +42,13 @@
                                into panels costs about what three queries' scans of it save */
 #define PANEL_GROUP 8       /* queries per hamming_panels call */
 #define PANEL_QUERY_BLOCK 256 /* hamming queries per task: each task packs every block once */
-#define SUBSET_DIVISOR 8      /* a filtered call scores only the admitted rows when fewer than
-                                 1/SUBSET_DIVISOR of the rows pass (see the top comment) */
+#define SUBSET_DIVISOR 4      /* a filtered call scores only the admitted rows when fewer than
+                                 1/SUBSET_DIVISOR of the rows pass (see the top comment); measured
+                                 break-even: about 1/3 for single queries of 128 floats, 1/2 for
+                                 batches (sgemm or panels) */
+#define GATHER_MIN_BYTES 64   /* testing every row pays only when the call scores at least this
+                                 many bytes per row (queries x vector bytes): a single query of
+                                 small codes scans a row in about the time of a filter test */
 _Static_assert(QUERY_BLOCK <= GEMM_QUERY_BLOCK && PANEL_QUERY_BLOCK <= GEMM_QUERY_BLOCK,
                "flat_knn's heaps hold GEMM_QUERY_BLOCK queries");
 
@@ -168,14 +174,17 @@ static void flat_each_id(const nearkit_index *ix, bool (*fn)(void *ctx, int64_t 
 
 /* Which rows take part in a call whose filter or removals leave some out. */
 typedef struct row_filter {
-    const uint64_t *bits; /* one bit per row, set when admitted; NULL: every row not marked */
-    const int64_t *ids;   /* the rows' ids (explicit whenever rows are marked) */
+    const uint64_t *bits;       /* one bit per row, set when admitted; NULL: ask `admit` */
+    const nearkit_admit *admit; /* the call's filter, tested row by row as candidates come (NULL:
+                                   only the marked rows drop out) */
+    const int64_t *ids;         /* the rows' ids; NULL: row r has id r */
 } row_filter;
 
 /* Whether row takes part; f NULL: every row does. */
 static inline bool row_admitted(const row_filter *f, uint64_t row) {
     if (!f) return true;
-    return f->bits ? (f->bits[row >> 6] >> (row & 63)) & 1u : f->ids[row] != NEARKIT_REMOVED_ID;
+    if (f->bits) return (f->bits[row >> 6] >> (row & 63)) & 1u;
+    return nearkit_admits_stored(f->admit, f->ids ? f->ids[row] : (int64_t)row);
 }
 
 /* A call's admitted rows, planned once: the filter (see call_filter), and where few pass, their
@@ -208,17 +217,28 @@ static bool gather_positions(admitted_rows *a, uint64_t count) {
     return true;
 }
 
-/* Plans which rows the call considers. Without a filter only marked rows drop out, tested by id
- * where they would enter a result. With one, every row is tested once here (the predicate's "at
- * most once per stored vector and call"). False: out of memory. */
+/* Whether the plan tests every row once (bits, and the subset path when few pass) rather than
+ * asking the filter as candidates come. A predicate of a call of several queries must be (it runs
+ * at most once per row and call; a candidate test asks again for each query meeting the row). A
+ * dense id list or bitmap is asked per candidate: a few hundred tests per query against one per
+ * row. Where few ids can pass, or a predicate's selectivity is unknown, the subset path saves
+ * scoring the others, when scoring costs more than the test. */
+static bool tests_every_row(const nearkit_search_call *c, uint64_t count) {
+    bool predicate = c->admit->type == NEARKIT_FILTER_PREDICATE;
+    if (predicate && c->n > 1) return true;
+    if (!predicate && c->admit->most >= count / SUBSET_DIVISOR) return false;
+    return c->n * c->ix->vector_bytes >= GATHER_MIN_BYTES;
+}
+
+/* Plans which rows the call considers. False: out of memory. */
 static bool plan_admitted(admitted_rows *a, const nearkit_search_call *c) {
     const nearkit_rows *rows = &impl_of(c->ix)->rows;
     *a = (admitted_rows){0};
     if (!c->admit && rows->removed == 0) return true;
     a->filtered = true;
-    a->filter.ids = rows->ids;
-    if (!c->admit) return true;
+    a->filter = (row_filter){.admit = c->admit, .ids = rows->ids};
     uint64_t count = rows->count;
+    if (!c->admit || !tests_every_row(c, count)) return true;
     a->bits = calloc((size_t)((count + 63) / 64 + 1), sizeof(uint64_t));
     if (!a->bits) return false;
     for (uint64_t r = 0; r < count; r++)
@@ -318,6 +338,7 @@ typedef struct knn_scratch {
     uint32_t *ints;  /* block rows, for hamming */
     float *qnorms;   /* chunk */
     panel_scratch panels; /* hamming plans whose tasks may take panels */
+    uint8_t *gathered;    /* the subset path: block rows copied together */
 } knn_scratch;
 
 static void panel_scratch_free(panel_scratch *p) {
@@ -348,6 +369,7 @@ static void knn_scratch_free(void *scratch) {
     free(s->ints);
     free(s->qnorms);
     panel_scratch_free(&s->panels);
+    nearkit_aligned_free(s->gathered);
     free(s);
 }
 
@@ -362,7 +384,9 @@ static void *knn_scratch_new(const nearkit_search_call *c) {
     s->ints = nearkit_alloc_array(p->block, sizeof(uint32_t));
     s->qnorms = nearkit_alloc_array(queries, sizeof(float));
     bool ok = s->heap_dist && s->heap_pos && s->tile && s->ints && s->qnorms;
-    if (ok && c->ix->metric == NEARKIT_METRIC_HAMMING && queries >= PANEL_MIN_QUERIES && !p->rows.positions)
+    if (ok && p->rows.positions)
+        ok = (s->gathered = nearkit_aligned_alloc_array(p->block, (size_t)c->ix->vector_bytes)) != NULL;
+    else if (ok && c->ix->metric == NEARKIT_METRIC_HAMMING && queries >= PANEL_MIN_QUERIES)
         ok = panel_scratch_alloc(&s->panels, c->ix, queries, p->block);
     if (ok) return s;
     knn_scratch_free(s);
@@ -552,21 +576,55 @@ static void scan_kernel_block(nearkit_topk *heaps, knn_scratch *s, const nearkit
     }
 }
 
-/* The subset path: each query scores the gathered admitted rows, a slice of p->block at a time. */
+/* Offers rows positions[0, n) with ranking values d[0, n). */
+static void push_positions(nearkit_topk *h, const float *d, const uint64_t *positions, size_t n) {
+    float bound = nearkit_topk_bound(h);
+    for (size_t j = 0; j < n; j++)
+        if (d[j] <= bound) {
+            nearkit_topk_push(h, d[j], positions[j]);
+            bound = nearkit_topk_bound(h);
+        }
+}
+
+#define GATHER_AHEAD 8 /* rows fetched ahead while gathering: scattered rows defeat the hardware's
+                          prefetcher, and a single query would wait on every one */
+
+/* Copies the rows at positions[0, n) to out, one after another. */
+static void gather_rows(uint8_t *out, const nearkit_rows *rows, const nearkit_index *ix,
+                        const uint64_t *positions, size_t n) {
+    size_t vb = (size_t)ix->vector_bytes;
+    for (size_t j = 0; j < n; j++) {
+        if (j + GATHER_AHEAD < n) {
+            const uint8_t *ahead = nearkit_rows_at(rows, ix, positions[j + GATHER_AHEAD]);
+            for (size_t b = 0; b < vb; b += 64) __builtin_prefetch(ahead + b);
+        }
+        memcpy(out + j * vb, nearkit_rows_at(rows, ix, positions[j]), vb);
+    }
+}
+
+/* The subset path: the admitted rows, a slice of p->block at a time, are copied together once per
+ * task and scored for each of its queries by the kernels that score contiguous rows (the same
+ * per-row arithmetic, so the same values), instead of one kernel call per scattered row. */
 static void knn_subset(knn_scratch *s, const nearkit_search_call *c, uint64_t first, uint64_t n) {
     const knn_plan *p = c->state;
-    const nearkit_rows *stored = &impl_of(c->ix)->rows;
+    const nearkit_index *ix = c->ix;
+    const nearkit_rows *stored = &impl_of(ix)->rows;
     const admitted_rows *a = &p->rows;
-    for (uint64_t q = first; q < first + n; q++) {
-        nearkit_topk h;
-        nearkit_topk_init(&h, s->heap_dist, s->heap_pos, (size_t)p->cap, stored->ids);
-        for (uint64_t i = 0; i < a->n; i += p->block) {
-            uint64_t slice = a->n - i < p->block ? a->n - i : p->block;
-            nearkit_rows_offer(&h, s->tile, s->ints, c->ix, stored, nearkit_query_at(c, q),
-                               a->positions + i, slice);
+    size_t vb = (size_t)ix->vector_bytes;
+    nearkit_topk heaps[GEMM_QUERY_BLOCK];
+    for (uint64_t i = 0; i < n; i++)
+        nearkit_topk_init(&heaps[i], s->heap_dist + i * p->cap, s->heap_pos + i * p->cap, (size_t)p->cap,
+                          stored->ids);
+    for (uint64_t at = 0; at < a->n; at += p->block) {
+        size_t slice = a->n - at < p->block ? (size_t)(a->n - at) : p->block;
+        gather_rows(s->gathered, stored, ix, a->positions + at, slice);
+        for (uint64_t i = 0; i < n; i++) {
+            nearkit_metric_distances(s->tile, s->ints, nearkit_kernels(), ix->metric,
+                                     nearkit_query_at(c, first + i), s->gathered, slice, ix->dimension, vb);
+            push_positions(&heaps[i], s->tile, a->positions + at, slice);
         }
-        nearkit_write_heap(c, q, &h);
     }
+    for (uint64_t i = 0; i < n; i++) nearkit_write_heap(c, first + i, &heaps[i]);
 }
 
 /* The k-NN of queries [first, first + n) (a task of at most the plan's chunk): every block of
