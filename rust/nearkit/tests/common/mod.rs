@@ -51,6 +51,28 @@ impl Data {
             }
         }
     }
+
+    /// The rows of `ids`, in that order, as vectors of their own.
+    pub fn gather(&self, ids: &[i64]) -> Data {
+        match self {
+            Data::Float { dim, values } => Data::Float {
+                dim: *dim,
+                values: ids
+                    .iter()
+                    .flat_map(|&id| &values[id as usize * dim..(id as usize + 1) * dim])
+                    .copied()
+                    .collect(),
+            },
+            Data::Binary { bytes_per_vector: b, values } => Data::Binary {
+                bytes_per_vector: *b,
+                values: ids
+                    .iter()
+                    .flat_map(|&id| &values[id as usize * b..(id as usize + 1) * b])
+                    .copied()
+                    .collect(),
+            },
+        }
+    }
 }
 
 /// Reads TEXMEX rows: per row a little-endian int32 count, then that many elements of
@@ -183,6 +205,11 @@ pub struct Manifest {
     pub tolerance: Tolerance,
     pub datasets: Vec<Dataset>,
     pub cases: Vec<Case>,
+    /// The living cases (docs/golden.md, "Living cases"), each as a [`Case`] whose `expected` is
+    /// its `living/<name>.json` (the expected rows share the layout of `expected/<case>.json`;
+    /// [`LivingChanges::load`] reads the changes from the same file). Empty when the manifest
+    /// has no "living" list.
+    pub living: Vec<Case>,
     pub approximate: Vec<Approximate>,
 }
 
@@ -226,6 +253,20 @@ impl Manifest {
                 expected: dir.join(c["expected"].as_str().expect("expected")),
             })
             .collect();
+        let living = json.get("living").map_or_else(Vec::new, |list| {
+            list.as_array()
+                .expect("living must be an array")
+                .iter()
+                .map(|c| Case {
+                    name: c["name"].as_str().expect("living name").to_string(),
+                    dataset: c["dataset"].as_str().expect("living dataset").to_string(),
+                    metric: c["metric"].as_str().expect("living metric").to_string(),
+                    k: c["k"].as_u64().expect("living k") as usize,
+                    radius: c["radius"].as_f64().expect("living radius"),
+                    expected: dir.join(c["case"].as_str().expect("living case")),
+                })
+                .collect()
+        });
         let approximate = json.get("approximate").map_or_else(Vec::new, |section| {
             section["kinds"]
                 .as_object()
@@ -244,7 +285,7 @@ impl Manifest {
                 })
                 .collect()
         });
-        let manifest = Manifest { tolerance, datasets, cases, approximate };
+        let manifest = Manifest { tolerance, datasets, cases, living, approximate };
         for a in &manifest.approximate {
             for (dataset, floor) in &a.min_recall {
                 assert!(
@@ -300,6 +341,40 @@ impl Expected {
                 .map(|row| row.into_iter().map(|d| d.expect("null range distance")).collect())
                 .collect(),
         }
+    }
+}
+
+/// The changes of a living case (`living/<name>.json`): ids to remove (ascending), ids to add
+/// back with their base vectors (in this order), and the allow-list of the searches (`None` for
+/// JSON null: no filter; an empty list allows nothing).
+pub struct LivingChanges {
+    pub remove: Vec<i64>,
+    pub add_back: Vec<i64>,
+    pub filter: Option<Vec<i64>>,
+}
+
+impl LivingChanges {
+    /// Reads the changes; every id must lie in `0..count` (the dataset's base).
+    pub fn load(path: &Path, count: usize) -> LivingChanges {
+        let text =
+            std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let json: Value = serde_json::from_str(&text).expect("living case file is not JSON");
+        let ids = |key: &str| -> Vec<i64> {
+            let list =
+                json[key].as_array().unwrap_or_else(|| panic!("{}: {key} is no array", path.display()));
+            list.iter()
+                .map(|v| match v.as_i64() {
+                    Some(id) if (0..count as i64).contains(&id) => id,
+                    _ => panic!("{}: {key} holds {v}, not an id in [0, {count})", path.display()),
+                })
+                .collect()
+        };
+        let filter = match json.get("filter") {
+            Some(Value::Null) => None,
+            Some(_) => Some(ids("filter")),
+            None => panic!("{}: no \"filter\" (null for no filter)", path.display()),
+        };
+        LivingChanges { remove: ids("remove"), add_back: ids("add_back"), filter }
     }
 }
 
