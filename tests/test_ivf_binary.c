@@ -15,6 +15,7 @@
 #include "binary_test_util.h"
 #include "check.h"
 #include "golden_util.h"
+#include "ivf_living.h"
 
 #define IVF NEARKIT_KIND_IVF_BINARY
 #define FLAT NEARKIT_KIND_FLAT
@@ -509,6 +510,23 @@ static void test_golden(const char *dir) {
     golden_manifest_free(&m);
 }
 
+/* ---- a living collection (issue 15) ----------------------------------------------------------- */
+
+static void test_living(void) {
+    const uint32_t bits = 128;
+    const uint64_t n = 20000, nq = 40;
+    uint64_t rng = 77;
+    uint8_t *codes = malloc((n + nq) * (bits / 8));
+    clustered_codes(codes, n + nq, bits / 8, 60, 24, &rng);
+    living_kind s = {IVF, NEARKIT_METRIC_HAMMING, BIN, bits, bits / 8, "ivf_binary"};
+    const uint8_t *qs = codes + n * (bits / 8);
+    living_filtered(&s, codes, n, qs, nq, "nlist=100,nprobe=10", 0.95);
+    living_remove(&s, codes, 3000, qs, nq, "nlist=30,nprobe=4");
+    living_untrained(&s, codes, 2000, qs, nq, "nlist=20");
+    living_per_call_nprobe(&s, codes, 3000, qs, nq, "nlist=30,nprobe=3");
+    free(codes);
+}
+
 int main(int argc, char **argv) {
     test_exactness();
     test_recall();
@@ -516,6 +534,7 @@ int main(int argc, char **argv) {
     test_params();
     test_save_load();
     test_concurrency();
+    test_living();
     if (argc > 1) test_golden(argv[1]);
     return check_summary("test_ivf_binary");
 }

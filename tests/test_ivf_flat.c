@@ -22,6 +22,7 @@
 
 #include "check.h"
 #include "golden_util.h"
+#include "ivf_living.h"
 #include "train/kmeans.h"
 
 #define F32 NEARKIT_VECTOR_FLOAT32
@@ -964,6 +965,25 @@ static void test_concurrent_searches(void) {
     free(x);
 }
 
+/* ---- a living collection (issue 15) ----------------------------------------------------------- */
+
+static void test_living(void) {
+    const uint32_t d = 16;
+    const uint64_t n = 20000, nq = 40;
+    float *x = clustered(n + nq, d, 60, 3.0f);
+    living_kind s = {NEARKIT_KIND_IVF_FLAT, NEARKIT_METRIC_L2, F32, d, d * sizeof(float), "ivf_flat l2"};
+    const uint8_t *base = (const uint8_t *)x, *qs = (const uint8_t *)(x + n * d);
+    living_filtered(&s, base, n, qs, nq, "nlist=100,nprobe=10", 0.95);
+    living_remove(&s, base, 3000, qs, nq, "nlist=30,nprobe=4");
+    living_untrained(&s, base, 2000, qs, nq, "nlist=20");
+    living_per_call_nprobe(&s, base, 3000, qs, nq, "nlist=30,nprobe=3");
+    s.metric = NEARKIT_METRIC_COSINE;
+    s.name = "ivf_flat cosine";
+    living_remove(&s, base, 3000, qs, nq, "nlist=30,nprobe=4");
+    living_untrained(&s, base, 2000, qs, nq, "nlist=20");
+    free(x);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: test_ivf_flat GOLDEN_DIR\n");
@@ -984,6 +1004,7 @@ int main(int argc, char **argv) {
     test_save_load();
     test_corrupt_sections();
     test_concurrent_searches();
+    test_living();
 
     golden_manifest m;
     char err[512];
