@@ -24,6 +24,8 @@ final class Golden {
     final Map<String, Object> datasets;
     final List<Map<String, Object>> cases;
     final List<Approximate> approximate;
+    /** The manifest's "living" list (docs/golden.md, "Living cases"); empty when it has none. */
+    final List<Map<String, Object>> living;
 
     @SuppressWarnings("unchecked")
     private Golden(Path dir) throws IOException {
@@ -52,6 +54,14 @@ final class Golden {
             }
         }
         approximate = a;
+        List<Map<String, Object>> l = new ArrayList<>();
+        Object list = m.get("living");
+        if (list != null) {
+            for (Object o : (List<Object>) list) {
+                l.add((Map<String, Object>) o);
+            }
+        }
+        living = l;
     }
 
     /**
@@ -146,12 +156,46 @@ final class Golden {
         }
     }
 
-    @SuppressWarnings("unchecked")
     Expected expected(Map<String, Object> c) throws IOException {
-        Path p = dir.resolve((String) c.get("expected"));
-        Map<String, Object> e = (Map<String, Object>) Json.parse(Files.readString(p, StandardCharsets.UTF_8));
+        return expectedRows(readObject((String) c.get("expected")));
+    }
+
+    @SuppressWarnings("unchecked")
+    private Map<String, Object> readObject(String relative) throws IOException {
+        Path p = dir.resolve(relative);
+        return (Map<String, Object>) Json.parse(Files.readString(p, StandardCharsets.UTF_8));
+    }
+
+    /** The knn_* and range_* rows of an expected file or a living case file. */
+    @SuppressWarnings("unchecked")
+    private static Expected expectedRows(Map<String, Object> e) {
         return new Expected(ids((List<Object>) e.get("knn_ids")), dists((List<Object>) e.get("knn_distances")),
                 ids((List<Object>) e.get("range_ids")), dists((List<Object>) e.get("range_distances")));
+    }
+
+    /**
+     * A living case's changes and expected rows (living/&lt;name&gt;.json): the ids to remove, the ids
+     * to add back (in that order, with their base vectors), the allowed ids ({@code null}: no
+     * filter; empty: nothing allowed).
+     */
+    record Living(long[] remove, long[] addBack, long[] filter, Expected expected) {
+    }
+
+    /** Reads the case file of an entry of the manifest's "living" list. */
+    @SuppressWarnings("unchecked")
+    Living living(Map<String, Object> entry) throws IOException {
+        Map<String, Object> f = readObject((String) entry.get("case"));
+        Object filter = f.get("filter");
+        return new Living(idList((List<Object>) f.get("remove")), idList((List<Object>) f.get("add_back")),
+                filter == null ? null : idList((List<Object>) filter), expectedRows(f));
+    }
+
+    private static long[] idList(List<Object> list) {
+        long[] out = new long[list.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = ((Number) list.get(i)).longValue();
+        }
+        return out;
     }
 
     @SuppressWarnings("unchecked")
@@ -193,50 +237,52 @@ final class Golden {
                 + e.knnIds.length);
         check(r.k() == k, label + ": k");
         for (int q = 0; q < r.queryCount(); q++) {
-            String at = label + " knn query " + q;
-            long[] eid = e.knnIds[q];
-            double[] ed = e.knnDistances[q];
-            long[] aid = r.ids(q);
-            float[] ad = r.distances(q);
-            check(eid.length == k && aid.length == k, at + ": row lengths");
-            double dk = Double.NEGATIVE_INFINITY;
-            for (int j = 0; j < k; j++) {
-                check((eid[j] == -1) == (aid[j] == -1), at + " position " + j + ": expected id " + eid[j]
-                        + ", got " + aid[j]);
-                if (eid[j] != -1) {
-                    check(Math.abs(ad[j] - ed[j]) <= tol(ed[j]), at + " position " + j + ": distance "
-                            + ad[j] + ", expected " + ed[j]);
-                    if (!Double.isInfinite(ed[j])) {
-                        dk = Math.max(dk, ed[j]);
-                    }
-                } else {
-                    check(ad[j] == Float.POSITIVE_INFINITY, at + " position " + j
-                            + ": missing neighbour without +inf distance");
+            checkKnnRow(label + " knn query " + q, e, q, r.ids(q), r.distances(q), k);
+        }
+    }
+
+    /** The k-NN part of the rule for query q's expected row and one actual row. */
+    void checkKnnRow(String at, Expected e, int q, long[] aid, float[] ad, int k) {
+        long[] eid = e.knnIds[q];
+        double[] ed = e.knnDistances[q];
+        check(eid.length == k && aid.length == k, at + ": row lengths");
+        double dk = Double.NEGATIVE_INFINITY;
+        for (int j = 0; j < k; j++) {
+            check((eid[j] == -1) == (aid[j] == -1), at + " position " + j + ": expected id " + eid[j]
+                    + ", got " + aid[j]);
+            if (eid[j] != -1) {
+                check(Math.abs(ad[j] - ed[j]) <= tol(ed[j]), at + " position " + j + ": distance "
+                        + ad[j] + ", expected " + ed[j]);
+                if (!Double.isInfinite(ed[j])) {
+                    dk = Math.max(dk, ed[j]);
                 }
+            } else {
+                check(ad[j] == Float.POSITIVE_INFINITY, at + " position " + j
+                        + ": missing neighbour without +inf distance");
             }
-            if (dk == Double.NEGATIVE_INFINITY) {
-                continue;
+        }
+        if (dk == Double.NEGATIVE_INFINITY) {
+            return;
+        }
+        double bound = dk - tol(dk);
+        Set<Long> actual = new HashSet<>();
+        Set<Long> expected = new HashSet<>();
+        for (int j = 0; j < k; j++) {
+            if (aid[j] != -1) {
+                check(actual.add(aid[j]), at + ": id " + aid[j] + " twice");
             }
-            double bound = dk - tol(dk);
-            Set<Long> actual = new HashSet<>();
-            Set<Long> expected = new HashSet<>();
-            for (int j = 0; j < k; j++) {
-                if (aid[j] != -1) {
-                    check(actual.add(aid[j]), at + ": id " + aid[j] + " twice");
-                }
-                if (eid[j] != -1) {
-                    expected.add(eid[j]);
-                }
+            if (eid[j] != -1) {
+                expected.add(eid[j]);
             }
-            for (int j = 0; j < k; j++) {
-                if (eid[j] != -1 && ed[j] < bound) {
-                    check(actual.contains(eid[j]), at + ": expected id " + eid[j] + " (distance " + ed[j]
-                            + ") is missing");
-                }
-                if (aid[j] != -1 && !expected.contains(aid[j])) {
-                    check(ad[j] >= bound, at + ": unexpected id " + aid[j] + " at distance " + ad[j]
-                            + " < " + bound);
-                }
+        }
+        for (int j = 0; j < k; j++) {
+            if (eid[j] != -1 && ed[j] < bound) {
+                check(actual.contains(eid[j]), at + ": expected id " + eid[j] + " (distance " + ed[j]
+                        + ") is missing");
+            }
+            if (aid[j] != -1 && !expected.contains(aid[j])) {
+                check(ad[j] >= bound, at + ": unexpected id " + aid[j] + " at distance " + ad[j]
+                        + " < " + bound);
             }
         }
     }
@@ -266,41 +312,43 @@ final class Golden {
     /** The range part of the rule, for every query. */
     void checkRange(String label, Expected e, RangeSearchResult r, double radius) {
         check(r.queryCount() == e.rangeIds.length, label + ": range query count");
+        for (int q = 0; q < r.queryCount(); q++) {
+            checkRangeRow(label + " range query " + q, e, q, r.ids(q), r.distances(q), radius);
+        }
+    }
+
+    /** The range part of the rule for query q's expected row and one actual row. */
+    void checkRangeRow(String at, Expected e, int q, long[] aid, float[] ad, double radius) {
         double lo = radius - tol(radius);
         double hi = radius + tol(radius);
-        for (int q = 0; q < r.queryCount(); q++) {
-            String at = label + " range query " + q;
-            long[] eid = e.rangeIds[q];
-            double[] ed = e.rangeDistances[q];
-            long[] aid = r.ids(q);
-            float[] ad = r.distances(q);
-            java.util.Map<Long, Double> exp = new java.util.HashMap<>();
-            for (int j = 0; j < eid.length; j++) {
-                exp.put(eid[j], ed[j]);
+        long[] eid = e.rangeIds[q];
+        double[] ed = e.rangeDistances[q];
+        java.util.Map<Long, Double> exp = new java.util.HashMap<>();
+        for (int j = 0; j < eid.length; j++) {
+            exp.put(eid[j], ed[j]);
+        }
+        java.util.Map<Long, Float> act = new java.util.HashMap<>();
+        for (int j = 0; j < aid.length; j++) {
+            check(act.put(aid[j], ad[j]) == null, at + ": id " + aid[j] + " twice");
+            if (j > 0) {
+                check(ad[j] >= ad[j - 1], at + ": distances decrease at " + j);
             }
-            java.util.Map<Long, Float> act = new java.util.HashMap<>();
-            for (int j = 0; j < aid.length; j++) {
-                check(act.put(aid[j], ad[j]) == null, at + ": id " + aid[j] + " twice");
-                if (j > 0) {
-                    check(ad[j] >= ad[j - 1], at + ": distances decrease at " + j);
-                }
+        }
+        for (int j = 0; j < eid.length; j++) {
+            if (ed[j] < lo) {
+                check(act.containsKey(eid[j]), at + ": expected id " + eid[j] + " (distance " + ed[j]
+                        + ") is missing");
             }
-            for (int j = 0; j < eid.length; j++) {
-                if (ed[j] < lo) {
-                    check(act.containsKey(eid[j]), at + ": expected id " + eid[j] + " (distance " + ed[j]
-                            + ") is missing");
-                }
-                Float a = act.get(eid[j]);
-                if (a != null) {
-                    check(Math.abs(a - ed[j]) <= tol(ed[j]), at + ": id " + eid[j] + " distance " + a
-                            + ", expected " + ed[j]);
-                }
+            Float a = act.get(eid[j]);
+            if (a != null) {
+                check(Math.abs(a - ed[j]) <= tol(ed[j]), at + ": id " + eid[j] + " distance " + a
+                        + ", expected " + ed[j]);
             }
-            for (int j = 0; j < aid.length; j++) {
-                if (!exp.containsKey(aid[j])) {
-                    check(ad[j] >= lo && ad[j] <= hi, at + ": unexpected id " + aid[j] + " at distance "
-                            + ad[j]);
-                }
+        }
+        for (int j = 0; j < aid.length; j++) {
+            if (!exp.containsKey(aid[j])) {
+                check(ad[j] >= lo && ad[j] <= hi, at + ": unexpected id " + aid[j] + " at distance "
+                        + ad[j]);
             }
         }
     }
