@@ -172,20 +172,31 @@ static void test_build_state(void) {
     CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
     CHECK_STATUS(nearkit_index_search(ids, dist, ix, NEARKIT_VECTOR_BINARY, data, 1, 3, NULL), NEARKIT_OK);
     CHECK(ids[0] == -1 && isinf(dist[2]));
+    /* added after a build (of the empty index): the writer keeps a built index built */
     CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_BINARY, data, 60, NULL), NEARKIT_OK);
-    CHECK(nearkit_index_is_ready(ix) == 0);
-    CHECK_STATUS(nearkit_index_search(ids, dist, ix, NEARKIT_VECTOR_BINARY, data, 1, 3, NULL),
-                 NEARKIT_ERR_STATE);
-    nearkit_range_result *r = NULL;
-    CHECK_STATUS(nearkit_index_range_search(&r, ix, NEARKIT_VECTOR_BINARY, data, 1, 3.0f, NULL),
-                 NEARKIT_ERR_STATE);
+    CHECK(nearkit_index_is_ready(ix) == 1);
+    nearkit_index *flat60 = tc_make(NEARKIT_KIND_FLAT, HAM, 32, NULL, 1, data, 60, NULL);
+    CHECK(tc_same_knn(flat60, ix, data, 100, 3, 1) && tc_same_knn(flat60, ix, data, 100, 1, 1));
+    CHECK(tc_same_range(flat60, ix, data, 100, 9.0f, 2));
+    nearkit_index_free(flat60);
     CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
     CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
-    CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_BINARY, data + 60 * 4, 40, NULL), NEARKIT_OK);
-    CHECK(nearkit_index_is_ready(ix) == 0 && nearkit_index_count(ix) == 100);
+    /* a few more after the build wait beside the tree, scanned exactly */
+    CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_BINARY, data + 60 * 4, 10, NULL), NEARKIT_OK);
+    CHECK(nearkit_index_is_ready(ix) == 1 && nearkit_index_count(ix) == 70);
     char *text = NULL;
     CHECK_STATUS(nearkit_index_describe(&text, ix), NEARKIT_OK);
-    CHECK(text && strstr(text, "40 rows added since the last build"));
+    CHECK(text && strstr(text, "10 rows added since the last build, scanned exactly"));
+    nearkit_string_free(text);
+    nearkit_index *flat70 = tc_make(NEARKIT_KIND_FLAT, HAM, 32, NULL, 1, data, 70, NULL);
+    CHECK(tc_same_knn(flat70, ix, data, 100, 3, 1) && tc_same_knn(flat70, ix, data, 100, 1, 2));
+    CHECK(tc_same_range(flat70, ix, data, 100, 9.0f, 2));
+    nearkit_index_free(flat70);
+    /* a quarter of the rows waiting: the add rebuilds the tree over all of them */
+    CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_BINARY, data + 70 * 4, 30, NULL), NEARKIT_OK);
+    CHECK(nearkit_index_count(ix) == 100);
+    CHECK_STATUS(nearkit_index_describe(&text, ix), NEARKIT_OK);
+    CHECK(text && !strstr(text, "rows added since") && strstr(text, "100 rows in the tree"));
     nearkit_string_free(text);
     CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
     nearkit_index *flat = tc_make(NEARKIT_KIND_FLAT, HAM, 32, NULL, 1, data, 100, NULL);
@@ -194,6 +205,7 @@ static void test_build_state(void) {
     float fq[1] = {0};
     CHECK_STATUS(nearkit_index_search(ids, dist, ix, NEARKIT_VECTOR_FLOAT32, fq, 1, 3, NULL),
                  NEARKIT_ERR_INVALID_ARGUMENT);
+    nearkit_range_result *r = NULL;
     CHECK_STATUS(nearkit_index_range_search(&r, ix, NEARKIT_VECTOR_BINARY, data, 1, NAN, NULL),
                  NEARKIT_ERR_INVALID_ARGUMENT);
     nearkit_index *other = NULL;
@@ -307,8 +319,9 @@ static void test_save_load(void) {
     CHECK_STATUS(nearkit_index_add(tree, NEARKIT_VECTOR_BINARY, queries, 40, NULL), NEARKIT_OK);
     CHECK_STATUS(nearkit_index_save_to_buffer(&buf, &size, tree), NEARKIT_OK);
     CHECK_STATUS(nearkit_index_load_from_buffer(&back, buf, size), NEARKIT_OK);
-    CHECK(back && nearkit_index_is_ready(back) == 0 && nearkit_index_count(back) == 4040);
+    CHECK(back && nearkit_index_is_ready(back) == 1 && nearkit_index_count(back) == 4040);
     if (back) {
+        CHECK(tc_same_knn(tree, back, queries, 40, 5, 1));
         CHECK_STATUS(nearkit_index_build(back), NEARKIT_OK);
         CHECK_STATUS(nearkit_index_build(tree), NEARKIT_OK);
         CHECK(tc_same_knn(tree, back, queries, 40, 5, 1));
@@ -384,7 +397,7 @@ static void test_corrupted_sections(void) {
         {"BKHD", 0, &zero, 8},
         {"BKHD", 8, &one, 8},
         {"BKHD", 16, &one, 8},
-        {"IDS ", 8, &huge, 8},
+        {"IDS ", 8, &huge, 8}, /* id -1 marks a removed row: 2999 live, the header says 3000 */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         nearkit_status st =
@@ -417,6 +430,23 @@ static void test_corrupted_sections(void) {
     free(data);
 }
 
+/* ---- a living collection ---------------------------------------------------------------------- */
+
+/* Removal, read back, filters, saving with removed rows, adding after a build, compaction: the
+ * answers equal a flat index's of the live rows (tree_check.h), on random, tie-heavy and
+ * duplicate codes. */
+static void test_living_collection(void) {
+    tc_check_living(BK, HAM, 64, "leaf_size=16", 0);
+    tc_check_living(BK, HAM, 32, "leaf_size=4", 1);
+    tc_check_living(BK, HAM, 128, NULL, 2);
+}
+
+/* Searched before any build: answered by scanning, exactly. */
+static void test_unbuilt(void) {
+    tc_check_unbuilt(BK, HAM, 64, 0);
+    tc_check_unbuilt(BK, HAM, 16, 1);
+}
+
 int main(void) {
     test_exact_like_flat();
     test_leaf_sizes_and_small_counts();
@@ -429,5 +459,7 @@ int main(void) {
     test_concurrent_searches();
     test_save_load();
     test_corrupted_sections();
+    test_living_collection();
+    test_unbuilt();
     return check_summary("test_bktree");
 }

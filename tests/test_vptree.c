@@ -199,26 +199,30 @@ static void test_build_state(void) {
                  NEARKIT_OK);
     CHECK(r && nearkit_range_result_query_count(r) == 1);
     nearkit_range_result_free(r);
-    /* added, not built: STATE */
+    /* added after a build (of the empty index): the writer keeps a built index built */
     CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_FLOAT32, data, 60, NULL), NEARKIT_OK);
-    CHECK(nearkit_index_is_ready(ix) == 0);
-    CHECK_STATUS(nearkit_index_search(ids, dist, ix, NEARKIT_VECTOR_FLOAT32, data, 1, 3, NULL),
-                 NEARKIT_ERR_STATE);
-    CHECK_STATUS(nearkit_index_range_search(&r, ix, NEARKIT_VECTOR_FLOAT32, data, 1, 1.0f, NULL),
-                 NEARKIT_ERR_STATE);
-    CHECK(r == NULL);
+    CHECK(nearkit_index_is_ready(ix) == 1);
+    nearkit_index *flat60 = tc_make(NEARKIT_KIND_FLAT, NEARKIT_METRIC_L2, D, NULL, 1, data, 60, NULL);
+    CHECK(tc_same_knn(flat60, ix, data, 100, 3, 1) && tc_same_range(flat60, ix, data, 100, 0.5f, 2));
+    nearkit_index_free(flat60);
     CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
     CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK); /* idempotent */
     CHECK(nearkit_index_is_ready(ix) == 1);
-    /* more after the build: not ready until the next build, which covers every vector */
-    CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_FLOAT32, data + 60 * D, 40, NULL), NEARKIT_OK);
-    CHECK(nearkit_index_is_ready(ix) == 0);
-    CHECK(nearkit_index_count(ix) == 100);
-    CHECK_STATUS(nearkit_index_search(ids, dist, ix, NEARKIT_VECTOR_FLOAT32, data, 1, 3, NULL),
-                 NEARKIT_ERR_STATE);
+    /* a few more after the build wait beside the tree, scanned exactly */
+    CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_FLOAT32, data + 60 * D, 10, NULL), NEARKIT_OK);
+    CHECK(nearkit_index_is_ready(ix) == 1 && nearkit_index_count(ix) == 70);
     char *text = NULL;
     CHECK_STATUS(nearkit_index_describe(&text, ix), NEARKIT_OK);
-    CHECK(text && strstr(text, "40 rows added since the last build"));
+    CHECK(text && strstr(text, "10 rows added since the last build, scanned exactly"));
+    nearkit_string_free(text);
+    nearkit_index *flat70 = tc_make(NEARKIT_KIND_FLAT, NEARKIT_METRIC_L2, D, NULL, 1, data, 70, NULL);
+    CHECK(tc_same_knn(flat70, ix, data, 100, 3, 1) && tc_same_knn(flat70, ix, data, 100, 1, 2));
+    nearkit_index_free(flat70);
+    /* a quarter of the rows waiting: the add rebuilds the tree over all of them */
+    CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_FLOAT32, data + 70 * D, 30, NULL), NEARKIT_OK);
+    CHECK(nearkit_index_count(ix) == 100);
+    CHECK_STATUS(nearkit_index_describe(&text, ix), NEARKIT_OK);
+    CHECK(text && !strstr(text, "rows added since") && strstr(text, "100 rows in the tree"));
     nearkit_string_free(text);
     CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
     nearkit_index *flat = tc_make(NEARKIT_KIND_FLAT, NEARKIT_METRIC_L2, D, NULL, 1, data, 100, NULL);
@@ -401,7 +405,8 @@ static void test_save_load(void) {
     }
 }
 
-/* Saved before the build, or with vectors added since: loads in the same state. */
+/* Saved before the build, or with vectors added since: loads in the same state, and answers
+ * before and after a build. */
 static void test_save_unbuilt(void) {
     float *data = tc_floats(400, 3, 0);
     nearkit_index *ix = NULL;
@@ -413,19 +418,23 @@ static void test_save_unbuilt(void) {
         CHECK_STATUS(nearkit_index_save_to_buffer(&buf, &size, ix), NEARKIT_OK);
         nearkit_index *back = NULL;
         CHECK_STATUS(nearkit_index_load_from_buffer(&back, buf, size), NEARKIT_OK);
-        CHECK(back && nearkit_index_is_ready(back) == 0 &&
-              nearkit_index_count(back) == 300 + 100 * (uint64_t)round);
+        uint64_t count = 300 + 50 * (uint64_t)round;
+        CHECK(back && nearkit_index_is_ready(back) == 1 && nearkit_index_count(back) == count);
         if (back) {
+            char *text = NULL;
+            CHECK_STATUS(nearkit_index_describe(&text, back), NEARKIT_OK);
+            CHECK(text && strstr(text, round == 0 ? "300 rows added since" : "50 rows added since"));
+            nearkit_string_free(text);
+            nearkit_index *flat = tc_make(NEARKIT_KIND_FLAT, NEARKIT_METRIC_LINF, 3, NULL, 1, data, count, NULL);
+            CHECK(tc_same_knn(flat, back, data, 50, 6, 1));
             CHECK_STATUS(nearkit_index_build(back), NEARKIT_OK);
-            nearkit_index *flat = tc_make(NEARKIT_KIND_FLAT, NEARKIT_METRIC_LINF, 3, NULL, 1, data,
-                                          nearkit_index_count(back), NULL);
             CHECK(tc_same_knn(flat, back, data, 50, 6, 1));
             nearkit_index_free(flat);
         }
         nearkit_index_free(back);
         nearkit_buffer_free(buf);
         CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
-        CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_FLOAT32, data + 300 * 3, 100, NULL), NEARKIT_OK);
+        CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_FLOAT32, data + 300 * 3, 50, NULL), NEARKIT_OK);
     }
     nearkit_index_free(ix);
     free(data);
@@ -480,7 +489,7 @@ static void test_corrupted_sections(void) {
         {"VPHD", 0, &zero, 8},                                 /* nodes without rows */
         {"VPHD", 8, &one, 8},                                  /* node count != section */
         {"VPHD", 8, &huge, 8},
-        {"IDS ", 16, &huge, 8},                                /* id -1 */
+        {"IDS ", 16, &huge, 8}, /* id -1 marks a removed row: 499 live, the header says 500 */
         {"VECS", 4, &nan, 4},                                  /* a NaN vector */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -519,6 +528,24 @@ static void test_corrupted_sections(void) {
     free(data);
 }
 
+/* ---- a living collection ---------------------------------------------------------------------- */
+
+/* Removal, read back, filters, saving with removed rows, adding after a build, compaction: the
+ * answers equal a flat index's of the live rows (tree_check.h), under every metric. */
+static void test_living_collection(void) {
+    tc_check_living(VP, NEARKIT_METRIC_L2, 8, "leaf_size=16", 3);
+    tc_check_living(VP, NEARKIT_METRIC_L1, 4, NULL, 1);
+    tc_check_living(VP, NEARKIT_METRIC_COSINE, 16, "leaf_size=8", 0);
+    tc_check_living(VP, NEARKIT_METRIC_LINF, 3, NULL, 2);
+    tc_check_living(VP, NEARKIT_METRIC_HAMMING, 64, "leaf_size=32", 1);
+}
+
+/* Searched before any build: answered by scanning, exactly. */
+static void test_unbuilt(void) {
+    tc_check_unbuilt(VP, NEARKIT_METRIC_L2, 5, 0);
+    tc_check_unbuilt(VP, NEARKIT_METRIC_HAMMING, 32, 1);
+}
+
 int main(void) {
     test_exact_like_flat();
     test_leaf_sizes_and_small_counts();
@@ -533,5 +560,7 @@ int main(void) {
     test_save_load();
     test_save_unbuilt();
     test_corrupted_sections();
+    test_living_collection();
+    test_unbuilt();
     return check_summary("test_vptree");
 }

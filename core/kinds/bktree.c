@@ -13,9 +13,26 @@
  * beyond the radius (range search) or beyond the k-th distance found so far (k-NN). A key-0
  * bucket needs no distance computation: its rows are at d(q, pivot).
  *
- * Vectors added after a build wait beside the tree: the index reports not ready (searches give
- * STATE) until the next build, which rebuilds the tree over all rows. A saved index holds the
- * tree, so loading does not rebuild it; the loader checks the structure and every row's key. */
+ * Buckets are scanned with the popcount kernel into integer distances, compared with an integer
+ * bar (the k-th distance so far, the best, or the radius rounded down) before a row is collected.
+ *
+ * A living collection. Rows [0, built) are the tree's; rows added since (all of them before the
+ * first build) form a tail that every search scans exactly first, into the same heap, so an index
+ * is searchable at any time and reports ready. Removing marks rows (their id becomes -1, see
+ * search/rows.h): searches skip them, and the keys stay valid because the marked rows' codes are
+ * still stored (a marked pivot still routes). Once the index has been built, a writer (add,
+ * remove) rebuilds the tree over the live rows, dropping the marked ones, when marked and tail
+ * rows together reach a quarter of the rows; compact does it at once. An index never built keeps
+ * all its rows in the tail and only drops marked rows (a quarter or more, or on compact). A
+ * rebuild that runs out of memory leaves every row in the tail: slower, still exact.
+ *
+ * Filters: candidates are tested (nearkit_call_admits) before they are collected; with no filter
+ * and no marked rows, nothing is tested. Where a filter lets few ids through (at most
+ * 1 / GATHER_FRACTION of the live rows), the plan gathers the admitted rows once per call and
+ * every query scans just those, exactly.
+ *
+ * A saved index holds the tree and the rows with their marks, so loading does not rebuild it; the
+ * loader checks the structure and every row's key. */
 #include "search/driver.h"
 #include "base/internal.h"
 #include "kernels/kernels.h"
@@ -38,6 +55,10 @@
 #define NO_CHILD UINT32_MAX
 #define PIVOT_SAMPLE 64
 #define PARALLEL_SPLIT_ROWS 32768 /* nodes this large compute their keys in parallel */
+#define SCAN_BLOCK 256            /* rows of the tail, or gathered rows, a search scans at once */
+/* A filter letting at most live rows / GATHER_FRACTION through is answered over its gathered rows:
+ * below that, the tree (which must walk on until k admitted rows turn up) is no faster. */
+#define GATHER_FRACTION 8
 
 /* A node and its groups (edges), stored as is (little-endian, no padding) in the file. */
 typedef struct bk_node {
@@ -61,7 +82,8 @@ typedef struct bk_impl {
     bk_node *nodes;
     bk_edge *edges;
     uint64_t n_nodes, n_edges;
-    uint64_t built; /* rows [0, built) are the tree's; the rest were added since */
+    uint64_t built; /* rows [0, built) are the tree's; the rest (the tail) were added since */
+    bool maintained; /* built once: writers rebuild the tree when the deferred rows grow */
     uint32_t leaf_size;
     uint32_t depth; /* edges from the root to the deepest node */
     uint64_t leaf_count, max_leaf; /* buckets; rows of the largest bucket that is ever scanned */
@@ -113,21 +135,18 @@ static void bk_destroy(nearkit_index *ix) {
     free(t);
 }
 
+/* Always: rows outside the tree are scanned exactly. */
 static bool bk_is_ready(const nearkit_index *ix) {
-    const bk_impl *t = impl_of(ix);
-    return t->built == t->rows.count;
+    (void)ix;
+    return true;
 }
 
-static uint64_t bk_count(const nearkit_index *ix) { return impl_of(ix)->rows.count; }
+static uint64_t bk_count(const nearkit_index *ix) { return nearkit_rows_live(&impl_of(ix)->rows); }
 
 static uint64_t bk_memory(const nearkit_index *ix) {
     const bk_impl *t = impl_of(ix);
     return sizeof *t + nearkit_rows_memory(&t->rows, ix) + t->n_nodes * sizeof(bk_node) +
            t->n_edges * sizeof(bk_edge);
-}
-
-static nearkit_status bk_add(nearkit_index *ix, const void *vectors, uint64_t n, const int64_t *ids) {
-    return nearkit_rows_append(&impl_of(ix)->rows, ix, vectors, n, ids);
 }
 
 static uint32_t hamming(const nearkit_kernel_table *kt, const nearkit_index *ix, const void *a,
@@ -492,10 +511,11 @@ static nearkit_status check_structure(bk_impl *t, uint32_t bits) {
     return NEARKIT_OK;
 }
 
-static nearkit_status bk_build(nearkit_index *ix) {
+/* Builds the tree over every row (none of them marked), reordering the rows into tree order. */
+static nearkit_status index_rows(nearkit_index *ix) {
     bk_impl *t = impl_of(ix);
     uint64_t n = t->rows.count;
-    if (t->built == n) return NEARKIT_OK;
+    if (n == 0) return NEARKIT_OK;
     uint64_t *perm = nearkit_alloc_array((size_t)n, sizeof *perm);
     uint64_t *perm_tmp = nearkit_alloc_array((size_t)n, sizeof *perm_tmp);
     uint32_t *key = nearkit_alloc_array((size_t)n, sizeof *key);
@@ -519,6 +539,67 @@ static nearkit_status bk_build(nearkit_index *ix) {
     return st;
 }
 
+/* ---- a living collection ----------------------------------------------------------------------- */
+
+/* Rebuilds the tree over the live rows, dropping the marked ones. On failure every row is left
+ * in the tail, which searches scan exactly. */
+static nearkit_status rebuild(nearkit_index *ix) {
+    bk_impl *t = impl_of(ix);
+    forget_tree(t);
+    if (t->rows.removed > 0) nearkit_rows_compact(&t->rows, ix, NULL);
+    return index_rows(ix);
+}
+
+static nearkit_status bk_build(nearkit_index *ix) {
+    bk_impl *t = impl_of(ix);
+    t->maintained = true;
+    return t->built == t->rows.count ? NEARKIT_OK : rebuild(ix);
+}
+
+/* The deferred work a writer does on its way out: rebuild a built index once marked and tail rows
+ * reach a quarter of the rows, or drop the marked rows of an index never built. A rebuild that
+ * runs out of memory is not the writer's failure: its rows wait in the tail. */
+static void maintain(nearkit_index *ix) {
+    bk_impl *t = impl_of(ix);
+    uint64_t deferred = t->rows.removed + (t->rows.count - t->built);
+    if (t->maintained) {
+        if (deferred > 0 && deferred >= t->rows.count / 4 && rebuild(ix) != NEARKIT_OK) nearkit_clear_error();
+    } else if (nearkit_rows_should_compact(&t->rows)) {
+        nearkit_rows_compact(&t->rows, ix, NULL); /* no tree: nothing refers to the positions */
+    }
+}
+
+static nearkit_status bk_add(nearkit_index *ix, const void *vectors, uint64_t n, const int64_t *ids) {
+    nearkit_status st = nearkit_rows_append(&impl_of(ix)->rows, ix, vectors, n, ids);
+    if (!st) maintain(ix);
+    return st;
+}
+
+static nearkit_status bk_remove(nearkit_index *ix, const nearkit_idmap *ids, uint64_t *removed) {
+    nearkit_status st = nearkit_rows_remove(&impl_of(ix)->rows, ids, removed);
+    if (!st) maintain(ix);
+    return st;
+}
+
+static nearkit_status bk_get(const nearkit_index *ix, const nearkit_idmap *wanted, void *vectors,
+                             uint8_t *found) {
+    nearkit_rows_get(&impl_of(ix)->rows, ix, wanted, vectors, found);
+    return NEARKIT_OK;
+}
+
+static void bk_each_id(const nearkit_index *ix, bool (*fn)(void *ctx, int64_t id), void *ctx) {
+    nearkit_rows_each_id(&impl_of(ix)->rows, fn, ctx);
+}
+
+/* Drops the marked rows now, and brings a built index's tree over every row. */
+static nearkit_status bk_compact(nearkit_index *ix) {
+    bk_impl *t = impl_of(ix);
+    if (t->maintained)
+        return t->rows.removed > 0 || t->built < t->rows.count ? rebuild(ix) : NEARKIT_OK;
+    nearkit_rows_compact(&t->rows, ix, NULL);
+    return NEARKIT_OK;
+}
+
 /* ---- search ------------------------------------------------------------------------------------ */
 
 /* Where a search is in one node: its groups are taken in order of |delta - key|, from the two
@@ -532,28 +613,44 @@ typedef struct bk_frame {
 
 typedef enum { COLLECT_KNN, COLLECT_NEAREST, COLLECT_RANGE } collect_mode;
 
+/* A call's plan: the rows a filter admits, gathered once when it admits few. */
+typedef struct bk_plan {
+    uint64_t *positions; /* NULL: search the tree and the tail */
+    uint64_t n;
+} bk_plan;
+
+static bool plan_call(nearkit_search_call *c, void *plan) {
+    const bk_impl *t = impl_of(c->ix);
+    bk_plan *p = plan;
+    if (!c->admit || c->admit->most > nearkit_rows_live(&t->rows) / GATHER_FRACTION) return true;
+    return nearkit_rows_admitted(&p->positions, &p->n, &t->rows, c, 0, t->rows.count) == NEARKIT_OK;
+}
+
+static void plan_free(void *plan) { free(((bk_plan *)plan)->positions); }
+
 /* One worker's scratch for a search call, and what it collects. */
 typedef struct bk_searcher {
     const nearkit_index *ix;
     const bk_impl *t;
     const nearkit_kernel_table *kt;
     const nearkit_search_call *call;
-    float *dist;      /* max_leaf */
-    uint32_t *ints;   /* max_leaf */
+    const bk_plan *plan;
+    bool checking;    /* candidates pass nearkit_call_admits: the call filters, or rows are marked */
+    uint32_t *ints;   /* max(max_leaf, SCAN_BLOCK) distances */
     bk_frame *frames; /* depth + 1 */
     collect_mode mode;
     nearkit_topk heap;  /* k-NN */
     float *heap_dist;
     uint64_t *heap_pos;
-    float best;         /* 1-NN */
+    uint32_t best;      /* 1-NN */
     uint64_t best_row;
     uint64_t query;     /* range */
+    uint32_t radius;    /* range: the largest distance within the radius */
     bool failed;
 } bk_searcher;
 
 static void searcher_free(void *scratch) {
     bk_searcher *s = scratch;
-    free(s->dist);
     free(s->ints);
     free(s->frames);
     free(s->heap_dist);
@@ -565,47 +662,62 @@ static void *searcher_new(const nearkit_search_call *c) {
     const bk_impl *t = impl_of(c->ix);
     bk_searcher *s = malloc(sizeof *s);
     if (!s) return NULL;
-    *s = (bk_searcher){.ix = c->ix, .t = t, .kt = nearkit_kernels(), .call = c,
-                       .dist = nearkit_alloc_array((size_t)t->max_leaf, sizeof(float)),
-                       .ints = nearkit_alloc_array((size_t)t->max_leaf, sizeof(uint32_t)),
+    size_t scan = t->max_leaf > SCAN_BLOCK ? (size_t)t->max_leaf : SCAN_BLOCK;
+    *s = (bk_searcher){.ix = c->ix, .t = t, .kt = nearkit_kernels(), .call = c, .plan = c->state,
+                       .checking = c->admit || t->rows.removed > 0,
+                       .ints = nearkit_alloc_array(scan, sizeof(uint32_t)),
                        .frames = nearkit_alloc_array((size_t)t->depth + 1, sizeof(bk_frame))};
     s->mode = c->matches ? COLLECT_RANGE : c->k == 1 ? COLLECT_NEAREST : COLLECT_KNN;
+    /* hamming distances are integers: d <= radius exactly when d <= floor(radius) */
+    s->radius = c->radius >= 4294967295.0f ? UINT32_MAX : c->radius >= 0 ? (uint32_t)c->radius : 0;
     if (s->mode == COLLECT_KNN) {
         s->heap_dist = nearkit_alloc_array((size_t)c->k, sizeof(float));
         s->heap_pos = nearkit_alloc_array((size_t)c->k, sizeof(uint64_t));
     }
-    if (!s->dist || !s->ints || !s->frames ||
-        (s->mode == COLLECT_KNN && (!s->heap_dist || !s->heap_pos))) {
+    if (!s->ints || !s->frames || (s->mode == COLLECT_KNN && (!s->heap_dist || !s->heap_pos))) {
         searcher_free(s);
         return NULL;
     }
     return s;
 }
 
-/* The distance beyond which nothing more is collected. */
-static float collect_limit(const bk_searcher *s) {
+/* The largest distance still collected. */
+static uint32_t collect_bar(const bk_searcher *s) {
     switch (s->mode) {
-    case COLLECT_KNN: return nearkit_topk_bound(&s->heap);
-    case COLLECT_NEAREST: return s->best_row == UINT64_MAX ? INFINITY : s->best;
-    default: return s->call->radius;
+    case COLLECT_KNN: return s->heap.size < s->heap.cap ? UINT32_MAX : (uint32_t)s->heap.dist[0];
+    case COLLECT_NEAREST: return s->best_row == UINT64_MAX ? UINT32_MAX : s->best;
+    default: return s->radius;
     }
 }
 
-static void collect(bk_searcher *s, float d, uint64_t row) {
+/* Collects a row within the bar. */
+static void collect(bk_searcher *s, uint32_t d, uint64_t row) {
+    const int64_t *ids = s->t->rows.ids;
     switch (s->mode) {
-    case COLLECT_KNN: nearkit_topk_push(&s->heap, d, row); break;
-    case COLLECT_NEAREST: {
-        const int64_t *ids = s->t->rows.ids;
+    case COLLECT_KNN: nearkit_topk_push(&s->heap, (float)d, row); break;
+    case COLLECT_NEAREST:
         if (s->best_row == UINT64_MAX || d < s->best || (d == s->best && ids[row] < ids[s->best_row])) {
             s->best = d;
             s->best_row = row;
         }
         break;
-    }
     default:
-        if (d <= s->call->radius && !nearkit_add_match(s->call, s->query, s->t->rows.ids[row], d))
-            s->failed = true;
+        if (!nearkit_add_match(s->call, s->query, ids[row], (float)d)) s->failed = true;
         break;
+    }
+}
+
+/* Collects, of n rows at distances dist[i], those within the bar (and admitted, when the call
+ * checks): rows positions[i], or first + i when positions is NULL. */
+static void collect_rows(bk_searcher *s, const uint32_t *dist, const uint64_t *positions, uint64_t first,
+                         size_t n) {
+    uint32_t bar = collect_bar(s);
+    for (size_t i = 0; i < n; i++) {
+        if (dist[i] > bar) continue; /* the common case */
+        uint64_t row = positions ? positions[i] : first + i;
+        if (s->checking && !nearkit_call_admits(s->call, s->t->rows.ids[row])) continue;
+        collect(s, dist[i], row);
+        bar = collect_bar(s);
     }
 }
 
@@ -613,21 +725,35 @@ static void collect(bk_searcher *s, float d, uint64_t row) {
 static void collect_bucket(bk_searcher *s, const void *q, const bk_edge *e, uint32_t delta) {
     size_t n = (size_t)(e->end - e->begin);
     if (e->key == 0) {
-        for (size_t i = 0; i < n; i++)
-            if ((float)delta <= collect_limit(s)) collect(s, (float)delta, e->begin + i);
+        for (size_t i = 0; i < n; i++) collect_rows(s, &delta, NULL, e->begin + i, 1);
         return;
     }
-    nearkit_rows_distances(s->dist, s->ints, s->kt, s->ix, &s->t->rows, q, e->begin, n);
-    if (s->mode == COLLECT_KNN) {
-        nearkit_topk_push_block(&s->heap, s->dist, e->begin, n);
-        return;
+    s->kt->hamming_many(s->ints, q, nearkit_rows_at(&s->t->rows, s->ix, e->begin), n,
+                        (size_t)s->ix->vector_bytes);
+    collect_rows(s, s->ints, NULL, e->begin, n);
+}
+
+/* Collects the tail: the rows added since the tree was built. */
+static void collect_tail(bk_searcher *s, const void *q) {
+    const nearkit_rows *rows = &s->t->rows;
+    for (uint64_t first = s->t->built; first < rows->count && !s->failed; first += SCAN_BLOCK) {
+        uint64_t left = rows->count - first;
+        size_t n = left < SCAN_BLOCK ? (size_t)left : SCAN_BLOCK;
+        s->kt->hamming_many(s->ints, q, nearkit_rows_at(rows, s->ix, first), n, (size_t)s->ix->vector_bytes);
+        collect_rows(s, s->ints, NULL, first, n);
     }
-    float limit = collect_limit(s);
-    for (size_t i = 0; i < n; i++)
-        if (s->dist[i] <= limit) {
-            collect(s, s->dist[i], e->begin + i);
-            limit = collect_limit(s);
-        }
+}
+
+/* Collects the plan's gathered rows (the only ones the call admits). */
+static void collect_gathered(bk_searcher *s, const void *q) {
+    const nearkit_rows *rows = &s->t->rows;
+    for (uint64_t i = 0; i < s->plan->n && !s->failed; i += SCAN_BLOCK) {
+        uint64_t left = s->plan->n - i;
+        size_t n = left < SCAN_BLOCK ? (size_t)left : SCAN_BLOCK;
+        const uint64_t *positions = s->plan->positions + i;
+        for (size_t j = 0; j < n; j++) s->ints[j] = hamming(s->kt, s->ix, q, nearkit_rows_at(rows, s->ix, positions[j]));
+        collect_rows(s, s->ints, positions, 0, n);
+    }
 }
 
 static void enter(const bk_searcher *s, bk_frame *f, uint64_t node, double bound, const void *q) {
@@ -663,8 +789,15 @@ static bool next_edge(const bk_searcher *s, bk_frame *f, uint64_t *edge, double 
     return true;
 }
 
-/* Walks the tree for one query, collecting every row that can be within collect_limit. */
+/* Collects, for one query, every row that can be within the bar: the plan's gathered rows, or
+ * the tail (first: its candidates tighten the bar) and then the tree. */
 static void search_query(bk_searcher *s, const void *q) {
+    if (s->plan->positions) {
+        collect_gathered(s, q);
+        return;
+    }
+    collect_tail(s, q);
+    if (s->t->n_nodes == 0) return;
     const bk_edge *edges = s->t->edges;
     size_t top = 0;
     enter(s, &s->frames[top++], 0, 0, q);
@@ -673,7 +806,7 @@ static void search_query(bk_searcher *s, const void *q) {
         uint64_t e;
         double bound;
         /* bounds of a frame's edges only grow: the first one out of reach ends the node */
-        if (!next_edge(s, f, &e, &bound) || bound > collect_limit(s)) {
+        if (!next_edge(s, f, &e, &bound) || bound > collect_bar(s)) {
             top--;
             continue;
         }
@@ -694,8 +827,9 @@ static bool bk_knn(void *scratch, const nearkit_search_call *c, uint64_t first, 
             nearkit_write_heap(c, q, &s->heap);
             continue;
         }
-        /* 1-NN: one candidate is a sorted list of candidates (none when the index is empty) */
-        nearkit_topk one = {.dist = &s->best, .pos = &s->best_row, .size = s->best_row != UINT64_MAX,
+        /* 1-NN: one candidate is a sorted list of candidates (none when nothing was admitted) */
+        float best = (float)s->best;
+        nearkit_topk one = {.dist = &best, .pos = &s->best_row, .size = s->best_row != UINT64_MAX,
                             .cap = 1, .ids = ids};
         nearkit_write_sorted(c, q, &one);
     }
@@ -711,6 +845,9 @@ static bool bk_range(void *scratch, const nearkit_search_call *c, uint64_t q) {
 }
 
 static const nearkit_searcher bk_searching = {
+    .plan_size = sizeof(bk_plan),
+    .plan = plan_call,
+    .plan_free = plan_free,
     .scratch_new = searcher_new,
     .scratch_free = searcher_free,
     .knn = bk_knn,
@@ -804,6 +941,7 @@ static nearkit_status bk_load(nearkit_index *ix, const nearkit_reader *r) {
     t->n_nodes = head[1];
     t->n_edges = head[2];
     t->built = head[0];
+    t->maintained = t->built > 0;
     st = check_structure(t, ix->dimension);
     if (st) return st;
     key_check c = {.ix = ix, .t = t, .kt = nearkit_kernels()};
@@ -872,8 +1010,11 @@ static void bk_describe(const nearkit_index *ix, nearkit_strbuf *sb) {
                            (unsigned long long)t->n_edges, (unsigned long long)t->leaf_count,
                            (unsigned long long)t->max_leaf, nearkit_kernels()->name);
     if (t->built < t->rows.count)
-        nearkit_strbuf_appendf(sb, "%llu rows added since the last build: call build before searching\n",
+        nearkit_strbuf_appendf(sb, "%llu rows added since the last build, scanned exactly until the next\n",
                                (unsigned long long)(t->rows.count - t->built));
+    if (t->rows.removed > 0)
+        nearkit_strbuf_appendf(sb, "%llu rows removed, their space kept until the tree is rebuilt\n",
+                               (unsigned long long)t->rows.removed);
     if (t->n_nodes == 0) return;
     nearkit_strbuf_appendf(sb, "top %d levels (keys: distances to the node's pivot):\n", DESCRIBE_LEVELS);
     describe_node(t, sb, 0, 0, -1);
@@ -883,7 +1024,7 @@ const nearkit_index_ops nearkit_bktree_ops = {
     .kind = NEARKIT_KIND_BKTREE,
     .name = "bktree",
     .description = "exact Burkhard-Keller tree for hamming; best at range (threshold) search with "
-                   "small radii; call build after adding",
+                   "small radii; build after adding (rows added since are scanned exactly)",
     .flags = NEARKIT_KIND_FLAG_EXACT | NEARKIT_KIND_FLAG_NEEDS_BUILD,
     .metric_mask = 1u << NEARKIT_METRIC_HAMMING,
     .params = bk_params,
@@ -897,6 +1038,10 @@ const nearkit_index_ops nearkit_bktree_ops = {
     .memory = bk_memory,
     .knn_searcher = &bk_searching,
     .range_searcher = &bk_searching,
+    .remove = bk_remove,
+    .get = bk_get,
+    .each_id = bk_each_id,
+    .compact = bk_compact,
     .get_param = bk_get_param,
     .set_param = bk_set_param,
     .save = bk_save,

@@ -14,10 +14,24 @@
  * is not a metric: the tree organises cosine vectors, which arrive normalised, by their chord
  * distance |x - y|, which is one, and turns a cosine bound into a chord bound.
  *
- * Vectors added after a build wait beside the tree: the index reports not ready (searches give
- * STATE) until the next build, which rebuilds the tree over all rows. A saved index holds the tree
- * (nodes, bounds, rows in tree order, ids), so loading does not rebuild it; the loader checks the
- * structure and recomputes every bound from the rows, refusing a file whose bounds disagree. */
+ * A living collection. Rows [0, built) are the tree's; rows added since (all of them before the
+ * first build) form a tail that every search scans exactly, into the same heap, so an index is
+ * searchable at any time and reports ready. Removing marks rows (their id becomes -1, see
+ * search/rows.h): searches skip them at the leaves, and the pruning stays valid because the
+ * bounds are distances to rows that are still stored. Once the index has been built, a writer
+ * (add, remove) rebuilds the tree over the live rows, dropping the marked ones, when marked and
+ * tail rows together reach a quarter of the rows; compact does it at once. An index never built
+ * keeps all its rows in the tail and only drops marked rows (a quarter or more, or on compact).
+ * A rebuild that runs out of memory leaves every row in the tail: slower, still exact.
+ *
+ * Filters: candidates are tested (nearkit_call_admits) before they enter the heap or the matches;
+ * with no filter and no marked rows, the leaves take the unchecked path of before. Where a filter
+ * lets few ids through (at most 1 / GATHER_FRACTION of the live rows), the plan gathers the
+ * admitted rows once per call and every query scans just those, exactly.
+ *
+ * A saved index holds the tree (nodes, bounds, rows in tree order with their marks, ids), so
+ * loading does not rebuild it; the loader checks the structure and recomputes every bound from the
+ * rows, refusing a file whose bounds disagree. */
 #include "search/driver.h"
 #include "base/internal.h"
 #include "kernels/kernels.h"
@@ -46,6 +60,11 @@
 #define NO_CHILD UINT32_MAX
 #define VANTAGE_SAMPLE 64       /* rows a vantage candidate is measured against */
 #define PARALLEL_SPLIT_ROWS 32768 /* nodes this large compute their split distances in parallel */
+#define SCAN_BLOCK 256          /* rows of the tail, or gathered rows, a search scans at once */
+/* A filter letting at most live rows / GATHER_FRACTION through is answered over its gathered rows:
+ * below that, the tree (which must walk on until k admitted rows turn up) is no faster than
+ * scanning them. */
+#define GATHER_FRACTION 8
 
 /* One node: 48 bytes, stored as is (little-endian, no padding) in the file. */
 typedef struct vp_node {
@@ -64,7 +83,8 @@ typedef struct vp_impl {
     uint8_t *vantages; /* a copy of each internal node's vantage vector, by node: the descent then
                           reads memory in node order rather than all over the rows */
     uint64_t n_nodes;
-    uint64_t built; /* rows [0, built) are the tree's; the rest were added since */
+    uint64_t built; /* rows [0, built) are the tree's; the rest (the tail) were added since */
+    bool maintained; /* built once: writers rebuild the tree when the deferred rows grow */
     uint32_t leaf_size;
     uint32_t depth; /* edges from the root to the deepest leaf */
     uint64_t leaf_count, max_leaf;
@@ -124,21 +144,18 @@ static void vp_destroy(nearkit_index *ix) {
     free(t);
 }
 
+/* Always: rows outside the tree are scanned exactly. */
 static bool vp_is_ready(const nearkit_index *ix) {
-    const vp_impl *t = impl_of(ix);
-    return t->built == t->rows.count;
+    (void)ix;
+    return true;
 }
 
-static uint64_t vp_count(const nearkit_index *ix) { return impl_of(ix)->rows.count; }
+static uint64_t vp_count(const nearkit_index *ix) { return nearkit_rows_live(&impl_of(ix)->rows); }
 
 static uint64_t vp_memory(const nearkit_index *ix) {
     const vp_impl *t = impl_of(ix);
     return sizeof *t + nearkit_rows_memory(&t->rows, ix) +
            t->n_nodes * (sizeof(vp_node) + (t->vantages ? ix->vector_bytes : 0));
-}
-
-static nearkit_status vp_add(nearkit_index *ix, const void *vectors, uint64_t n, const int64_t *ids) {
-    return nearkit_rows_append(&impl_of(ix)->rows, ix, vectors, n, ids);
 }
 
 static bool is_leaf(const vp_node *node) { return node->child[0] == NO_CHILD; }
@@ -590,10 +607,11 @@ static nearkit_status copy_vantages(const nearkit_index *ix, vp_impl *t) {
     return NEARKIT_OK;
 }
 
-static nearkit_status vp_build(nearkit_index *ix) {
+/* Builds the tree over every row (none of them marked), reordering the rows into tree order. */
+static nearkit_status build_tree(nearkit_index *ix) {
     vp_impl *t = impl_of(ix);
     uint64_t n = t->rows.count;
-    if (t->built == n) return NEARKIT_OK;
+    if (n == 0) return NEARKIT_OK;
     uint64_t *perm = nearkit_alloc_array((size_t)n, sizeof *perm);
     float *dist = nearkit_alloc_array((size_t)n, sizeof *dist);
     uint64_t *where = nearkit_alloc_array((size_t)n, sizeof *where);
@@ -626,6 +644,67 @@ static nearkit_status vp_build(nearkit_index *ix) {
     return st;
 }
 
+/* ---- a living collection ----------------------------------------------------------------------- */
+
+/* Rebuilds the tree over the live rows, dropping the marked ones. On failure every row is left
+ * in the tail, which searches scan exactly. */
+static nearkit_status rebuild(nearkit_index *ix) {
+    vp_impl *t = impl_of(ix);
+    forget_tree(t);
+    if (t->rows.removed > 0) nearkit_rows_compact(&t->rows, ix, NULL);
+    return build_tree(ix);
+}
+
+static nearkit_status vp_build(nearkit_index *ix) {
+    vp_impl *t = impl_of(ix);
+    t->maintained = true;
+    return t->built == t->rows.count ? NEARKIT_OK : rebuild(ix);
+}
+
+/* The deferred work a writer does on its way out: rebuild a built index once marked and tail rows
+ * reach a quarter of the rows, or drop the marked rows of an index never built. A rebuild that
+ * runs out of memory is not the writer's failure: its rows wait in the tail. */
+static void maintain(nearkit_index *ix) {
+    vp_impl *t = impl_of(ix);
+    uint64_t deferred = t->rows.removed + (t->rows.count - t->built);
+    if (t->maintained) {
+        if (deferred > 0 && deferred >= t->rows.count / 4 && rebuild(ix) != NEARKIT_OK) nearkit_clear_error();
+    } else if (nearkit_rows_should_compact(&t->rows)) {
+        nearkit_rows_compact(&t->rows, ix, NULL); /* no tree: nothing refers to the positions */
+    }
+}
+
+static nearkit_status vp_add(nearkit_index *ix, const void *vectors, uint64_t n, const int64_t *ids) {
+    nearkit_status st = nearkit_rows_append(&impl_of(ix)->rows, ix, vectors, n, ids);
+    if (!st) maintain(ix);
+    return st;
+}
+
+static nearkit_status vp_remove(nearkit_index *ix, const nearkit_idmap *ids, uint64_t *removed) {
+    nearkit_status st = nearkit_rows_remove(&impl_of(ix)->rows, ids, removed);
+    if (!st) maintain(ix);
+    return st;
+}
+
+static nearkit_status vp_get(const nearkit_index *ix, const nearkit_idmap *wanted, void *vectors,
+                             uint8_t *found) {
+    nearkit_rows_get(&impl_of(ix)->rows, ix, wanted, vectors, found);
+    return NEARKIT_OK;
+}
+
+static void vp_each_id(const nearkit_index *ix, bool (*fn)(void *ctx, int64_t id), void *ctx) {
+    nearkit_rows_each_id(&impl_of(ix)->rows, fn, ctx);
+}
+
+/* Drops the marked rows now, and brings a built index's tree over every row. */
+static nearkit_status vp_compact(nearkit_index *ix) {
+    vp_impl *t = impl_of(ix);
+    if (t->maintained)
+        return t->rows.removed > 0 || t->built < t->rows.count ? rebuild(ix) : NEARKIT_OK;
+    nearkit_rows_compact(&t->rows, ix, NULL);
+    return NEARKIT_OK;
+}
+
 /* ---- search ------------------------------------------------------------------------------------ */
 
 typedef struct vp_pending {
@@ -633,14 +712,32 @@ typedef struct vp_pending {
     double bound; /* lower bound on the true tree distance of the query to the node's rows */
 } vp_pending;
 
+/* A call's plan: the rows a filter admits, gathered once when it admits few. */
+typedef struct vp_plan {
+    uint64_t *positions; /* NULL: search the tree and the tail */
+    uint64_t n;
+} vp_plan;
+
+static bool plan_call(nearkit_search_call *c, void *plan) {
+    const vp_impl *t = impl_of(c->ix);
+    vp_plan *p = plan;
+    if (!c->admit || c->admit->most > nearkit_rows_live(&t->rows) / GATHER_FRACTION) return true;
+    return nearkit_rows_admitted(&p->positions, &p->n, &t->rows, c, 0, t->rows.count) == NEARKIT_OK;
+}
+
+static void plan_free(void *plan) { free(((vp_plan *)plan)->positions); }
+
 /* One worker's scratch for a search call. */
 typedef struct vp_searcher {
     const nearkit_index *ix;
     const vp_impl *t;
+    const nearkit_search_call *call;
+    const vp_plan *plan;
     const nearkit_kernel_table *kt;
     tree_margin margin;
-    float *dist;      /* max_leaf */
-    uint32_t *ints;   /* max_leaf */
+    bool checking;    /* candidates pass nearkit_call_admits: the call filters, or rows are marked */
+    float *dist;      /* max(max_leaf, SCAN_BLOCK) */
+    uint32_t *ints;   /* as many */
     float *heap_dist; /* k, on k-NN calls */
     uint64_t *heap_pos;
 } vp_searcher;
@@ -658,9 +755,11 @@ static void *searcher_new(const nearkit_search_call *c) {
     const vp_impl *t = impl_of(c->ix);
     vp_searcher *s = malloc(sizeof *s);
     if (!s) return NULL;
-    *s = (vp_searcher){.ix = c->ix, .t = t, .kt = nearkit_kernels(), .margin = margin_of(c->ix),
-                       .dist = nearkit_alloc_array((size_t)t->max_leaf, sizeof(float)),
-                       .ints = nearkit_alloc_array((size_t)t->max_leaf, sizeof(uint32_t))};
+    size_t scan = t->max_leaf > SCAN_BLOCK ? (size_t)t->max_leaf : SCAN_BLOCK;
+    *s = (vp_searcher){.ix = c->ix, .t = t, .call = c, .plan = c->state, .kt = nearkit_kernels(),
+                       .margin = margin_of(c->ix), .checking = c->admit || t->rows.removed > 0,
+                       .dist = nearkit_alloc_array(scan, sizeof(float)),
+                       .ints = nearkit_alloc_array(scan, sizeof(uint32_t))};
     if (c->k > 0) {
         s->heap_dist = nearkit_alloc_array((size_t)c->k, sizeof(float));
         s->heap_pos = nearkit_alloc_array((size_t)c->k, sizeof(uint64_t));
@@ -718,16 +817,49 @@ static bool next_leaf(const vp_searcher *s, const void *q, vp_pending *stack, si
     return false;
 }
 
-/* The k nearest rows into h (k >= 2). */
+/* Offers rows [first, first + n) to h; unless the call checks candidates, all of them. */
+static void offer_rows(const vp_searcher *s, nearkit_topk *h, const void *q, uint64_t first, size_t n) {
+    nearkit_rows_distances(s->dist, s->ints, s->kt, s->ix, &s->t->rows, q, first, n);
+    if (!s->checking) {
+        nearkit_topk_push_block(h, s->dist, first, n);
+        return;
+    }
+    const int64_t *ids = s->t->rows.ids + first;
+    float bound = nearkit_topk_bound(h);
+    for (size_t i = 0; i < n; i++)
+        if (s->dist[i] <= bound && nearkit_call_admits(s->call, ids[i])) {
+            nearkit_topk_push(h, s->dist[i], first + i);
+            bound = nearkit_topk_bound(h);
+        }
+}
+
+/* Offers the tail, the rows added since the tree was built, to h. */
+static void offer_tail(const vp_searcher *s, nearkit_topk *h, const void *q) {
+    for (uint64_t first = s->t->built; first < s->t->rows.count; first += SCAN_BLOCK) {
+        uint64_t left = s->t->rows.count - first;
+        offer_rows(s, h, q, first, (size_t)(left < SCAN_BLOCK ? left : SCAN_BLOCK));
+    }
+}
+
+/* Offers the plan's gathered rows to h. */
+static void offer_gathered(const vp_searcher *s, nearkit_topk *h, const void *q) {
+    for (uint64_t i = 0; i < s->plan->n; i += SCAN_BLOCK) {
+        uint64_t left = s->plan->n - i;
+        nearkit_rows_offer(h, s->dist, s->ints, s->ix, &s->t->rows, q, s->plan->positions + i,
+                           left < SCAN_BLOCK ? left : SCAN_BLOCK);
+    }
+}
+
+/* The k nearest rows into h: the tail first (its candidates tighten the bound), then the tree. */
 static void knn_query(const vp_searcher *s, const void *q, nearkit_topk *h) {
+    offer_tail(s, h, q);
+    if (s->t->n_nodes == 0) return;
     vp_pending stack[MAX_DEPTH + 2] = {{0, 0}};
     size_t top = 1;
-    double limit = INFINITY;
+    double limit = tree_limit(s->ix, s->margin, nearkit_reported(s->ix, nearkit_topk_bound(h)));
     uint64_t first, end;
     while (next_leaf(s, q, stack, &top, limit, &first, &end)) {
-        size_t n = (size_t)(end - first);
-        nearkit_rows_distances(s->dist, s->ints, s->kt, s->ix, &s->t->rows, q, first, n);
-        nearkit_topk_push_block(h, s->dist, first, n);
+        offer_rows(s, h, q, first, (size_t)(end - first));
         limit = tree_limit(s->ix, s->margin, nearkit_reported(s->ix, nearkit_topk_bound(h)));
     }
 }
@@ -743,7 +875,8 @@ static float block_min(const float *d, size_t n) {
     return a < b ? a : b;
 }
 
-/* The nearest row (1-NN fast path: no heap). Ties go to the smaller id, as in the flat index. */
+/* The nearest row (1-NN fast path: no heap), for a tree over every row with nothing to check.
+ * Ties go to the smaller id, as in the flat index. */
 static uint64_t nearest_query(const vp_searcher *s, const void *q, float *best_out) {
     const int64_t *ids = s->t->rows.ids;
     vp_pending stack[MAX_DEPTH + 2] = {{0, 0}};
@@ -769,13 +902,15 @@ static uint64_t nearest_query(const vp_searcher *s, const void *q, float *best_o
     return best_row;
 }
 
-/* The k-NN of queries [first, first + n); k = 1 takes the heap-free path. */
+/* The k-NN of queries [first, first + n). k = 1 takes the heap-free path where the tree covers
+ * every row and nothing needs checking. */
 static bool vp_knn(void *scratch, const nearkit_search_call *c, uint64_t first, uint64_t n) {
     vp_searcher *s = scratch;
     const int64_t *ids = s->t->rows.ids;
+    bool fast_nearest = c->k == 1 && !s->checking && !s->plan->positions && s->t->built == s->t->rows.count;
     for (uint64_t q = first; q < first + n; q++) {
         const void *query = nearkit_query_at(c, q);
-        if (c->k == 1) {
+        if (fast_nearest) {
             float best;
             uint64_t row = nearest_query(s, query, &best);
             /* one candidate is a sorted list of candidates (none when the index is empty) */
@@ -785,8 +920,23 @@ static bool vp_knn(void *scratch, const nearkit_search_call *c, uint64_t first, 
         }
         nearkit_topk h;
         nearkit_topk_init(&h, s->heap_dist, s->heap_pos, (size_t)c->k, ids);
-        knn_query(s, query, &h);
+        if (s->plan->positions) offer_gathered(s, &h, query);
+        else knn_query(s, query, &h);
         nearkit_write_heap(c, q, &h);
+    }
+    return true;
+}
+
+/* The matches of query q among rows [first, first + n); false when out of memory. */
+static bool match_rows(const vp_searcher *s, uint64_t q, const void *query, uint64_t first, size_t n) {
+    const nearkit_search_call *c = s->call;
+    const int64_t *ids = s->t->rows.ids + first;
+    nearkit_rows_distances(s->dist, s->ints, s->kt, s->ix, &s->t->rows, query, first, n);
+    for (size_t i = 0; i < n; i++) {
+        float d = nearkit_reported(s->ix, s->dist[i]);
+        if (d <= c->radius && (!s->checking || nearkit_call_admits(c, ids[i])) &&
+            !nearkit_add_match(c, q, ids[i], d))
+            return false;
     }
     return true;
 }
@@ -794,24 +944,36 @@ static bool vp_knn(void *scratch, const nearkit_search_call *c, uint64_t first, 
 /* Every row within the radius of query q into the call's matches; false when out of memory. */
 static bool vp_range(void *scratch, const nearkit_search_call *c, uint64_t q) {
     const vp_searcher *s = scratch;
+    const vp_impl *t = s->t;
     const void *query = nearkit_query_at(c, q);
+    if (s->plan->positions) {
+        for (uint64_t i = 0; i < s->plan->n; i += SCAN_BLOCK) {
+            uint64_t left = s->plan->n - i;
+            if (!nearkit_rows_match(c, q, s->dist, s->ints, &t->rows, s->plan->positions + i,
+                                    left < SCAN_BLOCK ? left : SCAN_BLOCK))
+                return false;
+        }
+        return true;
+    }
     double limit = tree_limit(s->ix, s->margin, c->radius);
     if (limit < 0) return true;
+    for (uint64_t first = t->built; first < t->rows.count; first += SCAN_BLOCK) {
+        uint64_t left = t->rows.count - first;
+        if (!match_rows(s, q, query, first, (size_t)(left < SCAN_BLOCK ? left : SCAN_BLOCK))) return false;
+    }
+    if (t->n_nodes == 0) return true;
     vp_pending stack[MAX_DEPTH + 2] = {{0, 0}};
     size_t top = 1;
     uint64_t first, end;
-    while (next_leaf(s, query, stack, &top, limit, &first, &end)) {
-        size_t n = (size_t)(end - first);
-        nearkit_rows_distances(s->dist, s->ints, s->kt, s->ix, &s->t->rows, query, first, n);
-        for (size_t i = 0; i < n; i++) {
-            float d = nearkit_reported(s->ix, s->dist[i]);
-            if (d <= c->radius && !nearkit_add_match(c, q, s->t->rows.ids[first + i], d)) return false;
-        }
-    }
+    while (next_leaf(s, query, stack, &top, limit, &first, &end))
+        if (!match_rows(s, q, query, first, (size_t)(end - first))) return false;
     return true;
 }
 
 static const nearkit_searcher vp_searching = {
+    .plan_size = sizeof(vp_plan),
+    .plan = plan_call,
+    .plan_free = plan_free,
     .scratch_new = searcher_new,
     .scratch_free = searcher_free,
     .knn = vp_knn,
@@ -912,6 +1074,7 @@ static nearkit_status vp_load(nearkit_index *ix, const nearkit_reader *r) {
     memcpy(t->nodes, data, (size_t)head[1] * sizeof(vp_node));
     t->n_nodes = head[1];
     t->built = head[0];
+    t->maintained = t->built > 0;
     st = check_structure(t);
     if (st) return st;
     bounds_check c = {.ix = ix, .t = t, .kt = nearkit_kernels(), .margin = margin_of(ix)};
@@ -964,8 +1127,11 @@ static void vp_describe(const nearkit_index *ix, nearkit_strbuf *sb) {
                            (unsigned long long)t->n_nodes, (unsigned long long)t->leaf_count,
                            (unsigned long long)t->max_leaf, nearkit_kernels()->name);
     if (t->built < t->rows.count)
-        nearkit_strbuf_appendf(sb, "%llu rows added since the last build: call build before searching\n",
+        nearkit_strbuf_appendf(sb, "%llu rows added since the last build, scanned exactly until the next\n",
                                (unsigned long long)(t->rows.count - t->built));
+    if (t->rows.removed > 0)
+        nearkit_strbuf_appendf(sb, "%llu rows removed, their space kept until the tree is rebuilt\n",
+                               (unsigned long long)t->rows.removed);
     if (t->n_nodes == 0) return;
     nearkit_strbuf_appendf(sb, "top %d levels (distances to the node's vantage point):\n", DESCRIBE_LEVELS);
     describe_node(ix, t, sb, 0, 0);
@@ -976,7 +1142,7 @@ const nearkit_index_ops nearkit_vptree_ops = {
     .name = "vptree",
     .description = "exact vantage-point tree (l2, l1, linf, cosine, hamming); fastest exact search "
                    "at low to mid dimensions (to about 16 on spread-out data, 64 on clustered "
-                   "data); call build after adding",
+                   "data); build after adding (rows added since are scanned exactly)",
     .flags = NEARKIT_KIND_FLAG_EXACT | NEARKIT_KIND_FLAG_NEEDS_BUILD,
     .metric_mask = (1u << NEARKIT_METRIC_L2) | (1u << NEARKIT_METRIC_L1) | (1u << NEARKIT_METRIC_LINF) |
                    (1u << NEARKIT_METRIC_COSINE) | (1u << NEARKIT_METRIC_HAMMING),
@@ -991,6 +1157,10 @@ const nearkit_index_ops nearkit_vptree_ops = {
     .memory = vp_memory,
     .knn_searcher = &vp_searching,
     .range_searcher = &vp_searching,
+    .remove = vp_remove,
+    .get = vp_get,
+    .each_id = vp_each_id,
+    .compact = vp_compact,
     .get_param = vp_get_param,
     .set_param = vp_set_param,
     .save = vp_save,
