@@ -30,9 +30,11 @@
  *
  * A filter is tested where a candidate is verified (and in scans, where a row could enter the
  * result). Where a call's filter lets few rows through (its bound `most` against the rows, and
- * enough queries to repay it), the plan gathers the admitted positions once; each query then
- * walks its rings on the budget of a scan of those rows only and, where it gives up, scans them
- * exactly. With no filter and nothing removed, no test is made. */
+ * enough queries to repay it), the plan gathers the admitted rows once: a bit per row (then the
+ * one test), and their codes packed together; each query then walks its rings on the budget of
+ * a scan of the packed codes and, where it gives up, scans them exactly. A predicate is always
+ * gathered so that it is called once per stored vector and call. With no filter and nothing
+ * removed, no test is made. */
 #include "search/driver.h"
 #include "search/rows.h"
 
@@ -593,9 +595,10 @@ typedef struct mih_plan {
     uint64_t limit; /* accept codes within this distance */
     uint64_t chunk; /* queries per task at most */
     /* Where the call gathered what its filter admits: bit r set for an admitted row r, and where
-     * few are, their positions (a query that gives up walking scans these instead of every row);
-     * NULL otherwise. */
+     * that repays itself, their codes packed together with their positions (a query that gives
+     * up walking scans these instead of every row); NULL otherwise. */
     uint8_t *admitted_bits;
+    uint8_t *packed;
     uint64_t *admitted;
     uint64_t n_admitted;
     double scan_budget; /* the cost of a query's exact scan: every row, or the gathered ones */
@@ -609,23 +612,30 @@ static bool admitted(const query *q, uint32_t pos) {
     return nearkit_call_admits(q->c, nearkit_rows_id(&q->f->rows, pos));
 }
 
-/* accept() for the admitted rows among [first, first + n) with their distances; blocks of 16
- * where no row can enter are skipped by a test the compiler vectorises. */
-static void accept_block(query *q, const uint32_t *dist, uint32_t first, uint64_t n) {
+/* Offers the u-th code of a block: row first + u, or where the block is a run of packed admitted
+ * codes, row rows[first + u]. */
+static void offer(query *q, const uint64_t *rows, uint64_t first, uint64_t u, uint32_t dist) {
+    if (rows) accept(q, (uint32_t)rows[first + u], dist);
+    else if (admitted(q, (uint32_t)(first + u))) accept(q, (uint32_t)(first + u), dist);
+}
+
+/* offer() for the codes [first, first + n) with their distances; blocks of 16 where no code can
+ * enter are skipped by a test the compiler vectorises. */
+static void accept_block(query *q, const uint32_t *dist, const uint64_t *rows, uint64_t first, uint64_t n) {
     uint64_t bound = entry_bound(q), i = 0;
     for (; i + 16 <= n; i += 16) {
         int any = 0;
         for (int u = 0; u < 16; u++) any |= dist[i + u] <= bound;
         if (!any) continue;
         for (uint64_t u = i; u < i + 16; u++)
-            if (dist[u] <= bound && admitted(q, first + (uint32_t)u)) {
-                accept(q, first + (uint32_t)u, dist[u]);
+            if (dist[u] <= bound) {
+                offer(q, rows, first, u, dist[u]);
                 bound = entry_bound(q);
             }
     }
     for (; i < n; i++)
-        if (dist[i] <= bound && admitted(q, first + (uint32_t)i)) {
-            accept(q, first + (uint32_t)i, dist[i]);
+        if (dist[i] <= bound) {
+            offer(q, rows, first, i, dist[i]);
             bound = entry_bound(q);
         }
 }
@@ -641,24 +651,24 @@ static void verify(query *q, const uint32_t *cand, uint64_t n) {
     }
 }
 
-/* Rows [begin, end), in blocks through the many-rows kernel. */
-static void scan_rows(query *q, uint64_t begin, uint64_t end) {
-    uint64_t block = SCAN_BLOCK_BYTES / q->nbytes;
-    if (block < 1) block = 1;
-    for (uint64_t row = begin; row < end; row += block) {
-        uint64_t rows = end - row < block ? end - row : block;
-        q->kt->hamming_many(q->s->scan, q->code, code_at(q, (uint32_t)row), (size_t)rows, q->nbytes);
-        accept_block(q, q->s->scan, (uint32_t)row, rows);
+static uint64_t scan_block(size_t nbytes) {
+    uint64_t block = SCAN_BLOCK_BYTES / nbytes;
+    return block < 1 ? 1 : block;
+}
+
+/* Codes [begin, end) of `codes` (rows: their rows; NULL, the row store itself), in blocks through
+ * the many-rows kernel. */
+static void scan_codes(query *q, const uint8_t *codes, const uint64_t *rows, uint64_t begin, uint64_t end) {
+    uint64_t block = scan_block(q->nbytes);
+    for (uint64_t at = begin; at < end; at += block) {
+        uint64_t n = end - at < block ? end - at : block;
+        q->kt->hamming_many(q->s->scan, q->code, codes + at * q->nbytes, (size_t)n, q->nbytes);
+        accept_block(q, q->s->scan, rows, at, n);
     }
 }
 
-/* The rows at positions[0, n), all admitted (a plan's gathered rows). */
-static void scan_positions(query *q, const uint64_t *positions, uint64_t n) {
-    for (uint64_t i = 0; i < n; i++) {
-        if (i + PREFETCH_AHEAD < n) __builtin_prefetch(code_at(q, (uint32_t)positions[i + PREFETCH_AHEAD]));
-        uint32_t dist = q->kt->hamming(q->code, code_at(q, (uint32_t)positions[i]), q->nbytes);
-        if (dist <= entry_bound(q)) accept(q, (uint32_t)positions[i], dist);
-    }
+static void scan_rows(query *q, uint64_t begin, uint64_t end) {
+    scan_codes(q, q->f->rows.vectors, NULL, begin, end);
 }
 
 static void forget_candidates(query *q) {
@@ -878,7 +888,7 @@ static void start_query(query *q, const nearkit_search_call *c, query_scratch *s
 static void scan_exactly(query *q) {
     const mih_plan *p = q->c->state;
     forget_candidates(q);
-    if (p->admitted) scan_positions(q, p->admitted, p->n_admitted);
+    if (p->packed) scan_codes(q, p->packed, p->admitted, 0, p->n_admitted);
     else scan_rows(q, 0, q->f->rows.count);
 }
 
@@ -886,27 +896,18 @@ static void scan_exactly(query *q) {
  * does, so each block of codes is read from memory once for all of them. */
 static void scan_deferred(const nearkit_search_call *c, query_scratch *s, nearkit_int_topk *heaps,
                           const uint64_t *which, size_t n, uint64_t first) {
-    if (((const mih_plan *)c->state)->admitted) { /* few rows: one query at a time */
-        for (size_t i = 0; i < n; i++) {
-            query q;
-            start_query(&q, c, s, first + which[i]);
-            q.heap = &heaps[which[i]];
-            scan_exactly(&q);
-        }
-        return;
-    }
-    uint64_t count = impl_of(c->ix)->rows.count;
-    uint64_t block = SCAN_BLOCK_BYTES / c->ix->vector_bytes;
-    if (block < 1) block = 1;
+    const mih_plan *p = c->state;
+    const uint8_t *codes = p->packed ? p->packed : impl_of(c->ix)->rows.vectors;
+    uint64_t count = p->packed ? p->n_admitted : impl_of(c->ix)->rows.count;
+    uint64_t block = scan_block((size_t)c->ix->vector_bytes);
     for (size_t i = 0; i < n; i++) nearkit_int_topk_reset(&heaps[which[i]]);
-    for (uint64_t row = 0; row < count; row += block) {
-        uint64_t rows = count - row < block ? count - row : block;
+    for (uint64_t at = 0; at < count; at += block) {
+        uint64_t end = count - at < block ? count : at + block;
         for (size_t i = 0; i < n; i++) {
             query q;
             start_query(&q, c, s, first + which[i]);
             q.heap = &heaps[which[i]];
-            q.kt->hamming_many(s->scan, q.code, code_at(&q, (uint32_t)row), (size_t)rows, q.nbytes);
-            accept_block(&q, s->scan, (uint32_t)row, rows);
+            scan_codes(&q, codes, p->packed ? p->admitted : NULL, at, end);
         }
     }
 }
@@ -958,9 +959,9 @@ static uint64_t query_chunk(uint64_t n, uint32_t threads, uint64_t k) {
 
 enum { PARAM_M, PARAM_MAX_RADIUS, PARAM_SUBSTRINGS };
 
-/* The cost of a query's exact scan of n gathered rows: one code fetched apart from the next. */
-static double gathered_scan_cost(const nearkit_index *ix, uint64_t n) {
-    return (double)n * (1.0 + (double)ix->vector_bytes / 20.0);
+/* The cost of packing n admitted codes (once per call). */
+static double packing_cost(const nearkit_index *ix, uint64_t n) {
+    return (double)n * (2.0 + (double)ix->vector_bytes / 20.0);
 }
 
 static double admit_cost(const nearkit_admit *admit) {
@@ -971,20 +972,42 @@ static double admit_cost(const nearkit_admit *admit) {
     }
 }
 
+/* What a call saves by scanning n packed admitted codes instead of every row, per query that
+ * scans, less what packing them costs once. */
+static double packing_gain(const nearkit_search_call *c, uint64_t n) {
+    const nearkit_index *ix = c->ix;
+    double saved = scan_cost(ix, impl_of(ix)->rows.count) - scan_cost(ix, n);
+    return (double)c->n * saved - packing_cost(ix, n);
+}
+
 /* Whether the call gathers what its filter admits, one filter test per row: always for a
  * predicate (the caller's function is called at most once per stored vector and call), else
- * where the filter's bound says few rows pass and the call's queries repay the tests in scans. */
+ * where the filter's bound says few rows pass and the call's queries repay the tests. */
 static bool worth_gathering(const nearkit_search_call *c) {
     const mih_impl *f = impl_of(c->ix);
     if (!c->admit) return false;
     if (c->admit->type == NEARKIT_FILTER_PREDICATE) return true;
-    double all = scan_cost(c->ix, f->rows.count), once = (double)f->rows.count * admit_cost(c->admit);
-    double saved = all - gathered_scan_cost(c->ix, c->admit->most);
-    return c->admit->most < nearkit_rows_live(&f->rows) && saved > 0 && (double)c->n * saved > once;
+    double tests = (double)f->rows.count * admit_cost(c->admit);
+    return c->admit->most < nearkit_rows_live(&f->rows) && packing_gain(c, c->admit->most) > tests;
 }
 
-/* Gathers the admitted rows into the plan: their bits, and their positions where scanning them
- * beats scanning every row. False: out of memory. */
+/* Packs the admitted codes (bits set in p->admitted_bits) and their rows. False: out of memory. */
+static bool pack_admitted(mih_plan *p, const nearkit_index *ix) {
+    const nearkit_rows *rows = &impl_of(ix)->rows;
+    size_t nbytes = (size_t)ix->vector_bytes;
+    p->admitted = nearkit_alloc_array((size_t)p->n_admitted, sizeof *p->admitted);
+    p->packed = nearkit_aligned_alloc_array((size_t)p->n_admitted, nbytes);
+    if (!p->admitted || !p->packed) return false;
+    for (uint64_t r = 0, n = 0; r < rows->count; r++)
+        if (p->admitted_bits[r >> 3] >> (r & 7) & 1u) {
+            memcpy(p->packed + n * nbytes, nearkit_rows_at(rows, ix, r), nbytes);
+            p->admitted[n++] = r;
+        }
+    return true;
+}
+
+/* Gathers the admitted rows into the plan: their bits, and their codes packed where the call's
+ * scans repay it. False: out of memory. */
 static bool gather_admitted(mih_plan *p, const nearkit_search_call *c) {
     const nearkit_rows *rows = &impl_of(c->ix)->rows;
     p->admitted_bits = calloc((size_t)(rows->count / 8 + 1), 1);
@@ -994,12 +1017,7 @@ static bool gather_admitted(mih_plan *p, const nearkit_search_call *c) {
             p->admitted_bits[r >> 3] |= (uint8_t)(1u << (r & 7));
             p->n_admitted++;
         }
-    if (gathered_scan_cost(c->ix, p->n_admitted) >= scan_cost(c->ix, rows->count)) return true;
-    p->admitted = nearkit_alloc_array((size_t)p->n_admitted, sizeof *p->admitted);
-    if (!p->admitted) return false;
-    for (uint64_t r = 0, n = 0; r < rows->count; r++)
-        if (p->admitted_bits[r >> 3] >> (r & 7) & 1u) p->admitted[n++] = r;
-    return true;
+    return packing_gain(c, p->n_admitted) <= 0 || pack_admitted(p, c->ix);
 }
 
 /* The call's plan: how far a query may look (k-NN: the max_radius of this call; range: the
@@ -1008,8 +1026,7 @@ static bool mih_plan_call(nearkit_search_call *c, void *plan) {
     mih_plan *p = plan;
     const nearkit_index *ix = c->ix;
     if (worth_gathering(c) && !gather_admitted(p, c)) return false;
-    p->scan_budget = p->admitted ? gathered_scan_cost(ix, p->n_admitted)
-                                 : scan_cost(ix, impl_of(ix)->rows.count);
+    p->scan_budget = scan_cost(ix, p->packed ? p->n_admitted : impl_of(ix)->rows.count);
     if (c->k > 0) {
         double cap = c->settings[PARAM_MAX_RADIUS];
         p->limit = cap < 0 ? UINT64_MAX : (uint64_t)cap;
@@ -1027,6 +1044,7 @@ static void mih_plan_free(void *plan) {
     mih_plan *p = plan;
     free(p->admitted_bits);
     free(p->admitted);
+    nearkit_aligned_free(p->packed);
 }
 
 static const nearkit_searcher searcher = {
