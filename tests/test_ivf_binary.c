@@ -517,10 +517,10 @@ static void test_living(void) {
     const uint64_t n = 20000, nq = 40;
     uint64_t rng = 77;
     uint8_t *codes = malloc((n + nq) * (bits / 8));
-    clustered_codes(codes, n + nq, bits / 8, 60, 24, &rng);
+    clustered_codes(codes, n + nq, bits / 8, 400, 40, &rng); /* unfiltered recall < 1 */
     living_kind s = {IVF, NEARKIT_METRIC_HAMMING, BIN, bits, bits / 8, "ivf_binary"};
     const uint8_t *qs = codes + n * (bits / 8);
-    living_filtered(&s, codes, n, qs, nq, "nlist=100,nprobe=10", 0.95);
+    living_filtered(&s, codes, n, qs, nq, "nlist=100,nprobe=6", 0.95);
     living_remove(&s, codes, 3000, qs, nq, "nlist=30,nprobe=4");
     living_untrained(&s, codes, 2000, qs, nq, "nlist=20");
     living_per_call_nprobe(&s, codes, 3000, qs, nq, "nlist=30,nprobe=3");

@@ -969,11 +969,11 @@ static void test_concurrent_searches(void) {
 
 static void test_living(void) {
     const uint32_t d = 16;
-    const uint64_t n = 20000, nq = 40;
-    float *x = clustered(n + nq, d, 60, 3.0f);
+    const uint64_t n = 10000, nq = 40;
+    float *x = clustered(n + nq, d, 400, 6.0f); /* overlapping clusters: unfiltered recall < 1 */
     living_kind s = {NEARKIT_KIND_IVF_FLAT, NEARKIT_METRIC_L2, F32, d, d * sizeof(float), "ivf_flat l2"};
     const uint8_t *base = (const uint8_t *)x, *qs = (const uint8_t *)(x + n * d);
-    living_filtered(&s, base, n, qs, nq, "nlist=100,nprobe=10", 0.95);
+    living_filtered(&s, base, n, qs, nq, "nlist=100,nprobe=6", 0.95);
     living_remove(&s, base, 3000, qs, nq, "nlist=30,nprobe=4");
     living_untrained(&s, base, 2000, qs, nq, "nlist=20");
     living_per_call_nprobe(&s, base, 3000, qs, nq, "nlist=30,nprobe=3");
