@@ -109,6 +109,10 @@ void nearkit_idmap_erase(nearkit_idmap *m, int64_t id) {
     }
     m->keys[hole] = EMPTY;
     m->size--;
+    /* give memory back once the map is an eighth full: a collection that shrinks, or churns
+     * through many ids, keeps a table in proportion to what it holds (a failed rehash keeps the
+     * larger table, which is still correct) */
+    if (m->capacity > 64 && m->size < m->capacity / 8) rehash(m, m->capacity / 4);
 }
 
 bool nearkit_idmap_from_ids(nearkit_idmap *m, const int64_t *ids, uint64_t n) {

@@ -107,6 +107,28 @@ nearkit_status nearkit_rows_remove(nearkit_rows *rows, const nearkit_idmap *ids,
     return NEARKIT_OK;
 }
 
+/* After a compaction that left the store less than half full: capacity down to the rows plus a
+ * quarter, so a collection that shrinks gives its memory back. Keeps the larger block when the
+ * smaller cannot be had. */
+static void shrink_to_fit(nearkit_rows *rows, const nearkit_index *ix) {
+    if (rows->capacity < 64 || rows->count >= rows->capacity / 2) return;
+    uint64_t cap = rows->count + rows->count / 4 + 1;
+    uint8_t *vectors = nearkit_aligned_alloc_array((size_t)cap, (size_t)ix->vector_bytes);
+    int64_t *ids = rows->ids ? nearkit_alloc_array((size_t)cap, sizeof(int64_t)) : NULL;
+    if (!vectors || (rows->ids && !ids)) {
+        nearkit_aligned_free(vectors);
+        free(ids);
+        return;
+    }
+    memcpy(vectors, rows->vectors, (size_t)(rows->count * ix->vector_bytes));
+    if (ids) memcpy(ids, rows->ids, (size_t)rows->count * sizeof(int64_t));
+    nearkit_aligned_free(rows->vectors);
+    free(rows->ids);
+    rows->vectors = vectors;
+    rows->ids = ids;
+    rows->capacity = cap;
+}
+
 void nearkit_rows_compact(nearkit_rows *rows, const nearkit_index *ix, uint64_t *kept) {
     size_t vb = (size_t)ix->vector_bytes;
     uint64_t to = 0;
@@ -121,6 +143,7 @@ void nearkit_rows_compact(nearkit_rows *rows, const nearkit_index *ix, uint64_t 
     }
     rows->count = to;
     rows->removed = 0;
+    shrink_to_fit(rows, ix);
 }
 
 void nearkit_rows_get(const nearkit_rows *rows, const nearkit_index *ix, const nearkit_idmap *wanted,
