@@ -351,7 +351,8 @@ NEARKIT_API nearkit_status nearkit_index_compact(nearkit_index *index);
  * (bindings and the CLI bound it: see their documentation).
  * Batches run on the index's threads.
  * Errors: INVALID_ARGUMENT (NULL pointer, k = 0, n * k * 8 above PTRDIFF_MAX, wrong type, NaN
- * or infinity in a query), STATE (index not built or trained), OUT_OF_MEMORY. Thread-safe with
+ * or infinity in a query), OUT_OF_MEMORY. An index not yet built or trained is searched too: the
+ * vectors outside its structure (all of them, before a build) are scanned exactly. Thread-safe with
  * other const calls. */
 NEARKIT_API nearkit_status nearkit_index_search(int64_t *ids, float *distances,
                                                 const nearkit_index *index,
@@ -399,7 +400,8 @@ NEARKIT_API uint64_t nearkit_index_vector_bytes(const nearkit_index *index);
 NEARKIT_API uint64_t nearkit_index_count(const nearkit_index *index);
 /* Heap memory the index holds, in bytes. */
 NEARKIT_API uint64_t nearkit_index_memory_bytes(const nearkit_index *index);
-/* 1 when the index can be searched (trained and built as its kind needs), else 0. */
+/* 1 when the index is trained and built as its kind needs, else 0 (0: IVF before its training,
+ * whose searches then scan every vector exactly). Every index can be searched either way. */
 NEARKIT_API int32_t nearkit_index_is_ready(const nearkit_index *index);
 
 /* A human-readable description: kind, metric, sizes, parameters, and for trees their top levels.

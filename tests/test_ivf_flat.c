@@ -491,15 +491,21 @@ static void test_params_and_states(void) {
     nearkit_range_result *rr = NULL;
     CHECK(!nearkit_index_is_ready(ix));
     CHECK_STATUS(nearkit_index_build(ix), NEARKIT_ERR_STATE);
-    CHECK_STATUS(nearkit_index_search(ids, dist, ix, F32, q, 1, 4, NULL), NEARKIT_ERR_STATE);
-    CHECK_STATUS(nearkit_index_range_search(&rr, ix, F32, q, 1, 1.0f, NULL), NEARKIT_ERR_STATE);
+    /* an empty, untrained index answers: nothing */
+    CHECK_STATUS(nearkit_index_search(ids, dist, ix, F32, q, 1, 4, NULL), NEARKIT_OK);
+    CHECK(ids[0] == -1 && isinf(dist[0]));
+    CHECK_STATUS(nearkit_index_range_search(&rr, ix, F32, q, 1, 1.0f, NULL), NEARKIT_OK);
+    CHECK(rr && nearkit_range_result_query_count(rr) == 1);
+    nearkit_range_result_free(rr);
+    rr = NULL;
     CHECK_STATUS(nearkit_index_train(ix, F32, q, 0), NEARKIT_ERR_INVALID_ARGUMENT);
 
-    /* vectors before training are kept, searchable only after build */
+    /* vectors before training are kept, and searched exactly until a build trains on them */
     float *x = clustered(400, 8, 5, 1.0f);
     CHECK_STATUS(nearkit_index_add(ix, F32, x, 200, NULL), NEARKIT_OK);
     CHECK(nearkit_index_count(ix) == 200 && !nearkit_index_is_ready(ix));
-    CHECK_STATUS(nearkit_index_search(ids, dist, ix, F32, q, 1, 4, NULL), NEARKIT_ERR_STATE);
+    CHECK_STATUS(nearkit_index_search(ids, dist, ix, F32, q, 1, 4, NULL), NEARKIT_OK);
+    CHECK(ids[0] >= 0 && ids[0] < 200 && ids[3] >= 0);
     CHECK_STATUS(nearkit_index_set_param(ix, "nlist", 5), NEARKIT_ERR_STATE); /* vectors exist */
     char *text = NULL;
     CHECK_STATUS(nearkit_index_describe(&text, ix), NEARKIT_OK);

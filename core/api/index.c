@@ -102,14 +102,6 @@ static nearkit_status accept_vectors(const void **prepared, void **owned, const 
     return prepare_vectors(prepared, owned, ix, vectors, n);
 }
 
-static nearkit_status check_ready(const nearkit_index *ix) {
-    if (ix->ops->is_ready(ix)) return NEARKIT_OK;
-    return nearkit_set_error(NEARKIT_ERR_STATE, "the %s index is not ready: %s", ix->ops->name,
-                             (ix->ops->flags & NEARKIT_KIND_FLAG_NEEDS_TRAINING)
-                                 ? "train it (or add vectors and call build) first"
-                                 : "call build after adding vectors");
-}
-
 /* The caller's search options as this library's struct: fields past its struct_size (a caller
  * compiled against an older header) keep their defaults. */
 static nearkit_status read_search_options(nearkit_search_options *out,
@@ -766,7 +758,6 @@ NEARKIT_API nearkit_status nearkit_index_search(int64_t *ids, float *distances,
     prepared_call p = {0};
     nearkit_search_call c = {.queries = prepared, .n = n, .ids = ids, .dist = distances, .stride = k};
     st = prepare_call(&p, &c, index, options);
-    if (!st) st = check_ready(index);
     uint64_t count = index->ops->count(index);
     c.k = k < count ? k : count;
     if (!st && c.k > 0) st = nearkit_search(index->ops->knn_searcher, &c);
@@ -801,7 +792,6 @@ NEARKIT_API nearkit_status nearkit_index_range_search(nearkit_range_result **out
     prepared_call p = {0};
     nearkit_search_call c = {.queries = prepared, .n = n, .radius = radius, .matches = b};
     if (!st) st = prepare_call(&p, &c, index, options);
-    if (!st && n > 0) st = check_ready(index);
     if (!st && n > 0 && index->ops->count(index) > 0) st = nearkit_search(index->ops->range_searcher, &c);
     release_call(&p);
     nearkit_index_unlock(index);
