@@ -364,7 +364,8 @@ extern "C" {
  (bindings and the CLI bound it: see their documentation).
  Batches run on the index's threads.
  Errors: INVALID_ARGUMENT (NULL pointer, k = 0, n * k * 8 above PTRDIFF_MAX, wrong type, NaN
- or infinity in a query), STATE (index not built or trained), OUT_OF_MEMORY. Thread-safe with
+ or infinity in a query), OUT_OF_MEMORY. An index not yet built or trained is searched too: the
+ vectors outside its structure (all of them, before a build) are scanned exactly. Thread-safe with
  other const calls.
 ```*/
     pub fn nearkit_index_search(
@@ -450,7 +451,10 @@ extern "C" {
     pub fn nearkit_index_memory_bytes(index: *const nearkit_index) -> u64;
 }
 extern "C" {
-    /// 1 when the index can be searched (trained and built as its kind needs), else 0.
+    /**```text
+ 1 when the index is trained and built as its kind needs, else 0 (0: IVF before its training,
+ whose searches then scan every vector exactly). Every index can be searched either way.
+```*/
     pub fn nearkit_index_is_ready(index: *const nearkit_index) -> i32;
 }
 extern "C" {
