@@ -17,11 +17,8 @@ uint64_t nearkit_rows_memory(const nearkit_rows *rows, const nearkit_index *ix) 
     return rows->capacity * (ix->vector_bytes + (rows->ids ? sizeof(int64_t) : 0));
 }
 
-/* Room for `needed` rows: capacity grows by half again (amortised O(1) appends). */
-static nearkit_status reserve(nearkit_rows *rows, const nearkit_index *ix, uint64_t needed) {
-    if (needed <= rows->capacity) return NEARKIT_OK;
-    uint64_t cap = rows->capacity + rows->capacity / 2;
-    if (cap < needed) cap = needed;
+/* Moves the rows into new blocks of `cap` rows (cap >= count). */
+static nearkit_status resize(nearkit_rows *rows, const nearkit_index *ix, uint64_t cap) {
     if (cap > SIZE_MAX / ix->vector_bytes) return nearkit_oom();
     uint8_t *vectors = nearkit_aligned_alloc_array((size_t)cap, (size_t)ix->vector_bytes);
     int64_t *ids = rows->ids ? nearkit_alloc_array((size_t)cap, sizeof(int64_t)) : NULL;
@@ -40,6 +37,13 @@ static nearkit_status reserve(nearkit_rows *rows, const nearkit_index *ix, uint6
     rows->ids = ids;
     rows->capacity = cap;
     return NEARKIT_OK;
+}
+
+/* Room for `needed` rows: capacity grows by half again (amortised O(1) appends). */
+static nearkit_status reserve(nearkit_rows *rows, const nearkit_index *ix, uint64_t needed) {
+    if (needed <= rows->capacity) return NEARKIT_OK;
+    uint64_t cap = rows->capacity + rows->capacity / 2;
+    return resize(rows, ix, cap < needed ? needed : cap);
 }
 
 nearkit_status nearkit_rows_explicit_ids(nearkit_rows *rows) {
@@ -112,21 +116,7 @@ nearkit_status nearkit_rows_remove(nearkit_rows *rows, const nearkit_idmap *ids,
  * smaller cannot be had. */
 static void shrink_to_fit(nearkit_rows *rows, const nearkit_index *ix) {
     if (rows->capacity < 64 || rows->count >= rows->capacity / 2) return;
-    uint64_t cap = rows->count + rows->count / 4 + 1;
-    uint8_t *vectors = nearkit_aligned_alloc_array((size_t)cap, (size_t)ix->vector_bytes);
-    int64_t *ids = rows->ids ? nearkit_alloc_array((size_t)cap, sizeof(int64_t)) : NULL;
-    if (!vectors || (rows->ids && !ids)) {
-        nearkit_aligned_free(vectors);
-        free(ids);
-        return;
-    }
-    memcpy(vectors, rows->vectors, (size_t)(rows->count * ix->vector_bytes));
-    if (ids) memcpy(ids, rows->ids, (size_t)rows->count * sizeof(int64_t));
-    nearkit_aligned_free(rows->vectors);
-    free(rows->ids);
-    rows->vectors = vectors;
-    rows->ids = ids;
-    rows->capacity = cap;
+    if (resize(rows, ix, rows->count + rows->count / 4 + 1)) nearkit_clear_error();
 }
 
 void nearkit_rows_compact(nearkit_rows *rows, const nearkit_index *ix, uint64_t *kept) {
