@@ -3,7 +3,8 @@
 
     python3 bench/churn.py [--build-dir build] [--n 200000] [--d 128] [--rounds 10] [--kinds ivf_flat,flat]
 
-Clustered synthetic vectors (bench/ivf_vs_peers.py's generator), L2, k = 10. Each kind's index is
+Clustered synthetic vectors (bench/ivf_vs_peers.py's generator; one pool, so the vectors added
+later follow the first ones' distribution and the queries too), L2, k = 10. Each kind's index is
 built once; then every round removes 10% of the vectors it holds (random ids) and adds as many new
 ones (new ids, same distribution). After the last round the churned index is compared with a
 fresh index built from the same vectors the same way (IVF: trained on a sample of them, same
@@ -84,21 +85,26 @@ def main():
     rng = np.random.default_rng(7)
     n, d, k = args.n, args.d, 10
     centres = rng.standard_normal((max(50, n // 500), d), dtype=np.float32) * 3.0
-    queries = np.ascontiguousarray(peers.clustered(rng, args.queries, d, centres))
     nlist = max(1, round(4 * math.sqrt(n)))
     print(f"n={n}", f"d={d}", f"rounds={args.rounds}", f"share={args.share}", f"nlist={nlist}",
           f"nprobe={args.nprobe}", sep="\n", flush=True)
     for kind in args.kinds.split(","):
         nprobe = args.nprobe if kind == "ivf_flat" else 0
-        x = np.ascontiguousarray(peers.clustered(rng, n, d, centres))
+        # one pool drawn at once, so the vectors added later come from the same distribution as
+        # the first ones (each clustered() call draws its own cluster spreads)
+        pool = peers.clustered(rng, n + int(n * args.share * 1.2) * args.rounds, d, centres)
+        taken = n
+        x = np.ascontiguousarray(pool[:n])
         ids = np.arange(n, dtype=np.int64)
+        queries = np.ascontiguousarray(pool[-args.queries:])  # never added: drawn like the rest
         next_id = n
         ix = build(nk, kind, x, ids, nlist, rng)
         spent = 0.0
         for r in range(args.rounds):
             m = int(len(ids) * args.share)
             gone = rng.choice(len(ids), m, replace=False)
-            fresh_x = np.ascontiguousarray(peers.clustered(rng, m, d, centres))
+            fresh_x = np.ascontiguousarray(pool[taken:taken + m])
+            taken += m
             fresh_ids = np.arange(next_id, next_id + m, dtype=np.int64)
             next_id += m
             t0 = time.perf_counter()
