@@ -569,29 +569,40 @@ fail:
     return -1;
 }
 
-static int read_csv(cli_matrix *out, const char *path) {
+/* A whole text file as a NUL-terminated string (*text, freed by the caller); `kind` names what
+ * it should hold in the message for binary data. Returns 0, or -1 after printing an error. */
+static int read_text(char **text, const char *path, const char *kind) {
+    *text = NULL;
     rfile rf;
     if (rfile_open(&rf, path) != 0) return -1;
     int rc = -1;
-    char *text = NULL;
-    if (rf.size == 0) {
-        cli_error("%s: empty file (no vectors)", path);
-        goto done;
-    }
-    if (rf.size > (uint64_t)SIZE_MAX - 1 || !(text = malloc((size_t)rf.size + 1))) {
+    if (rf.size > (uint64_t)SIZE_MAX - 1 || !(*text = malloc((size_t)rf.size + 1))) {
         cli_error("%s: out of memory for a %llu-byte file", path, (unsigned long long)rf.size);
         goto done;
     }
-    if (rfile_read(&rf, text, (size_t)rf.size) != 0) goto done;
-    text[rf.size] = '\0';
-    if (memchr(text, '\0', (size_t)rf.size)) {
-        cli_error("%s: binary data in a .csv file", path);
+    if (rfile_read(&rf, *text, (size_t)rf.size) != 0) goto done;
+    (*text)[rf.size] = '\0';
+    if (memchr(*text, '\0', (size_t)rf.size)) {
+        cli_error("%s: binary data in %s", path, kind);
         goto done;
     }
-    rc = csv_parse(out, text, (size_t)rf.size, path);
+    rc = 0;
 done:
-    free(text);
+    if (rc != 0) {
+        free(*text);
+        *text = NULL;
+    }
     rfile_close(&rf);
+    return rc;
+}
+
+static int read_csv(cli_matrix *out, const char *path) {
+    char *text = NULL;
+    if (read_text(&text, path, "a .csv file") != 0) return -1;
+    int rc = -1;
+    if (text[0] == '\0') cli_error("%s: empty file (no vectors)", path);
+    else rc = csv_parse(out, text, strlen(text), path);
+    free(text);
     return rc;
 }
 
@@ -643,29 +654,15 @@ static int parse_ids(int64_t **ids, uint64_t *n, const char *text, const char *p
 int cli_read_ids(int64_t **ids, uint64_t *n, const char *path) {
     *ids = NULL;
     *n = 0;
-    rfile rf;
-    if (rfile_open(&rf, path) != 0) return -1;
-    int rc = -1;
     char *text = NULL;
-    if (rf.size > (uint64_t)SIZE_MAX - 1 || !(text = malloc((size_t)rf.size + 1))) {
-        cli_error("%s: out of memory for a %llu-byte file", path, (unsigned long long)rf.size);
-        goto done;
-    }
-    if (rfile_read(&rf, text, (size_t)rf.size) != 0) goto done;
-    text[rf.size] = '\0';
-    if (memchr(text, '\0', (size_t)rf.size)) {
-        cli_error("%s: binary data in a file of ids (expected decimal ids, one a line)", path);
-        goto done;
-    }
-    rc = parse_ids(ids, n, text, path);
-done:
+    if (read_text(&text, path, "a file of ids (expected decimal ids, one a line)") != 0) return -1;
+    int rc = parse_ids(ids, n, text, path);
     if (rc != 0) {
         free(*ids);
         *ids = NULL;
         *n = 0;
     }
     free(text);
-    rfile_close(&rf);
     return rc;
 }
 

@@ -1399,8 +1399,10 @@ static napi_value nk_train(napi_env env, napi_callback_info info) {
     return nk_undefined(env);
 }
 
-/* build(handle) */
-static napi_value nk_build(napi_env env, napi_callback_info info) {
+/* A writer call that takes only the index (build, compact): runs it, then reports the index's
+ * new memory to the engine. */
+static napi_value nk_run_writer(napi_env env, napi_callback_info info,
+                                nearkit_status (*call)(nearkit_index *index)) {
     nk_args a;
     nk_handle *h;
     nearkit_index *ix;
@@ -1409,12 +1411,17 @@ static napi_value nk_build(napi_env env, napi_callback_info info) {
     if (nk_get_args(env, info, &a) != 0) return NULL;
     if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
     if ((ix = nk_lock(env, h)) == NULL) return NULL;
-    st = nearkit_index_build(ix);
+    st = call(ix);
     memory = nearkit_index_memory_bytes(ix);
     nk_unlock(h);
     nk_report_memory(env, h, memory);
     if (st != NEARKIT_OK) return nk_throw_status(env, st);
     return nk_undefined(env);
+}
+
+/* build(handle) */
+static napi_value nk_build(napi_env env, napi_callback_info info) {
+    return nk_run_writer(env, info, nearkit_index_build);
 }
 
 /* search(handle, queries, k, options?) -> [ids, distances] (options: see nk_search_opts) */
@@ -1585,20 +1592,7 @@ static napi_value nk_contains(napi_env env, napi_callback_info info) {
 
 /* compact(handle) */
 static napi_value nk_compact(napi_env env, napi_callback_info info) {
-    nk_args a;
-    nk_handle *h;
-    nearkit_index *ix;
-    nearkit_status st;
-    uint64_t memory;
-    if (nk_get_args(env, info, &a) != 0) return NULL;
-    if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
-    if ((ix = nk_lock(env, h)) == NULL) return NULL;
-    st = nearkit_index_compact(ix);
-    memory = nearkit_index_memory_bytes(ix);
-    nk_unlock(h);
-    nk_report_memory(env, h, memory);
-    if (st != NEARKIT_OK) return nk_throw_status(env, st);
-    return nk_undefined(env);
+    return nk_run_writer(env, info, nearkit_index_compact);
 }
 
 /* save(handle, path) */
