@@ -1,95 +1,12 @@
-"""PyNear's API over nearkit's indexes: ``import nearkit.pynear as pynear``.
+"""The exact and inverted-file classes of :mod:`nearkit.pynear` (VP-trees, BK-tree, MIH, IVF),
+thin adapters over :class:`nearkit.Index`; the package's docstring describes their conventions."""
 
-A program written for PyNear (the ``pynear`` package) runs unchanged with this module in
-its place::
-
-    import numpy as np
-    import nearkit.pynear as pynear
-
-    data = np.random.rand(100_000, 16).astype(np.float32)
-    index = pynear.VPTreeL2Index()
-    index.set(data)
-    indices, distances = index.searchKNN(data[:10], k=5)
-
-Every class is a thin adapter over :class:`nearkit.Index` (the search is nearkit's C library); it
-only converts arguments and results to PyNear's conventions:
-
-========================  ==========  =======  =============================================
-class                     kind        metric   results
-========================  ==========  =======  =============================================
-``VPTreeL2Index``         vptree      l2       ``searchKNN``: per-query lists, **farthest
-``VPTreeL1Index``         vptree      l1       first**; ``search1NN``: flat lists (one id and
-``VPTreeChebyshevIndex``  vptree      linf     distance per query); Euclidean (not squared)
-``VPTreeCosineIndex``     vptree      cosine   L2; cosine distance 1 - cos in [0, 2]
-``VPTreeBinaryIndex``     vptree      hamming  as above, int distances (uint8 packed bits)
-``BKTreeBinaryIndex``     bktree      hamming  ``find_threshold(q, t)``: ``(indices,
-                                               distances, keys)`` of rows at distance <= t
-``MIHBinaryIndex(m)``     mih         hamming  ``searchKNN(q, k, radius=8)``: nearest first
-``IVFFlatBinaryIndex``    ivf_binary  hamming  ``searchKNN``: nearest first; ``set_nprobe``
-``IVFFlatL2Index``        ivf_flat    l2       nearest first, **squared** L2 distances;
-``IVFFlatCosineIndex``    ivf_flat    cosine   ``search1NN`` gives nested lists as searchKNN
-========================  ==========  =======  =============================================
-
-PyNear's fixed-width names (``VPTreeBinaryIndex64`` / ``128`` / ``256`` / ``512`` / ``N`` and the
-same for ``BKTreeBinaryIndex``) are the binary classes with a check of the row width (8, 16, 32, 64
-bytes; ``N`` any width).
-
-Common to every class: ``set(data)`` replaces the whole content (a new nearkit index is created,
-filled and built); ids are row numbers of ``data``; where fewer than k rows exist a row holds fewer
-than k entries; ``searchKNN_arrays`` (VP-trees, MIH, binary IVF) returns ``(ids, distances)`` arrays
-of shape ``(n, k)`` nearest first, padded with id -1 and distance ``inf`` (float) or the int64
-maximum (hamming); ``to_string()`` is the nearkit index's description; every class pickles (the
-nearkit index is stored, not rebuilt). Extra keyword arguments of a constructor (e.g.
-``VPTreeL2Index(leaf_size=16, num_threads=2)``) go to :class:`nearkit.Index`.
-
-Differences from PyNear, where PyNear's behaviour is undefined or an error (by design):
-
-* bad input raises instead of returning garbage: a query of the wrong dimension, NaN or infinity,
-  ``k`` <= 0 (PyNear returns empty rows for ``k=0``) raise ``ValueError``;
-* ``MIHBinaryIndex.searchKNN(q, k, radius)`` returns exactly the k nearest rows within ``radius``
-  (fewer when fewer lie within it). PyNear guarantees the same rows within the radius but may add
-  rows beyond it that its sub-tables happened to reach; nearkit does not;
-* ``MIHBinaryIndex(m=0)`` lets nearkit choose m; any m with substrings of at most 64 bits is
-  accepted (PyNear needs m to divide the byte width);
-* ``BKTreeBinaryIndex.find_threshold`` lists matches nearest first (PyNear: tree order); a
-  BK-tree also has ``searchKNN`` / ``search1NN`` with ``VPTreeBinaryIndex``'s conventions; MIH,
-  binary IVF and BK-tree indexes pickle (PyNear's do not).
-
-PyNear's HNSW classes, ``ShardedHNSWIndex``, the ``dist_*`` functions and the scikit-learn adapters
-have no counterpart here (see :mod:`nearkit.sklearn` for scikit-learn estimators); naming them
-raises ``AttributeError`` saying so.
-"""
-
-import numbers
 import operator
 
 import numpy as np
 
-from ._errors import InvalidArgumentError, StateError
-from ._index import Index, from_bytes
-
-__all__ = [
-    "VPTreeL2Index",
-    "VPTreeL1Index",
-    "VPTreeChebyshevIndex",
-    "VPTreeCosineIndex",
-    "VPTreeBinaryIndex",
-    "VPTreeBinaryIndex64",
-    "VPTreeBinaryIndex128",
-    "VPTreeBinaryIndex256",
-    "VPTreeBinaryIndex512",
-    "VPTreeBinaryIndexN",
-    "BKTreeBinaryIndex",
-    "BKTreeBinaryIndex64",
-    "BKTreeBinaryIndex128",
-    "BKTreeBinaryIndex256",
-    "BKTreeBinaryIndex512",
-    "BKTreeBinaryIndexN",
-    "MIHBinaryIndex",
-    "IVFFlatBinaryIndex",
-    "IVFFlatL2Index",
-    "IVFFlatCosineIndex",
-]
+from .._errors import InvalidArgumentError, StateError
+from .._index import Index, from_bytes
 
 _U8 = np.dtype(np.uint8)
 _I64 = np.dtype(np.int64)
@@ -120,6 +37,7 @@ class _Adapter:
     _EMPTY_MESSAGE = "index must be first initialized with .set() function and non empty dataset"
     _QUERIES_1D = False   # a 1-d query is one vector (IVF-Flat); else queries must be 2-d
     _EXTRA_STATE = ()     # attribute names pickled besides the index
+    _INT_ARRAYS = False   # binary rows may be integer arrays of byte values (PyNear's HNSW)
 
     def __init__(self, **options):
         self._options = dict(options)
@@ -140,7 +58,8 @@ class _Adapter:
         """x as a 2-d array nearkit takes (float32-convertible, or uint8 for binary indexes)."""
         a = x if isinstance(x, np.ndarray) else np.asarray(x)
         if self._BINARY and a.dtype != _U8:
-            if isinstance(x, np.ndarray) or a.dtype.kind not in "iu" or (
+            refused = isinstance(x, np.ndarray) and not self._INT_ARRAYS
+            if refused or a.dtype.kind not in "iu" or (
                     a.size and (a.min() < 0 or a.max() > 255)):
                 raise TypeError(f"invalid data type: binary indexes must be uint8 (packed bits); "
                                 f"{what} has dtype {a.dtype}")
@@ -171,8 +90,9 @@ class _Adapter:
         self._install(index, data)
 
     def _install(self, index, data):
+        """Makes ``index`` (None: no rows, never built) the one searched."""
         self._index = index
-        self._count = index.ntotal
+        self._count = 0 if index is None else index.ntotal
 
     # -- searching ---------------------------------------------------------------------------------
 
@@ -364,6 +284,18 @@ class VPTreeBinaryIndexN(VPTreeBinaryIndex):
     """:class:`VPTreeBinaryIndex` (any row width)."""
 
 
+def _empty_lists(n):
+    return [[] for _ in range(n)]
+
+
+def _in_row_order(result):
+    """A range result's (ids, distances), each query's matches sorted by id (row number)."""
+    counts = np.diff(result.offsets)
+    query_of = np.repeat(np.arange(counts.shape[0]), counts)
+    order = np.lexsort((result.ids, query_of))
+    return result.ids[order], result.distances[order]
+
+
 # ---- BK-tree -------------------------------------------------------------------------------------
 
 
@@ -371,27 +303,42 @@ class BKTreeBinaryIndex(VPTreeBinaryIndex):
     """Hamming threshold (range) search over uint8 rows of packed bits (a nearkit bk-tree).
 
     ``find_threshold(queries, threshold)`` returns PyNear's ``(indices, distances, keys)``: per
-    query, every row at Hamming distance <= threshold (nearest first), its distance, and the row
-    itself as a list of byte values. ``keys`` and ``values()`` read the rows back from the
-    nearkit index (``Index.get``): the adapter keeps no copy of them.
+    query, every row at Hamming distance <= threshold in row order (ascending id: what PyNear's
+    tree order is on its own tests' data; nearkit's tree order is not PyNear's), its distance,
+    and the row itself as a list of byte values. ``threshold`` is an integer; a negative one
+    matches nothing. ``keys`` and ``values()`` read the rows back from the nearkit index
+    (``Index.get``): the adapter keeps no copy of them.
+
+    Empty inputs as PyNear's classes: ``set(np.array([], np.uint8))`` (1-d, no rows) empties the
+    tree; queries to an empty or never set tree get one empty list per query.
     """
 
     _KIND = "bktree"
 
+    def set(self, data):
+        """Replaces the content with the rows of ``data``; an empty array (any shape) empties."""
+        a = data if isinstance(data, np.ndarray) else np.asarray(data)
+        if a.size == 0 and a.ndim != 2:  # PyNear's own tests empty a tree with np.array([])
+            self._install(None, None)
+            return
+        super().set(data)
+
     def find_threshold(self, queries, threshold):
         """``(indices, distances, keys)`` of every row within Hamming distance ``threshold``."""
         q = self._rows(queries, "queries")
-        if not isinstance(threshold, numbers.Real) or isinstance(threshold, bool):
-            raise TypeError(f"threshold must be a number, not {type(threshold).__name__}")
-        if self._count == 0:  # no rows (or never set): no matches, as PyNear answers
+        try:
+            threshold = operator.index(threshold)
+        except TypeError:
+            raise TypeError(
+                f"threshold must be an integer, not {type(threshold).__name__}") from None
+        if self._count == 0 or threshold < 0:  # nothing can match: empty rows, as PyNear's
             self._check_width(q)
-            return ([[] for _ in range(q.shape[0])], [[] for _ in range(q.shape[0])],
-                    [[] for _ in range(q.shape[0])])
+            return _empty_lists(q.shape[0]), _empty_lists(q.shape[0]), _empty_lists(q.shape[0])
         result = self._index.range_search(q, threshold)
+        ids, distances = _in_row_order(result)
         cuts = result.offsets.tolist()
-        ids = result.ids.tolist()
-        distances = result.distances.astype(_I64).tolist()
-        keys = self._index.get(result.ids).tolist()
+        keys = self._index.get(ids).tolist()
+        ids, distances = ids.tolist(), distances.astype(_I64).tolist()
         spans = list(zip(cuts[:-1], cuts[1:]))
         return ([ids[a:b] for a, b in spans], [distances[a:b] for a, b in spans],
                 [keys[a:b] for a, b in spans])
@@ -619,26 +566,3 @@ class IVFFlatCosineIndex(_IVFFlat):
 
     def _distances(self, distances):
         return np.maximum(distances, np.float32(0))
-
-
-# ---- PyNear names without a counterpart ----------------------------------------------------------
-
-_MISSING = {
-    "HNSWL2Index": "nearkit has no HNSW index kind yet",
-    "HNSWCosineIndex": "nearkit has no HNSW index kind yet",
-    "HNSWL2IndexSQ8": "nearkit has no HNSW index kind yet",
-    "HNSWBinaryIndex": "nearkit has no HNSW index kind yet",
-    "MIHSeededHNSWBinaryIndex": "nearkit has no HNSW index kind yet",
-    "ShardedHNSWIndex": "nearkit has no HNSW index kind yet",
-    "PyNearNearestNeighbors": "use nearkit.sklearn.NearestNeighbors",
-    "PyNearKNeighborsClassifier": "use nearkit.sklearn.KNeighborsClassifier",
-    "PyNearKNeighborsRegressor": "use nearkit.sklearn.KNeighborsRegressor",
-    "sklearn_adapter": "use nearkit.sklearn",
-}
-
-
-def __getattr__(name):
-    if name in _MISSING or name.startswith("dist_"):
-        reason = _MISSING.get(name, "distance functions are not part of nearkit.pynear")
-        raise AttributeError(f"nearkit.pynear has no {name}: {reason}")
-    raise AttributeError(f"module 'nearkit.pynear' has no attribute {name!r}")
