@@ -301,7 +301,7 @@ def test_bktree_find_threshold(rng):
     assert not empty and values == data.tolist()
     assert len(indices) == len(distances) == len(keys) == len(queries)
     for q in range(len(queries)):
-        assert sorted(indices[q]) == np.nonzero(ref[q] <= 20)[0].tolist()
+        assert indices[q] == np.nonzero(ref[q] <= 20)[0].tolist()  # row order
         assert distances[q] == [int(ref[q][i]) for i in indices[q]]
         assert all(type(d) is int for d in distances[q])
         assert keys[q] == [data[i].tolist() for i in indices[q]]
@@ -316,6 +316,71 @@ def test_bktree_find_threshold(rng):
         ours = sorted(zip(indices[q], distances[q], keys[q]))
         theirs = sorted(zip(t_ind[q], t_dist[q], t_keys[q]))
         assert ours == theirs
+
+
+BK_CLASSES = [("BKTreeBinaryIndex64", 8), ("BKTreeBinaryIndex128", 16),
+              ("BKTreeBinaryIndex256", 32), ("BKTreeBinaryIndex512", 64), ("BKTreeBinaryIndexN", 1),
+              ("BKTreeBinaryIndexN", 5)]
+
+
+def distinct_rows(n, width):
+    rng = np.random.default_rng(42)
+    while True:
+        data = rng.integers(0, 256, size=(n, width), dtype=np.uint8)
+        if len({tuple(r) for r in data.tolist()}) == n:
+            return data
+
+
+def bk_empty_program(pynear, cls_name, data):
+    """PyNear's own empty-tree test: never set, then set from a 1-d empty array."""
+    tree = getattr(pynear, cls_name)()
+    out = [tree.find_threshold(data, 1)[:2], tree.empty(), tree.values()]
+    tree.set(np.array([], dtype=np.uint8))
+    out += [tree.find_threshold(data, 1)[:2], tree.empty(), tree.values()]
+    return out
+
+
+def bk_all_program(pynear, cls_name, data):
+    """PyNear's own tests on two rows: every row (threshold = all bits), self only, zeros."""
+    tree = getattr(pynear, cls_name)()
+    tree.set(data)
+    everything = tree.find_threshold(data, data.shape[1] * 8)
+    itself = tree.find_threshold(data, 0)
+    zeros = getattr(pynear, cls_name)()
+    zeros.set(np.zeros_like(data))
+    return everything, itself, zeros.find_threshold(np.zeros_like(data), 255), tree.size()
+
+
+@pytest.mark.parametrize("cls_name, width", BK_CLASSES)
+def test_bktree_pynear_own_cases(cls_name, width):
+    """Empty inputs and the result order of PyNear's own BK-tree tests, same as pynear's."""
+    need("BKTreeBinaryIndex")
+    data = distinct_rows(2, width)
+    empty = bk_empty_program(nkp, cls_name, data)
+    assert empty == [([[], []], [[], []]), True, []] * 2
+    everything, itself, zeros, size = bk_all_program(nkp, cls_name, data)
+    assert everything[0] == [[0, 1], [0, 1]] and size == 2
+    assert everything[1] == pairwise("hamming", data, data).astype(int).tolist()
+    assert everything[2] == np.broadcast_to(data, (2, 2, width)).tolist()
+    assert itself == ([[0], [1]], [[0], [0]], data[:, None, :].tolist())
+    assert zeros[:2] == ([[0, 1], [0, 1]], [[0, 0], [0, 0]])
+    try:
+        pynear = real_pynear()
+    except pytest.skip.Exception:
+        return
+    assert bk_empty_program(pynear, cls_name, data) == empty
+    assert bk_all_program(pynear, cls_name, data) == (everything, itself, zeros, size)
+
+
+def test_bktree_threshold_rules(rng):
+    cls = need("BKTreeBinaryIndex")
+    data = rng.integers(0, 256, (50, 8), dtype=np.uint8)
+    tree = cls()
+    tree.set(data)
+    assert tree.find_threshold(data[:2], -1) == ([[], []], [[], []], [[], []])  # as PyNear
+    with pytest.raises(TypeError):
+        tree.find_threshold(data[:2], 3.5)  # PyNear: an integer only
+    assert tree.find_threshold(np.zeros((0, 8), np.uint8), 3) == ([], [], [])
 
 
 def test_bktree_empty_and_fixed_width(rng):
@@ -700,13 +765,24 @@ def test_extra_options_reach_nearkit(rng):
 
 
 def test_names_without_counterpart():
-    with pytest.raises(AttributeError, match="HNSW"):
-        nkp.HNSWL2Index  # noqa: B018
-    with pytest.raises(AttributeError, match="nearkit.sklearn"):
-        nkp.PyNearKNeighborsClassifier  # noqa: B018
+    with pytest.raises(AttributeError, match="SQ8"):
+        nkp.HNSWL2IndexSQ8  # noqa: B018
     with pytest.raises(AttributeError):
         nkp.no_such_name  # noqa: B018
     assert set(nkp.__all__) <= set(dir(nkp))
+
+
+def test_public_names_same_as_pynear():
+    """Every public name of pynear 2.6 but HNSWL2IndexSQ8 (and its typing imports) is here."""
+    pynear = real_pynear()
+    theirs = {n for n in dir(pynear) if not n.startswith("_")} - {
+        "List", "Tuple", "np", "HNSWL2IndexSQ8", "logging", "benchmark", "tests"}
+    assert theirs <= set(dir(nkp)), theirs - set(dir(nkp))
+    for module in ("sharded", "forest", "sklearn_adapter"):
+        ours, real = getattr(nkp, module), getattr(pynear, module)
+        public = {n for n in dir(real) if n[0].isupper() and getattr(real, n).__module__ ==
+                  real.__name__}
+        assert public <= set(dir(ours)), (module, public - set(dir(ours)))
 
 
 def test_concurrent_searches_while_reading(rng):
