@@ -500,6 +500,70 @@ NEARKIT_API nearkit_status nearkit_kernels_force(int32_t which);
 /* Name of the kernel implementation in use. Static storage; never NULL. */
 NEARKIT_API const char *nearkit_kernels_name(void);
 
+/* ---- Tuning for a target recall ---------------------------------------------------------------- */
+
+/* What nearkit_index_tune aims at. Initialise with nearkit_tune_options_init() (or
+ * NEARKIT_TUNE_OPTIONS_INIT) and change fields; fields are only ever appended and the library reads
+ * only the first struct_size bytes. */
+typedef struct nearkit_tune_options {
+    uint32_t struct_size;  /* sizeof(nearkit_tune_options) as the caller was compiled */
+    uint32_t num_threads;  /* threads of the measuring searches (and so of the QPS reported); 0 =
+                              the index's num_threads. Default 0 */
+    uint64_t k;            /* the k of recall@k, >= 1. Default 10 */
+    double target_recall;  /* in (0, 1]. Default 0.95 */
+    double max_value;      /* the largest value of the parameter tried; 0 = no bound below the
+                              parameter's own maximum. Default 0 */
+    double max_seconds;    /* stop measuring once this much time is spent (the truth's brute
+                              force included) and choose among the values measured; 0 = no limit.
+                              Default 0 */
+} nearkit_tune_options;
+
+#define NEARKIT_TUNE_OPTIONS_INIT {(uint32_t)sizeof(nearkit_tune_options), 0u, 10u, 0.95, 0.0, 0.0}
+
+/* What nearkit_index_tune measured and chose. The caller sets struct_size; fields past it are not
+ * written. */
+typedef struct nearkit_tune_result {
+    uint32_t struct_size; /* set by the caller: sizeof(nearkit_tune_result) */
+    int32_t reached;      /* 1 when recall >= the target, 0 when no value tried reached it */
+    const char *param;    /* the runtime parameter tuned ("nprobe", "ef_search"); static storage;
+                             NULL for an exact kind, which has nothing to tune */
+    double value;         /* the value chosen and set on the index; 0 when param is NULL */
+    double recall;        /* recall@k measured on the queries at that value (1 for exact kinds) */
+    double qps;           /* queries per second measured at that value with the call's threads;
+                             0 for exact kinds (nothing is measured) */
+    uint32_t measurements; /* the number of values measured */
+} nearkit_tune_result;
+
+#define NEARKIT_TUNE_RESULT_INIT {(uint32_t)sizeof(nearkit_tune_result), 0, NULL, 0.0, 0.0, 0.0, 0u}
+
+/* Sets struct_size and every default. Errors: INVALID_ARGUMENT for NULL. */
+NEARKIT_API nearkit_status nearkit_tune_options_init(nearkit_tune_options *options);
+
+/* Finds the cheapest value of the index's runtime parameter (nprobe for ivf_flat and ivf_binary,
+ * ef_search for hnsw) at which searches for the n sample queries (borrowed) reach recall@k >=
+ * target_recall, sets it on the index (as nearkit_index_set_param) and reports it in *result.
+ *   - The truth is exact: the stored vectors are read back and searched by brute force (a flat
+ *     index over a copy of them, so the call needs memory for a second copy of the vectors).
+ *   - recall@k is the fraction of the min(k, count) true neighbours of each query found, summed
+ *     over the queries; a returned id whose distance equals the k-th true distance (within a
+ *     relative 1e-5, the kernels' rounding) counts as found, as the golden manifest's tie rule.
+ *   - Values are tried by doubling from the parameter's smallest useful value (k for ef_search),
+ *     up to max_value, the parameter's maximum or the count, then bisecting between the last
+ *     value that missed and the first that reached, each passed per call
+ *     (nearkit_search_options.params): concurrent searches keep the index's value until the end.
+ *     Recall is taken to grow with the value. When no value reaches the target, the one with the
+ *     highest recall is set and result->reached is 0.
+ *   - Exact kinds (NEARKIT_KIND_FLAG_EXACT) return at once: reached 1, param NULL, recall 1.
+ * Use queries like the ones the index will serve, not vectors it stores (those find themselves).
+ * Errors: INVALID_ARGUMENT (NULL pointer, n = 0, wrong vector type, NaN or infinity in a query,
+ * k = 0, target_recall outside (0, 1], negative max_value or max_seconds, struct_size too small),
+ * STATE (the index holds no vectors, or is not yet trained or built: it would scan everything),
+ * UNSUPPORTED (an approximate kind without a tunable parameter), OUT_OF_MEMORY. Runs its searches
+ * as any search does and sets the parameter as a writer. */
+NEARKIT_API nearkit_status nearkit_index_tune(nearkit_tune_result *result, nearkit_index *index,
+                                              nearkit_vector_type type, const void *queries,
+                                              uint64_t n, const nearkit_tune_options *options);
+
 #endif /* NEARKIT_EXPERIMENTAL */
 
 #ifdef __cplusplus
