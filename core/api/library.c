@@ -55,6 +55,7 @@ static const nearkit_index_ops *const kinds[] = {
     &nearkit_mih_ops,
     &nearkit_ivf_binary_ops,
     &nearkit_ivf_flat_ops,
+    &nearkit_hnsw_ops,
 };
 #define N_KINDS (sizeof kinds / sizeof kinds[0])
 

@@ -1,0 +1,795 @@
+/* The hnsw kind: a hierarchical navigable small-world graph (hnsw_graph.h) over the vectors of a
+ * row store, for l2, cosine, ip (float32) and hamming (packed codes). Approximate: a query
+ * descends the upper levels greedily, then keeps the ef_search nearest candidates met while
+ * expanding level 0 (a beam); ef_search >= the live count answers exactly by a scan instead.
+ * No training: vectors are searchable once add returns. Builds are seeded: one thread links a
+ * batch the same way on every run (levels are drawn in insertion order), several link it in
+ * parallel on the library's pool, each list changed under its node's spinlock.
+ *
+ * A living collection:
+ *   - remove marks rows (id -1): searches still walk through them but never report them. Once
+ *     they reach an eighth of the nodes, before the next add, and on compact, the graph is
+ *     repaired: every node linking a removed one chooses its list again (the heuristic over its
+ *     other neighbours and the removed ones' neighbours), the removed nodes' lists are dropped
+ *     and their slots join a free list that later adds fill first, so recall does not decay
+ *     under churn and memory stays bounded. compact also renumbers the nodes over the rows
+ *     left, giving the free slots back;
+ *   - get, each_id: the row store's;
+ *   - a filtered call (or one meeting marked rows) is planned once: where few rows can pass
+ *     (the filter's bound and a sample of 512 stored ids say so, ids or bitmap), the admitted
+ *     rows are gathered and scored exactly with the flat index's arithmetic; otherwise the beam
+ *     walks every node but widens to ef_search / share, every node it scores is tested (once per
+ *     node and query, so a predicate is asked at most once per vector and query) and the
+ *     admitted ones fill the result heap, and the beam doubles until k are found or it covers
+ *     the graph;
+ *   - range search is approximate: the beam of ef_search doubles while all it holds lies within
+ *     the radius, and every scored node within it is reported (exact when ef_search >= count);
+ *   - ef_search is the call's (c->settings). */
+#include "kinds/hnsw_graph.h"
+#include "search/driver.h"
+#include "search/rows.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HNSW_TAG NEARKIT_TAG('H', 'N', 'S', 'W')
+#define LEVELS_TAG NEARKIT_TAG('H', 'L', 'V', 'L')
+#define LINKS0_TAG NEARKIT_TAG('H', 'L', 'K', '0')
+#define UPPER_TAG NEARKIT_TAG('H', 'L', 'K', 'U')
+
+#define UNLINK_DIVISOR 8        /* removed nodes are unlinked once an eighth of the nodes */
+#define SELECTIVITY_SAMPLE 512  /* stored ids sampled to estimate a filter's share */
+#define EXACT_FACTOR 16.0       /* gather and scan exactly when admitted^2 <= this * ef * live:
+                                   a filtered walk scores about 16 ef / share nodes */
+#define EXACT_BLOCK 256         /* gathered rows scored per kernel call */
+
+/* ---- parameters -------------------------------------------------------------------------------- */
+
+enum { P_M, P_EF_CONSTRUCTION, P_EF_SEARCH, P_MAX_LEVEL };
+
+#define BUILD_INT (NEARKIT_PARAM_FLAG_BUILD | NEARKIT_PARAM_FLAG_INTEGER)
+#define STAT_INT (NEARKIT_PARAM_FLAG_READ_ONLY | NEARKIT_PARAM_FLAG_INTEGER)
+
+static const nearkit_param_desc hnsw_params[] = {
+    {"M", BUILD_INT, 2, HNSW_MAX_M, 16,
+     "links per node on the upper levels (2 M on level 0): more is higher recall, more memory", NULL},
+    {"ef_construction", BUILD_INT, 1, 65536, 200,
+     "candidates kept while linking a new node: more is a better graph and a slower add", NULL},
+    {"ef_search", NEARKIT_PARAM_FLAG_INTEGER, 1, 2147483647.0, 64,
+     "candidates kept per query (at least k): the recall / speed trade-off; >= count is exact", NULL},
+    {"max_level", STAT_INT, 0, HNSW_MAX_LEVEL, 0, "the graph's top level (0 when empty)", NULL},
+};
+#define N_PARAMS (sizeof hnsw_params / sizeof hnsw_params[0])
+
+/* ---- the index --------------------------------------------------------------------------------- */
+
+typedef struct hnsw_impl {
+    nearkit_rows rows;       /* row n is node n; removed rows and free slots have id -1 */
+    hnsw_graph graph;
+    uint32_t ef_search;
+    uint64_t pending;        /* rows marked removed still linked in the graph */
+    uint32_t *free_slots;    /* rows holding no node, filled by later adds (last first) */
+    uint64_t n_free, free_cap;
+    uint64_t visible;        /* nodes a search may report: those below (atomic) */
+    hnsw_visited_pool visited;
+} hnsw_impl;
+
+static hnsw_impl *impl_of(const nearkit_index *ix) { return ix->impl; }
+
+static nearkit_status hnsw_create(nearkit_index *ix) {
+    hnsw_impl *h = calloc(1, sizeof *h);
+    if (!h) return nearkit_oom();
+    h->ef_search = 64;
+    hnsw_visited_pool_init(&h->visited);
+    ix->impl = h;
+    return hnsw_graph_init(&h->graph, 16, 200, ix->seed);
+}
+
+static void hnsw_destroy(nearkit_index *ix) {
+    hnsw_impl *h = impl_of(ix);
+    if (!h) return;
+    nearkit_rows_free(&h->rows);
+    hnsw_graph_free(&h->graph);
+    hnsw_visited_pool_free(&h->visited);
+    free(h->free_slots);
+    free(h);
+}
+
+static bool hnsw_is_ready(const nearkit_index *ix) {
+    (void)ix;
+    return true;
+}
+
+static uint64_t hnsw_count(const nearkit_index *ix) { return nearkit_rows_live(&impl_of(ix)->rows); }
+
+static uint64_t hnsw_memory(const nearkit_index *ix) {
+    hnsw_impl *h = impl_of(ix);
+    return sizeof *h + nearkit_rows_memory(&h->rows, ix) + hnsw_graph_memory(&h->graph) +
+           h->free_cap * sizeof(uint32_t) + hnsw_visited_pool_memory(&h->visited);
+}
+
+static hnsw_space space_of(const nearkit_index *ix) {
+    return (hnsw_space){.vectors = impl_of(ix)->rows.vectors, .vector_bytes = (size_t)ix->vector_bytes,
+                        .dimension = ix->dimension, .metric = ix->metric, .kt = nearkit_kernels()};
+}
+
+static uint32_t build_threads(const nearkit_index *ix) { return nearkit_resolve_threads(ix->num_threads); }
+
+static void publish(hnsw_impl *h) { __atomic_store_n(&h->visible, h->rows.count, __ATOMIC_RELEASE); }
+
+/* ---- removing ---------------------------------------------------------------------------------- */
+
+/* Room for every row on the free list. */
+static nearkit_status reserve_free(hnsw_impl *h) {
+    if (h->free_cap >= h->rows.count) return NEARKIT_OK;
+    uint32_t *slots = realloc(h->free_slots, (size_t)(h->rows.count ? h->rows.count : 1) * sizeof *slots);
+    if (!slots) return nearkit_oom();
+    h->free_slots = slots;
+    h->free_cap = h->rows.count;
+    return NEARKIT_OK;
+}
+
+/* Takes the rows marked removed out of the graph (see the top comment); their slots go on the
+ * free list, lowest popped first. */
+static nearkit_status unlink_pending(nearkit_index *ix) {
+    hnsw_impl *h = impl_of(ix);
+    if (h->pending == 0) return NEARKIT_OK;
+    uint64_t count = h->rows.count;
+    uint8_t *gone = calloc((size_t)count, 1);
+    nearkit_status st = gone ? reserve_free(h) : nearkit_oom();
+    for (uint64_t r = 0; !st && r < count; r++)
+        gone[r] = h->rows.ids[r] == NEARKIT_REMOVED_ID && h->graph.level[r] != HNSW_FREE_LEVEL;
+    hnsw_space s = space_of(ix);
+    if (!st) st = hnsw_unlink(&h->graph, &s, gone, count, build_threads(ix));
+    for (uint64_t r = count; !st && r-- > 0;)
+        if (gone[r]) h->free_slots[h->n_free++] = (uint32_t)r;
+    if (!st) h->pending = 0;
+    free(gone);
+    return st;
+}
+
+static nearkit_status hnsw_remove(nearkit_index *ix, const nearkit_idmap *ids, uint64_t *removed) {
+    hnsw_impl *h = impl_of(ix);
+    nearkit_status st = nearkit_rows_remove(&h->rows, ids, removed);
+    if (st) return st;
+    h->pending += *removed;
+    uint64_t nodes = h->rows.count - h->n_free;
+    /* the marks stand on their own: a repair that finds no memory waits for a later writer */
+    if (h->pending * UNLINK_DIVISOR >= nodes && unlink_pending(ix)) nearkit_clear_error();
+    return NEARKIT_OK;
+}
+
+/* Repairs, then renumbers the nodes over the rows left. */
+static nearkit_status hnsw_compact(nearkit_index *ix) {
+    hnsw_impl *h = impl_of(ix);
+    nearkit_status st = unlink_pending(ix);
+    if (st || h->n_free == 0) return st;
+    uint64_t old = h->rows.count;
+    uint64_t *kept = nearkit_alloc_array((size_t)old, sizeof *kept);
+    if (!kept) return nearkit_oom();
+    uint64_t n = 0;
+    for (uint64_t r = 0; r < old; r++)
+        if (h->rows.ids[r] != NEARKIT_REMOVED_ID) kept[n++] = r;
+    st = hnsw_renumber(&h->graph, kept, n, old);
+    if (!st) {
+        nearkit_rows_compact(&h->rows, ix, NULL);
+        h->n_free = 0;
+        publish(h);
+    }
+    free(kept);
+    return st;
+}
+
+static nearkit_status hnsw_get(const nearkit_index *ix, const nearkit_idmap *wanted, void *vectors,
+                               uint8_t *found) {
+    nearkit_rows_get(&impl_of(ix)->rows, ix, wanted, vectors, found);
+    return NEARKIT_OK;
+}
+
+static void hnsw_each_id(const nearkit_index *ix, bool (*fn)(void *ctx, int64_t id), void *ctx) {
+    nearkit_rows_each_id(&impl_of(ix)->rows, fn, ctx);
+}
+
+/* ---- adding ------------------------------------------------------------------------------------ */
+
+/* Rows for n vectors: free slots first (only for vectors with ids: a slot has no id of its own),
+ * then appended rows. The batch's nodes, levels drawn in order, upper blocks allocated. */
+typedef struct add_batch {
+    uint32_t *nodes;
+    uint8_t *levels;
+    uint32_t **upper;
+    uint64_t reused;
+} add_batch;
+
+static void batch_free(add_batch *b, uint64_t n) {
+    for (uint64_t i = 0; b->upper && i < n; i++) free(b->upper[i]);
+    free(b->nodes);
+    free(b->levels);
+    free(b->upper);
+}
+
+static nearkit_status batch_prepare(add_batch *b, hnsw_impl *h, uint64_t n, bool reuse) {
+    hnsw_graph *g = &h->graph;
+    *b = (add_batch){.reused = reuse ? (n < h->n_free ? n : h->n_free) : 0};
+    b->nodes = nearkit_alloc_array((size_t)n, sizeof *b->nodes);
+    b->levels = nearkit_alloc_array((size_t)n, 1);
+    b->upper = calloc((size_t)n, sizeof *b->upper);
+    if (!b->nodes || !b->levels || !b->upper) return nearkit_oom();
+    for (uint64_t i = 0; i < n; i++) {
+        b->nodes[i] = i < b->reused ? h->free_slots[h->n_free - 1 - i]
+                                    : (uint32_t)(h->rows.count + i - b->reused);
+        b->levels[i] = hnsw_draw_level(g);
+        if (b->levels[i] && !(b->upper[i] = calloc((size_t)b->levels[i] * (1 + g->M), sizeof(uint32_t))))
+            return nearkit_oom();
+    }
+    return NEARKIT_OK;
+}
+
+/* Puts the batch's vectors and ids in their rows and its nodes' levels in the graph (cannot
+ * fail: the rows were appended first). */
+static void batch_commit(add_batch *b, hnsw_impl *h, const nearkit_index *ix, const void *vectors,
+                         uint64_t n, const int64_t *ids) {
+    size_t vb = (size_t)ix->vector_bytes;
+    for (uint64_t i = 0; i < b->reused; i++) {
+        uint32_t slot = b->nodes[i];
+        memcpy(h->rows.vectors + (size_t)slot * vb, (const uint8_t *)vectors + i * vb, vb);
+        h->rows.ids[slot] = ids[i];
+    }
+    h->rows.removed -= b->reused;
+    h->n_free -= b->reused;
+    for (uint64_t i = 0; i < n; i++) {
+        h->graph.level[b->nodes[i]] = b->levels[i];
+        h->graph.upper[b->nodes[i]] = b->upper[i];
+        b->upper[i] = NULL;
+    }
+}
+
+static nearkit_status hnsw_add(nearkit_index *ix, const void *vectors, uint64_t n, const int64_t *ids) {
+    hnsw_impl *h = impl_of(ix);
+    if (n == 0) return NEARKIT_OK;
+    if (unlink_pending(ix)) nearkit_clear_error(); /* slots wait for a later writer */
+    add_batch b;
+    nearkit_status st = batch_prepare(&b, h, n, ids != NULL);
+    uint64_t appended = n - b.reused;
+    if (!st) st = hnsw_graph_reserve(&h->graph, h->rows.count + appended);
+    hnsw_inserter *ins = st ? NULL : hnsw_inserter_new(&h->graph, build_threads(ix));
+    if (!st && !ins) st = nearkit_oom();
+    size_t vb = (size_t)ix->vector_bytes;
+    if (!st)
+        st = nearkit_rows_append(&h->rows, ix, (const uint8_t *)vectors + b.reused * vb, appended,
+                                 ids ? ids + b.reused : NULL);
+    if (!st) {
+        batch_commit(&b, h, ix, vectors, n, ids);
+        hnsw_space s = space_of(ix);
+        hnsw_insert(ins, &h->graph, &s, b.nodes, n);
+        publish(h);
+    }
+    hnsw_inserter_free(ins);
+    batch_free(&b, n);
+    return st;
+}
+
+/* ---- parameters -------------------------------------------------------------------------------- */
+
+static nearkit_status hnsw_get_param(const nearkit_index *ix, size_t i, double *value) {
+    const hnsw_impl *h = impl_of(ix);
+    uint64_t top = hnsw_top(&h->graph);
+    switch (i) {
+    case P_M: *value = h->graph.M; break;
+    case P_EF_CONSTRUCTION: *value = h->graph.ef_construction; break;
+    case P_EF_SEARCH: *value = h->ef_search; break;
+    default: *value = top == HNSW_NO_TOP ? 0 : hnsw_top_level(top); break;
+    }
+    return NEARKIT_OK;
+}
+
+static nearkit_status hnsw_set_param(nearkit_index *ix, size_t i, double value) {
+    hnsw_impl *h = impl_of(ix);
+    hnsw_graph *g = &h->graph;
+    if (i == P_EF_SEARCH) {
+        h->ef_search = (uint32_t)value;
+        return NEARKIT_OK;
+    }
+    /* the generic layer refuses build parameters once vectors are in; removed ones still shape
+     * the graph's storage */
+    if (h->rows.count > 0)
+        return nearkit_set_error(NEARKIT_ERR_STATE, "parameter '%s' can only be set before vectors are added",
+                                 hnsw_params[i].name);
+    if (i == P_M) {
+        uint64_t rng = g->rng;
+        uint32_t efc = g->ef_construction;
+        hnsw_graph_free(g);
+        nearkit_status st = hnsw_graph_init(g, (uint32_t)value, efc, 0);
+        g->rng = rng;
+        return st;
+    }
+    g->ef_construction = (uint32_t)value;
+    return NEARKIT_OK;
+}
+
+/* ---- searching: the plan ----------------------------------------------------------------------- */
+
+/* How one call searches, the same for every query. */
+typedef struct hnsw_plan {
+    hnsw_space space;
+    uint64_t visible;     /* nodes below may be reported */
+    uint64_t nodes;       /* nodes in the graph, live or marked */
+    uint32_t beam;        /* candidates kept per query */
+    bool tests;           /* candidates are tested (a filter, or marked rows) */
+    uint64_t *positions;  /* non-NULL: answer exactly over these admitted rows */
+    uint64_t n_positions;
+} hnsw_plan;
+
+static double call_setting(const nearkit_search_call *c, size_t i) { return c->settings[i]; }
+
+/* The share of stored rows an id list or bitmap admits, estimated: its bound over the count and
+ * an even sample of the stored ids, whichever is lower. */
+static double estimate_share(const nearkit_search_call *c, const hnsw_impl *h, uint64_t visible) {
+    uint64_t live = nearkit_rows_live(&h->rows);
+    if (live == 0) return 1.0;
+    double share = c->admit->most == UINT64_MAX ? 1.0 : (double)c->admit->most / (double)live;
+    uint64_t step = visible <= SELECTIVITY_SAMPLE ? 1 : visible / SELECTIVITY_SAMPLE, tested = 0, hits = 0;
+    for (uint64_t r = 0; r < visible; r += step) {
+        int64_t id = nearkit_rows_id(&h->rows, r);
+        if (id == NEARKIT_REMOVED_ID) continue;
+        tested++;
+        hits += nearkit_admits(c->admit, id);
+    }
+    if (tested) {
+        /* half a hit more than seen: a sample that finds none still admits a few */
+        double sampled = ((double)hits + (step > 1 ? 0.5 : 0.0)) / (double)tested;
+        if (sampled < share) share = sampled;
+    }
+    return share > 1.0 ? 1.0 : share;
+}
+
+static uint32_t clamp_beam(double want, uint64_t nodes) {
+    double most = nodes < 1 ? 1.0 : (double)nodes;
+    if (want > most) want = most;
+    return want < 1.0 ? 1 : (uint32_t)want;
+}
+
+static bool hnsw_plan_call(nearkit_search_call *c, void *plan) {
+    const hnsw_impl *h = impl_of(c->ix);
+    hnsw_plan *p = plan;
+    uint64_t visible = __atomic_load_n(&h->visible, __ATOMIC_ACQUIRE);
+    uint64_t live = nearkit_rows_live(&h->rows);
+    double ef = call_setting(c, P_EF_SEARCH);
+    if (c->k > ef) ef = (double)c->k;
+    *p = (hnsw_plan){.space = space_of(c->ix), .visible = visible, .nodes = h->rows.count - h->n_free,
+                     .tests = c->admit || h->pending > 0};
+    c->chunk = nearkit_default_chunk(c->n, c->threads, 8);
+    double share = p->nodes ? (double)live / (double)p->nodes : 1.0;
+    bool exact = ef >= (double)live;
+    if (c->admit && c->admit->type != NEARKIT_FILTER_PREDICATE) {
+        share *= estimate_share(c, h, visible);
+        double admitted = share * (double)p->nodes;
+        exact = exact || admitted * admitted <= EXACT_FACTOR * ef * (double)live;
+    }
+    p->beam = clamp_beam(ef / (share > 1e-6 ? share : 1e-6), p->nodes);
+    if (!exact) return true;
+    nearkit_status st = nearkit_rows_admitted(&p->positions, &p->n_positions, &h->rows, c, 0, visible);
+    if (st) nearkit_clear_error();
+    return st == NEARKIT_OK;
+}
+
+static void hnsw_plan_free(void *plan) { free(((hnsw_plan *)plan)->positions); }
+
+/* ---- searching: one query ---------------------------------------------------------------------- */
+
+/* One worker's scratch for a call. */
+typedef struct hnsw_scratch {
+    hnsw_visited_pool *pool;
+    hnsw_visited *visited;
+    hnsw_beam beam;
+    float *heap_dist, *dist;
+    uint64_t *heap_pos;
+    uint32_t *ints;
+    hnsw_candidate *matches; /* range */
+    size_t n_matches, matches_cap;
+    bool failed;
+} hnsw_scratch;
+
+static void hnsw_scratch_free(void *scratch) {
+    hnsw_scratch *s = scratch;
+    if (!s) return;
+    hnsw_visited_give(s->pool, s->visited);
+    hnsw_beam_free(&s->beam);
+    free(s->heap_dist);
+    free(s->heap_pos);
+    free(s->dist);
+    free(s->ints);
+    free(s->matches);
+    free(s);
+}
+
+static void *hnsw_scratch_new(const nearkit_search_call *c) {
+    hnsw_impl *h = impl_of(c->ix);
+    hnsw_scratch *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    size_t k = c->k ? (size_t)c->k : 1;
+    s->pool = &h->visited;
+    s->visited = hnsw_visited_take(&h->visited);
+    s->heap_dist = nearkit_alloc_array(k, sizeof(float));
+    s->heap_pos = nearkit_alloc_array(k, sizeof(uint64_t));
+    s->dist = nearkit_alloc_array(EXACT_BLOCK, sizeof(float));
+    s->ints = nearkit_alloc_array(EXACT_BLOCK, sizeof(uint32_t));
+    if (s->visited && s->heap_dist && s->heap_pos && s->dist && s->ints) return s;
+    hnsw_scratch_free(s);
+    return NULL;
+}
+
+/* The exact answer over the gathered rows. */
+static void exact_knn(hnsw_scratch *s, const nearkit_search_call *c, uint64_t q) {
+    const hnsw_plan *p = c->state;
+    const nearkit_rows *rows = &impl_of(c->ix)->rows;
+    nearkit_topk heap;
+    nearkit_topk_init(&heap, s->heap_dist, s->heap_pos, (size_t)c->k, rows->ids);
+    for (uint64_t at = 0; at < p->n_positions; at += EXACT_BLOCK) {
+        uint64_t n = p->n_positions - at < EXACT_BLOCK ? p->n_positions - at : EXACT_BLOCK;
+        nearkit_rows_offer(&heap, s->dist, s->ints, c->ix, rows, nearkit_query_at(c, q), p->positions + at, n);
+    }
+    nearkit_write_heap(c, q, &heap);
+}
+
+/* What a filtered k-NN query collects: every scored node the call admits, into the heap. */
+typedef struct knn_sink {
+    const nearkit_search_call *c;
+    const nearkit_rows *rows;
+    nearkit_topk *heap;
+    uint64_t visible;
+} knn_sink;
+
+static void offer_admitted(void *ctx, uint32_t node, float dist) {
+    knn_sink *k = ctx;
+    if (dist > nearkit_topk_bound(k->heap) || node >= k->visible) return;
+    if (nearkit_call_admits(k->c, nearkit_rows_id(k->rows, node))) nearkit_topk_push(k->heap, dist, node);
+}
+
+/* Walks the graph with a beam widened (doubling) until the heap holds k or the beam covers
+ * every node. False: out of memory. */
+static bool filtered_knn(hnsw_scratch *s, const nearkit_search_call *c, uint64_t q, nearkit_topk *heap) {
+    const hnsw_plan *p = c->state;
+    const hnsw_impl *h = impl_of(c->ix);
+    knn_sink ks = {.c = c, .rows = &h->rows, .heap = heap, .visible = p->visible};
+    hnsw_sink sink = {offer_admitted, &ks};
+    const void *query = nearkit_query_at(c, q);
+    if (!hnsw_search(&h->graph, &p->space, query, p->beam, &s->beam, s->visited, &sink)) return false;
+    for (uint32_t cap = p->beam; heap->size < c->k && cap < p->nodes;) {
+        cap = clamp_beam(2.0 * cap, p->nodes);
+        if (!hnsw_beam_widen(&s->beam, cap)) return false;
+        hnsw_search_layer(&h->graph, &p->space, query, 0, &s->beam, s->visited, &sink);
+    }
+    return true;
+}
+
+static bool knn_one(hnsw_scratch *s, const nearkit_search_call *c, uint64_t q) {
+    const hnsw_plan *p = c->state;
+    if (p->positions) {
+        exact_knn(s, c, q);
+        return true;
+    }
+    const hnsw_impl *h = impl_of(c->ix);
+    nearkit_topk heap;
+    nearkit_topk_init(&heap, s->heap_dist, s->heap_pos, (size_t)c->k, h->rows.ids);
+    if (p->tests) {
+        if (!filtered_knn(s, c, q, &heap)) return false;
+    } else {
+        if (!hnsw_search(&h->graph, &p->space, nearkit_query_at(c, q), p->beam, &s->beam, s->visited, NULL))
+            return false;
+        for (uint32_t i = 0; i < s->beam.size; i++) {
+            const hnsw_candidate *x = &s->beam.c[i];
+            if (heap.size == heap.cap && x->dist > nearkit_topk_bound(&heap)) break;
+            if (x->node < p->visible) nearkit_topk_push(&heap, x->dist, x->node);
+        }
+    }
+    nearkit_write_heap(c, q, &heap);
+    return true;
+}
+
+static bool hnsw_knn(void *scratch, const nearkit_search_call *c, uint64_t first, uint64_t n) {
+    for (uint64_t q = first; q < first + n; q++)
+        if (!knn_one(scratch, c, q)) return false;
+    return true;
+}
+
+/* ---- searching: range -------------------------------------------------------------------------- */
+
+typedef struct range_sink {
+    const nearkit_search_call *c;
+    const nearkit_rows *rows;
+    hnsw_scratch *s;
+    uint64_t visible;
+} range_sink;
+
+static void offer_match(void *ctx, uint32_t node, float dist) {
+    range_sink *r = ctx;
+    hnsw_scratch *s = r->s;
+    if (nearkit_reported(r->c->ix, dist) > r->c->radius || node >= r->visible) return;
+    if (!nearkit_call_admits(r->c, nearkit_rows_id(r->rows, node))) return;
+    if (s->n_matches == s->matches_cap) {
+        size_t cap = s->matches_cap ? 2 * s->matches_cap : 64;
+        hnsw_candidate *m = realloc(s->matches, cap * sizeof *m);
+        if (!m) {
+            s->failed = true;
+            return;
+        }
+        s->matches = m;
+        s->matches_cap = cap;
+    }
+    s->matches[s->n_matches++] = (hnsw_candidate){dist, node};
+}
+
+/* Whether a beam holds only matches while it could hold more: then it is widened. */
+static bool beam_within(const nearkit_search_call *c, const hnsw_beam *b) {
+    return b->size == b->cap && nearkit_reported(c->ix, b->c[b->size - 1].dist) <= c->radius;
+}
+
+/* The exact answer over the gathered rows, a block at a time. */
+static bool range_exact(hnsw_scratch *s, const nearkit_search_call *c, uint64_t q) {
+    const hnsw_plan *p = c->state;
+    const nearkit_rows *rows = &impl_of(c->ix)->rows;
+    for (uint64_t at = 0; at < p->n_positions; at += EXACT_BLOCK) {
+        uint64_t n = p->n_positions - at < EXACT_BLOCK ? p->n_positions - at : EXACT_BLOCK;
+        if (!nearkit_rows_match(c, q, s->dist, s->ints, rows, p->positions + at, n)) return false;
+    }
+    return true;
+}
+
+static bool hnsw_range(void *scratch, const nearkit_search_call *c, uint64_t q) {
+    hnsw_scratch *s = scratch;
+    const hnsw_plan *p = c->state;
+    const hnsw_impl *h = impl_of(c->ix);
+    if (p->positions) return range_exact(s, c, q);
+    range_sink rs = {.c = c, .rows = &h->rows, .s = s, .visible = p->visible};
+    hnsw_sink sink = {offer_match, &rs};
+    const void *query = nearkit_query_at(c, q);
+    s->n_matches = 0;
+    s->failed = false;
+    if (!hnsw_search(&h->graph, &p->space, query, p->beam, &s->beam, s->visited, &sink)) return false;
+    for (uint32_t cap = p->beam; beam_within(c, &s->beam) && cap < p->nodes;) {
+        cap = clamp_beam(2.0 * cap, p->nodes);
+        if (!hnsw_beam_widen(&s->beam, cap)) return false;
+        hnsw_search_layer(&h->graph, &p->space, query, 0, &s->beam, s->visited, &sink);
+    }
+    for (size_t i = 0; !s->failed && i < s->n_matches; i++)
+        if (!nearkit_add_match(c, q, nearkit_rows_id(&h->rows, s->matches[i].node),
+                               nearkit_reported(c->ix, s->matches[i].dist)))
+            return false;
+    return !s->failed;
+}
+
+static const nearkit_searcher hnsw_searcher = {
+    .plan_size = sizeof(hnsw_plan),
+    .plan = hnsw_plan_call,
+    .plan_free = hnsw_plan_free,
+    .scratch_new = hnsw_scratch_new,
+    .scratch_free = hnsw_scratch_free,
+    .knn = hnsw_knn,
+    .range = hnsw_range,
+};
+
+/* ---- persistence ------------------------------------------------------------------------------- */
+
+/* The HNSW section: format version 1, M, the entry node, the top level (-1: empty), the level
+ * generator's state and the number of nodes (the rows of VECS). */
+typedef struct hnsw_header {
+    uint32_t version, M, entry;
+    int32_t top_level;
+    uint64_t rng, nodes;
+} hnsw_header;
+_Static_assert(sizeof(hnsw_header) == 32, "the HNSW section is 32 bytes");
+
+/* Upper-level words of every node with a level above 0, in node order. */
+static uint64_t upper_words(const hnsw_graph *g, uint64_t nodes) {
+    uint64_t words = 0;
+    for (uint64_t u = 0; u < nodes; u++)
+        if (g->level[u] != HNSW_FREE_LEVEL) words += (uint64_t)g->level[u] * (1 + g->M);
+    return words;
+}
+
+static nearkit_status save_upper(const hnsw_graph *g, uint64_t nodes, nearkit_writer *w) {
+    uint64_t words = upper_words(g, nodes);
+    uint32_t *all = nearkit_alloc_array((size_t)(words ? words : 1), sizeof(uint32_t));
+    if (!all) return nearkit_oom();
+    uint64_t at = 0;
+    for (uint64_t u = 0; u < nodes; u++) {
+        if (g->level[u] == HNSW_FREE_LEVEL || g->level[u] == 0) continue;
+        size_t n = (size_t)g->level[u] * (1 + g->M);
+        memcpy(all + at, g->upper[u], n * sizeof(uint32_t));
+        at += n;
+    }
+    nearkit_status st = nearkit_writer_section(w, UPPER_TAG, all, words * sizeof(uint32_t));
+    free(all);
+    return st;
+}
+
+/* Sections VECS, IDS (through the row store), HNSW, HLVL (a level byte per node, 255 for a free
+ * slot), HLK0 (level-0 lists, 1 + 2 M words per node) and HLKU (upper lists). */
+static nearkit_status hnsw_save(const nearkit_index *ix, nearkit_writer *w) {
+    const hnsw_impl *h = impl_of(ix);
+    const hnsw_graph *g = &h->graph;
+    uint64_t nodes = h->rows.count, top = hnsw_top(g);
+    hnsw_header head = {.version = 1, .M = g->M, .entry = top == HNSW_NO_TOP ? 0 : hnsw_top_node(top),
+                        .top_level = top == HNSW_NO_TOP ? -1 : hnsw_top_level(top), .rng = g->rng,
+                        .nodes = nodes};
+    nearkit_status st = nearkit_rows_save(&h->rows, ix, w);
+    if (!st) st = nearkit_writer_section(w, HNSW_TAG, &head, sizeof head);
+    if (!st) st = nearkit_writer_section(w, LEVELS_TAG, g->level, nodes);
+    if (!st) st = nearkit_writer_section(w, LINKS0_TAG, g->links0, nodes * (1 + g->M0) * sizeof(uint32_t));
+    if (!st) st = save_upper(g, nodes, w);
+    return st;
+}
+
+static nearkit_status corrupt(const char *what) {
+    return nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: hnsw %s", what);
+}
+
+/* Every list of a node: counts within bounds, neighbours existing nodes other than itself. */
+static bool lists_valid(const hnsw_graph *g, uint32_t u, uint64_t nodes) {
+    int top = g->level[u] == HNSW_FREE_LEVEL ? 0 : g->level[u];
+    for (int l = 0; l <= top; l++) {
+        const uint32_t *links = hnsw_links(g, u, l);
+        if (links[0] > hnsw_max_links(g, l)) return false;
+        if (g->level[u] == HNSW_FREE_LEVEL && links[0] != 0) return false;
+        for (uint32_t j = 0; j < links[0]; j++) {
+            uint32_t x = links[1 + j];
+            if (x >= nodes || x == u || g->level[x] == HNSW_FREE_LEVEL || g->level[x] < l) return false;
+        }
+    }
+    return true;
+}
+
+/* Levels, then upper blocks from HLKU (which must be exactly their size). */
+static nearkit_status load_levels(hnsw_impl *h, const nearkit_reader *r, uint64_t nodes) {
+    hnsw_graph *g = &h->graph;
+    const void *data;
+    nearkit_status st = nearkit_reader_section_sized(&data, r, LEVELS_TAG, nodes);
+    if (st) return st;
+    memcpy(g->level, data, (size_t)nodes);
+    for (uint64_t u = 0; u < nodes; u++) {
+        bool free_slot = g->level[u] == HNSW_FREE_LEVEL;
+        if (!free_slot && g->level[u] >= HNSW_MAX_LEVEL) return corrupt("level out of range");
+        if (free_slot && nearkit_rows_id(&h->rows, u) != NEARKIT_REMOVED_ID) return corrupt("free slot holds a vector");
+    }
+    uint64_t size, words = upper_words(g, nodes);
+    st = nearkit_reader_section(&data, &size, r, UPPER_TAG);
+    if (st) return st;
+    if (size != words * sizeof(uint32_t)) return corrupt("upper lists do not match the levels");
+    const uint8_t *at = data;
+    for (uint64_t u = 0; u < nodes; u++) {
+        if (g->level[u] == HNSW_FREE_LEVEL || g->level[u] == 0) continue;
+        if ((st = hnsw_alloc_upper(g, (uint32_t)u))) return st;
+        size_t n = (size_t)g->level[u] * (1 + g->M) * sizeof(uint32_t);
+        memcpy(g->upper[u], at, n);
+        at += n;
+    }
+    return NEARKIT_OK;
+}
+
+/* The entry point: an existing node of the top level, which no node exceeds; none when empty. */
+static nearkit_status load_top(hnsw_graph *g, const hnsw_header *head, uint64_t nodes) {
+    int highest = -1;
+    for (uint64_t u = 0; u < nodes; u++)
+        if (g->level[u] != HNSW_FREE_LEVEL && g->level[u] > highest) highest = g->level[u];
+    if (head->top_level != highest) return corrupt("top level does not match the levels");
+    if (highest < 0) {
+        g->top = HNSW_NO_TOP;
+        return NEARKIT_OK;
+    }
+    if (head->entry >= nodes || g->level[head->entry] != highest) return corrupt("entry point");
+    g->top = (uint64_t)highest << 32 | head->entry;
+    return NEARKIT_OK;
+}
+
+static nearkit_status load_graph(nearkit_index *ix, const nearkit_reader *r) {
+    hnsw_impl *h = impl_of(ix);
+    hnsw_graph *g = &h->graph;
+    uint64_t nodes = h->rows.count;
+    const void *data;
+    hnsw_header head;
+    nearkit_status st = nearkit_reader_section_sized(&data, r, HNSW_TAG, sizeof head);
+    if (st) return st;
+    memcpy(&head, data, sizeof head);
+    if (head.version != 1) return corrupt("section version");
+    if (head.M != g->M) return corrupt("M differs from the parameters");
+    if (head.nodes != nodes) return corrupt("node count differs from the vectors");
+    if ((st = hnsw_graph_reserve(g, nodes))) return st;
+    g->rng = head.rng;
+    if ((st = load_levels(h, r, nodes))) return st;
+    size_t bytes = (size_t)nodes * (1 + g->M0) * sizeof(uint32_t);
+    if ((st = nearkit_reader_section_sized(&data, r, LINKS0_TAG, bytes))) return st;
+    if (bytes) memcpy(g->links0, data, bytes);
+    for (uint64_t u = 0; u < nodes; u++)
+        if (!lists_valid(g, (uint32_t)u, nodes)) return corrupt("link out of range");
+    return load_top(g, &head, nodes);
+}
+
+/* The removed rows still linked, and the free slots (lowest popped first). */
+static nearkit_status note_removed(hnsw_impl *h) {
+    nearkit_status st = reserve_free(h);
+    for (uint64_t r = h->rows.count; !st && r-- > 0;) {
+        if (nearkit_rows_id(&h->rows, r) != NEARKIT_REMOVED_ID) continue;
+        if (h->graph.level[r] == HNSW_FREE_LEVEL) h->free_slots[h->n_free++] = (uint32_t)r;
+        else h->pending++;
+    }
+    return st;
+}
+
+static nearkit_status hnsw_load(nearkit_index *ix, const nearkit_reader *r) {
+    hnsw_impl *h = impl_of(ix);
+    nearkit_status st = nearkit_rows_load(&h->rows, ix, r, false);
+    if (!st && h->rows.count > UINT32_MAX) st = corrupt("more vectors than an hnsw index holds");
+    if (!st) st = load_graph(ix, r);
+    if (!st) st = note_removed(h);
+    if (!st) publish(h);
+    return st;
+}
+
+/* ---- description ------------------------------------------------------------------------------- */
+
+static void describe_degrees(const hnsw_graph *g, uint64_t nodes, nearkit_strbuf *sb) {
+    uint64_t per_level[HNSW_MAX_LEVEL] = {0}, links = 0, linked = 0;
+    uint32_t least = UINT32_MAX, most = 0;
+    for (uint64_t u = 0; u < nodes; u++) {
+        if (g->level[u] == HNSW_FREE_LEVEL) continue;
+        for (int l = 0; l <= g->level[u]; l++) per_level[l]++;
+        uint32_t d = hnsw_links(g, (uint32_t)u, 0)[0];
+        links += d;
+        linked++;
+        if (d < least) least = d;
+        if (d > most) most = d;
+    }
+    nearkit_strbuf_appendf(sb, "nodes per level:");
+    for (int l = 0; l < HNSW_MAX_LEVEL && per_level[l]; l++)
+        nearkit_strbuf_appendf(sb, " %d:%llu", l, (unsigned long long)per_level[l]);
+    if (linked)
+        nearkit_strbuf_appendf(sb, "\nlevel-0 degree: mean %.1f, min %u, max %u (of %u)\n",
+                               (double)links / (double)linked, least, most, g->M0);
+    else
+        nearkit_strbuf_appendf(sb, "\n");
+}
+
+static void hnsw_describe(const nearkit_index *ix, nearkit_strbuf *sb) {
+    const hnsw_impl *h = impl_of(ix);
+    const hnsw_graph *g = &h->graph;
+    nearkit_strbuf_appendf(sb,
+                           "hierarchical navigable small world graph: M %u (level 0: %u), "
+                           "ef_construction %u, ef_search %u%s; distance kernels: %s\n",
+                           g->M, g->M0, g->ef_construction, h->ef_search,
+                           (uint64_t)h->ef_search >= nearkit_rows_live(&h->rows) ? " (exact scan)" : "",
+                           nearkit_kernels()->name);
+    describe_degrees(g, h->rows.count, sb);
+    nearkit_strbuf_appendf(sb, "removed, awaiting relinking: %llu; free slots: %llu\n",
+                           (unsigned long long)h->pending, (unsigned long long)h->n_free);
+}
+
+const nearkit_index_ops nearkit_hnsw_ops = {
+    .kind = NEARKIT_KIND_HNSW,
+    .name = "hnsw",
+    .description = "hierarchical navigable small-world graph (approximate: ef_search candidates per "
+                   "query); l2, cosine, ip, hamming; no training, living and filtered",
+    .flags = 0,
+    .metric_mask = (1u << NEARKIT_METRIC_L2) | (1u << NEARKIT_METRIC_COSINE) | (1u << NEARKIT_METRIC_IP) |
+                   (1u << NEARKIT_METRIC_HAMMING),
+    .params = hnsw_params,
+    .n_params = N_PARAMS,
+    .create = hnsw_create,
+    .destroy = hnsw_destroy,
+    .add = hnsw_add,
+    .is_ready = hnsw_is_ready,
+    .count = hnsw_count,
+    .memory = hnsw_memory,
+    .knn_searcher = &hnsw_searcher,
+    .range_searcher = &hnsw_searcher,
+    .remove = hnsw_remove,
+    .get = hnsw_get,
+    .each_id = hnsw_each_id,
+    .compact = hnsw_compact,
+    .get_param = hnsw_get_param,
+    .set_param = hnsw_set_param,
+    .save = hnsw_save,
+    .load = hnsw_load,
+    .describe = hnsw_describe,
+};

@@ -1,0 +1,597 @@
+/* The graph of the hnsw kind (hnsw_graph.h): storage, the beam search, insertion with the
+ * neighbour-selection heuristic, and the relinking that removal needs. */
+#include "kinds/hnsw_graph.h"
+
+#include "base/random.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PREFETCH_LINES 8 /* cache lines of a vector fetched ahead of its distance: the hardware's
+                            prefetcher follows the rest once the kernel streams it */
+
+/* ---- storage ----------------------------------------------------------------------------------- */
+
+nearkit_status hnsw_graph_init(hnsw_graph *g, uint32_t M, uint32_t ef_construction, uint64_t seed) {
+    *g = (hnsw_graph){.M = M, .M0 = 2 * M, .ef_construction = ef_construction, .top = HNSW_NO_TOP,
+                      .rng = nearkit_mix64(seed ^ 0x686E7377ull), .level_mult = 1.0 / log((double)M)};
+    return pthread_mutex_init(&g->top_mutex, NULL) ? nearkit_oom() : NEARKIT_OK;
+}
+
+void hnsw_graph_free(hnsw_graph *g) {
+    for (uint64_t i = 0; g->upper && i < g->capacity; i++) free(g->upper[i]);
+    free(g->links0);
+    free(g->upper);
+    free(g->level);
+    free(g->lock);
+    pthread_mutex_destroy(&g->top_mutex);
+}
+
+/* Grows one array to `cap` entries of `size` bytes, the new ones zero (or `fill`). */
+static bool grow(void **array, uint64_t old_cap, uint64_t cap, size_t size, int fill) {
+    size_t bytes;
+    if (!nearkit_mul_size(&bytes, (size_t)cap, size)) return false;
+    void *p = realloc(*array, bytes ? bytes : 1);
+    if (!p) return false;
+    memset((uint8_t *)p + old_cap * size, fill, (size_t)(cap - old_cap) * size);
+    *array = p;
+    return true;
+}
+
+nearkit_status hnsw_graph_reserve(hnsw_graph *g, uint64_t nodes) {
+    if (nodes <= g->capacity) return NEARKIT_OK;
+    if (nodes > UINT32_MAX) return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT,
+                                                     "an hnsw index holds at most 2^32 - 1 vectors");
+    uint64_t cap = g->capacity + g->capacity / 2;
+    if (cap < nodes) cap = nodes;
+    if (cap > UINT32_MAX) cap = UINT32_MAX;
+    uint64_t old = g->capacity;
+    /* each array grown keeps the old entries valid, so a failure part way leaves a usable graph
+     * of the old capacity */
+    if (!grow((void **)&g->links0, old * (1 + g->M0), cap * (1 + g->M0), sizeof(uint32_t), 0) ||
+        !grow((void **)&g->upper, old, cap, sizeof(uint32_t *), 0) ||
+        !grow((void **)&g->level, old, cap, 1, HNSW_FREE_LEVEL) || !grow((void **)&g->lock, old, cap, 1, 0))
+        return nearkit_oom();
+    g->capacity = cap;
+    return NEARKIT_OK;
+}
+
+uint64_t hnsw_graph_memory(const hnsw_graph *g) {
+    uint64_t bytes = g->capacity * ((1 + g->M0) * sizeof(uint32_t) + sizeof(uint32_t *) + 2);
+    for (uint64_t i = 0; i < g->capacity; i++)
+        if (g->upper[i]) bytes += (uint64_t)g->level[i] * (1 + g->M) * sizeof(uint32_t);
+    return bytes;
+}
+
+nearkit_status hnsw_alloc_upper(hnsw_graph *g, uint32_t node) {
+    free(g->upper[node]);
+    g->upper[node] = NULL;
+    if (g->level[node] == 0) return NEARKIT_OK;
+    g->upper[node] = calloc((size_t)g->level[node] * (1 + g->M), sizeof(uint32_t));
+    return g->upper[node] ? NEARKIT_OK : nearkit_oom();
+}
+
+uint8_t hnsw_draw_level(hnsw_graph *g) {
+    /* 53 random bits as a uniform in (0, 1] */
+    double u = ((double)(nearkit_next_random(&g->rng) >> 11) + 1.0) / 9007199254740992.0;
+    double level = -log(u) * g->level_mult;
+    return level >= HNSW_MAX_LEVEL - 1 ? HNSW_MAX_LEVEL - 1 : (uint8_t)level;
+}
+
+static void set_top(hnsw_graph *g, int level, uint32_t node) {
+    __atomic_store_n(&g->top, (uint64_t)level << 32 | node, __ATOMIC_RELEASE);
+}
+
+static void lock_node(hnsw_graph *g, uint32_t node) {
+    while (__atomic_exchange_n(&g->lock[node], 1, __ATOMIC_ACQUIRE))
+        while (__atomic_load_n(&g->lock[node], __ATOMIC_RELAXED)) __builtin_ia32_pause();
+}
+
+static void unlock_node(hnsw_graph *g, uint32_t node) { __atomic_store_n(&g->lock[node], 0, __ATOMIC_RELEASE); }
+
+/* Replaces a node's list at a level (its lock held, or the index held exclusively). */
+static void write_links(hnsw_graph *g, uint32_t node, int level, const hnsw_candidate *c, uint32_t n) {
+    uint32_t *l = hnsw_links(g, node, level);
+    /* a reader may hold the old count: entries it reads past the new count stay valid nodes */
+    for (uint32_t i = 0; i < n; i++) hnsw_set_word(l + 1 + i, c[i].node);
+    hnsw_set_word(l, n);
+}
+
+/* ---- visited sets ------------------------------------------------------------------------------ */
+
+bool hnsw_visited_reset(hnsw_visited *v, uint64_t nodes) {
+    if (v->size < nodes) {
+        free(v->mark);
+        v->mark = calloc((size_t)(nodes ? nodes : 1), sizeof(uint16_t));
+        v->size = v->mark ? nodes : 0;
+        v->epoch = 0;
+        if (!v->mark) return false;
+    }
+    if (++v->epoch == 0) { /* wrapped: wipe, and start over */
+        memset(v->mark, 0, (size_t)v->size * sizeof(uint16_t));
+        v->epoch = 1;
+    }
+    return true;
+}
+
+void hnsw_visited_free(hnsw_visited *v) {
+    free(v->mark);
+    *v = (hnsw_visited){0};
+}
+
+void hnsw_visited_pool_init(hnsw_visited_pool *p) {
+    *p = (hnsw_visited_pool){0};
+    pthread_mutex_init(&p->mutex, NULL);
+}
+
+void hnsw_visited_pool_free(hnsw_visited_pool *p) {
+    for (size_t i = 0; i < p->n; i++) {
+        hnsw_visited_free(p->sets[i]);
+        free(p->sets[i]);
+    }
+    free(p->sets);
+    pthread_mutex_destroy(&p->mutex);
+}
+
+uint64_t hnsw_visited_pool_memory(hnsw_visited_pool *p) {
+    pthread_mutex_lock(&p->mutex);
+    uint64_t bytes = p->cap * sizeof(hnsw_visited *);
+    for (size_t i = 0; i < p->n; i++) bytes += sizeof(hnsw_visited) + p->sets[i]->size * sizeof(uint16_t);
+    pthread_mutex_unlock(&p->mutex);
+    return bytes;
+}
+
+hnsw_visited *hnsw_visited_take(hnsw_visited_pool *p) {
+    pthread_mutex_lock(&p->mutex);
+    hnsw_visited *v = p->n ? p->sets[--p->n] : NULL;
+    pthread_mutex_unlock(&p->mutex);
+    return v ? v : calloc(1, sizeof(hnsw_visited));
+}
+
+void hnsw_visited_give(hnsw_visited_pool *p, hnsw_visited *v) {
+    if (!v) return;
+    pthread_mutex_lock(&p->mutex);
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? 2 * p->cap : 8;
+        hnsw_visited **sets = realloc(p->sets, cap * sizeof *sets);
+        if (sets) {
+            p->sets = sets;
+            p->cap = cap;
+        }
+    }
+    bool kept = p->n < p->cap;
+    if (kept) p->sets[p->n++] = v;
+    pthread_mutex_unlock(&p->mutex);
+    if (!kept) {
+        hnsw_visited_free(v);
+        free(v);
+    }
+}
+
+/* ---- the beam ---------------------------------------------------------------------------------- */
+
+bool hnsw_beam_prepare(hnsw_beam *b, uint32_t cap) {
+    if (cap < 1) cap = 1;
+    if (b->room < cap) {
+        free(b->c);
+        free(b->expanded);
+        b->c = nearkit_alloc_array(cap, sizeof *b->c);
+        b->expanded = nearkit_alloc_array(cap, 1);
+        b->room = b->c && b->expanded ? cap : 0;
+        if (!b->room) return false;
+    }
+    b->cap = cap;
+    b->size = 0;
+    return true;
+}
+
+bool hnsw_beam_widen(hnsw_beam *b, uint32_t cap) {
+    if (b->room < cap) {
+        hnsw_candidate *c = realloc(b->c, (size_t)cap * sizeof *c);
+        if (c) b->c = c;
+        uint8_t *e = c ? realloc(b->expanded, cap) : NULL;
+        if (e) b->expanded = e;
+        if (!c || !e) return false;
+        b->room = cap;
+    }
+    if (cap > b->cap) b->cap = cap;
+    return true;
+}
+
+void hnsw_beam_free(hnsw_beam *b) {
+    free(b->c);
+    free(b->expanded);
+    *b = (hnsw_beam){0};
+}
+
+int64_t hnsw_beam_insert(hnsw_beam *b, float dist, uint32_t node) {
+    if (b->size == b->cap && !(dist < b->c[b->size - 1].dist)) return -1;
+    uint32_t lo = 0, hi = b->size;
+    while (lo < hi) { /* first entry farther than dist */
+        uint32_t mid = (lo + hi) / 2;
+        if (b->c[mid].dist <= dist) lo = mid + 1;
+        else hi = mid;
+    }
+    uint32_t moved = (b->size == b->cap ? b->size - 1 : b->size) - lo;
+    memmove(b->c + lo + 1, b->c + lo, moved * sizeof *b->c);
+    memmove(b->expanded + lo + 1, b->expanded + lo, moved);
+    b->c[lo] = (hnsw_candidate){dist, node};
+    b->expanded[lo] = 0;
+    if (b->size < b->cap) b->size++;
+    return lo;
+}
+
+/* ---- searching --------------------------------------------------------------------------------- */
+
+static inline void prefetch_vector(const hnsw_space *s, uint32_t node) {
+    const uint8_t *v = hnsw_vector(s, node);
+    size_t lines = (s->vector_bytes + 63) / 64;
+    if (lines > PREFETCH_LINES) lines = PREFETCH_LINES;
+    for (size_t i = 0; i < lines; i++) __builtin_prefetch(v + 64 * i);
+}
+
+void hnsw_greedy(const hnsw_graph *g, const hnsw_space *s, const void *query, int from, int to,
+                 uint32_t *node, float *dist) {
+    uint32_t nb[2 * HNSW_MAX_M];
+    for (int level = from; level > to; level--) {
+        bool moved = true;
+        while (moved) {
+            moved = false;
+            uint32_t n = hnsw_read_links(g, *node, level, nb);
+            for (uint32_t i = 0; i < n; i++) {
+                if (i + 1 < n) prefetch_vector(s, nb[i + 1]);
+                float d = hnsw_node_distance(s, query, nb[i]);
+                if (d < *dist) {
+                    *dist = d;
+                    *node = nb[i];
+                    moved = true;
+                }
+            }
+        }
+    }
+}
+
+/* Scores the neighbours not yet visited into the beam; the lowest position any entered at (or
+ * the beam's size). */
+static uint32_t expand(const hnsw_graph *g, const hnsw_space *s, const void *query, int level,
+                       hnsw_beam *b, hnsw_visited *v, uint32_t node, const hnsw_sink *sink) {
+    uint32_t nb[2 * HNSW_MAX_M], fresh[2 * HNSW_MAX_M];
+    uint32_t n = hnsw_read_links(g, node, level, nb), m = 0;
+    for (uint32_t i = 0; i < n; i++) __builtin_prefetch(v->mark + nb[i]);
+    for (uint32_t i = 0; i < n; i++)
+        if (hnsw_visit(v, nb[i])) fresh[m++] = nb[i];
+    if (m) prefetch_vector(s, fresh[0]);
+    uint32_t lowest = b->size;
+    for (uint32_t i = 0; i < m; i++) {
+        if (i + 1 < m) prefetch_vector(s, fresh[i + 1]);
+        float d = hnsw_node_distance(s, query, fresh[i]);
+        if (sink) sink->offer(sink->ctx, fresh[i], d);
+        if (b->size == b->cap && !(d < b->c[b->size - 1].dist)) continue;
+        int64_t at = hnsw_beam_insert(b, d, fresh[i]);
+        if (at >= 0 && (uint32_t)at < lowest) lowest = (uint32_t)at;
+    }
+    return lowest;
+}
+
+void hnsw_search_layer(const hnsw_graph *g, const hnsw_space *s, const void *query, int level,
+                       hnsw_beam *b, hnsw_visited *v, const hnsw_sink *sink) {
+    uint32_t at = 0;
+    while (at < b->size && b->expanded[at]) at++;
+    while (at < b->size) {
+        b->expanded[at] = 1;
+        uint32_t lowest = expand(g, s, query, level, b, v, b->c[at].node, sink);
+        if (lowest < at) at = lowest;
+        while (at < b->size && b->expanded[at]) at++;
+        if (at < b->size) __builtin_prefetch(hnsw_links(g, b->c[at].node, level));
+    }
+}
+
+bool hnsw_search(const hnsw_graph *g, const hnsw_space *s, const void *query, uint32_t cap,
+                 hnsw_beam *b, hnsw_visited *v, const hnsw_sink *sink) {
+    if (!hnsw_beam_prepare(b, cap) || !hnsw_visited_reset(v, g->capacity)) return false;
+    uint64_t top = hnsw_top(g);
+    if (top == HNSW_NO_TOP) return true;
+    uint32_t node = hnsw_top_node(top);
+    float dist = hnsw_node_distance(s, query, node);
+    hnsw_greedy(g, s, query, hnsw_top_level(top), 0, &node, &dist);
+    hnsw_visit(v, node);
+    if (sink) sink->offer(sink->ctx, node, dist);
+    hnsw_beam_insert(b, dist, node);
+    hnsw_search_layer(g, s, query, 0, b, v, sink);
+    return true;
+}
+
+/* ---- the neighbour-selection heuristic --------------------------------------------------------- */
+
+/* Sorts candidates nearest first (insertion sort: lists are short). */
+static void sort_candidates(hnsw_candidate *c, uint32_t n) {
+    for (uint32_t i = 1; i < n; i++) {
+        hnsw_candidate x = c[i];
+        uint32_t j = i;
+        for (; j > 0 && (c[j - 1].dist > x.dist || (c[j - 1].dist == x.dist && c[j - 1].node > x.node)); j--)
+            c[j] = c[j - 1];
+        c[j] = x;
+    }
+}
+
+/* Keeps, of candidates sorted nearest first (distances to the base node), each one nearer the
+ * base than to every one kept before it, up to max: neighbours in distinct directions, so the
+ * graph stays navigable across clusters. In place; returns how many are kept. */
+static uint32_t select_neighbours(const hnsw_space *s, hnsw_candidate *c, uint32_t n, uint32_t max) {
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < n && kept < max; i++) {
+        const uint8_t *v = hnsw_vector(s, c[i].node);
+        bool diverse = true;
+        for (uint32_t j = 0; j < kept && diverse; j++)
+            diverse = hnsw_distance(s, v, hnsw_vector(s, c[j].node)) >= c[i].dist;
+        if (diverse) c[kept++] = c[i];
+    }
+    return kept;
+}
+
+/* ---- inserting --------------------------------------------------------------------------------- */
+
+typedef struct build_worker {
+    hnsw_beam beam;
+    hnsw_visited visited;
+    hnsw_candidate *cand; /* room for max(ef_construction, M0 + 1), or (M0 + 1)^2 relinking */
+} build_worker;
+
+struct hnsw_inserter {
+    uint32_t threads;
+    build_worker *workers;
+};
+
+typedef struct build {
+    hnsw_graph *g;
+    const hnsw_space *s;
+    const uint32_t *nodes;
+    build_worker *workers;
+} build;
+
+static void free_workers(build_worker *w, uint32_t threads) {
+    for (uint32_t t = 0; w && t < threads; t++) {
+        hnsw_beam_free(&w[t].beam);
+        hnsw_visited_free(&w[t].visited);
+        free(w[t].cand);
+    }
+    free(w);
+}
+
+/* Per-thread scratch: a beam of `beam` entries, a visited set over the graph's capacity, room
+ * for `cand` candidates. NULL: out of memory. */
+static build_worker *new_workers(const hnsw_graph *g, uint32_t threads, uint32_t beam, size_t cand) {
+    build_worker *w = calloc(threads, sizeof *w);
+    bool ok = w != NULL;
+    for (uint32_t t = 0; ok && t < threads; t++)
+        ok = (w[t].cand = nearkit_alloc_array(cand, sizeof(hnsw_candidate))) != NULL &&
+             hnsw_beam_prepare(&w[t].beam, beam) && hnsw_visited_reset(&w[t].visited, g->capacity);
+    if (ok) return w;
+    free_workers(w, threads);
+    return NULL;
+}
+
+/* Adds `node` (at distance dist) to the list of `to` at a level; a full list is pruned by the
+ * heuristic over its members and the newcomer. */
+static void add_link(build *b, build_worker *w, uint32_t to, uint32_t node, float dist, int level) {
+    hnsw_graph *g = b->g;
+    uint32_t max = hnsw_max_links(g, level);
+    lock_node(g, to);
+    uint32_t *l = hnsw_links(g, to, level);
+    uint32_t n = hnsw_word(l);
+    if (n < max) {
+        hnsw_set_word(l + 1 + n, node);
+        hnsw_set_word(l, n + 1);
+    } else {
+        const uint8_t *base = hnsw_vector(b->s, to);
+        hnsw_candidate *c = w->cand;
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t x = hnsw_word(l + 1 + i);
+            c[i] = (hnsw_candidate){hnsw_distance(b->s, base, hnsw_vector(b->s, x)), x};
+        }
+        c[n] = (hnsw_candidate){dist, node};
+        sort_candidates(c, n + 1);
+        write_links(g, to, level, c, select_neighbours(b->s, c, n + 1, max));
+    }
+    unlock_node(g, to);
+}
+
+/* Links one node at one level from the entry *ep (at *dist): beam search of ef_construction,
+ * heuristic choice of M, links both ways. The nearest found becomes the next level's entry. */
+static void link_level(build *b, build_worker *w, uint32_t node, int level, uint32_t *ep, float *dist) {
+    hnsw_graph *g = b->g;
+    const void *q = hnsw_vector(b->s, node);
+    hnsw_beam_prepare(&w->beam, g->ef_construction);  /* sized by new_workers: cannot fail */
+    hnsw_visited_reset(&w->visited, g->capacity);
+    hnsw_visit(&w->visited, node);
+    hnsw_visit(&w->visited, *ep);
+    hnsw_beam_insert(&w->beam, *dist, *ep);
+    hnsw_search_layer(g, b->s, q, level, &w->beam, &w->visited, NULL);
+    *ep = w->beam.c[0].node;
+    *dist = w->beam.c[0].dist;
+    hnsw_candidate *c = w->cand;
+    memcpy(c, w->beam.c, w->beam.size * sizeof *c);
+    uint32_t kept = select_neighbours(b->s, c, w->beam.size, g->M);
+    lock_node(g, node);
+    write_links(g, node, level, c, kept);
+    unlock_node(g, node);
+    for (uint32_t i = 0; i < kept; i++) add_link(b, w, c[i].node, node, c[i].dist, level);
+}
+
+static void insert_one(build *b, build_worker *w, uint32_t node) {
+    hnsw_graph *g = b->g;
+    int level = g->level[node];
+    uint64_t top = hnsw_top(g);
+    if (top == HNSW_NO_TOP) {
+        pthread_mutex_lock(&g->top_mutex);
+        top = hnsw_top(g);
+        if (top == HNSW_NO_TOP) set_top(g, level, node);
+        pthread_mutex_unlock(&g->top_mutex);
+        if (top == HNSW_NO_TOP) return;
+    }
+    const void *q = hnsw_vector(b->s, node);
+    int top_level = hnsw_top_level(top);
+    uint32_t ep = hnsw_top_node(top);
+    float dist = hnsw_node_distance(b->s, q, ep);
+    hnsw_greedy(g, b->s, q, top_level, level, &ep, &dist);
+    for (int l = level < top_level ? level : top_level; l >= 0; l--) link_level(b, w, node, l, &ep, &dist);
+    if (level > top_level) {
+        pthread_mutex_lock(&g->top_mutex);
+        if (level > hnsw_top_level(hnsw_top(g))) set_top(g, level, node);
+        pthread_mutex_unlock(&g->top_mutex);
+    }
+}
+
+static void insert_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
+    build *b = ctx;
+    for (uint64_t i = begin; i < end; i++) insert_one(b, &b->workers[worker], b->nodes[i]);
+}
+
+/* the same, for tasks numbered from the batch's second node */
+static void insert_rest(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
+    insert_range(ctx, begin + 1, end + 1, worker);
+}
+
+#define INSERT_CHUNK 8 /* nodes per task: small, so threads share a batch evenly */
+
+hnsw_inserter *hnsw_inserter_new(const hnsw_graph *g, uint32_t threads) {
+    hnsw_inserter *ins = calloc(1, sizeof *ins);
+    if (!ins) return NULL;
+    size_t room = g->ef_construction > g->M0 + 1 ? g->ef_construction : g->M0 + 1;
+    ins->threads = threads;
+    ins->workers = new_workers(g, threads, g->ef_construction, room);
+    if (ins->workers) return ins;
+    free(ins);
+    return NULL;
+}
+
+void hnsw_inserter_free(hnsw_inserter *ins) {
+    if (!ins) return;
+    free_workers(ins->workers, ins->threads);
+    free(ins);
+}
+
+void hnsw_insert(hnsw_inserter *ins, hnsw_graph *g, const hnsw_space *s, const uint32_t *nodes, uint64_t n) {
+    if (n == 0) return;
+    build b = {.g = g, .s = s, .nodes = nodes, .workers = ins->workers};
+    /* the first node alone, so that the others find an entry point at once */
+    insert_range(&b, 0, 1, 0);
+    if (ins->threads == 1 || n < 4 * INSERT_CHUNK) insert_range(&b, 1, n, 0);
+    else nearkit_parallel_for(ins->threads, n - 1, INSERT_CHUNK, insert_rest, &b);
+}
+
+/* ---- removing ---------------------------------------------------------------------------------- */
+
+typedef struct unlink_pass {
+    hnsw_graph *g;
+    const hnsw_space *s;
+    const uint8_t *gone;
+    uint64_t node_count;
+    build_worker *workers; /* cand: room for (M0 + 1) squared */
+} unlink_pass;
+
+/* Relinks node u at a level if its list holds removed nodes: the heuristic over its other
+ * neighbours and the removed ones' remaining neighbours (the nearest 2 max of them). */
+static void relink(unlink_pass *p, build_worker *w, uint32_t u, int level) {
+    hnsw_graph *g = p->g;
+    uint32_t nb[2 * HNSW_MAX_M], nb2[2 * HNSW_MAX_M];
+    uint32_t n = hnsw_read_links(g, u, level, nb), gone = 0;
+    for (uint32_t i = 0; i < n; i++) gone += p->gone[nb[i]];
+    if (!gone) return;
+    hnsw_visited_reset(&w->visited, p->g->capacity); /* sized when the workers were made */
+    hnsw_visit(&w->visited, u);
+    const uint8_t *base = hnsw_vector(p->s, u);
+    hnsw_candidate *c = w->cand;
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (p->gone[nb[i]]) {
+            uint32_t n2 = hnsw_read_links(g, nb[i], level, nb2);
+            for (uint32_t j = 0; j < n2; j++)
+                if (!p->gone[nb2[j]] && hnsw_visit(&w->visited, nb2[j])) c[m++].node = nb2[j];
+        } else if (hnsw_visit(&w->visited, nb[i])) {
+            c[m++].node = nb[i];
+        }
+    }
+    for (uint32_t i = 0; i < m; i++) c[i].dist = hnsw_distance(p->s, base, hnsw_vector(p->s, c[i].node));
+    sort_candidates(c, m);
+    uint32_t max = hnsw_max_links(g, level);
+    if (m > 2 * max) m = 2 * max;
+    write_links(g, u, level, c, select_neighbours(p->s, c, m, max));
+}
+
+static void relink_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
+    unlink_pass *p = ctx;
+    for (uint64_t u = begin; u < end; u++) {
+        uint8_t level = p->g->level[u];
+        if (level == HNSW_FREE_LEVEL || p->gone[u]) continue;
+        for (int l = 0; l <= level; l++) relink(p, &p->workers[worker], (uint32_t)u, l);
+    }
+}
+
+/* The entry point after removal: a remaining node of the highest level. */
+static void choose_top(hnsw_graph *g, uint64_t node_count) {
+    int best = -1;
+    uint32_t node = 0;
+    for (uint64_t u = 0; u < node_count; u++)
+        if (g->level[u] != HNSW_FREE_LEVEL && (int)g->level[u] > best) {
+            best = g->level[u];
+            node = (uint32_t)u;
+        }
+    if (best < 0) g->top = HNSW_NO_TOP;
+    else set_top(g, best, node);
+}
+
+nearkit_status hnsw_unlink(hnsw_graph *g, const hnsw_space *s, const uint8_t *gone, uint64_t node_count,
+                           uint32_t threads) {
+    unlink_pass p = {.g = g, .s = s, .gone = gone, .node_count = node_count};
+    p.workers = new_workers(g, threads, 1, (size_t)(g->M0 + 1) * (g->M0 + 1));
+    if (!p.workers) return nearkit_oom(); /* nothing changed yet */
+    nearkit_parallel_for(threads, node_count, 256, relink_range, &p);
+    free_workers(p.workers, threads);
+    for (uint64_t u = 0; u < node_count; u++) {
+        if (!gone[u]) continue;
+        g->links0[u * (1 + g->M0)] = 0;
+        free(g->upper[u]);
+        g->upper[u] = NULL;
+        g->level[u] = HNSW_FREE_LEVEL;
+    }
+    choose_top(g, node_count);
+    return NEARKIT_OK;
+}
+
+/* ---- renumbering ------------------------------------------------------------------------------- */
+
+nearkit_status hnsw_renumber(hnsw_graph *g, const uint64_t *kept, uint64_t n, uint64_t old_count) {
+    uint32_t *to = nearkit_alloc_array((size_t)old_count, sizeof(uint32_t));
+    if (!to) return nearkit_oom();
+    for (uint64_t i = 0; i < n; i++) to[kept[i]] = (uint32_t)i;
+    size_t stride = 1 + g->M0;
+    for (uint64_t u = 0; u < old_count; u++) /* the dropped slots' blocks (all NULL: unlinked) */
+        if (g->level[u] == HNSW_FREE_LEVEL) {
+            free(g->upper[u]);
+            g->upper[u] = NULL;
+        }
+    for (uint64_t i = 0; i < n; i++) { /* kept[i] >= i, increasing: moves run forwards */
+        uint64_t from = kept[i];
+        if (from == i) continue;
+        memcpy(g->links0 + i * stride, g->links0 + from * stride, stride * sizeof(uint32_t));
+        g->upper[i] = g->upper[from];
+        g->level[i] = g->level[from];
+        g->upper[from] = NULL;
+    }
+    for (uint64_t u = n; u < old_count; u++) {
+        g->links0[u * stride] = 0;
+        g->upper[u] = NULL;
+        g->level[u] = HNSW_FREE_LEVEL;
+    }
+    for (uint64_t u = 0; u < n; u++)
+        for (int l = 0; l <= g->level[u]; l++) {
+            uint32_t *links = hnsw_links(g, (uint32_t)u, l);
+            for (uint32_t j = 0; j < links[0]; j++) links[1 + j] = to[links[1 + j]];
+        }
+    if (g->top != HNSW_NO_TOP) set_top(g, hnsw_top_level(g->top), to[hnsw_top_node(g->top)]);
+    free(to);
+    return NEARKIT_OK;
+}

@@ -1,0 +1,199 @@
+/* The graph of the hnsw kind: a hierarchical navigable small world (Malkov & Yashunin) over the
+ * rows of a row store, node n being row n. Internal to nearkit (hidden symbols).
+ *
+ * Storage. Level-0 links sit in one flat array, a fixed stride of 1 + M0 words per node (the
+ * count, then up to M0 = 2 M neighbours); a node of level L > 0 owns one block of L * (1 + M)
+ * words for its upper levels. The vectors stay in the row store, contiguous, so the kernels read
+ * them where they are.
+ *
+ * Concurrency. Links are written and read with atomic stores (release) and loads (acquire) of
+ * single words, so a search may walk a list while an insertion rewrites it: it sees each word old
+ * or new, every one a node whose vector and links were complete before the word was stored. An
+ * insertion changes a node's lists only under that node's spinlock (one byte per node); the
+ * entry point and top level change together in one atomic word. Growing the arrays moves them,
+ * which only a writer holding the index exclusively may do (hnsw_graph_reserve). */
+#ifndef NEARKIT_HNSW_GRAPH_H
+#define NEARKIT_HNSW_GRAPH_H
+
+#include "base/internal.h"
+#include "kernels/kernels.h"
+
+#include <pthread.h>
+
+#define HNSW_MAX_M 256           /* links per node above level 0, at most (level 0: twice) */
+#define HNSW_MAX_LEVEL 31        /* levels are drawn below this */
+#define HNSW_FREE_LEVEL 255      /* the level byte of a slot that holds no node */
+#define HNSW_NO_TOP UINT64_MAX   /* the top word of an empty graph */
+
+/* How distances are computed: the rows, their size, the metric, the kernels. */
+typedef struct hnsw_space {
+    const uint8_t *vectors;
+    size_t vector_bytes;
+    size_t dimension;
+    nearkit_metric metric;
+    const nearkit_kernel_table *kt;
+} hnsw_space;
+
+/* The ranking value of a query against a stored vector (l2 squared, like flat's). */
+static inline float hnsw_distance(const hnsw_space *s, const void *query, const void *v) {
+    switch (s->metric) {
+    case NEARKIT_METRIC_L2: return s->kt->l2sq(query, v, s->dimension);
+    case NEARKIT_METRIC_IP: return -s->kt->dot(query, v, s->dimension);
+    case NEARKIT_METRIC_COSINE: return 1.0f - s->kt->dot(query, v, s->dimension);
+    default: return (float)s->kt->hamming(query, v, s->vector_bytes);
+    }
+}
+
+static inline const uint8_t *hnsw_vector(const hnsw_space *s, uint32_t node) {
+    return s->vectors + (size_t)node * s->vector_bytes;
+}
+
+static inline float hnsw_node_distance(const hnsw_space *s, const void *query, uint32_t node) {
+    return hnsw_distance(s, query, hnsw_vector(s, node));
+}
+
+typedef struct hnsw_graph {
+    uint32_t M, M0;          /* links per node above level 0, and at level 0 (2 M) */
+    uint32_t ef_construction;
+    uint64_t capacity;       /* nodes the arrays hold */
+    uint32_t *links0;        /* capacity * (1 + M0) words */
+    uint32_t **upper;        /* per node: level * (1 + M) words, or NULL at level 0 */
+    uint8_t *level;          /* per node; HNSW_FREE_LEVEL: no node */
+    uint8_t *lock;           /* per node spinlock */
+    uint64_t top;            /* (top level << 32) | entry node, or HNSW_NO_TOP; atomic */
+    pthread_mutex_t top_mutex; /* serialises raising the top */
+    uint64_t rng;            /* level draws, in insertion order */
+    double level_mult;       /* 1 / ln M */
+} hnsw_graph;
+
+nearkit_status hnsw_graph_init(hnsw_graph *g, uint32_t M, uint32_t ef_construction, uint64_t seed);
+void hnsw_graph_free(hnsw_graph *g);
+/* Room for `nodes` nodes; new slots hold no node. Moves the arrays: exclusive writers only. */
+nearkit_status hnsw_graph_reserve(hnsw_graph *g, uint64_t nodes);
+uint64_t hnsw_graph_memory(const hnsw_graph *g);
+
+static inline uint32_t hnsw_max_links(const hnsw_graph *g, int level) { return level ? g->M : g->M0; }
+
+/* A node's list at a level: its count, then its neighbours. */
+static inline uint32_t *hnsw_links(const hnsw_graph *g, uint32_t node, int level) {
+    if (level == 0) return g->links0 + (size_t)node * (1 + g->M0);
+    return g->upper[node] + (size_t)(level - 1) * (1 + g->M);
+}
+
+static inline uint32_t hnsw_word(const uint32_t *word) { return __atomic_load_n(word, __ATOMIC_ACQUIRE); }
+static inline void hnsw_set_word(uint32_t *word, uint32_t v) { __atomic_store_n(word, v, __ATOMIC_RELEASE); }
+
+/* Copies a node's neighbours at a level into out (room for max links); returns how many. */
+static inline uint32_t hnsw_read_links(const hnsw_graph *g, uint32_t node, int level, uint32_t *out) {
+    const uint32_t *l = hnsw_links(g, node, level);
+    uint32_t n = hnsw_word(l), max = hnsw_max_links(g, level);
+    if (n > max) n = max;
+    for (uint32_t i = 0; i < n; i++) out[i] = hnsw_word(l + 1 + i);
+    return n;
+}
+
+static inline uint64_t hnsw_top(const hnsw_graph *g) { return __atomic_load_n(&g->top, __ATOMIC_ACQUIRE); }
+static inline int hnsw_top_level(uint64_t top) { return (int)(top >> 32); }
+static inline uint32_t hnsw_top_node(uint64_t top) { return (uint32_t)top; }
+
+/* ---- searching --------------------------------------------------------------------------------- */
+
+/* A visited set: a mark per node, equal to the current epoch when visited, so clearing it is one
+ * increment (and a wipe every 65535 uses). */
+typedef struct hnsw_visited {
+    uint16_t *mark;
+    uint64_t size;
+    uint16_t epoch;
+} hnsw_visited;
+
+/* Makes v an empty set over `nodes` nodes; false: out of memory. */
+bool hnsw_visited_reset(hnsw_visited *v, uint64_t nodes);
+void hnsw_visited_free(hnsw_visited *v);
+static inline bool hnsw_visit(hnsw_visited *v, uint32_t node) { /* true the first time */
+    if (v->mark[node] == v->epoch) return false;
+    v->mark[node] = v->epoch;
+    return true;
+}
+
+/* Visited sets kept between calls, so a search of one query allocates none. */
+typedef struct hnsw_visited_pool {
+    pthread_mutex_t mutex;
+    hnsw_visited **sets;
+    size_t n, cap;
+} hnsw_visited_pool;
+void hnsw_visited_pool_init(hnsw_visited_pool *p);
+void hnsw_visited_pool_free(hnsw_visited_pool *p);
+uint64_t hnsw_visited_pool_memory(hnsw_visited_pool *p);
+/* A set from the pool (or a new one); NULL: out of memory. */
+hnsw_visited *hnsw_visited_take(hnsw_visited_pool *p);
+void hnsw_visited_give(hnsw_visited_pool *p, hnsw_visited *v);
+
+/* A beam: the best candidates met so far, sorted nearest first, each expanded or not. */
+typedef struct hnsw_candidate {
+    float dist;
+    uint32_t node;
+} hnsw_candidate;
+
+typedef struct hnsw_beam {
+    hnsw_candidate *c;
+    uint8_t *expanded;
+    uint32_t size, cap;      /* cap: how many it keeps this search */
+    uint32_t room;           /* allocated entries */
+} hnsw_beam;
+
+/* Room for cap entries, and empties it. False: out of memory. */
+bool hnsw_beam_prepare(hnsw_beam *b, uint32_t cap);
+void hnsw_beam_free(hnsw_beam *b);
+/* Inserts in order (after equal distances); the position, or -1 when it does not enter. */
+int64_t hnsw_beam_insert(hnsw_beam *b, float dist, uint32_t node);
+
+/* From the entry point, greedy moves down to level `to` (exclusive of it: stops at to); *node and
+ * *dist give the start and receive the nearest found. */
+void hnsw_greedy(const hnsw_graph *g, const hnsw_space *s, const void *query, int from, int to,
+                 uint32_t *node, float *dist);
+/* Widens a beam to cap entries keeping what it holds. False: out of memory. */
+bool hnsw_beam_widen(hnsw_beam *b, uint32_t cap);
+
+/* Where a search reports every node it scores (once per node and search), for filtered and
+ * range searches that collect more than the beam keeps. NULL: nothing is reported. */
+typedef struct hnsw_sink {
+    void (*offer)(void *ctx, uint32_t node, float dist);
+    void *ctx;
+} hnsw_sink;
+
+/* Expands the beam (seeded by the caller, seeds marked visited) at a level until every candidate
+ * it keeps is expanded. */
+void hnsw_search_layer(const hnsw_graph *g, const hnsw_space *s, const void *query, int level,
+                       hnsw_beam *b, hnsw_visited *v, const hnsw_sink *sink);
+/* Seeds a beam of cap entries with the entry point and searches level 0 from the top: what a
+ * k-NN query does. False: out of memory (the beam's or the visited set's room). */
+bool hnsw_search(const hnsw_graph *g, const hnsw_space *s, const void *query, uint32_t cap,
+                 hnsw_beam *b, hnsw_visited *v, const hnsw_sink *sink);
+
+/* ---- building ---------------------------------------------------------------------------------- */
+
+/* Draws a node's level (the graph's generator, in insertion order). */
+uint8_t hnsw_draw_level(hnsw_graph *g);
+/* What linking a batch needs per thread, made before the batch is committed so that linking
+ * itself cannot fail. NULL: out of memory. */
+typedef struct hnsw_inserter hnsw_inserter;
+hnsw_inserter *hnsw_inserter_new(const hnsw_graph *g, uint32_t threads);
+void hnsw_inserter_free(hnsw_inserter *ins);
+/* Links nodes[0, n) (vectors in place, levels set, upper blocks allocated) into the graph on the
+ * inserter's threads. With one thread every node is linked the same on every run. */
+void hnsw_insert(hnsw_inserter *ins, hnsw_graph *g, const hnsw_space *s, const uint32_t *nodes, uint64_t n);
+/* Allocates the upper block of a node of level >= 1 (empty lists). */
+nearkit_status hnsw_alloc_upper(hnsw_graph *g, uint32_t node);
+
+/* Removes the nodes for which gone[node] is set from the graph: every node linking one of them
+ * relinks, at each level, choosing by the heuristic among its other neighbours and the removed
+ * ones' neighbours; their lists are emptied and their slots marked free; the entry point moves
+ * to a remaining node of the top level. Exclusive writers only. */
+nearkit_status hnsw_unlink(hnsw_graph *g, const hnsw_space *s, const uint8_t *gone, uint64_t node_count,
+                           uint32_t threads);
+
+/* Renumbers the nodes after the row store's compaction: new node i is old node kept[i], i < n, of
+ * old_count; the slots dropped hold no node and nobody links them. Exclusive writers only. */
+nearkit_status hnsw_renumber(hnsw_graph *g, const uint64_t *kept, uint64_t n, uint64_t old_count);
+
+#endif
