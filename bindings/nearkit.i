@@ -39,6 +39,7 @@
 
 %{
 #define NEARKIT_STATIC 1
+#define NEARKIT_EXPERIMENTAL /* nearkit_index_tune */
 #include "nearkit.h"
 
 #include <stdarg.h>
@@ -519,6 +520,22 @@ static nearkit_status nkpy_search_failed(nkpy_filter *filter, nearkit_status st)
                                                                       : "")));
 }
 
+/* A tuning's outcome as a tuple (param or None, value, recall, qps, reached, measurements). */
+%typemap(in, numinputs=0) nearkit_tune_result *out_tune (nearkit_tune_result tmp) {
+    memset(&tmp, 0, sizeof tmp);
+    tmp.struct_size = (uint32_t)sizeof tmp;
+    $1 = &tmp;
+}
+%typemap(argout) nearkit_tune_result *out_tune {
+    {
+        PyObject *tuned = tmp$argnum.param ? nkpy_decode(tmp$argnum.param)
+                                           : (Py_INCREF(Py_None), Py_None);
+        NKPY_SET_RESULT(Py_BuildValue("(NdddiI)", tuned, tmp$argnum.value, tmp$argnum.recall,
+                                      tmp$argnum.qps, (int)tmp$argnum.reached,
+                                      (unsigned int)tmp$argnum.measurements));
+    }
+}
+
 /* A string the library allocated: copied to str, then nearkit_string_free. */
 %typemap(in, numinputs=0) char **OUT_STRING (char *tmp = NULL) { $1 = &tmp; }
 %typemap(argout) char **OUT_STRING {
@@ -981,6 +998,29 @@ nearkit_status nkpy_set_param(nkpy_index *h, const char *param, double value) {
     nearkit_status st;
     NKPY_READ_BEGIN(h, ix);
     st = nearkit_index_set_param(ix, param, value);
+    NKPY_READ_END(h);
+    return st;
+}
+
+/* Tunes the index's runtime parameter for a recall@k target on the sample `queries`
+ * (nearkit_index_tune; 0 for max_value or max_seconds: no limit) and sets it. */
+nearkit_status nkpy_tune(nearkit_tune_result *out_tune, nkpy_index *h, int32_t type,
+                         const void *queries, size_t nbytes, uint64_t k, double target_recall,
+                         uint32_t num_threads, double max_value, double max_seconds) {
+    nearkit_index *ix;
+    uint64_t n = 0;
+    nearkit_status st;
+    nearkit_tune_options options;
+    nearkit_tune_options_init(&options);
+    options.k = k;
+    options.target_recall = target_recall;
+    options.num_threads = num_threads;
+    options.max_value = max_value;
+    options.max_seconds = max_seconds;
+    NKPY_READ_BEGIN(h, ix);
+    st = nkpy_count_vectors(&n, ix, nbytes);
+    if (st == NEARKIT_OK)
+        st = nearkit_index_tune(out_tune, ix, (nearkit_vector_type)type, queries, n, &options);
     NKPY_READ_END(h);
     return st;
 }

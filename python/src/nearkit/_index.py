@@ -47,7 +47,7 @@ import numpy as np
 from . import lowlevel as _ll
 from ._errors import InvalidArgumentError, NearkitError, OutOfMemoryError
 
-__all__ = ["Index", "RangeResult", "KindInfo", "ParamInfo", "load", "from_bytes", "kinds",
+__all__ = ["Index", "RangeResult", "TuneResult", "KindInfo", "ParamInfo", "load", "from_bytes", "kinds",
            "kind_info", "metrics"]
 
 _F32 = np.dtype(np.float32)
@@ -312,6 +312,24 @@ class RangeResult(NamedTuple):
         """``(ids_per_query, distances_per_query)``: two lists of arrays, one per query."""
         cuts = self.offsets[1:-1]
         return np.split(self.ids, cuts), np.split(self.distances, cuts)
+
+
+class TuneResult(NamedTuple):
+    """What :meth:`Index.tune` measured and chose.
+
+    ``param`` is the runtime parameter tuned (``"nprobe"``, ``"ef_search"``; ``None`` for an exact
+    kind, which has nothing to tune) and ``value`` the value set on the index; ``recall`` is the
+    recall@k measured on the sample at that value, ``qps`` the queries per second of that
+    measurement; ``reached`` is False when no value tried reached the target (the value with the
+    best recall is then set); ``measurements`` counts the values tried.
+    """
+
+    param: object
+    value: float
+    recall: float
+    qps: float
+    reached: bool
+    measurements: int
 
 
 # ---- Parameters ----------------------------------------------------------------------------------
@@ -694,6 +712,34 @@ class Index:
         distances = np.empty(total, _F32)
         _ll.nkpy_range_copy(r, offsets, ids, distances)
         return RangeResult(offsets, ids, distances)
+
+    def tune(self, queries, k=10, target_recall=0.95, *, num_threads=0, max_value=0,
+             max_seconds=0):
+        """Sets the cheapest runtime setting reaching ``target_recall`` (recall@k) on ``queries``.
+
+        The truth is exact: the index's own vectors searched by brute force. Values of the kind's
+        runtime parameter (``nprobe`` for ivf_flat and ivf_binary, ``ef_search`` for hnsw) are
+        tried per call, doubling then bisecting, up to ``max_value`` (0: the parameter's bound)
+        and for at most ``max_seconds`` (0: no limit); the cheapest that reaches the target is
+        set on the index. Returns a :class:`TuneResult`. Exact kinds return at once (``param``
+        None, recall 1). Pass queries like those the index will serve, not stored vectors.
+        An empty or untrained index is a :class:`~nearkit.StateError`, a target outside (0, 1]
+        an InvalidArgumentError.
+        """
+        q = self._vectors(queries, "queries")
+        k = _int_arg(k, "k", 0, _U64_MAX)
+        if num_threads:
+            num_threads = _int_arg(num_threads, "num_threads", 0, _U32_MAX)
+        for name, value in (("target_recall", target_recall), ("max_value", max_value),
+                            ("max_seconds", max_seconds)):
+            if not isinstance(value, numbers.Real) or isinstance(value, bool):
+                raise TypeError(f"{name} must be a number, not {type(value).__name__}")
+        param, value, recall, qps, reached, measurements = _ll.nkpy_tune(
+            self._h, self._vtype, q, k, float(target_recall), num_threads, float(max_value),
+            float(max_seconds))
+        if param is not None:
+            value = _param_number(value, True)
+        return TuneResult(param, value, recall, qps, bool(reached), measurements)
 
     # -- properties --
 
