@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define NEARKIT_EXPERIMENTAL /* nearkit_index_tune */
 #include "nearkit.h"
 
 #include "io_nearkit_NativeLib.h"
@@ -1294,6 +1295,53 @@ JNIEXPORT void JNICALL Java_io_nearkit_NativeLib_setParam(JNIEnv *env, jclass cl
     if (st != NEARKIT_OK) {
         throw_last(env, st);
     }
+}
+
+/* ---- tuning ----------------------------------------------------------------------------------- */
+
+/* nearkit_index_tune on staged queries: fills numbers with {value, recall, qps, reached,
+ * measurements} and returns the parameter's name (null for an exact kind). */
+JNIEXPORT jstring JNICALL Java_io_nearkit_NativeLib_tune(
+    JNIEnv *env, jclass cls, jlong index, jint type, jint src_kind, jobject src, jlong offset,
+    jlong nbytes, jlong n, jlong k, jdouble target_recall, jint num_threads, jdouble max_value,
+    jdouble max_seconds, jdoubleArray numbers_out) {
+    unsigned char stack[STACK_BYTES];
+    staged in;
+    nearkit_tune_options options;
+    nearkit_tune_result result = NEARKIT_TUNE_RESULT_INIT;
+    nearkit_status st;
+    jdouble numbers[5];
+    (void)cls;
+    if (n < 0 || k < 0 || num_threads < 0) {
+        throw_invalid(env, "negative count, k or numThreads");
+        return NULL;
+    }
+    nearkit_tune_options_init(&options);
+    options.k = (uint64_t)k;
+    options.target_recall = target_recall;
+    options.num_threads = (uint32_t)num_threads;
+    options.max_value = max_value;
+    options.max_seconds = max_seconds;
+    if (!stage(env, &in, src_kind, src, offset, nbytes, ELEM(type), stack)) {
+        return NULL;
+    }
+    st = nearkit_index_tune(&result, IDX(index), (nearkit_vector_type)type, in.ptr, (uint64_t)n,
+                            &options);
+    unstage(&in);
+    if (st != NEARKIT_OK) {
+        throw_last(env, st);
+        return NULL;
+    }
+    numbers[0] = result.value;
+    numbers[1] = result.recall;
+    numbers[2] = result.qps;
+    numbers[3] = result.reached;
+    numbers[4] = result.measurements;
+    (*env)->SetDoubleArrayRegion(env, numbers_out, 0, 5, numbers);
+    if ((*env)->ExceptionCheck(env)) {
+        return NULL;
+    }
+    return result.param ? new_string(env, result.param) : NULL;
 }
 
 /* ---- persistence ------------------------------------------------------------------------------- */

@@ -1132,6 +1132,116 @@ public final class Index implements AutoCloseable {
         return doSearch(input(queries, "queries"), k, options);
     }
 
+    /**
+     * Finds the cheapest setting of the index's runtime parameter ({@code nprobe} for ivf_flat and
+     * ivf_binary, {@code ef_search} for hnsw) at which searching the sample queries reaches
+     * recall@k {@code >= targetRecall}, and sets it on the index. The truth is exact (the index's
+     * own vectors searched by brute force); values are tried per call, doubling then bisecting, so
+     * concurrent searches keep the old value until the end. Exact kinds return at once (no
+     * parameter, recall 1). Pass queries like those the index will serve, not stored vectors.
+     *
+     * @param queries n float queries of {@link #dimension()} values, back to back
+     * @param k the k of recall@k, at least 1
+     * @param targetRecall the recall to reach, in (0, 1]
+     * @return what was measured and set
+     * @throws IllegalArgumentException for bad lengths, {@code k = 0}, a target outside (0, 1], NaN
+     *     or infinity, or a binary index
+     * @throws IllegalStateException when the index is empty, not yet built, or closed
+     */
+    public TuneResult tune(float[] queries, int k, double targetRecall) {
+        return doTune(input(queries, "queries"), k, targetRecall, 0, 0, 0);
+    }
+
+    /**
+     * {@link #tune(float[], int, double)} for binary queries.
+     *
+     * @param queries n binary queries of {@link #dimension()} / 8 bytes, back to back
+     * @param k the k of recall@k, at least 1
+     * @param targetRecall the recall to reach, in (0, 1]
+     * @return what was measured and set
+     * @throws IllegalArgumentException for bad arguments or a float index
+     * @throws IllegalStateException when the index is empty, not yet built, or closed
+     */
+    public TuneResult tune(byte[] queries, int k, double targetRecall) {
+        return doTune(input(queries, "queries"), k, targetRecall, 0, 0, 0);
+    }
+
+    /**
+     * {@link #tune(float[], int, double)} for float queries in a buffer (position to limit; a
+     * direct buffer is read in place).
+     *
+     * @param queries the queries, back to back
+     * @param k the k of recall@k, at least 1
+     * @param targetRecall the recall to reach, in (0, 1]
+     * @return what was measured and set
+     * @throws IllegalArgumentException for bad arguments or a binary index
+     * @throws IllegalStateException when the index is empty, not yet built, or closed
+     */
+    public TuneResult tune(FloatBuffer queries, int k, double targetRecall) {
+        return doTune(input(queries, "queries"), k, targetRecall, 0, 0, 0);
+    }
+
+    /**
+     * {@link #tune(float[], int, double)} for binary queries in a buffer (position to limit; a
+     * direct buffer is read in place).
+     *
+     * @param queries the queries, back to back
+     * @param k the k of recall@k, at least 1
+     * @param targetRecall the recall to reach, in (0, 1]
+     * @return what was measured and set
+     * @throws IllegalArgumentException for bad arguments or a float index
+     * @throws IllegalStateException when the index is empty, not yet built, or closed
+     */
+    public TuneResult tune(ByteBuffer queries, int k, double targetRecall) {
+        return doTune(input(queries, "queries"), k, targetRecall, 0, 0, 0);
+    }
+
+    /**
+     * {@link #tune(float[], int, double)} with limits: the threads of the measuring searches, the
+     * largest value tried and the time spent.
+     *
+     * @param queries n float queries, back to back
+     * @param k the k of recall@k, at least 1
+     * @param targetRecall the recall to reach, in (0, 1]
+     * @param numThreads threads of the measuring searches; 0 uses the index's setting
+     * @param maxValue the largest value tried; 0 for the parameter's own bound
+     * @param maxSeconds stop measuring after this long and choose among the values measured; 0 for
+     *     no limit
+     * @return what was measured and set ({@link TuneResult#reached()} false when a limit stopped
+     *     the search short of the target)
+     * @throws IllegalArgumentException for bad arguments
+     * @throws IllegalStateException when the index is empty, not yet built, or closed
+     */
+    public TuneResult tune(float[] queries, int k, double targetRecall, int numThreads,
+            double maxValue, double maxSeconds) {
+        return doTune(input(queries, "queries"), k, targetRecall, numThreads, maxValue, maxSeconds);
+    }
+
+    private TuneResult doTune(Input in, int k, double targetRecall, int numThreads, double maxValue,
+            double maxSeconds) {
+        if (k < 1) {
+            throw new IllegalArgumentException("INVALID_ARGUMENT: k must be at least 1, got " + k);
+        }
+        if (numThreads < 0) {
+            throw new IllegalArgumentException("INVALID_ARGUMENT: numThreads must not be negative, got "
+                    + numThreads);
+        }
+        double[] numbers = new double[5];
+        String param;
+        Lock l = lock.readLock();
+        long p = enter(l);
+        try {
+            param = NativeLib.tune(p, in.type, in.srcKind, in.src, in.offset, in.nbytes, in.n, k,
+                    targetRecall, numThreads, maxValue, maxSeconds, numbers);
+        } finally {
+            l.unlock();
+            Reference.reachabilityFence(in.src);
+            Reference.reachabilityFence(this);
+        }
+        return new TuneResult(param, numbers[0], numbers[1], numbers[2], numbers[3] != 0,
+                (int) numbers[4]);
+    }
+
     /** What the native search reads as the filter: the options' buffer, or a new FilterCall. */
     private Object filterData(SearchOptions o) {
         if (o.filterType() == SearchOptions.FILTER_PREDICATE) {

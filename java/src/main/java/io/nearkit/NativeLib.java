@@ -286,6 +286,16 @@ final class NativeLib {
 
     static native void setParam(long index, String name, double value);
 
+    // ---- tuning -----------------------------------------------------------------------------------
+
+    /**
+     * nearkit_index_tune: fills {@code numbers} with value, recall, qps, reached (1 or 0) and
+     * measurements; returns the parameter tuned, or null for an exact kind.
+     */
+    static native String tune(long index, int type, int srcKind, Object src, long offset, long nbytes,
+            long n, long k, double targetRecall, int numThreads, double maxValue, double maxSeconds,
+            double[] numbers);
+
     // ---- persistence ------------------------------------------------------------------------------
 
     static native void save(long index, byte[] path);
