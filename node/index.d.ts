@@ -114,6 +114,32 @@ export interface SearchResult {
   count: number;
 }
 
+/** What tune() measured and set. */
+export interface TuneResult {
+  /** The runtime parameter tuned ("nprobe", "ef_search"); null for an exact kind. */
+  param: string | null;
+  /** The value chosen and set on the index (0 for an exact kind). */
+  value: number;
+  /** recall@k measured on the sample at that value (1 for an exact kind). */
+  recall: number;
+  /** Queries per second measured at that value (0 for an exact kind). */
+  qps: number;
+  /** false when no value tried reached the target (the best one is set). */
+  reached: boolean;
+  /** Number of values measured. */
+  measurements: number;
+}
+
+/** Limits of a tuning; 0 or absent: none. */
+export interface TuneOptions {
+  /** Threads of the measuring searches (0: the index's). */
+  numThreads?: number;
+  /** The largest value tried. */
+  maxValue?: number;
+  /** Stop measuring after this many seconds and choose among the values measured. */
+  maxSeconds?: number;
+}
+
 /**
  * Range-search results in the layout of a CSR matrix: query i's matches are
  * `ids.subarray(offsets[i], offsets[i + 1])` with their distances at the same positions, nearest
@@ -231,6 +257,15 @@ export class Index {
   /** Every stored vector within `radius` of each query. */
   rangeSearch(queries: Vectors, radius: number, options?: SearchOptions): RangeResult;
   rangeSearchAsync(queries: Vectors, radius: number, options?: SearchOptions): Promise<RangeResult>;
+  /**
+   * Finds and sets the cheapest runtime setting (nprobe for ivf kinds, ef_search for hnsw) whose
+   * recall@k on the sample `queries` reaches `targetRecall` (in (0, 1]), against the exact
+   * neighbours of the index's own vectors. Exact kinds return at once (param null, recall 1).
+   * An empty or unbuilt index throws ERR_NEARKIT_STATE.
+   */
+  tune(queries: Vectors, k?: number, targetRecall?: number, options?: TuneOptions): TuneResult;
+  /** As tune(), on the thread pool; `queries` are copied first. */
+  tuneAsync(queries: Vectors, k?: number, targetRecall?: number, options?: TuneOptions): Promise<TuneResult>;
 
   /**
    * Removes every vector carrying one of `ids` (ids not stored and repeats are ignored); returns

@@ -195,6 +195,17 @@ function promised(fn) {
   }
 }
 
+const TUNE_KEYS = new Set(['numThreads', 'maxValue', 'maxSeconds']);
+
+function tuneOptions(options) {
+  if (options === undefined || options === null) return undefined;
+  if (typeof options !== 'object' || Array.isArray(options)) throw typeError('tune options must be an object');
+  for (const key of Object.keys(options)) {
+    if (!TUNE_KEYS.has(key)) throw invalidArgument(`unknown tune option ${key} (expected numThreads, maxValue, maxSeconds)`);
+  }
+  return options;
+}
+
 const OPTION_KEYS = new Set(['kind', 'metric', 'dimension', 'numThreads', 'seed', 'params']);
 
 class Index {
@@ -337,6 +348,20 @@ class Index {
     return promised(() => native.rangeSearchAsync(Index.#of(this), queries, radius, searchOptions(options))).then(
       rangeResult
     );
+  }
+
+  /**
+   * Sets the cheapest runtime setting (nprobe, ef_search) whose recall@k on the sample `queries`
+   * reaches `targetRecall`, measured against the exact neighbours of the index's own vectors;
+   * returns {param, value, recall, qps, reached, measurements} (param null for an exact kind).
+   * options: {numThreads, maxValue, maxSeconds} (0 or absent: no limit).
+   */
+  tune(queries, k = 10, targetRecall = 0.95, options) {
+    return native.tune(Index.#of(this), queries, k, targetRecall, tuneOptions(options));
+  }
+
+  tuneAsync(queries, k = 10, targetRecall = 0.95, options) {
+    return promised(() => native.tuneAsync(Index.#of(this), queries, k, targetRecall, tuneOptions(options)));
   }
 
   /** Removes every vector carrying one of `ids`; returns how many were removed. */

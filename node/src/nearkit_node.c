@@ -45,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define NEARKIT_EXPERIMENTAL /* nearkit_index_tune; before handle.h, which includes nearkit.h */
 #include "handle.h" /* bindings/: the index with its lock, shared with the Python binding */
 #include "nearkit.h"
 
@@ -1460,6 +1461,72 @@ fail:
     return NULL;
 }
 
+/* The options of a tuning: k and the target, then undefined or {numThreads, maxValue,
+ * maxSeconds} (each optional; 0 or absent: the library's default). */
+static int nk_get_tune_options(napi_env env, napi_value k, napi_value target, napi_value extra,
+                               nearkit_tune_options *o) {
+    napi_valuetype type;
+    napi_value v;
+    nearkit_tune_options_init(o);
+    if (nk_get_uint64(env, k, "k", &o->k) != 0 ||
+        nk_get_double(env, target, "targetRecall", &o->target_recall) != 0)
+        return -1;
+    if (napi_typeof(env, extra, &type) != napi_ok) {
+        nk_throw_napi_failure(env);
+        return -1;
+    }
+    if (type == napi_undefined || type == napi_null) return 0;
+    if (type != napi_object) {
+        nk_throw_type(env, "tune options must be an object");
+        return -1;
+    }
+    if (nk_get_named(env, extra, "numThreads", &v) != 0 || napi_typeof(env, v, &type) != napi_ok ||
+        (type != napi_undefined && nk_get_uint32(env, v, "numThreads", &o->num_threads) != 0))
+        return -1;
+    if (nk_get_named(env, extra, "maxValue", &v) != 0 || napi_typeof(env, v, &type) != napi_ok ||
+        (type != napi_undefined && nk_get_double(env, v, "maxValue", &o->max_value) != 0))
+        return -1;
+    if (nk_get_named(env, extra, "maxSeconds", &v) != 0 || napi_typeof(env, v, &type) != napi_ok ||
+        (type != napi_undefined && nk_get_double(env, v, "maxSeconds", &o->max_seconds) != 0))
+        return -1;
+    return 0;
+}
+
+/* {param (null for an exact kind), value, recall, qps, reached, measurements} */
+static napi_value nk_tune_result(napi_env env, const nearkit_tune_result *r) {
+    napi_value obj;
+    NK_CALL(env, napi_create_object(env, &obj));
+    if (nk_set_string_prop(env, obj, "param", r->param) == NULL ||
+        nk_set_number_prop(env, obj, "value", r->value) == NULL ||
+        nk_set_number_prop(env, obj, "recall", r->recall) == NULL ||
+        nk_set_number_prop(env, obj, "qps", r->qps) == NULL ||
+        nk_set_bool_prop(env, obj, "reached", r->reached) == NULL ||
+        nk_set_number_prop(env, obj, "measurements", r->measurements) == NULL)
+        return NULL;
+    return obj;
+}
+
+/* tune(handle, queries, k, targetRecall, options?) -> result (see nk_tune_result) */
+static napi_value nk_tune(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_handle *h;
+    nearkit_index *ix;
+    nk_vectors q;
+    nearkit_tune_options o;
+    nearkit_tune_result r = NEARKIT_TUNE_RESULT_INIT;
+    nearkit_status st;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
+    if (nk_get_vectors(env, h, a.argv[1], "queries", &q) != 0 ||
+        nk_get_tune_options(env, a.argv[2], a.argv[3], a.argv[4], &o) != 0)
+        return NULL;
+    if ((ix = nk_lock(env, h)) == NULL) return NULL;
+    st = nearkit_index_tune(&r, ix, h->vector_type, q.data, q.n, &o);
+    nk_unlock(h);
+    if (st != NEARKIT_OK) return nk_throw_status(env, st);
+    return nk_tune_result(env, &r);
+}
+
 /* rangeSearch(handle, queries, radius, options?) -> [offsets, ids, distances] */
 static napi_value nk_range_search(napi_env env, napi_callback_info info) {
     nk_args a;
@@ -1651,7 +1718,8 @@ typedef enum nk_op {
     OP_LOAD_BUFFER,
     OP_REMOVE,
     OP_GET,
-    OP_COMPACT
+    OP_COMPACT,
+    OP_TUNE
 } nk_op;
 
 #define NK_MAX_REFS 1
@@ -1678,6 +1746,7 @@ typedef struct nk_work {
     uint64_t k;
     float radius;
     nk_search_opts sopts;         /* search options; their ids or bitmap copied */
+    nearkit_tune_options topts;   /* tune: its options */
     nk_tsfn_filter *js_filter;    /* a function filter's thread-safe function, or NULL */
     char *path;
     /* outputs (owned until the completion callback hands them to JavaScript) */
@@ -1688,6 +1757,7 @@ typedef struct nk_work {
     void *out_vectors;            /* get: the rows read back */
     uint8_t *out_found;           /* get: found flags */
     uint64_t removed;             /* remove: vectors removed */
+    nearkit_tune_result tuned;    /* tune: what was measured and set */
     uint64_t memory;              /* index memory after a write */
     nearkit_status status;
     char *message;
@@ -1728,6 +1798,7 @@ static void nk_work_execute(napi_env env, void *data) {
     case OP_REMOVE: st = nearkit_index_remove(&w->removed, ix, w->ids, w->n); break;
     case OP_GET: st = nearkit_index_get(w->out_vectors, w->out_found, ix, w->ids, w->n); break;
     case OP_COMPACT: st = nearkit_index_compact(ix); break;
+    case OP_TUNE: st = nearkit_index_tune(&w->tuned, ix, h->vector_type, w->data, w->n, &w->topts); break;
     case OP_SAVE: st = nearkit_index_save(ix, w->path); break;
     case OP_LOAD: st = nearkit_index_load(&w->loaded, w->path); break;
     case OP_LOAD_BUFFER:
@@ -1847,6 +1918,9 @@ static void nk_work_complete(napi_env env, napi_status status, void *data) {
             break;
         case OP_GET:
             result = nk_work_get_result(env, w);
+            break;
+        case OP_TUNE:
+            result = nk_tune_result(env, &w->tuned);
             break;
         default:
             napi_get_undefined(env, &result);
@@ -2062,6 +2136,19 @@ static napi_value nk_search_async(napi_env env, napi_callback_info info) {
     return nk_work_queue(env, w);
 }
 
+/* tuneAsync(handle, queries, k, targetRecall, options?) -> Promise<result> (as tune) */
+static napi_value nk_tune_async(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_work *w;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((w = nk_work_on_handle(env, &a, OP_TUNE)) == NULL) return NULL;
+    w->tuned = (nearkit_tune_result)NEARKIT_TUNE_RESULT_INIT;
+    if (nk_get_tune_options(env, a.argv[2], a.argv[3], a.argv[4], &w->topts) != 0 ||
+        nk_work_copy_vectors(env, w, a.argv[1], "queries") != 0)
+        NK_FAIL_WORK(env, w);
+    return nk_work_queue(env, w);
+}
+
 /* rangeSearchAsync(handle, queries, radius, options?) -> Promise<[offsets, ids, distances]> */
 static napi_value nk_range_search_async(napi_env env, napi_callback_info info) {
     nk_args a;
@@ -2204,6 +2291,7 @@ NAPI_MODULE_INIT() {
             NK_FN("build", nk_build),
             NK_FN("search", nk_search),
             NK_FN("rangeSearch", nk_range_search),
+            NK_FN("tune", nk_tune),
             NK_FN("remove", nk_remove),
             NK_FN("get", nk_get),
             NK_FN("contains", nk_contains),
@@ -2215,6 +2303,7 @@ NAPI_MODULE_INIT() {
             NK_FN("buildAsync", nk_build_async),
             NK_FN("searchAsync", nk_search_async),
             NK_FN("rangeSearchAsync", nk_range_search_async),
+            NK_FN("tuneAsync", nk_tune_async),
             NK_FN("removeAsync", nk_remove_async),
             NK_FN("getAsync", nk_get_async),
             NK_FN("compactAsync", nk_compact_async),
