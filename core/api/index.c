@@ -666,6 +666,43 @@ static void pad_rows(int64_t *ids, float *dist, uint64_t n, uint64_t k, uint64_t
         }
 }
 
+/* Set bits among the first `bits` of a bitmap. */
+static uint64_t bits_set(const uint8_t *bitmap, uint64_t bits) {
+    uint64_t set = 0;
+    for (uint64_t i = 0; i < bits / 8; i++) set += (uint64_t)__builtin_popcount(bitmap[i]);
+    for (uint64_t i = bits / 8 * 8; i < bits; i++) set += bitmap[i >> 3] >> (i & 7) & 1u;
+    return set;
+}
+
+/* An id list compiles to a bitmap over its span where that is small (at most IDS_BITMAP_SPAN
+ * bits per id: no larger than the hash set, and one bit test where the set probes a table, which
+ * is what a scan asks per row): *compiled says whether it was (as type BITMAP, owning its
+ * bits). Fails only for want of memory. */
+#define IDS_BITMAP_SPAN 64
+static nearkit_status compile_ids_as_bitmap(bool *compiled, nearkit_admit *a, const int64_t *ids, uint64_t n) {
+    *compiled = false;
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (uint64_t i = 0; i < n; i++) {
+        if (ids[i] == -1) continue; /* never a stored id */
+        lo = ids[i] < lo ? ids[i] : lo;
+        hi = ids[i] > hi ? ids[i] : hi;
+    }
+    if (lo > hi) return NEARKIT_OK;
+    uint64_t span = (uint64_t)hi - (uint64_t)lo + 1;
+    if (span == 0 || span / IDS_BITMAP_SPAN > n) return NEARKIT_OK;
+    uint8_t *bitmap = calloc((size_t)(span / 8 + 1), 1);
+    if (!bitmap) return nearkit_oom();
+    for (uint64_t i = 0; i < n; i++) {
+        if (ids[i] == -1) continue;
+        uint64_t bit = (uint64_t)ids[i] - (uint64_t)lo;
+        bitmap[bit >> 3] |= (uint8_t)(1u << (bit & 7));
+    }
+    *a = (nearkit_admit){.type = NEARKIT_FILTER_BITMAP, .bitmap = bitmap, .owned_bitmap = bitmap,
+                         .first = lo, .bits = span, .most = bits_set(bitmap, span)};
+    *compiled = true;
+    return NEARKIT_OK;
+}
+
 /* Compiles the caller's filter (NULL or NONE: *out NULL). */
 static nearkit_status compile_filter(nearkit_admit **out, nearkit_admit *storage, const nearkit_filter *f) {
     *out = NULL;
@@ -680,6 +717,9 @@ static nearkit_status compile_filter(nearkit_admit **out, nearkit_admit *storage
         return NEARKIT_OK;
     case NEARKIT_FILTER_IDS:
         if (g.n_ids > 0 && !g.ids) return invalid("filter: ids are NULL");
+        bool compiled;
+        if (compile_ids_as_bitmap(&compiled, storage, g.ids, g.n_ids)) return nearkit_oom();
+        if (compiled) break;
         if (!nearkit_idmap_from_ids(&storage->set, g.ids, g.n_ids)) return nearkit_oom();
         storage->most = storage->set.size;
         break;
@@ -690,10 +730,7 @@ static nearkit_status compile_filter(nearkit_admit **out, nearkit_admit *storage
         /* ids past INT64_MAX cannot be stored: clip the bits to what ids can reach */
         uint64_t reach = (uint64_t)INT64_MAX - (uint64_t)g.bitmap_first + (g.bitmap_first < 0 ? 0 : 1);
         storage->bits = g.bitmap_bits < reach || g.bitmap_first < 0 ? g.bitmap_bits : reach;
-        uint64_t set = 0;
-        for (uint64_t i = 0; i < storage->bits / 8; i++) set += (uint64_t)__builtin_popcount(g.bitmap[i]);
-        for (uint64_t i = storage->bits / 8 * 8; i < storage->bits; i++) set += g.bitmap[i >> 3] >> (i & 7) & 1u;
-        storage->most = set;
+        storage->most = bits_set(storage->bitmap, storage->bits);
         break;
     }
     case NEARKIT_FILTER_PREDICATE:
@@ -718,7 +755,9 @@ typedef struct prepared_call {
 
 static void release_call(prepared_call *p) {
     free(p->settings.values);
-    if (p->admit) nearkit_idmap_free(&p->admit->set);
+    if (!p->admit) return;
+    nearkit_idmap_free(&p->admit->set);
+    free(p->admit->owned_bitmap);
 }
 
 /* Lock held (read). */

@@ -19,6 +19,10 @@ typedef struct nearkit_ivf_view {
     const nearkit_ivf_quantizer *quantizer;
     const nearkit_ivf_lists *lists;
     uint32_t nprobe;             /* lists probed per query, at most nlist */
+    /* Lists a batch (knn_batch) probes per query: nprobe, or under a filter as many as hold the
+     * admitted rows nprobe lists hold at the estimated share; a query that finds fewer than k
+     * admitted rows there goes on, list by list in centroid order, until it has k. */
+    uint32_t batch_probes;
     const int64_t *position_ids; /* labels are positions: the id of each; NULL: the position */
     float max_sqnorm;            /* float32 codes: the largest squared norm of a stored row */
     /* A filtered call (c->admit) that probes lists: the share of rows the filter is expected to

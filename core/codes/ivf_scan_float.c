@@ -5,7 +5,12 @@
  * against all the queries that probe it, through one sgemm per block; the few best candidates per
  * query are then re-scored with the kernels and kept when the sgemm error bound proves them the
  * exact k best, else the query's lists are rescanned with the kernels. Reported distances are
- * therefore the flat index's, and probing every list gives exactly its results. */
+ * therefore the flat index's, and probing every list gives exactly its results.
+ *
+ * A filtered batch does the same over the rows the filter admits: each block's admitted rows are
+ * found once for all the queries probing the list and copied together for one sgemm, so only
+ * they cost arithmetic. A query whose lists hold fewer than k admitted rows goes on alone, list
+ * by list in centroid order, until it has k. */
 #include "codes/ivf_scan.h"
 #include "kernels/kernels.h"
 #include "search/tile_scan.h"
@@ -23,6 +28,7 @@
 #define GEMM_MIN_GROUP 4      /* a list probed by fewer queries of a batch is scanned by kernels */
 #define ROUND_MAX 65536       /* queries grouped together at most */
 #define HEAP_BYTES (64u << 20) /* candidate heaps of one batch round, over all workers */
+#define PACKED_BYTES (1u << 20) /* a filtered batch's admitted rows copied together, per worker */
 
 /* A batch's candidates are named by where they are, (list << ROW_BITS) | row, until settled:
  * consecutive rows of a list have consecutive handles. Lists number below 2^22. */
@@ -87,6 +93,40 @@ static void scan_kernels(nearkit_topk *h, float *buf, const nearkit_index *ix, c
         if (after) prefetch_rows(ix, list, r + rows, after < step ? (size_t)after : step);
         row_distances(buf, ix, q, list, r, rows);
         push_rows(h, buf, list->ids + r, handle < 0 ? -1 : handle + (int64_t)r, rows);
+    }
+}
+
+/* The rows of ids[0, n) the call admits, as offsets into out; returns how many. */
+static size_t admitted_rows(uint32_t *out, const nearkit_search_call *c, const int64_t *ids, size_t n) {
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        out[m] = (uint32_t)i;
+        m += nearkit_call_admits(c, ids[i]);
+    }
+    return m;
+}
+
+/* Offers the rows [row, row + n) of a list that the call admits (their offsets in `at`) to a
+ * heap named by id (handle < 0) or by handle + row. */
+static void push_admitted(nearkit_topk *h, const nearkit_search_call *c, const float *q,
+                          const nearkit_ivf_list *list, uint64_t row, const uint32_t *at, size_t n,
+                          int64_t handle) {
+    float bound = nearkit_topk_bound(h);
+    for (size_t j = 0; j < n; j++) {
+        uint64_t r = row + at[j];
+        float d = row_distance(c->ix, q, list_row(c->ix, list, r));
+        if (d > bound) continue;
+        nearkit_topk_push(h, d, handle < 0 ? (uint64_t)list->ids[r] : (uint64_t)handle + r);
+        bound = nearkit_topk_bound(h);
+    }
+}
+
+/* scan_kernels for a filtered call: ids tested first, distances of the admitted rows only. */
+static void scan_kernels_admitted(nearkit_topk *h, uint32_t *at, const nearkit_search_call *c, const float *q,
+                                  const nearkit_ivf_list *list, int64_t handle) {
+    for (uint64_t r = 0; r < list->size; r += LIST_BLOCK) {
+        size_t rows = list->size - r < LIST_BLOCK ? (size_t)(list->size - r) : LIST_BLOCK;
+        push_admitted(h, c, q, list, r, at, admitted_rows(at, c, list->ids + r, rows), handle);
     }
 }
 
@@ -204,6 +244,10 @@ typedef struct batch_worker {
     float *gathered;      /* GEMM_QUERY_BLOCK x d */
     float *tile;          /* GEMM_QUERY_BLOCK x LIST_BLOCK */
     float *buf;           /* LIST_BLOCK */
+    /* filtered calls: the admitted rows of a block, copied together for one sgemm */
+    uint32_t *at;         /* LIST_BLOCK: their offsets in the block */
+    float *packed;        /* packed_rows x d */
+    float *packed_norms;  /* packed_rows, l2 */
 } batch_worker;
 
 typedef struct batch_task {
@@ -212,7 +256,8 @@ typedef struct batch_task {
     uint32_t threads;
     uint64_t cap;            /* candidates kept per query before re-scoring */
     uint64_t q0, nq;         /* the round: queries [q0, q0 + nq) */
-    uint32_t nprobe;         /* lists per query */
+    uint32_t nprobe;         /* lists per query (the view's batch_probes) */
+    size_t packed_rows;      /* filtered calls: admitted rows per packed sgemm */
     uint32_t *probes;        /* nq x nprobe */
     float *qnorms;           /* nq, l2 only */
     uint64_t *group_offsets; /* nlist + 1 */
@@ -240,9 +285,12 @@ static void batch_worker_free(batch_worker *w) {
     nearkit_aligned_free(w->gathered);
     nearkit_aligned_free(w->tile);
     free(w->buf);
+    free(w->at);
+    nearkit_aligned_free(w->packed);
+    free(w->packed_norms);
 }
 
-static bool batch_worker_alloc(batch_worker *w, uint64_t round, uint64_t cap, size_t d) {
+static bool batch_worker_alloc(batch_worker *w, uint64_t round, uint64_t cap, size_t d, size_t packed_rows) {
     *w = (batch_worker){
         .heaps = nearkit_alloc_array((size_t)round, sizeof(nearkit_topk)),
         .heap_dist = nearkit_alloc_array((size_t)(round * cap), sizeof(float)),
@@ -252,7 +300,12 @@ static bool batch_worker_alloc(batch_worker *w, uint64_t round, uint64_t cap, si
         .tile = nearkit_aligned_alloc_array((size_t)GEMM_QUERY_BLOCK * LIST_BLOCK, sizeof(float)),
         .buf = nearkit_alloc_array(LIST_BLOCK, sizeof(float)),
     };
-    return w->heaps && w->heap_dist && w->heap_pos && w->approximate && w->gathered && w->tile && w->buf;
+    bool ok = w->heaps && w->heap_dist && w->heap_pos && w->approximate && w->gathered && w->tile && w->buf;
+    if (!ok || packed_rows == 0) return ok;
+    w->at = nearkit_alloc_array(LIST_BLOCK, sizeof(uint32_t));
+    w->packed = nearkit_aligned_alloc_array(packed_rows * d, sizeof(float));
+    w->packed_norms = nearkit_alloc_array(packed_rows, sizeof(float));
+    return w->at && w->packed && w->packed_norms;
 }
 
 /* Scans one list against the queries of the round that probe it (members, round numbers). */
@@ -281,6 +334,55 @@ static void scan_list_gemm(const batch_task *b, batch_worker *w, uint32_t l, con
     }
 }
 
+/* Copies the rows [row + at[j]] of a list (j < n) together, with their squared norms (l2). */
+static void pack_rows(batch_worker *w, const nearkit_index *ix, const nearkit_ivf_list *list, uint64_t row,
+                      const uint32_t *at, size_t n) {
+    size_t d = ix->dimension;
+    for (size_t j = 0; j < n; j++) {
+        memcpy(w->packed + j * d, list_row(ix, list, row + at[j]), d * sizeof(float));
+        if (is_l2(ix)) w->packed_norms[j] = list->norms[row + at[j]];
+    }
+}
+
+/* scan_list_gemm for a filtered call: a block's admitted rows are found once for all the queries
+ * and packed together, so the sgemm (or, for a few queries, the kernels) computes distances to
+ * those only: what a filter saves in arithmetic and memory traffic is saved here too. */
+static void scan_list_filtered(const batch_task *b, batch_worker *w, uint32_t l, const uint32_t *members,
+                               size_t n_members) {
+    const nearkit_search_call *c = b->call;
+    const nearkit_index *ix = c->ix;
+    const nearkit_ivf_list *list = &b->view->lists->list[l];
+    size_t d = ix->dimension;
+    bool l2 = is_l2(ix), gemm = n_members >= GEMM_MIN_GROUP;
+    float offset = ix->metric == NEARKIT_METRIC_COSINE ? 1.0f : 0.0f;
+    uint64_t handle = (uint64_t)l << ROW_BITS;
+    size_t step = gemm ? b->packed_rows : LIST_BLOCK;
+    for (uint64_t r = 0; r < list->size; r += step) {
+        size_t rows = list->size - r < step ? (size_t)(list->size - r) : step;
+        size_t n = admitted_rows(w->at, c, list->ids + r, rows);
+        if (n == 0) continue;
+        if (!gemm) {
+            for (size_t i = 0; i < n_members; i++)
+                push_admitted(&w->heaps[members[i]], c, round_query(b, members[i]), list, r, w->at, n,
+                              (int64_t)handle);
+            continue;
+        }
+        pack_rows(w, ix, list, r, w->at, n);
+        for (size_t m0 = 0; m0 < n_members; m0 += GEMM_QUERY_BLOCK) {
+            size_t mq = n_members - m0 < GEMM_QUERY_BLOCK ? n_members - m0 : GEMM_QUERY_BLOCK;
+            for (size_t i = 0; i < mq; i++)
+                memcpy(w->gathered + i * d, round_query(b, members[m0 + i]), d * sizeof(float));
+            nearkit_sgemm_nt(mq, n, d, l2 ? -2.0f : -1.0f, w->gathered, w->packed, w->tile);
+            for (size_t i = 0; i < mq; i++) {
+                uint32_t m = members[m0 + i];
+                w->approximate[m] = true;
+                nearkit_topk_push_tile_row_at(&w->heaps[m], w->tile + i * n, l2 ? w->packed_norms : NULL,
+                                              l2 ? b->qnorms[m] : offset, handle + r, w->at, n);
+            }
+        }
+    }
+}
+
 /* Scans lists [begin, end) for the queries that probe them: sgemm for a group of queries, the
  * kernels for a few. This fans out over lists, not queries (each list is read once per round),
  * hence its own parallel_for rather than the search driver's. */
@@ -293,7 +395,9 @@ static void lists_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker
         size_t n = (size_t)(b->group_offsets[l + 1] - b->group_offsets[l]);
         const nearkit_ivf_list *list = &b->view->lists->list[l];
         if (n == 0 || list->size == 0) continue;
-        if (n >= GEMM_MIN_GROUP) {
+        if (b->call->admit) {
+            scan_list_filtered(b, w, (uint32_t)l, members, n);
+        } else if (n >= GEMM_MIN_GROUP) {
             scan_list_gemm(b, w, (uint32_t)l, members, n);
         } else {
             for (size_t i = 0; i < n; i++)
@@ -325,10 +429,30 @@ static void settle_names(const batch_task *b, nearkit_topk *h, const float *q, b
  * their scan): exact values for the candidates, kept when the sgemm error bound (nothing where
  * every value is exact already) proves them the k best, ties by id included; else the query's
  * lists are rescanned with the kernels. */
+/* A filtered query that found fewer than k admitted rows in its lists goes on in centroid order
+ * until it has k (or has seen every list), as a query searched alone does. */
+static void settle_few(const batch_task *b, const nearkit_search_call *round, nearkit_topk *h, uint32_t *at,
+                       nearkit_ivf_probe *probe, uint64_t i) {
+    const float *q = round_query(b, i);
+    const nearkit_ivf_lists *lists = b->view->lists;
+    nearkit_topk_init(h, h->dist, h->pos, (size_t)round->k, NULL);
+    uint32_t n = nearkit_ivf_probe_nearest(probe, b->view->quantizer, round->ix, q, lists->nlist);
+    for (uint32_t p = 0; p < n; p++) {
+        scan_kernels_admitted(h, at, round, q, &lists->list[probe->probes[p]], -1);
+        if (p + 1 >= b->nprobe && h->size >= round->k) break;
+    }
+    nearkit_write_heap(round, i, h);
+}
+
 static void settle_shortlist(const batch_task *b, const nearkit_search_call *round, nearkit_topk *h,
-                             float floor, bool approximate, float *buf, uint64_t i) {
+                             float floor, bool approximate, float *buf, uint32_t *at, nearkit_ivf_probe *probe,
+                             uint64_t i) {
     const nearkit_index *ix = round->ix;
     const float *q = round_query(b, i);
+    if (round->admit && h->size < round->k) {
+        settle_few(b, round, h, at, probe, i);
+        return;
+    }
     settle_names(b, h, q, approximate);
     nearkit_topk_sort(h);
     double slack = 0.0;
@@ -341,14 +465,19 @@ static void settle_shortlist(const batch_task *b, const nearkit_search_call *rou
         return;
     }
     nearkit_topk_init(h, h->dist, h->pos, (size_t)round->k, NULL);
-    for (uint32_t p = 0; p < b->nprobe; p++)
-        scan_kernels(h, buf, ix, q, &b->view->lists->list[b->probes[i * b->nprobe + p]], -1);
+    for (uint32_t p = 0; p < b->nprobe; p++) {
+        const nearkit_ivf_list *list = &b->view->lists->list[b->probes[i * b->nprobe + p]];
+        if (round->admit) scan_kernels_admitted(h, at, round, q, list, -1);
+        else scan_kernels(h, buf, ix, q, list, -1);
+    }
     nearkit_write_heap(round, i, h);
 }
 
 typedef struct merge_scratch {
     float *dist, *buf;
     uint64_t *pos;
+    uint32_t *at;             /* filtered calls */
+    nearkit_ivf_probe probe;  /* filtered calls: the centroid order of a query that goes on */
 } merge_scratch;
 
 static void merge_scratch_free(void *scratch) {
@@ -357,6 +486,8 @@ static void merge_scratch_free(void *scratch) {
     free(s->dist);
     free(s->pos);
     free(s->buf);
+    free(s->at);
+    nearkit_ivf_probe_free(&s->probe);
     free(s);
 }
 
@@ -367,7 +498,12 @@ static void *merge_scratch_new(const nearkit_search_call *round) {
     s->dist = nearkit_alloc_array((size_t)(b->cap * b->threads), sizeof(float));
     s->pos = nearkit_alloc_array((size_t)(b->cap * b->threads), sizeof(uint64_t));
     s->buf = nearkit_alloc_array(LIST_BLOCK, sizeof(float));
-    if (s->dist && s->pos && s->buf) return s;
+    bool ok = s->dist && s->pos && s->buf;
+    if (ok && round->admit) {
+        s->at = nearkit_alloc_array(LIST_BLOCK, sizeof(uint32_t));
+        ok = s->at && nearkit_ivf_probe_init(&s->probe, b->view->quantizer, round->ix);
+    }
+    if (ok) return s;
     merge_scratch_free(s);
     return NULL;
 }
@@ -394,7 +530,7 @@ static bool merge_queries(void *scratch, const nearkit_search_call *round, uint6
             }
             floor = fminf(floor, nearkit_topk_floor(h));
         }
-        settle_shortlist(b, round, h, floor, approximate, s->buf, i);
+        settle_shortlist(b, round, h, floor, approximate, s->buf, s->at, &s->probe, i);
     }
     return true;
 }
@@ -459,11 +595,18 @@ static bool batch_applies(const nearkit_index *ix, uint64_t n) {
     return n >= GEMM_MIN_QUERIES && ix->dimension >= GEMM_MIN_DIMENSION && ix->dimension <= INT32_MAX / 2;
 }
 
+/* Filtered calls: admitted rows packed per sgemm, at most PACKED_BYTES of them (0: unfiltered). */
+static size_t packed_rows(const nearkit_search_call *c) {
+    if (!c->admit) return 0;
+    size_t rows = PACKED_BYTES / (c->ix->dimension * sizeof(float));
+    return rows < 16 ? 16 : rows > LIST_BLOCK ? LIST_BLOCK : rows;
+}
+
 static nearkit_status knn_batch(const nearkit_search_call *c, uint32_t threads) {
     const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
     uint32_t nlist = view->lists->nlist;
-    batch_task b = {.call = c, .view = view, .threads = threads, .nprobe = view->nprobe,
-                    .cap = gemm_candidates(c->k, view->lists->count)};
+    batch_task b = {.call = c, .view = view, .threads = threads, .nprobe = view->batch_probes,
+                    .cap = gemm_candidates(c->k, view->lists->count), .packed_rows = packed_rows(c)};
     /* a round's heaps and probe lists stay within HEAP_BYTES */
     uint64_t per_query = threads * (b.cap * (sizeof(float) + sizeof(uint64_t)) + sizeof(nearkit_topk) + 1) +
                          (uint64_t)b.nprobe * 2 * sizeof(uint32_t);
@@ -482,7 +625,7 @@ static nearkit_status knn_batch(const nearkit_search_call *c, uint32_t threads) 
         goto done;
     }
     for (uint32_t w = 0; w < threads; w++)
-        if (!batch_worker_alloc(&b.workers[w], round, b.cap, c->ix->dimension)) {
+        if (!batch_worker_alloc(&b.workers[w], round, b.cap, c->ix->dimension, b.packed_rows)) {
             st = nearkit_oom();
             goto done;
         }

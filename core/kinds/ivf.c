@@ -34,11 +34,14 @@
  *     out, so that the exact scan streams them with the flat index's arithmetic: exact recall,
  *     ties by id), where that costs less than probing; or by probing in centroid order past
  *     nprobe until the admitted rows scanned reach what the first nprobe lists hold and k are
- *     found (pgvector's iterative scan). Float scans test ids before distances where few rows
- *     pass, after them (only rows that would enter the heap) where many do. Filtered calls do
- *     not take the batched sgemm path. Range search probes nprobe lists and drops rows the
- *     filter refuses (a filter does not change the share of matches found), or scans the
- *     gathered rows;
+ *     found (pgvector's iterative scan). Float scans test ids before distances unless nearly
+ *     every row passes (a compiled filter's test costs a few dimensions of a distance), after
+ *     them (only rows that would enter the heap) otherwise. A batch of float queries under an id
+ *     list or a bitmap takes the sgemm path over each list's admitted rows, probing as many lists
+ *     as hold what nprobe lists hold at the estimated share (ivf_scan_float.c); a predicate's
+ *     share is unknown, so its calls widen query by query. Range search probes nprobe lists
+ *     and drops rows the filter refuses (a filter does not change the share of matches found),
+ *     or scans the gathered rows;
  *   - nprobe is the call's (c->settings), so concurrent calls with different values do not
  *     interfere. */
 #include "search/ivf_lists.h"
@@ -468,12 +471,13 @@ static double call_setting(const nearkit_search_call *c, setting which) {
 }
 
 /* How a filtered call is answered (see the file's top comment). Costs are counted in distances
- * of one query to one row; a filter test costs TEST_COST of one (float rows: a test is cheaper
- * than a distance; binary codes: a popcount is as cheap as a test). */
-#define FLOAT_TEST_COST 0.25
+ * of one query to one row; a filter test costs a fraction of one (float rows: a test is cheaper
+ * than a distance, the more so the longer the vectors; binary codes: a popcount is as cheap as
+ * a test). */
 #define BINARY_TEST_COST 1.0
 #define SELECTIVITY_SAMPLE 512    /* rows whose ids estimate the share a filter admits */
-#define ADMIT_FIRST_BELOW 0.25    /* float scans test ids before distances below this share */
+#define TEST_DIMENSIONS 16.0      /* a compiled filter's test costs about this many dimensions'
+                                   * worth of a float distance (a bit test, or a hash probe) */
 #define EXACT_PREFERENCE 1.5      /* gathering is chosen at up to this cost ratio: it is exact */
 #define GATHER_MAX_BYTES (256ull << 20)
 #define EXACT_BLOCK 256           /* gathered rows per distance call */
@@ -505,19 +509,33 @@ static double estimate_selectivity(const nearkit_search_call *c, const ivf_impl 
     return share > 1.0 ? 1.0 : share;
 }
 
+/* A filter test's cost in float distances of the index's dimension. */
+static double float_test_cost(const nearkit_index *ix) {
+    double test = TEST_DIMENSIONS / (double)ix->dimension;
+    return test < 1.0 ? test : 1.0;
+}
+
+/* Whether a float scan should test a row's id before its distance (cost: a test per row and a
+ * distance per admitted row) rather than after (a distance per row, a test for the few that would
+ * enter the heap). Binary codes: a popcount is no dearer than a test, so only where few pass. */
+static bool admit_first_pays(const nearkit_index *ix, double share) {
+    if (ix->vector_type != NEARKIT_VECTOR_FLOAT32) return share < 0.25;
+    return float_test_cost(ix) + share < 1.0;
+}
+
 /* Whether answering exactly over the gathered admitted rows costs no more than probing (with
  * EXACT_PREFERENCE): gathering tests every row once per call and then computes one distance per
  * admitted row per query; probing widens nprobe until it has scanned as many admitted rows as
  * nprobe lists hold, which costs about nprobe lists / selectivity of tests and distances. */
 static bool gathering_pays(const nearkit_search_call *c, const ivf_impl *v, uint32_t nprobe, double share) {
     double live = (double)v->lists.count, nq = (double)c->n;
-    double test = v->config->binary ? BINARY_TEST_COST : FLOAT_TEST_COST;
+    double test = v->config->binary ? BINARY_TEST_COST : float_test_cost(c->ix);
     double admitted = share * live;
     if (admitted * (double)c->ix->vector_bytes > (double)GATHER_MAX_BYTES) return false;
     double gather = live * test / nq + admitted;
     double probed = (double)nprobe * live / v->quantizer.nlist / (share > 1e-9 ? share : 1e-9);
     if (probed > live) probed = live;
-    double per_row = share < ADMIT_FIRST_BELOW && !v->config->binary ? test + share : 1.0;
+    double per_row = admit_first_pays(c->ix, share) && !v->config->binary ? test + share : 1.0;
     if (c->k == 0) probed = (double)nprobe * live / v->quantizer.nlist; /* range: no widening */
     return gather <= EXACT_PREFERENCE * probed * per_row;
 }
@@ -588,6 +606,14 @@ static bool gather_pending(nearkit_ivf_view *view, const nearkit_search_call *c,
     return ok;
 }
 
+/* The lists a batch probes per query under a filter: as many as hold, at the estimated share,
+ * the admitted rows nprobe lists hold (what the one-query scan reaches by widening as it goes). */
+static uint32_t batch_probes_filtered(const nearkit_ivf_view *view) {
+    double want = ceil((double)view->nprobe / (view->selectivity > 1e-6 ? view->selectivity : 1e-6));
+    uint32_t nlist = view->quantizer->nlist;
+    return want >= nlist ? nlist : (uint32_t)want;
+}
+
 /* The call's plan: the view of the index its scanner reads, with this call's nprobe; for a
  * filtered call, how it is answered; untrained, the waiting rows to search exactly. */
 static bool ivf_plan(nearkit_search_call *c, void *plan) {
@@ -596,7 +622,7 @@ static bool ivf_plan(nearkit_search_call *c, void *plan) {
     uint32_t nlist = v->quantizer.nlist, nprobe = (uint32_t)call_setting(c, S_NPROBE);
     *view = (nearkit_ivf_view){
         .quantizer = &v->quantizer, .lists = &v->lists, .nprobe = nprobe < nlist ? nprobe : nlist,
-        .position_ids = v->position_ids, .max_sqnorm = v->max_sqnorm, .selectivity = 1.0};
+        .batch_probes = nprobe < nlist ? nprobe : nlist, .position_ids = v->position_ids, .max_sqnorm = v->max_sqnorm, .selectivity = 1.0};
     c->chunk = nearkit_default_chunk(c->n, c->threads, v->config->scanner->max_chunk);
     if (!is_trained(v)) return gather_pending(view, c, v);
     if (!c->admit) return true;
@@ -609,7 +635,8 @@ static bool ivf_plan(nearkit_search_call *c, void *plan) {
     double share = estimate_selectivity(c, v);
     if (gathering_pays(c, v, view->nprobe, share)) return gather_lists(view, c, v);
     view->selectivity = share;
-    view->admit_first = share < ADMIT_FIRST_BELOW;
+    view->admit_first = admit_first_pays(c->ix, share);
+    view->batch_probes = batch_probes_filtered(view);
     return true;
 }
 
@@ -619,11 +646,13 @@ static void ivf_plan_free(void *plan) {
     free(view->owned_ids);
 }
 
-/* Batches the scanner answers at once (the float scanner's GEMM path): unfiltered calls that
- * probe lists. */
+/* Batches the scanner answers at once (the float scanner's GEMM path): calls that probe lists,
+ * unfiltered or with a filter of known share (a predicate's share is unknown, so its calls widen
+ * query by query). */
 static bool ivf_knn_whole(const nearkit_search_call *c, nearkit_status *status) {
     const nearkit_ivf_scanner *scanner = impl_of(c->ix)->config->scanner;
-    if (c->admit || nearkit_ivf_view_of(c)->exact) return false;
+    if (nearkit_ivf_view_of(c)->exact) return false;
+    if (c->admit && c->admit->type == NEARKIT_FILTER_PREDICATE) return false;
     if (!scanner->knn_batch || !scanner->batch_applies(c->ix, c->n)) return false;
     *status = scanner->knn_batch(c, c->threads);
     return true;

@@ -19,6 +19,7 @@ typedef struct nearkit_admit {
     uint32_t type; /* NEARKIT_FILTER_IDS, _BITMAP or _PREDICATE (NONE is compiled to no filter) */
     nearkit_idmap set; /* IDS: the allowed ids */
     const uint8_t *bitmap;
+    uint8_t *owned_bitmap; /* an id list compiled to a bitmap (its span is small) */
     int64_t first;
     uint64_t bits;
     nearkit_id_predicate predicate;

@@ -26,11 +26,13 @@ static inline bool nearkit_any16_below(const float *r, const float *extra, float
     return hits != 0;
 }
 
-/* Offers one sgemm tile row to a heap: candidate j, at position first + j, has the value
- * offset + extra[j] + r[j] (extra may be NULL), and enters when not worse than the bound; blocks
- * of 16 with nothing at or below the bound are skipped after one vectorised test. */
-static inline void nearkit_topk_push_tile_row(nearkit_topk *h, const float *r, const float *extra,
-                                              float offset, uint64_t first, size_t n) {
+/* Offers one sgemm tile row to a heap: candidate j, at position first + j (or first + at[j]
+ * where `at` is given: a tile of rows picked out of a block), has the value offset + extra[j] +
+ * r[j] (extra may be NULL), and enters when not worse than the bound; blocks of 16 with nothing
+ * at or below the bound are skipped after one vectorised test. */
+static inline void nearkit_topk_push_tile_row_at(nearkit_topk *h, const float *r, const float *extra,
+                                                 float offset, uint64_t first, const uint32_t *at,
+                                                 size_t n) {
     float bound = nearkit_topk_bound(h);
     size_t j = 0;
     for (; j + 16 <= n; j += 16) {
@@ -38,7 +40,7 @@ static inline void nearkit_topk_push_tile_row(nearkit_topk *h, const float *r, c
         for (size_t u = j; u < j + 16; u++) {
             float val = offset + (extra ? extra[u] : 0.0f) + r[u];
             if (val <= bound) {
-                nearkit_topk_push(h, val, first + u);
+                nearkit_topk_push(h, val, first + (at ? at[u] : u));
                 bound = nearkit_topk_bound(h);
             }
         }
@@ -46,10 +48,15 @@ static inline void nearkit_topk_push_tile_row(nearkit_topk *h, const float *r, c
     for (; j < n; j++) {
         float val = offset + (extra ? extra[j] : 0.0f) + r[j];
         if (val <= bound) {
-            nearkit_topk_push(h, val, first + j);
+            nearkit_topk_push(h, val, first + (at ? at[j] : j));
             bound = nearkit_topk_bound(h);
         }
     }
+}
+
+static inline void nearkit_topk_push_tile_row(nearkit_topk *h, const float *r, const float *extra,
+                                              float offset, uint64_t first, size_t n) {
+    nearkit_topk_push_tile_row_at(h, r, extra, offset, first, NULL, n);
 }
 
 #endif
