@@ -288,6 +288,8 @@ fn generate_bindings(header: &Path) {
         .generate_comments(true)
         // The header's doc comments are plain /* */ blocks: let clang attach them anyway.
         .clang_arg("-fparse-all-comments")
+        // The experimental API too (nearkit_index_tune, ...): the safe crate wraps what it needs.
+        .clang_arg("-DNEARKIT_EXPERIMENTAL")
         // Match the workspace's rust-version (plain `extern "C"` blocks).
         .rust_target(bindgen::RustTarget::stable(74, 0).expect("rust target"))
         .formatter(bindgen::Formatter::Prettyplease)

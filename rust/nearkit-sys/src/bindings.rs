@@ -41,6 +41,10 @@ pub const NEARKIT_FILTER_PREDICATE: u32 = 3;
 pub const NEARKIT_PARAM_FLAG_READ_ONLY: u32 = 1;
 pub const NEARKIT_PARAM_FLAG_BUILD: u32 = 2;
 pub const NEARKIT_PARAM_FLAG_INTEGER: u32 = 4;
+pub const NEARKIT_KERNELS_AUTO: u32 = 0;
+pub const NEARKIT_KERNELS_SCALAR: u32 = 1;
+pub const NEARKIT_KERNELS_AVX2: u32 = 2;
+pub const NEARKIT_KERNELS_AVX512: u32 = 3;
 extern "C" {
     /// The library's version as "MAJOR.MINOR.PATCH". Static storage; never NULL; thread-safe.
     pub fn nearkit_version_string() -> *const ::core::ffi::c_char;
@@ -589,4 +593,120 @@ extern "C" {
 extern "C" {
     /// Releases a buffer from nearkit_index_save_to_buffer. Accepts NULL.
     pub fn nearkit_buffer_free(data: *mut ::core::ffi::c_void);
+}
+extern "C" {
+    /**```text
+ Forces one kernel implementation for the whole process (AUTO restores the best the CPU has).
+ For tests and benchmarks; not safe while searches run. Errors: UNSUPPORTED when the CPU lacks
+ the instructions, INVALID_ARGUMENT for an unknown value.
+```*/
+    pub fn nearkit_kernels_force(which: i32) -> nearkit_status;
+}
+extern "C" {
+    /// Name of the kernel implementation in use. Static storage; never NULL.
+    pub fn nearkit_kernels_name() -> *const ::core::ffi::c_char;
+}
+/**```text
+ What nearkit_index_tune aims at. Initialise with nearkit_tune_options_init() (or
+ NEARKIT_TUNE_OPTIONS_INIT) and change fields; fields are only ever appended and the library reads
+ only the first struct_size bytes.
+```*/
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct nearkit_tune_options {
+    /// sizeof(nearkit_tune_options) as the caller was compiled
+    pub struct_size: u32,
+    /**```text
+ threads of the measuring searches (and so of the QPS reported); 0 =
+the index's num_threads. Default 0
+```*/
+    pub num_threads: u32,
+    /**```text
+ the k of recall@k, >= 1. Default 10
+```*/
+    pub k: u64,
+    /**```text
+ in (0, 1]. Default 0.95
+```*/
+    pub target_recall: f64,
+    /**```text
+ the largest value of the parameter tried; 0 = no bound below the
+parameter's own maximum. Default 0
+```*/
+    pub max_value: f64,
+    /**```text
+ stop measuring once this much time is spent (the truth's brute
+force included) and choose among the values measured; 0 = no limit.
+Default 0
+```*/
+    pub max_seconds: f64,
+}
+/**```text
+ What nearkit_index_tune measured and chose. The caller sets struct_size; fields past it are not
+ written.
+```*/
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct nearkit_tune_result {
+    /// set by the caller: sizeof(nearkit_tune_result)
+    pub struct_size: u32,
+    /**```text
+ 1 when recall >= the target, 0 when no value tried reached it
+```*/
+    pub reached: i32,
+    /**```text
+ the runtime parameter tuned ("nprobe", "ef_search"); static storage;
+NULL for an exact kind, which has nothing to tune
+```*/
+    pub param: *const ::core::ffi::c_char,
+    /// the value chosen and set on the index; 0 when param is NULL
+    pub value: f64,
+    /// recall@k measured on the queries at that value (1 for exact kinds)
+    pub recall: f64,
+    /**```text
+ queries per second measured at that value with the call's threads;
+0 for exact kinds (nothing is measured)
+```*/
+    pub qps: f64,
+    /// the number of values measured
+    pub measurements: u32,
+}
+extern "C" {
+    /// Sets struct_size and every default. Errors: INVALID_ARGUMENT for NULL.
+    pub fn nearkit_tune_options_init(
+        options: *mut nearkit_tune_options,
+    ) -> nearkit_status;
+}
+extern "C" {
+    /**```text
+ Finds the cheapest value of the index's runtime parameter (nprobe for ivf_flat and ivf_binary,
+ ef_search for hnsw) at which searches for the n sample queries (borrowed) reach recall@k >=
+ target_recall, sets it on the index (as nearkit_index_set_param) and reports it in *result.
+   - The truth is exact: the stored vectors are read back and searched by brute force (a flat
+     index over a copy of them, so the call needs memory for a second copy of the vectors).
+   - recall@k is the fraction of the min(k, count) true neighbours of each query found, summed
+     over the queries; a returned id whose distance equals the k-th true distance (within a
+     relative 1e-5, the kernels' rounding) counts as found, as the golden manifest's tie rule.
+   - Values are tried by doubling from the parameter's smallest useful value (k for ef_search),
+     up to max_value, the parameter's maximum or the count, then bisecting between the last
+     value that missed and the first that reached, each passed per call
+     (nearkit_search_options.params): concurrent searches keep the index's value until the end.
+     Recall is taken to grow with the value. When no value reaches the target, the one with the
+     highest recall is set and result->reached is 0.
+   - Exact kinds (NEARKIT_KIND_FLAG_EXACT) return at once: reached 1, param NULL, recall 1.
+ Use queries like the ones the index will serve, not vectors it stores (those find themselves).
+ Errors: INVALID_ARGUMENT (NULL pointer, n = 0, wrong vector type, NaN or infinity in a query,
+ k = 0, target_recall outside (0, 1], negative max_value or max_seconds, struct_size too small),
+ STATE (the index holds no vectors, or is not yet trained or built: it would scan everything),
+ UNSUPPORTED (an approximate kind without a tunable parameter), OUT_OF_MEMORY. Runs its searches
+ as any search does and sets the parameter as a writer.
+```*/
+    pub fn nearkit_index_tune(
+        result: *mut nearkit_tune_result,
+        index: *mut nearkit_index,
+        type_: nearkit_vector_type,
+        queries: *const ::core::ffi::c_void,
+        n: u64,
+        options: *const nearkit_tune_options,
+    ) -> nearkit_status;
 }

@@ -9,7 +9,7 @@ use nearkit_sys as sys;
 
 use crate::error::{check, invalid, Error, ErrorKind, Result};
 use crate::options::SearchOptions;
-use crate::results::{RangeResult, SearchResult, StoredVectors};
+use crate::results::{RangeResult, SearchResult, StoredVectors, TuneLimits, TuneResult};
 use crate::types::{c_string, static_str, Kind, Metric, VectorType};
 
 /// A borrowed batch of vectors, row-major: float vectors as `&[f32]` (`dimension` values each) or
@@ -756,6 +756,87 @@ impl Index {
             )
         });
         prepared.finish(outcome)
+    }
+
+    // ---- tuning -------------------------------------------------------------------------------
+
+    /// Finds and sets the cheapest value of the index's runtime parameter (`nprobe` for ivf_flat
+    /// and ivf_binary, `ef_search` for hnsw) at which searching the sample `queries` reaches
+    /// recall@k `>= target_recall`, against the exact neighbours of the index's own vectors
+    /// (brute force over a copy of them). Values are tried per call, doubling then bisecting, so
+    /// concurrent searches keep the old value until the end. Exact kinds return at once
+    /// (`param` `None`, recall 1). Use queries like those the index will serve.
+    ///
+    /// ```
+    /// use nearkit::{Index, Kind, Metric};
+    ///
+    /// let index = Index::new(Kind::FLAT, Metric::L2, 1)?;
+    /// index.add(&[0.0f32, 1.0, 2.0])?;
+    /// let tuned = index.tune(&[0.4f32], 1, 0.95)?;
+    /// assert_eq!((tuned.param, tuned.recall), (None, 1.0));
+    /// # Ok::<(), nearkit::Error>(())
+    /// ```
+    ///
+    /// Errors: [`InvalidArgument`](ErrorKind::InvalidArgument) (k = 0, a target outside (0, 1],
+    /// no queries, the wrong vector type, NaN or infinity), [`State`](ErrorKind::State) (an empty
+    /// index, or one not yet built), [`OutOfMemory`](ErrorKind::OutOfMemory).
+    pub fn tune<'a>(
+        &self,
+        queries: impl Into<Vectors<'a>>,
+        k: usize,
+        target_recall: f64,
+    ) -> Result<TuneResult> {
+        self.tune_with(queries, k, target_recall, &TuneLimits::default())
+    }
+
+    /// [`tune`](Index::tune) with limits on threads, values tried and time.
+    pub fn tune_with<'a>(
+        &self,
+        queries: impl Into<Vectors<'a>>,
+        k: usize,
+        target_recall: f64,
+        limits: &TuneLimits,
+    ) -> Result<TuneResult> {
+        let queries = queries.into();
+        let n = self.rows(&queries, "queries")?;
+        let options = sys::nearkit_tune_options {
+            struct_size: std::mem::size_of::<sys::nearkit_tune_options>() as u32,
+            num_threads: limits.threads,
+            k: k as u64,
+            target_recall,
+            max_value: limits.max_value,
+            max_seconds: limits.max_seconds,
+        };
+        let mut result = sys::nearkit_tune_result {
+            struct_size: std::mem::size_of::<sys::nearkit_tune_result>() as u32,
+            reached: 0,
+            param: ptr::null(),
+            value: 0.0,
+            recall: 0.0,
+            qps: 0.0,
+            measurements: 0,
+        };
+        // SAFETY: `queries` holds n vectors of this index's size; `result` and `options` are
+        // valid structs of their sizes; the call searches and then sets a parameter as a writer,
+        // which the library orders against other calls.
+        check(unsafe {
+            sys::nearkit_index_tune(
+                &mut result,
+                self.ptr_mut(),
+                queries.vector_type().raw(),
+                queries.as_ptr(),
+                n as u64,
+                &options,
+            )
+        })?;
+        Ok(TuneResult {
+            param: static_str(result.param),
+            value: result.value,
+            recall: result.recall,
+            qps: result.qps,
+            reached: result.reached != 0,
+            measurements: result.measurements,
+        })
     }
 
     /// For each query, every stored vector at distance `<= radius`, nearest first.

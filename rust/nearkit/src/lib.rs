@@ -93,7 +93,7 @@ use std::sync::OnceLock;
 pub use error::{Error, ErrorKind, Result};
 pub use index::{Index, IndexBuilder, ParamInfo, Vectors};
 pub use options::{Filter, SearchOptions};
-pub use results::{Neighbor, RangeResult, SearchResult, StoredVectors};
+pub use results::{Neighbor, RangeResult, SearchResult, StoredVectors, TuneLimits, TuneResult};
 pub use types::{Kind, KindInfo, Metric, VectorType};
 
 // The README's example runs as a doc test too.

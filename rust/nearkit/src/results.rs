@@ -305,3 +305,33 @@ impl StoredVectors {
         }
     }
 }
+
+/// What [`Index::tune`](crate::Index::tune) measured and set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TuneResult {
+    /// The runtime parameter tuned (`"nprobe"`, `"ef_search"`); `None` for an exact kind, which
+    /// has nothing to tune.
+    pub param: Option<&'static str>,
+    /// The value chosen and set on the index (0 for an exact kind).
+    pub value: f64,
+    /// recall@k measured on the sample at that value (1 for an exact kind).
+    pub recall: f64,
+    /// Queries per second measured at that value (0 for an exact kind: nothing is measured).
+    pub qps: f64,
+    /// False when no value tried reached the target (the one with the best recall is set).
+    pub reached: bool,
+    /// The number of values measured.
+    pub measurements: u32,
+}
+
+/// Limits of [`Index::tune_with`](crate::Index::tune_with); 0 everywhere (the default) means
+/// none.
+#[derive(Copy, Clone, Debug, Default, PartialEq)]
+pub struct TuneLimits {
+    /// Threads of the measuring searches (0: the index's).
+    pub threads: u32,
+    /// The largest value of the parameter tried (0: the parameter's own bound).
+    pub max_value: f64,
+    /// Stop measuring after this many seconds and choose among the values measured (0: no limit).
+    pub max_seconds: f64,
+}
