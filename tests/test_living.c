@@ -44,7 +44,10 @@ typedef struct setup {
 static nearkit_index *create_index(const setup *s, nearkit_kind kind) {
     nearkit_index_options o = NEARKIT_INDEX_OPTIONS_INIT;
     o.num_threads = 2;
-    o.params = kind == s->kind && s->ivf ? "nlist=8,nprobe=8" : NULL;
+    o.params = kind != s->kind ? NULL
+               : s->ivf ? "nlist=8,nprobe=8"
+               : kind == NEARKIT_KIND_HNSW ? "ef_search=1000000" /* >= count: exact */
+                                           : NULL;
     nearkit_index *ix = NULL;
     CHECK_STATUS(nearkit_index_create(&ix, kind, s->metric, s->dim, &o), NEARKIT_OK);
     return ix;
