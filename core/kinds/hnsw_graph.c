@@ -336,7 +336,8 @@ static uint32_t select_neighbours(const hnsw_space *s, hnsw_candidate *c, uint32
 typedef struct build_worker {
     hnsw_beam beam;
     hnsw_visited visited;
-    hnsw_candidate *cand; /* room for max(ef_construction, M0 + 1), or (M0 + 1)^2 relinking */
+    hnsw_candidate *cand;  /* room for max(ef_construction, M0 + 1), or (M0 + 1)^2 relinking */
+    hnsw_candidate *prune; /* room for M0 + 1: a full list and its newcomer */
 } build_worker;
 
 struct hnsw_inserter {
@@ -356,6 +357,7 @@ static void free_workers(build_worker *w, uint32_t threads) {
         hnsw_beam_free(&w[t].beam);
         hnsw_visited_free(&w[t].visited);
         free(w[t].cand);
+        free(w[t].prune);
     }
     free(w);
 }
@@ -367,6 +369,7 @@ static build_worker *new_workers(const hnsw_graph *g, uint32_t threads, uint32_t
     bool ok = w != NULL;
     for (uint32_t t = 0; ok && t < threads; t++)
         ok = (w[t].cand = nearkit_alloc_array(cand, sizeof(hnsw_candidate))) != NULL &&
+             (w[t].prune = nearkit_alloc_array(g->M0 + 1, sizeof(hnsw_candidate))) != NULL &&
              hnsw_beam_prepare(&w[t].beam, beam) && hnsw_visited_reset(&w[t].visited, g->capacity);
     if (ok) return w;
     free_workers(w, threads);
@@ -386,7 +389,7 @@ static void add_link(build *b, build_worker *w, uint32_t to, uint32_t node, floa
         hnsw_set_word(l, n + 1);
     } else {
         const uint8_t *base = hnsw_vector(b->s, to);
-        hnsw_candidate *c = w->cand;
+        hnsw_candidate *c = w->prune; /* w->cand holds the caller's choice */
         for (uint32_t i = 0; i < n; i++) {
             uint32_t x = hnsw_word(l + 1 + i);
             c[i] = (hnsw_candidate){hnsw_distance(b->s, base, hnsw_vector(b->s, x)), x};
