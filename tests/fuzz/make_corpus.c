@@ -67,6 +67,10 @@ static const seed seeds[] = {
     {NEARKIT_KIND_IVF_BINARY, NEARKIT_METRIC_HAMMING, 64, BUILT, false, "nlist=4,nprobe=2"},
     {NEARKIT_KIND_IVF_BINARY, NEARKIT_METRIC_HAMMING, 64, BUILT_LATE, true, "nlist=3"},
     {NEARKIT_KIND_IVF_BINARY, NEARKIT_METRIC_HAMMING, 64, ADDED, false, NULL},
+    {NEARKIT_KIND_HNSW, NEARKIT_METRIC_L2, FLOAT_DIM, ADDED, false, "M=4,ef_construction=16"},
+    {NEARKIT_KIND_HNSW, NEARKIT_METRIC_COSINE, FLOAT_DIM, ADDED, true, "M=3,ef_construction=8"},
+    {NEARKIT_KIND_HNSW, NEARKIT_METRIC_IP, FLOAT_DIM, EMPTY, false, NULL},
+    {NEARKIT_KIND_HNSW, NEARKIT_METRIC_HAMMING, 64, ADDED, false, "M=2,ef_construction=4"},
 };
 
 static uint32_t next_value(uint64_t *state) {
