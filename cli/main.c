@@ -27,6 +27,7 @@ static const command commands[] = {
     {"build", cmd_build, "build an index from a vector file and save it"},
     {"search", cmd_search, "search a saved index with a file of queries"},
     {"remove", cmd_remove, "remove vectors by id from a saved index"},
+    {"tune", cmd_tune, "set the cheapest search setting reaching a target recall"},
     {"info", cmd_info, "show what a saved index holds"},
     {"bench", cmd_bench, "measure build time, speed, memory and recall of one kind"},
     {"kinds", cmd_kinds, "list the index kinds of this library"},
@@ -92,7 +93,7 @@ int main(int argc, char **argv) {
             }
             return rc;
         }
-    cli_error("unknown command '%s' (commands: demo, build, search, remove, info, bench, kinds; see --help)",
+    cli_error("unknown command '%s' (commands: demo, build, search, remove, tune, info, bench, kinds; see --help)",
               name);
     return CLI_EXIT_USAGE;
 }

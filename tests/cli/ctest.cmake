@@ -23,6 +23,7 @@ set(_nk_cli_groups
     "demo:Demo"
     "golden:Golden"
     "living:Living"
+    "tune:Tune"
     "valgrind:Valgrind")
 foreach(_group IN LISTS _nk_cli_groups)
   string(REPLACE ":" ";" _parts "${_group}")

@@ -787,6 +787,65 @@ class Demo(Base):
         self.assertIn("recall@3", out)
 
 
+class Tune(Base):
+    """nearkit tune: the cheapest nprobe reaching the target, name=value lines, --save."""
+
+    def clustered(self, rng, n, d, centres):
+        return [[c + rng.uniform(-12, 12) for c in rng.choice(centres)] for _ in range(n)]
+
+    def test_tune_ivf_flat(self):
+        rng = random.Random(8)
+        d = 16
+        centres = [[rng.uniform(-10, 10) for _ in range(d)] for _ in range(30)]
+        base = self.clustered(rng, 4000, d, centres)
+        queries = self.clustered(rng, 100, d, centres)
+        write_vecs(self.path("b.fvecs"), base, "f")
+        write_vecs(self.path("q.fvecs"), queries, "f")
+        index = self.path("ivf.nkx")
+        run("build", "--kind", "ivf_flat", "--metric", "l2", "--params", "nlist=60",
+            self.path("b.fvecs"), index)
+        _, out, _ = run("tune", index, "--queries", self.path("q.fvecs"), "--k", "10",
+                        "--target", "0.9")
+        got = dict(line.split("=", 1) for line in out.splitlines())
+        self.assertEqual(got["kind"], "ivf_flat")
+        self.assertEqual(got["param"], "nprobe")
+        self.assertEqual(got["reached"], "1")
+        self.assertEqual(got["saved"], "0")
+        self.assertGreaterEqual(float(got["recall"]), 0.9)
+        self.assertGreater(float(got["qps"]), 0)
+        # --save writes the value into the file
+        _, out, _ = run("tune", index, "--queries", self.path("q.fvecs"), "--target", "0.9",
+                        "--save")
+        saved = dict(line.split("=", 1) for line in out.splitlines())
+        self.assertEqual((saved["saved"], saved["value"]), ("1", got["value"]))
+        # searching the saved index at its stored nprobe gives the tuned recall
+        _, res, _ = run("search", "--k", "10", index, self.path("q.fvecs"))
+        ids, _ = parse_results(res)
+        truth, _ = brute_knn("l2", base, queries, 10)
+        hits = sum(len(set(a) & set(b)) for a, b in zip(ids, truth))
+        self.assertAlmostEqual(hits / (10 * len(queries)), float(got["recall"]), delta=0.02)
+
+    def test_tune_exact_kind_and_errors(self):
+        rng = random.Random(9)
+        write_vecs(self.path("b.fvecs"), random_rows(rng, 200, 4), "f")
+        write_vecs(self.path("q.fvecs"), random_rows(rng, 10, 4), "f")
+        write_vecs(self.path("q8.fvecs"), random_rows(rng, 10, 8), "f")
+        index = self.path("flat.nkx")
+        run("build", "--kind", "flat", "--metric", "l2", self.path("b.fvecs"), index)
+        _, out, _ = run("tune", index, "--queries", self.path("q.fvecs"))
+        self.assertIn("param=none\n", out)
+        self.assertIn("recall=1.0000\n", out)
+        for args in (["--target", "0"], ["--target", "1.5"], ["--k", "0"], []):
+            extra = args if args else []
+            queries = [] if not args else ["--queries", self.path("q.fvecs")]
+            rc, _, err = run("tune", index, *queries, *extra, check=False)
+            self.assertNotEqual(rc, 0, args)
+            self.assertEqual(err.count("nearkit: error:"), 1, err)
+        rc, _, err = run("tune", index, "--queries", self.path("q8.fvecs"), check=False)
+        self.assertNotEqual(rc, 0)
+        self.assertEqual(err.count("nearkit: error:"), 1, err)
+
+
 class RuleSelfTest(unittest.TestCase):
     """The comparison rule used above accepts what it should and rejects what it should."""
 
