@@ -1,4 +1,5 @@
 /* nearkit demo: every index kind of this library on synthetic data, side by side. */
+#define NEARKIT_EXPERIMENTAL /* nearkit_index_tune */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,7 @@ typedef struct demo_row {
     int ok;
     double build_seconds, qps, recall, planted;
     uint64_t memory;
+    char setting[48]; /* approximate kinds: what the tuner set, e.g. "nprobe=17"; else "" */
 } demo_row;
 
 typedef struct demo_section {
@@ -130,8 +132,31 @@ static void print_row(const demo_section *s, const demo_row *r) {
     printf("%-12s %-6s %10.3f %12.0f %11s %13s", r->info.name, type, r->build_seconds, r->qps,
            cli_format_bytes(mem, sizeof mem, r->memory), recall);
     if (s->planted) printf(" %9.4f", r->planted);
+    if (r->setting[0]) printf("  (tuned: %s)", r->setting);
     printf("\n");
     fflush(stdout);
+}
+
+/* Queries the tuner samples: enough for a stable recall, few enough to stay quick. */
+#define TUNE_SAMPLE 200
+#define TUNE_TARGET 0.95
+
+/* For an approximate kind, sets the cheapest runtime setting reaching recall TUNE_TARGET on
+ * the first queries (nearkit_index_tune) and notes it in r->setting; the measured search then
+ * runs at it. A failed tuning only leaves the kind's default. */
+static void tune_row(demo_row *r, nearkit_index *index, const cli_vectors *queries,
+                     const demo_config *c) {
+    r->setting[0] = '\0';
+    if (r->info.flags & NEARKIT_KIND_FLAG_EXACT) return;
+    nearkit_tune_options o = NEARKIT_TUNE_OPTIONS_INIT;
+    nearkit_tune_result t = NEARKIT_TUNE_RESULT_INIT;
+    o.k = c->k;
+    o.target_recall = TUNE_TARGET;
+    o.num_threads = c->threads;
+    o.max_seconds = 60;
+    uint64_t n = queries->n < TUNE_SAMPLE ? queries->n : TUNE_SAMPLE;
+    if (nearkit_index_tune(&t, index, queries->type, queries->data, n, &o) == NEARKIT_OK && t.param)
+        snprintf(r->setting, sizeof r->setting, "%s=%.0f", t.param, t.value);
 }
 
 /* Builds, searches and measures one kind; the first row's results become the reference. */
@@ -149,6 +174,7 @@ static int run_kind(demo_section *s, demo_row *r, const demo_config *c, int is_r
     }
     if (cli_build_index(&index, &r->build_seconds, &bc, s->base) != 0) goto done;
     r->memory = nearkit_index_memory_bytes(index);
+    tune_row(r, index, s->queries, c);
     if (cli_search_knn(ids, dists, &search_seconds, index, s->queries, c->k, c->threads) != 0)
         goto done;
     r->qps = search_seconds > 0 ? (double)s->queries->n / search_seconds : 0.0;
@@ -231,13 +257,15 @@ static void advise(char *buf, size_t size, const demo_section *s, const char *da
                  ap ? "; no approximate kind with recall >= 0.95 was faster" : "");
     else if (ex)
         snprintf(buf + used, size - used,
-                 "%s%s: use %s when exact answers are needed (%.0f queries/s), %s when recall "
-                 "%.2f is enough (%.0f queries/s)",
-                 used ? "; " : "", data, ex->info.name, ex->qps, ap->info.name, ap->recall,
-                 ap->qps);
+                 "%s%s: use %s when exact answers are needed (%.0f queries/s), %s%s%s%s when "
+                 "recall %.2f is enough (%.0f queries/s)",
+                 used ? "; " : "", data, ex->info.name, ex->qps, ap->info.name,
+                 ap->setting[0] ? " at " : "", ap->setting, ap->setting[0] ? " (nearkit tune)" : "",
+                 ap->recall, ap->qps);
     else
-        snprintf(buf + used, size - used, "%s%s: use %s (recall %.2f, %.0f queries/s)",
-                 used ? "; " : "", data, ap->info.name, ap->recall, ap->qps);
+        snprintf(buf + used, size - used, "%s%s: use %s%s%s (recall %.2f, %.0f queries/s)",
+                 used ? "; " : "", data, ap->info.name, ap->setting[0] ? " at " : "", ap->setting,
+                 ap->recall, ap->qps);
 }
 
 static int parse_args(int argc, char **argv, demo_config *c) {
