@@ -155,6 +155,10 @@ typedef int32_t nearkit_kind;
 #define NEARKIT_KIND_HNSW 5        /* hierarchical navigable small-world graph (approximate) */
 #define NEARKIT_KIND_MIH 6         /* multi-index hashing, hamming (exact unless capped) */
 #define NEARKIT_KIND_IVF_BINARY 7  /* inverted file over binary vectors (approximate) */
+#define NEARKIT_KIND_IVF_FP16 8    /* inverted file over fp16 codes, optional exact re-rank */
+#define NEARKIT_KIND_IVF_BF16 9    /* inverted file over bfloat16 codes, optional exact re-rank */
+#define NEARKIT_KIND_IVF_SQ8 10    /* inverted file over 8-bit scalar-quantised codes, re-rank */
+#define NEARKIT_KIND_IVF_SQ4 11    /* inverted file over 4-bit scalar-quantised codes, re-rank */
 
 /* Flags of nearkit_kind_info.flags. */
 #define NEARKIT_KIND_FLAG_EXACT 1u          /* results equal the flat index's at default settings */

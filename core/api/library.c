@@ -47,6 +47,10 @@ NEARKIT_API nearkit_status nearkit_metric_from_name(nearkit_metric *out, const c
 
 /* ---- kinds ------------------------------------------------------------------------------------- */
 
+/* The compressed IVF kinds (kinds/ivf.c). */
+extern const nearkit_index_ops nearkit_ivf_fp16_ops, nearkit_ivf_bf16_ops, nearkit_ivf_sq8_ops,
+    nearkit_ivf_sq4_ops;
+
 /* Every kind compiled in; a new kind is one line here. */
 static const nearkit_index_ops *const kinds[] = {
     &nearkit_flat_ops,
@@ -56,6 +60,10 @@ static const nearkit_index_ops *const kinds[] = {
     &nearkit_ivf_binary_ops,
     &nearkit_ivf_flat_ops,
     &nearkit_hnsw_ops,
+    &nearkit_ivf_fp16_ops,
+    &nearkit_ivf_bf16_ops,
+    &nearkit_ivf_sq8_ops,
+    &nearkit_ivf_sq4_ops,
 };
 #define N_KINDS (sizeof kinds / sizeof kinds[0])
 

@@ -5,7 +5,8 @@
  * configuration, which computes the distances of the query to the list's codes and keeps the
  * best: float32 codes (ivf_scan_float.c: the exact SIMD kernels, and for larger batches sgemm
  * over the queries grouped by list, settled exactly) and packed binary codes (ivf_scan_binary.c:
- * Hamming popcount kernels into an integer heap). A new code format (scalar or product
+ * Hamming popcount kernels into an integer heap) and compressed codes of a codec (ivf_scan_codes.c:
+ * fp16, bf16, sq8, sq4, with an exact re-rank). A new code format (scalar or product
  * quantised) is one more scanner file and one more configuration in ivf.c. */
 #ifndef NEARKIT_IVF_SCAN_H
 #define NEARKIT_IVF_SCAN_H
@@ -38,6 +39,12 @@ typedef struct nearkit_ivf_view {
     uint64_t n_rows;
     uint8_t *owned_rows;    /* what the plan allocated, freed by its plan_free */
     int64_t *owned_ids;
+    /* Compressed codes (ivf_scan_codes.c): the codec; the original float vectors by position,
+     * where the index keeps them (NULL: dropped); and how many candidates a query re-ranks
+     * exactly against them (0: none, the code distances are reported). */
+    const struct nearkit_codec *codec;
+    const uint8_t *originals;
+    uint64_t refine_k;
 } nearkit_ivf_view;
 
 static inline const nearkit_ivf_view *nearkit_ivf_view_of(const nearkit_search_call *c) {
@@ -73,5 +80,6 @@ typedef struct nearkit_ivf_scanner {
 
 extern const nearkit_ivf_scanner nearkit_ivf_scan_float;
 extern const nearkit_ivf_scanner nearkit_ivf_scan_binary;
+extern const nearkit_ivf_scanner nearkit_ivf_scan_codes;
 
 #endif

@@ -2,7 +2,7 @@
  *
  * What is relied on to decide that an implementation can run:
  *   - __builtin_cpu_supports() (GCC >= 8, Clang >= 8) for the CPUID feature bits: "fma" for the
- *     scalar table's fused multiply-adds; "avx2", "fma", "popcnt" for the avx2 table;
+ *     scalar table's fused multiply-adds; "avx2", "fma", "popcnt" for the avx2 table, and F16C (CPUID.1:ECX bit 29, read directly) for its fp16 code kernels;
  *     additionally "avx512f", "avx512bw", "avx512vl" and "avx512vpopcntdq" for the avx512 table.
  *     Recent libgcc and compiler-rt already clear the AVX and AVX-512 bits when the OS does not
  *     save the wider register state, but older runtimes did not, so we do not rely on it:
@@ -104,8 +104,10 @@ static int nk_detect(void) {
     const int os_avx = (xcr0 & 0x6) == 0x6;
     const int os_avx512 = os_avx && (xcr0 & 0xe0) == 0xe0;
     if (os_avx && __builtin_cpu_supports("fma")) f |= NK_CPU_FMA;
+    unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
+    const int f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29)); /* code kernels */
     if (os_avx && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-        __builtin_cpu_supports("popcnt")) {
+        __builtin_cpu_supports("popcnt") && f16c) {
         f |= NK_CPU_AVX2;
         if (os_avx512 && __builtin_cpu_supports("avx512f") &&
             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&

@@ -10,6 +10,65 @@
 /* One implementation of every kernel. All pointers may be unaligned. `d` counts floats, `nbytes`
  * counts bytes of packed bits. The *_many variants compare one query with n vectors stored
  * contiguously (row i at x + i * d) and write n results. */
+/* ---- code kernels: a float query against compressed codes (core/codes/codec.h) -------------------
+ *
+ * Four code formats, each a fixed number of bytes per vector of d dimensions:
+ *   - NEARKIT_CODE_FP16: 2 d bytes, IEEE binary16 per dimension (little-endian);
+ *   - NEARKIT_CODE_BF16: 2 d bytes, the upper 16 bits of the float per dimension;
+ *   - NEARKIT_CODE_SQ8: d bytes, one level c in 0..255 per dimension;
+ *   - NEARKIT_CODE_SQ4: (d + 1) / 2 bytes, dimension i in the low (i even) or high (i odd) nibble
+ *     of byte i / 2, c in 0..15 (a last high nibble of odd d is 0).
+ * A code's decoded vector (nearkit_code_decode) is exact for fp16 and bf16 (every such value is a
+ * float), and for sq8 / sq4 the float fma(step[i], c, base[i]), rounded once.
+ *
+ * The contract of a code kernel: out[r] is, bit for bit, the float kernel's l2sq (or dot) of the
+ * query and the decoded vector of code r (codes back to back, nearkit_code_size bytes each), in
+ * every implementation. So code distances, like float ones, do not depend on the CPU, and the
+ * scalar kernels are the reference the SIMD ones are tested against. step and base are the d
+ * floats of the sq formats (NULL for fp16 / bf16). */
+enum { NEARKIT_CODE_FP16, NEARKIT_CODE_BF16, NEARKIT_CODE_SQ8, NEARKIT_CODE_SQ4, NEARKIT_CODE_FORMATS };
+
+typedef void (*nearkit_code_kernel)(float *out, const float *q, const uint8_t *codes, const float *step,
+                                    const float *base, size_t n, size_t d);
+
+static inline size_t nearkit_code_size(int format, size_t d) {
+    switch (format) {
+    case NEARKIT_CODE_FP16:
+    case NEARKIT_CODE_BF16: return 2 * d;
+    case NEARKIT_CODE_SQ8: return d;
+    default: return (d + 1) / 2;
+    }
+}
+
+/* binary16 bits to the float of the same value (exact: every half is a float; NaN payloads are
+ * kept in the upper mantissa bits, as F16C does). */
+static inline float nearkit_half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu, bits;
+    if (exp == 0x1f) {
+        bits = sign | 0x7f800000u | (man << 13) | (man ? 0x400000u : 0); /* quiet, as F16C */
+    } else if (exp) {
+        bits = sign | ((exp + 112) << 23) | (man << 13);
+    } else {
+        float f = (float)man * 0x1p-24f; /* a subnormal half (or zero): exact in float */
+        __builtin_memcpy(&bits, &f, sizeof bits);
+        bits |= sign;
+    }
+    float out;
+    __builtin_memcpy(&out, &bits, sizeof out);
+    return out;
+}
+
+static inline float nearkit_bf16_to_float(uint16_t h) {
+    uint32_t bits = (uint32_t)h << 16;
+    float out;
+    __builtin_memcpy(&out, &bits, sizeof out);
+    return out;
+}
+
+/* The decoded vector of one code, d floats (the definition the code kernels follow). */
+void nearkit_code_decode(float *out, int format, const uint8_t *code, const float *step, const float *base,
+                         size_t d);
+
 typedef struct nearkit_kernel_table {
     const char *name; /* "scalar", "avx2", "avx512" */
     int32_t id;       /* NEARKIT_KERNELS_SCALAR / _AVX2 / _AVX512 */
@@ -31,6 +90,9 @@ typedef struct nearkit_kernel_table {
                            const uint64_t *panels, size_t npanels, size_t words);
     /* Packs n codes into panels (layout below); panels must be 64-byte aligned. */
     void (*hamming_pack)(uint64_t *panels, const uint8_t *codes, size_t n, size_t nbytes);
+    /* Code kernels by format (the contract above). */
+    nearkit_code_kernel code_l2sq[NEARKIT_CODE_FORMATS];
+    nearkit_code_kernel code_dot[NEARKIT_CODE_FORMATS];
 } nearkit_kernel_table;
 
 /* Codes packed for hamming_panels: 8 codes per panel, stored word by word (word j of code r of

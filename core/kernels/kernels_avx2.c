@@ -2,7 +2,7 @@
  *
  * Every function carries __attribute__((target(...))), so the file needs no special compiler
  * flags; kernels.c only hands this table out when the CPU and the OS support AVX2, FMA and
- * POPCNT.
+ * POPCNT (and F16C, which every such CPU has; checked too).
  *
  * Float kernels: the canonical order of kernels.c, the 32 partial sums P[0..31] held in four
  * 8-lane accumulators (c[j] lane k is P[8j + k]) over blocks of 32 floats; the last 1..31 floats
@@ -29,7 +29,7 @@
 #include <immintrin.h>
 #include <string.h>
 
-#define NK_TARGET __attribute__((target("avx2,fma,popcnt")))
+#define NK_TARGET __attribute__((target("avx2,fma,popcnt,f16c")))
 #define NK_INLINE static inline __attribute__((always_inline)) NK_TARGET
 
 #include "kernels/kernels_x86_common.h"
@@ -140,6 +140,120 @@ NK_INLINE void nk_rows(int m, float *out, const float *q, const float *x, size_t
 }
 
 NK_DEFINE_FLOAT_KERNELS()
+
+/* ---- code kernels (kernels.h) -------------------------------------------------------------------
+ * nk_one and nk_rows with the row's vector decoded 8 elements at a time: fp16 by F16C (VCVTPH2PS,
+ * exact), bf16 by widening and shifting, sq8 / sq4 by widening the levels to floats and one fma
+ * with step and base, as the scalar decoding. The last part vector of n < 8 elements: the code's
+ * bytes copied into a zeroed buffer and step, base read with the mask, so every lane past the end
+ * decodes to +0 (fma(0, c, 0)), as the float kernels' masked loads give. */
+
+/* Elements [e, e + min(n, 8)) of a code, decoded. */
+NK_INLINE __m256 nk_code_load(int f, const uint8_t *code, const float *step, const float *base, size_t e,
+                              size_t n) {
+    uint8_t tmp[16] = {0};
+    const size_t at = f == NEARKIT_CODE_SQ4 ? e / 2 : f == NEARKIT_CODE_SQ8 ? e : 2 * e;
+    const uint8_t *p = code + at;
+    if (n < 8) {
+        memcpy(tmp, p, f == NEARKIT_CODE_SQ4 ? (n + 1) / 2 : f == NEARKIT_CODE_SQ8 ? n : 2 * n);
+        p = tmp;
+    }
+    __m256i c;
+    switch (f) {
+    case NEARKIT_CODE_FP16: return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p));
+    case NEARKIT_CODE_BF16:
+        return _mm256_castsi256_ps(
+            _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)p)), 16));
+    case NEARKIT_CODE_SQ8: {
+        uint64_t w;
+        memcpy(&w, p, sizeof w);
+        c = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)w));
+        break;
+    }
+    default: {
+        uint32_t w;
+        memcpy(&w, p, sizeof w);
+        c = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)w), _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)),
+                             _mm256_set1_epi32(0xf));
+        break;
+    }
+    }
+    return _mm256_fmadd_ps(nk_load_part(step + e, n), _mm256_cvtepi32_ps(c), nk_load_part(base + e, n));
+}
+
+NK_INLINE float nk_code_one(int f, int m, const float *q, const uint8_t *code, const float *step,
+                            const float *base, size_t d) {
+    const __m256 z = _mm256_setzero_ps();
+    __m256 c[4] = {z, z, z, z};
+    size_t i = 0;
+    for (; i + 32 <= d; i += 32) {
+#pragma GCC unroll 4
+        for (size_t j = 0; j < 4; j++)
+            c[j] = nk_step(m, c[j], _mm256_loadu_ps(q + i + 8 * j), nk_code_load(f, code, step, base, i + 8 * j, 8));
+    }
+#pragma GCC unroll 4
+    for (size_t j = 0; j < 4; j++) {
+        if (i + 8 * j >= d) break;
+        const size_t n = d - i - 8 * j;
+        c[j] = nk_step(m, c[j], nk_load_part(q + i + 8 * j, n), nk_code_load(f, code, step, base, i + 8 * j, n));
+    }
+    return nk_hsum1(nk_fold(m, c[0], c[1], c[2], c[3]));
+}
+
+/* NK_ROWS codes of cs bytes each from codes on, sharing the query loads. */
+NK_INLINE void nk_code_rows(int f, int m, float *out, const float *q, const uint8_t *codes, size_t cs,
+                            const float *step, const float *base, size_t d) {
+    const __m256 z = _mm256_setzero_ps();
+    __m256 c[NK_ROWS][4];
+#pragma GCC unroll 4
+    for (size_t r = 0; r < NK_ROWS; r++) c[r][0] = c[r][1] = c[r][2] = c[r][3] = z;
+    size_t i = 0;
+    for (; i + 32 <= d; i += 32) {
+#pragma GCC unroll 4
+        for (size_t j = 0; j < 4; j++) {
+            const __m256 qv = _mm256_loadu_ps(q + i + 8 * j);
+#pragma GCC unroll 4
+            for (size_t r = 0; r < NK_ROWS; r++)
+                c[r][j] = nk_step(m, c[r][j], qv, nk_code_load(f, codes + r * cs, step, base, i + 8 * j, 8));
+        }
+    }
+#pragma GCC unroll 4
+    for (size_t j = 0; j < 4; j++) {
+        if (i + 8 * j >= d) break;
+        const size_t n = d - i - 8 * j;
+        const __m256 qv = nk_load_part(q + i + 8 * j, n);
+#pragma GCC unroll 4
+        for (size_t r = 0; r < NK_ROWS; r++)
+            c[r][j] = nk_step(m, c[r][j], qv, nk_code_load(f, codes + r * cs, step, base, i + 8 * j, n));
+    }
+    __m256 v[4];
+#pragma GCC unroll 4
+    for (size_t r = 0; r < NK_ROWS; r++) v[r] = nk_fold(m, c[r][0], c[r][1], c[r][2], c[r][3]);
+#pragma GCC unroll 4
+    for (size_t r = NK_ROWS; r < 4; r++) v[r] = v[0];
+    float s[4];
+    _mm_storeu_ps(s, nk_hsum4(v[0], v[1], v[2], v[3]));
+#pragma GCC unroll 4
+    for (size_t r = 0; r < NK_ROWS; r++) out[r] = s[r];
+}
+
+#define NK_DEFINE_CODE_KERNEL(NAME, F, M)                                                        \
+    NK_TARGET static void NAME(float *out, const float *q, const uint8_t *codes, const float *step, \
+                               const float *base, size_t n, size_t d) {                          \
+        const size_t cs = nearkit_code_size(F, d);                                               \
+        size_t r = 0;                                                                            \
+        for (; r + NK_ROWS <= n; r += NK_ROWS)                                                   \
+            nk_code_rows(F, M, out + r, q, codes + r * cs, cs, step, base, d);                   \
+        for (; r < n; r++) out[r] = nk_code_one(F, M, q, codes + r * cs, step, base, d);         \
+    }
+NK_DEFINE_CODE_KERNEL(nk_fp16_l2sq, NEARKIT_CODE_FP16, NK_L2SQ)
+NK_DEFINE_CODE_KERNEL(nk_bf16_l2sq, NEARKIT_CODE_BF16, NK_L2SQ)
+NK_DEFINE_CODE_KERNEL(nk_sq8_l2sq, NEARKIT_CODE_SQ8, NK_L2SQ)
+NK_DEFINE_CODE_KERNEL(nk_sq4_l2sq, NEARKIT_CODE_SQ4, NK_L2SQ)
+NK_DEFINE_CODE_KERNEL(nk_fp16_dot, NEARKIT_CODE_FP16, NK_DOT)
+NK_DEFINE_CODE_KERNEL(nk_bf16_dot, NEARKIT_CODE_BF16, NK_DOT)
+NK_DEFINE_CODE_KERNEL(nk_sq8_dot, NEARKIT_CODE_SQ8, NK_DOT)
+NK_DEFINE_CODE_KERNEL(nk_sq4_dot, NEARKIT_CODE_SQ4, NK_DOT)
 
 /* ---- hamming ----------------------------------------------------------------------------------- */
 
@@ -307,6 +421,8 @@ const nearkit_kernel_table nearkit_kernel_table_avx2 = {
     "avx2",     NEARKIT_KERNELS_AVX2, nk_l2sq,     nk_l1,        nk_linf,     nk_dot,
     nk_hamming, nk_l2sq_many,         nk_l1_many,  nk_linf_many, nk_dot_many, nk_hamming_many,
     nk_hamming_panels, nearkit_hamming_pack_portable,
+    {nk_fp16_l2sq, nk_bf16_l2sq, nk_sq8_l2sq, nk_sq4_l2sq},
+    {nk_fp16_dot, nk_bf16_dot, nk_sq8_dot, nk_sq4_dot},
 };
 
 #else

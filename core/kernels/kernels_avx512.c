@@ -30,7 +30,7 @@
 #include <string.h>
 
 #define NK_TARGET \
-    __attribute__((target("avx512f,avx512bw,avx512vl,avx512vpopcntdq,avx2,fma,popcnt")))
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx512vpopcntdq,avx2,fma,popcnt,f16c")))
 #define NK_INLINE static inline __attribute__((always_inline)) NK_TARGET
 
 #include "kernels/kernels_x86_common.h"
@@ -137,6 +137,114 @@ NK_INLINE void nk_rows(int m, float *out, const float *q, const float *x, size_t
 }
 
 NK_DEFINE_FLOAT_KERNELS()
+
+/* ---- code kernels (kernels.h) -------------------------------------------------------------------
+ * nk_one and nk_rows with the row's vector decoded 16 elements at a time: fp16 by VCVTPH2PS
+ * (exact), bf16 by widening and shifting, sq8 / sq4 by widening the levels to floats and one fma
+ * with step and base, as the scalar decoding. The last part vector of n < 16 elements: the code's
+ * bytes copied into a zeroed buffer and step, base read with the mask, so every lane past the end
+ * decodes to +0 (fma(0, c, 0)), as the float kernels' masked loads give. */
+
+/* Elements [e, e + min(n, 16)) of a code, decoded. */
+NK_INLINE __m512 nk_code_load(int f, const uint8_t *code, const float *step, const float *base, size_t e,
+                              size_t n) {
+    uint8_t tmp[32] = {0};
+    const size_t at = f == NEARKIT_CODE_SQ4 ? e / 2 : f == NEARKIT_CODE_SQ8 ? e : 2 * e;
+    const uint8_t *p = code + at;
+    if (n < 16) {
+        memcpy(tmp, p, f == NEARKIT_CODE_SQ4 ? (n + 1) / 2 : f == NEARKIT_CODE_SQ8 ? n : 2 * n);
+        p = tmp;
+    }
+    __m512i c;
+    switch (f) {
+    case NEARKIT_CODE_FP16: return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p));
+    case NEARKIT_CODE_BF16:
+        return _mm512_castsi512_ps(
+            _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)p)), 16));
+    case NEARKIT_CODE_SQ8: c = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)p)); break;
+    default: {
+        uint32_t lo, hi;
+        memcpy(&lo, p, sizeof lo);
+        memcpy(&hi, p + 4, sizeof hi);
+        const __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32((int)lo)),
+                                             _mm256_set1_epi32((int)hi), 1);
+        const __m512i shifts = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
+        c = _mm512_and_si512(_mm512_srlv_epi32(w, shifts), _mm512_set1_epi32(0xf));
+        break;
+    }
+    }
+    return _mm512_fmadd_ps(nk_load_part(step + e, n), _mm512_cvtepi32_ps(c), nk_load_part(base + e, n));
+}
+
+NK_INLINE float nk_code_one(int f, int m, const float *q, const uint8_t *code, const float *step,
+                            const float *base, size_t d) {
+    const __m512 z = _mm512_setzero_ps();
+    __m512 c0 = z, c1 = z;
+    size_t i = 0;
+    for (; i + 32 <= d; i += 32) {
+        c0 = nk_step(m, c0, _mm512_loadu_ps(q + i), nk_code_load(f, code, step, base, i, 16));
+        c1 = nk_step(m, c1, _mm512_loadu_ps(q + i + 16), nk_code_load(f, code, step, base, i + 16, 16));
+    }
+    if (i < d) {
+        c0 = nk_step(m, c0, nk_load_part(q + i, d - i), nk_code_load(f, code, step, base, i, d - i));
+        if (i + 16 < d)
+            c1 = nk_step(m, c1, nk_load_part(q + i + 16, d - i - 16),
+                         nk_code_load(f, code, step, base, i + 16, d - i - 16));
+    }
+    return nk_hsum1(nk_fold(m, c0, c1));
+}
+
+/* NK_ROWS codes of cs bytes each from codes on, sharing the query loads. */
+NK_INLINE void nk_code_rows(int f, int m, float *out, const float *q, const uint8_t *codes, size_t cs,
+                            const float *step, const float *base, size_t d) {
+    const __m512 z = _mm512_setzero_ps();
+    __m512 c[NK_ROWS][2];
+#pragma GCC unroll 8
+    for (size_t r = 0; r < NK_ROWS; r++) c[r][0] = c[r][1] = z;
+    size_t i = 0;
+    for (; i + 32 <= d; i += 32) {
+#pragma GCC unroll 2
+        for (size_t j = 0; j < 2; j++) {
+            const __m512 qv = _mm512_loadu_ps(q + i + 16 * j);
+#pragma GCC unroll 8
+            for (size_t r = 0; r < NK_ROWS; r++)
+                c[r][j] = nk_step(m, c[r][j], qv, nk_code_load(f, codes + r * cs, step, base, i + 16 * j, 16));
+        }
+    }
+#pragma GCC unroll 2
+    for (size_t j = 0; j < 2; j++) {
+        if (i + 16 * j >= d) break;
+        const size_t n = d - i - 16 * j;
+        const __m512 qv = nk_load_part(q + i + 16 * j, n);
+#pragma GCC unroll 8
+        for (size_t r = 0; r < NK_ROWS; r++)
+            c[r][j] = nk_step(m, c[r][j], qv, nk_code_load(f, codes + r * cs, step, base, i + 16 * j, n));
+    }
+    __m256 v[NK_ROWS];
+#pragma GCC unroll 8
+    for (size_t r = 0; r < NK_ROWS; r++) v[r] = nk_fold(m, c[r][0], c[r][1]);
+#pragma GCC unroll 2
+    for (size_t r = 0; r < NK_ROWS; r += 4)
+        _mm_storeu_ps(out + r, nk_hsum4(v[r], v[r + 1], v[r + 2], v[r + 3]));
+}
+
+#define NK_DEFINE_CODE_KERNEL(NAME, F, M)                                                        \
+    NK_TARGET static void NAME(float *out, const float *q, const uint8_t *codes, const float *step, \
+                               const float *base, size_t n, size_t d) {                          \
+        const size_t cs = nearkit_code_size(F, d);                                               \
+        size_t r = 0;                                                                            \
+        for (; r + NK_ROWS <= n; r += NK_ROWS)                                                   \
+            nk_code_rows(F, M, out + r, q, codes + r * cs, cs, step, base, d);                   \
+        for (; r < n; r++) out[r] = nk_code_one(F, M, q, codes + r * cs, step, base, d);         \
+    }
+NK_DEFINE_CODE_KERNEL(nk_fp16_l2sq, NEARKIT_CODE_FP16, NK_L2SQ)
+NK_DEFINE_CODE_KERNEL(nk_bf16_l2sq, NEARKIT_CODE_BF16, NK_L2SQ)
+NK_DEFINE_CODE_KERNEL(nk_sq8_l2sq, NEARKIT_CODE_SQ8, NK_L2SQ)
+NK_DEFINE_CODE_KERNEL(nk_sq4_l2sq, NEARKIT_CODE_SQ4, NK_L2SQ)
+NK_DEFINE_CODE_KERNEL(nk_fp16_dot, NEARKIT_CODE_FP16, NK_DOT)
+NK_DEFINE_CODE_KERNEL(nk_bf16_dot, NEARKIT_CODE_BF16, NK_DOT)
+NK_DEFINE_CODE_KERNEL(nk_sq8_dot, NEARKIT_CODE_SQ8, NK_DOT)
+NK_DEFINE_CODE_KERNEL(nk_sq4_dot, NEARKIT_CODE_SQ4, NK_DOT)
 
 /* ---- hamming ----------------------------------------------------------------------------------- */
 
@@ -376,6 +484,8 @@ const nearkit_kernel_table nearkit_kernel_table_avx512 = {
     "avx512",   NEARKIT_KERNELS_AVX512, nk_l2sq,     nk_l1,        nk_linf,     nk_dot,
     nk_hamming, nk_l2sq_many,           nk_l1_many,  nk_linf_many, nk_dot_many, nk_hamming_many,
     nk_hamming_panels, nk_hamming_pack,
+    {nk_fp16_l2sq, nk_bf16_l2sq, nk_sq8_l2sq, nk_sq4_l2sq},
+    {nk_fp16_dot, nk_bf16_dot, nk_sq8_dot, nk_sq4_dot},
 };
 
 #else

@@ -257,6 +257,83 @@ static void nk_hamming_panels(uint32_t *out, size_t out_stride, const uint64_t *
     }
 }
 
+/* ---- code kernels ------------------------------------------------------------------------------ */
+
+/* Elements [i, i + n) of a code decoded (kernels.h), n <= NK_PARTIALS. The sq formats' fma is
+ * NK_FMA, correctly rounded on every target like the SIMD instructions. */
+static inline void nk_decode_part(float *NK_RESTRICT out, int format, const uint8_t *code, const float *step,
+                                  const float *base, size_t i, size_t n) {
+    for (size_t j = 0; j < n; j++) {
+        size_t e = i + j;
+        uint16_t h;
+        switch (format) {
+        case NEARKIT_CODE_FP16:
+            memcpy(&h, code + 2 * e, 2);
+            out[j] = nearkit_half_to_float(h);
+            break;
+        case NEARKIT_CODE_BF16:
+            memcpy(&h, code + 2 * e, 2);
+            out[j] = nearkit_bf16_to_float(h);
+            break;
+        case NEARKIT_CODE_SQ8: out[j] = NK_FMA(step[e], (float)code[e], base[e]); break;
+        default: out[j] = NK_FMA(step[e], (float)((code[e / 2] >> (4 * (e & 1))) & 0xf), base[e]); break;
+        }
+    }
+}
+
+void nearkit_code_decode(float *out, int format, const uint8_t *code, const float *step, const float *base,
+                         size_t d) {
+    for (size_t i = 0; i < d; i += NK_PARTIALS)
+        nk_decode_part(out + i, format, code, step, base, i, d - i < NK_PARTIALS ? d - i : NK_PARTIALS);
+}
+
+/* A code row in the canonical order: each block of 32 elements decoded, then summed with the float
+ * kernel's block function, so the result is that kernel's on the decoded vector. */
+#define NK_DEFINE_CODE_ROW(NAME, BLOCK, ATTR)                                                   \
+    ATTR static float NAME(int format, const float *q, const uint8_t *code, const float *step,   \
+                           const float *base, size_t d) {                                        \
+        float s[NK_PARTIALS] = {0}, x[NK_PARTIALS];                                              \
+        for (size_t i = 0; i < d; i += NK_PARTIALS) {                                            \
+            size_t n = d - i < NK_PARTIALS ? d - i : NK_PARTIALS;                                \
+            nk_decode_part(x, format, code, step, base, i, n);                                   \
+            BLOCK(s, q + i, x, n);                                                               \
+        }                                                                                        \
+        return nk_reduce(s);                                                                     \
+    }
+
+#if NK_FMA_DISPATCH
+NK_DEFINE_CODE_ROW(nk_code_l2sq_soft, nk_l2sq_soft_block, )
+NK_DEFINE_CODE_ROW(nk_code_l2sq_hw, nk_l2sq_hw_block, NK_FMA_TARGET)
+NK_DEFINE_CODE_ROW(nk_code_dot_soft, nk_dot_soft_block, )
+NK_DEFINE_CODE_ROW(nk_code_dot_hw, nk_dot_hw_block, NK_FMA_TARGET)
+#define NK_CODE_ROW(NAME, hw) ((hw) ? NAME##_hw : NAME##_soft)
+#else
+NK_DEFINE_CODE_ROW(nk_code_l2sq_one, nk_l2sq_block, )
+NK_DEFINE_CODE_ROW(nk_code_dot_one, nk_dot_block, )
+#define NK_CODE_ROW(NAME, hw) ((void)(hw), NAME##_one)
+#endif
+
+#define NK_DEFINE_CODE_KERNEL(NAME, FORMAT)                                                     \
+    static void NAME(float *out, const float *q, const uint8_t *codes, const float *step,       \
+                     const float *base, size_t n, size_t d) {                                   \
+        const int hw = nearkit_kernels_cpu_fma();                                               \
+        const size_t cs = nearkit_code_size(FORMAT, d);                                         \
+        for (size_t r = 0; r < n; r++)                                                          \
+            out[r] = NK_KIND_ROW(hw)(FORMAT, q, codes + r * cs, step, base, d);                 \
+    }
+#define NK_KIND_ROW(hw) NK_CODE_ROW(nk_code_l2sq, hw)
+NK_DEFINE_CODE_KERNEL(nk_fp16_l2sq, NEARKIT_CODE_FP16)
+NK_DEFINE_CODE_KERNEL(nk_bf16_l2sq, NEARKIT_CODE_BF16)
+NK_DEFINE_CODE_KERNEL(nk_sq8_l2sq, NEARKIT_CODE_SQ8)
+NK_DEFINE_CODE_KERNEL(nk_sq4_l2sq, NEARKIT_CODE_SQ4)
+#undef NK_KIND_ROW
+#define NK_KIND_ROW(hw) NK_CODE_ROW(nk_code_dot, hw)
+NK_DEFINE_CODE_KERNEL(nk_fp16_dot, NEARKIT_CODE_FP16)
+NK_DEFINE_CODE_KERNEL(nk_bf16_dot, NEARKIT_CODE_BF16)
+NK_DEFINE_CODE_KERNEL(nk_sq8_dot, NEARKIT_CODE_SQ8)
+NK_DEFINE_CODE_KERNEL(nk_sq4_dot, NEARKIT_CODE_SQ4)
+#undef NK_KIND_ROW
+
 /* ---- table ------------------------------------------------------------------------------------- */
 
 extern const nearkit_kernel_table nearkit_kernel_table_scalar;
@@ -264,4 +341,6 @@ const nearkit_kernel_table nearkit_kernel_table_scalar = {
     "scalar",    NEARKIT_KERNELS_SCALAR, nk_l2sq,      nk_l1,         nk_linf,      nk_dot,
     nk_hamming,  nk_l2sq_many,           nk_l1_many,   nk_linf_many,  nk_dot_many,  nk_hamming_many,
     nk_hamming_panels, nearkit_hamming_pack_portable,
+    {nk_fp16_l2sq, nk_bf16_l2sq, nk_sq8_l2sq, nk_sq4_l2sq},
+    {nk_fp16_dot, nk_bf16_dot, nk_sq8_dot, nk_sq4_dot},
 };

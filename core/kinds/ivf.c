@@ -45,6 +45,7 @@
  *   - nprobe is the call's (c->settings), so concurrent calls with different values do not
  *     interfere. */
 #include "search/ivf_lists.h"
+#include "codes/codec.h"
 #include "codes/ivf_quantizer.h"
 #include "codes/ivf_scan.h"
 #include "kernels/kernels.h"
@@ -66,15 +67,19 @@ typedef enum setting {
     S_TRAIN_SAMPLE,
     S_ITERATIONS,
     S_TRAIN_INIT,
+    S_REFINE,
     S_MAX_LIST_SIZE, /* read-only statistics from here on */
     S_EMPTY_LISTS,
     S_LIST_COUNT,
+    S_BYTES_PER_VECTOR,
 } setting;
 
 typedef struct ivf_config {
     const char *name;
     const nearkit_ivf_scanner *scanner;
     bool binary;               /* binary quantizer, rows labelled by position, saved by position */
+    bool compressed;           /* codes of a codec (format): float quantizer, rows by position */
+    int format;                /* compressed: NEARKIT_CODE_* */
     bool nlist_becomes_trained; /* the nlist parameter reports the trained number once trained */
     uint32_t max_nlist;
     uint64_t max_count;        /* rows an index holds at most */
@@ -123,6 +128,43 @@ static const nearkit_param_desc binary_params[] = {
 };
 static const setting binary_settings[] = {S_NLIST, S_NPROBE, S_TRAIN_SAMPLE, S_ITERATIONS, S_LIST_COUNT};
 
+/* The compressed kinds: ivf_flat's parameters, the re-rank, and what a vector costs. */
+#define CODES_MAX_REFINE 1000.0
+static const nearkit_param_desc codes_params[] = {
+    PARAM("nlist", BUILD_INT, 0, FLAT_MAX_NLIST, 0,
+         "number of lists (k-means cells); 0 chooses about sqrt(n) at training, never more than n"),
+    PARAM("nprobe", NEARKIT_PARAM_FLAG_INTEGER, 1, FLAT_MAX_NLIST, 10,
+         "lists scanned per query; nprobe >= nlist scans every list (still approximate: codes)"),
+    PARAM("train_sample", BUILD_INT, 0, 9007199254740992.0, 0,
+         "vectors k-means trains on (a seeded random sample); 0 takes 256 per list"),
+    PARAM("train_iterations", BUILD_INT, 1, 1000, NEARKIT_KMEANS_DEFAULT_ITERATIONS,
+         "k-means iterations at most (fewer once the assignments settle)"),
+    PARAM("train_init", BUILD_INT, 0, 1, 0, "k-means initialisation: 0 random sample points, 1 k-means++"),
+    PARAM("refine", 0, 0, CODES_MAX_REFINE, 0,
+         "re-rank ceil(refine * k) candidates by their original vectors, reporting exact distances; "
+         "> 0 at training keeps the originals (4 bytes per dimension more), 0 then drops them for "
+         "good"),
+    PARAM("max_list_size", STAT_INT, 0, 0, 0, "vectors in the largest list (0 before training)"),
+    PARAM("empty_lists", STAT_INT, 0, 0, 0, "lists holding no vector (0 before training)"),
+    PARAM("bytes_per_vector", NEARKIT_PARAM_FLAG_READ_ONLY, 0, 0, 0,
+         "memory per stored vector once trained: code, position, id and kept original"),
+};
+static const setting codes_settings[] = {S_NLIST,      S_NPROBE, S_TRAIN_SAMPLE,  S_ITERATIONS,
+                                         S_TRAIN_INIT, S_REFINE, S_MAX_LIST_SIZE, S_EMPTY_LISTS,
+                                         S_BYTES_PER_VECTOR};
+
+#define CODES_CONFIG(NAME, FORMAT)                                                               \
+    {                                                                                            \
+        .name = NAME, .scanner = &nearkit_ivf_scan_codes, .compressed = true, .format = FORMAT,  \
+        .nlist_becomes_trained = true, .max_nlist = FLAT_MAX_NLIST, .max_count = BINARY_MAX_COUNT, \
+        .default_nprobe = 10, .default_iterations = NEARKIT_KMEANS_DEFAULT_ITERATIONS,           \
+        .params = codes_params, .settings = codes_settings,                                     \
+    }
+static const ivf_config fp16_config = CODES_CONFIG("ivf_fp16", NEARKIT_CODE_FP16);
+static const ivf_config bf16_config = CODES_CONFIG("ivf_bf16", NEARKIT_CODE_BF16);
+static const ivf_config sq8_config = CODES_CONFIG("ivf_sq8", NEARKIT_CODE_SQ8);
+static const ivf_config sq4_config = CODES_CONFIG("ivf_sq4", NEARKIT_CODE_SQ4);
+
 static const ivf_config flat_config = {
     .name = "ivf_flat",
     .scanner = &nearkit_ivf_scan_float,
@@ -164,13 +206,22 @@ typedef struct ivf_impl {
     nearkit_ivf_quantizer quantizer;
     nearkit_ivf_lists lists;
     float max_sqnorm;        /* float: the largest squared norm of a stored row (sgemm bound) */
-    int64_t *position_ids;   /* binary: the id of each position; NULL while every id is its position */
+    int64_t *position_ids;   /* by position: the id of each; NULL while every id is its position */
     uint64_t position_ids_capacity;
+
+    /* compressed */
+    nearkit_codec codec;
+    double refine;           /* the re-rank factor (setting) */
+    bool keep_originals;     /* trained with refine > 0: originals holds every row's vector */
+    nearkit_rows originals;  /* the original vectors by position (implicit ids) */
 } ivf_impl;
 
 static ivf_impl *impl_of(const nearkit_index *ix) { return ix->impl; }
 
 static bool is_trained(const ivf_impl *v) { return v->quantizer.nlist > 0; }
+
+/* Rows labelled by their insertion positions (the index maps positions to ids). */
+static bool by_position(const ivf_config *config) { return config->binary || config->compressed; }
 
 static nearkit_status ivf_create(nearkit_index *ix, const ivf_config *config) {
     ivf_impl *v = calloc(1, sizeof *v);
@@ -178,13 +229,18 @@ static nearkit_status ivf_create(nearkit_index *ix, const ivf_config *config) {
     *v = (ivf_impl){.config = config, .nprobe = config->default_nprobe,
                     .iterations = config->default_iterations,
                     .quantizer = {.binary = config->binary}};
+    if (config->compressed) nearkit_codec_init(&v->codec, config->format, ix->dimension);
     ix->impl = v;
     /* ivf_flat always stored the ids of waiting vectors */
-    return config->binary ? NEARKIT_OK : nearkit_rows_explicit_ids(&v->pending);
+    return by_position(config) ? NEARKIT_OK : nearkit_rows_explicit_ids(&v->pending);
 }
 
 static nearkit_status flat_create(nearkit_index *ix) { return ivf_create(ix, &flat_config); }
 static nearkit_status binary_create(nearkit_index *ix) { return ivf_create(ix, &binary_config); }
+static nearkit_status fp16_create(nearkit_index *ix) { return ivf_create(ix, &fp16_config); }
+static nearkit_status bf16_create(nearkit_index *ix) { return ivf_create(ix, &bf16_config); }
+static nearkit_status sq8_create(nearkit_index *ix) { return ivf_create(ix, &sq8_config); }
+static nearkit_status sq4_create(nearkit_index *ix) { return ivf_create(ix, &sq4_config); }
 
 /* Back to untrained: no quantizer, no lists. */
 static void drop_trained(ivf_impl *v) {
@@ -194,6 +250,9 @@ static void drop_trained(ivf_impl *v) {
     v->position_ids = NULL;
     v->position_ids_capacity = 0;
     v->max_sqnorm = 0.0f;
+    nearkit_codec_free(&v->codec);
+    nearkit_rows_free(&v->originals);
+    v->keep_originals = false;
 }
 
 static void ivf_destroy(nearkit_index *ix) {
@@ -214,7 +273,18 @@ static uint64_t ivf_count(const nearkit_index *ix) {
 static uint64_t ivf_memory(const nearkit_index *ix) {
     const ivf_impl *v = impl_of(ix);
     return sizeof *v + nearkit_rows_memory(&v->pending, ix) + nearkit_ivf_quantizer_memory(&v->quantizer, ix) +
-           nearkit_ivf_lists_memory(&v->lists) + v->position_ids_capacity * sizeof(int64_t);
+           nearkit_ivf_lists_memory(&v->lists) + v->position_ids_capacity * sizeof(int64_t) +
+           nearkit_codec_memory(&v->codec) + nearkit_rows_memory(&v->originals, ix);
+}
+
+/* Memory per stored vector once trained: what ivf_memory counts beyond the fixed parts (the
+ * quantizer, the codec, the struct), over the rows. */
+static double bytes_per_vector(const nearkit_index *ix) {
+    const ivf_impl *v = impl_of(ix);
+    if (!is_trained(v) || v->lists.count == 0) return 0.0;
+    uint64_t rows = nearkit_ivf_lists_memory(&v->lists) - (uint64_t)v->lists.nlist * sizeof *v->lists.list +
+                    v->position_ids_capacity * sizeof(int64_t) + nearkit_rows_memory(&v->originals, ix);
+    return (double)rows / (double)v->lists.count;
 }
 
 /* ---- filing rows into lists -------------------------------------------------------------------- */
@@ -253,19 +323,26 @@ static void float_norms(float *norms, float *max, const nearkit_index *ix, const
 static nearkit_status file_rows(nearkit_index *ix, const void *vectors, uint64_t n, const int64_t *ids,
                                 bool exact) {
     ivf_impl *v = impl_of(ix);
-    bool binary = v->config->binary;
+    bool positions = by_position(v->config), compressed = v->config->compressed;
     uint32_t *assign = nearkit_alloc_array((size_t)n, sizeof *assign);
-    float *norms = binary ? NULL : nearkit_alloc_array((size_t)n, sizeof *norms);
-    nearkit_status st = assign && (binary || norms) ? NEARKIT_OK : nearkit_oom();
+    float *norms = positions ? NULL : nearkit_alloc_array((size_t)n, sizeof *norms);
+    uint8_t *codes = compressed ? nearkit_alloc_array((size_t)n, v->codec.code_size) : NULL;
+    nearkit_status st = assign && (positions || norms) && (!compressed || codes) ? NEARKIT_OK : nearkit_oom();
     if (!st) st = nearkit_ivf_quantizer_assign(&v->quantizer, ix, assign, vectors, n);
     float max = v->max_sqnorm;
     if (!st && norms) float_norms(norms, &max, ix, vectors, n);
+    if (!st && codes) nearkit_codec_encode(&v->codec, codes, vectors, n);
+    /* the originals get their room first, so that once the lists took the rows nothing fails */
+    bool originals = v->keep_originals && v->originals.count == v->lists.count;
+    if (!st && originals) st = nearkit_rows_reserve(&v->originals, ix, v->originals.count + n);
     if (!st)
-        st = nearkit_ivf_lists_add(&v->lists, assign, vectors, n, binary ? NULL : ids, v->lists.count,
-                                   norms, exact);
+        st = nearkit_ivf_lists_add(&v->lists, assign, codes ? codes : vectors, n, positions ? NULL : ids,
+                                   v->lists.count, norms, exact);
+    if (!st && originals) st = nearkit_rows_append(&v->originals, ix, vectors, n, NULL);
     if (!st) v->max_sqnorm = max;
     free(assign);
     free(norms);
+    free(codes);
     return st;
 }
 
@@ -300,10 +377,10 @@ static nearkit_status train_quantizer(nearkit_index *ix, const void *x, uint64_t
 
 static nearkit_status init_lists(nearkit_index *ix, uint32_t nlist) {
     ivf_impl *v = impl_of(ix);
-    bool binary = v->config->binary;
-    return nearkit_ivf_lists_init(&v->lists, nlist, (size_t)ix->vector_bytes,
-                                  binary ? NEARKIT_IVF_POSITIONS : NEARKIT_IVF_IDS,
-                                  !binary && ix->metric == NEARKIT_METRIC_L2);
+    bool positions = by_position(v->config);
+    size_t code_size = v->config->compressed ? v->codec.code_size : (size_t)ix->vector_bytes;
+    return nearkit_ivf_lists_init(&v->lists, nlist, code_size, positions ? NEARKIT_IVF_POSITIONS : NEARKIT_IVF_IDS,
+                                  !positions && ix->metric == NEARKIT_METRIC_L2);
 }
 
 /* Trains on x (or, when x is NULL, on the waiting rows) and files the waiting rows. On failure
@@ -312,17 +389,25 @@ static nearkit_status train_and_index(nearkit_index *ix, const void *x, uint64_t
     ivf_impl *v = impl_of(ix);
     nearkit_rows *pending = &v->pending;
     if (pending->removed) nearkit_rows_compact(pending, ix, NULL); /* only live rows are filed */
-    nearkit_status st = train_quantizer(ix, x ? x : pending->vectors, x ? n : pending->count);
+    const void *train_x = x ? x : pending->vectors;
+    uint64_t train_n = x ? n : pending->count;
+    nearkit_status st = train_quantizer(ix, train_x, train_n);
+    if (!st && v->config->compressed) st = nearkit_codec_train(&v->codec, train_x, train_n, ix->seed);
     if (!st) st = init_lists(ix, v->quantizer.nlist);
     if (!st) st = file_rows(ix, pending->vectors, pending->count, pending->ids, true);
     if (st) {
         drop_trained(v);
         return st;
     }
-    if (v->config->binary) { /* the pending ids become the ids of the positions */
+    if (by_position(v->config)) { /* the pending ids become the ids of the positions */
         v->position_ids = pending->ids;
         v->position_ids_capacity = pending->ids ? pending->capacity : 0;
         pending->ids = NULL;
+    }
+    if (v->config->compressed && v->refine > 0.0) { /* the waiting rows are the originals */
+        v->keep_originals = true;
+        v->originals = *pending;
+        *pending = (nearkit_rows){0};
     }
     nearkit_rows_free(pending);
     if (v->config->nlist_becomes_trained) v->nlist = v->quantizer.nlist;
@@ -335,7 +420,7 @@ static nearkit_status ivf_add(nearkit_index *ix, const void *vectors, uint64_t n
         return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "the %s index holds at most %llu codes",
                                  v->config->name, (unsigned long long)v->config->max_count);
     if (!is_trained(v)) return nearkit_rows_append(&v->pending, ix, vectors, n, ids);
-    if (v->config->binary) {
+    if (by_position(v->config)) {
         nearkit_status st = store_position_ids(v, ids, n); /* ids past count are ignored should filing fail */
         return st ? st : file_rows(ix, vectors, n, NULL, false);
     }
@@ -369,9 +454,21 @@ static int64_t row_id(const ivf_impl *v, const nearkit_ivf_list *l, uint64_t row
     return v->position_ids ? v->position_ids[pos] : (int64_t)pos;
 }
 
-/* ivf_binary: drops the positions whose id `ids` holds (NULL: the id -1, rows a file kept
- * removed), renumbering the others in insertion order so that positions stay 0 .. count - 1. */
-static nearkit_status drop_positions(ivf_impl *v, const nearkit_idmap *ids, uint64_t *dropped) {
+/* Moves the kept original vectors to their new positions (renumber as below). */
+static void renumber_originals(ivf_impl *v, const nearkit_index *ix, const uint32_t *renumber, uint64_t n,
+                               uint64_t kept) {
+    size_t vb = (size_t)ix->vector_bytes;
+    for (uint64_t p = 0; p < n; p++)
+        if (renumber[p] != UINT32_MAX && renumber[p] != p)
+            memcpy(v->originals.vectors + (uint64_t)renumber[p] * vb, v->originals.vectors + p * vb, vb);
+    v->originals.count = kept;
+}
+
+/* By position: drops the positions whose id `ids` holds (NULL: the id -1, rows a file kept
+ * removed), renumbering the others in insertion order so that positions stay 0 .. count - 1
+ * (the kept original vectors move with them). */
+static nearkit_status drop_positions(ivf_impl *v, const nearkit_index *ix, const nearkit_idmap *ids,
+                                     uint64_t *dropped) {
     uint64_t n = v->lists.count;
     *dropped = 0;
     uint32_t *renumber = nearkit_alloc_array((size_t)n, sizeof *renumber);
@@ -397,6 +494,7 @@ static nearkit_status drop_positions(ivf_impl *v, const nearkit_idmap *ids, uint
     }
     *dropped = n - kept;
     if (*dropped) nearkit_ivf_lists_renumber(&v->lists, renumber, kept);
+    if (*dropped && v->keep_originals) renumber_originals(v, ix, renumber, n, kept);
     free(renumber);
     return NEARKIT_OK;
 }
@@ -413,8 +511,8 @@ static nearkit_status ivf_remove(nearkit_index *ix, const nearkit_idmap *ids, ui
         if (!st && nearkit_rows_should_compact(&v->pending)) nearkit_rows_compact(&v->pending, ix, NULL);
         return st;
     }
-    if (v->config->binary)
-        st = drop_positions(v, ids, removed);
+    if (by_position(v->config))
+        st = drop_positions(v, ix, ids, removed);
     else
         nearkit_ivf_lists_drop_ids(&v->lists, ids, removed);
     if (!st) nearkit_ivf_lists_shrink(&v->lists);
@@ -426,6 +524,19 @@ static nearkit_status ivf_compact(nearkit_index *ix) {
     if (v->pending.removed) nearkit_rows_compact(&v->pending, ix, NULL);
     nearkit_ivf_lists_shrink(&v->lists);
     return NEARKIT_OK;
+}
+
+/* A list row's vector as get returns it: the stored one, the original kept beside a code, or the
+ * code decoded. */
+static void row_vector(uint8_t *out, const nearkit_index *ix, const ivf_impl *v, const nearkit_ivf_list *l,
+                       uint64_t row) {
+    size_t vb = (size_t)ix->vector_bytes;
+    if (!v->config->compressed)
+        memcpy(out, l->codes + row * vb, vb);
+    else if (v->keep_originals)
+        memcpy(out, nearkit_rows_at(&v->originals, ix, l->positions[row]), vb);
+    else
+        nearkit_codec_decode(&v->codec, (float *)(void *)out, l->codes + row * v->codec.code_size, 1);
 }
 
 static nearkit_status ivf_get(const nearkit_index *ix, const nearkit_idmap *wanted, void *vectors,
@@ -441,7 +552,7 @@ static nearkit_status ivf_get(const nearkit_index *ix, const nearkit_idmap *want
         for (uint64_t r = 0; r < l->size; r++) {
             const uint64_t *slot = nearkit_idmap_find(wanted, row_id(v, l, r));
             if (!slot) continue;
-            memcpy((uint8_t *)vectors + *slot * vb, l->codes + r * vb, vb);
+            row_vector((uint8_t *)vectors + *slot * vb, ix, v, l, r);
             found[*slot] = 1;
         }
     }
@@ -551,17 +662,15 @@ static bool take_gathered(nearkit_ivf_view *view, const nearkit_index *ix, const
                                .owned_rows = rows, .owned_ids = ids, .selectivity = 1.0};
     if (!rows || !ids) return false; /* plan_free releases what was made */
     for (uint64_t i = 0; i < n; i++) {
-        const uint8_t *code;
         if (is_trained(v)) {
             const nearkit_ivf_list *l = &v->lists.list[handles[i] >> 32];
             uint64_t row = handles[i] & 0xFFFFFFFFu;
-            code = l->codes + row * vb;
+            row_vector(rows + i * vb, ix, v, l, row);
             ids[i] = row_id(v, l, row);
         } else {
-            code = nearkit_rows_at(&v->pending, ix, handles[i]);
+            memcpy(rows + i * vb, nearkit_rows_at(&v->pending, ix, handles[i]), vb);
             ids[i] = nearkit_rows_id(&v->pending, handles[i]);
         }
-        memcpy(rows + i * vb, code, vb);
     }
     return true;
 }
@@ -614,6 +723,17 @@ static uint32_t batch_probes_filtered(const nearkit_ivf_view *view) {
     return want >= nlist ? nlist : (uint32_t)want;
 }
 
+/* Compressed: the codec, the originals where kept, and this call's re-rank (none without the
+ * originals, whatever the call asks). */
+static void set_codes_view(nearkit_ivf_view *view, const nearkit_search_call *c, const ivf_impl *v) {
+    view->codec = &v->codec;
+    if (!v->keep_originals) return;
+    view->originals = v->originals.vectors;
+    double refine = call_setting(c, S_REFINE);
+    double want = refine > 0.0 ? ceil(refine * (double)(c->k ? c->k : 1)) : 0.0; /* range: k = 0 */
+    view->refine_k = want <= 0.0 ? 0 : want < (double)c->k ? c->k : (uint64_t)want;
+}
+
 /* The call's plan: the view of the index its scanner reads, with this call's nprobe; for a
  * filtered call, how it is answered; untrained, the waiting rows to search exactly. */
 static bool ivf_plan(nearkit_search_call *c, void *plan) {
@@ -625,6 +745,7 @@ static bool ivf_plan(nearkit_search_call *c, void *plan) {
         .batch_probes = nprobe < nlist ? nprobe : nlist, .position_ids = v->position_ids, .max_sqnorm = v->max_sqnorm, .selectivity = 1.0};
     c->chunk = nearkit_default_chunk(c->n, c->threads, v->config->scanner->max_chunk);
     if (!is_trained(v)) return gather_pending(view, c, v);
+    if (v->config->compressed) set_codes_view(view, c, v);
     if (!c->admit) return true;
     if (c->admit->type == NEARKIT_FILTER_PREDICATE) {
         /* asked at most once per row and query (the header's promise), so neither sampled nor
@@ -833,6 +954,8 @@ static nearkit_status ivf_get_param(const nearkit_index *ix, size_t i, double *v
     case S_MAX_LIST_SIZE: *value = (double)nearkit_ivf_lists_max_size(&v->lists); break;
     case S_EMPTY_LISTS: *value = nearkit_ivf_lists_empty(&v->lists); break;
     case S_LIST_COUNT: *value = v->quantizer.nlist; break;
+    case S_REFINE: *value = v->refine; break;
+    case S_BYTES_PER_VECTOR: *value = bytes_per_vector(ix); break;
     }
     return NEARKIT_OK;
 }
@@ -850,6 +973,14 @@ static nearkit_status ivf_set_param(nearkit_index *ix, size_t i, double value) {
     case S_TRAIN_SAMPLE: v->train_sample = (uint64_t)value; break;
     case S_ITERATIONS: v->iterations = (uint32_t)value; break;
     case S_TRAIN_INIT: v->train_init = (uint32_t)value; break;
+    case S_REFINE:
+        if (value > 0.0 && is_trained(v) && !v->keep_originals)
+            return nearkit_set_error(NEARKIT_ERR_STATE,
+                                     "refine: the original vectors were dropped when the %s index was "
+                                     "trained with refine 0; re-rank needs them",
+                                     v->config->name);
+        v->refine = value;
+        break;
     default:
         return nearkit_set_error(NEARKIT_ERR_INTERNAL, "%s: parameter '%s' is read-only",
                                  v->config->name, p->name);
@@ -908,7 +1039,7 @@ static nearkit_status save_binary(const nearkit_index *ix, nearkit_writer *w) {
     nearkit_status st = nearkit_writer_section(w, BIVF_TAG, meta, sizeof meta);
     if (!st) st = nearkit_ivf_quantizer_save(&v->quantizer, ix, w);
     if (st || !is_trained(v)) return st ? st : nearkit_rows_save(&v->pending, ix, w);
-    st = nearkit_ivf_lists_save_by_position(&v->lists, w);
+    st = nearkit_ivf_lists_save_by_position(&v->lists, w, NEARKIT_TAG('V', 'E', 'C', 'S'));
     if (!st && v->position_ids)
         st = nearkit_writer_section(w, IDS_TAG, v->position_ids, v->lists.count * sizeof(int64_t));
     return st;
@@ -941,17 +1072,118 @@ static nearkit_status load_binary(nearkit_index *ix, const nearkit_reader *r) {
         stored.ids = NULL;
     }
     uint64_t dropped;
-    if (!st && stored.removed) st = drop_positions(v, NULL, &dropped); /* see the top */
+    if (!st && stored.removed) st = drop_positions(v, ix, NULL, &dropped); /* see the top */
     nearkit_rows_free(&stored);
     return st;
 }
 
+/* The compressed kinds: CODC (u32 format, u32 lists, 0 untrained; u32 originals kept, 0 or 1;
+ * u32 reserved 0), then untrained the waiting rows (VECS, IDS if explicit); trained SQRG (the sq
+ * ranges), CENT, CODE (the codes in insertion order), BASN (the list of each), VECS (the original
+ * vectors in insertion order) where kept, and IDS (the id of each position) if explicit. */
+#define CODC_TAG NEARKIT_TAG('C', 'O', 'D', 'C')
+#define SQRG_TAG NEARKIT_TAG('S', 'Q', 'R', 'G')
+#define CODE_TAG NEARKIT_TAG('C', 'O', 'D', 'E')
+
+/* Whether an optional section is there (its absence is no error). */
+static bool has_section(const nearkit_reader *r, uint32_t tag) {
+    const void *data;
+    uint64_t size;
+    bool found = nearkit_reader_section(&data, &size, r, tag) == NEARKIT_OK;
+    nearkit_clear_error();
+    return found;
+}
+
+static nearkit_status save_codes(const nearkit_index *ix, nearkit_writer *w) {
+    const ivf_impl *v = impl_of(ix);
+    uint32_t meta[4] = {(uint32_t)v->config->format, v->quantizer.nlist, v->keep_originals, 0};
+    nearkit_status st = nearkit_writer_section(w, CODC_TAG, meta, sizeof meta);
+    if (st || !is_trained(v)) return st ? st : nearkit_rows_save(&v->pending, ix, w);
+    st = nearkit_codec_save(&v->codec, w, SQRG_TAG);
+    if (!st) st = nearkit_ivf_quantizer_save(&v->quantizer, ix, w);
+    if (!st) st = nearkit_ivf_lists_save_by_position(&v->lists, w, CODE_TAG);
+    if (!st && v->keep_originals) st = nearkit_rows_save(&v->originals, ix, w); /* implicit ids: VECS */
+    if (!st && v->position_ids)
+        st = nearkit_writer_section(w, IDS_TAG, v->position_ids, v->lists.count * sizeof(int64_t));
+    return st;
+}
+
+/* The ids of n positions (IDS, optional): into v->position_ids, -1 counted in *removed. */
+static nearkit_status load_position_ids(ivf_impl *v, const nearkit_reader *r, uint64_t n, uint64_t *removed) {
+    *removed = 0;
+    if (!has_section(r, IDS_TAG)) return NEARKIT_OK;
+    const void *data;
+    nearkit_status st = nearkit_reader_section_sized(&data, r, IDS_TAG, n * sizeof(int64_t));
+    if (st) return st;
+    v->position_ids = nearkit_alloc_array((size_t)(n ? n : 1), sizeof(int64_t));
+    if (!v->position_ids) return nearkit_oom();
+    v->position_ids_capacity = n;
+    memcpy(v->position_ids, data, (size_t)n * sizeof(int64_t));
+    for (uint64_t p = 0; p < n; p++) *removed += v->position_ids[p] == NEARKIT_REMOVED_ID;
+    return NEARKIT_OK;
+}
+
+/* The codes of a trained compressed index: CODE's length a whole number of codes, each valid. */
+static nearkit_status load_code_rows(nearkit_index *ix, const nearkit_reader *r, uint64_t *count) {
+    ivf_impl *v = impl_of(ix);
+    const void *codes;
+    uint64_t bytes;
+    size_t cs = v->codec.code_size;
+    nearkit_status st = nearkit_reader_section(&codes, &bytes, r, CODE_TAG);
+    if (st) return st;
+    if (bytes % cs || bytes / cs > BINARY_MAX_COUNT) return corrupt("code section length");
+    *count = bytes / cs;
+    if (!nearkit_codec_codes_valid(&v->codec, codes, *count)) return corrupt("code out of range");
+    st = init_lists(ix, v->quantizer.nlist);
+    return st ? st : nearkit_ivf_lists_load_by_position(&v->lists, r, codes, *count);
+}
+
+/* The originals (VECS, IDS: checked as add would) of count positions. */
+static nearkit_status load_originals(nearkit_index *ix, const nearkit_reader *r, uint64_t count,
+                                     uint64_t *removed) {
+    ivf_impl *v = impl_of(ix);
+    nearkit_status st = nearkit_rows_load(&v->originals, ix, r, false);
+    if (st) return st;
+    if (v->originals.count != count) return corrupt("original vectors and codes differ in number");
+    v->keep_originals = true;
+    *removed = v->originals.removed;
+    v->position_ids = v->originals.ids; /* the ids are the positions' */
+    v->position_ids_capacity = v->originals.ids ? v->originals.capacity : 0;
+    v->originals.ids = NULL;
+    v->originals.removed = 0;
+    return NEARKIT_OK;
+}
+
+static nearkit_status load_codes(nearkit_index *ix, const nearkit_reader *r) {
+    ivf_impl *v = impl_of(ix);
+    const void *data;
+    nearkit_status st = nearkit_reader_section_sized(&data, r, CODC_TAG, 16);
+    if (st) return st;
+    uint32_t meta[4];
+    memcpy(meta, data, sizeof meta);
+    if (meta[0] != (uint32_t)v->config->format) return corrupt("code format differs from the kind's");
+    if (meta[1] > FLAT_MAX_NLIST || meta[2] > 1 || meta[3] != 0 || (meta[1] == 0 && meta[2]))
+        return corrupt("code header fields out of range");
+    if (meta[1] == 0) return nearkit_rows_load(&v->pending, ix, r, false);
+    st = nearkit_codec_load(&v->codec, r, SQRG_TAG);
+    if (!st) st = nearkit_ivf_quantizer_load(&v->quantizer, ix, r, meta[1]);
+    uint64_t count = 0, removed = 0, dropped;
+    if (!st) st = load_code_rows(ix, r, &count);
+    if (!st && has_section(r, NEARKIT_TAG('V', 'E', 'C', 'S')) != (meta[2] == 1))
+        st = corrupt("original vectors present or missing against the code header");
+    if (!st) st = meta[2] ? load_originals(ix, r, count, &removed) : load_position_ids(v, r, count, &removed);
+    if (!st && removed) st = drop_positions(v, ix, NULL, &dropped); /* see the top */
+    return st; /* on failure the caller frees the index, and with it what was made */
+}
+
 static nearkit_status ivf_save(const nearkit_index *ix, nearkit_writer *w) {
-    return impl_of(ix)->config->binary ? save_binary(ix, w) : save_flat(ix, w);
+    const ivf_config *config = impl_of(ix)->config;
+    return config->compressed ? save_codes(ix, w) : config->binary ? save_binary(ix, w) : save_flat(ix, w);
 }
 
 static nearkit_status ivf_load(nearkit_index *ix, const nearkit_reader *r) {
-    return impl_of(ix)->config->binary ? load_binary(ix, r) : load_flat(ix, r);
+    const ivf_config *config = impl_of(ix)->config;
+    return config->compressed ? load_codes(ix, r) : config->binary ? load_binary(ix, r) : load_flat(ix, r);
 }
 
 /* ---- description ------------------------------------------------------------------------------- */
@@ -997,8 +1229,34 @@ static void describe_binary(const nearkit_index *ix, nearkit_strbuf *sb) {
                            probed == nlist ? " (exact)" : "", nearkit_kernels()->name);
 }
 
+static void describe_codes(const nearkit_index *ix, nearkit_strbuf *sb) {
+    const ivf_impl *v = impl_of(ix);
+    const char *codec = nearkit_codec_name(v->config->format);
+    if (!is_trained(v)) {
+        nearkit_strbuf_appendf(sb, "inverted file over %s codes, not trained: %llu vectors wait for build or train\n",
+                               codec, (unsigned long long)v->pending.count);
+        return;
+    }
+    uint32_t nlist = v->quantizer.nlist;
+    nearkit_strbuf_appendf(sb,
+                           "inverted file of %u lists (%s k-means) over %s codes of %zu bytes per vector "
+                           "(float32: %llu), probing %u per query; list sizes: mean %.1f, max %llu, %llu empty\n",
+                           nlist, ix->metric == NEARKIT_METRIC_L2 ? "Euclidean" : "spherical", codec,
+                           v->codec.code_size, (unsigned long long)ix->vector_bytes,
+                           v->nprobe < nlist ? v->nprobe : nlist, (double)v->lists.count / nlist,
+                           (unsigned long long)nearkit_ivf_lists_max_size(&v->lists),
+                           (unsigned long long)nearkit_ivf_lists_empty(&v->lists));
+    nearkit_strbuf_appendf(sb, "memory per vector %.1f bytes; %s; distance kernels: %s\n", bytes_per_vector(ix),
+                           !v->keep_originals ? "original vectors dropped (no re-rank)"
+                           : v->refine > 0.0  ? "original vectors kept, candidates re-ranked exactly"
+                                              : "original vectors kept, re-rank off (refine 0)",
+                           nearkit_kernels()->name);
+}
+
 static void ivf_describe(const nearkit_index *ix, nearkit_strbuf *sb) {
-    if (impl_of(ix)->config->binary)
+    if (impl_of(ix)->config->compressed)
+        describe_codes(ix, sb);
+    else if (impl_of(ix)->config->binary)
         describe_binary(ix, sb);
     else
         describe_flat(ix, sb);
@@ -1051,3 +1309,28 @@ const nearkit_index_ops nearkit_ivf_binary_ops = {
     .create = binary_create,
     IVF_OPS,
 };
+
+#define CODES_OPS(KIND, NAME, CREATE, TEXT)                                                       \
+    {                                                                                             \
+        .kind = KIND, .name = NAME, .description = TEXT, .flags = NEARKIT_KIND_FLAG_NEEDS_TRAINING, \
+        .metric_mask = (1u << NEARKIT_METRIC_L2) | (1u << NEARKIT_METRIC_COSINE) | (1u << NEARKIT_METRIC_IP), \
+        .params = codes_params, .n_params = sizeof codes_params / sizeof codes_params[0],         \
+        .create = CREATE, IVF_OPS,                                                                \
+    }
+
+const nearkit_index_ops nearkit_ivf_fp16_ops =
+    CODES_OPS(NEARKIT_KIND_IVF_FP16, "ivf_fp16", fp16_create,
+              "inverted file over fp16 codes (2 bytes per dimension, near lossless), optional exact "
+              "re-rank (refine); l2, cosine, ip");
+const nearkit_index_ops nearkit_ivf_bf16_ops =
+    CODES_OPS(NEARKIT_KIND_IVF_BF16, "ivf_bf16", bf16_create,
+              "inverted file over bfloat16 codes (2 bytes per dimension), optional exact re-rank "
+              "(refine); l2, cosine, ip");
+const nearkit_index_ops nearkit_ivf_sq8_ops =
+    CODES_OPS(NEARKIT_KIND_IVF_SQ8, "ivf_sq8", sq8_create,
+              "inverted file over 8-bit scalar-quantised codes (1 byte per dimension, trained "
+              "ranges), optional exact re-rank (refine); l2, cosine, ip");
+const nearkit_index_ops nearkit_ivf_sq4_ops =
+    CODES_OPS(NEARKIT_KIND_IVF_SQ4, "ivf_sq4", sq4_create,
+              "inverted file over 4-bit scalar-quantised codes (half a byte per dimension, trained "
+              "ranges), optional exact re-rank (refine); l2, cosine, ip");

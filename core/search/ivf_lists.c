@@ -252,7 +252,8 @@ nearkit_status nearkit_ivf_lists_load_by_list(nearkit_ivf_lists *ls, const neark
     return st;
 }
 
-nearkit_status nearkit_ivf_lists_save_by_position(const nearkit_ivf_lists *ls, nearkit_writer *w) {
+nearkit_status nearkit_ivf_lists_save_by_position(const nearkit_ivf_lists *ls, nearkit_writer *w,
+                                                  uint32_t codes_tag) {
     size_t cs = ls->code_size;
     uint8_t *codes = nearkit_alloc_array((size_t)ls->count, cs);
     uint32_t *assign = nearkit_alloc_array((size_t)ls->count, sizeof *assign);
@@ -265,7 +266,7 @@ nearkit_status nearkit_ivf_lists_save_by_position(const nearkit_ivf_lists *ls, n
             assign[pos] = l;
         }
     }
-    if (!st) st = nearkit_writer_section(w, VECS_TAG, codes, ls->count * cs);
+    if (!st) st = nearkit_writer_section(w, codes_tag, codes, ls->count * cs);
     if (!st) st = nearkit_writer_section(w, BASN_TAG, assign, ls->count * sizeof *assign);
     free(codes);
     free(assign);

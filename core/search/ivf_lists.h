@@ -79,10 +79,12 @@ nearkit_status nearkit_ivf_lists_load_by_list(nearkit_ivf_lists *ls, const neark
                                               const uint8_t *codes, const int64_t *ids,
                                               const float *norms, uint64_t n);
 
-/* By position (ivf_binary): VECS, the codes in insertion order; BASN, the u32 list of each. Needs
- * NEARKIT_IVF_POSITIONS, with positions 0 .. count - 1 each held once. */
-nearkit_status nearkit_ivf_lists_save_by_position(const nearkit_ivf_lists *ls, nearkit_writer *w);
-/* Fills an empty store from BASN and the n codes of VECS in insertion order (already read).
+/* By position (ivf_binary: codes_tag VECS; the compressed kinds: CODE): the codes in insertion
+ * order under codes_tag; BASN, the u32 list of each. Needs NEARKIT_IVF_POSITIONS, with positions
+ * 0 .. count - 1 each held once. */
+nearkit_status nearkit_ivf_lists_save_by_position(const nearkit_ivf_lists *ls, nearkit_writer *w,
+                                                  uint32_t codes_tag);
+/* Fills an empty store from BASN and the n codes in insertion order (already read).
  * CORRUPT where a code names a list that does not exist. */
 nearkit_status nearkit_ivf_lists_load_by_position(nearkit_ivf_lists *ls, const nearkit_reader *r,
                                                   const uint8_t *codes, uint64_t n);

@@ -1,0 +1,184 @@
+/* The scanner of compressed codes (ivf_scan.h): fp16, bf16, sq8 and sq4 codes of a codec
+ * (codec.h), rows labelled by their insertion positions.
+ *
+ * A list is scanned a block of codes at a time with the code kernels (the distance of the query
+ * to each decoded vector, the same bits on every CPU), the best kept in a heap over positions
+ * whose ties go by id. Without a re-rank that heap holds k and its values are reported. With one
+ * (view->refine_k > 0, the index keeping the original vectors), it holds refine_k candidates, and
+ * finishing a query scores each against its original vector with the flat kernels and reports
+ * the k best of those exact values: the recall of the codes' candidate list at the precision of
+ * the float vectors. Range search reports the rows whose code distance is within the radius, or,
+ * with a re-rank, scores the original vectors of the probed lists instead (exact). */
+#include "codes/codec.h"
+#include "codes/ivf_scan.h"
+#include "kernels/kernels.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#define SCAN_ROWS 256  /* codes per kernel call */
+#define MAX_CHUNK 16
+
+typedef struct codes_scratch {
+    float *dist;           /* SCAN_ROWS */
+    nearkit_topk best;     /* candidates by position: k, or refine_k with a re-rank */
+    float *best_dist, *exact_dist;
+    uint64_t *best_pos, *exact_pos;
+    size_t cap;
+    const int64_t *ids;    /* the id of each position (ties), NULL: the position */
+} codes_scratch;
+
+static void scratch_free(void *scratch) {
+    codes_scratch *s = scratch;
+    if (!s) return;
+    free(s->dist);
+    free(s->best_dist);
+    free(s->best_pos);
+    free(s->exact_dist);
+    free(s->exact_pos);
+    free(s);
+}
+
+static void *scratch_new(const nearkit_search_call *c) {
+    const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
+    codes_scratch *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    size_t k = c->k ? (size_t)c->k : 1, cap = (size_t)(view->refine_k > k ? view->refine_k : k);
+    s->cap = cap;
+    s->ids = view->position_ids;
+    s->dist = nearkit_alloc_array(SCAN_ROWS, sizeof(float));
+    s->best_dist = nearkit_alloc_array(cap, sizeof(float));
+    s->best_pos = nearkit_alloc_array(cap, sizeof(uint64_t));
+    s->exact_dist = nearkit_alloc_array(k, sizeof(float));
+    s->exact_pos = nearkit_alloc_array(k, sizeof(uint64_t));
+    if (s->dist && s->best_dist && s->best_pos && s->exact_dist && s->exact_pos) return s;
+    scratch_free(s);
+    return NULL;
+}
+
+static const float *original(const nearkit_search_call *c, uint32_t pos) {
+    return (const float *)(nearkit_ivf_view_of(c)->originals + (uint64_t)pos * c->ix->vector_bytes);
+}
+
+/* The flat index's ranking value of the query and a stored row's original vector. */
+static float exact_distance(const nearkit_search_call *c, const float *q, uint32_t pos) {
+    float d;
+    nearkit_metric_distances(&d, NULL, nearkit_kernels(), c->ix->metric, q, original(c, pos), 1,
+                             c->ix->dimension, (size_t)c->ix->vector_bytes);
+    return d;
+}
+
+/* Code distances of the query to rows [r0, r0 + n) of a list into s->dist. */
+static void block_distances(codes_scratch *s, const nearkit_search_call *c, const float *q,
+                            const nearkit_ivf_list *list, uint64_t r0, size_t n) {
+    const nearkit_codec *codec = nearkit_ivf_view_of(c)->codec;
+    nearkit_codec_distances(s->dist, nearkit_kernels(), codec, c->ix->metric, q,
+                            list->codes + r0 * codec->code_size, n);
+}
+
+static size_t block_rows(const nearkit_ivf_list *list, uint64_t r0) {
+    return list->size - r0 < SCAN_ROWS ? (size_t)(list->size - r0) : SCAN_ROWS;
+}
+
+static void knn_begin(void *scratch) {
+    codes_scratch *s = scratch;
+    nearkit_topk_init(&s->best, s->best_dist, s->best_pos, s->cap, s->ids);
+}
+
+static void knn_scan(void *scratch, const nearkit_search_call *c, const void *query,
+                     const nearkit_ivf_list *list) {
+    codes_scratch *s = scratch;
+    for (uint64_t r0 = 0; r0 < list->size; r0 += SCAN_ROWS) {
+        size_t n = block_rows(list, r0);
+        block_distances(s, c, query, list, r0, n);
+        float bound = nearkit_topk_bound(&s->best);
+        for (size_t i = 0; i < n; i++) {
+            if (s->dist[i] > bound) continue;
+            nearkit_topk_push(&s->best, s->dist[i], list->positions[r0 + i]);
+            bound = nearkit_topk_bound(&s->best);
+        }
+    }
+}
+
+/* Writes row q: the candidates as they are, or their k best by exact value. */
+static void knn_finish(void *scratch, const nearkit_search_call *c, uint64_t q) {
+    codes_scratch *s = scratch;
+    const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
+    if (!view->refine_k) {
+        nearkit_write_heap(c, q, &s->best);
+        return;
+    }
+    const float *query = nearkit_query_at(c, q);
+    nearkit_topk exact;
+    nearkit_topk_init(&exact, s->exact_dist, s->exact_pos, (size_t)c->k, view->position_ids);
+    for (size_t i = 0; i < s->best.size; i++) {
+        uint32_t pos = (uint32_t)s->best.pos[i];
+        float d = exact_distance(c, query, pos);
+        if (d <= nearkit_topk_bound(&exact)) nearkit_topk_push(&exact, d, pos);
+    }
+    nearkit_write_heap(c, q, &exact);
+}
+
+static int64_t position_id(const nearkit_search_call *c, uint32_t pos) {
+    const int64_t *ids = nearkit_ivf_view_of(c)->position_ids;
+    return ids ? ids[pos] : (int64_t)pos;
+}
+
+/* Filtered: distances a block at a time (a code distance costs little more than a filter test);
+ * a row that would enter the heap is tested, or, where few are admitted, every row is, to count
+ * them. */
+static uint64_t knn_scan_admitted(void *scratch, const nearkit_search_call *c, const void *query,
+                                  const nearkit_ivf_list *list) {
+    codes_scratch *s = scratch;
+    const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
+    uint64_t admitted = 0;
+    for (uint64_t r0 = 0; r0 < list->size; r0 += SCAN_ROWS) {
+        size_t n = block_rows(list, r0);
+        block_distances(s, c, query, list, r0, n);
+        for (size_t i = 0; i < n; i++) {
+            bool near = s->dist[i] <= nearkit_topk_bound(&s->best);
+            if (!near && !view->admit_first) continue;
+            uint32_t pos = list->positions[r0 + i];
+            if (!nearkit_call_admits(c, position_id(c, pos))) continue;
+            admitted++;
+            if (near) nearkit_topk_push(&s->best, s->dist[i], pos);
+        }
+    }
+    return view->admit_first ? admitted : (uint64_t)((double)list->size * view->selectivity + 0.5);
+}
+
+static uint64_t knn_held(const void *scratch) { return ((const codes_scratch *)scratch)->best.size; }
+
+/* Range: with a re-rank the original vectors are scored, every row of the list (a code's
+ * distance has no cheap bound on its error, so filtering on it could lose matches); else the
+ * codes. */
+static bool range_scan(void *scratch, const nearkit_search_call *c, uint64_t q, const void *query,
+                       const nearkit_ivf_list *list) {
+    codes_scratch *s = scratch;
+    bool refine = nearkit_ivf_view_of(c)->refine_k > 0;
+    for (uint64_t r0 = 0; r0 < list->size; r0 += SCAN_ROWS) {
+        size_t n = block_rows(list, r0);
+        if (!refine) block_distances(s, c, query, list, r0, n);
+        for (size_t i = 0; i < n; i++) {
+            uint32_t pos = list->positions[r0 + i];
+            float dist = nearkit_reported(c->ix, refine ? exact_distance(c, query, pos) : s->dist[i]);
+            if (!(dist <= c->radius)) continue;
+            int64_t id = position_id(c, pos);
+            if (c->admit && !nearkit_call_admits(c, id)) continue;
+            if (!nearkit_add_match(c, q, id, dist)) return false;
+        }
+    }
+    return true;
+}
+
+const nearkit_ivf_scanner nearkit_ivf_scan_codes = {
+    .max_chunk = MAX_CHUNK,
+    .scratch_new = scratch_new,
+    .scratch_free = scratch_free,
+    .knn_begin = knn_begin,
+    .knn_scan = knn_scan,
+    .knn_finish = knn_finish,
+    .knn_scan_admitted = knn_scan_admitted,
+    .knn_held = knn_held,
+    .range_scan = range_scan,
+};

@@ -1,0 +1,488 @@
+/* Compressed codes (issue 17): the codecs, their kernels and the IVF kinds over them.
+ *
+ *  - fp16 / bf16 rounding: every half and bfloat16 value round-trips, ties go to even, edge
+ *    values (infinity, subnormals, the largest half, overflow) round as IEEE says; fp16 codes
+ *    saturate at 65504;
+ *  - encode / decode error bounds per codec (fp16: 2^-11 relative, bf16: 2^-8, sq: half a cell);
+ *  - the code kernels: equal bit for bit in every implementation the CPU runs, and to the float
+ *    kernel on the decoded vector, for many dimensions (tails included) and every format;
+ *  - ivf_fp16 / bf16 / sq8 / sq4: recall against flat at a fixed nprobe with and without refine
+ *    (printed with the bytes per vector), exact distances under refine, save / load giving the
+ *    same results, damaged sections (CORRUPT), removal, get, filters, parameters. */
+#define NEARKIT_EXPERIMENTAL
+#include "nearkit.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "binary_test_util.h"
+#include "check.h"
+#include "codes/codec.h"
+#include "kernels/kernels.h"
+
+#define F32 NEARKIT_VECTOR_FLOAT32
+
+static uint64_t rng = 777;
+static float frand(void) { return (float)((bt_next(&rng) >> 11) * 0x1.0p-53) * 2.0f - 1.0f; }
+
+static float from_bits(uint32_t b) {
+    float f;
+    memcpy(&f, &b, sizeof f);
+    return f;
+}
+static uint32_t bits_of(float f) {
+    uint32_t b;
+    memcpy(&b, &f, sizeof b);
+    return b;
+}
+
+/* ---- rounding ---------------------------------------------------------------------------------- */
+
+static void test_half_rounding(void) {
+    long bad = 0;
+    for (uint32_t h = 0; h < 65536; h++) { /* every non-NaN half round-trips */
+        if ((h & 0x7c00u) == 0x7c00u && (h & 0x3ffu)) continue;
+        if (nearkit_float_to_half(nearkit_half_to_float((uint16_t)h)) != h) bad++;
+        if (nearkit_float_to_bf16(nearkit_bf16_to_float((uint16_t)h)) != h &&
+            !((h & 0x7f80u) == 0x7f80u && (h & 0x7fu)))
+            bad++;
+    }
+    CHECK(bad == 0);
+    CHECK(nearkit_half_to_float(0x7bffu) == 65504.0f);
+    CHECK(nearkit_half_to_float(0x0001u) == 0x1p-24f);
+    CHECK(nearkit_half_to_float(0x0400u) == 0x1p-14f);
+    CHECK(nearkit_float_to_half(65504.0f) == 0x7bffu);
+    CHECK(nearkit_float_to_half(65519.99f) == 0x7bffu);
+    CHECK(nearkit_float_to_half(65520.0f) == 0x7c00u); /* the tie rounds to even: infinity */
+    CHECK(nearkit_float_to_half(INFINITY) == 0x7c00u);
+    CHECK(nearkit_float_to_half(-INFINITY) == 0xfc00u);
+    CHECK((nearkit_float_to_half(NAN) & 0x7c00u) == 0x7c00u && (nearkit_float_to_half(NAN) & 0x3ffu));
+    CHECK(nearkit_float_to_half(-0.0f) == 0x8000u);
+    CHECK(nearkit_float_to_half(0x1p-24f) == 0x0001u);
+    CHECK(nearkit_float_to_half(0x1p-25f) == 0x0000u);       /* tie to even: 0 */
+    CHECK(nearkit_float_to_half(0x1.8p-24f) == 0x0002u);     /* tie to even: 2 */
+    CHECK(nearkit_float_to_half(0x1.0001p-25f) == 0x0001u);  /* above the tie */
+    CHECK(nearkit_float_to_half(0x1.ff8p-15f) == 0x03ffu);   /* the largest subnormal */
+    CHECK(nearkit_float_to_half(0x1.ffcp-15f) == 0x0400u);   /* the tie rounds up into the normals */
+    CHECK(nearkit_float_to_half(0x1.ffbp-15f) == 0x03ffu);
+    CHECK(nearkit_float_to_half(1.0f + 0x1p-11f) == 0x3c00u); /* tie to even */
+    CHECK(nearkit_float_to_half(1.0f + 0x1.8p-10f) == 0x3c02u);
+    CHECK(nearkit_float_to_half(-1.0f - 0x1p-10f) == 0xbc01u);
+    CHECK(nearkit_float_to_half(1e-10f) == 0x0000u);
+    CHECK(nearkit_float_to_bf16(1.0f + 0x1p-8f) == 0x3f80u); /* tie to even */
+    CHECK(nearkit_float_to_bf16(1.0f + 0x1.8p-7f) == 0x3f82u);
+    CHECK(nearkit_float_to_bf16(from_bits(0x3f808001u)) == 0x3f81u);
+    CHECK(nearkit_float_to_bf16(from_bits(0x7f7fffffu)) == 0x7f80u); /* FLT_MAX rounds to inf */
+    CHECK(nearkit_float_to_bf16(from_bits(0x00000001u)) == 0x0000u); /* float subnormals too */
+    CHECK(nearkit_float_to_bf16(from_bits(0x00018000u)) == 0x0002u);
+
+    /* fp16 codes saturate: never infinity */
+    nearkit_codec c;
+    nearkit_codec_init(&c, NEARKIT_CODE_FP16, 3);
+    float big[3] = {1e6f, -70000.0f, 65504.0f}, back[3];
+    uint8_t code[6];
+    nearkit_codec_encode(&c, code, big, 1);
+    nearkit_codec_decode(&c, back, code, 1);
+    CHECK(back[0] == 65504.0f && back[1] == -65504.0f && back[2] == 65504.0f);
+}
+
+/* ---- encode / decode --------------------------------------------------------------------------- */
+
+static void test_round_trip(void) {
+    const size_t d = 37, n = 500;
+    float *x = malloc(n * d * sizeof *x), *y = malloc(n * d * sizeof *y);
+    uint8_t *codes = malloc(n * d * 2);
+    for (size_t i = 0; i < n * d; i++) x[i] = frand() * (1.0f + (float)(i % d)); /* ranges differ */
+    for (int f = 0; f < NEARKIT_CODE_FORMATS; f++) {
+        nearkit_codec c;
+        nearkit_codec_init(&c, f, d);
+        CHECK(nearkit_codec_ready(&c) == !nearkit_codec_needs_training(f));
+        CHECK_STATUS(nearkit_codec_train(&c, x, n, 42), NEARKIT_OK);
+        CHECK(nearkit_codec_ready(&c));
+        nearkit_codec_encode(&c, codes, x, n);
+        nearkit_codec_decode(&c, y, codes, n);
+        double worst = 0.0; /* error over its bound */
+        for (size_t i = 0; i < n * d; i++) {
+            double err = fabs((double)x[i] - y[i]), bound;
+            if (f == NEARKIT_CODE_FP16) bound = fabs(x[i]) * 0x1p-11 + 0x1p-25;
+            else if (f == NEARKIT_CODE_BF16) bound = fabs(x[i]) * 0x1p-8;
+            else bound = c.step[i % d] * 0.5 * (1.0 + 1e-4) + 1e-6;
+            if (err / bound > worst) worst = err / bound;
+        }
+        printf("codec %s: %zu bytes for %zu dimensions, worst error %.3f of its bound\n", nearkit_codec_name(f),
+               c.code_size, d, worst);
+        CHECK(worst <= 1.0);
+        /* the sq ranges are the sample's: deterministic with the seed */
+        nearkit_codec again;
+        nearkit_codec_init(&again, f, d);
+        CHECK_STATUS(nearkit_codec_train(&again, x, n, 42), NEARKIT_OK);
+        CHECK(!c.step || memcmp(c.step, again.step, d * sizeof(float)) == 0);
+        nearkit_codec_free(&again);
+        nearkit_codec_free(&c);
+    }
+    free(x);
+    free(y);
+    free(codes);
+}
+
+/* ---- kernels ----------------------------------------------------------------------------------- */
+
+static void test_kernels(void) {
+    const size_t dims[] = {1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 64, 100, 128, 257};
+    const size_t n = 11;
+    const nearkit_kernel_table *tables[3] = {nearkit_kernels_table(NEARKIT_KERNELS_SCALAR),
+                                             nearkit_kernels_table(NEARKIT_KERNELS_AVX2),
+                                             nearkit_kernels_table(NEARKIT_KERNELS_AVX512)};
+    long mismatches = 0, decoded_mismatches = 0, tables_run = 0;
+    for (size_t t = 0; t < 3; t++) tables_run += tables[t] != NULL;
+    for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++) {
+        size_t d = dims[di];
+        float *x = malloc(n * d * sizeof *x), *q = malloc(d * sizeof *q), *dec = malloc(d * sizeof *dec);
+        uint8_t *codes = malloc(n * d * 2);
+        for (size_t i = 0; i < n * d; i++) x[i] = frand() * 3.0f;
+        for (size_t i = 0; i < d; i++) q[i] = frand() * 3.0f;
+        for (int f = 0; f < NEARKIT_CODE_FORMATS; f++) {
+            nearkit_codec c;
+            nearkit_codec_init(&c, f, d);
+            nearkit_codec_train(&c, x, n, 1);
+            nearkit_codec_encode(&c, codes, x, n);
+            for (int dot = 0; dot < 2; dot++) {
+                float ref[11], out[11];
+                nearkit_code_kernel k0 = dot ? tables[0]->code_dot[f] : tables[0]->code_l2sq[f];
+                k0(ref, q, codes, c.step, c.base, n, d);
+                for (size_t r = 0; r < n; r++) { /* the contract: the float kernel on the decoded row */
+                    nearkit_codec_decode(&c, dec, codes + r * c.code_size, 1);
+                    float want = dot ? tables[0]->dot(q, dec, d) : tables[0]->l2sq(q, dec, d);
+                    decoded_mismatches += bits_of(want) != bits_of(ref[r]);
+                }
+                for (size_t t = 1; t < 3; t++) {
+                    if (!tables[t]) continue;
+                    nearkit_code_kernel kt = dot ? tables[t]->code_dot[f] : tables[t]->code_l2sq[f];
+                    kt(out, q, codes, c.step, c.base, n, d);
+                    for (size_t r = 0; r < n; r++) mismatches += bits_of(out[r]) != bits_of(ref[r]);
+                    kt(out, q, codes + 2 * c.code_size, c.step, c.base, 1, d); /* single row */
+                    mismatches += bits_of(out[0]) != bits_of(ref[2]);
+                }
+            }
+            nearkit_codec_free(&c);
+        }
+        free(x);
+        free(q);
+        free(dec);
+        free(codes);
+    }
+    printf("code kernels: %ld implementations compared\n", tables_run);
+    CHECK(mismatches == 0);
+    CHECK(decoded_mismatches == 0);
+}
+
+/* ---- the IVF kinds ----------------------------------------------------------------------------- */
+
+static const nearkit_kind code_kinds[] = {NEARKIT_KIND_IVF_FP16, NEARKIT_KIND_IVF_BF16, NEARKIT_KIND_IVF_SQ8,
+                                          NEARKIT_KIND_IVF_SQ4};
+static const char *const code_names[] = {"ivf_fp16", "ivf_bf16", "ivf_sq8", "ivf_sq4"};
+
+#define N 6000
+#define D 48
+#define NQ 200
+#define K 10
+
+static float *data, *queries;
+
+/* n points around 40 random centres, spread in every dimension. */
+static void clustered(float *out, size_t n, uint64_t seed) {
+    uint64_t s = seed;
+    float centres[40 * D];
+    for (size_t i = 0; i < 40 * D; i++) centres[i] = (float)((bt_next(&s) >> 11) * 0x1.0p-53) * 4.0f - 2.0f;
+    for (size_t i = 0; i < n; i++) {
+        const float *c = centres + (bt_next(&s) % 40) * D;
+        for (size_t j = 0; j < D; j++) out[i * D + j] = c[j] + ((float)((bt_next(&s) >> 11) * 0x1.0p-53) - 0.5f);
+    }
+}
+
+static nearkit_index *build(nearkit_kind kind, nearkit_metric metric, const char *params) {
+    nearkit_index_options o = NEARKIT_INDEX_OPTIONS_INIT;
+    o.params = params;
+    nearkit_index *ix = NULL;
+    CHECK_STATUS(nearkit_index_create(&ix, kind, metric, D, &o), NEARKIT_OK);
+    if (!ix) return NULL;
+    CHECK_STATUS(nearkit_index_add(ix, F32, data, N, NULL), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
+    return ix;
+}
+
+static double recall(const int64_t *truth, const int64_t *got) {
+    long hits = 0;
+    for (size_t q = 0; q < NQ; q++)
+        for (size_t i = 0; i < K; i++)
+            for (size_t j = 0; j < K; j++) hits += got[q * K + i] == truth[q * K + j] && got[q * K + i] >= 0;
+    return (double)hits / (NQ * K);
+}
+
+static double param(const nearkit_index *ix, const char *name) {
+    double v = -1;
+    CHECK_STATUS(nearkit_index_get_param(&v, ix, name), NEARKIT_OK);
+    return v;
+}
+
+static void search(const nearkit_index *ix, int64_t *ids, float *dist) {
+    CHECK_STATUS(nearkit_index_search(ids, dist, ix, F32, queries, NQ, K, NULL), NEARKIT_OK);
+}
+
+/* Whether two indexes answer the queries identically (ids and distance bits). */
+static bool same_answers(const nearkit_index *a, const nearkit_index *b) {
+    int64_t ia[NQ * K], ib[NQ * K];
+    float da[NQ * K], db[NQ * K];
+    search(a, ia, da);
+    search(b, ib, db);
+    return memcmp(ia, ib, sizeof ia) == 0 && memcmp(da, db, sizeof da) == 0;
+}
+
+static nearkit_index *reloaded(const nearkit_index *ix) {
+    void *buf = NULL;
+    size_t size = 0;
+    nearkit_index *back = NULL;
+    CHECK_STATUS(nearkit_index_save_to_buffer(&buf, &size, ix), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_load_from_buffer(&back, buf, size), NEARKIT_OK);
+    nearkit_buffer_free(buf);
+    return back;
+}
+
+static void test_recall(nearkit_metric metric) {
+    int64_t truth[NQ * K], got[NQ * K];
+    float tdist[NQ * K], dist[NQ * K];
+    nearkit_index *flat = build(NEARKIT_KIND_FLAT, metric, NULL);
+    nearkit_index *ivf = build(NEARKIT_KIND_IVF_FLAT, metric, "nlist=64,nprobe=8");
+    search(flat, truth, tdist);
+    search(ivf, got, dist);
+    double base = recall(truth, got);
+    printf("%s ivf_flat nprobe=8: recall %.4f, %.1f bytes per vector (float32 %d)\n",
+           nearkit_metric_name(metric), base, (double)nearkit_index_memory_bytes(ivf) / N, D * 4);
+    /* recall lost to the codes at most, without and with refine (tight clusters of near-equal
+     * distances: the hard case for 16 levels) */
+    const double floors[4] = {0.02, 0.05, 0.1, 0.7}, refined[4] = {0.01, 0.01, 0.01, 0.3};
+    for (size_t i = 0; i < 4; i++) {
+        for (int refine = 0; refine < 2; refine++) {
+            nearkit_index *ix = build(code_kinds[i], metric, refine ? "nlist=64,nprobe=8,refine=4" : "nlist=64,nprobe=8");
+            if (!ix) continue;
+            search(ix, got, dist);
+            double r = recall(truth, got);
+            printf("%s %s nprobe=8 refine=%d: recall %.4f, %.1f bytes per vector (%.1f in memory_bytes)\n",
+                   nearkit_metric_name(metric), code_names[i], refine ? 4 : 0, r, param(ix, "bytes_per_vector"),
+                   (double)nearkit_index_memory_bytes(ix) / N);
+            CHECK(r >= base - (refine ? refined[i] : floors[i]));
+            if (refine) { /* exact distances: a found id's distance is flat's */
+                long wrong = 0;
+                for (size_t q = 0; q < NQ; q++)
+                    for (size_t j = 0; j < K; j++)
+                        for (size_t t = 0; t < K; t++)
+                            if (got[q * K + j] == truth[q * K + t]) wrong += dist[q * K + j] != tdist[q * K + t];
+                CHECK(wrong == 0);
+                CHECK(param(ix, "bytes_per_vector") > D * 4);
+            } else {
+                CHECK(param(ix, "bytes_per_vector") < D * 4);
+            }
+            /* save / load: the same answers */
+            nearkit_index *back = reloaded(ix);
+            CHECK(back && same_answers(ix, back));
+            CHECK(back && nearkit_index_memory_bytes(back) <= nearkit_index_memory_bytes(ix) + 4096);
+            nearkit_index_free(back);
+            char *text = NULL;
+            CHECK_STATUS(nearkit_index_describe(&text, ix), NEARKIT_OK);
+            CHECK(text && strstr(text, code_names[i] + 4) && strstr(text, "bytes per vector"));
+            nearkit_string_free(text);
+            nearkit_index_free(ix);
+        }
+    }
+    nearkit_index_free(flat);
+    nearkit_index_free(ivf);
+}
+
+/* refine set per call; refine on an index that dropped its originals is refused. */
+static void test_params(void) {
+    nearkit_index *ix = build(NEARKIT_KIND_IVF_SQ8, NEARKIT_METRIC_L2, "nlist=32");
+    CHECK_STATUS(nearkit_index_set_param(ix, "refine", 2), NEARKIT_ERR_STATE);
+    CHECK_STATUS(nearkit_index_set_param(ix, "refine", 0), NEARKIT_OK);
+    nearkit_index_free(ix);
+    ix = build(NEARKIT_KIND_IVF_SQ8, NEARKIT_METRIC_L2, "nlist=32,refine=2");
+    int64_t a[NQ * K], b[NQ * K];
+    float da[NQ * K], db[NQ * K];
+    search(ix, a, da);
+    nearkit_param_value off = {"refine", 0};
+    nearkit_search_options o = NEARKIT_SEARCH_OPTIONS_INIT;
+    o.params = &off;
+    o.n_params = 1;
+    CHECK_STATUS(nearkit_index_search(b, db, ix, F32, queries, NQ, K, &o), NEARKIT_OK);
+    CHECK(memcmp(da, db, sizeof da) != 0); /* code distances, not exact ones */
+    CHECK_STATUS(nearkit_index_set_param(ix, "refine", 0), NEARKIT_OK);
+    search(ix, a, da);
+    CHECK(memcmp(da, db, sizeof da) == 0 && memcmp(a, b, sizeof a) == 0);
+    nearkit_index_free(ix);
+}
+
+/* Removal, get, filters on every compressed kind, with and without the originals. */
+static void test_living(void) {
+    int64_t ids[N], removed_ids[N / 2];
+    for (size_t i = 0; i < N; i++) ids[i] = (int64_t)(1000 + 3 * i);
+    for (size_t i = 0; i < N / 2; i++) removed_ids[i] = ids[2 * i];
+    for (size_t i = 0; i < 4; i++) {
+        for (int refine = 0; refine < 2; refine++) {
+            nearkit_index_options o = NEARKIT_INDEX_OPTIONS_INIT;
+            o.params = refine ? "nlist=16,nprobe=16,refine=3" : "nlist=16,nprobe=16";
+            nearkit_index *ix = NULL;
+            CHECK_STATUS(nearkit_index_create(&ix, code_kinds[i], NEARKIT_METRIC_L2, D, &o), NEARKIT_OK);
+            CHECK_STATUS(nearkit_index_add(ix, F32, data, N / 2, ids), NEARKIT_OK);
+            CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
+            CHECK_STATUS(nearkit_index_add(ix, F32, data + (N / 2) * D, N / 2, ids + N / 2), NEARKIT_OK);
+            uint64_t removed = 0;
+            CHECK_STATUS(nearkit_index_remove(&removed, ix, removed_ids, N / 2), NEARKIT_OK);
+            CHECK(removed == N / 2 && nearkit_index_count(ix) == N / 2);
+            int64_t got[NQ * K];
+            float dist[NQ * K];
+            search(ix, got, dist);
+            long strangers = 0;
+            for (size_t j = 0; j < NQ * K; j++) strangers += got[j] < 0 || (got[j] - 1000) % 6 == 0;
+            CHECK(strangers == 0);
+            /* get: the originals, or the decoded codes */
+            float vec[2 * D];
+            uint8_t found[2];
+            int64_t want[2] = {ids[1], ids[0]};
+            CHECK_STATUS(nearkit_index_get(vec, found, ix, want, 2), NEARKIT_OK);
+            CHECK(found[0] == 1 && found[1] == 0);
+            double err = 0;
+            for (size_t j = 0; j < D; j++) err = fmax(err, fabs(vec[j] - data[D + j]));
+            CHECK(refine ? err == 0.0 : err < (i == 3 ? 0.3 : 0.05));
+            /* an id-list filter: only those */
+            int64_t allow[50];
+            for (size_t j = 0; j < 50; j++) allow[j] = ids[2 * (j * 7) + 1];
+            nearkit_filter f = NEARKIT_FILTER_INIT;
+            f.type = NEARKIT_FILTER_IDS;
+            f.ids = allow;
+            f.n_ids = 50;
+            nearkit_search_options so = NEARKIT_SEARCH_OPTIONS_INIT;
+            so.filter = &f;
+            CHECK_STATUS(nearkit_index_search(got, dist, ix, F32, queries, NQ, K, &so), NEARKIT_OK);
+            long outside = 0;
+            for (size_t j = 0; j < NQ * K; j++) {
+                bool ok = false;
+                for (size_t t = 0; t < 50; t++) ok |= got[j] == allow[t];
+                outside += !ok;
+            }
+            CHECK(outside == 0);
+            /* save / load after removals */
+            nearkit_index *back = reloaded(ix);
+            CHECK(back && nearkit_index_count(back) == N / 2 && same_answers(ix, back));
+            nearkit_index_free(back);
+            nearkit_index_free(ix);
+        }
+    }
+}
+
+/* Damaged sections under valid checksums are CORRUPT, never a crash. */
+static void test_corrupt(void) {
+    for (size_t i = 0; i < 4; i++) {
+        for (int refine = 0; refine < 2; refine++) {
+            nearkit_index *ix = build(code_kinds[i], NEARKIT_METRIC_COSINE, refine ? "nlist=8,refine=2" : "nlist=8");
+            int64_t some[3] = {5, 6, 7};
+            uint64_t removed;
+            nearkit_index_remove(&removed, ix, some, 3); /* explicit position ids: IDS */
+            uint8_t *image = NULL;
+            size_t size = 0, es;
+            CHECK_STATUS(nearkit_index_save_to_buffer((void **)&image, &size, ix), NEARKIT_OK);
+            uint8_t *e;
+            uint64_t len;
+            const uint32_t bad_meta[][4] = {{(uint32_t)i + 1, 8, (uint32_t)refine, 0}, {(uint32_t)i, 8, 2, 0},
+                                            {(uint32_t)i, 8, (uint32_t)refine, 1}, {(uint32_t)i, 9, (uint32_t)refine, 0},
+                                            {(uint32_t)i, 8, (uint32_t)!refine, 0}};
+            for (size_t m = 0; m < 5; m++) {
+                e = bt_edit_section(&es, image, size, "CODC", bad_meta[m], 16);
+                CHECK(e && bt_load_status(e, es) == NEARKIT_ERR_CORRUPT);
+                free(e);
+            }
+            const char *tags[] = {"CODC", "CENT", "CODE", "BASN", "IDS ", "SQRG", "VECS"};
+            for (size_t t = 0; t < 7; t++) {
+                const uint8_t *body = bt_find_section(&len, image, tags[t]);
+                if (!body) {
+                    CHECK(t == 6 ? !refine : t == 5 ? i < 2 : false);
+                    continue;
+                }
+                e = bt_edit_section(&es, image, size, tags[t], NULL, 0); /* missing (IDS: ids are positions then) */
+                CHECK(e && (t == 4 || bt_load_status(e, es) == NEARKIT_ERR_CORRUPT));
+                free(e);
+                e = bt_edit_section(&es, image, size, tags[t], body, len - 1); /* a byte short */
+                CHECK(e && bt_load_status(e, es) == NEARKIT_ERR_CORRUPT);
+                free(e);
+            }
+            /* a range that decodes out of bounds, and an fp16 / bf16 code of infinity */
+            const uint8_t *body = bt_find_section(&len, image, i < 2 ? "CODE" : "SQRG");
+            uint8_t *bad = malloc(len);
+            memcpy(bad, body, len);
+            if (i < 2) {
+                uint16_t inf = i == 0 ? 0x7c00u : 0x7f80u;
+                memcpy(bad + 2, &inf, 2);
+            } else {
+                float huge = 1e30f;
+                memcpy(bad, &huge, 4);
+            }
+            e = bt_edit_section(&es, image, size, i < 2 ? "CODE" : "SQRG", bad, len);
+            CHECK(e && bt_load_status(e, es) == NEARKIT_ERR_CORRUPT);
+            free(e);
+            free(bad);
+            const uint8_t *basn = bt_find_section(&len, image, "BASN");
+            e = bt_edit_section(&es, image, size, "BASN", basn, len);
+            CHECK(e && bt_load_status(e, es) == NEARKIT_OK); /* the editor is sound */
+            free(e);
+            /* random byte flips never crash */
+            uint64_t s = 99;
+            for (int trial = 0; trial < 200; trial++) {
+                uint8_t *copy = malloc(size);
+                memcpy(copy, image, size);
+                copy[bt_next(&s) % size] ^= (uint8_t)(1u << (bt_next(&s) % 8));
+                nearkit_index *x = NULL;
+                if (nearkit_index_load_from_buffer(&x, copy, size) == NEARKIT_OK) nearkit_index_free(x);
+                free(copy);
+            }
+            nearkit_buffer_free(image);
+            nearkit_index_free(ix);
+        }
+    }
+}
+
+/* Untrained, saved and loaded, then trained: the same as trained at once. */
+static void test_untrained(void) {
+    nearkit_index_options o = NEARKIT_INDEX_OPTIONS_INIT;
+    o.params = "nlist=16";
+    nearkit_index *ix = NULL;
+    CHECK_STATUS(nearkit_index_create(&ix, NEARKIT_KIND_IVF_SQ4, NEARKIT_METRIC_IP, D, &o), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_add(ix, F32, data, N, NULL), NEARKIT_OK);
+    nearkit_index *back = reloaded(ix);
+    CHECK(back && same_answers(ix, back)); /* exact over the waiting rows */
+    CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_build(back), NEARKIT_OK);
+    CHECK(same_answers(ix, back));
+    nearkit_index_free(back);
+    nearkit_index_free(ix);
+}
+
+int main(void) {
+    test_half_rounding();
+    test_round_trip();
+    test_kernels();
+    data = malloc((size_t)N * D * sizeof *data);
+    queries = malloc((size_t)NQ * D * sizeof *queries);
+    clustered(data, N, 1);
+    clustered(queries, NQ, 1); /* the same centres */
+    for (size_t i = 0; i < (size_t)NQ * D; i++) queries[i] += 0.1f * frand();
+    test_recall(NEARKIT_METRIC_L2);
+    test_recall(NEARKIT_METRIC_COSINE);
+    test_recall(NEARKIT_METRIC_IP);
+    test_params();
+    test_living();
+    test_corrupt();
+    test_untrained();
+    free(data);
+    free(queries);
+    return check_summary("test_codecs");
+}
