@@ -5,8 +5,10 @@ PyNear's HNSW classes), side by side in one run (issue 16, "What it must show").
     python3 bench/hnsw_vs_peers.py [--datasets fashion,synth128,bin256] [--modes batch,single,churn,tuner]
                                    [--scale 1.0] [--queries 1000] [--plot docs/hnsw_recall_qps.png]
 
-The default run is long (hours: every library builds a 1M-vector graph, twice over); a run at
---scale 0.1 takes minutes. Datasets (k = 10):
+The default run is long (hours: six libraries build graphs over 1M vectors). The committed plot
+and bench/results/hnsw_vs_peers.txt come from a run of about 13 minutes on a shared 2-core machine:
+    --scale fashion=0.5,synth128=0.05,bin256=0.05 --queries 500 --tune-queries 500
+Datasets (k = 10):
   fashion   Fashion-MNIST, l2: the 60,000 training images (784 pixel values) as the base, the first
             --queries test images as queries (Debian's dataset-fashion-mnist, installed with apt-get
             when missing; as bench/ivf_vs_peers.py).
@@ -23,10 +25,12 @@ round(4 sqrt(n))), through the Python package; hnswlib (l2, cosine); USearch (l2
 Faiss IndexHNSWFlat (cosine: inner product on vectors normalised outside the timed calls) and
 IndexBinaryHNSW; PyNear HNSWL2Index, HNSWCosineIndex, HNSWBinaryIndex. The peers are installed with
 pip in this run when missing (hnswlib 0.8, usearch 2.x, faiss-cpu, pynear 2.6); nearkit must be
-installed already (pip install ./python). Builds run at two threads (wall time; CPU time too),
-searches at one thread, for ef_search (nprobe for ivf) swept over the same values for every library
-until recall 0.999 (or until it stops growing past 0.99), timed by process CPU time by default (--clock wall: the wall clock), best of
-repeated runs.
+installed already (pip install ./python). --libs runs a subset (hnsw,ivf,hnswlib,usearch,faiss,
+pynear). Builds run at two threads (wall time; CPU time too), searches at one thread, for
+ef_search (nprobe for ivf) swept over the same values for every library until recall 0.999 (or
+until it stops growing past 0.99), timed by process CPU time by default (steadier on a shared
+machine; it also counts any thread a library's search would add; --clock wall: the wall clock),
+best of repeated runs.
 
 Modes:
   batch   every query in one search call.
@@ -59,7 +63,7 @@ hnsw_memory_vs_hnswlib (maximum); over bin256: hnsw_binary_vs_faiss_qps_at_r95,
 hnsw_binary_vs_pynear_qps_at_r95; churn: <lib>_churn_recall_loss (fresh - churned); tuner:
 tuner_<lib>_max_error (largest |held-out recall - target|). --plot draws the recall-QPS curves
 (default docs/hnsw_recall_qps.png; "" for none).
-Needs: pip install numpy faiss-cpu matplotlib ./python (the peers are installed by the script).
+Needs: pip install numpy matplotlib ./python (the peers are installed by the script).
 """
 import argparse
 import ctypes
