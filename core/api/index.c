@@ -121,6 +121,7 @@ static nearkit_status read_search_options(nearkit_search_options *out,
  * one thing they change, through these functions only. */
 struct nearkit_index_lock {
     pthread_rwlock_t rw;
+    pthread_mutex_t adding; /* serialises the adds of kinds that link under the read side */
 };
 
 void nearkit_index_lock_read(const nearkit_index *ix) { pthread_rwlock_rdlock(&ix->lock->rw); }
@@ -142,11 +143,16 @@ static bool init_lock(nearkit_index *ix) {
 #endif
     bool ok = pthread_rwlock_init(&ix->lock->rw, &attr) == 0;
     pthread_rwlockattr_destroy(&attr);
+    if (ok && pthread_mutex_init(&ix->lock->adding, NULL) != 0) {
+        pthread_rwlock_destroy(&ix->lock->rw);
+        ok = false;
+    }
     if (!ok) free(ix->lock);
     return ok;
 }
 
 static void free_lock(nearkit_index *ix) {
+    pthread_mutex_destroy(&ix->lock->adding);
     pthread_rwlock_destroy(&ix->lock->rw);
     free(ix->lock);
 }
@@ -470,19 +476,74 @@ static nearkit_status check_ids(const int64_t *ids, uint64_t n) {
     return NEARKIT_OK;
 }
 
+/* The ids an add of n vectors gives them (*made: what the caller frees; *given NULL: the kind's
+ * positions), with room for them in the id counts. Lock held (write). */
+static nearkit_status add_ids(int64_t **made, const int64_t **given, nearkit_index *ix, uint64_t n,
+                              const int64_t *ids) {
+    *made = NULL;
+    nearkit_status st = ids ? NEARKIT_OK : implicit_ids(made, ix, n);
+    *given = ids ? ids : *made;
+    if (!st && *given && ix->id_counts && !nearkit_idmap_reserve(ix->id_counts, ix->id_counts->size + n))
+        st = nearkit_oom();
+    return st;
+}
+
+/* After the kind took the vectors: they count (write lock held). Ids left to the kind are its
+ * positions next onwards; they are counted too where the counts were made meanwhile (a writer
+ * between the steps of add_concurrently). */
+static void add_done(nearkit_index *ix, const int64_t *given, uint64_t n, uint64_t next) {
+    if (ix->ops->add_publish) ix->ops->add_publish(ix);
+    if (given) {
+        count_ids(ix, given, n); /* reserved by add_ids: cannot fail */
+    } else if (ix->id_counts && nearkit_idmap_reserve(ix->id_counts, ix->id_counts->size + n)) {
+        for (uint64_t i = 0; i < n; i++) nearkit_idmap_add(ix->id_counts, (int64_t)(next + i), 1);
+    }
+    ix->next_id = next + n;
+}
+
 static nearkit_status add_locked(nearkit_index *ix, const void *prepared, uint64_t n,
                                  const int64_t *ids) {
     uint64_t next = nearkit_index_next_id(ix);
-    int64_t *made = NULL;
-    nearkit_status st = ids ? NEARKIT_OK : implicit_ids(&made, ix, n);
-    const int64_t *given = ids ? ids : made;
-    if (!st && given && ix->id_counts && !nearkit_idmap_reserve(ix->id_counts, ix->id_counts->size + n))
-        st = nearkit_oom();
+    int64_t *made;
+    const int64_t *given;
+    nearkit_status st = add_ids(&made, &given, ix, n, ids);
     if (!st) st = ix->ops->add(ix, prepared, n, given);
-    if (!st) {
-        if (given) count_ids(ix, given, n); /* reserved above: cannot fail */
-        ix->next_id = next + n;
+    if (!st) add_done(ix, given, n, next);
+    free(made);
+    return st;
+}
+
+/* An add of a kind that links under the read side: prepared and given its ids under the write
+ * side, linked under the read side while searches run, published under the write side (so a
+ * search sees the batch whole or not at all). Adds of the index take turns. */
+static nearkit_status add_concurrently(nearkit_index *ix, const void *prepared, uint64_t n,
+                                       const int64_t *ids) {
+    pthread_mutex_lock(&ix->lock->adding);
+    lock_write(ix);
+    bool shared = false;
+    nearkit_status st = ix->ops->add_prepare(ix, n, ids != NULL, &shared);
+    if (st || !shared) {
+        if (!st) st = add_locked(ix, prepared, n, ids);
+        nearkit_index_unlock(ix);
+        pthread_mutex_unlock(&ix->lock->adding);
+        return st;
     }
+    uint64_t next = nearkit_index_next_id(ix);
+    int64_t *made;
+    const int64_t *given;
+    st = add_ids(&made, &given, ix, n, ids);
+    nearkit_index_unlock(ix);
+    if (!st) {
+        nearkit_index_lock_read(ix);
+        st = ix->ops->add(ix, prepared, n, given);
+        nearkit_index_unlock(ix);
+    }
+    if (!st) {
+        lock_write(ix);
+        add_done(ix, given, n, next);
+        nearkit_index_unlock(ix);
+    }
+    pthread_mutex_unlock(&ix->lock->adding);
     free(made);
     return st;
 }
@@ -496,7 +557,9 @@ NEARKIT_API nearkit_status nearkit_index_add(nearkit_index *index, nearkit_vecto
     nearkit_status st = accept_vectors(&prepared, &owned, index, type, vectors, n, "vector");
     if (st || n == 0) return st;
     st = check_ids(ids, n);
-    if (!st) {
+    if (!st && index->ops->add_prepare) {
+        st = add_concurrently(index, prepared, n, ids);
+    } else if (!st) {
         lock_write(index);
         st = add_locked(index, prepared, n, ids);
         nearkit_index_unlock(index);

@@ -196,6 +196,14 @@ typedef struct nearkit_index_ops {
     nearkit_status (*create)(nearkit_index *ix);
     void (*destroy)(nearkit_index *ix);
     nearkit_status (*add)(nearkit_index *ix, const void *vectors, uint64_t n, const int64_t *ids);
+    /* Kinds that link an add's vectors while searches run set both (else NULL: add runs under
+     * the write side alone). Under the write side, add_prepare readies n more vectors (storage
+     * grown, deferred work done) and sets *shared when add may then run under the read side;
+     * add_publish, under the write side again after add succeeded, makes the batch visible
+     * (until then searches may walk its vectors but never report them). Adds of one index are
+     * serialised among themselves, and any writer may run between the three steps. */
+    nearkit_status (*add_prepare)(nearkit_index *ix, uint64_t n, bool with_ids, bool *shared);
+    void (*add_publish)(nearkit_index *ix);
     nearkit_status (*train)(nearkit_index *ix, const void *vectors, uint64_t n); /* may be NULL */
     nearkit_status (*build)(nearkit_index *ix);                                 /* may be NULL */
     bool (*is_ready)(const nearkit_index *ix);

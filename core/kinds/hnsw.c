@@ -24,7 +24,15 @@
  *     the graph;
  *   - range search is approximate: the beam of ef_search doubles while all it holds lies within
  *     the radius, and every scored node within it is reported (exact when ef_search >= count);
- *   - ef_search is the call's (c->settings). */
+ *   - ef_search is the call's (c->settings);
+ *   - adds run while searches do (add_prepare, add, add_publish: see base/internal.h). Under the
+ *     write side the add repairs, and makes room in the rows and the graph for the batch; then,
+ *     under the read side, it appends the vectors past the published rows and links them (link
+ *     words atomic, each list changed under its node's spinlock, so searches only ever wait on
+ *     a node being linked); back under the write side it publishes the batch by moving
+ *     `visible`. Searches walk unpublished nodes but report, count, list and save only the
+ *     published ones, so they see a batch whole or not at all. An add that would refill free
+ *     slots (ids given, slots free) runs under the write side alone, as does everything else. */
 #include "kinds/hnsw_graph.h"
 #include "search/driver.h"
 #include "search/rows.h"
@@ -71,7 +79,11 @@ typedef struct hnsw_impl {
     uint64_t pending;        /* rows marked removed still linked in the graph */
     uint32_t *free_slots;    /* rows holding no node, filled by later adds (last first) */
     uint64_t n_free, free_cap;
-    uint64_t visible;        /* nodes a search may report: those below (atomic) */
+    /* Adds link while searches run (see the top comment): the rows and nodes below `visible`
+     * are the published ones, the only ones readers count, report, list or save. */
+    uint64_t visible;        /* atomic */
+    uint64_t published_rng;  /* the level generator as the last published add left it */
+    bool adding;             /* an add runs under the read side, from add_prepare to add_publish */
     hnsw_visited_pool visited;
 } hnsw_impl;
 
@@ -101,11 +113,23 @@ static bool hnsw_is_ready(const nearkit_index *ix) {
     return true;
 }
 
-static uint64_t hnsw_count(const nearkit_index *ix) { return nearkit_rows_live(&impl_of(ix)->rows); }
+static uint64_t visible_of(const hnsw_impl *h) { return __atomic_load_n(&h->visible, __ATOMIC_ACQUIRE); }
+
+/* The published rows, as a row store of their own (readers never read rows.count: an add may be
+ * appending). */
+static nearkit_rows published_rows(const hnsw_impl *h) {
+    return (nearkit_rows){.vectors = h->rows.vectors, .ids = h->rows.ids, .count = visible_of(h),
+                          .capacity = h->rows.capacity, .removed = h->rows.removed};
+}
+
+static uint64_t hnsw_count(const nearkit_index *ix) {
+    const hnsw_impl *h = impl_of(ix);
+    return visible_of(h) - h->rows.removed;
+}
 
 static uint64_t hnsw_memory(const nearkit_index *ix) {
     hnsw_impl *h = impl_of(ix);
-    return sizeof *h + nearkit_rows_memory(&h->rows, ix) + hnsw_graph_memory(&h->graph) +
+    return sizeof *h + nearkit_rows_memory(&h->rows, ix) + hnsw_graph_memory(&h->graph, visible_of(h)) +
            h->free_cap * sizeof(uint32_t) + hnsw_visited_pool_memory(&h->visited);
 }
 
@@ -116,7 +140,11 @@ static hnsw_space space_of(const nearkit_index *ix) {
 
 static uint32_t build_threads(const nearkit_index *ix) { return nearkit_resolve_threads(ix->num_threads); }
 
-static void publish(hnsw_impl *h) { __atomic_store_n(&h->visible, h->rows.count, __ATOMIC_RELEASE); }
+/* Makes every row and node visible (a writer, holding the index exclusively). */
+static void publish(hnsw_impl *h) {
+    h->published_rng = h->graph.rng;
+    __atomic_store_n(&h->visible, h->rows.count, __ATOMIC_RELEASE);
+}
 
 /* ---- removing ---------------------------------------------------------------------------------- */
 
@@ -164,7 +192,7 @@ static nearkit_status hnsw_remove(nearkit_index *ix, const nearkit_idmap *ids, u
 static nearkit_status hnsw_compact(nearkit_index *ix) {
     hnsw_impl *h = impl_of(ix);
     nearkit_status st = unlink_pending(ix);
-    if (st || h->n_free == 0) return st;
+    if (st || h->n_free == 0 || h->adding) return st; /* an add in flight counts on its rows */
     uint64_t old = h->rows.count;
     uint64_t *kept = nearkit_alloc_array((size_t)old, sizeof *kept);
     if (!kept) return nearkit_oom();
@@ -183,12 +211,14 @@ static nearkit_status hnsw_compact(nearkit_index *ix) {
 
 static nearkit_status hnsw_get(const nearkit_index *ix, const nearkit_idmap *wanted, void *vectors,
                                uint8_t *found) {
-    nearkit_rows_get(&impl_of(ix)->rows, ix, wanted, vectors, found);
+    nearkit_rows rows = published_rows(impl_of(ix));
+    nearkit_rows_get(&rows, ix, wanted, vectors, found);
     return NEARKIT_OK;
 }
 
 static void hnsw_each_id(const nearkit_index *ix, bool (*fn)(void *ctx, int64_t id), void *ctx) {
-    nearkit_rows_each_id(&impl_of(ix)->rows, fn, ctx);
+    nearkit_rows rows = published_rows(impl_of(ix));
+    nearkit_rows_each_id(&rows, fn, ctx);
 }
 
 /* ---- adding ------------------------------------------------------------------------------------ */
@@ -236,8 +266,10 @@ static void batch_commit(add_batch *b, hnsw_impl *h, const nearkit_index *ix, co
         memcpy(h->rows.vectors + (size_t)slot * vb, (const uint8_t *)vectors + i * vb, vb);
         h->rows.ids[slot] = ids[i];
     }
-    h->rows.removed -= b->reused;
-    h->n_free -= b->reused;
+    if (b->reused) { /* an exclusive add: readers count removed rows */
+        h->rows.removed -= b->reused;
+        h->n_free -= b->reused;
+    }
     for (uint64_t i = 0; i < n; i++) {
         h->graph.level[b->nodes[i]] = b->levels[i];
         h->graph.upper[b->nodes[i]] = b->upper[i];
@@ -245,12 +277,35 @@ static void batch_commit(add_batch *b, hnsw_impl *h, const nearkit_index *ix, co
     }
 }
 
+/* Under the write side: repairs, then (an add that appends only) grows the rows and the graph
+ * for n more so that the add may run while searches do. Refilling free slots stays exclusive: a
+ * slot below the published rows changing under a reader's scan would show part of a batch. */
+static nearkit_status hnsw_add_prepare(nearkit_index *ix, uint64_t n, bool with_ids, bool *shared) {
+    hnsw_impl *h = impl_of(ix);
+    if (unlink_pending(ix)) nearkit_clear_error(); /* slots wait for a later writer */
+    *shared = false;
+    if (with_ids && h->n_free > 0) return NEARKIT_OK;
+    nearkit_status st = with_ids ? nearkit_rows_explicit_ids(&h->rows) : NEARKIT_OK;
+    if (!st) st = nearkit_rows_reserve(&h->rows, ix, h->rows.count + n);
+    if (!st) st = hnsw_graph_reserve(&h->graph, h->rows.count + n);
+    *shared = h->adding = st == NEARKIT_OK;
+    return st;
+}
+
+static void hnsw_add_publish(nearkit_index *ix) {
+    hnsw_impl *h = impl_of(ix);
+    h->adding = false;
+    publish(h);
+}
+
+/* Links the vectors; they count once published (hnsw_add_publish). Under the read side when
+ * add_prepare said so: then it only appends, into room made beforehand. */
 static nearkit_status hnsw_add(nearkit_index *ix, const void *vectors, uint64_t n, const int64_t *ids) {
     hnsw_impl *h = impl_of(ix);
     if (n == 0) return NEARKIT_OK;
-    if (unlink_pending(ix)) nearkit_clear_error(); /* slots wait for a later writer */
+    bool shared = h->adding;
     add_batch b;
-    nearkit_status st = batch_prepare(&b, h, n, ids != NULL);
+    nearkit_status st = batch_prepare(&b, h, n, ids != NULL && !shared);
     uint64_t appended = n - b.reused;
     if (!st) st = hnsw_graph_reserve(&h->graph, h->rows.count + appended);
     hnsw_inserter *ins = st ? NULL : hnsw_inserter_new(&h->graph, build_threads(ix));
@@ -263,8 +318,8 @@ static nearkit_status hnsw_add(nearkit_index *ix, const void *vectors, uint64_t 
         batch_commit(&b, h, ix, vectors, n, ids);
         hnsw_space s = space_of(ix);
         hnsw_insert(ins, &h->graph, &s, b.nodes, n);
-        publish(h);
     }
+    if (st) h->adding = false; /* no publish follows */
     hnsw_inserter_free(ins);
     batch_free(&b, n);
     return st;
@@ -293,7 +348,7 @@ static nearkit_status hnsw_set_param(nearkit_index *ix, size_t i, double value) 
     }
     /* the generic layer refuses build parameters once vectors are in; removed ones still shape
      * the graph's storage */
-    if (h->rows.count > 0)
+    if (h->rows.count > 0 || h->adding)
         return nearkit_set_error(NEARKIT_ERR_STATE, "parameter '%s' can only be set before vectors are added",
                                  hnsw_params[i].name);
     if (i == P_M) {
@@ -326,7 +381,7 @@ static double call_setting(const nearkit_search_call *c, size_t i) { return c->s
 /* The share of stored rows an id list or bitmap admits, estimated: its bound over the count and
  * an even sample of the stored ids, whichever is lower. */
 static double estimate_share(const nearkit_search_call *c, const hnsw_impl *h, uint64_t visible) {
-    uint64_t live = nearkit_rows_live(&h->rows);
+    uint64_t live = visible - h->rows.removed;
     if (live == 0) return 1.0;
     double share = c->admit->most == UINT64_MAX ? 1.0 : (double)c->admit->most / (double)live;
     uint64_t step = visible <= SELECTIVITY_SAMPLE ? 1 : visible / SELECTIVITY_SAMPLE, tested = 0, hits = 0;
@@ -353,11 +408,11 @@ static uint32_t clamp_beam(double want, uint64_t nodes) {
 static bool hnsw_plan_call(nearkit_search_call *c, void *plan) {
     const hnsw_impl *h = impl_of(c->ix);
     hnsw_plan *p = plan;
-    uint64_t visible = __atomic_load_n(&h->visible, __ATOMIC_ACQUIRE);
-    uint64_t live = nearkit_rows_live(&h->rows);
+    uint64_t visible = visible_of(h);
+    uint64_t live = visible - h->rows.removed;
     double ef = call_setting(c, P_EF_SEARCH);
     if (c->k > ef) ef = (double)c->k;
-    *p = (hnsw_plan){.space = space_of(c->ix), .visible = visible, .nodes = h->rows.count - h->n_free,
+    *p = (hnsw_plan){.space = space_of(c->ix), .visible = visible, .nodes = visible - h->n_free,
                      .tests = c->admit || h->pending > 0};
     c->chunk = nearkit_default_chunk(c->n, c->threads, 8);
     double share = p->nodes ? (double)live / (double)p->nodes : 1.0;
@@ -369,7 +424,8 @@ static bool hnsw_plan_call(nearkit_search_call *c, void *plan) {
     }
     p->beam = clamp_beam(ef / (share > 1e-6 ? share : 1e-6), p->nodes);
     if (!exact) return true;
-    nearkit_status st = nearkit_rows_admitted(&p->positions, &p->n_positions, &h->rows, c, 0, visible);
+    nearkit_rows rows = published_rows(h);
+    nearkit_status st = nearkit_rows_admitted(&p->positions, &p->n_positions, &rows, c, 0, visible);
     if (st) nearkit_clear_error();
     return st == NEARKIT_OK;
 }
@@ -589,36 +645,63 @@ static uint64_t upper_words(const hnsw_graph *g, uint64_t nodes) {
     return words;
 }
 
-static nearkit_status save_upper(const hnsw_graph *g, uint64_t nodes, nearkit_writer *w) {
-    uint64_t words = upper_words(g, nodes);
-    uint32_t *all = nearkit_alloc_array((size_t)(words ? words : 1), sizeof(uint32_t));
+/* Copies a list word by word (an add may be changing it), leaving out nodes not published. */
+static void copy_list(uint32_t *out, const uint32_t *list, uint32_t max, uint64_t nodes) {
+    uint32_t n = hnsw_word(list), kept = 0;
+    if (n > max) n = max;
+    memset(out, 0, (1 + (size_t)max) * sizeof(uint32_t));
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t x = hnsw_word(list + 1 + i);
+        if (x < nodes) out[1 + kept++] = x;
+    }
+    out[0] = kept;
+}
+
+/* HLK0 and HLKU of the first `nodes` nodes. */
+static nearkit_status save_links(const hnsw_graph *g, uint64_t nodes, nearkit_writer *w) {
+    uint64_t words0 = nodes * (1 + g->M0), words = upper_words(g, nodes);
+    uint32_t *all = nearkit_alloc_array((size_t)(words0 > words ? words0 : words) + 1, sizeof(uint32_t));
     if (!all) return nearkit_oom();
+    for (uint64_t u = 0; u < nodes; u++) copy_list(all + u * (1 + g->M0), hnsw_links(g, (uint32_t)u, 0), g->M0, nodes);
+    nearkit_status st = nearkit_writer_section(w, LINKS0_TAG, all, words0 * sizeof(uint32_t));
     uint64_t at = 0;
     for (uint64_t u = 0; u < nodes; u++) {
-        if (g->level[u] == HNSW_FREE_LEVEL || g->level[u] == 0) continue;
-        size_t n = (size_t)g->level[u] * (1 + g->M);
-        memcpy(all + at, g->upper[u], n * sizeof(uint32_t));
-        at += n;
+        if (g->level[u] == HNSW_FREE_LEVEL) continue;
+        for (int l = 1; l <= g->level[u]; l++, at += 1 + g->M)
+            copy_list(all + at, hnsw_links(g, (uint32_t)u, l), g->M, nodes);
     }
-    nearkit_status st = nearkit_writer_section(w, UPPER_TAG, all, words * sizeof(uint32_t));
+    if (!st) st = nearkit_writer_section(w, UPPER_TAG, all, words * sizeof(uint32_t));
     free(all);
     return st;
 }
 
+/* The entry point among the first `nodes` nodes: the graph's, unless an add in flight raised it
+ * to a node of its own; then the first node of the highest level below. */
+static uint64_t published_top(const hnsw_graph *g, uint64_t nodes) {
+    uint64_t top = hnsw_top(g);
+    if (top == HNSW_NO_TOP || hnsw_top_node(top) < nodes) return top;
+    top = HNSW_NO_TOP;
+    for (uint64_t u = 0; u < nodes; u++)
+        if (g->level[u] != HNSW_FREE_LEVEL && (top == HNSW_NO_TOP || g->level[u] > hnsw_top_level(top)))
+            top = (uint64_t)g->level[u] << 32 | u;
+    return top;
+}
+
 /* Sections VECS, IDS (through the row store), HNSW, HLVL (a level byte per node, 255 for a free
- * slot), HLK0 (level-0 lists, 1 + 2 M words per node) and HLKU (upper lists). */
+ * slot), HLK0 (level-0 lists, 1 + 2 M words per node) and HLKU (upper lists): the published rows
+ * and nodes only. */
 static nearkit_status hnsw_save(const nearkit_index *ix, nearkit_writer *w) {
     const hnsw_impl *h = impl_of(ix);
     const hnsw_graph *g = &h->graph;
-    uint64_t nodes = h->rows.count, top = hnsw_top(g);
+    nearkit_rows rows = published_rows(h);
+    uint64_t nodes = rows.count, top = published_top(g, nodes);
     hnsw_header head = {.version = 1, .M = g->M, .entry = top == HNSW_NO_TOP ? 0 : hnsw_top_node(top),
-                        .top_level = top == HNSW_NO_TOP ? -1 : hnsw_top_level(top), .rng = g->rng,
+                        .top_level = top == HNSW_NO_TOP ? -1 : hnsw_top_level(top), .rng = h->published_rng,
                         .nodes = nodes};
-    nearkit_status st = nearkit_rows_save(&h->rows, ix, w);
+    nearkit_status st = nearkit_rows_save(&rows, ix, w);
     if (!st) st = nearkit_writer_section(w, HNSW_TAG, &head, sizeof head);
     if (!st) st = nearkit_writer_section(w, LEVELS_TAG, g->level, nodes);
-    if (!st) st = nearkit_writer_section(w, LINKS0_TAG, g->links0, nodes * (1 + g->M0) * sizeof(uint32_t));
-    if (!st) st = save_upper(g, nodes, w);
+    if (!st) st = save_links(g, nodes, w);
     return st;
 }
 
@@ -729,13 +812,14 @@ static nearkit_status hnsw_load(nearkit_index *ix, const nearkit_reader *r) {
 
 /* ---- description ------------------------------------------------------------------------------- */
 
+/* Nodes per level and level-0 degrees of the published nodes. */
 static void describe_degrees(const hnsw_graph *g, uint64_t nodes, nearkit_strbuf *sb) {
     uint64_t per_level[HNSW_MAX_LEVEL] = {0}, links = 0, linked = 0;
     uint32_t least = UINT32_MAX, most = 0;
     for (uint64_t u = 0; u < nodes; u++) {
         if (g->level[u] == HNSW_FREE_LEVEL) continue;
         for (int l = 0; l <= g->level[u]; l++) per_level[l]++;
-        uint32_t d = hnsw_links(g, (uint32_t)u, 0)[0];
+        uint32_t d = hnsw_word(hnsw_links(g, (uint32_t)u, 0));
         links += d;
         linked++;
         if (d < least) least = d;
@@ -758,9 +842,9 @@ static void hnsw_describe(const nearkit_index *ix, nearkit_strbuf *sb) {
                            "hierarchical navigable small world graph: M %u (level 0: %u), "
                            "ef_construction %u, ef_search %u%s; distance kernels: %s\n",
                            g->M, g->M0, g->ef_construction, h->ef_search,
-                           (uint64_t)h->ef_search >= nearkit_rows_live(&h->rows) ? " (exact scan)" : "",
+                           (uint64_t)h->ef_search >= hnsw_count(ix) ? " (exact scan)" : "",
                            nearkit_kernels()->name);
-    describe_degrees(g, h->rows.count, sb);
+    describe_degrees(g, visible_of(h), sb);
     nearkit_strbuf_appendf(sb, "removed, awaiting relinking: %llu; free slots: %llu\n",
                            (unsigned long long)h->pending, (unsigned long long)h->n_free);
 }
@@ -778,6 +862,8 @@ const nearkit_index_ops nearkit_hnsw_ops = {
     .create = hnsw_create,
     .destroy = hnsw_destroy,
     .add = hnsw_add,
+    .add_prepare = hnsw_add_prepare,
+    .add_publish = hnsw_add_publish,
     .is_ready = hnsw_is_ready,
     .count = hnsw_count,
     .memory = hnsw_memory,

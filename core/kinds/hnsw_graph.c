@@ -58,10 +58,10 @@ nearkit_status hnsw_graph_reserve(hnsw_graph *g, uint64_t nodes) {
     return NEARKIT_OK;
 }
 
-uint64_t hnsw_graph_memory(const hnsw_graph *g) {
+uint64_t hnsw_graph_memory(const hnsw_graph *g, uint64_t nodes) {
     uint64_t bytes = g->capacity * ((1 + g->M0) * sizeof(uint32_t) + sizeof(uint32_t *) + 2);
-    for (uint64_t i = 0; i < g->capacity; i++)
-        if (g->upper[i]) bytes += (uint64_t)g->level[i] * (1 + g->M) * sizeof(uint32_t);
+    for (uint64_t i = 0; i < nodes; i++)
+        if (g->level[i] != HNSW_FREE_LEVEL) bytes += (uint64_t)g->level[i] * (1 + g->M) * sizeof(uint32_t);
     return bytes;
 }
 

@@ -70,7 +70,8 @@ nearkit_status hnsw_graph_init(hnsw_graph *g, uint32_t M, uint32_t ef_constructi
 void hnsw_graph_free(hnsw_graph *g);
 /* Room for `nodes` nodes; new slots hold no node. Moves the arrays: exclusive writers only. */
 nearkit_status hnsw_graph_reserve(hnsw_graph *g, uint64_t nodes);
-uint64_t hnsw_graph_memory(const hnsw_graph *g);
+/* Bytes held, upper blocks counted for the first `nodes` nodes (an add may be making others). */
+uint64_t hnsw_graph_memory(const hnsw_graph *g, uint64_t nodes);
 
 static inline uint32_t hnsw_max_links(const hnsw_graph *g, int level) { return level ? g->M : g->M0; }
 

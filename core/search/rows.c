@@ -46,6 +46,10 @@ static nearkit_status reserve(nearkit_rows *rows, const nearkit_index *ix, uint6
     return resize(rows, ix, cap < needed ? needed : cap);
 }
 
+nearkit_status nearkit_rows_reserve(nearkit_rows *rows, const nearkit_index *ix, uint64_t needed) {
+    return reserve(rows, ix, needed);
+}
+
 nearkit_status nearkit_rows_explicit_ids(nearkit_rows *rows) {
     if (rows->ids) return NEARKIT_OK;
     int64_t *ids = nearkit_alloc_array((size_t)(rows->capacity ? rows->capacity : 1), sizeof(int64_t));

@@ -42,6 +42,9 @@ static inline int64_t nearkit_rows_id(const nearkit_rows *rows, uint64_t row) {
 /* Appends n rows; ids NULL gives them the ids count, count + 1, ... (their positions). */
 nearkit_status nearkit_rows_append(nearkit_rows *rows, const nearkit_index *ix, const void *vectors,
                                    uint64_t n, const int64_t *ids);
+/* Room for `needed` rows, so that appending up to them moves nothing (kinds whose searches run
+ * during an add reserve under the write side first). */
+nearkit_status nearkit_rows_reserve(nearkit_rows *rows, const nearkit_index *ix, uint64_t needed);
 /* Makes the ids an explicit array (kinds that reorder rows, or hand the array to a heap). */
 nearkit_status nearkit_rows_explicit_ids(nearkit_rows *rows);
 /* Reorders rows [0, n): new row i is old row perm[i] (perm a permutation of [0, n)); rows from n
