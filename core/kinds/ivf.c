@@ -4,12 +4,18 @@
  * index's results exactly.
  *
  * One implementation, three parts: the quantizer (ivf_quantizer.c), the list store
- * (ivf_lists.c), and a scanner per code format (ivf_scan_*.c). Two configurations of it are kinds:
+ * (ivf_lists.c), and a scanner per code format (ivf_scan_*.c). Six configurations of it are kinds:
  *   - ivf_flat: float vectors kept as they are, for l2, cosine and ip; k-means centroids
  *     (spherical for cosine and ip); rows labelled by their ids; lists saved list by list;
  *   - ivf_binary: packed binary codes under Hamming; binary k-means centroids; rows labelled by
  *     their insertion position (the index maps positions to ids, implicitly until ids are given);
- *     codes saved in insertion order with the list of each.
+ *     codes saved in insertion order with the list of each;
+ *   - ivf_fp16, ivf_bf16, ivf_sq8, ivf_sq4: compressed codes of a codec (codes/codec.h) under
+ *     ivf_flat's quantizer, rows labelled by position as ivf_binary's; with `refine` > 0 at
+ *     training the original vectors stay beside them (a row store by position) and a query
+ *     re-ranks ceil(refine * k) candidates exactly (ivf_scan_codes.c); trained with refine 0 they
+ *     are dropped, get decodes the codes, and an exact pass (few admitted rows) runs over decoded
+ *     vectors.
  * Their parameters, defaults and file layouts are those of format v1 (docs/format.md).
  *
  * Vectors added before training wait in insertion order (a row store) and go to their lists at
