@@ -71,6 +71,11 @@ static const seed seeds[] = {
     {NEARKIT_KIND_HNSW, NEARKIT_METRIC_COSINE, FLOAT_DIM, ADDED, true, "M=3,ef_construction=8"},
     {NEARKIT_KIND_HNSW, NEARKIT_METRIC_IP, FLOAT_DIM, EMPTY, false, NULL},
     {NEARKIT_KIND_HNSW, NEARKIT_METRIC_HAMMING, 64, ADDED, false, "M=2,ef_construction=4"},
+    {NEARKIT_KIND_IVF_FP16, NEARKIT_METRIC_L2, FLOAT_DIM, BUILT, false, "nlist=4,nprobe=2"},
+    {NEARKIT_KIND_IVF_BF16, NEARKIT_METRIC_COSINE, FLOAT_DIM, BUILT_LATE, true, "nlist=3,refine=2"},
+    {NEARKIT_KIND_IVF_SQ8, NEARKIT_METRIC_L2, FLOAT_DIM, BUILT_LATE, true, "nlist=3,refine=3"},
+    {NEARKIT_KIND_IVF_SQ8, NEARKIT_METRIC_IP, FLOAT_DIM, ADDED, false, NULL},
+    {NEARKIT_KIND_IVF_SQ4, NEARKIT_METRIC_COSINE, FLOAT_DIM - 1, BUILT, true, "nlist=4"},
 };
 
 static uint32_t next_value(uint64_t *state) {
