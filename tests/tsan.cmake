@@ -10,13 +10,16 @@
 # run the threaded paths in seconds to a few minutes: test_threads, the golden suite (every kind,
 # every kernel level, two threads), the API, format and loader tests, and the smaller kind tests.
 # "all" adds the tests whose brute-force cross-checks take several CPU minutes each under TSan
-# (vptree, mih, ivf_flat, bktree); "OFF" leaves TSan out.
+# (vptree, mih, ivf_flat, bktree), and those whose own threads are few against minutes of
+# single-threaded arithmetic (codecs: encode/decode and kernel checks; tune: a composition of
+# public calls whose threaded searches test_threads and the golden suite cover); "OFF" leaves TSan
+# out. hnsw stays in quick: its inserts and searches race on purpose, under per-node locks.
 set(NEARKIT_TSAN_TESTS quick CACHE STRING "C tests under ThreadSanitizer: quick, all or OFF")
 set_property(CACHE NEARKIT_TSAN_TESTS PROPERTY STRINGS quick all OFF)
 if(NOT NEARKIT_TSAN_TESTS OR NEARKIT_TSAN_TESTS STREQUAL "OFF")
   return()
 endif()
-set(_tsan_slow test_vptree test_mih test_ivf_flat test_bktree)
+set(_tsan_slow test_vptree test_mih test_ivf_flat test_bktree test_codecs test_tune)
 
 set(NEARKIT_TSAN -fsanitize=thread -fno-omit-frame-pointer -g)
 nearkit_core_objects(nearkit_objects_tsan)
