@@ -203,6 +203,16 @@ impl Kind {
     pub const MIH: Kind = Kind(sys::NEARKIT_KIND_MIH);
     /// Inverted file over binary vectors (approximate).
     pub const IVF_BINARY: Kind = Kind(sys::NEARKIT_KIND_IVF_BINARY);
+    /// Hierarchical navigable small-world graph (approximate).
+    pub const HNSW: Kind = Kind(sys::NEARKIT_KIND_HNSW);
+    /// Inverted file over fp16 codes, optional exact re-rank (approximate).
+    pub const IVF_FP16: Kind = Kind(sys::NEARKIT_KIND_IVF_FP16);
+    /// Inverted file over bfloat16 codes, optional exact re-rank (approximate).
+    pub const IVF_BF16: Kind = Kind(sys::NEARKIT_KIND_IVF_BF16);
+    /// Inverted file over 8-bit scalar-quantised codes, optional exact re-rank (approximate).
+    pub const IVF_SQ8: Kind = Kind(sys::NEARKIT_KIND_IVF_SQ8);
+    /// Inverted file over 4-bit scalar-quantised codes, optional exact re-rank (approximate).
+    pub const IVF_SQ4: Kind = Kind(sys::NEARKIT_KIND_IVF_SQ4);
 
     /// Looks a kind up by name (`"flat"`, `"vptree"`, ...; case-insensitive).
     ///
