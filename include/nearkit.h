@@ -36,7 +36,10 @@
  *     never wait for each other; a writer (add, remove, train, build, compact, set_param) runs
  *     alone: it waits for the searches under way and searches that start meanwhile wait for it.
  *     So each search sees the collection before or after a concurrent write, whole, never half of
- *     it. Different indexes are independent.
+ *     it. One exception shortens the wait, not the guarantee: an hnsw add links its batch while
+ *     searches go on (they wait only for its short start and end, and adds to one index take
+ *     turns), and searches report, count and save none of the batch until it is published whole.
+ *     Different indexes are independent.
  */
 #ifndef NEARKIT_H
 #define NEARKIT_H
@@ -152,7 +155,9 @@ typedef int32_t nearkit_kind;
 #define NEARKIT_KIND_VPTREE 2      /* exact vantage-point tree */
 #define NEARKIT_KIND_BKTREE 3      /* exact Burkhard-Keller tree, hamming */
 #define NEARKIT_KIND_IVF_FLAT 4    /* inverted file over float vectors (approximate) */
-#define NEARKIT_KIND_HNSW 5        /* hierarchical navigable small-world graph (approximate) */
+#define NEARKIT_KIND_HNSW 5        /* hierarchical navigable small-world graph (approximate): l2,
+                                    * cosine, ip, hamming; M, ef_construction (build), ef_search
+                                    * (runtime; >= the count scans exactly) */
 #define NEARKIT_KIND_MIH 6         /* multi-index hashing, hamming (exact unless capped) */
 #define NEARKIT_KIND_IVF_BINARY 7  /* inverted file over binary vectors (approximate) */
 #define NEARKIT_KIND_IVF_FP16 8    /* inverted file over fp16 codes, optional exact re-rank */
