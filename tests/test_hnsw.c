@@ -183,7 +183,9 @@ static bool same_answers(const nearkit_index *a, const nearkit_search_options *o
 
 static void test_recall(nearkit_metric metric) {
     dataset s = make_dataset(metric, 5000, 200);
-    nearkit_index *h = build(NEARKIT_KIND_HNSW, &s, NULL, 2);
+    /* one thread: a seeded, reproducible graph (a two-thread build links in a varying order, and
+     * its cosine recall at ef 300 was seen between 0.987 and 1.0; test_threads builds on two) */
+    nearkit_index *h = build(NEARKIT_KIND_HNSW, &s, NULL, 1);
     nearkit_index *f = build(NEARKIT_KIND_FLAT, &s, NULL, 1);
     double r = recall_vs(h, NULL, f, &s, K);
     printf("%s: recall@%d %.4f at ef_search 64\n", nearkit_metric_name(metric), K, r);

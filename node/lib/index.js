@@ -31,7 +31,9 @@ function toNativeName(name) {
   if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(name)) {
     throw invalidArgument(`invalid parameter name ${JSON.stringify(name)}`);
   }
-  return name.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase());
+  // an upper-case letter after a lower-case one or a digit starts a word ("leafSize"); names that
+  // are upper case in the library itself ("M") stay as they are
+  return name.replace(/([a-z0-9])([A-Z])/g, (_, before, c) => before + '_' + c.toLowerCase());
 }
 
 function toJsName(name) {

@@ -69,11 +69,22 @@ function bitmapOf(keep) {
 }
 
 // The kinds to exercise and how to make each (float kinds on l2, binary ones on hamming).
+function hasParam(kind, metric, dimension, name) {
+  const probe = new nk.Index({ kind, metric, dimension });
+  try {
+    return name in probe.params();
+  } finally {
+    probe.close();
+  }
+}
+
 function makeKind(kind) {
   const binary = kind.metrics.includes('hamming') && !kind.metrics.includes('l2');
   const metric = binary ? 'hamming' : 'l2';
   const dimension = binary ? 64 : DIM;
   const params = kind.name.startsWith('ivf') ? { nlist: 8, nprobe: 8 } : undefined;
+  // compressed codes read back decoded; with their originals kept (refine) they read back exactly
+  if (params && hasParam(kind.name, metric, dimension, 'refine')) params.refine = 1;
   const index = new nk.Index({ kind: kind.name, metric, dimension, numThreads: 1, seed: 3, params });
   const data = binary ? Uint8Array.from(randomVectors(400 * 8, 1, 5), (x) => Math.floor((x + 0.5) * 256)) : base.subarray(0, 400 * DIM);
   return { index, data, width: binary ? 8 : DIM };

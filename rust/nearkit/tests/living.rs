@@ -62,7 +62,13 @@ fn remove_get_contains_on_every_float_kind() {
     let ids: Vec<i64> = (0..600).map(|i| 1000 + i).collect();
     for info in Kind::all().into_iter().filter(|k| k.supports(Metric::L2)) {
         let kind = info.kind();
-        let index = Index::builder(kind, Metric::L2, DIM).threads(1).build().unwrap();
+        let mut builder = Index::builder(kind, Metric::L2, DIM).threads(1);
+        // Compressed codes read back decoded; with their originals kept (refine), exactly.
+        let probe = Index::builder(kind, Metric::L2, DIM).build().unwrap();
+        if probe.param("refine").is_ok() {
+            builder = builder.param("refine", 1);
+        }
+        let index = builder.build().unwrap();
         index.add_with_ids(&base, &ids).unwrap();
         index.build().unwrap();
         // Absent ids and repeats are ignored; the count is of vectors removed.
