@@ -113,6 +113,12 @@ static bool hnsw_is_ready(const nearkit_index *ix) {
     return true;
 }
 
+/* Whether an add is linking under the read side (atomic: a failed add clears it there). Searches
+ * meanwhile take the path that skips unpublished nodes and widens until it has k, since nodes
+ * of the batch may fill the beam. */
+static bool adding_now(const hnsw_impl *h) { return __atomic_load_n(&h->adding, __ATOMIC_RELAXED); }
+static void set_adding(hnsw_impl *h, bool on) { __atomic_store_n(&h->adding, on, __ATOMIC_RELAXED); }
+
 static uint64_t visible_of(const hnsw_impl *h) { return __atomic_load_n(&h->visible, __ATOMIC_ACQUIRE); }
 
 /* The published rows, as a row store of their own (readers never read rows.count: an add may be
@@ -192,7 +198,7 @@ static nearkit_status hnsw_remove(nearkit_index *ix, const nearkit_idmap *ids, u
 static nearkit_status hnsw_compact(nearkit_index *ix) {
     hnsw_impl *h = impl_of(ix);
     nearkit_status st = unlink_pending(ix);
-    if (st || h->n_free == 0 || h->adding) return st; /* an add in flight counts on its rows */
+    if (st || h->n_free == 0 || adding_now(h)) return st; /* an add in flight counts on its rows */
     uint64_t old = h->rows.count;
     uint64_t *kept = nearkit_alloc_array((size_t)old, sizeof *kept);
     if (!kept) return nearkit_oom();
@@ -288,13 +294,14 @@ static nearkit_status hnsw_add_prepare(nearkit_index *ix, uint64_t n, bool with_
     nearkit_status st = with_ids ? nearkit_rows_explicit_ids(&h->rows) : NEARKIT_OK;
     if (!st) st = nearkit_rows_reserve(&h->rows, ix, h->rows.count + n);
     if (!st) st = hnsw_graph_reserve(&h->graph, h->rows.count + n);
-    *shared = h->adding = st == NEARKIT_OK;
+    *shared = st == NEARKIT_OK;
+    set_adding(h, *shared);
     return st;
 }
 
 static void hnsw_add_publish(nearkit_index *ix) {
     hnsw_impl *h = impl_of(ix);
-    h->adding = false;
+    set_adding(h, false);
     publish(h);
 }
 
@@ -303,7 +310,7 @@ static void hnsw_add_publish(nearkit_index *ix) {
 static nearkit_status hnsw_add(nearkit_index *ix, const void *vectors, uint64_t n, const int64_t *ids) {
     hnsw_impl *h = impl_of(ix);
     if (n == 0) return NEARKIT_OK;
-    bool shared = h->adding;
+    bool shared = adding_now(h);
     add_batch b;
     nearkit_status st = batch_prepare(&b, h, n, ids != NULL && !shared);
     uint64_t appended = n - b.reused;
@@ -319,7 +326,7 @@ static nearkit_status hnsw_add(nearkit_index *ix, const void *vectors, uint64_t 
         hnsw_space s = space_of(ix);
         hnsw_insert(ins, &h->graph, &s, b.nodes, n);
     }
-    if (st) h->adding = false; /* no publish follows */
+    if (st) set_adding(h, false); /* no publish follows */
     hnsw_inserter_free(ins);
     batch_free(&b, n);
     return st;
@@ -348,7 +355,7 @@ static nearkit_status hnsw_set_param(nearkit_index *ix, size_t i, double value) 
     }
     /* the generic layer refuses build parameters once vectors are in; removed ones still shape
      * the graph's storage */
-    if (h->rows.count > 0 || h->adding)
+    if (h->rows.count > 0 || adding_now(h))
         return nearkit_set_error(NEARKIT_ERR_STATE, "parameter '%s' can only be set before vectors are added",
                                  hnsw_params[i].name);
     if (i == P_M) {
@@ -413,7 +420,7 @@ static bool hnsw_plan_call(nearkit_search_call *c, void *plan) {
     double ef = call_setting(c, P_EF_SEARCH);
     if (c->k > ef) ef = (double)c->k;
     *p = (hnsw_plan){.space = space_of(c->ix), .visible = visible, .nodes = visible - h->n_free,
-                     .tests = c->admit || h->pending > 0};
+                     .tests = c->admit || h->pending > 0 || adding_now(h)};
     c->chunk = nearkit_default_chunk(c->n, c->threads, 8);
     double share = p->nodes ? (double)live / (double)p->nodes : 1.0;
     bool exact = ef >= (double)live;
