@@ -737,7 +737,7 @@ static nearkit_status load_levels(hnsw_impl *h, const nearkit_reader *r, uint64_
     const void *data;
     nearkit_status st = nearkit_reader_section_sized(&data, r, LEVELS_TAG, nodes);
     if (st) return st;
-    memcpy(g->level, data, (size_t)nodes);
+    if (nodes) memcpy(g->level, data, (size_t)nodes); /* an empty index: both may be NULL */
     for (uint64_t u = 0; u < nodes; u++) {
         bool free_slot = g->level[u] == HNSW_FREE_LEVEL;
         if (!free_slot && g->level[u] >= HNSW_MAX_LEVEL) return corrupt("level out of range");
