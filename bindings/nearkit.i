@@ -603,6 +603,7 @@ static nearkit_status nkpy_search_failed(nkpy_filter *filter, nearkit_status st)
 %rename("%s") nearkit_kind_name;
 
 #define NEARKIT_STATIC 1
+#define NEARKIT_EXPERIMENTAL 1 /* its constants too (its functions and structs stay ignored above) */
 %include "nearkit.h"
 
 /* ============================================================================================== */
@@ -633,7 +634,9 @@ typedef struct nkpy_range {} nkpy_range;
                                              (const void *queries, size_t nbytes),
                                              (const void *data, size_t size) };
 %apply (const void *OPT_BUF, size_t OPT_LEN) { (const void *ids, size_t ids_nbytes) };
-%apply (const void *IN_BUF, size_t IN_LEN) { (const void *id_list, size_t id_list_nbytes) };
+%apply (const void *IN_BUF, size_t IN_LEN) { (const void *id_list, size_t id_list_nbytes),
+                                             (const void *in_ids, size_t in_ids_nbytes),
+                                             (const void *in_distances, size_t in_distances_nbytes) };
 %apply (void *OUT_BUF, size_t OUT_LEN) { (void *out_vectors, size_t out_vectors_nbytes),
                                          (void *out_found, size_t out_found_nbytes),
                                          (void *out_ids, size_t out_ids_nbytes),
@@ -1023,6 +1026,24 @@ nearkit_status nkpy_tune(nearkit_tune_result *out_tune, nkpy_index *h, int32_t t
         st = nearkit_index_tune(out_tune, ix, (nearkit_vector_type)type, queries, n, &options);
     NKPY_READ_END(h);
     return st;
+}
+
+/* nearkit_merge_knn of one n x in_k block of candidates (several answers side by side, e.g.
+ * concatenated columns) into out (n x k). */
+nearkit_status nkpy_merge_knn(void *out_ids, size_t out_ids_nbytes, void *out_distances,
+                              size_t out_distances_nbytes, const void *in_ids, size_t in_ids_nbytes,
+                              const void *in_distances, size_t in_distances_nbytes, uint64_t n,
+                              uint64_t k, uint32_t flags) {
+    nearkit_knn_part part;
+    uint64_t in_k = n ? in_ids_nbytes / sizeof(int64_t) / n : 0;
+    if (in_ids_nbytes != n * in_k * sizeof(int64_t) || in_distances_nbytes != n * in_k * sizeof(float) ||
+        out_ids_nbytes / sizeof(int64_t) / (k ? k : 1) < n ||
+        out_distances_nbytes / sizeof(float) / (k ? k : 1) < n)
+        return nkpy_fail("merge_knn: the buffers do not hold n x k results");
+    part.ids = (const int64_t *)in_ids;
+    part.distances = (const float *)in_distances;
+    part.k = in_k;
+    return nearkit_merge_knn((int64_t *)out_ids, (float *)out_distances, n, k, &part, 1, flags);
 }
 
 nearkit_status nkpy_save(nkpy_index *h, const char *path) {

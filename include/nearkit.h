@@ -573,6 +573,28 @@ NEARKIT_API nearkit_status nearkit_index_tune(nearkit_tune_result *result, neark
                                               nearkit_vector_type type, const void *queries,
                                               uint64_t n, const nearkit_tune_options *options);
 
+/* ---- Merging results computed apart ------------------------------------------------------------ */
+
+/* One part's k-NN answer to the same n queries (e.g. one shard's nearkit_index_search): row q is
+ * ids[q * k .. q * k + k) and distances[q * k ..], padded with -1 / +infinity. */
+typedef struct nearkit_knn_part {
+    const int64_t *ids;
+    const float *distances;
+    uint64_t k; /* columns of this part's rows (0: the part adds nothing) */
+} nearkit_knn_part;
+
+#define NEARKIT_MERGE_UNIQUE 1u /* an id found by several parts counts once, at its least distance */
+
+/* The k nearest of the n_parts parts' answers for each of n queries, into ids / distances (n x k,
+ * borrowed, written): nearest first, equal distances by smaller id, padded with -1 / +infinity,
+ * exactly as one search over the union would order them. Ids may repeat across parts unless
+ * NEARKIT_MERGE_UNIQUE is given. Thread-safe.
+ * Errors: INVALID_ARGUMENT (k = 0, NULL buffers or parts, a NaN distance, unknown flags, more
+ * results than memory can address), OUT_OF_MEMORY. */
+NEARKIT_API nearkit_status nearkit_merge_knn(int64_t *ids, float *distances, uint64_t n, uint64_t k,
+                                             const nearkit_knn_part *parts, uint64_t n_parts,
+                                             uint32_t flags);
+
 #endif /* NEARKIT_EXPERIMENTAL */
 
 #ifdef __cplusplus

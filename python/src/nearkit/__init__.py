@@ -42,6 +42,7 @@ from ._index import (  # noqa: E402
     kind_info,
     kinds,
     load,
+    merge_knn,
     metric_name,
     metrics,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "kind_info",
     "metrics",
     "metric_name",
+    "merge_knn",
     "NearkitError",
     "InvalidArgumentError",
     "OutOfMemoryError",

@@ -135,6 +135,31 @@ def metrics():
     return [_ll.nearkit_metric_name(m) for m in range(32) if _ll.nearkit_metric_name(m) is not None]
 
 
+def merge_knn(ids, distances, k, *, unique=False):
+    """The k nearest per row of answers computed apart (shards, or two indexes over one set).
+
+    ``ids`` (int64) and ``distances`` (float32) are (n, m) arrays, or sequences of (n, m_i) arrays
+    placed side by side, as ``search`` returns them (-1 / inf padding is skipped). Returns
+    ``(ids, distances)`` of shape (n, k) ordered as one search over the union would: nearest
+    first, equal distances by smaller id, padded. ``unique=True`` counts an id found in several
+    answers once, at its least distance. A NaN distance is an InvalidArgumentError.
+    """
+    if not isinstance(ids, np.ndarray):
+        ids = np.concatenate([np.asarray(a) for a in ids], axis=1)
+    if not isinstance(distances, np.ndarray):
+        distances = np.concatenate([np.asarray(a) for a in distances], axis=1)
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
+    distances = np.ascontiguousarray(distances, dtype=np.float32)
+    if ids.ndim != 2 or ids.shape != distances.shape:
+        raise InvalidArgumentError(
+            f"merge_knn: ids {ids.shape} and distances {distances.shape} must be (n, m) alike")
+    k = _int_arg(k, "k", 1, _U64_MAX)
+    out_ids, out_distances = _result_arrays(ids.shape[0], k)
+    _ll.nkpy_merge_knn(out_ids, out_distances, ids, distances, ids.shape[0], k,
+                       _ll.NEARKIT_MERGE_UNIQUE if unique else 0)
+    return out_ids, out_distances
+
+
 def metric_name(metric):
     """The canonical name of a metric given by any name the library accepts (e.g. "euclidean")."""
     return _ll.nearkit_metric_name(_ll.nearkit_metric_from_name(_name_arg(metric, "metric")))

@@ -49,6 +49,7 @@ pub const NEARKIT_KERNELS_AUTO: u32 = 0;
 pub const NEARKIT_KERNELS_SCALAR: u32 = 1;
 pub const NEARKIT_KERNELS_AVX2: u32 = 2;
 pub const NEARKIT_KERNELS_AVX512: u32 = 3;
+pub const NEARKIT_MERGE_UNIQUE: u32 = 1;
 extern "C" {
     /// The library's version as "MAJOR.MINOR.PATCH". Static storage; never NULL; thread-safe.
     pub fn nearkit_version_string() -> *const ::core::ffi::c_char;
@@ -712,5 +713,36 @@ extern "C" {
         queries: *const ::core::ffi::c_void,
         n: u64,
         options: *const nearkit_tune_options,
+    ) -> nearkit_status;
+}
+/**```text
+ One part's k-NN answer to the same n queries (e.g. one shard's nearkit_index_search): row q is
+ ids[q * k .. q * k + k) and distances[q * k ..], padded with -1 / +infinity.
+```*/
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct nearkit_knn_part {
+    pub ids: *const i64,
+    pub distances: *const f32,
+    /// columns of this part's rows (0: the part adds nothing)
+    pub k: u64,
+}
+extern "C" {
+    /**```text
+ The k nearest of the n_parts parts' answers for each of n queries, into ids / distances (n x k,
+ borrowed, written): nearest first, equal distances by smaller id, padded with -1 / +infinity,
+ exactly as one search over the union would order them. Ids may repeat across parts unless
+ NEARKIT_MERGE_UNIQUE is given. Thread-safe.
+ Errors: INVALID_ARGUMENT (k = 0, NULL buffers or parts, a NaN distance, unknown flags, more
+ results than memory can address), OUT_OF_MEMORY.
+```*/
+    pub fn nearkit_merge_knn(
+        ids: *mut i64,
+        distances: *mut f32,
+        n: u64,
+        k: u64,
+        parts: *const nearkit_knn_part,
+        n_parts: u64,
+        flags: u32,
     ) -> nearkit_status;
 }

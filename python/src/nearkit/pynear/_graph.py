@@ -7,7 +7,7 @@ import operator
 import numpy as np
 
 from .._errors import InvalidArgumentError
-from .._index import Index, from_bytes
+from .._index import Index, from_bytes, merge_knn
 from ._adapters import _I64, _Adapter, _positive_int
 
 # nearkit's names of the hnsw kind's parameters (build: M, ef_construction; runtime: ef_search)
@@ -279,7 +279,7 @@ class MIHSeededHNSWBinaryIndex(_Adapter):
         q = self._rows(queries, "queries")
         radius = min(self._mih_radius, self._mih.dim)  # no distance exceeds the bit count
         near_ids, near_distances = self._mih.search(q, k, max_radius=radius)
-        return _merge_unique(ids, distances, near_ids, near_distances, ids.shape[1])
+        return merge_knn((ids, near_ids), (distances, near_distances), ids.shape[1], unique=True)
 
     def searchKNN(self, vectors, k):
         """``(indices, distances)``: per query, lists of the k nearest rows found, farthest
@@ -304,20 +304,3 @@ class MIHSeededHNSWBinaryIndex(_Adapter):
         super().__setstate__(state)
         self._mih = None if state["mih"] is None else from_bytes(state["mih"])
 
-
-def _merge_unique(ids_a, dist_a, ids_b, dist_b, k):
-    """Per row, the k nearest of two nearest-first answers, each id once (nearest first, ties
-    by smaller id; -1 / inf padding last)."""
-    ids = np.concatenate([ids_a, ids_b], axis=1)
-    distances = np.concatenate([dist_a, dist_b], axis=1)
-    distances = np.where(ids == -1, np.inf, distances)
-    order = np.lexsort((np.where(ids == -1, np.iinfo(np.int64).max, ids), distances), axis=1)
-    ids = np.take_along_axis(ids, order, axis=1)
-    distances = np.take_along_axis(distances, order, axis=1)
-    repeated = np.zeros(ids.shape, bool)
-    repeated[:, 1:] = (ids[:, 1:] == ids[:, :-1]) & (ids[:, 1:] != -1)
-    # a repeat sits next to its first copy (same id, same distance): move repeats to the end
-    keep = np.argsort(repeated, axis=1, kind="stable")[:, :k]
-    ids = np.take_along_axis(np.where(repeated, -1, ids), keep, axis=1)
-    distances = np.take_along_axis(np.where(repeated, np.inf, distances), keep, axis=1)
-    return ids, distances.astype(np.float32)

@@ -13,8 +13,8 @@ all built with the same constructor arguments::
 
 Results are PyNear's: per query a list of ``(shard_key, shard_local_id)`` tuples and a list of
 float distances, farthest first. Shards build, add and search in parallel on a thread pool
-(nearkit releases the GIL). Across shards the per-shard top k are merged here, in Python: nearkit
-has no merge of several indexes' results. Ties keep shard order, then each shard's order.
+(nearkit releases the GIL). Across shards the per-shard top k are merged by the core
+(``nearkit.merge_knn``). Ties keep shard order, then each shard's order.
 """
 
 import json
@@ -24,6 +24,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+
+from .._index import merge_knn
 
 _MANIFEST = "manifest.json"
 _FORMAT = 1
@@ -269,19 +271,22 @@ def _nearest_first(index, queries, k):
     return ids, distances
 
 
+# A shard's number and a row's shard-local id packed into one id for the core's merge: its ties
+# by smaller id then keep shard order, then each shard's own order (its ids).
+_LOCAL_BITS = 40
+
+
 def _merged(keys, answers, n, k):
-    """The k nearest of every shard's answer per query, as PyNear's farthest-first lists."""
-    ids = np.concatenate([a[0] for a in answers], axis=1)
-    distances = np.concatenate([a[1] for a in answers], axis=1)
-    order = np.argsort(distances, axis=1, kind="stable")[:, :k]  # ties: shard order
-    top_ids = np.take_along_axis(ids, order, axis=1)
-    top_dist = np.take_along_axis(distances, order, axis=1)
-    top_shard = order // k
+    """The k nearest of every shard's answer per query (nearkit.merge_knn), as PyNear's
+    farthest-first lists."""
+    packed = [np.where(ids == -1, -1, (s << _LOCAL_BITS) | ids) for s, (ids, _) in enumerate(answers)]
+    top_ids, top_dist = merge_knn(packed, [distances for _, distances in answers], k)
     found = (top_ids != -1).sum(axis=1)
+    local_mask = (1 << _LOCAL_BITS) - 1
     out_ids, out_dist = [], []
     for q in range(n):
         m = int(found[q])
-        out_ids.append([(keys[s], int(i)) for s, i in
-                        zip(top_shard[q, :m][::-1].tolist(), top_ids[q, :m][::-1].tolist())])
-        out_dist.append(top_dist[q, :m][::-1].tolist())
+        row = top_ids[q, :m][::-1].tolist()
+        out_ids.append([(keys[i >> _LOCAL_BITS], i & local_mask) for i in row])
+        out_dist.append(top_dist[q, :m][::-1].astype(np.float64).tolist())
     return out_ids, out_dist
