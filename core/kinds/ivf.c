@@ -105,18 +105,26 @@ typedef struct ivf_config {
 #define PARAM(n, f, lo, hi, def, text) \
     {.name = n, .flags = f, .min = lo, .max = hi, .default_value = def, .description = text}
 
+/* The float kinds' shared parameters (ivf_flat and the compressed kinds). */
+#define P_FLOAT_NLIST                                                                             \
+    PARAM("nlist", BUILD_INT, 0, FLAT_MAX_NLIST, 0,                                               \
+          "number of lists (k-means cells); 0 chooses about sqrt(n) at training, never more than n")
+#define P_FLOAT_TRAINING                                                                          \
+    PARAM("train_sample", BUILD_INT, 0, 9007199254740992.0, 0,                                    \
+          "vectors k-means trains on (a seeded random sample); 0 takes 256 per list"),             \
+    PARAM("train_iterations", BUILD_INT, 1, 1000, NEARKIT_KMEANS_DEFAULT_ITERATIONS,              \
+          "k-means iterations at most (fewer once the assignments settle)"),                      \
+    PARAM("train_init", BUILD_INT, 0, 1, 0, "k-means initialisation: 0 random sample points, 1 k-means++")
+#define P_FLOAT_LIST_STATS                                                                        \
+    PARAM("max_list_size", STAT_INT, 0, 0, 0, "vectors in the largest list (0 before training)"), \
+    PARAM("empty_lists", STAT_INT, 0, 0, 0, "lists holding no vector (0 before training)")
+
 static const nearkit_param_desc flat_params[] = {
-    PARAM("nlist", BUILD_INT, 0, FLAT_MAX_NLIST, 0,
-         "number of lists (k-means cells); 0 chooses about sqrt(n) at training, never more than n"),
+    P_FLOAT_NLIST,
     PARAM("nprobe", NEARKIT_PARAM_FLAG_INTEGER, 1, FLAT_MAX_NLIST, 10,
          "lists scanned per query; nprobe >= nlist scans every list and is exact"),
-    PARAM("train_sample", BUILD_INT, 0, 9007199254740992.0, 0,
-         "vectors k-means trains on (a seeded random sample); 0 takes 256 per list"),
-    PARAM("train_iterations", BUILD_INT, 1, 1000, NEARKIT_KMEANS_DEFAULT_ITERATIONS,
-         "k-means iterations at most (fewer once the assignments settle)"),
-    PARAM("train_init", BUILD_INT, 0, 1, 0, "k-means initialisation: 0 random sample points, 1 k-means++"),
-    PARAM("max_list_size", STAT_INT, 0, 0, 0, "vectors in the largest list (0 before training)"),
-    PARAM("empty_lists", STAT_INT, 0, 0, 0, "lists holding no vector (0 before training)"),
+    P_FLOAT_TRAINING,
+    P_FLOAT_LIST_STATS,
 };
 static const setting flat_settings[] = {S_NLIST,      S_NPROBE,        S_TRAIN_SAMPLE, S_ITERATIONS,
                                         S_TRAIN_INIT, S_MAX_LIST_SIZE, S_EMPTY_LISTS};
@@ -137,21 +145,15 @@ static const setting binary_settings[] = {S_NLIST, S_NPROBE, S_TRAIN_SAMPLE, S_I
 /* The compressed kinds: ivf_flat's parameters, the re-rank, and what a vector costs. */
 #define CODES_MAX_REFINE 1000.0
 static const nearkit_param_desc codes_params[] = {
-    PARAM("nlist", BUILD_INT, 0, FLAT_MAX_NLIST, 0,
-         "number of lists (k-means cells); 0 chooses about sqrt(n) at training, never more than n"),
+    P_FLOAT_NLIST,
     PARAM("nprobe", NEARKIT_PARAM_FLAG_INTEGER, 1, FLAT_MAX_NLIST, 10,
          "lists scanned per query; nprobe >= nlist scans every list (still approximate: codes)"),
-    PARAM("train_sample", BUILD_INT, 0, 9007199254740992.0, 0,
-         "vectors k-means trains on (a seeded random sample); 0 takes 256 per list"),
-    PARAM("train_iterations", BUILD_INT, 1, 1000, NEARKIT_KMEANS_DEFAULT_ITERATIONS,
-         "k-means iterations at most (fewer once the assignments settle)"),
-    PARAM("train_init", BUILD_INT, 0, 1, 0, "k-means initialisation: 0 random sample points, 1 k-means++"),
+    P_FLOAT_TRAINING,
     PARAM("refine", 0, 0, CODES_MAX_REFINE, 0,
          "re-rank ceil(refine * k) candidates by their original vectors, reporting exact distances; "
          "> 0 at training keeps the originals (4 bytes per dimension more), 0 then drops them for "
          "good"),
-    PARAM("max_list_size", STAT_INT, 0, 0, 0, "vectors in the largest list (0 before training)"),
-    PARAM("empty_lists", STAT_INT, 0, 0, 0, "lists holding no vector (0 before training)"),
+    P_FLOAT_LIST_STATS,
     PARAM("bytes_per_vector", NEARKIT_PARAM_FLAG_READ_ONLY, 0, 0, 0,
          "memory per stored vector once trained: code, position, id and kept original"),
 };
