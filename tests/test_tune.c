@@ -16,32 +16,11 @@
 #include <string.h>
 
 #include "check.h"
+#define SYNTHETIC_SEED 777ull
+#include "synthetic.h"
 
 #define F32 NEARKIT_VECTOR_FLOAT32
 #define BIN NEARKIT_VECTOR_BINARY
-
-static uint64_t rng_state = 777;
-static double urand(void) { /* splitmix64 -> [0, 1) */
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return (double)((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
-}
-
-/* n points of dimension d around `clusters` centres, wide enough that clusters overlap (so a
- * query's neighbours spread over several lists). */
-static float *clustered(uint64_t n, uint32_t d, uint32_t clusters, float spread) {
-    float *centres = malloc((size_t)clusters * d * sizeof(float));
-    float *x = malloc((size_t)n * d * sizeof(float));
-    for (size_t i = 0; i < (size_t)clusters * d; i++) centres[i] = (float)(urand() * 20 - 10);
-    for (uint64_t i = 0; i < n; i++) {
-        uint32_t c = (uint32_t)(urand() * clusters);
-        for (uint32_t j = 0; j < d; j++)
-            x[i * d + j] = centres[c * d + j] + (float)((urand() - 0.5) * 2 * spread);
-    }
-    free(centres);
-    return x;
-}
 
 /* n codes of `bytes` bytes: copies of `clusters` random codes with a fraction of bits flipped. */
 static uint8_t *clustered_codes(uint64_t n, size_t bytes, uint32_t clusters, double flip) {
