@@ -30,7 +30,30 @@ def _at_least(value, low, what):
     return value
 
 
-class _Graph(_Adapter):
+class _GraphSettings:
+    """What both graph classes keep of the hnsw settings: M and ef_construction for the next
+    graph built, ef_search for searches from now on."""
+
+    def _init_graph(self, M, ef_construction, ef_search):
+        self._params = {_M: _at_least(M, 2, "M"),
+                        _EF_CONSTRUCTION: _at_least(ef_construction, 1, "ef_construction")}
+        self._ef_search = 0
+        self.set_ef(ef_search)
+
+    def set_ef(self, ef_search):
+        """Candidate list length of graph searches, from now on (nearkit takes at least 1)."""
+        ef_search = _at_least(ef_search, 0, "ef_search")
+        self._params[_EF_SEARCH] = max(ef_search, 1)
+        if self._index is not None:
+            self._index.set_param(_EF_SEARCH, max(ef_search, 1))
+        self._ef_search = ef_search
+
+    @property
+    def ef_search(self):
+        return self._ef_search
+
+
+class _Graph(_GraphSettings, _Adapter):
     """An HNSW graph (nearkit kind ``hnsw``) with PyNear's HNSW interface.
 
     Ids are slots: ``set`` numbers the rows 0..n-1, ``add`` continues at ``size``; ``remove``
@@ -50,11 +73,8 @@ class _Graph(_Adapter):
         n_threads = _int(n_threads, "n_threads")
         super().__init__(seed=_at_least(seed, 0, "seed"), num_threads=max(n_threads, 0),
                          **options)
-        self._params = {_M: _at_least(M, 2, "M"),
-                        _EF_CONSTRUCTION: _at_least(ef_construction, 1, "ef_construction")}
-        self._ef_search = 0
         self._size = 0
-        self.set_ef(ef_search)
+        self._init_graph(M, ef_construction, ef_search)
 
     # -- building and changing -----------------------------------------------------------------
 
@@ -101,14 +121,6 @@ class _Graph(_Adapter):
         self._size = self._count
         return mapping.tolist()
 
-    def set_ef(self, ef_search):
-        """Candidate list length of searches, from now on (nearkit takes at least 1)."""
-        ef_search = _at_least(ef_search, 0, "ef_search")
-        self._params[_EF_SEARCH] = max(ef_search, 1)
-        if self._index is not None:
-            self._index.set_param(_EF_SEARCH, max(ef_search, 1))
-        self._ef_search = ef_search
-
     # -- properties ----------------------------------------------------------------------------
 
     @property
@@ -120,10 +132,6 @@ class _Graph(_Adapter):
     def num_deleted(self):
         """Removed slots not yet dropped by ``rebuild``."""
         return self._size - self._count
-
-    @property
-    def ef_search(self):
-        return self._ef_search
 
     @property
     def dim(self):
@@ -206,7 +214,7 @@ class HNSWBinaryIndex(_Graph):
 # ---- MIH-seeded graph ----------------------------------------------------------------------------
 
 
-class MIHSeededHNSWBinaryIndex(_Adapter):
+class MIHSeededHNSWBinaryIndex(_GraphSettings, _Adapter):
     """PyNear's HNSW over Hamming distance whose answers also hold every row within
     ``mih_radius`` of the query that belongs in the top k.
 
@@ -228,13 +236,10 @@ class MIHSeededHNSWBinaryIndex(_Adapter):
         n_threads = _int(n_threads, "n_threads")
         super().__init__(seed=_at_least(seed, 0, "seed"), num_threads=max(n_threads, 0),
                          **options)
-        self._params = {_M: _at_least(M, 2, "M"),
-                        _EF_CONSTRUCTION: _at_least(ef_construction, 1, "ef_construction")}
         self._mih_params = {"m": _positive_int(mih_m, "mih_m", allow_zero=True)}
         self._mih = None
-        self._ef_search = 0
         self._mih_radius = 0
-        self.set_ef(ef_search)
+        self._init_graph(M, ef_construction, ef_search)
         self.set_mih_radius(mih_radius)
 
     def set(self, vectors):
@@ -248,21 +253,9 @@ class MIHSeededHNSWBinaryIndex(_Adapter):
             mih.build()
         self._mih = mih
 
-    def set_ef(self, ef_search):
-        """Candidate list length of graph searches, from now on."""
-        ef_search = _at_least(ef_search, 0, "ef_search")
-        self._params[_EF_SEARCH] = max(ef_search, 1)
-        if self._index is not None:
-            self._index.set_param(_EF_SEARCH, max(ef_search, 1))
-        self._ef_search = ef_search
-
     def set_mih_radius(self, radius):
         """Hamming radius within which every row is found, from now on."""
         self._mih_radius = _positive_int(radius, "mih_radius", allow_zero=True)
-
-    @property
-    def ef_search(self):
-        return self._ef_search
 
     @property
     def mih_radius(self):
