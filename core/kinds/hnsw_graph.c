@@ -338,6 +338,7 @@ typedef struct build_worker {
     hnsw_visited visited;
     hnsw_candidate *cand;  /* room for max(ef_construction, M0 + 1), or (M0 + 1)^2 relinking */
     hnsw_candidate *prune; /* room for M0 + 1: a full list and its newcomer */
+    hnsw_candidate *chosen; /* a new node's neighbours at every level, till they link back */
 } build_worker;
 
 struct hnsw_inserter {
@@ -358,9 +359,14 @@ static void free_workers(build_worker *w, uint32_t threads) {
         hnsw_visited_free(&w[t].visited);
         free(w[t].cand);
         free(w[t].prune);
+        free(w[t].chosen);
     }
     free(w);
 }
+
+/* Room for a new node's neighbours at every level: M each (level 0 lists hold up to M0 = 2 M,
+ * the other half filled by later nodes linking back). */
+static size_t chosen_room(const hnsw_graph *g) { return (size_t)HNSW_MAX_LEVEL * g->M; }
 
 /* Per-thread scratch: a beam of `beam` entries, a visited set over the graph's capacity, room
  * for `cand` candidates. NULL: out of memory. */
@@ -370,6 +376,7 @@ static build_worker *new_workers(const hnsw_graph *g, uint32_t threads, uint32_t
     for (uint32_t t = 0; ok && t < threads; t++)
         ok = (w[t].cand = nearkit_alloc_array(cand, sizeof(hnsw_candidate))) != NULL &&
              (w[t].prune = nearkit_alloc_array(g->M0 + 1, sizeof(hnsw_candidate))) != NULL &&
+             (w[t].chosen = nearkit_alloc_array(chosen_room(g), sizeof(hnsw_candidate))) != NULL &&
              hnsw_beam_prepare(&w[t].beam, beam) && hnsw_visited_reset(&w[t].visited, g->capacity);
     if (ok) return w;
     free_workers(w, threads);
@@ -401,9 +408,11 @@ static void add_link(build *b, build_worker *w, uint32_t to, uint32_t node, floa
     unlock_node(g, to);
 }
 
-/* Links one node at one level from the entry *ep (at *dist): beam search of ef_construction,
- * heuristic choice of M, links both ways. The nearest found becomes the next level's entry. */
-static void link_level(build *b, build_worker *w, uint32_t node, int level, uint32_t *ep, float *dist) {
+/* Chooses a new node's neighbours at one level from the entry *ep (at *dist): beam search of
+ * ef_construction, heuristic choice of M, written as the node's own list and kept in `chosen`;
+ * how many. The nearest found becomes the next level's entry. */
+static uint32_t choose_links(build *b, build_worker *w, uint32_t node, int level, uint32_t *ep, float *dist,
+                             hnsw_candidate *chosen) {
     hnsw_graph *g = b->g;
     const void *q = hnsw_vector(b->s, node);
     hnsw_beam_prepare(&w->beam, g->ef_construction);  /* sized by new_workers: cannot fail */
@@ -420,7 +429,8 @@ static void link_level(build *b, build_worker *w, uint32_t node, int level, uint
     lock_node(g, node);
     write_links(g, node, level, c, kept);
     unlock_node(g, node);
-    for (uint32_t i = 0; i < kept; i++) add_link(b, w, c[i].node, node, c[i].dist, level);
+    memcpy(chosen, c, kept * sizeof *c);
+    return kept;
 }
 
 static void insert_one(build *b, build_worker *w, uint32_t node) {
@@ -439,7 +449,17 @@ static void insert_one(build *b, build_worker *w, uint32_t node) {
     uint32_t ep = hnsw_top_node(top);
     float dist = hnsw_node_distance(b->s, q, ep);
     hnsw_greedy(g, b->s, q, top_level, level, &ep, &dist);
-    for (int l = level < top_level ? level : top_level; l >= 0; l--) link_level(b, w, node, l, &ep, &dist);
+    int from = level < top_level ? level : top_level;
+    uint32_t kept[HNSW_MAX_LEVEL];
+    for (int l = from; l >= 0; l--) kept[l] = choose_links(b, w, node, l, &ep, &dist, w->chosen + (size_t)l * g->M);
+    /* Only now does any list lead to the node: whoever reaches it, a search or another insert
+     * descending through it, finds its lists whole at every level. (Linking back level by level
+     * would let a greedy descent stop at a node whose level-0 list is still empty.) */
+    for (int l = from; l >= 0; l--)
+        for (uint32_t i = 0; i < kept[l]; i++) {
+            const hnsw_candidate *c = &w->chosen[(size_t)l * g->M + i];
+            add_link(b, w, c->node, node, c->dist, l);
+        }
     if (level > top_level) {
         pthread_mutex_lock(&g->top_mutex);
         if (level > hnsw_top_level(hnsw_top(g))) set_top(g, level, node);
