@@ -8,7 +8,7 @@
 #
 # TSan makes the tests 5 to 20 times slower, so by default ("quick") the set is the tests that
 # run the threaded paths in seconds to a few minutes: test_threads, the golden suite (every kind,
-# every kernel level, two threads), the API, format and loader tests, and the smaller kind tests.
+# the default kernel level only, two threads), the API, format and loader tests, and the smaller kind tests.
 # "all" adds the tests whose brute-force cross-checks take several CPU minutes each under TSan
 # (vptree, mih, ivf_flat, bktree), and those whose own threads are few against minutes of
 # single-threaded arithmetic (codecs: encode/decode and kernel checks; tune: a composition of
@@ -52,5 +52,5 @@ foreach(src IN LISTS NEARKIT_C_TESTS)
   target_link_libraries(${test_name}_tsan PRIVATE nearkit_tsan)
   add_test(NAME c.${test_name}_tsan COMMAND ${test_name}_tsan "${NEARKIT_GOLDEN_DIR}")
   set_tests_properties(c.${test_name}_tsan PROPERTIES LABELS "c;tsan" TIMEOUT 900
-                       ENVIRONMENT "TSAN_OPTIONS=${_tsan_options}")
+                       ENVIRONMENT "TSAN_OPTIONS=${_tsan_options};NEARKIT_GOLDEN_KERNELS=default")
 endforeach()
