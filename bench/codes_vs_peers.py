@@ -1,0 +1,263 @@
+#!/usr/bin/env python3
+"""nearkit's compressed IVF kinds against Faiss's IVF scalar quantisers, side by side.
+
+    python3 bench/codes_vs_peers.py [--datasets fashion,synth128] [--codecs sq8,fp16,bf16,sq4]
+                                    [--refine 0,3] [--scale 1.0] [--queries 1000]
+
+For each dataset and codec, nearkit's ivf_<codec> kind and Faiss's IndexIVFScalarQuantizer of the
+same format (sq8: QT_8bit, sq4: QT_4bit, fp16: QT_fp16, bf16: QT_bf16; both per-dimension ranges
+from the training sample's minimum and maximum) get the same nlist (round(4 sqrt(n))), the same
+training sample (256 points per list) and 10 k-means iterations, then the whole base. With
+--refine R > 0 nearkit keeps the original vectors (its `refine` parameter) and Faiss wraps its index
+in IndexRefineFlat with k_factor R: both re-rank R * k candidates exactly. Builds run at 2
+threads, searches at one thread, every query in one batch call, nprobe swept from 1 up.
+
+Datasets (k = 10) are those of bench/hnsw_vs_peers.py: fashion (Fashion-MNIST, 60,000 x 784, L2,
+Debian's dataset-fashion-mnist, installed with apt-get when missing) and synth128 (1,000,000 x
+128 clustered vectors, cosine; Faiss gets normalised vectors and inner product). recall@10 by the
+golden manifest's tie rule (an id counts when its exact distance is within the tolerance of the
+k-th true one).
+
+Prints name=value lines. Per dataset D, codec C and refine R (tag D_C_rR):
+  <tag>_<lib>_bytes_per_vector   nearkit: memory_bytes / n; Faiss: the size of its serialised
+                                 index / n (codes, ids, quantizer, refine vectors);
+  <tag>_<lib>_curve              nprobe:recall:qps;...
+  <tag>_<lib>_qps_at_r90/_r95/_r99, and <tag>_ivf<C>_vs_faiss_qps_at_r90/... (nearkit's QPS over
+  Faiss's at that recall: 0 when only Faiss reaches it, empty when Faiss does not);
+  <tag>_memory_vs_faiss          nearkit's bytes per vector over Faiss's (below 1: smaller).
+The unprefixed ivf<C>_vs_faiss_qps_at_rXX are the minimum over datasets and refine settings.
+Draws memory per vector against recall at a fixed nprobe into --plot (docs/codes_memory_recall.png).
+Needs: pip install numpy faiss-cpu matplotlib, and nearkit's Python package.
+"""
+import argparse
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hnsw_vs_peers as hv  # noqa: E402  (datasets, exact neighbours, the recall rule, sweeps)
+import ivf_vs_peers as ivf  # noqa: E402  (timing, normalising)
+
+SEED = 42
+BUILD_THREADS = 2
+TARGETS = (0.90, 0.95, 0.99)
+FIXED_NPROBE = 16  # the plot's and the README's fixed setting
+FAISS_QTYPE = {"sq8": "QT_8bit", "sq4": "QT_4bit", "fp16": "QT_fp16", "bf16": "QT_bf16"}
+
+
+class NearkitCodes:
+    def __init__(self, nearkit, codec, metric, dim, nlist, refine):
+        self.label, self.key = f"nearkit ivf_{codec}", "nearkit"
+        self.make = lambda: nearkit.Index(kind=f"ivf_{codec}", metric=metric, dim=dim, num_threads=BUILD_THREADS,
+                                          seed=SEED, nlist=nlist, train_iterations=ivf.TRAIN_ITERATIONS,
+                                          refine=refine)
+        self.index = None
+
+    def build(self, base, sample):
+        self.index = self.make()
+        self.index.train(sample)
+        self.index.add(base)
+        self.index.num_threads = 1
+
+    def set_nprobe(self, p):
+        self.index.set_param("nprobe", p)
+
+    def batch(self, queries):
+        return self.index.search(queries, hv.K)[0]
+
+    def bytes_per_vector(self, n):
+        return self.index.memory_bytes / n
+
+    def free(self):
+        self.index.close()
+        self.index = None
+
+
+class FaissCodes:
+    def __init__(self, faiss, codec, metric, dim, nlist, refine):
+        self.faiss, self.label, self.key = faiss, f"Faiss IVF,SQ{codec[2:] if codec.startswith('sq') else codec}", "faiss"
+        self.codec, self.metric, self.dim, self.nlist, self.refine = codec, metric, dim, nlist, refine
+        self.index = self.ivf = None
+
+    def prepare(self, x):
+        return ivf.normalised(x) if self.metric == "cosine" else x
+
+    def build(self, base, sample):
+        f, d = self.faiss, self.dim
+        f.omp_set_num_threads(BUILD_THREADS)
+        ip = self.metric != "l2"
+        quantizer = f.IndexFlatIP(d) if ip else f.IndexFlatL2(d)
+        qtype = getattr(f.ScalarQuantizer, FAISS_QTYPE[self.codec])
+        self.ivf = f.IndexIVFScalarQuantizer(quantizer, d, self.nlist, qtype,
+                                             f.METRIC_INNER_PRODUCT if ip else f.METRIC_L2)
+        self.ivf.cp.niter = ivf.TRAIN_ITERATIONS
+        self.ivf.cp.max_points_per_centroid = ivf.POINTS_PER_LIST
+        self.ivf.cp.spherical = ip
+        self.ivf.own_fields = False
+        self.quantizer = quantizer  # kept alive: the IVF index does not own it here
+        self.index = f.IndexRefineFlat(self.ivf) if self.refine else self.ivf
+        if self.refine:
+            self.index.k_factor = float(self.refine)
+        self.index.train(self.prepare(sample))
+        self.index.add(self.prepare(base))
+        f.omp_set_num_threads(1)
+
+    def set_nprobe(self, p):
+        self.ivf.nprobe = p
+
+    def batch(self, queries):
+        return self.index.search(self.prepare(queries), hv.K)[1]
+
+    def bytes_per_vector(self, n):
+        return self.faiss.serialize_index(self.index).nbytes / n
+
+    def free(self):
+        self.index = self.ivf = self.quantizer = None
+
+
+def import_faiss():
+    import importlib.util
+    import subprocess
+    if importlib.util.find_spec("faiss") is None:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "faiss-cpu"], check=True)
+    import faiss
+    from importlib.metadata import version
+    hv.emit("faiss_cpu_version", version("faiss-cpu"))
+    return faiss
+
+
+def sweep(lib, queries, score, nlist):
+    curve = []
+    for p in hv.nprobe_sweep(nlist):
+        lib.set_nprobe(p)
+        seconds, ids = ivf.timed(lambda: lib.batch(queries))
+        curve.append((p, score(ids), len(queries) / seconds))
+        if curve[-1][1] >= hv.EXACT_ENOUGH or (len(curve) > 1 and curve[-1][1] >= 0.99
+                                               and curve[-1][1] - curve[-2][1] < hv.PLATEAU[1]):
+            break
+    return curve
+
+
+def at_nprobe(curve, p):
+    """(recall, qps) at nprobe p, or at the last setting swept when the sweep stopped before it."""
+    for value, r, q in curve:
+        if value >= p:
+            return r, q
+    return curve[-1][1], curve[-1][2]
+
+
+def run(name, scale, nearkit, faiss, args, rng, results):
+    base, queries, _, metric, dim = hv.load_dataset(name, scale, args.queries, 0, rng)
+    truth = hv.exact_neighbours(faiss, name, base, queries, metric, args.work_dir)
+    score = hv.Scorer(base, queries, truth, metric)
+    n, nlist = len(base), max(1, round(4 * math.sqrt(len(base))))
+    sample = base[np.sort(rng.choice(n, size=min(n, nlist * ivf.POINTS_PER_LIST), replace=False))]
+    for key, value in (("n", n), ("dim", dim), ("metric", metric), ("queries", len(queries)), ("nlist", nlist)):
+        hv.emit(f"{name}_{key}", value)
+    for codec in args.codecs:
+        for refine in args.refine:
+            tag = f"{name}_{codec}_r{refine}"
+            figures = {}
+            for lib in (NearkitCodes(nearkit, codec, metric, dim, nlist, refine),
+                        FaissCodes(faiss, codec, metric, dim, nlist, refine)):
+                t0 = time.perf_counter()
+                lib.build(base, sample)
+                hv.emit(f"{tag}_{lib.key}_build_seconds", time.perf_counter() - t0)
+                bpv = lib.bytes_per_vector(n)
+                curve = sweep(lib, queries, score, nlist)
+                lib.free()
+                hv.emit(f"{tag}_{lib.key}_bytes_per_vector", bpv)
+                hv.emit(f"{tag}_{lib.key}_curve", ";".join(f"{p}:{r:.4f}:{q:.1f}" for p, r, q in curve))
+                figures[lib.key] = {"label": lib.label, "bpv": bpv, "curve": curve,
+                                    "qps": {t: hv.qps_at(curve, t) for t in TARGETS}}
+                for t in TARGETS:
+                    hv.emit(f"{tag}_{lib.key}_qps_at_r{round(t * 100)}", figures[lib.key]["qps"][t])
+            ours, theirs = figures["nearkit"], figures["faiss"]
+            for t in TARGETS:
+                hv.emit(f"{tag}_ivf{codec}_vs_faiss_qps_at_r{round(t * 100)}", hv.ratio(ours["qps"][t], theirs["qps"][t]))
+            hv.emit(f"{tag}_memory_vs_faiss", ours["bpv"] / theirs["bpv"])
+            results.append({"dataset": name, "codec": codec, "refine": refine, **{k: figures[k] for k in figures}})
+
+
+def summary(results):
+    for codec in sorted({r["codec"] for r in results}):
+        for t in TARGETS:
+            ratios = [hv.ratio(r["nearkit"]["qps"][t], r["faiss"]["qps"][t]) for r in results if r["codec"] == codec]
+            ratios = [x for x in ratios if x is not None]
+            hv.emit(f"ivf{codec}_vs_faiss_qps_at_r{round(t * 100)}", min(ratios) if ratios else None)
+
+
+def table(results):
+    """The README's table: one row per dataset, codec and refine, at FIXED_NPROBE."""
+    print(f"\n| dataset | codec | refine | nearkit B/vec | Faiss B/vec | nearkit recall / QPS at nprobe {FIXED_NPROBE}"
+          f" | Faiss recall / QPS | QPS ratio at r95 |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in results:
+        (ra, qa), (rb, qb) = at_nprobe(r["nearkit"]["curve"], FIXED_NPROBE), at_nprobe(r["faiss"]["curve"], FIXED_NPROBE)
+        ratio = hv.ratio(r["nearkit"]["qps"][0.95], r["faiss"]["qps"][0.95])
+        print(f"| {r['dataset']} | {r['codec']} | {r['refine']} | {r['nearkit']['bpv']:.0f} | {r['faiss']['bpv']:.0f}"
+              f" | {ra:.3f} / {qa:,.0f} | {rb:.3f} / {qb:,.0f} | {'-' if ratio is None else f'{ratio:.2f}'} |")
+
+
+def plot(path, results):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    datasets = sorted({r["dataset"] for r in results})
+    fig, axes = plt.subplots(1, len(datasets), figsize=(6 * len(datasets), 4.5), squeeze=False)
+    for ax, name in zip(axes[0], datasets):
+        for r in (r for r in results if r["dataset"] == name):
+            for key, marker in (("nearkit", "o"), ("faiss", "x")):
+                recall, _ = at_nprobe(r[key]["curve"], FIXED_NPROBE)
+                ax.scatter(r[key]["bpv"], recall, marker=marker, color="C0" if key == "nearkit" else "C3")
+                ax.annotate(f"{r['codec']}{'+refine' if r['refine'] else ''}", (r[key]["bpv"], recall),
+                            fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_xlabel("bytes per vector")
+        ax.set_ylabel(f"recall@10 at nprobe {FIXED_NPROBE}")
+        ax.set_title(f"{name}: o nearkit, x Faiss")
+        ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--datasets", default="fashion,synth128")
+    ap.add_argument("--codecs", default="sq8,fp16,bf16,sq4")
+    ap.add_argument("--refine", default="0,3", help="re-rank factors: 0 (codes only) and R * k candidates")
+    ap.add_argument("--scale", default="1.0", help="fraction of every base, or name=fraction,...")
+    ap.add_argument("--queries", type=int, default=1000)
+    ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
+    ap.add_argument("--work-dir", default="/tmp/nearkit-bench-codes")
+    ap.add_argument("--plot", default=os.path.join(here, "..", "docs", "codes_memory_recall.png"))
+    args = ap.parse_args()
+    args.codecs = args.codecs.split(",")
+    args.refine = [int(r) for r in args.refine.split(",")]
+    unknown = [c for c in args.codecs if c not in FAISS_QTYPE]
+    if unknown:
+        sys.exit(f"unknown codecs {unknown} (sq8, fp16, bf16, sq4)")
+    scales = hv.dataset_scales(args.scale, args.datasets.split(","))
+    faiss = import_faiss()
+    nearkit = hv.import_nearkit()
+    ivf.CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
+    os.makedirs(args.work_dir, exist_ok=True)
+    for key, value in (("k", hv.K), ("build_threads", BUILD_THREADS), ("search_threads", 1), ("clock", args.clock)):
+        hv.emit(key, value)
+    rng = np.random.default_rng(2026)
+    results = []
+    for name in args.datasets.split(","):
+        run(name, scales.get(name, 1.0), nearkit, faiss, args, rng, results)
+    summary(results)
+    table(results)
+    if args.plot and results:
+        plot(args.plot, results)
+        hv.emit("plot", os.path.abspath(args.plot))
+
+
+if __name__ == "__main__":
+    main()
