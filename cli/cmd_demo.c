@@ -229,6 +229,30 @@ static const demo_row *fastest(const demo_section *s, int exact, double min_reca
     return best;
 }
 
+/* The successful approximate kind with recall >= min_recall that takes the least memory. */
+static const demo_row *smallest(const demo_section *s, double min_recall) {
+    const demo_row *best = NULL;
+    for (size_t i = 0; i < s->count; ++i) {
+        const demo_row *r = &s->rows[i];
+        if (!r->ok || (r->info.flags & NEARKIT_KIND_FLAG_EXACT) || r->recall < min_recall) continue;
+        if (!best || r->memory < best->memory) best = r;
+    }
+    return best;
+}
+
+/* Where memory is what runs out first (compressed codes, issue 17): the smallest kind that still
+ * reaches the recall, when it takes at most two thirds of what the fastest one does. */
+static void advise_memory(char *buf, size_t size, const demo_section *s, const demo_row *fast) {
+    const demo_row *small = smallest(s, 0.95);
+    if (!fast || !small || small == fast || 3 * small->memory > 2 * fast->memory) return;
+    size_t used = strlen(buf);
+    char mem[32], fast_mem[32];
+    snprintf(buf + used, size - used, ", or %s%s%s when memory is short (%s instead of %s, recall %.2f, %.0f queries/s)",
+             small->info.name, small->setting[0] ? " at " : "", small->setting,
+             cli_format_bytes(mem, sizeof mem, small->memory), cli_format_bytes(fast_mem, sizeof fast_mem, fast->memory),
+             small->recall, small->qps);
+}
+
 static void print_kind_guide(void) {
     printf("\nWhich index to use (descriptions of this library's kinds):\n");
     for (size_t i = 0, n = nearkit_kind_count(); i < n; ++i) {
@@ -266,6 +290,7 @@ static void advise(char *buf, size_t size, const demo_section *s, const char *da
         snprintf(buf + used, size - used, "%s%s: use %s%s%s (recall %.2f, %.0f queries/s)",
                  used ? "; " : "", data, ap->info.name, ap->setting[0] ? " at " : "", ap->setting,
                  ap->recall, ap->qps);
+    advise_memory(buf, size, s, ap);
 }
 
 static int parse_args(int argc, char **argv, demo_config *c) {
@@ -368,7 +393,7 @@ int cmd_demo(int argc, char **argv) {
            "exact k-th one counts).\ndemo finished in %.1f s\n",
            (unsigned long long)c.k, (unsigned long long)c.k, cli_now() - t0);
     print_kind_guide();
-    char advice[1024] = "";
+    char advice[2048] = "";
     char what[64];
     snprintf(what, sizeof what, "float vectors at d = %lu", (unsigned long)c.dim);
     advise(advice, sizeof advice, fs, what);
