@@ -135,9 +135,12 @@ static nearkit_status nkpy_install(nkpy_index **out, nearkit_status st, nearkit_
     return NEARKIT_OK;
 }
 
-/* How many whole vectors `nbytes` holds for this index, or a binding error. Under the lock. */
-static nearkit_status nkpy_count_vectors(uint64_t *n, const nearkit_index *index, size_t nbytes) {
+/* How many whole vectors of `type` `nbytes` holds for this index, or a binding error (float16
+ * input to a float index: 2 bytes a dimension; a type the index refuses is left to the library
+ * to name). Under the lock. */
+static nearkit_status nkpy_count_vectors(uint64_t *n, const nearkit_index *index, int type, size_t nbytes) {
     uint64_t vb = nearkit_index_vector_bytes(index);
+    if (type == NEARKIT_VECTOR_FLOAT16 && nearkit_index_vector_type(index) == NEARKIT_VECTOR_FLOAT32) vb /= 2;
     if (vb == 0) return nkpy_fail("index reports a zero vector size");
     if (nbytes % vb != 0)
         return nkpy_fail("buffer of %llu bytes is not a whole number of %llu-byte vectors",
@@ -684,7 +687,7 @@ nearkit_status nkpy_search_with(nkpy_index *h, int32_t type, const void *queries
     nearkit_status st;
     nearkit_search_options options = nkpy_search_options(num_threads, filter, params);
     NKPY_READ_BEGIN(h, ix);
-    st = nkpy_count_vectors(&n, ix, nbytes);
+    st = nkpy_count_vectors(&n, ix, type, nbytes);
     if (st == NEARKIT_OK && k != 0 && n > UINT64_MAX / 8u / k)
         st = nkpy_fail("result of %llu x %llu neighbours is too large", (unsigned long long)n,
                        (unsigned long long)k);
@@ -711,7 +714,7 @@ nearkit_status nkpy_range_search_with(nkpy_range **out_range, nkpy_index *h, int
     nearkit_range_result *r = NULL;
     nearkit_search_options options = nkpy_search_options(num_threads, filter, params);
     NKPY_READ_BEGIN(h, ix);
-    st = nkpy_count_vectors(&n, ix, nbytes);
+    st = nkpy_count_vectors(&n, ix, type, nbytes);
     if (st == NEARKIT_OK)
         st = nearkit_index_range_search(&r, ix, (nearkit_vector_type)type, queries, n,
                                         radius, &options);
@@ -747,7 +750,7 @@ nearkit_status nkpy_get(nkpy_index *h, const void *id_list, size_t id_list_nbyte
     nearkit_status st = nkpy_count_ids(&n, id_list_nbytes);
     if (st != NEARKIT_OK) return st;
     NKPY_READ_BEGIN(h, ix);
-    st = nkpy_count_vectors(&rows, ix, out_vectors_nbytes);
+    st = nkpy_count_vectors(&rows, ix, nearkit_index_vector_type(ix), out_vectors_nbytes);
     if (st == NEARKIT_OK && (rows != n || (uint64_t)out_found_nbytes != n))
         st = nkpy_fail("output buffers do not hold %llu vectors and flags", (unsigned long long)n);
     if (st == NEARKIT_OK)
@@ -830,7 +833,7 @@ nearkit_status nkpy_add(nkpy_index *h, int32_t type, const void *vectors, size_t
     uint64_t n = 0;
     nearkit_status st;
     NKPY_READ_BEGIN(h, ix);
-    st = nkpy_count_vectors(&n, ix, nbytes);
+    st = nkpy_count_vectors(&n, ix, type, nbytes);
     if (st == NEARKIT_OK && ids != NULL && (uint64_t)ids_nbytes != n * 8u)
         st = nkpy_fail("%llu ids given for %llu vectors", (unsigned long long)(ids_nbytes / 8u),
                        (unsigned long long)n);
@@ -846,7 +849,7 @@ nearkit_status nkpy_train(nkpy_index *h, int32_t type, const void *vectors, size
     uint64_t n = 0;
     nearkit_status st;
     NKPY_READ_BEGIN(h, ix);
-    st = nkpy_count_vectors(&n, ix, nbytes);
+    st = nkpy_count_vectors(&n, ix, type, nbytes);
     if (st == NEARKIT_OK) st = nearkit_index_train(ix, (nearkit_vector_type)type, vectors, n);
     NKPY_READ_END(h);
     return st;
@@ -1021,7 +1024,7 @@ nearkit_status nkpy_tune(nearkit_tune_result *out_tune, nkpy_index *h, int32_t t
     options.max_value = max_value;
     options.max_seconds = max_seconds;
     NKPY_READ_BEGIN(h, ix);
-    st = nkpy_count_vectors(&n, ix, nbytes);
+    st = nkpy_count_vectors(&n, ix, type, nbytes);
     if (st == NEARKIT_OK)
         st = nearkit_index_tune(out_tune, ix, (nearkit_vector_type)type, queries, n, &options);
     NKPY_READ_END(h);

@@ -142,6 +142,12 @@ NEARKIT_API nearkit_status nearkit_metric_from_name(nearkit_metric *out, const c
 typedef int32_t nearkit_vector_type;
 #define NEARKIT_VECTOR_FLOAT32 1 /* dimension float32 values */
 #define NEARKIT_VECTOR_BINARY 2  /* dimension bits packed into dimension / 8 uint8 values */
+#define NEARKIT_VECTOR_FLOAT16 3 /* dimension IEEE binary16 values (uint16 bit patterns, host
+                                  * byte order), for float indexes: each call converts them to
+                                  * float32 once, exactly (every half is a float), then treats
+                                  * them as float32 input; a half NaN or infinity is refused as
+                                  * a float one is. Indexes are always of FLOAT32 or BINARY type:
+                                  * nearkit_index_vector_type never returns FLOAT16 (since 0.2) */
 
 /* The largest magnitude of a float value accepted: 2^50 (see the conventions above). */
 #define NEARKIT_MAX_ABS_VALUE 1125899906842624.0f
@@ -295,7 +301,8 @@ NEARKIT_API void nearkit_index_free(nearkit_index *index);
 
 /* ---- Adding, training, building ---------------------------------------------------------------- */
 
-/* Adds n vectors (copied). `type` must be the index's vector type. `ids` is NULL (ids continue the
+/* Adds n vectors (copied). `type` must be the index's vector type (or FLOAT16 for a FLOAT32
+ * index: converted, see NEARKIT_VECTOR_FLOAT16). `ids` is NULL (ids continue the
  * insertion order: the i-th vector ever added gets id i) or n int64 ids (copied; any value but -1;
  * duplicates are allowed and reported as given). n = 0 is a no-op.
  * Kinds that need training accept vectors before it: they are kept and indexed by the training

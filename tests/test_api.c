@@ -391,6 +391,74 @@ static void test_param_descriptions(void) {
     }
 }
 
+/* The IEEE binary16 pattern of f, for values a half holds exactly (zero and normal halves). */
+static uint16_t exact_half(float f) {
+    if (f == 0.0f) return 0;
+    int e;
+    float m = frexpf(fabsf(f), &e); /* |f| = m 2^e, m in [0.5, 1) */
+    uint16_t mantissa = (uint16_t)((m * 2.0f - 1.0f) * 1024.0f);
+    return (uint16_t)((f < 0 ? 0x8000u : 0u) | (uint16_t)(e - 1 + 15) << 10 | mantissa);
+}
+
+/* float16 input: converted once, so a float index given halves answers exactly as given the same
+ * values as float32; refused where the index is binary, and NaN / infinity as for float32. */
+static void test_float16_input(void) {
+    enum { N = 200, D = 8, Q = 5, K = 4 };
+    float x[N * D];
+    uint16_t h[N * D];
+    for (int i = 0; i < N * D; i++) {
+        x[i] = (float)((i * 7919) % 33 - 16) * 0.125f;
+        h[i] = exact_half(x[i]);
+    }
+    const nearkit_metric metrics[] = {NEARKIT_METRIC_L2, NEARKIT_METRIC_COSINE, NEARKIT_METRIC_IP};
+    for (size_t m = 0; m < sizeof metrics / sizeof metrics[0]; m++) {
+        nearkit_index *a = make_flat(metrics[m], D), *b = make_flat(metrics[m], D);
+        CHECK_STATUS(nearkit_index_add(a, NEARKIT_VECTOR_FLOAT16, h, N, NULL), NEARKIT_OK);
+        CHECK_STATUS(nearkit_index_add(b, NEARKIT_VECTOR_FLOAT32, x, N, NULL), NEARKIT_OK);
+        CHECK(nearkit_index_vector_type(a) == NEARKIT_VECTOR_FLOAT32);
+        int64_t ia[Q * K], ib[Q * K];
+        float da[Q * K], db[Q * K];
+        CHECK_STATUS(nearkit_index_search(ia, da, a, NEARKIT_VECTOR_FLOAT16, h + 3 * D, Q, K, NULL), NEARKIT_OK);
+        CHECK_STATUS(nearkit_index_search(ib, db, b, NEARKIT_VECTOR_FLOAT32, x + 3 * D, Q, K, NULL), NEARKIT_OK);
+        CHECK(memcmp(ia, ib, sizeof ia) == 0 && memcmp(da, db, sizeof da) == 0);
+        float back[D];
+        uint8_t found = 0;
+        int64_t id = 7;
+        CHECK_STATUS(nearkit_index_get(back, &found, a, &id, 1), NEARKIT_OK);
+        if (metrics[m] == NEARKIT_METRIC_L2) CHECK(found && memcmp(back, x + 7 * D, sizeof back) == 0);
+        nearkit_index_free(a);
+        nearkit_index_free(b);
+    }
+    /* training takes halves too */
+    nearkit_index *ivf = NULL;
+    CHECK_STATUS(nearkit_index_create(&ivf, NEARKIT_KIND_IVF_FLAT, NEARKIT_METRIC_L2, D, NULL), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_set_param(ivf, "nlist", 4), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_train(ivf, NEARKIT_VECTOR_FLOAT16, h, N), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_add(ivf, NEARKIT_VECTOR_FLOAT16, h, N, NULL), NEARKIT_OK);
+    CHECK(nearkit_index_count(ivf) == N);
+    nearkit_index_free(ivf);
+
+    nearkit_index *ix = make_flat(NEARKIT_METRIC_L2, D);
+    uint16_t bad[D] = {0};
+    bad[2] = 0x7e00; /* NaN */
+    CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_FLOAT16, bad, 1, NULL), NEARKIT_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(nearkit_last_error_message(), "NaN") != NULL);
+    bad[2] = 0xfc00; /* -infinity */
+    int64_t ids[1];
+    float dist[1];
+    CHECK_STATUS(nearkit_index_search(ids, dist, ix, NEARKIT_VECTOR_FLOAT16, bad, 1, 1, NULL),
+                 NEARKIT_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(nearkit_last_error_message(), "infinity") != NULL);
+    CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_FLOAT16, NULL, 1, NULL), NEARKIT_ERR_INVALID_ARGUMENT);
+    CHECK(nearkit_index_count(ix) == 0);
+    nearkit_index_free(ix);
+
+    nearkit_index *bin = make_flat(NEARKIT_METRIC_HAMMING, 64);
+    CHECK_STATUS(nearkit_index_add(bin, NEARKIT_VECTOR_FLOAT16, h, 1, NULL), NEARKIT_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(nearkit_last_error_message(), "float16") != NULL);
+    nearkit_index_free(bin);
+}
+
 int main(void) {
     test_versions_and_names();
     test_param_descriptions();
@@ -400,5 +468,6 @@ int main(void) {
     test_paths_agree();
     test_hamming_paths_agree();
     test_older_struct_layouts();
+    test_float16_input();
     return check_summary("test_api");
 }

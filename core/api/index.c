@@ -5,6 +5,7 @@
 #endif
 #include "base/idmap.h"
 #include "base/internal.h"
+#include "kernels/kernels.h"
 #include "search/driver.h"
 
 #include <math.h>
@@ -21,14 +22,35 @@ static nearkit_status invalid(const char *what) {
     return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "%s", what);
 }
 
+static const char *type_name(nearkit_vector_type type) {
+    return type == NEARKIT_VECTOR_BINARY ? "binary" : type == NEARKIT_VECTOR_FLOAT16 ? "float16" : "float32";
+}
+
+/* The index's own type, or float16 for a float32 index (converted on entry). */
 static nearkit_status check_type(const nearkit_index *ix, nearkit_vector_type type) {
     if (type == ix->vector_type) return NEARKIT_OK;
-    if (type != NEARKIT_VECTOR_FLOAT32 && type != NEARKIT_VECTOR_BINARY)
+    if (type == NEARKIT_VECTOR_FLOAT16 && ix->vector_type == NEARKIT_VECTOR_FLOAT32) return NEARKIT_OK;
+    if (type != NEARKIT_VECTOR_FLOAT32 && type != NEARKIT_VECTOR_BINARY && type != NEARKIT_VECTOR_FLOAT16)
         return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "unknown vector type %d", type);
     return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT,
                              "this %s index takes %s vectors, not %s", nearkit_metric_name(ix->metric),
-                             ix->vector_type == NEARKIT_VECTOR_BINARY ? "binary (packed uint8)" : "float32",
-                             type == NEARKIT_VECTOR_BINARY ? "binary" : "float32");
+                             ix->vector_type == NEARKIT_VECTOR_BINARY ? "binary (packed uint8)"
+                                                                      : "float32 (or float16)",
+                             type_name(type));
+}
+
+/* float16 input as a float32 copy (exact: every half is a float), which *owned receives. */
+static nearkit_status widen_halves(const void **vectors, void **owned, const nearkit_index *ix, uint64_t n) {
+    *owned = NULL;
+    if (n == 0) return NEARKIT_OK;
+    uint64_t total = n * ix->dimension;
+    float *copy = nearkit_alloc_array((size_t)total, sizeof(float));
+    if (!copy) return nearkit_oom();
+    const uint16_t *h = *vectors;
+    for (uint64_t i = 0; i < total; i++) copy[i] = nearkit_half_to_float(h[i]);
+    *vectors = copy;
+    *owned = copy;
+    return NEARKIT_OK;
 }
 
 /* Why NEARKIT_MAX_ABS_VALUE is 2^50: with every |x_i| <= M = 2^50 and the dimension at most
@@ -97,9 +119,16 @@ static nearkit_status accept_vectors(const void **prepared, void **owned, const 
     if (n > UINT64_MAX / ix->vector_bytes || n * ix->vector_bytes > (uint64_t)PTRDIFF_MAX)
         return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "%llu %ss is more than memory holds",
                                  (unsigned long long)n, what);
+    void *widened = NULL;
+    if (type == NEARKIT_VECTOR_FLOAT16 && (st = widen_halves(&vectors, &widened, ix, n))) return st;
     st = check_finite(ix, vectors, n, what);
-    if (st) return st;
-    return prepare_vectors(prepared, owned, ix, vectors, n);
+    if (!st) st = prepare_vectors(prepared, owned, ix, vectors, n);
+    if (st || *owned) {
+        free(widened); /* failed, or the prepared copy is a copy of it */
+    } else if (widened) {
+        *owned = widened;
+    }
+    return st;
 }
 
 /* The caller's search options as this library's struct: fields past its struct_size (a caller

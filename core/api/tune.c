@@ -297,9 +297,11 @@ static nearkit_status check_tune_call(const nearkit_tune_result *result, const n
         return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "tune result struct_size %u is too small",
                                  result->struct_size);
     if (n == 0) return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "tune needs at least one query");
-    if (type != ix->vector_type)
+    bool halves = type == NEARKIT_VECTOR_FLOAT16 && ix->vector_type == NEARKIT_VECTOR_FLOAT32; /* widened per search */
+    if (type != ix->vector_type && !halves)
         return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "tune: this index takes %s queries",
-                                 ix->vector_type == NEARKIT_VECTOR_BINARY ? "binary (packed uint8)" : "float32");
+                                 ix->vector_type == NEARKIT_VECTOR_BINARY ? "binary (packed uint8)"
+                                                                          : "float32 (or float16)");
     return NEARKIT_OK;
 }
 

@@ -292,6 +292,32 @@ def test_other_layouts_and_dtypes_are_converted(convert):
     assert dist[:, 0].tolist() == [0.0] * 4
 
 
+@pytest.mark.parametrize("metric", ["l2", "cosine", "ip"])
+def test_float16_input_goes_to_the_library_as_halves(rng, metric):
+    """float16 arrays are not converted in Python: the library widens them, exactly."""
+    base = rng.standard_normal((300, 12)).astype(np.float16)
+    half, full = nearkit.Index(metric=metric, dim=12), nearkit.Index(metric=metric, dim=12)
+    assert half._vectors(base, "x") is base
+    half.add(base)
+    full.add(base.astype(np.float32))
+    for a, b in zip(half.search(base[:20], 5), full.search(base[:20].astype(np.float32), 5)):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(half.search(base[:3], 4, filter=np.arange(100))[0],
+                                  full.search(base[:3].astype(np.float32), 4, filter=np.arange(100))[0])
+    assert half.dtype == np.float32  # stored and read back as float32
+    ivf = nearkit.Index(kind="ivf_flat", dim=12, nlist=4)
+    ivf.train(base)
+    ivf.add(base)
+    assert len(ivf) == 300
+    bad = base[:1].copy()
+    bad[0, 3] = np.float16("nan")
+    with pytest.raises(nearkit.InvalidArgumentError, match="NaN"):
+        half.add(bad)
+    with pytest.raises(nearkit.InvalidArgumentError, match="dimension 12"):
+        half.search(base[:, :6], 1)
+    assert len(half) == 300
+
+
 def test_strided_and_integer_queries(small_index):
     index, base = small_index
     wide = np.zeros((200, 16), np.float32)

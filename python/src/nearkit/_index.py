@@ -6,9 +6,11 @@ of values (k, NaN, parameter ranges, ...) and all file handling happen in the C 
 Input arrays
 ------------
 Float indexes take float32 vectors: a C-contiguous ``float32`` array of shape ``(n, dim)`` is read in
-place with no copy. Any other real dtype (float64, float16, integers, bool) or layout (Fortran order,
-strided views, lists) is converted once to a C-contiguous float32 copy; complex, object or string
-arrays are refused. Values outside float32's range become infinity, which the library refuses.
+place with no copy. A ``float16`` array is passed as it is (half the bytes across the call) and the
+library widens it to float32 once, exactly. Any other real dtype (float64, integers, bool) or layout
+(Fortran order, strided views, lists) is converted once to a C-contiguous copy; complex, object or
+string arrays are refused. Values outside float32's range become infinity, which the library
+refuses.
 
 Binary indexes (metric ``"hamming"``, ``dim`` in bits) take packed bytes: a ``uint8`` array of shape
 ``(n, dim // 8)``, bit ``j`` of a vector being bit ``j % 8`` (least significant first) of byte
@@ -51,12 +53,14 @@ __all__ = ["Index", "RangeResult", "TuneResult", "KindInfo", "ParamInfo", "load"
            "kind_info", "metrics"]
 
 _F32 = np.dtype(np.float32)
+_F16 = np.dtype(np.float16)
 _U8 = np.dtype(np.uint8)
 _I64 = np.dtype(np.int64)
 _BOOL = np.dtype(np.bool_)
 
 _FLOAT = _ll.NEARKIT_VECTOR_FLOAT32
 _BINARY = _ll.NEARKIT_VECTOR_BINARY
+_HALF = _ll.NEARKIT_VECTOR_FLOAT16
 _VECTOR_TYPE_NAMES = {_FLOAT: "float32", _BINARY: "binary"}
 
 _PARAM_READ_ONLY = _ll.NEARKIT_PARAM_FLAG_READ_ONLY
@@ -521,7 +525,7 @@ class Index:
         a = x if type(x) is np.ndarray else np.asarray(x)
         dt = a.dtype
         if self._vtype == _FLOAT:
-            if dt is not _F32:
+            if dt is not _F32 and dt != _F16:
                 if dt.kind not in "fiub":
                     raise InvalidArgumentError(
                         f"{what} must hold real numbers (converted to float32); got dtype {dt}")
@@ -545,6 +549,10 @@ class Index:
         if not a.flags.c_contiguous:
             a = np.ascontiguousarray(a)
         return a
+
+    def _type_of(self, a):
+        """The vector type of a converted input array: float16 arrays go to C as they are."""
+        return _HALF if a.dtype == _F16 else self._vtype
 
     def _width_message(self, what, shape):
         if self._vtype == _BINARY:
@@ -590,11 +598,12 @@ class Index:
                 raise InvalidArgumentError(
                     f"ids must be a 1-d array of {x.shape[0]} ids; got shape {ids.shape}")
             ids = np.ascontiguousarray(ids)
-        _ll.nkpy_add(self._h, self._vtype, x, ids)
+        _ll.nkpy_add(self._h, self._type_of(x), x, ids)
 
     def train(self, x):
         """Trains kinds that learn from data (e.g. IVF centroids); a no-op for the others."""
-        _ll.nkpy_train(self._h, self._vtype, self._vectors(x, "training vectors"))
+        x = self._vectors(x, "training vectors")
+        _ll.nkpy_train(self._h, self._type_of(x), x)
 
     def build(self):
         """Makes everything added searchable (builds trees; trains first where needed)."""
@@ -700,7 +709,7 @@ class Index:
         if num_threads:
             num_threads = _int_arg(num_threads, "num_threads", 0, _U32_MAX)
         ids, distances = _result_arrays(n, k)
-        _search(self._h, self._vtype, q, k, num_threads, ids, distances)
+        _search(self._h, self._type_of(q), q, k, num_threads, ids, distances)
         return ids, distances
 
     def _search_with(self, queries, k, num_threads, allowed, call_params):
@@ -710,7 +719,7 @@ class Index:
         if num_threads:
             num_threads = _int_arg(num_threads, "num_threads", 0, _U32_MAX)
         ids, distances = _result_arrays(q.shape[0], k)
-        _search_with(self._h, self._vtype, q, k, num_threads, allowed, call_params, ids,
+        _search_with(self._h, self._type_of(q), q, k, num_threads, allowed, call_params, ids,
                      distances)
         return ids, distances
 
@@ -727,7 +736,7 @@ class Index:
             raise TypeError(f"radius must be a number, not {type(radius).__name__}")
         if num_threads:
             num_threads = _int_arg(num_threads, "num_threads", 0, _U32_MAX)
-        r = _ll.nkpy_range_search_with(self._h, self._vtype, q, float(radius), num_threads,
+        r = _ll.nkpy_range_search_with(self._h, self._type_of(q), q, float(radius), num_threads,
                                        _filter_arg(filter),
                                        _call_params(nprobe, ef_search, params))
         nq = _ll.nkpy_range_size(r, 0)
@@ -760,7 +769,7 @@ class Index:
             if not isinstance(value, numbers.Real) or isinstance(value, bool):
                 raise TypeError(f"{name} must be a number, not {type(value).__name__}")
         param, value, recall, qps, reached, measurements = _ll.nkpy_tune(
-            self._h, self._vtype, q, k, float(target_recall), num_threads, float(max_value),
+            self._h, self._type_of(q), q, k, float(target_recall), num_threads, float(max_value),
             float(max_seconds))
         if param is not None:
             value = _param_number(value, True)

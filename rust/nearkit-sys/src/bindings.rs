@@ -23,6 +23,7 @@ pub const NEARKIT_METRIC_IP: nearkit_metric = 5;
 pub const NEARKIT_METRIC_HAMMING: nearkit_metric = 6;
 pub const NEARKIT_VECTOR_FLOAT32: nearkit_vector_type = 1;
 pub const NEARKIT_VECTOR_BINARY: nearkit_vector_type = 2;
+pub const NEARKIT_VECTOR_FLOAT16: nearkit_vector_type = 3;
 pub const NEARKIT_MAX_ABS_VALUE: f64 = 1125899906842624.0;
 pub const NEARKIT_KIND_FLAT: nearkit_kind = 1;
 pub const NEARKIT_KIND_VPTREE: nearkit_kind = 2;
@@ -274,7 +275,8 @@ extern "C" {
 }
 extern "C" {
     /**```text
- Adds n vectors (copied). `type` must be the index's vector type. `ids` is NULL (ids continue the
+ Adds n vectors (copied). `type` must be the index's vector type (or FLOAT16 for a FLOAT32
+ index: converted, see NEARKIT_VECTOR_FLOAT16). `ids` is NULL (ids continue the
  insertion order: the i-th vector ever added gets id i) or n int64 ids (copied; any value but -1;
  duplicates are allowed and reported as given). n = 0 is a no-op.
  Kinds that need training accept vectors before it: they are kept and indexed by the training
