@@ -1,8 +1,8 @@
 # The Rust crates' suites, registered with ctest by the root CMakeLists.txt
 # (include(rust/ctest.cmake OPTIONAL)). Everything runs through cargo in rust/, with cargo's
 # target directory inside the CMake build directory so the source tree stays clean:
-#   rust_test      cargo test (unit, integration, doc tests; golden, cross-language with the
-#                  nearkit command, bad input, concurrency)
+#   rust_test      cargo test with the `half` feature (unit, integration, doc tests; golden,
+#                  cross-language with the nearkit command, bad input, concurrency, f16 input)
 #   rust_bindings  the committed raw bindings equal bindgen's output for include/nearkit.h
 #                  (needs libclang: Debian's libclang-dev, installed by ci/deps-rust.sh)
 #   rust_clippy    cargo clippy --all-targets --all-features -- -D warnings
@@ -43,7 +43,7 @@ function(nearkit_rust_test name)
   set_tests_properties(${name} PROPERTIES LABELS rust RESOURCE_LOCK nearkit_rust_target TIMEOUT 1800)
 endfunction()
 
-nearkit_rust_test(rust_test test --workspace --no-fail-fast)
+nearkit_rust_test(rust_test test --workspace --features nearkit/half --no-fail-fast)
 nearkit_rust_test(rust_bindings test -p nearkit-sys --features bindgen --test bindings_up_to_date)
 nearkit_rust_test(rust_clippy clippy --workspace --all-targets --all-features -- -D warnings)
 nearkit_rust_test(rust_fmt fmt --all --check)

@@ -13,7 +13,9 @@ use crate::results::{RangeResult, SearchResult, StoredVectors, TuneLimits, TuneR
 use crate::types::{c_string, static_str, Kind, Metric, VectorType};
 
 /// A borrowed batch of vectors, row-major: float vectors as `&[f32]` (`dimension` values each) or
-/// binary vectors as `&[u8]` (`dimension / 8` bytes each, least significant bit first).
+/// binary vectors as `&[u8]` (`dimension / 8` bytes each, least significant bit first). With the
+/// `half` feature, float indexes also take `&[half::f16]`, which the library widens to f32 once
+/// per call (exactly).
 ///
 /// Every method taking vectors accepts `impl Into<Vectors>`, so slices, vectors and arrays of
 /// `f32` or `u8` can be passed directly:
@@ -38,6 +40,9 @@ pub enum Vectors<'a> {
     Float32(&'a [f32]),
     /// Packed binary vectors.
     Binary(&'a [u8]),
+    /// Half-precision float vectors (the `half` feature).
+    #[cfg(feature = "half")]
+    Float16(&'a [half::f16]),
 }
 
 impl<'a> Vectors<'a> {
@@ -45,6 +50,8 @@ impl<'a> Vectors<'a> {
         match self {
             Vectors::Float32(_) => VectorType::FLOAT32,
             Vectors::Binary(_) => VectorType::BINARY,
+            #[cfg(feature = "half")]
+            Vectors::Float16(_) => VectorType::FLOAT16,
         }
     }
 
@@ -52,6 +59,8 @@ impl<'a> Vectors<'a> {
         match self {
             Vectors::Float32(v) => std::mem::size_of_val(*v),
             Vectors::Binary(v) => v.len(),
+            #[cfg(feature = "half")]
+            Vectors::Float16(v) => std::mem::size_of_val(*v),
         }
     }
 
@@ -59,6 +68,8 @@ impl<'a> Vectors<'a> {
         match self {
             Vectors::Float32(v) => v.as_ptr().cast(),
             Vectors::Binary(v) => v.as_ptr().cast(),
+            #[cfg(feature = "half")]
+            Vectors::Float16(v) => v.as_ptr().cast(),
         }
     }
 
@@ -66,7 +77,28 @@ impl<'a> Vectors<'a> {
         match self {
             Vectors::Float32(v) => format!("{} f32 values", v.len()),
             Vectors::Binary(v) => format!("{} bytes", v.len()),
+            #[cfg(feature = "half")]
+            Vectors::Float16(v) => format!("{} f16 values", v.len()),
         }
+    }
+}
+
+#[cfg(feature = "half")]
+impl<'a> From<&'a [half::f16]> for Vectors<'a> {
+    fn from(v: &'a [half::f16]) -> Self {
+        Vectors::Float16(v)
+    }
+}
+#[cfg(feature = "half")]
+impl<'a> From<&'a Vec<half::f16>> for Vectors<'a> {
+    fn from(v: &'a Vec<half::f16>) -> Self {
+        Vectors::Float16(v)
+    }
+}
+#[cfg(feature = "half")]
+impl<'a, const N: usize> From<&'a [half::f16; N]> for Vectors<'a> {
+    fn from(v: &'a [half::f16; N]) -> Self {
+        Vectors::Float16(v)
     }
 }
 
@@ -439,12 +471,19 @@ impl Index {
     /// The number of whole vectors in `vectors`, or an error when its length is not a multiple
     /// of this index's vector size.
     fn rows(&self, vectors: &Vectors<'_>, what: &str) -> Result<usize> {
-        let vector_bytes = self.vector_bytes();
+        let vector_bytes = match vectors {
+            // halves: 2 bytes a dimension (a binary index refuses them in the library)
+            #[cfg(feature = "half")]
+            Vectors::Float16(_) => 2 * self.dimension(),
+            _ => self.vector_bytes(),
+        };
         let bytes = vectors.byte_len();
         if vector_bytes == 0 || bytes % vector_bytes != 0 {
             let unit = match vectors {
                 Vectors::Float32(_) => format!("{} f32 values", vector_bytes / 4),
                 Vectors::Binary(_) => format!("{vector_bytes} bytes"),
+                #[cfg(feature = "half")]
+                Vectors::Float16(_) => format!("{} f16 values", vector_bytes / 2),
             };
             return Err(invalid(format!(
                 "{what} hold {}, which is not a whole number of vectors of {unit} (dimension {} of \

@@ -138,6 +138,10 @@ impl VectorType {
     /// `dimension` bits per vector packed into `dimension / 8` bytes, least significant bit
     /// first; passed as `&[u8]`.
     pub const BINARY: VectorType = VectorType(sys::NEARKIT_VECTOR_BINARY);
+    /// `dimension` IEEE half values per vector, input to float indexes only (converted to f32
+    /// by the library, exactly); passed as `&[half::f16]` with the `half` feature. An index's
+    /// own type is never FLOAT16.
+    pub const FLOAT16: VectorType = VectorType(sys::NEARKIT_VECTOR_FLOAT16);
 
     /// The C code (`NEARKIT_VECTOR_*`).
     pub fn raw(self) -> i32 {
@@ -149,11 +153,12 @@ impl VectorType {
         VectorType(code)
     }
 
-    /// `"float32"` or `"binary"` (`"unknown"` otherwise).
+    /// `"float32"`, `"binary"` or `"float16"` (`"unknown"` otherwise).
     pub fn name(self) -> &'static str {
         match self {
             VectorType::FLOAT32 => "float32",
             VectorType::BINARY => "binary",
+            VectorType::FLOAT16 => "float16",
             _ => "unknown",
         }
     }
