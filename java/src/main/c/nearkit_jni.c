@@ -36,6 +36,7 @@
 #define SRC_FLOATS 0
 #define SRC_BYTES 1
 #define SRC_DIRECT 2
+#define SRC_SHORTS 3
 
 /* Inputs and outputs up to this size live on the stack (the single-query path allocates nothing). */
 #define STACK_BYTES 4096
@@ -210,6 +211,7 @@ typedef struct staged {
  *   SRC_FLOATS  src is a float[]; offset counts floats; nbytes is a multiple of 4
  *   SRC_BYTES   src is a byte[]; offset counts bytes
  *   SRC_DIRECT  src is a direct java.nio.Buffer; offset counts bytes from its address
+ *   SRC_SHORTS  src is a short[] (float16 bits); offset counts shorts; nbytes is a multiple of 2
  *   elem        bytes per element of a direct buffer (4 for FloatBuffer, 1 for ByteBuffer)
  * Small array inputs are copied into `stack` (STACK_BYTES); larger ones into malloc'ed memory.
  * Returns 0 with an exception pending on failure. */
@@ -240,7 +242,7 @@ static int stage(JNIEnv *env, staged *s, jint src_kind, jobject src, jlong offse
         s->ptr = addr + offset;
         return 1;
     }
-    if (src_kind != SRC_FLOATS && src_kind != SRC_BYTES) {
+    if (src_kind != SRC_FLOATS && src_kind != SRC_BYTES && src_kind != SRC_SHORTS) {
         throw_invalid(env, "unknown input kind");
         return 0;
     }
@@ -267,6 +269,15 @@ static int stage(JNIEnv *env, staged *s, jint src_kind, jobject src, jlong offse
             }
             (*env)->GetFloatArrayRegion(env, (jfloatArray)src, (jsize)offset, (jsize)(nbytes / 4),
                                         (jfloat *)dst);
+        } else if (src_kind == SRC_SHORTS) {
+            if (offset > INT32_MAX || nbytes / 2 > INT32_MAX) {
+                throw_invalid(env, "input range exceeds the array");
+                free(s->heap);
+                s->heap = NULL;
+                return 0;
+            }
+            (*env)->GetShortArrayRegion(env, (jshortArray)src, (jsize)offset, (jsize)(nbytes / 2),
+                                        (jshort *)dst);
         } else {
             if (offset > INT32_MAX || nbytes > INT32_MAX) {
                 throw_invalid(env, "input range exceeds the array");

@@ -515,6 +515,19 @@ public final class Index implements AutoCloseable {
                 vectorCount(nbytes, v.length, "floats", what));
     }
 
+    /* float16 bits: 2 bytes a dimension, for float indexes only */
+    private Input inputHalves(short[] v, String what) {
+        Objects.requireNonNull(v, what);
+        requireType(VectorType.FLOAT32, "short[] (float16)");
+        long nbytes = v.length * 2L;
+        if (v.length % dimension != 0) {
+            throw new IllegalArgumentException("INVALID_ARGUMENT: " + what + " has " + v.length
+                    + " float16 values, not a multiple of the dimension " + dimension);
+        }
+        return new Input(VectorType.FLOAT16.code(), NativeLib.SRC_SHORTS, v, 0, nbytes,
+                v.length / dimension);
+    }
+
     private Input input(byte[] v, String what) {
         Objects.requireNonNull(v, what);
         requireType(VectorType.BINARY, "byte[]");
@@ -613,6 +626,30 @@ public final class Index implements AutoCloseable {
     }
 
     /**
+     * Adds float16 vectors, given as the bits of IEEE half values (e.g. from
+     * {@code Float.floatToFloat16}); the library widens them to float32, exactly.
+     *
+     * @param halfBits n vectors of {@link #dimension()} half values, back to back
+     * @throws IllegalArgumentException for a bad length, NaN or infinity, or a binary index
+     * @throws IllegalStateException after close
+     */
+    public void add(short[] halfBits) {
+        doAdd(inputHalves(halfBits, "vectors"), null);
+    }
+
+    /**
+     * Adds float16 vectors (IEEE half bits) with the given ids.
+     *
+     * @param halfBits n vectors of {@link #dimension()} half values, back to back
+     * @param ids n ids (any value but -1)
+     * @throws IllegalArgumentException for bad lengths, NaN or infinity, id -1, or a binary index
+     * @throws IllegalStateException after close
+     */
+    public void add(short[] halfBits, long[] ids) {
+        doAdd(inputHalves(halfBits, "vectors"), Objects.requireNonNull(ids, "ids"));
+    }
+
+    /**
      * Adds binary vectors; the i-th vector ever added gets id i.
      *
      * @param vectors n vectors of {@link #dimension()} / 8 bytes, back to back
@@ -703,6 +740,17 @@ public final class Index implements AutoCloseable {
      */
     public void train(float[] vectors) {
         doTrain(input(vectors, "vectors"));
+    }
+
+    /**
+     * Trains a kind on float16 vectors (IEEE half bits).
+     *
+     * @param halfBits training vectors, back to back
+     * @throws IllegalArgumentException for bad input
+     * @throws IllegalStateException when already trained and holding vectors, or after close
+     */
+    public void train(short[] halfBits) {
+        doTrain(inputHalves(halfBits, "vectors"));
     }
 
     /**
@@ -1076,6 +1124,35 @@ public final class Index implements AutoCloseable {
      */
     public SearchResult search(float[] queries, int k, SearchOptions options) {
         return doSearch(input(queries, "queries"), k, options);
+    }
+
+    /**
+     * Finds the {@code k} nearest neighbours of each float16 query (IEEE half bits).
+     *
+     * @param halfBits n queries of {@link #dimension()} half values, back to back
+     * @param k the number of neighbours per query, at least 1
+     * @return the neighbours of each query
+     * @throws IllegalArgumentException for bad lengths, {@code k = 0}, NaN or infinity, or a binary
+     *     index
+     * @throws IllegalStateException after close
+     */
+    public SearchResult search(short[] halfBits, int k) {
+        return doSearch(inputHalves(halfBits, "queries"), k, 0);
+    }
+
+    /**
+     * Finds the {@code k} nearest neighbours of each float16 query with a filter, per-call
+     * parameters and threads.
+     *
+     * @param halfBits n queries of {@link #dimension()} half values, back to back
+     * @param k the number of neighbours per query, at least 1
+     * @param options the filter, parameters and threads of this call
+     * @return the neighbours of each query
+     * @throws IllegalArgumentException for bad arguments
+     * @throws IllegalStateException after close
+     */
+    public SearchResult search(short[] halfBits, int k, SearchOptions options) {
+        return doSearch(inputHalves(halfBits, "queries"), k, options);
     }
 
     /**

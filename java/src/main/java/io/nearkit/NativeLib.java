@@ -33,6 +33,8 @@ final class NativeLib {
     static final int SRC_BYTES = 1;
     /** Input source kind: a direct {@link Buffer}; offsets are in bytes. */
     static final int SRC_DIRECT = 2;
+    /** Input source kind: a {@code short[]} (float16 bits). */
+    static final int SRC_SHORTS = 3;
 
     private static final String RESOURCE_ROOT = "/io/nearkit/native/";
     private static final String LIBRARY_NAME = "nearkit_jni";

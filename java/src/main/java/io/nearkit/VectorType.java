@@ -10,7 +10,13 @@ public enum VectorType {
      * {@code dimension} bits per vector, packed into {@code dimension / 8} bytes, least significant
      * bit first: pass {@code byte[]} or a {@code ByteBuffer}.
      */
-    BINARY(2);
+    BINARY(2),
+    /**
+     * {@code dimension} IEEE binary16 values per vector, as their bits in a {@code short[]}: input
+     * to float indexes only, widened to float32 by the library (exactly). An index's own type is
+     * never FLOAT16.
+     */
+    FLOAT16(3);
 
     private final int code;
 
