@@ -17,8 +17,10 @@ export type ParamValue = number | bigint | boolean | string;
  * Vectors, row-major and contiguous, borrowed without a copy: a `Float32Array` of
  * `n * dimension` values for float32 indexes, or a `Uint8Array` (a `Buffer` is one) of
  * `n * dimension / 8` bytes of packed bits (least significant bit first) for binary indexes.
+ * Float indexes also take float16 vectors: a `Float16Array` where the runtime has one, or a
+ * `Uint16Array` of IEEE half bits, widened to float32 by the library (exactly).
  */
-export type Vectors = Float32Array | Uint8Array;
+export type Vectors = Float32Array | Uint8Array | Uint16Array;
 
 /** Ids of added vectors: a `BigInt64Array` is used as is; other arrays of integers are converted. */
 export type Ids = BigInt64Array | ReadonlyArray<number | bigint> | ArrayLike<number | bigint>;

@@ -24,6 +24,13 @@ function typeError(message) {
   return codedError(TypeError, 'ERR_INVALID_ARG_TYPE', message);
 }
 
+// A Float16Array (where the runtime has one) goes to the addon as float16 bits: a Uint16Array view
+// of the same memory, no copy; the library widens the halves to float32. Anything else as given.
+const Float16 = globalThis.Float16Array;
+function toVectors(v) {
+  return Float16 !== undefined && v instanceof Float16 ? new Uint16Array(v.buffer, v.byteOffset, v.length) : v;
+}
+
 // Parameter names: the C library uses snake_case ("leaf_size"); JavaScript callers may use either
 // that or camelCase ("leafSize").
 function toNativeName(name) {
@@ -309,19 +316,19 @@ class Index {
   }
 
   add(vectors, ids) {
-    native.add(Index.#of(this), vectors, toIds(ids));
+    native.add(Index.#of(this), toVectors(vectors), toIds(ids));
   }
 
   addAsync(vectors, ids) {
-    return promised(() => native.addAsync(Index.#of(this), vectors, toIds(ids)));
+    return promised(() => native.addAsync(Index.#of(this), toVectors(vectors), toIds(ids)));
   }
 
   train(vectors) {
-    native.train(Index.#of(this), vectors);
+    native.train(Index.#of(this), toVectors(vectors));
   }
 
   trainAsync(vectors) {
-    return promised(() => native.trainAsync(Index.#of(this), vectors));
+    return promised(() => native.trainAsync(Index.#of(this), toVectors(vectors)));
   }
 
   build() {
@@ -333,21 +340,21 @@ class Index {
   }
 
   search(queries, k, options) {
-    return knnResult(native.search(Index.#of(this), queries, k, searchOptions(options)), k);
+    return knnResult(native.search(Index.#of(this), toVectors(queries), k, searchOptions(options)), k);
   }
 
   searchAsync(queries, k, options) {
-    return promised(() => native.searchAsync(Index.#of(this), queries, k, searchOptions(options))).then((pair) =>
+    return promised(() => native.searchAsync(Index.#of(this), toVectors(queries), k, searchOptions(options))).then((pair) =>
       knnResult(pair, k)
     );
   }
 
   rangeSearch(queries, radius, options) {
-    return rangeResult(native.rangeSearch(Index.#of(this), queries, radius, searchOptions(options)));
+    return rangeResult(native.rangeSearch(Index.#of(this), toVectors(queries), radius, searchOptions(options)));
   }
 
   rangeSearchAsync(queries, radius, options) {
-    return promised(() => native.rangeSearchAsync(Index.#of(this), queries, radius, searchOptions(options))).then(
+    return promised(() => native.rangeSearchAsync(Index.#of(this), toVectors(queries), radius, searchOptions(options))).then(
       rangeResult
     );
   }
@@ -359,11 +366,11 @@ class Index {
    * options: {numThreads, maxValue, maxSeconds} (0 or absent: no limit).
    */
   tune(queries, k = 10, targetRecall = 0.95, options) {
-    return native.tune(Index.#of(this), queries, k, targetRecall, tuneOptions(options));
+    return native.tune(Index.#of(this), toVectors(queries), k, targetRecall, tuneOptions(options));
   }
 
   tuneAsync(queries, k = 10, targetRecall = 0.95, options) {
-    return promised(() => native.tuneAsync(Index.#of(this), queries, k, targetRecall, tuneOptions(options)));
+    return promised(() => native.tuneAsync(Index.#of(this), toVectors(queries), k, targetRecall, tuneOptions(options)));
   }
 
   /** Removes every vector carrying one of `ids`; returns how many were removed. */

@@ -395,6 +395,8 @@ static char *nk_get_string(napi_env env, napi_value value, const char *what) {
 typedef struct nk_vectors {
     const void *data;
     uint64_t n;
+    uint64_t bytes;                 /* of all n */
+    nearkit_vector_type type;       /* the handle's, or FLOAT16 (a Uint16Array of half bits) */
 } nk_vectors;
 
 /* A non-NULL address for empty inputs and outputs, so that n = 0 or k = 0 never reaches C as a
@@ -419,23 +421,29 @@ static int nk_get_vectors(napi_env env, const nk_handle *h, napi_value value, co
         nk_throw_napi_failure(env);
         return -1;
     }
-    if (!is_typed || (binary ? type != napi_uint8_array : type != napi_float32_array)) {
+    /* float indexes also take float16 bits (lib/index.js passes a Float16Array as a Uint16Array
+     * view of its memory), widened by the library */
+    const int halves = !binary && is_typed && type == napi_uint16_array;
+    if (!is_typed || (binary ? type != napi_uint8_array : type != napi_float32_array && !halves)) {
         snprintf(message, sizeof message, "%s must be a %s for this %s index", what,
-                 binary ? "Uint8Array (or Buffer)" : "Float32Array",
+                 binary ? "Uint8Array (or Buffer)" : "Float32Array (or Float16Array / Uint16Array of float16 bits)",
                  binary ? "binary" : "float32");
         nk_throw_type(env, message);
         return -1;
     }
-    element = binary ? 1 : 4;
-    if (h->vector_bytes == 0 || ((uint64_t)length * element) % h->vector_bytes != 0) {
+    element = binary ? 1 : halves ? 2 : 4;
+    uint64_t vector_bytes = halves ? h->vector_bytes / 2 : h->vector_bytes;
+    if (vector_bytes == 0 || ((uint64_t)length * element) % vector_bytes != 0) {
         snprintf(message, sizeof message,
                  "%s has %zu elements, which is not a whole number of vectors of %llu %s", what,
-                 length, (unsigned long long)(h->vector_bytes / element),
-                 binary ? "bytes" : "floats");
+                 length, (unsigned long long)(vector_bytes / element),
+                 binary ? "bytes" : halves ? "float16 values" : "floats");
         nk_throw(env, CODE_INVALID_ARGUMENT, message);
         return -1;
     }
-    out->n = (uint64_t)length * element / h->vector_bytes;
+    out->n = (uint64_t)length * element / vector_bytes;
+    out->bytes = (uint64_t)length * element;
+    out->type = halves ? NEARKIT_VECTOR_FLOAT16 : h->vector_type;
     out->data = (data != NULL && length > 0) ? data : (const void *)nk_empty;
     return 0;
 }
@@ -1372,7 +1380,7 @@ static napi_value nk_add(napi_env env, napi_callback_info info) {
     if (nk_get_vectors(env, h, a.argv[1], "vectors", &v) != 0) return NULL;
     if (nk_get_ids(env, a.argv[2], v.n, &ids) != 0) return NULL;
     if ((ix = nk_lock(env, h)) == NULL) return NULL;
-    st = nearkit_index_add(ix, h->vector_type, v.data, v.n, ids);
+    st = nearkit_index_add(ix, v.type, v.data, v.n, ids);
     memory = nearkit_index_memory_bytes(ix);
     nk_unlock(h);
     nk_report_memory(env, h, memory);
@@ -1392,7 +1400,7 @@ static napi_value nk_train(napi_env env, napi_callback_info info) {
     if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
     if (nk_get_vectors(env, h, a.argv[1], "vectors", &v) != 0) return NULL;
     if ((ix = nk_lock(env, h)) == NULL) return NULL;
-    st = nearkit_index_train(ix, h->vector_type, v.data, v.n);
+    st = nearkit_index_train(ix, v.type, v.data, v.n);
     memory = nearkit_index_memory_bytes(ix);
     nk_unlock(h);
     nk_report_memory(env, h, memory);
@@ -1450,7 +1458,7 @@ static napi_value nk_search(napi_env env, napi_callback_info info) {
         goto fail;
     if ((ix = nk_lock(env, h)) == NULL) goto fail;
     if (o.fn != NULL) nk_sync_filter_begin(env, h, &o, &f);
-    st = nearkit_index_search(ids, dist, ix, h->vector_type, q.data, q.n, k, &o.opts);
+    st = nearkit_index_search(ids, dist, ix, q.type, q.data, q.n, k, &o.opts);
     nk_unlock(h);
     nk_search_opts_free(&o);
     if (o.fn != NULL && nk_sync_filter_end(env, h, &f)) return NULL;
@@ -1521,7 +1529,7 @@ static napi_value nk_tune(napi_env env, napi_callback_info info) {
         nk_get_tune_options(env, a.argv[2], a.argv[3], a.argv[4], &o) != 0)
         return NULL;
     if ((ix = nk_lock(env, h)) == NULL) return NULL;
-    st = nearkit_index_tune(&r, ix, h->vector_type, q.data, q.n, &o);
+    st = nearkit_index_tune(&r, ix, q.type, q.data, q.n, &o);
     nk_unlock(h);
     if (st != NEARKIT_OK) return nk_throw_status(env, st);
     return nk_tune_result(env, &r);
@@ -1549,7 +1557,7 @@ static napi_value nk_range_search(napi_env env, napi_callback_info info) {
         return NULL;
     }
     if (o.fn != NULL) nk_sync_filter_begin(env, h, &o, &f);
-    st = nearkit_index_range_search(&range, ix, h->vector_type, q.data, q.n, (float)radius,
+    st = nearkit_index_range_search(&range, ix, q.type, q.data, q.n, (float)radius,
                                     &o.opts);
     nk_unlock(h);
     nk_search_opts_free(&o);
@@ -1739,6 +1747,7 @@ typedef struct nk_work {
     /* inputs */
     const void *data;             /* `input`, or nk_empty */
     void *input;                  /* owned copy of the vectors or bytes */
+    nearkit_vector_type type;     /* of the vectors in `input` */
     uint64_t n;
     size_t size;
     const int64_t *ids;           /* `input_ids`, nk_empty or NULL */
@@ -1784,21 +1793,21 @@ static void nk_work_execute(napi_env env, void *data) {
         }
     }
     switch (w->op) {
-    case OP_ADD: st = nearkit_index_add(ix, h->vector_type, w->data, w->n, w->ids); break;
-    case OP_TRAIN: st = nearkit_index_train(ix, h->vector_type, w->data, w->n); break;
+    case OP_ADD: st = nearkit_index_add(ix, w->type, w->data, w->n, w->ids); break;
+    case OP_TRAIN: st = nearkit_index_train(ix, w->type, w->data, w->n); break;
     case OP_BUILD: st = nearkit_index_build(ix); break;
     case OP_SEARCH:
-        st = nearkit_index_search(w->out_ids, w->out_dist, ix, h->vector_type, w->data, w->n, w->k,
+        st = nearkit_index_search(w->out_ids, w->out_dist, ix, w->type, w->data, w->n, w->k,
                                   &w->sopts.opts);
         break;
     case OP_RANGE:
-        st = nearkit_index_range_search(&w->range, ix, h->vector_type, w->data, w->n, w->radius,
+        st = nearkit_index_range_search(&w->range, ix, w->type, w->data, w->n, w->radius,
                                         &w->sopts.opts);
         break;
     case OP_REMOVE: st = nearkit_index_remove(&w->removed, ix, w->ids, w->n); break;
     case OP_GET: st = nearkit_index_get(w->out_vectors, w->out_found, ix, w->ids, w->n); break;
     case OP_COMPACT: st = nearkit_index_compact(ix); break;
-    case OP_TUNE: st = nearkit_index_tune(&w->tuned, ix, h->vector_type, w->data, w->n, &w->topts); break;
+    case OP_TUNE: st = nearkit_index_tune(&w->tuned, ix, w->type, w->data, w->n, &w->topts); break;
     case OP_SAVE: st = nearkit_index_save(ix, w->path); break;
     case OP_LOAD: st = nearkit_index_load(&w->loaded, w->path); break;
     case OP_LOAD_BUFFER:
@@ -2037,12 +2046,18 @@ static int nk_work_copy_input(napi_env env, nk_work *w, const void *data, uint64
     return 0;
 }
 
+/* Copies checked vectors into the work. */
+static int nk_work_take_vectors(napi_env env, nk_work *w, const nk_vectors *v) {
+    w->n = v->n;
+    w->type = v->type;
+    return nk_work_copy_input(env, w, v->data, v->bytes);
+}
+
 /* Copies the vectors argument `value` (checked against the handle's vector type). */
 static int nk_work_copy_vectors(napi_env env, nk_work *w, napi_value value, const char *what) {
     nk_vectors v;
     if (nk_get_vectors(env, w->h, value, what, &v) != 0) return -1;
-    w->n = v.n;
-    return nk_work_copy_input(env, w, v.data, v.n * w->h->vector_bytes);
+    return nk_work_take_vectors(env, w, &v);
 }
 
 /* Copies the optional ids argument `value` (n entries, or undefined / null). */
@@ -2126,8 +2141,7 @@ static napi_value nk_search_async(napi_env env, napi_callback_info info) {
         nk_get_uint64(env, a.argv[2], "k", &w->k) != 0 ||
         nk_check_result_size(env, q.n, w->k) != 0 || nk_work_search_options(env, w, a.argv[3]) != 0)
         NK_FAIL_WORK(env, w);
-    w->n = q.n;
-    if (nk_work_copy_input(env, w, q.data, q.n * w->h->vector_bytes) != 0) NK_FAIL_WORK(env, w);
+    if (nk_work_take_vectors(env, w, &q) != 0) NK_FAIL_WORK(env, w);
     nk_knn_what(what, sizeof what, q.n, w->k);
     w->out_ids = nk_work_alloc(env, q.n * w->k * 8, what, &failed);
     if (failed) NK_FAIL_WORK(env, w);
@@ -2161,9 +2175,8 @@ static napi_value nk_range_search_async(napi_env env, napi_callback_info info) {
         nk_get_double(env, a.argv[2], "radius", &radius) != 0 ||
         nk_work_search_options(env, w, a.argv[3]) != 0)
         NK_FAIL_WORK(env, w);
-    w->n = q.n;
     w->radius = (float)radius;
-    if (nk_work_copy_input(env, w, q.data, q.n * w->h->vector_bytes) != 0) NK_FAIL_WORK(env, w);
+    if (nk_work_take_vectors(env, w, &q) != 0) NK_FAIL_WORK(env, w);
     return nk_work_queue(env, w);
 }
 
