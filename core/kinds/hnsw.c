@@ -185,8 +185,14 @@ static nearkit_status unlink_pending(nearkit_index *ix) {
 
 static nearkit_status hnsw_remove(nearkit_index *ix, const nearkit_idmap *ids, uint64_t *removed) {
     hnsw_impl *h = impl_of(ix);
-    nearkit_status st = nearkit_rows_remove(&h->rows, ids, removed);
+    /* Published rows only: a remove can take the index between an add's linking and its
+     * publishing, and that add has not happened yet for any caller (it has not returned), so
+     * the rows it is adding, perhaps under an id being removed, stay. */
+    nearkit_status st = nearkit_rows_explicit_ids(&h->rows);
+    nearkit_rows published = published_rows(h);
+    if (!st) st = nearkit_rows_remove(&published, ids, removed);
     if (st) return st;
+    h->rows.removed = published.removed;
     h->pending += *removed;
     uint64_t nodes = h->rows.count - h->n_free;
     /* the marks stand on their own: a repair that finds no memory waits for a later writer */
