@@ -170,6 +170,8 @@ typedef int32_t nearkit_kind;
 #define NEARKIT_KIND_IVF_BF16 9    /* inverted file over bfloat16 codes, optional exact re-rank */
 #define NEARKIT_KIND_IVF_SQ8 10    /* inverted file over 8-bit scalar-quantised codes, re-rank */
 #define NEARKIT_KIND_IVF_SQ4 11    /* inverted file over 4-bit scalar-quantised codes, re-rank */
+#define NEARKIT_KIND_IVF_PQ 12     /* inverted file over product-quantised codes (m bytes per
+                                    * vector), optional exact re-rank (since 0.2) */
 
 /* Flags of nearkit_kind_info.flags. */
 #define NEARKIT_KIND_FLAG_EXACT 1u          /* results equal the flat index's at default settings */

@@ -1,6 +1,7 @@
 /* Codecs (codec.h): encoding and training here; decoding and distances are the kernels'. */
 #include "codes/codec.h"
 #include "base/random.h"
+#include "train/kmeans.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -9,26 +10,58 @@
 #define HALF_MAX_BITS 0x7bffu /* 65504, the largest finite half */
 
 void nearkit_codec_init(nearkit_codec *c, int format, size_t d) {
-    *c = (nearkit_codec){.format = format, .dimension = d, .code_size = nearkit_code_size(format, d)};
+    size_t code_size = format == NEARKIT_CODEC_PQ8 ? 0 : nearkit_code_size(format, d);
+    *c = (nearkit_codec){.format = format, .dimension = d, .code_size = code_size};
 }
+
+static bool is_pq(const nearkit_codec *c) { return c->format == NEARKIT_CODEC_PQ8; }
+
+/* A decoded vector is off the unit sphere by its rounding, so 1 - <q, decoded> can leave [0, 2],
+ * the range every cosine distance is reported in: it is clamped there (as the ranking value, so
+ * that ties at a bound still go by id). */
+static float cosine_in_range(float d) { return d < 0.0f ? 0.0f : d > 2.0f ? 2.0f : d; }
+
+nearkit_status nearkit_codec_set_subspaces(nearkit_codec *c, uint32_t m) {
+    if (m == 0 || m > c->dimension || c->dimension % m)
+        return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "pq: m = %u sub-spaces must divide the dimension %zu",
+                                 m, c->dimension);
+    c->m = m;
+    c->code_size = m;
+    return NEARKIT_OK;
+}
+
+uint32_t nearkit_codec_default_subspaces(size_t d) {
+    return (uint32_t)(d % 4 == 0 ? d / 4 : d % 2 == 0 ? d / 2 : d);
+}
+
+bool nearkit_codec_uses_tables(const nearkit_codec *c) { return is_pq(c); }
+
+size_t nearkit_codec_table_size(const nearkit_codec *c) { return (size_t)c->m * c->ksub; }
 
 void nearkit_codec_free(nearkit_codec *c) {
     free(c->step);
     free(c->base);
-    c->step = c->base = NULL;
+    free(c->centroids);
+    c->step = c->base = c->centroids = NULL;
+    c->ksub = 0;
 }
 
 bool nearkit_codec_needs_training(int format) {
-    return format == NEARKIT_CODE_SQ8 || format == NEARKIT_CODE_SQ4;
+    return format == NEARKIT_CODE_SQ8 || format == NEARKIT_CODE_SQ4 || format == NEARKIT_CODEC_PQ8;
 }
 
-bool nearkit_codec_ready(const nearkit_codec *c) { return !nearkit_codec_needs_training(c->format) || c->step; }
+bool nearkit_codec_ready(const nearkit_codec *c) {
+    return !nearkit_codec_needs_training(c->format) || c->step || c->centroids;
+}
 
-uint64_t nearkit_codec_memory(const nearkit_codec *c) { return c->step ? 2 * c->dimension * sizeof(float) : 0; }
+uint64_t nearkit_codec_memory(const nearkit_codec *c) {
+    if (c->centroids) return (uint64_t)c->ksub * c->dimension * sizeof(float);
+    return c->step ? 2 * c->dimension * sizeof(float) : 0;
+}
 
 const char *nearkit_codec_name(int format) {
-    static const char *const names[NEARKIT_CODE_FORMATS] = {"fp16", "bf16", "sq8", "sq4"};
-    return format >= 0 && format < NEARKIT_CODE_FORMATS ? names[format] : "?";
+    static const char *const names[NEARKIT_CODE_FORMATS + 1] = {"fp16", "bf16", "sq8", "sq4", "pq8"};
+    return format >= 0 && format <= NEARKIT_CODEC_PQ8 ? names[format] : "?";
 }
 
 static uint32_t float_bits(float f) {
@@ -88,8 +121,247 @@ static uint64_t sample_row(uint64_t j, uint64_t n, uint64_t taken, uint64_t *sta
     return nearkit_next_random(state) % n; /* with replacement: fine for a range */
 }
 
-nearkit_status nearkit_codec_train(nearkit_codec *c, const float *x, uint64_t n, uint64_t seed) {
+/* ---- product quantisation ---------------------------------------------------------------------- */
+
+static size_t pq_dsub(const nearkit_codec *c) { return c->dimension / c->m; }
+
+static const float *pq_centroid(const nearkit_codec *c, uint32_t j, uint32_t i) {
+    return c->centroids + ((size_t)j * c->ksub + i) * pq_dsub(c);
+}
+
+/* A codebook transposed, t[k * ksub + i] = centroid i's k-th value, so that scoring a sub-vector
+ * against every centroid is one pass over contiguous floats (vectorised by the compiler; plain C
+ * with no dispatch, so the same bits on every CPU). */
+static void pq_transpose(float *t, const float *book, uint32_t ksub, size_t dsub) {
+    for (uint32_t i = 0; i < ksub; i++)
+        for (size_t k = 0; k < dsub; k++) t[k * ksub + i] = book[i * dsub + k];
+}
+
+/* The nearest centroid of a transposed codebook to sub-vector v, ties to the smaller number
+ * (`acc`: room for ksub floats). */
+static uint32_t pq_nearest(const float *restrict t, uint32_t ksub, size_t dsub, const float *restrict v,
+                           float *restrict acc) {
+    for (uint32_t i = 0; i < ksub; i++) acc[i] = 0.0f;
+    for (size_t k = 0; k < dsub; k++) {
+        const float *restrict row = t + k * ksub;
+        float x = v[k];
+        for (uint32_t i = 0; i < ksub; i++) {
+            float diff = x - row[i];
+            acc[i] += diff * diff;
+        }
+    }
+    uint32_t best = 0;
+    for (uint32_t i = 1; i < ksub; i++)
+        if (acc[i] < acc[best]) best = i;
+    return best;
+}
+
+/* Lloyd's k-means of n sub-vectors (dsub each) into ksub centroids: seeded distinct starting
+ * points; an emptied cell takes half of the largest (its centroid split in two, as Faiss does);
+ * stops once no assignment changes. Scratch: assign (n), sums (ksub * dsub doubles), counts,
+ * t and acc (ksub * dsub and ksub floats). */
+typedef struct pq_scratch {
+    uint32_t *assign;
+    double *sums;
+    uint64_t *counts;
+    float *t, *acc;
+} pq_scratch;
+
+static void pq_kmeans(float *book, pq_scratch *w, const float *x, uint64_t n, size_t dsub, uint32_t ksub,
+                      uint64_t seed) {
+    uint64_t state = seed;
+    for (uint64_t r = 0; r < n; r++) w->assign[r] = (uint32_t)r; /* a partial shuffle picks the starts */
+    for (uint32_t i = 0; i < ksub; i++) {
+        uint64_t j = i + nearkit_next_random(&state) % (n - i);
+        uint32_t pick = w->assign[j];
+        w->assign[j] = w->assign[i];
+        w->assign[i] = pick;
+        memcpy(book + (size_t)i * dsub, x + (uint64_t)pick * dsub, dsub * sizeof(float));
+    }
+    for (uint64_t r = 0; r < n; r++) w->assign[r] = UINT32_MAX;
+    for (uint32_t it = 0; it < NEARKIT_CODEC_PQ_ITERATIONS; it++) {
+        pq_transpose(w->t, book, ksub, dsub);
+        uint64_t changed = 0;
+        for (uint64_t r = 0; r < n; r++) {
+            uint32_t a = pq_nearest(w->t, ksub, dsub, x + r * dsub, w->acc);
+            changed += a != w->assign[r];
+            w->assign[r] = a;
+        }
+        if (!changed) break;
+        memset(w->sums, 0, (size_t)ksub * dsub * sizeof(double));
+        memset(w->counts, 0, ksub * sizeof(uint64_t));
+        for (uint64_t r = 0; r < n; r++) {
+            w->counts[w->assign[r]]++;
+            for (size_t k = 0; k < dsub; k++) w->sums[w->assign[r] * dsub + k] += x[r * dsub + k];
+        }
+        for (uint32_t i = 0; i < ksub; i++)
+            for (size_t k = 0; k < dsub && w->counts[i]; k++)
+                book[i * dsub + k] = (float)(w->sums[i * dsub + k] / (double)w->counts[i]);
+        for (uint32_t i = 0; i < ksub; i++) {
+            if (w->counts[i]) continue;
+            uint32_t big = 0;
+            for (uint32_t b = 1; b < ksub; b++)
+                if (w->counts[b] > w->counts[big]) big = b;
+            for (size_t k = 0; k < dsub; k++) {
+                float c = book[big * dsub + k], eps = (k % 2 ? 1.0f : -1.0f) / 1024.0f;
+                book[i * dsub + k] = c * (1.0f + eps);
+                book[big * dsub + k] = c * (1.0f - eps);
+            }
+            w->counts[i] = w->counts[big] / 2;
+            w->counts[big] -= w->counts[i];
+        }
+    }
+}
+
+/* The codebooks are trained in parallel, one sub-space per task. */
+typedef struct pq_train_task {
+    nearkit_codec *c;
+    const float *x;
+    const uint64_t *rows;
+    uint64_t taken, seed;
+    pq_scratch *scratch; /* per worker */
+    float **slices;      /* per worker: taken * dsub */
+} pq_train_task;
+
+static void pq_train_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
+    pq_train_task *t = ctx;
+    size_t d = t->c->dimension, dsub = pq_dsub(t->c);
+    float *slice = t->slices[worker];
+    for (uint64_t j = begin; j < end; j++) {
+        for (uint64_t i = 0; i < t->taken; i++)
+            memcpy(slice + i * dsub, t->x + t->rows[i] * d + j * dsub, dsub * sizeof(float));
+        pq_kmeans(t->c->centroids + (size_t)j * t->c->ksub * dsub, &t->scratch[worker], slice, t->taken, dsub,
+                  t->c->ksub, t->seed + j);
+    }
+}
+
+static void pq_scratch_free(pq_scratch *w, float **slices, uint32_t threads) {
+    for (uint32_t i = 0; w && i < threads; i++) {
+        free(w[i].assign);
+        free(w[i].sums);
+        free(w[i].counts);
+        free(w[i].t);
+        free(w[i].acc);
+        if (slices) free(slices[i]);
+    }
+    free(w);
+    free(slices);
+}
+
+static bool pq_scratch_new(pq_scratch **out, float ***slices_out, uint32_t threads, uint64_t taken, size_t dsub,
+                           uint32_t ksub) {
+    pq_scratch *w = calloc(threads, sizeof *w);
+    float **slices = calloc(threads, sizeof *slices);
+    bool ok = w && slices;
+    for (uint32_t i = 0; ok && i < threads; i++)
+        ok = (w[i].assign = nearkit_alloc_array((size_t)taken, sizeof(uint32_t))) &&
+             (w[i].sums = nearkit_alloc_array((size_t)ksub * dsub, sizeof(double))) &&
+             (w[i].counts = nearkit_alloc_array(ksub, sizeof(uint64_t))) &&
+             (w[i].t = nearkit_alloc_array((size_t)ksub * dsub, sizeof(float))) &&
+             (w[i].acc = nearkit_alloc_array(ksub, sizeof(float))) &&
+             (slices[i] = nearkit_alloc_array((size_t)taken * dsub, sizeof(float)));
+    if (!ok) {
+        pq_scratch_free(w, slices, threads);
+        return false;
+    }
+    *out = w;
+    *slices_out = slices;
+    return true;
+}
+
+/* The codebooks: k-means on each sub-space's slice of a seeded sample (without replacement:
+ * k-means wants distinct points), every codebook with a seed of its own, so the result does not
+ * depend on the number of threads. */
+static nearkit_status pq_train(nearkit_codec *c, const float *x, uint64_t n, uint64_t seed, uint32_t threads) {
+    size_t d = c->dimension, dsub = pq_dsub(c);
+    uint64_t taken = n < NEARKIT_CODEC_PQ_SAMPLE ? n : NEARKIT_CODEC_PQ_SAMPLE;
+    uint32_t ksub = taken < NEARKIT_CODEC_PQ_MAX_CENTROIDS ? (uint32_t)taken : NEARKIT_CODEC_PQ_MAX_CENTROIDS;
+    threads = threads < 1 ? 1 : threads > c->m ? c->m : threads;
+    uint64_t *rows = nearkit_alloc_array((size_t)taken, sizeof *rows);
+    float *centroids = nearkit_alloc_array((size_t)ksub * d, sizeof *centroids);
+    pq_scratch *scratch = NULL;
+    float **slices = NULL;
+    if (!rows || !centroids || !pq_scratch_new(&scratch, &slices, threads, taken, dsub, ksub)) {
+        free(rows);
+        free(centroids);
+        return nearkit_oom();
+    }
+    uint64_t state = seed ^ 0x9e3779b97f4a7c15u;
+    for (uint64_t i = 0; i < taken; i++) rows[i] = i;
+    for (uint64_t i = taken; i < n; i++) { /* reservoir: a uniform sample of `taken` rows */
+        uint64_t j = nearkit_next_random(&state) % (i + 1);
+        if (j < taken) rows[j] = i;
+    }
+    nearkit_codec_free(c);
+    c->centroids = centroids;
+    c->ksub = ksub;
+    pq_train_task task = {c, x, rows, taken, seed, scratch, slices};
+    nearkit_parallel_for(threads, c->m, 1, pq_train_range, &task);
+    pq_scratch_free(scratch, slices, threads);
+    free(rows);
+    return NEARKIT_OK;
+}
+
+static float squared_distance(const float *a, const float *b, size_t n) {
+    float sum = 0.0f;
+    for (size_t i = 0; i < n; i++) {
+        float t = a[i] - b[i];
+        sum += t * t;
+    }
+    return sum;
+}
+
+static float dot(const float *a, const float *b, size_t n) {
+    float sum = 0.0f;
+    for (size_t i = 0; i < n; i++) sum += a[i] * b[i];
+    return sum;
+}
+
+/* n vectors' codes: per sub-space, each sub-vector's nearest centroid. */
+static nearkit_status pq_encode(const nearkit_codec *c, uint8_t *codes, const float *x, uint64_t n) {
+    size_t dsub = pq_dsub(c), d = c->dimension;
+    float *t = nearkit_alloc_array((size_t)c->ksub * dsub, sizeof *t);
+    float *acc = nearkit_alloc_array(c->ksub, sizeof *acc);
+    if (!t || !acc) {
+        free(t);
+        free(acc);
+        return nearkit_oom();
+    }
+    for (uint32_t j = 0; j < c->m; j++) {
+        pq_transpose(t, pq_centroid(c, j, 0), c->ksub, dsub);
+        for (uint64_t r = 0; r < n; r++)
+            codes[r * c->m + j] = (uint8_t)pq_nearest(t, c->ksub, dsub, x + r * d + j * dsub, acc);
+    }
+    free(t);
+    free(acc);
+    return NEARKIT_OK;
+}
+
+void nearkit_codec_table(float *table, const nearkit_codec *c, nearkit_metric metric, const float *query) {
+    size_t dsub = pq_dsub(c);
+    for (uint32_t j = 0; j < c->m; j++)
+        for (uint32_t i = 0; i < c->ksub; i++)
+            table[(size_t)j * c->ksub + i] = metric == NEARKIT_METRIC_L2
+                                                 ? squared_distance(query + j * dsub, pq_centroid(c, j, i), dsub)
+                                                 : -dot(query + j * dsub, pq_centroid(c, j, i), dsub);
+}
+
+void nearkit_codec_table_distances(float *out, const nearkit_codec *c, nearkit_metric metric, const float *table,
+                                   const uint8_t *codes, size_t n) {
+    uint32_t m = c->m, ksub = c->ksub;
+    for (size_t r = 0; r < n; r++) {
+        const uint8_t *code = codes + r * m;
+        float sum = 0.0f;
+        for (uint32_t j = 0; j < m; j++) sum += table[(size_t)j * ksub + code[j]];
+        out[r] = metric == NEARKIT_METRIC_COSINE ? cosine_in_range(1.0f + sum) : sum;
+    }
+}
+
+/* ---- training ---------------------------------------------------------------------------------- */
+
+nearkit_status nearkit_codec_train(nearkit_codec *c, const float *x, uint64_t n, uint64_t seed, uint32_t threads) {
     if (!nearkit_codec_needs_training(c->format) || n == 0) return NEARKIT_OK;
+    if (is_pq(c)) return pq_train(c, x, n, seed, threads);
     size_t d = c->dimension;
     float *lo = nearkit_alloc_array(d, sizeof *lo), *hi = nearkit_alloc_array(d, sizeof *hi);
     if (!lo || !hi) {
@@ -140,11 +412,20 @@ static void encode_one(const nearkit_codec *c, uint8_t *code, const float *v) {
     }
 }
 
-void nearkit_codec_encode(const nearkit_codec *c, uint8_t *codes, const float *x, uint64_t n) {
+nearkit_status nearkit_codec_encode(const nearkit_codec *c, uint8_t *codes, const float *x, uint64_t n) {
+    if (is_pq(c)) return pq_encode(c, codes, x, n);
     for (uint64_t r = 0; r < n; r++) encode_one(c, codes + r * c->code_size, x + r * c->dimension);
+    return NEARKIT_OK;
 }
 
 void nearkit_codec_decode(const nearkit_codec *c, float *x, const uint8_t *codes, uint64_t n) {
+    if (is_pq(c)) {
+        size_t dsub = pq_dsub(c);
+        for (uint64_t r = 0; r < n; r++)
+            for (uint32_t j = 0; j < c->m; j++)
+                memcpy(x + r * c->dimension + j * dsub, pq_centroid(c, j, codes[r * c->m + j]), dsub * sizeof(float));
+        return;
+    }
     for (uint64_t r = 0; r < n; r++)
         nearkit_code_decode(x + r * c->dimension, c->format, codes + r * c->code_size, c->step, c->base,
                             c->dimension);
@@ -157,11 +438,19 @@ void nearkit_codec_distances(float *out, const nearkit_kernel_table *kt, const n
         return;
     }
     kt->code_dot[c->format](out, query, codes, c->step, c->base, n, c->dimension);
-    float offset = metric == NEARKIT_METRIC_COSINE ? 1.0f : 0.0f;
-    for (size_t i = 0; i < n; i++) out[i] = offset - out[i];
+    if (metric == NEARKIT_METRIC_COSINE) {
+        for (size_t i = 0; i < n; i++) out[i] = cosine_in_range(1.0f - out[i]);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) out[i] = -out[i];
 }
 
 bool nearkit_codec_codes_valid(const nearkit_codec *c, const uint8_t *codes, uint64_t n) {
+    if (is_pq(c)) {
+        for (uint64_t i = 0; i < n * c->m; i++)
+            if (codes[i] >= c->ksub) return false;
+        return true;
+    }
     if (c->format != NEARKIT_CODE_FP16 && c->format != NEARKIT_CODE_BF16) return true;
     uint64_t halves = n * c->dimension;
     for (uint64_t i = 0; i < halves; i++) {
@@ -175,8 +464,41 @@ bool nearkit_codec_codes_valid(const nearkit_codec *c, const uint8_t *codes, uin
 
 /* ---- persistence ------------------------------------------------------------------------------- */
 
+static nearkit_status pq_save(const nearkit_codec *c, nearkit_writer *w, uint32_t tag) {
+    uint32_t ksub = c->ksub;
+    const void *parts[2] = {&ksub, c->centroids};
+    uint64_t sizes[2] = {sizeof ksub, (uint64_t)ksub * c->dimension * sizeof(float)};
+    return nearkit_writer_section_parts(w, tag, parts, sizes, 2);
+}
+
+static nearkit_status pq_load(nearkit_codec *c, const nearkit_reader *r, uint32_t tag) {
+    const void *data;
+    uint64_t size;
+    nearkit_status st = nearkit_reader_section(&data, &size, r, tag);
+    if (st) return st;
+    uint32_t ksub;
+    if (size < sizeof ksub) return nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: pq codebook section too short");
+    memcpy(&ksub, data, sizeof ksub);
+    uint64_t floats = (uint64_t)ksub * c->dimension;
+    if (c->m == 0 || ksub == 0 || ksub > NEARKIT_CODEC_PQ_MAX_CENTROIDS || size != sizeof ksub + floats * sizeof(float))
+        return nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: pq codebooks of the wrong size");
+    float *centroids = nearkit_alloc_array((size_t)floats, sizeof *centroids);
+    if (!centroids) return nearkit_oom();
+    memcpy(centroids, (const uint8_t *)data + sizeof ksub, (size_t)floats * sizeof(float));
+    for (uint64_t i = 0; i < floats; i++)
+        if (!(fabsf(centroids[i]) <= NEARKIT_MAX_ABS_VALUE)) { /* NaN fails too */
+            free(centroids);
+            return nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: pq centroid out of bounds");
+        }
+    nearkit_codec_free(c);
+    c->centroids = centroids;
+    c->ksub = ksub;
+    return NEARKIT_OK;
+}
+
 nearkit_status nearkit_codec_save(const nearkit_codec *c, nearkit_writer *w, uint32_t tag) {
     if (!nearkit_codec_needs_training(c->format)) return NEARKIT_OK;
+    if (is_pq(c)) return pq_save(c, w, tag);
     size_t d = c->dimension;
     const void *parts[2] = {c->step, c->base};
     uint64_t sizes[2] = {d * sizeof(float), d * sizeof(float)};
@@ -185,6 +507,7 @@ nearkit_status nearkit_codec_save(const nearkit_codec *c, nearkit_writer *w, uin
 
 nearkit_status nearkit_codec_load(nearkit_codec *c, const nearkit_reader *r, uint32_t tag) {
     if (!nearkit_codec_needs_training(c->format)) return NEARKIT_OK;
+    if (is_pq(c)) return pq_load(c, r, tag);
     size_t d = c->dimension;
     const void *data;
     nearkit_status st = nearkit_reader_section_sized(&data, r, tag, 2 * (uint64_t)d * sizeof(float));

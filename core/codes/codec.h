@@ -13,7 +13,15 @@
  *     as the number of its cell (clamped to the range) and decodes to the cell's centre,
  *     fma(step, c, base) with step = (hi - lo) / cells and base = lo + step / 2. The ranges are
  *     trained: the per-dimension minimum and maximum over a sample of at most
- *     NEARKIT_CODEC_SAMPLE training vectors, drawn with the index's seed (so deterministic).
+ *     NEARKIT_CODEC_SAMPLE training vectors, drawn with the index's seed (so deterministic);
+ *   - pq8: product quantisation. The d dimensions are cut into m sub-spaces of d / m each; each
+ *     has a codebook of (up to) 256 centroids, trained by k-means on the sub-vectors of a seeded
+ *     sample, and a vector is stored as the m numbers of its sub-vectors' nearest centroids (m
+ *     bytes: 8 bits per d / m dimensions). It decodes to the chosen centroids side by side. A
+ *     query's distances to codes come from a table of its distance to every centroid of every
+ *     sub-space (nearkit_codec_table), summed over the sub-spaces in order: the same bits on
+ *     every CPU (plain C, no dispatch), equal in value (not bit for bit) to the float kernel on
+ *     the decoded vector.
  *
  * The codec never sees a query's metric: cosine vectors arrive normalised, and the caller turns
  * l2sq / dot into ranking values (nearkit_codec_distances). */
@@ -23,49 +31,81 @@
 #include "base/internal.h"
 #include "kernels/kernels.h"
 
-#define NEARKIT_CODEC_SAMPLE 65536 /* training vectors an sq range is taken over, at most */
+#define NEARKIT_CODEC_SAMPLE 65536 /* training vectors an sq range or pq codebook is taken over, at most */
+
+/* The product quantiser: a format past the code kernels' (kernels/kernels.h), whose distances
+ * come from per-query tables. */
+#define NEARKIT_CODEC_PQ8 NEARKIT_CODE_FORMATS
+#define NEARKIT_CODEC_PQ_MAX_CENTROIDS 256
+#define NEARKIT_CODEC_PQ_ITERATIONS 10 /* k-means iterations per codebook at most */
+#define NEARKIT_CODEC_PQ_SAMPLE 32768  /* vectors a codebook trains on at most: 128 per centroid */
 
 typedef struct nearkit_codec {
-    int format;           /* NEARKIT_CODE_* */
+    int format;           /* NEARKIT_CODE_*, or NEARKIT_CODEC_PQ8 */
     size_t dimension, code_size;
     float *step, *base;   /* sq formats, once trained: d floats each; NULL otherwise */
+    /* pq8: m sub-spaces of d / m dimensions, ksub centroids each (fewer than 256 only when
+     * trained on fewer vectors); centroids[(j * ksub + i) * (d / m) ...] once trained */
+    uint32_t m, ksub;
+    float *centroids;
 } nearkit_codec;
 
-/* An untrained codec of a format for d dimensions (allocates nothing). */
+/* An untrained codec of a format for d dimensions (allocates nothing). A pq8 codec needs its
+ * number of sub-spaces (nearkit_codec_set_subspaces) before it trains or loads. */
 void nearkit_codec_init(nearkit_codec *c, int format, size_t d);
+/* pq8: m sub-spaces, which must divide the dimension (INVALID_ARGUMENT otherwise). */
+nearkit_status nearkit_codec_set_subspaces(nearkit_codec *c, uint32_t m);
+/* pq8's default m: 8 bits per 4 dimensions where d allows, else per 2, else 1. */
+uint32_t nearkit_codec_default_subspaces(size_t d);
+/* Whether distances come from a per-query table (nearkit_codec_table) rather than a kernel. */
+bool nearkit_codec_uses_tables(const nearkit_codec *c);
+/* Floats a query's table takes (m * ksub). */
+size_t nearkit_codec_table_size(const nearkit_codec *c);
 void nearkit_codec_free(nearkit_codec *c);
-/* Whether the format trains (sq8, sq4). */
+/* Whether the format trains (sq8, sq4, pq8). */
 bool nearkit_codec_needs_training(int format);
 /* Whether it can encode: trained, or a format without training. */
 bool nearkit_codec_ready(const nearkit_codec *c);
 uint64_t nearkit_codec_memory(const nearkit_codec *c);
-/* Its name ("fp16", "bf16", "sq8", "sq4"). */
+/* Its name ("fp16", "bf16", "sq8", "sq4", "pq8"). */
 const char *nearkit_codec_name(int format);
 
-/* Trains the ranges on n vectors (a seeded sample of them); a format without training is left as
- * it is. OUT_OF_MEMORY leaves it untrained. */
-nearkit_status nearkit_codec_train(nearkit_codec *c, const float *x, uint64_t n, uint64_t seed);
+/* Trains the ranges (sq) or codebooks (pq, k-means on `threads` threads) on n vectors (a seeded
+ * sample of them); a format without training is left as it is. OUT_OF_MEMORY leaves it
+ * untrained. */
+nearkit_status nearkit_codec_train(nearkit_codec *c, const float *x, uint64_t n, uint64_t seed, uint32_t threads);
 
-/* n vectors into n codes (code_size bytes each), and back. */
-void nearkit_codec_encode(const nearkit_codec *c, uint8_t *codes, const float *x, uint64_t n);
+/* n vectors into n codes (code_size bytes each), and back. Encoding fails only for pq8, with
+ * OUT_OF_MEMORY (its scratch). */
+nearkit_status nearkit_codec_encode(const nearkit_codec *c, uint8_t *codes, const float *x, uint64_t n);
 void nearkit_codec_decode(const nearkit_codec *c, float *x, const uint8_t *codes, uint64_t n);
 
-/* The ranking values of a query against n codes for the metric (l2: squared; cosine: 1 - dot;
- * ip: -dot), each that of the decoded vector bit for bit. */
+/* The ranking values of a query against n codes for the metric (l2: squared; cosine: 1 - dot,
+ * clamped to [0, 2] since a decoded vector is not quite of unit length; ip: -dot), each that of
+ * the decoded vector bit for bit (before the clamp). Not for pq8 (see below). */
 void nearkit_codec_distances(float *out, const nearkit_kernel_table *kt, const nearkit_codec *c,
                              nearkit_metric metric, const float *query, const uint8_t *codes, size_t n);
+/* pq8: a query's table (nearkit_codec_table_size floats): per sub-space and centroid, the
+ * sub-vectors' squared l2 (metric l2) or negated dot (cosine, ip). */
+void nearkit_codec_table(float *table, const nearkit_codec *c, nearkit_metric metric, const float *query);
+/* pq8: the ranking values of n codes from a query's table, as nearkit_codec_distances defines
+ * them (cosine: 1 plus the summed negated dots). */
+void nearkit_codec_table_distances(float *out, const nearkit_codec *c, nearkit_metric metric, const float *table,
+                                   const uint8_t *codes, size_t n);
 
 /* Whether n codes read from a file decode to values add would accept: fp16 / bf16 codes finite
- * and within NEARKIT_MAX_ABS_VALUE (sq codes always are, given loaded ranges). */
+ * and within NEARKIT_MAX_ABS_VALUE (sq codes always are, given loaded ranges), pq codes naming
+ * one of the ksub centroids. */
 bool nearkit_codec_codes_valid(const nearkit_codec *c, const uint8_t *codes, uint64_t n);
 
 /* The float32 -> binary16 and bfloat16 roundings (nearest, ties to even). */
 uint16_t nearkit_float_to_half(float f);
 uint16_t nearkit_float_to_bf16(float f);
 
-/* Persistence: the sq ranges as one section (tag), 2 d floats, step then base; formats without
- * training write nothing. Load checks its length and that every float is finite with step >= 0
- * (CORRUPT otherwise). */
+/* Persistence: the sq ranges as one section (tag), 2 d floats, step then base; pq8's codebooks
+ * as one section (tag): ksub (uint32), then m * ksub * (d / m) floats; formats without training
+ * write nothing. Load checks the length and that every decoded value is finite and within
+ * NEARKIT_MAX_ABS_VALUE (CORRUPT otherwise); pq8 needs its m set first. */
 nearkit_status nearkit_codec_save(const nearkit_codec *c, nearkit_writer *w, uint32_t tag);
 nearkit_status nearkit_codec_load(nearkit_codec *c, const nearkit_reader *r, uint32_t tag);
 

@@ -1,8 +1,10 @@
-/* The scanner of compressed codes (ivf_scan.h): fp16, bf16, sq8 and sq4 codes of a codec
+/* The scanner of compressed codes (ivf_scan.h): fp16, bf16, sq8, sq4 and pq8 codes of a codec
  * (codec.h), rows labelled by their insertion positions.
  *
  * A list is scanned a block of codes at a time with the code kernels (the distance of the query
- * to each decoded vector, the same bits on every CPU), the best kept in a heap over positions
+ * to each decoded vector, the same bits on every CPU), or for pq8 by summing the query's table,
+ * made once per query and call the first time a list of it is scanned; the best kept in a heap
+ * over positions
  * whose ties go by id. Without a re-rank that heap holds k and its values are reported. With one
  * (view->refine_k > 0, the index keeping the original vectors), it holds refine_k candidates, and
  * finishing a query scores each against its original vector with the flat kernels and reports
@@ -26,6 +28,8 @@ typedef struct codes_scratch {
     uint64_t *best_pos, *exact_pos;
     size_t cap;
     const int64_t *ids;    /* the id of each position (ties), NULL: the position */
+    float *table;          /* pq8: the current query's table */
+    const float *table_of; /* the query it was made for (each query of a call has its own row) */
 } codes_scratch;
 
 static void scratch_free(void *scratch) {
@@ -36,6 +40,7 @@ static void scratch_free(void *scratch) {
     free(s->best_pos);
     free(s->exact_dist);
     free(s->exact_pos);
+    free(s->table);
     free(s);
 }
 
@@ -51,7 +56,9 @@ static void *scratch_new(const nearkit_search_call *c) {
     s->best_pos = nearkit_alloc_array(cap, sizeof(uint64_t));
     s->exact_dist = nearkit_alloc_array(k, sizeof(float));
     s->exact_pos = nearkit_alloc_array(k, sizeof(uint64_t));
-    if (s->dist && s->best_dist && s->best_pos && s->exact_dist && s->exact_pos) return s;
+    bool tables = nearkit_codec_uses_tables(view->codec);
+    if (tables) s->table = nearkit_alloc_array(nearkit_codec_table_size(view->codec), sizeof(float));
+    if (s->dist && s->best_dist && s->best_pos && s->exact_dist && s->exact_pos && (!tables || s->table)) return s;
     scratch_free(s);
     return NULL;
 }
@@ -72,8 +79,16 @@ static float exact_distance(const nearkit_search_call *c, const float *q, uint32
 static void block_distances(codes_scratch *s, const nearkit_search_call *c, const float *q,
                             const nearkit_ivf_list *list, uint64_t r0, size_t n) {
     const nearkit_codec *codec = nearkit_ivf_view_of(c)->codec;
-    nearkit_codec_distances(s->dist, nearkit_kernels(), codec, c->ix->metric, q,
-                            list->codes + r0 * codec->code_size, n);
+    const uint8_t *codes = list->codes + r0 * codec->code_size;
+    if (!nearkit_codec_uses_tables(codec)) {
+        nearkit_codec_distances(s->dist, nearkit_kernels(), codec, c->ix->metric, q, codes, n);
+        return;
+    }
+    if (s->table_of != q) {
+        nearkit_codec_table(s->table, codec, c->ix->metric, q);
+        s->table_of = q;
+    }
+    nearkit_codec_table_distances(s->dist, codec, c->ix->metric, s->table, codes, n);
 }
 
 static size_t block_rows(const nearkit_ivf_list *list, uint64_t r0) {

@@ -10,7 +10,7 @@
  *   - ivf_binary: packed binary codes under Hamming; binary k-means centroids; rows labelled by
  *     their insertion position (the index maps positions to ids, implicitly until ids are given);
  *     codes saved in insertion order with the list of each;
- *   - ivf_fp16, ivf_bf16, ivf_sq8, ivf_sq4: compressed codes of a codec (codes/codec.h) under
+ *   - ivf_fp16, ivf_bf16, ivf_sq8, ivf_sq4, ivf_pq: compressed codes of a codec (codes/codec.h) under
  *     ivf_flat's quantizer, rows labelled by position as ivf_binary's; with `refine` > 0 at
  *     training the original vectors stay beside them (a row store by position) and a query
  *     re-ranks ceil(refine * k) candidates exactly (ivf_scan_codes.c); trained with refine 0 they
@@ -74,6 +74,7 @@ typedef enum setting {
     S_ITERATIONS,
     S_TRAIN_INIT,
     S_REFINE,
+    S_PQ_M,
     S_MAX_LIST_SIZE, /* read-only statistics from here on */
     S_EMPTY_LISTS,
     S_LIST_COUNT,
@@ -85,7 +86,7 @@ typedef struct ivf_config {
     const nearkit_ivf_scanner *scanner;
     bool binary;               /* binary quantizer, rows labelled by position, saved by position */
     bool compressed;           /* codes of a codec (format): float quantizer, rows by position */
-    int format;                /* compressed: NEARKIT_CODE_* */
+    int format;                /* compressed: NEARKIT_CODE_* or NEARKIT_CODEC_PQ8 */
     bool nlist_becomes_trained; /* the nlist parameter reports the trained number once trained */
     uint32_t max_nlist;
     uint64_t max_count;        /* rows an index holds at most */
@@ -144,18 +145,19 @@ static const setting binary_settings[] = {S_NLIST, S_NPROBE, S_TRAIN_SAMPLE, S_I
 
 /* The compressed kinds: ivf_flat's parameters, the re-rank, and what a vector costs. */
 #define CODES_MAX_REFINE 1000.0
+#define P_CODES_NPROBE                                                                            \
+    PARAM("nprobe", NEARKIT_PARAM_FLAG_INTEGER, 1, FLAT_MAX_NLIST, 10,                            \
+          "lists scanned per query; nprobe >= nlist scans every list (still approximate: codes)")
+#define P_CODES_REFINE                                                                            \
+    PARAM("refine", 0, 0, CODES_MAX_REFINE, 0,                                                    \
+          "re-rank ceil(refine * k) candidates by their original vectors, reporting exact distances; " \
+          "> 0 at training keeps the originals (4 bytes per dimension more), 0 then drops them for "  \
+          "good")
+#define P_CODES_BYTES                                                                             \
+    PARAM("bytes_per_vector", NEARKIT_PARAM_FLAG_READ_ONLY, 0, 0, 0,                              \
+          "memory per stored vector once trained: code, position, id and kept original")
 static const nearkit_param_desc codes_params[] = {
-    P_FLOAT_NLIST,
-    PARAM("nprobe", NEARKIT_PARAM_FLAG_INTEGER, 1, FLAT_MAX_NLIST, 10,
-         "lists scanned per query; nprobe >= nlist scans every list (still approximate: codes)"),
-    P_FLOAT_TRAINING,
-    PARAM("refine", 0, 0, CODES_MAX_REFINE, 0,
-         "re-rank ceil(refine * k) candidates by their original vectors, reporting exact distances; "
-         "> 0 at training keeps the originals (4 bytes per dimension more), 0 then drops them for "
-         "good"),
-    P_FLOAT_LIST_STATS,
-    PARAM("bytes_per_vector", NEARKIT_PARAM_FLAG_READ_ONLY, 0, 0, 0,
-         "memory per stored vector once trained: code, position, id and kept original"),
+    P_FLOAT_NLIST, P_CODES_NPROBE, P_FLOAT_TRAINING, P_CODES_REFINE, P_FLOAT_LIST_STATS, P_CODES_BYTES,
 };
 static const setting codes_settings[] = {S_NLIST,      S_NPROBE, S_TRAIN_SAMPLE,  S_ITERATIONS,
                                          S_TRAIN_INIT, S_REFINE, S_MAX_LIST_SIZE, S_EMPTY_LISTS,
@@ -172,6 +174,23 @@ static const ivf_config fp16_config = CODES_CONFIG("ivf_fp16", NEARKIT_CODE_FP16
 static const ivf_config bf16_config = CODES_CONFIG("ivf_bf16", NEARKIT_CODE_BF16);
 static const ivf_config sq8_config = CODES_CONFIG("ivf_sq8", NEARKIT_CODE_SQ8);
 static const ivf_config sq4_config = CODES_CONFIG("ivf_sq4", NEARKIT_CODE_SQ4);
+
+/* ivf_pq: the compressed kinds' parameters and the number of sub-quantisers. */
+static const nearkit_param_desc pq_params[] = {
+    P_FLOAT_NLIST, P_CODES_NPROBE, P_FLOAT_TRAINING, P_CODES_REFINE,
+    PARAM("m", BUILD_INT, 0, 1048576, 0,
+         "sub-quantisers: a code is m bytes (8 bits per dimension / m dimensions); m divides the "
+         "dimension; 0 chooses dimension / 4 (or / 2, or 1 where 4 does not divide it)"),
+    P_FLOAT_LIST_STATS, P_CODES_BYTES,
+};
+static const setting pq_settings[] = {S_NLIST,  S_NPROBE,        S_TRAIN_SAMPLE, S_ITERATIONS,       S_TRAIN_INIT,
+                                      S_REFINE, S_PQ_M, S_MAX_LIST_SIZE, S_EMPTY_LISTS, S_BYTES_PER_VECTOR};
+static const ivf_config pq_config = {
+    .name = "ivf_pq", .scanner = &nearkit_ivf_scan_codes, .compressed = true, .format = NEARKIT_CODEC_PQ8,
+    .nlist_becomes_trained = true, .max_nlist = FLAT_MAX_NLIST, .max_count = BINARY_MAX_COUNT,
+    .default_nprobe = 10, .default_iterations = NEARKIT_KMEANS_DEFAULT_ITERATIONS,
+    .params = pq_params, .settings = pq_settings,
+};
 
 static const ivf_config flat_config = {
     .name = "ivf_flat",
@@ -220,6 +239,7 @@ typedef struct ivf_impl {
     /* compressed */
     nearkit_codec codec;
     double refine;           /* the re-rank factor (setting) */
+    uint32_t pq_m;           /* ivf_pq's sub-quantisers (setting; 0: automatic) */
     bool keep_originals;     /* trained with refine > 0: originals holds every row's vector */
     nearkit_rows originals;  /* the original vectors by position (implicit ids) */
 } ivf_impl;
@@ -249,6 +269,7 @@ static nearkit_status fp16_create(nearkit_index *ix) { return ivf_create(ix, &fp
 static nearkit_status bf16_create(nearkit_index *ix) { return ivf_create(ix, &bf16_config); }
 static nearkit_status sq8_create(nearkit_index *ix) { return ivf_create(ix, &sq8_config); }
 static nearkit_status sq4_create(nearkit_index *ix) { return ivf_create(ix, &sq4_config); }
+static nearkit_status pq_create(nearkit_index *ix) { return ivf_create(ix, &pq_config); }
 
 /* Back to untrained: no quantizer, no lists. */
 static void drop_trained(ivf_impl *v) {
@@ -339,7 +360,7 @@ static nearkit_status file_rows(nearkit_index *ix, const void *vectors, uint64_t
     if (!st) st = nearkit_ivf_quantizer_assign(&v->quantizer, ix, assign, vectors, n);
     float max = v->max_sqnorm;
     if (!st && norms) float_norms(norms, &max, ix, vectors, n);
-    if (!st && codes) nearkit_codec_encode(&v->codec, codes, vectors, n);
+    if (!st && codes) st = nearkit_codec_encode(&v->codec, codes, vectors, n);
     /* the originals get their room first, so that once the lists took the rows nothing fails */
     bool originals = v->keep_originals && v->originals.count == v->lists.count;
     if (!st && originals) st = nearkit_rows_reserve(&v->originals, ix, v->originals.count + n);
@@ -400,7 +421,10 @@ static nearkit_status train_and_index(nearkit_index *ix, const void *x, uint64_t
     const void *train_x = x ? x : pending->vectors;
     uint64_t train_n = x ? n : pending->count;
     nearkit_status st = train_quantizer(ix, train_x, train_n);
-    if (!st && v->config->compressed) st = nearkit_codec_train(&v->codec, train_x, train_n, ix->seed);
+    if (!st && v->config->format == NEARKIT_CODEC_PQ8)
+        st = nearkit_codec_set_subspaces(&v->codec, v->pq_m ? v->pq_m : nearkit_codec_default_subspaces(ix->dimension));
+    if (!st && v->config->compressed)
+        st = nearkit_codec_train(&v->codec, train_x, train_n, ix->seed, nearkit_resolve_threads(ix->num_threads));
     if (!st) st = init_lists(ix, v->quantizer.nlist);
     if (!st) st = file_rows(ix, pending->vectors, pending->count, pending->ids, true);
     if (st) {
@@ -534,17 +558,29 @@ static nearkit_status ivf_compact(nearkit_index *ix) {
     return NEARKIT_OK;
 }
 
+/* A decoded cosine vector brought back to unit length (a code's rounding moves it off the
+ * sphere), so that get returns what a cosine index stores and an exact pass over decoded rows
+ * reports 1 - cosine within [0, 2]. A zero vector stays zero. */
+static void unit_length(float *x, size_t d) {
+    double norm = 0;
+    for (size_t i = 0; i < d; i++) norm += (double)x[i] * x[i];
+    double scale = norm > 0 ? 1.0 / sqrt(norm) : 0.0;
+    for (size_t i = 0; i < d; i++) x[i] = (float)(x[i] * scale);
+}
+
 /* A list row's vector as get returns it: the stored one, the original kept beside a code, or the
  * code decoded. */
 static void row_vector(uint8_t *out, const nearkit_index *ix, const ivf_impl *v, const nearkit_ivf_list *l,
                        uint64_t row) {
     size_t vb = (size_t)ix->vector_bytes;
-    if (!v->config->compressed)
+    if (!v->config->compressed) {
         memcpy(out, l->codes + row * vb, vb);
-    else if (v->keep_originals)
+    } else if (v->keep_originals) {
         memcpy(out, nearkit_rows_at(&v->originals, ix, l->positions[row]), vb);
-    else
+    } else {
         nearkit_codec_decode(&v->codec, (float *)(void *)out, l->codes + row * v->codec.code_size, 1);
+        if (ix->metric == NEARKIT_METRIC_COSINE) unit_length((float *)(void *)out, ix->dimension);
+    }
 }
 
 static nearkit_status ivf_get(const nearkit_index *ix, const nearkit_idmap *wanted, void *vectors,
@@ -963,6 +999,7 @@ static nearkit_status ivf_get_param(const nearkit_index *ix, size_t i, double *v
     case S_EMPTY_LISTS: *value = nearkit_ivf_lists_empty(&v->lists); break;
     case S_LIST_COUNT: *value = v->quantizer.nlist; break;
     case S_REFINE: *value = v->refine; break;
+    case S_PQ_M: *value = is_trained(v) ? v->codec.m : v->pq_m; break;
     case S_BYTES_PER_VECTOR: *value = bytes_per_vector(ix); break;
     }
     return NEARKIT_OK;
@@ -988,6 +1025,12 @@ static nearkit_status ivf_set_param(nearkit_index *ix, size_t i, double value) {
                                      "trained with refine 0; re-rank needs them",
                                      v->config->name);
         v->refine = value;
+        break;
+    case S_PQ_M:
+        if (value > 0.0 && ix->dimension % (uint32_t)value)
+            return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "m = %u sub-quantisers must divide the dimension %u",
+                                     (unsigned)value, (unsigned)ix->dimension);
+        v->pq_m = (uint32_t)value;
         break;
     default:
         return nearkit_set_error(NEARKIT_ERR_INTERNAL, "%s: parameter '%s' is read-only",
@@ -1104,7 +1147,8 @@ static bool has_section(const nearkit_reader *r, uint32_t tag) {
 
 static nearkit_status save_codes(const nearkit_index *ix, nearkit_writer *w) {
     const ivf_impl *v = impl_of(ix);
-    uint32_t meta[4] = {(uint32_t)v->config->format, v->quantizer.nlist, v->keep_originals, 0};
+    /* the last word: pq's sub-quantisers once trained (0 for the other codecs) */
+    uint32_t meta[4] = {(uint32_t)v->config->format, v->quantizer.nlist, v->keep_originals, v->codec.m};
     nearkit_status st = nearkit_writer_section(w, CODC_TAG, meta, sizeof meta);
     if (st || !is_trained(v)) return st ? st : nearkit_rows_save(&v->pending, ix, w);
     st = nearkit_codec_save(&v->codec, w, SQRG_TAG);
@@ -1170,9 +1214,11 @@ static nearkit_status load_codes(nearkit_index *ix, const nearkit_reader *r) {
     uint32_t meta[4];
     memcpy(meta, data, sizeof meta);
     if (meta[0] != (uint32_t)v->config->format) return corrupt("code format differs from the kind's");
-    if (meta[1] > FLAT_MAX_NLIST || meta[2] > 1 || meta[3] != 0 || (meta[1] == 0 && meta[2]))
+    bool pq = v->config->format == NEARKIT_CODEC_PQ8;
+    if (meta[1] > FLAT_MAX_NLIST || meta[2] > 1 || (meta[1] == 0 && (meta[2] || meta[3])) || (!pq && meta[3]))
         return corrupt("code header fields out of range");
     if (meta[1] == 0) return nearkit_rows_load(&v->pending, ix, r, false);
+    if (pq && nearkit_codec_set_subspaces(&v->codec, meta[3])) return corrupt("pq sub-quantisers do not divide the dimension");
     st = nearkit_codec_load(&v->codec, r, SQRG_TAG);
     if (!st) st = nearkit_ivf_quantizer_load(&v->quantizer, ix, r, meta[1]);
     uint64_t count = 0, removed = 0, dropped;
@@ -1246,6 +1292,9 @@ static void describe_codes(const nearkit_index *ix, nearkit_strbuf *sb) {
         return;
     }
     uint32_t nlist = v->quantizer.nlist;
+    if (v->codec.m)
+        nearkit_strbuf_appendf(sb, "product quantiser: %u sub-spaces of %zu dimensions, %u centroids each\n",
+                               v->codec.m, (size_t)(ix->dimension / v->codec.m), v->codec.ksub);
     nearkit_strbuf_appendf(sb,
                            "inverted file of %u lists (%s k-means) over %s codes of %zu bytes per vector "
                            "(float32: %llu), probing %u per query; list sizes: mean %.1f, max %llu, %llu empty\n",
@@ -1342,3 +1391,16 @@ const nearkit_index_ops nearkit_ivf_sq4_ops =
     CODES_OPS(NEARKIT_KIND_IVF_SQ4, "ivf_sq4", sq4_create,
               "inverted file over 4-bit scalar-quantised codes (half a byte per dimension, trained "
               "ranges), optional exact re-rank (refine); l2, cosine, ip");
+const nearkit_index_ops nearkit_ivf_pq_ops = {
+    .kind = NEARKIT_KIND_IVF_PQ,
+    .name = "ivf_pq",
+    .description = "inverted file over product-quantised codes (m bytes per vector: 8 bits per "
+                   "dimension / m dimensions, k-means codebooks), optional exact re-rank (refine); "
+                   "l2, cosine, ip",
+    .flags = NEARKIT_KIND_FLAG_NEEDS_TRAINING,
+    .metric_mask = (1u << NEARKIT_METRIC_L2) | (1u << NEARKIT_METRIC_COSINE) | (1u << NEARKIT_METRIC_IP),
+    .params = pq_params,
+    .n_params = sizeof pq_params / sizeof pq_params[0],
+    .create = pq_create,
+    IVF_OPS,
+};

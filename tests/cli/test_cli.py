@@ -947,7 +947,7 @@ class Living(Base):
     def build(self, kind, metric, name="i.nkx"):
         ext = self.data[metric][2]
         params = ["--params", "nlist=4,nprobe=4"] if kind.startswith("ivf") else []
-        if kind in ("ivf_fp16", "ivf_bf16", "ivf_sq8", "ivf_sq4"):  # codes: exact once all re-ranked
+        if kind in ("ivf_fp16", "ivf_bf16", "ivf_sq8", "ivf_sq4", "ivf_pq"):  # codes: exact once all re-ranked
             params[1] += ",refine=1000"
         run("build", "--kind", kind, "--metric", metric, *params, self.path("b_%s.%s" % (metric, ext)),
             self.path(name))

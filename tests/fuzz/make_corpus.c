@@ -76,6 +76,8 @@ static const seed seeds[] = {
     {NEARKIT_KIND_IVF_SQ8, NEARKIT_METRIC_L2, FLOAT_DIM, BUILT_LATE, true, "nlist=3,refine=3"},
     {NEARKIT_KIND_IVF_SQ8, NEARKIT_METRIC_IP, FLOAT_DIM, ADDED, false, NULL},
     {NEARKIT_KIND_IVF_SQ4, NEARKIT_METRIC_COSINE, FLOAT_DIM - 1, BUILT, true, "nlist=4"},
+    {NEARKIT_KIND_IVF_PQ, NEARKIT_METRIC_L2, FLOAT_DIM, BUILT_LATE, true, "nlist=3,m=4,refine=2"},
+    {NEARKIT_KIND_IVF_PQ, NEARKIT_METRIC_IP, FLOAT_DIM, BUILT, false, "nlist=2"},
 };
 
 static uint32_t next_value(uint64_t *state) {

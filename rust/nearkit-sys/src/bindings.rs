@@ -36,6 +36,7 @@ pub const NEARKIT_KIND_IVF_FP16: nearkit_kind = 8;
 pub const NEARKIT_KIND_IVF_BF16: nearkit_kind = 9;
 pub const NEARKIT_KIND_IVF_SQ8: nearkit_kind = 10;
 pub const NEARKIT_KIND_IVF_SQ4: nearkit_kind = 11;
+pub const NEARKIT_KIND_IVF_PQ: nearkit_kind = 12;
 pub const NEARKIT_KIND_FLAG_EXACT: u32 = 1;
 pub const NEARKIT_KIND_FLAG_NEEDS_TRAINING: u32 = 2;
 pub const NEARKIT_KIND_FLAG_NEEDS_BUILD: u32 = 4;

@@ -218,6 +218,9 @@ impl Kind {
     pub const IVF_SQ8: Kind = Kind(sys::NEARKIT_KIND_IVF_SQ8);
     /// Inverted file over 4-bit scalar-quantised codes, optional exact re-rank (approximate).
     pub const IVF_SQ4: Kind = Kind(sys::NEARKIT_KIND_IVF_SQ4);
+    /// Inverted file over product-quantised codes (`m` bytes per vector), optional exact re-rank
+    /// (approximate).
+    pub const IVF_PQ: Kind = Kind(sys::NEARKIT_KIND_IVF_PQ);
 
     /// Looks a kind up by name (`"flat"`, `"vptree"`, ...; case-insensitive).
     ///
