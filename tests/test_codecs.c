@@ -324,6 +324,19 @@ static bool same_answers(const nearkit_index *a, const nearkit_index *b) {
     return memcmp(ia, ib, sizeof ia) == 0 && memcmp(da, db, sizeof da) == 0;
 }
 
+/* Whether a batch (lists chosen for all queries at once) answers as each query alone. */
+static bool batch_as_one_by_one(const nearkit_index *ix) {
+    int64_t batch[NQ * K], one[K];
+    float bd[NQ * K], od[K];
+    search(ix, batch, bd);
+    bool same = true;
+    for (size_t q = 0; q < NQ && same; q++) {
+        CHECK_STATUS(nearkit_index_search(one, od, ix, F32, queries + q * D, 1, K, NULL), NEARKIT_OK);
+        same = memcmp(one, batch + q * K, sizeof one) == 0 && memcmp(od, bd + q * K, sizeof od) == 0;
+    }
+    return same;
+}
+
 static nearkit_index *reloaded(const nearkit_index *ix) {
     void *buf = NULL;
     size_t size = 0;
@@ -370,6 +383,7 @@ static void test_recall(nearkit_metric metric) {
             } else {
                 CHECK(param(ix, "bytes_per_vector") < D * 4);
             }
+            CHECK(batch_as_one_by_one(ix));
             /* save / load: the same answers */
             nearkit_index *back = reloaded(ix);
             CHECK(back && same_answers(ix, back));

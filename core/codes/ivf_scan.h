@@ -74,7 +74,7 @@ typedef struct nearkit_ivf_scanner {
     bool (*range_scan)(void *scratch, const nearkit_search_call *c, uint64_t q, const void *query,
                        const nearkit_ivf_list *list);
     /* Optional: a whole k-NN call at once (e.g. grouped by list), where batch_applies says so. */
-    bool (*batch_applies)(const nearkit_index *ix, uint64_t n);
+    bool (*batch_applies)(const nearkit_search_call *c);
     nearkit_status (*knn_batch)(const nearkit_search_call *c, uint32_t threads);
 } nearkit_ivf_scanner;
 

@@ -186,6 +186,63 @@ static bool range_scan(void *scratch, const nearkit_search_call *c, uint64_t q, 
     return true;
 }
 
+/* ---- batches ----------------------------------------------------------------------------------- */
+
+/* A batch chooses the lists of all its queries at once through sgemm against the centroids
+ * (nearkit_ivf_probe_batch: the same lists as one by one), then scans each query's lists as a
+ * query alone does. Choosing lists query by query costs nlist x d per query, as much as scanning
+ * several lists of codes: at small nprobe it was most of the time. Unfiltered calls only (a
+ * filter widens the probing query by query). */
+#define BATCH_MIN_QUERIES 8
+#define BATCH_ROUND 4096 /* queries whose lists are chosen together */
+
+typedef struct codes_batch {
+    const nearkit_search_call *c;
+    uint64_t q0;         /* the round's first query */
+    uint32_t nprobe;
+    const uint32_t *probes; /* the round's: nprobe per query */
+    void **scratch;      /* per worker */
+} codes_batch;
+
+static void batch_queries(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
+    const codes_batch *b = ctx;
+    const nearkit_search_call *c = b->c;
+    const nearkit_ivf_lists *lists = nearkit_ivf_view_of(c)->lists;
+    void *s = b->scratch[worker];
+    for (uint64_t i = begin; i < end; i++) {
+        uint64_t q = b->q0 + i;
+        const void *query = nearkit_query_at(c, q);
+        knn_begin(s);
+        for (uint32_t p = 0; p < b->nprobe; p++) knn_scan(s, c, query, &lists->list[b->probes[i * b->nprobe + p]]);
+        knn_finish(s, c, q);
+    }
+}
+
+static bool batch_applies(const nearkit_search_call *c) { return !c->admit && c->n >= BATCH_MIN_QUERIES; }
+
+static nearkit_status knn_batch(const nearkit_search_call *c, uint32_t threads) {
+    const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
+    uint64_t round = c->n < BATCH_ROUND ? c->n : BATCH_ROUND;
+    codes_batch b = {.c = c, .nprobe = view->batch_probes};
+    uint32_t *probes = nearkit_alloc_array((size_t)(round * b.nprobe), sizeof(uint32_t));
+    b.scratch = calloc(threads, sizeof *b.scratch);
+    nearkit_status st = probes && b.scratch ? NEARKIT_OK : nearkit_oom();
+    for (uint32_t w = 0; !st && w < threads; w++)
+        if (!(b.scratch[w] = scratch_new(c))) st = nearkit_oom();
+    b.probes = probes;
+    for (b.q0 = 0; !st && b.q0 < c->n; b.q0 += round) {
+        nearkit_search_call part = *c;
+        part.queries = nearkit_query_at(c, b.q0);
+        part.n = c->n - b.q0 < round ? c->n - b.q0 : round;
+        st = nearkit_ivf_probe_batch(view->quantizer, &part, b.nprobe, probes, threads);
+        if (!st) nearkit_parallel_for(threads, part.n, MAX_CHUNK, batch_queries, &b);
+    }
+    for (uint32_t w = 0; b.scratch && w < threads; w++) scratch_free(b.scratch[w]);
+    free(b.scratch);
+    free(probes);
+    return st;
+}
+
 const nearkit_ivf_scanner nearkit_ivf_scan_codes = {
     .max_chunk = MAX_CHUNK,
     .scratch_new = scratch_new,
@@ -196,4 +253,6 @@ const nearkit_ivf_scanner nearkit_ivf_scan_codes = {
     .knn_scan_admitted = knn_scan_admitted,
     .knn_held = knn_held,
     .range_scan = range_scan,
+    .batch_applies = batch_applies,
+    .knn_batch = knn_batch,
 };

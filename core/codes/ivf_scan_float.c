@@ -591,8 +591,9 @@ static nearkit_status run_round(batch_task *b) {
     return nearkit_drive_knn(&merge_searcher, &round, b->threads, QUERY_BLOCK);
 }
 
-static bool batch_applies(const nearkit_index *ix, uint64_t n) {
-    return n >= GEMM_MIN_QUERIES && ix->dimension >= GEMM_MIN_DIMENSION && ix->dimension <= INT32_MAX / 2;
+static bool batch_applies(const nearkit_search_call *c) {
+    const nearkit_index *ix = c->ix;
+    return c->n >= GEMM_MIN_QUERIES && ix->dimension >= GEMM_MIN_DIMENSION && ix->dimension <= INT32_MAX / 2;
 }
 
 /* Filtered calls: admitted rows packed per sgemm, at most PACKED_BYTES of them (0: unfiltered). */

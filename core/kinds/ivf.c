@@ -818,7 +818,7 @@ static bool ivf_knn_whole(const nearkit_search_call *c, nearkit_status *status) 
     const nearkit_ivf_scanner *scanner = impl_of(c->ix)->config->scanner;
     if (nearkit_ivf_view_of(c)->exact) return false;
     if (c->admit && c->admit->type == NEARKIT_FILTER_PREDICATE) return false;
-    if (!scanner->knn_batch || !scanner->batch_applies(c->ix, c->n)) return false;
+    if (!scanner->knn_batch || !scanner->batch_applies(c)) return false;
     *status = scanner->knn_batch(c, c->threads);
     return true;
 }
@@ -1257,8 +1257,9 @@ static void describe_flat(const nearkit_index *ix, nearkit_strbuf *sb) {
                            v->nprobe < nlist ? v->nprobe : nlist, (double)v->lists.count / nlist,
                            (unsigned long long)nearkit_ivf_lists_max_size(&v->lists),
                            (unsigned long long)nearkit_ivf_lists_empty(&v->lists));
+    nearkit_search_call many = {.ix = ix, .n = UINT64_MAX}; /* does a large batch take the GEMM path? */
     nearkit_strbuf_appendf(sb, "distance kernels: %s%s\n", nearkit_kernels()->name,
-                           v->config->scanner->batch_applies(ix, UINT64_MAX)
+                           v->config->scanner->batch_applies(&many)
                                ? "; batches of 8+ queries grouped by list via sgemm"
                                : "");
 }
