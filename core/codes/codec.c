@@ -42,7 +42,8 @@ void nearkit_codec_free(nearkit_codec *c) {
     free(c->step);
     free(c->base);
     free(c->centroids);
-    c->step = c->base = c->centroids = NULL;
+    free(c->transposed);
+    c->step = c->base = c->centroids = c->transposed = NULL;
     c->ksub = 0;
 }
 
@@ -55,7 +56,7 @@ bool nearkit_codec_ready(const nearkit_codec *c) {
 }
 
 uint64_t nearkit_codec_memory(const nearkit_codec *c) {
-    if (c->centroids) return (uint64_t)c->ksub * c->dimension * sizeof(float);
+    if (c->centroids) return 2 * (uint64_t)c->ksub * c->dimension * sizeof(float); /* and transposed */
     return c->step ? 2 * c->dimension * sizeof(float) : 0;
 }
 
@@ -154,6 +155,17 @@ static uint32_t pq_nearest(const float *restrict t, uint32_t ksub, size_t dsub, 
     for (uint32_t i = 1; i < ksub; i++)
         if (acc[i] < acc[best]) best = i;
     return best;
+}
+
+/* The codebooks transposed (pq_transpose, sub-space by sub-space), for the query tables. OK or
+ * OUT_OF_MEMORY. */
+static nearkit_status pq_make_transposed(nearkit_codec *c) {
+    size_t dsub = pq_dsub(c), block = (size_t)c->ksub * dsub;
+    free(c->transposed);
+    c->transposed = nearkit_alloc_array((size_t)c->m * block, sizeof(float));
+    if (!c->transposed) return nearkit_oom();
+    for (uint32_t j = 0; j < c->m; j++) pq_transpose(c->transposed + j * block, pq_centroid(c, j, 0), c->ksub, dsub);
+    return NEARKIT_OK;
 }
 
 /* Lloyd's k-means of n sub-vectors (dsub each) into ksub centroids: seeded distinct starting
@@ -299,22 +311,9 @@ static nearkit_status pq_train(nearkit_codec *c, const float *x, uint64_t n, uin
     nearkit_parallel_for(threads, c->m, 1, pq_train_range, &task);
     pq_scratch_free(scratch, slices, threads);
     free(rows);
-    return NEARKIT_OK;
-}
-
-static float squared_distance(const float *a, const float *b, size_t n) {
-    float sum = 0.0f;
-    for (size_t i = 0; i < n; i++) {
-        float t = a[i] - b[i];
-        sum += t * t;
-    }
-    return sum;
-}
-
-static float dot(const float *a, const float *b, size_t n) {
-    float sum = 0.0f;
-    for (size_t i = 0; i < n; i++) sum += a[i] * b[i];
-    return sum;
+    nearkit_status st = pq_make_transposed(c);
+    if (st) nearkit_codec_free(c); /* untrained, as it was */
+    return st;
 }
 
 /* n vectors' codes: per sub-space, each sub-vector's nearest centroid. */
@@ -337,13 +336,30 @@ static nearkit_status pq_encode(const nearkit_codec *c, uint8_t *codes, const fl
     return NEARKIT_OK;
 }
 
+/* One sub-space's row of a query table over the transposed codebook, a pass over ksub contiguous
+ * floats per dimension (vectorised): squared l2, or the negated dot. */
+static void pq_table_row(float *restrict row, const float *restrict t, uint32_t ksub, size_t dsub,
+                         const float *restrict v, bool l2) {
+    for (uint32_t i = 0; i < ksub; i++) row[i] = 0.0f;
+    for (size_t k = 0; k < dsub; k++) {
+        const float *restrict col = t + k * ksub;
+        float x = v[k];
+        if (l2) {
+            for (uint32_t i = 0; i < ksub; i++) {
+                float diff = x - col[i];
+                row[i] += diff * diff;
+            }
+        } else {
+            for (uint32_t i = 0; i < ksub; i++) row[i] -= x * col[i];
+        }
+    }
+}
+
 void nearkit_codec_table(float *table, const nearkit_codec *c, nearkit_metric metric, const float *query) {
-    size_t dsub = pq_dsub(c);
+    size_t dsub = pq_dsub(c), block = (size_t)c->ksub * dsub;
     for (uint32_t j = 0; j < c->m; j++)
-        for (uint32_t i = 0; i < c->ksub; i++)
-            table[(size_t)j * c->ksub + i] = metric == NEARKIT_METRIC_L2
-                                                 ? squared_distance(query + j * dsub, pq_centroid(c, j, i), dsub)
-                                                 : -dot(query + j * dsub, pq_centroid(c, j, i), dsub);
+        pq_table_row(table + (size_t)j * c->ksub, c->transposed + j * block, c->ksub, dsub, query + j * dsub,
+                     metric == NEARKIT_METRIC_L2);
 }
 
 void nearkit_codec_table_distances(float *out, const nearkit_codec *c, nearkit_metric metric, const float *table,
@@ -493,7 +509,9 @@ static nearkit_status pq_load(nearkit_codec *c, const nearkit_reader *r, uint32_
     nearkit_codec_free(c);
     c->centroids = centroids;
     c->ksub = ksub;
-    return NEARKIT_OK;
+    st = pq_make_transposed(c);
+    if (st) nearkit_codec_free(c);
+    return st;
 }
 
 nearkit_status nearkit_codec_save(const nearkit_codec *c, nearkit_writer *w, uint32_t tag) {

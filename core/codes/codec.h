@@ -48,6 +48,7 @@ typedef struct nearkit_codec {
      * trained on fewer vectors); centroids[(j * ksub + i) * (d / m) ...] once trained */
     uint32_t m, ksub;
     float *centroids;
+    float *transposed;    /* the same, each sub-space's block as [dimension][centroid] (tables) */
 } nearkit_codec;
 
 /* An untrained codec of a format for d dimensions (allocates nothing). A pq8 codec needs its
