@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""nearkit's compressed IVF kinds against Faiss's IVF scalar quantisers, side by side.
+"""nearkit's compressed IVF kinds against Faiss's IVF scalar and product quantisers, side by side.
 
-    python3 bench/codes_vs_peers.py [--datasets fashion,synth128] [--codecs sq8,fp16,bf16,sq4]
+    python3 bench/codes_vs_peers.py [--datasets fashion,synth128] [--codecs sq8,fp16,bf16,sq4,pq]
                                     [--refine 0,3] [--scale 1.0] [--queries 1000]
 
 For each dataset and codec, nearkit's ivf_<codec> kind and Faiss's IndexIVFScalarQuantizer of the
 same format (sq8: QT_8bit, sq4: QT_4bit, fp16: QT_fp16, bf16: QT_bf16; both per-dimension ranges
 from the training sample's minimum and maximum) get the same nlist (round(4 sqrt(n))), the same
-training sample (256 points per list) and 10 k-means iterations, then the whole base. With
+training sample (256 points per list) and 10 k-means iterations, then the whole base. For pq,
+nearkit's ivf_pq (m = dim / 4 sub-quantisers of 8 bits: dim / 4 bytes, codes of the vectors)
+meets two Faiss indexes of the same code size: IndexIVFPQ (m x 8 bits, codes of the residuals to
+the list's centroid, Faiss's default) and the fast-scan IVF{nlist},PQ{2m}x4fs (2m x 4 bits). With
 --refine R > 0 nearkit keeps the original vectors (its `refine` parameter) and Faiss wraps its index
 in IndexRefineFlat with k_factor R: both re-rank R * k candidates exactly. Builds run at 2
 threads, searches at one thread, every query in one batch call, nprobe swept from 1 up.
@@ -18,14 +21,15 @@ Debian's dataset-fashion-mnist, installed with apt-get when missing) and synth12
 golden manifest's tie rule (an id counts when its exact distance is within the tolerance of the
 k-th true one).
 
-Prints name=value lines. Per dataset D, codec C and refine R (tag D_C_rR):
+Prints name=value lines. Per dataset D, codec C and refine R (tag D_C_rR), lib being nearkit or
+a peer (faiss; for pq faiss and faiss_fs):
   <tag>_<lib>_bytes_per_vector   nearkit: memory_bytes / n; Faiss: the size of its serialised
                                  index / n (codes, ids, quantizer, refine vectors);
   <tag>_<lib>_curve              nprobe:recall:qps;...
-  <tag>_<lib>_qps_at_r90/_r95/_r99, and <tag>_ivf<C>_vs_faiss_qps_at_r90/... (nearkit's QPS over
-  Faiss's at that recall: 0 when only Faiss reaches it, empty when Faiss does not);
-  <tag>_memory_vs_faiss          nearkit's bytes per vector over Faiss's (below 1: smaller).
-The unprefixed ivf<C>_vs_faiss_qps_at_rXX are the minimum over datasets and refine settings.
+  <tag>_<lib>_qps_at_r90/_r95/_r99, and <tag>_ivf<C>_vs_<peer>_qps_at_r90/... (nearkit's QPS over
+  the peer's at that recall: 0 when only the peer reaches it, empty when the peer does not);
+  <tag>_memory_vs_<peer>         nearkit's bytes per vector over the peer's (below 1: smaller).
+The unprefixed ivf<C>_vs_<peer>_qps_at_rXX are the minimum over datasets and refine settings.
 Draws memory per vector against recall at a fixed nprobe into --plot (docs/codes_memory_recall.png).
 Needs: pip install numpy faiss-cpu matplotlib, and nearkit's Python package.
 """
@@ -46,6 +50,12 @@ BUILD_THREADS = 2
 TARGETS = (0.90, 0.95, 0.99)
 FIXED_NPROBE = 16  # the plot's and the README's fixed setting
 FAISS_QTYPE = {"sq8": "QT_8bit", "sq4": "QT_4bit", "fp16": "QT_fp16", "bf16": "QT_bf16"}
+CODECS = (*FAISS_QTYPE, "pq")
+
+
+def pq_m(dim):
+    """nearkit's default sub-quantisers (8 bits per 4 dimensions where 4 divides dim)."""
+    return dim // 4 if dim % 4 == 0 else dim // 2 if dim % 2 == 0 else dim
 
 
 class NearkitCodes:
@@ -77,10 +87,27 @@ class NearkitCodes:
 
 
 class FaissCodes:
-    def __init__(self, faiss, codec, metric, dim, nlist, refine):
-        self.faiss, self.label, self.key = faiss, f"Faiss IVF,SQ{codec[2:] if codec.startswith('sq') else codec}", "faiss"
+    """Faiss's IVF index of a codec: the scalar quantiser of the same format, or for pq the 8-bit
+    IndexIVFPQ (fast_scan False) or the 4-bit fast-scan one of the same code size (True)."""
+
+    def __init__(self, faiss, codec, metric, dim, nlist, refine, fast_scan=False):
+        self.faiss, self.fast_scan = faiss, fast_scan
+        self.key = "faiss_fs" if fast_scan else "faiss"
+        m = pq_m(dim)
+        self.label = (f"Faiss IVF,PQ{2 * m}x4fs" if fast_scan else f"Faiss IVF,PQ{m}") if codec == "pq" else \
+            f"Faiss IVF,SQ{codec[2:] if codec.startswith('sq') else codec}"
         self.codec, self.metric, self.dim, self.nlist, self.refine = codec, metric, dim, nlist, refine
         self.index = self.ivf = None
+
+    def make_ivf(self, quantizer, metric):
+        f, d = self.faiss, self.dim
+        if self.codec != "pq":
+            qtype = getattr(f.ScalarQuantizer, FAISS_QTYPE[self.codec])
+            return f.IndexIVFScalarQuantizer(quantizer, d, self.nlist, qtype, metric)
+        m = pq_m(d)
+        if self.fast_scan:
+            return f.IndexIVFPQFastScan(quantizer, d, self.nlist, 2 * m, 4, metric)
+        return f.IndexIVFPQ(quantizer, d, self.nlist, m, 8, metric)
 
     def prepare(self, x):
         return ivf.normalised(x) if self.metric == "cosine" else x
@@ -90,9 +117,7 @@ class FaissCodes:
         f.omp_set_num_threads(BUILD_THREADS)
         ip = self.metric != "l2"
         quantizer = f.IndexFlatIP(d) if ip else f.IndexFlatL2(d)
-        qtype = getattr(f.ScalarQuantizer, FAISS_QTYPE[self.codec])
-        self.ivf = f.IndexIVFScalarQuantizer(quantizer, d, self.nlist, qtype,
-                                             f.METRIC_INNER_PRODUCT if ip else f.METRIC_L2)
+        self.ivf = self.make_ivf(quantizer, f.METRIC_INNER_PRODUCT if ip else f.METRIC_L2)
         self.ivf.cp.niter = ivf.TRAIN_ITERATIONS
         self.ivf.cp.max_points_per_centroid = ivf.POINTS_PER_LIST
         self.ivf.cp.spherical = ip
@@ -161,8 +186,10 @@ def run(name, scale, nearkit, faiss, args, rng, results):
         for refine in args.refine:
             tag = f"{name}_{codec}_r{refine}"
             figures = {}
-            for lib in (NearkitCodes(nearkit, codec, metric, dim, nlist, refine),
-                        FaissCodes(faiss, codec, metric, dim, nlist, refine)):
+            peers = [FaissCodes(faiss, codec, metric, dim, nlist, refine)]
+            if codec == "pq":
+                peers.append(FaissCodes(faiss, codec, metric, dim, nlist, refine, fast_scan=True))
+            for lib in (NearkitCodes(nearkit, codec, metric, dim, nlist, refine), *peers):
                 t0 = time.perf_counter()
                 lib.build(base, sample)
                 hv.emit(f"{tag}_{lib.key}_build_seconds", time.perf_counter() - t0)
@@ -175,31 +202,37 @@ def run(name, scale, nearkit, faiss, args, rng, results):
                                     "qps": {t: hv.qps_at(curve, t) for t in TARGETS}}
                 for t in TARGETS:
                     hv.emit(f"{tag}_{lib.key}_qps_at_r{round(t * 100)}", figures[lib.key]["qps"][t])
-            ours, theirs = figures["nearkit"], figures["faiss"]
-            for t in TARGETS:
-                hv.emit(f"{tag}_ivf{codec}_vs_faiss_qps_at_r{round(t * 100)}", hv.ratio(ours["qps"][t], theirs["qps"][t]))
-            hv.emit(f"{tag}_memory_vs_faiss", ours["bpv"] / theirs["bpv"])
-            results.append({"dataset": name, "codec": codec, "refine": refine, **{k: figures[k] for k in figures}})
+            ours = figures["nearkit"]
+            for peer in peers:
+                theirs = figures[peer.key]
+                for t in TARGETS:
+                    hv.emit(f"{tag}_ivf{codec}_vs_{peer.key}_qps_at_r{round(t * 100)}",
+                            hv.ratio(ours["qps"][t], theirs["qps"][t]))
+                hv.emit(f"{tag}_memory_vs_{peer.key}", ours["bpv"] / theirs["bpv"])
+                results.append({"dataset": name, "codec": codec, "refine": refine, "peer": peer.key,
+                                "nearkit": ours, "faiss": theirs})
 
 
 def summary(results):
-    for codec in sorted({r["codec"] for r in results}):
+    for codec, peer in sorted({(r["codec"], r["peer"]) for r in results}):
         for t in TARGETS:
-            ratios = [hv.ratio(r["nearkit"]["qps"][t], r["faiss"]["qps"][t]) for r in results if r["codec"] == codec]
+            ratios = [hv.ratio(r["nearkit"]["qps"][t], r["faiss"]["qps"][t]) for r in results
+                      if r["codec"] == codec and r["peer"] == peer]
             ratios = [x for x in ratios if x is not None]
-            hv.emit(f"ivf{codec}_vs_faiss_qps_at_r{round(t * 100)}", min(ratios) if ratios else None)
+            hv.emit(f"ivf{codec}_vs_{peer}_qps_at_r{round(t * 100)}", min(ratios) if ratios else None)
 
 
 def table(results):
     """The README's table: one row per dataset, codec and refine, at FIXED_NPROBE."""
-    print(f"\n| dataset | codec | refine | nearkit B/vec | Faiss B/vec | nearkit recall / QPS at nprobe {FIXED_NPROBE}"
-          f" | Faiss recall / QPS | QPS ratio at r95 |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(f"\n| dataset | codec | refine | peer | nearkit B/vec | peer B/vec | nearkit recall / QPS at nprobe"
+          f" {FIXED_NPROBE} | peer recall / QPS | QPS ratio at r95 |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         (ra, qa), (rb, qb) = at_nprobe(r["nearkit"]["curve"], FIXED_NPROBE), at_nprobe(r["faiss"]["curve"], FIXED_NPROBE)
         ratio = hv.ratio(r["nearkit"]["qps"][0.95], r["faiss"]["qps"][0.95])
-        print(f"| {r['dataset']} | {r['codec']} | {r['refine']} | {r['nearkit']['bpv']:.0f} | {r['faiss']['bpv']:.0f}"
-              f" | {ra:.3f} / {qa:,.0f} | {rb:.3f} / {qb:,.0f} | {'-' if ratio is None else f'{ratio:.2f}'} |")
+        print(f"| {r['dataset']} | {r['codec']} | {r['refine']} | {r['faiss']['label']} | {r['nearkit']['bpv']:.0f}"
+              f" | {r['faiss']['bpv']:.0f} | {ra:.3f} / {qa:,.0f} | {rb:.3f} / {qb:,.0f}"
+              f" | {'-' if ratio is None else f'{ratio:.2f}'} |")
 
 
 def plot(path, results):
@@ -213,7 +246,8 @@ def plot(path, results):
             for key, marker in (("nearkit", "o"), ("faiss", "x")):
                 recall, _ = at_nprobe(r[key]["curve"], FIXED_NPROBE)
                 ax.scatter(r[key]["bpv"], recall, marker=marker, color="C0" if key == "nearkit" else "C3")
-                ax.annotate(f"{r['codec']}{'+refine' if r['refine'] else ''}", (r[key]["bpv"], recall),
+                what = r["codec"] if key == "nearkit" else r[key]["label"].replace("Faiss ", "")
+                ax.annotate(f"{what}{'+refine' if r['refine'] else ''}", (r[key]["bpv"], recall),
                             fontsize=7, xytext=(3, 3), textcoords="offset points")
         ax.set_xscale("log")
         ax.set_xlabel("bytes per vector")
@@ -228,7 +262,7 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--datasets", default="fashion,synth128")
-    ap.add_argument("--codecs", default="sq8,fp16,bf16,sq4")
+    ap.add_argument("--codecs", default="sq8,fp16,bf16,sq4,pq")
     ap.add_argument("--refine", default="0,3", help="re-rank factors: 0 (codes only) and R * k candidates")
     ap.add_argument("--scale", default="1.0", help="fraction of every base, or name=fraction,...")
     ap.add_argument("--queries", type=int, default=1000)
@@ -238,9 +272,9 @@ def main():
     args = ap.parse_args()
     args.codecs = args.codecs.split(",")
     args.refine = [int(r) for r in args.refine.split(",")]
-    unknown = [c for c in args.codecs if c not in FAISS_QTYPE]
+    unknown = [c for c in args.codecs if c not in CODECS]
     if unknown:
-        sys.exit(f"unknown codecs {unknown} (sq8, fp16, bf16, sq4)")
+        sys.exit(f"unknown codecs {unknown} ({', '.join(CODECS)})")
     scales = hv.dataset_scales(args.scale, args.datasets.split(","))
     faiss = import_faiss()
     nearkit = hv.import_nearkit()
