@@ -149,8 +149,12 @@ static void test_pq_codec(void) {
     CHECK(!nearkit_codec_ready(&c));
     CHECK_STATUS(nearkit_codec_set_subspaces(&c, 5), NEARKIT_ERR_INVALID_ARGUMENT); /* 5 does not divide 24 */
     CHECK_STATUS(nearkit_codec_set_subspaces(&c, 6), NEARKIT_OK);
-    CHECK(c.code_size == 6 && nearkit_codec_default_subspaces(24) == 6 && nearkit_codec_default_subspaces(6) == 3 &&
-          nearkit_codec_default_subspaces(7) == 7);
+    CHECK(c.code_size == 6 && nearkit_codec_default_subspaces(NEARKIT_CODEC_PQ8, 24) == 6 &&
+          nearkit_codec_default_subspaces(NEARKIT_CODEC_PQ8, 6) == 3 &&
+          nearkit_codec_default_subspaces(NEARKIT_CODEC_PQ8, 7) == 7 &&
+          nearkit_codec_default_subspaces(NEARKIT_CODEC_PQ4, 24) == 12 &&
+          nearkit_codec_default_subspaces(NEARKIT_CODEC_PQ4, 6) == 6 &&
+          nearkit_codec_default_subspaces(NEARKIT_CODEC_PQ4, 7) == 7);
     CHECK_STATUS(nearkit_codec_train(&c, x, n, 42, 1), NEARKIT_OK);
     CHECK(nearkit_codec_ready(&c) && c.ksub == 256);
     CHECK_STATUS(nearkit_codec_encode(&c, codes, x, n), NEARKIT_OK);
@@ -209,6 +213,92 @@ static void test_pq_codec(void) {
     free(codes);
 }
 
+/* pq4: nibbles of the nearest centroids; the fast-scan sums equal on every kernel level and
+ * within m / 2 units of the float table's distances. */
+static void test_pq4_codec(void) {
+    const size_t d = 14, n = 2000; /* m = 7: an odd number of sub-spaces, the last high nibble unused */
+    float *x = malloc(n * d * sizeof *x), q[14];
+    for (size_t i = 0; i < n * d; i++) x[i] = frand() * (1.0f + (float)(i % 3));
+    for (size_t i = 0; i < d; i++) q[i] = frand();
+    nearkit_codec c;
+    nearkit_codec_init(&c, NEARKIT_CODEC_PQ4, d);
+    CHECK_STATUS(nearkit_codec_set_subspaces(&c, 7), NEARKIT_OK);
+    CHECK(c.code_size == 4);
+    CHECK_STATUS(nearkit_codec_train(&c, x, n, 3, 2), NEARKIT_OK);
+    CHECK(c.ksub == 16);
+    uint8_t *codes = malloc(n * c.code_size);
+    CHECK_STATUS(nearkit_codec_encode(&c, codes, x, n), NEARKIT_OK);
+    CHECK(nearkit_codec_codes_valid(&c, codes, n));
+    long not_nearest = 0;
+    for (size_t r = 0; r < n; r += 5)
+        for (uint32_t j = 0; j < c.m; j++) {
+            uint32_t chosen = (codes[r * c.code_size + j / 2] >> (4 * (j & 1))) & 15u;
+            float best = sub_distance(x + r * d + j * 2, c.centroids + ((size_t)j * 16 + chosen) * 2, 2);
+            for (uint32_t i = 0; i < 16; i++)
+                not_nearest += sub_distance(x + r * d + j * 2, c.centroids + ((size_t)j * 16 + i) * 2, 2) < best;
+        }
+    CHECK(not_nearest == 0);
+    codes[3] |= 0x10; /* the unused nibble of the 7th sub-space's byte */
+    CHECK(!nearkit_codec_codes_valid(&c, codes, n));
+    codes[3] &= 0x0f;
+    /* the codes interleaved by blocks of 32, as the lists keep them */
+    size_t nb = (n + 31) / 32;
+    uint8_t *blocks = calloc(nb * 32, c.code_size);
+    for (size_t r = 0; r < n; r++)
+        for (size_t j = 0; j < c.code_size; j++) blocks[(r / 32 * c.code_size + j) * 32 + r % 32] = codes[r * c.code_size + j];
+    float table[7 * 16], fast[2016], slow[2000];
+    uint8_t lo[4 * 32], hi[4 * 32];
+    uint16_t sums[2016];
+    float lows[7], padded[7 * 16];
+    nearkit_pq4_lut lut = {lo, hi, 0, 0, lows, padded};
+    const nearkit_metric metrics[] = {NEARKIT_METRIC_L2, NEARKIT_METRIC_IP};
+    long off = 0, level_mismatches = 0;
+    for (size_t mi = 0; mi < 2; mi++) {
+        nearkit_codec_table(table, &c, metrics[mi], q);
+        nearkit_codec_table_distances(slow, &c, metrics[mi], table, codes, n);
+        nearkit_codec_pq4_lut(&lut, &c, table);
+        float ref[2016];
+        for (int32_t level = NEARKIT_KERNELS_SCALAR; level <= NEARKIT_KERNELS_AVX512; level++) {
+            const nearkit_kernel_table *kt = nearkit_kernels_table(level);
+            if (!kt) continue;
+            nearkit_codec_pq4_distances(fast, sums, &c, metrics[mi], &lut, blocks, n, nearkit_pq4_kernel_of(kt));
+            if (level == NEARKIT_KERNELS_SCALAR) memcpy(ref, fast, n * sizeof *fast);
+            level_mismatches += memcmp(ref, fast, n * sizeof *fast) != 0;
+        }
+        for (size_t r = 0; r < n; r++) off += fabsf(fast[r] - slow[r]) > 0.5f * 7 * lut.unit * 1.001f + 1e-5f;
+    }
+    CHECK(level_mismatches == 0 && off == 0);
+    /* every level's kernel at the largest entries and many columns: the same sums, no overflow */
+    const size_t widths[] = {1, 2, 3, 16, 33, 196, 300};
+    for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++) {
+        size_t cols = widths[w], top = nearkit_pq4_entry_max(cols);
+        uint8_t *blk = malloc(3 * 32 * cols), *l = malloc(32 * cols), *h = malloc(32 * cols);
+        uint16_t a[96], b[96];
+        for (size_t i = 0; i < 3 * 32 * cols; i++) blk[i] = (uint8_t)bt_next(&rng);
+        for (size_t j = 0; j < cols; j++)
+            for (size_t i = 0; i < 16; i++) {
+                l[j * 32 + i] = l[j * 32 + i + 16] = (uint8_t)(i == 15 ? top : bt_next(&rng) % (top + 1));
+                h[j * 32 + i] = h[j * 32 + i + 16] = (uint8_t)(i == 0 ? top : bt_next(&rng) % (top + 1));
+            }
+        memset(blk, 0x0f, 32 * cols); /* the first block: every code at both maxima */
+        nearkit_pq4_kernel_of(nearkit_kernels_table(NEARKIT_KERNELS_SCALAR))(a, blk, 3, l, h, cols);
+        CHECK(a[0] == 2 * top * cols);
+        for (int32_t level = NEARKIT_KERNELS_AVX2; level <= NEARKIT_KERNELS_AVX512; level++) {
+            const nearkit_kernel_table *kt = nearkit_kernels_table(level);
+            if (!kt) continue;
+            nearkit_pq4_kernel_of(kt)(b, blk, 3, l, h, cols);
+            CHECK(memcmp(a, b, sizeof a) == 0);
+        }
+        free(blk);
+        free(l);
+        free(h);
+    }
+    nearkit_codec_free(&c);
+    free(blocks);
+    free(codes);
+    free(x);
+}
+
 /* ---- kernels ----------------------------------------------------------------------------------- */
 
 static void test_kernels(void) {
@@ -262,11 +352,20 @@ static void test_kernels(void) {
 
 /* ---- the IVF kinds ----------------------------------------------------------------------------- */
 
+/* Each codec's kind; the last, ivf_pq with nbits=4 (the fast scan): its place is its format's. */
 static const nearkit_kind code_kinds[] = {NEARKIT_KIND_IVF_FP16, NEARKIT_KIND_IVF_BF16, NEARKIT_KIND_IVF_SQ8,
-                                          NEARKIT_KIND_IVF_SQ4, NEARKIT_KIND_IVF_PQ};
-static const char *const code_names[] = {"ivf_fp16", "ivf_bf16", "ivf_sq8", "ivf_sq4", "ivf_pq"};
+                                          NEARKIT_KIND_IVF_SQ4, NEARKIT_KIND_IVF_PQ, NEARKIT_KIND_IVF_PQ};
+static const char *const code_names[] = {"ivf_fp16", "ivf_bf16", "ivf_sq8", "ivf_sq4", "ivf_pq", "ivf_pq nbits=4"};
 #define N_CODE_KINDS (sizeof code_kinds / sizeof code_kinds[0])
-#define PQ 4 /* ivf_pq's place in code_kinds */
+#define PQ 4  /* ivf_pq's place in code_kinds */
+#define PQ4 5 /* ivf_pq nbits=4 */
+
+/* The parameters of code kind i: base, and nbits=4 for the fast scan. */
+static const char *kind_params(size_t i, const char *base) {
+    static char text[256];
+    snprintf(text, sizeof text, "%s%s", base, i == PQ4 ? ",nbits=4" : "");
+    return text;
+}
 
 #define N 6000
 #define D 48
@@ -360,11 +459,12 @@ static void test_recall(nearkit_metric metric) {
     /* recall lost to the codes at most, without and with refine (tight clusters of near-equal
      * distances: the hard case for 16 levels) */
     /* pq: 12 bytes for 48 dimensions of near-equal distances, coarser than sq4's 24 */
-    const double floors[N_CODE_KINDS] = {0.02, 0.05, 0.1, 0.7, 0.85},
-                 refined[N_CODE_KINDS] = {0.01, 0.01, 0.01, 0.3, 0.55};
+    const double floors[N_CODE_KINDS] = {0.02, 0.05, 0.1, 0.7, 0.85, 0.9},
+                 refined[N_CODE_KINDS] = {0.01, 0.01, 0.01, 0.3, 0.55, 0.6};
     for (size_t i = 0; i < N_CODE_KINDS; i++) {
         for (int refine = 0; refine < 2; refine++) {
-            nearkit_index *ix = build(code_kinds[i], metric, refine ? "nlist=64,nprobe=8,refine=4" : "nlist=64,nprobe=8");
+            nearkit_index *ix = build(code_kinds[i], metric,
+                                      kind_params(i, refine ? "nlist=64,nprobe=8,refine=4" : "nlist=64,nprobe=8"));
             if (!ix) continue;
             search(ix, got, dist);
             double r = recall(truth, got);
@@ -391,7 +491,8 @@ static void test_recall(nearkit_metric metric) {
             nearkit_index_free(back);
             char *text = NULL;
             CHECK_STATUS(nearkit_index_describe(&text, ix), NEARKIT_OK);
-            CHECK(text && strstr(text, i == PQ ? "pq8" : code_names[i] + 4) && strstr(text, "bytes per vector"));
+            CHECK(text && strstr(text, i == PQ ? "pq8" : i == PQ4 ? "pq4" : code_names[i] + 4) &&
+                  strstr(text, "bytes per vector"));
             nearkit_string_free(text);
             nearkit_index_free(ix);
         }
@@ -430,7 +531,7 @@ static void test_living(void) {
     for (size_t i = 0; i < N_CODE_KINDS; i++) {
         for (int refine = 0; refine < 2; refine++) {
             nearkit_index_options o = NEARKIT_INDEX_OPTIONS_INIT;
-            o.params = refine ? "nlist=16,nprobe=16,refine=3" : "nlist=16,nprobe=16";
+            o.params = kind_params(i, refine ? "nlist=16,nprobe=16,refine=3" : "nlist=16,nprobe=16");
             nearkit_index *ix = NULL;
             CHECK_STATUS(nearkit_index_create(&ix, code_kinds[i], NEARKIT_METRIC_L2, D, &o), NEARKIT_OK);
             CHECK_STATUS(nearkit_index_add(ix, F32, data, N / 2, ids), NEARKIT_OK);
@@ -453,7 +554,7 @@ static void test_living(void) {
             CHECK(found[0] == 1 && found[1] == 0);
             double err = 0;
             for (size_t j = 0; j < D; j++) err = fmax(err, fabs(vec[j] - data[D + j]));
-            CHECK(refine ? err == 0.0 : err < (i == PQ ? 1.0 : i == 3 ? 0.3 : 0.05));
+            CHECK(refine ? err == 0.0 : err < (i == PQ4 ? 2.0 : i == PQ ? 1.0 : i == 3 ? 0.3 : 0.05));
             /* an id-list filter: only those */
             int64_t allow[50];
             for (size_t j = 0; j < 50; j++) allow[j] = ids[2 * (j * 7) + 1];
@@ -484,7 +585,7 @@ static void test_living(void) {
 static void test_corrupt(void) {
     for (size_t i = 0; i < N_CODE_KINDS; i++) {
         for (int refine = 0; refine < 2; refine++) {
-            nearkit_index *ix = build(code_kinds[i], NEARKIT_METRIC_COSINE, refine ? "nlist=8,refine=2" : "nlist=8");
+            nearkit_index *ix = build(code_kinds[i], NEARKIT_METRIC_COSINE, kind_params(i, refine ? "nlist=8,refine=2" : "nlist=8"));
             int64_t some[3] = {5, 6, 7};
             uint64_t removed;
             nearkit_index_remove(&removed, ix, some, 3); /* explicit position ids: IDS */
@@ -493,7 +594,7 @@ static void test_corrupt(void) {
             CHECK_STATUS(nearkit_index_save_to_buffer((void **)&image, &size, ix), NEARKIT_OK);
             uint8_t *e;
             uint64_t len;
-            uint32_t m_ok = i == PQ ? D / 4 : 0; /* CODC's last word: pq's sub-quantisers */
+            uint32_t m_ok = i == PQ ? D / 4 : i == PQ4 ? D / 2 : 0; /* CODC's last word: pq's sub-quantisers */
             const uint32_t bad_meta[][4] = {{(uint32_t)i + 1, 8, (uint32_t)refine, m_ok}, {(uint32_t)i, 8, 2, m_ok},
                                             {(uint32_t)i, 8, (uint32_t)refine, m_ok + 1}, {(uint32_t)i, 9, (uint32_t)refine, m_ok},
                                             {(uint32_t)i, 8, (uint32_t)!refine, m_ok}, {(uint32_t)i, 8, (uint32_t)refine, 5}};
@@ -525,7 +626,7 @@ static void test_corrupt(void) {
                 memcpy(bad + 2, &inf, 2);
             } else {
                 float huge = 1e30f;
-                memcpy(bad + (i == PQ ? 4 : 0), &huge, 4); /* pq: the first centroid value, after ksub */
+                memcpy(bad + (i >= PQ ? 4 : 0), &huge, 4); /* pq: the first centroid value, after ksub */
             }
             e = bt_edit_section(&es, image, size, i < 2 ? "CODE" : "SQRG", bad, len);
             CHECK(e && bt_load_status(e, es) == NEARKIT_ERR_CORRUPT);
@@ -587,7 +688,7 @@ static void test_cosine_range(void) {
     f.n_ids = 3;
     for (size_t i = 0; i < N_CODE_KINDS; i++) {
         nearkit_index_options o = NEARKIT_INDEX_OPTIONS_INIT;
-        o.params = "nlist=4,nprobe=4";
+        o.params = kind_params(i, "nlist=4,nprobe=4");
         nearkit_index *ix = NULL;
         CHECK_STATUS(nearkit_index_create(&ix, code_kinds[i], NEARKIT_METRIC_COSINE, CD, &o), NEARKIT_OK);
         CHECK_STATUS(nearkit_index_add(ix, F32, x, CN, NULL), NEARKIT_OK);
@@ -633,6 +734,7 @@ int main(void) {
     test_round_trip();
     test_kernels();
     test_pq_codec();
+    test_pq4_codec();
     data = malloc((size_t)N * D * sizeof *data);
     queries = malloc((size_t)NQ * D * sizeof *queries);
     clustered(data, N, 1);

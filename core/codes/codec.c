@@ -1,7 +1,6 @@
 /* Codecs (codec.h): encoding and training here; decoding and distances are the kernels'. */
 #include "codes/codec.h"
 #include "base/random.h"
-#include "train/kmeans.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -10,11 +9,14 @@
 #define HALF_MAX_BITS 0x7bffu /* 65504, the largest finite half */
 
 void nearkit_codec_init(nearkit_codec *c, int format, size_t d) {
-    size_t code_size = format == NEARKIT_CODEC_PQ8 ? 0 : nearkit_code_size(format, d);
+    size_t code_size = nearkit_codec_is_pq(format) ? 0 : nearkit_code_size(format, d);
     *c = (nearkit_codec){.format = format, .dimension = d, .code_size = code_size};
 }
 
-static bool is_pq(const nearkit_codec *c) { return c->format == NEARKIT_CODEC_PQ8; }
+bool nearkit_codec_is_pq(int format) { return format == NEARKIT_CODEC_PQ8 || format == NEARKIT_CODEC_PQ4; }
+
+static bool is_pq(const nearkit_codec *c) { return nearkit_codec_is_pq(c->format); }
+static bool is_pq4(const nearkit_codec *c) { return c->format == NEARKIT_CODEC_PQ4; }
 
 /* A decoded vector is off the unit sphere by its rounding, so 1 - <q, decoded> can leave [0, 2],
  * the range every cosine distance is reported in: it is clamped there (as the ranking value, so
@@ -26,12 +28,14 @@ nearkit_status nearkit_codec_set_subspaces(nearkit_codec *c, uint32_t m) {
         return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "pq: m = %u sub-spaces must divide the dimension %zu",
                                  m, c->dimension);
     c->m = m;
-    c->code_size = m;
+    c->code_size = is_pq4(c) ? (m + 1) / 2 : m;
     return NEARKIT_OK;
 }
 
-uint32_t nearkit_codec_default_subspaces(size_t d) {
-    return (uint32_t)(d % 4 == 0 ? d / 4 : d % 2 == 0 ? d / 2 : d);
+uint32_t nearkit_codec_default_subspaces(int format, size_t d) {
+    uint32_t bytes = (uint32_t)(d % 4 == 0 ? d / 4 : d % 2 == 0 ? d / 2 : d);
+    /* pq4 codes of that many bytes where the sub-spaces divide d: twice as many sub-spaces */
+    return format == NEARKIT_CODEC_PQ4 && d % (2 * (size_t)bytes) == 0 ? 2 * bytes : bytes;
 }
 
 bool nearkit_codec_uses_tables(const nearkit_codec *c) { return is_pq(c); }
@@ -48,7 +52,7 @@ void nearkit_codec_free(nearkit_codec *c) {
 }
 
 bool nearkit_codec_needs_training(int format) {
-    return format == NEARKIT_CODE_SQ8 || format == NEARKIT_CODE_SQ4 || format == NEARKIT_CODEC_PQ8;
+    return format == NEARKIT_CODE_SQ8 || format == NEARKIT_CODE_SQ4 || nearkit_codec_is_pq(format);
 }
 
 bool nearkit_codec_ready(const nearkit_codec *c) {
@@ -61,8 +65,8 @@ uint64_t nearkit_codec_memory(const nearkit_codec *c) {
 }
 
 const char *nearkit_codec_name(int format) {
-    static const char *const names[NEARKIT_CODE_FORMATS + 1] = {"fp16", "bf16", "sq8", "sq4", "pq8"};
-    return format >= 0 && format <= NEARKIT_CODEC_PQ8 ? names[format] : "?";
+    static const char *const names[NEARKIT_CODE_FORMATS + 2] = {"fp16", "bf16", "sq8", "sq4", "pq8", "pq4"};
+    return format >= 0 && format <= NEARKIT_CODEC_PQ4 ? names[format] : "?";
 }
 
 static uint32_t float_bits(float f) {
@@ -128,6 +132,11 @@ static size_t pq_dsub(const nearkit_codec *c) { return c->dimension / c->m; }
 
 static const float *pq_centroid(const nearkit_codec *c, uint32_t j, uint32_t i) {
     return c->centroids + ((size_t)j * c->ksub + i) * pq_dsub(c);
+}
+
+/* The centroid number of sub-space j in a code: a byte (pq8), or a nibble, low first (pq4). */
+static uint32_t pq_code_at(const nearkit_codec *c, const uint8_t *code, uint32_t j) {
+    return is_pq4(c) ? (uint32_t)(code[j / 2] >> (4 * (j & 1))) & 15u : code[j];
 }
 
 /* A codebook transposed, t[k * ksub + i] = centroid i's k-th value, so that scoring a sub-vector
@@ -287,7 +296,8 @@ static bool pq_scratch_new(pq_scratch **out, float ***slices_out, uint32_t threa
 static nearkit_status pq_train(nearkit_codec *c, const float *x, uint64_t n, uint64_t seed, uint32_t threads) {
     size_t d = c->dimension, dsub = pq_dsub(c);
     uint64_t taken = n < NEARKIT_CODEC_PQ_SAMPLE ? n : NEARKIT_CODEC_PQ_SAMPLE;
-    uint32_t ksub = taken < NEARKIT_CODEC_PQ_MAX_CENTROIDS ? (uint32_t)taken : NEARKIT_CODEC_PQ_MAX_CENTROIDS;
+    uint32_t most = is_pq4(c) ? NEARKIT_CODEC_PQ4_CENTROIDS : NEARKIT_CODEC_PQ_MAX_CENTROIDS;
+    uint32_t ksub = taken < most ? (uint32_t)taken : most;
     threads = threads < 1 ? 1 : threads > c->m ? c->m : threads;
     uint64_t *rows = nearkit_alloc_array((size_t)taken, sizeof *rows);
     float *centroids = nearkit_alloc_array((size_t)ksub * d, sizeof *centroids);
@@ -326,10 +336,17 @@ static nearkit_status pq_encode(const nearkit_codec *c, uint8_t *codes, const fl
         free(acc);
         return nearkit_oom();
     }
+    size_t cs = c->code_size;
+    if (is_pq4(c)) memset(codes, 0, (size_t)n * cs);
     for (uint32_t j = 0; j < c->m; j++) {
         pq_transpose(t, pq_centroid(c, j, 0), c->ksub, dsub);
-        for (uint64_t r = 0; r < n; r++)
-            codes[r * c->m + j] = (uint8_t)pq_nearest(t, c->ksub, dsub, x + r * d + j * dsub, acc);
+        for (uint64_t r = 0; r < n; r++) {
+            uint32_t i = pq_nearest(t, c->ksub, dsub, x + r * d + j * dsub, acc);
+            if (is_pq4(c))
+                codes[r * cs + j / 2] |= (uint8_t)(i << (4 * (j & 1)));
+            else
+                codes[r * cs + j] = (uint8_t)i;
+        }
     }
     free(t);
     free(acc);
@@ -366,10 +383,78 @@ void nearkit_codec_table_distances(float *out, const nearkit_codec *c, nearkit_m
                                    const uint8_t *codes, size_t n) {
     uint32_t m = c->m, ksub = c->ksub;
     for (size_t r = 0; r < n; r++) {
-        const uint8_t *code = codes + r * m;
+        const uint8_t *code = codes + r * c->code_size;
         float sum = 0.0f;
-        for (uint32_t j = 0; j < m; j++) sum += table[(size_t)j * ksub + code[j]];
+        for (uint32_t j = 0; j < m; j++) sum += table[(size_t)j * ksub + pq_code_at(c, code, j)];
         out[r] = metric == NEARKIT_METRIC_COSINE ? cosine_in_range(1.0f + sum) : sum;
+    }
+}
+
+/* ---- pq4 fast scan ----------------------------------------------------------------------------- */
+
+/* The smallest and largest of a sub-space's 16 entries, by halving (element-wise: vectorised,
+ * where a running minimum is not, without -ffast-math). */
+static inline void pq4_span(const float *t, float *lo, float *hi) {
+    float a[8], b[8];
+    for (int i = 0; i < 8; i++) {
+        a[i] = t[i] < t[i + 8] ? t[i] : t[i + 8];
+        b[i] = t[i] > t[i + 8] ? t[i] : t[i + 8];
+    }
+    for (int w = 4; w > 0; w /= 2)
+        for (int i = 0; i < w; i++) {
+            a[i] = a[i] < a[i + w] ? a[i] : a[i + w];
+            b[i] = b[i] > b[i + w] ? b[i] : b[i + w];
+        }
+    *lo = a[0];
+    *hi = b[0];
+}
+
+/* A sub-space's entries, (t - lo) * per_unit rounded to nearest (by truncation, e >= 0.5: a
+ * library rounding call per entry took a sixth of a query's time), into both 128-bit lanes. */
+static inline void pq4_quantise(uint8_t *plane, const float *t, float lo, float per_unit, float top) {
+    float e[NEARKIT_CODEC_PQ4_CENTROIDS];
+    for (int i = 0; i < NEARKIT_CODEC_PQ4_CENTROIDS; i++) {
+        e[i] = (t[i] - lo) * per_unit + 0.5f;
+        e[i] = e[i] < top ? e[i] : top;
+    }
+    for (int i = 0; i < NEARKIT_CODEC_PQ4_CENTROIDS; i++) plane[i] = plane[i + 16] = (uint8_t)(int32_t)e[i];
+}
+
+void nearkit_codec_pq4_lut(nearkit_pq4_lut *lut, const nearkit_codec *c, const float *table) {
+    uint32_t m = c->m, ksub = c->ksub;
+    size_t columns = c->code_size;
+    float widest = 0.0f, bias = 0.0f, hi;
+    /* a codebook trained on fewer than 16 vectors: its table padded with its first entry */
+    const float *t = table;
+    if (ksub < NEARKIT_CODEC_PQ4_CENTROIDS) {
+        for (uint32_t j = 0; j < m; j++)
+            for (uint32_t i = 0; i < NEARKIT_CODEC_PQ4_CENTROIDS; i++)
+                lut->padded[j * NEARKIT_CODEC_PQ4_CENTROIDS + i] = table[j * ksub + (i < ksub ? i : 0)];
+        t = lut->padded;
+    }
+    for (uint32_t j = 0; j < m; j++) {
+        pq4_span(t + (size_t)j * NEARKIT_CODEC_PQ4_CENTROIDS, &lut->lows[j], &hi);
+        bias += lut->lows[j];
+        widest = hi - lut->lows[j] > widest ? hi - lut->lows[j] : widest;
+    }
+    float top = (float)nearkit_pq4_entry_max(columns);
+    lut->bias = bias;
+    lut->unit = widest > 0.0f ? widest / top : 0.0f;
+    float per_unit = widest > 0.0f ? top / widest : 0.0f;
+    if (m % 2) memset(lut->hi + (columns - 1) * NEARKIT_PQ4_BLOCK, 0, NEARKIT_PQ4_BLOCK);
+    for (uint32_t j = 0; j < m; j++)
+        pq4_quantise((j & 1 ? lut->hi : lut->lo) + (size_t)(j / 2) * NEARKIT_PQ4_BLOCK,
+                     t + (size_t)j * NEARKIT_CODEC_PQ4_CENTROIDS, lut->lows[j], per_unit, top);
+}
+
+void nearkit_codec_pq4_distances(float *out, uint16_t *sums, const nearkit_codec *c, nearkit_metric metric,
+                                 const nearkit_pq4_lut *lut, const uint8_t *blocks, size_t n,
+                                 nearkit_pq4_kernel kernel) {
+    size_t nblocks = (n + NEARKIT_PQ4_BLOCK - 1) / NEARKIT_PQ4_BLOCK;
+    kernel(sums, blocks, nblocks, lut->lo, lut->hi, c->code_size);
+    for (size_t r = 0; r < n; r++) {
+        float d = lut->bias + lut->unit * (float)sums[r];
+        out[r] = metric == NEARKIT_METRIC_COSINE ? cosine_in_range(1.0f + d) : d;
     }
 }
 
@@ -439,7 +524,8 @@ void nearkit_codec_decode(const nearkit_codec *c, float *x, const uint8_t *codes
         size_t dsub = pq_dsub(c);
         for (uint64_t r = 0; r < n; r++)
             for (uint32_t j = 0; j < c->m; j++)
-                memcpy(x + r * c->dimension + j * dsub, pq_centroid(c, j, codes[r * c->m + j]), dsub * sizeof(float));
+                memcpy(x + r * c->dimension + j * dsub, pq_centroid(c, j, pq_code_at(c, codes + r * c->code_size, j)),
+                       dsub * sizeof(float));
         return;
     }
     for (uint64_t r = 0; r < n; r++)
@@ -463,8 +549,12 @@ void nearkit_codec_distances(float *out, const nearkit_kernel_table *kt, const n
 
 bool nearkit_codec_codes_valid(const nearkit_codec *c, const uint8_t *codes, uint64_t n) {
     if (is_pq(c)) {
-        for (uint64_t i = 0; i < n * c->m; i++)
-            if (codes[i] >= c->ksub) return false;
+        for (uint64_t r = 0; r < n; r++) {
+            const uint8_t *code = codes + r * c->code_size;
+            for (uint32_t j = 0; j < c->m; j++)
+                if (pq_code_at(c, code, j) >= c->ksub) return false;
+            if (is_pq4(c) && c->m % 2 && code[c->code_size - 1] >> 4) return false; /* the unused nibble */
+        }
         return true;
     }
     if (c->format != NEARKIT_CODE_FP16 && c->format != NEARKIT_CODE_BF16) return true;
@@ -496,7 +586,8 @@ static nearkit_status pq_load(nearkit_codec *c, const nearkit_reader *r, uint32_
     if (size < sizeof ksub) return nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: pq codebook section too short");
     memcpy(&ksub, data, sizeof ksub);
     uint64_t floats = (uint64_t)ksub * c->dimension;
-    if (c->m == 0 || ksub == 0 || ksub > NEARKIT_CODEC_PQ_MAX_CENTROIDS || size != sizeof ksub + floats * sizeof(float))
+    uint32_t most = is_pq4(c) ? NEARKIT_CODEC_PQ4_CENTROIDS : NEARKIT_CODEC_PQ_MAX_CENTROIDS;
+    if (c->m == 0 || ksub == 0 || ksub > most || size != sizeof ksub + floats * sizeof(float))
         return nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: pq codebooks of the wrong size");
     float *centroids = nearkit_alloc_array((size_t)floats, sizeof *centroids);
     if (!centroids) return nearkit_oom();

@@ -21,7 +21,13 @@
  *     query's distances to codes come from a table of its distance to every centroid of every
  *     sub-space (nearkit_codec_table), summed over the sub-spaces in order: the same bits on
  *     every CPU (plain C, no dispatch), equal in value (not bit for bit) to the float kernel on
- *     the decoded vector.
+ *     the decoded vector;
+ *   - pq4: the same with 16 centroids per sub-space, two sub-spaces to a byte (the low nibble
+ *     first), for the fast scan: a query's table is rounded to 8-bit entries
+ *     (nearkit_codec_pq4_lut) that kernels/kernels_pq4.h sums 32 codes at a time with byte
+ *     shuffles, over lists interleaved by blocks of 32 (search/ivf_lists.h). Its distances are
+ *     those sums scaled back: within m / 2 table steps of the float table's, the same integers on
+ *     every CPU.
  *
  * The codec never sees a query's metric: cosine vectors arrive normalised, and the caller turns
  * l2sq / dot into ranking values (nearkit_codec_distances). */
@@ -30,45 +36,51 @@
 
 #include "base/internal.h"
 #include "kernels/kernels.h"
+#include "kernels/kernels_pq4.h"
 
 #define NEARKIT_CODEC_SAMPLE 65536 /* training vectors an sq range or pq codebook is taken over, at most */
 
 /* The product quantiser: a format past the code kernels' (kernels/kernels.h), whose distances
  * come from per-query tables. */
 #define NEARKIT_CODEC_PQ8 NEARKIT_CODE_FORMATS
+#define NEARKIT_CODEC_PQ4 (NEARKIT_CODE_FORMATS + 1)
 #define NEARKIT_CODEC_PQ_MAX_CENTROIDS 256
+#define NEARKIT_CODEC_PQ4_CENTROIDS 16
 #define NEARKIT_CODEC_PQ_ITERATIONS 10 /* k-means iterations per codebook at most */
 #define NEARKIT_CODEC_PQ_SAMPLE 32768  /* vectors a codebook trains on at most: 128 per centroid */
 
 typedef struct nearkit_codec {
-    int format;           /* NEARKIT_CODE_*, or NEARKIT_CODEC_PQ8 */
+    int format;           /* NEARKIT_CODE_*, or NEARKIT_CODEC_PQ8 / PQ4 */
     size_t dimension, code_size;
     float *step, *base;   /* sq formats, once trained: d floats each; NULL otherwise */
-    /* pq8: m sub-spaces of d / m dimensions, ksub centroids each (fewer than 256 only when
+    /* pq: m sub-spaces of d / m dimensions, ksub centroids each (fewer than 256 / 16 only when
      * trained on fewer vectors); centroids[(j * ksub + i) * (d / m) ...] once trained */
     uint32_t m, ksub;
     float *centroids;
     float *transposed;    /* the same, each sub-space's block as [dimension][centroid] (tables) */
 } nearkit_codec;
 
-/* An untrained codec of a format for d dimensions (allocates nothing). A pq8 codec needs its
+/* An untrained codec of a format for d dimensions (allocates nothing). A pq codec needs its
  * number of sub-spaces (nearkit_codec_set_subspaces) before it trains or loads. */
 void nearkit_codec_init(nearkit_codec *c, int format, size_t d);
-/* pq8: m sub-spaces, which must divide the dimension (INVALID_ARGUMENT otherwise). */
+/* Whether the format is a product quantiser (pq8, pq4). */
+bool nearkit_codec_is_pq(int format);
+/* pq: m sub-spaces, which must divide the dimension (INVALID_ARGUMENT otherwise). */
 nearkit_status nearkit_codec_set_subspaces(nearkit_codec *c, uint32_t m);
-/* pq8's default m: 8 bits per 4 dimensions where d allows, else per 2, else 1. */
-uint32_t nearkit_codec_default_subspaces(size_t d);
+/* pq's default m, a code of a byte per 4 dimensions where d allows (else per 2, else per 1):
+ * pq8 d / 4 sub-spaces, pq4 d / 2. */
+uint32_t nearkit_codec_default_subspaces(int format, size_t d);
 /* Whether distances come from a per-query table (nearkit_codec_table) rather than a kernel. */
 bool nearkit_codec_uses_tables(const nearkit_codec *c);
 /* Floats a query's table takes (m * ksub). */
 size_t nearkit_codec_table_size(const nearkit_codec *c);
 void nearkit_codec_free(nearkit_codec *c);
-/* Whether the format trains (sq8, sq4, pq8). */
+/* Whether the format trains (sq8, sq4, pq8, pq4). */
 bool nearkit_codec_needs_training(int format);
 /* Whether it can encode: trained, or a format without training. */
 bool nearkit_codec_ready(const nearkit_codec *c);
 uint64_t nearkit_codec_memory(const nearkit_codec *c);
-/* Its name ("fp16", "bf16", "sq8", "sq4", "pq8"). */
+/* Its name ("fp16", "bf16", "sq8", "sq4", "pq8", "pq4"). */
 const char *nearkit_codec_name(int format);
 
 /* Trains the ranges (sq) or codebooks (pq, k-means on `threads` threads) on n vectors (a seeded
@@ -76,14 +88,14 @@ const char *nearkit_codec_name(int format);
  * untrained. */
 nearkit_status nearkit_codec_train(nearkit_codec *c, const float *x, uint64_t n, uint64_t seed, uint32_t threads);
 
-/* n vectors into n codes (code_size bytes each), and back. Encoding fails only for pq8, with
+/* n vectors into n codes (code_size bytes each), and back. Encoding fails only for pq, with
  * OUT_OF_MEMORY (its scratch). */
 nearkit_status nearkit_codec_encode(const nearkit_codec *c, uint8_t *codes, const float *x, uint64_t n);
 void nearkit_codec_decode(const nearkit_codec *c, float *x, const uint8_t *codes, uint64_t n);
 
 /* The ranking values of a query against n codes for the metric (l2: squared; cosine: 1 - dot,
  * clamped to [0, 2] since a decoded vector is not quite of unit length; ip: -dot), each that of
- * the decoded vector bit for bit (before the clamp). Not for pq8 (see below). */
+ * the decoded vector bit for bit (before the clamp). Not for pq (see below). */
 void nearkit_codec_distances(float *out, const nearkit_kernel_table *kt, const nearkit_codec *c,
                              nearkit_metric metric, const float *query, const uint8_t *codes, size_t n);
 /* pq8: a query's table (nearkit_codec_table_size floats): per sub-space and centroid, the
@@ -93,6 +105,25 @@ void nearkit_codec_table(float *table, const nearkit_codec *c, nearkit_metric me
  * them (cosine: 1 plus the summed negated dots). */
 void nearkit_codec_table_distances(float *out, const nearkit_codec *c, nearkit_metric metric, const float *table,
                                    const uint8_t *codes, size_t n);
+
+/* pq4: a query's table (nearkit_codec_table) rounded for the fast scan: the two planes of 8-bit
+ * entries that kernels/kernels_pq4.h reads (each columns * 32 bytes, columns = code_size), and
+ * the affine map back, distance = bias + unit * sum. Every sub-space's entries start at 0 (its
+ * smallest value goes to the bias); one unit for all, the widest sub-space's range over
+ * nearkit_pq4_entry_max. The caller gives lo, hi and the scratch room. */
+typedef struct nearkit_pq4_lut {
+    uint8_t *lo, *hi;
+    float bias, unit;
+    float *lows;   /* scratch: m floats */
+    float *padded; /* scratch: m * 16 floats (a codebook of fewer than 16 centroids) */
+} nearkit_pq4_lut;
+void nearkit_codec_pq4_lut(nearkit_pq4_lut *lut, const nearkit_codec *c, const float *table);
+/* pq4: the ranking values (as nearkit_codec_table_distances) of the n codes of interleaved blocks
+ * (the first n rows of ceil(n / 32) blocks), through the kernel; sums: room for n rounded up to
+ * 32. */
+void nearkit_codec_pq4_distances(float *out, uint16_t *sums, const nearkit_codec *c, nearkit_metric metric,
+                                 const nearkit_pq4_lut *lut, const uint8_t *blocks, size_t n,
+                                 nearkit_pq4_kernel kernel);
 
 /* Whether n codes read from a file decode to values add would accept: fp16 / bf16 codes finite
  * and within NEARKIT_MAX_ABS_VALUE (sq codes always are, given loaded ranges), pq codes naming

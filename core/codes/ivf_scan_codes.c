@@ -1,9 +1,10 @@
-/* The scanner of compressed codes (ivf_scan.h): fp16, bf16, sq8, sq4 and pq8 codes of a codec
- * (codec.h), rows labelled by their insertion positions.
+/* The scanner of compressed codes (ivf_scan.h): fp16, bf16, sq8, sq4, pq8 and pq4 codes of a
+ * codec (codec.h), rows labelled by their insertion positions.
  *
  * A list is scanned a block of codes at a time with the code kernels (the distance of the query
- * to each decoded vector, the same bits on every CPU), or for pq8 by summing the query's table,
- * made once per query and call the first time a list of it is scanned; the best kept in a heap
+ * to each decoded vector, the same bits on every CPU), or for pq by summing the query's table,
+ * made once per query and call the first time a list of it is scanned (pq4: rounded to 8 bits
+ * and summed by the fast-scan kernel over the list's interleaved blocks); the best kept in a heap
  * over positions
  * whose ties go by id. Without a re-rank that heap holds k and its values are reported. With one
  * (view->refine_k > 0, the index keeping the original vectors), it holds refine_k candidates, and
@@ -18,7 +19,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#define SCAN_ROWS 256  /* codes per kernel call */
+#define SCAN_ROWS 256  /* codes per kernel call (whole pq4 blocks) */
 #define MAX_CHUNK 16
 
 typedef struct codes_scratch {
@@ -28,8 +29,11 @@ typedef struct codes_scratch {
     uint64_t *best_pos, *exact_pos;
     size_t cap;
     const int64_t *ids;    /* the id of each position (ties), NULL: the position */
-    float *table;          /* pq8: the current query's table */
+    float *table;          /* pq: the current query's table */
     const float *table_of; /* the query it was made for (each query of a call has its own row) */
+    nearkit_pq4_lut lut;   /* pq4: the table rounded for the fast scan */
+    uint16_t *sums;        /* pq4: SCAN_ROWS */
+    nearkit_pq4_kernel pq4;
 } codes_scratch;
 
 static void scratch_free(void *scratch) {
@@ -41,6 +45,11 @@ static void scratch_free(void *scratch) {
     free(s->exact_dist);
     free(s->exact_pos);
     free(s->table);
+    free(s->lut.lo);
+    free(s->lut.hi);
+    free(s->lut.lows);
+    free(s->lut.padded);
+    free(s->sums);
     free(s);
 }
 
@@ -58,7 +67,18 @@ static void *scratch_new(const nearkit_search_call *c) {
     s->exact_pos = nearkit_alloc_array(k, sizeof(uint64_t));
     bool tables = nearkit_codec_uses_tables(view->codec);
     if (tables) s->table = nearkit_alloc_array(nearkit_codec_table_size(view->codec), sizeof(float));
-    if (s->dist && s->best_dist && s->best_pos && s->exact_dist && s->exact_pos && (!tables || s->table)) return s;
+    bool pq4 = view->codec->format == NEARKIT_CODEC_PQ4;
+    if (pq4) {
+        s->lut.lo = nearkit_alloc_array(view->codec->code_size, NEARKIT_PQ4_BLOCK);
+        s->lut.hi = nearkit_alloc_array(view->codec->code_size, NEARKIT_PQ4_BLOCK);
+        s->lut.lows = nearkit_alloc_array(view->codec->m, sizeof(float));
+        s->lut.padded = nearkit_alloc_array(view->codec->m, NEARKIT_CODEC_PQ4_CENTROIDS * sizeof(float));
+        s->sums = nearkit_alloc_array(SCAN_ROWS, sizeof(uint16_t));
+        s->pq4 = nearkit_pq4_kernel_of(nearkit_kernels());
+    }
+    if (s->dist && s->best_dist && s->best_pos && s->exact_dist && s->exact_pos && (!tables || s->table) &&
+        (!pq4 || (s->lut.lo && s->lut.hi && s->lut.lows && s->lut.padded && s->sums)))
+        return s;
     scratch_free(s);
     return NULL;
 }
@@ -84,11 +104,16 @@ static void block_distances(codes_scratch *s, const nearkit_search_call *c, cons
         nearkit_codec_distances(s->dist, nearkit_kernels(), codec, c->ix->metric, q, codes, n);
         return;
     }
+    bool pq4 = codec->format == NEARKIT_CODEC_PQ4;
     if (s->table_of != q) {
         nearkit_codec_table(s->table, codec, c->ix->metric, q);
+        if (pq4) nearkit_codec_pq4_lut(&s->lut, codec, s->table);
         s->table_of = q;
     }
-    nearkit_codec_table_distances(s->dist, codec, c->ix->metric, s->table, codes, n);
+    if (pq4)
+        nearkit_codec_pq4_distances(s->dist, s->sums, codec, c->ix->metric, &s->lut, codes, n, s->pq4);
+    else
+        nearkit_codec_table_distances(s->dist, codec, c->ix->metric, s->table, codes, n);
 }
 
 static size_t block_rows(const nearkit_ivf_list *list, uint64_t r0) {

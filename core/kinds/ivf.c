@@ -75,6 +75,7 @@ typedef enum setting {
     S_TRAIN_INIT,
     S_REFINE,
     S_PQ_M,
+    S_PQ_NBITS,
     S_MAX_LIST_SIZE, /* read-only statistics from here on */
     S_EMPTY_LISTS,
     S_LIST_COUNT,
@@ -86,7 +87,7 @@ typedef struct ivf_config {
     const nearkit_ivf_scanner *scanner;
     bool binary;               /* binary quantizer, rows labelled by position, saved by position */
     bool compressed;           /* codes of a codec (format): float quantizer, rows by position */
-    int format;                /* compressed: NEARKIT_CODE_* or NEARKIT_CODEC_PQ8 */
+    int format;                /* compressed: NEARKIT_CODE_* or NEARKIT_CODEC_PQ8 (ivf_pq: or PQ4, by nbits) */
     bool nlist_becomes_trained; /* the nlist parameter reports the trained number once trained */
     uint32_t max_nlist;
     uint64_t max_count;        /* rows an index holds at most */
@@ -179,12 +180,16 @@ static const ivf_config sq4_config = CODES_CONFIG("ivf_sq4", NEARKIT_CODE_SQ4);
 static const nearkit_param_desc pq_params[] = {
     P_FLOAT_NLIST, P_CODES_NPROBE, P_FLOAT_TRAINING, P_CODES_REFINE,
     PARAM("m", BUILD_INT, 0, 1048576, 0,
-         "sub-quantisers: a code is m bytes (8 bits per dimension / m dimensions); m divides the "
-         "dimension; 0 chooses dimension / 4 (or / 2, or 1 where 4 does not divide it)"),
+         "sub-quantisers: a code is m * nbits / 8 bytes; m divides the dimension; 0 chooses a byte "
+         "per 4 dimensions (or per 2, or per 1 where 4 does not divide it)"),
+    PARAM("nbits", BUILD_INT, 4, 8, 8,
+         "bits per sub-quantiser: 8 (256 centroids, float tables) or 4 (16 centroids, the fast scan: "
+         "8-bit tables summed 32 codes at a time in SIMD registers)"),
     P_FLOAT_LIST_STATS, P_CODES_BYTES,
 };
-static const setting pq_settings[] = {S_NLIST,  S_NPROBE,        S_TRAIN_SAMPLE, S_ITERATIONS,       S_TRAIN_INIT,
-                                      S_REFINE, S_PQ_M, S_MAX_LIST_SIZE, S_EMPTY_LISTS, S_BYTES_PER_VECTOR};
+static const setting pq_settings[] = {S_NLIST, S_NPROBE, S_TRAIN_SAMPLE, S_ITERATIONS, S_TRAIN_INIT,
+                                      S_REFINE, S_PQ_M, S_PQ_NBITS, S_MAX_LIST_SIZE, S_EMPTY_LISTS,
+                                      S_BYTES_PER_VECTOR};
 static const ivf_config pq_config = {
     .name = "ivf_pq", .scanner = &nearkit_ivf_scan_codes, .compressed = true, .format = NEARKIT_CODEC_PQ8,
     .nlist_becomes_trained = true, .max_nlist = FLAT_MAX_NLIST, .max_count = BINARY_MAX_COUNT,
@@ -240,6 +245,7 @@ typedef struct ivf_impl {
     nearkit_codec codec;
     double refine;           /* the re-rank factor (setting) */
     uint32_t pq_m;           /* ivf_pq's sub-quantisers (setting; 0: automatic) */
+    uint32_t pq_nbits;       /* ivf_pq's bits per sub-quantiser (setting: 8 or 4) */
     bool keep_originals;     /* trained with refine > 0: originals holds every row's vector */
     nearkit_rows originals;  /* the original vectors by position (implicit ids) */
 } ivf_impl;
@@ -255,7 +261,7 @@ static nearkit_status ivf_create(nearkit_index *ix, const ivf_config *config) {
     ivf_impl *v = calloc(1, sizeof *v);
     if (!v) return nearkit_oom();
     *v = (ivf_impl){.config = config, .nprobe = config->default_nprobe,
-                    .iterations = config->default_iterations,
+                    .iterations = config->default_iterations, .pq_nbits = 8,
                     .quantizer = {.binary = config->binary}};
     if (config->compressed) nearkit_codec_init(&v->codec, config->format, ix->dimension);
     ix->impl = v;
@@ -408,8 +414,20 @@ static nearkit_status init_lists(nearkit_index *ix, uint32_t nlist) {
     ivf_impl *v = impl_of(ix);
     bool positions = by_position(v->config);
     size_t code_size = v->config->compressed ? v->codec.code_size : (size_t)ix->vector_bytes;
-    return nearkit_ivf_lists_init(&v->lists, nlist, code_size, positions ? NEARKIT_IVF_POSITIONS : NEARKIT_IVF_IDS,
-                                  !positions && ix->metric == NEARKIT_METRIC_L2);
+    nearkit_status st = nearkit_ivf_lists_init(&v->lists, nlist, code_size,
+                                               positions ? NEARKIT_IVF_POSITIONS : NEARKIT_IVF_IDS,
+                                               !positions && ix->metric == NEARKIT_METRIC_L2);
+    /* the fast scan reads its codes 32 at a time, byte column by byte column */
+    if (!st && v->codec.format == NEARKIT_CODEC_PQ4) nearkit_ivf_lists_interleave(&v->lists, NEARKIT_PQ4_BLOCK);
+    return st;
+}
+
+/* ivf_pq's codec as nbits says, with its sub-quantisers (before training or loading). */
+static nearkit_status set_pq_codec(nearkit_index *ix, int format, uint32_t m) {
+    ivf_impl *v = impl_of(ix);
+    nearkit_codec_free(&v->codec);
+    nearkit_codec_init(&v->codec, format, ix->dimension);
+    return nearkit_codec_set_subspaces(&v->codec, m ? m : nearkit_codec_default_subspaces(format, ix->dimension));
 }
 
 /* Trains on x (or, when x is NULL, on the waiting rows) and files the waiting rows. On failure
@@ -421,8 +439,8 @@ static nearkit_status train_and_index(nearkit_index *ix, const void *x, uint64_t
     const void *train_x = x ? x : pending->vectors;
     uint64_t train_n = x ? n : pending->count;
     nearkit_status st = train_quantizer(ix, train_x, train_n);
-    if (!st && v->config->format == NEARKIT_CODEC_PQ8)
-        st = nearkit_codec_set_subspaces(&v->codec, v->pq_m ? v->pq_m : nearkit_codec_default_subspaces(ix->dimension));
+    if (!st && nearkit_codec_is_pq(v->config->format))
+        st = set_pq_codec(ix, v->pq_nbits == 4 ? NEARKIT_CODEC_PQ4 : NEARKIT_CODEC_PQ8, v->pq_m);
     if (!st && v->config->compressed)
         st = nearkit_codec_train(&v->codec, train_x, train_n, ix->seed, nearkit_resolve_threads(ix->num_threads));
     if (!st) st = init_lists(ix, v->quantizer.nlist);
@@ -569,16 +587,21 @@ static void unit_length(float *x, size_t d) {
 }
 
 /* A list row's vector as get returns it: the stored one, the original kept beside a code, or the
- * code decoded. */
-static void row_vector(uint8_t *out, const nearkit_index *ix, const ivf_impl *v, const nearkit_ivf_list *l,
-                       uint64_t row) {
+ * code decoded (code: room for one code, where lists are interleaved). */
+static void row_vector(uint8_t *out, uint8_t *code, const nearkit_index *ix, const ivf_impl *v,
+                       const nearkit_ivf_list *l, uint64_t row) {
     size_t vb = (size_t)ix->vector_bytes;
     if (!v->config->compressed) {
         memcpy(out, l->codes + row * vb, vb);
     } else if (v->keep_originals) {
         memcpy(out, nearkit_rows_at(&v->originals, ix, l->positions[row]), vb);
     } else {
-        nearkit_codec_decode(&v->codec, (float *)(void *)out, l->codes + row * v->codec.code_size, 1);
+        const uint8_t *at = l->codes + row * v->codec.code_size;
+        if (v->lists.block > 1) {
+            nearkit_ivf_list_code(code, &v->lists, l, row);
+            at = code;
+        }
+        nearkit_codec_decode(&v->codec, (float *)(void *)out, at, 1);
         if (ix->metric == NEARKIT_METRIC_COSINE) unit_length((float *)(void *)out, ix->dimension);
     }
 }
@@ -591,15 +614,18 @@ static nearkit_status ivf_get(const nearkit_index *ix, const nearkit_idmap *want
         return NEARKIT_OK;
     }
     size_t vb = (size_t)ix->vector_bytes;
+    uint8_t *code = malloc(v->lists.code_size + 1);
+    if (!code) return nearkit_oom();
     for (uint32_t li = 0; li < v->lists.nlist; li++) {
         const nearkit_ivf_list *l = &v->lists.list[li];
         for (uint64_t r = 0; r < l->size; r++) {
             const uint64_t *slot = nearkit_idmap_find(wanted, row_id(v, l, r));
             if (!slot) continue;
-            row_vector((uint8_t *)vectors + *slot * vb, ix, v, l, r);
+            row_vector((uint8_t *)vectors + *slot * vb, code, ix, v, l, r);
             found[*slot] = 1;
         }
     }
+    free(code);
     return NEARKIT_OK;
 }
 
@@ -704,18 +730,23 @@ static bool take_gathered(nearkit_ivf_view *view, const nearkit_index *ix, const
     int64_t *ids = nearkit_alloc_array((size_t)(n ? n : 1), sizeof(int64_t));
     *view = (nearkit_ivf_view){.exact = true, .rows = rows, .row_ids = ids, .n_rows = n,
                                .owned_rows = rows, .owned_ids = ids, .selectivity = 1.0};
-    if (!rows || !ids) return false; /* plan_free releases what was made */
+    uint8_t *code = malloc(v->lists.code_size + 1);
+    if (!rows || !ids || !code) {
+        free(code);
+        return false; /* plan_free releases what was made */
+    }
     for (uint64_t i = 0; i < n; i++) {
         if (is_trained(v)) {
             const nearkit_ivf_list *l = &v->lists.list[handles[i] >> 32];
             uint64_t row = handles[i] & 0xFFFFFFFFu;
-            row_vector(rows + i * vb, ix, v, l, row);
+            row_vector(rows + i * vb, code, ix, v, l, row);
             ids[i] = row_id(v, l, row);
         } else {
             memcpy(rows + i * vb, nearkit_rows_at(&v->pending, ix, handles[i]), vb);
             ids[i] = nearkit_rows_id(&v->pending, handles[i]);
         }
     }
+    free(code);
     return true;
 }
 
@@ -1000,6 +1031,7 @@ static nearkit_status ivf_get_param(const nearkit_index *ix, size_t i, double *v
     case S_LIST_COUNT: *value = v->quantizer.nlist; break;
     case S_REFINE: *value = v->refine; break;
     case S_PQ_M: *value = is_trained(v) ? v->codec.m : v->pq_m; break;
+    case S_PQ_NBITS: *value = is_trained(v) ? (v->codec.format == NEARKIT_CODEC_PQ4 ? 4 : 8) : v->pq_nbits; break;
     case S_BYTES_PER_VECTOR: *value = bytes_per_vector(ix); break;
     }
     return NEARKIT_OK;
@@ -1031,6 +1063,12 @@ static nearkit_status ivf_set_param(nearkit_index *ix, size_t i, double value) {
             return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "m = %u sub-quantisers must divide the dimension %u",
                                      (unsigned)value, (unsigned)ix->dimension);
         v->pq_m = (uint32_t)value;
+        break;
+    case S_PQ_NBITS:
+        if (value != 4.0 && value != 8.0)
+            return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "nbits = %g: ivf_pq takes 4 or 8 bits per sub-quantiser",
+                                     value);
+        v->pq_nbits = (uint32_t)value;
         break;
     default:
         return nearkit_set_error(NEARKIT_ERR_INTERNAL, "%s: parameter '%s' is read-only",
@@ -1148,7 +1186,9 @@ static bool has_section(const nearkit_reader *r, uint32_t tag) {
 static nearkit_status save_codes(const nearkit_index *ix, nearkit_writer *w) {
     const ivf_impl *v = impl_of(ix);
     /* the last word: pq's sub-quantisers once trained (0 for the other codecs) */
-    uint32_t meta[4] = {(uint32_t)v->config->format, v->quantizer.nlist, v->keep_originals, v->codec.m};
+    /* the first word: the codec's format (ivf_pq: pq8 or pq4 as trained) */
+    uint32_t meta[4] = {(uint32_t)(is_trained(v) ? v->codec.format : v->config->format), v->quantizer.nlist,
+                        v->keep_originals, v->codec.m};
     nearkit_status st = nearkit_writer_section(w, CODC_TAG, meta, sizeof meta);
     if (st || !is_trained(v)) return st ? st : nearkit_rows_save(&v->pending, ix, w);
     st = nearkit_codec_save(&v->codec, w, SQRG_TAG);
@@ -1213,12 +1253,15 @@ static nearkit_status load_codes(nearkit_index *ix, const nearkit_reader *r) {
     if (st) return st;
     uint32_t meta[4];
     memcpy(meta, data, sizeof meta);
-    if (meta[0] != (uint32_t)v->config->format) return corrupt("code format differs from the kind's");
-    bool pq = v->config->format == NEARKIT_CODEC_PQ8;
+    bool pq = nearkit_codec_is_pq(v->config->format);
+    /* ivf_pq's format word says which pq (nbits) */
+    bool pq4 = pq && meta[0] == NEARKIT_CODEC_PQ4;
+    if (meta[0] != (uint32_t)v->config->format && !pq4) return corrupt("code format differs from the kind's");
     if (meta[1] > FLAT_MAX_NLIST || meta[2] > 1 || (meta[1] == 0 && (meta[2] || meta[3])) || (!pq && meta[3]))
         return corrupt("code header fields out of range");
     if (meta[1] == 0) return nearkit_rows_load(&v->pending, ix, r, false);
-    if (pq && nearkit_codec_set_subspaces(&v->codec, meta[3])) return corrupt("pq sub-quantisers do not divide the dimension");
+    if (pq) v->pq_nbits = pq4 ? 4 : 8;
+    if (pq && set_pq_codec(ix, (int)meta[0], meta[3])) return corrupt("pq sub-quantisers do not divide the dimension");
     st = nearkit_codec_load(&v->codec, r, SQRG_TAG);
     if (!st) st = nearkit_ivf_quantizer_load(&v->quantizer, ix, r, meta[1]);
     uint64_t count = 0, removed = 0, dropped;
@@ -1286,7 +1329,7 @@ static void describe_binary(const nearkit_index *ix, nearkit_strbuf *sb) {
 
 static void describe_codes(const nearkit_index *ix, nearkit_strbuf *sb) {
     const ivf_impl *v = impl_of(ix);
-    const char *codec = nearkit_codec_name(v->config->format);
+    const char *codec = nearkit_codec_name(v->codec.format);
     if (!is_trained(v)) {
         nearkit_strbuf_appendf(sb, "inverted file over %s codes, not trained: %llu vectors wait for build or train\n",
                                codec, (unsigned long long)v->pending.count);

@@ -28,6 +28,38 @@ static void free_list(nearkit_ivf_list *l) {
     *l = (nearkit_ivf_list){0};
 }
 
+void nearkit_ivf_lists_interleave(nearkit_ivf_lists *ls, uint32_t block) { ls->block = block; }
+
+/* Codes are stored row after row, or (ls->block > 1) by blocks of `block` rows, each block byte
+ * column by byte column: byte j of row r at codes[(r / block * code_size + j) * block + r % block].
+ * A list's capacity is then a whole number of blocks. */
+static uint8_t *code_byte(const nearkit_ivf_lists *ls, const nearkit_ivf_list *l, uint64_t row, size_t j) {
+    uint64_t b = ls->block;
+    return l->codes + ((row / b) * ls->code_size + j) * b + row % b;
+}
+
+static void put_code(const nearkit_ivf_lists *ls, nearkit_ivf_list *l, uint64_t row, const uint8_t *code) {
+    if (ls->block <= 1) {
+        memcpy(l->codes + row * ls->code_size, code, ls->code_size);
+        return;
+    }
+    for (size_t j = 0; j < ls->code_size; j++) *code_byte(ls, l, row, j) = code[j];
+}
+
+void nearkit_ivf_list_code(uint8_t *code, const nearkit_ivf_lists *ls, const nearkit_ivf_list *l, uint64_t row) {
+    if (ls->block <= 1) {
+        memcpy(code, l->codes + row * ls->code_size, ls->code_size);
+        return;
+    }
+    for (size_t j = 0; j < ls->code_size; j++) code[j] = *code_byte(ls, l, row, j);
+}
+
+/* Bytes the codes of the first `rows` rows take (whole blocks where interleaved). */
+static size_t code_bytes(const nearkit_ivf_lists *ls, uint64_t rows) {
+    uint64_t b = ls->block > 1 ? ls->block : 1;
+    return (size_t)((rows + b - 1) / b * b) * ls->code_size;
+}
+
 void nearkit_ivf_lists_free(nearkit_ivf_lists *ls) {
     for (uint32_t l = 0; ls->list && l < ls->nlist; l++) free_list(&ls->list[l]);
     free(ls->list);
@@ -78,6 +110,7 @@ static nearkit_status reserve(nearkit_ivf_lists *ls, nearkit_ivf_list *l, uint64
         if (cap < grown) cap = grown;
         if (cap < MIN_GROWN_CAPACITY) cap = MIN_GROWN_CAPACITY;
     }
+    if (ls->block > 1) cap = (cap + ls->block - 1) / ls->block * ls->block;
     if (cap > SIZE_MAX / ls->code_size) return nearkit_oom();
     uint8_t *codes = nearkit_aligned_alloc_array((size_t)cap, ls->code_size);
     bool ids = ls->labels == NEARKIT_IVF_IDS;
@@ -91,7 +124,10 @@ static nearkit_status reserve(nearkit_ivf_lists *ls, nearkit_ivf_list *l, uint64
         free(norms);
         return nearkit_oom();
     }
-    if (l->size) memcpy(codes, l->codes, (size_t)l->size * ls->code_size);
+    if (l->size) memcpy(codes, l->codes, code_bytes(ls, l->size));
+    /* the room past the rows is zeroed: a scan of a whole interleaved block reads slots past the
+     * last row (and ignores them) */
+    memset(codes + code_bytes(ls, l->size), 0, (size_t)cap * ls->code_size - code_bytes(ls, l->size));
     nearkit_ivf_list grown = {.codes = codes, .ids = new_ids, .positions = positions, .norms = norms,
                               .size = l->size, .capacity = cap};
     free_list(l);
@@ -115,7 +151,7 @@ nearkit_status nearkit_ivf_lists_add(nearkit_ivf_lists *ls, const uint32_t *assi
     for (uint64_t i = 0; i < n; i++) {
         nearkit_ivf_list *l = &ls->list[assign[i]];
         uint64_t row = l->size++;
-        memcpy(l->codes + row * cs, codes + i * cs, cs);
+        put_code(ls, l, row, codes + i * cs);
         if (l->ids) l->ids[row] = ids ? ids[i] : (int64_t)(first + i);
         if (l->positions) l->positions[row] = (uint32_t)(first + i);
         if (l->norms) l->norms[row] = norms[i];
@@ -128,7 +164,11 @@ nearkit_status nearkit_ivf_lists_add(nearkit_ivf_lists *ls, const uint32_t *assi
 
 /* Moves row `from` of a list to row `to` (to < from). */
 static void move_row(const nearkit_ivf_lists *ls, nearkit_ivf_list *l, uint64_t to, uint64_t from) {
-    memcpy(l->codes + to * ls->code_size, l->codes + from * ls->code_size, ls->code_size);
+    if (ls->block > 1) {
+        for (size_t j = 0; j < ls->code_size; j++) *code_byte(ls, l, to, j) = *code_byte(ls, l, from, j);
+    } else {
+        memcpy(l->codes + to * ls->code_size, l->codes + from * ls->code_size, ls->code_size);
+    }
     if (l->ids) l->ids[to] = l->ids[from];
     if (l->positions) l->positions[to] = l->positions[from];
     if (l->norms) l->norms[to] = l->norms[from];
@@ -180,7 +220,7 @@ void nearkit_ivf_lists_shrink(nearkit_ivf_lists *ls) {
             continue;
         }
         kept.size = l->size;
-        memcpy(kept.codes, l->codes, (size_t)l->size * ls->code_size);
+        memcpy(kept.codes, l->codes, code_bytes(ls, l->size));
         if (kept.ids) memcpy(kept.ids, l->ids, (size_t)l->size * sizeof *kept.ids);
         if (kept.positions) memcpy(kept.positions, l->positions, (size_t)l->size * sizeof *kept.positions);
         if (kept.norms) memcpy(kept.norms, l->norms, (size_t)l->size * sizeof *kept.norms);
@@ -262,7 +302,7 @@ nearkit_status nearkit_ivf_lists_save_by_position(const nearkit_ivf_lists *ls, n
         const nearkit_ivf_list *list = &ls->list[l];
         for (uint64_t row = 0; row < list->size; row++) {
             uint32_t pos = list->positions[row];
-            memcpy(codes + (size_t)pos * cs, list->codes + row * cs, cs);
+            nearkit_ivf_list_code(codes + (size_t)pos * cs, ls, list, row);
             assign[pos] = l;
         }
     }

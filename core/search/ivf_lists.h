@@ -30,6 +30,7 @@ typedef struct nearkit_ivf_lists {
     nearkit_ivf_list *list; /* nlist lists */
     uint32_t nlist;
     size_t code_size;
+    uint32_t block;  /* > 1: codes interleaved by blocks of this many rows (nearkit_ivf_lists_interleave) */
     nearkit_ivf_labels labels;
     bool with_norms;
     uint64_t count; /* rows over all lists */
@@ -39,6 +40,14 @@ typedef struct nearkit_ivf_lists {
 nearkit_status nearkit_ivf_lists_init(nearkit_ivf_lists *ls, uint32_t nlist, size_t code_size,
                                       nearkit_ivf_labels labels, bool with_norms);
 void nearkit_ivf_lists_free(nearkit_ivf_lists *ls);
+/* Stores codes by blocks of `block` rows, byte column by byte column (byte j of the block's row r
+ * at block + j * block + r; a list's room is whole blocks, its last block's slots past the rows
+ * hold zeros or rows since removed), the layout of the 4-bit fast scan (kernels/kernels_pq4.h).
+ * Set on an empty store; codes go in and out as whole codes (add, nearkit_ivf_list_code, save
+ * by position). save_by_list and load_by_list need the row-after-row layout. */
+void nearkit_ivf_lists_interleave(nearkit_ivf_lists *ls, uint32_t block);
+/* Row `row` of list l's code, copied out whole (code_size bytes). */
+void nearkit_ivf_list_code(uint8_t *code, const nearkit_ivf_lists *ls, const nearkit_ivf_list *l, uint64_t row);
 uint64_t nearkit_ivf_lists_memory(const nearkit_ivf_lists *ls);
 uint64_t nearkit_ivf_lists_max_size(const nearkit_ivf_lists *ls);
 uint32_t nearkit_ivf_lists_empty(const nearkit_ivf_lists *ls);
