@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """nearkit's compressed IVF kinds against Faiss's IVF scalar and product quantisers, side by side.
 
-    python3 bench/codes_vs_peers.py [--datasets fashion,synth128] [--codecs sq8,fp16,bf16,sq4,pq]
+    python3 bench/codes_vs_peers.py [--datasets fashion,synth128] [--codecs sq8,fp16,bf16,sq4,pq,pq4]
                                     [--refine 0,3] [--scale 1.0] [--queries 1000]
 
 For each dataset and codec, nearkit's ivf_<codec> kind and Faiss's IndexIVFScalarQuantizer of the
@@ -10,7 +10,9 @@ from the training sample's minimum and maximum) get the same nlist (round(4 sqrt
 training sample (256 points per list) and 10 k-means iterations, then the whole base. For pq,
 nearkit's ivf_pq (m = dim / 4 sub-quantisers of 8 bits: dim / 4 bytes, codes of the vectors)
 meets two Faiss indexes of the same code size: IndexIVFPQ (m x 8 bits, codes of the residuals to
-the list's centroid, Faiss's default) and the fast-scan IVF{nlist},PQ{2m}x4fs (2m x 4 bits). With
+the list's centroid, Faiss's default) and the fast-scan IVF{nlist},PQ{2m}x4fs (2m x 4 bits). For
+pq4, nearkit's ivf_pq with nbits=4 (2m sub-quantisers of 4 bits, its fast scan: the same code
+size) meets that fast-scan index alone. With
 --refine R > 0 nearkit keeps the original vectors (its `refine` parameter) and Faiss wraps its index
 in IndexRefineFlat with k_factor R: both re-rank R * k candidates exactly. Builds run at 2
 threads, searches at one thread, every query in one batch call, nprobe swept from 1 up.
@@ -22,7 +24,7 @@ golden manifest's tie rule (an id counts when its exact distance is within the t
 k-th true one).
 
 Prints name=value lines. Per dataset D, codec C and refine R (tag D_C_rR), lib being nearkit or
-a peer (faiss; for pq faiss and faiss_fs):
+a peer (faiss; for pq faiss and faiss_fs; for pq4 faiss_fs):
   <tag>_<lib>_bytes_per_vector   nearkit: memory_bytes / n; Faiss: the size of its serialised
                                  index / n (codes, ids, quantizer, refine vectors);
   <tag>_<lib>_curve              nprobe:recall:qps;...
@@ -50,7 +52,7 @@ BUILD_THREADS = 2
 TARGETS = (0.90, 0.95, 0.99)
 FIXED_NPROBE = 16  # the plot's and the README's fixed setting
 FAISS_QTYPE = {"sq8": "QT_8bit", "sq4": "QT_4bit", "fp16": "QT_fp16", "bf16": "QT_bf16"}
-CODECS = (*FAISS_QTYPE, "pq")
+CODECS = (*FAISS_QTYPE, "pq", "pq4")
 
 
 def pq_m(dim):
@@ -61,9 +63,14 @@ def pq_m(dim):
 class NearkitCodes:
     def __init__(self, nearkit, codec, metric, dim, nlist, refine):
         self.label, self.key = f"nearkit ivf_{codec}", "nearkit"
-        self.make = lambda: nearkit.Index(kind=f"ivf_{codec}", metric=metric, dim=dim, num_threads=BUILD_THREADS,
+        # pq4: ivf_pq's fast scan, twice pq's sub-quantisers of 4 bits (the same code size)
+        extra = {"nbits": 4, "m": 2 * pq_m(dim)} if codec == "pq4" else {}
+        if codec == "pq4":
+            self.label = f"nearkit ivf_pq m={2 * pq_m(dim)} nbits=4"
+        kind = "ivf_pq" if codec.startswith("pq") else f"ivf_{codec}"
+        self.make = lambda: nearkit.Index(kind=kind, metric=metric, dim=dim, num_threads=BUILD_THREADS,
                                           seed=SEED, nlist=nlist, train_iterations=ivf.TRAIN_ITERATIONS,
-                                          refine=refine)
+                                          refine=refine, **extra)
         self.index = None
 
     def build(self, base, sample):
@@ -94,14 +101,14 @@ class FaissCodes:
         self.faiss, self.fast_scan = faiss, fast_scan
         self.key = "faiss_fs" if fast_scan else "faiss"
         m = pq_m(dim)
-        self.label = (f"Faiss IVF,PQ{2 * m}x4fs" if fast_scan else f"Faiss IVF,PQ{m}") if codec == "pq" else \
+        self.label = (f"Faiss IVF,PQ{2 * m}x4fs" if fast_scan else f"Faiss IVF,PQ{m}") if codec.startswith("pq") else \
             f"Faiss IVF,SQ{codec[2:] if codec.startswith('sq') else codec}"
         self.codec, self.metric, self.dim, self.nlist, self.refine = codec, metric, dim, nlist, refine
         self.index = self.ivf = None
 
     def make_ivf(self, quantizer, metric):
         f, d = self.faiss, self.dim
-        if self.codec != "pq":
+        if not self.codec.startswith("pq"):
             qtype = getattr(f.ScalarQuantizer, FAISS_QTYPE[self.codec])
             return f.IndexIVFScalarQuantizer(quantizer, d, self.nlist, qtype, metric)
         m = pq_m(d)
@@ -186,8 +193,8 @@ def run(name, scale, nearkit, faiss, args, rng, results):
         for refine in args.refine:
             tag = f"{name}_{codec}_r{refine}"
             figures = {}
-            peers = [FaissCodes(faiss, codec, metric, dim, nlist, refine)]
-            if codec == "pq":
+            peers = [] if codec == "pq4" else [FaissCodes(faiss, codec, metric, dim, nlist, refine)]
+            if codec.startswith("pq"):
                 peers.append(FaissCodes(faiss, codec, metric, dim, nlist, refine, fast_scan=True))
             for lib in (NearkitCodes(nearkit, codec, metric, dim, nlist, refine), *peers):
                 t0 = time.perf_counter()
@@ -262,7 +269,7 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--datasets", default="fashion,synth128")
-    ap.add_argument("--codecs", default="sq8,fp16,bf16,sq4,pq")
+    ap.add_argument("--codecs", default="sq8,fp16,bf16,sq4,pq,pq4")
     ap.add_argument("--refine", default="0,3", help="re-rank factors: 0 (codes only) and R * k candidates")
     ap.add_argument("--scale", default="1.0", help="fraction of every base, or name=fraction,...")
     ap.add_argument("--queries", type=int, default=1000)

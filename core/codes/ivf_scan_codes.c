@@ -151,6 +151,12 @@ static void knn_finish(void *scratch, const nearkit_search_call *c, uint64_t q) 
     const float *query = nearkit_query_at(c, q);
     nearkit_topk exact;
     nearkit_topk_init(&exact, s->exact_dist, s->exact_pos, (size_t)c->k, view->position_ids);
+    /* the candidates' originals lie anywhere in memory: every one's first lines are asked for
+     * before the first is scored, so their latencies overlap (the stream prefetcher then follows) */
+    size_t row_bytes = (size_t)c->ix->vector_bytes;
+    for (size_t i = 0; i < s->best.size; i++)
+        for (size_t at = 0; at < row_bytes && at < 4 * 64; at += 64)
+            __builtin_prefetch((const uint8_t *)original(c, (uint32_t)s->best.pos[i]) + at);
     for (size_t i = 0; i < s->best.size; i++) {
         uint32_t pos = (uint32_t)s->best.pos[i];
         float d = exact_distance(c, query, pos);
