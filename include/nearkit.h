@@ -172,6 +172,13 @@ typedef int32_t nearkit_kind;
 #define NEARKIT_KIND_IVF_SQ4 11    /* inverted file over 4-bit scalar-quantised codes, re-rank */
 #define NEARKIT_KIND_IVF_PQ 12     /* inverted file over product-quantised codes (m bytes per
                                     * vector), optional exact re-rank (since 0.2) */
+#define NEARKIT_KIND_HNSW_SQ8 13   /* hnsw over 8-bit scalar-quantised codes, optional exact
+                                    * re-rank (refine); the ranges are trained by
+                                    * nearkit_index_train, else by the first add (since 0.2) */
+#define NEARKIT_KIND_HNSW_FP16 14  /* hnsw over fp16 codes, optional exact re-rank (since 0.2) */
+#define NEARKIT_KIND_HNSW_BF16 15  /* hnsw over bfloat16 codes, optional exact re-rank (since 0.2) */
+#define NEARKIT_KIND_HNSW_SQ4 16   /* hnsw over 4-bit scalar-quantised codes, optional exact
+                                    * re-rank; trained as hnsw_sq8 (since 0.2) */
 
 /* Flags of nearkit_kind_info.flags. */
 #define NEARKIT_KIND_FLAG_EXACT 1u          /* results equal the flat index's at default settings */

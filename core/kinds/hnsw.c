@@ -45,6 +45,9 @@
 #define LEVELS_TAG NEARKIT_TAG('H', 'L', 'V', 'L')
 #define LINKS0_TAG NEARKIT_TAG('H', 'L', 'K', '0')
 #define UPPER_TAG NEARKIT_TAG('H', 'L', 'K', 'U')
+#define CODES_TAG NEARKIT_TAG('H', 'C', 'O', 'D')     /* coded kinds: the codes' header */
+#define RANGES_TAG NEARKIT_TAG('H', 'S', 'Q', 'R')    /* coded kinds: the sq ranges */
+#define ORIGINALS_TAG NEARKIT_TAG('H', 'O', 'R', 'G') /* coded kinds: the kept originals */
 
 #define UNLINK_DIVISOR 8        /* removed nodes are unlinked once an eighth of the nodes */
 #define SELECTIVITY_SAMPLE 512  /* stored ids sampled to estimate a filter's share */
@@ -54,26 +57,54 @@
 
 /* ---- parameters -------------------------------------------------------------------------------- */
 
-enum { P_M, P_EF_CONSTRUCTION, P_EF_SEARCH, P_MAX_LEVEL };
+/* The coded kinds' two come after hnsw's four. */
+enum { P_M, P_EF_CONSTRUCTION, P_EF_SEARCH, P_MAX_LEVEL, P_REFINE, P_BYTES_PER_VECTOR };
 
 #define BUILD_INT (NEARKIT_PARAM_FLAG_BUILD | NEARKIT_PARAM_FLAG_INTEGER)
 #define STAT_INT (NEARKIT_PARAM_FLAG_READ_ONLY | NEARKIT_PARAM_FLAG_INTEGER)
+#define MAX_REFINE 1000.0
 
-static const nearkit_param_desc hnsw_params[] = {
-    {"M", BUILD_INT, 2, HNSW_MAX_M, 16,
-     "links per node on the upper levels (2 M on level 0): more is higher recall, more memory", NULL},
-    {"ef_construction", BUILD_INT, 1, 65536, 200,
-     "candidates kept while linking a new node: more is a better graph and a slower add", NULL},
-    {"ef_search", NEARKIT_PARAM_FLAG_INTEGER, 1, 2147483647.0, 64,
-     "candidates kept per query (at least k): the recall / speed trade-off; >= count is exact", NULL},
-    {"max_level", STAT_INT, 0, HNSW_MAX_LEVEL, 0, "the graph's top level (0 when empty)", NULL},
-};
+#define HNSW_PARAMS                                                                                 \
+    {"M", BUILD_INT, 2, HNSW_MAX_M, 16,                                                             \
+     "links per node on the upper levels (2 M on level 0): more is higher recall, more memory", NULL}, \
+    {"ef_construction", BUILD_INT, 1, 65536, 200,                                                   \
+     "candidates kept while linking a new node: more is a better graph and a slower add", NULL},   \
+    {"ef_search", NEARKIT_PARAM_FLAG_INTEGER, 1, 2147483647.0, 64,                                  \
+     "candidates kept per query (at least k): the recall / speed trade-off; >= count is exact", NULL}, \
+    {"max_level", STAT_INT, 0, HNSW_MAX_LEVEL, 0, "the graph's top level (0 when empty)", NULL}
+
+static const nearkit_param_desc hnsw_params[] = {HNSW_PARAMS};
 #define N_PARAMS (sizeof hnsw_params / sizeof hnsw_params[0])
+
+static const nearkit_param_desc coded_params[] = {
+    HNSW_PARAMS,
+    {"refine", 0, 0, MAX_REFINE, 0,
+     "re-rank ceil(refine * k) candidates by their original vectors, reporting exact distances; > 0 "
+     "when the codes are trained (train, or the first add) keeps the originals (4 bytes per "
+     "dimension more), 0 then drops them for good",
+     NULL},
+    {"bytes_per_vector", NEARKIT_PARAM_FLAG_READ_ONLY, 0, 0, 0,
+     "memory per stored vector: code, links, id and kept original", NULL},
+};
+#define N_CODED_PARAMS (sizeof coded_params / sizeof coded_params[0])
 
 /* ---- the index --------------------------------------------------------------------------------- */
 
+/* What the coded kinds add: the codec, the rows' shape, the originals. */
+typedef struct hnsw_codes {
+    nearkit_codec codec;
+    nearkit_index shape;     /* the index as the row store sees its rows: code_size bytes, untyped */
+    double refine;
+    bool sealed;             /* trained (train or the first add): codec and keep_originals fixed */
+    bool keep_originals;
+    nearkit_rows originals;  /* kept: row n's float vector (implicit ids, count = rows.count) */
+} hnsw_codes;
+
 typedef struct hnsw_impl {
-    nearkit_rows rows;       /* row n is node n; removed rows and free slots have id -1 */
+    nearkit_rows rows;       /* row n is node n; removed rows and free slots have id -1. Coded
+                              * kinds: rows of codes (hnsw_codes.shape) */
+    bool coded;
+    hnsw_codes codes;
     hnsw_graph graph;
     uint32_t ef_search;
     uint64_t pending;        /* rows marked removed still linked in the graph */
@@ -98,9 +129,41 @@ static nearkit_status hnsw_create(nearkit_index *ix) {
     return hnsw_graph_init(&h->graph, 16, 200, ix->seed);
 }
 
+/* A coded kind: an hnsw whose rows are codes of the format. */
+static nearkit_status coded_create(nearkit_index *ix, int format) {
+    nearkit_status st = hnsw_create(ix);
+    if (st) return st;
+    hnsw_codes *cd = &impl_of(ix)->codes;
+    impl_of(ix)->coded = true;
+    nearkit_codec_init(&cd->codec, format, ix->dimension);
+    cd->shape = *ix;
+    cd->shape.vector_type = NEARKIT_VECTOR_BINARY; /* codes: the row store checks no values */
+    cd->shape.vector_bytes = cd->codec.code_size;
+    cd->shape.impl = NULL;
+    return NEARKIT_OK;
+}
+
+static nearkit_status fp16_create(nearkit_index *ix) { return coded_create(ix, NEARKIT_CODE_FP16); }
+static nearkit_status bf16_create(nearkit_index *ix) { return coded_create(ix, NEARKIT_CODE_BF16); }
+static nearkit_status sq8_create(nearkit_index *ix) { return coded_create(ix, NEARKIT_CODE_SQ8); }
+static nearkit_status sq4_create(nearkit_index *ix) { return coded_create(ix, NEARKIT_CODE_SQ4); }
+
+/* The index as the row store sees it: itself, or the codes' shape. */
+static const nearkit_index *row_shape(const nearkit_index *ix) {
+    const hnsw_impl *h = impl_of(ix);
+    return h->coded ? &h->codes.shape : ix;
+}
+
+/* The kept originals, or NULL. */
+static const nearkit_rows *originals_of(const hnsw_impl *h) {
+    return h->coded && h->codes.keep_originals ? &h->codes.originals : NULL;
+}
+
 static void hnsw_destroy(nearkit_index *ix) {
     hnsw_impl *h = impl_of(ix);
     if (!h) return;
+    nearkit_codec_free(&h->codes.codec);
+    nearkit_rows_free(&h->codes.originals);
     nearkit_rows_free(&h->rows);
     hnsw_graph_free(&h->graph);
     hnsw_visited_pool_free(&h->visited);
@@ -135,12 +198,22 @@ static uint64_t hnsw_count(const nearkit_index *ix) {
 
 static uint64_t hnsw_memory(const nearkit_index *ix) {
     hnsw_impl *h = impl_of(ix);
-    return sizeof *h + nearkit_rows_memory(&h->rows, ix) + hnsw_graph_memory(&h->graph, visible_of(h)) +
-           h->free_cap * sizeof(uint32_t) + hnsw_visited_pool_memory(&h->visited);
+    return sizeof *h + nearkit_rows_memory(&h->rows, row_shape(ix)) + hnsw_graph_memory(&h->graph, visible_of(h)) +
+           h->free_cap * sizeof(uint32_t) + hnsw_visited_pool_memory(&h->visited) +
+           nearkit_codec_memory(&h->codes.codec) + nearkit_rows_memory(&h->codes.originals, ix);
 }
 
 static hnsw_space space_of(const nearkit_index *ix) {
-    return (hnsw_space){.vectors = impl_of(ix)->rows.vectors, .vector_bytes = (size_t)ix->vector_bytes,
+    const hnsw_impl *h = impl_of(ix);
+    return (hnsw_space){.vectors = h->rows.vectors, .vector_bytes = (size_t)row_shape(ix)->vector_bytes,
+                        .dimension = ix->dimension, .metric = ix->metric, .kt = nearkit_kernels(),
+                        .codec = h->coded ? &h->codes.codec : NULL};
+}
+
+/* The kept originals as a float space (exact distances of the re-rank). */
+static hnsw_space exact_space_of(const nearkit_index *ix) {
+    const nearkit_rows *o = originals_of(impl_of(ix));
+    return (hnsw_space){.vectors = o ? o->vectors : NULL, .vector_bytes = (size_t)ix->vector_bytes,
                         .dimension = ix->dimension, .metric = ix->metric, .kt = nearkit_kernels()};
 }
 
@@ -200,6 +273,16 @@ static nearkit_status hnsw_remove(nearkit_index *ix, const nearkit_idmap *ids, u
     return NEARKIT_OK;
 }
 
+/* The kept originals follow the rows' compaction: new row i is old row kept[i]. */
+static void compact_originals(hnsw_impl *h, const nearkit_index *ix, const uint64_t *kept, uint64_t n) {
+    if (!originals_of(h)) return;
+    nearkit_rows *o = &h->codes.originals;
+    size_t vb = (size_t)ix->vector_bytes;
+    for (uint64_t i = 0; i < n; i++)
+        if (kept[i] != i) memcpy(o->vectors + i * vb, o->vectors + kept[i] * vb, vb);
+    o->count = n;
+}
+
 /* Repairs, then renumbers the nodes over the rows left. */
 static nearkit_status hnsw_compact(nearkit_index *ix) {
     hnsw_impl *h = impl_of(ix);
@@ -213,7 +296,8 @@ static nearkit_status hnsw_compact(nearkit_index *ix) {
         if (h->rows.ids[r] != NEARKIT_REMOVED_ID) kept[n++] = r;
     st = hnsw_renumber(&h->graph, kept, n, old);
     if (!st) {
-        nearkit_rows_compact(&h->rows, ix, NULL);
+        nearkit_rows_compact(&h->rows, row_shape(ix), NULL);
+        compact_originals(h, ix, kept, n);
         h->n_free = 0;
         publish(h);
     }
@@ -221,10 +305,36 @@ static nearkit_status hnsw_compact(nearkit_index *ix) {
     return st;
 }
 
+/* A decoded cosine vector brought back to unit length, as a cosine index stores its vectors (a
+ * zero vector stays zero). */
+static void to_unit(float *x, size_t d) {
+    double sum = 0;
+    for (size_t i = 0; i < d; i++) sum += (double)x[i] * x[i];
+    if (sum <= 0) return;
+    double inv = 1.0 / sqrt(sum);
+    for (size_t i = 0; i < d; i++) x[i] = (float)(inv * x[i]);
+}
+
+/* Coded kinds: the originals where kept, else the codes decoded. */
 static nearkit_status hnsw_get(const nearkit_index *ix, const nearkit_idmap *wanted, void *vectors,
                                uint8_t *found) {
-    nearkit_rows rows = published_rows(impl_of(ix));
-    nearkit_rows_get(&rows, ix, wanted, vectors, found);
+    const hnsw_impl *h = impl_of(ix);
+    nearkit_rows rows = published_rows(h);
+    if (!h->coded || originals_of(h)) {
+        if (h->coded) rows.vectors = h->codes.originals.vectors; /* by row, the codes' ids */
+        nearkit_rows_get(&rows, ix, wanted, vectors, found);
+        return NEARKIT_OK;
+    }
+    size_t vb = (size_t)ix->vector_bytes;
+    for (uint64_t r = 0; r < rows.count; r++) {
+        int64_t id = nearkit_rows_id(&rows, r);
+        const uint64_t *slot = id == NEARKIT_REMOVED_ID ? NULL : nearkit_idmap_find(wanted, id);
+        if (!slot) continue;
+        float *out = (float *)(void *)((uint8_t *)vectors + *slot * vb);
+        nearkit_codec_decode(&h->codes.codec, out, nearkit_rows_at(&rows, row_shape(ix), r), 1);
+        if (ix->metric == NEARKIT_METRIC_COSINE) to_unit(out, ix->dimension);
+        found[*slot] = 1;
+    }
     return NEARKIT_OK;
 }
 
@@ -268,14 +378,16 @@ static nearkit_status batch_prepare(add_batch *b, hnsw_impl *h, uint64_t n, bool
     return NEARKIT_OK;
 }
 
-/* Puts the batch's vectors and ids in their rows and its nodes' levels in the graph (cannot
- * fail: the rows were appended first). */
-static void batch_commit(add_batch *b, hnsw_impl *h, const nearkit_index *ix, const void *vectors,
-                         uint64_t n, const int64_t *ids) {
-    size_t vb = (size_t)ix->vector_bytes;
+/* Puts the batch's rows (vectors, or codes) and ids in their rows, the originals (kept ones) in
+ * theirs, and its nodes' levels in the graph (cannot fail: the rows were appended first). */
+static void batch_commit(add_batch *b, hnsw_impl *h, const nearkit_index *ix, const void *rows,
+                         const void *vectors, uint64_t n, const int64_t *ids) {
+    size_t rb = (size_t)row_shape(ix)->vector_bytes, vb = (size_t)ix->vector_bytes;
     for (uint64_t i = 0; i < b->reused; i++) {
         uint32_t slot = b->nodes[i];
-        memcpy(h->rows.vectors + (size_t)slot * vb, (const uint8_t *)vectors + i * vb, vb);
+        memcpy(h->rows.vectors + (size_t)slot * rb, (const uint8_t *)rows + i * rb, rb);
+        if (originals_of(h))
+            memcpy(h->codes.originals.vectors + (size_t)slot * vb, (const uint8_t *)vectors + i * vb, vb);
         h->rows.ids[slot] = ids[i];
     }
     if (b->reused) { /* an exclusive add: readers count removed rows */
@@ -297,8 +409,10 @@ static nearkit_status hnsw_add_prepare(nearkit_index *ix, uint64_t n, bool with_
     if (unlink_pending(ix)) nearkit_clear_error(); /* slots wait for a later writer */
     *shared = false;
     if (with_ids && h->n_free > 0) return NEARKIT_OK;
+    if (h->coded && !h->codes.sealed) return NEARKIT_OK; /* the first add trains the codes: alone */
     nearkit_status st = with_ids ? nearkit_rows_explicit_ids(&h->rows) : NEARKIT_OK;
-    if (!st) st = nearkit_rows_reserve(&h->rows, ix, h->rows.count + n);
+    if (!st) st = nearkit_rows_reserve(&h->rows, row_shape(ix), h->rows.count + n);
+    if (!st && originals_of(h)) st = nearkit_rows_reserve(&h->codes.originals, ix, h->rows.count + n);
     if (!st) st = hnsw_graph_reserve(&h->graph, h->rows.count + n);
     *shared = st == NEARKIT_OK;
     set_adding(h, *shared);
@@ -313,28 +427,67 @@ static void hnsw_add_publish(nearkit_index *ix) {
 
 /* Links the vectors; they count once published (hnsw_add_publish). Under the read side when
  * add_prepare said so: then it only appends, into room made beforehand. */
+/* Coded kinds: fixes the codes before the first vectors go in (train, or the first add): the
+ * codec is trained on x (a seeded sample of it) unless it was, and the originals are kept from
+ * now on when refine > 0. Exclusive writers only. */
+static nearkit_status seal(nearkit_index *ix, const void *x, uint64_t n) {
+    hnsw_codes *cd = &impl_of(ix)->codes;
+    if (cd->sealed) return NEARKIT_OK;
+    nearkit_status st = nearkit_codec_train(&cd->codec, x, n, ix->seed, build_threads(ix));
+    if (st) return st;
+    cd->keep_originals = cd->refine > 0.0;
+    cd->sealed = true;
+    return NEARKIT_OK;
+}
+
+static nearkit_status hnsw_train(nearkit_index *ix, const void *vectors, uint64_t n) {
+    hnsw_impl *h = impl_of(ix);
+    if (h->codes.sealed)
+        return nearkit_set_error(NEARKIT_ERR_STATE, "the %s index is trained already (by train or its first add)",
+                                 ix->ops->name);
+    return seal(ix, vectors, n);
+}
+
+/* Coded kinds: the batch's codes (*codes, freed by the caller), sealing first. */
+static nearkit_status encode_batch(nearkit_index *ix, const void *vectors, uint64_t n, uint8_t **codes) {
+    hnsw_codes *cd = &impl_of(ix)->codes;
+    nearkit_status st = seal(ix, vectors, n);
+    if (st) return st;
+    *codes = nearkit_alloc_array((size_t)n, cd->codec.code_size);
+    if (!*codes) return nearkit_oom();
+    return nearkit_codec_encode(&cd->codec, *codes, vectors, n);
+}
+
 static nearkit_status hnsw_add(nearkit_index *ix, const void *vectors, uint64_t n, const int64_t *ids) {
     hnsw_impl *h = impl_of(ix);
     if (n == 0) return NEARKIT_OK;
     bool shared = adding_now(h);
-    add_batch b;
-    nearkit_status st = batch_prepare(&b, h, n, ids != NULL && !shared);
+    add_batch b = {0};
+    uint8_t *codes = NULL;
+    nearkit_status st = h->coded ? encode_batch(ix, vectors, n, &codes) : NEARKIT_OK;
+    const uint8_t *rows = h->coded ? codes : vectors;
+    if (!st) st = batch_prepare(&b, h, n, ids != NULL && !shared);
     uint64_t appended = n - b.reused;
     if (!st) st = hnsw_graph_reserve(&h->graph, h->rows.count + appended);
-    hnsw_inserter *ins = st ? NULL : hnsw_inserter_new(&h->graph, build_threads(ix));
+    nearkit_rows *originals = (nearkit_rows *)originals_of(h);
+    if (!st && originals) st = nearkit_rows_reserve(originals, ix, originals->count + appended);
+    hnsw_space s = space_of(ix);
+    hnsw_inserter *ins = st ? NULL : hnsw_inserter_new(&h->graph, &s, build_threads(ix));
     if (!st && !ins) st = nearkit_oom();
-    size_t vb = (size_t)ix->vector_bytes;
+    size_t rb = (size_t)row_shape(ix)->vector_bytes, vb = (size_t)ix->vector_bytes;
     if (!st)
-        st = nearkit_rows_append(&h->rows, ix, (const uint8_t *)vectors + b.reused * vb, appended,
-                                 ids ? ids + b.reused : NULL);
+        st = nearkit_rows_append(&h->rows, row_shape(ix), rows + b.reused * rb, appended, ids ? ids + b.reused : NULL);
+    if (!st && originals) /* reserved: cannot fail */
+        st = nearkit_rows_append(originals, ix, (const uint8_t *)vectors + b.reused * vb, appended, NULL);
     if (!st) {
-        batch_commit(&b, h, ix, vectors, n, ids);
-        hnsw_space s = space_of(ix);
+        batch_commit(&b, h, ix, rows, vectors, n, ids);
+        s = space_of(ix); /* the rows may have moved */
         hnsw_insert(ins, &h->graph, &s, b.nodes, n);
     }
     if (st) set_adding(h, false); /* no publish follows */
     hnsw_inserter_free(ins);
     batch_free(&b, n);
+    free(codes);
     return st;
 }
 
@@ -347,7 +500,9 @@ static nearkit_status hnsw_get_param(const nearkit_index *ix, size_t i, double *
     case P_M: *value = h->graph.M; break;
     case P_EF_CONSTRUCTION: *value = h->graph.ef_construction; break;
     case P_EF_SEARCH: *value = h->ef_search; break;
-    default: *value = top == HNSW_NO_TOP ? 0 : hnsw_top_level(top); break;
+    case P_MAX_LEVEL: *value = top == HNSW_NO_TOP ? 0 : hnsw_top_level(top); break;
+    case P_REFINE: *value = h->codes.refine; break;
+    default: *value = hnsw_count(ix) ? (double)hnsw_memory(ix) / (double)hnsw_count(ix) : 0.0; break;
     }
     return NEARKIT_OK;
 }
@@ -357,6 +512,15 @@ static nearkit_status hnsw_set_param(nearkit_index *ix, size_t i, double value) 
     hnsw_graph *g = &h->graph;
     if (i == P_EF_SEARCH) {
         h->ef_search = (uint32_t)value;
+        return NEARKIT_OK;
+    }
+    if (i == P_REFINE) {
+        if (value > 0.0 && h->codes.sealed && !h->codes.keep_originals)
+            return nearkit_set_error(NEARKIT_ERR_STATE,
+                                     "refine: the original vectors were dropped when the %s index was "
+                                     "trained with refine 0; re-rank needs them",
+                                     ix->ops->name);
+        h->codes.refine = value;
         return NEARKIT_OK;
     }
     /* the generic layer refuses build parameters once vectors are in; removed ones still shape
@@ -381,6 +545,9 @@ static nearkit_status hnsw_set_param(nearkit_index *ix, size_t i, double value) 
 /* How one call searches, the same for every query. */
 typedef struct hnsw_plan {
     hnsw_space space;
+    hnsw_space exact;     /* the kept originals' (coded kinds) */
+    uint64_t refine_k;    /* candidates re-ranked by exact distance (0: none) */
+    bool exact_range;     /* range matches decided by exact distance */
     uint64_t visible;     /* nodes below may be reported */
     uint64_t nodes;       /* nodes in the graph, live or marked */
     uint32_t beam;        /* candidates kept per query */
@@ -390,6 +557,19 @@ typedef struct hnsw_plan {
 } hnsw_plan;
 
 static double call_setting(const nearkit_search_call *c, size_t i) { return c->settings[i]; }
+
+/* Whether the call re-ranks: a coded kind with its originals and the call's refine > 0. */
+static bool refines(const nearkit_search_call *c) {
+    return originals_of(impl_of(c->ix)) && call_setting(c, P_REFINE) > 0.0;
+}
+
+/* The candidates a k-NN call re-ranks: ceil(refine * k), at least k, at most the live count. */
+static uint64_t refine_count(const nearkit_search_call *c, uint64_t live) {
+    if (!refines(c) || c->k == 0) return 0;
+    double want = ceil(call_setting(c, P_REFINE) * (double)c->k);
+    uint64_t n = want >= (double)live ? live : (uint64_t)want;
+    return n < c->k ? c->k : n;
+}
 
 /* The share of stored rows an id list or bitmap admits, estimated: its bound over the count and
  * an even sample of the stored ids, whichever is lower. */
@@ -425,8 +605,10 @@ static bool hnsw_plan_call(nearkit_search_call *c, void *plan) {
     uint64_t live = visible - h->rows.removed;
     double ef = call_setting(c, P_EF_SEARCH);
     if (c->k > ef) ef = (double)c->k;
-    *p = (hnsw_plan){.space = space_of(c->ix), .visible = visible, .nodes = visible - h->n_free,
+    *p = (hnsw_plan){.space = space_of(c->ix), .exact = exact_space_of(c->ix), .refine_k = refine_count(c, live),
+                     .exact_range = refines(c), .visible = visible, .nodes = visible - h->n_free,
                      .tests = c->admit || h->pending > 0 || adding_now(h)};
+    if ((double)p->refine_k > ef) ef = (double)p->refine_k;
     c->chunk = nearkit_default_chunk(c->n, c->threads, 8);
     double share = p->nodes ? (double)live / (double)p->nodes : 1.0;
     bool exact = ef >= (double)live;
@@ -454,6 +636,8 @@ typedef struct hnsw_scratch {
     hnsw_beam beam;
     float *heap_dist, *dist;
     uint64_t *heap_pos;
+    float *final_dist;       /* the re-rank's k */
+    uint64_t *final_pos;
     uint32_t *ints;
     hnsw_candidate *matches; /* range */
     size_t n_matches, matches_cap;
@@ -467,6 +651,8 @@ static void hnsw_scratch_free(void *scratch) {
     hnsw_beam_free(&s->beam);
     free(s->heap_dist);
     free(s->heap_pos);
+    free(s->final_dist);
+    free(s->final_pos);
     free(s->dist);
     free(s->ints);
     free(s->matches);
@@ -477,27 +663,66 @@ static void *hnsw_scratch_new(const nearkit_search_call *c) {
     hnsw_impl *h = impl_of(c->ix);
     hnsw_scratch *s = calloc(1, sizeof *s);
     if (!s) return NULL;
-    size_t k = c->k ? (size_t)c->k : 1;
+    const hnsw_plan *p = c->state;
+    size_t k = c->k ? (size_t)c->k : 1, cand = p->refine_k > k ? (size_t)p->refine_k : k;
     s->pool = &h->visited;
     s->visited = hnsw_visited_take(&h->visited);
-    s->heap_dist = nearkit_alloc_array(k, sizeof(float));
-    s->heap_pos = nearkit_alloc_array(k, sizeof(uint64_t));
+    s->heap_dist = nearkit_alloc_array(cand, sizeof(float));
+    s->heap_pos = nearkit_alloc_array(cand, sizeof(uint64_t));
+    s->final_dist = nearkit_alloc_array(k, sizeof(float));
+    s->final_pos = nearkit_alloc_array(k, sizeof(uint64_t));
     s->dist = nearkit_alloc_array(EXACT_BLOCK, sizeof(float));
     s->ints = nearkit_alloc_array(EXACT_BLOCK, sizeof(uint32_t));
-    if (s->visited && s->heap_dist && s->heap_pos && s->dist && s->ints) return s;
+    if (s->visited && s->heap_dist && s->heap_pos && s->final_dist && s->final_pos && s->dist && s->ints) return s;
     hnsw_scratch_free(s);
     return NULL;
 }
 
-/* The exact answer over the gathered rows. */
+/* The rows the gathered positions are scored on with the flat index's arithmetic: the stored
+ * ones, or a coded kind's kept originals (under the codes' ids); NULL: codes only. */
+static bool exact_rows(nearkit_rows *out, const hnsw_impl *h) {
+    *out = h->rows;
+    if (!h->coded) return true;
+    if (!originals_of(h)) return false;
+    out->vectors = h->codes.originals.vectors;
+    return true;
+}
+
+/* The code distances of query q to the rows at positions[0, n) (coded kinds without originals). */
+static void code_distances(float *dist, const hnsw_plan *p, const void *query, const uint64_t *positions, uint64_t n) {
+    for (uint64_t i = 0; i < n; i++) dist[i] = hnsw_node_distance(&p->space, query, (uint32_t)positions[i]);
+}
+
+/* The exact answer over the gathered rows (coded kinds without originals: by code distance). */
 static void exact_knn(hnsw_scratch *s, const nearkit_search_call *c, uint64_t q) {
     const hnsw_plan *p = c->state;
-    const nearkit_rows *rows = &impl_of(c->ix)->rows;
+    nearkit_rows rows;
+    bool exact = exact_rows(&rows, impl_of(c->ix));
+    const void *query = nearkit_query_at(c, q);
     nearkit_topk heap;
-    nearkit_topk_init(&heap, s->heap_dist, s->heap_pos, (size_t)c->k, rows->ids);
+    nearkit_topk_init(&heap, s->heap_dist, s->heap_pos, (size_t)c->k, rows.ids);
     for (uint64_t at = 0; at < p->n_positions; at += EXACT_BLOCK) {
         uint64_t n = p->n_positions - at < EXACT_BLOCK ? p->n_positions - at : EXACT_BLOCK;
-        nearkit_rows_offer(&heap, s->dist, s->ints, c->ix, rows, nearkit_query_at(c, q), p->positions + at, n);
+        if (exact) {
+            nearkit_rows_offer(&heap, s->dist, s->ints, c->ix, &rows, query, p->positions + at, n);
+            continue;
+        }
+        code_distances(s->dist, p, query, p->positions + at, n);
+        for (uint64_t i = 0; i < n; i++)
+            if (s->dist[i] <= nearkit_topk_bound(&heap)) nearkit_topk_push(&heap, s->dist[i], p->positions[at + i]);
+    }
+    nearkit_write_heap(c, q, &heap);
+}
+
+/* Writes query q's k nearest of the candidates by the originals' exact distances. */
+static void write_reranked(hnsw_scratch *s, const nearkit_search_call *c, uint64_t q, const nearkit_topk *cand) {
+    const hnsw_plan *p = c->state;
+    const void *query = nearkit_query_at(c, q);
+    nearkit_topk heap;
+    nearkit_topk_init(&heap, s->final_dist, s->final_pos, (size_t)c->k, impl_of(c->ix)->rows.ids);
+    for (size_t i = 0; i < cand->size; i++) {
+        float d = hnsw_node_distance(&p->exact, query, (uint32_t)cand->pos[i]);
+        if (d <= nearkit_topk_bound(&heap)) nearkit_topk_push(&heap, d, cand->pos[i]);
     }
     nearkit_write_heap(c, q, &heap);
 }
@@ -540,8 +765,8 @@ static bool knn_one(hnsw_scratch *s, const nearkit_search_call *c, uint64_t q) {
         return true;
     }
     const hnsw_impl *h = impl_of(c->ix);
-    nearkit_topk heap;
-    nearkit_topk_init(&heap, s->heap_dist, s->heap_pos, (size_t)c->k, h->rows.ids);
+    nearkit_topk heap; /* the k, or the candidates to re-rank */
+    nearkit_topk_init(&heap, s->heap_dist, s->heap_pos, (size_t)(p->refine_k ? p->refine_k : c->k), h->rows.ids);
     if (p->tests) {
         if (!filtered_knn(s, c, q, &heap)) return false;
     } else {
@@ -553,7 +778,8 @@ static bool knn_one(hnsw_scratch *s, const nearkit_search_call *c, uint64_t q) {
             if (x->node < p->visible) nearkit_topk_push(&heap, x->dist, x->node);
         }
     }
-    nearkit_write_heap(c, q, &heap);
+    if (p->refine_k) write_reranked(s, c, q, &heap);
+    else nearkit_write_heap(c, q, &heap);
     return true;
 }
 
@@ -570,12 +796,16 @@ typedef struct range_sink {
     const nearkit_rows *rows;
     hnsw_scratch *s;
     uint64_t visible;
+    const hnsw_space *exact; /* non-NULL: matches decided by the originals' distance */
+    const void *query;
 } range_sink;
 
 static void offer_match(void *ctx, uint32_t node, float dist) {
     range_sink *r = ctx;
     hnsw_scratch *s = r->s;
-    if (nearkit_reported(r->c->ix, dist) > r->c->radius || node >= r->visible) return;
+    if (node >= r->visible) return;
+    if (r->exact) dist = hnsw_node_distance(r->exact, r->query, node);
+    if (nearkit_reported(r->c->ix, dist) > r->c->radius) return;
     if (!nearkit_call_admits(r->c, nearkit_rows_id(r->rows, node))) return;
     if (s->n_matches == s->matches_cap) {
         size_t cap = s->matches_cap ? 2 * s->matches_cap : 64;
@@ -595,13 +825,25 @@ static bool beam_within(const nearkit_search_call *c, const hnsw_beam *b) {
     return b->size == b->cap && nearkit_reported(c->ix, b->c[b->size - 1].dist) <= c->radius;
 }
 
-/* The exact answer over the gathered rows, a block at a time. */
+/* The exact answer over the gathered rows, a block at a time (coded kinds without originals: by
+ * code distance). */
 static bool range_exact(hnsw_scratch *s, const nearkit_search_call *c, uint64_t q) {
     const hnsw_plan *p = c->state;
-    const nearkit_rows *rows = &impl_of(c->ix)->rows;
+    nearkit_rows rows;
+    bool exact = exact_rows(&rows, impl_of(c->ix));
     for (uint64_t at = 0; at < p->n_positions; at += EXACT_BLOCK) {
         uint64_t n = p->n_positions - at < EXACT_BLOCK ? p->n_positions - at : EXACT_BLOCK;
-        if (!nearkit_rows_match(c, q, s->dist, s->ints, rows, p->positions + at, n)) return false;
+        if (exact) {
+            if (!nearkit_rows_match(c, q, s->dist, s->ints, &rows, p->positions + at, n)) return false;
+            continue;
+        }
+        code_distances(s->dist, p, nearkit_query_at(c, q), p->positions + at, n);
+        for (uint64_t i = 0; i < n; i++) {
+            float reported = nearkit_reported(c->ix, s->dist[i]);
+            if (reported <= c->radius &&
+                !nearkit_add_match(c, q, nearkit_rows_id(&rows, p->positions[at + i]), reported))
+                return false;
+        }
     }
     return true;
 }
@@ -611,9 +853,10 @@ static bool hnsw_range(void *scratch, const nearkit_search_call *c, uint64_t q) 
     const hnsw_plan *p = c->state;
     const hnsw_impl *h = impl_of(c->ix);
     if (p->positions) return range_exact(s, c, q);
-    range_sink rs = {.c = c, .rows = &h->rows, .s = s, .visible = p->visible};
-    hnsw_sink sink = {offer_match, &rs};
     const void *query = nearkit_query_at(c, q);
+    range_sink rs = {.c = c, .rows = &h->rows, .s = s, .visible = p->visible,
+                     .exact = p->exact_range ? &p->exact : NULL, .query = query};
+    hnsw_sink sink = {offer_match, &rs};
     s->n_matches = 0;
     s->failed = false;
     if (!hnsw_search(&h->graph, &p->space, query, p->beam, &s->beam, s->visited, &sink)) return false;
@@ -700,7 +943,19 @@ static uint64_t published_top(const hnsw_graph *g, uint64_t nodes) {
     return top;
 }
 
-/* Sections VECS, IDS (through the row store), HNSW, HLVL (a level byte per node, 255 for a free
+/* Coded kinds: HCOD (u32 code format, u32 trained, u32 originals kept, u32 0), HSQR (the sq
+ * ranges, once trained) and HORG (the originals of the `nodes` rows, where kept). */
+static nearkit_status save_codes(const hnsw_impl *h, const nearkit_index *ix, uint64_t nodes, nearkit_writer *w) {
+    const hnsw_codes *cd = &h->codes;
+    uint32_t head[4] = {(uint32_t)cd->codec.format, cd->sealed, cd->keep_originals, 0};
+    nearkit_status st = nearkit_writer_section(w, CODES_TAG, head, sizeof head);
+    if (!st && cd->sealed) st = nearkit_codec_save(&cd->codec, w, RANGES_TAG);
+    if (!st && cd->keep_originals)
+        st = nearkit_writer_section(w, ORIGINALS_TAG, cd->originals.vectors, nodes * ix->vector_bytes);
+    return st;
+}
+
+/* Sections VECS (the codes, for coded kinds), IDS (through the row store), HNSW, HLVL (a level byte per node, 255 for a free
  * slot), HLK0 (level-0 lists, 1 + 2 M words per node) and HLKU (upper lists): the published rows
  * and nodes only. */
 static nearkit_status hnsw_save(const nearkit_index *ix, nearkit_writer *w) {
@@ -711,10 +966,11 @@ static nearkit_status hnsw_save(const nearkit_index *ix, nearkit_writer *w) {
     hnsw_header head = {.version = 1, .M = g->M, .entry = top == HNSW_NO_TOP ? 0 : hnsw_top_node(top),
                         .top_level = top == HNSW_NO_TOP ? -1 : hnsw_top_level(top), .rng = h->published_rng,
                         .nodes = nodes};
-    nearkit_status st = nearkit_rows_save(&rows, ix, w);
+    nearkit_status st = nearkit_rows_save(&rows, row_shape(ix), w);
     if (!st) st = nearkit_writer_section(w, HNSW_TAG, &head, sizeof head);
     if (!st) st = nearkit_writer_section(w, LEVELS_TAG, g->level, nodes);
     if (!st) st = save_links(g, nodes, w);
+    if (!st && h->coded) st = save_codes(h, ix, nodes, w);
     return st;
 }
 
@@ -813,10 +1069,43 @@ static nearkit_status note_removed(hnsw_impl *h) {
     return st;
 }
 
+/* Coded kinds, before the rows: HCOD and the ranges. */
+static nearkit_status load_codes_head(hnsw_impl *h, const nearkit_reader *r) {
+    hnsw_codes *cd = &h->codes;
+    const void *data;
+    uint32_t head[4];
+    nearkit_status st = nearkit_reader_section_sized(&data, r, CODES_TAG, sizeof head);
+    if (st) return st;
+    memcpy(head, data, sizeof head);
+    if (head[0] != (uint32_t)cd->codec.format) return corrupt("code format differs from the kind's");
+    if (head[1] > 1 || head[2] > head[1] || head[3]) return corrupt("code header fields out of range");
+    cd->sealed = head[1];
+    cd->keep_originals = head[2];
+    return cd->sealed ? nearkit_codec_load(&cd->codec, r, RANGES_TAG) : NEARKIT_OK;
+}
+
+/* Coded kinds, after the rows: the codes valid, and the originals (checked as add would). */
+static nearkit_status load_codes_rows(hnsw_impl *h, const nearkit_index *ix, const nearkit_reader *r) {
+    hnsw_codes *cd = &h->codes;
+    uint64_t n = h->rows.count;
+    if (n && !cd->sealed) return corrupt("codes of an untrained index");
+    if (!nearkit_codec_codes_valid(&cd->codec, h->rows.vectors, n)) return corrupt("code out of range");
+    if (!cd->keep_originals) return NEARKIT_OK;
+    const void *data;
+    nearkit_status st = nearkit_reader_section_sized(&data, r, ORIGINALS_TAG, n * ix->vector_bytes);
+    if (!st) st = nearkit_rows_reserve(&cd->originals, ix, n);
+    if (st) return st;
+    if (n) memcpy(cd->originals.vectors, data, (size_t)(n * ix->vector_bytes));
+    cd->originals.count = n;
+    return nearkit_check_loaded_floats(ix, (const float *)(void *)cd->originals.vectors, n, "original vector");
+}
+
 static nearkit_status hnsw_load(nearkit_index *ix, const nearkit_reader *r) {
     hnsw_impl *h = impl_of(ix);
-    nearkit_status st = nearkit_rows_load(&h->rows, ix, r, false);
+    nearkit_status st = h->coded ? load_codes_head(h, r) : NEARKIT_OK;
+    if (!st) st = nearkit_rows_load(&h->rows, row_shape(ix), r, false);
     if (!st && h->rows.count > UINT32_MAX) st = corrupt("more vectors than an hnsw index holds");
+    if (!st && h->coded) st = load_codes_rows(h, ix, r);
     if (!st) st = load_graph(ix, r);
     if (!st) st = note_removed(h);
     if (!st) publish(h);
@@ -858,6 +1147,16 @@ static void hnsw_describe(const nearkit_index *ix, nearkit_strbuf *sb) {
                            (uint64_t)h->ef_search >= hnsw_count(ix) ? " (exact scan)" : "",
                            nearkit_kernels()->name);
     describe_degrees(g, visible_of(h), sb);
+    if (h->coded) {
+        const hnsw_codes *cd = &h->codes;
+        nearkit_strbuf_appendf(sb, "codes: %s, %zu bytes per vector (of %llu)%s; %s\n", nearkit_codec_name(cd->codec.format),
+                               cd->codec.code_size, (unsigned long long)ix->vector_bytes,
+                               cd->sealed ? "" : ", untrained (the first add trains them)",
+                               !cd->sealed ? (cd->refine > 0.0 ? "originals to be kept" : "originals to be dropped")
+                               : !cd->keep_originals ? "original vectors dropped (no re-rank)"
+                               : cd->refine > 0.0    ? "original vectors kept, candidates re-ranked exactly"
+                                                     : "original vectors kept, re-rank off (refine 0)");
+    }
     nearkit_strbuf_appendf(sb, "removed, awaiting relinking: %llu; free slots: %llu\n",
                            (unsigned long long)h->pending, (unsigned long long)h->n_free);
 }
@@ -892,3 +1191,33 @@ const nearkit_index_ops nearkit_hnsw_ops = {
     .load = hnsw_load,
     .describe = hnsw_describe,
 };
+
+/* The coded kinds: hnsw over the codes of a codec with per-row kernels. */
+#define CODED_OPS(KIND, NAME, CREATE, TEXT)                                                              \
+    {                                                                                                    \
+        .kind = KIND, .name = NAME, .description = TEXT, .flags = 0,                                     \
+        .metric_mask = (1u << NEARKIT_METRIC_L2) | (1u << NEARKIT_METRIC_COSINE) | (1u << NEARKIT_METRIC_IP), \
+        .params = coded_params, .n_params = N_CODED_PARAMS, .create = CREATE, .destroy = hnsw_destroy, \
+        .add = hnsw_add, .add_prepare = hnsw_add_prepare, .add_publish = hnsw_add_publish,               \
+        .train = hnsw_train, .is_ready = hnsw_is_ready, .count = hnsw_count, .memory = hnsw_memory,      \
+        .knn_searcher = &hnsw_searcher, .range_searcher = &hnsw_searcher, .remove = hnsw_remove,         \
+        .get = hnsw_get, .each_id = hnsw_each_id, .compact = hnsw_compact, .get_param = hnsw_get_param,  \
+        .set_param = hnsw_set_param, .save = hnsw_save, .load = hnsw_load, .describe = hnsw_describe,    \
+    }
+
+const nearkit_index_ops nearkit_hnsw_sq8_ops =
+    CODED_OPS(NEARKIT_KIND_HNSW_SQ8, "hnsw_sq8", sq8_create,
+              "hnsw over 8-bit scalar-quantised codes (1 byte per dimension, ranges trained by train "
+              "or the first add), optional exact re-rank (refine); l2, cosine, ip");
+const nearkit_index_ops nearkit_hnsw_fp16_ops =
+    CODED_OPS(NEARKIT_KIND_HNSW_FP16, "hnsw_fp16", fp16_create,
+              "hnsw over fp16 codes (2 bytes per dimension, near lossless), optional exact re-rank "
+              "(refine); l2, cosine, ip");
+const nearkit_index_ops nearkit_hnsw_bf16_ops =
+    CODED_OPS(NEARKIT_KIND_HNSW_BF16, "hnsw_bf16", bf16_create,
+              "hnsw over bfloat16 codes (2 bytes per dimension), optional exact re-rank (refine); l2, "
+              "cosine, ip");
+const nearkit_index_ops nearkit_hnsw_sq4_ops =
+    CODED_OPS(NEARKIT_KIND_HNSW_SQ4, "hnsw_sq4", sq4_create,
+              "hnsw over 4-bit scalar-quantised codes (half a byte per dimension, ranges trained by "
+              "train or the first add), optional exact re-rank (refine); l2, cosine, ip");

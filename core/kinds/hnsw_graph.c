@@ -318,11 +318,12 @@ static void sort_candidates(hnsw_candidate *c, uint32_t n) {
 
 /* Keeps, of candidates sorted nearest first (distances to the base node), each one nearer the
  * base than to every one kept before it, up to max: neighbours in distinct directions, so the
- * graph stays navigable across clusters. In place; returns how many are kept. */
-static uint32_t select_neighbours(const hnsw_space *s, hnsw_candidate *c, uint32_t n, uint32_t max) {
+ * graph stays navigable across clusters. In place; returns how many are kept. `buf`: d floats
+ * (a coded space decodes each candidate there). */
+static uint32_t select_neighbours(const hnsw_space *s, hnsw_candidate *c, uint32_t n, uint32_t max, float *buf) {
     uint32_t kept = 0;
     for (uint32_t i = 0; i < n && kept < max; i++) {
-        const uint8_t *v = hnsw_vector(s, c[i].node);
+        const void *v = hnsw_node_query(s, c[i].node, buf);
         bool diverse = true;
         for (uint32_t j = 0; j < kept && diverse; j++)
             diverse = hnsw_distance(s, v, hnsw_vector(s, c[j].node)) >= c[i].dist;
@@ -339,6 +340,7 @@ typedef struct build_worker {
     hnsw_candidate *cand;  /* room for max(ef_construction, M0 + 1), or (M0 + 1)^2 relinking */
     hnsw_candidate *prune; /* room for M0 + 1: a full list and its newcomer */
     hnsw_candidate *chosen; /* a new node's neighbours at every level, till they link back */
+    float *query, *probe;  /* a coded space's decoded nodes (d floats each): the base, a candidate */
 } build_worker;
 
 struct hnsw_inserter {
@@ -360,6 +362,8 @@ static void free_workers(build_worker *w, uint32_t threads) {
         free(w[t].cand);
         free(w[t].prune);
         free(w[t].chosen);
+        free(w[t].query);
+        free(w[t].probe);
     }
     free(w);
 }
@@ -369,12 +373,16 @@ static void free_workers(build_worker *w, uint32_t threads) {
 static size_t chosen_room(const hnsw_graph *g) { return (size_t)HNSW_MAX_LEVEL * g->M; }
 
 /* Per-thread scratch: a beam of `beam` entries, a visited set over the graph's capacity, room
- * for `cand` candidates. NULL: out of memory. */
-static build_worker *new_workers(const hnsw_graph *g, uint32_t threads, uint32_t beam, size_t cand) {
+ * for `cand` candidates, decoding room for a coded space. NULL: out of memory. */
+static build_worker *new_workers(const hnsw_graph *g, const hnsw_space *s, uint32_t threads, uint32_t beam,
+                                 size_t cand) {
     build_worker *w = calloc(threads, sizeof *w);
     bool ok = w != NULL;
+    size_t decoded = s->codec ? s->dimension : 0;
     for (uint32_t t = 0; ok && t < threads; t++)
-        ok = (w[t].cand = nearkit_alloc_array(cand, sizeof(hnsw_candidate))) != NULL &&
+        ok = (!decoded || ((w[t].query = nearkit_alloc_array(decoded, sizeof(float))) != NULL &&
+                           (w[t].probe = nearkit_alloc_array(decoded, sizeof(float))) != NULL)) &&
+             (w[t].cand = nearkit_alloc_array(cand, sizeof(hnsw_candidate))) != NULL &&
              (w[t].prune = nearkit_alloc_array(g->M0 + 1, sizeof(hnsw_candidate))) != NULL &&
              (w[t].chosen = nearkit_alloc_array(chosen_room(g), sizeof(hnsw_candidate))) != NULL &&
              hnsw_beam_prepare(&w[t].beam, beam) && hnsw_visited_reset(&w[t].visited, g->capacity);
@@ -395,7 +403,7 @@ static void add_link(build *b, build_worker *w, uint32_t to, uint32_t node, floa
         hnsw_set_word(l + 1 + n, node);
         hnsw_set_word(l, n + 1);
     } else {
-        const uint8_t *base = hnsw_vector(b->s, to);
+        const void *base = hnsw_node_query(b->s, to, w->query);
         hnsw_candidate *c = w->prune; /* w->cand holds the caller's choice */
         for (uint32_t i = 0; i < n; i++) {
             uint32_t x = hnsw_word(l + 1 + i);
@@ -403,7 +411,7 @@ static void add_link(build *b, build_worker *w, uint32_t to, uint32_t node, floa
         }
         c[n] = (hnsw_candidate){dist, node};
         sort_candidates(c, n + 1);
-        write_links(g, to, level, c, select_neighbours(b->s, c, n + 1, max));
+        write_links(g, to, level, c, select_neighbours(b->s, c, n + 1, max, w->probe));
     }
     unlock_node(g, to);
 }
@@ -411,10 +419,9 @@ static void add_link(build *b, build_worker *w, uint32_t to, uint32_t node, floa
 /* Chooses a new node's neighbours at one level from the entry *ep (at *dist): beam search of
  * ef_construction, heuristic choice of M, written as the node's own list and kept in `chosen`;
  * how many. The nearest found becomes the next level's entry. */
-static uint32_t choose_links(build *b, build_worker *w, uint32_t node, int level, uint32_t *ep, float *dist,
-                             hnsw_candidate *chosen) {
+static uint32_t choose_links(build *b, build_worker *w, const void *q, uint32_t node, int level, uint32_t *ep,
+                             float *dist, hnsw_candidate *chosen) {
     hnsw_graph *g = b->g;
-    const void *q = hnsw_vector(b->s, node);
     hnsw_beam_prepare(&w->beam, g->ef_construction);  /* sized by new_workers: cannot fail */
     hnsw_visited_reset(&w->visited, g->capacity);
     hnsw_visit(&w->visited, node);
@@ -425,7 +432,7 @@ static uint32_t choose_links(build *b, build_worker *w, uint32_t node, int level
     *dist = w->beam.c[0].dist;
     hnsw_candidate *c = w->cand;
     memcpy(c, w->beam.c, w->beam.size * sizeof *c);
-    uint32_t kept = select_neighbours(b->s, c, w->beam.size, g->M);
+    uint32_t kept = select_neighbours(b->s, c, w->beam.size, g->M, w->probe);
     lock_node(g, node);
     write_links(g, node, level, c, kept);
     unlock_node(g, node);
@@ -444,14 +451,14 @@ static void insert_one(build *b, build_worker *w, uint32_t node) {
         pthread_mutex_unlock(&g->top_mutex);
         if (top == HNSW_NO_TOP) return;
     }
-    const void *q = hnsw_vector(b->s, node);
+    const void *q = hnsw_node_query(b->s, node, w->query);
     int top_level = hnsw_top_level(top);
     uint32_t ep = hnsw_top_node(top);
     float dist = hnsw_node_distance(b->s, q, ep);
     hnsw_greedy(g, b->s, q, top_level, level, &ep, &dist);
     int from = level < top_level ? level : top_level;
     uint32_t kept[HNSW_MAX_LEVEL];
-    for (int l = from; l >= 0; l--) kept[l] = choose_links(b, w, node, l, &ep, &dist, w->chosen + (size_t)l * g->M);
+    for (int l = from; l >= 0; l--) kept[l] = choose_links(b, w, q, node, l, &ep, &dist, w->chosen + (size_t)l * g->M);
     /* Only now does any list lead to the node: whoever reaches it, a search or another insert
      * descending through it, finds its lists whole at every level. (Linking back level by level
      * would let a greedy descent stop at a node whose level-0 list is still empty.) */
@@ -479,12 +486,12 @@ static void insert_rest(void *ctx, uint64_t begin, uint64_t end, uint32_t worker
 
 #define INSERT_CHUNK 8 /* nodes per task: small, so threads share a batch evenly */
 
-hnsw_inserter *hnsw_inserter_new(const hnsw_graph *g, uint32_t threads) {
+hnsw_inserter *hnsw_inserter_new(const hnsw_graph *g, const hnsw_space *s, uint32_t threads) {
     hnsw_inserter *ins = calloc(1, sizeof *ins);
     if (!ins) return NULL;
     size_t room = g->ef_construction > g->M0 + 1 ? g->ef_construction : g->M0 + 1;
     ins->threads = threads;
-    ins->workers = new_workers(g, threads, g->ef_construction, room);
+    ins->workers = new_workers(g, s, threads, g->ef_construction, room);
     if (ins->workers) return ins;
     free(ins);
     return NULL;
@@ -525,7 +532,7 @@ static void relink(unlink_pass *p, build_worker *w, uint32_t u, int level) {
     if (!gone) return;
     hnsw_visited_reset(&w->visited, p->g->capacity); /* sized when the workers were made */
     hnsw_visit(&w->visited, u);
-    const uint8_t *base = hnsw_vector(p->s, u);
+    const void *base = hnsw_node_query(p->s, u, w->query);
     hnsw_candidate *c = w->cand;
     uint32_t m = 0;
     for (uint32_t i = 0; i < n; i++) {
@@ -541,7 +548,7 @@ static void relink(unlink_pass *p, build_worker *w, uint32_t u, int level) {
     sort_candidates(c, m);
     uint32_t max = hnsw_max_links(g, level);
     if (m > 2 * max) m = 2 * max;
-    write_links(g, u, level, c, select_neighbours(p->s, c, m, max));
+    write_links(g, u, level, c, select_neighbours(p->s, c, m, max, w->probe));
 }
 
 static void relink_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
@@ -569,7 +576,7 @@ static void choose_top(hnsw_graph *g, uint64_t node_count) {
 nearkit_status hnsw_unlink(hnsw_graph *g, const hnsw_space *s, const uint8_t *gone, uint64_t node_count,
                            uint32_t threads) {
     unlink_pass p = {.g = g, .s = s, .gone = gone, .node_count = node_count};
-    p.workers = new_workers(g, threads, 1, (size_t)(g->M0 + 1) * (g->M0 + 1));
+    p.workers = new_workers(g, s, threads, 1, (size_t)(g->M0 + 1) * (g->M0 + 1));
     if (!p.workers) return nearkit_oom(); /* nothing changed yet */
     nearkit_parallel_for(threads, node_count, 256, relink_range, &p);
     free_workers(p.workers, threads);

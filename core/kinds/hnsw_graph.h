@@ -4,7 +4,8 @@
  * Storage. Level-0 links sit in one flat array, a fixed stride of 1 + M0 words per node (the
  * count, then up to M0 = 2 M neighbours); a node of level L > 0 owns one block of L * (1 + M)
  * words for its upper levels. The vectors stay in the row store, contiguous, so the kernels read
- * them where they are.
+ * them where they are: float32 or binary rows, or the codes of a codec (hnsw_space.codec: the
+ * coded kinds hnsw_sq8, hnsw_fp16, ...), whose distances to a float query are the codec's.
  *
  * Concurrency. Links are written and read with atomic stores (release) and loads (acquire) of
  * single words, so a search may walk a list while an insertion rewrites it: it sees each word old
@@ -16,6 +17,7 @@
 #define NEARKIT_HNSW_GRAPH_H
 
 #include "base/internal.h"
+#include "codes/codec.h"
 #include "kernels/kernels.h"
 
 #include <pthread.h>
@@ -25,17 +27,28 @@
 #define HNSW_FREE_LEVEL 255      /* the level byte of a slot that holds no node */
 #define HNSW_NO_TOP UINT64_MAX   /* the top word of an empty graph */
 
-/* How distances are computed: the rows, their size, the metric, the kernels. */
+/* How distances are computed: the rows, their size, the metric, the kernels, and the codec when
+ * the rows are codes. */
 typedef struct hnsw_space {
     const uint8_t *vectors;
-    size_t vector_bytes;
+    size_t vector_bytes;     /* a row's bytes: the vector's, or the codec's code size */
     size_t dimension;
     nearkit_metric metric;
     const nearkit_kernel_table *kt;
+    /* Non-NULL: rows are this codec's codes (a per-row kernel format: fp16, bf16, sq8, sq4) and
+     * queries float32; a stored node serving as a query (linking, relinking) is decoded first
+     * (hnsw_node_query). */
+    const nearkit_codec *codec;
 } hnsw_space;
 
-/* The ranking value of a query against a stored vector (l2 squared, like flat's). */
+/* The ranking value of a query against a stored vector (l2 squared, like flat's; a coded space:
+ * the codec's value of the decoded vector, nearkit_codec_distances). */
 static inline float hnsw_distance(const hnsw_space *s, const void *query, const void *v) {
+    if (s->codec) {
+        float d;
+        nearkit_codec_distances(&d, s->kt, s->codec, s->metric, query, v, 1);
+        return d;
+    }
     switch (s->metric) {
     case NEARKIT_METRIC_L2: return s->kt->l2sq(query, v, s->dimension);
     case NEARKIT_METRIC_IP: return -s->kt->dot(query, v, s->dimension);
@@ -50,6 +63,13 @@ static inline const uint8_t *hnsw_vector(const hnsw_space *s, uint32_t node) {
 
 static inline float hnsw_node_distance(const hnsw_space *s, const void *query, uint32_t node) {
     return hnsw_distance(s, query, hnsw_vector(s, node));
+}
+
+/* A stored node as a query: its row, or (a coded space) its code decoded into buf (d floats). */
+static inline const void *hnsw_node_query(const hnsw_space *s, uint32_t node, float *buf) {
+    if (!s->codec) return hnsw_vector(s, node);
+    nearkit_codec_decode(s->codec, buf, hnsw_vector(s, node), 1);
+    return buf;
 }
 
 typedef struct hnsw_graph {
@@ -178,7 +198,7 @@ uint8_t hnsw_draw_level(hnsw_graph *g);
 /* What linking a batch needs per thread, made before the batch is committed so that linking
  * itself cannot fail. NULL: out of memory. */
 typedef struct hnsw_inserter hnsw_inserter;
-hnsw_inserter *hnsw_inserter_new(const hnsw_graph *g, uint32_t threads);
+hnsw_inserter *hnsw_inserter_new(const hnsw_graph *g, const hnsw_space *s, uint32_t threads);
 void hnsw_inserter_free(hnsw_inserter *ins);
 /* Links nodes[0, n) (vectors in place, levels set, upper blocks allocated) into the graph on the
  * inserter's threads. With one thread every node is linked the same on every run. */

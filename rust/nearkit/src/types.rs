@@ -221,6 +221,14 @@ impl Kind {
     /// Inverted file over product-quantised codes (`m` bytes per vector), optional exact re-rank
     /// (approximate).
     pub const IVF_PQ: Kind = Kind(sys::NEARKIT_KIND_IVF_PQ);
+    /// Hnsw over 8-bit scalar-quantised codes, optional exact re-rank (approximate).
+    pub const HNSW_SQ8: Kind = Kind(sys::NEARKIT_KIND_HNSW_SQ8);
+    /// Hnsw over fp16 codes, optional exact re-rank (approximate).
+    pub const HNSW_FP16: Kind = Kind(sys::NEARKIT_KIND_HNSW_FP16);
+    /// Hnsw over bfloat16 codes, optional exact re-rank (approximate).
+    pub const HNSW_BF16: Kind = Kind(sys::NEARKIT_KIND_HNSW_BF16);
+    /// Hnsw over 4-bit scalar-quantised codes, optional exact re-rank (approximate).
+    pub const HNSW_SQ4: Kind = Kind(sys::NEARKIT_KIND_HNSW_SQ4);
 
     /// Looks a kind up by name (`"flat"`, `"vptree"`, ...; case-insensitive).
     ///

@@ -1,0 +1,381 @@
+/* The coded hnsw kinds (hnsw_sq8, hnsw_fp16, hnsw_bf16, hnsw_sq4), through the public ABI.
+ *
+ *  - recall against flat on clustered data for l2, cosine and ip at the default ef_search, for
+ *    every codec; the codes trained by the first add or by train, deterministically;
+ *  - refine: kept originals, exact distances reported (the flat index's, bit for bit, at
+ *    ef_search >= count), per call; refine refused once the originals were dropped;
+ *  - a living collection: remove, contains, get (the originals, or the codes decoded), filters,
+ *    add after a search, compact;
+ *  - save / load round trip (with and without the originals, with removals), corrupted sections
+ *    (CORRUPT, never a crash);
+ *  - memory_bytes and describe; bad input (hamming, training twice, refine out of range). */
+#define _POSIX_C_SOURCE 200809L
+#define NEARKIT_EXPERIMENTAL
+#include "nearkit.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#pragma GCC diagnostic ignored "-Wunused-function" /* the helpers this file does not need */
+#include "binary_test_util.h"
+#include "check.h"
+#define SYNTHETIC_SEED 1717
+#include "synthetic.h"
+
+#define F32 NEARKIT_VECTOR_FLOAT32
+#define K 10
+#define DIM 32
+#define N 4000
+#define NQ 200
+
+typedef struct codec_case {
+    nearkit_kind kind;
+    const char *name;
+    double floor; /* recall@10 at ef_search 64 against flat, l2 (measured, less a margin) */
+} codec_case;
+
+static const codec_case cases[] = {
+    {NEARKIT_KIND_HNSW_SQ8, "hnsw_sq8", 0.90},
+    {NEARKIT_KIND_HNSW_FP16, "hnsw_fp16", 0.95},
+    {NEARKIT_KIND_HNSW_BF16, "hnsw_bf16", 0.90},
+    {NEARKIT_KIND_HNSW_SQ4, "hnsw_sq4", 0.60},
+};
+#define N_CASES (sizeof cases / sizeof cases[0])
+
+static float *base, *queries;
+
+static nearkit_index *create(nearkit_kind kind, nearkit_metric metric, const char *params) {
+    nearkit_index_options o = NEARKIT_INDEX_OPTIONS_INIT;
+    o.num_threads = 1;
+    o.params = params;
+    nearkit_index *ix = NULL;
+    CHECK_STATUS(nearkit_index_create(&ix, kind, metric, DIM, &o), NEARKIT_OK);
+    return ix;
+}
+
+static nearkit_index *build(nearkit_kind kind, nearkit_metric metric, const char *params) {
+    nearkit_index *ix = create(kind, metric, params);
+    CHECK_STATUS(nearkit_index_add(ix, F32, base, N, NULL), NEARKIT_OK);
+    return ix;
+}
+
+typedef struct answers {
+    int64_t ids[NQ * K];
+    float dist[NQ * K];
+} answers;
+
+static void search(answers *a, const nearkit_index *ix, const nearkit_search_options *o) {
+    CHECK_STATUS(nearkit_index_search(a->ids, a->dist, ix, F32, queries, NQ, K, o), NEARKIT_OK);
+}
+
+/* Recall@K of a against b by ids (the data is continuous: no ties; a's distances may be code
+ * distances, so they are not compared). */
+static double recall(const answers *a, const answers *b) {
+    uint64_t hits = 0;
+    for (int q = 0; q < NQ; q++)
+        for (int j = 0; j < K; j++)
+            for (int i = 0; i < K; i++) hits += a->ids[q * K + j] != -1 && a->ids[q * K + j] == b->ids[q * K + i];
+    return (double)hits / (double)(NQ * K);
+}
+
+static nearkit_search_options with(nearkit_param_value *pv, size_t n) {
+    nearkit_search_options o = NEARKIT_SEARCH_OPTIONS_INIT;
+    o.params = pv;
+    o.n_params = n;
+    return o;
+}
+
+static bool same(const answers *a, const answers *b) {
+    return memcmp(a->ids, b->ids, sizeof a->ids) == 0 && memcmp(a->dist, b->dist, sizeof a->dist) == 0;
+}
+
+/* ---- recall ------------------------------------------------------------------------------------ */
+
+static void test_recall(void) {
+    static answers got, want;
+    nearkit_metric metrics[] = {NEARKIT_METRIC_L2, NEARKIT_METRIC_COSINE, NEARKIT_METRIC_IP};
+    for (size_t m = 0; m < 3; m++) {
+        nearkit_index *f = build(NEARKIT_KIND_FLAT, metrics[m], NULL);
+        search(&want, f, NULL);
+        for (size_t c = 0; c < N_CASES; c++) {
+            nearkit_index *h = build(cases[c].kind, metrics[m], "ef_construction=100");
+            search(&got, h, NULL);
+            double r = recall(&got, &want);
+            /* what the codes allow: a scan of every code (ef_search >= count) */
+            static answers scan;
+            nearkit_param_value all = {"ef_search", N};
+            nearkit_search_options o_all = with(&all, 1);
+            search(&scan, h, &o_all);
+            double ceiling = recall(&scan, &want);
+            printf("%s %s: recall@%d %.4f, a scan of the codes %.4f\n", cases[c].name, nearkit_metric_name(metrics[m]),
+                   K, r, ceiling);
+            /* the walk loses little to the scan; l2 (spread-out ranges) has an absolute floor too:
+             * normalised cosine vectors use a sliver of each range, so sq codes lose more there */
+            CHECK(r >= ceiling - 0.05);
+            CHECK(metrics[m] != NEARKIT_METRIC_L2 || r >= cases[c].floor);
+            /* deterministic: the same build gives the same answers */
+            nearkit_index *again = build(cases[c].kind, metrics[m], "ef_construction=100");
+            static answers other;
+            search(&other, again, NULL);
+            CHECK(same(&got, &other));
+            nearkit_index_free(again);
+            nearkit_index_free(h);
+        }
+        nearkit_index_free(f);
+    }
+}
+
+/* ---- refine ------------------------------------------------------------------------------------ */
+
+static void test_refine(void) {
+    static answers exact, plain, refined, all;
+    nearkit_index *f = build(NEARKIT_KIND_FLAT, NEARKIT_METRIC_L2, NULL);
+    search(&exact, f, NULL);
+    nearkit_index *h = build(NEARKIT_KIND_HNSW_SQ4, NEARKIT_METRIC_L2, "ef_construction=100,refine=4");
+    nearkit_param_value off = {"refine", 0};
+    nearkit_search_options o_off = with(&off, 1);
+    search(&plain, h, &o_off);
+    search(&refined, h, NULL);
+    double r0 = recall(&plain, &exact), r4 = recall(&refined, &exact);
+    printf("hnsw_sq4 l2: recall %.4f without re-rank, %.4f with refine 4\n", r0, r4);
+    CHECK(r4 >= r0 + 0.1 && r4 >= 0.9);
+    /* re-ranked distances are exact: each id's distance is the flat index's for it */
+    uint64_t matched = 0, equal = 0;
+    for (int q = 0; q < NQ; q++)
+        for (int j = 0; j < K; j++)
+            for (int i = 0; i < K; i++)
+                if (refined.ids[q * K + j] == exact.ids[q * K + i]) {
+                    matched++;
+                    equal += refined.dist[q * K + j] == exact.dist[q * K + i];
+                }
+    CHECK(matched > 0 && equal == matched);
+    /* ef_search >= count: the flat index's answers bit for bit, through the originals */
+    nearkit_param_value pv[2] = {{"ef_search", N}, {"refine", 1}};
+    nearkit_search_options o_all = with(pv, 2);
+    search(&all, h, &o_all);
+    CHECK(same(&all, &exact));
+    /* memory: the originals cost 4 bytes a dimension */
+    nearkit_index *dropped = build(NEARKIT_KIND_HNSW_SQ4, NEARKIT_METRIC_L2, "ef_construction=100");
+    nearkit_index *plain_hnsw = build(NEARKIT_KIND_HNSW, NEARKIT_METRIC_L2, "ef_construction=100");
+    uint64_t kept_bytes = nearkit_index_memory_bytes(h), dropped_bytes = nearkit_index_memory_bytes(dropped),
+             float_bytes = nearkit_index_memory_bytes(plain_hnsw);
+    printf("memory: hnsw %llu, hnsw_sq4 %llu, with originals %llu\n", (unsigned long long)float_bytes,
+           (unsigned long long)dropped_bytes, (unsigned long long)kept_bytes);
+    CHECK(kept_bytes >= dropped_bytes + (uint64_t)N * DIM * 4);
+    CHECK(dropped_bytes + (uint64_t)N * DIM * 3 <= float_bytes);
+    double bpv = 0;
+    CHECK_STATUS(nearkit_index_get_param(&bpv, dropped, "bytes_per_vector"), NEARKIT_OK);
+    CHECK(bpv > DIM / 2 && bpv < (double)float_bytes / N);
+    /* trained with refine 0, the originals are gone: refine is refused, per call ignored */
+    CHECK_STATUS(nearkit_index_set_param(dropped, "refine", 2), NEARKIT_ERR_STATE);
+    CHECK_STATUS(nearkit_index_set_param(dropped, "refine", 0), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_set_param(h, "refine", 1000.5), NEARKIT_ERR_INVALID_ARGUMENT);
+    static answers a, b;
+    search(&a, dropped, NULL);
+    nearkit_param_value two = {"refine", 2};
+    nearkit_search_options o_two = with(&two, 1);
+    search(&b, dropped, &o_two);
+    CHECK(same(&a, &b));
+    /* describe says what is kept */
+    char *text = NULL;
+    CHECK_STATUS(nearkit_index_describe(&text, h), NEARKIT_OK);
+    CHECK(text && strstr(text, "sq4") && strstr(text, "re-ranked exactly"));
+    nearkit_string_free(text);
+    nearkit_index_free(plain_hnsw);
+    nearkit_index_free(dropped);
+    nearkit_index_free(h);
+    nearkit_index_free(f);
+}
+
+/* ---- training ---------------------------------------------------------------------------------- */
+
+static void test_training(void) {
+    /* trained on a sample first, then added in small batches: the codes are the sample's */
+    nearkit_index *t = create(NEARKIT_KIND_HNSW_SQ8, NEARKIT_METRIC_L2, "ef_construction=100");
+    CHECK_STATUS(nearkit_index_train(t, F32, base, N), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_train(t, F32, base, N), NEARKIT_ERR_STATE);
+    for (uint64_t at = 0; at < N; at += 500) CHECK_STATUS(nearkit_index_add(t, F32, base + at * DIM, 500, NULL), NEARKIT_OK);
+    nearkit_index *one = build(NEARKIT_KIND_HNSW_SQ8, NEARKIT_METRIC_L2, "ef_construction=100");
+    static answers a, b;
+    search(&a, t, NULL);
+    search(&b, one, NULL);
+    CHECK(recall(&a, &b) >= 0.9);
+    /* a first add trains: train afterwards is refused */
+    CHECK_STATUS(nearkit_index_train(one, F32, base, N), NEARKIT_ERR_STATE);
+    /* fp16 trains nothing but seals likewise */
+    nearkit_index *h16 = create(NEARKIT_KIND_HNSW_FP16, NEARKIT_METRIC_L2, NULL);
+    CHECK_STATUS(nearkit_index_train(h16, F32, base, 10), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_add(h16, F32, base, 100, NULL), NEARKIT_OK);
+    nearkit_index_free(h16);
+    nearkit_index_free(one);
+    nearkit_index_free(t);
+}
+
+/* ---- a living collection ----------------------------------------------------------------------- */
+
+/* How the image loads with one section's body replaced. */
+static nearkit_status load_edited(const uint8_t *img, size_t size, const char *tag, const void *body, uint64_t len) {
+    size_t n;
+    uint8_t *edited = bt_edit_section(&n, img, size, tag, body, len);
+    nearkit_status st = edited ? bt_load_status(edited, n) : NEARKIT_ERR_INTERNAL;
+    free(edited);
+    return st;
+}
+#define expect_section(img, size, tag, body, len, what) \
+    CHECK(load_edited(img, size, tag, body, len) == NEARKIT_ERR_CORRUPT && (what))
+
+static void test_living(const char *params) {
+    nearkit_index *h = build(NEARKIT_KIND_HNSW_SQ8, NEARKIT_METRIC_L2, params);
+    bool kept = strstr(params, "refine") != NULL;
+    static answers a;
+    search(&a, h, NULL); /* a search, then adds and removes */
+    int64_t gone[400];
+    for (int i = 0; i < 400; i++) gone[i] = i * 7;
+    uint64_t removed = 0;
+    CHECK_STATUS(nearkit_index_remove(&removed, h, gone, 400), NEARKIT_OK);
+    CHECK(removed == 400 && nearkit_index_count(h) == N - 400);
+    CHECK(nearkit_index_contains(h, 7) == 0 && nearkit_index_contains(h, 8) == 1);
+    search(&a, h, NULL);
+    bool none = true;
+    for (int i = 0; i < NQ * K; i++) none = none && (a.ids[i] < 0 || a.ids[i] % 7 != 0 || a.ids[i] >= 2800);
+    CHECK(none);
+    /* add after search, with ids (refilling free slots) and without */
+    int64_t back[50];
+    for (int i = 0; i < 50; i++) back[i] = 100000 + i;
+    CHECK_STATUS(nearkit_index_add(h, F32, base + 1000 * DIM, 50, back), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_add(h, F32, base + 2000 * DIM, 30, NULL), NEARKIT_OK);
+    CHECK(nearkit_index_count(h) == N - 400 + 80);
+    /* get: the original where kept, the decoded code (close) otherwise */
+    int64_t want[3] = {1, 100003, 7};
+    float out[3 * DIM];
+    uint8_t found[3] = {0};
+    CHECK_STATUS(nearkit_index_get(out, found, h, want, 3), NEARKIT_OK);
+    CHECK(found[0] && found[1] && !found[2]);
+    float worst = 0;
+    for (int j = 0; j < DIM; j++) {
+        worst = fmaxf(worst, fabsf(out[j] - base[DIM + j]));
+        worst = fmaxf(worst, fabsf(out[DIM + j] - base[1003 * DIM + j]));
+    }
+    printf("hnsw_sq8 (%s): get's largest error %g\n", params, worst);
+    CHECK(kept ? worst == 0 : worst > 0 && worst < 0.2f);
+    /* a filter: only its ids come back */
+    int64_t allow[300];
+    for (int i = 0; i < 300; i++) allow[i] = 3 * i + 1;
+    nearkit_filter filter = {.struct_size = sizeof filter, .type = NEARKIT_FILTER_IDS, .ids = allow, .n_ids = 300};
+    nearkit_search_options o = {.struct_size = sizeof o, .filter = &filter};
+    search(&a, h, &o);
+    bool inside = true;
+    int full = 0;
+    for (int q = 0; q < NQ; q++) {
+        full += a.ids[q * K + K - 1] != -1;
+        for (int j = 0; j < K; j++) {
+            int64_t id = a.ids[q * K + j];
+            inside = inside && (id == -1 || (id % 3 == 1 && id < 900 && id % 7 != 0));
+        }
+    }
+    CHECK(inside && full == NQ);
+    /* range: every match within the radius */
+    nearkit_range_result *rr = NULL;
+    CHECK_STATUS(nearkit_index_range_search(&rr, h, F32, queries, 5, 3.0f, NULL), NEARKIT_OK);
+    nearkit_range_result_free(rr);
+    /* save / load, then the same answers, and adds on both stay alike */
+    void *buf = NULL;
+    size_t size = 0;
+    CHECK_STATUS(nearkit_index_save_to_buffer(&buf, &size, h), NEARKIT_OK);
+    nearkit_index *copy = NULL;
+    CHECK_STATUS(nearkit_index_load_from_buffer(&copy, buf, size), NEARKIT_OK);
+    static answers b;
+    search(&a, h, NULL);
+    search(&b, copy, NULL);
+    CHECK(same(&a, &b));
+    CHECK_STATUS(nearkit_index_add(h, F32, base + 3000 * DIM, 40, NULL), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_add(copy, F32, base + 3000 * DIM, 40, NULL), NEARKIT_OK);
+    search(&a, h, NULL);
+    search(&b, copy, NULL);
+    CHECK(same(&a, &b));
+    /* corrupted coded sections */
+    uint32_t head[4] = {NEARKIT_KIND_HNSW_SQ8, 1, 1, 0};
+    expect_section(buf, size, "HCOD", head, sizeof head, "code format");
+    uint32_t bad_flags[4] = {2, 7, 0, 0};
+    expect_section(buf, size, "HCOD", bad_flags, sizeof bad_flags, "code header");
+    float ranges[DIM];
+    expect_section(buf, size, "HSQR", ranges, sizeof ranges, "short ranges");
+    if (kept) {
+        float *orig = calloc((size_t)(N + 80) * DIM, sizeof(float));
+        orig[5] = NAN;
+        expect_section(buf, size, "HORG", orig, (uint64_t)(N + 80) * DIM * sizeof(float), "a NaN original");
+        expect_section(buf, size, "HORG", orig, 8, "short originals");
+        free(orig);
+    }
+    uint8_t codes[DIM];
+    expect_section(buf, size, "VECS", codes, sizeof codes, "fewer codes than nodes");
+    nearkit_buffer_free(buf);
+    /* compact drops the removed rows; the answers stay as good */
+    CHECK_STATUS(nearkit_index_compact(h), NEARKIT_OK);
+    CHECK(nearkit_index_count(h) == N - 400 + 120);
+    search(&b, h, NULL);
+    CHECK(recall(&b, &a) >= 0.9);
+    CHECK_STATUS(nearkit_index_get(out, found, h, want, 3), NEARKIT_OK);
+    CHECK(found[0] && found[1] && !found[2]);
+    nearkit_index_free(copy);
+    nearkit_index_free(h);
+}
+
+/* ---- bad input --------------------------------------------------------------------------------- */
+
+static void test_bad_input(void) {
+    nearkit_index *ix = NULL;
+    nearkit_index_options o = NEARKIT_INDEX_OPTIONS_INIT;
+    CHECK_STATUS(nearkit_index_create(&ix, NEARKIT_KIND_HNSW_SQ8, NEARKIT_METRIC_HAMMING, 64, &o),
+                 NEARKIT_ERR_UNSUPPORTED);
+    CHECK_STATUS(nearkit_index_create(&ix, NEARKIT_KIND_HNSW_FP16, NEARKIT_METRIC_L1, 8, &o),
+                 NEARKIT_ERR_UNSUPPORTED);
+    nearkit_kind kind = 0;
+    CHECK_STATUS(nearkit_kind_from_name(&kind, "hnsw_sq8"), NEARKIT_OK);
+    CHECK(kind == NEARKIT_KIND_HNSW_SQ8);
+    CHECK_STATUS(nearkit_kind_from_name(&kind, "HNSW_SQ4"), NEARKIT_OK);
+    CHECK(kind == NEARKIT_KIND_HNSW_SQ4);
+    ix = create(NEARKIT_KIND_HNSW_SQ8, NEARKIT_METRIC_L2, NULL);
+    float bad[DIM] = {0};
+    bad[3] = NAN;
+    CHECK_STATUS(nearkit_index_add(ix, F32, bad, 1, NULL), NEARKIT_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(nearkit_index_train(ix, F32, bad, 1), NEARKIT_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_BINARY, bad, 1, NULL), NEARKIT_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(nearkit_index_set_param(ix, "refine", -1), NEARKIT_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(nearkit_index_set_param(ix, "bytes_per_vector", 3), NEARKIT_ERR_INVALID_ARGUMENT);
+    /* empty: searches pad, save / load round trip */
+    static answers a;
+    search(&a, ix, NULL);
+    CHECK(a.ids[0] == -1);
+    void *buf = NULL;
+    size_t size = 0;
+    CHECK_STATUS(nearkit_index_save_to_buffer(&buf, &size, ix), NEARKIT_OK);
+    nearkit_index *copy = NULL;
+    CHECK_STATUS(nearkit_index_load_from_buffer(&copy, buf, size), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_add(copy, F32, base, 100, NULL), NEARKIT_OK);
+    CHECK(nearkit_index_count(copy) == 100);
+    nearkit_buffer_free(buf);
+    nearkit_index_free(copy);
+    /* a single vector trains degenerate ranges, still searchable */
+    CHECK_STATUS(nearkit_index_add(ix, F32, base, 1, NULL), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_add(ix, F32, base + DIM, 99, NULL), NEARKIT_OK);
+    search(&a, ix, NULL);
+    CHECK(a.ids[0] >= 0 && a.ids[0] < 100);
+    nearkit_index_free(ix);
+}
+
+int main(void) {
+    base = clustered(N + NQ, DIM, 30, 2.0f);
+    queries = base + (size_t)N * DIM;
+    test_recall();
+    test_refine();
+    test_training();
+    test_living("ef_construction=100");
+    test_living("ef_construction=100,refine=2");
+    test_bad_input();
+    free(base);
+    return check_summary("test_hnsw_codes");
+}
