@@ -524,6 +524,32 @@ static void check_dispatch(void) {
     if (nearkit_last_error_status() != NEARKIT_OK) fail("a success left an error status");
 }
 
+/* ---- tile_skip: the block the direct test finds, with and without extra ------------------------- */
+
+static void check_tile_skip(const nearkit_kernel_table *t) {
+    enum { N = 256 };
+    float r[N], extra[N];
+    for (int trial = 0; trial < 400; trial++) {
+        for (int i = 0; i < N; i++) {
+            r[i] = (float)(int)(rng_next() % 2001) - 1000.0f;
+            extra[i] = (float)(int)(rng_next() % 2001) * 0.25f;
+        }
+        /* bounds near the values, so that ties (value == bound) and lone passing values occur */
+        float offset = trial % 3 == 0 ? 0.0f : trial % 3 == 1 ? 1.0f : 0.1f;
+        float bound = (float)(int)(rng_next() % 400) - 1100.0f + (float)(trial % 7) * 50.0f;
+        size_t n = (size_t)(trial % 17) * 16;
+        for (int with = 0; with < 2; with++) {
+            const float *e = with ? extra : NULL;
+            size_t want = n;
+            for (size_t j = 0; j < n && want == n; j++)
+                if ((e ? offset + e[j] + r[j] : offset + r[j]) <= bound) want = j & ~(size_t)15;
+            size_t got = t->tile_skip(r, e, offset, bound, n);
+            if (got != want)
+                fail("%s tile_skip n=%zu extra=%d: %zu, want %zu", t->name, n, with, got, want);
+        }
+    }
+}
+
 int main(void) {
     /* The environment variable is read at the first use, which is the one just below. */
 #if defined(__linux__)
@@ -543,6 +569,7 @@ int main(void) {
         check_float_many(t);
         check_hamming(t);
         check_hamming_panels(t);
+        check_tile_skip(t);
 #if HAVE_GUARD_PAGES
         check_guard_pages(t);
 #endif

@@ -330,18 +330,25 @@ NEARKIT_API nearkit_status nearkit_index_set_param(nearkit_index *index, const c
 
 /* The settings of one search call: every parameter of the kind as the index holds it, then the
  * call's own values (runtime parameters only), and the call's thread count. */
+#define LOCAL_SETTINGS 32 /* kinds with at most this many parameters need no allocation */
+
 typedef struct call_settings {
-    double *values; /* the kind's parameters; NULL when it has none */
+    double *values; /* the kind's parameters (local or allocated); NULL when it has none */
     uint32_t threads;
+    double local[LOCAL_SETTINGS];
 } call_settings;
 
 static nearkit_status resolve_settings(call_settings *out, const nearkit_index *ix,
                                        const nearkit_search_options *o) {
     size_t n = ix->ops->n_params;
-    out->values = n ? nearkit_alloc_array(n, sizeof(double)) : NULL;
+    out->values = !n ? NULL : n <= LOCAL_SETTINGS ? out->local : nearkit_alloc_array(n, sizeof(double));
     if (n && !out->values) return nearkit_oom();
+    /* Statistics are left out: no search reads them, and some cost a pass over the index (ivf's
+     * max_list_size visits every list), which a single-query call would pay each time. */
     for (size_t i = 0; i < n; i++)
-        if (ix->ops->get_param(ix, i, &out->values[i])) out->values[i] = NAN;
+        if ((ix->ops->params[i].flags & NEARKIT_PARAM_FLAG_READ_ONLY) ||
+            ix->ops->get_param(ix, i, &out->values[i]))
+            out->values[i] = NAN;
     uint32_t threads = o->num_threads ? o->num_threads : ix->num_threads;
     for (uint64_t j = 0; j < o->n_params; j++) {
         const nearkit_param_value *v = &o->params[j];
@@ -846,7 +853,7 @@ typedef struct prepared_call {
 } prepared_call;
 
 static void release_call(prepared_call *p) {
-    free(p->settings.values);
+    if (p->settings.values != p->settings.local) free(p->settings.values);
     if (!p->admit) return;
     nearkit_idmap_free(&p->admit->set);
     free(p->admit->owned_bitmap);

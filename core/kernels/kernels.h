@@ -93,6 +93,13 @@ typedef struct nearkit_kernel_table {
     /* Code kernels by format (the contract above). */
     nearkit_code_kernel code_l2sq[NEARKIT_CODE_FORMATS];
     nearkit_code_kernel code_dot[NEARKIT_CODE_FORMATS];
+    /* For scans of sgemm result tiles (search/tile_scan.h), where most values cannot enter a
+     * heap: the first multiple u of 16 below n (itself a multiple of 16) whose block [u, u + 16)
+     * holds a j with offset + extra[j] + r[j] <= bound, those added in that order as floats
+     * (extra NULL: offset + r[j]), or n when no block does. Exact in every implementation (the
+     * same two roundings, then an ordered compare), so it skips only blocks the scalar test would
+     * skip; the vector ones test 64 values per branch. */
+    size_t (*tile_skip)(const float *r, const float *extra, float offset, float bound, size_t n);
 } nearkit_kernel_table;
 
 /* Codes packed for hamming_panels: 8 codes per panel, stored word by word (word j of code r of

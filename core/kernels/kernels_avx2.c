@@ -414,6 +414,20 @@ NK_TARGET static void nk_hamming_panels(uint32_t *out, size_t out_stride, const 
     }
 }
 
+/* ---- tile scans (kernels.h) -------------------------------------------------------------------- */
+
+/* Nonzero when offset + extra[j] + r[j] <= bound (extra NULL: offset + r[j]) for some j < 16. */
+NK_INLINE unsigned nk_tile_mask(const float *r, const float *extra, float offset, float bound) {
+    const __m256 o = _mm256_set1_ps(offset), b = _mm256_set1_ps(bound);
+    const __m256 s0 = extra ? _mm256_add_ps(o, _mm256_loadu_ps(extra)) : o;
+    const __m256 s1 = extra ? _mm256_add_ps(o, _mm256_loadu_ps(extra + 8)) : o;
+    const __m256 c0 = _mm256_cmp_ps(_mm256_add_ps(s0, _mm256_loadu_ps(r)), b, _CMP_LE_OQ);
+    const __m256 c1 = _mm256_cmp_ps(_mm256_add_ps(s1, _mm256_loadu_ps(r + 8)), b, _CMP_LE_OQ);
+    return (unsigned)_mm256_movemask_ps(_mm256_or_ps(c0, c1));
+}
+
+NK_DEFINE_TILE_SKIP()
+
 /* ---- table ------------------------------------------------------------------------------------- */
 
 extern const nearkit_kernel_table nearkit_kernel_table_avx2;
@@ -423,6 +437,7 @@ const nearkit_kernel_table nearkit_kernel_table_avx2 = {
     nk_hamming_panels, nearkit_hamming_pack_portable,
     {nk_fp16_l2sq, nk_bf16_l2sq, nk_sq8_l2sq, nk_sq4_l2sq},
     {nk_fp16_dot, nk_bf16_dot, nk_sq8_dot, nk_sq4_dot},
+    nk_tile_skip,
 };
 
 #else

@@ -477,6 +477,17 @@ NK_TARGET static void nk_hamming_panels(uint32_t *out, size_t out_stride, const 
         nk_panels_group(out + i * out_stride, out_stride, queries + i * words, 1, panels, npanels, words);
 }
 
+/* ---- tile scans (kernels.h) -------------------------------------------------------------------- */
+
+/* Bit j: offset + extra[j] + r[j] <= bound (extra NULL: offset + r[j]), for j < 16. */
+NK_INLINE unsigned nk_tile_mask(const float *r, const float *extra, float offset, float bound) {
+    const __m512 o = _mm512_set1_ps(offset);
+    const __m512 s = extra ? _mm512_add_ps(o, _mm512_loadu_ps(extra)) : o;
+    return _mm512_cmp_ps_mask(_mm512_add_ps(s, _mm512_loadu_ps(r)), _mm512_set1_ps(bound), _CMP_LE_OQ);
+}
+
+NK_DEFINE_TILE_SKIP()
+
 /* ---- table ------------------------------------------------------------------------------------- */
 
 extern const nearkit_kernel_table nearkit_kernel_table_avx512;
@@ -486,6 +497,7 @@ const nearkit_kernel_table nearkit_kernel_table_avx512 = {
     nk_hamming_panels, nk_hamming_pack,
     {nk_fp16_l2sq, nk_bf16_l2sq, nk_sq8_l2sq, nk_sq4_l2sq},
     {nk_fp16_dot, nk_bf16_dot, nk_sq8_dot, nk_sq4_dot},
+    nk_tile_skip,
 };
 
 #else

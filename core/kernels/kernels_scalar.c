@@ -334,6 +334,22 @@ NK_DEFINE_CODE_KERNEL(nk_sq8_dot, NEARKIT_CODE_SQ8)
 NK_DEFINE_CODE_KERNEL(nk_sq4_dot, NEARKIT_CODE_SQ4)
 #undef NK_KIND_ROW
 
+/* ---- tile scans (kernels.h) -------------------------------------------------------------------- */
+
+/* A count of the values at or below the bound per block: compilers vectorise a sum of
+ * comparisons, where they leave an early exit scalar. */
+static size_t nk_tile_skip(const float *r, const float *extra, float offset, float bound, size_t n) {
+    for (size_t u = 0; u < n; u += 16) {
+        int hits = 0;
+        if (extra)
+            for (size_t j = u; j < u + 16; j++) hits += offset + extra[j] + r[j] <= bound;
+        else
+            for (size_t j = u; j < u + 16; j++) hits += offset + r[j] <= bound;
+        if (hits) return u;
+    }
+    return n;
+}
+
 /* ---- table ------------------------------------------------------------------------------------- */
 
 extern const nearkit_kernel_table nearkit_kernel_table_scalar;
@@ -343,4 +359,5 @@ const nearkit_kernel_table nearkit_kernel_table_scalar = {
     nk_hamming_panels, nearkit_hamming_pack_portable,
     {nk_fp16_l2sq, nk_bf16_l2sq, nk_sq8_l2sq, nk_sq4_l2sq},
     {nk_fp16_dot, nk_bf16_dot, nk_sq8_dot, nk_sq4_dot},
+    nk_tile_skip,
 };

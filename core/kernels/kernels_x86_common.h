@@ -1,8 +1,9 @@
 /* What the AVX2 and AVX-512 float kernels share: the last levels of the canonical reduction tree
- * (core/kernels/kernels.c) on 8 lanes, the row prefetch, and the *_many driver with the four kernel
- * definitions. Both kernel files include it after defining NK_INLINE and NK_TARGET (each with its
- * own target attribute, so every function here is compiled once per instruction set), and expand
- * NK_DEFINE_FLOAT_KERNELS() after their nk_one and nk_rows. Internal: no other file includes it. */
+ * (core/kernels/kernels.c) on 8 lanes, the row prefetch, the *_many driver with the four kernel
+ * definitions, and the tile_skip driver. Both kernel files include it after defining NK_INLINE and
+ * NK_TARGET (each with its own target attribute, so every function here is compiled once per
+ * instruction set), and expand NK_DEFINE_FLOAT_KERNELS() after their nk_one and nk_rows, and
+ * NK_DEFINE_TILE_SKIP() after their nk_tile_mask. Internal: no other file includes it. */
 #ifndef NEARKIT_KERNELS_X86_COMMON_H
 #define NEARKIT_KERNELS_X86_COMMON_H
 
@@ -71,6 +72,29 @@ NK_INLINE void nk_prefetch(const float *p) {
     NK_TARGET static void nk_##NAME##_many(float *out, const float *q, const float *x, size_t n, \
                                            size_t d) {                                          \
         nk_many(M, out, q, x, n, d);                                                            \
+    }
+
+/* The tile_skip kernel (kernels.h) from the file's nk_tile_mask(r, extra, offset, bound), nonzero
+ * when a value of the block of 16 at r passes: four blocks per test, one branch on extra. */
+#define NK_DEFINE_TILE_SKIP()                                                                   \
+    NK_INLINE size_t nk_tile_skip_with(const float *r, const float *extra, float offset,       \
+                                       float bound, size_t n) {                                 \
+        size_t u = 0;                                                                           \
+        for (; u + 64 <= n; u += 64) {                                                          \
+            const unsigned m0 = nk_tile_mask(r + u, extra ? extra + u : NULL, offset, bound);   \
+            const unsigned m1 = nk_tile_mask(r + u + 16, extra ? extra + u + 16 : NULL, offset, bound); \
+            const unsigned m2 = nk_tile_mask(r + u + 32, extra ? extra + u + 32 : NULL, offset, bound); \
+            const unsigned m3 = nk_tile_mask(r + u + 48, extra ? extra + u + 48 : NULL, offset, bound); \
+            if (m0 | m1 | m2 | m3) return u + (m0 ? 0 : m1 ? 16 : m2 ? 32 : 48);                \
+        }                                                                                       \
+        for (; u < n; u += 16)                                                                  \
+            if (nk_tile_mask(r + u, extra ? extra + u : NULL, offset, bound)) return u;         \
+        return n;                                                                               \
+    }                                                                                           \
+    NK_TARGET static size_t nk_tile_skip(const float *r, const float *extra, float offset,     \
+                                         float bound, size_t n) {                               \
+        return extra ? nk_tile_skip_with(r, extra, offset, bound, n)                            \
+                     : nk_tile_skip_with(r, NULL, offset, bound, n);                            \
     }
 
 #endif /* NEARKIT_KERNELS_X86_COMMON_H */

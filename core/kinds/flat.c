@@ -486,31 +486,26 @@ static void push_hamming_block(nearkit_topk *h, const uint32_t *d, uint64_t row,
 }
 
 /* Pushes a GEMM tile row: the ranking value is offset + extra[j] + r[j] (extra: stored norms for
- * l2, else none), compared against the heap bound in blocks of 16 so the common case, nothing
- * enters, runs as vector code; only rows that could enter are tested against the filter. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-static void push_gemm_row(nearkit_topk *h, const float *r, const float *extra, float offset,
-                          uint64_t row, size_t rows, const row_filter *f) {
+ * l2, else none). The kernels' tile_skip passes over the blocks of 16 where nothing reaches the
+ * heap bound (the common case), 64 values per test; only rows that could enter are tested
+ * against the filter. */
+static void push_gemm_row(nearkit_topk *h, const nearkit_kernel_table *kt, const float *r,
+                          const float *extra, float offset, uint64_t row, size_t rows, const row_filter *f) {
     float bound = nearkit_topk_bound(h);
-    size_t j = 0;
-    for (; j + 16 <= rows; j += 16) {
-        float v[16];
-        int any = 0;
-        if (extra)
-            for (int u = 0; u < 16; u++) v[u] = offset + extra[j + u] + r[j + u];
-        else
-            for (int u = 0; u < 16; u++) v[u] = offset + r[j + u];
-        for (int u = 0; u < 16; u++) any |= v[u] <= bound;
-        if (!any) continue;
-        for (int u = 0; u < 16; u++)
-            if (v[u] <= bound && row_admitted(f, row + j + u)) {
-                nearkit_topk_push(h, v[u], row + j + u);
+    size_t blocks = rows & ~(size_t)15, j = 0;
+    for (;;) {
+        j += kt->tile_skip(r + j, extra ? extra + j : NULL, offset, bound, blocks - j);
+        if (j >= blocks) break;
+        for (size_t u = j; u < j + 16; u++) {
+            float v = extra ? offset + extra[u] + r[u] : offset + r[u];
+            if (v <= bound && row_admitted(f, row + u)) {
+                nearkit_topk_push(h, v, row + u);
                 bound = nearkit_topk_bound(h);
             }
+        }
+        j += 16;
     }
-    for (; j < rows; j++) {
+    for (j = blocks; j < rows; j++) {
         float v = offset + (extra ? extra[j] : 0.0f) + r[j];
         if (v <= bound && row_admitted(f, row + j)) {
             nearkit_topk_push(h, v, row + j);
@@ -529,8 +524,9 @@ static void scan_gemm_block(nearkit_topk *heaps, knn_scratch *s, const nearkit_s
     const float *x = (const float *)nearkit_rows_at(&flat->rows, ix, row);
     nearkit_sgemm_nt(nq, rows, ix->dimension, l2 ? -2.0f : -1.0f, nearkit_query_at(c, first), x, s->tile);
     float offset = ix->metric == NEARKIT_METRIC_COSINE ? 1.0f : 0.0f;
+    const nearkit_kernel_table *kt = nearkit_kernels();
     for (size_t i = 0; i < nq; i++)
-        push_gemm_row(&heaps[i], s->tile + i * rows, l2 ? flat->norms + row : NULL,
+        push_gemm_row(&heaps[i], kt, s->tile + i * rows, l2 ? flat->norms + row : NULL,
                       l2 ? s->qnorms[i] : offset, row, rows, f);
 }
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #define MAX_DEFAULT_CHUNK 32
+#define LOCAL_WORKERS 8 /* workers whose scratch slots a call keeps on the stack */
 
 uint64_t nearkit_default_chunk(uint64_t n, uint32_t threads, uint64_t max_chunk) {
     if (threads <= 1) return max_chunk;
@@ -50,12 +51,13 @@ static nearkit_status drive_call(const nearkit_searcher *s, const nearkit_search
     if (chunk == 0) chunk = nearkit_default_chunk(c->n, threads, MAX_DEFAULT_CHUNK);
     drive d = {.searcher = s, .call = c, .knn = knn};
     atomic_init(&d.failed, 0);
-    d.scratch = calloc(threads, sizeof *d.scratch);
+    void *local[LOCAL_WORKERS] = {NULL}; /* no allocation for a call of a few threads (one query) */
+    d.scratch = threads <= LOCAL_WORKERS ? local : calloc(threads, sizeof *d.scratch);
     if (!d.scratch) return nearkit_oom();
     nearkit_parallel_for(threads, c->n, chunk, drive_range, &d);
     for (uint32_t w = 0; w < threads; w++)
         if (d.scratch[w]) s->scratch_free(d.scratch[w]);
-    free(d.scratch);
+    if (d.scratch != local) free(d.scratch);
     return atomic_load(&d.failed) ? nearkit_oom() : NEARKIT_OK;
 }
 

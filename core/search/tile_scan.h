@@ -1,11 +1,13 @@
-/* A helper for scanning sgemm result tiles: whether any of 16 values beats a bound. Most blocks of
- * a tile hold nothing better than the current best (or heap bound), so this test decides the
- * common case. It counts rather than tests, because compilers vectorise a sum of comparisons but
- * leave an early-exit or min loop scalar. Internal to nearkit. */
+/* Helpers for scanning sgemm result tiles. Most blocks of a tile hold nothing better than the
+ * current best (or heap bound), so a test of a block decides the common case: nearkit_any16_below
+ * counts rather than tests, because compilers vectorise a sum of comparisons but leave an
+ * early-exit or min loop scalar; the heap scan below uses the kernels' tile_skip, which tests 64
+ * values per branch with explicit vector code. Internal to nearkit. */
 #ifndef NEARKIT_TILE_SCAN_H
 #define NEARKIT_TILE_SCAN_H
 
 #include "base/internal.h"
+#include "kernels/kernels.h"
 
 #include <stdbool.h>
 
@@ -28,15 +30,17 @@ static inline bool nearkit_any16_below(const float *r, const float *extra, float
 
 /* Offers one sgemm tile row to a heap: candidate j, at position first + j (or first + at[j]
  * where `at` is given: a tile of rows picked out of a block), has the value offset + extra[j] +
- * r[j] (extra may be NULL), and enters when not worse than the bound; blocks of 16 with nothing
- * at or below the bound are skipped after one vectorised test. */
+ * r[j] (extra may be NULL), and enters when not worse than the bound. The kernels' tile_skip
+ * passes over the blocks of 16 with nothing at or below the bound, 64 values per test. */
 static inline void nearkit_topk_push_tile_row_at(nearkit_topk *h, const float *r, const float *extra,
                                                  float offset, uint64_t first, const uint32_t *at,
                                                  size_t n) {
+    const nearkit_kernel_table *kt = nearkit_kernels();
     float bound = nearkit_topk_bound(h);
-    size_t j = 0;
-    for (; j + 16 <= n; j += 16) {
-        if (!nearkit_any16_below(r + j, extra ? extra + j : NULL, offset, bound, true)) continue;
+    size_t blocks = n & ~(size_t)15, j = 0;
+    for (;;) {
+        j += kt->tile_skip(r + j, extra ? extra + j : NULL, offset, bound, blocks - j);
+        if (j >= blocks) break;
         for (size_t u = j; u < j + 16; u++) {
             float val = offset + (extra ? extra[u] : 0.0f) + r[u];
             if (val <= bound) {
@@ -44,8 +48,9 @@ static inline void nearkit_topk_push_tile_row_at(nearkit_topk *h, const float *r
                 bound = nearkit_topk_bound(h);
             }
         }
+        j += 16;
     }
-    for (; j < n; j++) {
+    for (j = blocks; j < n; j++) {
         float val = offset + (extra ? extra[j] : 0.0f) + r[j];
         if (val <= bound) {
             nearkit_topk_push(h, val, first + (at ? at[j] : j));
