@@ -38,6 +38,10 @@ typedef struct demo_config {
     const char *kinds; /* filter or NULL */
 } demo_config;
 
+/* Queries the tuner samples: enough for a stable recall, few enough to stay quick. */
+#define TUNE_SAMPLE 200
+#define TUNE_TARGET 0.95
+
 /* One kind's measurements in one section. */
 typedef struct demo_row {
     nearkit_kind_info info;
@@ -45,6 +49,8 @@ typedef struct demo_row {
     double build_seconds, qps, recall, planted;
     uint64_t memory;
     char setting[48]; /* approximate kinds: what the tuner set, e.g. "nprobe=17"; else "" */
+    int tune_reached; /* whether that setting reached the tuner's target recall */
+    double tune_recall; /* the recall the tuner measured there (against the kind's own best) */
 } demo_row;
 
 typedef struct demo_section {
@@ -132,14 +138,19 @@ static void print_row(const demo_section *s, const demo_row *r) {
     printf("%-12s %-6s %10.3f %12.0f %11s %13s", r->info.name, type, r->build_seconds, r->qps,
            cli_format_bytes(mem, sizeof mem, r->memory), recall);
     if (s->planted) printf(" %9.4f", r->planted);
-    if (r->setting[0]) printf("  (tuned: %s)", r->setting);
+    /* The tuner measures recall against the kind's own exhaustive answer: for codes without
+     * their originals that is the codes' best, which the true recall above may fall well short
+     * of (a sample's noise aside). */
+    int capped = r->recall < r->tune_recall - 0.05;
+    if (r->setting[0] && r->tune_reached && !capped) printf("  (tuned: %s)", r->setting);
+    else if (r->setting[0] && r->tune_reached)
+        printf("  (tuned: %s, to %.2f of what its codes find)", r->setting, TUNE_TARGET);
+    else if (r->setting[0])
+        printf("  (%s: recall %.2f not reached)", r->setting, TUNE_TARGET);
     printf("\n");
     fflush(stdout);
 }
 
-/* Queries the tuner samples: enough for a stable recall, few enough to stay quick. */
-#define TUNE_SAMPLE 200
-#define TUNE_TARGET 0.95
 
 /* For an approximate kind, sets the cheapest runtime setting reaching recall TUNE_TARGET on
  * the first queries (nearkit_index_tune) and notes it in r->setting; the measured search then
@@ -155,8 +166,11 @@ static void tune_row(demo_row *r, nearkit_index *index, const cli_vectors *queri
     o.num_threads = c->threads;
     o.max_seconds = 60;
     uint64_t n = queries->n < TUNE_SAMPLE ? queries->n : TUNE_SAMPLE;
-    if (nearkit_index_tune(&t, index, queries->type, queries->data, n, &o) == NEARKIT_OK && t.param)
+    if (nearkit_index_tune(&t, index, queries->type, queries->data, n, &o) == NEARKIT_OK && t.param) {
         snprintf(r->setting, sizeof r->setting, "%s=%.0f", t.param, t.value);
+        r->tune_reached = t.reached;
+        r->tune_recall = t.recall;
+    }
 }
 
 /* Builds, searches and measures one kind; the first row's results become the reference. */
