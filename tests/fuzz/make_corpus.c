@@ -83,6 +83,9 @@ static const seed seeds[] = {
     {NEARKIT_KIND_HNSW_FP16, NEARKIT_METRIC_COSINE, FLOAT_DIM, ADDED, false, "M=3,ef_construction=8"},
     {NEARKIT_KIND_HNSW_BF16, NEARKIT_METRIC_L2, FLOAT_DIM, ADDED, true, "M=3,ef_construction=8,refine=1"},
     {NEARKIT_KIND_HNSW_SQ4, NEARKIT_METRIC_COSINE, FLOAT_DIM - 1, ADDED, false, "M=4,ef_construction=16"},
+    /* ivf_pq's fast scan (nbits=4: interleaved lists); d 7: an odd number of sub-spaces */
+    {NEARKIT_KIND_IVF_PQ, NEARKIT_METRIC_COSINE, FLOAT_DIM, BUILT_LATE, true, "nlist=3,nbits=4,refine=2"},
+    {NEARKIT_KIND_IVF_PQ, NEARKIT_METRIC_L2, FLOAT_DIM - 1, BUILT, false, "nlist=2,nbits=4"},
 };
 
 static uint32_t next_value(uint64_t *state) {
