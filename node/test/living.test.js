@@ -82,9 +82,10 @@ function makeKind(kind) {
   const binary = kind.metrics.includes('hamming') && !kind.metrics.includes('l2');
   const metric = binary ? 'hamming' : 'l2';
   const dimension = binary ? 64 : DIM;
-  const params = kind.name.startsWith('ivf') ? { nlist: 8, nprobe: 8 } : undefined;
-  // compressed codes read back decoded; with their originals kept (refine) they read back exactly
-  if (params && hasParam(kind.name, metric, dimension, 'refine')) params.refine = 1;
+  let params = kind.name.startsWith('ivf') ? { nlist: 8, nprobe: 8 } : undefined;
+  // compressed codes (ivf_* and hnsw_* codec kinds) read back decoded; with their originals kept
+  // (refine) they read back exactly
+  if (hasParam(kind.name, metric, dimension, 'refine')) params = { ...(params || {}), refine: 1 };
   const index = new nk.Index({ kind: kind.name, metric, dimension, numThreads: 1, seed: 3, params });
   const data = binary ? Uint8Array.from(randomVectors(400 * 8, 1, 5), (x) => Math.floor((x + 0.5) * 256)) : base.subarray(0, 400 * DIM);
   return { index, data, width: binary ? 8 : DIM };
