@@ -679,9 +679,11 @@ static void *hnsw_scratch_new(const nearkit_search_call *c) {
 }
 
 /* The rows the gathered positions are scored on with the flat index's arithmetic: the stored
- * ones, or a coded kind's kept originals (under the codes' ids); NULL: codes only. */
+ * ones, or a coded kind's kept originals (under the codes' ids); false: codes only. Only the two
+ * arrays are read: an add running beside the search moves the counts (it reserved first, so the
+ * arrays stay where they are). */
 static bool exact_rows(nearkit_rows *out, const hnsw_impl *h) {
-    *out = h->rows;
+    *out = (nearkit_rows){.vectors = h->rows.vectors, .ids = h->rows.ids};
     if (!h->coded) return true;
     if (!originals_of(h)) return false;
     out->vectors = h->codes.originals.vectors;
