@@ -4,7 +4,8 @@
  *    ef_search; ef_search per call (more is no worse; >= count equals flat bit for bit);
  *    k > count and the empty index; determinism of a one-thread build;
  *  - a living collection: churn (rounds of removing and re-adding a tenth) keeps recall within
- *    0.02 of a fresh build; removed ids never come back; compact; get;
+ *    0.02 of a fresh build and the level-0 mean degree within 15% (repairs re-choosing whole
+ *    lists thinned it by a third); removed ids never come back; compact; get;
  *  - filters (id lists) admitting 50 / 10 / 1 / 0.1 % and none: recall against flat over the
  *    admitted rows, min(k, allowed) results, nothing outside the filter; a predicate; range;
  *  - save / load round trip (also with removals pending and free slots), every section of the
@@ -277,6 +278,18 @@ static nearkit_index *flat_of(const dataset *s, const uint8_t *live) {
     return f;
 }
 
+/* The level-0 mean degree `describe` reports. */
+static double mean_degree(const nearkit_index *h) {
+    char *text = NULL;
+    CHECK_STATUS(nearkit_index_describe(&text, h), NEARKIT_OK);
+    const char *at = text ? strstr(text, "level-0 degree") : NULL;
+    at = at ? strstr(at, "mean ") : NULL;
+    double mean = at ? strtod(at + 5, NULL) : 0.0;
+    CHECK(mean > 0.0);
+    nearkit_string_free(text);
+    return mean;
+}
+
 static void test_churn(nearkit_metric metric) {
     dataset s = make_dataset(metric, 5000, 200);
     nearkit_index *h = build(NEARKIT_KIND_HNSW, &s, NULL, 2);
@@ -285,7 +298,7 @@ static void test_churn(nearkit_metric metric) {
     nearkit_index *f = flat_of(&s, live);
     nearkit_param_value pv;
     nearkit_search_options o = with_ef(&pv, 24);
-    double fresh = recall_vs(h, &o, f, &s, K);
+    double fresh = recall_vs(h, &o, f, &s, K), fresh_degree = mean_degree(h);
     uint64_t tenth = s.n / 10;
     int64_t *ids = malloc(tenth * 8);
     uint8_t *vecs = malloc(tenth * s.vb);
@@ -308,6 +321,9 @@ static void test_churn(nearkit_metric metric) {
     printf("%s churn: recall %.4f fresh, %.4f after 5 rounds of 10%% (ef 24); memory %llu\n",
            nearkit_metric_name(metric), fresh, churned, (unsigned long long)nearkit_index_memory_bytes(h));
     CHECK(churned >= fresh - 0.02);
+    double degree = mean_degree(h);
+    printf("%s churn: level-0 mean degree %.2f fresh, %.2f after\n", nearkit_metric_name(metric), fresh_degree, degree);
+    CHECK(degree >= 0.85 * fresh_degree);
     /* remove a third, compact: the rest answers as a flat index of it at ef >= count */
     uint64_t third = s.n / 3, removed = 0;
     int64_t *gone = malloc(third * 8);
