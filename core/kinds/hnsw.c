@@ -9,11 +9,11 @@
  * A living collection:
  *   - remove marks rows (id -1): searches still walk through them but never report them. Once
  *     they reach an eighth of the nodes, before the next add, and on compact, the graph is
- *     repaired: every node linking a removed one chooses its list again (the heuristic over its
- *     other neighbours and the removed ones' neighbours), the removed nodes' lists are dropped
- *     and their slots join a free list that later adds fill first, so recall does not decay
- *     under churn and memory stays bounded. compact also renumbers the nodes over the rows
- *     left, giving the free slots back;
+ *     repaired: every node linking a removed one keeps its other neighbours and fills the
+ *     removed ones' places from nodes two steps away (hnsw_graph.c, relink); the removed
+ *     nodes' lists are dropped and their slots join a free list that later adds fill first, so
+ *     recall does not decay under churn and memory stays bounded. compact also renumbers the
+ *     nodes over the rows left, giving the free slots back;
  *   - get, each_id: the row store's;
  *   - a filtered call (or one meeting marked rows) is planned once: where few rows can pass
  *     (the filter's bound and a sample of 512 stored ids say so, ids or bitmap), the admitted
