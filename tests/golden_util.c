@@ -198,6 +198,7 @@ void golden_manifest_free(golden_manifest *m) {
     }
     free(m->cases);
     for (size_t i = 0; i < m->approximate_count; i++) {
+        free(m->approximate[i].label);
         free(m->approximate[i].kind);
         free(m->approximate[i].exact_params);
         free(m->approximate[i].recall_params);
@@ -326,16 +327,22 @@ static int load_approximate(golden_approximate *a, const golden_manifest *m, con
     const char *exact = json_string(json_object_get(v, "exact_params"));
     const char *recall = json_string(json_object_get(v, "recall_params"));
     const json_value *floors = json_object_get(v, "min_recall");
+    const json_value *kind = json_object_get(v, "kind");
+    if (kind != NULL && json_string(kind) == NULL) {
+        set_err(err, err_size, "manifest: approximate entry %s: \"kind\" must be a string", member->key);
+        return 0;
+    }
     if (exact == NULL || recall == NULL || !json_is(floors, JSON_OBJECT)) {
         set_err(err, err_size, "manifest: approximate kind %s needs exact_params, recall_params and "
                 "min_recall", member->key);
         return 0;
     }
-    a->kind = dup_string(member->key);
+    a->label = dup_string(member->key);
+    a->kind = dup_string(kind != NULL ? json_string(kind) : member->key);
     a->exact_params = dup_string(exact);
     a->recall_params = dup_string(recall);
     a->min_recall = calloc(m->dataset_count ? m->dataset_count : 1, sizeof *a->min_recall);
-    if (a->kind == NULL || a->exact_params == NULL || a->recall_params == NULL || a->min_recall == NULL) {
+    if (a->label == NULL || a->kind == NULL || a->exact_params == NULL || a->recall_params == NULL || a->min_recall == NULL) {
         set_err(err, err_size, "out of memory");
         return 0;
     }
@@ -356,7 +363,8 @@ static int load_approximate(golden_approximate *a, const golden_manifest *m, con
     return 1;
 }
 
-/* The optional "approximate" section: {"kinds": {"<kind>": {...}}}. */
+/* The optional "approximate" section: {"kinds": {"<label>": {...}}}, the label a kind's name
+ * unless the entry names its kind in "kind". */
 static int load_approximate_section(golden_manifest *m, const json_value *section, const char *path,
                                     char *err, size_t err_size) {
     if (section == NULL) {

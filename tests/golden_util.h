@@ -44,7 +44,9 @@ typedef struct golden_case {
 
 /* An approximate kind of the manifest's "approximate" section. */
 typedef struct golden_approximate {
-    char *kind;          /* the kind's name, as nearkit_kind_get_info reports it */
+    char *label;         /* the entry's name in the manifest */
+    char *kind;          /* the kind's name, as nearkit_kind_get_info reports it: the entry's
+                            "kind", or its label when it has none */
     char *exact_params;  /* index parameters under which it must pass every case of its metrics */
     char *recall_params; /* index parameters of the recall check */
     double *min_recall;  /* per dataset (indexed like golden_manifest.datasets); < 0: no check */

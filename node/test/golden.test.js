@@ -18,15 +18,17 @@ const { goldenDir, loadManifest, loadDataset, checkKnn, checkRange, tmpDir } = r
 const manifest = loadManifest();
 const exactKinds = nk.kinds().filter((k) => k.exact);
 const kindByName = new Map(nk.kinds().map((k) => [k.name, k]));
-const approximate = Object.entries((manifest && manifest.approximate && manifest.approximate.kinds) || {});
+// [label, kind name, spec]: an entry names its kind in "kind" when its label is not the kind's name
+const approximate = Object.entries((manifest && manifest.approximate && manifest.approximate.kinds) || {})
+  .map(([label, spec]) => [label, spec.kind || label, spec]);
 
 // The runs of a case: every exact kind with default parameters, every approximate kind under its
 // exact parameters; each only where it supports the metric.
 function kindRuns(metric) {
   const runs = exactKinds.map((kind) => ({ kind, params: undefined, label: kind.name }));
-  for (const [name, spec] of approximate) {
+  for (const [label, name, spec] of approximate) {
     const kind = kindByName.get(name);
-    if (kind) runs.push({ kind, params: spec.exact_params, label: `${name} (${spec.exact_params})` });
+    if (kind) runs.push({ kind, params: spec.exact_params, label: `${label} (${spec.exact_params})` });
   }
   return runs.filter((r) => r.kind.metrics.includes(metric));
 }
@@ -89,14 +91,14 @@ if (manifest) {
     });
   }
   test('every approximate kind of the manifest is a kind of the library', () => {
-    for (const [name] of approximate) assert.ok(kindByName.has(name), `no kind ${name} in the library`);
+    for (const [, name] of approximate) assert.ok(kindByName.has(name), `no kind ${name} in the library`);
   });
-  for (const [name, spec] of approximate) {
+  for (const [label, name, spec] of approximate) {
     const kind = kindByName.get(name);
     for (const c of manifest.cases) {
       const floor = spec.min_recall[c.dataset];
       if (!kind || floor === undefined || !kind.metrics.includes(c.metric)) continue;
-      test(`recall ${c.name} ${name} (${spec.recall_params})`, () => {
+      test(`recall ${c.name} ${label} (${spec.recall_params})`, () => {
         const ds = loadDataset(manifest, c.dataset);
         const expected = JSON.parse(fs.readFileSync(path.join(goldenDir, c.expected), 'utf8'));
         const index = new nk.Index({ kind: name, metric: c.metric, dimension: ds.dimension, params: spec.recall_params });

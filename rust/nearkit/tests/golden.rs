@@ -215,7 +215,7 @@ fn golden_manifest_every_case_every_kind() {
             let params = approximate.map_or("", |a| &a.exact_params);
             let label = match approximate {
                 None => format!("{} [{}]", case.name, info.name()),
-                Some(_) => format!("{} [{} {params}]", case.name, info.name()),
+                Some(a) => format!("{} [{} {params}]", case.name, a.label),
             };
             let index = match golden.built_index(info, params) {
                 Ok(Some(index)) => index,
@@ -440,7 +440,7 @@ fn golden_living_cases_every_kind() {
             let params = approximate.map_or("", |a| &a.exact_params);
             let kind_label = match approximate {
                 None => info.name().to_string(),
-                Some(_) => format!("{} {params}", info.name()),
+                Some(a) => format!("{} {params}", a.label),
             };
             let label = format!("case={} kind={kind_label}", case.name);
             let unit = run_living_on_kind(&golden, &changes, info, params, &manifest.tolerance, &label);
@@ -490,7 +490,7 @@ fn golden_approximate_kinds_reach_recall_floors() {
             if !info.supports(golden.metric) {
                 continue;
             }
-            let label = format!("{} [{} {params}]", case.name, info.name());
+            let label = format!("{} [{} {params}]", case.name, approximate.label);
             let index = match golden.built_index(&info, params) {
                 Ok(Some(index)) => index,
                 Ok(None) => continue, // the other vector type: not this case's

@@ -190,8 +190,11 @@ pub struct Case {
     pub expected: PathBuf,
 }
 
-/// A kind of the manifest's "approximate" section.
+/// An entry of the manifest's "approximate" section.
 pub struct Approximate {
+    /// The entry's name in the manifest.
+    pub label: String,
+    /// The library kind: the entry's "kind", or its label when it has none.
     pub kind: String,
     /// Index parameters ("name=value,...") under which the kind must pass every case exactly.
     pub exact_params: String,
@@ -272,8 +275,9 @@ impl Manifest {
                 .as_object()
                 .expect("approximate.kinds")
                 .iter()
-                .map(|(kind, a)| Approximate {
-                    kind: kind.clone(),
+                .map(|(label, a)| Approximate {
+                    label: label.clone(),
+                    kind: a.get("kind").map_or_else(|| label.clone(), |k| k.as_str().expect("kind").to_string()),
                     exact_params: a["exact_params"].as_str().expect("exact_params").to_string(),
                     recall_params: a["recall_params"].as_str().expect("recall_params").to_string(),
                     min_recall: a["min_recall"]

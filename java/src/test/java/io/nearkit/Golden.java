@@ -49,7 +49,8 @@ final class Golden {
         if (section != null) {
             for (Map.Entry<String, Object> e : ((Map<String, Object>) section.get("kinds")).entrySet()) {
                 Map<String, Object> k = (Map<String, Object>) e.getValue();
-                a.add(new Approximate(e.getKey(), (String) k.get("exact_params"),
+                String kind = k.containsKey("kind") ? (String) k.get("kind") : e.getKey();
+                a.add(new Approximate(e.getKey(), kind, (String) k.get("exact_params"),
                         (String) k.get("recall_params"), (Map<String, Object>) k.get("min_recall")));
             }
         }
@@ -65,10 +66,11 @@ final class Golden {
     }
 
     /**
-     * A kind of the manifest's "approximate" section: exact under {@code exactParams}; under
+     * An entry of the manifest's "approximate" section, named {@code label}, of the library kind
+     * {@code kind} (the entry's "kind", else its label): exact under {@code exactParams}; under
      * {@code recallParams} its recall@k must reach {@code minRecall} of the case's dataset.
      */
-    record Approximate(String kind, String exactParams, String recallParams, Map<String, Object> minRecall) {
+    record Approximate(String label, String kind, String exactParams, String recallParams, Map<String, Object> minRecall) {
         /** The recall floor for a dataset, or null when the dataset has none. */
         Double floor(String dataset) {
             Number n = (Number) minRecall.get(dataset);

@@ -111,11 +111,11 @@ class GoldenTest {
                 if (kind.isEmpty()) {
                     continue; // not a kind of the library: everyApproximateKindExists fails
                 }
-                perKind.add(DynamicTest.dynamicTest(a.kind() + " " + a.exactParams(),
+                perKind.add(DynamicTest.dynamicTest(a.label() + " " + a.exactParams(),
                         () -> runCase(g, c, kind.get(), metric, a.exactParams())));
                 Double floor = a.floor((String) c.get("dataset"));
                 if (floor != null) {
-                    perKind.add(DynamicTest.dynamicTest(a.kind() + " recall " + a.recallParams(),
+                    perKind.add(DynamicTest.dynamicTest(a.label() + " recall " + a.recallParams(),
                             () -> checkRecall(g, c, kind.get(), metric, a.recallParams(), floor)));
                 }
             }
@@ -137,7 +137,7 @@ class GoldenTest {
             for (Golden.Approximate a : g.approximate) {
                 Optional<KindInfo> kind = kind(a).filter(k -> k.supports(metric));
                 if (kind.isPresent()) {
-                    perKind.add(DynamicTest.dynamicTest(a.kind() + " " + a.exactParams(),
+                    perKind.add(DynamicTest.dynamicTest(a.label() + " " + a.exactParams(),
                             () -> runLiving(g, c, kind.get(), metric, a.exactParams())));
                 }
             }
