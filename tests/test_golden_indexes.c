@@ -1,11 +1,15 @@
 /* Index files saved by every released format version keep loading and answering exactly as the
  * golden expectations say. The files live in tests/golden/indexes/, named
- * v<format version>-<kind>-<golden case>.nkx; `test_golden_indexes GOLDEN_DIR --write` saves the
- * current version's files (run it once per new format version and commit what it writes). */
+ * v<format version>-<kind or manifest label>-<golden case>.nkx; `test_golden_indexes GOLDEN_DIR
+ * --write` saves the current version's files that do not exist yet (run it once per new format
+ * version or new kind and commit what it writes; a committed file is never rewritten). Exact kinds
+ * are saved with their defaults; each approximate entry of the manifest with its exact_params,
+ * which the file keeps (lists probed, ef_search, refine), so the loaded index answers exactly. */
 #define _POSIX_C_SOURCE 200809L
 #include "nearkit.h"
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,28 +29,60 @@ static const golden_case *find_case(const golden_manifest *m, const char *name) 
     return NULL;
 }
 
+/* Saves one kind's index of a case under `name` (a kind or a manifest label), unless the file
+ * exists. */
+static void write_file(const golden_manifest *m, const char *dir, const nearkit_kind_info *info, const char *name,
+                       const char *params, const golden_case *gc) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/v%d-%s-%s.nkx", dir, CURRENT_FORMAT, name, gc->name);
+    FILE *existing = fopen(path, "rb");
+    if (existing) {
+        fclose(existing);
+        return;
+    }
+    const golden_dataset *ds = &m->datasets[gc->dataset];
+    nearkit_index_options options = NEARKIT_INDEX_OPTIONS_INIT;
+    options.params = params;
+    nearkit_index *ix = NULL;
+    CHECK_STATUS(nearkit_index_create(&ix, info->kind, gc->metric, ds->dimension, &options), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_add(ix, ds->vector_type, ds->base, ds->count, NULL), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_save(ix, path), NEARKIT_OK);
+    printf("wrote %s\n", path);
+    nearkit_index_free(ix);
+}
+
+static bool kind_named(nearkit_kind_info *info, const char *name) {
+    for (size_t k = 0; k < nearkit_kind_count(); k++)
+        if (nearkit_kind_get_info(info, k) == NEARKIT_OK && info->name && strcmp(info->name, name) == 0) return true;
+    return false;
+}
+
 static void write_files(const golden_manifest *m, const char *dir) { /* dir: at most 2047 bytes */
-    for (size_t k = 0; k < nearkit_kind_count(); k++) {
-        nearkit_kind_info info = NEARKIT_KIND_INFO_INIT;
-        CHECK_STATUS(nearkit_kind_get_info(&info, k), NEARKIT_OK);
-        for (size_t c = 0; c < sizeof saved_cases / sizeof saved_cases[0]; c++) {
-            const golden_case *gc = find_case(m, saved_cases[c]);
-            CHECK(gc != NULL);
-            /* approximate kinds are checked against the expectations by their own tests */
-            if (!gc || !(info.flags & NEARKIT_KIND_FLAG_EXACT) || !(info.metric_mask & (1u << gc->metric)))
-                continue;
-            const golden_dataset *ds = &m->datasets[gc->dataset];
-            nearkit_index *ix = NULL;
-            CHECK_STATUS(nearkit_index_create(&ix, info.kind, gc->metric, ds->dimension, NULL), NEARKIT_OK);
-            CHECK_STATUS(nearkit_index_add(ix, ds->vector_type, ds->base, ds->count, NULL), NEARKIT_OK);
-            CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
-            char path[4096];
-            snprintf(path, sizeof path, "%s/v%d-%s-%s.nkx", dir, CURRENT_FORMAT, info.name, gc->name);
-            CHECK_STATUS(nearkit_index_save(ix, path), NEARKIT_OK);
-            printf("wrote %s\n", path);
-            nearkit_index_free(ix);
+    for (size_t c = 0; c < sizeof saved_cases / sizeof saved_cases[0]; c++) {
+        const golden_case *gc = find_case(m, saved_cases[c]);
+        CHECK(gc != NULL);
+        if (!gc) continue;
+        for (size_t k = 0; k < nearkit_kind_count(); k++) {
+            nearkit_kind_info info = NEARKIT_KIND_INFO_INIT;
+            CHECK_STATUS(nearkit_kind_get_info(&info, k), NEARKIT_OK);
+            if ((info.flags & NEARKIT_KIND_FLAG_EXACT) && (info.metric_mask & (1u << gc->metric)))
+                write_file(m, dir, &info, info.name, NULL, gc);
+        }
+        for (size_t a = 0; a < m->approximate_count; a++) {
+            const golden_approximate *ap = &m->approximate[a];
+            nearkit_kind_info info = NEARKIT_KIND_INFO_INIT;
+            CHECK(kind_named(&info, ap->kind));
+            if (info.metric_mask & (1u << gc->metric)) write_file(m, dir, &info, ap->label, ap->exact_params, gc);
         }
     }
+}
+
+/* The kind a saved file's name gives: a manifest label's kind, or the name itself. */
+static const char *kind_of_name(const golden_manifest *m, const char *name) {
+    for (size_t a = 0; a < m->approximate_count; a++)
+        if (strcmp(m->approximate[a].label, name) == 0) return m->approximate[a].kind;
+    return name;
 }
 
 /* Loads one saved file and compares its k-NN and range answers with the case's expectations. */
@@ -62,7 +98,7 @@ static void check_file(const golden_manifest *m, const char *dir, const char *fi
     nearkit_index *ix = NULL;
     CHECK_STATUS(nearkit_index_load(&ix, path), NEARKIT_OK);
     if (!ix) return;
-    CHECK(strcmp(nearkit_kind_name(nearkit_index_kind(ix)), kind) == 0);
+    CHECK(strcmp(nearkit_kind_name(nearkit_index_kind(ix)), kind_of_name(m, kind)) == 0);
     const golden_dataset *ds = &m->datasets[gc->dataset];
     golden_expected ex;
     CHECK(golden_expected_load(&ex, m, gc, err, sizeof err));
