@@ -569,6 +569,9 @@ NEARKIT_API nearkit_status nearkit_tune_options_init(nearkit_tune_options *optio
  * target_recall, sets it on the index (as nearkit_index_set_param) and reports it in *result.
  *   - The truth is exact: the stored vectors are read back and searched by brute force (a flat
  *     index over a copy of them, so the call needs memory for a second copy of the vectors).
+ *     A compressed kind that keeps no originals (refine 0) reads back its decoded codes, so its
+ *     recall is measured against the best its codes can find, not against the vectors added:
+ *     recall against those can be lower, by the codes' own loss.
  *   - recall@k is the fraction of the min(k, count) true neighbours of each query found, summed
  *     over the queries; a returned id whose distance equals the k-th true distance (within a
  *     relative 1e-5, the kernels' rounding) counts as found, as the golden manifest's tie rule.
