@@ -277,7 +277,9 @@ impl Manifest {
                 .iter()
                 .map(|(label, a)| Approximate {
                     label: label.clone(),
-                    kind: a.get("kind").map_or_else(|| label.clone(), |k| k.as_str().expect("kind").to_string()),
+                    kind: a
+                        .get("kind")
+                        .map_or_else(|| label.clone(), |k| k.as_str().expect("kind").to_string()),
                     exact_params: a["exact_params"].as_str().expect("exact_params").to_string(),
                     recall_params: a["recall_params"].as_str().expect("recall_params").to_string(),
                     min_recall: a["min_recall"]
