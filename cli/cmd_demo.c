@@ -60,6 +60,10 @@ typedef struct demo_section {
     const int64_t *planted; /* binary section only */
     demo_row rows[MAX_KINDS];
     size_t count;
+    /* Compressed kinds (codes of a codec) left out unless --kinds names them: the low-dimension
+     * section's, where codes of a few dimensions tie everywhere (and a tuner chasing recall
+     * among the ties ran hnsw_sq4 to ef_search = n for a minute). */
+    int skip_compressed;
     int64_t *exact_ids; /* the reference kind's results */
     float *exact_dists;
     int failures;
@@ -77,6 +81,9 @@ static int kind_selected(const char *filter, const char *name) {
     return 0;
 }
 
+/* Whether --kinds names the kind itself (no filter names nothing). */
+static int kind_named(const char *filter, const char *name) { return filter && kind_selected(filter, name); }
+
 /* Lists the kinds for the section's metric, the reference (flat, else an exact kind) first. */
 static void collect_kinds(demo_section *s, const char *filter) {
     s->count = 0;
@@ -90,6 +97,8 @@ static void collect_kinds(demo_section *s, const char *filter) {
             if (!(info.metric_mask & (1u << s->metric))) continue;
             int reference = info.kind == NEARKIT_KIND_FLAT;
             if (reference != (pass == 0) || !kind_selected(filter, info.name)) continue;
+            if (s->skip_compressed && (info.flags & NEARKIT_KIND_FLAG_COMPRESSED) && !kind_named(filter, info.name))
+                continue;
             memset(&s->rows[s->count], 0, sizeof s->rows[0]);
             s->rows[s->count++].info = info;
         }
@@ -224,6 +233,9 @@ static void run_section(demo_section *s, const demo_config *c) {
                nearkit_metric_name(s->metric), c->kinds ? " among --kinds" : "");
         return;
     }
+    if (s->skip_compressed)
+        printf("(compressed kinds left out: codes of so few dimensions keep too little to rank by; "
+               "--kinds NAME runs one)\n");
     print_header(s, c->k);
     for (size_t i = 0; i < s->count; ++i) {
         if (run_kind(s, &s->rows[i], c, i == 0) != 0) ++s->failures;
@@ -276,8 +288,9 @@ static void print_kind_guide(void) {
         if (nearkit_kind_get_info(&info, i) != NEARKIT_OK) continue;
         char metrics[96];
         cli_metric_list(metrics, sizeof metrics, info.metric_mask, ",");
-        printf("  %-12s %s [%s%s%s; %s]\n", info.name, info.description ? info.description : "",
+        printf("  %-12s %s [%s%s%s%s; %s]\n", info.name, info.description ? info.description : "",
                (info.flags & NEARKIT_KIND_FLAG_EXACT) ? "exact" : "approximate",
+               (info.flags & NEARKIT_KIND_FLAG_COMPRESSED) ? ", compressed" : "",
                (info.flags & NEARKIT_KIND_FLAG_NEEDS_TRAINING) ? ", trained" : "",
                (info.flags & NEARKIT_KIND_FLAG_NEEDS_BUILD) ? ", built after adding" : "", metrics);
     }
@@ -383,6 +396,7 @@ int cmd_demo(int argc, char **argv) {
              (unsigned long long)c.n, (unsigned long)c.low_dim);
     ls->title = ltitle;
     ls->metric = NEARKIT_METRIC_L2;
+    ls->skip_compressed = 1;
     ls->base = &fbase;
     ls->queries = &fq;
     run_section(ls, &c);

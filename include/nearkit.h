@@ -184,6 +184,10 @@ typedef int32_t nearkit_kind;
 #define NEARKIT_KIND_FLAG_EXACT 1u          /* results equal the flat index's at default settings */
 #define NEARKIT_KIND_FLAG_NEEDS_TRAINING 2u /* train (or build) before adding or searching */
 #define NEARKIT_KIND_FLAG_NEEDS_BUILD 4u    /* call nearkit_index_build after adding, before search */
+#define NEARKIT_KIND_FLAG_COMPRESSED 8u     /* searches codes of a codec smaller than the vectors
+                                             * (fp16, bf16, sq8, sq4, pq): less memory, recall bounded
+                                             * by the codes unless the originals are kept (refine)
+                                             * (since 0.2) */
 
 typedef struct nearkit_kind_info {
     uint32_t struct_size;  /* set by the caller: sizeof(nearkit_kind_info) */

@@ -166,6 +166,8 @@ export interface KindInfo {
   needsTraining: boolean;
   /** Needs build() after add(), before search(). */
   needsBuild: boolean;
+  /** Searches codes of a codec smaller than the vectors (fp16, bf16, sq8, sq4, pq). */
+  compressed: boolean;
   /** The raw NEARKIT_KIND_FLAG_* bits. */
   flags: number;
   /** Supported metrics. */

@@ -459,8 +459,49 @@ static void test_float16_input(void) {
     nearkit_index_free(bin);
 }
 
+/* NEARKIT_KIND_FLAG_COMPRESSED means what it says: every float kind that sets it holds a vector in
+ * fewer bytes than the vector (originals dropped, refine 0), and every one that does not holds at
+ * least the vector. */
+static void test_compressed_flag_means_smaller(void) {
+    enum { N = 2048, DIM = 256 }; /* codes and a graph's links together stay below 4 * DIM */
+    float *x = malloc((size_t)N * DIM * sizeof *x);
+    CHECK(x != NULL);
+    if (!x) return;
+    uint64_t state = 12345;
+    for (size_t i = 0; i < (size_t)N * DIM; i++) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        x[i] = (float)(state >> 40) / (float)(1u << 24) + (float)(i / DIM % 16);
+    }
+    const uint64_t raw = (uint64_t)N * DIM * sizeof(float);
+    for (size_t i = 0; i < nearkit_kind_count(); i++) {
+        nearkit_kind_info kind = NEARKIT_KIND_INFO_INIT;
+        CHECK_STATUS(nearkit_kind_get_info(&kind, i), NEARKIT_OK);
+        if (!(kind.metric_mask & (1u << NEARKIT_METRIC_L2))) continue;
+        nearkit_index *ix = NULL;
+        CHECK_STATUS(nearkit_index_create(&ix, kind.kind, NEARKIT_METRIC_L2, DIM, NULL), NEARKIT_OK);
+        if (!ix) continue;
+        (void)nearkit_index_set_param(ix, "refine", 0.0); /* kinds without it refuse; fine */
+        (void)nearkit_index_set_param(ix, "nlist", 16.0);
+        if (kind.flags & NEARKIT_KIND_FLAG_NEEDS_TRAINING)
+            CHECK_STATUS(nearkit_index_train(ix, NEARKIT_VECTOR_FLOAT32, x, N), NEARKIT_OK);
+        CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_FLOAT32, x, N, NULL), NEARKIT_OK);
+        if (kind.flags & NEARKIT_KIND_FLAG_NEEDS_BUILD) CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
+        uint64_t bytes = nearkit_index_memory_bytes(ix);
+        if (kind.flags & NEARKIT_KIND_FLAG_COMPRESSED) {
+            if (bytes >= raw) fprintf(stderr, "  %s: compressed, yet %llu bytes\n", kind.name, (unsigned long long)bytes);
+            CHECK(bytes < raw);
+        } else {
+            if (bytes < raw) fprintf(stderr, "  %s: not compressed, yet %llu bytes\n", kind.name, (unsigned long long)bytes);
+            CHECK(bytes >= raw);
+        }
+        nearkit_index_free(ix);
+    }
+    free(x);
+}
+
 int main(void) {
     test_versions_and_names();
+    test_compressed_flag_means_smaller();
     test_param_descriptions();
     test_create_errors();
     test_add_search_errors();

@@ -1197,7 +1197,7 @@ const nearkit_index_ops nearkit_hnsw_ops = {
 /* The coded kinds: hnsw over the codes of a codec with per-row kernels. */
 #define CODED_OPS(KIND, NAME, CREATE, TEXT)                                                              \
     {                                                                                                    \
-        .kind = KIND, .name = NAME, .description = TEXT, .flags = 0,                                     \
+        .kind = KIND, .name = NAME, .description = TEXT, .flags = NEARKIT_KIND_FLAG_COMPRESSED,          \
         .metric_mask = (1u << NEARKIT_METRIC_L2) | (1u << NEARKIT_METRIC_COSINE) | (1u << NEARKIT_METRIC_IP), \
         .params = coded_params, .n_params = N_CODED_PARAMS, .create = CREATE, .destroy = hnsw_destroy, \
         .add = hnsw_add, .add_prepare = hnsw_add_prepare, .add_publish = hnsw_add_publish,               \

@@ -1413,7 +1413,8 @@ const nearkit_index_ops nearkit_ivf_binary_ops = {
 
 #define CODES_OPS(KIND, NAME, CREATE, TEXT)                                                       \
     {                                                                                             \
-        .kind = KIND, .name = NAME, .description = TEXT, .flags = NEARKIT_KIND_FLAG_NEEDS_TRAINING, \
+        .kind = KIND, .name = NAME, .description = TEXT,                                         \
+        .flags = NEARKIT_KIND_FLAG_NEEDS_TRAINING | NEARKIT_KIND_FLAG_COMPRESSED,                 \
         .metric_mask = (1u << NEARKIT_METRIC_L2) | (1u << NEARKIT_METRIC_COSINE) | (1u << NEARKIT_METRIC_IP), \
         .params = codes_params, .n_params = sizeof codes_params / sizeof codes_params[0],         \
         .create = CREATE, IVF_OPS,                                                                \
@@ -1441,7 +1442,7 @@ const nearkit_index_ops nearkit_ivf_pq_ops = {
     .description = "inverted file over product-quantised codes (m bytes per vector: 8 bits per "
                    "dimension / m dimensions, k-means codebooks), optional exact re-rank (refine); "
                    "l2, cosine, ip",
-    .flags = NEARKIT_KIND_FLAG_NEEDS_TRAINING,
+    .flags = NEARKIT_KIND_FLAG_NEEDS_TRAINING | NEARKIT_KIND_FLAG_COMPRESSED,
     .metric_mask = (1u << NEARKIT_METRIC_L2) | (1u << NEARKIT_METRIC_COSINE) | (1u << NEARKIT_METRIC_IP),
     .params = pq_params,
     .n_params = sizeof pq_params / sizeof pq_params[0],

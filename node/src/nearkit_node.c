@@ -1051,7 +1051,7 @@ static napi_value nk_set_bool_prop(napi_env env, napi_value obj, const char *key
 /* Metric values are small non-negative integers (they index metric_mask bits). */
 #define NK_METRIC_SCAN 32
 
-/* kinds() -> [{name, id, exact, needsTraining, needsBuild, metrics: [...], description}] */
+/* kinds() -> [{name, id, exact, needsTraining, needsBuild, compressed, metrics: [...], description}] */
 static napi_value nk_kinds(napi_env env, napi_callback_info info) {
     napi_value array;
     size_t count = nearkit_kind_count(), i;
@@ -1071,6 +1071,7 @@ static napi_value nk_kinds(napi_env env, napi_callback_info info) {
             !nk_set_bool_prop(env, obj, "exact", ki.flags & NEARKIT_KIND_FLAG_EXACT) ||
             !nk_set_bool_prop(env, obj, "needsTraining", ki.flags & NEARKIT_KIND_FLAG_NEEDS_TRAINING) ||
             !nk_set_bool_prop(env, obj, "needsBuild", ki.flags & NEARKIT_KIND_FLAG_NEEDS_BUILD) ||
+            !nk_set_bool_prop(env, obj, "compressed", ki.flags & NEARKIT_KIND_FLAG_COMPRESSED) ||
             !nk_set_number_prop(env, obj, "flags", ki.flags) ||
             !nk_set_string_prop(env, obj, "description", ki.description))
             return NULL;

@@ -16,7 +16,8 @@ test('library information comes from the C library', () => {
   assert.equal(typeof nk.abiVersion, 'number');
   assert.equal(require('../package.json').version, nk.version, 'package version follows the library');
   const kinds = nk.kinds();
-  assert.ok(kinds.some((k) => k.name === 'flat' && k.exact));
+  assert.ok(kinds.some((k) => k.name === 'flat' && k.exact && !k.compressed));
+  assert.ok(kinds.some((k) => k.name === 'ivf_sq8' && k.compressed));
   for (const k of kinds) {
     assert.equal(typeof k.name, 'string');
     assert.equal(typeof k.description, 'string');

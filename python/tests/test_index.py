@@ -33,6 +33,7 @@ def test_kinds_and_metrics_come_from_the_library():
     assert len(names) == lowlevel.nearkit_kind_count()
     flat = nearkit.kind_info("FLAT")
     assert flat.exact and set(nearkit.metrics()) <= set(flat.metrics)
+    assert not flat.compressed and nearkit.kind_info("ivf_sq8").compressed
     assert {"l2", "l1", "linf", "cosine", "ip", "hamming"} <= set(nearkit.metrics())
     assert nearkit.metric_name("euclidean") == "l2"
     assert flat.supports("manhattan")

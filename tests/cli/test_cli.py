@@ -773,6 +773,10 @@ class Demo(Base):
         self.assertEqual(sum(1 for l in lines if l.startswith("flat ")), 3, out)  # two float sections, one binary
         self.assertIn("binary:", out)
         self.assertIn("planted", out)
+        # the low-dimension section leaves the compressed kinds out, and says so
+        low = out[out.index("(low dimension)"):out.index("binary:")]
+        self.assertIn("compressed kinds left out", low)
+        self.assertNotIn("ivf_sq8", low)
         self.assertTrue(lines[-1].startswith("Advice: "), lines[-1])
         for name in kinds():
             self.assertIn(name, out)

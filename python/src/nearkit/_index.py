@@ -98,6 +98,8 @@ class KindInfo(NamedTuple):
     needs_build: bool
     metrics: tuple
     description: str
+    #: Searches codes of a codec smaller than the vectors (fp16, bf16, sq8, sq4, pq).
+    compressed: bool = False
 
     def supports(self, metric):
         """Whether this kind supports ``metric`` (a name, aliases accepted)."""
@@ -113,7 +115,7 @@ def _all_kind_infos():
         infos.append(KindInfo(name, kind, bool(flags & _ll.NEARKIT_KIND_FLAG_EXACT),
                               bool(flags & _ll.NEARKIT_KIND_FLAG_NEEDS_TRAINING),
                               bool(flags & _ll.NEARKIT_KIND_FLAG_NEEDS_BUILD), metric_names,
-                              description))
+                              description, bool(flags & _ll.NEARKIT_KIND_FLAG_COMPRESSED)))
     return infos
 
 

@@ -44,6 +44,7 @@ pub const NEARKIT_KIND_HNSW_SQ4: nearkit_kind = 16;
 pub const NEARKIT_KIND_FLAG_EXACT: u32 = 1;
 pub const NEARKIT_KIND_FLAG_NEEDS_TRAINING: u32 = 2;
 pub const NEARKIT_KIND_FLAG_NEEDS_BUILD: u32 = 4;
+pub const NEARKIT_KIND_FLAG_COMPRESSED: u32 = 8;
 pub const NEARKIT_FILTER_NONE: u32 = 0;
 pub const NEARKIT_FILTER_IDS: u32 = 1;
 pub const NEARKIT_FILTER_BITMAP: u32 = 2;

@@ -355,6 +355,12 @@ impl KindInfo {
         self.flags & sys::NEARKIT_KIND_FLAG_NEEDS_BUILD != 0
     }
 
+    /// True when it searches codes of a codec smaller than the vectors (fp16, bf16, sq8, sq4,
+    /// pq): less memory, recall bounded by the codes unless the originals are kept (`refine`).
+    pub fn is_compressed(&self) -> bool {
+        self.flags & sys::NEARKIT_KIND_FLAG_COMPRESSED != 0
+    }
+
     /// The raw mask: bit `1 << metric.raw()` set for each supported metric.
     pub fn metric_mask(&self) -> u32 {
         self.metric_mask

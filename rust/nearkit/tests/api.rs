@@ -35,7 +35,8 @@ fn kinds_are_enumerated_from_the_library() {
         }
     }
     let flat = Kind::FLAT.info().unwrap();
-    assert!(flat.is_exact() && !flat.needs_training());
+    assert!(flat.is_exact() && !flat.needs_training() && !flat.is_compressed());
+    assert!(Kind::IVF_SQ8.info().unwrap().is_compressed());
     assert_eq!(flat.metrics(), Metric::all(), "flat supports every metric");
     assert_eq!(Kind::from_raw(999).name(), None);
     assert_eq!(Kind::from_raw(999).to_string(), "kind#999");

@@ -17,6 +17,8 @@ public record KindInfo(String name, int code, int flags, int metricMask, String 
     public static final int FLAG_NEEDS_TRAINING = 2;
     /** Flag: {@link Index#build()} must run after adding, before searching. */
     public static final int FLAG_NEEDS_BUILD = 4;
+    /** Flag: the kind searches codes of a codec smaller than the vectors (fp16, bf16, sq8, sq4, pq). */
+    public static final int FLAG_COMPRESSED = 8;
 
     /**
      * Whether results equal the flat index's at default settings.
@@ -43,6 +45,16 @@ public record KindInfo(String name, int code, int flags, int metricMask, String 
      */
     public boolean needsBuild() {
         return (flags & FLAG_NEEDS_BUILD) != 0;
+    }
+
+    /**
+     * Whether the kind searches compressed codes (less memory; recall bounded by the codes unless
+     * the originals are kept with {@code refine}).
+     *
+     * @return true for the codec kinds
+     */
+    public boolean isCompressed() {
+        return (flags & FLAG_COMPRESSED) != 0;
     }
 
     /**

@@ -35,6 +35,8 @@ class ApiTest {
         KindInfo flat = Nearkit.kind("FLAT").orElseThrow();
         assertEquals("flat", flat.name());
         assertTrue(flat.isExact());
+        assertFalse(flat.isCompressed());
+        assertTrue(Nearkit.kind("ivf_sq8").orElseThrow().isCompressed());
         for (Metric m : Metric.values()) {
             assertTrue(flat.supports(m), "flat supports " + m);
         }
