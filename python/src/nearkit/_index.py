@@ -245,6 +245,12 @@ def _call_params(nprobe, ef_search, params):
     Names are checked by the C library (an unknown one is a NotFoundError, a build parameter an
     InvalidArgumentError); values must be numbers.
     """
+    if not params and (nprobe is None or ef_search is None):  # none or one: the common calls
+        if nprobe is not None:
+            return (("nprobe", _param_value(nprobe, "nprobe")),)
+        if ef_search is not None:
+            return (("ef_search", _param_value(ef_search, "ef_search")),)
+        return None
     pairs = []
     if nprobe is not None:
         pairs.append(("nprobe", _param_value(nprobe, "nprobe")))
@@ -252,7 +258,7 @@ def _call_params(nprobe, ef_search, params):
         pairs.append(("ef_search", _param_value(ef_search, "ef_search")))
     for name, value in params.items():
         pairs.append((name, _param_value(value, name)))
-    return tuple(pairs) if pairs else None
+    return tuple(pairs)
 
 
 def _result_arrays(n, k):
@@ -294,6 +300,9 @@ def _format_params(params):
 
 
 def _param_value(value, name):
+    t = type(value)
+    if t is int or t is float:  # before the ABC checks below, which cost a microsecond per call
+        return float(value)
     if isinstance(value, (bool, np.bool_)):
         return 1.0 if value else 0.0
     if isinstance(value, numbers.Real):
@@ -689,9 +698,6 @@ class Index:
         may search one index with different values at once. A name the kind does not have is a
         :class:`~nearkit.NotFoundError`, a build parameter an InvalidArgumentError.
         """
-        if filter is not None or nprobe is not None or ef_search is not None or params:
-            return self._search_with(queries, k, num_threads, _filter_arg(filter),
-                                     _call_params(nprobe, ef_search, params))
         q = queries
         # Fast path: an array of the input dtype, C-contiguous, of the right width (no copy).
         if type(q) is _ndarray and q.dtype is self._dtype_in and q.flags.c_contiguous:
@@ -710,19 +716,14 @@ class Index:
             k = _int_arg(k, "k", 0, _U64_MAX)
         if num_threads:
             num_threads = _int_arg(num_threads, "num_threads", 0, _U32_MAX)
-        ids, distances = _result_arrays(n, k)
-        _search(self._h, self._type_of(q), q, k, num_threads, ids, distances)
-        return ids, distances
-
-    def _search_with(self, queries, k, num_threads, allowed, call_params):
-        """search() with a filter or per-call parameters (already converted)."""
-        q = self._vectors(queries, "queries")
-        k = _int_arg(k, "k", 0, _U64_MAX)
-        if num_threads:
-            num_threads = _int_arg(num_threads, "num_threads", 0, _U32_MAX)
-        ids, distances = _result_arrays(q.shape[0], k)
-        _search_with(self._h, self._type_of(q), q, k, num_threads, allowed, call_params, ids,
-                     distances)
+        if filter is None and nprobe is None and ef_search is None and not params:
+            ids, distances = _result_arrays(n, k)
+            _search(self._h, self._type_of(q), q, k, num_threads, ids, distances)
+        else:
+            allowed, call_params = _filter_arg(filter), _call_params(nprobe, ef_search, params)
+            ids, distances = _result_arrays(n, k)
+            _search_with(self._h, self._type_of(q), q, k, num_threads, allowed, call_params, ids,
+                         distances)
         return ids, distances
 
     def range_search(self, queries, radius, *, num_threads=0, filter=None, nprobe=None,
