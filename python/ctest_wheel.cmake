@@ -42,6 +42,14 @@ version = ".".join(parts)
 assert nearkit.__version__ == version, (nearkit.__version__, version)
 from importlib.metadata import version as dist_version
 assert dist_version("nearkit") == version, dist_version("nearkit")
+# the licence and OpenBLAS's notices travel in the wheel's metadata
+from importlib.metadata import distribution
+dist = distribution("nearkit")
+names = {f.name: f for f in dist.files}
+assert "LICENSE" in names and "THIRD_PARTY_NOTICES.txt" in names, sorted(names)
+assert "OpenBLAS" in names["THIRD_PARTY_NOTICES.txt"].read_text()
+assert "Apache License" in names["LICENSE"].read_text()
+assert "Apache-2.0" in (dist.metadata.get("License-Expression") or dist.metadata.get("License") or ""), dict(dist.metadata)
 rng = np.random.default_rng(0)
 x = rng.random((500, 16), dtype=np.float32)
 index = nearkit.Index(kind="flat", metric="l2", dim=16)

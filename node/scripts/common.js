@@ -8,6 +8,8 @@ const platformDir = `${process.platform}-${process.arch}`;
 const prebuiltPath = path.join(nodeRoot, 'prebuilds', platformDir, 'nearkit.node');
 const builtPath = path.join(nodeRoot, 'build', 'Release', 'nearkit.node');
 const vendoredRoot = path.join(nodeRoot, 'deps', 'nearkit');
+// The files every package carries from the repository's root: the licence and OpenBLAS's notices.
+const NOTICES = ['LICENSE', 'THIRD_PARTY_NOTICES.txt'];
 
 // The directory holding include/nearkit.h, core/, bindings/ and the core's CMakeLists.txt: the copy shipped
 // in the npm package (deps/nearkit), or the repository around node/.
@@ -22,4 +24,4 @@ function fail(message) {
   process.exit(1);
 }
 
-module.exports = { nodeRoot, platformDir, prebuiltPath, builtPath, vendoredRoot, sourceRoot, fail };
+module.exports = { nodeRoot, platformDir, prebuiltPath, builtPath, vendoredRoot, NOTICES, sourceRoot, fail };

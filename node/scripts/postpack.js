@@ -4,8 +4,9 @@
 // copy of them, at its root).
 const fs = require('fs');
 const path = require('path');
-const { vendoredRoot } = require('./common');
+const { nodeRoot, vendoredRoot, NOTICES } = require('./common');
 
 if (fs.existsSync(path.join(path.dirname(vendoredRoot), '.vendored-by-prepack'))) {
   fs.rmSync(path.dirname(vendoredRoot), { recursive: true, force: true });
+  for (const name of NOTICES) fs.rmSync(path.join(nodeRoot, name), { force: true });
 }

@@ -10,7 +10,7 @@
 const fs = require('fs');
 const path = require('path');
 const { spawnSync } = require('child_process');
-const { nodeRoot, prebuiltPath, builtPath, vendoredRoot, fail } = require('./common');
+const { nodeRoot, prebuiltPath, builtPath, vendoredRoot, NOTICES, fail } = require('./common');
 
 if (!fs.existsSync(builtPath)) {
   const r = spawnSync(process.execPath, [path.join(__dirname, 'build.js')], { stdio: 'inherit' });
@@ -37,5 +37,7 @@ if (path.resolve(vendoredRoot) !== repoRoot && fs.existsSync(path.join(repoRoot,
   for (const name of ['LICENSE', 'LICENSE.md', 'LICENSE.txt']) {
     if (fs.existsSync(path.join(repoRoot, name))) copy(name);
   }
+  // the licence and OpenBLAS's notices (the prebuilt addon links it in), at the package's root
+  for (const name of NOTICES) fs.copyFileSync(path.join(repoRoot, name), path.join(nodeRoot, name));
   fs.writeFileSync(path.join(path.dirname(vendoredRoot), '.vendored-by-prepack'), '');
 }

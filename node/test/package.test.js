@@ -52,6 +52,8 @@ test('npm pack makes a tarball with the prebuilt binary and the C sources', () =
     'package/deps/nearkit/CMakeLists.txt',
     'package/deps/nearkit/bindings/handle.c',
     'package/deps/nearkit/bindings/handle.h',
+    'package/LICENSE',
+    'package/THIRD_PARTY_NOTICES.txt',
   ]) {
     assert.ok(files.includes(f), `${f} is missing from the tarball`);
   }
@@ -60,6 +62,9 @@ test('npm pack makes a tarball with the prebuilt binary and the C sources', () =
     assert.ok(!/^package\/(test|examples|build|build-core|node_modules)\//.test(f), `${f} should not be packed`);
   }
   assert.ok(!fs.existsSync(path.join(nodeRoot, 'deps')), 'postpack removes the vendored copy');
+  assert.ok(!fs.existsSync(path.join(nodeRoot, 'THIRD_PARTY_NOTICES.txt')), 'postpack removes the notices copy');
+  const manifest = JSON.parse(execFileSync('tar', ['xzOf', tarball, 'package/package.json'], { encoding: 'utf8' }));
+  assert.equal(manifest.license, 'Apache-2.0');
 });
 
 test('the sample project installs the tarball without compiling and runs a search', { timeout: 300000 }, () => {

@@ -23,6 +23,17 @@ class ApiTest {
     Path tmp;
 
     @Test
+    void theJarCarriesTheLicenceAndTheNoticesOfWhatItLinks() throws Exception {
+        for (String name : new String[] {"/META-INF/LICENSE", "/META-INF/THIRD_PARTY_NOTICES.txt"}) {
+            try (var in = Nearkit.class.getResourceAsStream(name)) {
+                assertNotNull(in, name + " is not in the jar");
+                String text = new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+                assertTrue(text.contains(name.endsWith("LICENSE") ? "Apache License" : "OpenBLAS"), name);
+            }
+        }
+    }
+
+    @Test
     void libraryInformation() {
         assertEquals(NativeLib.EXPECTED_ABI_VERSION, Nearkit.abiVersion());
         assertTrue(Nearkit.version().matches("\\d+\\.\\d+\\.\\d+"), Nearkit.version());
