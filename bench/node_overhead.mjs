@@ -31,7 +31,9 @@
 //
 // Prints name=value lines: c_tiny_us, node_tiny_us (medians of the blocks' mean per-call times),
 // node_overhead_us, node_overhead_iqr_us (p25..p75 of the paired differences), the same with
-// _params, and c_batch_s, node_batch_s, node_batch_vs_c, node_batch_sync_s.
+// _params, node_overhead_in_c_calls (node_overhead_us / c_tiny_us: other jobs on the cores slow
+// both sides alike, so this ratio moves less from run to run than the microseconds), and
+// c_batch_s, node_batch_s, node_batch_vs_c, node_batch_sync_s.
 // Targets (issue 18): node_overhead_us <= 2, stable within 0.5 us over three runs.
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -194,6 +196,7 @@ async function measureOverheads(program, dir, base, queries, rounds, calls) {
       report[`${name}_us`] = percentile(diffs, 0.5).toFixed(3);
       report[`${name}_iqr_us`] = `${percentile(diffs, 0.25).toFixed(3)}..${percentile(diffs, 0.75).toFixed(3)}`;
     }
+    report.node_overhead_in_c_calls = (percentile(plain.diffs, 0.5) / plain.c).toFixed(3);
   } finally {
     server.close();
     flat.close();

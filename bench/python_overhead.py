@@ -31,7 +31,9 @@ Batch, unchanged: the C program `bench_overhead_c DIR` times a 10,000-query k = 
 
 Prints name=value lines: c_tiny_us, python_tiny_us (medians of the blocks' mean per-call times),
 python_overhead_us, python_overhead_iqr_us (p25..p75 of the paired differences), the same with
-_params, and c_batch_s, python_batch_s, python_batch_vs_c.
+_params, python_overhead_in_c_calls (python_overhead_us / c_tiny_us: other jobs on the cores slow
+both sides alike, so this ratio moves less from run to run than the microseconds), and
+c_batch_s, python_batch_s, python_batch_vs_c.
 Targets (issue 18): python_overhead_us <= 2, stable within 0.5 us over three runs.
 """
 
@@ -155,6 +157,7 @@ def measure_overheads(program, workdir, base, queries, rounds, calls):
         p25, p50, p75 = np.percentile(d, [25, 50, 75])
         report[f"{name}_us"] = p50
         report[f"{name}_iqr_us"] = f"{p25:.3f}..{p75:.3f}"
+    report["python_overhead_in_c_calls"] = report["python_overhead_us"] / c
     return report
 
 

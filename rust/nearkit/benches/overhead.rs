@@ -34,6 +34,8 @@
 //! rust_overhead_iqr_us           its interquartile range (p25..p75)
 //! rust_overhead_into_us (+_iqr)  the same for Index::search_into
 //! rust_overhead_params_us (+_iqr) the same for search_with(ef_search) on hnsw
+//! rust_overhead_in_c_calls       rust_overhead_us / c_tiny_us (other jobs on the cores slow
+//!                                both sides alike: this moves less between runs)
 //! c_batch_s, rust_batch_s, rust_batch_vs_c   the batch against the C program
 //! rust_paired_batch_vs_c         in process, Index::search / raw call on the batch (best of 5)
 //! ```
@@ -279,6 +281,7 @@ fn measure_overheads(dim: usize, base: &[f32], queries: &[f32]) {
     print_spread("rust_overhead", &diffs);
     print_spread("rust_overhead_into", &into_diffs);
     print_spread("rust_overhead_params", &params_diffs);
+    println!("rust_overhead_in_c_calls={:.3}", percentile(&diffs, 0.5) / percentile(&c, 0.5));
 }
 
 /// Best of BATCH_RUNS batch searches through `Index::search`, in seconds.

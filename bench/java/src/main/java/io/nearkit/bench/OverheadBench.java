@@ -52,7 +52,9 @@ import java.util.Map;
  *
  * <p>Usage: {@code OverheadBench BENCH_OVERHEAD_C DIR}. Prints c_tiny_us, java_tiny_us (medians of
  * the blocks' mean per-call times), java_overhead_us, java_overhead_iqr_us (p25..p75 of the paired
- * differences), the same with _params, and c_batch_s, java_batch_s, java_batch_vs_c.
+ * differences), the same with _params, java_overhead_in_c_calls (java_overhead_us / c_tiny_us:
+ * other jobs on the cores slow both sides alike, so this ratio moves less from run to run than the
+ * microseconds), and c_batch_s, java_batch_s, java_batch_vs_c.
  * Target (issue 18): java_overhead_us at most 1, stable within 0.5 us over three runs.
  */
 public final class OverheadBench {
@@ -214,6 +216,8 @@ public final class OverheadBench {
             report.put("java_tiny_us", String.format("%.3f", plain[0][1]));
             putSpread(report, "java_overhead", plain[1]);
             putSpread(report, "java_overhead_params", params[1]);
+            report.put("java_overhead_in_c_calls",
+                    String.format("%.3f", percentile(plain[1], 0.5) / plain[0][0]));
         }
         return report;
     }
