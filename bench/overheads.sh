@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The four language packages' call-overhead benchmarks against C, one after another:
 #   bash bench/overheads.sh            (after bash ci/build.sh; installs the packages it needs)
-# Each prints name=value lines (<lang>_overhead_us, <lang>_batch_vs_c, ...).
+# Each prints name=value lines (<lang>_overhead_us with its _iqr_us, <lang>_overhead_params_us,
+# <lang>_overhead_in_c_calls, <lang>_batch_vs_c, ...); the design is in each script's header and
+# in the README ("Language packages: call overhead against C").
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=$root/build
@@ -20,7 +22,7 @@ echo "# java"
 sh "$root/bench/java/run.sh" "$build"
 
 echo "# node"
-(cd "$root/node" && node scripts/build.js >/dev/null)
+(cd "$root/node" && node scripts/build.js >"$build/node-build.log" 2>&1) || { cat "$build/node-build.log"; exit 1; }
 node "$root/bench/node_overhead.mjs" --c-bench "$build/bench_overhead_c"
 
 echo "# rust"

@@ -5,7 +5,7 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-build=${1:-$root/build}
+build=$(cd "${1:-$root/build}" && pwd)
 if [ ! -x "$build/bench_overhead_c" ]; then
     cmake --build "$build" --target bench_overhead_c -j2 >/dev/null
 fi

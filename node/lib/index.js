@@ -43,6 +43,20 @@ function toNativeName(name) {
   return name.replace(/([a-z0-9])([A-Z])/g, (_, before, c) => before + '_' + c.toLowerCase());
 }
 
+// The parameter names of searches, converted once each: a search with per-call parameters names
+// the same few every time, and converting them is most of what its options cost. Bounded, so that
+// a caller inventing names cannot grow it without end.
+const NATIVE_NAMES = new Map();
+const NATIVE_NAMES_MAX = 256;
+function cachedNativeName(name) {
+  let nativeName = NATIVE_NAMES.get(name);
+  if (nativeName === undefined) {
+    nativeName = toNativeName(name);
+    if (NATIVE_NAMES.size < NATIVE_NAMES_MAX) NATIVE_NAMES.set(name, nativeName);
+  }
+  return nativeName;
+}
+
 function toJsName(name) {
   return name.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
 }
@@ -147,35 +161,35 @@ function paramNumber(name, value) {
 
 const SEARCH_KEYS = new Set(['numThreads', 'filter', 'params']);
 
-// Search options -> {numThreads, filter, paramNames, paramValues} for the addon. Every key but
-// numThreads, filter and params names a parameter of this call (nprobe, efSearch, maxRadius...),
-// as does every key of options.params; the library checks the names and values.
+// Appends one per-call parameter to the names and values the addon takes (undefined: left out).
+function addCallParam(names, values, name, value) {
+  if (value === undefined) return;
+  const nativeName = cachedNativeName(name);
+  if (names.includes(nativeName)) throw invalidArgument(`parameter ${name} is given twice`);
+  names.push(nativeName);
+  values.push(paramNumber(name, value));
+}
+
+// Search options -> [numThreads, filter, paramNames, paramValues] for the addon (an array: the
+// addon reads it by index, cheaper than by property name). Every key but numThreads, filter and
+// params names a parameter of this call (nprobe, efSearch, maxRadius...), as does every key of
+// options.params; the library checks the names and values.
 function searchOptions(options) {
   if (options === undefined || options === null) return undefined;
   if (typeof options !== 'object' || Array.isArray(options)) throw typeError('search options must be an object');
   const paramNames = [];
   const paramValues = [];
-  const addParam = (name, value) => {
-    if (value === undefined) return;
-    const nativeName = toNativeName(name);
-    if (paramNames.includes(nativeName)) throw invalidArgument(`parameter ${name} is given twice`);
-    paramNames.push(nativeName);
-    paramValues.push(paramNumber(name, value));
-  };
-  for (const key of Object.keys(options)) if (!SEARCH_KEYS.has(key)) addParam(key, options[key]);
+  for (const key in options) {
+    if (Object.hasOwn(options, key) && !SEARCH_KEYS.has(key)) addCallParam(paramNames, paramValues, key, options[key]);
+  }
   const { params } = options;
   if (params !== undefined && params !== null) {
     if (typeof params !== 'object' || Array.isArray(params)) {
       throw typeError('options.params must be an object of name: value pairs');
     }
-    for (const key of Object.keys(params)) addParam(key, params[key]);
+    for (const key of Object.keys(params)) addCallParam(paramNames, paramValues, key, params[key]);
   }
-  return {
-    numThreads: optionalCount(options.numThreads, 'options.numThreads'),
-    filter: toFilter(options.filter),
-    paramNames,
-    paramValues,
-  };
+  return [optionalCount(options.numThreads, 'options.numThreads'), toFilter(options.filter), paramNames, paramValues];
 }
 
 // The addon returns [ids, distances] / [offsets, ids, distances]; the result objects are made here.

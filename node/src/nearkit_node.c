@@ -681,25 +681,33 @@ static int nk_get_call_params(napi_env env, napi_value names, napi_value values,
     return 0;
 }
 
-/* Reads the options of one search into `o` (its final place: the options point into it). `copy`:
- * copy the filter's ids or bitmap (an asynchronous call). On failure the caller still frees `o`
- * with nk_search_opts_free. */
+/* Element i of the options array; throws and returns -1 on failure. */
+static int nk_get_option(napi_env env, napi_value options, uint32_t i, napi_value *out) {
+    if (napi_get_element(env, options, i, out) != napi_ok) {
+        nk_throw_napi_failure(env);
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads the options of one search into `o` (its final place: the options point into it):
+ * undefined, or [numThreads, filter, paramNames, paramValues] as lib/index.js makes them (an
+ * array, read by index: cheaper than four lookups by name). `copy`: copy the filter's ids or
+ * bitmap (an asynchronous call). On failure the caller still frees `o` with nk_search_opts_free. */
 static int nk_get_search_options(napi_env env, napi_value value, nk_search_opts *o, int copy) {
-    napi_valuetype type;
+    bool is_array = false;
     napi_value threads, filter, names, values;
     const nearkit_filter no_filter = NEARKIT_FILTER_INIT;
     memset(o, 0, sizeof *o);
     nearkit_search_options_init(&o->opts);
     o->filter = no_filter;
     if (nk_is_nullish(env, value)) return 0;
-    if (napi_typeof(env, value, &type) != napi_ok || type != napi_object) {
-        nk_throw_type(env, "search options must be an object");
+    if (napi_is_array(env, value, &is_array) != napi_ok || !is_array) {
+        nk_throw_type(env, "search options must be [numThreads, filter, paramNames, paramValues]");
         return -1;
     }
-    if (nk_get_named(env, value, "numThreads", &threads) != 0 ||
-        nk_get_named(env, value, "filter", &filter) != 0 ||
-        nk_get_named(env, value, "paramNames", &names) != 0 ||
-        nk_get_named(env, value, "paramValues", &values) != 0)
+    if (nk_get_option(env, value, 0, &threads) != 0 || nk_get_option(env, value, 1, &filter) != 0 ||
+        nk_get_option(env, value, 2, &names) != 0 || nk_get_option(env, value, 3, &values) != 0)
         return -1;
     if (!nk_is_nullish(env, threads) &&
         nk_get_uint32(env, threads, "numThreads", &o->opts.num_threads) != 0)
@@ -969,14 +977,16 @@ static napi_value nk_set_max_buffer_bytes(napi_env env, napi_callback_info info)
     return NULL;
 }
 
-/* k-NN results as [ids: BigInt64Array, distances: Float32Array] over n * k entries each;
- * lib/index.js turns the pair into {ids, distances, k, count} (a JavaScript object literal is much
- * cheaper to make there than property by property through Node-API). */
-static napi_value nk_search_result(napi_env env, napi_value ids_ab, napi_value dist_ab, uint64_t n,
-                                   uint64_t k) {
+/* k-NN results as [ids: BigInt64Array, distances: Float32Array] over n * k entries each, at byte
+ * offsets ids_at of ids_ab and dist_at of dist_ab; lib/index.js turns the pair into {ids,
+ * distances, k, count} (a JavaScript object literal is much cheaper to make there than property by
+ * property through Node-API). */
+static napi_value nk_search_result(napi_env env, napi_value ids_ab, size_t ids_at,
+                                   napi_value dist_ab, size_t dist_at, uint64_t n, uint64_t k) {
     napi_value result, ids, distances;
-    NK_CALL(env, napi_create_typedarray(env, napi_bigint64_array, (size_t)(n * k), ids_ab, 0, &ids));
-    NK_CALL(env, napi_create_typedarray(env, napi_float32_array, (size_t)(n * k), dist_ab, 0,
+    NK_CALL(env, napi_create_typedarray(env, napi_bigint64_array, (size_t)(n * k), ids_ab, ids_at,
+                                        &ids));
+    NK_CALL(env, napi_create_typedarray(env, napi_float32_array, (size_t)(n * k), dist_ab, dist_at,
                                         &distances));
     NK_CALL(env, napi_create_array_with_length(env, 2, &result));
     NK_CALL(env, napi_set_element(env, result, 0, ids));
@@ -1443,9 +1453,11 @@ static napi_value nk_search(napi_env env, napi_callback_info info) {
     uint64_t k;
     nk_search_opts o;
     nk_js_filter f;
-    napi_value ids_ab, dist_ab;
-    void *ids, *dist;
-    char what[96];
+    napi_value result_ab;
+    void *result_data;
+    int64_t *ids;
+    float *dist;
+    char what[96] = "the results";
     nearkit_status st;
     if (nk_get_args(env, info, &a) != 0) return NULL;
     if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
@@ -1453,10 +1465,13 @@ static napi_value nk_search(napi_env env, napi_callback_info info) {
         nk_get_uint64(env, a.argv[2], "k", &k) != 0 || nk_check_result_size(env, q.n, k) != 0)
         return NULL;
     if (nk_get_search_options(env, a.argv[3], &o, 0) != 0) goto fail;
-    nk_knn_what(what, sizeof what, q.n, k);
-    if ((ids_ab = nk_new_arraybuffer(env, q.n * k * 8, what, &ids)) == NULL ||
-        (dist_ab = nk_new_arraybuffer(env, q.n * k * 4, what, &dist)) == NULL)
-        goto fail;
+    /* One ArrayBuffer holds both results, the ids first (8-byte aligned), then the distances:
+     * one allocation a call instead of two. The text naming the results is needed only where the
+     * buffer can fail: a large one (making it costs more than a small search). */
+    if (q.n * k * 12 > NK_SMALL_BUFFER_BYTES) nk_knn_what(what, sizeof what, q.n, k);
+    if ((result_ab = nk_new_arraybuffer(env, q.n * k * 12, what, &result_data)) == NULL) goto fail;
+    ids = result_data;
+    dist = (float *)(ids + q.n * k);
     if ((ix = nk_lock(env, h)) == NULL) goto fail;
     if (o.fn != NULL) nk_sync_filter_begin(env, h, &o, &f);
     st = nearkit_index_search(ids, dist, ix, q.type, q.data, q.n, k, &o.opts);
@@ -1464,7 +1479,7 @@ static napi_value nk_search(napi_env env, napi_callback_info info) {
     nk_search_opts_free(&o);
     if (o.fn != NULL && nk_sync_filter_end(env, h, &f)) return NULL;
     if (st != NEARKIT_OK) return nk_throw_status(env, st);
-    return nk_search_result(env, ids_ab, dist_ab, q.n, k);
+    return nk_search_result(env, result_ab, 0, result_ab, (size_t)(q.n * k * 8), q.n, k);
 fail:
     nk_search_opts_free(&o);
     return NULL;
@@ -1862,7 +1877,7 @@ static napi_value nk_work_search_result(napi_env env, nk_work *w) {
         return NULL;
     }
     if ((dist_ab = nk_adopt_arraybuffer(env, dist, total * 4, &ignored)) == NULL) return NULL;
-    return nk_search_result(env, ids_ab, dist_ab, w->n, w->k);
+    return nk_search_result(env, ids_ab, 0, dist_ab, 0, w->n, w->k);
 }
 
 /* The rows of a finished get, made from the work's own memory (taken over). */

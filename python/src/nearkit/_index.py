@@ -81,6 +81,9 @@ _I64_MAX = np.iinfo(np.int64).max
 _empty = np.empty
 # Most entries a result array may have: numpy indexes bytes with intp, and ids take 8 bytes each.
 _MAX_RESULT_ENTRIES = np.iinfo(np.intp).max // 8
+# Results up to this many entries are allocated in search without the checks of _result_arrays
+# (a function call and a test that cannot fail: a measurable share of a single-query search).
+_SMALL_RESULT_ENTRIES = 4096
 _ndarray = np.ndarray
 _stat = _ll.nkpy_stat
 
@@ -498,7 +501,8 @@ class Index:
     (``nprobe=``, ``ef_search=``, ...).
     """
 
-    __slots__ = ("_h", "_kind", "_metric", "_dim", "_vtype", "_width", "_dtype_in", "__weakref__")
+    __slots__ = ("_h", "_kind", "_metric", "_dim", "_vtype", "_width", "_dtype_in", "_search_key",
+                 "__weakref__")
 
     def __init__(self, kind="flat", metric="l2", dim=None, num_threads=0, seed=42, **params):
         if dim is None:
@@ -528,6 +532,9 @@ class Index:
         object.__setattr__(self, "_width", _stat(handle, _ll.NKPY_STAT_VECTOR_BYTES)
                            // (4 if vtype == _FLOAT else 1))
         object.__setattr__(self, "_dtype_in", _F32 if vtype == _FLOAT else _U8)
+        # What search reads on every call, in one attribute: each attribute read of an Index goes
+        # through __getattr__'s hook, a measurable share of a single-query search.
+        object.__setattr__(self, "_search_key", (handle, self._dtype_in, self._width, vtype))
 
     # -- conversion of inputs --
 
@@ -698,13 +705,14 @@ class Index:
         may search one index with different values at once. A name the kind does not have is a
         :class:`~nearkit.NotFoundError`, a build parameter an InvalidArgumentError.
         """
+        h, dtype_in, width, qtype = self._search_key
         q = queries
         # Fast path: an array of the input dtype, C-contiguous, of the right width (no copy).
-        if type(q) is _ndarray and q.dtype is self._dtype_in and q.flags.c_contiguous:
+        if type(q) is _ndarray and q.dtype is dtype_in and q.flags.c_contiguous:
             shape = q.shape
-            if len(shape) == 2 and shape[1] == self._width:
+            if len(shape) == 2 and shape[1] == width:
                 n = shape[0]
-            elif len(shape) == 1 and shape[0] == self._width:
+            elif len(shape) == 1 and shape[0] == width:
                 n = 1
             else:
                 q = self._vectors(q, "queries")  # raises the shape error
@@ -712,18 +720,23 @@ class Index:
         else:
             q = self._vectors(q, "queries")
             n = q.shape[0]
+            qtype = self._type_of(q)
         if type(k) is not int or k < 0 or k > _U64_MAX:
             k = _int_arg(k, "k", 0, _U64_MAX)
         if num_threads:
             num_threads = _int_arg(num_threads, "num_threads", 0, _U32_MAX)
         if filter is None and nprobe is None and ef_search is None and not params:
-            ids, distances = _result_arrays(n, k)
-            _search(self._h, self._type_of(q), q, k, num_threads, ids, distances)
+            allowed = call_params = None
         else:
             allowed, call_params = _filter_arg(filter), _call_params(nprobe, ef_search, params)
+        if n * k <= _SMALL_RESULT_ENTRIES:  # where the checks of _result_arrays cannot fail
+            ids, distances = _empty((n, k), _I64), _empty((n, k), _F32)
+        else:
             ids, distances = _result_arrays(n, k)
-            _search_with(self._h, self._type_of(q), q, k, num_threads, allowed, call_params, ids,
-                         distances)
+        if allowed is None and call_params is None:
+            _search(h, qtype, q, k, num_threads, ids, distances)
+        else:
+            _search_with(h, qtype, q, k, num_threads, allowed, call_params, ids, distances)
         return ids, distances
 
     def range_search(self, queries, radius, *, num_threads=0, filter=None, nprobe=None,

@@ -799,15 +799,22 @@ static int32_t call_predicate(void *context, int64_t id) {
 
 /* ---- search options ---------------------------------------------------------------------------- */
 
-/* A nearkit_search_options built from io.nearkit.SearchOptions' fields, with what it borrows. */
+/* Per-call parameters held in call_options itself: a call names one or two, and two callocs
+ * and frees were a measurable share of a single-query search with them. */
+#define CALL_INLINE_PARAMS 4
+
+/* A nearkit_search_options built from io.nearkit.SearchOptions' fields, with what it borrows.
+ * The options point into the struct: it must not be copied once read. */
 typedef struct call_options {
     nearkit_search_options options;
     nearkit_filter filter;
-    nearkit_param_value *params; /* n_params, names borrowed from `names` */
-    jstring *names;
+    nearkit_param_value *params; /* n_params, names borrowed from `names`; inline_params or heap */
+    jstring *names;              /* inline_names or heap */
     jsize n_params;
     int has_predicate;
     predicate_call predicate;
+    nearkit_param_value inline_params[CALL_INLINE_PARAMS];
+    jstring inline_names[CALL_INLINE_PARAMS];
 } call_options;
 
 /* Points co->filter at the direct buffer of ids or bitmap bytes, or at the FilterCall. `type` is
@@ -879,8 +886,13 @@ static int read_params(JNIEnv *env, call_options *co, jobjectArray names, jdoubl
     if (n == 0) {
         return 1;
     }
-    co->params = (nearkit_param_value *)calloc((size_t)n, sizeof *co->params);
-    co->names = (jstring *)calloc((size_t)n, sizeof *co->names);
+    if (n <= CALL_INLINE_PARAMS) {
+        co->params = co->inline_params; /* zeroed by read_options */
+        co->names = co->inline_names;
+    } else {
+        co->params = (nearkit_param_value *)calloc((size_t)n, sizeof *co->params);
+        co->names = (jstring *)calloc((size_t)n, sizeof *co->names);
+    }
     if (co->params == NULL || co->names == NULL) {
         throw_oom(env, "could not allocate native memory for the search parameters");
         return 0;
@@ -907,8 +919,10 @@ static void release_options(JNIEnv *env, call_options *co) {
         release_utf(env, co->names[i], co->params[i].name);
         (*env)->DeleteLocalRef(env, co->names[i]);
     }
-    free(co->params);
-    free(co->names);
+    if (co->params != co->inline_params) {
+        free(co->params);
+        free(co->names);
+    }
     if (co->has_predicate) {
         jthrowable t = atomic_load(&co->predicate.thrown);
         if (t != NULL) {
