@@ -324,7 +324,7 @@ static void test_living(nearkit_kind kind, const char *params) {
     expect_section(buf, size, "CENT", centroids, sizeof centroids, "two centroids");
     centroids[0] = NAN;
     expect_section(buf, size, "CENT", centroids, DIM * sizeof(float), "a NaN centroid");
-    uint8_t codes[3];
+    uint8_t codes[3] = {0};
     expect_section(buf, size, "CODE", codes, sizeof codes, "a partial code");
     if (kept) {
         float orig[DIM] = {0};

@@ -4,7 +4,7 @@
  * index's results exactly.
  *
  * One implementation, three parts: the quantizer (ivf_quantizer.c), the list store
- * (ivf_lists.c), and a scanner per code format (ivf_scan_*.c). Six configurations of it are kinds:
+ * (ivf_lists.c), and a scanner per code format (ivf_scan_*.c). Its configurations are the kinds:
  *   - ivf_flat: float vectors kept as they are, for l2, cosine and ip; k-means centroids
  *     (spherical for cosine and ip); rows labelled by their ids; lists saved list by list;
  *   - ivf_binary: packed binary codes under Hamming; binary k-means centroids; rows labelled by
