@@ -32,6 +32,13 @@ a peer (faiss; for pq faiss and faiss_fs; for pq4 faiss_fs):
   the peer's at that recall: 0 when only the peer reaches it, empty when the peer does not);
   <tag>_memory_vs_<peer>         nearkit's bytes per vector over the peer's (below 1: smaller).
 The unprefixed ivf<C>_vs_<peer>_qps_at_rXX are the minimum over datasets and refine settings.
+
+Brute force over codes (--flat, default sq8,pq4; "" for none): nearkit's flat_sq8 against Faiss's
+IndexScalarQuantizer (QT_8bit), and flat_pq with nbits=4 (2m sub-quantisers of 4 bits) against
+IndexPQFastScan of the same code size; both trained on the same sample, searched at one thread,
+every query in one batch call. Per dataset D and codec C (tag D_flat_C):
+  <tag>_<lib>_recall, <tag>_<lib>_qps, <tag>_<lib>_bytes_per_vector (lib nearkit or faiss);
+  <tag>_vs_faiss_qps, <tag>_vs_faiss_memory   nearkit's over Faiss's.
 Draws memory per vector against recall at a fixed nprobe into --plot (docs/codes_memory_recall.png).
 Needs: pip install numpy faiss-cpu matplotlib, and nearkit's Python package.
 """
@@ -53,6 +60,7 @@ TARGETS = (0.90, 0.95, 0.99)
 FIXED_NPROBE = 16  # the plot's and the README's fixed setting
 FAISS_QTYPE = {"sq8": "QT_8bit", "sq4": "QT_4bit", "fp16": "QT_fp16", "bf16": "QT_bf16"}
 CODECS = (*FAISS_QTYPE, "pq", "pq4")
+FLAT_CODECS = ("sq8", "pq4")
 
 
 def pq_m(dim):
@@ -150,6 +158,36 @@ class FaissCodes:
         self.index = self.ivf = self.quantizer = None
 
 
+class NearkitFlatCodes(NearkitCodes):
+    """Brute force over codes: flat_sq8, or for pq4 flat_pq's fast scan (2m sub-quantisers of 4 bits)."""
+
+    def __init__(self, nearkit, codec, metric, dim):
+        extra = {"nbits": 4, "m": 2 * pq_m(dim)} if codec == "pq4" else {}
+        kind = "flat_pq" if codec == "pq4" else f"flat_{codec}"
+        self.label, self.key, self.index = f"nearkit {kind}", "nearkit", None
+        self.make = lambda: nearkit.Index(kind=kind, metric=metric, dim=dim, num_threads=BUILD_THREADS,
+                                          seed=SEED, **extra)
+
+
+class FaissFlatCodes(FaissCodes):
+    """Faiss's brute force over the same codes: IndexScalarQuantizer, or IndexPQFastScan (2m x 4 bits)."""
+
+    def __init__(self, faiss, codec, metric, dim):
+        super().__init__(faiss, codec, metric, dim, nlist=0, refine=0)
+        self.key = "faiss"
+        self.label = f"Faiss PQ{2 * pq_m(dim)}x4fs" if codec == "pq4" else f"Faiss SQ{codec[2:]}"
+
+    def build(self, base, sample):
+        f, d = self.faiss, self.dim
+        metric = f.METRIC_INNER_PRODUCT if self.metric != "l2" else f.METRIC_L2
+        self.index = f.IndexPQFastScan(d, 2 * pq_m(d), 4, metric) if self.codec == "pq4" else \
+            f.IndexScalarQuantizer(d, getattr(f.ScalarQuantizer, FAISS_QTYPE[self.codec]), metric)
+        f.omp_set_num_threads(BUILD_THREADS)
+        self.index.train(self.prepare(sample))
+        self.index.add(self.prepare(base))
+        f.omp_set_num_threads(1)
+
+
 def import_faiss():
     import importlib.util
     import subprocess
@@ -179,6 +217,23 @@ def at_nprobe(curve, p):
         if value >= p:
             return r, q
     return curve[-1][1], curve[-1][2]
+
+
+def run_flat(name, data, nearkit, faiss, codecs):
+    """Brute force over codes, nearkit's flat kinds against Faiss's: one measurement each (no knob)."""
+    base, queries, score, metric, dim, sample = data
+    for codec in codecs:
+        tag, figures = f"{name}_flat_{codec}", {}
+        for lib in (NearkitFlatCodes(nearkit, codec, metric, dim), FaissFlatCodes(faiss, codec, metric, dim)):
+            lib.build(base, sample)
+            seconds, ids = ivf.timed(lambda: lib.batch(queries))
+            figures[lib.key] = {"recall": score(ids), "qps": len(queries) / seconds,
+                                "bytes_per_vector": lib.bytes_per_vector(len(base))}
+            lib.free()
+            for what, value in figures[lib.key].items():
+                hv.emit(f"{tag}_{lib.key}_{what}", value)
+        hv.emit(f"{tag}_vs_faiss_qps", figures["nearkit"]["qps"] / figures["faiss"]["qps"])
+        hv.emit(f"{tag}_vs_faiss_memory", figures["nearkit"]["bytes_per_vector"] / figures["faiss"]["bytes_per_vector"])
 
 
 def run(name, scale, nearkit, faiss, args, rng, results):
@@ -218,6 +273,7 @@ def run(name, scale, nearkit, faiss, args, rng, results):
                 hv.emit(f"{tag}_memory_vs_{peer.key}", ours["bpv"] / theirs["bpv"])
                 results.append({"dataset": name, "codec": codec, "refine": refine, "peer": peer.key,
                                 "nearkit": ours, "faiss": theirs})
+    run_flat(name, (base, queries, score, metric, dim, sample), nearkit, faiss, args.flat)
 
 
 def summary(results):
@@ -269,7 +325,8 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--datasets", default="fashion,synth128")
-    ap.add_argument("--codecs", default="sq8,fp16,bf16,sq4,pq,pq4")
+    ap.add_argument("--codecs", default="sq8,fp16,bf16,sq4,pq,pq4", help='IVF codecs ("" for none)')
+    ap.add_argument("--flat", default=",".join(FLAT_CODECS), help='brute force over codes: sq8, pq4 ("" for none)')
     ap.add_argument("--refine", default="0,3", help="re-rank factors: 0 (codes only) and R * k candidates")
     ap.add_argument("--scale", default="1.0", help="fraction of every base, or name=fraction,...")
     ap.add_argument("--queries", type=int, default=1000)
@@ -277,11 +334,12 @@ def main():
     ap.add_argument("--work-dir", default="/tmp/nearkit-bench-codes")
     ap.add_argument("--plot", default=os.path.join(here, "..", "docs", "codes_memory_recall.png"))
     args = ap.parse_args()
-    args.codecs = args.codecs.split(",")
+    args.codecs = [c for c in args.codecs.split(",") if c]
+    args.flat = [c for c in args.flat.split(",") if c]
     args.refine = [int(r) for r in args.refine.split(",")]
-    unknown = [c for c in args.codecs if c not in CODECS]
+    unknown = [c for c in args.codecs if c not in CODECS] + [c for c in args.flat if c not in FLAT_CODECS]
     if unknown:
-        sys.exit(f"unknown codecs {unknown} ({', '.join(CODECS)})")
+        sys.exit(f"unknown codecs {unknown} (ivf: {', '.join(CODECS)}; flat: {', '.join(FLAT_CODECS)})")
     scales = hv.dataset_scales(args.scale, args.datasets.split(","))
     faiss = import_faiss()
     nearkit = hv.import_nearkit()
@@ -294,7 +352,8 @@ def main():
     for name in args.datasets.split(","):
         run(name, scales.get(name, 1.0), nearkit, faiss, args, rng, results)
     summary(results)
-    table(results)
+    if results:
+        table(results)
     if args.plot and results:
         plot(args.plot, results)
         hv.emit("plot", os.path.abspath(args.plot))

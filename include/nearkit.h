@@ -179,6 +179,18 @@ typedef int32_t nearkit_kind;
 #define NEARKIT_KIND_HNSW_BF16 15  /* hnsw over bfloat16 codes, optional exact re-rank (since 0.2) */
 #define NEARKIT_KIND_HNSW_SQ4 16   /* hnsw over 4-bit scalar-quantised codes, optional exact
                                     * re-rank; trained as hnsw_sq8 (since 0.2) */
+/* Brute force over codes: every stored code is scanned for every query (memory of the codes,
+ * recall of the codec), optional exact re-rank of ceil(refine * k) candidates by the originals,
+ * which refine > 0 at training keeps; l2, cosine, ip. */
+#define NEARKIT_KIND_FLAT_FP16 17  /* flat over fp16 codes; no training: searchable as add returns,
+                                    * refine is read at the first add (since 0.2) */
+#define NEARKIT_KIND_FLAT_BF16 18  /* flat over bfloat16 codes; as flat_fp16 (since 0.2) */
+#define NEARKIT_KIND_FLAT_SQ8 19   /* flat over 8-bit scalar-quantised codes; ranges trained by train
+                                    * or build, rows added before wait and are searched exactly
+                                    * (since 0.2) */
+#define NEARKIT_KIND_FLAT_SQ4 20   /* flat over 4-bit scalar-quantised codes; as flat_sq8 (since 0.2) */
+#define NEARKIT_KIND_FLAT_PQ 21    /* flat over product-quantised codes (m, nbits 8 or 4: the fast
+                                    * scan); trained as flat_sq8 (since 0.2) */
 
 /* Flags of nearkit_kind_info.flags. */
 #define NEARKIT_KIND_FLAG_EXACT 1u          /* results equal the flat index's at default settings */

@@ -154,6 +154,23 @@ static uint32_t bt_crc32(const uint8_t *p, size_t n) {
 #define BT_TAG(s) ((uint32_t)(uint8_t)(s)[0] | (uint32_t)(uint8_t)(s)[1] << 8 | \
                    (uint32_t)(uint8_t)(s)[2] << 16 | (uint32_t)(uint8_t)(s)[3] << 24)
 
+/* The body of section `tag` of a saved image (docs/format.md), or NULL when it is missing. */
+static const uint8_t *bt_section(const uint8_t *image, const char *tag) {
+    uint32_t header, n_sections;
+    memcpy(&header, image + 12, 4);
+    memcpy(&n_sections, image + 16 + 36, 4);
+    size_t at = 16 + header;
+    for (uint32_t i = 0; i < n_sections; i++) {
+        uint32_t t;
+        uint64_t len;
+        memcpy(&t, image + at, 4);
+        memcpy(&len, image + at + 8, 8);
+        if (t == BT_TAG(tag)) return image + at + 16;
+        at += 16 + len;
+    }
+    return NULL;
+}
+
 /* A copy of a saved image (docs/format.md) with section `tag` replaced by `body` (size bytes),
  * or dropped when body is NULL, and with the section count and checksum fixed. NULL when the
  * section is missing. Free with free(). */

@@ -51,6 +51,8 @@ static nearkit_index *create_index(const setup *s, nearkit_kind kind) {
                : kind == NEARKIT_KIND_HNSW ? "ef_search=1000000" /* >= count: exact */
                : kind >= NEARKIT_KIND_HNSW_SQ8 && kind <= NEARKIT_KIND_HNSW_SQ4
                    ? "ef_search=1000000,refine=1000" /* codes: a scan of the kept originals, exact */
+               : kind >= NEARKIT_KIND_FLAT_FP16 && kind <= NEARKIT_KIND_FLAT_PQ
+                   ? "refine=1000" /* brute force over codes, every candidate re-ranked: exact */
                                            : NULL;
     nearkit_index *ix = NULL;
     CHECK_STATUS(nearkit_index_create(&ix, kind, s->metric, s->dim, &o), NEARKIT_OK);

@@ -53,6 +53,9 @@ extern const nearkit_index_ops nearkit_ivf_fp16_ops, nearkit_ivf_bf16_ops, neark
 /* The coded hnsw kinds (kinds/hnsw.c). */
 extern const nearkit_index_ops nearkit_hnsw_sq8_ops, nearkit_hnsw_fp16_ops, nearkit_hnsw_bf16_ops,
     nearkit_hnsw_sq4_ops;
+/* Brute force over codes: the IVF family with one list (kinds/ivf.c). */
+extern const nearkit_index_ops nearkit_flat_fp16_ops, nearkit_flat_bf16_ops, nearkit_flat_sq8_ops,
+    nearkit_flat_sq4_ops, nearkit_flat_pq_ops;
 
 /* Every kind compiled in; a new kind is one line here. */
 static const nearkit_index_ops *const kinds[] = {
@@ -72,6 +75,11 @@ static const nearkit_index_ops *const kinds[] = {
     &nearkit_hnsw_fp16_ops,
     &nearkit_hnsw_bf16_ops,
     &nearkit_hnsw_sq4_ops,
+    &nearkit_flat_fp16_ops,
+    &nearkit_flat_bf16_ops,
+    &nearkit_flat_sq8_ops,
+    &nearkit_flat_sq4_ops,
+    &nearkit_flat_pq_ops,
 };
 #define N_KINDS (sizeof kinds / sizeof kinds[0])
 

@@ -63,6 +63,17 @@ nearkit_status nearkit_ivf_quantizer_train_float(nearkit_ivf_quantizer *q, const
     return st;
 }
 
+nearkit_status nearkit_ivf_quantizer_single(nearkit_ivf_quantizer *q, const nearkit_index *ix) {
+    q->centroids = nearkit_aligned_alloc_array(ix->dimension, sizeof(float));
+    if (!q->centroids) return nearkit_oom();
+    memset(q->centroids, 0, (size_t)ix->dimension * sizeof(float));
+    q->centroids[0] = 1.0f;
+    q->nlist = 1;
+    nearkit_status st = compute_norms(q, ix);
+    if (st) nearkit_ivf_quantizer_free(q);
+    return st;
+}
+
 nearkit_status nearkit_ivf_quantizer_train_binary(nearkit_ivf_quantizer *q, const nearkit_index *ix,
                                                   uint32_t nlist, const uint8_t *codes, uint64_t n,
                                                   uint64_t sample, uint32_t iterations) {
@@ -78,6 +89,10 @@ nearkit_status nearkit_ivf_quantizer_train_binary(nearkit_ivf_quantizer *q, cons
 
 nearkit_status nearkit_ivf_quantizer_assign(const nearkit_ivf_quantizer *q, const nearkit_index *ix,
                                             uint32_t *assign, const void *vectors, uint64_t n) {
+    if (q->nlist == 1) { /* the one cell holds everything: no distance to compute */
+        memset(assign, 0, (size_t)n * sizeof *assign);
+        return NEARKIT_OK;
+    }
     uint32_t threads = nearkit_resolve_threads(ix->num_threads);
     if (q->binary) {
         nearkit_binary_assign(assign, vectors, n, q->codes, q->nlist, (size_t)ix->vector_bytes, threads);
@@ -116,7 +131,7 @@ void nearkit_ivf_probe_free(nearkit_ivf_probe *p) {
 static uint32_t probe_float(nearkit_ivf_probe *p, const nearkit_ivf_quantizer *q, const nearkit_index *ix,
                             const float *query, uint32_t nprobe, bool ordered) {
     if (nprobe > q->nlist) nprobe = q->nlist;
-    if (nprobe == q->nlist && !ordered) {
+    if (nprobe == q->nlist && (!ordered || q->nlist == 1)) { /* every list: no centroid to rank */
         for (uint32_t l = 0; l < q->nlist; l++) p->probes[l] = l;
         return q->nlist;
     }

@@ -33,6 +33,11 @@ uint32_t nearkit_ivf_automatic_nlist(uint64_t n, uint32_t max);
 nearkit_status nearkit_ivf_quantizer_train_float(nearkit_ivf_quantizer *q, const nearkit_index *ix,
                                                  const nearkit_kmeans_config *cfg, const float *x,
                                                  uint64_t n);
+/* A float quantizer of one cell that every vector belongs to (the flat_* kinds: brute force over
+ * codes as an IVF of one list). Nothing is trained and no distance to it is ever computed (assign
+ * and probe know the one cell); its centroid is the first basis vector only so that the file's
+ * CENT section passes the loader's checks (finite, unit length) under every metric. */
+nearkit_status nearkit_ivf_quantizer_single(nearkit_ivf_quantizer *q, const nearkit_index *ix);
 /* Trains nlist binary centroids on a sample of at most sample of the n codes. */
 nearkit_status nearkit_ivf_quantizer_train_binary(nearkit_ivf_quantizer *q, const nearkit_index *ix,
                                                   uint32_t nlist, const uint8_t *codes, uint64_t n,

@@ -4,7 +4,7 @@
  * index's results exactly.
  *
  * One implementation, three parts: the quantizer (ivf_quantizer.c), the list store
- * (ivf_lists.c), and a scanner per code format (ivf_scan_*.c). Six configurations of it are kinds:
+ * (ivf_lists.c), and a scanner per code format (ivf_scan_*.c). Its configurations are the kinds:
  *   - ivf_flat: float vectors kept as they are, for l2, cosine and ip; k-means centroids
  *     (spherical for cosine and ip); rows labelled by their ids; lists saved list by list;
  *   - ivf_binary: packed binary codes under Hamming; binary k-means centroids; rows labelled by
@@ -16,6 +16,17 @@
  *     re-ranks ceil(refine * k) candidates exactly (ivf_scan_codes.c); trained with refine 0 they
  *     are dropped, get decodes the codes, and an exact pass (few admitted rows) runs over decoded
  *     vectors.
+   - flat_fp16, flat_bf16, flat_sq8, flat_sq4, flat_pq: brute force over codes (Faiss's
+ *     IndexScalarQuantizer and IndexPQ), which is the compressed configuration with exactly one
+ *     list: no nlist, nprobe or coarse training; the quantizer is one cell that nothing is ranked
+ *     against (nearkit_ivf_quantizer_single: assign and probe know it without a distance), so the
+ *     codecs, the re-rank, remove / filter / get, batches, save / load and their checks are the
+ *     ivf codec kinds' own. What that leaves: a query scans its one list on one thread (batches
+ *     still spread queries over threads); a filtered call never gathers (the scan visits every
+ *     row anyway, so gathering would only add a decode and a float distance per admitted row),
+ *     it tests ids in the list scan. fp16 and bf16 have nothing to learn, so their first add
+ *     trains (the one cell) and rows are searchable as add returns; the codec kinds with ranges
+ *     or codebooks train as the ivf ones do and search the waiting rows exactly until then.
  * Their parameters, defaults and file layouts are those of format v1 (docs/format.md).
  *
  * Vectors added before training wait in insertion order (a row store) and go to their lists at
@@ -88,6 +99,8 @@ typedef struct ivf_config {
     bool binary;               /* binary quantizer, rows labelled by position, saved by position */
     bool compressed;           /* codes of a codec (format): float quantizer, rows by position */
     int format;                /* compressed: NEARKIT_CODE_* or NEARKIT_CODEC_PQ8 (ivf_pq: or PQ4, by nbits) */
+    bool one_list;             /* the flat_* kinds: one list that every query scans, no coarse training */
+    bool trains_on_add;        /* a codec with nothing to learn (fp16, bf16): the first add trains */
     bool nlist_becomes_trained; /* the nlist parameter reports the trained number once trained */
     uint32_t max_nlist;
     uint64_t max_count;        /* rows an index holds at most */
@@ -177,15 +190,15 @@ static const ivf_config sq8_config = CODES_CONFIG("ivf_sq8", NEARKIT_CODE_SQ8);
 static const ivf_config sq4_config = CODES_CONFIG("ivf_sq4", NEARKIT_CODE_SQ4);
 
 /* ivf_pq: the compressed kinds' parameters and the number of sub-quantisers. */
+#define P_PQ_SHAPE                                                                                \
+    PARAM("m", BUILD_INT, 0, 1048576, 0,                                                          \
+          "sub-quantisers: a code is m * nbits / 8 bytes; m divides the dimension; 0 chooses a byte " \
+          "per 4 dimensions (or per 2, or per 1 where 4 does not divide it)"),                    \
+    PARAM("nbits", BUILD_INT, 4, 8, 8,                                                            \
+          "bits per sub-quantiser: 8 (256 centroids, float tables) or 4 (16 centroids, the fast scan: " \
+          "8-bit tables summed 32 codes at a time in SIMD registers)")
 static const nearkit_param_desc pq_params[] = {
-    P_FLOAT_NLIST, P_CODES_NPROBE, P_FLOAT_TRAINING, P_CODES_REFINE,
-    PARAM("m", BUILD_INT, 0, 1048576, 0,
-         "sub-quantisers: a code is m * nbits / 8 bytes; m divides the dimension; 0 chooses a byte "
-         "per 4 dimensions (or per 2, or per 1 where 4 does not divide it)"),
-    PARAM("nbits", BUILD_INT, 4, 8, 8,
-         "bits per sub-quantiser: 8 (256 centroids, float tables) or 4 (16 centroids, the fast scan: "
-         "8-bit tables summed 32 codes at a time in SIMD registers)"),
-    P_FLOAT_LIST_STATS, P_CODES_BYTES,
+    P_FLOAT_NLIST, P_CODES_NPROBE, P_FLOAT_TRAINING, P_CODES_REFINE, P_PQ_SHAPE, P_FLOAT_LIST_STATS, P_CODES_BYTES,
 };
 static const setting pq_settings[] = {S_NLIST, S_NPROBE, S_TRAIN_SAMPLE, S_ITERATIONS, S_TRAIN_INIT,
                                       S_REFINE, S_PQ_M, S_PQ_NBITS, S_MAX_LIST_SIZE, S_EMPTY_LISTS,
@@ -196,6 +209,31 @@ static const ivf_config pq_config = {
     .default_nprobe = 10, .default_iterations = NEARKIT_KMEANS_DEFAULT_ITERATIONS,
     .params = pq_params, .settings = pq_settings,
 };
+
+/* The flat_* kinds (brute force over codes): the ivf codec kinds with exactly one list, so no
+ * nlist, nprobe or coarse training to set; the codec trains as theirs does. */
+static const nearkit_param_desc flat_codes_params[] = {P_CODES_REFINE, P_CODES_BYTES};
+static const setting flat_codes_settings[] = {S_REFINE, S_BYTES_PER_VECTOR};
+static const nearkit_param_desc flat_pq_params[] = {P_CODES_REFINE, P_PQ_SHAPE, P_CODES_BYTES};
+static const setting flat_pq_settings[] = {S_REFINE, S_PQ_M, S_PQ_NBITS, S_BYTES_PER_VECTOR};
+
+#define FLAT_CODES_CONFIG(NAME, FORMAT, TRAINS_ON_ADD, PARAMS, SETTINGS)                          \
+    {                                                                                             \
+        .name = NAME, .scanner = &nearkit_ivf_scan_codes, .compressed = true, .one_list = true,   \
+        .trains_on_add = TRAINS_ON_ADD, .format = FORMAT, .max_nlist = 1, .max_count = BINARY_MAX_COUNT, \
+        .default_nprobe = 1, .default_iterations = NEARKIT_KMEANS_DEFAULT_ITERATIONS,             \
+        .params = PARAMS, .settings = SETTINGS,                                                   \
+    }
+static const ivf_config flat_fp16_config =
+    FLAT_CODES_CONFIG("flat_fp16", NEARKIT_CODE_FP16, true, flat_codes_params, flat_codes_settings);
+static const ivf_config flat_bf16_config =
+    FLAT_CODES_CONFIG("flat_bf16", NEARKIT_CODE_BF16, true, flat_codes_params, flat_codes_settings);
+static const ivf_config flat_sq8_config =
+    FLAT_CODES_CONFIG("flat_sq8", NEARKIT_CODE_SQ8, false, flat_codes_params, flat_codes_settings);
+static const ivf_config flat_sq4_config =
+    FLAT_CODES_CONFIG("flat_sq4", NEARKIT_CODE_SQ4, false, flat_codes_params, flat_codes_settings);
+static const ivf_config flat_pq_config =
+    FLAT_CODES_CONFIG("flat_pq", NEARKIT_CODEC_PQ8, false, flat_pq_params, flat_pq_settings);
 
 static const ivf_config flat_config = {
     .name = "ivf_flat",
@@ -276,6 +314,11 @@ static nearkit_status bf16_create(nearkit_index *ix) { return ivf_create(ix, &bf
 static nearkit_status sq8_create(nearkit_index *ix) { return ivf_create(ix, &sq8_config); }
 static nearkit_status sq4_create(nearkit_index *ix) { return ivf_create(ix, &sq4_config); }
 static nearkit_status pq_create(nearkit_index *ix) { return ivf_create(ix, &pq_config); }
+static nearkit_status flat_fp16_create(nearkit_index *ix) { return ivf_create(ix, &flat_fp16_config); }
+static nearkit_status flat_bf16_create(nearkit_index *ix) { return ivf_create(ix, &flat_bf16_config); }
+static nearkit_status flat_sq8_create(nearkit_index *ix) { return ivf_create(ix, &flat_sq8_config); }
+static nearkit_status flat_sq4_create(nearkit_index *ix) { return ivf_create(ix, &flat_sq4_config); }
+static nearkit_status flat_pq_create(nearkit_index *ix) { return ivf_create(ix, &flat_pq_config); }
 
 /* Back to untrained: no quantizer, no lists. */
 static void drop_trained(ivf_impl *v) {
@@ -392,6 +435,7 @@ static uint64_t binary_sample(const ivf_impl *v, uint32_t nlist) {
 /* Trains the quantizer on n vectors: nlist as set (automatic: about sqrt(n)), at most n. */
 static nearkit_status train_quantizer(nearkit_index *ix, const void *x, uint64_t n) {
     ivf_impl *v = impl_of(ix);
+    if (v->config->one_list) return nearkit_ivf_quantizer_single(&v->quantizer, ix);
     uint32_t nlist = v->nlist ? v->nlist : nearkit_ivf_automatic_nlist(n, v->config->max_nlist);
     if (nlist > n) nlist = (uint32_t)n;
     if (nlist < 1) nlist = 1;
@@ -464,11 +508,24 @@ static nearkit_status train_and_index(nearkit_index *ix, const void *x, uint64_t
     return NEARKIT_OK;
 }
 
+/* A codec with nothing to learn (flat_fp16, flat_bf16) trains at the first add, so that the rows
+ * go straight to their codes and are searchable as add returns: on the waiting rows if any (a
+ * file saved untrained), else on the rows being added (the codec reads nothing of them). */
+static nearkit_status train_at_add(nearkit_index *ix, const void *vectors, uint64_t n) {
+    ivf_impl *v = impl_of(ix);
+    bool waiting = v->pending.count > 0;
+    return train_and_index(ix, waiting ? NULL : vectors, waiting ? 0 : n);
+}
+
 static nearkit_status ivf_add(nearkit_index *ix, const void *vectors, uint64_t n, const int64_t *ids) {
     ivf_impl *v = impl_of(ix);
     if (n > v->config->max_count - ivf_count(ix))
         return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "the %s index holds at most %llu codes",
                                  v->config->name, (unsigned long long)v->config->max_count);
+    if (!is_trained(v) && v->config->trains_on_add && n > 0) {
+        nearkit_status st = train_at_add(ix, vectors, n);
+        if (st) return st;
+    }
     if (!is_trained(v)) return nearkit_rows_append(&v->pending, ix, vectors, n, ids);
     if (by_position(v->config)) {
         nearkit_status st = store_position_ids(v, ids, n); /* ids past count are ignored should filing fail */
@@ -487,6 +544,7 @@ static nearkit_status ivf_train(nearkit_index *ix, const void *vectors, uint64_t
 static nearkit_status ivf_build(nearkit_index *ix) {
     ivf_impl *v = impl_of(ix);
     if (is_trained(v)) return NEARKIT_OK;
+    if (v->pending.count == 0 && v->config->trains_on_add) return NEARKIT_OK; /* the first add trains */
     if (v->pending.count == 0)
         return nearkit_set_error(NEARKIT_ERR_STATE,
                                  "the %s index has nothing to train on: add vectors (or call train) "
@@ -814,7 +872,7 @@ static void set_codes_view(nearkit_ivf_view *view, const nearkit_search_call *c,
 static bool ivf_plan(nearkit_search_call *c, void *plan) {
     const ivf_impl *v = impl_of(c->ix);
     nearkit_ivf_view *view = plan;
-    uint32_t nlist = v->quantizer.nlist, nprobe = (uint32_t)call_setting(c, S_NPROBE);
+    uint32_t nlist = v->quantizer.nlist, nprobe = v->config->one_list ? 1 : (uint32_t)call_setting(c, S_NPROBE);
     *view = (nearkit_ivf_view){
         .quantizer = &v->quantizer, .lists = &v->lists, .nprobe = nprobe < nlist ? nprobe : nlist,
         .batch_probes = nprobe < nlist ? nprobe : nlist, .position_ids = v->position_ids, .max_sqnorm = v->max_sqnorm, .selectivity = 1.0};
@@ -829,7 +887,9 @@ static bool ivf_plan(nearkit_search_call *c, void *plan) {
         return true;
     }
     double share = estimate_selectivity(c, v);
-    if (gathering_pays(c, v, view->nprobe, share)) return gather_lists(view, c, v);
+    /* one list: the scan visits every row anyway, and a gathering would decode the admitted rows
+     * and compute float distances on top of the same tests */
+    if (!v->config->one_list && gathering_pays(c, v, view->nprobe, share)) return gather_lists(view, c, v);
     view->selectivity = share;
     view->admit_first = admit_first_pays(c->ix, share);
     view->batch_probes = batch_probes_filtered(view);
@@ -1066,8 +1126,8 @@ static nearkit_status ivf_set_param(nearkit_index *ix, size_t i, double value) {
         break;
     case S_PQ_NBITS:
         if (value != 4.0 && value != 8.0)
-            return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "nbits = %g: ivf_pq takes 4 or 8 bits per sub-quantiser",
-                                     value);
+            return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "nbits = %g: %s takes 4 or 8 bits per sub-quantiser",
+                                     value, v->config->name);
         v->pq_nbits = (uint32_t)value;
         break;
     default:
@@ -1257,7 +1317,7 @@ static nearkit_status load_codes(nearkit_index *ix, const nearkit_reader *r) {
     /* ivf_pq's format word says which pq (nbits) */
     bool pq4 = pq && meta[0] == NEARKIT_CODEC_PQ4;
     if (meta[0] != (uint32_t)v->config->format && !pq4) return corrupt("code format differs from the kind's");
-    if (meta[1] > FLAT_MAX_NLIST || meta[2] > 1 || (meta[1] == 0 && (meta[2] || meta[3])) || (!pq && meta[3]))
+    if (meta[1] > v->config->max_nlist || meta[2] > 1 || (meta[1] == 0 && (meta[2] || meta[3])) || (!pq && meta[3]))
         return corrupt("code header fields out of range");
     if (meta[1] == 0) return nearkit_rows_load(&v->pending, ix, r, false);
     if (pq) v->pq_nbits = pq4 ? 4 : 8;
@@ -1327,26 +1387,39 @@ static void describe_binary(const nearkit_index *ix, nearkit_strbuf *sb) {
                            probed == nlist ? " (exact)" : "", nearkit_kernels()->name);
 }
 
+/* The one list of a flat_* kind: every code scanned for every query. */
+static void describe_one_list(const nearkit_index *ix, nearkit_strbuf *sb, const char *codec) {
+    const ivf_impl *v = impl_of(ix);
+    nearkit_strbuf_appendf(sb, "brute force over %llu %s codes of %zu bytes per vector (float32: %llu), every "
+                           "code scanned for every query\n",
+                           (unsigned long long)v->lists.count, codec, v->codec.code_size,
+                           (unsigned long long)ix->vector_bytes);
+}
+
 static void describe_codes(const nearkit_index *ix, nearkit_strbuf *sb) {
     const ivf_impl *v = impl_of(ix);
     const char *codec = nearkit_codec_name(v->codec.format);
     if (!is_trained(v)) {
-        nearkit_strbuf_appendf(sb, "inverted file over %s codes, not trained: %llu vectors wait for build or train\n",
-                               codec, (unsigned long long)v->pending.count);
+        nearkit_strbuf_appendf(sb, "%s over %s codes, not trained: %llu vectors wait for build or train\n",
+                               v->config->one_list ? "brute force" : "inverted file", codec,
+                               (unsigned long long)v->pending.count);
         return;
     }
     uint32_t nlist = v->quantizer.nlist;
     if (v->codec.m)
         nearkit_strbuf_appendf(sb, "product quantiser: %u sub-spaces of %zu dimensions, %u centroids each\n",
                                v->codec.m, (size_t)(ix->dimension / v->codec.m), v->codec.ksub);
-    nearkit_strbuf_appendf(sb,
+    if (v->config->one_list)
+        describe_one_list(ix, sb, codec);
+    else
+        nearkit_strbuf_appendf(sb,
                            "inverted file of %u lists (%s k-means) over %s codes of %zu bytes per vector "
                            "(float32: %llu), probing %u per query; list sizes: mean %.1f, max %llu, %llu empty\n",
                            nlist, ix->metric == NEARKIT_METRIC_L2 ? "Euclidean" : "spherical", codec,
                            v->codec.code_size, (unsigned long long)ix->vector_bytes,
                            v->nprobe < nlist ? v->nprobe : nlist, (double)v->lists.count / nlist,
                            (unsigned long long)nearkit_ivf_lists_max_size(&v->lists),
-                           (unsigned long long)nearkit_ivf_lists_empty(&v->lists));
+                               (unsigned long long)nearkit_ivf_lists_empty(&v->lists));
     nearkit_strbuf_appendf(sb, "memory per vector %.1f bytes; %s; distance kernels: %s\n", bytes_per_vector(ix),
                            !v->keep_originals ? "original vectors dropped (no re-rank)"
                            : v->refine > 0.0  ? "original vectors kept, candidates re-ranked exactly"
@@ -1449,3 +1522,35 @@ const nearkit_index_ops nearkit_ivf_pq_ops = {
     .create = pq_create,
     IVF_OPS,
 };
+
+/* The flat_* kinds: brute force over codes (one list; see the top). */
+#define FLAT_CODES_OPS(KIND, NAME, CREATE, FLAGS, PARAMS, TEXT)                                    \
+    {                                                                                             \
+        .kind = KIND, .name = NAME, .description = TEXT, .flags = FLAGS,                          \
+        .metric_mask = (1u << NEARKIT_METRIC_L2) | (1u << NEARKIT_METRIC_COSINE) | (1u << NEARKIT_METRIC_IP), \
+        .params = PARAMS, .n_params = sizeof PARAMS / sizeof PARAMS[0], .create = CREATE, IVF_OPS, \
+    }
+
+const nearkit_index_ops nearkit_flat_fp16_ops =
+    FLAT_CODES_OPS(NEARKIT_KIND_FLAT_FP16, "flat_fp16", flat_fp16_create, 0u, flat_codes_params,
+                   "brute force over fp16 codes (2 bytes per dimension, near lossless), searchable as "
+                   "added, optional exact re-rank (refine); l2, cosine, ip");
+const nearkit_index_ops nearkit_flat_bf16_ops =
+    FLAT_CODES_OPS(NEARKIT_KIND_FLAT_BF16, "flat_bf16", flat_bf16_create, 0u, flat_codes_params,
+                   "brute force over bfloat16 codes (2 bytes per dimension), searchable as added, "
+                   "optional exact re-rank (refine); l2, cosine, ip");
+const nearkit_index_ops nearkit_flat_sq8_ops =
+    FLAT_CODES_OPS(NEARKIT_KIND_FLAT_SQ8, "flat_sq8", flat_sq8_create, NEARKIT_KIND_FLAG_NEEDS_TRAINING,
+                   flat_codes_params,
+                   "brute force over 8-bit scalar-quantised codes (1 byte per dimension, trained "
+                   "ranges), optional exact re-rank (refine); l2, cosine, ip");
+const nearkit_index_ops nearkit_flat_sq4_ops =
+    FLAT_CODES_OPS(NEARKIT_KIND_FLAT_SQ4, "flat_sq4", flat_sq4_create, NEARKIT_KIND_FLAG_NEEDS_TRAINING,
+                   flat_codes_params,
+                   "brute force over 4-bit scalar-quantised codes (half a byte per dimension, trained "
+                   "ranges), optional exact re-rank (refine); l2, cosine, ip");
+const nearkit_index_ops nearkit_flat_pq_ops =
+    FLAT_CODES_OPS(NEARKIT_KIND_FLAT_PQ, "flat_pq", flat_pq_create, NEARKIT_KIND_FLAG_NEEDS_TRAINING,
+                   flat_pq_params,
+                   "brute force over product-quantised codes (m * nbits / 8 bytes per vector; nbits 4: "
+                   "the fast scan), optional exact re-rank (refine); l2, cosine, ip");

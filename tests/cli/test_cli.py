@@ -780,6 +780,9 @@ class Demo(Base):
         self.assertTrue(lines[-1].startswith("Advice: "), lines[-1])
         for name in kinds():
             self.assertIn(name, out)
+        # brute force over codes is left out unless --kinds names it (its build time buys no new
+        # trade-off): in the guide, never in a row
+        self.assertFalse(any(l.startswith("flat_") for l in lines), out)
         # flat is exact: recall 1 and every planted source found
         for l in lines:
             if l.startswith("flat "):
@@ -787,8 +790,9 @@ class Demo(Base):
 
     def test_demo_kind_filter(self):
         _, out, _ = run("demo", "--n", "300", "--queries", "10", "--dim", "3", "--bits", "64",
-                        "--k", "3", "--kinds", "flat", "--threads", "1")
+                        "--k", "3", "--kinds", "flat,flat_sq8", "--threads", "1")
         self.assertIn("recall@3", out)
+        self.assertTrue(any(l.startswith("flat_sq8 ") for l in out.splitlines()), out)
 
 
 class Tune(Base):
@@ -953,8 +957,8 @@ class Living(Base):
         params = ["--params", "nlist=4,nprobe=4"] if kind.startswith("ivf") else []
         if kind in ("ivf_fp16", "ivf_bf16", "ivf_sq8", "ivf_sq4", "ivf_pq"):  # codes: exact once all re-ranked
             params[1] += ",refine=1000"
-        if kind.startswith("hnsw_"):  # codes: exact once all re-ranked (ef_search 64 >= the 60 rows)
-            params = ["--params", "refine=1000"]
+        if kind.startswith(("hnsw_", "flat_")):  # codes: exact once all re-ranked (hnsw: ef_search
+            params = ["--params", "refine=1000"]  # 64 >= the 60 rows; flat_*: every code scanned)
         run("build", "--kind", kind, "--metric", metric, *params, self.path("b_%s.%s" % (metric, ext)),
             self.path(name))
         return self.path(name)

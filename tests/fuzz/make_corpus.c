@@ -86,6 +86,12 @@ static const seed seeds[] = {
     /* ivf_pq's fast scan (nbits=4: interleaved lists); d 7: an odd number of sub-spaces */
     {NEARKIT_KIND_IVF_PQ, NEARKIT_METRIC_COSINE, FLOAT_DIM, BUILT_LATE, true, "nlist=3,nbits=4,refine=2"},
     {NEARKIT_KIND_IVF_PQ, NEARKIT_METRIC_L2, FLOAT_DIM - 1, BUILT, false, "nlist=2,nbits=4"},
+    /* brute force over codes: the ivf codec kinds with one list (fp16 / bf16 trained by the first add) */
+    {NEARKIT_KIND_FLAT_FP16, NEARKIT_METRIC_L2, FLOAT_DIM, ADDED, true, "refine=2"},
+    {NEARKIT_KIND_FLAT_BF16, NEARKIT_METRIC_COSINE, FLOAT_DIM, EMPTY, false, NULL},
+    {NEARKIT_KIND_FLAT_SQ8, NEARKIT_METRIC_IP, FLOAT_DIM, BUILT_LATE, true, "refine=3"},
+    {NEARKIT_KIND_FLAT_SQ4, NEARKIT_METRIC_L2, FLOAT_DIM - 1, ADDED, false, NULL},
+    {NEARKIT_KIND_FLAT_PQ, NEARKIT_METRIC_COSINE, FLOAT_DIM, BUILT, false, "m=4,nbits=4"},
 };
 
 static uint32_t next_value(uint64_t *state) {

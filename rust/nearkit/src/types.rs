@@ -229,6 +229,17 @@ impl Kind {
     pub const HNSW_BF16: Kind = Kind(sys::NEARKIT_KIND_HNSW_BF16);
     /// Hnsw over 4-bit scalar-quantised codes, optional exact re-rank (approximate).
     pub const HNSW_SQ4: Kind = Kind(sys::NEARKIT_KIND_HNSW_SQ4);
+    /// Brute force over fp16 codes, searchable as added, optional exact re-rank (approximate).
+    pub const FLAT_FP16: Kind = Kind(sys::NEARKIT_KIND_FLAT_FP16);
+    /// Brute force over bfloat16 codes, searchable as added, optional exact re-rank (approximate).
+    pub const FLAT_BF16: Kind = Kind(sys::NEARKIT_KIND_FLAT_BF16);
+    /// Brute force over 8-bit scalar-quantised codes, optional exact re-rank (approximate).
+    pub const FLAT_SQ8: Kind = Kind(sys::NEARKIT_KIND_FLAT_SQ8);
+    /// Brute force over 4-bit scalar-quantised codes, optional exact re-rank (approximate).
+    pub const FLAT_SQ4: Kind = Kind(sys::NEARKIT_KIND_FLAT_SQ4);
+    /// Brute force over product-quantised codes (`m`, `nbits` 8 or 4: the fast scan), optional
+    /// exact re-rank (approximate).
+    pub const FLAT_PQ: Kind = Kind(sys::NEARKIT_KIND_FLAT_PQ);
 
     /// Looks a kind up by name (`"flat"`, `"vptree"`, ...; case-insensitive).
     ///
