@@ -1523,10 +1523,11 @@ const nearkit_index_ops nearkit_ivf_pq_ops = {
     IVF_OPS,
 };
 
-/* The flat_* kinds: brute force over codes (one list; see the top). */
+/* The flat_* kinds: brute force over codes (one list; see the top); all of them compressed. */
 #define FLAT_CODES_OPS(KIND, NAME, CREATE, FLAGS, PARAMS, TEXT)                                    \
     {                                                                                             \
-        .kind = KIND, .name = NAME, .description = TEXT, .flags = FLAGS,                          \
+        .kind = KIND, .name = NAME, .description = TEXT,                                         \
+        .flags = (FLAGS) | NEARKIT_KIND_FLAG_COMPRESSED,                                          \
         .metric_mask = (1u << NEARKIT_METRIC_L2) | (1u << NEARKIT_METRIC_COSINE) | (1u << NEARKIT_METRIC_IP), \
         .params = PARAMS, .n_params = sizeof PARAMS / sizeof PARAMS[0], .create = CREATE, IVF_OPS, \
     }
