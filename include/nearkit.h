@@ -179,6 +179,8 @@ typedef int32_t nearkit_kind;
 #define NEARKIT_KIND_HNSW_BF16 15  /* hnsw over bfloat16 codes, optional exact re-rank (since 0.2) */
 #define NEARKIT_KIND_HNSW_SQ4 16   /* hnsw over 4-bit scalar-quantised codes, optional exact
                                     * re-rank; trained as hnsw_sq8 (since 0.2) */
+#define NEARKIT_KIND_IVF_RABITQ 22 /* inverted file over RaBitQ codes (a bit per rotated
+                                    * dimension), optional exact re-rank (since 0.2) */
 
 /* Flags of nearkit_kind_info.flags. */
 #define NEARKIT_KIND_FLAG_EXACT 1u          /* results equal the flat index's at default settings */
