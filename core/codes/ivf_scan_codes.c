@@ -173,10 +173,14 @@ static void knn_finish(void *scratch, const nearkit_search_call *c, uint64_t q) 
     codes_scratch *s = scratch;
     const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
     if (!view->refine_k && view->rabitq) {
-        /* ranked by the estimates, reported within the metric's range (rabitq.h) */
+        /* the k kept by their estimates, reported within the metric's range (rabitq.h); rows that
+         * the clamp made equal are shown in increasing id order, as the header promises (as l2
+         * rooting's new ties are) */
         nearkit_topk_sort(&s->best);
         for (size_t i = 0; i < s->best.size; i++) s->best.dist[i] = nearkit_rabitq_in_range(c->ix->metric, s->best.dist[i]);
         nearkit_write_sorted(c, q, &s->best);
+        uint64_t found = s->best.size < c->k ? s->best.size : c->k;
+        nearkit_sort_row(c->ids + q * c->stride, c->dist + q * c->stride, found);
         return;
     }
     if (!view->refine_k) {

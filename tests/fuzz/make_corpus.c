@@ -86,6 +86,9 @@ static const seed seeds[] = {
     /* ivf_pq's fast scan (nbits=4: interleaved lists); d 7: an odd number of sub-spaces */
     {NEARKIT_KIND_IVF_PQ, NEARKIT_METRIC_COSINE, FLOAT_DIM, BUILT_LATE, true, "nlist=3,nbits=4,refine=2"},
     {NEARKIT_KIND_IVF_PQ, NEARKIT_METRIC_L2, FLOAT_DIM - 1, BUILT, false, "nlist=2,nbits=4"},
+    /* ivf_rabitq: residual codes (ip: a third factor); d 7: padded to 64 bits */
+    {NEARKIT_KIND_IVF_RABITQ, NEARKIT_METRIC_L2, FLOAT_DIM, BUILT_LATE, true, "nlist=3,refine=2"},
+    {NEARKIT_KIND_IVF_RABITQ, NEARKIT_METRIC_IP, FLOAT_DIM - 1, BUILT, false, "nlist=2"},
 };
 
 static uint32_t next_value(uint64_t *state) {
