@@ -432,7 +432,7 @@ static void test_rabitq_estimator(void) {
             nearkit_rabitq_query s;
             CHECK(nearkit_rabitq_query_init(&s, &q));
             nearkit_rabitq_set_query(&s, &q, query);
-            nearkit_rabitq_set_list(&s, &q, metric, 0);
+            nearkit_rabitq_set_list(&s, &q, 0);
             nearkit_rabitq_distances(est, &q, &s, metric, codes, EN);
             for (size_t r = 0; r < EN; r++) {
                 const float *v = x + r * ED;

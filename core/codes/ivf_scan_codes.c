@@ -113,7 +113,7 @@ static void rabitq_block_distances(codes_scratch *s, const nearkit_search_call *
         s->rabitq_list = NULL;
     }
     if (s->rabitq_list != list) {
-        nearkit_rabitq_set_list(&s->rabitq, view->rabitq, c->ix->metric, (uint32_t)(list - view->lists->list));
+        nearkit_rabitq_set_list(&s->rabitq, view->rabitq, (uint32_t)(list - view->lists->list));
         s->rabitq_list = list;
     }
     nearkit_rabitq_distances(s->dist, view->rabitq, &s->rabitq, c->ix->metric, codes, n);

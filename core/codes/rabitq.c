@@ -255,11 +255,9 @@ static void quantise_query(nearkit_rabitq_query *s, const nearkit_rabitq *q) {
     s->sum = lo * (float)q->padded + delta * (float)total;
 }
 
-void nearkit_rabitq_set_list(nearkit_rabitq_query *s, const nearkit_rabitq *q, nearkit_metric metric,
-                             uint32_t list) {
+void nearkit_rabitq_set_list(nearkit_rabitq_query *s, const nearkit_rabitq *q, uint32_t list) {
     const float *c = q->centroids + (size_t)list * q->padded;
     double ysq = 0.0, cq = 0.0;
-    (void)metric;
     for (size_t i = 0; i < q->padded; i++) {
         s->y[i] = s->rotated[i] - c[i];
         ysq += (double)s->y[i] * s->y[i];

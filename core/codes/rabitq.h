@@ -52,8 +52,8 @@ typedef struct nearkit_rabitq_query {
     uint64_t *planes; /* QUERY_BITS x words: bit plane j of the quantised y */
     float lo, delta;  /* y_i ~ lo + delta u_i */
     float sum;        /* sum of the quantised y_i */
-    float ysq;        /* l2: |y|^2 */
-    float cq;         /* ip: <c, q> */
+    float ysq;        /* |y|^2 (l2, cosine) */
+    float cq;         /* <c, q> (ip) */
 } nearkit_rabitq_query;
 
 /* Bytes of a code for d dimensions under the metric. */
@@ -83,9 +83,8 @@ bool nearkit_rabitq_query_init(nearkit_rabitq_query *s, const nearkit_rabitq *q)
 void nearkit_rabitq_query_free(nearkit_rabitq_query *s);
 /* Rotates a query (d floats) once. */
 void nearkit_rabitq_set_query(nearkit_rabitq_query *s, const nearkit_rabitq *q, const float *query);
-/* Prepares the rotated query against list `list`. */
-void nearkit_rabitq_set_list(nearkit_rabitq_query *s, const nearkit_rabitq *q, nearkit_metric metric,
-                             uint32_t list);
+/* Prepares the rotated query against list `list`: y = Pq - Pc quantised, |y|^2 and <c, q>. */
+void nearkit_rabitq_set_list(nearkit_rabitq_query *s, const nearkit_rabitq *q, uint32_t list);
 /* The ranking values of n codes of the prepared list: l2 the estimated squared distance, cosine
  * 1 - the estimated dot, ip minus it. An estimate may leave the metric's range (a squared
  * distance below 0, a cosine distance below 0 or above 2: near neighbours often do), and is

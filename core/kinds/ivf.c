@@ -1377,6 +1377,11 @@ static void describe_codes(const nearkit_index *ix, nearkit_strbuf *sb) {
         return;
     }
     uint32_t nlist = v->quantizer.nlist;
+    if (is_rabitq(v))
+        nearkit_strbuf_appendf(sb, "RaBitQ: residuals rotated in %zu dimensions (%zu padded), a sign bit each and %zu "
+                               "bytes of factors; queries quantised to %d bits per dimension\n",
+                               v->rabitq.padded, v->rabitq.padded - (size_t)ix->dimension,
+                               v->codec.code_size - v->rabitq.padded / 8, NEARKIT_RABITQ_QUERY_BITS);
     if (v->codec.m)
         nearkit_strbuf_appendf(sb, "product quantiser: %u sub-spaces of %zu dimensions, %u centroids each\n",
                                v->codec.m, (size_t)(ix->dimension / v->codec.m), v->codec.ksub);
