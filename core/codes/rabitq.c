@@ -216,7 +216,8 @@ bool nearkit_rabitq_query_init(nearkit_rabitq_query *s, const nearkit_rabitq *q)
     s->rotated = nearkit_alloc_array(q->padded, sizeof(float));
     s->y = nearkit_alloc_array(q->padded, sizeof(float));
     s->planes = nearkit_alloc_array(NEARKIT_RABITQ_QUERY_BITS * q->words, sizeof(uint64_t));
-    if (s->rotated && s->y && s->planes) return true;
+    s->levels = nearkit_alloc_array(q->padded, 1);
+    if (s->rotated && s->y && s->planes && s->levels) return true;
     nearkit_rabitq_query_free(s);
     return false;
 }
@@ -225,6 +226,7 @@ void nearkit_rabitq_query_free(nearkit_rabitq_query *s) {
     free(s->rotated);
     free(s->y);
     free(s->planes);
+    free(s->levels);
     *s = (nearkit_rabitq_query){0};
 }
 
@@ -232,39 +234,70 @@ void nearkit_rabitq_set_query(nearkit_rabitq_query *s, const nearkit_rabitq *q, 
     nearkit_rabitq_rotate(q, s->rotated, query);
 }
 
+/* Per-query work runs over LANES partial results (a minimum, a sum) combined in a fixed order at
+ * the end: the compiler vectorises the lanes (a single running sum or minimum it may not reorder,
+ * so it would not), and the result is the same on every CPU. D is a multiple of LANES. */
+#define LANES 8
+
+static float lanes_sum(const float *v) {
+    float s = 0.0f;
+    for (int j = 0; j < LANES; j++) s += v[j];
+    return s;
+}
+
+/* Bit j of 8 levels (one per byte of x, each below 256) as 8 bits, byte k's at bit k: the bits
+ * moved to byte k and gathered into the top byte by one multiplication (no carries: every
+ * product term lands on its own bit). */
+static uint64_t bit_of_bytes(uint64_t x, unsigned j) {
+    return (((x >> j) & 0x0101010101010101ull) * 0x0102040810204080ull) >> 56;
+}
+
 /* y quantised to QUERY_BITS bits per coordinate (nearest level of [min, max]), as bit planes. */
 static void quantise_query(nearkit_rabitq_query *s, const nearkit_rabitq *q) {
-    float lo = s->y[0], hi = s->y[0];
-    for (size_t i = 1; i < q->padded; i++) {
-        lo = s->y[i] < lo ? s->y[i] : lo;
-        hi = s->y[i] > hi ? s->y[i] : hi;
+    float lo[LANES], hi[LANES];
+    for (int j = 0; j < LANES; j++) lo[j] = hi[j] = s->y[j];
+    for (size_t i = 0; i < q->padded; i += LANES)
+        for (int j = 0; j < LANES; j++) {
+            float y = s->y[i + j];
+            lo[j] = y < lo[j] ? y : lo[j];
+            hi[j] = y > hi[j] ? y : hi[j];
+        }
+    for (int j = 1; j < LANES; j++) {
+        lo[0] = lo[j] < lo[0] ? lo[j] : lo[0];
+        hi[0] = hi[j] > hi[0] ? hi[j] : hi[0];
     }
-    float delta = hi > lo ? (hi - lo) / (float)QUERY_LEVELS : 0.0f;
+    float low = lo[0], delta = hi[0] > low ? (hi[0] - low) / (float)QUERY_LEVELS : 0.0f;
     float per_level = delta > 0.0f ? 1.0f / delta : 0.0f;
-    memset(s->planes, 0, NEARKIT_RABITQ_QUERY_BITS * q->words * sizeof(uint64_t));
-    uint64_t total = 0;
+    uint32_t total = 0;
     for (size_t i = 0; i < q->padded; i++) {
-        float level = (s->y[i] - lo) * per_level + 0.5f;
-        uint32_t u = level >= (float)QUERY_LEVELS ? QUERY_LEVELS : (uint32_t)level;
+        float level = (s->y[i] - low) * per_level + 0.5f; /* rounded by truncation: level >= 0.5 */
+        uint8_t u = level >= (float)QUERY_LEVELS ? (uint8_t)QUERY_LEVELS : (uint8_t)(int32_t)level;
+        s->levels[i] = u;
         total += u;
-        for (unsigned j = 0; j < NEARKIT_RABITQ_QUERY_BITS; j++)
-            s->planes[j * q->words + i / 64] |= (uint64_t)(u >> j & 1u) << (i % 64);
     }
-    s->lo = lo;
+    for (size_t w = 0; w < q->words; w++)
+        for (unsigned j = 0; j < NEARKIT_RABITQ_QUERY_BITS; j++) {
+            uint64_t plane = 0;
+            for (unsigned b = 0; b < 8; b++) plane |= bit_of_bytes(load_word(s->levels + 64 * w + 8 * b), j) << (8 * b);
+            s->planes[j * q->words + w] = plane;
+        }
+    s->lo = low;
     s->delta = delta;
-    s->sum = lo * (float)q->padded + delta * (float)total;
+    s->sum = low * (float)q->padded + delta * (float)total;
 }
 
 void nearkit_rabitq_set_list(nearkit_rabitq_query *s, const nearkit_rabitq *q, uint32_t list) {
     const float *c = q->centroids + (size_t)list * q->padded;
-    double ysq = 0.0, cq = 0.0;
-    for (size_t i = 0; i < q->padded; i++) {
-        s->y[i] = s->rotated[i] - c[i];
-        ysq += (double)s->y[i] * s->y[i];
-        cq += (double)c[i] * s->rotated[i];
-    }
-    s->ysq = (float)ysq;
-    s->cq = (float)cq;
+    float ysq[LANES] = {0}, cq[LANES] = {0};
+    for (size_t i = 0; i < q->padded; i += LANES)
+        for (int j = 0; j < LANES; j++) {
+            float y = s->rotated[i + j] - c[i + j];
+            s->y[i + j] = y;
+            ysq[j] += y * y;
+            cq[j] += c[i + j] * s->rotated[i + j];
+        }
+    s->ysq = lanes_sum(ysq);
+    s->cq = lanes_sum(cq);
     quantise_query(s, q);
 }
 

@@ -50,6 +50,7 @@ typedef struct nearkit_rabitq_query {
     float *rotated;   /* D: P q */
     float *y;         /* D */
     uint64_t *planes; /* QUERY_BITS x words: bit plane j of the quantised y */
+    uint8_t *levels;  /* D: the quantised y */
     float lo, delta;  /* y_i ~ lo + delta u_i */
     float sum;        /* sum of the quantised y_i */
     float ysq;        /* |y|^2 (l2, cosine) */
