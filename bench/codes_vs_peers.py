@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """nearkit's compressed IVF kinds against Faiss's IVF scalar and product quantisers, side by side.
 
-    python3 bench/codes_vs_peers.py [--datasets fashion,synth128] [--codecs sq8,fp16,bf16,sq4,pq,pq4]
+    python3 bench/codes_vs_peers.py [--datasets fashion,synth128] [--codecs sq8,fp16,bf16,sq4,pq,pq4,rabitq]
                                     [--refine 0,3] [--scale 1.0] [--queries 1000]
 
 For each dataset and codec, nearkit's ivf_<codec> kind and Faiss's IndexIVFScalarQuantizer of the
@@ -12,7 +12,11 @@ nearkit's ivf_pq (m = dim / 4 sub-quantisers of 8 bits: dim / 4 bytes, codes of 
 meets two Faiss indexes of the same code size: IndexIVFPQ (m x 8 bits, codes of the residuals to
 the list's centroid, Faiss's default) and the fast-scan IVF{nlist},PQ{2m}x4fs (2m x 4 bits). For
 pq4, nearkit's ivf_pq with nbits=4 (2m sub-quantisers of 4 bits, its fast scan: the same code
-size) meets that fast-scan index alone. With
+size) meets that fast-scan index alone. For rabitq, nearkit's ivf_rabitq (a bit per dimension of
+the rotated residual, d padded to a multiple of 64, and two floats; the query quantised to 4 bits)
+meets Faiss's IndexIVFRaBitQ (qb 4, its default) behind a random rotation (IndexPreTransform with a
+RandomRotationMatrix: Faiss's RaBitQ does not rotate by itself, and RaBitQ's estimator assumes a
+rotation). With
 --refine R > 0 nearkit keeps the original vectors (its `refine` parameter) and Faiss wraps its index
 in IndexRefineFlat with k_factor R: both re-rank R * k candidates exactly. Builds run at 2
 threads, searches at one thread, every query in one batch call, nprobe swept from 1 up.
@@ -59,7 +63,7 @@ BUILD_THREADS = 2
 TARGETS = (0.90, 0.95, 0.99)
 FIXED_NPROBE = 16  # the plot's and the README's fixed setting
 FAISS_QTYPE = {"sq8": "QT_8bit", "sq4": "QT_4bit", "fp16": "QT_fp16", "bf16": "QT_bf16"}
-CODECS = (*FAISS_QTYPE, "pq", "pq4")
+CODECS = (*FAISS_QTYPE, "pq", "pq4", "rabitq")
 FLAT_CODECS = ("sq8", "pq4")
 
 
@@ -110,12 +114,14 @@ class FaissCodes:
         self.key = "faiss_fs" if fast_scan else "faiss"
         m = pq_m(dim)
         self.label = (f"Faiss IVF,PQ{2 * m}x4fs" if fast_scan else f"Faiss IVF,PQ{m}") if codec.startswith("pq") else \
-            f"Faiss IVF,SQ{codec[2:] if codec.startswith('sq') else codec}"
+            "Faiss RR,IVF,RaBitQ" if codec == "rabitq" else f"Faiss IVF,SQ{codec[2:] if codec.startswith('sq') else codec}"
         self.codec, self.metric, self.dim, self.nlist, self.refine = codec, metric, dim, nlist, refine
         self.index = self.ivf = None
 
     def make_ivf(self, quantizer, metric):
         f, d = self.faiss, self.dim
+        if self.codec == "rabitq":
+            return f.IndexIVFRaBitQ(quantizer, d, self.nlist, metric)
         if not self.codec.startswith("pq"):
             qtype = getattr(f.ScalarQuantizer, FAISS_QTYPE[self.codec])
             return f.IndexIVFScalarQuantizer(quantizer, d, self.nlist, qtype, metric)
@@ -138,7 +144,11 @@ class FaissCodes:
         self.ivf.cp.spherical = ip
         self.ivf.own_fields = False
         self.quantizer = quantizer  # kept alive: the IVF index does not own it here
-        self.index = f.IndexRefineFlat(self.ivf) if self.refine else self.ivf
+        base_index = self.ivf
+        if self.codec == "rabitq":  # the rotation RaBitQ assumes, as Faiss's factory "RR,IVF,RaBitQ"
+            self.rotation = f.RandomRotationMatrix(d, d)
+            base_index = self.rotated = f.IndexPreTransform(self.rotation, self.ivf)
+        self.index = f.IndexRefineFlat(base_index) if self.refine else base_index
         if self.refine:
             self.index.k_factor = float(self.refine)
         self.index.train(self.prepare(sample))
@@ -155,7 +165,7 @@ class FaissCodes:
         return self.faiss.serialize_index(self.index).nbytes / n
 
     def free(self):
-        self.index = self.ivf = self.quantizer = None
+        self.index = self.ivf = self.quantizer = self.rotated = self.rotation = None
 
 
 class NearkitFlatCodes(NearkitCodes):
@@ -325,7 +335,7 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--datasets", default="fashion,synth128")
-    ap.add_argument("--codecs", default="sq8,fp16,bf16,sq4,pq,pq4", help='IVF codecs ("" for none)')
+    ap.add_argument("--codecs", default="sq8,fp16,bf16,sq4,pq,pq4,rabitq", help='IVF codecs ("" for none)')
     ap.add_argument("--flat", default=",".join(FLAT_CODECS), help='brute force over codes: sq8, pq4 ("" for none)')
     ap.add_argument("--refine", default="0,3", help="re-rank factors: 0 (codes only) and R * k candidates")
     ap.add_argument("--scale", default="1.0", help="fraction of every base, or name=fraction,...")

@@ -191,6 +191,8 @@ typedef int32_t nearkit_kind;
 #define NEARKIT_KIND_FLAT_SQ4 20   /* flat over 4-bit scalar-quantised codes; as flat_sq8 (since 0.2) */
 #define NEARKIT_KIND_FLAT_PQ 21    /* flat over product-quantised codes (m, nbits 8 or 4: the fast
                                     * scan); trained as flat_sq8 (since 0.2) */
+#define NEARKIT_KIND_IVF_RABITQ 22 /* inverted file over RaBitQ codes (a bit per rotated
+                                    * dimension), optional exact re-rank (since 0.2) */
 
 /* Flags of nearkit_kind_info.flags. */
 #define NEARKIT_KIND_FLAG_EXACT 1u          /* results equal the flat index's at default settings */

@@ -1,6 +1,7 @@
 /* Helpers shared by the tests of the binary-code kinds (test_mih.c, test_ivf_binary.c): random and
  * planted codes, exact comparison with the flat index, and an editor for saved index images that
- * rewrites a section and fixes the checksum, to test what a loader checks. Header-only (static). */
+ * rewrites a section and fixes the checksum, to test what a loader checks. Header-only (static
+ * inline, so that a test using some of them builds without warnings). */
 #ifndef NEARKIT_TESTS_BINARY_TEST_UTIL_H
 #define NEARKIT_TESTS_BINARY_TEST_UTIL_H
 
@@ -13,19 +14,19 @@
 
 /* ---- codes ------------------------------------------------------------------------------------- */
 
-static uint64_t bt_next(uint64_t *state) {
+static inline uint64_t bt_next(uint64_t *state) {
     uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
 }
 
-static void bt_random_codes(uint8_t *out, size_t n, size_t nbytes, uint64_t *rng) {
+static inline void bt_random_codes(uint8_t *out, size_t n, size_t nbytes, uint64_t *rng) {
     for (size_t i = 0; i < n * nbytes; i++) out[i] = (uint8_t)bt_next(rng);
 }
 
 /* Flips `flips` distinct random bits of one code (flips <= 8 * nbytes). */
-static void bt_flip_bits(uint8_t *code, size_t nbytes, unsigned flips, uint64_t *rng) {
+static inline void bt_flip_bits(uint8_t *code, size_t nbytes, unsigned flips, uint64_t *rng) {
     size_t bits = nbytes * 8;
     unsigned done = 0;
     uint8_t *flipped = calloc(bits, 1);
@@ -41,7 +42,7 @@ static void bt_flip_bits(uint8_t *code, size_t nbytes, unsigned flips, uint64_t 
 
 /* n codes: groups of near-duplicates (a random code and copies of it with up to max_flips bits
  * flipped), then random codes. */
-static void bt_planted_codes(uint8_t *out, size_t n, size_t nbytes, size_t groups, size_t group_size,
+static inline void bt_planted_codes(uint8_t *out, size_t n, size_t nbytes, size_t groups, size_t group_size,
                              unsigned max_flips, uint64_t *rng) {
     bt_random_codes(out, n, nbytes, rng);
     for (size_t g = 0; g < groups && (g + 1) * group_size <= n; g++) {
@@ -55,7 +56,7 @@ static void bt_planted_codes(uint8_t *out, size_t n, size_t nbytes, size_t group
 }
 
 /* Queries: copies of random stored codes with 0..max_flips bits flipped. */
-static void bt_near_queries(uint8_t *out, size_t nq, const uint8_t *base, size_t n, size_t nbytes,
+static inline void bt_near_queries(uint8_t *out, size_t nq, const uint8_t *base, size_t n, size_t nbytes,
                             unsigned max_flips, uint64_t *rng) {
     for (size_t i = 0; i < nq; i++) {
         memcpy(out + i * nbytes, base + (bt_next(rng) % n) * nbytes, nbytes);
@@ -66,7 +67,7 @@ static void bt_near_queries(uint8_t *out, size_t nq, const uint8_t *base, size_t
 /* ---- indexes ----------------------------------------------------------------------------------- */
 
 /* A built hamming index of `kind` over the codes (ids may be NULL), or NULL with a message. */
-static nearkit_index *bt_build(nearkit_kind kind, uint32_t bits, const char *params, uint32_t threads,
+static inline nearkit_index *bt_build(nearkit_kind kind, uint32_t bits, const char *params, uint32_t threads,
                                const uint8_t *codes, size_t n, const int64_t *ids) {
     nearkit_index_options o = NEARKIT_INDEX_OPTIONS_INIT;
     o.params = params;
@@ -85,7 +86,7 @@ static nearkit_index *bt_build(nearkit_kind kind, uint32_t bits, const char *par
 
 /* Number of queries whose k-NN rows differ in any id or distance between the two indexes (-1 when
  * a search fails). */
-static long bt_knn_mismatches(const nearkit_index *a, const nearkit_index *b, const uint8_t *queries,
+static inline long bt_knn_mismatches(const nearkit_index *a, const nearkit_index *b, const uint8_t *queries,
                               size_t nq, size_t k) {
     int64_t *ia = malloc(nq * k * sizeof *ia), *ib = malloc(nq * k * sizeof *ib);
     float *da = malloc(nq * k * sizeof *da), *db = malloc(nq * k * sizeof *db);
@@ -109,7 +110,7 @@ static long bt_knn_mismatches(const nearkit_index *a, const nearkit_index *b, co
 
 /* Number of queries whose range results differ (-1 when a search fails); *matches receives the
  * total number of matches of `a`, when not NULL. */
-static long bt_range_mismatches(const nearkit_index *a, const nearkit_index *b, const uint8_t *queries,
+static inline long bt_range_mismatches(const nearkit_index *a, const nearkit_index *b, const uint8_t *queries,
                                 size_t nq, float radius, uint64_t *matches) {
     nearkit_range_result *ra = NULL, *rb = NULL;
     long bad = -1;
@@ -142,7 +143,7 @@ static long bt_range_mismatches(const nearkit_index *a, const nearkit_index *b, 
 
 /* ---- saved images ------------------------------------------------------------------------------ */
 
-static uint32_t bt_crc32(const uint8_t *p, size_t n) {
+static inline uint32_t bt_crc32(const uint8_t *p, size_t n) {
     uint32_t c = 0xFFFFFFFFu;
     for (size_t i = 0; i < n; i++) {
         c ^= p[i];
@@ -155,7 +156,7 @@ static uint32_t bt_crc32(const uint8_t *p, size_t n) {
                    (uint32_t)(uint8_t)(s)[2] << 16 | (uint32_t)(uint8_t)(s)[3] << 24)
 
 /* The body of section `tag` of a saved image (docs/format.md), or NULL when it is missing. */
-static const uint8_t *bt_section(const uint8_t *image, const char *tag) {
+static inline const uint8_t *bt_section(const uint8_t *image, const char *tag) {
     uint32_t header, n_sections;
     memcpy(&header, image + 12, 4);
     memcpy(&n_sections, image + 16 + 36, 4);
@@ -174,7 +175,7 @@ static const uint8_t *bt_section(const uint8_t *image, const char *tag) {
 /* A copy of a saved image (docs/format.md) with section `tag` replaced by `body` (size bytes),
  * or dropped when body is NULL, and with the section count and checksum fixed. NULL when the
  * section is missing. Free with free(). */
-static uint8_t *bt_edit_section(size_t *out_size, const uint8_t *image, size_t size, const char *tag,
+static inline uint8_t *bt_edit_section(size_t *out_size, const uint8_t *image, size_t size, const char *tag,
                                 const void *body, uint64_t body_size) {
     uint32_t header, n_sections, want = BT_TAG(tag);
     memcpy(&header, image + 12, 4);
@@ -217,7 +218,7 @@ static uint8_t *bt_edit_section(size_t *out_size, const uint8_t *image, size_t s
 }
 
 /* A pointer to section `tag`'s body inside an image, with its length; NULL when missing. */
-static const uint8_t *bt_find_section(uint64_t *len, const uint8_t *image, const char *tag) {
+static inline const uint8_t *bt_find_section(uint64_t *len, const uint8_t *image, const char *tag) {
     uint32_t header, n_sections, want = BT_TAG(tag);
     memcpy(&header, image + 12, 4);
     memcpy(&n_sections, image + 16 + 36, 4);
@@ -233,7 +234,7 @@ static const uint8_t *bt_find_section(uint64_t *len, const uint8_t *image, const
 }
 
 /* Loads an edited image and returns the status (freeing any index). */
-static nearkit_status bt_load_status(const uint8_t *image, size_t size) {
+static inline nearkit_status bt_load_status(const uint8_t *image, size_t size) {
     nearkit_index *ix = NULL;
     nearkit_status st = nearkit_index_load_from_buffer(&ix, image, size);
     nearkit_index_free(ix);

@@ -41,11 +41,16 @@ typedef struct setup {
     nearkit_vector_type type;
 } setup;
 
+/* The compressed IVF kinds (ivf_fp16 .. ivf_pq, ivf_rabitq). */
+static bool ivf_codes_kind(nearkit_kind kind) {
+    return (kind >= NEARKIT_KIND_IVF_FP16 && kind <= NEARKIT_KIND_IVF_PQ) || kind == NEARKIT_KIND_IVF_RABITQ;
+}
+
 static nearkit_index *create_index(const setup *s, nearkit_kind kind) {
     nearkit_index_options o = NEARKIT_INDEX_OPTIONS_INIT;
     o.num_threads = 2;
     o.params = kind != s->kind ? NULL
-               : s->kind >= NEARKIT_KIND_IVF_FP16 && s->kind <= NEARKIT_KIND_IVF_PQ
+               : ivf_codes_kind(s->kind)
                    ? "nlist=8,nprobe=8,refine=1000" /* compressed: every candidate re-ranked, exact */
                : s->ivf ? "nlist=8,nprobe=8"
                : kind == NEARKIT_KIND_HNSW ? "ef_search=1000000" /* >= count: exact */
@@ -909,7 +914,7 @@ static void test_kind(const nearkit_kind_info *info, nearkit_metric metric) {
     bool binary = metric == NEARKIT_METRIC_HAMMING;
     setup s = {info->kind, info->name, metric, (info->flags & NEARKIT_KIND_FLAG_EXACT) != 0,
                info->kind == NEARKIT_KIND_IVF_FLAT || info->kind == NEARKIT_KIND_IVF_BINARY ||
-                   (info->kind >= NEARKIT_KIND_IVF_FP16 && info->kind <= NEARKIT_KIND_IVF_PQ),
+                   ivf_codes_kind(info->kind),
                binary ? 64u : 8u, binary ? 8u : 32u, binary ? NEARKIT_VECTOR_BINARY : NEARKIT_VECTOR_FLOAT32};
     uint8_t *queries = make_vectors(&s, 70000, NQ);
     test_bad_arguments(&s, queries);

@@ -49,7 +49,7 @@ NEARKIT_API nearkit_status nearkit_metric_from_name(nearkit_metric *out, const c
 
 /* The compressed IVF kinds (kinds/ivf.c). */
 extern const nearkit_index_ops nearkit_ivf_fp16_ops, nearkit_ivf_bf16_ops, nearkit_ivf_sq8_ops,
-    nearkit_ivf_sq4_ops, nearkit_ivf_pq_ops;
+    nearkit_ivf_sq4_ops, nearkit_ivf_pq_ops, nearkit_ivf_rabitq_ops;
 /* The coded hnsw kinds (kinds/hnsw.c). */
 extern const nearkit_index_ops nearkit_hnsw_sq8_ops, nearkit_hnsw_fp16_ops, nearkit_hnsw_bf16_ops,
     nearkit_hnsw_sq4_ops;
@@ -80,6 +80,7 @@ static const nearkit_index_ops *const kinds[] = {
     &nearkit_flat_sq8_ops,
     &nearkit_flat_sq4_ops,
     &nearkit_flat_pq_ops,
+    &nearkit_ivf_rabitq_ops,
 };
 #define N_KINDS (sizeof kinds / sizeof kinds[0])
 

@@ -1,6 +1,7 @@
 /* Codecs (codec.h): encoding and training here; decoding and distances are the kernels'. */
 #include "codes/codec.h"
 #include "base/random.h"
+#include "codes/rabitq.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -9,7 +10,9 @@
 #define HALF_MAX_BITS 0x7bffu /* 65504, the largest finite half */
 
 void nearkit_codec_init(nearkit_codec *c, int format, size_t d) {
-    size_t code_size = nearkit_codec_is_pq(format) ? 0 : nearkit_code_size(format, d);
+    size_t code_size = nearkit_codec_is_pq(format)        ? 0
+                       : format == NEARKIT_CODEC_RABITQ ? nearkit_rabitq_code_size(d, NEARKIT_METRIC_L2)
+                                                        : nearkit_code_size(format, d);
     *c = (nearkit_codec){.format = format, .dimension = d, .code_size = code_size};
 }
 
@@ -65,8 +68,8 @@ uint64_t nearkit_codec_memory(const nearkit_codec *c) {
 }
 
 const char *nearkit_codec_name(int format) {
-    static const char *const names[NEARKIT_CODE_FORMATS + 2] = {"fp16", "bf16", "sq8", "sq4", "pq8", "pq4"};
-    return format >= 0 && format <= NEARKIT_CODEC_PQ4 ? names[format] : "?";
+    static const char *const names[NEARKIT_CODE_FORMATS + 3] = {"fp16", "bf16", "sq8", "sq4", "pq8", "pq4", "rabitq"};
+    return format >= 0 && format <= NEARKIT_CODEC_RABITQ ? names[format] : "?";
 }
 
 static uint32_t float_bits(float f) {

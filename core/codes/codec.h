@@ -44,6 +44,10 @@
  * come from per-query tables. */
 #define NEARKIT_CODEC_PQ8 NEARKIT_CODE_FORMATS
 #define NEARKIT_CODEC_PQ4 (NEARKIT_CODE_FORMATS + 1)
+/* RaBitQ's codes are residuals to a list centroid, so the codec only names them (format, code
+ * size for l2 and cosine, name, nothing to train or save here); codes/rabitq.h sizes (ip: one
+ * float more), encodes, decodes and scores them. */
+#define NEARKIT_CODEC_RABITQ (NEARKIT_CODE_FORMATS + 2)
 #define NEARKIT_CODEC_PQ_MAX_CENTROIDS 256
 #define NEARKIT_CODEC_PQ4_CENTROIDS 16
 #define NEARKIT_CODEC_PQ_ITERATIONS 10 /* k-means iterations per codebook at most */
@@ -80,7 +84,7 @@ bool nearkit_codec_needs_training(int format);
 /* Whether it can encode: trained, or a format without training. */
 bool nearkit_codec_ready(const nearkit_codec *c);
 uint64_t nearkit_codec_memory(const nearkit_codec *c);
-/* Its name ("fp16", "bf16", "sq8", "sq4", "pq8", "pq4"). */
+/* Its name ("fp16", "bf16", "sq8", "sq4", "pq8", "pq4", "rabitq"). */
 const char *nearkit_codec_name(int format);
 
 /* Trains the ranges (sq) or codebooks (pq, k-means on `threads` threads) on n vectors (a seeded

@@ -6,7 +6,7 @@
  * best: float32 codes (ivf_scan_float.c: the exact SIMD kernels, and for larger batches sgemm
  * over the queries grouped by list, settled exactly) and packed binary codes (ivf_scan_binary.c:
  * Hamming popcount kernels into an integer heap) and compressed codes of a codec (ivf_scan_codes.c:
- * fp16, bf16, sq8, sq4, with an exact re-rank). A new code format (scalar or product
+ * fp16, bf16, sq8, sq4, pq, and RaBitQ's residual codes, with an exact re-rank). A new code format (scalar or product
  * quantised) is one more scanner file and one more configuration in ivf.c. */
 #ifndef NEARKIT_IVF_SCAN_H
 #define NEARKIT_IVF_SCAN_H
@@ -43,6 +43,7 @@ typedef struct nearkit_ivf_view {
      * where the index keeps them (NULL: dropped); and how many candidates a query re-ranks
      * exactly against them (0: none, the code distances are reported). */
     const struct nearkit_codec *codec;
+    const struct nearkit_rabitq *rabitq; /* the codec is RaBitQ: its rotation and centroids */
     const uint8_t *originals;
     uint64_t refine_k;
 } nearkit_ivf_view;

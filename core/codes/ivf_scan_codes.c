@@ -1,10 +1,12 @@
-/* The scanner of compressed codes (ivf_scan.h): fp16, bf16, sq8, sq4, pq8 and pq4 codes of a
- * codec (codec.h), rows labelled by their insertion positions.
+/* The scanner of compressed codes (ivf_scan.h): fp16, bf16, sq8, sq4, pq8, pq4 and RaBitQ codes
+ * of a codec (codec.h, rabitq.h), rows labelled by their insertion positions.
  *
  * A list is scanned a block of codes at a time with the code kernels (the distance of the query
  * to each decoded vector, the same bits on every CPU), or for pq by summing the query's table,
  * made once per query and call the first time a list of it is scanned (pq4: rounded to 8 bits
- * and summed by the fast-scan kernel over the list's interleaved blocks); the best kept in a heap
+ * and summed by the fast-scan kernel over the list's interleaved blocks), or for RaBitQ by the
+ * popcount estimator of the query rotated once per query and quantised once per list; the best
+ * kept in a heap
  * over positions
  * whose ties go by id. Without a re-rank that heap holds k and its values are reported. With one
  * (view->refine_k > 0, the index keeping the original vectors), it holds refine_k candidates, and
@@ -14,6 +16,7 @@
  * with a re-rank, scores the original vectors of the probed lists instead (exact). */
 #include "codes/codec.h"
 #include "codes/ivf_scan.h"
+#include "codes/rabitq.h"
 #include "kernels/kernels.h"
 
 #include <math.h>
@@ -34,6 +37,8 @@ typedef struct codes_scratch {
     nearkit_pq4_lut lut;   /* pq4: the table rounded for the fast scan */
     uint16_t *sums;        /* pq4: SCAN_ROWS */
     nearkit_pq4_kernel pq4;
+    nearkit_rabitq_query rabitq;        /* RaBitQ: the current query rotated ... */
+    const nearkit_ivf_list *rabitq_list; /* ... and prepared against this list */
 } codes_scratch;
 
 static void scratch_free(void *scratch) {
@@ -50,6 +55,7 @@ static void scratch_free(void *scratch) {
     free(s->lut.lows);
     free(s->lut.padded);
     free(s->sums);
+    nearkit_rabitq_query_free(&s->rabitq);
     free(s);
 }
 
@@ -76,8 +82,9 @@ static void *scratch_new(const nearkit_search_call *c) {
         s->sums = nearkit_alloc_array(SCAN_ROWS, sizeof(uint16_t));
         s->pq4 = nearkit_pq4_kernel_of(nearkit_kernels());
     }
+    bool rabitq_ok = !view->rabitq || nearkit_rabitq_query_init(&s->rabitq, view->rabitq);
     if (s->dist && s->best_dist && s->best_pos && s->exact_dist && s->exact_pos && (!tables || s->table) &&
-        (!pq4 || (s->lut.lo && s->lut.hi && s->lut.lows && s->lut.padded && s->sums)))
+        (!pq4 || (s->lut.lo && s->lut.hi && s->lut.lows && s->lut.padded && s->sums)) && rabitq_ok)
         return s;
     scratch_free(s);
     return NULL;
@@ -95,11 +102,32 @@ static float exact_distance(const nearkit_search_call *c, const float *q, uint32
     return d;
 }
 
+/* RaBitQ's estimates for rows [r0, r0 + n) of a list: the query rotated the first time a list of
+ * it is scanned, and prepared against the list the first time a block of it is. */
+static void rabitq_block_distances(codes_scratch *s, const nearkit_search_call *c, const float *q,
+                                   const nearkit_ivf_list *list, const uint8_t *codes, size_t n) {
+    const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
+    if (s->table_of != q) {
+        nearkit_rabitq_set_query(&s->rabitq, view->rabitq, q);
+        s->table_of = q;
+        s->rabitq_list = NULL;
+    }
+    if (s->rabitq_list != list) {
+        nearkit_rabitq_set_list(&s->rabitq, view->rabitq, (uint32_t)(list - view->lists->list));
+        s->rabitq_list = list;
+    }
+    nearkit_rabitq_distances(s->dist, view->rabitq, &s->rabitq, c->ix->metric, codes, n);
+}
+
 /* Code distances of the query to rows [r0, r0 + n) of a list into s->dist. */
 static void block_distances(codes_scratch *s, const nearkit_search_call *c, const float *q,
                             const nearkit_ivf_list *list, uint64_t r0, size_t n) {
     const nearkit_codec *codec = nearkit_ivf_view_of(c)->codec;
     const uint8_t *codes = list->codes + r0 * codec->code_size;
+    if (nearkit_ivf_view_of(c)->rabitq) {
+        rabitq_block_distances(s, c, q, list, codes, n);
+        return;
+    }
     if (!nearkit_codec_uses_tables(codec)) {
         nearkit_codec_distances(s->dist, nearkit_kernels(), codec, c->ix->metric, q, codes, n);
         return;
@@ -144,6 +172,17 @@ static void knn_scan(void *scratch, const nearkit_search_call *c, const void *qu
 static void knn_finish(void *scratch, const nearkit_search_call *c, uint64_t q) {
     codes_scratch *s = scratch;
     const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
+    if (!view->refine_k && view->rabitq) {
+        /* the k kept by their estimates, reported within the metric's range (rabitq.h); rows that
+         * the clamp made equal are shown in increasing id order, as the header promises (as l2
+         * rooting's new ties are) */
+        nearkit_topk_sort(&s->best);
+        for (size_t i = 0; i < s->best.size; i++) s->best.dist[i] = nearkit_rabitq_in_range(c->ix->metric, s->best.dist[i]);
+        nearkit_write_sorted(c, q, &s->best);
+        uint64_t found = s->best.size < c->k ? s->best.size : c->k;
+        nearkit_sort_row(c->ids + q * c->stride, c->dist + q * c->stride, found);
+        return;
+    }
     if (!view->refine_k) {
         nearkit_write_heap(c, q, &s->best);
         return;
@@ -207,7 +246,8 @@ static bool range_scan(void *scratch, const nearkit_search_call *c, uint64_t q, 
         if (!refine) block_distances(s, c, query, list, r0, n);
         for (size_t i = 0; i < n; i++) {
             uint32_t pos = list->positions[r0 + i];
-            float dist = nearkit_reported(c->ix, refine ? exact_distance(c, query, pos) : s->dist[i]);
+            float code_dist = nearkit_ivf_view_of(c)->rabitq ? nearkit_rabitq_in_range(c->ix->metric, s->dist[i]) : s->dist[i];
+            float dist = nearkit_reported(c->ix, refine ? exact_distance(c, query, pos) : code_dist);
             if (!(dist <= c->radius)) continue;
             int64_t id = position_id(c, pos);
             if (c->admit && !nearkit_call_admits(c, id)) continue;

@@ -10,7 +10,8 @@
  *   - ivf_binary: packed binary codes under Hamming; binary k-means centroids; rows labelled by
  *     their insertion position (the index maps positions to ids, implicitly until ids are given);
  *     codes saved in insertion order with the list of each;
- *   - ivf_fp16, ivf_bf16, ivf_sq8, ivf_sq4, ivf_pq: compressed codes of a codec (codes/codec.h) under
+ *   - ivf_fp16, ivf_bf16, ivf_sq8, ivf_sq4, ivf_pq, ivf_rabitq: compressed codes of a codec
+ *     (codes/codec.h; RaBitQ's residual codes: codes/rabitq.h) under
  *     ivf_flat's quantizer, rows labelled by position as ivf_binary's; with `refine` > 0 at
  *     training the original vectors stay beside them (a row store by position) and a query
  *     re-ranks ceil(refine * k) candidates exactly (ivf_scan_codes.c); trained with refine 0 they
@@ -65,6 +66,7 @@
 #include "codes/codec.h"
 #include "codes/ivf_quantizer.h"
 #include "codes/ivf_scan.h"
+#include "codes/rabitq.h"
 #include "kernels/kernels.h"
 #include "search/rows.h"
 
@@ -188,6 +190,8 @@ static const ivf_config fp16_config = CODES_CONFIG("ivf_fp16", NEARKIT_CODE_FP16
 static const ivf_config bf16_config = CODES_CONFIG("ivf_bf16", NEARKIT_CODE_BF16);
 static const ivf_config sq8_config = CODES_CONFIG("ivf_sq8", NEARKIT_CODE_SQ8);
 static const ivf_config sq4_config = CODES_CONFIG("ivf_sq4", NEARKIT_CODE_SQ4);
+/* ivf_rabitq: the same parameters; a code is ceil(d / 64) * 8 bytes and two floats */
+static const ivf_config rabitq_config = CODES_CONFIG("ivf_rabitq", NEARKIT_CODEC_RABITQ);
 
 /* ivf_pq: the compressed kinds' parameters and the number of sub-quantisers. */
 #define P_PQ_SHAPE                                                                                \
@@ -284,6 +288,7 @@ typedef struct ivf_impl {
     double refine;           /* the re-rank factor (setting) */
     uint32_t pq_m;           /* ivf_pq's sub-quantisers (setting; 0: automatic) */
     uint32_t pq_nbits;       /* ivf_pq's bits per sub-quantiser (setting: 8 or 4) */
+    nearkit_rabitq rabitq;   /* ivf_rabitq, once trained: the rotation and rotated centroids */
     bool keep_originals;     /* trained with refine > 0: originals holds every row's vector */
     nearkit_rows originals;  /* the original vectors by position (implicit ids) */
 } ivf_impl;
@@ -302,6 +307,7 @@ static nearkit_status ivf_create(nearkit_index *ix, const ivf_config *config) {
                     .iterations = config->default_iterations, .pq_nbits = 8,
                     .quantizer = {.binary = config->binary}};
     if (config->compressed) nearkit_codec_init(&v->codec, config->format, ix->dimension);
+    if (config->format == NEARKIT_CODEC_RABITQ) v->codec.code_size = nearkit_rabitq_code_size(ix->dimension, ix->metric);
     ix->impl = v;
     /* ivf_flat always stored the ids of waiting vectors */
     return by_position(config) ? NEARKIT_OK : nearkit_rows_explicit_ids(&v->pending);
@@ -319,6 +325,9 @@ static nearkit_status flat_bf16_create(nearkit_index *ix) { return ivf_create(ix
 static nearkit_status flat_sq8_create(nearkit_index *ix) { return ivf_create(ix, &flat_sq8_config); }
 static nearkit_status flat_sq4_create(nearkit_index *ix) { return ivf_create(ix, &flat_sq4_config); }
 static nearkit_status flat_pq_create(nearkit_index *ix) { return ivf_create(ix, &flat_pq_config); }
+static nearkit_status rabitq_create(nearkit_index *ix) { return ivf_create(ix, &rabitq_config); }
+
+static bool is_rabitq(const ivf_impl *v) { return v->config->format == NEARKIT_CODEC_RABITQ; }
 
 /* Back to untrained: no quantizer, no lists. */
 static void drop_trained(ivf_impl *v) {
@@ -329,6 +338,7 @@ static void drop_trained(ivf_impl *v) {
     v->position_ids_capacity = 0;
     v->max_sqnorm = 0.0f;
     nearkit_codec_free(&v->codec);
+    nearkit_rabitq_free(&v->rabitq);
     nearkit_rows_free(&v->originals);
     v->keep_originals = false;
 }
@@ -352,7 +362,8 @@ static uint64_t ivf_memory(const nearkit_index *ix) {
     const ivf_impl *v = impl_of(ix);
     return sizeof *v + nearkit_rows_memory(&v->pending, ix) + nearkit_ivf_quantizer_memory(&v->quantizer, ix) +
            nearkit_ivf_lists_memory(&v->lists) + v->position_ids_capacity * sizeof(int64_t) +
-           nearkit_codec_memory(&v->codec) + nearkit_rows_memory(&v->originals, ix);
+           nearkit_codec_memory(&v->codec) + nearkit_rabitq_memory(&v->rabitq) +
+           nearkit_rows_memory(&v->originals, ix);
 }
 
 /* Memory per stored vector once trained: what ivf_memory counts beyond the fixed parts (the
@@ -409,7 +420,10 @@ static nearkit_status file_rows(nearkit_index *ix, const void *vectors, uint64_t
     if (!st) st = nearkit_ivf_quantizer_assign(&v->quantizer, ix, assign, vectors, n);
     float max = v->max_sqnorm;
     if (!st && norms) float_norms(norms, &max, ix, vectors, n);
-    if (!st && codes) st = nearkit_codec_encode(&v->codec, codes, vectors, n);
+    if (!st && codes && is_rabitq(v)) /* residuals to the centroids of their lists */
+        st = nearkit_rabitq_encode(&v->rabitq, codes, vectors, n, assign, v->quantizer.centroids);
+    else if (!st && codes)
+        st = nearkit_codec_encode(&v->codec, codes, vectors, n);
     /* the originals get their room first, so that once the lists took the rows nothing fails */
     bool originals = v->keep_originals && v->originals.count == v->lists.count;
     if (!st && originals) st = nearkit_rows_reserve(&v->originals, ix, v->originals.count + n);
@@ -474,6 +488,14 @@ static nearkit_status set_pq_codec(nearkit_index *ix, int format, uint32_t m) {
     return nearkit_codec_set_subspaces(&v->codec, m ? m : nearkit_codec_default_subspaces(format, ix->dimension));
 }
 
+/* ivf_rabitq: the rotation of the index's seed, and the trained centroids rotated by it. */
+static nearkit_status prepare_rabitq(nearkit_index *ix) {
+    ivf_impl *v = impl_of(ix);
+    nearkit_rabitq_free(&v->rabitq);
+    nearkit_status st = nearkit_rabitq_init(&v->rabitq, ix->dimension, ix->metric, ix->seed);
+    return st ? st : nearkit_rabitq_set_centroids(&v->rabitq, v->quantizer.centroids, v->quantizer.nlist);
+}
+
 /* Trains on x (or, when x is NULL, on the waiting rows) and files the waiting rows. On failure
  * the index is left untrained as it was. */
 static nearkit_status train_and_index(nearkit_index *ix, const void *x, uint64_t n) {
@@ -487,6 +509,7 @@ static nearkit_status train_and_index(nearkit_index *ix, const void *x, uint64_t
         st = set_pq_codec(ix, v->pq_nbits == 4 ? NEARKIT_CODEC_PQ4 : NEARKIT_CODEC_PQ8, v->pq_m);
     if (!st && v->config->compressed)
         st = nearkit_codec_train(&v->codec, train_x, train_n, ix->seed, nearkit_resolve_threads(ix->num_threads));
+    if (!st && is_rabitq(v)) st = prepare_rabitq(ix);
     if (!st) st = init_lists(ix, v->quantizer.nlist);
     if (!st) st = file_rows(ix, pending->vectors, pending->count, pending->ids, true);
     if (st) {
@@ -644,8 +667,16 @@ static void unit_length(float *x, size_t d) {
     for (size_t i = 0; i < d; i++) x[i] = (float)(x[i] * scale);
 }
 
+/* The scratch row_vector takes: room for a code (lists interleaved), then, aligned for floats,
+ * RaBitQ's rotated residual. */
+static size_t row_scratch_floats_at(const ivf_impl *v) { return (v->lists.code_size + 1 + 15) / 16 * 16; }
+
+static void *row_scratch_new(const ivf_impl *v) {
+    return malloc(row_scratch_floats_at(v) + (is_rabitq(v) ? v->rabitq.padded * sizeof(float) : 0));
+}
+
 /* A list row's vector as get returns it: the stored one, the original kept beside a code, or the
- * code decoded (code: room for one code, where lists are interleaved). */
+ * code decoded (code: row_scratch_new's room). */
 static void row_vector(uint8_t *out, uint8_t *code, const nearkit_index *ix, const ivf_impl *v,
                        const nearkit_ivf_list *l, uint64_t row) {
     size_t vb = (size_t)ix->vector_bytes;
@@ -659,7 +690,13 @@ static void row_vector(uint8_t *out, uint8_t *code, const nearkit_index *ix, con
             nearkit_ivf_list_code(code, &v->lists, l, row);
             at = code;
         }
-        nearkit_codec_decode(&v->codec, (float *)(void *)out, at, 1);
+        if (is_rabitq(v)) {
+            float *z = (float *)(void *)(code + row_scratch_floats_at(v));
+            nearkit_rabitq_decode(&v->rabitq, (float *)(void *)out, at, (uint32_t)(l - v->lists.list),
+                                  v->quantizer.centroids, z);
+        } else {
+            nearkit_codec_decode(&v->codec, (float *)(void *)out, at, 1);
+        }
         if (ix->metric == NEARKIT_METRIC_COSINE) unit_length((float *)(void *)out, ix->dimension);
     }
 }
@@ -672,7 +709,7 @@ static nearkit_status ivf_get(const nearkit_index *ix, const nearkit_idmap *want
         return NEARKIT_OK;
     }
     size_t vb = (size_t)ix->vector_bytes;
-    uint8_t *code = malloc(v->lists.code_size + 1);
+    uint8_t *code = row_scratch_new(v);
     if (!code) return nearkit_oom();
     for (uint32_t li = 0; li < v->lists.nlist; li++) {
         const nearkit_ivf_list *l = &v->lists.list[li];
@@ -788,7 +825,7 @@ static bool take_gathered(nearkit_ivf_view *view, const nearkit_index *ix, const
     int64_t *ids = nearkit_alloc_array((size_t)(n ? n : 1), sizeof(int64_t));
     *view = (nearkit_ivf_view){.exact = true, .rows = rows, .row_ids = ids, .n_rows = n,
                                .owned_rows = rows, .owned_ids = ids, .selectivity = 1.0};
-    uint8_t *code = malloc(v->lists.code_size + 1);
+    uint8_t *code = row_scratch_new(v);
     if (!rows || !ids || !code) {
         free(code);
         return false; /* plan_free releases what was made */
@@ -860,6 +897,7 @@ static uint32_t batch_probes_filtered(const nearkit_ivf_view *view) {
  * originals, whatever the call asks). */
 static void set_codes_view(nearkit_ivf_view *view, const nearkit_search_call *c, const ivf_impl *v) {
     view->codec = &v->codec;
+    if (is_rabitq(v)) view->rabitq = &v->rabitq;
     if (!v->keep_originals) return;
     view->originals = v->originals.vectors;
     double refine = call_setting(c, S_REFINE);
@@ -1285,7 +1323,9 @@ static nearkit_status load_code_rows(nearkit_index *ix, const nearkit_reader *r,
     if (st) return st;
     if (bytes % cs || bytes / cs > BINARY_MAX_COUNT) return corrupt("code section length");
     *count = bytes / cs;
-    if (!nearkit_codec_codes_valid(&v->codec, codes, *count)) return corrupt("code out of range");
+    bool valid = is_rabitq(v) ? nearkit_rabitq_codes_valid(&v->rabitq, codes, *count)
+                              : nearkit_codec_codes_valid(&v->codec, codes, *count);
+    if (!valid) return corrupt("code out of range");
     st = init_lists(ix, v->quantizer.nlist);
     return st ? st : nearkit_ivf_lists_load_by_position(&v->lists, r, codes, *count);
 }
@@ -1324,6 +1364,7 @@ static nearkit_status load_codes(nearkit_index *ix, const nearkit_reader *r) {
     if (pq && set_pq_codec(ix, (int)meta[0], meta[3])) return corrupt("pq sub-quantisers do not divide the dimension");
     st = nearkit_codec_load(&v->codec, r, SQRG_TAG);
     if (!st) st = nearkit_ivf_quantizer_load(&v->quantizer, ix, r, meta[1]);
+    if (!st && is_rabitq(v)) st = prepare_rabitq(ix); /* the rotation from the header's seed */
     uint64_t count = 0, removed = 0, dropped;
     if (!st) st = load_code_rows(ix, r, &count);
     if (!st && has_section(r, NEARKIT_TAG('V', 'E', 'C', 'S')) != (meta[2] == 1))
@@ -1406,6 +1447,11 @@ static void describe_codes(const nearkit_index *ix, nearkit_strbuf *sb) {
         return;
     }
     uint32_t nlist = v->quantizer.nlist;
+    if (is_rabitq(v))
+        nearkit_strbuf_appendf(sb, "RaBitQ: residuals rotated in %zu dimensions (%zu padded), a sign bit each and %zu "
+                               "bytes of factors; queries quantised to %d bits per dimension\n",
+                               v->rabitq.padded, v->rabitq.padded - (size_t)ix->dimension,
+                               v->codec.code_size - v->rabitq.padded / 8, NEARKIT_RABITQ_QUERY_BITS);
     if (v->codec.m)
         nearkit_strbuf_appendf(sb, "product quantiser: %u sub-spaces of %zu dimensions, %u centroids each\n",
                                v->codec.m, (size_t)(ix->dimension / v->codec.m), v->codec.ksub);
@@ -1509,6 +1555,10 @@ const nearkit_index_ops nearkit_ivf_sq4_ops =
     CODES_OPS(NEARKIT_KIND_IVF_SQ4, "ivf_sq4", sq4_create,
               "inverted file over 4-bit scalar-quantised codes (half a byte per dimension, trained "
               "ranges), optional exact re-rank (refine); l2, cosine, ip");
+const nearkit_index_ops nearkit_ivf_rabitq_ops =
+    CODES_OPS(NEARKIT_KIND_IVF_RABITQ, "ivf_rabitq", rabitq_create,
+              "inverted file over RaBitQ codes (1 bit per dimension of the rotated residual and two "
+              "floats: about d / 8 + 8 bytes), optional exact re-rank (refine); l2, cosine, ip");
 const nearkit_index_ops nearkit_ivf_pq_ops = {
     .kind = NEARKIT_KIND_IVF_PQ,
     .name = "ivf_pq",

@@ -955,7 +955,7 @@ class Living(Base):
     def build(self, kind, metric, name="i.nkx"):
         ext = self.data[metric][2]
         params = ["--params", "nlist=4,nprobe=4"] if kind.startswith("ivf") else []
-        if kind in ("ivf_fp16", "ivf_bf16", "ivf_sq8", "ivf_sq4", "ivf_pq"):  # codes: exact once all re-ranked
+        if kind in ("ivf_fp16", "ivf_bf16", "ivf_sq8", "ivf_sq4", "ivf_pq", "ivf_rabitq"):  # codes: exact once all re-ranked
             params[1] += ",refine=1000"
         if kind.startswith(("hnsw_", "flat_")):  # codes: exact once all re-ranked (hnsw: ef_search
             params = ["--params", "refine=1000"]  # 64 >= the 60 rows; flat_*: every code scanned)

@@ -92,6 +92,9 @@ static const seed seeds[] = {
     {NEARKIT_KIND_FLAT_SQ8, NEARKIT_METRIC_IP, FLOAT_DIM, BUILT_LATE, true, "refine=3"},
     {NEARKIT_KIND_FLAT_SQ4, NEARKIT_METRIC_L2, FLOAT_DIM - 1, ADDED, false, NULL},
     {NEARKIT_KIND_FLAT_PQ, NEARKIT_METRIC_COSINE, FLOAT_DIM, BUILT, false, "m=4,nbits=4"},
+    /* ivf_rabitq: residual codes (ip: a third factor); d 7: padded to 64 bits */
+    {NEARKIT_KIND_IVF_RABITQ, NEARKIT_METRIC_L2, FLOAT_DIM, BUILT_LATE, true, "nlist=3,refine=2"},
+    {NEARKIT_KIND_IVF_RABITQ, NEARKIT_METRIC_IP, FLOAT_DIM - 1, BUILT, false, "nlist=2"},
 };
 
 static uint32_t next_value(uint64_t *state) {

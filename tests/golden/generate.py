@@ -589,6 +589,14 @@ for _kind, _floors in (("ivf_fp16", FP16_FLOORS), ("ivf_bf16", BF16_FLOORS), ("i
                        ("ivf_sq4", SQ4_FLOORS), ("ivf_pq", PQ_FLOORS)):
     APPROXIMATE[_kind] = {"exact_params": "nlist=16,nprobe=16,refine=1000",
                           "recall_params": "nlist=32,nprobe=8", "min_recall": _floors}
+# ivf_rabitq: RaBitQ codes (a bit per dimension of the rotated residual, d padded to a multiple of
+# 64, and two floats, three for ip), floors 0.05 below one build's lowest per dataset (the k = 1
+# cases sit lowest: clustered_d128 cosine 0.41, uniform_d2 l2 0.51); exact under every list probed
+# and every candidate re-ranked, as the other codec kinds
+RABITQ_FLOORS = {"clustered_d2": 0.78, "uniform_d2": 0.46, "clustered_d16": 0.67, "uniform_d16": 0.49,
+    "clustered_d128": 0.36, "uniform_d128": 0.18, "duplicates_d4": 0.83, "grid_2d": 0.82}
+APPROXIMATE["ivf_rabitq"] = {"exact_params": "nlist=16,nprobe=16,refine=1000",
+                             "recall_params": "nlist=32,nprobe=8", "min_recall": RABITQ_FLOORS}
 # ivf_pq's 4-bit fast scan (nbits=4: twice the sub-spaces, 16 centroids each, lists interleaved),
 # an entry of its own under another label: the "kind" field names the library kind. Floors 0.05
 # below one build's lowest per dataset (0 where that is below 0.05).

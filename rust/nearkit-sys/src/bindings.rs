@@ -46,6 +46,7 @@ pub const NEARKIT_KIND_FLAT_BF16: nearkit_kind = 18;
 pub const NEARKIT_KIND_FLAT_SQ8: nearkit_kind = 19;
 pub const NEARKIT_KIND_FLAT_SQ4: nearkit_kind = 20;
 pub const NEARKIT_KIND_FLAT_PQ: nearkit_kind = 21;
+pub const NEARKIT_KIND_IVF_RABITQ: nearkit_kind = 22;
 pub const NEARKIT_KIND_FLAG_EXACT: u32 = 1;
 pub const NEARKIT_KIND_FLAG_NEEDS_TRAINING: u32 = 2;
 pub const NEARKIT_KIND_FLAG_NEEDS_BUILD: u32 = 4;

@@ -221,6 +221,9 @@ impl Kind {
     /// Inverted file over product-quantised codes (`m` bytes per vector), optional exact re-rank
     /// (approximate).
     pub const IVF_PQ: Kind = Kind(sys::NEARKIT_KIND_IVF_PQ);
+    /// Inverted file over RaBitQ codes (a bit per rotated dimension), optional exact re-rank
+    /// (approximate).
+    pub const IVF_RABITQ: Kind = Kind(sys::NEARKIT_KIND_IVF_RABITQ);
     /// Hnsw over 8-bit scalar-quantised codes, optional exact re-rank (approximate).
     pub const HNSW_SQ8: Kind = Kind(sys::NEARKIT_KIND_HNSW_SQ8);
     /// Hnsw over fp16 codes, optional exact re-rank (approximate).

@@ -1,0 +1,329 @@
+/* RaBitQ (rabitq.h): the rotation, encoding, decoding and the popcount estimator. */
+#include "codes/rabitq.h"
+#include "base/random.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define QUERY_LEVELS ((1u << NEARKIT_RABITQ_QUERY_BITS) - 1u) /* the largest quantised value */
+
+static size_t padded_dimension(size_t d) { return (d + 63) / 64 * 64; }
+
+static uint64_t load_word(const uint8_t *p) {
+    uint64_t w;
+    memcpy(&w, p, sizeof w); /* little-endian hosts only, as the file format */
+    return w;
+}
+
+/* ip keeps a third factor, <r, c>. */
+static size_t factor_count(nearkit_metric metric) { return metric == NEARKIT_METRIC_IP ? 3 : 2; }
+
+size_t nearkit_rabitq_code_size(size_t d, nearkit_metric metric) {
+    return padded_dimension(d) / 8 + factor_count(metric) * sizeof(float);
+}
+
+/* popcount(code) and sum_j 2^j popcount(code & plane j): integers, the same on every CPU. Two
+ * copies of one body: with the POPCNT instruction where the CPU has it (x86), else the
+ * compiler's portable popcount. */
+#define BIT_SUMS_BODY                                                                           \
+    uint64_t ones = 0, weighted = 0;                                                            \
+    for (size_t w = 0; w < words; w++) {                                                        \
+        uint64_t b = load_word(code + 8 * w);                                                   \
+        ones += (uint64_t)__builtin_popcountll(b);                                              \
+        for (unsigned j = 0; j < NEARKIT_RABITQ_QUERY_BITS; j++)                                \
+            weighted += (uint64_t)__builtin_popcountll(b & planes[j * words + w]) << j;         \
+    }                                                                                           \
+    *ones_out = ones;                                                                           \
+    *weighted_out = weighted;
+
+static void bit_sums_portable(const uint8_t *code, const uint64_t *planes, size_t words, uint64_t *ones_out,
+                              uint64_t *weighted_out) {
+    BIT_SUMS_BODY
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("popcnt"))) static void bit_sums_popcnt(const uint8_t *code, const uint64_t *planes,
+                                                              size_t words, uint64_t *ones_out,
+                                                              uint64_t *weighted_out) {
+    BIT_SUMS_BODY
+}
+#endif
+
+typedef void (*bit_sums_fn)(const uint8_t *, const uint64_t *, size_t, uint64_t *, uint64_t *);
+
+static bit_sums_fn bit_sums_of_cpu(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (__builtin_cpu_supports("popcnt")) return bit_sums_popcnt;
+#endif
+    return bit_sums_portable;
+}
+
+nearkit_status nearkit_rabitq_init(nearkit_rabitq *q, size_t d, nearkit_metric metric, uint64_t seed) {
+    size_t padded = padded_dimension(d), block = 1;
+    while (block * 2 <= padded) block *= 2;
+    *q = (nearkit_rabitq){.dimension = d, .padded = padded, .block = block, .words = padded / 64,
+                          .metric = metric, .code_size = nearkit_rabitq_code_size(d, metric), .bit_sums = bit_sums_of_cpu()};
+    q->signs = nearkit_alloc_array(NEARKIT_RABITQ_ROUNDS * padded, sizeof(float));
+    if (!q->signs) return nearkit_oom();
+    uint64_t state = seed ^ 0x52614269745121ull; /* its own stream: not k-means' */
+    for (size_t i = 0; i < NEARKIT_RABITQ_ROUNDS * padded; i++)
+        q->signs[i] = nearkit_next_random(&state) >> 63 ? -1.0f : 1.0f;
+    return NEARKIT_OK;
+}
+
+void nearkit_rabitq_free(nearkit_rabitq *q) {
+    free(q->signs);
+    free(q->centroids);
+    *q = (nearkit_rabitq){0};
+}
+
+uint64_t nearkit_rabitq_memory(const nearkit_rabitq *q) {
+    uint64_t signs = q->signs ? NEARKIT_RABITQ_ROUNDS * q->padded * sizeof(float) : 0;
+    return signs + (uint64_t)q->nlist * q->padded * sizeof(float);
+}
+
+/* ---- the rotation ------------------------------------------------------------------------------ */
+
+/* The Walsh-Hadamard transform of n (a power of two) floats in place, scaled by 1 / sqrt(n) so
+ * that it is orthogonal (and its own inverse). */
+static void hadamard(float *v, size_t n) {
+    for (size_t h = 1; h < n; h *= 2)
+        for (size_t i = 0; i < n; i += 2 * h)
+            for (size_t j = i; j < i + h; j++) {
+                float a = v[j], b = v[j + h];
+                v[j] = a + b;
+                v[j + h] = a - b;
+            }
+    float scale = (float)(1.0 / sqrt((double)n));
+    for (size_t i = 0; i < n; i++) v[i] *= scale;
+}
+
+/* Round r's block: the first B coordinates in even rounds, the last B in odd ones. */
+static size_t round_start(const nearkit_rabitq *q, int r) { return r % 2 ? q->padded - q->block : 0; }
+
+/* P applied in place to D floats. */
+static void rotate_padded(const nearkit_rabitq *q, float *v) {
+    for (int r = 0; r < NEARKIT_RABITQ_ROUNDS; r++) {
+        const float *signs = q->signs + (size_t)r * q->padded;
+        for (size_t i = 0; i < q->padded; i++) v[i] *= signs[i];
+        hadamard(v + round_start(q, r), q->block);
+    }
+}
+
+/* P^T in place: the rounds undone in reverse (each step is its own inverse). */
+static void unrotate_padded(const nearkit_rabitq *q, float *v) {
+    for (int r = NEARKIT_RABITQ_ROUNDS - 1; r >= 0; r--) {
+        hadamard(v + round_start(q, r), q->block);
+        const float *signs = q->signs + (size_t)r * q->padded;
+        for (size_t i = 0; i < q->padded; i++) v[i] *= signs[i];
+    }
+}
+
+void nearkit_rabitq_rotate(const nearkit_rabitq *q, float *out, const float *v) {
+    memcpy(out, v, q->dimension * sizeof(float));
+    memset(out + q->dimension, 0, (q->padded - q->dimension) * sizeof(float));
+    rotate_padded(q, out);
+}
+
+nearkit_status nearkit_rabitq_set_centroids(nearkit_rabitq *q, const float *centroids, uint32_t nlist) {
+    float *rotated = nearkit_alloc_array((size_t)nlist * q->padded, sizeof(float));
+    if (!rotated) return nearkit_oom();
+    for (uint32_t l = 0; l < nlist; l++)
+        nearkit_rabitq_rotate(q, rotated + (size_t)l * q->padded, centroids + (size_t)l * q->dimension);
+    free(q->centroids);
+    q->centroids = rotated;
+    q->nlist = nlist;
+    return NEARKIT_OK;
+}
+
+/* ---- codes ------------------------------------------------------------------------------------- */
+
+/* A code's factors: |z|^2, scale and (ip) <r, c>. */
+static void code_factors(const nearkit_rabitq *q, const uint8_t *code, float factors[3]) {
+    factors[2] = 0.0f;
+    memcpy(factors, code + q->padded / 8, factor_count(q->metric) * sizeof(float));
+}
+
+/* The code of a rotated residual z (D floats) whose dot with its centroid is rc. */
+static void encode_rotated(const nearkit_rabitq *q, uint8_t *code, const float *z, double rc) {
+    double sqnorm = 0.0, l1 = 0.0;
+    memset(code, 0, q->padded / 8);
+    for (size_t i = 0; i < q->padded; i++) {
+        if (z[i] > 0.0f) code[i / 8] |= (uint8_t)(1u << (i % 8));
+        sqnorm += (double)z[i] * z[i];
+        l1 += fabs((double)z[i]);
+    }
+    float factors[3] = {(float)sqnorm, l1 > 0.0 ? (float)(sqnorm / l1) : 0.0f, (float)rc};
+    memcpy(code + q->padded / 8, factors, factor_count(q->metric) * sizeof(float));
+}
+
+nearkit_status nearkit_rabitq_encode(const nearkit_rabitq *q, uint8_t *codes, const float *x, uint64_t n,
+                                     const uint32_t *assign, const float *centroids) {
+    size_t d = q->dimension;
+    float *z = nearkit_alloc_array(q->padded, sizeof *z);
+    if (!z) return nearkit_oom();
+    for (uint64_t r = 0; r < n; r++) {
+        const float *v = x + r * d, *c = centroids + (size_t)assign[r] * d;
+        double rc = 0.0;
+        for (size_t i = 0; i < d; i++) {
+            z[i] = v[i] - c[i];
+            rc += (double)z[i] * c[i];
+        }
+        memset(z + d, 0, (q->padded - d) * sizeof *z);
+        rotate_padded(q, z);
+        encode_rotated(q, codes + r * q->code_size, z, rc);
+    }
+    free(z);
+    return NEARKIT_OK;
+}
+
+/* z's projection on its signs: <o_bar, z> o_bar = (sum |z_i| / D) s, with sum |z_i| = |z|^2 /
+ * scale; then P^T and the centroid added. */
+void nearkit_rabitq_decode(const nearkit_rabitq *q, float *out, const uint8_t *code, uint32_t list,
+                           const float *centroids, float *z) {
+    float f[3];
+    code_factors(q, code, f);
+    float magnitude = f[1] > 0.0f ? f[0] / f[1] / (float)q->padded : 0.0f;
+    for (size_t i = 0; i < q->padded; i++) z[i] = code[i / 8] >> (i % 8) & 1u ? magnitude : -magnitude;
+    unrotate_padded(q, z);
+    const float *c = centroids + (size_t)list * q->dimension;
+    for (size_t i = 0; i < q->dimension; i++) out[i] = c[i] + z[i];
+}
+
+bool nearkit_rabitq_codes_valid(const nearkit_rabitq *q, const uint8_t *codes, uint64_t n) {
+    /* |z| of a residual of two vectors within the value bound: 2 * bound * sqrt(d) at most */
+    double most = 2.0 * NEARKIT_MAX_ABS_VALUE * sqrt((double)q->dimension);
+    double root_d = sqrt((double)q->padded), slack = 1e-3;
+    double most_rc = most * NEARKIT_MAX_ABS_VALUE * sqrt((double)q->dimension); /* |r| |c| */
+    for (uint64_t r = 0; r < n; r++) {
+        float f[3];
+        code_factors(q, codes + r * q->code_size, f);
+        float sqnorm = f[0], scale = f[1];
+        if (!(sqnorm >= 0.0f) || !(scale >= 0.0f) || !isfinite(sqnorm) || !isfinite(scale)) return false;
+        if (!(fabs((double)f[2]) <= most_rc)) return false; /* NaN fails too */
+        double norm = sqrt((double)sqnorm);
+        if (norm > most || (norm == 0.0) != (scale == 0.0f)) return false;
+        if (scale > norm * (1.0 + slack) || scale < norm / root_d * (1.0 - slack)) return false;
+    }
+    return true;
+}
+
+/* ---- the query --------------------------------------------------------------------------------- */
+
+bool nearkit_rabitq_query_init(nearkit_rabitq_query *s, const nearkit_rabitq *q) {
+    *s = (nearkit_rabitq_query){0};
+    s->rotated = nearkit_alloc_array(q->padded, sizeof(float));
+    s->y = nearkit_alloc_array(q->padded, sizeof(float));
+    s->planes = nearkit_alloc_array(NEARKIT_RABITQ_QUERY_BITS * q->words, sizeof(uint64_t));
+    s->levels = nearkit_alloc_array(q->padded, 1);
+    if (s->rotated && s->y && s->planes && s->levels) return true;
+    nearkit_rabitq_query_free(s);
+    return false;
+}
+
+void nearkit_rabitq_query_free(nearkit_rabitq_query *s) {
+    free(s->rotated);
+    free(s->y);
+    free(s->planes);
+    free(s->levels);
+    *s = (nearkit_rabitq_query){0};
+}
+
+void nearkit_rabitq_set_query(nearkit_rabitq_query *s, const nearkit_rabitq *q, const float *query) {
+    nearkit_rabitq_rotate(q, s->rotated, query);
+}
+
+/* Per-query work runs over LANES partial results (a minimum, a sum) combined in a fixed order at
+ * the end: the compiler vectorises the lanes (a single running sum or minimum it may not reorder,
+ * so it would not), and the result is the same on every CPU. D is a multiple of LANES. */
+#define LANES 8
+
+static float lanes_sum(const float *v) {
+    float s = 0.0f;
+    for (int j = 0; j < LANES; j++) s += v[j];
+    return s;
+}
+
+/* Bit j of 8 levels (one per byte of x, each below 256) as 8 bits, byte k's at bit k: the bits
+ * moved to byte k and gathered into the top byte by one multiplication (no carries: every
+ * product term lands on its own bit). */
+static uint64_t bit_of_bytes(uint64_t x, unsigned j) {
+    return (((x >> j) & 0x0101010101010101ull) * 0x0102040810204080ull) >> 56;
+}
+
+/* y quantised to QUERY_BITS bits per coordinate (nearest level of [min, max]), as bit planes. */
+static void quantise_query(nearkit_rabitq_query *s, const nearkit_rabitq *q) {
+    float lo[LANES], hi[LANES];
+    for (int j = 0; j < LANES; j++) lo[j] = hi[j] = s->y[j];
+    for (size_t i = 0; i < q->padded; i += LANES)
+        for (int j = 0; j < LANES; j++) {
+            float y = s->y[i + j];
+            lo[j] = y < lo[j] ? y : lo[j];
+            hi[j] = y > hi[j] ? y : hi[j];
+        }
+    for (int j = 1; j < LANES; j++) {
+        lo[0] = lo[j] < lo[0] ? lo[j] : lo[0];
+        hi[0] = hi[j] > hi[0] ? hi[j] : hi[0];
+    }
+    float low = lo[0], delta = hi[0] > low ? (hi[0] - low) / (float)QUERY_LEVELS : 0.0f;
+    float per_level = delta > 0.0f ? 1.0f / delta : 0.0f;
+    uint32_t total = 0;
+    for (size_t i = 0; i < q->padded; i++) {
+        float level = (s->y[i] - low) * per_level + 0.5f; /* rounded by truncation: level >= 0.5 */
+        uint8_t u = level >= (float)QUERY_LEVELS ? (uint8_t)QUERY_LEVELS : (uint8_t)(int32_t)level;
+        s->levels[i] = u;
+        total += u;
+    }
+    for (size_t w = 0; w < q->words; w++)
+        for (unsigned j = 0; j < NEARKIT_RABITQ_QUERY_BITS; j++) {
+            uint64_t plane = 0;
+            for (unsigned b = 0; b < 8; b++) plane |= bit_of_bytes(load_word(s->levels + 64 * w + 8 * b), j) << (8 * b);
+            s->planes[j * q->words + w] = plane;
+        }
+    s->lo = low;
+    s->delta = delta;
+    s->sum = low * (float)q->padded + delta * (float)total;
+}
+
+void nearkit_rabitq_set_list(nearkit_rabitq_query *s, const nearkit_rabitq *q, uint32_t list) {
+    const float *c = q->centroids + (size_t)list * q->padded;
+    float ysq[LANES] = {0}, cq[LANES] = {0};
+    for (size_t i = 0; i < q->padded; i += LANES)
+        for (int j = 0; j < LANES; j++) {
+            float y = s->rotated[i + j] - c[i + j];
+            s->y[i + j] = y;
+            ysq[j] += y * y;
+            cq[j] += c[i + j] * s->rotated[i + j];
+        }
+    s->ysq = lanes_sum(ysq);
+    s->cq = lanes_sum(cq);
+    quantise_query(s, q);
+}
+
+void nearkit_rabitq_distances(float *out, const nearkit_rabitq *q, const nearkit_rabitq_query *s,
+                              nearkit_metric metric, const uint8_t *codes, size_t n) {
+    for (size_t r = 0; r < n; r++) {
+        const uint8_t *code = codes + r * q->code_size;
+        uint64_t ones, weighted;
+        q->bit_sums(code, s->planes, q->words, &ones, &weighted);
+        float f[3];
+        code_factors(q, code, f);
+        /* <s, y> = 2 (sum of y over the set bits) - sum of y */
+        float set = s->lo * (float)ones + s->delta * (float)weighted;
+        float dot = f[1] * (2.0f * set - s->sum); /* the estimate of <r, y>, y = P (q - c) */
+        float l2 = f[0] + s->ysq - 2.0f * dot;
+        if (metric == NEARKIT_METRIC_L2)
+            out[r] = l2;
+        else if (metric == NEARKIT_METRIC_COSINE)
+            out[r] = 0.5f * l2; /* unit vectors: 1 - <x, q> = |x - q|^2 / 2 */
+        else
+            out[r] = -(s->cq + f[2] + dot); /* <x, q> = <c, q> + <r, c> + <r, q - c> */
+    }
+}
+
+float nearkit_rabitq_in_range(nearkit_metric metric, float ranked) {
+    if (metric == NEARKIT_METRIC_L2) return ranked > 0.0f ? ranked : 0.0f;
+    if (metric == NEARKIT_METRIC_COSINE) return ranked < 0.0f ? 0.0f : ranked > 2.0f ? 2.0f : ranked;
+    return ranked;
+}
