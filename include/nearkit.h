@@ -179,6 +179,11 @@ typedef int32_t nearkit_kind;
 #define NEARKIT_KIND_HNSW_BF16 15  /* hnsw over bfloat16 codes, optional exact re-rank (since 0.2) */
 #define NEARKIT_KIND_HNSW_SQ4 16   /* hnsw over 4-bit scalar-quantised codes, optional exact
                                     * re-rank; trained as hnsw_sq8 (since 0.2) */
+/* 17 to 22 are reserved for kinds being added alongside this one. */
+#define NEARKIT_KIND_RPFOREST 23   /* random-projection forest in the way of Annoy and panns
+                                    * (approximate): l2, l1, cosine, ip, hamming; n_trees,
+                                    * leaf_size, split, shared_projections (build), search_k
+                                    * (runtime; >= n_trees * count is exact) (since 0.2) */
 
 /* Flags of nearkit_kind_info.flags. */
 #define NEARKIT_KIND_FLAG_EXACT 1u          /* results equal the flat index's at default settings */

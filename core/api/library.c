@@ -72,6 +72,7 @@ static const nearkit_index_ops *const kinds[] = {
     &nearkit_hnsw_fp16_ops,
     &nearkit_hnsw_bf16_ops,
     &nearkit_hnsw_sq4_ops,
+    &nearkit_rpforest_ops,
 };
 #define N_KINDS (sizeof kinds / sizeof kinds[0])
 

@@ -41,6 +41,7 @@ pub const NEARKIT_KIND_HNSW_SQ8: nearkit_kind = 13;
 pub const NEARKIT_KIND_HNSW_FP16: nearkit_kind = 14;
 pub const NEARKIT_KIND_HNSW_BF16: nearkit_kind = 15;
 pub const NEARKIT_KIND_HNSW_SQ4: nearkit_kind = 16;
+pub const NEARKIT_KIND_RPFOREST: nearkit_kind = 23;
 pub const NEARKIT_KIND_FLAG_EXACT: u32 = 1;
 pub const NEARKIT_KIND_FLAG_NEEDS_TRAINING: u32 = 2;
 pub const NEARKIT_KIND_FLAG_NEEDS_BUILD: u32 = 4;

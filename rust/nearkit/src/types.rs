@@ -229,6 +229,9 @@ impl Kind {
     pub const HNSW_BF16: Kind = Kind(sys::NEARKIT_KIND_HNSW_BF16);
     /// Hnsw over 4-bit scalar-quantised codes, optional exact re-rank (approximate).
     pub const HNSW_SQ4: Kind = Kind(sys::NEARKIT_KIND_HNSW_SQ4);
+    /// Random-projection forest in the way of Annoy and panns: `n_trees`, `leaf_size`, `split`,
+    /// `shared_projections`, and `search_k` at run time (approximate).
+    pub const RPFOREST: Kind = Kind(sys::NEARKIT_KIND_RPFOREST);
 
     /// Looks a kind up by name (`"flat"`, `"vptree"`, ...; case-insensitive).
     ///
