@@ -275,13 +275,16 @@ static bool two_means_plane(tree_build *b, uint64_t begin, uint64_t end, float *
     memcpy(p, vector_at(s, b->perm[begin + i]), d * sizeof(float));
     memcpy(q, vector_at(s, b->perm[begin + j]), d * sizeof(float));
     double pc = 1, qc = 1;
-    for (int step = 0; step < TWO_MEANS_STEPS; step++) {
+    /* Annoy takes 200 steps at every node; a node of fewer rows has its centroids settled sooner */
+    uint64_t steps = n < TWO_MEANS_STEPS ? n : TWO_MEANS_STEPS;
+    for (uint64_t step = 0; step < steps; step++) {
         const float *x = (const float *)vector_at(s, b->perm[begin + nearkit_next_random(&b->rng) % n]);
         double dp = pc * s->kt->l2sq(p, x, d), dq = qc * s->kt->l2sq(q, x, d);
         float *c = dp < dq ? p : dq < dp ? q : NULL;
         if (!c) continue;
         double *count = c == p ? &pc : &qc;
-        for (size_t k = 0; k < d; k++) c[k] = (float)((c[k] * *count + x[k]) / (*count + 1));
+        float weight = (float)(1.0 / (*count + 1)); /* the running mean, without a division per value */
+        for (size_t k = 0; k < d; k++) c[k] += (x[k] - c[k]) * weight;
         *count += 1;
         if (cosine) normalise(c, d);
     }
