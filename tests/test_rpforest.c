@@ -229,6 +229,56 @@ static void test_corrupted_sections(void) {
     free(data);
 }
 
+/* Random bytes of the forest's sections changed under a valid checksum: every image loads as
+ * CORRUPT or, when the change left a valid forest (an offset, a plane value), searches without a
+ * fault (ASan watches) and returns ids that are stored. */
+static void test_random_damage(void) {
+    for (int binary = 0; binary < 2; binary++) {
+        nearkit_metric metric = binary ? NEARKIT_METRIC_HAMMING : NEARKIT_METRIC_L2;
+        uint32_t dim = binary ? 64 : 6;
+        void *data = tc_data(metric, 400, dim, 0);
+        nearkit_index *forest = tc_make(RPF, metric, dim, "n_trees=3,leaf_size=6", 1, data, 400, NULL);
+        void *buf = NULL;
+        size_t size = 0;
+        CHECK_STATUS(nearkit_index_save_to_buffer(&buf, &size, forest), NEARKIT_OK);
+        const char *tags[] = {"RFHD", "RFTR", "RFND", "RFLR", "RFPL"};
+        int loaded = 0, refused = 0;
+        for (int round = 0; round < 1500; round++) {
+            uint8_t *copy = malloc(size);
+            memcpy(copy, buf, size);
+            uint64_t len = 0;
+            uint8_t *body = tc_section(copy, size, tags[tc_next() % (binary ? 4 : 5)], &len);
+            if (body && len > 0) {
+                int flips = 1 + (int)(tc_next() % 3);
+                for (int f = 0; f < flips; f++) body[tc_next() % len] ^= (uint8_t)(1u << (tc_next() % 8));
+            }
+            tc_reseal(copy, size);
+            nearkit_index *back = NULL;
+            nearkit_status st = nearkit_index_load_from_buffer(&back, copy, size);
+            CHECK(st == NEARKIT_OK || st == NEARKIT_ERR_CORRUPT);
+            if (st == NEARKIT_OK) {
+                loaded++;
+                int64_t ids[20];
+                float dist[20];
+                nearkit_param_value full = {"search_k", 1e6};
+                nearkit_search_options so = NEARKIT_SEARCH_OPTIONS_INIT;
+                so.params = &full;
+                so.n_params = 1;
+                CHECK_STATUS(nearkit_index_search(ids, dist, back, tc_type(metric), data, 2, 10, &so), NEARKIT_OK);
+                for (int i = 0; i < 20; i++) CHECK(ids[i] >= -1 && ids[i] < 400);
+            } else {
+                refused++;
+            }
+            nearkit_index_free(back);
+            free(copy);
+        }
+        printf("  %s: %d damaged images refused, %d loaded and searched\n", binary ? "hamming" : "l2", refused, loaded);
+        nearkit_buffer_free(buf);
+        nearkit_index_free(forest);
+        free(data);
+    }
+}
+
 static void test_living_collection(void) {
     tc_check_living(RPF, NEARKIT_METRIC_L2, 8, FULL ",leaf_size=16", 3);
     tc_check_living(RPF, NEARKIT_METRIC_L1, 4, FULL ",split=1", 1);
@@ -284,6 +334,7 @@ int main(void) {
     test_shared_projections_save_space();
     test_save_load();
     test_corrupted_sections();
+    test_random_damage();
     test_living_collection();
     test_small_and_describe();
     return check_summary("test_rpforest");
