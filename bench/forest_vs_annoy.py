@@ -38,7 +38,7 @@ K = 10
 BUILD_THREADS = 2
 SEED = 42
 TARGETS = (0.80, 0.90)
-SEARCH_K_FACTORS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+SEARCH_K_FACTORS = (1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)  # steps of about 1.4x
 
 
 def emit(name, value):
@@ -107,7 +107,7 @@ def curve(search_fn, queries, gt, sweep):
 def measure(name, base, queries, nearkit, annoy, trees, work):
     gt = truth(nearkit, base, queries)
     d = base.shape[1]
-    sweep = [trees * K * f for f in SEARCH_K_FACTORS]
+    sweep = [int(trees * K * f) for f in SEARCH_K_FACTORS]
 
     t0 = time.perf_counter()
     theirs = annoy.AnnoyIndex(d, "euclidean")
