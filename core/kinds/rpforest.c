@@ -10,7 +10,8 @@
  *   - split = 1 (panns'): a random Gaussian direction, the offset at the mean of the projections.
  * With shared_projections = P > 0, every split draws its direction from one pool of P random
  * directions shared by all trees (panns' small index): the file stores P planes instead of one per
- * internal node. Binary rows split on one bit (Annoy's way). A split that leaves more than 95% of
+ * internal node. Binary rows split on one bit (Annoy's way); ip rows are split lifted onto a
+ * sphere (Annoy's way again, see plane_width). A split that leaves more than 95% of
  * the rows on one side is retried, then replaced by halving the rows with no plane: both children
  * are then equally near any query. Every tree keeps its rows in leaf order (a permutation of
  * [0, built)), so a node covers one contiguous range of it.
@@ -79,7 +80,7 @@ typedef struct rp_impl {
     rp_node *nodes;      /* every tree's nodes, tree after tree, each in pre-order */
     uint64_t *tree_start; /* n_trees + 1: tree t's nodes are [tree_start[t], tree_start[t + 1]) */
     uint32_t *leaf_rows; /* n_trees * built: tree t's rows in leaf order at t * built */
-    float *planes;       /* n_planes * dimension (float rows) */
+    float *planes;       /* n_planes * plane_width (float rows) */
     uint64_t n_trees, n_nodes, n_planes;
     uint64_t built;      /* rows [0, built) are in the forest; the rest (the tail) were added since */
     bool maintained;
@@ -95,6 +96,14 @@ typedef struct rp_impl {
 static rp_impl *impl_of(const nearkit_index *ix) { return ix->impl; }
 
 static bool is_binary(const nearkit_index *ix) { return ix->vector_type == NEARKIT_VECTOR_BINARY; }
+
+/* Floats per plane: the dimension, one more for ip, whose trees split rows lifted onto a sphere
+ * (Annoy's way: x -> (x, sqrt(M^2 - |x|^2)) with M the largest norm, the query -> (q, 0), so the
+ * inner product ranks as the angle does); none for binary rows, which split on bits. */
+static size_t plane_width(const nearkit_index *ix) {
+    if (is_binary(ix)) return 0;
+    return (size_t)ix->dimension + (ix->metric == NEARKIT_METRIC_IP);
+}
 
 static uint32_t default_leaf_size(const nearkit_index *ix) {
     return is_binary(ix) ? DEFAULT_LEAF_SIZE_BINARY : DEFAULT_LEAF_SIZE;
@@ -172,7 +181,7 @@ static bool rp_is_ready(const nearkit_index *ix) {
 static uint64_t rp_count(const nearkit_index *ix) { return nearkit_rows_live(&impl_of(ix)->rows); }
 
 static uint64_t forest_bytes(const nearkit_index *ix, const rp_impl *t) {
-    uint64_t plane_bytes = is_binary(ix) ? 0 : t->n_planes * ix->dimension * sizeof(float);
+    uint64_t plane_bytes = t->n_planes * plane_width(ix) * sizeof(float);
     return t->n_nodes * sizeof(rp_node) + (t->n_trees + (t->tree_start ? 1 : 0)) * sizeof(uint64_t) +
            t->n_trees * t->built * sizeof(uint32_t) + plane_bytes;
 }
@@ -188,7 +197,8 @@ static bool is_leaf(const rp_node *node) { return node->child[0] == NO_CHILD; }
 
 static float plane_margin(const nearkit_kernel_table *kt, const nearkit_index *ix, const float *planes,
                           const rp_node *nd, const void *x) {
-    return kt->dot(planes + (size_t)nd->plane * ix->dimension, x, ix->dimension) + nd->offset;
+    /* a query's lifted coordinate (ip) is 0 */
+    return kt->dot(planes + (size_t)nd->plane * plane_width(ix), x, ix->dimension) + nd->offset;
 }
 
 static int bit_of(const uint8_t *code, uint32_t bit) { return code[bit >> 3] >> (bit & 7) & 1; }
@@ -221,6 +231,7 @@ typedef struct forest_spec {
     uint64_t n;
     uint32_t leaf_size, split;
     const float *pool; /* shared directions, or NULL */
+    const float *lift; /* ip: each row's lifted coordinate; else NULL */
     uint32_t pool_size;
 } forest_spec;
 
@@ -266,33 +277,41 @@ static void random_direction(float *w, size_t d, uint64_t *rng) {
  * offset into *offset; false when the centroids coincide. */
 static bool two_means_plane(tree_build *b, uint64_t begin, uint64_t end, float *w, float *offset) {
     const forest_spec *s = b->spec;
-    size_t d = s->ix->dimension;
+    size_t d = s->ix->dimension, pw = plane_width(s->ix);
     bool cosine = s->ix->metric == NEARKIT_METRIC_COSINE;
     uint64_t n = end - begin;
     uint64_t i = nearkit_next_random(&b->rng) % n, j = nearkit_next_random(&b->rng) % (n - 1);
     j += j >= i;
-    float *p = b->centre, *q = b->centre + d;
+    float *p = b->centre, *q = b->centre + pw;
     memcpy(p, vector_at(s, b->perm[begin + i]), d * sizeof(float));
     memcpy(q, vector_at(s, b->perm[begin + j]), d * sizeof(float));
+    if (s->lift) {
+        p[d] = s->lift[b->perm[begin + i]];
+        q[d] = s->lift[b->perm[begin + j]];
+    }
     double pc = 1, qc = 1;
     /* Annoy takes 200 steps at every node; a node of fewer rows has its centroids settled sooner */
     uint64_t steps = n < TWO_MEANS_STEPS ? n : TWO_MEANS_STEPS;
     for (uint64_t step = 0; step < steps; step++) {
-        const float *x = (const float *)vector_at(s, b->perm[begin + nearkit_next_random(&b->rng) % n]);
-        double dp = pc * s->kt->l2sq(p, x, d), dq = qc * s->kt->l2sq(q, x, d);
+        uint32_t row = b->perm[begin + nearkit_next_random(&b->rng) % n];
+        const float *x = (const float *)vector_at(s, row);
+        float up = s->lift ? s->lift[row] : 0;
+        double dp = pc * (s->kt->l2sq(p, x, d) + (s->lift ? (p[d] - up) * (p[d] - up) : 0.0));
+        double dq = qc * (s->kt->l2sq(q, x, d) + (s->lift ? (q[d] - up) * (q[d] - up) : 0.0));
         float *c = dp < dq ? p : dq < dp ? q : NULL;
         if (!c) continue;
         double *count = c == p ? &pc : &qc;
         float weight = (float)(1.0 / (*count + 1)); /* the running mean, without a division per value */
         for (size_t k = 0; k < d; k++) c[k] += (x[k] - c[k]) * weight;
+        if (s->lift) c[d] += (up - c[d]) * weight;
         *count += 1;
         if (cosine) normalise(c, d);
     }
-    for (size_t k = 0; k < d; k++) w[k] = p[k] - q[k];
-    if (!normalise(w, d)) return false;
+    for (size_t k = 0; k < pw; k++) w[k] = p[k] - q[k];
+    if (!normalise(w, pw)) return false;
     double o = 0;
     if (!cosine)
-        for (size_t k = 0; k < d; k++) o -= (double)w[k] * 0.5 * ((double)p[k] + q[k]);
+        for (size_t k = 0; k < pw; k++) o -= (double)w[k] * 0.5 * ((double)p[k] + q[k]);
     *offset = (float)o;
     return true;
 }
@@ -325,16 +344,16 @@ static bool balanced(uint64_t begin, uint64_t mid, uint64_t end) {
  * side starts; 0 when no try was balanced (the caller halves). */
 static uint64_t split_float(tree_build *b, rp_node *node, uint64_t begin, uint64_t end) {
     const forest_spec *s = b->spec;
-    size_t d = s->ix->dimension;
+    size_t d = s->ix->dimension, pw = plane_width(s->ix);
     for (int attempt = 0; attempt < SPLIT_TRIES; attempt++) {
         const float *w;
         float offset = 0;
         uint32_t plane;
         if (s->pool) {
             plane = (uint32_t)(nearkit_next_random(&b->rng) % s->pool_size);
-            w = s->pool + (size_t)plane * d;
+            w = s->pool + (size_t)plane * pw;
         } else {
-            if (!list_reserve(&b->planes, d)) {
+            if (!list_reserve(&b->planes, pw)) {
                 b->failed = true;
                 return 0;
             }
@@ -342,21 +361,22 @@ static uint64_t split_float(tree_build *b, rp_node *node, uint64_t begin, uint64
             if (s->split == SPLIT_TWO_MEANS) {
                 if (!two_means_plane(b, begin, end, own, &offset)) continue;
             } else {
-                random_direction(own, d, &b->rng);
+                random_direction(own, pw, &b->rng);
             }
-            plane = (uint32_t)(b->planes.size / d);
+            plane = (uint32_t)(b->planes.size / pw);
             w = own;
         }
         double sum = 0;
         for (uint64_t i = begin; i < end; i++) {
-            b->margin[i - begin] = s->kt->dot(w, (const float *)vector_at(s, b->perm[i]), d);
+            b->margin[i - begin] = s->kt->dot(w, (const float *)vector_at(s, b->perm[i]), d) +
+                                   (s->lift ? w[d] * s->lift[b->perm[i]] : 0.0f);
             sum += b->margin[i - begin];
         }
         if (s->pool || s->split == SPLIT_RANDOM) offset = (float)(-sum / (double)(end - begin));
         for (uint64_t i = begin; i < end; i++) b->margin[i - begin] += offset;
         uint64_t mid = partition(b, begin, end);
         if (!balanced(begin, mid, end)) continue;
-        if (!s->pool) b->planes.size += d;
+        if (!s->pool) b->planes.size += pw;
         node->plane = plane;
         node->offset = offset;
         return mid;
@@ -436,11 +456,11 @@ typedef struct forest_run {
 static void build_trees(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
     (void)worker;
     forest_run *r = ctx;
-    size_t d = r->spec->ix->dimension;
+    size_t pw = plane_width(r->spec->ix);
     for (uint64_t t = begin; t < end; t++) {
         tree_build *b = &r->trees[t];
         b->margin = nearkit_alloc_array((size_t)r->spec->n, sizeof(float));
-        b->centre = nearkit_alloc_array(2 * d, sizeof(float));
+        b->centre = nearkit_alloc_array(2 * pw, sizeof(float));
         b->rng = nearkit_mix64(r->seed ^ nearkit_mix64(t + 1));
         if (b->margin && b->centre) build_one_tree(b);
         else b->failed = true;
@@ -452,7 +472,7 @@ static void build_trees(void *ctx, uint64_t begin, uint64_t end, uint32_t worker
 
 /* The pool of shared directions, from the index's seed. */
 static float *make_pool(const nearkit_index *ix, uint32_t size) {
-    size_t d = ix->dimension;
+    size_t d = plane_width(ix);
     float *pool = nearkit_alloc_array((size_t)size * d, sizeof(float));
     if (!pool) return NULL;
     uint64_t rng = nearkit_mix64(ix->seed ^ 0x706F6F6Cull);
@@ -506,6 +526,21 @@ static nearkit_status join_trees(rp_impl *t, tree_build *trees, uint64_t n_trees
     return NEARKIT_OK;
 }
 
+/* ip: each row's lifted coordinate sqrt(M^2 - |x|^2), M the largest norm (see plane_width). */
+static float *lifted_coordinates(const nearkit_index *ix, const nearkit_rows *rows) {
+    float *lift = nearkit_alloc_array((size_t)rows->count, sizeof(float));
+    if (!lift) return NULL;
+    const nearkit_kernel_table *kt = nearkit_kernels();
+    double most = 0;
+    for (uint64_t i = 0; i < rows->count; i++) {
+        const float *x = (const float *)nearkit_rows_at(rows, ix, i);
+        lift[i] = kt->dot(x, x, ix->dimension);
+        if (lift[i] > most) most = lift[i];
+    }
+    for (uint64_t i = 0; i < rows->count; i++) lift[i] = (float)sqrt(fmax(most - lift[i], 0.0));
+    return lift;
+}
+
 /* Builds the forest over every row (none of them marked). */
 static nearkit_status build_forest(nearkit_index *ix) {
     rp_impl *t = impl_of(ix);
@@ -515,7 +550,7 @@ static nearkit_status build_forest(nearkit_index *ix) {
         return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT,
                                  "rpforest holds at most %u rows in its trees", UINT32_MAX - 1);
     bool binary = is_binary(ix);
-    size_t d = binary ? 0 : ix->dimension;
+    size_t d = plane_width(ix);
     uint32_t pool_size = binary ? 0 : t->pool;
     float *pool = pool_size ? make_pool(ix, pool_size) : NULL;
     uint64_t n_trees = t->want_trees;
@@ -525,9 +560,11 @@ static nearkit_status build_forest(nearkit_index *ix) {
         free(pool);
         return nearkit_oom();
     }
+    float *lift = ix->metric == NEARKIT_METRIC_IP ? lifted_coordinates(ix, &t->rows) : NULL;
     forest_spec spec = {.ix = ix, .kt = nearkit_kernels(), .vectors = t->rows.vectors, .n = n,
-                        .leaf_size = t->leaf_size, .split = t->split, .pool = pool, .pool_size = pool_size};
-    nearkit_status st = NEARKIT_OK;
+                        .leaf_size = t->leaf_size, .split = t->split, .pool = pool, .pool_size = pool_size,
+                        .lift = lift};
+    nearkit_status st = ix->metric == NEARKIT_METRIC_IP && !lift ? nearkit_oom() : NEARKIT_OK;
     for (uint64_t i = 0; i < n_trees; i++) {
         trees[i] = (tree_build){.spec = &spec, .perm = nearkit_alloc_array((size_t)n, sizeof(uint32_t)),
                                 .nodes = {.item = sizeof(rp_node)}, .planes = {.item = sizeof(float)}};
@@ -555,6 +592,7 @@ static nearkit_status build_forest(nearkit_index *ix) {
     }
     free(trees);
     free(pool);
+    free(lift);
     return st;
 }
 
@@ -1033,7 +1071,7 @@ static nearkit_status rp_save(const nearkit_index *ix, nearkit_writer *w) {
     if (!st) st = nearkit_writer_section(w, LEAF_ROWS_TAG, t->leaf_rows, t->n_trees * t->built * sizeof(uint32_t));
     if (!st)
         st = nearkit_writer_section(w, PLANES_TAG, t->planes,
-                                    is_binary(ix) ? 0 : t->n_planes * ix->dimension * sizeof(float));
+                                    t->n_planes * plane_width(ix) * sizeof(float));
     return st;
 }
 
@@ -1071,7 +1109,7 @@ static nearkit_status rp_load(nearkit_index *ix, const nearkit_reader *r) {
     t->n_trees = head[1];
     t->n_nodes = head[2];
     t->n_planes = head[3];
-    size_t d = binary ? 0 : ix->dimension;
+    size_t d = plane_width(ix);
     void *p;
     st = load_array(&p, r, TREES_TAG, t->n_trees + 1, sizeof(uint64_t));
     if (!st) t->tree_start = p;

@@ -148,7 +148,7 @@ def test_recall_rises_with_search_k():
     assert low <= high and high >= 0.9
 
 
-@pytest.mark.parametrize("metric", ["angular", "euclidean", "manhattan"])
+@pytest.mark.parametrize("metric", ["angular", "euclidean", "manhattan", "dot"])
 def test_side_by_side_with_annoy(metric, tmp_path):
     real = pytest.importorskip("annoy")
     x = data(5000, 32, metric)

@@ -37,8 +37,6 @@ Differences from Annoy (by design or not yet built):
   file into memory for now (memory-mapped views come with nearkit's views), and ``prefault`` is
   accepted and ignored;
 * ``angular``: nearkit stores unit vectors, so ``get_item_vector`` returns the item normalised;
-* ``dot``: the trees split the raw vectors (Annoy adds a dimension to turn the inner product into
-  an angle), so recall at a given ``search_k`` is lower than for the other metrics;
 * before ``build`` a search scans every item exactly (Annoy answers ``[]``); an item added after
   ``build`` is found (scanned exactly beside the trees) where Annoy accepts it and never finds it;
 * ``build(-1)`` makes ``(f + 2) // 2`` trees, about what Annoy's "trees until the nodes reach twice
