@@ -193,6 +193,10 @@ typedef int32_t nearkit_kind;
                                     * scan); trained as flat_sq8 (since 0.2) */
 #define NEARKIT_KIND_IVF_RABITQ 22 /* inverted file over RaBitQ codes (a bit per rotated
                                     * dimension), optional exact re-rank (since 0.2) */
+#define NEARKIT_KIND_RPFOREST 23   /* random-projection forest in the way of Annoy and panns
+                                    * (approximate): l2, l1, cosine, ip, hamming; n_trees,
+                                    * leaf_size, split, shared_projections (build), search_k
+                                    * (runtime; >= n_trees * count is exact) (since 0.2) */
 
 /* Flags of nearkit_kind_info.flags. */
 #define NEARKIT_KIND_FLAG_EXACT 1u          /* results equal the flat index's at default settings */
@@ -583,8 +587,9 @@ typedef struct nearkit_tune_result {
 NEARKIT_API nearkit_status nearkit_tune_options_init(nearkit_tune_options *options);
 
 /* Finds the cheapest value of the index's runtime parameter (nprobe for ivf_flat and ivf_binary,
- * ef_search for hnsw) at which searches for the n sample queries (borrowed) reach recall@k >=
- * target_recall, sets it on the index (as nearkit_index_set_param) and reports it in *result.
+ * ef_search for hnsw, search_k for rpforest since 0.2) at which searches for the n sample
+ * queries (borrowed) reach recall@k >= target_recall, sets it on the index (as
+ * nearkit_index_set_param) and reports it in *result.
  *   - The truth is exact: the stored vectors are read back and searched by brute force (a flat
  *     index over a copy of them, so the call needs memory for a second copy of the vectors).
  *     A compressed kind that keeps no originals (refine 0) reads back its decoded codes, so its
@@ -593,7 +598,8 @@ NEARKIT_API nearkit_status nearkit_tune_options_init(nearkit_tune_options *optio
  *   - recall@k is the fraction of the min(k, count) true neighbours of each query found, summed
  *     over the queries; a returned id whose distance equals the k-th true distance (within a
  *     relative 1e-5, the kernels' rounding) counts as found, as the golden manifest's tie rule.
- *   - Values are tried by doubling from the parameter's smallest useful value (k for ef_search),
+ *   - Values are tried by doubling from the parameter's smallest useful value (k for ef_search
+ *     and search_k),
  *     up to max_value, the parameter's maximum or the count, then bisecting between the last
  *     value that missed and the first that reached, each passed per call
  *     (nearkit_search_options.params): concurrent searches keep the index's value until the end.

@@ -54,6 +54,7 @@ static nearkit_index *create_index(const setup *s, nearkit_kind kind) {
                    ? "nlist=8,nprobe=8,refine=1000" /* compressed: every candidate re-ranked, exact */
                : s->ivf ? "nlist=8,nprobe=8"
                : kind == NEARKIT_KIND_HNSW ? "ef_search=1000000" /* >= count: exact */
+               : kind == NEARKIT_KIND_RPFOREST ? "search_k=1000000000" /* every leaf: exact */
                : kind >= NEARKIT_KIND_HNSW_SQ8 && kind <= NEARKIT_KIND_HNSW_SQ4
                    ? "ef_search=1000000,refine=1000" /* codes: a scan of the kept originals, exact */
                : kind >= NEARKIT_KIND_FLAT_FP16 && kind <= NEARKIT_KIND_FLAT_PQ

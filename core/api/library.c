@@ -81,6 +81,7 @@ static const nearkit_index_ops *const kinds[] = {
     &nearkit_flat_sq4_ops,
     &nearkit_flat_pq_ops,
     &nearkit_ivf_rabitq_ops,
+    &nearkit_rpforest_ops,
 };
 #define N_KINDS (sizeof kinds / sizeof kinds[0])
 

@@ -25,6 +25,7 @@ typedef struct tunable {
 static const tunable tunables[] = {
     {"nprobe", false},   /* ivf_flat, ivf_binary: lists scanned per query */
     {"ef_search", true}, /* hnsw: candidates kept while walking the graph */
+    {"search_k", true},  /* rpforest: candidates collected across the trees (0 would mean n_trees * k) */
 };
 
 /* The index's tunable parameter: a settable runtime parameter named in tunables[]. */

@@ -271,5 +271,6 @@ extern const nearkit_index_ops nearkit_mih_ops;
 extern const nearkit_index_ops nearkit_ivf_binary_ops;
 extern const nearkit_index_ops nearkit_ivf_flat_ops;
 extern const nearkit_index_ops nearkit_hnsw_ops;
+extern const nearkit_index_ops nearkit_rpforest_ops;
 
 #endif

@@ -666,12 +666,8 @@ static nearkit_status vp_build(nearkit_index *ix) {
  * runs out of memory is not the writer's failure: its rows wait in the tail. */
 static void maintain(nearkit_index *ix) {
     vp_impl *t = impl_of(ix);
-    uint64_t deferred = t->rows.removed + (t->rows.count - t->built);
-    if (t->maintained) {
-        if (deferred > 0 && deferred >= t->rows.count / 4 && rebuild(ix) != NEARKIT_OK) nearkit_clear_error();
-    } else if (nearkit_rows_should_compact(&t->rows)) {
-        nearkit_rows_compact(&t->rows, ix, NULL); /* no tree: nothing refers to the positions */
-    }
+    if (nearkit_rows_rebuild_due(&t->rows, ix, t->built, t->maintained) && rebuild(ix) != NEARKIT_OK)
+        nearkit_clear_error();
 }
 
 static nearkit_status vp_add(nearkit_index *ix, const void *vectors, uint64_t n, const int64_t *ids) {

@@ -123,6 +123,13 @@ static void shrink_to_fit(nearkit_rows *rows, const nearkit_index *ix) {
     if (resize(rows, ix, rows->count + rows->count / 4 + 1)) nearkit_clear_error();
 }
 
+bool nearkit_rows_rebuild_due(nearkit_rows *rows, const nearkit_index *ix, uint64_t built, bool maintained) {
+    uint64_t deferred = rows->removed + (rows->count - built);
+    if (maintained) return deferred > 0 && deferred >= rows->count / 4;
+    if (nearkit_rows_should_compact(rows)) nearkit_rows_compact(rows, ix, NULL); /* nothing refers to rows */
+    return false;
+}
+
 void nearkit_rows_compact(nearkit_rows *rows, const nearkit_index *ix, uint64_t *kept) {
     size_t vb = (size_t)ix->vector_bytes;
     uint64_t to = 0;

@@ -62,6 +62,11 @@ nearkit_status nearkit_rows_remove(nearkit_rows *rows, const nearkit_idmap *ids,
 static inline bool nearkit_rows_should_compact(const nearkit_rows *rows) {
     return rows->removed > 0 && rows->removed >= rows->count / 4;
 }
+/* For kinds whose structure covers rows [0, built) while later rows form a tail they scan (the
+ * trees): the deferred work a writer does on its way out. A kind built once (`maintained`) should
+ * rebuild, dropping the marked rows, once marked and tail rows reach a quarter of the rows (true
+ * is returned); one never built drops its marked rows here when they are a quarter (false). */
+bool nearkit_rows_rebuild_due(nearkit_rows *rows, const nearkit_index *ix, uint64_t built, bool maintained);
 /* Drops the marked rows, keeping the others' order. kept (NULL, or room for count entries)
  * receives the old position of each new row, for kinds that carry data per row. */
 void nearkit_rows_compact(nearkit_rows *rows, const nearkit_index *ix, uint64_t *kept);

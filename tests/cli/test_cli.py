@@ -959,6 +959,8 @@ class Living(Base):
             params[1] += ",refine=1000"
         if kind.startswith(("hnsw_", "flat_")):  # codes: exact once all re-ranked (hnsw: ef_search
             params = ["--params", "refine=1000"]  # 64 >= the 60 rows; flat_*: every code scanned)
+        if kind == "rpforest":  # every leaf of every tree visited: exact
+            params = ["--params", "search_k=1000000000"]
         run("build", "--kind", kind, "--metric", metric, *params, self.path("b_%s.%s" % (metric, ext)),
             self.path(name))
         return self.path(name)

@@ -582,6 +582,18 @@ APPROXIMATE = {
                        "duplicates_d4": 0.94, "grid_2d": 0.75, "binary64": 0.62, "binary256": 0.55,
                        "binary512": 0.50, "binary_duplicates128": 0.92},
     },
+    # search_k past n_trees * count visits every leaf of every tree: exact. The recall floors sit
+    # 0.05 below one build's lowest recall over the dataset's metrics (the forest is the same for
+    # any thread count; kernels round plane margins differently). ip splits rows lifted onto a
+    # sphere, as Annoy does (uniform_d2 under ip: 0.13 without the lift, 1.00 with it).
+    "rpforest": {
+        "exact_params": "search_k=1000000000",
+        "recall_params": "n_trees=10,search_k=1000",
+        "min_recall": {"clustered_d2": 0.94, "uniform_d2": 0.95, "clustered_d16": 0.95,
+                       "uniform_d16": 0.89, "clustered_d128": 0.95, "uniform_d128": 0.80,
+                       "duplicates_d4": 0.94, "grid_2d": 0.91, "binary64": 0.64, "binary256": 0.53,
+                       "binary512": 0.51, "binary_duplicates128": 0.94},
+    },
 }
 # The compressed IVF kinds: exact with every list probed and every candidate re-ranked against the
 # kept originals (refine); recall floors without the re-rank, at ivf_flat's setting

@@ -770,7 +770,8 @@ class Index:
         The truth is exact: the index's own vectors searched by brute force (a compressed kind
         without its originals, ``refine=0``, is measured against its decoded codes, so recall
         against the vectors added can be lower by the codes' own loss). Values of the kind's
-        runtime parameter (``nprobe`` for ivf_flat and ivf_binary, ``ef_search`` for hnsw) are
+        runtime parameter (``nprobe`` for ivf_flat and ivf_binary, ``ef_search`` for hnsw,
+        ``search_k`` for rpforest) are
         tried per call, doubling then bisecting, up to ``max_value`` (0: the parameter's bound)
         and for at most ``max_seconds`` (0: no limit); the cheapest that reaches the target is
         set on the index. Returns a :class:`TuneResult`. Exact kinds return at once (``param``

@@ -47,6 +47,7 @@ pub const NEARKIT_KIND_FLAT_SQ8: nearkit_kind = 19;
 pub const NEARKIT_KIND_FLAT_SQ4: nearkit_kind = 20;
 pub const NEARKIT_KIND_FLAT_PQ: nearkit_kind = 21;
 pub const NEARKIT_KIND_IVF_RABITQ: nearkit_kind = 22;
+pub const NEARKIT_KIND_RPFOREST: nearkit_kind = 23;
 pub const NEARKIT_KIND_FLAG_EXACT: u32 = 1;
 pub const NEARKIT_KIND_FLAG_NEEDS_TRAINING: u32 = 2;
 pub const NEARKIT_KIND_FLAG_NEEDS_BUILD: u32 = 4;
@@ -699,8 +700,9 @@ extern "C" {
 extern "C" {
     /**```text
  Finds the cheapest value of the index's runtime parameter (nprobe for ivf_flat and ivf_binary,
- ef_search for hnsw) at which searches for the n sample queries (borrowed) reach recall@k >=
- target_recall, sets it on the index (as nearkit_index_set_param) and reports it in *result.
+ ef_search for hnsw, search_k for rpforest since 0.2) at which searches for the n sample
+ queries (borrowed) reach recall@k >= target_recall, sets it on the index (as
+ nearkit_index_set_param) and reports it in *result.
    - The truth is exact: the stored vectors are read back and searched by brute force (a flat
      index over a copy of them, so the call needs memory for a second copy of the vectors).
      A compressed kind that keeps no originals (refine 0) reads back its decoded codes, so its
@@ -709,7 +711,8 @@ extern "C" {
    - recall@k is the fraction of the min(k, count) true neighbours of each query found, summed
      over the queries; a returned id whose distance equals the k-th true distance (within a
      relative 1e-5, the kernels' rounding) counts as found, as the golden manifest's tie rule.
-   - Values are tried by doubling from the parameter's smallest useful value (k for ef_search),
+   - Values are tried by doubling from the parameter's smallest useful value (k for ef_search
+     and search_k),
      up to max_value, the parameter's maximum or the count, then bisecting between the last
      value that missed and the first that reached, each passed per call
      (nearkit_search_options.params): concurrent searches keep the index's value until the end.

@@ -243,6 +243,9 @@ impl Kind {
     /// Brute force over product-quantised codes (`m`, `nbits` 8 or 4: the fast scan), optional
     /// exact re-rank (approximate).
     pub const FLAT_PQ: Kind = Kind(sys::NEARKIT_KIND_FLAT_PQ);
+    /// Random-projection forest in the way of Annoy and panns: `n_trees`, `leaf_size`, `split`,
+    /// `shared_projections`, and `search_k` at run time (approximate).
+    pub const RPFOREST: Kind = Kind(sys::NEARKIT_KIND_RPFOREST);
 
     /// Looks a kind up by name (`"flat"`, `"vptree"`, ...; case-insensitive).
     ///

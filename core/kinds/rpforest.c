@@ -1,0 +1,1188 @@
+/* The random-projection forest: approximate k-NN in the way of Annoy and panns, under l2, l1,
+ * cosine, ip and hamming.
+ *
+ * Build: n_trees trees, each over every row, each from its own seed (so a tree is the same
+ * whatever the thread count; trees are built in parallel, one per task). A node splits its rows by
+ * a hyperplane <w, x> + b = 0 with |w| = 1, until at most leaf_size rows remain:
+ *   - split = 0 (Annoy's two-means): two centroids from a couple of hundred steps of online 2-means
+ *     on random rows of the node; w points from one to the other and the plane is their bisector
+ *     (through the origin for cosine, whose rows are unit vectors);
+ *   - split = 1 (panns'): a random Gaussian direction, the offset at the mean of the projections.
+ * With shared_projections = P > 0, every split draws its direction from one pool of P random
+ * directions shared by all trees (panns' small index): the file stores P planes instead of one per
+ * internal node. Binary rows split on one bit (Annoy's way); ip rows are split lifted onto a
+ * sphere (Annoy's way again, see plane_width). A split that leaves more than 95% of
+ * the rows on one side is retried, then replaced by halving the rows with no plane: both children
+ * are then equally near any query. Every tree keeps its rows in leaf order (a permutation of
+ * [0, built)), so a node covers one contiguous range of it.
+ *
+ * Search: best first over all trees with one priority queue on the split margins (a child's
+ * priority is the least signed margin on its path; for bits, minus the count of split bits the
+ * query disagrees with), until search_k candidates (duplicates included, as Annoy counts) are
+ * collected; search_k = 0 means n_trees * k, Annoy's default. The candidates are deduplicated and
+ * scored exactly with the row store's kernels into the top k. search_k >= n_trees * rows visits
+ * every leaf: the answer is then exact. Range search scans the candidates of search_k (every row
+ * when it is 0, exactly).
+ *
+ * A living collection, as the vp-tree: rows added after a build form a tail that every search
+ * scans exactly; removing marks rows, which searches skip; writers rebuild the forest when marked
+ * and tail rows reach a quarter of the rows. Filters admit candidates; a filter that lets few rows
+ * through is answered over its gathered rows, exactly.
+ *
+ * A saved index holds the forest (docs/format.md: RFHD, RFTR, RFND, RFLR, RFPL); the loader checks
+ * every link, range, plane and leaf permutation before anything searches it. */
+#include "search/driver.h"
+#include "base/internal.h"
+#include "kernels/kernels.h"
+#include "base/random.h"
+#include "search/rows.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HEAD_TAG NEARKIT_TAG('R', 'F', 'H', 'D')
+#define TREES_TAG NEARKIT_TAG('R', 'F', 'T', 'R')
+#define NODES_TAG NEARKIT_TAG('R', 'F', 'N', 'D')
+#define LEAF_ROWS_TAG NEARKIT_TAG('R', 'F', 'L', 'R')
+#define PLANES_TAG NEARKIT_TAG('R', 'F', 'P', 'L')
+
+#define DEFAULT_TREES 10
+#define MAX_TREES 4096
+#define DEFAULT_LEAF_SIZE 64
+#define DEFAULT_LEAF_SIZE_BINARY 256
+#define MAX_LEAF_SIZE 65536
+#define MAX_POOL 65536
+#define TWO_MEANS_STEPS 200 /* Annoy's iteration_steps */
+#define SPLIT_TRIES 3       /* hyperplanes tried before halving (binary: bits tried, times 8) */
+#define MAX_IMBALANCE 0.95  /* Annoy's: a larger share on one side is not a split */
+#define NO_CHILD UINT32_MAX
+#define NO_PLANE UINT32_MAX
+#define SCAN_BLOCK 256
+#define GATHER_FRACTION 8 /* as the vp-tree: filters admitting at most live / 8 rows are scanned */
+
+enum { SPLIT_TWO_MEANS, SPLIT_RANDOM };
+
+/* One node: 32 bytes, stored as is (little-endian, no padding) in the file. */
+typedef struct rp_node {
+    uint32_t child[2]; /* internal: the nodes of the negative and positive sides; leaf: NO_CHILD */
+    uint32_t plane;    /* internal: float rows: the plane (NO_PLANE: halved, no plane); binary: bit */
+    float offset;      /* internal, float rows: the margin of x is <plane, x> + offset */
+    uint64_t begin, end; /* the node's rows: its tree's leaf rows [begin, end) */
+} rp_node;
+
+_Static_assert(sizeof(rp_node) == 32, "rp_node is stored byte for byte");
+
+typedef struct rp_impl {
+    nearkit_rows rows;
+    rp_node *nodes;      /* every tree's nodes, tree after tree, each in pre-order */
+    uint64_t *tree_start; /* n_trees + 1: tree t's nodes are [tree_start[t], tree_start[t + 1]) */
+    uint32_t *leaf_rows; /* n_trees * built: tree t's rows in leaf order at t * built */
+    float *planes;       /* n_planes * plane_width (float rows) */
+    uint64_t n_trees, n_nodes, n_planes;
+    uint64_t built;      /* rows [0, built) are in the forest; the rest (the tail) were added since */
+    bool maintained;
+    bool resettled; /* a build setting changed since the forest was built: the next build remakes it */
+    /* settings (the next build's, and search_k) */
+    uint32_t want_trees, leaf_size, split, pool;
+    double search_k;
+    /* statistics of the built forest */
+    uint32_t depth;
+    uint64_t leaf_count, max_leaf;
+} rp_impl;
+
+static rp_impl *impl_of(const nearkit_index *ix) { return ix->impl; }
+
+static bool is_binary(const nearkit_index *ix) { return ix->vector_type == NEARKIT_VECTOR_BINARY; }
+
+/* Floats per plane: the dimension, one more for ip, whose trees split rows lifted onto a sphere
+ * (Annoy's way: x -> (x, sqrt(M^2 - |x|^2)) with M the largest norm, the query -> (q, 0), so the
+ * inner product ranks as the angle does); none for binary rows, which split on bits. */
+static size_t plane_width(const nearkit_index *ix) {
+    if (is_binary(ix)) return 0;
+    return (size_t)ix->dimension + (ix->metric == NEARKIT_METRIC_IP);
+}
+
+static uint32_t default_leaf_size(const nearkit_index *ix) {
+    return is_binary(ix) ? DEFAULT_LEAF_SIZE_BINARY : DEFAULT_LEAF_SIZE;
+}
+
+static double describe_default_leaf_size(const nearkit_index *ix) { return default_leaf_size(ix); }
+
+static const nearkit_param_desc rp_params[] = {
+    {"n_trees", NEARKIT_PARAM_FLAG_INTEGER, 1, MAX_TREES, DEFAULT_TREES,
+     "trees the next build makes (more: better recall, more memory)", NULL},
+    {"leaf_size", NEARKIT_PARAM_FLAG_INTEGER, 1, MAX_LEAF_SIZE, 0,
+     "most rows in a leaf, for the next build (default 64 for float vectors, 256 for binary codes)",
+     describe_default_leaf_size},
+    {"split", NEARKIT_PARAM_FLAG_INTEGER, 0, 1, SPLIT_TWO_MEANS,
+     "hyperplanes of the next build: 0 Annoy's two-means bisector, 1 panns' random direction with "
+     "the offset at the mean projection", NULL},
+    {"shared_projections", NEARKIT_PARAM_FLAG_INTEGER, 0, MAX_POOL, 0,
+     "0: a direction per split; P > 0: every split draws from one pool of P random directions "
+     "shared by all trees (panns' small index; implies split 1)", NULL},
+    {"search_k", NEARKIT_PARAM_FLAG_INTEGER, 0, 1e15, 0,
+     "candidates collected per query, duplicates included (0: n_trees * k, Annoy's default); "
+     ">= n_trees * rows is exact", NULL},
+    {"depth", NEARKIT_PARAM_FLAG_READ_ONLY | NEARKIT_PARAM_FLAG_INTEGER, 0, 1e19, 0,
+     "levels of the deepest built tree (0 before build)", NULL},
+    {"node_count", NEARKIT_PARAM_FLAG_READ_ONLY | NEARKIT_PARAM_FLAG_INTEGER, 0, 1e19, 0,
+     "nodes of the built forest, leaves included", NULL},
+    {"leaf_count", NEARKIT_PARAM_FLAG_READ_ONLY | NEARKIT_PARAM_FLAG_INTEGER, 0, 1e19, 0,
+     "leaves of the built forest", NULL},
+    {"plane_count", NEARKIT_PARAM_FLAG_READ_ONLY | NEARKIT_PARAM_FLAG_INTEGER, 0, 1e19, 0,
+     "hyperplanes stored (the pool's size with shared projections)", NULL},
+};
+enum {
+    PARAM_TREES, PARAM_LEAF_SIZE, PARAM_SPLIT, PARAM_POOL, PARAM_SEARCH_K,
+    PARAM_DEPTH, PARAM_NODE_COUNT, PARAM_LEAF_COUNT, PARAM_PLANE_COUNT
+};
+
+/* ---- lifetime ---------------------------------------------------------------------------------- */
+
+static nearkit_status rp_create(nearkit_index *ix) {
+    rp_impl *t = calloc(1, sizeof *t);
+    if (!t) return nearkit_oom();
+    t->want_trees = DEFAULT_TREES;
+    t->leaf_size = default_leaf_size(ix);
+    t->split = SPLIT_TWO_MEANS;
+    ix->impl = t;
+    return NEARKIT_OK;
+}
+
+static void forget_forest(rp_impl *t) {
+    free(t->nodes);
+    free(t->tree_start);
+    free(t->leaf_rows);
+    free(t->planes);
+    t->nodes = NULL;
+    t->tree_start = NULL;
+    t->leaf_rows = NULL;
+    t->planes = NULL;
+    t->n_trees = t->n_nodes = t->n_planes = t->built = t->leaf_count = t->max_leaf = 0;
+    t->depth = 0;
+}
+
+static void rp_destroy(nearkit_index *ix) {
+    rp_impl *t = impl_of(ix);
+    if (!t) return;
+    forget_forest(t);
+    nearkit_rows_free(&t->rows);
+    free(t);
+}
+
+static bool rp_is_ready(const nearkit_index *ix) {
+    (void)ix;
+    return true; /* rows outside the forest are scanned exactly */
+}
+
+static uint64_t rp_count(const nearkit_index *ix) { return nearkit_rows_live(&impl_of(ix)->rows); }
+
+static uint64_t forest_bytes(const nearkit_index *ix, const rp_impl *t) {
+    uint64_t plane_bytes = t->n_planes * plane_width(ix) * sizeof(float);
+    return t->n_nodes * sizeof(rp_node) + (t->n_trees + (t->tree_start ? 1 : 0)) * sizeof(uint64_t) +
+           t->n_trees * t->built * sizeof(uint32_t) + plane_bytes;
+}
+
+static uint64_t rp_memory(const nearkit_index *ix) {
+    const rp_impl *t = impl_of(ix);
+    return sizeof *t + nearkit_rows_memory(&t->rows, ix) + forest_bytes(ix, t);
+}
+
+static bool is_leaf(const rp_node *node) { return node->child[0] == NO_CHILD; }
+
+/* ---- margins ----------------------------------------------------------------------------------- */
+
+static float plane_margin(const nearkit_kernel_table *kt, const nearkit_index *ix, const float *planes,
+                          const rp_node *nd, const void *x) {
+    /* a query's lifted coordinate (ip) is 0 */
+    return kt->dot(planes + (size_t)nd->plane * plane_width(ix), x, ix->dimension) + nd->offset;
+}
+
+static int bit_of(const uint8_t *code, uint32_t bit) { return code[bit >> 3] >> (bit & 7) & 1; }
+
+/* ---- build ------------------------------------------------------------------------------------- */
+
+typedef struct grow_list {
+    void *items;
+    uint64_t size, cap;
+    size_t item;
+} grow_list;
+
+/* Room for `more` items at the end; false when out of memory. */
+static bool list_reserve(grow_list *l, uint64_t more) {
+    if (l->size + more <= l->cap) return true;
+    uint64_t cap = l->cap ? l->cap * 2 : 64;
+    while (cap < l->size + more) cap *= 2;
+    void *grown = realloc(l->items, (size_t)cap * l->item);
+    if (!grown) return false;
+    l->items = grown;
+    l->cap = cap;
+    return true;
+}
+
+/* What every tree's build shares. */
+typedef struct forest_spec {
+    const nearkit_index *ix;
+    const nearkit_kernel_table *kt;
+    const uint8_t *vectors;
+    uint64_t n;
+    uint32_t leaf_size, split;
+    const float *pool; /* shared directions, or NULL */
+    const float *lift; /* ip: each row's lifted coordinate; else NULL */
+    uint32_t pool_size;
+} forest_spec;
+
+/* One tree being built. */
+typedef struct tree_build {
+    const forest_spec *spec;
+    uint32_t *perm;   /* the tree's rows, reordered into leaf order */
+    grow_list nodes;  /* rp_node */
+    grow_list planes; /* floats, dimension per plane (own planes only) */
+    float *margin;    /* n: the margins of the node being split */
+    float *centre;    /* 2 * dimension: two-means centroids */
+    uint64_t rng;
+    bool failed;
+} tree_build;
+
+static const uint8_t *vector_at(const forest_spec *s, uint32_t row) {
+    return s->vectors + (size_t)row * s->ix->vector_bytes;
+}
+
+static float gaussian(uint64_t *rng) { /* Box-Muller: one normal deviate */
+    double u = ((double)(nearkit_next_random(rng) >> 11) + 0.5) * 0x1p-53;
+    double v = (double)(nearkit_next_random(rng) >> 11) * 0x1p-53;
+    return (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
+}
+
+/* Scales v to unit length; false when it is (nearly) zero. */
+static bool normalise(float *v, size_t d) {
+    double s = 0;
+    for (size_t i = 0; i < d; i++) s += (double)v[i] * v[i];
+    if (!(s > 1e-30)) return false;
+    float inv = (float)(1.0 / sqrt(s));
+    for (size_t i = 0; i < d; i++) v[i] *= inv;
+    return true;
+}
+
+static void random_direction(float *w, size_t d, uint64_t *rng) {
+    do {
+        for (size_t i = 0; i < d; i++) w[i] = gaussian(rng);
+    } while (!normalise(w, d));
+}
+
+/* Annoy's two-means on rows perm[begin, end): the bisector of the two centroids into w, its
+ * offset into *offset; false when the centroids coincide. */
+static bool two_means_plane(tree_build *b, uint64_t begin, uint64_t end, float *w, float *offset) {
+    const forest_spec *s = b->spec;
+    size_t d = s->ix->dimension, pw = plane_width(s->ix);
+    bool cosine = s->ix->metric == NEARKIT_METRIC_COSINE;
+    uint64_t n = end - begin;
+    uint64_t i = nearkit_next_random(&b->rng) % n, j = nearkit_next_random(&b->rng) % (n - 1);
+    j += j >= i;
+    float *p = b->centre, *q = b->centre + pw;
+    memcpy(p, vector_at(s, b->perm[begin + i]), d * sizeof(float));
+    memcpy(q, vector_at(s, b->perm[begin + j]), d * sizeof(float));
+    if (s->lift) {
+        p[d] = s->lift[b->perm[begin + i]];
+        q[d] = s->lift[b->perm[begin + j]];
+    }
+    double pc = 1, qc = 1;
+    /* Annoy takes 200 steps at every node; a node of fewer rows has its centroids settled sooner */
+    uint64_t steps = n < TWO_MEANS_STEPS ? n : TWO_MEANS_STEPS;
+    for (uint64_t step = 0; step < steps; step++) {
+        uint32_t row = b->perm[begin + nearkit_next_random(&b->rng) % n];
+        const float *x = (const float *)vector_at(s, row);
+        float up = s->lift ? s->lift[row] : 0;
+        double dp = pc * (s->kt->l2sq(p, x, d) + (s->lift ? (p[d] - up) * (p[d] - up) : 0.0));
+        double dq = qc * (s->kt->l2sq(q, x, d) + (s->lift ? (q[d] - up) * (q[d] - up) : 0.0));
+        float *c = dp < dq ? p : dq < dp ? q : NULL;
+        if (!c) continue;
+        double *count = c == p ? &pc : &qc;
+        float weight = (float)(1.0 / (*count + 1)); /* the running mean, without a division per value */
+        for (size_t k = 0; k < d; k++) c[k] += (x[k] - c[k]) * weight;
+        if (s->lift) c[d] += (up - c[d]) * weight;
+        *count += 1;
+        if (cosine) normalise(c, d);
+    }
+    for (size_t k = 0; k < pw; k++) w[k] = p[k] - q[k];
+    if (!normalise(w, pw)) return false;
+    double o = 0;
+    if (!cosine)
+        for (size_t k = 0; k < pw; k++) o -= (double)w[k] * 0.5 * ((double)p[k] + q[k]);
+    *offset = (float)o;
+    return true;
+}
+
+/* Moves the rows of [begin, end) whose margin is <= 0 first; returns where the others start. */
+static uint64_t partition(tree_build *b, uint64_t begin, uint64_t end) {
+    uint64_t lo = begin, hi = end;
+    while (lo < hi) {
+        if (b->margin[lo - begin] <= 0) {
+            lo++;
+            continue;
+        }
+        hi--;
+        uint32_t r = b->perm[lo];
+        b->perm[lo] = b->perm[hi];
+        b->perm[hi] = r;
+        float m = b->margin[lo - begin];
+        b->margin[lo - begin] = b->margin[hi - begin];
+        b->margin[hi - begin] = m;
+    }
+    return lo;
+}
+
+static bool balanced(uint64_t begin, uint64_t mid, uint64_t end) {
+    double n = (double)(end - begin), small = (double)(mid - begin < end - mid ? mid - begin : end - mid);
+    return small > 0 && 1.0 - small / n <= MAX_IMBALANCE;
+}
+
+/* A float split of rows perm[begin, end): sets node->plane / offset and returns where the positive
+ * side starts; 0 when no try was balanced (the caller halves). */
+static uint64_t split_float(tree_build *b, rp_node *node, uint64_t begin, uint64_t end) {
+    const forest_spec *s = b->spec;
+    size_t d = s->ix->dimension, pw = plane_width(s->ix);
+    for (int attempt = 0; attempt < SPLIT_TRIES; attempt++) {
+        const float *w;
+        float offset = 0;
+        uint32_t plane;
+        if (s->pool) {
+            plane = (uint32_t)(nearkit_next_random(&b->rng) % s->pool_size);
+            w = s->pool + (size_t)plane * pw;
+        } else {
+            if (!list_reserve(&b->planes, pw)) {
+                b->failed = true;
+                return 0;
+            }
+            float *own = (float *)b->planes.items + b->planes.size;
+            if (s->split == SPLIT_TWO_MEANS) {
+                if (!two_means_plane(b, begin, end, own, &offset)) continue;
+            } else {
+                random_direction(own, pw, &b->rng);
+            }
+            plane = (uint32_t)(b->planes.size / pw);
+            w = own;
+        }
+        double sum = 0;
+        for (uint64_t i = begin; i < end; i++) {
+            b->margin[i - begin] = s->kt->dot(w, (const float *)vector_at(s, b->perm[i]), d) +
+                                   (s->lift ? w[d] * s->lift[b->perm[i]] : 0.0f);
+            sum += b->margin[i - begin];
+        }
+        if (s->pool || s->split == SPLIT_RANDOM) offset = (float)(-sum / (double)(end - begin));
+        for (uint64_t i = begin; i < end; i++) b->margin[i - begin] += offset;
+        uint64_t mid = partition(b, begin, end);
+        if (!balanced(begin, mid, end)) continue;
+        if (!s->pool) b->planes.size += pw;
+        node->plane = plane;
+        node->offset = offset;
+        return mid;
+    }
+    return 0;
+}
+
+/* A split of binary rows on one bit that divides them (Annoy's way); 0 when none was found. */
+static uint64_t split_binary(tree_build *b, rp_node *node, uint64_t begin, uint64_t end) {
+    const forest_spec *s = b->spec;
+    for (int attempt = 0; attempt < 8 * SPLIT_TRIES; attempt++) {
+        uint32_t bit = (uint32_t)(nearkit_next_random(&b->rng) % s->ix->dimension);
+        for (uint64_t i = begin; i < end; i++)
+            b->margin[i - begin] = bit_of(vector_at(s, b->perm[i]), bit) ? 1.0f : -1.0f;
+        uint64_t mid = partition(b, begin, end);
+        if (!balanced(begin, mid, end)) continue;
+        node->plane = bit;
+        node->offset = 0;
+        return mid;
+    }
+    return 0;
+}
+
+/* Splits a node's rows; with no balanced split, halves them with no plane. */
+static uint64_t split_node(tree_build *b, rp_node *node) {
+    uint64_t mid = is_binary(b->spec->ix) ? split_binary(b, node, node->begin, node->end)
+                                          : split_float(b, node, node->begin, node->end);
+    if (mid) return mid;
+    node->plane = NO_PLANE;
+    node->offset = 0;
+    return node->begin + (node->end - node->begin) / 2;
+}
+
+typedef struct pending_split {
+    uint64_t begin, end, parent; /* parent * 2 + side, UINT64_MAX for the root */
+} pending_split;
+
+/* Builds one tree over every row into b, nodes in pre-order (an explicit stack: depth is not
+ * bounded by a logarithm when splits are uneven). */
+static void build_one_tree(tree_build *b) {
+    const forest_spec *s = b->spec;
+    for (uint64_t i = 0; i < s->n; i++) b->perm[i] = (uint32_t)i;
+    grow_list stack = {.item = sizeof(pending_split)};
+    if (!list_reserve(&stack, 1)) {
+        b->failed = true;
+        return;
+    }
+    ((pending_split *)stack.items)[stack.size++] = (pending_split){0, s->n, UINT64_MAX};
+    while (stack.size > 0 && !b->failed) {
+        pending_split p = ((pending_split *)stack.items)[--stack.size];
+        if (!list_reserve(&b->nodes, 1) || b->nodes.size >= NO_CHILD || !list_reserve(&stack, 2)) {
+            b->failed = true;
+            break;
+        }
+        uint64_t at = b->nodes.size++;
+        rp_node *nodes = b->nodes.items;
+        rp_node node = {.child = {NO_CHILD, NO_CHILD}, .plane = NO_PLANE, .begin = p.begin, .end = p.end};
+        if (p.parent != UINT64_MAX) nodes[p.parent / 2].child[p.parent % 2] = (uint32_t)at;
+        if (p.end - p.begin > s->leaf_size) {
+            uint64_t mid = split_node(b, &node);
+            node.child[0] = node.child[1] = 0; /* linked when the children are made */
+            pending_split *top = stack.items;
+            top[stack.size++] = (pending_split){mid, p.end, at * 2 + 1};
+            top[stack.size++] = (pending_split){p.begin, mid, at * 2};
+        }
+        ((rp_node *)b->nodes.items)[at] = node;
+    }
+    free(stack.items);
+}
+
+typedef struct forest_run {
+    const forest_spec *spec;
+    tree_build *trees;
+    uint64_t seed;
+} forest_run;
+
+static void build_trees(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
+    (void)worker;
+    forest_run *r = ctx;
+    size_t pw = plane_width(r->spec->ix);
+    for (uint64_t t = begin; t < end; t++) {
+        tree_build *b = &r->trees[t];
+        b->margin = nearkit_alloc_array((size_t)r->spec->n, sizeof(float));
+        b->centre = nearkit_alloc_array(2 * pw, sizeof(float));
+        b->rng = nearkit_mix64(r->seed ^ nearkit_mix64(t + 1));
+        if (b->margin && b->centre) build_one_tree(b);
+        else b->failed = true;
+        free(b->margin);
+        free(b->centre);
+        b->margin = b->centre = NULL;
+    }
+}
+
+/* The pool of shared directions, from the index's seed. */
+static float *make_pool(const nearkit_index *ix, uint32_t size) {
+    size_t d = plane_width(ix);
+    float *pool = nearkit_alloc_array((size_t)size * d, sizeof(float));
+    if (!pool) return NULL;
+    uint64_t rng = nearkit_mix64(ix->seed ^ 0x706F6F6Cull);
+    for (uint32_t i = 0; i < size; i++) random_direction(pool + (size_t)i * d, d, &rng);
+    return pool;
+}
+
+static nearkit_status check_forest(const nearkit_index *ix, rp_impl *t);
+
+/* Joins the trees into the index's arrays: nodes with their links and planes renumbered. */
+static nearkit_status join_trees(rp_impl *t, tree_build *trees, uint64_t n_trees, uint64_t n, size_t d,
+                                 float *pool, uint32_t pool_size) {
+    t->planes = pool; /* the forest's from here, freed with it */
+    uint64_t nodes = 0, planes = pool ? pool_size : 0;
+    for (uint64_t i = 0; i < n_trees; i++) {
+        nodes += trees[i].nodes.size;
+        if (!pool) planes += d ? trees[i].planes.size / d : 0;
+    }
+    if (nodes >= NO_CHILD || planes >= NO_PLANE)
+        return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "rpforest: too many nodes for one forest");
+    t->nodes = nearkit_alloc_array((size_t)nodes, sizeof(rp_node));
+    t->tree_start = nearkit_alloc_array((size_t)n_trees + 1, sizeof(uint64_t));
+    t->leaf_rows = nearkit_alloc_array((size_t)(n_trees * n), sizeof(uint32_t));
+    if (!pool) t->planes = nearkit_alloc_array((size_t)(planes * d), sizeof(float));
+    if (!t->nodes || !t->tree_start || !t->leaf_rows || !t->planes) return nearkit_oom();
+    uint64_t at = 0, plane_at = 0;
+    for (uint64_t i = 0; i < n_trees; i++) {
+        const tree_build *b = &trees[i];
+        const rp_node *src = b->nodes.items;
+        t->tree_start[i] = at;
+        for (uint64_t j = 0; j < b->nodes.size; j++) {
+            rp_node node = src[j];
+            if (!is_leaf(&node)) {
+                node.child[0] += (uint32_t)at;
+                node.child[1] += (uint32_t)at;
+                if (!pool && d && node.plane != NO_PLANE) node.plane += (uint32_t)plane_at;
+            }
+            t->nodes[at + j] = node;
+        }
+        at += b->nodes.size;
+        if (!pool && d && b->planes.size) {
+            memcpy(t->planes + plane_at * d, b->planes.items, (size_t)b->planes.size * sizeof(float));
+            plane_at += b->planes.size / d;
+        }
+        memcpy(t->leaf_rows + i * n, b->perm, (size_t)n * sizeof(uint32_t));
+    }
+    t->tree_start[n_trees] = at;
+    t->n_nodes = nodes;
+    t->n_planes = planes;
+    t->n_trees = n_trees;
+    return NEARKIT_OK;
+}
+
+/* ip: each row's lifted coordinate sqrt(M^2 - |x|^2), M the largest norm (see plane_width). */
+static float *lifted_coordinates(const nearkit_index *ix, const nearkit_rows *rows) {
+    float *lift = nearkit_alloc_array((size_t)rows->count, sizeof(float));
+    if (!lift) return NULL;
+    const nearkit_kernel_table *kt = nearkit_kernels();
+    double most = 0;
+    for (uint64_t i = 0; i < rows->count; i++) {
+        const float *x = (const float *)nearkit_rows_at(rows, ix, i);
+        lift[i] = kt->dot(x, x, ix->dimension);
+        if (lift[i] > most) most = lift[i];
+    }
+    for (uint64_t i = 0; i < rows->count; i++) lift[i] = (float)sqrt(fmax(most - lift[i], 0.0));
+    return lift;
+}
+
+/* Builds the forest over every row (none of them marked). */
+static nearkit_status build_forest(nearkit_index *ix) {
+    rp_impl *t = impl_of(ix);
+    uint64_t n = t->rows.count;
+    if (n == 0) return NEARKIT_OK;
+    if (n >= UINT32_MAX)
+        return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT,
+                                 "rpforest holds at most %u rows in its trees", UINT32_MAX - 1);
+    bool binary = is_binary(ix);
+    size_t d = plane_width(ix);
+    uint32_t pool_size = binary ? 0 : t->pool;
+    float *pool = pool_size ? make_pool(ix, pool_size) : NULL;
+    uint64_t n_trees = t->want_trees;
+    tree_build *trees = calloc((size_t)n_trees, sizeof *trees);
+    if (!trees || (pool_size && !pool)) {
+        free(trees);
+        free(pool);
+        return nearkit_oom();
+    }
+    float *lift = ix->metric == NEARKIT_METRIC_IP ? lifted_coordinates(ix, &t->rows) : NULL;
+    forest_spec spec = {.ix = ix, .kt = nearkit_kernels(), .vectors = t->rows.vectors, .n = n,
+                        .leaf_size = t->leaf_size, .split = t->split, .pool = pool, .pool_size = pool_size,
+                        .lift = lift};
+    nearkit_status st = ix->metric == NEARKIT_METRIC_IP && !lift ? nearkit_oom() : NEARKIT_OK;
+    for (uint64_t i = 0; i < n_trees; i++) {
+        trees[i] = (tree_build){.spec = &spec, .perm = nearkit_alloc_array((size_t)n, sizeof(uint32_t)),
+                                .nodes = {.item = sizeof(rp_node)}, .planes = {.item = sizeof(float)}};
+        if (!trees[i].perm) st = nearkit_oom();
+    }
+    if (!st) {
+        forest_run run = {&spec, trees, ix->seed};
+        nearkit_parallel_for(nearkit_resolve_threads(ix->num_threads), n_trees, 1, build_trees, &run);
+        for (uint64_t i = 0; i < n_trees && !st; i++)
+            if (trees[i].failed) st = nearkit_oom();
+    }
+    forget_forest(t);
+    if (!st) {
+        t->built = n;
+        st = join_trees(t, trees, n_trees, n, d, pool, pool_size);
+        pool = NULL; /* the forest's now, or freed with it */
+    }
+    if (!st && check_forest(ix, t))
+        st = nearkit_set_error(NEARKIT_ERR_INTERNAL, "rpforest build produced an invalid forest");
+    if (st) forget_forest(t);
+    for (uint64_t i = 0; i < n_trees; i++) {
+        free(trees[i].perm);
+        free(trees[i].nodes.items);
+        free(trees[i].planes.items);
+    }
+    free(trees);
+    free(pool);
+    free(lift);
+    return st;
+}
+
+/* Checks a forest over rows [0, built) and computes its statistics: each tree's nodes lie in its
+ * own span, in pre-order (children after their parent, each reached once), the root covers every
+ * row, children split their parent's range in two non-empty halves, planes and bits exist, and each
+ * tree's leaf rows are a permutation of [0, built). So a search visits only real nodes and rows. */
+static nearkit_status check_forest(const nearkit_index *ix, rp_impl *t) {
+    if (t->built == 0 || t->n_trees == 0)
+        return t->built == 0 && t->n_trees == 0 && t->n_nodes == 0
+                   ? NEARKIT_OK
+                   : nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: a forest of %llu trees over %llu rows",
+                                       (unsigned long long)t->n_trees, (unsigned long long)t->built);
+    uint32_t *depth = calloc((size_t)t->n_nodes, sizeof *depth);
+    uint8_t *seen = calloc((size_t)t->built, 1);
+    nearkit_status st = depth && seen ? NEARKIT_OK : nearkit_oom();
+    uint64_t leaves = 0, max_leaf = 0;
+    uint32_t max_depth = 0;
+    bool binary = is_binary(ix);
+    for (uint64_t tr = 0; tr < t->n_trees && !st; tr++) {
+        uint64_t first = t->tree_start[tr], last = t->tree_start[tr + 1];
+        if (first >= last || last > t->n_nodes || (tr == 0 && first != 0) ||
+            t->nodes[first].begin != 0 || t->nodes[first].end != t->built) {
+            st = NEARKIT_ERR_CORRUPT;
+            break;
+        }
+        for (uint64_t i = first; i < last && !st; i++) {
+            const rp_node *nd = &t->nodes[i];
+            if ((i > first && depth[i] == 0) || nd->begin >= nd->end || nd->end > t->built) {
+                st = NEARKIT_ERR_CORRUPT;
+                break;
+            }
+            if (is_leaf(nd)) {
+                if (nd->child[1] != NO_CHILD) st = NEARKIT_ERR_CORRUPT;
+                leaves++;
+                if (nd->end - nd->begin > max_leaf) max_leaf = nd->end - nd->begin;
+                if (depth[i] > max_depth) max_depth = depth[i];
+                continue;
+            }
+            uint64_t c0 = nd->child[0], c1 = nd->child[1];
+            bool plane_ok = nd->plane == NO_PLANE || (binary ? nd->plane < ix->dimension
+                                                              : nd->plane < t->n_planes && isfinite(nd->offset));
+            if (c0 <= i || c1 <= i || c0 >= last || c1 >= last || c0 == c1 || depth[c0] || depth[c1] ||
+                !plane_ok || t->nodes[c0].begin != nd->begin || t->nodes[c0].end != t->nodes[c1].begin ||
+                t->nodes[c1].end != nd->end) {
+                st = NEARKIT_ERR_CORRUPT;
+                break;
+            }
+            depth[c0] = depth[c1] = depth[i] + 1;
+        }
+        const uint32_t *rows = t->leaf_rows + tr * t->built;
+        memset(seen, 0, (size_t)t->built);
+        for (uint64_t i = 0; i < t->built && !st; i++) {
+            if (rows[i] >= t->built || seen[rows[i]]) st = NEARKIT_ERR_CORRUPT;
+            else seen[rows[i]] = 1;
+        }
+    }
+    if (!st && t->tree_start[t->n_trees] != t->n_nodes) st = NEARKIT_ERR_CORRUPT;
+    free(depth);
+    free(seen);
+    if (st == NEARKIT_ERR_CORRUPT)
+        return nearkit_set_error(st, "corrupt index: the nodes do not form a random-projection forest");
+    if (st) return st;
+    t->leaf_count = leaves;
+    t->max_leaf = max_leaf;
+    t->depth = max_depth;
+    return NEARKIT_OK;
+}
+
+/* ---- a living collection ----------------------------------------------------------------------- */
+
+static nearkit_status rebuild(nearkit_index *ix) {
+    rp_impl *t = impl_of(ix);
+    forget_forest(t);
+    if (t->rows.removed > 0) nearkit_rows_compact(&t->rows, ix, NULL);
+    return build_forest(ix);
+}
+
+static nearkit_status rp_build(nearkit_index *ix) {
+    rp_impl *t = impl_of(ix);
+    t->maintained = true;
+    /* a build with new settings (n_trees, leaf size, split) rebuilds even with no new rows */
+    bool current = t->built == t->rows.count && t->rows.removed == 0 && !t->resettled;
+    t->resettled = false;
+    return current ? NEARKIT_OK : rebuild(ix);
+}
+
+/* As the vp-tree's: rebuild once marked and tail rows reach a quarter of the rows. */
+static void maintain(nearkit_index *ix) {
+    rp_impl *t = impl_of(ix);
+    if (nearkit_rows_rebuild_due(&t->rows, ix, t->built, t->maintained) && rebuild(ix) != NEARKIT_OK)
+        nearkit_clear_error();
+}
+
+static nearkit_status rp_add(nearkit_index *ix, const void *vectors, uint64_t n, const int64_t *ids) {
+    nearkit_status st = nearkit_rows_append(&impl_of(ix)->rows, ix, vectors, n, ids);
+    if (!st) maintain(ix);
+    return st;
+}
+
+static nearkit_status rp_remove(nearkit_index *ix, const nearkit_idmap *ids, uint64_t *removed) {
+    nearkit_status st = nearkit_rows_remove(&impl_of(ix)->rows, ids, removed);
+    if (!st) maintain(ix);
+    return st;
+}
+
+static nearkit_status rp_get(const nearkit_index *ix, const nearkit_idmap *wanted, void *vectors,
+                             uint8_t *found) {
+    nearkit_rows_get(&impl_of(ix)->rows, ix, wanted, vectors, found);
+    return NEARKIT_OK;
+}
+
+static void rp_each_id(const nearkit_index *ix, bool (*fn)(void *ctx, int64_t id), void *ctx) {
+    nearkit_rows_each_id(&impl_of(ix)->rows, fn, ctx);
+}
+
+static nearkit_status rp_compact(nearkit_index *ix) {
+    rp_impl *t = impl_of(ix);
+    if (t->maintained)
+        return t->rows.removed > 0 || t->built < t->rows.count ? rebuild(ix) : NEARKIT_OK;
+    nearkit_rows_compact(&t->rows, ix, NULL);
+    return NEARKIT_OK;
+}
+
+/* ---- search ------------------------------------------------------------------------------------ */
+
+typedef struct rp_plan {
+    uint64_t *positions; /* the rows a selective filter admits; NULL: search the forest and tail */
+    uint64_t n;
+    uint64_t search_k; /* the call's setting */
+} rp_plan;
+
+static bool plan_call(nearkit_search_call *c, void *plan) {
+    const rp_impl *t = impl_of(c->ix);
+    rp_plan *p = plan;
+    p->search_k = (uint64_t)c->settings[PARAM_SEARCH_K];
+    if (!c->admit || c->admit->most > nearkit_rows_live(&t->rows) / GATHER_FRACTION) return true;
+    return nearkit_rows_admitted(&p->positions, &p->n, &t->rows, c, 0, t->rows.count) == NEARKIT_OK;
+}
+
+static void plan_free(void *plan) { free(((rp_plan *)plan)->positions); }
+
+typedef struct queued {
+    float priority;
+    uint32_t node, tree;
+} queued;
+
+/* One worker's scratch. */
+typedef struct rp_searcher {
+    const nearkit_index *ix;
+    const rp_impl *t;
+    const nearkit_search_call *call;
+    const rp_plan *plan;
+    const nearkit_kernel_table *kt;
+    bool checking;
+    queued *queue; /* a max-heap on priority, room for every node */
+    size_t queued;
+    uint64_t *cand; /* collected rows, grown as needed */
+    uint64_t cand_cap;
+    uint32_t *seen; /* an open-addressing set of row + 1 (0: empty) for deduplicating candidates */
+    uint32_t seen_bits;
+    float *dist;
+    uint32_t *ints;
+    float *heap_dist;
+    uint64_t *heap_pos;
+} rp_searcher;
+
+static void searcher_free(void *scratch) {
+    rp_searcher *s = scratch;
+    free(s->queue);
+    free(s->cand);
+    free(s->seen);
+    free(s->dist);
+    free(s->ints);
+    free(s->heap_dist);
+    free(s->heap_pos);
+    free(s);
+}
+
+static void *searcher_new(const nearkit_search_call *c) {
+    const rp_impl *t = impl_of(c->ix);
+    rp_searcher *s = malloc(sizeof *s);
+    if (!s) return NULL;
+    *s = (rp_searcher){.ix = c->ix, .t = t, .call = c, .plan = c->state, .kt = nearkit_kernels(),
+                       .checking = c->admit || t->rows.removed > 0,
+                       .queue = nearkit_alloc_array((size_t)t->n_nodes + 1, sizeof(queued)),
+                       .cand_cap = 1024,
+                       .cand = nearkit_alloc_array(1024, sizeof(uint64_t)),
+                       .dist = nearkit_alloc_array(SCAN_BLOCK, sizeof(float)),
+                       .ints = nearkit_alloc_array(SCAN_BLOCK, sizeof(uint32_t))};
+    if (c->k > 0) {
+        s->heap_dist = nearkit_alloc_array((size_t)c->k, sizeof(float));
+        s->heap_pos = nearkit_alloc_array((size_t)c->k, sizeof(uint64_t));
+    }
+    /* the set holds at most the rows of the budget's leaves, or every row: kept under half full */
+    uint64_t most = (c->k > 0 ? (uint64_t)(c->settings[PARAM_SEARCH_K] ? c->settings[PARAM_SEARCH_K]
+                                                                        : (double)(t->n_trees * c->k))
+                              : t->built) + t->max_leaf;
+    if (most > t->built) most = t->built;
+    s->seen_bits = 4;
+    while ((1ull << s->seen_bits) < 2 * most) s->seen_bits++;
+    s->seen = calloc((size_t)1 << s->seen_bits, sizeof(uint32_t)); /* zeroed pages cost nothing untouched */
+    if (!s->queue || !s->cand || !s->seen || !s->dist || !s->ints || (c->k > 0 && (!s->heap_dist || !s->heap_pos))) {
+        searcher_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static void queue_push(rp_searcher *s, queued item) {
+    size_t i = s->queued++;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (s->queue[parent].priority >= item.priority) break;
+        s->queue[i] = s->queue[parent];
+        i = parent;
+    }
+    s->queue[i] = item;
+}
+
+static queued queue_pop(rp_searcher *s) {
+    queued top = s->queue[0], last = s->queue[--s->queued];
+    size_t i = 0, n = s->queued;
+    for (;;) {
+        size_t child = 2 * i + 1;
+        if (child >= n) break;
+        if (child + 1 < n && s->queue[child + 1].priority > s->queue[child].priority) child++;
+        if (s->queue[child].priority <= last.priority) break;
+        s->queue[i] = s->queue[child];
+        i = child;
+    }
+    if (n > 0) s->queue[i] = last;
+    return top;
+}
+
+/* Descends from a queued node to a leaf, always to the side the query lies on, queueing the other
+ * side with its priority (Annoy's: the least margin towards it on the path). */
+static uint32_t descend(rp_searcher *s, const void *q, queued from) {
+    const rp_impl *t = s->t;
+    uint32_t i = from.node;
+    float priority = from.priority;
+    while (!is_leaf(&t->nodes[i])) {
+        const rp_node *nd = &t->nodes[i];
+        int near;
+        float far_priority;
+        if (nd->plane == NO_PLANE) { /* halved: both sides as near */
+            near = 0;
+            far_priority = priority;
+        } else if (is_binary(s->ix)) {
+            near = bit_of(q, nd->plane);
+            far_priority = priority - 1.0f; /* one more split bit the query disagrees with */
+        } else {
+            float m = plane_margin(s->kt, s->ix, t->planes, nd, q);
+            near = m > 0;
+            float against = near ? -m : m;
+            far_priority = against < priority ? against : priority;
+        }
+        queue_push(s, (queued){far_priority, nd->child[!near], from.tree});
+        i = nd->child[near];
+    }
+    return i;
+}
+
+static bool grow_candidates(rp_searcher *s, uint64_t need) {
+    if (need <= s->cand_cap) return true;
+    uint64_t cap = s->cand_cap * 2 > need ? s->cand_cap * 2 : need;
+    uint64_t *grown = realloc(s->cand, (size_t)cap * sizeof *grown);
+    if (!grown) return false;
+    s->cand = grown;
+    s->cand_cap = cap;
+    return true;
+}
+
+/* Adds row to the set; false when it was there. */
+static bool first_sight(rp_searcher *s, uint32_t row) {
+    uint64_t mask = (1ull << s->seen_bits) - 1, i = ((uint64_t)row * 0x9E3779B97F4A7C15ull) >> (64 - s->seen_bits);
+    uint32_t key = row + 1;
+    while (s->seen[i] != 0) {
+        if (s->seen[i] == key) return false;
+        i = (i + 1) & mask;
+    }
+    s->seen[i] = key;
+    return true;
+}
+
+/* Empties the set of the rows in cand[0, n) (every row it holds), for the next query. */
+static void forget_sightings(rp_searcher *s, uint64_t n) {
+    uint64_t mask = (1ull << s->seen_bits) - 1;
+    for (uint64_t j = 0; j < n; j++) {
+        uint64_t i = (s->cand[j] * 0x9E3779B97F4A7C15ull) >> (64 - s->seen_bits);
+        while (s->seen[i] != 0) { /* clear the whole probe run: later keys may have moved past */
+            s->seen[i] = 0;
+            i = (i + 1) & mask;
+        }
+    }
+}
+
+/* The forest's candidates for one query: leaves best first until `budget` rows (duplicates
+ * included) are collected, the distinct admitted ones into s->cand[0, *n). False: out of memory. */
+static bool collect(rp_searcher *s, const void *q, uint64_t budget, uint64_t *n_out) {
+    const rp_impl *t = s->t;
+    uint64_t n = 0, collected = 0;
+    s->queued = 0;
+    /* bits count disagreements down from 0 (INFINITY - 1 would stay INFINITY) */
+    float root = is_binary(s->ix) ? 0.0f : INFINITY;
+    for (uint64_t tr = 0; tr < t->n_trees; tr++)
+        queue_push(s, (queued){root, (uint32_t)t->tree_start[tr], (uint32_t)tr});
+    while (s->queued > 0 && collected < budget) {
+        queued next = queue_pop(s);
+        const rp_node *nd = &t->nodes[descend(s, q, next)];
+        uint64_t size = nd->end - nd->begin;
+        if (!grow_candidates(s, n + size)) {
+            forget_sightings(s, n);
+            return false;
+        }
+        const uint32_t *rows = t->leaf_rows + (uint64_t)next.tree * t->built + nd->begin;
+        for (uint64_t i = 0; i < size; i++)
+            if (first_sight(s, rows[i])) s->cand[n++] = rows[i];
+        collected += size;
+    }
+    forget_sightings(s, n);
+    uint64_t kept = n;
+    if (s->checking) {
+        kept = 0;
+        for (uint64_t i = 0; i < n; i++)
+            if (nearkit_call_admits(s->call, nearkit_rows_id(&t->rows, s->cand[i]))) s->cand[kept++] = s->cand[i];
+    }
+    *n_out = kept;
+    return true;
+}
+
+/* The search_k of a k-NN query: the call's, or n_trees * k. */
+static uint64_t budget_of(const rp_searcher *s, uint64_t k) {
+    return s->plan->search_k ? s->plan->search_k : s->t->n_trees * k;
+}
+
+static void offer_positions(const rp_searcher *s, nearkit_topk *h, const void *q, const uint64_t *positions,
+                            uint64_t n) {
+    for (uint64_t i = 0; i < n; i += SCAN_BLOCK) {
+        uint64_t left = n - i;
+        nearkit_rows_offer(h, s->dist, s->ints, s->ix, &s->t->rows, q, positions + i,
+                           left < SCAN_BLOCK ? left : SCAN_BLOCK);
+    }
+}
+
+/* Offers rows [first, first + n) that the call admits to h. */
+static void offer_rows(const rp_searcher *s, nearkit_topk *h, const void *q, uint64_t first, size_t n) {
+    nearkit_rows_distances(s->dist, s->ints, s->kt, s->ix, &s->t->rows, q, first, n);
+    for (size_t i = 0; i < n; i++)
+        if (s->dist[i] <= nearkit_topk_bound(h) &&
+            (!s->checking || nearkit_call_admits(s->call, nearkit_rows_id(&s->t->rows, first + i))))
+            nearkit_topk_push(h, s->dist[i], first + i);
+}
+
+/* Offers rows [begin, end) in blocks. */
+static void offer_span(const rp_searcher *s, nearkit_topk *h, const void *q, uint64_t begin, uint64_t end) {
+    for (uint64_t first = begin; first < end; first += SCAN_BLOCK) {
+        uint64_t left = end - first;
+        offer_rows(s, h, q, first, (size_t)(left < SCAN_BLOCK ? left : SCAN_BLOCK));
+    }
+}
+
+static bool rp_knn(void *scratch, const nearkit_search_call *c, uint64_t first, uint64_t n) {
+    rp_searcher *s = scratch;
+    for (uint64_t q = first; q < first + n; q++) {
+        const void *query = nearkit_query_at(c, q);
+        nearkit_topk h;
+        nearkit_topk_init(&h, s->heap_dist, s->heap_pos, (size_t)c->k, s->t->rows.ids);
+        if (s->plan->positions) {
+            offer_positions(s, &h, query, s->plan->positions, s->plan->n);
+        } else {
+            offer_span(s, &h, query, s->t->built, s->t->rows.count);
+            uint64_t found = 0;
+            if (s->t->n_trees > 0 && !collect(s, query, budget_of(s, c->k), &found)) return false;
+            offer_positions(s, &h, query, s->cand, found);
+        }
+        nearkit_write_heap(c, q, &h);
+    }
+    return true;
+}
+
+/* Matches of query q among rows [begin, end) the call admits; false when out of memory. */
+static bool match_span(const rp_searcher *s, uint64_t q, const void *query, uint64_t begin, uint64_t end) {
+    const nearkit_search_call *c = s->call;
+    for (uint64_t first = begin; first < end; first += SCAN_BLOCK) {
+        size_t n = (size_t)(end - first < SCAN_BLOCK ? end - first : SCAN_BLOCK);
+        nearkit_rows_distances(s->dist, s->ints, s->kt, s->ix, &s->t->rows, query, first, n);
+        for (size_t i = 0; i < n; i++) {
+            int64_t id = nearkit_rows_id(&s->t->rows, first + i);
+            float d = nearkit_reported(s->ix, s->dist[i]);
+            if (d <= c->radius && (!s->checking || nearkit_call_admits(c, id)) && !nearkit_add_match(c, q, id, d))
+                return false;
+        }
+    }
+    return true;
+}
+
+/* Matches of query q among the rows at positions[0, n), in blocks; false when out of memory. */
+static bool match_positions(const rp_searcher *s, uint64_t q, const uint64_t *positions, uint64_t n) {
+    for (uint64_t i = 0; i < n; i += SCAN_BLOCK) {
+        uint64_t left = n - i;
+        if (!nearkit_rows_match(s->call, q, s->dist, s->ints, &s->t->rows, positions + i,
+                                left < SCAN_BLOCK ? left : SCAN_BLOCK))
+            return false;
+    }
+    return true;
+}
+
+/* Range search: over the candidates of search_k and the tail, or every row when search_k is 0. */
+static bool rp_range(void *scratch, const nearkit_search_call *c, uint64_t q) {
+    rp_searcher *s = scratch;
+    const void *query = nearkit_query_at(c, q);
+    if (s->plan->positions) return match_positions(s, q, s->plan->positions, s->plan->n);
+    if (s->plan->search_k == 0 || s->t->n_trees == 0) return match_span(s, q, query, 0, s->t->rows.count);
+    if (!match_span(s, q, query, s->t->built, s->t->rows.count)) return false;
+    uint64_t found = 0;
+    return collect(s, query, s->plan->search_k, &found) && match_positions(s, q, s->cand, found);
+}
+
+static const nearkit_searcher rp_searching = {
+    .plan_size = sizeof(rp_plan),
+    .plan = plan_call,
+    .plan_free = plan_free,
+    .scratch_new = searcher_new,
+    .scratch_free = searcher_free,
+    .knn = rp_knn,
+    .range = rp_range,
+};
+
+/* ---- parameters -------------------------------------------------------------------------------- */
+
+static nearkit_status rp_get_param(const nearkit_index *ix, size_t i, double *value) {
+    const rp_impl *t = impl_of(ix);
+    switch (i) {
+    case PARAM_TREES: *value = t->want_trees; break;
+    case PARAM_LEAF_SIZE: *value = t->leaf_size; break;
+    case PARAM_SPLIT: *value = t->split; break;
+    case PARAM_POOL: *value = t->pool; break;
+    case PARAM_SEARCH_K: *value = t->search_k; break;
+    case PARAM_DEPTH: *value = t->depth; break;
+    case PARAM_NODE_COUNT: *value = (double)t->n_nodes; break;
+    case PARAM_LEAF_COUNT: *value = (double)t->leaf_count; break;
+    default: *value = (double)t->n_planes; break;
+    }
+    return NEARKIT_OK;
+}
+
+static nearkit_status rp_set_param(nearkit_index *ix, size_t i, double value) {
+    rp_impl *t = impl_of(ix);
+    switch (i) {
+    case PARAM_TREES: t->want_trees = (uint32_t)value; break;
+    case PARAM_LEAF_SIZE: t->leaf_size = (uint32_t)value; break;
+    case PARAM_SPLIT: t->split = (uint32_t)value; break;
+    case PARAM_POOL: t->pool = (uint32_t)value; break;
+    default: t->search_k = value; return NEARKIT_OK; /* the generic layer refuses the read-only ones */
+    }
+    t->resettled = true;
+    return NEARKIT_OK;
+}
+
+/* ---- persistence ------------------------------------------------------------------------------- */
+
+/* RFHD: u64 rows in the forest, trees, nodes, planes. RFTR: u64 first node of each tree, then the
+ * node count. RFND: nodes (32 bytes each). RFLR: u32 rows, built per tree. RFPL: the planes'
+ * floats (dimension each; empty for binary rows). */
+static nearkit_status rp_save(const nearkit_index *ix, nearkit_writer *w) {
+    const rp_impl *t = impl_of(ix);
+    uint64_t head[4] = {t->built, t->n_trees, t->n_nodes, t->n_planes};
+    uint64_t no_tree = 0;
+    nearkit_status st = nearkit_writer_section(w, HEAD_TAG, head, sizeof head);
+    if (!st) st = nearkit_rows_save(&t->rows, ix, w);
+    if (!st)
+        st = nearkit_writer_section(w, TREES_TAG, t->tree_start ? (const void *)t->tree_start : &no_tree,
+                                    (t->n_trees + 1) * sizeof(uint64_t));
+    if (!st) st = nearkit_writer_section(w, NODES_TAG, t->nodes, t->n_nodes * sizeof(rp_node));
+    if (!st) st = nearkit_writer_section(w, LEAF_ROWS_TAG, t->leaf_rows, t->n_trees * t->built * sizeof(uint32_t));
+    if (!st)
+        st = nearkit_writer_section(w, PLANES_TAG, t->planes,
+                                    t->n_planes * plane_width(ix) * sizeof(float));
+    return st;
+}
+
+/* Copies section `tag` of exactly count * size bytes into a new array. */
+static nearkit_status load_array(void **out, const nearkit_reader *r, uint32_t tag, uint64_t count, size_t size) {
+    const void *data;
+    nearkit_status st = nearkit_reader_section_sized(&data, r, tag, count * size);
+    if (st) return st;
+    *out = nearkit_alloc_array((size_t)count, size);
+    if (!*out) return nearkit_oom();
+    memcpy(*out, data, (size_t)(count * size));
+    return NEARKIT_OK;
+}
+
+static nearkit_status rp_load(nearkit_index *ix, const nearkit_reader *r) {
+    rp_impl *t = impl_of(ix);
+    const void *data;
+    nearkit_status st = nearkit_reader_section_sized(&data, r, HEAD_TAG, 32);
+    if (st) return st;
+    uint64_t head[4];
+    memcpy(head, data, sizeof head);
+    st = nearkit_rows_load(&t->rows, ix, r, false);
+    if (st) return st;
+    bool binary = is_binary(ix);
+    /* sizes bounded before any product is formed: a row count beyond the file cannot pass */
+    if (head[0] > t->rows.count || head[0] >= UINT32_MAX || head[1] > MAX_TREES || head[2] >= NO_CHILD ||
+        head[3] >= NO_PLANE || (binary && head[3] != 0))
+        return nearkit_set_error(NEARKIT_ERR_CORRUPT,
+                                 "corrupt index: a forest of %llu trees, %llu nodes, %llu planes over %llu of "
+                                 "%llu rows",
+                                 (unsigned long long)head[1], (unsigned long long)head[2],
+                                 (unsigned long long)head[3], (unsigned long long)head[0],
+                                 (unsigned long long)t->rows.count);
+    t->built = head[0];
+    t->n_trees = head[1];
+    t->n_nodes = head[2];
+    t->n_planes = head[3];
+    size_t d = plane_width(ix);
+    void *p;
+    st = load_array(&p, r, TREES_TAG, t->n_trees + 1, sizeof(uint64_t));
+    if (!st) t->tree_start = p;
+    if (!st) st = load_array(&p, r, NODES_TAG, t->n_nodes, sizeof(rp_node));
+    if (!st) t->nodes = p;
+    if (!st) st = load_array(&p, r, LEAF_ROWS_TAG, t->n_trees * t->built, sizeof(uint32_t));
+    if (!st) t->leaf_rows = p;
+    if (!st) st = load_array(&p, r, PLANES_TAG, t->n_planes * d, sizeof(float));
+    if (!st) t->planes = p;
+    if (!st && d && nearkit_first_unusable_value(t->planes, t->n_planes * d) < t->n_planes * d)
+        st = nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: a forest plane holds an unusable value");
+    if (!st && t->n_trees == 0 && t->tree_start[0] != 0)
+        st = nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: an empty forest with nodes");
+    if (!st) st = check_forest(ix, t);
+    if (st) return st;
+    t->maintained = t->built > 0;
+    t->resettled = false; /* the saved settings (PRMS) are the forest's */
+    return NEARKIT_OK;
+}
+
+/* ---- description ------------------------------------------------------------------------------- */
+
+static void rp_describe(const nearkit_index *ix, nearkit_strbuf *sb) {
+    const rp_impl *t = impl_of(ix);
+    const char *split = is_binary(ix) ? "a bit per split"
+                        : t->n_planes && t->pool ? "directions from a shared pool"
+                        : t->split == SPLIT_RANDOM ? "random directions, offset at the mean"
+                                                   : "two-means bisectors";
+    nearkit_strbuf_appendf(sb,
+                           "random-projection forest (%s): %llu trees over %llu rows, deepest %u levels, "
+                           "%llu nodes, %llu leaves of %.1f rows on average and at most %llu, %llu "
+                           "hyperplanes; the forest takes %llu bytes beside the vectors; search_k %.0f "
+                           "(0: n_trees * k)\n",
+                           split, (unsigned long long)t->n_trees, (unsigned long long)t->built, t->depth,
+                           (unsigned long long)t->n_nodes, (unsigned long long)t->leaf_count,
+                           t->leaf_count ? (double)(t->n_trees * t->built) / (double)t->leaf_count : 0.0,
+                           (unsigned long long)t->max_leaf, (unsigned long long)t->n_planes,
+                           (unsigned long long)forest_bytes(ix, t), t->search_k);
+    if (t->built < t->rows.count)
+        nearkit_strbuf_appendf(sb, "%llu rows added since the last build, scanned exactly until the next\n",
+                               (unsigned long long)(t->rows.count - t->built));
+    if (t->rows.removed > 0)
+        nearkit_strbuf_appendf(sb, "%llu rows removed, their space kept until the forest is rebuilt\n",
+                               (unsigned long long)t->rows.removed);
+}
+
+const nearkit_index_ops nearkit_rpforest_ops = {
+    .kind = NEARKIT_KIND_RPFOREST,
+    .name = "rpforest",
+    .description = "random-projection forest in the way of Annoy and panns (l2, l1, cosine, ip, "
+                   "hamming): n_trees, leaf_size, search_k at run time (>= n_trees * rows is exact); "
+                   "build after adding (rows added since are scanned exactly)",
+    .flags = NEARKIT_KIND_FLAG_NEEDS_BUILD,
+    .metric_mask = (1u << NEARKIT_METRIC_L2) | (1u << NEARKIT_METRIC_L1) | (1u << NEARKIT_METRIC_COSINE) |
+                   (1u << NEARKIT_METRIC_IP) | (1u << NEARKIT_METRIC_HAMMING),
+    .params = rp_params,
+    .n_params = sizeof rp_params / sizeof rp_params[0],
+    .create = rp_create,
+    .destroy = rp_destroy,
+    .add = rp_add,
+    .build = rp_build,
+    .is_ready = rp_is_ready,
+    .count = rp_count,
+    .memory = rp_memory,
+    .knn_searcher = &rp_searching,
+    .range_searcher = &rp_searching,
+    .remove = rp_remove,
+    .get = rp_get,
+    .each_id = rp_each_id,
+    .compact = rp_compact,
+    .get_param = rp_get_param,
+    .set_param = rp_set_param,
+    .save = rp_save,
+    .load = rp_load,
+    .describe = rp_describe,
+};

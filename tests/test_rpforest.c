@@ -1,0 +1,349 @@
+/* The rpforest kind: recall on clustered data above a floor and rising with search_k; the flat
+ * index's answers bit for bit at a full search_k (every metric, both splits, shared projections);
+ * the same forest for any thread count; save / load round trips; damaged files refused; remove,
+ * filters, get and rows added after a build (tree_check.h's living checks); k beyond the count. */
+#define _POSIX_C_SOURCE 200809L
+#define NEARKIT_EXPERIMENTAL
+#include "nearkit.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "tree_check.h"
+#define SYNTHETIC_SEED 0x5250464F52455354ull
+#include "synthetic.h"
+
+#define RPF NEARKIT_KIND_RPFOREST
+#define FULL "search_k=1000000000" /* every leaf of every tree: exact */
+
+static const nearkit_metric metrics[] = {NEARKIT_METRIC_L2, NEARKIT_METRIC_L1, NEARKIT_METRIC_COSINE,
+                                         NEARKIT_METRIC_IP, NEARKIT_METRIC_HAMMING};
+#define N_METRICS (sizeof metrics / sizeof metrics[0])
+
+/* recall@k of b's answers against a's (ids). */
+static double recall_against(const nearkit_index *exact, const nearkit_index *ix, const float *queries,
+                             uint64_t nq, uint64_t k, double search_k) {
+    int64_t *ea = malloc(nq * k * sizeof *ea), *eb = malloc(nq * k * sizeof *eb);
+    float *da = malloc(nq * k * sizeof *da), *db = malloc(nq * k * sizeof *db);
+    nearkit_param_value setting = {"search_k", search_k};
+    nearkit_search_options so = NEARKIT_SEARCH_OPTIONS_INIT;
+    so.params = &setting;
+    so.n_params = 1;
+    CHECK_STATUS(nearkit_index_search(ea, da, exact, NEARKIT_VECTOR_FLOAT32, queries, nq, k, NULL), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_search(eb, db, ix, NEARKIT_VECTOR_FLOAT32, queries, nq, k, &so), NEARKIT_OK);
+    uint64_t hits = 0;
+    for (uint64_t q = 0; q < nq; q++)
+        for (uint64_t i = 0; i < k; i++)
+            for (uint64_t j = 0; j < k; j++)
+                if (eb[q * k + i] == ea[q * k + j]) {
+                    hits++;
+                    break;
+                }
+    free(ea), free(eb), free(da), free(db);
+    return (double)hits / (double)(nq * k);
+}
+
+static void test_recall_rises_with_search_k(void) {
+    enum { N = 10000, D = 32, NQ = 100 };
+    float *data = clustered(N, D, 40, 3.0f), *queries = clustered(NQ, D, 40, 3.0f);
+    const char *settings[] = {"n_trees=10", "n_trees=10,split=1", "n_trees=10,shared_projections=64"};
+    nearkit_index *flat = tc_make(NEARKIT_KIND_FLAT, NEARKIT_METRIC_L2, D, NULL, 2, data, N, NULL);
+    for (size_t s = 0; s < 3; s++) {
+        nearkit_index *forest = tc_make(RPF, NEARKIT_METRIC_L2, D, settings[s], 2, data, N, NULL);
+        double low = recall_against(flat, forest, queries, NQ, 10, 100);
+        double mid = recall_against(flat, forest, queries, NQ, 10, 1000);
+        double high = recall_against(flat, forest, queries, NQ, 10, 5000);
+        double full = recall_against(flat, forest, queries, NQ, 10, 10.0 * N);
+        printf("  %s: recall@10 %.3f at search_k 100, %.3f at 1000, %.3f at 5000, %.3f at n_trees * n\n",
+               settings[s], low, mid, high, full);
+        CHECK(low <= mid && mid <= high && high <= full); /* best first: a larger budget extends a smaller */
+        CHECK(s == 0 ? mid >= 0.75 : high >= 0.85); /* two-means separates clusters best */
+        CHECK(full == 1.0);
+        nearkit_index_free(forest);
+    }
+    nearkit_index_free(flat);
+    /* ip: the rows lifted onto a sphere split as the angle ranks them (0.13 on uniform 2-d data
+     * in the golden suite without the lift) */
+    flat = tc_make(NEARKIT_KIND_FLAT, NEARKIT_METRIC_IP, D, NULL, 2, data, N, NULL);
+    nearkit_index *forest = tc_make(RPF, NEARKIT_METRIC_IP, D, "n_trees=10", 2, data, N, NULL);
+    double ip_mid = recall_against(flat, forest, queries, NQ, 10, 1000);
+    printf("  ip, n_trees=10: recall@10 %.3f at search_k 1000\n", ip_mid);
+    CHECK(ip_mid >= 0.75);
+    nearkit_index_free(forest), nearkit_index_free(flat);
+    free(data), free(queries);
+}
+
+/* At a full search_k every metric answers as the flat index, k-NN and range, for both splits and
+ * a shared pool, on one and two threads; a small leaf size makes deep trees. */
+static void test_exact_at_full_search_k(void) {
+    const char *settings[] = {FULL ",leaf_size=8", FULL ",leaf_size=5,split=1",
+                              FULL ",leaf_size=16,shared_projections=7", FULL};
+    for (size_t m = 0; m < N_METRICS; m++)
+        for (size_t s = 0; s < 4; s++) {
+            bool binary = metrics[m] == NEARKIT_METRIC_HAMMING;
+            uint32_t dim = binary ? 64 : 12;
+            int style = (int)(s % 4);
+            void *data = tc_data(metrics[m], 1500, dim, style), *queries = tc_data(metrics[m], 30, dim, style);
+            nearkit_index *flat = tc_make(NEARKIT_KIND_FLAT, metrics[m], dim, NULL, 1, data, 1500, NULL);
+            nearkit_index *forest = tc_make(RPF, metrics[m], dim, settings[s], 2, data, 1500, NULL);
+            bool same = tc_same_knn(flat, forest, queries, 30, 10, 1) && tc_same_knn(flat, forest, queries, 30, 1, 2);
+            if (!same) fprintf(stderr, "  metric %s settings %s\n", nearkit_metric_name(metrics[m]), settings[s]);
+            CHECK(same);
+            nearkit_index_set_param(forest, "search_k", 0); /* range: 0 scans every row */
+            float r = tc_radius(flat, queries, 20);
+            CHECK(tc_same_range(flat, forest, queries, 30, r, 2));
+            nearkit_index_free(flat), nearkit_index_free(forest);
+            free(data), free(queries);
+        }
+}
+
+/* The same bytes of the forest whatever the thread count. */
+static void test_deterministic_across_threads(void) {
+    float *data = clustered(6000, 16, 10, 2.0f);
+    const char *settings[] = {"n_trees=7", "n_trees=5,split=1", "n_trees=6,shared_projections=20"};
+    for (size_t s = 0; s < 3; s++) {
+        void *bufs[3] = {NULL, NULL, NULL};
+        size_t sizes[3] = {0, 0, 0};
+        const uint32_t threads[3] = {1, 2, 4};
+        for (int i = 0; i < 3; i++) {
+            nearkit_index *forest = tc_make(RPF, NEARKIT_METRIC_L2, 16, settings[s], threads[i], data, 6000, NULL);
+            nearkit_index_set_param(forest, "num_threads", 1);
+            CHECK_STATUS(nearkit_index_save_to_buffer(&bufs[i], &sizes[i], forest), NEARKIT_OK);
+            nearkit_index_free(forest);
+        }
+        CHECK(sizes[0] == sizes[1] && sizes[1] == sizes[2]);
+        CHECK(memcmp(bufs[0], bufs[1], sizes[0]) == 0 && memcmp(bufs[0], bufs[2], sizes[0]) == 0);
+        for (int i = 0; i < 3; i++) nearkit_buffer_free(bufs[i]);
+    }
+    free(data);
+}
+
+/* Shared projections store the pool once: a smaller file, the same row store. */
+static void test_shared_projections_save_space(void) {
+    float *data = clustered(8000, 64, 20, 3.0f);
+    nearkit_index *own = tc_make(RPF, NEARKIT_METRIC_L2, 64, "n_trees=10,split=1", 2, data, 8000, NULL);
+    nearkit_index *shared = tc_make(RPF, NEARKIT_METRIC_L2, 64, "n_trees=10,shared_projections=32", 2, data, 8000, NULL);
+    double planes_own = 0, planes_shared = 0;
+    nearkit_index_get_param(&planes_own, own, "plane_count");
+    nearkit_index_get_param(&planes_shared, shared, "plane_count");
+    CHECK(planes_shared == 32 && planes_own > 1000);
+    void *a = NULL, *b = NULL;
+    size_t sa = 0, sb = 0;
+    CHECK_STATUS(nearkit_index_save_to_buffer(&a, &sa, own), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_save_to_buffer(&b, &sb, shared), NEARKIT_OK);
+    printf("  file of 8000 x 64, 10 trees: %zu bytes with a plane per split (%.0f planes), %zu with a shared "
+           "pool of 32 (%.1f%% smaller)\n",
+           sa, planes_own, sb, 100.0 * (1.0 - (double)sb / (double)sa));
+    CHECK(sb < sa);
+    CHECK(nearkit_index_memory_bytes(shared) < nearkit_index_memory_bytes(own));
+    nearkit_buffer_free(a), nearkit_buffer_free(b);
+    nearkit_index_free(own), nearkit_index_free(shared);
+    free(data);
+}
+
+static void test_save_load(void) {
+    for (size_t m = 0; m < N_METRICS; m++) {
+        uint32_t dim = metrics[m] == NEARKIT_METRIC_HAMMING ? 128 : 10;
+        void *data = tc_data(metrics[m], 2500, dim, 3), *queries = tc_data(metrics[m], 40, dim, 3);
+        nearkit_index *forest = tc_make(RPF, metrics[m], dim, "n_trees=4,search_k=300", 2, data, 2500, NULL);
+        void *buf = NULL, *again = NULL;
+        size_t size = 0, again_size = 0;
+        CHECK_STATUS(nearkit_index_save_to_buffer(&buf, &size, forest), NEARKIT_OK);
+        nearkit_index *back = NULL;
+        CHECK_STATUS(nearkit_index_load_from_buffer(&back, buf, size), NEARKIT_OK);
+        if (back) {
+            CHECK(tc_same_knn(forest, back, queries, 40, 10, 2));
+            double v = 0;
+            nearkit_index_get_param(&v, back, "search_k");
+            CHECK(v == 300);
+            CHECK_STATUS(nearkit_index_save_to_buffer(&again, &again_size, back), NEARKIT_OK);
+            CHECK(again_size == size && memcmp(again, buf, size) == 0);
+            CHECK_STATUS(nearkit_index_build(back), NEARKIT_OK); /* nothing new: the same forest */
+            nearkit_buffer_free(again);
+            again = NULL;
+            CHECK_STATUS(nearkit_index_save_to_buffer(&again, &again_size, back), NEARKIT_OK);
+            CHECK(again_size == size && memcmp(again, buf, size) == 0);
+            nearkit_buffer_free(again);
+        }
+        nearkit_index_free(back);
+        nearkit_buffer_free(buf);
+        nearkit_index_free(forest);
+        free(data), free(queries);
+    }
+}
+
+typedef struct forged_node {
+    uint32_t child[2], plane;
+    float offset;
+    uint64_t begin, end;
+} forged_node;
+
+static void test_corrupted_sections(void) {
+    float *data = tc_floats(600, 6, 0);
+    nearkit_index *forest = tc_make(RPF, NEARKIT_METRIC_L2, 6, "n_trees=3,leaf_size=8", 1, data, 600, NULL);
+    void *buf = NULL;
+    size_t size = 0;
+    CHECK_STATUS(nearkit_index_save_to_buffer(&buf, &size, forest), NEARKIT_OK);
+    uint64_t len = 0;
+    uint8_t *nodes = tc_section(buf, size, "RFND", &len);
+    CHECK(nodes && len % sizeof(forged_node) == 0);
+    if (!nodes) return;
+    forged_node root;
+    memcpy(&root, nodes, sizeof root);
+    CHECK(root.begin == 0 && root.end == 600 && root.child[0] == 1);
+    uint32_t far = 1000000, self = 0, big_plane = 0xFFFFFF00u, row_past = 600;
+    uint64_t huge = UINT64_MAX, past = 601, one = 1, two = 2;
+    float nan = NAN;
+    const size_t child0 = offsetof(forged_node, child), child1 = child0 + 4;
+    struct {
+        const char *tag;
+        uint64_t offset;
+        const void *bytes;
+        size_t len;
+    } cases[] = {
+        {"RFND", child0, &far, 4},                                    /* child out of range */
+        {"RFND", child1, &self, 4},                                   /* a cycle */
+        {"RFND", offsetof(forged_node, plane), &big_plane, 4},        /* no such plane */
+        {"RFND", offsetof(forged_node, offset), &nan, 4},             /* a NaN offset */
+        {"RFND", offsetof(forged_node, end), &past, 8},               /* root past the rows */
+        {"RFND", sizeof root + offsetof(forged_node, begin), &one, 8}, /* children overlap */
+        {"RFLR", 8, &row_past, 4},                                    /* a leaf row past the rows */
+        {"RFLR", 0, (const uint8_t *)tc_section(buf, size, "RFLR", &len) + 4, 4}, /* a row twice */
+        {"RFTR", 8, &huge, 8},                                        /* a tree's start */
+        {"RFTR", 24, &one, 8},                                        /* the node count */
+        {"RFPL", 4, &nan, 4},                                         /* a NaN plane */
+        {"RFHD", 0, &huge, 8},                                        /* more rows than stored */
+        {"RFHD", 8, &huge, 8},                                        /* trees */
+        {"RFHD", 8, &two, 8},
+        {"RFHD", 16, &huge, 8},                                       /* nodes */
+        {"RFHD", 24, &one, 8},                                        /* planes */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        nearkit_status st = tc_load_patched(buf, size, cases[i].tag, cases[i].offset, cases[i].bytes, cases[i].len);
+        if (st != NEARKIT_ERR_CORRUPT) fprintf(stderr, "  forged case %zu loaded with %s\n", i, nearkit_status_name(st));
+        CHECK(st == NEARKIT_ERR_CORRUPT);
+    }
+    nearkit_index *back = NULL;
+    for (size_t cut = 0; cut < size; cut += 89) {
+        CHECK_STATUS(nearkit_index_load_from_buffer(&back, buf, cut), NEARKIT_ERR_CORRUPT);
+        nearkit_index_free(back);
+        back = NULL;
+    }
+    nearkit_buffer_free(buf);
+    nearkit_index_free(forest);
+    free(data);
+}
+
+/* Random bytes of the forest's sections changed under a valid checksum: every image loads as
+ * CORRUPT or, when the change left a valid forest (an offset, a plane value), searches without a
+ * fault (ASan watches) and returns ids that are stored. */
+static void test_random_damage(void) {
+    for (int binary = 0; binary < 2; binary++) {
+        nearkit_metric metric = binary ? NEARKIT_METRIC_HAMMING : NEARKIT_METRIC_L2;
+        uint32_t dim = binary ? 64 : 6;
+        void *data = tc_data(metric, 400, dim, 0);
+        nearkit_index *forest = tc_make(RPF, metric, dim, "n_trees=3,leaf_size=6", 1, data, 400, NULL);
+        void *buf = NULL;
+        size_t size = 0;
+        CHECK_STATUS(nearkit_index_save_to_buffer(&buf, &size, forest), NEARKIT_OK);
+        const char *tags[] = {"RFHD", "RFTR", "RFND", "RFLR", "RFPL"};
+        int loaded = 0, refused = 0;
+        for (int round = 0; round < 1500; round++) {
+            uint8_t *copy = malloc(size);
+            memcpy(copy, buf, size);
+            uint64_t len = 0;
+            uint8_t *body = tc_section(copy, size, tags[tc_next() % (binary ? 4 : 5)], &len);
+            if (body && len > 0) {
+                int flips = 1 + (int)(tc_next() % 3);
+                for (int f = 0; f < flips; f++) body[tc_next() % len] ^= (uint8_t)(1u << (tc_next() % 8));
+            }
+            tc_reseal(copy, size);
+            nearkit_index *back = NULL;
+            nearkit_status st = nearkit_index_load_from_buffer(&back, copy, size);
+            CHECK(st == NEARKIT_OK || st == NEARKIT_ERR_CORRUPT);
+            if (st == NEARKIT_OK) {
+                loaded++;
+                int64_t ids[20];
+                float dist[20];
+                nearkit_param_value full = {"search_k", 1e6};
+                nearkit_search_options so = NEARKIT_SEARCH_OPTIONS_INIT;
+                so.params = &full;
+                so.n_params = 1;
+                CHECK_STATUS(nearkit_index_search(ids, dist, back, tc_type(metric), data, 2, 10, &so), NEARKIT_OK);
+                for (int i = 0; i < 20; i++) CHECK(ids[i] >= -1 && ids[i] < 400);
+            } else {
+                refused++;
+            }
+            nearkit_index_free(back);
+            free(copy);
+        }
+        printf("  %s: %d damaged images refused, %d loaded and searched\n", binary ? "hamming" : "l2", refused, loaded);
+        nearkit_buffer_free(buf);
+        nearkit_index_free(forest);
+        free(data);
+    }
+}
+
+static void test_living_collection(void) {
+    tc_check_living(RPF, NEARKIT_METRIC_L2, 8, FULL ",leaf_size=16", 3);
+    tc_check_living(RPF, NEARKIT_METRIC_L1, 4, FULL ",split=1", 1);
+    tc_check_living(RPF, NEARKIT_METRIC_COSINE, 16, FULL ",leaf_size=8", 0);
+    tc_check_living(RPF, NEARKIT_METRIC_IP, 6, FULL ",shared_projections=5", 3);
+    tc_check_living(RPF, NEARKIT_METRIC_HAMMING, 64, FULL ",leaf_size=32", 1);
+}
+
+/* k beyond the count pads; an index never built answers by scanning; describe and statistics. */
+static void test_small_and_describe(void) {
+    float *data = tc_floats(300, 4, 0);
+    nearkit_index *forest = tc_make(RPF, NEARKIT_METRIC_L2, 4, "n_trees=3", 1, data, 5, NULL);
+    int64_t ids[8];
+    float dist[8];
+    CHECK_STATUS(nearkit_index_search(ids, dist, forest, NEARKIT_VECTOR_FLOAT32, data, 1, 8, NULL), NEARKIT_OK);
+    CHECK(ids[0] == 0 && dist[0] == 0 && ids[4] >= 0 && ids[5] == -1 && isinf(dist[7]));
+    nearkit_index_free(forest);
+
+    nearkit_index *ix = NULL;
+    CHECK_STATUS(nearkit_index_create(&ix, RPF, NEARKIT_METRIC_L2, 4, NULL), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_FLOAT32, data, 300, NULL), NEARKIT_OK);
+    CHECK(nearkit_index_is_ready(ix) == 1);
+    nearkit_index *flat = tc_make(NEARKIT_KIND_FLAT, NEARKIT_METRIC_L2, 4, NULL, 1, data, 300, NULL);
+    CHECK(tc_same_knn(flat, ix, data, 20, 5, 1)); /* not built: every row scanned */
+    CHECK_STATUS(nearkit_index_set_param(ix, "n_trees", 6), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_set_param(ix, "leaf_size", 10), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
+    double v = 0;
+    nearkit_index_get_param(&v, ix, "leaf_count");
+    CHECK(v >= 6 * 30);
+    nearkit_index_get_param(&v, ix, "depth");
+    CHECK(v >= 5);
+    char *text = NULL;
+    CHECK_STATUS(nearkit_index_describe(&text, ix), NEARKIT_OK);
+    CHECK(text && strstr(text, "6 trees over 300 rows"));
+    nearkit_string_free(text);
+    CHECK_STATUS(nearkit_index_set_param(ix, "n_trees", 2), NEARKIT_OK); /* rebuilt by the next build */
+    CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_describe(&text, ix), NEARKIT_OK);
+    CHECK(text && strstr(text, "2 trees over 300 rows"));
+    nearkit_string_free(text);
+    CHECK_STATUS(nearkit_index_set_param(ix, "split", 2), NEARKIT_ERR_INVALID_ARGUMENT);
+    nearkit_index_free(ix), nearkit_index_free(flat);
+    /* metrics outside the mask */
+    CHECK_STATUS(nearkit_index_create(&ix, RPF, NEARKIT_METRIC_LINF, 4, NULL), NEARKIT_ERR_UNSUPPORTED);
+    free(data);
+}
+
+int main(void) {
+    test_recall_rises_with_search_k();
+    test_exact_at_full_search_k();
+    test_deterministic_across_threads();
+    test_shared_projections_save_space();
+    test_save_load();
+    test_corrupted_sections();
+    test_random_damage();
+    test_living_collection();
+    test_small_and_describe();
+    return check_summary("test_rpforest");
+}
