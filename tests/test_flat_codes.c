@@ -210,8 +210,9 @@ static void test_training(void) {
     static answers a, b;
     /* fp16: searchable as add returns, no build; refine set before the first add keeps originals */
     nearkit_index *h = create(NEARKIT_KIND_FLAT_FP16, NEARKIT_METRIC_L2, "refine=1000");
-    CHECK(nearkit_index_is_ready(h) == 0);
+    CHECK(nearkit_index_is_ready(h) == 1); /* nothing to learn: ready while empty */
     CHECK_STATUS(nearkit_index_build(h), NEARKIT_OK); /* nothing yet: nothing to do */
+    CHECK(nearkit_index_is_ready(h) == 1);
     CHECK_STATUS(nearkit_index_add(h, F32, base, N / 2, NULL), NEARKIT_OK);
     CHECK(nearkit_index_is_ready(h) == 1);
     CHECK_STATUS(nearkit_index_add(h, F32, base + (size_t)(N / 2) * DIM, N - N / 2, NULL), NEARKIT_OK);

@@ -351,7 +351,12 @@ static void ivf_destroy(nearkit_index *ix) {
     free(v);
 }
 
-static bool ivf_is_ready(const nearkit_index *ix) { return is_trained(impl_of(ix)); }
+/* A kind whose codec has nothing to learn (flat_fp16, flat_bf16) is ready while empty: its first
+ * add trains. Rows waiting in it (a file saved untrained) make it wait for that add or a build. */
+static bool ivf_is_ready(const nearkit_index *ix) {
+    const ivf_impl *v = impl_of(ix);
+    return is_trained(v) || (v->config->trains_on_add && v->pending.count == 0);
+}
 
 static uint64_t ivf_count(const nearkit_index *ix) {
     const ivf_impl *v = impl_of(ix);
