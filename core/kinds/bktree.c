@@ -78,12 +78,11 @@ _Static_assert(sizeof(bk_node) == 40, "bk_node is stored byte for byte");
 _Static_assert(sizeof(bk_edge) == 24, "bk_edge is stored byte for byte");
 
 typedef struct bk_impl {
-    nearkit_rows rows; /* ids always explicit: the file always holds IDS, and building permutes */
+    nearkit_tree_rows store; /* first (search/rows.h): the rows, the built prefix, the tail; ids
+                                always explicit: the file always holds IDS, and building permutes */
     bk_node *nodes;
     bk_edge *edges;
     uint64_t n_nodes, n_edges;
-    uint64_t built; /* rows [0, built) are the tree's; the rest (the tail) were added since */
-    bool maintained; /* built once: writers rebuild the tree when the deferred rows grow */
     uint32_t leaf_size;
     uint32_t depth; /* edges from the root to the deepest node */
     uint64_t leaf_count, max_leaf; /* buckets; rows of the largest bucket that is ever scanned */
@@ -106,11 +105,14 @@ enum { PARAM_LEAF_SIZE, PARAM_DEPTH, PARAM_NODE_COUNT, PARAM_LEAF_COUNT };
 
 /* ---- lifetime ---------------------------------------------------------------------------------- */
 
+static nearkit_status rebuild(nearkit_index *ix);
+
 static nearkit_status bk_create(nearkit_index *ix) {
     bk_impl *t = calloc(1, sizeof *t);
     if (!t) return nearkit_oom();
+    t->store.rebuild = rebuild;
     t->leaf_size = DEFAULT_LEAF_SIZE;
-    if (nearkit_rows_explicit_ids(&t->rows)) {
+    if (nearkit_rows_explicit_ids(&t->store.rows)) {
         free(t);
         return nearkit_oom();
     }
@@ -123,7 +125,7 @@ static void forget_tree(bk_impl *t) {
     free(t->edges);
     t->nodes = NULL;
     t->edges = NULL;
-    t->n_nodes = t->n_edges = t->built = t->leaf_count = t->max_leaf = 0;
+    t->n_nodes = t->n_edges = t->store.built = t->leaf_count = t->max_leaf = 0;
     t->depth = 0;
 }
 
@@ -131,7 +133,7 @@ static void bk_destroy(nearkit_index *ix) {
     bk_impl *t = impl_of(ix);
     if (!t) return;
     forget_tree(t);
-    nearkit_rows_free(&t->rows);
+    nearkit_rows_free(&t->store.rows);
     free(t);
 }
 
@@ -141,11 +143,11 @@ static bool bk_is_ready(const nearkit_index *ix) {
     return true;
 }
 
-static uint64_t bk_count(const nearkit_index *ix) { return nearkit_rows_live(&impl_of(ix)->rows); }
+static uint64_t bk_count(const nearkit_index *ix) { return nearkit_rows_live(&impl_of(ix)->store.rows); }
 
 static uint64_t bk_memory(const nearkit_index *ix) {
     const bk_impl *t = impl_of(ix);
-    return sizeof *t + nearkit_rows_memory(&t->rows, ix) + t->n_nodes * sizeof(bk_node) +
+    return sizeof *t + nearkit_rows_memory(&t->store.rows, ix) + t->n_nodes * sizeof(bk_node) +
            t->n_edges * sizeof(bk_edge);
 }
 
@@ -428,7 +430,7 @@ static void free_list(bk_list *l) {
 static nearkit_status build_tree(const nearkit_index *ix, uint64_t *perm, uint32_t *key, uint64_t *perm_tmp,
                                  uint32_t *key_tmp, uint64_t n) {
     bk_impl *t = impl_of(ix);
-    bk_builder b = {.ix = ix, .kt = nearkit_kernels(), .vectors = t->rows.vectors, .perm = perm, .key = key,
+    bk_builder b = {.ix = ix, .kt = nearkit_kernels(), .vectors = t->store.rows.vectors, .perm = perm, .key = key,
                     .perm_tmp = perm_tmp, .key_tmp = key_tmp, .leaf_size = t->leaf_size,
                     .threads = nearkit_resolve_threads(ix->num_threads)};
     uint64_t task_rows = b.threads > 1 ? n / ((uint64_t)b.threads * 8) : n;
@@ -464,21 +466,21 @@ static nearkit_status build_tree(const nearkit_index *ix, uint64_t *perm, uint32
  * edge's rows, comes after its parent and has no other parent. So the buckets partition the
  * rows. */
 static nearkit_status check_structure(bk_impl *t, uint32_t bits) {
-    if (t->built == 0 || t->n_nodes == 0 || t->n_edges == 0)
-        return t->built == 0 && t->n_nodes == 0 && t->n_edges == 0
+    if (t->store.built == 0 || t->n_nodes == 0 || t->n_edges == 0)
+        return t->store.built == 0 && t->n_nodes == 0 && t->n_edges == 0
                    ? NEARKIT_OK
                    : nearkit_set_error(NEARKIT_ERR_CORRUPT,
                                        "corrupt index: %llu nodes and %llu edges for %llu rows",
                                        (unsigned long long)t->n_nodes, (unsigned long long)t->n_edges,
-                                       (unsigned long long)t->built);
+                                       (unsigned long long)t->store.built);
     uint32_t *depth = calloc((size_t)t->n_nodes, sizeof *depth);
     if (!depth) return nearkit_oom();
-    bool ok = t->nodes[0].begin == 0 && t->nodes[0].end == t->built;
+    bool ok = t->nodes[0].begin == 0 && t->nodes[0].end == t->store.built;
     uint64_t next_edge = 0, leaves = 0, max_leaf = 0;
     uint32_t max_depth = 0;
     for (uint64_t i = 0; ok && i < t->n_nodes; i++) {
         const bk_node *nd = &t->nodes[i];
-        ok = (i == 0 || depth[i] > 0) && nd->begin < nd->end && nd->end <= t->built &&
+        ok = (i == 0 || depth[i] > 0) && nd->begin < nd->end && nd->end <= t->store.built &&
              nd->pivot >= nd->begin && nd->pivot < nd->end && nd->first_edge == next_edge &&
              nd->n_edges > 0 && nd->n_edges <= t->n_edges - next_edge && nd->reserved == 0;
         if (depth[i] > max_depth) max_depth = depth[i];
@@ -514,7 +516,7 @@ static nearkit_status check_structure(bk_impl *t, uint32_t bits) {
 /* Builds the tree over every row (none of them marked), reordering the rows into tree order. */
 static nearkit_status index_rows(nearkit_index *ix) {
     bk_impl *t = impl_of(ix);
-    uint64_t n = t->rows.count;
+    uint64_t n = t->store.rows.count;
     if (n == 0) return NEARKIT_OK;
     uint64_t *perm = nearkit_alloc_array((size_t)n, sizeof *perm);
     uint64_t *perm_tmp = nearkit_alloc_array((size_t)n, sizeof *perm_tmp);
@@ -525,12 +527,12 @@ static nearkit_status index_rows(nearkit_index *ix) {
         for (uint64_t i = 0; i < n; i++) perm[i] = i;
         st = build_tree(ix, perm, key, perm_tmp, key_tmp, n);
     }
-    if (!st) st = nearkit_rows_permute(&t->rows, ix, perm, n);
+    if (!st) st = nearkit_rows_permute(&t->store.rows, ix, perm, n);
     if (!st) {
         uint64_t *where = perm_tmp; /* where[storage row] = tree row */
         for (uint64_t i = 0; i < n; i++) where[perm[i]] = i;
         for (uint64_t i = 0; i < t->n_nodes; i++) t->nodes[i].pivot = where[t->nodes[i].pivot];
-        t->built = n;
+        t->store.built = n;
         st = check_structure(t, ix->dimension);
         if (st) st = nearkit_set_error(NEARKIT_ERR_INTERNAL, "bk-tree build produced an invalid tree");
     }
@@ -546,58 +548,14 @@ static nearkit_status index_rows(nearkit_index *ix) {
 static nearkit_status rebuild(nearkit_index *ix) {
     bk_impl *t = impl_of(ix);
     forget_tree(t);
-    if (t->rows.removed > 0) nearkit_rows_compact(&t->rows, ix, NULL);
+    if (t->store.rows.removed > 0) nearkit_rows_compact(&t->store.rows, ix, NULL);
     return index_rows(ix);
 }
 
 static nearkit_status bk_build(nearkit_index *ix) {
     bk_impl *t = impl_of(ix);
-    t->maintained = true;
-    return t->built == t->rows.count ? NEARKIT_OK : rebuild(ix);
-}
-
-/* The deferred work a writer does on its way out: rebuild a built index once marked and tail rows
- * reach a quarter of the rows, or drop the marked rows of an index never built. A rebuild that
- * runs out of memory is not the writer's failure: its rows wait in the tail. */
-static void maintain(nearkit_index *ix) {
-    bk_impl *t = impl_of(ix);
-    uint64_t deferred = t->rows.removed + (t->rows.count - t->built);
-    if (t->maintained) {
-        if (deferred > 0 && deferred >= t->rows.count / 4 && rebuild(ix) != NEARKIT_OK) nearkit_clear_error();
-    } else if (nearkit_rows_should_compact(&t->rows)) {
-        nearkit_rows_compact(&t->rows, ix, NULL); /* no tree: nothing refers to the positions */
-    }
-}
-
-static nearkit_status bk_add(nearkit_index *ix, const void *vectors, uint64_t n, const int64_t *ids) {
-    nearkit_status st = nearkit_rows_append(&impl_of(ix)->rows, ix, vectors, n, ids);
-    if (!st) maintain(ix);
-    return st;
-}
-
-static nearkit_status bk_remove(nearkit_index *ix, const nearkit_idmap *ids, uint64_t *removed) {
-    nearkit_status st = nearkit_rows_remove(&impl_of(ix)->rows, ids, removed);
-    if (!st) maintain(ix);
-    return st;
-}
-
-static nearkit_status bk_get(const nearkit_index *ix, const nearkit_idmap *wanted, void *vectors,
-                             uint8_t *found) {
-    nearkit_rows_get(&impl_of(ix)->rows, ix, wanted, vectors, found);
-    return NEARKIT_OK;
-}
-
-static void bk_each_id(const nearkit_index *ix, bool (*fn)(void *ctx, int64_t id), void *ctx) {
-    nearkit_rows_each_id(&impl_of(ix)->rows, fn, ctx);
-}
-
-/* Drops the marked rows now, and brings a built index's tree over every row. */
-static nearkit_status bk_compact(nearkit_index *ix) {
-    bk_impl *t = impl_of(ix);
-    if (t->maintained)
-        return t->rows.removed > 0 || t->built < t->rows.count ? rebuild(ix) : NEARKIT_OK;
-    nearkit_rows_compact(&t->rows, ix, NULL);
-    return NEARKIT_OK;
+    t->store.maintained = true;
+    return t->store.built == t->store.rows.count ? NEARKIT_OK : rebuild(ix);
 }
 
 /* ---- search ------------------------------------------------------------------------------------ */
@@ -622,8 +580,8 @@ typedef struct bk_plan {
 static bool plan_call(nearkit_search_call *c, void *plan) {
     const bk_impl *t = impl_of(c->ix);
     bk_plan *p = plan;
-    if (!c->admit || c->admit->most > nearkit_rows_live(&t->rows) / GATHER_FRACTION) return true;
-    return nearkit_rows_admitted(&p->positions, &p->n, &t->rows, c, 0, t->rows.count) == NEARKIT_OK;
+    if (!c->admit || c->admit->most > nearkit_rows_live(&t->store.rows) / GATHER_FRACTION) return true;
+    return nearkit_rows_admitted(&p->positions, &p->n, &t->store.rows, c, 0, t->store.rows.count) == NEARKIT_OK;
 }
 
 static void plan_free(void *plan) { free(((bk_plan *)plan)->positions); }
@@ -664,7 +622,7 @@ static void *searcher_new(const nearkit_search_call *c) {
     if (!s) return NULL;
     size_t scan = t->max_leaf > SCAN_BLOCK ? (size_t)t->max_leaf : SCAN_BLOCK;
     *s = (bk_searcher){.ix = c->ix, .t = t, .kt = nearkit_kernels(), .call = c, .plan = c->state,
-                       .checking = c->admit || t->rows.removed > 0,
+                       .checking = c->admit || t->store.rows.removed > 0,
                        .ints = nearkit_alloc_array(scan, sizeof(uint32_t)),
                        .frames = nearkit_alloc_array((size_t)t->depth + 1, sizeof(bk_frame))};
     s->mode = c->matches ? COLLECT_RANGE : c->k == 1 ? COLLECT_NEAREST : COLLECT_KNN;
@@ -692,7 +650,7 @@ static uint32_t collect_bar(const bk_searcher *s) {
 
 /* Collects a row within the bar. */
 static void collect(bk_searcher *s, uint32_t d, uint64_t row) {
-    const int64_t *ids = s->t->rows.ids;
+    const int64_t *ids = s->t->store.rows.ids;
     switch (s->mode) {
     case COLLECT_KNN: nearkit_topk_push(&s->heap, (float)d, row); break;
     case COLLECT_NEAREST:
@@ -715,7 +673,7 @@ static void collect_rows(bk_searcher *s, const uint32_t *dist, const uint64_t *p
     for (size_t i = 0; i < n; i++) {
         if (dist[i] > bar) continue; /* the common case */
         uint64_t row = positions ? positions[i] : first + i;
-        if (s->checking && !nearkit_call_admits(s->call, s->t->rows.ids[row])) continue;
+        if (s->checking && !nearkit_call_admits(s->call, s->t->store.rows.ids[row])) continue;
         collect(s, dist[i], row);
         bar = collect_bar(s);
     }
@@ -728,15 +686,15 @@ static void collect_bucket(bk_searcher *s, const void *q, const bk_edge *e, uint
         for (size_t i = 0; i < n; i++) collect_rows(s, &delta, NULL, e->begin + i, 1);
         return;
     }
-    s->kt->hamming_many(s->ints, q, nearkit_rows_at(&s->t->rows, s->ix, e->begin), n,
+    s->kt->hamming_many(s->ints, q, nearkit_rows_at(&s->t->store.rows, s->ix, e->begin), n,
                         (size_t)s->ix->vector_bytes);
     collect_rows(s, s->ints, NULL, e->begin, n);
 }
 
 /* Collects the tail: the rows added since the tree was built. */
 static void collect_tail(bk_searcher *s, const void *q) {
-    const nearkit_rows *rows = &s->t->rows;
-    for (uint64_t first = s->t->built; first < rows->count && !s->failed; first += SCAN_BLOCK) {
+    const nearkit_rows *rows = &s->t->store.rows;
+    for (uint64_t first = s->t->store.built; first < rows->count && !s->failed; first += SCAN_BLOCK) {
         uint64_t left = rows->count - first;
         size_t n = left < SCAN_BLOCK ? (size_t)left : SCAN_BLOCK;
         s->kt->hamming_many(s->ints, q, nearkit_rows_at(rows, s->ix, first), n, (size_t)s->ix->vector_bytes);
@@ -746,7 +704,7 @@ static void collect_tail(bk_searcher *s, const void *q) {
 
 /* Collects the plan's gathered rows (the only ones the call admits). */
 static void collect_gathered(bk_searcher *s, const void *q) {
-    const nearkit_rows *rows = &s->t->rows;
+    const nearkit_rows *rows = &s->t->store.rows;
     for (uint64_t i = 0; i < s->plan->n && !s->failed; i += SCAN_BLOCK) {
         uint64_t left = s->plan->n - i;
         size_t n = left < SCAN_BLOCK ? (size_t)left : SCAN_BLOCK;
@@ -759,7 +717,7 @@ static void collect_gathered(bk_searcher *s, const void *q) {
 static void enter(const bk_searcher *s, bk_frame *f, uint64_t node, double bound, const void *q) {
     const bk_node *nd = &s->t->nodes[node];
     const bk_edge *edges = s->t->edges;
-    uint32_t delta = hamming(s->kt, s->ix, q, nearkit_rows_at(&s->t->rows, s->ix, nd->pivot));
+    uint32_t delta = hamming(s->kt, s->ix, q, nearkit_rows_at(&s->t->store.rows, s->ix, nd->pivot));
     uint64_t lo = nd->first_edge, hi = nd->first_edge + nd->n_edges; /* first key >= delta */
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
@@ -818,7 +776,7 @@ static void search_query(bk_searcher *s, const void *q) {
 /* The k-NN of queries [first, first + n). */
 static bool bk_knn(void *scratch, const nearkit_search_call *c, uint64_t first, uint64_t n) {
     bk_searcher *s = scratch;
-    const int64_t *ids = s->t->rows.ids;
+    const int64_t *ids = s->t->store.rows.ids;
     for (uint64_t q = first; q < first + n; q++) {
         if (s->mode == COLLECT_KNN) nearkit_topk_init(&s->heap, s->heap_dist, s->heap_pos, (size_t)c->k, ids);
         s->best_row = UINT64_MAX;
@@ -880,9 +838,9 @@ static nearkit_status bk_set_param(nearkit_index *ix, size_t i, double value) {
  * (bk_node). BKED: the edges, 24 bytes each (bk_edge). */
 static nearkit_status bk_save(const nearkit_index *ix, nearkit_writer *w) {
     const bk_impl *t = impl_of(ix);
-    uint64_t head[3] = {t->built, t->n_nodes, t->n_edges};
+    uint64_t head[3] = {t->store.built, t->n_nodes, t->n_edges};
     nearkit_status st = nearkit_writer_section(w, HEAD_TAG, head, sizeof head);
-    if (!st) st = nearkit_rows_save(&t->rows, ix, w);
+    if (!st) st = nearkit_rows_save(&t->store.rows, ix, w);
     if (!st) st = nearkit_writer_section(w, NODES_TAG, t->nodes, t->n_nodes * sizeof(bk_node));
     if (!st) st = nearkit_writer_section(w, EDGES_TAG, t->edges, t->n_edges * sizeof(bk_edge));
     return st;
@@ -902,11 +860,11 @@ static void keys_check_range(void *ctx, uint64_t begin, uint64_t end, uint32_t w
     const bk_impl *t = c->t;
     for (uint64_t i = begin; i < end; i++) {
         const bk_node *nd = &t->nodes[i];
-        const uint8_t *pivot = nearkit_rows_at(&t->rows, c->ix, nd->pivot);
+        const uint8_t *pivot = nearkit_rows_at(&t->store.rows, c->ix, nd->pivot);
         for (uint32_t j = 0; j < nd->n_edges; j++) {
             const bk_edge *e = &t->edges[nd->first_edge + j];
             for (uint64_t row = e->begin; row < e->end; row++)
-                if (hamming(c->kt, c->ix, pivot, nearkit_rows_at(&t->rows, c->ix, row)) != e->key) {
+                if (hamming(c->kt, c->ix, pivot, nearkit_rows_at(&t->store.rows, c->ix, row)) != e->key) {
                     atomic_store(&c->bad, 1);
                     return;
                 }
@@ -921,14 +879,14 @@ static nearkit_status bk_load(nearkit_index *ix, const nearkit_reader *r) {
     if (st) return st;
     uint64_t head[3];
     memcpy(head, data, sizeof head);
-    st = nearkit_rows_load(&t->rows, ix, r, true);
+    st = nearkit_rows_load(&t->store.rows, ix, r, true);
     if (st) return st;
-    if (head[0] > t->rows.count || head[1] >= NO_CHILD || head[2] > head[0] + head[1])
+    if (head[0] > t->store.rows.count || head[1] >= NO_CHILD || head[2] > head[0] + head[1])
         return nearkit_set_error(NEARKIT_ERR_CORRUPT,
                                  "corrupt index: a tree of %llu nodes and %llu edges over %llu of "
                                  "%llu rows",
                                  (unsigned long long)head[1], (unsigned long long)head[2],
-                                 (unsigned long long)head[0], (unsigned long long)t->rows.count);
+                                 (unsigned long long)head[0], (unsigned long long)t->store.rows.count);
     const void *nodes, *edges;
     st = nearkit_reader_section_sized(&nodes, r, NODES_TAG, head[1] * sizeof(bk_node));
     if (!st) st = nearkit_reader_section_sized(&edges, r, EDGES_TAG, head[2] * sizeof(bk_edge));
@@ -940,8 +898,8 @@ static nearkit_status bk_load(nearkit_index *ix, const nearkit_reader *r) {
     memcpy(t->edges, edges, (size_t)head[2] * sizeof(bk_edge));
     t->n_nodes = head[1];
     t->n_edges = head[2];
-    t->built = head[0];
-    t->maintained = t->built > 0;
+    t->store.built = head[0];
+    t->store.maintained = t->store.built > 0;
     st = check_structure(t, ix->dimension);
     if (st) return st;
     key_check c = {.ix = ix, .t = t, .kt = nearkit_kernels()};
@@ -970,7 +928,7 @@ static void describe_node(const bk_impl *t, nearkit_strbuf *sb, uint64_t i, int 
     nearkit_strbuf_appendf(sb,
                            "node: rows %llu..%llu (%llu), pivot id %lld, %u groups "
                            "(key:rows, * = node):", (unsigned long long)nd->begin, (unsigned long long)nd->end - 1,
-                           (unsigned long long)(nd->end - nd->begin), (long long)t->rows.ids[nd->pivot],
+                           (unsigned long long)(nd->end - nd->begin), (long long)t->store.rows.ids[nd->pivot],
                            nd->n_edges);
     for (uint32_t j = 0; j < nd->n_edges && j < DESCRIBE_GROUPS; j++)
         nearkit_strbuf_appendf(sb, " %u:%llu%s", edges[j].key,
@@ -1006,15 +964,15 @@ static void bk_describe(const nearkit_index *ix, nearkit_strbuf *sb) {
                            "bk-tree by hamming distance: %llu rows in the tree, depth %u, %llu nodes, "
                            "%llu groups of which %llu buckets (largest scanned: %llu rows); distance "
                            "kernels: %s\n",
-                           (unsigned long long)t->built, t->depth, (unsigned long long)t->n_nodes,
+                           (unsigned long long)t->store.built, t->depth, (unsigned long long)t->n_nodes,
                            (unsigned long long)t->n_edges, (unsigned long long)t->leaf_count,
                            (unsigned long long)t->max_leaf, nearkit_kernels()->name);
-    if (t->built < t->rows.count)
+    if (t->store.built < t->store.rows.count)
         nearkit_strbuf_appendf(sb, "%llu rows added since the last build, scanned exactly until the next\n",
-                               (unsigned long long)(t->rows.count - t->built));
-    if (t->rows.removed > 0)
+                               (unsigned long long)(t->store.rows.count - t->store.built));
+    if (t->store.rows.removed > 0)
         nearkit_strbuf_appendf(sb, "%llu rows removed, their space kept until the tree is rebuilt\n",
-                               (unsigned long long)t->rows.removed);
+                               (unsigned long long)t->store.rows.removed);
     if (t->n_nodes == 0) return;
     nearkit_strbuf_appendf(sb, "top %d levels (keys: distances to the node's pivot):\n", DESCRIBE_LEVELS);
     describe_node(t, sb, 0, 0, -1);
@@ -1031,17 +989,17 @@ const nearkit_index_ops nearkit_bktree_ops = {
     .n_params = sizeof bk_params / sizeof bk_params[0],
     .create = bk_create,
     .destroy = bk_destroy,
-    .add = bk_add,
+    .add = nearkit_tree_rows_add,
     .build = bk_build,
     .is_ready = bk_is_ready,
     .count = bk_count,
     .memory = bk_memory,
     .knn_searcher = &bk_searching,
     .range_searcher = &bk_searching,
-    .remove = bk_remove,
-    .get = bk_get,
-    .each_id = bk_each_id,
-    .compact = bk_compact,
+    .remove = nearkit_tree_rows_remove,
+    .get = nearkit_tree_rows_get,
+    .each_id = nearkit_tree_rows_each_id,
+    .compact = nearkit_tree_rows_compact,
     .get_param = bk_get_param,
     .set_param = bk_set_param,
     .save = bk_save,

@@ -76,14 +76,12 @@ typedef struct rp_node {
 _Static_assert(sizeof(rp_node) == 32, "rp_node is stored byte for byte");
 
 typedef struct rp_impl {
-    nearkit_rows rows;
+    nearkit_tree_rows store; /* first (search/rows.h): the rows, the built prefix, the tail */
     rp_node *nodes;      /* every tree's nodes, tree after tree, each in pre-order */
     uint64_t *tree_start; /* n_trees + 1: tree t's nodes are [tree_start[t], tree_start[t + 1]) */
     uint32_t *leaf_rows; /* n_trees * built: tree t's rows in leaf order at t * built */
     float *planes;       /* n_planes * plane_width (float rows) */
     uint64_t n_trees, n_nodes, n_planes;
-    uint64_t built;      /* rows [0, built) are in the forest; the rest (the tail) were added since */
-    bool maintained;
     bool resettled; /* a build setting changed since the forest was built: the next build remakes it */
     /* settings (the next build's, and search_k) */
     uint32_t want_trees, leaf_size, split, pool;
@@ -142,9 +140,12 @@ enum {
 
 /* ---- lifetime ---------------------------------------------------------------------------------- */
 
+static nearkit_status rebuild(nearkit_index *ix);
+
 static nearkit_status rp_create(nearkit_index *ix) {
     rp_impl *t = calloc(1, sizeof *t);
     if (!t) return nearkit_oom();
+    t->store.rebuild = rebuild;
     t->want_trees = DEFAULT_TREES;
     t->leaf_size = default_leaf_size(ix);
     t->split = SPLIT_TWO_MEANS;
@@ -161,7 +162,7 @@ static void forget_forest(rp_impl *t) {
     t->tree_start = NULL;
     t->leaf_rows = NULL;
     t->planes = NULL;
-    t->n_trees = t->n_nodes = t->n_planes = t->built = t->leaf_count = t->max_leaf = 0;
+    t->n_trees = t->n_nodes = t->n_planes = t->store.built = t->leaf_count = t->max_leaf = 0;
     t->depth = 0;
 }
 
@@ -169,7 +170,7 @@ static void rp_destroy(nearkit_index *ix) {
     rp_impl *t = impl_of(ix);
     if (!t) return;
     forget_forest(t);
-    nearkit_rows_free(&t->rows);
+    nearkit_rows_free(&t->store.rows);
     free(t);
 }
 
@@ -178,17 +179,17 @@ static bool rp_is_ready(const nearkit_index *ix) {
     return true; /* rows outside the forest are scanned exactly */
 }
 
-static uint64_t rp_count(const nearkit_index *ix) { return nearkit_rows_live(&impl_of(ix)->rows); }
+static uint64_t rp_count(const nearkit_index *ix) { return nearkit_rows_live(&impl_of(ix)->store.rows); }
 
 static uint64_t forest_bytes(const nearkit_index *ix, const rp_impl *t) {
     uint64_t plane_bytes = t->n_planes * plane_width(ix) * sizeof(float);
     return t->n_nodes * sizeof(rp_node) + (t->n_trees + (t->tree_start ? 1 : 0)) * sizeof(uint64_t) +
-           t->n_trees * t->built * sizeof(uint32_t) + plane_bytes;
+           t->n_trees * t->store.built * sizeof(uint32_t) + plane_bytes;
 }
 
 static uint64_t rp_memory(const nearkit_index *ix) {
     const rp_impl *t = impl_of(ix);
-    return sizeof *t + nearkit_rows_memory(&t->rows, ix) + forest_bytes(ix, t);
+    return sizeof *t + nearkit_rows_memory(&t->store.rows, ix) + forest_bytes(ix, t);
 }
 
 static bool is_leaf(const rp_node *node) { return node->child[0] == NO_CHILD; }
@@ -544,7 +545,7 @@ static float *lifted_coordinates(const nearkit_index *ix, const nearkit_rows *ro
 /* Builds the forest over every row (none of them marked). */
 static nearkit_status build_forest(nearkit_index *ix) {
     rp_impl *t = impl_of(ix);
-    uint64_t n = t->rows.count;
+    uint64_t n = t->store.rows.count;
     if (n == 0) return NEARKIT_OK;
     if (n >= UINT32_MAX)
         return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT,
@@ -560,8 +561,8 @@ static nearkit_status build_forest(nearkit_index *ix) {
         free(pool);
         return nearkit_oom();
     }
-    float *lift = ix->metric == NEARKIT_METRIC_IP ? lifted_coordinates(ix, &t->rows) : NULL;
-    forest_spec spec = {.ix = ix, .kt = nearkit_kernels(), .vectors = t->rows.vectors, .n = n,
+    float *lift = ix->metric == NEARKIT_METRIC_IP ? lifted_coordinates(ix, &t->store.rows) : NULL;
+    forest_spec spec = {.ix = ix, .kt = nearkit_kernels(), .vectors = t->store.rows.vectors, .n = n,
                         .leaf_size = t->leaf_size, .split = t->split, .pool = pool, .pool_size = pool_size,
                         .lift = lift};
     nearkit_status st = ix->metric == NEARKIT_METRIC_IP && !lift ? nearkit_oom() : NEARKIT_OK;
@@ -578,7 +579,7 @@ static nearkit_status build_forest(nearkit_index *ix) {
     }
     forget_forest(t);
     if (!st) {
-        t->built = n;
+        t->store.built = n;
         st = join_trees(t, trees, n_trees, n, d, pool, pool_size);
         pool = NULL; /* the forest's now, or freed with it */
     }
@@ -601,13 +602,13 @@ static nearkit_status build_forest(nearkit_index *ix) {
  * row, children split their parent's range in two non-empty halves, planes and bits exist, and each
  * tree's leaf rows are a permutation of [0, built). So a search visits only real nodes and rows. */
 static nearkit_status check_forest(const nearkit_index *ix, rp_impl *t) {
-    if (t->built == 0 || t->n_trees == 0)
-        return t->built == 0 && t->n_trees == 0 && t->n_nodes == 0
+    if (t->store.built == 0 || t->n_trees == 0)
+        return t->store.built == 0 && t->n_trees == 0 && t->n_nodes == 0
                    ? NEARKIT_OK
                    : nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: a forest of %llu trees over %llu rows",
-                                       (unsigned long long)t->n_trees, (unsigned long long)t->built);
+                                       (unsigned long long)t->n_trees, (unsigned long long)t->store.built);
     uint32_t *depth = calloc((size_t)t->n_nodes, sizeof *depth);
-    uint8_t *seen = calloc((size_t)t->built, 1);
+    uint8_t *seen = calloc((size_t)t->store.built, 1);
     nearkit_status st = depth && seen ? NEARKIT_OK : nearkit_oom();
     uint64_t leaves = 0, max_leaf = 0;
     uint32_t max_depth = 0;
@@ -615,13 +616,13 @@ static nearkit_status check_forest(const nearkit_index *ix, rp_impl *t) {
     for (uint64_t tr = 0; tr < t->n_trees && !st; tr++) {
         uint64_t first = t->tree_start[tr], last = t->tree_start[tr + 1];
         if (first >= last || last > t->n_nodes || (tr == 0 && first != 0) ||
-            t->nodes[first].begin != 0 || t->nodes[first].end != t->built) {
+            t->nodes[first].begin != 0 || t->nodes[first].end != t->store.built) {
             st = NEARKIT_ERR_CORRUPT;
             break;
         }
         for (uint64_t i = first; i < last && !st; i++) {
             const rp_node *nd = &t->nodes[i];
-            if ((i > first && depth[i] == 0) || nd->begin >= nd->end || nd->end > t->built) {
+            if ((i > first && depth[i] == 0) || nd->begin >= nd->end || nd->end > t->store.built) {
                 st = NEARKIT_ERR_CORRUPT;
                 break;
             }
@@ -643,10 +644,10 @@ static nearkit_status check_forest(const nearkit_index *ix, rp_impl *t) {
             }
             depth[c0] = depth[c1] = depth[i] + 1;
         }
-        const uint32_t *rows = t->leaf_rows + tr * t->built;
-        memset(seen, 0, (size_t)t->built);
-        for (uint64_t i = 0; i < t->built && !st; i++) {
-            if (rows[i] >= t->built || seen[rows[i]]) st = NEARKIT_ERR_CORRUPT;
+        const uint32_t *rows = t->leaf_rows + tr * t->store.built;
+        memset(seen, 0, (size_t)t->store.built);
+        for (uint64_t i = 0; i < t->store.built && !st; i++) {
+            if (rows[i] >= t->store.built || seen[rows[i]]) st = NEARKIT_ERR_CORRUPT;
             else seen[rows[i]] = 1;
         }
     }
@@ -667,54 +668,17 @@ static nearkit_status check_forest(const nearkit_index *ix, rp_impl *t) {
 static nearkit_status rebuild(nearkit_index *ix) {
     rp_impl *t = impl_of(ix);
     forget_forest(t);
-    if (t->rows.removed > 0) nearkit_rows_compact(&t->rows, ix, NULL);
+    if (t->store.rows.removed > 0) nearkit_rows_compact(&t->store.rows, ix, NULL);
     return build_forest(ix);
 }
 
 static nearkit_status rp_build(nearkit_index *ix) {
     rp_impl *t = impl_of(ix);
-    t->maintained = true;
+    t->store.maintained = true;
     /* a build with new settings (n_trees, leaf size, split) rebuilds even with no new rows */
-    bool current = t->built == t->rows.count && t->rows.removed == 0 && !t->resettled;
+    bool current = t->store.built == t->store.rows.count && t->store.rows.removed == 0 && !t->resettled;
     t->resettled = false;
     return current ? NEARKIT_OK : rebuild(ix);
-}
-
-/* As the vp-tree's: rebuild once marked and tail rows reach a quarter of the rows. */
-static void maintain(nearkit_index *ix) {
-    rp_impl *t = impl_of(ix);
-    if (nearkit_rows_rebuild_due(&t->rows, ix, t->built, t->maintained) && rebuild(ix) != NEARKIT_OK)
-        nearkit_clear_error();
-}
-
-static nearkit_status rp_add(nearkit_index *ix, const void *vectors, uint64_t n, const int64_t *ids) {
-    nearkit_status st = nearkit_rows_append(&impl_of(ix)->rows, ix, vectors, n, ids);
-    if (!st) maintain(ix);
-    return st;
-}
-
-static nearkit_status rp_remove(nearkit_index *ix, const nearkit_idmap *ids, uint64_t *removed) {
-    nearkit_status st = nearkit_rows_remove(&impl_of(ix)->rows, ids, removed);
-    if (!st) maintain(ix);
-    return st;
-}
-
-static nearkit_status rp_get(const nearkit_index *ix, const nearkit_idmap *wanted, void *vectors,
-                             uint8_t *found) {
-    nearkit_rows_get(&impl_of(ix)->rows, ix, wanted, vectors, found);
-    return NEARKIT_OK;
-}
-
-static void rp_each_id(const nearkit_index *ix, bool (*fn)(void *ctx, int64_t id), void *ctx) {
-    nearkit_rows_each_id(&impl_of(ix)->rows, fn, ctx);
-}
-
-static nearkit_status rp_compact(nearkit_index *ix) {
-    rp_impl *t = impl_of(ix);
-    if (t->maintained)
-        return t->rows.removed > 0 || t->built < t->rows.count ? rebuild(ix) : NEARKIT_OK;
-    nearkit_rows_compact(&t->rows, ix, NULL);
-    return NEARKIT_OK;
 }
 
 /* ---- search ------------------------------------------------------------------------------------ */
@@ -729,8 +693,8 @@ static bool plan_call(nearkit_search_call *c, void *plan) {
     const rp_impl *t = impl_of(c->ix);
     rp_plan *p = plan;
     p->search_k = (uint64_t)c->settings[PARAM_SEARCH_K];
-    if (!c->admit || c->admit->most > nearkit_rows_live(&t->rows) / GATHER_FRACTION) return true;
-    return nearkit_rows_admitted(&p->positions, &p->n, &t->rows, c, 0, t->rows.count) == NEARKIT_OK;
+    if (!c->admit || c->admit->most > nearkit_rows_live(&t->store.rows) / GATHER_FRACTION) return true;
+    return nearkit_rows_admitted(&p->positions, &p->n, &t->store.rows, c, 0, t->store.rows.count) == NEARKIT_OK;
 }
 
 static void plan_free(void *plan) { free(((rp_plan *)plan)->positions); }
@@ -777,7 +741,7 @@ static void *searcher_new(const nearkit_search_call *c) {
     rp_searcher *s = malloc(sizeof *s);
     if (!s) return NULL;
     *s = (rp_searcher){.ix = c->ix, .t = t, .call = c, .plan = c->state, .kt = nearkit_kernels(),
-                       .checking = c->admit || t->rows.removed > 0,
+                       .checking = c->admit || t->store.rows.removed > 0,
                        .queue = nearkit_alloc_array((size_t)t->n_nodes + 1, sizeof(queued)),
                        .cand_cap = 1024,
                        .cand = nearkit_alloc_array(1024, sizeof(uint64_t)),
@@ -790,8 +754,8 @@ static void *searcher_new(const nearkit_search_call *c) {
     /* the set holds at most the rows of the budget's leaves, or every row: kept under half full */
     uint64_t most = (c->k > 0 ? (uint64_t)(c->settings[PARAM_SEARCH_K] ? c->settings[PARAM_SEARCH_K]
                                                                         : (double)(t->n_trees * c->k))
-                              : t->built) + t->max_leaf;
-    if (most > t->built) most = t->built;
+                              : t->store.built) + t->max_leaf;
+    if (most > t->store.built) most = t->store.built;
     s->seen_bits = 4;
     while ((1ull << s->seen_bits) < 2 * most) s->seen_bits++;
     s->seen = calloc((size_t)1 << s->seen_bits, sizeof(uint32_t)); /* zeroed pages cost nothing untouched */
@@ -908,7 +872,7 @@ static bool collect(rp_searcher *s, const void *q, uint64_t budget, uint64_t *n_
             forget_sightings(s, n);
             return false;
         }
-        const uint32_t *rows = t->leaf_rows + (uint64_t)next.tree * t->built + nd->begin;
+        const uint32_t *rows = t->leaf_rows + (uint64_t)next.tree * t->store.built + nd->begin;
         for (uint64_t i = 0; i < size; i++)
             if (first_sight(s, rows[i])) s->cand[n++] = rows[i];
         collected += size;
@@ -918,7 +882,7 @@ static bool collect(rp_searcher *s, const void *q, uint64_t budget, uint64_t *n_
     if (s->checking) {
         kept = 0;
         for (uint64_t i = 0; i < n; i++)
-            if (nearkit_call_admits(s->call, nearkit_rows_id(&t->rows, s->cand[i]))) s->cand[kept++] = s->cand[i];
+            if (nearkit_call_admits(s->call, nearkit_rows_id(&t->store.rows, s->cand[i]))) s->cand[kept++] = s->cand[i];
     }
     *n_out = kept;
     return true;
@@ -933,17 +897,17 @@ static void offer_positions(const rp_searcher *s, nearkit_topk *h, const void *q
                             uint64_t n) {
     for (uint64_t i = 0; i < n; i += SCAN_BLOCK) {
         uint64_t left = n - i;
-        nearkit_rows_offer(h, s->dist, s->ints, s->ix, &s->t->rows, q, positions + i,
+        nearkit_rows_offer(h, s->dist, s->ints, s->ix, &s->t->store.rows, q, positions + i,
                            left < SCAN_BLOCK ? left : SCAN_BLOCK);
     }
 }
 
 /* Offers rows [first, first + n) that the call admits to h. */
 static void offer_rows(const rp_searcher *s, nearkit_topk *h, const void *q, uint64_t first, size_t n) {
-    nearkit_rows_distances(s->dist, s->ints, s->kt, s->ix, &s->t->rows, q, first, n);
+    nearkit_rows_distances(s->dist, s->ints, s->kt, s->ix, &s->t->store.rows, q, first, n);
     for (size_t i = 0; i < n; i++)
         if (s->dist[i] <= nearkit_topk_bound(h) &&
-            (!s->checking || nearkit_call_admits(s->call, nearkit_rows_id(&s->t->rows, first + i))))
+            (!s->checking || nearkit_call_admits(s->call, nearkit_rows_id(&s->t->store.rows, first + i))))
             nearkit_topk_push(h, s->dist[i], first + i);
 }
 
@@ -960,11 +924,11 @@ static bool rp_knn(void *scratch, const nearkit_search_call *c, uint64_t first, 
     for (uint64_t q = first; q < first + n; q++) {
         const void *query = nearkit_query_at(c, q);
         nearkit_topk h;
-        nearkit_topk_init(&h, s->heap_dist, s->heap_pos, (size_t)c->k, s->t->rows.ids);
+        nearkit_topk_init(&h, s->heap_dist, s->heap_pos, (size_t)c->k, s->t->store.rows.ids);
         if (s->plan->positions) {
             offer_positions(s, &h, query, s->plan->positions, s->plan->n);
         } else {
-            offer_span(s, &h, query, s->t->built, s->t->rows.count);
+            offer_span(s, &h, query, s->t->store.built, s->t->store.rows.count);
             uint64_t found = 0;
             if (s->t->n_trees > 0 && !collect(s, query, budget_of(s, c->k), &found)) return false;
             offer_positions(s, &h, query, s->cand, found);
@@ -979,9 +943,9 @@ static bool match_span(const rp_searcher *s, uint64_t q, const void *query, uint
     const nearkit_search_call *c = s->call;
     for (uint64_t first = begin; first < end; first += SCAN_BLOCK) {
         size_t n = (size_t)(end - first < SCAN_BLOCK ? end - first : SCAN_BLOCK);
-        nearkit_rows_distances(s->dist, s->ints, s->kt, s->ix, &s->t->rows, query, first, n);
+        nearkit_rows_distances(s->dist, s->ints, s->kt, s->ix, &s->t->store.rows, query, first, n);
         for (size_t i = 0; i < n; i++) {
-            int64_t id = nearkit_rows_id(&s->t->rows, first + i);
+            int64_t id = nearkit_rows_id(&s->t->store.rows, first + i);
             float d = nearkit_reported(s->ix, s->dist[i]);
             if (d <= c->radius && (!s->checking || nearkit_call_admits(c, id)) && !nearkit_add_match(c, q, id, d))
                 return false;
@@ -994,7 +958,7 @@ static bool match_span(const rp_searcher *s, uint64_t q, const void *query, uint
 static bool match_positions(const rp_searcher *s, uint64_t q, const uint64_t *positions, uint64_t n) {
     for (uint64_t i = 0; i < n; i += SCAN_BLOCK) {
         uint64_t left = n - i;
-        if (!nearkit_rows_match(s->call, q, s->dist, s->ints, &s->t->rows, positions + i,
+        if (!nearkit_rows_match(s->call, q, s->dist, s->ints, &s->t->store.rows, positions + i,
                                 left < SCAN_BLOCK ? left : SCAN_BLOCK))
             return false;
     }
@@ -1006,8 +970,8 @@ static bool rp_range(void *scratch, const nearkit_search_call *c, uint64_t q) {
     rp_searcher *s = scratch;
     const void *query = nearkit_query_at(c, q);
     if (s->plan->positions) return match_positions(s, q, s->plan->positions, s->plan->n);
-    if (s->plan->search_k == 0 || s->t->n_trees == 0) return match_span(s, q, query, 0, s->t->rows.count);
-    if (!match_span(s, q, query, s->t->built, s->t->rows.count)) return false;
+    if (s->plan->search_k == 0 || s->t->n_trees == 0) return match_span(s, q, query, 0, s->t->store.rows.count);
+    if (!match_span(s, q, query, s->t->store.built, s->t->store.rows.count)) return false;
     uint64_t found = 0;
     return collect(s, query, s->plan->search_k, &found) && match_positions(s, q, s->cand, found);
 }
@@ -1060,15 +1024,15 @@ static nearkit_status rp_set_param(nearkit_index *ix, size_t i, double value) {
  * floats (dimension each; empty for binary rows). */
 static nearkit_status rp_save(const nearkit_index *ix, nearkit_writer *w) {
     const rp_impl *t = impl_of(ix);
-    uint64_t head[4] = {t->built, t->n_trees, t->n_nodes, t->n_planes};
+    uint64_t head[4] = {t->store.built, t->n_trees, t->n_nodes, t->n_planes};
     uint64_t no_tree = 0;
     nearkit_status st = nearkit_writer_section(w, HEAD_TAG, head, sizeof head);
-    if (!st) st = nearkit_rows_save(&t->rows, ix, w);
+    if (!st) st = nearkit_rows_save(&t->store.rows, ix, w);
     if (!st)
         st = nearkit_writer_section(w, TREES_TAG, t->tree_start ? (const void *)t->tree_start : &no_tree,
                                     (t->n_trees + 1) * sizeof(uint64_t));
     if (!st) st = nearkit_writer_section(w, NODES_TAG, t->nodes, t->n_nodes * sizeof(rp_node));
-    if (!st) st = nearkit_writer_section(w, LEAF_ROWS_TAG, t->leaf_rows, t->n_trees * t->built * sizeof(uint32_t));
+    if (!st) st = nearkit_writer_section(w, LEAF_ROWS_TAG, t->leaf_rows, t->n_trees * t->store.built * sizeof(uint32_t));
     if (!st)
         st = nearkit_writer_section(w, PLANES_TAG, t->planes,
                                     t->n_planes * plane_width(ix) * sizeof(float));
@@ -1093,19 +1057,19 @@ static nearkit_status rp_load(nearkit_index *ix, const nearkit_reader *r) {
     if (st) return st;
     uint64_t head[4];
     memcpy(head, data, sizeof head);
-    st = nearkit_rows_load(&t->rows, ix, r, false);
+    st = nearkit_rows_load(&t->store.rows, ix, r, false);
     if (st) return st;
     bool binary = is_binary(ix);
     /* sizes bounded before any product is formed: a row count beyond the file cannot pass */
-    if (head[0] > t->rows.count || head[0] >= UINT32_MAX || head[1] > MAX_TREES || head[2] >= NO_CHILD ||
+    if (head[0] > t->store.rows.count || head[0] >= UINT32_MAX || head[1] > MAX_TREES || head[2] >= NO_CHILD ||
         head[3] >= NO_PLANE || (binary && head[3] != 0))
         return nearkit_set_error(NEARKIT_ERR_CORRUPT,
                                  "corrupt index: a forest of %llu trees, %llu nodes, %llu planes over %llu of "
                                  "%llu rows",
                                  (unsigned long long)head[1], (unsigned long long)head[2],
                                  (unsigned long long)head[3], (unsigned long long)head[0],
-                                 (unsigned long long)t->rows.count);
-    t->built = head[0];
+                                 (unsigned long long)t->store.rows.count);
+    t->store.built = head[0];
     t->n_trees = head[1];
     t->n_nodes = head[2];
     t->n_planes = head[3];
@@ -1115,7 +1079,7 @@ static nearkit_status rp_load(nearkit_index *ix, const nearkit_reader *r) {
     if (!st) t->tree_start = p;
     if (!st) st = load_array(&p, r, NODES_TAG, t->n_nodes, sizeof(rp_node));
     if (!st) t->nodes = p;
-    if (!st) st = load_array(&p, r, LEAF_ROWS_TAG, t->n_trees * t->built, sizeof(uint32_t));
+    if (!st) st = load_array(&p, r, LEAF_ROWS_TAG, t->n_trees * t->store.built, sizeof(uint32_t));
     if (!st) t->leaf_rows = p;
     if (!st) st = load_array(&p, r, PLANES_TAG, t->n_planes * d, sizeof(float));
     if (!st) t->planes = p;
@@ -1125,7 +1089,7 @@ static nearkit_status rp_load(nearkit_index *ix, const nearkit_reader *r) {
         st = nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: an empty forest with nodes");
     if (!st) st = check_forest(ix, t);
     if (st) return st;
-    t->maintained = t->built > 0;
+    t->store.maintained = t->store.built > 0;
     t->resettled = false; /* the saved settings (PRMS) are the forest's */
     return NEARKIT_OK;
 }
@@ -1143,17 +1107,17 @@ static void rp_describe(const nearkit_index *ix, nearkit_strbuf *sb) {
                            "%llu nodes, %llu leaves of %.1f rows on average and at most %llu, %llu "
                            "hyperplanes; the forest takes %llu bytes beside the vectors; search_k %.0f "
                            "(0: n_trees * k)\n",
-                           split, (unsigned long long)t->n_trees, (unsigned long long)t->built, t->depth,
+                           split, (unsigned long long)t->n_trees, (unsigned long long)t->store.built, t->depth,
                            (unsigned long long)t->n_nodes, (unsigned long long)t->leaf_count,
-                           t->leaf_count ? (double)(t->n_trees * t->built) / (double)t->leaf_count : 0.0,
+                           t->leaf_count ? (double)(t->n_trees * t->store.built) / (double)t->leaf_count : 0.0,
                            (unsigned long long)t->max_leaf, (unsigned long long)t->n_planes,
                            (unsigned long long)forest_bytes(ix, t), t->search_k);
-    if (t->built < t->rows.count)
+    if (t->store.built < t->store.rows.count)
         nearkit_strbuf_appendf(sb, "%llu rows added since the last build, scanned exactly until the next\n",
-                               (unsigned long long)(t->rows.count - t->built));
-    if (t->rows.removed > 0)
+                               (unsigned long long)(t->store.rows.count - t->store.built));
+    if (t->store.rows.removed > 0)
         nearkit_strbuf_appendf(sb, "%llu rows removed, their space kept until the forest is rebuilt\n",
-                               (unsigned long long)t->rows.removed);
+                               (unsigned long long)t->store.rows.removed);
 }
 
 const nearkit_index_ops nearkit_rpforest_ops = {
@@ -1169,17 +1133,17 @@ const nearkit_index_ops nearkit_rpforest_ops = {
     .n_params = sizeof rp_params / sizeof rp_params[0],
     .create = rp_create,
     .destroy = rp_destroy,
-    .add = rp_add,
+    .add = nearkit_tree_rows_add,
     .build = rp_build,
     .is_ready = rp_is_ready,
     .count = rp_count,
     .memory = rp_memory,
     .knn_searcher = &rp_searching,
     .range_searcher = &rp_searching,
-    .remove = rp_remove,
-    .get = rp_get,
-    .each_id = rp_each_id,
-    .compact = rp_compact,
+    .remove = nearkit_tree_rows_remove,
+    .get = nearkit_tree_rows_get,
+    .each_id = nearkit_tree_rows_each_id,
+    .compact = nearkit_tree_rows_compact,
     .get_param = rp_get_param,
     .set_param = rp_set_param,
     .save = rp_save,

@@ -78,13 +78,12 @@ typedef struct vp_node {
 _Static_assert(sizeof(vp_node) == 48, "vp_node is stored byte for byte");
 
 typedef struct vp_impl {
-    nearkit_rows rows; /* ids always explicit: the file always holds IDS, and building permutes */
+    nearkit_tree_rows store; /* first (search/rows.h): the rows, the built prefix, the tail; ids
+                                always explicit: the file always holds IDS, and building permutes */
     vp_node *nodes;
     uint8_t *vantages; /* a copy of each internal node's vantage vector, by node: the descent then
                           reads memory in node order rather than all over the rows */
     uint64_t n_nodes;
-    uint64_t built; /* rows [0, built) are the tree's; the rest (the tail) were added since */
-    bool maintained; /* built once: writers rebuild the tree when the deferred rows grow */
     uint32_t leaf_size;
     uint32_t depth; /* edges from the root to the deepest leaf */
     uint64_t leaf_count, max_leaf;
@@ -115,11 +114,14 @@ enum { PARAM_LEAF_SIZE, PARAM_DEPTH, PARAM_NODE_COUNT, PARAM_LEAF_COUNT };
 
 /* ---- lifetime ---------------------------------------------------------------------------------- */
 
+static nearkit_status rebuild(nearkit_index *ix);
+
 static nearkit_status vp_create(nearkit_index *ix) {
     vp_impl *t = calloc(1, sizeof *t);
     if (!t) return nearkit_oom();
+    t->store.rebuild = rebuild;
     t->leaf_size = default_leaf_size(ix);
-    if (nearkit_rows_explicit_ids(&t->rows)) {
+    if (nearkit_rows_explicit_ids(&t->store.rows)) {
         free(t);
         return nearkit_oom();
     }
@@ -132,7 +134,7 @@ static void forget_tree(vp_impl *t) {
     nearkit_aligned_free(t->vantages);
     t->nodes = NULL;
     t->vantages = NULL;
-    t->n_nodes = t->built = t->leaf_count = t->max_leaf = 0;
+    t->n_nodes = t->store.built = t->leaf_count = t->max_leaf = 0;
     t->depth = 0;
 }
 
@@ -140,7 +142,7 @@ static void vp_destroy(nearkit_index *ix) {
     vp_impl *t = impl_of(ix);
     if (!t) return;
     forget_tree(t);
-    nearkit_rows_free(&t->rows);
+    nearkit_rows_free(&t->store.rows);
     free(t);
 }
 
@@ -150,11 +152,11 @@ static bool vp_is_ready(const nearkit_index *ix) {
     return true;
 }
 
-static uint64_t vp_count(const nearkit_index *ix) { return nearkit_rows_live(&impl_of(ix)->rows); }
+static uint64_t vp_count(const nearkit_index *ix) { return nearkit_rows_live(&impl_of(ix)->store.rows); }
 
 static uint64_t vp_memory(const nearkit_index *ix) {
     const vp_impl *t = impl_of(ix);
-    return sizeof *t + nearkit_rows_memory(&t->rows, ix) +
+    return sizeof *t + nearkit_rows_memory(&t->store.rows, ix) +
            t->n_nodes * (sizeof(vp_node) + (t->vantages ? ix->vector_bytes : 0));
 }
 
@@ -521,7 +523,7 @@ static void free_tasks(task_list *tasks) {
 static nearkit_status build_nodes(vp_node **nodes_out, uint64_t *n_nodes, const nearkit_index *ix,
                                   uint64_t *perm, float *dist, uint64_t n) {
     vp_impl *t = impl_of(ix);
-    vp_builder b = {.ix = ix, .kt = nearkit_kernels(), .vectors = t->rows.vectors, .perm = perm,
+    vp_builder b = {.ix = ix, .kt = nearkit_kernels(), .vectors = t->store.rows.vectors, .perm = perm,
                     .dist = dist, .leaf_size = t->leaf_size,
                     .threads = nearkit_resolve_threads(ix->num_threads)};
     /* with several threads, enough tasks that they even out; with one, a single task */
@@ -551,22 +553,22 @@ static nearkit_status build_nodes(vp_node **nodes_out, uint64_t *n_nodes, const 
  * exactly one parent that precedes it, depth <= MAX_DEPTH. So the leaves partition the rows and
  * a search stack of MAX_DEPTH + 1 entries always suffices. */
 static nearkit_status check_structure(vp_impl *t) {
-    if (t->built == 0 || t->n_nodes == 0)
-        return t->built == t->n_nodes ? NEARKIT_OK
+    if (t->store.built == 0 || t->n_nodes == 0)
+        return t->store.built == t->n_nodes ? NEARKIT_OK
                                       : nearkit_set_error(NEARKIT_ERR_CORRUPT,
                                                           "corrupt index: %llu tree nodes for %llu rows",
                                                           (unsigned long long)t->n_nodes,
-                                                          (unsigned long long)t->built);
+                                                          (unsigned long long)t->store.built);
     uint8_t *depth = calloc((size_t)t->n_nodes, 1);
     if (!depth) return nearkit_oom();
     nearkit_status st = NEARKIT_OK;
     uint64_t leaves = 0, max_leaf = 0;
     uint32_t max_depth = 0;
     const vp_node *nodes = t->nodes;
-    if (nodes[0].begin != 0 || nodes[0].end != t->built) st = NEARKIT_ERR_CORRUPT;
+    if (nodes[0].begin != 0 || nodes[0].end != t->store.built) st = NEARKIT_ERR_CORRUPT;
     for (uint64_t i = 0; i < t->n_nodes && !st; i++) {
         const vp_node *nd = &nodes[i];
-        if ((i > 0 && depth[i] == 0) || nd->begin >= nd->end || nd->end > t->built) {
+        if ((i > 0 && depth[i] == 0) || nd->begin >= nd->end || nd->end > t->store.built) {
             st = NEARKIT_ERR_CORRUPT;
             break;
         }
@@ -603,14 +605,14 @@ static nearkit_status copy_vantages(const nearkit_index *ix, vp_impl *t) {
     if (!t->vantages) return nearkit_oom();
     for (uint64_t i = 0; i < t->n_nodes; i++)
         if (!is_leaf(&t->nodes[i]))
-            memcpy(t->vantages + i * vb, nearkit_rows_at(&t->rows, ix, t->nodes[i].vantage), vb);
+            memcpy(t->vantages + i * vb, nearkit_rows_at(&t->store.rows, ix, t->nodes[i].vantage), vb);
     return NEARKIT_OK;
 }
 
 /* Builds the tree over every row (none of them marked), reordering the rows into tree order. */
 static nearkit_status build_tree(nearkit_index *ix) {
     vp_impl *t = impl_of(ix);
-    uint64_t n = t->rows.count;
+    uint64_t n = t->store.rows.count;
     if (n == 0) return NEARKIT_OK;
     uint64_t *perm = nearkit_alloc_array((size_t)n, sizeof *perm);
     float *dist = nearkit_alloc_array((size_t)n, sizeof *dist);
@@ -622,7 +624,7 @@ static nearkit_status build_tree(nearkit_index *ix) {
         for (uint64_t i = 0; i < n; i++) perm[i] = i;
         st = build_nodes(&nodes, &n_nodes, ix, perm, dist, n);
     }
-    if (!st) st = nearkit_rows_permute(&t->rows, ix, perm, n);
+    if (!st) st = nearkit_rows_permute(&t->store.rows, ix, perm, n);
     if (!st) {
         for (uint64_t i = 0; i < n; i++) where[perm[i]] = i;
         for (uint64_t i = 0; i < n_nodes; i++)
@@ -630,7 +632,7 @@ static nearkit_status build_tree(nearkit_index *ix) {
         forget_tree(t);
         t->nodes = nodes;
         t->n_nodes = n_nodes;
-        t->built = n;
+        t->store.built = n;
         nodes = NULL;
         st = check_structure(t);
         if (st) st = nearkit_set_error(NEARKIT_ERR_INTERNAL, "vp-tree build produced an invalid tree");
@@ -651,54 +653,14 @@ static nearkit_status build_tree(nearkit_index *ix) {
 static nearkit_status rebuild(nearkit_index *ix) {
     vp_impl *t = impl_of(ix);
     forget_tree(t);
-    if (t->rows.removed > 0) nearkit_rows_compact(&t->rows, ix, NULL);
+    if (t->store.rows.removed > 0) nearkit_rows_compact(&t->store.rows, ix, NULL);
     return build_tree(ix);
 }
 
 static nearkit_status vp_build(nearkit_index *ix) {
     vp_impl *t = impl_of(ix);
-    t->maintained = true;
-    return t->built == t->rows.count ? NEARKIT_OK : rebuild(ix);
-}
-
-/* The deferred work a writer does on its way out: rebuild a built index once marked and tail rows
- * reach a quarter of the rows, or drop the marked rows of an index never built. A rebuild that
- * runs out of memory is not the writer's failure: its rows wait in the tail. */
-static void maintain(nearkit_index *ix) {
-    vp_impl *t = impl_of(ix);
-    if (nearkit_rows_rebuild_due(&t->rows, ix, t->built, t->maintained) && rebuild(ix) != NEARKIT_OK)
-        nearkit_clear_error();
-}
-
-static nearkit_status vp_add(nearkit_index *ix, const void *vectors, uint64_t n, const int64_t *ids) {
-    nearkit_status st = nearkit_rows_append(&impl_of(ix)->rows, ix, vectors, n, ids);
-    if (!st) maintain(ix);
-    return st;
-}
-
-static nearkit_status vp_remove(nearkit_index *ix, const nearkit_idmap *ids, uint64_t *removed) {
-    nearkit_status st = nearkit_rows_remove(&impl_of(ix)->rows, ids, removed);
-    if (!st) maintain(ix);
-    return st;
-}
-
-static nearkit_status vp_get(const nearkit_index *ix, const nearkit_idmap *wanted, void *vectors,
-                             uint8_t *found) {
-    nearkit_rows_get(&impl_of(ix)->rows, ix, wanted, vectors, found);
-    return NEARKIT_OK;
-}
-
-static void vp_each_id(const nearkit_index *ix, bool (*fn)(void *ctx, int64_t id), void *ctx) {
-    nearkit_rows_each_id(&impl_of(ix)->rows, fn, ctx);
-}
-
-/* Drops the marked rows now, and brings a built index's tree over every row. */
-static nearkit_status vp_compact(nearkit_index *ix) {
-    vp_impl *t = impl_of(ix);
-    if (t->maintained)
-        return t->rows.removed > 0 || t->built < t->rows.count ? rebuild(ix) : NEARKIT_OK;
-    nearkit_rows_compact(&t->rows, ix, NULL);
-    return NEARKIT_OK;
+    t->store.maintained = true;
+    return t->store.built == t->store.rows.count ? NEARKIT_OK : rebuild(ix);
 }
 
 /* ---- search ------------------------------------------------------------------------------------ */
@@ -717,8 +679,8 @@ typedef struct vp_plan {
 static bool plan_call(nearkit_search_call *c, void *plan) {
     const vp_impl *t = impl_of(c->ix);
     vp_plan *p = plan;
-    if (!c->admit || c->admit->most > nearkit_rows_live(&t->rows) / GATHER_FRACTION) return true;
-    return nearkit_rows_admitted(&p->positions, &p->n, &t->rows, c, 0, t->rows.count) == NEARKIT_OK;
+    if (!c->admit || c->admit->most > nearkit_rows_live(&t->store.rows) / GATHER_FRACTION) return true;
+    return nearkit_rows_admitted(&p->positions, &p->n, &t->store.rows, c, 0, t->store.rows.count) == NEARKIT_OK;
 }
 
 static void plan_free(void *plan) { free(((vp_plan *)plan)->positions); }
@@ -753,7 +715,7 @@ static void *searcher_new(const nearkit_search_call *c) {
     if (!s) return NULL;
     size_t scan = t->max_leaf > SCAN_BLOCK ? (size_t)t->max_leaf : SCAN_BLOCK;
     *s = (vp_searcher){.ix = c->ix, .t = t, .call = c, .plan = c->state, .kt = nearkit_kernels(),
-                       .margin = margin_of(c->ix), .checking = c->admit || t->rows.removed > 0,
+                       .margin = margin_of(c->ix), .checking = c->admit || t->store.rows.removed > 0,
                        .dist = nearkit_alloc_array(scan, sizeof(float)),
                        .ints = nearkit_alloc_array(scan, sizeof(uint32_t))};
     if (c->k > 0) {
@@ -815,12 +777,12 @@ static bool next_leaf(const vp_searcher *s, const void *q, vp_pending *stack, si
 
 /* Offers rows [first, first + n) to h; unless the call checks candidates, all of them. */
 static void offer_rows(const vp_searcher *s, nearkit_topk *h, const void *q, uint64_t first, size_t n) {
-    nearkit_rows_distances(s->dist, s->ints, s->kt, s->ix, &s->t->rows, q, first, n);
+    nearkit_rows_distances(s->dist, s->ints, s->kt, s->ix, &s->t->store.rows, q, first, n);
     if (!s->checking) {
         nearkit_topk_push_block(h, s->dist, first, n);
         return;
     }
-    const int64_t *ids = s->t->rows.ids + first;
+    const int64_t *ids = s->t->store.rows.ids + first;
     float bound = nearkit_topk_bound(h);
     for (size_t i = 0; i < n; i++)
         if (s->dist[i] <= bound && nearkit_call_admits(s->call, ids[i])) {
@@ -831,8 +793,8 @@ static void offer_rows(const vp_searcher *s, nearkit_topk *h, const void *q, uin
 
 /* Offers the tail, the rows added since the tree was built, to h. */
 static void offer_tail(const vp_searcher *s, nearkit_topk *h, const void *q) {
-    for (uint64_t first = s->t->built; first < s->t->rows.count; first += SCAN_BLOCK) {
-        uint64_t left = s->t->rows.count - first;
+    for (uint64_t first = s->t->store.built; first < s->t->store.rows.count; first += SCAN_BLOCK) {
+        uint64_t left = s->t->store.rows.count - first;
         offer_rows(s, h, q, first, (size_t)(left < SCAN_BLOCK ? left : SCAN_BLOCK));
     }
 }
@@ -841,7 +803,7 @@ static void offer_tail(const vp_searcher *s, nearkit_topk *h, const void *q) {
 static void offer_gathered(const vp_searcher *s, nearkit_topk *h, const void *q) {
     for (uint64_t i = 0; i < s->plan->n; i += SCAN_BLOCK) {
         uint64_t left = s->plan->n - i;
-        nearkit_rows_offer(h, s->dist, s->ints, s->ix, &s->t->rows, q, s->plan->positions + i,
+        nearkit_rows_offer(h, s->dist, s->ints, s->ix, &s->t->store.rows, q, s->plan->positions + i,
                            left < SCAN_BLOCK ? left : SCAN_BLOCK);
     }
 }
@@ -874,7 +836,7 @@ static float block_min(const float *d, size_t n) {
 /* The nearest row (1-NN fast path: no heap), for a tree over every row with nothing to check.
  * Ties go to the smaller id, as in the flat index. */
 static uint64_t nearest_query(const vp_searcher *s, const void *q, float *best_out) {
-    const int64_t *ids = s->t->rows.ids;
+    const int64_t *ids = s->t->store.rows.ids;
     vp_pending stack[MAX_DEPTH + 2] = {{0, 0}};
     size_t top = 1;
     double limit = INFINITY;
@@ -882,7 +844,7 @@ static uint64_t nearest_query(const vp_searcher *s, const void *q, float *best_o
     uint64_t best_row = UINT64_MAX, first, end;
     while (next_leaf(s, q, stack, &top, limit, &first, &end)) {
         size_t n = (size_t)(end - first);
-        nearkit_rows_distances(s->dist, s->ints, s->kt, s->ix, &s->t->rows, q, first, n);
+        nearkit_rows_distances(s->dist, s->ints, s->kt, s->ix, &s->t->store.rows, q, first, n);
         if (best_row != UINT64_MAX && block_min(s->dist, n) > best) continue; /* the common case */
         for (size_t i = 0; i < n; i++) {
             float d = s->dist[i];
@@ -902,8 +864,8 @@ static uint64_t nearest_query(const vp_searcher *s, const void *q, float *best_o
  * every row and nothing needs checking. */
 static bool vp_knn(void *scratch, const nearkit_search_call *c, uint64_t first, uint64_t n) {
     vp_searcher *s = scratch;
-    const int64_t *ids = s->t->rows.ids;
-    bool fast_nearest = c->k == 1 && !s->checking && !s->plan->positions && s->t->built == s->t->rows.count;
+    const int64_t *ids = s->t->store.rows.ids;
+    bool fast_nearest = c->k == 1 && !s->checking && !s->plan->positions && s->t->store.built == s->t->store.rows.count;
     for (uint64_t q = first; q < first + n; q++) {
         const void *query = nearkit_query_at(c, q);
         if (fast_nearest) {
@@ -926,8 +888,8 @@ static bool vp_knn(void *scratch, const nearkit_search_call *c, uint64_t first, 
 /* The matches of query q among rows [first, first + n); false when out of memory. */
 static bool match_rows(const vp_searcher *s, uint64_t q, const void *query, uint64_t first, size_t n) {
     const nearkit_search_call *c = s->call;
-    const int64_t *ids = s->t->rows.ids + first;
-    nearkit_rows_distances(s->dist, s->ints, s->kt, s->ix, &s->t->rows, query, first, n);
+    const int64_t *ids = s->t->store.rows.ids + first;
+    nearkit_rows_distances(s->dist, s->ints, s->kt, s->ix, &s->t->store.rows, query, first, n);
     for (size_t i = 0; i < n; i++) {
         float d = nearkit_reported(s->ix, s->dist[i]);
         if (d <= c->radius && (!s->checking || nearkit_call_admits(c, ids[i])) &&
@@ -945,7 +907,7 @@ static bool vp_range(void *scratch, const nearkit_search_call *c, uint64_t q) {
     if (s->plan->positions) {
         for (uint64_t i = 0; i < s->plan->n; i += SCAN_BLOCK) {
             uint64_t left = s->plan->n - i;
-            if (!nearkit_rows_match(c, q, s->dist, s->ints, &t->rows, s->plan->positions + i,
+            if (!nearkit_rows_match(c, q, s->dist, s->ints, &t->store.rows, s->plan->positions + i,
                                     left < SCAN_BLOCK ? left : SCAN_BLOCK))
                 return false;
         }
@@ -953,8 +915,8 @@ static bool vp_range(void *scratch, const nearkit_search_call *c, uint64_t q) {
     }
     double limit = tree_limit(s->ix, s->margin, c->radius);
     if (limit < 0) return true;
-    for (uint64_t first = t->built; first < t->rows.count; first += SCAN_BLOCK) {
-        uint64_t left = t->rows.count - first;
+    for (uint64_t first = t->store.built; first < t->store.rows.count; first += SCAN_BLOCK) {
+        uint64_t left = t->store.rows.count - first;
         if (!match_rows(s, q, query, first, (size_t)(left < SCAN_BLOCK ? left : SCAN_BLOCK))) return false;
     }
     if (t->n_nodes == 0) return true;
@@ -1001,9 +963,9 @@ static nearkit_status vp_set_param(nearkit_index *ix, size_t i, double value) {
 /* VPHD: u64 rows in the tree, u64 node count. VPND: the nodes, 48 bytes each (vp_node). */
 static nearkit_status vp_save(const nearkit_index *ix, nearkit_writer *w) {
     const vp_impl *t = impl_of(ix);
-    uint64_t head[2] = {t->built, t->n_nodes};
+    uint64_t head[2] = {t->store.built, t->n_nodes};
     nearkit_status st = nearkit_writer_section(w, HEAD_TAG, head, sizeof head);
-    if (!st) st = nearkit_rows_save(&t->rows, ix, w);
+    if (!st) st = nearkit_rows_save(&t->store.rows, ix, w);
     if (!st) st = nearkit_writer_section(w, NODES_TAG, t->nodes, t->n_nodes * sizeof(vp_node));
     return st;
 }
@@ -1032,12 +994,12 @@ static void bounds_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worke
     for (uint64_t i = begin; i < end; i++) {
         vp_node *nd = &nodes[i];
         if (is_leaf(nd)) continue;
-        const uint8_t *v = nearkit_rows_at(&c->t->rows, c->ix, nd->vantage);
+        const uint8_t *v = nearkit_rows_at(&c->t->store.rows, c->ix, nd->vantage);
         for (int side = 0; side < 2; side++) {
             const vp_node *child = &nodes[nd->child[side]];
             float lo = INFINITY, hi = 0;
             for (uint64_t row = child->begin; row < child->end; row++) {
-                float d = tree_distance(c->kt, c->ix, v, nearkit_rows_at(&c->t->rows, c->ix, row));
+                float d = tree_distance(c->kt, c->ix, v, nearkit_rows_at(&c->t->store.rows, c->ix, row));
                 if (d < lo) lo = d;
                 if (d > hi) hi = d;
             }
@@ -1056,21 +1018,21 @@ static nearkit_status vp_load(nearkit_index *ix, const nearkit_reader *r) {
     if (st) return st;
     uint64_t head[2];
     memcpy(head, data, sizeof head);
-    st = nearkit_rows_load(&t->rows, ix, r, true);
+    st = nearkit_rows_load(&t->store.rows, ix, r, true);
     if (st) return st;
-    if (head[0] > t->rows.count || head[1] >= NO_CHILD)
+    if (head[0] > t->store.rows.count || head[1] >= NO_CHILD)
         return nearkit_set_error(NEARKIT_ERR_CORRUPT,
                                  "corrupt index: a tree of %llu nodes over %llu of %llu rows",
                                  (unsigned long long)head[1], (unsigned long long)head[0],
-                                 (unsigned long long)t->rows.count);
+                                 (unsigned long long)t->store.rows.count);
     st = nearkit_reader_section_sized(&data, r, NODES_TAG, head[1] * sizeof(vp_node));
     if (st) return st;
     t->nodes = nearkit_alloc_array((size_t)head[1], sizeof(vp_node));
     if (!t->nodes) return nearkit_oom();
     memcpy(t->nodes, data, (size_t)head[1] * sizeof(vp_node));
     t->n_nodes = head[1];
-    t->built = head[0];
-    t->maintained = t->built > 0;
+    t->store.built = head[0];
+    t->store.maintained = t->store.built > 0;
     st = check_structure(t);
     if (st) return st;
     bounds_check c = {.ix = ix, .t = t, .kt = nearkit_kernels(), .margin = margin_of(ix)};
@@ -1101,7 +1063,7 @@ static void describe_node(const nearkit_index *ix, const vp_impl *t, nearkit_str
                            "%*snode: rows %llu..%llu (%llu), vantage id %lld; near: %llu rows at "
                            "%.6g..%.6g, far: %llu rows at %.6g..%.6g\n",
                            indent, "", (unsigned long long)nd->begin, (unsigned long long)nd->end - 1,
-                           (unsigned long long)(nd->end - nd->begin), (long long)t->rows.ids[nd->vantage],
+                           (unsigned long long)(nd->end - nd->begin), (long long)t->store.rows.ids[nd->vantage],
                            (unsigned long long)(mid - nd->begin), nd->lo[0], nd->hi[0],
                            (unsigned long long)(nd->end - mid), nd->lo[1], nd->hi[1]);
     if (level + 1 >= DESCRIBE_LEVELS) {
@@ -1119,15 +1081,15 @@ static void vp_describe(const nearkit_index *ix, nearkit_strbuf *sb) {
     nearkit_strbuf_appendf(sb,
                            "vp-tree by %s distance: %llu rows in the tree, depth %u, %llu nodes, "
                            "%llu leaves of at most %llu rows; distance kernels: %s\n",
-                           distance, (unsigned long long)t->built, t->depth,
+                           distance, (unsigned long long)t->store.built, t->depth,
                            (unsigned long long)t->n_nodes, (unsigned long long)t->leaf_count,
                            (unsigned long long)t->max_leaf, nearkit_kernels()->name);
-    if (t->built < t->rows.count)
+    if (t->store.built < t->store.rows.count)
         nearkit_strbuf_appendf(sb, "%llu rows added since the last build, scanned exactly until the next\n",
-                               (unsigned long long)(t->rows.count - t->built));
-    if (t->rows.removed > 0)
+                               (unsigned long long)(t->store.rows.count - t->store.built));
+    if (t->store.rows.removed > 0)
         nearkit_strbuf_appendf(sb, "%llu rows removed, their space kept until the tree is rebuilt\n",
-                               (unsigned long long)t->rows.removed);
+                               (unsigned long long)t->store.rows.removed);
     if (t->n_nodes == 0) return;
     nearkit_strbuf_appendf(sb, "top %d levels (distances to the node's vantage point):\n", DESCRIBE_LEVELS);
     describe_node(ix, t, sb, 0, 0);
@@ -1146,17 +1108,17 @@ const nearkit_index_ops nearkit_vptree_ops = {
     .n_params = sizeof vp_params / sizeof vp_params[0],
     .create = vp_create,
     .destroy = vp_destroy,
-    .add = vp_add,
+    .add = nearkit_tree_rows_add,
     .build = vp_build,
     .is_ready = vp_is_ready,
     .count = vp_count,
     .memory = vp_memory,
     .knn_searcher = &vp_searching,
     .range_searcher = &vp_searching,
-    .remove = vp_remove,
-    .get = vp_get,
-    .each_id = vp_each_id,
-    .compact = vp_compact,
+    .remove = nearkit_tree_rows_remove,
+    .get = nearkit_tree_rows_get,
+    .each_id = nearkit_tree_rows_each_id,
+    .compact = nearkit_tree_rows_compact,
     .get_param = vp_get_param,
     .set_param = vp_set_param,
     .save = vp_save,

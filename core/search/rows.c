@@ -123,13 +123,6 @@ static void shrink_to_fit(nearkit_rows *rows, const nearkit_index *ix) {
     if (resize(rows, ix, rows->count + rows->count / 4 + 1)) nearkit_clear_error();
 }
 
-bool nearkit_rows_rebuild_due(nearkit_rows *rows, const nearkit_index *ix, uint64_t built, bool maintained) {
-    uint64_t deferred = rows->removed + (rows->count - built);
-    if (maintained) return deferred > 0 && deferred >= rows->count / 4;
-    if (nearkit_rows_should_compact(rows)) nearkit_rows_compact(rows, ix, NULL); /* nothing refers to rows */
-    return false;
-}
-
 void nearkit_rows_compact(nearkit_rows *rows, const nearkit_index *ix, uint64_t *kept) {
     size_t vb = (size_t)ix->vector_bytes;
     uint64_t to = 0;
@@ -270,4 +263,48 @@ void nearkit_rows_distances(float *out, uint32_t *ints, const nearkit_kernel_tab
                             uint64_t begin, size_t n) {
     nearkit_metric_distances(out, ints, kt, ix->metric, query, nearkit_rows_at(rows, ix, begin), n,
                              ix->dimension, (size_t)ix->vector_bytes);
+}
+
+/* ---- a structure built over the first rows ------------------------------------------------------ */
+
+static nearkit_tree_rows *tree_rows_of(const nearkit_index *ix) { return ix->impl; }
+
+static void tree_rows_maintain(nearkit_index *ix) {
+    nearkit_tree_rows *t = tree_rows_of(ix);
+    uint64_t deferred = t->rows.removed + (t->rows.count - t->built);
+    if (t->maintained) {
+        if (deferred > 0 && deferred >= t->rows.count / 4 && t->rebuild(ix) != NEARKIT_OK) nearkit_clear_error();
+    } else if (nearkit_rows_should_compact(&t->rows)) {
+        nearkit_rows_compact(&t->rows, ix, NULL); /* no structure: nothing refers to the positions */
+    }
+}
+
+nearkit_status nearkit_tree_rows_add(nearkit_index *ix, const void *vectors, uint64_t n, const int64_t *ids) {
+    nearkit_status st = nearkit_rows_append(&tree_rows_of(ix)->rows, ix, vectors, n, ids);
+    if (!st) tree_rows_maintain(ix);
+    return st;
+}
+
+nearkit_status nearkit_tree_rows_remove(nearkit_index *ix, const nearkit_idmap *ids, uint64_t *removed) {
+    nearkit_status st = nearkit_rows_remove(&tree_rows_of(ix)->rows, ids, removed);
+    if (!st) tree_rows_maintain(ix);
+    return st;
+}
+
+nearkit_status nearkit_tree_rows_get(const nearkit_index *ix, const nearkit_idmap *wanted, void *vectors,
+                                     uint8_t *found) {
+    nearkit_rows_get(&tree_rows_of(ix)->rows, ix, wanted, vectors, found);
+    return NEARKIT_OK;
+}
+
+void nearkit_tree_rows_each_id(const nearkit_index *ix, bool (*fn)(void *ctx, int64_t id), void *ctx) {
+    nearkit_rows_each_id(&tree_rows_of(ix)->rows, fn, ctx);
+}
+
+nearkit_status nearkit_tree_rows_compact(nearkit_index *ix) {
+    nearkit_tree_rows *t = tree_rows_of(ix);
+    if (t->maintained)
+        return t->rows.removed > 0 || t->built < t->rows.count ? t->rebuild(ix) : NEARKIT_OK;
+    nearkit_rows_compact(&t->rows, ix, NULL);
+    return NEARKIT_OK;
 }

@@ -62,11 +62,6 @@ nearkit_status nearkit_rows_remove(nearkit_rows *rows, const nearkit_idmap *ids,
 static inline bool nearkit_rows_should_compact(const nearkit_rows *rows) {
     return rows->removed > 0 && rows->removed >= rows->count / 4;
 }
-/* For kinds whose structure covers rows [0, built) while later rows form a tail they scan (the
- * trees): the deferred work a writer does on its way out. A kind built once (`maintained`) should
- * rebuild, dropping the marked rows, once marked and tail rows reach a quarter of the rows (true
- * is returned); one never built drops its marked rows here when they are a quarter (false). */
-bool nearkit_rows_rebuild_due(nearkit_rows *rows, const nearkit_index *ix, uint64_t built, bool maintained);
 /* Drops the marked rows, keeping the others' order. kept (NULL, or room for count entries)
  * receives the old position of each new row, for kinds that carry data per row. */
 void nearkit_rows_compact(nearkit_rows *rows, const nearkit_index *ix, uint64_t *kept);
@@ -75,6 +70,33 @@ void nearkit_rows_get(const nearkit_rows *rows, const nearkit_index *ix, const n
                       void *out, uint8_t *found);
 /* Calls fn for every row's id (not removed ones); false when fn stopped it. */
 bool nearkit_rows_each_id(const nearkit_rows *rows, bool (*fn)(void *ctx, int64_t id), void *ctx);
+
+/* ---- a structure built over the first rows (the trees, the forest) ---------------------------- */
+
+/* The rows of a kind whose structure covers rows [0, built) while rows added since form a tail
+ * that its searches scan exactly (vptree, bktree, rpforest). Such a kind's impl begins with this
+ * struct; the functions below are then its add, remove, get, each_id and compact, and they call
+ * back `rebuild`: drop the structure and the marked rows, build over every row, and on failure
+ * leave every row in the tail (slower, still right). */
+typedef struct nearkit_tree_rows {
+    nearkit_rows rows;
+    uint64_t built;  /* rows [0, built) are the structure's; the rest (the tail) were added since */
+    bool maintained; /* built once: writers rebuild the structure when the deferred rows grow */
+    nearkit_status (*rebuild)(nearkit_index *ix);
+} nearkit_tree_rows;
+
+/* Appends, then does the deferred work of a writer on its way out: a kind built once rebuilds
+ * when marked and tail rows reach a quarter of the rows; one never built drops its marked rows
+ * when they are a quarter. A rebuild that runs out of memory is not the writer's failure: its
+ * rows wait in the tail. */
+nearkit_status nearkit_tree_rows_add(nearkit_index *ix, const void *vectors, uint64_t n, const int64_t *ids);
+/* Marks, then the same deferred work as an add. */
+nearkit_status nearkit_tree_rows_remove(nearkit_index *ix, const nearkit_idmap *ids, uint64_t *removed);
+nearkit_status nearkit_tree_rows_get(const nearkit_index *ix, const nearkit_idmap *wanted, void *vectors,
+                                     uint8_t *found);
+void nearkit_tree_rows_each_id(const nearkit_index *ix, bool (*fn)(void *ctx, int64_t id), void *ctx);
+/* Drops the marked rows now, and brings a built structure over every row. */
+nearkit_status nearkit_tree_rows_compact(nearkit_index *ix);
 
 /* ---- searching a subset of the rows ----------------------------------------------------------- */
 
