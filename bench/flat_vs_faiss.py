@@ -5,7 +5,8 @@
 
 float: N x 128 clustered synthetic vectors, 1,000 queries, k = 10, L2, at 1 thread and at 2;
 binary: N x 512-bit codes, 100 queries planted as near-duplicates (1 to 8 bits flipped), k = 10,
-at 1 thread. nearkit runs through its Python package (pip install ./python), Faiss through
+at 1 thread, with the kernels the CPU's best level picks, then again with each SIMD level the CPU
+runs forced (NEARKIT_KERNELS=avx2, =avx512: *_avx2, *_avx512 lines). nearkit runs through its Python package (pip install ./python), Faiss through
 faiss-cpu, in the same process on the same arrays. Prints one name=value line per figure; the
 *_vs_faiss_* ratios are nearkit QPS divided by Faiss QPS, measured in this run, best of --runs.
 One-thread figures also come as *_cpu ratios from the thread's CPU time, which a shared, busy
@@ -13,6 +14,8 @@ machine disturbs far less than wall time. Needs: pip install numpy faiss-cpu ./p
 """
 import argparse
 import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -49,24 +52,8 @@ def qps_pair(n, runs, search):
     return n / best_of(runs, search), n / best_of(runs, search, time.thread_time)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=1_000_000)
-    ap.add_argument("--queries", type=int, default=1000)
-    ap.add_argument("--k", type=int, default=10)
-    ap.add_argument("--runs", type=int, default=3, help="best of this many timed runs per figure")
-    ap.add_argument("--work-dir", default="/tmp/nearkit-bench-flat")
-    args = ap.parse_args()
-
-    import faiss
-    import nearkit
-
-    os.makedirs(args.work_dir, exist_ok=True)
-    rng = np.random.default_rng(2026)
+def float_section(args, rng, faiss, nearkit):
     k = args.k
-    print(f"n={args.n}", f"queries={args.queries}", f"k={k}", f"faiss_version={faiss.__version__}",
-          f"nearkit_version={nearkit.__version__}", sep="\n")
-
     # ---- float L2 -----------------------------------------------------------------------------
     d = 128
     centres = rng.standard_normal((1000, d), dtype=np.float32) * 4.0
@@ -93,8 +80,10 @@ def main():
         else:
             print(f"flat_l2_2t_vs_1t={n_wall / nk_1t:.3f}")
     print(f"nearkit_flat_l2_recall_vs_faiss={recall:.4f}")
-    del fx, nx, xb
 
+
+def hamming_section(args, rng, faiss, nearkit):
+    k, sfx = args.k, args.suffix
     # ---- binary hamming, planted near-duplicates ---------------------------------------------
     nbytes = 64
     codes = rng.integers(0, 256, (args.n, nbytes), dtype=np.uint8)
@@ -113,12 +102,53 @@ def main():
     n_wall, n_cpu = qps_pair(nq, args.runs, lambda: nb.search(bq, k))
     _, fids = fb.search(bq, k)
     nids, _ = nb.search(bq, k)
-    print(f"faiss_flat_hamming_qps_1t={f_wall:.1f}")
-    print(f"nearkit_flat_hamming_qps_1t={n_wall:.1f}")
-    print(f"flat_hamming_vs_faiss_1t={n_wall / f_wall:.3f}")
-    print(f"flat_hamming_vs_faiss_1t_cpu={n_cpu / f_cpu:.3f}")
-    print(f"nearkit_flat_hamming_planted_recall={np.mean(nids[:, 0] == planted):.3f}")
-    print(f"faiss_flat_hamming_planted_recall={np.mean(fids[:, 0] == planted):.3f}")
+    print(f"faiss_flat_hamming_qps_1t{sfx}={f_wall:.1f}")
+    print(f"nearkit_flat_hamming_qps_1t{sfx}={n_wall:.1f}")
+    print(f"flat_hamming_vs_faiss_1t{sfx}={n_wall / f_wall:.3f}")
+    print(f"flat_hamming_vs_faiss_1t_cpu{sfx}={n_cpu / f_cpu:.3f}")
+    print(f"nearkit_flat_hamming_planted_recall{sfx}={np.mean(nids[:, 0] == planted):.3f}")
+    print(f"faiss_flat_hamming_planted_recall{sfx}={np.mean(fids[:, 0] == planted):.3f}")
+
+
+def forced_levels():
+    """The SIMD kernel levels this CPU runs, each to be forced in a run of its own."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return []
+    return [lvl for lvl, need in (("avx2", ("avx2", "fma")),
+                                  ("avx512", ("avx512f", "avx512bw", "avx512vl", "avx512vpopcntdq")))
+            if all(x in flags for x in need)]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--queries", type=int, default=1000)
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--runs", type=int, default=3, help="best of this many timed runs per figure")
+    ap.add_argument("--work-dir", default="/tmp/nearkit-bench-flat")
+    ap.add_argument("--only", choices=("l2", "hamming"), help="one section")
+    ap.add_argument("--suffix", default="", help="appended to the hamming figures' names")
+    args = ap.parse_args()
+
+    import faiss
+    import nearkit
+
+    os.makedirs(args.work_dir, exist_ok=True)
+    rng = np.random.default_rng(2026)
+    if args.only != "hamming":
+        print(f"n={args.n}", f"queries={args.queries}", f"k={args.k}", f"faiss_version={faiss.__version__}",
+              f"nearkit_version={nearkit.__version__}", sep="\n")
+        float_section(args, rng, faiss, nearkit)
+    if args.only != "l2":
+        hamming_section(args, np.random.default_rng(2027), faiss, nearkit)
+    if args.only is None:  # the same codes and queries with each level forced, in a fresh process
+        for level in forced_levels():
+            cmd = [sys.executable, __file__, "--only", "hamming", "--suffix", "_" + level, "--n", str(args.n),
+                   "--k", str(args.k), "--runs", str(args.runs), "--work-dir", args.work_dir]
+            subprocess.run(cmd, check=True, env=dict(os.environ, NEARKIT_KERNELS=level))
 
 
 if __name__ == "__main__":
