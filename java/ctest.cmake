@@ -10,7 +10,8 @@
 #                  contents (classes, native library, licence; sources; javadoc pages), in target/
 #                  and in the local Maven repository, and the pom has Maven Central's metadata
 #   java_example   the separate Maven project java/examples/, which depends on the installed jar
-#                  as an ordinary dependency, compiled and run
+#                  as an ordinary dependency, compiled and run: QuickStart, then ReadmeExample (the
+#                  README's snippets; ReadmeTest in the JUnit suite checks they are the README's)
 #
 # Needs a JDK 17+ and Maven (ci/deps-java.sh installs them); without mvn the tests are not
 # registered.
@@ -47,7 +48,7 @@ set_tests_properties(java_artifacts PROPERTIES LABELS java FIXTURES_REQUIRED nea
                      TIMEOUT 120)
 
 add_test(NAME java_example
-         COMMAND "${NEARKIT_MVN_EXECUTABLE}" -q -B compile exec:exec
+         COMMAND "${NEARKIT_MVN_EXECUTABLE}" -q -B compile exec:exec exec:exec@readme
          WORKING_DIRECTORY "${_nk_java_dir}/examples")
 set_tests_properties(java_example PROPERTIES LABELS java FIXTURES_REQUIRED nearkit_java_installed
                      TIMEOUT 600)
