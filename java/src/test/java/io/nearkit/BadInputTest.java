@@ -234,6 +234,13 @@ class BadInputTest {
                 fails(NearkitIOException.class, "IO", () -> index.save(locked.resolve("x.nkx")));
             }
             locked.toFile().setWritable(true, false);
+            // a directory no one may create files in, root included (Linux's /proc)
+            Path proc = Path.of("/proc");
+            if (Files.isDirectory(proc.resolve("self"))) {
+                Path denied = proc.resolve("nearkit-unwritable.nkx");
+                NearkitIOException e5 = fails(NearkitIOException.class, "IO", () -> index.save(denied));
+                assertTrue(e5.getMessage().contains(denied.toString()), e5.getMessage());
+            }
             Path good = tmp.resolve("good.nkx");
             index.save(good);
             byte[] bytes = Files.readAllBytes(good);
