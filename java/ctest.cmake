@@ -6,8 +6,12 @@
 #                  cross-language files with this build's CLI, bad input, close, concurrency,
 #                  loader), checks the javadoc and installs io.nearkit:nearkit into the local
 #                  Maven repository; the fixture the example needs
+#   java_artifacts check-artifacts.cmake: the jar, sources jar and javadoc jar exist with their
+#                  contents (classes, native library, licence; sources; javadoc pages), in target/
+#                  and in the local Maven repository, and the pom has Maven Central's metadata
 #   java_example   the separate Maven project java/examples/, which depends on the installed jar
-#                  as an ordinary dependency, compiled and run
+#                  as an ordinary dependency, compiled and run: QuickStart, then ReadmeExample (the
+#                  README's snippets; ReadmeTest in the JUnit suite checks they are the README's)
 #
 # Needs a JDK 17+ and Maven (ci/deps-java.sh installs them); without mvn the tests are not
 # registered.
@@ -33,8 +37,18 @@ add_test(NAME java_install
 set_tests_properties(java_install PROPERTIES LABELS java FIXTURES_SETUP nearkit_java_installed
                      TIMEOUT 1500)
 
+# The local repository `mvn install` writes to (Maven's default; override if settings.xml moves it,
+# or set it empty to skip checking the installed copies).
+set(NEARKIT_MAVEN_REPO_LOCAL "$ENV{HOME}/.m2/repository" CACHE PATH
+    "The local Maven repository java_install installs into")
+add_test(NAME java_artifacts
+         COMMAND "${CMAKE_COMMAND}" "-DJAVA_DIR=${_nk_java_dir}"
+                 "-DLOCAL_REPO=${NEARKIT_MAVEN_REPO_LOCAL}" -P "${_nk_java_dir}/check-artifacts.cmake")
+set_tests_properties(java_artifacts PROPERTIES LABELS java FIXTURES_REQUIRED nearkit_java_installed
+                     TIMEOUT 120)
+
 add_test(NAME java_example
-         COMMAND "${NEARKIT_MVN_EXECUTABLE}" -q -B compile exec:exec
+         COMMAND "${NEARKIT_MVN_EXECUTABLE}" -q -B compile exec:exec exec:exec@readme
          WORKING_DIRECTORY "${_nk_java_dir}/examples")
 set_tests_properties(java_example PROPERTIES LABELS java FIXTURES_REQUIRED nearkit_java_installed
                      TIMEOUT 600)

@@ -42,7 +42,7 @@
 #define STACK_BYTES 4096
 
 static jclass g_support;     /* io.nearkit.NativeSupport */
-static jmethodID g_error;    /* static Throwable error(int, byte[]) */
+static jmethodID g_error;    /* static Throwable error(int, byte[], int) */
 static jmethodID g_utf8;     /* static String utf8(byte[]) */
 static jclass g_filter_call; /* io.nearkit.FilterCall */
 static jmethodID g_filter_test; /* boolean test(long) */
@@ -78,7 +78,7 @@ JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved) {
     if (g_support == NULL) {
         return JNI_ERR;
     }
-    g_error = (*env)->GetStaticMethodID(env, g_support, "error", "(I[B)Ljava/lang/Throwable;");
+    g_error = (*env)->GetStaticMethodID(env, g_support, "error", "(I[BI)Ljava/lang/Throwable;");
     g_utf8 = (*env)->GetStaticMethodID(env, g_support, "utf8", "([B)Ljava/lang/String;");
     if (g_error == NULL || g_utf8 == NULL) {
         return JNI_ERR;
@@ -115,8 +115,15 @@ static jbyteArray bytes_of(JNIEnv *env, const char *s, size_t len) {
     return b;
 }
 
+/* The statuses a Java native method declares as checked exceptions (NativeSupport.error's
+ * `declared`): bit 1 << status. IO and CORRUPT a method does not declare come wrapped in an
+ * UncheckedIOException. */
+#define DECLARES_CORRUPT (1 << NEARKIT_ERR_CORRUPT)
+#define DECLARES_IO ((1 << NEARKIT_ERR_IO) | DECLARES_CORRUPT)
+
 /* Throws the exception NativeSupport.error() builds for `status` and `message`. */
-static void throw_status(JNIEnv *env, nearkit_status status, const char *message) {
+static void throw_status_as(JNIEnv *env, nearkit_status status, const char *message,
+                            jint declared) {
     jbyteArray msg;
     jthrowable t;
     if ((*env)->ExceptionCheck(env)) {
@@ -126,7 +133,8 @@ static void throw_status(JNIEnv *env, nearkit_status status, const char *message
     if (msg == NULL) {
         return; /* OutOfMemoryError pending */
     }
-    t = (jthrowable)(*env)->CallStaticObjectMethod(env, g_support, g_error, (jint)status, msg);
+    t = (jthrowable)(*env)->CallStaticObjectMethod(env, g_support, g_error, (jint)status, msg,
+                                                   declared);
     (*env)->DeleteLocalRef(env, msg);
     if ((*env)->ExceptionCheck(env) || t == NULL) {
         return;
@@ -135,14 +143,23 @@ static void throw_status(JNIEnv *env, nearkit_status status, const char *message
     (*env)->DeleteLocalRef(env, t);
 }
 
+static void throw_status(JNIEnv *env, nearkit_status status, const char *message) {
+    throw_status_as(env, status, message, 0);
+}
+
 /* Throws for a failed nearkit call; call right after it, before any other nearkit call. */
-static void throw_last(JNIEnv *env, nearkit_status status) {
+static void throw_last_as(JNIEnv *env, nearkit_status status, jint declared) {
     const char *m = nearkit_last_error_message();
     if (m == NULL || m[0] == '\0') {
         m = nearkit_status_name(status);
     }
-    throw_status(env, status, m);
+    throw_status_as(env, status, m, declared);
 }
+
+static void throw_last(JNIEnv *env, nearkit_status status) {
+    throw_last_as(env, status, 0);
+}
+
 
 static void throw_oom(JNIEnv *env, const char *what) {
     throw_status(env, NEARKIT_ERR_OUT_OF_MEMORY, what);
@@ -1411,7 +1428,7 @@ JNIEXPORT void JNICALL Java_io_nearkit_NativeLib_save(JNIEnv *env, jclass cls, j
     st = nearkit_index_save(CIDX(index), p);
     free(p);
     if (st != NEARKIT_OK) {
-        throw_last(env, st);
+        throw_last_as(env, st, DECLARES_IO);
     }
 }
 
@@ -1427,7 +1444,7 @@ JNIEXPORT jlong JNICALL Java_io_nearkit_NativeLib_load(JNIEnv *env, jclass cls, 
     st = nearkit_index_load(&index, p);
     free(p);
     if (st != NEARKIT_OK) {
-        throw_last(env, st);
+        throw_last_as(env, st, DECLARES_IO);
         return 0;
     }
     return (jlong)(intptr_t)index;
@@ -1476,7 +1493,7 @@ JNIEXPORT jlong JNICALL Java_io_nearkit_NativeLib_fromBytes(JNIEnv *env, jclass 
     st = nearkit_index_load_from_buffer(&index, in.ptr, (size_t)nbytes);
     unstage(&in);
     if (st != NEARKIT_OK) {
-        throw_last(env, st);
+        throw_last_as(env, st, DECLARES_CORRUPT);
         return 0;
     }
     return (jlong)(intptr_t)index;

@@ -57,8 +57,13 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  *
  * <p><b>Errors.</b> Invalid arguments (wrong length or type, NaN, {@code k = 0}, unknown names)
  * throw {@link IllegalArgumentException}; calls in the wrong state (closed, not trained or built)
- * throw {@link IllegalStateException}; I/O errors, corrupt data, unsupported requests and native
- * allocation failures throw subclasses of {@link NearkitException}. Messages are the C library's.
+ * throw {@link IllegalStateException}; unsupported requests and native allocation failures throw
+ * subclasses of the unchecked {@link NearkitException}. Files that cannot be read or written throw
+ * the checked {@link NearkitIOException} (a {@link java.io.IOException}), and data that is not a
+ * valid index, in a file or in memory, its subclass {@link CorruptIndexException}: {@link #load},
+ * {@link #save} and {@link #fromBytes(byte[])} declare them. Messages are the C library's, naming
+ * the file and the reason (for example {@code "IO: cannot open '/x.nkx': No such file or
+ * directory"}).
  */
 public final class Index implements AutoCloseable {
     private static final Cleaner CLEANER = Cleaner.create();
@@ -361,11 +366,15 @@ public final class Index implements AutoCloseable {
      *
      * @param path the file
      * @return the index, which the caller closes
-     * @throws NearkitIOException when the file cannot be read
-     * @throws CorruptIndexException when it is not a valid nearkit index (truncated, corrupted)
+     * @throws NearkitIOException when the file cannot be read: missing, not a regular file (a
+     *     directory, for example), not readable
+     * @throws CorruptIndexException (a {@link NearkitIOException}) when it is not a valid nearkit
+     *     index: truncated, corrupted or another format
      * @throws NearkitUnsupportedException for a newer format version
+     * @throws IllegalArgumentException for a path of another file system than the default one, or
+     *     with a NUL character
      */
-    public static Index load(Path path) {
+    public static Index load(Path path) throws NearkitIOException {
         byte[] p = pathBytes(path);
         NativeLib.ensureLoaded();
         return wrap(NativeLib.load(p));
@@ -376,10 +385,11 @@ public final class Index implements AutoCloseable {
      *
      * @param data the serialised index
      * @return the index, which the caller closes
-     * @throws CorruptIndexException when the bytes are not a valid nearkit index
+     * @throws CorruptIndexException when the bytes are not a valid nearkit index (truncated,
+     *     corrupted or another format); it is an {@link java.io.IOException}, as for a file
      * @throws NearkitUnsupportedException for a newer format version
      */
-    public static Index fromBytes(byte[] data) {
+    public static Index fromBytes(byte[] data) throws CorruptIndexException {
         Objects.requireNonNull(data, "data");
         NativeLib.ensureLoaded();
         return wrap(NativeLib.fromBytes(NativeLib.SRC_BYTES, data, 0, data.length));
@@ -391,10 +401,11 @@ public final class Index implements AutoCloseable {
      *
      * @param data the serialised index
      * @return the index, which the caller closes
-     * @throws CorruptIndexException when the bytes are not a valid nearkit index
+     * @throws CorruptIndexException when the bytes are not a valid nearkit index (truncated,
+     *     corrupted or another format); it is an {@link java.io.IOException}, as for a file
      * @throws NearkitUnsupportedException for a newer format version
      */
-    public static Index fromBytes(ByteBuffer data) {
+    public static Index fromBytes(ByteBuffer data) throws CorruptIndexException {
         Objects.requireNonNull(data, "data");
         NativeLib.ensureLoaded();
         int limit = data.limit();
@@ -1733,10 +1744,14 @@ public final class Index implements AutoCloseable {
      * the CLI read.
      *
      * @param path the file
-     * @throws NearkitIOException when the file cannot be written
+     * @throws NearkitIOException when the file cannot be written: its directory is missing or not
+     *     writable, or the path names a directory or another file that is not a regular file; the
+     *     file is then left as it was
+     * @throws IllegalArgumentException for a path of another file system than the default one, or
+     *     with a NUL character
      * @throws IllegalStateException after close
      */
-    public void save(Path path) {
+    public void save(Path path) throws NearkitIOException {
         byte[] p8 = pathBytes(path);
         Lock l = lock.readLock();
         long p = enter(l);

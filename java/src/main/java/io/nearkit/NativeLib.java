@@ -300,11 +300,15 @@ final class NativeLib {
 
     // ---- persistence ------------------------------------------------------------------------------
 
-    static native void save(long index, byte[] path);
+    // The three that read or write an index's bytes declare the checked exceptions; the glue tells
+    // NativeSupport.error which ones, and any other call gets them in an UncheckedIOException.
 
-    static native long load(byte[] path);
+    static native void save(long index, byte[] path) throws NearkitIOException;
+
+    static native long load(byte[] path) throws NearkitIOException;
 
     static native byte[] toBytes(long index);
 
-    static native long fromBytes(int srcKind, Object src, long offset, long nbytes);
+    static native long fromBytes(int srcKind, Object src, long offset, long nbytes)
+            throws CorruptIndexException;
 }

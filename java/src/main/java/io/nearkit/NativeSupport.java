@@ -1,5 +1,6 @@
 package io.nearkit;
 
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 
 /**
@@ -15,9 +16,13 @@ final class NativeSupport {
      *
      * @param code the {@code nearkit_status} the call returned
      * @param message the bytes of {@code nearkit_last_error_message()} (UTF-8, possibly malformed)
+     * @param declared the statuses the calling native method declares as checked exceptions, as
+     *     bits {@code 1 << code}; an I/O or corrupt-data status it does not declare becomes an
+     *     {@link UncheckedIOException} around the {@link NearkitIOException}, so no checked
+     *     exception escapes a method that does not declare it
      * @return the exception to throw
      */
-    static Throwable error(int code, byte[] message) {
+    static Throwable error(int code, byte[] message, int declared) {
         Status status = Status.fromCode(code);
         String text = message == null ? "" : new String(message, StandardCharsets.UTF_8);
         String full = status.name() + ": " + (text.isEmpty() ? "(no message)" : text);
@@ -28,9 +33,9 @@ final class NativeSupport {
             case STATE:
                 return new IllegalStateException(full);
             case IO:
-                return new NearkitIOException(full);
+                return checked(new NearkitIOException(full), declared);
             case CORRUPT:
-                return new CorruptIndexException(full);
+                return checked(new CorruptIndexException(full), declared);
             case UNSUPPORTED:
                 return new NearkitUnsupportedException(full);
             case OUT_OF_MEMORY:
@@ -38,6 +43,11 @@ final class NativeSupport {
             default:
                 return new NearkitException(status, full);
         }
+    }
+
+    private static Throwable checked(NearkitIOException e, int declared) {
+        boolean ok = (declared & (1 << e.status().code())) != 0;
+        return ok ? e : new UncheckedIOException(e.getMessage(), e);
     }
 
     /**

@@ -2,8 +2,10 @@ package io.nearkit;
 
 /**
  * Base class of the errors the nearkit C library reports that are neither a bad argument
- * ({@link IllegalArgumentException}) nor a call in the wrong state ({@link IllegalStateException}):
- * I/O failures, corrupt files, unsupported features, native allocation failures and internal errors.
+ * ({@link IllegalArgumentException}) nor a call in the wrong state ({@link IllegalStateException})
+ * nor an I/O failure: unsupported features, native allocation failures and internal errors. I/O
+ * failures and corrupt files are the checked {@link NearkitIOException} and
+ * {@link CorruptIndexException} instead.
  *
  * <p>The message is the C library's own message ({@code nearkit_last_error_message()}), prefixed
  * with the status name; {@link #status()} gives the status.

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
@@ -316,7 +317,7 @@ class ApiTest {
     /** Every kind the library lists can be created, filled, built and searched through the binding, with
      * no per-kind code; exact kinds agree with flat. */
     @Test
-    void everyKindWorks() {
+    void everyKindWorks() throws IOException {
         float[] base = TestData.floats(2000, 16, 12);
         float[] queries = TestData.floats(10, 16, 13);
         byte[] baseB = TestData.bytes(2000, 8, 14);

@@ -212,15 +212,46 @@ class BadInputTest {
 
     @Test
     void files() throws Exception {
-        fails(NearkitIOException.class, "IO", () -> Index.load(tmp.resolve("does-not-exist.nkx")));
-        NearkitException dir = assertThrows(NearkitException.class, () -> Index.load(tmp));
-        assertTrue(dir.status() == Status.IO || dir.status() == Status.CORRUPT, dir.toString());
+        // every file failure is a checked IOException naming the status, the path and the reason
+        Path missing = tmp.resolve("does-not-exist.nkx");
+        NearkitIOException e1 = fails(NearkitIOException.class, "IO", () -> Index.load(missing));
+        assertEquals(Status.IO, e1.status());
+        assertTrue(e1.getMessage().contains(missing.toString()), e1.getMessage());
+        NearkitIOException e2 = fails(NearkitIOException.class, "IO", () -> Index.load(tmp));
+        assertTrue(e2.getMessage().contains("not a regular file"), e2.getMessage());
         try (Index index = TestData.flat(30, 5)) {
             fails(NearkitIOException.class, "IO", () -> index.save(tmp.resolve("no/such/dir/x.nkx")));
+            // unwritable paths: a directory, a path under a regular file
+            Path dir = Files.createDirectory(tmp.resolve("a-directory"));
+            NearkitIOException e3 = fails(NearkitIOException.class, "IO", () -> index.save(dir));
+            assertTrue(e3.getMessage().contains(dir.toString()), e3.getMessage());
+            Path plain = Files.write(tmp.resolve("plain.txt"), new byte[] {1, 2, 3});
+            fails(NearkitIOException.class, "IO", () -> index.save(plain.resolve("x.nkx")));
+            assertArrayEquals(new byte[] {1, 2, 3}, Files.readAllBytes(plain));
+            // a directory without write permission (root writes anyway: then only the save works)
+            Path locked = Files.createDirectory(tmp.resolve("locked"));
+            if (locked.toFile().setWritable(false, false) && !Files.isWritable(locked)) {
+                fails(NearkitIOException.class, "IO", () -> index.save(locked.resolve("x.nkx")));
+            }
+            locked.toFile().setWritable(true, false);
+            // a directory no one may create files in, root included (Linux's /proc)
+            Path proc = Path.of("/proc");
+            if (Files.isDirectory(proc.resolve("self"))) {
+                Path denied = proc.resolve("nearkit-unwritable.nkx");
+                NearkitIOException e5 = fails(NearkitIOException.class, "IO", () -> index.save(denied));
+                assertTrue(e5.getMessage().contains(denied.toString()), e5.getMessage());
+            }
             Path good = tmp.resolve("good.nkx");
             index.save(good);
             byte[] bytes = Files.readAllBytes(good);
             assertArrayEquals(bytes, index.toBytes());
+
+            // a truncated file: CorruptIndexException, itself an IOException, naming the file
+            Path truncated = Files.write(tmp.resolve("truncated.nkx"), Arrays.copyOf(bytes, bytes.length / 2));
+            CorruptIndexException e4 = fails(CorruptIndexException.class, "CORRUPT", () -> Index.load(truncated));
+            assertEquals(Status.CORRUPT, e4.status());
+            assertTrue(e4 instanceof java.io.IOException);
+            assertTrue(e4.getMessage().contains(truncated.toString()), e4.getMessage());
 
             // every truncation is CORRUPT, in a file and in a byte array
             for (int len = 0; len < bytes.length; len += Math.max(1, len / 3)) {
@@ -236,7 +267,7 @@ class BadInputTest {
                 byte[] bad = bytes.clone();
                 int at = i < bytes.length ? i : r.nextInt(bytes.length);
                 bad[at] ^= (byte) (1 + r.nextInt(255));
-                NearkitException e = assertThrows(NearkitException.class, () -> Index.fromBytes(bad).close());
+                Exception e = assertThrows(Exception.class, () -> Index.fromBytes(bad).close());
                 assertTrue(e instanceof CorruptIndexException || e instanceof NearkitUnsupportedException,
                         "byte " + at + ": " + e);
             }
@@ -259,7 +290,7 @@ class BadInputTest {
     @Test
     void pathWithNul() {
         try (Index index = TestData.flat(3, 2)) {
-            assertThrows(Exception.class, () -> index.save(tmp.resolve("a\0b")));
+            assertThrows(IllegalArgumentException.class, () -> index.save(tmp.resolve("a\0b")));
         }
     }
 
@@ -272,10 +303,22 @@ class BadInputTest {
         }
         assertEquals("UNKNOWN", NativeLib.statusName(12345));
         assertEquals(Status.UNKNOWN, Status.fromCode(12345));
-        Throwable t = NativeSupport.error(12345, "x".getBytes());
+        Throwable t = NativeSupport.error(12345, "x".getBytes(), 0);
         assertTrue(t instanceof NearkitException && ((NearkitException) t).status() == Status.UNKNOWN);
         // a message that is not valid UTF-8 still becomes a string
-        Throwable u = NativeSupport.error(3, new byte[] {(byte) 0xff, 'a'});
-        assertTrue(u.getMessage().startsWith("IO: "));
+        Throwable u = NativeSupport.error(3, new byte[] {(byte) 0xff, 'a'}, 1 << 3);
+        assertTrue(u instanceof NearkitIOException && u.getMessage().startsWith("IO: "), u.toString());
+        // IO and CORRUPT become checked exceptions only where the native method declares them
+        int io = (1 << Status.IO.code()) | (1 << Status.CORRUPT.code());
+        assertTrue(NativeSupport.error(4, "c".getBytes(), io) instanceof CorruptIndexException);
+        assertTrue(NativeSupport.error(4, "c".getBytes(), 1 << 4) instanceof CorruptIndexException);
+        for (int code : new int[] {3, 4}) {
+            Throwable w = NativeSupport.error(code, "w".getBytes(), 0);
+            assertTrue(w instanceof java.io.UncheckedIOException && w.getCause() instanceof NearkitIOException,
+                    w.toString());
+            assertEquals(Status.fromCode(code), ((NearkitIOException) w.getCause()).status());
+        }
+        Throwable onlyCorrupt = NativeSupport.error(3, "io".getBytes(), 1 << 4);
+        assertTrue(onlyCorrupt instanceof java.io.UncheckedIOException, onlyCorrupt.toString());
     }
 }

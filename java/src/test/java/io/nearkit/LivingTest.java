@@ -10,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.BitSet;
@@ -136,7 +137,7 @@ class LivingTest {
     // ---- remove, get, contains, compact ----------------------------------------------------------
 
     @Test
-    void removeGetContains() {
+    void removeGetContains() throws IOException {
         float[] v = TestData.floats(200, DIM, 1);
         try (Index index = flat(v, null, 1)) {
             assumeRemoves(index);
