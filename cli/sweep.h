@@ -32,7 +32,7 @@ int cli_parse_sweep(double *values, size_t *count, const char *text);
 /* Searches `queries` (k neighbours each, `threads` threads) at each value of the setting: the
  * `count` given ones, or when count is 0 a default sweep doubling from the setting's smallest
  * useful value (k for ef_search and search_k) up to its bound or the index's count, stopping
- * once recall reaches 1. `truth` holds int32 ids, one row per query, at least k columns.
+ * once recall reaches 0.999. `truth` holds int32 ids, one row per query, at least k columns.
  * Returns 0, or -1 after printing an error. */
 int cli_run_sweep(cli_sweep *out, const nearkit_index *index, const cli_vectors *queries,
                   uint64_t k, uint32_t threads, const cli_matrix *truth, const double *values,
