@@ -16,6 +16,19 @@ if(NOT Python3_FOUND)
   return()
 endif()
 
+# ann-benchmarks' HDF5 files: a tiny writer (tests/cli/h5_writer.c) makes good and bad ones, so
+# the Python tests need no h5py (every group gets its path, cli.valgrind uses it too). Without
+# HDF5 the tests check the "no HDF5 support" error.
+get_property(_nk_hdf5 GLOBAL PROPERTY NEARKIT_CLI_HDF5_FOUND)
+set(_nk_hdf5_env "")
+if(_nk_hdf5)
+  add_executable(nearkit_h5_writer "${CMAKE_CURRENT_LIST_DIR}/h5_writer.c")
+  set_target_properties(nearkit_h5_writer PROPERTIES
+                        RUNTIME_OUTPUT_DIRECTORY "${NEARKIT_BINARY_DIR}/tests/cli")
+  nearkit_cli_use_hdf5(nearkit_h5_writer)
+  set(_nk_hdf5_env "NEARKIT_H5_WRITER=$<TARGET_FILE:nearkit_h5_writer>")
+endif()
+
 # test name -> unittest classes of tests/cli/test_cli.py
 set(_nk_cli_groups
     "roundtrip:RoundTrip Bench RuleSelfTest"
@@ -24,7 +37,8 @@ set(_nk_cli_groups
     "golden:Golden"
     "living:Living"
     "tune:Tune"
-    "valgrind:Valgrind")
+    "hdf5:Hdf5"
+    "valgrind:Valgrind Hdf5Valgrind")
 foreach(_group IN LISTS _nk_cli_groups)
   string(REPLACE ":" ";" _parts "${_group}")
   list(GET _parts 0 _name)
@@ -35,25 +49,8 @@ foreach(_group IN LISTS _nk_cli_groups)
                    $<TARGET_FILE:nearkit_cli> ${_classes})
   # unittest prints "skipped '<reason>'" (no golden manifest yet, no valgrind)
   set_tests_properties(cli.${_name} PROPERTIES LABELS "cli" TIMEOUT 900
-                       SKIP_REGULAR_EXPRESSION "OK \\(skipped=")
+                       SKIP_REGULAR_EXPRESSION "OK \\(skipped=" ENVIRONMENT "${_nk_hdf5_env}")
 endforeach()
-
-# ann-benchmarks' HDF5 files: a tiny writer (tests/cli/h5_writer.c) makes good and bad ones, so
-# the Python tests need no h5py. Without HDF5 the tests check the "no HDF5 support" error.
-get_property(_nk_hdf5 GLOBAL PROPERTY NEARKIT_CLI_HDF5_FOUND)
-set(_nk_hdf5_env "")
-if(_nk_hdf5)
-  add_executable(nearkit_h5_writer "${CMAKE_CURRENT_LIST_DIR}/h5_writer.c")
-  set_target_properties(nearkit_h5_writer PROPERTIES
-                        RUNTIME_OUTPUT_DIRECTORY "${NEARKIT_BINARY_DIR}/tests/cli")
-  nearkit_cli_use_hdf5(nearkit_h5_writer)
-  set(_nk_hdf5_env "NEARKIT_H5_WRITER=$<TARGET_FILE:nearkit_h5_writer>")
-endif()
-add_test(NAME cli.hdf5
-         COMMAND ${Python3_EXECUTABLE} "${CMAKE_CURRENT_LIST_DIR}/test_cli.py"
-                 $<TARGET_FILE:nearkit_cli> Hdf5)
-set_tests_properties(cli.hdf5 PROPERTIES LABELS "cli" TIMEOUT 900 ENVIRONMENT "${_nk_hdf5_env}"
-                     SKIP_REGULAR_EXPRESSION "OK \\(skipped=")
 
 # The same tests (valgrind aside) on a copy of the program built with AddressSanitizer and
 # UndefinedBehaviorSanitizer against the sanitized library, when tests/CMakeLists.txt makes one.
@@ -72,5 +69,5 @@ if(TARGET nearkit_asan AND DEFINED NEARKIT_SANITIZE)
            COMMAND ${Python3_EXECUTABLE} "${CMAKE_CURRENT_LIST_DIR}/test_cli.py"
                    $<TARGET_FILE:nearkit_cli_asan> RoundTrip Bench Errors Demo Golden Living Hdf5)
   set_tests_properties(cli.asan PROPERTIES LABELS "cli" TIMEOUT 900
-                       ENVIRONMENT "ASAN_OPTIONS=detect_leaks=1:abort_on_error=0;UBSAN_OPTIONS=print_stacktrace=1;${_nk_hdf5_env}")
+                       ENVIRONMENT "ASAN_OPTIONS=detect_leaks=1:abort_on_error=0;UBSAN_OPTIONS=print_stacktrace=1;LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_LIST_DIR}/lsan_hdf5.supp:print_suppressions=0;${_nk_hdf5_env}")
 endif()

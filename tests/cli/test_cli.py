@@ -1104,8 +1104,8 @@ def hdf5_build_info():
     return "no"
 
 
-class Hdf5(Base):
-    """ann-benchmarks dataset files: build / search / bench on them, and bad files."""
+class Hdf5Files(Base):
+    """Writing ann-benchmarks dataset files for the tests (no tests of its own)."""
 
     def setUp(self):
         super().setUp()
@@ -1142,6 +1142,10 @@ class Hdf5(Base):
                  "neighbors": ("i32", (20, k), ids)}
         parts.update(override)
         return self.h5(name, distance=distance, **{n: v for n, v in parts.items() if v})
+
+
+class Hdf5(Hdf5Files):
+    """ann-benchmarks dataset files: build / search / bench on them, and bad files."""
 
     def machine(self, *args):
         _, out, _ = run("bench", "--machine", *args)
@@ -1288,6 +1292,9 @@ class Hdf5(Base):
                 lines = err.splitlines()
                 self.assertEqual(len(lines), 1, "variant %d: %r" % (i, err[-2000:]))
                 self.assertTrue(lines[0].startswith("nearkit: error: "), lines[0])
+
+class Hdf5Valgrind(Hdf5Files):
+    """No leaks or memory errors reading .hdf5 files (skipped without valgrind)."""
 
     def test_memcheck(self):
         vg = shutil.which("valgrind")
