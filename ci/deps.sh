@@ -25,6 +25,9 @@ apt_install() {
 export -f apt_install
 
 apt_install build-essential cmake ninja-build libopenblas-pthread-dev python3 binutils pkgconf
+# the HDF5 C library: the CLI reads ann-benchmarks' .hdf5 dataset files with it (optional to
+# the build, which says whether it found it)
+apt_install libhdf5-dev
 # clang and its libFuzzer runtime: ctest builds and runs the fuzz harnesses (tests/fuzz)
 apt_install clang-14 libclang-rt-14-dev
 

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "annfile.h"
 #include "commands.h"
 #include "common.h"
 #include "engine.h"
@@ -14,7 +15,8 @@ static const char usage[] =
     "                     BASE OUT.nkx\n"
     "\n"
     "Reads the base vectors, builds an index of kind K over them (ids are the row numbers,\n"
-    "from 0) and saves it to OUT.nkx.\n"
+    "from 0) and saves it to OUT.nkx. BASE may be an ann-benchmarks .hdf5 file: its 'train'\n"
+    "vectors are indexed, with the metric its 'distance' attribute names (--metric optional).\n"
     "\n"
     "  --kind K      index kind (default flat); 'nearkit --help' lists this library's kinds\n"
     "  --metric M    l2, l1, linf, cosine, ip, or hamming (binary vectors)\n"
@@ -57,13 +59,16 @@ int cmd_build(int argc, char **argv) {
         cli_error("build needs BASE and OUT.nkx (see 'nearkit build --help')");
         return CLI_EXIT_USAGE;
     }
-    if (!a.metric) {
+    int hdf5 = cli_is_hdf5_path(pos[0]);
+    if (!a.metric && !hdf5) {
         cli_error("build needs --metric (l2, l1, linf, cosine, ip or hamming)");
         return CLI_EXIT_USAGE;
     }
     cli_build_config config = {0};
     config.params = a.params;
-    if (cli_kind_from_name(&config.kind, a.kind) || cli_metric_from_name(&config.metric, a.metric) ||
+    if (hdf5 && cli_hdf5_metric(&config.metric, pos[0], a.metric) != 0) return CLI_EXIT_FAILURE;
+    if (cli_kind_from_name(&config.kind, a.kind) ||
+        (!hdf5 && cli_metric_from_name(&config.metric, a.metric)) ||
         cli_parse_u32(&config.threads, a.threads, "--threads", 0, 1u << 16) ||
         cli_parse_u64(&config.seed, a.seed, "--seed", 0, UINT64_MAX) ||
         cli_check_kind_metric(config.kind, config.metric))
@@ -71,7 +76,7 @@ int cmd_build(int argc, char **argv) {
 
     if (check_output_is_not_input(pos[0], pos[1])) return CLI_EXIT_FAILURE;
     cli_vectors base;
-    if (cli_read_vectors(&base, pos[0], cli_metric_vector_type(config.metric)) != 0)
+    if (cli_read_input_vectors(&base, pos[0], cli_metric_vector_type(config.metric), "train") != 0)
         return CLI_EXIT_FAILURE;
     int rc = CLI_EXIT_FAILURE;
     nearkit_index *index = NULL;

@@ -196,7 +196,7 @@ int cmd_search(int argc, char **argv) {
         filter.ids = allowed;
     }
     if ((a.params && cli_apply_params(index, a.params) != 0) ||
-        cli_read_vectors(&queries, pos[1], nearkit_index_vector_type(index)) != 0 ||
+        cli_read_input_vectors(&queries, pos[1], nearkit_index_vector_type(index), "test") != 0 ||
         cli_check_vectors(index, &queries, pos[1]) != 0)
         goto done;
     job.index = index;

@@ -105,7 +105,7 @@ int cmd_tune(int argc, char **argv) {
     int rc = CLI_EXIT_FAILURE;
     cli_vectors queries = {0};
     nearkit_tune_result result = NEARKIT_TUNE_RESULT_INIT;
-    if (cli_read_vectors(&queries, a.queries, nearkit_index_vector_type(index)) != 0 ||
+    if (cli_read_input_vectors(&queries, a.queries, nearkit_index_vector_type(index), "test") != 0 ||
         cli_check_vectors(index, &queries, a.queries) != 0)
         goto done;
     st = nearkit_index_tune(&result, index, queries.type, queries.data, queries.n, &options);

@@ -106,9 +106,17 @@ int cli_check_vectors(const nearkit_index *index, const cli_vectors *v, const ch
 
 int cli_search_knn(int64_t *ids, float *distances, double *seconds, const nearkit_index *index,
                    const cli_vectors *queries, uint64_t k, uint32_t threads) {
+    return cli_search_knn_with(ids, distances, seconds, index, queries, k, threads, NULL);
+}
+
+int cli_search_knn_with(int64_t *ids, float *distances, double *seconds,
+                        const nearkit_index *index, const cli_vectors *queries, uint64_t k,
+                        uint32_t threads, const nearkit_param_value *param) {
     nearkit_search_options options;
     nearkit_search_options_init(&options);
     options.num_threads = threads;
+    options.params = param;
+    options.n_params = param ? 1 : 0;
     char label[64];
     snprintf(label, sizeof label, "searching %s", kind_label(nearkit_index_kind(index)));
     cli_progress bar;

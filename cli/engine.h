@@ -30,6 +30,11 @@ int cli_check_vectors(const nearkit_index *index, const cli_vectors *v, const ch
 int cli_search_knn(int64_t *ids, float *distances, double *seconds, const nearkit_index *index,
                    const cli_vectors *queries, uint64_t k, uint32_t threads);
 
+/* As cli_search_knn with `param` (or none, NULL) set for these searches only. */
+int cli_search_knn_with(int64_t *ids, float *distances, double *seconds,
+                        const nearkit_index *index, const cli_vectors *queries, uint64_t k,
+                        uint32_t threads, const nearkit_param_value *param);
+
 /* Number of queries per search call: everything at once unless progress bars are shown. */
 uint64_t cli_batch_size(uint64_t n);
 

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "annfile.h"
 #include "commands.h"
 #include "common.h"
 
@@ -14,7 +15,11 @@ const char cli_formats_help[] =
     "  .ivecs  int32 rows: ground-truth neighbour ids\n"
     "  .npy    a 2-d C-order little-endian array of float32, float64 (converted), uint8\n"
     "  .csv    numbers separated by commas, one vector a line; a non-numeric first line is a\n"
-    "          header and skipped (for hamming: bytes 0..255)\n";
+    "          header and skipped (for hamming: bytes 0..255)\n"
+    "  .hdf5   an ann-benchmarks dataset file (also .h5): its 'train' vectors are the BASE of\n"
+    "          build, its 'test' vectors the QUERIES of search, and bench takes it alone\n"
+    "          (train, test, neighbors); its 'distance' attribute gives the metric (euclidean,\n"
+    "          angular = cosine, hamming on 0/1 bits, dot = ip). Needs a build with HDF5.\n";
 
 typedef struct command {
     const char *name;
@@ -36,6 +41,9 @@ static const command commands[] = {
 static void print_version(void) {
     printf("nearkit %s (ABI %lu; built against header %s, ABI %d)\n", nearkit_version_string(),
            (unsigned long)nearkit_abi_version(), NEARKIT_VERSION_STRING, NEARKIT_ABI_VERSION);
+    const char *hdf5 = cli_hdf5_version();
+    if (hdf5) printf("hdf5: yes (HDF5 %s; reads ann-benchmarks .hdf5 files)\n", hdf5);
+    else printf("hdf5: no (this build has no HDF5 support)\n");
 }
 
 static void print_help(void) {

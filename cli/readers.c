@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "annfile.h"
 #include "common.h"
 
 /* ---- Element types ----------------------------------------------------------------------------- */
@@ -675,7 +676,12 @@ int cli_read_matrix(cli_matrix *out, const char *path) {
     if (cli_has_extension(path, "ivecs")) return read_vecs(out, path, CLI_ELEM_I32);
     if (cli_has_extension(path, "npy")) return read_npy(out, path);
     if (cli_has_extension(path, "csv")) return read_csv(out, path);
-    return cli_error("%s: unknown file type '.%s' (use .fvecs, .bvecs, .ivecs, .npy or .csv)",
+    if (cli_is_hdf5_path(path))
+        return cli_error("%s: an ann-benchmarks .hdf5 file is given whole: as BASE of build, "
+                         "QUERIES of search, or alone to bench",
+                         path);
+    return cli_error("%s: unknown file type '.%s' (use .fvecs, .bvecs, .ivecs, .npy, .csv or "
+                     ".hdf5)",
                      path, cli_extension(path));
 }
 
@@ -752,6 +758,12 @@ int cli_vectors_from_matrix(cli_vectors *out, cli_matrix *m, nearkit_vector_type
     if (m->rows == 0) return cli_error("%s holds no vectors", what);
     if (m->cols == 0) return cli_error("%s has vectors of dimension 0", what);
     return type == NEARKIT_VECTOR_BINARY ? to_binary(out, m, what) : to_float(out, m, what);
+}
+
+int cli_read_input_vectors(cli_vectors *out, const char *path, nearkit_vector_type type,
+                           const char *hdf5_dataset) {
+    if (cli_is_hdf5_path(path)) return cli_hdf5_read_vectors(out, path, hdf5_dataset, type);
+    return cli_read_vectors(out, path, type);
 }
 
 int cli_read_vectors(cli_vectors *out, const char *path, nearkit_vector_type type) {

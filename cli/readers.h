@@ -4,6 +4,7 @@
  *   .ivecs  per row an int32 count then that many int32            -> CLI_ELEM_I32
  *   .npy    2-d, C order, little-endian float32 / float64 (converted to float32) / uint8 /
  *           int32 / int64 (converted to int32, for ground truth)
+ *   .hdf5   ann-benchmarks' dataset files, through cli_read_input_vectors (annfile.h)
  *   .csv    numbers separated by commas, one row a line; a first line that is not numeric is
  *           taken for a header and skipped                           -> CLI_ELEM_F32
  * Every length is checked against the file's size; every row must have the same width. On any
@@ -52,6 +53,10 @@ int cli_vectors_from_matrix(cli_vectors *out, cli_matrix *m, nearkit_vector_type
                             const char *what);
 /* Reads a file and converts it as above. */
 int cli_read_vectors(cli_vectors *out, const char *path, nearkit_vector_type type);
+/* As cli_read_vectors, also taking an ann-benchmarks .hdf5 / .h5 file, of which the dataset
+ * `hdf5_dataset` ("train" for base vectors, "test" for queries) is read (annfile.h). */
+int cli_read_input_vectors(cli_vectors *out, const char *path, nearkit_vector_type type,
+                           const char *hdf5_dataset);
 void cli_vectors_free(cli_vectors *v);
 /* Reads a text file of ids: decimal int64 values separated by white space (one a line, or
  * several), repeats allowed. An empty file gives no ids (*ids may then be NULL). *ids is owned

@@ -16,6 +16,19 @@ if(NOT Python3_FOUND)
   return()
 endif()
 
+# ann-benchmarks' HDF5 files: a tiny writer (tests/cli/h5_writer.c) makes good and bad ones, so
+# the Python tests need no h5py (every group gets its path, cli.valgrind uses it too). Without
+# HDF5 the tests check the "no HDF5 support" error.
+get_property(_nk_hdf5 GLOBAL PROPERTY NEARKIT_CLI_HDF5_FOUND)
+set(_nk_hdf5_env "")
+if(_nk_hdf5)
+  add_executable(nearkit_h5_writer "${CMAKE_CURRENT_LIST_DIR}/h5_writer.c")
+  set_target_properties(nearkit_h5_writer PROPERTIES
+                        RUNTIME_OUTPUT_DIRECTORY "${NEARKIT_BINARY_DIR}/tests/cli")
+  nearkit_cli_use_hdf5(nearkit_h5_writer)
+  set(_nk_hdf5_env "NEARKIT_H5_WRITER=$<TARGET_FILE:nearkit_h5_writer>")
+endif()
+
 # test name -> unittest classes of tests/cli/test_cli.py
 set(_nk_cli_groups
     "roundtrip:RoundTrip Bench RuleSelfTest"
@@ -24,7 +37,8 @@ set(_nk_cli_groups
     "golden:Golden"
     "living:Living"
     "tune:Tune"
-    "valgrind:Valgrind")
+    "hdf5:Hdf5"
+    "valgrind:Valgrind Hdf5Valgrind")
 foreach(_group IN LISTS _nk_cli_groups)
   string(REPLACE ":" ";" _parts "${_group}")
   list(GET _parts 0 _name)
@@ -35,7 +49,7 @@ foreach(_group IN LISTS _nk_cli_groups)
                    $<TARGET_FILE:nearkit_cli> ${_classes})
   # unittest prints "skipped '<reason>'" (no golden manifest yet, no valgrind)
   set_tests_properties(cli.${_name} PROPERTIES LABELS "cli" TIMEOUT 900
-                       SKIP_REGULAR_EXPRESSION "OK \\(skipped=")
+                       SKIP_REGULAR_EXPRESSION "OK \\(skipped=" ENVIRONMENT "${_nk_hdf5_env}")
 endforeach()
 
 # The same tests (valgrind aside) on a copy of the program built with AddressSanitizer and
@@ -48,11 +62,12 @@ if(TARGET nearkit_asan AND DEFINED NEARKIT_SANITIZE)
   target_compile_definitions(nearkit_cli_asan PRIVATE NEARKIT_STATIC)
   target_compile_options(nearkit_cli_asan PRIVATE ${NEARKIT_SANITIZE} -g)
   target_link_libraries(nearkit_cli_asan PRIVATE nearkit_asan m)
+  nearkit_cli_use_hdf5(nearkit_cli_asan)
   set_target_properties(nearkit_cli_asan PROPERTIES OUTPUT_NAME nearkit_asan
                         RUNTIME_OUTPUT_DIRECTORY "${NEARKIT_BINARY_DIR}/tests/cli")
   add_test(NAME cli.asan
            COMMAND ${Python3_EXECUTABLE} "${CMAKE_CURRENT_LIST_DIR}/test_cli.py"
-                   $<TARGET_FILE:nearkit_cli_asan> RoundTrip Bench Errors Demo Golden Living)
+                   $<TARGET_FILE:nearkit_cli_asan> RoundTrip Bench Errors Demo Golden Living Hdf5)
   set_tests_properties(cli.asan PROPERTIES LABELS "cli" TIMEOUT 900
-                       ENVIRONMENT "ASAN_OPTIONS=detect_leaks=1:abort_on_error=0;UBSAN_OPTIONS=print_stacktrace=1")
+                       ENVIRONMENT "ASAN_OPTIONS=detect_leaks=1:abort_on_error=0;UBSAN_OPTIONS=print_stacktrace=1;LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_LIST_DIR}/lsan_hdf5.supp:print_suppressions=0;${_nk_hdf5_env}")
 endif()

@@ -250,6 +250,19 @@ class Base(unittest.TestCase):
     def path(self, name):
         return os.path.join(self.dir, name)
 
+    def fails(self, *args, contains=None, code=None):
+        """Runs nearkit expecting one 'nearkit: error:' line on stderr and a failing exit."""
+        rc, out, err = run(*args, check=False)
+        self.assertGreater(rc, 0, "expected failure (no signal) for %r, got %d" % (args, rc))
+        if code is not None:
+            self.assertEqual(rc, code)
+        lines = err.splitlines()
+        self.assertEqual(len(lines), 1, "stderr of %r: %r" % (args, err))
+        self.assertTrue(lines[0].startswith("nearkit: error: "), lines[0])
+        if contains:
+            self.assertIn(contains, lines[0])
+        return lines[0]
+
     def check_knn(self, metric, base, queries, k, ids, dists):
         eids, edists = brute_knn(metric, base, queries, k)
         self.assertEqual(len(ids), len(queries))
@@ -532,18 +545,6 @@ class Errors(Base):
         write_vecs(self.path("q.fvecs"), self.queries, "f")
         self.index = self.path("i.nkx")
         run("build", "--metric", "l2", self.path("b.fvecs"), self.index)
-
-    def fails(self, *args, contains=None, code=None):
-        rc, out, err = run(*args, check=False)
-        self.assertGreater(rc, 0, "expected failure (no signal) for %r, got %d" % (args, rc))
-        if code is not None:
-            self.assertEqual(rc, code)
-        lines = err.splitlines()
-        self.assertEqual(len(lines), 1, "stderr of %r: %r" % (args, err))
-        self.assertTrue(lines[0].startswith("nearkit: error: "), lines[0])
-        if contains:
-            self.assertIn(contains, lines[0])
-        return lines[0]
 
     def test_missing_file(self):
         self.fails("build", "--metric", "l2", self.path("nope.fvecs"), self.path("o.nkx"),
@@ -1078,6 +1079,239 @@ class Living(Base):
                 self.assertIn(contains, lines[0])
         _, info, _ = run("info", index)
         self.assertIn("count       60", info)  # no failed remove touched the file
+
+# ------------------------------------------------------------------------------------------------
+# ann-benchmarks' HDF5 files
+# ------------------------------------------------------------------------------------------------
+
+H5_CODES = {"f32": "f", "f64": "d", "i32": "i", "i64": "q", "u8": "B", "bool": "B"}
+
+
+def pack_bits(row):
+    """0/1 values -> bytes, least significant bit first (the CLI's binary vectors)."""
+    out = [0] * ((len(row) + 7) // 8)
+    for c, v in enumerate(row):
+        out[c // 8] |= v << (c % 8)
+    return out
+
+
+def hdf5_build_info():
+    """'yes' or 'no': whether this nearkit reads .hdf5 files (from --version)."""
+    _, out, _ = run("--version")
+    for line in out.splitlines():
+        if line.startswith("hdf5: "):
+            return line.split()[1]
+    return "no"
+
+
+class Hdf5Files(Base):
+    """Writing ann-benchmarks dataset files for the tests (no tests of its own)."""
+
+    def setUp(self):
+        super().setUp()
+        self.writer = os.environ.get("NEARKIT_H5_WRITER")
+        rng = random.Random(19)
+        self.train, self.test = random_rows(rng, 300, 8), random_rows(rng, 20, 8)
+
+    def need_hdf5(self):
+        if hdf5_build_info() != "yes":
+            self.skipTest("this nearkit has no HDF5 support")
+        if not self.writer:
+            self.skipTest("NEARKIT_H5_WRITER (tests/cli/h5_writer.c) not given")
+
+    def h5(self, name, distance="euclidean", fixed=False, **datasets):
+        """Writes NAME.hdf5; each dataset is (TYPE, shape, rows or flat values)."""
+        self.need_hdf5()
+        args = [self.writer, self.path(name)]
+        if distance is not None:
+            args.append(("fixed-distance=" if fixed else "distance=") + distance)
+        for dname, (dtype, shape, values) in sorted(datasets.items()):
+            flat = [v for r in values for v in r] if values and isinstance(values[0], list) \
+                else list(values)
+            raw = self.path(name + "." + dname + ".raw")
+            with open(raw, "wb") as f:
+                f.write(struct.pack("<%d%s" % (len(flat), H5_CODES[dtype]), *flat))
+            args.append("%s:%s:%s:%s" % (dname, dtype, "x".join(map(str, shape)), raw))
+        subprocess.run(args, check=True)
+        return self.path(name)
+
+    def dataset(self, name="d.hdf5", metric="l2", distance="euclidean", k=20, **override):
+        """A well-formed float dataset file (datasets replaceable through `override`)."""
+        ids, _ = brute_knn(metric, self.train, self.test, k)
+        parts = {"train": ("f32", (300, 8), self.train), "test": ("f32", (20, 8), self.test),
+                 "neighbors": ("i32", (20, k), ids)}
+        parts.update(override)
+        return self.h5(name, distance=distance, **{n: v for n, v in parts.items() if v})
+
+
+class Hdf5(Hdf5Files):
+    """ann-benchmarks dataset files: build / search / bench on them, and bad files."""
+
+    def machine(self, *args):
+        _, out, _ = run("bench", "--machine", *args)
+        return dict(line.split("=", 1) for line in out.splitlines())
+
+    def test_version_reports_hdf5(self):
+        info = hdf5_build_info()
+        self.assertIn(info, ("yes", "no"))
+        if info == "no":  # then every .hdf5 file is refused, clearly
+            with open(self.path("x.hdf5"), "wb") as f:
+                f.write(b"\x89HDF\r\n\x1a\n")
+            rc, _, err = run("build", self.path("x.hdf5"), self.path("o.nkx"), check=False)
+            self.assertEqual(rc, 1)
+            self.assertIn("this build has no HDF5 support", err)
+
+    def test_build_and_search_every_float_distance(self):
+        for distance, metric, fixed in (("euclidean", "l2", False), ("angular", "cosine", True),
+                                        ("dot", "ip", False)):
+            with self.subTest(distance=distance):
+                path = self.dataset("f.hdf5", metric, distance, fixed=False) if not fixed else \
+                    self.h5("f.hdf5", distance=distance, fixed=True,
+                            train=("f64", (300, 8), self.train), test=("f32", (20, 8), self.test))
+                index = self.path("f.nkx")
+                _, out, _ = run("build", "--kind", "flat", path, index)
+                self.assertIn("metric %s" % metric, out)
+                self.assertIn("300 vectors, dimension 8", out)
+                _, out, _ = run("search", "--k", 5, index, path)
+                ids, dists = parse_results(out)
+                self.check_knn(metric, self.train, self.test, 5, ids, dists)
+
+    def test_hamming_bits_are_packed(self):
+        rng = random.Random(20)
+        bits = [[rng.randrange(2) for _ in range(20)] for _ in range(100)]  # 20: padded to 24
+        qbits = [[rng.randrange(2) for _ in range(20)] for _ in range(10)]
+        for dtype in ("bool", "u8"):
+            with self.subTest(dtype=dtype):
+                path = self.h5("h.hdf5", distance="hamming", train=(dtype, (100, 20), bits),
+                               test=(dtype, (10, 20), qbits))
+                index = self.path("h.nkx")
+                _, out, _ = run("build", path, index)
+                self.assertIn("metric hamming", out)
+                _, out, _ = run("search", "--k", 4, index, path)
+                ids, dists = parse_results(out)
+                self.check_knn("hamming", [pack_bits(r) for r in bits],
+                               [pack_bits(r) for r in qbits], 4, ids, dists)
+
+    def test_bench_exact_kind(self):
+        v = self.machine("--k", "10", self.dataset())
+        want = {"kind": "flat", "metric": "l2", "count": "300", "queries": "20", "param": "none",
+                "points": "1"}
+        self.assertEqual({name: v[name] for name in want}, want)
+        self.assertAlmostEqual(float(v["point.0.recall"]), 1.0)
+        self.assertGreater(float(v["point.0.qps"]), 0)
+
+    def test_bench_sweeps_the_runtime_setting(self):
+        path = self.dataset()
+        table = kind_table()
+        for kind, param, extra in (("ivf_flat", "nprobe", ["--params", "nlist=8"]),
+                                   ("hnsw", "ef_search", []), ("rpforest", "search_k", [])):
+            if kind not in table:
+                continue
+            with self.subTest(kind=kind):
+                v = self.machine("--kind", kind, *extra, path)
+                self.assertEqual(v["param"], param)
+                n = int(v["points"])
+                self.assertGreaterEqual(n, 1)
+                values = [float(v["point.%d.value" % i]) for i in range(n)]
+                self.assertEqual(values, sorted(values))
+                for i in range(n):
+                    self.assertTrue(0 <= float(v["point.%d.recall" % i]) <= 1)
+                if kind == "ivf_flat":  # every list scanned at the end: exact
+                    self.assertEqual(values, [1, 2, 4, 8])
+                    self.assertAlmostEqual(float(v["point.3.recall"]), 1.0)
+                _, out, _ = run("bench", "--kind", kind, *extra, path)
+                self.assertRegex(out, r"%s\s+recall@10\s+QPS" % param)
+        if "hnsw" in table:
+            v = self.machine("--kind", "hnsw", "--sweep", "10,30", path)
+            self.assertEqual(v["points"], "2")
+            self.assertEqual((v["point.0.value"], v["point.1.value"]), ("10", "30"))
+
+    def test_metric_from_the_option_when_the_file_has_none(self):
+        path = self.dataset(distance=None)
+        v = self.machine("--metric", "l2", path)
+        self.assertAlmostEqual(float(v["point.0.recall"]), 1.0)
+
+    def test_bad_files(self):
+        ids, _ = brute_knn("l2", self.train, self.test, 20)
+        bad_ids = [r[:] for r in ids]
+        bad_ids[3][7] = 300
+        cases = [
+            (dict(test=None), "no dataset 'test'"),
+            (dict(neighbors=None), "no dataset 'neighbors'"),
+            (dict(train=("f32", (2400,), [0.0] * 2400)), "must be 2-d"),
+            (dict(train=("f32", (300, 4, 2), self.train)), "must be 2-d"),
+            (dict(test=("f32", (40, 4), self.test)), "'test' has dimension 4, 'train' 8"),
+            (dict(neighbors=("i32", (20, 20), bad_ids)), "id 300, outside the 300 rows"),
+            (dict(neighbors=("i32", (10, 20), ids[:10])), "10 rows for the 20 queries"),
+            (dict(neighbors=("i32", (20, 5), [r[:5] for r in ids])), "fewer than k = 10"),
+            (dict(neighbors=("f32", (20, 20), ids)), "must hold integer ids"),
+            (dict(train=("bool", (300, 8), [[0] * 8] * 300)), "must hold numbers"),
+        ]
+        for i, (override, contains) in enumerate(cases):
+            with self.subTest(contains=contains):
+                path = self.dataset("bad%d.hdf5" % i, **override)
+                self.fails("bench", path, contains=contains, code=1)
+        for distance, contains in (("chebyshev", "unknown distance 'chebyshev'"),
+                                   ("jaccard", "'jaccard' (sets) is not supported")):
+            path = self.dataset("dist.hdf5", distance=distance)
+            self.fails("build", path, self.path("o.nkx"), contains=contains, code=1)
+            self.fails("bench", path, contains=contains, code=1)
+        path = self.dataset("nodist.hdf5", distance=None)
+        self.fails("build", path, self.path("o.nkx"), contains="no 'distance' attribute", code=1)
+        self.fails("bench", "--metric", "cosine", self.dataset(), contains="disagrees", code=1)
+        bits = self.h5("b.hdf5", distance="hamming", train=("u8", (2, 8), [0, 1, 2] + [0] * 13))
+        self.fails("build", bits, self.path("o.nkx"),
+                   contains="holds 2; hamming vectors hold", code=1)
+        with open(self.path("junk.hdf5"), "wb") as f:
+            f.write(b"not hdf5 at all" * 10)
+        self.fails("build", self.path("junk.hdf5"), self.path("o.nkx"),
+                   contains="not an HDF5 file", code=1)
+        self.fails("bench", "--sweep", "1,x", self.dataset(), contains="--sweep", code=2)
+        self.fails("bench", "--sweep", "4", self.dataset(), contains="no runtime setting", code=1)
+        self.fails("build", self.path("missing.hdf5"), self.path("o.nkx"),
+                   contains="cannot open", code=1)
+
+    def test_damaged_files_never_crash(self):
+        """Truncations and flipped bytes of a good file: exit 0 or 1, one error line, no crash."""
+        with open(self.dataset(), "rb") as f:
+            good = f.read()
+        rng = random.Random(21)
+        variants = [good[:n] for n in range(0, len(good), max(1, len(good) // 40))]
+        for _ in range(120):
+            data = bytearray(good)
+            for _ in range(rng.choice((1, 2, 8))):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+            variants.append(bytes(data))
+        path = self.path("damaged.hdf5")
+        for i, data in enumerate(variants):
+            with open(path, "wb") as f:
+                f.write(data)
+            rc, _, err = run("bench", "--k", "5", path, check=False)
+            self.assertIn(rc, (0, 1), "variant %d: exit %d: %s" % (i, rc, err[-2000:]))
+            if rc == 1:
+                lines = err.splitlines()
+                self.assertEqual(len(lines), 1, "variant %d: %r" % (i, err[-2000:]))
+                self.assertTrue(lines[0].startswith("nearkit: error: "), lines[0])
+
+class Hdf5Valgrind(Hdf5Files):
+    """No leaks or memory errors reading .hdf5 files (skipped without valgrind)."""
+
+    def test_memcheck(self):
+        vg = shutil.which("valgrind")
+        if not vg:
+            self.skipTest("valgrind not installed")
+        path = self.dataset()
+        bad = self.dataset("bad.hdf5", test=("f32", (40, 4), self.test))
+        index = self.path("v.nkx")
+        for args, expect in ((["build", path, index], 0), (["search", "--k", "3", index, path], 0),
+                             (["bench", "--kind", "ivf_flat", "--params", "nlist=4", path], 0),
+                             (["bench", bad], 1)):
+            with self.subTest(args=args[0]):
+                p = subprocess.run([vg, "-q", "--leak-check=full", "--error-exitcode=99",
+                                    "--errors-for-leak-kinds=definite,indirect", NEARKIT] + args,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=600)
+                self.assertEqual(p.returncode, expect, p.stderr.decode("utf-8", "replace")[-3000:])
+
 
 if __name__ == "__main__":
     if len(sys.argv) < 2:
