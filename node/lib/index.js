@@ -48,13 +48,16 @@ function kindOf(x) {
 // Copies the plain array `src` (or a typed array row) into `out` from `at`. Only the JavaScript
 // type is checked here (and, for bytes, that the value is one: a Uint8Array would wrap 256 to 0
 // silently); values such as NaN go on to the library, which refuses them as it does in a typed
-// array. `where(i)` names element i in an error message (made only on an error).
-function copyNumbers(out, at, src, binary, where) {
+// array. Errors name the element as what[i], or what[row][i] for a row (row >= 0).
+function copyNumbers(out, at, src, binary, what, row) {
   const n = src.length;
   for (let i = 0; i < n; i++) {
     const x = src[i];
-    if (typeof x !== 'number') throw typeError(`${where(i)} must be a number, got ${kindOf(x)}`);
-    if (binary && (x & 255) !== x) throw rangeError(`${where(i)} must be a byte (an integer from 0 to 255), got ${x}`);
+    if (typeof x !== 'number' || (binary && (x & 255) !== x)) {
+      const where = row < 0 ? `${what}[${i}]` : `${what}[${row}][${i}]`;
+      if (typeof x !== 'number') throw typeError(`${where} must be a number, got ${kindOf(x)}`);
+      throw rangeError(`${where} must be a byte (an integer from 0 to 255), got ${x}`);
+    }
     out[at + i] = x;
   }
 }
@@ -72,7 +75,7 @@ function arrayVectors(array, info, what) {
   const n = array.length;
   if (n === 0 || !isRow(array[0])) {
     const out = binary ? new Uint8Array(n) : new Float32Array(n);
-    copyNumbers(out, 0, array, binary, (i) => `${what}[${i}]`);
+    copyNumbers(out, 0, array, binary, what, -1);
     return out;
   }
   const width = binary ? info.vectorBytes : info.dimension;
@@ -83,7 +86,7 @@ function arrayVectors(array, info, what) {
     if (row.length !== width) {
       throw rangeError(`${what}[${r}] has ${row.length} values; a vector of this index has ${width}${binary ? ' (bytes of packed bits)' : ''}`);
     }
-    copyNumbers(out, r * width, row, binary, (i) => `${what}[${r}][${i}]`);
+    copyNumbers(out, r * width, row, binary, what, r);
   }
   return out;
 }
@@ -249,19 +252,18 @@ function searchOptions(options) {
   return [optionalCount(options.numThreads, 'options.numThreads'), toFilter(options.filter), paramNames, paramValues];
 }
 
-const MAX_SAFE_ID = BigInt(Number.MAX_SAFE_INTEGER);
-
 // Result ids as numbers: a Float64Array, exact because every id is checked to be within
-// +-(2^53 - 1); a RangeError otherwise.
+// +-(2^53 - 1); a RangeError otherwise. (Number() of an id beyond that rounds to a magnitude of
+// at least 2^53, which is not a safe integer: one test on the converted value suffices.)
 function idsAsNumbers(ids) {
   const n = ids.length;
   const out = new Float64Array(n);
   for (let i = 0; i < n; i++) {
-    const id = ids[i];
-    if (id > MAX_SAFE_ID || id < -MAX_SAFE_ID) {
-      throw rangeError(`id ${id} (ids[${i}]) is beyond 2^53 - 1, where numbers are no longer exact; use the BigInt64Array ids`);
+    const id = Number(ids[i]);
+    if (!Number.isSafeInteger(id)) {
+      throw rangeError(`id ${ids[i]} (ids[${i}]) is beyond 2^53 - 1, where numbers are no longer exact; use the BigInt64Array ids`);
     }
-    out[i] = Number(id);
+    out[i] = id;
   }
   return out;
 }
@@ -270,10 +272,13 @@ function idsAsNumbers(ids) {
 // of decimal strings (all of them, so that a reader sees one type).
 function idsToJSON(ids) {
   const n = ids.length;
+  const out = new Array(n);
   for (let i = 0; i < n; i++) {
-    if (ids[i] > MAX_SAFE_ID || ids[i] < -MAX_SAFE_ID) return Array.from(ids, String);
+    const id = Number(ids[i]);
+    if (!Number.isSafeInteger(id)) return Array.from(ids, String);
+    out[i] = id;
   }
-  return Array.from(ids, Number);
+  return out;
 }
 
 // The addon returns [ids, distances] / [offsets, ids, distances]; the result objects are made here.
