@@ -123,7 +123,8 @@ export interface GetResult {
  *
  * Ids are a `BigInt64Array` because ids are signed 64-bit integers in the library (callers may
  * add any 64-bit id); the arrays are filled by the C library without a conversion. Use
- * `Number(ids[j])` where a number is more convenient; it is exact below 2^53.
+ * `idsAsNumbers()` (all, checked) or `Number(ids[j])` (one, exact below 2^53) where numbers are more
+ * convenient; `JSON.stringify(result)` works through `toJSON()`.
  * The synchronous search() gives `ids` and `distances` as views of one ArrayBuffer (ids first):
  * one allocation a call; searchAsync() gives each its own.
  */
