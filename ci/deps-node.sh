@@ -6,7 +6,8 @@
 #     /usr/include/node; Debian's are in libnode-dev.
 #   - A C toolchain, make, python3 (node-gyp), cmake/ninja and OpenBLAS for the core (also in
 #     ci/deps.sh's core list; repeated here so this file stands alone).
-#   - TypeScript, only to type-check the shipped index.d.ts in the package test.
+#   - TypeScript 5.2 or later (node/package.json's devDependency, installed globally here, so
+#     node/ needs no npm install and no lock file): type-checks index.d.ts in node_types.
 
 nearkit_deps_node() {
   if ! command -v node >/dev/null 2>&1; then
@@ -24,7 +25,8 @@ nearkit_deps_node() {
     return 1
   fi
   apt_install build-essential make python3 cmake ninja-build libopenblas-pthread-dev tar
-  if ! command -v tsc >/dev/null 2>&1; then
+  # 5.2 or later: the declarations' `[Symbol.dispose]` and the README's `using` (node_types)
+  if ! command -v tsc >/dev/null 2>&1 || ! tsc --version | grep -Eq 'Version (5\.([2-9]|[1-9][0-9])|[6-9]|[1-9][0-9])\.'; then
     npm install --global --no-audit --no-fund --loglevel=error typescript@5 >/dev/null
   fi
   node --version >/dev/null

@@ -1,5 +1,14 @@
 // TypeScript declarations of the nearkit Node.js package.
 
+declare global {
+  // `Symbol.dispose` (ES2026 explicit resource management) for projects whose `lib` does not yet
+  // declare it (TypeScript's `esnext.disposable` and @types/node declare it the same way), so that
+  // `Index` type-checks with any `lib`; `using` itself needs TypeScript 5.2 or later.
+  interface SymbolConstructor {
+    readonly dispose: unique symbol;
+  }
+}
+
 /** Names of index kinds; which exist depends on the library build (see `kinds()`). */
 export type KindName = 'flat' | 'vptree' | 'bktree' | 'ivf_flat' | 'mih' | 'ivf_binary' | (string & {});
 
@@ -20,7 +29,16 @@ export type ParamValue = number | bigint | boolean | string;
  * Float indexes also take float16 vectors: a `Float16Array` where the runtime has one, or a
  * `Uint16Array` of IEEE half bits, widened to float32 by the library (exactly).
  */
-export type Vectors = Float32Array | Uint8Array | Uint16Array;
+export type Vectors = Float32Array | Uint8Array | Uint16Array | VectorArray;
+
+/**
+ * Vectors as plain arrays, copied into a `Float32Array` (float indexes) or a `Uint8Array` (binary
+ * indexes: bytes, integers from 0 to 255) before the call: either flat and row-major like the typed
+ * arrays (`n * dimension` numbers), or one array (or typed array) per vector. A non-number is a
+ * `TypeError`, a row of the wrong length or a byte out of range a `RangeError`; NaN and infinities
+ * are refused by the library as in typed arrays.
+ */
+export type VectorArray = ReadonlyArray<number> | ReadonlyArray<ArrayLike<number>>;
 
 /** Ids of added vectors: a `BigInt64Array` is used as is; other arrays of integers are converted. */
 export type Ids = BigInt64Array | ReadonlyArray<number | bigint> | ArrayLike<number | bigint>;
@@ -105,7 +123,8 @@ export interface GetResult {
  *
  * Ids are a `BigInt64Array` because ids are signed 64-bit integers in the library (callers may
  * add any 64-bit id); the arrays are filled by the C library without a conversion. Use
- * `Number(ids[j])` where a number is more convenient; it is exact below 2^53.
+ * `idsAsNumbers()` (all, checked) or `Number(ids[j])` (one, exact below 2^53) where numbers are more
+ * convenient; `JSON.stringify(result)` works through `toJSON()`.
  * The synchronous search() gives `ids` and `distances` as views of one ArrayBuffer (ids first):
  * one allocation a call; searchAsync() gives each its own.
  */
@@ -115,6 +134,24 @@ export interface SearchResult {
   /** Neighbours per query. */
   k: number;
   /** Number of queries. */
+  count: number;
+  /**
+   * The ids as numbers, in the same layout (missing entries -1). A `RangeError` with code
+   * `ERR_OUT_OF_RANGE` if any id is beyond +-(2^53 - 1), where numbers are no longer exact.
+   */
+  idsAsNumbers(): Float64Array;
+  /** What `JSON.stringify(result)` writes (see `SearchResultJSON`). */
+  toJSON(): SearchResultJSON;
+}
+
+/**
+ * A k-NN result as JSON: plain arrays. `ids` are numbers when every id is within +-(2^53 - 1),
+ * otherwise all of them are decimal strings; a missing entry's distance (Infinity) is `null`.
+ */
+export interface SearchResultJSON {
+  ids: number[] | string[];
+  distances: (number | null)[];
+  k: number;
   count: number;
 }
 
@@ -155,6 +192,17 @@ export interface RangeResult {
   ids: BigInt64Array;
   distances: Float32Array;
   /** Number of queries. */
+  count: number;
+  /** The ids as numbers; a `RangeError` if any is beyond +-(2^53 - 1) (as `SearchResult`'s). */
+  idsAsNumbers(): Float64Array;
+  /** What `JSON.stringify(result)` writes: plain arrays, ids as in `SearchResultJSON`. */
+  toJSON(): RangeResultJSON;
+}
+
+export interface RangeResultJSON {
+  offsets: number[];
+  ids: number[] | string[];
+  distances: number[];
   count: number;
 }
 
@@ -315,6 +363,9 @@ export class Index {
    * Where the runtime defines `Symbol.dispose`, `using index = new Index(...)` closes it too.
    */
   close(): void;
+  /** close(): `using index = new Index(...)` closes the index at the end of the block. Defined
+   * where the runtime has `Symbol.dispose` (Node.js 18.18 / 20.4 and later). */
+  [Symbol.dispose](): void;
 }
 
 /** Every index kind compiled into the library. */

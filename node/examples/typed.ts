@@ -1,5 +1,5 @@
 // Type-checks the shipped declarations (tsc --noEmit --strict); not run.
-import { Index, kinds, SearchResult, RangeResult, KindInfo, NearkitError, GetResult, Filter } from 'nearkit';
+import { Index, kinds, SearchResult, RangeResult, KindInfo, NearkitError, GetResult, Filter, SearchResultJSON, Vectors } from 'nearkit';
 
 const index = new Index({ kind: 'flat', metric: 'cosine', dimension: 4, numThreads: 1, seed: 7n, params: { numThreads: 1 } });
 index.add(new Float32Array(8), [10, 11n]);
@@ -23,5 +23,17 @@ copy.removeAsync([11]).then((n: number) => n);
 index.setParam('numThreads', 2);
 const threads: number = index.getParam('num_threads');
 const kind: string = index.kind;
+// plain arrays: flat number[] or one array (or typed array) per vector
+index.add([0, 0, 0, 1, 0, 0, 1, 0], [12, 13]);
+index.add([[1, 0, 0, 0], new Float32Array(4)]);
+const rows: ReadonlyArray<readonly number[]> = [[1, 2, 3, 4]];
+const asVectors: Vectors = rows;
+const plain: SearchResult = index.search([[0, 1, 0, 0], [1, 0, 0, 0]], 2, { filter: [12, 13] });
+const numbers: Float64Array = plain.idsAsNumbers();
+const json: SearchResultJSON = plain.toJSON();
+const text: string = JSON.stringify(plain);
+const rangeNumbers: Float64Array = index.rangeSearch([0, 0, 1, 0], 0.5).idsAsNumbers();
+void index.searchAsync([0, 0, 1, 0], 1).then((r) => r.idsAsNumbers()[0]);
 index.close();
-void [first, d, row, all, threads, kind, removed, got, has];
+copy[Symbol.dispose]();
+void [first, d, row, all, threads, kind, removed, got, has, asVectors, numbers, json, text, rangeNumbers];

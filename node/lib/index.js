@@ -24,11 +24,71 @@ function typeError(message) {
   return codedError(TypeError, 'ERR_INVALID_ARG_TYPE', message);
 }
 
+function rangeError(message) {
+  return codedError(RangeError, 'ERR_OUT_OF_RANGE', message);
+}
+
 // A Float16Array (where the runtime has one) goes to the addon as float16 bits: a Uint16Array view
-// of the same memory, no copy; the library widens the halves to float32. Anything else as given.
+// of the same memory, no copy; the library widens the halves to float32. A plain array is copied
+// into the typed array the index takes (arrayVectors). Anything else as given (the addon reports
+// the type error).
 const Float16 = globalThis.Float16Array;
-function toVectors(v) {
+function toVectors(v, info, what) {
+  if (Array.isArray(v)) return arrayVectors(v, info, what);
   return Float16 !== undefined && v instanceof Float16 ? new Uint16Array(v.buffer, v.byteOffset, v.length) : v;
+}
+
+// Describes what a plain array held where a number was expected.
+function kindOf(x) {
+  if (x === null) return 'null';
+  if (Array.isArray(x)) return 'an array';
+  return typeof x === 'object' ? 'an object' : `a ${typeof x}`;
+}
+
+// Copies the plain array `src` (or a typed array row) into `out` from `at`. Only the JavaScript
+// type is checked here (and, for bytes, that the value is one: a Uint8Array would wrap 256 to 0
+// silently); values such as NaN go on to the library, which refuses them as it does in a typed
+// array. Errors name the element as what[i], or what[row][i] for a row (row >= 0).
+function copyNumbers(out, at, src, binary, what, row) {
+  const n = src.length;
+  for (let i = 0; i < n; i++) {
+    const x = src[i];
+    if (typeof x !== 'number' || (binary && (x & 255) !== x)) {
+      const where = row < 0 ? `${what}[${i}]` : `${what}[${row}][${i}]`;
+      if (typeof x !== 'number') throw typeError(`${where} must be a number, got ${kindOf(x)}`);
+      throw rangeError(`${where} must be a byte (an integer from 0 to 255), got ${x}`);
+    }
+    out[at + i] = x;
+  }
+}
+
+function isRow(x) {
+  return Array.isArray(x) || (ArrayBuffer.isView(x) && !(x instanceof DataView));
+}
+
+// number[] (row-major, like the typed arrays: n * dimension values, or n * dimension / 8 bytes of
+// packed bits for binary indexes) or an array of rows (each a number[] or typed array of one
+// vector) -> a Float32Array or a Uint8Array. A flat array's length is checked by the addon, as for
+// typed arrays; a row's here.
+function arrayVectors(array, info, what) {
+  const binary = info.vectorType === 'binary';
+  const n = array.length;
+  if (n === 0 || !isRow(array[0])) {
+    const out = binary ? new Uint8Array(n) : new Float32Array(n);
+    copyNumbers(out, 0, array, binary, what, -1);
+    return out;
+  }
+  const width = binary ? info.vectorBytes : info.dimension;
+  const out = binary ? new Uint8Array(n * width) : new Float32Array(n * width);
+  for (let r = 0; r < n; r++) {
+    const row = array[r];
+    if (!isRow(row)) throw typeError(`${what}[${r}] must be an array of numbers like ${what}[0], got ${kindOf(row)}`);
+    if (row.length !== width) {
+      throw rangeError(`${what}[${r}] has ${row.length} values; a vector of this index has ${width}${binary ? ' (bytes of packed bits)' : ''}`);
+    }
+    copyNumbers(out, r * width, row, binary, what, r);
+  }
+  return out;
 }
 
 // Parameter names: the C library uses snake_case ("leaf_size"); JavaScript callers may use either
@@ -192,11 +252,78 @@ function searchOptions(options) {
   return [optionalCount(options.numThreads, 'options.numThreads'), toFilter(options.filter), paramNames, paramValues];
 }
 
+// Result ids as numbers: a Float64Array, exact because every id is checked to be within
+// +-(2^53 - 1); a RangeError otherwise. (Number() of an id beyond that rounds to a magnitude of
+// at least 2^53, which is not a safe integer: one test on the converted value suffices.)
+function idsAsNumbers(ids) {
+  const n = ids.length;
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const id = Number(ids[i]);
+    if (!Number.isSafeInteger(id)) {
+      throw rangeError(`id ${ids[i]} (ids[${i}]) is beyond 2^53 - 1, where numbers are no longer exact; use the BigInt64Array ids`);
+    }
+    out[i] = id;
+  }
+  return out;
+}
+
+// Result ids for JSON: an array of numbers when every id is within +-(2^53 - 1), else an array
+// of decimal strings (all of them, so that a reader sees one type).
+function idsToJSON(ids) {
+  const n = ids.length;
+  const out = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const id = Number(ids[i]);
+    if (!Number.isSafeInteger(id)) return Array.from(ids, String);
+    out[i] = id;
+  }
+  return out;
+}
+
 // The addon returns [ids, distances] / [offsets, ids, distances]; the result objects are made here.
+// Classes rather than object literals only for their prototype methods (idsAsNumbers, toJSON):
+// the fields are the same own data properties.
+class SearchResult {
+  constructor(ids, distances, k, count) {
+    this.ids = ids;
+    this.distances = distances;
+    this.k = k;
+    this.count = count;
+  }
+
+  idsAsNumbers() {
+    return idsAsNumbers(this.ids);
+  }
+
+  // JSON has no Infinity: the distance of a missing entry (id -1) becomes null, as JSON.stringify
+  // writes every non-finite number.
+  toJSON() {
+    return { ids: idsToJSON(this.ids), distances: Array.from(this.distances), k: this.k, count: this.count };
+  }
+}
+
+class RangeResult {
+  constructor(offsets, ids, distances, count) {
+    this.offsets = offsets;
+    this.ids = ids;
+    this.distances = distances;
+    this.count = count;
+  }
+
+  idsAsNumbers() {
+    return idsAsNumbers(this.ids);
+  }
+
+  toJSON() {
+    return { offsets: Array.from(this.offsets), ids: idsToJSON(this.ids), distances: Array.from(this.distances), count: this.count };
+  }
+}
+
 function knnResult(pair, k) {
   const ids = pair[0];
   const kk = Number(k);
-  return { ids, distances: pair[1], k: kk, count: ids.length / kk };
+  return new SearchResult(ids, pair[1], kk, ids.length / kk);
 }
 
 function getResult(pair) {
@@ -205,7 +332,7 @@ function getResult(pair) {
 
 function rangeResult(triple) {
   const offsets = triple[0];
-  return { offsets, ids: triple[1], distances: triple[2], count: offsets.length - 1 };
+  return new RangeResult(offsets, triple[1], triple[2], offsets.length - 1);
 }
 
 // Runs fn and turns a synchronous throw into a rejected promise, so that the *Async methods always
@@ -330,19 +457,19 @@ class Index {
   }
 
   add(vectors, ids) {
-    native.add(Index.#of(this), toVectors(vectors), toIds(ids));
+    native.add(Index.#of(this), toVectors(vectors, this.#info, 'vectors'), toIds(ids));
   }
 
   addAsync(vectors, ids) {
-    return promised(() => native.addAsync(Index.#of(this), toVectors(vectors), toIds(ids)));
+    return promised(() => native.addAsync(Index.#of(this), toVectors(vectors, this.#info, 'vectors'), toIds(ids)));
   }
 
   train(vectors) {
-    native.train(Index.#of(this), toVectors(vectors));
+    native.train(Index.#of(this), toVectors(vectors, this.#info, 'vectors'));
   }
 
   trainAsync(vectors) {
-    return promised(() => native.trainAsync(Index.#of(this), toVectors(vectors)));
+    return promised(() => native.trainAsync(Index.#of(this), toVectors(vectors, this.#info, 'vectors')));
   }
 
   build() {
@@ -354,21 +481,21 @@ class Index {
   }
 
   search(queries, k, options) {
-    return knnResult(native.search(Index.#of(this), toVectors(queries), k, searchOptions(options)), k);
+    return knnResult(native.search(Index.#of(this), toVectors(queries, this.#info, 'queries'), k, searchOptions(options)), k);
   }
 
   searchAsync(queries, k, options) {
-    return promised(() => native.searchAsync(Index.#of(this), toVectors(queries), k, searchOptions(options))).then((pair) =>
+    return promised(() => native.searchAsync(Index.#of(this), toVectors(queries, this.#info, 'queries'), k, searchOptions(options))).then((pair) =>
       knnResult(pair, k)
     );
   }
 
   rangeSearch(queries, radius, options) {
-    return rangeResult(native.rangeSearch(Index.#of(this), toVectors(queries), radius, searchOptions(options)));
+    return rangeResult(native.rangeSearch(Index.#of(this), toVectors(queries, this.#info, 'queries'), radius, searchOptions(options)));
   }
 
   rangeSearchAsync(queries, radius, options) {
-    return promised(() => native.rangeSearchAsync(Index.#of(this), toVectors(queries), radius, searchOptions(options))).then(
+    return promised(() => native.rangeSearchAsync(Index.#of(this), toVectors(queries, this.#info, 'queries'), radius, searchOptions(options))).then(
       rangeResult
     );
   }
@@ -380,11 +507,11 @@ class Index {
    * options: {numThreads, maxValue, maxSeconds} (0 or absent: no limit).
    */
   tune(queries, k = 10, targetRecall = 0.95, options) {
-    return native.tune(Index.#of(this), toVectors(queries), k, targetRecall, tuneOptions(options));
+    return native.tune(Index.#of(this), toVectors(queries, this.#info, 'queries'), k, targetRecall, tuneOptions(options));
   }
 
   tuneAsync(queries, k = 10, targetRecall = 0.95, options) {
-    return promised(() => native.tuneAsync(Index.#of(this), toVectors(queries), k, targetRecall, tuneOptions(options)));
+    return promised(() => native.tuneAsync(Index.#of(this), toVectors(queries, this.#info, 'queries'), k, targetRecall, tuneOptions(options)));
   }
 
   /** Removes every vector carrying one of `ids`; returns how many were removed. */
@@ -485,7 +612,7 @@ class Index {
 if (typeof Symbol.dispose === 'symbol') {
   Object.defineProperty(Index.prototype, Symbol.dispose, {
     value: function dispose() {
-      this.close();
+      Index.prototype.close.call(this); // not this.close(): a TypeError for a non-Index receiver
     },
     writable: true,
     configurable: true,

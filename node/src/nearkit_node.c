@@ -426,7 +426,8 @@ static int nk_get_vectors(napi_env env, const nk_handle *h, napi_value value, co
     const int halves = !binary && is_typed && type == napi_uint16_array;
     if (!is_typed || (binary ? type != napi_uint8_array : type != napi_float32_array && !halves)) {
         snprintf(message, sizeof message, "%s must be a %s for this %s index", what,
-                 binary ? "Uint8Array (or Buffer)" : "Float32Array (or Float16Array / Uint16Array of float16 bits)",
+                 binary ? "Uint8Array (or Buffer, or an array of bytes)"
+                        : "Float32Array (or Float16Array / Uint16Array of float16 bits, or an array of numbers)",
                  binary ? "binary" : "float32");
         nk_throw_type(env, message);
         return -1;

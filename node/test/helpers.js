@@ -1,5 +1,6 @@
 'use strict';
 // Shared test helpers: locations, TEXMEX readers, the golden manifest's comparison rule.
+const assert = require('node:assert/strict');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
@@ -178,7 +179,42 @@ function randomVectors(n, dim, seed = 1) {
   return out;
 }
 
+/**
+ * Asserts that fn() throws a `Ctor` (an Error by default) with `code` and a non-empty message,
+ * matching `pattern` when one is given.
+ */
+function expectError(fn, code, Ctor = Error, pattern) {
+  assert.throws(fn, (e) => {
+    assert.ok(e instanceof Ctor, `expected a ${Ctor.name}, got ${e && e.constructor && e.constructor.name}: ${e && e.message}`);
+    assert.equal(e.code, code, `code of: ${e.message}`);
+    assert.equal(typeof e.message, 'string');
+    assert.ok(e.message.length > 0);
+    if (pattern) assert.match(e.message, pattern);
+    return true;
+  });
+}
+
+/**
+ * Asserts that an async method rejects instead of throwing: `promiseOrFn` (a Promise, or a function
+ * returning one, called here) rejects with a `Ctor` with `code`, matching `pattern` if given.
+ */
+async function expectRejection(promiseOrFn, code, Ctor = Error, pattern) {
+  let promise;
+  assert.doesNotThrow(() => {
+    promise = typeof promiseOrFn === 'function' ? promiseOrFn() : promiseOrFn;
+  }, 'async methods reject instead of throwing');
+  assert.ok(promise instanceof Promise);
+  await assert.rejects(promise, (e) => {
+    assert.ok(e instanceof Ctor, `expected a ${Ctor.name}: ${e && e.message}`);
+    assert.equal(e.code, code, e.message);
+    if (pattern) assert.match(e.message, pattern);
+    return true;
+  });
+}
+
 module.exports = {
+  expectError,
+  expectRejection,
   nodeRoot,
   repoRoot,
   goldenDir,

@@ -6,32 +6,12 @@
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const nk = require('..');
-const { randomVectors } = require('./helpers');
+const { expectError, expectRejection, randomVectors } = require('./helpers');
 
 const DIM = 8;
 const N = 2000;
 const base = randomVectors(N, DIM, 71);
 const queries = randomVectors(12, DIM, 72);
-
-function expectError(fn, code, Ctor = Error) {
-  assert.throws(fn, (e) => {
-    assert.ok(e instanceof Ctor, `expected a ${Ctor.name}, got ${e && e.constructor && e.constructor.name}: ${e && e.message}`);
-    assert.equal(e.code, code, `code of: ${e.message}`);
-    return true;
-  });
-}
-
-async function expectRejection(fn, code, Ctor = Error) {
-  let promise;
-  assert.doesNotThrow(() => {
-    promise = fn();
-  }, 'async methods reject instead of throwing');
-  await assert.rejects(promise, (e) => {
-    assert.ok(e instanceof Ctor, `expected a ${Ctor.name}: ${e && e.message}`);
-    assert.equal(e.code, code, e.message);
-    return true;
-  });
-}
 
 function row(data, i, dim = DIM) {
   return data.subarray(i * dim, (i + 1) * dim);
