@@ -3,7 +3,9 @@
     >>> import numpy as np, nearkit
     >>> index = nearkit.Index(kind="flat", metric="l2", dim=4)
     >>> index.add(np.eye(4, dtype=np.float32))
-    >>> ids, distances = index.search(np.ones(4), k=2)
+    >>> ids, distances = index.search(np.ones(4), k=2)   # ids first (faiss: D, I = ...)
+    >>> result = index.search(np.ones(4), k=2)            # a SearchResult named tuple
+    >>> nearest = result.ids[0, 0]
 
 See :class:`Index`, :func:`load`, :func:`kinds`, and :mod:`nearkit.sklearn` for scikit-learn
 estimators.
@@ -37,6 +39,7 @@ from ._index import (  # noqa: E402
     ParamInfo,
     Params,
     RangeResult,
+    SearchResult,
     TuneResult,
     from_bytes,
     kind_info,
@@ -58,6 +61,7 @@ __all__ = [
     "ParamInfo",
     "Params",
     "RangeResult",
+    "SearchResult",
     "TuneResult",
     "load",
     "from_bytes",

@@ -37,6 +37,8 @@ converted; float, bool or object arrays are refused (:class:`InvalidArgumentErro
 Ids and masks are the fast path: the whole search runs in C with the GIL released.
 """
 
+from __future__ import annotations
+
 import numbers
 import operator
 import os
@@ -45,11 +47,12 @@ from collections.abc import MutableMapping
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import NDArray
 
 from . import lowlevel as _ll
 from ._errors import InvalidArgumentError, NearkitError, OutOfMemoryError
 
-__all__ = ["Index", "RangeResult", "TuneResult", "KindInfo", "ParamInfo", "load", "from_bytes", "kinds",
+__all__ = ["Index", "SearchResult", "RangeResult", "TuneResult", "KindInfo", "ParamInfo", "load", "from_bytes", "kinds",
            "kind_info", "metrics"]
 
 _F32 = np.dtype(np.float32)
@@ -148,8 +151,8 @@ def merge_knn(ids, distances, k, *, unique=False):
     """The k nearest per row of answers computed apart (shards, or two indexes over one set).
 
     ``ids`` (int64) and ``distances`` (float32) are (n, m) arrays, or sequences of (n, m_i) arrays
-    placed side by side, as ``search`` returns them (-1 / inf padding is skipped). Returns
-    ``(ids, distances)`` of shape (n, k) ordered as one search over the union would: nearest
+    placed side by side, as ``search`` returns them (-1 / inf padding is skipped). Returns a
+    :class:`SearchResult` ``(ids, distances)`` of shape (n, k) ordered as one search over the union would: nearest
     first, equal distances by smaller id, padded. ``unique=True`` counts an id found in several
     answers once, at its least distance. A NaN distance is an InvalidArgumentError.
     """
@@ -166,7 +169,7 @@ def merge_knn(ids, distances, k, *, unique=False):
     out_ids, out_distances = _result_arrays(ids.shape[0], k)
     _ll.nkpy_merge_knn(out_ids, out_distances, ids, distances, ids.shape[0], k,
                        _ll.NEARKIT_MERGE_UNIQUE if unique else 0)
-    return out_ids, out_distances
+    return SearchResult(out_ids, out_distances)
 
 
 def metric_name(metric):
@@ -314,6 +317,24 @@ def _param_value(value, name):
 
 
 # ---- Results -------------------------------------------------------------------------------------
+
+
+class SearchResult(NamedTuple):
+    """A k-NN search result: ``ids`` (int64) and ``distances`` (float32), both of shape (n, k).
+
+    A named tuple whose order is **ids first**, so ``ids, distances = index.search(q, k)`` unpacks
+    it, as do ``result[0]`` / ``result[1]``, and ``result.ids`` / ``result.distances`` name the
+    arrays. Faiss returns the other order (``D, I = index.search(q, k)``): written that way here,
+    ``D`` would hold the ids. Reading the fields by name avoids the mix-up.
+    """
+
+    ids: NDArray[np.int64]
+    distances: NDArray[np.float32]
+
+
+# Builds a SearchResult from a 2-tuple without NamedTuple.__new__'s argument handling (search
+# returns one per call; this is the cheapest way).
+_tuple_new = tuple.__new__
 
 
 class RangeResult(NamedTuple):
@@ -688,8 +709,11 @@ class Index:
         """k-nearest-neighbour search.
 
         ``queries`` has shape (n, dim), or is one 1-d vector (results then have shape (1, k)).
-        Returns ``(ids, distances)``: int64 and float32 arrays of shape (n, k), nearest first,
-        ties by smaller id; where fewer than k vectors exist the rest is id -1, distance inf.
+        Returns a :class:`SearchResult` ``(ids, distances)``: int64 and float32 arrays of shape
+        (n, k), nearest first, ties by smaller id; where fewer than k vectors exist the rest is
+        id -1, distance inf. **Ids come first**, the reverse of faiss's ``D, I = index.search(q,
+        k)``: unpack as ``ids, distances = index.search(q, k)``, or read ``result.ids`` and
+        ``result.distances``.
         A k above the count costs only the (n, k) arrays; k < 1 is an InvalidArgumentError, and
         a k whose result cannot be held or allocated an InvalidArgumentError (ValueError) or
         OutOfMemoryError (MemoryError) naming k, raised before the search runs.
@@ -737,7 +761,7 @@ class Index:
             _search(h, qtype, q, k, num_threads, ids, distances)
         else:
             _search_with(h, qtype, q, k, num_threads, allowed, call_params, ids, distances)
-        return ids, distances
+        return _tuple_new(SearchResult, (ids, distances))
 
     def range_search(self, queries, radius, *, num_threads=0, filter=None, nprobe=None,
                      ef_search=None, **params):
