@@ -3,9 +3,9 @@
 #
 #   python_install  creates a virtual environment in <build>/python-venv (seeing the packages of
 #                   the python3 it was made from: ci/deps-python.sh puts numpy, scikit-learn,
-#                   pytest, scikit-build-core and swig there), then `pip install ./python` into it:
-#                   scikit-build-core + CMake + SWIG build the extension (incrementally, in
-#                   <build>/python-build); missing packages are fetched by pip. Fixture of:
+#                   pytest, mypy, scikit-build-core and swig there), then `pip install ./python`
+#                   into it: scikit-build-core + CMake + SWIG build the extension (incrementally,
+#                   in <build>/python-build); missing packages are fetched by pip. Fixture of:
 #   python_pytest   pytest python/tests in that environment: golden manifest, cross-language files
 #                   with this build's CLI, bad input, pickling, threads, scikit-learn's estimator
 #                   checks and agreement with scikit-learn.

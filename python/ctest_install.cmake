@@ -23,7 +23,7 @@ set(pip "${VENV_PYTHON}" -m pip --disable-pip-version-check --no-input)
 set(check [=[
 import importlib.util, sys
 need = {"numpy": "numpy", "scipy": "scipy", "sklearn": "scikit-learn", "pytest": "pytest",
-        "scikit_build_core": "scikit-build-core>=0.10", "swig": "swig>=4.0"}
+        "scikit_build_core": "scikit-build-core>=0.10", "swig": "swig>=4.0", "mypy": "mypy"}
 print(";".join(spec for mod, spec in need.items() if importlib.util.find_spec(mod) is None))
 ]=])
 execute_process(COMMAND "${VENV_PYTHON}" -c "${check}" OUTPUT_VARIABLE missing

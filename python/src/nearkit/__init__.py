@@ -8,7 +8,8 @@
     >>> nearest = result.ids[0, 0]
 
 See :class:`Index`, :func:`load`, :func:`kinds`, and :mod:`nearkit.sklearn` for scikit-learn
-estimators.
+estimators. The package is typed (PEP 561: it carries ``py.typed``); ``mypy --strict`` checks
+programs using the API above.
 """
 
 from . import lowlevel as _ll
@@ -51,9 +52,9 @@ from ._index import (  # noqa: E402
 )
 
 #: The C library's version ("MAJOR.MINOR.PATCH"), which is also the package's version.
-__version__ = _ll.nearkit_version_string()
+__version__: str = _ll.nearkit_version_string()
 #: The ABI version of the C library.
-abi_version = _ll.nearkit_abi_version()
+abi_version: int = _ll.nearkit_abi_version()
 
 __all__ = [
     "Index",
