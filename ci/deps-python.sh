@@ -17,7 +17,7 @@ nearkit_deps_python() {
     echo "ci/deps-python.sh: $py is older than Python 3.9" >&2
     return 1
   fi
-  local wanted=(numpy scipy scikit-learn pandas pytest pynear mypy "scikit-build-core>=0.10" "swig>=4.0")
+  local wanted=(numpy scipy scikit-learn pandas pytest pynear mypy "scikit-build-core>=1.0" "swig>=4.0")
   if "$py" - <<'PYEOF'
 import importlib.util, sys
 mods = ["numpy", "scipy", "sklearn", "pandas", "pytest", "pynear", "mypy", "scikit_build_core", "swig"]

@@ -6,13 +6,8 @@
 # that the extension needs no shared library beyond the C runtime (OpenBLAS is linked in).
 cmake_minimum_required(VERSION 3.18)
 
-function(run)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc)
-  if(NOT rc EQUAL 0)
-    string(REPLACE ";" " " cmd "${ARGN}")
-    message(FATAL_ERROR "python_wheel: failed (${rc}): ${cmd}")
-  endif()
-endfunction()
+set(NK_TEST python_wheel)
+include("${CMAKE_CURRENT_LIST_DIR}/ctest_run.cmake")
 
 file(REMOVE_RECURSE "${VENV}" "${WHEEL_DIR}")
 run("${PYTHON}" -m venv "${VENV}")
