@@ -6,7 +6,8 @@
 # lists), the header, the SWIG interface, LICENSE and THIRD_PARTY_NOTICES.txt as files, not links.
 # It is then unpacked in a new directory outside the repository (WORK_DIR, default under the
 # system's temporary directory), a wheel is built from it there, installed into a brand-new
-# virtual environment (which sees the base interpreter's numpy) and imported from there.
+# virtual environment (which sees the base interpreter's numpy) and imported from there, and its
+# console script `nearkit --version` run.
 cmake_minimum_required(VERSION 3.18)
 
 set(NK_TEST python_sdist)
@@ -51,7 +52,8 @@ want = {"pyproject.toml", "CMakeLists.txt", "LICENSE", "THIRD_PARTY_NOTICES.txt"
         "src/nearkit/__init__.py", "src/nearkit/py.typed", "nearkit-src/CMakeLists.txt",
         "nearkit-src/include/nearkit.h", "nearkit-src/core/sources.txt",
         "nearkit-src/core/nearkit.map", "nearkit-src/bindings/nearkit.i",
-        "nearkit-src/bindings/handle.c", "nearkit-src/bindings/handle.h"}
+        "nearkit-src/bindings/handle.c", "nearkit-src/bindings/handle.h",
+        "nearkit-src/cli/CMakeLists.txt", "nearkit-src/cli/main.c"}
 for line in (source / "core" / "sources.txt").read_text().splitlines():
     line = line.strip()
     if line and not line.startswith("#"):
@@ -90,4 +92,11 @@ assert result.ids[:, 0].tolist() == [0, 1, 2], result
 print("python_sdist: nearkit", nearkit.__version__, "from", where.parent)
 ]=])
 run("${py}" -c "${smoke}" WORKING_DIRECTORY "${WORK_DIR}")
+# the console script: the C command-line program the wheel carries
+execute_process(COMMAND "${WORK_DIR}/venv/bin/nearkit" --version RESULT_VARIABLE rc
+                OUTPUT_VARIABLE version_line WORKING_DIRECTORY "${WORK_DIR}")
+if(NOT rc EQUAL 0 OR NOT version_line MATCHES "^nearkit [0-9]+\\.[0-9]+\\.[0-9]+ ")
+  message(FATAL_ERROR "python_sdist: `nearkit --version` in the new venv: ${rc} '${version_line}'")
+endif()
+message(STATUS "python_sdist: console script: ${version_line}")
 file(REMOVE_RECURSE "${WORK_DIR}")

@@ -62,8 +62,8 @@ Filter = Union[ArrayLike, AbstractSet[int], Callable[[int], bool]]
 from . import lowlevel as _ll
 from ._errors import InvalidArgumentError, NearkitError, OutOfMemoryError
 
-__all__ = ["Index", "SearchResult", "RangeResult", "TuneResult", "KindInfo", "ParamInfo", "load", "from_bytes", "kinds",
-           "kind_info", "metrics"]
+__all__ = ["Index", "SearchResult", "RangeResult", "TuneResult", "KindInfo", "ParamInfo", "load",
+           "from_bytes", "kinds", "kind_info", "metrics"]
 
 _F32 = np.dtype(np.float32)
 _F16 = np.dtype(np.float16)
@@ -168,9 +168,10 @@ def merge_knn(ids: Union[ArrayLike, Sequence[ArrayLike]],
 
     ``ids`` (int64) and ``distances`` (float32) are (n, m) arrays, or sequences of (n, m_i) arrays
     placed side by side, as ``search`` returns them (-1 / inf padding is skipped). Returns a
-    :class:`SearchResult` ``(ids, distances)`` of shape (n, k) ordered as one search over the union would: nearest
-    first, equal distances by smaller id, padded. ``unique=True`` counts an id found in several
-    answers once, at its least distance. A NaN distance is an InvalidArgumentError.
+    :class:`SearchResult` ``(ids, distances)`` of shape (n, k) ordered as one search over the
+    union would: nearest first, equal distances by smaller id, padded. ``unique=True`` counts an
+    id found in several answers once, at its least distance. A NaN distance is an
+    InvalidArgumentError.
     """
     if not isinstance(ids, np.ndarray):
         ids = np.concatenate([np.asarray(a) for a in ids], axis=1)
