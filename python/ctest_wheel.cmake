@@ -2,8 +2,9 @@
 #   cmake -DPYTHON=... -DVENV=... -DPACKAGE_DIR=... -DWHEEL_DIR=... [-DREADELF=...] -P this
 # What a user does on a machine with nothing but Python: in a brand-new virtual environment,
 # `pip wheel ./python` (build isolation: scikit-build-core and swig come from the package index),
-# then `pip install` of that wheel (numpy is its only dependency), then a smoke test. Also checks
-# that the extension needs no shared library beyond the C runtime (OpenBLAS is linked in).
+# then `pip install` of that wheel (numpy is its only dependency), then a smoke test and the
+# console script (`nearkit --version`). Also checks that the extension and the command-line
+# program need no shared library beyond the C runtime (OpenBLAS is linked in).
 cmake_minimum_required(VERSION 3.18)
 
 set(NK_TEST python_wheel)
