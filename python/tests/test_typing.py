@@ -17,13 +17,35 @@ def test_package_carries_py_typed():
     assert (pathlib.Path(nearkit.__file__).parent / "py.typed").is_file()
 
 
-def test_mypy_strict_accepts_the_typed_example(tmp_path):
+def mypy_strict(path, cwd):
     # mypy is a test dependency (python/ctest_install.cmake, ci/deps-python.sh): not skipped
-    proc = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--no-color-output", "--cache-dir",
-         str(tmp_path / "mypy-cache"), str(EXAMPLE)],
-        capture_output=True, text=True, cwd=tmp_path, timeout=600)
+         str(cwd / "mypy-cache"), str(path)],
+        capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+def test_mypy_strict_accepts_the_typed_example(tmp_path):
+    proc = mypy_strict(EXAMPLE, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_mypy_sees_the_real_types(tmp_path):
+    # the hints are not Any: misuse is caught (ids are int64 arrays, k an int, no such method)
+    bad = tmp_path / "misuse.py"
+    bad.write_text(
+        "import numpy as np\n"
+        "import nearkit\n"
+        "index = nearkit.Index(dim=4)\n"
+        "ids: str = index.search(np.zeros(4, np.float32), 1).ids\n"
+        "index.search(np.zeros(4, np.float32), k='1')\n"
+        "index.serch(np.zeros(4, np.float32), 1)\n")
+    proc = mypy_strict(bad, tmp_path)
+    out = proc.stdout
+    assert proc.returncode == 1, out + proc.stderr
+    assert "misuse.py:4: error: Incompatible types in assignment" in out, out
+    assert "misuse.py:5: error: Argument \"k\" to \"search\" of \"Index\"" in out, out
+    assert "misuse.py:6: error:" in out, out
 
 
 def test_the_typed_example_runs(tmp_path):
