@@ -17,12 +17,16 @@ def test_package_carries_py_typed():
     assert (pathlib.Path(nearkit.__file__).parent / "py.typed").is_file()
 
 
-def mypy_strict(path, cwd):
+def mypy(args, cwd):
     # mypy is a test dependency (python/ctest_install.cmake, ci/deps-python.sh): not skipped
     return subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-color-output", "--cache-dir",
-         str(cwd / "mypy-cache"), str(path)],
+        [sys.executable, "-m", "mypy", "--no-color-output", "--cache-dir",
+         str(cwd / "mypy-cache"), *args],
         capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+def mypy_strict(path, cwd):
+    return mypy(["--strict", str(path)], cwd)
 
 
 def test_mypy_strict_accepts_the_typed_example(tmp_path):
@@ -52,3 +56,10 @@ def test_the_typed_example_runs(tmp_path):
     proc = subprocess.run([sys.executable, str(EXAMPLE)], capture_output=True, text=True,
                           cwd=tmp_path, timeout=120)
     assert proc.returncode == 0 and "typed_usage: ok" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_the_annotated_modules_agree_with_their_code(tmp_path):
+    # the package's own annotated modules (the installed ones) type-check: the hints hold inside
+    proc = mypy(["-m", "nearkit", "-m", "nearkit._index", "-m", "nearkit._errors",
+                 "-m", "nearkit._cli"], tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

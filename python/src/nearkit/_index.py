@@ -45,7 +45,7 @@ import os
 import re
 from collections.abc import Iterator, MutableMapping
 from typing import (TYPE_CHECKING, AbstractSet, Any, Callable, Literal, NamedTuple, Optional,
-                    Sequence, Tuple, Union, overload)
+                    Sequence, SupportsIndex, Tuple, Union, cast, overload)
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -173,12 +173,8 @@ def merge_knn(ids: Union[ArrayLike, Sequence[ArrayLike]],
     id found in several answers once, at its least distance. A NaN distance is an
     InvalidArgumentError.
     """
-    if not isinstance(ids, np.ndarray):
-        ids = np.concatenate([np.asarray(a) for a in ids], axis=1)
-    if not isinstance(distances, np.ndarray):
-        distances = np.concatenate([np.asarray(a) for a in distances], axis=1)
-    ids = np.ascontiguousarray(ids, dtype=np.int64)
-    distances = np.ascontiguousarray(distances, dtype=np.float32)
+    ids = np.ascontiguousarray(_side_by_side(ids), dtype=np.int64)
+    distances = np.ascontiguousarray(_side_by_side(distances), dtype=np.float32)
     if ids.ndim != 2 or ids.shape != distances.shape:
         raise InvalidArgumentError(
             f"merge_knn: ids {ids.shape} and distances {distances.shape} must be (n, m) alike")
@@ -187,6 +183,13 @@ def merge_knn(ids: Union[ArrayLike, Sequence[ArrayLike]],
     _ll.nkpy_merge_knn(out_ids, out_distances, ids, distances, ids.shape[0], k,
                        _ll.NEARKIT_MERGE_UNIQUE if unique else 0)
     return SearchResult(out_ids, out_distances)
+
+
+def _side_by_side(parts: Union[ArrayLike, Sequence[ArrayLike]]) -> ArrayLike:
+    """An array as it is; a sequence of (n, m_i) arrays concatenated along the rows."""
+    if isinstance(parts, np.ndarray):
+        return parts
+    return np.concatenate([np.asarray(a) for a in cast(Sequence[ArrayLike], parts)], axis=1)
 
 
 def metric_name(metric: str) -> str:
@@ -654,20 +657,22 @@ class Index:
         ``ids`` is None (ids continue the insertion order: the i-th vector ever added gets id i) or
         n integer ids (any int64 value but -1; duplicates allowed).
         """
-        x = self._vectors(x, "vectors")
+        vectors = self._vectors(x, "vectors")
+        id_array = None
         if ids is not None:
-            ids = np.asarray(ids)
-            if ids.dtype is not _I64:
-                if ids.size and ids.dtype.kind not in "iu":
-                    raise InvalidArgumentError(f"ids must be integers; got dtype {ids.dtype}")
-                if ids.dtype.kind == "u" and ids.size and ids.max() > np.iinfo(np.int64).max:
+            id_array = np.asarray(ids)
+            if id_array.dtype is not _I64:
+                if id_array.size and id_array.dtype.kind not in "iu":
+                    raise InvalidArgumentError(f"ids must be integers; got dtype {id_array.dtype}")
+                if (id_array.dtype.kind == "u" and id_array.size
+                        and id_array.max() > np.iinfo(np.int64).max):
                     raise InvalidArgumentError("ids must fit in int64")
-                ids = ids.astype(_I64)
-            if ids.shape != (x.shape[0],):
-                raise InvalidArgumentError(
-                    f"ids must be a 1-d array of {x.shape[0]} ids; got shape {ids.shape}")
-            ids = np.ascontiguousarray(ids)
-        _ll.nkpy_add(self._h, self._type_of(x), x, ids)
+                id_array = id_array.astype(_I64)
+            if id_array.shape != (vectors.shape[0],):
+                raise InvalidArgumentError(f"ids must be a 1-d array of {vectors.shape[0]} ids; "
+                                           f"got shape {id_array.shape}")
+            id_array = np.ascontiguousarray(id_array)
+        _ll.nkpy_add(self._h, self._type_of(vectors), vectors, id_array)
 
     def train(self, x: ArrayLike) -> None:
         """Trains kinds that learn from data (e.g. IVF centroids); a no-op for the others."""
@@ -706,13 +711,13 @@ class Index:
         the rows of ids not found zeros.
         """
         one = np.ndim(ids) == 0
-        ids = _ids_array(ids, "ids")
-        n = ids.shape[0]
+        id_array = _ids_array(ids, "ids")
+        n = id_array.shape[0]
         vectors = np.empty((n, self._width), self._dtype_in)
         found = np.empty(n, _BOOL)
-        _ll.nkpy_get(self._h, ids, vectors, found.view(_U8))
+        _ll.nkpy_get(self._h, id_array, vectors, found.view(_U8))
         if not return_found and not found.all():
-            missing = ids[~found]
+            missing = id_array[~found]
             shown = ", ".join(str(i) for i in missing[:10]) + (", ..." if missing.size > 10 else "")
             raise KeyError(f"{missing.size} id(s) not stored in the index: {shown}")
         if one:
@@ -728,10 +733,10 @@ class Index:
 
     def __contains__(self, id: object) -> bool:
         try:
-            id = operator.index(id)
+            value = operator.index(cast(SupportsIndex, id))
         except TypeError:
             return False
-        return self.contains(id)
+        return self.contains(value)
 
     def compact(self) -> None:
         """Reclaims the space of removed vectors and finishes work the kind defers (trees rebuild
