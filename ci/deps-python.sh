@@ -5,7 +5,7 @@
 #   - A C toolchain, CMake 3.25+, ninja and OpenBLAS (static, from libopenblas-pthread-dev) for the
 #     extension, which links the core and OpenBLAS statically.
 #   - In that python3: the build tools (scikit-build-core, swig) and the test dependencies
-#     (numpy, scipy, scikit-learn, pandas, pytest), so the ctest suite builds without build
+#     (numpy, scipy, scikit-learn, pandas, pytest, mypy), so the ctest suite builds without build
 #     isolation and runs offline. python/ctest.cmake installs into a venv that sees them.
 #     With NEARKIT_PYTHON set, that interpreter is used instead of python3.
 
@@ -17,10 +17,10 @@ nearkit_deps_python() {
     echo "ci/deps-python.sh: $py is older than Python 3.9" >&2
     return 1
   fi
-  local wanted=(numpy scipy scikit-learn pandas pytest pynear "scikit-build-core>=0.10" "swig>=4.0")
+  local wanted=(numpy scipy scikit-learn pandas pytest pynear mypy "scikit-build-core>=1.0" "swig>=4.0")
   if "$py" - <<'PYEOF'
 import importlib.util, sys
-mods = ["numpy", "scipy", "sklearn", "pandas", "pytest", "pynear", "scikit_build_core", "swig"]
+mods = ["numpy", "scipy", "sklearn", "pandas", "pytest", "pynear", "mypy", "scikit_build_core", "swig"]
 sys.exit(0 if all(importlib.util.find_spec(m) for m in mods) else 1)
 PYEOF
   then

@@ -3,12 +3,14 @@
 #
 #   python_install  creates a virtual environment in <build>/python-venv (seeing the packages of
 #                   the python3 it was made from: ci/deps-python.sh puts numpy, scikit-learn,
-#                   pytest, scikit-build-core and swig there), then `pip install ./python` into it:
-#                   scikit-build-core + CMake + SWIG build the extension (incrementally, in
-#                   <build>/python-build); missing packages are fetched by pip. Fixture of:
+#                   pytest, mypy, scikit-build-core and swig there), then `pip install ./python`
+#                   into it: scikit-build-core + CMake + SWIG build the extension (incrementally,
+#                   in <build>/python-build); missing packages are fetched by pip. Fixture of:
 #   python_pytest   pytest python/tests in that environment: golden manifest, cross-language files
 #                   with this build's CLI, bad input, pickling, threads, scikit-learn's estimator
 #                   checks and agreement with scikit-learn.
+#   python_sdist    the sdist (python/ctest_sdist.cmake): self-contained, it builds a working
+#                   wheel unpacked outside the repository.
 #
 # NEARKIT_PYTHON (CMake or environment variable) picks the interpreter; default: python3 on PATH.
 
@@ -68,6 +70,19 @@ add_test(NAME python_pytest
          WORKING_DIRECTORY "${NEARKIT_BINARY_DIR}")
 set_tests_properties(python_pytest PROPERTIES LABELS python FIXTURES_REQUIRED nearkit_python_venv
                      TIMEOUT 1800)
+
+# The sdist holds what it builds from (the C core, header, SWIG interface, licence files): built,
+# unpacked outside the repository, turned into a wheel there and installed into a new venv.
+# Offline (the build tools come from python_install's venv); compiles the core once (~2 min).
+add_test(NAME python_sdist
+         COMMAND "${CMAKE_COMMAND}"
+                 "-DPYTHON=${NEARKIT_PYTHON}"
+                 "-DVENV_PYTHON=${_nk_py_venv_python}"
+                 "-DPACKAGE_DIR=${NEARKIT_SOURCE_DIR}/python"
+                 "-DSOURCE_DIR=${NEARKIT_SOURCE_DIR}"
+                 -P "${NEARKIT_SOURCE_DIR}/python/ctest_sdist.cmake")
+set_tests_properties(python_sdist PROPERTIES LABELS python FIXTURES_REQUIRED nearkit_python_venv
+                     TIMEOUT 900)
 
 # The fresh-environment install a user does (needs the package index: pip downloads
 # scikit-build-core, swig and numpy). Off with -DNEARKIT_PYTHON_WHEEL_TEST=OFF.

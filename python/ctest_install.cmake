@@ -4,13 +4,8 @@
 # installs the package from PACKAGE_DIR (pip install ./python), then checks the import.
 cmake_minimum_required(VERSION 3.18)
 
-function(run)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc)
-  if(NOT rc EQUAL 0)
-    string(REPLACE ";" " " cmd "${ARGN}")
-    message(FATAL_ERROR "python_install: failed (${rc}): ${cmd}")
-  endif()
-endfunction()
+set(NK_TEST python_install)
+include("${CMAKE_CURRENT_LIST_DIR}/ctest_run.cmake")
 
 if(NOT EXISTS "${VENV_PYTHON}")
   message(STATUS "python_install: creating ${VENV}")
@@ -23,7 +18,7 @@ set(pip "${VENV_PYTHON}" -m pip --disable-pip-version-check --no-input)
 set(check [=[
 import importlib.util, sys
 need = {"numpy": "numpy", "scipy": "scipy", "sklearn": "scikit-learn", "pytest": "pytest",
-        "scikit_build_core": "scikit-build-core>=0.10", "swig": "swig>=4.0"}
+        "scikit_build_core": "scikit-build-core>=1.0", "swig": "swig>=4.0", "mypy": "mypy"}
 print(";".join(spec for mod, spec in need.items() if importlib.util.find_spec(mod) is None))
 ]=])
 execute_process(COMMAND "${VENV_PYTHON}" -c "${check}" OUTPUT_VARIABLE missing

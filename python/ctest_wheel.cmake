@@ -2,17 +2,13 @@
 #   cmake -DPYTHON=... -DVENV=... -DPACKAGE_DIR=... -DWHEEL_DIR=... [-DREADELF=...] -P this
 # What a user does on a machine with nothing but Python: in a brand-new virtual environment,
 # `pip wheel ./python` (build isolation: scikit-build-core and swig come from the package index),
-# then `pip install` of that wheel (numpy is its only dependency), then a smoke test. Also checks
-# that the extension needs no shared library beyond the C runtime (OpenBLAS is linked in).
+# then `pip install` of that wheel (numpy is its only dependency), then a smoke test and the
+# console script (`nearkit --version`). Also checks that the extension and the command-line
+# program need no shared library beyond the C runtime (OpenBLAS is linked in).
 cmake_minimum_required(VERSION 3.18)
 
-function(run)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc)
-  if(NOT rc EQUAL 0)
-    string(REPLACE ";" " " cmd "${ARGN}")
-    message(FATAL_ERROR "python_wheel: failed (${rc}): ${cmd}")
-  endif()
-endfunction()
+set(NK_TEST python_wheel)
+include("${CMAKE_CURRENT_LIST_DIR}/ctest_run.cmake")
 
 file(REMOVE_RECURSE "${VENV}" "${WHEEL_DIR}")
 run("${PYTHON}" -m venv "${VENV}")
@@ -50,6 +46,8 @@ assert "LICENSE" in names and "THIRD_PARTY_NOTICES.txt" in names, sorted(names)
 assert "OpenBLAS" in names["THIRD_PARTY_NOTICES.txt"].read_text()
 assert "Apache License" in names["LICENSE"].read_text()
 assert "Apache-2.0" in (dist.metadata.get("License-Expression") or dist.metadata.get("License") or ""), dict(dist.metadata)
+# a typed package (PEP 561)
+assert (pathlib.Path(nearkit.__file__).parent / "py.typed").is_file()
 rng = np.random.default_rng(0)
 x = rng.random((500, 16), dtype=np.float32)
 index = nearkit.Index(kind="flat", metric="l2", dim=16)
@@ -68,11 +66,18 @@ message(STATUS "${out}")
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "python_wheel: the smoke test failed")
 endif()
+# the console script: the C command-line program the wheel carries
+execute_process(COMMAND "${VENV}/bin/nearkit" --version RESULT_VARIABLE rc
+                OUTPUT_VARIABLE version_line)
+if(NOT rc EQUAL 0 OR NOT version_line MATCHES "^nearkit [0-9]+\\.[0-9]+\\.[0-9]+ ")
+  message(FATAL_ERROR "python_wheel: `nearkit --version` in the new venv: ${rc} '${version_line}'")
+endif()
+message(STATUS "python_wheel: console script: ${version_line}")
 
 if(READELF)
   string(REGEX MATCH "[^\n]*\n$" pkgdir "${out}")
   string(STRIP "${pkgdir}" pkgdir)
-  file(GLOB ext "${pkgdir}/_lowlevel*")
+  file(GLOB ext "${pkgdir}/_lowlevel*" "${pkgdir}/_bin/nearkit")
   execute_process(COMMAND "${READELF}" -d ${ext} OUTPUT_VARIABLE dyn RESULT_VARIABLE rc)
   if(NOT rc EQUAL 0)
     message(FATAL_ERROR "python_wheel: readelf failed on ${ext}")
@@ -81,7 +86,7 @@ if(READELF)
   message(STATUS "python_wheel: ${ext} needs ${needed}")
   foreach(lib IN LISTS needed)
     if(NOT lib MATCHES "\\[(libc|libm|libpthread|libdl|librt|ld-linux[^]]*)\\.so")
-      message(FATAL_ERROR "python_wheel: the extension needs ${lib}, not shipped in the wheel")
+      message(FATAL_ERROR "python_wheel: ${ext} needs ${lib}, not shipped in the wheel")
     endif()
   endforeach()
 endif()

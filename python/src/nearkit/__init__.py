@@ -3,10 +3,13 @@
     >>> import numpy as np, nearkit
     >>> index = nearkit.Index(kind="flat", metric="l2", dim=4)
     >>> index.add(np.eye(4, dtype=np.float32))
-    >>> ids, distances = index.search(np.ones(4), k=2)
+    >>> ids, distances = index.search(np.ones(4), k=2)   # ids first (faiss: D, I = ...)
+    >>> result = index.search(np.ones(4), k=2)            # a SearchResult named tuple
+    >>> nearest = result.ids[0, 0]
 
 See :class:`Index`, :func:`load`, :func:`kinds`, and :mod:`nearkit.sklearn` for scikit-learn
-estimators.
+estimators. The package is typed (PEP 561: it carries ``py.typed``); ``mypy --strict`` checks
+programs using the API above.
 """
 
 from . import lowlevel as _ll
@@ -37,6 +40,7 @@ from ._index import (  # noqa: E402
     ParamInfo,
     Params,
     RangeResult,
+    SearchResult,
     TuneResult,
     from_bytes,
     kind_info,
@@ -48,9 +52,9 @@ from ._index import (  # noqa: E402
 )
 
 #: The C library's version ("MAJOR.MINOR.PATCH"), which is also the package's version.
-__version__ = _ll.nearkit_version_string()
+__version__: str = _ll.nearkit_version_string()
 #: The ABI version of the C library.
-abi_version = _ll.nearkit_abi_version()
+abi_version: int = _ll.nearkit_abi_version()
 
 __all__ = [
     "Index",
@@ -58,6 +62,7 @@ __all__ = [
     "ParamInfo",
     "Params",
     "RangeResult",
+    "SearchResult",
     "TuneResult",
     "load",
     "from_bytes",

@@ -40,7 +40,8 @@ __all__ = [
 class NearkitError(Exception):
     """Base class of every error nearkit raises; also raised as is for an unknown status."""
 
-    status = None
+    #: The C library's status code of this class (``nearkit_status``); None on the base class.
+    status: "int | None" = None
     status_name = "UNKNOWN"
 
 

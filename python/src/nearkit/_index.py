@@ -37,20 +37,33 @@ converted; float, bool or object arrays are refused (:class:`InvalidArgumentErro
 Ids and masks are the fast path: the whole search runs in C with the GIL released.
 """
 
+from __future__ import annotations
+
 import numbers
 import operator
 import os
 import re
-from collections.abc import MutableMapping
-from typing import NamedTuple
+from collections.abc import Iterator, MutableMapping
+from typing import (TYPE_CHECKING, AbstractSet, Any, Callable, Literal, NamedTuple, Optional,
+                    Sequence, SupportsIndex, Tuple, Union, cast, overload)
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+#: What a path argument may be (as ``open`` takes it).
+PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+#: A search's ``filter``: allowed ids (an integer array, sequence, set or range), a boolean mask
+#: over ids, or a callable ``id -> bool``.
+Filter = Union[ArrayLike, AbstractSet[int], Callable[[int], bool]]
 
 from . import lowlevel as _ll
 from ._errors import InvalidArgumentError, NearkitError, OutOfMemoryError
 
-__all__ = ["Index", "RangeResult", "TuneResult", "KindInfo", "ParamInfo", "load", "from_bytes", "kinds",
-           "kind_info", "metrics"]
+__all__ = ["Index", "SearchResult", "RangeResult", "TuneResult", "KindInfo", "ParamInfo", "load",
+           "from_bytes", "kinds", "kind_info", "metrics"]
 
 _F32 = np.dtype(np.float32)
 _F16 = np.dtype(np.float16)
@@ -99,17 +112,17 @@ class KindInfo(NamedTuple):
     exact: bool
     needs_training: bool
     needs_build: bool
-    metrics: tuple
+    metrics: Tuple[str, ...]
     description: str
     #: Searches codes of a codec smaller than the vectors (fp16, bf16, sq8, sq4, pq).
     compressed: bool = False
 
-    def supports(self, metric):
+    def supports(self, metric: str) -> bool:
         """Whether this kind supports ``metric`` (a name, aliases accepted)."""
         return metric_name(metric) in self.metrics
 
 
-def _all_kind_infos():
+def _all_kind_infos() -> list[KindInfo]:
     infos = []
     for i in range(_ll.nearkit_kind_count()):
         kind, name, flags, mask, description = _ll.nearkit_kind_get_info(i)
@@ -122,12 +135,16 @@ def _all_kind_infos():
     return infos
 
 
-def kinds():
+def kinds() -> list[str]:
     """Names of the index kinds compiled into the C library, e.g. ``['flat', 'vptree', ...]``."""
     return [info.name for info in _all_kind_infos()]
 
 
-def kind_info(kind=None):
+@overload
+def kind_info(kind: None = None) -> list[KindInfo]: ...
+@overload
+def kind_info(kind: str) -> KindInfo: ...
+def kind_info(kind: Optional[str] = None) -> Union[KindInfo, list[KindInfo]]:
     """:class:`KindInfo` of one kind (by name, any case), or a list of all kinds when ``None``."""
     infos = _all_kind_infos()
     if kind is None:
@@ -139,26 +156,25 @@ def kind_info(kind=None):
     raise NearkitError(f"kind {kind!r} is not listed by the library")  # pragma: no cover
 
 
-def metrics():
+def metrics() -> list[str]:
     """Names of the metrics the C library knows: ``['l2', 'l1', 'linf', 'cosine', 'ip', ...]``."""
     return [_ll.nearkit_metric_name(m) for m in range(32) if _ll.nearkit_metric_name(m) is not None]
 
 
-def merge_knn(ids, distances, k, *, unique=False):
+def merge_knn(ids: Union[ArrayLike, Sequence[ArrayLike]],
+              distances: Union[ArrayLike, Sequence[ArrayLike]], k: int, *,
+              unique: bool = False) -> SearchResult:
     """The k nearest per row of answers computed apart (shards, or two indexes over one set).
 
     ``ids`` (int64) and ``distances`` (float32) are (n, m) arrays, or sequences of (n, m_i) arrays
-    placed side by side, as ``search`` returns them (-1 / inf padding is skipped). Returns
-    ``(ids, distances)`` of shape (n, k) ordered as one search over the union would: nearest
-    first, equal distances by smaller id, padded. ``unique=True`` counts an id found in several
-    answers once, at its least distance. A NaN distance is an InvalidArgumentError.
+    placed side by side, as ``search`` returns them (-1 / inf padding is skipped). Returns a
+    :class:`SearchResult` ``(ids, distances)`` of shape (n, k) ordered as one search over the
+    union would: nearest first, equal distances by smaller id, padded. ``unique=True`` counts an
+    id found in several answers once, at its least distance. A NaN distance is an
+    InvalidArgumentError.
     """
-    if not isinstance(ids, np.ndarray):
-        ids = np.concatenate([np.asarray(a) for a in ids], axis=1)
-    if not isinstance(distances, np.ndarray):
-        distances = np.concatenate([np.asarray(a) for a in distances], axis=1)
-    ids = np.ascontiguousarray(ids, dtype=np.int64)
-    distances = np.ascontiguousarray(distances, dtype=np.float32)
+    ids = np.ascontiguousarray(_side_by_side(ids), dtype=np.int64)
+    distances = np.ascontiguousarray(_side_by_side(distances), dtype=np.float32)
     if ids.ndim != 2 or ids.shape != distances.shape:
         raise InvalidArgumentError(
             f"merge_knn: ids {ids.shape} and distances {distances.shape} must be (n, m) alike")
@@ -166,10 +182,17 @@ def merge_knn(ids, distances, k, *, unique=False):
     out_ids, out_distances = _result_arrays(ids.shape[0], k)
     _ll.nkpy_merge_knn(out_ids, out_distances, ids, distances, ids.shape[0], k,
                        _ll.NEARKIT_MERGE_UNIQUE if unique else 0)
-    return out_ids, out_distances
+    return SearchResult(out_ids, out_distances)
 
 
-def metric_name(metric):
+def _side_by_side(parts: Union[ArrayLike, Sequence[ArrayLike]]) -> ArrayLike:
+    """An array as it is; a sequence of (n, m_i) arrays concatenated along the rows."""
+    if isinstance(parts, np.ndarray):
+        return parts
+    return np.concatenate([np.asarray(a) for a in cast(Sequence[ArrayLike], parts)], axis=1)
+
+
+def metric_name(metric: str) -> str:
     """The canonical name of a metric given by any name the library accepts (e.g. "euclidean")."""
     return _ll.nearkit_metric_name(_ll.nearkit_metric_from_name(_name_arg(metric, "metric")))
 
@@ -316,6 +339,24 @@ def _param_value(value, name):
 # ---- Results -------------------------------------------------------------------------------------
 
 
+class SearchResult(NamedTuple):
+    """A k-NN search result: ``ids`` (int64) and ``distances`` (float32), both of shape (n, k).
+
+    A named tuple whose order is **ids first**, so ``ids, distances = index.search(q, k)`` unpacks
+    it, as do ``result[0]`` / ``result[1]``, and ``result.ids`` / ``result.distances`` name the
+    arrays. Faiss returns the other order (``D, I = index.search(q, k)``): written that way here,
+    ``D`` would hold the ids. Reading the fields by name avoids the mix-up.
+    """
+
+    ids: NDArray[np.int64]
+    distances: NDArray[np.float32]
+
+
+# Builds a SearchResult from a 2-tuple without NamedTuple.__new__'s argument handling (search
+# returns one per call; this is the cheapest way).
+_tuple_new = tuple.__new__
+
+
 class RangeResult(NamedTuple):
     """A range search result in compressed sparse row (CSR) form.
 
@@ -326,21 +367,21 @@ class RangeResult(NamedTuple):
     ids, offsets))`` builds a sparse matrix from it when ids are row numbers.
     """
 
-    offsets: np.ndarray
-    ids: np.ndarray
-    distances: np.ndarray
+    offsets: NDArray[np.int64]
+    ids: NDArray[np.int64]
+    distances: NDArray[np.float32]
 
     @property
-    def query_count(self):
+    def query_count(self) -> int:
         """Number of queries."""
         return len(self.offsets) - 1
 
     @property
-    def lengths(self):
+    def lengths(self) -> NDArray[np.int64]:
         """Number of matches of each query (int64 array)."""
         return np.diff(self.offsets)
 
-    def query(self, i):
+    def query(self, i: int) -> Tuple[NDArray[np.int64], NDArray[np.float32]]:
         """``(ids, distances)`` of query ``i`` (views into this result)."""
         n = self.query_count
         i = operator.index(i)
@@ -351,7 +392,7 @@ class RangeResult(NamedTuple):
         lo, hi = int(self.offsets[i]), int(self.offsets[i + 1])
         return self.ids[lo:hi], self.distances[lo:hi]
 
-    def split(self):
+    def split(self) -> Tuple[list[NDArray[np.int64]], list[NDArray[np.float32]]]:
         """``(ids_per_query, distances_per_query)``: two lists of arrays, one per query."""
         cuts = self.offsets[1:-1]
         return np.split(self.ids, cuts), np.split(self.distances, cuts)
@@ -367,8 +408,8 @@ class TuneResult(NamedTuple):
     best recall is then set); ``measurements`` counts the values tried.
     """
 
-    param: object
-    value: float
+    param: Optional[str]
+    value: Optional[float]
     recall: float
     qps: float
     reached: bool
@@ -391,7 +432,7 @@ class ParamInfo(NamedTuple):
     integer: bool
     minimum: float
     maximum: float
-    default: float
+    default: Optional[float]
     description: str
 
 
@@ -410,7 +451,7 @@ def _param_info(name, flags, minimum, maximum, default, description):
                      None if read_only else _param_number(default, integer), description)
 
 
-class Params(MutableMapping):
+class Params(MutableMapping[str, float]):
     """A live view of an index's named parameters (``nearkit_index_param_*``).
 
     ``index.params["nprobe"] = 8`` sets, ``index.params["nprobe"]`` reads, ``dict(index.params)``
@@ -419,45 +460,49 @@ class Params(MutableMapping):
 
     __slots__ = ("_index",)
 
-    def __init__(self, index):
+    def __init__(self, index: Index) -> None:
         self._index = index
 
     def _infos(self):
         h = self._index._h
         return [_ll.nkpy_param_info(h, i) for i in range(_ll.nkpy_param_count(h))]
 
-    def __getitem__(self, name):
+    def __getitem__(self, name: str) -> float:
         if not isinstance(name, str) or name not in self.names():
             raise KeyError(name)
         return self._index.get_param(name)
 
-    def __setitem__(self, name, value):
+    def __setitem__(self, name: str, value: float) -> None:
         if not isinstance(name, str) or name not in self.names():
             raise KeyError(name)
         self._index.set_param(name, value)
 
-    def __delitem__(self, name):
+    def __delitem__(self, name: str) -> None:
         raise TypeError("index parameters cannot be deleted")
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
-    def __len__(self):
+    def __len__(self) -> int:
         return _ll.nkpy_param_count(self._index._h)
 
-    def __contains__(self, name):
+    def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name in self.names()
 
-    def names(self):
+    def names(self) -> list[str]:
         """Every parameter name, in the library's order."""
         return [name for name, _ in self._infos()]
 
-    def flags(self):
+    def flags(self) -> dict[str, dict[str, bool]]:
         """{name: {"read_only": bool, "build": bool, "integer": bool}} for every parameter."""
         return {name: {"read_only": bool(f & _PARAM_READ_ONLY), "build": bool(f & _PARAM_BUILD),
                        "integer": bool(f & _PARAM_INTEGER)} for name, f in self._infos()}
 
-    def describe(self, name=None):
+    @overload
+    def describe(self, name: None = None) -> list[ParamInfo]: ...
+    @overload
+    def describe(self, name: str) -> ParamInfo: ...
+    def describe(self, name: Optional[str] = None) -> Union[ParamInfo, list[ParamInfo]]:
         """:class:`ParamInfo` of every parameter, in the library's order; of one when ``name`` is
         given (``KeyError`` if the index has no such parameter)."""
         h = self._index._h
@@ -470,7 +515,7 @@ class Params(MutableMapping):
                 return info
         raise KeyError(name)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Params({dict(self)!r})"
 
 
@@ -503,8 +548,17 @@ class Index:
 
     __slots__ = ("_h", "_kind", "_metric", "_dim", "_vtype", "_width", "_dtype_in", "_search_key",
                  "__weakref__")
+    _h: Any  # the low-level handle
+    _kind: str
+    _metric: str
+    _dim: int
+    _vtype: int
+    _width: int
+    _dtype_in: np.dtype[Any]
+    _search_key: Tuple[Any, np.dtype[Any], int, int]
 
-    def __init__(self, kind="flat", metric="l2", dim=None, num_threads=0, seed=42, **params):
+    def __init__(self, kind: str = "flat", metric: str = "l2", dim: Optional[int] = None,
+                 num_threads: int = 0, seed: int = 42, **params: float) -> None:
         if dim is None:
             raise TypeError("Index() needs dim, the vector dimension (bits for binary vectors)")
         kind = _name_arg(kind, "kind")
@@ -516,7 +570,7 @@ class Index:
         self._attach(handle)
 
     @classmethod
-    def _from_handle(cls, handle):
+    def _from_handle(cls, handle: Any) -> Self:
         self = cls.__new__(cls)
         self._attach(handle)
         return self
@@ -597,39 +651,41 @@ class Index:
 
     # -- building --
 
-    def add(self, x, ids=None):
+    def add(self, x: ArrayLike, ids: Optional[ArrayLike] = None) -> None:
         """Adds vectors (shape (n, dim), or one 1-d vector), copied by the library.
 
         ``ids`` is None (ids continue the insertion order: the i-th vector ever added gets id i) or
         n integer ids (any int64 value but -1; duplicates allowed).
         """
-        x = self._vectors(x, "vectors")
+        vectors = self._vectors(x, "vectors")
+        id_array = None
         if ids is not None:
-            ids = np.asarray(ids)
-            if ids.dtype is not _I64:
-                if ids.size and ids.dtype.kind not in "iu":
-                    raise InvalidArgumentError(f"ids must be integers; got dtype {ids.dtype}")
-                if ids.dtype.kind == "u" and ids.size and ids.max() > np.iinfo(np.int64).max:
+            id_array = np.asarray(ids)
+            if id_array.dtype is not _I64:
+                if id_array.size and id_array.dtype.kind not in "iu":
+                    raise InvalidArgumentError(f"ids must be integers; got dtype {id_array.dtype}")
+                if (id_array.dtype.kind == "u" and id_array.size
+                        and id_array.max() > np.iinfo(np.int64).max):
                     raise InvalidArgumentError("ids must fit in int64")
-                ids = ids.astype(_I64)
-            if ids.shape != (x.shape[0],):
-                raise InvalidArgumentError(
-                    f"ids must be a 1-d array of {x.shape[0]} ids; got shape {ids.shape}")
-            ids = np.ascontiguousarray(ids)
-        _ll.nkpy_add(self._h, self._type_of(x), x, ids)
+                id_array = id_array.astype(_I64)
+            if id_array.shape != (vectors.shape[0],):
+                raise InvalidArgumentError(f"ids must be a 1-d array of {vectors.shape[0]} ids; "
+                                           f"got shape {id_array.shape}")
+            id_array = np.ascontiguousarray(id_array)
+        _ll.nkpy_add(self._h, self._type_of(vectors), vectors, id_array)
 
-    def train(self, x):
+    def train(self, x: ArrayLike) -> None:
         """Trains kinds that learn from data (e.g. IVF centroids); a no-op for the others."""
         x = self._vectors(x, "training vectors")
         _ll.nkpy_train(self._h, self._type_of(x), x)
 
-    def build(self):
+    def build(self) -> None:
         """Makes everything added searchable (builds trees; trains first where needed)."""
         _ll.nkpy_build(self._h)
 
     # -- removing and reading back --
 
-    def remove(self, ids):
+    def remove(self, ids: ArrayLike) -> int:
         """Removes every stored vector carrying one of ``ids``; returns how many were removed.
 
         ``ids``: one id or a 1-d integer array / sequence; ids not stored and repeats are ignored.
@@ -639,7 +695,13 @@ class Index:
         """
         return _ll.nkpy_remove(self._h, _ids_array(ids, "ids"))
 
-    def get(self, ids, *, return_found=False):
+    @overload
+    def get(self, ids: ArrayLike, *, return_found: Literal[False] = False) -> NDArray[Any]: ...
+    @overload
+    def get(self, ids: ArrayLike, *,
+            return_found: Literal[True]) -> Tuple[NDArray[Any], NDArray[np.bool_]]: ...
+    def get(self, ids: ArrayLike, *, return_found: bool = False
+            ) -> Union[NDArray[Any], Tuple[NDArray[Any], NDArray[np.bool_]]]:
         """The stored vectors of ``ids``: an array of shape (n, dim) (float32; packed uint8 rows
         for binary indexes), row i for ``ids[i]``; one id gives one 1-d vector.
 
@@ -649,47 +711,51 @@ class Index:
         the rows of ids not found zeros.
         """
         one = np.ndim(ids) == 0
-        ids = _ids_array(ids, "ids")
-        n = ids.shape[0]
+        id_array = _ids_array(ids, "ids")
+        n = id_array.shape[0]
         vectors = np.empty((n, self._width), self._dtype_in)
         found = np.empty(n, _BOOL)
-        _ll.nkpy_get(self._h, ids, vectors, found.view(_U8))
+        _ll.nkpy_get(self._h, id_array, vectors, found.view(_U8))
         if not return_found and not found.all():
-            missing = ids[~found]
+            missing = id_array[~found]
             shown = ", ".join(str(i) for i in missing[:10]) + (", ..." if missing.size > 10 else "")
             raise KeyError(f"{missing.size} id(s) not stored in the index: {shown}")
         if one:
             vectors, found = vectors[0], found[0]
         return (vectors, found) if return_found else vectors
 
-    def contains(self, id):
+    def contains(self, id: int) -> bool:
         """Whether some stored vector carries ``id`` (an integer). Also ``id in index``."""
         id = operator.index(id)
         if not _I64_MIN <= id <= _I64_MAX:
             return False
         return bool(_ll.nkpy_contains(self._h, id))
 
-    def __contains__(self, id):
+    def __contains__(self, id: object) -> bool:
         try:
-            id = operator.index(id)
+            value = operator.index(cast(SupportsIndex, id))
         except TypeError:
             return False
-        return self.contains(id)
+        return self.contains(value)
 
-    def compact(self):
+    def compact(self) -> None:
         """Reclaims the space of removed vectors and finishes work the kind defers (trees rebuild
         over what was added or removed since their build). Never needed for correct results."""
         _ll.nkpy_compact(self._h)
 
     # -- searching --
 
-    def search(self, queries, k, *, num_threads=0, filter=None, nprobe=None, ef_search=None,
-               **params):
+    def search(self, queries: ArrayLike, k: int, *, num_threads: int = 0,
+               filter: Optional[Filter] = None, nprobe: Optional[float] = None,
+               ef_search: Optional[float] = None, **params: float) -> SearchResult:
         """k-nearest-neighbour search.
 
         ``queries`` has shape (n, dim), or is one 1-d vector (results then have shape (1, k)).
-        Returns ``(ids, distances)``: int64 and float32 arrays of shape (n, k), nearest first,
-        ties by smaller id; where fewer than k vectors exist the rest is id -1, distance inf.
+        Returns a :class:`SearchResult` ``(ids, distances)``: int64 and float32 arrays of shape
+        (n, k), nearest first, ties by smaller id; where fewer than k vectors exist the rest is
+        id -1, distance inf. **Ids come first**, the reverse of faiss's ``D, I = index.search(q,
+        k)``: unpack as ``ids, distances = index.search(q, k)``, or read ``result.ids`` and
+        ``result.distances``.
         A k above the count costs only the (n, k) arrays; k < 1 is an InvalidArgumentError, and
         a k whose result cannot be held or allocated an InvalidArgumentError (ValueError) or
         OutOfMemoryError (MemoryError) naming k, raised before the search runs.
@@ -737,10 +803,11 @@ class Index:
             _search(h, qtype, q, k, num_threads, ids, distances)
         else:
             _search_with(h, qtype, q, k, num_threads, allowed, call_params, ids, distances)
-        return ids, distances
+        return _tuple_new(SearchResult, (ids, distances))
 
-    def range_search(self, queries, radius, *, num_threads=0, filter=None, nprobe=None,
-                     ef_search=None, **params):
+    def range_search(self, queries: ArrayLike, radius: float, *, num_threads: int = 0,
+                     filter: Optional[Filter] = None, nprobe: Optional[float] = None,
+                     ef_search: Optional[float] = None, **params: float) -> RangeResult:
         """Every stored vector within ``radius`` (distance <= radius) of each query.
 
         Returns a :class:`RangeResult` ``(offsets, ids, distances)`` in CSR form, nearest first
@@ -763,8 +830,8 @@ class Index:
         _ll.nkpy_range_copy(r, offsets, ids, distances)
         return RangeResult(offsets, ids, distances)
 
-    def tune(self, queries, k=10, target_recall=0.95, *, num_threads=0, max_value=0,
-             max_seconds=0):
+    def tune(self, queries: ArrayLike, k: int = 10, target_recall: float = 0.95, *,
+             num_threads: int = 0, max_value: float = 0, max_seconds: float = 0) -> TuneResult:
         """Sets the cheapest runtime setting reaching ``target_recall`` (recall@k) on ``queries``.
 
         The truth is exact: the index's own vectors searched by brute force (a compressed kind
@@ -797,65 +864,65 @@ class Index:
     # -- properties --
 
     @property
-    def kind(self):
+    def kind(self) -> str:
         """The index kind's name, e.g. ``"flat"``."""
         return self._kind
 
     @property
-    def metric(self):
+    def metric(self) -> str:
         """The metric's name, e.g. ``"l2"``."""
         return self._metric
 
     @property
-    def dim(self):
+    def dim(self) -> int:
         """The dimension: floats per vector, or bits for binary vectors."""
         return self._dim
 
     @property
-    def vector_type(self):
+    def vector_type(self) -> str:
         """``"float32"`` or ``"binary"``."""
         return _VECTOR_TYPE_NAMES.get(self._vtype, str(self._vtype))
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype[Any]:
         """The numpy dtype input arrays are passed to C as (float32, or uint8 for binary)."""
         return _F32 if self._vtype == _FLOAT else _U8
 
     @property
-    def ntotal(self):
+    def ntotal(self) -> int:
         """Number of vectors stored."""
         return _stat(self._h, _ll.NKPY_STAT_COUNT)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return _stat(self._h, _ll.NKPY_STAT_COUNT)
 
     @property
-    def memory_bytes(self):
+    def memory_bytes(self) -> int:
         """Heap memory the C index holds, in bytes."""
         return _stat(self._h, _ll.NKPY_STAT_MEMORY_BYTES)
 
     @property
-    def is_ready(self):
+    def is_ready(self) -> bool:
         """Whether the index can be searched (trained and built as its kind needs)."""
         return bool(_stat(self._h, _ll.NKPY_STAT_IS_READY))
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
         """Whether :meth:`close` was called."""
         return bool(_ll.nkpy_is_closed(self._h))
 
-    def describe(self):
+    def describe(self) -> str:
         """The C library's human-readable description of the index."""
         return _ll.nkpy_describe(self._h)
 
     # -- parameters --
 
     @property
-    def params(self):
+    def params(self) -> Params:
         """A live mapping of every named parameter (see :class:`Params`)."""
         return Params(self)
 
-    def get_param(self, name):
+    def get_param(self, name: str) -> float:
         """Value of a named parameter (an int for integer parameters)."""
         value = _ll.nkpy_get_param(self._h, _name_arg(name, "parameter name"))
         for pname, flags in self.params._infos():
@@ -863,11 +930,11 @@ class Index:
                 return int(value)
         return value
 
-    def set_param(self, name, value):
+    def set_param(self, name: str, value: float) -> None:
         """Sets a named parameter (build parameters only before training or adding)."""
         _ll.nkpy_set_param(self._h, _name_arg(name, "parameter name"), _param_value(value, name))
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> float:
         # Only called when normal lookup fails: expose parameters as attributes.
         if name.startswith("_"):
             raise AttributeError(name)
@@ -881,7 +948,7 @@ class Index:
             return self.get_param(name)
         raise AttributeError(f"'Index' object has no attribute or parameter {name!r}")
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         if not name.startswith("_"):
             try:
                 is_param = name in self.params
@@ -893,7 +960,7 @@ class Index:
         # read-only properties and unknown names raise AttributeError (the class has __slots__)
         object.__setattr__(self, name, value)
 
-    def __dir__(self):
+    def __dir__(self) -> list[str]:
         names = set(super().__dir__())
         try:
             names.update(self.params.names())
@@ -903,42 +970,42 @@ class Index:
 
     # -- persistence --
 
-    def save(self, path):
+    def save(self, path: PathArg) -> None:
         """Writes the index to ``path`` (str, bytes or os.PathLike; replaced if it exists)."""
         _ll.nkpy_save(self._h, os.fsencode(path))
 
-    def to_bytes(self):
+    def to_bytes(self) -> bytes:
         """The index serialised as bytes (the same format as :meth:`save` writes)."""
         return _ll.nkpy_save_buffer(self._h)
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path: PathArg) -> Self:
         """Reads an index from a file written by any nearkit binding or the CLI."""
         return cls._from_handle(_ll.nkpy_load(os.fsencode(path)))
 
     @classmethod
-    def from_bytes(cls, data):
+    def from_bytes(cls, data: Union[bytes, bytearray, memoryview]) -> Self:
         """Reads an index from a bytes-like object (as :meth:`to_bytes` returns)."""
         if isinstance(data, str):
             raise TypeError("from_bytes needs a bytes-like object, not str")
         return cls._from_handle(_ll.nkpy_load_buffer(data))
 
-    def __reduce__(self):
+    def __reduce__(self) -> Tuple[Callable[[bytes], Index], Tuple[bytes]]:
         return (from_bytes, (self.to_bytes(),))
 
     # -- lifetime --
 
-    def close(self):
+    def close(self) -> None:
         """Frees the C index (after any running call finishes). Idempotent."""
         _ll.nkpy_close(self._h)
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         head = f"<nearkit.Index kind={self._kind!r} metric={self._metric!r} dim={self._dim}"
         try:
             return f"{head} ntotal={self.ntotal} ready={self.is_ready}>"
@@ -946,11 +1013,11 @@ class Index:
             return f"{head} (closed)>"
 
 
-def load(path):
+def load(path: PathArg) -> Index:
     """Reads an index from a file (see :meth:`Index.load`)."""
     return Index.load(path)
 
 
-def from_bytes(data):
+def from_bytes(data: Union[bytes, bytearray, memoryview]) -> Index:
     """Reads an index from bytes (see :meth:`Index.from_bytes`); also used by pickle."""
     return Index.from_bytes(data)
