@@ -2,7 +2,9 @@
 # (include(rust/ctest.cmake OPTIONAL)). Everything runs through cargo in rust/, with cargo's
 # target directory inside the CMake build directory so the source tree stays clean:
 #   rust_test      cargo test with the `half` feature (unit, integration, doc tests; golden,
-#                  cross-language with the nearkit command, bad input, concurrency, f16 input)
+#                  cross-language with the nearkit command, bad input, concurrency, f16 input;
+#                  it builds the examples too)
+#   rust_example   runs nearkit's examples/readme.rs, the README's example
 #   rust_bindings  the committed raw bindings equal bindgen's output for include/nearkit.h
 #                  (needs libclang: Debian's libclang-dev, installed by ci/deps-rust.sh)
 #   rust_clippy    cargo clippy --all-targets --all-features -- -D warnings
@@ -44,6 +46,7 @@ function(nearkit_rust_test name)
 endfunction()
 
 nearkit_rust_test(rust_test test --workspace --features nearkit/half --no-fail-fast)
+nearkit_rust_test(rust_example run -p nearkit --example readme)
 nearkit_rust_test(rust_bindings test -p nearkit-sys --features bindgen --test bindings_up_to_date)
 nearkit_rust_test(rust_clippy clippy --workspace --all-targets --all-features -- -D warnings)
 nearkit_rust_test(rust_fmt fmt --all --check)
