@@ -10,7 +10,10 @@
 #   rust_clippy    cargo clippy --all-targets --all-features -- -D warnings
 #   rust_fmt       cargo fmt --check
 #   rust_doc       cargo doc with rustdoc warnings as errors
-#   rust_package   cargo package of both crates, each built from its packaged sources
+#   rust_package   cargo publish --dry-run of both crates in order; their .crate files unpacked
+#                  under the temporary directory, where a new project runs the README example
+#                  from them (OpenBLAS linked statically) and their docs build with DOCS_RS and
+#                  no C compiler (package.cmake; about a minute)
 # Labels: rust. The tests share cargo's target directory, so they hold one resource lock.
 
 find_program(NEARKIT_CARGO cargo HINTS "$ENV{CARGO_HOME}/bin" "$ENV{HOME}/.cargo/bin")
@@ -52,9 +55,9 @@ nearkit_rust_test(rust_clippy clippy --workspace --all-targets --all-features --
 nearkit_rust_test(rust_fmt fmt --all --check)
 nearkit_rust_test(rust_doc doc --workspace --no-deps)
 set_property(TEST rust_doc APPEND PROPERTY ENVIRONMENT "RUSTDOCFLAGS=-D warnings")
-# --allow-dirty: this checks the packaging (file list, the C sources reached through the csrc
-# symlinks, a build from the packaged sources), not whether the work tree is committed.
-# package.cmake first clears cargo's stale extractions of our crates (see there).
+# package.cmake passes --allow-dirty: it checks the packaging (file list, the C sources reached
+# through the csrc symlinks, a build from the packaged sources), not whether the work tree is
+# committed.
 add_test(NAME rust_package
          COMMAND ${CMAKE_COMMAND} -E env ${_nk_rust_env}
                  ${CMAKE_COMMAND} -DCARGO=${NEARKIT_CARGO} -P "${CMAKE_CURRENT_LIST_DIR}/package.cmake"
