@@ -1,9 +1,9 @@
 # The Rust crates' suites, registered with ctest by the root CMakeLists.txt
 # (include(rust/ctest.cmake OPTIONAL)). Everything runs through cargo in rust/, with cargo's
 # target directory inside the CMake build directory so the source tree stays clean:
-#   rust_test      cargo test with the `half` feature (unit, integration, doc tests; golden,
-#                  cross-language with the nearkit command, bad input, concurrency, f16 input;
-#                  it builds the examples too)
+#   rust_test      cargo test with the `half` and `ndarray` features (unit, integration, doc
+#                  tests; golden, cross-language with the nearkit command, bad input,
+#                  concurrency, f16 and ndarray input; it builds the examples too)
 #   rust_example   runs nearkit's examples/readme.rs, the README's example
 #   rust_bindings  the committed raw bindings equal bindgen's output for include/nearkit.h
 #                  (needs libclang: Debian's libclang-dev, installed by ci/deps-rust.sh)
@@ -48,7 +48,7 @@ function(nearkit_rust_test name)
   set_tests_properties(${name} PROPERTIES LABELS rust RESOURCE_LOCK nearkit_rust_target TIMEOUT 1800)
 endfunction()
 
-nearkit_rust_test(rust_test test --workspace --features nearkit/half --no-fail-fast)
+nearkit_rust_test(rust_test test --workspace --features nearkit/half,nearkit/ndarray --no-fail-fast)
 nearkit_rust_test(rust_example run -p nearkit --example readme)
 nearkit_rust_test(rust_bindings test -p nearkit-sys --features bindgen --test bindings_up_to_date)
 nearkit_rust_test(rust_clippy clippy --workspace --all-targets --all-features -- -D warnings)

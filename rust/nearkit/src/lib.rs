@@ -83,6 +83,8 @@
 #![deny(missing_docs)]
 #![warn(unsafe_op_in_unsafe_fn)]
 
+#[cfg(feature = "ndarray")]
+mod array;
 mod error;
 mod index;
 mod options;
