@@ -53,7 +53,7 @@ nearkit_rust_test(rust_example run -p nearkit --example readme)
 nearkit_rust_test(rust_bindings test -p nearkit-sys --features bindgen --test bindings_up_to_date)
 nearkit_rust_test(rust_clippy clippy --workspace --all-targets --all-features -- -D warnings)
 nearkit_rust_test(rust_fmt fmt --all --check)
-nearkit_rust_test(rust_doc doc --workspace --no-deps)
+nearkit_rust_test(rust_doc doc --workspace --no-deps --features nearkit/half,nearkit/ndarray)
 set_property(TEST rust_doc APPEND PROPERTY ENVIRONMENT "RUSTDOCFLAGS=-D warnings")
 # package.cmake passes --allow-dirty: it checks the packaging (file list, the C sources reached
 # through the csrc symlinks, a build from the packaged sources), not whether the work tree is
