@@ -274,7 +274,8 @@ impl OpenBlas {
         if wanted.is_none() && !statik {
             println!(
                 "cargo:warning=nearkit-sys: no static {archive} found; linking the shared OpenBLAS \
-                 (programs then need it at run time; set NEARKIT_OPENBLAS_LIB_DIR to link it in)"
+                 (programs then need it at run time; to link it in, set NEARKIT_OPENBLAS_LIB_DIR to the \
+                 directory of a libopenblas.a)"
             );
         }
 
