@@ -1,14 +1,19 @@
 # The Rust crates' suites, registered with ctest by the root CMakeLists.txt
 # (include(rust/ctest.cmake OPTIONAL)). Everything runs through cargo in rust/, with cargo's
 # target directory inside the CMake build directory so the source tree stays clean:
-#   rust_test      cargo test with the `half` feature (unit, integration, doc tests; golden,
-#                  cross-language with the nearkit command, bad input, concurrency, f16 input)
+#   rust_test      cargo test with the `half` and `ndarray` features (unit, integration, doc
+#                  tests; golden, cross-language with the nearkit command, bad input,
+#                  concurrency, f16 and ndarray input; it builds the examples too)
+#   rust_example   runs nearkit's examples/readme.rs, the README's example
 #   rust_bindings  the committed raw bindings equal bindgen's output for include/nearkit.h
 #                  (needs libclang: Debian's libclang-dev, installed by ci/deps-rust.sh)
 #   rust_clippy    cargo clippy --all-targets --all-features -- -D warnings
 #   rust_fmt       cargo fmt --check
 #   rust_doc       cargo doc with rustdoc warnings as errors
-#   rust_package   cargo package of both crates, each built from its packaged sources
+#   rust_package   cargo publish --dry-run of both crates in order; their .crate files unpacked
+#                  under the temporary directory, where a new project runs the README example
+#                  from them (OpenBLAS linked statically) and their docs build with DOCS_RS and
+#                  no C compiler (package.cmake; about a minute)
 # Labels: rust. The tests share cargo's target directory, so they hold one resource lock.
 
 find_program(NEARKIT_CARGO cargo HINTS "$ENV{CARGO_HOME}/bin" "$ENV{HOME}/.cargo/bin")
@@ -43,15 +48,16 @@ function(nearkit_rust_test name)
   set_tests_properties(${name} PROPERTIES LABELS rust RESOURCE_LOCK nearkit_rust_target TIMEOUT 1800)
 endfunction()
 
-nearkit_rust_test(rust_test test --workspace --features nearkit/half --no-fail-fast)
+nearkit_rust_test(rust_test test --workspace --features nearkit/half,nearkit/ndarray --no-fail-fast)
+nearkit_rust_test(rust_example run -p nearkit --example readme)
 nearkit_rust_test(rust_bindings test -p nearkit-sys --features bindgen --test bindings_up_to_date)
 nearkit_rust_test(rust_clippy clippy --workspace --all-targets --all-features -- -D warnings)
 nearkit_rust_test(rust_fmt fmt --all --check)
-nearkit_rust_test(rust_doc doc --workspace --no-deps)
+nearkit_rust_test(rust_doc doc --workspace --no-deps --features nearkit/half,nearkit/ndarray)
 set_property(TEST rust_doc APPEND PROPERTY ENVIRONMENT "RUSTDOCFLAGS=-D warnings")
-# --allow-dirty: this checks the packaging (file list, the C sources reached through the csrc
-# symlinks, a build from the packaged sources), not whether the work tree is committed.
-# package.cmake first clears cargo's stale extractions of our crates (see there).
+# package.cmake passes --allow-dirty: it checks the packaging (file list, the C sources reached
+# through the csrc symlinks, a build from the packaged sources), not whether the work tree is
+# committed.
 add_test(NAME rust_package
          COMMAND ${CMAKE_COMMAND} -E env ${_nk_rust_env}
                  ${CMAKE_COMMAND} -DCARGO=${NEARKIT_CARGO} -P "${CMAKE_CURRENT_LIST_DIR}/package.cmake"

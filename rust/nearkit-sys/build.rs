@@ -7,14 +7,27 @@
 //! Which files are compiled, and any flags a file alone needs, comes from `core/sources.txt`: the
 //! list the CMake build reads too (its header describes the format).
 //!
+//! The core is compiled optimised (`-O3`, as the CMake Release build) whatever the dependent's
+//! profile: a debug build of a program using nearkit should not search at `-O0` speed.
+//!
+//! OpenBLAS is linked statically when its static archive (`libopenblas.a`) is found, so programs
+//! need no OpenBLAS at run time, as with nearkit's Python, Java and Node.js packages; else (or with
+//! the `dynamic-blas` feature) the shared library is linked. The core has no code path without BLAS.
+//!
 //! Environment variables (all optional):
-//! - `NEARKIT_OPENBLAS_LIB_DIR`: directory holding `libopenblas.so` / `libopenblas.a`. Default: the
-//!   first of Debian's `/usr/lib/<multiarch>/openblas-{pthread,openmp,serial}` that exists, else the
-//!   linker's default search path.
+//! - `NEARKIT_SYS_OPT_LEVEL`: the C optimisation level (`0`, `1`, `2`, `3`, `s`, `z`). Default `3`.
+//! - `NEARKIT_SYS_DOCS_ONLY=1` (and `DOCS_RS`, which docs.rs sets): compile and link no C at all,
+//!   for building documentation where no C toolchain or OpenBLAS exists. The committed bindings
+//!   are used; nothing built this way can be linked into a program.
+//! - `NEARKIT_OPENBLAS_LIB_DIR`: directory holding `libopenblas.a` / `libopenblas.so`. Default: the
+//!   first of Debian's `/usr/lib/<multiarch>/openblas-{pthread,openmp,serial}` holding the library,
+//!   then `/usr/lib/<multiarch>`, `/usr/local/lib`, `/usr/lib64`, `/usr/lib`, `/opt/OpenBLAS/lib`;
+//!   else the linker's default search path.
 //! - `NEARKIT_OPENBLAS_INCLUDE_DIR`: directory holding `cblas.h`. Default: the matching
 //!   `/usr/include/<multiarch>/openblas-*` directory, else the compiler's default search path.
 //! - `NEARKIT_OPENBLAS_LIB`: the library's name without `lib` and extension. Default: `openblas`.
-//! - `NEARKIT_OPENBLAS_STATIC=1`: link the static archive instead of the shared library.
+//! - `NEARKIT_OPENBLAS_STATIC`: `1` requires the static archive (an error without it), `0` links
+//!   the shared library (as the `dynamic-blas` feature does). Default: static when found.
 
 use std::env;
 use std::fs;
@@ -25,6 +38,17 @@ fn main() {
     let include_dir = manifest_dir.join("csrc").join("include");
     let core_dir = manifest_dir.join("csrc").join("core");
     let header = include_dir.join("nearkit.h");
+    // For dependents (as DEP_NEARKIT_INCLUDE / DEP_NEARKIT_ROOT, thanks to `links = "nearkit"`).
+    println!("cargo:include={}", include_dir.display());
+    println!("cargo:root={}", env::var("OUT_DIR").unwrap());
+
+    if docs_only() {
+        // The committed bindings are all rustdoc needs; with the `bindgen` feature it still gets
+        // fresh ones (docs.rs has libclang).
+        #[cfg(feature = "bindgen")]
+        generate_bindings(&header);
+        return;
+    }
     if !header.is_file() || !core_dir.is_dir() {
         panic!(
             "nearkit-sys: the C sources are missing: expected {} and {}. In the repository these are \
@@ -50,15 +74,16 @@ fn main() {
     }
 
     let blas = OpenBlas::locate();
+    let opt_level = c_opt_level();
 
     // Files with flags of their own are compiled by a build of their own; their objects join the
     // library with the rest.
-    let mut build = core_build(&include_dir, &core_dir, &blas);
+    let mut build = core_build(&include_dir, &core_dir, &blas, &opt_level);
     for source in &sources {
         if source.flags.is_empty() {
             build.file(&source.path);
         } else {
-            let mut own = core_build(&include_dir, &core_dir, &blas);
+            let mut own = core_build(&include_dir, &core_dir, &blas, &opt_level);
             own.file(&source.path);
             for flag in &source.flags {
                 own.flag(flag);
@@ -74,17 +99,47 @@ fn main() {
         println!("cargo:rustc-link-lib=pthread");
         println!("cargo:rustc-link-lib=m");
     }
+}
 
-    // For dependents (as DEP_NEARKIT_INCLUDE / DEP_NEARKIT_ROOT, thanks to `links = "nearkit"`).
-    println!("cargo:include={}", include_dir.display());
-    println!("cargo:root={}", env::var("OUT_DIR").unwrap());
+/// True when no C is to be compiled or linked: on docs.rs (`DOCS_RS`) or with
+/// `NEARKIT_SYS_DOCS_ONLY=1`.
+fn docs_only() -> bool {
+    println!("cargo:rerun-if-env-changed=DOCS_RS");
+    println!("cargo:rerun-if-env-changed=NEARKIT_SYS_DOCS_ONLY");
+    env::var_os("DOCS_RS").is_some() || env_flag("NEARKIT_SYS_DOCS_ONLY") == Some(true)
+}
+
+/// A yes/no environment variable: `Some(true)` for 1/true/yes/on, `Some(false)` for
+/// 0/false/no/off, `None` when unset or empty; anything else is an error.
+fn env_flag(name: &str) -> Option<bool> {
+    let value = env::var(name).ok()?;
+    match value.trim().to_ascii_lowercase().as_str() {
+        "" => None,
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        other => panic!("nearkit-sys: {name}={other}: expected 1 or 0"),
+    }
+}
+
+/// The C optimisation level: `NEARKIT_SYS_OPT_LEVEL`, else 3 (the CMake Release build's), never
+/// the dependent profile's (cc's default, `-O0` in a debug build).
+fn c_opt_level() -> String {
+    println!("cargo:rerun-if-env-changed=NEARKIT_SYS_OPT_LEVEL");
+    match env::var("NEARKIT_SYS_OPT_LEVEL") {
+        Ok(level) if ["0", "1", "2", "3", "s", "z"].contains(&level.trim()) => level.trim().to_string(),
+        Ok(level) if !level.trim().is_empty() => {
+            panic!("nearkit-sys: NEARKIT_SYS_OPT_LEVEL={level}: expected 0, 1, 2, 3, s or z")
+        }
+        _ => "3".to_string(),
+    }
 }
 
 /// The flags of the CMake build's core objects (root CMakeLists.txt, nearkit_core_objects):
-/// C11, NEARKIT_BUILDING and _GNU_SOURCE, hidden visibility.
-fn core_build(include_dir: &Path, core_dir: &Path, blas: &OpenBlas) -> cc::Build {
+/// C11, NEARKIT_BUILDING and _GNU_SOURCE, hidden visibility; optimised (see `c_opt_level`).
+fn core_build(include_dir: &Path, core_dir: &Path, blas: &OpenBlas, opt_level: &str) -> cc::Build {
     let mut build = cc::Build::new();
     build
+        .opt_level_str(opt_level)
         .include(include_dir)
         .include(core_dir)
         .std("c11")
@@ -158,6 +213,8 @@ struct OpenBlas {
 }
 
 impl OpenBlas {
+    /// Finds OpenBLAS and decides how to link it: static when the archive is found and neither
+    /// the `dynamic-blas` feature nor `NEARKIT_OPENBLAS_STATIC=0` asks for the shared library.
     fn locate() -> OpenBlas {
         for var in [
             "NEARKIT_OPENBLAS_LIB_DIR",
@@ -168,27 +225,68 @@ impl OpenBlas {
             println!("cargo:rerun-if-env-changed={var}");
         }
         let name = env::var("NEARKIT_OPENBLAS_LIB").unwrap_or_else(|_| "openblas".to_string());
-        let statik = env::var("NEARKIT_OPENBLAS_STATIC").is_ok_and(|v| v == "1" || v == "true");
-        let mut lib_dir = env::var_os("NEARKIT_OPENBLAS_LIB_DIR").map(PathBuf::from);
-        let mut include_dir = env::var_os("NEARKIT_OPENBLAS_INCLUDE_DIR").map(PathBuf::from);
+        let dynamic_feature = env::var_os("CARGO_FEATURE_DYNAMIC_BLAS").is_some();
+        // None: static if the archive is found; Some(true): static or fail; Some(false): shared.
+        let wanted = match env_flag("NEARKIT_OPENBLAS_STATIC") {
+            Some(choice) => Some(choice),
+            None if dynamic_feature => Some(false),
+            None => None,
+        };
+        let archive = format!("lib{name}.a");
+        let shared = format!("lib{name}.so");
+        let has = |dir: &Path, file: &str| dir.join(file).is_file();
 
+        let multiarch = debian_multiarch();
         // Debian/Ubuntu install OpenBLAS flavours side by side under a multiarch directory; prefer
         // the pthread one, as the C build does: its sgemm is safe to call from several threads at
         // once (the serial flavour is built without locking), and nearkit sets it to one thread.
-        if let Some(multiarch) = debian_multiarch() {
-            for flavour in ["openblas-pthread", "openblas-openmp", "openblas-serial"] {
-                let lib = Path::new("/usr/lib").join(&multiarch).join(flavour);
-                let ext = if statik { "a" } else { "so" };
-                if lib_dir.is_none() && lib.join(format!("lib{name}.{ext}")).is_file() {
-                    lib_dir = Some(lib);
-                    let inc = Path::new("/usr/include").join(&multiarch).join(flavour);
-                    if include_dir.is_none() && inc.join("cblas.h").is_file() {
-                        include_dir = Some(inc);
-                    }
-                    break;
+        let flavours = ["openblas-pthread", "openblas-openmp", "openblas-serial"];
+        let mut candidates: Vec<(PathBuf, Option<PathBuf>)> = Vec::new();
+        if let Some(dir) = env::var_os("NEARKIT_OPENBLAS_LIB_DIR") {
+            candidates.push((PathBuf::from(dir), None));
+        } else {
+            if let Some(multiarch) = &multiarch {
+                for flavour in flavours {
+                    let lib = Path::new("/usr/lib").join(multiarch).join(flavour);
+                    let inc = Path::new("/usr/include").join(multiarch).join(flavour);
+                    candidates.push((lib, Some(inc)));
                 }
+                candidates.push((Path::new("/usr/lib").join(multiarch), None));
+            }
+            for dir in ["/usr/local/lib", "/usr/lib64", "/usr/lib", "/opt/OpenBLAS/lib"] {
+                candidates.push((PathBuf::from(dir), None));
             }
         }
+        // The first directory with the archive when static linking is possible, else the first
+        // with the shared library.
+        let chosen =
+            if wanted != Some(false) { candidates.iter().find(|(lib, _)| has(lib, &archive)) } else { None };
+        let statik = chosen.is_some();
+        let chosen = chosen.or_else(|| candidates.iter().find(|(lib, _)| has(lib, &shared)));
+        if wanted == Some(true) && !statik {
+            panic!(
+                "nearkit-sys: NEARKIT_OPENBLAS_STATIC=1 but no {archive} was found (looked in {}); \
+                 set NEARKIT_OPENBLAS_LIB_DIR, or install a static OpenBLAS (Debian: \
+                 libopenblas-pthread-dev)",
+                candidates.iter().map(|(lib, _)| lib.display().to_string()).collect::<Vec<_>>().join(", ")
+            );
+        }
+        if wanted.is_none() && !statik {
+            println!(
+                "cargo:warning=nearkit-sys: no static {archive} found; linking the shared OpenBLAS \
+                 (programs then need it at run time; to link it in, set NEARKIT_OPENBLAS_LIB_DIR to the \
+                 directory of a libopenblas.a)"
+            );
+        }
+
+        let mut include_dir = env::var_os("NEARKIT_OPENBLAS_INCLUDE_DIR").map(PathBuf::from);
+        if include_dir.is_none() {
+            include_dir = chosen.and_then(|(_, inc)| inc.clone()).filter(|inc| inc.join("cblas.h").is_file());
+        }
+        // A directory named by the user is searched even when neither file was seen there.
+        let lib_dir = chosen
+            .map(|(lib, _)| lib.clone())
+            .or_else(|| env::var_os("NEARKIT_OPENBLAS_LIB_DIR").map(PathBuf::from));
         OpenBlas { lib_dir, include_dir, name, statik }
     }
 
@@ -198,11 +296,10 @@ impl OpenBlas {
         }
         let kind = if self.statik { "static" } else { "dylib" };
         println!("cargo:rustc-link-lib={kind}={}", self.name);
-        if self.statik {
-            // A static OpenBLAS built with gfortran (Debian's) may need its runtime for LAPACK
-            // parts; nearkit only calls CBLAS, so the linker leaves those members out.
-            println!("cargo:rustc-link-lib=pthread");
-        }
+        // A static OpenBLAS built with gfortran (Debian's) holds LAPACK too, which needs the
+        // Fortran runtime; nearkit calls only CBLAS and openblas_set_num_threads, so the linker
+        // leaves those members out and no libgfortran is needed. OpenBLAS's own threads need
+        // pthread, which main() links on every Unix.
     }
 }
 

@@ -1,5 +1,8 @@
-//! Raw FFI bindings to nearkit's C ABI (`nearkit.h`), and nearkit's C
-//! core compiled from source and linked statically (OpenBLAS is linked as a system library).
+//! Raw FFI bindings to nearkit's C ABI (`nearkit.h`), and nearkit's C core compiled from source
+//! (optimised whatever the profile) and linked statically, with OpenBLAS linked statically too
+//! when its static archive is found (the `dynamic-blas` feature links the shared library). The
+//! crate's README describes the build's requirements and environment variables; with `DOCS_RS`
+//! or `NEARKIT_SYS_DOCS_ONLY=1` no C is compiled, for documentation builds.
 //!
 //! Everything here is `unsafe` and mirrors the header one to one: read the doc comments of each
 //! item, copied from the header, for ownership and error rules. Most users want the safe

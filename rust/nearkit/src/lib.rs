@@ -4,8 +4,9 @@
 //! trees, multi-index hashing) or approximately (IVF), over float vectors (L2, L1, L∞, cosine,
 //! inner product) or binary codes (Hamming). The C core does all the work; this crate converts
 //! types, owns handles and maps errors. Its sibling `nearkit-sys` compiles the core from source,
-//! so `cargo add nearkit` is all a project needs (plus OpenBLAS: `apt-get install
-//! libopenblas-serial-dev` on Debian or Ubuntu).
+//! optimised whatever the profile, so `cargo add nearkit` is all a project needs (plus a C compiler
+//! and OpenBLAS: `apt-get install libopenblas-pthread-dev` on Debian or Ubuntu; OpenBLAS is linked
+//! statically when its archive is found, or dynamically with the `dynamic-blas` feature).
 //!
 //! ```
 //! use nearkit::{Index, Kind, Metric};
@@ -82,6 +83,8 @@
 #![deny(missing_docs)]
 #![warn(unsafe_op_in_unsafe_fn)]
 
+#[cfg(feature = "ndarray")]
+mod array;
 mod error;
 mod index;
 mod options;
