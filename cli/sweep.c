@@ -9,22 +9,15 @@
 #include "common.h"
 #include "engine.h"
 
-/* The settings that trade speed for recall, as nearkit_index_tune knows them; `from_k`: values
- * below k are pointless (a candidate list holds k at least). */
-static const struct { const char *name; int from_k; } tunables[] = {
-    {"nprobe", 0}, {"ef_search", 1}, {"search_k", 1}};
-
-/* Finds the index's settable runtime parameter named in tunables[]; 0 when found. */
+/* Finds the index's runtime setting that trades speed for recall (NEARKIT_PARAM_FLAG_RECALL, the
+ * one nearkit_index_tune varies); `from_k`: values below k are pointless. 0 when found. */
 static int find_setting(nearkit_param_info *info, int *from_k, const nearkit_index *index) {
     for (size_t i = 0, n = nearkit_index_param_count(index); i < n; ++i) {
         *info = (nearkit_param_info)NEARKIT_PARAM_INFO_INIT;
         if (nearkit_index_param_describe(info, index, i) != NEARKIT_OK || !info->name) continue;
-        if (info->flags & (NEARKIT_PARAM_FLAG_READ_ONLY | NEARKIT_PARAM_FLAG_BUILD)) continue;
-        for (size_t t = 0; t < sizeof tunables / sizeof tunables[0]; ++t)
-            if (strcmp(info->name, tunables[t].name) == 0) {
-                *from_k = tunables[t].from_k;
-                return 0;
-            }
+        if (!(info->flags & NEARKIT_PARAM_FLAG_RECALL)) continue;
+        *from_k = (info->flags & NEARKIT_PARAM_FLAG_FROM_K) != 0;
+        return 0;
     }
     return -1;
 }

@@ -468,6 +468,11 @@ NEARKIT_API void nearkit_string_free(char *string);
 #define NEARKIT_PARAM_FLAG_READ_ONLY 1u /* statistics: get only */
 #define NEARKIT_PARAM_FLAG_BUILD 2u     /* settable only before training/adding */
 #define NEARKIT_PARAM_FLAG_INTEGER 4u   /* integer valued */
+/* The runtime setting that trades speed for recall (nprobe, ef_search, search_k): the one that
+ * nearkit_index_tune and `nearkit bench`'s sweep vary. At most one per kind. */
+#define NEARKIT_PARAM_FLAG_RECALL 8u
+/* Values below the search's k act as k (a candidate list holds k at least): a sweep starts at k. */
+#define NEARKIT_PARAM_FLAG_FROM_K 16u
 
 /* Number of named parameters of this index; 0 for NULL. */
 NEARKIT_API size_t nearkit_index_param_count(const nearkit_index *index);

@@ -236,6 +236,8 @@ export interface ParamInfo {
   build: boolean;
   /** Integer valued. */
   integer: boolean;
+  /** The runtime setting trading speed for recall (nprobe, efSearch, searchK): what `tune` varies. */
+  recall: boolean;
   /** The smallest value `setParam` accepts. */
   minimum: number;
   /** The largest value `setParam` accepts. */

@@ -359,6 +359,7 @@ static void test_param_descriptions(void) {
         nearkit_index *ix = NULL;
         CHECK_STATUS(nearkit_index_create(&ix, kind.kind, metric, 64, NULL), NEARKIT_OK);
         if (!ix) continue;
+        size_t recall_settings = 0;
         for (size_t p = 0; p < nearkit_index_param_count(ix); p++) {
             nearkit_param_info info = NEARKIT_PARAM_INFO_INIT;
             CHECK_STATUS(nearkit_index_param_describe(&info, ix, p), NEARKIT_OK);
@@ -368,6 +369,12 @@ static void test_param_descriptions(void) {
             CHECK(info.name && strcmp(info.name, name) == 0 && info.flags == flags);
             CHECK(info.description && strlen(info.description) > 10);
             CHECK(info.minimum <= info.maximum);
+            /* the recall setting is a runtime one: tuned and swept on a built index */
+            if (flags & NEARKIT_PARAM_FLAG_RECALL) {
+                recall_settings++;
+                CHECK(!(flags & (NEARKIT_PARAM_FLAG_READ_ONLY | NEARKIT_PARAM_FLAG_BUILD)));
+            }
+            CHECK(!(flags & NEARKIT_PARAM_FLAG_FROM_K) || (flags & NEARKIT_PARAM_FLAG_RECALL));
             if (flags & NEARKIT_PARAM_FLAG_READ_ONLY) {
                 CHECK(isnan(info.default_value));
                 continue;
@@ -380,6 +387,13 @@ static void test_param_descriptions(void) {
             CHECK(now == info.default_value);
             CHECK(info.minimum <= info.default_value && info.default_value <= info.maximum);
         }
+        /* at most one; every kind searching a subset of its candidates (ivf_*, hnsw*, rpforest)
+         * has it, so that nearkit_index_tune and `nearkit bench --sweep` work on each */
+        const int partial = strncmp(kind.name, "ivf", 3) == 0 ||
+                             strncmp(kind.name, "hnsw", 4) == 0 || strcmp(kind.name, "rpforest") == 0;
+        if (recall_settings != (partial ? 1u : 0u))
+            fprintf(stderr, "  %s: %zu recall settings\n", kind.name, recall_settings);
+        CHECK(recall_settings == (partial ? 1u : 0u));
         nearkit_param_info info = NEARKIT_PARAM_INFO_INIT;
         CHECK_STATUS(nearkit_index_param_describe(&info, ix, nearkit_index_param_count(ix)),
                      NEARKIT_ERR_INVALID_ARGUMENT);

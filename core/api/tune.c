@@ -16,29 +16,14 @@
 
 /* ---- the tunable parameters --------------------------------------------------------------------- */
 
-/* A kind's one knob trading speed for recall, by name; the kinds need no flag for it. */
-typedef struct tunable {
-    const char *name;
-    bool starts_at_k; /* values below k are pointless (a graph's candidate list holds k at least) */
-} tunable;
-
-static const tunable tunables[] = {
-    {"nprobe", false},   /* ivf_flat, ivf_binary: lists scanned per query */
-    {"ef_search", true}, /* hnsw: candidates kept while walking the graph */
-    {"search_k", true},  /* rpforest: candidates collected across the trees (0 would mean n_trees * k) */
-};
-
-/* The index's tunable parameter: a settable runtime parameter named in tunables[]. */
+/* The index's tunable parameter: the kind's one runtime setting flagged NEARKIT_PARAM_FLAG_RECALL
+ * (nprobe, ef_search, search_k); *starts_at_k when values below k are pointless (FROM_K). */
 static const nearkit_param_desc *find_tunable(bool *starts_at_k, const nearkit_index *ix) {
     for (size_t i = 0; i < ix->ops->n_params; i++) {
         const nearkit_param_desc *p = &ix->ops->params[i];
-        if (p->flags & (NEARKIT_PARAM_FLAG_READ_ONLY | NEARKIT_PARAM_FLAG_BUILD)) continue;
-        for (size_t t = 0; t < sizeof tunables / sizeof tunables[0]; t++) {
-            if (strcmp(p->name, tunables[t].name) == 0) {
-                *starts_at_k = tunables[t].starts_at_k;
-                return p;
-            }
-        }
+        if (!(p->flags & NEARKIT_PARAM_FLAG_RECALL)) continue;
+        *starts_at_k = (p->flags & NEARKIT_PARAM_FLAG_FROM_K) != 0;
+        return p;
     }
     return NULL;
 }

@@ -63,13 +63,14 @@ enum { P_M, P_EF_CONSTRUCTION, P_EF_SEARCH, P_MAX_LEVEL, P_REFINE, P_BYTES_PER_V
 #define BUILD_INT (NEARKIT_PARAM_FLAG_BUILD | NEARKIT_PARAM_FLAG_INTEGER)
 #define STAT_INT (NEARKIT_PARAM_FLAG_READ_ONLY | NEARKIT_PARAM_FLAG_INTEGER)
 #define MAX_REFINE 1000.0
+#define RECALL_FROM_K (NEARKIT_PARAM_FLAG_INTEGER | NEARKIT_PARAM_FLAG_RECALL | NEARKIT_PARAM_FLAG_FROM_K)
 
 #define HNSW_PARAMS                                                                                 \
     {"M", BUILD_INT, 2, HNSW_MAX_M, 16,                                                             \
      "links per node on the upper levels (2 M on level 0): more is higher recall, more memory", NULL}, \
     {"ef_construction", BUILD_INT, 1, 65536, 200,                                                   \
      "candidates kept while linking a new node: more is a better graph and a slower add", NULL},   \
-    {"ef_search", NEARKIT_PARAM_FLAG_INTEGER, 1, 2147483647.0, 64,                                  \
+    {"ef_search", RECALL_FROM_K, 1, 2147483647.0, 64,                                               \
      "candidates kept per query (at least k): the recall / speed trade-off; >= count is exact", NULL}, \
     {"max_level", STAT_INT, 0, HNSW_MAX_LEVEL, 0, "the graph's top level (0 when empty)", NULL}
 

@@ -119,6 +119,7 @@ typedef struct ivf_config {
 
 #define BUILD_INT (NEARKIT_PARAM_FLAG_BUILD | NEARKIT_PARAM_FLAG_INTEGER)
 #define STAT_INT (NEARKIT_PARAM_FLAG_READ_ONLY | NEARKIT_PARAM_FLAG_INTEGER)
+#define RECALL_INT (NEARKIT_PARAM_FLAG_INTEGER | NEARKIT_PARAM_FLAG_RECALL)
 #define PARAM(n, f, lo, hi, def, text) \
     {.name = n, .flags = f, .min = lo, .max = hi, .default_value = def, .description = text}
 
@@ -138,7 +139,7 @@ typedef struct ivf_config {
 
 static const nearkit_param_desc flat_params[] = {
     P_FLOAT_NLIST,
-    PARAM("nprobe", NEARKIT_PARAM_FLAG_INTEGER, 1, FLAT_MAX_NLIST, 10,
+    PARAM("nprobe", RECALL_INT, 1, FLAT_MAX_NLIST, 10,
          "lists scanned per query; nprobe >= nlist scans every list and is exact"),
     P_FLOAT_TRAINING,
     P_FLOAT_LIST_STATS,
@@ -149,7 +150,7 @@ static const setting flat_settings[] = {S_NLIST,      S_NPROBE,        S_TRAIN_S
 static const nearkit_param_desc binary_params[] = {
     PARAM("nlist", BUILD_INT, 0, BINARY_MAX_NLIST, 0,
          "number of lists; 0 chooses about sqrt(n) for n training codes, never more than n"),
-    PARAM("nprobe", NEARKIT_PARAM_FLAG_INTEGER, 1, BINARY_MAX_NLIST, 8,
+    PARAM("nprobe", RECALL_INT, 1, BINARY_MAX_NLIST, 8,
          "lists scanned per query; nprobe >= nlist scans every list and is exact"),
     PARAM("train_size", BUILD_INT, 0, 4294967295.0, 0,
          "codes binary k-means trains on, sampled; 0 takes 128 per list, at least 16384"),
@@ -162,7 +163,7 @@ static const setting binary_settings[] = {S_NLIST, S_NPROBE, S_TRAIN_SAMPLE, S_I
 /* The compressed kinds: ivf_flat's parameters, the re-rank, and what a vector costs. */
 #define CODES_MAX_REFINE 1000.0
 #define P_CODES_NPROBE                                                                            \
-    PARAM("nprobe", NEARKIT_PARAM_FLAG_INTEGER, 1, FLAT_MAX_NLIST, 10,                            \
+    PARAM("nprobe", RECALL_INT, 1, FLAT_MAX_NLIST, 10,                                            \
           "lists scanned per query; nprobe >= nlist scans every list (still approximate: codes)")
 #define P_CODES_REFINE                                                                            \
     PARAM("refine", 0, 0, CODES_MAX_REFINE, 0,                                                    \

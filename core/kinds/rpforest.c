@@ -121,7 +121,8 @@ static const nearkit_param_desc rp_params[] = {
     {"shared_projections", NEARKIT_PARAM_FLAG_INTEGER, 0, MAX_POOL, 0,
      "0: a direction per split; P > 0: every split draws from one pool of P random directions "
      "shared by all trees (panns' small index; implies split 1)", NULL},
-    {"search_k", NEARKIT_PARAM_FLAG_INTEGER, 0, 1e15, 0,
+    {"search_k", NEARKIT_PARAM_FLAG_INTEGER | NEARKIT_PARAM_FLAG_RECALL | NEARKIT_PARAM_FLAG_FROM_K, 0,
+     1e15, 0,
      "candidates collected per query, duplicates included (0: n_trees * k, Annoy's default); "
      ">= n_trees * rows is exact", NULL},
     {"depth", NEARKIT_PARAM_FLAG_READ_ONLY | NEARKIT_PARAM_FLAG_INTEGER, 0, 1e19, 0,

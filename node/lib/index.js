@@ -569,7 +569,7 @@ class Index {
 
   /**
    * Every named parameter of this index, as the library describes it (nearkit_index_param_describe):
-   * [{name, nativeName, readOnly, build, integer, minimum, maximum, default, description}];
+   * [{name, nativeName, readOnly, build, integer, recall, minimum, maximum, default, description}];
    * `default` is the value of a new index, null for read-only statistics.
    */
   paramInfo() {
@@ -579,6 +579,7 @@ class Index {
       readOnly: p.readOnly,
       build: p.build,
       integer: p.integer,
+      recall: p.recall,
       minimum: p.minimum,
       maximum: p.maximum,
       default: p.readOnly ? null : p.default,

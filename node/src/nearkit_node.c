@@ -1318,6 +1318,7 @@ static napi_value nk_param_info(napi_env env, napi_callback_info info) {
             !nk_set_bool_prop(env, obj, "readOnly", p.flags & NEARKIT_PARAM_FLAG_READ_ONLY) ||
             !nk_set_bool_prop(env, obj, "build", p.flags & NEARKIT_PARAM_FLAG_BUILD) ||
             !nk_set_bool_prop(env, obj, "integer", p.flags & NEARKIT_PARAM_FLAG_INTEGER) ||
+            !nk_set_bool_prop(env, obj, "recall", p.flags & NEARKIT_PARAM_FLAG_RECALL) ||
             !nk_set_number_prop(env, obj, "flags", p.flags) ||
             !nk_set_number_prop(env, obj, "minimum", p.minimum) ||
             !nk_set_number_prop(env, obj, "maximum", p.maximum) ||

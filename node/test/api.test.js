@@ -184,6 +184,10 @@ test('parameters: enumerated from the library, camelCase or snake_case names', (
   const index = new nk.Index({ metric: 'l2', dimension: 4, numThreads: 3, params: { numThreads: 2 } });
   const info = index.paramInfo();
   assert.ok(info.some((p) => p.name === 'numThreads' && p.nativeName === 'num_threads' && p.integer));
+  assert.ok(info.every((p) => !p.recall), 'flat has no recall setting');
+  const hnsw = new nk.Index({ kind: 'hnsw', metric: 'l2', dimension: 4 });
+  assert.deepEqual(hnsw.paramInfo().filter((p) => p.recall).map((p) => p.name), ['efSearch']);
+  hnsw.close();
   assert.equal(index.getParam('numThreads'), 2, 'params override numThreads');
   index.setParam('num_threads', 1);
   assert.equal(index.getParam('numThreads'), 1);

@@ -216,7 +216,7 @@ def test_params_describe_lists_every_parameter_of_every_kind():
                 assert isinstance(info, nearkit.ParamInfo)
                 assert isinstance(info.description, str)
                 assert flags[info.name] == {"read_only": info.read_only, "build": info.build_only,
-                                            "integer": info.integer}
+                                            "integer": info.integer, "recall": info.recall}
                 assert info.minimum <= info.maximum, (kind.name, info.name)
                 if info.read_only:
                     assert info.default is None
@@ -227,6 +227,11 @@ def test_params_describe_lists_every_parameter_of_every_kind():
                 assert info.default == value and type(info.default) is type(value), \
                     (kind.name, metric, info.name, info.default, value)
                 assert info.minimum <= info.default <= info.maximum
+            # the recall setting: one per kind that searches a subset of its candidates
+            recall = [info.name for info in infos if info.recall]
+            expected = {"hnsw": ["ef_search"], "rpforest": ["search_k"]}.get(
+                kind.name.split("_")[0], ["nprobe"] if kind.name.startswith("ivf") else [])
+            assert recall == expected, (kind.name, recall)
             index.close()
 
 

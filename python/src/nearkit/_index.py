@@ -79,6 +79,7 @@ _VECTOR_TYPE_NAMES = {_FLOAT: "float32", _BINARY: "binary"}
 _PARAM_READ_ONLY = _ll.NEARKIT_PARAM_FLAG_READ_ONLY
 _PARAM_BUILD = _ll.NEARKIT_PARAM_FLAG_BUILD
 _PARAM_INTEGER = _ll.NEARKIT_PARAM_FLAG_INTEGER
+_PARAM_RECALL = _ll.NEARKIT_PARAM_FLAG_RECALL
 
 _U32_MAX = 2**32 - 1
 _U64_MAX = 2**64 - 1
@@ -434,6 +435,9 @@ class ParamInfo(NamedTuple):
     maximum: float
     default: Optional[float]
     description: str
+    #: the runtime setting trading speed for recall (nprobe, ef_search, search_k): what
+    #: ``Index.tune`` and ``nearkit bench --sweep`` vary
+    recall: bool = False
 
 
 def _param_number(value, integer):
@@ -448,7 +452,8 @@ def _param_info(name, flags, minimum, maximum, default, description):
     read_only = bool(flags & _PARAM_READ_ONLY)
     return ParamInfo(name, read_only, bool(flags & _PARAM_BUILD), integer,
                      _param_number(minimum, integer), _param_number(maximum, integer),
-                     None if read_only else _param_number(default, integer), description)
+                     None if read_only else _param_number(default, integer), description,
+                     bool(flags & _PARAM_RECALL))
 
 
 class Params(MutableMapping[str, float]):
@@ -494,9 +499,10 @@ class Params(MutableMapping[str, float]):
         return [name for name, _ in self._infos()]
 
     def flags(self) -> dict[str, dict[str, bool]]:
-        """{name: {"read_only": bool, "build": bool, "integer": bool}} for every parameter."""
+        """{name: {"read_only", "build", "integer", "recall": bool}} for every parameter."""
         return {name: {"read_only": bool(f & _PARAM_READ_ONLY), "build": bool(f & _PARAM_BUILD),
-                       "integer": bool(f & _PARAM_INTEGER)} for name, f in self._infos()}
+                       "integer": bool(f & _PARAM_INTEGER), "recall": bool(f & _PARAM_RECALL)}
+                for name, f in self._infos()}
 
     @overload
     def describe(self, name: None = None) -> list[ParamInfo]: ...

@@ -200,6 +200,12 @@ impl ParamInfo {
         self.flags & sys::NEARKIT_PARAM_FLAG_INTEGER != 0
     }
 
+    /// The runtime setting that trades speed for recall (`nprobe`, `ef_search`, `search_k`):
+    /// the one [`Index::tune`] varies.
+    pub fn is_recall(&self) -> bool {
+        self.flags & sys::NEARKIT_PARAM_FLAG_RECALL != 0
+    }
+
     /// The smallest value [`Index::set_param`] accepts.
     pub fn minimum(&self) -> f64 {
         self.minimum

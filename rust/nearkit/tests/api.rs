@@ -86,6 +86,10 @@ fn named_parameters() {
     let params = index.params();
     let threads = params.iter().find(|p| p.name() == "num_threads").expect("num_threads");
     assert!(threads.is_integer() && !threads.is_read_only());
+    assert!(params.iter().all(|p| !p.is_recall()));
+    let ivf = Index::builder(Kind::IVF_FLAT, Metric::L2, 4).build().unwrap();
+    let recall: Vec<_> = ivf.params().into_iter().filter(|p| p.is_recall()).collect();
+    assert!(recall.len() == 1 && recall[0].name() == "nprobe");
     assert_eq!(index.param("num_threads").unwrap(), 2.0);
     index.set_param("num_threads", 1.0).unwrap();
     assert_eq!(index.param("num_threads").unwrap(), 1.0);

@@ -22,6 +22,10 @@ public record ParamInfo(String name, int flags, double minimum, double maximum,
     public static final int FLAG_BUILD = 2;
     /** Flag: integer valued. */
     public static final int FLAG_INTEGER = 4;
+    /** Flag: the runtime setting trading speed for recall, the one {@code tune} varies. */
+    public static final int FLAG_RECALL = 8;
+    /** Flag: values below the search's k act as k. */
+    public static final int FLAG_FROM_K = 16;
 
     /**
      * Checks that no component is null.
@@ -72,5 +76,15 @@ public record ParamInfo(String name, int flags, double minimum, double maximum,
      */
     public boolean isInteger() {
         return (flags & FLAG_INTEGER) != 0;
+    }
+
+    /**
+     * Whether this is the runtime setting that trades speed for recall (nprobe, ef_search,
+     * search_k): the one the tuner varies.
+     *
+     * @return true for the recall setting
+     */
+    public boolean isRecallSetting() {
+        return (flags & FLAG_RECALL) != 0;
     }
 }

@@ -238,6 +238,7 @@ class ApiTest {
             ParamInfo nt = info.stream().filter(p -> p.name().equals("num_threads")).findFirst().orElseThrow();
             assertFalse(nt.isReadOnly());
             assertTrue(nt.isInteger());
+            assertTrue(info.stream().noneMatch(ParamInfo::isRecallSetting));
         }
     }
 
