@@ -3,6 +3,10 @@
 
 #include <math.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 static inline int64_t id_of(const nearkit_topk *h, uint64_t pos) {
     return h->ids ? h->ids[pos] : (int64_t)pos;
 }
@@ -59,8 +63,52 @@ void nearkit_topk_push(nearkit_topk *h, float dist, uint64_t pos) {
     sift_down(h, 0, h->size);
 }
 
+/* For one kept pair (k = 1): the smallest of d[0 .. n) (NaN left out: min_ps and `<` keep the
+ * running minimum then), and the push of each candidate equal to it. SSE2 is x86-64's baseline;
+ * elsewhere the same in plain C. */
+static float block_min(const float *d, size_t n) {
+    float best = INFINITY;
+    size_t i = 0;
+#if defined(__SSE2__)
+    __m128 m0 = _mm_set1_ps(INFINITY), m1 = m0;
+    for (; i + 8 <= n; i += 8) {
+        m0 = _mm_min_ps(_mm_loadu_ps(d + i), m0);
+        m1 = _mm_min_ps(_mm_loadu_ps(d + i + 4), m1);
+    }
+    float lanes[4];
+    _mm_storeu_ps(lanes, _mm_min_ps(m0, m1));
+    for (size_t j = 0; j < 4; j++) best = lanes[j] < best ? lanes[j] : best;
+#endif
+    for (; i < n; i++) best = d[i] < best ? d[i] : best;
+    return best;
+}
+
+static void push_equal(nearkit_topk *h, const float *d, uint64_t first, size_t n, float m) {
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128 mv = _mm_set1_ps(m);
+    for (; i + 4 <= n; i += 4) {
+        for (unsigned mask = (unsigned)_mm_movemask_ps(_mm_cmpeq_ps(_mm_loadu_ps(d + i), mv)); mask;
+             mask &= mask - 1) {
+            const size_t j = i + (size_t)__builtin_ctz(mask);
+            nearkit_topk_push(h, d[j], first + j);
+        }
+    }
+#endif
+    for (; i < n; i++)
+        if (d[i] == m) nearkit_topk_push(h, d[i], first + i);
+}
+
 void nearkit_topk_push_block(nearkit_topk *h, const float *d, uint64_t first, size_t n) {
     float bound = nearkit_topk_bound(h);
+    if (h->cap == 1) {
+        /* One kept: only the block's nearest can win (its ties are decided by id in push). A
+         * branch per candidate would mispredict at every new nearest: for 2-D points that cost
+         * as much as the distances. */
+        const float m = block_min(d, n);
+        if (m <= bound) push_equal(h, d, first, n, m);
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         if (d[i] <= bound) {
             nearkit_topk_push(h, d[i], first + i);

@@ -12,6 +12,7 @@
  * a call into libgcc, slower than the inline SWAR). */
 #include "base/internal.h"
 #include "kernels/kernels.h"
+#include "kernels/kernels_small.h"
 
 #include <math.h>
 #include <string.h>
@@ -113,34 +114,39 @@ static inline float nk_absf(float x) { return fabsf(x); } /* branch-free, unlike
 #define NK_TERM_L1(s, FMA) ((s) + nk_absf(x - y))
 #define NK_TERM_DOT(s, FMA) FMA(x, y, s)
 
+/* Whether kernels_small.h takes rows of d floats for the kernel SMALL (0 l2sq, 1 l1, -1 none). */
+#define NK_SMALL_ROWS(SMALL, d) ((SMALL) >= 0 && (d) >= 1 && (d) <= NK_SMALL_D)
+
 /* The single kernel NAME and NAME_many (the single kernel row by row, so bit-identical). */
-#define NK_DEFINE_SUM_KERNEL(NAME, TERM)                                                       \
+#define NK_DEFINE_SUM_KERNEL(NAME, TERM, SMALL)                                                \
     NK_DEFINE_SUM_ROW(NAME, TERM, NK_FMA, )                                                   \
     static void NAME##_many(float *out, const float *q, const float *x, size_t n, size_t d) { \
+        if (NK_SMALL_ROWS(SMALL, d)) { nk_small_many((SMALL) == 1, out, q, x, n, d); return; }  \
         for (size_t r = 0; r < n; r++) out[r] = NAME(q, x + r * d, d);                        \
     }
 
 /* The same for a kernel with fused multiply-adds: where NK_FMA_DISPATCH, two copies, one for the
  * CPUs with FMA instructions and one without, chosen at each call. */
 #if NK_FMA_DISPATCH
-#define NK_DEFINE_FMA_KERNEL(NAME, TERM)                                                       \
+#define NK_DEFINE_FMA_KERNEL(NAME, TERM, SMALL)                                                \
     NK_DEFINE_SUM_ROW(NAME##_soft, TERM, NK_FMA, )                                            \
     NK_DEFINE_SUM_ROW(NAME##_hw, TERM, NK_FMA_HW, NK_FMA_TARGET)                              \
     static float NAME(const float *a, const float *b, size_t d) {                             \
         return nearkit_kernels_cpu_fma() ? NAME##_hw(a, b, d) : NAME##_soft(a, b, d);         \
     }                                                                                         \
     static void NAME##_many(float *out, const float *q, const float *x, size_t n, size_t d) { \
+        if (NK_SMALL_ROWS(SMALL, d)) { nk_small_many((SMALL) == 1, out, q, x, n, d); return; }  \
         if (nearkit_kernels_cpu_fma())                                                        \
             for (size_t r = 0; r < n; r++) out[r] = NAME##_hw(q, x + r * d, d);               \
         else                                                                                  \
             for (size_t r = 0; r < n; r++) out[r] = NAME##_soft(q, x + r * d, d);             \
     }
 #else
-#define NK_DEFINE_FMA_KERNEL(NAME, TERM) NK_DEFINE_SUM_KERNEL(NAME, TERM)
+#define NK_DEFINE_FMA_KERNEL(NAME, TERM, SMALL) NK_DEFINE_SUM_KERNEL(NAME, TERM, SMALL)
 #endif
-NK_DEFINE_FMA_KERNEL(nk_l2sq, NK_TERM_L2SQ)
-NK_DEFINE_SUM_KERNEL(nk_l1, NK_TERM_L1)
-NK_DEFINE_FMA_KERNEL(nk_dot, NK_TERM_DOT)
+NK_DEFINE_FMA_KERNEL(nk_l2sq, NK_TERM_L2SQ, 0)
+NK_DEFINE_SUM_KERNEL(nk_l1, NK_TERM_L1, 1)
+NK_DEFINE_FMA_KERNEL(nk_dot, NK_TERM_DOT, -1)
 
 static inline float nk_max8(const float s[8]) {
     float m = s[0];

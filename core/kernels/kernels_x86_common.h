@@ -11,6 +11,8 @@
 #error "define NK_INLINE and NK_TARGET before including kernels_x86_common.h"
 #endif
 
+#include "kernels/kernels_small.h"
+
 /* The rest of the tree on 8 lanes: lanes k + (k + 4), then k + (k + 2), then 0 + 1. */
 NK_INLINE float nk_hsum1(__m256 v) {
     const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -56,6 +58,10 @@ NK_INLINE void nk_prefetch(const float *p) {
 #define NK_DEFINE_FLOAT_KERNELS()                                                               \
     NK_INLINE void nk_many(int m, float *out, const float *q, const float *x, size_t n,        \
                            size_t d) {                                                          \
+        if (d >= 1 && d <= NK_SMALL_D && (m == NK_L2SQ || m == NK_L1)) {                        \
+            nk_small_many(m == NK_L1, out, q, x, n, d); /* kernels_small.h */                  \
+            return;                                                                             \
+        }                                                                                       \
         size_t r = 0;                                                                           \
         for (; r + NK_ROWS <= n; r += NK_ROWS) nk_rows(m, out + r, q, x + r * d, d);            \
         for (; r < n; r++) out[r] = nk_one(m, q, x + r * d, d);                                 \
