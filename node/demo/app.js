@@ -263,6 +263,7 @@ let palette = new Uint32Array(0);
 vo.seedRgb = seedRgb;
 vo.frames = 0;
 vo.frameTimes = [];
+vo.queryLog = []; // every frame's search time in the server, ms (read by bench/demo_latency.mjs)
 
 function ensurePalette(n) {
   if (palette.length >= n) return;
@@ -316,7 +317,8 @@ function voronoiStatus() {
   $('voronoi-status').textContent = `${vo.seeds.length} seeds in a ${vo.kind} · ${(VW * VH).toLocaleString('en')} pixels, one batch 1-NN query: ${vo.queryMs.toFixed(1)} ms in the server · frame ${vo.frameMs.toFixed(1)} ms · ${vo.fps} frames/s`;
 }
 
-// One frame: the seeds go to the server, every pixel's nearest seed comes back (Uint16 per pixel).
+// One frame: the seeds go to the server, every pixel's nearest seed comes back (one or two bytes
+// per pixel).
 let frameInFlight = false;
 let frameWanted = false;
 async function requestFrame() {
@@ -338,10 +340,12 @@ async function requestFrame() {
     const t0 = performance.now();
     const res = await fetch(`api/voronoi?w=${VW}&h=${VH}&metric=${m}&kind=${kind}`, { method: 'POST', body });
     if (!res.ok) throw new Error((await res.json()).error);
-    const labels = new Uint16Array(await res.arrayBuffer());
+    const bytes = await res.arrayBuffer();
+    const labels = res.headers.get('x-label-bytes') === '1' ? new Uint8Array(bytes) : new Uint16Array(bytes);
     const now = performance.now();
     paintLabels(labels);
     Object.assign(vo, { drawnSeeds: seeds, metric: m, kind, queryMs: Number(res.headers.get('x-query-ms')), frameMs: now - t0 });
+    vo.queryLog.push(vo.queryMs);
     recordFrame(now);
     voronoiStatus();
     vo.ready = true;

@@ -162,8 +162,8 @@ async function main() {
     await page.locator('#explorer').locator('..').screenshot({ path: path.join(outDir, 'demo-explorer-density.png') });
 
     // zoom in around the cursor until single points show, pan, and hover again
-    await page.mouse.move(exBox.x + 445, exBox.y + 290);
-    for (let i = 0; i < 3; i++) await page.mouse.wheel(0, -700);
+    await page.mouse.move(exBox.x + 472, exBox.y + 262);
+    for (let i = 0; i < 4; i++) await page.mouse.wheel(0, -700);
     await waitFor(page, () => window.nearkitDemo.explorer.mode === 'points');
     const view0 = await page.evaluate(() => ({ ...window.nearkitDemo.explorer.view }));
     await page.mouse.move(exBox.x + 400, exBox.y + 300);
