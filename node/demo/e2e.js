@@ -136,6 +136,23 @@ async function nextFrame(page, fn, arg) {
   await waitFor(page, ([n, a]) => window.nearkitDemo.voronoi.frames > n && !(a && window.nearkitDemo.voronoi.drawnSeeds.length !== a), [frames, arg]);
 }
 
+// Bad requests get a 400 naming what is wrong, and the server keeps serving.
+async function checkBadInput(url) {
+  const cases = [
+    ['GET', 'api/dataset?n=0', null, /n must be an integer from 1/],
+    ['GET', 'api/dataset?n=1000&metric=cosine', null, /metric must be one of l2, l1, linf/],
+    ['GET', 'api/knn?x=abc&y=0&k=3', null, /x must be a finite number/],
+    ['POST', 'api/voronoi?w=800&h=600', new Uint8Array(5), /float32 x, y pairs/],
+    ['POST', 'api/voronoi?w=800&h=600', new Float32Array([1, NaN]), /./],
+  ];
+  for (const [method, where, body, message] of cases) {
+    const res = await fetch(url + where, { method, body });
+    const text = await res.text();
+    assert.equal(res.status, 400, `${method} ${where}: ${res.status} ${text}`);
+    assert.match(JSON.parse(text).error, message);
+  }
+}
+
 async function main() {
   const missing = browserMissing();
   if (missing) {
@@ -152,6 +169,7 @@ async function main() {
   try {
     await page.goto(`${server.url}?points=${POINTS}&seeds=${SEEDS}&k=${K}&vkind=vptree`);
     await waitFor(page, () => window.nearkitDemo.explorer.ready && window.nearkitDemo.voronoi.ready);
+    await checkBadInput(server.url);
     const points = new Float32Array(await (await fetch(`${server.url}api/dataset?n=${POINTS}&metric=l2&kind=vptree`)).arrayBuffer());
     assert.equal(points.length, 2 * POINTS);
     const exBox = await page.locator('#explorer').boundingBox();

@@ -137,6 +137,8 @@ class Hover:
 
 
 class ExplorerWindow(DemoWindow):
+    canvas: ExplorerCanvas
+
     def __init__(self, n_points: int = 1_000_000, k: int = 10, metric: str = "l2",
                  kind: str = "vptree") -> None:
         super().__init__("nearkit: KNN explorer", ExplorerCanvas(self))

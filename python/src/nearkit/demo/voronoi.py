@@ -77,6 +77,8 @@ class VoronoiCanvas(QtWidgets.QWidget):
 
 
 class VoronoiWindow(DemoWindow):
+    canvas: VoronoiCanvas
+
     def __init__(self, n_seeds: int = 50, metric: str = "l2", kind: str = "vptree",
                  random_seed: Optional[int] = None) -> None:
         super().__init__("nearkit: live Voronoi", VoronoiCanvas(self))
@@ -88,7 +90,7 @@ class VoronoiWindow(DemoWindow):
         self.controls.addStretch(1)
         self.rng = np.random.default_rng(random_seed)
         self.grid = pixel_centres(*CANVAS_SIZE)
-        self.palette = np.array([rgb32(seed_rgb(i)) for i in range(1000)], dtype=np.uint32)
+        self.seed_colours = np.array([rgb32(seed_rgb(i)) for i in range(1000)], dtype=np.uint32)
         self.seeds = np.zeros((0, 2), dtype=np.float32)
         self.drawn_seeds = self.seeds
         self.frames = 0
@@ -121,7 +123,7 @@ class VoronoiWindow(DemoWindow):
         self.query_ms = (time.perf_counter() - start) * 1e3
         index.close()
         w, h = CANVAS_SIZE
-        self.canvas.image = image_of(self.palette[ids].reshape(h, w))
+        self.canvas.image = image_of(self.seed_colours[ids].reshape(h, w))
         self.drawn_seeds = seeds
         self.frames += 1
         self.canvas.update()
