@@ -143,13 +143,20 @@ class ExplorerWindow(DemoWindow):
                  kind: str = "vptree") -> None:
         super().__init__("nearkit: KNN explorer", ExplorerCanvas(self))
         self.hover: Optional[Hover] = None
+        counts = sorted({10_000, 100_000, 1_000_000, n_points})
+        self.points_box = self.add_choice("points", [f"{c:,}" for c in counts], f"{n_points:,}")
         self.k_box = self.add_number("k", 1, 100, k)
         self.metric_box = self.add_choice("metric", ("l2", "l1", "linf"), metric)
         self.kind_box = self.add_choice("index", ("vptree", "flat"), kind)
         self.controls.addStretch(1)
         self.points = demo_points(n_points)
+        self.points_box.currentTextChanged.connect(self.new_points)
         self.metric_box.currentTextChanged.connect(lambda _: self.build_index())
         self.kind_box.currentTextChanged.connect(lambda _: self.build_index())
+        self.build_index()
+
+    def new_points(self, count: str) -> None:
+        self.points = demo_points(int(count.replace(",", "")))
         self.build_index()
 
     def build_index(self) -> None:
