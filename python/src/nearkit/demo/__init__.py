@@ -10,6 +10,7 @@ Every nearest-neighbour answer comes from a :class:`nearkit.Index`; the demos on
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import List, Optional, Sequence
 
@@ -32,8 +33,19 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
+def require_display() -> None:
+    """Exits with a message where Qt would abort the process for want of a screen (Linux, no X or
+    Wayland display and no QT_QPA_PLATFORM chosen)."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise SystemExit("python -m nearkit.demo: no display (DISPLAY and WAYLAND_DISPLAY are unset); "
+                         "run it on a desktop, or under xvfb-run")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
+    require_display()
     from ._qt import QtWidgets  # a clear message when PySide6 is missing
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
