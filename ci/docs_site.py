@@ -29,6 +29,7 @@ PAGES = (
     ("rust.md", "rust/README.md", "Rust"),
     ("rust-nearkit.md", "rust/nearkit/README.md", "Rust: the nearkit crate"),
     ("rust-sys.md", "rust/nearkit-sys/README.md", "Rust: nearkit-sys"),
+    ("demos.md", "docs/demos.md", "Demos"),
     ("architecture.md", "docs/architecture.md", "Architecture"),
     ("format.md", "docs/format.md", "File format"),
     ("golden.md", "docs/golden.md", "Golden datasets"),

@@ -5,6 +5,9 @@
 #                       into <build>/node-core, then node-gyp into node/build/); the fixture every
 #                       other node test needs
 #   node_<file>         one test per node/test/*.test.js, run with node's built-in test runner
+#   node_demo_browser   the web demo (node/demo) on a free port, driven in headless Debian
+#                       Chromium (node/demo/e2e.js); screenshots in <build>/demo-screenshots;
+#                       skipped where Chromium or playwright-core is missing (ci/deps-demo.sh)
 #
 # Needs node and npm (ci/deps-node.sh installs them); without node the tests are not registered.
 
@@ -40,6 +43,12 @@ foreach(_nk_file IN LISTS _nk_node_tests)
   set_tests_properties(node_${_nk_name} PROPERTIES LABELS node FIXTURES_REQUIRED nearkit_node_addon
                        TIMEOUT 900)
 endforeach()
+add_test(NAME node_demo_browser
+         COMMAND "${NEARKIT_NODE_EXECUTABLE}" demo/e2e.js "${NEARKIT_BINARY_DIR}/demo-screenshots"
+         WORKING_DIRECTORY "${_nk_node_dir}")
+set_tests_properties(node_demo_browser PROPERTIES LABELS node FIXTURES_REQUIRED nearkit_node_addon
+                     SKIP_RETURN_CODE 77 TIMEOUT 300)
+
 # The package test packs node/ (reading node/build) while no other test may rebuild it.
 if(TEST node_package)
   set_tests_properties(node_package PROPERTIES RUN_SERIAL TRUE)

@@ -9,6 +9,10 @@
 #   python_pytest   pytest python/tests in that environment: golden manifest, cross-language files
 #                   with this build's CLI, bad input, pickling, threads, scikit-learn's estimator
 #                   checks and agreement with scikit-learn.
+#   python_demo_desktop  the desktop demos (python -m nearkit.demo explorer / voronoi) in real
+#                   windows on Xvfb, driven and read back from the screen
+#                   (python/demo_tests/check_desktop_demos.py); screenshots in
+#                   <build>/demo-screenshots; skipped without xvfb-run or PySide6 (ci/deps-demo.sh)
 #   python_sdist    the sdist (python/ctest_sdist.cmake): self-contained, it builds a working
 #                   wheel unpacked outside the repository.
 #
@@ -70,6 +74,16 @@ add_test(NAME python_pytest
          WORKING_DIRECTORY "${NEARKIT_BINARY_DIR}")
 set_tests_properties(python_pytest PROPERTIES LABELS python FIXTURES_REQUIRED nearkit_python_venv
                      TIMEOUT 1800)
+
+# A sh wrapper only to skip (77) with a reason where the X server is missing.
+add_test(NAME python_demo_desktop
+         COMMAND sh -c "command -v xvfb-run >/dev/null 2>&1 || { echo 'SKIP: xvfb-run not found (ci/deps-demo.sh installs xvfb)'; exit 77; }; exec xvfb-run -a -s '-screen 0 1400x1000x24' \"$@\"" sh
+                 "${CMAKE_COMMAND}" -E env ${_nk_py_env} QT_QPA_PLATFORM=xcb
+                 "${_nk_py_venv_python}" "${NEARKIT_SOURCE_DIR}/python/demo_tests/check_desktop_demos.py"
+                 "${NEARKIT_BINARY_DIR}/demo-screenshots"
+         WORKING_DIRECTORY "${NEARKIT_BINARY_DIR}")
+set_tests_properties(python_demo_desktop PROPERTIES LABELS python FIXTURES_REQUIRED nearkit_python_venv
+                     SKIP_RETURN_CODE 77 TIMEOUT 300)
 
 # The sdist holds what it builds from (the C core, header, SWIG interface, licence files): built,
 # unpacked outside the repository, turned into a wheel there and installed into a new venv.

@@ -54,18 +54,44 @@ test('npm pack makes a tarball with the prebuilt binary and the C sources', () =
     'package/deps/nearkit/bindings/handle.h',
     'package/LICENSE',
     'package/THIRD_PARTY_NOTICES.txt',
+    'package/demo/server.js',
+    'package/demo/page.html',
+    'package/demo/app.js',
   ]) {
     assert.ok(files.includes(f), `${f} is missing from the tarball`);
   }
   assert.ok(files.some((f) => /^package\/deps\/nearkit\/core\/.*\.c$/.test(f)), 'core sources missing');
   for (const f of files) {
     assert.ok(!/^package\/(test|examples|build|build-core|node_modules)\//.test(f), `${f} should not be packed`);
+    assert.ok(!/^package\/demo\/(e2e|headless)\.js$/.test(f), `${f} (the demo's test tooling) should not be packed`);
   }
   assert.ok(!fs.existsSync(path.join(nodeRoot, 'deps')), 'postpack removes the vendored copy');
   assert.ok(!fs.existsSync(path.join(nodeRoot, 'THIRD_PARTY_NOTICES.txt')), 'postpack removes the notices copy');
   const manifest = JSON.parse(execFileSync('tar', ['xzOf', tarball, 'package/package.json'], { encoding: 'utf8' }));
   assert.equal(manifest.license, 'Apache-2.0');
 });
+
+// Run in the sample project: starts node_modules/.bin/nearkit-demo on a free port and asks it.
+const DEMO_SMOKE = `
+const { spawn } = require('child_process');
+const bin = require('path').join('node_modules', '.bin', 'nearkit-demo');
+const child = spawn(bin, ['--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+child.stdout.once('data', async (line) => {
+  try {
+    const url = /http:\\/\\/\\S+\\//.exec(String(line))[0];
+    const page = await fetch(url);
+    const html = (await page.text()).includes('<canvas id="voronoi"') ? 'html' : 'not the page';
+    const data = await fetch(url + 'api/dataset?n=1000');
+    const floats = (await data.arrayBuffer()).byteLength / 4;
+    const knn = await fetch(url + 'api/knn?x=0.5&y=0.5&k=3');
+    const ids = (await knn.json()).ids.length;
+    const bad = await fetch(url + 'api/knn?x=0.5&y=0.5&k=0');
+    console.log(\`page \${page.status} \${html}, dataset \${data.status} of \${floats} floats, knn \${knn.status} with \${ids} ids, bad k \${bad.status}\`);
+  } finally {
+    child.kill();
+  }
+});
+`;
 
 test('the sample project installs the tarball without compiling and runs a search', { timeout: 300000 }, () => {
   assert.ok(tarball, 'the pack test ran first');
@@ -82,6 +108,11 @@ test('the sample project installs the tarball without compiling and runs a searc
   assert.match(out, /^after close: ERR_NEARKIT_CLOSED$/m);
   const esm = sh(process.execPath, ['index.mjs'], { cwd: app });
   assert.match(esm, /^esm \d+\.\d+\.\d+: hamming neighbours 1 2 at 1 5$/m);
+
+  // `npx nearkit-demo` from the installed package: the bin starts the demo server, which serves
+  // the page and answers (and refuses bad input with a 400)
+  const demo = sh(process.execPath, ['-e', DEMO_SMOKE], { cwd: app });
+  assert.match(demo, /^page 200 html, dataset 200 of 2000 floats, knn 200 with 3 ids, bad k 400$/m);
 
   // The shipped TypeScript declarations type-check, where a TypeScript compiler is installed.
   const tsc = spawnSync('tsc', ['--version'], { encoding: 'utf8' });
