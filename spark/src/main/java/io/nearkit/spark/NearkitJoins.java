@@ -16,6 +16,15 @@ public final class NearkitJoins {
     private NearkitJoins() {
     }
 
+    /** The model's answers (materialised by transform), after which its shards are let go. */
+    private static Dataset<Row> answerAndRelease(NearkitKnnModel model, Dataset<?> queries) {
+        try {
+            return model.transform(queries);
+        } finally {
+            model.release();
+        }
+    }
+
     private static String q(String name) {
         return "`" + name.replace("`", "``") + "`";
     }
@@ -41,7 +50,7 @@ public final class NearkitJoins {
         String id = est.getOrDefault(est.idCol());
         // Each row finds itself (unless k + 1 exact duplicates come first): drop its own id, keep k.
         String zipped = "__nearkit_zipped";
-        return model.transform(data)
+        return answerAndRelease(model, data)
                 .withColumn(zipped, functions.expr("slice(filter(arrays_zip(" + q(n) + ", " + q(d) + "), x -> x."
                         + q(n) + " != " + q(id) + "), 1, " + k + ")"))
                 .withColumn(n, functions.expr("transform(" + zipped + ", x -> x." + q(n) + ")"))
@@ -77,7 +86,7 @@ public final class NearkitJoins {
         List<Column> exploded = new ArrayList<>(leftColumns);
         exploded.add(functions.posexplode(functions.arrays_zip(functions.col(q(n)), functions.col(q(d))))
                 .as(new String[] {"rank", pair}));
-        Dataset<Row> pairs = model.transform(left).select(exploded.toArray(new Column[0]))
+        Dataset<Row> pairs = answerAndRelease(model, left).select(exploded.toArray(new Column[0]))
                 .where(functions.col(pair + "." + q(n)).notEqual(-1));
         Dataset<Row> rights = right.select(functions.col(q(id)).as(neighborId),
                 functions.struct(functions.col("*")).as("neighbor"));
