@@ -34,6 +34,7 @@ PAGES = (
     ("format.md", "docs/format.md", "File format"),
     ("golden.md", "docs/golden.md", "Golden datasets"),
     ("fuzzing.md", "docs/fuzzing.md", "Fuzzing"),
+    ("distributed.md", "docs/distributed.md", "Beyond one machine: Spark and Dask"),
     ("changelog.md", "CHANGELOG.md", "Changelog"),
 )
 HEADER = "include/nearkit.h"

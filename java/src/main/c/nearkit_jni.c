@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NEARKIT_EXPERIMENTAL /* nearkit_index_tune */
+#define NEARKIT_EXPERIMENTAL /* nearkit_index_tune, nearkit_merge_knn */
 #include "nearkit.h"
 
 #include "io_nearkit_NativeLib.h"
@@ -1061,6 +1061,71 @@ done:
         free(ids);
         free(dist);
     }
+}
+
+/* ---- merging answers computed apart ------------------------------------------------------------ */
+
+/* nearkit_merge_knn over parts given as Java arrays: part p is ids[p] / distances[p], n rows of
+ * ids[p].length / n columns (Java checked the shapes). The parts are copied to native memory, the
+ * merge written to ids_out / distances_out (n x k). */
+JNIEXPORT void JNICALL Java_io_nearkit_NativeLib_mergeKnn(JNIEnv *env, jclass cls, jlong n, jlong k,
+                                                         jobjectArray ids, jobjectArray distances,
+                                                         jint flags, jlongArray ids_out,
+                                                         jfloatArray distances_out) {
+    jsize n_parts = (*env)->GetArrayLength(env, ids);
+    nearkit_knn_part *parts = (nearkit_knn_part *)calloc(n_parts > 0 ? (size_t)n_parts : 1,
+                                                          sizeof(nearkit_knn_part));
+    int64_t *out_ids = NULL;
+    float *out_dist = NULL;
+    nearkit_status st;
+    jsize p;
+    (void)cls;
+    if (parts == NULL) {
+        throw_oom(env, "could not allocate native memory for the merge");
+        return;
+    }
+    for (p = 0; p < n_parts; p++) {
+        jlongArray pi = (jlongArray)(*env)->GetObjectArrayElement(env, ids, p);
+        jfloatArray pd = (jfloatArray)(*env)->GetObjectArrayElement(env, distances, p);
+        jsize len = (*env)->GetArrayLength(env, pi);
+        int64_t *bi = (int64_t *)malloc(len > 0 ? (size_t)len * sizeof(int64_t) : 1);
+        float *bd = (float *)malloc(len > 0 ? (size_t)len * sizeof(float) : 1);
+        parts[p].ids = bi;
+        parts[p].distances = bd;
+        parts[p].k = n > 0 ? (uint64_t)len / (uint64_t)n : 0;
+        if (bi == NULL || bd == NULL) { /* both freed at done */
+            throw_oom(env, "could not allocate native memory for the merge");
+            goto done;
+        }
+        (*env)->GetLongArrayRegion(env, pi, 0, len, (jlong *)bi);
+        (*env)->GetFloatArrayRegion(env, pd, 0, len, bd);
+        (*env)->DeleteLocalRef(env, pi);
+        (*env)->DeleteLocalRef(env, pd);
+    }
+    out_ids = (int64_t *)malloc(n * k > 0 ? (size_t)(n * k) * sizeof(int64_t) : 1);
+    out_dist = (float *)malloc(n * k > 0 ? (size_t)(n * k) * sizeof(float) : 1);
+    if (out_ids == NULL || out_dist == NULL) {
+        throw_oom(env, "could not allocate native memory for the merge");
+        goto done;
+    }
+    st = nearkit_merge_knn(out_ids, out_dist, (uint64_t)n, (uint64_t)k, parts, (uint64_t)n_parts,
+                           (uint32_t)flags);
+    if (st != NEARKIT_OK) {
+        throw_last(env, st);
+        goto done;
+    }
+    if (n * k > 0) {
+        (*env)->SetLongArrayRegion(env, ids_out, 0, (jsize)(n * k), (const jlong *)out_ids);
+        (*env)->SetFloatArrayRegion(env, distances_out, 0, (jsize)(n * k), out_dist);
+    }
+done:
+    for (p = 0; p < n_parts; p++) {
+        free((void *)parts[p].ids);
+        free((void *)parts[p].distances);
+    }
+    free(parts);
+    free(out_ids);
+    free(out_dist);
 }
 
 /* Stores {int[] offsets, long[] ids, float[] distances} of a range result into `out`. */

@@ -307,6 +307,9 @@ final class NativeLib {
 
     static native long load(byte[] path) throws NearkitIOException;
 
+    static native void mergeKnn(long n, long k, long[][] ids, float[][] distances, int flags,
+            long[] idsOut, float[] distancesOut);
+
     static native byte[] toBytes(long index);
 
     static native long fromBytes(int srcKind, Object src, long offset, long nbytes)

@@ -100,4 +100,99 @@ public final class Nearkit {
         }
         return Optional.empty();
     }
+
+    /**
+     * The {@code k} nearest per query of answers to the same {@code n} queries computed apart (one
+     * per shard, say), ordered exactly as one search over the union would order them: nearest
+     * first, equal distances by smaller id, padded with id -1 and distance
+     * {@link Float#POSITIVE_INFINITY}. Padding entries in the parts are skipped.
+     *
+     * @param parts the parts' answers, each with the same {@link SearchResult#queryCount()} (their
+     *     {@code k} may differ)
+     * @param k the number of neighbours per query to keep, at least 1
+     * @param unique {@code true} to count an id that several parts found once, at its least
+     *     distance
+     * @return the merged neighbours of each query
+     * @throws IllegalArgumentException for no parts, parts of different query counts, {@code k < 1},
+     *     a NaN distance, or a result too large for a Java array
+     * @throws NullPointerException for a {@code null} list or part
+     * @throws UnsatisfiedLinkError when the native library cannot be loaded on this platform
+     */
+    public static SearchResult mergeKnn(List<SearchResult> parts, int k, boolean unique) {
+        java.util.Objects.requireNonNull(parts, "parts");
+        if (parts.isEmpty()) {
+            throw new IllegalArgumentException("INVALID_ARGUMENT: mergeKnn needs at least one part");
+        }
+        int n = java.util.Objects.requireNonNull(parts.get(0), "part 0").queryCount();
+        long[][] ids = new long[parts.size()][];
+        float[][] distances = new float[parts.size()][];
+        for (int p = 0; p < parts.size(); p++) {
+            SearchResult r = java.util.Objects.requireNonNull(parts.get(p), "part " + p);
+            if (r.queryCount() != n) {
+                throw new IllegalArgumentException("INVALID_ARGUMENT: part " + p + " answers "
+                        + r.queryCount() + " queries, part 0 answers " + n);
+            }
+            ids[p] = r.allIds();
+            distances[p] = r.allDistances();
+        }
+        return mergeKnn(n, ids, distances, k, unique);
+    }
+
+    /**
+     * The {@code k} nearest per query of answers given as arrays, as
+     * {@link #mergeKnn(List, int, boolean)} does: part {@code p} is {@code ids[p]} and
+     * {@code distances[p]}, {@code n} rows of {@code ids[p].length / n} entries back to back (row
+     * {@code q} first), as {@link SearchResult#allIds()} and {@link SearchResult#allDistances()}
+     * return them.
+     *
+     * @param n the number of queries, at least 0
+     * @param ids each part's ids, a multiple of {@code n} long
+     * @param distances each part's distances, as long as its ids
+     * @param k the number of neighbours per query to keep, at least 1
+     * @param unique {@code true} to count an id that several parts found once, at its least
+     *     distance
+     * @return the merged neighbours of each query
+     * @throws IllegalArgumentException for mismatched lengths, {@code k < 1}, a NaN distance, or a
+     *     result too large for a Java array
+     * @throws NullPointerException for a {@code null} array or part
+     * @throws UnsatisfiedLinkError when the native library cannot be loaded on this platform
+     */
+    public static SearchResult mergeKnn(int n, long[][] ids, float[][] distances, int k,
+            boolean unique) {
+        java.util.Objects.requireNonNull(ids, "ids");
+        java.util.Objects.requireNonNull(distances, "distances");
+        if (n < 0) {
+            throw new IllegalArgumentException("INVALID_ARGUMENT: n must not be negative, got " + n);
+        }
+        if (k < 1) {
+            throw new IllegalArgumentException("INVALID_ARGUMENT: k must be at least 1, got " + k);
+        }
+        if (ids.length != distances.length) {
+            throw new IllegalArgumentException("INVALID_ARGUMENT: " + ids.length + " id parts but "
+                    + distances.length + " distance parts");
+        }
+        for (int p = 0; p < ids.length; p++) {
+            java.util.Objects.requireNonNull(ids[p], "ids of part " + p);
+            java.util.Objects.requireNonNull(distances[p], "distances of part " + p);
+            if (ids[p].length != distances[p].length || (n == 0 ? ids[p].length != 0
+                    : ids[p].length % n != 0)) {
+                throw new IllegalArgumentException("INVALID_ARGUMENT: part " + p + " has "
+                        + ids[p].length + " ids and " + distances[p].length
+                        + " distances; both must be the same multiple of n = " + n);
+            }
+        }
+        long total = (long) n * k;
+        if (total > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException("INVALID_ARGUMENT: " + n + " queries times k = " + k
+                    + " results do not fit in a Java array; merge in smaller batches");
+        }
+        long[] outIds = new long[(int) total];
+        float[] outDistances = new float[(int) total];
+        NativeLib.ensureLoaded();
+        NativeLib.mergeKnn(n, k, ids, distances, unique ? MERGE_UNIQUE : 0, outIds, outDistances);
+        return new SearchResult(n, k, outIds, outDistances);
+    }
+
+    /** NEARKIT_MERGE_UNIQUE of nearkit.h. */
+    private static final int MERGE_UNIQUE = 1;
 }

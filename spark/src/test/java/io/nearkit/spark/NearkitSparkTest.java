@@ -1,0 +1,364 @@
+package io.nearkit.spark;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.nearkit.Index;
+import io.nearkit.SearchOptions;
+import io.nearkit.SearchResult;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.SplittableRandom;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+/**
+ * nearkit on Spark (issue 21): one local[2] session for every case. Exactness against one index of
+ * the Java package on the golden datasets, recall of approximate shards, the k-NN graph, the join,
+ * persistence and bad input.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class NearkitSparkTest {
+    private static final Path GOLDEN = Paths.get(System.getProperty("nearkit.golden.dir", "../tests/golden"));
+    private SparkSession spark;
+
+    @BeforeAll
+    void start() {
+        spark = SparkSession.builder().master("local[2]").appName("nearkit-spark-test")
+                .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4")
+                .config("spark.checkpoint.dir", System.getProperty("nearkit.test.tmp", "target/test-tmp"))
+                .getOrCreate();
+        spark.sparkContext().setLogLevel("ERROR");
+    }
+
+    @AfterAll
+    void stop() {
+        spark.stop();
+    }
+
+    // ---- data --------------------------------------------------------------------------------
+
+    /** Vectors of an .fvecs or .bvecs file (each: int32 width, then the values), as float[] or byte[]. */
+    private static List<Object> readVecs(Path file) throws IOException {
+        ByteBuffer b = ByteBuffer.wrap(Files.readAllBytes(file)).order(ByteOrder.LITTLE_ENDIAN);
+        boolean binary = file.toString().endsWith(".bvecs");
+        List<Object> out = new ArrayList<>();
+        while (b.hasRemaining()) {
+            int w = b.getInt();
+            if (binary) {
+                byte[] v = new byte[w];
+                b.get(v);
+                out.add(v);
+            } else {
+                float[] v = new float[w];
+                b.asFloatBuffer().get(v);
+                b.position(b.position() + 4 * w);
+                out.add(v);
+            }
+        }
+        return out;
+    }
+
+    private Dataset<Row> frame(List<Object> vectors, boolean binary, int partitions) {
+        List<Row> rows = new ArrayList<>();
+        for (int i = 0; i < vectors.size(); i++) {
+            rows.add(RowFactory.create((long) i, vectors.get(i)));
+        }
+        StructType schema = new StructType().add("id", DataTypes.LongType, false)
+                .add("features", binary ? DataTypes.BinaryType : DataTypes.createArrayType(DataTypes.FloatType, false));
+        return spark.createDataFrame(rows, schema).repartition(partitions);
+    }
+
+    private static float[] concatFloats(List<Object> vectors) {
+        int w = ((float[]) vectors.get(0)).length;
+        float[] out = new float[vectors.size() * w];
+        for (int i = 0; i < vectors.size(); i++) {
+            System.arraycopy((float[]) vectors.get(i), 0, out, i * w, w);
+        }
+        return out;
+    }
+
+    private static byte[] concatBytes(List<Object> vectors) {
+        int w = ((byte[]) vectors.get(0)).length;
+        byte[] out = new byte[vectors.size() * w];
+        for (int i = 0; i < vectors.size(); i++) {
+            System.arraycopy((byte[]) vectors.get(i), 0, out, i * w, w);
+        }
+        return out;
+    }
+
+    /** One index of the Java package over all of {@code base}, searched for {@code queries}. */
+    private static SearchResult oneIndex(String kind, String metric, Map<String, String> params, List<Object> base,
+            List<Object> queries, int k, Map<String, Double> searchParams) {
+        boolean binary = base.get(0) instanceof byte[];
+        int dim = binary ? ((byte[]) base.get(0)).length * 8 : ((float[]) base.get(0)).length;
+        try (Index index = Index.builder().kind(kind).metric(metric).dimension(dim).params(params).build()) {
+            long[] ids = new long[base.size()];
+            for (int i = 0; i < ids.length; i++) {
+                ids[i] = i;
+            }
+            SearchOptions.Builder o = SearchOptions.builder();
+            searchParams.forEach(o::param);
+            if (binary) {
+                index.add(concatBytes(base), ids);
+                index.build();
+                return index.search(concatBytes(queries), k, o.build());
+            }
+            index.add(concatFloats(base), ids);
+            index.build();
+            return index.search(concatFloats(queries), k, o.build());
+        }
+    }
+
+    private static long[] longs(Row r, String col) {
+        List<Long> l = r.getList(r.fieldIndex(col));
+        return l.stream().mapToLong(Long::longValue).toArray();
+    }
+
+    private static float[] floats(Row r, String col) {
+        List<Float> l = r.getList(r.fieldIndex(col));
+        float[] out = new float[l.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = l.get(i);
+        }
+        return out;
+    }
+
+    // ---- exactness -----------------------------------------------------------------------------
+
+    /**
+     * The golden cases run here: every binary (hamming) and l2 case, and every metric on the
+     * datasets of ties and of fewer points than k; all 60 with NEARKIT_SPARK_GOLDEN=all (each case
+     * is a fit and a transform, about a second of Spark jobs).
+     */
+    private static boolean selected(JsonNode c) {
+        if ("all".equals(System.getenv("NEARKIT_SPARK_GOLDEN"))) {
+            return true;
+        }
+        String metric = c.path("metric").asText();
+        String dataset = c.path("dataset").asText();
+        return metric.equals("l2") || metric.equals("hamming") || dataset.startsWith("duplicates")
+                || dataset.startsWith("tiny");
+    }
+
+    @Test
+    void flatShardsEqualOneFlatIndexOnGoldenCases() throws IOException {
+        JsonNode manifest = new ObjectMapper().readTree(GOLDEN.resolve("manifest.json").toFile());
+        int checked = 0;
+        Set<String> metrics = new HashSet<>();
+        Map<String, List<JsonNode>> byDataset = new java.util.LinkedHashMap<>();
+        for (JsonNode c : manifest.path("cases")) {
+            if (selected(c)) {
+                byDataset.computeIfAbsent(c.path("dataset").asText(), d -> new ArrayList<>()).add(c);
+                metrics.add(c.path("metric").asText());
+            }
+        }
+        for (Map.Entry<String, List<JsonNode>> e : byDataset.entrySet()) {
+            JsonNode ds = manifest.path("datasets").path(e.getKey());
+            List<Object> base = readVecs(GOLDEN.resolve(ds.path("base").asText()));
+            List<Object> queries = readVecs(GOLDEN.resolve(ds.path("queries").asText()));
+            boolean binary = base.get(0) instanceof byte[];
+            Dataset<Row> data = frame(base, binary, 3).cache();
+            Dataset<Row> q = frame(queries, binary, 2).cache();
+            for (JsonNode c : e.getValue()) {
+                String metric = c.path("metric").asText();
+                int k = c.path("k").asInt();
+                NearkitKnnModel model = new NearkitKnn().setKind("flat").setMetric(metric).setK(k).fit(data);
+                SearchResult want = oneIndex("flat", metric, Map.of(), base, queries, k, Map.of());
+                for (Row r : model.transform(q).collectAsList()) {
+                    int id = (int) r.getLong(0);
+                    String where = c.path("name").asText() + " query " + id;
+                    assertArrayEquals(want.ids(id), longs(r, "neighbors"), where);
+                    assertArrayEquals(want.distances(id), floats(r, "distances"), where);
+                }
+                model.release();
+                checked++;
+            }
+            data.unpersist();
+            q.unpersist();
+        }
+        System.out.printf("nearkit-spark golden cases checked: %d (metrics %s)%n", checked, metrics);
+        assertTrue(checked >= 25 && metrics.size() == 6, "golden cases checked: " + checked + ", metrics " + metrics);
+    }
+
+    // ---- approximate shards --------------------------------------------------------------------
+
+    private static List<Object> clustered(int n, int dim, long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        float[][] centres = new float[20][dim];
+        for (float[] c : centres) {
+            for (int j = 0; j < dim; j++) {
+                c[j] = (float) (r.nextDouble() * 20 - 10);
+            }
+        }
+        List<Object> out = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            float[] c = centres[r.nextInt(centres.length)];
+            float[] v = new float[dim];
+            for (int j = 0; j < dim; j++) {
+                v[j] = c[j] + (float) ((r.nextDouble() - 0.5) * 8);
+            }
+            out.add(v);
+        }
+        return out;
+    }
+
+    private static double recall(long[][] got, SearchResult truth) {
+        double hits = 0;
+        for (int q = 0; q < got.length; q++) {
+            Set<Long> t = new HashSet<>();
+            for (long id : truth.ids(q)) {
+                t.add(id);
+            }
+            for (long id : got[q]) {
+                hits += t.contains(id) ? 1 : 0;
+            }
+        }
+        return hits / (got.length * (double) truth.k());
+    }
+
+    @Test
+    void approximateShardsRecallAsOneIndex() {
+        List<Object> base = clustered(4000, 24, 3);
+        List<Object> queries = clustered(300, 24, 4);
+        Dataset<Row> data = frame(base, false, 2);
+        Dataset<Row> q = frame(queries, false, 2);
+        SearchResult truth = oneIndex("flat", "l2", Map.of(), base, queries, 10, Map.of());
+        String[][] kinds = {{"hnsw", "ef_search", "32"}, {"ivf_flat", "nprobe", "4"}};
+        for (String[] kind : kinds) {
+            Map<String, String> build = kind[0].equals("ivf_flat") ? Map.of("nlist", "32") : Map.of();
+            NearkitKnnModel model = new NearkitKnn().setKind(kind[0]).setBuildParams(build).setK(10)
+                    .setSearchParams(Map.of(kind[1], kind[2])).fit(data);
+            assertEquals(2, model.numShards());
+            List<Row> rows = model.transform(q).collectAsList();
+            long[][] got = new long[queries.size()][];
+            for (Row r : rows) {
+                got[(int) r.getLong(0)] = longs(r, "neighbors");
+            }
+            double sharded = recall(got, truth);
+            SearchResult single = oneIndex(kind[0], "l2", build, base, queries, 10,
+                    Map.of(kind[1], Double.parseDouble(kind[2])));
+            long[][] one = new long[queries.size()][];
+            for (int i = 0; i < one.length; i++) {
+                one[i] = single.ids(i);
+            }
+            double whole = recall(one, truth);
+            System.out.printf("nearkit-spark recall@10 %s: 2 shards %.4f, one index %.4f%n", kind[0], sharded, whole);
+            assertTrue(sharded >= whole - 0.01, kind[0] + ": sharded recall " + sharded + " vs one index " + whole);
+            model.release();
+        }
+    }
+
+    // ---- k-NN graph and join -------------------------------------------------------------------
+
+    @Test
+    void selfJoinGraphEqualsTheFlatGraph() {
+        List<Object> base = clustered(3000, 16, 9);
+        Dataset<Row> data = frame(base, false, 3);
+        int k = 10;
+        Dataset<Row> graph = NearkitJoins.knnGraph(data, new NearkitKnn().setKind("flat"), k);
+        SearchResult all = oneIndex("flat", "l2", Map.of(), base, base, k + 1, Map.of());
+        List<Row> rows = graph.collectAsList();
+        assertEquals(base.size(), rows.size());
+        for (Row r : rows) {
+            int id = (int) r.getLong(0);
+            long[] want = new long[k];
+            int n = 0;
+            for (long j : all.ids(id)) {
+                if (j != id && n < k) {
+                    want[n++] = j;
+                }
+            }
+            assertArrayEquals(want, longs(r, "neighbors"), "point " + id);
+        }
+    }
+
+    @Test
+    void knnJoinPairsEachLeftRowWithItsNearestRightRows() {
+        List<Object> right = clustered(500, 8, 11);
+        List<Object> left = clustered(20, 8, 12);
+        Dataset<Row> joined = NearkitJoins.knnJoin(frame(left, false, 2), frame(right, false, 2),
+                new NearkitKnn().setKind("flat"), 3);
+        SearchResult want = oneIndex("flat", "l2", Map.of(), right, left, 3, Map.of());
+        List<Row> rows = joined.collectAsList();
+        assertEquals(60, rows.size());
+        for (Row r : rows) {
+            int q = (int) r.getLong(r.fieldIndex("id"));
+            int rank = r.getInt(r.fieldIndex("rank"));
+            Row neighbor = r.getStruct(r.fieldIndex("neighbor"));
+            assertEquals(want.id(q, rank), neighbor.getLong(0));
+            assertEquals(want.distance(q, rank), r.getFloat(r.fieldIndex("distance")));
+        }
+    }
+
+    // ---- persistence and bad input -------------------------------------------------------------
+
+    @Test
+    void savedModelsAndEstimatorsLoadBack() throws IOException {
+        List<Object> base = clustered(1000, 8, 21);
+        List<Object> queries = clustered(50, 8, 22);
+        Path dir = Files.createTempDirectory(Paths.get(System.getProperty("nearkit.test.tmp", "target")), "model");
+        NearkitKnn est = new NearkitKnn().setKind("hnsw").setBuildParams(Map.of("M", "12")).setK(5)
+                .setNumShards(3).setSearchParams(Map.of("ef_search", "40"));
+        NearkitKnnModel model = est.fit(frame(base, false, 2));
+        assertEquals(3, model.numShards());
+        model.write().overwrite().save(dir.resolve("model").toString());
+        est.write().overwrite().save(dir.resolve("estimator").toString());
+        NearkitKnnModel loaded = NearkitKnnModel.load(dir.resolve("model").toString());
+        assertEquals(5, (int) loaded.getOrDefault(loaded.k()));
+        assertEquals(Map.of("ef_search", "40"), loaded.getOrDefault(loaded.searchParams()));
+        assertArrayEquals(model.shardCounts(), loaded.shardCounts());
+        Dataset<Row> q = frame(queries, false, 1);
+        List<Row> a = model.transform(q).collectAsList();
+        List<Row> b = loaded.transform(q).collectAsList();
+        for (int i = 0; i < a.size(); i++) {
+            assertArrayEquals(longs(a.get(i), "neighbors"), longs(b.get(i), "neighbors"));
+        }
+        // each shard is an ordinary nearkit index file
+        try (Index shard = Index.load(dir.resolve("model/shards/shard-00000.nkx"))) {
+            assertEquals("hnsw", shard.kind());
+            assertEquals(model.shardCounts()[0], shard.size());
+        }
+        NearkitKnn back = NearkitKnn.load(dir.resolve("estimator").toString());
+        assertEquals(Map.of("M", "12"), back.getOrDefault(back.buildParams()));
+        assertEquals("hnsw", back.getOrDefault(back.kind()));
+        model.release();
+        loaded.release();
+    }
+
+    @Test
+    void badInputIsAClearError() {
+        Dataset<Row> data = frame(clustered(100, 4, 1), false, 2);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> new NearkitKnn().setKind("no_such_kind").fit(data));
+        assertTrue(e.getMessage().contains("no_such_kind"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> new NearkitKnn().setFeaturesCol("id").fit(data));
+        assertTrue(e.getMessage().contains("vectors must be"), e.getMessage());
+        NearkitKnnModel model = new NearkitKnn().fit(data);
+        e = assertThrows(IllegalArgumentException.class,
+                () -> model.transform(frame(clustered(5, 6, 2), false, 1)));
+        assertTrue(e.getMessage().contains("6-d"), e.getMessage());
+        model.release();
+    }
+}
