@@ -9,6 +9,7 @@
 #   python_pytest   pytest python/tests in that environment: golden manifest, cross-language files
 #                   with this build's CLI, bad input, pickling, threads, scikit-learn's estimator
 #                   checks and agreement with scikit-learn.
+#   python_dask     nearkit.dask on a distributed.LocalCluster of two workers (python/tests/test_dask.py)
 #   python_sdist    the sdist (python/ctest_sdist.cmake): self-contained, it builds a working
 #                   wheel unpacked outside the repository.
 #
@@ -66,10 +67,21 @@ add_test(NAME python_pytest
          COMMAND "${CMAKE_COMMAND}" -E env ${_nk_py_env}
                  "${_nk_py_venv_python}" -m pytest -q -p no:cacheprovider -rfEsx
                  "--basetemp=${NEARKIT_BINARY_DIR}/python-pytest-tmp"
+                 "--ignore=${NEARKIT_SOURCE_DIR}/python/tests/test_dask.py"
                  "${NEARKIT_SOURCE_DIR}/python/tests"
          WORKING_DIRECTORY "${NEARKIT_BINARY_DIR}")
 set_tests_properties(python_pytest PROPERTIES LABELS python FIXTURES_REQUIRED nearkit_python_venv
                      TIMEOUT 1800)
+
+# nearkit.dask on a LocalCluster of two worker processes the test starts itself; exit 77 (a
+# skip, with the reason printed) when dask[distributed] is not installed (ci/deps-python.sh).
+add_test(NAME python_dask
+         COMMAND "${CMAKE_COMMAND}" -E env ${_nk_py_env}
+                 "${_nk_py_venv_python}" "${NEARKIT_SOURCE_DIR}/python/tests/test_dask.py"
+                 "--basetemp=${NEARKIT_BINARY_DIR}/python-dask-tmp"
+         WORKING_DIRECTORY "${NEARKIT_SOURCE_DIR}/python/tests")
+set_tests_properties(python_dask PROPERTIES LABELS python FIXTURES_REQUIRED nearkit_python_venv
+                     SKIP_RETURN_CODE 77 TIMEOUT 300)
 
 # The sdist holds what it builds from (the C core, header, SWIG interface, licence files): built,
 # unpacked outside the repository, turned into a wheel there and installed into a new venv.
