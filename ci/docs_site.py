@@ -32,6 +32,7 @@ PAGES = (
     ("architecture.md", "docs/architecture.md", "Architecture"),
     ("format.md", "docs/format.md", "File format"),
     ("golden.md", "docs/golden.md", "Golden datasets"),
+    ("distributed.md", "docs/distributed.md", "Distributed: shards, Dask, Spark"),
     ("fuzzing.md", "docs/fuzzing.md", "Fuzzing"),
     ("changelog.md", "CHANGELOG.md", "Changelog"),
 )

@@ -43,6 +43,7 @@ try:
     import dask
     import dask.array as da
     from dask.delayed import Delayed, delayed
+    from dask.sizeof import sizeof
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError("nearkit.dask needs dask[distributed]: pip install 'nearkit[dask]'") from error
 
@@ -50,6 +51,13 @@ __all__ = ["DaskIndex", "build", "open"]
 
 _I64 = np.dtype(np.int64)
 _F32 = np.dtype(np.float32)
+
+
+@sizeof.register(Index)
+def _sizeof_index(index: Index) -> int:
+    """A shard's real size for the scheduler, which otherwise sees a small Python object and
+    moves shards to the queries instead of the queries to the shards."""
+    return int(index.memory_bytes())
 
 
 # ---- what runs on the workers ----------------------------------------------------------------------
