@@ -131,7 +131,7 @@ def bench_shard(args):
     truth.add(x)
     want = truth.search(queries, 10).ids
     results = {"shard_build_seconds": build,
-               "shard_memory_bytes_per_vector": index.memory_bytes() / args.plan_n}
+               "shard_memory_bytes_per_vector": index.memory_bytes / args.plan_n}
     for threads in (1, 2):
         start = time.perf_counter()
         got = index.search(queries, 10, num_threads=threads, nprobe=args.plan_nprobe).ids

@@ -112,7 +112,10 @@ def test_dataframe_with_an_id_column(client):
                       client=client)
     assert index.shard_count == 3 and index.dim == 8
     got = dask.compute(*index.search(queries, 7))
-    want = _flat(base, "cosine", 8, ids).search(queries, 7)
+    flat = _flat(base, "cosine", 8, ids)
+    want = flat.search(queries, 7)
+    # the scheduler sees a shard's native memory, so it moves queries to shards, not the reverse
+    assert dask.sizeof.sizeof(flat) == flat.memory_bytes > 900 * 8 * 4
     np.testing.assert_array_equal(got[0], want.ids)
     np.testing.assert_array_equal(got[1], want.distances)
 

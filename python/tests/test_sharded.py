@@ -34,7 +34,7 @@ def test_equals_one_flat_index_with_ties():
         got, expected = sharded.search(q, 9), want.search(q, 9)
         np.testing.assert_array_equal(got.ids, expected.ids)
         np.testing.assert_array_equal(got.distances, expected.distances)
-    assert sharded.memory_bytes() > 0
+    assert sharded.memory_bytes > 0
 
 
 def test_save_open_and_the_manifest(tmp_path):

@@ -116,6 +116,7 @@ class ShardedIndex:
     def metric(self) -> str | None:
         return self._metric
 
+    @property
     def memory_bytes(self) -> int:
         """Bytes every shard holds together."""
         return int(_ll.nkpy_sharded_info(self._s, _INFO_MEMORY))

@@ -57,7 +57,7 @@ _F32 = np.dtype(np.float32)
 def _sizeof_index(index: Index) -> int:
     """A shard's real size for the scheduler, which otherwise sees a small Python object and
     moves shards to the queries instead of the queries to the shards."""
-    return int(index.memory_bytes())
+    return int(index.memory_bytes)
 
 
 # ---- what runs on the workers ----------------------------------------------------------------------
