@@ -16,6 +16,8 @@ nlist 1024 per shard, nprobe 16), one native thread per task. Figures (one line 
   dask_search_scaling_2v1  search QPS 2 workers / 1 worker            (issue 21's target: >= 1.6)
   dask_vs_native_search    Dask's QPS with 2 workers / nearkit.ShardedIndex's over the same shard
                            files with 2 native threads (the engine's overhead; 1 = none)
+  native_search_scaling_2v1  nearkit.ShardedIndex's QPS with 2 threads / 1 thread: what the
+                           machine's free cores allow any 2-over-1 figure to reach
 
 The Spark half (--engine spark) is added by the Spark module's work.
 """
@@ -102,6 +104,8 @@ def bench_dask(args):
             results[f"dask_search_qps_{workers}w"] = qps
             print(f"dask {workers} worker(s): build {build:.1f} s, search {qps:.0f} queries/s",
                   flush=True)
+        # the machine's own 2-over-1 ceiling: the same shards in one process, 1 then 2 threads
+        results["native_search_qps_1t"] = native_qps(tmp, args, queries, threads=1)
         native = native_qps(tmp, args, queries, threads=2)
         results["native_search_qps_2t"] = native
     finally:
@@ -109,6 +113,7 @@ def bench_dask(args):
     results["dask_build_scaling_2v1"] = results["dask_build_seconds_1w"] / results["dask_build_seconds_2w"]
     results["dask_search_scaling_2v1"] = results["dask_search_qps_2w"] / results["dask_search_qps_1w"]
     results["dask_vs_native_search"] = results["dask_search_qps_2w"] / native
+    results["native_search_scaling_2v1"] = native / results["native_search_qps_1t"]
     return results
 
 
