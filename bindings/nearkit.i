@@ -95,6 +95,10 @@ static nearkit_status nkpy_fail(const char *fmt, ...) {
 /* ---- The handle -------------------------------------------------------------------------------- */
 
 typedef struct nkpy_range nkpy_range; /* really a nearkit_range_result */
+/* A sharded collection (really a nearkit_sharded). Immutable from Python once made (shards are
+ * added by copy before it is handed out), so it needs no handle lock: a call in flight holds a
+ * reference to the Python object, which frees the collection only when the last one goes. */
+typedef struct nkpy_sharded nkpy_sharded;
 
 /* The index and its lock: bindings/handle.h (shared with the Node.js binding). */
 typedef struct nkpy_index {
@@ -489,6 +493,43 @@ static nearkit_status nkpy_search_failed(nkpy_filter *filter, nearkit_status st)
     NKPY_SET_RESULT(SWIG_NewPointerObj(tmp$argnum, $descriptor(nkpy_range *), SWIG_POINTER_OWN));
 }
 
+%typemap(in, numinputs=0) nkpy_sharded **OUT_SHARDED (nkpy_sharded *tmp = NULL) { $1 = &tmp; }
+%typemap(argout) nkpy_sharded **OUT_SHARDED {
+    NKPY_SET_RESULT(SWIG_NewPointerObj(tmp$argnum, $descriptor(nkpy_sharded *), SWIG_POINTER_OWN));
+}
+
+/* A tuple of str (file names) as a NULL-free array of UTF-8 strings borrowed from the tuple. */
+%typemap(in) (const char *const *files, uint64_t n_files) (const char **names = NULL) {
+    Py_ssize_t i, n;
+    if (!PyTuple_Check($input)) {
+        PyErr_SetString(PyExc_TypeError, "files must be a tuple of str");
+        SWIG_fail;
+    }
+    n = PyTuple_GET_SIZE($input);
+    names = (const char **)calloc((size_t)n + 1, sizeof *names);
+    if (names == NULL) {
+        PyErr_NoMemory();
+        SWIG_fail;
+    }
+    for (i = 0; i < n; i++) {
+        PyObject *item = PyTuple_GET_ITEM($input, i);
+        Py_ssize_t len = 0;
+        if (!PyUnicode_Check(item)) {
+            PyErr_SetString(PyExc_TypeError, "every file name must be a str");
+            SWIG_fail;
+        }
+        names[i] = PyUnicode_AsUTF8AndSize(item, &len);
+        if (names[i] == NULL) SWIG_fail;
+        if ((Py_ssize_t)strlen(names[i]) != len) {
+            nkpy_raise(NKPY_ERR_BINDING, "a file name contains a NUL character");
+            SWIG_fail;
+        }
+    }
+    $1 = names;
+    $2 = (uint64_t)n;
+}
+%typemap(freearg) (const char *const *files, uint64_t n_files) { free((void *)names$argnum); }
+
 %typemap(in, numinputs=0) uint64_t *OUT_U64 (uint64_t tmp = 0) { $1 = &tmp; }
 %typemap(argout) uint64_t *OUT_U64 { NKPY_SET_RESULT(PyLong_FromUnsignedLongLong(tmp$argnum)); }
 
@@ -622,15 +663,21 @@ static nearkit_status nkpy_search_failed(nkpy_filter *filter, nearkit_status st)
 
 %rename("%s") nkpy_index;
 %rename("%s") nkpy_range;
+%rename("%s") nkpy_sharded;
 %nodefaultctor nkpy_index;
 %nodefaultctor nkpy_range;
+%nodefaultctor nkpy_sharded;
 typedef struct nkpy_index {} nkpy_index;
 typedef struct nkpy_range {} nkpy_range;
+typedef struct nkpy_sharded {} nkpy_sharded;
 %extend nkpy_index {
     ~nkpy_index() { nkpy_destroy($self); }
 }
 %extend nkpy_range {
     ~nkpy_range() { nearkit_range_result_free((nearkit_range_result *)$self); }
+}
+%extend nkpy_sharded {
+    ~nkpy_sharded() { nearkit_sharded_free((nearkit_sharded *)$self); }
 }
 
 %apply (const void *IN_BUF, size_t IN_LEN) { (const void *vectors, size_t nbytes),
@@ -646,7 +693,7 @@ typedef struct nkpy_range {} nkpy_range;
                                          (void *out_distances, size_t out_distances_nbytes),
                                          (void *out_offsets, size_t out_offsets_nbytes) };
 /* A handle argument may not be None (SWIG would pass NULL). */
-%typemap(check) nkpy_index *h, nkpy_range *r {
+%typemap(check) nkpy_index *h, nkpy_range *r, nkpy_sharded *s {
     if ($1 == NULL) {
         PyErr_SetString(PyExc_TypeError, "expected a nearkit handle, not None");
         SWIG_fail;
@@ -655,6 +702,7 @@ typedef struct nkpy_range {} nkpy_range;
 
 %apply nkpy_index **OUT_INDEX { nkpy_index **out_index };
 %apply nkpy_range **OUT_RANGE { nkpy_range **out_range };
+%apply nkpy_sharded **OUT_SHARDED { nkpy_sharded **out_sharded };
 %apply uint64_t *OUT_U64 { uint64_t *out_value };
 %apply double *OUT_DOUBLE { double *out_double };
 %apply (const char **OUT_NAME, uint32_t *OUT_FLAGS) { (const char **out_name, uint32_t *out_flags) };
@@ -1066,6 +1114,100 @@ nearkit_status nkpy_save_buffer(void **out_data, size_t *out_size, nkpy_index *h
     st = nearkit_index_save_to_buffer(out_data, out_size, ix);
     NKPY_READ_END(h);
     return st;
+}
+
+/* ---- Sharded collections (nearkit_sharded_*) ------------------------------------------------- */
+
+/* An empty collection; num_threads 0 = every core. */
+nearkit_status nkpy_sharded_new(nkpy_sharded **out_sharded, uint32_t num_threads) {
+    nearkit_sharded_options o;
+    nearkit_sharded_options_init(&o);
+    o.num_threads = num_threads;
+    return nearkit_sharded_create((nearkit_sharded **)out_sharded, &o);
+}
+
+/* Opens the collection saved in the directory `path`. */
+nearkit_status nkpy_sharded_open(nkpy_sharded **out_sharded, const char *path, uint32_t num_threads) {
+    nearkit_sharded_options o;
+    nearkit_sharded_options_init(&o);
+    o.num_threads = num_threads;
+    return nearkit_sharded_open((nearkit_sharded **)out_sharded, path, &o);
+}
+
+/* Appends a copy of the index (through its serialised form: the collection owns its shards, the
+ * Python index stays the caller's). */
+nearkit_status nkpy_sharded_add_copy(nkpy_sharded *s, nkpy_index *h) {
+    nearkit_index *ix, *copy = NULL;
+    void *data = NULL;
+    size_t size = 0;
+    nearkit_status st;
+    NKPY_READ_BEGIN(h, ix);
+    st = nearkit_index_save_to_buffer(&data, &size, ix);
+    NKPY_READ_END(h);
+    if (st == NEARKIT_OK) st = nearkit_index_load_from_buffer(&copy, data, size);
+    nearkit_buffer_free(data);
+    if (st == NEARKIT_OK) st = nearkit_sharded_add_shard((nearkit_sharded *)s, copy);
+    if (st != NEARKIT_OK) nearkit_index_free(copy);
+    return st;
+}
+
+/* 0 shards, 1 vectors, 2 dimension, 3 metric, 4 vector type, 5 memory bytes. */
+nearkit_status nkpy_sharded_info(uint64_t *out_value, nkpy_sharded *s, int32_t what) {
+    const nearkit_sharded *c = (const nearkit_sharded *)s;
+    switch (what) {
+    case 0: *out_value = nearkit_sharded_shard_count(c); break;
+    case 1: *out_value = nearkit_sharded_count(c); break;
+    case 2: *out_value = nearkit_sharded_dimension(c); break;
+    case 3: *out_value = (uint64_t)nearkit_sharded_metric(c); break;
+    case 4: *out_value = (uint64_t)nearkit_sharded_vector_type(c); break;
+    case 5: *out_value = nearkit_sharded_memory_bytes(c); break;
+    default: return nkpy_fail("unknown sharded info %d", (int)what);
+    }
+    return NEARKIT_OK;
+}
+
+/* k-NN search over every shard, merged; per-call parameters (None or (name, value) pairs) go to
+ * every shard; buffers as nkpy_search's. */
+nearkit_status nkpy_sharded_search(nkpy_sharded *s, int32_t type, const void *queries, size_t nbytes,
+                                   uint64_t k, uint32_t num_threads, nkpy_params *params, void *out_ids,
+                                   size_t out_ids_nbytes, void *out_distances,
+                                   size_t out_distances_nbytes) {
+    const nearkit_sharded *c = (const nearkit_sharded *)s;
+    const nearkit_index *first = nearkit_sharded_shard(c, 0);
+    nearkit_search_options o;
+    uint64_t n = 0;
+    nearkit_status st;
+    if (first == NULL)
+        return nearkit_sharded_search(NULL, NULL, c, type, queries, 0, k, NULL); /* the library's error */
+    st = nkpy_count_vectors(&n, first, type, nbytes);
+    if (st == NEARKIT_OK && ((uint64_t)out_ids_nbytes != n * k * 8u ||
+                             (uint64_t)out_distances_nbytes != n * k * 4u))
+        st = nkpy_fail("output buffers must hold n * k results");
+    if (st != NEARKIT_OK) return st;
+    o = nkpy_search_options(num_threads, NULL, params);
+    return nearkit_sharded_search((int64_t *)out_ids, (float *)out_distances, c, type, queries, n, k, &o);
+}
+
+/* Saves the collection to the directory `path`. */
+nearkit_status nkpy_sharded_save(nkpy_sharded *s, const char *path) {
+    return nearkit_sharded_save((const nearkit_sharded *)s, path);
+}
+
+/* Writes the manifest of the directory `path` for the shard files named (saved there already). */
+nearkit_status nkpy_sharded_write_manifest(const char *path, const char *const *files, uint64_t n_files) {
+    return nearkit_sharded_write_manifest(path, files, n_files);
+}
+
+/* The number of shards the manifest of the directory `path` lists. */
+nearkit_status nkpy_sharded_manifest_shard_count(uint64_t *out_value, const char *path) {
+    return nearkit_sharded_manifest_shard_count(out_value, path);
+}
+
+/* The i-th shard of the collection saved in the directory `path`, as an ordinary index. */
+nearkit_status nkpy_sharded_open_shard(nkpy_index **out_index, const char *path, uint64_t i) {
+    nearkit_index *index = NULL;
+    nearkit_status st = nearkit_sharded_open_shard(&index, path, i);
+    return nkpy_install(out_index, st, index);
 }
 %}
 

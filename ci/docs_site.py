@@ -33,8 +33,8 @@ PAGES = (
     ("architecture.md", "docs/architecture.md", "Architecture"),
     ("format.md", "docs/format.md", "File format"),
     ("golden.md", "docs/golden.md", "Golden datasets"),
+    ("distributed.md", "docs/distributed.md", "Distributed: shards, Dask, Spark"),
     ("fuzzing.md", "docs/fuzzing.md", "Fuzzing"),
-    ("distributed.md", "docs/distributed.md", "Beyond one machine: Spark and Dask"),
     ("changelog.md", "CHANGELOG.md", "Changelog"),
 )
 HEADER = "include/nearkit.h"

@@ -643,6 +643,114 @@ NEARKIT_API nearkit_status nearkit_merge_knn(int64_t *ids, float *distances, uin
                                              const nearkit_knn_part *parts, uint64_t n_parts,
                                              uint32_t flags);
 
+/* ---- Sharded collections ------------------------------------------------------------------------ */
+
+/* A sharded collection: N indexes (shards) of any kind over parts of one collection, the ids
+ * global (each vector's id is the one it carries in its shard; keep them unique across shards).
+ * A search runs on every shard and merges their top k with nearkit_merge_knn, so with exact
+ * shards the answer equals one exact index's over the union: ids, distances and tie order (equal
+ * distances by smaller id). Every shard has the collection's vector type, metric and dimension.
+ *
+ * On disk it is a directory: one ordinary index file per shard (shard-00000.nkx, ...: each loads
+ * with nearkit_index_load) and a manifest, manifest.json, listing them in order with their
+ * vector counts, and the collection's vector type, metric and dimension (docs/distributed.md).
+ * Opening checks each shard file against the manifest.
+ *
+ * Thread safety: as an index; searches run concurrently, add_shard is a writer. */
+typedef struct nearkit_sharded nearkit_sharded;
+
+/* Options of a sharded collection. Initialise with nearkit_sharded_options_init() (or
+ * NEARKIT_SHARDED_OPTIONS_INIT); fields are only ever appended and the library reads only the
+ * first struct_size bytes. */
+typedef struct nearkit_sharded_options {
+    uint32_t struct_size; /* sizeof(nearkit_sharded_options) as the caller was compiled */
+    uint32_t num_threads; /* threads of a search's fan-out when a call gives none; 0 = every
+                             core. Default 0 */
+} nearkit_sharded_options;
+
+#define NEARKIT_SHARDED_OPTIONS_INIT {(uint32_t)sizeof(nearkit_sharded_options), 0u}
+
+/* The manifest's file name inside a sharded collection's directory. */
+#define NEARKIT_SHARDED_MANIFEST "manifest.json"
+
+/* Sets struct_size and every default. Errors: INVALID_ARGUMENT for NULL. */
+NEARKIT_API nearkit_status nearkit_sharded_options_init(nearkit_sharded_options *options);
+
+/* Creates an empty collection (no shards: searches return padding). options NULL for defaults.
+ * Errors: INVALID_ARGUMENT (NULL out, struct_size too small), OUT_OF_MEMORY. */
+NEARKIT_API nearkit_status nearkit_sharded_create(nearkit_sharded **out,
+                                                  const nearkit_sharded_options *options);
+
+/* Releases the collection and every shard it owns. Accepts NULL. */
+NEARKIT_API void nearkit_sharded_free(nearkit_sharded *sharded);
+
+/* Appends `shard` as the next shard; on success the collection owns it (the caller must not use
+ * or free it any more), on failure it stays the caller's. The first shard fixes the vector type,
+ * metric and dimension. Errors: INVALID_ARGUMENT (NULL, a shard unlike the first, the same index
+ * twice), OUT_OF_MEMORY. A writer. */
+NEARKIT_API nearkit_status nearkit_sharded_add_shard(nearkit_sharded *sharded, nearkit_index *shard);
+
+/* Number of shards; 0 for NULL. */
+NEARKIT_API uint64_t nearkit_sharded_shard_count(const nearkit_sharded *sharded);
+/* The i-th shard, borrowed (valid until the collection is freed), or NULL when i is out of range.
+ * Read only through it: a write to a shard is a write to the collection. */
+NEARKIT_API const nearkit_index *nearkit_sharded_shard(const nearkit_sharded *sharded, uint64_t i);
+/* The vectors searchable in every shard together; 0 for NULL. */
+NEARKIT_API uint64_t nearkit_sharded_count(const nearkit_sharded *sharded);
+/* The collection's dimension, metric and vector type (0 while it has no shard or for NULL). */
+NEARKIT_API uint32_t nearkit_sharded_dimension(const nearkit_sharded *sharded);
+NEARKIT_API nearkit_metric nearkit_sharded_metric(const nearkit_sharded *sharded);
+NEARKIT_API nearkit_vector_type nearkit_sharded_vector_type(const nearkit_sharded *sharded);
+/* Bytes held by every shard together (nearkit_index_memory_bytes summed); 0 for NULL. */
+NEARKIT_API uint64_t nearkit_sharded_memory_bytes(const nearkit_sharded *sharded);
+
+/* k nearest of n queries over every shard, written as nearkit_index_search writes them (ids and
+ * distances n x k, nearest first, equal distances by smaller id, padded with -1 / +infinity).
+ * options as nearkit_index_search's: the filter and per-call parameters go to every shard (a
+ * parameter some shard's kind lacks is that shard's NOT_FOUND). num_threads (0: the
+ * collection's) is shared out: a batch of at least as many queries as threads searches the shards
+ * one after another, each with every thread; a smaller batch searches the shards side by side.
+ * Errors: those of nearkit_index_search (the first failing shard's, its number in the message),
+ * STATE (no shard), OUT_OF_MEMORY. */
+NEARKIT_API nearkit_status nearkit_sharded_search(int64_t *ids, float *distances,
+                                                  const nearkit_sharded *sharded,
+                                                  nearkit_vector_type type, const void *queries,
+                                                  uint64_t n, uint64_t k,
+                                                  const nearkit_search_options *options);
+
+/* Writes the collection to the directory `dir` (created when missing, with 0777 less the umask):
+ * each shard as shard-NNNNN.nkx (nearkit_index_save: atomic), then the manifest (atomically, last,
+ * so a directory with a manifest always names complete shards). Files of other names are left
+ * alone. Errors: INVALID_ARGUMENT (NULL, no shard), IO, OUT_OF_MEMORY. */
+NEARKIT_API nearkit_status nearkit_sharded_save(const nearkit_sharded *sharded, const char *dir);
+
+/* Writes the manifest of `dir` for shard files saved there already, e.g. by workers of a
+ * cluster, each by nearkit_index_save: n_files plain file names (no directory part, no "/", not
+ * "." or ".."), in shard order. Every file is opened once (as nearkit_sharded_open_shard does) to
+ * check that the shards agree and to count their vectors. Errors: INVALID_ARGUMENT (NULL, n_files
+ * 0, a name with a directory part, shards that disagree), IO, CORRUPT, UNSUPPORTED (a shard
+ * file's), OUT_OF_MEMORY. */
+NEARKIT_API nearkit_status nearkit_sharded_write_manifest(const char *dir,
+                                                          const char *const *files,
+                                                          uint64_t n_files);
+
+/* Opens the collection saved in `dir`: reads the manifest and loads every shard it names.
+ * options NULL for defaults. Errors: INVALID_ARGUMENT (NULL), IO (no manifest, a shard file
+ * missing), CORRUPT (a manifest that is not one, or a shard file unlike its manifest entry),
+ * UNSUPPORTED (a newer manifest version), OUT_OF_MEMORY. */
+NEARKIT_API nearkit_status nearkit_sharded_open(nearkit_sharded **out, const char *dir,
+                                                const nearkit_sharded_options *options);
+
+/* The number of shards the manifest of `dir` lists, without opening any. Errors as
+ * nearkit_sharded_open's for the manifest. */
+NEARKIT_API nearkit_status nearkit_sharded_manifest_shard_count(uint64_t *count, const char *dir);
+
+/* Opens the i-th shard of the collection saved in `dir` alone, as an ordinary index the caller
+ * frees (a cluster's worker opening the shard it serves), checked against its manifest entry.
+ * Errors as nearkit_sharded_open's, and INVALID_ARGUMENT for i out of range. */
+NEARKIT_API nearkit_status nearkit_sharded_open_shard(nearkit_index **out, const char *dir,
+                                                      uint64_t i);
+
 #endif /* NEARKIT_EXPERIMENTAL */
 
 #ifdef __cplusplus

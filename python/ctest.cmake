@@ -13,6 +13,7 @@
 #                   windows on Xvfb, driven and read back from the screen
 #                   (python/demo_tests/check_desktop_demos.py); screenshots in
 #                   <build>/demo-screenshots; skipped without xvfb-run or PySide6 (ci/deps-demo.sh)
+#   python_dask     nearkit.dask on a distributed.LocalCluster of two workers (python/tests/test_dask.py)
 #   python_sdist    the sdist (python/ctest_sdist.cmake): self-contained, it builds a working
 #                   wheel unpacked outside the repository.
 #
@@ -70,6 +71,7 @@ add_test(NAME python_pytest
          COMMAND "${CMAKE_COMMAND}" -E env ${_nk_py_env}
                  "${_nk_py_venv_python}" -m pytest -q -p no:cacheprovider -rfEsx
                  "--basetemp=${NEARKIT_BINARY_DIR}/python-pytest-tmp"
+                 "--ignore=${NEARKIT_SOURCE_DIR}/python/tests/test_dask.py"
                  "${NEARKIT_SOURCE_DIR}/python/tests"
          WORKING_DIRECTORY "${NEARKIT_BINARY_DIR}")
 set_tests_properties(python_pytest PROPERTIES LABELS python FIXTURES_REQUIRED nearkit_python_venv
@@ -83,6 +85,16 @@ add_test(NAME python_demo_desktop
                  "${NEARKIT_BINARY_DIR}/demo-screenshots"
          WORKING_DIRECTORY "${NEARKIT_BINARY_DIR}")
 set_tests_properties(python_demo_desktop PROPERTIES LABELS python FIXTURES_REQUIRED nearkit_python_venv
+                     SKIP_RETURN_CODE 77 TIMEOUT 300)
+
+# nearkit.dask on a LocalCluster of two worker processes the test starts itself; exit 77 (a
+# skip, with the reason printed) when dask[distributed] is not installed (ci/deps-python.sh).
+add_test(NAME python_dask
+         COMMAND "${CMAKE_COMMAND}" -E env ${_nk_py_env}
+                 "${_nk_py_venv_python}" "${NEARKIT_SOURCE_DIR}/python/tests/test_dask.py"
+                 "--basetemp=${NEARKIT_BINARY_DIR}/python-dask-tmp"
+         WORKING_DIRECTORY "${NEARKIT_SOURCE_DIR}/python/tests")
+set_tests_properties(python_dask PROPERTIES LABELS python FIXTURES_REQUIRED nearkit_python_venv
                      SKIP_RETURN_CODE 77 TIMEOUT 300)
 
 # The sdist holds what it builds from (the C core, header, SWIG interface, licence files): built,

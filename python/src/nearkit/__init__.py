@@ -50,6 +50,7 @@ from ._index import (  # noqa: E402
     metric_name,
     metrics,
 )
+from ._sharded import ShardedIndex  # noqa: E402
 
 #: The C library's version ("MAJOR.MINOR.PATCH"), which is also the package's version.
 __version__: str = _ll.nearkit_version_string()
@@ -71,6 +72,7 @@ __all__ = [
     "metrics",
     "metric_name",
     "merge_knn",
+    "ShardedIndex",
     "NearkitError",
     "InvalidArgumentError",
     "OutOfMemoryError",

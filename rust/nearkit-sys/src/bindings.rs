@@ -66,6 +66,7 @@ pub const NEARKIT_KERNELS_SCALAR: u32 = 1;
 pub const NEARKIT_KERNELS_AVX2: u32 = 2;
 pub const NEARKIT_KERNELS_AVX512: u32 = 3;
 pub const NEARKIT_MERGE_UNIQUE: u32 = 1;
+pub const NEARKIT_SHARDED_MANIFEST: &[u8; 14] = b"manifest.json\0";
 extern "C" {
     /// The library's version as "MAJOR.MINOR.PATCH". Static storage; never NULL; thread-safe.
     pub fn nearkit_version_string() -> *const ::core::ffi::c_char;
@@ -766,5 +767,190 @@ extern "C" {
         parts: *const nearkit_knn_part,
         n_parts: u64,
         flags: u32,
+    ) -> nearkit_status;
+}
+/**```text
+ A sharded collection: N indexes (shards) of any kind over parts of one collection, the ids
+ global (each vector's id is the one it carries in its shard; keep them unique across shards).
+ A search runs on every shard and merges their top k with nearkit_merge_knn, so with exact
+ shards the answer equals one exact index's over the union: ids, distances and tie order (equal
+ distances by smaller id). Every shard has the collection's vector type, metric and dimension.
+
+ On disk it is a directory: one ordinary index file per shard (shard-00000.nkx, ...: each loads
+ with nearkit_index_load) and a manifest, manifest.json, listing them in order with their
+ vector counts, and the collection's vector type, metric and dimension (docs/distributed.md).
+ Opening checks each shard file against the manifest.
+
+ Thread safety: as an index; searches run concurrently, add_shard is a writer.
+```*/
+#[repr(C)]
+#[derive(Debug)]
+pub struct nearkit_sharded {
+    _unused: [u8; 0],
+}
+/**```text
+ Options of a sharded collection. Initialise with nearkit_sharded_options_init() (or
+ NEARKIT_SHARDED_OPTIONS_INIT); fields are only ever appended and the library reads only the
+ first struct_size bytes.
+```*/
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct nearkit_sharded_options {
+    /// sizeof(nearkit_sharded_options) as the caller was compiled
+    pub struct_size: u32,
+    /**```text
+ threads of a search's fan-out when a call gives none; 0 = every
+core. Default 0
+```*/
+    pub num_threads: u32,
+}
+extern "C" {
+    /// Sets struct_size and every default. Errors: INVALID_ARGUMENT for NULL.
+    pub fn nearkit_sharded_options_init(
+        options: *mut nearkit_sharded_options,
+    ) -> nearkit_status;
+}
+extern "C" {
+    /**```text
+ Creates an empty collection (no shards: searches return padding). options NULL for defaults.
+ Errors: INVALID_ARGUMENT (NULL out, struct_size too small), OUT_OF_MEMORY.
+```*/
+    pub fn nearkit_sharded_create(
+        out: *mut *mut nearkit_sharded,
+        options: *const nearkit_sharded_options,
+    ) -> nearkit_status;
+}
+extern "C" {
+    /// Releases the collection and every shard it owns. Accepts NULL.
+    pub fn nearkit_sharded_free(sharded: *mut nearkit_sharded);
+}
+extern "C" {
+    /**```text
+ Appends `shard` as the next shard; on success the collection owns it (the caller must not use
+ or free it any more), on failure it stays the caller's. The first shard fixes the vector type,
+ metric and dimension. Errors: INVALID_ARGUMENT (NULL, a shard unlike the first, the same index
+ twice), OUT_OF_MEMORY. A writer.
+```*/
+    pub fn nearkit_sharded_add_shard(
+        sharded: *mut nearkit_sharded,
+        shard: *mut nearkit_index,
+    ) -> nearkit_status;
+}
+extern "C" {
+    /// Number of shards; 0 for NULL.
+    pub fn nearkit_sharded_shard_count(sharded: *const nearkit_sharded) -> u64;
+}
+extern "C" {
+    /**```text
+ The i-th shard, borrowed (valid until the collection is freed), or NULL when i is out of range.
+ Read only through it: a write to a shard is a write to the collection.
+```*/
+    pub fn nearkit_sharded_shard(
+        sharded: *const nearkit_sharded,
+        i: u64,
+    ) -> *const nearkit_index;
+}
+extern "C" {
+    /// The vectors searchable in every shard together; 0 for NULL.
+    pub fn nearkit_sharded_count(sharded: *const nearkit_sharded) -> u64;
+}
+extern "C" {
+    /// The collection's dimension, metric and vector type (0 while it has no shard or for NULL).
+    pub fn nearkit_sharded_dimension(sharded: *const nearkit_sharded) -> u32;
+}
+extern "C" {
+    pub fn nearkit_sharded_metric(sharded: *const nearkit_sharded) -> nearkit_metric;
+}
+extern "C" {
+    pub fn nearkit_sharded_vector_type(
+        sharded: *const nearkit_sharded,
+    ) -> nearkit_vector_type;
+}
+extern "C" {
+    /// Bytes held by every shard together (nearkit_index_memory_bytes summed); 0 for NULL.
+    pub fn nearkit_sharded_memory_bytes(sharded: *const nearkit_sharded) -> u64;
+}
+extern "C" {
+    /**```text
+ k nearest of n queries over every shard, written as nearkit_index_search writes them (ids and
+ distances n x k, nearest first, equal distances by smaller id, padded with -1 / +infinity).
+ options as nearkit_index_search's: the filter and per-call parameters go to every shard (a
+ parameter some shard's kind lacks is that shard's NOT_FOUND). num_threads (0: the
+ collection's) is shared out: a batch of at least as many queries as threads searches the shards
+ one after another, each with every thread; a smaller batch searches the shards side by side.
+ Errors: those of nearkit_index_search (the first failing shard's, its number in the message),
+ STATE (no shard), OUT_OF_MEMORY.
+```*/
+    pub fn nearkit_sharded_search(
+        ids: *mut i64,
+        distances: *mut f32,
+        sharded: *const nearkit_sharded,
+        type_: nearkit_vector_type,
+        queries: *const ::core::ffi::c_void,
+        n: u64,
+        k: u64,
+        options: *const nearkit_search_options,
+    ) -> nearkit_status;
+}
+extern "C" {
+    /**```text
+ Writes the collection to the directory `dir` (created when missing, with 0777 less the umask):
+ each shard as shard-NNNNN.nkx (nearkit_index_save: atomic), then the manifest (atomically, last,
+ so a directory with a manifest always names complete shards). Files of other names are left
+ alone. Errors: INVALID_ARGUMENT (NULL, no shard), IO, OUT_OF_MEMORY.
+```*/
+    pub fn nearkit_sharded_save(
+        sharded: *const nearkit_sharded,
+        dir: *const ::core::ffi::c_char,
+    ) -> nearkit_status;
+}
+extern "C" {
+    /**```text
+ Writes the manifest of `dir` for shard files saved there already, e.g. by workers of a
+ cluster, each by nearkit_index_save: n_files plain file names (no directory part, no "/", not
+ "." or ".."), in shard order. Every file is opened once (as nearkit_sharded_open_shard does) to
+ check that the shards agree and to count their vectors. Errors: INVALID_ARGUMENT (NULL, n_files
+ 0, a name with a directory part, shards that disagree), IO, CORRUPT, UNSUPPORTED (a shard
+ file's), OUT_OF_MEMORY.
+```*/
+    pub fn nearkit_sharded_write_manifest(
+        dir: *const ::core::ffi::c_char,
+        files: *const *const ::core::ffi::c_char,
+        n_files: u64,
+    ) -> nearkit_status;
+}
+extern "C" {
+    /**```text
+ Opens the collection saved in `dir`: reads the manifest and loads every shard it names.
+ options NULL for defaults. Errors: INVALID_ARGUMENT (NULL), IO (no manifest, a shard file
+ missing), CORRUPT (a manifest that is not one, or a shard file unlike its manifest entry),
+ UNSUPPORTED (a newer manifest version), OUT_OF_MEMORY.
+```*/
+    pub fn nearkit_sharded_open(
+        out: *mut *mut nearkit_sharded,
+        dir: *const ::core::ffi::c_char,
+        options: *const nearkit_sharded_options,
+    ) -> nearkit_status;
+}
+extern "C" {
+    /**```text
+ The number of shards the manifest of `dir` lists, without opening any. Errors as
+ nearkit_sharded_open's for the manifest.
+```*/
+    pub fn nearkit_sharded_manifest_shard_count(
+        count: *mut u64,
+        dir: *const ::core::ffi::c_char,
+    ) -> nearkit_status;
+}
+extern "C" {
+    /**```text
+ Opens the i-th shard of the collection saved in `dir` alone, as an ordinary index the caller
+ frees (a cluster's worker opening the shard it serves), checked against its manifest entry.
+ Errors as nearkit_sharded_open's, and INVALID_ARGUMENT for i out of range.
+```*/
+    pub fn nearkit_sharded_open_shard(
+        out: *mut *mut nearkit_index,
+        dir: *const ::core::ffi::c_char,
+        i: u64,
     ) -> nearkit_status;
 }

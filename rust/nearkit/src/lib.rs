@@ -87,6 +87,7 @@
 mod array;
 mod error;
 mod index;
+mod merge;
 mod options;
 mod results;
 mod types;
@@ -95,6 +96,7 @@ use std::sync::OnceLock;
 
 pub use error::{Error, ErrorKind, Result};
 pub use index::{Index, IndexBuilder, ParamInfo, Vectors};
+pub use merge::merge_knn;
 pub use options::{Filter, SearchOptions};
 pub use results::{Neighbor, RangeResult, SearchResult, StoredVectors, TuneLimits, TuneResult};
 pub use types::{Kind, KindInfo, Metric, VectorType};

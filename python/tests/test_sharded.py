@@ -1,0 +1,77 @@
+"""nearkit.ShardedIndex: shards searched as one collection, merged exactly by the C library."""
+
+import json
+
+import numpy as np
+import pytest
+
+import nearkit
+from nearkit._sharded import manifest_shard_count, open_shard, write_manifest
+
+
+def _data(n=600, d=6, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 4, size=(n, d)).astype(np.float32)  # many ties
+
+
+def _shards(base, parts, kind="flat"):
+    out = []
+    for p in range(parts):
+        index = nearkit.Index(kind, "l2", base.shape[1])
+        index.add(base[p::parts], np.arange(p, base.shape[0], parts))
+        index.build()
+        out.append(index)
+    return out
+
+
+def test_equals_one_flat_index_with_ties():
+    base, queries = _data(), _data(40, seed=1)
+    want = nearkit.Index("flat", "l2", 6)
+    want.add(base)
+    sharded = nearkit.ShardedIndex(_shards(base, 3))
+    assert sharded.shard_count == 3 and len(sharded) == 600 and sharded.dim == 6
+    for q in (queries, queries[0]):
+        got, expected = sharded.search(q, 9), want.search(q, 9)
+        np.testing.assert_array_equal(got.ids, expected.ids)
+        np.testing.assert_array_equal(got.distances, expected.distances)
+    assert sharded.memory_bytes > 0
+
+
+def test_save_open_and_the_manifest(tmp_path):
+    base, queries = _data(), _data(10, seed=2)
+    sharded = nearkit.ShardedIndex(_shards(base, 2, kind="vptree"))
+    sharded.save(tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["count"] == 600 and [s["count"] for s in manifest["shards"]] == [300, 300]
+    assert manifest_shard_count(tmp_path) == 2
+    again = nearkit.ShardedIndex.open(tmp_path)
+    np.testing.assert_array_equal(again.search(queries, 5).ids, sharded.search(queries, 5).ids)
+    shard = open_shard(tmp_path, 1)
+    assert len(shard) == 300 and shard.kind == "vptree"
+    shard.save(tmp_path / "copy.nkx")
+    write_manifest(tmp_path, ["copy.nkx"])
+    assert len(nearkit.ShardedIndex.open(tmp_path)) == 300
+
+
+def test_errors():
+    with pytest.raises(nearkit.StateError):
+        nearkit.ShardedIndex().search(np.zeros(3), 1)
+    with pytest.raises(nearkit.InvalidArgumentError):
+        nearkit.ShardedIndex([nearkit.Index("flat", "l2", 3), nearkit.Index("flat", "l2", 4)])
+    with pytest.raises(TypeError):
+        nearkit.ShardedIndex([object()])
+    sharded = nearkit.ShardedIndex([nearkit.Index("flat", "l2", 3)])
+    with pytest.raises(nearkit.InvalidArgumentError):
+        sharded.search(np.zeros(4), 1)
+
+
+def test_bad_directories(tmp_path):
+    with pytest.raises(nearkit.NearkitIOError):
+        nearkit.ShardedIndex.open(tmp_path)
+    (tmp_path / "manifest.json").write_text("{\"format\": \"nearkit-sharded\"")
+    with pytest.raises(nearkit.CorruptIndexError):
+        nearkit.ShardedIndex.open(tmp_path)
+    with pytest.raises(nearkit.InvalidArgumentError):
+        write_manifest(tmp_path, ["../elsewhere.nkx"])
+    with pytest.raises(nearkit.NearkitIOError):
+        write_manifest(tmp_path, ["missing.nkx"])
