@@ -467,7 +467,7 @@ static void test_params_and_states(void) {
     for (size_t i = 0; i < nearkit_index_param_count(ix); i++) {
         CHECK_STATUS(nearkit_index_param_info(&name, &flags, ix, i), NEARKIT_OK);
         if (strcmp(name, "nlist") == 0) CHECK(flags == (NEARKIT_PARAM_FLAG_BUILD | NEARKIT_PARAM_FLAG_INTEGER));
-        if (strcmp(name, "nprobe") == 0) CHECK(flags == NEARKIT_PARAM_FLAG_INTEGER);
+        if (strcmp(name, "nprobe") == 0) CHECK(flags == (NEARKIT_PARAM_FLAG_INTEGER | NEARKIT_PARAM_FLAG_RECALL));
         if (strcmp(name, "max_list_size") == 0) CHECK(flags & NEARKIT_PARAM_FLAG_READ_ONLY);
     }
     CHECK_STATUS(nearkit_index_set_param(ix, "max_list_size", 3), NEARKIT_ERR_INVALID_ARGUMENT);
