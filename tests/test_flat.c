@@ -4,7 +4,8 @@
  * single queries (the kernels) and range search; filters of each type (ids, bitmap, predicate) at
  * 50%, 20%, 10%, 1%, 0.1% and none, alone and over removed rows; remove (some, past the compaction
  * point, all, absent and repeated ids, remove then add the same id, implicit ids after removals);
- * get / contains; save and load with removals; add after search; memory under churn. */
+ * get / contains; save and load with removals; add after search; memory under churn; and the
+ * nearest path (k = 1 over rows of 1 to 4 floats) against the heap path. */
 #define _POSIX_C_SOURCE 200809L
 #define NEARKIT_EXPERIMENTAL
 #include "nearkit.h"
@@ -497,6 +498,90 @@ static void test_churn_memory(void) {
     collection_free(&c);
 }
 
+/* ---- the nearest path: k = 1 over rows of 1 to 4 floats ---------------------------------------- */
+
+static int32_t admit_all(void *context, int64_t id) {
+    (void)context, (void)id;
+    return 1;
+}
+
+/* One data set of the nearest path, against the heap path on the same index (a filter admitting
+ * every row takes it there), batch and single queries: rows of small integers (exact ties, every
+ * fifth row a copy of an earlier one) or of +-1e15 and 0 (near the accepted limit: large squares,
+ * coarse roundings, ties everywhere);
+ * ids implicit, rising, or falling (the heap path alone); then the same after removals. */
+static void check_nearest_case(nearkit_metric metric, uint32_t d, int ids_kind, bool huge) {
+    enum { ROWS = 301, QUERIES = 700 };
+    float *rows = malloc(ROWS * d * sizeof *rows), *queries = malloc(QUERIES * d * sizeof *queries);
+    int64_t ids[ROWS];
+    for (uint64_t r = 0; r < ROWS; r++) {
+        for (uint32_t j = 0; j < d; j++)
+            rows[r * d + j] = huge ? (float)((int)(rng_next() % 3) - 1) * 1e15f : (float)(int)(rng_next() % 9);
+        if (r % 5 == 4) memcpy(rows + r * d, rows + (r / 2) * d, d * sizeof *rows);
+        ids[r] = ids_kind == 1 ? 10 * (int64_t)r + 3 : 5000 - (int64_t)r;
+    }
+    for (uint64_t i = 0; i < (uint64_t)QUERIES * d; i++)
+        queries[i] = huge ? (float)((int)(rng_next() % 3) - 1) * 1e15f : (float)(int)(rng_next() % 19) * 0.5f - 1.0f;
+    nearkit_index *ix = NULL;
+    CHECK_STATUS(nearkit_index_create(&ix, NEARKIT_KIND_FLAT, metric, d, NULL), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_FLOAT32, rows, ROWS, ids_kind ? ids : NULL), NEARKIT_OK);
+    nearkit_filter all = NEARKIT_FILTER_INIT;
+    all.type = NEARKIT_FILTER_PREDICATE, all.predicate = admit_all;
+    nearkit_search_options heap_path = NEARKIT_SEARCH_OPTIONS_INIT;
+    heap_path.filter = &all;
+    int64_t ia[QUERIES], ib[QUERIES];
+    float da[QUERIES], db[QUERIES];
+    for (int removed = 0; removed < 2; removed++) {
+        char what[96];
+        snprintf(what, sizeof what, "nearest %s d=%u ids=%d huge=%d removed=%d", nearkit_metric_name(metric), d,
+                 ids_kind, (int)huge, removed);
+        CHECK_STATUS(nearkit_index_search(ia, da, ix, NEARKIT_VECTOR_FLOAT32, queries, QUERIES, 1, NULL), NEARKIT_OK);
+        CHECK_STATUS(nearkit_index_search(ib, db, ix, NEARKIT_VECTOR_FLOAT32, queries, QUERIES, 1, &heap_path),
+                     NEARKIT_OK);
+        CHECK(same_rows(ia, da, ib, db, QUERIES, what));
+        for (uint64_t q = 0; q < QUERIES; q += 97) {
+            CHECK_STATUS(nearkit_index_search(ia, da, ix, NEARKIT_VECTOR_FLOAT32, queries + q * d, 1, 1, NULL),
+                         NEARKIT_OK);
+            CHECK(same_rows(ia, da, ib + q, db + q, 1, what));
+        }
+        int64_t gone[40];
+        for (int i = 0; i < 40; i++) gone[i] = ids_kind ? ids[7 * i] : 7 * i;
+        CHECK_STATUS(nearkit_index_remove(NULL, ix, gone, 40), NEARKIT_OK);
+    }
+    nearkit_index_free(ix);
+    free(rows);
+    free(queries);
+}
+
+/* The tie rule on the nearest path, spelled out: two copies of the nearest row, the smaller id wins
+ * whichever row holds it... where ids rise with rows, and where they do not. */
+static void check_nearest_ties(void) {
+    const float rows[] = {5.0f, 5.0f, 1.0f, 1.0f, 1.0f, 1.0f, 9.0f, 9.0f};
+    const float query[] = {1.0f, 1.5f};
+    const int64_t rising[] = {2, 4, 6, 8}, falling[] = {8, 6, 4, 2};
+    const int64_t *id_sets[] = {NULL, rising, falling};
+    const int64_t want[] = {1, 4, 4};
+    for (int s = 0; s < 3; s++) {
+        nearkit_index *ix = NULL;
+        CHECK_STATUS(nearkit_index_create(&ix, NEARKIT_KIND_FLAT, NEARKIT_METRIC_L2, 2, NULL), NEARKIT_OK);
+        CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_FLOAT32, rows, 4, id_sets[s]), NEARKIT_OK);
+        int64_t id = -7;
+        float dist = -1.0f;
+        CHECK_STATUS(nearkit_index_search(&id, &dist, ix, NEARKIT_VECTOR_FLOAT32, query, 1, 1, NULL), NEARKIT_OK);
+        CHECK(id == want[s] && dist == 0.5f);
+        nearkit_index_free(ix);
+    }
+}
+
+static void test_nearest_path(void) {
+    const nearkit_metric nearest_metrics[] = {NEARKIT_METRIC_L2, NEARKIT_METRIC_L1};
+    for (int m = 0; m < 2; m++)
+        for (uint32_t d = 1; d <= 5; d++) /* 5: past the path, the same answers */
+            for (int ids_kind = 0; ids_kind < 3; ids_kind++)
+                for (int huge = 0; huge < 2; huge++) check_nearest_case(nearest_metrics[m], d, ids_kind, huge);
+    check_nearest_ties();
+}
+
 int main(void) {
     for (size_t m = 0; m < N_METRICS; m++) {
         test_remove(metrics[m]);
@@ -508,5 +593,6 @@ int main(void) {
     test_get();
     test_add_after_search();
     test_churn_memory();
+    test_nearest_path();
     return check_summary("test_flat");
 }

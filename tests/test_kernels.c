@@ -524,6 +524,57 @@ static void check_dispatch(void) {
     if (nearkit_last_error_status() != NEARKIT_OK) fail("a success left an error status");
 }
 
+/* ---- small_nearest: the row l2sq_many / l1_many rank first ------------------------------------- */
+
+/* For d 1..4, both metrics, query counts around the kernel's group of 64 and row counts around its
+ * lanes, on finite data of every mix (extremes overflow to +inf: ties among infinities) and on small
+ * integers (exact ties): best value and row as a loop over the *_many values finds them, the value
+ * bit for bit, a tie kept by the earlier row, a running best from an earlier block kept when no
+ * row is below it, and rows numbered from first_row. */
+static void check_small_nearest(const nearkit_kernel_table *t) {
+    enum { MAX_Q = 131, MAX_N = 37 };
+    static const size_t query_counts[] = {0, 1, 3, 8, 63, 64, 65, 131};
+    static const size_t small_rows[] = {1, 2, 7, 9, 37};
+    static float q[MAX_Q * NEARKIT_SMALL_D], x[MAX_N * NEARKIT_SMALL_D], values[MAX_N];
+    static float best[MAX_Q], want_best[MAX_Q];
+    static uint32_t row[MAX_Q], want_row[MAX_Q];
+    for (size_t d = 1; d <= NEARKIT_SMALL_D; d++)
+        for (int l1 = 0; l1 < 2; l1++)
+            for (int mix = 0; mix <= MIX_KINDS; mix++) {
+                if (mix == MIX_SPECIALS) continue; /* indexes hold finite vectors only */
+                for (size_t qi = 0; qi < sizeof query_counts / sizeof *query_counts; qi++)
+                    for (size_t ni = 0; ni < sizeof small_rows / sizeof *small_rows; ni++) {
+                        size_t nq = query_counts[qi], n = small_rows[ni];
+                        if (mix == MIX_KINDS) { /* small integers: many exact ties */
+                            for (size_t i = 0; i < nq * d; i++) q[i] = (float)(int)(rng_next() % 5);
+                            for (size_t i = 0; i < n * d; i++) x[i] = (float)(int)(rng_next() % 5);
+                        } else {
+                            fill_mixed(q, nq * d, mix);
+                            fill_mixed(x, n * d, mix);
+                        }
+                        const uint32_t first_row = (uint32_t)(rng_next() % 3) * 1000u;
+                        for (size_t i = 0; i < nq; i++) {
+                            /* half the queries come with a running best from an earlier block */
+                            best[i] = want_best[i] = (i & 1) ? (float)(int)(rng_next() % 8) : INFINITY;
+                            row[i] = want_row[i] = (i & 1) ? 7u : 0u;
+                            call_float_many(t, l1 ? K_L1 : K_L2SQ, values, q + i * d, x, n, d);
+                            for (size_t j = 0; j < n; j++)
+                                if (values[j] < want_best[i]) {
+                                    want_best[i] = values[j];
+                                    want_row[i] = first_row + (uint32_t)j;
+                                }
+                        }
+                        t->small_nearest(l1, best, row, q, nq, x, first_row, n, d);
+                        for (size_t i = 0; i < nq; i++)
+                            if (!same_bits(best[i], want_best[i]) || row[i] != want_row[i])
+                                fail("%s small_nearest d=%zu l1=%d mix=%d nq=%zu n=%zu query %zu: row %u "
+                                     "value %a, want row %u value %a",
+                                     t->name, d, l1, mix, nq, n, i, row[i], (double)best[i], want_row[i],
+                                     (double)want_best[i]);
+                    }
+            }
+}
+
 /* ---- tile_skip: the block the direct test finds, with and without extra ------------------------- */
 
 static void check_tile_skip(const nearkit_kernel_table *t) {
@@ -570,6 +621,7 @@ int main(void) {
         check_hamming(t);
         check_hamming_panels(t);
         check_tile_skip(t);
+        check_small_nearest(t);
 #if HAVE_GUARD_PAGES
         check_guard_pages(t);
 #endif

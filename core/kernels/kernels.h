@@ -69,6 +69,9 @@ static inline float nearkit_bf16_to_float(uint16_t h) {
 void nearkit_code_decode(float *out, int format, const uint8_t *code, const float *step, const float *base,
                          size_t d);
 
+/* The largest row, in floats, that the small-row kernels (kernels_small.h) take. */
+#define NEARKIT_SMALL_D 4
+
 typedef struct nearkit_kernel_table {
     const char *name; /* "scalar", "avx2", "avx512" */
     int32_t id;       /* NEARKIT_KERNELS_SCALAR / _AVX2 / _AVX512 */
@@ -100,6 +103,11 @@ typedef struct nearkit_kernel_table {
      * same two roundings, then an ordered compare), so it skips only blocks the scalar test would
      * skip; the vector ones test 64 values per branch. */
     size_t (*tile_skip)(const float *r, const float *extra, float offset, float bound, size_t n);
+    /* The 1-NN of nq queries among rows x[0, n) of 1 <= d <= NEARKIT_SMALL_D floats, by l2sq (l1 when `l1`):
+     * best[i] / best_row[i] take row first_row + r's value and number where it is strictly below
+     * best[i] (the earlier row keeps a tie). Values bit-identical to l2sq_many / l1_many. */
+    void (*small_nearest)(int l1, float *best, uint32_t *best_row, const float *queries, size_t nq,
+                          const float *x, uint32_t first_row, size_t n, size_t d);
 } nearkit_kernel_table;
 
 /* Codes packed for hamming_panels: 8 codes per panel, stored word by word (word j of code r of

@@ -508,6 +508,7 @@ const nearkit_kernel_table nearkit_kernel_table_avx2 = {
     {nk_fp16_l2sq, nk_bf16_l2sq, nk_sq8_l2sq, nk_sq4_l2sq},
     {nk_fp16_dot, nk_bf16_dot, nk_sq8_dot, nk_sq4_dot},
     nk_tile_skip,
+    nk_small_nearest_kernel,
 };
 
 #else

@@ -358,6 +358,11 @@ static size_t nk_tile_skip(const float *r, const float *extra, float offset, flo
 
 /* ---- table ------------------------------------------------------------------------------------- */
 
+static void nk_small_nearest_kernel(int l1, float *best, uint32_t *best_row, const float *queries,
+                                    size_t nq, const float *x, uint32_t first_row, size_t n, size_t d) {
+    nk_small_nearest(l1, best, best_row, queries, nq, x, first_row, n, d);
+}
+
 extern const nearkit_kernel_table nearkit_kernel_table_scalar;
 const nearkit_kernel_table nearkit_kernel_table_scalar = {
     "scalar",    NEARKIT_KERNELS_SCALAR, nk_l2sq,      nk_l1,         nk_linf,      nk_dot,
@@ -366,4 +371,5 @@ const nearkit_kernel_table nearkit_kernel_table_scalar = {
     {nk_fp16_l2sq, nk_bf16_l2sq, nk_sq8_l2sq, nk_sq4_l2sq},
     {nk_fp16_dot, nk_bf16_dot, nk_sq8_dot, nk_sq4_dot},
     nk_tile_skip,
+    nk_small_nearest_kernel,
 };

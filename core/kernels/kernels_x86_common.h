@@ -11,6 +11,7 @@
 #error "define NK_INLINE and NK_TARGET before including kernels_x86_common.h"
 #endif
 
+#define NK_SMALL_VECTOR_BYTES 32 /* kernels_small.h's vectors: one AVX register */
 #include "kernels/kernels_small.h"
 
 /* The rest of the tree on 8 lanes: lanes k + (k + 4), then k + (k + 2), then 0 + 1. */
@@ -69,7 +70,12 @@ NK_INLINE void nk_prefetch(const float *p) {
     NK_DEFINE_FLOAT_KERNEL(l2sq, NK_L2SQ)                                                       \
     NK_DEFINE_FLOAT_KERNEL(l1, NK_L1)                                                           \
     NK_DEFINE_FLOAT_KERNEL(linf, NK_LINF)                                                       \
-    NK_DEFINE_FLOAT_KERNEL(dot, NK_DOT)
+    NK_DEFINE_FLOAT_KERNEL(dot, NK_DOT)                                                         \
+    NK_TARGET static void nk_small_nearest_kernel(int l1, float *best, uint32_t *best_row,       \
+                                                  const float *queries, size_t nq, const float *x, \
+                                                  uint32_t first_row, size_t n, size_t d) {     \
+        nk_small_nearest(l1, best, best_row, queries, nq, x, first_row, n, d);                  \
+    }
 
 #define NK_DEFINE_FLOAT_KERNEL(NAME, M)                                                         \
     NK_TARGET static float nk_##NAME(const float *a, const float *b, size_t d) {                \

@@ -42,6 +42,8 @@
                                into panels costs about what three queries' scans of it save */
 #define PANEL_GROUP 8       /* queries per hamming_panels call */
 #define PANEL_QUERY_BLOCK 256 /* hamming queries per task: each task packs every block once */
+#define NEAREST_QUERY_BLOCK 4096 /* queries per task on the nearest path: each costs a few rows'
+                                    arithmetic, so a task of fewer is mostly its own overhead */
 #define SUBSET_DIVISOR 4      /* a filtered call scores only the admitted rows when fewer than
                                  1/SUBSET_DIVISOR of the rows pass (see the top comment); measured
                                  break-even: about 1/3 for single queries of 128 floats, 1/2 for
@@ -288,6 +290,7 @@ typedef struct knn_plan {
     size_t block;   /* stored rows per block (the subset path: admitted rows per slice) */
     uint64_t cap;   /* heap capacity of one query */
     uint64_t chunk; /* queries per task at most */
+    bool nearest;   /* the 1-NN of small float rows through the kernels' small_nearest */
     admitted_rows rows;
 } knn_plan;
 
@@ -305,16 +308,35 @@ static uint64_t gemm_candidates(uint64_t k, uint64_t count) {
     return kk < count ? kk : count;
 }
 
-/* The plan's shape; `subset`: the call scores gathered rows one by one. */
-static knn_plan plan_knn(const nearkit_index *ix, uint64_t n, uint64_t k, uint32_t threads, bool subset) {
+/* Whether a call takes the nearest path: k = 1 over every row of l2 or l1 points of at most
+ * NEARKIT_SMALL_D floats, with ids rising with the rows, so that the kernel's tie rule (the earlier
+ * row) is the library's (the smaller id). */
+static bool nearest_applies(const nearkit_search_call *c, const admitted_rows *a) {
+    const nearkit_index *ix = c->ix;
+    const nearkit_rows *rows = &impl_of(ix)->rows;
+    bool metric = ix->metric == NEARKIT_METRIC_L2 || ix->metric == NEARKIT_METRIC_L1;
+    if (c->k != 1 || a->filtered || !metric || ix->dimension > NEARKIT_SMALL_D || rows->count == 0 ||
+        rows->count > UINT32_MAX)
+        return false;
+    if (rows->ids)
+        for (uint64_t r = 1; r < rows->count; r++)
+            if (rows->ids[r] <= rows->ids[r - 1]) return false;
+    return true;
+}
+
+/* The plan's shape; `subset`: the call scores gathered rows one by one; `nearest`: the call takes
+ * the nearest path. */
+static knn_plan plan_knn(const nearkit_index *ix, uint64_t n, uint64_t k, uint32_t threads, bool subset,
+                         bool nearest) {
     uint64_t count = impl_of(ix)->rows.count;
-    knn_plan p = {.gemm = !subset && gemm_applies(ix, n)};
+    knn_plan p = {.gemm = !subset && !nearest && gemm_applies(ix, n), .nearest = nearest};
     p.block = p.gemm ? GEMM_BLOCK_ROWS : rows_per_block(ix);
     if (p.block > count) p.block = (size_t)count;
     p.cap = p.gemm ? gemm_candidates(k, count) : k;
     /* keep each task's heaps within HEAP_BYTES even when k is close to the count */
     uint64_t chunk = HEAP_BYTES / (p.cap * (sizeof(float) + sizeof(uint64_t)));
-    uint64_t max_chunk = p.gemm ? GEMM_QUERY_BLOCK
+    uint64_t max_chunk = p.gemm      ? GEMM_QUERY_BLOCK
+                         : nearest     ? NEAREST_QUERY_BLOCK
                          : ix->metric == NEARKIT_METRIC_HAMMING ? PANEL_QUERY_BLOCK : QUERY_BLOCK;
     /* with several threads, smaller tasks so every thread gets a share of a modest batch */
     if (threads > 1 && (n + threads - 1) / threads < max_chunk) max_chunk = (n + threads - 1) / threads;
@@ -339,6 +361,8 @@ typedef struct knn_scratch {
     float *qnorms;   /* chunk */
     panel_scratch panels; /* hamming plans whose tasks may take panels */
     uint8_t *gathered;    /* the subset path: block rows copied together */
+    float *best;          /* the nearest path: each query's best value so far (chunk) */
+    uint32_t *best_row;   /* and its row (chunk) */
 } knn_scratch;
 
 static void panel_scratch_free(panel_scratch *p) {
@@ -370,6 +394,8 @@ static void knn_scratch_free(void *scratch) {
     free(s->qnorms);
     panel_scratch_free(&s->panels);
     nearkit_aligned_free(s->gathered);
+    free(s->best);
+    free(s->best_row);
     free(s);
 }
 
@@ -384,7 +410,10 @@ static void *knn_scratch_new(const nearkit_search_call *c) {
     s->ints = nearkit_alloc_array(p->block, sizeof(uint32_t));
     s->qnorms = nearkit_alloc_array(queries, sizeof(float));
     bool ok = s->heap_dist && s->heap_pos && s->tile && s->ints && s->qnorms;
-    if (ok && p->rows.positions)
+    if (ok && p->nearest)
+        ok = (s->best = nearkit_alloc_array(queries, sizeof(float))) &&
+             (s->best_row = nearkit_alloc_array(queries, sizeof(uint32_t)));
+    else if (ok && p->rows.positions)
         ok = (s->gathered = nearkit_aligned_alloc_array(p->block, (size_t)c->ix->vector_bytes)) != NULL;
     else if (ok && c->ix->metric == NEARKIT_METRIC_HAMMING && queries >= PANEL_MIN_QUERIES)
         ok = panel_scratch_alloc(&s->panels, c->ix, queries, p->block);
@@ -623,6 +652,30 @@ static void knn_subset(knn_scratch *s, const nearkit_search_call *c, uint64_t fi
     for (uint64_t i = 0; i < n; i++) nearkit_write_heap(c, first + i, &heaps[i]);
 }
 
+/* The nearest path: each block of rows against all the task's queries in the kernel, then the
+ * task's rows written at once. */
+static void knn_nearest(knn_scratch *s, const nearkit_search_call *c, uint64_t first, uint64_t n) {
+    const knn_plan *p = c->state;
+    const nearkit_index *ix = c->ix;
+    const nearkit_rows *stored = &impl_of(ix)->rows;
+    const float *queries = nearkit_query_at(c, first);
+    size_t nq = (size_t)n;
+    /* every value is finite (stored and query values are bounded by NEARKIT_MAX_ABS_VALUE), so the
+     * first block's first row always replaces this start */
+    for (size_t i = 0; i < nq; i++) {
+        s->best[i] = INFINITY;
+        s->best_row[i] = 0;
+    }
+    int l1 = ix->metric == NEARKIT_METRIC_L1;
+    for (uint64_t row = 0; row < stored->count; row += p->block) {
+        size_t rows = stored->count - row < p->block ? (size_t)(stored->count - row) : p->block;
+        nearkit_kernels()->small_nearest(l1, s->best, s->best_row, queries, nq,
+                                         (const float *)nearkit_rows_at(stored, ix, row), (uint32_t)row,
+                                         rows, ix->dimension);
+    }
+    nearkit_write_nearest(c, first, n, s->best, s->best_row, stored->ids);
+}
+
 /* The k-NN of queries [first, first + n) (a task of at most the plan's chunk): every block of
  * stored rows is scanned for all of them before the next, then each row is written. */
 static bool flat_knn(void *scratch, const nearkit_search_call *c, uint64_t first, uint64_t n) {
@@ -630,6 +683,10 @@ static bool flat_knn(void *scratch, const nearkit_search_call *c, uint64_t first
     const knn_plan *p = c->state;
     if (p->rows.positions) {
         knn_subset(s, c, first, n);
+        return true;
+    }
+    if (p->nearest) {
+        knn_nearest(s, c, first, n);
         return true;
     }
     const row_filter *f = call_filter(&p->rows);
@@ -671,7 +728,7 @@ static bool flat_plan_knn(nearkit_search_call *c, void *plan) {
         admitted_rows_free(&rows);
         return false;
     }
-    *p = plan_knn(c->ix, c->n, c->k, c->threads, rows.positions != NULL);
+    *p = plan_knn(c->ix, c->n, c->k, c->threads, rows.positions != NULL, nearest_applies(c, &rows));
     p->rows = rows;
     c->chunk = p->chunk;
     return true;

@@ -128,6 +128,18 @@ void nearkit_write_heap(const nearkit_search_call *c, uint64_t q, nearkit_topk *
     nearkit_write_sorted(c, q, h);
 }
 
+void nearkit_write_nearest(const nearkit_search_call *c, uint64_t first, uint64_t n, const float *best,
+                           const uint32_t *row, const int64_t *ids) {
+    bool root = c->ix->metric == NEARKIT_METRIC_L2; /* one value: no order for rooting to change */
+    for (uint64_t i = 0; i < n; i++) {
+        int64_t *out_ids = c->ids + (first + i) * c->stride;
+        float *out_dist = c->dist + (first + i) * c->stride;
+        out_ids[0] = ids ? ids[row[i]] : (int64_t)row[i];
+        out_dist[0] = root ? sqrtf(best[i]) : best[i];
+        pad_row(out_ids, out_dist, 1, c->k);
+    }
+}
+
 void nearkit_write_int_heap(const nearkit_search_call *c, uint64_t q, nearkit_int_topk *h) {
     int64_t *out_ids = c->ids + q * c->stride;
     float *out_dist = c->dist + q * c->stride;

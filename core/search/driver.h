@@ -112,6 +112,11 @@ void nearkit_write_heap(const nearkit_search_call *c, uint64_t q, nearkit_topk *
 void nearkit_write_sorted(const nearkit_search_call *c, uint64_t q, const nearkit_topk *sorted);
 /* The same from an integer heap (Hamming distances, reported as they are). Consumed. */
 void nearkit_write_int_heap(const nearkit_search_call *c, uint64_t q, nearkit_int_topk *h);
+/* The rows of a call with k = 1 for queries [first, first + n): query first + i's nearest is
+ * position row[i] (mapped through ids, NULL: the position is the id) at ranking value best[i]. One
+ * loop for the batch, where a kernel finds the nearest of many queries without heaps. */
+void nearkit_write_nearest(const nearkit_search_call *c, uint64_t first, uint64_t n, const float *best,
+                           const uint32_t *row, const int64_t *ids);
 
 /* Adds a range match of query q (its reported distance); false on out of memory. */
 static inline bool nearkit_add_match(const nearkit_search_call *c, uint64_t q, int64_t id,
