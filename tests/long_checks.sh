@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The checks too long for ctest's CI budget, run in full: the golden suite on every kernel level
-# under AddressSanitizer + UBSan, every golden case under ThreadSanitizer (ctest runs every fourth),
+# under AddressSanitizer + UBSan (ctest: every second case), every golden case under ThreadSanitizer
+# (ctest: every eighth) and with sgemm results perturbed (ctest: every second),
 # the C tests that ctest leaves out of TSan (NEARKIT_TSAN_TESTS=all), and the fuzzers for longer.
 #
 #   tests/long_checks.sh [FUZZ_MINUTES] [BUILD_DIR]
@@ -19,6 +20,8 @@ run() { echo "== $*"; "$@" || { echo "FAILED: $*"; failed=1; }; }
 
 # every kernel level, every case, under ASan + UBSan
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 run "$build/tests/test_golden_asan" "$golden"
+# every case with every sgemm result perturbed within the rounding bound (ctest: every second)
+NEARKIT_TEST_PERTURB_GEMM=position run "$build/tests/test_golden_hooks" "$golden"
 # every case under TSan (default kernel level: races do not depend on it)
 TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/tsan.supp" \
   NEARKIT_GOLDEN_KERNELS=default run "$build/tests/test_golden_tsan" "$golden"
