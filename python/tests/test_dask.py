@@ -6,7 +6,8 @@ when dask[distributed] cannot be imported; else runs pytest on this file). Check
   as one flat index over the same rows: ids, distances and tie order, bit for bit;
 - hnsw and ivf_flat shards reach recall@10 within 0.01 of one index with the same settings;
 - a Dask DataFrame with an id column, the k-NN graph with and without self, and a save by the
-  workers reopened by the workers (and by nearkit.ShardedIndex) answer as the flat index does.
+  workers reopened by the workers (and by nearkit.ShardedIndex) answer as the flat index does;
+- a search computed after its index was dropped still finds the shards, released after it.
 """
 
 import os
@@ -155,3 +156,29 @@ def test_saved_by_the_workers_and_reopened(client, tmp_path):
     np.testing.assert_array_equal(local.search(queries, 10).ids, want.ids)
     with pytest.raises(ValueError):
         reopened.knn_graph(3)
+
+
+def test_results_keep_their_shards_alive(client):
+    """A search's lazy arrays hold the shards: dropping the index before computing them loses
+    nothing (the shards were persisted collections once, and such a compute lost its
+    dependencies). The shards go when the last result does."""
+    import gc
+    import time
+
+    base, queries = _clustered(800, 8, 9), _clustered(20, 8, 10)
+    index = nkd.build(da.from_array(base, chunks=(200, -1)), client=client)
+    keys = [shard.key for shard in index.shards]
+    ids, distances = index.search(queries, 5)
+    del index
+    gc.collect()
+    time.sleep(0.5)  # the scheduler would release what nothing holds by now
+    want = _flat(base, "l2", 8).search(queries, 5)
+    got = dask.compute(ids, distances)
+    np.testing.assert_array_equal(got[0], want.ids)
+    np.testing.assert_array_equal(got[1], want.distances)
+    del ids, distances, got
+    gc.collect()
+    deadline = time.time() + 10
+    while time.time() < deadline and any(client.who_has(keys).values()):
+        time.sleep(0.1)
+    assert not any(client.who_has(keys).values()), "the shards outlived every reference"

@@ -14,7 +14,7 @@
 How it runs (docs/distributed.md):
 
 - ``build`` turns each row partition of a Dask array (or each partition of a Dask DataFrame) into
-  one :class:`nearkit.Index` on the worker that holds it and keeps it there (``persist``). Ids
+  one :class:`nearkit.Index` on the worker that holds it and keeps it there (a Future). Ids
   are global: the row number by default, or the given ids (an ``id_column`` of a DataFrame, or
   a Dask array of int64 ids chunked like the rows).
 - ``search`` runs, for each block of queries, one task per shard (the scheduler places it on the
@@ -42,7 +42,7 @@ from ._sharded import manifest_shard_count, open_shard, write_manifest
 try:
     import dask
     import dask.array as da
-    from dask.delayed import Delayed, delayed
+    from dask.delayed import delayed
     from dask.sizeof import sizeof
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError("nearkit.dask needs dask[distributed]: pip install 'nearkit[dask]'") from error
@@ -145,17 +145,31 @@ def _dimension(vectors: da.Array, metric: str) -> int:
     return int(vectors.shape[1]) * (8 if binary else 1)
 
 
+def _current_client() -> Any:
+    """The distributed Client in use, or None (dask's local schedulers)."""
+    try:
+        from distributed import get_client
+        return get_client()
+    except (ImportError, ValueError):
+        return None
+
+
 def _persisted(objects: list, client: Any) -> list:
-    """The delayed objects computed and kept on the workers."""
+    """The delayed objects computed and kept on the workers: Futures under a distributed Client
+    (a task graph naming a Future holds it, so every result built from the shards keeps them
+    alive for as long as it lives, whatever becomes of its DaskIndex; persisted collections did
+    not, and a search computed after the index was dropped lost its dependencies), else the
+    values held by dask's local scheduler."""
+    client = client if client is not None else _current_client()
     if client is not None:
-        return list(client.persist(objects))
+        return list(client.compute(objects))
     return list(dask.persist(*objects))
 
 
 class DaskIndex:
     """Shards held by Dask workers, searched as one collection (see the module's docstring)."""
 
-    def __init__(self, shards: Sequence[Delayed], *, dim: int, metric: str, client: Any = None,
+    def __init__(self, shards: Sequence[Any], *, dim: int, metric: str, client: Any = None,
                  vectors: Optional[da.Array] = None, ids: Optional[da.Array] = None) -> None:
         self.shards = list(shards)
         self.dim = dim
