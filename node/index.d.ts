@@ -419,6 +419,8 @@ export class ShardedIndex {
   /** Opens a collection `save()` wrote (here or in any other nearkit package). Missing files
    * throw ERR_NEARKIT_IO, a manifest that is not one ERR_NEARKIT_CORRUPT. */
   static open(path: PathLike, options?: ShardedIndexOptions): ShardedIndex;
+  /** As open(), on the thread pool. */
+  static openAsync(path: PathLike, options?: ShardedIndexOptions): Promise<ShardedIndex>;
 
   /**
    * Appends `index` as the next shard. The collection takes the index over without a copy: on
@@ -452,6 +454,8 @@ export class ShardedIndex {
   /** Writes the collection to the directory `path` (created if missing): `shard-NNNNN.nkx` per
    * shard, then `manifest.json`. No shard: ERR_NEARKIT_INVALID_ARGUMENT. */
   save(path: PathLike): void;
+  /** As save(), on the thread pool. */
+  saveAsync(path: PathLike): Promise<void>;
 
   /** Releases the collection and its shards; idempotent. Searches already queued finish first. */
   close(): void;

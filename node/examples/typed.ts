@@ -45,5 +45,6 @@ const merged: SearchResult = mergeKnn([sharded.search(new Float32Array(4), 2), r
 const shardMetric: string | null = sharded.metric;
 sharded.save('shards/');
 ShardedIndex.open('shards/').searchAsync([[1, 2, 3, 4]], 1).then((s: SearchResult) => s.count);
+sharded.saveAsync('shards/').then(() => ShardedIndex.openAsync('shards/', { numThreads: 2 })).then((s: ShardedIndex) => s.close());
 sharded.close();
 void [merged, shardMetric];

@@ -700,6 +700,10 @@ class ShardedIndex {
     return new ShardedIndex(HANDLE, native.shardedOpen(toPath(path), shardedThreads(options)));
   }
 
+  static openAsync(path, options) {
+    return promised(() => native.shardedOpenAsync(toPath(path), shardedThreads(options)).then((h) => new ShardedIndex(HANDLE, h)));
+  }
+
   /**
    * Appends `index` as the next shard. The collection takes the index over (the library owns its
    * shards, without a copy): on success the Index is closed, and its later use throws
@@ -768,6 +772,10 @@ class ShardedIndex {
   /** Writes the collection to the directory `path` (created if missing): shard-NNNNN.nkx files, then manifest.json. */
   save(path) {
     native.shardedSave(ShardedIndex.#of(this), toPath(path));
+  }
+
+  saveAsync(path) {
+    return promised(() => native.shardedSaveAsync(ShardedIndex.#of(this), toPath(path)));
   }
 
   /**

@@ -1868,8 +1868,15 @@ typedef enum nk_op {
     OP_GET,
     OP_COMPACT,
     OP_TUNE,
-    OP_SHARDED_SEARCH
+    OP_SHARDED_SEARCH,
+    OP_SHARDED_SAVE,
+    OP_SHARDED_OPEN
 } nk_op;
+
+/* Operations on a sharded collection (nk_sharded_work_execute runs them). */
+static int nk_op_sharded(nk_op op) {
+    return op == OP_SHARDED_SEARCH || op == OP_SHARDED_SAVE || op == OP_SHARDED_OPEN;
+}
 
 #define NK_MAX_REFS 1
 
@@ -1883,7 +1890,9 @@ typedef struct nk_work {
     napi_deferred deferred;
     nk_op op;
     nk_handle *h;                 /* NULL for loads and sharded searches */
-    struct nk_sharded *sh;        /* a sharded search's collection, else NULL */
+    struct nk_sharded *sh;        /* a sharded search's or save's collection, else NULL */
+    nearkit_sharded_options shopts; /* a sharded open: its options */
+    nearkit_sharded *opened;      /* a sharded open: the collection, until wrapped */
     napi_ref refs[NK_MAX_REFS];   /* keeps the handle object alive */
     int nrefs;
     /* inputs */
@@ -1921,8 +1930,15 @@ static int nk_op_writes(nk_op op) {
 
 /* A sharded search on a pool thread. The collection outlives it (see nk_sharded). */
 static void nk_sharded_work_execute(nk_work *w) {
-    w->status = nearkit_sharded_search(w->out_ids, w->out_dist, w->sh->s, w->type, w->data, w->n,
-                                       w->k, &w->sopts.opts);
+    switch (w->op) {
+    case OP_SHARDED_SEARCH:
+        w->status = nearkit_sharded_search(w->out_ids, w->out_dist, w->sh->s, w->type, w->data,
+                                           w->n, w->k, &w->sopts.opts);
+        break;
+    case OP_SHARDED_SAVE: w->status = nearkit_sharded_save(w->sh->s, w->path); break;
+    case OP_SHARDED_OPEN: w->status = nearkit_sharded_open(&w->opened, w->path, &w->shopts); break;
+    default: w->status = NEARKIT_ERR_INTERNAL; break;
+    }
     /* The message is thread-local: read it here, on the thread that failed. */
     if (w->status != NEARKIT_OK) w->message = nk_strdup(nearkit_last_error_message());
 }
@@ -1933,7 +1949,7 @@ static void nk_work_execute(napi_env env, void *data) {
     nearkit_index *ix = NULL;
     nearkit_status st = NEARKIT_OK;
     (void)env;
-    if (w->op == OP_SHARDED_SEARCH) {
+    if (nk_op_sharded(w->op)) {
         nk_sharded_work_execute(w);
         return;
     }
@@ -1967,7 +1983,8 @@ static void nk_work_execute(napi_env env, void *data) {
     case OP_LOAD_BUFFER:
         st = nearkit_index_load_from_buffer(&w->loaded, w->data, w->size);
         break;
-    case OP_SHARDED_SEARCH: break; /* nk_sharded_work_execute */
+    case OP_SHARDED_SEARCH: case OP_SHARDED_SAVE: case OP_SHARDED_OPEN:
+        break; /* nk_sharded_work_execute */
     }
     /* The message is thread-local: read it here, on the thread that failed. */
     if (st != NEARKIT_OK) w->message = nk_strdup(nearkit_last_error_message());
@@ -1984,6 +2001,7 @@ static void nk_work_free(napi_env env, nk_work *w) {
     if (w->work != NULL) napi_delete_async_work(env, w->work);
     nearkit_range_result_free(w->range);
     nearkit_index_free(w->loaded);
+    nearkit_sharded_free(w->opened);
     free(w->input);
     free(w->input_ids);
     free(w->out_ids);
@@ -2077,6 +2095,10 @@ static void nk_work_complete(napi_env env, napi_status status, void *data) {
         case OP_LOAD: case OP_LOAD_BUFFER:
             result = nk_wrap_index(env, w->loaded);
             w->loaded = NULL; /* owned by the handle now, or freed by nk_wrap_index */
+            break;
+        case OP_SHARDED_OPEN:
+            result = nk_wrap_sharded(env, w->opened);
+            w->opened = NULL; /* owned by the handle now, or freed by nk_wrap_sharded */
             break;
         case OP_REMOVE:
             if (napi_create_double(env, (double)w->removed, &result) != napi_ok) result = NULL;
@@ -2618,6 +2640,33 @@ static napi_value nk_sharded_save(napi_env env, napi_callback_info info) {
     return nk_undefined(env);
 }
 
+/* shardedSaveAsync(sharded, dir) -> Promise<void> */
+static napi_value nk_sharded_save_async(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_sharded *sh;
+    nk_work *w;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((sh = nk_get_sharded(env, a.argv[0], 1)) == NULL) return NULL;
+    if ((w = nk_work_new(env, OP_SHARDED_SAVE)) == NULL) return NULL;
+    w->sh = sh;
+    if (nk_work_keep(env, w, a.argv[0]) != 0 ||
+        (w->path = nk_get_string(env, a.argv[1], "path")) == NULL)
+        NK_FAIL_WORK(env, w);
+    return nk_work_queue(env, w);
+}
+
+/* shardedOpenAsync(dir, numThreads?) -> Promise<sharded handle> */
+static napi_value nk_sharded_open_async(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_work *w;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((w = nk_work_new(env, OP_SHARDED_OPEN)) == NULL) return NULL;
+    if (nk_get_sharded_options(env, a.argv[1], &w->shopts) != 0 ||
+        (w->path = nk_get_string(env, a.argv[0], "path")) == NULL)
+        NK_FAIL_WORK(env, w);
+    return nk_work_queue(env, w);
+}
+
 /* ---- Merging answers computed apart ----------------------------------------------------------- */
 
 /* The typed array `value` of `type` (borrowed); throws a TypeError naming `what` otherwise. */
@@ -2797,6 +2846,8 @@ NAPI_MODULE_INIT() {
             NK_FN("shardedSearch", nk_sharded_search),
             NK_FN("shardedSearchAsync", nk_sharded_search_async),
             NK_FN("shardedSave", nk_sharded_save),
+            NK_FN("shardedSaveAsync", nk_sharded_save_async),
+            NK_FN("shardedOpenAsync", nk_sharded_open_async),
         };
         NK_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
     }

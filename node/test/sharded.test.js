@@ -153,6 +153,15 @@ test('save and open round trip; every shard file is an ordinary index', async ()
   assert.equal(opened.metric, 'l2');
   assertSameResult(opened.search(queries, 9), expected);
   assertSameResult(await opened.searchAsync(queries, 9), expected);
+  // the same on the thread pool
+  const dir2 = path.join(tmpDir(), 'collection-async');
+  await opened.saveAsync(dir2);
+  const reopened = await nk.ShardedIndex.openAsync(dir2, { numThreads: 1 });
+  assert.equal(reopened.shardCount, SHARDS);
+  assertSameResult(await reopened.searchAsync(queries, 9), expected);
+  reopened.close();
+  await expectRejection(() => nk.ShardedIndex.openAsync(path.join(dir, 'missing')), 'ERR_NEARKIT_IO');
+  await expectRejection(() => nk.ShardedIndex.openAsync(dir, { threads: 1 }), 'ERR_NEARKIT_INVALID_ARGUMENT');
   const first = nk.Index.load(path.join(dir, 'shard-00000.nkx'));
   assert.equal(first.count, N / SHARDS);
   expectError(() => nk.ShardedIndex.open(path.join(dir, 'missing')), 'ERR_NEARKIT_IO');
@@ -169,6 +178,7 @@ test('a ShardedIndex refuses bad input with clear errors', async () => {
   expectError(() => sharded.search(new Float32Array(DIM), 1), 'ERR_NEARKIT_STATE', Error, /no shard/);
   await expectRejection(() => sharded.searchAsync([[1, 2]], 1), 'ERR_NEARKIT_STATE');
   expectError(() => sharded.save(tmpDir()), 'ERR_NEARKIT_INVALID_ARGUMENT');
+  await expectRejection(() => sharded.saveAsync(tmpDir()), 'ERR_NEARKIT_INVALID_ARGUMENT');
   expectError(() => sharded.addShard({}), 'ERR_INVALID_ARG_TYPE', TypeError, /nearkit Index/);
   expectError(() => new nk.ShardedIndex([], { threads: 2 }), 'ERR_NEARKIT_INVALID_ARGUMENT', Error, /threads/);
 
@@ -218,6 +228,7 @@ test('added indexes and closed collections refuse further use', async () => {
   await expectRejection(() => sharded.searchAsync(randomVectors(1, DIM, 9), 1), 'ERR_NEARKIT_CLOSED');
   expectError(() => sharded.count, 'ERR_NEARKIT_CLOSED');
   expectError(() => sharded.save(tmpDir()), 'ERR_NEARKIT_CLOSED');
+  await expectRejection(() => sharded.saveAsync(tmpDir()), 'ERR_NEARKIT_CLOSED');
   expectError(() => sharded.addShard(flatOver(randomVectors(2, DIM, 1), undefined)), 'ERR_NEARKIT_CLOSED');
   sharded.close();
   sharded[Symbol.dispose]();
