@@ -98,6 +98,11 @@ nearkit_index *nkb_handle_acquire_write(nkb_handle *h) {
 
 void nkb_handle_release_write(nkb_handle *h) { write_unlock(&h->lock); }
 
+void nkb_handle_disown(nkb_handle *h) {
+    h->index = NULL;
+    write_unlock(&h->lock);
+}
+
 void nkb_handle_close(nkb_handle *h) {
     write_lock(&h->lock);
     nearkit_index_free(h->index);

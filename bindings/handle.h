@@ -38,6 +38,11 @@ void nkb_handle_release_read(nkb_handle *h);
 nearkit_index *nkb_handle_acquire_write(nkb_handle *h);
 void nkb_handle_release_write(nkb_handle *h);
 
+/* For a caller holding the write lock (nkb_handle_acquire_write) that has handed the index to a
+ * new owner (a sharded collection): closes the handle without freeing the index, and releases
+ * the lock. */
+void nkb_handle_disown(nkb_handle *h);
+
 /* Waits until no call holds the lock, then frees the index. Idempotent. */
 void nkb_handle_close(nkb_handle *h);
 /* 1 once closed, else 0. */

@@ -370,6 +370,99 @@ export class Index {
   [Symbol.dispose](): void;
 }
 
+/**
+ * One part of a merge: `k` entries per query, row i at `i * k .. i * k + k - 1`, padded with id
+ * -1 and distance Infinity. A `SearchResult` is one; plain arrays are converted.
+ */
+export interface KnnPart {
+  ids: BigInt64Array | ReadonlyArray<number | bigint>;
+  distances: Float32Array | ReadonlyArray<number>;
+  /** Entries per query row, at least 1. */
+  k: number;
+}
+
+export interface MergeOptions {
+  /** Count an id found by several parts once, at its least distance. Default false. */
+  unique?: boolean;
+}
+
+/**
+ * The `k` nearest per query of answers to the same queries computed apart (one per shard, or per
+ * machine), ordered exactly as one search over their union: nearest first, equal distances by
+ * smaller id, padded. Every part must answer the same number of queries; parts may differ in k.
+ * The merge is the C library's (`nearkit_merge_knn`). Wrong lengths, k = 0 and NaN distances
+ * throw ERR_NEARKIT_INVALID_ARGUMENT; values of the wrong type a TypeError.
+ */
+export function mergeKnn(parts: ReadonlyArray<KnnPart>, k: number, options?: MergeOptions): SearchResult;
+
+export interface ShardedIndexOptions {
+  /** Threads of a search's fan-out when the call gives none; 0 (the default) uses every core. */
+  numThreads?: number;
+}
+
+/**
+ * Indexes (shards) of any kind searched as one collection (`nearkit_sharded_*`, experimental in
+ * the C library): every search runs on each shard and the per-shard top k are merged by the
+ * library, so flat shards answer exactly as one flat index over the union (ids, distances, tie
+ * order). Ids are global: each vector keeps the id it has in its shard, so keep them unique
+ * across shards. Every shard has the first shard's metric, dimension and vector type. Searches
+ * run concurrently; saved as a directory (one index file per shard and `manifest.json`) that
+ * every nearkit package opens.
+ */
+export class ShardedIndex {
+  /**
+   * A collection of `shards` (none by default), each handed over as by `addShard`. If one is
+   * refused, the collection is closed with the shards already taken and the error thrown; the
+   * refused index and the later ones stay open.
+   */
+  constructor(shards?: ReadonlyArray<Index> | null, options?: ShardedIndexOptions);
+  /** Opens a collection `save()` wrote (here or in any other nearkit package). Missing files
+   * throw ERR_NEARKIT_IO, a manifest that is not one ERR_NEARKIT_CORRUPT. */
+  static open(path: PathLike, options?: ShardedIndexOptions): ShardedIndex;
+  /** As open(), on the thread pool. */
+  static openAsync(path: PathLike, options?: ShardedIndexOptions): Promise<ShardedIndex>;
+
+  /**
+   * Appends `index` as the next shard. The collection takes the index over without a copy: on
+   * success the `Index` is closed (its later use throws ERR_NEARKIT_CLOSED) and its memory is
+   * released with the collection; on failure (a metric, dimension or vector type unlike the first
+   * shard's: ERR_NEARKIT_INVALID_ARGUMENT) it stays open and yours. An index with asynchronous
+   * operations in flight throws ERR_NEARKIT_STATE.
+   */
+  addShard(index: Index): void;
+
+  readonly shardCount: number;
+  /** Vectors of every shard together. */
+  readonly count: number;
+  /** The shards' dimension; 0 before the first shard. */
+  readonly dimension: number;
+  /** The shards' metric; null before the first shard. */
+  readonly metric: MetricName | null;
+  readonly vectorType: 'float32' | 'binary' | null;
+  /** Heap memory of every shard together, in bytes. */
+  readonly memoryBytes: number;
+  readonly closed: boolean;
+
+  /**
+   * The k nearest of every shard's vectors for each query, as `Index.search` returns them. Options
+   * as `Index.search`'s (per-call parameters go to every shard), but the filter must be an id list
+   * or a bitmap: a function filter is a TypeError. No shard yet: ERR_NEARKIT_STATE.
+   */
+  search(queries: Vectors, k: number, options?: SearchOptions): SearchResult;
+  /** As search(), on the thread pool; `queries` and the filter are copied first. */
+  searchAsync(queries: Vectors, k: number, options?: SearchOptions): Promise<SearchResult>;
+  /** Writes the collection to the directory `path` (created if missing): `shard-NNNNN.nkx` per
+   * shard, then `manifest.json`. No shard: ERR_NEARKIT_INVALID_ARGUMENT. */
+  save(path: PathLike): void;
+  /** As save(), on the thread pool. */
+  saveAsync(path: PathLike): Promise<void>;
+
+  /** Releases the collection and its shards; idempotent. Searches already queued finish first. */
+  close(): void;
+  /** close(), for `using` (where the runtime has `Symbol.dispose`). */
+  [Symbol.dispose](): void;
+}
+
 /** Every index kind compiled into the library. */
 export function kinds(): KindInfo[];
 /** Every metric name the library knows. */

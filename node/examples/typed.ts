@@ -1,5 +1,5 @@
 // Type-checks the shipped declarations (tsc --noEmit --strict); not run.
-import { Index, kinds, SearchResult, RangeResult, KindInfo, NearkitError, GetResult, Filter, SearchResultJSON, Vectors } from 'nearkit';
+import { Index, ShardedIndex, mergeKnn, kinds, SearchResult, RangeResult, KindInfo, NearkitError, GetResult, Filter, SearchResultJSON, Vectors } from 'nearkit';
 
 const index = new Index({ kind: 'flat', metric: 'cosine', dimension: 4, numThreads: 1, seed: 7n, params: { numThreads: 1 } });
 index.add(new Float32Array(8), [10, 11n]);
@@ -37,3 +37,14 @@ void index.searchAsync([0, 0, 1, 0], 1).then((r) => r.idsAsNumbers()[0]);
 index.close();
 copy[Symbol.dispose]();
 void [first, d, row, all, threads, kind, removed, got, has, asVectors, numbers, json, text, rangeNumbers];
+
+// sharded collections and merges
+const sharded = new ShardedIndex([new Index({ dimension: 4 })], { numThreads: 1 });
+sharded.addShard(new Index({ dimension: 4 }));
+const merged: SearchResult = mergeKnn([sharded.search(new Float32Array(4), 2), r], 2, { unique: true });
+const shardMetric: string | null = sharded.metric;
+sharded.save('shards/');
+ShardedIndex.open('shards/').searchAsync([[1, 2, 3, 4]], 1).then((s: SearchResult) => s.count);
+sharded.saveAsync('shards/').then(() => ShardedIndex.openAsync('shards/', { numThreads: 2 })).then((s: ShardedIndex) => s.close());
+sharded.close();
+void [merged, shardMetric];

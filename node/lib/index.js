@@ -9,6 +9,8 @@ const util = require('util');
 const native = require('./binding');
 
 const HANDLE = Symbol('nearkit.handle');
+// Index[HANDLE_OF](index): an Index's native handle, for ShardedIndex.addShard (module-private).
+const HANDLE_OF = Symbol('nearkit.handleOf');
 
 function codedError(Ctor, code, message) {
   const error = new Ctor(message);
@@ -371,6 +373,10 @@ class Index {
     return self.#h;
   }
 
+  static [HANDLE_OF](self) {
+    return Index.#of(self);
+  }
+
   /**
    * new Index({kind: 'flat', metric: 'l2', dimension: 128, numThreads: 0, seed: 42, params: {...}})
    */
@@ -610,14 +616,193 @@ class Index {
   }
 }
 
-if (typeof Symbol.dispose === 'symbol') {
-  Object.defineProperty(Index.prototype, Symbol.dispose, {
-    value: function dispose() {
-      Index.prototype.close.call(this); // not this.close(): a TypeError for a non-Index receiver
-    },
-    writable: true,
-    configurable: true,
+// Distances of a merge part: a Float32Array as it is, a plain array copied into one (anything
+// else goes on for the addon to report).
+function toDistances(distances) {
+  return Array.isArray(distances) ? Float32Array.from(distances) : distances;
+}
+
+/**
+ * The k nearest per query of answers to the same queries computed apart (one per shard, say):
+ * `parts` are search results, or any {ids, distances, k} blocks of rows of k entries, ordered as
+ * one search over their union would order them. options.unique counts an id found by several
+ * parts once, at its least distance. The merge is the library's (nearkit_merge_knn).
+ */
+function mergeKnn(parts, k, options) {
+  if (!Array.isArray(parts)) throw typeError('mergeKnn(parts, k): parts must be an array of search results ({ids, distances, k})');
+  if (options !== undefined && options !== null && (typeof options !== 'object' || Array.isArray(options))) {
+    throw typeError('mergeKnn options must be an object such as {unique: true}');
+  }
+  const unique = options?.unique ?? false;
+  if (typeof unique !== 'boolean') throw typeError('options.unique must be a boolean');
+  const ids = [];
+  const distances = [];
+  const ks = [];
+  parts.forEach((part, p) => {
+    if (part === null || typeof part !== 'object') throw typeError(`parts[${p}] must be a search result ({ids, distances, k})`);
+    ids.push(toIds(part.ids));
+    distances.push(toDistances(part.distances));
+    ks.push(part.k);
   });
+  return knnResult(native.mergeKnn(ids, distances, ks, k, unique), k);
+}
+
+const SHARDED_OPTION_KEYS = new Set(['numThreads']);
+
+function shardedThreads(options) {
+  if (options === undefined || options === null) return undefined;
+  if (typeof options !== 'object' || Array.isArray(options)) throw typeError('ShardedIndex options must be an object such as {numThreads}');
+  for (const key of Object.keys(options)) {
+    if (!SHARDED_OPTION_KEYS.has(key)) throw invalidArgument(`unknown ShardedIndex option ${JSON.stringify(key)}`);
+  }
+  return options.numThreads;
+}
+
+/**
+ * Indexes (shards) searched as one collection: a search runs on every shard and their top k are
+ * merged by the library (nearkit_sharded_*), so flat shards answer exactly as one flat index over
+ * the union. Ids are global: each vector keeps the id it has in its shard.
+ */
+class ShardedIndex {
+  #h;
+
+  static #of(self) {
+    if (typeof self !== 'object' || self === null || !(#h in self)) {
+      throw typeError('the receiver is not a nearkit ShardedIndex');
+    }
+    return self.#h;
+  }
+
+  /**
+   * new ShardedIndex(shards?, {numThreads}?): the shards (Index objects) are handed over as by
+   * addShard. If one is refused, the collection is closed (with the shards already taken) and the
+   * error thrown; that shard and the later ones stay open.
+   */
+  constructor(shards, options) {
+    if (shards === HANDLE) {
+      this.#h = options; // from open
+      return;
+    }
+    if (shards !== undefined && shards !== null && !Array.isArray(shards)) {
+      throw typeError('new ShardedIndex(shards, options): shards must be an array of Index objects');
+    }
+    this.#h = native.shardedCreate(shardedThreads(options));
+    try {
+      for (const shard of shards ?? []) this.addShard(shard);
+    } catch (error) {
+      native.close(this.#h);
+      throw error;
+    }
+  }
+
+  /** Opens a collection saved by save() (a directory with manifest.json), here or in any package. */
+  static open(path, options) {
+    return new ShardedIndex(HANDLE, native.shardedOpen(toPath(path), shardedThreads(options)));
+  }
+
+  static openAsync(path, options) {
+    return promised(() => native.shardedOpenAsync(toPath(path), shardedThreads(options)).then((h) => new ShardedIndex(HANDLE, h)));
+  }
+
+  /**
+   * Appends `index` as the next shard. The collection takes the index over (the library owns its
+   * shards, without a copy): on success the Index is closed, and its later use throws
+   * ERR_NEARKIT_CLOSED; on failure (a shard unlike the first) it stays open and yours. An index
+   * with asynchronous operations in flight is refused with ERR_NEARKIT_STATE.
+   */
+  addShard(index) {
+    const h = ShardedIndex.#of(this);
+    if (!(index instanceof Index)) throw typeError('addShard(index): index must be a nearkit Index');
+    native.shardedAddShard(h, Index[HANDLE_OF](index));
+  }
+
+  get shardCount() {
+    return native.shardedInfo(ShardedIndex.#of(this)).shardCount;
+  }
+
+  /** Vectors of every shard together. */
+  get count() {
+    return native.shardedInfo(ShardedIndex.#of(this)).count;
+  }
+
+  /** The shards' dimension; 0 before the first shard. */
+  get dimension() {
+    return native.shardedInfo(ShardedIndex.#of(this)).dimension;
+  }
+
+  /** The shards' metric; null before the first shard. */
+  get metric() {
+    return native.shardedInfo(ShardedIndex.#of(this)).metric;
+  }
+
+  /** 'float32' or 'binary'; null before the first shard. */
+  get vectorType() {
+    return native.shardedInfo(ShardedIndex.#of(this)).vectorType;
+  }
+
+  get memoryBytes() {
+    return native.shardedInfo(ShardedIndex.#of(this)).memoryBytes;
+  }
+
+  get closed() {
+    return native.isClosed(ShardedIndex.#of(this));
+  }
+
+  // Plain arrays are shaped by the shards' vector type; with no shard yet they go on as they are,
+  // for the library's ERR_NEARKIT_STATE.
+  #queries(queries) {
+    if (!Array.isArray(queries)) return toVectors(queries, null, 'queries');
+    const info = native.shardedInfo(this.#h);
+    return info.shardCount === 0 ? queries : toVectors(queries, info, 'queries');
+  }
+
+  /** The k nearest of every shard's vectors for each query, as Index.search returns them. */
+  search(queries, k, options) {
+    const h = ShardedIndex.#of(this);
+    return knnResult(native.shardedSearch(h, this.#queries(queries), k, searchOptions(options)), k);
+  }
+
+  searchAsync(queries, k, options) {
+    return promised(() => {
+      const h = ShardedIndex.#of(this);
+      return native.shardedSearchAsync(h, this.#queries(queries), k, searchOptions(options));
+    }).then((pair) => knnResult(pair, k));
+  }
+
+  /** Writes the collection to the directory `path` (created if missing): shard-NNNNN.nkx files, then manifest.json. */
+  save(path) {
+    native.shardedSave(ShardedIndex.#of(this), toPath(path));
+  }
+
+  saveAsync(path) {
+    return promised(() => native.shardedSaveAsync(ShardedIndex.#of(this), toPath(path)));
+  }
+
+  /**
+   * Releases the collection and its shards. Idempotent. Later calls throw ERR_NEARKIT_CLOSED;
+   * searches already running finish first.
+   */
+  close() {
+    native.close(ShardedIndex.#of(this));
+  }
+
+  [util.inspect.custom](depth, options) {
+    if (native.isClosed(ShardedIndex.#of(this))) return 'ShardedIndex <closed>';
+    const { shardCount, metric, dimension, count } = native.shardedInfo(this.#h);
+    return `ShardedIndex ${util.inspect({ shardCount, metric, dimension, count }, options)}`;
+  }
+}
+
+if (typeof Symbol.dispose === 'symbol') {
+  for (const Class of [Index, ShardedIndex]) {
+    Object.defineProperty(Class.prototype, Symbol.dispose, {
+      value: function dispose() {
+        Class.prototype.close.call(this); // not this.close(): a TypeError for a foreign receiver
+      },
+      writable: true,
+      configurable: true,
+    });
+  }
 }
 
 /** Every index kind compiled into the library. */
@@ -635,4 +820,4 @@ const versionNumber = native.versionNumber;
 const abiVersion = native.abiVersion;
 
 // Shorthand properties only, so that `import { Index } from 'nearkit'` works from ES modules.
-module.exports = { Index, kinds, metrics, version, versionNumber, abiVersion };
+module.exports = { Index, ShardedIndex, mergeKnn, kinds, metrics, version, versionNumber, abiVersion };

@@ -141,11 +141,15 @@ static const napi_type_tag NK_HANDLE_TAG = {0x6e6561726b69742dULL, 0x696e6465782
 
 /* Tells V8 how much native memory the index holds, so that garbage collection of forgotten
  * (never closed) indexes keeps pace with their real size. JavaScript thread only. */
-static void nk_report_memory(napi_env env, nk_handle *h, uint64_t bytes) {
+static void nk_adjust_memory(napi_env env, int64_t *reported, uint64_t bytes) {
     int64_t adjusted;
-    int64_t delta = (int64_t)bytes - h->reported;
+    int64_t delta = (int64_t)bytes - *reported;
     if (delta != 0 && napi_adjust_external_memory(env, delta, &adjusted) == napi_ok)
-        h->reported = (int64_t)bytes;
+        *reported = (int64_t)bytes;
+}
+
+static void nk_report_memory(napi_env env, nk_handle *h, uint64_t bytes) {
+    nk_adjust_memory(env, &h->reported, bytes);
 }
 
 /* Frees the index. Called with nothing in flight, so it waits for no one. */
@@ -224,20 +228,107 @@ static napi_value nk_wrap_index(napi_env env, nearkit_index *index) {
     return object;
 }
 
-/* The handle behind `value`; throws (and returns NULL) for anything else, or for a closed handle
- * when `open` is set. */
-static nk_handle *nk_get_handle(napi_env env, napi_value value, int open) {
+/* The native data wrapped in `value`, an object tagged `tag`; throws a TypeError saying it is
+ * not `what` (and returns NULL) for anything else. */
+static void *nk_unwrap_tagged(napi_env env, napi_value value, const napi_type_tag *tag,
+                              const char *what) {
     napi_valuetype type;
     bool tagged = false;
     void *data = NULL;
     if (napi_typeof(env, value, &type) != napi_ok || type != napi_object ||
-        napi_check_object_type_tag(env, value, &NK_HANDLE_TAG, &tagged) != napi_ok || !tagged ||
+        napi_check_object_type_tag(env, value, tag, &tagged) != napi_ok || !tagged ||
         napi_unwrap(env, value, &data) != napi_ok || data == NULL) {
-        nk_throw_type(env, "not a nearkit index handle");
+        nk_throw_type(env, what);
         return NULL;
     }
+    return data;
+}
+
+/* The handle behind `value`; throws (and returns NULL) for anything else, or for a closed handle
+ * when `open` is set. */
+static nk_handle *nk_get_handle(napi_env env, napi_value value, int open) {
+    void *data = nk_unwrap_tagged(env, value, &NK_HANDLE_TAG, "not a nearkit index handle");
+    if (data == NULL) return NULL;
     if (open && ((nk_handle *)data)->closed) {
         nk_throw(env, CODE_CLOSED, "the index is closed");
+        return NULL;
+    }
+    return data;
+}
+
+/* ---- Sharded collection handles ---------------------------------------------------------------- */
+
+/* A sharded collection (nearkit_sharded_*) as JavaScript holds it. Unlike an index handle it needs
+ * no lock of its own: the library serialises add_shard against searches, every synchronous call
+ * runs on the JavaScript thread, and the collection is freed only there, once no asynchronous
+ * search is in flight (the same deferral as an index's close). Searches take no function filter,
+ * so no JavaScript runs inside one and cannot close the collection under it. */
+typedef struct nk_sharded {
+    nearkit_sharded *s; /* NULL once freed */
+    int closed;         /* JavaScript thread only */
+    int finalized;      /* the handle object was garbage-collected; JavaScript thread */
+    uint32_t inflight;  /* asynchronous searches queued or running; JavaScript thread */
+    int64_t reported;   /* shard memory reported to V8 as external memory; JS thread */
+} nk_sharded;
+
+static const napi_type_tag NK_SHARDED_TAG = {0x6e6561726b69742dULL, 0x7368617264732d31ULL};
+
+static void nk_sharded_release(napi_env env, nk_sharded *sh) {
+    nearkit_sharded_free(sh->s);
+    sh->s = NULL;
+    nk_adjust_memory(env, &sh->reported, 0);
+}
+
+static void nk_sharded_destroy(napi_env env, nk_sharded *sh) {
+    nk_sharded_release(env, sh);
+    free(sh);
+}
+
+static void nk_sharded_finalize(napi_env env, void *data, void *hint) {
+    nk_sharded *sh = data;
+    (void)hint;
+    sh->closed = 1;
+    sh->finalized = 1;
+    if (sh->inflight == 0) nk_sharded_destroy(env, sh);
+    /* else: the last completing search destroys it. */
+}
+
+/* Called on the JavaScript thread when an asynchronous search of the collection has completed. */
+static void nk_sharded_work_done(napi_env env, nk_sharded *sh) {
+    sh->inflight--;
+    if (sh->inflight == 0 && sh->closed) {
+        if (sh->finalized) nk_sharded_destroy(env, sh);
+        else nk_sharded_release(env, sh);
+    }
+}
+
+/* Wraps a new collection in a handle object. Takes ownership of `s` (freed on failure). */
+static napi_value nk_wrap_sharded(napi_env env, nearkit_sharded *s) {
+    napi_value object;
+    nk_sharded *sh = calloc(1, sizeof *sh);
+    if (sh == NULL) {
+        nearkit_sharded_free(s);
+        return nk_throw(env, CODE_OUT_OF_MEMORY, "out of memory allocating a sharded index handle");
+    }
+    sh->s = s;
+    if (napi_create_object(env, &object) != napi_ok ||
+        napi_type_tag_object(env, object, &NK_SHARDED_TAG) != napi_ok ||
+        napi_wrap(env, object, sh, nk_sharded_finalize, NULL, NULL) != napi_ok) {
+        nk_sharded_destroy(env, sh);
+        nk_throw_napi_failure(env);
+        return NULL;
+    }
+    nk_adjust_memory(env, &sh->reported, nearkit_sharded_memory_bytes(s));
+    return object;
+}
+
+/* The collection behind `value`; throws (and returns NULL) for anything else, or for a closed one
+ * when `open` is set. */
+static nk_sharded *nk_get_sharded(napi_env env, napi_value value, int open) {
+    void *data = nk_unwrap_tagged(env, value, &NK_SHARDED_TAG, "not a nearkit sharded index handle");
+    if (data == NULL) return NULL;
+    if (open && ((nk_sharded *)data)->closed) {
+        nk_throw(env, CODE_CLOSED, "the sharded index is closed");
         return NULL;
     }
     return data;
@@ -403,14 +494,15 @@ typedef struct nk_vectors {
  * NULL pointer (C then reports the real problem, e.g. k = 0). Nothing is ever written to it. */
 static uint64_t nk_empty[1];
 
-static int nk_get_vectors(napi_env env, const nk_handle *h, napi_value value, const char *what,
-                          nk_vectors *out) {
+/* Vectors of `vector_type` (FLOAT32 or BINARY), `vector_bytes_in` bytes each. */
+static int nk_get_vectors_as(napi_env env, nearkit_vector_type vector_type, uint64_t vector_bytes_in,
+                             napi_value value, const char *what, nk_vectors *out) {
     bool is_typed = false;
     napi_typedarray_type type;
     size_t length = 0, offset = 0, element = 1;
     void *data = NULL;
     char message[200];
-    const int binary = h->vector_type == NEARKIT_VECTOR_BINARY;
+    const int binary = vector_type == NEARKIT_VECTOR_BINARY;
 
     if (napi_is_typedarray(env, value, &is_typed) != napi_ok) {
         nk_throw_napi_failure(env);
@@ -433,7 +525,7 @@ static int nk_get_vectors(napi_env env, const nk_handle *h, napi_value value, co
         return -1;
     }
     element = binary ? 1 : halves ? 2 : 4;
-    uint64_t vector_bytes = halves ? h->vector_bytes / 2 : h->vector_bytes;
+    uint64_t vector_bytes = halves ? vector_bytes_in / 2 : vector_bytes_in;
     if (vector_bytes == 0 || ((uint64_t)length * element) % vector_bytes != 0) {
         snprintf(message, sizeof message,
                  "%s has %zu elements, which is not a whole number of vectors of %llu %s", what,
@@ -444,9 +536,14 @@ static int nk_get_vectors(napi_env env, const nk_handle *h, napi_value value, co
     }
     out->n = (uint64_t)length * element / vector_bytes;
     out->bytes = (uint64_t)length * element;
-    out->type = halves ? NEARKIT_VECTOR_FLOAT16 : h->vector_type;
+    out->type = halves ? NEARKIT_VECTOR_FLOAT16 : vector_type;
     out->data = (data != NULL && length > 0) ? data : (const void *)nk_empty;
     return 0;
+}
+
+static int nk_get_vectors(napi_env env, const nk_handle *h, napi_value value, const char *what,
+                          nk_vectors *out) {
+    return nk_get_vectors_as(env, h->vector_type, h->vector_bytes, value, what, out);
 }
 
 /* Optional ids: undefined/null, or a BigInt64Array of exactly n entries (borrowed). */
@@ -1190,24 +1287,49 @@ static napi_value nk_load_buffer(napi_env env, napi_callback_info info) {
 
 /* ---- Handle lifetime and introspection -------------------------------------------------------- */
 
-/* close(handle): idempotent. */
+/* 1 when `value` is a sharded collection's handle (else an index handle is expected). */
+static int nk_is_sharded(napi_env env, napi_value value) {
+    napi_valuetype type;
+    bool tagged = false;
+    return napi_typeof(env, value, &type) == napi_ok && type == napi_object &&
+           napi_check_object_type_tag(env, value, &NK_SHARDED_TAG, &tagged) == napi_ok && tagged;
+}
+
+/* close(handle): idempotent; an index's or a sharded collection's handle. The memory is freed
+ * at once, or when the last asynchronous operation on it completes. */
 static napi_value nk_close(napi_env env, napi_callback_info info) {
     nk_args a;
     nk_handle *h;
+    nk_sharded *sh;
     if (nk_get_args(env, info, &a) != 0) return NULL;
+    if (nk_is_sharded(env, a.argv[0])) {
+        if ((sh = nk_get_sharded(env, a.argv[0], 0)) == NULL) return NULL;
+        sh->closed = 1;
+        if (sh->inflight == 0) nk_sharded_release(env, sh);
+        return nk_undefined(env);
+    }
     if ((h = nk_get_handle(env, a.argv[0], 0)) == NULL) return NULL;
     h->closed = 1;
     if (h->inflight == 0) nk_handle_release_index(env, h);
     return nk_undefined(env);
 }
 
+/* isClosed(handle): an index's or a sharded collection's handle. */
 static napi_value nk_is_closed(napi_env env, napi_callback_info info) {
     nk_args a;
     nk_handle *h;
+    nk_sharded *sh;
     napi_value v;
+    int closed;
     if (nk_get_args(env, info, &a) != 0) return NULL;
-    if ((h = nk_get_handle(env, a.argv[0], 0)) == NULL) return NULL;
-    NK_CALL(env, napi_get_boolean(env, h->closed != 0, &v));
+    if (nk_is_sharded(env, a.argv[0])) {
+        if ((sh = nk_get_sharded(env, a.argv[0], 0)) == NULL) return NULL;
+        closed = sh->closed;
+    } else {
+        if ((h = nk_get_handle(env, a.argv[0], 0)) == NULL) return NULL;
+        closed = h->closed;
+    }
+    NK_CALL(env, napi_get_boolean(env, closed != 0, &v));
     return v;
 }
 
@@ -1745,8 +1867,16 @@ typedef enum nk_op {
     OP_REMOVE,
     OP_GET,
     OP_COMPACT,
-    OP_TUNE
+    OP_TUNE,
+    OP_SHARDED_SEARCH,
+    OP_SHARDED_SAVE,
+    OP_SHARDED_OPEN
 } nk_op;
+
+/* Operations on a sharded collection (nk_sharded_work_execute runs them). */
+static int nk_op_sharded(nk_op op) {
+    return op == OP_SHARDED_SEARCH || op == OP_SHARDED_SAVE || op == OP_SHARDED_OPEN;
+}
 
 #define NK_MAX_REFS 1
 
@@ -1759,7 +1889,10 @@ typedef struct nk_work {
     napi_async_work work;
     napi_deferred deferred;
     nk_op op;
-    nk_handle *h;                 /* NULL for loads */
+    nk_handle *h;                 /* NULL for loads and sharded searches */
+    struct nk_sharded *sh;        /* a sharded search's or save's collection, else NULL */
+    nearkit_sharded_options shopts; /* a sharded open: its options */
+    nearkit_sharded *opened;      /* a sharded open: the collection, until wrapped */
     napi_ref refs[NK_MAX_REFS];   /* keeps the handle object alive */
     int nrefs;
     /* inputs */
@@ -1795,12 +1928,31 @@ static int nk_op_writes(nk_op op) {
     return op == OP_ADD || op == OP_TRAIN || op == OP_BUILD || op == OP_REMOVE || op == OP_COMPACT;
 }
 
+/* A sharded search on a pool thread. The collection outlives it (see nk_sharded). */
+static void nk_sharded_work_execute(nk_work *w) {
+    switch (w->op) {
+    case OP_SHARDED_SEARCH:
+        w->status = nearkit_sharded_search(w->out_ids, w->out_dist, w->sh->s, w->type, w->data,
+                                           w->n, w->k, &w->sopts.opts);
+        break;
+    case OP_SHARDED_SAVE: w->status = nearkit_sharded_save(w->sh->s, w->path); break;
+    case OP_SHARDED_OPEN: w->status = nearkit_sharded_open(&w->opened, w->path, &w->shopts); break;
+    default: w->status = NEARKIT_ERR_INTERNAL; break;
+    }
+    /* The message is thread-local: read it here, on the thread that failed. */
+    if (w->status != NEARKIT_OK) w->message = nk_strdup(nearkit_last_error_message());
+}
+
 static void nk_work_execute(napi_env env, void *data) {
     nk_work *w = data;
     nk_handle *h = w->h;
     nearkit_index *ix = NULL;
     nearkit_status st = NEARKIT_OK;
     (void)env;
+    if (nk_op_sharded(w->op)) {
+        nk_sharded_work_execute(w);
+        return;
+    }
     if (h != NULL) {
         ix = nkb_handle_acquire_read(h->shared);
         if (ix == NULL) {
@@ -1831,6 +1983,8 @@ static void nk_work_execute(napi_env env, void *data) {
     case OP_LOAD_BUFFER:
         st = nearkit_index_load_from_buffer(&w->loaded, w->data, w->size);
         break;
+    case OP_SHARDED_SEARCH: case OP_SHARDED_SAVE: case OP_SHARDED_OPEN:
+        break; /* nk_sharded_work_execute */
     }
     /* The message is thread-local: read it here, on the thread that failed. */
     if (st != NEARKIT_OK) w->message = nk_strdup(nearkit_last_error_message());
@@ -1847,6 +2001,7 @@ static void nk_work_free(napi_env env, nk_work *w) {
     if (w->work != NULL) napi_delete_async_work(env, w->work);
     nearkit_range_result_free(w->range);
     nearkit_index_free(w->loaded);
+    nearkit_sharded_free(w->opened);
     free(w->input);
     free(w->input_ids);
     free(w->out_ids);
@@ -1902,6 +2057,7 @@ static napi_value nk_work_get_result(napi_env env, nk_work *w) {
 /* Called once per queued operation, on the JavaScript thread, after it ran (or failed to queue). */
 static void nk_work_release_handle(napi_env env, nk_work *w) {
     nk_handle *h = w->h;
+    if (w->sh != NULL) nk_sharded_work_done(env, w->sh);
     if (h == NULL) return;
     if (nk_op_writes(w->op) && nk_peek(h) != NULL)
         nk_report_memory(env, h, w->memory);
@@ -1930,7 +2086,7 @@ static void nk_work_complete(napi_env env, napi_status status, void *data) {
         error = nk_make_status_error(env, w->status, w->message);
     } else {
         switch (w->op) {
-        case OP_SEARCH:
+        case OP_SEARCH: case OP_SHARDED_SEARCH:
             result = nk_work_search_result(env, w);
             break;
         case OP_RANGE:
@@ -1939,6 +2095,10 @@ static void nk_work_complete(napi_env env, napi_status status, void *data) {
         case OP_LOAD: case OP_LOAD_BUFFER:
             result = nk_wrap_index(env, w->loaded);
             w->loaded = NULL; /* owned by the handle now, or freed by nk_wrap_index */
+            break;
+        case OP_SHARDED_OPEN:
+            result = nk_wrap_sharded(env, w->opened);
+            w->opened = NULL; /* owned by the handle now, or freed by nk_wrap_sharded */
             break;
         case OP_REMOVE:
             if (napi_create_double(env, (double)w->removed, &result) != napi_ok) result = NULL;
@@ -2002,6 +2162,7 @@ static napi_value nk_work_queue(napi_env env, nk_work *w) {
         return NULL;
     }
     if (w->h != NULL) w->h->inflight++;
+    if (w->sh != NULL) w->sh->inflight++;
     if (w->h != NULL && w->js_filter != NULL) w->h->js_filters++;
     if (napi_queue_async_work(env, w->work) != napi_ok) {
         /* The promise was never returned, so nobody waits on it. */
@@ -2032,6 +2193,7 @@ static nk_work *nk_work_on_handle(napi_env env, nk_args *a, nk_op op) {
 #define NK_FAIL_WORK(env, w)                                                                      \
     do {                                                                                          \
         (w)->h = NULL;                                                                            \
+        (w)->sh = NULL;                                                                           \
         nk_work_free(env, w);                                                                     \
         return NULL;                                                                              \
     } while (0)
@@ -2279,6 +2441,341 @@ static napi_value nk_load_buffer_async(napi_env env, napi_callback_info info) {
     return nk_work_queue(env, w);
 }
 
+/* ---- Sharded collections ---------------------------------------------------------------------- */
+
+/* Options of a collection: numThreads (undefined: the library's default). Throws on failure. */
+static int nk_get_sharded_options(napi_env env, napi_value threads, nearkit_sharded_options *o) {
+    nearkit_sharded_options_init(o);
+    if (nk_is_nullish(env, threads)) return 0;
+    return nk_get_uint32(env, threads, "numThreads", &o->num_threads);
+}
+
+/* shardedCreate(numThreads?) -> sharded handle (no shards yet) */
+static napi_value nk_sharded_create(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nearkit_sharded_options o;
+    nearkit_sharded *s = NULL;
+    nearkit_status st;
+    if (nk_get_args(env, info, &a) != 0 || nk_get_sharded_options(env, a.argv[0], &o) != 0)
+        return NULL;
+    if ((st = nearkit_sharded_create(&s, &o)) != NEARKIT_OK) return nk_throw_status(env, st);
+    return nk_wrap_sharded(env, s);
+}
+
+/* shardedOpen(path, numThreads?) -> sharded handle */
+static napi_value nk_sharded_open(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nearkit_sharded_options o;
+    nearkit_sharded *s = NULL;
+    nearkit_status st;
+    char *path;
+    if (nk_get_args(env, info, &a) != 0 || nk_get_sharded_options(env, a.argv[1], &o) != 0)
+        return NULL;
+    if ((path = nk_get_string(env, a.argv[0], "path")) == NULL) return NULL;
+    st = nearkit_sharded_open(&s, path, &o);
+    free(path);
+    if (st != NEARKIT_OK) return nk_throw_status(env, st);
+    return nk_wrap_sharded(env, s);
+}
+
+/* The bytes of one vector of the collection (0 while it has no shard). */
+static uint64_t nk_sharded_vector_bytes(const nearkit_sharded *s) {
+    const nearkit_index *first = nearkit_sharded_shard(s, 0);
+    return first != NULL ? nearkit_index_vector_bytes(first) : 0;
+}
+
+/* shardedInfo(sharded) -> {shardCount, count, dimension, metric, vectorType, vectorBytes,
+ * memoryBytes}; metric and vectorType null while there is no shard. */
+static napi_value nk_sharded_info(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_sharded *sh;
+    napi_value obj;
+    int any;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((sh = nk_get_sharded(env, a.argv[0], 1)) == NULL) return NULL;
+    any = nearkit_sharded_shard_count(sh->s) > 0;
+    NK_CALL(env, napi_create_object(env, &obj));
+    if (!nk_set_number_prop(env, obj, "shardCount", (double)nearkit_sharded_shard_count(sh->s)) ||
+        !nk_set_number_prop(env, obj, "count", (double)nearkit_sharded_count(sh->s)) ||
+        !nk_set_number_prop(env, obj, "dimension", nearkit_sharded_dimension(sh->s)) ||
+        !nk_set_string_prop(env, obj, "metric",
+                            any ? nearkit_metric_name(nearkit_sharded_metric(sh->s)) : NULL) ||
+        !nk_set_string_prop(env, obj, "vectorType",
+                            !any ? NULL
+                            : nearkit_sharded_vector_type(sh->s) == NEARKIT_VECTOR_BINARY ? "binary"
+                                                                                         : "float32") ||
+        !nk_set_number_prop(env, obj, "vectorBytes", (double)nk_sharded_vector_bytes(sh->s)) ||
+        !nk_set_number_prop(env, obj, "memoryBytes", (double)nearkit_sharded_memory_bytes(sh->s)))
+        return NULL;
+    return obj;
+}
+
+/* shardedAddShard(sharded, index): the collection takes the index over (nearkit_sharded_add_shard
+ * owns its shards), so the index handle is closed on success without freeing it; on failure it
+ * stays open and the caller's. */
+static napi_value nk_sharded_add_shard(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_sharded *sh;
+    nk_handle *h;
+    nearkit_index *ix;
+    nearkit_status st;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((sh = nk_get_sharded(env, a.argv[0], 1)) == NULL) return NULL;
+    if ((h = nk_get_handle(env, a.argv[1], 1)) == NULL) return NULL;
+    /* Handing the index over needs it idle: its asynchronous operations use it until they
+     * complete, and a search with a function filter (which may be what called this) holds its
+     * lock on this very thread. */
+    if (h->inflight > 0 || h->js_filters > 0)
+        return nk_throw(env, CODE_STATE,
+                        "the index has operations in flight: await them before adding it as a shard");
+    /* Nothing else holds the lock (no operation in flight), so this does not wait. */
+    if ((ix = nkb_handle_acquire_write(h->shared)) == NULL)
+        return nk_throw(env, CODE_CLOSED, "the index is closed");
+    st = nearkit_sharded_add_shard(sh->s, ix);
+    if (st != NEARKIT_OK) {
+        nkb_handle_release_write(h->shared);
+        return nk_throw_status(env, st);
+    }
+    nkb_handle_disown(h->shared);
+    h->closed = 1;
+    nk_report_memory(env, h, 0);
+    nk_adjust_memory(env, &sh->reported, nearkit_sharded_memory_bytes(sh->s));
+    return nk_undefined(env);
+}
+
+/* Checks a collection's queries: the library's STATE error while it has no shard (its vector
+ * type is not known yet), else the queries read as its vectors. Throws and returns -1 on
+ * failure. */
+static int nk_get_sharded_queries(napi_env env, const nk_sharded *sh, napi_value value,
+                                  nk_vectors *out) {
+    if (nearkit_sharded_shard_count(sh->s) == 0) {
+        nearkit_status st = nearkit_sharded_search((int64_t *)nk_empty, (float *)nk_empty, sh->s,
+                                                   NEARKIT_VECTOR_FLOAT32, nk_empty, 0, 1, NULL);
+        nk_throw_status(env, st);
+        return -1;
+    }
+    return nk_get_vectors_as(env, nearkit_sharded_vector_type(sh->s), nk_sharded_vector_bytes(sh->s),
+                             value, "queries", out);
+}
+
+/* A sharded search takes an id list or bitmap filter, not a function (see nk_sharded). */
+static int nk_refuse_function_filter(napi_env env, const nk_search_opts *o) {
+    if (o->filter.type != NEARKIT_FILTER_PREDICATE) return 0;
+    nk_throw_type(env, "a ShardedIndex search takes an id list or a bitmap as its filter, not a "
+                       "function");
+    return -1;
+}
+
+/* shardedSearch(sharded, queries, k, options?) -> [ids, distances] */
+static napi_value nk_sharded_search(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_sharded *sh;
+    nk_vectors q;
+    uint64_t k;
+    nk_search_opts o;
+    napi_value result_ab;
+    void *result_data;
+    int64_t *ids;
+    char what[96];
+    nearkit_status st;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((sh = nk_get_sharded(env, a.argv[0], 1)) == NULL) return NULL;
+    if (nk_get_sharded_queries(env, sh, a.argv[1], &q) != 0 ||
+        nk_get_uint64(env, a.argv[2], "k", &k) != 0 || nk_check_result_size(env, q.n, k) != 0)
+        return NULL;
+    if (nk_get_search_options(env, a.argv[3], &o, 0) != 0 || nk_refuse_function_filter(env, &o) != 0)
+        goto fail;
+    nk_knn_what(what, sizeof what, q.n, k);
+    /* ids then distances in one buffer, as nk_search */
+    if ((result_ab = nk_new_arraybuffer(env, q.n * k * 12, what, &result_data)) == NULL) goto fail;
+    ids = result_data;
+    st = nearkit_sharded_search(ids, (float *)(ids + q.n * k), sh->s, q.type, q.data, q.n, k,
+                                &o.opts);
+    nk_search_opts_free(&o);
+    if (st != NEARKIT_OK) return nk_throw_status(env, st);
+    return nk_search_result(env, result_ab, 0, result_ab, (size_t)(q.n * k * 8), q.n, k);
+fail:
+    nk_search_opts_free(&o);
+    return NULL;
+}
+
+/* shardedSearchAsync(sharded, queries, k, options?) -> Promise<[ids, distances]> */
+static napi_value nk_sharded_search_async(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_sharded *sh;
+    nk_work *w;
+    nk_vectors q;
+    int failed;
+    char what[96];
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((sh = nk_get_sharded(env, a.argv[0], 1)) == NULL) return NULL;
+    if ((w = nk_work_new(env, OP_SHARDED_SEARCH)) == NULL) return NULL;
+    w->sh = sh;
+    if (nk_work_keep(env, w, a.argv[0]) != 0) NK_FAIL_WORK(env, w);
+    if (nk_get_sharded_queries(env, sh, a.argv[1], &q) != 0 ||
+        nk_get_uint64(env, a.argv[2], "k", &w->k) != 0 || nk_check_result_size(env, q.n, w->k) != 0 ||
+        nk_get_search_options(env, a.argv[3], &w->sopts, 1) != 0 ||
+        nk_refuse_function_filter(env, &w->sopts) != 0 || nk_work_take_vectors(env, w, &q) != 0)
+        NK_FAIL_WORK(env, w);
+    nk_knn_what(what, sizeof what, q.n, w->k);
+    w->out_ids = nk_work_alloc(env, q.n * w->k * 8, what, &failed);
+    if (failed) NK_FAIL_WORK(env, w);
+    w->out_dist = nk_work_alloc(env, q.n * w->k * 4, what, &failed);
+    if (failed) NK_FAIL_WORK(env, w);
+    return nk_work_queue(env, w);
+}
+
+/* shardedSave(sharded, dir) */
+static napi_value nk_sharded_save(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_sharded *sh;
+    char *path;
+    nearkit_status st;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((sh = nk_get_sharded(env, a.argv[0], 1)) == NULL) return NULL;
+    if ((path = nk_get_string(env, a.argv[1], "path")) == NULL) return NULL;
+    st = nearkit_sharded_save(sh->s, path);
+    free(path);
+    if (st != NEARKIT_OK) return nk_throw_status(env, st);
+    return nk_undefined(env);
+}
+
+/* shardedSaveAsync(sharded, dir) -> Promise<void> */
+static napi_value nk_sharded_save_async(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_sharded *sh;
+    nk_work *w;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((sh = nk_get_sharded(env, a.argv[0], 1)) == NULL) return NULL;
+    if ((w = nk_work_new(env, OP_SHARDED_SAVE)) == NULL) return NULL;
+    w->sh = sh;
+    if (nk_work_keep(env, w, a.argv[0]) != 0 ||
+        (w->path = nk_get_string(env, a.argv[1], "path")) == NULL)
+        NK_FAIL_WORK(env, w);
+    return nk_work_queue(env, w);
+}
+
+/* shardedOpenAsync(dir, numThreads?) -> Promise<sharded handle> */
+static napi_value nk_sharded_open_async(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_work *w;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((w = nk_work_new(env, OP_SHARDED_OPEN)) == NULL) return NULL;
+    if (nk_get_sharded_options(env, a.argv[1], &w->shopts) != 0 ||
+        (w->path = nk_get_string(env, a.argv[0], "path")) == NULL)
+        NK_FAIL_WORK(env, w);
+    return nk_work_queue(env, w);
+}
+
+/* ---- Merging answers computed apart ----------------------------------------------------------- */
+
+/* The typed array `value` of `type` (borrowed); throws a TypeError naming `what` otherwise. */
+static int nk_get_typed(napi_env env, napi_value value, napi_typedarray_type want, const char *what,
+                        void **data, size_t *length) {
+    bool is_typed = false;
+    napi_typedarray_type type;
+    char message[160];
+    if (napi_is_typedarray(env, value, &is_typed) != napi_ok ||
+        (is_typed &&
+         napi_get_typedarray_info(env, value, &type, length, data, NULL, NULL) != napi_ok)) {
+        nk_throw_napi_failure(env);
+        return -1;
+    }
+    if (!is_typed || type != want) {
+        snprintf(message, sizeof message, "%s must be a %s", what,
+                 want == napi_bigint64_array ? "BigInt64Array (or an array of integers)"
+                                             : "Float32Array (or an array of numbers)");
+        nk_throw_type(env, message);
+        return -1;
+    }
+    if (*data == NULL || *length == 0) *data = nk_empty;
+    return 0;
+}
+
+/* Part p of a merge: its ids and distances (n rows of part->k entries; n from part 0, *n set
+ * there). Throws and returns -1 when the part is not of that shape. */
+static int nk_get_knn_part(napi_env env, napi_value ids_list, napi_value dist_list,
+                           napi_value k_list, uint32_t p, nearkit_knn_part *part, uint64_t *n) {
+    napi_value ids_v, dist_v, k_v;
+    void *ids, *dist;
+    size_t n_ids = 0, n_dist = 0;
+    char what[64], message[240];
+    if (napi_get_element(env, ids_list, p, &ids_v) != napi_ok ||
+        napi_get_element(env, dist_list, p, &dist_v) != napi_ok ||
+        napi_get_element(env, k_list, p, &k_v) != napi_ok) {
+        nk_throw_napi_failure(env);
+        return -1;
+    }
+    snprintf(what, sizeof what, "parts[%u].ids", (unsigned)p);
+    if (nk_get_typed(env, ids_v, napi_bigint64_array, what, &ids, &n_ids) != 0) return -1;
+    snprintf(what, sizeof what, "parts[%u].distances", (unsigned)p);
+    if (nk_get_typed(env, dist_v, napi_float32_array, what, &dist, &n_dist) != 0) return -1;
+    snprintf(what, sizeof what, "parts[%u].k", (unsigned)p);
+    if (nk_get_uint64(env, k_v, what, &part->k) != 0) return -1;
+    if (part->k == 0 || n_ids != n_dist || n_ids % part->k != 0) {
+        snprintf(message, sizeof message,
+                 "parts[%u] has %zu ids and %zu distances with k = %llu; both must be the same "
+                 "whole number of rows of k (at least 1) entries",
+                 (unsigned)p, n_ids, n_dist, (unsigned long long)part->k);
+        nk_throw(env, CODE_INVALID_ARGUMENT, message);
+        return -1;
+    }
+    if (p == 0) *n = n_ids / part->k;
+    if (n_ids / part->k != *n) {
+        snprintf(message, sizeof message, "parts[%u] answers %llu queries, parts[0] answers %llu",
+                 (unsigned)p, (unsigned long long)(n_ids / part->k), (unsigned long long)*n);
+        nk_throw(env, CODE_INVALID_ARGUMENT, message);
+        return -1;
+    }
+    part->ids = ids;
+    part->distances = dist;
+    return 0;
+}
+
+/* mergeKnn(ids[], distances[], ks[], k, unique) -> [ids, distances]: part p is ids[p] /
+ * distances[p], n rows of ks[p] entries (lib/index.js takes them from search results). */
+static napi_value nk_merge_knn(napi_env env, napi_callback_info info) {
+    nk_args a;
+    uint32_t n_parts = 0, n_dist = 0, n_ks = 0, p;
+    bool is_ids = false, is_dist = false, is_ks = false, unique = false;
+    uint64_t n = 0, k;
+    nearkit_knn_part *parts;
+    napi_value result_ab;
+    void *result_data;
+    int64_t *ids;
+    char what[96];
+    nearkit_status st;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if (napi_is_array(env, a.argv[0], &is_ids) != napi_ok ||
+        napi_is_array(env, a.argv[1], &is_dist) != napi_ok ||
+        napi_is_array(env, a.argv[2], &is_ks) != napi_ok || !is_ids || !is_dist || !is_ks ||
+        napi_get_array_length(env, a.argv[0], &n_parts) != napi_ok ||
+        napi_get_array_length(env, a.argv[1], &n_dist) != napi_ok ||
+        napi_get_array_length(env, a.argv[2], &n_ks) != napi_ok || n_parts != n_dist ||
+        n_parts != n_ks)
+        return nk_throw_type(env, "mergeKnn needs arrays of ids, distances and k, one entry per part");
+    if (n_parts == 0) return nk_throw(env, CODE_INVALID_ARGUMENT, "mergeKnn needs at least one part");
+    if (nk_get_uint64(env, a.argv[3], "k", &k) != 0) return NULL;
+    if (napi_get_value_bool(env, a.argv[4], &unique) != napi_ok)
+        return nk_throw_type(env, "options.unique must be a boolean");
+    if ((parts = calloc(n_parts, sizeof *parts)) == NULL)
+        return nk_throw_range(env, CODE_OUT_OF_MEMORY, "out of memory for the parts of a merge");
+    for (p = 0; p < n_parts; p++)
+        if (nk_get_knn_part(env, a.argv[0], a.argv[1], a.argv[2], p, &parts[p], &n) != 0) goto fail;
+    if (nk_check_result_size(env, n, k) != 0) goto fail;
+    nk_knn_what(what, sizeof what, n, k);
+    if ((result_ab = nk_new_arraybuffer(env, n * k * 12, what, &result_data)) == NULL) goto fail;
+    ids = result_data;
+    st = nearkit_merge_knn(ids, (float *)(ids + n * k), n, k, parts, n_parts,
+                           unique ? NEARKIT_MERGE_UNIQUE : 0u);
+    free(parts);
+    if (st != NEARKIT_OK) return nk_throw_status(env, st);
+    return nk_search_result(env, result_ab, 0, result_ab, (size_t)(n * k * 8), n, k);
+fail:
+    free(parts);
+    return NULL;
+}
+
 /* ---- Module ----------------------------------------------------------------------------------- */
 
 #define NK_FN(name, fn) {name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL}
@@ -2341,6 +2838,16 @@ NAPI_MODULE_INIT() {
             NK_FN("saveAsync", nk_save_async),
             NK_FN("loadAsync", nk_load_async),
             NK_FN("loadBufferAsync", nk_load_buffer_async),
+            NK_FN("mergeKnn", nk_merge_knn),
+            NK_FN("shardedCreate", nk_sharded_create),
+            NK_FN("shardedOpen", nk_sharded_open),
+            NK_FN("shardedInfo", nk_sharded_info),
+            NK_FN("shardedAddShard", nk_sharded_add_shard),
+            NK_FN("shardedSearch", nk_sharded_search),
+            NK_FN("shardedSearchAsync", nk_sharded_search_async),
+            NK_FN("shardedSave", nk_sharded_save),
+            NK_FN("shardedSaveAsync", nk_sharded_save_async),
+            NK_FN("shardedOpenAsync", nk_sharded_open_async),
         };
         NK_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
     }

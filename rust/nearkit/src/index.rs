@@ -46,7 +46,7 @@ pub enum Vectors<'a> {
 }
 
 impl<'a> Vectors<'a> {
-    fn vector_type(&self) -> VectorType {
+    pub(crate) fn vector_type(&self) -> VectorType {
         match self {
             Vectors::Float32(_) => VectorType::FLOAT32,
             Vectors::Binary(_) => VectorType::BINARY,
@@ -64,7 +64,7 @@ impl<'a> Vectors<'a> {
         }
     }
 
-    fn as_ptr(&self) -> *const c_void {
+    pub(crate) fn as_ptr(&self) -> *const c_void {
         match self {
             Vectors::Float32(v) => v.as_ptr().cast(),
             Vectors::Binary(v) => v.as_ptr().cast(),
@@ -474,32 +474,16 @@ impl Index {
         self.ptr().cast_mut()
     }
 
+    /// The owned handle, for a call that takes the index over (a sharded collection's
+    /// add_shard); the caller forgets `self` once the call has succeeded.
+    pub(crate) fn owned_ptr(&self) -> *mut sys::nearkit_index {
+        self.ptr_mut()
+    }
+
     /// The number of whole vectors in `vectors`, or an error when its length is not a multiple
     /// of this index's vector size.
     fn rows(&self, vectors: &Vectors<'_>, what: &str) -> Result<usize> {
-        let vector_bytes = match vectors {
-            // halves: 2 bytes a dimension (a binary index refuses them in the library)
-            #[cfg(feature = "half")]
-            Vectors::Float16(_) => 2 * self.dimension(),
-            _ => self.vector_bytes(),
-        };
-        let bytes = vectors.byte_len();
-        if vector_bytes == 0 || bytes % vector_bytes != 0 {
-            let unit = match vectors {
-                Vectors::Float32(_) => format!("{} f32 values", vector_bytes / 4),
-                Vectors::Binary(_) => format!("{vector_bytes} bytes"),
-                #[cfg(feature = "half")]
-                Vectors::Float16(_) => format!("{} f16 values", vector_bytes / 2),
-            };
-            return Err(invalid(format!(
-                "{what} hold {}, which is not a whole number of vectors of {unit} (dimension {} of \
-                 a {} index)",
-                vectors.describe_len(),
-                self.dimension(),
-                self.vector_type()
-            )));
-        }
-        Ok(bytes / vector_bytes)
+        count_rows(vectors, &Layout::of_index(self.ptr()), what)
     }
 
     // ---- adding, training, building -----------------------------------------------------------
@@ -726,13 +710,7 @@ impl Index {
         options: Option<&SearchOptions>,
     ) -> Result<SearchResult> {
         let n = self.rows(&queries, "queries")?;
-        let len = n.checked_mul(k).ok_or_else(|| too_large(n, k))?;
-        let mut ids: Vec<i64> = Vec::new();
-        let mut distances: Vec<f32> = Vec::new();
-        ids.try_reserve_exact(len).map_err(|_| too_large(n, k))?;
-        distances.try_reserve_exact(len).map_err(|_| too_large(n, k))?;
-        ids.resize(len, -1);
-        distances.resize(len, f32::INFINITY);
+        let (mut ids, mut distances) = result_buffers(n, k)?;
         self.search_raw(&queries, n, k, &mut ids, &mut distances, options)?;
         Ok(SearchResult::new(ids, distances, n, k))
     }
@@ -1132,11 +1110,72 @@ impl Index {
     }
 }
 
+/// What the vectors of an index (or of a sharded collection's shards) look like.
+pub(crate) struct Layout {
+    pub(crate) vector_type: VectorType,
+    pub(crate) dimension: usize,
+    pub(crate) vector_bytes: usize,
+}
+
+impl Layout {
+    /// The layout of a live index.
+    pub(crate) fn of_index(index: *const sys::nearkit_index) -> Layout {
+        // SAFETY: const calls on a live index (the caller's).
+        unsafe {
+            Layout {
+                vector_type: VectorType::from_raw(sys::nearkit_index_vector_type(index)),
+                dimension: sys::nearkit_index_dimension(index) as usize,
+                vector_bytes: sys::nearkit_index_vector_bytes(index) as usize,
+            }
+        }
+    }
+}
+
+/// The number of whole vectors of `layout` in `vectors`, or an error when its length is not a
+/// multiple of their size.
+pub(crate) fn count_rows(vectors: &Vectors<'_>, layout: &Layout, what: &str) -> Result<usize> {
+    let vector_bytes = match vectors {
+        // halves: 2 bytes a dimension (a binary index refuses them in the library)
+        #[cfg(feature = "half")]
+        Vectors::Float16(_) => 2 * layout.dimension,
+        _ => layout.vector_bytes,
+    };
+    let bytes = vectors.byte_len();
+    if vector_bytes == 0 || bytes % vector_bytes != 0 {
+        let unit = match vectors {
+            Vectors::Float32(_) => format!("{} f32 values", vector_bytes / 4),
+            Vectors::Binary(_) => format!("{vector_bytes} bytes"),
+            #[cfg(feature = "half")]
+            Vectors::Float16(_) => format!("{} f16 values", vector_bytes / 2),
+        };
+        return Err(invalid(format!(
+            "{what} hold {}, which is not a whole number of vectors of {unit} (dimension {} of a \
+             {} index)",
+            vectors.describe_len(),
+            layout.dimension,
+            layout.vector_type
+        )));
+    }
+    Ok(bytes / vector_bytes)
+}
+
+/// Result buffers of n x k entries, padded, or an OutOfMemory error.
+pub(crate) fn result_buffers(n: usize, k: usize) -> Result<(Vec<i64>, Vec<f32>)> {
+    let len = n.checked_mul(k).ok_or_else(|| too_large(n, k))?;
+    let mut ids: Vec<i64> = Vec::new();
+    let mut distances: Vec<f32> = Vec::new();
+    ids.try_reserve_exact(len).map_err(|_| too_large(n, k))?;
+    distances.try_reserve_exact(len).map_err(|_| too_large(n, k))?;
+    ids.resize(len, -1);
+    distances.resize(len, f32::INFINITY);
+    Ok((ids, distances))
+}
+
 fn too_large(n: usize, k: usize) -> Error {
     Error::new(ErrorKind::OutOfMemory, format!("cannot allocate results for {n} queries with k = {k}"))
 }
 
-fn path_to_c(path: &Path) -> Result<CString> {
+pub(crate) fn path_to_c(path: &Path) -> Result<CString> {
     #[cfg(unix)]
     let bytes = {
         use std::os::unix::ffi::OsStrExt;

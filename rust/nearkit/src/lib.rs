@@ -74,6 +74,12 @@
 //! # Ok::<(), nearkit::Error>(())
 //! ```
 //!
+//! # Shards
+//!
+//! A [`ShardedIndex`] searches indexes of any kind as one collection (the library fans the
+//! search out and merges the per-shard top k; flat shards answer exactly as one flat index), and
+//! [`merge_knn`] merges answers computed elsewhere, e.g. on other machines.
+//!
 //! # Errors
 //!
 //! Every fallible call returns [`Result`], whose [`Error`] has an [`ErrorKind`] (the C library's
@@ -90,6 +96,7 @@ mod index;
 mod merge;
 mod options;
 mod results;
+mod sharded;
 mod types;
 
 use std::sync::OnceLock;
@@ -99,6 +106,7 @@ pub use index::{Index, IndexBuilder, ParamInfo, Vectors};
 pub use merge::merge_knn;
 pub use options::{Filter, SearchOptions};
 pub use results::{Neighbor, RangeResult, SearchResult, StoredVectors, TuneLimits, TuneResult};
+pub use sharded::ShardedIndex;
 pub use types::{Kind, KindInfo, Metric, VectorType};
 
 // The README's example runs as a doc test too.
