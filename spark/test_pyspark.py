@@ -2,7 +2,8 @@
 
 Exits 77 (skip) with the reason when pyspark or the nearkit-spark jar is missing. Checks: fit and
 transform through the wrappers equal one flat index of the Python package (ids and distances); the
-parameters round-trip to the JVM; save and load of model and estimator; knn_graph and knn_join.
+parameters round-trip to the JVM; save and load of model and estimator (the saved shards open outside
+Spark as the core's sharded collection, with the same answers); knn_graph and knn_join.
 """
 
 import os
@@ -76,6 +77,13 @@ def main():
             est_back = NearkitKnn.load(os.path.join(d, "est"))
             assert est_back.getOrDefault("buildParams") == {"M": "12"}
             back.release()
+            # the saved shards are the core's sharded collection: they open outside Spark
+            # (the core gives the same answers as Spark's model: one exact merge of the same shards)
+            outside = nearkit.ShardedIndex.open(os.path.join(d, "model", "shards"))
+            assert outside.shard_count == len(hmodel.shardCounts()) and len(outside) == len(base)
+            rows = sorted(hmodel.transform(q).collect(), key=lambda r: r["id"])
+            got = outside.search(queries, 5, ef_search=48)
+            assert [list(r["neighbors"]) for r in rows] == got.ids.tolist()
         hmodel.release()
 
         graph = knn_graph(data, NearkitKnn(kind="flat"), 4).collect()

@@ -22,8 +22,11 @@ import org.apache.spark.sql.types.StructType;
  * kinds (nearest first, equal distances by smaller id).
  *
  * <p>Saved with {@code write().save(path)} to any Hadoop file system path: Spark ML's metadata,
- * and under {@code shards/} one ordinary nearkit index file per shard plus {@code manifest.json}
- * (counts and native memory per shard). {@link #load(String)} reads it back.
+ * and under {@code shards/} one ordinary nearkit index file per shard plus {@code manifest.json},
+ * the core's sharded-collection manifest: that directory also opens outside Spark as one sharded
+ * collection (C {@code nearkit_sharded_open}, Python {@code nearkit.ShardedIndex.open}, Dask
+ * {@code nearkit.dask.open}), and {@link #load(String)} reads such a directory written by any of
+ * them.
  */
 public final class NearkitKnnModel extends Model<NearkitKnnModel> implements MLWritable {
     private static final long serialVersionUID = 1L;

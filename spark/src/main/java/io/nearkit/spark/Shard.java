@@ -28,14 +28,17 @@ final class Shard implements Serializable {
         final long fileBytes;
         final int dimension;
         final boolean binary;
+        final String metric; /* the C library's name, as the core's manifest holds it */
 
-        Info(int number, long count, long memoryBytes, long fileBytes, int dimension, boolean binary) {
+        Info(int number, long count, long memoryBytes, long fileBytes, int dimension, boolean binary,
+                String metric) {
             this.number = number;
             this.count = count;
             this.memoryBytes = memoryBytes;
             this.fileBytes = fileBytes;
             this.dimension = dimension;
             this.binary = binary;
+            this.metric = metric;
         }
     }
 }

@@ -45,6 +45,8 @@ final class ShardSet implements Serializable {
     private static final long serialVersionUID = 1L;
     private static final ObjectMapper JSON = new ObjectMapper();
     static final String MANIFEST = "manifest.json";
+    static final String MANIFEST_FORMAT = "nearkit-sharded"; /* the core's (core/api/manifest.c) */
+    static final int MANIFEST_VERSION = 1;
 
     private final transient JavaRDD<Shard> shards;
     private final List<Shard.Info> infos;
@@ -126,7 +128,7 @@ final class ShardSet implements Serializable {
             index.build();
             byte[] data = index.toBytes();
             return new Shard(data, new Shard.Info(number, index.size(), index.memoryBytes(), data.length,
-                    block.dimension(), block.binary()));
+                    block.dimension(), block.binary(), index.metric().metricName()));
         }
     }
 
@@ -200,7 +202,12 @@ final class ShardSet implements Serializable {
 
     // ---- persistence: one ordinary nearkit index file per shard and a manifest -----------------
 
-    /** Writes shard-NNNNN.nkx for each shard (from the executors) and manifest.json into {@code dir}. */
+    /**
+     * Writes shard-NNNNN.nkx for each shard (from the executors) and manifest.json into {@code dir}:
+     * the core's sharded-collection manifest (docs/distributed.md, "On disk"), so the directory
+     * also opens outside Spark (nearkit_sharded_open, Python's ShardedIndex.open, Dask's open).
+     * Each shard's native memory and file size ride along as fields the core's reader skips.
+     */
     void save(SparkSession spark, String dir) {
         SerializableConfiguration conf = new SerializableConfiguration(spark.sparkContext().hadoopConfiguration());
         shards.foreach(s -> {
@@ -210,15 +217,18 @@ final class ShardSet implements Serializable {
             }
         });
         ObjectNode manifest = JSON.createObjectNode();
-        manifest.put("format", 1);
+        manifest.put("format", MANIFEST_FORMAT);
+        manifest.put("version", MANIFEST_VERSION);
+        manifest.put("vector_type", binary() ? "binary" : "float32");
+        manifest.put("metric", infos.get(0).metric);
         manifest.put("dimension", dimension());
-        manifest.put("binary", binary());
         manifest.put("count", count());
         ArrayNode list = manifest.putArray("shards");
         for (Shard.Info i : infos) {
             list.addObject().put("file", fileName(i.number)).put("count", i.count)
-                    .put("memoryBytes", i.memoryBytes).put("fileBytes", i.fileBytes);
+                    .put("memory_bytes", i.memoryBytes).put("file_bytes", i.fileBytes);
         }
+        // written last, as the core does: a manifest names complete shards only
         Path file = new Path(dir, MANIFEST);
         try (OutputStream out = file.getFileSystem(conf.value()).create(file, true)) {
             out.write(JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(manifest));
@@ -231,27 +241,49 @@ final class ShardSet implements Serializable {
         return String.format("shard-%05d.nkx", number);
     }
 
-    /** The shards {@link #save} wrote into {@code dir}, one partition each, read on the executors. */
-    static ShardSet load(SparkSession spark, String dir) {
-        SerializableConfiguration conf = new SerializableConfiguration(spark.sparkContext().hadoopConfiguration());
-        JsonNode manifest;
+    /** The manifest in {@code dir}, checked for the fields {@link #load} needs. */
+    private static JsonNode readManifest(SerializableConfiguration conf, String dir) {
         Path file = new Path(dir, MANIFEST);
+        JsonNode manifest;
         try (InputStream in = file.getFileSystem(conf.value()).open(file)) {
             manifest = JSON.readTree(new String(in.readAllBytes(), StandardCharsets.UTF_8));
         } catch (IOException e) {
             throw new UncheckedIOException("nearkit: cannot read the shard manifest " + file, e);
         }
-        if (manifest.path("format").asInt() != 1) {
-            throw new IllegalArgumentException("nearkit: " + file + " is not a format-1 shard manifest");
+        if (!MANIFEST_FORMAT.equals(manifest.path("format").asText())) {
+            throw new IllegalArgumentException("nearkit: " + file + " is not a nearkit-sharded manifest");
         }
+        if (manifest.path("version").asInt() < 1 || manifest.path("version").asInt() > MANIFEST_VERSION) {
+            throw new IllegalArgumentException("nearkit: " + file + " has manifest version "
+                    + manifest.path("version").asText() + "; this package reads version " + MANIFEST_VERSION);
+        }
+        String vectorType = manifest.path("vector_type").asText();
+        if (!vectorType.equals("float32") && !vectorType.equals("binary")) {
+            throw new IllegalArgumentException("nearkit: " + file + " has an unknown vector_type " + vectorType);
+        }
+        if (manifest.path("dimension").asInt() < 1 || !manifest.path("shards").isArray()
+                || manifest.path("shards").size() == 0) {
+            throw new IllegalArgumentException("nearkit: " + file + " lacks a dimension or shards");
+        }
+        return manifest;
+    }
+
+    /**
+     * The shards in {@code dir} (written by {@link #save} or by any package's sharded save), one
+     * partition each, read on the executors.
+     */
+    static ShardSet load(SparkSession spark, String dir) {
+        SerializableConfiguration conf = new SerializableConfiguration(spark.sparkContext().hadoopConfiguration());
+        JsonNode manifest = readManifest(conf, dir);
         int dimension = manifest.path("dimension").asInt();
-        boolean binary = manifest.path("binary").asBoolean();
+        boolean binary = manifest.path("vector_type").asText().equals("binary");
+        String metric = manifest.path("metric").asText();
         List<Shard.Info> infos = new ArrayList<>();
         List<String> files = new ArrayList<>();
         for (JsonNode s : manifest.path("shards")) {
             files.add(s.path("file").asText());
-            infos.add(new Shard.Info(infos.size(), s.path("count").asLong(), s.path("memoryBytes").asLong(),
-                    s.path("fileBytes").asLong(), dimension, binary));
+            infos.add(new Shard.Info(infos.size(), s.path("count").asLong(), s.path("memory_bytes").asLong(),
+                    s.path("file_bytes").asLong(), dimension, binary, metric));
         }
         JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
         List<Shard.Info> infosCopy = new ArrayList<>(infos);

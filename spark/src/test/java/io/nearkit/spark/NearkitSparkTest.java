@@ -335,11 +335,21 @@ class NearkitSparkTest {
         for (int i = 0; i < a.size(); i++) {
             assertArrayEquals(longs(a.get(i), "neighbors"), longs(b.get(i), "neighbors"));
         }
-        // each shard is an ordinary nearkit index file
+        // each shard is an ordinary nearkit index file, listed in the core's sharded manifest
         try (Index shard = Index.load(dir.resolve("model/shards/shard-00000.nkx"))) {
             assertEquals("hnsw", shard.kind());
             assertEquals(model.shardCounts()[0], shard.size());
         }
+        com.fasterxml.jackson.databind.JsonNode manifest = new com.fasterxml.jackson.databind.ObjectMapper()
+                .readTree(dir.resolve("model/shards/manifest.json").toFile());
+        assertEquals("nearkit-sharded", manifest.path("format").asText());
+        assertEquals(1, manifest.path("version").asInt());
+        assertEquals("float32", manifest.path("vector_type").asText());
+        assertEquals("l2", manifest.path("metric").asText());
+        assertEquals(8, manifest.path("dimension").asInt());
+        assertEquals(1000, manifest.path("count").asLong());
+        assertEquals(3, manifest.path("shards").size());
+        assertEquals("shard-00002.nkx", manifest.path("shards").get(2).path("file").asText());
         NearkitKnn back = NearkitKnn.load(dir.resolve("estimator").toString());
         assertEquals(Map.of("M", "12"), back.getOrDefault(back.buildParams()));
         assertEquals("hnsw", back.getOrDefault(back.kind()));
