@@ -113,6 +113,8 @@ export interface GetResult {
   vectors: Float32Array | Uint8Array;
   /** 1 where the id is stored, else 0. */
   found: Uint8Array;
+  /** What `JSON.stringify(result)` writes: plain arrays, `found` as booleans. */
+  toJSON(): { vectors: number[]; found: boolean[] };
 }
 
 /**

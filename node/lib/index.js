@@ -328,8 +328,20 @@ function knnResult(pair, k) {
   return new SearchResult(ids, pair[1], kk, ids.length / kk);
 }
 
+class GetResult {
+  constructor(vectors, found) {
+    this.vectors = vectors;
+    this.found = found;
+  }
+
+  // Typed arrays stringify as objects keyed by index: plain arrays instead, found as booleans.
+  toJSON() {
+    return { vectors: Array.from(this.vectors), found: Array.from(this.found, Boolean) };
+  }
+}
+
 function getResult(pair) {
-  return { vectors: pair[0], found: pair[1] };
+  return new GetResult(pair[0], pair[1]);
 }
 
 function rangeResult(triple) {

@@ -104,6 +104,7 @@ test('remove, get, contains and compact in every kind that supports them', () =>
     assert.deepEqual(got.vectors.subarray(0, width), row(data, 4, width), label);
     assert.ok(got.vectors.subarray(width, 2 * width).every((x) => x === 0), `${label}: a missing id reads as zeros`);
     assert.deepEqual(got.vectors.subarray(2 * width), row(data, 399, width), label);
+    assert.deepEqual(JSON.parse(JSON.stringify(got)), { vectors: Array.from(got.vectors), found: [true, false, true] }, label);
     // remove then add the same id again
     index.add(row(data, 3, width), [3]);
     assert.equal(index.contains(3), true, label);
