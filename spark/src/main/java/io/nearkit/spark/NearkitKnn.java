@@ -1,5 +1,7 @@
 package io.nearkit.spark;
 
+import io.nearkit.KindInfo;
+import io.nearkit.Metric;
 import io.nearkit.Nearkit;
 import java.util.Collections;
 import java.util.Map;
@@ -275,9 +277,7 @@ public final class NearkitKnn extends Estimator<NearkitKnnModel> implements Defa
     public NearkitKnnModel fit(Dataset<?> dataset) {
         transformSchema(dataset.schema());
         String kindName = $(kind);
-        if (Nearkit.kind(kindName).isEmpty()) {
-            throw new IllegalArgumentException("nearkit: unknown index kind '" + kindName + "'");
-        }
+        checkKindAndMetric(kindName, $(metric));
         Dataset<Row> data = dataset.select(functions.col($(idCol)), functions.col($(featuresCol)));
         int shards = (Integer) $(numShards);
         if (shards > 0) {
@@ -287,6 +287,25 @@ public final class NearkitKnn extends Estimator<NearkitKnnModel> implements Defa
                 KnnParams.map($(buildParams)), (Long) $(seed)));
         NearkitKnnModel model = new NearkitKnnModel(Identifiable.randomUID("nearkitKnnModel"), set);
         return copyValues(model, extractParamMap()).setParent(this);
+    }
+
+    /**
+     * Refuses an unknown kind or metric, or a metric the kind does not support, here on the driver:
+     * otherwise the first executor task building a shard would fail, inside a job's stack trace.
+     */
+    private static void checkKindAndMetric(String kindName, String metricName) {
+        KindInfo info = Nearkit.kind(kindName).orElseThrow(
+                () -> new IllegalArgumentException("nearkit: unknown index kind '" + kindName + "'"));
+        Metric metricValue;
+        try {
+            metricValue = Metric.fromName(metricName);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("nearkit: unknown metric '" + metricName + "'", e);
+        }
+        if (!info.supports(metricValue)) {
+            throw new IllegalArgumentException("nearkit: kind '" + kindName + "' does not support metric '"
+                    + metricName + "'");
+        }
     }
 
     @Override

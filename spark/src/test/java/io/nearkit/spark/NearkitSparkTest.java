@@ -363,6 +363,12 @@ class NearkitSparkTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> new NearkitKnn().setKind("no_such_kind").fit(data));
         assertTrue(e.getMessage().contains("no_such_kind"), e.getMessage());
+        // refused on the driver, before any job: an unknown metric, and one the kind lacks
+        e = assertThrows(IllegalArgumentException.class, () -> new NearkitKnn().setMetric("no_such_metric").fit(data));
+        assertTrue(e.getMessage().contains("unknown metric 'no_such_metric'"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> new NearkitKnn().setKind("bktree").setMetric("l2").fit(data));
+        assertTrue(e.getMessage().contains("does not support metric 'l2'"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> new NearkitKnn().setFeaturesCol("id").fit(data));
         assertTrue(e.getMessage().contains("vectors must be"), e.getMessage());
         NearkitKnnModel model = new NearkitKnn().fit(data);
