@@ -1166,12 +1166,12 @@ nearkit_status nkpy_sharded_info(uint64_t *out_value, nkpy_sharded *s, int32_t w
     return NEARKIT_OK;
 }
 
-/* k-NN search over every shard, merged; per-call parameters (None or (name, value) pairs) go to
- * every shard; buffers as nkpy_search's. */
+/* k-NN search over every shard, merged; the filter and per-call parameters (each None, or as
+ * nkpy_search_with's) go to every shard; buffers as nkpy_search's. */
 nearkit_status nkpy_sharded_search(nkpy_sharded *s, int32_t type, const void *queries, size_t nbytes,
-                                   uint64_t k, uint32_t num_threads, nkpy_params *params, void *out_ids,
-                                   size_t out_ids_nbytes, void *out_distances,
-                                   size_t out_distances_nbytes) {
+                                   uint64_t k, uint32_t num_threads, nkpy_filter *filter,
+                                   nkpy_params *params, void *out_ids, size_t out_ids_nbytes,
+                                   void *out_distances, size_t out_distances_nbytes) {
     const nearkit_sharded *c = (const nearkit_sharded *)s;
     const nearkit_index *first = nearkit_sharded_shard(c, 0);
     nearkit_search_options o;
@@ -1184,8 +1184,9 @@ nearkit_status nkpy_sharded_search(nkpy_sharded *s, int32_t type, const void *qu
                              (uint64_t)out_distances_nbytes != n * k * 4u))
         st = nkpy_fail("output buffers must hold n * k results");
     if (st != NEARKIT_OK) return st;
-    o = nkpy_search_options(num_threads, NULL, params);
-    return nearkit_sharded_search((int64_t *)out_ids, (float *)out_distances, c, type, queries, n, k, &o);
+    o = nkpy_search_options(num_threads, filter, params);
+    st = nearkit_sharded_search((int64_t *)out_ids, (float *)out_distances, c, type, queries, n, k, &o);
+    return nkpy_search_failed(filter, st);
 }
 
 /* Saves the collection to the directory `path`. */

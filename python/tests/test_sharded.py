@@ -37,6 +37,28 @@ def test_equals_one_flat_index_with_ties():
     assert sharded.memory_bytes > 0
 
 
+def test_filters_go_to_every_shard():
+    """Ids, a boolean mask and a callable over the collection's global ids: the filtered k
+    nearest of one flat index; a callable's exception is the call's."""
+    base, queries = _data(), _data(30, seed=2)
+    want = nearkit.Index("flat", "l2", 6)
+    want.add(base)
+    sharded = nearkit.ShardedIndex(_shards(base, 3))
+    allowed = np.arange(5, 600, 7)
+    mask = np.zeros(600, dtype=bool)
+    mask[allowed] = True
+    for f in (allowed, mask, lambda i: i % 7 == 5):
+        got, expected = sharded.search(queries, 6, filter=f), want.search(queries, 6, filter=f)
+        np.testing.assert_array_equal(got.ids, expected.ids)
+        np.testing.assert_array_equal(got.distances, expected.distances)
+
+    def refuse(i):
+        raise KeyError(i)
+
+    with pytest.raises(KeyError):
+        sharded.search(queries, 6, filter=refuse)
+
+
 def test_save_open_and_the_manifest(tmp_path):
     base, queries = _data(), _data(10, seed=2)
     sharded = nearkit.ShardedIndex(_shards(base, 2, kind="vptree"))

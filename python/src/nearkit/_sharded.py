@@ -8,7 +8,7 @@ directory of ordinary index files with a ``manifest.json``. This module only tra
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Optional, Sequence
 
 
 from . import lowlevel as _ll
@@ -18,10 +18,12 @@ from ._index import (
     _U8,
     _U32_MAX,
     _U64_MAX,
+    Filter,
     Index,
     PathArg,
     SearchResult,
     _call_params,
+    _filter_arg,
     _int_arg,
     _result_arrays,
 )
@@ -81,18 +83,21 @@ class ShardedIndex:
         ``shard-NNNNN.nkx``, then ``manifest.json``."""
         _ll.nkpy_sharded_save(self._s, os.fsencode(path))
 
-    def search(self, queries: Any, k: int, *, num_threads: int = 0, **params: float) -> SearchResult:
+    def search(self, queries: Any, k: int, *, num_threads: int = 0,
+               filter: Optional[Filter] = None, **params: float) -> SearchResult:
         """The k nearest of every shard's vectors for each query, as :meth:`Index.search`
-        returns them: ``(ids, distances)`` of shape (n, k), padded with -1 / inf. ``params``
-        (``nprobe=``, ``ef_search=``, ...) apply to every shard for this call."""
+        returns them: ``(ids, distances)`` of shape (n, k), padded with -1 / inf. ``filter``
+        (ids, a boolean mask over ids or a callable, as :meth:`Index.search` takes it; ids are
+        the collection's, global) and ``params`` (``nprobe=``, ``ef_search=``, ...) apply to
+        every shard for this call."""
         k = _int_arg(k, "k", 0, _U64_MAX)
         if not self._vtype:  # no shard: the library's StateError
-            _ll.nkpy_sharded_search(self._s, _FLOAT, b"", k, 0, None, bytearray(), bytearray())
+            _ll.nkpy_sharded_search(self._s, _FLOAT, b"", k, 0, None, None, bytearray(), bytearray())
         q = self._vectors(queries, "queries")
         ids, distances = _result_arrays(q.shape[0], k)
         _ll.nkpy_sharded_search(self._s, self._type_of(q), q, k,
                                 _int_arg(num_threads, "num_threads", 0, _U32_MAX),
-                                _call_params(None, None, params), ids, distances)
+                                _filter_arg(filter), _call_params(None, None, params), ids, distances)
         return SearchResult(ids, distances)
 
     @property
