@@ -1151,6 +1151,22 @@ nearkit_status nkpy_sharded_add_copy(nkpy_sharded *s, nkpy_index *h) {
     return st;
 }
 
+/* Hands h's index to the collection without a copy: on success h is closed (its later use is
+ * NKPY_ERR_CLOSED) and the collection owns the index; on failure h stays open and the caller's.
+ * Waits (GIL released) for h's calls in flight to finish. */
+nearkit_status nkpy_sharded_add_move(nkpy_sharded *s, nkpy_index *h) {
+    nearkit_status st;
+    nearkit_index *ix = nkb_handle_acquire_write(h->handle);
+    if (ix == NULL) return NKPY_ERR_CLOSED;
+    st = nearkit_sharded_add_shard((nearkit_sharded *)s, ix);
+    if (st != NEARKIT_OK) {
+        nkb_handle_release_write(h->handle);
+        return st;
+    }
+    nkb_handle_disown(h->handle);
+    return NEARKIT_OK;
+}
+
 /* 0 shards, 1 vectors, 2 dimension, 3 metric, 4 vector type, 5 memory bytes. */
 nearkit_status nkpy_sharded_info(uint64_t *out_value, nkpy_sharded *s, int32_t what) {
     const nearkit_sharded *c = (const nearkit_sharded *)s;

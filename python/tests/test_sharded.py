@@ -97,3 +97,23 @@ def test_bad_directories(tmp_path):
         write_manifest(tmp_path, ["../elsewhere.nkx"])
     with pytest.raises(nearkit.NearkitIOError):
         write_manifest(tmp_path, ["missing.nkx"])
+
+
+def test_handed_over_without_a_copy():
+    """copy=False: the shards move in (each Index closed afterwards), with the same answers; a
+    shard the collection refuses stays open and the caller's."""
+    base, queries = _data(), _data(20, seed=3)
+    want = nearkit.ShardedIndex(_shards(base, 3)).search(queries, 5)
+    shards = _shards(base, 3)
+    moved = nearkit.ShardedIndex(shards, copy=False)
+    got = moved.search(queries, 5)
+    np.testing.assert_array_equal(got.ids, want.ids)
+    np.testing.assert_array_equal(got.distances, want.distances)
+    for shard in shards:
+        with pytest.raises(nearkit.ClosedIndexError):
+            shard.search(queries, 1)
+    other = nearkit.Index("flat", "l2", 5)  # another dimension: refused
+    other.add(np.zeros((2, 5), dtype=np.float32))
+    with pytest.raises(nearkit.InvalidArgumentError):
+        nearkit.ShardedIndex([_shards(base, 1)[0], other], copy=False)
+    assert len(other) == 2 and other.search(np.zeros(5, dtype=np.float32), 1).ids[0, 0] == 0

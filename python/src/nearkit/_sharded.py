@@ -38,19 +38,23 @@ class ShardedIndex:
     k are merged exactly (nearest first, equal distances by smaller id), so flat shards answer as
     one flat index over the union. Ids are global: each vector keeps the id it has in its shard.
 
-    Make one with ``ShardedIndex(shards)`` (a copy of each :class:`~nearkit.Index` is taken) or
+    Make one with ``ShardedIndex(shards)`` (a copy of each :class:`~nearkit.Index` is taken;
+    with ``copy=False`` each is handed over instead, without a copy, and is closed afterwards:
+    its later use raises :class:`~nearkit.ClosedIndexError`; a shard refused stays open and yours) or
     :meth:`open` (a directory :meth:`save` or :func:`write_manifest` wrote). Once made it is
     read-only and may be searched from many threads at once.
     """
 
     __slots__ = ("_s", "_vtype", "_dim", "_width", "_metric", "_dtype_in")
 
-    def __init__(self, shards: Iterable[Index] = (), *, num_threads: int = 0) -> None:
+    def __init__(self, shards: Iterable[Index] = (), *, num_threads: int = 0,
+                 copy: bool = True) -> None:
         handle = _ll.nkpy_sharded_new(_int_arg(num_threads, "num_threads", 0, _U32_MAX))
+        add = _ll.nkpy_sharded_add_copy if copy else _ll.nkpy_sharded_add_move
         for shard in shards:
             if not isinstance(shard, Index):
                 raise TypeError(f"a shard must be a nearkit.Index, not {type(shard).__name__}")
-            _ll.nkpy_sharded_add_copy(handle, shard._h)
+            add(handle, shard._h)
         self._attach(handle)
 
     def _attach(self, handle: Any) -> None:
