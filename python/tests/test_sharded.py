@@ -117,3 +117,21 @@ def test_handed_over_without_a_copy():
     with pytest.raises(nearkit.InvalidArgumentError):
         nearkit.ShardedIndex([_shards(base, 1)[0], other], copy=False)
     assert len(other) == 2 and other.search(np.zeros(5, dtype=np.float32), 1).ids[0, 0] == 0
+
+
+def test_add_shard_to_an_empty_collection():
+    """An empty collection takes its type and dimension from the first shard added."""
+    base, queries = _data(), _data(10, seed=4)
+    want = nearkit.ShardedIndex(_shards(base, 2)).search(queries, 4)
+    grown = nearkit.ShardedIndex()
+    assert grown.shard_count == 0
+    first, second = _shards(base, 2)
+    grown.add_shard(first)
+    grown.add_shard(second, copy=False)
+    assert grown.shard_count == 2 and grown.dim == 6 and grown.metric == "l2"
+    np.testing.assert_array_equal(grown.search(queries, 4).ids, want.ids)
+    assert len(first) == 300  # copied: still the caller's
+    with pytest.raises(nearkit.ClosedIndexError):
+        len(second)
+    with pytest.raises(TypeError):
+        grown.add_shard("not an index")

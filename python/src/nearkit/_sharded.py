@@ -41,21 +41,28 @@ class ShardedIndex:
     Make one with ``ShardedIndex(shards)`` (a copy of each :class:`~nearkit.Index` is taken;
     with ``copy=False`` each is handed over instead, without a copy, and is closed afterwards:
     its later use raises :class:`~nearkit.ClosedIndexError`; a shard refused stays open and yours) or
-    :meth:`open` (a directory :meth:`save` or :func:`write_manifest` wrote). Once made it is
-    read-only and may be searched from many threads at once.
+    :meth:`open` (a directory :meth:`save` or :func:`write_manifest` wrote), and add shards
+    with :meth:`add_shard`. It may be searched from many threads at once, also while a shard is
+    added.
     """
 
     __slots__ = ("_s", "_vtype", "_dim", "_width", "_metric", "_dtype_in")
 
     def __init__(self, shards: Iterable[Index] = (), *, num_threads: int = 0,
                  copy: bool = True) -> None:
-        handle = _ll.nkpy_sharded_new(_int_arg(num_threads, "num_threads", 0, _U32_MAX))
-        add = _ll.nkpy_sharded_add_copy if copy else _ll.nkpy_sharded_add_move
+        self._attach(_ll.nkpy_sharded_new(_int_arg(num_threads, "num_threads", 0, _U32_MAX)))
         for shard in shards:
-            if not isinstance(shard, Index):
-                raise TypeError(f"a shard must be a nearkit.Index, not {type(shard).__name__}")
-            add(handle, shard._h)
-        self._attach(handle)
+            self.add_shard(shard, copy=copy)
+
+    def add_shard(self, index: Index, *, copy: bool = True) -> None:
+        """Appends ``index`` as the next shard: a copy of it, or with ``copy=False`` the index
+        itself, handed over (closed afterwards; refused, it stays open and yours). The first
+        shard fixes the vector type, metric and dimension; the others must match
+        (:class:`~nearkit.InvalidArgumentError`). Safe while other threads search."""
+        if not isinstance(index, Index):
+            raise TypeError(f"a shard must be a nearkit.Index, not {type(index).__name__}")
+        (_ll.nkpy_sharded_add_copy if copy else _ll.nkpy_sharded_add_move)(self._s, index._h)
+        self._attach(self._s)  # the first shard sets the collection's type and dimension
 
     def _attach(self, handle: Any) -> None:
         self._s = handle
