@@ -42,6 +42,7 @@
                                into panels costs about what three queries' scans of it save */
 #define PANEL_GROUP 8       /* queries per hamming_panels call */
 #define PANEL_QUERY_BLOCK 256 /* hamming queries per task: each task packs every block once */
+#define NEAREST_MIN_QUERIES 16  /* the nearest path's smallest call (see nearest_applies) */
 #define NEAREST_QUERY_BLOCK 4096 /* queries per task on the nearest path: each costs a few rows'
                                     arithmetic, so a task of fewer is mostly its own overhead */
 #define SUBSET_DIVISOR 4      /* a filtered call scores only the admitted rows when fewer than
@@ -308,15 +309,17 @@ static uint64_t gemm_candidates(uint64_t k, uint64_t count) {
     return kk < count ? kk : count;
 }
 
-/* Whether a call takes the nearest path: k = 1 over every row of l2 or l1 points of at most
- * NEARKIT_SMALL_D floats, with ids rising with the rows, so that the kernel's tie rule (the earlier
- * row) is the library's (the smaller id). */
+/* Whether a call takes the nearest path: a batch (at least NEAREST_MIN_QUERIES queries) with k = 1
+ * over every row of l2 or l1 points of at most NEARKIT_SMALL_D floats, with ids rising with the
+ * rows, so that the kernel's tie rule (the earlier row) is the library's (the smaller id). The ids
+ * are checked once per call, a pass over them that only a batch amortises: a single query would
+ * read the ids as well as the vectors, and gains little from the path. */
 static bool nearest_applies(const nearkit_search_call *c, const admitted_rows *a) {
     const nearkit_index *ix = c->ix;
     const nearkit_rows *rows = &impl_of(ix)->rows;
     bool metric = ix->metric == NEARKIT_METRIC_L2 || ix->metric == NEARKIT_METRIC_L1;
-    if (c->k != 1 || a->filtered || !metric || ix->dimension > NEARKIT_SMALL_D || rows->count == 0 ||
-        rows->count > UINT32_MAX)
+    if (c->k != 1 || c->n < NEAREST_MIN_QUERIES || a->filtered || !metric ||
+        ix->dimension > NEARKIT_SMALL_D || rows->count == 0 || rows->count > UINT32_MAX)
         return false;
     if (rows->ids)
         for (uint64_t r = 1; r < rows->count; r++)
