@@ -306,8 +306,8 @@ static nearkit_status check_param_value(const nearkit_param_desc *p, double valu
 nearkit_status nearkit_refuse_view_write(const nearkit_index *ix, const char *what) {
     if (!ix->is_view) return NEARKIT_OK;
     return nearkit_set_error(NEARKIT_ERR_STATE,
-                             "cannot %s: the index is a read-only view of a saved file (copy it "
-                             "with nearkit_index_copy, or load the file, to change it)",
+                             "cannot %s: the index is a read-only view of a saved file (copy "
+                             "it, or load the file, to have one that can change)",
                              what);
 }
 

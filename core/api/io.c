@@ -595,9 +595,9 @@ static nearkit_status view_image(nearkit_index **out, const uint8_t *image, size
 NEARKIT_API nearkit_status nearkit_index_view_buffer(nearkit_index **out, const void *data, size_t size,
                                                      const nearkit_view_options *opts) {
     nearkit_clear_error();
+    if (out) *out = NULL;
     if (!out || (!data && size))
         return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "NULL argument to view_buffer");
-    *out = NULL;
     nearkit_view_options o;
     nearkit_status st = read_view_options(&o, opts);
     return st ? st : view_image(out, data, size, &o);
@@ -623,8 +623,8 @@ static nearkit_status map_file(void **map, uint64_t *size, const char *path) {
 NEARKIT_API nearkit_status nearkit_index_view(nearkit_index **out, const char *path,
                                               const nearkit_view_options *opts) {
     nearkit_clear_error();
+    if (out) *out = NULL;
     if (!out || !path) return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "NULL argument to view");
-    *out = NULL;
     nearkit_view_options o;
     nearkit_status st = read_view_options(&o, opts);
     void *map = NULL;
@@ -647,8 +647,8 @@ NEARKIT_API int32_t nearkit_index_is_view(const nearkit_index *index) { return i
 
 NEARKIT_API nearkit_status nearkit_index_copy(nearkit_index **out, const nearkit_index *index) {
     nearkit_clear_error();
+    if (out) *out = NULL;
     if (!out || !index) return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "NULL argument to copy");
-    *out = NULL;
     /* through the file format: one path that every kind keeps exact, the view's bulk read once */
     void *image = NULL;
     size_t size = 0;

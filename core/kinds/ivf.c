@@ -1259,11 +1259,7 @@ static nearkit_status load_binary(nearkit_index *ix, const nearkit_reader *r) {
     }
     if (!st) st = init_lists(ix, v->quantizer.nlist);
     if (!st) st = nearkit_ivf_lists_load_by_position(&v->lists, r, stored.vectors, stored.count);
-    if (!st && stored.ids) {
-        v->position_ids = stored.ids;
-        v->position_ids_capacity = stored.capacity;
-        stored.ids = NULL;
-    }
+    if (!st) st = nearkit_rows_take_ids(&v->position_ids, &v->position_ids_capacity, &stored);
     uint64_t dropped;
     if (!st && stored.removed) st = drop_positions(v, ix, NULL, &dropped); /* see the top */
     nearkit_rows_free(&stored);
@@ -1345,11 +1341,9 @@ static nearkit_status load_originals(nearkit_index *ix, const nearkit_reader *r,
     if (v->originals.count != count) return corrupt("original vectors and codes differ in number");
     v->keep_originals = true;
     *removed = v->originals.removed;
-    v->position_ids = v->originals.ids; /* the ids are the positions' */
-    v->position_ids_capacity = v->originals.ids ? v->originals.capacity : 0;
-    v->originals.ids = NULL;
     v->originals.removed = 0;
-    return NEARKIT_OK;
+    /* the ids are the positions' */
+    return nearkit_rows_take_ids(&v->position_ids, &v->position_ids_capacity, &v->originals);
 }
 
 static nearkit_status load_codes(nearkit_index *ix, const nearkit_reader *r) {

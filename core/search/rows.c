@@ -66,6 +66,24 @@ nearkit_status nearkit_rows_explicit_ids(nearkit_rows *rows) {
     return NEARKIT_OK;
 }
 
+nearkit_status nearkit_rows_take_ids(int64_t **ids, uint64_t *capacity, nearkit_rows *rows) {
+    *ids = NULL;
+    *capacity = 0;
+    if (!rows->ids) return NEARKIT_OK;
+    if (rows->ids_borrowed) { /* a view's: the caller gets a copy it can free */
+        int64_t *copy = nearkit_alloc_array((size_t)(rows->count ? rows->count : 1), sizeof(int64_t));
+        if (!copy) return nearkit_oom();
+        memcpy(copy, rows->ids, (size_t)rows->count * sizeof(int64_t));
+        rows->ids = copy;
+        rows->ids_borrowed = false;
+        rows->capacity = rows->count;
+    }
+    *ids = rows->ids;
+    *capacity = rows->capacity;
+    rows->ids = NULL;
+    return NEARKIT_OK;
+}
+
 nearkit_status nearkit_rows_append(nearkit_rows *rows, const nearkit_index *ix, const void *vectors,
                                    uint64_t n, const int64_t *ids) {
     if (n == 0) return NEARKIT_OK; /* touches no memory: vectors may be NULL */
@@ -235,6 +253,7 @@ static nearkit_status load_ids(nearkit_rows *rows, const nearkit_reader *r, uint
     if (nearkit_reader_borrows(r)) {
         st = nearkit_reader_borrowable(r, ids, IDS_TAG);
         if (st) return st;
+        if (!rows->ids_borrowed) free(rows->ids); /* a kind may have made an empty block at create */
         rows->ids = (int64_t *)ids; /* read-only: a view refuses every write */
         rows->ids_borrowed = true;
     } else {
@@ -252,6 +271,7 @@ static nearkit_status borrow_vectors(nearkit_rows *rows, const nearkit_reader *r
     if (n == 0) return NEARKIT_OK;
     nearkit_status st = nearkit_reader_borrowable(r, vectors, VECS_TAG);
     if (st) return st;
+    if (!rows->vectors_borrowed) nearkit_aligned_free(rows->vectors);
     rows->vectors = (uint8_t *)vectors; /* read-only: a view refuses every write */
     rows->vectors_borrowed = true;
     rows->capacity = n;

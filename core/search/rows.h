@@ -45,6 +45,10 @@ static inline int64_t nearkit_rows_id(const nearkit_rows *rows, uint64_t row) {
 }
 
 /* Appends n rows; ids NULL gives them the ids count, count + 1, ... (their positions). */
+/* Hands the ids over to the caller, who frees them with free(): the store's own block (capacity
+ * entries), or a copy of a view's borrowed one (count entries). The store is left with implicit
+ * ids. NULL when it had none. */
+nearkit_status nearkit_rows_take_ids(int64_t **ids, uint64_t *capacity, nearkit_rows *rows);
 nearkit_status nearkit_rows_append(nearkit_rows *rows, const nearkit_index *ix, const void *vectors,
                                    uint64_t n, const int64_t *ids);
 /* Room for `needed` rows, so that appending up to them moves nothing (kinds whose searches run
