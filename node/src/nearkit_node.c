@@ -45,7 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NEARKIT_EXPERIMENTAL /* nearkit_index_tune; before handle.h, which includes nearkit.h */
+#define NEARKIT_EXPERIMENTAL /* nearkit_index_tune, the views; before handle.h, which includes nearkit.h */
 #include "handle.h" /* bindings/: the index with its lock, shared with the Python binding */
 #include "nearkit.h"
 
@@ -1283,6 +1283,50 @@ static napi_value nk_load_buffer(napi_env env, napi_callback_info info) {
     st = nearkit_index_load_from_buffer(&index, data, size);
     if (st != NEARKIT_OK) return nk_throw_status(env, st);
     return nk_wrap_index(env, index);
+}
+
+/* view(path, verify) -> handle: a read-only view of the file (nearkit_index_view). */
+static napi_value nk_view(napi_env env, napi_callback_info info) {
+    nk_args a;
+    char *path;
+    bool verify = false;
+    nearkit_view_options options = NEARKIT_VIEW_OPTIONS_INIT;
+    nearkit_index *index = NULL;
+    nearkit_status st;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if (!nk_is_nullish(env, a.argv[1])) NK_CALL(env, napi_get_value_bool(env, a.argv[1], &verify));
+    if ((path = nk_get_string(env, a.argv[0], "path")) == NULL) return NULL;
+    options.verify = verify ? 1 : 0;
+    st = nearkit_index_view(&index, path, &options);
+    free(path);
+    if (st != NEARKIT_OK) return nk_throw_status(env, st);
+    return nk_wrap_index(env, index);
+}
+
+/* copy(handle) -> handle: a writable in-memory copy (nearkit_index_copy), of a view or not. */
+static napi_value nk_copy(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_handle *h;
+    nearkit_index *ix, *copy = NULL;
+    nearkit_status st;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
+    if ((ix = nk_lock(env, h)) == NULL) return NULL;
+    st = nearkit_index_copy(&copy, ix);
+    nk_unlock(h);
+    if (st != NEARKIT_OK) return nk_throw_status(env, st);
+    return nk_wrap_index(env, copy);
+}
+
+/* isView(handle) -> boolean; fixed when the handle is made, so no lock. */
+static napi_value nk_is_view(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_handle *h;
+    napi_value v;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
+    NK_CALL(env, napi_get_boolean(env, nearkit_index_is_view(nk_peek(h)) != 0, &v));
+    return v;
 }
 
 /* ---- Handle lifetime and introspection -------------------------------------------------------- */
@@ -2805,6 +2849,9 @@ NAPI_MODULE_INIT() {
             NK_FN("create", nk_create),
             NK_FN("load", nk_load),
             NK_FN("loadBuffer", nk_load_buffer),
+            NK_FN("view", nk_view),
+            NK_FN("isView", nk_is_view),
+            NK_FN("copy", nk_copy),
             NK_FN("close", nk_close),
             NK_FN("isClosed", nk_is_closed),
             NK_FN("info", nk_info),
