@@ -293,6 +293,8 @@ export class Index {
    * viewed (`save()` renames a new file over it, which the view survives).
    */
   static view(path: PathLike, options?: ViewOptions): Index;
+  /** `Index.view` on the thread pool (worth it with `verify`, which reads the whole file). */
+  static viewAsync(path: PathLike, options?: ViewOptions): Promise<Index>;
   /** Loads an index from the bytes `toBuffer()` returns (or of an index file). */
   static fromBuffer(buffer: ArrayBufferView | ArrayBuffer): Index;
   static fromBufferAsync(buffer: ArrayBufferView | ArrayBuffer): Promise<Index>;
@@ -315,6 +317,8 @@ export class Index {
   readonly isView: boolean;
   /** A new, writable in-memory index equal to this one (a view or not), independent of it. */
   copy(): Index;
+  /** `copy()` on the thread pool; searches go on meanwhile. */
+  copyAsync(): Promise<Index>;
 
   /** A human-readable description: kind, metric, sizes, parameters. */
   describe(): string;

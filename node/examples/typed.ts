@@ -54,6 +54,7 @@ const viewOptions: ViewOptions = { verify: true };
 const viewed: Index = Index.view('vectors.nkx', viewOptions);
 const isView: boolean = viewed.isView;
 const writable: Index = view('vectors.nkx').copy();
+Index.viewAsync('vectors.nkx', { verify: false }).then((v: Index) => v.copyAsync()).then((c: Index) => c.close());
 viewed.close();
 writable.close();
 void isView;

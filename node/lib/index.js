@@ -446,6 +446,11 @@ class Index {
     return new Index(HANDLE, native.view(toPath(path), viewVerify(options)));
   }
 
+  /** Index.view on the thread pool (worth it with {verify: true}, which reads the whole file). */
+  static viewAsync(path, options) {
+    return promised(() => native.viewAsync(toPath(path), viewVerify(options)).then((h) => new Index(HANDLE, h)));
+  }
+
   static loadAsync(path) {
     return promised(() => native.loadAsync(toPath(path)).then((h) => new Index(HANDLE, h)));
   }
@@ -504,6 +509,11 @@ class Index {
   /** A new, writable in-memory index equal to this one (a view or not), independent of it. */
   copy() {
     return new Index(HANDLE, native.copy(Index.#of(this)));
+  }
+
+  /** copy() on the thread pool; searches go on meanwhile. */
+  copyAsync() {
+    return promised(() => native.copyAsync(Index.#of(this)).then((h) => new Index(HANDLE, h)));
   }
 
   get closed() {

@@ -6,7 +6,7 @@ const assert = require('node:assert/strict');
 const fs = require('fs');
 const path = require('path');
 const nk = require('..');
-const { expectError, randomVectors, tmpDir } = require('./helpers');
+const { expectError, expectRejection, randomVectors, tmpDir } = require('./helpers');
 
 const N = 400;
 const DIM = 16;
@@ -63,6 +63,29 @@ for (const kind of ['flat', 'hnsw', 'ivf_flat']) {
     loaded.close();
   });
 }
+
+test('viewAsync and copyAsync run on the thread pool with the same answers and errors', async () => {
+  const file = saved('hnsw');
+  const queries = randomVectors(20, DIM, 9);
+  const loaded = nk.Index.load(file);
+  const view = await nk.Index.viewAsync(file, { verify: true });
+  assert.equal(view.isView, true);
+  sameResult(loaded.search(queries, K), view.search(queries, K));
+  const copy = await view.copyAsync();
+  assert.equal(copy.isView, false);
+  sameResult(loaded.search(queries, K), await copy.searchAsync(queries, K));
+  copy.add(randomVectors(1, DIM, 2));
+  await expectRejection(() => view.addAsync(randomVectors(1, DIM, 2)), 'ERR_NEARKIT_STATE');
+  await expectRejection(() => nk.Index.viewAsync(path.join(dir, 'missing.nkx')), 'ERR_NEARKIT_IO');
+  const bad = path.join(dir, 'half.nkx');
+  fs.writeFileSync(bad, fs.readFileSync(file).subarray(0, 100));
+  await expectRejection(() => nk.Index.viewAsync(bad), 'ERR_NEARKIT_CORRUPT');
+  await expectRejection(() => nk.Index.viewAsync(file, { verify: 'yes' }), 'ERR_INVALID_ARG_TYPE', TypeError);
+  view.close();
+  await expectRejection(() => view.copyAsync(), 'ERR_NEARKIT_CLOSED');
+  copy.close();
+  loaded.close();
+});
 
 test('runtime parameters stay settable on a view, build parameters do not', () => {
   const view = nk.Index.view(saved('hnsw'));
