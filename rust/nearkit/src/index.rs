@@ -1105,9 +1105,10 @@ impl Index {
 
     /// Opens a read-only view of an index file: the file is mapped (shared through the page
     /// cache with every other process viewing it) and its stored vectors and ids are searched in
-    /// place instead of being read into this process's memory. Opening checks the header and
-    /// section table only, so it takes about the same time whatever the file's size;
-    /// [`view_with`](Index::view_with) can verify the whole file first.
+    /// place instead of being read into this process's memory (what a kind derives from them is
+    /// built in memory: the file format's documentation lists it per kind). Opening checks the
+    /// header and section table, not every byte; [`view_with`](Index::view_with) can verify the
+    /// whole file first.
     ///
     /// A view searches like a loaded index and its runtime parameters (`nprobe`, `ef_search`, ...)
     /// stay settable, but every write (add, remove, train, build, compact, a build parameter)

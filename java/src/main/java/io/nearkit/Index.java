@@ -429,9 +429,10 @@ public final class Index implements AutoCloseable {
     /**
      * Opens a read-only view of an index file: the file is mapped, shared through the page cache
      * with every other process viewing it, and its stored vectors and ids are searched in place
-     * instead of being read into this process's memory. Opening checks the header and section
-     * table only, so it takes about the same time whatever the file's size; {@link #view(Path,
-     * boolean)} with {@code verify = true} checks the whole file as {@link #load(Path)} does.
+     * instead of being read into this process's memory (what a kind derives from them is built
+     * in memory: the file format's documentation lists it per kind). Opening checks the header
+     * and section table, not every byte; {@link #view(Path, boolean)} with {@code verify = true}
+     * checks the whole file as {@link #load(Path)} does.
      *
      * <p>A view searches like a loaded index and its runtime parameters ({@code nprobe},
      * {@code ef_search}, ...) stay settable, but every write ({@link #add}, {@link #remove},
