@@ -1206,7 +1206,10 @@ static nearkit_status load_flat_lists(nearkit_index *ix, const nearkit_reader *r
     if (!st && !(norms = nearkit_alloc_array((size_t)stored.count, sizeof *norms))) st = nearkit_oom();
     if (!st) {
         float_norms(norms, &v->max_sqnorm, ix, (const float *)stored.vectors, stored.count);
-        st = nearkit_ivf_lists_load_by_list(&v->lists, r, stored.vectors, stored.ids, norms, stored.count);
+        /* a view's rows stay where they are, unless removed rows must be dropped (a write) */
+        bool in_place = stored.vectors_borrowed && stored.ids_borrowed && !stored.removed;
+        st = nearkit_ivf_lists_load_by_list(&v->lists, r, stored.vectors, stored.ids, &norms, stored.count,
+                                            in_place);
     }
     uint64_t dropped;
     if (!st && stored.removed) nearkit_ivf_lists_drop_ids(&v->lists, NULL, &dropped); /* see the top */
