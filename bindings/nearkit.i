@@ -1148,10 +1148,12 @@ nearkit_status nkpy_sharded_new(nkpy_sharded **out_sharded, uint32_t num_threads
 }
 
 /* Opens the collection saved in the directory `path`. */
-nearkit_status nkpy_sharded_open(nkpy_sharded **out_sharded, const char *path, uint32_t num_threads) {
+nearkit_status nkpy_sharded_open(nkpy_sharded **out_sharded, const char *path, uint32_t num_threads,
+                                 int32_t view_shards) {
     nearkit_sharded_options o;
     nearkit_sharded_options_init(&o);
     o.num_threads = num_threads;
+    o.view_shards = view_shards;
     return nearkit_sharded_open((nearkit_sharded **)out_sharded, path, &o);
 }
 

@@ -666,9 +666,13 @@ typedef struct nearkit_sharded_options {
     uint32_t struct_size; /* sizeof(nearkit_sharded_options) as the caller was compiled */
     uint32_t num_threads; /* threads of a search's fan-out when a call gives none; 0 = every
                              core. Default 0 */
+    int32_t view_shards;  /* nonzero: nearkit_sharded_open opens every shard file as a read-only
+                             view (nearkit_index_view, unverified: mapped, shared with the other
+                             processes serving the same files, writes to a shard refused with
+                             STATE). Default 0: loaded. Since 0.2 */
 } nearkit_sharded_options;
 
-#define NEARKIT_SHARDED_OPTIONS_INIT {(uint32_t)sizeof(nearkit_sharded_options), 0u}
+#define NEARKIT_SHARDED_OPTIONS_INIT {(uint32_t)sizeof(nearkit_sharded_options), 0u, 0}
 
 /* The manifest's file name inside a sharded collection's directory. */
 #define NEARKIT_SHARDED_MANIFEST "manifest.json"

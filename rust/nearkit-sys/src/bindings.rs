@@ -803,6 +803,13 @@ pub struct nearkit_sharded_options {
 core. Default 0
 ```*/
     pub num_threads: u32,
+    /**```text
+ nonzero: nearkit_sharded_open opens every shard file as a read-only
+view (nearkit_index_view, unverified: mapped, shared with the other
+processes serving the same files, writes to a shard refused with
+STATE). Default 0: loaded. Since 0.2
+```*/
+    pub view_shards: i32,
 }
 extern "C" {
     /// Sets struct_size and every default. Errors: INVALID_ARGUMENT for NULL.
