@@ -3,6 +3,7 @@
 # cross-compiled on this machine whatever its own glibc, then repaired and checked by auditwheel.
 #
 #   bash ci/portable_wheel.sh ARCH OUTDIR      ARCH: x86_64 or aarch64
+#   bash ci/portable_wheel.sh --prepare ARCH   only the tools (ci/deps-portable.sh runs this)
 #
 # - The C compiler is zig's clang (PyPI's ziglang) targeting ARCH-linux-gnu.2.17: it links against
 #   stubs of glibc 2.17, so nothing it builds can need a newer symbol version.
@@ -11,19 +12,29 @@
 #   NEARKIT_BLAS_LIBRARY / NEARKIT_BLAS_SYMBOL_PREFIX, and `auditwheel repair` copies it (and its
 #   libgfortran) into the wheel's nearkit.libs/.
 # - Leaves OUTDIR/nearkit-*-manylinux*.whl and OUTDIR/auditwheel-show.txt.
-# The tools live in a virtual environment, NEARKIT_PORTABLE_TOOLS (default: OUTDIR/../tools),
-# filled on first use. Exit status 77: a tool cannot be installed here (the reason on stderr).
+# The tools live in a virtual environment, NEARKIT_PORTABLE_TOOLS (default:
+# ~/.cache/nearkit/portable-tools), filled on first use; zig builds its glibc 2.17 stubs for ARCH
+# into its own cache on first use too. Exit status 77: a tool cannot be installed here (the
+# reason on stderr).
 set -euo pipefail
-arch=${1:?usage: ci/portable_wheel.sh x86_64|aarch64 OUTDIR}
-out=${2:?usage: ci/portable_wheel.sh x86_64|aarch64 OUTDIR}
+usage="usage: ci/portable_wheel.sh x86_64|aarch64 OUTDIR, or --prepare x86_64|aarch64"
+prepare_only=""
+if [ "${1:-}" = --prepare ]; then
+  prepare_only=1
+  shift
+fi
+arch=${1:?$usage}
 case "$arch" in
   x86_64 | aarch64) ;;
   *) echo "ci/portable_wheel.sh: unknown architecture '$arch' (x86_64 or aarch64)" >&2; exit 2 ;;
 esac
+if [ -z "$prepare_only" ]; then
+  out=${2:?$usage}
+  mkdir -p "$out"
+  out=$(cd "$out" && pwd)
+fi
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-mkdir -p "$out"
-out=$(cd "$out" && pwd)
-tools=${NEARKIT_PORTABLE_TOOLS:-$(dirname "$out")/tools}
+tools=${NEARKIT_PORTABLE_TOOLS:-${HOME:-/root}/.cache/nearkit/portable-tools}
 # The last scipy-openblas32 release built for manylinux2014 on both architectures (later ones need
 # glibc 2.27 or 2.28).
 openblas_version=0.3.31.188.0
@@ -70,14 +81,29 @@ if [ "$arch" = x86_64 ]; then
   runtime_libs=$(ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.builtins-x86_64.a 2>/dev/null | head -1)
   [ -n "$runtime_libs" ] || skip "no libclang_rt.builtins-x86_64.a (Debian package libclang-rt-14-dev)"
 fi
+# Only a foreign architecture is a cross build for CMake (for the host's, FindPython asks the
+# interpreter for the extension's suffix).
+cross=""
+[ "$arch" != "$(uname -m)" ] && cross="set(CMAKE_SYSTEM_NAME Linux)
+set(CMAKE_SYSTEM_PROCESSOR $arch)"
 cat >"$wrappers/toolchain.cmake" <<EOF
-set(CMAKE_SYSTEM_NAME Linux)
-set(CMAKE_SYSTEM_PROCESSOR $arch)
+$cross
 set(CMAKE_C_COMPILER "$wrappers/cc")
 set(CMAKE_AR "$wrappers/ar" CACHE FILEPATH "")
 set(CMAKE_RANLIB "$wrappers/ranlib" CACHE FILEPATH "")
 set(CMAKE_C_STANDARD_LIBRARIES "$runtime_libs")
 EOF
+
+if [ -n "$prepare_only" ]; then
+  # zig builds ARCH's glibc 2.17 stubs and its runtime on the first link: once, here.
+  probe=$(mktemp -d)
+  echo 'int main(void) { return 0; }' >"$probe/probe.c"
+  "$wrappers/cc" -O2 -o "$probe/probe" "$probe/probe.c" -lm -lpthread
+  "$wrappers/cc" -O2 -shared -fPIC -o "$probe/probe.so" "$probe/probe.c" -lm -lpthread
+  rm -rf "$probe"
+  echo "ci/portable_wheel.sh: the tools for $arch are ready in $tools"
+  exit 0
+fi
 
 # ---- the wheel -----------------------------------------------------------------------------------
 # Cross-compiling for aarch64: the extension's file name and the wheel's platform tag are the
