@@ -120,6 +120,7 @@ cflags=-ffp-contract=off
 # names avx512f without evex512 (the core's AVX-512 kernels); the flag alone enables no
 # instruction.
 [ "$arch" = x86_64 ] && cflags="$cflags -mevex512"
+[ "$arch" = aarch64 ] && cflags="$cflags -include $repo/cmake/portable/aarch64_compat.h"
 export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-2}
 # -ffp-contract=off: clang would otherwise fuse a*b+c into one rounding where gcc (in C11 mode,
 # the normal build) does not, and the distances would differ in their last bits.
@@ -135,7 +136,13 @@ export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-2}
   "$repo/python"
 
 # ---- auditwheel: bundle OpenBLAS, tag manylinux2014, show -----------------------------------------
+# --plat auto: the most compatible tag the wheel meets, for the wheel's own architecture (an
+# explicit --plat offers only the host's); it must come out as manylinux2014.
 rm -f "$out"/nearkit-*.whl
-PATH="$tools/bin:$PATH" LD_LIBRARY_PATH="$openblas_lib" "$tools/bin/auditwheel" repair --plat "manylinux2014_$arch" \
+PATH="$tools/bin:$PATH" LD_LIBRARY_PATH="$openblas_lib" "$tools/bin/auditwheel" repair --plat auto \
   -w "$out" "$raw"/nearkit-*.whl
+if ! ls "$out"/nearkit-*manylinux2014_"$arch"*.whl >/dev/null 2>&1; then
+  echo "ci/portable_wheel.sh: auditwheel did not tag the wheel manylinux2014_$arch:" "$out"/*.whl >&2
+  exit 1
+fi
 "$tools/bin/auditwheel" show "$out"/nearkit-*.whl | tee "$out/auditwheel-show.txt"
