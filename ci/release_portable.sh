@@ -10,6 +10,9 @@
 #    with a private package list, then `dpkg -x`, so the machine's own apt setup is untouched),
 #    numpy and pytest from aarch64 wheels (`pip download --platform`), the nearkit wheel unpacked
 #    beside them; then the golden suite and the `nearkit` program under `qemu-aarch64 -L ROOT`.
+# 3b. Bit for bit: the x86_64 wheel's `nearkit` program and the normal build's (NEARKIT_CLI,
+#    default build/nearkit: gcc, Debian's OpenBLAS) write the same index files, ids and distances
+#    for several kinds and metrics (one thread: a threaded HNSW build differs run to run anyway).
 # PYTEST-ARGS go to both pytest runs (e.g. -- -k "flat" for a shorter run).
 # Needs root for apt-get (or qemu-user and the packages already in place).
 set -euo pipefail
@@ -45,6 +48,38 @@ rm -rf "$out/venv"
 "$py" -m venv --system-site-packages "$out/venv"
 "$out/venv/bin/python" -m pip install -q --disable-pip-version-check --no-input --no-deps "$wheel_x86_64"
 (cd "$out" && "$out/venv/bin/python" -m pytest "${tests[@]}" "${pytest_args[@]}")
+
+step "3b. x86_64: the same bytes as the normal build"
+normal_cli=${NEARKIT_CLI:-$repo/build/nearkit}
+if [ -x "$normal_cli" ]; then
+  cmp_dir="$out/bitcmp"
+  rm -rf "$cmp_dir"
+  mkdir -p "$cmp_dir"
+  "$py" -m zipfile -e "$wheel_x86_64" "$cmp_dir/wheel"
+  portable_cli="$cmp_dir/wheel/nearkit/_bin/nearkit"
+  chmod +x "$portable_cli"
+  "$py" -c 'import numpy as np, sys
+r = np.random.default_rng(7)
+np.save(sys.argv[1] + "/base.npy", r.standard_normal((20000, 96)).astype(np.float32))
+np.save(sys.argv[1] + "/queries.npy", r.standard_normal((500, 96)).astype(np.float32))' "$cmp_dir"
+  for spec in flat:l2 flat:cosine flat:ip ivf_flat:l2 ivf_pq:l2 vptree:l1 hnsw:l2; do
+    kind=${spec%:*} metric=${spec#*:}
+    for side in normal portable; do
+      cli=$normal_cli
+      [ $side = portable ] && cli=$portable_cli
+      stem="$cmp_dir/$side-$kind-$metric"
+      "$cli" build --kind "$kind" --metric "$metric" --threads 1 "$cmp_dir/base.npy" "$stem.nkx" >/dev/null
+      "$cli" search --k 10 --threads 1 --out "$stem-ids.npy" --distances "$stem-distances.npy" \
+        "$stem.nkx" "$cmp_dir/queries.npy" >/dev/null
+    done
+    for part in .nkx -ids.npy -distances.npy; do
+      cmp "$cmp_dir/normal-$kind-$metric$part" "$cmp_dir/portable-$kind-$metric$part"
+    done
+    echo "same bytes: $kind $metric (index file, ids, distances)"
+  done
+else
+  echo "no normal build's program at $normal_cli (bash ci/build.sh): not compared"
+fi
 
 step "4. aarch64 under qemu-user"
 if ! command -v qemu-aarch64 >/dev/null; then
