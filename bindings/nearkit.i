@@ -861,6 +861,25 @@ nearkit_status nkpy_load_buffer(nkpy_index **out_index, const void *data, size_t
     return nkpy_install(out_index, st, index);
 }
 
+/* Opens a read-only view of a file (nearkit_index_view): its bulk stays in a shared mapping. */
+nearkit_status nkpy_view(nkpy_index **out_index, const char *path, int32_t verify) {
+    nearkit_view_options options = NEARKIT_VIEW_OPTIONS_INIT;
+    options.verify = verify;
+    nearkit_index *index = NULL;
+    nearkit_status st = nearkit_index_view(&index, path, &options);
+    return nkpy_install(out_index, st, index);
+}
+
+/* A writable in-memory copy of the index (nearkit_index_copy), a view or not. */
+nearkit_status nkpy_copy(nkpy_index **out_index, nkpy_index *h) {
+    nearkit_index *ix, *copy = NULL;
+    nearkit_status st;
+    NKPY_READ_BEGIN(h, ix);
+    st = nearkit_index_copy(&copy, ix);
+    NKPY_READ_END(h);
+    return nkpy_install(out_index, st, copy);
+}
+
 /* Frees the C index once no call is running on it; later calls fail with NKPY_ERR_CLOSED.
  * Idempotent. */
 nearkit_status nkpy_close(nkpy_index *h) {
@@ -979,6 +998,7 @@ nearkit_status nkpy_range_copy(nkpy_range *r, void *out_offsets, size_t out_offs
 #define NKPY_STAT_COUNT 5
 #define NKPY_STAT_MEMORY_BYTES 6
 #define NKPY_STAT_IS_READY 7
+#define NKPY_STAT_IS_VIEW 8
 nearkit_status nkpy_stat(uint64_t *out_value, nkpy_index *h, int32_t what) {
     nearkit_index *ix;
     uint64_t v = 0;
@@ -993,6 +1013,7 @@ nearkit_status nkpy_stat(uint64_t *out_value, nkpy_index *h, int32_t what) {
     case NKPY_STAT_COUNT: v = nearkit_index_count(ix); break;
     case NKPY_STAT_MEMORY_BYTES: v = nearkit_index_memory_bytes(ix); break;
     case NKPY_STAT_IS_READY: v = nearkit_index_is_ready(ix) ? 1u : 0u; break;
+    case NKPY_STAT_IS_VIEW: v = nearkit_index_is_view(ix) ? 1u : 0u; break;
     default: st = nkpy_fail("unknown statistic %d", (int)what); break;
     }
     NKPY_READ_END(h);
@@ -1127,25 +1148,23 @@ nearkit_status nkpy_sharded_new(nkpy_sharded **out_sharded, uint32_t num_threads
 }
 
 /* Opens the collection saved in the directory `path`. */
-nearkit_status nkpy_sharded_open(nkpy_sharded **out_sharded, const char *path, uint32_t num_threads) {
+nearkit_status nkpy_sharded_open(nkpy_sharded **out_sharded, const char *path, uint32_t num_threads,
+                                 int32_t view_shards) {
     nearkit_sharded_options o;
     nearkit_sharded_options_init(&o);
     o.num_threads = num_threads;
+    o.view_shards = view_shards;
     return nearkit_sharded_open((nearkit_sharded **)out_sharded, path, &o);
 }
 
-/* Appends a copy of the index (through its serialised form: the collection owns its shards, the
- * Python index stays the caller's). */
+/* Appends a copy of the index (the collection owns its shards, the Python index stays the
+ * caller's). */
 nearkit_status nkpy_sharded_add_copy(nkpy_sharded *s, nkpy_index *h) {
     nearkit_index *ix, *copy = NULL;
-    void *data = NULL;
-    size_t size = 0;
     nearkit_status st;
     NKPY_READ_BEGIN(h, ix);
-    st = nearkit_index_save_to_buffer(&data, &size, ix);
+    st = nearkit_index_copy(&copy, ix);
     NKPY_READ_END(h);
-    if (st == NEARKIT_OK) st = nearkit_index_load_from_buffer(&copy, data, size);
-    nearkit_buffer_free(data);
     if (st == NEARKIT_OK) st = nearkit_sharded_add_shard((nearkit_sharded *)s, copy);
     if (st != NEARKIT_OK) nearkit_index_free(copy);
     return st;

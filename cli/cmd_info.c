@@ -1,5 +1,6 @@
 /* nearkit info: what an index file holds. */
 #define _POSIX_C_SOURCE 200809L
+#define NEARKIT_EXPERIMENTAL /* nearkit_index_is_view */
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -8,10 +9,16 @@
 #include "common.h"
 
 static const char usage[] =
-    "usage: nearkit info INDEX.nkx\n"
+    "usage: nearkit info [--load | --no-verify] INDEX.nkx\n"
     "\n"
-    "Loads an index file and prints its kind, metric, dimension, number of vectors, memory,\n"
-    "named parameters (with their current values) and the library's description of it.\n";
+    "Opens an index file and prints its kind, metric, dimension, number of vectors, memory,\n"
+    "named parameters (with their current values) and the library's description of it.\n"
+    "\n"
+    "  --load       read the whole file into memory instead of viewing it (the default: a\n"
+    "               read-only mapping, its checksum checked; the memory line shows only the\n"
+    "               heap the view owns)\n"
+    "  --no-verify  view without reading the whole file for its checksum: opening costs the\n"
+    "               same for any size, and a damaged vector goes unnoticed\n";
 
 static void print_params(const nearkit_index *index) {
     size_t count = nearkit_index_param_count(index);
@@ -52,21 +59,20 @@ int cmd_info(int argc, char **argv) {
     }
     const char *pos[1];
     size_t npos = 0;
-    if (cli_parse_options(argc, argv, NULL, 0, pos, 1, &npos)) return CLI_EXIT_USAGE;
+    int load = 0, no_verify = 0;
+    cli_open_mode mode;
+    const cli_option options[] = {{"load", NULL, &load}, {"no-verify", NULL, &no_verify}};
+    if (cli_parse_options(argc, argv, options, 2, pos, 1, &npos) ||
+        cli_open_mode_of(&mode, load, no_verify))
+        return CLI_EXIT_USAGE;
     if (npos != 1) {
         cli_error("info needs INDEX.nkx (see 'nearkit info --help')");
         return CLI_EXIT_USAGE;
     }
     nearkit_index *index = NULL;
-    nearkit_status st = nearkit_index_load(&index, pos[0]);
-    if (st != NEARKIT_OK) {
-        cli_lib_error(st, "cannot load the index%s%s",
-                      strstr(nearkit_last_error_message(), pos[0]) ? "" : " ",
-                      strstr(nearkit_last_error_message(), pos[0]) ? "" : pos[0]);
-        return CLI_EXIT_FAILURE;
-    }
+    if (cli_open_index(&index, pos[0], mode) != 0) return CLI_EXIT_FAILURE;
     char *description = NULL;
-    st = nearkit_index_describe(&description, index);
+    nearkit_status st = nearkit_index_describe(&description, index);
     if (st != NEARKIT_OK) {
         cli_lib_error(st, "cannot describe the index %s", pos[0]);
         nearkit_index_free(index);
@@ -89,6 +95,7 @@ int cmd_info(int argc, char **argv) {
     printf("memory      %s\n",
            cli_format_bytes(mem, sizeof mem, nearkit_index_memory_bytes(index)));
     printf("ready       %s\n", nearkit_index_is_ready(index) ? "yes" : "no");
+    printf("opened as   %s\n", nearkit_index_is_view(index) ? "read-only view (mapped)" : "loaded");
     print_params(index);
     printf("description:\n");
     print_indented(description);

@@ -16,7 +16,8 @@
 
 static const char usage[] =
     "usage: nearkit search [--k K | --radius R] [--threads T] [--params P] [--out FILE]\n"
-    "                      [--distances FILE] [--filter-ids FILE] INDEX.nkx QUERIES\n"
+    "                      [--distances FILE] [--filter-ids FILE] [--load | --no-verify]\n"
+    "                      INDEX.nkx QUERIES\n"
     "\n"
     "Searches the index for every query vector: the K nearest neighbours (default K = 10), or\n"
     "with --radius every vector at distance <= R. Prints one line per query, nearest first:\n"
@@ -35,7 +36,12 @@ static const char usage[] =
     "                    .npy (int64, k-NN only) or .txt (the printed form)\n"
     "  --distances FILE  also write the distances: .fvecs or .npy (float32, k-NN only)\n"
     "  --filter-ids FILE search only the vectors whose ids FILE lists: decimal ids separated\n"
-    "                    by white space (one a line, or several); unknown ids are ignored\n";
+    "                    by white space (one a line, or several); unknown ids are ignored\n"
+    "  --load            read the whole index file into memory first; by default it is opened\n"
+    "                    as a read-only view (mapped, shared with other processes viewing it,\n"
+    "                    its checksum checked)\n"
+    "  --no-verify       view without reading the whole file for its checksum: opening costs\n"
+    "                    the same for any size, and a damaged vector goes unnoticed\n";
 
 typedef struct search_job {
     const nearkit_index *index;
@@ -143,6 +149,7 @@ static int run_range(search_job *job, float radius) {
 
 typedef struct search_args {
     const char *k, *radius, *threads, *out, *distances, *params, *filter_ids;
+    int load, no_verify; /* how the index file is opened (cli_open_mode) */
 } search_args;
 
 /* Parses the command line into settings; returns 0 or -1 (error printed). */
@@ -151,7 +158,8 @@ static int parse_args(int argc, char **argv, search_args *a, const char **pos, u
     const cli_option options[] = {
         {"k", &a->k, NULL},     {"radius", &a->radius, NULL},       {"threads", &a->threads, NULL},
         {"out", &a->out, NULL}, {"distances", &a->distances, NULL}, {"params", &a->params, NULL},
-        {"filter-ids", &a->filter_ids, NULL},
+        {"filter-ids", &a->filter_ids, NULL}, {"load", NULL, &a->load},
+        {"no-verify", NULL, &a->no_verify},
     };
     size_t npos = 0;
     if (cli_parse_options(argc, argv, options, sizeof options / sizeof options[0], pos, 2, &npos))
@@ -169,7 +177,7 @@ int cmd_search(int argc, char **argv) {
         fputs(cli_formats_help, stdout);
         return CLI_EXIT_OK;
     }
-    search_args a = {NULL, NULL, "0", NULL, NULL, NULL, NULL};
+    search_args a = {NULL, NULL, "0", NULL, NULL, NULL, NULL, 0, 0};
     const char *pos[2];
     uint64_t k = 0;
     float radius = 0.0f;
@@ -177,13 +185,9 @@ int cmd_search(int argc, char **argv) {
     if (parse_args(argc, argv, &a, pos, &k, &radius, &threads) != 0) return CLI_EXIT_USAGE;
 
     nearkit_index *index = NULL;
-    nearkit_status st = nearkit_index_load(&index, pos[0]);
-    if (st != NEARKIT_OK) {
-        cli_lib_error(st, "cannot load the index%s%s",
-                      strstr(nearkit_last_error_message(), pos[0]) ? "" : " ",
-                      strstr(nearkit_last_error_message(), pos[0]) ? "" : pos[0]);
-        return CLI_EXIT_FAILURE;
-    }
+    cli_open_mode mode;
+    if (cli_open_mode_of(&mode, a.load, a.no_verify) != 0) return CLI_EXIT_USAGE;
+    if (cli_open_index(&index, pos[0], mode) != 0) return CLI_EXIT_FAILURE;
     int rc = CLI_EXIT_FAILURE;
     cli_vectors queries = {0};
     search_job job;

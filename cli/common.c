@@ -1,4 +1,5 @@
 #define _POSIX_C_SOURCE 200809L
+#define NEARKIT_EXPERIMENTAL /* nearkit_index_view */
 #include "common.h"
 
 #include <ctype.h>
@@ -283,5 +284,26 @@ int cli_has_extension(const char *path, const char *ext) {
 int cli_mul_size(size_t *out, uint64_t a, uint64_t b) {
     if (a != 0 && b > (uint64_t)SIZE_MAX / a) return -1;
     *out = (size_t)(a * b);
+    return 0;
+}
+
+int cli_open_index(nearkit_index **out, const char *path, cli_open_mode mode) {
+    *out = NULL;
+    nearkit_view_options options = NEARKIT_VIEW_OPTIONS_INIT;
+    options.verify = mode == CLI_OPEN_VIEW_VERIFIED;
+    nearkit_status st = mode == CLI_OPEN_LOAD ? nearkit_index_load(out, path)
+                                              : nearkit_index_view(out, path, &options);
+    if (st == NEARKIT_ERR_UNSUPPORTED && mode != CLI_OPEN_LOAD) /* a format 1 file */
+        st = nearkit_index_load(out, path);
+    if (st == NEARKIT_OK) return 0;
+    const char *message = nearkit_last_error_message();
+    cli_lib_error(st, "cannot open the index%s%s", strstr(message, path) ? "" : " ",
+                  strstr(message, path) ? "" : path);
+    return -1;
+}
+
+int cli_open_mode_of(cli_open_mode *mode, int load, int no_verify) {
+    if (load && no_verify) return cli_error("give either --load or --no-verify, not both");
+    *mode = load ? CLI_OPEN_LOAD : no_verify ? CLI_OPEN_VIEW : CLI_OPEN_VIEW_VERIFIED;
     return 0;
 }

@@ -61,6 +61,20 @@ void cli_metric_list(char *buf, size_t size, uint32_t mask, const char *sep);
 /* Fills `info` for a kind value. Returns 0, or -1 (no error printed) when not compiled in. */
 int cli_kind_info(nearkit_kind_info *info, nearkit_kind kind);
 
+/* How a command opens an index file it only reads. */
+typedef enum cli_open_mode {
+    CLI_OPEN_VIEW_VERIFIED, /* default: a read-only view (mapped, nothing copied into the heap),
+                               its checksum and values checked once, so a damaged file is refused */
+    CLI_OPEN_VIEW,          /* --no-verify: a view that checks only the framing (O(sections)) */
+    CLI_OPEN_LOAD,          /* --load: the whole file read into memory */
+} cli_open_mode;
+
+/* Opens an index file for reading in `mode`; a format 1 file that cannot be viewed is loaded.
+ * Returns 0, or -1 after printing an error. */
+int cli_open_index(nearkit_index **out, const char *path, cli_open_mode mode);
+/* The mode the flags --load and --no-verify ask for; -1 (error printed) for both. */
+int cli_open_mode_of(cli_open_mode *mode, int load, int no_verify);
+
 /* Applies "name=value" pairs separated by commas or spaces with nearkit_index_set_param.
  * Returns 0, or -1 after printing an error. */
 int cli_apply_params(nearkit_index *index, const char *params);

@@ -666,9 +666,13 @@ typedef struct nearkit_sharded_options {
     uint32_t struct_size; /* sizeof(nearkit_sharded_options) as the caller was compiled */
     uint32_t num_threads; /* threads of a search's fan-out when a call gives none; 0 = every
                              core. Default 0 */
+    int32_t view_shards;  /* nonzero: nearkit_sharded_open opens every shard file as a read-only
+                             view (nearkit_index_view, unverified: mapped, shared with the other
+                             processes serving the same files, writes to a shard refused with
+                             STATE). Default 0: loaded. Since 0.2 */
 } nearkit_sharded_options;
 
-#define NEARKIT_SHARDED_OPTIONS_INIT {(uint32_t)sizeof(nearkit_sharded_options), 0u}
+#define NEARKIT_SHARDED_OPTIONS_INIT {(uint32_t)sizeof(nearkit_sharded_options), 0u, 0}
 
 /* The manifest's file name inside a sharded collection's directory. */
 #define NEARKIT_SHARDED_MANIFEST "manifest.json"
@@ -750,6 +754,51 @@ NEARKIT_API nearkit_status nearkit_sharded_manifest_shard_count(uint64_t *count,
  * Errors as nearkit_sharded_open's, and INVALID_ARGUMENT for i out of range. */
 NEARKIT_API nearkit_status nearkit_sharded_open_shard(nearkit_index **out, const char *dir,
                                                       uint64_t i);
+
+/* ---- Read-only views of saved files ------------------------------------------------------------- */
+
+/* How nearkit_index_view opens a file. Initialise with nearkit_view_options_init() (or
+ * NEARKIT_VIEW_OPTIONS_INIT) and change fields; fields are only ever appended and the library reads
+ * only the first struct_size bytes. */
+typedef struct nearkit_view_options {
+    uint32_t struct_size; /* sizeof(nearkit_view_options) as the caller was compiled */
+    int32_t verify;       /* nonzero: check the file's CRC over the whole mapping and every stored
+                             value, as a load does (reads every page: O(data)). Default 0: the
+                             header and section table only, every length bounded by the file, and
+                             what keeps reads in bounds (graph links, tree nodes) */
+} nearkit_view_options;
+
+#define NEARKIT_VIEW_OPTIONS_INIT {(uint32_t)sizeof(nearkit_view_options), 0}
+
+/* Sets struct_size and every default. Errors: INVALID_ARGUMENT for NULL. */
+NEARKIT_API nearkit_status nearkit_view_options_init(nearkit_view_options *options);
+
+/* Opens the index file at `path` read-only without copying its bulk: the file is mapped (shared
+ * with every other process viewing it, through the page cache) and the stored vectors and ids are
+ * used in place; what a kind derives or keeps in its own layout is built in the index's heap
+ * (docs/format.md, "Views", lists it per kind). The mapping lives until nearkit_index_free; the
+ * file must not be truncated or rewritten in place meanwhile (nearkit_index_save replaces a file
+ * by renaming, which a view survives: it keeps the old file). The view searches like a loaded
+ * index; every write (add, remove, train, build, compact, setting a build parameter) gives
+ * STATE, while runtime parameters (nprobe, ef_search, search_k, num_threads) stay settable.
+ * nearkit_index_memory_bytes counts only the heap the view owns. opts NULL: the defaults.
+ * Errors: INVALID_ARGUMENT (NULL, struct_size too small), IO (cannot open or map, not a regular
+ * file), CORRUPT (as nearkit_index_load, and a section table that does not fit the file),
+ * UNSUPPORTED (a newer format version; a format version 1 file whose layout cannot be used in
+ * place: the message says to re-save it), OUT_OF_MEMORY. */
+NEARKIT_API nearkit_status nearkit_index_view(nearkit_index **out, const char *path,
+                                              const nearkit_view_options *opts);
+/* The same over `size` bytes of a saved file that the caller keeps alive and unchanged until
+ * nearkit_index_free (e.g. its own mapping). `data` must be 64-byte aligned (UNSUPPORTED
+ * otherwise). Errors: as nearkit_index_view, without IO. */
+NEARKIT_API nearkit_status nearkit_index_view_buffer(nearkit_index **out, const void *data, size_t size,
+                                                     const nearkit_view_options *opts);
+/* 1 when the index is a view (nearkit_index_view, nearkit_index_view_buffer), 0 otherwise or
+ * for NULL. */
+NEARKIT_API int32_t nearkit_index_is_view(const nearkit_index *index);
+/* A new, writable in-memory index equal to `index` (a view or not): same kind, parameters,
+ * vectors, ids and answers. Errors: INVALID_ARGUMENT (NULL), OUT_OF_MEMORY. */
+NEARKIT_API nearkit_status nearkit_index_copy(nearkit_index **out, const nearkit_index *index);
 
 #endif /* NEARKIT_EXPERIMENTAL */
 

@@ -261,6 +261,16 @@ export interface NearkitError extends Error {
   code: string;
 }
 
+/** Options of `Index.view`. */
+export interface ViewOptions {
+  /**
+   * Check the file's checksum over every byte and every stored value, as a load does (reads the
+   * whole file once). Default false: the header and section table only, every length bounded by
+   * the file.
+   */
+  verify?: boolean;
+}
+
 /**
  * A nearest-neighbour index. Synchronous methods run on the calling thread; the `...Async`
  * methods run on the libuv thread pool and return Promises. Searches run concurrently with each
@@ -274,6 +284,17 @@ export class Index {
   /** Loads an index file (written by any nearkit package or the CLI). */
   static load(path: PathLike): Index;
   static loadAsync(path: PathLike): Promise<Index>;
+  /**
+   * Opens a read-only view of an index file: the file is mapped (shared through the page cache
+   * with every process viewing it) and searched in place instead of read into memory. Opening
+   * reads the header and section table only, unless `verify`. Writes (add, remove, train, build,
+   * compact, a build parameter) throw `ERR_NEARKIT_STATE`; runtime parameters stay settable;
+   * `copy()` gives a writable index. Do not truncate or rewrite the file in place while it is
+   * viewed (`save()` renames a new file over it, which the view survives).
+   */
+  static view(path: PathLike, options?: ViewOptions): Index;
+  /** `Index.view` on the thread pool (worth it with `verify`, which reads the whole file). */
+  static viewAsync(path: PathLike, options?: ViewOptions): Promise<Index>;
   /** Loads an index from the bytes `toBuffer()` returns (or of an index file). */
   static fromBuffer(buffer: ArrayBufferView | ArrayBuffer): Index;
   static fromBufferAsync(buffer: ArrayBufferView | ArrayBuffer): Promise<Index>;
@@ -292,6 +313,12 @@ export class Index {
   /** The index can be searched (trained and built as its kind needs). */
   readonly isReady: boolean;
   readonly closed: boolean;
+  /** This index is a read-only view of a file (`Index.view`). */
+  readonly isView: boolean;
+  /** A new, writable in-memory index equal to this one (a view or not), independent of it. */
+  copy(): Index;
+  /** `copy()` on the thread pool; searches go on meanwhile. */
+  copyAsync(): Promise<Index>;
 
   /** A human-readable description: kind, metric, sizes, parameters. */
   describe(): string;
@@ -466,6 +493,9 @@ export class ShardedIndex {
 }
 
 /** Every index kind compiled into the library. */
+/** `Index.view(path, options)`: a read-only view of an index file. */
+export function view(path: PathLike, options?: ViewOptions): Index;
+
 export function kinds(): KindInfo[];
 /** Every metric name the library knows. */
 export function metrics(): MetricName[];

@@ -16,6 +16,8 @@
 #   python_dask     nearkit.dask on a distributed.LocalCluster of two workers (python/tests/test_dask.py)
 #   python_sdist    the sdist (python/ctest_sdist.cmake): self-contained, it builds a working
 #                   wheel unpacked outside the repository.
+#   python_portable_glibc217  the portable x86-64 manylinux2014 wheel (ci/check_portable.sh):
+#                   readelf finds no GLIBC_ version newer than 2.17 in any native it ships.
 #
 # NEARKIT_PYTHON (CMake or environment variable) picks the interpreter; default: python3 on PATH.
 
@@ -76,6 +78,19 @@ add_test(NAME python_pytest
          WORKING_DIRECTORY "${NEARKIT_BINARY_DIR}")
 set_tests_properties(python_pytest PROPERTIES LABELS python FIXTURES_REQUIRED nearkit_python_venv
                      TIMEOUT 1800)
+
+# python_portable_glibc217: the portable x86-64 wheel (ci/portable_wheel.sh: zig cc for glibc 2.17,
+# scipy-openblas32's manylinux2014 OpenBLAS, auditwheel repair), readelf on every native it ships
+# (no GLIBC_ version newer than 2.17; the normal build's program must be rejected), and a search
+# in a venv. Skips (77) with the reason where the tools cannot be installed.
+if(TARGET nearkit_cli AND NOT WIN32)
+  add_test(NAME python_portable_glibc217
+           COMMAND bash "${NEARKIT_SOURCE_DIR}/ci/check_portable.sh"
+                   "${NEARKIT_BINARY_DIR}/portable" "$<TARGET_FILE:nearkit_cli>")
+  set_tests_properties(python_portable_glibc217 PROPERTIES LABELS "python;portable"
+                       ENVIRONMENT "NEARKIT_PYTHON=${NEARKIT_PYTHON}"
+                       SKIP_RETURN_CODE 77 TIMEOUT 600)
+endif()
 
 # A sh wrapper only to skip (77) with a reason where the X server is missing.
 add_test(NAME python_demo_desktop

@@ -155,21 +155,27 @@ static inline uint32_t bt_crc32(const uint8_t *p, size_t n) {
 #define BT_TAG(s) ((uint32_t)(uint8_t)(s)[0] | (uint32_t)(uint8_t)(s)[1] << 8 | \
                    (uint32_t)(uint8_t)(s)[2] << 16 | (uint32_t)(uint8_t)(s)[3] << 24)
 
-/* The body of section `tag` of a saved image (docs/format.md), or NULL when it is missing. */
-static inline const uint8_t *bt_section(const uint8_t *image, const char *tag) {
-    uint32_t header, n_sections;
+/* A pointer to section `tag`'s body inside an image, with its length; NULL when missing. */
+static inline const uint8_t *bt_find_section(uint64_t *len, const uint8_t *image, const char *tag) {
+    uint32_t header, n_sections, want = BT_TAG(tag);
     memcpy(&header, image + 12, 4);
     memcpy(&n_sections, image + 16 + 36, 4);
     size_t at = 16 + header;
     for (uint32_t i = 0; i < n_sections; i++) {
-        uint32_t t;
-        uint64_t len;
+        uint32_t t, pad;
         memcpy(&t, image + at, 4);
-        memcpy(&len, image + at + 8, 8);
-        if (t == BT_TAG(tag)) return image + at + 16;
-        at += 16 + len;
+        memcpy(&pad, image + at + 4, 4); /* format 2: zero bytes before the body */
+        memcpy(len, image + at + 8, 8);
+        if (t == want) return image + at + 16 + pad;
+        at += 16 + pad + *len;
     }
     return NULL;
+}
+
+/* The body of section `tag` of a saved image (docs/format.md), or NULL when it is missing. */
+static inline const uint8_t *bt_section(const uint8_t *image, const char *tag) {
+    uint64_t len;
+    return bt_find_section(&len, image, tag);
 }
 
 /* A copy of a saved image (docs/format.md) with section `tag` replaced by `body` (size bytes),
@@ -188,23 +194,29 @@ static inline uint8_t *bt_edit_section(size_t *out_size, const uint8_t *image, s
     for (uint32_t i = 0; i < n_sections; i++) {
         uint32_t t;
         uint64_t len;
+        uint32_t pad;
         memcpy(&t, image + at, 4);
+        memcpy(&pad, image + at + 4, 4); /* format 2: zero bytes before the body */
         memcpy(&len, image + at + 8, 8);
         if (t == want) {
             found = 1;
             if (body) {
-                memcpy(out + w, image + at, 8);
+                memcpy(out + w, image + at, 4);
+                memset(out + w + 4, 0, 4); /* written unpadded: loading needs no alignment */
                 memcpy(out + w + 8, &body_size, 8);
                 if (body_size) memcpy(out + w + 16, body, body_size);
                 w += 16 + body_size;
                 written++;
             }
         } else {
-            memcpy(out + w, image + at, 16 + len);
+            memcpy(out + w, image + at, 4);
+            memset(out + w + 4, 0, 4);
+            memcpy(out + w + 8, &len, 8);
+            memcpy(out + w + 16, image + at + 16 + pad, len);
             w += 16 + len;
             written++;
         }
-        at += 16 + len;
+        at += 16 + pad + len;
     }
     memcpy(out + 16 + 36, &written, 4);
     uint32_t crc = bt_crc32(out + 8, w - 8);
@@ -217,21 +229,6 @@ static inline uint8_t *bt_edit_section(size_t *out_size, const uint8_t *image, s
     return out;
 }
 
-/* A pointer to section `tag`'s body inside an image, with its length; NULL when missing. */
-static inline const uint8_t *bt_find_section(uint64_t *len, const uint8_t *image, const char *tag) {
-    uint32_t header, n_sections, want = BT_TAG(tag);
-    memcpy(&header, image + 12, 4);
-    memcpy(&n_sections, image + 16 + 36, 4);
-    size_t at = 16 + header;
-    for (uint32_t i = 0; i < n_sections; i++) {
-        uint32_t t;
-        memcpy(&t, image + at, 4);
-        memcpy(len, image + at + 8, 8);
-        if (t == want) return image + at + 16;
-        at += 16 + *len;
-    }
-    return NULL;
-}
 
 /* Loads an edited image and returns the status (freeing any index). */
 static inline nearkit_status bt_load_status(const uint8_t *image, size_t size) {

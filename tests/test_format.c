@@ -139,7 +139,7 @@ static void test_damage(void) {
     /* a newer format version is refused as such, even with a valid checksum */
     uint8_t *newer = malloc(size);
     memcpy(newer, image, size);
-    newer[8] = 2;
+    newer[8] = 3;
     uint32_t crc = crc32_ieee(newer + 8, size - 12);
     memcpy(newer + size - 4, &crc, 4);
     nearkit_index *out = NULL;
@@ -171,7 +171,9 @@ static void test_damage(void) {
 /* ---- an editable image: the fixed header, then sections ---------------------------------------- */
 
 typedef struct section {
-    uint32_t tag, reserved;
+    uint32_t tag;
+    uint32_t pad;     /* bytes between the section's head and its body (format 1: 0, "reserved") */
+    uint8_t pad_fill; /* what the emitter writes there (the format says 0) */
     uint8_t *body;
     uint64_t size;
 } section;
@@ -189,11 +191,13 @@ static void image_parse(image *im, const uint8_t *p, size_t size) {
     for (uint32_t i = 0; i < im->n && i < 16; i++) {
         section *s = &im->s[i];
         memcpy(&s->tag, at, 4);
-        memcpy(&s->reserved, at + 4, 4);
+        memcpy(&s->pad, at + 4, 4);
         memcpy(&s->size, at + 8, 8);
         s->body = malloc(s->size + 16);
-        memcpy(s->body, at + 16, s->size);
-        at += 16 + s->size;
+        memcpy(s->body, at + 16 + s->pad, s->size);
+        at += 16 + s->pad + s->size;
+        s->pad = 0; /* edited sections move: image_emit writes them unpadded, which loads */
+        s->pad_fill = 0;
     }
     CHECK((size_t)(at - p) == size - 4);
 }
@@ -201,16 +205,17 @@ static void image_parse(image *im, const uint8_t *p, size_t size) {
 /* Writes the image back with a valid checksum; the caller frees the result. */
 static uint8_t *image_emit(size_t *size, const image *im) {
     size_t total = 56 + 4;
-    for (uint32_t i = 0; i < im->n; i++) total += 16 + im->s[i].size;
+    for (uint32_t i = 0; i < im->n; i++) total += 16 + im->s[i].pad + im->s[i].size;
     uint8_t *out = malloc(total), *at = out + 56;
     memcpy(out, im->head, 56);
     memcpy(out + 52, &im->n, 4);
     for (uint32_t i = 0; i < im->n; i++) {
         memcpy(at, &im->s[i].tag, 4);
-        memcpy(at + 4, &im->s[i].reserved, 4);
+        memcpy(at + 4, &im->s[i].pad, 4);
         memcpy(at + 8, &im->s[i].size, 8);
-        memcpy(at + 16, im->s[i].body, im->s[i].size);
-        at += 16 + im->s[i].size;
+        memset(at + 16, im->s[i].pad_fill, im->s[i].pad);
+        memcpy(at + 16 + im->s[i].pad, im->s[i].body, im->s[i].size);
+        at += 16 + im->s[i].pad + im->s[i].size;
     }
     uint32_t crc = crc32_ieee(out + 8, total - 12);
     memcpy(at, &crc, 4);
@@ -246,7 +251,7 @@ static nearkit_status load_image(const image *im) {
     return st;
 }
 
-/* ---- defect 13: what format 1 never holds ------------------------------------------------------- */
+/* ---- defect 13: what the format never holds ------------------------------------------------------ */
 
 static void test_strict_framing(void) {
     nearkit_index *ix = ivf_index();
@@ -256,10 +261,25 @@ static void test_strict_framing(void) {
 
     section *vecs = image_find(&im, "VECS");
     CHECK(vecs != NULL);
-    vecs->reserved = 1;
+    /* format 2: up to 63 zero bytes may sit between a section's head and its body */
+    vecs->pad = 63;
+    CHECK_STATUS(load_image(&im), NEARKIT_OK);
+    vecs->pad_fill = 1; /* padding that is not zero */
+    CHECK_STATUS(load_image(&im), NEARKIT_ERR_CORRUPT);
+    CHECK(strstr(nearkit_last_error_message(), "padding") != NULL);
+    vecs->pad_fill = 0;
+    vecs->pad = 64; /* more than alignment ever needs */
+    CHECK_STATUS(load_image(&im), NEARKIT_ERR_CORRUPT);
+    CHECK(strstr(nearkit_last_error_message(), "padding") != NULL);
+    /* format 1 packed its sections: the same field was reserved, always 0 */
+    im.head[8] = 1;
+    vecs->pad = 0;
+    CHECK_STATUS(load_image(&im), NEARKIT_OK);
+    vecs->pad = 1;
     CHECK_STATUS(load_image(&im), NEARKIT_ERR_CORRUPT);
     CHECK(strstr(nearkit_last_error_message(), "reserved") != NULL);
-    vecs->reserved = 0;
+    vecs->pad = 0;
+    im.head[8] = 2;
 
     /* the same section twice (the second copy would win or lose silently) */
     im.s[im.n] = im.s[0];

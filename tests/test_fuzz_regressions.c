@@ -11,7 +11,7 @@
 #include "check.h"
 #include "fuzz/fuzz_crc.h"
 
-/* The body of the section `tag` in a saved image (format v1, docs/format.md), or NULL. */
+/* The body of the section `tag` in a saved image (docs/format.md), or NULL. */
 static uint8_t *find_section(uint8_t *image, size_t size, const char tag[4]) {
     uint32_t header_bytes, sections;
     memcpy(&header_bytes, image + 12, 4);
@@ -19,9 +19,11 @@ static uint8_t *find_section(uint8_t *image, size_t size, const char tag[4]) {
     size_t at = 16 + header_bytes;
     for (uint32_t i = 0; i < sections && at + 16 <= size; i++) {
         uint64_t length;
+        uint32_t pad; /* format 2: zero bytes before the body */
+        memcpy(&pad, image + at + 4, 4);
         memcpy(&length, image + at + 8, 8);
-        if (memcmp(image + at, tag, 4) == 0) return image + at + 16;
-        at += 16 + (size_t)length;
+        if (memcmp(image + at, tag, 4) == 0) return image + at + 16 + pad;
+        at += 16 + pad + (size_t)length;
     }
     return NULL;
 }

@@ -4,8 +4,11 @@
  * --write` saves the current version's files that do not exist yet (run it once per new format
  * version or new kind and commit what it writes; a committed file is never rewritten). Exact kinds
  * are saved with their defaults; each approximate entry of the manifest with its exact_params,
- * which the file keeps (lists probed, ef_search, refine), so the loaded index answers exactly. */
+ * which the file keeps (lists probed, ef_search, refine), so the loaded index answers exactly.
+ * Every file is also opened as a read-only view, which answers the same; a format 1 file may
+ * instead be refused with UNSUPPORTED (its sections were not aligned for use in place). */
 #define _POSIX_C_SOURCE 200809L
+#define NEARKIT_EXPERIMENTAL /* nearkit_index_view */
 #include "nearkit.h"
 
 #include <dirent.h>
@@ -18,7 +21,7 @@
 #include "check.h"
 #include "golden_util.h"
 
-#define CURRENT_FORMAT 1
+#define CURRENT_FORMAT 2
 /* The cases whose data the saved files hold: plain float, normalised (cosine), ties, binary. */
 static const char *const saved_cases[] = {"clustered_d16-l2-k10", "uniform_d16-cosine-k10",
                                           "duplicates_d4-l1-k10", "binary256-hamming-k10"};
@@ -85,20 +88,10 @@ static const char *kind_of_name(const golden_manifest *m, const char *name) {
     return name;
 }
 
-/* Loads one saved file and compares its k-NN and range answers with the case's expectations. */
-static void check_file(const golden_manifest *m, const char *dir, const char *file) {
-    int version;
-    char kind[64], case_name[256];
-    if (sscanf(file, "v%d-%63[^-]-%255[^.].nkx", &version, kind, case_name) != 3) return;
-    const golden_case *gc = find_case(m, case_name);
-    CHECK(gc != NULL);
-    if (!gc) return;
-    char path[4096], err[512];
-    snprintf(path, sizeof path, "%s/%s", dir, file);
-    nearkit_index *ix = NULL;
-    CHECK_STATUS(nearkit_index_load(&ix, path), NEARKIT_OK);
-    if (!ix) return;
-    CHECK(strcmp(nearkit_kind_name(nearkit_index_kind(ix)), kind_of_name(m, kind)) == 0);
+/* Compares an opened file's k-NN and range answers with the case's expectations. */
+static void check_answers(const golden_manifest *m, const golden_case *gc, const nearkit_index *ix,
+                          const char *file) {
+    char err[512];
     const golden_dataset *ds = &m->datasets[gc->dataset];
     golden_expected ex;
     CHECK(golden_expected_load(&ex, m, gc, err, sizeof err));
@@ -137,7 +130,29 @@ static void check_file(const golden_manifest *m, const char *dir, const char *fi
     nearkit_range_result_free(r);
     free(ids), free(dist), free(dd);
     golden_expected_free(&ex);
+}
+
+/* Loads one saved file, and views it, and checks the answers of both. */
+static void check_file(const golden_manifest *m, const char *dir, const char *file) {
+    int version;
+    char kind[64], case_name[256];
+    if (sscanf(file, "v%d-%63[^-]-%255[^.].nkx", &version, kind, case_name) != 3) return;
+    const golden_case *gc = find_case(m, case_name);
+    CHECK(gc != NULL);
+    if (!gc) return;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    nearkit_index *ix = NULL, *view = NULL;
+    CHECK_STATUS(nearkit_index_load(&ix, path), NEARKIT_OK);
+    if (!ix) return;
+    CHECK(strcmp(nearkit_kind_name(nearkit_index_kind(ix)), kind_of_name(m, kind)) == 0);
+    check_answers(m, gc, ix, file);
     nearkit_index_free(ix);
+    nearkit_status st = nearkit_index_view(&view, path, NULL);
+    if (st != NEARKIT_OK) fprintf(stderr, "%s: view: %s\n", file, nearkit_last_error_message());
+    CHECK(st == NEARKIT_OK || (version == 1 && st == NEARKIT_ERR_UNSUPPORTED));
+    if (view) check_answers(m, gc, view, file);
+    nearkit_index_free(view);
 }
 
 int main(int argc, char **argv) {

@@ -8,6 +8,7 @@
 #define NEARKIT_EXPERIMENTAL
 #include "nearkit.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,20 @@ static void test_golden_case(const golden_manifest *gm, const golden_case *c) {
         CHECK(nearkit_sharded_dimension(back) == d->dimension && nearkit_sharded_metric(back) == c->metric);
         CHECK(back && answers_equal(back, d, k, want, want_d));
         nearkit_sharded_free(back);
+        /* the same files opened as views: mapped, read-only, the same answers */
+        nearkit_sharded_options views = NEARKIT_SHARDED_OPTIONS_INIT;
+        views.view_shards = 1;
+        nearkit_sharded *viewed = NULL;
+        CHECK_STATUS(nearkit_sharded_open(&viewed, dir, &views), NEARKIT_OK);
+        CHECK(viewed && nearkit_sharded_shard_count(viewed) == SHARDS &&
+              nearkit_index_is_view(nearkit_sharded_shard(viewed, 0)) &&
+              answers_equal(viewed, d, k, want, want_d));
+        nearkit_sharded_free(viewed);
+        /* a caller compiled before view_shards existed gets loaded shards */
+        views.struct_size = (uint32_t)offsetof(nearkit_sharded_options, view_shards);
+        CHECK_STATUS(nearkit_sharded_open(&viewed, dir, &views), NEARKIT_OK);
+        CHECK(viewed && !nearkit_index_is_view(nearkit_sharded_shard(viewed, 0)));
+        nearkit_sharded_free(viewed);
     }
     nearkit_sharded_free(s);
     nearkit_index_free(all);

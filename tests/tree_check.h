@@ -503,12 +503,14 @@ static inline uint8_t *tc_section(uint8_t *image, size_t size, const char tag[4]
     size_t at = 16 + header;
     while (at + 16 <= size - 4) {
         uint64_t l;
+        uint32_t pad; /* format 2: zero bytes before the body */
+        memcpy(&pad, image + at + 4, 4);
         memcpy(&l, image + at + 8, 8);
         if (memcmp(image + at, tag, 4) == 0) {
             *len = l;
-            return image + at + 16;
+            return image + at + 16 + pad;
         }
-        at += 16 + (size_t)l;
+        at += 16 + pad + (size_t)l;
     }
     return NULL;
 }

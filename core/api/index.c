@@ -11,6 +11,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 
 #define MAX_FLOAT_DIMENSION (1u << 20)
@@ -302,8 +303,20 @@ static nearkit_status check_param_value(const nearkit_param_desc *p, double valu
     return NEARKIT_OK;
 }
 
+nearkit_status nearkit_refuse_view_write(const nearkit_index *ix, const char *what) {
+    if (!ix->is_view) return NEARKIT_OK;
+    return nearkit_set_error(NEARKIT_ERR_STATE,
+                             "cannot %s: the index is a read-only view of a saved file (copy "
+                             "it, or load the file, to have one that can change)",
+                             what);
+}
+
 static nearkit_status set_param_locked(nearkit_index *ix, size_t i, double value) {
     const nearkit_param_desc *p = param_desc(ix, i);
+    if (p->flags & NEARKIT_PARAM_FLAG_BUILD) {
+        nearkit_status st = nearkit_refuse_view_write(ix, "set a build parameter");
+        if (st) return st;
+    }
     if ((p->flags & NEARKIT_PARAM_FLAG_BUILD) && ix->ops->count(ix) > 0)
         return nearkit_set_error(NEARKIT_ERR_STATE,
                                  "parameter '%s' can only be set before vectors are added", p->name);
@@ -471,6 +484,7 @@ NEARKIT_API nearkit_status nearkit_index_create(nearkit_index **out, nearkit_kin
 NEARKIT_API void nearkit_index_free(nearkit_index *index) {
     if (!index) return;
     index->ops->destroy(index);
+    if (index->view_map) munmap(index->view_map, index->view_map_bytes);
     if (index->id_counts) nearkit_idmap_free(index->id_counts);
     free(index->id_counts);
     free_lock(index);
@@ -590,7 +604,9 @@ NEARKIT_API nearkit_status nearkit_index_add(nearkit_index *index, nearkit_vecto
     if (!index) return invalid("index is NULL");
     const void *prepared;
     void *owned;
-    nearkit_status st = accept_vectors(&prepared, &owned, index, type, vectors, n, "vector");
+    nearkit_status st = nearkit_refuse_view_write(index, "add vectors");
+    if (st) return st;
+    st = accept_vectors(&prepared, &owned, index, type, vectors, n, "vector");
     if (st || n == 0) return st;
     st = check_ids(ids, n);
     if (!st && index->ops->add_prepare) {
@@ -608,6 +624,7 @@ NEARKIT_API nearkit_status nearkit_index_train(nearkit_index *index, nearkit_vec
                                                const void *vectors, uint64_t n) {
     nearkit_clear_error();
     if (!index) return invalid("index is NULL");
+    if (nearkit_refuse_view_write(index, "train")) return NEARKIT_ERR_STATE;
     if (!index->ops->train) return check_type(index, type);
     const void *prepared;
     void *owned;
@@ -624,6 +641,7 @@ NEARKIT_API nearkit_status nearkit_index_train(nearkit_index *index, nearkit_vec
 NEARKIT_API nearkit_status nearkit_index_build(nearkit_index *index) {
     nearkit_clear_error();
     if (!index) return invalid("index is NULL");
+    if (nearkit_refuse_view_write(index, "build")) return NEARKIT_ERR_STATE;
     if (!index->ops->build) return NEARKIT_OK;
     lock_write(index);
     nearkit_status st = index->ops->build(index);
@@ -676,6 +694,7 @@ NEARKIT_API nearkit_status nearkit_index_remove(uint64_t *removed, nearkit_index
     if (!removed) removed = &none;
     *removed = 0;
     if (!index) return invalid("index is NULL");
+    if (nearkit_refuse_view_write(index, "remove vectors")) return NEARKIT_ERR_STATE;
     if (n > 0 && !ids) return invalid("ids are NULL");
     if (n == 0) return NEARKIT_OK;
     lock_write(index);
@@ -748,6 +767,7 @@ NEARKIT_API int32_t nearkit_index_contains(const nearkit_index *index, int64_t i
 NEARKIT_API nearkit_status nearkit_index_compact(nearkit_index *index) {
     nearkit_clear_error();
     if (!index) return invalid("index is NULL");
+    if (nearkit_refuse_view_write(index, "compact")) return NEARKIT_ERR_STATE;
     if (!index->ops->compact) return NEARKIT_OK;
     lock_write(index);
     nearkit_status st = index->ops->compact(index);
@@ -993,8 +1013,8 @@ NEARKIT_API nearkit_status nearkit_index_describe(char **out, const nearkit_inde
     *out = NULL;
     nearkit_strbuf sb = {0};
     nearkit_index_lock_read(index);
-    nearkit_strbuf_appendf(&sb, "%s index, metric %s, dimension %u%s, %llu vectors, %llu bytes\n",
-                           index->ops->name, nearkit_metric_name(index->metric), index->dimension,
+    nearkit_strbuf_appendf(&sb, "%s%s index, metric %s, dimension %u%s, %llu vectors, %llu bytes\n",
+                           index->is_view ? "read-only view of a " : "", index->ops->name, nearkit_metric_name(index->metric), index->dimension,
                            index->vector_type == NEARKIT_VECTOR_BINARY ? " bits" : "",
                            (unsigned long long)index->ops->count(index),
                            (unsigned long long)memory_locked(index));

@@ -6,11 +6,13 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -179,12 +181,13 @@ static nearkit_status apply_next_id(nearkit_index *ix, const nearkit_reader *r) 
 }
 
 /* Builds the index from an image whose prologue passed; `crc` is the checksum of bytes
- * 8 .. size - 4 as read. */
+ * 8 .. size - 4 as read (NULL: an unverified view). `view`: the image outlives the index, which
+ * uses its bodies in place (the caller marks it a view). */
 static nearkit_status deserialise(nearkit_index **out, const uint8_t *p, size_t size,
-                                  uint32_t header_bytes, uint32_t crc) {
+                                  uint32_t header_bytes, const uint32_t *crc, bool view) {
     nearkit_file_header h = {0};
     nearkit_reader *r = NULL;
-    nearkit_status st = nearkit_reader_open(&r, &h, p, size, header_bytes, crc);
+    nearkit_status st = nearkit_reader_open(&r, &h, p, size, header_bytes, crc, view);
     if (st) return st;
     nearkit_index *ix = NULL;
     st = create_from_header(&ix, &h);
@@ -552,7 +555,107 @@ NEARKIT_API nearkit_status nearkit_index_load_from_buffer(nearkit_index **out, c
     uint32_t header_bytes = 0;
     nearkit_status st = nearkit_format_check_prologue(&header_bytes, data, size);
     if (st) return st;
-    return deserialise(out, data, size, header_bytes, nearkit_format_image_crc(data, size));
+    uint32_t crc = nearkit_format_image_crc(data, size);
+    return deserialise(out, data, size, header_bytes, &crc, false);
+}
+
+/* ---- views ------------------------------------------------------------------------------------- */
+
+NEARKIT_API nearkit_status nearkit_view_options_init(nearkit_view_options *options) {
+    nearkit_clear_error();
+    if (!options) return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "NULL argument to view_options_init");
+    *options = (nearkit_view_options)NEARKIT_VIEW_OPTIONS_INIT;
+    return NEARKIT_OK;
+}
+
+/* The caller's options over the defaults (only the first struct_size bytes are read). */
+static nearkit_status read_view_options(nearkit_view_options *o, const nearkit_view_options *given) {
+    *o = (nearkit_view_options)NEARKIT_VIEW_OPTIONS_INIT;
+    if (!given) return NEARKIT_OK;
+    if (given->struct_size < offsetof(nearkit_view_options, verify) + sizeof given->verify)
+        return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "view options: struct_size %u is too small",
+                                 given->struct_size);
+    o->verify = given->verify;
+    return NEARKIT_OK;
+}
+
+/* Opens a view over an image that outlives it: the prologue, then (verify) the checksum over
+ * every byte, then the sections in place. */
+static nearkit_status view_image(nearkit_index **out, const uint8_t *image, size_t size,
+                                 const nearkit_view_options *o) {
+    uint32_t header_bytes = 0;
+    nearkit_status st = nearkit_format_check_prologue(&header_bytes, image, size);
+    if (st) return st;
+    uint32_t crc = o->verify ? nearkit_format_image_crc(image, size) : 0;
+    st = deserialise(out, image, size, header_bytes, o->verify ? &crc : NULL, true);
+    if (!st) (*out)->is_view = true; /* from here on every write is refused */
+    return st;
+}
+
+NEARKIT_API nearkit_status nearkit_index_view_buffer(nearkit_index **out, const void *data, size_t size,
+                                                     const nearkit_view_options *opts) {
+    nearkit_clear_error();
+    if (out) *out = NULL;
+    if (!out || (!data && size))
+        return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "NULL argument to view_buffer");
+    nearkit_view_options o;
+    nearkit_status st = read_view_options(&o, opts);
+    return st ? st : view_image(out, data, size, &o);
+}
+
+/* Maps a whole regular file read-only; an empty file maps nothing (the prologue check refuses it). */
+static nearkit_status map_file(void **map, uint64_t *size, const char *path) {
+    int fd = -1;
+    nearkit_status st = open_regular_file(&fd, size, path);
+    if (st) return st;
+    *map = NULL;
+    if (*size > 0) {
+        *map = mmap(NULL, (size_t)*size, PROT_READ, MAP_SHARED, fd, 0);
+        if (*map == MAP_FAILED) {
+            *map = NULL;
+            st = nearkit_set_error(NEARKIT_ERR_IO, "cannot map '%s': %s", path, strerror(errno));
+        }
+    }
+    close(fd); /* the mapping keeps the file */
+    return st;
+}
+
+NEARKIT_API nearkit_status nearkit_index_view(nearkit_index **out, const char *path,
+                                              const nearkit_view_options *opts) {
+    nearkit_clear_error();
+    if (out) *out = NULL;
+    if (!out || !path) return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "NULL argument to view");
+    nearkit_view_options o;
+    nearkit_status st = read_view_options(&o, opts);
+    void *map = NULL;
+    uint64_t size = 0;
+    if (!st) st = map_file(&map, &size, path);
+    if (st) return st;
+    static const uint8_t empty[1];
+    st = view_image(out, map ? map : empty, (size_t)size, &o);
+    if (st) {
+        if (map) munmap(map, (size_t)size);
+        if (st != NEARKIT_ERR_OUT_OF_MEMORY) st = prefix_last_error(st, path);
+        return st;
+    }
+    (*out)->view_map = map; /* nearkit_index_free unmaps it */
+    (*out)->view_map_bytes = (size_t)size;
+    return NEARKIT_OK;
+}
+
+NEARKIT_API int32_t nearkit_index_is_view(const nearkit_index *index) { return index && index->is_view; }
+
+NEARKIT_API nearkit_status nearkit_index_copy(nearkit_index **out, const nearkit_index *index) {
+    nearkit_clear_error();
+    if (out) *out = NULL;
+    if (!out || !index) return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "NULL argument to copy");
+    /* through the file format: one path that every kind keeps exact, the view's bulk read once */
+    void *image = NULL;
+    size_t size = 0;
+    nearkit_status st = nearkit_index_save_to_buffer(&image, &size, index);
+    if (!st) st = nearkit_index_load_from_buffer(out, image, size);
+    free(image);
+    return st;
 }
 
 NEARKIT_API nearkit_status nearkit_index_save(const nearkit_index *index, const char *path) {
@@ -580,7 +683,7 @@ NEARKIT_API nearkit_status nearkit_index_load(nearkit_index **out, const char *p
     uint32_t header_bytes = 0, crc = 0;
     st = read_image(&image, &header_bytes, &crc, fd, (size_t)size, path);
     close(fd);
-    if (!st) st = deserialise(out, image, (size_t)size, header_bytes, crc);
+    if (!st) st = deserialise(out, image, (size_t)size, header_bytes, &crc, false);
     free(image);
     if (st && st != NEARKIT_ERR_IO && st != NEARKIT_ERR_OUT_OF_MEMORY) st = prefix_last_error(st, path);
     return st;

@@ -13,6 +13,7 @@
 struct nearkit_sharded {
     pthread_rwlock_t lock; /* add_shard exclusive, everything else shared */
     uint32_t num_threads;  /* as set: 0 = every core */
+    bool view_shards;      /* nearkit_sharded_open views its shard files */
     nearkit_index **shards;
     uint64_t n, cap;
 };
@@ -45,6 +46,8 @@ NEARKIT_API nearkit_status nearkit_sharded_create(nearkit_sharded **out,
             return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "options->struct_size %u is too small",
                                      (unsigned)options->struct_size);
         o.num_threads = options->num_threads;
+        if (options->struct_size >= offsetof(nearkit_sharded_options, view_shards) + sizeof o.view_shards)
+            o.view_shards = options->view_shards; /* a caller compiled before 0.2 has no such field */
     }
     nearkit_sharded *s = calloc(1, sizeof *s);
     if (!s) return nearkit_oom();
@@ -53,6 +56,7 @@ NEARKIT_API nearkit_status nearkit_sharded_create(nearkit_sharded **out,
         return nearkit_oom();
     }
     s->num_threads = o.num_threads;
+    s->view_shards = o.view_shards != 0;
     *out = s;
     return NEARKIT_OK;
 }
@@ -265,24 +269,30 @@ NEARKIT_API nearkit_status nearkit_sharded_search(int64_t *ids, float *distances
 
 /* ---- files ------------------------------------------------------------------------------------- */
 
-/* Opens one shard file of a collection's directory: the one place a shard file is opened, so a
- * different way of opening (e.g. a memory-mapped view) changes only this function. */
-static nearkit_status open_shard_file(nearkit_index **out, const char *dir, const char *file) {
+/* How a shard file is opened. */
+typedef enum shard_open { SHARD_LOAD, SHARD_VIEW, SHARD_VIEW_VERIFIED } shard_open;
+
+/* Opens one shard file of a collection's directory: the one place a shard file is opened. A
+ * format 1 file that cannot be viewed is loaded. */
+static nearkit_status open_shard_file(nearkit_index **out, const char *dir, const char *file, shard_open how) {
     *out = NULL;
     char *path = nearkit_manifest_join(dir, file);
     if (!path) return nearkit_oom();
-    nearkit_status st = nearkit_index_load(out, path);
+    nearkit_view_options view = NEARKIT_VIEW_OPTIONS_INIT;
+    view.verify = how == SHARD_VIEW_VERIFIED;
+    nearkit_status st = how == SHARD_LOAD ? nearkit_index_load(out, path) : nearkit_index_view(out, path, &view);
+    if (st == NEARKIT_ERR_UNSUPPORTED && how != SHARD_LOAD) st = nearkit_index_load(out, path);
     free(path);
     return st;
 }
 
 /* Opens the manifest's shard i and checks it against its entry. */
 static nearkit_status open_listed_shard(nearkit_index **out, const char *dir, const nearkit_manifest *m,
-                                        uint64_t i) {
+                                        uint64_t i, shard_open how) {
     const nearkit_manifest_shard *e = &m->shards[i];
     char what[NEARKIT_MANIFEST_NAME_MAX + 64];
     snprintf(what, sizeof what, "%s: shard %llu (%s)", dir, (unsigned long long)i, e->file);
-    nearkit_status st = open_shard_file(out, dir, e->file);
+    nearkit_status st = open_shard_file(out, dir, e->file, how);
     if (st) return prefixed(st, what);
     const nearkit_index *ix = *out;
     if (nearkit_index_vector_type(ix) != m->vector_type || nearkit_index_metric(ix) != m->metric ||
@@ -351,7 +361,8 @@ NEARKIT_API nearkit_status nearkit_sharded_write_manifest(const char *dir, const
     nearkit_status st = NEARKIT_OK;
     for (uint64_t i = 0; i < n_files && !st; i++) {
         nearkit_index *shard = NULL;
-        st = open_shard_file(&shard, dir, files[i]);
+        /* checked, never copied: the workers' files may be large */
+        st = open_shard_file(&shard, dir, files[i], SHARD_VIEW_VERIFIED);
         if (st) {
             char what[NEARKIT_MANIFEST_NAME_MAX + 32];
             snprintf(what, sizeof what, "shard %llu (%s)", (unsigned long long)i, files[i]);
@@ -377,7 +388,7 @@ NEARKIT_API nearkit_status nearkit_sharded_open(nearkit_sharded **out, const cha
     st = nearkit_manifest_read(&m, dir);
     for (uint64_t i = 0; i < m.n_shards && !st; i++) {
         nearkit_index *shard = NULL;
-        st = open_listed_shard(&shard, dir, &m, i);
+        st = open_listed_shard(&shard, dir, &m, i, s->view_shards ? SHARD_VIEW : SHARD_LOAD);
         if (!st && (st = append_shard(s, shard))) nearkit_index_free(shard);
     }
     nearkit_manifest_free(&m);
@@ -409,7 +420,7 @@ NEARKIT_API nearkit_status nearkit_sharded_open_shard(nearkit_index **out, const
     if (!st && i >= m.n_shards)
         st = nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "%s lists %llu shards, not %llu", dir,
                                (unsigned long long)m.n_shards, (unsigned long long)i + 1);
-    if (!st) st = open_listed_shard(out, dir, &m, i);
+    if (!st) st = open_listed_shard(out, dir, &m, i, SHARD_LOAD);
     nearkit_manifest_free(&m);
     return st;
 }

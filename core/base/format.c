@@ -10,7 +10,10 @@
 #include <unistd.h>
 
 static const uint8_t file_magic[8] = {0x89, 'N', 'K', 'I', 'D', 'X', '\r', '\n'};
-#define FORMAT_VERSION 1u
+#define FORMAT_VERSION 2u
+/* Version 2 starts every section's body at a multiple of this offset in the file, so that a view
+ * (a mapping of the file) can use the body in place; version 1 packed the sections. */
+#define SECTION_ALIGN 64u
 #define PROLOGUE_BYTES NEARKIT_FORMAT_PROLOGUE_BYTES
 #define HEADER_BYTES 40u /* fixed header after the prologue */
 #define SECTION_HEAD_BYTES 16u
@@ -162,17 +165,27 @@ nearkit_status nearkit_writer_open(nearkit_writer *w, int fd, const char *path) 
     return NEARKIT_OK;
 }
 
+/* The zero bytes that bring the body of a section whose head starts now to SECTION_ALIGN. */
+static uint32_t section_padding(const nearkit_writer *w) {
+    uint64_t body_at = PROLOGUE_BYTES + HEADER_BYTES + w->body_bytes + SECTION_HEAD_BYTES;
+    return (uint32_t)((SECTION_ALIGN - body_at % SECTION_ALIGN) % SECTION_ALIGN);
+}
+
 nearkit_status nearkit_writer_section_parts(nearkit_writer *w, uint32_t tag, const void *const *parts,
                                             const uint64_t *sizes, size_t n_parts) {
     uint64_t total = 0;
     for (size_t i = 0; i < n_parts; i++) total += sizes[i];
     if (w->n_sections >= MAX_SECTIONS)
         return nearkit_set_error(NEARKIT_ERR_INTERNAL, "too many sections in an index file");
-    nearkit_status st = w->fd < 0 ? writer_reserve(w, SECTION_HEAD_BYTES + total) : NEARKIT_OK;
-    uint8_t head[SECTION_HEAD_BYTES] = {0}; /* tag, reserved 0, length */
+    static const uint8_t zeros[SECTION_ALIGN] = {0};
+    uint32_t pad = section_padding(w);
+    nearkit_status st = w->fd < 0 ? writer_reserve(w, SECTION_HEAD_BYTES + pad + total) : NEARKIT_OK;
+    uint8_t head[SECTION_HEAD_BYTES] = {0}; /* tag, padding, length */
     memcpy(head, &tag, 4);
+    memcpy(head + 4, &pad, 4);
     memcpy(head + 8, &total, 8);
     if (!st) st = put_body(w, head, sizeof head);
+    if (!st) st = put_body(w, zeros, pad);
     for (size_t i = 0; i < n_parts && !st; i++) st = put_body(w, parts[i], (size_t)sizes[i]);
     if (!st) w->n_sections++;
     return st;
@@ -280,6 +293,9 @@ typedef struct section_ref {
 struct nearkit_reader {
     section_ref sections[MAX_SECTIONS];
     uint32_t n_sections;
+    uint32_t version;   /* the file's format version */
+    bool borrow;        /* a view: bodies that can be used in place are, for the index's life */
+    bool check_values;  /* loaders check every stored value (a load, or a verified view) */
 };
 
 static void tag_text(char out[5], uint32_t tag) {
@@ -328,6 +344,25 @@ nearkit_status nearkit_reader_section_sized(const void **data, const nearkit_rea
     return NEARKIT_OK;
 }
 
+bool nearkit_reader_borrows(const nearkit_reader *r) { return r->borrow; }
+bool nearkit_reader_checks_values(const nearkit_reader *r) { return r->check_values; }
+
+nearkit_status nearkit_reader_borrowable(const nearkit_reader *r, const void *data, uint32_t tag) {
+    if ((uintptr_t)data % SECTION_ALIGN == 0) return NEARKIT_OK;
+    char name[5];
+    tag_text(name, tag);
+    if (r->version < 2)
+        return nearkit_set_error(NEARKIT_ERR_UNSUPPORTED,
+                                 "cannot view a format version %u file: its section '%s' is not "
+                                 "aligned for use in place; load it, or re-save it with this version "
+                                 "to view it",
+                                 r->version, name);
+    return nearkit_set_error(NEARKIT_ERR_UNSUPPORTED,
+                             "cannot view: section '%s' is not %u-byte aligned in memory (a buffer "
+                             "to view must start at a %u-byte boundary)",
+                             name, SECTION_ALIGN, SECTION_ALIGN);
+}
+
 /* Reads the header (after the prologue) into *h and returns its section count. */
 static uint32_t decode_header(nearkit_file_header *h, const uint8_t *p) {
     const uint8_t *hp = p + PROLOGUE_BYTES;
@@ -339,6 +374,7 @@ static uint32_t decode_header(nearkit_file_header *h, const uint8_t *p) {
 /* Splits the sections out of an image whose prologue and checksum passed. */
 static nearkit_status split_sections(nearkit_reader *r, uint32_t n_sections, const uint8_t *p,
                                      size_t size, uint32_t header_bytes) {
+    static const uint8_t zeros[SECTION_ALIGN] = {0};
     if (n_sections > MAX_SECTIONS)
         return nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: %u sections", n_sections);
     const uint8_t *at = p + PROLOGUE_BYTES + header_bytes, *end = p + size - 4;
@@ -350,9 +386,15 @@ static nearkit_status split_sections(nearkit_reader *r, uint32_t n_sections, con
         uint64_t len = get_u64(at + 8);
         char name[5];
         tag_text(name, tag);
-        if (get_u32(at + 4) != 0) /* every writer of format 1 wrote 0 */
+        uint32_t pad = get_u32(at + 4); /* version 1: reserved, every writer wrote 0 */
+        if (r->version < 2 && pad != 0)
             return nearkit_set_error(NEARKIT_ERR_CORRUPT,
                                      "corrupt index: section '%s' has a non-zero reserved field", name);
+        if (pad >= SECTION_ALIGN || (size_t)(end - at) - SECTION_HEAD_BYTES < pad ||
+            memcmp(at + SECTION_HEAD_BYTES, zeros, pad) != 0)
+            return nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: section '%s' has bad padding",
+                                     name);
+        at += pad; /* the body follows the padding; the length check below sees what remains */
         if (find_section(r, tag))
             return nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: section '%s' appears twice",
                                      name);
@@ -371,13 +413,16 @@ static nearkit_status split_sections(nearkit_reader *r, uint32_t n_sections, con
 }
 
 nearkit_status nearkit_reader_open(nearkit_reader **out, nearkit_file_header *h, const uint8_t *image,
-                                   size_t size, uint32_t header_bytes, uint32_t crc) {
+                                   size_t size, uint32_t header_bytes, const uint32_t *crc, bool borrow) {
     *out = NULL;
-    if (crc != get_u32(image + size - 4))
+    if (crc && *crc != get_u32(image + size - 4))
         return nearkit_set_error(NEARKIT_ERR_CORRUPT,
                                  "corrupt index: checksum mismatch (the file is truncated or damaged)");
     nearkit_reader *r = malloc(sizeof *r);
     if (!r) return nearkit_oom();
+    r->version = get_u32(image + 8); /* checked by nearkit_format_check_prologue */
+    r->borrow = borrow;
+    r->check_values = crc != NULL;
     uint32_t n_sections = decode_header(h, image);
     nearkit_status st = split_sections(r, n_sections, image, size, header_bytes);
     if (st) {

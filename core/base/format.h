@@ -73,12 +73,15 @@ void nearkit_writer_discard(nearkit_writer *w);
 /* ---- reading ----------------------------------------------------------------------------------- */
 
 /* Checks the stored checksum of an image whose prologue passed (`crc`: the checksum of bytes
- * 8 .. size - 4 as read), reads its header into *h and splits out its sections: every length
- * checked, no tag twice, reserved fields 0, no stray bytes. On success *out is a reader over the
- * image (which must outlive it; nearkit_reader_free releases it); errors are NEARKIT_ERR_CORRUPT
- * or out of memory. */
+ * 8 .. size - 4 as read; NULL for a view opened without verification, which then trusts the
+ * values in the sections and checks only the framing), reads its header into *h and splits out
+ * its sections: every length checked against the image, no tag twice, padding (version 2) or
+ * reserved fields (version 1) as written, no stray bytes. O(sections). On success *out is a
+ * reader over the image (which must outlive it; nearkit_reader_free releases it); `borrow`:
+ * the image outlives the index too (a view), whose loaders may use bodies in place. Errors are
+ * NEARKIT_ERR_CORRUPT or out of memory. */
 nearkit_status nearkit_reader_open(nearkit_reader **out, nearkit_file_header *h, const uint8_t *image,
-                                   size_t size, uint32_t header_bytes, uint32_t crc);
+                                   size_t size, uint32_t header_bytes, const uint32_t *crc, bool borrow);
 void nearkit_reader_free(nearkit_reader *r);
 /* Whether the image holds a section tagged `tag` (for optional sections; sets no error). */
 bool nearkit_reader_has_section(const nearkit_reader *r, uint32_t tag);

@@ -148,6 +148,15 @@ nearkit_status nearkit_reader_section(const void **data, uint64_t *size, const n
 /* Finds a section of exactly `expected` bytes. */
 nearkit_status nearkit_reader_section_sized(const void **data, const nearkit_reader *r, uint32_t tag,
                                             uint64_t expected);
+/* Views (nearkit_index_view): whether the reader's image outlives the index, so a loader uses a
+ * body in place instead of copying it (read-only: a view refuses every write). */
+bool nearkit_reader_borrows(const nearkit_reader *r);
+/* Whether loaders check every stored value (floats finite, ...): a load, or a view opened with
+ * verify; a plain view checks only what keeps its reads in bounds, O(sections) where it can. */
+bool nearkit_reader_checks_values(const nearkit_reader *r);
+/* Whether a body (of section `tag`) can be used in place: 64-byte aligned, which format
+ * version 2 guarantees within the file. UNSUPPORTED, naming the reason, when not. */
+nearkit_status nearkit_reader_borrowable(const nearkit_reader *r, const void *data, uint32_t tag);
 /* Section tag from four characters. */
 #define NEARKIT_TAG(a, b, c, d) \
     ((uint32_t)(a) | ((uint32_t)(b) << 8) | ((uint32_t)(c) << 16) | ((uint32_t)(d) << 24))
@@ -251,7 +260,16 @@ struct nearkit_index {
     uint32_t num_threads;   /* as set: 0 = every core */
     uint64_t seed;
     void *impl;
+    /* A view (nearkit_index_view, io.c): its bulk is used in place from a file's mapping or a
+     * caller's buffer, and every write is refused. view_map (NULL for a buffer) is unmapped by
+     * nearkit_index_free after the kind let go of it. */
+    bool is_view;
+    void *view_map;
+    size_t view_map_bytes;
 };
+
+/* STATE, "<what>: the index is a read-only view ..." when ix is a view; else NEARKIT_OK. */
+nearkit_status nearkit_refuse_view_write(const nearkit_index *ix, const char *what);
 
 /* The index's lock (index.c), for the public entry points of other files (io.c). */
 void nearkit_index_lock_read(const nearkit_index *ix);

@@ -27,6 +27,8 @@
 #include "search/rows.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,13 +62,22 @@ typedef struct flat_impl {
     float *norms;     /* l2 only: squared norm of each row, for the GEMM expansion */
     uint64_t norms_capacity;
     float max_sqnorm; /* l2 / ip / cosine: largest squared row norm, for the GEMM error bound */
+    /* Whether norms and max_sqnorm are up to date. Always, except in a view, whose first GEMM
+     * search computes them (ensure_gemm_facts): at open they would read every row of the
+     * mapping, and opening a view is O(sections). facts_lock serialises that first computation. */
+    atomic_bool facts_ready;
+    pthread_mutex_t facts_lock;
 } flat_impl;
 
 static flat_impl *impl_of(const nearkit_index *ix) { return ix->impl; }
 
 static nearkit_status flat_create(nearkit_index *ix) {
-    ix->impl = calloc(1, sizeof(flat_impl));
-    return ix->impl ? NEARKIT_OK : nearkit_oom();
+    flat_impl *f = calloc(1, sizeof(flat_impl));
+    if (!f) return nearkit_oom();
+    atomic_init(&f->facts_ready, true);
+    pthread_mutex_init(&f->facts_lock, NULL);
+    ix->impl = f;
+    return NEARKIT_OK;
 }
 
 static void flat_destroy(nearkit_index *ix) {
@@ -74,6 +85,7 @@ static void flat_destroy(nearkit_index *ix) {
     if (!f) return;
     nearkit_rows_free(&f->rows);
     free(f->norms);
+    pthread_mutex_destroy(&f->facts_lock);
     free(f);
 }
 
@@ -85,8 +97,11 @@ static bool flat_is_ready(const nearkit_index *ix) {
 static uint64_t flat_count(const nearkit_index *ix) { return nearkit_rows_live(&impl_of(ix)->rows); }
 
 static uint64_t flat_memory(const nearkit_index *ix) {
-    const flat_impl *f = impl_of(ix);
-    return sizeof *f + nearkit_rows_memory(&f->rows, ix) + f->norms_capacity * sizeof(float);
+    flat_impl *f = impl_of(ix);
+    pthread_mutex_lock(&f->facts_lock); /* a view's first GEMM search may be growing the norms */
+    uint64_t norms = f->norms_capacity * sizeof(float);
+    pthread_mutex_unlock(&f->facts_lock);
+    return sizeof *f + nearkit_rows_memory(&f->rows, ix) + norms;
 }
 
 /* ---- storage ----------------------------------------------------------------------------------- */
@@ -125,6 +140,22 @@ static void note_norms(flat_impl *f, const nearkit_index *ix, uint64_t first) {
         if (f->norms) f->norms[i] = sq;
         if (sq > f->max_sqnorm) f->max_sqnorm = sq;
     }
+}
+
+/* The GEMM facts of every row, for a search about to take the GEMM path: a no-op but for a view's
+ * first such search, which computes them once while concurrent searches wait. False: out of
+ * memory (error set). */
+static bool ensure_gemm_facts(flat_impl *f, const nearkit_index *ix) {
+    if (atomic_load_explicit(&f->facts_ready, memory_order_acquire)) return true;
+    pthread_mutex_lock(&f->facts_lock);
+    bool ok = atomic_load_explicit(&f->facts_ready, memory_order_relaxed) ||
+              reserve_norms(f, ix, 0, f->rows.count) == NEARKIT_OK;
+    if (ok && !atomic_load_explicit(&f->facts_ready, memory_order_relaxed)) {
+        note_norms(f, ix, 0);
+        atomic_store_explicit(&f->facts_ready, true, memory_order_release);
+    }
+    pthread_mutex_unlock(&f->facts_lock);
+    return ok;
 }
 
 /* Drops the rows marked removed; the GEMM facts are recomputed for the rows that stay (the same
@@ -734,7 +765,7 @@ static bool flat_plan_knn(nearkit_search_call *c, void *plan) {
     *p = plan_knn(c->ix, c->n, c->k, c->threads, rows.positions != NULL, nearest_applies(c, &rows));
     p->rows = rows;
     c->chunk = p->chunk;
-    return true;
+    return !p->gemm || ensure_gemm_facts(impl_of(c->ix), c->ix);
 }
 
 static void flat_plan_knn_free(void *plan) { admitted_rows_free(&((knn_plan *)plan)->rows); }
@@ -838,7 +869,12 @@ static nearkit_status flat_save(const nearkit_index *ix, nearkit_writer *w) {
 static nearkit_status flat_load(nearkit_index *ix, const nearkit_reader *r) {
     flat_impl *f = impl_of(ix);
     nearkit_status st = nearkit_rows_load(&f->rows, ix, r, false);
-    if (!st) st = reserve_norms(f, ix, 0, f->rows.count);
+    if (st) return st;
+    if (nearkit_reader_borrows(r)) {
+        atomic_store(&f->facts_ready, false); /* a view: its first GEMM search computes them */
+        return NEARKIT_OK;
+    }
+    st = reserve_norms(f, ix, 0, f->rows.count);
     if (!st) note_norms(f, ix, 0);
     return st;
 }

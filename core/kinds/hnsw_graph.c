@@ -84,9 +84,19 @@ static void set_top(hnsw_graph *g, int level, uint32_t node) {
     __atomic_store_n(&g->top, (uint64_t)level << 32 | node, __ATOMIC_RELEASE);
 }
 
+/* The CPU's hint that it is spinning on a lock (kinder to the lock's holder on the other
+ * hyperthread): x86's pause, ARM's yield, nothing elsewhere. */
+static inline void spin_hint(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+    __asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
 static void lock_node(hnsw_graph *g, uint32_t node) {
     while (__atomic_exchange_n(&g->lock[node], 1, __ATOMIC_ACQUIRE))
-        while (__atomic_load_n(&g->lock[node], __ATOMIC_RELAXED)) __builtin_ia32_pause();
+        while (__atomic_load_n(&g->lock[node], __ATOMIC_RELAXED)) spin_hint();
 }
 
 static void unlock_node(hnsw_graph *g, uint32_t node) { __atomic_store_n(&g->lock[node], 0, __ATOMIC_RELEASE); }

@@ -1206,7 +1206,10 @@ static nearkit_status load_flat_lists(nearkit_index *ix, const nearkit_reader *r
     if (!st && !(norms = nearkit_alloc_array((size_t)stored.count, sizeof *norms))) st = nearkit_oom();
     if (!st) {
         float_norms(norms, &v->max_sqnorm, ix, (const float *)stored.vectors, stored.count);
-        st = nearkit_ivf_lists_load_by_list(&v->lists, r, stored.vectors, stored.ids, norms, stored.count);
+        /* a view's rows stay where they are, unless removed rows must be dropped (a write) */
+        bool in_place = stored.vectors_borrowed && stored.ids_borrowed && !stored.removed;
+        st = nearkit_ivf_lists_load_by_list(&v->lists, r, stored.vectors, stored.ids, &norms, stored.count,
+                                            in_place);
     }
     uint64_t dropped;
     if (!st && stored.removed) nearkit_ivf_lists_drop_ids(&v->lists, NULL, &dropped); /* see the top */
@@ -1259,11 +1262,7 @@ static nearkit_status load_binary(nearkit_index *ix, const nearkit_reader *r) {
     }
     if (!st) st = init_lists(ix, v->quantizer.nlist);
     if (!st) st = nearkit_ivf_lists_load_by_position(&v->lists, r, stored.vectors, stored.count);
-    if (!st && stored.ids) {
-        v->position_ids = stored.ids;
-        v->position_ids_capacity = stored.capacity;
-        stored.ids = NULL;
-    }
+    if (!st) st = nearkit_rows_take_ids(&v->position_ids, &v->position_ids_capacity, &stored);
     uint64_t dropped;
     if (!st && stored.removed) st = drop_positions(v, ix, NULL, &dropped); /* see the top */
     nearkit_rows_free(&stored);
@@ -1345,11 +1344,9 @@ static nearkit_status load_originals(nearkit_index *ix, const nearkit_reader *r,
     if (v->originals.count != count) return corrupt("original vectors and codes differ in number");
     v->keep_originals = true;
     *removed = v->originals.removed;
-    v->position_ids = v->originals.ids; /* the ids are the positions' */
-    v->position_ids_capacity = v->originals.ids ? v->originals.capacity : 0;
-    v->originals.ids = NULL;
     v->originals.removed = 0;
-    return NEARKIT_OK;
+    /* the ids are the positions' */
+    return nearkit_rows_take_ids(&v->position_ids, &v->position_ids_capacity, &v->originals);
 }
 
 static nearkit_status load_codes(nearkit_index *ix, const nearkit_reader *r) {

@@ -61,7 +61,9 @@ static size_t code_bytes(const nearkit_ivf_lists *ls, uint64_t rows) {
 }
 
 void nearkit_ivf_lists_free(nearkit_ivf_lists *ls) {
-    for (uint32_t l = 0; ls->list && l < ls->nlist; l++) free_list(&ls->list[l]);
+    for (uint32_t l = 0; ls->list && l < ls->nlist; l++)
+        if (!ls->borrowed) free_list(&ls->list[l]);
+    free(ls->borrowed_norms);
     free(ls->list);
     *ls = (nearkit_ivf_lists){0};
 }
@@ -74,6 +76,7 @@ static size_t row_extra(const nearkit_ivf_lists *ls) {
 
 uint64_t nearkit_ivf_lists_memory(const nearkit_ivf_lists *ls) {
     uint64_t bytes = (uint64_t)ls->nlist * sizeof *ls->list;
+    if (ls->borrowed) return bytes + (ls->with_norms ? ls->count * sizeof(float) : 0);
     for (uint32_t l = 0; l < ls->nlist; l++)
         bytes += ls->list[l].capacity * (ls->code_size + row_extra(ls));
     return bytes;
@@ -264,8 +267,9 @@ done:
     return st;
 }
 
-/* The list of each of the n rows from LOFF: offsets must start at 0, never decrease, end at n. */
-static nearkit_status read_offsets(uint32_t *assign, const nearkit_reader *r, uint32_t nlist, uint64_t n) {
+/* LOFF's nlist + 1 offsets (the caller frees them): they must start at 0, never decrease and end
+ * at n. */
+static nearkit_status read_offsets(uint64_t **out, const nearkit_reader *r, uint32_t nlist, uint64_t n) {
     const void *data;
     uint64_t entries = (uint64_t)nlist + 1;
     nearkit_status st = nearkit_reader_section_sized(&data, r, LOFF_TAG, entries * sizeof(uint64_t));
@@ -275,20 +279,52 @@ static nearkit_status read_offsets(uint32_t *assign, const nearkit_reader *r, ui
     memcpy(off, data, (size_t)entries * sizeof *off); /* out of the possibly unaligned image */
     bool ok = off[0] == 0 && off[nlist] == n;
     for (uint32_t l = 0; ok && l < nlist; l++) ok = off[l] <= off[l + 1];
-    for (uint32_t l = 0; ok && l < nlist; l++)
-        for (uint64_t i = off[l]; i < off[l + 1]; i++) assign[i] = l;
-    free(off);
-    return ok ? NEARKIT_OK : corrupt("list offsets do not partition the stored vectors");
+    if (!ok) {
+        free(off);
+        return corrupt("list offsets do not partition the stored vectors");
+    }
+    *out = off;
+    return NEARKIT_OK;
+}
+
+/* A view's lists: slices of the image's codes and ids, norms from the caller's block. */
+static void borrow_lists(nearkit_ivf_lists *ls, const uint64_t *off, const uint8_t *codes,
+                         const int64_t *ids, float **norms, uint64_t n) {
+    for (uint32_t l = 0; l < ls->nlist; l++) {
+        uint64_t size = off[l + 1] - off[l];
+        ls->list[l] = (nearkit_ivf_list){
+            .codes = size ? (uint8_t *)codes + off[l] * ls->code_size : NULL,
+            .ids = size ? (int64_t *)ids + off[l] : NULL,
+            .norms = size && ls->with_norms ? *norms + off[l] : NULL,
+            .size = size,
+            .capacity = size,
+        };
+    }
+    ls->borrowed = true;
+    ls->borrowed_norms = ls->with_norms ? *norms : NULL;
+    if (ls->with_norms) *norms = NULL;
+    ls->count = n;
 }
 
 nearkit_status nearkit_ivf_lists_load_by_list(nearkit_ivf_lists *ls, const nearkit_reader *r,
                                               const uint8_t *codes, const int64_t *ids,
-                                              const float *norms, uint64_t n) {
-    uint32_t *assign = nearkit_alloc_array((size_t)n, sizeof *assign);
-    if (!assign) return nearkit_oom();
-    nearkit_status st = read_offsets(assign, r, ls->nlist, n);
-    if (!st) st = nearkit_ivf_lists_add(ls, assign, codes, n, ids, 0, norms, true);
+                                              float **norms, uint64_t n, bool in_place) {
+    uint64_t *off = NULL;
+    nearkit_status st = read_offsets(&off, r, ls->nlist, n);
+    if (st) return st;
+    if (in_place && nearkit_reader_borrows(r) && ls->labels == NEARKIT_IVF_IDS && ls->block <= 1 &&
+        (ids || n == 0)) {
+        borrow_lists(ls, off, codes, ids, norms, n);
+        free(off);
+        return NEARKIT_OK;
+    }
+    uint32_t *assign = nearkit_alloc_array((size_t)(n ? n : 1), sizeof *assign);
+    if (!assign) st = nearkit_oom();
+    for (uint32_t l = 0; !st && l < ls->nlist; l++)
+        for (uint64_t i = off[l]; i < off[l + 1]; i++) assign[i] = l;
+    if (!st) st = nearkit_ivf_lists_add(ls, assign, codes, n, ids, 0, *norms, true);
     free(assign);
+    free(off);
     return st;
 }
 

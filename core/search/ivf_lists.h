@@ -34,6 +34,11 @@ typedef struct nearkit_ivf_lists {
     nearkit_ivf_labels labels;
     bool with_norms;
     uint64_t count; /* rows over all lists */
+    /* A view's lists (nearkit_ivf_lists_load_by_list from a borrowing reader): every list's codes
+     * and ids point into the view's image, its norms into one block, borrowed_norms, the store
+     * owns. Nothing writes to them (a view refuses every write). */
+    bool borrowed;
+    float *borrowed_norms;
 } nearkit_ivf_lists;
 
 /* nlist empty lists. On failure the store is left empty (free it anyway). */
@@ -83,10 +88,12 @@ void nearkit_ivf_lists_shrink(nearkit_ivf_lists *ls);
 nearkit_status nearkit_ivf_lists_save_by_list(const nearkit_ivf_lists *ls, nearkit_writer *w);
 /* Fills an empty store from LOFF and the n codes and ids of VECS / IDS, already read and checked
  * (nearkit_rows_load), norms as for add. CORRUPT where the offsets do not start at 0, decrease,
- * or end elsewhere than at n. */
+ * or end elsewhere than at n. From a borrowing reader (a view), with `in_place` (codes and ids
+ * are the image's own, read-only, and no row is to be dropped), the lists point into them instead
+ * of copying, and the store takes `*norms` over (setting it NULL). */
 nearkit_status nearkit_ivf_lists_load_by_list(nearkit_ivf_lists *ls, const nearkit_reader *r,
                                               const uint8_t *codes, const int64_t *ids,
-                                              const float *norms, uint64_t n);
+                                              float **norms, uint64_t n, bool in_place);
 
 /* By position (ivf_binary: codes_tag VECS; the compressed kinds: CODE): the codes in insertion
  * order under codes_tag; BASN, the u32 list of each. Needs NEARKIT_IVF_POSITIONS, with positions

@@ -7,14 +7,22 @@
 #define VECS_TAG NEARKIT_TAG('V', 'E', 'C', 'S')
 #define IDS_TAG NEARKIT_TAG('I', 'D', 'S', ' ')
 
+/* Frees what the store owns of its blocks (a view's are borrowed). */
+static void release_blocks(nearkit_rows *rows) {
+    if (!rows->vectors_borrowed) nearkit_aligned_free(rows->vectors);
+    if (!rows->ids_borrowed) free(rows->ids);
+    rows->vectors_borrowed = rows->ids_borrowed = false;
+}
+
 void nearkit_rows_free(nearkit_rows *rows) {
-    nearkit_aligned_free(rows->vectors);
-    free(rows->ids);
+    release_blocks(rows);
     *rows = (nearkit_rows){0};
 }
 
 uint64_t nearkit_rows_memory(const nearkit_rows *rows, const nearkit_index *ix) {
-    return rows->capacity * (ix->vector_bytes + (rows->ids ? sizeof(int64_t) : 0));
+    uint64_t vectors = rows->vectors_borrowed ? 0 : ix->vector_bytes;
+    uint64_t ids = rows->ids && !rows->ids_borrowed ? sizeof(int64_t) : 0;
+    return rows->capacity * (vectors + ids);
 }
 
 /* Moves the rows into new blocks of `cap` rows (cap >= count). */
@@ -31,8 +39,7 @@ static nearkit_status resize(nearkit_rows *rows, const nearkit_index *ix, uint64
         memcpy(vectors, rows->vectors, (size_t)(rows->count * ix->vector_bytes));
         if (ids) memcpy(ids, rows->ids, (size_t)rows->count * sizeof(int64_t));
     }
-    nearkit_aligned_free(rows->vectors);
-    free(rows->ids);
+    release_blocks(rows);
     rows->vectors = vectors;
     rows->ids = ids;
     rows->capacity = cap;
@@ -56,6 +63,24 @@ nearkit_status nearkit_rows_explicit_ids(nearkit_rows *rows) {
     if (!ids) return nearkit_oom();
     for (uint64_t i = 0; i < rows->count; i++) ids[i] = (int64_t)i;
     rows->ids = ids;
+    return NEARKIT_OK;
+}
+
+nearkit_status nearkit_rows_take_ids(int64_t **ids, uint64_t *capacity, nearkit_rows *rows) {
+    *ids = NULL;
+    *capacity = 0;
+    if (!rows->ids) return NEARKIT_OK;
+    if (rows->ids_borrowed) { /* a view's: the caller gets a copy it can free */
+        int64_t *copy = nearkit_alloc_array((size_t)(rows->count ? rows->count : 1), sizeof(int64_t));
+        if (!copy) return nearkit_oom();
+        memcpy(copy, rows->ids, (size_t)rows->count * sizeof(int64_t));
+        rows->ids = copy;
+        rows->ids_borrowed = false;
+        rows->capacity = rows->count;
+    }
+    *ids = rows->ids;
+    *capacity = rows->capacity;
+    rows->ids = NULL;
     return NEARKIT_OK;
 }
 
@@ -93,8 +118,7 @@ nearkit_status nearkit_rows_permute(nearkit_rows *rows, const nearkit_index *ix,
         memcpy(vectors + n * vb, rows->vectors + n * vb, (size_t)(rows->count - n) * vb);
         memcpy(ids + n, rows->ids + n, (size_t)(rows->count - n) * sizeof(int64_t));
     }
-    nearkit_aligned_free(rows->vectors);
-    free(rows->ids);
+    release_blocks(rows);
     rows->vectors = vectors;
     rows->ids = ids;
     return NEARKIT_OK;
@@ -226,10 +250,31 @@ static nearkit_status load_ids(nearkit_rows *rows, const nearkit_reader *r, uint
     if (size != n * sizeof(int64_t))
         return corrupt("corrupt index: %llu ids for %llu vectors", (unsigned long long)(size / 8),
                        (unsigned long long)n);
-    st = nearkit_rows_explicit_ids(rows);
-    if (st) return st;
-    memcpy(rows->ids, ids, (size_t)size);
+    if (nearkit_reader_borrows(r)) {
+        st = nearkit_reader_borrowable(r, ids, IDS_TAG);
+        if (st) return st;
+        if (!rows->ids_borrowed) free(rows->ids); /* a kind may have made an empty block at create */
+        rows->ids = (int64_t *)ids; /* read-only: a view refuses every write */
+        rows->ids_borrowed = true;
+    } else {
+        st = nearkit_rows_explicit_ids(rows);
+        if (st) return st;
+        memcpy(rows->ids, ids, (size_t)size);
+    }
     for (uint64_t i = 0; i < n; i++) rows->removed += rows->ids[i] == NEARKIT_REMOVED_ID;
+    return NEARKIT_OK;
+}
+
+/* A view's rows: the VECS body in place (the capacity is the count: nothing is ever added). */
+static nearkit_status borrow_vectors(nearkit_rows *rows, const nearkit_reader *r, const void *vectors,
+                                     uint64_t n) {
+    if (n == 0) return NEARKIT_OK;
+    nearkit_status st = nearkit_reader_borrowable(r, vectors, VECS_TAG);
+    if (st) return st;
+    if (!rows->vectors_borrowed) nearkit_aligned_free(rows->vectors);
+    rows->vectors = (uint8_t *)vectors; /* read-only: a view refuses every write */
+    rows->vectors_borrowed = true;
+    rows->capacity = n;
     return NEARKIT_OK;
 }
 
@@ -244,14 +289,14 @@ nearkit_status nearkit_rows_load(nearkit_rows *rows, const nearkit_index *ix, co
                        "%llu-byte vectors",
                        (unsigned long long)size, (unsigned long long)ix->vector_bytes);
     uint64_t n = size / ix->vector_bytes;
-    st = reserve(rows, ix, n);
+    st = nearkit_reader_borrows(r) ? borrow_vectors(rows, r, vectors, n) : reserve(rows, ix, n);
     if (st) return st;
     /* the image may be unaligned: copy before reading values */
-    if (n) memcpy(rows->vectors, vectors, (size_t)size);
+    if (n && !rows->vectors_borrowed) memcpy(rows->vectors, vectors, (size_t)size);
     rows->count = n;
     st = load_ids(rows, r, n, ids_required);
     if (st) return st;
-    if (ix->vector_type == NEARKIT_VECTOR_FLOAT32)
+    if (ix->vector_type == NEARKIT_VECTOR_FLOAT32 && nearkit_reader_checks_values(r))
         return nearkit_check_loaded_floats(ix, (const float *)rows->vectors, n, "stored vector");
     return NEARKIT_OK;
 }

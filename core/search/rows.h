@@ -23,12 +23,17 @@ typedef struct nearkit_rows {
     int64_t *ids;     /* the id of each row; NULL: row r has id r */
     uint64_t count, capacity;
     uint64_t removed; /* rows marked removed, among count */
+    /* A view's rows (nearkit_rows_load from a borrowing reader): vectors and ids point into the
+     * view's image and are not freed; whatever moves the rows (resize, permute) owns them after.
+     * Writers never reach a view's rows (the API refuses them). */
+    bool vectors_borrowed, ids_borrowed;
 } nearkit_rows;
 
 /* Rows a search can find. */
 static inline uint64_t nearkit_rows_live(const nearkit_rows *rows) { return rows->count - rows->removed; }
 
 void nearkit_rows_free(nearkit_rows *rows);
+/* The heap the store owns (a view's borrowed rows cost nothing here). */
 uint64_t nearkit_rows_memory(const nearkit_rows *rows, const nearkit_index *ix);
 
 static inline const uint8_t *nearkit_rows_at(const nearkit_rows *rows, const nearkit_index *ix,
@@ -40,6 +45,10 @@ static inline int64_t nearkit_rows_id(const nearkit_rows *rows, uint64_t row) {
 }
 
 /* Appends n rows; ids NULL gives them the ids count, count + 1, ... (their positions). */
+/* Hands the ids over to the caller, who frees them with free(): the store's own block (capacity
+ * entries), or a copy of a view's borrowed one (count entries). The store is left with implicit
+ * ids. NULL when it had none. */
+nearkit_status nearkit_rows_take_ids(int64_t **ids, uint64_t *capacity, nearkit_rows *rows);
 nearkit_status nearkit_rows_append(nearkit_rows *rows, const nearkit_index *ix, const void *vectors,
                                    uint64_t n, const int64_t *ids);
 /* Room for `needed` rows, so that appending up to them moves nothing (kinds whose searches run
@@ -119,7 +128,9 @@ bool nearkit_rows_match(const nearkit_search_call *c, uint64_t q, float *dist, u
 nearkit_status nearkit_rows_save(const nearkit_rows *rows, const nearkit_index *ix, nearkit_writer *w);
 /* Reads them back into an empty store. IDS may be absent unless ids_required; the id -1 in it is
  * a removed row. Refuses, with CORRUPT, what add would have refused: non-finite or out-of-range
- * floats, cosine rows not of unit length (or zero), and an IDS section that does not match VECS. */
+ * floats, cosine rows not of unit length (or zero), and an IDS section that does not match VECS.
+ * From a borrowing reader (a view) the rows are used in place, not copied, and the values are
+ * checked only when the view was opened with verify. */
 nearkit_status nearkit_rows_load(nearkit_rows *rows, const nearkit_index *ix, const nearkit_reader *r,
                                  bool ids_required);
 

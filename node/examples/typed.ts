@@ -1,5 +1,5 @@
 // Type-checks the shipped declarations (tsc --noEmit --strict); not run.
-import { Index, ShardedIndex, mergeKnn, kinds, SearchResult, RangeResult, KindInfo, NearkitError, GetResult, Filter, SearchResultJSON, Vectors } from 'nearkit';
+import { Index, ShardedIndex, mergeKnn, kinds, view, SearchResult, RangeResult, KindInfo, NearkitError, GetResult, Filter, SearchResultJSON, Vectors, ViewOptions } from 'nearkit';
 
 const index = new Index({ kind: 'flat', metric: 'cosine', dimension: 4, numThreads: 1, seed: 7n, params: { numThreads: 1 } });
 index.add(new Float32Array(8), [10, 11n]);
@@ -48,3 +48,13 @@ ShardedIndex.open('shards/').searchAsync([[1, 2, 3, 4]], 1).then((s: SearchResul
 sharded.saveAsync('shards/').then(() => ShardedIndex.openAsync('shards/', { numThreads: 2 })).then((s: ShardedIndex) => s.close());
 sharded.close();
 void [merged, shardMetric];
+
+// read-only views of saved files
+const viewOptions: ViewOptions = { verify: true };
+const viewed: Index = Index.view('vectors.nkx', viewOptions);
+const isView: boolean = viewed.isView;
+const writable: Index = view('vectors.nkx').copy();
+Index.viewAsync('vectors.nkx', { verify: false }).then((v: Index) => v.copyAsync()).then((c: Index) => c.close());
+viewed.close();
+writable.close();
+void isView;

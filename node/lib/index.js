@@ -221,6 +221,26 @@ function paramNumber(name, value) {
   }
 }
 
+// An options object of `what` holding only `keys` (a typo is an error, not silently ignored);
+// false when the options are left out.
+function checkOptionKeys(options, keys, what, example) {
+  if (options === undefined || options === null) return false;
+  if (typeof options !== 'object' || Array.isArray(options)) throw typeError(`${what} options must be an object such as ${example}`);
+  for (const key of Object.keys(options)) {
+    if (!keys.has(key)) throw invalidArgument(`unknown ${what} option ${JSON.stringify(key)}`);
+  }
+  return true;
+}
+
+const VIEW_KEYS = new Set(['verify']);
+
+// view(path, {verify}) -> the verify flag.
+function viewVerify(options) {
+  if (!checkOptionKeys(options, VIEW_KEYS, 'view', '{verify: true}') || options.verify === undefined) return false;
+  if (typeof options.verify !== 'boolean') throw typeError('options.verify must be a boolean');
+  return options.verify;
+}
+
 const SEARCH_KEYS = new Set(['numThreads', 'filter', 'params']);
 
 // Appends one per-call parameter to the names and values the addon takes (undefined: left out).
@@ -416,6 +436,21 @@ class Index {
     return new Index(HANDLE, native.load(toPath(path)));
   }
 
+  /**
+   * Opens a read-only view of an index file: the file is mapped (shared through the page cache with
+   * every process viewing it) and searched in place, not read into memory. Writes throw
+   * ERR_NEARKIT_STATE; runtime parameters stay settable; copy() gives a writable index.
+   * options.verify: check the whole file (its checksum and values) as load() does.
+   */
+  static view(path, options) {
+    return new Index(HANDLE, native.view(toPath(path), viewVerify(options)));
+  }
+
+  /** Index.view on the thread pool (worth it with {verify: true}, which reads the whole file). */
+  static viewAsync(path, options) {
+    return promised(() => native.viewAsync(toPath(path), viewVerify(options)).then((h) => new Index(HANDLE, h)));
+  }
+
   static loadAsync(path) {
     return promised(() => native.loadAsync(toPath(path)).then((h) => new Index(HANDLE, h)));
   }
@@ -464,6 +499,21 @@ class Index {
   /** true when the index can be searched (trained and built as its kind needs). */
   get isReady() {
     return native.stats(Index.#of(this)).ready;
+  }
+
+  /** true for a read-only view of a file (Index.view). */
+  get isView() {
+    return native.isView(Index.#of(this));
+  }
+
+  /** A new, writable in-memory index equal to this one (a view or not), independent of it. */
+  copy() {
+    return new Index(HANDLE, native.copy(Index.#of(this)));
+  }
+
+  /** copy() on the thread pool; searches go on meanwhile. */
+  copyAsync() {
+    return promised(() => native.copyAsync(Index.#of(this)).then((h) => new Index(HANDLE, h)));
   }
 
   get closed() {
@@ -662,11 +712,7 @@ function mergeKnn(parts, k, options) {
 const SHARDED_OPTION_KEYS = new Set(['numThreads']);
 
 function shardedThreads(options) {
-  if (options === undefined || options === null) return undefined;
-  if (typeof options !== 'object' || Array.isArray(options)) throw typeError('ShardedIndex options must be an object such as {numThreads}');
-  for (const key of Object.keys(options)) {
-    if (!SHARDED_OPTION_KEYS.has(key)) throw invalidArgument(`unknown ShardedIndex option ${JSON.stringify(key)}`);
-  }
+  if (!checkOptionKeys(options, SHARDED_OPTION_KEYS, 'ShardedIndex', '{numThreads}')) return undefined;
   return options.numThreads;
 }
 
@@ -817,6 +863,11 @@ if (typeof Symbol.dispose === 'symbol') {
   }
 }
 
+/** Index.view(path, options): a read-only view of an index file. */
+function view(path, options) {
+  return Index.view(path, options);
+}
+
 /** Every index kind compiled into the library. */
 function kinds() {
   return native.kinds();
@@ -832,4 +883,4 @@ const versionNumber = native.versionNumber;
 const abiVersion = native.abiVersion;
 
 // Shorthand properties only, so that `import { Index } from 'nearkit'` works from ES modules.
-module.exports = { Index, ShardedIndex, mergeKnn, kinds, metrics, version, versionNumber, abiVersion };
+module.exports = { Index, ShardedIndex, mergeKnn, view, kinds, metrics, version, versionNumber, abiVersion };

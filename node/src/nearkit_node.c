@@ -45,7 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NEARKIT_EXPERIMENTAL /* nearkit_index_tune; before handle.h, which includes nearkit.h */
+#define NEARKIT_EXPERIMENTAL /* nearkit_index_tune, the views; before handle.h, which includes nearkit.h */
 #include "handle.h" /* bindings/: the index with its lock, shared with the Python binding */
 #include "nearkit.h"
 
@@ -1285,6 +1285,50 @@ static napi_value nk_load_buffer(napi_env env, napi_callback_info info) {
     return nk_wrap_index(env, index);
 }
 
+/* view(path, verify) -> handle: a read-only view of the file (nearkit_index_view). */
+static napi_value nk_view(napi_env env, napi_callback_info info) {
+    nk_args a;
+    char *path;
+    bool verify = false;
+    nearkit_view_options options = NEARKIT_VIEW_OPTIONS_INIT;
+    nearkit_index *index = NULL;
+    nearkit_status st;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if (!nk_is_nullish(env, a.argv[1])) NK_CALL(env, napi_get_value_bool(env, a.argv[1], &verify));
+    if ((path = nk_get_string(env, a.argv[0], "path")) == NULL) return NULL;
+    options.verify = verify ? 1 : 0;
+    st = nearkit_index_view(&index, path, &options);
+    free(path);
+    if (st != NEARKIT_OK) return nk_throw_status(env, st);
+    return nk_wrap_index(env, index);
+}
+
+/* copy(handle) -> handle: a writable in-memory copy (nearkit_index_copy), of a view or not. */
+static napi_value nk_copy(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_handle *h;
+    nearkit_index *ix, *copy = NULL;
+    nearkit_status st;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
+    if ((ix = nk_lock(env, h)) == NULL) return NULL;
+    st = nearkit_index_copy(&copy, ix);
+    nk_unlock(h);
+    if (st != NEARKIT_OK) return nk_throw_status(env, st);
+    return nk_wrap_index(env, copy);
+}
+
+/* isView(handle) -> boolean; fixed when the handle is made, so no lock. */
+static napi_value nk_is_view(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_handle *h;
+    napi_value v;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((h = nk_get_handle(env, a.argv[0], 1)) == NULL) return NULL;
+    NK_CALL(env, napi_get_boolean(env, nearkit_index_is_view(nk_peek(h)) != 0, &v));
+    return v;
+}
+
 /* ---- Handle lifetime and introspection -------------------------------------------------------- */
 
 /* 1 when `value` is a sharded collection's handle (else an index handle is expected). */
@@ -1864,6 +1908,8 @@ typedef enum nk_op {
     OP_SAVE,
     OP_LOAD,
     OP_LOAD_BUFFER,
+    OP_VIEW,
+    OP_COPY,
     OP_REMOVE,
     OP_GET,
     OP_COMPACT,
@@ -1907,6 +1953,7 @@ typedef struct nk_work {
     float radius;
     nk_search_opts sopts;         /* search options; their ids or bitmap copied */
     nearkit_tune_options topts;   /* tune: its options */
+    nearkit_view_options vopts;   /* view: its options */
     nk_tsfn_filter *js_filter;    /* a function filter's thread-safe function, or NULL */
     char *path;
     /* outputs (owned until the completion callback hands them to JavaScript) */
@@ -1983,6 +2030,8 @@ static void nk_work_execute(napi_env env, void *data) {
     case OP_LOAD_BUFFER:
         st = nearkit_index_load_from_buffer(&w->loaded, w->data, w->size);
         break;
+    case OP_VIEW: st = nearkit_index_view(&w->loaded, w->path, &w->vopts); break;
+    case OP_COPY: st = nearkit_index_copy(&w->loaded, ix); break;
     case OP_SHARDED_SEARCH: case OP_SHARDED_SAVE: case OP_SHARDED_OPEN:
         break; /* nk_sharded_work_execute */
     }
@@ -2092,7 +2141,7 @@ static void nk_work_complete(napi_env env, napi_status status, void *data) {
         case OP_RANGE:
             result = nk_range_result(env, w->range);
             break;
-        case OP_LOAD: case OP_LOAD_BUFFER:
+        case OP_LOAD: case OP_LOAD_BUFFER: case OP_VIEW: case OP_COPY:
             result = nk_wrap_index(env, w->loaded);
             w->loaded = NULL; /* owned by the handle now, or freed by nk_wrap_index */
             break;
@@ -2438,6 +2487,29 @@ static napi_value nk_load_buffer_async(napi_env env, napi_callback_info info) {
     if (nk_get_bytes(env, a.argv[0], &bytes, &w->size) != 0 ||
         nk_work_copy_input(env, w, bytes, w->size) != 0)
         NK_FAIL_WORK(env, w);
+    return nk_work_queue(env, w);
+}
+
+/* viewAsync(path, verify) -> Promise<handle>: a view opened on the pool (verify reads the file). */
+static napi_value nk_view_async(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_work *w;
+    bool verify = false;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if (!nk_is_nullish(env, a.argv[1])) NK_CALL(env, napi_get_value_bool(env, a.argv[1], &verify));
+    if ((w = nk_work_new(env, OP_VIEW)) == NULL) return NULL;
+    nearkit_view_options_init(&w->vopts);
+    w->vopts.verify = verify ? 1 : 0;
+    if ((w->path = nk_get_string(env, a.argv[0], "path")) == NULL) NK_FAIL_WORK(env, w);
+    return nk_work_queue(env, w);
+}
+
+/* copyAsync(handle) -> Promise<handle>: nearkit_index_copy on the pool, beside searches. */
+static napi_value nk_copy_async(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_work *w;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if ((w = nk_work_on_handle(env, &a, OP_COPY)) == NULL) return NULL;
     return nk_work_queue(env, w);
 }
 
@@ -2805,6 +2877,9 @@ NAPI_MODULE_INIT() {
             NK_FN("create", nk_create),
             NK_FN("load", nk_load),
             NK_FN("loadBuffer", nk_load_buffer),
+            NK_FN("view", nk_view),
+            NK_FN("isView", nk_is_view),
+            NK_FN("copy", nk_copy),
             NK_FN("close", nk_close),
             NK_FN("isClosed", nk_is_closed),
             NK_FN("info", nk_info),
@@ -2838,6 +2913,8 @@ NAPI_MODULE_INIT() {
             NK_FN("saveAsync", nk_save_async),
             NK_FN("loadAsync", nk_load_async),
             NK_FN("loadBufferAsync", nk_load_buffer_async),
+            NK_FN("viewAsync", nk_view_async),
+            NK_FN("copyAsync", nk_copy_async),
             NK_FN("mergeKnn", nk_merge_knn),
             NK_FN("shardedCreate", nk_sharded_create),
             NK_FN("shardedOpen", nk_sharded_open),

@@ -80,8 +80,12 @@ def test_api_and_distances(metric, tmp_path):
     index.save(path)
     other = AnnoyIndex(24, metric)
     assert other.load(path)
+    assert other._index.is_view  # mapped, as Annoy maps its files
     assert other.get_n_items() == 500 and other.get_n_trees() == 5
     assert other.get_nns_by_item(3, 5) == index.get_nns_by_item(3, 5)
+    prefaulted = AnnoyIndex(24, metric)
+    assert prefaulted.load(path, prefault=True)
+    assert prefaulted.get_nns_by_item(3, 5) == index.get_nns_by_item(3, 5)
     other.unload()
     assert other.get_n_items() == 0
 

@@ -68,6 +68,9 @@ def test_save_open_and_the_manifest(tmp_path):
     assert manifest_shard_count(tmp_path) == 2
     again = nearkit.ShardedIndex.open(tmp_path)
     np.testing.assert_array_equal(again.search(queries, 5).ids, sharded.search(queries, 5).ids)
+    viewed = nearkit.ShardedIndex.open(tmp_path, view=True)  # shards mapped, not read
+    np.testing.assert_array_equal(viewed.search(queries, 5).distances,
+                                  sharded.search(queries, 5).distances)
     shard = open_shard(tmp_path, 1)
     assert len(shard) == 300 and shard.kind == "vptree"
     shard.save(tmp_path / "copy.nkx")

@@ -305,9 +305,14 @@ class RoundTrip(Base):
         self.assertIn("count       %d" % len(base), info)
         self.assertIn("num_threads", info)
         self.assertIn("description:", info)
+        self.assertIn("opened as   read-only view (mapped)", info)  # the default
+        self.assertIn("opened as   loaded", run("info", "--load", index)[1])
+        self.assertIn("opened as   read-only view", run("info", "--no-verify", index)[1])
         _, out, _ = run("search", "--k", k, index, query_path)
         ids, dists = parse_results(out)
         self.check_knn(metric, base, queries, k, ids, dists)
+        for how in ("--load", "--no-verify"):  # the same answers, however the file is opened
+            self.assertEqual(run("search", "--k", k, how, index, query_path)[1], out)
         if radius is not None:
             _, out, _ = run("search", "--radius", repr(radius), index, query_path)
             self.assertEqual(out.count("\n"), len(queries))  # a query without match: empty line
@@ -549,7 +554,7 @@ class Errors(Base):
     def test_missing_file(self):
         self.fails("build", "--metric", "l2", self.path("nope.fvecs"), self.path("o.nkx"),
                    contains="cannot open")
-        self.fails("search", self.path("nope.nkx"), self.path("q.fvecs"), contains="cannot load")
+        self.fails("search", self.path("nope.nkx"), self.path("q.fvecs"), contains="cannot open the index")
         self.fails("info", self.path("nope.nkx"))
         self.fails("search", self.index, self.path("nope.fvecs"), contains="cannot open")
         self.fails("bench", "--metric", "l2", self.path("b.fvecs"), self.path("q.fvecs"),
@@ -650,8 +655,8 @@ class Errors(Base):
                 with open(self.path("bad.nkx"), "wb") as f:
                     f.write(content)
                 self.fails("search", self.path("bad.nkx"), self.path("q.fvecs"),
-                           contains="cannot load")
-                self.fails("info", self.path("bad.nkx"), contains="cannot load")
+                           contains="cannot open the index")
+                self.fails("info", self.path("bad.nkx"), contains="cannot open the index")
 
     def test_bad_arguments(self):
         b, q = self.path("b.fvecs"), self.path("q.fvecs")
@@ -1069,6 +1074,7 @@ class Living(Base):
                 (("remove", "--ids", self.write_ids("ok.txt", "1"), self.path("nope.nkx")),
                  "cannot load", 1),
                 (("search", "--filter-ids", bad, index, q), "is not an id", 1),
+                (("search", "--load", "--no-verify", index, q), "not both", 2),
                 (("search", "--filter-ids", self.dir, index, q), None, 1)]:
             rc, out, err = run(*args, check=False)
             self.assertEqual(rc, code, "%r: %s" % (args, err))

@@ -47,6 +47,7 @@ from ._index import (  # noqa: E402
     kinds,
     load,
     merge_knn,
+    view,
     metric_name,
     metrics,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "SearchResult",
     "TuneResult",
     "load",
+    "view",
     "from_bytes",
     "kinds",
     "kind_info",

@@ -553,7 +553,7 @@ class Index:
     """
 
     __slots__ = ("_h", "_kind", "_metric", "_dim", "_vtype", "_width", "_dtype_in", "_search_key",
-                 "__weakref__")
+                 "_view_path", "__weakref__")
     _h: Any  # the low-level handle
     _kind: str
     _metric: str
@@ -913,6 +913,11 @@ class Index:
         return bool(_stat(self._h, _ll.NKPY_STAT_IS_READY))
 
     @property
+    def is_view(self) -> bool:
+        """Whether this is a read-only view of a file (:meth:`view`)."""
+        return bool(_stat(self._h, _ll.NKPY_STAT_IS_VIEW))
+
+    @property
     def closed(self) -> bool:
         """Whether :meth:`close` was called."""
         return bool(_ll.nkpy_is_closed(self._h))
@@ -990,13 +995,40 @@ class Index:
         return cls._from_handle(_ll.nkpy_load(os.fsencode(path)))
 
     @classmethod
+    def view(cls, path: PathArg, verify: bool = False) -> Self:
+        """Opens a saved index read-only without reading it into memory.
+
+        The file is memory-mapped, and its stored vectors (and, per kind, more of its bulk) are
+        used in place, so every process viewing one file shares one copy of it through the page
+        cache, and opening costs the same for a large file as for a small one. The view searches
+        like :meth:`load`'s index; adding, removing, training, building, compacting and setting a
+        build parameter raise :class:`StateError`, while runtime settings (``nprobe``,
+        ``ef_search``, ``search_k``, ``num_threads``) can be changed. :meth:`copy` gives a writable
+        index. ``verify=True`` also checks the file's checksum and every stored value, as a load
+        does (this reads the whole file). Keep the file in place while the view is open: saving a
+        new index to the same path is safe (the view keeps the old file), rewriting it in place is
+        not. Pickling a view pickles its path, and unpickling opens a view of that path again.
+        """
+        path = os.path.abspath(os.fspath(path))
+        self = cls._from_handle(_ll.nkpy_view(os.fsencode(path), 1 if verify else 0))
+        object.__setattr__(self, "_view_path", path)
+        return self
+
+    def copy(self) -> "Index":
+        """A new, writable in-memory index equal to this one (of a view: its contents, loaded)."""
+        return Index._from_handle(_ll.nkpy_copy(self._h))
+
+    @classmethod
     def from_bytes(cls, data: Union[bytes, bytearray, memoryview]) -> Self:
         """Reads an index from a bytes-like object (as :meth:`to_bytes` returns)."""
         if isinstance(data, str):
             raise TypeError("from_bytes needs a bytes-like object, not str")
         return cls._from_handle(_ll.nkpy_load_buffer(data))
 
-    def __reduce__(self) -> Tuple[Callable[[bytes], Index], Tuple[bytes]]:
+    def __reduce__(self) -> Tuple[Callable[..., Index], Tuple[Any, ...]]:
+        path = getattr(self, "_view_path", None)
+        if path is not None and not self.closed:
+            return (view, (path,))  # cheap: the receiver maps the same file
         return (from_bytes, (self.to_bytes(),))
 
     # -- lifetime --
@@ -1022,6 +1054,11 @@ class Index:
 def load(path: PathArg) -> Index:
     """Reads an index from a file (see :meth:`Index.load`)."""
     return Index.load(path)
+
+
+def view(path: PathArg, verify: bool = False) -> Index:
+    """Opens a read-only view of a saved index (see :meth:`Index.view`)."""
+    return Index.view(path, verify)
 
 
 def from_bytes(data: Union[bytes, bytearray, memoryview]) -> Index:

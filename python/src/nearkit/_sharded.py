@@ -80,13 +80,16 @@ class ShardedIndex:
     _width_message = Index._width_message
 
     @classmethod
-    def open(cls, path: PathArg, *, num_threads: int = 0) -> ShardedIndex:
+    def open(cls, path: PathArg, *, num_threads: int = 0, view: bool = False) -> ShardedIndex:
         """Opens the collection saved in the directory ``path``: every shard its manifest lists,
         each checked against its entry (a missing shard file is a NearkitIOError, a manifest
-        that is not one a CorruptIndexError)."""
+        that is not one a CorruptIndexError). ``view=True`` maps every shard file read-only
+        (:meth:`Index.view`) instead of reading it: processes serving the same directory share
+        its pages, and opening costs little whatever its size."""
         self = cls.__new__(cls)
         self._attach(_ll.nkpy_sharded_open(os.fsencode(path),
-                                           _int_arg(num_threads, "num_threads", 0, _U32_MAX)))
+                                           _int_arg(num_threads, "num_threads", 0, _U32_MAX),
+                                           1 if view else 0))
         return self
 
     def save(self, path: PathArg) -> None:

@@ -33,9 +33,10 @@ largest (``IndexError``), an unreadable file (``OSError``).
 
 Differences from Annoy (by design or not yet built):
 
-* ``save`` / ``load`` read and write nearkit's index file (not Annoy's format); ``load`` reads the
-  file into memory for now (memory-mapped views come with nearkit's views), and ``prefault`` is
-  accepted and ignored;
+* ``save`` / ``load`` read and write nearkit's index file (not Annoy's format); ``load`` maps the
+  file as Annoy does (a read-only nearkit view: processes that load one file share its pages), and
+  ``prefault=True`` reads it whole at once, checking its checksum on the way (a format 1 file,
+  saved before views, is read into memory instead);
 * ``angular``: nearkit stores unit vectors, so ``get_item_vector`` returns the item normalised;
 * before ``build`` a search scans every item exactly (Annoy answers ``[]``); an item added after
   ``build`` is found (scanned exactly beside the trees) where Annoy accepts it and never finds it;
@@ -53,6 +54,7 @@ import warnings
 
 import numpy as np
 
+from ._errors import UnsupportedError
 from ._index import Index
 
 __all__ = ["AnnoyIndex"]
@@ -183,8 +185,11 @@ class AnnoyIndex:
         return True
 
     def load(self, fn, prefault=False):
-        """Reads an index written by :meth:`save` (or any nearkit binding) for ``f`` and the metric."""
-        index = Index.load(os.fspath(fn))
+        """Maps an index written by :meth:`save` (or any nearkit binding) for ``f`` and the metric."""
+        try:
+            index = Index.view(os.fspath(fn), verify=bool(prefault))
+        except UnsupportedError:  # a format 1 file, whose sections cannot be used in place
+            index = Index.load(os.fspath(fn))
         expected = -(-self.f // 8) * 8 if self._metric == "hamming" else self.f
         if index.metric != _METRICS[self._metric] or index.dim != expected or index.kind != "rpforest":
             raise OSError(f"{fn}: not an rpforest index of {self.f} dimensions under {self._metric}")

@@ -803,6 +803,13 @@ pub struct nearkit_sharded_options {
 core. Default 0
 ```*/
     pub num_threads: u32,
+    /**```text
+ nonzero: nearkit_sharded_open opens every shard file as a read-only
+view (nearkit_index_view, unverified: mapped, shared with the other
+processes serving the same files, writes to a shard refused with
+STATE). Default 0: loaded. Since 0.2
+```*/
+    pub view_shards: i32,
 }
 extern "C" {
     /// Sets struct_size and every default. Errors: INVALID_ARGUMENT for NULL.
@@ -952,5 +959,81 @@ extern "C" {
         out: *mut *mut nearkit_index,
         dir: *const ::core::ffi::c_char,
         i: u64,
+    ) -> nearkit_status;
+}
+/**```text
+ How nearkit_index_view opens a file. Initialise with nearkit_view_options_init() (or
+ NEARKIT_VIEW_OPTIONS_INIT) and change fields; fields are only ever appended and the library reads
+ only the first struct_size bytes.
+```*/
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct nearkit_view_options {
+    /// sizeof(nearkit_view_options) as the caller was compiled
+    pub struct_size: u32,
+    /**```text
+ nonzero: check the file's CRC over the whole mapping and every stored
+value, as a load does (reads every page: O(data)). Default 0: the
+header and section table only, every length bounded by the file, and
+what keeps reads in bounds (graph links, tree nodes)
+```*/
+    pub verify: i32,
+}
+extern "C" {
+    /// Sets struct_size and every default. Errors: INVALID_ARGUMENT for NULL.
+    pub fn nearkit_view_options_init(
+        options: *mut nearkit_view_options,
+    ) -> nearkit_status;
+}
+extern "C" {
+    /**```text
+ Opens the index file at `path` read-only without copying its bulk: the file is mapped (shared
+ with every other process viewing it, through the page cache) and the stored vectors and ids are
+ used in place; what a kind derives or keeps in its own layout is built in the index's heap
+ (docs/format.md, "Views", lists it per kind). The mapping lives until nearkit_index_free; the
+ file must not be truncated or rewritten in place meanwhile (nearkit_index_save replaces a file
+ by renaming, which a view survives: it keeps the old file). The view searches like a loaded
+ index; every write (add, remove, train, build, compact, setting a build parameter) gives
+ STATE, while runtime parameters (nprobe, ef_search, search_k, num_threads) stay settable.
+ nearkit_index_memory_bytes counts only the heap the view owns. opts NULL: the defaults.
+ Errors: INVALID_ARGUMENT (NULL, struct_size too small), IO (cannot open or map, not a regular
+ file), CORRUPT (as nearkit_index_load, and a section table that does not fit the file),
+ UNSUPPORTED (a newer format version; a format version 1 file whose layout cannot be used in
+ place: the message says to re-save it), OUT_OF_MEMORY.
+```*/
+    pub fn nearkit_index_view(
+        out: *mut *mut nearkit_index,
+        path: *const ::core::ffi::c_char,
+        opts: *const nearkit_view_options,
+    ) -> nearkit_status;
+}
+extern "C" {
+    /**```text
+ The same over `size` bytes of a saved file that the caller keeps alive and unchanged until
+ nearkit_index_free (e.g. its own mapping). `data` must be 64-byte aligned (UNSUPPORTED
+ otherwise). Errors: as nearkit_index_view, without IO.
+```*/
+    pub fn nearkit_index_view_buffer(
+        out: *mut *mut nearkit_index,
+        data: *const ::core::ffi::c_void,
+        size: usize,
+        opts: *const nearkit_view_options,
+    ) -> nearkit_status;
+}
+extern "C" {
+    /**```text
+ 1 when the index is a view (nearkit_index_view, nearkit_index_view_buffer), 0 otherwise or
+ for NULL.
+```*/
+    pub fn nearkit_index_is_view(index: *const nearkit_index) -> i32;
+}
+extern "C" {
+    /**```text
+ A new, writable in-memory index equal to `index` (a view or not): same kind, parameters,
+ vectors, ids and answers. Errors: INVALID_ARGUMENT (NULL), OUT_OF_MEMORY.
+```*/
+    pub fn nearkit_index_copy(
+        out: *mut *mut nearkit_index,
+        index: *const nearkit_index,
     ) -> nearkit_status;
 }

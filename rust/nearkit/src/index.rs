@@ -8,7 +8,7 @@ use std::ptr::{self, NonNull};
 use nearkit_sys as sys;
 
 use crate::error::{check, invalid, Error, ErrorKind, Result};
-use crate::options::SearchOptions;
+use crate::options::{SearchOptions, ViewOptions};
 use crate::results::{RangeResult, SearchResult, StoredVectors, TuneLimits, TuneResult};
 use crate::types::{c_string, static_str, Kind, Metric, VectorType};
 
@@ -1103,10 +1103,82 @@ impl Index {
         Index::from_raw(raw)
     }
 
-    /// A deep copy, made through [`to_bytes`](Index::to_bytes) and
-    /// [`from_bytes`](Index::from_bytes).
+    /// Opens a read-only view of an index file: the file is mapped (shared through the page
+    /// cache with every other process viewing it) and its stored vectors and ids are searched in
+    /// place instead of being read into this process's memory (what a kind derives from them is
+    /// built in memory: the file format's documentation lists it per kind). Opening checks the
+    /// header and section table, not every byte; [`view_with`](Index::view_with) can verify the
+    /// whole file first.
+    ///
+    /// A view searches like a loaded index and its runtime parameters (`nprobe`, `ef_search`, ...)
+    /// stay settable, but every write (add, remove, train, build, compact, a build parameter)
+    /// fails with [`State`](ErrorKind::State); [`try_clone`](Index::try_clone) gives a writable
+    /// in-memory index. The mapping lives until the view is dropped: do not truncate or rewrite
+    /// the file in place meanwhile ([`save`](Index::save) renames a new file over the old one,
+    /// which a view survives: it keeps the old file).
+    ///
+    /// ```
+    /// use nearkit::{ErrorKind, Index, Kind, Metric};
+    ///
+    /// let index = Index::new(Kind::FLAT, Metric::L2, 2)?;
+    /// index.add(&[0.0f32, 0.0, 1.0, 0.0, 0.0, 2.0])?;
+    /// let path = std::env::temp_dir().join(format!("nearkit-view-doc-{}.nkx", std::process::id()));
+    /// index.save(&path)?;
+    ///
+    /// let view = Index::view(&path)?;
+    /// assert!(view.is_view());
+    /// assert_eq!(view.search(&[0.9f32, 0.1], 2)?, index.search(&[0.9f32, 0.1], 2)?);
+    /// assert_eq!(view.add(&[5.0f32, 5.0]).unwrap_err().kind(), ErrorKind::State);
+    ///
+    /// let writable = view.try_clone()?; // an ordinary in-memory index
+    /// writable.add(&[5.0f32, 5.0])?;
+    /// assert_eq!((writable.len(), view.len()), (4, 3));
+    /// # std::fs::remove_file(&path).unwrap();
+    /// # Ok::<(), nearkit::Error>(())
+    /// ```
+    ///
+    /// Errors: [`Io`](ErrorKind::Io) (missing, not a regular file, cannot be mapped),
+    /// [`Corrupt`](ErrorKind::Corrupt) (truncated, corrupted or foreign file),
+    /// [`Unsupported`](ErrorKind::Unsupported) (a newer format version, or a format version 1
+    /// file whose layout cannot be used in place: the message says to save it again),
+    /// [`InvalidArgument`](ErrorKind::InvalidArgument) (a path with a NUL byte),
+    /// [`OutOfMemory`](ErrorKind::OutOfMemory).
+    pub fn view(path: impl AsRef<Path>) -> Result<Index> {
+        Index::view_with(path, &ViewOptions::new())
+    }
+
+    /// [`view`](Index::view) with options: `ViewOptions::new().verify(true)` checks the whole
+    /// file (its checksum and every stored value) as [`load`](Index::load) does before the view
+    /// is returned.
+    ///
+    /// Errors: as [`view`](Index::view).
+    pub fn view_with(path: impl AsRef<Path>, options: &ViewOptions) -> Result<Index> {
+        crate::check_abi()?;
+        let path = path_to_c(path.as_ref())?;
+        let options = options.to_raw();
+        let mut raw: *mut sys::nearkit_index = ptr::null_mut();
+        // SAFETY: `raw` is a valid place to write; `path` is NUL-terminated; `options` outlives
+        // the call.
+        check(unsafe { sys::nearkit_index_view(&mut raw, path.as_ptr(), &options) })?;
+        Index::from_raw(raw)
+    }
+
+    /// Whether this index is a read-only view of a file ([`view`](Index::view)).
+    pub fn is_view(&self) -> bool {
+        // SAFETY: a const call on a live index.
+        unsafe { sys::nearkit_index_is_view(self.ptr()) != 0 }
+    }
+
+    /// A new, writable in-memory index equal to this one (a view or not): the same kind,
+    /// parameters, vectors and ids, giving the same answers; independent of it afterwards.
+    ///
+    /// Errors: [`OutOfMemory`](ErrorKind::OutOfMemory).
+    #[doc(alias = "copy")]
     pub fn try_clone(&self) -> Result<Index> {
-        Index::from_bytes(&self.to_bytes()?)
+        let mut raw: *mut sys::nearkit_index = ptr::null_mut();
+        // SAFETY: `raw` is a valid place to write; a const call on a live index.
+        check(unsafe { sys::nearkit_index_copy(&mut raw, self.ptr()) })?;
+        Index::from_raw(raw)
     }
 }
 

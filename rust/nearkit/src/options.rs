@@ -346,3 +346,42 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
         "(a non-string panic payload)".to_string()
     }
 }
+
+/// How [`Index::view_with`](crate::Index::view_with) opens a file.
+///
+/// ```
+/// let options = nearkit::ViewOptions::new().verify(true);
+/// assert!(options.verifies());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ViewOptions {
+    verify: bool,
+}
+
+impl ViewOptions {
+    /// The defaults: check the header and section table only.
+    pub fn new() -> ViewOptions {
+        ViewOptions::default()
+    }
+
+    /// `true`: check the file's checksum over every byte and every stored value, as
+    /// [`Index::load`](crate::Index::load) does (reads the whole file once). `false` (the
+    /// default): the header and section table only, every length bounded by the file.
+    pub fn verify(mut self, verify: bool) -> ViewOptions {
+        self.verify = verify;
+        self
+    }
+
+    /// The setting of [`verify`](ViewOptions::verify).
+    pub fn verifies(&self) -> bool {
+        self.verify
+    }
+
+    /// The C library's options struct.
+    pub(crate) fn to_raw(&self) -> sys::nearkit_view_options {
+        sys::nearkit_view_options {
+            struct_size: std::mem::size_of::<sys::nearkit_view_options>() as u32,
+            verify: i32::from(self.verify),
+        }
+    }
+}

@@ -270,5 +270,6 @@ fn sharded_options(num_threads: u32) -> sys::nearkit_sharded_options {
     sys::nearkit_sharded_options {
         struct_size: std::mem::size_of::<sys::nearkit_sharded_options>() as u32,
         num_threads,
+        view_shards: 0,
     }
 }

@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NEARKIT_EXPERIMENTAL /* nearkit_index_tune, nearkit_merge_knn */
+#define NEARKIT_EXPERIMENTAL /* nearkit_index_tune, nearkit_merge_knn, the views */
 #include "nearkit.h"
 
 #include "io_nearkit_NativeLib.h"
@@ -1513,6 +1513,45 @@ JNIEXPORT jlong JNICALL Java_io_nearkit_NativeLib_load(JNIEnv *env, jclass cls, 
         return 0;
     }
     return (jlong)(intptr_t)index;
+}
+
+JNIEXPORT jlong JNICALL Java_io_nearkit_NativeLib_view(JNIEnv *env, jclass cls, jbyteArray path,
+                                                      jboolean verify) {
+    char *p;
+    nearkit_index *index = NULL;
+    nearkit_view_options opts = NEARKIT_VIEW_OPTIONS_INIT;
+    nearkit_status st;
+    (void)cls;
+    p = path_of(env, path);
+    if (p == NULL) {
+        return 0;
+    }
+    opts.verify = verify ? 1 : 0;
+    st = nearkit_index_view(&index, p, &opts);
+    free(p);
+    if (st != NEARKIT_OK) {
+        throw_last_as(env, st, DECLARES_IO);
+        return 0;
+    }
+    return (jlong)(intptr_t)index;
+}
+
+JNIEXPORT jboolean JNICALL Java_io_nearkit_NativeLib_isView(JNIEnv *env, jclass cls, jlong index) {
+    (void)env;
+    (void)cls;
+    return nearkit_index_is_view(CIDX(index)) ? JNI_TRUE : JNI_FALSE;
+}
+
+JNIEXPORT jlong JNICALL Java_io_nearkit_NativeLib_copy(JNIEnv *env, jclass cls, jlong index) {
+    nearkit_index *out = NULL;
+    nearkit_status st;
+    (void)cls;
+    st = nearkit_index_copy(&out, CIDX(index));
+    if (st != NEARKIT_OK) {
+        throw_last(env, st);
+        return 0;
+    }
+    return (jlong)(intptr_t)out;
 }
 
 JNIEXPORT jbyteArray JNICALL Java_io_nearkit_NativeLib_toBytes(JNIEnv *env, jclass cls,

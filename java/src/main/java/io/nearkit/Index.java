@@ -21,7 +21,8 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
 /**
  * A nearest-neighbour index held by the native nearkit library.
  *
- * <p>Create one with {@link #builder()}, {@link #load(Path)} or {@link #fromBytes(byte[])}, and
+ * <p>Create one with {@link #builder()}, {@link #load(Path)}, {@link #fromBytes(byte[])} or, to
+ * search a file in place without reading it into memory, {@link #view(Path)}, and
  * release it with {@link #close()} (try-with-resources). A {@link Cleaner} frees an index that was
  * never closed once it becomes unreachable, but only as a safety net: native memory is not visible
  * to the garbage collector, so close indexes explicitly.
@@ -61,7 +62,7 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * subclasses of the unchecked {@link NearkitException}. Files that cannot be read or written throw
  * the checked {@link NearkitIOException} (a {@link java.io.IOException}), and data that is not a
  * valid index, in a file or in memory, its subclass {@link CorruptIndexException}: {@link #load},
- * {@link #save} and {@link #fromBytes(byte[])} declare them. Messages are the C library's, naming
+ * {@link #view(Path)}, {@link #save} and {@link #fromBytes(byte[])} declare them. Messages are the C library's, naming
  * the file and the reason (for example {@code "IO: cannot open '/x.nkx': No such file or
  * directory"}).
  */
@@ -423,6 +424,67 @@ public final class Index implements AutoCloseable {
         }
         Reference.reachabilityFence(data);
         return wrap(ptr);
+    }
+
+    /**
+     * Opens a read-only view of an index file: the file is mapped, shared through the page cache
+     * with every other process viewing it, and its stored vectors and ids are searched in place
+     * instead of being read into this process's memory (what a kind derives from them is built
+     * in memory: the file format's documentation lists it per kind). Opening checks the header
+     * and section table, not every byte; {@link #view(Path, boolean)} with {@code verify = true}
+     * checks the whole file as {@link #load(Path)} does.
+     *
+     * <p>A view searches like a loaded index and its runtime parameters ({@code nprobe},
+     * {@code ef_search}, ...) stay settable, but every write ({@link #add}, {@link #remove},
+     * {@link #train}, {@link #build()}, {@link #compact()}, setting a build parameter) throws
+     * {@link IllegalStateException}; {@link #copy()} gives a writable in-memory index. The mapping
+     * lives until {@link #close()}. Do not truncate or rewrite the file in place meanwhile;
+     * {@link #save(Path)} replaces a file by renaming, which a view survives (it keeps the old
+     * file).
+     *
+     * <pre>{@code
+     * try (Index index = Index.view(Path.of("vectors.nkx"))) {
+     *     SearchResult r = index.search(queries, 10);
+     * }
+     * }</pre>
+     *
+     * @param path the file, written by {@link #save(Path)}, any nearkit binding or the CLI
+     * @return the view, which the caller closes
+     * @throws NearkitIOException when the file cannot be opened or mapped: missing, not a regular
+     *     file, not readable
+     * @throws CorruptIndexException (a {@link NearkitIOException}) when it is not a valid nearkit
+     *     index: truncated, corrupted or another format
+     * @throws NearkitUnsupportedException for a newer format version, or a file of format version
+     *     1 whose layout cannot be used in place (the message says to save it again)
+     * @throws IllegalArgumentException for a path of another file system than the default one, or
+     *     with a NUL character
+     * @see #isView()
+     */
+    public static Index view(Path path) throws NearkitIOException {
+        return view(path, false);
+    }
+
+    /**
+     * Opens a read-only view of an index file, as {@link #view(Path)} does, optionally verifying
+     * it whole first.
+     *
+     * @param path the file
+     * @param verify true to check the file's checksum over every byte and every stored value, as a
+     *     load does (reads the whole file once); false checks the header and section table only,
+     *     every length bounded by the file
+     * @return the view, which the caller closes
+     * @throws NearkitIOException when the file cannot be opened or mapped
+     * @throws CorruptIndexException (a {@link NearkitIOException}) when it is not a valid nearkit
+     *     index
+     * @throws NearkitUnsupportedException for a newer format version, or a format version 1 file
+     *     that cannot be used in place
+     * @throws IllegalArgumentException for a path of another file system than the default one, or
+     *     with a NUL character
+     */
+    public static Index view(Path path, boolean verify) throws NearkitIOException {
+        byte[] p = pathBytes(path);
+        NativeLib.ensureLoaded();
+        return wrap(NativeLib.view(p, verify));
     }
 
     private static byte[] pathBytes(Path path) {
@@ -1624,6 +1686,45 @@ public final class Index implements AutoCloseable {
             l.unlock();
             Reference.reachabilityFence(this);
         }
+    }
+
+    /**
+     * Whether this index is a read-only view of a file ({@link #view(Path)}).
+     *
+     * @return true for a view, false for an index created, loaded or copied
+     * @throws IllegalStateException after close
+     */
+    public boolean isView() {
+        Lock l = lock.readLock();
+        long p = enter(l);
+        try {
+            return NativeLib.isView(p);
+        } finally {
+            l.unlock();
+            Reference.reachabilityFence(this);
+        }
+    }
+
+    /**
+     * A new, writable in-memory index equal to this one (a view or not): the same kind, metric,
+     * parameters, vectors and ids, giving the same answers. Turns a {@link #view(Path) view} into
+     * an index that can be changed; the two are independent afterwards.
+     *
+     * @return the copy, which the caller closes
+     * @throws NearkitOutOfMemoryException when native memory runs out
+     * @throws IllegalStateException after close
+     */
+    public Index copy() {
+        Lock l = lock.readLock();
+        long p = enter(l);
+        long c;
+        try {
+            c = NativeLib.copy(p);
+        } finally {
+            l.unlock();
+            Reference.reachabilityFence(this);
+        }
+        return wrap(c);
     }
 
     /**

@@ -300,12 +300,18 @@ final class NativeLib {
 
     // ---- persistence ------------------------------------------------------------------------------
 
-    // The three that read or write an index's bytes declare the checked exceptions; the glue tells
+    // The four that read or write an index's bytes declare the checked exceptions; the glue tells
     // NativeSupport.error which ones, and any other call gets them in an UncheckedIOException.
 
     static native void save(long index, byte[] path) throws NearkitIOException;
 
     static native long load(byte[] path) throws NearkitIOException;
+
+    static native long view(byte[] path, boolean verify) throws NearkitIOException;
+
+    static native boolean isView(long index);
+
+    static native long copy(long index);
 
     static native void mergeKnn(long n, long k, long[][] ids, float[][] distances, int flags,
             long[] idsOut, float[] distancesOut);

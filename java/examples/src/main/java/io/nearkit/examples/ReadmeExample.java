@@ -49,6 +49,25 @@ public final class ReadmeExample {
             System.err.println(e.getMessage());      // IO: cannot open '/.../vectors.nkx': No such file ...
         }
 
+        // ---- README: views ----
+        try (Index view = Index.view(Path.of("vectors.nkx"))) {    // or Index.view(path, true): verify it all
+            SearchResult r = view.search(queries, 10);             // the answers a loaded index gives
+            try (Index writable = view.copy()) {                   // view.add(...) throws IllegalStateException
+                writable.add(queries);
+            }
+        }
+        try (Index view = Index.view(Path.of("vectors.nkx"), true); Index loaded = Index.load(Path.of("vectors.nkx"))) {
+            check(view.isView() && !loaded.isView(), "view() gives a view, load() does not");
+            check(Arrays.equals(view.search(queries, 10).allIds(), loaded.search(queries, 10).allIds()),
+                    "a view answers as the loaded index");
+            try {
+                view.add(queries);
+                check(false, "a view refuses writes");
+            } catch (IllegalStateException e) {
+                check(e.getMessage().startsWith("STATE: "), e.toString());
+            }
+        }
+
         // what the first snippet saved: each query is a stored vector and finds itself first
         try (Index index = Index.load(Path.of("vectors.nkx"))) {
             SearchResult r = index.search(queries, 10);

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# ctest python_portable_glibc217: builds the portable x86-64 wheel (ci/portable_wheel.sh) in DIR,
+# then checks with readelf (ci/check_glibc_versions.py) that no native it ships (the extension,
+# the nearkit program, the bundled OpenBLAS and libgfortran) needs a glibc symbol newer than
+# 2.17, that the checker does reject NEWER_ELF (the normal build's program, linked against this
+# machine's glibc), and that the wheel installs and searches in a new virtual environment.
+#   bash ci/check_portable.sh DIR NEWER_ELF
+# Exit status 77 (a ctest skip) with the reason when the wheel cannot be built on this machine.
+set -euo pipefail
+dir=${1:?usage: ci/check_portable.sh DIR NEWER_ELF}
+newer=${2:?usage: ci/check_portable.sh DIR NEWER_ELF}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+py=${NEARKIT_PYTHON:-python3}
+mkdir -p "$dir"
+if [ "$(uname -m)" != x86_64 ]; then
+  echo "SKIP: the portable build runs on an x86-64 machine (this is $(uname -m))"
+  exit 77
+fi
+command -v readelf >/dev/null || { echo "SKIP: no readelf (Debian package binutils)"; exit 77; }
+
+bash "$here/portable_wheel.sh" x86_64 "$dir/x86_64" >"$dir/portable_wheel.log" 2>&1 || {
+  rc=$?
+  tail -n 30 "$dir/portable_wheel.log"
+  [ $rc -eq 77 ] && echo "SKIP: the portable wheel cannot be built here (above)"
+  exit $rc
+}
+cat "$dir/x86_64/auditwheel-show.txt"
+wheel=$(ls "$dir"/x86_64/nearkit-*manylinux2014_x86_64*.whl)
+"$py" "$here/check_glibc_versions.py" "$wheel"
+[ -f "$newer" ] || { echo "FAIL: no $newer to check the checker with"; exit 1; }
+rc=0
+"$py" "$here/check_glibc_versions.py" "$newer" >/dev/null || rc=$?
+if [ $rc -ne 1 ]; then
+  echo "FAIL: check_glibc_versions.py on $newer (built against this machine's glibc): $rc, not 1"
+  exit 1
+fi
+echo "check_glibc_versions.py rejects $newer, as it must"
+
+venv="$dir/venv"
+rm -rf "$venv"
+"$py" -m venv --system-site-packages "$venv" # numpy from the interpreter's own packages
+"$venv/bin/python" -m pip install -q --disable-pip-version-check --no-input --no-deps "$wheel"
+"$venv/bin/python" - <<'PYEOF'
+import numpy as np
+import nearkit
+x = np.random.default_rng(0).random((300, 8), dtype=np.float32)
+for kind in ("flat", "hnsw"):
+    index = nearkit.Index(kind=kind, metric="l2", dim=8)
+    index.add(x)
+    result = index.search(x[:20], 2)
+    assert result.ids[:, 0].tolist() == list(range(20)), (kind, result.ids)
+print("the portable wheel searches:", nearkit.__file__)
+PYEOF
+"$venv/bin/nearkit" --version

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# The portable wheels' full check, too slow for ctest (the aarch64 half runs under emulation):
+#
+#   bash ci/release_portable.sh [OUTDIR] [-- PYTEST-ARGS...]     (default OUTDIR: build/portable-release)
+#
+# 1. Builds the manylinux2014 wheels for x86_64 and aarch64 (ci/portable_wheel.sh).
+# 2. readelf: no native in either needs a GLIBC_ version newer than 2.17 (ci/check_glibc_versions.py).
+# 3. x86_64: installs the wheel in a new venv and runs the golden suite (python/tests/test_golden.py).
+# 4. aarch64: an aarch64 root with Debian 12's arm64 python3.11 and C runtime (`apt-get download`
+#    with a private package list, then `dpkg -x`, so the machine's own apt setup is untouched),
+#    numpy and pytest from aarch64 wheels (`pip download --platform`), the nearkit wheel unpacked
+#    beside them; then the golden suite and the `nearkit` program under `qemu-aarch64 -L ROOT`.
+# 3b. Bit for bit: the x86_64 wheel's `nearkit` program and the normal build's (NEARKIT_CLI,
+#    default build/nearkit: gcc, Debian's OpenBLAS) write the same index files, ids and distances
+#    for several kinds and metrics (one thread: a threaded HNSW build differs run to run anyway).
+# PYTEST-ARGS go to both pytest runs (e.g. -- -k "flat" for a shorter run).
+# Needs root for apt-get (or qemu-user and the packages already in place).
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+out=$repo/build/portable-release
+if [ $# -gt 0 ] && [ "$1" != -- ]; then
+  out=$1
+  shift
+fi
+[ "${1:-}" = -- ] && shift
+pytest_args=("$@")
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+py=${NEARKIT_PYTHON:-python3}
+tests=(-q -p no:cacheprovider "$repo/python/tests/test_golden.py")
+export NEARKIT_SOURCE_DIR="$repo" NEARKIT_GOLDEN_DIR="$repo/tests/golden" PYTHONDONTWRITEBYTECODE=1
+step() { echo "== $(date -u +%H:%M:%S) $*"; }
+
+step "1. the wheels"
+for arch in x86_64 aarch64; do
+  bash "$repo/ci/portable_wheel.sh" "$arch" "$out/$arch" >"$out/$arch.log" 2>&1 ||
+    { tail -n 30 "$out/$arch.log"; exit 1; }
+  cat "$out/$arch/auditwheel-show.txt"
+done
+wheel_x86_64=$(ls "$out"/x86_64/nearkit-*manylinux2014_x86_64*.whl)
+wheel_aarch64=$(ls "$out"/aarch64/nearkit-*manylinux2014_aarch64*.whl)
+
+step "2. readelf"
+"$py" "$repo/ci/check_glibc_versions.py" "$wheel_x86_64" "$wheel_aarch64"
+
+step "3. x86_64: the golden suite on the installed wheel"
+rm -rf "$out/venv"
+"$py" -m venv --system-site-packages "$out/venv"
+"$out/venv/bin/python" -m pip install -q --disable-pip-version-check --no-input --no-deps "$wheel_x86_64"
+(cd "$out" && "$out/venv/bin/python" -m pytest "${tests[@]}" "${pytest_args[@]}")
+
+step "3b. x86_64: the same bytes as the normal build"
+normal_cli=${NEARKIT_CLI:-$repo/build/nearkit}
+if [ -x "$normal_cli" ]; then
+  cmp_dir="$out/bitcmp"
+  rm -rf "$cmp_dir"
+  mkdir -p "$cmp_dir"
+  "$py" -m zipfile -e "$wheel_x86_64" "$cmp_dir/wheel"
+  portable_cli="$cmp_dir/wheel/nearkit/_bin/nearkit"
+  chmod +x "$portable_cli"
+  "$py" -c 'import numpy as np, sys
+r = np.random.default_rng(7)
+np.save(sys.argv[1] + "/base.npy", r.standard_normal((20000, 96)).astype(np.float32))
+np.save(sys.argv[1] + "/queries.npy", r.standard_normal((500, 96)).astype(np.float32))' "$cmp_dir"
+  for spec in flat:l2 flat:cosine flat:ip ivf_flat:l2 ivf_pq:l2 vptree:l1 hnsw:l2; do
+    kind=${spec%:*} metric=${spec#*:}
+    for side in normal portable; do
+      cli=$normal_cli
+      [ $side = portable ] && cli=$portable_cli
+      stem="$cmp_dir/$side-$kind-$metric"
+      "$cli" build --kind "$kind" --metric "$metric" --threads 1 "$cmp_dir/base.npy" "$stem.nkx" >/dev/null
+      "$cli" search --k 10 --threads 1 --out "$stem-ids.npy" --distances "$stem-distances.npy" \
+        "$stem.nkx" "$cmp_dir/queries.npy" >/dev/null
+    done
+    for part in .nkx -ids.npy -distances.npy; do
+      cmp "$cmp_dir/normal-$kind-$metric$part" "$cmp_dir/portable-$kind-$metric$part"
+    done
+    echo "same bytes: $kind $metric (index file, ids, distances)"
+  done
+else
+  echo "no normal build's program at $normal_cli (bash ci/build.sh): not compared"
+fi
+
+step "4. aarch64 under qemu-user"
+if ! command -v qemu-aarch64 >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-user >/dev/null
+fi
+root="$out/aarch64-root"
+if [ ! -x "$root/usr/bin/python3.11" ]; then
+  apt_state="$out/apt-arm64"
+  mkdir -p "$apt_state/lists/partial" "$apt_state/archives/partial" "$out/debs"
+  apt_opts=(-o APT::Architecture=arm64 -o APT::Architectures=arm64
+            -o Dir::State::Lists="$apt_state/lists" -o Dir::Cache="$apt_state"
+            -o Dir::State::Status=/dev/null -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
+  apt-get "${apt_opts[@]}" -qq update
+  (cd "$out/debs" && apt-get "${apt_opts[@]}" -qq download libc6 libgcc-s1 libstdc++6 zlib1g \
+    libexpat1 libffi8 libbz2-1.0 liblzma5 libuuid1 libpython3.11-minimal libpython3.11-stdlib \
+    python3.11-minimal media-types)
+  rm -rf "$root"
+  for deb in "$out"/debs/*.deb; do dpkg -x "$deb" "$root"; done
+fi
+site="$out/aarch64-site"
+if [ ! -d "$site/numpy" ]; then
+  "$py" -m pip download -q --disable-pip-version-check --no-input --only-binary=:all: \
+    --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 --python-version 3.11 \
+    -d "$out/aarch64-wheels" numpy pytest
+  for w in "$out"/aarch64-wheels/*.whl; do "$py" -m zipfile -e "$w" "$site"; done
+fi
+rm -rf "$site/nearkit" "$site"/nearkit.libs "$site"/nearkit-*.dist-info
+"$py" -m zipfile -e "$wheel_aarch64" "$site"
+chmod +x "$site/nearkit/_bin/nearkit"
+qemu=(qemu-aarch64 -L "$root")
+"${qemu[@]}" "$site/nearkit/_bin/nearkit" --version
+(cd "$out" && PYTHONPATH="$site" "${qemu[@]}" "$root/usr/bin/python3.11" -c \
+  'import platform, nearkit; print("aarch64 python:", platform.machine(), nearkit.__file__)')
+(cd "$out" && PYTHONPATH="$site" "${qemu[@]}" "$root/usr/bin/python3.11" -m pytest "${tests[@]}" \
+  "${pytest_args[@]}")
+step "done: both wheels pass the golden suite"

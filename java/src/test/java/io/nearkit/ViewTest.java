@@ -1,0 +1,132 @@
+package io.nearkit;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** Read-only views of saved files: Index.view, isView, copy. */
+class ViewTest {
+    private static final int N = 400;
+    private static final int DIM = 16;
+    private static final int K = 7;
+
+    @TempDir
+    Path tmp;
+
+    /** Saves a built index of `kind` over N random vectors and returns its file. */
+    private Path saved(String kind) throws IOException {
+        Path file = tmp.resolve(kind + ".nkx");
+        try (Index index = Index.builder().kind(kind).metric(Metric.L2).dimension(DIM).seed(5).build()) {
+            index.add(TestData.floats(N, DIM, 3));
+            index.build();
+            index.save(file);
+        }
+        return file;
+    }
+
+    private static void same(SearchResult a, SearchResult b) {
+        assertArrayEquals(a.allIds(), b.allIds());
+        assertArrayEquals(a.allDistances(), b.allDistances());
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"flat", "hnsw", "ivf_flat"})
+    void aViewAnswersAsTheLoadedIndexAndRefusesWrites(String kind) throws IOException {
+        Path file = saved(kind);
+        float[] queries = TestData.floats(20, DIM, 9);
+        try (Index loaded = Index.load(file); Index view = Index.view(file)) {
+            assertTrue(view.isView());
+            assertFalse(loaded.isView());
+            assertEquals(loaded.size(), view.size());
+            assertEquals(kind, view.kindInfo().name());
+            same(loaded.search(queries, K), view.search(queries, K));
+
+            IllegalStateException add = assertThrows(IllegalStateException.class,
+                    () -> view.add(TestData.floats(1, DIM, 1)));
+            assertTrue(add.getMessage().startsWith("STATE: "), add.getMessage());
+            assertThrows(IllegalStateException.class, () -> view.remove(0, 1));
+            assertThrows(IllegalStateException.class, view::compact);
+            assertEquals(N, view.size(), "a refused write leaves the view as it was");
+
+            try (Index copy = view.copy()) {
+                assertFalse(copy.isView());
+                same(loaded.search(queries, K), copy.search(queries, K));
+                assertEquals(2, copy.remove(0, 1));
+                copy.add(TestData.floats(3, DIM, 4));
+                assertEquals(N + 1, copy.size());
+            }
+            assertEquals(N, view.size(), "the copy is independent of the view");
+        }
+        try (Index verified = Index.view(file, true)) {
+            assertTrue(verified.isView());
+        }
+    }
+
+    @Test
+    void runtimeParametersStaySettableOnAView() throws IOException {
+        Path file = saved("hnsw");
+        try (Index view = Index.view(file)) {
+            view.setParam("ef_search", 77);
+            assertEquals(77.0, view.getParam("ef_search"));
+            assertThrows(IllegalStateException.class, () -> view.setParam("M", 8));
+        }
+    }
+
+    @Test
+    void aMissingFileOrADirectoryIsAnIoError() {
+        NearkitIOException missing = assertThrows(NearkitIOException.class,
+                () -> Index.view(tmp.resolve("missing.nkx")));
+        assertFalse(missing instanceof CorruptIndexException);
+        assertEquals(Status.IO, missing.status());
+        assertTrue(missing.getMessage().contains("missing.nkx"), missing.getMessage());
+        NearkitIOException dir = assertThrows(NearkitIOException.class, () -> Index.view(tmp));
+        assertFalse(dir instanceof CorruptIndexException);
+    }
+
+    @Test
+    void aTruncatedOrDamagedFileIsCorrupt() throws IOException {
+        byte[] good = Files.readAllBytes(saved("flat"));
+        Path bad = tmp.resolve("bad.nkx");
+        for (int len : new int[] {0, 7, 64, good.length / 2, good.length - 1}) {
+            Files.write(bad, Arrays.copyOf(good, len));
+            for (boolean verify : new boolean[] {false, true}) {
+                CorruptIndexException e = assertThrows(CorruptIndexException.class,
+                        () -> Index.view(bad, verify), "truncated to " + len);
+                assertEquals(Status.CORRUPT, e.status());
+            }
+        }
+        byte[] flipped = good.clone();
+        flipped[good.length / 2] ^= 0x5a; // in the stored vectors: only a verifying open reads them
+        Files.write(bad, flipped);
+        assertThrows(CorruptIndexException.class, () -> Index.view(bad, true));
+        Files.write(bad, "not an index at all, just some text".getBytes());
+        assertThrows(CorruptIndexException.class, () -> Index.view(bad));
+    }
+
+    @Test
+    void aClosedViewRefusesEveryCall() throws IOException {
+        Index view = Index.view(saved("flat"));
+        view.close();
+        assertThrows(IllegalStateException.class, view::isView);
+        assertThrows(IllegalStateException.class, view::copy);
+        assertThrows(IllegalStateException.class, () -> view.search(TestData.floats(1, DIM, 2), 1));
+        view.close(); // closing again does nothing
+    }
+
+    @Test
+    void badPathsAreRefusedBeforeTheLibrary() {
+        assertThrows(NullPointerException.class, () -> Index.view(null));
+        assertThrows(IllegalArgumentException.class, () -> Index.view(Path.of("a\0b")));
+    }
+}

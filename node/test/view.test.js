@@ -1,0 +1,138 @@
+'use strict';
+// Read-only views of saved files: Index.view / view(), isView, copy(): the same answers as a load,
+// writes refused with ERR_NEARKIT_STATE, a writable copy, IO / CORRUPT errors, use after close.
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('fs');
+const path = require('path');
+const nk = require('..');
+const { expectError, expectRejection, randomVectors, tmpDir } = require('./helpers');
+
+const N = 400;
+const DIM = 16;
+const K = 7;
+const dir = tmpDir('nearkit-view-');
+
+// Saves a built index of `kind` over N random vectors; returns the file.
+function saved(kind) {
+  const file = path.join(dir, `${kind}.nkx`);
+  const index = new nk.Index({ kind, metric: 'l2', dimension: DIM, seed: 5 });
+  index.add(randomVectors(N, DIM));
+  index.build();
+  index.save(file);
+  index.close();
+  return file;
+}
+
+function sameResult(a, b) {
+  assert.deepEqual(a.ids, b.ids);
+  assert.deepEqual(a.distances, b.distances);
+}
+
+for (const kind of ['flat', 'hnsw', 'ivf_flat']) {
+  test(`a ${kind} view answers as the loaded index and refuses writes`, () => {
+    const file = saved(kind);
+    const queries = randomVectors(20, DIM, 9);
+    const loaded = nk.Index.load(file);
+    const view = nk.Index.view(file);
+    assert.equal(view.isView, true);
+    assert.equal(loaded.isView, false);
+    assert.equal(view.kind, kind);
+    assert.equal(view.count, N);
+    sameResult(loaded.search(queries, K), view.search(queries, K));
+
+    expectError(() => view.add(randomVectors(1, DIM)), 'ERR_NEARKIT_STATE', Error, /view/);
+    expectError(() => view.remove([0, 1]), 'ERR_NEARKIT_STATE');
+    expectError(() => view.compact(), 'ERR_NEARKIT_STATE');
+    assert.equal(view.count, N, 'a refused write leaves the view as it was');
+
+    const copy = view.copy();
+    assert.equal(copy.isView, false);
+    sameResult(loaded.search(queries, K), copy.search(queries, K));
+    assert.equal(copy.remove([0, 1]), 2);
+    copy.add(randomVectors(3, DIM));
+    assert.equal(copy.count, N + 1);
+    assert.equal(view.count, N, 'the copy is independent of the view');
+    copy.close();
+
+    const verified = nk.view(new URL(`file://${file}`), { verify: true });
+    assert.equal(verified.isView, true);
+    sameResult(loaded.search(queries, K), verified.search(queries, K));
+    verified.close();
+    view.close();
+    loaded.close();
+  });
+}
+
+test('viewAsync and copyAsync run on the thread pool with the same answers and errors', async () => {
+  const file = saved('hnsw');
+  const queries = randomVectors(20, DIM, 9);
+  const loaded = nk.Index.load(file);
+  const view = await nk.Index.viewAsync(file, { verify: true });
+  assert.equal(view.isView, true);
+  sameResult(loaded.search(queries, K), view.search(queries, K));
+  const copy = await view.copyAsync();
+  assert.equal(copy.isView, false);
+  sameResult(loaded.search(queries, K), await copy.searchAsync(queries, K));
+  copy.add(randomVectors(1, DIM, 2));
+  await expectRejection(() => view.addAsync(randomVectors(1, DIM, 2)), 'ERR_NEARKIT_STATE');
+  await expectRejection(() => nk.Index.viewAsync(path.join(dir, 'missing.nkx')), 'ERR_NEARKIT_IO');
+  const bad = path.join(dir, 'half.nkx');
+  fs.writeFileSync(bad, fs.readFileSync(file).subarray(0, 100));
+  await expectRejection(() => nk.Index.viewAsync(bad), 'ERR_NEARKIT_CORRUPT');
+  await expectRejection(() => nk.Index.viewAsync(file, { verify: 'yes' }), 'ERR_INVALID_ARG_TYPE', TypeError);
+  view.close();
+  await expectRejection(() => view.copyAsync(), 'ERR_NEARKIT_CLOSED');
+  copy.close();
+  loaded.close();
+});
+
+test('runtime parameters stay settable on a view, build parameters do not', () => {
+  const view = nk.Index.view(saved('hnsw'));
+  view.setParam('efSearch', 77);
+  assert.equal(view.getParam('efSearch'), 77);
+  expectError(() => view.setParam('M', 8), 'ERR_NEARKIT_STATE');
+  view.close();
+});
+
+test('a missing file or a directory is an IO error', () => {
+  expectError(() => nk.Index.view(path.join(dir, 'missing.nkx')), 'ERR_NEARKIT_IO', Error, /missing\.nkx/);
+  expectError(() => nk.view(dir), 'ERR_NEARKIT_IO');
+});
+
+test('a truncated, damaged or foreign file is CORRUPT, never a crash', () => {
+  const good = fs.readFileSync(saved('flat'));
+  const bad = path.join(dir, 'bad.nkx');
+  for (const len of [0, 7, 64, good.length >> 1, good.length - 1]) {
+    fs.writeFileSync(bad, good.subarray(0, len));
+    for (const verify of [false, true]) {
+      expectError(() => nk.Index.view(bad, { verify }), 'ERR_NEARKIT_CORRUPT', Error);
+    }
+  }
+  const flipped = Buffer.from(good);
+  flipped[good.length >> 1] ^= 0x5a; // in the stored vectors: only a verifying open reads them
+  fs.writeFileSync(bad, flipped);
+  expectError(() => nk.Index.view(bad, { verify: true }), 'ERR_NEARKIT_CORRUPT');
+  fs.writeFileSync(bad, 'not an index at all, just some text');
+  expectError(() => nk.Index.view(bad), 'ERR_NEARKIT_CORRUPT');
+});
+
+test('bad arguments are TypeErrors or invalid arguments', () => {
+  const file = saved('flat');
+  expectError(() => nk.Index.view(42), 'ERR_INVALID_ARG_TYPE', TypeError);
+  expectError(() => nk.Index.view(file, 'verify'), 'ERR_INVALID_ARG_TYPE', TypeError);
+  expectError(() => nk.Index.view(file, { verify: 1 }), 'ERR_INVALID_ARG_TYPE', TypeError);
+  expectError(() => nk.Index.view(file, { verfy: true }), 'ERR_NEARKIT_INVALID_ARGUMENT', Error, /verfy/);
+  expectError(() => nk.Index.view('a\0b'), 'ERR_NEARKIT_INVALID_ARGUMENT');
+});
+
+test('use after close: isView and copy throw ERR_NEARKIT_CLOSED', () => {
+  const view = nk.Index.view(saved('flat'));
+  view.close();
+  for (const fn of [() => view.isView, () => view.copy(), () => view.search(randomVectors(1, DIM), 1)]) {
+    expectError(fn, 'ERR_NEARKIT_CLOSED', Error, /closed/);
+  }
+  view.close();
+});
+
+test.after(() => fs.rmSync(dir, { recursive: true, force: true }));

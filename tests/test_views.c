@@ -1,0 +1,423 @@
+/* Read-only views (nearkit_index_view, issue 19): for every kind, a view of a saved file answers
+ * exactly as the loaded file does, refuses every write with STATE while runtime settings stay
+ * settable, and copies into a writable index; opening checks the framing and never trusts a length
+ * beyond the file (truncations and flips at every byte, under ASan in the _asan run); verify
+ * checks the checksum; format version 1 files still load and view or say why not; a view keeps
+ * the file it mapped when the path is saved over; concurrent first searches of a view agree. */
+#define _POSIX_C_SOURCE 200809L
+#define NEARKIT_EXPERIMENTAL
+#include "nearkit.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "binary_test_util.h"
+#include "check.h"
+
+enum { N = 1200, DIM = 16, BITS = 64, NQ = 70, K = 10 };
+
+static uint64_t next(uint64_t *s) {
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return *s >> 33;
+}
+
+/* Clustered floats (16 clusters), or random codes for binary kinds. */
+static void *make_vectors(bool binary, uint64_t n, uint64_t seed) {
+    uint64_t s = seed;
+    if (binary) {
+        uint8_t *codes = malloc(n * BITS / 8);
+        for (uint64_t i = 0; i < n * BITS / 8; i++) codes[i] = (uint8_t)next(&s);
+        return codes;
+    }
+    float *v = malloc(n * DIM * sizeof *v);
+    for (uint64_t i = 0; i < n; i++)
+        for (uint64_t j = 0; j < DIM; j++)
+            v[i * DIM + j] = (float)(i % 16) + (float)(next(&s) % 1000) / 1000.0f;
+    return v;
+}
+
+static char *temp_path(void) {
+    char *path = malloc(64);
+    strcpy(path, "/tmp/nearkit-views-XXXXXX");
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    return path;
+}
+
+/* An index of the kind, searchable, with explicit ids and two removed rows when asked. */
+static nearkit_index *build_kind(const nearkit_kind_info *kind, bool custom_ids) {
+    bool binary = !(kind->metric_mask & (1u << NEARKIT_METRIC_L2));
+    nearkit_metric metric = binary ? NEARKIT_METRIC_HAMMING : NEARKIT_METRIC_L2;
+    nearkit_index_options o = NEARKIT_INDEX_OPTIONS_INIT;
+    o.num_threads = 2;
+    nearkit_index *ix = NULL;
+    CHECK_STATUS(nearkit_index_create(&ix, kind->kind, metric, binary ? BITS : DIM, &o), NEARKIT_OK);
+    if (!ix) return NULL;
+    (void)nearkit_index_set_param(ix, "nlist", 16.0); /* kinds without it refuse; fine */
+    void *x = make_vectors(binary, N, 7);
+    nearkit_vector_type type = binary ? NEARKIT_VECTOR_BINARY : NEARKIT_VECTOR_FLOAT32;
+    int64_t *ids = malloc(N * sizeof *ids);
+    for (uint64_t i = 0; i < N; i++) ids[i] = 5000 + 3 * (int64_t)i;
+    if (kind->flags & NEARKIT_KIND_FLAG_NEEDS_TRAINING) CHECK_STATUS(nearkit_index_train(ix, type, x, N), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_add(ix, type, x, N, custom_ids ? ids : NULL), NEARKIT_OK);
+    if (kind->flags & NEARKIT_KIND_FLAG_NEEDS_BUILD) CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
+    if (custom_ids) {
+        int64_t gone[2] = {ids[3], ids[500]};
+        uint64_t removed = 0;
+        (void)nearkit_index_remove(&removed, ix, gone, 2); /* kinds that cannot remove refuse; fine */
+    }
+    free(ids);
+    free(x);
+    return ix;
+}
+
+/* Both indexes give identical answers: single queries, a batch (flat's GEMM path), k beyond the
+ * count's reach, and a range search. */
+static bool same_answers(const nearkit_index *a, const nearkit_index *b) {
+    bool binary = nearkit_index_vector_type(a) == NEARKIT_VECTOR_BINARY;
+    nearkit_vector_type type = nearkit_index_vector_type(a);
+    void *q = make_vectors(binary, NQ, 99);
+    int64_t ia[NQ * K], ib[NQ * K];
+    float da[NQ * K], db[NQ * K];
+    bool same = true;
+    for (uint64_t n = 1; n <= NQ && same; n += NQ - 1) {
+        same = nearkit_index_search(ia, da, a, type, q, n, K, NULL) == NEARKIT_OK &&
+               nearkit_index_search(ib, db, b, type, q, n, K, NULL) == NEARKIT_OK &&
+               memcmp(ia, ib, n * K * sizeof *ia) == 0 && memcmp(da, db, n * K * sizeof *da) == 0;
+    }
+    nearkit_range_result *ra = NULL, *rb = NULL;
+    float radius = binary ? 24.0f : 2.0f;
+    nearkit_status sa = nearkit_index_range_search(&ra, a, type, q, 3, radius, NULL);
+    nearkit_status sb = nearkit_index_range_search(&rb, b, type, q, 3, radius, NULL);
+    same = same && sa == sb;
+    if (same && sa == NEARKIT_OK) {
+        const uint64_t *oa, *ob;
+        const int64_t *xa, *xb;
+        const float *ya, *yb;
+        nearkit_range_result_get(&oa, &xa, &ya, ra);
+        nearkit_range_result_get(&ob, &xb, &yb, rb);
+        uint64_t na = oa[3], nb = ob[3];
+        same = !memcmp(oa, ob, 4 * sizeof *oa) &&
+               (!na || (!memcmp(xa, xb, na * sizeof *xa) && !memcmp(ya, yb, nb * sizeof *ya)));
+    }
+    nearkit_range_result_free(ra);
+    nearkit_range_result_free(rb);
+    free(q);
+    return same && nearkit_index_count(a) == nearkit_index_count(b);
+}
+
+/* Every write is refused with STATE and leaves the view as it was. */
+static void check_refuses_writes(nearkit_index *view, const nearkit_kind_info *kind) {
+    bool binary = nearkit_index_vector_type(view) == NEARKIT_VECTOR_BINARY;
+    nearkit_vector_type type = nearkit_index_vector_type(view);
+    void *x = make_vectors(binary, 4, 3);
+    uint64_t before = nearkit_index_count(view), removed = 7;
+    int64_t id = 0;
+    CHECK_STATUS(nearkit_index_add(view, type, x, 4, NULL), NEARKIT_ERR_STATE);
+    CHECK(strstr(nearkit_last_error_message(), "view") != NULL);
+    CHECK_STATUS(nearkit_index_remove(&removed, view, &id, 1), NEARKIT_ERR_STATE);
+    CHECK(removed == 0);
+    CHECK_STATUS(nearkit_index_train(view, type, x, 4), NEARKIT_ERR_STATE);
+    CHECK_STATUS(nearkit_index_build(view), NEARKIT_ERR_STATE);
+    CHECK_STATUS(nearkit_index_compact(view), NEARKIT_ERR_STATE);
+    CHECK(nearkit_index_count(view) == before);
+    /* build parameters are refused, runtime ones stay settable */
+    for (size_t i = 0; i < nearkit_index_param_count(view); i++) {
+        nearkit_param_info p = NEARKIT_PARAM_INFO_INIT;
+        CHECK_STATUS(nearkit_index_param_describe(&p, view, i), NEARKIT_OK);
+        if (p.flags & NEARKIT_PARAM_FLAG_READ_ONLY) continue;
+        double value = 0;
+        CHECK_STATUS(nearkit_index_get_param(&value, view, p.name), NEARKIT_OK);
+        nearkit_status st = nearkit_index_set_param(view, p.name, value);
+        if (p.flags & NEARKIT_PARAM_FLAG_BUILD) {
+            if (st != NEARKIT_ERR_STATE) fprintf(stderr, "  %s: build parameter %s set on a view\n", kind->name, p.name);
+            CHECK(st == NEARKIT_ERR_STATE);
+        } else {
+            if (st != NEARKIT_OK) fprintf(stderr, "  %s: runtime parameter %s refused: %s\n", kind->name, p.name, nearkit_last_error_message());
+            CHECK(st == NEARKIT_OK);
+        }
+    }
+    free(x);
+}
+
+static void test_every_kind(void) {
+    for (size_t i = 0; i < nearkit_kind_count(); i++) {
+        nearkit_kind_info kind = NEARKIT_KIND_INFO_INIT;
+        CHECK_STATUS(nearkit_kind_get_info(&kind, i), NEARKIT_OK);
+        for (int custom = 0; custom < 2; custom++) {
+            nearkit_index *ix = build_kind(&kind, custom);
+            if (!ix) continue;
+            if (getenv("NEARKIT_TEST_TRACE")) fprintf(stderr, "%s ids=%d\n", kind.name, custom);
+            char *path = temp_path();
+            CHECK_STATUS(nearkit_index_save(ix, path), NEARKIT_OK);
+            nearkit_index *loaded = NULL, *view = NULL, *verified = NULL, *copy = NULL;
+            CHECK_STATUS(nearkit_index_load(&loaded, path), NEARKIT_OK);
+            CHECK_STATUS(nearkit_index_view(&view, path, NULL), NEARKIT_OK);
+            nearkit_view_options vo;
+            CHECK_STATUS(nearkit_view_options_init(&vo), NEARKIT_OK);
+            vo.verify = 1;
+            CHECK_STATUS(nearkit_index_view(&verified, path, &vo), NEARKIT_OK);
+            if (!loaded || !view || !verified) {
+                fprintf(stderr, "  %s: %s\n", kind.name, nearkit_last_error_message());
+            } else {
+                CHECK(nearkit_index_is_view(view) == 1 && nearkit_index_is_view(loaded) == 0);
+                bool same = same_answers(loaded, view) && same_answers(loaded, verified);
+                if (!same) fprintf(stderr, "  %s (ids %d): a view answers differently\n", kind.name, custom);
+                CHECK(same);
+                /* the view owns less heap where its stored vectors stay in the mapping: every kind
+                 * but the inverted files that save their codes by position (their lists are built
+                 * in the heap at open), and ivf_flat with removed rows to drop */
+                bool in_place = (strncmp(kind.name, "ivf", 3) != 0 && strncmp(kind.name, "flat_", 5) != 0) ||
+                                (strcmp(kind.name, "ivf_flat") == 0 && !custom);
+                if (in_place && nearkit_index_memory_bytes(view) >= nearkit_index_memory_bytes(loaded))
+                    fprintf(stderr, "  %s: a view owns %llu bytes, a load %llu\n", kind.name,
+                            (unsigned long long)nearkit_index_memory_bytes(view),
+                            (unsigned long long)nearkit_index_memory_bytes(loaded));
+                CHECK(!in_place || nearkit_index_memory_bytes(view) < nearkit_index_memory_bytes(loaded));
+                char *text = NULL;
+                CHECK_STATUS(nearkit_index_describe(&text, view), NEARKIT_OK);
+                CHECK(text && strstr(text, "view") != NULL);
+                nearkit_string_free(text);
+                check_refuses_writes(view, &kind);
+                CHECK(same_answers(loaded, view));
+                /* a copy is an ordinary index: same answers, then writable */
+                CHECK_STATUS(nearkit_index_copy(&copy, view), NEARKIT_OK);
+                CHECK(copy && nearkit_index_is_view(copy) == 0 && same_answers(loaded, copy));
+                bool binary = nearkit_index_vector_type(view) == NEARKIT_VECTOR_BINARY;
+                void *x = make_vectors(binary, 2, 5);
+                if (copy)
+                    CHECK_STATUS(nearkit_index_add(copy, nearkit_index_vector_type(copy), x, 2, NULL), NEARKIT_OK);
+                free(x);
+            }
+            nearkit_index_free(copy);
+            nearkit_index_free(verified);
+            nearkit_index_free(view);
+            nearkit_index_free(loaded);
+            nearkit_index_free(ix);
+            remove(path);
+            free(path);
+        }
+    }
+}
+
+/* A flat index's saved image, in a 64-byte aligned buffer (as a mapping would be). */
+static uint8_t *flat_image(size_t *size, bool custom_ids) {
+    nearkit_kind_info kind = NEARKIT_KIND_INFO_INIT;
+    CHECK_STATUS(nearkit_kind_get_info(&kind, 0), NEARKIT_OK);
+    nearkit_index *ix = NULL;
+    CHECK_STATUS(nearkit_index_create(&ix, NEARKIT_KIND_FLAT, NEARKIT_METRIC_L2, 4, NULL), NEARKIT_OK);
+    float v[40 * 4];
+    int64_t ids[40];
+    for (int i = 0; i < 40 * 4; i++) v[i] = (float)((i * 37) % 11) - 5.0f;
+    for (int i = 0; i < 40; i++) ids[i] = 100 + i * 7;
+    CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_FLOAT32, v, 40, custom_ids ? ids : NULL), NEARKIT_OK);
+    void *buf = NULL;
+    CHECK_STATUS(nearkit_index_save_to_buffer(&buf, size, ix), NEARKIT_OK);
+    uint8_t *image = aligned_alloc(64, (*size + 63) / 64 * 64);
+    memcpy(image, buf, *size);
+    nearkit_buffer_free(buf);
+    nearkit_index_free(ix);
+    return image;
+}
+
+/* Opens a view of bytes and, when it opens, searches it: never a crash, only the statuses a
+ * damaged file may give. */
+static bool view_outcome_ok(const uint8_t *bytes, size_t size, const nearkit_view_options *o) {
+    nearkit_index *view = NULL;
+    nearkit_status st = nearkit_index_view_buffer(&view, bytes, size, o);
+    if (st == NEARKIT_OK) {
+        float q[2 * 4] = {1, 2, 3, 4, -1, 0, 2, 5};
+        int64_t ids[2 * 5];
+        float d[2 * 5];
+        (void)nearkit_index_search(ids, d, view, NEARKIT_VECTOR_FLOAT32, q, 2, 5, NULL);
+        nearkit_index_free(view);
+        return true;
+    }
+    return view == NULL && nearkit_last_error_message()[0] &&
+           (st == NEARKIT_ERR_CORRUPT || st == NEARKIT_ERR_UNSUPPORTED || st == NEARKIT_ERR_OUT_OF_MEMORY);
+}
+
+static void test_damaged_images(void) {
+    for (int custom = 0; custom < 2; custom++) {
+        size_t size = 0;
+        uint8_t *image = flat_image(&size, custom);
+        nearkit_view_options verify = NEARKIT_VIEW_OPTIONS_INIT;
+        verify.verify = 1;
+        int bad = 0;
+        /* every truncation: refused, verified or not (the framing is always checked) */
+        for (size_t n = 0; n < size; n++) {
+            uint8_t *copy = aligned_alloc(64, n / 64 * 64 + 64);
+            memcpy(copy, image, n);
+            nearkit_index *view = NULL;
+            nearkit_status st = nearkit_index_view_buffer(&view, copy, n, NULL);
+            if (st != NEARKIT_ERR_CORRUPT || view) bad++;
+            free(copy);
+        }
+        CHECK(bad == 0);
+        /* a flipped byte with the checksum made valid again: refused or opened, never a crash */
+        uint64_t s = 42;
+        bad = 0;
+        uint8_t *copy = aligned_alloc(64, (size + 63) / 64 * 64);
+        for (size_t at = 8; at + 4 < size; at++) {
+            memcpy(copy, image, size);
+            copy[at] ^= (uint8_t)(1u + next(&s) % 255);
+            uint32_t crc = bt_crc32(copy + 8, size - 12);
+            memcpy(copy + size - 4, &crc, 4);
+            if (!view_outcome_ok(copy, size, NULL) || !view_outcome_ok(copy, size, &verify)) bad++;
+        }
+        CHECK(bad == 0);
+        /* a flip under a stale checksum: verify finds it, a plain view trusts the bytes */
+        memcpy(copy, image, size);
+        copy[size - 20] ^= 0x40;
+        nearkit_index *view = NULL;
+        CHECK_STATUS(nearkit_index_view_buffer(&view, copy, size, &verify), NEARKIT_ERR_CORRUPT);
+        CHECK(view == NULL && strstr(nearkit_last_error_message(), "checksum") != NULL);
+        CHECK_STATUS(nearkit_index_view_buffer(&view, copy, size, NULL), NEARKIT_OK);
+        nearkit_index_free(view);
+        free(copy);
+        free(image);
+    }
+}
+
+static void test_argument_errors(void) {
+    size_t size = 0;
+    uint8_t *image = flat_image(&size, true);
+    nearkit_index *view = (nearkit_index *)&size;
+    CHECK_STATUS(nearkit_index_view(NULL, "x", NULL), NEARKIT_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(nearkit_index_view(&view, NULL, NULL), NEARKIT_ERR_INVALID_ARGUMENT);
+    CHECK(view == NULL);
+    CHECK_STATUS(nearkit_index_view(&view, "/nonexistent/nearkit.nkx", NULL), NEARKIT_ERR_IO);
+    CHECK_STATUS(nearkit_index_view(&view, "/tmp", NULL), NEARKIT_ERR_IO);
+    CHECK_STATUS(nearkit_index_view_buffer(&view, NULL, 10, NULL), NEARKIT_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(nearkit_view_options_init(NULL), NEARKIT_ERR_INVALID_ARGUMENT);
+    nearkit_view_options small = NEARKIT_VIEW_OPTIONS_INIT;
+    small.struct_size = 2;
+    CHECK_STATUS(nearkit_index_view_buffer(&view, image, size, &small), NEARKIT_ERR_INVALID_ARGUMENT);
+    /* a buffer that is not 64-byte aligned cannot be used in place */
+    uint8_t *shifted = aligned_alloc(64, (size + 8 + 63) / 64 * 64);
+    memcpy(shifted + 8, image, size);
+    CHECK_STATUS(nearkit_index_view_buffer(&view, shifted + 8, size, NULL), NEARKIT_ERR_UNSUPPORTED);
+    CHECK(strstr(nearkit_last_error_message(), "aligned") != NULL);
+    free(shifted);
+    CHECK(nearkit_index_is_view(NULL) == 0);
+    CHECK_STATUS(nearkit_index_copy(NULL, NULL), NEARKIT_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(nearkit_index_copy(&view, NULL), NEARKIT_ERR_INVALID_ARGUMENT);
+    free(image);
+}
+
+/* A format version 1 file (the committed fuzz corpus predates version 2) loads as before and
+ * views when its sections happen to sit where they can be used in place, or says to re-save. */
+static void test_version_1_files(const char *golden_dir) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/../fuzz/corpus/flat-l2-d8-added-ids.nkx", golden_dir);
+    FILE *f = fopen(path, "rb");
+    CHECK(f != NULL);
+    if (!f) return;
+    uint8_t head[12];
+    CHECK(fread(head, 1, 12, f) == 12 && head[8] == 1);
+    fclose(f);
+    nearkit_index *loaded = NULL, *view = NULL, *copy = NULL;
+    CHECK_STATUS(nearkit_index_load(&loaded, path), NEARKIT_OK);
+    nearkit_status st = nearkit_index_view(&view, path, NULL);
+    CHECK(st == NEARKIT_OK || st == NEARKIT_ERR_UNSUPPORTED);
+    if (st == NEARKIT_OK) {
+        CHECK(same_answers(loaded, view));
+    } else {
+        CHECK(strstr(nearkit_last_error_message(), "version 1") != NULL &&
+              strstr(nearkit_last_error_message(), "re-save") != NULL);
+    }
+    /* re-saved, it views */
+    char *resaved = temp_path();
+    CHECK_STATUS(nearkit_index_save(loaded, resaved), NEARKIT_OK);
+    nearkit_index_free(view);
+    view = NULL;
+    CHECK_STATUS(nearkit_index_view(&view, resaved, NULL), NEARKIT_OK);
+    CHECK(view && same_answers(loaded, view));
+    CHECK_STATUS(nearkit_index_copy(&copy, view), NEARKIT_OK);
+    nearkit_index_free(copy);
+    nearkit_index_free(view);
+    nearkit_index_free(loaded);
+    remove(resaved);
+    free(resaved);
+}
+
+/* Saving over the path renames a new file into place: the view keeps the old one. */
+static void test_view_survives_save_over(void) {
+    nearkit_kind_info kind = NEARKIT_KIND_INFO_INIT;
+    CHECK_STATUS(nearkit_kind_get_info(&kind, 0), NEARKIT_OK);
+    nearkit_index *a = build_kind(&kind, false), *b = build_kind(&kind, true);
+    char *path = temp_path();
+    CHECK_STATUS(nearkit_index_save(a, path), NEARKIT_OK);
+    nearkit_index *view = NULL;
+    CHECK_STATUS(nearkit_index_view(&view, path, NULL), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_save(b, path), NEARKIT_OK);
+    CHECK(view && same_answers(a, view) && nearkit_index_count(view) == N);
+    nearkit_index_free(view);
+    nearkit_index_free(a);
+    nearkit_index_free(b);
+    remove(path);
+    free(path);
+}
+
+/* Threads whose first searches of one flat view take the GEMM path at once (which computes the
+ * view's row norms on first use) all get the loaded index's answers. */
+typedef struct race {
+    const nearkit_index *view;
+    const float *queries;
+    int64_t ids[64 * K];
+    float dist[64 * K];
+    nearkit_status st;
+} race;
+
+static void *race_search(void *arg) {
+    race *r = arg;
+    r->st = nearkit_index_search(r->ids, r->dist, r->view, NEARKIT_VECTOR_FLOAT32, r->queries, 64, K, NULL);
+    return NULL;
+}
+
+static void test_concurrent_first_searches(void) {
+    nearkit_kind_info kind = NEARKIT_KIND_INFO_INIT;
+    CHECK_STATUS(nearkit_kind_get_info(&kind, 0), NEARKIT_OK);
+    nearkit_index *ix = build_kind(&kind, false);
+    char *path = temp_path();
+    CHECK_STATUS(nearkit_index_save(ix, path), NEARKIT_OK);
+    nearkit_index *view = NULL;
+    CHECK_STATUS(nearkit_index_view(&view, path, NULL), NEARKIT_OK);
+    float *q = make_vectors(false, 64, 11);
+    int64_t want_ids[64 * K];
+    float want[64 * K];
+    CHECK_STATUS(nearkit_index_search(want_ids, want, ix, NEARKIT_VECTOR_FLOAT32, q, 64, K, NULL), NEARKIT_OK);
+    enum { T = 4 };
+    static race races[T];
+    pthread_t threads[T];
+    for (int t = 0; t < T; t++) {
+        races[t] = (race){.view = view, .queries = q};
+        pthread_create(&threads[t], NULL, race_search, &races[t]);
+    }
+    for (int t = 0; t < T; t++) {
+        pthread_join(threads[t], NULL);
+        CHECK(races[t].st == NEARKIT_OK && !memcmp(races[t].ids, want_ids, sizeof want_ids) &&
+              !memcmp(races[t].dist, want, sizeof want));
+    }
+    CHECK(nearkit_index_memory_bytes(view) > 0);
+    free(q);
+    nearkit_index_free(view);
+    nearkit_index_free(ix);
+    remove(path);
+    free(path);
+}
+
+int main(int argc, char **argv) {
+    test_every_kind();
+    test_damaged_images();
+    test_argument_errors();
+    test_version_1_files(argc > 1 ? argv[1] : "tests/golden");
+    test_view_survives_save_over();
+    test_concurrent_first_searches();
+    return check_summary("test_views");
+}
