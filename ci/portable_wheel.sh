@@ -62,6 +62,10 @@ if [ ! -f "$openblas_dir/scipy_openblas32/lib/libscipy_openblas.so" ]; then
   (cd "$openblas_dir" && "$tools/bin/python" -m zipfile -e scipy_openblas32-*.whl .)
 fi
 openblas_lib="$openblas_dir/scipy_openblas32/lib"
+# Its wheel's licence file reproduces the licences of OpenBLAS, LAPACK, libgfortran (with the GCC
+# Runtime Library Exception) and libquadmath: the wheel carries it, as these libraries come too.
+openblas_license=$(ls "$openblas_dir"/scipy_openblas32-*.dist-info/licenses/LICENSE.txt 2>/dev/null | head -1)
+[ -n "$openblas_license" ] || { echo "ci/portable_wheel.sh: no licence file in the scipy-openblas32 wheel" >&2; exit 1; }
 
 # ---- zig as the C compiler, archiver and ranlib, for a CMake toolchain file --------------------
 zig=$("$tools/bin/python" -c 'import ziglang, os; print(os.path.join(os.path.dirname(ziglang.__file__), "zig"))')
@@ -132,6 +136,7 @@ export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-2}
   --config-settings=cmake.define.NEARKIT_CBLAS_INCLUDE_DIR="$openblas_dir/scipy_openblas32/include" \
   --config-settings=cmake.define.NEARKIT_BLAS_SYMBOL_PREFIX=scipy_ \
   --config-settings=cmake.define.NEARKIT_GLIBC217_COMPAT=ON \
+  --config-settings=cmake.define.NEARKIT_WHEEL_EXTRA_LICENSES="$openblas_license=LICENSE-scipy-openblas32.txt" \
   "$repo/python"
 
 # ---- auditwheel: bundle OpenBLAS, tag manylinux2014, show -----------------------------------------
