@@ -76,7 +76,8 @@ release_natives() {
     { tail -n 30 "$out/natives-aarch64.log"; exit 1; }
   sed -n '/^ok \|^TOO NEW\|^check_glibc/p' "$out/natives-aarch64.log"
   aarch64_root libc6 libgcc-s1 libstdc++6 zlib1g openjdk-17-jre-headless \
-    nodejs libnode108 libuv1 libicu72 libssl3 libcares2 libbrotli1 libnghttp2-14
+    nodejs libnode108 libuv1 libicu72 libssl3 libc-ares2 libbrotli1 libnghttp2-14 \
+    node-acorn node-cjs-module-lexer node-undici
   qemu=(qemu-aarch64 -L "$root")
   rm -rf "$smoke"
   mkdir -p "$smoke/classes" "$smoke/tmp" "$smoke/node_modules/nearkit"
