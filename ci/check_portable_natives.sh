@@ -6,7 +6,8 @@
 #    (ci/check_glibc_versions.py).
 # 2. Java: a jar of the main classes (javac, jar), made portable by ci/portable_jar.sh, checked
 #    again with readelf; a small program on that jar alone searches (its loader extracts the
-#    companion libraries beside the JNI library) and leaves nothing in its temporary directory.
+#    companion libraries beside the JNI library) and leaves nothing in its temporary directory;
+#    with a companion missing from the jar, loading fails naming it, and leaves nothing either.
 # 3. Node: ci/portable_npm.sh packs the package with the portable prebuild; the tarball is
 #    installed in a new directory with only node, npm and sh on the PATH (no compiler, CMake or
 #    Python: the install script must take the prebuild), and searches there.
@@ -47,10 +48,29 @@ bash "$here/portable_jar.sh" "$dir/classes.jar" "$jar_path" "$natives"
 "$py" "$here/check_glibc_versions.py" "$jar_path"
 javac -cp "$jar_path" -d "$dir/smoke" "$here/portable_smoke/Smoke.java"
 java -Dnearkit.native.tmpdir="$dir/jar-tmp" -cp "$jar_path:$dir/smoke" Smoke
-if [ -n "$(ls -A "$dir/jar-tmp")" ]; then
-  echo "FAIL: the loader left files behind in $dir/jar-tmp:" $(ls -A "$dir/jar-tmp")
+no_leftovers() {
+  if [ -n "$(ls -A "$dir/jar-tmp")" ]; then
+    echo "FAIL: the loader left files behind in $dir/jar-tmp ($1):" $(ls -A "$dir/jar-tmp")
+    exit 1
+  fi
+}
+no_leftovers "after a search"
+# A jar whose index lists a library it lacks: a clear error naming it, and nothing left behind.
+"$py" - "$jar_path" "$dir/broken.jar" <<'PYEOF'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as src, zipfile.ZipFile(sys.argv[2], "w") as dst:
+    for info in src.infolist():
+        if "/libgfortran" not in info.filename:
+            dst.writestr(info, src.read(info))
+PYEOF
+if java -Dnearkit.native.tmpdir="$dir/jar-tmp" -cp "$dir/broken.jar:$dir/smoke" Smoke >"$dir/broken.log" 2>&1 ||
+  ! grep -q "lists the companion library .*libgfortran.* but does not carry it" "$dir/broken.log"; then
+  cat "$dir/broken.log"
+  echo "FAIL: a jar without its libgfortran should fail to load, naming it"
   exit 1
 fi
+no_leftovers "after a failed load"
+echo "a jar missing a companion library fails with: $(grep -o 'nearkit: the jar lists[^;]*it' "$dir/broken.log" | head -1)"
 
 step "3. Node: the portable npm package"
 bash "$here/portable_npm.sh" "$dir/npm" "$natives"

@@ -163,12 +163,15 @@ final class NativeLib {
             List<Path> extracted = new ArrayList<>();
             boolean windows = platform.startsWith("windows");
             try {
+                // Each file is listed before it is written, so a failure part way still cleans up.
                 for (String companion : companionNames(platform)) {
-                    extracted.add(extract(companionPath(platform, companion), dir.resolve(companion)));
+                    Path file = dir.resolve(companion);
+                    extracted.add(file);
+                    extract(companionPath(platform, companion), file);
                 }
                 Path target = dir.resolve(System.mapLibraryName(LIBRARY_NAME));
-                Files.copy(in, target);
                 extracted.add(target);
+                Files.copy(in, target);
                 try {
                     System.load(target.toAbsolutePath().toString());
                 } catch (UnsatisfiedLinkError e) {
@@ -180,14 +183,18 @@ final class NativeLib {
                     throw wrapped;
                 }
             } finally {
-                extracted.add(dir);
-                for (Path p : extracted) {
-                    if (windows) {
+                if (windows) {
+                    // Deleted at exit in the reverse order of registration: the files, then the directory.
+                    dir.toFile().deleteOnExit();
+                    for (Path p : extracted) {
                         p.toFile().deleteOnExit();
-                    } else {
-                        // The loaded libraries stay mapped; the files themselves are no longer needed.
+                    }
+                } else {
+                    // The loaded libraries stay mapped; the files themselves are no longer needed.
+                    for (Path p : extracted) {
                         Files.deleteIfExists(p);
                     }
+                    Files.deleteIfExists(dir);
                 }
             }
         }
@@ -237,7 +244,7 @@ final class NativeLib {
         return names;
     }
 
-    private static Path extract(String resource, Path target) throws IOException {
+    private static void extract(String resource, Path target) throws IOException {
         try (InputStream in = NativeLib.class.getResourceAsStream(resource)) {
             if (in == null) {
                 throw new IOException("nearkit: the jar lists the companion library " + resource
@@ -245,7 +252,6 @@ final class NativeLib {
             }
             Files.copy(in, target);
         }
-        return target;
     }
 
     // ---- versions, status, kinds, metrics --------------------------------------------------------
