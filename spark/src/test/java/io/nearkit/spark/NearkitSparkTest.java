@@ -149,20 +149,9 @@ class NearkitSparkTest {
     // ---- exactness -----------------------------------------------------------------------------
 
     /**
-     * The golden cases run here: every binary (hamming) and l2 case, and every metric on the
-     * datasets of ties and of fewer points than k; all 60 with NEARKIT_SPARK_GOLDEN=all (each case
-     * is a fit and a transform, about a second of Spark jobs).
+     * Every golden k-NN case, float and binary (each a fit and a transform: the 60 take about 35 s
+     * of Spark jobs here).
      */
-    private static boolean selected(JsonNode c) {
-        if ("all".equals(System.getenv("NEARKIT_SPARK_GOLDEN"))) {
-            return true;
-        }
-        String metric = c.path("metric").asText();
-        String dataset = c.path("dataset").asText();
-        return metric.equals("l2") || metric.equals("hamming") || dataset.startsWith("duplicates")
-                || dataset.startsWith("tiny");
-    }
-
     @Test
     void flatShardsEqualOneFlatIndexOnGoldenCases() throws IOException {
         JsonNode manifest = new ObjectMapper().readTree(GOLDEN.resolve("manifest.json").toFile());
@@ -170,10 +159,8 @@ class NearkitSparkTest {
         Set<String> metrics = new HashSet<>();
         Map<String, List<JsonNode>> byDataset = new java.util.LinkedHashMap<>();
         for (JsonNode c : manifest.path("cases")) {
-            if (selected(c)) {
-                byDataset.computeIfAbsent(c.path("dataset").asText(), d -> new ArrayList<>()).add(c);
-                metrics.add(c.path("metric").asText());
-            }
+            byDataset.computeIfAbsent(c.path("dataset").asText(), d -> new ArrayList<>()).add(c);
+            metrics.add(c.path("metric").asText());
         }
         for (Map.Entry<String, List<JsonNode>> e : byDataset.entrySet()) {
             JsonNode ds = manifest.path("datasets").path(e.getKey());
@@ -200,7 +187,8 @@ class NearkitSparkTest {
             q.unpersist();
         }
         System.out.printf("nearkit-spark golden cases checked: %d (metrics %s)%n", checked, metrics);
-        assertTrue(checked >= 25 && metrics.size() == 6, "golden cases checked: " + checked + ", metrics " + metrics);
+        assertTrue(checked == manifest.path("cases").size() && metrics.size() == 6,
+                "golden cases checked: " + checked + ", metrics " + metrics);
     }
 
     // ---- approximate shards --------------------------------------------------------------------
