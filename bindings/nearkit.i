@@ -1245,6 +1245,15 @@ nearkit_status nkpy_sharded_open_shard(nkpy_index **out_index, const char *path,
     nearkit_status st = nearkit_sharded_open_shard(&index, path, i);
     return nkpy_install(out_index, st, index);
 }
+
+/* The same shard as a read-only view of its file (nearkit_sharded_view_shard). */
+nearkit_status nkpy_sharded_view_shard(nkpy_index **out_index, const char *path, uint64_t i, int32_t verify) {
+    nearkit_view_options options = NEARKIT_VIEW_OPTIONS_INIT;
+    options.verify = verify;
+    nearkit_index *index = NULL;
+    nearkit_status st = nearkit_sharded_view_shard(&index, path, i, &options);
+    return nkpy_install(out_index, st, index);
+}
 %}
 
 %exception;

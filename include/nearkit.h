@@ -799,6 +799,14 @@ NEARKIT_API int32_t nearkit_index_is_view(const nearkit_index *index);
 /* A new, writable in-memory index equal to `index` (a view or not): same kind, parameters,
  * vectors, ids and answers. Errors: INVALID_ARGUMENT (NULL), OUT_OF_MEMORY. */
 NEARKIT_API nearkit_status nearkit_index_copy(nearkit_index **out, const nearkit_index *index);
+/* Opens the i-th shard of the collection saved in `dir` alone, as nearkit_sharded_open_shard does,
+ * but as a read-only view (nearkit_index_view with `opts`; NULL: the defaults): what each worker
+ * of a cluster opens when the workers of one host are to share the file's pages. The shard is
+ * checked against its manifest entry as a loaded one is. A shard file whose layout cannot be
+ * viewed (UNSUPPORTED: a version 1 file with unaligned sections) is loaded instead, as
+ * nearkit_sharded_open does with view_shards. Errors as nearkit_sharded_open_shard's. */
+NEARKIT_API nearkit_status nearkit_sharded_view_shard(nearkit_index **out, const char *dir, uint64_t i,
+                                                      const nearkit_view_options *opts);
 
 #endif /* NEARKIT_EXPERIMENTAL */
 

@@ -223,6 +223,47 @@ static void test_manifest_of_saved_files(void) {
     CHECK_STATUS(nearkit_sharded_write_manifest(moved, missing, 2), NEARKIT_ERR_IO);
 }
 
+/* One shard opened alone as a view (what a cluster worker sharing the host's pages opens):
+ * checked against the manifest as a load is, equal to the loaded shard, read-only; verified or
+ * not; bad arguments refused. */
+static void test_view_one_shard(void) {
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/viewed", scratch_dir);
+    save_small(dir);
+    nearkit_view_options verified = NEARKIT_VIEW_OPTIONS_INIT;
+    verified.verify = 1;
+    const nearkit_view_options *ways[] = {NULL, &verified};
+    for (int w = 0; w < 2; w++) {
+        for (uint64_t i = 0; i < 2; i++) {
+            nearkit_index *loaded = NULL, *viewed = NULL;
+            CHECK_STATUS(nearkit_sharded_open_shard(&loaded, dir, i), NEARKIT_OK);
+            CHECK_STATUS(nearkit_sharded_view_shard(&viewed, dir, i, ways[w]), NEARKIT_OK);
+            CHECK(nearkit_index_is_view(viewed) == 1 && nearkit_index_is_view(loaded) == 0);
+            CHECK(nearkit_index_count(viewed) == nearkit_index_count(loaded));
+            float q[2] = {3.5f, 0.0f};
+            int64_t ids_l[2], ids_v[2];
+            float dist_l[2], dist_v[2];
+            CHECK_STATUS(nearkit_index_search(ids_l, dist_l, loaded, NEARKIT_VECTOR_FLOAT32, q, 1, 2, NULL), NEARKIT_OK);
+            CHECK_STATUS(nearkit_index_search(ids_v, dist_v, viewed, NEARKIT_VECTOR_FLOAT32, q, 1, 2, NULL), NEARKIT_OK);
+            CHECK(memcmp(ids_l, ids_v, sizeof ids_l) == 0 && memcmp(dist_l, dist_v, sizeof dist_l) == 0);
+            CHECK_STATUS(nearkit_index_add(viewed, NEARKIT_VECTOR_FLOAT32, q, 1, NULL), NEARKIT_ERR_STATE);
+            nearkit_index_free(loaded);
+            nearkit_index_free(viewed);
+        }
+    }
+    nearkit_index *none = (nearkit_index *)&none;
+    CHECK_STATUS(nearkit_sharded_view_shard(&none, dir, 2, NULL), NEARKIT_ERR_INVALID_ARGUMENT);
+    CHECK(none == NULL);
+    CHECK_STATUS(nearkit_sharded_view_shard(NULL, dir, 0, NULL), NEARKIT_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(nearkit_sharded_view_shard(&none, NULL, 0, NULL), NEARKIT_ERR_INVALID_ARGUMENT);
+    nearkit_view_options old = NEARKIT_VIEW_OPTIONS_INIT;
+    old.struct_size = 4; /* no room for verify */
+    CHECK_STATUS(nearkit_sharded_view_shard(&none, dir, 0, &old), NEARKIT_ERR_INVALID_ARGUMENT);
+    char missing[128];
+    snprintf(missing, sizeof missing, "%s/no-such-collection", scratch_dir);
+    CHECK_STATUS(nearkit_sharded_view_shard(&none, missing, 0, NULL), NEARKIT_ERR_IO);
+}
+
 /* dir/manifest.json replaced by text: opening gives `expected`. */
 static void check_manifest(const char *dir, const char *text, nearkit_status expected) {
     write_text(dir, NEARKIT_SHARDED_MANIFEST, text, strlen(text));
@@ -321,6 +362,7 @@ int main(int argc, char **argv) {
     golden_manifest_free(&gm);
     test_bad_arguments();
     test_manifest_of_saved_files();
+    test_view_one_shard();
     test_bad_manifests();
     char command[128];
     snprintf(command, sizeof command, "rm -rf '%s'", scratch_dir);

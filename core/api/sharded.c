@@ -4,6 +4,7 @@
 #include "api/manifest.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -411,7 +412,8 @@ NEARKIT_API nearkit_status nearkit_sharded_manifest_shard_count(uint64_t *count,
     return st;
 }
 
-NEARKIT_API nearkit_status nearkit_sharded_open_shard(nearkit_index **out, const char *dir, uint64_t i) {
+/* Shard i of the collection in dir, alone, opened `how`. */
+static nearkit_status open_one_shard(nearkit_index **out, const char *dir, uint64_t i, shard_open how) {
     nearkit_clear_error();
     if (!out || !dir) return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "out or dir is NULL");
     *out = NULL;
@@ -420,7 +422,22 @@ NEARKIT_API nearkit_status nearkit_sharded_open_shard(nearkit_index **out, const
     if (!st && i >= m.n_shards)
         st = nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "%s lists %llu shards, not %llu", dir,
                                (unsigned long long)m.n_shards, (unsigned long long)i + 1);
-    if (!st) st = open_listed_shard(out, dir, &m, i, SHARD_LOAD);
+    if (!st) st = open_listed_shard(out, dir, &m, i, how);
     nearkit_manifest_free(&m);
     return st;
+}
+
+NEARKIT_API nearkit_status nearkit_sharded_open_shard(nearkit_index **out, const char *dir, uint64_t i) {
+    return open_one_shard(out, dir, i, SHARD_LOAD);
+}
+
+NEARKIT_API nearkit_status nearkit_sharded_view_shard(nearkit_index **out, const char *dir, uint64_t i,
+                                                      const nearkit_view_options *opts) {
+    if (opts && opts->struct_size < offsetof(nearkit_view_options, verify) + sizeof opts->verify) {
+        nearkit_clear_error();
+        if (out) *out = NULL;
+        return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "view options: struct_size %u is too small",
+                                 opts->struct_size);
+    }
+    return open_one_shard(out, dir, i, opts && opts->verify ? SHARD_VIEW_VERIFIED : SHARD_VIEW);
 }

@@ -553,7 +553,7 @@ class Index:
     """
 
     __slots__ = ("_h", "_kind", "_metric", "_dim", "_vtype", "_width", "_dtype_in", "_search_key",
-                 "_view_path", "__weakref__")
+                 "_reopen", "__weakref__")
     _h: Any  # the low-level handle
     _kind: str
     _metric: str
@@ -1011,8 +1011,13 @@ class Index:
         """
         path = os.path.abspath(os.fspath(path))
         self = cls._from_handle(_ll.nkpy_view(os.fsencode(path), 1 if verify else 0))
-        object.__setattr__(self, "_view_path", path)
+        self._reopen_with(view, path)
         return self
+
+    def _reopen_with(self, opener: Callable[..., Index], *args: Any) -> None:
+        """Makes pickling this view pickle how to open it again (``opener(*args)``) instead of its
+        contents: the receiver maps the same file."""
+        object.__setattr__(self, "_reopen", (opener, args))
 
     def copy(self) -> "Index":
         """A new, writable in-memory index equal to this one (of a view: its contents, loaded)."""
@@ -1026,9 +1031,9 @@ class Index:
         return cls._from_handle(_ll.nkpy_load_buffer(data))
 
     def __reduce__(self) -> Tuple[Callable[..., Index], Tuple[Any, ...]]:
-        path = getattr(self, "_view_path", None)
-        if path is not None and not self.closed:
-            return (view, (path,))  # cheap: the receiver maps the same file
+        reopen = getattr(self, "_reopen", None)
+        if reopen is not None and not self.closed:
+            return reopen  # cheap: the receiver maps the same file
         return (from_bytes, (self.to_bytes(),))
 
     # -- lifetime --

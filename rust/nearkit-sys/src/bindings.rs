@@ -1037,3 +1037,19 @@ extern "C" {
         index: *const nearkit_index,
     ) -> nearkit_status;
 }
+extern "C" {
+    /**```text
+ Opens the i-th shard of the collection saved in `dir` alone, as nearkit_sharded_open_shard does,
+ but as a read-only view (nearkit_index_view with `opts`; NULL: the defaults): what each worker
+ of a cluster opens when the workers of one host are to share the file's pages. The shard is
+ checked against its manifest entry as a loaded one is. A shard file whose layout cannot be
+ viewed (UNSUPPORTED: a version 1 file with unaligned sections) is loaded instead, as
+ nearkit_sharded_open does with view_shards. Errors as nearkit_sharded_open_shard's.
+```*/
+    pub fn nearkit_sharded_view_shard(
+        out: *mut *mut nearkit_index,
+        dir: *const ::core::ffi::c_char,
+        i: u64,
+        opts: *const nearkit_view_options,
+    ) -> nearkit_status;
+}
