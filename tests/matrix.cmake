@@ -1,6 +1,6 @@
 # The exactness matrix (issue 13): the golden conformance suite and the exact-kind comparisons run
 # again under every kernel level (scalar, avx2, avx512; a level this CPU cannot run is reported as
-# skipped), and once more with every sgemm result perturbed within the float rounding bound, as a
+# skipped, and so is its default level, which the plain c.* test runs), and once more with every sgemm result perturbed within the float rounding bound, as a
 # different machine's BLAS kernel could legitimately round. The exact kinds must give the same
 # answers in every cell. The perturbation hook exists only in this library (NEARKIT_TEST_HOOKS),
 # never in a release build. OpenBLAS's own environment (OPENBLAS_CORETYPE etc.) is left alone.
