@@ -280,8 +280,8 @@ static nearkit_status open_shard_file(nearkit_index **out, const char *dir, cons
     if (!path) return nearkit_oom();
     nearkit_view_options view = NEARKIT_VIEW_OPTIONS_INIT;
     view.verify = how == SHARD_VIEW_VERIFIED;
+    view.load_if_unviewable = 1;
     nearkit_status st = how == SHARD_LOAD ? nearkit_index_load(out, path) : nearkit_index_view(out, path, &view);
-    if (st == NEARKIT_ERR_UNSUPPORTED && how != SHARD_LOAD) st = nearkit_index_load(out, path);
     free(path);
     return st;
 }

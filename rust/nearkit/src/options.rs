@@ -382,6 +382,7 @@ impl ViewOptions {
         sys::nearkit_view_options {
             struct_size: std::mem::size_of::<sys::nearkit_view_options>() as u32,
             verify: i32::from(self.verify),
+            load_if_unviewable: 0,
         }
     }
 }
