@@ -554,8 +554,9 @@ class Index:
 
     __slots__ = ("_h", "_kind", "_metric", "_dim", "_vtype", "_width", "_dtype_in", "_search_key",
                  "_view_path", "_view_buffer", "__weakref__")
-    # _view_buffer comes after _h and _search_key (the handle's holders): slots are cleared in
-    # order, so a dying Index frees the C view before it lets go of the bytes the view reads.
+    # _view_buffer: the export of a buffer view's bytes (view_buffer). CPython clears slots in
+    # name order, so a dying Index drops its handle (_h, _search_key) and with it the C view
+    # before the bytes; either way nothing reads them once the Index itself is unreachable.
     _h: Any  # the low-level handle
     _kind: str
     _metric: str
