@@ -1,7 +1,7 @@
 /* Micro-benchmark of the distance kernels, every implementation the CPU runs. Not a test.
  *
  * Built with the library (bench/CMakeLists.txt) as build/bench_kernels.
- * Usage: bench_kernels [seconds per measurement, default 0.2] [scalar|avx2|avx512 (default: all)]
+ * Usage: bench_kernels [seconds per measurement, default 0.2] [scalar|avx2|avx512|crc32 (default: all)]
  *
  * Prints name=value lines:
  *   <impl>.<kernel>_many.d<D>.gflops    one query against a block of rows that stays in L2
@@ -9,10 +9,14 @@
  *   <impl>.<kernel>_loop.d<D>.gflops    the same work through the single kernel in a loop
  *   <impl>.hamming_many.b<N>.gbytes     bytes of stored codes compared per second
  *   <impl>.hamming_loop.b<N>.gbytes
+ *   crc32.tables.gbytes, crc32.clmul.gbytes  the index file's checksum over 64 MiB (larger than
+ *                                       the caches), by tables and by carry-less folding, and
+ *   crc32_clmul_vs_tables               their ratio
  */
 #define NEARKIT_EXPERIMENTAL
 #include "nearkit.h"
 
+#include "base/crc32.h"
 #include "kernels/kernels.h"
 
 #include <stdio.h>
@@ -167,6 +171,31 @@ static void bench_table(const nearkit_kernel_table *t) {
     free(iout);
 }
 
+/* Bytes per second of one CRC-32 implementation over `n` bytes. */
+static double time_crc(uint32_t (*crc)(uint32_t, const uint8_t *, size_t), const uint8_t *p, size_t n) {
+    double start = now(), elapsed;
+    uint64_t runs = 0;
+    do {
+        sink_u = crc(0, p, n);
+        runs++;
+    } while ((elapsed = now() - start) < seconds_per_run);
+    return (double)runs * (double)n / elapsed;
+}
+
+static void bench_crc32(void) {
+    const size_t n = (size_t)64 << 20;
+    uint8_t *p = malloc(n);
+    if (!p) return;
+    for (size_t i = 0; i < n; i++) p[i] = (uint8_t)next();
+    double tables = time_crc(nearkit_crc32_tables, p, n);
+    printf("crc32.tables.gbytes=%.2f\n", tables * 1e-9);
+    if (nearkit_crc32_has_clmul()) {
+        double clmul = time_crc(nearkit_crc32_clmul, p, n);
+        printf("crc32.clmul.gbytes=%.2f\ncrc32_clmul_vs_tables=%.2f\n", clmul * 1e-9, clmul / tables);
+    }
+    free(p);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) seconds_per_run = atof(argv[1]);
     if (!(seconds_per_run > 0)) seconds_per_run = 0.2;
@@ -175,5 +204,6 @@ int main(int argc, char **argv) {
         const nearkit_kernel_table *t = nearkit_kernels_table(which);
         if (t && (argc <= 2 || strcmp(argv[2], t->name) == 0)) bench_table(t);
     }
+    if (argc <= 2 || strcmp(argv[2], "crc32") == 0) bench_crc32();
     return 0;
 }

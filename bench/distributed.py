@@ -6,6 +6,7 @@ overhead against the plain package on the same shards (docs/distributed.md).
     python3 bench/distributed.py --engine dask --n 200000 --queries 2000   # a quick run
     python3 bench/distributed.py --engine all
     python3 bench/distributed.py --shard-plan     # one 768-d ivf_pq shard: docs/distributed.md's plan
+    python3 bench/distributed.py --view-memory    # a shard's heap loaded and viewed, per kind
 
 Data: clustered synthetic float32 vectors (Gaussian blobs around 1,000 centres), generated on the
 workers, one partition per shard (--shards, default 2). Every index is --kind (default ivf_flat,
@@ -154,6 +155,34 @@ def bench_spark(args):
     raise SystemExit("bench/distributed.py: the Spark half is not here yet (--engine dask)")
 
 
+def bench_view_memory(args):
+    """A shard's native heap loaded against viewed (docs/distributed.md, "Shards as views"): one
+    --plan-n x --dim shard of each kind saved, loaded and viewed; memory_bytes per vector of each,
+    and the file's bytes per vector (what the page cache holds once per host for views)."""
+    import nearkit
+
+    x = clustered_block(0, args.plan_n, args.dim)
+    kinds = {"flat": {}, "ivf_flat": {"nlist": 256}, "hnsw": {"M": 16}, "ivf_sq8": {"nlist": 256}}
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind, params in kinds.items():
+            index = nearkit.Index(kind, "l2", args.dim, num_threads=2, **params)
+            index.add(x)
+            index.build()
+            path = os.path.join(tmp, f"{kind}.nkx")
+            index.save(path)
+            index.close()
+            loaded, viewed = nearkit.load(path), nearkit.view(path)
+            results[f"{kind}_load_bytes_per_vector"] = loaded.memory_bytes / args.plan_n
+            results[f"{kind}_view_bytes_per_vector"] = viewed.memory_bytes / args.plan_n
+            results[f"{kind}_file_bytes_per_vector"] = os.path.getsize(path) / args.plan_n
+            results[f"{kind}_view_vs_load_memory"] = viewed.memory_bytes / loaded.memory_bytes
+            loaded.close()
+            viewed.close()
+    print(f"# one shard of {args.plan_n} x {args.dim} clustered float32 vectors per kind")
+    return results
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--engine", choices=["dask", "spark", "all"], default="dask")
@@ -173,8 +202,14 @@ def main():
     p.add_argument("--plan-kind", default="ivf_pq")
     p.add_argument("--plan-params", default="nlist=1024,m=96")
     p.add_argument("--plan-nprobe", type=int, default=16)
+    p.add_argument("--view-memory", action="store_true",
+                   help="a --plan-n x --dim shard's heap loaded and viewed, per kind")
     args = p.parse_args()
     results = {}
+    if args.view_memory:
+        for name, value in bench_view_memory(args).items():
+            print(f"{name} {value:.3f}")
+        return
     if args.shard_plan:
         for name, value in bench_shard(args).items():
             print(f"{name} {value:.3f}")

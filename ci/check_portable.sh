@@ -3,7 +3,8 @@
 # then checks with readelf (ci/check_glibc_versions.py) that no native it ships (the extension,
 # the nearkit program, the bundled OpenBLAS and libgfortran) needs a glibc symbol newer than
 # 2.17, that the checker does reject NEWER_ELF (the normal build's program, linked against this
-# machine's glibc), and that the wheel installs and searches in a new virtual environment.
+# machine's glibc), that the wheel carries the licence texts of the libraries it bundles, and that
+# the wheel installs and searches in a new virtual environment.
 #   bash ci/check_portable.sh DIR NEWER_ELF
 # Exit status 77 (a ctest skip) with the reason when the wheel cannot be built on this machine.
 set -euo pipefail
@@ -27,6 +28,20 @@ bash "$here/portable_wheel.sh" x86_64 "$dir/x86_64" >"$dir/portable_wheel.log" 2
 cat "$dir/x86_64/auditwheel-show.txt"
 wheel=$(ls "$dir"/x86_64/nearkit-*manylinux2014_x86_64*.whl)
 "$py" "$here/check_glibc_versions.py" "$wheel"
+# The bundled OpenBLAS, libgfortran and libquadmath travel with their licence texts.
+"$py" - "$wheel" <<'PYEOF'
+import sys, zipfile
+names = zipfile.ZipFile(sys.argv[1]).namelist()
+want = {"LICENSE", "THIRD_PARTY_NOTICES.txt", "LICENSE-scipy-openblas32.txt"}
+have = {n.rsplit("/", 1)[-1] for n in names if ".dist-info/licenses/" in n}
+if want - have:
+    sys.exit(f"FAIL: the wheel lacks the licence files {sorted(want - have)} (has {sorted(have)})")
+text = zipfile.ZipFile(sys.argv[1]).read(next(n for n in names if n.endswith("LICENSE-scipy-openblas32.txt")))
+for needed in (b"GCC RUNTIME LIBRARY EXCEPTION", b"libquadmath", b"OpenBLAS"):
+    if needed not in text:
+        sys.exit(f"FAIL: LICENSE-scipy-openblas32.txt does not mention {needed.decode()}")
+print("licence files in the wheel:", ", ".join(sorted(have)))
+PYEOF
 [ -f "$newer" ] || { echo "FAIL: no $newer to check the checker with"; exit 1; }
 rc=0
 "$py" "$here/check_glibc_versions.py" "$newer" >/dev/null || rc=$?

@@ -12,11 +12,17 @@ nearkit_deps_spark() {
   local version
   version=$(sed -n 's:.*<spark.version>\(.*\)</spark.version>.*:\1:p' "$here_spark/spark/pom.xml")
   command -v mvn >/dev/null 2>&1 || apt_install maven
-  if ! (cd "$here_spark/spark" &&
-    mvn -q -B org.apache.maven.plugins:maven-dependency-plugin:3.8.1:go-offline \
-      -DexcludeGroupIds=io.nearkit >/dev/null); then
-    echo "ci/deps-spark.sh: Spark $version could not be fetched; the Spark tests will skip" >&2
-  fi
+  # Spark's artifacts one by one (dependency:get fetches each with its dependencies), not the
+  # module's whole dependency set: that includes io.nearkit:nearkit, which exists only once the
+  # ctest java_install has installed it, so resolving it here fails on a fresh machine.
+  local artifact
+  for artifact in spark-sql_2.13 spark-mllib_2.13; do
+    if ! mvn -q -B org.apache.maven.plugins:maven-dependency-plugin:3.8.1:get \
+      -Dartifact="org.apache.spark:$artifact:$version" >/dev/null; then
+      echo "ci/deps-spark.sh: Spark $version ($artifact) could not be fetched; the Spark tests will skip" >&2
+      break
+    fi
+  done
   local py=${NEARKIT_PYTHON:-python3}
   if "$py" -c "import pyspark, sys; sys.exit(0 if pyspark.__version__ == '$version' else 1)" 2>/dev/null; then
     return 0

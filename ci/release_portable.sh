@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The portable wheels' full check, too slow for ctest (the aarch64 half runs under emulation):
 #
-#   bash ci/release_portable.sh [OUTDIR] [-- PYTEST-ARGS...]     (default OUTDIR: build/portable-release)
+#   bash ci/release_portable.sh [--natives] [OUTDIR] [-- PYTEST-ARGS...]
+#                                                    (default OUTDIR: build/portable-release)
 #
 # 1. Builds the manylinux2014 wheels for x86_64 and aarch64 (ci/portable_wheel.sh).
 # 2. readelf: no native in either needs a GLIBC_ version newer than 2.17 (ci/check_glibc_versions.py).
@@ -13,11 +14,20 @@
 # 3b. Bit for bit: the x86_64 wheel's `nearkit` program and the normal build's (NEARKIT_CLI,
 #    default build/nearkit: gcc, Debian's OpenBLAS) write the same index files, ids and distances
 #    for several kinds and metrics (one thread: a threaded HNSW build differs run to run anyway).
+# 5. The Java and Node.js natives for aarch64 (ci/portable_natives.sh): the jar made portable
+#    (ci/portable_jar.sh over the main classes) and the npm package (ci/portable_npm.sh, unpacked
+#    into node_modules/) search under qemu-aarch64 with Debian 12's arm64 JVM and Node.js
+#    (ci/portable_smoke/). --natives runs this step only.
 # PYTEST-ARGS go to both pytest runs (e.g. -- -k "flat" for a shorter run).
 # Needs root for apt-get (or qemu-user and the packages already in place).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=$repo/build/portable-release
+natives_only=""
+if [ "${1:-}" = --natives ]; then
+  natives_only=1
+  shift
+fi
 if [ $# -gt 0 ] && [ "$1" != -- ]; then
   out=$1
   shift
@@ -30,6 +40,64 @@ py=${NEARKIT_PYTHON:-python3}
 tests=(-q -p no:cacheprovider "$repo/python/tests/test_golden.py")
 export NEARKIT_SOURCE_DIR="$repo" NEARKIT_GOLDEN_DIR="$repo/tests/golden" PYTHONDONTWRITEBYTECODE=1
 step() { echo "== $(date -u +%H:%M:%S) $*"; }
+
+# An aarch64 root: Debian 12's arm64 packages unpacked (`apt-get download` with a private package
+# list, then `dpkg -x`, so the machine's own apt setup is untouched); PACKAGES are the ones it
+# needs beyond what is there already.
+aarch64_root() {
+  if ! command -v qemu-aarch64 >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-user >/dev/null
+  fi
+  root="$out/aarch64-root"
+  local apt_state="$out/apt-arm64" missing=() pkg
+  for pkg in "$@"; do
+    [ -f "$out/debs/.unpacked-$pkg" ] || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  mkdir -p "$apt_state/lists/partial" "$apt_state/archives/partial" "$out/debs"
+  local apt_opts=(-o APT::Architecture=arm64 -o APT::Architectures=arm64
+            -o Dir::State::Lists="$apt_state/lists" -o Dir::Cache="$apt_state"
+            -o Dir::State::Status=/dev/null -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
+  [ -n "$(ls "$apt_state/lists" 2>/dev/null | grep -v partial)" ] || apt-get "${apt_opts[@]}" -qq update
+  (cd "$out/debs" && apt-get "${apt_opts[@]}" -qq download "${missing[@]}")
+  for pkg in "${missing[@]}"; do
+    dpkg -x "$(ls "$out"/debs/"${pkg}"_*.deb | head -1)" "$root"
+    touch "$out/debs/.unpacked-$pkg"
+  done
+}
+python_root_packages=(libc6 libgcc-s1 libstdc++6 zlib1g libexpat1 libffi8 libbz2-1.0 liblzma5 libuuid1
+  libpython3.11-minimal libpython3.11-stdlib python3.11-minimal media-types)
+
+# Step 5 (see the top).
+release_natives() {
+  step "5. the Java and Node.js natives for aarch64 under qemu-user"
+  local natives="$out/natives-aarch64" smoke="$out/natives-smoke" java_arm64
+  bash "$repo/ci/portable_natives.sh" aarch64 "$natives" >"$out/natives-aarch64.log" 2>&1 ||
+    { tail -n 30 "$out/natives-aarch64.log"; exit 1; }
+  sed -n '/^ok \|^TOO NEW\|^check_glibc/p' "$out/natives-aarch64.log"
+  aarch64_root libc6 libgcc-s1 libstdc++6 zlib1g openjdk-17-jre-headless \
+    nodejs libnode108 libuv1 libicu72 libssl3 libc-ares2 libbrotli1 libnghttp2-14 \
+    node-acorn node-cjs-module-lexer node-undici
+  qemu=(qemu-aarch64 -L "$root")
+  rm -rf "$smoke"
+  mkdir -p "$smoke/classes" "$smoke/tmp" "$smoke/node_modules/nearkit"
+  javac -nowarn -d "$smoke/classes" $(find "$repo/java/src/main/java" -name '*.java')
+  jar cf "$smoke/classes.jar" -C "$smoke/classes" .
+  bash "$repo/ci/portable_jar.sh" "$smoke/classes.jar" "$smoke/nearkit-portable.jar" "$natives"
+  javac -cp "$smoke/nearkit-portable.jar" -d "$smoke" "$repo/ci/portable_smoke/Smoke.java"
+  java_arm64=$(ls "$root"/usr/lib/jvm/java-17-openjdk-arm64/bin/java)
+  "${qemu[@]}" "$java_arm64" -Dnearkit.native.tmpdir="$smoke/tmp" -cp "$smoke/nearkit-portable.jar:$smoke" Smoke
+  bash "$repo/ci/portable_npm.sh" "$smoke/npm" "$natives"
+  tar -C "$smoke/node_modules/nearkit" --strip-components=1 -xzf "$smoke"/npm/nearkit-*.tgz
+  cp "$repo/ci/portable_smoke/smoke.js" "$smoke/"
+  (cd "$smoke" && "${qemu[@]}" "$root/usr/bin/node" -p 'process.arch' && "${qemu[@]}" "$root/usr/bin/node" smoke.js)
+  step "done: the aarch64 natives search under qemu"
+}
+
+if [ -n "$natives_only" ]; then
+  release_natives
+  exit 0
+fi
 
 step "1. the wheels"
 for arch in x86_64 aarch64; do
@@ -82,23 +150,7 @@ else
 fi
 
 step "4. aarch64 under qemu-user"
-if ! command -v qemu-aarch64 >/dev/null; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-user >/dev/null
-fi
-root="$out/aarch64-root"
-if [ ! -x "$root/usr/bin/python3.11" ]; then
-  apt_state="$out/apt-arm64"
-  mkdir -p "$apt_state/lists/partial" "$apt_state/archives/partial" "$out/debs"
-  apt_opts=(-o APT::Architecture=arm64 -o APT::Architectures=arm64
-            -o Dir::State::Lists="$apt_state/lists" -o Dir::Cache="$apt_state"
-            -o Dir::State::Status=/dev/null -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
-  apt-get "${apt_opts[@]}" -qq update
-  (cd "$out/debs" && apt-get "${apt_opts[@]}" -qq download libc6 libgcc-s1 libstdc++6 zlib1g \
-    libexpat1 libffi8 libbz2-1.0 liblzma5 libuuid1 libpython3.11-minimal libpython3.11-stdlib \
-    python3.11-minimal media-types)
-  rm -rf "$root"
-  for deb in "$out"/debs/*.deb; do dpkg -x "$deb" "$root"; done
-fi
+aarch64_root "${python_root_packages[@]}"
 site="$out/aarch64-site"
 if [ ! -d "$site/numpy" ]; then
   "$py" -m pip download -q --disable-pip-version-check --no-input --only-binary=:all: \
@@ -116,3 +168,4 @@ qemu=(qemu-aarch64 -L "$root")
 (cd "$out" && PYTHONPATH="$site" "${qemu[@]}" "$root/usr/bin/python3.11" -m pytest "${tests[@]}" \
   "${pytest_args[@]}")
 step "done: both wheels pass the golden suite"
+release_natives

@@ -443,6 +443,15 @@ export interface ShardedIndexOptions {
   numThreads?: number;
 }
 
+export interface ShardedOpenOptions extends ShardedIndexOptions {
+  /**
+   * Open every shard file as a read-only view (as `Index.view`, unverified) instead of reading
+   * it: the file is mapped, so the processes serving one directory share its pages through the
+   * page cache, and opening costs little whatever its size. Default false (loaded).
+   */
+  view?: boolean;
+}
+
 /**
  * Indexes (shards) of any kind searched as one collection (`nearkit_sharded_*`, experimental in
  * the C library): every search runs on each shard and the per-shard top k are merged by the
@@ -459,11 +468,12 @@ export class ShardedIndex {
    * refused index and the later ones stay open.
    */
   constructor(shards?: ReadonlyArray<Index> | null, options?: ShardedIndexOptions);
-  /** Opens a collection `save()` wrote (here or in any other nearkit package). Missing files
-   * throw ERR_NEARKIT_IO, a manifest that is not one ERR_NEARKIT_CORRUPT. */
-  static open(path: PathLike, options?: ShardedIndexOptions): ShardedIndex;
+  /** Opens a collection `save()` wrote (here or in any other nearkit package), each shard file
+   * checked against its manifest entry. Missing files throw ERR_NEARKIT_IO, a manifest that is
+   * not one (or a shard unlike its entry) ERR_NEARKIT_CORRUPT. */
+  static open(path: PathLike, options?: ShardedOpenOptions): ShardedIndex;
   /** As open(), on the thread pool. */
-  static openAsync(path: PathLike, options?: ShardedIndexOptions): Promise<ShardedIndex>;
+  static openAsync(path: PathLike, options?: ShardedOpenOptions): Promise<ShardedIndex>;
 
   /**
    * Appends `index` as the next shard. The collection takes the index over without a copy: on

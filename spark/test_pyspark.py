@@ -71,6 +71,8 @@ def main():
             hnsw.write().overwrite().save(os.path.join(d, "est"))
             back = NearkitKnnModel.load(os.path.join(d, "model"))
             assert back.getOrDefault("k") == 5 and back.shardCounts() == hmodel.shardCounts()
+            assert back.viewsShardFiles() and not back.setViewShards(False).viewsShardFiles()
+            back.setViewShards(True)  # a local path: the executors view the shard files
             a = [list(r["neighbors"]) for r in hmodel.transform(q).collect()]
             b = [list(r["neighbors"]) for r in back.transform(q).collect()]
             assert a == b

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/crc32.h"
 #include "check.h"
 
 static uint32_t crc32_ieee(const uint8_t *p, size_t n) {
@@ -396,7 +397,52 @@ static void test_nested_messages(void) {
     nearkit_index_free(ix);
 }
 
+/* Every way the library computes the CRC-32 (the dispatched one, the tables, carry-less folding
+ * where the CPU has it) equals the bit-by-bit definition: on the standard check string, on every
+ * length up to past several folding steps at every alignment, chained from a previous CRC, and
+ * over 3 MB; and a concatenation from two CRCs equals the CRC of the whole. */
+static void test_crc32(void) {
+    static const uint8_t check_string[] = "123456789";
+    CHECK(nearkit_crc32(0, check_string, 9) == 0xCBF43926u);
+    CHECK(nearkit_crc32_tables(0, check_string, 9) == 0xCBF43926u);
+    bool clmul = nearkit_crc32_has_clmul();
+    if (clmul) CHECK(nearkit_crc32_clmul(0, check_string, 9) == 0xCBF43926u);
+    printf("test_format: CRC-32 by carry-less multiplication %s\n", clmul ? "tested" : "not available here");
+
+    size_t big = (size_t)3 << 20;
+    uint8_t *buf = malloc(big + 64);
+    CHECK(buf != NULL);
+    if (!buf) return;
+    uint64_t state = 0x9E3779B97F4A7C15ull;
+    for (size_t i = 0; i < big + 64; i++) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        buf[i] = (uint8_t)(state >> 56);
+    }
+    int wrong = 0;
+    for (size_t offset = 0; offset < 16; offset++) {
+        for (size_t n = 0; n <= 700; n++) {
+            const uint8_t *p = buf + offset;
+            uint32_t want = crc32_ieee(p, n);
+            if (nearkit_crc32(0, p, n) != want || nearkit_crc32_tables(0, p, n) != want) wrong++;
+            if (clmul && nearkit_crc32_clmul(0, p, n) != want) wrong++;
+            /* chained: the CRC of the first part carried into the rest */
+            size_t cut = n / 3;
+            uint32_t first = nearkit_crc32(0, p, cut);
+            if (nearkit_crc32(first, p + cut, n - cut) != want) wrong++;
+            if (clmul && nearkit_crc32_clmul(nearkit_crc32_tables(0, p, cut), p + cut, n - cut) != want) wrong++;
+            if (nearkit_crc32_concat(first, nearkit_crc32(0, p + cut, n - cut), n - cut) != want) wrong++;
+        }
+    }
+    CHECK(wrong == 0);
+    uint32_t want = crc32_ieee(buf + 3, big);
+    CHECK(nearkit_crc32(0, buf + 3, big) == want);
+    CHECK(nearkit_crc32_tables(0, buf + 3, big) == want);
+    if (clmul) CHECK(nearkit_crc32_clmul(0, buf + 3, big) == want);
+    free(buf);
+}
+
 int main(void) {
+    test_crc32();
     test_round_trips();
     test_damage();
     test_strict_framing();

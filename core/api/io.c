@@ -265,13 +265,13 @@ static nearkit_status read_image(uint8_t **out, uint32_t *header_bytes, uint32_t
     uint8_t *image = malloc(size);
     if (!image) return nearkit_oom();
     memcpy(image, prologue, prologue_bytes);
-    uint32_t c = nearkit_format_crc32(0, prologue + 8, prologue_bytes - 8);
+    uint32_t c = nearkit_crc32(0, prologue + 8, prologue_bytes - 8);
     size_t checked_end = size - 4; /* the stored checksum is not part of what it covers */
     for (size_t at = prologue_bytes; at < size && !st; at += chunk) {
         size_t n = size - at < chunk ? size - at : chunk;
         st = read_exactly(fd, image + at, n, path);
         size_t checked = at + n < checked_end ? at + n : checked_end;
-        if (at < checked) c = nearkit_format_crc32(c, image + at, checked - at);
+        if (at < checked) c = nearkit_crc32(c, image + at, checked - at);
     }
     if (st) {
         free(image);

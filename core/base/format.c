@@ -1,10 +1,9 @@
-/* The index file format (docs/format.md): the CRC-32, the prologue and header, the section
- * writer and reader. The file's entry points (save targets, temporaries, loading a file, the
- * index's parameters) are api/io.c's. */
+/* The index file format (docs/format.md): an image's checksum (base/crc32.c computes CRCs), the
+ * prologue and header, the section writer and reader. The file's entry points (save targets,
+ * temporaries, loading a file, the index's parameters) are api/io.c's. */
 #include "base/format.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,69 +18,10 @@ static const uint8_t file_magic[8] = {0x89, 'N', 'K', 'I', 'D', 'X', '\r', '\n'}
 #define SECTION_HEAD_BYTES 16u
 #define MAX_SECTIONS 64u
 
-/* ---- CRC-32 (IEEE 802.3, reflected, as zlib computes it) ------------------------------------- */
-
-#define CRC_POLY 0xEDB88320u
-static uint32_t crc_table[8][256];
-
-static void crc_init_table(void) {
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int b = 0; b < 8; b++) c = (c & 1) ? CRC_POLY ^ (c >> 1) : c >> 1;
-        crc_table[0][i] = c;
-    }
-    for (uint32_t i = 0; i < 256; i++)
-        for (int t = 1; t < 8; t++)
-            crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xFF];
-}
-
-uint32_t nearkit_format_crc32(uint32_t crc, const uint8_t *p, size_t n) {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, crc_init_table);
-    uint32_t c = ~crc;
-    while (n >= 8) { /* slicing by 8 */
-        uint32_t lo, hi;
-        memcpy(&lo, p, 4);
-        memcpy(&hi, p + 4, 4);
-        lo ^= c;
-        c = crc_table[7][lo & 0xFF] ^ crc_table[6][(lo >> 8) & 0xFF] ^ crc_table[5][(lo >> 16) & 0xFF] ^
-            crc_table[4][lo >> 24] ^ crc_table[3][hi & 0xFF] ^ crc_table[2][(hi >> 8) & 0xFF] ^
-            crc_table[1][(hi >> 16) & 0xFF] ^ crc_table[0][hi >> 24];
-        p += 8;
-        n -= 8;
-    }
-    while (n--) c = crc_table[0][(c ^ *p++) & 0xFF] ^ (c >> 8);
-    return ~c;
-}
-
-/* Product of two polynomials modulo the CRC polynomial, both in the CRC's reflected bit order
- * (the top bit holds the coefficient of x^0). */
-static uint32_t crc_multiply(uint32_t a, uint32_t b) {
-    uint32_t product = 0;
-    for (uint32_t bit = 0x80000000u; a; bit >>= 1) {
-        if (a & bit) {
-            product ^= b;
-            a ^= bit;
-        }
-        b = (b & 1) ? (b >> 1) ^ CRC_POLY : b >> 1; /* b * x */
-    }
-    return product;
-}
-
-/* The CRC of A followed by B from the CRC of each and B's length: crc(A) * x^(8 len_b) + crc(B)
- * modulo the polynomial (the pre- and post-inversions cancel out). Lets a writer checksum the
- * sections as it streams them and fill in the header, which comes first, at the end. */
-static uint32_t crc32_concat(uint32_t crc_a, uint32_t crc_b, uint64_t len_b) {
-    uint32_t shift = 0x80000000u, power = 0x00800000u; /* x^0, x^8 */
-    for (; len_b; len_b >>= 1) {
-        if (len_b & 1) shift = crc_multiply(shift, power);
-        power = crc_multiply(power, power);
-    }
-    return crc_multiply(shift, crc_a) ^ crc_b;
-}
+/* ---- the checksum ------------------------------------------------------------------------------ */
 
 uint32_t nearkit_format_image_crc(const uint8_t *image, size_t size) {
-    return nearkit_format_crc32(0, image + 8, size - 12);
+    return nearkit_crc32(0, image + 8, size - 12);
 }
 
 /* ---- writing to a descriptor ------------------------------------------------------------------- */
@@ -137,7 +77,7 @@ static nearkit_status writer_flush(nearkit_writer *w) {
 /* Appends bytes after the header (counted in the checksum). */
 static nearkit_status put_body(nearkit_writer *w, const void *p, size_t n) {
     if (!n) return NEARKIT_OK;
-    w->body_crc = nearkit_format_crc32(w->body_crc, p, n);
+    w->body_crc = nearkit_crc32(w->body_crc, p, n);
     w->body_bytes += n;
     if (w->fd < 0) { /* room reserved by the caller */
         memcpy(w->data + w->size, p, n);
@@ -223,7 +163,7 @@ static void encode_header(uint8_t out[PROLOGUE_BYTES + HEADER_BYTES], const near
 nearkit_status nearkit_writer_finish(nearkit_writer *w, const nearkit_file_header *h) {
     uint8_t header[PROLOGUE_BYTES + HEADER_BYTES];
     encode_header(header, h, w->n_sections);
-    uint32_t crc = crc32_concat(nearkit_format_crc32(0, header + 8, sizeof header - 8), w->body_crc,
+    uint32_t crc = nearkit_crc32_concat(nearkit_crc32(0, header + 8, sizeof header - 8), w->body_crc,
                                 w->body_bytes);
     nearkit_status st = w->fd < 0 ? writer_reserve(w, 4) : NEARKIT_OK;
     if (st) return st;

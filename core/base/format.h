@@ -1,5 +1,5 @@
-/* The index file format's machinery (docs/format.md): the CRC-32, the prologue and header, the
- * section writer and the section reader. Internal to nearkit (hidden symbols).
+/* The index file format's machinery (docs/format.md): an image's checksum, the prologue and
+ * header, the section writer and the section reader. Internal to nearkit (hidden symbols).
  *
  * What a kind uses (nearkit_writer_section*, nearkit_reader_section*, NEARKIT_TAG) is declared in
  * base/internal.h; this header adds what the file's entry points (api/io.c) need on top: opening
@@ -8,6 +8,7 @@
 #ifndef NEARKIT_FORMAT_H
 #define NEARKIT_FORMAT_H
 
+#include "base/crc32.h"
 #include "base/internal.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -18,10 +19,8 @@
 /* A file writer's staging buffer, and the step of a checksummed read. */
 #define NEARKIT_FORMAT_CHUNK_BYTES ((size_t)1 << 20)
 
-/* ---- CRC-32 (IEEE 802.3, reflected, as zlib computes it) ------------------------------------- */
+/* ---- the checksum (base/crc32.h) --------------------------------------------------------------- */
 
-/* The CRC of the bytes before p[0 .. n) (`crc`, 0 for none) followed by them. Thread-safe. */
-uint32_t nearkit_format_crc32(uint32_t crc, const uint8_t *p, size_t n);
 /* The checksum a file stores: the CRC of bytes 8 .. size - 4 of an image of `size` >= 12 bytes. */
 uint32_t nearkit_format_image_crc(const uint8_t *image, size_t size);
 

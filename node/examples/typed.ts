@@ -1,5 +1,5 @@
 // Type-checks the shipped declarations (tsc --noEmit --strict); not run.
-import { Index, ShardedIndex, mergeKnn, kinds, view, viewBuffer, SearchResult, RangeResult, KindInfo, NearkitError, GetResult, Filter, SearchResultJSON, Vectors, ViewOptions } from 'nearkit';
+import { Index, ShardedIndex, mergeKnn, kinds, view, viewBuffer, SearchResult, RangeResult, KindInfo, NearkitError, GetResult, Filter, SearchResultJSON, Vectors, ViewOptions, ShardedOpenOptions } from 'nearkit';
 
 const index = new Index({ kind: 'flat', metric: 'cosine', dimension: 4, numThreads: 1, seed: 7n, params: { numThreads: 1 } });
 index.add(new Float32Array(8), [10, 11n]);
@@ -44,8 +44,9 @@ sharded.addShard(new Index({ dimension: 4 }));
 const merged: SearchResult = mergeKnn([sharded.search(new Float32Array(4), 2), r], 2, { unique: true });
 const shardMetric: string | null = sharded.metric;
 sharded.save('shards/');
-ShardedIndex.open('shards/').searchAsync([[1, 2, 3, 4]], 1).then((s: SearchResult) => s.count);
-sharded.saveAsync('shards/').then(() => ShardedIndex.openAsync('shards/', { numThreads: 2 })).then((s: ShardedIndex) => s.close());
+const openOptions: ShardedOpenOptions = { view: true, numThreads: 1 };
+ShardedIndex.open('shards/', openOptions).searchAsync([[1, 2, 3, 4]], 1).then((s: SearchResult) => s.count);
+sharded.saveAsync('shards/').then(() => ShardedIndex.openAsync('shards/', { numThreads: 2, view: false })).then((s: ShardedIndex) => s.close());
 sharded.close();
 void [merged, shardMetric];
 

@@ -738,6 +738,15 @@ function shardedThreads(options) {
   return options.numThreads;
 }
 
+const SHARDED_OPEN_KEYS = new Set(['numThreads', 'view']);
+
+// ShardedIndex.open(path, {numThreads, view}) -> the addon's [numThreads, view] arguments.
+function shardedOpenOptions(options) {
+  if (!checkOptionKeys(options, SHARDED_OPEN_KEYS, 'ShardedIndex.open', '{numThreads, view}')) return [undefined, false];
+  if (options.view !== undefined && typeof options.view !== 'boolean') throw typeError('options.view must be a boolean');
+  return [options.numThreads, options.view ?? false];
+}
+
 /**
  * Indexes (shards) searched as one collection: a search runs on every shard and their top k are
  * merged by the library (nearkit_sharded_*), so flat shards answer exactly as one flat index over
@@ -775,13 +784,16 @@ class ShardedIndex {
     }
   }
 
-  /** Opens a collection saved by save() (a directory with manifest.json), here or in any package. */
+  /**
+   * Opens a collection saved by save() (a directory with manifest.json), here or in any package.
+   * {view: true} maps every shard file read-only (as Index.view) instead of reading it.
+   */
   static open(path, options) {
-    return new ShardedIndex(HANDLE, native.shardedOpen(toPath(path), shardedThreads(options)));
+    return new ShardedIndex(HANDLE, native.shardedOpen(toPath(path), ...shardedOpenOptions(options)));
   }
 
   static openAsync(path, options) {
-    return promised(() => native.shardedOpenAsync(toPath(path), shardedThreads(options)).then((h) => new ShardedIndex(HANDLE, h)));
+    return promised(() => native.shardedOpenAsync(toPath(path), ...shardedOpenOptions(options)).then((h) => new ShardedIndex(HANDLE, h)));
   }
 
   /**

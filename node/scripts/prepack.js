@@ -2,7 +2,8 @@
 'use strict';
 // Runs before `npm pack` / `npm publish`:
 //   1. puts the binary for this platform at prebuilds/<platform>-<arch>/nearkit.node: the one
-//      from the last build (build/Release/nearkit.node; `npm run build` makes it), or a new build;
+//      from the last build (build/Release/nearkit.node; `npm run build` makes it), or a new build
+//      (unless NEARKIT_KEEP_PREBUILDS=1: see below);
 //   2. copies the nearkit C sources (include/, core/, the core's CMakeLists.txt, and bindings/handle.*
 //      which the addon compiles) to deps/nearkit/
 //      so that an install on a platform without a prebuilt binary can build from source.
@@ -12,12 +13,18 @@ const path = require('path');
 const { spawnSync } = require('child_process');
 const { nodeRoot, prebuiltPath, builtPath, vendoredRoot, NOTICES, fail } = require('./common');
 
-if (!fs.existsSync(builtPath)) {
-  const r = spawnSync(process.execPath, [path.join(__dirname, 'build.js')], { stdio: 'inherit' });
-  if (r.status !== 0) fail('the build failed; nothing to pack');
+// NEARKIT_KEEP_PREBUILDS=1: prebuilds/ already holds the binaries to ship (ci/portable_npm.sh puts
+// the portable ones there, with the libraries they load beside them); neither build nor replace.
+if (!process.env.NEARKIT_KEEP_PREBUILDS) {
+  if (!fs.existsSync(builtPath)) {
+    const r = spawnSync(process.execPath, [path.join(__dirname, 'build.js')], { stdio: 'inherit' });
+    if (r.status !== 0) fail('the build failed; nothing to pack');
+  }
+  fs.mkdirSync(path.dirname(prebuiltPath), { recursive: true });
+  fs.copyFileSync(builtPath, prebuiltPath);
+} else if (!fs.existsSync(path.join(nodeRoot, 'prebuilds'))) {
+  fail('NEARKIT_KEEP_PREBUILDS is set but there is no prebuilds/ directory');
 }
-fs.mkdirSync(path.dirname(prebuiltPath), { recursive: true });
-fs.copyFileSync(builtPath, prebuiltPath);
 
 const repoRoot = path.resolve(nodeRoot, '..');
 if (path.resolve(vendoredRoot) !== repoRoot && fs.existsSync(path.join(repoRoot, 'core'))) {

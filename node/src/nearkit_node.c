@@ -2639,6 +2639,20 @@ static int nk_get_sharded_options(napi_env env, napi_value threads, nearkit_shar
     return nk_get_uint32(env, threads, "numThreads", &o->num_threads);
 }
 
+/* The options of a sharded open: the threads as above and `view` (nullish: false), the
+ * view_shards flag (lib/index.js has checked it is a boolean). */
+static int nk_get_sharded_open_options(napi_env env, napi_value threads, napi_value view,
+                                       nearkit_sharded_options *o) {
+    bool view_shards = false;
+    if (nk_get_sharded_options(env, threads, o) != 0) return -1;
+    if (!nk_is_nullish(env, view) && napi_get_value_bool(env, view, &view_shards) != napi_ok) {
+        nk_throw_type(env, "view must be a boolean");
+        return -1;
+    }
+    o->view_shards = view_shards ? 1 : 0;
+    return 0;
+}
+
 /* shardedCreate(numThreads?) -> sharded handle (no shards yet) */
 static napi_value nk_sharded_create(napi_env env, napi_callback_info info) {
     nk_args a;
@@ -2651,14 +2665,14 @@ static napi_value nk_sharded_create(napi_env env, napi_callback_info info) {
     return nk_wrap_sharded(env, s);
 }
 
-/* shardedOpen(path, numThreads?) -> sharded handle */
+/* shardedOpen(path, numThreads?, view?) -> sharded handle */
 static napi_value nk_sharded_open(napi_env env, napi_callback_info info) {
     nk_args a;
     nearkit_sharded_options o;
     nearkit_sharded *s = NULL;
     nearkit_status st;
     char *path;
-    if (nk_get_args(env, info, &a) != 0 || nk_get_sharded_options(env, a.argv[1], &o) != 0)
+    if (nk_get_args(env, info, &a) != 0 || nk_get_sharded_open_options(env, a.argv[1], a.argv[2], &o) != 0)
         return NULL;
     if ((path = nk_get_string(env, a.argv[0], "path")) == NULL) return NULL;
     st = nearkit_sharded_open(&s, path, &o);
@@ -2844,13 +2858,13 @@ static napi_value nk_sharded_save_async(napi_env env, napi_callback_info info) {
     return nk_work_queue(env, w);
 }
 
-/* shardedOpenAsync(dir, numThreads?) -> Promise<sharded handle> */
+/* shardedOpenAsync(dir, numThreads?, view?) -> Promise<sharded handle> */
 static napi_value nk_sharded_open_async(napi_env env, napi_callback_info info) {
     nk_args a;
     nk_work *w;
     if (nk_get_args(env, info, &a) != 0) return NULL;
     if ((w = nk_work_new(env, OP_SHARDED_OPEN)) == NULL) return NULL;
-    if (nk_get_sharded_options(env, a.argv[1], &w->shopts) != 0 ||
+    if (nk_get_sharded_open_options(env, a.argv[1], a.argv[2], &w->shopts) != 0 ||
         (w->path = nk_get_string(env, a.argv[0], "path")) == NULL)
         NK_FAIL_WORK(env, w);
     return nk_work_queue(env, w);

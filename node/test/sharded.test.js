@@ -169,6 +169,38 @@ test('save and open round trip; every shard file is an ordinary index', async ()
   expectError(() => nk.ShardedIndex.open(dir), 'ERR_NEARKIT_CORRUPT');
 });
 
+test('open with {view: true} maps the shard files and answers as the loaded collection', async () => {
+  const { data, ids } = dataset();
+  const queries = data.slice(0, 25 * DIM);
+  const dir = path.join(tmpDir(), 'collection-view');
+  const saved = new nk.ShardedIndex(shardsOf(data, ids, DIM));
+  saved.save(dir);
+  saved.close();
+  const loaded = nk.ShardedIndex.open(dir, { numThreads: 1 });
+  const expected = loaded.search(queries, 9);
+  const viewed = nk.ShardedIndex.open(dir, { numThreads: 1, view: true });
+  const viewedAsync = await nk.ShardedIndex.openAsync(dir, { view: true });
+  for (const opened of [viewed, viewedAsync]) {
+    assert.equal(opened.shardCount, SHARDS);
+    assert.equal(opened.count, N);
+    assertSameResult(opened.search(queries, 9), expected);
+    assertSameResult(await opened.searchAsync(queries, 9), expected);
+    // the vectors stay in the mapped files: the views own a small part of the loaded heap
+    assert.ok(opened.memoryBytes * 10 < loaded.memoryBytes, `${opened.memoryBytes} vs ${loaded.memoryBytes}`);
+  }
+  assertSameResult(nk.ShardedIndex.open(dir, { view: false }).search(queries, 9), expected);
+  expectError(() => nk.ShardedIndex.open(dir, { view: 'yes' }), 'ERR_INVALID_ARG_TYPE', TypeError, /view/);
+  await expectRejection(() => nk.ShardedIndex.openAsync(dir, { view: 1 }), 'ERR_INVALID_ARG_TYPE', TypeError);
+  expectError(() => new nk.ShardedIndex([], { view: true }), 'ERR_NEARKIT_INVALID_ARGUMENT', Error, /view/);
+  // the manifest is still checked against every viewed file
+  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+  manifest.shards[1].count += 1;
+  manifest.count += 1;
+  fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(manifest));
+  expectError(() => nk.ShardedIndex.open(dir, { view: true }), 'ERR_NEARKIT_CORRUPT', Error, /shard 1/);
+  for (const c of [loaded, viewed, viewedAsync]) c.close();
+});
+
 test('a ShardedIndex refuses bad input with clear errors', async () => {
   const sharded = new nk.ShardedIndex();
   assert.equal(sharded.shardCount, 0);

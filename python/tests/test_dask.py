@@ -7,9 +7,13 @@ when dask[distributed] cannot be imported; else runs pytest on this file). Check
 - hnsw and ivf_flat shards reach recall@10 within 0.01 of one index with the same settings;
 - a Dask DataFrame with an id column, the k-NN graph with and without self, and a save by the
   workers reopened by the workers (and by nearkit.ShardedIndex) answer as the flat index does;
+- open() has the workers view the shard files (default): answers equal to loaded shards, each
+  shard a view on its worker, sized small for the scheduler, moved between workers as a view,
+  and checked against the manifest;
 - a search computed after its index was dropped still finds the shards, released after it.
 """
 
+import json
 import os
 import sys
 
@@ -156,6 +160,48 @@ def test_saved_by_the_workers_and_reopened(client, tmp_path):
     np.testing.assert_array_equal(local.search(queries, 10).ids, want.ids)
     with pytest.raises(ValueError):
         reopened.knn_graph(3)
+
+
+def test_reopened_as_views_by_the_workers(client, tmp_path):
+    """open() has the workers view the shard files by default: answers equal to loaded shards,
+    every shard a view on its worker, reported small to the scheduler, moved as a view."""
+    from operator import attrgetter
+
+    base, queries = _clustered(1500, 16, 11), _clustered(40, 16, 12)
+    built = nkd.build(da.from_array(base, chunks=(500, -1)), kind="flat", client=client)
+    path = tmp_path / "collection"
+    built.save(path)
+    loaded = nkd.open(path, view=False, client=client)
+    viewed = nkd.open(path, client=client)
+    q = da.from_array(queries, chunks=(15, -1))
+    want = dask.compute(*loaded.search(q, 10))
+    got = dask.compute(*viewed.search(q, 10))
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    flat = _flat(base, "l2", 16).search(queries, 10)
+    np.testing.assert_array_equal(got[0], flat.ids)
+    is_view = attrgetter("is_view")
+    assert dask.compute(*[dask.delayed(is_view)(s) for s in viewed.shards]) == (True,) * 3
+    assert dask.compute(*[dask.delayed(is_view)(s) for s in loaded.shards]) == (False,) * 3
+    # what the scheduler counts per shard (_sizeof_index): a view's own heap, not its vectors
+    sizes = client.nbytes([s.key for s in viewed.shards + loaded.shards], summary=False)
+    shard_bytes = 500 * 16 * 4
+    assert all(sizes[s.key] < shard_bytes // 10 for s in viewed.shards), sizes
+    assert all(sizes[s.key] >= shard_bytes for s in loaded.shards), sizes
+    # a view sent to the other worker arrives as a view of the same file (its path pickles)
+    shard = viewed.shards[0]
+    (holders,) = client.who_has([shard]).values()
+    holder = next(iter(holders))
+    other = next(w for w in client.scheduler_info()["workers"] if w != holder)
+    moved = client.submit(lambda s: (s.is_view, len(s)), shard, workers=[other], pure=False)
+    assert moved.result() == (True, 500)
+    # each viewed file is checked against its manifest entry, as a loaded one is
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["shards"][0]["count"] += 1
+    manifest["shards"][1]["count"] -= 1
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(nearkit.CorruptIndexError, match="shard 0"):
+        nkd.open(path, client=client)
 
 
 def test_results_keep_their_shards_alive(client):

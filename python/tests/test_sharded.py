@@ -78,6 +78,37 @@ def test_save_open_and_the_manifest(tmp_path):
     assert len(nearkit.ShardedIndex.open(tmp_path)) == 300
 
 
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_open_shard_as_a_view_is_checked_like_a_load(tmp_path, kind):
+    base, queries = _data(), _data(10, seed=3)
+    nearkit.ShardedIndex(_shards(base, 3, kind=kind)).save(tmp_path)
+    for i in range(3):
+        loaded, viewed = open_shard(tmp_path, i), open_shard(tmp_path, i, view=True)
+        assert viewed.is_view and not loaded.is_view and viewed.kind == kind
+        assert viewed.memory_bytes < loaded.memory_bytes
+        got, want = viewed.search(queries, 5), loaded.search(queries, 5)
+        np.testing.assert_array_equal(got.ids, want.ids)
+        np.testing.assert_array_equal(got.distances, want.distances)
+    with pytest.raises(nearkit.InvalidArgumentError, match="lists 3 shards"):
+        open_shard(tmp_path, 3, view=True)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["shards"][1]["file"], manifest["shards"][2]["file"] = "shard-00002.nkx", "shard-00001.nkx"
+    manifest["shards"][2]["count"] += 1  # shard-00001.nkx holds 200, listed as 201
+    manifest["shards"][0]["count"] -= 1
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    for view in (False, True):  # the same check for a view as for a load
+        with pytest.raises(nearkit.CorruptIndexError, match="shard 0 .*199"):
+            open_shard(tmp_path, 0, view=view)
+    assert len(open_shard(tmp_path, 1, view=True)) == 200
+    manifest["metric"] = "ip"
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(nearkit.CorruptIndexError, match="the manifest says 200 ip 6-d"):
+        open_shard(tmp_path, 1, view=True)
+    (tmp_path / "shard-00001.nkx").unlink()
+    with pytest.raises(nearkit.NearkitIOError):
+        open_shard(tmp_path, 2, view=True)
+
+
 def test_errors():
     with pytest.raises(nearkit.StateError):
         nearkit.ShardedIndex().search(np.zeros(3), 1)

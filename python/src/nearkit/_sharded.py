@@ -7,11 +7,13 @@ directory of ordinary index files with a ``manifest.json``. This module only tra
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any, Iterable, Optional, Sequence
 
 
 from . import lowlevel as _ll
+from ._errors import CorruptIndexError, InvalidArgumentError
 from ._index import (
     _F32,
     _FLOAT,
@@ -29,6 +31,8 @@ from ._index import (
 )
 
 __all__ = ["ShardedIndex", "write_manifest", "manifest_shard_count", "open_shard"]
+
+MANIFEST = "manifest.json"  # the header's NEARKIT_SHARDED_MANIFEST
 
 _INFO_SHARDS, _INFO_COUNT, _INFO_DIMENSION, _INFO_METRIC, _INFO_VECTOR_TYPE, _INFO_MEMORY = range(6)
 
@@ -158,11 +162,38 @@ def manifest_shard_count(path: PathArg) -> int:
     return int(_ll.nkpy_sharded_manifest_shard_count(os.fsencode(path)))
 
 
-def open_shard(path: PathArg, i: int) -> Index:
+def open_shard(path: PathArg, i: int, *, view: bool = False) -> Index:
     """Shard ``i`` of the collection saved in the directory ``path``, alone, as an
-    :class:`~nearkit.Index` (what a cluster worker serving that shard opens)."""
-    return Index._from_handle(
-        _ll.nkpy_sharded_open_shard(os.fsencode(path), _int_arg(i, "i", 0, _U64_MAX)))
+    :class:`~nearkit.Index` (what a cluster worker serving that shard opens), checked against its
+    manifest entry (vector type, metric, dimension, count: a mismatch is a CorruptIndexError).
+    ``view=True`` opens the shard file as a read-only view (:meth:`Index.view`) instead of
+    loading it: the processes serving one directory share its pages."""
+    i = _int_arg(i, "i", 0, _U64_MAX)
+    if not view:
+        return Index._from_handle(_ll.nkpy_sharded_open_shard(os.fsencode(path), i))
+    return _view_listed_shard(os.fsdecode(path), i)
+
+
+def _view_listed_shard(path: str, i: int) -> Index:
+    """A view of the file the manifest of ``path`` lists as shard ``i``, checked against its entry
+    as the C library's nearkit_sharded_open_shard checks a loaded one. The C library validates the
+    manifest (manifest_shard_count: its shape, version, names and counts) and offers no single
+    shard as a view, so this reads the validated manifest only to find the entry."""
+    n = manifest_shard_count(path)
+    if i >= n:
+        raise InvalidArgumentError(f"{path} lists {n} shards, not {i + 1}")
+    with open(os.path.join(path, MANIFEST), "rb") as f:
+        manifest = json.load(f)
+    entry = manifest["shards"][i]
+    index = Index.view(os.path.join(path, entry["file"]))
+    held = (index.vector_type, index.metric, index.dim, index.ntotal)
+    listed = (manifest["vector_type"], manifest["metric"], manifest["dimension"], entry["count"])
+    if held != listed:
+        index.close()
+        raise CorruptIndexError(
+            f"{path}: shard {i} ({entry['file']}): the file holds {held[3]} {held[1]} {held[2]}-d "
+            f"{held[0]} vectors, the manifest says {listed[3]} {listed[1]} {listed[2]}-d {listed[0]}")
+    return index
 
 
 

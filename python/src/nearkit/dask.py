@@ -9,7 +9,7 @@
     ids, distances = dask.compute(ids, distances)           # compute both together: one merge
     graph_ids, graph_distances = index.knn_graph(k=10)     # every row's 10 nearest other rows
     index.save("/shared/vectors-index")                    # shard files + manifest.json
-    index = nearkit.dask.open("/shared/vectors-index")     # the workers open the shards
+    index = nearkit.dask.open("/shared/vectors-index")     # the workers view the shard files
 
 How it runs (docs/distributed.md):
 
@@ -23,7 +23,8 @@ How it runs (docs/distributed.md):
 - Each task's native search uses ``num_threads`` threads (default 1: Dask's parallelism is one
   task per worker thread; more would oversubscribe the cores).
 - ``save`` has every worker write its shard into a directory all workers and the client see (a
-  shared file system), then writes ``manifest.json``; ``open`` has the workers open them.
+  shared file system), then writes ``manifest.json``; ``open`` has the workers open them, as
+  read-only views of the files by default (workers on one host share the pages).
 
 Needs ``dask[distributed]`` (``pip install "nearkit[dask]"``).
 """
@@ -56,7 +57,9 @@ _F32 = np.dtype(np.float32)
 @sizeof.register(Index)
 def _sizeof_index(index: Index) -> int:
     """A shard's real size for the scheduler, which otherwise sees a small Python object and
-    moves shards to the queries instead of the queries to the shards."""
+    moves shards to the queries instead of the queries to the shards. A view's is the heap it
+    owns (its bulk stays in the mapped file): small, as is what moving it costs (its path is
+    what pickles)."""
     return int(index.memory_bytes)
 
 
@@ -277,11 +280,16 @@ def build(data: Any, *, kind: str = "flat", metric: str = "l2", ids: Any = None,
                      vectors=vectors, ids=ids_array)
 
 
-def open(path: PathArg, *, client: Any = None) -> DaskIndex:  # noqa: A001 - nearkit.dask.open
+def open(path: PathArg, *, view: bool = True, client: Any = None) -> DaskIndex:  # noqa: A001
     """The collection saved in the directory ``path`` (by :meth:`DaskIndex.save` or
-    :meth:`nearkit.ShardedIndex.save`), each shard opened by a worker and kept there."""
+    :meth:`nearkit.ShardedIndex.save`), each shard opened by a worker and kept there, checked
+    against its manifest entry. ``view=True`` (default): each worker opens its shard file as a
+    read-only view (:meth:`nearkit.Index.view`): mapped, not read, so the workers of one host
+    share its pages through the page cache, and a shard moved to another worker travels as its
+    path. ``view=False`` loads each shard into its worker's memory (for a directory that may
+    change or vanish while the index is in use)."""
     path = os.fsdecode(path)
     n = manifest_shard_count(path)
-    shards = _persisted([delayed(open_shard)(path, i) for i in range(n)], client)
+    shards = _persisted([delayed(open_shard)(path, i, view=view) for i in range(n)], client)
     dim, metric = delayed(_shape_of)(shards[0]).compute()  # asked of the worker holding it
     return DaskIndex(shards, dim=dim, metric=metric, client=client)

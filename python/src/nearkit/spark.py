@@ -153,6 +153,20 @@ class NearkitKnn(JavaEstimator, _KnnParams, JavaMLReadable, JavaMLWritable):
 class NearkitKnnModel(JavaModel, _KnnParams, JavaMLReadable, JavaMLWritable):
     """The fitted shards (io.nearkit.spark.NearkitKnnModel); ``transform`` adds the k nearest."""
 
+    viewShards = Param(Params._dummy(), "viewShards",
+                       "view the shard files on the executors where the model was saved to or "
+                       "loaded from a file: path (default true); false ships the shards' bytes",
+                       typeConverter=TypeConverters.toBoolean)
+
+    def setViewShards(self, value: bool) -> "NearkitKnnModel":
+        return self._set(viewShards=value)
+
+    def viewsShardFiles(self) -> bool:
+        """Whether ``transform`` opens the shard files as read-only views on the executors (set,
+        and the model saved to or loaded from a ``file:`` path) rather than shipping their bytes."""
+        self._transfer_params_to_java()
+        return bool(self._java_obj.viewsShardFiles())
+
     @classmethod
     def _wrap(cls, java_obj: Any) -> "NearkitKnnModel":
         model = cls(java_obj)

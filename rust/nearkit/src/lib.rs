@@ -104,7 +104,7 @@ use std::sync::OnceLock;
 pub use error::{Error, ErrorKind, Result};
 pub use index::{Index, IndexBuilder, ParamInfo, Vectors};
 pub use merge::merge_knn;
-pub use options::{Filter, SearchOptions, ViewOptions};
+pub use options::{Filter, SearchOptions, ShardedOpenOptions, ViewOptions};
 pub use results::{Neighbor, RangeResult, SearchResult, StoredVectors, TuneLimits, TuneResult};
 pub use sharded::ShardedIndex;
 pub use types::{Kind, KindInfo, Metric, VectorType};

@@ -403,3 +403,47 @@ impl ViewOptions {
         }
     }
 }
+
+/// How [`ShardedIndex::open_with`](crate::ShardedIndex::open_with) opens a saved collection.
+///
+/// ```
+/// let options = nearkit::ShardedOpenOptions::new().view(true).threads(2);
+/// assert!(options.views());
+/// assert_eq!(options.num_threads(), 2);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShardedOpenOptions {
+    num_threads: u32,
+    view: bool,
+}
+
+impl ShardedOpenOptions {
+    /// The defaults: every shard loaded, searches on every core.
+    pub fn new() -> ShardedOpenOptions {
+        ShardedOpenOptions::default()
+    }
+
+    /// The threads of a search that sets none (0, the default: every core).
+    pub fn threads(mut self, num_threads: u32) -> ShardedOpenOptions {
+        self.num_threads = num_threads;
+        self
+    }
+
+    /// `true`: every shard file is opened as a read-only view (as [`Index::view`](crate::Index::view),
+    /// unverified): mapped, so the processes serving one directory share its pages through the
+    /// page cache, and opening costs little whatever its size. `false` (the default): loaded.
+    pub fn view(mut self, view: bool) -> ShardedOpenOptions {
+        self.view = view;
+        self
+    }
+
+    /// The setting of [`threads`](ShardedOpenOptions::threads).
+    pub fn num_threads(&self) -> u32 {
+        self.num_threads
+    }
+
+    /// The setting of [`view`](ShardedOpenOptions::view).
+    pub fn views(&self) -> bool {
+        self.view
+    }
+}

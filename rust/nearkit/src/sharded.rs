@@ -10,7 +10,7 @@ use nearkit_sys as sys;
 
 use crate::error::{check, Error, ErrorKind, Result};
 use crate::index::{count_rows, path_to_c, result_buffers, Index, Layout, Vectors};
-use crate::options::SearchOptions;
+use crate::options::{SearchOptions, ShardedOpenOptions};
 use crate::results::SearchResult;
 use crate::types::{Metric, VectorType};
 
@@ -100,13 +100,31 @@ impl ShardedIndex {
 
     /// [`open`](Self::open) with the threads of a search that sets none (0: every core).
     pub fn open_with_threads(path: impl AsRef<Path>, num_threads: u32) -> Result<ShardedIndex> {
+        ShardedIndex::open_with(path, &ShardedOpenOptions::new().threads(num_threads))
+    }
+
+    /// [`open`](Self::open) with options: the threads of a search that sets none, and whether
+    /// every shard file is opened as a read-only view (mapped and shared through the page cache
+    /// with the other processes serving the same directory, instead of read into memory; each
+    /// file is still checked against its manifest entry).
+    ///
+    /// ```no_run
+    /// use nearkit::{ShardedIndex, ShardedOpenOptions};
+    ///
+    /// let sharded = ShardedIndex::open_with("collection/", &ShardedOpenOptions::new().view(true))?;
+    /// # Ok::<(), nearkit::Error>(())
+    /// ```
+    ///
+    /// Errors: as [`open`](Self::open)'s.
+    pub fn open_with(path: impl AsRef<Path>, options: &ShardedOpenOptions) -> Result<ShardedIndex> {
         crate::check_abi()?;
         let path = path_to_c(path.as_ref())?;
-        let options = sharded_options(num_threads);
+        let mut c_options = sharded_options(options.num_threads());
+        c_options.view_shards = i32::from(options.views());
         let mut raw: *mut sys::nearkit_sharded = ptr::null_mut();
-        // SAFETY: `raw` is a valid place to write; `path` is NUL-terminated; `options` is
+        // SAFETY: `raw` is a valid place to write; `path` is NUL-terminated; `c_options` is
         // initialised.
-        check(unsafe { sys::nearkit_sharded_open(&mut raw, path.as_ptr(), &options) })?;
+        check(unsafe { sys::nearkit_sharded_open(&mut raw, path.as_ptr(), &c_options) })?;
         ShardedIndex::from_raw(raw)
     }
 
@@ -266,10 +284,14 @@ impl ShardedIndex {
     }
 }
 
+/// The C options with the library's defaults (nearkit_sharded_options_init, so a field the
+/// header appends later keeps its default here) and `num_threads`.
 fn sharded_options(num_threads: u32) -> sys::nearkit_sharded_options {
-    sys::nearkit_sharded_options {
-        struct_size: std::mem::size_of::<sys::nearkit_sharded_options>() as u32,
-        num_threads,
-        view_shards: 0,
-    }
+    // SAFETY: the struct is plain integers, so all zeroes is a valid value, and `init` writes its
+    // size and every default through a valid pointer.
+    let mut options: sys::nearkit_sharded_options = unsafe { std::mem::zeroed() };
+    // SAFETY: `options` is a valid, writable struct of the header's size.
+    unsafe { sys::nearkit_sharded_options_init(&mut options) };
+    options.num_threads = num_threads;
+    options
 }

@@ -1,7 +1,9 @@
 //! nearkit::ShardedIndex: flat shards answer as one flat index over the union (ids, distances,
 //! ties by id), saved directories reopen equal, bad input is an error.
 
-use nearkit::{ErrorKind, Filter, Index, Kind, Metric, SearchOptions, ShardedIndex, VectorType};
+use nearkit::{
+    ErrorKind, Filter, Index, Kind, Metric, SearchOptions, ShardedIndex, ShardedOpenOptions, VectorType,
+};
 
 const D: usize = 4;
 const N: usize = 600;
@@ -89,6 +91,39 @@ fn save_and_open_round_trip() {
     assert_eq!(ShardedIndex::open(dir.join("missing")).unwrap_err().kind(), ErrorKind::Io);
     std::fs::write(dir.join("manifest.json"), "not a manifest").unwrap();
     assert_eq!(ShardedIndex::open(&dir).unwrap_err().kind(), ErrorKind::Corrupt);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn open_with_views_answers_as_loaded_shards() {
+    let (data, ids) = rows();
+    let queries = &data[..20 * D];
+    let dir = std::env::temp_dir().join(format!("nearkit-rust-sharded-view-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    collection(&data, &ids).save(&dir).unwrap();
+    let loaded = ShardedIndex::open_with(&dir, &ShardedOpenOptions::new().threads(1)).unwrap();
+    let viewed = ShardedIndex::open_with(&dir, &ShardedOpenOptions::new().threads(1).view(true)).unwrap();
+    assert_eq!((viewed.shard_count(), viewed.len(), viewed.dimension()), (SHARDS, N, D));
+    for k in [1, 7, N + 2] {
+        assert_eq!(viewed.search(queries, k).unwrap(), loaded.search(queries, k).unwrap(), "k = {k}");
+    }
+    // the vectors stay in the mapped files: the views own a small part of the loaded heap
+    assert!(
+        viewed.memory_bytes() * 10 < loaded.memory_bytes(),
+        "{} vs {}",
+        viewed.memory_bytes(),
+        loaded.memory_bytes()
+    );
+    drop((loaded, viewed));
+    // each viewed file is still checked against its manifest entry
+    let manifest = std::fs::read_to_string(dir.join("manifest.json")).unwrap();
+    let first_count = format!("\"count\": {}", N / SHARDS);
+    assert!(manifest.contains(&first_count), "{manifest}");
+    let wrong = manifest.replacen(&first_count, &format!("\"count\": {}", N / SHARDS + 1), 1);
+    let wrong = wrong.replacen(&format!("\"count\": {N}"), &format!("\"count\": {}", N + 1), 1);
+    std::fs::write(dir.join("manifest.json"), wrong).unwrap();
+    let error = ShardedIndex::open_with(&dir, &ShardedOpenOptions::new().view(true)).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Corrupt, "{error}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -4,10 +4,12 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.Buffer;
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
-import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 
 /**
@@ -16,9 +18,12 @@ import java.util.Locale;
  *
  * <p>The library is looked up, in order: the file named by the system property
  * {@code nearkit.native.library}; the jar resource
- * {@code /io/nearkit/native/<os>-<arch>/<System.mapLibraryName("nearkit_jni")>}, copied to a temporary
- * file (in the directory named by {@code nearkit.native.tmpdir}, else {@code java.io.tmpdir}) and
- * loaded from there. After loading, the native library's ABI version must equal
+ * {@code /io/nearkit/native/<os>-<arch>/<System.mapLibraryName("nearkit_jni")>}, copied into a new
+ * temporary directory (under the directory named by {@code nearkit.native.tmpdir}, else
+ * {@code java.io.tmpdir}) and loaded from there. The companion libraries named in
+ * {@code /io/nearkit/native/<os>-<arch>/libs.txt}, if the jar has that index (the portable build's
+ * shared OpenBLAS and its Fortran runtime, which the JNI library finds beside itself), are copied
+ * into the same directory first. After loading, the native library's ABI version must equal
  * {@link #EXPECTED_ABI_VERSION}.
  *
  * <p>Pointers are passed as {@code long}; every method here is called with the owning
@@ -39,6 +44,7 @@ final class NativeLib {
 
     private static final String RESOURCE_ROOT = "/io/nearkit/native/";
     private static final String LIBRARY_NAME = "nearkit_jni";
+    private static final String COMPANION_INDEX = "libs.txt";
 
     private static final Throwable LOAD_FAILURE = loadOnce();
 
@@ -149,16 +155,24 @@ final class NativeLib {
                         + " built for it");
             }
             String tmp = System.getProperty("nearkit.native.tmpdir");
-            Path dir = tmp != null && !tmp.isEmpty() ? Paths.get(tmp)
+            Path parent = tmp != null && !tmp.isEmpty() ? Paths.get(tmp)
                     : Paths.get(System.getProperty("java.io.tmpdir"));
-            Files.createDirectories(dir);
-            String file = System.mapLibraryName(LIBRARY_NAME);
-            int dot = file.lastIndexOf('.');
-            Path target = Files.createTempFile(dir, file.substring(0, dot) + "-",
-                    file.substring(dot));
+            Files.createDirectories(parent);
+            // A fresh directory per JVM: the JNI library's RUNPATH ($ORIGIN) finds the companion
+            // libraries extracted beside it, and no other process's files.
+            Path dir = Files.createTempDirectory(parent, "nearkit-");
+            List<Path> extracted = new ArrayList<>();
             boolean windows = platform.startsWith("windows");
             try {
-                Files.copy(in, target, StandardCopyOption.REPLACE_EXISTING);
+                // Each file is listed before it is written, so a failure part way still cleans up.
+                for (String companion : companionNames(platform)) {
+                    Path file = dir.resolve(companion);
+                    extracted.add(file);
+                    extract(companionPath(platform, companion), file);
+                }
+                Path target = dir.resolve(System.mapLibraryName(LIBRARY_NAME));
+                extracted.add(target);
+                Files.copy(in, target);
                 try {
                     System.load(target.toAbsolutePath().toString());
                 } catch (UnsatisfiedLinkError e) {
@@ -171,12 +185,73 @@ final class NativeLib {
                 }
             } finally {
                 if (windows) {
-                    target.toFile().deleteOnExit();
+                    // Deleted at exit in the reverse order of registration: the files, then the directory.
+                    dir.toFile().deleteOnExit();
+                    for (Path p : extracted) {
+                        p.toFile().deleteOnExit();
+                    }
                 } else {
-                    // The loaded library stays mapped; the file itself is no longer needed.
-                    Files.deleteIfExists(target);
+                    // The loaded libraries stay mapped; the files themselves are no longer needed.
+                    for (Path p : extracted) {
+                        Files.deleteIfExists(p);
+                    }
+                    Files.deleteIfExists(dir);
                 }
             }
+        }
+    }
+
+    /**
+     * The resource path of the index of companion libraries for a platform: the libraries the JNI
+     * library needs beside it (the portable build's shared OpenBLAS and its Fortran runtime), one
+     * file name a line. The normal build links everything in and ships no index.
+     *
+     * @param platform a name as {@link #platform()} returns
+     * @return the absolute resource path
+     */
+    static String companionIndexPath(String platform) {
+        return RESOURCE_ROOT + platform + "/" + COMPANION_INDEX;
+    }
+
+    private static String companionPath(String platform, String name) {
+        return RESOURCE_ROOT + platform + "/" + name;
+    }
+
+    /**
+     * The companion libraries listed in the platform's index, in order; none without an index.
+     *
+     * @param platform a name as {@link #platform()} returns
+     * @return the file names
+     * @throws IOException if the index names something that is not a plain file name
+     */
+    static List<String> companionNames(String platform) throws IOException {
+        List<String> names = new ArrayList<>();
+        try (InputStream in = NativeLib.class.getResourceAsStream(companionIndexPath(platform))) {
+            if (in == null) {
+                return names;
+            }
+            for (String line : new String(in.readAllBytes(), StandardCharsets.UTF_8).split("\\R")) {
+                String name = line.trim();
+                if (name.isEmpty()) {
+                    continue;
+                }
+                if (name.contains("/") || name.contains("\\") || name.startsWith(".")) {
+                    throw new IOException("nearkit: " + companionIndexPath(platform)
+                            + " names '" + name + "', not a plain file name");
+                }
+                names.add(name);
+            }
+        }
+        return names;
+    }
+
+    private static void extract(String resource, Path target) throws IOException {
+        try (InputStream in = NativeLib.class.getResourceAsStream(resource)) {
+            if (in == null) {
+                throw new IOException("nearkit: the jar lists the companion library " + resource
+                        + " but does not carry it");
+            }
+            Files.copy(in, target);
         }
     }
 

@@ -30,6 +30,15 @@ class LoaderTest {
                 "the library for this platform is a resource");
     }
 
+    @Test
+    void normalBuildHasNoCompanions() throws Exception {
+        // The normal build links OpenBLAS in and ships no companion index; the portable jar
+        // (ci/portable_jar.sh) does, and ci/check_portable_natives.sh loads from it.
+        assertEquals(List.of(), NativeLib.companionNames(Nearkit.platform()));
+        assertEquals("/io/nearkit/native/" + Nearkit.platform() + "/libs.txt",
+                NativeLib.companionIndexPath(Nearkit.platform()));
+    }
+
     /** Main of the child JVM: tries the library and prints what happened. */
     public static void main(String[] args) {
         try {

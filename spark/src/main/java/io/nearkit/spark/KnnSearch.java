@@ -50,9 +50,10 @@ final class KnnSearch {
         final Map<String, String> searchParams;
         final int numThreads;
         final int batch;
+        final boolean viewShards;
 
         Spec(String featuresCol, int k, String neighborsCol, String distancesCol, Map<String, String> searchParams,
-                int numThreads, int batch) {
+                int numThreads, int batch, boolean viewShards) {
             this.featuresCol = featuresCol;
             this.k = k;
             this.neighborsCol = neighborsCol;
@@ -60,6 +61,7 @@ final class KnnSearch {
             this.searchParams = searchParams;
             this.numThreads = numThreads;
             this.batch = batch;
+            this.viewShards = viewShards;
         }
     }
 
@@ -82,7 +84,8 @@ final class KnnSearch {
                     rows.add(r.getLong(0));
                     block.add(r, 1);
                 }
-                SearchResult res = shards.search(jsc, block, spec.k, spec.searchParams, spec.numThreads);
+                SearchResult res = shards.search(jsc, block, spec.k, spec.searchParams, spec.numThreads,
+                        spec.viewShards);
                 for (int q = 0; q < rows.size(); q++) {
                     answers.put(rows.get(q), new Answer(res.ids(q), res.distances(q)));
                 }

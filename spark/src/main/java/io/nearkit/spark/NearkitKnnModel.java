@@ -2,6 +2,7 @@ package io.nearkit.spark;
 
 import java.util.Map;
 import org.apache.spark.ml.Model;
+import org.apache.spark.ml.param.BooleanParam;
 import org.apache.spark.ml.param.IntParam;
 import org.apache.spark.ml.param.Param;
 import org.apache.spark.ml.param.ParamMap;
@@ -27,6 +28,12 @@ import org.apache.spark.sql.types.StructType;
  * collection (C {@code nearkit_sharded_open}, Python {@code nearkit.ShardedIndex.open}, Dask
  * {@code nearkit.dask.open}), and {@link #load(String)} reads such a directory written by any of
  * them.
+ *
+ * <p>Shards on a POSIX file system: once the model is saved to or loaded from a {@code file:} path
+ * (a local disk in local mode, or a mount every executor has at the same path), {@link #transform}
+ * opens each shard file on the executors as a read-only view (memory-mapped: the executors of one
+ * host share one copy in the page cache) instead of reading its bytes into every executor, unless
+ * {@link #viewShards()} is set to false. Other file systems (HDFS, S3) always ship the bytes.
  */
 public final class NearkitKnnModel extends Model<NearkitKnnModel> implements MLWritable {
     private static final long serialVersionUID = 1L;
@@ -39,6 +46,7 @@ public final class NearkitKnnModel extends Model<NearkitKnnModel> implements MLW
     private final StringMapParam searchParams;
     private final IntParam numThreads;
     private final IntParam queryBatchSize;
+    private final BooleanParam viewShards;
     private transient ShardSet shards;
 
     /**
@@ -55,7 +63,11 @@ public final class NearkitKnnModel extends Model<NearkitKnnModel> implements MLW
         searchParams = KnnParams.searchParams(this);
         numThreads = KnnParams.numThreads(this);
         queryBatchSize = KnnParams.queryBatchSize(this);
+        viewShards = new BooleanParam(this, "viewShards", "open the shard files as read-only views on the"
+                + " executors (shared through the page cache) where they are on a file: path the model was"
+                + " saved to or loaded from; false ships the shards' bytes to each executor");
         KnnParams.setDefaults(this);
+        setDefault(viewShards, true);
     }
 
     NearkitKnnModel(String uid, ShardSet shards) {
@@ -101,6 +113,11 @@ public final class NearkitKnnModel extends Model<NearkitKnnModel> implements MLW
     /** @return query rows searched per broadcast */
     public IntParam queryBatchSize() {
         return queryBatchSize;
+    }
+
+    /** @return whether shard files on a {@code file:} path are opened as views (default true) */
+    public BooleanParam viewShards() {
+        return viewShards;
     }
 
     /**
@@ -166,6 +183,26 @@ public final class NearkitKnnModel extends Model<NearkitKnnModel> implements MLW
         return this;
     }
 
+    /**
+     * @param value true (the default) to open shard files on a {@code file:} path as read-only views
+     *     on the executors; false to ship the shards' bytes to each executor
+     * @return this model
+     */
+    public NearkitKnnModel setViewShards(boolean value) {
+        set(viewShards, value);
+        return this;
+    }
+
+    /**
+     * Whether {@link #transform} opens the shard files as views: {@link #viewShards()} is set and the
+     * model was saved to or loaded from a {@code file:} path.
+     *
+     * @return true when the executors view the shard files, false when they read the shards' bytes
+     */
+    public boolean viewsShardFiles() {
+        return (Boolean) $(viewShards) && shards().viewable();
+    }
+
     /** @return the number of shards */
     public int numShards() {
         return shards().infos().size();
@@ -196,7 +233,8 @@ public final class NearkitKnnModel extends Model<NearkitKnnModel> implements MLW
         return shards().infos().stream().mapToLong(i -> i.count).toArray();
     }
 
-    private ShardSet shards() {
+    /** The shards, for this package (its tests ask the executors' cache by their token). */
+    ShardSet shards() {
         if (shards == null) {
             throw new IllegalStateException("nearkit: this model has no shards (fit or load it)");
         }
@@ -219,7 +257,7 @@ public final class NearkitKnnModel extends Model<NearkitKnnModel> implements MLW
         transformSchema(dataset.schema());
         return KnnSearch.transform(shards(), dataset, new KnnSearch.Spec($(featuresCol), (Integer) $(k),
                 $(neighborsCol), $(distancesCol), KnnParams.map($(searchParams)), (Integer) $(numThreads),
-                (Integer) $(queryBatchSize)));
+                (Integer) $(queryBatchSize), (Boolean) $(viewShards)));
     }
 
     @Override

@@ -4,17 +4,26 @@ import java.io.Serializable;
 
 /**
  * One shard: a nearkit index file's bytes (the Java package's {@code toBytes}, the same format as a
- * saved index) and what the driver keeps of it. A shard's number is its partition's number in the
- * model's shard RDD.
+ * saved index), or the path of its file on a POSIX file system every executor sees (opened as a
+ * view: {@link ShardCache}), and what the driver keeps of it. A shard's number is its partition's
+ * number in the model's shard RDD.
  */
 final class Shard implements Serializable {
     private static final long serialVersionUID = 1L;
 
-    final byte[] data;
+    final byte[] data; /* null for a shard given by its file */
+    final String file; /* the shard file's local path, or null for a shard given by its bytes */
     final Info info;
 
     Shard(byte[] data, Info info) {
         this.data = data;
+        this.file = null;
+        this.info = info;
+    }
+
+    Shard(String file, Info info) {
+        this.data = null;
+        this.file = file;
         this.info = info;
     }
 

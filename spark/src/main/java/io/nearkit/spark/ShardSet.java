@@ -13,6 +13,7 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.Serializable;
 import java.io.UncheckedIOException;
+import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -40,6 +41,12 @@ import scala.Tuple2;
  * list of them. Searching broadcasts a block of queries, lets every shard's partition answer it
  * where the shard lives, and merges the per-shard answers with the Java package's
  * {@link Nearkit#mergeKnn} (the core's merge: exact, ties by id).
+ *
+ * <p>Once the shards are files on a POSIX file system ({@code file:}: a local disk or a shared
+ * mount), because the model was saved there or loaded from there, a search may instead open each
+ * shard file as a read-only view on the executors: the files are mapped, not read into each JVM,
+ * so the executors of one host share one copy of them in the page cache. Shards on other file
+ * systems (HDFS, S3) travel as bytes.
  */
 final class ShardSet implements Serializable {
     private static final long serialVersionUID = 1L;
@@ -51,6 +58,10 @@ final class ShardSet implements Serializable {
     private final transient JavaRDD<Shard> shards;
     private final List<Shard.Info> infos;
     private final String token = UUID.randomUUID().toString();
+    /* the shard files' local paths, in shard order, once saved to or loaded from a file: path */
+    private transient List<String> files;
+    private transient boolean searchedBytes;
+    private transient boolean searchedViews;
 
     private ShardSet(JavaRDD<Shard> shards, List<Shard.Info> infos) {
         this.shards = shards;
@@ -157,16 +168,20 @@ final class ShardSet implements Serializable {
      * its executor with the task's cores as native threads, and the driver merges the answers.
      */
     SearchResult search(JavaSparkContext jsc, VectorBlock queries, int k, Map<String, String> searchParams,
-            int numThreads) {
+            int numThreads, boolean viewShards) {
         if (queries.binary() != binary() || queries.dimension() != dimension()) {
             throw new IllegalArgumentException("nearkit: the queries are " + describe(queries.binary(),
                     queries.dimension()) + " but the model holds " + describe(binary(), dimension()));
         }
+        boolean viewed = viewShards && viewable();
+        JavaRDD<Shard> source = viewed ? shardFiles(jsc) : shards;
+        searchedViews |= viewed;
+        searchedBytes |= !viewed;
         Broadcast<VectorBlock> block = jsc.broadcast(queries.trimmed());
         String shardToken = token;
         try {
-            List<Tuple2<long[], float[]>> parts = shards.mapPartitionsWithIndex((number, it) -> {
-                Index index = ShardCache.get(shardToken, number, it);
+            List<Tuple2<long[], float[]>> parts = source.mapPartitionsWithIndex((number, it) -> {
+                Index index = ShardCache.get(shardToken, viewed, number, it);
                 if (index == null) {
                     return Collections.<Tuple2<long[], float[]>>emptyIterator();
                 }
@@ -193,11 +208,67 @@ final class ShardSet implements Serializable {
         return binary ? dimension + "-bit binary vectors" : dimension + "-d float vectors";
     }
 
-    /** Closes the shards the executors have opened and drops the RDD's blocks. */
+    /** Whether the shards are files a search can view: saved to or loaded from a {@code file:} path. */
+    boolean viewable() {
+        return files != null;
+    }
+
+    /** The shards as their files, one partition each (shard i in partition i), for views. */
+    private JavaRDD<Shard> shardFiles(JavaSparkContext jsc) {
+        List<Shard> byFile = new ArrayList<>();
+        for (int i = 0; i < infos.size(); i++) {
+            byFile.add(new Shard(files.get(i), infos.get(i)));
+        }
+        return jsc.parallelize(byFile, byFile.size());
+    }
+
+    /** The token the executors' {@link ShardCache} keys this set's shards by. */
+    String token() {
+        return token;
+    }
+
+    /**
+     * Closes the shards the executors have opened and drops the RDD's blocks. Runs on the RDDs the
+     * searches ran on (the bytes' partitions, where they are kept, and the files'), not computing
+     * the bytes of shards that were only viewed.
+     */
     void release() {
         String shardToken = token;
-        shards.mapPartitions(it -> Collections.singletonList(ShardCache.release(shardToken)).iterator()).count();
+        if (searchedBytes) {
+            shards.mapPartitions(it -> Collections.singletonList(ShardCache.release(shardToken)).iterator()).count();
+        }
+        if (searchedViews) {
+            JavaSparkContext jsc = JavaSparkContext.fromSparkContext(shards.context());
+            shardFiles(jsc).mapPartitions(it -> Collections.singletonList(ShardCache.release(shardToken)).iterator())
+                    .count();
+        }
         shards.unpersist(false);
+    }
+
+    /**
+     * The local path of directory {@code dir} when it is on a POSIX file system ({@code file:}, or
+     * no scheme with a {@code file:} default file system), else null (HDFS, S3, ...).
+     */
+    private static String localPath(SerializableConfiguration conf, String dir) {
+        Path path = new Path(dir);
+        try {
+            URI uri = path.getFileSystem(conf.value()).makeQualified(path).toUri();
+            return "file".equals(uri.getScheme()) ? new java.io.File(uri.getPath()).getAbsolutePath() : null;
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    /** Remembers the shard files {@code names} in {@code dir} for views, when it is a local path. */
+    private void rememberFiles(SerializableConfiguration conf, String dir, List<String> names) {
+        String local = localPath(conf, dir);
+        if (local != null) {
+            List<String> paths = new ArrayList<>();
+            for (String name : names) {
+                paths.add(new java.io.File(local, name).getPath());
+            }
+            files = Collections.unmodifiableList(paths);
+        }
     }
 
     // ---- persistence: one ordinary nearkit index file per shard and a manifest -----------------
@@ -235,6 +306,11 @@ final class ShardSet implements Serializable {
         } catch (IOException e) {
             throw new UncheckedIOException("nearkit: cannot write " + file, e);
         }
+        List<String> names = new ArrayList<>();
+        for (Shard.Info i : infos) {
+            names.add(fileName(i.number));
+        }
+        rememberFiles(conf, dir, names);
     }
 
     private static String fileName(int number) {
@@ -300,8 +376,10 @@ final class ShardSet implements Serializable {
                     }
                     return Collections.singletonList(new Shard(data, infosCopy.get(number))).iterator();
                 }, true);
-        shards.persist(StorageLevel.DISK_ONLY());
-        return new ShardSet(shards, infos);
+        shards.persist(StorageLevel.DISK_ONLY()); // read only if a search needs the bytes
+        ShardSet set = new ShardSet(shards, infos);
+        set.rememberFiles(conf, dir, files);
+        return set;
     }
 
     /** A growable long[]. */

@@ -2,6 +2,7 @@ package io.nearkit.spark;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -148,20 +149,9 @@ class NearkitSparkTest {
     // ---- exactness -----------------------------------------------------------------------------
 
     /**
-     * The golden cases run here: every binary (hamming) and l2 case, and every metric on the
-     * datasets of ties and of fewer points than k; all 60 with NEARKIT_SPARK_GOLDEN=all (each case
-     * is a fit and a transform, about a second of Spark jobs).
+     * Every golden k-NN case, float and binary (each a fit and a transform: the 60 take about 35 s
+     * of Spark jobs here).
      */
-    private static boolean selected(JsonNode c) {
-        if ("all".equals(System.getenv("NEARKIT_SPARK_GOLDEN"))) {
-            return true;
-        }
-        String metric = c.path("metric").asText();
-        String dataset = c.path("dataset").asText();
-        return metric.equals("l2") || metric.equals("hamming") || dataset.startsWith("duplicates")
-                || dataset.startsWith("tiny");
-    }
-
     @Test
     void flatShardsEqualOneFlatIndexOnGoldenCases() throws IOException {
         JsonNode manifest = new ObjectMapper().readTree(GOLDEN.resolve("manifest.json").toFile());
@@ -169,10 +159,8 @@ class NearkitSparkTest {
         Set<String> metrics = new HashSet<>();
         Map<String, List<JsonNode>> byDataset = new java.util.LinkedHashMap<>();
         for (JsonNode c : manifest.path("cases")) {
-            if (selected(c)) {
-                byDataset.computeIfAbsent(c.path("dataset").asText(), d -> new ArrayList<>()).add(c);
-                metrics.add(c.path("metric").asText());
-            }
+            byDataset.computeIfAbsent(c.path("dataset").asText(), d -> new ArrayList<>()).add(c);
+            metrics.add(c.path("metric").asText());
         }
         for (Map.Entry<String, List<JsonNode>> e : byDataset.entrySet()) {
             JsonNode ds = manifest.path("datasets").path(e.getKey());
@@ -199,7 +187,8 @@ class NearkitSparkTest {
             q.unpersist();
         }
         System.out.printf("nearkit-spark golden cases checked: %d (metrics %s)%n", checked, metrics);
-        assertTrue(checked >= 25 && metrics.size() == 6, "golden cases checked: " + checked + ", metrics " + metrics);
+        assertTrue(checked == manifest.path("cases").size() && metrics.size() == 6,
+                "golden cases checked: " + checked + ", metrics " + metrics);
     }
 
     // ---- approximate shards --------------------------------------------------------------------
@@ -355,6 +344,74 @@ class NearkitSparkTest {
         assertEquals("hnsw", back.getOrDefault(back.kind()));
         model.release();
         loaded.release();
+    }
+
+    /** Each row's neighbours and distances by its id. */
+    private static Map<Long, Object[]> answersById(Dataset<Row> answered) {
+        Map<Long, Object[]> out = new java.util.HashMap<>();
+        for (Row r : answered.collectAsList()) {
+            out.put(r.getLong(r.fieldIndex("id")), new Object[] {longs(r, "neighbors"), floats(r, "distances")});
+        }
+        return out;
+    }
+
+    private static void assertSameAnswers(Map<Long, Object[]> want, Map<Long, Object[]> got) {
+        assertEquals(want.keySet(), got.keySet());
+        for (Map.Entry<Long, Object[]> e : want.entrySet()) {
+            assertArrayEquals((long[]) e.getValue()[0], (long[]) got.get(e.getKey())[0], "row " + e.getKey());
+            assertArrayEquals((float[]) e.getValue()[1], (float[]) got.get(e.getKey())[1], "row " + e.getKey());
+        }
+    }
+
+    @Test
+    void shardFilesOnAFilePathAreViewedOnTheExecutors() throws IOException {
+        List<Object> base = clustered(1200, 8, 31);
+        List<Object> queries = clustered(60, 8, 32);
+        Path dir = Files.createTempDirectory(Paths.get(System.getProperty("nearkit.test.tmp", "target")), "views");
+        NearkitKnnModel model = new NearkitKnn().setKind("flat").setK(7).setNumShards(3).fit(frame(base, false, 2));
+        assertFalse(model.viewsShardFiles()); // fitted: the shards are bytes on the executors
+        Dataset<Row> q = frame(queries, false, 1);
+        Map<Long, Object[]> fromBytes = answersById(model.transform(q));
+        SearchResult one = oneIndex("flat", "l2", Map.of(), base, queries, 7, Map.of());
+        for (int i = 0; i < queries.size(); i++) {
+            assertArrayEquals(one.ids(i), (long[]) fromBytes.get((long) i)[0]);
+        }
+
+        model.write().overwrite().save(dir.resolve("model").toString()); // a local path, no scheme
+        assertTrue(model.viewsShardFiles()); // saved to a file: path, its later searches view the files
+        assertSameAnswers(fromBytes, answersById(model.transform(q)));
+        NearkitKnnModel viewed = NearkitKnnModel.load("file:" + dir.resolve("model").toAbsolutePath());
+        assertTrue(viewed.viewsShardFiles());
+        assertSameAnswers(fromBytes, answersById(viewed.transform(q)));
+        // local[2]: the executor is this JVM, so its cache of open shards can be asked
+        assertTrue(ShardCache.allViews(viewed.shards().token()));
+
+        NearkitKnnModel shipped = NearkitKnnModel.load(dir.resolve("model").toString()).setViewShards(false);
+        assertFalse(shipped.viewsShardFiles());
+        assertSameAnswers(fromBytes, answersById(shipped.transform(q)));
+        assertFalse(ShardCache.allViews(shipped.shards().token()));
+        assertTrue(shipped.copy(new org.apache.spark.ml.param.ParamMap()).setViewShards(true).viewsShardFiles());
+
+        // a shard file unlike its manifest entry is refused on the executor, with the reason
+        NearkitKnnModel stale = NearkitKnnModel.load(dir.resolve("model").toString());
+        try (Index other = Index.builder().kind("flat").metric("l2").dimension(8).build()) {
+            other.add(concatFloats(queries));
+            other.save(dir.resolve("model/shards/shard-00001.nkx")); // 60 vectors, not the count listed
+        }
+        Exception e = assertThrows(Exception.class, () -> stale.transform(q));
+        assertTrue(messages(e).contains("holds 60 vectors of 8 dimensions; the model's manifest says"), messages(e));
+        for (NearkitKnnModel m : List.of(model, viewed, shipped, stale)) {
+            m.release();
+        }
+    }
+
+    /** The messages of {@code e} and its causes (a task's exception reaches the driver wrapped). */
+    private static String messages(Throwable e) {
+        StringBuilder out = new StringBuilder();
+        for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            out.append(t).append('\n');
+        }
+        return out.toString();
     }
 
     @Test
