@@ -861,12 +861,28 @@ nearkit_status nkpy_load_buffer(nkpy_index **out_index, const void *data, size_t
     return nkpy_install(out_index, st, index);
 }
 
-/* Opens a read-only view of a file (nearkit_index_view): its bulk stays in a shared mapping. */
-nearkit_status nkpy_view(nkpy_index **out_index, const char *path, int32_t verify) {
+/* Opens a read-only view of a file (nearkit_index_view): its bulk stays in a shared mapping.
+ * load_if_unviewable: a file whose layout cannot be used in place is loaded instead. */
+nearkit_status nkpy_view(nkpy_index **out_index, const char *path, int32_t verify,
+                         int32_t load_if_unviewable) {
     nearkit_view_options options = NEARKIT_VIEW_OPTIONS_INIT;
     options.verify = verify;
+    options.load_if_unviewable = load_if_unviewable;
     nearkit_index *index = NULL;
     nearkit_status st = nearkit_index_view(&index, path, &options);
+    return nkpy_install(out_index, st, index);
+}
+
+/* Opens a read-only view of a saved image in memory (nearkit_index_view_buffer). The bytes must
+ * stay alive and unchanged until the index is freed: the Python caller (Index.view_buffer) holds
+ * a read-only export of them for the index's life. */
+nearkit_status nkpy_view_buffer(nkpy_index **out_index, const void *data, size_t size, int32_t verify,
+                                int32_t load_if_unviewable) {
+    nearkit_view_options options = NEARKIT_VIEW_OPTIONS_INIT;
+    options.verify = verify;
+    options.load_if_unviewable = load_if_unviewable;
+    nearkit_index *index = NULL;
+    nearkit_status st = nearkit_index_view_buffer(&index, data, size, &options);
     return nkpy_install(out_index, st, index);
 }
 
@@ -1247,9 +1263,11 @@ nearkit_status nkpy_sharded_open_shard(nkpy_index **out_index, const char *path,
 }
 
 /* The same shard as a read-only view of its file (nearkit_sharded_view_shard). */
-nearkit_status nkpy_sharded_view_shard(nkpy_index **out_index, const char *path, uint64_t i, int32_t verify) {
+nearkit_status nkpy_sharded_view_shard(nkpy_index **out_index, const char *path, uint64_t i, int32_t verify,
+                                       int32_t load_if_unviewable) {
     nearkit_view_options options = NEARKIT_VIEW_OPTIONS_INIT;
     options.verify = verify;
+    options.load_if_unviewable = load_if_unviewable;
     nearkit_index *index = NULL;
     nearkit_status st = nearkit_sharded_view_shard(&index, path, i, &options);
     return nkpy_install(out_index, st, index);

@@ -291,10 +291,9 @@ int cli_open_index(nearkit_index **out, const char *path, cli_open_mode mode) {
     *out = NULL;
     nearkit_view_options options = NEARKIT_VIEW_OPTIONS_INIT;
     options.verify = mode == CLI_OPEN_VIEW_VERIFIED;
+    options.load_if_unviewable = 1; /* a format 1 file */
     nearkit_status st = mode == CLI_OPEN_LOAD ? nearkit_index_load(out, path)
                                               : nearkit_index_view(out, path, &options);
-    if (st == NEARKIT_ERR_UNSUPPORTED && mode != CLI_OPEN_LOAD) /* a format 1 file */
-        st = nearkit_index_load(out, path);
     if (st == NEARKIT_OK) return 0;
     const char *message = nearkit_last_error_message();
     cli_lib_error(st, "cannot open the index%s%s", strstr(message, path) ? "" : " ",

@@ -766,9 +766,20 @@ typedef struct nearkit_view_options {
                              value, as a load does (reads every page: O(data)). Default 0: the
                              header and section table only, every length bounded by the file, and
                              what keeps reads in bounds (graph links, tree nodes) */
+    int32_t load_if_unviewable; /* nonzero: when the image's layout cannot be used in place (the
+                             view fails with UNSUPPORTED because a section is not 64-byte
+                             aligned: a format version 1 file, or a buffer not 64-byte aligned),
+                             load that same image into the heap instead, as nearkit_index_load /
+                             nearkit_index_load_from_buffer would (checksum and every value
+                             checked). The result is then NOT a view: writable, owning its
+                             memory, nearkit_index_is_view gives 0, and the file or buffer is no
+                             longer used once the call returns. Only that layout refusal falls
+                             back: CORRUPT, IO, OUT_OF_MEMORY and every other UNSUPPORTED (a
+                             newer format version, an unknown kind) are returned as without the
+                             option. Default 0: UNSUPPORTED is returned. Since 0.2 */
 } nearkit_view_options;
 
-#define NEARKIT_VIEW_OPTIONS_INIT {(uint32_t)sizeof(nearkit_view_options), 0}
+#define NEARKIT_VIEW_OPTIONS_INIT {(uint32_t)sizeof(nearkit_view_options), 0, 0}
 
 /* Sets struct_size and every default. Errors: INVALID_ARGUMENT for NULL. */
 NEARKIT_API nearkit_status nearkit_view_options_init(nearkit_view_options *options);
@@ -785,12 +796,13 @@ NEARKIT_API nearkit_status nearkit_view_options_init(nearkit_view_options *optio
  * Errors: INVALID_ARGUMENT (NULL, struct_size too small), IO (cannot open or map, not a regular
  * file), CORRUPT (as nearkit_index_load, and a section table that does not fit the file),
  * UNSUPPORTED (a newer format version; a format version 1 file whose layout cannot be used in
- * place: the message says to re-save it), OUT_OF_MEMORY. */
+ * place: the message says to re-save it, unless opts->load_if_unviewable loads it), OUT_OF_MEMORY. */
 NEARKIT_API nearkit_status nearkit_index_view(nearkit_index **out, const char *path,
                                               const nearkit_view_options *opts);
 /* The same over `size` bytes of a saved file that the caller keeps alive and unchanged until
  * nearkit_index_free (e.g. its own mapping). `data` must be 64-byte aligned (UNSUPPORTED
- * otherwise). Errors: as nearkit_index_view, without IO. */
+ * otherwise, or with opts->load_if_unviewable a load of the bytes, which the caller may then
+ * release at once: check nearkit_index_is_view). Errors: as nearkit_index_view, without IO. */
 NEARKIT_API nearkit_status nearkit_index_view_buffer(nearkit_index **out, const void *data, size_t size,
                                                      const nearkit_view_options *opts);
 /* 1 when the index is a view (nearkit_index_view, nearkit_index_view_buffer), 0 otherwise or
@@ -802,9 +814,9 @@ NEARKIT_API nearkit_status nearkit_index_copy(nearkit_index **out, const nearkit
 /* Opens the i-th shard of the collection saved in `dir` alone, as nearkit_sharded_open_shard does,
  * but as a read-only view (nearkit_index_view with `opts`; NULL: the defaults): what each worker
  * of a cluster opens when the workers of one host are to share the file's pages. The shard is
- * checked against its manifest entry as a loaded one is. A shard file whose layout cannot be
- * viewed (UNSUPPORTED: a version 1 file with unaligned sections) is loaded instead, as
- * nearkit_sharded_open does with view_shards. Errors as nearkit_sharded_open_shard's. */
+ * checked against its manifest entry as a loaded one is. Errors as nearkit_sharded_open_shard's
+ * and nearkit_index_view's (UNSUPPORTED for a shard file whose layout cannot be viewed, unless
+ * opts->load_if_unviewable loads it). */
 NEARKIT_API nearkit_status nearkit_sharded_view_shard(nearkit_index **out, const char *dir, uint64_t i,
                                                       const nearkit_view_options *opts);
 

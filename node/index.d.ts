@@ -269,6 +269,13 @@ export interface ViewOptions {
    * the file.
    */
   verify?: boolean;
+  /**
+   * When the bytes' layout cannot be used in place (a format version 1 file, a buffer not starting
+   * at a 64-byte boundary), load them instead of throwing `ERR_NEARKIT_UNSUPPORTED`: the index is
+   * then not a view (`isView` is false, it is writable). A damaged file still throws
+   * `ERR_NEARKIT_CORRUPT`. Default false.
+   */
+  loadIfUnviewable?: boolean;
 }
 
 /**
@@ -295,6 +302,13 @@ export class Index {
   static view(path: PathLike, options?: ViewOptions): Index;
   /** `Index.view` on the thread pool (worth it with `verify`, which reads the whole file). */
   static viewAsync(path: PathLike, options?: ViewOptions): Promise<Index>;
+  /**
+   * A read-only view of a saved index's bytes in memory, searched in place; the index references
+   * their ArrayBuffer until it is closed. The bytes must start at a 64-byte boundary (or see
+   * `loadIfUnviewable`) and must not change while viewed; detaching the ArrayBuffer ends the view.
+   */
+  static viewBuffer(buffer: ArrayBufferView | ArrayBuffer, options?: ViewOptions): Index;
+  static viewBufferAsync(buffer: ArrayBufferView | ArrayBuffer, options?: ViewOptions): Promise<Index>;
   /** Loads an index from the bytes `toBuffer()` returns (or of an index file). */
   static fromBuffer(buffer: ArrayBufferView | ArrayBuffer): Index;
   static fromBufferAsync(buffer: ArrayBufferView | ArrayBuffer): Promise<Index>;
@@ -505,6 +519,8 @@ export class ShardedIndex {
 /** Every index kind compiled into the library. */
 /** `Index.view(path, options)`: a read-only view of an index file. */
 export function view(path: PathLike, options?: ViewOptions): Index;
+/** `Index.viewBuffer(buffer, options)`: a read-only view of an index's bytes in memory. */
+export function viewBuffer(buffer: ArrayBufferView | ArrayBuffer, options?: ViewOptions): Index;
 
 export function kinds(): KindInfo[];
 /** Every metric name the library knows. */

@@ -346,6 +346,143 @@ static void test_version_1_files(const char *golden_dir) {
     free(resaved);
 }
 
+/* The whole file at `path` (NULL when it cannot be read). */
+static uint8_t *read_file(size_t *size, const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *bytes = n > 0 ? malloc((size_t)n) : NULL;
+    if (bytes && fread(bytes, 1, (size_t)n, f) != (size_t)n) {
+        free(bytes);
+        bytes = NULL;
+    }
+    fclose(f);
+    *size = bytes ? (size_t)n : 0;
+    return bytes;
+}
+
+static void write_file(const char *path, const uint8_t *bytes, size_t size) {
+    FILE *f = fopen(path, "wb");
+    CHECK(f && fwrite(bytes, 1, size, f) == size);
+    if (f) fclose(f);
+}
+
+/* load_if_unviewable on a format version 1 file the view refuses: without the option
+ * UNSUPPORTED, with it a loaded (not viewed, writable) index answering as nearkit_index_load's;
+ * the same file damaged under a stale checksum, or truncated, stays CORRUPT (only the layout
+ * refusal falls back, and the load checks what the unverified view did not). */
+static void check_unviewable_file_loads(const char *path, const nearkit_view_options *fallback) {
+    nearkit_index *loaded = NULL, *ix = NULL;
+    CHECK_STATUS(nearkit_index_load(&loaded, path), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_view(&ix, path, fallback), NEARKIT_OK);
+    CHECK(ix && loaded && nearkit_index_is_view(ix) == 0 && same_answers(loaded, ix));
+    if (ix && nearkit_index_count(ix) > 0) { /* writable: a load, not a view */
+        nearkit_vector_type type = nearkit_index_vector_type(ix);
+        size_t bytes = nearkit_index_vector_bytes(ix);
+        uint8_t *v = calloc(1, bytes);
+        nearkit_status st = nearkit_index_add(ix, type, v, 1, NULL);
+        CHECK(st != NEARKIT_ERR_STATE);
+        free(v);
+    }
+    nearkit_index_free(ix);
+    nearkit_index_free(loaded);
+    size_t size = 0;
+    uint8_t *bytes = read_file(&size, path);
+    CHECK(bytes && size > 16);
+    if (!bytes) return;
+    char *damaged = temp_path();
+    bytes[size - 1] ^= 0x5a; /* the stored checksum: an unverified view never reads it */
+    write_file(damaged, bytes, size);
+    ix = (nearkit_index *)&size;
+    CHECK_STATUS(nearkit_index_view(&ix, damaged, fallback), NEARKIT_ERR_CORRUPT);
+    CHECK(ix == NULL && strstr(nearkit_last_error_message(), "checksum") != NULL);
+    write_file(damaged, bytes, size / 2);
+    CHECK_STATUS(nearkit_index_view(&ix, damaged, fallback), NEARKIT_ERR_CORRUPT);
+    CHECK(ix == NULL);
+    remove(damaged);
+    free(damaged);
+    free(bytes);
+}
+
+static void test_load_if_unviewable_files(const char *golden_dir) {
+    static const char *const corpus[] = {"flat-l2-d8-added-ids.nkx",  "flat-l2-d8-added.nkx",
+                                         "flat-cosine-d8-added.nkx",  "flat-hamming-d64-added.nkx",
+                                         "hnsw-l2-d8-added.nkx",      "hnsw-cosine-d8-added-ids.nkx",
+                                         "flat_fp16-l2-d8-added-ids.nkx", "bktree-hamming-d64-built.nkx"};
+    nearkit_view_options fallback = NEARKIT_VIEW_OPTIONS_INIT;
+    fallback.load_if_unviewable = 1;
+    int unviewable = 0;
+    for (size_t i = 0; i < sizeof corpus / sizeof *corpus; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/../fuzz/corpus/%s", golden_dir, corpus[i]);
+        nearkit_index *view = NULL;
+        nearkit_status st = nearkit_index_view(&view, path, NULL);
+        CHECK(st == NEARKIT_OK || st == NEARKIT_ERR_UNSUPPORTED);
+        if (st == NEARKIT_OK) { /* viewable: the option changes nothing, still a view */
+            nearkit_index_free(view);
+            CHECK_STATUS(nearkit_index_view(&view, path, &fallback), NEARKIT_OK);
+            CHECK(nearkit_index_is_view(view) == 1);
+            nearkit_index_free(view);
+            continue;
+        }
+        CHECK(strstr(nearkit_last_error_message(), "re-save") != NULL);
+        unviewable++;
+        check_unviewable_file_loads(path, &fallback);
+    }
+    CHECK(unviewable > 0); /* the corpus predates aligned sections: most of it cannot be viewed */
+}
+
+/* load_if_unviewable over a buffer that is not 64-byte aligned: a load of the bytes (which the
+ * caller may free at once); a caller compiled before the field existed (an 8-byte struct, with a
+ * nonzero word after it) keeps the old behaviour, UNSUPPORTED, the library reading nothing past
+ * struct_size. */
+static void test_load_if_unviewable_buffer(void) {
+    size_t size = 0;
+    uint8_t *image = flat_image(&size, true);
+    uint8_t *shifted = aligned_alloc(64, (size + 8 + 63) / 64 * 64);
+    memcpy(shifted + 8, image, size);
+    nearkit_index *view = NULL, *ix = NULL;
+    CHECK_STATUS(nearkit_index_view_buffer(&view, image, size, NULL), NEARKIT_OK);
+    nearkit_view_options fallback = NEARKIT_VIEW_OPTIONS_INIT;
+    fallback.load_if_unviewable = 1;
+    CHECK_STATUS(nearkit_index_view_buffer(&ix, shifted + 8, size, &fallback), NEARKIT_OK);
+    CHECK(ix && nearkit_index_is_view(ix) == 0);
+    memset(shifted, 0xff, size + 8); /* the load owns its copy */
+    free(shifted);
+    CHECK(ix && view && same_answers(view, ix));
+    nearkit_index_free(ix);
+    ix = NULL;
+    /* damaged under a stale checksum: the load finds it */
+    shifted = aligned_alloc(64, (size + 8 + 63) / 64 * 64);
+    memcpy(shifted + 8, image, size);
+    shifted[8 + size - 1] ^= 1;
+    CHECK_STATUS(nearkit_index_view_buffer(&ix, shifted + 8, size, &fallback), NEARKIT_ERR_CORRUPT);
+    CHECK(ix == NULL);
+    shifted[8 + size - 1] ^= 1;
+    struct {
+        struct {
+            uint32_t struct_size;
+            int32_t verify;
+        } old;
+        int32_t after;
+    } before_0_2 = {{8, 0}, 1};
+    CHECK(sizeof before_0_2.old == 8);
+    CHECK_STATUS(nearkit_index_view_buffer(&ix, shifted + 8, size, (const nearkit_view_options *)&before_0_2),
+                 NEARKIT_ERR_UNSUPPORTED);
+    CHECK(ix == NULL);
+    before_0_2.old.struct_size = sizeof(nearkit_view_options);
+    CHECK_STATUS(nearkit_index_view_buffer(&ix, shifted + 8, size, (const nearkit_view_options *)&before_0_2),
+                 NEARKIT_OK);
+    nearkit_index_free(ix);
+    CHECK_STATUS(nearkit_view_options_init(&fallback), NEARKIT_OK);
+    CHECK(fallback.struct_size == sizeof fallback && fallback.verify == 0 && fallback.load_if_unviewable == 0);
+    free(shifted);
+    nearkit_index_free(view);
+    free(image);
+}
+
 /* Saving over the path renames a new file into place: the view keeps the old one. */
 static void test_view_survives_save_over(void) {
     nearkit_kind_info kind = NEARKIT_KIND_INFO_INIT;
@@ -417,6 +554,8 @@ int main(int argc, char **argv) {
     test_damaged_images();
     test_argument_errors();
     test_version_1_files(argc > 1 ? argv[1] : "tests/golden");
+    test_load_if_unviewable_files(argc > 1 ? argv[1] : "tests/golden");
+    test_load_if_unviewable_buffer();
     test_view_survives_save_over();
     test_concurrent_first_searches();
     return check_summary("test_views");

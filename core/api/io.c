@@ -182,9 +182,14 @@ static nearkit_status apply_next_id(nearkit_index *ix, const nearkit_reader *r) 
 
 /* Builds the index from an image whose prologue passed; `crc` is the checksum of bytes
  * 8 .. size - 4 as read (NULL: an unverified view). `view`: the image outlives the index, which
- * uses its bodies in place (the caller marks it a view). */
+ * uses its bodies in place (the caller marks it a view). `layout_refused` (may be NULL) is set
+ * when a view fails because a body cannot be used in place: the one UNSUPPORTED a kind's loader
+ * raises is nearkit_reader_borrowable's, so UNSUPPORTED from ops->load means exactly that (a
+ * newer version or an unknown kind fail before it). */
 static nearkit_status deserialise(nearkit_index **out, const uint8_t *p, size_t size,
-                                  uint32_t header_bytes, const uint32_t *crc, bool view) {
+                                  uint32_t header_bytes, const uint32_t *crc, bool view,
+                                  bool *layout_refused) {
+    if (layout_refused) *layout_refused = false;
     nearkit_file_header h = {0};
     nearkit_reader *r = NULL;
     nearkit_status st = nearkit_reader_open(&r, &h, p, size, header_bytes, crc, view);
@@ -192,7 +197,10 @@ static nearkit_status deserialise(nearkit_index **out, const uint8_t *p, size_t 
     nearkit_index *ix = NULL;
     st = create_from_header(&ix, &h);
     if (!st) st = apply_params(ix, r);
-    if (!st) st = ix->ops->load(ix, r);
+    if (!st) {
+        st = ix->ops->load(ix, r);
+        if (st == NEARKIT_ERR_UNSUPPORTED && view && layout_refused) *layout_refused = true;
+    }
     if (!st && ix->ops->count(ix) != h.count)
         st = nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: header says %llu vectors, body %llu",
                                (unsigned long long)h.count, (unsigned long long)ix->ops->count(ix));
@@ -556,7 +564,7 @@ NEARKIT_API nearkit_status nearkit_index_load_from_buffer(nearkit_index **out, c
     nearkit_status st = nearkit_format_check_prologue(&header_bytes, data, size);
     if (st) return st;
     uint32_t crc = nearkit_format_image_crc(data, size);
-    return deserialise(out, data, size, header_bytes, &crc, false);
+    return deserialise(out, data, size, header_bytes, &crc, false, NULL);
 }
 
 /* ---- views ------------------------------------------------------------------------------------- */
@@ -576,19 +584,30 @@ static nearkit_status read_view_options(nearkit_view_options *o, const nearkit_v
         return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "view options: struct_size %u is too small",
                                  given->struct_size);
     o->verify = given->verify;
+    /* a caller compiled before 0.2 has no load_if_unviewable */
+    if (given->struct_size >= offsetof(nearkit_view_options, load_if_unviewable) + sizeof given->load_if_unviewable)
+        o->load_if_unviewable = given->load_if_unviewable;
     return NEARKIT_OK;
 }
 
 /* Opens a view over an image that outlives it: the prologue, then (verify) the checksum over
- * every byte, then the sections in place. */
+ * every byte, then the sections in place. With load_if_unviewable, an image whose layout the
+ * view refused is loaded instead (from the same bytes: a file is not read a second time, so the
+ * index is the file the view saw); the caller tells the two apart by (*out)->is_view. */
 static nearkit_status view_image(nearkit_index **out, const uint8_t *image, size_t size,
                                  const nearkit_view_options *o) {
     uint32_t header_bytes = 0;
     nearkit_status st = nearkit_format_check_prologue(&header_bytes, image, size);
     if (st) return st;
     uint32_t crc = o->verify ? nearkit_format_image_crc(image, size) : 0;
-    st = deserialise(out, image, size, header_bytes, o->verify ? &crc : NULL, true);
+    bool layout_refused = false;
+    st = deserialise(out, image, size, header_bytes, o->verify ? &crc : NULL, true, &layout_refused);
     if (!st) (*out)->is_view = true; /* from here on every write is refused */
+    if (layout_refused && o->load_if_unviewable) {
+        nearkit_clear_error();
+        if (!o->verify) crc = nearkit_format_image_crc(image, size);
+        st = deserialise(out, image, size, header_bytes, &crc, false, NULL);
+    }
     return st;
 }
 
@@ -638,6 +657,10 @@ NEARKIT_API nearkit_status nearkit_index_view(nearkit_index **out, const char *p
         if (st != NEARKIT_ERR_OUT_OF_MEMORY) st = prefix_last_error(st, path);
         return st;
     }
+    if (!(*out)->is_view) { /* loaded instead (load_if_unviewable): the index owns its copy */
+        if (map) munmap(map, (size_t)size);
+        return NEARKIT_OK;
+    }
     (*out)->view_map = map; /* nearkit_index_free unmaps it */
     (*out)->view_map_bytes = (size_t)size;
     return NEARKIT_OK;
@@ -683,7 +706,7 @@ NEARKIT_API nearkit_status nearkit_index_load(nearkit_index **out, const char *p
     uint32_t header_bytes = 0, crc = 0;
     st = read_image(&image, &header_bytes, &crc, fd, (size_t)size, path);
     close(fd);
-    if (!st) st = deserialise(out, image, (size_t)size, header_bytes, &crc, false);
+    if (!st) st = deserialise(out, image, (size_t)size, header_bytes, &crc, false, NULL);
     free(image);
     if (st && st != NEARKIT_ERR_IO && st != NEARKIT_ERR_OUT_OF_MEMORY) st = prefix_last_error(st, path);
     return st;

@@ -270,30 +270,31 @@ NEARKIT_API nearkit_status nearkit_sharded_search(int64_t *ids, float *distances
 
 /* ---- files ------------------------------------------------------------------------------------- */
 
-/* How a shard file is opened. */
-typedef enum shard_open { SHARD_LOAD, SHARD_VIEW, SHARD_VIEW_VERIFIED } shard_open;
-
-/* Opens one shard file of a collection's directory: the one place a shard file is opened. A
- * format 1 file that cannot be viewed is loaded. */
-static nearkit_status open_shard_file(nearkit_index **out, const char *dir, const char *file, shard_open how) {
+/* Opens one shard file of a collection's directory: the one place a shard file is opened. `view`
+ * NULL loads it, else views it with those options. */
+static nearkit_status open_shard_file(nearkit_index **out, const char *dir, const char *file,
+                                      const nearkit_view_options *view) {
     *out = NULL;
     char *path = nearkit_manifest_join(dir, file);
     if (!path) return nearkit_oom();
-    nearkit_view_options view = NEARKIT_VIEW_OPTIONS_INIT;
-    view.verify = how == SHARD_VIEW_VERIFIED;
-    nearkit_status st = how == SHARD_LOAD ? nearkit_index_load(out, path) : nearkit_index_view(out, path, &view);
-    if (st == NEARKIT_ERR_UNSUPPORTED && how != SHARD_LOAD) st = nearkit_index_load(out, path);
+    nearkit_status st = view ? nearkit_index_view(out, path, view) : nearkit_index_load(out, path);
     free(path);
     return st;
 }
 
+/* How a collection's own opens view its shards: a format 1 file that cannot be viewed is loaded. */
+static const nearkit_view_options shard_view = {
+    .struct_size = sizeof(nearkit_view_options), .load_if_unviewable = 1};
+static const nearkit_view_options shard_view_verified = {
+    .struct_size = sizeof(nearkit_view_options), .verify = 1, .load_if_unviewable = 1};
+
 /* Opens the manifest's shard i and checks it against its entry. */
 static nearkit_status open_listed_shard(nearkit_index **out, const char *dir, const nearkit_manifest *m,
-                                        uint64_t i, shard_open how) {
+                                        uint64_t i, const nearkit_view_options *view) {
     const nearkit_manifest_shard *e = &m->shards[i];
     char what[NEARKIT_MANIFEST_NAME_MAX + 64];
     snprintf(what, sizeof what, "%s: shard %llu (%s)", dir, (unsigned long long)i, e->file);
-    nearkit_status st = open_shard_file(out, dir, e->file, how);
+    nearkit_status st = open_shard_file(out, dir, e->file, view);
     if (st) return prefixed(st, what);
     const nearkit_index *ix = *out;
     if (nearkit_index_vector_type(ix) != m->vector_type || nearkit_index_metric(ix) != m->metric ||
@@ -363,7 +364,7 @@ NEARKIT_API nearkit_status nearkit_sharded_write_manifest(const char *dir, const
     for (uint64_t i = 0; i < n_files && !st; i++) {
         nearkit_index *shard = NULL;
         /* checked, never copied: the workers' files may be large */
-        st = open_shard_file(&shard, dir, files[i], SHARD_VIEW_VERIFIED);
+        st = open_shard_file(&shard, dir, files[i], &shard_view_verified);
         if (st) {
             char what[NEARKIT_MANIFEST_NAME_MAX + 32];
             snprintf(what, sizeof what, "shard %llu (%s)", (unsigned long long)i, files[i]);
@@ -389,7 +390,7 @@ NEARKIT_API nearkit_status nearkit_sharded_open(nearkit_sharded **out, const cha
     st = nearkit_manifest_read(&m, dir);
     for (uint64_t i = 0; i < m.n_shards && !st; i++) {
         nearkit_index *shard = NULL;
-        st = open_listed_shard(&shard, dir, &m, i, s->view_shards ? SHARD_VIEW : SHARD_LOAD);
+        st = open_listed_shard(&shard, dir, &m, i, s->view_shards ? &shard_view : NULL);
         if (!st && (st = append_shard(s, shard))) nearkit_index_free(shard);
     }
     nearkit_manifest_free(&m);
@@ -412,8 +413,9 @@ NEARKIT_API nearkit_status nearkit_sharded_manifest_shard_count(uint64_t *count,
     return st;
 }
 
-/* Shard i of the collection in dir, alone, opened `how`. */
-static nearkit_status open_one_shard(nearkit_index **out, const char *dir, uint64_t i, shard_open how) {
+/* Shard i of the collection in dir, alone: loaded (view NULL) or viewed with those options. */
+static nearkit_status open_one_shard(nearkit_index **out, const char *dir, uint64_t i,
+                                     const nearkit_view_options *view) {
     nearkit_clear_error();
     if (!out || !dir) return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "out or dir is NULL");
     *out = NULL;
@@ -422,22 +424,17 @@ static nearkit_status open_one_shard(nearkit_index **out, const char *dir, uint6
     if (!st && i >= m.n_shards)
         st = nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "%s lists %llu shards, not %llu", dir,
                                (unsigned long long)m.n_shards, (unsigned long long)i + 1);
-    if (!st) st = open_listed_shard(out, dir, &m, i, how);
+    if (!st) st = open_listed_shard(out, dir, &m, i, view);
     nearkit_manifest_free(&m);
     return st;
 }
 
 NEARKIT_API nearkit_status nearkit_sharded_open_shard(nearkit_index **out, const char *dir, uint64_t i) {
-    return open_one_shard(out, dir, i, SHARD_LOAD);
+    return open_one_shard(out, dir, i, NULL);
 }
 
 NEARKIT_API nearkit_status nearkit_sharded_view_shard(nearkit_index **out, const char *dir, uint64_t i,
                                                       const nearkit_view_options *opts) {
-    if (opts && opts->struct_size < offsetof(nearkit_view_options, verify) + sizeof opts->verify) {
-        nearkit_clear_error();
-        if (out) *out = NULL;
-        return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "view options: struct_size %u is too small",
-                                 opts->struct_size);
-    }
-    return open_one_shard(out, dir, i, opts && opts->verify ? SHARD_VIEW_VERIFIED : SHARD_VIEW);
+    static const nearkit_view_options defaults = NEARKIT_VIEW_OPTIONS_INIT;
+    return open_one_shard(out, dir, i, opts ? opts : &defaults); /* nearkit_index_view checks opts */
 }

@@ -1,5 +1,5 @@
 // Type-checks the shipped declarations (tsc --noEmit --strict); not run.
-import { Index, ShardedIndex, mergeKnn, kinds, view, SearchResult, RangeResult, KindInfo, NearkitError, GetResult, Filter, SearchResultJSON, Vectors, ViewOptions, ShardedOpenOptions } from 'nearkit';
+import { Index, ShardedIndex, mergeKnn, kinds, view, viewBuffer, SearchResult, RangeResult, KindInfo, NearkitError, GetResult, Filter, SearchResultJSON, Vectors, ViewOptions, ShardedOpenOptions } from 'nearkit';
 
 const index = new Index({ kind: 'flat', metric: 'cosine', dimension: 4, numThreads: 1, seed: 7n, params: { numThreads: 1 } });
 index.add(new Float32Array(8), [10, 11n]);
@@ -57,5 +57,12 @@ const isView: boolean = viewed.isView;
 const writable: Index = view('vectors.nkx').copy();
 Index.viewAsync('vectors.nkx', { verify: false }).then((v: Index) => v.copyAsync()).then((c: Index) => c.close());
 viewed.close();
+// a file saved before views (format version 1) is loaded instead of refused
+const either: Index = Index.view('old.nkx', { loadIfUnviewable: true });
+either.close();
+// bytes already in memory, viewed in place while the index holds them
+const inMemory: Index = viewBuffer(new Uint8Array(64), { loadIfUnviewable: true });
+Index.viewBufferAsync(new ArrayBuffer(64), { verify: true }).then((v: Index) => v.close());
+inMemory.close();
 writable.close();
 void isView;

@@ -232,13 +232,16 @@ function checkOptionKeys(options, keys, what, example) {
   return true;
 }
 
-const VIEW_KEYS = new Set(['verify']);
+const VIEW_KEYS = new Set(['verify', 'loadIfUnviewable']);
 
-// view(path, {verify}) -> the verify flag.
-function viewVerify(options) {
-  if (!checkOptionKeys(options, VIEW_KEYS, 'view', '{verify: true}') || options.verify === undefined) return false;
-  if (typeof options.verify !== 'boolean') throw typeError('options.verify must be a boolean');
-  return options.verify;
+// view(path, {verify, loadIfUnviewable}) -> [verify, loadIfUnviewable], false when left out.
+function viewFlags(options) {
+  if (!checkOptionKeys(options, VIEW_KEYS, 'view', '{verify: true}')) return [false, false];
+  return ['verify', 'loadIfUnviewable'].map((key) => {
+    if (options[key] === undefined) return false;
+    if (typeof options[key] !== 'boolean') throw typeError(`options.${key} must be a boolean`);
+    return options[key];
+  });
 }
 
 const SEARCH_KEYS = new Set(['numThreads', 'filter', 'params']);
@@ -441,14 +444,33 @@ class Index {
    * every process viewing it) and searched in place, not read into memory. Writes throw
    * ERR_NEARKIT_STATE; runtime parameters stay settable; copy() gives a writable index.
    * options.verify: check the whole file (its checksum and values) as load() does.
+   * options.loadIfUnviewable: a file whose layout cannot be used in place (format version 1) is
+   * loaded instead of refused with ERR_NEARKIT_UNSUPPORTED (then isView is false).
    */
   static view(path, options) {
-    return new Index(HANDLE, native.view(toPath(path), viewVerify(options)));
+    return new Index(HANDLE, native.view(toPath(path), ...viewFlags(options)));
   }
 
   /** Index.view on the thread pool (worth it with {verify: true}, which reads the whole file). */
   static viewAsync(path, options) {
-    return promised(() => native.viewAsync(toPath(path), viewVerify(options)).then((h) => new Index(HANDLE, h)));
+    return promised(() => native.viewAsync(toPath(path), ...viewFlags(options)).then((h) => new Index(HANDLE, h)));
+  }
+
+  /**
+   * A read-only view of a saved index's bytes in memory (a Buffer, typed array, DataView or
+   * ArrayBuffer), searched in place: the index references their ArrayBuffer until it is closed
+   * or collected. The bytes must start at a 64-byte boundary (ERR_NEARKIT_UNSUPPORTED otherwise,
+   * or with options.loadIfUnviewable a load of them, which keeps no reference) and must not change
+   * while the view is open; detaching (transferring) the ArrayBuffer ends the view: its calls then
+   * throw ERR_NEARKIT_STATE.
+   */
+  static viewBuffer(buffer, options) {
+    return new Index(HANDLE, native.viewBuffer(buffer, ...viewFlags(options)));
+  }
+
+  /** Index.viewBuffer on the thread pool (worth it with {verify: true}). */
+  static viewBufferAsync(buffer, options) {
+    return promised(() => native.viewBufferAsync(buffer, ...viewFlags(options)).then((h) => new Index(HANDLE, h)));
   }
 
   static loadAsync(path) {
@@ -880,6 +902,11 @@ function view(path, options) {
   return Index.view(path, options);
 }
 
+/** Index.viewBuffer(buffer, options): a read-only view of an index's bytes in memory. */
+function viewBuffer(buffer, options) {
+  return Index.viewBuffer(buffer, options);
+}
+
 /** Every index kind compiled into the library. */
 function kinds() {
   return native.kinds();
@@ -895,4 +922,4 @@ const versionNumber = native.versionNumber;
 const abiVersion = native.abiVersion;
 
 // Shorthand properties only, so that `import { Index } from 'nearkit'` works from ES modules.
-module.exports = { Index, ShardedIndex, mergeKnn, view, kinds, metrics, version, versionNumber, abiVersion };
+module.exports = { Index, ShardedIndex, mergeKnn, view, viewBuffer, kinds, metrics, version, versionNumber, abiVersion };

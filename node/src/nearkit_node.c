@@ -134,6 +134,8 @@ typedef struct nk_handle {
     uint64_t vector_bytes;
     int64_t reported;           /* index memory reported to V8 as external memory; JS thread */
     uint32_t js_filters;        /* searches with a function filter running; JS thread (nk_lock) */
+    napi_ref viewed;            /* a buffer view's ArrayBuffer, whose memory the index reads in
+                                   place: held until the index is freed; JS thread */
 } nk_handle;
 
 /* Tags handle objects so that no other object can be mistaken for one. */
@@ -156,6 +158,27 @@ static void nk_report_memory(napi_env env, nk_handle *h, uint64_t bytes) {
 static void nk_handle_release_index(napi_env env, nk_handle *h) {
     nkb_handle_close(h->shared);
     nk_report_memory(env, h, 0);
+    if (h->viewed != NULL) { /* after the free: nothing reads the buffer any more */
+        napi_delete_reference(env, h->viewed);
+        h->viewed = NULL;
+    }
+}
+
+/* Whether the ArrayBuffer a buffer view reads was detached (transferred) since: its memory may be
+ * gone, so the view must not be used. JavaScript thread only. */
+static int nk_viewed_detached(napi_env env, const nk_handle *h) {
+    napi_value ab;
+    bool detached = false;
+    if (h->viewed == NULL || napi_get_reference_value(env, h->viewed, &ab) != napi_ok || ab == NULL)
+        return 0;
+    return napi_is_detached_arraybuffer(env, ab, &detached) == napi_ok && detached;
+}
+
+static void *nk_throw_detached(napi_env env) {
+    nk_throw(env, CODE_STATE,
+             "the ArrayBuffer this view reads was detached (transferred): the view cannot be used; "
+             "close it");
+    return NULL;
 }
 
 static void nk_handle_destroy(napi_env env, nk_handle *h) {
@@ -182,6 +205,7 @@ static nearkit_index *nk_lock(napi_env env, nk_handle *h) {
                  "the filter, or await the asynchronous search first");
         return NULL;
     }
+    if (nk_viewed_detached(env, h)) return nk_throw_detached(env);
     ix = nkb_handle_acquire_read(h->shared);
     if (ix == NULL) nk_throw(env, CODE_CLOSED, "the index is closed");
     return ix;
@@ -202,8 +226,10 @@ static void nk_handle_finalize(napi_env env, void *data, void *hint) {
     /* else: the last completing operation destroys it. */
 }
 
-/* Wraps a new index in a handle object. Takes ownership of `index` (freed on failure). */
-static napi_value nk_wrap_index(napi_env env, nearkit_index *index) {
+/* Wraps a new index in a handle object. Takes ownership of `index` (freed on failure). `viewed`
+ * (or NULL): the ArrayBuffer a buffer view reads, referenced by the handle while the index is a
+ * view (a load that fell back owns its copy and keeps nothing). */
+static napi_value nk_wrap_index_keeping(napi_env env, nearkit_index *index, napi_value viewed) {
     napi_value object;
     nk_handle *h = calloc(1, sizeof *h);
     if (h == NULL) {
@@ -217,7 +243,9 @@ static napi_value nk_wrap_index(napi_env env, nearkit_index *index) {
     }
     h->vector_type = nearkit_index_vector_type(index);
     h->vector_bytes = nearkit_index_vector_bytes(index);
-    if (napi_create_object(env, &object) != napi_ok ||
+    if ((viewed != NULL && nearkit_index_is_view(index) &&
+         napi_create_reference(env, viewed, 1, &h->viewed) != napi_ok) ||
+        napi_create_object(env, &object) != napi_ok ||
         napi_type_tag_object(env, object, &NK_HANDLE_TAG) != napi_ok ||
         napi_wrap(env, object, h, nk_handle_finalize, NULL, NULL) != napi_ok) {
         nk_handle_destroy(env, h);
@@ -226,6 +254,10 @@ static napi_value nk_wrap_index(napi_env env, nearkit_index *index) {
     }
     nk_report_memory(env, h, nearkit_index_memory_bytes(index));
     return object;
+}
+
+static napi_value nk_wrap_index(napi_env env, nearkit_index *index) {
+    return nk_wrap_index_keeping(env, index, NULL);
 }
 
 /* The native data wrapped in `value`, an object tagged `tag`; throws a TypeError saying it is
@@ -616,6 +648,23 @@ static int nk_get_bytes(napi_env env, napi_value value, const void **data, size_
         return -1;
     }
     *data = (p != NULL && *size > 0) ? p : (const void *)nk_empty;
+    return 0;
+}
+
+/* The ArrayBuffer (or SharedArrayBuffer) holding the bytes of a typed array, DataView or
+ * ArrayBuffer `value` (which nk_get_bytes accepted). */
+static int nk_backing_buffer(napi_env env, napi_value value, napi_value *ab) {
+    bool flag = false;
+    size_t ignored_size;
+    napi_typedarray_type ignored_type;
+    void *ignored_data;
+    if (napi_is_typedarray(env, value, &flag) == napi_ok && flag)
+        return napi_get_typedarray_info(env, value, &ignored_type, &ignored_size, &ignored_data, ab,
+                                        &ignored_size) == napi_ok ? 0 : -1;
+    if (napi_is_dataview(env, value, &flag) == napi_ok && flag)
+        return napi_get_dataview_info(env, value, &ignored_size, &ignored_data, ab, &ignored_size) ==
+               napi_ok ? 0 : -1;
+    *ab = value;
     return 0;
 }
 
@@ -1285,22 +1334,59 @@ static napi_value nk_load_buffer(napi_env env, napi_callback_info info) {
     return nk_wrap_index(env, index);
 }
 
-/* view(path, verify) -> handle: a read-only view of the file (nearkit_index_view). */
+/* The view options in arguments `at` (verify) and `at + 1` (loadIfUnviewable), booleans or
+ * undefined. Throws on failure. */
+static int nk_get_view_options(napi_env env, const nk_args *a, size_t at, nearkit_view_options *o) {
+    bool verify = false, load_if_unviewable = false;
+    nearkit_view_options_init(o);
+    if ((!nk_is_nullish(env, a->argv[at]) && napi_get_value_bool(env, a->argv[at], &verify) != napi_ok) ||
+        (!nk_is_nullish(env, a->argv[at + 1]) &&
+         napi_get_value_bool(env, a->argv[at + 1], &load_if_unviewable) != napi_ok)) {
+        nk_throw_type(env, "view options must be booleans");
+        return -1;
+    }
+    o->verify = verify ? 1 : 0;
+    o->load_if_unviewable = load_if_unviewable ? 1 : 0;
+    return 0;
+}
+
+/* view(path, verify, loadIfUnviewable) -> handle: a read-only view of the file
+ * (nearkit_index_view). */
 static napi_value nk_view(napi_env env, napi_callback_info info) {
     nk_args a;
     char *path;
-    bool verify = false;
-    nearkit_view_options options = NEARKIT_VIEW_OPTIONS_INIT;
+    nearkit_view_options options;
     nearkit_index *index = NULL;
     nearkit_status st;
     if (nk_get_args(env, info, &a) != 0) return NULL;
-    if (!nk_is_nullish(env, a.argv[1])) NK_CALL(env, napi_get_value_bool(env, a.argv[1], &verify));
+    if (nk_get_view_options(env, &a, 1, &options) != 0) return NULL;
     if ((path = nk_get_string(env, a.argv[0], "path")) == NULL) return NULL;
-    options.verify = verify ? 1 : 0;
     st = nearkit_index_view(&index, path, &options);
     free(path);
     if (st != NEARKIT_OK) return nk_throw_status(env, st);
     return nk_wrap_index(env, index);
+}
+
+/* viewBuffer(bytes, verify, loadIfUnviewable) -> handle: a read-only view of the bytes in place
+ * (nearkit_index_view_buffer); the handle references their ArrayBuffer while it is a view. */
+static napi_value nk_view_buffer(napi_env env, napi_callback_info info) {
+    nk_args a;
+    const void *data;
+    size_t size;
+    napi_value ab;
+    nearkit_view_options options;
+    nearkit_index *index = NULL;
+    nearkit_status st;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if (nk_get_view_options(env, &a, 1, &options) != 0) return NULL;
+    if (nk_get_bytes(env, a.argv[0], &data, &size) != 0) return NULL;
+    if (nk_backing_buffer(env, a.argv[0], &ab) != 0) {
+        nk_throw_napi_failure(env);
+        return NULL;
+    }
+    st = nearkit_index_view_buffer(&index, data, size, &options);
+    if (st != NEARKIT_OK) return nk_throw_status(env, st);
+    return nk_wrap_index_keeping(env, index, ab);
 }
 
 /* copy(handle) -> handle: a writable in-memory copy (nearkit_index_copy), of a view or not. */
@@ -1909,6 +1995,7 @@ typedef enum nk_op {
     OP_LOAD,
     OP_LOAD_BUFFER,
     OP_VIEW,
+    OP_VIEW_BUFFER,
     OP_COPY,
     OP_REMOVE,
     OP_GET,
@@ -2031,6 +2118,7 @@ static void nk_work_execute(napi_env env, void *data) {
         st = nearkit_index_load_from_buffer(&w->loaded, w->data, w->size);
         break;
     case OP_VIEW: st = nearkit_index_view(&w->loaded, w->path, &w->vopts); break;
+    case OP_VIEW_BUFFER: st = nearkit_index_view_buffer(&w->loaded, w->data, w->size, &w->vopts); break;
     case OP_COPY: st = nearkit_index_copy(&w->loaded, ix); break;
     case OP_SHARDED_SEARCH: case OP_SHARDED_SAVE: case OP_SHARDED_OPEN:
         break; /* nk_sharded_work_execute */
@@ -2145,6 +2233,14 @@ static void nk_work_complete(napi_env env, napi_status status, void *data) {
             result = nk_wrap_index(env, w->loaded);
             w->loaded = NULL; /* owned by the handle now, or freed by nk_wrap_index */
             break;
+        case OP_VIEW_BUFFER: {
+            napi_value ab = NULL;
+            if (napi_get_reference_value(env, w->refs[0], &ab) != napi_ok) ab = NULL;
+            result = ab != NULL ? nk_wrap_index_keeping(env, w->loaded, ab) : NULL;
+            if (ab == NULL) nearkit_index_free(w->loaded);
+            w->loaded = NULL;
+            break;
+        }
         case OP_SHARDED_OPEN:
             result = nk_wrap_sharded(env, w->opened);
             w->opened = NULL; /* owned by the handle now, or freed by nk_wrap_sharded */
@@ -2229,6 +2325,7 @@ static nk_work *nk_work_on_handle(napi_env env, nk_args *a, nk_op op) {
     nk_handle *h = nk_get_handle(env, a->argv[0], 1);
     nk_work *w;
     if (h == NULL) return NULL;
+    if (nk_viewed_detached(env, h)) return nk_throw_detached(env);
     if ((w = nk_work_new(env, op)) == NULL) return NULL;
     w->h = h;
     if (nk_work_keep(env, w, a->argv[0]) != 0) {
@@ -2490,17 +2587,37 @@ static napi_value nk_load_buffer_async(napi_env env, napi_callback_info info) {
     return nk_work_queue(env, w);
 }
 
-/* viewAsync(path, verify) -> Promise<handle>: a view opened on the pool (verify reads the file). */
+/* viewAsync(path, verify, loadIfUnviewable) -> Promise<handle>: a view opened on the pool
+ * (verify reads the file). */
 static napi_value nk_view_async(napi_env env, napi_callback_info info) {
     nk_args a;
     nk_work *w;
-    bool verify = false;
+    nearkit_view_options options;
     if (nk_get_args(env, info, &a) != 0) return NULL;
-    if (!nk_is_nullish(env, a.argv[1])) NK_CALL(env, napi_get_value_bool(env, a.argv[1], &verify));
+    if (nk_get_view_options(env, &a, 1, &options) != 0) return NULL;
     if ((w = nk_work_new(env, OP_VIEW)) == NULL) return NULL;
-    nearkit_view_options_init(&w->vopts);
-    w->vopts.verify = verify ? 1 : 0;
+    w->vopts = options;
     if ((w->path = nk_get_string(env, a.argv[0], "path")) == NULL) NK_FAIL_WORK(env, w);
+    return nk_work_queue(env, w);
+}
+
+/* viewBufferAsync(bytes, verify, loadIfUnviewable) -> Promise<handle>: viewBuffer on the pool,
+ * the ArrayBuffer referenced by the work (its first reference) and then by the handle. */
+static napi_value nk_view_buffer_async(napi_env env, napi_callback_info info) {
+    nk_args a;
+    nk_work *w;
+    napi_value ab;
+    nearkit_view_options options;
+    if (nk_get_args(env, info, &a) != 0) return NULL;
+    if (nk_get_view_options(env, &a, 1, &options) != 0) return NULL;
+    if ((w = nk_work_new(env, OP_VIEW_BUFFER)) == NULL) return NULL;
+    w->vopts = options;
+    if (nk_get_bytes(env, a.argv[0], &w->data, &w->size) != 0) NK_FAIL_WORK(env, w);
+    if (nk_backing_buffer(env, a.argv[0], &ab) != 0) {
+        nk_throw_napi_failure(env);
+        NK_FAIL_WORK(env, w);
+    }
+    if (nk_work_keep(env, w, ab) != 0) NK_FAIL_WORK(env, w);
     return nk_work_queue(env, w);
 }
 
@@ -2892,6 +3009,7 @@ NAPI_MODULE_INIT() {
             NK_FN("load", nk_load),
             NK_FN("loadBuffer", nk_load_buffer),
             NK_FN("view", nk_view),
+            NK_FN("viewBuffer", nk_view_buffer),
             NK_FN("isView", nk_is_view),
             NK_FN("copy", nk_copy),
             NK_FN("close", nk_close),
@@ -2928,6 +3046,7 @@ NAPI_MODULE_INIT() {
             NK_FN("loadAsync", nk_load_async),
             NK_FN("loadBufferAsync", nk_load_buffer_async),
             NK_FN("viewAsync", nk_view_async),
+            NK_FN("viewBufferAsync", nk_view_buffer_async),
             NK_FN("copyAsync", nk_copy_async),
             NK_FN("mergeKnn", nk_merge_knn),
             NK_FN("shardedCreate", nk_sharded_create),

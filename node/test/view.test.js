@@ -135,4 +135,134 @@ test('use after close: isView and copy throw ERR_NEARKIT_CLOSED', () => {
   view.close();
 });
 
+// ---- loadIfUnviewable -----------------------------------------------------------------------------
+
+// A format version 1 file (saved before views): its vectors are not aligned for use in place.
+const VERSION_1_FILE = path.join(__dirname, '..', '..', 'tests', 'fuzz', 'corpus', 'flat-l2-d8-added.nkx');
+
+test('a file that cannot be viewed throws UNSUPPORTED, or loads with loadIfUnviewable', async () => {
+  expectError(() => nk.Index.view(VERSION_1_FILE), 'ERR_NEARKIT_UNSUPPORTED', Error, /re-save/);
+  const loaded = nk.Index.load(VERSION_1_FILE);
+  const queries = randomVectors(5, 8, 3);
+  for (const index of [nk.view(VERSION_1_FILE, { loadIfUnviewable: true }),
+    await nk.Index.viewAsync(VERSION_1_FILE, { verify: true, loadIfUnviewable: true })]) {
+    assert.equal(index.isView, false);
+    sameResult(loaded.search(queries, 3), index.search(queries, 3));
+    index.add(randomVectors(1, 8, 4)); // a load: writable
+    assert.equal(index.count, loaded.count + 1);
+    index.close();
+  }
+  const viewable = nk.Index.view(saved('flat'), { loadIfUnviewable: true });
+  assert.equal(viewable.isView, true, 'a viewable file is still viewed');
+  viewable.close();
+  loaded.close();
+  expectError(() => nk.Index.view(VERSION_1_FILE, { loadIfUnviewable: 'yes' }), 'ERR_INVALID_ARG_TYPE', TypeError);
+});
+
+test('a damaged file that cannot be viewed stays CORRUPT with loadIfUnviewable', () => {
+  const bytes = fs.readFileSync(VERSION_1_FILE);
+  bytes[bytes.length - 1] ^= 0x5a; // the stored checksum, which an unverified view never reads
+  const bad = path.join(dir, 'bad-v1.nkx');
+  fs.writeFileSync(bad, bytes);
+  expectError(() => nk.Index.view(bad, { loadIfUnviewable: true }), 'ERR_NEARKIT_CORRUPT', Error, /checksum/);
+});
+
+// ---- viewBuffer -----------------------------------------------------------------------------------
+
+// Whether the bytes at `at` can be viewed in place (they start at a 64-byte boundary): JavaScript
+// cannot see addresses, the library tells.
+function viewable(at) {
+  try {
+    nk.Index.viewBuffer(at).close();
+    return true;
+  } catch (e) {
+    assert.equal(e.code, 'ERR_NEARKIT_UNSUPPORTED');
+    assert.match(e.message, /aligned/);
+    return false;
+  }
+}
+
+// The file's bytes copied into one fresh ArrayBuffer at each 8-byte offset below 64 in turn (an
+// ArrayBuffer's memory is at least 8-byte aligned, so exactly one offset sits on a 64-byte
+// boundary): [a copy at that offset, a copy in another buffer that is not aligned].
+function alignedAndNot(bytes) {
+  const ab = new ArrayBuffer(bytes.length + 64);
+  const offsets = [];
+  for (let offset = 0; offset < 64; offset += 8) {
+    const at = new Uint8Array(ab, offset, bytes.length);
+    at.set(bytes);
+    if (viewable(at)) offsets.push(offset);
+  }
+  assert.equal(offsets.length, 1, 'exactly one offset of a buffer is 64-byte aligned');
+  const aligned = new Uint8Array(ab, offsets[0], bytes.length);
+  aligned.set(bytes);
+  const unaligned = new Uint8Array(new ArrayBuffer(bytes.length + 64), 0, bytes.length);
+  unaligned.set(bytes);
+  const shifted = new Uint8Array(unaligned.buffer, viewable(unaligned) ? 8 : 0, bytes.length);
+  shifted.set(bytes);
+  return [aligned, shifted];
+}
+
+test('viewBuffer views aligned bytes in place and refuses or loads the others', async () => {
+  const file = saved('hnsw');
+  const bytes = fs.readFileSync(file);
+  const queries = randomVectors(20, DIM, 9);
+  const loaded = nk.Index.load(file);
+  const want = loaded.search(queries, K);
+  const [aligned, unaligned] = alignedAndNot(bytes);
+
+  const view = nk.Index.viewBuffer(aligned);
+  assert.equal(view.isView, true);
+  sameResult(want, view.search(queries, K));
+  expectError(() => view.add(randomVectors(1, DIM)), 'ERR_NEARKIT_STATE');
+  view.close();
+  const viewAsync = await nk.Index.viewBufferAsync(aligned, { verify: true });
+  assert.equal(viewAsync.isView, true);
+  sameResult(want, await viewAsync.searchAsync(queries, K));
+  viewAsync.close();
+
+  expectError(() => nk.Index.viewBuffer(unaligned), 'ERR_NEARKIT_UNSUPPORTED', Error, /aligned/);
+  await expectRejection(() => nk.Index.viewBufferAsync(unaligned), 'ERR_NEARKIT_UNSUPPORTED');
+  for (const index of [nk.viewBuffer(unaligned, { loadIfUnviewable: true }),
+    await nk.Index.viewBufferAsync(unaligned, { loadIfUnviewable: true })]) {
+    assert.equal(index.isView, false);
+    sameResult(want, index.search(queries, K));
+    index.close();
+  }
+  loaded.close();
+});
+
+test('a buffer view keeps its ArrayBuffer alive and ends when it is detached', () => {
+  const file = saved('flat');
+  const queries = randomVectors(10, DIM, 4);
+  const loaded = nk.Index.load(file);
+  const want = loaded.search(queries, K);
+  const view = nk.Index.viewBuffer(alignedAndNot(fs.readFileSync(file))[0]); // no other reference
+  if (global.gc) global.gc();
+  for (let i = 0; i < 20; i++) new ArrayBuffer(1 << 20); // pressure the collector
+  sameResult(want, view.search(queries, K));
+  view.close();
+
+  const [copy] = alignedAndNot(fs.readFileSync(file));
+  const detachable = nk.Index.viewBuffer(copy);
+  const moved = structuredClone(copy.buffer, { transfer: [copy.buffer] }); // detaches copy.buffer
+  assert.equal(copy.buffer.byteLength, 0);
+  expectError(() => detachable.search(queries, K), 'ERR_NEARKIT_STATE', Error, /detached/);
+  detachable.close();
+  assert.ok(moved.byteLength > 0);
+  loaded.close();
+});
+
+test('viewBuffer: bad arguments and damaged bytes', () => {
+  const bytes = fs.readFileSync(saved('flat'));
+  expectError(() => nk.Index.viewBuffer(42), 'ERR_INVALID_ARG_TYPE', TypeError);
+  expectError(() => nk.Index.viewBuffer('bytes'), 'ERR_INVALID_ARG_TYPE', TypeError);
+  expectError(() => nk.Index.viewBuffer(bytes, { verfy: true }), 'ERR_NEARKIT_INVALID_ARGUMENT', Error, /verfy/);
+  for (let offset = 0; offset < 64; offset += 8) {
+    const half = new Uint8Array(new ArrayBuffer(bytes.length), offset, bytes.length >> 1);
+    half.set(bytes.subarray(0, bytes.length >> 1));
+    expectError(() => nk.Index.viewBuffer(half, { loadIfUnviewable: true }), 'ERR_NEARKIT_CORRUPT');
+  }
+});
+
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -48,6 +48,7 @@ from ._index import (  # noqa: E402
     load,
     merge_knn,
     view,
+    view_buffer,
     metric_name,
     metrics,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "TuneResult",
     "load",
     "view",
+    "view_buffer",
     "from_bytes",
     "kinds",
     "kind_info",

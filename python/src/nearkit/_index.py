@@ -553,7 +553,10 @@ class Index:
     """
 
     __slots__ = ("_h", "_kind", "_metric", "_dim", "_vtype", "_width", "_dtype_in", "_search_key",
-                 "_reopen", "__weakref__")
+                 "_reopen", "_view_buffer", "__weakref__")
+    # _view_buffer: the export of a buffer view's bytes (view_buffer). CPython clears slots in
+    # name order, so a dying Index drops its handle (_h, _search_key) and with it the C view
+    # before the bytes; either way nothing reads them once the Index itself is unreachable.
     _h: Any  # the low-level handle
     _kind: str
     _metric: str
@@ -995,7 +998,7 @@ class Index:
         return cls._from_handle(_ll.nkpy_load(os.fsencode(path)))
 
     @classmethod
-    def view(cls, path: PathArg, verify: bool = False) -> Self:
+    def view(cls, path: PathArg, verify: bool = False, load_if_unviewable: bool = False) -> Self:
         """Opens a saved index read-only without reading it into memory.
 
         The file is memory-mapped, and its stored vectors (and, per kind, more of its bulk) are
@@ -1008,10 +1011,60 @@ class Index:
         does (this reads the whole file). Keep the file in place while the view is open: saving a
         new index to the same path is safe (the view keeps the old file), rewriting it in place is
         not. Pickling a view pickles its path, and unpickling opens a view of that path again.
+
+        A file whose layout cannot be used in place (format version 1, saved before views) raises
+        :class:`UnsupportedError` ("re-save"); ``load_if_unviewable=True`` loads it instead, as
+        :meth:`load` would: the index is then not a view (``is_view`` is False, it is writable
+        and pickles its contents). Only that case falls back: a damaged file still raises
+        :class:`CorruptIndexError`, a missing one :class:`NearkitIOError`.
         """
         path = os.path.abspath(os.fspath(path))
-        self = cls._from_handle(_ll.nkpy_view(os.fsencode(path), 1 if verify else 0))
-        self._reopen_with(view, path)
+        self = cls._from_handle(_ll.nkpy_view(os.fsencode(path), 1 if verify else 0,
+                                              1 if load_if_unviewable else 0))
+        if self.is_view:
+            self._reopen_with(view, path)
+        return self
+
+    @classmethod
+    def view_buffer(cls, data: Any, verify: bool = False, load_if_unviewable: bool = False) -> Self:
+        """Opens a read-only view of a saved index already in memory (as :meth:`to_bytes` gives).
+
+        ``data`` is any read-only, C-contiguous buffer: ``bytes``, an ``mmap.mmap`` opened with
+        ``ACCESS_READ``, a read-only ``memoryview``, a numpy array with ``writeable=False``. A
+        writable buffer (``bytearray``, a writable array) raises ``ValueError``: its bytes could
+        change under the view, whose reads are bounded by what it checked on opening. The index
+        holds an export of the buffer until it is closed or collected, so the object stays alive
+        and an ``mmap`` cannot be closed (nor a buffer resized) meanwhile.
+
+        The bytes must start at a 64-byte boundary to be used in place (an ``mmap`` always does;
+        a ``bytes`` object almost never): otherwise :class:`UnsupportedError`, or with
+        ``load_if_unviewable=True`` a load of the bytes (not a view; the buffer is not kept).
+        ``verify`` as in :meth:`view`.
+        """
+        if isinstance(data, str):
+            raise TypeError("view_buffer needs a bytes-like object, not str")
+        try:
+            buffer = memoryview(data)
+        except TypeError:
+            raise TypeError(f"view_buffer needs a bytes-like object, not {type(data).__name__}") \
+                from None
+        if not buffer.readonly:
+            buffer.release()
+            raise ValueError("view_buffer needs a read-only buffer (bytes, an mmap opened with "
+                             "ACCESS_READ, an array with writeable=False): the bytes of a writable "
+                             f"{type(data).__name__} could change under the view; use from_bytes "
+                             "to load a copy")
+        if not buffer.c_contiguous:
+            buffer.release()
+            raise ValueError("view_buffer needs a C-contiguous buffer")
+        if buffer.ndim != 1 or buffer.format != "B":
+            buffer = buffer.cast("B")  # same memory, same export
+        self = cls._from_handle(_ll.nkpy_view_buffer(buffer, 1 if verify else 0,
+                                                     1 if load_if_unviewable else 0))
+        if self.is_view:
+            object.__setattr__(self, "_view_buffer", buffer)
+        else:
+            buffer.release()  # a load owns its copy
         return self
 
     def _reopen_with(self, opener: Callable[..., Index], *args: Any) -> None:
@@ -1041,6 +1094,8 @@ class Index:
     def close(self) -> None:
         """Frees the C index (after any running call finishes). Idempotent."""
         _ll.nkpy_close(self._h)
+        if getattr(self, "_view_buffer", None) is not None:  # no call reads it any more
+            object.__setattr__(self, "_view_buffer", None)
 
     def __enter__(self) -> Self:
         return self
@@ -1061,9 +1116,14 @@ def load(path: PathArg) -> Index:
     return Index.load(path)
 
 
-def view(path: PathArg, verify: bool = False) -> Index:
+def view(path: PathArg, verify: bool = False, load_if_unviewable: bool = False) -> Index:
     """Opens a read-only view of a saved index (see :meth:`Index.view`)."""
-    return Index.view(path, verify)
+    return Index.view(path, verify, load_if_unviewable)
+
+
+def view_buffer(data: Any, verify: bool = False, load_if_unviewable: bool = False) -> Index:
+    """Opens a read-only view of a saved index in memory (see :meth:`Index.view_buffer`)."""
+    return Index.view_buffer(data, verify, load_if_unviewable)
 
 
 def from_bytes(data: Union[bytes, bytearray, memoryview]) -> Index:

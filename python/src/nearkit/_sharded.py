@@ -167,12 +167,14 @@ def open_shard(path: PathArg, i: int, *, view: bool = False) -> Index:
     :class:`~nearkit.Index` (what a cluster worker serving that shard opens), checked against its
     manifest entry (vector type, metric, dimension, count: a mismatch is a CorruptIndexError).
     ``view=True`` opens the shard file as a read-only view (:meth:`Index.view`) instead of
-    loading it: the processes serving one directory share its pages."""
+    loading it: the processes serving one directory share its pages. A shard file saved before
+    views (format 1, not viewable in place) is loaded instead, as :meth:`ShardedIndex.open` does."""
     i = _int_arg(i, "i", 0, _U64_MAX)
     if view:
         path = os.path.abspath(os.fspath(path))
-        index = Index._from_handle(_ll.nkpy_sharded_view_shard(os.fsencode(path), i, 0))
-        index._reopen_with(_view_shard, path, i)  # pickles as (directory, shard number)
+        index = Index._from_handle(_ll.nkpy_sharded_view_shard(os.fsencode(path), i, 0, 1))
+        if index.is_view:
+            index._reopen_with(_view_shard, path, i)  # pickles as (directory, shard number)
         return index
     return Index._from_handle(_ll.nkpy_sharded_open_shard(os.fsencode(path), i))
 

@@ -54,7 +54,6 @@ import warnings
 
 import numpy as np
 
-from ._errors import UnsupportedError
 from ._index import Index
 
 __all__ = ["AnnoyIndex"]
@@ -186,10 +185,8 @@ class AnnoyIndex:
 
     def load(self, fn, prefault=False):
         """Maps an index written by :meth:`save` (or any nearkit binding) for ``f`` and the metric."""
-        try:
-            index = Index.view(os.fspath(fn), verify=bool(prefault))
-        except UnsupportedError:  # a format 1 file, whose sections cannot be used in place
-            index = Index.load(os.fspath(fn))
+        # a format 1 file, whose sections cannot be used in place, is read into memory instead
+        index = Index.view(os.fspath(fn), verify=bool(prefault), load_if_unviewable=True)
         expected = -(-self.f // 8) * 8 if self._metric == "hamming" else self.f
         if index.metric != _METRICS[self._metric] or index.dim != expected or index.kind != "rpforest":
             raise OSError(f"{fn}: not an rpforest index of {self.f} dimensions under {self._metric}")

@@ -978,6 +978,20 @@ header and section table only, every length bounded by the file, and
 what keeps reads in bounds (graph links, tree nodes)
 ```*/
     pub verify: i32,
+    /**```text
+ nonzero: when the image's layout cannot be used in place (the
+view fails with UNSUPPORTED because a section is not 64-byte
+aligned: a format version 1 file, or a buffer not 64-byte aligned),
+load that same image into the heap instead, as nearkit_index_load /
+nearkit_index_load_from_buffer would (checksum and every value
+checked). The result is then NOT a view: writable, owning its
+memory, nearkit_index_is_view gives 0, and the file or buffer is no
+longer used once the call returns. Only that layout refusal falls
+back: CORRUPT, IO, OUT_OF_MEMORY and every other UNSUPPORTED (a
+newer format version, an unknown kind) are returned as without the
+option. Default 0: UNSUPPORTED is returned. Since 0.2
+```*/
+    pub load_if_unviewable: i32,
 }
 extern "C" {
     /// Sets struct_size and every default. Errors: INVALID_ARGUMENT for NULL.
@@ -999,7 +1013,7 @@ extern "C" {
  Errors: INVALID_ARGUMENT (NULL, struct_size too small), IO (cannot open or map, not a regular
  file), CORRUPT (as nearkit_index_load, and a section table that does not fit the file),
  UNSUPPORTED (a newer format version; a format version 1 file whose layout cannot be used in
- place: the message says to re-save it), OUT_OF_MEMORY.
+ place: the message says to re-save it, unless opts->load_if_unviewable loads it), OUT_OF_MEMORY.
 ```*/
     pub fn nearkit_index_view(
         out: *mut *mut nearkit_index,
@@ -1011,7 +1025,8 @@ extern "C" {
     /**```text
  The same over `size` bytes of a saved file that the caller keeps alive and unchanged until
  nearkit_index_free (e.g. its own mapping). `data` must be 64-byte aligned (UNSUPPORTED
- otherwise). Errors: as nearkit_index_view, without IO.
+ otherwise, or with opts->load_if_unviewable a load of the bytes, which the caller may then
+ release at once: check nearkit_index_is_view). Errors: as nearkit_index_view, without IO.
 ```*/
     pub fn nearkit_index_view_buffer(
         out: *mut *mut nearkit_index,
@@ -1042,9 +1057,9 @@ extern "C" {
  Opens the i-th shard of the collection saved in `dir` alone, as nearkit_sharded_open_shard does,
  but as a read-only view (nearkit_index_view with `opts`; NULL: the defaults): what each worker
  of a cluster opens when the workers of one host are to share the file's pages. The shard is
- checked against its manifest entry as a loaded one is. A shard file whose layout cannot be
- viewed (UNSUPPORTED: a version 1 file with unaligned sections) is loaded instead, as
- nearkit_sharded_open does with view_shards. Errors as nearkit_sharded_open_shard's.
+ checked against its manifest entry as a loaded one is. Errors as nearkit_sharded_open_shard's
+ and nearkit_index_view's (UNSUPPORTED for a shard file whose layout cannot be viewed, unless
+ opts->load_if_unviewable loads it).
 ```*/
     pub fn nearkit_sharded_view_shard(
         out: *mut *mut nearkit_index,

@@ -404,7 +404,58 @@ impl IndexBuilder {
 /// ```
 pub struct Index {
     raw: NonNull<sys::nearkit_index>,
+    /// The bytes a buffer view ([`Index::view_buffer`]) reads in place. A field, so it is dropped
+    /// after `Drop::drop` has freed the C index: nothing reads it any more by then.
+    viewed: Option<ViewedBytes>,
 }
+
+/// The memory under a buffer view: the caller's owner of the bytes, or an aligned copy of them.
+enum ViewedBytes {
+    Owner(#[allow(dead_code)] Box<dyn AsRef<[u8]> + Send + Sync>), // held, never read again
+    Copy(#[allow(dead_code)] AlignedBytes),
+}
+
+/// A heap block of `len` bytes at a 64-byte boundary (what the library needs to use a saved
+/// index's sections in place), for bytes that arrive elsewhere.
+struct AlignedBytes {
+    ptr: NonNull<u8>,
+    layout: std::alloc::Layout,
+}
+
+impl AlignedBytes {
+    const ALIGN: usize = 64;
+
+    fn copy_of(bytes: &[u8]) -> Result<AlignedBytes> {
+        let layout =
+            std::alloc::Layout::from_size_align(bytes.len().max(1), AlignedBytes::ALIGN).map_err(|_| {
+                Error::new(ErrorKind::OutOfMemory, "view_buffer: the bytes are too large to copy")
+            })?;
+        // SAFETY: the layout's size is not zero.
+        let ptr = NonNull::new(unsafe { std::alloc::alloc(layout) }).ok_or_else(|| {
+            Error::new(ErrorKind::OutOfMemory, "view_buffer: out of memory copying the bytes")
+        })?;
+        // SAFETY: the block holds at least bytes.len() bytes and does not overlap `bytes`.
+        unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), ptr.as_ptr(), bytes.len()) };
+        Ok(AlignedBytes { ptr, layout })
+    }
+
+    fn as_slice(&self, len: usize) -> &[u8] {
+        // SAFETY: `len` bytes were copied in by copy_of (the caller passes that length back).
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), len) }
+    }
+}
+
+impl Drop for AlignedBytes {
+    fn drop(&mut self) {
+        // SAFETY: allocated in copy_of with this layout.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) }
+    }
+}
+
+// SAFETY: an owned heap block, written once before it is shared and only read afterwards.
+unsafe impl Send for AlignedBytes {}
+// SAFETY: as above: never written through a shared reference.
+unsafe impl Sync for AlignedBytes {}
 
 // SAFETY: the C library keeps no thread affinity for an index ("different indexes are
 // independent"; errors are thread-local and read on the calling thread right after each call),
@@ -457,7 +508,7 @@ impl Index {
 
     fn from_raw(raw: *mut sys::nearkit_index) -> Result<Index> {
         NonNull::new(raw)
-            .map(|raw| Index { raw })
+            .map(|raw| Index { raw, viewed: None })
             .ok_or_else(|| Error::new(ErrorKind::Internal, "nearkit returned success but no index"))
     }
 
@@ -475,7 +526,9 @@ impl Index {
     }
 
     /// The owned handle, for a call that takes the index over (a sharded collection's
-    /// add_shard); the caller forgets `self` once the call has succeeded.
+    /// add_shard); the caller forgets `self` once the call has succeeded. A buffer view's bytes
+    /// are then never dropped (leaked with the forgotten value), so they stay valid for as long
+    /// as the new owner keeps the index.
     pub(crate) fn owned_ptr(&self) -> *mut sys::nearkit_index {
         self.ptr_mut()
     }
@@ -1161,6 +1214,78 @@ impl Index {
         // the call.
         check(unsafe { sys::nearkit_index_view(&mut raw, path.as_ptr(), &options) })?;
         Index::from_raw(raw)
+    }
+
+    /// A read-only view of a saved index's bytes in memory (what [`to_bytes`](Index::to_bytes) or
+    /// [`save`](Index::save) wrote): the index takes `bytes` over (a `Vec<u8>`, `Box<[u8]>`,
+    /// `Arc<[u8]>`, a memory map type, ...) and keeps it until it is dropped, searching it in
+    /// place.
+    ///
+    /// The library uses a saved index's sections in place only when the bytes start at a 64-byte
+    /// boundary (a memory map always does). Bytes elsewhere (a `Vec<u8>` usually is) are copied
+    /// once into an aligned block the index owns instead, and `bytes` is dropped: still a view
+    /// (read-only, no derived structure rebuilt beyond a view's), but holding a copy of the bytes.
+    /// A format version 1 image cannot be viewed ([`Unsupported`](ErrorKind::Unsupported)) unless
+    /// [`ViewOptions::load_if_unviewable`] loads it.
+    ///
+    /// ```
+    /// use nearkit::{Index, Kind, Metric};
+    ///
+    /// let index = Index::new(Kind::FLAT, Metric::L2, 2)?;
+    /// index.add(&[0.0f32, 0.0, 1.0, 0.0])?;
+    /// let view = Index::view_buffer(index.to_bytes()?)?;
+    /// assert!(view.is_view());
+    /// assert_eq!(view.search(&[0.9f32, 0.1], 1)?, index.search(&[0.9f32, 0.1], 1)?);
+    /// # Ok::<(), nearkit::Error>(())
+    /// ```
+    ///
+    /// Errors: [`Corrupt`](ErrorKind::Corrupt), [`Unsupported`](ErrorKind::Unsupported) (a newer
+    /// format version, a format version 1 image), [`OutOfMemory`](ErrorKind::OutOfMemory).
+    pub fn view_buffer<B>(bytes: B) -> Result<Index>
+    where
+        B: AsRef<[u8]> + Send + Sync + 'static,
+    {
+        Index::view_buffer_with(bytes, &ViewOptions::new())
+    }
+
+    /// [`view_buffer`](Index::view_buffer) with options (verify, load_if_unviewable).
+    ///
+    /// Errors: as [`view_buffer`](Index::view_buffer).
+    pub fn view_buffer_with<B>(bytes: B, options: &ViewOptions) -> Result<Index>
+    where
+        B: AsRef<[u8]> + Send + Sync + 'static,
+    {
+        crate::check_abi()?;
+        // Boxed before the bytes are looked at: a type holding them inline (an array) would
+        // move them with itself; on the heap they stay put for as long as the box lives.
+        let owner: Box<dyn AsRef<[u8]> + Send + Sync> = Box::new(bytes);
+        let (ptr, len) = {
+            let slice = (*owner).as_ref();
+            (slice.as_ptr(), slice.len())
+        };
+        let viewed = if (ptr as usize) % AlignedBytes::ALIGN == 0 {
+            ViewedBytes::Owner(owner)
+        } else {
+            // SAFETY: `ptr`/`len` came from the owner's slice, which is alive here.
+            let copy = AlignedBytes::copy_of(unsafe { std::slice::from_raw_parts(ptr, len) })?;
+            drop(owner);
+            ViewedBytes::Copy(copy)
+        };
+        let data = match &viewed {
+            ViewedBytes::Owner(owner) => (**owner).as_ref().as_ptr(),
+            ViewedBytes::Copy(copy) => copy.as_slice(len).as_ptr(),
+        };
+        let options = options.to_raw();
+        let mut raw: *mut sys::nearkit_index = ptr::null_mut();
+        // SAFETY: `raw` is a valid place to write; `data` is readable for `len` bytes and stays
+        // so, unchanged, until the index is dropped (it owns `viewed`, dropped after the C index:
+        // see the field); `options` outlives the call.
+        check(unsafe { sys::nearkit_index_view_buffer(&mut raw, data.cast(), len, &options) })?;
+        let mut index = Index::from_raw(raw)?;
+        if index.is_view() {
+            index.viewed = Some(viewed); // a load (load_if_unviewable) owns its copy instead
+        }
+        Ok(index)
     }
 
     /// Whether this index is a read-only view of a file ([`view`](Index::view)).

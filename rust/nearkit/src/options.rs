@@ -356,6 +356,7 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ViewOptions {
     verify: bool,
+    load_if_unviewable: bool,
 }
 
 impl ViewOptions {
@@ -377,11 +378,28 @@ impl ViewOptions {
         self.verify
     }
 
+    /// `true`: an index whose layout cannot be used in place (a format version 1 file, saved
+    /// before views) is loaded into memory instead of refused with
+    /// [`Unsupported`](crate::ErrorKind::Unsupported); the result is then not a view
+    /// ([`Index::is_view`](crate::Index::is_view) is `false`; it is writable). Only that case
+    /// falls back: a damaged file is still [`Corrupt`](crate::ErrorKind::Corrupt), a missing one
+    /// [`Io`](crate::ErrorKind::Io). Default `false`.
+    pub fn load_if_unviewable(mut self, load: bool) -> ViewOptions {
+        self.load_if_unviewable = load;
+        self
+    }
+
+    /// The setting of [`load_if_unviewable`](ViewOptions::load_if_unviewable).
+    pub fn loads_if_unviewable(&self) -> bool {
+        self.load_if_unviewable
+    }
+
     /// The C library's options struct.
     pub(crate) fn to_raw(&self) -> sys::nearkit_view_options {
         sys::nearkit_view_options {
             struct_size: std::mem::size_of::<sys::nearkit_view_options>() as u32,
             verify: i32::from(self.verify),
+            load_if_unviewable: i32::from(self.load_if_unviewable),
         }
     }
 }

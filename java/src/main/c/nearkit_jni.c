@@ -1516,7 +1516,7 @@ JNIEXPORT jlong JNICALL Java_io_nearkit_NativeLib_load(JNIEnv *env, jclass cls, 
 }
 
 JNIEXPORT jlong JNICALL Java_io_nearkit_NativeLib_view(JNIEnv *env, jclass cls, jbyteArray path,
-                                                      jboolean verify) {
+                                                      jboolean verify, jboolean load_if_unviewable) {
     char *p;
     nearkit_index *index = NULL;
     nearkit_view_options opts = NEARKIT_VIEW_OPTIONS_INIT;
@@ -1527,10 +1527,36 @@ JNIEXPORT jlong JNICALL Java_io_nearkit_NativeLib_view(JNIEnv *env, jclass cls, 
         return 0;
     }
     opts.verify = verify ? 1 : 0;
+    opts.load_if_unviewable = load_if_unviewable ? 1 : 0;
     st = nearkit_index_view(&index, p, &opts);
     free(p);
     if (st != NEARKIT_OK) {
         throw_last_as(env, st, DECLARES_IO);
+        return 0;
+    }
+    return (jlong)(intptr_t)index;
+}
+
+/* A view of `nbytes` bytes of a direct buffer from `offset` (nearkit_index_view_buffer), used in
+ * place: Index.viewBuffer keeps the buffer strongly reachable until the index is freed. */
+JNIEXPORT jlong JNICALL Java_io_nearkit_NativeLib_viewBuffer(JNIEnv *env, jclass cls, jobject data,
+                                                            jlong offset, jlong nbytes, jboolean verify,
+                                                            jboolean load_if_unviewable) {
+    nearkit_index *index = NULL;
+    nearkit_view_options opts = NEARKIT_VIEW_OPTIONS_INIT;
+    nearkit_status st;
+    const unsigned char *addr = (const unsigned char *)(*env)->GetDirectBufferAddress(env, data);
+    jlong cap = (*env)->GetDirectBufferCapacity(env, data);
+    (void)cls;
+    if (addr == NULL || cap < 0 || offset < 0 || nbytes < 0 || offset > cap || nbytes > cap - offset) {
+        throw_invalid(env, "the view's bytes exceed their direct buffer");
+        return 0;
+    }
+    opts.verify = verify ? 1 : 0;
+    opts.load_if_unviewable = load_if_unviewable ? 1 : 0;
+    st = nearkit_index_view_buffer(&index, addr + offset, (size_t)nbytes, &opts);
+    if (st != NEARKIT_OK) {
+        throw_last_as(env, st, DECLARES_CORRUPT);
         return 0;
     }
     return (jlong)(intptr_t)index;

@@ -79,9 +79,15 @@ public final class Index implements AutoCloseable {
     private final int dimension;
     private final long vectorBytes;
 
-    /** Owns the native pointer; run once, by {@link #close()} or by the cleaner. */
+    /**
+     * Owns the native pointer; run once, by {@link #close()} or by the cleaner. The memory a
+     * {@link #viewBuffer(ByteBuffer) buffer view} reads in place is held here: the cleaner keeps
+     * the handle strongly reachable until it has run, so the buffer outlives the native index
+     * whichever way it is freed.
+     */
     private static final class Handle implements Runnable {
         private volatile long ptr;
+        private volatile ByteBuffer viewed; // a buffer view's bytes, dropped after the free
 
         Handle(long ptr) {
             this.ptr = ptr;
@@ -94,6 +100,7 @@ public final class Index implements AutoCloseable {
             if (p != 0) {
                 NativeLib.free(p);
             }
+            viewed = null;
         }
     }
 
@@ -482,9 +489,94 @@ public final class Index implements AutoCloseable {
      *     with a NUL character
      */
     public static Index view(Path path, boolean verify) throws NearkitIOException {
+        return view(path, ViewOptions.builder().verify(verify).build());
+    }
+
+    /**
+     * Opens a read-only view of an index file, as {@link #view(Path)} does, with options: whether
+     * to verify the whole file first, and whether a file that cannot be viewed in place (format
+     * version 1) is loaded instead ({@link ViewOptions.Builder#loadIfUnviewable(boolean)}; check
+     * {@link #isView()} to tell).
+     *
+     * @param path the file
+     * @param options how to open it
+     * @return the view (or, with {@code loadIfUnviewable}, possibly a loaded index), which the
+     *     caller closes
+     * @throws NearkitIOException when the file cannot be opened or mapped
+     * @throws CorruptIndexException (a {@link NearkitIOException}) when it is not a valid nearkit
+     *     index
+     * @throws NearkitUnsupportedException for a newer format version, or a format version 1 file
+     *     that cannot be used in place (unless {@code loadIfUnviewable})
+     * @throws IllegalArgumentException for a path of another file system than the default one, or
+     *     with a NUL character
+     */
+    public static Index view(Path path, ViewOptions options) throws NearkitIOException {
+        Objects.requireNonNull(options, "options");
         byte[] p = pathBytes(path);
         NativeLib.ensureLoaded();
-        return wrap(NativeLib.view(p, verify));
+        return wrap(NativeLib.view(p, options.verify(), options.loadIfUnviewable()));
+    }
+
+    /**
+     * Opens a read-only view of a saved index in memory (the bytes {@link #toBytes()} or
+     * {@link #save(Path)} wrote), between the buffer's position and limit, searched in place: for
+     * instance a {@link java.nio.MappedByteBuffer} from
+     * {@code FileChannel.map(FileChannel.MapMode.READ_ONLY, ...)}. The index keeps the buffer
+     * strongly referenced until it is closed (or collected), so its memory stays valid; the
+     * buffer's position is not changed.
+     *
+     * <p>The buffer must be direct (a heap buffer's array moves with the garbage collector and
+     * cannot be used in place: this throws {@link IllegalArgumentException}; use
+     * {@link #fromBytes(ByteBuffer)} to load it) and read-only ({@link ByteBuffer#isReadOnly()};
+     * pass {@code buffer.asReadOnlyBuffer()} and do not write through the original while the view
+     * is open: the view trusts the bytes it checked on opening). Its first byte must sit at a
+     * 64-byte boundary, as a mapping's does (otherwise {@link NearkitUnsupportedException}, or
+     * with {@code loadIfUnviewable} a load of the bytes, which then keeps no reference).
+     *
+     * @param data the serialised index, in a direct, read-only buffer
+     * @return the view, which the caller closes
+     * @throws CorruptIndexException when the bytes are not a valid nearkit index
+     * @throws NearkitUnsupportedException for a newer format version, or bytes that cannot be used
+     *     in place (not 64-byte aligned, format version 1)
+     * @throws IllegalArgumentException for a heap or writable buffer
+     */
+    public static Index viewBuffer(ByteBuffer data) throws CorruptIndexException {
+        return viewBuffer(data, ViewOptions.defaults());
+    }
+
+    /**
+     * {@link #viewBuffer(ByteBuffer)} with options ({@link ViewOptions}).
+     *
+     * @param data the serialised index, in a direct, read-only buffer
+     * @param options how to open it
+     * @return the view (or, with {@code loadIfUnviewable}, possibly a loaded index), which the
+     *     caller closes
+     * @throws CorruptIndexException when the bytes are not a valid nearkit index
+     * @throws NearkitUnsupportedException for a newer format version, or bytes that cannot be used
+     *     in place (unless {@code loadIfUnviewable})
+     * @throws IllegalArgumentException for a heap or writable buffer
+     */
+    public static Index viewBuffer(ByteBuffer data, ViewOptions options) throws CorruptIndexException {
+        Objects.requireNonNull(data, "data");
+        Objects.requireNonNull(options, "options");
+        if (!data.isDirect()) {
+            throw new IllegalArgumentException("viewBuffer needs a direct ByteBuffer (a mapping or "
+                    + "allocateDirect): a heap buffer cannot be used in place; fromBytes loads it");
+        }
+        if (!data.isReadOnly()) {
+            throw new IllegalArgumentException("viewBuffer needs a read-only ByteBuffer (pass "
+                    + "buffer.asReadOnlyBuffer()): the view's bytes must not change while it is open");
+        }
+        NativeLib.ensureLoaded();
+        int limit = data.limit();
+        int pos = Math.min(data.position(), limit);
+        Index index = wrap(NativeLib.viewBuffer(data, pos, limit - pos, options.verify(),
+                options.loadIfUnviewable()));
+        if (index.isView()) {
+            index.handle.viewed = data;
+        }
+        Reference.reachabilityFence(data);
+        return index;
     }
 
     private static byte[] pathBytes(Path path) {

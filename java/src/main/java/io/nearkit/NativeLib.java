@@ -3,6 +3,7 @@ package io.nearkit;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.Buffer;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -382,7 +383,11 @@ final class NativeLib {
 
     static native long load(byte[] path) throws NearkitIOException;
 
-    static native long view(byte[] path, boolean verify) throws NearkitIOException;
+    static native long view(byte[] path, boolean verify, boolean loadIfUnviewable)
+            throws NearkitIOException;
+
+    static native long viewBuffer(ByteBuffer data, long offset, long nbytes, boolean verify,
+            boolean loadIfUnviewable) throws CorruptIndexException;
 
     static native boolean isView(long index);
 

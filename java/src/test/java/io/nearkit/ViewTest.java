@@ -7,15 +7,20 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.MappedByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-/** Read-only views of saved files: Index.view, isView, copy. */
+/** Read-only views of saved files: Index.view, viewBuffer, ViewOptions, isView, copy. */
 class ViewTest {
     private static final int N = 400;
     private static final int DIM = 16;
@@ -128,5 +133,127 @@ class ViewTest {
     void badPathsAreRefusedBeforeTheLibrary() {
         assertThrows(NullPointerException.class, () -> Index.view(null));
         assertThrows(IllegalArgumentException.class, () -> Index.view(Path.of("a\0b")));
+    }
+
+    // ---- loadIfUnviewable ------------------------------------------------------------------------
+
+    /** A format version 1 file (saved before views) whose vectors cannot be used in place. */
+    private static Path version1File() {
+        String golden = System.getProperty("nearkit.golden.dir");
+        if (golden == null || golden.isEmpty()) {
+            String env = System.getenv("NEARKIT_GOLDEN_DIR");
+            golden = env != null && !env.isEmpty() ? env : "../tests/golden";
+        }
+        return Paths.get(golden, "..", "fuzz", "corpus", "flat-l2-d8-added.nkx").toAbsolutePath()
+                .normalize();
+    }
+
+    private static final ViewOptions FALLBACK = ViewOptions.builder().loadIfUnviewable(true).build();
+
+    @Test
+    void anUnviewableFileIsRefusedOrLoadedWithTheOption() throws IOException {
+        Path v1 = version1File();
+        NearkitUnsupportedException e = assertThrows(NearkitUnsupportedException.class,
+                () -> Index.view(v1));
+        assertTrue(e.getMessage().contains("re-save"), e.getMessage());
+        float[] queries = TestData.floats(5, 8, 2);
+        try (Index loaded = Index.load(v1); Index index = Index.view(v1, FALLBACK)) {
+            assertFalse(index.isView());
+            same(loaded.search(queries, 3), index.search(queries, 3));
+            index.add(TestData.floats(1, 8, 3)); // a load: writable
+            assertEquals(loaded.size() + 1, index.size());
+        }
+        try (Index view = Index.view(saved("flat"), FALLBACK)) {
+            assertTrue(view.isView(), "a viewable file is still viewed");
+        }
+        assertFalse(ViewOptions.defaults().loadIfUnviewable() || ViewOptions.defaults().verify());
+    }
+
+    @Test
+    void anUnviewableButDamagedFileStaysCorrupt() throws IOException {
+        byte[] bytes = Files.readAllBytes(version1File());
+        bytes[bytes.length - 1] ^= 0x5a; // the stored checksum, which an unverified view never reads
+        Path bad = tmp.resolve("bad-v1.nkx");
+        Files.write(bad, bytes);
+        CorruptIndexException e = assertThrows(CorruptIndexException.class, () -> Index.view(bad, FALLBACK));
+        assertTrue(e.getMessage().contains("checksum"), e.getMessage());
+    }
+
+    // ---- viewBuffer ------------------------------------------------------------------------------
+
+    private static MappedByteBuffer mapReadOnly(Path file) throws IOException {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            return ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size());
+        }
+    }
+
+    /** The bytes in a direct buffer starting `misalign` bytes past a 64-byte boundary, read-only. */
+    private static ByteBuffer directAt(byte[] bytes, int misalign) {
+        ByteBuffer room = ByteBuffer.allocateDirect(bytes.length + 128).alignedSlice(64);
+        ByteBuffer at = room.position(misalign).slice();
+        at.put(bytes).flip();
+        return at.asReadOnlyBuffer();
+    }
+
+    @Test
+    void aMappedBufferIsViewedInPlaceAndKeptAlive() throws IOException {
+        Path file = saved("hnsw");
+        float[] queries = TestData.floats(20, DIM, 9);
+        try (Index loaded = Index.load(file)) {
+            SearchResult want = loaded.search(queries, K);
+            Index view = Index.viewBuffer(mapReadOnly(file)); // the only reference is the index's
+            try {
+                assertTrue(view.isView());
+                for (int i = 0; i < 3; i++) {
+                    System.gc();
+                    same(want, view.search(queries, K));
+                }
+                assertThrows(IllegalStateException.class, () -> view.add(TestData.floats(1, DIM, 1)));
+            } finally {
+                view.close();
+            }
+            try (Index verified = Index.viewBuffer(mapReadOnly(file),
+                    ViewOptions.builder().verify(true).build())) {
+                same(want, verified.search(queries, K));
+            }
+        }
+    }
+
+    @Test
+    void anUnalignedBufferIsRefusedOrLoadedWithTheOption() throws IOException {
+        Path file = saved("flat");
+        byte[] bytes = Files.readAllBytes(file);
+        float[] queries = TestData.floats(10, DIM, 4);
+        try (Index loaded = Index.load(file)) {
+            try (Index aligned = Index.viewBuffer(directAt(bytes, 0))) {
+                assertTrue(aligned.isView());
+                same(loaded.search(queries, K), aligned.search(queries, K));
+            }
+            ByteBuffer unaligned = directAt(bytes, 8);
+            NearkitUnsupportedException e = assertThrows(NearkitUnsupportedException.class,
+                    () -> Index.viewBuffer(unaligned));
+            assertTrue(e.getMessage().contains("aligned"), e.getMessage());
+            try (Index index = Index.viewBuffer(unaligned, FALLBACK)) {
+                assertFalse(index.isView());
+                same(loaded.search(queries, K), index.search(queries, K));
+            }
+            assertEquals(0, unaligned.position(), "the buffer's position is not changed");
+        }
+    }
+
+    @Test
+    void viewBufferRefusesHeapWritableAndDamagedBuffers() throws IOException {
+        byte[] bytes = Files.readAllBytes(saved("flat"));
+        IllegalArgumentException heap = assertThrows(IllegalArgumentException.class,
+                () -> Index.viewBuffer(ByteBuffer.wrap(bytes).asReadOnlyBuffer()));
+        assertTrue(heap.getMessage().contains("direct"), heap.getMessage());
+        ByteBuffer writable = ByteBuffer.allocateDirect(bytes.length).put(bytes).flip();
+        IllegalArgumentException rw = assertThrows(IllegalArgumentException.class,
+                () -> Index.viewBuffer(writable));
+        assertTrue(rw.getMessage().contains("read-only"), rw.getMessage());
+        assertThrows(CorruptIndexException.class,
+                () -> Index.viewBuffer(directAt(Arrays.copyOf(bytes, bytes.length / 2), 0)));
+        assertThrows(NullPointerException.class, () -> Index.viewBuffer(null));
+        assertThrows(NullPointerException.class, () -> Index.view(tmp, (ViewOptions) null));
     }
 }
