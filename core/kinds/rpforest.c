@@ -481,13 +481,16 @@ static void build_one_tree(tree_build *b) {
         return;
     }
     ((pending_split *)stack.items)[stack.size++] = (pending_split){0, s->n, UINT64_MAX};
-    uint64_t local_floor = 0, local_begin = 0, local_end = 0; /* the copy's subtree: stack entries above local_floor */
+    /* the subtree built from a copy: rows [local_begin, local_end), done when the stack is back
+     * down to local_floor entries */
+    uint64_t local_floor = 0, local_begin = 0, local_end = 0;
     bool local = false;
     while (stack.size > 0 && !b->failed) {
         pending_split p = ((pending_split *)stack.items)[stack.size - 1];
         uint64_t size = p.end - p.begin;
+        /* not the root: the row store is one block already */
         if (!local && size > s->leaf_size && size <= b->local_rows && size < s->n) {
-            local_floor = stack.size - 1; /* the subtree is done when the stack is back below it */
+            local_floor = stack.size - 1;
             local_begin = p.begin;
             local_end = p.end;
             enter_local(b, p.begin, p.end);
