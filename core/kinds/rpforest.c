@@ -61,6 +61,7 @@
 #define NO_CHILD UINT32_MAX
 #define NO_PLANE UINT32_MAX
 #define SCAN_BLOCK 256
+#define LOCAL_BYTES (4u << 20) /* subtrees of rows up to this size are built from a copy (enter_local) */
 #define GATHER_FRACTION 8 /* as the vp-tree: filters admitting at most live / 8 rows are scanned */
 
 enum { SPLIT_TWO_MEANS, SPLIT_RANDOM };
@@ -237,10 +238,17 @@ typedef struct forest_spec {
     uint32_t pool_size;
 } forest_spec;
 
-/* One tree being built. */
+/* One tree being built. Its rows are read through `rows` and `lift`: the row store's, or while a
+ * small subtree is built, a contiguous copy of that subtree's rows (see enter_local). */
 typedef struct tree_build {
     const forest_spec *spec;
-    uint32_t *perm;   /* the tree's rows, reordered into leaf order */
+    uint32_t *perm;   /* the tree's rows, reordered into leaf order (local numbers inside a copy) */
+    const uint8_t *rows; /* the vectors perm's numbers index */
+    const float *lift;   /* ip: the lifted coordinates perm's numbers index; else NULL */
+    uint8_t *local;      /* room for local_rows vectors: a small subtree's rows, in one block */
+    float *local_lift;   /* ip: their lifted coordinates */
+    uint32_t *local_ids; /* the row store's numbers of the copied rows */
+    uint64_t local_rows; /* the most rows a copy holds */
     grow_list nodes;  /* rp_node */
     grow_list planes; /* floats, dimension per plane (own planes only) */
     float *margin;    /* n: the margins of the node being split */
@@ -249,8 +257,8 @@ typedef struct tree_build {
     bool failed;
 } tree_build;
 
-static const uint8_t *vector_at(const forest_spec *s, uint32_t row) {
-    return s->vectors + (size_t)row * s->ix->vector_bytes;
+static const uint8_t *vector_at(const tree_build *b, uint32_t row) {
+    return b->rows + (size_t)row * b->spec->ix->vector_bytes;
 }
 
 static float gaussian(uint64_t *rng) { /* Box-Muller: one normal deviate */
@@ -285,27 +293,27 @@ static bool two_means_plane(tree_build *b, uint64_t begin, uint64_t end, float *
     uint64_t i = nearkit_next_random(&b->rng) % n, j = nearkit_next_random(&b->rng) % (n - 1);
     j += j >= i;
     float *p = b->centre, *q = b->centre + pw;
-    memcpy(p, vector_at(s, b->perm[begin + i]), d * sizeof(float));
-    memcpy(q, vector_at(s, b->perm[begin + j]), d * sizeof(float));
-    if (s->lift) {
-        p[d] = s->lift[b->perm[begin + i]];
-        q[d] = s->lift[b->perm[begin + j]];
+    memcpy(p, vector_at(b, b->perm[begin + i]), d * sizeof(float));
+    memcpy(q, vector_at(b, b->perm[begin + j]), d * sizeof(float));
+    if (b->lift) {
+        p[d] = b->lift[b->perm[begin + i]];
+        q[d] = b->lift[b->perm[begin + j]];
     }
     double pc = 1, qc = 1;
     /* Annoy takes 200 steps at every node; a node of fewer rows has its centroids settled sooner */
     uint64_t steps = n < TWO_MEANS_STEPS ? n : TWO_MEANS_STEPS;
     for (uint64_t step = 0; step < steps; step++) {
         uint32_t row = b->perm[begin + nearkit_next_random(&b->rng) % n];
-        const float *x = (const float *)vector_at(s, row);
-        float up = s->lift ? s->lift[row] : 0;
-        double dp = pc * (s->kt->l2sq(p, x, d) + (s->lift ? (p[d] - up) * (p[d] - up) : 0.0));
-        double dq = qc * (s->kt->l2sq(q, x, d) + (s->lift ? (q[d] - up) * (q[d] - up) : 0.0));
+        const float *x = (const float *)vector_at(b, row);
+        float up = b->lift ? b->lift[row] : 0;
+        double dp = pc * (s->kt->l2sq(p, x, d) + (b->lift ? (p[d] - up) * (p[d] - up) : 0.0));
+        double dq = qc * (s->kt->l2sq(q, x, d) + (b->lift ? (q[d] - up) * (q[d] - up) : 0.0));
         float *c = dp < dq ? p : dq < dp ? q : NULL;
         if (!c) continue;
         double *count = c == p ? &pc : &qc;
         float weight = (float)(1.0 / (*count + 1)); /* the running mean, without a division per value */
         for (size_t k = 0; k < d; k++) c[k] += (x[k] - c[k]) * weight;
-        if (s->lift) c[d] += (up - c[d]) * weight;
+        if (b->lift) c[d] += (up - c[d]) * weight;
         *count += 1;
         if (cosine) normalise(c, d);
     }
@@ -370,8 +378,8 @@ static uint64_t split_float(tree_build *b, rp_node *node, uint64_t begin, uint64
         }
         double sum = 0;
         for (uint64_t i = begin; i < end; i++) {
-            b->margin[i - begin] = s->kt->dot(w, (const float *)vector_at(s, b->perm[i]), d) +
-                                   (s->lift ? w[d] * s->lift[b->perm[i]] : 0.0f);
+            b->margin[i - begin] = s->kt->dot(w, (const float *)vector_at(b, b->perm[i]), d) +
+                                   (b->lift ? w[d] * b->lift[b->perm[i]] : 0.0f);
             sum += b->margin[i - begin];
         }
         if (s->pool || s->split == SPLIT_RANDOM) offset = (float)(-sum / (double)(end - begin));
@@ -392,7 +400,7 @@ static uint64_t split_binary(tree_build *b, rp_node *node, uint64_t begin, uint6
     for (int attempt = 0; attempt < 8 * SPLIT_TRIES; attempt++) {
         uint32_t bit = (uint32_t)(nearkit_next_random(&b->rng) % s->ix->dimension);
         for (uint64_t i = begin; i < end; i++)
-            b->margin[i - begin] = bit_of(vector_at(s, b->perm[i]), bit) ? 1.0f : -1.0f;
+            b->margin[i - begin] = bit_of(vector_at(b, b->perm[i]), bit) ? 1.0f : -1.0f;
         uint64_t mid = partition(b, begin, end);
         if (!balanced(begin, mid, end)) continue;
         node->plane = bit;
@@ -416,36 +424,86 @@ typedef struct pending_split {
     uint64_t begin, end, parent; /* parent * 2 + side, UINT64_MAX for the root */
 } pending_split;
 
+/* Makes the node of p: a leaf, or a split whose two sides go on the stack (the negative side on
+ * top, so nodes come in pre-order). False when out of memory. */
+static bool make_node(tree_build *b, grow_list *stack, pending_split p) {
+    if (!list_reserve(&b->nodes, 1) || b->nodes.size >= NO_CHILD || !list_reserve(stack, 2)) return false;
+    uint64_t at = b->nodes.size++;
+    rp_node *nodes = b->nodes.items;
+    rp_node node = {.child = {NO_CHILD, NO_CHILD}, .plane = NO_PLANE, .begin = p.begin, .end = p.end};
+    if (p.parent != UINT64_MAX) nodes[p.parent / 2].child[p.parent % 2] = (uint32_t)at;
+    if (p.end - p.begin > b->spec->leaf_size) {
+        uint64_t mid = split_node(b, &node);
+        node.child[0] = node.child[1] = 0; /* linked when the children are made */
+        pending_split *top = stack->items;
+        top[stack->size++] = (pending_split){mid, p.end, at * 2 + 1};
+        top[stack->size++] = (pending_split){p.begin, mid, at * 2};
+    }
+    ((rp_node *)b->nodes.items)[at] = node;
+    return true;
+}
+
+/* From here on, rows perm[begin, end) are read from one contiguous copy, numbered 0 .. end - begin
+ * in perm: a subtree this small is then split from the cache instead of gathering its rows from
+ * all over the row store at every level (and its sample of two-means steps too). The splits see
+ * the same values, so the tree is the same. */
+static void enter_local(tree_build *b, uint64_t begin, uint64_t end) {
+    size_t bytes = b->spec->ix->vector_bytes;
+    for (uint64_t i = begin; i < end; i++) {
+        uint32_t row = b->perm[i], local = (uint32_t)(i - begin);
+        memcpy(b->local + (size_t)local * bytes, vector_at(b, row), bytes);
+        if (b->lift) b->local_lift[local] = b->lift[row];
+        b->local_ids[local] = row;
+        b->perm[i] = local;
+    }
+    b->rows = b->local;
+    if (b->lift) b->lift = b->local_lift;
+}
+
+/* Back to the row store's numbers after a subtree built from its copy. */
+static void leave_local(tree_build *b, uint64_t begin, uint64_t end) {
+    for (uint64_t i = begin; i < end; i++) b->perm[i] = b->local_ids[b->perm[i]];
+    b->rows = b->spec->vectors;
+    b->lift = b->spec->lift;
+}
+
 /* Builds one tree over every row into b, nodes in pre-order (an explicit stack: depth is not
- * bounded by a logarithm when splits are uneven). */
+ * bounded by a logarithm when splits are uneven). The first node small enough on each path is
+ * built with its subtree from a copy of its rows. */
 static void build_one_tree(tree_build *b) {
     const forest_spec *s = b->spec;
     for (uint64_t i = 0; i < s->n; i++) b->perm[i] = (uint32_t)i;
+    b->rows = s->vectors;
+    b->lift = s->lift;
     grow_list stack = {.item = sizeof(pending_split)};
     if (!list_reserve(&stack, 1)) {
         b->failed = true;
         return;
     }
     ((pending_split *)stack.items)[stack.size++] = (pending_split){0, s->n, UINT64_MAX};
+    /* the subtree built from a copy: rows [local_begin, local_end), done when the stack is back
+     * down to local_floor entries */
+    uint64_t local_floor = 0, local_begin = 0, local_end = 0;
+    bool local = false;
     while (stack.size > 0 && !b->failed) {
-        pending_split p = ((pending_split *)stack.items)[--stack.size];
-        if (!list_reserve(&b->nodes, 1) || b->nodes.size >= NO_CHILD || !list_reserve(&stack, 2)) {
-            b->failed = true;
-            break;
+        pending_split p = ((pending_split *)stack.items)[stack.size - 1];
+        uint64_t size = p.end - p.begin;
+        /* not the root: the row store is one block already */
+        if (!local && size > s->leaf_size && size <= b->local_rows && size < s->n) {
+            local_floor = stack.size - 1;
+            local_begin = p.begin;
+            local_end = p.end;
+            enter_local(b, p.begin, p.end);
+            local = true;
         }
-        uint64_t at = b->nodes.size++;
-        rp_node *nodes = b->nodes.items;
-        rp_node node = {.child = {NO_CHILD, NO_CHILD}, .plane = NO_PLANE, .begin = p.begin, .end = p.end};
-        if (p.parent != UINT64_MAX) nodes[p.parent / 2].child[p.parent % 2] = (uint32_t)at;
-        if (p.end - p.begin > s->leaf_size) {
-            uint64_t mid = split_node(b, &node);
-            node.child[0] = node.child[1] = 0; /* linked when the children are made */
-            pending_split *top = stack.items;
-            top[stack.size++] = (pending_split){mid, p.end, at * 2 + 1};
-            top[stack.size++] = (pending_split){p.begin, mid, at * 2};
+        stack.size--;
+        if (!make_node(b, &stack, p)) b->failed = true;
+        if (local && stack.size <= local_floor) {
+            leave_local(b, local_begin, local_end);
+            local = false;
         }
-        ((rp_node *)b->nodes.items)[at] = node;
     }
+    if (local) leave_local(b, local_begin, local_end);
     free(stack.items);
 }
 
@@ -454,6 +512,20 @@ typedef struct forest_run {
     tree_build *trees;
     uint64_t seed;
 } forest_run;
+
+/* Room for the copies of small subtrees' rows: LOCAL_BYTES of vectors, and at least a leaf more
+ * than a leaf's rows (so that some subtree fits). */
+static bool alloc_local(tree_build *b) {
+    const forest_spec *s = b->spec;
+    uint64_t rows = LOCAL_BYTES / s->ix->vector_bytes;
+    if (rows <= s->leaf_size) rows = (uint64_t)s->leaf_size + 1;
+    if (rows > s->n) rows = s->n;
+    b->local_rows = rows;
+    b->local = nearkit_alloc_array((size_t)rows, s->ix->vector_bytes);
+    b->local_ids = nearkit_alloc_array((size_t)rows, sizeof(uint32_t));
+    b->local_lift = s->lift ? nearkit_alloc_array((size_t)rows, sizeof(float)) : NULL;
+    return b->local && b->local_ids && (!s->lift || b->local_lift);
+}
 
 static void build_trees(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
     (void)worker;
@@ -464,11 +536,16 @@ static void build_trees(void *ctx, uint64_t begin, uint64_t end, uint32_t worker
         b->margin = nearkit_alloc_array((size_t)r->spec->n, sizeof(float));
         b->centre = nearkit_alloc_array(2 * pw, sizeof(float));
         b->rng = nearkit_mix64(r->seed ^ nearkit_mix64(t + 1));
-        if (b->margin && b->centre) build_one_tree(b);
+        if (b->margin && b->centre && alloc_local(b)) build_one_tree(b);
         else b->failed = true;
         free(b->margin);
         free(b->centre);
-        b->margin = b->centre = NULL;
+        free(b->local);
+        free(b->local_lift);
+        free(b->local_ids);
+        b->margin = b->centre = b->local_lift = NULL;
+        b->local = NULL;
+        b->local_ids = NULL;
     }
 }
 
