@@ -85,16 +85,21 @@ static nearkit_status check_finite(const nearkit_index *ix, const void *vectors,
                              what, row, (double)v[i], position);
 }
 
-/* For cosine, a unit-length copy of the vectors (zero vectors stay zero); else the input itself.
- * *owned receives what the caller frees. */
+/* Floats of room a search keeps on its stack for its prepared queries (one cosine query of up to
+ * 1,024 dimensions), so that a one-query search allocates nothing. */
+#define QUERY_ROOM_FLOATS 1024
+
+/* For cosine, a unit-length copy of the vectors (zero vectors stay zero), in `room` where it fits
+ * in room_floats; else the input itself. *owned receives what the caller frees. */
 static nearkit_status prepare_vectors(const void **prepared, void **owned, const nearkit_index *ix,
-                                      const void *vectors, uint64_t n) {
+                                      const void *vectors, uint64_t n, float *room, size_t room_floats) {
     *owned = NULL;
     *prepared = vectors;
     if (ix->metric != NEARKIT_METRIC_COSINE || n == 0) return NEARKIT_OK;
     size_t d = ix->dimension;
     if (n > SIZE_MAX / d) return nearkit_oom();
-    float *copy = nearkit_alloc_array((size_t)n * d, sizeof(float));
+    bool fits = (size_t)n * d <= room_floats;
+    float *copy = fits ? room : nearkit_alloc_array((size_t)n * d, sizeof(float));
     if (!copy) return nearkit_oom();
     const float *in = vectors;
     for (uint64_t i = 0; i < n; i++) {
@@ -103,15 +108,16 @@ static nearkit_status prepare_vectors(const void **prepared, void **owned, const
         double scale = norm > 0 ? 1.0 / sqrt(norm) : 0.0;
         for (size_t j = 0; j < d; j++) copy[i * d + j] = (float)(in[i * d + j] * scale);
     }
-    *owned = copy;
+    *owned = fits ? NULL : copy;
     *prepared = copy;
     return NEARKIT_OK;
 }
 
-/* Checks a batch of n input vectors and returns them prepared for the kind. */
+/* Checks a batch of n input vectors and returns them prepared for the kind (a copy in `room` where
+ * one is needed and fits: see prepare_vectors). */
 static nearkit_status accept_vectors(const void **prepared, void **owned, const nearkit_index *ix,
                                      nearkit_vector_type type, const void *vectors, uint64_t n,
-                                     const char *what) {
+                                     const char *what, float *room, size_t room_floats) {
     *owned = NULL;
     *prepared = NULL;
     nearkit_status st = check_type(ix, type);
@@ -123,7 +129,7 @@ static nearkit_status accept_vectors(const void **prepared, void **owned, const 
     void *widened = NULL;
     if (type == NEARKIT_VECTOR_FLOAT16 && (st = widen_halves(&vectors, &widened, ix, n))) return st;
     st = check_finite(ix, vectors, n, what);
-    if (!st) st = prepare_vectors(prepared, owned, ix, vectors, n);
+    if (!st) st = prepare_vectors(prepared, owned, ix, vectors, n, room, room_floats);
     if (st || *owned) {
         free(widened); /* failed, or the prepared copy is a copy of it */
     } else if (widened) {
@@ -606,7 +612,7 @@ NEARKIT_API nearkit_status nearkit_index_add(nearkit_index *index, nearkit_vecto
     void *owned;
     nearkit_status st = nearkit_refuse_view_write(index, "add vectors");
     if (st) return st;
-    st = accept_vectors(&prepared, &owned, index, type, vectors, n, "vector");
+    st = accept_vectors(&prepared, &owned, index, type, vectors, n, "vector", NULL, 0);
     if (st || n == 0) return st;
     st = check_ids(ids, n);
     if (!st && index->ops->add_prepare) {
@@ -628,7 +634,7 @@ NEARKIT_API nearkit_status nearkit_index_train(nearkit_index *index, nearkit_vec
     if (!index->ops->train) return check_type(index, type);
     const void *prepared;
     void *owned;
-    nearkit_status st = accept_vectors(&prepared, &owned, index, type, vectors, n, "training vector");
+    nearkit_status st = accept_vectors(&prepared, &owned, index, type, vectors, n, "training vector", NULL, 0);
     if (st) return st;
     if (n == 0) return invalid("training needs at least one vector");
     lock_write(index);
@@ -910,7 +916,8 @@ NEARKIT_API nearkit_status nearkit_index_search(int64_t *ids, float *distances,
     if (st) return st;
     const void *prepared;
     void *owned;
-    st = accept_vectors(&prepared, &owned, index, type, queries, n, "query");
+    _Alignas(64) float room[QUERY_ROOM_FLOATS];
+    st = accept_vectors(&prepared, &owned, index, type, queries, n, "query", room, QUERY_ROOM_FLOATS);
     if (st || n == 0) return st;
     nearkit_index_lock_read(index);
     prepared_call p = {0};
@@ -942,7 +949,8 @@ NEARKIT_API nearkit_status nearkit_index_range_search(nearkit_range_result **out
     if (st) return st;
     const void *prepared;
     void *owned;
-    st = accept_vectors(&prepared, &owned, index, type, queries, n, "query");
+    _Alignas(64) float room[QUERY_ROOM_FLOATS];
+    st = accept_vectors(&prepared, &owned, index, type, queries, n, "query", room, QUERY_ROOM_FLOATS);
     if (st) return st;
     nearkit_range_builder *b = nearkit_range_builder_new(n);
     if (!b) st = nearkit_oom();

@@ -105,7 +105,8 @@ nearkit_status nearkit_ivf_quantizer_assign(const nearkit_ivf_quantizer *q, cons
 /* ---- probing one query ------------------------------------------------------------------------- */
 
 bool nearkit_ivf_probe_init(nearkit_ivf_probe *p, const nearkit_ivf_quantizer *q, const nearkit_index *ix) {
-    *p = (nearkit_ivf_probe){.probes = nearkit_alloc_array(q->nlist, sizeof(uint32_t))};
+    *p = (nearkit_ivf_probe){.probes = nearkit_alloc_array(q->nlist, sizeof(uint32_t)),
+                             .nlist = q->nlist, .dimension = ix->dimension, .binary = q->binary};
     if (q->binary) {
         p->distances = nearkit_alloc_array(q->nlist, sizeof(uint32_t));
         p->histogram = nearkit_alloc_array((size_t)ix->dimension + 1, sizeof(uint32_t));
@@ -115,6 +116,10 @@ bool nearkit_ivf_probe_init(nearkit_ivf_probe *p, const nearkit_ivf_quantizer *q
     p->heap_dist = nearkit_alloc_array(q->nlist, sizeof(float));
     p->heap_pos = nearkit_alloc_array(q->nlist, sizeof(uint64_t));
     return p->probes && p->scores && p->heap_dist && p->heap_pos;
+}
+
+bool nearkit_ivf_probe_fits(const nearkit_ivf_probe *p, const nearkit_ivf_quantizer *q, const nearkit_index *ix) {
+    return p->probes && p->nlist == q->nlist && p->binary == q->binary && (!q->binary || p->dimension == ix->dimension);
 }
 
 void nearkit_ivf_probe_free(nearkit_ivf_probe *p) {

@@ -56,10 +56,15 @@ typedef struct nearkit_ivf_probe {
     uint64_t *heap_pos;   /* float: nlist each */
     uint32_t *distances;  /* binary: nlist */
     uint32_t *histogram;  /* binary: dimension + 1 */
+    uint32_t nlist;       /* what the buffers were sized for */
+    uint32_t dimension;
+    bool binary;
 } nearkit_ivf_probe;
 
 bool nearkit_ivf_probe_init(nearkit_ivf_probe *p, const nearkit_ivf_quantizer *q, const nearkit_index *ix);
 void nearkit_ivf_probe_free(nearkit_ivf_probe *p);
+/* Whether buffers made by nearkit_ivf_probe_init for another index serve this quantizer. */
+bool nearkit_ivf_probe_fits(const nearkit_ivf_probe *p, const nearkit_ivf_quantizer *q, const nearkit_index *ix);
 
 /* The nprobe lists of centroids nearest the query into p->probes; returns how many (nprobe
  * clamped to nlist). Float: nearest first, every list in list order when nprobe >= nlist.

@@ -58,6 +58,9 @@ typedef struct nearkit_ivf_scanner {
     /* One worker's scratch for the call (k-NN: c->k > 0; range: c->k = 0); NULL: out of memory. */
     void *(*scratch_new)(const nearkit_search_call *c);
     void (*scratch_free)(void *scratch);
+    /* Optional: whether a scratch made for an earlier call serves call c once re-aimed at it
+     * (the driver's scratch_reuse, driver.h); NULL: never. */
+    bool (*scratch_reuse)(void *scratch, const nearkit_search_call *c);
     /* k-NN of one query: begin, then scan every probed list, then finish, which writes row q. */
     void (*knn_begin)(void *scratch);
     void (*knn_scan)(void *scratch, const nearkit_search_call *c, const void *query,

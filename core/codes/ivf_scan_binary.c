@@ -23,6 +23,12 @@ static void scratch_free(void *scratch) {
     free(s);
 }
 
+/* Distances are integers: the radius rounds down, and no distance exceeds the dimension. */
+static int64_t integer_radius(const nearkit_search_call *c) {
+    uint32_t d = c->ix->dimension;
+    return c->radius < 0 ? -1 : c->radius >= (float)d ? d : (int64_t)floorf(c->radius);
+}
+
 static void *scratch_new(const nearkit_search_call *c) {
     const nearkit_index *ix = c->ix;
     binary_scratch *s = calloc(1, sizeof *s);
@@ -30,11 +36,19 @@ static void *scratch_new(const nearkit_search_call *c) {
     s->row_dist = nearkit_alloc_array(SCAN_ROWS, sizeof(uint32_t));
     bool best = c->k == 0 || nearkit_int_topk_init(&s->best, c->k, nearkit_ivf_view_of(c)->position_ids,
                                                    ix->dimension);
-    /* distances are integers: the radius rounds down, and no distance exceeds the dimension */
-    s->radius = c->radius < 0 ? -1 : c->radius >= (float)ix->dimension ? ix->dimension : (int64_t)floorf(c->radius);
+    s->radius = integer_radius(c);
     if (s->row_dist && best) return s;
     scratch_free(s);
     return NULL;
+}
+
+/* The heap is sized by k and the dimension (its counters); the ids and radius are the call's. */
+static bool scratch_reuse(void *scratch, const nearkit_search_call *c) {
+    binary_scratch *s = scratch;
+    if (c->k != s->best.k || (c->k && s->best.max_dist != c->ix->dimension)) return false;
+    s->best.ids = nearkit_ivf_view_of(c)->position_ids;
+    s->radius = integer_radius(c);
+    return true;
 }
 
 static void knn_begin(void *scratch) { nearkit_int_topk_reset(&((binary_scratch *)scratch)->best); }
@@ -112,6 +126,7 @@ const nearkit_ivf_scanner nearkit_ivf_scan_binary = {
     .max_chunk = MAX_CHUNK,
     .scratch_new = scratch_new,
     .scratch_free = scratch_free,
+    .scratch_reuse = scratch_reuse,
     .knn_begin = knn_begin,
     .knn_scan = knn_scan,
     .knn_finish = knn_finish,

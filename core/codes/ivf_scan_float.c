@@ -160,6 +160,11 @@ static void *kernel_scratch_new(const nearkit_search_call *c) {
     return NULL;
 }
 
+/* Everything but the heap's size is the same for every call. */
+static bool kernel_scratch_reuse(void *scratch, const nearkit_search_call *c) {
+    return ((kernel_scratch *)scratch)->k == c->k;
+}
+
 static void knn_begin(void *scratch) {
     kernel_scratch *s = scratch;
     nearkit_topk_init(&s->best, s->heap_dist, s->heap_pos, s->k, NULL);
@@ -649,6 +654,7 @@ const nearkit_ivf_scanner nearkit_ivf_scan_float = {
     .max_chunk = QUERY_BLOCK,
     .scratch_new = kernel_scratch_new,
     .scratch_free = kernel_scratch_free,
+    .scratch_reuse = kernel_scratch_reuse,
     .knn_begin = knn_begin,
     .knn_scan = knn_scan,
     .knn_finish = knn_finish,

@@ -386,8 +386,17 @@ typedef struct panel_scratch {
     size_t words, stride;
 } panel_scratch;
 
+/* What a k-NN scratch's buffers are sized by: a scratch kept from an earlier call serves a call
+ * of the same shape. */
+typedef struct knn_shape {
+    size_t queries, cap, block;
+    uint64_t vector_bytes;
+    bool gemm, nearest, gathered, panels;
+} knn_shape;
+
 /* One worker's k-NN scratch, sized for the largest task of the plan. */
 typedef struct knn_scratch {
+    knn_shape shape;
     float *heap_dist;
     uint64_t *heap_pos;
     float *tile;     /* chunk x block rows (GEMM) or block rows (kernels) */
@@ -433,27 +442,47 @@ static void knn_scratch_free(void *scratch) {
     free(s);
 }
 
-static void *knn_scratch_new(const nearkit_search_call *c) {
+static knn_shape knn_shape_of(const nearkit_search_call *c) {
     const knn_plan *p = c->state;
-    size_t queries = (size_t)p->chunk, cap = (size_t)p->cap;
+    knn_shape shape = {.queries = (size_t)p->chunk, .cap = (size_t)p->cap, .block = p->block,
+                       .vector_bytes = c->ix->vector_bytes, .gemm = p->gemm, .nearest = p->nearest};
+    shape.gathered = !p->nearest && p->rows.positions;
+    shape.panels = !p->nearest && !shape.gathered && c->ix->metric == NEARKIT_METRIC_HAMMING &&
+                   shape.queries >= PANEL_MIN_QUERIES;
+    return shape;
+}
+
+static void *knn_scratch_new(const nearkit_search_call *c) {
+    knn_shape shape = knn_shape_of(c);
+    size_t queries = shape.queries, cap = shape.cap, block = shape.block;
     knn_scratch *s = calloc(1, sizeof *s);
     if (!s) return NULL;
+    s->shape = shape;
     s->heap_dist = nearkit_alloc_array(queries * cap, sizeof(float));
     s->heap_pos = nearkit_alloc_array(queries * cap, sizeof(uint64_t));
-    s->tile = nearkit_aligned_alloc_array(p->gemm ? queries * p->block : p->block, sizeof(float));
-    s->ints = nearkit_alloc_array(p->block, sizeof(uint32_t));
+    s->tile = nearkit_aligned_alloc_array(shape.gemm ? queries * block : block, sizeof(float));
+    s->ints = nearkit_alloc_array(block, sizeof(uint32_t));
     s->qnorms = nearkit_alloc_array(queries, sizeof(float));
     bool ok = s->heap_dist && s->heap_pos && s->tile && s->ints && s->qnorms;
-    if (ok && p->nearest)
+    if (ok && shape.nearest)
         ok = (s->best = nearkit_alloc_array(queries, sizeof(float))) &&
              (s->best_row = nearkit_alloc_array(queries, sizeof(uint32_t)));
-    else if (ok && p->rows.positions)
-        ok = (s->gathered = nearkit_aligned_alloc_array(p->block, (size_t)c->ix->vector_bytes)) != NULL;
-    else if (ok && c->ix->metric == NEARKIT_METRIC_HAMMING && queries >= PANEL_MIN_QUERIES)
-        ok = panel_scratch_alloc(&s->panels, c->ix, queries, p->block);
+    else if (ok && shape.gathered)
+        ok = (s->gathered = nearkit_aligned_alloc_array(block, (size_t)shape.vector_bytes)) != NULL;
+    else if (ok && shape.panels)
+        ok = panel_scratch_alloc(&s->panels, c->ix, queries, block);
     if (ok) return s;
     knn_scratch_free(s);
     return NULL;
+}
+
+/* Only the sizes matter: the buffers hold nothing between tasks. */
+static bool knn_scratch_reuse(void *scratch, const nearkit_search_call *c) {
+    const knn_shape *kept = &((knn_scratch *)scratch)->shape;
+    knn_shape shape = knn_shape_of(c);
+    return kept->queries == shape.queries && kept->cap == shape.cap && kept->block == shape.block &&
+           kept->vector_bytes == shape.vector_bytes && kept->gemm == shape.gemm &&
+           kept->nearest == shape.nearest && kept->gathered == shape.gathered && kept->panels == shape.panels;
 }
 
 /* ---- k-NN: exact re-scoring of GEMM shortlists ------------------------------------------------- */
@@ -776,6 +805,7 @@ static const nearkit_searcher knn_searcher = {
     .plan_free = flat_plan_knn_free,
     .scratch_new = knn_scratch_new,
     .scratch_free = knn_scratch_free,
+    .scratch_reuse = knn_scratch_reuse,
     .knn = flat_knn,
 };
 

@@ -961,6 +961,8 @@ static bool ivf_knn_whole(const nearkit_search_call *c, nearkit_status *status) 
 /* One worker's scratch: choosing lists and the scanner's, or, for an exact call, a heap and
  * distance buffers. */
 typedef struct ivf_scratch {
+    bool exact; /* made for an exact call over gathered rows */
+    uint64_t k;
     nearkit_ivf_probe probe;
     const nearkit_ivf_scanner *scanner;
     void *scan;
@@ -986,8 +988,10 @@ static void *ivf_scratch_new(const nearkit_search_call *c) {
     ivf_scratch *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     s->scanner = v->config->scanner;
+    s->exact = nearkit_ivf_view_of(c)->exact;
+    s->k = c->k;
     bool ok;
-    if (nearkit_ivf_view_of(c)->exact) {
+    if (s->exact) {
         s->heap_dist = nearkit_alloc_array((size_t)c->k, sizeof(float));
         s->heap_pos = nearkit_alloc_array((size_t)c->k, sizeof(uint64_t));
         s->dist = nearkit_alloc_array(EXACT_BLOCK, sizeof(float));
@@ -1001,6 +1005,17 @@ static void *ivf_scratch_new(const nearkit_search_call *c) {
     if (ok) return s;
     ivf_scratch_free(s);
     return NULL;
+}
+
+/* An exact call's buffers are sized by k alone; a probing call's by the quantizer and the
+ * scanner's own. */
+static bool ivf_scratch_reuse(void *scratch, const nearkit_search_call *c) {
+    ivf_scratch *s = scratch;
+    const ivf_impl *v = impl_of(c->ix);
+    if (s->exact != nearkit_ivf_view_of(c)->exact || s->k != c->k) return false;
+    if (s->exact) return true;
+    return s->scanner == v->config->scanner && s->scanner->scratch_reuse &&
+           nearkit_ivf_probe_fits(&s->probe, &v->quantizer, c->ix) && s->scanner->scratch_reuse(s->scan, c);
 }
 
 /* The ranking values of a query against gathered rows [first, first + n) (n <= EXACT_BLOCK). */
@@ -1114,6 +1129,7 @@ static const nearkit_searcher ivf_searcher = {
     .plan_free = ivf_plan_free,
     .knn_whole = ivf_knn_whole,
     .scratch_new = ivf_scratch_new,
+    .scratch_reuse = ivf_scratch_reuse,
     .scratch_free = ivf_scratch_free,
     .knn = ivf_knn,
     .range = ivf_range,

@@ -1,18 +1,86 @@
 /* The search driver: fan-out of a search call and the writing of result rows (driver.h). */
 #include "search/driver.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 
 #define MAX_DEFAULT_CHUNK 32
 #define LOCAL_WORKERS 8 /* workers whose scratch slots a call keeps on the stack */
+/* Calls of at most this many queries leave their scratch to the calling thread's next call: the
+ * one-query request of a service. Batches amortise their allocations, and their scratch (a GEMM
+ * tile) is too large to hold on to in every thread. */
+#define KEEP_MAX_QUERIES 4
 
 uint64_t nearkit_default_chunk(uint64_t n, uint32_t threads, uint64_t max_chunk) {
     if (threads <= 1) return max_chunk;
     uint64_t chunk = n / ((uint64_t)threads * 4);
     return chunk < 1 ? 1 : chunk > max_chunk ? max_chunk : chunk;
 }
+
+/* ---- the calling thread's scratch, kept from one call to the next ------------------------------ */
+
+/* Worker 0 of every call is the calling thread (nearkit_parallel_for), so its scratch is made and
+ * freed on that thread, and a thread's calls nest but never interleave: one kept scratch per
+ * thread is enough. It lives in a block reached through a pthread key, whose destructor frees it
+ * when the thread exits. */
+typedef struct kept_scratch {
+    const nearkit_searcher *searcher;
+    void *scratch;
+} kept_scratch;
+
+static pthread_key_t kept_key;
+static bool kept_key_ready;
+static pthread_once_t kept_key_once = PTHREAD_ONCE_INIT;
+
+static void kept_scratch_free(void *block) {
+    kept_scratch *kept = block;
+    if (kept->scratch) kept->searcher->scratch_free(kept->scratch);
+    free(kept);
+}
+
+static void kept_key_create(void) { kept_key_ready = pthread_key_create(&kept_key, kept_scratch_free) == 0; }
+
+/* This thread's block, made on first use; NULL when it cannot be (nothing is kept then). */
+static kept_scratch *kept_block(void) {
+    pthread_once(&kept_key_once, kept_key_create);
+    if (!kept_key_ready) return NULL;
+    kept_scratch *kept = pthread_getspecific(kept_key);
+    if (kept) return kept;
+    kept = calloc(1, sizeof *kept);
+    if (kept && pthread_setspecific(kept_key, kept) != 0) {
+        free(kept);
+        kept = NULL;
+    }
+    return kept;
+}
+
+/* The scratch this thread kept from a call of the same kind, re-aimed at call c; NULL when there
+ * is none or it does not serve c (it stays kept until this call replaces it). */
+static void *take_kept_scratch(const nearkit_searcher *s, const nearkit_search_call *c) {
+    if (!s->scratch_reuse || c->n > KEEP_MAX_QUERIES) return NULL;
+    kept_scratch *kept = kept_block();
+    if (!kept || kept->searcher != s || !kept->scratch || !s->scratch_reuse(kept->scratch, c)) return NULL;
+    void *scratch = kept->scratch;
+    kept->scratch = NULL;
+    return scratch;
+}
+
+/* Keeps the calling thread's scratch for its next call where the kind reuses scratch and the call
+ * was small, else frees it. */
+static void keep_scratch(const nearkit_searcher *s, const nearkit_search_call *c, void *scratch) {
+    kept_scratch *kept = s->scratch_reuse && c->n <= KEEP_MAX_QUERIES ? kept_block() : NULL;
+    if (!kept) {
+        s->scratch_free(scratch);
+        return;
+    }
+    if (kept->scratch) kept->searcher->scratch_free(kept->scratch);
+    kept->searcher = s;
+    kept->scratch = scratch;
+}
+
+/* ---- fan-out ----------------------------------------------------------------------------------- */
 
 /* One call in flight: the kind, the call, and each worker's scratch (made on its first task). */
 typedef struct drive {
@@ -27,6 +95,7 @@ typedef struct drive {
 static bool worker_scratch(drive *d, uint32_t worker, void **out) {
     *out = NULL;
     if (!d->searcher->scratch_new) return true;
+    if (!d->scratch[worker] && worker == 0) d->scratch[0] = take_kept_scratch(d->searcher, d->call);
     if (!d->scratch[worker]) d->scratch[worker] = d->searcher->scratch_new(d->call);
     *out = d->scratch[worker];
     return *out != NULL;
@@ -55,7 +124,8 @@ static nearkit_status drive_call(const nearkit_searcher *s, const nearkit_search
     d.scratch = threads <= LOCAL_WORKERS ? local : calloc(threads, sizeof *d.scratch);
     if (!d.scratch) return nearkit_oom();
     nearkit_parallel_for(threads, c->n, chunk, drive_range, &d);
-    for (uint32_t w = 0; w < threads; w++)
+    if (d.scratch[0]) keep_scratch(s, c, d.scratch[0]);
+    for (uint32_t w = 1; w < threads; w++)
         if (d.scratch[w]) s->scratch_free(d.scratch[w]);
     if (d.scratch != local) free(d.scratch);
     return atomic_load(&d.failed) ? nearkit_oom() : NEARKIT_OK;

@@ -72,6 +72,12 @@ typedef struct nearkit_searcher {
      * later one; NULL means out of memory. NULL function: the kind needs none. */
     void *(*scratch_new)(const nearkit_search_call *c);
     void (*scratch_free)(void *scratch);
+    /* Optional: whether a scratch scratch_new made for an earlier call (of any index of the kind)
+     * serves call c once re-aimed at it (true), or must be made anew (false). Where a kind has
+     * it, the driver keeps the calling thread's scratch from one call to the next, so that a
+     * one-query search allocates nothing. Such a scratch holds nothing of an earlier call or
+     * index that this function does not re-aim: that index may be freed while it waits. */
+    bool (*scratch_reuse)(void *scratch, const nearkit_search_call *c);
     /* The k-NN of queries [first, first + n), each finished by a nearkit_write_* call. n is at
      * most the chunk passed to nearkit_drive_knn. False: out of memory. */
     bool (*knn)(void *scratch, const nearkit_search_call *c, uint64_t first, uint64_t n);
