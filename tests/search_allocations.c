@@ -3,7 +3,7 @@
  * every malloc, calloc, realloc and aligned allocation the library makes comes through the
  * counters below; OpenBLAS, a shared library, is not counted, and a single query never calls it.
  *
- * Each case warms one thread up with a call of its shape, then makes ROUNDS one-query calls and
+ * Kinds: flat (l2, cosine), ivf_flat, ivf_binary, vptree and bktree. Each case warms one thread up with a call of its shape, then makes ROUNDS one-query calls and
  * requires no allocation among them. Between cases the shape changes (another index, another k,
  * another kind) so that the kept scratch is re-made where it does not fit, and the answers are
  * checked against the same queries searched as one batch, which never takes a kept scratch. The
@@ -128,6 +128,8 @@ int main(void) {
     nearkit_index *ivf = make(NEARKIT_KIND_IVF_FLAT, NEARKIT_METRIC_L2, "nlist=40,nprobe=4");
     nearkit_index *ivf_small = make(NEARKIT_KIND_IVF_FLAT, NEARKIT_METRIC_L2, "nlist=8,nprobe=2");
     nearkit_index *ivf_binary = make(NEARKIT_KIND_IVF_BINARY, NEARKIT_METRIC_HAMMING, "nlist=16,nprobe=3");
+    nearkit_index *vptree = make(NEARKIT_KIND_VPTREE, NEARKIT_METRIC_L2, NULL);
+    nearkit_index *bktree = make(NEARKIT_KIND_BKTREE, NEARKIT_METRIC_HAMMING, NULL);
 
     CHECK(one_query_calls_allocate_nothing("flat l2", flat, 10));
     CHECK(one_query_calls_allocate_nothing("flat cosine", cosine, 10));
@@ -135,6 +137,9 @@ int main(void) {
     CHECK(one_query_calls_allocate_nothing("ivf_flat l2, another nlist", ivf_small, 10));
     CHECK(one_query_calls_allocate_nothing("ivf_flat l2, another k", ivf, 3));
     CHECK(one_query_calls_allocate_nothing("ivf_binary hamming", ivf_binary, 10));
+    CHECK(one_query_calls_allocate_nothing("vptree l2", vptree, 10));
+    CHECK(one_query_calls_allocate_nothing("bktree hamming", bktree, 10));
+    CHECK(one_query_calls_allocate_nothing("bktree hamming, k 1", bktree, 1));
     CHECK(one_query_calls_allocate_nothing("ivf_flat l2 again", ivf, 10));
 
     /* the thread holds a scratch made for ivf_small's shape: free it, then search one made anew */
@@ -155,5 +160,7 @@ int main(void) {
     nearkit_index_free(cosine);
     nearkit_index_free(ivf);
     nearkit_index_free(ivf_binary);
+    nearkit_index_free(vptree);
+    nearkit_index_free(bktree);
     return check_summary("search_allocations");
 }

@@ -605,6 +605,7 @@ typedef struct bk_searcher {
     uint64_t query;     /* range */
     uint32_t radius;    /* range: the largest distance within the radius */
     bool failed;
+    size_t scan, frames_held, k; /* what the buffers hold */
 } bk_searcher;
 
 static void searcher_free(void *scratch) {
@@ -616,27 +617,56 @@ static void searcher_free(void *scratch) {
     free(s);
 }
 
+/* Distances a leaf or a block of rows needs room for. */
+static size_t scan_rows(const bk_impl *t) { return t->max_leaf > SCAN_BLOCK ? (size_t)t->max_leaf : SCAN_BLOCK; }
+
+static collect_mode mode_of(const nearkit_search_call *c) {
+    return c->matches ? COLLECT_RANGE : c->k == 1 ? COLLECT_NEAREST : COLLECT_KNN;
+}
+
+/* Points the searcher at call c (its buffers made already). */
+static void searcher_aim(bk_searcher *s, const nearkit_search_call *c) {
+    const bk_impl *t = impl_of(c->ix);
+    s->ix = c->ix;
+    s->t = t;
+    s->kt = nearkit_kernels();
+    s->call = c;
+    s->plan = c->state;
+    s->checking = c->admit || t->store.rows.removed > 0;
+    s->mode = mode_of(c);
+    /* hamming distances are integers: d <= radius exactly when d <= floor(radius) */
+    s->radius = c->radius >= 4294967295.0f ? UINT32_MAX : c->radius >= 0 ? (uint32_t)c->radius : 0;
+    s->failed = false;
+}
+
 static void *searcher_new(const nearkit_search_call *c) {
     const bk_impl *t = impl_of(c->ix);
     bk_searcher *s = malloc(sizeof *s);
     if (!s) return NULL;
-    size_t scan = t->max_leaf > SCAN_BLOCK ? (size_t)t->max_leaf : SCAN_BLOCK;
-    *s = (bk_searcher){.ix = c->ix, .t = t, .kt = nearkit_kernels(), .call = c, .plan = c->state,
-                       .checking = c->admit || t->store.rows.removed > 0,
+    size_t scan = scan_rows(t), frames = (size_t)t->depth + 1;
+    *s = (bk_searcher){.scan = scan, .frames_held = frames, .k = (size_t)c->k,
                        .ints = nearkit_alloc_array(scan, sizeof(uint32_t)),
-                       .frames = nearkit_alloc_array((size_t)t->depth + 1, sizeof(bk_frame))};
-    s->mode = c->matches ? COLLECT_RANGE : c->k == 1 ? COLLECT_NEAREST : COLLECT_KNN;
-    /* hamming distances are integers: d <= radius exactly when d <= floor(radius) */
-    s->radius = c->radius >= 4294967295.0f ? UINT32_MAX : c->radius >= 0 ? (uint32_t)c->radius : 0;
-    if (s->mode == COLLECT_KNN) {
+                       .frames = nearkit_alloc_array(frames, sizeof(bk_frame))};
+    if (mode_of(c) == COLLECT_KNN) {
         s->heap_dist = nearkit_alloc_array((size_t)c->k, sizeof(float));
         s->heap_pos = nearkit_alloc_array((size_t)c->k, sizeof(uint64_t));
     }
-    if (!s->ints || !s->frames || (s->mode == COLLECT_KNN && (!s->heap_dist || !s->heap_pos))) {
+    if (!s->ints || !s->frames || (mode_of(c) == COLLECT_KNN && (!s->heap_dist || !s->heap_pos))) {
         searcher_free(s);
         return NULL;
     }
+    searcher_aim(s, c);
     return s;
+}
+
+/* A searcher kept from an earlier call serves one with the same k, no larger leaves and no
+ * deeper tree. */
+static bool searcher_reuse(void *scratch, const nearkit_search_call *c) {
+    bk_searcher *s = scratch;
+    const bk_impl *t = impl_of(c->ix);
+    if (s->k != c->k || s->scan < scan_rows(t) || s->frames_held < (size_t)t->depth + 1) return false;
+    searcher_aim(s, c);
+    return true;
 }
 
 /* The largest distance still collected. */
@@ -807,6 +837,7 @@ static const nearkit_searcher bk_searching = {
     .plan = plan_call,
     .plan_free = plan_free,
     .scratch_new = searcher_new,
+    .scratch_reuse = searcher_reuse,
     .scratch_free = searcher_free,
     .knn = bk_knn,
     .range = bk_range,

@@ -698,6 +698,7 @@ typedef struct vp_searcher {
     uint32_t *ints;   /* as many */
     float *heap_dist; /* k, on k-NN calls */
     uint64_t *heap_pos;
+    size_t scan, k;   /* what the buffers hold */
 } vp_searcher;
 
 static void searcher_free(void *scratch) {
@@ -709,14 +710,26 @@ static void searcher_free(void *scratch) {
     free(s);
 }
 
-static void *searcher_new(const nearkit_search_call *c) {
+/* Distances a leaf or a block of rows needs room for. */
+static size_t scan_rows(const vp_impl *t) { return t->max_leaf > SCAN_BLOCK ? (size_t)t->max_leaf : SCAN_BLOCK; }
+
+/* Points the searcher at call c (its buffers made already). */
+static void searcher_aim(vp_searcher *s, const nearkit_search_call *c) {
     const vp_impl *t = impl_of(c->ix);
+    s->ix = c->ix;
+    s->t = t;
+    s->call = c;
+    s->plan = c->state;
+    s->kt = nearkit_kernels();
+    s->margin = margin_of(c->ix);
+    s->checking = c->admit || t->store.rows.removed > 0;
+}
+
+static void *searcher_new(const nearkit_search_call *c) {
     vp_searcher *s = malloc(sizeof *s);
     if (!s) return NULL;
-    size_t scan = t->max_leaf > SCAN_BLOCK ? (size_t)t->max_leaf : SCAN_BLOCK;
-    *s = (vp_searcher){.ix = c->ix, .t = t, .call = c, .plan = c->state, .kt = nearkit_kernels(),
-                       .margin = margin_of(c->ix), .checking = c->admit || t->store.rows.removed > 0,
-                       .dist = nearkit_alloc_array(scan, sizeof(float)),
+    size_t scan = scan_rows(impl_of(c->ix));
+    *s = (vp_searcher){.scan = scan, .k = (size_t)c->k, .dist = nearkit_alloc_array(scan, sizeof(float)),
                        .ints = nearkit_alloc_array(scan, sizeof(uint32_t))};
     if (c->k > 0) {
         s->heap_dist = nearkit_alloc_array((size_t)c->k, sizeof(float));
@@ -726,7 +739,16 @@ static void *searcher_new(const nearkit_search_call *c) {
         searcher_free(s);
         return NULL;
     }
+    searcher_aim(s, c);
     return s;
+}
+
+/* A searcher kept from an earlier call serves one with the same k and no larger leaves. */
+static bool searcher_reuse(void *scratch, const nearkit_search_call *c) {
+    vp_searcher *s = scratch;
+    if (s->k != c->k || s->scan < scan_rows(impl_of(c->ix))) return false;
+    searcher_aim(s, c);
+    return true;
 }
 
 /* Descends from a pending node towards the query while the nearer child can hold results,
@@ -933,6 +955,7 @@ static const nearkit_searcher vp_searching = {
     .plan = plan_call,
     .plan_free = plan_free,
     .scratch_new = searcher_new,
+    .scratch_reuse = searcher_reuse,
     .scratch_free = searcher_free,
     .knn = vp_knn,
     .range = vp_range,
