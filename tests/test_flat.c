@@ -5,7 +5,8 @@
  * 50%, 20%, 10%, 1%, 0.1% and none, alone and over removed rows; remove (some, past the compaction
  * point, all, absent and repeated ids, remove then add the same id, implicit ids after removals);
  * get / contains; save and load with removals; add after search; memory under churn; and the
- * nearest path (k = 1 over rows of 1 to 4 floats) against the heap path. */
+ * nearest path (k = 1 over rows of 1 to 4 floats) against the heap path; and an index too large
+ * for the cache, whose single queries scan it row by row, against its batches. */
 #define _POSIX_C_SOURCE 200809L
 #define NEARKIT_EXPERIMENTAL
 #include "nearkit.h"
@@ -582,7 +583,39 @@ static void test_nearest_path(void) {
     check_nearest_ties();
 }
 
+/* Rows too many for the cache (over NEARKIT_STREAMED_MIN_BYTES): single queries scan them with the
+ * per-row kernels, a batch's first query too and its others with the block kernels (l1, linf) or
+ * sgemm (l2, ip, cosine); all give the same answers bit for bit. */
+static void test_rows_from_memory(void) {
+    enum { N = 20000, D = 64, Q = 12, K = 7 };
+    static const nearkit_metric ms[] = {NEARKIT_METRIC_L2, NEARKIT_METRIC_L1, NEARKIT_METRIC_LINF,
+                                        NEARKIT_METRIC_COSINE, NEARKIT_METRIC_IP};
+    float *x = malloc(sizeof(float) * N * D), q[Q * D];
+    for (size_t i = 0; i < (size_t)N * D; i++) x[i] = (float)(rng_next() % 9) - 4.0f; /* many ties */
+    for (size_t i = 0; i < (size_t)Q * D; i++) q[i] = (float)(rng_next() % 9) - 4.0f;
+    for (size_t m = 0; m < sizeof ms / sizeof ms[0]; m++) {
+        nearkit_index_options o = NEARKIT_INDEX_OPTIONS_INIT;
+        o.num_threads = 1;
+        nearkit_index *ix = NULL;
+        CHECK_STATUS(nearkit_index_create(&ix, NEARKIT_KIND_FLAT, ms[m], D, &o), NEARKIT_OK);
+        CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_FLOAT32, x, N, NULL), NEARKIT_OK);
+        int64_t batch_ids[Q * K], ids[K];
+        float batch_dist[Q * K], dist[K];
+        CHECK_STATUS(nearkit_index_search(batch_ids, batch_dist, ix, NEARKIT_VECTOR_FLOAT32, q, Q, K, NULL), NEARKIT_OK);
+        int differ = 0;
+        for (int i = 0; i < Q; i++) {
+            CHECK_STATUS(nearkit_index_search(ids, dist, ix, NEARKIT_VECTOR_FLOAT32, q + i * D, 1, K, NULL), NEARKIT_OK);
+            differ += memcmp(ids, batch_ids + i * K, sizeof ids) != 0 || memcmp(dist, batch_dist + i * K, sizeof dist) != 0;
+        }
+        if (differ) fprintf(stderr, "rows from memory, metric %d: %d single queries differ from the batch\n", (int)ms[m], differ);
+        CHECK(differ == 0);
+        nearkit_index_free(ix);
+    }
+    free(x);
+}
+
 int main(void) {
+    test_rows_from_memory();
     for (size_t m = 0; m < N_METRICS; m++) {
         test_remove(metrics[m]);
         test_filters(metrics[m]);

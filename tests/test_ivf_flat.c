@@ -647,7 +647,8 @@ static void test_incremental_adds(void) {
  * nlist; so do one and two threads, and indexes built with one and two threads. */
 static void test_paths_agree(void) {
     const uint32_t d = 64;
-    const uint64_t n = 5000, nq = 300, k = 10;
+    /* 5 MB of rows, over NEARKIT_STREAMED_MIN_BYTES: single queries scan lists row by row */
+    const uint64_t n = 20000, nq = 300, k = 10;
     float *x = clustered(n + nq, d, 30, 3.0f);
     const float *qs = x + n * d;
     nearkit_metric metrics[3] = {NEARKIT_METRIC_L2, NEARKIT_METRIC_COSINE, NEARKIT_METRIC_IP};

@@ -214,6 +214,29 @@ static void check_float_many(const nearkit_kernel_table *t) {
     }
 }
 
+/* The per-row form for rows read from memory gives the block form's values, for every metric. */
+static void check_metric_distances_streamed(const nearkit_kernel_table *t) {
+    static const nearkit_metric metrics[] = {NEARKIT_METRIC_L2, NEARKIT_METRIC_L1, NEARKIT_METRIC_LINF,
+                                             NEARKIT_METRIC_COSINE, NEARKIT_METRIC_IP};
+    float block[MAX_ROWS], streamed[MAX_ROWS];
+    for (size_t d = 1; d <= MAX_D; d += 7) {
+        for (size_t ni = 0; ni < sizeof row_counts / sizeof row_counts[0]; ni++) {
+            const size_t n = row_counts[ni];
+            float *q = fbuf_a, *x = fbuf_x;
+            fill_floats(q, d);
+            fill_floats(x, n * d);
+            for (size_t m = 0; m < sizeof metrics / sizeof metrics[0]; m++) {
+                nearkit_metric_distances(block, NULL, t, metrics[m], q, x, n, d, d * sizeof(float));
+                nearkit_metric_distances_streamed(streamed, NULL, t, metrics[m], q, x, n, d, d * sizeof(float));
+                for (size_t r = 0; r < n; r++)
+                    if (!same_bits(block[r], streamed[r]))
+                        fail("%s metric %d n=%zu d=%zu row %zu: streamed %.9g, block %.9g", t->name,
+                             (int)metrics[m], n, d, r, (double)streamed[r], (double)block[r]);
+            }
+        }
+    }
+}
+
 static void check_hamming(const nearkit_kernel_table *t) {
     for (size_t nb = 0; nb <= MAX_D; nb++) {
         for (int rep = 0; rep < 4; rep++) {
@@ -618,6 +641,7 @@ int main(void) {
         const int before = failures;
         check_float_single(t);
         check_float_many(t);
+        check_metric_distances_streamed(t);
         check_hamming(t);
         check_hamming_panels(t);
         check_tile_skip(t);

@@ -43,10 +43,17 @@ static const float *list_row(const nearkit_index *ix, const nearkit_ivf_list *li
 /* ---- distances --------------------------------------------------------------------------------- */
 
 /* Exact values of a query to rows [row, row + rows) of a list, as flat computes them (l2 squared). */
+/* `streamed`: the rows come from memory (see nearkit_metric_distances_streamed). */
 static void row_distances(float *out, const nearkit_index *ix, const float *q, const nearkit_ivf_list *list,
-                          uint64_t row, size_t rows) {
-    nearkit_metric_distances(out, NULL, nearkit_kernels(), ix->metric, q, list_row(ix, list, row), rows,
-                             ix->dimension, (size_t)ix->vector_bytes);
+                          uint64_t row, size_t rows, bool streamed) {
+    (streamed ? nearkit_metric_distances_streamed : nearkit_metric_distances)(
+        out, NULL, nearkit_kernels(), ix->metric, q, list_row(ix, list, row), rows, ix->dimension,
+        (size_t)ix->vector_bytes);
+}
+
+/* Whether the lists are too large in all for a query's probes to find theirs in cache. */
+static bool lists_from_memory(const nearkit_index *ix, const nearkit_ivf_lists *lists) {
+    return lists->count * ix->vector_bytes >= NEARKIT_STREAMED_MIN_BYTES;
 }
 
 static float row_distance(const nearkit_index *ix, const float *q, const float *x) {
@@ -82,7 +89,7 @@ static void prefetch_rows(const nearkit_index *ix, const nearkit_ivf_list *list,
  * rows prefetched (measured: a fifth less time when the lists are not in cache). Candidates are
  * named by id, or, where handle >= 0, by handle + row. */
 static void scan_kernels(nearkit_topk *h, float *buf, const nearkit_index *ix, const float *q,
-                         const nearkit_ivf_list *list, int64_t handle) {
+                         const nearkit_ivf_list *list, int64_t handle, bool streamed) {
     uint64_t size = list->size;
     size_t step = SCAN_BYTES / (ix->dimension * sizeof(float));
     if (step < 4) step = 4;
@@ -91,7 +98,7 @@ static void scan_kernels(nearkit_topk *h, float *buf, const nearkit_index *ix, c
         size_t rows = size - r < step ? (size_t)(size - r) : step;
         uint64_t after = size - r - rows;
         if (after) prefetch_rows(ix, list, r + rows, after < step ? (size_t)after : step);
-        row_distances(buf, ix, q, list, r, rows);
+        row_distances(buf, ix, q, list, r, rows, streamed);
         push_rows(h, buf, list->ids + r, handle < 0 ? -1 : handle + (int64_t)r, rows);
     }
 }
@@ -173,7 +180,7 @@ static void knn_begin(void *scratch) {
 static void knn_scan(void *scratch, const nearkit_search_call *c, const void *query,
                      const nearkit_ivf_list *list) {
     kernel_scratch *s = scratch;
-    scan_kernels(&s->best, s->buf, c->ix, query, list, -1);
+    scan_kernels(&s->best, s->buf, c->ix, query, list, -1, lists_from_memory(c->ix, nearkit_ivf_view_of(c)->lists));
 }
 
 static void knn_finish(void *scratch, const nearkit_search_call *c, uint64_t q) {
@@ -203,7 +210,7 @@ static uint64_t scan_admit_after(kernel_scratch *s, const nearkit_search_call *c
                                  const nearkit_ivf_list *list) {
     for (uint64_t r = 0; r < list->size; r += LIST_BLOCK) {
         size_t rows = list->size - r < LIST_BLOCK ? (size_t)(list->size - r) : LIST_BLOCK;
-        row_distances(s->buf, c->ix, q, list, r, rows);
+        row_distances(s->buf, c->ix, q, list, r, rows, lists_from_memory(c->ix, nearkit_ivf_view_of(c)->lists));
         float bound = nearkit_topk_bound(&s->best);
         for (size_t i = 0; i < rows; i++) {
             if (s->buf[i] > bound || !nearkit_call_admits(c, list->ids[r + i])) continue;
@@ -228,7 +235,7 @@ static bool range_scan(void *scratch, const nearkit_search_call *c, uint64_t q, 
     const nearkit_index *ix = c->ix;
     for (uint64_t r = 0; r < list->size; r += LIST_BLOCK) {
         size_t rows = list->size - r < LIST_BLOCK ? (size_t)(list->size - r) : LIST_BLOCK;
-        row_distances(s->buf, ix, query, list, r, rows);
+        row_distances(s->buf, ix, query, list, r, rows, lists_from_memory(ix, nearkit_ivf_view_of(c)->lists));
         for (size_t i = 0; i < rows; i++) {
             float dist = nearkit_reported(ix, s->buf[i]);
             if (dist > c->radius || (c->admit && !nearkit_call_admits(c, list->ids[r + i]))) continue;
@@ -405,9 +412,11 @@ static void lists_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker
         } else if (n >= GEMM_MIN_GROUP) {
             scan_list_gemm(b, w, (uint32_t)l, members, n);
         } else {
+            /* the group's first query reads the list from memory, the others from cache */
+            bool streamed = lists_from_memory(ix, b->view->lists);
             for (size_t i = 0; i < n; i++)
                 scan_kernels(&w->heaps[members[i]], w->buf, ix, round_query(b, members[i]), list,
-                             (int64_t)(l << ROW_BITS));
+                             (int64_t)(l << ROW_BITS), streamed && i == 0);
         }
     }
 }
@@ -473,7 +482,7 @@ static void settle_shortlist(const batch_task *b, const nearkit_search_call *rou
     for (uint32_t p = 0; p < b->nprobe; p++) {
         const nearkit_ivf_list *list = &b->view->lists->list[b->probes[i * b->nprobe + p]];
         if (round->admit) scan_kernels_admitted(h, at, round, q, list, -1);
-        else scan_kernels(h, buf, ix, q, list, -1);
+        else scan_kernels(h, buf, ix, q, list, -1, lists_from_memory(ix, b->view->lists));
     }
     nearkit_write_heap(round, i, h);
 }

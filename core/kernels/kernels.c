@@ -298,3 +298,29 @@ void nearkit_metric_distances(float *out, uint32_t *ints, const nearkit_kernel_t
         break;
     }
 }
+
+void nearkit_metric_distances_streamed(float *out, uint32_t *ints, const nearkit_kernel_table *kt,
+                                       nearkit_metric metric, const void *query, const void *rows, size_t n,
+                                       size_t d, size_t vector_bytes) {
+    const float *q = query, *x = rows;
+    switch (metric) {
+    case NEARKIT_METRIC_L2:
+        for (size_t i = 0; i < n; i++) out[i] = kt->l2sq(q, x + i * d, d);
+        break;
+    case NEARKIT_METRIC_L1:
+        for (size_t i = 0; i < n; i++) out[i] = kt->l1(q, x + i * d, d);
+        break;
+    case NEARKIT_METRIC_LINF:
+        for (size_t i = 0; i < n; i++) out[i] = kt->linf(q, x + i * d, d);
+        break;
+    case NEARKIT_METRIC_COSINE:
+        for (size_t i = 0; i < n; i++) out[i] = 1.0f - kt->dot(q, x + i * d, d);
+        break;
+    case NEARKIT_METRIC_IP:
+        for (size_t i = 0; i < n; i++) out[i] = -kt->dot(q, x + i * d, d);
+        break;
+    case NEARKIT_METRIC_HAMMING: /* codes are short rows: the popcount kernel streams them already */
+        nearkit_metric_distances(out, ints, kt, metric, query, rows, n, d, vector_bytes);
+        break;
+    }
+}

@@ -288,9 +288,21 @@ static bool plan_admitted(admitted_rows *a, const nearkit_search_call *c) {
 
 /* Ranking values of one query to rows [row, row + rows): the metric's value, l2 squared (monotone,
  * so selection is unaffected; the driver roots it when the row is written). */
+/* Whether a pass over every stored row reads them from memory rather than cache. */
+static bool rows_from_memory(const nearkit_index *ix) {
+    return impl_of(ix)->rows.count * ix->vector_bytes >= NEARKIT_STREAMED_MIN_BYTES;
+}
+
+/* `streamed`: the rows come from memory on this pass (see nearkit_metric_distances_streamed). */
 static void block_distances(float *out, const nearkit_index *ix, const void *query, uint64_t row,
-                            size_t rows, uint32_t *scratch) {
-    nearkit_rows_distances(out, scratch, nearkit_kernels(), ix, &impl_of(ix)->rows, query, row, rows);
+                            size_t rows, uint32_t *scratch, bool streamed) {
+    const nearkit_rows *stored = &impl_of(ix)->rows;
+    if (streamed)
+        nearkit_metric_distances_streamed(out, scratch, nearkit_kernels(), ix->metric, query,
+                                          nearkit_rows_at(stored, ix, row), rows, ix->dimension,
+                                          (size_t)ix->vector_bytes);
+    else
+        nearkit_rows_distances(out, scratch, nearkit_kernels(), ix, stored, query, row, rows);
 }
 
 /* The exact distance of one stored row, on the same kernels and scale as block_distances. */
@@ -522,7 +534,7 @@ static void scan_exact(const nearkit_search_call *c, nearkit_topk *h, float *buf
     nearkit_topk_init(h, h->dist, h->pos, (size_t)c->k, rows->ids);
     for (uint64_t row = 0; row < rows->count; row += GEMM_BLOCK_ROWS) {
         size_t n = rows->count - row < GEMM_BLOCK_ROWS ? (size_t)(rows->count - row) : GEMM_BLOCK_ROWS;
-        block_distances(buf, ix, query, row, n, NULL);
+        block_distances(buf, ix, query, row, n, NULL, rows_from_memory(ix));
         push_block(h, buf, row, n, f);
     }
     nearkit_topk_sort(h);
@@ -658,8 +670,10 @@ static void scan_kernel_block(nearkit_topk *heaps, knn_scratch *s, const nearkit
         }
         return;
     }
+    /* the task's first query reads the block from memory, the others from L2 */
+    bool streamed = rows_from_memory(ix);
     for (size_t i = 0; i < nq; i++) {
-        block_distances(s->tile, ix, nearkit_query_at(c, first + i), row, rows, s->ints);
+        block_distances(s->tile, ix, nearkit_query_at(c, first + i), row, rows, s->ints, streamed && i == 0);
         push_block(&heaps[i], s->tile, row, rows, f);
     }
 }
@@ -857,9 +871,10 @@ static bool flat_range(void *scratch, const nearkit_search_call *c, uint64_t q) 
     const nearkit_rows *stored = &impl_of(ix)->rows;
     const void *query = nearkit_query_at(c, q);
     size_t block = rows_per_block(ix);
+    bool streamed = rows_from_memory(ix);
     for (uint64_t row = 0; row < stored->count; row += block) {
         size_t rows = stored->count - row < block ? (size_t)(stored->count - row) : block;
-        block_distances(s->dist, ix, query, row, rows, s->ints);
+        block_distances(s->dist, ix, query, row, rows, s->ints, streamed);
         for (size_t i = 0; i < rows; i++) {
             float dist = nearkit_reported(ix, s->dist[i]);
             if (dist <= c->radius && row_admitted(call_filter(a), row + i) &&

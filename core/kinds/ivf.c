@@ -958,6 +958,8 @@ static bool ivf_knn_whole(const nearkit_search_call *c, nearkit_status *status) 
     return true;
 }
 
+#define LIST_HEAD_BYTES 4096 /* of the next probed list, fetched while the current one is scanned */
+
 /* One worker's scratch: choosing lists and the scanner's, or, for an exact call, a heap and
  * distance buffers. */
 typedef struct ivf_scratch {
@@ -1102,8 +1104,11 @@ static bool ivf_knn(void *scratch, const nearkit_search_call *c, uint64_t first,
         const void *query = nearkit_query_at(c, q);
         uint32_t probes = nearkit_ivf_probe_query(&s->probe, view->quantizer, c->ix, query, view->nprobe);
         s->scanner->knn_begin(s->scan);
-        for (uint32_t p = 0; p < probes; p++)
+        for (uint32_t p = 0; p < probes; p++) {
+            if (p + 1 < probes)
+                nearkit_ivf_list_prefetch(view->lists, &view->lists->list[s->probe.probes[p + 1]], LIST_HEAD_BYTES);
             s->scanner->knn_scan(s->scan, c, query, &view->lists->list[s->probe.probes[p]]);
+        }
         s->scanner->knn_finish(s->scan, c, q);
     }
     return true;

@@ -51,6 +51,9 @@ void nearkit_ivf_lists_free(nearkit_ivf_lists *ls);
  * Set on an empty store; codes go in and out as whole codes (add, nearkit_ivf_list_code, save
  * by position). save_by_list and load_by_list need the row-after-row layout. */
 void nearkit_ivf_lists_interleave(nearkit_ivf_lists *ls, uint32_t block);
+/* Asks the cache for the first codes of list l (up to `bytes` of them), ahead of its scan: a
+ * query's probed lists lie anywhere in memory, and each scan would otherwise start by waiting. */
+void nearkit_ivf_list_prefetch(const nearkit_ivf_lists *ls, const nearkit_ivf_list *l, size_t bytes);
 /* Row `row` of list l's code, copied out whole (code_size bytes). */
 void nearkit_ivf_list_code(uint8_t *code, const nearkit_ivf_lists *ls, const nearkit_ivf_list *l, uint64_t row);
 uint64_t nearkit_ivf_lists_memory(const nearkit_ivf_lists *ls);
