@@ -345,9 +345,15 @@ class RangeResult {
   }
 }
 
+// From the addon's [ids, distances], or from one ArrayBuffer holding the ids (int64) and then the
+// distances (float32) of every entry (the synchronous search).
 function knnResult(pair, k) {
-  const ids = pair[0];
   const kk = Number(k);
+  if (pair instanceof ArrayBuffer) {
+    const entries = pair.byteLength / 12;
+    return new SearchResult(new BigInt64Array(pair, 0, entries), new Float32Array(pair, entries * 8, entries), kk, entries / kk);
+  }
+  const ids = pair[0];
   return new SearchResult(ids, pair[1], kk, ids.length / kk);
 }
 

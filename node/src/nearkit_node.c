@@ -1733,7 +1733,9 @@ static napi_value nk_search(napi_env env, napi_callback_info info) {
     nk_search_opts_free(&o);
     if (o.fn != NULL && nk_sync_filter_end(env, h, &f)) return NULL;
     if (st != NEARKIT_OK) return nk_throw_status(env, st);
-    return nk_search_result(env, result_ab, 0, result_ab, (size_t)(q.n * k * 8), q.n, k);
+    /* the ArrayBuffer alone: lib/index.js makes the two views on it, cheaper in JavaScript than
+     * five Node-API calls */
+    return result_ab;
 fail:
     nk_search_opts_free(&o);
     return NULL;
@@ -2796,7 +2798,7 @@ static napi_value nk_sharded_search(napi_env env, napi_callback_info info) {
                                 &o.opts);
     nk_search_opts_free(&o);
     if (st != NEARKIT_OK) return nk_throw_status(env, st);
-    return nk_search_result(env, result_ab, 0, result_ab, (size_t)(q.n * k * 8), q.n, k);
+    return result_ab; /* lib/index.js makes the views (knnResult) */
 fail:
     nk_search_opts_free(&o);
     return NULL;
@@ -2973,7 +2975,7 @@ static napi_value nk_merge_knn(napi_env env, napi_callback_info info) {
                            unique ? NEARKIT_MERGE_UNIQUE : 0u);
     free(parts);
     if (st != NEARKIT_OK) return nk_throw_status(env, st);
-    return nk_search_result(env, result_ab, 0, result_ab, (size_t)(n * k * 8), n, k);
+    return result_ab; /* lib/index.js makes the views (knnResult) */
 fail:
     free(parts);
     return NULL;
