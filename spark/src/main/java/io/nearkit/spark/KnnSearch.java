@@ -29,8 +29,8 @@ import org.apache.spark.storage.StorageLevel;
  * ({@link ShardSet#search}), and the answers appended to the rows where they are (no shuffle), in
  * the rows' order.
  *
- * <p>Where the time goes besides the shards' search (measured on 10,000 128-d queries): the rows
- * are read in Spark's internal form, so a vector is one array copy rather than a boxed value per
+ * <p>Besides the shards' search, the work is kept to copies of primitive arrays: the rows are read
+ * in Spark's internal form, so a vector is one array copy rather than a boxed value per
  * element, both when the queries are packed and when the answered rows are written (the answers
  * are added by two functions of the row number; the rows' other columns are not converted); the
  * answers travel as three primitive arrays, found by row number with a binary search.
