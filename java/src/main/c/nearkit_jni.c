@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NEARKIT_EXPERIMENTAL /* nearkit_index_tune, nearkit_merge_knn, the views */
+#define NEARKIT_EXPERIMENTAL /* nearkit_index_tune, nearkit_merge_knn, the views, a sharded view */
 #include "nearkit.h"
 
 #include "io_nearkit_NativeLib.h"
@@ -1515,21 +1515,54 @@ JNIEXPORT jlong JNICALL Java_io_nearkit_NativeLib_load(JNIEnv *env, jclass cls, 
     return (jlong)(intptr_t)index;
 }
 
+/* The view options ViewOptions carries, as the C library takes them. */
+static nearkit_view_options view_options_of(jboolean verify, jboolean load_if_unviewable) {
+    nearkit_view_options opts = NEARKIT_VIEW_OPTIONS_INIT;
+    opts.verify = verify ? 1 : 0;
+    opts.load_if_unviewable = load_if_unviewable ? 1 : 0;
+    return opts;
+}
+
 JNIEXPORT jlong JNICALL Java_io_nearkit_NativeLib_view(JNIEnv *env, jclass cls, jbyteArray path,
                                                       jboolean verify, jboolean load_if_unviewable) {
     char *p;
     nearkit_index *index = NULL;
-    nearkit_view_options opts = NEARKIT_VIEW_OPTIONS_INIT;
+    nearkit_view_options opts = view_options_of(verify, load_if_unviewable);
     nearkit_status st;
     (void)cls;
     p = path_of(env, path);
     if (p == NULL) {
         return 0;
     }
-    opts.verify = verify ? 1 : 0;
-    opts.load_if_unviewable = load_if_unviewable ? 1 : 0;
     st = nearkit_index_view(&index, p, &opts);
     free(p);
+    if (st != NEARKIT_OK) {
+        throw_last_as(env, st, DECLARES_IO);
+        return 0;
+    }
+    return (jlong)(intptr_t)index;
+}
+
+/* Shard `shard` of the sharded collection saved in directory `dir`, viewed and checked against
+ * the directory's manifest (nearkit_sharded_view_shard). */
+JNIEXPORT jlong JNICALL Java_io_nearkit_NativeLib_viewShard(JNIEnv *env, jclass cls, jbyteArray dir,
+                                                           jlong shard, jboolean verify,
+                                                           jboolean load_if_unviewable) {
+    char *d;
+    nearkit_index *index = NULL;
+    nearkit_view_options opts = view_options_of(verify, load_if_unviewable);
+    nearkit_status st;
+    (void)cls;
+    if (shard < 0) {
+        throw_invalid(env, "the shard number is negative");
+        return 0;
+    }
+    d = path_of(env, dir);
+    if (d == NULL) {
+        return 0;
+    }
+    st = nearkit_sharded_view_shard(&index, d, (uint64_t)shard, &opts);
+    free(d);
     if (st != NEARKIT_OK) {
         throw_last_as(env, st, DECLARES_IO);
         return 0;
@@ -1543,7 +1576,7 @@ JNIEXPORT jlong JNICALL Java_io_nearkit_NativeLib_viewBuffer(JNIEnv *env, jclass
                                                             jlong offset, jlong nbytes, jboolean verify,
                                                             jboolean load_if_unviewable) {
     nearkit_index *index = NULL;
-    nearkit_view_options opts = NEARKIT_VIEW_OPTIONS_INIT;
+    nearkit_view_options opts = view_options_of(verify, load_if_unviewable);
     nearkit_status st;
     const unsigned char *addr = (const unsigned char *)(*env)->GetDirectBufferAddress(env, data);
     jlong cap = (*env)->GetDirectBufferCapacity(env, data);
@@ -1552,8 +1585,6 @@ JNIEXPORT jlong JNICALL Java_io_nearkit_NativeLib_viewBuffer(JNIEnv *env, jclass
         throw_invalid(env, "the view's bytes exceed their direct buffer");
         return 0;
     }
-    opts.verify = verify ? 1 : 0;
-    opts.load_if_unviewable = load_if_unviewable ? 1 : 0;
     st = nearkit_index_view_buffer(&index, addr + offset, (size_t)nbytes, &opts);
     if (st != NEARKIT_OK) {
         throw_last_as(env, st, DECLARES_CORRUPT);

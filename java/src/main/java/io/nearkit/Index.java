@@ -518,6 +518,38 @@ public final class Index implements AutoCloseable {
     }
 
     /**
+     * Opens shard {@code shard} of a sharded collection saved in directory {@code dir} (its
+     * {@code manifest.json} and one index file per shard, as the C library's sharded save, Python's
+     * {@code ShardedIndex.save}, Dask and the Spark model write it) as a read-only view, checked
+     * against the manifest's entry for it: vector type, metric, dimension and count. What a
+     * cluster's worker opens when the workers of one host are to share the file's pages. The view
+     * behaves as {@link #view(Path, ViewOptions)}'s does.
+     *
+     * @param dir the collection's directory
+     * @param shard the shard's number, from 0, in the manifest's order
+     * @param options how to open the file ({@link ViewOptions#defaults()} for a plain view)
+     * @return the view (or, with {@code loadIfUnviewable}, possibly a loaded index), which the
+     *     caller closes
+     * @throws NearkitIOException when the manifest or the shard file cannot be opened or mapped
+     *     (a missing directory, a missing file)
+     * @throws CorruptIndexException (a {@link NearkitIOException}) when the manifest is not a valid
+     *     one, the file is not a valid nearkit index, or the file does not match its manifest entry
+     * @throws NearkitUnsupportedException for a newer manifest or format version, or a shard file
+     *     that cannot be used in place (unless {@code loadIfUnviewable})
+     * @throws IllegalArgumentException for a negative shard number or one the manifest does not
+     *     list, a path of another file system than the default one, or with a NUL character
+     */
+    public static Index viewShard(Path dir, long shard, ViewOptions options) throws NearkitIOException {
+        Objects.requireNonNull(options, "options");
+        if (shard < 0) {
+            throw new IllegalArgumentException("INVALID_ARGUMENT: shard " + shard + " is negative");
+        }
+        byte[] d = pathBytes(dir);
+        NativeLib.ensureLoaded();
+        return wrap(NativeLib.viewShard(d, shard, options.verify(), options.loadIfUnviewable()));
+    }
+
+    /**
      * Opens a read-only view of a saved index in memory (the bytes {@link #toBytes()} or
      * {@link #save(Path)} wrote), between the buffer's position and limit, searched in place: for
      * instance a {@link java.nio.MappedByteBuffer} from

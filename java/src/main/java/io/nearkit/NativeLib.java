@@ -386,6 +386,9 @@ final class NativeLib {
     static native long view(byte[] path, boolean verify, boolean loadIfUnviewable)
             throws NearkitIOException;
 
+    static native long viewShard(byte[] dir, long shard, boolean verify, boolean loadIfUnviewable)
+            throws NearkitIOException;
+
     static native long viewBuffer(ByteBuffer data, long offset, long nbytes, boolean verify,
             boolean loadIfUnviewable) throws CorruptIndexException;
 

@@ -138,7 +138,7 @@ class ViewTest {
     // ---- loadIfUnviewable ------------------------------------------------------------------------
 
     /** A format version 1 file (saved before views) whose vectors cannot be used in place. */
-    private static Path version1File() {
+    static Path version1File() {
         String golden = System.getProperty("nearkit.golden.dir");
         if (golden == null || golden.isEmpty()) {
             String env = System.getenv("NEARKIT_GOLDEN_DIR");

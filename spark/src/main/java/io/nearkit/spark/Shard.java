@@ -4,26 +4,27 @@ import java.io.Serializable;
 
 /**
  * One shard: a nearkit index file's bytes (the Java package's {@code toBytes}, the same format as a
- * saved index), or the path of its file on a POSIX file system every executor sees (opened as a
- * view: {@link ShardCache}), and what the driver keeps of it. A shard's number is its partition's
- * number in the model's shard RDD.
+ * saved index), or the local path of the saved sharded directory that lists it, on a POSIX file
+ * system every executor sees (the shard is then opened as a view of its file: {@link ShardCache}),
+ * and what the driver keeps of it. A shard's number is its partition's number in the model's shard
+ * RDD; for a shard given by its directory, that is also its place in the directory's manifest.
  */
 final class Shard implements Serializable {
     private static final long serialVersionUID = 1L;
 
-    final byte[] data; /* null for a shard given by its file */
-    final String file; /* the shard file's local path, or null for a shard given by its bytes */
+    final byte[] data; /* null for a shard given by its directory */
+    final String dir; /* the sharded directory's local path, or null for a shard given by its bytes */
     final Info info;
 
     Shard(byte[] data, Info info) {
         this.data = data;
-        this.file = null;
+        this.dir = null;
         this.info = info;
     }
 
-    Shard(String file, Info info) {
+    Shard(String dir, Info info) {
         this.data = null;
-        this.file = file;
+        this.dir = dir;
         this.info = info;
     }
 

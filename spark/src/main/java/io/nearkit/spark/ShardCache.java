@@ -3,6 +3,7 @@ package io.nearkit.spark;
 import io.nearkit.CorruptIndexException;
 import io.nearkit.Index;
 import io.nearkit.NearkitIOException;
+import io.nearkit.ViewOptions;
 import java.nio.file.Paths;
 import java.util.Iterator;
 import java.util.concurrent.ConcurrentHashMap;
@@ -11,12 +12,14 @@ import java.util.concurrent.ConcurrentHashMap;
  * The shards an executor has opened, per JVM: a shard is opened once and then searched by every
  * task that runs on its partition there, so a search batch does not pay the opening again. A shard
  * given by its bytes is read into native memory (each executor JVM holds its own copy); a shard
- * given by its file is opened as a read-only view of the file (the executors of one host share its
- * pages through the page cache). Keys are a model's shard-set token, the way the shards are opened
+ * given by its directory is opened as a read-only view of its file, checked against the directory's
+ * manifest (the executors of one host share its pages through the page cache). Keys are a model's shard-set token, the way the shards are opened
  * and the shard number.
  */
 final class ShardCache {
     private static final ConcurrentHashMap<String, Index> OPEN = new ConcurrentHashMap<>();
+    /* A shard file whose layout cannot be viewed (format version 1) is loaded into this JVM instead. */
+    private static final ViewOptions VIEW = ViewOptions.builder().loadIfUnviewable(true).build();
 
     private ShardCache() {
     }
@@ -32,16 +35,16 @@ final class ShardCache {
         if (index != null || !shards.hasNext()) {
             return index;
         }
-        return OPEN.computeIfAbsent(key, k -> open(shards.next(), k));
+        return OPEN.computeIfAbsent(key, k -> open(shards.next(), number, k));
     }
 
     private static String key(String token, boolean viewed, int number) {
         return token + (viewed ? "/view/" : "/bytes/") + number;
     }
 
-    private static Index open(Shard shard, String key) {
-        if (shard.file != null) {
-            return view(shard, key);
+    private static Index open(Shard shard, int number, String key) {
+        if (shard.dir != null) {
+            return view(shard.dir, number);
         }
         try {
             return Index.fromBytes(shard.data);
@@ -50,25 +53,22 @@ final class ShardCache {
         }
     }
 
-    /** A view of the shard's file, checked against what the model's manifest said of it. */
-    private static Index view(Shard shard, String key) {
-        Index index;
+    /**
+     * Shard {@code number} of the sharded directory {@code dir} as a view of its file, which the
+     * Java package checks against the directory's manifest (vector type, metric, dimension, count).
+     */
+    private static Index view(String dir, int number) {
         try {
-            index = Index.view(Paths.get(shard.file));
+            return Index.viewShard(Paths.get(dir), number, VIEW);
+        } catch (CorruptIndexException e) {
+            throw new IllegalStateException("nearkit: shard " + number + " of " + dir + " does not match the"
+                    + " model's manifest or is not a nearkit index: " + e.getMessage(), e);
         } catch (NearkitIOException e) {
-            throw new IllegalStateException("nearkit: cannot view shard " + key + " (" + shard.file + "): the"
-                    + " model's directory must be at the same path on every executor, or set viewShards to false"
-                    + " to ship the shards' bytes: " + e.getMessage(), e);
+            throw new IllegalStateException("nearkit: cannot view shard " + number + " of " + dir + ": the model's"
+                    + " directory must be at the same path on every executor and stay there while the model is in"
+                    + " use (setViewShards(false) ships the bytes of a fitted model's shards instead): "
+                    + e.getMessage(), e);
         }
-        Shard.Info i = shard.info;
-        if (index.size() != i.count || index.dimension() != i.dimension) {
-            long size = index.size();
-            int dimension = index.dimension();
-            index.close();
-            throw new IllegalStateException("nearkit: shard file " + shard.file + " holds " + size + " vectors of "
-                    + dimension + " dimensions; the model's manifest says " + i.count + " of " + i.dimension);
-        }
-        return index;
     }
 
     /** Whether every shard of shard set {@code token} this JVM has opened is a view (and one is open). */

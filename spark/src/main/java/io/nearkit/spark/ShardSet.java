@@ -31,6 +31,7 @@ import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.storage.StorageLevel;
 import org.apache.spark.util.SerializableConfiguration;
 import scala.Tuple2;
@@ -58,8 +59,10 @@ final class ShardSet implements Serializable {
     private final transient JavaRDD<Shard> shards;
     private final List<Shard.Info> infos;
     private final String token = UUID.randomUUID().toString();
-    /* the shard files' local paths, in shard order, once saved to or loaded from a file: path */
-    private transient List<String> files;
+    /* the local path of the sharded directory the shards were saved to or loaded from, on a file: path */
+    private transient String localDir;
+    /* whether the shards were loaded from that directory: their bytes exist nowhere else */
+    private transient boolean loaded;
     private transient boolean searchedBytes;
     private transient boolean searchedViews;
 
@@ -111,11 +114,12 @@ final class ShardSet implements Serializable {
         VectorBlock.sourceOf(data.schema(), data.columns()[1]); // a bad column fails here, on the driver
         org.apache.spark.sql.types.StructType schema = data.schema();
         String column = data.columns()[1];
-        JavaRDD<Shard> shards = data.toJavaRDD().mapPartitionsWithIndex((number, rows) -> {
+        // Spark's internal rows: the vectors are copied out as they are, not boxed into Rows first
+        JavaRDD<Shard> shards = data.queryExecution().toRdd().toJavaRDD().mapPartitionsWithIndex((number, rows) -> {
             VectorBlock block = VectorBlock.forColumn(schema, column);
             LongList ids = new LongList();
             while (rows.hasNext()) {
-                Row r = rows.next();
+                InternalRow r = rows.next();
                 if (r.isNullAt(0)) {
                     throw new IllegalArgumentException("nearkit: a null id in column '" + schema.fieldNames()[0] + "'");
                 }
@@ -208,16 +212,21 @@ final class ShardSet implements Serializable {
         return binary ? dimension + "-bit binary vectors" : dimension + "-d float vectors";
     }
 
-    /** Whether the shards are files a search can view: saved to or loaded from a {@code file:} path. */
+    /**
+     * Whether the shards are files a search can view: saved to or loaded from a {@code file:} path.
+     * Fitted shards whose directory has since gone (its manifest is no longer there, as the driver
+     * sees it) are searched from their bytes again, which the fitted set still has; loaded shards
+     * have no bytes but the directory's, so their searches keep viewing it and fail with the reason.
+     */
     boolean viewable() {
-        return files != null;
+        return localDir != null && (loaded || new java.io.File(localDir, MANIFEST).isFile());
     }
 
-    /** The shards as their files, one partition each (shard i in partition i), for views. */
+    /** The shards as their directory, one partition each (shard i in partition i), for views. */
     private JavaRDD<Shard> shardFiles(JavaSparkContext jsc) {
         List<Shard> byFile = new ArrayList<>();
-        for (int i = 0; i < infos.size(); i++) {
-            byFile.add(new Shard(files.get(i), infos.get(i)));
+        for (Shard.Info info : infos) {
+            byFile.add(new Shard(localDir, info));
         }
         return jsc.parallelize(byFile, byFile.size());
     }
@@ -259,16 +268,9 @@ final class ShardSet implements Serializable {
         }
     }
 
-    /** Remembers the shard files {@code names} in {@code dir} for views, when it is a local path. */
-    private void rememberFiles(SerializableConfiguration conf, String dir, List<String> names) {
-        String local = localPath(conf, dir);
-        if (local != null) {
-            List<String> paths = new ArrayList<>();
-            for (String name : names) {
-                paths.add(new java.io.File(local, name).getPath());
-            }
-            files = Collections.unmodifiableList(paths);
-        }
+    /** Remembers sharded directory {@code dir} for views, when it is a local path. */
+    private void rememberDirectory(SerializableConfiguration conf, String dir) {
+        localDir = localPath(conf, dir);
     }
 
     // ---- persistence: one ordinary nearkit index file per shard and a manifest -----------------
@@ -306,11 +308,7 @@ final class ShardSet implements Serializable {
         } catch (IOException e) {
             throw new UncheckedIOException("nearkit: cannot write " + file, e);
         }
-        List<String> names = new ArrayList<>();
-        for (Shard.Info i : infos) {
-            names.add(fileName(i.number));
-        }
-        rememberFiles(conf, dir, names);
+        rememberDirectory(conf, dir);
     }
 
     private static String fileName(int number) {
@@ -378,25 +376,9 @@ final class ShardSet implements Serializable {
                 }, true);
         shards.persist(StorageLevel.DISK_ONLY()); // read only if a search needs the bytes
         ShardSet set = new ShardSet(shards, infos);
-        set.rememberFiles(conf, dir, files);
+        set.rememberDirectory(conf, dir);
+        set.loaded = true;
         return set;
-    }
-
-    /** A growable long[]. */
-    private static final class LongList {
-        private long[] a = new long[16];
-        private int n;
-
-        void add(long v) {
-            if (n == a.length) {
-                a = java.util.Arrays.copyOf(a, 2 * n);
-            }
-            a[n++] = v;
-        }
-
-        long[] toArray() {
-            return java.util.Arrays.copyOf(a, n);
-        }
     }
 
 }

@@ -7,7 +7,8 @@ import java.io.Serializable;
 import java.util.Arrays;
 import org.apache.spark.ml.linalg.Vector;
 import org.apache.spark.ml.linalg.VectorUDT;
-import org.apache.spark.sql.Row;
+import org.apache.spark.sql.catalyst.InternalRow;
+import org.apache.spark.sql.catalyst.util.ArrayData;
 import org.apache.spark.sql.types.ArrayType;
 import org.apache.spark.sql.types.DataType;
 import org.apache.spark.sql.types.DataTypes;
@@ -79,63 +80,92 @@ final class VectorBlock implements Serializable {
         return width < 0 ? 0 : binary() ? width * 8 : width;
     }
 
-    /** Appends the vector in field {@code field} of {@code row}. */
-    void add(Row row, int field) {
+    /**
+     * Appends the vector in field {@code field} of {@code row}, a row of Spark's internal form (as a
+     * query plan's RDD gives it, possibly reused for the next row: the vector is copied out here).
+     * Read in that form, an {@code array<float>} vector is one copy, not a boxed value per element.
+     */
+    void add(InternalRow row, int field) {
         if (row.isNullAt(field)) {
             throw new IllegalArgumentException("nearkit: a null vector in column '" + column + "'");
         }
         if (binary()) {
-            byte[] v = (byte[]) row.get(field);
+            byte[] v = row.getBinary(field);
             checkWidth(v.length);
-            if ((n + 1) * width > bytes.length) {
-                bytes = Arrays.copyOf(bytes, grow(bytes.length, width));
-            }
-            System.arraycopy(v, 0, bytes, n * width, width);
+            appendBytes(v, 0);
         } else {
             float[] v = floatsOf(row, field);
             checkWidth(v.length);
-            if ((long) (n + 1) * width > floats.length) {
-                floats = Arrays.copyOf(floats, grow(floats.length, width));
-            }
-            System.arraycopy(v, 0, floats, n * width, width);
+            appendFloats(v, 0);
         }
+    }
+
+    /** Appends every vector of {@code other}, a block of the same column. */
+    void addAll(VectorBlock other) {
+        if (other.n == 0) {
+            return;
+        }
+        checkWidth(other.width);
+        for (int i = 0; i < other.n; i++) {
+            if (binary()) {
+                appendBytes(other.bytes, i * width);
+            } else {
+                appendFloats(other.floats, i * width);
+            }
+        }
+    }
+
+    /** Appends the vector of {@code width} bytes at {@code from} in {@code src}. */
+    private void appendBytes(byte[] src, int from) {
+        if ((n + 1) * width > bytes.length) {
+            bytes = Arrays.copyOf(bytes, grow(bytes.length, width));
+        }
+        System.arraycopy(src, from, bytes, n * width, width);
         n++;
     }
 
-    private float[] floatsOf(Row row, int field) {
+    /** Appends the vector of {@code width} floats at {@code from} in {@code src}. */
+    private void appendFloats(float[] src, int from) {
+        if ((long) (n + 1) * width > floats.length) {
+            floats = Arrays.copyOf(floats, grow(floats.length, width));
+        }
+        System.arraycopy(src, from, floats, n * width, width);
+        n++;
+    }
+
+    private static final VectorUDT VECTOR_UDT = new VectorUDT();
+
+    private float[] floatsOf(InternalRow row, int field) {
         switch (source) {
             case ML_VECTOR: {
-                Vector v = (Vector) row.get(field);
+                Vector v = VECTOR_UDT.deserialize(row.getStruct(field, VECTOR_UDT.sqlType().size()));
                 float[] out = new float[v.size()];
                 for (int i = 0; i < out.length; i++) {
                     out[i] = (float) v.apply(i);
                 }
                 return out;
             }
-            case FLOAT_ARRAY: {
-                java.util.List<Float> list = row.getList(field);
-                float[] out = new float[list.size()];
-                for (int i = 0; i < out.length; i++) {
-                    out[i] = nonNull(list.get(i));
-                }
-                return out;
-            }
+            case FLOAT_ARRAY:
+                return nonNull(row.getArray(field)).toFloatArray();
             default: {
-                java.util.List<Double> list = row.getList(field);
-                float[] out = new float[list.size()];
+                double[] d = nonNull(row.getArray(field)).toDoubleArray();
+                float[] out = new float[d.length];
                 for (int i = 0; i < out.length; i++) {
-                    out[i] = (float) nonNull(list.get(i)).doubleValue();
+                    out[i] = (float) d[i];
                 }
                 return out;
             }
         }
     }
 
-    private <T> T nonNull(T value) {
-        if (value == null) {
-            throw new IllegalArgumentException("nearkit: a null element in a vector of column '" + column + "'");
+    /** {@code a}, refused when an element is null (the array's copy would read it as 0). */
+    private ArrayData nonNull(ArrayData a) {
+        for (int i = 0; i < a.numElements(); i++) {
+            if (a.isNullAt(i)) {
+                throw new IllegalArgumentException("nearkit: a null element in a vector of column '" + column + "'");
+            }
         }
-        return value;
+        return a;
     }
 
     private void checkWidth(int w) {

@@ -399,9 +399,28 @@ class NearkitSparkTest {
             other.save(dir.resolve("model/shards/shard-00001.nkx")); // 60 vectors, not the count listed
         }
         Exception e = assertThrows(Exception.class, () -> stale.transform(q));
-        assertTrue(messages(e).contains("holds 60 vectors of 8 dimensions; the model's manifest says"), messages(e));
-        for (NearkitKnnModel m : List.of(model, viewed, shipped, stale)) {
+        assertTrue(messages(e).contains("does not match the model's manifest")
+                && messages(e).contains("the file holds 60 l2 8-d vectors, the manifest says"), messages(e));
+
+        // the directory deleted: the fitted model still has its shards' bytes and searches them; a
+        // model loaded from there has nothing else, and says why
+        NearkitKnnModel orphan = NearkitKnnModel.load(dir.resolve("model").toString());
+        deleteTree(dir.resolve("model"));
+        assertFalse(model.viewsShardFiles());
+        assertSameAnswers(fromBytes, answersById(model.transform(q)));
+        assertTrue(orphan.viewsShardFiles());
+        e = assertThrows(Exception.class, () -> orphan.transform(q));
+        assertTrue(messages(e).contains("cannot view shard") && messages(e).contains("IO: "), messages(e));
+        for (NearkitKnnModel m : List.of(model, viewed, shipped, stale, orphan)) {
             m.release();
+        }
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+        try (java.util.stream.Stream<Path> paths = Files.walk(dir)) {
+            for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.delete(p);
+            }
         }
     }
 
