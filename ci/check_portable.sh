@@ -55,15 +55,5 @@ venv="$dir/venv"
 rm -rf "$venv"
 "$py" -m venv --system-site-packages "$venv" # numpy from the interpreter's own packages
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-input --no-deps "$wheel"
-"$venv/bin/python" - <<'PYEOF'
-import numpy as np
-import nearkit
-x = np.random.default_rng(0).random((300, 8), dtype=np.float32)
-for kind in ("flat", "hnsw"):
-    index = nearkit.Index(kind=kind, metric="l2", dim=8)
-    index.add(x)
-    result = index.search(x[:20], 2)
-    assert result.ids[:, 0].tolist() == list(range(20)), (kind, result.ids)
-print("the portable wheel searches:", nearkit.__file__)
-PYEOF
+"$venv/bin/python" "$here/portable_smoke/smoke.py"
 "$venv/bin/nearkit" --version
