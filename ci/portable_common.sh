@@ -149,7 +149,10 @@ portable_debian_root() {
     -o Dir::State::Status=/dev/null -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
   [ -n "$(ls "$state/lists" 2>/dev/null | grep -v -e partial -e lock)" ] ||
     apt-get "${apt_opts[@]}" -qq update || return 1
-  (cd "$state/debs" && apt-get "${apt_opts[@]}" -qq download "${missing[@]}") || return 1
+  # Cached lists may name versions the mirror has dropped since: refreshed once on a failure.
+  (cd "$state/debs" && apt-get "${apt_opts[@]}" -qq download "${missing[@]}") ||
+    { apt-get "${apt_opts[@]}" -qq update && (cd "$state/debs" && apt-get "${apt_opts[@]}" -qq download "${missing[@]}"); } ||
+    return 1
   for pkg in "${missing[@]}"; do
     dpkg -x "$(ls "$state"/debs/"${pkg}"_*_{"$debarch",all}.deb 2>/dev/null | head -1)" "$root"
     touch "$root/.unpacked/$pkg"
