@@ -5,11 +5,21 @@
 # 2.17, that the checker does reject NEWER_ELF (the normal build's program, linked against this
 # machine's glibc), that the wheel carries the licence texts of the libraries it bundles, and that
 # the wheel installs and searches in a new virtual environment.
-#   bash ci/check_portable.sh DIR NEWER_ELF
-# Exit status 77 (a ctest skip) with the reason when the wheel cannot be built on this machine.
+#   bash ci/check_portable.sh [--python X.Y] DIR NEWER_ELF
+# --python X.Y: the same checks on the wheel for CPython X.Y (ci/portable_wheel.sh --python), which
+# installs into a venv of the interpreter that built it, with numpy from PyPI (not run by ctest:
+# it downloads). Exit status 77 (a ctest skip) with the reason when the wheel cannot be built here.
 set -euo pipefail
-dir=${1:?usage: ci/check_portable.sh DIR NEWER_ELF}
-newer=${2:?usage: ci/check_portable.sh DIR NEWER_ELF}
+usage="usage: ci/check_portable.sh [--python X.Y] DIR NEWER_ELF"
+wheel_args=()
+python_version=""
+if [ "${1:-}" = --python ]; then
+  python_version=${2:?$usage}
+  wheel_args=(--python "$python_version")
+  shift 2
+fi
+dir=${1:?$usage}
+newer=${2:?$usage}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 py=${NEARKIT_PYTHON:-python3}
 mkdir -p "$dir"
@@ -19,7 +29,7 @@ if [ "$(uname -m)" != x86_64 ]; then
 fi
 command -v readelf >/dev/null || { echo "SKIP: no readelf (Debian package binutils)"; exit 77; }
 
-bash "$here/portable_wheel.sh" x86_64 "$dir/x86_64" >"$dir/portable_wheel.log" 2>&1 || {
+bash "$here/portable_wheel.sh" ${wheel_args[@]+"${wheel_args[@]}"} x86_64 "$dir/x86_64" >"$dir/portable_wheel.log" 2>&1 || {
   rc=$?
   tail -n 30 "$dir/portable_wheel.log"
   [ $rc -eq 77 ] && echo "SKIP: the portable wheel cannot be built here (above)"
@@ -52,18 +62,15 @@ fi
 echo "check_glibc_versions.py rejects $newer, as it must"
 
 venv="$dir/venv"
-rm -rf "$venv"
-"$py" -m venv --system-site-packages "$venv" # numpy from the interpreter's own packages
-"$venv/bin/python" -m pip install -q --disable-pip-version-check --no-input --no-deps "$wheel"
-"$venv/bin/python" - <<'PYEOF'
-import numpy as np
-import nearkit
-x = np.random.default_rng(0).random((300, 8), dtype=np.float32)
-for kind in ("flat", "hnsw"):
-    index = nearkit.Index(kind=kind, metric="l2", dim=8)
-    index.add(x)
-    result = index.search(x[:20], 2)
-    assert result.ids[:, 0].tolist() == list(range(20)), (kind, result.ids)
-print("the portable wheel searches:", nearkit.__file__)
-PYEOF
+if [ -z "$python_version" ]; then
+  rm -rf "$venv"
+  "$py" -m venv --system-site-packages "$venv" # numpy from the interpreter's own packages
+else
+  skip() { echo "SKIP: $*"; exit 77; }
+  source "$here/portable_common.sh"
+  portable_prepare x86_64
+  portable_python_venv "$(portable_find_python "$python_version")" "$venv" numpy >/dev/null
+fi
+"$venv/bin/python" -m pip install -q --disable-pip-version-check --no-input --no-deps --force-reinstall "$wheel"
+"$venv/bin/python" "$here/portable_smoke/smoke.py"
 "$venv/bin/nearkit" --version

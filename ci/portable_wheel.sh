@@ -2,9 +2,13 @@
 # Builds the portable Python wheel of nearkit for one architecture: glibc 2.17 (manylinux2014),
 # cross-compiled on this machine whatever its own glibc, then repaired and checked by auditwheel.
 #
-#   bash ci/portable_wheel.sh ARCH OUTDIR      ARCH: x86_64 or aarch64
+#   bash ci/portable_wheel.sh [--python X.Y] ARCH OUTDIR      ARCH: x86_64 or aarch64
 #   bash ci/portable_wheel.sh --prepare ARCH   only the tools (ci/deps-portable.sh runs this)
 #
+# --python X.Y: the wheel for CPython X.Y (3.9 to 3.13; default: the tools' own interpreter, 3.11
+#   here). Its interpreter builds the wheel, in a venv with the build backend; where it comes from
+#   (pyenv, PATH, or Debian 11's 3.9 and 13's 3.13 unpacked under ~/.cache/nearkit): see
+#   portable_python_prepare in ci/portable_common.sh.
 # - The compiler (zig cc for glibc 2.17) and OpenBLAS (scipy-openblas32's manylinux2014 build)
 #   come from ci/portable_common.sh; `auditwheel repair` copies that OpenBLAS (and its
 #   libgfortran) into the wheel's nearkit.libs/.
@@ -12,8 +16,13 @@
 # The tools live in a virtual environment (see ci/portable_common.sh), filled on first use. Exit
 # status 77: a tool cannot be installed here (the reason on stderr).
 set -euo pipefail
-usage="usage: ci/portable_wheel.sh x86_64|aarch64 OUTDIR, or --prepare x86_64|aarch64"
+usage="usage: ci/portable_wheel.sh [--python X.Y] x86_64|aarch64 OUTDIR, or --prepare x86_64|aarch64"
 prepare_only=""
+python_version=""
+if [ "${1:-}" = --python ]; then
+  python_version=${2:?$usage}
+  shift 2
+fi
 if [ "${1:-}" = --prepare ]; then
   prepare_only=1
   shift
@@ -40,6 +49,13 @@ skip() {
 source "$repo/ci/portable_common.sh"
 portable_prepare "$arch"
 tools=$portable_tools
+build_python="$tools/bin/python"
+python_cflags=""
+if [ -n "$python_version" ] && ! portable_is_python "$build_python" "$python_version"; then
+  portable_python_prepare "$python_version" || skip "no CPython $python_version to build with (above)"
+  build_python=$portable_build_python
+  python_cflags=$portable_python_cflags
+fi
 
 if [ -n "$prepare_only" ]; then
   portable_probe
@@ -51,17 +67,17 @@ fi
 # Cross-compiling for aarch64: the extension's file name and the wheel's platform tag are the
 # target's (the interpreter's headers are the same on both 64-bit Linux architectures).
 if [ "$arch" != "$(uname -m)" ]; then
-  pyver=$("$tools/bin/python" -c 'import sys; print("%d%d" % sys.version_info[:2])')
+  pyver=$("$build_python" -c 'import sys; print("%d%d" % sys.version_info[:2])')
   export SETUPTOOLS_EXT_SUFFIX=".cpython-$pyver-$arch-linux-gnu.so"
   export _PYTHON_HOST_PLATFORM="linux-$arch"
 fi
 raw="$out/raw"
 rm -rf "$raw"
 export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-2}
-"$tools/bin/python" "${pipq[@]}" wheel --no-deps --no-build-isolation -w "$raw" \
+"$build_python" "${pipq[@]}" wheel --no-deps --no-build-isolation -w "$raw" \
   --config-settings=build-dir="$out/build" \
   --config-settings=cmake.define.CMAKE_TOOLCHAIN_FILE="$portable_toolchain" \
-  --config-settings=cmake.define.CMAKE_C_FLAGS="$portable_cflags" \
+  --config-settings=cmake.define.CMAKE_C_FLAGS="$portable_cflags${python_cflags:+ $python_cflags}" \
   --config-settings=cmake.define.NEARKIT_STATIC_OPENBLAS=OFF \
   --config-settings=cmake.define.NEARKIT_BLAS_LIBRARY="$openblas_lib/libscipy_openblas.so" \
   --config-settings=cmake.define.NEARKIT_CBLAS_INCLUDE_DIR="$openblas_include" \

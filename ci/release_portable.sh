@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # The portable wheels' full check, too slow for ctest (the aarch64 half runs under emulation):
 #
-#   bash ci/release_portable.sh [--natives] [OUTDIR] [-- PYTEST-ARGS...]
+#   bash ci/release_portable.sh [--natives] [--pythons "X.Y ..."] [OUTDIR] [-- PYTEST-ARGS...]
 #                                                    (default OUTDIR: build/portable-release)
 #
-# 1. Builds the manylinux2014 wheels for x86_64 and aarch64 (ci/portable_wheel.sh).
-# 2. readelf: no native in either needs a GLIBC_ version newer than 2.17 (ci/check_glibc_versions.py).
-# 3. x86_64: installs the wheel in a new venv and runs the golden suite (python/tests/test_golden.py).
+# 1. Builds the manylinux2014 wheels for x86_64 and aarch64 (ci/portable_wheel.sh), for the tools'
+#    CPython (3.11), and x86_64 wheels for the other CPythons of --pythons (default: 3.9 3.10 3.12
+#    3.13; one without an interpreter here is reported and left out: ci/portable_common.sh's
+#    portable_python_prepare says where they come from).
+# 2. readelf: no native in any needs a GLIBC_ version newer than 2.17 (ci/check_glibc_versions.py).
+# 3. x86_64: installs the 3.11 wheel in a new venv and runs the golden suite
+#    (python/tests/test_golden.py); then each other version's wheel in a venv of the interpreter
+#    that built it, with numpy and pytest from PyPI (the newest for that version): a smoke search
+#    (ci/portable_smoke/smoke.py) and the golden suite.
 # 4. aarch64: an aarch64 root with Debian 12's arm64 python3.11 and C runtime (`apt-get download`
 #    with a private package list, then `dpkg -x`, so the machine's own apt setup is untouched),
 #    numpy and pytest from aarch64 wheels (`pip download --platform`), the nearkit wheel unpacked
@@ -24,10 +30,14 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=$repo/build/portable-release
 natives_only=""
-if [ "${1:-}" = --natives ]; then
-  natives_only=1
-  shift
-fi
+other_pythons="3.9 3.10 3.12 3.13"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --natives) natives_only=1; shift ;;
+    --pythons) other_pythons=${2?--pythons needs a list such as "3.9 3.13"}; shift 2 ;;
+    *) break ;;
+  esac
+done
 if [ $# -gt 0 ] && [ "$1" != -- ]; then
   out=$1
   shift
@@ -40,30 +50,21 @@ py=${NEARKIT_PYTHON:-python3}
 tests=(-q -p no:cacheprovider "$repo/python/tests/test_golden.py")
 export NEARKIT_SOURCE_DIR="$repo" NEARKIT_GOLDEN_DIR="$repo/tests/golden" PYTHONDONTWRITEBYTECODE=1
 step() { echo "== $(date -u +%H:%M:%S) $*"; }
+skip() {
+  echo "ci/release_portable.sh: cannot go on: $*" >&2
+  exit 1
+}
+source "$repo/ci/portable_common.sh" # portable_debian_root, portable_find_python, portable_python_venv
 
-# An aarch64 root: Debian 12's arm64 packages unpacked (`apt-get download` with a private package
-# list, then `dpkg -x`, so the machine's own apt setup is untouched); PACKAGES are the ones it
-# needs beyond what is there already.
+# An aarch64 root: Debian 12's arm64 PACKAGES unpacked in $out/aarch64-root (portable_debian_root in
+# ci/portable_common.sh: `apt-get download` with a private package list, then `dpkg -x`, so the
+# machine's own apt setup is untouched).
 aarch64_root() {
   if ! command -v qemu-aarch64 >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-user >/dev/null
   fi
   root="$out/aarch64-root"
-  local apt_state="$out/apt-arm64" missing=() pkg
-  for pkg in "$@"; do
-    [ -f "$out/debs/.unpacked-$pkg" ] || missing+=("$pkg")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  mkdir -p "$apt_state/lists/partial" "$apt_state/archives/partial" "$out/debs"
-  local apt_opts=(-o APT::Architecture=arm64 -o APT::Architectures=arm64
-            -o Dir::State::Lists="$apt_state/lists" -o Dir::Cache="$apt_state"
-            -o Dir::State::Status=/dev/null -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
-  [ -n "$(ls "$apt_state/lists" 2>/dev/null | grep -v partial)" ] || apt-get "${apt_opts[@]}" -qq update
-  (cd "$out/debs" && apt-get "${apt_opts[@]}" -qq download "${missing[@]}")
-  for pkg in "${missing[@]}"; do
-    dpkg -x "$(ls "$out"/debs/"${pkg}"_*.deb | head -1)" "$root"
-    touch "$out/debs/.unpacked-$pkg"
-  done
+  portable_debian_root "$root" bookworm arm64 "$@"
 }
 python_root_packages=(libc6 libgcc-s1 libstdc++6 zlib1g libexpat1 libffi8 libbz2-1.0 liblzma5 libuuid1
   libpython3.11-minimal libpython3.11-stdlib python3.11-minimal media-types)
@@ -99,23 +100,62 @@ if [ -n "$natives_only" ]; then
   exit 0
 fi
 
+# build_wheel NAME [PORTABLE_WHEEL_ARGS...]: ci/portable_wheel.sh into $out/NAME (log: $out/NAME.log);
+# status 77 when its interpreter cannot be had here.
+build_wheel() {
+  local name=$1 rc=0
+  shift
+  bash "$repo/ci/portable_wheel.sh" "$@" "$out/$name" >"$out/$name.log" 2>&1 || rc=$?
+  if [ $rc -ne 0 ]; then
+    tail -n 30 "$out/$name.log"
+    return $rc
+  fi
+  cat "$out/$name/auditwheel-show.txt"
+}
+
 step "1. the wheels"
 for arch in x86_64 aarch64; do
-  bash "$repo/ci/portable_wheel.sh" "$arch" "$out/$arch" >"$out/$arch.log" 2>&1 ||
-    { tail -n 30 "$out/$arch.log"; exit 1; }
-  cat "$out/$arch/auditwheel-show.txt"
+  build_wheel "$arch" "$arch" || exit 1
 done
 wheel_x86_64=$(ls "$out"/x86_64/nearkit-*manylinux2014_x86_64*.whl)
 wheel_aarch64=$(ls "$out"/aarch64/nearkit-*manylinux2014_aarch64*.whl)
+built_pythons=()
+for version in $other_pythons; do
+  step "1. the x86_64 wheel for CPython $version"
+  rc=0
+  build_wheel "x86_64-py$version" --python "$version" x86_64 || rc=$?
+  case $rc in
+    0) built_pythons+=("$version") ;;
+    77) echo "NOT BUILT: no CPython $version here (above)" ;;
+    *) exit 1 ;;
+  esac
+done
+other_wheels=()
+for version in ${built_pythons[@]+"${built_pythons[@]}"}; do
+  other_wheels+=("$(ls "$out/x86_64-py$version"/nearkit-*-cp"${version/./}"-*manylinux2014_x86_64*.whl)")
+done
 
 step "2. readelf"
-"$py" "$repo/ci/check_glibc_versions.py" "$wheel_x86_64" "$wheel_aarch64"
+"$py" "$repo/ci/check_glibc_versions.py" "$wheel_x86_64" "$wheel_aarch64" ${other_wheels[@]+"${other_wheels[@]}"}
 
 step "3. x86_64: the golden suite on the installed wheel"
 rm -rf "$out/venv"
 "$py" -m venv --system-site-packages "$out/venv"
 "$out/venv/bin/python" -m pip install -q --disable-pip-version-check --no-input --no-deps "$wheel_x86_64"
 (cd "$out" && "$out/venv/bin/python" -m pytest "${tests[@]}" "${pytest_args[@]}")
+
+# The other versions' wheels, each in a venv of the interpreter that built it.
+portable_prepare x86_64 # portable_python: the tools' pip fetches each venv's own pip
+for version in ${built_pythons[@]+"${built_pythons[@]}"}; do
+  step "3. x86_64, CPython $version: a smoke search and the golden suite on the installed wheel"
+  interp=$(portable_find_python "$version")
+  venv_python=$(portable_python_venv "$interp" "$out/venv-py$version" numpy pytest)
+  "$venv_python" -m pip install -q --disable-pip-version-check --no-input --no-deps --force-reinstall \
+    "$(ls "$out/x86_64-py$version"/nearkit-*.whl)"
+  (cd "$out" && "$venv_python" "$repo/ci/portable_smoke/smoke.py" &&
+    "$(dirname "$venv_python")/nearkit" --version &&
+    "$venv_python" -m pytest "${tests[@]}" "${pytest_args[@]}")
+done
 
 step "3b. x86_64: the same bytes as the normal build"
 normal_cli=${NEARKIT_CLI:-$repo/build/nearkit}
