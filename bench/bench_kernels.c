@@ -1,7 +1,7 @@
 /* Micro-benchmark of the distance kernels, every implementation the CPU runs. Not a test.
  *
  * Built with the library (bench/CMakeLists.txt) as build/bench_kernels.
- * Usage: bench_kernels [seconds per measurement, default 0.2] [scalar|avx2|avx512|crc32 (default: all)]
+ * Usage: bench_kernels [seconds per measurement, default 0.2] [scalar|avx2|avx512|crc32|memory (default: all)]
  *
  * Prints name=value lines:
  *   <impl>.<kernel>_many.d<D>.gflops    one query against a block of rows that stays in L2
@@ -12,6 +12,12 @@
  *   crc32.tables.gbytes, crc32.clmul.gbytes  the index file's checksum over 64 MiB (larger than
  *                                       the caches), by tables and by carry-less folding, and
  *   crc32_clmul_vs_tables               their ratio
+ *   memory.d<D>.block.gbytes, memory.d<D>.streamed.gbytes, memory.d<D>.stream_sum.gbytes
+ *                                       one query against 512 MiB of rows (beyond the caches), by
+ *                                       nearkit_metric_distances (the 8-row kernels) and by
+ *                                       nearkit_metric_distances_streamed (row by row), beside a
+ *                                       plain sum of the same bytes, with the active kernels, and
+ *   memory.d<D>.streamed_vs_block       the ratio of the first two (option `memory`)
  */
 #define NEARKIT_EXPERIMENTAL
 #include "nearkit.h"
@@ -196,6 +202,51 @@ static void bench_crc32(void) {
     free(p);
 }
 
+/* Bytes of rows per second of one pass of a query over `n` rows of d floats, in blocks of 256 KB
+ * as flat's scan takes them, by the block or the streamed form. */
+static double time_memory_pass(bool streamed, const float *x, const float *q, float *out, size_t n, size_t d) {
+    const nearkit_kernel_table *t = nearkit_kernels();
+    size_t block = BLOCK_BYTES / (d * sizeof(float));
+    double best = 0;
+    for (int pass = 0; pass < 3; pass++) {
+        double start = now();
+        for (size_t r = 0; r < n; r += block) {
+            size_t rows = n - r < block ? n - r : block;
+            (streamed ? nearkit_metric_distances_streamed : nearkit_metric_distances)(
+                out, NULL, t, NEARKIT_METRIC_L2, q, x + r * d, rows, d, d * sizeof(float));
+            sink_f += out[0];
+        }
+        double rate = (double)n * (double)d * sizeof(float) / (now() - start);
+        if (rate > best) best = rate;
+    }
+    return best;
+}
+
+static void bench_memory(void) {
+    const size_t bytes = (size_t)512 << 20;
+    float *x = malloc(bytes), q[1024], *out = malloc(BLOCK_BYTES);
+    if (!x || !out) return;
+    for (size_t i = 0; i < bytes / sizeof(float); i++) x[i] = (float)(next() >> 40) * 0x1p-24f;
+    static const size_t dims[] = {128, 784};
+    for (size_t di = 0; di < 2; di++) {
+        size_t d = dims[di], n = bytes / (d * sizeof(float));
+        for (size_t j = 0; j < d; j++) q[j] = 0.5f;
+        double block = time_memory_pass(false, x, q, out, n, d), streamed = time_memory_pass(true, x, q, out, n, d);
+        double start = now();
+        const uint64_t *w = (const uint64_t *)x;
+        uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (size_t i = 0; i + 4 <= bytes / 8; i += 4) s0 += w[i], s1 += w[i + 1], s2 += w[i + 2], s3 += w[i + 3];
+        double sum = (double)bytes / (now() - start);
+        sink_u = (uint32_t)(s0 + s1 + s2 + s3);
+        printf("memory.d%zu.block.gbytes=%.2f\nmemory.d%zu.streamed.gbytes=%.2f\nmemory.d%zu.stream_sum.gbytes=%.2f\n"
+               "memory.d%zu.streamed_vs_block=%.2f\n", d, block * 1e-9, d, streamed * 1e-9, d, sum * 1e-9, d,
+               streamed / block);
+        fflush(stdout);
+    }
+    free(x);
+    free(out);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) seconds_per_run = atof(argv[1]);
     if (!(seconds_per_run > 0)) seconds_per_run = 0.2;
@@ -205,5 +256,6 @@ int main(int argc, char **argv) {
         if (t && (argc <= 2 || strcmp(argv[2], t->name) == 0)) bench_table(t);
     }
     if (argc <= 2 || strcmp(argv[2], "crc32") == 0) bench_crc32();
+    if (argc <= 2 || strcmp(argv[2], "memory") == 0) bench_memory();
     return 0;
 }
