@@ -37,6 +37,9 @@ typedef struct codes_scratch {
     nearkit_pq4_lut lut;   /* pq4: the table rounded for the fast scan */
     uint16_t *sums;        /* pq4: SCAN_ROWS */
     nearkit_pq4_kernel pq4;
+    float *query_residual;  /* sq codes of residuals, l2: the current query minus the list's centroid */
+    float centroid_term;    /* ... dot products: minus the query's dot product with the centroid */
+    const nearkit_ivf_list *residual_list; /* the list they were made for */
     nearkit_rabitq_query rabitq;        /* RaBitQ: the current query rotated ... */
     const nearkit_ivf_list *rabitq_list; /* ... and prepared against this list */
 } codes_scratch;
@@ -55,6 +58,7 @@ static void scratch_free(void *scratch) {
     free(s->lut.lows);
     free(s->lut.padded);
     free(s->sums);
+    free(s->query_residual);
     nearkit_rabitq_query_free(&s->rabitq);
     free(s);
 }
@@ -82,9 +86,12 @@ static void *scratch_new(const nearkit_search_call *c) {
         s->sums = nearkit_alloc_array(SCAN_ROWS, sizeof(uint16_t));
         s->pq4 = nearkit_pq4_kernel_of(nearkit_kernels());
     }
+    bool residual = view->codec->residual;
+    if (residual) s->query_residual = nearkit_alloc_array(view->codec->dimension, sizeof(float));
     bool rabitq_ok = !view->rabitq || nearkit_rabitq_query_init(&s->rabitq, view->rabitq);
     if (s->dist && s->best_dist && s->best_pos && s->exact_dist && s->exact_pos && (!tables || s->table) &&
-        (!pq4 || (s->lut.lo && s->lut.hi && s->lut.lows && s->lut.padded && s->sums)) && rabitq_ok)
+        (!pq4 || (s->lut.lo && s->lut.hi && s->lut.lows && s->lut.padded && s->sums)) && rabitq_ok &&
+        (!residual || s->query_residual))
         return s;
     scratch_free(s);
     return NULL;
@@ -119,6 +126,35 @@ static void rabitq_block_distances(codes_scratch *s, const nearkit_search_call *
     nearkit_rabitq_distances(s->dist, view->rabitq, &s->rabitq, c->ix->metric, codes, n);
 }
 
+/* Codes of residuals to the list's centroid (sq, codec.h): l2 is the query's residual against the
+ * code's, made once per query and list; a dot product is the code's plus the centroid's. */
+static void residual_block_distances(codes_scratch *s, const nearkit_search_call *c, const float *q,
+                                     const nearkit_ivf_list *list, const uint8_t *codes, size_t n) {
+    const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
+    const nearkit_kernel_table *kt = nearkit_kernels();
+    size_t d = view->codec->dimension;
+    nearkit_metric metric = c->ix->metric;
+    if (s->table_of != q || s->residual_list != list) {
+        const float *centroid = view->quantizer->centroids + (size_t)(list - view->lists->list) * d;
+        if (metric == NEARKIT_METRIC_L2)
+            for (size_t i = 0; i < d; i++) s->query_residual[i] = q[i] - centroid[i];
+        else
+            s->centroid_term = -kt->dot(q, centroid, d);
+        s->table_of = q;
+        s->residual_list = list;
+    }
+    if (metric == NEARKIT_METRIC_L2) {
+        nearkit_codec_distances(s->dist, kt, view->codec, metric, s->query_residual, codes, n);
+        return;
+    }
+    nearkit_codec_distances(s->dist, kt, view->codec, NEARKIT_METRIC_IP, q, codes, n); /* -<q, residual> */
+    for (size_t i = 0; i < n; i++) {
+        float v = s->dist[i] + s->centroid_term;
+        /* cosine: in [0, 2], as the codec clamps (a decoded vector is not of unit length) */
+        s->dist[i] = metric != NEARKIT_METRIC_COSINE ? v : v < -1.0f ? 0.0f : v > 1.0f ? 2.0f : 1.0f + v;
+    }
+}
+
 /* Code distances of the query to rows [r0, r0 + n) of a list into s->dist. */
 static void block_distances(codes_scratch *s, const nearkit_search_call *c, const float *q,
                             const nearkit_ivf_list *list, uint64_t r0, size_t n) {
@@ -126,6 +162,10 @@ static void block_distances(codes_scratch *s, const nearkit_search_call *c, cons
     const uint8_t *codes = list->codes + r0 * codec->code_size;
     if (nearkit_ivf_view_of(c)->rabitq) {
         rabitq_block_distances(s, c, q, list, codes, n);
+        return;
+    }
+    if (codec->residual) {
+        residual_block_distances(s, c, q, list, codes, n);
         return;
     }
     if (!nearkit_codec_uses_tables(codec)) {
