@@ -727,7 +727,8 @@ static void test_corrupt(void) {
             CHECK_STATUS(nearkit_index_save_to_buffer((void **)&image, &size, ix), NEARKIT_OK);
             uint8_t *e;
             uint64_t len = 0;
-            uint32_t m_ok = i == PQ ? D / 4 : i == PQ4 ? D / 2 : 0; /* CODC's last word: pq's sub-quantisers */
+            /* CODC's last word: pq's sub-quantisers, 1 for sq's codes of residuals */
+            uint32_t m_ok = i == PQ ? D / 4 : i == PQ4 ? D / 2 : i == 2 || i == 3 ? 1 : 0;
             const uint32_t bad_meta[][4] = {{(uint32_t)i + 1, 8, (uint32_t)refine, m_ok}, {(uint32_t)i, 8, 2, m_ok},
                                             {(uint32_t)i, 8, (uint32_t)refine, m_ok + 1}, {(uint32_t)i, 9, (uint32_t)refine, m_ok},
                                             {(uint32_t)i, 8, (uint32_t)!refine, m_ok}, {(uint32_t)i, 8, (uint32_t)refine, 5}};
