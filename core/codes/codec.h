@@ -13,7 +13,9 @@
  *     as the number of its cell (clamped to the range) and decodes to the cell's centre,
  *     fma(step, c, base) with step = (hi - lo) / cells and base = lo + step / 2. The ranges are
  *     trained: the per-dimension minimum and maximum over a sample of at most
- *     NEARKIT_CODEC_SAMPLE training vectors, drawn with the index's seed (so deterministic);
+ *     NEARKIT_CODEC_SAMPLE training vectors, drawn with the index's seed (so deterministic). Under
+ *     an IVF index of several lists the codes and ranges are of residuals to the list's centroid
+ *     (`residual` below), as Faiss's IVF scalar quantiser does by default;
  *   - pq8: product quantisation. The d dimensions are cut into m sub-spaces of d / m each; each
  *     has a codebook of (up to) 256 centroids, trained by k-means on the sub-vectors of a seeded
  *     sample, and a vector is stored as the m numbers of its sub-vectors' nearest centroids (m
