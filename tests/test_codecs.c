@@ -5,7 +5,8 @@
  *    saturate at 65504;
  *  - encode / decode error bounds per codec (fp16: 2^-11 relative, bf16: 2^-8, sq: half a cell);
  *  - the code kernels: equal bit for bit in every implementation the CPU runs, and to the float
- *    kernel on the decoded vector, for many dimensions (tails included) and every format;
+ *    kernel on the decoded vector, for many dimensions (tails included) and every format; the
+ *    code decoders likewise equal to nearkit_codec_decode at every level;
  *  - pq8: codes name each sub-vector's nearest centroid, decode to the centroids, table distances
  *    equal the decoded vectors' (to rounding), codebooks the same for 1 and 2 threads, fewer
  *    centroids when trained on fewer than 256 vectors;
@@ -312,7 +313,7 @@ static void test_kernels(void) {
     const nearkit_kernel_table *tables[3] = {nearkit_kernels_table(NEARKIT_KERNELS_SCALAR),
                                              nearkit_kernels_table(NEARKIT_KERNELS_AVX2),
                                              nearkit_kernels_table(NEARKIT_KERNELS_AVX512)};
-    long mismatches = 0, decoded_mismatches = 0, tables_run = 0;
+    long mismatches = 0, decoded_mismatches = 0, decoder_mismatches = 0, tables_run = 0;
     for (size_t t = 0; t < 3; t++) tables_run += tables[t] != NULL;
     for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++) {
         size_t d = dims[di];
@@ -325,6 +326,16 @@ static void test_kernels(void) {
             nearkit_codec_init(&c, f, d);
             nearkit_codec_train(&c, x, n, 1, 1);
             nearkit_codec_encode(&c, codes, x, n);
+            for (size_t t = 0; t < 3; t++) { /* the decoders: nearkit_codec_decode's bits */
+                if (!tables[t]) continue;
+                float *all = malloc(n * d * sizeof *all);
+                tables[t]->code_decode[f](all, codes, c.step, c.base, n, d);
+                for (size_t r = 0; r < n; r++) {
+                    nearkit_codec_decode(&c, dec, codes + r * c.code_size, 1);
+                    decoder_mismatches += memcmp(dec, all + r * d, d * sizeof *dec) != 0;
+                }
+                free(all);
+            }
             for (int dot = 0; dot < 2; dot++) {
                 float ref[11], out[11];
                 nearkit_code_kernel k0 = dot ? tables[0]->code_dot[f] : tables[0]->code_l2sq[f];
@@ -353,6 +364,7 @@ static void test_kernels(void) {
     printf("code kernels: %ld implementations compared\n", tables_run);
     CHECK(mismatches == 0);
     CHECK(decoded_mismatches == 0);
+    CHECK(decoder_mismatches == 0);
 }
 
 /* ---- RaBitQ ------------------------------------------------------------------------------------ */
@@ -727,7 +739,8 @@ static void test_corrupt(void) {
             CHECK_STATUS(nearkit_index_save_to_buffer((void **)&image, &size, ix), NEARKIT_OK);
             uint8_t *e;
             uint64_t len = 0;
-            uint32_t m_ok = i == PQ ? D / 4 : i == PQ4 ? D / 2 : 0; /* CODC's last word: pq's sub-quantisers */
+            /* CODC's last word: pq's sub-quantisers, 1 for sq's codes of residuals */
+            uint32_t m_ok = i == PQ ? D / 4 : i == PQ4 ? D / 2 : i == 2 || i == 3 ? 1 : 0;
             const uint32_t bad_meta[][4] = {{(uint32_t)i + 1, 8, (uint32_t)refine, m_ok}, {(uint32_t)i, 8, 2, m_ok},
                                             {(uint32_t)i, 8, (uint32_t)refine, m_ok + 1}, {(uint32_t)i, 9, (uint32_t)refine, m_ok},
                                             {(uint32_t)i, 8, (uint32_t)!refine, m_ok}, {(uint32_t)i, 8, (uint32_t)refine, 5}};

@@ -6,7 +6,10 @@
  * are saved with their defaults; each approximate entry of the manifest with its exact_params,
  * which the file keeps (lists probed, ef_search, refine), so the loaded index answers exactly.
  * Every file is also opened as a read-only view, which answers the same; a format 1 file may
- * instead be refused with UNSUPPORTED (its sections were not aligned for use in place). */
+ * instead be refused with UNSUPPORTED (its sections were not aligned for use in place). A layout that
+ * changed within a format version (a new value of a field, older files loading as before) gets
+ * its own files too, named <kind or label>+<change>: ivf_sq8 and ivf_sq4 coding residuals to the
+ * list centroid (CODC's last word 1). */
 #define _POSIX_C_SOURCE 200809L
 #define NEARKIT_EXPERIMENTAL /* nearkit_index_view */
 #include "nearkit.h"
@@ -22,6 +25,9 @@
 #include "golden_util.h"
 
 #define CURRENT_FORMAT 2
+/* Layouts new within the current format version: label+change. */
+static const char *const layout_changes[] = {"ivf_sq8+residual", "ivf_sq4+residual"};
+
 /* The cases whose data the saved files hold: plain float, normalised (cosine), ties, binary. */
 static const char *const saved_cases[] = {"clustered_d16-l2-k10", "uniform_d16-cosine-k10",
                                           "duplicates_d4-l1-k10", "binary256-hamming-k10"};
@@ -76,13 +82,21 @@ static void write_files(const golden_manifest *m, const char *dir) { /* dir: at 
             const golden_approximate *ap = &m->approximate[a];
             nearkit_kind_info info = NEARKIT_KIND_INFO_INIT;
             CHECK(kind_named(&info, ap->kind));
-            if (info.metric_mask & (1u << gc->metric)) write_file(m, dir, &info, ap->label, ap->exact_params, gc);
+            if (!(info.metric_mask & (1u << gc->metric))) continue;
+            write_file(m, dir, &info, ap->label, ap->exact_params, gc);
+            size_t len = strlen(ap->label);
+            for (size_t l = 0; l < sizeof layout_changes / sizeof layout_changes[0]; l++)
+                if (strncmp(layout_changes[l], ap->label, len) == 0 && layout_changes[l][len] == '+')
+                    write_file(m, dir, &info, layout_changes[l], ap->exact_params, gc);
         }
     }
 }
 
-/* The kind a saved file's name gives: a manifest label's kind, or the name itself. */
-static const char *kind_of_name(const golden_manifest *m, const char *name) {
+/* The kind a saved file's name gives: a manifest label's kind, or the name itself (a layout
+ * change's +suffix dropped, in place). */
+static const char *kind_of_name(const golden_manifest *m, char *name) {
+    char *change = strchr(name, '+');
+    if (change) *change = '\0';
     for (size_t a = 0; a < m->approximate_count; a++)
         if (strcmp(m->approximate[a].label, name) == 0) return m->approximate[a].kind;
     return name;

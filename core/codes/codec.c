@@ -52,6 +52,7 @@ void nearkit_codec_free(nearkit_codec *c) {
     free(c->transposed);
     c->step = c->base = c->centroids = c->transposed = NULL;
     c->ksub = 0;
+    c->residual = false;
 }
 
 bool nearkit_codec_needs_training(int format) {
@@ -520,6 +521,29 @@ nearkit_status nearkit_codec_encode(const nearkit_codec *c, uint8_t *codes, cons
     if (is_pq(c)) return pq_encode(c, codes, x, n);
     for (uint64_t r = 0; r < n; r++) encode_one(c, codes + r * c->code_size, x + r * c->dimension);
     return NEARKIT_OK;
+}
+
+bool nearkit_codec_takes_residuals(int format) { return format == NEARKIT_CODE_SQ8 || format == NEARKIT_CODE_SQ4; }
+
+nearkit_status nearkit_codec_encode_listed(const nearkit_codec *c, uint8_t *codes, const float *x, uint64_t n,
+                                           const uint32_t *assign, const float *centroids) {
+    if (!c->residual) return nearkit_codec_encode(c, codes, x, n);
+    size_t d = c->dimension;
+    float *residual = nearkit_alloc_array(d, sizeof *residual);
+    if (!residual) return nearkit_oom();
+    for (uint64_t r = 0; r < n; r++) {
+        const float *v = x + r * d, *centroid = centroids + (size_t)assign[r] * d;
+        for (size_t i = 0; i < d; i++) residual[i] = v[i] - centroid[i];
+        encode_one(c, codes + r * c->code_size, residual);
+    }
+    free(residual);
+    return NEARKIT_OK;
+}
+
+void nearkit_codec_decode_listed(const nearkit_codec *c, float *x, const uint8_t *code, const float *centroid) {
+    nearkit_codec_decode(c, x, code, 1);
+    if (!c->residual) return;
+    for (size_t i = 0; i < c->dimension; i++) x[i] += centroid[i];
 }
 
 void nearkit_codec_decode(const nearkit_codec *c, float *x, const uint8_t *codes, uint64_t n) {

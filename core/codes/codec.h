@@ -13,7 +13,9 @@
  *     as the number of its cell (clamped to the range) and decodes to the cell's centre,
  *     fma(step, c, base) with step = (hi - lo) / cells and base = lo + step / 2. The ranges are
  *     trained: the per-dimension minimum and maximum over a sample of at most
- *     NEARKIT_CODEC_SAMPLE training vectors, drawn with the index's seed (so deterministic);
+ *     NEARKIT_CODEC_SAMPLE training vectors, drawn with the index's seed (so deterministic). Under
+ *     an IVF index of several lists the codes and ranges are of residuals to the list's centroid
+ *     (`residual` below), as Faiss's IVF scalar quantiser does by default;
  *   - pq8: product quantisation. The d dimensions are cut into m sub-spaces of d / m each; each
  *     has a codebook of (up to) 256 centroids, trained by k-means on the sub-vectors of a seeded
  *     sample, and a vector is stored as the m numbers of its sub-vectors' nearest centroids (m
@@ -62,6 +64,11 @@ typedef struct nearkit_codec {
     uint32_t m, ksub;
     float *centroids;
     float *transposed;    /* the same, each sub-space's block as [dimension][centroid] (tables) */
+    /* sq8 / sq4 under an IVF index of several lists (nearkit_codec_takes_residuals): a code is that
+     * of the vector minus its list's centroid, and the ranges are trained on such residuals. A
+     * list's residuals spread far less than the vectors, so the 256 (16) cells of a dimension are
+     * finer: the recall ceiling of the codes rises (Fashion-MNIST, nlist 980: 0.991 to 0.995). */
+    bool residual;
 } nearkit_codec;
 
 /* An untrained codec of a format for d dimensions (allocates nothing). A pq codec needs its
@@ -92,10 +99,22 @@ const char *nearkit_codec_name(int format);
  * untrained. */
 nearkit_status nearkit_codec_train(nearkit_codec *c, const float *x, uint64_t n, uint64_t seed, uint32_t threads);
 
+/* Whether an IVF index of several lists codes a format's vectors as residuals to their list's
+ * centroid (sq8, sq4: the scalar quantisers, whose cells the narrower ranges refine). */
+bool nearkit_codec_takes_residuals(int format);
+
 /* n vectors into n codes (code_size bytes each), and back. Encoding fails only for pq, with
  * OUT_OF_MEMORY (its scratch). */
 nearkit_status nearkit_codec_encode(const nearkit_codec *c, uint8_t *codes, const float *x, uint64_t n);
 void nearkit_codec_decode(const nearkit_codec *c, float *x, const uint8_t *codes, uint64_t n);
+
+/* The codes of n vectors filed in lists assign[r] (centroids: nlist x dimension): residuals to
+ * their lists' centroids where c->residual, else nearkit_codec_encode's. OUT_OF_MEMORY only. */
+nearkit_status nearkit_codec_encode_listed(const nearkit_codec *c, uint8_t *codes, const float *x, uint64_t n,
+                                           const uint32_t *assign, const float *centroids);
+/* One code of a list whose centroid is given, decoded: the residual plus the centroid where
+ * c->residual, else nearkit_codec_decode's. */
+void nearkit_codec_decode_listed(const nearkit_codec *c, float *x, const uint8_t *code, const float *centroid);
 
 /* The ranking values of a query against n codes for the metric (l2: squared; cosine: 1 - dot,
  * clamped to [0, 2] since a decoded vector is not quite of unit length; ip: -dot), each that of

@@ -1,5 +1,7 @@
 /* The coarse quantizer of an IVF index (ivf_quantizer.h). */
 #include "codes/ivf_quantizer.h"
+#include "base/random.h"
+#include "codes/codec.h"
 
 #include "train/binary_kmeans.h"
 #include "kernels/kernels.h"
@@ -100,6 +102,42 @@ nearkit_status nearkit_ivf_quantizer_assign(const nearkit_ivf_quantizer *q, cons
     }
     return nearkit_kmeans_assign(assign, NULL, q->centroids, q->norms, q->nlist, vectors, n,
                                  ix->dimension, threads);
+}
+
+/* The rows of a uniform sample of `taken` of n (a reservoir: without replacement), seeded. */
+static void sample_rows(uint64_t *rows, uint64_t taken, uint64_t n, uint64_t seed) {
+    uint64_t state = seed ^ 0x7265736964u;
+    for (uint64_t i = 0; i < taken; i++) rows[i] = i;
+    for (uint64_t i = taken; i < n; i++) {
+        uint64_t j = nearkit_next_random(&state) % (i + 1);
+        if (j < taken) rows[j] = i;
+    }
+}
+
+nearkit_status nearkit_ivf_quantizer_train_residual_codec(struct nearkit_codec *c, const nearkit_ivf_quantizer *q,
+                                                          const nearkit_index *ix, const float *x, uint64_t n,
+                                                          uint32_t threads) {
+    size_t d = ix->dimension;
+    uint64_t taken = n < NEARKIT_CODEC_SAMPLE ? n : NEARKIT_CODEC_SAMPLE;
+    uint64_t *rows = nearkit_alloc_array((size_t)(taken ? taken : 1), sizeof *rows);
+    uint32_t *assign = nearkit_alloc_array((size_t)(taken ? taken : 1), sizeof *assign);
+    float *residuals = nearkit_alloc_array((size_t)(taken ? taken : 1) * d, sizeof *residuals);
+    nearkit_status st = rows && assign && residuals ? NEARKIT_OK : nearkit_oom();
+    if (!st) {
+        sample_rows(rows, taken, n, ix->seed);
+        for (uint64_t i = 0; i < taken; i++) memcpy(residuals + i * d, x + rows[i] * d, d * sizeof(float));
+        st = nearkit_ivf_quantizer_assign(q, ix, assign, residuals, taken);
+    }
+    for (uint64_t i = 0; !st && i < taken; i++) {
+        const float *centroid = q->centroids + (size_t)assign[i] * d;
+        for (size_t j = 0; j < d; j++) residuals[i * d + j] -= centroid[j];
+    }
+    if (!st) st = nearkit_codec_train(c, residuals, taken, ix->seed, threads);
+    c->residual = !st;
+    free(rows);
+    free(assign);
+    free(residuals);
+    return st;
 }
 
 /* ---- probing one query ------------------------------------------------------------------------- */

@@ -47,6 +47,14 @@ nearkit_status nearkit_ivf_quantizer_train_binary(nearkit_ivf_quantizer *q, cons
 nearkit_status nearkit_ivf_quantizer_assign(const nearkit_ivf_quantizer *q, const nearkit_index *ix,
                                             uint32_t *assign, const void *vectors, uint64_t n);
 
+/* Trains the ranges of a codec that takes residuals (codec.h) on the residuals of a seeded sample
+ * of at most NEARKIT_CODEC_SAMPLE of the n vectors (as stored) to their cells' centroids, and
+ * marks its codes residuals. OK or OUT_OF_MEMORY (the codec then untrained). */
+struct nearkit_codec;
+nearkit_status nearkit_ivf_quantizer_train_residual_codec(struct nearkit_codec *c, const nearkit_ivf_quantizer *q,
+                                                          const nearkit_index *ix, const float *x, uint64_t n,
+                                                          uint32_t threads);
+
 /* ---- probing ----------------------------------------------------------------------------------- */
 
 /* One thread's scratch for choosing lists, with the chosen lists in `probes`. */

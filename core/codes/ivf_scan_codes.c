@@ -1,5 +1,8 @@
 /* The scanner of compressed codes (ivf_scan.h): fp16, bf16, sq8, sq4, pq8, pq4 and RaBitQ codes
- * of a codec (codec.h, rabitq.h), rows labelled by their insertion positions.
+ * of a codec (codec.h, rabitq.h), rows labelled by their insertion positions. sq codes of residuals
+ * to the list's centroid (codec.h) are scored against the query's residual (l2) or with the
+ * centroid's dot product added (cosine, ip), made once per query and list. Batches of kernel-scored
+ * codes scan each list once for all the queries probing it (below: "grouped by list").
  *
  * A list is scanned a block of codes at a time with the code kernels (the distance of the query
  * to each decoded vector, the same bits on every CPU), or for pq by summing the query's table,
@@ -21,6 +24,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define SCAN_ROWS 256  /* codes per kernel call (whole pq4 blocks) */
 #define MAX_CHUNK 16
@@ -37,6 +41,9 @@ typedef struct codes_scratch {
     nearkit_pq4_lut lut;   /* pq4: the table rounded for the fast scan */
     uint16_t *sums;        /* pq4: SCAN_ROWS */
     nearkit_pq4_kernel pq4;
+    float *query_residual;  /* sq codes of residuals, l2: the current query minus the list's centroid */
+    float centroid_term;    /* ... dot products: minus the query's dot product with the centroid */
+    const nearkit_ivf_list *residual_list; /* the list they were made for */
     nearkit_rabitq_query rabitq;        /* RaBitQ: the current query rotated ... */
     const nearkit_ivf_list *rabitq_list; /* ... and prepared against this list */
 } codes_scratch;
@@ -55,6 +62,7 @@ static void scratch_free(void *scratch) {
     free(s->lut.lows);
     free(s->lut.padded);
     free(s->sums);
+    free(s->query_residual);
     nearkit_rabitq_query_free(&s->rabitq);
     free(s);
 }
@@ -82,9 +90,12 @@ static void *scratch_new(const nearkit_search_call *c) {
         s->sums = nearkit_alloc_array(SCAN_ROWS, sizeof(uint16_t));
         s->pq4 = nearkit_pq4_kernel_of(nearkit_kernels());
     }
+    bool residual = view->codec->residual;
+    if (residual) s->query_residual = nearkit_alloc_array(view->codec->dimension, sizeof(float));
     bool rabitq_ok = !view->rabitq || nearkit_rabitq_query_init(&s->rabitq, view->rabitq);
     if (s->dist && s->best_dist && s->best_pos && s->exact_dist && s->exact_pos && (!tables || s->table) &&
-        (!pq4 || (s->lut.lo && s->lut.hi && s->lut.lows && s->lut.padded && s->sums)) && rabitq_ok)
+        (!pq4 || (s->lut.lo && s->lut.hi && s->lut.lows && s->lut.padded && s->sums)) && rabitq_ok &&
+        (!residual || s->query_residual))
         return s;
     scratch_free(s);
     return NULL;
@@ -119,6 +130,46 @@ static void rabitq_block_distances(codes_scratch *s, const nearkit_search_call *
     nearkit_rabitq_distances(s->dist, view->rabitq, &s->rabitq, c->ix->metric, codes, n);
 }
 
+static float cosine_in_range(float v) { return v < 0.0f ? 0.0f : v > 2.0f ? 2.0f : v; }
+
+/* The ranking values of n dot products of a query with decoded codes, in place, as
+ * nearkit_codec_distances makes them (cosine: 1 - dot in [0, 2]; ip: -dot); for codes of
+ * residuals, -dot plus the centroid's term (minus the query's dot product with the centroid),
+ * then for cosine 1 plus that in [0, 2]. */
+static void values_of_dots(float *v, size_t n, nearkit_metric metric, bool residual, float centroid_term) {
+    bool cosine = metric == NEARKIT_METRIC_COSINE;
+    for (size_t i = 0; i < n; i++) {
+        float x = residual ? -v[i] + centroid_term : v[i];
+        v[i] = residual ? (cosine ? cosine_in_range(1.0f + x) : x) : (cosine ? cosine_in_range(1.0f - x) : -x);
+    }
+}
+
+/* Codes of residuals to the list's centroid (sq, codec.h): l2 is the query's residual against the
+ * code's, made once per query and list; a dot product is the code's plus the centroid's. */
+static void residual_block_distances(codes_scratch *s, const nearkit_search_call *c, const float *q,
+                                     const nearkit_ivf_list *list, const uint8_t *codes, size_t n) {
+    const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
+    const nearkit_kernel_table *kt = nearkit_kernels();
+    size_t d = view->codec->dimension;
+    nearkit_metric metric = c->ix->metric;
+    if (s->table_of != q || s->residual_list != list) {
+        const float *centroid = view->quantizer->centroids + (size_t)(list - view->lists->list) * d;
+        if (metric == NEARKIT_METRIC_L2)
+            for (size_t i = 0; i < d; i++) s->query_residual[i] = q[i] - centroid[i];
+        else
+            s->centroid_term = -kt->dot(q, centroid, d);
+        s->table_of = q;
+        s->residual_list = list;
+    }
+    if (metric == NEARKIT_METRIC_L2) {
+        nearkit_codec_distances(s->dist, kt, view->codec, metric, s->query_residual, codes, n);
+        return;
+    }
+    const nearkit_codec *codec = view->codec;
+    kt->code_dot[codec->format](s->dist, q, codes, codec->step, codec->base, n, d);
+    values_of_dots(s->dist, n, metric, true, s->centroid_term);
+}
+
 /* Code distances of the query to rows [r0, r0 + n) of a list into s->dist. */
 static void block_distances(codes_scratch *s, const nearkit_search_call *c, const float *q,
                             const nearkit_ivf_list *list, uint64_t r0, size_t n) {
@@ -126,6 +177,10 @@ static void block_distances(codes_scratch *s, const nearkit_search_call *c, cons
     const uint8_t *codes = list->codes + r0 * codec->code_size;
     if (nearkit_ivf_view_of(c)->rabitq) {
         rabitq_block_distances(s, c, q, list, codes, n);
+        return;
+    }
+    if (codec->residual) {
+        residual_block_distances(s, c, q, list, codes, n);
         return;
     }
     if (!nearkit_codec_uses_tables(codec)) {
@@ -168,23 +223,23 @@ static void knn_scan(void *scratch, const nearkit_search_call *c, const void *qu
     }
 }
 
-/* Writes row q: the candidates as they are, or their k best by exact value. */
-static void knn_finish(void *scratch, const nearkit_search_call *c, uint64_t q) {
-    codes_scratch *s = scratch;
+/* Writes row q from its candidates `best`: as they are, or their k best by exact value (the
+ * exact heap from s). */
+static void finish_query(codes_scratch *s, const nearkit_search_call *c, uint64_t q, nearkit_topk *best) {
     const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
     if (!view->refine_k && view->rabitq) {
         /* the k kept by their estimates, reported within the metric's range (rabitq.h); rows that
          * the clamp made equal are shown in increasing id order, as the header promises (as l2
          * rooting's new ties are) */
-        nearkit_topk_sort(&s->best);
-        for (size_t i = 0; i < s->best.size; i++) s->best.dist[i] = nearkit_rabitq_in_range(c->ix->metric, s->best.dist[i]);
-        nearkit_write_sorted(c, q, &s->best);
-        uint64_t found = s->best.size < c->k ? s->best.size : c->k;
+        nearkit_topk_sort(best);
+        for (size_t i = 0; i < best->size; i++) best->dist[i] = nearkit_rabitq_in_range(c->ix->metric, best->dist[i]);
+        nearkit_write_sorted(c, q, best);
+        uint64_t found = best->size < c->k ? best->size : c->k;
         nearkit_sort_row(c->ids + q * c->stride, c->dist + q * c->stride, found);
         return;
     }
     if (!view->refine_k) {
-        nearkit_write_heap(c, q, &s->best);
+        nearkit_write_heap(c, q, best);
         return;
     }
     const float *query = nearkit_query_at(c, q);
@@ -193,15 +248,20 @@ static void knn_finish(void *scratch, const nearkit_search_call *c, uint64_t q) 
     /* the candidates' originals lie anywhere in memory: every one's first lines are asked for
      * before the first is scored, so their latencies overlap (the stream prefetcher then follows) */
     size_t row_bytes = (size_t)c->ix->vector_bytes;
-    for (size_t i = 0; i < s->best.size; i++)
+    for (size_t i = 0; i < best->size; i++)
         for (size_t at = 0; at < row_bytes && at < 4 * 64; at += 64)
-            __builtin_prefetch((const uint8_t *)original(c, (uint32_t)s->best.pos[i]) + at);
-    for (size_t i = 0; i < s->best.size; i++) {
-        uint32_t pos = (uint32_t)s->best.pos[i];
+            __builtin_prefetch((const uint8_t *)original(c, (uint32_t)best->pos[i]) + at);
+    for (size_t i = 0; i < best->size; i++) {
+        uint32_t pos = (uint32_t)best->pos[i];
         float d = exact_distance(c, query, pos);
         if (d <= nearkit_topk_bound(&exact)) nearkit_topk_push(&exact, d, pos);
     }
     nearkit_write_heap(c, q, &exact);
+}
+
+static void knn_finish(void *scratch, const nearkit_search_call *c, uint64_t q) {
+    codes_scratch *s = scratch;
+    finish_query(s, c, q, &s->best);
 }
 
 static int64_t position_id(const nearkit_search_call *c, uint32_t pos) {
@@ -267,12 +327,16 @@ static bool range_scan(void *scratch, const nearkit_search_call *c, uint64_t q, 
 #define BATCH_MIN_QUERIES 8
 #define BATCH_ROUND 4096 /* queries whose lists are chosen together */
 
+typedef struct group_scratch group_scratch;
+
 typedef struct codes_batch {
     const nearkit_search_call *c;
     uint64_t q0;         /* the round's first query */
     uint32_t nprobe;
     const uint32_t *probes; /* the round's: nprobe per query */
     void **scratch;      /* per worker */
+    group_scratch *groups; /* per worker, where the batch is grouped by list (else NULL) */
+    uint64_t share;      /* grouped: queries a worker takes at once, at most */
 } codes_batch;
 
 static void batch_queries(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
@@ -289,6 +353,154 @@ static void batch_queries(void *ctx, uint64_t begin, uint64_t end, uint32_t work
     }
 }
 
+/* ---- batches grouped by list -------------------------------------------------------------------
+ * Codes scored by a kernel (fp16, bf16, sq8, sq4): a worker takes a share of the round's queries,
+ * groups them by the lists they probe, and scans each list once for all of them. A block of the
+ * list's codes is decoded once (kernels' code_decode) and scored against each of those queries
+ * with the float kernels, which by the kernels' contract give the code kernels' values bit for
+ * bit: the answers are those of one query at a time, while the decoding and the codes' trip from
+ * memory are shared by the queries probing the list (a batch of 1,000 at nprobe 9 over 980 lists:
+ * about 9). */
+#define GROUP_ROWS 8       /* codes decoded at a time: 8 rows of d floats stay in L1 up to d 1024 */
+#define GROUP_QUERIES 32   /* queries of a list prepared together (their residuals to its centroid) */
+#define GROUP_SHARE 1024   /* queries a worker groups at once, at most */
+#define GROUP_MEMBERS (1u << 22) /* share x nprobe at most (16 MB of members per worker) */
+
+struct group_scratch {
+    uint64_t first;        /* the share's first query (in the round) */
+    nearkit_topk *heaps;   /* per query of the share */
+    float *heap_dist;
+    uint64_t *heap_pos;
+    uint32_t *offsets;     /* nlist + 1: where each list's members start */
+    uint32_t *members;     /* share x nprobe: the share's queries (from first) probing each list */
+    float *decoded;        /* GROUP_ROWS x d */
+    float *prepared;       /* GROUP_QUERIES x d: l2 queries minus the list's centroid (residual codes) */
+    float terms[GROUP_QUERIES]; /* dot products, residual codes: minus the query's dot with the centroid */
+    float dist[GROUP_ROWS];
+};
+
+static bool groups_apply(const nearkit_ivf_view *view) { return !view->rabitq && !nearkit_codec_uses_tables(view->codec); }
+
+static void group_scratch_free(group_scratch *g) {
+    free(g->heaps);
+    free(g->heap_dist);
+    free(g->heap_pos);
+    free(g->offsets);
+    free(g->members);
+    free(g->decoded);
+    free(g->prepared);
+}
+
+static bool group_scratch_alloc(group_scratch *g, const codes_batch *b) {
+    const nearkit_ivf_view *view = nearkit_ivf_view_of(b->c);
+    size_t share = (size_t)b->share, d = view->codec->dimension;
+    size_t cap = (size_t)(view->refine_k > b->c->k ? view->refine_k : b->c->k);
+    *g = (group_scratch){
+        .heaps = nearkit_alloc_array(share, sizeof(nearkit_topk)),
+        .heap_dist = nearkit_alloc_array(share * cap, sizeof(float)),
+        .heap_pos = nearkit_alloc_array(share * cap, sizeof(uint64_t)),
+        .offsets = nearkit_alloc_array((size_t)view->quantizer->nlist + 1, sizeof(uint32_t)),
+        .members = nearkit_alloc_array(share * b->nprobe, sizeof(uint32_t)),
+        .decoded = nearkit_alloc_array((size_t)GROUP_ROWS * d, sizeof(float)),
+        .prepared = nearkit_alloc_array((size_t)GROUP_QUERIES * d, sizeof(float)),
+    };
+    for (size_t i = 0; g->heaps && g->heap_dist && g->heap_pos && i < share; i++)
+        nearkit_topk_init(&g->heaps[i], g->heap_dist + i * cap, g->heap_pos + i * cap, cap, view->position_ids);
+    return g->heaps && g->heap_dist && g->heap_pos && g->offsets && g->members && g->decoded && g->prepared;
+}
+
+/* The members of each list: the queries [begin, end) of the round probing it, in query order
+ * (counted, summed, filled, then the starts shifted back into place). */
+static void group_by_list(group_scratch *g, const codes_batch *b, uint64_t begin, uint64_t end, uint32_t nlist) {
+    memset(g->offsets, 0, ((size_t)nlist + 1) * sizeof *g->offsets);
+    const uint32_t *probes = b->probes + begin * b->nprobe;
+    size_t n = (size_t)((end - begin) * b->nprobe);
+    for (size_t p = 0; p < n; p++) g->offsets[probes[p] + 1]++;
+    for (uint32_t l = 0; l < nlist; l++) g->offsets[l + 1] += g->offsets[l];
+    for (size_t p = 0; p < n; p++) g->members[g->offsets[probes[p]]++] = (uint32_t)(p / b->nprobe);
+    for (uint32_t l = nlist; l > 0; l--) g->offsets[l] = g->offsets[l - 1];
+    g->offsets[0] = 0;
+}
+
+/* The rows of a block whose values can enter a query's heap, pushed. */
+static void push_block(nearkit_topk *h, const float *dist, const uint32_t *positions, size_t n) {
+    float bound = nearkit_topk_bound(h);
+    for (size_t i = 0; i < n; i++) {
+        if (dist[i] > bound) continue;
+        nearkit_topk_push(h, dist[i], positions[i]);
+        bound = nearkit_topk_bound(h);
+    }
+}
+
+/* Readies up to GROUP_QUERIES members of list l: the query itself, or for residual codes its
+ * residual to the centroid (l2, as residual_block_distances makes it) or its centroid term. */
+static void prepare_members(group_scratch *g, const codes_batch *b, uint32_t l, const uint32_t *members, size_t n,
+                            const float **qs) {
+    const nearkit_search_call *c = b->c;
+    const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
+    size_t d = view->codec->dimension;
+    const float *centroid = view->quantizer->centroids + (size_t)l * d;
+    for (size_t j = 0; j < n; j++) {
+        const float *q = nearkit_query_at(c, b->q0 + g->first + members[j]);
+        qs[j] = q;
+        if (!view->codec->residual) continue;
+        if (c->ix->metric == NEARKIT_METRIC_L2) {
+            float *r = g->prepared + j * d;
+            for (size_t i = 0; i < d; i++) r[i] = q[i] - centroid[i];
+            qs[j] = r;
+        } else {
+            g->terms[j] = -nearkit_kernels()->dot(q, centroid, d);
+        }
+    }
+}
+
+/* Scans list l once for its members (count of them): each block of codes decoded, then scored
+ * against each member with the float kernels. */
+static void scan_list_grouped(group_scratch *g, const codes_batch *b, uint32_t l, const uint32_t *members,
+                              size_t count) {
+    const nearkit_search_call *c = b->c;
+    const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
+    const nearkit_codec *codec = view->codec;
+    const nearkit_kernel_table *kt = nearkit_kernels();
+    const nearkit_ivf_list *list = &view->lists->list[l];
+    size_t d = codec->dimension, cs = codec->code_size;
+    nearkit_metric metric = c->ix->metric;
+    const float *qs[GROUP_QUERIES];
+    for (size_t m0 = 0; m0 < count; m0 += GROUP_QUERIES) {
+        size_t mn = count - m0 < GROUP_QUERIES ? count - m0 : GROUP_QUERIES;
+        prepare_members(g, b, l, members + m0, mn, qs);
+        for (uint64_t r0 = 0; r0 < list->size; r0 += GROUP_ROWS) {
+            size_t n = list->size - r0 < GROUP_ROWS ? (size_t)(list->size - r0) : GROUP_ROWS;
+            kt->code_decode[codec->format](g->decoded, list->codes + r0 * cs, codec->step, codec->base, n, d);
+            for (size_t j = 0; j < mn; j++) {
+                if (metric == NEARKIT_METRIC_L2) {
+                    kt->l2sq_many(g->dist, qs[j], g->decoded, n, d);
+                } else {
+                    kt->dot_many(g->dist, qs[j], g->decoded, n, d);
+                    values_of_dots(g->dist, n, metric, codec->residual, g->terms[j]);
+                }
+                push_block(&g->heaps[members[m0 + j]], g->dist, list->positions + r0, n);
+            }
+        }
+    }
+}
+
+/* A worker's share of the round, queries [begin, end): grouped, every probed list scanned once,
+ * then each query finished as one query alone is. */
+static void grouped_queries(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
+    const codes_batch *b = ctx;
+    const nearkit_search_call *c = b->c;
+    group_scratch *g = &b->groups[worker];
+    uint32_t nlist = nearkit_ivf_view_of(c)->quantizer->nlist;
+    g->first = begin;
+    for (uint64_t i = 0; i < end - begin; i++) g->heaps[i].size = 0;
+    group_by_list(g, b, begin, end, nlist);
+    for (uint32_t l = 0; l < nlist; l++)
+        if (g->offsets[l + 1] > g->offsets[l])
+            scan_list_grouped(g, b, l, g->members + g->offsets[l], g->offsets[l + 1] - g->offsets[l]);
+    for (uint64_t i = 0; i < end - begin; i++) finish_query(b->scratch[worker], c, b->q0 + begin + i, &g->heaps[i]);
+}
+
 static bool batch_applies(const nearkit_search_call *c) { return !c->admit && c->n >= BATCH_MIN_QUERIES; }
 
 static nearkit_status knn_batch(const nearkit_search_call *c, uint32_t threads) {
@@ -297,17 +509,27 @@ static nearkit_status knn_batch(const nearkit_search_call *c, uint32_t threads) 
     codes_batch b = {.c = c, .nprobe = view->batch_probes};
     uint32_t *probes = nearkit_alloc_array((size_t)(round * b.nprobe), sizeof(uint32_t));
     b.scratch = calloc(threads, sizeof *b.scratch);
-    nearkit_status st = probes && b.scratch ? NEARKIT_OK : nearkit_oom();
+    bool grouped = groups_apply(view);
+    /* grouped: each worker one share of the round (at most GROUP_SHARE queries) */
+    b.share = (round + threads - 1) / threads;
+    b.share = b.share < GROUP_SHARE ? b.share : GROUP_SHARE;
+    uint64_t most = GROUP_MEMBERS / (b.nprobe ? b.nprobe : 1); /* the members' room, bounded */
+    b.share = b.share < most ? b.share : most > 0 ? most : 1;
+    if (grouped) b.groups = calloc(threads, sizeof *b.groups);
+    nearkit_status st = probes && b.scratch && (!grouped || b.groups) ? NEARKIT_OK : nearkit_oom();
     for (uint32_t w = 0; !st && w < threads; w++)
-        if (!(b.scratch[w] = scratch_new(c))) st = nearkit_oom();
+        if (!(b.scratch[w] = scratch_new(c)) || (grouped && !group_scratch_alloc(&b.groups[w], &b))) st = nearkit_oom();
     b.probes = probes;
     for (b.q0 = 0; !st && b.q0 < c->n; b.q0 += round) {
         nearkit_search_call part = *c;
         part.queries = nearkit_query_at(c, b.q0);
         part.n = c->n - b.q0 < round ? c->n - b.q0 : round;
         st = nearkit_ivf_probe_batch(view->quantizer, &part, b.nprobe, probes, threads);
-        if (!st) nearkit_parallel_for(threads, part.n, MAX_CHUNK, batch_queries, &b);
+        if (!st && grouped) nearkit_parallel_for(threads, part.n, b.share, grouped_queries, &b);
+        else if (!st) nearkit_parallel_for(threads, part.n, MAX_CHUNK, batch_queries, &b);
     }
+    for (uint32_t w = 0; b.groups && w < threads; w++) group_scratch_free(&b.groups[w]);
+    free(b.groups);
     for (uint32_t w = 0; b.scratch && w < threads; w++) scratch_free(b.scratch[w]);
     free(b.scratch);
     free(probes);

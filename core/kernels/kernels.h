@@ -30,6 +30,12 @@ enum { NEARKIT_CODE_FP16, NEARKIT_CODE_BF16, NEARKIT_CODE_SQ8, NEARKIT_CODE_SQ4,
 
 typedef void (*nearkit_code_kernel)(float *out, const float *q, const uint8_t *codes, const float *step,
                                     const float *base, size_t n, size_t d);
+/* n codes (back to back) decoded into n rows of d floats at out: nearkit_code_decode's bits, in
+ * every implementation. A batch that scans a list's codes for several queries decodes them once
+ * and scores them with the float kernels, which by the contract above gives the code kernels'
+ * values. */
+typedef void (*nearkit_code_decoder)(float *out, const uint8_t *codes, const float *step, const float *base,
+                                     size_t n, size_t d);
 
 static inline size_t nearkit_code_size(int format, size_t d) {
     switch (format) {
@@ -108,6 +114,8 @@ typedef struct nearkit_kernel_table {
      * best[i] (the earlier row keeps a tie). Values bit-identical to l2sq_many / l1_many. */
     void (*small_nearest)(int l1, float *best, uint32_t *best_row, const float *queries, size_t nq,
                           const float *x, uint32_t first_row, size_t n, size_t d);
+    /* Code decoders by format (nearkit_code_decoder). */
+    nearkit_code_decoder code_decode[NEARKIT_CODE_FORMATS];
 } nearkit_kernel_table;
 
 /* Codes packed for hamming_panels: 8 codes per panel, stored word by word (word j of code r of

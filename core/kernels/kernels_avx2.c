@@ -255,6 +255,24 @@ NK_DEFINE_CODE_KERNEL(nk_bf16_dot, NEARKIT_CODE_BF16, NK_DOT)
 NK_DEFINE_CODE_KERNEL(nk_sq8_dot, NEARKIT_CODE_SQ8, NK_DOT)
 NK_DEFINE_CODE_KERNEL(nk_sq4_dot, NEARKIT_CODE_SQ4, NK_DOT)
 
+/* Decoders: nk_code_load's vectors stored, the last part masked. */
+#define NK_DEFINE_CODE_DECODER(NAME, F)                                                          \
+    NK_TARGET static void NAME(float *out, const uint8_t *codes, const float *step, const float *base, \
+                               size_t n, size_t d) {                                             \
+        const size_t cs = nearkit_code_size(F, d);                                               \
+        for (size_t r = 0; r < n; r++) {                                                         \
+            const uint8_t *code = codes + r * cs;                                                \
+            float *o = out + r * d;                                                              \
+            size_t i = 0;                                                                        \
+            for (; i + 8 <= d; i += 8) _mm256_storeu_ps(o + i, nk_code_load(F, code, step, base, i, 8)); \
+            if (i < d) _mm256_maskstore_ps(o + i, nk_tail_mask(d - i), nk_code_load(F, code, step, base, i, d - i)); \
+        }                                                                                        \
+    }
+NK_DEFINE_CODE_DECODER(nk_fp16_decode, NEARKIT_CODE_FP16)
+NK_DEFINE_CODE_DECODER(nk_bf16_decode, NEARKIT_CODE_BF16)
+NK_DEFINE_CODE_DECODER(nk_sq8_decode, NEARKIT_CODE_SQ8)
+NK_DEFINE_CODE_DECODER(nk_sq4_decode, NEARKIT_CODE_SQ4)
+
 /* ---- hamming ----------------------------------------------------------------------------------- */
 
 NK_INLINE uint64_t nk_load64(const uint8_t *p) {
@@ -509,6 +527,7 @@ const nearkit_kernel_table nearkit_kernel_table_avx2 = {
     {nk_fp16_dot, nk_bf16_dot, nk_sq8_dot, nk_sq4_dot},
     nk_tile_skip,
     nk_small_nearest_kernel,
+    {nk_fp16_decode, nk_bf16_decode, nk_sq8_decode, nk_sq4_decode},
 };
 
 #else

@@ -340,6 +340,17 @@ NK_DEFINE_CODE_KERNEL(nk_sq8_dot, NEARKIT_CODE_SQ8)
 NK_DEFINE_CODE_KERNEL(nk_sq4_dot, NEARKIT_CODE_SQ4)
 #undef NK_KIND_ROW
 
+#define NK_DEFINE_CODE_DECODER(NAME, FORMAT)                                                    \
+    static void NAME(float *out, const uint8_t *codes, const float *step, const float *base, size_t n, \
+                     size_t d) {                                                                \
+        const size_t cs = nearkit_code_size(FORMAT, d);                                         \
+        for (size_t r = 0; r < n; r++) nearkit_code_decode(out + r * d, FORMAT, codes + r * cs, step, base, d); \
+    }
+NK_DEFINE_CODE_DECODER(nk_fp16_decode, NEARKIT_CODE_FP16)
+NK_DEFINE_CODE_DECODER(nk_bf16_decode, NEARKIT_CODE_BF16)
+NK_DEFINE_CODE_DECODER(nk_sq8_decode, NEARKIT_CODE_SQ8)
+NK_DEFINE_CODE_DECODER(nk_sq4_decode, NEARKIT_CODE_SQ4)
+
 /* ---- tile scans (kernels.h) -------------------------------------------------------------------- */
 
 /* A count of the values at or below the bound per block: compilers vectorise a sum of
@@ -372,4 +383,5 @@ const nearkit_kernel_table nearkit_kernel_table_scalar = {
     {nk_fp16_dot, nk_bf16_dot, nk_sq8_dot, nk_sq4_dot},
     nk_tile_skip,
     nk_small_nearest_kernel,
+    {nk_fp16_decode, nk_bf16_decode, nk_sq8_decode, nk_sq4_decode},
 };

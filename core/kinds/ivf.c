@@ -428,8 +428,8 @@ static nearkit_status file_rows(nearkit_index *ix, const void *vectors, uint64_t
     if (!st && norms) float_norms(norms, &max, ix, vectors, n);
     if (!st && codes && is_rabitq(v)) /* residuals to the centroids of their lists */
         st = nearkit_rabitq_encode(&v->rabitq, codes, vectors, n, assign, v->quantizer.centroids);
-    else if (!st && codes)
-        st = nearkit_codec_encode(&v->codec, codes, vectors, n);
+    else if (!st && codes) /* sq: residuals to the centroids of their lists, where it trained so */
+        st = nearkit_codec_encode_listed(&v->codec, codes, vectors, n, assign, v->quantizer.centroids);
     /* the originals get their room first, so that once the lists took the rows nothing fails */
     bool originals = v->keep_originals && v->originals.count == v->lists.count;
     if (!st && originals) st = nearkit_rows_reserve(&v->originals, ix, v->originals.count + n);
@@ -502,6 +502,11 @@ static nearkit_status prepare_rabitq(nearkit_index *ix) {
     return st ? st : nearkit_rabitq_set_centroids(&v->rabitq, v->quantizer.centroids, v->quantizer.nlist);
 }
 
+/* Whether the codes are residuals to their lists' centroids: sq8 and sq4 under several lists. */
+static bool codes_residuals(const ivf_impl *v) {
+    return !v->config->one_list && nearkit_codec_takes_residuals(v->config->format);
+}
+
 /* Trains on x (or, when x is NULL, on the waiting rows) and files the waiting rows. On failure
  * the index is left untrained as it was. */
 static nearkit_status train_and_index(nearkit_index *ix, const void *x, uint64_t n) {
@@ -513,8 +518,11 @@ static nearkit_status train_and_index(nearkit_index *ix, const void *x, uint64_t
     nearkit_status st = train_quantizer(ix, train_x, train_n);
     if (!st && nearkit_codec_is_pq(v->config->format))
         st = set_pq_codec(ix, v->pq_nbits == 4 ? NEARKIT_CODEC_PQ4 : NEARKIT_CODEC_PQ8, v->pq_m);
-    if (!st && v->config->compressed)
-        st = nearkit_codec_train(&v->codec, train_x, train_n, ix->seed, nearkit_resolve_threads(ix->num_threads));
+    uint32_t threads = nearkit_resolve_threads(ix->num_threads);
+    if (!st && v->config->compressed && codes_residuals(v))
+        st = nearkit_ivf_quantizer_train_residual_codec(&v->codec, &v->quantizer, ix, train_x, train_n, threads);
+    else if (!st && v->config->compressed)
+        st = nearkit_codec_train(&v->codec, train_x, train_n, ix->seed, threads);
     if (!st && is_rabitq(v)) st = prepare_rabitq(ix);
     if (!st) st = init_lists(ix, v->quantizer.nlist);
     if (!st) st = file_rows(ix, pending->vectors, pending->count, pending->ids, true);
@@ -701,7 +709,8 @@ static void row_vector(uint8_t *out, uint8_t *code, const nearkit_index *ix, con
             nearkit_rabitq_decode(&v->rabitq, (float *)(void *)out, at, (uint32_t)(l - v->lists.list),
                                   v->quantizer.centroids, z);
         } else {
-            nearkit_codec_decode(&v->codec, (float *)(void *)out, at, 1);
+            const float *centroid = v->quantizer.centroids + (size_t)(l - v->lists.list) * ix->dimension;
+            nearkit_codec_decode_listed(&v->codec, (float *)(void *)out, at, centroid);
         }
         if (ix->metric == NEARKIT_METRIC_COSINE) unit_length((float *)(void *)out, ix->dimension);
     }
@@ -1309,10 +1318,10 @@ static bool has_section(const nearkit_reader *r, uint32_t tag) {
 
 static nearkit_status save_codes(const nearkit_index *ix, nearkit_writer *w) {
     const ivf_impl *v = impl_of(ix);
-    /* the last word: pq's sub-quantisers once trained (0 for the other codecs) */
+    /* the last word: pq's sub-quantisers once trained, 1 for sq codes of residuals (else 0) */
     /* the first word: the codec's format (ivf_pq: pq8 or pq4 as trained) */
     uint32_t meta[4] = {(uint32_t)(is_trained(v) ? v->codec.format : v->config->format), v->quantizer.nlist,
-                        v->keep_originals, v->codec.m};
+                        v->keep_originals, v->codec.m ? v->codec.m : (uint32_t)v->codec.residual};
     nearkit_status st = nearkit_writer_section(w, CODC_TAG, meta, sizeof meta);
     if (st || !is_trained(v)) return st ? st : nearkit_rows_save(&v->pending, ix, w);
     st = nearkit_codec_save(&v->codec, w, SQRG_TAG);
@@ -1381,12 +1390,15 @@ static nearkit_status load_codes(nearkit_index *ix, const nearkit_reader *r) {
     /* ivf_pq's format word says which pq (nbits) */
     bool pq4 = pq && meta[0] == NEARKIT_CODEC_PQ4;
     if (meta[0] != (uint32_t)v->config->format && !pq4) return corrupt("code format differs from the kind's");
-    if (meta[1] > v->config->max_nlist || meta[2] > 1 || (meta[1] == 0 && (meta[2] || meta[3])) || (!pq && meta[3]))
+    /* sq's residual word: 1 only where the kind codes residuals (files before it: 0) */
+    uint32_t most_last = pq ? UINT32_MAX : codes_residuals(v) ? 1 : 0;
+    if (meta[1] > v->config->max_nlist || meta[2] > 1 || (meta[1] == 0 && (meta[2] || meta[3])) || meta[3] > most_last)
         return corrupt("code header fields out of range");
     if (meta[1] == 0) return nearkit_rows_load(&v->pending, ix, r, false);
     if (pq) v->pq_nbits = pq4 ? 4 : 8;
     if (pq && set_pq_codec(ix, (int)meta[0], meta[3])) return corrupt("pq sub-quantisers do not divide the dimension");
     st = nearkit_codec_load(&v->codec, r, SQRG_TAG);
+    if (!pq) v->codec.residual = meta[3] == 1;
     if (!st) st = nearkit_ivf_quantizer_load(&v->quantizer, ix, r, meta[1]);
     if (!st && is_rabitq(v)) st = prepare_rabitq(ix); /* the rotation from the header's seed */
     uint64_t count = 0, removed = 0, dropped;
