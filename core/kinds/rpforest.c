@@ -61,6 +61,7 @@
 #define NO_CHILD UINT32_MAX
 #define NO_PLANE UINT32_MAX
 #define SCAN_BLOCK 256
+#define QUEUE_START 1024 /* queued nodes a searcher has room for at first */
 #define LOCAL_BYTES (4u << 20) /* subtrees of rows up to this size are built from a copy (enter_local) */
 #define GATHER_FRACTION 8 /* as the vp-tree: filters admitting at most live / 8 rows are scanned */
 
@@ -790,8 +791,8 @@ typedef struct rp_searcher {
     const rp_plan *plan;
     const nearkit_kernel_table *kt;
     bool checking;
-    queued *queue; /* a max-heap on priority, room for every node */
-    size_t queued;
+    queued *queue; /* a max-heap on priority, grown as needed (at most every node) */
+    size_t queued, queue_cap;
     uint64_t *cand; /* collected rows, grown as needed */
     uint64_t cand_cap;
     uint32_t *seen; /* an open-addressing set of row + 1 (0: empty) for deduplicating candidates */
@@ -820,7 +821,8 @@ static void *searcher_new(const nearkit_search_call *c) {
     if (!s) return NULL;
     *s = (rp_searcher){.ix = c->ix, .t = t, .call = c, .plan = c->state, .kt = nearkit_kernels(),
                        .checking = c->admit || t->store.rows.removed > 0,
-                       .queue = nearkit_alloc_array((size_t)t->n_nodes + 1, sizeof(queued)),
+                       .queue_cap = QUEUE_START,
+                       .queue = nearkit_alloc_array(QUEUE_START, sizeof(queued)),
                        .cand_cap = 1024,
                        .cand = nearkit_alloc_array(1024, sizeof(uint64_t)),
                        .dist = nearkit_alloc_array(SCAN_BLOCK, sizeof(float)),
@@ -844,7 +846,21 @@ static void *searcher_new(const nearkit_search_call *c) {
     return s;
 }
 
-static void queue_push(rp_searcher *s, queued item) {
+/* Room for one more queued node; false when out of memory. A search queues a few nodes per leaf
+ * it visits, far fewer than the forest's nodes: sizing the queue for all of them cost every call a
+ * fresh mapping of megabytes (1M rows) and its page faults. */
+static bool queue_reserve(rp_searcher *s) {
+    if (s->queued < s->queue_cap) return true;
+    queued *grown = realloc(s->queue, s->queue_cap * 2 * sizeof *grown);
+    if (!grown) return false;
+    s->queue = grown;
+    s->queue_cap *= 2;
+    return true;
+}
+
+/* Queues a node; false when out of memory. */
+static bool queue_push(rp_searcher *s, queued item) {
+    if (!queue_reserve(s)) return false;
     size_t i = s->queued++;
     while (i > 0) {
         size_t parent = (i - 1) / 2;
@@ -853,6 +869,7 @@ static void queue_push(rp_searcher *s, queued item) {
         i = parent;
     }
     s->queue[i] = item;
+    return true;
 }
 
 static queued queue_pop(rp_searcher *s) {
@@ -871,7 +888,8 @@ static queued queue_pop(rp_searcher *s) {
 }
 
 /* Descends from a queued node to a leaf, always to the side the query lies on, queueing the other
- * side with its priority (Annoy's: the least margin towards it on the path). */
+ * side with its priority (Annoy's: the least margin towards it on the path). NO_CHILD: out of
+ * memory. */
 static uint32_t descend(rp_searcher *s, const void *q, queued from) {
     const rp_impl *t = s->t;
     uint32_t i = from.node;
@@ -887,12 +905,13 @@ static uint32_t descend(rp_searcher *s, const void *q, queued from) {
             near = bit_of(q, nd->plane);
             far_priority = priority - 1.0f; /* one more split bit the query disagrees with */
         } else {
+            __builtin_prefetch(&t->nodes[nd->child[1]]); /* child 0 follows i (pre-order) */
             float m = plane_margin(s->kt, s->ix, t->planes, nd, q);
             near = m > 0;
             float against = near ? -m : m;
             far_priority = against < priority ? against : priority;
         }
-        queue_push(s, (queued){far_priority, nd->child[!near], from.tree});
+        if (!queue_push(s, (queued){far_priority, nd->child[!near], from.tree})) return NO_CHILD;
         i = nd->child[near];
     }
     return i;
@@ -932,6 +951,14 @@ static void forget_sightings(rp_searcher *s, uint64_t n) {
     }
 }
 
+/* Starts loading a candidate's vector while the trees are still walked: the exact pass that scores
+ * the candidates afterwards then finds them in cache instead of waiting on one scattered row after
+ * another. */
+static void prefetch_row(const rp_searcher *s, uint32_t row) {
+    const char *v = (const char *)nearkit_rows_at(&s->t->store.rows, s->ix, row);
+    for (size_t at = 0; at < s->ix->vector_bytes; at += 64) __builtin_prefetch(v + at);
+}
+
 /* The forest's candidates for one query: leaves best first until `budget` rows (duplicates
  * included) are collected, the distinct admitted ones into s->cand[0, *n). False: out of memory. */
 static bool collect(rp_searcher *s, const void *q, uint64_t budget, uint64_t *n_out) {
@@ -941,18 +968,22 @@ static bool collect(rp_searcher *s, const void *q, uint64_t budget, uint64_t *n_
     /* bits count disagreements down from 0 (INFINITY - 1 would stay INFINITY) */
     float root = is_binary(s->ix) ? 0.0f : INFINITY;
     for (uint64_t tr = 0; tr < t->n_trees; tr++)
-        queue_push(s, (queued){root, (uint32_t)t->tree_start[tr], (uint32_t)tr});
+        if (!queue_push(s, (queued){root, (uint32_t)t->tree_start[tr], (uint32_t)tr})) return false;
     while (s->queued > 0 && collected < budget) {
         queued next = queue_pop(s);
-        const rp_node *nd = &t->nodes[descend(s, q, next)];
-        uint64_t size = nd->end - nd->begin;
-        if (!grow_candidates(s, n + size)) {
+        uint32_t leaf = descend(s, q, next);
+        const rp_node *nd = leaf == NO_CHILD ? NULL : &t->nodes[leaf];
+        uint64_t size = nd ? nd->end - nd->begin : 0;
+        if (!nd || !grow_candidates(s, n + size)) {
             forget_sightings(s, n);
             return false;
         }
         const uint32_t *rows = t->leaf_rows + (uint64_t)next.tree * t->store.built + nd->begin;
         for (uint64_t i = 0; i < size; i++)
-            if (first_sight(s, rows[i])) s->cand[n++] = rows[i];
+            if (first_sight(s, rows[i])) {
+                s->cand[n++] = rows[i];
+                prefetch_row(s, rows[i]);
+            }
         collected += size;
     }
     forget_sightings(s, n);
