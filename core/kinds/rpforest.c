@@ -47,7 +47,9 @@
 #define TREES_TAG NEARKIT_TAG('R', 'F', 'T', 'R')
 #define NODES_TAG NEARKIT_TAG('R', 'F', 'N', 'D')
 #define LEAF_ROWS_TAG NEARKIT_TAG('R', 'F', 'L', 'R')
-#define PLANES_TAG NEARKIT_TAG('R', 'F', 'P', 'L')
+#define PLANES_TAG NEARKIT_TAG('R', 'F', 'P', 'L')      /* float planes: files before RFPC */
+#define PLANE_CODES_TAG NEARKIT_TAG('R', 'F', 'P', 'C') /* planes as 8-bit codes ... */
+#define PLANE_EXPONENTS_TAG NEARKIT_TAG('R', 'F', 'P', 'E') /* ... times a power of two each */
 
 #define DEFAULT_TREES 10
 #define MAX_TREES 4096
@@ -284,6 +286,48 @@ static void random_direction(float *w, size_t d, uint64_t *rng) {
     } while (!normalise(w, d));
 }
 
+/* The power-of-two exponent e of a plane whose largest magnitude is `most`: most / 2^e is in
+ * [64, 128), so its codes (round(w / 2^e)) use 7 bits and a sign. */
+static int plane_exponent(float most) {
+    int e;
+    frexpf(most, &e);
+    return e - 7;
+}
+
+static float largest_magnitude(const float *w, size_t d) {
+    float most = 0;
+    for (size_t i = 0; i < d; i++) most = fabsf(w[i]) > most ? fabsf(w[i]) : most;
+    return most;
+}
+
+/* Rounds a unit plane to 8-bit codes times a power of two (w[i] = c[i] * 2^e, |c[i]| <= 127), in
+ * place, before any row is routed by it: the file stores a byte per dimension instead of a float
+ * (a quarter of the planes' bytes), and the build splits with the very values a search reads back,
+ * so the forest stays consistent. The rounding tilts the plane by well under a degree. */
+static void round_plane(float *w, size_t d) {
+    int e = plane_exponent(largest_magnitude(w, d));
+    for (size_t i = 0; i < d; i++) {
+        float c = rintf(ldexpf(w[i], -e));
+        w[i] = ldexpf(c > 127 ? 127 : c < -127 ? -127 : c, e);
+    }
+}
+
+/* A plane's codes and exponent, when it is one round_plane made (else false: a plane of an older
+ * file, saved as floats). */
+static bool plane_codes(int8_t *codes, int8_t *exponent, const float *w, size_t d) {
+    float most = largest_magnitude(w, d);
+    if (!(most > 0)) return false;
+    int e = plane_exponent(most);
+    if (e < INT8_MIN || e > INT8_MAX) return false;
+    for (size_t i = 0; i < d; i++) {
+        float c = ldexpf(w[i], -e);
+        if (c != rintf(c) || fabsf(c) > 127) return false;
+        codes[i] = (int8_t)c;
+    }
+    *exponent = (int8_t)e;
+    return true;
+}
+
 /* Annoy's two-means on rows perm[begin, end): the bisector of the two centroids into w, its
  * offset into *offset; false when the centroids coincide. */
 static bool two_means_plane(tree_build *b, uint64_t begin, uint64_t end, float *w, float *offset) {
@@ -320,6 +364,7 @@ static bool two_means_plane(tree_build *b, uint64_t begin, uint64_t end, float *
     }
     for (size_t k = 0; k < pw; k++) w[k] = p[k] - q[k];
     if (!normalise(w, pw)) return false;
+    round_plane(w, pw); /* the offset puts the rounded plane through the midpoint */
     double o = 0;
     if (!cosine)
         for (size_t k = 0; k < pw; k++) o -= (double)w[k] * 0.5 * ((double)p[k] + q[k]);
@@ -373,6 +418,7 @@ static uint64_t split_float(tree_build *b, rp_node *node, uint64_t begin, uint64
                 if (!two_means_plane(b, begin, end, own, &offset)) continue;
             } else {
                 random_direction(own, pw, &b->rng);
+                round_plane(own, pw);
             }
             plane = (uint32_t)(b->planes.size / pw);
             w = own;
@@ -556,7 +602,10 @@ static float *make_pool(const nearkit_index *ix, uint32_t size) {
     float *pool = nearkit_alloc_array((size_t)size * d, sizeof(float));
     if (!pool) return NULL;
     uint64_t rng = nearkit_mix64(ix->seed ^ 0x706F6F6Cull);
-    for (uint32_t i = 0; i < size; i++) random_direction(pool + (size_t)i * d, d, &rng);
+    for (uint32_t i = 0; i < size; i++) {
+        random_direction(pool + (size_t)i * d, d, &rng);
+        round_plane(pool + (size_t)i * d, d);
+    }
     return pool;
 }
 
@@ -1131,6 +1180,28 @@ static nearkit_status rp_set_param(nearkit_index *ix, size_t i, double value) {
 /* RFHD: u64 rows in the forest, trees, nodes, planes. RFTR: u64 first node of each tree, then the
  * node count. RFND: nodes (32 bytes each). RFLR: u32 rows, built per tree. RFPL: the planes'
  * floats (dimension each; empty for binary rows). */
+/* The planes as codes (RFPC, RFPE) when every one is a rounded plane (round_plane), else as floats
+ * (RFPL: a forest loaded from an older file, or none at all). */
+static nearkit_status save_planes(const nearkit_index *ix, const rp_impl *t, nearkit_writer *w) {
+    size_t d = plane_width(ix);
+    uint64_t values = t->n_planes * d;
+    if (values == 0) return nearkit_writer_section(w, PLANES_TAG, t->planes, 0);
+    int8_t *codes = nearkit_alloc_array((size_t)values, 1), *exponents = nearkit_alloc_array((size_t)t->n_planes, 1);
+    nearkit_status st = codes && exponents ? NEARKIT_OK : nearkit_oom();
+    bool coded = !st;
+    for (uint64_t i = 0; i < t->n_planes && coded; i++)
+        coded = plane_codes(codes + i * d, exponents + i, t->planes + i * d, d);
+    if (coded) {
+        st = nearkit_writer_section(w, PLANE_CODES_TAG, codes, values);
+        if (!st) st = nearkit_writer_section(w, PLANE_EXPONENTS_TAG, exponents, t->n_planes);
+    } else if (!st) {
+        st = nearkit_writer_section(w, PLANES_TAG, t->planes, values * sizeof(float));
+    }
+    free(codes);
+    free(exponents);
+    return st;
+}
+
 static nearkit_status rp_save(const nearkit_index *ix, nearkit_writer *w) {
     const rp_impl *t = impl_of(ix);
     uint64_t head[4] = {t->store.built, t->n_trees, t->n_nodes, t->n_planes};
@@ -1142,9 +1213,7 @@ static nearkit_status rp_save(const nearkit_index *ix, nearkit_writer *w) {
                                     (t->n_trees + 1) * sizeof(uint64_t));
     if (!st) st = nearkit_writer_section(w, NODES_TAG, t->nodes, t->n_nodes * sizeof(rp_node));
     if (!st) st = nearkit_writer_section(w, LEAF_ROWS_TAG, t->leaf_rows, t->n_trees * t->store.built * sizeof(uint32_t));
-    if (!st)
-        st = nearkit_writer_section(w, PLANES_TAG, t->planes,
-                                    t->n_planes * plane_width(ix) * sizeof(float));
+    if (!st) st = save_planes(ix, t, w);
     return st;
 }
 
@@ -1156,6 +1225,33 @@ static nearkit_status load_array(void **out, const nearkit_reader *r, uint32_t t
     *out = nearkit_alloc_array((size_t)count, size);
     if (!*out) return nearkit_oom();
     memcpy(*out, data, (size_t)(count * size));
+    return NEARKIT_OK;
+}
+
+/* The planes of a file: codes times powers of two (RFPC, RFPE), or floats (RFPL, older files). */
+static nearkit_status load_planes(const nearkit_index *ix, rp_impl *t, const nearkit_reader *r) {
+    size_t d = plane_width(ix);
+    const void *codes, *exponents;
+    uint64_t size;
+    if (nearkit_reader_section(&codes, &size, r, PLANE_CODES_TAG)) {
+        nearkit_clear_error(); /* absent: float planes */
+        void *p;
+        nearkit_status st = load_array(&p, r, PLANES_TAG, t->n_planes * d, sizeof(float));
+        if (!st) t->planes = p;
+        return st;
+    }
+    nearkit_status st = size == t->n_planes * d ? NEARKIT_OK
+                        : nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: section RFPC of %llu bytes",
+                                            (unsigned long long)size);
+    if (!st) st = nearkit_reader_section_sized(&exponents, r, PLANE_EXPONENTS_TAG, t->n_planes);
+    if (st) return st;
+    t->planes = nearkit_alloc_array((size_t)(t->n_planes * d), sizeof(float));
+    if (!t->planes) return nearkit_oom();
+    for (uint64_t i = 0; i < t->n_planes; i++) {
+        int e = ((const int8_t *)exponents)[i];
+        for (size_t k = 0; k < d; k++)
+            t->planes[i * d + k] = ldexpf(((const int8_t *)codes)[i * d + k], e);
+    }
     return NEARKIT_OK;
 }
 
@@ -1190,8 +1286,7 @@ static nearkit_status rp_load(nearkit_index *ix, const nearkit_reader *r) {
     if (!st) t->nodes = p;
     if (!st) st = load_array(&p, r, LEAF_ROWS_TAG, t->n_trees * t->store.built, sizeof(uint32_t));
     if (!st) t->leaf_rows = p;
-    if (!st) st = load_array(&p, r, PLANES_TAG, t->n_planes * d, sizeof(float));
-    if (!st) t->planes = p;
+    if (!st) st = load_planes(ix, t, r);
     if (!st && d && nearkit_first_unusable_value(t->planes, t->n_planes * d) < t->n_planes * d)
         st = nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: a forest plane holds an unusable value");
     if (!st && t->n_trees == 0 && t->tree_start[0] != 0)
