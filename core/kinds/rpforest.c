@@ -29,8 +29,9 @@
  * and tail rows reach a quarter of the rows. Filters admit candidates; a filter that lets few rows
  * through is answered over its gathered rows, exactly.
  *
- * A saved index holds the forest (docs/format.md: RFHD, RFTR, RFND, RFLR, RFPL); the loader checks
- * every link, range, plane and leaf permutation before anything searches it. */
+ * A saved index holds the forest (docs/format.md: RFHD, RFTR, RFND, RFLR, and the planes as 8-bit
+ * codes in RFPC / RFPE, or as floats in RFPL in older files); the loader checks every link, range,
+ * plane and leaf permutation before anything searches it. */
 #include "search/driver.h"
 #include "base/internal.h"
 #include "kernels/kernels.h"
@@ -107,8 +108,14 @@ static size_t plane_width(const nearkit_index *ix) {
     return (size_t)ix->dimension + (ix->metric == NEARKIT_METRIC_IP);
 }
 
+/* 64 rows, or a quarter of the dimension when that is more. Each split stores a plane of about d
+ * bytes (RFPC) beside the 4-byte row numbers of its leaves, so leaves of d / 4 rows or more keep
+ * the planes from outweighing the leaves: a 784-d forest then stays within Annoy's file size (whose
+ * leaves hold up to d + 2 ids), while leaves much larger than that cost search speed (leaves of d
+ * rows: a third of it on Fashion-MNIST). README: "rpforest against Annoy". */
 static uint32_t default_leaf_size(const nearkit_index *ix) {
-    return is_binary(ix) ? DEFAULT_LEAF_SIZE_BINARY : DEFAULT_LEAF_SIZE;
+    if (is_binary(ix)) return DEFAULT_LEAF_SIZE_BINARY;
+    return ix->dimension / 4 > DEFAULT_LEAF_SIZE ? ix->dimension / 4 : DEFAULT_LEAF_SIZE;
 }
 
 static double describe_default_leaf_size(const nearkit_index *ix) { return default_leaf_size(ix); }
@@ -117,7 +124,8 @@ static const nearkit_param_desc rp_params[] = {
     {"n_trees", NEARKIT_PARAM_FLAG_INTEGER, 1, MAX_TREES, DEFAULT_TREES,
      "trees the next build makes (more: better recall, more memory)", NULL},
     {"leaf_size", NEARKIT_PARAM_FLAG_INTEGER, 1, MAX_LEAF_SIZE, 0,
-     "most rows in a leaf, for the next build (default 64 for float vectors, 256 for binary codes)",
+     "most rows in a leaf, for the next build (default for float vectors the larger of 64 and "
+     "dimension / 4, for binary codes 256)",
      describe_default_leaf_size},
     {"split", NEARKIT_PARAM_FLAG_INTEGER, 0, 1, SPLIT_TWO_MEANS,
      "hyperplanes of the next build: 0 Annoy's two-means bisector, 1 panns' random direction with "
@@ -1178,8 +1186,8 @@ static nearkit_status rp_set_param(nearkit_index *ix, size_t i, double value) {
 /* ---- persistence ------------------------------------------------------------------------------- */
 
 /* RFHD: u64 rows in the forest, trees, nodes, planes. RFTR: u64 first node of each tree, then the
- * node count. RFND: nodes (32 bytes each). RFLR: u32 rows, built per tree. RFPL: the planes'
- * floats (dimension each; empty for binary rows). */
+ * node count. RFND: nodes (32 bytes each). RFLR: u32 rows, built per tree. The planes: see
+ * save_planes. */
 /* The planes as codes (RFPC, RFPE) when every one is a rounded plane (round_plane), else as floats
  * (RFPL: a forest loaded from an older file, or none at all). */
 static nearkit_status save_planes(const nearkit_index *ix, const rp_impl *t, nearkit_writer *w) {
