@@ -152,6 +152,14 @@ static void test_save_load(void) {
         void *buf = NULL, *again = NULL;
         size_t size = 0, again_size = 0;
         CHECK_STATUS(nearkit_index_save_to_buffer(&buf, &size, forest), NEARKIT_OK);
+        if (metrics[m] != NEARKIT_METRIC_HAMMING) { /* planes saved as a byte per value and an exponent */
+            double planes = 0;
+            uint64_t code_bytes = 0, exponent_bytes = 0, float_bytes = 0;
+            nearkit_index_get_param(&planes, forest, "plane_count");
+            CHECK(tc_section(buf, size, "RFPC", &code_bytes) && tc_section(buf, size, "RFPE", &exponent_bytes));
+            CHECK(code_bytes == planes * (dim + (metrics[m] == NEARKIT_METRIC_IP)) && exponent_bytes == planes);
+            CHECK(tc_section(buf, size, "RFPL", &float_bytes) == NULL);
+        }
         nearkit_index *back = NULL;
         CHECK_STATUS(nearkit_index_load_from_buffer(&back, buf, size), NEARKIT_OK);
         if (back) {
@@ -197,6 +205,7 @@ static void test_corrupted_sections(void) {
     uint32_t far = 1000000, self = 0, big_plane = 0xFFFFFF00u, row_past = 600;
     uint64_t huge = UINT64_MAX, past = 601, one = 1, two = 2;
     float nan = NAN;
+    int8_t huge_exponent = 127; /* codes of 64 or more times 2^127 overflow */
     const size_t child0 = offsetof(forged_node, child), child1 = child0 + 4;
     struct {
         const char *tag;
@@ -214,7 +223,7 @@ static void test_corrupted_sections(void) {
         {"RFLR", 0, (const uint8_t *)tc_section(buf, size, "RFLR", &len) + 4, 4}, /* a row twice */
         {"RFTR", 8, &huge, 8},                                        /* a tree's start */
         {"RFTR", 24, &one, 8},                                        /* the node count */
-        {"RFPL", 4, &nan, 4},                                         /* a NaN plane */
+        {"RFPE", 1, &huge_exponent, 1},                               /* an infinite plane */
         {"RFHD", 0, &huge, 8},                                        /* more rows than stored */
         {"RFHD", 8, &huge, 8},                                        /* trees */
         {"RFHD", 8, &two, 8},
@@ -249,13 +258,14 @@ static void test_random_damage(void) {
         void *buf = NULL;
         size_t size = 0;
         CHECK_STATUS(nearkit_index_save_to_buffer(&buf, &size, forest), NEARKIT_OK);
-        const char *tags[] = {"RFHD", "RFTR", "RFND", "RFLR", "RFPL"};
+        /* float rows: planes as codes (RFPC, RFPE); binary rows: an empty RFPL */
+        const char *tags[] = {"RFHD", "RFTR", "RFND", "RFLR", binary ? "RFPL" : "RFPC", "RFPE"};
         int loaded = 0, refused = 0;
         for (int round = 0; round < 1500; round++) {
             uint8_t *copy = malloc(size);
             memcpy(copy, buf, size);
             uint64_t len = 0;
-            uint8_t *body = tc_section(copy, size, tags[tc_next() % (binary ? 4 : 5)], &len);
+            uint8_t *body = tc_section(copy, size, tags[tc_next() % (binary ? 4 : 6)], &len);
             if (body && len > 0) {
                 int flips = 1 + (int)(tc_next() % 3);
                 for (int f = 0; f < flips; f++) body[tc_next() % len] ^= (uint8_t)(1u << (tc_next() % 8));

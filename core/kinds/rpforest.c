@@ -29,8 +29,9 @@
  * and tail rows reach a quarter of the rows. Filters admit candidates; a filter that lets few rows
  * through is answered over its gathered rows, exactly.
  *
- * A saved index holds the forest (docs/format.md: RFHD, RFTR, RFND, RFLR, RFPL); the loader checks
- * every link, range, plane and leaf permutation before anything searches it. */
+ * A saved index holds the forest (docs/format.md: RFHD, RFTR, RFND, RFLR, and the planes as 8-bit
+ * codes in RFPC / RFPE, or as floats in RFPL in older files); the loader checks every link, range,
+ * plane and leaf permutation before anything searches it. */
 #include "search/driver.h"
 #include "base/internal.h"
 #include "kernels/kernels.h"
@@ -47,7 +48,9 @@
 #define TREES_TAG NEARKIT_TAG('R', 'F', 'T', 'R')
 #define NODES_TAG NEARKIT_TAG('R', 'F', 'N', 'D')
 #define LEAF_ROWS_TAG NEARKIT_TAG('R', 'F', 'L', 'R')
-#define PLANES_TAG NEARKIT_TAG('R', 'F', 'P', 'L')
+#define PLANES_TAG NEARKIT_TAG('R', 'F', 'P', 'L')      /* float planes: files before RFPC */
+#define PLANE_CODES_TAG NEARKIT_TAG('R', 'F', 'P', 'C') /* planes as 8-bit codes ... */
+#define PLANE_EXPONENTS_TAG NEARKIT_TAG('R', 'F', 'P', 'E') /* ... times a power of two each */
 
 #define DEFAULT_TREES 10
 #define MAX_TREES 4096
@@ -61,6 +64,7 @@
 #define NO_CHILD UINT32_MAX
 #define NO_PLANE UINT32_MAX
 #define SCAN_BLOCK 256
+#define QUEUE_START 1024 /* queued nodes a searcher has room for at first */
 #define LOCAL_BYTES (4u << 20) /* subtrees of rows up to this size are built from a copy (enter_local) */
 #define GATHER_FRACTION 8 /* as the vp-tree: filters admitting at most live / 8 rows are scanned */
 
@@ -104,8 +108,14 @@ static size_t plane_width(const nearkit_index *ix) {
     return (size_t)ix->dimension + (ix->metric == NEARKIT_METRIC_IP);
 }
 
+/* 64 rows, or a quarter of the dimension when that is more. Each split stores a plane of about d
+ * bytes (RFPC) beside the 4-byte row numbers of its leaves, so leaves of d / 4 rows or more keep
+ * the planes from outweighing the leaves: a 784-d forest then stays within Annoy's file size (whose
+ * leaves hold up to d + 2 ids), while leaves much larger than that cost search speed (leaves of d
+ * rows: a third of it on Fashion-MNIST). README: "rpforest against Annoy". */
 static uint32_t default_leaf_size(const nearkit_index *ix) {
-    return is_binary(ix) ? DEFAULT_LEAF_SIZE_BINARY : DEFAULT_LEAF_SIZE;
+    if (is_binary(ix)) return DEFAULT_LEAF_SIZE_BINARY;
+    return ix->dimension / 4 > DEFAULT_LEAF_SIZE ? ix->dimension / 4 : DEFAULT_LEAF_SIZE;
 }
 
 static double describe_default_leaf_size(const nearkit_index *ix) { return default_leaf_size(ix); }
@@ -114,7 +124,8 @@ static const nearkit_param_desc rp_params[] = {
     {"n_trees", NEARKIT_PARAM_FLAG_INTEGER, 1, MAX_TREES, DEFAULT_TREES,
      "trees the next build makes (more: better recall, more memory)", NULL},
     {"leaf_size", NEARKIT_PARAM_FLAG_INTEGER, 1, MAX_LEAF_SIZE, 0,
-     "most rows in a leaf, for the next build (default 64 for float vectors, 256 for binary codes)",
+     "most rows in a leaf, for the next build (default for float vectors the larger of 64 and "
+     "dimension / 4, for binary codes 256)",
      describe_default_leaf_size},
     {"split", NEARKIT_PARAM_FLAG_INTEGER, 0, 1, SPLIT_TWO_MEANS,
      "hyperplanes of the next build: 0 Annoy's two-means bisector, 1 panns' random direction with "
@@ -283,6 +294,48 @@ static void random_direction(float *w, size_t d, uint64_t *rng) {
     } while (!normalise(w, d));
 }
 
+/* The power-of-two exponent e of a plane whose largest magnitude is `most`: most / 2^e is in
+ * [64, 128), so its codes (round(w / 2^e)) use 7 bits and a sign. */
+static int plane_exponent(float most) {
+    int e;
+    frexpf(most, &e);
+    return e - 7;
+}
+
+static float largest_magnitude(const float *w, size_t d) {
+    float most = 0;
+    for (size_t i = 0; i < d; i++) most = fabsf(w[i]) > most ? fabsf(w[i]) : most;
+    return most;
+}
+
+/* Rounds a unit plane to 8-bit codes times a power of two (w[i] = c[i] * 2^e, |c[i]| <= 127), in
+ * place, before any row is routed by it: the file stores a byte per dimension instead of a float
+ * (a quarter of the planes' bytes), and the build splits with the very values a search reads back,
+ * so the forest stays consistent. The rounding tilts the plane by well under a degree. */
+static void round_plane(float *w, size_t d) {
+    int e = plane_exponent(largest_magnitude(w, d));
+    for (size_t i = 0; i < d; i++) {
+        float c = rintf(ldexpf(w[i], -e));
+        w[i] = ldexpf(c > 127 ? 127 : c < -127 ? -127 : c, e);
+    }
+}
+
+/* A plane's codes and exponent, when it is one round_plane made (else false: a plane of an older
+ * file, saved as floats). */
+static bool plane_codes(int8_t *codes, int8_t *exponent, const float *w, size_t d) {
+    float most = largest_magnitude(w, d);
+    if (!(most > 0)) return false;
+    int e = plane_exponent(most);
+    if (e < INT8_MIN || e > INT8_MAX) return false;
+    for (size_t i = 0; i < d; i++) {
+        float c = ldexpf(w[i], -e);
+        if (c != rintf(c) || fabsf(c) > 127) return false;
+        codes[i] = (int8_t)c;
+    }
+    *exponent = (int8_t)e;
+    return true;
+}
+
 /* Annoy's two-means on rows perm[begin, end): the bisector of the two centroids into w, its
  * offset into *offset; false when the centroids coincide. */
 static bool two_means_plane(tree_build *b, uint64_t begin, uint64_t end, float *w, float *offset) {
@@ -319,6 +372,7 @@ static bool two_means_plane(tree_build *b, uint64_t begin, uint64_t end, float *
     }
     for (size_t k = 0; k < pw; k++) w[k] = p[k] - q[k];
     if (!normalise(w, pw)) return false;
+    round_plane(w, pw); /* the offset puts the rounded plane through the midpoint */
     double o = 0;
     if (!cosine)
         for (size_t k = 0; k < pw; k++) o -= (double)w[k] * 0.5 * ((double)p[k] + q[k]);
@@ -372,6 +426,7 @@ static uint64_t split_float(tree_build *b, rp_node *node, uint64_t begin, uint64
                 if (!two_means_plane(b, begin, end, own, &offset)) continue;
             } else {
                 random_direction(own, pw, &b->rng);
+                round_plane(own, pw);
             }
             plane = (uint32_t)(b->planes.size / pw);
             w = own;
@@ -555,7 +610,10 @@ static float *make_pool(const nearkit_index *ix, uint32_t size) {
     float *pool = nearkit_alloc_array((size_t)size * d, sizeof(float));
     if (!pool) return NULL;
     uint64_t rng = nearkit_mix64(ix->seed ^ 0x706F6F6Cull);
-    for (uint32_t i = 0; i < size; i++) random_direction(pool + (size_t)i * d, d, &rng);
+    for (uint32_t i = 0; i < size; i++) {
+        random_direction(pool + (size_t)i * d, d, &rng);
+        round_plane(pool + (size_t)i * d, d);
+    }
     return pool;
 }
 
@@ -790,8 +848,8 @@ typedef struct rp_searcher {
     const rp_plan *plan;
     const nearkit_kernel_table *kt;
     bool checking;
-    queued *queue; /* a max-heap on priority, room for every node */
-    size_t queued;
+    queued *queue; /* a max-heap on priority, grown as needed (at most every node) */
+    size_t queued, queue_cap;
     uint64_t *cand; /* collected rows, grown as needed */
     uint64_t cand_cap;
     uint32_t *seen; /* an open-addressing set of row + 1 (0: empty) for deduplicating candidates */
@@ -820,7 +878,8 @@ static void *searcher_new(const nearkit_search_call *c) {
     if (!s) return NULL;
     *s = (rp_searcher){.ix = c->ix, .t = t, .call = c, .plan = c->state, .kt = nearkit_kernels(),
                        .checking = c->admit || t->store.rows.removed > 0,
-                       .queue = nearkit_alloc_array((size_t)t->n_nodes + 1, sizeof(queued)),
+                       .queue_cap = QUEUE_START,
+                       .queue = nearkit_alloc_array(QUEUE_START, sizeof(queued)),
                        .cand_cap = 1024,
                        .cand = nearkit_alloc_array(1024, sizeof(uint64_t)),
                        .dist = nearkit_alloc_array(SCAN_BLOCK, sizeof(float)),
@@ -844,7 +903,21 @@ static void *searcher_new(const nearkit_search_call *c) {
     return s;
 }
 
-static void queue_push(rp_searcher *s, queued item) {
+/* Room for one more queued node; false when out of memory. A search queues a few nodes per leaf
+ * it visits, far fewer than the forest's nodes: sizing the queue for all of them cost every call a
+ * fresh mapping of megabytes (1M rows) and its page faults. */
+static bool queue_reserve(rp_searcher *s) {
+    if (s->queued < s->queue_cap) return true;
+    queued *grown = realloc(s->queue, s->queue_cap * 2 * sizeof *grown);
+    if (!grown) return false;
+    s->queue = grown;
+    s->queue_cap *= 2;
+    return true;
+}
+
+/* Queues a node; false when out of memory. */
+static bool queue_push(rp_searcher *s, queued item) {
+    if (!queue_reserve(s)) return false;
     size_t i = s->queued++;
     while (i > 0) {
         size_t parent = (i - 1) / 2;
@@ -853,6 +926,7 @@ static void queue_push(rp_searcher *s, queued item) {
         i = parent;
     }
     s->queue[i] = item;
+    return true;
 }
 
 static queued queue_pop(rp_searcher *s) {
@@ -871,7 +945,8 @@ static queued queue_pop(rp_searcher *s) {
 }
 
 /* Descends from a queued node to a leaf, always to the side the query lies on, queueing the other
- * side with its priority (Annoy's: the least margin towards it on the path). */
+ * side with its priority (Annoy's: the least margin towards it on the path). NO_CHILD: out of
+ * memory. */
 static uint32_t descend(rp_searcher *s, const void *q, queued from) {
     const rp_impl *t = s->t;
     uint32_t i = from.node;
@@ -887,12 +962,13 @@ static uint32_t descend(rp_searcher *s, const void *q, queued from) {
             near = bit_of(q, nd->plane);
             far_priority = priority - 1.0f; /* one more split bit the query disagrees with */
         } else {
+            __builtin_prefetch(&t->nodes[nd->child[1]]); /* child 0 follows i (pre-order) */
             float m = plane_margin(s->kt, s->ix, t->planes, nd, q);
             near = m > 0;
             float against = near ? -m : m;
             far_priority = against < priority ? against : priority;
         }
-        queue_push(s, (queued){far_priority, nd->child[!near], from.tree});
+        if (!queue_push(s, (queued){far_priority, nd->child[!near], from.tree})) return NO_CHILD;
         i = nd->child[near];
     }
     return i;
@@ -932,6 +1008,14 @@ static void forget_sightings(rp_searcher *s, uint64_t n) {
     }
 }
 
+/* Starts loading a candidate's vector while the trees are still walked: the exact pass that scores
+ * the candidates afterwards then finds them in cache instead of waiting on one scattered row after
+ * another. */
+static void prefetch_row(const rp_searcher *s, uint32_t row) {
+    const char *v = (const char *)nearkit_rows_at(&s->t->store.rows, s->ix, row);
+    for (size_t at = 0; at < s->ix->vector_bytes; at += 64) __builtin_prefetch(v + at);
+}
+
 /* The forest's candidates for one query: leaves best first until `budget` rows (duplicates
  * included) are collected, the distinct admitted ones into s->cand[0, *n). False: out of memory. */
 static bool collect(rp_searcher *s, const void *q, uint64_t budget, uint64_t *n_out) {
@@ -941,18 +1025,22 @@ static bool collect(rp_searcher *s, const void *q, uint64_t budget, uint64_t *n_
     /* bits count disagreements down from 0 (INFINITY - 1 would stay INFINITY) */
     float root = is_binary(s->ix) ? 0.0f : INFINITY;
     for (uint64_t tr = 0; tr < t->n_trees; tr++)
-        queue_push(s, (queued){root, (uint32_t)t->tree_start[tr], (uint32_t)tr});
+        if (!queue_push(s, (queued){root, (uint32_t)t->tree_start[tr], (uint32_t)tr})) return false;
     while (s->queued > 0 && collected < budget) {
         queued next = queue_pop(s);
-        const rp_node *nd = &t->nodes[descend(s, q, next)];
-        uint64_t size = nd->end - nd->begin;
-        if (!grow_candidates(s, n + size)) {
+        uint32_t leaf = descend(s, q, next);
+        const rp_node *nd = leaf == NO_CHILD ? NULL : &t->nodes[leaf];
+        uint64_t size = nd ? nd->end - nd->begin : 0;
+        if (!nd || !grow_candidates(s, n + size)) {
             forget_sightings(s, n);
             return false;
         }
         const uint32_t *rows = t->leaf_rows + (uint64_t)next.tree * t->store.built + nd->begin;
         for (uint64_t i = 0; i < size; i++)
-            if (first_sight(s, rows[i])) s->cand[n++] = rows[i];
+            if (first_sight(s, rows[i])) {
+                s->cand[n++] = rows[i];
+                prefetch_row(s, rows[i]);
+            }
         collected += size;
     }
     forget_sightings(s, n);
@@ -1098,8 +1186,30 @@ static nearkit_status rp_set_param(nearkit_index *ix, size_t i, double value) {
 /* ---- persistence ------------------------------------------------------------------------------- */
 
 /* RFHD: u64 rows in the forest, trees, nodes, planes. RFTR: u64 first node of each tree, then the
- * node count. RFND: nodes (32 bytes each). RFLR: u32 rows, built per tree. RFPL: the planes'
- * floats (dimension each; empty for binary rows). */
+ * node count. RFND: nodes (32 bytes each). RFLR: u32 rows, built per tree. The planes: see
+ * save_planes. */
+/* The planes as codes (RFPC, RFPE) when every one is a rounded plane (round_plane), else as floats
+ * (RFPL: a forest loaded from an older file, or none at all). */
+static nearkit_status save_planes(const nearkit_index *ix, const rp_impl *t, nearkit_writer *w) {
+    size_t d = plane_width(ix);
+    uint64_t values = t->n_planes * d;
+    if (values == 0) return nearkit_writer_section(w, PLANES_TAG, t->planes, 0);
+    int8_t *codes = nearkit_alloc_array((size_t)values, 1), *exponents = nearkit_alloc_array((size_t)t->n_planes, 1);
+    nearkit_status st = codes && exponents ? NEARKIT_OK : nearkit_oom();
+    bool coded = !st;
+    for (uint64_t i = 0; i < t->n_planes && coded; i++)
+        coded = plane_codes(codes + i * d, exponents + i, t->planes + i * d, d);
+    if (coded) {
+        st = nearkit_writer_section(w, PLANE_CODES_TAG, codes, values);
+        if (!st) st = nearkit_writer_section(w, PLANE_EXPONENTS_TAG, exponents, t->n_planes);
+    } else if (!st) {
+        st = nearkit_writer_section(w, PLANES_TAG, t->planes, values * sizeof(float));
+    }
+    free(codes);
+    free(exponents);
+    return st;
+}
+
 static nearkit_status rp_save(const nearkit_index *ix, nearkit_writer *w) {
     const rp_impl *t = impl_of(ix);
     uint64_t head[4] = {t->store.built, t->n_trees, t->n_nodes, t->n_planes};
@@ -1111,9 +1221,7 @@ static nearkit_status rp_save(const nearkit_index *ix, nearkit_writer *w) {
                                     (t->n_trees + 1) * sizeof(uint64_t));
     if (!st) st = nearkit_writer_section(w, NODES_TAG, t->nodes, t->n_nodes * sizeof(rp_node));
     if (!st) st = nearkit_writer_section(w, LEAF_ROWS_TAG, t->leaf_rows, t->n_trees * t->store.built * sizeof(uint32_t));
-    if (!st)
-        st = nearkit_writer_section(w, PLANES_TAG, t->planes,
-                                    t->n_planes * plane_width(ix) * sizeof(float));
+    if (!st) st = save_planes(ix, t, w);
     return st;
 }
 
@@ -1125,6 +1233,33 @@ static nearkit_status load_array(void **out, const nearkit_reader *r, uint32_t t
     *out = nearkit_alloc_array((size_t)count, size);
     if (!*out) return nearkit_oom();
     memcpy(*out, data, (size_t)(count * size));
+    return NEARKIT_OK;
+}
+
+/* The planes of a file: codes times powers of two (RFPC, RFPE), or floats (RFPL, older files). */
+static nearkit_status load_planes(const nearkit_index *ix, rp_impl *t, const nearkit_reader *r) {
+    size_t d = plane_width(ix);
+    const void *codes, *exponents;
+    uint64_t size;
+    if (nearkit_reader_section(&codes, &size, r, PLANE_CODES_TAG)) {
+        nearkit_clear_error(); /* absent: float planes */
+        void *p;
+        nearkit_status st = load_array(&p, r, PLANES_TAG, t->n_planes * d, sizeof(float));
+        if (!st) t->planes = p;
+        return st;
+    }
+    nearkit_status st = size == t->n_planes * d ? NEARKIT_OK
+                        : nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: section RFPC of %llu bytes",
+                                            (unsigned long long)size);
+    if (!st) st = nearkit_reader_section_sized(&exponents, r, PLANE_EXPONENTS_TAG, t->n_planes);
+    if (st) return st;
+    t->planes = nearkit_alloc_array((size_t)(t->n_planes * d), sizeof(float));
+    if (!t->planes) return nearkit_oom();
+    for (uint64_t i = 0; i < t->n_planes; i++) {
+        int e = ((const int8_t *)exponents)[i];
+        for (size_t k = 0; k < d; k++)
+            t->planes[i * d + k] = ldexpf(((const int8_t *)codes)[i * d + k], e);
+    }
     return NEARKIT_OK;
 }
 
@@ -1159,8 +1294,7 @@ static nearkit_status rp_load(nearkit_index *ix, const nearkit_reader *r) {
     if (!st) t->nodes = p;
     if (!st) st = load_array(&p, r, LEAF_ROWS_TAG, t->n_trees * t->store.built, sizeof(uint32_t));
     if (!st) t->leaf_rows = p;
-    if (!st) st = load_array(&p, r, PLANES_TAG, t->n_planes * d, sizeof(float));
-    if (!st) t->planes = p;
+    if (!st) st = load_planes(ix, t, r);
     if (!st && d && nearkit_first_unusable_value(t->planes, t->n_planes * d) < t->n_planes * d)
         st = nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: a forest plane holds an unusable value");
     if (!st && t->n_trees == 0 && t->tree_start[0] != 0)
