@@ -11,6 +11,9 @@
 
 #define PREFETCH_LINES 8 /* cache lines of a vector fetched ahead of its distance: the hardware's
                             prefetcher follows the rest once the kernel streams it */
+#define PREFETCH_AHEAD 3 /* vectors fetched ahead of the one being scored: one ahead left the kernel
+                            waiting on memory; 3 was the best of 1-4 measured (5-12% more queries a
+                            second on a 200,000 x 128 graph) */
 
 /* ---- storage ----------------------------------------------------------------------------------- */
 
@@ -272,10 +275,10 @@ static uint32_t expand(const hnsw_graph *g, const hnsw_space *s, const void *que
     for (uint32_t i = 0; i < n; i++) __builtin_prefetch(v->mark + nb[i]);
     for (uint32_t i = 0; i < n; i++)
         if (hnsw_visit(v, nb[i])) fresh[m++] = nb[i];
-    if (m) prefetch_vector(s, fresh[0]);
+    for (uint32_t i = 0; i < m && i < PREFETCH_AHEAD; i++) prefetch_vector(s, fresh[i]);
     uint32_t lowest = b->size;
     for (uint32_t i = 0; i < m; i++) {
-        if (i + 1 < m) prefetch_vector(s, fresh[i + 1]);
+        if (i + PREFETCH_AHEAD < m) prefetch_vector(s, fresh[i + PREFETCH_AHEAD]);
         float d = hnsw_node_distance(s, query, fresh[i]);
         if (sink) sink->offer(sink->ctx, fresh[i], d);
         if (b->size == b->cap && !(d < b->c[b->size - 1].dist)) continue;
