@@ -632,8 +632,9 @@ static void hnsw_plan_free(void *plan) { free(((hnsw_plan *)plan)->positions); }
 
 /* One worker's scratch for a call. */
 typedef struct hnsw_scratch {
-    hnsw_visited_pool *pool;
+    hnsw_visited_pool *pool; /* the call's index's; NULL while the scratch is parked */
     hnsw_visited *visited;
+    size_t k, cand;          /* what the heaps hold */
     hnsw_beam beam;
     float *heap_dist, *dist;
     uint64_t *heap_pos;
@@ -648,7 +649,7 @@ typedef struct hnsw_scratch {
 static void hnsw_scratch_free(void *scratch) {
     hnsw_scratch *s = scratch;
     if (!s) return;
-    hnsw_visited_give(s->pool, s->visited);
+    if (s->pool) hnsw_visited_give(s->pool, s->visited);
     hnsw_beam_free(&s->beam);
     free(s->heap_dist);
     free(s->heap_pos);
@@ -660,12 +661,21 @@ static void hnsw_scratch_free(void *scratch) {
     free(s);
 }
 
+/* The heaps' sizes for call c: k (1 for a range call), and the candidates a re-rank takes. */
+static void heap_sizes(const nearkit_search_call *c, size_t *k, size_t *cand) {
+    const hnsw_plan *p = c->state;
+    *k = c->k ? (size_t)c->k : 1;
+    *cand = p->refine_k > *k ? (size_t)p->refine_k : *k;
+}
+
 static void *hnsw_scratch_new(const nearkit_search_call *c) {
     hnsw_impl *h = impl_of(c->ix);
     hnsw_scratch *s = calloc(1, sizeof *s);
     if (!s) return NULL;
-    const hnsw_plan *p = c->state;
-    size_t k = c->k ? (size_t)c->k : 1, cand = p->refine_k > k ? (size_t)p->refine_k : k;
+    size_t k, cand;
+    heap_sizes(c, &k, &cand);
+    s->k = k;
+    s->cand = cand;
     s->pool = &h->visited;
     s->visited = hnsw_visited_take(&h->visited);
     s->heap_dist = nearkit_alloc_array(cand, sizeof(float));
@@ -677,6 +687,30 @@ static void *hnsw_scratch_new(const nearkit_search_call *c) {
     if (s->visited && s->heap_dist && s->heap_pos && s->final_dist && s->final_pos && s->dist && s->ints) return s;
     hnsw_scratch_free(s);
     return NULL;
+}
+
+/* Gives the visited set back to its index's pool: the index may be freed while the driver keeps
+ * the scratch for the thread's next call. */
+static void hnsw_scratch_park(void *scratch) {
+    hnsw_scratch *s = scratch;
+    hnsw_visited_give(s->pool, s->visited);
+    s->pool = NULL;
+    s->visited = NULL;
+}
+
+/* A parked scratch serves a call whose heaps are of its sizes, with a visited set of the call's
+ * index (from its pool: no allocation once the pool holds one). */
+static bool hnsw_scratch_reuse(void *scratch, const nearkit_search_call *c) {
+    hnsw_scratch *s = scratch;
+    size_t k, cand;
+    heap_sizes(c, &k, &cand);
+    if (s->pool || s->k != k || s->cand != cand) return false;
+    hnsw_impl *h = impl_of(c->ix);
+    if (!(s->visited = hnsw_visited_take(&h->visited))) return false;
+    s->pool = &h->visited;
+    s->n_matches = 0;
+    s->failed = false;
+    return true;
 }
 
 /* The rows the gathered positions are scored on with the flat index's arithmetic: the stored
@@ -881,6 +915,8 @@ static const nearkit_searcher hnsw_searcher = {
     .plan_free = hnsw_plan_free,
     .scratch_new = hnsw_scratch_new,
     .scratch_free = hnsw_scratch_free,
+    .scratch_reuse = hnsw_scratch_reuse,
+    .scratch_park = hnsw_scratch_park,
     .knn = hnsw_knn,
     .range = hnsw_range,
 };

@@ -75,6 +75,7 @@ static void keep_scratch(const nearkit_searcher *s, const nearkit_search_call *c
         s->scratch_free(scratch);
         return;
     }
+    if (s->scratch_park) s->scratch_park(scratch);
     if (kept->scratch) kept->searcher->scratch_free(kept->scratch);
     kept->searcher = s;
     kept->scratch = scratch;

@@ -78,6 +78,9 @@ typedef struct nearkit_searcher {
      * one-query search allocates nothing. Such a scratch holds nothing of an earlier call or
      * index that this function does not re-aim: that index may be freed while it waits. */
     bool (*scratch_reuse)(void *scratch, const nearkit_search_call *c);
+    /* Optional, beside scratch_reuse: gives back what the scratch borrowed from the call's index
+     * (hnsw's visited set, from the index's pool) before the driver keeps it past the call. */
+    void (*scratch_park)(void *scratch);
     /* The k-NN of queries [first, first + n), each finished by a nearkit_write_* call. n is at
      * most the chunk passed to nearkit_drive_knn. False: out of memory. */
     bool (*knn)(void *scratch, const nearkit_search_call *c, uint64_t first, uint64_t n);
