@@ -39,6 +39,13 @@ static inline bool nearkit_mul_size(size_t *out, size_t n, size_t size) {
 void *nearkit_alloc_array(size_t n, size_t size);
 /* 64-byte aligned allocation for SIMD and GEMM buffers; free with nearkit_aligned_free. */
 void *nearkit_aligned_alloc_array(size_t n, size_t size);
+/* The same for an index's bulk storage that searches stream from memory (rows, inverted lists'
+ * codes): from NEARKIT_BULK_HUGE_BYTES on, the block is 2 MB aligned and the kernel is asked to
+ * back it by transparent huge pages (Linux, where they are enabled for madvise), so that a scan
+ * does not take a TLB miss every 4 KB. The advice is only a hint: the block is the same either
+ * way. Free with nearkit_aligned_free. */
+#define NEARKIT_BULK_HUGE_BYTES ((size_t)8 << 20)
+void *nearkit_bulk_alloc_array(size_t n, size_t size);
 void nearkit_aligned_free(void *p);
 
 /* A growable byte string for describe() output. */

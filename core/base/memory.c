@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 void *nearkit_alloc_array(size_t n, size_t size) {
     size_t bytes;
@@ -16,6 +19,24 @@ void *nearkit_aligned_alloc_array(size_t n, size_t size) {
     if (!nearkit_mul_size(&bytes, n, size) || bytes > SIZE_MAX - 64) return NULL;
     bytes = (bytes + 63) & ~(size_t)63; /* aligned_alloc wants a multiple of the alignment */
     return aligned_alloc(64, bytes ? bytes : 64);
+}
+
+/* Measured (AVX-512 EPYC, lists of 60 rows x 784 floats scattered over 190 MB, 16 scanned per
+ * query): 4 KB pages cost a quarter to a third of the scan's time in page walks; 2 MB pages take
+ * them away. The rounding to 2 MB wastes at most a quarter of a block at the threshold. */
+void *nearkit_bulk_alloc_array(size_t n, size_t size) {
+    size_t bytes;
+    if (!nearkit_mul_size(&bytes, n, size)) return NULL;
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const size_t huge = (size_t)2 << 20;
+    if (bytes >= NEARKIT_BULK_HUGE_BYTES && bytes <= SIZE_MAX - huge) {
+        size_t rounded = (bytes + huge - 1) & ~(huge - 1);
+        void *p = aligned_alloc(huge, rounded);
+        if (p) (void)madvise(p, rounded, MADV_HUGEPAGE); /* refused where THP is off: fine */
+        return p;
+    }
+#endif
+    return nearkit_aligned_alloc_array(n, size);
 }
 
 void nearkit_aligned_free(void *p) { free(p); }

@@ -20,8 +20,60 @@ nearkit_status nearkit_ivf_lists_init(nearkit_ivf_lists *ls, uint32_t nlist, siz
     return NEARKIT_OK;
 }
 
-static void free_list(nearkit_ivf_list *l) {
-    nearkit_aligned_free(l->codes);
+/* ---- arenas ------------------------------------------------------------------------------------
+ * An add that gives lists new room adding up to NEARKIT_BULK_HUGE_BYTES or more (a training's, a
+ * load's, a large add's) takes all of it from one bulk block, an arena, instead of one allocation
+ * per list. Why: a probed list is a few hundred KB read once from memory, and spread over the
+ * heap in 4 KB pages its scan takes a TLB miss every page, where an arena is backed by 2 MB pages
+ * (nearkit_bulk_alloc_array). A list that outgrows its slice moves to a block of its own; an arena
+ * is freed when its last list leaves it, and shrink empties an arena that is mostly left room, so
+ * a collection that churns does not keep dead arenas. */
+
+#define ARENA_DEAD_FRACTION 4 /* shrink empties an arena once more than 1/4 of it is left room */
+
+/* Bytes a list's codes take as a slice (64-byte aligned, like a block of its own). */
+static size_t slice_bytes(const nearkit_ivf_lists *ls, uint64_t capacity) {
+    return ((size_t)capacity * ls->code_size + 63) & ~(size_t)63;
+}
+
+/* A new arena of `bytes` (the 1-based number lists keep), or 0 when none could be made (the
+ * caller then allocates list by list: an arena is an optimisation, never a failure). */
+static uint32_t new_arena(nearkit_ivf_lists *ls, size_t bytes) {
+    uint32_t slot = 0;
+    while (slot < ls->narenas && ls->arenas[slot].base) slot++;
+    if (slot == ls->narenas) {
+        nearkit_ivf_arena *grown = realloc(ls->arenas, ((size_t)ls->narenas + 1) * sizeof *grown);
+        if (!grown) return 0;
+        ls->arenas = grown;
+        ls->narenas++;
+    }
+    uint8_t *base = nearkit_bulk_alloc_array(bytes, 1);
+    if (!base) return 0;
+    ls->arenas[slot] = (nearkit_ivf_arena){.base = base, .bytes = bytes};
+    return slot + 1;
+}
+
+/* The arena gives back `bytes` a list held; it is freed when nothing is left in it. */
+static void release_slice(nearkit_ivf_lists *ls, uint32_t arena, size_t bytes) {
+    nearkit_ivf_arena *a = &ls->arenas[arena - 1];
+    a->live -= bytes;
+    if (a->live == 0) {
+        nearkit_aligned_free(a->base);
+        *a = (nearkit_ivf_arena){0};
+    }
+}
+
+static bool in_dead_arena(const nearkit_ivf_lists *ls, const nearkit_ivf_list *l) {
+    if (!l->arena) return false;
+    const nearkit_ivf_arena *a = &ls->arenas[l->arena - 1];
+    return a->bytes - a->live > a->bytes / ARENA_DEAD_FRACTION;
+}
+
+static void free_list(nearkit_ivf_lists *ls, nearkit_ivf_list *l) {
+    if (l->arena)
+        release_slice(ls, l->arena, slice_bytes(ls, l->capacity));
+    else
+        nearkit_aligned_free(l->codes);
     free(l->ids);
     free(l->positions);
     free(l->norms);
@@ -68,7 +120,8 @@ static size_t code_bytes(const nearkit_ivf_lists *ls, uint64_t rows) {
 
 void nearkit_ivf_lists_free(nearkit_ivf_lists *ls) {
     for (uint32_t l = 0; ls->list && l < ls->nlist; l++)
-        if (!ls->borrowed) free_list(&ls->list[l]);
+        if (!ls->borrowed) free_list(ls, &ls->list[l]);
+    free(ls->arenas); /* every arena was freed with its last list */
     free(ls->borrowed_norms);
     free(ls->list);
     *ls = (nearkit_ivf_lists){0};
@@ -83,8 +136,11 @@ static size_t row_extra(const nearkit_ivf_lists *ls) {
 uint64_t nearkit_ivf_lists_memory(const nearkit_ivf_lists *ls) {
     uint64_t bytes = (uint64_t)ls->nlist * sizeof *ls->list;
     if (ls->borrowed) return bytes + (ls->with_norms ? ls->count * sizeof(float) : 0);
-    for (uint32_t l = 0; l < ls->nlist; l++)
-        bytes += ls->list[l].capacity * (ls->code_size + row_extra(ls));
+    for (uint32_t l = 0; l < ls->nlist; l++) {
+        const nearkit_ivf_list *list = &ls->list[l];
+        bytes += list->capacity * row_extra(ls) + (list->arena ? 0 : list->capacity * ls->code_size);
+    }
+    for (uint32_t a = 0; a < ls->narenas; a++) bytes += ls->arenas[a].bytes; /* left room included */
     return bytes;
 }
 
@@ -110,9 +166,8 @@ static void *moved(void *old, uint64_t used, uint64_t cap, size_t elem) {
     return p;
 }
 
-/* Gives list l room for `needed` rows: all of its arrays are replaced, or none. */
-static nearkit_status reserve(nearkit_ivf_lists *ls, nearkit_ivf_list *l, uint64_t needed, bool exact) {
-    if (needed <= l->capacity) return NEARKIT_OK;
+/* The capacity list l gets for `needed` rows (> its capacity). */
+static uint64_t room_for(const nearkit_ivf_lists *ls, const nearkit_ivf_list *l, uint64_t needed, bool exact) {
     uint64_t cap = needed;
     if (!exact || l->capacity) {
         uint64_t grown = l->capacity + l->capacity / 4;
@@ -120,14 +175,21 @@ static nearkit_status reserve(nearkit_ivf_lists *ls, nearkit_ivf_list *l, uint64
         if (cap < MIN_GROWN_CAPACITY) cap = MIN_GROWN_CAPACITY;
     }
     if (ls->block > 1) cap = (cap + ls->block - 1) / ls->block * ls->block;
+    return cap;
+}
+
+/* Moves list l into room for cap rows (cap >= its size): its codes into `slice` of arena `arena`
+ * (1-based) or, with arena 0, a block of their own; all of its arrays are replaced, or none. */
+static nearkit_status move_list(nearkit_ivf_lists *ls, nearkit_ivf_list *l, uint64_t cap, uint32_t arena,
+                                uint8_t *slice) {
     if (cap > SIZE_MAX / ls->code_size) return nearkit_oom();
-    uint8_t *codes = nearkit_aligned_alloc_array((size_t)cap, ls->code_size);
+    uint8_t *codes = arena ? slice : nearkit_aligned_alloc_array((size_t)cap, ls->code_size);
     bool ids = ls->labels == NEARKIT_IVF_IDS;
     int64_t *new_ids = ids ? moved(l->ids, l->size, cap, sizeof(int64_t)) : NULL;
     uint32_t *positions = !ids ? moved(l->positions, l->size, cap, sizeof(uint32_t)) : NULL;
     float *norms = ls->with_norms ? moved(l->norms, l->size, cap, sizeof(float)) : NULL;
     if (!codes || (ids && !new_ids) || (!ids && !positions) || (ls->with_norms && !norms)) {
-        nearkit_aligned_free(codes);
+        if (!arena) nearkit_aligned_free(codes);
         free(new_ids);
         free(positions);
         free(norms);
@@ -138,10 +200,42 @@ static nearkit_status reserve(nearkit_ivf_lists *ls, nearkit_ivf_list *l, uint64
      * last row (and ignores them) */
     memset(codes + code_bytes(ls, l->size), 0, (size_t)cap * ls->code_size - code_bytes(ls, l->size));
     nearkit_ivf_list grown = {.codes = codes, .ids = new_ids, .positions = positions, .norms = norms,
-                              .size = l->size, .capacity = cap};
-    free_list(l);
+                              .size = l->size, .capacity = cap, .arena = arena};
+    if (arena) ls->arenas[arena - 1].live += slice_bytes(ls, cap);
+    free_list(ls, l);
     *l = grown;
     return NEARKIT_OK;
+}
+
+/* Gives every list with extra[l] > 0 room for extra[l] more rows, from one arena when the new
+ * room adds up to enough. A failure leaves the lists that grew with their rows. */
+static nearkit_status reserve_lists(nearkit_ivf_lists *ls, const uint64_t *extra, bool exact) {
+    uint64_t *cap = calloc(ls->nlist, sizeof *cap);
+    if (!cap) return nearkit_oom();
+    size_t arena_bytes = 0;
+    for (uint32_t l = 0; l < ls->nlist; l++) {
+        const nearkit_ivf_list *list = &ls->list[l];
+        if (!extra[l] || list->size + extra[l] <= list->capacity) continue;
+        cap[l] = room_for(ls, list, list->size + extra[l], exact);
+        size_t bytes = cap[l] <= SIZE_MAX / ls->code_size ? slice_bytes(ls, cap[l]) : SIZE_MAX;
+        arena_bytes = bytes > SIZE_MAX - arena_bytes ? SIZE_MAX : arena_bytes + bytes;
+    }
+    uint32_t arena = arena_bytes >= NEARKIT_BULK_HUGE_BYTES && arena_bytes < SIZE_MAX
+                         ? new_arena(ls, arena_bytes) : 0;
+    size_t offset = 0;
+    nearkit_status st = NEARKIT_OK;
+    for (uint32_t l = 0; !st && l < ls->nlist; l++) {
+        if (!cap[l]) continue;
+        uint8_t *slice = arena ? ls->arenas[arena - 1].base + offset : NULL;
+        st = move_list(ls, &ls->list[l], cap[l], arena, slice);
+        offset += arena ? slice_bytes(ls, cap[l]) : 0;
+    }
+    if (arena && ls->arenas[arena - 1].live == 0) { /* the first move failed: nothing holds it */
+        nearkit_aligned_free(ls->arenas[arena - 1].base);
+        ls->arenas[arena - 1] = (nearkit_ivf_arena){0};
+    }
+    free(cap);
+    return st;
 }
 
 nearkit_status nearkit_ivf_lists_add(nearkit_ivf_lists *ls, const uint32_t *assign, const uint8_t *codes,
@@ -151,9 +245,7 @@ nearkit_status nearkit_ivf_lists_add(nearkit_ivf_lists *ls, const uint32_t *assi
     uint64_t *extra = calloc(ls->nlist, sizeof *extra);
     if (!extra) return nearkit_oom();
     for (uint64_t i = 0; i < n; i++) extra[assign[i]]++;
-    nearkit_status st = NEARKIT_OK;
-    for (uint32_t l = 0; !st && l < ls->nlist; l++)
-        if (extra[l]) st = reserve(ls, &ls->list[l], ls->list[l].size + extra[l], exact);
+    nearkit_status st = reserve_lists(ls, extra, exact);
     free(extra);
     if (st) return st; /* lists that grew keep their rows: nothing was added */
     size_t cs = ls->code_size;
@@ -216,25 +308,19 @@ void nearkit_ivf_lists_renumber(nearkit_ivf_lists *ls, const uint32_t *renumber,
 }
 
 void nearkit_ivf_lists_shrink(nearkit_ivf_lists *ls) {
+    /* List by list into blocks of their own, not into a new arena: the peak stays one list above
+     * the index's size (a new arena would hold a copy of every moved list at once). */
     for (uint32_t li = 0; li < ls->nlist; li++) {
         nearkit_ivf_list *l = &ls->list[li];
-        if (l->capacity <= l->size + l->size / 4 + MIN_GROWN_CAPACITY) continue;
+        bool roomy = l->capacity > l->size + l->size / 4 + MIN_GROWN_CAPACITY;
+        if (!roomy && !in_dead_arena(ls, l)) continue;
         if (l->size == 0) {
-            free_list(l);
+            free_list(ls, l);
             continue;
         }
-        nearkit_ivf_list kept = {0};
-        if (reserve(ls, &kept, l->size, true) != NEARKIT_OK) {
+        nearkit_ivf_list empty = {0};
+        if (move_list(ls, l, room_for(ls, &empty, l->size, true), 0, NULL) != NEARKIT_OK)
             nearkit_clear_error(); /* out of memory: the list keeps its room */
-            continue;
-        }
-        kept.size = l->size;
-        memcpy(kept.codes, l->codes, code_bytes(ls, l->size));
-        if (kept.ids) memcpy(kept.ids, l->ids, (size_t)l->size * sizeof *kept.ids);
-        if (kept.positions) memcpy(kept.positions, l->positions, (size_t)l->size * sizeof *kept.positions);
-        if (kept.norms) memcpy(kept.norms, l->norms, (size_t)l->size * sizeof *kept.norms);
-        free_list(l);
-        *l = kept;
     }
 }
 

@@ -1,10 +1,12 @@
 /* The inverted lists of an IVF index: the one list store every IVF configuration keeps its codes
  * in, whatever the code format. Internal to nearkit (hidden symbols).
  *
- * Each list is its own growable arena: its codes back to back (64-byte aligned, so that the SIMD
+ * Each list is a growable block: its codes back to back (64-byte aligned, so that the SIMD
  * kernels and sgemm stream them), and beside every code its label and, where the code format asks
- * for one, a float of its own (the float32 scanner keeps squared norms there). A code's size is
- * fixed per store; the store never looks inside a code.
+ * for one, a float of its own (the float32 scanner keeps squared norms there). The codes of lists
+ * given their room in one large add are slices of one shared block, an arena, backed by huge
+ * pages (ivf_lists.c explains why and when). A code's size is fixed per store; the store never
+ * looks inside a code.
  *
  * A label is what a search reports for a row, in one of two forms fixed per store:
  *   - NEARKIT_IVF_IDS: the row's id itself (int64);
@@ -24,7 +26,15 @@ typedef struct nearkit_ivf_list {
     uint32_t *positions; /* NEARKIT_IVF_POSITIONS: the insertion position of each row; else NULL */
     float *norms;        /* with_norms: one float per row, as the caller gave them; else NULL */
     uint64_t size, capacity;
+    uint32_t arena; /* 1 + the arena its codes are a slice of; 0: its codes are a block of its own */
 } nearkit_ivf_list;
+
+/* One block that many lists' codes are slices of (see ivf_lists.c, "arenas"). */
+typedef struct nearkit_ivf_arena {
+    uint8_t *base; /* NULL once its last slice left */
+    size_t bytes;  /* the block's size */
+    size_t live;   /* bytes of it that lists still hold */
+} nearkit_ivf_arena;
 
 typedef struct nearkit_ivf_lists {
     nearkit_ivf_list *list; /* nlist lists */
@@ -39,6 +49,8 @@ typedef struct nearkit_ivf_lists {
      * owns. Nothing writes to them (a view refuses every write). */
     bool borrowed;
     float *borrowed_norms;
+    nearkit_ivf_arena *arenas;
+    uint32_t narenas;
 } nearkit_ivf_lists;
 
 /* nlist empty lists. On failure the store is left empty (free it anyway). */
@@ -80,8 +92,9 @@ void nearkit_ivf_lists_drop_ids(nearkit_ivf_lists *ls, const nearkit_idmap *ids,
 /* Drops the rows whose position p has renumber[p] == UINT32_MAX and gives every other row the
  * position renumber[p] (NEARKIT_IVF_POSITIONS); the count becomes `kept`. Never fails. */
 void nearkit_ivf_lists_renumber(nearkit_ivf_lists *ls, const uint32_t *renumber, uint64_t kept);
-/* Gives back the room of lists holding more than a quarter beyond their rows (best effort: a list
- * that cannot be moved keeps its room). */
+/* Gives back the room of lists holding more than a quarter beyond their rows, and moves the lists
+ * out of an arena that is mostly room its lists left, so that the arena is freed (best effort: a
+ * list that cannot be moved keeps its room). */
 void nearkit_ivf_lists_shrink(nearkit_ivf_lists *ls);
 
 /* ---- persistence: the two layouts of format v1 ------------------------------------------------- */

@@ -28,7 +28,7 @@ uint64_t nearkit_rows_memory(const nearkit_rows *rows, const nearkit_index *ix) 
 /* Moves the rows into new blocks of `cap` rows (cap >= count). */
 static nearkit_status resize(nearkit_rows *rows, const nearkit_index *ix, uint64_t cap) {
     if (cap > SIZE_MAX / ix->vector_bytes) return nearkit_oom();
-    uint8_t *vectors = nearkit_aligned_alloc_array((size_t)cap, (size_t)ix->vector_bytes);
+    uint8_t *vectors = nearkit_bulk_alloc_array((size_t)cap, (size_t)ix->vector_bytes);
     int64_t *ids = rows->ids ? nearkit_alloc_array((size_t)cap, sizeof(int64_t)) : NULL;
     if (!vectors || (rows->ids && !ids)) {
         nearkit_aligned_free(vectors);
@@ -103,7 +103,7 @@ nearkit_status nearkit_rows_permute(nearkit_rows *rows, const nearkit_index *ix,
     if (st) return st;
     size_t vb = (size_t)ix->vector_bytes;
     uint64_t cap = rows->capacity ? rows->capacity : 1;
-    uint8_t *vectors = nearkit_aligned_alloc_array((size_t)cap, vb);
+    uint8_t *vectors = nearkit_bulk_alloc_array((size_t)cap, vb);
     int64_t *ids = nearkit_alloc_array((size_t)cap, sizeof(int64_t));
     if (!vectors || !ids) {
         nearkit_aligned_free(vectors);
