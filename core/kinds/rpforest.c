@@ -22,7 +22,8 @@
  * collected; search_k = 0 means n_trees * k, Annoy's default. The candidates are deduplicated and
  * scored exactly with the row store's kernels into the top k. search_k >= n_trees * rows visits
  * every leaf: the answer is then exact. Range search scans the candidates of search_k (every row
- * when it is 0, exactly).
+ * when it is 0, exactly). Float forests whose planes are all codes descend an in-memory walk that
+ * holds each node's plane codes beside its record (lay_out_walk); others descend the nodes.
  *
  * A living collection, as the vp-tree: rows added after a build form a tail that every search
  * scans exactly; removing marks rows, which searches skip; writers rebuild the forest when marked
@@ -317,6 +318,16 @@ static void prefetch_vector(const tree_build *b, uint32_t row) {
     if (b->lift) __builtin_prefetch(b->lift + row);
 }
 
+/* Before a loop over rows perm[begin, end): the first PREFETCH_AHEAD of them asked for. */
+static void prefetch_first(const tree_build *b, uint64_t begin, uint64_t end) {
+    for (uint64_t i = begin; i < end && i < begin + PREFETCH_AHEAD; i++) prefetch_vector(b, b->perm[i]);
+}
+
+/* In that loop at row perm[i]: the row PREFETCH_AHEAD places on asked for. */
+static void prefetch_ahead(const tree_build *b, uint64_t i, uint64_t end) {
+    if (i + PREFETCH_AHEAD < end) prefetch_vector(b, b->perm[i + PREFETCH_AHEAD]);
+}
+
 static float gaussian(uint64_t *rng) { /* Box-Muller: one normal deviate */
     double u = ((double)(nearkit_next_random(rng) >> 11) + 0.5) * 0x1p-53;
     double v = (double)(nearkit_next_random(rng) >> 11) * 0x1p-53;
@@ -481,9 +492,9 @@ static uint64_t split_float(tree_build *b, rp_node *node, uint64_t begin, uint64
             w = own;
         }
         double sum = 0;
-        for (uint64_t i = begin; i < end && i < begin + PREFETCH_AHEAD; i++) prefetch_vector(b, b->perm[i]);
+        prefetch_first(b, begin, end);
         for (uint64_t i = begin; i < end; i++) {
-            if (i + PREFETCH_AHEAD < end) prefetch_vector(b, b->perm[i + PREFETCH_AHEAD]);
+            prefetch_ahead(b, i, end);
             b->margin[i - begin] = s->kt->dot(w, (const float *)vector_at(b, b->perm[i]), d) +
                                    (b->lift ? w[d] * b->lift[b->perm[i]] : 0.0f);
             sum += b->margin[i - begin];
@@ -555,9 +566,9 @@ static bool make_node(tree_build *b, grow_list *stack, pending_split p) {
  * the same values, so the tree is the same. */
 static void enter_local(tree_build *b, uint64_t begin, uint64_t end) {
     size_t bytes = b->spec->ix->vector_bytes;
-    for (uint64_t i = begin; i < end && i < begin + PREFETCH_AHEAD; i++) prefetch_vector(b, b->perm[i]);
+    prefetch_first(b, begin, end);
     for (uint64_t i = begin; i < end; i++) {
-        if (i + PREFETCH_AHEAD < end) prefetch_vector(b, b->perm[i + PREFETCH_AHEAD]);
+        prefetch_ahead(b, i, end);
         uint32_t row = b->perm[i], local = (uint32_t)(i - begin);
         memcpy(b->local + (size_t)local * bytes, vector_at(b, row), bytes);
         if (b->lift) b->local_lift[local] = b->lift[row];
