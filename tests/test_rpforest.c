@@ -1,6 +1,7 @@
 /* The rpforest kind: recall on clustered data above a floor and rising with search_k; the flat
  * index's answers bit for bit at a full search_k (every metric, both splits, shared projections);
- * the same forest for any thread count; save / load round trips; damaged files refused; remove,
+ * the same forest for any thread count; save / load round trips; the coded walk answering as the
+ * nodes of a float-plane file; damaged files refused; remove,
  * filters, get and rows added after a build (tree_check.h's living checks); k beyond the count. */
 #define _POSIX_C_SOURCE 200809L
 #define NEARKIT_EXPERIMENTAL
@@ -183,6 +184,98 @@ static void test_save_load(void) {
     }
 }
 
+/* Appends one section (format 2: its body padded to a multiple of 64 from the image's start). */
+static size_t put_section(uint8_t *out, size_t at, const char tag[4], const void *body, uint64_t len) {
+    uint32_t pad = (uint32_t)((64 - (at + 16) % 64) % 64);
+    memcpy(out + at, tag, 4);
+    memcpy(out + at + 4, &pad, 4);
+    memcpy(out + at + 8, &len, 8);
+    memset(out + at + 16, 0, pad);
+    memcpy(out + at + 16 + pad, body, (size_t)len);
+    return at + 16 + pad + (size_t)len;
+}
+
+/* The image of a forest saved with plane codes (RFPC, RFPE) rewritten as older versions wrote it,
+ * planes as floats (RFPL) of the same values but one (below); *out_size its size. NULL when no
+ * code is 0. */
+static uint8_t *with_float_planes(const uint8_t *image, size_t size, size_t width, size_t *out_size) {
+    uint64_t code_len = 0, exp_len = 0;
+    const int8_t *codes = (const int8_t *)tc_section((uint8_t *)image, size, "RFPC", &code_len);
+    const int8_t *exps = (const int8_t *)tc_section((uint8_t *)image, size, "RFPE", &exp_len);
+    if (!codes || !exps || code_len != exp_len * width) return NULL;
+    float *planes = malloc(code_len * sizeof *planes + 1);
+    for (uint64_t i = 0; i < code_len; i++) planes[i] = ldexpf(codes[i], exps[i / width]);
+    /* one value that is not a code: 2^-140 for a 0, which no margin of these rows notices (it
+     * vanishes in any sum it joins), so the planes are no longer all codes and searches descend
+     * the nodes */
+    uint64_t zero = 0;
+    while (zero < code_len && codes[zero] != 0) zero++;
+    if (zero == code_len) {
+        free(planes);
+        return NULL;
+    }
+    planes[zero] = 0x1p-140f;
+    uint8_t *out = calloc(size + code_len * sizeof(float) + 64, 1);
+    uint32_t header, sections;
+    memcpy(&header, image + 12, 4);
+    memcpy(&sections, image + 52, 4);
+    size_t at = 16 + header, put = at;
+    memcpy(out, image, at);
+    for (uint32_t i = 0; i < sections; i++) {
+        uint32_t pad;
+        uint64_t len;
+        memcpy(&pad, image + at + 4, 4);
+        memcpy(&len, image + at + 8, 8);
+        const char *tag = (const char *)image + at;
+        if (memcmp(tag, "RFPC", 4) == 0) put = put_section(out, put, "RFPL", planes, code_len * sizeof(float));
+        else if (memcmp(tag, "RFPE", 4) != 0) put = put_section(out, put, tag, image + at + 16 + pad, len);
+        at += 16 + pad + (size_t)len;
+    }
+    sections--;
+    memcpy(out + 52, &sections, 4);
+    *out_size = put + 4;
+    tc_reseal(out, *out_size);
+    free(planes);
+    return out;
+}
+
+/* Searches descend an in-memory walk with the plane codes beside each node; a forest whose file
+ * holds float planes that are not all codes (older versions) descends the nodes. Both give the same answers at a partial
+ * search_k (the same margins, bit for bit), for every float metric, halved nodes (duplicates)
+ * included. */
+static void test_walk_answers_as_nodes(void) {
+    const nearkit_metric float_metrics[] = {NEARKIT_METRIC_L2, NEARKIT_METRIC_L1, NEARKIT_METRIC_COSINE,
+                                            NEARKIT_METRIC_IP};
+    int compared = 0;
+    for (size_t m = 0; m < 4; m++)
+        for (int style = 0; style < 4; style++) {
+            uint32_t dim = 24;
+            void *data = tc_data(float_metrics[m], 3000, dim, style), *queries = tc_data(float_metrics[m], 50, dim, style);
+            nearkit_index *forest = tc_make(RPF, float_metrics[m], dim, "n_trees=6,leaf_size=12,search_k=150", 1, data,
+                                            3000, NULL);
+            void *buf = NULL;
+            size_t size = 0, old_size = 0;
+            CHECK_STATUS(nearkit_index_save_to_buffer(&buf, &size, forest), NEARKIT_OK);
+            size_t width = dim + (float_metrics[m] == NEARKIT_METRIC_IP);
+            uint8_t *old = buf ? with_float_planes(buf, size, width, &old_size) : NULL;
+            nearkit_index *back = NULL;
+            if (old) { /* else no plane is stored, or no code is 0: nothing to compare */
+                compared++;
+                CHECK_STATUS(nearkit_index_load_from_buffer(&back, old, old_size), NEARKIT_OK);
+                /* the walk is memory the nodes' search does without */
+                CHECK(back && nearkit_index_memory_bytes(back) < nearkit_index_memory_bytes(forest));
+                bool same = back && tc_same_knn(forest, back, queries, 50, 10, 1);
+                if (!same)
+                    fprintf(stderr, "  walk vs nodes: metric %s style %d\n", nearkit_metric_name(float_metrics[m]), style);
+                CHECK(same);
+            }
+            nearkit_index_free(back), nearkit_index_free(forest);
+            nearkit_buffer_free(buf);
+            free(old), free(data), free(queries);
+        }
+    CHECK(compared >= 14); /* all but l2 and l1 on a few distinct vectors, which need no plane */
+}
+
 typedef struct forged_node {
     uint32_t child[2], plane;
     float offset;
@@ -351,6 +444,7 @@ int main(void) {
     test_deterministic_across_threads();
     test_shared_projections_save_space();
     test_save_load();
+    test_walk_answers_as_nodes();
     test_corrupted_sections();
     test_random_damage();
     test_living_collection();

@@ -22,7 +22,8 @@
  * collected; search_k = 0 means n_trees * k, Annoy's default. The candidates are deduplicated and
  * scored exactly with the row store's kernels into the top k. search_k >= n_trees * rows visits
  * every leaf: the answer is then exact. Range search scans the candidates of search_k (every row
- * when it is 0, exactly).
+ * when it is 0, exactly). Float forests whose planes are all codes descend an in-memory walk that
+ * holds each node's plane codes beside its record (lay_out_walk); others descend the nodes.
  *
  * A living collection, as the vp-tree: rows added after a build form a tail that every search
  * scans exactly; removing marks rows, which searches skip; writers rebuild the forest when marked
@@ -65,10 +66,33 @@
 #define NO_PLANE UINT32_MAX
 #define SCAN_BLOCK 256
 #define QUEUE_START 1024 /* queued nodes a searcher has room for at first */
+#define PREFETCH_AHEAD 8 /* rows a build loop asks for before it reads them (prefetch_vector) */
 #define LOCAL_BYTES (4u << 20) /* subtrees of rows up to this size are built from a copy (enter_local) */
 #define GATHER_FRACTION 8 /* as the vp-tree: filters admitting at most live / 8 rows are scanned */
 
 enum { SPLIT_TWO_MEANS, SPLIT_RANDOM };
+
+/* The in-memory form searches descend (never saved; made from nodes and planes after a build or a
+ * load, lay_out_walk): each node's record with its plane's 8-bit codes right behind it, so a level
+ * of the descent waits on one run of adjacent cache lines (144 bytes at d = 128) instead of on a
+ * node and then on its float plane elsewhere (512 bytes): Annoy's nodes hold their plane too. */
+typedef struct walk_node {
+    uint32_t child[2]; /* internal: the children's places (in walk_nodes); leaf: NO_CHILD, first row */
+    union {
+        float offset; /* internal: the margin of x is scale * <codes, x> + offset */
+        uint32_t end; /* leaf: its tree's leaf rows [child[1], end) */
+    };
+    float scale; /* internal: the codes' power of two; 0: halved, no plane (and no codes follow) */
+} walk_node;
+
+_Static_assert(sizeof(walk_node) == 16, "a walk place is 16 bytes");
+
+typedef struct coded_walk {
+    walk_node *places;  /* NULL: no walk (binary rows, float planes of an older file, shared planes) */
+    uint32_t *roots;    /* n_trees: each tree's root place */
+    float *one, *minus; /* d floats of 1 and -128: the sq8 code kernel then reads code c + 128 as c */
+    uint64_t count;     /* places */
+} coded_walk;
 
 /* One node: 32 bytes, stored as is (little-endian, no padding) in the file. */
 typedef struct rp_node {
@@ -87,6 +111,7 @@ typedef struct rp_impl {
     uint32_t *leaf_rows; /* n_trees * built: tree t's rows in leaf order at t * built */
     float *planes;       /* n_planes * plane_width (float rows) */
     uint64_t n_trees, n_nodes, n_planes;
+    coded_walk walk;     /* what searches descend when every plane is coded (lay_out_walk) */
     bool resettled; /* a build setting changed since the forest was built: the next build remakes it */
     /* settings (the next build's, and search_k) */
     uint32_t want_trees, leaf_size, split, pool;
@@ -166,7 +191,16 @@ static nearkit_status rp_create(nearkit_index *ix) {
     return NEARKIT_OK;
 }
 
+static void forget_walk(coded_walk *w) {
+    free(w->places);
+    free(w->roots);
+    free(w->one);
+    free(w->minus);
+    *w = (coded_walk){0};
+}
+
 static void forget_forest(rp_impl *t) {
+    forget_walk(&t->walk);
     free(t->nodes);
     free(t->tree_start);
     free(t->leaf_rows);
@@ -196,8 +230,11 @@ static uint64_t rp_count(const nearkit_index *ix) { return nearkit_rows_live(&im
 
 static uint64_t forest_bytes(const nearkit_index *ix, const rp_impl *t) {
     uint64_t plane_bytes = t->n_planes * plane_width(ix) * sizeof(float);
+    uint64_t walk_bytes = t->walk.places ? t->walk.count * sizeof(walk_node) + t->n_trees * sizeof(uint32_t) +
+                                               2 * (uint64_t)ix->dimension * sizeof(float)
+                                         : 0;
     return t->n_nodes * sizeof(rp_node) + (t->n_trees + (t->tree_start ? 1 : 0)) * sizeof(uint64_t) +
-           t->n_trees * t->store.built * sizeof(uint32_t) + plane_bytes;
+           t->n_trees * t->store.built * sizeof(uint32_t) + plane_bytes + walk_bytes;
 }
 
 static uint64_t rp_memory(const nearkit_index *ix) {
@@ -270,6 +307,25 @@ typedef struct tree_build {
 
 static const uint8_t *vector_at(const tree_build *b, uint32_t row) {
     return b->rows + (size_t)row * b->spec->ix->vector_bytes;
+}
+
+/* Starts loading row `row`'s vector (and its lifted coordinate): the build reads rows in the order
+ * of a permutation, which no hardware prefetcher follows, so loops over rows ask for rows
+ * PREFETCH_AHEAD places ahead of the one they work on. */
+static void prefetch_vector(const tree_build *b, uint32_t row) {
+    const char *v = (const char *)vector_at(b, row);
+    for (size_t at = 0; at < b->spec->ix->vector_bytes; at += 64) __builtin_prefetch(v + at);
+    if (b->lift) __builtin_prefetch(b->lift + row);
+}
+
+/* Before a loop over rows perm[begin, end): the first PREFETCH_AHEAD of them asked for. */
+static void prefetch_first(const tree_build *b, uint64_t begin, uint64_t end) {
+    for (uint64_t i = begin; i < end && i < begin + PREFETCH_AHEAD; i++) prefetch_vector(b, b->perm[i]);
+}
+
+/* In that loop at row perm[i]: the row PREFETCH_AHEAD places on asked for. */
+static void prefetch_ahead(const tree_build *b, uint64_t i, uint64_t end) {
+    if (i + PREFETCH_AHEAD < end) prefetch_vector(b, b->perm[i + PREFETCH_AHEAD]);
 }
 
 static float gaussian(uint64_t *rng) { /* Box-Muller: one normal deviate */
@@ -355,8 +411,12 @@ static bool two_means_plane(tree_build *b, uint64_t begin, uint64_t end, float *
     double pc = 1, qc = 1;
     /* Annoy takes 200 steps at every node; a node of fewer rows has its centroids settled sooner */
     uint64_t steps = n < TWO_MEANS_STEPS ? n : TWO_MEANS_STEPS;
+    uint32_t sample[TWO_MEANS_STEPS]; /* drawn first (the same draws, in order) to be prefetched */
+    for (uint64_t step = 0; step < steps; step++) sample[step] = b->perm[begin + nearkit_next_random(&b->rng) % n];
+    for (uint64_t step = 0; step < steps && step < PREFETCH_AHEAD; step++) prefetch_vector(b, sample[step]);
     for (uint64_t step = 0; step < steps; step++) {
-        uint32_t row = b->perm[begin + nearkit_next_random(&b->rng) % n];
+        if (step + PREFETCH_AHEAD < steps) prefetch_vector(b, sample[step + PREFETCH_AHEAD]);
+        uint32_t row = sample[step];
         const float *x = (const float *)vector_at(b, row);
         float up = b->lift ? b->lift[row] : 0;
         double dp = pc * (s->kt->l2sq(p, x, d) + (b->lift ? (p[d] - up) * (p[d] - up) : 0.0));
@@ -432,7 +492,9 @@ static uint64_t split_float(tree_build *b, rp_node *node, uint64_t begin, uint64
             w = own;
         }
         double sum = 0;
+        prefetch_first(b, begin, end);
         for (uint64_t i = begin; i < end; i++) {
+            prefetch_ahead(b, i, end);
             b->margin[i - begin] = s->kt->dot(w, (const float *)vector_at(b, b->perm[i]), d) +
                                    (b->lift ? w[d] * b->lift[b->perm[i]] : 0.0f);
             sum += b->margin[i - begin];
@@ -504,7 +566,9 @@ static bool make_node(tree_build *b, grow_list *stack, pending_split p) {
  * the same values, so the tree is the same. */
 static void enter_local(tree_build *b, uint64_t begin, uint64_t end) {
     size_t bytes = b->spec->ix->vector_bytes;
+    prefetch_first(b, begin, end);
     for (uint64_t i = begin; i < end; i++) {
+        prefetch_ahead(b, i, end);
         uint32_t row = b->perm[i], local = (uint32_t)(i - begin);
         memcpy(b->local + (size_t)local * bytes, vector_at(b, row), bytes);
         if (b->lift) b->local_lift[local] = b->lift[row];
@@ -618,6 +682,7 @@ static float *make_pool(const nearkit_index *ix, uint32_t size) {
 }
 
 static nearkit_status check_forest(const nearkit_index *ix, rp_impl *t);
+static nearkit_status lay_out_walk(const nearkit_index *ix, rp_impl *t);
 
 /* Joins the trees into the index's arrays: nodes with their links and planes renumbered. */
 static nearkit_status join_trees(rp_impl *t, tree_build *trees, uint64_t n_trees, uint64_t n, size_t d,
@@ -721,6 +786,7 @@ static nearkit_status build_forest(nearkit_index *ix) {
     }
     if (!st && check_forest(ix, t))
         st = nearkit_set_error(NEARKIT_ERR_INTERNAL, "rpforest build produced an invalid forest");
+    if (!st) st = lay_out_walk(ix, t);
     if (st) forget_forest(t);
     for (uint64_t i = 0; i < n_trees; i++) {
         free(trees[i].perm);
@@ -797,6 +863,78 @@ static nearkit_status check_forest(const nearkit_index *ix, rp_impl *t) {
     t->max_leaf = max_leaf;
     t->depth = max_depth;
     return NEARKIT_OK;
+}
+
+/* ---- the coded walk ---------------------------------------------------------------------------- */
+
+/* Places a node takes in the walk: its record, and its plane's d codes rounded up to whole places. */
+static uint64_t walk_units(const rp_node *nd, size_t d) {
+    return is_leaf(nd) || nd->plane == NO_PLANE ? 1 : 1 + (d + sizeof(walk_node) - 1) / sizeof(walk_node);
+}
+
+/* Node i's record and codes at its place; false when its plane is not one round_plane made. */
+static bool place_node(const nearkit_index *ix, const rp_impl *t, const uint32_t *place, uint64_t i,
+                       int8_t *codes) {
+    const rp_node *nd = &t->nodes[i];
+    walk_node *w = &t->walk.places[place[i]];
+    if (is_leaf(nd)) {
+        *w = (walk_node){.child = {NO_CHILD, (uint32_t)nd->begin}, .end = (uint32_t)nd->end};
+        return true;
+    }
+    *w = (walk_node){.child = {place[nd->child[0]], place[nd->child[1]]}, .offset = nd->offset};
+    if (nd->plane == NO_PLANE) return true;
+    size_t d = ix->dimension, pw = plane_width(ix);
+    int8_t exponent;
+    /* ip planes carry the lifted coordinate's weight last: coded with the rest, never read (a
+     * query's lifted coordinate is 0) */
+    if (!plane_codes(codes, &exponent, t->planes + (size_t)nd->plane * pw, pw)) return false;
+    w->scale = ldexpf(1.0f, exponent);
+    uint8_t *at = (uint8_t *)(w + 1);
+    for (size_t k = 0; k < d; k++) at[k] = (uint8_t)(codes[k] + 128);
+    return true;
+}
+
+/* Lays out the walk searches descend, when every plane is coded and none is shared (shared planes
+ * would be copied once per split that uses them; binary rows split on bits); otherwise searches
+ * descend the nodes. Only out of memory is an error. */
+static nearkit_status lay_out_walk(const nearkit_index *ix, rp_impl *t) {
+    forget_walk(&t->walk);
+    size_t d = ix->dimension;
+    uint64_t planed = 0, count = 0;
+    for (uint64_t i = 0; i < t->n_nodes; i++) planed += !is_leaf(&t->nodes[i]) && t->nodes[i].plane != NO_PLANE;
+    if (is_binary(ix) || t->n_trees == 0 || t->n_planes < planed) return NEARKIT_OK;
+    uint32_t *place = nearkit_alloc_array((size_t)t->n_nodes, sizeof(uint32_t));
+    int8_t *codes = nearkit_alloc_array(plane_width(ix), 1);
+    if (!place || !codes) {
+        free(place);
+        free(codes);
+        return nearkit_oom();
+    }
+    for (uint64_t i = 0; i < t->n_nodes && count < UINT32_MAX; i++) {
+        place[i] = (uint32_t)count;
+        count += walk_units(&t->nodes[i], d);
+    }
+    coded_walk *w = &t->walk;
+    nearkit_status st = NEARKIT_OK;
+    if (count < UINT32_MAX) { /* else too large for 32-bit places: the nodes serve */
+        w->count = count;
+        w->places = nearkit_alloc_array((size_t)count, sizeof(walk_node));
+        w->roots = nearkit_alloc_array((size_t)t->n_trees, sizeof(uint32_t));
+        w->one = nearkit_alloc_array(d, sizeof(float));
+        w->minus = nearkit_alloc_array(d, sizeof(float));
+        st = w->places && w->roots && w->one && w->minus ? NEARKIT_OK : nearkit_oom();
+        bool coded = !st;
+        for (uint64_t i = 0; i < t->n_nodes && coded; i++) coded = place_node(ix, t, place, i, codes);
+        for (uint64_t tr = 0; tr < t->n_trees && coded; tr++) w->roots[tr] = place[t->tree_start[tr]];
+        for (size_t k = 0; k < d && coded; k++) {
+            w->one[k] = 1.0f;
+            w->minus[k] = -128.0f;
+        }
+        if (!coded) forget_walk(w);
+    }
+    free(place);
+    free(codes);
+    return st;
 }
 
 /* ---- a living collection ----------------------------------------------------------------------- */
@@ -974,6 +1112,52 @@ static uint32_t descend(rp_searcher *s, const void *q, queued from) {
     return i;
 }
 
+/* Starts loading the place of a walk node with its codes. */
+static void prefetch_place(const walk_node *w, size_t bytes) {
+    for (size_t at = 0; at < bytes; at += 64) __builtin_prefetch((const char *)w + at);
+}
+
+/* descend over the coded walk: the same margins, bit for bit (the sq8 kernel's dot of the query
+ * with codes c read as c + 128 - 128, exact, times a power of two, exact), so the same answers.
+ * Both children's places are fetched while the margin is computed: the descent then waits on
+ * memory once per level at most. */
+static uint32_t descend_walk(rp_searcher *s, const float *q, queued from) {
+    const coded_walk *w = &s->t->walk;
+    size_t d = s->ix->dimension, bytes = sizeof(walk_node) + d;
+    nearkit_code_kernel dot = s->kt->code_dot[NEARKIT_CODE_SQ8];
+    uint32_t i = from.node;
+    float priority = from.priority;
+    while (w->places[i].child[0] != NO_CHILD) {
+        const walk_node *nd = &w->places[i];
+        int near = 0;
+        float far_priority = priority; /* halved: both sides as near */
+        if (nd->scale != 0) {
+            prefetch_place(&w->places[nd->child[0]], bytes);
+            prefetch_place(&w->places[nd->child[1]], bytes);
+            float m;
+            dot(&m, q, (const uint8_t *)(nd + 1), w->one, w->minus, 1, d);
+            m = m * nd->scale + nd->offset;
+            near = m > 0;
+            float against = near ? -m : m;
+            far_priority = against < priority ? against : priority;
+        }
+        if (!queue_push(s, (queued){far_priority, nd->child[!near], from.tree})) return NO_CHILD;
+        i = nd->child[near];
+    }
+    return i;
+}
+
+/* A leaf's rows [*begin, *end) in its tree's leaf order. */
+static void leaf_span(const rp_searcher *s, uint32_t leaf, uint64_t *begin, uint64_t *end) {
+    if (s->t->walk.places) {
+        *begin = s->t->walk.places[leaf].child[1];
+        *end = s->t->walk.places[leaf].end;
+    } else {
+        *begin = s->t->nodes[leaf].begin;
+        *end = s->t->nodes[leaf].end;
+    }
+}
+
 static bool grow_candidates(rp_searcher *s, uint64_t need) {
     if (need <= s->cand_cap) return true;
     uint64_t cap = s->cand_cap * 2 > need ? s->cand_cap * 2 : need;
@@ -1024,18 +1208,22 @@ static bool collect(rp_searcher *s, const void *q, uint64_t budget, uint64_t *n_
     s->queued = 0;
     /* bits count disagreements down from 0 (INFINITY - 1 would stay INFINITY) */
     float root = is_binary(s->ix) ? 0.0f : INFINITY;
-    for (uint64_t tr = 0; tr < t->n_trees; tr++)
-        if (!queue_push(s, (queued){root, (uint32_t)t->tree_start[tr], (uint32_t)tr})) return false;
+    bool walk = t->walk.places != NULL;
+    for (uint64_t tr = 0; tr < t->n_trees; tr++) {
+        uint32_t top = walk ? t->walk.roots[tr] : (uint32_t)t->tree_start[tr];
+        if (!queue_push(s, (queued){root, top, (uint32_t)tr})) return false;
+    }
     while (s->queued > 0 && collected < budget) {
         queued next = queue_pop(s);
-        uint32_t leaf = descend(s, q, next);
-        const rp_node *nd = leaf == NO_CHILD ? NULL : &t->nodes[leaf];
-        uint64_t size = nd ? nd->end - nd->begin : 0;
-        if (!nd || !grow_candidates(s, n + size)) {
+        uint32_t leaf = walk ? descend_walk(s, q, next) : descend(s, q, next);
+        uint64_t begin = 0, end = 0;
+        if (leaf != NO_CHILD) leaf_span(s, leaf, &begin, &end);
+        uint64_t size = end - begin;
+        if (leaf == NO_CHILD || !grow_candidates(s, n + size)) {
             forget_sightings(s, n);
             return false;
         }
-        const uint32_t *rows = t->leaf_rows + (uint64_t)next.tree * t->store.built + nd->begin;
+        const uint32_t *rows = t->leaf_rows + (uint64_t)next.tree * t->store.built + begin;
         for (uint64_t i = 0; i < size; i++)
             if (first_sight(s, rows[i])) {
                 s->cand[n++] = rows[i];
@@ -1300,6 +1488,7 @@ static nearkit_status rp_load(nearkit_index *ix, const nearkit_reader *r) {
     if (!st && t->n_trees == 0 && t->tree_start[0] != 0)
         st = nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: an empty forest with nodes");
     if (!st) st = check_forest(ix, t);
+    if (!st) st = lay_out_walk(ix, t);
     if (st) return st;
     t->store.maintained = t->store.built > 0;
     t->resettled = false; /* the saved settings (PRMS) are the forest's */
