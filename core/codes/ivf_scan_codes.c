@@ -28,9 +28,6 @@
 
 #define SCAN_ROWS 256  /* codes per kernel call (whole pq4 blocks) */
 #define MAX_CHUNK 16
-#ifndef REFINE_AHEAD
-#define REFINE_AHEAD 2 /* re-rank: rows fetched ahead of the one scored */
-#endif
 
 typedef struct codes_scratch {
     float *dist;           /* SCAN_ROWS */
@@ -226,11 +223,6 @@ static void knn_scan(void *scratch, const nearkit_search_call *c, const void *qu
     }
 }
 
-/* Asks for bytes [from, to) of a row, a cache line at a time. */
-static void prefetch_row(const float *row, size_t from, size_t to) {
-    for (size_t at = from; at < to; at += 64) __builtin_prefetch((const uint8_t *)row + at);
-}
-
 /* Writes row q from its candidates `best`: as they are, or their k best by exact value (the
  * exact heap from s). */
 static void finish_query(codes_scratch *s, const nearkit_search_call *c, uint64_t q, nearkit_topk *best) {
@@ -254,16 +246,13 @@ static void finish_query(codes_scratch *s, const nearkit_search_call *c, uint64_
     nearkit_topk exact;
     nearkit_topk_init(&exact, s->exact_dist, s->exact_pos, (size_t)c->k, view->position_ids);
     /* the candidates' originals lie anywhere in memory: every one's first lines are asked for
-     * before the first is scored, so their latencies overlap, and the whole row of the one
-     * REFINE_AHEAD places on while one is scored (the stream prefetcher alone followed too late) */
+     * before the first is scored, so their latencies overlap (the stream prefetcher then follows) */
     size_t row_bytes = (size_t)c->ix->vector_bytes;
     for (size_t i = 0; i < best->size; i++)
-        prefetch_row(original(c, (uint32_t)best->pos[i]), 0, row_bytes < 4 * 64 ? row_bytes : 4 * 64);
-    for (size_t i = 0; i < REFINE_AHEAD && i < best->size; i++)
-        prefetch_row(original(c, (uint32_t)best->pos[i]), 4 * 64, row_bytes);
+        for (size_t at = 0; at < row_bytes && at < 4 * 64; at += 64)
+            __builtin_prefetch((const uint8_t *)original(c, (uint32_t)best->pos[i]) + at);
     for (size_t i = 0; i < best->size; i++) {
         uint32_t pos = (uint32_t)best->pos[i];
-        if (i + REFINE_AHEAD < best->size) prefetch_row(original(c, (uint32_t)best->pos[i + REFINE_AHEAD]), 4 * 64, row_bytes);
         float d = exact_distance(c, query, pos);
         if (d <= nearkit_topk_bound(&exact)) nearkit_topk_push(&exact, d, pos);
     }
@@ -337,7 +326,6 @@ static bool range_scan(void *scratch, const nearkit_search_call *c, uint64_t q, 
  * filter widens the probing query by query). */
 #define BATCH_MIN_QUERIES 8
 #define BATCH_ROUND 4096 /* queries whose lists are chosen together */
-#define NEXT_LIST_BYTES 4096 /* of the next probed list, asked for while the current one is scanned */
 
 typedef struct group_scratch group_scratch;
 
@@ -360,11 +348,7 @@ static void batch_queries(void *ctx, uint64_t begin, uint64_t end, uint32_t work
         uint64_t q = b->q0 + i;
         const void *query = nearkit_query_at(c, q);
         knn_begin(s);
-        const uint32_t *probes = b->probes + i * b->nprobe;
-        for (uint32_t p = 0; p < b->nprobe; p++) {
-            if (p + 1 < b->nprobe) nearkit_ivf_list_prefetch(lists, &lists->list[probes[p + 1]], NEXT_LIST_BYTES);
-            knn_scan(s, c, query, &lists->list[probes[p]]);
-        }
+        for (uint32_t p = 0; p < b->nprobe; p++) knn_scan(s, c, query, &lists->list[b->probes[i * b->nprobe + p]]);
         knn_finish(s, c, q);
     }
 }
