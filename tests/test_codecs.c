@@ -219,6 +219,70 @@ static void test_pq_codec(void) {
     free(codes);
 }
 
+/* The pq4 look-up tables of a float table (m sub-spaces of 16 entries) against their definition
+ * (codec.h), written out plainly: each sub-space's smallest entry to the bias, one unit for all
+ * (the widest sub-space's range over the entry maximum), entries rounded to nearest and copied
+ * into both 16-byte halves. nearkit_codec_pq4_lut computes this in SSE2 registers on x86-64. */
+static long pq4_lut_mismatches(const nearkit_codec *c, const float *table) {
+    uint32_t m = c->m;
+    size_t columns = c->code_size;
+    uint8_t *lo = malloc(columns * 32), *hi = malloc(columns * 32);
+    float *lows = malloc(m * sizeof *lows), *padded = malloc(m * 16 * sizeof *padded);
+    nearkit_pq4_lut lut = {lo, hi, 0, 0, lows, padded};
+    nearkit_codec_pq4_lut(&lut, c, table);
+    float widest = 0.0f, bias = 0.0f, low[64], top = (float)nearkit_pq4_entry_max(columns);
+    for (uint32_t j = 0; j < m; j++) {
+        float a = table[j * 16], b = table[j * 16];
+        for (int i = 1; i < 16; i++) {
+            a = table[j * 16 + i] < a ? table[j * 16 + i] : a;
+            b = table[j * 16 + i] > b ? table[j * 16 + i] : b;
+        }
+        low[j] = a;
+        bias += a;
+        widest = b - a > widest ? b - a : widest;
+    }
+    float per_unit = widest > 0.0f ? top / widest : 0.0f;
+    long bad = lut.bias != bias || lut.unit != (widest > 0.0f ? widest / top : 0.0f);
+    for (uint32_t j = 0; j < m; j++) {
+        const uint8_t *plane = (j & 1 ? hi : lo) + (j / 2) * 32;
+        bad += lut.lows[j] != low[j];
+        for (int i = 0; i < 16; i++) {
+            float e = (table[j * 16 + i] - low[j]) * per_unit + 0.5f;
+            uint8_t want = (uint8_t)(int32_t)(e < top ? e : top);
+            bad += plane[i] != want || plane[i + 16] != want;
+        }
+    }
+    free(lo);
+    free(hi);
+    free(lows);
+    free(padded);
+    return bad;
+}
+
+/* The look-up tables of tables of every sign and spread, and of sub-spaces whose entries are all
+ * equal (the widest range 0 too), equal their definition. */
+static void test_pq4_lut(void) {
+    nearkit_codec c;
+    nearkit_codec_init(&c, NEARKIT_CODEC_PQ4, 64);
+    CHECK_STATUS(nearkit_codec_set_subspaces(&c, 32), NEARKIT_OK);
+    c.ksub = 16;
+    float table[32 * 16];
+    long bad = 0;
+    for (int round = 0; round < 50; round++) {
+        float scale = round % 5 == 0 ? 1e-6f : round % 5 == 1 ? 1e4f : 1.0f;
+        for (size_t i = 0; i < 32 * 16; i++) table[i] = (frand() - (round % 2 ? 0.5f : 0.0f)) * scale;
+        for (size_t i = 0; i < 16; i++) table[3 * 16 + i] = table[3 * 16]; /* a flat sub-space */
+        bad += pq4_lut_mismatches(&c, table);
+        c.m = 31; /* an odd count: the last column's high plane unused */
+        c.code_size = 16;
+        bad += pq4_lut_mismatches(&c, table);
+        c.m = 32;
+    }
+    for (size_t i = 0; i < 32 * 16; i++) table[i] = 2.5f; /* every sub-space flat: unit 0 */
+    bad += pq4_lut_mismatches(&c, table);
+    CHECK(bad == 0);
+}
+
 /* pq4: nibbles of the nearest centroids; the fast-scan sums equal on every kernel level and
  * within m / 2 units of the float table's distances. */
 static void test_pq4_codec(void) {
@@ -888,6 +952,7 @@ int main(void) {
     test_kernels();
     test_pq_codec();
     test_pq4_codec();
+    test_pq4_lut();
     test_rabitq_rotation();
     test_rabitq_estimator();
     data = malloc((size_t)N * D * sizeof *data);

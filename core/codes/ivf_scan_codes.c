@@ -105,11 +105,13 @@ static const float *original(const nearkit_search_call *c, uint32_t pos) {
     return (const float *)(nearkit_ivf_view_of(c)->originals + (uint64_t)pos * c->ix->vector_bytes);
 }
 
-/* The flat index's ranking value of the query and a stored row's original vector. */
+/* The flat index's ranking value of the query and a stored row's original vector (the same
+ * value). The rows lie anywhere in memory: the single-row kernel, whose sequential reads the
+ * hardware prefetchers follow (kernels.h), not the several-row one. */
 static float exact_distance(const nearkit_search_call *c, const float *q, uint32_t pos) {
     float d;
-    nearkit_metric_distances(&d, NULL, nearkit_kernels(), c->ix->metric, q, original(c, pos), 1,
-                             c->ix->dimension, (size_t)c->ix->vector_bytes);
+    nearkit_metric_distances_streamed(&d, NULL, nearkit_kernels(), c->ix->metric, q, original(c, pos), 1,
+                                      c->ix->dimension, (size_t)c->ix->vector_bytes);
     return d;
 }
 
