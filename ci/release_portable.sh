@@ -242,7 +242,7 @@ aarch64_debian_suite() {
 # the nearkit wheel unpacked; sets qemu_python, a launcher running that interpreter under
 # qemu-aarch64 on that site (a program, so that pytest-xdist can start its workers with it).
 aarch64_python() {
-  local version=$1 suite ffi site wheels w
+  local version=$1 suite ffi site wheels w packages
   suite=$(aarch64_debian_suite "$version")
   ffi=libffi8
   [ "$suite" = bullseye ] && ffi=libffi7
@@ -250,13 +250,17 @@ aarch64_python() {
     libuuid1 media-types "libpython$version-minimal" "libpython$version-stdlib" "python$version-minimal"
   site="$out/aarch64-site-py$version"
   wheels="$out/aarch64-wheels-py$version"
-  if [ ! -f "$site/.complete" ]; then
+  packages=(numpy pytest pytest-xdist)
+  # pip download evaluates the requirements' markers for the interpreter it runs on, not for
+  # --python-version: what pytest needs below 3.11 is named here.
+  case "$version" in 3.9 | 3.10) packages+=(exceptiongroup tomli typing-extensions) ;; esac
+  if [ "$(cat "$site/.complete" 2>/dev/null)" != "${packages[*]}" ]; then
     rm -rf "$site" "$wheels"
     "$py" -m pip download -q --disable-pip-version-check --no-input --only-binary=:all: \
       --platform manylinux2014_aarch64 --platform manylinux_2_17_aarch64 \
-      --platform manylinux_2_28_aarch64 --python-version "$version" -d "$wheels" numpy pytest pytest-xdist
+      --platform manylinux_2_28_aarch64 --python-version "$version" -d "$wheels" "${packages[@]}"
     for w in "$wheels"/*.whl; do "$py" -m zipfile -e "$w" "$site"; done
-    touch "$site/.complete"
+    echo "${packages[*]}" >"$site/.complete"
   fi
   rm -rf "$site/nearkit" "$site"/nearkit.libs "$site"/nearkit-*.dist-info
   "$py" -m zipfile -e "$(ls "$out/aarch64-py$version"/nearkit-*manylinux2014_aarch64*.whl)" "$site"
