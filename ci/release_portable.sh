@@ -280,8 +280,9 @@ aarch64_golden() {
   start=$(date +%s)
   # One OpenBLAS thread per worker (numpy's and nearkit's), unless told otherwise: the workers
   # already fill the cores, and a spinning OpenBLAS thread is dear under emulation.
-  (cd "$out" && OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1} "$qemu_python" -m pytest "${tests[@]}" ${xdist[@]+"${xdist[@]}"} \
-    ${pytest_args[@]+"${pytest_args[@]}"}) >"$out/aarch64-py$version-golden.log" 2>&1 || rc=$?
+  (cd "$out" && OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1} "$qemu_python" -m pytest "${tests[@]}" \
+    ${xdist[@]+"${xdist[@]}"} ${pytest_args[@]+"${pytest_args[@]}"}) \
+    >"$out/aarch64-py$version-golden.log" 2>&1 || rc=$?
   tail -n 1 "$out/aarch64-py$version-golden.log"
   echo "($(($(date +%s) - start)) s on $workers workers)"
   return $rc
