@@ -300,7 +300,10 @@ release_aarch64() {
     case $rc in
       0) ;;
       77) echo "cp${version/./} aarch64: NOT BUILT (no CPython $version here)" >>"$summary"; continue ;;
-      *) echo "cp${version/./} aarch64: BUILD FAILED ($out/aarch64-py$version.log)" >>"$summary"; failed=1; continue ;;
+      *)
+        echo "cp${version/./} aarch64: BUILD FAILED ($out/aarch64-py$version.log)" >>"$summary"
+        failed=1
+        continue ;;
     esac
     wheel=$(ls "$out/aarch64-py$version"/nearkit-*manylinux2014_aarch64*.whl)
     step "2. the aarch64 wheel for CPython $version: readelf, licences, auditwheel's tag"
@@ -310,7 +313,8 @@ release_aarch64() {
       continue
     fi
     if ! aarch64_debian_suite "$version" >/dev/null; then
-      echo "cp${version/./} aarch64: built and checked; not tested (no arm64 CPython $version in a Debian release on the machine's mirror)" >>"$summary"
+      echo "cp${version/./} aarch64: built and checked; not tested (no arm64 CPython $version" \
+        "in a Debian release on the machine's mirror)" >>"$summary"
       continue
     fi
     step "4. aarch64, CPython $version ($(aarch64_debian_suite "$version")'s) under qemu-user"
