@@ -3,7 +3,8 @@
 # (issue 20): the JUnit GoldenTest on the portable jar, and node/test/golden.test.js on the
 # installed portable npm package, each run by Debian 12's arm64 JVM / Node.js in an aarch64 root.
 #
-#   bash ci/qemu_golden_natives.sh [--quick] [--only java|node] ROOT PORTABLE_JAR NPM_TARBALL WORKDIR
+#   bash ci/qemu_golden_natives.sh [--quick | --cases PREFIXES] [--only java|node]
+#                                  ROOT PORTABLE_JAR NPM_TARBALL WORKDIR
 #
 # ROOT: an aarch64 root holding openjdk-17-jre-headless and nodejs (ci/release_portable.sh's
 # release_natives unpacks it with portable_debian_root and calls this script with the jar and
@@ -17,15 +18,20 @@
 #   without binfmt_misc); golden.test.js and helpers.js are copied into the installed package's
 #   test/ so that their require('..') is the installed package, and the test file is run directly
 #   (in-process: `node --test` would spawn a child).
-# --quick: a shorter run, the k-NN / range cases only: GoldenTest#manifest and the Node tests named
-# "golden ..." (the living cases and the manifest checks left out). --only: one of the two suites.
+# The full suites take hours under emulation on a shared 2-core machine (README, "Packaging: portable
+# Java and Node.js natives"). --cases PREFIXES (comma-separated) runs only the manifest's k-NN /
+# range and living cases whose names start with one of them, on every kind as in the full suite
+# (Java: their dynamic containers selected by unique id; Node.js: --test-name-pattern). --quick is
+# --cases grid_2d-,binary_duplicates128-,tiny_5-,single-: the small datasets, every metric, and
+# living cases with filters, removals and ids added back. --only: one of the two suites.
 # Everything runs at nice 19 (the machine is shared with benchmarks).
 set -euo pipefail
-usage="usage: ci/qemu_golden_natives.sh [--quick] [--only java|node] ROOT PORTABLE_JAR NPM_TARBALL WORKDIR"
-quick="" suites="java node"
+usage="usage: ci/qemu_golden_natives.sh [--quick | --cases PREFIXES] [--only java|node] ROOT PORTABLE_JAR NPM_TARBALL WORKDIR"
+cases="" suites="java node"
 while [ $# -gt 0 ]; do
   case "$1" in
-    --quick) quick=1; shift ;;
+    --quick) cases=grid_2d-,binary_duplicates128-,tiny_5-,single-; shift ;;
+    --cases) cases=${2:?"$usage"}; shift 2 ;;
     --only) suites=${2:?"$usage"}; shift 2 ;;
     *) break ;;
   esac
@@ -73,9 +79,25 @@ junit_console() {
 # seconds since $1 (date +%s)
 since() { echo $(($(date +%s) - $1)); }
 
+# The JUnit selectors of the cases named by $cases: GoldenTest's factories manifest() and living()
+# make one dynamic container per case, numbered from 1 in the manifest's order.
+java_case_selectors() {
+  python3 - "$golden_dir/manifest.json" "$cases" <<'PY'
+import json, sys
+manifest = json.load(open(sys.argv[1]))
+prefixes = tuple(sys.argv[2].split(","))
+test_class = "[engine:junit-jupiter]/[class:io.nearkit.GoldenTest]"
+for factory, section in (("manifest()", "cases"), ("living()", "living")):
+    for number, case in enumerate(manifest.get(section, []), 1):
+        if case["name"].startswith(prefixes):
+            print("--select-unique-id=%s/[test-factory:%s]/[dynamic-container:#%d]" % (test_class, factory, number))
+PY
+}
+
 java_golden() {
   local select=(--select-class io.nearkit.GoldenTest) start
-  [ -n "$quick" ] && select=(--select-method 'io.nearkit.GoldenTest#manifest')
+  [ -n "$cases" ] && mapfile -t select < <(java_case_selectors)
+  [ ${#select[@]} -gt 0 ] || fail "no golden case starts with $cases"
   junit_console
   mkdir -p "$work/test-classes" "$work/java-tmp"
   # -sourcepath: GoldenTest and only the test classes it uses (Golden, Json, Vecs).
@@ -92,7 +114,8 @@ java_golden() {
 
 node_golden() {
   local pkg="$work/npm/node_modules/nearkit" pattern=() start
-  [ -n "$quick" ] && pattern=(--test-name-pattern '^golden ')
+  # a matching test runs all its subtests (one per kind)
+  [ -n "$cases" ] && pattern=(--test-name-pattern "^(golden|living) (${cases//,/|})")
   npm install --prefix "$work/npm" --ignore-scripts --no-audit --no-fund --silent "$tarball"
   mkdir -p "$pkg/test"
   cp "$repo/node/test/golden.test.js" "$repo/node/test/helpers.js" "$pkg/test/"
