@@ -24,13 +24,17 @@
 # (Java: their dynamic containers selected by unique id; Node.js: --test-name-pattern). --quick is
 # --cases grid_2d-,binary_duplicates128-,tiny_5-,single-: the small datasets, every metric, and
 # living cases with filters, removals and ids added back. --only: one of the two suites.
+# NEARKIT_QEMU_GOLDEN_CASES=PREFIXES (or =quick) does the same as --cases (or --quick) when the script
+# is run by ci/release_portable.sh --natives.
 # Everything runs at nice 19 (the machine is shared with benchmarks).
 set -euo pipefail
 usage="usage: ci/qemu_golden_natives.sh [--quick | --cases PREFIXES] [--only java|node] ROOT PORTABLE_JAR NPM_TARBALL WORKDIR"
-cases="" suites="java node"
+quick_cases=grid_2d-,binary_duplicates128-,tiny_5-,single-
+cases=${NEARKIT_QEMU_GOLDEN_CASES:-} suites="java node"
+[ "$cases" = quick ] && cases=$quick_cases
 while [ $# -gt 0 ]; do
   case "$1" in
-    --quick) cases=grid_2d-,binary_duplicates128-,tiny_5-,single-; shift ;;
+    --quick) cases=$quick_cases; shift ;;
     --cases) cases=${2:?"$usage"}; shift 2 ;;
     --only) suites=${2:?"$usage"}; shift 2 ;;
     *) break ;;
