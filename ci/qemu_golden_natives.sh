@@ -118,8 +118,9 @@ java_golden() {
 
 node_golden() {
   local pkg="$work/npm/node_modules/nearkit" pattern=() start
-  # a matching test runs all its subtests (one per kind)
-  [ -n "$cases" ] && pattern=(--test-name-pattern "^(golden|living) (${cases//,/|})")
+  # the case's tests: "golden NAME", "living NAME" (a matching test runs all its subtests, one per
+  # kind) and "recall NAME KIND", one per approximate kind (Java's are in the case's container)
+  [ -n "$cases" ] && pattern=(--test-name-pattern "^(golden|living|recall) (${cases//,/|})")
   npm install --prefix "$work/npm" --ignore-scripts --no-audit --no-fund --silent "$tarball"
   mkdir -p "$pkg/test"
   cp "$repo/node/test/golden.test.js" "$repo/node/test/helpers.js" "$pkg/test/"
