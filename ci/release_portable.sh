@@ -115,6 +115,7 @@ release_natives() {
   tar -C "$smoke/node_modules/nearkit" --strip-components=1 -xzf "$smoke"/npm/nearkit-*.tgz
   cp "$repo/ci/portable_smoke/smoke.js" "$smoke/"
   (cd "$smoke" && "${qemu[@]}" "$root/usr/bin/node" -p 'process.arch' && "${qemu[@]}" "$root/usr/bin/node" smoke.js)
+  bash "$repo/ci/qemu_golden_natives.sh" "$root" "$smoke/nearkit-portable.jar" "$smoke"/npm/nearkit-*.tgz "$out/natives-golden"
   step "done: the aarch64 natives search under qemu"
 }
 
