@@ -1082,6 +1082,15 @@ static queued queue_pop(rp_searcher *s) {
     return top;
 }
 
+/* The side a margin m puts the query on (1: child 1), and in *far_priority the priority of the
+ * other side: the least margin towards it on the path (Annoy's). */
+static inline int split_by_margin(float *far_priority, float m, float priority) {
+    int near = m > 0;
+    float against = near ? -m : m;
+    *far_priority = against < priority ? against : priority;
+    return near;
+}
+
 /* Descends from a queued node to a leaf, always to the side the query lies on, queueing the other
  * side with its priority (Annoy's: the least margin towards it on the path). NO_CHILD: out of
  * memory. */
@@ -1101,10 +1110,7 @@ static uint32_t descend(rp_searcher *s, const void *q, queued from) {
             far_priority = priority - 1.0f; /* one more split bit the query disagrees with */
         } else {
             __builtin_prefetch(&t->nodes[nd->child[1]]); /* child 0 follows i (pre-order) */
-            float m = plane_margin(s->kt, s->ix, t->planes, nd, q);
-            near = m > 0;
-            float against = near ? -m : m;
-            far_priority = against < priority ? against : priority;
+            near = split_by_margin(&far_priority, plane_margin(s->kt, s->ix, t->planes, nd, q), priority);
         }
         if (!queue_push(s, (queued){far_priority, nd->child[!near], from.tree})) return NO_CHILD;
         i = nd->child[near];
@@ -1136,10 +1142,7 @@ static uint32_t descend_walk(rp_searcher *s, const float *q, queued from) {
             prefetch_place(&w->places[nd->child[1]], bytes);
             float m;
             dot(&m, q, (const uint8_t *)(nd + 1), w->one, w->minus, 1, d);
-            m = m * nd->scale + nd->offset;
-            near = m > 0;
-            float against = near ? -m : m;
-            far_priority = against < priority ? against : priority;
+            near = split_by_margin(&far_priority, m * nd->scale + nd->offset, priority);
         }
         if (!queue_push(s, (queued){far_priority, nd->child[!near], from.tree})) return NO_CHILD;
         i = nd->child[near];
