@@ -473,6 +473,11 @@ NEARKIT_API void nearkit_string_free(char *string);
 #define NEARKIT_PARAM_FLAG_RECALL 8u
 /* Values below the search's k act as k (a candidate list holds k at least): a sweep starts at k. */
 #define NEARKIT_PARAM_FLAG_FROM_K 16u
+/* A finer runtime setting under the RECALL one, where that one's integer steps are coarse (the
+ * IVF kinds' max_codes: rows a query scans at most, the last list cut short). 0 means no limit,
+ * the RECALL setting alone; nearkit_index_tune sets it when one step of the RECALL setting jumps
+ * past the target. At most one per kind. Since 0.2. */
+#define NEARKIT_PARAM_FLAG_RECALL_FINE 32u
 
 /* Number of named parameters of this index; 0 for NULL. */
 NEARKIT_API size_t nearkit_index_param_count(const nearkit_index *index);
