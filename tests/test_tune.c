@@ -53,6 +53,17 @@ static nearkit_index *make(nearkit_kind kind, nearkit_metric metric, uint32_t d,
     return ix;
 }
 
+/* An l2 index of the kind over the first n of x, built, and *flat a flat index of the same. */
+static nearkit_index *built_with_flat(nearkit_index **flat, nearkit_kind kind, const char *params, const float *x,
+                                      uint64_t n, uint32_t d) {
+    nearkit_index *ix = make(kind, NEARKIT_METRIC_L2, d, params);
+    *flat = make(NEARKIT_KIND_FLAT, NEARKIT_METRIC_L2, d, NULL);
+    CHECK_STATUS(nearkit_index_add(ix, F32, x, n, NULL), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_add(*flat, F32, x, n, NULL), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
+    return ix;
+}
+
 /* recall@k of ix's search of the queries (per call `name` = value) against a flat index of the same
  * vectors, a returned id at the k-th true distance counting as found. */
 static double recall_at(const nearkit_index *ix, const nearkit_index *flat, nearkit_vector_type type,
@@ -123,11 +134,7 @@ static void test_ivf_flat(void) {
     const uint32_t d = 24;
     const uint64_t n = 12000, nq = 400;
     float *x = clustered(n + 2 * nq, d, 30, 12.0f);
-    nearkit_index *ix = make(NEARKIT_KIND_IVF_FLAT, NEARKIT_METRIC_L2, d, "nlist=120");
-    nearkit_index *flat = make(NEARKIT_KIND_FLAT, NEARKIT_METRIC_L2, d, NULL);
-    CHECK_STATUS(nearkit_index_add(ix, F32, x, n, NULL), NEARKIT_OK);
-    CHECK_STATUS(nearkit_index_add(flat, F32, x, n, NULL), NEARKIT_OK);
-    CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
+    nearkit_index *flat, *ix = built_with_flat(&flat, NEARKIT_KIND_IVF_FLAT, "nlist=120", x, n, d);
     check_targets(ix, flat, F32, x + n * d, x + (n + nq) * d, nq, "nprobe", "ivf_flat");
 
     /* options NULL: k 10, target 0.95 */
@@ -182,11 +189,7 @@ static void test_hnsw_if_present(void) {
     const uint32_t d = 16;
     const uint64_t n = 12000, nq = 400;
     float *x = clustered(n + 2 * nq, d, 40, 7.0f);
-    nearkit_index *ix = make(NEARKIT_KIND_HNSW, NEARKIT_METRIC_L2, d, "M=8,ef_construction=40");
-    nearkit_index *flat = make(NEARKIT_KIND_FLAT, NEARKIT_METRIC_L2, d, NULL);
-    CHECK_STATUS(nearkit_index_add(ix, F32, x, n, NULL), NEARKIT_OK);
-    CHECK_STATUS(nearkit_index_add(flat, F32, x, n, NULL), NEARKIT_OK);
-    CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
+    nearkit_index *flat, *ix = built_with_flat(&flat, NEARKIT_KIND_HNSW, "M=8,ef_construction=40", x, n, d);
     check_targets(ix, flat, F32, x + n * d, x + (n + nq) * d, nq, "ef_search", "hnsw");
     nearkit_index_free(ix);
     nearkit_index_free(flat);
@@ -220,11 +223,7 @@ static void test_finer_setting(void) {
     const uint32_t d = 16;
     const uint64_t n = 8000, nq = 300, k = 10;
     float *x = clustered(n + 2 * nq, d, 12, 14.0f);
-    nearkit_index *ix = make(NEARKIT_KIND_IVF_FLAT, NEARKIT_METRIC_L2, d, "nlist=12");
-    nearkit_index *flat = make(NEARKIT_KIND_FLAT, NEARKIT_METRIC_L2, d, NULL);
-    CHECK_STATUS(nearkit_index_add(ix, F32, x, n, NULL), NEARKIT_OK);
-    CHECK_STATUS(nearkit_index_add(flat, F32, x, n, NULL), NEARKIT_OK);
-    CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
+    nearkit_index *flat, *ix = built_with_flat(&flat, NEARKIT_KIND_IVF_FLAT, "nlist=12", x, n, d);
     const float *sample = x + n * d, *held_out = x + (n + nq) * d;
     const double targets[] = {0.7, 0.85, 0.95};
     uint32_t chosen = 0;
