@@ -40,8 +40,10 @@ Modes:
           and after (the fixed value: --churn-ef, or the smallest swept value reaching 0.95).
   tuner   nearkit's indexes on the first dataset: index.tune(sample, k, target) for targets 0.90,
           0.95, 0.99 on --tune-queries queries not among the measured ones, then recall on the
-          measured (held-out) queries at the value it set. Skipped, with a notice, when the package
-          has no tune().
+          measured (held-out) queries at the value it set (and the finer setting it set with it,
+          ivf's max_codes scan budget: _fine_param, _fine_value; none and 0 when not chosen).
+          Skipped, with a notice, when the package has no tune(). --modes tuner alone runs only
+          this (no sweep; with --libs ivf, only ivf_flat's tuner).
 
 Recall@10 follows the golden manifest's tie rule (tests/golden/manifest.json "comparison"): a
 returned id counts when its exact distance is at most the 10th true distance plus tol(D) = 1e-4 +
@@ -561,6 +563,10 @@ def tuner_check(adapter, tune_queries, queries, score, tag):
         held_out = score(adapter.batch(queries))  # at the value tune() set on the index
         t = f"{tag}_tuner_t{round(target * 100)}"
         emit(f"{t}_{adapter.knob}", adapter.index.get_param(adapter.knob))
+        # the finer setting set with it (ivf's max_codes), where one more step overshoots
+        fine = tune_result_field(result, "fine_param")
+        emit(f"{t}_fine_param", fine or "none")
+        emit(f"{t}_fine_value", tune_result_field(result, "fine_value") or 0)
         emit(f"{t}_sample_recall", tune_result_field(result, "recall"))
         emit(f"{t}_heldout_recall", held_out)
         emit(f"{t}_error", held_out - target)  # above 0: more recall (and work) than asked

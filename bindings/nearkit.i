@@ -564,7 +564,8 @@ static nearkit_status nkpy_search_failed(nkpy_filter *filter, nearkit_status st)
                                                                       : "")));
 }
 
-/* A tuning's outcome as a tuple (param or None, value, recall, qps, reached, measurements). */
+/* A tuning's outcome as a tuple (param or None, value, recall, qps, reached, measurements,
+ * fine_param or None, fine_value). */
 %typemap(in, numinputs=0) nearkit_tune_result *out_tune (nearkit_tune_result tmp) {
     memset(&tmp, 0, sizeof tmp);
     tmp.struct_size = (uint32_t)sizeof tmp;
@@ -574,9 +575,12 @@ static nearkit_status nkpy_search_failed(nkpy_filter *filter, nearkit_status st)
     {
         PyObject *tuned = tmp$argnum.param ? nkpy_decode(tmp$argnum.param)
                                            : (Py_INCREF(Py_None), Py_None);
-        NKPY_SET_RESULT(Py_BuildValue("(NdddiI)", tuned, tmp$argnum.value, tmp$argnum.recall,
+        PyObject *fine = tmp$argnum.fine_param ? nkpy_decode(tmp$argnum.fine_param)
+                                               : (Py_INCREF(Py_None), Py_None);
+        NKPY_SET_RESULT(Py_BuildValue("(NdddiINd)", tuned, tmp$argnum.value, tmp$argnum.recall,
                                       tmp$argnum.qps, (int)tmp$argnum.reached,
-                                      (unsigned int)tmp$argnum.measurements));
+                                      (unsigned int)tmp$argnum.measurements, fine,
+                                      tmp$argnum.fine_value));
     }
 }
 

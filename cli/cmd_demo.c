@@ -49,7 +49,7 @@ typedef struct demo_row {
     int ok;
     double build_seconds, qps, recall, planted;
     uint64_t memory;
-    char setting[48]; /* approximate kinds: what the tuner set, e.g. "nprobe=17"; else "" */
+    char setting[64]; /* approximate kinds: what the tuner set, e.g. "nprobe=17 max_codes=830"; else "" */
     int tune_reached; /* whether that setting reached the tuner's target recall */
     double tune_recall; /* the recall the tuner measured there (against the kind's own best) */
 } demo_row;
@@ -182,7 +182,10 @@ static void tune_row(demo_row *r, nearkit_index *index, const cli_vectors *queri
     o.max_seconds = 60;
     uint64_t n = queries->n < TUNE_SAMPLE ? queries->n : TUNE_SAMPLE;
     if (nearkit_index_tune(&t, index, queries->type, queries->data, n, &o) == NEARKIT_OK && t.param) {
-        snprintf(r->setting, sizeof r->setting, "%s=%.0f", t.param, t.value);
+        if (t.fine_param)
+            snprintf(r->setting, sizeof r->setting, "%s=%.0f %s=%.0f", t.param, t.value, t.fine_param, t.fine_value);
+        else
+            snprintf(r->setting, sizeof r->setting, "%s=%.0f", t.param, t.value);
         r->tune_reached = t.reached;
         r->tune_recall = t.recall;
     }

@@ -17,13 +17,15 @@ static const char usage[] =
     "usage: nearkit tune --queries FILE [--k K] [--target R] [--threads T] [--max-value V]\n"
     "                    [--max-seconds S] [--save] INDEX.nkx\n"
     "\n"
-    "Finds the cheapest value of the index's runtime parameter (nprobe for ivf_flat and\n"
-    "ivf_binary, ef_search for hnsw) at which searching the sample queries finds at least the\n"
-    "fraction R of their K true nearest neighbours (recall@K), measured against the exact\n"
-    "neighbours of the index's own vectors. Prints name=value lines: kind, param, value, recall,\n"
-    "qps, reached (0 when no value tried reached R), measurements, saved. Exact kinds have\n"
-    "nothing to tune (param=none, recall=1). Use queries like those the index will serve, not\n"
-    "vectors it stores.\n"
+    "Finds the cheapest value of the index's runtime parameter (nprobe for the IVF kinds,\n"
+    "ef_search for hnsw) at which searching the sample queries finds at least the fraction R\n"
+    "of their K true nearest neighbours (recall@K), measured against the exact neighbours of\n"
+    "the index's own vectors; where one more step of it jumps past R, also the cheapest finer\n"
+    "setting with it (the IVF kinds' max_codes: rows a query scans at most). Prints name=value\n"
+    "lines: kind, param, value, recall, qps, reached (0 when no value tried reached R),\n"
+    "measurements, fine_param (none when no finer setting was chosen), fine_value, saved.\n"
+    "Exact kinds have nothing to tune (param=none, recall=1). Use queries like those the index\n"
+    "will serve, not vectors it stores.\n"
     "\n"
     "  --queries FILE    the sample queries (any vector format below)\n"
     "  --k K             the K of recall@K (default 10)\n"
@@ -31,7 +33,7 @@ static const char usage[] =
     "  --threads T       threads of the measuring searches (default 0 = the index's setting)\n"
     "  --max-value V     the largest value tried (default 0 = the parameter's bound)\n"
     "  --max-seconds S   stop measuring after S seconds (default 0 = no limit)\n"
-    "  --save            write the index back to INDEX.nkx with the value set\n";
+    "  --save            write the index back to INDEX.nkx with the values set\n";
 
 /* A double in [min, max] from text; returns 0 or -1 (error printed). */
 static int parse_double(double *out, const char *text, const char *what, double min, double max) {
@@ -82,6 +84,8 @@ static void print_result(const nearkit_index *index, const nearkit_tune_result *
     printf("qps=%.0f\n", r->qps);
     printf("reached=%d\n", (int)r->reached);
     printf("measurements=%u\n", (unsigned)r->measurements);
+    printf("fine_param=%s\n", r->fine_param ? r->fine_param : "none");
+    printf("fine_value=%.17g\n", r->fine_value);
     printf("saved=%d\n", saved);
 }
 

@@ -473,6 +473,11 @@ NEARKIT_API void nearkit_string_free(char *string);
 #define NEARKIT_PARAM_FLAG_RECALL 8u
 /* Values below the search's k act as k (a candidate list holds k at least): a sweep starts at k. */
 #define NEARKIT_PARAM_FLAG_FROM_K 16u
+/* A finer runtime setting under the RECALL one, where that one's integer steps are coarse (the
+ * IVF kinds' max_codes: rows a query scans at most, the last list cut short). 0 means no limit,
+ * the RECALL setting alone; nearkit_index_tune sets it when one step of the RECALL setting jumps
+ * past the target. At most one per kind. Since 0.2. */
+#define NEARKIT_PARAM_FLAG_RECALL_FINE 32u
 
 /* Number of named parameters of this index; 0 for NULL. */
 NEARKIT_API size_t nearkit_index_param_count(const nearkit_index *index);
@@ -584,17 +589,24 @@ typedef struct nearkit_tune_result {
     double qps;           /* queries per second measured at that value with the call's threads;
                              0 for exact kinds (nothing is measured) */
     uint32_t measurements; /* the number of values measured */
+    /* Since 0.2: the finer setting chosen with `value` (the kind's NEARKIT_PARAM_FLAG_RECALL_FINE
+     * parameter, "max_codes"), set on the index too; recall and qps are measured with both.
+     * NULL and 0 when the tuner kept the finer setting at 0 (no limit): the kind has none, or
+     * `value` alone does not overshoot the target. */
+    const char *fine_param;
+    double fine_value;
 } nearkit_tune_result;
 
-#define NEARKIT_TUNE_RESULT_INIT {(uint32_t)sizeof(nearkit_tune_result), 0, NULL, 0.0, 0.0, 0.0, 0u}
+#define NEARKIT_TUNE_RESULT_INIT {(uint32_t)sizeof(nearkit_tune_result), 0, NULL, 0.0, 0.0, 0.0, 0u, NULL, 0.0}
 
 /* Sets struct_size and every default. Errors: INVALID_ARGUMENT for NULL. */
 NEARKIT_API nearkit_status nearkit_tune_options_init(nearkit_tune_options *options);
 
-/* Finds the cheapest value of the index's runtime parameter (nprobe for ivf_flat and ivf_binary,
- * ef_search for hnsw, search_k for rpforest since 0.2) at which searches for the n sample
- * queries (borrowed) reach recall@k >= target_recall, sets it on the index (as
- * nearkit_index_set_param) and reports it in *result.
+/* Finds the cheapest value of the index's runtime parameter (nprobe for the IVF kinds, ef_search
+ * for hnsw, search_k for rpforest since 0.2) at which searches for the n sample queries
+ * (borrowed) reach recall@k >= target_recall, sets it on the index (as nearkit_index_set_param)
+ * and reports it in *result; then, where the kind has a finer setting (NEARKIT_PARAM_FLAG_RECALL_FINE,
+ * the IVF kinds' max_codes), the cheapest value of that with the first that reached.
  *   - The truth is exact: the stored vectors are read back and searched by brute force (a flat
  *     index over a copy of them, so the call needs memory for a second copy of the vectors).
  *     A compressed kind that keeps no originals (refine 0) reads back its decoded codes, so its
@@ -610,6 +622,15 @@ NEARKIT_API nearkit_status nearkit_tune_options_init(nearkit_tune_options *optio
  *     (nearkit_search_options.params): concurrent searches keep the index's value until the end.
  *     Recall is taken to grow with the value. When no value reaches the target, the one with the
  *     highest recall is set and result->reached is 0.
+ *   - The finer setting (since 0.2): one step of an integer setting can jump far past the target
+ *     (one more IVF list at a time), and held-out queries then land as far above it. When the
+ *     value chosen v overshoots (its recall is above the target by more than a quarter of the step
+ *     from v - 1, or v - 1 was not measured), the finer setting is bisected with v kept, from a
+ *     budget that misses up to the index's count (a budget no query reaches, which is v alone),
+ *     to within 1% of itself, for the cheapest that still reaches the target on the sample. Both
+ *     are set (the finer one to 0 when not chosen) and reported as result->fine_param and
+ *     fine_value. Every measurement passes both settings per call, so a finer setting already
+ *     on the index does not steer the search for the coarse one.
  *   - Exact kinds (NEARKIT_KIND_FLAG_EXACT) return at once: reached 1, param NULL, recall 1.
  * Use queries like the ones the index will serve, not vectors it stores (those find themselves).
  * Errors: INVALID_ARGUMENT (NULL pointer, n = 0, wrong vector type, NaN or infinity in a query,

@@ -171,6 +171,13 @@ export interface TuneResult {
   reached: boolean;
   /** Number of values measured. */
   measurements: number;
+  /**
+   * The finer setting chosen with `value` ("max_codes", the IVF kinds' scan budget), set on the
+   * index too, where one more step of `param` would jump past the target; null when none (0 set).
+   */
+  fineParam: string | null;
+  /** The finer setting's value (0 when fineParam is null). */
+  fineValue: number;
 }
 
 /** Limits of a tuning; 0 or absent: none. */
@@ -240,6 +247,8 @@ export interface ParamInfo {
   integer: boolean;
   /** The runtime setting trading speed for recall (nprobe, efSearch, searchK): what `tune` varies. */
   recall: boolean;
+  /** A finer setting under the recall one (max_codes; 0: no limit) that `tune` sets too. */
+  recallFine: boolean;
   /** The smallest value `setParam` accepts. */
   minimum: number;
   /** The largest value `setParam` accepts. */

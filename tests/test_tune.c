@@ -3,6 +3,9 @@
  *     the target on the sample, one less does not (the cheapest), the index holds it afterwards,
  *     and held-out queries of the same distribution get a recall near the target;
  *   - ivf_binary (hamming) the same, and hnsw when the library has it;
+ *   - the finer setting (max_codes): where one more list jumps past the target the tuner keeps
+ *     nprobe and sets a scan budget below what its lists hold, which still reaches the target on
+ *     the sample and lands nearer it; both are set on the index and reported; hnsw has none;
  *   - exact kinds return at once (no parameter, recall 1);
  *   - bad input: NULL, no queries, wrong vector type, NaN, k 0, targets outside (0, 1], empty and
  *     untrained indexes, a short result struct; options NULL take the defaults; max_value bounds
@@ -11,6 +14,8 @@
 #include "nearkit.h"
 
 #include <math.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +50,17 @@ static nearkit_index *make(nearkit_kind kind, nearkit_metric metric, uint32_t d,
     o.params = params;
     nearkit_index *ix = NULL;
     CHECK_STATUS(nearkit_index_create(&ix, kind, metric, d, &o), NEARKIT_OK);
+    return ix;
+}
+
+/* An l2 index of the kind over the first n of x, built, and *flat a flat index of the same. */
+static nearkit_index *built_with_flat(nearkit_index **flat, nearkit_kind kind, const char *params, const float *x,
+                                      uint64_t n, uint32_t d) {
+    nearkit_index *ix = make(kind, NEARKIT_METRIC_L2, d, params);
+    *flat = make(NEARKIT_KIND_FLAT, NEARKIT_METRIC_L2, d, NULL);
+    CHECK_STATUS(nearkit_index_add(ix, F32, x, n, NULL), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_add(*flat, F32, x, n, NULL), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
     return ix;
 }
 
@@ -92,16 +108,22 @@ static void check_targets(nearkit_index *ix, const nearkit_index *flat, nearkit_
         CHECK_STATUS(nearkit_index_tune(&r, ix, type, sample, nq, &o), NEARKIT_OK);
         CHECK(r.reached == 1 && r.param && strcmp(r.param, param) == 0);
         CHECK(r.recall >= targets[i] && r.qps > 0 && r.measurements >= 1);
-        double set = -1;
+        double set = -1, fine = -1;
         CHECK_STATUS(nearkit_index_get_param(&set, ix, param), NEARKIT_OK);
         CHECK(set == r.value);
+        /* the finer setting, where the kind has one, is set as reported (0 when not chosen) */
+        bool has_fine = nearkit_index_get_param(&fine, ix, "max_codes") == NEARKIT_OK;
+        CHECK(r.fine_param ? has_fine && strcmp(r.fine_param, "max_codes") == 0 && r.fine_value >= 1
+                           : r.fine_value == 0);
+        if (has_fine) CHECK(fine == r.fine_value);
         double on_sample = recall_at(ix, flat, type, sample, nq, k, param, r.value);
         CHECK(fabs(on_sample - r.recall) < 1e-9);
         if (r.value > 1 && (strcmp(param, "ef_search") != 0 || r.value > (double)k))
             CHECK(recall_at(ix, flat, type, sample, nq, k, param, r.value - 1) < targets[i]);
         double held = recall_at(ix, flat, type, held_out, nq, k, NULL, 0);
-        printf("%s target %.2f: %s=%g recall %.4f (held-out %.4f), %.0f qps, %u measurements\n", what,
-               targets[i], r.param, r.value, r.recall, held, r.qps, r.measurements);
+        printf("%s target %.2f: %s=%g %s=%g recall %.4f (held-out %.4f), %.0f qps, %u measurements\n", what,
+               targets[i], r.param, r.value, r.fine_param ? r.fine_param : "fine", r.fine_value, r.recall, held,
+               r.qps, r.measurements);
         /* the value's steps are coarse where the recall climbs fast: held-out queries get the recall
          * the sample got, and the target unless one step jumps far past it */
         CHECK(fabs(held - r.recall) <= 0.02 && held >= targets[i] - 0.02);
@@ -112,11 +134,7 @@ static void test_ivf_flat(void) {
     const uint32_t d = 24;
     const uint64_t n = 12000, nq = 400;
     float *x = clustered(n + 2 * nq, d, 30, 12.0f);
-    nearkit_index *ix = make(NEARKIT_KIND_IVF_FLAT, NEARKIT_METRIC_L2, d, "nlist=120");
-    nearkit_index *flat = make(NEARKIT_KIND_FLAT, NEARKIT_METRIC_L2, d, NULL);
-    CHECK_STATUS(nearkit_index_add(ix, F32, x, n, NULL), NEARKIT_OK);
-    CHECK_STATUS(nearkit_index_add(flat, F32, x, n, NULL), NEARKIT_OK);
-    CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
+    nearkit_index *flat, *ix = built_with_flat(&flat, NEARKIT_KIND_IVF_FLAT, "nlist=120", x, n, d);
     check_targets(ix, flat, F32, x + n * d, x + (n + nq) * d, nq, "nprobe", "ivf_flat");
 
     /* options NULL: k 10, target 0.95 */
@@ -171,12 +189,85 @@ static void test_hnsw_if_present(void) {
     const uint32_t d = 16;
     const uint64_t n = 12000, nq = 400;
     float *x = clustered(n + 2 * nq, d, 40, 7.0f);
-    nearkit_index *ix = make(NEARKIT_KIND_HNSW, NEARKIT_METRIC_L2, d, "M=8,ef_construction=40");
-    nearkit_index *flat = make(NEARKIT_KIND_FLAT, NEARKIT_METRIC_L2, d, NULL);
-    CHECK_STATUS(nearkit_index_add(ix, F32, x, n, NULL), NEARKIT_OK);
-    CHECK_STATUS(nearkit_index_add(flat, F32, x, n, NULL), NEARKIT_OK);
-    CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
+    nearkit_index *flat, *ix = built_with_flat(&flat, NEARKIT_KIND_HNSW, "M=8,ef_construction=40", x, n, d);
     check_targets(ix, flat, F32, x + n * d, x + (n + nq) * d, nq, "ef_search", "hnsw");
+    nearkit_index_free(ix);
+    nearkit_index_free(flat);
+    free(x);
+}
+
+/* Rows each query's nprobe nearest lists hold (an unlimited search of every row shows them), the
+ * largest over the queries. */
+static uint64_t most_rows_at(const nearkit_index *ix, const float *qs, uint64_t nq, uint32_t d, double nprobe) {
+    uint64_t count = nearkit_index_count(ix), most = 0;
+    int64_t *ids = malloc(count * sizeof *ids);
+    float *dist = malloc(count * sizeof *dist);
+    nearkit_param_value pv[2] = {{"nprobe", nprobe}, {"max_codes", 0}};
+    nearkit_search_options so = NEARKIT_SEARCH_OPTIONS_INIT;
+    so.params = pv;
+    so.n_params = 2;
+    for (uint64_t q = 0; q < nq; q++) {
+        CHECK_STATUS(nearkit_index_search(ids, dist, ix, F32, qs + q * d, 1, count, &so), NEARKIT_OK);
+        uint64_t rows = 0;
+        for (uint64_t j = 0; j < count; j++) rows += ids[j] != -1;
+        if (rows > most) most = rows;
+    }
+    free(ids);
+    free(dist);
+    return most;
+}
+
+/* A few large lists, so that one more list is a big step in recall: the tuner keeps the cheapest
+ * nprobe and cuts its last list short with max_codes. */
+static void test_finer_setting(void) {
+    const uint32_t d = 16;
+    const uint64_t n = 8000, nq = 300, k = 10;
+    float *x = clustered(n + 2 * nq, d, 12, 14.0f);
+    nearkit_index *flat, *ix = built_with_flat(&flat, NEARKIT_KIND_IVF_FLAT, "nlist=12", x, n, d);
+    const float *sample = x + n * d, *held_out = x + (n + nq) * d;
+    const double targets[] = {0.7, 0.85, 0.95};
+    uint32_t chosen = 0;
+    for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++) {
+        nearkit_tune_options o = NEARKIT_TUNE_OPTIONS_INIT;
+        o.k = k;
+        o.target_recall = targets[i];
+        nearkit_tune_result r = NEARKIT_TUNE_RESULT_INIT;
+        CHECK_STATUS(nearkit_index_tune(&r, ix, F32, sample, nq, &o), NEARKIT_OK);
+        CHECK(r.reached == 1 && r.recall >= targets[i]);
+        double whole = recall_at(ix, flat, F32, sample, nq, k, "max_codes", 0); /* nprobe alone */
+        double held = recall_at(ix, flat, F32, held_out, nq, k, NULL, 0);
+        double held_whole = recall_at(ix, flat, F32, held_out, nq, k, "max_codes", 0);
+        printf("finer, target %.2f: nprobe=%g max_codes=%g recall %.4f (nprobe alone %.4f; held-out %.4f, "
+               "alone %.4f), %u measurements\n",
+               targets[i], r.value, r.fine_value, r.recall, whole, held, held_whole, r.measurements);
+        if (!r.fine_param) continue;
+        chosen++;
+        /* the budget is what the search uses and it bites: below the rows of nprobe lists */
+        CHECK(fabs(recall_at(ix, flat, F32, sample, nq, k, NULL, 0) - r.recall) < 1e-9);
+        CHECK(r.fine_value < (double)most_rows_at(ix, sample, nq, d, r.value));
+        /* nearer the target than nprobe alone, and on held-out queries no farther */
+        CHECK(r.recall <= whole && r.recall - targets[i] < whole - targets[i]);
+        CHECK(fabs(held - targets[i]) <= fabs(held_whole - targets[i]) + 0.01);
+        /* cheapest within 1%: a budget a hundredth less (and then some) misses */
+        CHECK(recall_at(ix, flat, F32, sample, nq, k, "max_codes", floor(0.98 * r.fine_value)) < targets[i]);
+    }
+    CHECK(chosen >= 2);
+    /* a tuning that needs no budget clears one set before */
+    nearkit_tune_options o = NEARKIT_TUNE_OPTIONS_INIT;
+    o.target_recall = 1.0;
+    nearkit_tune_result r = NEARKIT_TUNE_RESULT_INIT;
+    CHECK_STATUS(nearkit_index_tune(&r, ix, F32, sample, nq, &o), NEARKIT_OK);
+    double fine = -1;
+    CHECK_STATUS(nearkit_index_get_param(&fine, ix, "max_codes"), NEARKIT_OK);
+    CHECK(r.reached == 1 && r.recall == 1.0 && (r.fine_param ? fine == r.fine_value : fine == 0));
+    /* an older caller's result ends before the finer fields: they are left alone */
+    nearkit_tune_result old;
+    memset(&old, 0x5a, sizeof old);
+    old.struct_size = (uint32_t)offsetof(nearkit_tune_result, fine_param);
+    o.target_recall = 0.8;
+    CHECK_STATUS(nearkit_index_tune(&old, ix, F32, sample, nq, &o), NEARKIT_OK);
+    unsigned char *tail = (unsigned char *)&old.fine_param;
+    CHECK(old.reached == 1 && tail[0] == 0x5a && tail[sizeof(void *) - 1] == 0x5a);
     nearkit_index_free(ix);
     nearkit_index_free(flat);
     free(x);
@@ -263,6 +354,7 @@ int main(void) {
     test_exact_kinds();
     test_ivf_flat();
     test_ivf_binary();
+    test_finer_setting();
     test_hnsw_if_present();
     return check_summary("test_tune");
 }

@@ -6,7 +6,9 @@
  * (each_id + nearkit_index_get) into a temporary flat index whose search is the truth (no second
  * brute force), every value is tried per call through nearkit_search_options.params (the index's
  * own value changes once, at the end, through nearkit_index_set_param), so concurrent searches
- * never see a value under trial. */
+ * never see a value under trial. Where the kind has a finer setting under the tuned one
+ * (NEARKIT_PARAM_FLAG_RECALL_FINE: the IVF kinds' max_codes), it is bisected with the value
+ * found kept, when that value jumps past the target (see tune_finer). */
 #include "base/internal.h"
 
 #include <math.h>
@@ -25,6 +27,14 @@ static const nearkit_param_desc *find_tunable(bool *starts_at_k, const nearkit_i
         *starts_at_k = (p->flags & NEARKIT_PARAM_FLAG_FROM_K) != 0;
         return p;
     }
+    return NULL;
+}
+
+/* The finer setting under the tunable one (NEARKIT_PARAM_FLAG_RECALL_FINE), where the kind has one;
+ * its 0 means no limit. */
+static const nearkit_param_desc *find_finer(const nearkit_index *ix) {
+    for (size_t i = 0; i < ix->ops->n_params; i++)
+        if (ix->ops->params[i].flags & NEARKIT_PARAM_FLAG_RECALL_FINE) return &ix->ops->params[i];
     return NULL;
 }
 
@@ -207,29 +217,41 @@ typedef struct tuner {
     nearkit_vector_type type;
     const void *queries;
     const nearkit_param_desc *param;
+    const nearkit_param_desc *finer; /* NULL: the kind has no finer setting */
     nearkit_tune_options options;
     truth truth;
     int64_t *ids;
     float *dist;
     double started;
     uint32_t measurements;
-    /* the cheapest value found reaching the target (reached), else the best recall seen */
+    /* the cheapest value found reaching the target (reached), else the best recall seen; with
+     * the finer setting's value (0: no limit) */
     bool reached;
-    double value, recall, qps;
+    double value, fine, recall, qps;
+    /* the largest value measured that missed the target, and its recall (value -1: none) */
+    double missed_value, missed_recall;
 } tuner;
 
 static bool out_of_time(const tuner *t) {
     return t->options.max_seconds > 0 && now_seconds() - t->started > t->options.max_seconds;
 }
 
-/* Searches the sample with the parameter at `value` for this call; *hit: the target is reached.
- * Keeps the choice up to date: the cheapest reaching value, else the highest recall. */
-static nearkit_status measure(bool *hit, tuner *t, double value) {
-    nearkit_param_value pv = {t->param->name, value};
+/* Whether (value, fine) costs less than the choice: a smaller value, or the same with a tighter
+ * finer setting (0 is no limit, the dearest). */
+static bool cheaper(const tuner *t, double value, double fine) {
+    if (value != t->value) return value < t->value;
+    return fine > 0 && (t->fine == 0 || fine < t->fine);
+}
+
+/* Searches the sample with the parameter at `value` (and the finer setting at `fine`) for this
+ * call; *hit: the target is reached. Keeps the choice up to date: the cheapest reaching
+ * setting, else the highest recall. */
+static nearkit_status measure(bool *hit, tuner *t, double value, double fine) {
+    nearkit_param_value pv[2] = {{t->param->name, value}, {t->finer ? t->finer->name : NULL, fine}};
     nearkit_search_options so = NEARKIT_SEARCH_OPTIONS_INIT;
     so.num_threads = t->options.num_threads;
-    so.params = &pv;
-    so.n_params = 1;
+    so.params = pv;
+    so.n_params = t->finer ? 2 : 1;
     double start = now_seconds();
     nearkit_status st = nearkit_index_search(t->ids, t->dist, t->ix, t->type, t->queries, t->truth.n,
                                              t->truth.k, &so);
@@ -237,11 +259,16 @@ static nearkit_status measure(bool *hit, tuner *t, double value) {
     double seconds = now_seconds() - start, recall = recall_of(&t->truth, t->ids, t->dist);
     t->measurements++;
     *hit = recall >= t->options.target_recall;
-    bool better = *hit ? !t->reached || value < t->value
+    if (!*hit && fine == 0 && value > t->missed_value) {
+        t->missed_value = value;
+        t->missed_recall = recall;
+    }
+    bool better = *hit ? !t->reached || cheaper(t, value, fine)
                        : !t->reached && (t->measurements == 1 || recall > t->recall);
     if (better) {
         t->reached = *hit;
         t->value = value;
+        t->fine = fine;
         t->recall = recall;
         t->qps = (double)t->truth.n / (seconds > 1e-9 ? seconds : 1e-9);
     }
@@ -254,7 +281,7 @@ static nearkit_status search_values(tuner *t, double first, double last) {
     double missed = 0, v = first;
     bool hit = false;
     for (;;) {
-        nearkit_status st = measure(&hit, t, v);
+        nearkit_status st = measure(&hit, t, v, 0);
         if (st) return st;
         if (hit || v >= last || out_of_time(t)) break;
         missed = v;
@@ -266,12 +293,47 @@ static nearkit_status search_values(tuner *t, double first, double last) {
     /* below `first` nothing is tried; a real parameter stops at 1% */
     while (missed >= first && reached - missed > (integer ? 1 : 0.01 * reached) && !out_of_time(t)) {
         double mid = integer ? floor((missed + reached) / 2) : (missed + reached) / 2;
-        nearkit_status st = measure(&hit, t, mid);
+        nearkit_status st = measure(&hit, t, mid, 0);
         if (st) return st;
         if (hit) reached = mid;
         else missed = mid;
     }
     return NEARKIT_OK;
+}
+
+/* Whether the value chosen jumps past the target: its recall is above it by more than a quarter
+ * of the step from one value less, or that value was not measured. */
+static bool overshoots(const tuner *t) {
+    if (t->missed_value != t->value - 1) return true;
+    return t->recall - t->options.target_recall > 0.25 * (t->recall - t->missed_recall);
+}
+
+/* The finer setting bisected with the value chosen kept: from 0 (taken to miss: no rows) up to
+ * `most` (the count: a budget no query reaches, which is the value alone, measured to reach),
+ * geometrically while the bounds lie far apart, then halving, to within 1% of the upper bound,
+ * for the cheapest budget that still reaches the target. */
+static nearkit_status tune_finer(tuner *t, double most) {
+    if (!t->finer || !t->reached || !(t->param->flags & NEARKIT_PARAM_FLAG_INTEGER) || !overshoots(t))
+        return NEARKIT_OK;
+    double missed = 0, reached = most;
+    bool hit;
+    while (reached - missed > fmax(1.0, 0.01 * reached) && !out_of_time(t)) {
+        double low = fmax(missed, 1.0);
+        double mid = floor(reached / low > 4.0 ? sqrt(low * reached) : (missed + reached) / 2);
+        if (mid <= missed || mid >= reached) break;
+        nearkit_status st = measure(&hit, t, t->value, mid);
+        if (st) return st;
+        if (hit) reached = mid;
+        else missed = mid;
+    }
+    return NEARKIT_OK;
+}
+
+/* Sets the choice on the index: the value, and the finer setting (0 unless chosen). */
+static nearkit_status set_choice(nearkit_index *ix, const tuner *t) {
+    nearkit_status st = nearkit_index_set_param(ix, t->param->name, t->value);
+    if (!st && t->finer) st = nearkit_index_set_param(ix, t->finer->name, t->fine);
+    return st;
 }
 
 /* ---- the public call ------------------------------------------------------------------------------ */
@@ -306,7 +368,7 @@ NEARKIT_API nearkit_status nearkit_index_tune(nearkit_tune_result *result, neark
                                               uint64_t n, const nearkit_tune_options *options) {
     nearkit_clear_error();
     nearkit_status st = check_tune_call(result, index, type, queries, n);
-    tuner t = {.ix = index, .type = type, .queries = queries};
+    tuner t = {.ix = index, .type = type, .queries = queries, .missed_value = -1};
     if (!st) st = read_tune_options(&t.options, options);
     if (st) return st;
     if (index->ops->flags & NEARKIT_KIND_FLAG_EXACT) {
@@ -315,6 +377,7 @@ NEARKIT_API nearkit_status nearkit_index_tune(nearkit_tune_result *result, neark
     }
     bool starts_at_k = false;
     t.param = find_tunable(&starts_at_k, index);
+    t.finer = find_finer(index);
     if (!t.param)
         return nearkit_set_error(NEARKIT_ERR_UNSUPPORTED, "tune: the %s index has no parameter to tune",
                                  index->ops->name);
@@ -339,11 +402,14 @@ NEARKIT_API nearkit_status nearkit_index_tune(nearkit_tune_result *result, neark
     if (last < t.param->min) last = t.param->min;
     if (first > last) first = last;
     if (!st) st = search_values(&t, first, last);
-    if (!st) st = nearkit_index_set_param(index, t.param->name, t.value);
+    if (!st) st = tune_finer(&t, (double)count);
+    if (!st) st = set_choice(index, &t);
     if (!st)
         write_result(result, (nearkit_tune_result){.reached = t.reached, .param = t.param->name,
                                                    .value = t.value, .recall = t.recall, .qps = t.qps,
-                                                   .measurements = t.measurements});
+                                                   .measurements = t.measurements,
+                                                   .fine_param = t.fine > 0 ? t.finer->name : NULL,
+                                                   .fine_value = t.fine});
     free(t.ids);
     free(t.dist);
     free_truth(&t.truth);

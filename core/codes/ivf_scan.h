@@ -24,6 +24,10 @@ typedef struct nearkit_ivf_view {
      * admitted rows nprobe lists hold at the estimated share; a query that finds fewer than k
      * admitted rows there goes on, list by list in centroid order, until it has k. */
     uint32_t batch_probes;
+    /* Rows a query scans at most (the max_codes setting; 0: no limit), counted in the probe loop
+     * of ivf.c, which cuts the list that crosses it short; a batch whose budget can bite is
+     * answered query by query there, never by knn_batch. */
+    uint64_t max_codes;
     const int64_t *position_ids; /* labels are positions: the id of each; NULL: the position */
     float max_sqnorm;            /* float32 codes: the largest squared norm of a stored row */
     /* A filtered call (c->admit) that probes lists: the share of rows the filter is expected to

@@ -83,6 +83,7 @@
 typedef enum setting {
     S_NLIST,
     S_NPROBE,
+    S_MAX_CODES,
     S_TRAIN_SAMPLE,
     S_ITERATIONS,
     S_TRAIN_INIT,
@@ -120,8 +121,16 @@ typedef struct ivf_config {
 #define BUILD_INT (NEARKIT_PARAM_FLAG_BUILD | NEARKIT_PARAM_FLAG_INTEGER)
 #define STAT_INT (NEARKIT_PARAM_FLAG_READ_ONLY | NEARKIT_PARAM_FLAG_INTEGER)
 #define RECALL_INT (NEARKIT_PARAM_FLAG_INTEGER | NEARKIT_PARAM_FLAG_RECALL)
+#define FINE_INT (NEARKIT_PARAM_FLAG_INTEGER | NEARKIT_PARAM_FLAG_RECALL_FINE)
 #define PARAM(n, f, lo, hi, def, text) \
     {.name = n, .flags = f, .min = lo, .max = hi, .default_value = def, .description = text}
+
+/* Every probing kind's scan budget (see "the scan budget" under searching). */
+#define MAX_CODES_LIMIT 9007199254740992.0 /* 2^53: every larger count is no limit in practice */
+#define P_MAX_CODES                                                                               \
+    PARAM("max_codes", FINE_INT, 0, MAX_CODES_LIMIT, 0,                                           \
+          "rows a query scans at most, its lists in centroid order and the last cut short; 0: no " \
+          "limit (nprobe lists whole)")
 
 /* The float kinds' shared parameters (ivf_flat and the compressed kinds). */
 #define P_FLOAT_NLIST                                                                             \
@@ -141,24 +150,27 @@ static const nearkit_param_desc flat_params[] = {
     P_FLOAT_NLIST,
     PARAM("nprobe", RECALL_INT, 1, FLAT_MAX_NLIST, 10,
          "lists scanned per query; nprobe >= nlist scans every list and is exact"),
+    P_MAX_CODES,
     P_FLOAT_TRAINING,
     P_FLOAT_LIST_STATS,
 };
-static const setting flat_settings[] = {S_NLIST,      S_NPROBE,        S_TRAIN_SAMPLE, S_ITERATIONS,
-                                        S_TRAIN_INIT, S_MAX_LIST_SIZE, S_EMPTY_LISTS};
+static const setting flat_settings[] = {S_NLIST,      S_NPROBE,     S_MAX_CODES,     S_TRAIN_SAMPLE,
+                                        S_ITERATIONS, S_TRAIN_INIT, S_MAX_LIST_SIZE, S_EMPTY_LISTS};
 
 static const nearkit_param_desc binary_params[] = {
     PARAM("nlist", BUILD_INT, 0, BINARY_MAX_NLIST, 0,
          "number of lists; 0 chooses about sqrt(n) for n training codes, never more than n"),
     PARAM("nprobe", RECALL_INT, 1, BINARY_MAX_NLIST, 8,
          "lists scanned per query; nprobe >= nlist scans every list and is exact"),
+    P_MAX_CODES,
     PARAM("train_size", BUILD_INT, 0, 4294967295.0, 0,
          "codes binary k-means trains on, sampled; 0 takes 128 per list, at least 16384"),
     PARAM("iterations", BUILD_INT, 1, 1000, 15,
          "binary k-means rounds at most; stops once at most one code in 1000 changes list"),
     PARAM("list_count", STAT_INT, 0, BINARY_MAX_NLIST, 0, "lists of the trained index (0 before training)"),
 };
-static const setting binary_settings[] = {S_NLIST, S_NPROBE, S_TRAIN_SAMPLE, S_ITERATIONS, S_LIST_COUNT};
+static const setting binary_settings[] = {S_NLIST,        S_NPROBE,     S_MAX_CODES,
+                                          S_TRAIN_SAMPLE, S_ITERATIONS, S_LIST_COUNT};
 
 /* The compressed kinds: ivf_flat's parameters, the re-rank, and what a vector costs. */
 #define CODES_MAX_REFINE 1000.0
@@ -174,11 +186,12 @@ static const setting binary_settings[] = {S_NLIST, S_NPROBE, S_TRAIN_SAMPLE, S_I
     PARAM("bytes_per_vector", NEARKIT_PARAM_FLAG_READ_ONLY, 0, 0, 0,                              \
           "memory per stored vector once trained: code, position, id and kept original")
 static const nearkit_param_desc codes_params[] = {
-    P_FLOAT_NLIST, P_CODES_NPROBE, P_FLOAT_TRAINING, P_CODES_REFINE, P_FLOAT_LIST_STATS, P_CODES_BYTES,
+    P_FLOAT_NLIST,  P_CODES_NPROBE,     P_MAX_CODES,  P_FLOAT_TRAINING,
+    P_CODES_REFINE, P_FLOAT_LIST_STATS, P_CODES_BYTES,
 };
-static const setting codes_settings[] = {S_NLIST,      S_NPROBE, S_TRAIN_SAMPLE,  S_ITERATIONS,
-                                         S_TRAIN_INIT, S_REFINE, S_MAX_LIST_SIZE, S_EMPTY_LISTS,
-                                         S_BYTES_PER_VECTOR};
+static const setting codes_settings[] = {S_NLIST,         S_NPROBE,      S_MAX_CODES,       S_TRAIN_SAMPLE,
+                                         S_ITERATIONS,    S_TRAIN_INIT,  S_REFINE,          S_MAX_LIST_SIZE,
+                                         S_EMPTY_LISTS,   S_BYTES_PER_VECTOR};
 
 #define CODES_CONFIG(NAME, FORMAT)                                                               \
     {                                                                                            \
@@ -203,9 +216,10 @@ static const ivf_config rabitq_config = CODES_CONFIG("ivf_rabitq", NEARKIT_CODEC
           "bits per sub-quantiser: 8 (256 centroids, float tables) or 4 (16 centroids, the fast scan: " \
           "8-bit tables summed 32 codes at a time in SIMD registers)")
 static const nearkit_param_desc pq_params[] = {
-    P_FLOAT_NLIST, P_CODES_NPROBE, P_FLOAT_TRAINING, P_CODES_REFINE, P_PQ_SHAPE, P_FLOAT_LIST_STATS, P_CODES_BYTES,
+    P_FLOAT_NLIST, P_CODES_NPROBE, P_MAX_CODES, P_FLOAT_TRAINING, P_CODES_REFINE, P_PQ_SHAPE, P_FLOAT_LIST_STATS,
+    P_CODES_BYTES,
 };
-static const setting pq_settings[] = {S_NLIST, S_NPROBE, S_TRAIN_SAMPLE, S_ITERATIONS, S_TRAIN_INIT,
+static const setting pq_settings[] = {S_NLIST, S_NPROBE, S_MAX_CODES, S_TRAIN_SAMPLE, S_ITERATIONS, S_TRAIN_INIT,
                                       S_REFINE, S_PQ_M, S_PQ_NBITS, S_MAX_LIST_SIZE, S_EMPTY_LISTS,
                                       S_BYTES_PER_VECTOR};
 static const ivf_config pq_config = {
@@ -271,6 +285,7 @@ typedef struct ivf_impl {
     /* settings */
     uint32_t nlist;          /* requested (0 = automatic); see nlist_becomes_trained */
     uint32_t nprobe;
+    uint64_t max_codes;      /* rows a query scans at most; 0 = no limit */
     uint64_t train_sample;   /* 0 = automatic */
     uint32_t iterations;
     uint32_t train_init;     /* 0: random sample, 1: k-means++ (float) */
@@ -929,6 +944,7 @@ static bool ivf_plan(nearkit_search_call *c, void *plan) {
     *view = (nearkit_ivf_view){
         .quantizer = &v->quantizer, .lists = &v->lists, .nprobe = nprobe < nlist ? nprobe : nlist,
         .batch_probes = nprobe < nlist ? nprobe : nlist, .position_ids = v->position_ids, .max_sqnorm = v->max_sqnorm, .selectivity = 1.0};
+    if (!v->config->one_list) view->max_codes = (uint64_t)call_setting(c, S_MAX_CODES);
     c->chunk = nearkit_default_chunk(c->n, c->threads, v->config->scanner->max_chunk);
     if (!is_trained(v)) return gather_pending(view, c, v);
     if (v->config->compressed) set_codes_view(view, c, v);
@@ -955,14 +971,25 @@ static void ivf_plan_free(void *plan) {
     free(view->owned_ids);
 }
 
+/* Whether the call's scan budget can stop a query short of its nprobe lists: it is below what
+ * nprobe of the largest lists hold. */
+static bool budget_bites(const nearkit_ivf_view *view) {
+    if (view->max_codes == 0) return false;
+    uint64_t largest = nearkit_ivf_lists_max_size(view->lists);
+    return largest > 0 && view->max_codes / largest < view->nprobe;
+}
+
 /* Batches the scanner answers at once (the float scanner's GEMM path): calls that probe lists,
  * unfiltered or with a filter of known share (a predicate's share is unknown, so its calls widen
- * query by query). */
+ * query by query), and whose scan budget cannot bite (the batch paths scan whole lists; a budget
+ * that bites is honoured query by query, so that a batch answers as its queries one by one). */
 static bool ivf_knn_whole(const nearkit_search_call *c, nearkit_status *status) {
     const nearkit_ivf_scanner *scanner = impl_of(c->ix)->config->scanner;
-    if (nearkit_ivf_view_of(c)->exact) return false;
+    const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
+    if (view->exact) return false;
     if (c->admit && c->admit->type == NEARKIT_FILTER_PREDICATE) return false;
     if (!scanner->knn_batch || !scanner->batch_applies(c)) return false;
+    if (budget_bites(view)) return false;
     *status = scanner->knn_batch(c, c->threads);
     return true;
 }
@@ -980,6 +1007,12 @@ typedef struct ivf_scratch {
     float *heap_dist, *dist;
     uint64_t *heap_pos;
     uint32_t *ints;
+    /* The scan budget's cut lists (made at the first cut; see cut_list) */
+    nearkit_ivf_list *cut_rows; /* nlist slots, only the cut ones written */
+    uint32_t cut_nlist;
+    nearkit_ivf_lists cut_lists;
+    nearkit_ivf_view cut_view;
+    nearkit_search_call cut_call;
 } ivf_scratch;
 
 static void ivf_scratch_free(void *scratch) {
@@ -991,6 +1024,7 @@ static void ivf_scratch_free(void *scratch) {
     free(s->heap_pos);
     free(s->dist);
     free(s->ints);
+    free(s->cut_rows);
     free(s);
 }
 
@@ -1086,16 +1120,81 @@ static void filtered_knn(ivf_scratch *s, const nearkit_search_call *c, uint64_t 
     const void *query = nearkit_query_at(c, q);
     uint32_t nlist = quantizer->nlist;
     uint32_t probes = nearkit_ivf_probe_nearest(&s->probe, quantizer, c->ix, query, widened_probes(view));
-    uint64_t target = 0, admitted = 0;
+    uint64_t target = 0, admitted = 0, budget = view->max_codes ? view->max_codes : UINT64_MAX;
     s->scanner->knn_begin(s->scan);
     for (uint32_t p = 0; p < nlist; p++) {
         if (p == probes) probes = nearkit_ivf_probe_nearest(&s->probe, quantizer, c->ix, query, nlist);
         const nearkit_ivf_list *list = &view->lists->list[s->probe.probes[p]];
         if (p < view->nprobe) target += list->size;
         admitted += s->scanner->knn_scan_admitted(s->scan, c, query, list);
-        if (p + 1 >= view->nprobe && admitted >= target && s->scanner->knn_held(s->scan) >= c->k) break;
+        /* the budget counts admitted rows and ends at a list's end (see "the scan budget") */
+        bool enough = p + 1 >= view->nprobe || admitted >= budget;
+        if (enough && admitted >= (target < budget ? target : budget) && s->scanner->knn_held(s->scan) >= c->k)
+            break;
     }
     s->scanner->knn_finish(s->scan, c, q);
+}
+
+/* The lists a query probes, nearest first: nprobe of them, in centroid order under a scan budget
+ * (probe_query gives every list in list order when nprobe >= nlist, which a budget would cut
+ * anywhere). */
+static uint32_t probe_lists(ivf_scratch *s, const nearkit_search_call *c, const void *query) {
+    const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
+    if (view->max_codes) return nearkit_ivf_probe_nearest(&s->probe, view->quantizer, c->ix, query, view->nprobe);
+    return nearkit_ivf_probe_query(&s->probe, view->quantizer, c->ix, query, view->nprobe);
+}
+
+/* ---- the scan budget (max_codes) ----------------------------------------------------------------
+ * A query scans its probed lists in centroid order and stops once it has scanned max_codes rows,
+ * the list that crosses the budget scanned only up to it (Faiss's max_codes is the precedent): a
+ * setting finer than nprobe's whole lists, which the tuner sets where one more list jumps past
+ * the target. Under a filter the budget counts the rows the filter admits (as the widening past
+ * nprobe does; rejected rows cost a test, not a distance) and a list is scanned whole, its
+ * admitted rows being known only once scanned; a call answered exactly over gathered rows has
+ * no budget. A range search counts every row its nprobe lists offer.
+ *
+ * A scanner reads a list through its place in view->lists (the codes scanner finds a list's
+ * centroid by it), so a cut list is a copy in the same place of a worker's copy of the lists,
+ * handed over with a copy of the call whose view points at them. */
+
+/* The first `rows` rows of list li, as the scanner is to see them: *call becomes the call to
+ * scan it with. NULL: out of memory (the list is then scanned whole). */
+static const nearkit_ivf_list *cut_list(ivf_scratch *s, const nearkit_search_call **call, uint32_t li,
+                                        uint64_t rows) {
+    const nearkit_ivf_view *view = nearkit_ivf_view_of(*call);
+    uint32_t nlist = view->lists->nlist;
+    if (s->cut_nlist != nlist) { /* slots are written as lists are cut; the rest stay untouched */
+        free(s->cut_rows);
+        s->cut_rows = nearkit_alloc_array(nlist, sizeof *s->cut_rows);
+        s->cut_nlist = s->cut_rows ? nlist : 0;
+        if (!s->cut_rows) return NULL;
+    }
+    s->cut_lists = *view->lists;
+    s->cut_lists.list = s->cut_rows;
+    s->cut_view = *view;
+    s->cut_view.lists = &s->cut_lists;
+    s->cut_call = **call;
+    s->cut_call.state = &s->cut_view;
+    s->cut_rows[li] = view->lists->list[li];
+    s->cut_rows[li].size = rows;
+    *call = &s->cut_call;
+    return &s->cut_rows[li];
+}
+
+/* List p of the query's probes, cut to the budget left (`scanned` rows so far); *call: the call
+ * to scan it with. */
+static const nearkit_ivf_list *budgeted_list(ivf_scratch *s, const nearkit_search_call **call, uint32_t p,
+                                             uint64_t scanned) {
+    const nearkit_ivf_view *view = nearkit_ivf_view_of(*call);
+    uint32_t li = s->probe.probes[p];
+    const nearkit_ivf_list *list = &view->lists->list[li];
+    if (!view->max_codes || scanned + list->size <= view->max_codes) return list;
+    const nearkit_ivf_list *cut = cut_list(s, call, li, view->max_codes - scanned);
+    return cut ? cut : list;
+}
+
+static bool budget_spent(const nearkit_ivf_view *view, uint64_t scanned) {
+    return view->max_codes && scanned >= view->max_codes;
 }
 
 static bool ivf_knn(void *scratch, const nearkit_search_call *c, uint64_t first, uint64_t n) {
@@ -1111,29 +1210,37 @@ static bool ivf_knn(void *scratch, const nearkit_search_call *c, uint64_t first,
             continue;
         }
         const void *query = nearkit_query_at(c, q);
-        uint32_t probes = nearkit_ivf_probe_query(&s->probe, view->quantizer, c->ix, query, view->nprobe);
+        uint32_t probes = probe_lists(s, c, query);
+        uint64_t scanned = 0;
         s->scanner->knn_begin(s->scan);
-        for (uint32_t p = 0; p < probes; p++) {
+        for (uint32_t p = 0; p < probes && !budget_spent(view, scanned); p++) {
             if (p + 1 < probes)
                 nearkit_ivf_list_prefetch(view->lists, &view->lists->list[s->probe.probes[p + 1]], LIST_HEAD_BYTES);
-            s->scanner->knn_scan(s->scan, c, query, &view->lists->list[s->probe.probes[p]]);
+            const nearkit_search_call *call = c;
+            const nearkit_ivf_list *list = budgeted_list(s, &call, p, scanned);
+            s->scanner->knn_scan(s->scan, call, query, list);
+            scanned += list->size;
         }
         s->scanner->knn_finish(s->scan, c, q);
     }
     return true;
 }
 
-/* Range: the nprobe lists (a filter drops matches, which leaves the share found unchanged), or
- * the gathered rows. */
+/* Range: the nprobe lists (a filter drops matches, which leaves the share found unchanged) within
+ * the scan budget, or the gathered rows. */
 static bool ivf_range(void *scratch, const nearkit_search_call *c, uint64_t q) {
     ivf_scratch *s = scratch;
     const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
     if (view->exact) return exact_range(s, c, q);
     const void *query = nearkit_query_at(c, q);
-    uint32_t probes = nearkit_ivf_probe_query(&s->probe, view->quantizer, c->ix, query, view->nprobe);
-    for (uint32_t p = 0; p < probes; p++)
-        if (!s->scanner->range_scan(s->scan, c, q, query, &view->lists->list[s->probe.probes[p]]))
-            return false;
+    uint32_t probes = probe_lists(s, c, query);
+    uint64_t scanned = 0;
+    for (uint32_t p = 0; p < probes && !budget_spent(view, scanned); p++) {
+        const nearkit_search_call *call = c;
+        const nearkit_ivf_list *list = budgeted_list(s, &call, p, scanned);
+        if (!s->scanner->range_scan(s->scan, call, q, query, list)) return false;
+        scanned += list->size;
+    }
     return true;
 }
 
@@ -1157,6 +1264,7 @@ static nearkit_status ivf_get_param(const nearkit_index *ix, size_t i, double *v
     switch (v->config->settings[i]) {
     case S_NLIST: *value = v->nlist; break;
     case S_NPROBE: *value = v->nprobe; break;
+    case S_MAX_CODES: *value = (double)v->max_codes; break;
     case S_TRAIN_SAMPLE: *value = (double)v->train_sample; break;
     case S_ITERATIONS: *value = v->iterations; break;
     case S_TRAIN_INIT: *value = v->train_init; break;
@@ -1181,6 +1289,7 @@ static nearkit_status ivf_set_param(nearkit_index *ix, size_t i, double value) {
     switch (v->config->settings[i]) {
     case S_NLIST: v->nlist = (uint32_t)value; break;
     case S_NPROBE: v->nprobe = (uint32_t)value; break;
+    case S_MAX_CODES: v->max_codes = (uint64_t)value; break;
     case S_TRAIN_SAMPLE: v->train_sample = (uint64_t)value; break;
     case S_ITERATIONS: v->iterations = (uint32_t)value; break;
     case S_TRAIN_INIT: v->train_init = (uint32_t)value; break;

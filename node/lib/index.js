@@ -599,7 +599,9 @@ class Index {
   /**
    * Sets the cheapest runtime setting (nprobe, ef_search) whose recall@k on the sample `queries`
    * reaches `targetRecall`, measured against the exact neighbours of the index's own vectors;
-   * returns {param, value, recall, qps, reached, measurements} (param null for an exact kind).
+   * returns {param, value, recall, qps, reached, measurements, fineParam, fineValue} (param null
+   * for an exact kind; fineParam the finer setting, max_codes, set with the value where one more
+   * step of it would jump past the target, else null).
    * options: {numThreads, maxValue, maxSeconds} (0 or absent: no limit).
    */
   tune(queries, k = 10, targetRecall = 0.95, options) {
@@ -676,6 +678,7 @@ class Index {
       build: p.build,
       integer: p.integer,
       recall: p.recall,
+      recallFine: p.recallFine,
       minimum: p.minimum,
       maximum: p.maximum,
       default: p.readOnly ? null : p.default,

@@ -1571,6 +1571,7 @@ static napi_value nk_param_info(napi_env env, napi_callback_info info) {
             !nk_set_bool_prop(env, obj, "build", p.flags & NEARKIT_PARAM_FLAG_BUILD) ||
             !nk_set_bool_prop(env, obj, "integer", p.flags & NEARKIT_PARAM_FLAG_INTEGER) ||
             !nk_set_bool_prop(env, obj, "recall", p.flags & NEARKIT_PARAM_FLAG_RECALL) ||
+            !nk_set_bool_prop(env, obj, "recallFine", p.flags & NEARKIT_PARAM_FLAG_RECALL_FINE) ||
             !nk_set_number_prop(env, obj, "flags", p.flags) ||
             !nk_set_number_prop(env, obj, "minimum", p.minimum) ||
             !nk_set_number_prop(env, obj, "maximum", p.maximum) ||
@@ -1772,7 +1773,8 @@ static int nk_get_tune_options(napi_env env, napi_value k, napi_value target, na
     return 0;
 }
 
-/* {param (null for an exact kind), value, recall, qps, reached, measurements} */
+/* {param (null for an exact kind), value, recall, qps, reached, measurements, fineParam (null
+ * when no finer setting was chosen), fineValue} */
 static napi_value nk_tune_result(napi_env env, const nearkit_tune_result *r) {
     napi_value obj;
     NK_CALL(env, napi_create_object(env, &obj));
@@ -1781,7 +1783,9 @@ static napi_value nk_tune_result(napi_env env, const nearkit_tune_result *r) {
         nk_set_number_prop(env, obj, "recall", r->recall) == NULL ||
         nk_set_number_prop(env, obj, "qps", r->qps) == NULL ||
         nk_set_bool_prop(env, obj, "reached", r->reached) == NULL ||
-        nk_set_number_prop(env, obj, "measurements", r->measurements) == NULL)
+        nk_set_number_prop(env, obj, "measurements", r->measurements) == NULL ||
+        nk_set_string_prop(env, obj, "fineParam", r->fine_param) == NULL ||
+        nk_set_number_prop(env, obj, "fineValue", r->fine_value) == NULL)
         return NULL;
     return obj;
 }

@@ -10,17 +10,17 @@ const N = 6000;
 const NQ = 200;
 
 // Points around 30 centres, overlapping so that a query's neighbours spread over lists.
-function clustered(n, seed) {
+function clustered(n, seed, clusters = 30, spread = 12) {
   let state = seed >>> 0;
   const rand = () => {
     state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
     return state / 2 ** 32;
   };
-  const centres = Float32Array.from({ length: 30 * DIM }, () => rand() * 20 - 10);
+  const centres = Float32Array.from({ length: clusters * DIM }, () => rand() * 20 - 10);
   const x = new Float32Array(n * DIM);
   for (let i = 0; i < n; i++) {
-    const c = Math.floor(rand() * 30);
-    for (let j = 0; j < DIM; j++) x[i * DIM + j] = centres[c * DIM + j] + (rand() - 0.5) * 24;
+    const c = Math.floor(rand() * clusters);
+    for (let j = 0; j < DIM; j++) x[i * DIM + j] = centres[c * DIM + j] + (rand() - 0.5) * 2 * spread;
   }
   return x;
 }
@@ -55,6 +55,8 @@ for (const [kind, param, params] of [
     assert.equal(r.param, param);
     assert.ok(r.reached && r.recall >= 0.95 && r.qps > 0 && r.measurements >= 1, JSON.stringify(r));
     assert.equal(index.getParam(param), r.value);
+    if (r.fineParam === null) assert.equal(r.fineValue, 0);
+    else assert.equal(index.getParam(r.fineParam), r.fineValue);
     assert.ok(Math.abs(recall(index, flat, heldOut, 10) - r.recall) < 0.03);
     const again = await index.tuneAsync(sample, 10, 0.95);
     assert.equal(again.value, r.value);
@@ -63,11 +65,36 @@ for (const [kind, param, params] of [
   });
 }
 
+test('a few large lists: the tuner cuts the last one short with max_codes', () => {
+  const y = clustered(6300, 23, 12, 9);
+  const index = new nk.Index({ kind: 'ivf_flat', metric: 'l2', dimension: DIM, numThreads: 1, params: { nlist: 12 } });
+  index.add(y.subarray(0, 6000 * DIM));
+  index.build();
+  const budget = index.paramInfo().find((p) => p.nativeName === 'max_codes');
+  assert.ok(budget.recallFine && !budget.recall && budget.integer && budget.default === 0);
+  const ySample = y.slice(6000 * DIM);
+  let chosen = 0;
+  for (const target of [0.6, 0.8, 0.9]) {
+    const r = index.tune(ySample, 10, target);
+    assert.ok(r.reached && r.recall >= target, JSON.stringify(r));
+    assert.equal(index.getParam('max_codes'), r.fineValue);
+    if (r.fineParam !== null) {
+      assert.equal(r.fineParam, 'max_codes');
+      assert.ok(Number.isInteger(r.fineValue) && r.fineValue >= 1);
+      chosen++;
+    }
+  }
+  assert.ok(chosen >= 1);
+  index.close();
+});
+
 test('exact kinds have nothing to tune', () => {
   const index = new nk.Index({ kind: 'flat', metric: 'l2', dimension: DIM });
   index.add(base.subarray(0, 100 * DIM));
   const r = index.tune(sample);
-  assert.deepEqual(r, { param: null, value: 0, recall: 1, qps: 0, reached: true, measurements: 0 });
+  assert.deepEqual(r, {
+    param: null, value: 0, recall: 1, qps: 0, reached: true, measurements: 0, fineParam: null, fineValue: 0,
+  });
   index.close();
 });
 

@@ -74,3 +74,27 @@ def test_bad_input(data):
         ix.tune(sample, target_recall="high")
     r = ix.tune(sample, target_recall=1.0, max_value=2)
     assert not r.reached and r.value == 2 and ix.get_param("nprobe") == 2
+
+
+def test_finer_setting_cuts_the_last_list():
+    """A few large lists: one more list jumps far past the target, so the tuner keeps nprobe and
+    sets a scan budget (max_codes), reported with the result and set on the index."""
+    rng = np.random.default_rng(11)
+    x = clustered(6300, 16, rng, clusters=12, spread=9.0)
+    base, sample = x[:6000], x[6000:]
+    ix = nearkit.Index("ivf_flat", "l2", dim=16, nlist=12, num_threads=1)
+    ix.add(base)
+    ix.build()
+    budget = ix.params.describe("max_codes")
+    assert budget.recall_fine and not budget.recall and budget.default == 0 and budget.integer
+    chosen = 0
+    for target in (0.6, 0.8, 0.9):
+        r = ix.tune(sample, k=10, target_recall=target)
+        assert r.reached and r.recall >= target
+        assert ix.get_param("max_codes") == r.fine_value
+        if r.fine_param is None:
+            assert r.fine_value == 0
+            continue
+        chosen += 1
+        assert r.fine_param == "max_codes" and isinstance(r.fine_value, int) and r.fine_value >= 1
+    assert chosen >= 1

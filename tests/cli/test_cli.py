@@ -802,7 +802,8 @@ class Demo(Base):
 
 
 class Tune(Base):
-    """nearkit tune: the cheapest nprobe reaching the target, name=value lines, --save."""
+    """nearkit tune: the cheapest nprobe (and scan budget) reaching the target, name=value lines,
+    --save."""
 
     def clustered(self, rng, n, d, centres):
         return [[c + rng.uniform(-12, 12) for c in rng.choice(centres)] for _ in range(n)]
@@ -827,12 +828,17 @@ class Tune(Base):
         self.assertEqual(got["saved"], "0")
         self.assertGreaterEqual(float(got["recall"]), 0.9)
         self.assertGreater(float(got["qps"]), 0)
+        # the finer setting: none, or a scan budget of whole rows
+        self.assertIn(got["fine_param"], ("none", "max_codes"))
+        fine = float(got["fine_value"])
+        self.assertTrue(fine == 0 if got["fine_param"] == "none" else fine >= 1 and fine.is_integer())
         # --save writes the value into the file
         _, out, _ = run("tune", index, "--queries", self.path("q.fvecs"), "--target", "0.9",
                         "--save")
         saved = dict(line.split("=", 1) for line in out.splitlines())
-        self.assertEqual((saved["saved"], saved["value"]), ("1", got["value"]))
-        # searching the saved index at its stored nprobe gives the tuned recall
+        self.assertEqual((saved["saved"], saved["value"], saved["fine_value"]),
+                         ("1", got["value"], got["fine_value"]))
+        # searching the saved index at its stored nprobe (and max_codes) gives the tuned recall
         _, res, _ = run("search", "--k", "10", index, self.path("q.fvecs"))
         ids, _ = parse_results(res)
         truth, _ = brute_knn("l2", base, queries, 10)

@@ -80,6 +80,7 @@ _PARAM_READ_ONLY = _ll.NEARKIT_PARAM_FLAG_READ_ONLY
 _PARAM_BUILD = _ll.NEARKIT_PARAM_FLAG_BUILD
 _PARAM_INTEGER = _ll.NEARKIT_PARAM_FLAG_INTEGER
 _PARAM_RECALL = _ll.NEARKIT_PARAM_FLAG_RECALL
+_PARAM_RECALL_FINE = _ll.NEARKIT_PARAM_FLAG_RECALL_FINE
 
 _U32_MAX = 2**32 - 1
 _U64_MAX = 2**64 - 1
@@ -406,7 +407,10 @@ class TuneResult(NamedTuple):
     kind, which has nothing to tune) and ``value`` the value set on the index; ``recall`` is the
     recall@k measured on the sample at that value, ``qps`` the queries per second of that
     measurement; ``reached`` is False when no value tried reached the target (the value with the
-    best recall is then set); ``measurements`` counts the values tried.
+    best recall is then set); ``measurements`` counts the values tried. ``fine_param`` is the
+    finer setting chosen with ``value`` (``"max_codes"``, the IVF kinds' scan budget, set on the
+    index too; ``recall`` and ``qps`` are measured with both) where one more step of ``param``
+    would jump past the target, else ``None`` with ``fine_value`` 0.
     """
 
     param: Optional[str]
@@ -415,6 +419,8 @@ class TuneResult(NamedTuple):
     qps: float
     reached: bool
     measurements: int
+    fine_param: Optional[str] = None
+    fine_value: float = 0
 
 
 # ---- Parameters ----------------------------------------------------------------------------------
@@ -438,6 +444,9 @@ class ParamInfo(NamedTuple):
     #: the runtime setting trading speed for recall (nprobe, ef_search, search_k): what
     #: ``Index.tune`` and ``nearkit bench --sweep`` vary
     recall: bool = False
+    #: a finer setting under the ``recall`` one (the IVF kinds' ``max_codes``, 0: no limit) that
+    #: ``Index.tune`` sets where one step of that jumps past the target
+    recall_fine: bool = False
 
 
 def _param_number(value, integer):
@@ -453,7 +462,7 @@ def _param_info(name, flags, minimum, maximum, default, description):
     return ParamInfo(name, read_only, bool(flags & _PARAM_BUILD), integer,
                      _param_number(minimum, integer), _param_number(maximum, integer),
                      None if read_only else _param_number(default, integer), description,
-                     bool(flags & _PARAM_RECALL))
+                     bool(flags & _PARAM_RECALL), bool(flags & _PARAM_RECALL_FINE))
 
 
 class Params(MutableMapping[str, float]):
@@ -850,7 +859,9 @@ class Index:
         ``search_k`` for rpforest) are
         tried per call, doubling then bisecting, up to ``max_value`` (0: the parameter's bound)
         and for at most ``max_seconds`` (0: no limit); the cheapest that reaches the target is
-        set on the index. Returns a :class:`TuneResult`. Exact kinds return at once (``param``
+        set on the index. Where that value jumps past the target and the kind has a finer
+        setting (the IVF kinds' ``max_codes``), the cheapest budget still reaching it is set too
+        (``TuneResult.fine_param``). Returns a :class:`TuneResult`. Exact kinds return at once (``param``
         None, recall 1). Pass queries like those the index will serve, not stored vectors.
         An empty or untrained index is a :class:`~nearkit.StateError`, a target outside (0, 1]
         an InvalidArgumentError.
@@ -863,12 +874,14 @@ class Index:
                             ("max_seconds", max_seconds)):
             if not isinstance(value, numbers.Real) or isinstance(value, bool):
                 raise TypeError(f"{name} must be a number, not {type(value).__name__}")
-        param, value, recall, qps, reached, measurements = _ll.nkpy_tune(
+        param, value, recall, qps, reached, measurements, fine_param, fine_value = _ll.nkpy_tune(
             self._h, self._type_of(q), q, k, float(target_recall), num_threads, float(max_value),
             float(max_seconds))
         if param is not None:
             value = _param_number(value, True)
-        return TuneResult(param, value, recall, qps, bool(reached), measurements)
+        fine_value = _param_number(fine_value, True)
+        return TuneResult(param, value, recall, qps, bool(reached), measurements, fine_param,
+                          fine_value)
 
     # -- properties --
 

@@ -61,6 +61,7 @@ pub const NEARKIT_PARAM_FLAG_BUILD: u32 = 2;
 pub const NEARKIT_PARAM_FLAG_INTEGER: u32 = 4;
 pub const NEARKIT_PARAM_FLAG_RECALL: u32 = 8;
 pub const NEARKIT_PARAM_FLAG_FROM_K: u32 = 16;
+pub const NEARKIT_PARAM_FLAG_RECALL_FINE: u32 = 32;
 pub const NEARKIT_KERNELS_AUTO: u32 = 0;
 pub const NEARKIT_KERNELS_SCALAR: u32 = 1;
 pub const NEARKIT_KERNELS_AVX2: u32 = 2;
@@ -693,6 +694,14 @@ NULL for an exact kind, which has nothing to tune
     pub qps: f64,
     /// the number of values measured
     pub measurements: u32,
+    /**```text
+ Since 0.2: the finer setting chosen with `value` (the kind's NEARKIT_PARAM_FLAG_RECALL_FINE
+ parameter, "max_codes"), set on the index too; recall and qps are measured with both.
+ NULL and 0 when the tuner kept the finer setting at 0 (no limit): the kind has none, or
+ `value` alone does not overshoot the target.
+```*/
+    pub fine_param: *const ::core::ffi::c_char,
+    pub fine_value: f64,
 }
 extern "C" {
     /// Sets struct_size and every default. Errors: INVALID_ARGUMENT for NULL.
@@ -702,10 +711,11 @@ extern "C" {
 }
 extern "C" {
     /**```text
- Finds the cheapest value of the index's runtime parameter (nprobe for ivf_flat and ivf_binary,
- ef_search for hnsw, search_k for rpforest since 0.2) at which searches for the n sample
- queries (borrowed) reach recall@k >= target_recall, sets it on the index (as
- nearkit_index_set_param) and reports it in *result.
+ Finds the cheapest value of the index's runtime parameter (nprobe for the IVF kinds, ef_search
+ for hnsw, search_k for rpforest since 0.2) at which searches for the n sample queries
+ (borrowed) reach recall@k >= target_recall, sets it on the index (as nearkit_index_set_param)
+ and reports it in *result; then, where the kind has a finer setting (NEARKIT_PARAM_FLAG_RECALL_FINE,
+ the IVF kinds' max_codes), the cheapest value of that with the first that reached.
    - The truth is exact: the stored vectors are read back and searched by brute force (a flat
      index over a copy of them, so the call needs memory for a second copy of the vectors).
      A compressed kind that keeps no originals (refine 0) reads back its decoded codes, so its
@@ -721,6 +731,15 @@ extern "C" {
      (nearkit_search_options.params): concurrent searches keep the index's value until the end.
      Recall is taken to grow with the value. When no value reaches the target, the one with the
      highest recall is set and result->reached is 0.
+   - The finer setting (since 0.2): one step of an integer setting can jump far past the target
+     (one more IVF list at a time), and held-out queries then land as far above it. When the
+     value chosen v overshoots (its recall is above the target by more than a quarter of the step
+     from v - 1, or v - 1 was not measured), the finer setting is bisected with v kept, from a
+     budget that misses up to the index's count (a budget no query reaches, which is v alone),
+     to within 1% of itself, for the cheapest that still reaches the target on the sample. Both
+     are set (the finer one to 0 when not chosen) and reported as result->fine_param and
+     fine_value. Every measurement passes both settings per call, so a finer setting already
+     on the index does not steer the search for the coarse one.
    - Exact kinds (NEARKIT_KIND_FLAG_EXACT) return at once: reached 1, param NULL, recall 1.
  Use queries like the ones the index will serve, not vectors it stores (those find themselves).
  Errors: INVALID_ARGUMENT (NULL pointer, n = 0, wrong vector type, NaN or infinity in a query,

@@ -206,6 +206,12 @@ impl ParamInfo {
         self.flags & sys::NEARKIT_PARAM_FLAG_RECALL != 0
     }
 
+    /// A finer setting under the recall one (the IVF kinds' `max_codes`, 0: no limit), which
+    /// [`Index::tune`] sets where one step of the recall setting jumps past the target.
+    pub fn is_recall_fine(&self) -> bool {
+        self.flags & sys::NEARKIT_PARAM_FLAG_RECALL_FINE != 0
+    }
+
     /// The smallest value [`Index::set_param`] accepts.
     pub fn minimum(&self) -> f64 {
         self.minimum
@@ -891,6 +897,8 @@ impl Index {
             recall: 0.0,
             qps: 0.0,
             measurements: 0,
+            fine_param: ptr::null(),
+            fine_value: 0.0,
         };
         // SAFETY: `queries` holds n vectors of this index's size; `result` and `options` are
         // valid structs of their sizes; the call searches and then sets a parameter as a writer,
@@ -912,6 +920,8 @@ impl Index {
             qps: result.qps,
             reached: result.reached != 0,
             measurements: result.measurements,
+            fine_param: static_str(result.fine_param),
+            fine_value: result.fine_value,
         })
     }
 

@@ -322,6 +322,12 @@ pub struct TuneResult {
     pub reached: bool,
     /// The number of values measured.
     pub measurements: u32,
+    /// The finer setting chosen with `value` (`"max_codes"`, the IVF kinds' scan budget), set on
+    /// the index too, where one more step of `param` would jump past the target; `None` when
+    /// none was chosen (0, no limit, is set). `recall` and `qps` are measured with both.
+    pub fine_param: Option<&'static str>,
+    /// The finer setting's value (0 when `fine_param` is `None`).
+    pub fine_value: f64,
 }
 
 /// Limits of [`Index::tune_with`](crate::Index::tune_with); 0 everywhere (the default) means

@@ -1407,8 +1407,9 @@ JNIEXPORT void JNICALL Java_io_nearkit_NativeLib_setParam(JNIEnv *env, jclass cl
 /* ---- tuning ----------------------------------------------------------------------------------- */
 
 /* nearkit_index_tune on staged queries: fills numbers with {value, recall, qps, reached,
- * measurements} and returns the parameter's name (null for an exact kind). */
-JNIEXPORT jstring JNICALL Java_io_nearkit_NativeLib_tune(
+ * measurements, fine_value} and returns {param, fine_param}, "" for NULL (an exact kind; no finer
+ * setting chosen). */
+JNIEXPORT jobjectArray JNICALL Java_io_nearkit_NativeLib_tune(
     JNIEnv *env, jclass cls, jlong index, jint type, jint src_kind, jobject src, jlong offset,
     jlong nbytes, jlong n, jlong k, jdouble target_recall, jint num_threads, jdouble max_value,
     jdouble max_seconds, jdoubleArray numbers_out) {
@@ -1417,7 +1418,7 @@ JNIEXPORT jstring JNICALL Java_io_nearkit_NativeLib_tune(
     nearkit_tune_options options;
     nearkit_tune_result result = NEARKIT_TUNE_RESULT_INIT;
     nearkit_status st;
-    jdouble numbers[5];
+    jdouble numbers[6];
     (void)cls;
     if (n < 0 || k < 0 || num_threads < 0) {
         throw_invalid(env, "negative count, k or numThreads");
@@ -1444,11 +1445,12 @@ JNIEXPORT jstring JNICALL Java_io_nearkit_NativeLib_tune(
     numbers[2] = result.qps;
     numbers[3] = result.reached;
     numbers[4] = result.measurements;
-    (*env)->SetDoubleArrayRegion(env, numbers_out, 0, 5, numbers);
+    numbers[5] = result.fine_value;
+    (*env)->SetDoubleArrayRegion(env, numbers_out, 0, 6, numbers);
     if ((*env)->ExceptionCheck(env)) {
         return NULL;
     }
-    return result.param ? new_string(env, result.param) : NULL;
+    return new_string_pair(env, result.param, result.fine_param);
 }
 
 /* ---- persistence ------------------------------------------------------------------------------- */

@@ -1500,20 +1500,20 @@ public final class Index implements AutoCloseable {
             throw new IllegalArgumentException("INVALID_ARGUMENT: numThreads must not be negative, got "
                     + numThreads);
         }
-        double[] numbers = new double[5];
-        String param;
+        double[] numbers = new double[6];
+        String[] names;
         Lock l = lock.readLock();
         long p = enter(l);
         try {
-            param = NativeLib.tune(p, in.type, in.srcKind, in.src, in.offset, in.nbytes, in.n, k,
+            names = NativeLib.tune(p, in.type, in.srcKind, in.src, in.offset, in.nbytes, in.n, k,
                     targetRecall, numThreads, maxValue, maxSeconds, numbers);
         } finally {
             l.unlock();
             Reference.reachabilityFence(in.src);
             Reference.reachabilityFence(this);
         }
-        return new TuneResult(param, numbers[0], numbers[1], numbers[2], numbers[3] != 0,
-                (int) numbers[4]);
+        return new TuneResult(names[0].isEmpty() ? null : names[0], numbers[0], numbers[1], numbers[2],
+                numbers[3] != 0, (int) numbers[4], names[1].isEmpty() ? null : names[1], numbers[5]);
     }
 
     /** What the native search reads as the filter: the options' buffer, or a new FilterCall. */

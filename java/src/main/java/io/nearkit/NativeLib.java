@@ -367,10 +367,11 @@ final class NativeLib {
     // ---- tuning -----------------------------------------------------------------------------------
 
     /**
-     * nearkit_index_tune: fills {@code numbers} with value, recall, qps, reached (1 or 0) and
-     * measurements; returns the parameter tuned, or null for an exact kind.
+     * nearkit_index_tune: fills {@code numbers} with value, recall, qps, reached (1 or 0),
+     * measurements and the finer setting's value; returns {the parameter tuned, the finer setting
+     * chosen}, each "" when none (an exact kind; no finer setting).
      */
-    static native String tune(long index, int type, int srcKind, Object src, long offset, long nbytes,
+    static native String[] tune(long index, int type, int srcKind, Object src, long offset, long nbytes,
             long n, long k, double targetRecall, int numThreads, double maxValue, double maxSeconds,
             double[] numbers);
 

@@ -26,6 +26,8 @@ public record ParamInfo(String name, int flags, double minimum, double maximum,
     public static final int FLAG_RECALL = 8;
     /** Flag: values below the search's k act as k. */
     public static final int FLAG_FROM_K = 16;
+    /** Flag: a finer setting under the recall one (max_codes; 0: no limit) that {@code tune} sets too. */
+    public static final int FLAG_RECALL_FINE = 32;
 
     /**
      * Checks that no component is null.
@@ -86,5 +88,15 @@ public record ParamInfo(String name, int flags, double minimum, double maximum,
      */
     public boolean isRecallSetting() {
         return (flags & FLAG_RECALL) != 0;
+    }
+
+    /**
+     * Whether this is a finer setting under the recall one (the IVF kinds' max_codes, 0: no
+     * limit), which the tuner sets where one step of the recall setting jumps past the target.
+     *
+     * @return true for the finer recall setting
+     */
+    public boolean isRecallFineSetting() {
+        return (flags & FLAG_RECALL_FINE) != 0;
     }
 }

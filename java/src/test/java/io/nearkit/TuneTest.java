@@ -25,15 +25,19 @@ class TuneTest {
 
     /** n points around 30 centres, overlapping so that a query's neighbours spread over lists. */
     private static float[] clustered(int n, Random rng) {
-        float[] centres = new float[30 * DIM];
+        return clustered(n, rng, 30, 12);
+    }
+
+    private static float[] clustered(int n, Random rng, int clusters, double spread) {
+        float[] centres = new float[clusters * DIM];
         for (int i = 0; i < centres.length; i++) {
             centres[i] = (float) (rng.nextDouble() * 20 - 10);
         }
         float[] x = new float[n * DIM];
         for (int i = 0; i < n; i++) {
-            int c = rng.nextInt(30);
+            int c = rng.nextInt(clusters);
             for (int j = 0; j < DIM; j++) {
-                x[i * DIM + j] = centres[c * DIM + j] + (float) ((rng.nextDouble() - 0.5) * 24);
+                x[i * DIM + j] = centres[c * DIM + j] + (float) ((rng.nextDouble() - 0.5) * 2 * spread);
             }
         }
         return x;
@@ -76,6 +80,11 @@ class TuneTest {
             assertEquals(param, r.param());
             assertTrue(r.reached() && r.recall() >= 0.95 && r.qps() > 0 && r.measurements() >= 1, r.toString());
             assertEquals(r.value(), index.getParam(param));
+            if (r.fineParam() == null) {
+                assertEquals(0.0, r.fineValue());
+            } else {
+                assertEquals(r.fineValue(), index.getParam(r.fineParam()));
+            }
             assertTrue(Math.abs(recall(index, flat, heldOut, 10) - r.recall()) < 0.03, r.toString());
 
             FloatBuffer direct = ByteBuffer.allocateDirect(sample.length * 4).order(ByteOrder.nativeOrder())
@@ -96,6 +105,33 @@ class TuneTest {
         reachesTheTarget("hnsw", "ef_search", Index.builder().param("M", 8).param("ef_construction", 40));
     }
 
+    /** A few large lists: one more list jumps past the target, so a scan budget is set too. */
+    @Test
+    void finerSettingCutsTheLastList() {
+        float[] x = clustered(6300, new Random(11), 12, 9);
+        float[] sample = rows(x, 6000, 6300);
+        try (Index index = Index.builder().kind("ivf_flat").metric(Metric.L2).dimension(DIM)
+                .param("nlist", 12).numThreads(1).build()) {
+            index.add(rows(x, 0, 6000));
+            index.build();
+            ParamInfo budget = index.paramInfo().stream().filter(p -> p.name().equals("max_codes")).findFirst()
+                    .orElseThrow();
+            assertTrue(budget.isRecallFineSetting() && !budget.isRecallSetting() && budget.isInteger());
+            int chosen = 0;
+            for (double target : new double[] {0.6, 0.8, 0.9}) {
+                TuneResult r = index.tune(sample, 10, target);
+                assertTrue(r.reached() && r.recall() >= target, r.toString());
+                assertEquals(r.fineValue(), index.getParam("max_codes"));
+                if (r.fineParam() != null) {
+                    assertEquals("max_codes", r.fineParam());
+                    assertTrue(r.fineValue() >= 1, r.toString());
+                    chosen++;
+                }
+            }
+            assertTrue(chosen >= 1);
+        }
+    }
+
     @Test
     void exactKindsHaveNothingToTune() {
         float[] x = clustered(100, new Random(6));
@@ -103,6 +139,7 @@ class TuneTest {
             index.add(x);
             TuneResult r = index.tune(x, 5, 0.9);
             assertNull(r.param());
+            assertNull(r.fineParam());
             assertEquals(1.0, r.recall());
             assertTrue(r.reached());
         }
