@@ -146,14 +146,14 @@ static void test_upper_levels(void) {
         uint32_t dim, n;
         const char *params;
         bool every_kernel;
-        double floor; /* recall@10 at search_k 1000 */
+        double floor; /* recall@10 at search_k 1000: about 0.1 below one build's (3 trees, 30 queries) */
     } cases[] = {
         {NEARKIT_METRIC_L2, 16, 150000, "n_trees=3", true, 0.40},
-        {NEARKIT_METRIC_L2, 16, 150000, "n_trees=3,split=1", false, 0.15},
-        {NEARKIT_METRIC_L2, 16, 150000, "n_trees=3,shared_projections=16", false, 0.15},
-        {NEARKIT_METRIC_IP, 16, 150000, "n_trees=3", true, 0.40},
-        {NEARKIT_METRIC_COSINE, 16, 150000, "n_trees=3", false, 0.38},
-        {NEARKIT_METRIC_L1, 16, 150000, "n_trees=3,split=1", false, 0.10},
+        {NEARKIT_METRIC_L2, 16, 150000, "n_trees=3,split=1", false, 0.12},
+        {NEARKIT_METRIC_L2, 16, 150000, "n_trees=3,shared_projections=16", false, 0.12},
+        {NEARKIT_METRIC_IP, 16, 150000, "n_trees=3", true, 0.25},
+        {NEARKIT_METRIC_COSINE, 16, 150000, "n_trees=3", false, 0.35},
+        {NEARKIT_METRIC_L1, 16, 150000, "n_trees=3,split=1", false, 0.08},
         {NEARKIT_METRIC_HAMMING, 1024, 80000, "n_trees=3", false, 0.0},
     };
     const int32_t impls[] = {NEARKIT_KERNELS_SCALAR, NEARKIT_KERNELS_AVX2, NEARKIT_KERNELS_AVX512};

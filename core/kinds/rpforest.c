@@ -657,14 +657,15 @@ static void build_subtree(tree_build *b, uint64_t begin, uint64_t end) {
  * for each level, every open node draws its first try's plane from its sample as a subtree's node
  * does; then one pass reads the rows in storage order and computes, for each row, its margin
  * against the plane of the node it sits in in every tree (the planes of a level are few and stay
- * in cache); then each node settles its split from those margins, tries again by gathering its
- * rows when the first try was not balanced, and its children are labelled in the row cells. The
- * margins are the very values a node-by-node split computes and each node's stream is its own, so
- * the forest is the one a node-by-node build makes: only the memory traffic changes, one
- * sequential read of the rows per level for all trees instead of a scattered gather per tree.
- * (The perf profile before this: 60-75% of the build in the upper partitions, waiting on memory.) */
+ * in cache); then each tree reads its rows' margins in storage order to settle its nodes' splits
+ * (a node whose first try is not balanced tries again by gathering its rows, as a subtree's node
+ * does) and to deal its rows out to the children, each child's rows in storage order. Every read
+ * of a level is sequential: the rows once for all trees, then each tree's margins; a node-by-node
+ * split gathers every row of every node of every tree from all over the row store (60-75% of the
+ * build, waiting on memory, before this). The rows of a subtree come in storage order too, so
+ * its copy (enter_local) reads the row store upwards. */
 
-#define CLOSED_CELL UINT32_MAX /* a row's cell for a tree whose node is split no more this way */
+#define CLOSED_CELL UINT32_MAX /* a row's slot in a tree whose node is split no more this way */
 #define PASS_CHUNK 4096        /* rows per task of a level's pass */
 
 typedef struct upper_node {
@@ -681,6 +682,7 @@ typedef struct tree_parts {
     grow_list upper;         /* upper_node: the upper levels, level by level */
     grow_list upper_planes;  /* floats: their own planes */
     grow_list nodes, planes; /* the whole tree joined in pre-order (join_tree) */
+    uint64_t first_open, end_open; /* its open nodes of the level: slots [first_open, end_open) */
 } tree_parts;
 
 typedef struct subtree {
@@ -688,13 +690,20 @@ typedef struct subtree {
     grow_list nodes, planes;
 } subtree;
 
+/* How an open node's rows are dealt to its children. */
+enum { BY_MARGIN, BY_SETTLED_MARGIN, BY_HALVES };
+
 typedef struct open_node {
     uint32_t tree, node; /* an upper node still to be split */
-    uint32_t next[2];    /* its children's cells for the next level: an open slot or CLOSED_CELL */
+    uint32_t next[2];    /* its children's slots at the next level, or CLOSED_CELL */
     int attempt;         /* the try the pass computes margins for; split_tries: none had a plane */
+    int deal;            /* BY_*: margin + offset > 0 goes to child 1; the margin alone; the later half */
     uint64_t rng;        /* its stream after that try's draws */
-    split_try first;     /* that try */
-    uint64_t mid;        /* settled: where the positive side starts; 0: halved */
+    split_try first;     /* that try (or the one that split the node) */
+    double sum;          /* the margins' sum (for a mean offset) */
+    uint64_t negative;   /* rows for child 0: where child 1 starts is begin + negative */
+    uint64_t cursor[2];  /* while dealing: where each child's next row goes in the tree's perm */
+    bool split;          /* a balanced plane split it; else halved */
 } open_node;
 
 typedef struct forest_run {
@@ -702,8 +711,9 @@ typedef struct forest_run {
     tree_parts *trees;
     uint64_t n_trees;
     tree_build *workers; /* one per thread */
-    uint32_t *cells;     /* n_trees * n, tree by tree: a row's open slot, then its margin's bits */
-    open_node *open;     /* this level's open nodes */
+    uint32_t *slots;     /* n_trees * n, tree by tree: the open slot of a row's node, or CLOSED_CELL */
+    float *margins;      /* n_trees * n, tree by tree: the margin of a row in its node */
+    open_node *open;     /* this level's open nodes, tree after tree */
     uint64_t n_open;
     float *level_planes; /* plane_width floats per open node: its own tries */
     subtree *subtrees;
@@ -736,14 +746,17 @@ static void choose_level_planes(void *ctx, uint64_t begin, uint64_t end, uint32_
         const upper_node *u = upper_at(r, o->tree, o->node);
         tree_build *b = worker_on(r, worker, o->tree);
         b->rng = node_stream(b->seed, u->begin, u->end);
+        o->sum = 0;
+        o->negative = 0;
+        o->deal = BY_MARGIN;
         for (o->attempt = 0; o->attempt < split_tries(r->spec); o->attempt++)
             if (choose_split(b, u->begin, u->end, level_plane(r, slot), &o->first)) break;
         o->rng = b->rng;
     }
 }
 
-/* The level's pass over rows [begin, end) in storage order: each open cell gets the margin of its
- * row against its node's first try. */
+/* The level's pass over rows [begin, end) in storage order: the margin of each row against its
+ * node's first try, in every tree where it sits in an open node. */
 static void margins_pass(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
     (void)worker;
     forest_run *r = ctx;
@@ -752,46 +765,83 @@ static void margins_pass(void *ctx, uint64_t begin, uint64_t end, uint32_t worke
         const void *x = s->vectors + (size_t)row * s->ix->vector_bytes;
         float up = s->lift ? s->lift[row] : 0.0f;
         for (uint64_t tr = 0; tr < r->n_trees; tr++) {
-            uint32_t *cell = &r->cells[tr * s->n + row];
-            if (*cell == CLOSED_CELL) continue;
-            const open_node *o = &r->open[*cell];
-            if (o->attempt >= split_tries(s)) continue; /* no plane: halved */
-            float m = try_margin(s, &o->first, x, up);
-            memcpy(cell, &m, sizeof m);
+            uint32_t slot = r->slots[tr * s->n + row];
+            if (slot == CLOSED_CELL) continue;
+            const open_node *o = &r->open[slot];
+            if (o->attempt < split_tries(s)) r->margins[tr * s->n + row] = try_margin(s, &o->first, x, up);
         }
     }
 }
 
-/* Each open node settles its first try from the pass's margins, or tries the others by gathering
- * its rows; mid 0: halved. */
-static void settle_level(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
+static bool mean_offset(const forest_spec *s) { return !is_binary(s->ix) && (s->pool || s->split == SPLIT_RANDOM); }
+
+/* The side a row of node o goes to by its margin m: settle_split's sides. */
+static int margin_side(const open_node *o, float m) {
+    return !((o->deal == BY_MARGIN ? m + o->first.offset : m) <= 0);
+}
+
+/* A node whose first try was not balanced (or had no plane): the other tries, its rows gathered;
+ * the margins of the one that splits it are kept for dealing, else the node is halved. */
+static void try_again(const forest_run *r, tree_build *b, open_node *o, uint64_t slot) {
+    const upper_node *u = upper_at(r, o->tree, o->node);
+    b->rng = o->rng;
+    uint64_t mid = try_splits(b, u->begin, u->end, o->attempt + 1, level_plane(r, slot), &o->first);
+    o->split = mid != 0;
+    o->deal = mid ? BY_SETTLED_MARGIN : BY_HALVES;
+    o->negative = mid ? mid - u->begin : (u->end - u->begin) / 2;
+    float *margins = r->margins + o->tree * r->spec->n;
+    for (uint64_t i = u->begin; i < u->end && mid; i++) margins[b->perm[i]] = b->margin[i - u->begin];
+}
+
+/* Settles the open nodes of trees [begin, end) from the pass's margins, read in storage order:
+ * a mean offset where the split asks for one, then the rows on each side; unbalanced nodes try
+ * again (try_again). */
+static void settle_trees(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
     forest_run *r = ctx;
-    for (uint64_t slot = begin; slot < end; slot++) {
-        open_node *o = &r->open[slot];
-        const upper_node *u = upper_at(r, o->tree, o->node);
-        tree_build *b = worker_on(r, worker, o->tree);
-        b->rng = o->rng;
-        o->mid = 0;
-        if (o->attempt >= split_tries(r->spec)) continue;
-        const uint32_t *cells = r->cells + o->tree * r->spec->n;
-        for (uint64_t i = u->begin; i < u->end; i++) memcpy(&b->margin[i - u->begin], &cells[b->perm[i]], sizeof(float));
-        o->mid = settle_split(b, &o->first, u->begin, u->end);
-        if (!o->mid) o->mid = try_splits(b, u->begin, u->end, o->attempt + 1, level_plane(r, slot), &o->first);
+    const forest_spec *s = r->spec;
+    for (uint64_t tr = begin; tr < end; tr++) {
+        const tree_parts *tp = &r->trees[tr];
+        const uint32_t *slots = r->slots + tr * s->n;
+        const float *margins = r->margins + tr * s->n;
+        if (mean_offset(s)) {
+            for (uint64_t row = 0; row < s->n; row++)
+                if (slots[row] != CLOSED_CELL) r->open[slots[row]].sum += margins[row];
+            for (uint64_t slot = tp->first_open; slot < tp->end_open; slot++) {
+                const upper_node *u = upper_at(r, r->open[slot].tree, r->open[slot].node);
+                r->open[slot].first.offset = (float)(-r->open[slot].sum / (double)(u->end - u->begin));
+            }
+        }
+        for (uint64_t row = 0; row < s->n; row++) {
+            if (slots[row] == CLOSED_CELL) continue;
+            open_node *o = &r->open[slots[row]];
+            if (o->attempt < split_tries(s)) o->negative += !margin_side(o, margins[row]);
+        }
+        for (uint64_t slot = tp->first_open; slot < tp->end_open; slot++) {
+            open_node *o = &r->open[slot];
+            const upper_node *u = upper_at(r, o->tree, o->node);
+            o->split = o->attempt < split_tries(s) && balanced(u->begin, u->begin + o->negative, u->end);
+            if (!o->split) try_again(r, worker_on(r, worker, o->tree), o, slot);
+        }
     }
 }
 
-/* Each settled node's rows get their child's cell for the next level. */
-static void label_children(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
+/* Deals the rows of trees [begin, end) out to the children of their open nodes, in storage order
+ * (each child's rows in storage order in the tree's perm), and gives each row its child's slot. */
+static void deal_rows(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
     (void)worker;
     forest_run *r = ctx;
-    for (uint64_t slot = begin; slot < end; slot++) {
-        const open_node *o = &r->open[slot];
-        const upper_node *u = upper_at(r, o->tree, o->node);
-        const uint32_t *perm = r->trees[o->tree].perm;
-        uint32_t *cells = r->cells + o->tree * r->spec->n;
-        for (int side = 0; side < 2; side++) {
-            const upper_node *c = upper_at(r, o->tree, u->child[side]);
-            for (uint64_t i = c->begin; i < c->end; i++) cells[perm[i]] = o->next[side];
+    const forest_spec *s = r->spec;
+    for (uint64_t tr = begin; tr < end; tr++) {
+        uint32_t *slots = r->slots + tr * s->n, *perm = r->trees[tr].perm;
+        const float *margins = r->margins + tr * s->n;
+        for (uint64_t row = 0; row < s->n; row++) {
+            if (slots[row] == CLOSED_CELL) continue;
+            open_node *o = &r->open[slots[row]];
+            /* halves: the first rows met go to child 0 until it is full */
+            int side = o->deal == BY_HALVES ? o->cursor[0] == upper_at(r, o->tree, o->node)->begin + o->negative
+                                            : margin_side(o, margins[row]);
+            perm[o->cursor[side]++] = (uint32_t)row;
+            slots[row] = o->next[side];
         }
     }
 }
@@ -808,8 +858,8 @@ static uint32_t add_upper(tree_parts *tp, uint64_t begin, uint64_t end) {
 /* A node too large for a subtree copy is split at the next level. */
 static bool opens(const forest_spec *s, const upper_node *u) { return u->end - u->begin > s->local_rows; }
 
-/* Turns the settled level into upper nodes and the next level's open nodes (`next`, in order),
- * in one thread: a few appends per node. */
+/* Turns the settled level into upper nodes and the next level's open nodes (`next`, tree after
+ * tree; the trees' slot ranges become the next level's), in one thread: a few appends per node. */
 static nearkit_status grow_level(forest_run *r, open_node *next, uint64_t *n_next) {
     const forest_spec *s = r->spec;
     size_t pw = plane_width(s->ix);
@@ -818,15 +868,20 @@ static nearkit_status grow_level(forest_run *r, open_node *next, uint64_t *n_nex
     for (uint64_t slot = 0; slot < r->n_open; slot++) {
         open_node *o = &r->open[slot];
         tree_parts *tp = &r->trees[o->tree];
+        if (slot == 0 || o->tree != r->open[slot - 1].tree) tp->first_open = *n_next;
         rp_node split = {.begin = upper_at(r, o->tree, o->node)->begin, .end = upper_at(r, o->tree, o->node)->end};
-        if (o->mid && own && !list_reserve(&tp->upper_planes, pw)) return nearkit_oom();
-        uint64_t mid = o->mid ? o->mid : halve(&split);
-        if (o->mid) {
+        uint64_t mid = split.begin + o->negative;
+        o->cursor[0] = split.begin; /* for deal_rows */
+        o->cursor[1] = mid;
+        if (o->split) {
+            if (own && !list_reserve(&tp->upper_planes, pw)) return nearkit_oom();
             set_split(&split, &o->first, own, tp->upper_planes.size, pw);
             if (own) {
                 memcpy((float *)tp->upper_planes.items + tp->upper_planes.size, o->first.w, pw * sizeof(float));
                 tp->upper_planes.size += pw;
             }
+        } else {
+            halve(&split);
         }
         uint32_t child[2] = {add_upper(tp, split.begin, mid), add_upper(tp, mid, split.end)};
         if (child[0] == NO_CHILD || child[1] == NO_CHILD) return nearkit_oom();
@@ -841,6 +896,7 @@ static nearkit_status grow_level(forest_run *r, open_node *next, uint64_t *n_nex
             o->next[side] = (uint32_t)*n_next;
             next[(*n_next)++] = (open_node){.tree = o->tree, .node = child[side]};
         }
+        tp->end_open = *n_next;
     }
     return NEARKIT_OK;
 }
@@ -853,20 +909,26 @@ static nearkit_status split_upper_levels(forest_run *r, uint32_t threads) {
     open_node *next = nearkit_alloc_array((size_t)most_open, sizeof(open_node));
     r->open = nearkit_alloc_array((size_t)most_open, sizeof(open_node));
     r->level_planes = own_planes(s) ? nearkit_alloc_array((size_t)most_open, pw * sizeof(float)) : NULL;
-    r->cells = nearkit_alloc_array((size_t)(r->n_trees * n), sizeof(uint32_t));
-    nearkit_status st = next && r->open && r->cells && (r->level_planes || !own_planes(s)) ? NEARKIT_OK : nearkit_oom();
+    r->slots = nearkit_alloc_array((size_t)(r->n_trees * n), sizeof(uint32_t));
+    r->margins = nearkit_alloc_array((size_t)(r->n_trees * n), sizeof(float));
+    nearkit_status st = next && r->open && r->slots && r->margins && (r->level_planes || !own_planes(s))
+                            ? NEARKIT_OK
+                            : nearkit_oom();
     r->n_open = 0;
     for (uint64_t tr = 0; tr < r->n_trees && !st; tr++) {
-        for (uint64_t row = 0; row < n; row++) r->cells[tr * n + row] = (uint32_t)tr; /* the roots' slots */
+        for (uint64_t row = 0; row < n; row++) r->slots[tr * n + row] = (uint32_t)tr; /* the roots' slots */
+        r->trees[tr].first_open = r->n_open;
         r->open[r->n_open++] = (open_node){.tree = (uint32_t)tr, .node = 0};
+        r->trees[tr].end_open = r->n_open;
     }
     while (!st && r->n_open > 0) {
         nearkit_parallel_for(threads, r->n_open, 1, choose_level_planes, r);
         nearkit_parallel_for(threads, n, PASS_CHUNK, margins_pass, r);
-        nearkit_parallel_for(threads, r->n_open, 1, settle_level, r);
+        nearkit_parallel_for(threads, r->n_trees, 1, settle_trees, r);
         uint64_t n_next = 0;
+        for (uint64_t tr = 0; tr < r->n_trees; tr++) r->trees[tr].first_open = r->trees[tr].end_open = 0;
         st = grow_level(r, next, &n_next);
-        if (!st) nearkit_parallel_for(threads, r->n_open, 1, label_children, r);
+        if (!st) nearkit_parallel_for(threads, r->n_trees, 1, deal_rows, r);
         open_node *done = r->open;
         r->open = next;
         next = done;
@@ -875,10 +937,12 @@ static nearkit_status split_upper_levels(forest_run *r, uint32_t threads) {
     free(next);
     free(r->open);
     free(r->level_planes);
-    free(r->cells);
+    free(r->slots);
+    free(r->margins);
     r->open = NULL;
     r->level_planes = NULL;
-    r->cells = NULL;
+    r->slots = NULL;
+    r->margins = NULL;
     return st;
 }
 
