@@ -1,9 +1,12 @@
 /* The random-projection forest: approximate k-NN in the way of Annoy and panns, under l2, l1,
  * cosine, ip and hamming.
  *
- * Build: n_trees trees, each over every row, each from its own seed (so a tree is the same
- * whatever the thread count; trees are built in parallel, one per task). A node splits its rows by
- * a hyperplane <w, x> + b = 0 with |w| = 1, until at most leaf_size rows remain:
+ * Build: n_trees trees, each over every row, each node drawing from its own random stream (seeded
+ * by its tree's seed and its range, node_stream), so a forest is the same whatever the thread
+ * count and the kernel implementation. The upper levels of all trees are split together, one
+ * sequential pass over the rows per level (split_upper_levels); below 4 MB of rows, each subtree
+ * is split on its own from a copy of its rows, subtrees in parallel (build_subtree). A node splits
+ * its rows by a hyperplane <w, x> + b = 0 with |w| = 1, until at most leaf_size rows remain:
  *   - split = 0 (Annoy's two-means): two centroids from a couple of hundred steps of online 2-means
  *     on random rows of the node; w points from one to the other and the plane is their bisector
  *     (through the origin for cosine, whose rows are unit vectors);
@@ -653,7 +656,8 @@ static void build_subtree(tree_build *b, uint64_t begin, uint64_t end) {
 }
 
 /* ---- the upper levels, split together ----------------------------------------------------------
- * Nodes of more rows than a subtree copy holds are split level by level over all trees at once:
+ * Nodes of more rows than a subtree copy holds are split level by level over all trees at once
+ * (README: "rpforest against Annoy"):
  * for each level, every open node draws its first try's plane from its sample as a subtree's node
  * does; then one pass reads the rows in storage order and computes, for each row, its margin
  * against the plane of the node it sits in in every tree (the planes of a level are few and stay
@@ -1051,8 +1055,8 @@ typedef struct join_step {
     uint64_t parent; /* the joined node linking to it * 2 + side; UINT64_MAX for the root */
 } join_step;
 
-/* Joins a tree's upper levels and its subtrees into one tree in pre-order (the order a
- * node-by-node build makes and the file keeps). */
+/* Joins a tree's upper levels and its subtrees into one tree in pre-order (as the file keeps it:
+ * each node before its children, child 0's subtree before child 1's). */
 static nearkit_status join_tree(forest_run *r, uint32_t tree) {
     tree_parts *tp = &r->trees[tree];
     size_t pw = plane_width(r->spec->ix);
