@@ -1,9 +1,12 @@
 /* The random-projection forest: approximate k-NN in the way of Annoy and panns, under l2, l1,
  * cosine, ip and hamming.
  *
- * Build: n_trees trees, each over every row, each from its own seed (so a tree is the same
- * whatever the thread count; trees are built in parallel, one per task). A node splits its rows by
- * a hyperplane <w, x> + b = 0 with |w| = 1, until at most leaf_size rows remain:
+ * Build: n_trees trees, each over every row, each node drawing from its own random stream (seeded
+ * by its tree's seed and its range, node_stream), so a forest is the same whatever the thread
+ * count and the kernel implementation. The upper levels of all trees are split together, one
+ * sequential pass over the rows per level (split_upper_levels); below 4 MB of rows, each subtree
+ * is split on its own from a copy of its rows, subtrees in parallel (build_subtree). A node splits
+ * its rows by a hyperplane <w, x> + b = 0 with |w| = 1, until at most leaf_size rows remain:
  *   - split = 0 (Annoy's two-means): two centroids from a couple of hundred steps of online 2-means
  *     on random rows of the node; w points from one to the other and the plane is their bisector
  *     (through the origin for cosine, whose rows are unit vectors);
@@ -284,26 +287,36 @@ typedef struct forest_spec {
     const float *pool; /* shared directions, or NULL */
     const float *lift; /* ip: each row's lifted coordinate; else NULL */
     uint32_t pool_size;
+    uint64_t local_rows; /* the most rows of a subtree built from a copy (alloc_local) */
 } forest_spec;
 
-/* One tree being built. Its rows are read through `rows` and `lift`: the row store's, or while a
- * small subtree is built, a contiguous copy of that subtree's rows (see enter_local). */
+/* One worker splitting nodes of one tree at a time. It reads the rows through `rows` and `lift`:
+ * the row store's, or while a small subtree is built, a contiguous copy of that subtree's rows
+ * (see enter_local). */
 typedef struct tree_build {
     const forest_spec *spec;
     uint32_t *perm;   /* the tree's rows, reordered into leaf order (local numbers inside a copy) */
+    uint64_t seed;    /* the tree's: a node's random stream comes from it and the node's range */
     const uint8_t *rows; /* the vectors perm's numbers index */
     const float *lift;   /* ip: the lifted coordinates perm's numbers index; else NULL */
-    uint8_t *local;      /* room for local_rows vectors: a small subtree's rows, in one block */
+    uint8_t *local;      /* room for spec->local_rows vectors: a small subtree's rows, in one block */
     float *local_lift;   /* ip: their lifted coordinates */
     uint32_t *local_ids; /* the row store's numbers of the copied rows */
-    uint64_t local_rows; /* the most rows a copy holds */
-    grow_list nodes;  /* rp_node */
-    grow_list planes; /* floats, dimension per plane (own planes only) */
+    grow_list nodes;  /* rp_node: the subtree being built */
+    grow_list planes; /* floats, plane_width per plane (own planes only) */
     float *margin;    /* n: the margins of the node being split */
-    float *centre;    /* 2 * dimension: two-means centroids */
-    uint64_t rng;
+    float *centre;    /* 2 * plane_width: two-means centroids */
+    uint64_t rng;     /* the stream of the node being split (node_stream) */
     bool failed;
 } tree_build;
+
+/* A node's random stream: from its tree's seed and its range of the tree's leaf order, which
+ * names the node (a child's range is always smaller than its parent's). So every node draws the
+ * same numbers whichever pass, thread or order splits it: the upper levels split together over
+ * all trees (split_upper_levels), the subtrees below one by one (build_subtree). */
+static uint64_t node_stream(uint64_t tree_seed, uint64_t begin, uint64_t end) {
+    return nearkit_node_random(tree_seed, begin, end);
+}
 
 static const uint8_t *vector_at(const tree_build *b, uint32_t row) {
     return b->rows + (size_t)row * b->spec->ix->vector_bytes;
@@ -464,77 +477,112 @@ static bool balanced(uint64_t begin, uint64_t mid, uint64_t end) {
     return small > 0 && 1.0 - small / n <= MAX_IMBALANCE;
 }
 
-/* A float split of rows perm[begin, end): sets node->plane / offset and returns where the positive
- * side starts; 0 when no try was balanced (the caller halves). */
-static uint64_t split_float(tree_build *b, rp_node *node, uint64_t begin, uint64_t end) {
+
+/* One try at splitting a node: its plane (or bit) and offset. */
+typedef struct split_try {
+    const float *w; /* float rows: the plane (own room, or the pool's) */
+    uint32_t plane; /* the pool's plane, or the bit binary rows split on */
+    float offset;   /* two-means: the bisector's; random and pool planes: set from the mean margin */
+} split_try;
+
+static int split_tries(const forest_spec *s) { return is_binary(s->ix) ? 8 * SPLIT_TRIES : SPLIT_TRIES; }
+
+/* Draws a try's plane for rows perm[begin, end) from the node's stream (own planes into `own`,
+ * plane_width floats); false when it has none (two-means centroids that coincide). */
+static bool choose_split(tree_build *b, uint64_t begin, uint64_t end, float *own, split_try *t) {
     const forest_spec *s = b->spec;
-    size_t d = s->ix->dimension, pw = plane_width(s->ix);
-    for (int attempt = 0; attempt < SPLIT_TRIES; attempt++) {
-        const float *w;
-        float offset = 0;
-        uint32_t plane;
-        if (s->pool) {
-            plane = (uint32_t)(nearkit_next_random(&b->rng) % s->pool_size);
-            w = s->pool + (size_t)plane * pw;
-        } else {
-            if (!list_reserve(&b->planes, pw)) {
-                b->failed = true;
-                return 0;
-            }
-            float *own = (float *)b->planes.items + b->planes.size;
-            if (s->split == SPLIT_TWO_MEANS) {
-                if (!two_means_plane(b, begin, end, own, &offset)) continue;
-            } else {
-                random_direction(own, pw, &b->rng);
-                round_plane(own, pw);
-            }
-            plane = (uint32_t)(b->planes.size / pw);
-            w = own;
+    *t = (split_try){0};
+    if (is_binary(s->ix)) {
+        t->plane = (uint32_t)(nearkit_next_random(&b->rng) % s->ix->dimension);
+        return true;
+    }
+    if (s->pool) {
+        t->plane = (uint32_t)(nearkit_next_random(&b->rng) % s->pool_size);
+        t->w = s->pool + (size_t)t->plane * plane_width(s->ix);
+        return true;
+    }
+    t->w = own;
+    if (s->split == SPLIT_TWO_MEANS) return two_means_plane(b, begin, end, own, &t->offset);
+    random_direction(own, plane_width(s->ix), &b->rng);
+    round_plane(own, plane_width(s->ix));
+    return true;
+}
+
+/* The margin of vector x (lifted coordinate `up`) against a try, before its offset: the one
+ * expression both ways of splitting use, so they route every row alike. */
+static float try_margin(const forest_spec *s, const split_try *t, const void *x, float up) {
+    if (is_binary(s->ix)) return bit_of(x, t->plane) ? 1.0f : -1.0f;
+    return s->kt->dot(t->w, x, s->ix->dimension) + (s->lift ? t->w[s->ix->dimension] * up : 0.0f);
+}
+
+/* b->margin for rows perm[begin, end), each row gathered from where it lies. */
+static void gather_margins(tree_build *b, const split_try *t, uint64_t begin, uint64_t end) {
+    prefetch_first(b, begin, end);
+    for (uint64_t i = begin; i < end; i++) {
+        prefetch_ahead(b, i, end);
+        uint32_t row = b->perm[i];
+        b->margin[i - begin] = try_margin(b->spec, t, vector_at(b, row), b->lift ? b->lift[row] : 0.0f);
+    }
+}
+
+/* With b->margin holding a try's margins of rows perm[begin, end): sets a random or pool plane's
+ * offset at the mean margin, moves the rows with margin + offset <= 0 first and returns where the
+ * others start; 0 when that is not balanced. */
+static uint64_t settle_split(tree_build *b, split_try *t, uint64_t begin, uint64_t end) {
+    const forest_spec *s = b->spec;
+    if (!is_binary(s->ix)) {
+        if (s->pool || s->split == SPLIT_RANDOM) {
+            double sum = 0;
+            for (uint64_t i = begin; i < end; i++) sum += b->margin[i - begin];
+            t->offset = (float)(-sum / (double)(end - begin));
         }
-        double sum = 0;
-        prefetch_first(b, begin, end);
-        for (uint64_t i = begin; i < end; i++) {
-            prefetch_ahead(b, i, end);
-            b->margin[i - begin] = s->kt->dot(w, (const float *)vector_at(b, b->perm[i]), d) +
-                                   (b->lift ? w[d] * b->lift[b->perm[i]] : 0.0f);
-            sum += b->margin[i - begin];
-        }
-        if (s->pool || s->split == SPLIT_RANDOM) offset = (float)(-sum / (double)(end - begin));
-        for (uint64_t i = begin; i < end; i++) b->margin[i - begin] += offset;
-        uint64_t mid = partition(b, begin, end);
-        if (!balanced(begin, mid, end)) continue;
-        if (!s->pool) b->planes.size += pw;
-        node->plane = plane;
-        node->offset = offset;
-        return mid;
+        for (uint64_t i = begin; i < end; i++) b->margin[i - begin] += t->offset;
+    }
+    uint64_t mid = partition(b, begin, end);
+    return balanced(begin, mid, end) ? mid : 0;
+}
+
+/* Tries `from` to the last for rows perm[begin, end), margins gathered row by row; returns where
+ * the positive side starts with *t the try that split them, or 0 when none was balanced. */
+static uint64_t try_splits(tree_build *b, uint64_t begin, uint64_t end, int from, float *own, split_try *t) {
+    for (int attempt = from; attempt < split_tries(b->spec); attempt++) {
+        if (!choose_split(b, begin, end, own, t)) continue;
+        gather_margins(b, t, begin, end);
+        uint64_t mid = settle_split(b, t, begin, end);
+        if (mid) return mid;
     }
     return 0;
 }
 
-/* A split of binary rows on one bit that divides them (Annoy's way); 0 when none was found. */
-static uint64_t split_binary(tree_build *b, rp_node *node, uint64_t begin, uint64_t end) {
-    const forest_spec *s = b->spec;
-    for (int attempt = 0; attempt < 8 * SPLIT_TRIES; attempt++) {
-        uint32_t bit = (uint32_t)(nearkit_next_random(&b->rng) % s->ix->dimension);
-        for (uint64_t i = begin; i < end; i++)
-            b->margin[i - begin] = bit_of(vector_at(b, b->perm[i]), bit) ? 1.0f : -1.0f;
-        uint64_t mid = partition(b, begin, end);
-        if (!balanced(begin, mid, end)) continue;
-        node->plane = bit;
-        node->offset = 0;
-        return mid;
-    }
-    return 0;
+/* The plane (own: its number once appended at planes) and offset of a settled try into node. */
+static void set_split(rp_node *node, const split_try *t, bool own, uint64_t planes, size_t pw) {
+    node->plane = own ? (uint32_t)(planes / pw) : t->plane;
+    node->offset = t->offset;
 }
 
-/* Splits a node's rows; with no balanced split, halves them with no plane. */
-static uint64_t split_node(tree_build *b, rp_node *node) {
-    uint64_t mid = is_binary(b->spec->ix) ? split_binary(b, node, node->begin, node->end)
-                                          : split_float(b, node, node->begin, node->end);
-    if (mid) return mid;
+/* A node no plane divides: halved, with no plane (both children then equally near any query). */
+static uint64_t halve(rp_node *node) {
     node->plane = NO_PLANE;
     node->offset = 0;
     return node->begin + (node->end - node->begin) / 2;
+}
+
+static bool own_planes(const forest_spec *s) { return plane_width(s->ix) > 0 && !s->pool; }
+
+/* Splits a node of a subtree; with no balanced split, halves it. */
+static uint64_t split_node(tree_build *b, rp_node *node) {
+    size_t pw = plane_width(b->spec->ix);
+    bool own = own_planes(b->spec);
+    if (own && !list_reserve(&b->planes, pw)) {
+        b->failed = true;
+        return halve(node);
+    }
+    split_try t;
+    uint64_t mid = try_splits(b, node->begin, node->end, 0, own ? (float *)b->planes.items + b->planes.size : NULL, &t);
+    if (!mid) return halve(node);
+    set_split(node, &t, own, b->planes.size, pw);
+    if (own) b->planes.size += pw;
+    return mid;
 }
 
 typedef struct pending_split {
@@ -550,6 +598,7 @@ static bool make_node(tree_build *b, grow_list *stack, pending_split p) {
     rp_node node = {.child = {NO_CHILD, NO_CHILD}, .plane = NO_PLANE, .begin = p.begin, .end = p.end};
     if (p.parent != UINT64_MAX) nodes[p.parent / 2].child[p.parent % 2] = (uint32_t)at;
     if (p.end - p.begin > b->spec->leaf_size) {
+        b->rng = node_stream(b->seed, p.begin, p.end);
         uint64_t mid = split_node(b, &node);
         node.child[0] = node.child[1] = 0; /* linked when the children are made */
         pending_split *top = stack->items;
@@ -586,86 +635,475 @@ static void leave_local(tree_build *b, uint64_t begin, uint64_t end) {
     b->lift = b->spec->lift;
 }
 
-/* Builds one tree over every row into b, nodes in pre-order (an explicit stack: depth is not
- * bounded by a logarithm when splits are uneven). The first node small enough on each path is
- * built with its subtree from a copy of its rows. */
-static void build_one_tree(tree_build *b) {
+/* Builds the subtree over rows perm[begin, end) of b's tree into b->nodes / b->planes, nodes in
+ * pre-order from its root (an explicit stack: depth is not bounded by a logarithm when splits are
+ * uneven), from a copy of its rows unless it is a leaf or every row (already one block). */
+static void build_subtree(tree_build *b, uint64_t begin, uint64_t end) {
     const forest_spec *s = b->spec;
-    for (uint64_t i = 0; i < s->n; i++) b->perm[i] = (uint32_t)i;
     b->rows = s->vectors;
     b->lift = s->lift;
+    bool local = end - begin > s->leaf_size && end - begin < s->n;
+    if (local) enter_local(b, begin, end);
     grow_list stack = {.item = sizeof(pending_split)};
-    if (!list_reserve(&stack, 1)) {
-        b->failed = true;
-        return;
-    }
-    ((pending_split *)stack.items)[stack.size++] = (pending_split){0, s->n, UINT64_MAX};
-    /* the subtree built from a copy: rows [local_begin, local_end), done when the stack is back
-     * down to local_floor entries */
-    uint64_t local_floor = 0, local_begin = 0, local_end = 0;
-    bool local = false;
+    if (list_reserve(&stack, 1)) ((pending_split *)stack.items)[stack.size++] = (pending_split){begin, end, UINT64_MAX};
+    else b->failed = true;
     while (stack.size > 0 && !b->failed) {
-        pending_split p = ((pending_split *)stack.items)[stack.size - 1];
-        uint64_t size = p.end - p.begin;
-        /* not the root: the row store is one block already */
-        if (!local && size > s->leaf_size && size <= b->local_rows && size < s->n) {
-            local_floor = stack.size - 1;
-            local_begin = p.begin;
-            local_end = p.end;
-            enter_local(b, p.begin, p.end);
-            local = true;
-        }
-        stack.size--;
+        pending_split p = ((pending_split *)stack.items)[--stack.size];
         if (!make_node(b, &stack, p)) b->failed = true;
-        if (local && stack.size <= local_floor) {
-            leave_local(b, local_begin, local_end);
-            local = false;
-        }
     }
-    if (local) leave_local(b, local_begin, local_end);
+    if (local) leave_local(b, begin, end);
     free(stack.items);
 }
 
+/* ---- the upper levels, split together ----------------------------------------------------------
+ * Nodes of more rows than a subtree copy holds are split level by level over all trees at once
+ * (README: "rpforest against Annoy"):
+ * for each level, every open node draws its first try's plane from its sample as a subtree's node
+ * does; then one pass reads the rows in storage order and computes, for each row, its margin
+ * against the plane of the node it sits in in every tree (the planes of a level are few and stay
+ * in cache); then each tree reads its rows' margins in storage order to settle its nodes' splits
+ * (a node whose first try is not balanced tries again by gathering its rows, as a subtree's node
+ * does) and to deal its rows out to the children, each child's rows in storage order. Every read
+ * of a level is sequential: the rows once for all trees, then each tree's margins; a node-by-node
+ * split gathers every row of every node of every tree from all over the row store (60-75% of the
+ * build, waiting on memory, before this). The rows of a subtree come in storage order too, so
+ * its copy (enter_local) reads the row store upwards. */
+
+#define CLOSED_CELL UINT32_MAX /* a row's slot in a tree whose node is split no more this way */
+#define PASS_CHUNK 4096        /* rows per task of a level's pass */
+
+typedef struct upper_node {
+    uint64_t begin, end;
+    uint32_t child[2];   /* upper nodes of the same tree; NO_CHILD: a subtree's root */
+    uint32_t plane;      /* own planes: into the tree's upper planes; pool plane; bit; NO_PLANE */
+    float offset;
+    uint32_t subtree;    /* a subtree's root: its number among the forest's subtrees */
+} upper_node;
+
+typedef struct tree_parts {
+    uint32_t *perm;          /* the tree's rows in leaf order */
+    uint64_t seed;
+    grow_list upper;         /* upper_node: the upper levels, level by level */
+    grow_list upper_planes;  /* floats: their own planes */
+    grow_list nodes, planes; /* the whole tree joined in pre-order (join_tree) */
+    uint64_t first_open, end_open; /* its open nodes of the level: slots [first_open, end_open) */
+} tree_parts;
+
+typedef struct subtree {
+    uint32_t tree, root; /* its tree, and its root among the tree's upper nodes */
+    grow_list nodes, planes;
+} subtree;
+
+/* How an open node's rows are dealt to its children. */
+enum { BY_MARGIN, BY_SETTLED_MARGIN, BY_HALVES };
+
+typedef struct open_node {
+    uint32_t tree, node; /* an upper node still to be split */
+    uint32_t next[2];    /* its children's slots at the next level, or CLOSED_CELL */
+    int attempt;         /* the try the pass computes margins for; split_tries: none had a plane */
+    int deal;            /* BY_*: margin + offset > 0 goes to child 1; the margin alone; the later half */
+    uint64_t rng;        /* its stream after that try's draws */
+    split_try first;     /* that try (or the one that split the node) */
+    double sum;          /* the margins' sum (for a mean offset) */
+    uint64_t negative;   /* rows for child 0: where child 1 starts is begin + negative */
+    uint64_t cursor[2];  /* while dealing: where each child's next row goes in the tree's perm */
+    bool split;          /* a balanced plane split it; else halved */
+} open_node;
+
 typedef struct forest_run {
     const forest_spec *spec;
-    tree_build *trees;
-    uint64_t seed;
+    tree_parts *trees;
+    uint64_t n_trees;
+    tree_build *workers; /* one per thread */
+    uint32_t *slots;     /* n_trees * n, tree by tree: the open slot of a row's node, or CLOSED_CELL */
+    float *margins;      /* n_trees * n, tree by tree: the margin of a row in its node */
+    open_node *open;     /* this level's open nodes, tree after tree */
+    uint64_t n_open;
+    float *level_planes; /* plane_width floats per open node: its own tries */
+    subtree *subtrees;
+    uint64_t n_subtrees;
 } forest_run;
+
+static upper_node *upper_at(const forest_run *r, uint32_t tree, uint32_t node) {
+    return (upper_node *)r->trees[tree].upper.items + node;
+}
+
+static float *level_plane(const forest_run *r, uint64_t slot) {
+    return r->level_planes ? r->level_planes + slot * plane_width(r->spec->ix) : NULL;
+}
+
+/* A worker set to split nodes of one tree from the row store. */
+static tree_build *worker_on(const forest_run *r, uint32_t worker, uint32_t tree) {
+    tree_build *b = &r->workers[worker];
+    b->perm = r->trees[tree].perm;
+    b->seed = r->trees[tree].seed;
+    b->rows = r->spec->vectors;
+    b->lift = r->spec->lift;
+    return b;
+}
+
+/* Each open node's first try with a plane, drawn from its stream. */
+static void choose_level_planes(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
+    forest_run *r = ctx;
+    for (uint64_t slot = begin; slot < end; slot++) {
+        open_node *o = &r->open[slot];
+        const upper_node *u = upper_at(r, o->tree, o->node);
+        tree_build *b = worker_on(r, worker, o->tree);
+        b->rng = node_stream(b->seed, u->begin, u->end);
+        o->sum = 0;
+        o->negative = 0;
+        o->deal = BY_MARGIN;
+        for (o->attempt = 0; o->attempt < split_tries(r->spec); o->attempt++)
+            if (choose_split(b, u->begin, u->end, level_plane(r, slot), &o->first)) break;
+        o->rng = b->rng;
+    }
+}
+
+/* The level's pass over rows [begin, end) in storage order: the margin of each row against its
+ * node's first try, in every tree where it sits in an open node. */
+static void margins_pass(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
+    (void)worker;
+    forest_run *r = ctx;
+    const forest_spec *s = r->spec;
+    for (uint64_t row = begin; row < end; row++) {
+        const void *x = s->vectors + (size_t)row * s->ix->vector_bytes;
+        float up = s->lift ? s->lift[row] : 0.0f;
+        for (uint64_t tr = 0; tr < r->n_trees; tr++) {
+            uint32_t slot = r->slots[tr * s->n + row];
+            if (slot == CLOSED_CELL) continue;
+            const open_node *o = &r->open[slot];
+            if (o->attempt < split_tries(s)) r->margins[tr * s->n + row] = try_margin(s, &o->first, x, up);
+        }
+    }
+}
+
+static bool mean_offset(const forest_spec *s) { return !is_binary(s->ix) && (s->pool || s->split == SPLIT_RANDOM); }
+
+/* The side a row of node o goes to by its margin m: settle_split's sides. */
+static int margin_side(const open_node *o, float m) {
+    return !((o->deal == BY_MARGIN ? m + o->first.offset : m) <= 0);
+}
+
+/* A node whose first try was not balanced (or had no plane): the other tries, its rows gathered;
+ * the margins of the one that splits it are kept for dealing, else the node is halved. */
+static void try_again(const forest_run *r, tree_build *b, open_node *o, uint64_t slot) {
+    const upper_node *u = upper_at(r, o->tree, o->node);
+    b->rng = o->rng;
+    uint64_t mid = try_splits(b, u->begin, u->end, o->attempt + 1, level_plane(r, slot), &o->first);
+    o->split = mid != 0;
+    o->deal = mid ? BY_SETTLED_MARGIN : BY_HALVES;
+    o->negative = mid ? mid - u->begin : (u->end - u->begin) / 2;
+    float *margins = r->margins + o->tree * r->spec->n;
+    for (uint64_t i = u->begin; i < u->end && mid; i++) margins[b->perm[i]] = b->margin[i - u->begin];
+}
+
+/* Settles the open nodes of trees [begin, end) from the pass's margins, read in storage order:
+ * a mean offset where the split asks for one, then the rows on each side; unbalanced nodes try
+ * again (try_again). */
+static void settle_trees(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
+    forest_run *r = ctx;
+    const forest_spec *s = r->spec;
+    for (uint64_t tr = begin; tr < end; tr++) {
+        const tree_parts *tp = &r->trees[tr];
+        const uint32_t *slots = r->slots + tr * s->n;
+        const float *margins = r->margins + tr * s->n;
+        if (mean_offset(s)) {
+            for (uint64_t row = 0; row < s->n; row++)
+                if (slots[row] != CLOSED_CELL) r->open[slots[row]].sum += margins[row];
+            for (uint64_t slot = tp->first_open; slot < tp->end_open; slot++) {
+                const upper_node *u = upper_at(r, r->open[slot].tree, r->open[slot].node);
+                r->open[slot].first.offset = (float)(-r->open[slot].sum / (double)(u->end - u->begin));
+            }
+        }
+        for (uint64_t row = 0; row < s->n; row++) {
+            if (slots[row] == CLOSED_CELL) continue;
+            open_node *o = &r->open[slots[row]];
+            if (o->attempt < split_tries(s)) o->negative += !margin_side(o, margins[row]);
+        }
+        for (uint64_t slot = tp->first_open; slot < tp->end_open; slot++) {
+            open_node *o = &r->open[slot];
+            const upper_node *u = upper_at(r, o->tree, o->node);
+            o->split = o->attempt < split_tries(s) && balanced(u->begin, u->begin + o->negative, u->end);
+            if (!o->split) try_again(r, worker_on(r, worker, o->tree), o, slot);
+        }
+    }
+}
+
+/* Deals the rows of trees [begin, end) out to the children of their open nodes, in storage order
+ * (each child's rows in storage order in the tree's perm), and gives each row its child's slot. */
+static void deal_rows(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
+    (void)worker;
+    forest_run *r = ctx;
+    const forest_spec *s = r->spec;
+    for (uint64_t tr = begin; tr < end; tr++) {
+        uint32_t *slots = r->slots + tr * s->n, *perm = r->trees[tr].perm;
+        const float *margins = r->margins + tr * s->n;
+        for (uint64_t row = 0; row < s->n; row++) {
+            if (slots[row] == CLOSED_CELL) continue;
+            open_node *o = &r->open[slots[row]];
+            /* halves: the first rows met go to child 0 until it is full */
+            int side = o->deal == BY_HALVES ? o->cursor[0] == upper_at(r, o->tree, o->node)->begin + o->negative
+                                            : margin_side(o, margins[row]);
+            perm[o->cursor[side]++] = (uint32_t)row;
+            slots[row] = o->next[side];
+        }
+    }
+}
+
+/* Appends an upper node over [begin, end) to a tree; NO_CHILD when out of memory. */
+static uint32_t add_upper(tree_parts *tp, uint64_t begin, uint64_t end) {
+    if (!list_reserve(&tp->upper, 1) || tp->upper.size >= NO_CHILD) return NO_CHILD;
+    upper_node *u = (upper_node *)tp->upper.items + tp->upper.size;
+    *u = (upper_node){.begin = begin, .end = end, .child = {NO_CHILD, NO_CHILD}, .plane = NO_PLANE,
+                      .subtree = NO_CHILD};
+    return (uint32_t)tp->upper.size++;
+}
+
+/* A node too large for a subtree copy is split at the next level. */
+static bool opens(const forest_spec *s, const upper_node *u) { return u->end - u->begin > s->local_rows; }
+
+/* Turns the settled level into upper nodes and the next level's open nodes (`next`, tree after
+ * tree; the trees' slot ranges become the next level's), in one thread: a few appends per node. */
+static nearkit_status grow_level(forest_run *r, open_node *next, uint64_t *n_next) {
+    const forest_spec *s = r->spec;
+    size_t pw = plane_width(s->ix);
+    bool own = own_planes(s);
+    *n_next = 0;
+    for (uint64_t slot = 0; slot < r->n_open; slot++) {
+        open_node *o = &r->open[slot];
+        tree_parts *tp = &r->trees[o->tree];
+        if (slot == 0 || o->tree != r->open[slot - 1].tree) tp->first_open = *n_next;
+        rp_node split = {.begin = upper_at(r, o->tree, o->node)->begin, .end = upper_at(r, o->tree, o->node)->end};
+        uint64_t mid = split.begin + o->negative;
+        o->cursor[0] = split.begin; /* for deal_rows */
+        o->cursor[1] = mid;
+        if (o->split) {
+            if (own && !list_reserve(&tp->upper_planes, pw)) return nearkit_oom();
+            set_split(&split, &o->first, own, tp->upper_planes.size, pw);
+            if (own) {
+                memcpy((float *)tp->upper_planes.items + tp->upper_planes.size, o->first.w, pw * sizeof(float));
+                tp->upper_planes.size += pw;
+            }
+        } else {
+            halve(&split);
+        }
+        uint32_t child[2] = {add_upper(tp, split.begin, mid), add_upper(tp, mid, split.end)};
+        if (child[0] == NO_CHILD || child[1] == NO_CHILD) return nearkit_oom();
+        upper_node *u = upper_at(r, o->tree, o->node);
+        u->child[0] = child[0];
+        u->child[1] = child[1];
+        u->plane = split.plane;
+        u->offset = split.offset;
+        for (int side = 0; side < 2; side++) {
+            o->next[side] = CLOSED_CELL;
+            if (!opens(s, upper_at(r, o->tree, child[side]))) continue;
+            o->next[side] = (uint32_t)*n_next;
+            next[(*n_next)++] = (open_node){.tree = o->tree, .node = child[side]};
+        }
+        tp->end_open = *n_next;
+    }
+    return NEARKIT_OK;
+}
+
+/* Splits the nodes too large for a subtree copy, level by level over all trees (above). */
+static nearkit_status split_upper_levels(forest_run *r, uint32_t threads) {
+    const forest_spec *s = r->spec;
+    size_t pw = plane_width(s->ix);
+    uint64_t n = s->n, most_open = r->n_trees * (n / (s->local_rows + 1) + 1);
+    open_node *next = nearkit_alloc_array((size_t)most_open, sizeof(open_node));
+    r->open = nearkit_alloc_array((size_t)most_open, sizeof(open_node));
+    r->level_planes = own_planes(s) ? nearkit_alloc_array((size_t)most_open, pw * sizeof(float)) : NULL;
+    r->slots = nearkit_alloc_array((size_t)(r->n_trees * n), sizeof(uint32_t));
+    r->margins = nearkit_alloc_array((size_t)(r->n_trees * n), sizeof(float));
+    nearkit_status st = next && r->open && r->slots && r->margins && (r->level_planes || !own_planes(s))
+                            ? NEARKIT_OK
+                            : nearkit_oom();
+    r->n_open = 0;
+    for (uint64_t tr = 0; tr < r->n_trees && !st; tr++) {
+        for (uint64_t row = 0; row < n; row++) r->slots[tr * n + row] = (uint32_t)tr; /* the roots' slots */
+        r->trees[tr].first_open = r->n_open;
+        r->open[r->n_open++] = (open_node){.tree = (uint32_t)tr, .node = 0};
+        r->trees[tr].end_open = r->n_open;
+    }
+    while (!st && r->n_open > 0) {
+        nearkit_parallel_for(threads, r->n_open, 1, choose_level_planes, r);
+        nearkit_parallel_for(threads, n, PASS_CHUNK, margins_pass, r);
+        nearkit_parallel_for(threads, r->n_trees, 1, settle_trees, r);
+        uint64_t n_next = 0;
+        for (uint64_t tr = 0; tr < r->n_trees; tr++) r->trees[tr].first_open = r->trees[tr].end_open = 0;
+        st = grow_level(r, next, &n_next);
+        if (!st) nearkit_parallel_for(threads, r->n_trees, 1, deal_rows, r);
+        open_node *done = r->open;
+        r->open = next;
+        next = done;
+        r->n_open = n_next;
+    }
+    free(next);
+    free(r->open);
+    free(r->level_planes);
+    free(r->slots);
+    free(r->margins);
+    r->open = NULL;
+    r->level_planes = NULL;
+    r->slots = NULL;
+    r->margins = NULL;
+    return st;
+}
+
+/* ---- subtrees, and joining the trees ------------------------------------------------------------ */
 
 /* Room for the copies of small subtrees' rows: LOCAL_BYTES of vectors, and at least a leaf more
  * than a leaf's rows (so that some subtree fits). */
-static bool alloc_local(tree_build *b) {
-    const forest_spec *s = b->spec;
-    uint64_t rows = LOCAL_BYTES / s->ix->vector_bytes;
-    if (rows <= s->leaf_size) rows = (uint64_t)s->leaf_size + 1;
-    if (rows > s->n) rows = s->n;
-    b->local_rows = rows;
+static uint64_t local_rows_of(const nearkit_index *ix, uint64_t n, uint32_t leaf_size) {
+    uint64_t rows = LOCAL_BYTES / ix->vector_bytes;
+    if (rows <= leaf_size) rows = (uint64_t)leaf_size + 1;
+    return rows > n ? n : rows;
+}
+
+/* A worker's scratch; false when out of memory. */
+static bool alloc_worker(tree_build *b, const forest_spec *s) {
+    uint64_t rows = s->local_rows;
+    *b = (tree_build){.spec = s, .nodes = {.item = sizeof(rp_node)}, .planes = {.item = sizeof(float)}};
+    b->margin = nearkit_alloc_array((size_t)s->n, sizeof(float));
+    b->centre = nearkit_alloc_array(2 * plane_width(s->ix) + 1, sizeof(float));
     b->local = nearkit_alloc_array((size_t)rows, s->ix->vector_bytes);
     b->local_ids = nearkit_alloc_array((size_t)rows, sizeof(uint32_t));
     b->local_lift = s->lift ? nearkit_alloc_array((size_t)rows, sizeof(float)) : NULL;
-    return b->local && b->local_ids && (!s->lift || b->local_lift);
+    return b->margin && b->centre && b->local && b->local_ids && (!s->lift || b->local_lift);
 }
 
-static void build_trees(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
-    (void)worker;
+static void free_worker(tree_build *b) {
+    free(b->margin);
+    free(b->centre);
+    free(b->local);
+    free(b->local_ids);
+    free(b->local_lift);
+    free(b->nodes.items);
+    free(b->planes.items);
+}
+
+/* Builds subtrees [begin, end), each below its root node of the upper levels. */
+static void build_subtrees(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
     forest_run *r = ctx;
-    size_t pw = plane_width(r->spec->ix);
-    for (uint64_t t = begin; t < end; t++) {
-        tree_build *b = &r->trees[t];
-        b->margin = nearkit_alloc_array((size_t)r->spec->n, sizeof(float));
-        b->centre = nearkit_alloc_array(2 * pw, sizeof(float));
-        b->rng = nearkit_mix64(r->seed ^ nearkit_mix64(t + 1));
-        if (b->margin && b->centre && alloc_local(b)) build_one_tree(b);
-        else b->failed = true;
-        free(b->margin);
-        free(b->centre);
-        free(b->local);
-        free(b->local_lift);
-        free(b->local_ids);
-        b->margin = b->centre = b->local_lift = NULL;
-        b->local = NULL;
-        b->local_ids = NULL;
+    for (uint64_t i = begin; i < end; i++) {
+        subtree *sub = &r->subtrees[i];
+        const upper_node *root = upper_at(r, sub->tree, sub->root);
+        tree_build *b = worker_on(r, worker, sub->tree);
+        b->nodes = (grow_list){.item = sizeof(rp_node)};
+        b->planes = (grow_list){.item = sizeof(float)};
+        build_subtree(b, root->begin, root->end);
+        sub->nodes = b->nodes; /* the subtree's now */
+        sub->planes = b->planes;
+        b->nodes.items = b->planes.items = NULL;
     }
+}
+
+/* The subtrees hanging from the upper levels' nodes that were not split (every tree's root when
+ * the rows fit a copy), numbered tree after tree. */
+static nearkit_status list_subtrees(forest_run *r) {
+    uint64_t count = 0;
+    for (uint64_t tr = 0; tr < r->n_trees; tr++)
+        for (uint64_t i = 0; i < r->trees[tr].upper.size; i++) count += upper_at(r, (uint32_t)tr, (uint32_t)i)->child[0] == NO_CHILD;
+    r->subtrees = calloc((size_t)count, sizeof(subtree));
+    if (!r->subtrees) return nearkit_oom();
+    for (uint64_t tr = 0; tr < r->n_trees; tr++)
+        for (uint64_t i = 0; i < r->trees[tr].upper.size; i++) {
+            upper_node *u = upper_at(r, (uint32_t)tr, (uint32_t)i);
+            if (u->child[0] != NO_CHILD) continue;
+            u->subtree = (uint32_t)r->n_subtrees;
+            r->subtrees[r->n_subtrees++] = (subtree){.tree = (uint32_t)tr, .root = (uint32_t)i};
+        }
+    return NEARKIT_OK;
+}
+
+/* Appends `count` items to a list; false when out of memory. */
+static bool list_append(grow_list *l, const void *items, uint64_t count) {
+    if (!list_reserve(l, count)) return false;
+    memcpy((char *)l->items + l->size * l->item, items, (size_t)count * l->item);
+    l->size += count;
+    return true;
+}
+
+/* A node appended to the joined tree with its own plane (if any) appended too, renumbered. */
+static bool append_node(tree_parts *tp, rp_node node, const float *plane, size_t pw) {
+    if (plane) {
+        node.plane = (uint32_t)(tp->planes.size / pw);
+        if (!list_append(&tp->planes, plane, pw)) return false;
+    }
+    return tp->nodes.size < NO_CHILD && list_append(&tp->nodes, &node, 1);
+}
+
+/* Copies a subtree into the joined tree, links and own planes renumbered. */
+static bool append_subtree(tree_parts *tp, const subtree *sub, bool own, size_t pw) {
+    uint64_t base = tp->nodes.size;
+    const rp_node *src = sub->nodes.items;
+    for (uint64_t j = 0; j < sub->nodes.size; j++) {
+        rp_node node = src[j];
+        bool planed = !is_leaf(&node) && node.plane != NO_PLANE && own;
+        if (!is_leaf(&node)) {
+            node.child[0] += (uint32_t)base;
+            node.child[1] += (uint32_t)base;
+        }
+        if (!append_node(tp, node, planed ? (const float *)sub->planes.items + (size_t)node.plane * pw : NULL, pw))
+            return false;
+    }
+    return true;
+}
+
+typedef struct join_step {
+    uint32_t upper;  /* an upper node */
+    uint64_t parent; /* the joined node linking to it * 2 + side; UINT64_MAX for the root */
+} join_step;
+
+/* Joins a tree's upper levels and its subtrees into one tree in pre-order (as the file keeps it:
+ * each node before its children, child 0's subtree before child 1's). */
+static nearkit_status join_tree(forest_run *r, uint32_t tree) {
+    tree_parts *tp = &r->trees[tree];
+    size_t pw = plane_width(r->spec->ix);
+    bool own = own_planes(r->spec);
+    grow_list stack = {.item = sizeof(join_step)};
+    nearkit_status st = list_reserve(&stack, 1) ? NEARKIT_OK : nearkit_oom();
+    if (!st) ((join_step *)stack.items)[stack.size++] = (join_step){0, UINT64_MAX};
+    while (!st && stack.size > 0) {
+        join_step p = ((join_step *)stack.items)[--stack.size];
+        const upper_node *u = upper_at(r, tree, p.upper);
+        uint64_t at = tp->nodes.size;
+        bool ok;
+        if (u->child[0] == NO_CHILD) {
+            ok = append_subtree(tp, &r->subtrees[u->subtree], own, pw);
+        } else {
+            rp_node node = {.child = {0, 0}, .plane = u->plane, .offset = u->offset, .begin = u->begin, .end = u->end};
+            bool planed = own && u->plane != NO_PLANE;
+            ok = append_node(tp, node, planed ? (const float *)tp->upper_planes.items + (size_t)u->plane * pw : NULL, pw) &&
+                 list_reserve(&stack, 2);
+            if (ok) {
+                join_step *top = stack.items;
+                top[stack.size++] = (join_step){u->child[1], at * 2 + 1};
+                top[stack.size++] = (join_step){u->child[0], at * 2};
+            }
+        }
+        if (!ok) st = nearkit_oom();
+        else if (p.parent != UINT64_MAX) ((rp_node *)tp->nodes.items)[p.parent / 2].child[p.parent % 2] = (uint32_t)at;
+    }
+    free(stack.items);
+    return st;
+}
+
+/* Builds every tree of the forest into r->trees (each tree's nodes and planes joined). */
+static nearkit_status build_trees(forest_run *r, uint32_t threads) {
+    const forest_spec *s = r->spec;
+    nearkit_status st = NEARKIT_OK;
+    for (uint64_t tr = 0; tr < r->n_trees && !st; tr++) {
+        for (uint64_t i = 0; i < s->n; i++) r->trees[tr].perm[i] = (uint32_t)i;
+        if (add_upper(&r->trees[tr], 0, s->n) == NO_CHILD) st = nearkit_oom();
+    }
+    if (!st && opens(s, upper_at(r, 0, 0))) st = split_upper_levels(r, threads);
+    if (!st) st = list_subtrees(r);
+    if (!st) nearkit_parallel_for(threads, r->n_subtrees, 1, build_subtrees, r);
+    for (uint32_t w = 0; w < threads && !st; w++)
+        if (r->workers[w].failed) st = nearkit_oom();
+    for (uint64_t tr = 0; tr < r->n_trees && !st; tr++) st = join_tree(r, (uint32_t)tr);
+    return st;
 }
 
 /* The pool of shared directions, from the index's seed. */
@@ -685,7 +1123,7 @@ static nearkit_status check_forest(const nearkit_index *ix, rp_impl *t);
 static nearkit_status lay_out_walk(const nearkit_index *ix, rp_impl *t);
 
 /* Joins the trees into the index's arrays: nodes with their links and planes renumbered. */
-static nearkit_status join_trees(rp_impl *t, tree_build *trees, uint64_t n_trees, uint64_t n, size_t d,
+static nearkit_status join_trees(rp_impl *t, const tree_parts *trees, uint64_t n_trees, uint64_t n, size_t d,
                                  float *pool, uint32_t pool_size) {
     t->planes = pool; /* the forest's from here, freed with it */
     uint64_t nodes = 0, planes = pool ? pool_size : 0;
@@ -702,7 +1140,7 @@ static nearkit_status join_trees(rp_impl *t, tree_build *trees, uint64_t n_trees
     if (!t->nodes || !t->tree_start || !t->leaf_rows || !t->planes) return nearkit_oom();
     uint64_t at = 0, plane_at = 0;
     for (uint64_t i = 0; i < n_trees; i++) {
-        const tree_build *b = &trees[i];
+        const tree_parts *b = &trees[i];
         const rp_node *src = b->nodes.items;
         t->tree_start[i] = at;
         for (uint64_t j = 0; j < b->nodes.size; j++) {
@@ -743,6 +1181,45 @@ static float *lifted_coordinates(const nearkit_index *ix, const nearkit_rows *ro
     return lift;
 }
 
+/* Frees what a build made on the way (the trees' parts, the subtrees, the workers). */
+static void free_run(forest_run *r, uint32_t threads) {
+    for (uint64_t i = 0; r->trees && i < r->n_trees; i++) {
+        free(r->trees[i].perm);
+        free(r->trees[i].upper.items);
+        free(r->trees[i].upper_planes.items);
+        free(r->trees[i].nodes.items);
+        free(r->trees[i].planes.items);
+    }
+    for (uint64_t i = 0; i < r->n_subtrees; i++) {
+        free(r->subtrees[i].nodes.items);
+        free(r->subtrees[i].planes.items);
+    }
+    for (uint32_t w = 0; r->workers && w < threads; w++) free_worker(&r->workers[w]);
+    free(r->trees);
+    free(r->subtrees);
+    free(r->workers);
+}
+
+/* Room for every tree's parts and every worker's scratch. */
+static nearkit_status start_run(forest_run *r, const forest_spec *s, uint64_t n_trees, uint64_t seed,
+                                uint32_t threads) {
+    *r = (forest_run){.spec = s, .n_trees = n_trees};
+    r->trees = calloc((size_t)n_trees, sizeof *r->trees);
+    r->workers = calloc(threads, sizeof *r->workers);
+    if (!r->trees || !r->workers) return nearkit_oom();
+    nearkit_status st = NEARKIT_OK;
+    for (uint64_t i = 0; i < n_trees; i++) {
+        r->trees[i] = (tree_parts){.perm = nearkit_alloc_array((size_t)s->n, sizeof(uint32_t)),
+                                   .seed = nearkit_mix64(seed ^ nearkit_mix64(i + 1)),
+                                   .upper = {.item = sizeof(upper_node)}, .upper_planes = {.item = sizeof(float)},
+                                   .nodes = {.item = sizeof(rp_node)}, .planes = {.item = sizeof(float)}};
+        if (!r->trees[i].perm) st = nearkit_oom();
+    }
+    for (uint32_t w = 0; w < threads; w++)
+        if (!alloc_worker(&r->workers[w], s)) st = nearkit_oom();
+    return st;
+}
+
 /* Builds the forest over every row (none of them marked). */
 static nearkit_status build_forest(nearkit_index *ix) {
     rp_impl *t = impl_of(ix);
@@ -751,49 +1228,29 @@ static nearkit_status build_forest(nearkit_index *ix) {
     if (n >= UINT32_MAX)
         return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT,
                                  "rpforest holds at most %u rows in its trees", UINT32_MAX - 1);
-    bool binary = is_binary(ix);
     size_t d = plane_width(ix);
-    uint32_t pool_size = binary ? 0 : t->pool;
+    uint32_t pool_size = is_binary(ix) ? 0 : t->pool;
     float *pool = pool_size ? make_pool(ix, pool_size) : NULL;
-    uint64_t n_trees = t->want_trees;
-    tree_build *trees = calloc((size_t)n_trees, sizeof *trees);
-    if (!trees || (pool_size && !pool)) {
-        free(trees);
-        free(pool);
-        return nearkit_oom();
-    }
     float *lift = ix->metric == NEARKIT_METRIC_IP ? lifted_coordinates(ix, &t->store.rows) : NULL;
     forest_spec spec = {.ix = ix, .kt = nearkit_kernels(), .vectors = t->store.rows.vectors, .n = n,
                         .leaf_size = t->leaf_size, .split = t->split, .pool = pool, .pool_size = pool_size,
-                        .lift = lift};
-    nearkit_status st = ix->metric == NEARKIT_METRIC_IP && !lift ? nearkit_oom() : NEARKIT_OK;
-    for (uint64_t i = 0; i < n_trees; i++) {
-        trees[i] = (tree_build){.spec = &spec, .perm = nearkit_alloc_array((size_t)n, sizeof(uint32_t)),
-                                .nodes = {.item = sizeof(rp_node)}, .planes = {.item = sizeof(float)}};
-        if (!trees[i].perm) st = nearkit_oom();
-    }
-    if (!st) {
-        forest_run run = {&spec, trees, ix->seed};
-        nearkit_parallel_for(nearkit_resolve_threads(ix->num_threads), n_trees, 1, build_trees, &run);
-        for (uint64_t i = 0; i < n_trees && !st; i++)
-            if (trees[i].failed) st = nearkit_oom();
-    }
+                        .lift = lift, .local_rows = local_rows_of(ix, n, t->leaf_size)};
+    uint32_t threads = nearkit_resolve_threads(ix->num_threads);
+    forest_run run;
+    nearkit_status st = start_run(&run, &spec, t->want_trees, ix->seed, threads);
+    if ((pool_size && !pool) || (ix->metric == NEARKIT_METRIC_IP && !lift)) st = nearkit_oom();
+    if (!st) st = build_trees(&run, threads);
     forget_forest(t);
     if (!st) {
         t->store.built = n;
-        st = join_trees(t, trees, n_trees, n, d, pool, pool_size);
+        st = join_trees(t, run.trees, run.n_trees, n, d, pool, pool_size);
         pool = NULL; /* the forest's now, or freed with it */
     }
     if (!st && check_forest(ix, t))
         st = nearkit_set_error(NEARKIT_ERR_INTERNAL, "rpforest build produced an invalid forest");
     if (!st) st = lay_out_walk(ix, t);
     if (st) forget_forest(t);
-    for (uint64_t i = 0; i < n_trees; i++) {
-        free(trees[i].perm);
-        free(trees[i].nodes.items);
-        free(trees[i].planes.items);
-    }
-    free(trees);
+    free_run(&run, threads);
     free(pool);
     free(lift);
     return st;
