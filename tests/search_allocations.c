@@ -3,7 +3,7 @@
  * every malloc, calloc, realloc and aligned allocation the library makes comes through the
  * counters below; OpenBLAS, a shared library, is not counted, and a single query never calls it.
  *
- * Kinds: flat (l2, cosine), ivf_flat, ivf_binary, vptree, bktree and hnsw. Each case warms one thread up with a call of its shape, then makes ROUNDS one-query calls and
+ * Kinds: flat (l2, cosine), ivf_flat, ivf_binary, vptree, bktree, mih and hnsw. Each case warms one thread up with a call of its shape, then makes ROUNDS one-query calls and
  * requires no allocation among them. Between cases the shape changes (another index, another k,
  * another kind) so that the kept scratch is re-made where it does not fit, and the answers are
  * checked against the same queries searched as one batch, which never takes a kept scratch. The
@@ -130,6 +130,7 @@ int main(void) {
     nearkit_index *ivf_binary = make(NEARKIT_KIND_IVF_BINARY, NEARKIT_METRIC_HAMMING, "nlist=16,nprobe=3");
     nearkit_index *vptree = make(NEARKIT_KIND_VPTREE, NEARKIT_METRIC_L2, NULL);
     nearkit_index *bktree = make(NEARKIT_KIND_BKTREE, NEARKIT_METRIC_HAMMING, NULL);
+    nearkit_index *mih = make(NEARKIT_KIND_MIH, NEARKIT_METRIC_HAMMING, NULL);
     nearkit_index *hnsw = make(NEARKIT_KIND_HNSW, NEARKIT_METRIC_L2, "M=8,ef_construction=40,ef_search=1000");
 
     CHECK(one_query_calls_allocate_nothing("flat l2", flat, 10));
@@ -141,6 +142,8 @@ int main(void) {
     CHECK(one_query_calls_allocate_nothing("vptree l2", vptree, 10));
     CHECK(one_query_calls_allocate_nothing("bktree hamming", bktree, 10));
     CHECK(one_query_calls_allocate_nothing("bktree hamming, k 1", bktree, 1));
+    CHECK(one_query_calls_allocate_nothing("mih hamming", mih, 10));
+    CHECK(one_query_calls_allocate_nothing("mih hamming, k 1", mih, 1));
     CHECK(one_query_calls_allocate_nothing("hnsw l2", hnsw, 10));
     CHECK(one_query_calls_allocate_nothing("ivf_flat l2 again", ivf, 10));
 
@@ -171,6 +174,7 @@ int main(void) {
     nearkit_index_free(ivf_binary);
     nearkit_index_free(vptree);
     nearkit_index_free(bktree);
+    nearkit_index_free(mih);
     nearkit_index_free(hnsw);
     return check_summary("search_allocations");
 }

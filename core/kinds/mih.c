@@ -839,6 +839,8 @@ static bool walk(query *q) {
 typedef struct mih_scratch {
     query_scratch qs;
     nearkit_int_topk heaps[QUERY_CHUNK];
+    uint64_t heaps_made;    /* heaps[0, heaps_made) initialised, for k = heaps[0].k */
+    uint64_t vector_bytes;  /* what qs.scan was sized for */
 } mih_scratch;
 
 static bool scratch_init(query_scratch *s, const nearkit_index *ix) {
@@ -868,11 +870,28 @@ static void *mih_scratch_new(const nearkit_search_call *c) {
     if (!m) return NULL;
     bool ok = scratch_init(&m->qs, c->ix);
     /* a range search (k = 0) keeps its matches in the query scratch */
-    for (uint64_t i = 0; ok && c->k && i < p->chunk; i++)
+    m->vector_bytes = c->ix->vector_bytes;
+    for (uint64_t i = 0; ok && c->k && i < p->chunk; i++, m->heaps_made = i)
         ok = nearkit_int_topk_init(&m->heaps[i], c->k, impl_of(c->ix)->rows.ids, c->ix->dimension);
     if (ok) return m;
     mih_scratch_free(m);
     return NULL;
+}
+
+/* A scratch serves a later call (of any mih index) with the same code length, the same k and no
+ * more queries per task; its heaps are re-aimed at the call's ids, the rest holds nothing between
+ * queries. So a one-query search allocates nothing once its thread has searched before. */
+static bool mih_scratch_reuse(void *scratch, const nearkit_search_call *c) {
+    mih_scratch *m = scratch;
+    const mih_plan *p = c->state;
+    if (m->vector_bytes != c->ix->vector_bytes) return false;
+    if (c->k) {
+        if (m->heaps_made < p->chunk || m->heaps[0].k != c->k || m->heaps[0].max_dist != c->ix->dimension)
+            return false;
+        for (uint64_t i = 0; i < m->heaps_made; i++) m->heaps[i].ids = impl_of(c->ix)->rows.ids;
+    }
+    m->qs.failed = false;
+    return true;
 }
 
 static void start_query(query *q, const nearkit_search_call *c, query_scratch *s, uint64_t i) {
@@ -1053,6 +1072,7 @@ static const nearkit_searcher searcher = {
     .plan_free = mih_plan_free,
     .scratch_new = mih_scratch_new,
     .scratch_free = mih_scratch_free,
+    .scratch_reuse = mih_scratch_reuse,
     .knn = mih_knn,
     .range = mih_range,
 };
