@@ -81,7 +81,7 @@ static void push_rows(nearkit_topk *h, const float *d, const int64_t *ids, int64
  * Where the lists come from memory the streamed kernel asks for each next row while it scans one;
  * fetching whole blocks of rows ahead as well (this scan's earlier way) only doubled the prefetch
  * traffic: measured, one query per call with 16 lists probed, AVX-512 EPYC, thread CPU time, the
- * two ways alternating: Fashion-MNIST (784-d l2) 0.086-0.089 s against 0.061-0.066 s per 300
+ * two ways alternating: Fashion-MNIST (784-d l2) 0.085-0.090 s against 0.061-0.073 s per 300
  * queries, 200,000 x 768 cosine 0.119-0.121 s against 0.095-0.097 s, 1M x 128 l2 0.067-0.073 s
  * against 0.057-0.061 s. Candidates are named by id, or, where handle >= 0, by handle + row. */
 static void scan_kernels(nearkit_topk *h, float *buf, const nearkit_index *ix, const float *q,
