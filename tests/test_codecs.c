@@ -933,7 +933,7 @@ static void test_cosine_range(void) {
 /* pq4's batch grouped by list answers as each query alone, ids and distance bits: for each
  * metric, with and without a re-rank, an odd m (the last high nibble unused), at one thread and
  * two, and with more queries than a worker's share of tables (wide codes: 256 columns a table,
- * 16 KB, share 512); two builds of one seed answer alike. */
+ * 16 KB, share 512); two builds of one seed answer alike (with a re-rank). */
 static bool pq4_batch_as_one_by_one(const nearkit_index *ix, const float *qs, size_t nq, size_t d, uint32_t threads) {
     nearkit_search_options so = NEARKIT_SEARCH_OPTIONS_INIT;
     so.num_threads = threads;
@@ -957,11 +957,13 @@ static void test_pq4_grouped_batch(void) {
     for (size_t mi = 0; mi < 3; mi++)
         for (size_t p = 0; p < 3; p++) {
             nearkit_index *a = build(NEARKIT_KIND_IVF_PQ, metrics[mi], params[p]);
-            nearkit_index *b = build(NEARKIT_KIND_IVF_PQ, metrics[mi], params[p]);
-            CHECK(a && b && pq4_batch_as_one_by_one(a, queries, NQ, D, 1) && pq4_batch_as_one_by_one(a, queries, NQ, D, 2));
-            CHECK(a && b && same_answers(a, b));
+            CHECK(a && pq4_batch_as_one_by_one(a, queries, NQ, D, 1) && pq4_batch_as_one_by_one(a, queries, NQ, D, 2));
+            if (p == 1) { /* the seed's build again */
+                nearkit_index *b = build(NEARKIT_KIND_IVF_PQ, metrics[mi], params[p]);
+                CHECK(a && b && same_answers(a, b));
+                nearkit_index_free(b);
+            }
             nearkit_index_free(a);
-            nearkit_index_free(b);
         }
     /* wide codes: 1,100 queries, more than one share of tables */
     const size_t wd = 512, wn = 1500, wq = 1100;
