@@ -12,7 +12,9 @@ nearkit's ivf_pq (m = dim / 4 sub-quantisers of 8 bits: dim / 4 bytes, codes of 
 meets two Faiss indexes of the same code size: IndexIVFPQ (m x 8 bits, codes of the residuals to
 the list's centroid, Faiss's default) and the fast-scan IVF{nlist},PQ{2m}x4fs (2m x 4 bits). For
 pq4, nearkit's ivf_pq with nbits=4 (2m sub-quantisers of 4 bits, its fast scan: the same code
-size) meets that fast-scan index alone. For rabitq, nearkit's ivf_rabitq (a bit per dimension of
+size) meets that fast-scan index alone; on synth128 both take m = dim sub-quantisers (64 bytes)
+and a re-rank factor of 40 wherever --refine asks for one (PQ4_CODE: at dim / 4 bytes, or with
+refine 3, neither reaches recall 0.90 there; --pq4-m and --pq4-refine override). For rabitq, nearkit's ivf_rabitq (a bit per dimension of
 the rotated residual, d padded to a multiple of 64, and two floats; the query quantised to 4 bits)
 meets Faiss's IndexIVFRaBitQ (qb 4, its default) behind a random rotation (IndexPreTransform with a
 RandomRotationMatrix: Faiss's RaBitQ does not rotate by itself, and RaBitQ's estimator assumes a
@@ -72,13 +74,41 @@ def pq_m(dim):
     return dim // 4 if dim % 4 == 0 else dim // 2 if dim % 2 == 0 else dim
 
 
+# pq4's code and re-rank per dataset where not pq's code size (twice pq's sub-quantisers: dim / 4
+# bytes) and --refine's factors. On synth128 (near-equal distances within each cluster) neither
+# library reaches recall 0.90 at 32 bytes, even with refine 3 (ceilings 0.155 and 0.318), so the
+# QPS ratios at 0.90 / 0.95 do not exist there. The largest fast-scan code, m = dim (64 bytes, a
+# sub-quantiser per dimension), tops out at 0.30 / 0.33 (nearkit / Faiss) alone, 0.53 / 0.57 with
+# refine 3, 0.81 / 0.83 with 10, 0.93 / 0.94 with 20, and 0.99 / 0.995 with 40: m = dim and a
+# re-rank of 40 k candidates wherever --refine asks for one (README, issue 17).
+PQ4_CODE = {"synth128": {"m": lambda dim: dim, "refine": 40}}
+
+
+def pq4_m(name, dim, override=None):
+    """The fast scan's sub-quantisers on a dataset: --pq4-m's, PQ4_CODE's, or twice pq's."""
+    if override and name in override:
+        return override[name]
+    return PQ4_CODE[name]["m"](dim) if name in PQ4_CODE else 2 * pq_m(dim)
+
+
+def pq4_refine(name, refine, override=None):
+    """pq4's re-rank factor on a dataset for --refine's R: 0 stays 0, else --pq4-refine's or
+    PQ4_CODE's factor, or R."""
+    if not refine:
+        return 0
+    if override and name in override:
+        return override[name]
+    return PQ4_CODE[name].get("refine", refine) if name in PQ4_CODE else refine
+
+
 class NearkitCodes:
-    def __init__(self, nearkit, codec, metric, dim, nlist, refine):
+    def __init__(self, nearkit, codec, metric, dim, nlist, refine, m4=None):
         self.label, self.key = f"nearkit ivf_{codec}", "nearkit"
-        # pq4: ivf_pq's fast scan, twice pq's sub-quantisers of 4 bits (the same code size)
-        extra = {"nbits": 4, "m": 2 * pq_m(dim)} if codec == "pq4" else {}
+        # pq4: ivf_pq's fast scan, m4 sub-quantisers of 4 bits (default twice pq's: the same code size)
+        m4 = m4 or 2 * pq_m(dim)
+        extra = {"nbits": 4, "m": m4} if codec == "pq4" else {}
         if codec == "pq4":
-            self.label = f"nearkit ivf_pq m={2 * pq_m(dim)} nbits=4"
+            self.label = f"nearkit ivf_pq m={m4} nbits=4"
         kind = "ivf_pq" if codec.startswith("pq") else f"ivf_{codec}"
         self.make = lambda: nearkit.Index(kind=kind, metric=metric, dim=dim, num_threads=BUILD_THREADS,
                                           seed=SEED, nlist=nlist, train_iterations=ivf.TRAIN_ITERATIONS,
@@ -109,11 +139,12 @@ class FaissCodes:
     """Faiss's IVF index of a codec: the scalar quantiser of the same format, or for pq the 8-bit
     IndexIVFPQ (fast_scan False) or the 4-bit fast-scan one of the same code size (True)."""
 
-    def __init__(self, faiss, codec, metric, dim, nlist, refine, fast_scan=False):
+    def __init__(self, faiss, codec, metric, dim, nlist, refine, fast_scan=False, m4=None):
         self.faiss, self.fast_scan = faiss, fast_scan
         self.key = "faiss_fs" if fast_scan else "faiss"
         m = pq_m(dim)
-        self.label = (f"Faiss IVF,PQ{2 * m}x4fs" if fast_scan else f"Faiss IVF,PQ{m}") if codec.startswith("pq") else \
+        self.m4 = m4 or 2 * m
+        self.label = (f"Faiss IVF,PQ{self.m4}x4fs" if fast_scan else f"Faiss IVF,PQ{m}") if codec.startswith("pq") else \
             "Faiss RR,IVF,RaBitQ" if codec == "rabitq" else f"Faiss IVF,SQ{codec[2:] if codec.startswith('sq') else codec}"
         self.codec, self.metric, self.dim, self.nlist, self.refine = codec, metric, dim, nlist, refine
         self.index = self.ivf = None
@@ -127,7 +158,7 @@ class FaissCodes:
             return f.IndexIVFScalarQuantizer(quantizer, d, self.nlist, qtype, metric)
         m = pq_m(d)
         if self.fast_scan:
-            return f.IndexIVFPQFastScan(quantizer, d, self.nlist, 2 * m, 4, metric)
+            return f.IndexIVFPQFastScan(quantizer, d, self.nlist, self.m4, 4, metric)
         return f.IndexIVFPQ(quantizer, d, self.nlist, m, 8, metric)
 
     def prepare(self, x):
@@ -171,8 +202,8 @@ class FaissCodes:
 class NearkitFlatCodes(NearkitCodes):
     """Brute force over codes: flat_sq8, or for pq4 flat_pq's fast scan (2m sub-quantisers of 4 bits)."""
 
-    def __init__(self, nearkit, codec, metric, dim):
-        extra = {"nbits": 4, "m": 2 * pq_m(dim)} if codec == "pq4" else {}
+    def __init__(self, nearkit, codec, metric, dim, m4=None):
+        extra = {"nbits": 4, "m": m4 or 2 * pq_m(dim)} if codec == "pq4" else {}
         kind = "flat_pq" if codec == "pq4" else f"flat_{codec}"
         self.label, self.key, self.index = f"nearkit {kind}", "nearkit", None
         self.make = lambda: nearkit.Index(kind=kind, metric=metric, dim=dim, num_threads=BUILD_THREADS,
@@ -182,15 +213,15 @@ class NearkitFlatCodes(NearkitCodes):
 class FaissFlatCodes(FaissCodes):
     """Faiss's brute force over the same codes: IndexScalarQuantizer, or IndexPQFastScan (2m x 4 bits)."""
 
-    def __init__(self, faiss, codec, metric, dim):
-        super().__init__(faiss, codec, metric, dim, nlist=0, refine=0)
+    def __init__(self, faiss, codec, metric, dim, m4=None):
+        super().__init__(faiss, codec, metric, dim, nlist=0, refine=0, m4=m4)
         self.key = "faiss"
-        self.label = f"Faiss PQ{2 * pq_m(dim)}x4fs" if codec == "pq4" else f"Faiss SQ{codec[2:]}"
+        self.label = f"Faiss PQ{self.m4}x4fs" if codec == "pq4" else f"Faiss SQ{codec[2:]}"
 
     def build(self, base, sample):
         f, d = self.faiss, self.dim
         metric = f.METRIC_INNER_PRODUCT if self.metric != "l2" else f.METRIC_L2
-        self.index = f.IndexPQFastScan(d, 2 * pq_m(d), 4, metric) if self.codec == "pq4" else \
+        self.index = f.IndexPQFastScan(d, self.m4, 4, metric) if self.codec == "pq4" else \
             f.IndexScalarQuantizer(d, getattr(f.ScalarQuantizer, FAISS_QTYPE[self.codec]), metric)
         f.omp_set_num_threads(BUILD_THREADS)
         self.index.train(self.prepare(sample))
@@ -231,10 +262,10 @@ def at_nprobe(curve, p):
 
 def run_flat(name, data, nearkit, faiss, codecs):
     """Brute force over codes, nearkit's flat kinds against Faiss's: one measurement each (no knob)."""
-    base, queries, score, metric, dim, sample = data
+    base, queries, score, metric, dim, sample, m4 = data
     for codec in codecs:
         tag, figures = f"{name}_flat_{codec}", {}
-        for lib in (NearkitFlatCodes(nearkit, codec, metric, dim), FaissFlatCodes(faiss, codec, metric, dim)):
+        for lib in (NearkitFlatCodes(nearkit, codec, metric, dim, m4), FaissFlatCodes(faiss, codec, metric, dim, m4)):
             lib.build(base, sample)
             seconds, ids = ivf.timed(lambda: lib.batch(queries))
             figures[lib.key] = {"recall": score(ids), "qps": len(queries) / seconds,
@@ -252,16 +283,20 @@ def run(name, scale, nearkit, faiss, args, rng, results):
     score = hv.Scorer(base, queries, truth, metric)
     n, nlist = len(base), max(1, round(4 * math.sqrt(len(base))))
     sample = base[np.sort(rng.choice(n, size=min(n, nlist * ivf.POINTS_PER_LIST), replace=False))]
-    for key, value in (("n", n), ("dim", dim), ("metric", metric), ("queries", len(queries)), ("nlist", nlist)):
+    m4 = pq4_m(name, dim, args.pq4_m)
+    for key, value in (("n", n), ("dim", dim), ("metric", metric), ("queries", len(queries)), ("nlist", nlist),
+                       ("pq4_m", m4)):
         hv.emit(f"{name}_{key}", value)
     for codec in args.codecs:
-        for refine in args.refine:
+        for refine in dict.fromkeys(pq4_refine(name, r, args.pq4_refine) if codec == "pq4" else r
+                                    for r in args.refine):
             tag = f"{name}_{codec}_r{refine}"
             figures = {}
+            m = m4 if codec == "pq4" else None
             peers = [] if codec == "pq4" else [FaissCodes(faiss, codec, metric, dim, nlist, refine)]
             if codec.startswith("pq"):
-                peers.append(FaissCodes(faiss, codec, metric, dim, nlist, refine, fast_scan=True))
-            for lib in (NearkitCodes(nearkit, codec, metric, dim, nlist, refine), *peers):
+                peers.append(FaissCodes(faiss, codec, metric, dim, nlist, refine, fast_scan=True, m4=m))
+            for lib in (NearkitCodes(nearkit, codec, metric, dim, nlist, refine, m), *peers):
                 t0 = time.perf_counter()
                 lib.build(base, sample)
                 hv.emit(f"{tag}_{lib.key}_build_seconds", time.perf_counter() - t0)
@@ -283,7 +318,7 @@ def run(name, scale, nearkit, faiss, args, rng, results):
                 hv.emit(f"{tag}_memory_vs_{peer.key}", ours["bpv"] / theirs["bpv"])
                 results.append({"dataset": name, "codec": codec, "refine": refine, "peer": peer.key,
                                 "nearkit": ours, "faiss": theirs})
-    run_flat(name, (base, queries, score, metric, dim, sample), nearkit, faiss, args.flat)
+    run_flat(name, (base, queries, score, metric, dim, sample, m4), nearkit, faiss, args.flat)
 
 
 def summary(results):
@@ -339,6 +374,9 @@ def main():
     ap.add_argument("--flat", default=",".join(FLAT_CODECS), help='brute force over codes: sq8, pq4 ("" for none)')
     ap.add_argument("--refine", default="0,3", help="re-rank factors: 0 (codes only) and R * k candidates")
     ap.add_argument("--scale", default="1.0", help="fraction of every base, or name=fraction,...")
+    ap.add_argument("--pq4-m", default="", help="pq4's sub-quantisers per dataset, name=m,... (default: PQ4_CODE)")
+    ap.add_argument("--pq4-refine", default="", help="pq4's re-rank factor per dataset where --refine asks for one,"
+                    " name=R,... (default: PQ4_CODE)")
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
     ap.add_argument("--work-dir", default="/tmp/nearkit-bench-codes")
@@ -347,6 +385,8 @@ def main():
     args.codecs = [c for c in args.codecs.split(",") if c]
     args.flat = [c for c in args.flat.split(",") if c]
     args.refine = [int(r) for r in args.refine.split(",")]
+    args.pq4_m = {k: int(v) for k, v in (item.split("=", 1) for item in args.pq4_m.split(",") if item)}
+    args.pq4_refine = {k: int(v) for k, v in (item.split("=", 1) for item in args.pq4_refine.split(",") if item)}
     unknown = [c for c in args.codecs if c not in CODECS] + [c for c in args.flat if c not in FLAT_CODECS]
     if unknown:
         sys.exit(f"unknown codecs {unknown} (ivf: {', '.join(CODECS)}; flat: {', '.join(FLAT_CODECS)})")

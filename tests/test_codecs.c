@@ -930,6 +930,58 @@ static void test_cosine_range(void) {
     }
 }
 
+/* pq4's batch grouped by list answers as each query alone, ids and distance bits: for each
+ * metric, with and without a re-rank, an odd m (the last high nibble unused), at one thread and
+ * two, and with more queries than a worker's share of tables (wide codes: 256 columns a table,
+ * 16 KB, share 512); two builds of one seed answer alike (with a re-rank). */
+static bool pq4_batch_as_one_by_one(const nearkit_index *ix, const float *qs, size_t nq, size_t d, uint32_t threads) {
+    nearkit_search_options so = NEARKIT_SEARCH_OPTIONS_INIT;
+    so.num_threads = threads;
+    int64_t *batch = malloc(nq * K * sizeof *batch), one[K];
+    float *bd = malloc(nq * K * sizeof *bd), od[K];
+    CHECK_STATUS(nearkit_index_search(batch, bd, ix, F32, qs, nq, K, &so), NEARKIT_OK);
+    bool same = true;
+    for (size_t q = 0; q < nq && same; q++) {
+        CHECK_STATUS(nearkit_index_search(one, od, ix, F32, qs + q * d, 1, K, NULL), NEARKIT_OK);
+        same = memcmp(one, batch + q * K, sizeof one) == 0 && memcmp(od, bd + q * K, sizeof od) == 0;
+    }
+    free(batch);
+    free(bd);
+    return same;
+}
+
+static void test_pq4_grouped_batch(void) {
+    const nearkit_metric metrics[] = {NEARKIT_METRIC_L2, NEARKIT_METRIC_COSINE, NEARKIT_METRIC_IP};
+    const char *params[] = {"nlist=32,nprobe=7,m=3,nbits=4", "nlist=32,nprobe=7,m=48,nbits=4,refine=3",
+                            "nlist=32,nprobe=32,m=16,nbits=4"};
+    for (size_t mi = 0; mi < 3; mi++)
+        for (size_t p = 0; p < 3; p++) {
+            nearkit_index *a = build(NEARKIT_KIND_IVF_PQ, metrics[mi], params[p]);
+            CHECK(a && pq4_batch_as_one_by_one(a, queries, NQ, D, 1) && pq4_batch_as_one_by_one(a, queries, NQ, D, 2));
+            if (p == 1) { /* the seed's build again */
+                nearkit_index *b = build(NEARKIT_KIND_IVF_PQ, metrics[mi], params[p]);
+                CHECK(a && b && same_answers(a, b));
+                nearkit_index_free(b);
+            }
+            nearkit_index_free(a);
+        }
+    /* wide codes: 1,100 queries, more than one share of tables */
+    const size_t wd = 512, wn = 1500, wq = 1100;
+    float *x = malloc(wn * wd * sizeof *x), *qs = malloc(wq * wd * sizeof *qs);
+    for (size_t i = 0; i < wn * wd; i++) x[i] = frand() + (float)(i / wd % 7);
+    for (size_t i = 0; i < wq * wd; i++) qs[i] = frand() + (float)(i / wd % 7);
+    nearkit_index_options o = NEARKIT_INDEX_OPTIONS_INIT;
+    o.params = "nlist=8,nprobe=3,m=512,nbits=4";
+    nearkit_index *ix = NULL;
+    CHECK_STATUS(nearkit_index_create(&ix, NEARKIT_KIND_IVF_PQ, NEARKIT_METRIC_L2, wd, &o), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_add(ix, F32, x, wn, NULL), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
+    CHECK(pq4_batch_as_one_by_one(ix, qs, wq, wd, 1));
+    nearkit_index_free(ix);
+    free(x);
+    free(qs);
+}
+
 /* Untrained, saved and loaded, then trained: the same as trained at once. */
 static void test_untrained(void) {
     nearkit_index_options o = NEARKIT_INDEX_OPTIONS_INIT;
@@ -964,6 +1016,7 @@ int main(void) {
     test_recall(NEARKIT_METRIC_COSINE);
     test_recall(NEARKIT_METRIC_IP);
     test_rabitq_exact();
+    test_pq4_grouped_batch();
     test_params();
     test_pq_params();
     test_cosine_range();

@@ -362,11 +362,14 @@ static void batch_queries(void *ctx, uint64_t begin, uint64_t end, uint32_t work
  * with the float kernels, which by the kernels' contract give the code kernels' values bit for
  * bit: the answers are those of one query at a time, while the decoding and the codes' trip from
  * memory are shared by the queries probing the list (a batch of 1,000 at nprobe 9 over 980 lists:
- * about 9). */
+ * about 9). pq4's fast scan likewise: each query's rounded table made once, then each list's
+ * blocks summed against every member's table while they are in L1 (the same integers as one
+ * query alone, so the same values). */
 #define GROUP_ROWS 8       /* codes decoded at a time: 8 rows of d floats stay in L1 up to d 1024 */
 #define GROUP_QUERIES 32   /* queries of a list prepared together (their residuals to its centroid) */
 #define GROUP_SHARE 1024   /* queries a worker groups at once, at most */
 #define GROUP_MEMBERS (1u << 22) /* share x nprobe at most (16 MB of members per worker) */
+#define GROUP_PQ4_TABLE_BYTES (8u << 20) /* pq4: the share's rounded tables, at most, per worker */
 
 struct group_scratch {
     uint64_t first;        /* the share's first query (in the round) */
@@ -379,9 +382,21 @@ struct group_scratch {
     float *prepared;       /* GROUP_QUERIES x d: l2 queries minus the list's centroid (residual codes) */
     float terms[GROUP_QUERIES]; /* dot products, residual codes: minus the query's dot with the centroid */
     float dist[GROUP_ROWS];
+    /* pq4: every query of the share's table, rounded (made once per query, as one query alone
+     * makes it), and a chunk's sums and values */
+    nearkit_pq4_lut *luts;  /* per query of the share: lo and hi point into planes */
+    uint8_t *planes;        /* share x 2 x columns x 32 */
+    uint16_t *sums;         /* SCAN_ROWS */
+    float *chunk_dist;      /* SCAN_ROWS */
 };
 
-static bool groups_apply(const nearkit_ivf_view *view) { return !view->rabitq && !nearkit_codec_uses_tables(view->codec); }
+static bool is_pq4(const nearkit_ivf_view *view) { return view->codec->format == NEARKIT_CODEC_PQ4; }
+
+/* Kernel-scored codes, and pq4's fast scan (its tables made per query, not per list); not pq8's
+ * float tables, nor RaBitQ. */
+static bool groups_apply(const nearkit_ivf_view *view) {
+    return !view->rabitq && (!nearkit_codec_uses_tables(view->codec) || is_pq4(view));
+}
 
 static void group_scratch_free(group_scratch *g) {
     free(g->heaps);
@@ -391,6 +406,24 @@ static void group_scratch_free(group_scratch *g) {
     free(g->members);
     free(g->decoded);
     free(g->prepared);
+    free(g->luts);
+    free(g->planes);
+    free(g->sums);
+    free(g->chunk_dist);
+}
+
+/* pq4: the share's tables and a chunk's sums (true when allocated or not needed). */
+static bool group_pq4_alloc(group_scratch *g, const nearkit_ivf_view *view, size_t share) {
+    if (!is_pq4(view)) return true;
+    size_t plane = view->codec->code_size * NEARKIT_PQ4_BLOCK;
+    g->luts = nearkit_alloc_array(share, sizeof *g->luts);
+    g->planes = nearkit_alloc_array(share * 2, plane);
+    g->sums = nearkit_alloc_array(SCAN_ROWS, sizeof(uint16_t));
+    g->chunk_dist = nearkit_alloc_array(SCAN_ROWS, sizeof(float));
+    if (!g->luts || !g->planes || !g->sums || !g->chunk_dist) return false;
+    for (size_t i = 0; i < share; i++)
+        g->luts[i] = (nearkit_pq4_lut){.lo = g->planes + 2 * i * plane, .hi = g->planes + (2 * i + 1) * plane};
+    return true;
 }
 
 static bool group_scratch_alloc(group_scratch *g, const codes_batch *b) {
@@ -408,7 +441,8 @@ static bool group_scratch_alloc(group_scratch *g, const codes_batch *b) {
     };
     for (size_t i = 0; g->heaps && g->heap_dist && g->heap_pos && i < share; i++)
         nearkit_topk_init(&g->heaps[i], g->heap_dist + i * cap, g->heap_pos + i * cap, cap, view->position_ids);
-    return g->heaps && g->heap_dist && g->heap_pos && g->offsets && g->members && g->decoded && g->prepared;
+    return g->heaps && g->heap_dist && g->heap_pos && g->offsets && g->members && g->decoded && g->prepared &&
+           group_pq4_alloc(g, view, share);
 }
 
 /* The members of each list: the queries [begin, end) of the round probing it, in query order
@@ -487,6 +521,47 @@ static void scan_list_grouped(group_scratch *g, const codes_batch *b, uint32_t l
     }
 }
 
+/* pq4: the tables of the share's queries [begin, end), each made as one query alone makes it
+ * (block_distances), through the worker's scratch room. */
+static void prepare_pq4_tables(group_scratch *g, codes_scratch *s, const codes_batch *b, uint64_t begin,
+                               uint64_t end) {
+    const nearkit_search_call *c = b->c;
+    const nearkit_codec *codec = nearkit_ivf_view_of(c)->codec;
+    for (uint64_t i = 0; i < end - begin; i++) {
+        nearkit_pq4_lut *lut = &g->luts[i];
+        lut->lows = s->lut.lows;
+        lut->padded = s->lut.padded;
+        nearkit_codec_table(s->table, codec, c->ix->metric, nearkit_query_at(c, b->q0 + begin + i));
+        nearkit_codec_pq4_lut(lut, codec, s->table);
+    }
+    s->table_of = NULL; /* its table no longer that of the query it names */
+}
+
+/* pq4: list l scanned once for its members, a chunk of blocks at a time (at most SCAN_ROWS codes
+ * and PQ4_CHUNK_BYTES, so that it stays in L1 while every member's table is summed over it). The
+ * sums and values are those block_distances makes for each query alone. */
+#define PQ4_CHUNK_BYTES 16384
+static void scan_list_pq4(group_scratch *g, const codes_batch *b, uint32_t l, const uint32_t *members,
+                          size_t count) {
+    const nearkit_search_call *c = b->c;
+    const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
+    const nearkit_codec *codec = view->codec;
+    const nearkit_ivf_list *list = &view->lists->list[l];
+    nearkit_pq4_kernel kernel = nearkit_pq4_kernel_of(nearkit_kernels());
+    size_t block_bytes = codec->code_size * NEARKIT_PQ4_BLOCK, blocks = PQ4_CHUNK_BYTES / block_bytes;
+    size_t rows = blocks < 1 ? NEARKIT_PQ4_BLOCK : blocks * NEARKIT_PQ4_BLOCK;
+    rows = rows < SCAN_ROWS ? rows : SCAN_ROWS;
+    for (uint64_t r0 = 0; r0 < list->size; r0 += rows) {
+        size_t n = list->size - r0 < rows ? (size_t)(list->size - r0) : rows;
+        const uint8_t *codes = list->codes + r0 * codec->code_size;
+        for (size_t j = 0; j < count; j++) {
+            nearkit_codec_pq4_distances(g->chunk_dist, g->sums, codec, c->ix->metric, &g->luts[members[j]], codes, n,
+                                        kernel);
+            push_block(&g->heaps[members[j]], g->chunk_dist, list->positions + r0, n);
+        }
+    }
+}
+
 /* A worker's share of the round, queries [begin, end): grouped, every probed list scanned once,
  * then each query finished as one query alone is. */
 static void grouped_queries(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
@@ -497,9 +572,14 @@ static void grouped_queries(void *ctx, uint64_t begin, uint64_t end, uint32_t wo
     g->first = begin;
     for (uint64_t i = 0; i < end - begin; i++) g->heaps[i].size = 0;
     group_by_list(g, b, begin, end, nlist);
-    for (uint32_t l = 0; l < nlist; l++)
-        if (g->offsets[l + 1] > g->offsets[l])
-            scan_list_grouped(g, b, l, g->members + g->offsets[l], g->offsets[l + 1] - g->offsets[l]);
+    bool pq4 = is_pq4(nearkit_ivf_view_of(c));
+    if (pq4) prepare_pq4_tables(g, b->scratch[worker], b, begin, end);
+    for (uint32_t l = 0; l < nlist; l++) {
+        if (g->offsets[l + 1] == g->offsets[l]) continue;
+        size_t count = g->offsets[l + 1] - g->offsets[l];
+        if (pq4) scan_list_pq4(g, b, l, g->members + g->offsets[l], count);
+        else scan_list_grouped(g, b, l, g->members + g->offsets[l], count);
+    }
     for (uint64_t i = 0; i < end - begin; i++) finish_query(b->scratch[worker], c, b->q0 + begin + i, &g->heaps[i]);
 }
 
@@ -517,6 +597,10 @@ static nearkit_status knn_batch(const nearkit_search_call *c, uint32_t threads) 
     b.share = b.share < GROUP_SHARE ? b.share : GROUP_SHARE;
     uint64_t most = GROUP_MEMBERS / (b.nprobe ? b.nprobe : 1); /* the members' room, bounded */
     b.share = b.share < most ? b.share : most > 0 ? most : 1;
+    if (is_pq4(view)) { /* the share's tables, bounded */
+        uint64_t tables = GROUP_PQ4_TABLE_BYTES / (2 * view->codec->code_size * NEARKIT_PQ4_BLOCK);
+        b.share = b.share < tables ? b.share : tables > 0 ? tables : 1;
+    }
     if (grouped) b.groups = calloc(threads, sizeof *b.groups);
     nearkit_status st = probes && b.scratch && (!grouped || b.groups) ? NEARKIT_OK : nearkit_oom();
     for (uint32_t w = 0; !st && w < threads; w++)
