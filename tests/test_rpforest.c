@@ -155,6 +155,9 @@ static void test_upper_levels(void) {
         {NEARKIT_METRIC_COSINE, 16, 140000, "n_trees=2", false, 0.37},
         {NEARKIT_METRIC_L1, 16, 140000, "n_trees=2,split=1", false, 0.08},
         {NEARKIT_METRIC_HAMMING, 1024, 70000, "n_trees=2", false, 0.0},
+        /* past 256 dimensions: fewer two-means steps, and subtrees of up to 8 leaves' rows split
+         * in place instead of from a copy (here some of each) */
+        {NEARKIT_METRIC_L2, 300, 40000, "n_trees=2,leaf_size=256", true, 0.08},
     };
     const int32_t impls[] = {NEARKIT_KERNELS_SCALAR, NEARKIT_KERNELS_AVX2, NEARKIT_KERNELS_AVX512};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
