@@ -214,6 +214,41 @@ static void check_float_many(const nearkit_kernel_table *t) {
     }
 }
 
+/* The pairs kernels give each pair the single kernel's bits, whatever the pointers: rows in any
+ * order against one plane (a shared first argument), and one row against several (a shared
+ * second), for every count (blocks and the padded last block). */
+static void check_float_pairs(const nearkit_kernel_table *t) {
+    float out[MAX_ROWS + 1];
+    const float *a[MAX_ROWS], *b[MAX_ROWS];
+    for (size_t d = 0; d <= MAX_D; d++) {
+        for (size_t ni = 0; ni < sizeof row_counts / sizeof row_counts[0]; ni++) {
+            const size_t n = row_counts[ni];
+            fill_floats(fbuf_a, d + 16);
+            fill_floats(fbuf_x, (d + 16) * MAX_ROWS);
+            for (size_t r = 0; r < n; r++) {
+                const size_t row = (size_t)(rng_next() % MAX_ROWS), shift = (size_t)(rng_next() % 16);
+                const float *x = fbuf_x + row * (d + 16) + shift;
+                const int shared_second = (int)(rng_next() & 1);
+                a[r] = shared_second ? x : fbuf_a + (ni % 16);
+                b[r] = shared_second ? fbuf_a + (ni % 16) : x;
+            }
+            for (int k = 0; k < 2; k++) {
+                const float canary = -12345.0f;
+                out[n] = canary;
+                if (k == 0) t->l2sq_pairs(out, a, b, n, d);
+                else t->dot_pairs(out, a, b, n, d);
+                if (!same_bits(out[n], canary)) fail("%s pairs n=%zu d=%zu wrote past the end", t->name, n, d);
+                for (size_t r = 0; r < n; r++) {
+                    const float single = k == 0 ? t->l2sq(a[r], b[r], d) : t->dot(a[r], b[r], d);
+                    if (!same_bits(out[r], single))
+                        fail("%s %s_pairs n=%zu d=%zu pair %zu: %.9g, single kernel %.9g", t->name,
+                             k == 0 ? "l2sq" : "dot", n, d, r, (double)out[r], (double)single);
+                }
+            }
+        }
+    }
+}
+
 /* The per-row form for rows read from memory gives the block form's values, for every metric. */
 static void check_metric_distances_streamed(const nearkit_kernel_table *t) {
     static const nearkit_metric metrics[] = {NEARKIT_METRIC_L2, NEARKIT_METRIC_L1, NEARKIT_METRIC_LINF,
@@ -641,6 +676,7 @@ int main(void) {
         const int before = failures;
         check_float_single(t);
         check_float_many(t);
+        check_float_pairs(t);
         check_metric_distances_streamed(t);
         check_hamming(t);
         check_hamming_panels(t);
@@ -673,6 +709,7 @@ int main(void) {
         const int before = failures;
         check_float_single(scalar);
         check_float_many(scalar);
+        check_float_pairs(scalar);
         if (best != scalar) check_identical(best, scalar);
         nearkit_kernels_test_no_fma(0);
         printf("kernels.scalar_without_fma_vs_%s=%s\n", best->name,

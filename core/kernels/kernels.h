@@ -116,6 +116,11 @@ typedef struct nearkit_kernel_table {
                           const float *x, uint32_t first_row, size_t n, size_t d);
     /* Code decoders by format (nearkit_code_decoder). */
     nearkit_code_decoder code_decode[NEARKIT_CODE_FORMATS];
+    /* Distances of n pairs of rows of d floats: out[r] = l2sq(a[r], b[r], d) (dot_pairs: dot), bit
+     * for bit, several pairs at a time: rows gathered by number against one plane, or one row
+     * against several planes (the rpforest build), without a call and a reduction per pair. */
+    void (*l2sq_pairs)(float *out, const float *const *a, const float *const *b, size_t n, size_t d);
+    void (*dot_pairs)(float *out, const float *const *a, const float *const *b, size_t n, size_t d);
 } nearkit_kernel_table;
 
 /* Codes packed for hamming_panels: 8 codes per panel, stored word by word (word j of code r of

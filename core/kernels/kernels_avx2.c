@@ -96,47 +96,46 @@ NK_INLINE float nk_one(int m, const float *a, const float *b, size_t d) {
     return m == NK_LINF ? nk_hmax1(v) : nk_hsum1(v);
 }
 
-/* NK_ROWS rows starting at x (row stride d). */
-NK_INLINE void nk_rows(int m, float *out, const float *q, const float *x, size_t d) {
+/* `rows` (a constant, 2 .. NK_ROWS) pairs of rows: out[r] = the distance of a[r] and b[r] (nk_rows,
+ * nk_pairs). */
+NK_INLINE void nk_block(int m, size_t rows, float *out, const float *const *a, const float *const *b, size_t d) {
     const __m256 z = _mm256_setzero_ps();
     __m256 c[NK_ROWS][4];
 #pragma GCC unroll 4
-    for (size_t r = 0; r < NK_ROWS; r++) c[r][0] = c[r][1] = c[r][2] = c[r][3] = z;
+    for (size_t r = 0; r < rows; r++) c[r][0] = c[r][1] = c[r][2] = c[r][3] = z;
     size_t i = 0;
     for (; i + 32 <= d; i += 32) {
 #pragma GCC unroll 4
-        for (size_t r = 0; r < NK_ROWS; r++) nk_prefetch(x + r * d + i);
+        for (size_t r = 0; r < rows; r++) nk_prefetch(b[r] + i);
 #pragma GCC unroll 4
         for (size_t j = 0; j < 4; j++) {
-            const __m256 qv = _mm256_loadu_ps(q + i + 8 * j);
 #pragma GCC unroll 4
-            for (size_t r = 0; r < NK_ROWS; r++)
-                c[r][j] = nk_step(m, c[r][j], qv, _mm256_loadu_ps(x + r * d + i + 8 * j));
+            for (size_t r = 0; r < rows; r++)
+                c[r][j] = nk_step(m, c[r][j], _mm256_loadu_ps(a[r] + i + 8 * j), _mm256_loadu_ps(b[r] + i + 8 * j));
         }
     }
 #pragma GCC unroll 4
     for (size_t j = 0; j < 4; j++) {
         if (i + 8 * j >= d) break;
         const size_t n = d - i - 8 * j;
-        const __m256 qv = nk_load_part(q + i + 8 * j, n);
 #pragma GCC unroll 4
-        for (size_t r = 0; r < NK_ROWS; r++)
-            c[r][j] = nk_step(m, c[r][j], qv, nk_load_part(x + r * d + i + 8 * j, n));
+        for (size_t r = 0; r < rows; r++)
+            c[r][j] = nk_step(m, c[r][j], nk_load_part(a[r] + i + 8 * j, n), nk_load_part(b[r] + i + 8 * j, n));
     }
     __m256 v[4];
 #pragma GCC unroll 4
-    for (size_t r = 0; r < NK_ROWS; r++) v[r] = nk_fold(m, c[r][0], c[r][1], c[r][2], c[r][3]);
+    for (size_t r = 0; r < rows; r++) v[r] = nk_fold(m, c[r][0], c[r][1], c[r][2], c[r][3]);
     if (m == NK_LINF) {
 #pragma GCC unroll 4
-        for (size_t r = 0; r < NK_ROWS; r++) out[r] = nk_hmax1(v[r]);
+        for (size_t r = 0; r < rows; r++) out[r] = nk_hmax1(v[r]);
         return;
     }
 #pragma GCC unroll 4
-    for (size_t r = NK_ROWS; r < 4; r++) v[r] = v[0];
+    for (size_t r = rows; r < 4; r++) v[r] = v[0];
     float s[4];
     _mm_storeu_ps(s, nk_hsum4(v[0], v[1], v[2], v[3]));
 #pragma GCC unroll 4
-    for (size_t r = 0; r < NK_ROWS; r++) out[r] = s[r];
+    for (size_t r = 0; r < rows; r++) out[r] = s[r];
 }
 
 NK_DEFINE_FLOAT_KERNELS()
@@ -528,6 +527,8 @@ const nearkit_kernel_table nearkit_kernel_table_avx2 = {
     nk_tile_skip,
     nk_small_nearest_kernel,
     {nk_fp16_decode, nk_bf16_decode, nk_sq8_decode, nk_sq4_decode},
+    nk_l2sq_pairs,
+    nk_dot_pairs,
 };
 
 #else

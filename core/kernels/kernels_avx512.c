@@ -96,44 +96,50 @@ NK_INLINE float nk_one(int m, const float *a, const float *b, size_t d) {
     return m == NK_LINF ? nk_hmax1(v) : nk_hsum1(v);
 }
 
-/* NK_ROWS rows starting at x (row stride d). */
-NK_INLINE void nk_rows(int m, float *out, const float *q, const float *x, size_t d) {
+/* `rows` (a constant, 2 .. NK_ROWS) pairs of rows: out[r] = the distance of a[r] and b[r] (nk_rows,
+ * nk_pairs). */
+NK_INLINE void nk_block(int m, size_t rows, float *out, const float *const *a, const float *const *b, size_t d) {
     const __m512 z = _mm512_setzero_ps();
     __m512 c[NK_ROWS][2];
 #pragma GCC unroll 8
-    for (size_t r = 0; r < NK_ROWS; r++) c[r][0] = c[r][1] = z;
+    for (size_t r = 0; r < rows; r++) c[r][0] = c[r][1] = z;
     size_t i = 0;
     for (; i + 32 <= d; i += 32) {
 #pragma GCC unroll 8
-        for (size_t r = 0; r < NK_ROWS; r++) nk_prefetch(x + r * d + i);
+        for (size_t r = 0; r < rows; r++) nk_prefetch(b[r] + i);
 #pragma GCC unroll 2
         for (size_t j = 0; j < 2; j++) {
-            const __m512 qv = _mm512_loadu_ps(q + i + 16 * j);
 #pragma GCC unroll 8
-            for (size_t r = 0; r < NK_ROWS; r++)
-                c[r][j] = nk_step(m, c[r][j], qv, _mm512_loadu_ps(x + r * d + i + 16 * j));
+            for (size_t r = 0; r < rows; r++)
+                c[r][j] = nk_step(m, c[r][j], _mm512_loadu_ps(a[r] + i + 16 * j), _mm512_loadu_ps(b[r] + i + 16 * j));
         }
     }
 #pragma GCC unroll 2
     for (size_t j = 0; j < 2; j++) {
         if (i + 16 * j >= d) break;
         const size_t n = d - i - 16 * j;
-        const __m512 qv = nk_load_part(q + i + 16 * j, n);
 #pragma GCC unroll 8
-        for (size_t r = 0; r < NK_ROWS; r++)
-            c[r][j] = nk_step(m, c[r][j], qv, nk_load_part(x + r * d + i + 16 * j, n));
+        for (size_t r = 0; r < rows; r++)
+            c[r][j] = nk_step(m, c[r][j], nk_load_part(a[r] + i + 16 * j, n), nk_load_part(b[r] + i + 16 * j, n));
     }
     __m256 v[NK_ROWS];
 #pragma GCC unroll 8
-    for (size_t r = 0; r < NK_ROWS; r++) v[r] = nk_fold(m, c[r][0], c[r][1]);
+    for (size_t r = 0; r < rows; r++) v[r] = nk_fold(m, c[r][0], c[r][1]);
+#pragma GCC unroll 8
+    for (size_t r = rows; r < NK_ROWS; r++) v[r] = v[0]; /* padding for nk_hsum4 */
     if (m == NK_LINF) {
 #pragma GCC unroll 8
-        for (size_t r = 0; r < NK_ROWS; r++) out[r] = nk_hmax1(v[r]);
+        for (size_t r = 0; r < rows; r++) out[r] = nk_hmax1(v[r]);
         return;
     }
-#pragma GCC unroll 2
-    for (size_t r = 0; r < NK_ROWS; r += 4)
-        _mm_storeu_ps(out + r, nk_hsum4(v[r], v[r + 1], v[r + 2], v[r + 3]));
+    if (rows == NK_ROWS) {
+        _mm_storeu_ps(out, nk_hsum4(v[0], v[1], v[2], v[3]));
+        return;
+    }
+    float s[4];
+    _mm_storeu_ps(s, nk_hsum4(v[0], v[1], v[2], v[3]));
+#pragma GCC unroll 8
+    for (size_t r = 0; r < rows; r++) out[r] = s[r];
 }
 
 NK_DEFINE_FLOAT_KERNELS()
@@ -518,6 +524,8 @@ const nearkit_kernel_table nearkit_kernel_table_avx512 = {
     nk_tile_skip,
     nk_small_nearest_kernel,
     {nk_fp16_decode, nk_bf16_decode, nk_sq8_decode, nk_sq4_decode},
+    nk_l2sq_pairs,
+    nk_dot_pairs,
 };
 
 #else

