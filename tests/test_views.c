@@ -549,6 +549,50 @@ static void test_concurrent_first_searches(void) {
     free(path);
 }
 
+/* An rpforest view keeps its forest in the mapping: the heap it owns is the walk searches descend,
+ * not the rows, nodes, leaf rows or float planes a load copies (float rows, two-means planes; also
+ * ip, whose planes carry a lifted coordinate). Saving the view writes its file's planes as they
+ * are: the saved file loads with the same answers. */
+static void test_rpforest_view_in_place(void) {
+    static const nearkit_metric metrics[] = {NEARKIT_METRIC_L2, NEARKIT_METRIC_IP};
+    for (size_t m = 0; m < sizeof metrics / sizeof metrics[0]; m++) {
+        nearkit_kind kind;
+        CHECK_STATUS(nearkit_kind_from_name(&kind, "rpforest"), NEARKIT_OK);
+        nearkit_index_options o = NEARKIT_INDEX_OPTIONS_INIT;
+        o.params = "n_trees=6";
+        nearkit_index *ix = NULL, *loaded = NULL, *view = NULL, *again = NULL;
+        CHECK_STATUS(nearkit_index_create(&ix, kind, metrics[m], DIM, &o), NEARKIT_OK);
+        void *x = make_vectors(false, N, 11);
+        CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_FLOAT32, x, N, NULL), NEARKIT_OK);
+        CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
+        char *path = temp_path(), *path2 = temp_path();
+        CHECK_STATUS(nearkit_index_save(ix, path), NEARKIT_OK);
+        CHECK_STATUS(nearkit_index_load(&loaded, path), NEARKIT_OK);
+        CHECK_STATUS(nearkit_index_view(&view, path, NULL), NEARKIT_OK);
+        if (loaded && view) {
+            uint64_t borrowed = (uint64_t)N * DIM * sizeof(float) + 6ull * N * sizeof(uint32_t);
+            uint64_t owned = nearkit_index_memory_bytes(view), load_owns = nearkit_index_memory_bytes(loaded);
+            if (owned + borrowed > load_owns)
+                fprintf(stderr, "  rpforest view owns %llu bytes, a load %llu\n", (unsigned long long)owned,
+                        (unsigned long long)load_owns);
+            CHECK(owned + borrowed <= load_owns);
+            CHECK(same_answers(loaded, view));
+            CHECK_STATUS(nearkit_index_save(view, path2), NEARKIT_OK);
+            CHECK_STATUS(nearkit_index_load(&again, path2), NEARKIT_OK);
+            CHECK(again && same_answers(loaded, again));
+        }
+        nearkit_index_free(again);
+        nearkit_index_free(view);
+        nearkit_index_free(loaded);
+        nearkit_index_free(ix);
+        unlink(path);
+        unlink(path2);
+        free(path);
+        free(path2);
+        free(x);
+    }
+}
+
 int main(int argc, char **argv) {
     test_every_kind();
     test_damaged_images();
@@ -558,5 +602,6 @@ int main(int argc, char **argv) {
     test_load_if_unviewable_buffer();
     test_view_survives_save_over();
     test_concurrent_first_searches();
+    test_rpforest_view_in_place();
     return check_summary("test_views");
 }

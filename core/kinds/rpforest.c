@@ -120,6 +120,11 @@ typedef struct rp_impl {
     float *planes;       /* n_planes * plane_width (float rows) */
     uint64_t n_trees, n_nodes, n_planes;
     coded_walk walk;     /* what searches descend when every plane is coded (lay_out_walk) */
+    /* A view's forest (rp_load from a borrowing reader): nodes and leaf rows used in place in the
+     * mapping, and, where the walk serves, no float planes: the file's plane codes instead (decoded
+     * a plane at a time into the walk, and saved as they are) */
+    bool nodes_borrowed, leaf_rows_borrowed;
+    const int8_t *view_codes, *view_exponents;
     bool resettled; /* a build setting changed since the forest was built: the next build remakes it */
     /* settings (the next build's, and search_k) */
     uint32_t want_trees, leaf_size, split, pool;
@@ -209,10 +214,12 @@ static void forget_walk(coded_walk *w) {
 
 static void forget_forest(rp_impl *t) {
     forget_walk(&t->walk);
-    free(t->nodes);
+    if (!t->nodes_borrowed) free(t->nodes);
     free(t->tree_start);
-    free(t->leaf_rows);
+    if (!t->leaf_rows_borrowed) free(t->leaf_rows);
     free(t->planes);
+    t->nodes_borrowed = t->leaf_rows_borrowed = false;
+    t->view_codes = t->view_exponents = NULL;
     t->nodes = NULL;
     t->tree_start = NULL;
     t->leaf_rows = NULL;
@@ -236,13 +243,16 @@ static bool rp_is_ready(const nearkit_index *ix) {
 
 static uint64_t rp_count(const nearkit_index *ix) { return nearkit_rows_live(&impl_of(ix)->store.rows); }
 
+/* The heap the forest owns (a view's borrowed sections cost nothing here). */
 static uint64_t forest_bytes(const nearkit_index *ix, const rp_impl *t) {
-    uint64_t plane_bytes = t->n_planes * plane_width(ix) * sizeof(float);
+    uint64_t plane_bytes = t->planes ? t->n_planes * plane_width(ix) * sizeof(float) : 0;
     uint64_t walk_bytes = t->walk.places ? t->walk.count * sizeof(walk_node) + t->n_trees * sizeof(uint32_t) +
                                                2 * (uint64_t)ix->dimension * sizeof(float)
                                          : 0;
-    return t->n_nodes * sizeof(rp_node) + (t->n_trees + (t->tree_start ? 1 : 0)) * sizeof(uint64_t) +
-           t->n_trees * t->store.built * sizeof(uint32_t) + plane_bytes + walk_bytes;
+    uint64_t node_bytes = t->nodes_borrowed ? 0 : t->n_nodes * sizeof(rp_node);
+    uint64_t leaf_bytes = t->leaf_rows_borrowed ? 0 : t->n_trees * t->store.built * sizeof(uint32_t);
+    return node_bytes + (t->n_trees + (t->tree_start ? 1 : 0)) * sizeof(uint64_t) + leaf_bytes + plane_bytes +
+           walk_bytes;
 }
 
 static uint64_t rp_memory(const nearkit_index *ix) {
@@ -1396,9 +1406,20 @@ static uint64_t walk_units(const rp_node *nd, size_t d) {
     return is_leaf(nd) || nd->plane == NO_PLANE ? 1 : 1 + (d + sizeof(walk_node) - 1) / sizeof(walk_node);
 }
 
-/* Node i's record and codes at its place; false when its plane is not one round_plane made. */
+/* Plane `plane`'s floats: the forest's, or a view's codes decoded into `room` (plane_width floats)
+ * as a load decodes them, so a view lays out the very walk a load does. */
+static const float *plane_floats(const nearkit_index *ix, const rp_impl *t, uint32_t plane, float *room) {
+    size_t pw = plane_width(ix);
+    if (t->planes) return t->planes + (size_t)plane * pw;
+    int e = t->view_exponents[plane];
+    for (size_t k = 0; k < pw; k++) room[k] = ldexpf(t->view_codes[(size_t)plane * pw + k], e);
+    return room;
+}
+
+/* Node i's record and codes at its place; false when its plane is not one round_plane made.
+ * `codes` and `room`: plane_width bytes and floats of scratch. */
 static bool place_node(const nearkit_index *ix, const rp_impl *t, const uint32_t *place, uint64_t i,
-                       int8_t *codes) {
+                       int8_t *codes, float *room) {
     const rp_node *nd = &t->nodes[i];
     walk_node *w = &t->walk.places[place[i]];
     if (is_leaf(nd)) {
@@ -1411,7 +1432,7 @@ static bool place_node(const nearkit_index *ix, const rp_impl *t, const uint32_t
     int8_t exponent;
     /* ip planes carry the lifted coordinate's weight last: coded with the rest, never read (a
      * query's lifted coordinate is 0) */
-    if (!plane_codes(codes, &exponent, t->planes + (size_t)nd->plane * pw, pw)) return false;
+    if (!plane_codes(codes, &exponent, plane_floats(ix, t, nd->plane, room), pw)) return false;
     w->scale = ldexpf(1.0f, exponent);
     uint8_t *at = (uint8_t *)(w + 1);
     for (size_t k = 0; k < d; k++) at[k] = (uint8_t)(codes[k] + 128);
@@ -1429,9 +1450,11 @@ static nearkit_status lay_out_walk(const nearkit_index *ix, rp_impl *t) {
     if (is_binary(ix) || t->n_trees == 0 || t->n_planes < planed) return NEARKIT_OK;
     uint32_t *place = nearkit_alloc_array((size_t)t->n_nodes, sizeof(uint32_t));
     int8_t *codes = nearkit_alloc_array(plane_width(ix), 1);
-    if (!place || !codes) {
+    float *room = nearkit_alloc_array(plane_width(ix), sizeof(float));
+    if (!place || !codes || !room) {
         free(place);
         free(codes);
+        free(room);
         return nearkit_oom();
     }
     for (uint64_t i = 0; i < t->n_nodes && count < UINT32_MAX; i++) {
@@ -1448,7 +1471,7 @@ static nearkit_status lay_out_walk(const nearkit_index *ix, rp_impl *t) {
         w->minus = nearkit_alloc_array(d, sizeof(float));
         st = w->places && w->roots && w->one && w->minus ? NEARKIT_OK : nearkit_oom();
         bool coded = !st;
-        for (uint64_t i = 0; i < t->n_nodes && coded; i++) coded = place_node(ix, t, place, i, codes);
+        for (uint64_t i = 0; i < t->n_nodes && coded; i++) coded = place_node(ix, t, place, i, codes, room);
         for (uint64_t tr = 0; tr < t->n_trees && coded; tr++) w->roots[tr] = place[t->tree_start[tr]];
         for (size_t k = 0; k < d && coded; k++) {
             w->one[k] = 1.0f;
@@ -1458,6 +1481,7 @@ static nearkit_status lay_out_walk(const nearkit_index *ix, rp_impl *t) {
     }
     free(place);
     free(codes);
+    free(room);
     return st;
 }
 
@@ -1909,6 +1933,10 @@ static nearkit_status save_planes(const nearkit_index *ix, const rp_impl *t, nea
     size_t d = plane_width(ix);
     uint64_t values = t->n_planes * d;
     if (values == 0) return nearkit_writer_section(w, PLANES_TAG, t->planes, 0);
+    if (!t->planes) { /* a view's: its file's codes as they are */
+        nearkit_status st = nearkit_writer_section(w, PLANE_CODES_TAG, t->view_codes, values);
+        return st ? st : nearkit_writer_section(w, PLANE_EXPONENTS_TAG, t->view_exponents, t->n_planes);
+    }
     int8_t *codes = nearkit_alloc_array((size_t)values, 1), *exponents = nearkit_alloc_array((size_t)t->n_planes, 1);
     nearkit_status st = codes && exponents ? NEARKIT_OK : nearkit_oom();
     bool coded = !st;
@@ -1940,6 +1968,11 @@ static nearkit_status rp_save(const nearkit_index *ix, nearkit_writer *w) {
     return st;
 }
 
+/* Section `tag` of exactly count * size bytes: in place for a view where the body is aligned for it
+ * (*borrowed), else copied into a new array. */
+static nearkit_status use_array(void **out, bool *borrowed, const nearkit_reader *r, uint32_t tag, uint64_t count,
+                                size_t size);
+
 /* Copies section `tag` of exactly count * size bytes into a new array. */
 static nearkit_status load_array(void **out, const nearkit_reader *r, uint32_t tag, uint64_t count, size_t size) {
     const void *data;
@@ -1951,7 +1984,51 @@ static nearkit_status load_array(void **out, const nearkit_reader *r, uint32_t t
     return NEARKIT_OK;
 }
 
-/* The planes of a file: codes times powers of two (RFPC, RFPE), or floats (RFPL, older files). */
+/* Float planes from codes times powers of two. */
+static nearkit_status decode_planes(const nearkit_index *ix, rp_impl *t, const int8_t *codes,
+                                    const int8_t *exponents) {
+    size_t d = plane_width(ix);
+    t->planes = nearkit_alloc_array((size_t)(t->n_planes * d), sizeof(float));
+    if (!t->planes) return nearkit_oom();
+    for (uint64_t i = 0; i < t->n_planes; i++)
+        for (size_t k = 0; k < d; k++) t->planes[i * d + k] = ldexpf(codes[i * d + k], exponents[i]);
+    return NEARKIT_OK;
+}
+
+/* A view's plane codes, decoded a plane at a time, hold only usable values (what a load checks of
+ * its decoded planes). */
+static nearkit_status check_view_planes(const nearkit_index *ix, const rp_impl *t) {
+    size_t d = plane_width(ix);
+    float *room = nearkit_alloc_array(d, sizeof(float));
+    if (!room) return nearkit_oom();
+    nearkit_status st = NEARKIT_OK;
+    for (uint64_t i = 0; i < t->n_planes && !st; i++)
+        if (nearkit_first_unusable_value(plane_floats(ix, t, (uint32_t)i, room), d) < d)
+            st = nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: a forest plane holds an unusable value");
+    free(room);
+    return st;
+}
+
+static nearkit_status use_array(void **out, bool *borrowed, const nearkit_reader *r, uint32_t tag, uint64_t count,
+                                size_t size) {
+    *borrowed = false;
+    if (nearkit_reader_borrows(r)) {
+        const void *data;
+        nearkit_status st = nearkit_reader_section_sized(&data, r, tag, count * size);
+        if (st) return st;
+        if (nearkit_reader_borrowable(r, data, tag) == NEARKIT_OK) {
+            *out = (void *)(uintptr_t)data; /* read only: a view refuses every write */
+            *borrowed = true;
+            return NEARKIT_OK;
+        }
+        nearkit_clear_error(); /* a version 1 file: copied */
+    }
+    return load_array(out, r, tag, count, size);
+}
+
+/* The planes of a file: codes times powers of two (RFPC, RFPE), or floats (RFPL, older files). A
+ * view keeps the codes where they lie: the walk decodes them a plane at a time (rp_load decodes
+ * them all only when no walk serves). */
 static nearkit_status load_planes(const nearkit_index *ix, rp_impl *t, const nearkit_reader *r) {
     size_t d = plane_width(ix);
     const void *codes, *exponents;
@@ -1968,14 +2045,10 @@ static nearkit_status load_planes(const nearkit_index *ix, rp_impl *t, const nea
                                             (unsigned long long)size);
     if (!st) st = nearkit_reader_section_sized(&exponents, r, PLANE_EXPONENTS_TAG, t->n_planes);
     if (st) return st;
-    t->planes = nearkit_alloc_array((size_t)(t->n_planes * d), sizeof(float));
-    if (!t->planes) return nearkit_oom();
-    for (uint64_t i = 0; i < t->n_planes; i++) {
-        int e = ((const int8_t *)exponents)[i];
-        for (size_t k = 0; k < d; k++)
-            t->planes[i * d + k] = ldexpf(((const int8_t *)codes)[i * d + k], e);
-    }
-    return NEARKIT_OK;
+    if (!nearkit_reader_borrows(r) || t->n_planes == 0) return decode_planes(ix, t, codes, exponents);
+    t->view_codes = codes;
+    t->view_exponents = exponents;
+    return nearkit_reader_checks_values(r) ? check_view_planes(ix, t) : NEARKIT_OK;
 }
 
 static nearkit_status rp_load(nearkit_index *ix, const nearkit_reader *r) {
@@ -2005,17 +2078,19 @@ static nearkit_status rp_load(nearkit_index *ix, const nearkit_reader *r) {
     void *p;
     st = load_array(&p, r, TREES_TAG, t->n_trees + 1, sizeof(uint64_t));
     if (!st) t->tree_start = p;
-    if (!st) st = load_array(&p, r, NODES_TAG, t->n_nodes, sizeof(rp_node));
+    if (!st) st = use_array(&p, &t->nodes_borrowed, r, NODES_TAG, t->n_nodes, sizeof(rp_node));
     if (!st) t->nodes = p;
-    if (!st) st = load_array(&p, r, LEAF_ROWS_TAG, t->n_trees * t->store.built, sizeof(uint32_t));
+    if (!st) st = use_array(&p, &t->leaf_rows_borrowed, r, LEAF_ROWS_TAG, t->n_trees * t->store.built, sizeof(uint32_t));
     if (!st) t->leaf_rows = p;
     if (!st) st = load_planes(ix, t, r);
-    if (!st && d && nearkit_first_unusable_value(t->planes, t->n_planes * d) < t->n_planes * d)
+    if (!st && d && t->planes && nearkit_first_unusable_value(t->planes, t->n_planes * d) < t->n_planes * d)
         st = nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: a forest plane holds an unusable value");
     if (!st && t->n_trees == 0 && t->tree_start[0] != 0)
         st = nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: an empty forest with nodes");
     if (!st) st = check_forest(ix, t);
     if (!st) st = lay_out_walk(ix, t);
+    if (!st && !t->planes && t->view_codes && !t->walk.places) /* the nodes serve: they read float planes */
+        st = decode_planes(ix, t, t->view_codes, t->view_exponents);
     if (st) return st;
     t->store.maintained = t->store.built > 0;
     t->resettled = false; /* the saved settings (PRMS) are the forest's */
