@@ -3,7 +3,7 @@
  * every malloc, calloc, realloc and aligned allocation the library makes comes through the
  * counters below; OpenBLAS, a shared library, is not counted, and a single query never calls it.
  *
- * Kinds: flat (l2, cosine), ivf_flat, ivf_binary, vptree, bktree, mih and hnsw. Each case warms one thread up with a call of its shape, then makes ROUNDS one-query calls and
+ * Kinds: flat (l2, cosine), ivf_flat, ivf_binary, vptree, bktree, mih, hnsw and rpforest. Each case warms one thread up with a call of its shape, then makes ROUNDS one-query calls and
  * requires no allocation among them. Between cases the shape changes (another index, another k,
  * another kind) so that the kept scratch is re-made where it does not fit, and the answers are
  * checked against the same queries searched as one batch, which never takes a kept scratch. The
@@ -145,6 +145,10 @@ int main(void) {
     CHECK(one_query_calls_allocate_nothing("mih hamming", mih, 10));
     CHECK(one_query_calls_allocate_nothing("mih hamming, k 1", mih, 1));
     CHECK(one_query_calls_allocate_nothing("hnsw l2", hnsw, 10));
+    nearkit_index *forest = make(NEARKIT_KIND_RPFOREST, NEARKIT_METRIC_L2, "n_trees=8");
+    CHECK(one_query_calls_allocate_nothing("rpforest l2", forest, 10));
+    CHECK(one_query_calls_allocate_nothing("rpforest l2, k 1", forest, 1));
+    nearkit_index_free(forest);
     CHECK(one_query_calls_allocate_nothing("ivf_flat l2 again", ivf, 10));
 
     /* the thread holds a scratch made for ivf_small's shape: free it, then search one made anew */

@@ -1544,6 +1544,7 @@ typedef struct rp_searcher {
     uint32_t *ints;
     float *heap_dist;
     uint64_t *heap_pos;
+    uint64_t heap_cap; /* k of the call it was made for */
 } rp_searcher;
 
 static void searcher_free(void *scratch) {
@@ -1558,35 +1559,61 @@ static void searcher_free(void *scratch) {
     free(s);
 }
 
-static void *searcher_new(const nearkit_search_call *c) {
+/* The seen set's size (a power of two) for call c: it holds at most the rows of the budget's
+ * leaves, or every row, and is kept under half full. */
+static uint32_t seen_bits_for(const nearkit_search_call *c) {
     const rp_impl *t = impl_of(c->ix);
+    uint64_t most = (c->k > 0 ? (uint64_t)(c->settings[PARAM_SEARCH_K] ? c->settings[PARAM_SEARCH_K]
+                                                                        : (double)(t->n_trees * c->k))
+                              : t->store.built) + t->max_leaf;
+    if (most > t->store.built) most = t->store.built;
+    uint32_t bits = 4;
+    while ((1ull << bits) < 2 * most) bits++;
+    return bits;
+}
+
+/* Points a searcher at call c (its index, plan and filter). */
+static void searcher_aim(rp_searcher *s, const nearkit_search_call *c) {
+    s->ix = c->ix;
+    s->t = impl_of(c->ix);
+    s->call = c;
+    s->plan = c->state;
+    s->kt = nearkit_kernels();
+    s->checking = c->admit || s->t->store.rows.removed > 0;
+}
+
+static void *searcher_new(const nearkit_search_call *c) {
     rp_searcher *s = malloc(sizeof *s);
     if (!s) return NULL;
-    *s = (rp_searcher){.ix = c->ix, .t = t, .call = c, .plan = c->state, .kt = nearkit_kernels(),
-                       .checking = c->admit || t->store.rows.removed > 0,
-                       .queue_cap = QUEUE_START,
+    *s = (rp_searcher){.queue_cap = QUEUE_START,
                        .queue = nearkit_alloc_array(QUEUE_START, sizeof(queued)),
                        .cand_cap = 1024,
                        .cand = nearkit_alloc_array(1024, sizeof(uint64_t)),
                        .dist = nearkit_alloc_array(SCAN_BLOCK, sizeof(float)),
                        .ints = nearkit_alloc_array(SCAN_BLOCK, sizeof(uint32_t))};
+    searcher_aim(s, c);
     if (c->k > 0) {
+        s->heap_cap = c->k;
         s->heap_dist = nearkit_alloc_array((size_t)c->k, sizeof(float));
         s->heap_pos = nearkit_alloc_array((size_t)c->k, sizeof(uint64_t));
     }
-    /* the set holds at most the rows of the budget's leaves, or every row: kept under half full */
-    uint64_t most = (c->k > 0 ? (uint64_t)(c->settings[PARAM_SEARCH_K] ? c->settings[PARAM_SEARCH_K]
-                                                                        : (double)(t->n_trees * c->k))
-                              : t->store.built) + t->max_leaf;
-    if (most > t->store.built) most = t->store.built;
-    s->seen_bits = 4;
-    while ((1ull << s->seen_bits) < 2 * most) s->seen_bits++;
+    s->seen_bits = seen_bits_for(c);
     s->seen = calloc((size_t)1 << s->seen_bits, sizeof(uint32_t)); /* zeroed pages cost nothing untouched */
     if (!s->queue || !s->cand || !s->seen || !s->dist || !s->ints || (c->k > 0 && (!s->heap_dist || !s->heap_pos))) {
         searcher_free(s);
         return NULL;
     }
     return s;
+}
+
+/* A kept searcher serves call c (of any rpforest index) when its heap holds c's k and its seen set
+ * is large enough; the set is empty between queries (collect forgets every row it adds), and the
+ * queue and candidates grow as needed. */
+static bool searcher_reuse(void *scratch, const nearkit_search_call *c) {
+    rp_searcher *s = scratch;
+    if (s->heap_cap < c->k || seen_bits_for(c) > s->seen_bits) return false;
+    searcher_aim(s, c);
+    return true;
 }
 
 /* Room for one more queued node; false when out of memory. A search queues a few nodes per leaf
@@ -1887,6 +1914,7 @@ static const nearkit_searcher rp_searching = {
     .plan_free = plan_free,
     .scratch_new = searcher_new,
     .scratch_free = searcher_free,
+    .scratch_reuse = searcher_reuse,
     .knn = rp_knn,
     .range = rp_range,
 };
