@@ -34,7 +34,8 @@ typedef struct codes_scratch {
     nearkit_topk best;     /* candidates by position: k, or refine_k with a re-rank */
     float *best_dist, *exact_dist;
     uint64_t *best_pos, *exact_pos;
-    size_t cap;
+    size_t cap;            /* the call's candidates (k, or refine_k with a re-rank) */
+    size_t room, exact_room; /* what the heaps hold: at least cap, and k (scratch_reuse) */
     const int64_t *ids;    /* the id of each position (ties), NULL: the position */
     float *table;          /* pq: the current query's table */
     const float *table_of; /* the query it was made for (each query of a call has its own row) */
@@ -46,6 +47,10 @@ typedef struct codes_scratch {
     const nearkit_ivf_list *residual_list; /* the list they were made for */
     nearkit_rabitq_query rabitq;        /* RaBitQ: the current query rotated ... */
     const nearkit_ivf_list *rabitq_list; /* ... and prepared against this list */
+    /* the codec it was made for (scratch_reuse) */
+    int format;
+    size_t m, code_size, dimension, table_size;
+    bool residual, rabitq_made;
 } codes_scratch;
 
 static void scratch_free(void *scratch) {
@@ -72,7 +77,8 @@ static void *scratch_new(const nearkit_search_call *c) {
     codes_scratch *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     size_t k = c->k ? (size_t)c->k : 1, cap = (size_t)(view->refine_k > k ? view->refine_k : k);
-    s->cap = cap;
+    s->cap = s->room = cap;
+    s->exact_room = k;
     s->ids = view->position_ids;
     s->dist = nearkit_alloc_array(SCAN_ROWS, sizeof(float));
     s->best_dist = nearkit_alloc_array(cap, sizeof(float));
@@ -81,6 +87,13 @@ static void *scratch_new(const nearkit_search_call *c) {
     s->exact_pos = nearkit_alloc_array(k, sizeof(uint64_t));
     bool tables = nearkit_codec_uses_tables(view->codec);
     if (tables) s->table = nearkit_alloc_array(nearkit_codec_table_size(view->codec), sizeof(float));
+    s->format = view->codec->format;
+    s->m = view->codec->m;
+    s->code_size = view->codec->code_size;
+    s->dimension = view->codec->dimension;
+    s->residual = view->codec->residual;
+    s->table_size = tables ? nearkit_codec_table_size(view->codec) : 0;
+    s->rabitq_made = view->rabitq != NULL;
     bool pq4 = view->codec->format == NEARKIT_CODEC_PQ4;
     if (pq4) {
         s->lut.lo = nearkit_alloc_array(view->codec->code_size, NEARKIT_PQ4_BLOCK);
@@ -99,6 +112,30 @@ static void *scratch_new(const nearkit_search_call *c) {
         return s;
     scratch_free(s);
     return NULL;
+}
+
+/* Whether scratch made for another call of the codes scanner (another index, maybe freed since)
+ * serves call c: a codec of the same shape, heaps large enough, and no RaBitQ (its query state is
+ * sized by its rotation). Re-aimed at c: its ids, the heap size, and no table made for a query (a
+ * new call's query may lie where the last one did). */
+static bool scratch_reuse(void *scratch, const nearkit_search_call *c) {
+    codes_scratch *s = scratch;
+    const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
+    const nearkit_codec *codec = view->codec;
+    size_t k = c->k ? (size_t)c->k : 1, cap = (size_t)(view->refine_k > k ? view->refine_k : k);
+    bool tables = nearkit_codec_uses_tables(codec);
+    if (view->rabitq || s->rabitq_made || cap > s->room || k > s->exact_room || s->format != codec->format ||
+        s->m != codec->m || s->code_size != codec->code_size || s->dimension != codec->dimension ||
+        s->residual != codec->residual || (tables && s->table_size != nearkit_codec_table_size(codec)) ||
+        (tables && !s->table))
+        return false;
+    s->cap = cap;
+    s->ids = view->position_ids;
+    s->table_of = NULL;
+    s->residual_list = NULL;
+    s->rabitq_list = NULL;
+    s->pq4 = codec->format == NEARKIT_CODEC_PQ4 ? nearkit_pq4_kernel_of(nearkit_kernels()) : s->pq4;
+    return true;
 }
 
 static const float *original(const nearkit_search_call *c, uint32_t pos) {
@@ -626,6 +663,7 @@ const nearkit_ivf_scanner nearkit_ivf_scan_codes = {
     .max_chunk = MAX_CHUNK,
     .scratch_new = scratch_new,
     .scratch_free = scratch_free,
+    .scratch_reuse = scratch_reuse,
     .knn_begin = knn_begin,
     .knn_scan = knn_scan,
     .knn_finish = knn_finish,
