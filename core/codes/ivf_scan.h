@@ -65,10 +65,12 @@ typedef struct nearkit_ivf_scanner {
     /* Optional: whether a scratch made for an earlier call serves call c once re-aimed at it
      * (the driver's scratch_reuse, driver.h); NULL: never. */
     bool (*scratch_reuse)(void *scratch, const nearkit_search_call *c);
-    /* k-NN of one query: begin, then scan every probed list, then finish, which writes row q. */
+    /* k-NN of one query: begin, then scan every probed list, then finish, which writes row q.
+     * A scan reads the list's first `rows` rows (its size, or fewer where the scan budget cuts
+     * it); `list` is the view's own (scanners find its centroid by its place). */
     void (*knn_begin)(void *scratch);
     void (*knn_scan)(void *scratch, const nearkit_search_call *c, const void *query,
-                     const nearkit_ivf_list *list);
+                     const nearkit_ivf_list *list, uint64_t rows);
     void (*knn_finish)(void *scratch, const nearkit_search_call *c, uint64_t q);
     /* Filtered k-NN (c->admit set): scans a list offering only the rows the call admits, and
      * returns how many of the list's rows it admits (counted, or estimated from the view's
@@ -77,10 +79,10 @@ typedef struct nearkit_ivf_scanner {
                                   const nearkit_ivf_list *list);
     /* Candidates the k-NN heap holds. */
     uint64_t (*knn_held)(const void *scratch);
-    /* Every row of the list within c->radius of query q (that the call admits); false on out of
-     * memory. */
+    /* Every row of the list's first `rows` within c->radius of query q (that the call admits);
+     * false on out of memory. */
     bool (*range_scan)(void *scratch, const nearkit_search_call *c, uint64_t q, const void *query,
-                       const nearkit_ivf_list *list);
+                       const nearkit_ivf_list *list, uint64_t rows);
     /* Optional: a whole k-NN call at once (e.g. grouped by list), where batch_applies says so. */
     bool (*batch_applies)(const nearkit_search_call *c);
     nearkit_status (*knn_batch)(const nearkit_search_call *c, uint32_t threads);

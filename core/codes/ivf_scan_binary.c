@@ -54,12 +54,12 @@ static bool scratch_reuse(void *scratch, const nearkit_search_call *c) {
 static void knn_begin(void *scratch) { nearkit_int_topk_reset(&((binary_scratch *)scratch)->best); }
 
 static void knn_scan(void *scratch, const nearkit_search_call *c, const void *query,
-                     const nearkit_ivf_list *list) {
+                     const nearkit_ivf_list *list, uint64_t rows) {
     binary_scratch *s = scratch;
     const nearkit_kernel_table *kt = nearkit_kernels();
     size_t nbytes = (size_t)c->ix->vector_bytes;
-    for (uint64_t r0 = 0; r0 < list->size; r0 += SCAN_ROWS) {
-        size_t n = list->size - r0 < SCAN_ROWS ? (size_t)(list->size - r0) : SCAN_ROWS;
+    for (uint64_t r0 = 0; r0 < rows; r0 += SCAN_ROWS) {
+        size_t n = rows - r0 < SCAN_ROWS ? (size_t)(rows - r0) : SCAN_ROWS;
         kt->hamming_many(s->row_dist, query, list->codes + r0 * nbytes, n, nbytes);
         nearkit_int_topk_add(&s->best, s->row_dist, list->positions + r0, n);
     }
@@ -102,14 +102,14 @@ static uint64_t knn_scan_admitted(void *scratch, const nearkit_search_call *c, c
 static uint64_t knn_held(const void *scratch) { return ((const binary_scratch *)scratch)->best.size; }
 
 static bool range_scan(void *scratch, const nearkit_search_call *c, uint64_t q, const void *query,
-                       const nearkit_ivf_list *list) {
+                       const nearkit_ivf_list *list, uint64_t rows) {
     binary_scratch *s = scratch;
     if (s->radius < 0) return true;
     const nearkit_kernel_table *kt = nearkit_kernels();
     const int64_t *ids = nearkit_ivf_view_of(c)->position_ids;
     size_t nbytes = (size_t)c->ix->vector_bytes;
-    for (uint64_t r0 = 0; r0 < list->size; r0 += SCAN_ROWS) {
-        size_t n = list->size - r0 < SCAN_ROWS ? (size_t)(list->size - r0) : SCAN_ROWS;
+    for (uint64_t r0 = 0; r0 < rows; r0 += SCAN_ROWS) {
+        size_t n = rows - r0 < SCAN_ROWS ? (size_t)(rows - r0) : SCAN_ROWS;
         kt->hamming_many(s->row_dist, query, list->codes + r0 * nbytes, n, nbytes);
         for (size_t r = 0; r < n; r++) {
             if (s->row_dist[r] > s->radius) continue;

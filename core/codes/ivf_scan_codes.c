@@ -238,8 +238,9 @@ static void block_distances(codes_scratch *s, const nearkit_search_call *c, cons
         nearkit_codec_table_distances(s->dist, codec, c->ix->metric, s->table, codes, n);
 }
 
-static size_t block_rows(const nearkit_ivf_list *list, uint64_t r0) {
-    return list->size - r0 < SCAN_ROWS ? (size_t)(list->size - r0) : SCAN_ROWS;
+/* Rows of the block at r0 of a scan of `rows` rows. */
+static size_t block_rows(uint64_t rows, uint64_t r0) {
+    return rows - r0 < SCAN_ROWS ? (size_t)(rows - r0) : SCAN_ROWS;
 }
 
 static void knn_begin(void *scratch) {
@@ -248,10 +249,10 @@ static void knn_begin(void *scratch) {
 }
 
 static void knn_scan(void *scratch, const nearkit_search_call *c, const void *query,
-                     const nearkit_ivf_list *list) {
+                     const nearkit_ivf_list *list, uint64_t rows) {
     codes_scratch *s = scratch;
-    for (uint64_t r0 = 0; r0 < list->size; r0 += SCAN_ROWS) {
-        size_t n = block_rows(list, r0);
+    for (uint64_t r0 = 0; r0 < rows; r0 += SCAN_ROWS) {
+        size_t n = block_rows(rows, r0);
         block_distances(s, c, query, list, r0, n);
         float bound = nearkit_topk_bound(&s->best);
         for (size_t i = 0; i < n; i++) {
@@ -317,7 +318,7 @@ static uint64_t knn_scan_admitted(void *scratch, const nearkit_search_call *c, c
     const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
     uint64_t admitted = 0;
     for (uint64_t r0 = 0; r0 < list->size; r0 += SCAN_ROWS) {
-        size_t n = block_rows(list, r0);
+        size_t n = block_rows(list->size, r0);
         block_distances(s, c, query, list, r0, n);
         for (size_t i = 0; i < n; i++) {
             bool near = s->dist[i] <= nearkit_topk_bound(&s->best);
@@ -337,11 +338,11 @@ static uint64_t knn_held(const void *scratch) { return ((const codes_scratch *)s
  * distance has no cheap bound on its error, so filtering on it could lose matches); else the
  * codes. */
 static bool range_scan(void *scratch, const nearkit_search_call *c, uint64_t q, const void *query,
-                       const nearkit_ivf_list *list) {
+                       const nearkit_ivf_list *list, uint64_t rows) {
     codes_scratch *s = scratch;
     bool refine = nearkit_ivf_view_of(c)->refine_k > 0;
-    for (uint64_t r0 = 0; r0 < list->size; r0 += SCAN_ROWS) {
-        size_t n = block_rows(list, r0);
+    for (uint64_t r0 = 0; r0 < rows; r0 += SCAN_ROWS) {
+        size_t n = block_rows(rows, r0);
         if (!refine) block_distances(s, c, query, list, r0, n);
         for (size_t i = 0; i < n; i++) {
             uint32_t pos = list->positions[r0 + i];
@@ -387,7 +388,10 @@ static void batch_queries(void *ctx, uint64_t begin, uint64_t end, uint32_t work
         uint64_t q = b->q0 + i;
         const void *query = nearkit_query_at(c, q);
         knn_begin(s);
-        for (uint32_t p = 0; p < b->nprobe; p++) knn_scan(s, c, query, &lists->list[b->probes[i * b->nprobe + p]]);
+        for (uint32_t p = 0; p < b->nprobe; p++) {
+            const nearkit_ivf_list *list = &lists->list[b->probes[i * b->nprobe + p]];
+            knn_scan(s, c, query, list, list->size);
+        }
         knn_finish(s, c, q);
     }
 }

@@ -83,11 +83,12 @@ static void push_rows(nearkit_topk *h, const float *d, const int64_t *ids, int64
  * traffic: measured, one query per call with 16 lists probed, AVX-512 EPYC, thread CPU time, the
  * two ways alternating: Fashion-MNIST (784-d l2) 0.085-0.090 s against 0.061-0.073 s per 300
  * queries, 200,000 x 768 cosine 0.119-0.121 s against 0.095-0.097 s, 1M x 128 l2 0.067-0.073 s
- * against 0.057-0.061 s. Candidates are named by id, or, where handle >= 0, by handle + row. */
+ * against 0.057-0.061 s. Candidates are named by id, or, where handle >= 0, by handle + row. Scans
+ * the list's first n rows. */
 static void scan_kernels(nearkit_topk *h, float *buf, const nearkit_index *ix, const float *q,
-                         const nearkit_ivf_list *list, int64_t handle, bool streamed) {
-    for (uint64_t r = 0; r < list->size; r += LIST_BLOCK) {
-        size_t rows = list->size - r < LIST_BLOCK ? (size_t)(list->size - r) : LIST_BLOCK;
+                         const nearkit_ivf_list *list, uint64_t n, int64_t handle, bool streamed) {
+    for (uint64_t r = 0; r < n; r += LIST_BLOCK) {
+        size_t rows = n - r < LIST_BLOCK ? (size_t)(n - r) : LIST_BLOCK;
         row_distances(buf, ix, q, list, r, rows, streamed);
         push_rows(h, buf, list->ids + r, handle < 0 ? -1 : handle + (int64_t)r, rows);
     }
@@ -168,9 +169,9 @@ static void knn_begin(void *scratch) {
 }
 
 static void knn_scan(void *scratch, const nearkit_search_call *c, const void *query,
-                     const nearkit_ivf_list *list) {
+                     const nearkit_ivf_list *list, uint64_t rows) {
     kernel_scratch *s = scratch;
-    scan_kernels(&s->best, s->buf, c->ix, query, list, -1, lists_from_memory(c->ix, nearkit_ivf_view_of(c)->lists));
+    scan_kernels(&s->best, s->buf, c->ix, query, list, rows, -1, lists_from_memory(c->ix, nearkit_ivf_view_of(c)->lists));
 }
 
 static void knn_finish(void *scratch, const nearkit_search_call *c, uint64_t q) {
@@ -220,11 +221,11 @@ static uint64_t knn_scan_admitted(void *scratch, const nearkit_search_call *c, c
 static uint64_t knn_held(const void *scratch) { return ((const kernel_scratch *)scratch)->best.size; }
 
 static bool range_scan(void *scratch, const nearkit_search_call *c, uint64_t q, const void *query,
-                       const nearkit_ivf_list *list) {
+                       const nearkit_ivf_list *list, uint64_t n) {
     kernel_scratch *s = scratch;
     const nearkit_index *ix = c->ix;
-    for (uint64_t r = 0; r < list->size; r += LIST_BLOCK) {
-        size_t rows = list->size - r < LIST_BLOCK ? (size_t)(list->size - r) : LIST_BLOCK;
+    for (uint64_t r = 0; r < n; r += LIST_BLOCK) {
+        size_t rows = n - r < LIST_BLOCK ? (size_t)(n - r) : LIST_BLOCK;
         row_distances(s->buf, ix, query, list, r, rows, lists_from_memory(ix, nearkit_ivf_view_of(c)->lists));
         for (size_t i = 0; i < rows; i++) {
             float dist = nearkit_reported(ix, s->buf[i]);
@@ -405,7 +406,7 @@ static void lists_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker
             /* the group's first query reads the list from memory, the others from cache */
             bool streamed = lists_from_memory(ix, b->view->lists);
             for (size_t i = 0; i < n; i++)
-                scan_kernels(&w->heaps[members[i]], w->buf, ix, round_query(b, members[i]), list,
+                scan_kernels(&w->heaps[members[i]], w->buf, ix, round_query(b, members[i]), list, list->size,
                              (int64_t)(l << ROW_BITS), streamed && i == 0);
         }
     }
@@ -472,7 +473,7 @@ static void settle_shortlist(const batch_task *b, const nearkit_search_call *rou
     for (uint32_t p = 0; p < b->nprobe; p++) {
         const nearkit_ivf_list *list = &b->view->lists->list[b->probes[i * b->nprobe + p]];
         if (round->admit) scan_kernels_admitted(h, at, round, q, list, -1);
-        else scan_kernels(h, buf, ix, q, list, -1, lists_from_memory(ix, b->view->lists));
+        else scan_kernels(h, buf, ix, q, list, list->size, -1, lists_from_memory(ix, b->view->lists));
     }
     nearkit_write_heap(round, i, h);
 }

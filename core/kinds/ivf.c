@@ -1007,12 +1007,6 @@ typedef struct ivf_scratch {
     float *heap_dist, *dist;
     uint64_t *heap_pos;
     uint32_t *ints;
-    /* The scan budget's cut lists (made at the first cut; see cut_list) */
-    nearkit_ivf_list *cut_rows; /* nlist slots, only the cut ones written */
-    uint32_t cut_nlist;
-    nearkit_ivf_lists cut_lists;
-    nearkit_ivf_view cut_view;
-    nearkit_search_call cut_call;
 } ivf_scratch;
 
 static void ivf_scratch_free(void *scratch) {
@@ -1024,7 +1018,6 @@ static void ivf_scratch_free(void *scratch) {
     free(s->heap_pos);
     free(s->dist);
     free(s->ints);
-    free(s->cut_rows);
     free(s);
 }
 
@@ -1151,46 +1144,14 @@ static uint32_t probe_lists(ivf_scratch *s, const nearkit_search_call *c, const 
  * the target. Under a filter the budget counts the rows the filter admits (as the widening past
  * nprobe does; rejected rows cost a test, not a distance) and a list is scanned whole, its
  * admitted rows being known only once scanned; a call answered exactly over gathered rows has
- * no budget. A range search counts every row its nprobe lists offer.
- *
- * A scanner reads a list through its place in view->lists (the codes scanner finds a list's
- * centroid by it), so a cut list is a copy in the same place of a worker's copy of the lists,
- * handed over with a copy of the call whose view points at them. */
+ * no budget. A range search counts every row its nprobe lists offer. The scanners take the rows
+ * of a list to scan (knn_scan, range_scan), so a cut list is the list itself with fewer rows. */
 
-/* The first `rows` rows of list li, as the scanner is to see them: *call becomes the call to
- * scan it with. NULL: out of memory (the list is then scanned whole). */
-static const nearkit_ivf_list *cut_list(ivf_scratch *s, const nearkit_search_call **call, uint32_t li,
-                                        uint64_t rows) {
-    const nearkit_ivf_view *view = nearkit_ivf_view_of(*call);
-    uint32_t nlist = view->lists->nlist;
-    if (s->cut_nlist != nlist) { /* slots are written as lists are cut; the rest stay untouched */
-        free(s->cut_rows);
-        s->cut_rows = nearkit_alloc_array(nlist, sizeof *s->cut_rows);
-        s->cut_nlist = s->cut_rows ? nlist : 0;
-        if (!s->cut_rows) return NULL;
-    }
-    s->cut_lists = *view->lists;
-    s->cut_lists.list = s->cut_rows;
-    s->cut_view = *view;
-    s->cut_view.lists = &s->cut_lists;
-    s->cut_call = **call;
-    s->cut_call.state = &s->cut_view;
-    s->cut_rows[li] = view->lists->list[li];
-    s->cut_rows[li].size = rows;
-    *call = &s->cut_call;
-    return &s->cut_rows[li];
-}
-
-/* List p of the query's probes, cut to the budget left (`scanned` rows so far); *call: the call
- * to scan it with. */
-static const nearkit_ivf_list *budgeted_list(ivf_scratch *s, const nearkit_search_call **call, uint32_t p,
-                                             uint64_t scanned) {
-    const nearkit_ivf_view *view = nearkit_ivf_view_of(*call);
-    uint32_t li = s->probe.probes[p];
-    const nearkit_ivf_list *list = &view->lists->list[li];
-    if (!view->max_codes || scanned + list->size <= view->max_codes) return list;
-    const nearkit_ivf_list *cut = cut_list(s, call, li, view->max_codes - scanned);
-    return cut ? cut : list;
+/* Rows of probe p's list a query scans with `scanned` rows scanned so far: the list's size, or
+ * what is left of the budget. */
+static uint64_t budgeted_rows(const nearkit_ivf_view *view, const nearkit_ivf_list *list, uint64_t scanned) {
+    if (!view->max_codes || scanned + list->size <= view->max_codes) return list->size;
+    return view->max_codes - scanned;
 }
 
 static bool budget_spent(const nearkit_ivf_view *view, uint64_t scanned) {
@@ -1216,10 +1177,10 @@ static bool ivf_knn(void *scratch, const nearkit_search_call *c, uint64_t first,
         for (uint32_t p = 0; p < probes && !budget_spent(view, scanned); p++) {
             if (p + 1 < probes)
                 nearkit_ivf_list_prefetch(view->lists, &view->lists->list[s->probe.probes[p + 1]], LIST_HEAD_BYTES);
-            const nearkit_search_call *call = c;
-            const nearkit_ivf_list *list = budgeted_list(s, &call, p, scanned);
-            s->scanner->knn_scan(s->scan, call, query, list);
-            scanned += list->size;
+            const nearkit_ivf_list *list = &view->lists->list[s->probe.probes[p]];
+            uint64_t rows = budgeted_rows(view, list, scanned);
+            s->scanner->knn_scan(s->scan, c, query, list, rows);
+            scanned += rows;
         }
         s->scanner->knn_finish(s->scan, c, q);
     }
@@ -1236,10 +1197,10 @@ static bool ivf_range(void *scratch, const nearkit_search_call *c, uint64_t q) {
     uint32_t probes = probe_lists(s, c, query);
     uint64_t scanned = 0;
     for (uint32_t p = 0; p < probes && !budget_spent(view, scanned); p++) {
-        const nearkit_search_call *call = c;
-        const nearkit_ivf_list *list = budgeted_list(s, &call, p, scanned);
-        if (!s->scanner->range_scan(s->scan, call, q, query, list)) return false;
-        scanned += list->size;
+        const nearkit_ivf_list *list = &view->lists->list[s->probe.probes[p]];
+        uint64_t rows = budgeted_rows(view, list, scanned);
+        if (!s->scanner->range_scan(s->scan, c, q, query, list, rows)) return false;
+        scanned += rows;
     }
     return true;
 }
