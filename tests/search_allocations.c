@@ -3,8 +3,8 @@
  * every malloc, calloc, realloc and aligned allocation the library makes comes through the
  * counters below; OpenBLAS, a shared library, is not counted, and a single query never calls it.
  *
- * Kinds: flat (l2, cosine), ivf_flat, ivf_binary, ivf_sq8, ivf_pq (8 and 4 bits), vptree, bktree,
- * mih, hnsw and rpforest. Each case warms one thread up with a call of its shape, then makes ROUNDS one-query calls and
+ * Kinds: flat (l2, cosine), ivf_flat, ivf_binary, ivf_sq8, ivf_pq (8 and 4 bits), ivf_rabitq,
+ * vptree, bktree, mih, hnsw and rpforest. Each case warms one thread up with a call of its shape, then makes ROUNDS one-query calls and
  * requires no allocation among them. Between cases the shape changes (another index, another k,
  * another kind) so that the kept scratch is re-made where it does not fit, and the answers are
  * checked against the same queries searched as one batch, which never takes a kept scratch. The
@@ -154,6 +154,9 @@ int main(void) {
     CHECK(one_query_calls_allocate_nothing("ivf_pq l2, m 8", pq8, 10));
     CHECK(one_query_calls_allocate_nothing("ivf_pq l2, m 16 x 4 bits", pq4, 10));
     CHECK(one_query_calls_allocate_nothing("ivf_sq8 l2, refine 4, k 1", sq8, 1));
+    nearkit_index *rabitq = make(NEARKIT_KIND_IVF_RABITQ, NEARKIT_METRIC_L2, "nlist=40,nprobe=4,refine=4");
+    CHECK(one_query_calls_allocate_nothing("ivf_rabitq l2, refine 4", rabitq, 10));
+    nearkit_index_free(rabitq);
     nearkit_index_free(sq8);
     nearkit_index_free(pq8);
     nearkit_index_free(pq4);

@@ -51,6 +51,7 @@ typedef struct codes_scratch {
     int format;
     size_t m, code_size, dimension, table_size;
     bool residual, rabitq_made;
+    uint64_t rabitq_padded, rabitq_words;
 } codes_scratch;
 
 static void scratch_free(void *scratch) {
@@ -94,6 +95,8 @@ static void *scratch_new(const nearkit_search_call *c) {
     s->residual = view->codec->residual;
     s->table_size = tables ? nearkit_codec_table_size(view->codec) : 0;
     s->rabitq_made = view->rabitq != NULL;
+    s->rabitq_padded = view->rabitq ? view->rabitq->padded : 0;
+    s->rabitq_words = view->rabitq ? view->rabitq->words : 0;
     bool pq4 = view->codec->format == NEARKIT_CODEC_PQ4;
     if (pq4) {
         s->lut.lo = nearkit_alloc_array(view->codec->code_size, NEARKIT_PQ4_BLOCK);
@@ -115,16 +118,19 @@ static void *scratch_new(const nearkit_search_call *c) {
 }
 
 /* Whether scratch made for another call of the codes scanner (another index, maybe freed since)
- * serves call c: a codec of the same shape, heaps large enough, and no RaBitQ (its query state is
- * sized by its rotation). Re-aimed at c: its ids, the heap size, and no table made for a query (a
- * new call's query may lie where the last one did). */
+ * serves call c: a codec of the same shape (RaBitQ: a rotation of the same size, which sizes its
+ * query state) and heaps large enough. Re-aimed at c: its ids, the heap size, and no table made
+ * for a query (a new call's query may lie where the last one did). */
 static bool scratch_reuse(void *scratch, const nearkit_search_call *c) {
     codes_scratch *s = scratch;
     const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
     const nearkit_codec *codec = view->codec;
     size_t k = c->k ? (size_t)c->k : 1, cap = (size_t)(view->refine_k > k ? view->refine_k : k);
     bool tables = nearkit_codec_uses_tables(codec);
-    if (view->rabitq || s->rabitq_made || cap > s->room || k > s->exact_room || s->format != codec->format ||
+    bool rabitq = view->rabitq != NULL;
+    if (rabitq != s->rabitq_made ||
+        (rabitq && (s->rabitq_padded != view->rabitq->padded || s->rabitq_words != view->rabitq->words)) ||
+        cap > s->room || k > s->exact_room || s->format != codec->format ||
         s->m != codec->m || s->code_size != codec->code_size || s->dimension != codec->dimension ||
         s->residual != codec->residual || (tables && s->table_size != nearkit_codec_table_size(codec)) ||
         (tables && !s->table))
