@@ -3,7 +3,8 @@
  * every malloc, calloc, realloc and aligned allocation the library makes comes through the
  * counters below; OpenBLAS, a shared library, is not counted, and a single query never calls it.
  *
- * Kinds: flat (l2, cosine), ivf_flat, ivf_binary, ivf_sq8, ivf_pq (8 and 4 bits), ivf_rabitq,
+ * Kinds: flat (l2, cosine), flat_sq8, flat_pq, ivf_flat, ivf_binary, ivf_sq8, ivf_pq (8 and 4
+ * bits), ivf_rabitq, hnsw_sq8,
  * vptree, bktree, mih, hnsw and rpforest. Each case warms one thread up with a call of its shape, then makes ROUNDS one-query calls and
  * requires no allocation among them. Between cases the shape changes (another index, another k,
  * another kind) so that the kept scratch is re-made where it does not fit, and the answers are
@@ -154,6 +155,15 @@ int main(void) {
     CHECK(one_query_calls_allocate_nothing("ivf_pq l2, m 8", pq8, 10));
     CHECK(one_query_calls_allocate_nothing("ivf_pq l2, m 16 x 4 bits", pq4, 10));
     CHECK(one_query_calls_allocate_nothing("ivf_sq8 l2, refine 4, k 1", sq8, 1));
+    nearkit_index *flat_sq8 = make(NEARKIT_KIND_FLAT_SQ8, NEARKIT_METRIC_L2, NULL);
+    nearkit_index *flat_pq = make(NEARKIT_KIND_FLAT_PQ, NEARKIT_METRIC_L2, "m=16,nbits=4");
+    nearkit_index *hnsw_sq8 = make(NEARKIT_KIND_HNSW_SQ8, NEARKIT_METRIC_L2, "M=8,ef_construction=40,ef_search=64");
+    CHECK(one_query_calls_allocate_nothing("flat_sq8 l2", flat_sq8, 10));
+    CHECK(one_query_calls_allocate_nothing("flat_pq l2, m 16 x 4 bits", flat_pq, 10));
+    CHECK(one_query_calls_allocate_nothing("hnsw_sq8 l2", hnsw_sq8, 10));
+    nearkit_index_free(flat_sq8);
+    nearkit_index_free(flat_pq);
+    nearkit_index_free(hnsw_sq8);
     nearkit_index *rabitq = make(NEARKIT_KIND_IVF_RABITQ, NEARKIT_METRIC_L2, "nlist=40,nprobe=4,refine=4");
     CHECK(one_query_calls_allocate_nothing("ivf_rabitq l2, refine 4", rabitq, 10));
     nearkit_index_free(rabitq);
