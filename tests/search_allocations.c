@@ -4,9 +4,9 @@
  * counters below; OpenBLAS, a shared library, is not counted, and a single query never calls it.
  *
  * Kinds: flat (l2, cosine), flat_sq8, flat_pq, ivf_flat, ivf_binary, ivf_sq8, ivf_pq (8 and 4
- * bits), ivf_rabitq, hnsw_sq8,
- * vptree, bktree, mih, hnsw and rpforest. Each case warms one thread up with a call of its shape, then makes ROUNDS one-query calls and
- * requires no allocation among them. Between cases the shape changes (another index, another k,
+ * bits), ivf_rabitq, vptree, bktree, mih, hnsw, hnsw_sq8 and rpforest. Each case warms one thread
+ * up with a call of its shape, then makes ROUNDS one-query calls and requires no allocation among
+ * them. Between cases the shape changes (another index, another k,
  * another kind) so that the kept scratch is re-made where it does not fit, and the answers are
  * checked against the same queries searched as one batch, which never takes a kept scratch. The
  * last cases free an index while the thread still holds a scratch made for it, then search a new
