@@ -117,6 +117,57 @@ void nearkit_topk_push_block(nearkit_topk *h, const float *d, uint64_t first, si
     }
 }
 
+/* ---- shortlists --------------------------------------------------------------------------------- */
+
+void nearkit_shortlist_init(nearkit_shortlist *s, float *dist_room, uint64_t *pos_room, size_t keep,
+                            const int64_t *ids) {
+    *s = (nearkit_shortlist){.dist = dist_room, .pos = pos_room, .keep = keep, .ids = ids,
+                             .bound = keep ? INFINITY : -INFINITY};
+}
+
+/* Whether pair i is nearer than pair j (ties by id, then by position, so the order is total). */
+static inline bool shortlist_nearer(const nearkit_shortlist *s, size_t i, size_t j) {
+    if (s->dist[i] != s->dist[j]) return s->dist[i] < s->dist[j];
+    int64_t a = s->ids ? s->ids[s->pos[i]] : (int64_t)s->pos[i], b = s->ids ? s->ids[s->pos[j]] : (int64_t)s->pos[j];
+    return a != b ? a < b : s->pos[i] < s->pos[j];
+}
+
+static inline void shortlist_swap(nearkit_shortlist *s, size_t i, size_t j) {
+    float d = s->dist[i];
+    uint64_t p = s->pos[i];
+    s->dist[i] = s->dist[j];
+    s->pos[i] = s->pos[j];
+    s->dist[j] = d;
+    s->pos[j] = p;
+}
+
+void nearkit_shortlist_select(nearkit_shortlist *s) {
+    if (s->size <= s->keep || s->keep == 0) return;
+    /* quickselect: pairs [0, keep) end up the keep nearest (pair keep - 1 the worst of them) */
+    size_t lo = 0, hi = s->size, target = s->keep - 1;
+    while (hi - lo > 1) {
+        shortlist_swap(s, lo + (hi - lo) / 2, hi - 1); /* the middle pair as the pivot, kept last */
+        size_t store = lo;
+        for (size_t i = lo; i + 1 < hi; i++)
+            if (shortlist_nearer(s, i, hi - 1)) shortlist_swap(s, i, store++);
+        shortlist_swap(s, store, hi - 1);
+        if (store == target) break;
+        if (target < store) hi = store;
+        else lo = store + 1;
+    }
+    s->size = s->keep;
+    float worst = s->dist[0];
+    for (size_t i = 1; i < s->keep; i++) worst = s->dist[i] > worst ? s->dist[i] : worst;
+    s->bound = worst;
+}
+
+void nearkit_shortlist_finish(nearkit_shortlist *s, nearkit_topk *h) {
+    nearkit_shortlist_select(s);
+    nearkit_topk_init(h, s->dist, s->pos, s->keep, s->ids);
+    h->size = s->size;
+    for (size_t i = h->size / 2; i-- > 0;) sift_down(h, i, h->size);
+}
+
 void nearkit_topk_sort(nearkit_topk *h) {
     /* heapsort: repeatedly move the worst to the end */
     for (size_t end = h->size; end > 1; end--) {

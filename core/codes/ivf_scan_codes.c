@@ -31,7 +31,7 @@
 
 typedef struct codes_scratch {
     float *dist;           /* SCAN_ROWS */
-    nearkit_topk best;     /* candidates by position: k, or refine_k with a re-rank */
+    nearkit_shortlist best; /* candidates by position: k, or refine_k with a re-rank */
     float *best_dist, *exact_dist;
     uint64_t *best_pos, *exact_pos;
     size_t cap;            /* the call's candidates (k, or refine_k with a re-rank) */
@@ -82,8 +82,8 @@ static void *scratch_new(const nearkit_search_call *c) {
     s->exact_room = k;
     s->ids = view->position_ids;
     s->dist = nearkit_alloc_array(SCAN_ROWS, sizeof(float));
-    s->best_dist = nearkit_alloc_array(cap, sizeof(float));
-    s->best_pos = nearkit_alloc_array(cap, sizeof(uint64_t));
+    s->best_dist = nearkit_alloc_array(2 * cap, sizeof(float)); /* a shortlist's room */
+    s->best_pos = nearkit_alloc_array(2 * cap, sizeof(uint64_t));
     s->exact_dist = nearkit_alloc_array(k, sizeof(float));
     s->exact_pos = nearkit_alloc_array(k, sizeof(uint64_t));
     bool tables = nearkit_codec_uses_tables(view->codec);
@@ -251,7 +251,7 @@ static size_t block_rows(uint64_t rows, uint64_t r0) {
 
 static void knn_begin(void *scratch) {
     codes_scratch *s = scratch;
-    nearkit_topk_init(&s->best, s->best_dist, s->best_pos, s->cap, s->ids);
+    nearkit_shortlist_init(&s->best, s->best_dist, s->best_pos, s->cap, s->ids);
 }
 
 static void knn_scan(void *scratch, const nearkit_search_call *c, const void *query,
@@ -260,12 +260,8 @@ static void knn_scan(void *scratch, const nearkit_search_call *c, const void *qu
     for (uint64_t r0 = 0; r0 < rows; r0 += SCAN_ROWS) {
         size_t n = block_rows(rows, r0);
         block_distances(s, c, query, list, r0, n);
-        float bound = nearkit_topk_bound(&s->best);
-        for (size_t i = 0; i < n; i++) {
-            if (s->dist[i] > bound) continue;
-            nearkit_topk_push(&s->best, s->dist[i], list->positions[r0 + i]);
-            bound = nearkit_topk_bound(&s->best);
-        }
+        for (size_t i = 0; i < n; i++)
+            if (s->dist[i] <= s->best.bound) nearkit_shortlist_push(&s->best, s->dist[i], list->positions[r0 + i]);
     }
 }
 
@@ -307,7 +303,9 @@ static void finish_query(codes_scratch *s, const nearkit_search_call *c, uint64_
 
 static void knn_finish(void *scratch, const nearkit_search_call *c, uint64_t q) {
     codes_scratch *s = scratch;
-    finish_query(s, c, q, &s->best);
+    nearkit_topk best;
+    nearkit_shortlist_finish(&s->best, &best);
+    finish_query(s, c, q, &best);
 }
 
 static int64_t position_id(const nearkit_search_call *c, uint32_t pos) {
@@ -327,18 +325,18 @@ static uint64_t knn_scan_admitted(void *scratch, const nearkit_search_call *c, c
         size_t n = block_rows(list->size, r0);
         block_distances(s, c, query, list, r0, n);
         for (size_t i = 0; i < n; i++) {
-            bool near = s->dist[i] <= nearkit_topk_bound(&s->best);
+            bool near = s->dist[i] <= s->best.bound;
             if (!near && !view->admit_first) continue;
             uint32_t pos = list->positions[r0 + i];
             if (!nearkit_call_admits(c, position_id(c, pos))) continue;
             admitted++;
-            if (near) nearkit_topk_push(&s->best, s->dist[i], pos);
+            if (near) nearkit_shortlist_push(&s->best, s->dist[i], pos);
         }
     }
     return view->admit_first ? admitted : (uint64_t)((double)list->size * view->selectivity + 0.5);
 }
 
-static uint64_t knn_held(const void *scratch) { return ((const codes_scratch *)scratch)->best.size; }
+static uint64_t knn_held(const void *scratch) { return nearkit_shortlist_held(&((const codes_scratch *)scratch)->best); }
 
 /* Range: with a re-rank the original vectors are scored, every row of the list (a code's
  * distance has no cheap bound on its error, so filtering on it could lose matches); else the
@@ -420,9 +418,10 @@ static void batch_queries(void *ctx, uint64_t begin, uint64_t end, uint32_t work
 
 struct group_scratch {
     uint64_t first;        /* the share's first query (in the round) */
-    nearkit_topk *heaps;   /* per query of the share */
+    nearkit_shortlist *heaps; /* per query of the share (room for 2 * cap each) */
     float *heap_dist;
     uint64_t *heap_pos;
+    size_t cap;            /* each query's candidates */
     uint32_t *offsets;     /* nlist + 1: where each list's members start */
     uint32_t *members;     /* share x nprobe: the share's queries (from first) probing each list */
     float *decoded;        /* GROUP_ROWS x d */
@@ -478,16 +477,15 @@ static bool group_scratch_alloc(group_scratch *g, const codes_batch *b) {
     size_t share = (size_t)b->share, d = view->codec->dimension;
     size_t cap = (size_t)(view->refine_k > b->c->k ? view->refine_k : b->c->k);
     *g = (group_scratch){
-        .heaps = nearkit_alloc_array(share, sizeof(nearkit_topk)),
-        .heap_dist = nearkit_alloc_array(share * cap, sizeof(float)),
-        .heap_pos = nearkit_alloc_array(share * cap, sizeof(uint64_t)),
+        .heaps = nearkit_alloc_array(share, sizeof(nearkit_shortlist)),
+        .heap_dist = nearkit_alloc_array(share * 2 * cap, sizeof(float)),
+        .heap_pos = nearkit_alloc_array(share * 2 * cap, sizeof(uint64_t)),
         .offsets = nearkit_alloc_array((size_t)view->quantizer->nlist + 1, sizeof(uint32_t)),
         .members = nearkit_alloc_array(share * b->nprobe, sizeof(uint32_t)),
         .decoded = nearkit_alloc_array((size_t)GROUP_ROWS * d, sizeof(float)),
         .prepared = nearkit_alloc_array((size_t)GROUP_QUERIES * d, sizeof(float)),
     };
-    for (size_t i = 0; g->heaps && g->heap_dist && g->heap_pos && i < share; i++)
-        nearkit_topk_init(&g->heaps[i], g->heap_dist + i * cap, g->heap_pos + i * cap, cap, view->position_ids);
+    g->cap = cap;
     return g->heaps && g->heap_dist && g->heap_pos && g->offsets && g->members && g->decoded && g->prepared &&
            group_pq4_alloc(g, view, share);
 }
@@ -506,13 +504,9 @@ static void group_by_list(group_scratch *g, const codes_batch *b, uint64_t begin
 }
 
 /* The rows of a block whose values can enter a query's heap, pushed. */
-static void push_block(nearkit_topk *h, const float *dist, const uint32_t *positions, size_t n) {
-    float bound = nearkit_topk_bound(h);
-    for (size_t i = 0; i < n; i++) {
-        if (dist[i] > bound) continue;
-        nearkit_topk_push(h, dist[i], positions[i]);
-        bound = nearkit_topk_bound(h);
-    }
+static void push_block(nearkit_shortlist *h, const float *dist, const uint32_t *positions, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (dist[i] <= h->bound) nearkit_shortlist_push(h, dist[i], positions[i]);
 }
 
 /* Readies up to GROUP_QUERIES members of list l: the query itself, or for residual codes its
@@ -617,7 +611,10 @@ static void grouped_queries(void *ctx, uint64_t begin, uint64_t end, uint32_t wo
     group_scratch *g = &b->groups[worker];
     uint32_t nlist = nearkit_ivf_view_of(c)->quantizer->nlist;
     g->first = begin;
-    for (uint64_t i = 0; i < end - begin; i++) g->heaps[i].size = 0;
+    const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
+    for (uint64_t i = 0; i < end - begin; i++)
+        nearkit_shortlist_init(&g->heaps[i], g->heap_dist + i * 2 * g->cap, g->heap_pos + i * 2 * g->cap, g->cap,
+                               view->position_ids);
     group_by_list(g, b, begin, end, nlist);
     bool pq4 = is_pq4(nearkit_ivf_view_of(c));
     if (pq4) prepare_pq4_tables(g, b->scratch[worker], b, begin, end);
@@ -627,7 +624,11 @@ static void grouped_queries(void *ctx, uint64_t begin, uint64_t end, uint32_t wo
         if (pq4) scan_list_pq4(g, b, l, g->members + g->offsets[l], count);
         else scan_list_grouped(g, b, l, g->members + g->offsets[l], count);
     }
-    for (uint64_t i = 0; i < end - begin; i++) finish_query(b->scratch[worker], c, b->q0 + begin + i, &g->heaps[i]);
+    for (uint64_t i = 0; i < end - begin; i++) {
+        nearkit_topk best;
+        nearkit_shortlist_finish(&g->heaps[i], &best);
+        finish_query(b->scratch[worker], c, b->q0 + begin + i, &best);
+    }
 }
 
 static bool batch_applies(const nearkit_search_call *c) { return !c->admit && c->n >= BATCH_MIN_QUERIES; }
