@@ -29,6 +29,41 @@
 #define SCAN_ROWS 256  /* codes per kernel call (whole pq4 blocks) */
 #define MAX_CHUNK 16
 
+/* What sizes a scan's scratch: the codec's format and sizes, its tables, RaBitQ's rotation. */
+typedef struct codes_shape {
+    int format;
+    size_t m, code_size, dimension, table_size;
+    bool residual, rabitq;
+    uint64_t rabitq_padded, rabitq_words;
+} codes_shape;
+
+static codes_shape shape_of(const nearkit_ivf_view *view) {
+    const nearkit_codec *codec = view->codec;
+    return (codes_shape){.format = codec->format,
+                         .m = codec->m,
+                         .code_size = codec->code_size,
+                         .dimension = codec->dimension,
+                         .table_size = nearkit_codec_uses_tables(codec) ? nearkit_codec_table_size(codec) : 0,
+                         .residual = codec->residual,
+                         .rabitq = view->rabitq != NULL,
+                         .rabitq_padded = view->rabitq ? view->rabitq->padded : 0,
+                         .rabitq_words = view->rabitq ? view->rabitq->words : 0};
+}
+
+static bool same_shape(const codes_shape *a, const codes_shape *b) {
+    return a->format == b->format && a->m == b->m && a->code_size == b->code_size && a->dimension == b->dimension &&
+           a->table_size == b->table_size && a->residual == b->residual && a->rabitq == b->rabitq &&
+           a->rabitq_padded == b->rabitq_padded && a->rabitq_words == b->rabitq_words;
+}
+
+/* A call's candidates per query: k (at least 1: a range call's scratch), or refine_k with a
+ * re-rank; *k the call's k. */
+static size_t candidates_of(const nearkit_search_call *c, size_t *k) {
+    const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
+    *k = c->k ? (size_t)c->k : 1;
+    return (size_t)(view->refine_k > *k ? view->refine_k : *k);
+}
+
 typedef struct codes_scratch {
     float *dist;           /* SCAN_ROWS */
     nearkit_shortlist best; /* candidates by position: k, or refine_k with a re-rank */
@@ -47,11 +82,7 @@ typedef struct codes_scratch {
     const nearkit_ivf_list *residual_list; /* the list they were made for */
     nearkit_rabitq_query rabitq;        /* RaBitQ: the current query rotated ... */
     const nearkit_ivf_list *rabitq_list; /* ... and prepared against this list */
-    /* the codec it was made for (scratch_reuse) */
-    int format;
-    size_t m, code_size, dimension, table_size;
-    bool residual, rabitq_made;
-    uint64_t rabitq_padded, rabitq_words;
+    codes_shape shape;     /* the codec it was made for (scratch_reuse) */
 } codes_scratch;
 
 static void scratch_free(void *scratch) {
@@ -77,7 +108,7 @@ static void *scratch_new(const nearkit_search_call *c) {
     const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
     codes_scratch *s = calloc(1, sizeof *s);
     if (!s) return NULL;
-    size_t k = c->k ? (size_t)c->k : 1, cap = (size_t)(view->refine_k > k ? view->refine_k : k);
+    size_t k, cap = candidates_of(c, &k);
     s->cap = s->room = cap;
     s->exact_room = k;
     s->ids = view->position_ids;
@@ -88,15 +119,7 @@ static void *scratch_new(const nearkit_search_call *c) {
     s->exact_pos = nearkit_alloc_array(k, sizeof(uint64_t));
     bool tables = nearkit_codec_uses_tables(view->codec);
     if (tables) s->table = nearkit_alloc_array(nearkit_codec_table_size(view->codec), sizeof(float));
-    s->format = view->codec->format;
-    s->m = view->codec->m;
-    s->code_size = view->codec->code_size;
-    s->dimension = view->codec->dimension;
-    s->residual = view->codec->residual;
-    s->table_size = tables ? nearkit_codec_table_size(view->codec) : 0;
-    s->rabitq_made = view->rabitq != NULL;
-    s->rabitq_padded = view->rabitq ? view->rabitq->padded : 0;
-    s->rabitq_words = view->rabitq ? view->rabitq->words : 0;
+    s->shape = shape_of(view);
     bool pq4 = view->codec->format == NEARKIT_CODEC_PQ4;
     if (pq4) {
         s->lut.lo = nearkit_alloc_array(view->codec->code_size, NEARKIT_PQ4_BLOCK);
@@ -125,16 +148,9 @@ static bool scratch_reuse(void *scratch, const nearkit_search_call *c) {
     codes_scratch *s = scratch;
     const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
     const nearkit_codec *codec = view->codec;
-    size_t k = c->k ? (size_t)c->k : 1, cap = (size_t)(view->refine_k > k ? view->refine_k : k);
-    bool tables = nearkit_codec_uses_tables(codec);
-    bool rabitq = view->rabitq != NULL;
-    if (rabitq != s->rabitq_made ||
-        (rabitq && (s->rabitq_padded != view->rabitq->padded || s->rabitq_words != view->rabitq->words)) ||
-        cap > s->room || k > s->exact_room || s->format != codec->format ||
-        s->m != codec->m || s->code_size != codec->code_size || s->dimension != codec->dimension ||
-        s->residual != codec->residual || (tables && s->table_size != nearkit_codec_table_size(codec)) ||
-        (tables && !s->table))
-        return false;
+    size_t k, cap = candidates_of(c, &k);
+    codes_shape shape = shape_of(view);
+    if (!same_shape(&shape, &s->shape) || cap > s->room || k > s->exact_room) return false;
     s->cap = cap;
     s->ids = view->position_ids;
     s->table_of = NULL;
@@ -249,6 +265,12 @@ static size_t block_rows(uint64_t rows, uint64_t r0) {
     return rows - r0 < SCAN_ROWS ? (size_t)(rows - r0) : SCAN_ROWS;
 }
 
+/* The rows of a block whose values can enter a query's shortlist, pushed. */
+static void push_block(nearkit_shortlist *h, const float *dist, const uint32_t *positions, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (dist[i] <= h->bound) nearkit_shortlist_push(h, dist[i], positions[i]);
+}
+
 static void knn_begin(void *scratch) {
     codes_scratch *s = scratch;
     nearkit_shortlist_init(&s->best, s->best_dist, s->best_pos, s->cap, s->ids);
@@ -260,8 +282,7 @@ static void knn_scan(void *scratch, const nearkit_search_call *c, const void *qu
     for (uint64_t r0 = 0; r0 < rows; r0 += SCAN_ROWS) {
         size_t n = block_rows(rows, r0);
         block_distances(s, c, query, list, r0, n);
-        for (size_t i = 0; i < n; i++)
-            if (s->dist[i] <= s->best.bound) nearkit_shortlist_push(&s->best, s->dist[i], list->positions[r0 + i]);
+        push_block(&s->best, s->dist, list->positions + r0, n);
     }
 }
 
@@ -474,8 +495,7 @@ static bool group_pq4_alloc(group_scratch *g, const nearkit_ivf_view *view, size
 
 static bool group_scratch_alloc(group_scratch *g, const codes_batch *b) {
     const nearkit_ivf_view *view = nearkit_ivf_view_of(b->c);
-    size_t share = (size_t)b->share, d = view->codec->dimension;
-    size_t cap = (size_t)(view->refine_k > b->c->k ? view->refine_k : b->c->k);
+    size_t share = (size_t)b->share, d = view->codec->dimension, k, cap = candidates_of(b->c, &k);
     *g = (group_scratch){
         .heaps = nearkit_alloc_array(share, sizeof(nearkit_shortlist)),
         .heap_dist = nearkit_alloc_array(share * 2 * cap, sizeof(float)),
@@ -501,12 +521,6 @@ static void group_by_list(group_scratch *g, const codes_batch *b, uint64_t begin
     for (size_t p = 0; p < n; p++) g->members[g->offsets[probes[p]]++] = (uint32_t)(p / b->nprobe);
     for (uint32_t l = nlist; l > 0; l--) g->offsets[l] = g->offsets[l - 1];
     g->offsets[0] = 0;
-}
-
-/* The rows of a block whose values can enter a query's heap, pushed. */
-static void push_block(nearkit_shortlist *h, const float *dist, const uint32_t *positions, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (dist[i] <= h->bound) nearkit_shortlist_push(h, dist[i], positions[i]);
 }
 
 /* Readies up to GROUP_QUERIES members of list l: the query itself, or for residual codes its
@@ -609,14 +623,14 @@ static void grouped_queries(void *ctx, uint64_t begin, uint64_t end, uint32_t wo
     const codes_batch *b = ctx;
     const nearkit_search_call *c = b->c;
     group_scratch *g = &b->groups[worker];
-    uint32_t nlist = nearkit_ivf_view_of(c)->quantizer->nlist;
-    g->first = begin;
     const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
+    uint32_t nlist = view->quantizer->nlist;
+    g->first = begin;
     for (uint64_t i = 0; i < end - begin; i++)
         nearkit_shortlist_init(&g->heaps[i], g->heap_dist + i * 2 * g->cap, g->heap_pos + i * 2 * g->cap, g->cap,
                                view->position_ids);
     group_by_list(g, b, begin, end, nlist);
-    bool pq4 = is_pq4(nearkit_ivf_view_of(c));
+    bool pq4 = is_pq4(view);
     if (pq4) prepare_pq4_tables(g, b->scratch[worker], b, begin, end);
     for (uint32_t l = 0; l < nlist; l++) {
         if (g->offsets[l + 1] == g->offsets[l]) continue;

@@ -1406,13 +1406,17 @@ static uint64_t walk_units(const rp_node *nd, size_t d) {
     return is_leaf(nd) || nd->plane == NO_PLANE ? 1 : 1 + (d + sizeof(walk_node) - 1) / sizeof(walk_node);
 }
 
+/* A plane's floats from its pw codes and power of two, as the file stores it. */
+static void decode_plane(float *out, const int8_t *codes, int exponent, size_t pw) {
+    for (size_t k = 0; k < pw; k++) out[k] = ldexpf(codes[k], exponent);
+}
+
 /* Plane `plane`'s floats: the forest's, or a view's codes decoded into `room` (plane_width floats)
  * as a load decodes them, so a view lays out the very walk a load does. */
 static const float *plane_floats(const nearkit_index *ix, const rp_impl *t, uint32_t plane, float *room) {
     size_t pw = plane_width(ix);
     if (t->planes) return t->planes + (size_t)plane * pw;
-    int e = t->view_exponents[plane];
-    for (size_t k = 0; k < pw; k++) room[k] = ldexpf(t->view_codes[(size_t)plane * pw + k], e);
+    decode_plane(room, t->view_codes + (size_t)plane * pw, t->view_exponents[plane], pw);
     return room;
 }
 
@@ -1996,11 +2000,6 @@ static nearkit_status rp_save(const nearkit_index *ix, nearkit_writer *w) {
     return st;
 }
 
-/* Section `tag` of exactly count * size bytes: in place for a view where the body is aligned for it
- * (*borrowed), else copied into a new array. */
-static nearkit_status use_array(void **out, bool *borrowed, const nearkit_reader *r, uint32_t tag, uint64_t count,
-                                size_t size);
-
 /* Copies section `tag` of exactly count * size bytes into a new array. */
 static nearkit_status load_array(void **out, const nearkit_reader *r, uint32_t tag, uint64_t count, size_t size) {
     const void *data;
@@ -2012,14 +2011,29 @@ static nearkit_status load_array(void **out, const nearkit_reader *r, uint32_t t
     return NEARKIT_OK;
 }
 
+/* Section `tag` of exactly count * size bytes: in place for a view (*borrowed; a body that cannot
+ * be used in place fails the view as the row store's does, and the file is loaded instead), else
+ * copied into a new array. */
+static nearkit_status use_array(void **out, bool *borrowed, const nearkit_reader *r, uint32_t tag, uint64_t count,
+                                size_t size) {
+    *borrowed = false;
+    if (!nearkit_reader_borrows(r)) return load_array(out, r, tag, count, size);
+    const void *data;
+    nearkit_status st = nearkit_reader_section_sized(&data, r, tag, count * size);
+    if (!st) st = nearkit_reader_borrowable(r, data, tag);
+    if (st) return st;
+    *out = (void *)(uintptr_t)data; /* read only: a view refuses every write */
+    *borrowed = true;
+    return NEARKIT_OK;
+}
+
 /* Float planes from codes times powers of two. */
 static nearkit_status decode_planes(const nearkit_index *ix, rp_impl *t, const int8_t *codes,
                                     const int8_t *exponents) {
     size_t d = plane_width(ix);
     t->planes = nearkit_alloc_array((size_t)(t->n_planes * d), sizeof(float));
     if (!t->planes) return nearkit_oom();
-    for (uint64_t i = 0; i < t->n_planes; i++)
-        for (size_t k = 0; k < d; k++) t->planes[i * d + k] = ldexpf(codes[i * d + k], exponents[i]);
+    for (uint64_t i = 0; i < t->n_planes; i++) decode_plane(t->planes + i * d, codes + i * d, exponents[i], d);
     return NEARKIT_OK;
 }
 
@@ -2035,23 +2049,6 @@ static nearkit_status check_view_planes(const nearkit_index *ix, const rp_impl *
             st = nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: a forest plane holds an unusable value");
     free(room);
     return st;
-}
-
-static nearkit_status use_array(void **out, bool *borrowed, const nearkit_reader *r, uint32_t tag, uint64_t count,
-                                size_t size) {
-    *borrowed = false;
-    if (nearkit_reader_borrows(r)) {
-        const void *data;
-        nearkit_status st = nearkit_reader_section_sized(&data, r, tag, count * size);
-        if (st) return st;
-        if (nearkit_reader_borrowable(r, data, tag) == NEARKIT_OK) {
-            *out = (void *)(uintptr_t)data; /* read only: a view refuses every write */
-            *borrowed = true;
-            return NEARKIT_OK;
-        }
-        nearkit_clear_error(); /* a version 1 file: copied */
-    }
-    return load_array(out, r, tag, count, size);
 }
 
 /* The planes of a file: codes times powers of two (RFPC, RFPE), or floats (RFPL, older files). A
