@@ -813,8 +813,8 @@ static void test_corrupt(void) {
                 CHECK(e && bt_load_status(e, es) == NEARKIT_ERR_CORRUPT);
                 free(e);
             }
-            const char *tags[] = {"CODC", "CENT", "CODE", "BASN", "IDS ", "SQRG", "VECS"};
-            for (size_t t = 0; t < 7; t++) {
+            const char *tags[] = {"CODC", "CENT", "LCOD", "LPOS", "IDS ", "SQRG", "VECS", "LOFF"};
+            for (size_t t = 0; t < 8; t++) {
                 const uint8_t *body = bt_find_section(&len, image, tags[t]);
                 if (!body) {
                     CHECK(t == 6 ? !refine : t == 5 ? i < 2 || i == RABITQ : false);
@@ -830,7 +830,7 @@ static void test_corrupt(void) {
             /* a range that decodes out of bounds, an fp16 / bf16 code of infinity, a RaBitQ code
              * whose scale no residual has (above its norm) */
             bool in_code = i < 2 || i == RABITQ;
-            const uint8_t *body = bt_find_section(&len, image, in_code ? "CODE" : "SQRG");
+            const uint8_t *body = bt_find_section(&len, image, in_code ? "LCOD" : "SQRG");
             uint8_t *bad = malloc(len);
             memcpy(bad, body, len);
             if (i == RABITQ) {
@@ -845,12 +845,12 @@ static void test_corrupt(void) {
                 float huge = 1e30f;
                 memcpy(bad + (i >= PQ ? 4 : 0), &huge, 4); /* pq: the first centroid value, after ksub */
             }
-            e = bt_edit_section(&es, image, size, in_code ? "CODE" : "SQRG", bad, len);
+            e = bt_edit_section(&es, image, size, in_code ? "LCOD" : "SQRG", bad, len);
             CHECK(e && bt_load_status(e, es) == NEARKIT_ERR_CORRUPT);
             free(e);
             free(bad);
-            const uint8_t *basn = bt_find_section(&len, image, "BASN");
-            e = bt_edit_section(&es, image, size, "BASN", basn, len);
+            const uint8_t *positions = bt_find_section(&len, image, "LPOS");
+            e = bt_edit_section(&es, image, size, "LPOS", positions, len);
             CHECK(e && bt_load_status(e, es) == NEARKIT_OK); /* the editor is sound */
             free(e);
             /* random byte flips never crash */

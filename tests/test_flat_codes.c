@@ -326,7 +326,14 @@ static void test_living(nearkit_kind kind, const char *params) {
     centroids[0] = NAN;
     expect_section(buf, size, "CENT", centroids, DIM * sizeof(float), "a NaN centroid");
     uint8_t codes[3] = {0};
-    expect_section(buf, size, "CODE", codes, sizeof codes, "a partial code");
+    expect_section(buf, size, "LCOD", codes, sizeof codes, "a partial code");
+    uint64_t len = 0;
+    const uint8_t *positions = bt_find_section(&len, buf, "LPOS");
+    uint32_t *twice = malloc(len);
+    memcpy(twice, positions, len);
+    twice[1] = twice[0];
+    expect_section(buf, size, "LPOS", twice, len, "a position twice");
+    free(twice);
     if (kept) {
         float orig[DIM] = {0};
         expect_section(buf, size, "VECS", orig, sizeof orig, "fewer originals than codes");

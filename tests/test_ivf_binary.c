@@ -163,7 +163,8 @@ static void test_training(void) {
     CHECK(a && b);
     size_t sa = 0, sb = 0;
     uint8_t *ia = a ? saved(&sa, a) : NULL, *ib = b ? saved(&sb, b) : NULL;
-    CHECK(ia && ib && same_section(ia, ib, "BCEN") && same_section(ia, ib, "BASN"));
+    CHECK(ia && ib && same_section(ia, ib, "BCEN") && same_section(ia, ib, "LOFF") &&
+          same_section(ia, ib, "LPOS"));
     nearkit_buffer_free(ib);
     nearkit_index_free(b);
     nearkit_index_options o = NEARKIT_INDEX_OPTIONS_INIT;
@@ -352,8 +353,8 @@ static void test_save_load(void) {
         CHECK(e && bt_load_status(e, es) == NEARKIT_ERR_CORRUPT);
         free(e);
     }
-    const char *tags[] = {"BIVF", "BCEN", "VECS", "BASN"};
-    for (size_t i = 0; i < 4; i++) { /* missing, and one byte short */
+    const char *tags[] = {"BIVF", "BCEN", "LOFF", "LCOD", "LPOS"};
+    for (size_t i = 0; i < 5; i++) { /* missing, and one byte short */
         e = bt_edit_section(&es, image, size, tags[i], NULL, 0);
         CHECK(e && bt_load_status(e, es) == NEARKIT_ERR_CORRUPT);
         free(e);
@@ -362,14 +363,22 @@ static void test_save_load(void) {
         CHECK(e && bt_load_status(e, es) == NEARKIT_ERR_CORRUPT);
         free(e);
     }
-    const uint8_t *asn = bt_find_section(&len, image, "BASN");
-    uint32_t *bad_asn = malloc(len);
-    memcpy(bad_asn, asn, len);
-    bad_asn[N - 1] = 30; /* no such list */
-    e = bt_edit_section(&es, image, size, "BASN", bad_asn, len);
+    const uint8_t *offsets = bt_find_section(&len, image, "LOFF");
+    uint64_t *bad_offsets = malloc(len);
+    memcpy(bad_offsets, offsets, len);
+    bad_offsets[len / sizeof *bad_offsets / 2] = N + 1; /* past the rows, then decreasing */
+    e = bt_edit_section(&es, image, size, "LOFF", bad_offsets, len);
     CHECK(e && bt_load_status(e, es) == NEARKIT_ERR_CORRUPT);
     free(e);
-    free(bad_asn);
+    free(bad_offsets);
+    const uint8_t *positions = bt_find_section(&len, image, "LPOS");
+    uint32_t *bad_positions = malloc(len);
+    memcpy(bad_positions, positions, len);
+    bad_positions[N - 1] = N; /* no such row */
+    e = bt_edit_section(&es, image, size, "LPOS", bad_positions, len);
+    CHECK(e && bt_load_status(e, es) == NEARKIT_ERR_CORRUPT);
+    free(e);
+    free(bad_positions);
     const uint8_t *id_body = bt_find_section(&len, image, "IDS ");
     int64_t *bad_ids = malloc(len);
     memcpy(bad_ids, id_body, len);
@@ -381,7 +390,7 @@ static void test_save_load(void) {
     CHECK(e && bt_load_status(e, es) == NEARKIT_ERR_CORRUPT);
     free(e);
     free(bad_ids);
-    e = bt_edit_section(&es, image, size, "BASN", asn, N * 4); /* unchanged: the editor is sound */
+    e = bt_edit_section(&es, image, size, "LPOS", positions, N * 4); /* unchanged: the editor is sound */
     CHECK(e && bt_load_status(e, es) == NEARKIT_OK);
     free(e);
     for (size_t cut = 0; cut < size; cut += size / 29 + 1) CHECK(bt_load_status(image, cut) == NEARKIT_ERR_CORRUPT);

@@ -3,7 +3,8 @@
  * settable, and copies into a writable index; opening checks the framing and never trusts a length
  * beyond the file (truncations and flips at every byte, under ASan in the _asan run); verify
  * checks the checksum; format version 1 files still load and view or say why not; a view keeps
- * the file it mapped when the path is saved over; concurrent first searches of a view agree. */
+ * the file it mapped when the path is saved over; concurrent first searches of a view agree; the
+ * codes kinds, hnsw and rpforest keep their structures in the file. */
 #define _POSIX_C_SOURCE 200809L
 #define NEARKIT_EXPERIMENTAL
 #include "nearkit.h"
@@ -170,10 +171,8 @@ static void test_every_kind(void) {
                 if (!same) fprintf(stderr, "  %s (ids %d): a view answers differently\n", kind.name, custom);
                 CHECK(same);
                 /* the view owns less heap where its stored vectors stay in the mapping: every kind
-                 * but the inverted files that save their codes by position (their lists are built
-                 * in the heap at open), and ivf_flat with removed rows to drop */
-                bool in_place = (strncmp(kind.name, "ivf", 3) != 0 && strncmp(kind.name, "flat_", 5) != 0) ||
-                                (strcmp(kind.name, "ivf_flat") == 0 && !custom);
+                 * but ivf_flat with removed rows to drop */
+                bool in_place = strcmp(kind.name, "ivf_flat") != 0 || !custom;
                 if (in_place && nearkit_index_memory_bytes(view) >= nearkit_index_memory_bytes(loaded))
                     fprintf(stderr, "  %s: a view owns %llu bytes, a load %llu\n", kind.name,
                             (unsigned long long)nearkit_index_memory_bytes(view),
@@ -593,6 +592,81 @@ static void test_rpforest_view_in_place(void) {
     }
 }
 
+/* The views of the compressed kinds and of hnsw use their lists (codes and positions) or graph
+ * (levels and links), ids and kept originals in place: a view owns less than a load by at least
+ * the positions and ids, and its save round-trips. A crafted file holding a removed row (the id
+ * -1) makes the view copy what dropping it moves, never write to the mapping. */
+static void test_codes_and_graph_views_in_place(void) {
+    static const char *const kinds[] = {"ivf_pq", "ivf_pq", "ivf_sq8", "ivf_rabitq", "flat_sq8", "ivf_binary",
+                                        "hnsw", "hnsw_sq8"};
+    static const char *const params[] = {"nlist=16,m=8,nbits=4", "nlist=16,m=8", "nlist=16,refine=2",
+                                         "nlist=16", "refine=3", "nlist=16", "M=8", "M=8,refine=2"};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        nearkit_kind kind;
+        CHECK_STATUS(nearkit_kind_from_name(&kind, kinds[i]), NEARKIT_OK);
+        nearkit_index_options o = NEARKIT_INDEX_OPTIONS_INIT;
+        o.params = params[i];
+        nearkit_index *ix = NULL, *loaded = NULL, *view = NULL, *again = NULL, *crafted = NULL, *reference = NULL;
+        bool binary = strcmp(kinds[i], "ivf_binary") == 0;
+        nearkit_vector_type type = binary ? NEARKIT_VECTOR_BINARY : NEARKIT_VECTOR_FLOAT32;
+        CHECK_STATUS(nearkit_index_create(&ix, kind, binary ? NEARKIT_METRIC_HAMMING : NEARKIT_METRIC_L2,
+                                          binary ? BITS : DIM, &o),
+                     NEARKIT_OK);
+        void *x = make_vectors(binary, N, 13);
+        int64_t *ids = malloc(N * sizeof *ids);
+        for (uint64_t r = 0; r < N; r++) ids[r] = 100 + 2 * (int64_t)r;
+        if (strcmp(kinds[i], "hnsw") != 0) CHECK_STATUS(nearkit_index_train(ix, type, x, N), NEARKIT_OK);
+        CHECK_STATUS(nearkit_index_add(ix, type, x, N, ids), NEARKIT_OK);
+        char *path = temp_path(), *path2 = temp_path();
+        CHECK_STATUS(nearkit_index_save(ix, path), NEARKIT_OK);
+        CHECK_STATUS(nearkit_index_load(&loaded, path), NEARKIT_OK);
+        CHECK_STATUS(nearkit_index_view(&view, path, NULL), NEARKIT_OK);
+        if (loaded && view) {
+            /* at least the positions and ids stay in the file (and the codes, and kept originals) */
+            uint64_t owned = nearkit_index_memory_bytes(view), load_owns = nearkit_index_memory_bytes(loaded);
+            bool less = owned + N * (sizeof(uint32_t) + sizeof(int64_t)) <= load_owns;
+            if (!less)
+                fprintf(stderr, "  %s view owns %llu bytes, a load %llu\n", kinds[i], (unsigned long long)owned,
+                        (unsigned long long)load_owns);
+            CHECK(less);
+            CHECK(same_answers(loaded, view));
+            CHECK_STATUS(nearkit_index_save(view, path2), NEARKIT_OK);
+            CHECK_STATUS(nearkit_index_load(&again, path2), NEARKIT_OK);
+            CHECK(again && same_answers(loaded, again));
+        }
+        size_t size = 0;
+        uint8_t *image = read_file(&size, path);
+        uint64_t len = 0;
+        uint8_t *stored_ids = image ? (uint8_t *)bt_find_section(&len, image, "IDS ") : NULL;
+        CHECK(stored_ids && len == N * sizeof(int64_t));
+        if (stored_ids) { /* edited in place, so that the sections stay aligned for a view */
+            int64_t gone = -1;
+            uint64_t count = N - 1;
+            memcpy(stored_ids + 7 * sizeof gone, &gone, sizeof gone);
+            memcpy(image + 32, &count, sizeof count); /* the header's count of rows not removed */
+            uint32_t crc = bt_crc32(image + 8, size - 12);
+            memcpy(image + size - 4, &crc, sizeof crc);
+            write_file(path2, image, size);
+            CHECK_STATUS(nearkit_index_view(&crafted, path2, NULL), NEARKIT_OK);
+            CHECK_STATUS(nearkit_index_load(&reference, path2), NEARKIT_OK);
+            CHECK(crafted && reference && nearkit_index_count(crafted) == N - 1 && same_answers(reference, crafted));
+        }
+        nearkit_index_free(reference);
+        nearkit_index_free(crafted);
+        free(image);
+        nearkit_index_free(again);
+        nearkit_index_free(view);
+        nearkit_index_free(loaded);
+        nearkit_index_free(ix);
+        unlink(path);
+        unlink(path2);
+        free(path);
+        free(path2);
+        free(ids);
+        free(x);
+    }
+}
+
 int main(int argc, char **argv) {
     test_every_kind();
     test_damaged_images();
@@ -603,5 +677,6 @@ int main(int argc, char **argv) {
     test_view_survives_save_over();
     test_concurrent_first_searches();
     test_rpforest_view_in_place();
+    test_codes_and_graph_views_in_place();
     return check_summary("test_views");
 }

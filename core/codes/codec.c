@@ -609,6 +609,11 @@ void nearkit_codec_distances(float *out, const nearkit_kernel_table *kt, const n
     for (size_t i = 0; i < n; i++) out[i] = -out[i];
 }
 
+bool nearkit_codec_any_code_in_bounds(const nearkit_codec *c) {
+    if (!is_pq(c)) return true; /* sq levels and fp16 / bf16 bits index nothing */
+    return c->ksub == (is_pq4(c) ? NEARKIT_CODEC_PQ4_CENTROIDS : NEARKIT_CODEC_PQ_MAX_CENTROIDS);
+}
+
 bool nearkit_codec_codes_valid(const nearkit_codec *c, const uint8_t *codes, uint64_t n) {
     if (is_pq(c)) {
         for (uint64_t r = 0; r < n; r++) {

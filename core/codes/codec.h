@@ -152,6 +152,10 @@ void nearkit_codec_pq4_distances(float *out, uint16_t *sums, const nearkit_codec
  * and within NEARKIT_MAX_ABS_VALUE (sq codes always are, given loaded ranges), pq codes naming
  * one of the ksub centroids. */
 bool nearkit_codec_codes_valid(const nearkit_codec *c, const uint8_t *codes, uint64_t n);
+/* Whether decoding or scoring any bytes at all as a code reads only within the codec's arrays
+ * (false for pq trained with fewer centroids than its bits name): a view that does not verify
+ * values checks the codes only when this is false. */
+bool nearkit_codec_any_code_in_bounds(const nearkit_codec *c);
 
 /* The float32 -> binary16 and bfloat16 roundings (nearest, ties to even). */
 uint16_t nearkit_float_to_half(float f);

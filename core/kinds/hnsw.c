@@ -932,13 +932,15 @@ typedef struct hnsw_header {
 } hnsw_header;
 _Static_assert(sizeof(hnsw_header) == 32, "the HNSW section is 32 bytes");
 
-/* Upper-level words of every node with a level above 0, in node order. */
-static uint64_t upper_words(const hnsw_graph *g, uint64_t nodes) {
+/* Upper-level words of every node with a level above 0, in node order, given the level bytes. */
+static uint64_t words_above(const uint8_t *level, uint64_t nodes, uint32_t M) {
     uint64_t words = 0;
     for (uint64_t u = 0; u < nodes; u++)
-        if (g->level[u] != HNSW_FREE_LEVEL) words += (uint64_t)g->level[u] * (1 + g->M);
+        if (level[u] != HNSW_FREE_LEVEL) words += (uint64_t)level[u] * (1 + M);
     return words;
 }
+
+static uint64_t upper_words(const hnsw_graph *g, uint64_t nodes) { return words_above(g->level, nodes, g->M); }
 
 /* Copies a list word by word (an add may be changing it), leaving out nodes not published. */
 static void copy_list(uint32_t *out, const uint32_t *list, uint32_t max, uint64_t nodes) {
@@ -1032,31 +1034,39 @@ static bool lists_valid(const hnsw_graph *g, uint32_t u, uint64_t nodes) {
     return true;
 }
 
-/* Levels, then upper blocks from HLKU (which must be exactly their size). */
-static nearkit_status load_levels(hnsw_impl *h, const nearkit_reader *r, uint64_t nodes) {
-    hnsw_graph *g = &h->graph;
-    const void *data;
-    nearkit_status st = nearkit_reader_section_sized(&data, r, LEVELS_TAG, nodes);
-    if (st) return st;
-    if (nodes) memcpy(g->level, data, (size_t)nodes); /* an empty index: both may be NULL */
+/* HLVL's level bytes: each below HNSW_MAX_LEVEL, or a free slot, whose row must be removed. */
+static nearkit_status check_levels(const hnsw_impl *h, const uint8_t *level, uint64_t nodes) {
     for (uint64_t u = 0; u < nodes; u++) {
-        bool free_slot = g->level[u] == HNSW_FREE_LEVEL;
-        if (!free_slot && g->level[u] >= HNSW_MAX_LEVEL) return corrupt("level out of range");
+        bool free_slot = level[u] == HNSW_FREE_LEVEL;
+        if (!free_slot && level[u] >= HNSW_MAX_LEVEL) return corrupt("level out of range");
         if (free_slot && nearkit_rows_id(&h->rows, u) != NEARKIT_REMOVED_ID) return corrupt("free slot holds a vector");
     }
-    uint64_t size, words = upper_words(g, nodes);
-    st = nearkit_reader_section(&data, &size, r, UPPER_TAG);
-    if (st) return st;
-    if (size != words * sizeof(uint32_t)) return corrupt("upper lists do not match the levels");
-    const uint8_t *at = data;
+    return NEARKIT_OK;
+}
+
+/* The graph copied into the heap from the file's levels, level-0 lists and upper lists. */
+static nearkit_status copy_graph(hnsw_graph *g, uint64_t nodes, const uint8_t *level, const void *links0,
+                                 const uint8_t *upper) {
+    nearkit_status st = hnsw_graph_reserve(g, nodes);
+    if (st || nodes == 0) return st; /* an empty index: the arrays may be NULL */
+    memcpy(g->level, level, (size_t)nodes);
+    memcpy(g->links0, links0, (size_t)nodes * (1 + g->M0) * sizeof(uint32_t));
     for (uint64_t u = 0; u < nodes; u++) {
         if (g->level[u] == HNSW_FREE_LEVEL || g->level[u] == 0) continue;
         if ((st = hnsw_alloc_upper(g, (uint32_t)u))) return st;
         size_t n = (size_t)g->level[u] * (1 + g->M) * sizeof(uint32_t);
-        memcpy(g->upper[u], at, n);
-        at += n;
+        memcpy(g->upper[u], upper, n);
+        upper += n;
     }
     return NEARKIT_OK;
+}
+
+/* A view's graph, used in place (hnsw_graph_borrow) where the sections are aligned for it. */
+static nearkit_status borrow_graph(hnsw_graph *g, const nearkit_reader *r, uint64_t nodes, const uint8_t *level,
+                                   const void *links0, const void *upper, uint64_t upper_bytes) {
+    nearkit_status st = nearkit_reader_borrowable(r, links0, LINKS0_TAG);
+    if (!st && upper_bytes) st = nearkit_reader_borrowable(r, upper, UPPER_TAG);
+    return st ? st : hnsw_graph_borrow(g, nodes, level, links0, upper);
 }
 
 /* The entry point: an existing node of the top level, which no node exceeds; none when empty. */
@@ -1086,12 +1096,20 @@ static nearkit_status load_graph(nearkit_index *ix, const nearkit_reader *r) {
     if (head.version != 1) return corrupt("section version");
     if (head.M != g->M) return corrupt("M differs from the parameters");
     if (head.nodes != nodes) return corrupt("node count differs from the vectors");
-    if ((st = hnsw_graph_reserve(g, nodes))) return st;
     g->rng = head.rng;
-    if ((st = load_levels(h, r, nodes))) return st;
+    const void *level, *links0, *upper;
+    uint64_t upper_bytes;
+    if ((st = nearkit_reader_section_sized(&level, r, LEVELS_TAG, nodes)) || (st = check_levels(h, level, nodes)))
+        return st;
+    if ((st = nearkit_reader_section(&upper, &upper_bytes, r, UPPER_TAG))) return st;
+    if (upper_bytes != words_above(level, nodes, g->M) * sizeof(uint32_t))
+        return corrupt("upper lists do not match the levels");
     size_t bytes = (size_t)nodes * (1 + g->M0) * sizeof(uint32_t);
-    if ((st = nearkit_reader_section_sized(&data, r, LINKS0_TAG, bytes))) return st;
-    if (bytes) memcpy(g->links0, data, bytes);
+    if ((st = nearkit_reader_section_sized(&links0, r, LINKS0_TAG, bytes))) return st;
+    /* a view's graph stays in the file; its lists are checked where they are */
+    st = nearkit_reader_borrows(r) && nodes ? borrow_graph(g, r, nodes, level, links0, upper, upper_bytes)
+                                            : copy_graph(g, nodes, level, links0, upper);
+    if (st) return st;
     for (uint64_t u = 0; u < nodes; u++)
         if (!lists_valid(g, (uint32_t)u, nodes)) return corrupt("link out of range");
     return load_top(g, &head, nodes);
@@ -1123,20 +1141,16 @@ static nearkit_status load_codes_head(hnsw_impl *h, const nearkit_reader *r) {
     return cd->sealed ? nearkit_codec_load(&cd->codec, r, RANGES_TAG) : NEARKIT_OK;
 }
 
-/* Coded kinds, after the rows: the codes valid, and the originals (checked as add would). */
+/* Coded kinds, after the rows: the codes valid (a plain view: only where a code could read out
+ * of bounds), and the originals (checked as add would; a view's in place). */
 static nearkit_status load_codes_rows(hnsw_impl *h, const nearkit_index *ix, const nearkit_reader *r) {
     hnsw_codes *cd = &h->codes;
     uint64_t n = h->rows.count;
     if (n && !cd->sealed) return corrupt("codes of an untrained index");
-    if (!nearkit_codec_codes_valid(&cd->codec, h->rows.vectors, n)) return corrupt("code out of range");
+    bool check = nearkit_reader_checks_values(r) || !nearkit_codec_any_code_in_bounds(&cd->codec);
+    if (check && !nearkit_codec_codes_valid(&cd->codec, h->rows.vectors, n)) return corrupt("code out of range");
     if (!cd->keep_originals) return NEARKIT_OK;
-    const void *data;
-    nearkit_status st = nearkit_reader_section_sized(&data, r, ORIGINALS_TAG, n * ix->vector_bytes);
-    if (!st) st = nearkit_rows_reserve(&cd->originals, ix, n);
-    if (st) return st;
-    if (n) memcpy(cd->originals.vectors, data, (size_t)(n * ix->vector_bytes));
-    cd->originals.count = n;
-    return nearkit_check_loaded_floats(ix, (const float *)(void *)cd->originals.vectors, n, "original vector");
+    return nearkit_rows_load_vectors(&cd->originals, ix, r, ORIGINALS_TAG, n, "original vector");
 }
 
 static nearkit_status hnsw_load(nearkit_index *ix, const nearkit_reader *r) {

@@ -24,12 +24,31 @@ nearkit_status hnsw_graph_init(hnsw_graph *g, uint32_t M, uint32_t ef_constructi
 }
 
 void hnsw_graph_free(hnsw_graph *g) {
-    for (uint64_t i = 0; g->upper && i < g->capacity; i++) free(g->upper[i]);
-    nearkit_aligned_free(g->links0);
+    if (!g->borrowed) {
+        for (uint64_t i = 0; g->upper && i < g->capacity; i++) free(g->upper[i]);
+        nearkit_aligned_free(g->links0);
+        free(g->level);
+        free(g->lock);
+    }
     free(g->upper);
-    free(g->level);
-    free(g->lock);
     pthread_mutex_destroy(&g->top_mutex);
+}
+
+nearkit_status hnsw_graph_borrow(hnsw_graph *g, uint64_t nodes, const uint8_t *level, const uint32_t *links0,
+                                 const uint32_t *upper) {
+    uint32_t **blocks = calloc((size_t)(nodes ? nodes : 1), sizeof *blocks);
+    if (!blocks) return nearkit_oom();
+    for (uint64_t u = 0; u < nodes; u++) {
+        if (level[u] == HNSW_FREE_LEVEL || level[u] == 0) continue;
+        blocks[u] = (uint32_t *)upper; /* read-only: a view refuses every write */
+        upper += (size_t)level[u] * (1 + g->M);
+    }
+    g->upper = blocks;
+    g->level = (uint8_t *)level;
+    g->links0 = (uint32_t *)links0;
+    g->capacity = nodes;
+    g->borrowed = true;
+    return NEARKIT_OK;
 }
 
 /* Grows one array to `cap` entries of `size` bytes, the new ones zero (or `fill`). */
@@ -74,6 +93,7 @@ nearkit_status hnsw_graph_reserve(hnsw_graph *g, uint64_t nodes) {
 }
 
 uint64_t hnsw_graph_memory(const hnsw_graph *g, uint64_t nodes) {
+    if (g->borrowed) return g->capacity * sizeof(uint32_t *);
     uint64_t bytes = g->capacity * ((1 + g->M0) * sizeof(uint32_t) + sizeof(uint32_t *) + 2);
     for (uint64_t i = 0; i < nodes; i++)
         if (g->level[i] != HNSW_FREE_LEVEL) bytes += (uint64_t)g->level[i] * (1 + g->M) * sizeof(uint32_t);

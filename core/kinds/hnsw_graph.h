@@ -84,12 +84,20 @@ typedef struct hnsw_graph {
     pthread_mutex_t top_mutex; /* serialises raising the top */
     uint64_t rng;            /* level draws, in insertion order */
     double level_mult;       /* 1 / ln M */
+    /* A view's graph (hnsw_graph_borrow): level, links0 and the upper blocks are the file's,
+     * read-only; upper (the pointers) is the graph's own; no locks (a view is never written). */
+    bool borrowed;
 } hnsw_graph;
 
 nearkit_status hnsw_graph_init(hnsw_graph *g, uint32_t M, uint32_t ef_construction, uint64_t seed);
 void hnsw_graph_free(hnsw_graph *g);
 /* Room for `nodes` nodes; new slots hold no node. Moves the arrays: exclusive writers only. */
 nearkit_status hnsw_graph_reserve(hnsw_graph *g, uint64_t nodes);
+/* A view's graph of `nodes` nodes in place (see `borrowed`): level bytes, level-0 lists (1 + M0
+ * words per node) and the upper lists (every node's levels x (1 + M) words, node after node, as a
+ * file holds them), none of it copied; the caller has checked the levels and the lengths. */
+nearkit_status hnsw_graph_borrow(hnsw_graph *g, uint64_t nodes, const uint8_t *level, const uint32_t *links0,
+                                 const uint32_t *upper);
 /* Bytes held, upper blocks counted for the first `nodes` nodes (an add may be making others). */
 uint64_t hnsw_graph_memory(const hnsw_graph *g, uint64_t nodes);
 

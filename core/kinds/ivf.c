@@ -297,7 +297,8 @@ typedef struct ivf_impl {
     nearkit_ivf_lists lists;
     float max_sqnorm;        /* float: the largest squared norm of a stored row (sgemm bound) */
     int64_t *position_ids;   /* by position: the id of each; NULL while every id is its position */
-    uint64_t position_ids_capacity;
+    uint64_t position_ids_capacity; /* 0 while borrowed */
+    bool position_ids_borrowed;     /* a view's: the file's IDS, used in place */
 
     /* compressed */
     nearkit_codec codec;
@@ -349,9 +350,10 @@ static bool is_rabitq(const ivf_impl *v) { return v->config->format == NEARKIT_C
 static void drop_trained(ivf_impl *v) {
     nearkit_ivf_quantizer_free(&v->quantizer);
     nearkit_ivf_lists_free(&v->lists);
-    free(v->position_ids);
+    if (!v->position_ids_borrowed) free(v->position_ids);
     v->position_ids = NULL;
     v->position_ids_capacity = 0;
+    v->position_ids_borrowed = false;
     v->max_sqnorm = 0.0f;
     nearkit_codec_free(&v->codec);
     nearkit_rabitq_free(&v->rabitq);
@@ -1327,17 +1329,117 @@ static nearkit_status load_flat(nearkit_index *ix, const nearkit_reader *r) {
     return nearkit_rows_load(&impl_of(ix)->pending, ix, r, true);
 }
 
+/* Whether an optional section is there (its absence is no error). */
+static bool has_section(const nearkit_reader *r, uint32_t tag) {
+    const void *data;
+    uint64_t size;
+    bool found = nearkit_reader_section(&data, &size, r, tag) == NEARKIT_OK;
+    nearkit_clear_error();
+    return found;
+}
+
+/* Takes the ids of the positions from rows just loaded (originals, or a file's waiting rows):
+ * a view keeps its borrowed ids in place unless removed rows will be dropped (a write). */
+static nearkit_status take_position_ids(ivf_impl *v, nearkit_rows *rows, uint64_t removed) {
+    if (rows->ids && rows->ids_borrowed && removed == 0) {
+        v->position_ids = rows->ids;
+        v->position_ids_borrowed = true;
+        rows->ids = NULL;
+        rows->ids_borrowed = false;
+        return NEARKIT_OK;
+    }
+    return nearkit_rows_take_ids(&v->position_ids, &v->position_ids_capacity, rows);
+}
+
+/* The ids of n positions (IDS, optional): into v->position_ids (a view's in place), -1 counted
+ * in *removed. */
+static nearkit_status load_position_ids(ivf_impl *v, const nearkit_reader *r, uint64_t n, uint64_t *removed) {
+    *removed = 0;
+    if (!has_section(r, IDS_TAG)) return NEARKIT_OK;
+    const void *data;
+    nearkit_status st = nearkit_reader_section_sized(&data, r, IDS_TAG, n * sizeof(int64_t));
+    if (st) return st;
+    for (uint64_t p = 0; p < n; p++) { /* the image may be unaligned */
+        int64_t id;
+        memcpy(&id, (const uint8_t *)data + p * sizeof id, sizeof id);
+        *removed += id == NEARKIT_REMOVED_ID;
+    }
+    if (nearkit_reader_borrows(r) && *removed == 0 && n > 0) {
+        if ((st = nearkit_reader_borrowable(r, data, IDS_TAG))) return st;
+        v->position_ids = (int64_t *)data; /* read-only: a view refuses every write */
+        v->position_ids_borrowed = true;
+        return NEARKIT_OK;
+    }
+    v->position_ids = nearkit_alloc_array((size_t)(n ? n : 1), sizeof(int64_t));
+    if (!v->position_ids) return nearkit_oom();
+    v->position_ids_capacity = n;
+    memcpy(v->position_ids, data, (size_t)n * sizeof(int64_t));
+    return NEARKIT_OK;
+}
+
+/* Whether a code is valid: the codec's check, or RaBitQ's. */
+static bool codes_valid(const ivf_impl *v, const uint8_t *codes, uint64_t n) {
+    return is_rabitq(v) ? nearkit_rabitq_codes_valid(&v->rabitq, codes, n) : nearkit_codec_codes_valid(&v->codec, codes, n);
+}
+
+/* CORRUPT unless every code of the lists is valid (interleaved lists: a code at a time, copied
+ * out). A plain view checks only what keeps its reads in bounds: pq codes, where the codec has
+ * fewer centroids than a code can name; fp16, bf16 and RaBitQ values only with verify. */
+static nearkit_status check_stored_codes(const ivf_impl *v, const nearkit_reader *r) {
+    if (v->config->binary) return NEARKIT_OK; /* any bits are a binary code */
+    if (!nearkit_reader_checks_values(r) && nearkit_codec_any_code_in_bounds(&v->codec)) return NEARKIT_OK;
+    const nearkit_ivf_lists *ls = &v->lists;
+    uint8_t *code = ls->block > 1 ? malloc(ls->code_size) : NULL;
+    if (ls->block > 1 && !code) return nearkit_oom();
+    bool valid = true;
+    for (uint32_t l = 0; valid && l < ls->nlist; l++) {
+        const nearkit_ivf_list *list = &ls->list[l];
+        if (!code) {
+            valid = codes_valid(v, list->codes, list->size);
+            continue;
+        }
+        for (uint64_t row = 0; valid && row < list->size; row++) {
+            nearkit_ivf_list_code(code, ls, list, row);
+            valid = codes_valid(v, code, 1);
+        }
+    }
+    free(code);
+    return valid ? NEARKIT_OK : corrupt("code out of range");
+}
+
+/* The lists as the store keeps them (format 2), count rows; in place in a view unless removed
+ * rows will be dropped. */
+static nearkit_status load_stored_lists(nearkit_index *ix, const nearkit_reader *r, uint64_t count,
+                                        uint64_t removed) {
+    ivf_impl *v = impl_of(ix);
+    nearkit_status st = init_lists(ix, v->quantizer.nlist);
+    if (!st) st = nearkit_ivf_lists_load_as_stored(&v->lists, r, count, removed == 0);
+    return st ? st : check_stored_codes(v, r);
+}
+
 /* ivf_binary: BIVF (u32 lists, 0 untrained; u32 reserved 0), BCEN, then untrained the waiting
- * codes (VECS, IDS if explicit), trained VECS and BASN in insertion order, IDS if explicit. */
+ * codes (VECS, IDS if explicit); trained the lists as the store keeps them (LOFF, LCOD, LPOS;
+ * files before format 2's lists: VECS and BASN in insertion order), IDS if explicit. */
 static nearkit_status save_binary(const nearkit_index *ix, nearkit_writer *w) {
     const ivf_impl *v = impl_of(ix);
     uint32_t meta[2] = {v->quantizer.nlist, 0};
     nearkit_status st = nearkit_writer_section(w, BIVF_TAG, meta, sizeof meta);
     if (!st) st = nearkit_ivf_quantizer_save(&v->quantizer, ix, w);
     if (st || !is_trained(v)) return st ? st : nearkit_rows_save(&v->pending, ix, w);
-    st = nearkit_ivf_lists_save_by_position(&v->lists, w, NEARKIT_TAG('V', 'E', 'C', 'S'));
+    st = nearkit_ivf_lists_save_as_stored(&v->lists, w);
     if (!st && v->position_ids)
         st = nearkit_writer_section(w, IDS_TAG, v->position_ids, v->lists.count * sizeof(int64_t));
+    return st;
+}
+
+/* A trained ivf_binary's lists as the store keeps them, and the ids of their positions. */
+static nearkit_status load_binary_lists(nearkit_index *ix, const nearkit_reader *r, uint64_t count) {
+    ivf_impl *v = impl_of(ix);
+    if (count > BINARY_MAX_COUNT) return corrupt("more codes than an ivf_binary index holds");
+    uint64_t removed, dropped;
+    nearkit_status st = load_position_ids(v, r, count, &removed);
+    if (!st) st = load_stored_lists(ix, r, count, removed);
+    if (!st && removed) st = drop_positions(v, ix, NULL, &dropped); /* see the top */
     return st;
 }
 
@@ -1352,6 +1454,8 @@ static nearkit_status load_binary(nearkit_index *ix, const nearkit_reader *r) {
     if (meta[0] > BINARY_MAX_NLIST) return corrupt("ivf_binary header: too many lists");
     st = nearkit_ivf_quantizer_load(&v->quantizer, ix, r, meta[0]);
     if (st) return st;
+    uint64_t count;
+    if (is_trained(v) && nearkit_ivf_lists_saved_as_stored(r, &count)) return load_binary_lists(ix, r, count);
     nearkit_rows stored = {0};
     st = nearkit_rows_load(&stored, ix, r, false);
     if (!st && stored.count > BINARY_MAX_COUNT) st = corrupt("more codes than an ivf_binary index holds");
@@ -1371,20 +1475,13 @@ static nearkit_status load_binary(nearkit_index *ix, const nearkit_reader *r) {
 
 /* The compressed kinds: CODC (u32 format, u32 lists, 0 untrained; u32 originals kept, 0 or 1;
  * u32 reserved 0), then untrained the waiting rows (VECS, IDS if explicit); trained SQRG (the sq
- * ranges), CENT, CODE (the codes in insertion order), BASN (the list of each), VECS (the original
- * vectors in insertion order) where kept, and IDS (the id of each position) if explicit. */
+ * ranges), CENT, the lists as the store keeps them (LOFF, LCOD, LPOS: a view uses them in place;
+ * files before format 2's lists: CODE, the codes in insertion order, and BASN, the list of each),
+ * VECS (the original vectors in insertion order) where kept, and IDS (the id of each position)
+ * if explicit. */
 #define CODC_TAG NEARKIT_TAG('C', 'O', 'D', 'C')
 #define SQRG_TAG NEARKIT_TAG('S', 'Q', 'R', 'G')
 #define CODE_TAG NEARKIT_TAG('C', 'O', 'D', 'E')
-
-/* Whether an optional section is there (its absence is no error). */
-static bool has_section(const nearkit_reader *r, uint32_t tag) {
-    const void *data;
-    uint64_t size;
-    bool found = nearkit_reader_section(&data, &size, r, tag) == NEARKIT_OK;
-    nearkit_clear_error();
-    return found;
-}
 
 static nearkit_status save_codes(const nearkit_index *ix, nearkit_writer *w) {
     const ivf_impl *v = impl_of(ix);
@@ -1396,29 +1493,14 @@ static nearkit_status save_codes(const nearkit_index *ix, nearkit_writer *w) {
     if (st || !is_trained(v)) return st ? st : nearkit_rows_save(&v->pending, ix, w);
     st = nearkit_codec_save(&v->codec, w, SQRG_TAG);
     if (!st) st = nearkit_ivf_quantizer_save(&v->quantizer, ix, w);
-    if (!st) st = nearkit_ivf_lists_save_by_position(&v->lists, w, CODE_TAG);
+    if (!st) st = nearkit_ivf_lists_save_as_stored(&v->lists, w);
     if (!st && v->keep_originals) st = nearkit_rows_save(&v->originals, ix, w); /* implicit ids: VECS */
     if (!st && v->position_ids)
         st = nearkit_writer_section(w, IDS_TAG, v->position_ids, v->lists.count * sizeof(int64_t));
     return st;
 }
 
-/* The ids of n positions (IDS, optional): into v->position_ids, -1 counted in *removed. */
-static nearkit_status load_position_ids(ivf_impl *v, const nearkit_reader *r, uint64_t n, uint64_t *removed) {
-    *removed = 0;
-    if (!has_section(r, IDS_TAG)) return NEARKIT_OK;
-    const void *data;
-    nearkit_status st = nearkit_reader_section_sized(&data, r, IDS_TAG, n * sizeof(int64_t));
-    if (st) return st;
-    v->position_ids = nearkit_alloc_array((size_t)(n ? n : 1), sizeof(int64_t));
-    if (!v->position_ids) return nearkit_oom();
-    v->position_ids_capacity = n;
-    memcpy(v->position_ids, data, (size_t)n * sizeof(int64_t));
-    for (uint64_t p = 0; p < n; p++) *removed += v->position_ids[p] == NEARKIT_REMOVED_ID;
-    return NEARKIT_OK;
-}
-
-/* The codes of a trained compressed index: CODE's length a whole number of codes, each valid. */
+/* Files before format 2's lists: the codes of a trained compressed index, CODE's length a whole number of codes, each valid. */
 static nearkit_status load_code_rows(nearkit_index *ix, const nearkit_reader *r, uint64_t *count) {
     ivf_impl *v = impl_of(ix);
     const void *codes;
@@ -1428,9 +1510,7 @@ static nearkit_status load_code_rows(nearkit_index *ix, const nearkit_reader *r,
     if (st) return st;
     if (bytes % cs || bytes / cs > BINARY_MAX_COUNT) return corrupt("code section length");
     *count = bytes / cs;
-    bool valid = is_rabitq(v) ? nearkit_rabitq_codes_valid(&v->rabitq, codes, *count)
-                              : nearkit_codec_codes_valid(&v->codec, codes, *count);
-    if (!valid) return corrupt("code out of range");
+    if (!codes_valid(v, codes, *count)) return corrupt("code out of range");
     st = init_lists(ix, v->quantizer.nlist);
     return st ? st : nearkit_ivf_lists_load_by_position(&v->lists, r, codes, *count);
 }
@@ -1445,8 +1525,12 @@ static nearkit_status load_originals(nearkit_index *ix, const nearkit_reader *r,
     v->keep_originals = true;
     *removed = v->originals.removed;
     v->originals.removed = 0;
+    /* dropping removed rows moves the originals: a view's must be copies first */
+    if (*removed && (v->originals.vectors_borrowed || v->originals.ids_borrowed) &&
+        (st = nearkit_rows_own(&v->originals, ix)))
+        return st;
     /* the ids are the positions' */
-    return nearkit_rows_take_ids(&v->position_ids, &v->position_ids_capacity, &v->originals);
+    return take_position_ids(v, &v->originals, *removed);
 }
 
 static nearkit_status load_codes(nearkit_index *ix, const nearkit_reader *r) {
@@ -1472,10 +1556,13 @@ static nearkit_status load_codes(nearkit_index *ix, const nearkit_reader *r) {
     if (!st) st = nearkit_ivf_quantizer_load(&v->quantizer, ix, r, meta[1]);
     if (!st && is_rabitq(v)) st = prepare_rabitq(ix); /* the rotation from the header's seed */
     uint64_t count = 0, removed = 0, dropped;
-    if (!st) st = load_code_rows(ix, r, &count);
+    bool as_stored = !st && nearkit_ivf_lists_saved_as_stored(r, &count); /* it clears the error */
+    if (!st && as_stored && count > BINARY_MAX_COUNT) st = corrupt("more codes than the index holds");
+    if (!st && !as_stored) st = load_code_rows(ix, r, &count);
     if (!st && has_section(r, NEARKIT_TAG('V', 'E', 'C', 'S')) != (meta[2] == 1))
         st = corrupt("original vectors present or missing against the code header");
     if (!st) st = meta[2] ? load_originals(ix, r, count, &removed) : load_position_ids(v, r, count, &removed);
+    if (!st && as_stored) st = load_stored_lists(ix, r, count, removed);
     if (!st && removed) st = drop_positions(v, ix, NULL, &dropped); /* see the top */
     return st; /* on failure the caller frees the index, and with it what was made */
 }

@@ -8,6 +8,8 @@
 #define VECS_TAG NEARKIT_TAG('V', 'E', 'C', 'S')
 #define IDS_TAG NEARKIT_TAG('I', 'D', 'S', ' ')
 #define BASN_TAG NEARKIT_TAG('B', 'A', 'S', 'N')
+#define LCOD_TAG NEARKIT_TAG('L', 'C', 'O', 'D')
+#define LPOS_TAG NEARKIT_TAG('L', 'P', 'O', 'S')
 
 #define MIN_GROWN_CAPACITY 8
 
@@ -417,6 +419,143 @@ nearkit_status nearkit_ivf_lists_load_by_list(nearkit_ivf_lists *ls, const neark
     if (!st) st = nearkit_ivf_lists_add(ls, assign, codes, n, ids, 0, *norms, true);
     free(assign);
     free(off);
+    return st;
+}
+
+/* ---- persistence: the store's own layout ------------------------------------------------------ */
+
+/* A list's last, partial block of interleaved codes into out, its slots past the rows zeroed
+ * (they may hold rows since removed, which a file should not carry). */
+static void clean_tail(uint8_t *out, const nearkit_ivf_lists *ls, const nearkit_ivf_list *l) {
+    uint64_t b = ls->block, full = l->size / b * b, used = l->size - full;
+    memcpy(out, l->codes + (size_t)full * ls->code_size, (size_t)b * ls->code_size);
+    for (size_t j = 0; j < ls->code_size; j++) memset(out + j * b + used, 0, (size_t)(b - used));
+}
+
+static bool has_partial_block(const nearkit_ivf_lists *ls, const nearkit_ivf_list *l) {
+    return ls->block > 1 && l->size % ls->block != 0;
+}
+
+nearkit_status nearkit_ivf_lists_save_as_stored(const nearkit_ivf_lists *ls, nearkit_writer *w) {
+    size_t nl = ls->nlist, partial = 0, block_bytes = (size_t)(ls->block > 1 ? ls->block : 1) * ls->code_size;
+    for (uint32_t l = 0; l < ls->nlist; l++) partial += has_partial_block(ls, &ls->list[l]);
+    const void **parts = nearkit_alloc_array(2 * nl + 1, sizeof *parts);
+    uint64_t *sizes = nearkit_alloc_array(2 * nl + 1, sizeof *sizes);
+    uint64_t *offsets = nearkit_alloc_array(nl + 1, sizeof *offsets);
+    uint8_t *tails = nearkit_alloc_array(partial ? partial : 1, block_bytes);
+    nearkit_status st = NEARKIT_OK;
+    if (!parts || !sizes || !offsets || !tails) {
+        st = nearkit_oom();
+        goto done;
+    }
+    offsets[0] = 0;
+    for (uint32_t l = 0; l < ls->nlist; l++) offsets[l + 1] = offsets[l] + ls->list[l].size;
+    st = nearkit_writer_section(w, LOFF_TAG, offsets, (nl + 1) * sizeof(uint64_t));
+    uint8_t *tail = tails;
+    for (uint32_t l = 0; l < ls->nlist; l++) { /* whole blocks as they are, then the cleaned tail */
+        const nearkit_ivf_list *list = &ls->list[l];
+        bool cut = has_partial_block(ls, list);
+        uint64_t whole = cut ? list->size / ls->block * ls->block : list->size;
+        parts[2 * l] = whole ? list->codes : NULL;
+        sizes[2 * l] = whole * ls->code_size;
+        parts[2 * l + 1] = cut ? tail : NULL;
+        sizes[2 * l + 1] = cut ? block_bytes : 0;
+        if (cut) clean_tail(tail, ls, list), tail += block_bytes;
+    }
+    if (!st) st = nearkit_writer_section_parts(w, LCOD_TAG, parts, sizes, 2 * nl);
+    for (uint32_t l = 0; l < ls->nlist; l++) {
+        parts[l] = ls->list[l].size ? ls->list[l].positions : NULL;
+        sizes[l] = ls->list[l].size * sizeof(uint32_t);
+    }
+    if (!st) st = nearkit_writer_section_parts(w, LPOS_TAG, parts, sizes, nl);
+done:
+    free(parts);
+    free(sizes);
+    free(offsets);
+    free(tails);
+    return st;
+}
+
+bool nearkit_ivf_lists_saved_as_stored(const nearkit_reader *r, uint64_t *count) {
+    const void *data;
+    uint64_t size;
+    bool found = nearkit_reader_section(&data, &size, r, LPOS_TAG) == NEARKIT_OK;
+    nearkit_clear_error();
+    *count = found ? size / sizeof(uint32_t) : 0;
+    return found;
+}
+
+/* Every one of n positions (u32, possibly unaligned) below n and none twice: the kind reads its
+ * ids and kept originals by them. */
+static nearkit_status check_positions(const uint8_t *data, uint64_t n) {
+    uint64_t *seen = calloc((size_t)(n / 64 + 1), sizeof *seen);
+    if (!seen) return nearkit_oom();
+    bool ok = true;
+    for (uint64_t i = 0; ok && i < n; i++) {
+        uint32_t p;
+        memcpy(&p, data + i * sizeof p, sizeof p);
+        ok = p < n && !(seen[p / 64] >> (p % 64) & 1);
+        if (ok) seen[p / 64] |= (uint64_t)1 << (p % 64);
+    }
+    free(seen);
+    return ok ? NEARKIT_OK : corrupt("list positions are not each row's once");
+}
+
+/* A view's lists: slices of the image's codes (off: each list's first code byte) and positions. */
+static void borrow_stored_lists(nearkit_ivf_lists *ls, const uint64_t *off, const uint64_t *code_off,
+                                const uint8_t *codes, const uint32_t *positions, uint64_t n) {
+    for (uint32_t l = 0; l < ls->nlist; l++) {
+        uint64_t size = off[l + 1] - off[l];
+        ls->list[l] = (nearkit_ivf_list){
+            .codes = size ? (uint8_t *)codes + code_off[l] : NULL,
+            .positions = size ? (uint32_t *)positions + off[l] : NULL,
+            .size = size,
+            .capacity = code_bytes(ls, size) / ls->code_size,
+        };
+    }
+    ls->borrowed = true;
+    ls->count = n;
+}
+
+/* Copies of the image's lists, each in exactly the room it needs. */
+static nearkit_status copy_stored_lists(nearkit_ivf_lists *ls, const uint64_t *off, const uint64_t *code_off,
+                                        const uint8_t *codes, const uint8_t *positions, uint64_t n) {
+    uint64_t *extra = nearkit_alloc_array(ls->nlist, sizeof *extra);
+    if (!extra) return nearkit_oom();
+    for (uint32_t l = 0; l < ls->nlist; l++) extra[l] = off[l + 1] - off[l];
+    nearkit_status st = reserve_lists(ls, extra, true);
+    free(extra);
+    for (uint32_t l = 0; !st && l < ls->nlist; l++) {
+        nearkit_ivf_list *list = &ls->list[l];
+        list->size = off[l + 1] - off[l];
+        if (!list->size) continue;
+        memcpy(list->codes, codes + code_off[l], code_bytes(ls, list->size));
+        memcpy(list->positions, positions + off[l] * sizeof(uint32_t), (size_t)list->size * sizeof(uint32_t));
+    }
+    if (!st) ls->count = n;
+    return st;
+}
+
+nearkit_status nearkit_ivf_lists_load_as_stored(nearkit_ivf_lists *ls, const nearkit_reader *r, uint64_t n,
+                                                bool in_place) {
+    const void *positions, *codes;
+    uint64_t *off = NULL, *code_off = NULL;
+    nearkit_status st = nearkit_reader_section_sized(&positions, r, LPOS_TAG, n * sizeof(uint32_t));
+    if (!st) st = read_offsets(&off, r, ls->nlist, n);
+    if (!st && !(code_off = nearkit_alloc_array((size_t)ls->nlist + 1, sizeof *code_off))) st = nearkit_oom();
+    if (!st) { /* fewer than 2^32 rows (the caller's bound): the byte counts stay far below 2^64 */
+        code_off[0] = 0;
+        for (uint32_t l = 0; l < ls->nlist; l++) code_off[l + 1] = code_off[l] + code_bytes(ls, off[l + 1] - off[l]);
+        st = nearkit_reader_section_sized(&codes, r, LCOD_TAG, code_off[ls->nlist]);
+    }
+    if (!st) st = check_positions(positions, n);
+    bool borrow = !st && in_place && nearkit_reader_borrows(r) && n > 0;
+    if (borrow) st = nearkit_reader_borrowable(r, codes, LCOD_TAG);
+    if (borrow && !st) st = nearkit_reader_borrowable(r, positions, LPOS_TAG);
+    if (borrow && !st) borrow_stored_lists(ls, off, code_off, codes, positions, n);
+    else if (!st) st = copy_stored_lists(ls, off, code_off, codes, positions, n);
+    free(off);
+    free(code_off);
     return st;
 }
 

@@ -97,7 +97,7 @@ void nearkit_ivf_lists_renumber(nearkit_ivf_lists *ls, const uint32_t *renumber,
  * list that cannot be moved keeps its room). */
 void nearkit_ivf_lists_shrink(nearkit_ivf_lists *ls);
 
-/* ---- persistence: the two layouts of format v1 ------------------------------------------------- */
+/* ---- persistence: by list (ivf_flat) and by position (format v1's other kinds, still read) --- */
 
 /* By list (ivf_flat): LOFF, the (nlist + 1) u64 offsets of each list's rows in what follows; VECS,
  * every list's codes back to back in list order; IDS, their ids. Needs NEARKIT_IVF_IDS. */
@@ -120,5 +120,21 @@ nearkit_status nearkit_ivf_lists_save_by_position(const nearkit_ivf_lists *ls, n
  * CORRUPT where a code names a list that does not exist. */
 nearkit_status nearkit_ivf_lists_load_by_position(nearkit_ivf_lists *ls, const nearkit_reader *r,
                                                   const uint8_t *codes, uint64_t n);
+
+/* The store's own layout (the position-labelled kinds since format version 2), which a view
+ * uses in place: LOFF as above; LCOD, every list's codes back to back in list order, as the store
+ * keeps them (interleaved: whole blocks, the slots past the last row zeroed); LPOS, the u32
+ * position of each of those rows. */
+nearkit_status nearkit_ivf_lists_save_as_stored(const nearkit_ivf_lists *ls, nearkit_writer *w);
+/* Whether the file holds its lists in that layout, and then *count, the rows LPOS holds (LPOS's
+ * length need not be a whole number of positions: the load checks it). */
+bool nearkit_ivf_lists_saved_as_stored(const nearkit_reader *r, uint64_t *count);
+/* Fills an empty store of NEARKIT_IVF_POSITIONS (fewer than 2^32 rows) from LOFF, LCOD and LPOS.
+ * CORRUPT where a section's length is not what the offsets make it, or the positions are not
+ * 0 .. n - 1 each once. From a borrowing reader with `in_place` (no row is to be dropped), the
+ * lists point into the image instead of copying it (UNSUPPORTED where a section is not aligned
+ * for that). The codes themselves are the kind's to check. */
+nearkit_status nearkit_ivf_lists_load_as_stored(nearkit_ivf_lists *ls, const nearkit_reader *r, uint64_t n,
+                                                bool in_place);
 
 #endif

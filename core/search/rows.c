@@ -57,6 +57,11 @@ nearkit_status nearkit_rows_reserve(nearkit_rows *rows, const nearkit_index *ix,
     return reserve(rows, ix, needed);
 }
 
+nearkit_status nearkit_rows_own(nearkit_rows *rows, const nearkit_index *ix) {
+    if (!rows->vectors_borrowed && !rows->ids_borrowed) return NEARKIT_OK;
+    return resize(rows, ix, rows->count ? rows->count : 1);
+}
+
 nearkit_status nearkit_rows_explicit_ids(nearkit_rows *rows) {
     if (rows->ids) return NEARKIT_OK;
     int64_t *ids = nearkit_alloc_array((size_t)(rows->capacity ? rows->capacity : 1), sizeof(int64_t));
@@ -267,15 +272,33 @@ static nearkit_status load_ids(nearkit_rows *rows, const nearkit_reader *r, uint
 
 /* A view's rows: the VECS body in place (the capacity is the count: nothing is ever added). */
 static nearkit_status borrow_vectors(nearkit_rows *rows, const nearkit_reader *r, const void *vectors,
-                                     uint64_t n) {
+                                     uint64_t n, uint32_t tag) {
     if (n == 0) return NEARKIT_OK;
-    nearkit_status st = nearkit_reader_borrowable(r, vectors, VECS_TAG);
+    nearkit_status st = nearkit_reader_borrowable(r, vectors, tag);
     if (st) return st;
     if (!rows->vectors_borrowed) nearkit_aligned_free(rows->vectors);
     rows->vectors = (uint8_t *)vectors; /* read-only: a view refuses every write */
     rows->vectors_borrowed = true;
     rows->capacity = n;
     return NEARKIT_OK;
+}
+
+/* n rows from a section's body: in place from a borrowing reader, else copied. */
+static nearkit_status take_vectors(nearkit_rows *rows, const nearkit_index *ix, const nearkit_reader *r,
+                                   const void *vectors, uint64_t n, uint32_t tag) {
+    nearkit_status st = nearkit_reader_borrows(r) ? borrow_vectors(rows, r, vectors, n, tag) : reserve(rows, ix, n);
+    if (st) return st;
+    /* the image may be unaligned: copy before reading values */
+    if (n && !rows->vectors_borrowed) memcpy(rows->vectors, vectors, (size_t)(n * ix->vector_bytes));
+    rows->count = n;
+    return NEARKIT_OK;
+}
+
+/* Float rows checked as add would, where the reader checks values (a load, a verified view). */
+static nearkit_status check_values(const nearkit_rows *rows, const nearkit_index *ix, const nearkit_reader *r,
+                                   const char *what) {
+    if (ix->vector_type != NEARKIT_VECTOR_FLOAT32 || !nearkit_reader_checks_values(r)) return NEARKIT_OK;
+    return nearkit_check_loaded_floats(ix, (const float *)(const void *)rows->vectors, rows->count, what);
 }
 
 nearkit_status nearkit_rows_load(nearkit_rows *rows, const nearkit_index *ix, const nearkit_reader *r,
@@ -289,16 +312,17 @@ nearkit_status nearkit_rows_load(nearkit_rows *rows, const nearkit_index *ix, co
                        "%llu-byte vectors",
                        (unsigned long long)size, (unsigned long long)ix->vector_bytes);
     uint64_t n = size / ix->vector_bytes;
-    st = nearkit_reader_borrows(r) ? borrow_vectors(rows, r, vectors, n) : reserve(rows, ix, n);
-    if (st) return st;
-    /* the image may be unaligned: copy before reading values */
-    if (n && !rows->vectors_borrowed) memcpy(rows->vectors, vectors, (size_t)size);
-    rows->count = n;
-    st = load_ids(rows, r, n, ids_required);
-    if (st) return st;
-    if (ix->vector_type == NEARKIT_VECTOR_FLOAT32 && nearkit_reader_checks_values(r))
-        return nearkit_check_loaded_floats(ix, (const float *)rows->vectors, n, "stored vector");
-    return NEARKIT_OK;
+    st = take_vectors(rows, ix, r, vectors, n, VECS_TAG);
+    if (!st) st = load_ids(rows, r, n, ids_required);
+    return st ? st : check_values(rows, ix, r, "stored vector");
+}
+
+nearkit_status nearkit_rows_load_vectors(nearkit_rows *rows, const nearkit_index *ix, const nearkit_reader *r,
+                                         uint32_t tag, uint64_t n, const char *what) {
+    const void *vectors;
+    nearkit_status st = nearkit_reader_section_sized(&vectors, r, tag, n * ix->vector_bytes);
+    if (!st) st = take_vectors(rows, ix, r, vectors, n, tag);
+    return st ? st : check_values(rows, ix, r, what);
 }
 
 /* ---- distances --------------------------------------------------------------------------------- */

@@ -54,6 +54,9 @@ nearkit_status nearkit_rows_append(nearkit_rows *rows, const nearkit_index *ix, 
 /* Room for `needed` rows, so that appending up to them moves nothing (kinds whose searches run
  * during an add reserve under the write side first). */
 nearkit_status nearkit_rows_reserve(nearkit_rows *rows, const nearkit_index *ix, uint64_t needed);
+/* Copies a view's borrowed vectors and ids into blocks the store owns (before anything moves
+ * rows of a view being loaded). */
+nearkit_status nearkit_rows_own(nearkit_rows *rows, const nearkit_index *ix);
 /* Makes the ids an explicit array (kinds that reorder rows, or hand the array to a heap). */
 nearkit_status nearkit_rows_explicit_ids(nearkit_rows *rows);
 /* Reorders rows [0, n): new row i is old row perm[i] (perm a permutation of [0, n)); rows from n
@@ -133,6 +136,12 @@ nearkit_status nearkit_rows_save(const nearkit_rows *rows, const nearkit_index *
  * checked only when the view was opened with verify. */
 nearkit_status nearkit_rows_load(nearkit_rows *rows, const nearkit_index *ix, const nearkit_reader *r,
                                  bool ids_required);
+
+/* Reads the vectors of section `tag`, exactly n rows, into an empty store with implicit ids (a
+ * view's in place; values checked as nearkit_rows_load does, `what` naming them). For vectors a
+ * kind keeps beside VECS (hnsw's kept originals). */
+nearkit_status nearkit_rows_load_vectors(nearkit_rows *rows, const nearkit_index *ix, const nearkit_reader *r,
+                                         uint32_t tag, uint64_t n, const char *what);
 
 /* ---- distances --------------------------------------------------------------------------------- */
 
