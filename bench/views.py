@@ -23,7 +23,9 @@ and search speed, in one run.
    one), warm; the best pass counts.
    <kind>_view_vs_load_qps (target >= 0.97; _cpu: by the process's CPU time, steadier on a busy
    machine), and for flat also batches (the GEMM path) on the
-   --n index: flat_batch_view_vs_load_qps.
+   --n index: flat_batch_view_vs_load_qps. Per kind also what opening costs: <kind>_view_owns_vs_load
+   (the heap a view owns, memory_bytes after the warm-up, over a load's: what the view still copies
+   or builds) and <kind>_view_open_vs_load (best of 5 opens each, the file in the page cache).
 
 Needs: pip install numpy ./python (the nearkit package). Prints name=value lines.
 """
@@ -145,10 +147,18 @@ def kind_speed(kind, work, n, nq):
     path = os.path.join(work, f"{kind}.nkx")
     index.save(path)
     index.close()
+    opens = {"load": float("inf"), "view": float("inf")}
+    for _ in range(5):
+        for how, open_index in (("load", nearkit.load), ("view", nearkit.view)):
+            t = time.perf_counter()
+            ix = open_index(path)
+            opens[how] = min(opens[how], time.perf_counter() - t)
+            ix.close()
     loaded, view = nearkit.load(path), nearkit.view(path)
     for ix in (loaded, view):
         ix.num_threads = 1
         ix.search(queries, 10)  # warm: the view's pages are mapped, lazily computed state made
+    owns = view.memory_bytes / loaded.memory_bytes
     qps = {"load": 0.0, "view": 0.0, "load_cpu": 0.0, "view_cpu": 0.0}
     order = [("load", loaded), ("view", view)]
     for _ in range(PASSES):  # each goes first in turn: neither always meets a warmer machine
@@ -161,6 +171,7 @@ def kind_speed(kind, work, n, nq):
     loaded.close()
     view.close()
     os.remove(path)
+    qps["owns"], qps["open"] = owns, opens["view"] / opens["load"]
     return qps
 
 
@@ -233,6 +244,8 @@ def main():
         print(f"{kind}_view_qps={qps['view']:.0f}")
         print(f"{kind}_view_vs_load_qps={worst[-1]:.3f}")
         print(f"{kind}_view_vs_load_qps_cpu={worst_cpu[-1]:.3f}")
+        print(f"{kind}_view_owns_vs_load={qps['owns']:.3f}")
+        print(f"{kind}_view_open_vs_load={qps['open']:.3f}")
     print(f"view_vs_load_qps_min={min(worst):.3f}")
     print(f"view_vs_load_qps_cpu_min={min(worst_cpu):.3f}")
 
