@@ -1297,25 +1297,43 @@ static nearkit_status save_flat(const nearkit_index *ix, nearkit_writer *w) {
     return st ? st : nearkit_ivf_lists_save_by_list(&v->lists, w);
 }
 
+/* The rows' squared norms and their largest (the batch path's bound, every metric): a plain
+ * view's from the file where it kept them (NRMS: l2 lists keep norms), else computed with this
+ * CPU's kernels, as add computes them; *in_image says which. */
+static nearkit_status stored_norms(float **norms, bool *in_image, ivf_impl *v, const nearkit_index *ix,
+                                   const nearkit_reader *r, const nearkit_rows *stored) {
+    const float *kept = v->lists.with_norms && nearkit_reader_borrows(r) && !nearkit_reader_checks_values(r)
+                            ? nearkit_ivf_lists_saved_norms(r, stored->count) : NULL;
+    *in_image = kept != NULL;
+    if (kept) {
+        *norms = (float *)kept; /* read-only: a view refuses every write */
+        v->max_sqnorm = kept[stored->count];
+        return NEARKIT_OK;
+    }
+    if (!(*norms = nearkit_alloc_array((size_t)stored->count, sizeof **norms))) return nearkit_oom();
+    float_norms(*norms, &v->max_sqnorm, ix, (const float *)stored->vectors, stored->count);
+    return NEARKIT_OK;
+}
+
 /* The trained lists of ivf_flat from a file: CENT holds the nlist the parameters gave. */
 static nearkit_status load_flat_lists(nearkit_index *ix, const nearkit_reader *r) {
     ivf_impl *v = impl_of(ix);
     nearkit_rows stored = {0};
     float *norms = NULL;
+    bool in_image = false;
     nearkit_status st = nearkit_ivf_quantizer_load(&v->quantizer, ix, r, v->nlist);
     if (!st) st = nearkit_rows_load(&stored, ix, r, true);
     if (!st) st = init_lists(ix, v->quantizer.nlist);
-    if (!st && !(norms = nearkit_alloc_array((size_t)stored.count, sizeof *norms))) st = nearkit_oom();
+    if (!st) st = stored_norms(&norms, &in_image, v, ix, r, &stored);
     if (!st) {
-        float_norms(norms, &v->max_sqnorm, ix, (const float *)stored.vectors, stored.count);
         /* a view's rows stay where they are, unless removed rows must be dropped (a write) */
         bool in_place = stored.vectors_borrowed && stored.ids_borrowed && !stored.removed;
-        st = nearkit_ivf_lists_load_by_list(&v->lists, r, stored.vectors, stored.ids, &norms, stored.count,
+        st = nearkit_ivf_lists_load_by_list(&v->lists, r, stored.vectors, stored.ids, &norms, in_image, stored.count,
                                             in_place);
     }
     uint64_t dropped;
     if (!st && stored.removed) nearkit_ivf_lists_drop_ids(&v->lists, NULL, &dropped); /* see the top */
-    free(norms);
+    if (!in_image) free(norms);
     nearkit_rows_free(&stored);
     return st; /* on failure the caller frees the index, and with it what was made */
 }

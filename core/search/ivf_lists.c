@@ -8,6 +8,7 @@
 #define VECS_TAG NEARKIT_TAG('V', 'E', 'C', 'S')
 #define IDS_TAG NEARKIT_TAG('I', 'D', 'S', ' ')
 #define BASN_TAG NEARKIT_TAG('B', 'A', 'S', 'N')
+#define NRMS_TAG NEARKIT_TAG('N', 'R', 'M', 'S')
 #define LCOD_TAG NEARKIT_TAG('L', 'C', 'O', 'D')
 #define LPOS_TAG NEARKIT_TAG('L', 'P', 'O', 'S')
 
@@ -124,7 +125,7 @@ void nearkit_ivf_lists_free(nearkit_ivf_lists *ls) {
     for (uint32_t l = 0; ls->list && l < ls->nlist; l++)
         if (!ls->borrowed) free_list(ls, &ls->list[l]);
     free(ls->arenas); /* every arena was freed with its last list */
-    free(ls->borrowed_norms);
+    if (!ls->norms_in_image) free(ls->borrowed_norms);
     free(ls->list);
     *ls = (nearkit_ivf_lists){0};
 }
@@ -137,7 +138,7 @@ static size_t row_extra(const nearkit_ivf_lists *ls) {
 
 uint64_t nearkit_ivf_lists_memory(const nearkit_ivf_lists *ls) {
     uint64_t bytes = (uint64_t)ls->nlist * sizeof *ls->list;
-    if (ls->borrowed) return bytes + (ls->with_norms ? ls->count * sizeof(float) : 0);
+    if (ls->borrowed) return bytes + (ls->with_norms && !ls->norms_in_image ? ls->count * sizeof(float) : 0);
     for (uint32_t l = 0; l < ls->nlist; l++) {
         const nearkit_ivf_list *list = &ls->list[l];
         bytes += list->capacity * row_extra(ls) + (list->arena ? 0 : list->capacity * ls->code_size);
@@ -332,9 +333,35 @@ static nearkit_status corrupt(const char *what) {
     return nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: %s", what);
 }
 
+/* NRMS: every list's norms in list order, then the largest (parts, sizes: room for nlist + 1). */
+static nearkit_status save_norms(const nearkit_ivf_lists *ls, nearkit_writer *w, const void **parts,
+                                 uint64_t *sizes) {
+    float most = 0.0f;
+    for (uint32_t l = 0; l < ls->nlist; l++) {
+        const nearkit_ivf_list *list = &ls->list[l];
+        for (uint64_t row = 0; row < list->size; row++)
+            if (list->norms[row] > most) most = list->norms[row];
+        parts[l] = list->size ? list->norms : NULL;
+        sizes[l] = list->size * sizeof(float);
+    }
+    parts[ls->nlist] = &most;
+    sizes[ls->nlist] = sizeof most;
+    return nearkit_writer_section_parts(w, NRMS_TAG, parts, sizes, (size_t)ls->nlist + 1);
+}
+
+const float *nearkit_ivf_lists_saved_norms(const nearkit_reader *r, uint64_t n) {
+    const void *data;
+    if (nearkit_reader_section_sized(&data, r, NRMS_TAG, (n + 1) * sizeof(float)) ||
+        nearkit_reader_borrowable(r, data, NRMS_TAG)) {
+        nearkit_clear_error();
+        return NULL;
+    }
+    return data;
+}
+
 nearkit_status nearkit_ivf_lists_save_by_list(const nearkit_ivf_lists *ls, nearkit_writer *w) {
-    const void **parts = nearkit_alloc_array(ls->nlist, sizeof *parts);
-    uint64_t *sizes = nearkit_alloc_array(ls->nlist, sizeof *sizes);
+    const void **parts = nearkit_alloc_array((size_t)ls->nlist + 1, sizeof *parts);
+    uint64_t *sizes = nearkit_alloc_array((size_t)ls->nlist + 1, sizeof *sizes);
     uint64_t *offsets = nearkit_alloc_array((size_t)ls->nlist + 1, sizeof *offsets);
     nearkit_status st = NEARKIT_OK;
     if (!parts || !sizes || !offsets) {
@@ -354,6 +381,7 @@ nearkit_status nearkit_ivf_lists_save_by_list(const nearkit_ivf_lists *ls, neark
         sizes[l] = ls->list[l].size * sizeof(int64_t);
     }
     if (!st) st = nearkit_writer_section_parts(w, IDS_TAG, parts, sizes, ls->nlist);
+    if (!st && ls->with_norms) st = save_norms(ls, w, parts, sizes);
 done:
     free(parts);
     free(sizes);
@@ -383,7 +411,7 @@ static nearkit_status read_offsets(uint64_t **out, const nearkit_reader *r, uint
 
 /* A view's lists: slices of the image's codes and ids, norms from the caller's block. */
 static void borrow_lists(nearkit_ivf_lists *ls, const uint64_t *off, const uint8_t *codes,
-                         const int64_t *ids, float **norms, uint64_t n) {
+                         const int64_t *ids, float **norms, bool norms_in_image, uint64_t n) {
     for (uint32_t l = 0; l < ls->nlist; l++) {
         uint64_t size = off[l + 1] - off[l];
         ls->list[l] = (nearkit_ivf_list){
@@ -396,19 +424,20 @@ static void borrow_lists(nearkit_ivf_lists *ls, const uint64_t *off, const uint8
     }
     ls->borrowed = true;
     ls->borrowed_norms = ls->with_norms ? *norms : NULL;
-    if (ls->with_norms) *norms = NULL;
+    ls->norms_in_image = ls->with_norms && norms_in_image;
+    if (ls->with_norms && !norms_in_image) *norms = NULL;
     ls->count = n;
 }
 
 nearkit_status nearkit_ivf_lists_load_by_list(nearkit_ivf_lists *ls, const nearkit_reader *r,
                                               const uint8_t *codes, const int64_t *ids,
-                                              float **norms, uint64_t n, bool in_place) {
+                                              float **norms, bool norms_in_image, uint64_t n, bool in_place) {
     uint64_t *off = NULL;
     nearkit_status st = read_offsets(&off, r, ls->nlist, n);
     if (st) return st;
     if (in_place && nearkit_reader_borrows(r) && ls->labels == NEARKIT_IVF_IDS && ls->block <= 1 &&
         (ids || n == 0)) {
-        borrow_lists(ls, off, codes, ids, norms, n);
+        borrow_lists(ls, off, codes, ids, norms, norms_in_image, n);
         free(off);
         return NEARKIT_OK;
     }

@@ -49,6 +49,7 @@ typedef struct nearkit_ivf_lists {
      * owns. Nothing writes to them (a view refuses every write). */
     bool borrowed;
     float *borrowed_norms;
+    bool norms_in_image; /* borrowed_norms points into the image too (the file kept them): not freed */
     nearkit_ivf_arena *arenas;
     uint32_t narenas;
 } nearkit_ivf_lists;
@@ -100,16 +101,21 @@ void nearkit_ivf_lists_shrink(nearkit_ivf_lists *ls);
 /* ---- persistence: by list (ivf_flat) and by position (format v1's other kinds, still read) --- */
 
 /* By list (ivf_flat): LOFF, the (nlist + 1) u64 offsets of each list's rows in what follows; VECS,
- * every list's codes back to back in list order; IDS, their ids. Needs NEARKIT_IVF_IDS. */
+ * every list's codes back to back in list order; IDS, their ids; with norms, NRMS, their norms
+ * and then the largest (so that a view need not compute them). Needs NEARKIT_IVF_IDS. */
 nearkit_status nearkit_ivf_lists_save_by_list(const nearkit_ivf_lists *ls, nearkit_writer *w);
+/* A view's NRMS, n + 1 floats used in place; NULL (no error) where the file has none of that
+ * length (files before it) or the reader cannot lend it. */
+const float *nearkit_ivf_lists_saved_norms(const nearkit_reader *r, uint64_t n);
 /* Fills an empty store from LOFF and the n codes and ids of VECS / IDS, already read and checked
  * (nearkit_rows_load), norms as for add. CORRUPT where the offsets do not start at 0, decrease,
  * or end elsewhere than at n. From a borrowing reader (a view), with `in_place` (codes and ids
  * are the image's own, read-only, and no row is to be dropped), the lists point into them instead
- * of copying, and the store takes `*norms` over (setting it NULL). */
+ * of copying, and the store takes `*norms` over (setting it NULL), or, with norms_in_image (they
+ * are the image's too), points into them and leaves *norms alone. */
 nearkit_status nearkit_ivf_lists_load_by_list(nearkit_ivf_lists *ls, const nearkit_reader *r,
                                               const uint8_t *codes, const int64_t *ids,
-                                              float **norms, uint64_t n, bool in_place);
+                                              float **norms, bool norms_in_image, uint64_t n, bool in_place);
 
 /* By position (ivf_binary: codes_tag VECS; the compressed kinds: CODE): the codes in insertion
  * order under codes_tag; BASN, the u32 list of each. Needs NEARKIT_IVF_POSITIONS, with positions
