@@ -592,22 +592,24 @@ static void test_rpforest_view_in_place(void) {
     }
 }
 
-/* The views of the compressed kinds and of hnsw use their lists (codes and positions) or graph
- * (levels and links), ids and kept originals in place: a view owns less than a load by at least
+/* The views of the compressed kinds, hnsw and the vp / bk trees use their lists (codes and
+ * positions), graph (levels and links) or tree nodes, ids and kept originals in place: a view owns less than a load by at least
  * the positions and ids, and its save round-trips. A crafted file holding a removed row (the id
  * -1) makes the view copy what dropping it moves, never write to the mapping. */
 static void test_codes_and_graph_views_in_place(void) {
     static const char *const kinds[] = {"ivf_pq", "ivf_pq", "ivf_sq8", "ivf_rabitq", "flat_sq8", "ivf_binary",
-                                        "hnsw", "hnsw_sq8", "ivf_flat"};
+                                        "hnsw", "hnsw_sq8", "ivf_flat", "vptree", "bktree"};
     static const char *const params[] = {"nlist=16,m=8,nbits=4", "nlist=16,m=8", "nlist=16,refine=2",
-                                         "nlist=16", "refine=3", "nlist=16", "M=8", "M=8,refine=2", "nlist=16"};
+                                         "nlist=16", "refine=3", "nlist=16", "M=8", "M=8,refine=2", "nlist=16",
+                                         "leaf_size=8", "leaf_size=8"};
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         nearkit_kind kind;
         CHECK_STATUS(nearkit_kind_from_name(&kind, kinds[i]), NEARKIT_OK);
         nearkit_index_options o = NEARKIT_INDEX_OPTIONS_INIT;
         o.params = params[i];
         nearkit_index *ix = NULL, *loaded = NULL, *view = NULL, *again = NULL, *crafted = NULL, *reference = NULL;
-        bool binary = strcmp(kinds[i], "ivf_binary") == 0;
+        bool binary = strcmp(kinds[i], "ivf_binary") == 0 || strcmp(kinds[i], "bktree") == 0;
+        bool tree = strstr(kinds[i], "tree") != NULL;
         nearkit_vector_type type = binary ? NEARKIT_VECTOR_BINARY : NEARKIT_VECTOR_FLOAT32;
         CHECK_STATUS(nearkit_index_create(&ix, kind, binary ? NEARKIT_METRIC_HAMMING : NEARKIT_METRIC_L2,
                                           binary ? BITS : DIM, &o),
@@ -615,8 +617,9 @@ static void test_codes_and_graph_views_in_place(void) {
         void *x = make_vectors(binary, N, 13);
         int64_t *ids = malloc(N * sizeof *ids);
         for (uint64_t r = 0; r < N; r++) ids[r] = 100 + 2 * (int64_t)r;
-        if (strcmp(kinds[i], "hnsw") != 0) CHECK_STATUS(nearkit_index_train(ix, type, x, N), NEARKIT_OK);
+        if (strcmp(kinds[i], "hnsw") != 0 && !tree) CHECK_STATUS(nearkit_index_train(ix, type, x, N), NEARKIT_OK);
         CHECK_STATUS(nearkit_index_add(ix, type, x, N, ids), NEARKIT_OK);
+        if (tree) CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
         char *path = temp_path(), *path2 = temp_path();
         CHECK_STATUS(nearkit_index_save(ix, path), NEARKIT_OK);
         CHECK_STATUS(nearkit_index_load(&loaded, path), NEARKIT_OK);
@@ -670,6 +673,69 @@ static void test_codes_and_graph_views_in_place(void) {
     }
 }
 
+/* A plain view does not read hnsw's links at open: lists naming nodes that do not exist, or that
+ * lack the level, or counting past their room, cost its searches quality, never a read out of
+ * bounds (the _asan run); a verified view and a load refuse the file. */
+static void test_hnsw_view_of_damaged_links(void) {
+    nearkit_kind kind;
+    CHECK_STATUS(nearkit_kind_from_name(&kind, "hnsw"), NEARKIT_OK);
+    nearkit_index_options o = NEARKIT_INDEX_OPTIONS_INIT;
+    o.params = "M=8";
+    nearkit_index *ix = NULL;
+    CHECK_STATUS(nearkit_index_create(&ix, kind, NEARKIT_METRIC_L2, DIM, &o), NEARKIT_OK);
+    void *x = make_vectors(false, N, 17);
+    CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_FLOAT32, x, N, NULL), NEARKIT_OK);
+    char *path = temp_path();
+    CHECK_STATUS(nearkit_index_save(ix, path), NEARKIT_OK);
+    size_t size = 0;
+    uint8_t *image = read_file(&size, path);
+    uint64_t len0 = 0, lenu = 0, lenl = 0;
+    uint8_t *links0 = image ? (uint8_t *)bt_find_section(&len0, image, "HLK0") : NULL;
+    uint8_t *upper = image ? (uint8_t *)bt_find_section(&lenu, image, "HLKU") : NULL;
+    const uint8_t *levels = image ? bt_find_section(&lenl, image, "HLVL") : NULL;
+    CHECK(links0 && upper && levels && lenl == N && len0 == N * (1 + 16) * sizeof(uint32_t));
+    if (links0 && upper && levels) {
+        uint32_t bad[] = {N, N + 5, 0xFFFFFFFFu, 0x7FFFFFFFu};
+        uint32_t level0_node = 0; /* a node of level 0, named at level 1 below */
+        while (level0_node < N && levels[level0_node] != 0) level0_node++;
+        for (uint32_t u = 0; u < N; u += 3) { /* every third node: bad neighbours, a count past M0 */
+            uint32_t *list = (uint32_t *)(void *)(links0 + (size_t)u * (1 + 16) * sizeof(uint32_t));
+            for (uint32_t j = 0; j < 4; j++) list[1 + j] = bad[j];
+            list[0] = u % 2 ? 1000u : 6u;
+        }
+        for (uint64_t w = 0; w + 1 < lenu / sizeof(uint32_t); w += 9) { /* upper lists: level-0 nodes */
+            uint32_t *list = (uint32_t *)(void *)(upper + w * sizeof(uint32_t));
+            if (list[0] > 0) list[1] = level0_node;
+        }
+        uint32_t crc = bt_crc32(image + 8, size - 12);
+        memcpy(image + size - 4, &crc, sizeof crc);
+        write_file(path, image, size);
+        nearkit_index *view = NULL, *refused = NULL;
+        nearkit_view_options vo;
+        CHECK_STATUS(nearkit_view_options_init(&vo), NEARKIT_OK);
+        vo.verify = 1;
+        CHECK_STATUS(nearkit_index_view(&refused, path, &vo), NEARKIT_ERR_CORRUPT);
+        CHECK_STATUS(nearkit_index_load(&refused, path), NEARKIT_ERR_CORRUPT);
+        CHECK_STATUS(nearkit_index_view(&view, path, NULL), NEARKIT_OK);
+        void *q = make_vectors(false, NQ, 23);
+        int64_t ids[NQ * K];
+        float dist[NQ * K];
+        (void)nearkit_index_set_param(view, "ef_search", 200.0);
+        CHECK_STATUS(nearkit_index_search(ids, dist, view, NEARKIT_VECTOR_FLOAT32, q, NQ, K, NULL), NEARKIT_OK);
+        for (size_t i = 0; i < NQ * K; i++) CHECK(ids[i] >= -1 && ids[i] < N);
+        nearkit_range_result *rr = NULL;
+        CHECK_STATUS(nearkit_index_range_search(&rr, view, NEARKIT_VECTOR_FLOAT32, q, 4, 2.0f, NULL), NEARKIT_OK);
+        nearkit_range_result_free(rr);
+        free(q);
+        nearkit_index_free(view);
+    }
+    free(image);
+    unlink(path);
+    free(path);
+    free(x);
+    nearkit_index_free(ix);
+}
+
 int main(int argc, char **argv) {
     test_every_kind();
     test_damaged_images();
@@ -681,5 +747,6 @@ int main(int argc, char **argv) {
     test_concurrent_first_searches();
     test_rpforest_view_in_place();
     test_codes_and_graph_views_in_place();
+    test_hnsw_view_of_damaged_links();
     return check_summary("test_views");
 }

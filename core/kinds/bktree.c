@@ -82,6 +82,7 @@ typedef struct bk_impl {
                                 always explicit: the file always holds IDS, and building permutes */
     bk_node *nodes;
     bk_edge *edges;
+    bool borrowed; /* a plain view's nodes and edges: the file's, read-only */
     uint64_t n_nodes, n_edges;
     uint32_t leaf_size;
     uint32_t depth; /* edges from the root to the deepest node */
@@ -121,10 +122,13 @@ static nearkit_status bk_create(nearkit_index *ix) {
 }
 
 static void forget_tree(bk_impl *t) {
-    free(t->nodes);
-    free(t->edges);
+    if (!t->borrowed) {
+        free(t->nodes);
+        free(t->edges);
+    }
     t->nodes = NULL;
     t->edges = NULL;
+    t->borrowed = false;
     t->n_nodes = t->n_edges = t->store.built = t->leaf_count = t->max_leaf = 0;
     t->depth = 0;
 }
@@ -147,8 +151,8 @@ static uint64_t bk_count(const nearkit_index *ix) { return nearkit_rows_live(&im
 
 static uint64_t bk_memory(const nearkit_index *ix) {
     const bk_impl *t = impl_of(ix);
-    return sizeof *t + nearkit_rows_memory(&t->store.rows, ix) + t->n_nodes * sizeof(bk_node) +
-           t->n_edges * sizeof(bk_edge);
+    uint64_t tree = t->borrowed ? 0 : t->n_nodes * sizeof(bk_node) + t->n_edges * sizeof(bk_edge);
+    return sizeof *t + nearkit_rows_memory(&t->store.rows, ix) + tree;
 }
 
 static uint32_t hamming(const nearkit_kernel_table *kt, const nearkit_index *ix, const void *a,
@@ -922,17 +926,28 @@ static nearkit_status bk_load(nearkit_index *ix, const nearkit_reader *r) {
     st = nearkit_reader_section_sized(&nodes, r, NODES_TAG, head[1] * sizeof(bk_node));
     if (!st) st = nearkit_reader_section_sized(&edges, r, EDGES_TAG, head[2] * sizeof(bk_edge));
     if (st) return st;
-    t->nodes = nearkit_alloc_array((size_t)head[1], sizeof(bk_node));
-    t->edges = nearkit_alloc_array((size_t)head[2], sizeof(bk_edge));
-    if (!t->nodes || !t->edges) return nearkit_oom();
-    memcpy(t->nodes, nodes, (size_t)head[1] * sizeof(bk_node));
-    memcpy(t->edges, edges, (size_t)head[2] * sizeof(bk_edge));
+    /* a plain view trusts the stored keys as it trusts the stored vectors; a load checks them */
+    bool in_place = nearkit_reader_borrows(r) && !nearkit_reader_checks_values(r) && head[1] > 0 && head[2] > 0;
+    if (in_place && ((st = nearkit_reader_borrowable(r, nodes, NODES_TAG)) ||
+                     (st = nearkit_reader_borrowable(r, edges, EDGES_TAG))))
+        return st;
+    if (in_place) {
+        t->nodes = (bk_node *)nodes;
+        t->edges = (bk_edge *)edges;
+        t->borrowed = true;
+    } else {
+        t->nodes = nearkit_alloc_array((size_t)head[1], sizeof(bk_node));
+        t->edges = nearkit_alloc_array((size_t)head[2], sizeof(bk_edge));
+        if (!t->nodes || !t->edges) return nearkit_oom();
+        memcpy(t->nodes, nodes, (size_t)head[1] * sizeof(bk_node));
+        memcpy(t->edges, edges, (size_t)head[2] * sizeof(bk_edge));
+    }
     t->n_nodes = head[1];
     t->n_edges = head[2];
     t->store.built = head[0];
     t->store.maintained = t->store.built > 0;
     st = check_structure(t, ix->dimension);
-    if (st) return st;
+    if (st || in_place) return st;
     key_check c = {.ix = ix, .t = t, .kt = nearkit_kernels()};
     atomic_init(&c.bad, 0);
     nearkit_parallel_for(nearkit_resolve_threads(ix->num_threads), t->n_nodes, 16, keys_check_range, &c);

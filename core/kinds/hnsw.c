@@ -1106,11 +1106,14 @@ static nearkit_status load_graph(nearkit_index *ix, const nearkit_reader *r) {
         return corrupt("upper lists do not match the levels");
     size_t bytes = (size_t)nodes * (1 + g->M0) * sizeof(uint32_t);
     if ((st = nearkit_reader_section_sized(&links0, r, LINKS0_TAG, bytes))) return st;
-    /* a view's graph stays in the file; its lists are checked where they are */
+    /* a view's graph stays in the file */
     st = nearkit_reader_borrows(r) && nodes ? borrow_graph(g, r, nodes, level, links0, upper, upper_bytes)
                                             : copy_graph(g, nodes, level, links0, upper);
     if (st) return st;
-    for (uint64_t u = 0; u < nodes; u++)
+    /* A plain view reads no list at open: its searches read the lists as unchecked ones
+     * (hnsw_read_links), passing over a neighbour that could send them out of bounds. */
+    g->unchecked = !nearkit_reader_checks_values(r);
+    for (uint64_t u = 0; !g->unchecked && u < nodes; u++)
         if (!lists_valid(g, (uint32_t)u, nodes)) return corrupt("link out of range");
     return load_top(g, &head, nodes);
 }

@@ -87,6 +87,9 @@ typedef struct hnsw_graph {
     /* A view's graph (hnsw_graph_borrow): level, links0 and the upper blocks are the file's,
      * read-only; upper (the pointers) is the graph's own; no locks (a view is never written). */
     bool borrowed;
+    /* Its lists were not checked when it was opened (a plain view trusts them as it trusts the
+     * vectors): hnsw_read_links then passes over what could lead out of bounds. */
+    bool unchecked;
 } hnsw_graph;
 
 nearkit_status hnsw_graph_init(hnsw_graph *g, uint32_t M, uint32_t ef_construction, uint64_t seed);
@@ -112,13 +115,25 @@ static inline uint32_t *hnsw_links(const hnsw_graph *g, uint32_t node, int level
 static inline uint32_t hnsw_word(const uint32_t *word) { return __atomic_load_n(word, __ATOMIC_ACQUIRE); }
 static inline void hnsw_set_word(uint32_t *word, uint32_t v) { __atomic_store_n(word, v, __ATOMIC_RELEASE); }
 
-/* Copies a node's neighbours at a level into out (room for max links); returns how many. */
+/* Copies a node's neighbours at a level into out (room for max links); returns how many. Every
+ * walk reads lists through here; in an unchecked graph only nodes that have the level are copied,
+ * so that a damaged list costs a search its quality, never a read out of bounds. */
 static inline uint32_t hnsw_read_links(const hnsw_graph *g, uint32_t node, int level, uint32_t *out) {
     const uint32_t *l = hnsw_links(g, node, level);
-    uint32_t n = hnsw_word(l), max = hnsw_max_links(g, level);
+    uint32_t n = hnsw_word(l), max = hnsw_max_links(g, level), kept = 0;
     if (n > max) n = max;
-    for (uint32_t i = 0; i < n; i++) out[i] = hnsw_word(l + 1 + i);
-    return n;
+    if (!g->unchecked) {
+        for (uint32_t i = 0; i < n; i++) out[i] = hnsw_word(l + 1 + i);
+        return n;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t x = hnsw_word(l + 1 + i);
+        /* level 0: every slot below the capacity has a level-0 list and a row */
+        bool present = x < g->capacity && (level == 0 || (g->level[x] != HNSW_FREE_LEVEL && g->level[x] >= level));
+        out[kept] = x;
+        kept += present;
+    }
+    return kept;
 }
 
 static inline uint64_t hnsw_top(const hnsw_graph *g) { return __atomic_load_n(&g->top, __ATOMIC_ACQUIRE); }

@@ -81,6 +81,7 @@ typedef struct vp_impl {
     nearkit_tree_rows store; /* first (search/rows.h): the rows, the built prefix, the tail; ids
                                 always explicit: the file always holds IDS, and building permutes */
     vp_node *nodes;
+    bool nodes_borrowed; /* a plain view's: the file's VPND, read-only */
     uint8_t *vantages; /* a copy of each internal node's vantage vector, by node: the descent then
                           reads memory in node order rather than all over the rows */
     uint64_t n_nodes;
@@ -130,9 +131,10 @@ static nearkit_status vp_create(nearkit_index *ix) {
 }
 
 static void forget_tree(vp_impl *t) {
-    free(t->nodes);
+    if (!t->nodes_borrowed) free(t->nodes);
     nearkit_aligned_free(t->vantages);
     t->nodes = NULL;
+    t->nodes_borrowed = false;
     t->vantages = NULL;
     t->n_nodes = t->store.built = t->leaf_count = t->max_leaf = 0;
     t->depth = 0;
@@ -157,7 +159,7 @@ static uint64_t vp_count(const nearkit_index *ix) { return nearkit_rows_live(&im
 static uint64_t vp_memory(const nearkit_index *ix) {
     const vp_impl *t = impl_of(ix);
     return sizeof *t + nearkit_rows_memory(&t->store.rows, ix) +
-           t->n_nodes * (sizeof(vp_node) + (t->vantages ? ix->vector_bytes : 0));
+           t->n_nodes * ((t->nodes_borrowed ? 0 : sizeof(vp_node)) + (t->vantages ? ix->vector_bytes : 0));
 }
 
 static bool is_leaf(const vp_node *node) { return node->child[0] == NO_CHILD; }
@@ -1050,14 +1052,20 @@ static nearkit_status vp_load(nearkit_index *ix, const nearkit_reader *r) {
                                  (unsigned long long)t->store.rows.count);
     st = nearkit_reader_section_sized(&data, r, NODES_TAG, head[1] * sizeof(vp_node));
     if (st) return st;
-    t->nodes = nearkit_alloc_array((size_t)head[1], sizeof(vp_node));
+    /* A plain view trusts the stored bounds as it trusts the stored vectors: whatever kernels
+     * computed them, the search's margins (tree_margin) keep it exact. A load recomputes them
+     * with this CPU's kernels after checking they agree. */
+    bool in_place = nearkit_reader_borrows(r) && !nearkit_reader_checks_values(r) && head[1] > 0;
+    if (in_place && (st = nearkit_reader_borrowable(r, data, NODES_TAG))) return st;
+    t->nodes = in_place ? (vp_node *)data : nearkit_alloc_array((size_t)head[1], sizeof(vp_node));
+    t->nodes_borrowed = in_place;
     if (!t->nodes) return nearkit_oom();
-    memcpy(t->nodes, data, (size_t)head[1] * sizeof(vp_node));
+    if (!in_place) memcpy(t->nodes, data, (size_t)head[1] * sizeof(vp_node));
     t->n_nodes = head[1];
     t->store.built = head[0];
     t->store.maintained = t->store.built > 0;
     st = check_structure(t);
-    if (st) return st;
+    if (st || in_place) return st ? st : copy_vantages(ix, t);
     bounds_check c = {.ix = ix, .t = t, .kt = nearkit_kernels(), .margin = margin_of(ix)};
     atomic_init(&c.bad, 0);
     nearkit_parallel_for(nearkit_resolve_threads(ix->num_threads), t->n_nodes, 16, bounds_range, &c);
