@@ -115,25 +115,37 @@ static inline uint32_t *hnsw_links(const hnsw_graph *g, uint32_t node, int level
 static inline uint32_t hnsw_word(const uint32_t *word) { return __atomic_load_n(word, __ATOMIC_ACQUIRE); }
 static inline void hnsw_set_word(uint32_t *word, uint32_t v) { __atomic_store_n(word, v, __ATOMIC_RELEASE); }
 
+/* hnsw_read_links of an unchecked graph: the list's n neighbours, keeping in order only those
+ * that exist and have the level; returns how many. */
+static inline uint32_t hnsw_read_unchecked(const hnsw_graph *g, const uint32_t *l, int level, uint32_t n,
+                                           uint32_t *out) {
+    uint32_t nodes = (uint32_t)g->capacity; /* at most 2^32 - 1 */
+    bool outside = false;
+    for (uint32_t i = 0; i < n; i++) {
+        out[i] = hnsw_word(l + 1 + i);
+        outside |= out[i] >= nodes;
+    }
+    if (!outside && level == 0) return n; /* the usual case: one pass, no branch per neighbour */
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t x = out[i];
+        bool present = x < nodes && (level == 0 || (g->level[x] != HNSW_FREE_LEVEL && g->level[x] >= level));
+        out[kept] = x;
+        kept += present;
+    }
+    return kept;
+}
+
 /* Copies a node's neighbours at a level into out (room for max links); returns how many. Every
  * walk reads lists through here; in an unchecked graph only nodes that have the level are copied,
  * so that a damaged list costs a search its quality, never a read out of bounds. */
 static inline uint32_t hnsw_read_links(const hnsw_graph *g, uint32_t node, int level, uint32_t *out) {
     const uint32_t *l = hnsw_links(g, node, level);
-    uint32_t n = hnsw_word(l), max = hnsw_max_links(g, level), kept = 0;
+    uint32_t n = hnsw_word(l), max = hnsw_max_links(g, level);
     if (n > max) n = max;
-    if (!g->unchecked) {
-        for (uint32_t i = 0; i < n; i++) out[i] = hnsw_word(l + 1 + i);
-        return n;
-    }
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t x = hnsw_word(l + 1 + i);
-        /* level 0: every slot below the capacity has a level-0 list and a row */
-        bool present = x < g->capacity && (level == 0 || (g->level[x] != HNSW_FREE_LEVEL && g->level[x] >= level));
-        out[kept] = x;
-        kept += present;
-    }
-    return kept;
+    if (g->unchecked) return hnsw_read_unchecked(g, l, level, n, out);
+    for (uint32_t i = 0; i < n; i++) out[i] = hnsw_word(l + 1 + i);
+    return n;
 }
 
 static inline uint64_t hnsw_top(const hnsw_graph *g) { return __atomic_load_n(&g->top, __ATOMIC_ACQUIRE); }
