@@ -142,7 +142,9 @@ def kind_speed(kind, work, n, nq):
         index.nlist = int(4 * n ** 0.5)
         index.train(base)
     index.add(base)
-    if not index.is_ready:
+    # the trees are ready unbuilt (they scan what is outside the tree): build them, or the file
+    # holds no tree to view
+    if not index.is_ready or kind in ("vptree", "bktree", "rpforest", "mih"):
         index.build()
     path = os.path.join(work, f"{kind}.nkx")
     index.save(path)
