@@ -309,11 +309,11 @@ static void test_argument_errors(void) {
     free(image);
 }
 
-/* A format version 1 file (the committed fuzz corpus predates version 2) loads as before and
- * views when its sections happen to sit where they can be used in place, or says to re-save. */
+/* A format version 1 file (the golden index files are version 1) loads as before and views when
+ * its sections happen to sit where they can be used in place, or says to re-save. */
 static void test_version_1_files(const char *golden_dir) {
     char path[4096];
-    snprintf(path, sizeof path, "%s/../fuzz/corpus/flat-l2-d8-added-ids.nkx", golden_dir);
+    snprintf(path, sizeof path, "%s/indexes/v1-flat-clustered_d16-l2-k10.nkx", golden_dir);
     FILE *f = fopen(path, "rb");
     CHECK(f != NULL);
     if (!f) return;
@@ -406,16 +406,16 @@ static void check_unviewable_file_loads(const char *path, const nearkit_view_opt
 }
 
 static void test_load_if_unviewable_files(const char *golden_dir) {
-    static const char *const corpus[] = {"flat-l2-d8-added-ids.nkx",  "flat-l2-d8-added.nkx",
-                                         "flat-cosine-d8-added.nkx",  "flat-hamming-d64-added.nkx",
-                                         "hnsw-l2-d8-added.nkx",      "hnsw-cosine-d8-added-ids.nkx",
-                                         "flat_fp16-l2-d8-added-ids.nkx", "bktree-hamming-d64-built.nkx"};
+    static const char *const files[] = {"v1-flat-clustered_d16-l2-k10.nkx",      "v1-flat-uniform_d16-cosine-k10.nkx",
+                                        "v1-flat-binary256-hamming-k10.nkx",     "v1-hnsw-clustered_d16-l2-k10.nkx",
+                                        "v1-hnsw-uniform_d16-cosine-k10.nkx",    "v1-flat_fp16-clustered_d16-l2-k10.nkx",
+                                        "v1-bktree-binary256-hamming-k10.nkx",   "v1-ivf_pq-clustered_d16-l2-k10.nkx"};
     nearkit_view_options fallback = NEARKIT_VIEW_OPTIONS_INIT;
     fallback.load_if_unviewable = 1;
     int unviewable = 0;
-    for (size_t i = 0; i < sizeof corpus / sizeof *corpus; i++) {
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
         char path[4096];
-        snprintf(path, sizeof path, "%s/../fuzz/corpus/%s", golden_dir, corpus[i]);
+        snprintf(path, sizeof path, "%s/indexes/%s", golden_dir, files[i]);
         nearkit_index *view = NULL;
         nearkit_status st = nearkit_index_view(&view, path, NULL);
         CHECK(st == NEARKIT_OK || st == NEARKIT_ERR_UNSUPPORTED);
@@ -430,7 +430,7 @@ static void test_load_if_unviewable_files(const char *golden_dir) {
         unviewable++;
         check_unviewable_file_loads(path, &fallback);
     }
-    CHECK(unviewable > 0); /* the corpus predates aligned sections: most of it cannot be viewed */
+    CHECK(unviewable > 0); /* version 1 predates aligned sections: most such files cannot be viewed */
 }
 
 /* load_if_unviewable over a buffer that is not 64-byte aligned: a load of the bytes (which the

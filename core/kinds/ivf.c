@@ -1356,8 +1356,8 @@ static bool has_section(const nearkit_reader *r, uint32_t tag) {
     return found;
 }
 
-/* Takes the ids of the positions from rows just loaded (originals, or a file's waiting rows):
- * a view keeps its borrowed ids in place unless removed rows will be dropped (a write). */
+/* Takes the ids of the positions from the kept originals just loaded: a view keeps its borrowed
+ * ids in place unless removed rows will be dropped (a write). */
 static nearkit_status take_position_ids(ivf_impl *v, nearkit_rows *rows, uint64_t removed) {
     if (rows->ids && rows->ids_borrowed && removed == 0) {
         v->position_ids = rows->ids;

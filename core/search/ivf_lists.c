@@ -588,27 +588,6 @@ nearkit_status nearkit_ivf_lists_load_as_stored(nearkit_ivf_lists *ls, const nea
     return st;
 }
 
-nearkit_status nearkit_ivf_lists_save_by_position(const nearkit_ivf_lists *ls, nearkit_writer *w,
-                                                  uint32_t codes_tag) {
-    size_t cs = ls->code_size;
-    uint8_t *codes = nearkit_alloc_array((size_t)ls->count, cs);
-    uint32_t *assign = nearkit_alloc_array((size_t)ls->count, sizeof *assign);
-    nearkit_status st = codes && assign ? NEARKIT_OK : nearkit_oom();
-    for (uint32_t l = 0; !st && l < ls->nlist; l++) {
-        const nearkit_ivf_list *list = &ls->list[l];
-        for (uint64_t row = 0; row < list->size; row++) {
-            uint32_t pos = list->positions[row];
-            nearkit_ivf_list_code(codes + (size_t)pos * cs, ls, list, row);
-            assign[pos] = l;
-        }
-    }
-    if (!st) st = nearkit_writer_section(w, codes_tag, codes, ls->count * cs);
-    if (!st) st = nearkit_writer_section(w, BASN_TAG, assign, ls->count * sizeof *assign);
-    free(codes);
-    free(assign);
-    return st;
-}
-
 nearkit_status nearkit_ivf_lists_load_by_position(nearkit_ivf_lists *ls, const nearkit_reader *r,
                                                   const uint8_t *codes, uint64_t n) {
     const void *data;

@@ -117,13 +117,10 @@ nearkit_status nearkit_ivf_lists_load_by_list(nearkit_ivf_lists *ls, const neark
                                               const uint8_t *codes, const int64_t *ids,
                                               float **norms, bool norms_in_image, uint64_t n, bool in_place);
 
-/* By position (ivf_binary: codes_tag VECS; the compressed kinds: CODE): the codes in insertion
- * order under codes_tag; BASN, the u32 list of each. Needs NEARKIT_IVF_POSITIONS, with positions
- * 0 .. count - 1 each held once. */
-nearkit_status nearkit_ivf_lists_save_by_position(const nearkit_ivf_lists *ls, nearkit_writer *w,
-                                                  uint32_t codes_tag);
-/* Fills an empty store from BASN and the n codes in insertion order (already read).
- * CORRUPT where a code names a list that does not exist. */
+/* By position, the layout files kept before the one below (ivf_binary: the codes in VECS; the
+ * compressed kinds: CODE), still read: fills an empty store from BASN, the u32 list of each code,
+ * and the n codes in insertion order (already read). CORRUPT where a code names a list that does
+ * not exist. */
 nearkit_status nearkit_ivf_lists_load_by_position(nearkit_ivf_lists *ls, const nearkit_reader *r,
                                                   const uint8_t *codes, uint64_t n);
 

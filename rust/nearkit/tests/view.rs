@@ -125,7 +125,7 @@ fn a_truncated_damaged_or_foreign_file_is_corrupt() {
 
 /// A format version 1 file (saved before views): its vectors are not aligned for use in place.
 fn version_1_file() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fuzz/corpus/flat-l2-d8-added.nkx")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fuzz/corpus/format1-flat-l2-d8-added.nkx1")
 }
 
 fn queries_of_8(n: usize) -> Vec<f32> {
