@@ -46,7 +46,7 @@ static void load_and_reload(const uint8_t *data, size_t size, nearkit_status exp
 
 /* fuzz_load_buffer, first seconds: an empty flat index (VECS of 0 bytes) loaded with pointer
  * arithmetic on its NULL vector array in flat_add (flat.c; UBSan: "applying zero offset to null
- * pointer"). The seed tests/fuzz/corpus/flat-l2-d8-empty.nkx, byte for byte. */
+ * pointer"). The format 1 seed, kept as tests/fuzz/corpus/format1-flat-l2-d8-empty.nkx1, byte for byte. */
 static void test_empty_flat_loads(void) {
     static const uint8_t file[] = {
         0x89, 'N',  'K',  'I',  'D',  'X',  '\r', '\n', 1,    0,    0,    0,    40,   0,    0,    0,

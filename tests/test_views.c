@@ -406,10 +406,11 @@ static void check_unviewable_file_loads(const char *path, const nearkit_view_opt
 }
 
 static void test_load_if_unviewable_files(const char *golden_dir) {
+    /* float files of DIM dimensions: same_answers makes its queries for DIM (or BITS) */
     static const char *const files[] = {"v1-flat-clustered_d16-l2-k10.nkx",      "v1-flat-uniform_d16-cosine-k10.nkx",
-                                        "v1-flat-binary256-hamming-k10.nkx",     "v1-hnsw-clustered_d16-l2-k10.nkx",
+                                        "v1-hnsw_fp16-clustered_d16-l2-k10.nkx", "v1-hnsw-clustered_d16-l2-k10.nkx",
                                         "v1-hnsw-uniform_d16-cosine-k10.nkx",    "v1-flat_fp16-clustered_d16-l2-k10.nkx",
-                                        "v1-bktree-binary256-hamming-k10.nkx",   "v1-ivf_pq-clustered_d16-l2-k10.nkx"};
+                                        "v1-ivf_pq-uniform_d16-cosine-k10.nkx",  "v1-ivf_pq-clustered_d16-l2-k10.nkx"};
     nearkit_view_options fallback = NEARKIT_VIEW_OPTIONS_INIT;
     fallback.load_if_unviewable = 1;
     int unviewable = 0;

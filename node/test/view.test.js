@@ -138,7 +138,7 @@ test('use after close: isView and copy throw ERR_NEARKIT_CLOSED', () => {
 // ---- loadIfUnviewable -----------------------------------------------------------------------------
 
 // A format version 1 file (saved before views): its vectors are not aligned for use in place.
-const VERSION_1_FILE = path.join(__dirname, '..', '..', 'tests', 'fuzz', 'corpus', 'flat-l2-d8-added.nkx');
+const VERSION_1_FILE = path.join(__dirname, '..', '..', 'tests', 'fuzz', 'corpus', 'format1-flat-l2-d8-added.nkx1');
 
 test('a file that cannot be viewed throws UNSUPPORTED, or loads with loadIfUnviewable', async () => {
   expectError(() => nk.Index.view(VERSION_1_FILE), 'ERR_NEARKIT_UNSUPPORTED', Error, /re-save/);

@@ -11,7 +11,7 @@ import nearkit
 from conftest import SOURCE_DIR
 
 # A format version 1 file (saved before views): its vectors are not aligned for use in place.
-VERSION_1_FILE = SOURCE_DIR / "tests" / "fuzz" / "corpus" / "flat-l2-d8-added.nkx"
+VERSION_1_FILE = SOURCE_DIR / "tests" / "fuzz" / "corpus" / "format1-flat-l2-d8-added.nkx1"
 
 
 @pytest.fixture(params=["flat", "hnsw", "ivf_flat", "rpforest"])

@@ -144,7 +144,7 @@ class ViewTest {
             String env = System.getenv("NEARKIT_GOLDEN_DIR");
             golden = env != null && !env.isEmpty() ? env : "../tests/golden";
         }
-        return Paths.get(golden, "..", "fuzz", "corpus", "flat-l2-d8-added.nkx").toAbsolutePath()
+        return Paths.get(golden, "..", "fuzz", "corpus", "format1-flat-l2-d8-added.nkx1").toAbsolutePath()
                 .normalize();
     }
 
