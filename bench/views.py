@@ -25,7 +25,9 @@ and search speed, in one run.
    machine), and for flat also batches (the GEMM path) on the
    --n index: flat_batch_view_vs_load_qps. Per kind also what opening costs: <kind>_view_owns_vs_load
    (the heap a view owns, memory_bytes after the warm-up, over a load's: what the view still copies
-   or builds) and <kind>_view_open_vs_load (best of 5 opens each, the file in the page cache).
+   or builds) and <kind>_view_open_vs_load (best of 5 opens each, the file in the page cache);
+   <kind>_file_bytes_per_row and <kind>_load_bytes_per_row (the file's size and a load's
+   memory_bytes over the rows: what keeping the structures in the file costs on disk).
 
 Needs: pip install numpy ./python (the nearkit package). Prints name=value lines.
 """
@@ -149,6 +151,7 @@ def kind_speed(kind, work, n, nq):
     path = os.path.join(work, f"{kind}.nkx")
     index.save(path)
     index.close()
+    file_bytes = os.path.getsize(path)
     opens = {"load": float("inf"), "view": float("inf")}
     for _ in range(5):
         for how, open_index in (("load", nearkit.load), ("view", nearkit.view)):
@@ -161,6 +164,7 @@ def kind_speed(kind, work, n, nq):
         ix.num_threads = 1
         ix.search(queries, 10)  # warm: the view's pages are mapped, lazily computed state made
     owns = view.memory_bytes / loaded.memory_bytes
+    per_row = {"file": file_bytes / n, "load": loaded.memory_bytes / n}
     qps = {"load": 0.0, "view": 0.0, "load_cpu": 0.0, "view_cpu": 0.0}
     order = [("load", loaded), ("view", view)]
     for _ in range(PASSES):  # each goes first in turn: neither always meets a warmer machine
@@ -174,6 +178,7 @@ def kind_speed(kind, work, n, nq):
     view.close()
     os.remove(path)
     qps["owns"], qps["open"] = owns, opens["view"] / opens["load"]
+    qps["file_per_row"], qps["load_per_row"] = per_row["file"], per_row["load"]
     return qps
 
 
@@ -248,6 +253,8 @@ def main():
         print(f"{kind}_view_vs_load_qps_cpu={worst_cpu[-1]:.3f}")
         print(f"{kind}_view_owns_vs_load={qps['owns']:.3f}")
         print(f"{kind}_view_open_vs_load={qps['open']:.3f}")
+        print(f"{kind}_file_bytes_per_row={qps['file_per_row']:.1f}")
+        print(f"{kind}_load_bytes_per_row={qps['load_per_row']:.1f}")
     print(f"view_vs_load_qps_min={min(worst):.3f}")
     print(f"view_vs_load_qps_cpu_min={min(worst_cpu):.3f}")
 

@@ -9,7 +9,8 @@
  * instead be refused with UNSUPPORTED (its sections were not aligned for use in place). A layout that
  * changed within a format version (a new value of a field, older files loading as before) gets
  * its own files too, named <kind or label>+<change>: ivf_sq8 and ivf_sq4 coding residuals to the
- * list centroid (CODC's last word 1), rpforest's planes as 8-bit codes (RFPC / RFPE). */
+ * list centroid (CODC's last word 1), rpforest's planes as 8-bit codes (RFPC / RFPE), mih's
+ * stored tables (MIHD ...; earlier files rebuild them). */
 #define _POSIX_C_SOURCE 200809L
 #define NEARKIT_EXPERIMENTAL /* nearkit_index_view */
 #include "nearkit.h"
@@ -26,7 +27,8 @@
 
 #define CURRENT_FORMAT 2
 /* Layouts new within the current format version: label+change. */
-static const char *const layout_changes[] = {"ivf_sq8+residual", "ivf_sq4+residual", "rpforest+planecodes"};
+static const char *const layout_changes[] = {"ivf_sq8+residual", "ivf_sq4+residual", "rpforest+planecodes",
+                                             "mih+tables"};
 
 /* The cases whose data the saved files hold: plain float, normalised (cosine), ties, binary. */
 static const char *const saved_cases[] = {"clustered_d16-l2-k10", "uniform_d16-cosine-k10",
@@ -67,6 +69,15 @@ static bool kind_named(nearkit_kind_info *info, const char *name) {
     return false;
 }
 
+/* The files of the layout changes of `name` (a kind or a manifest label). */
+static void write_layout_changes(const golden_manifest *m, const char *dir, const nearkit_kind_info *info,
+                                 const char *name, const char *params, const golden_case *gc) {
+    size_t len = strlen(name);
+    for (size_t l = 0; l < sizeof layout_changes / sizeof layout_changes[0]; l++)
+        if (strncmp(layout_changes[l], name, len) == 0 && layout_changes[l][len] == '+')
+            write_file(m, dir, info, layout_changes[l], params, gc);
+}
+
 static void write_files(const golden_manifest *m, const char *dir) { /* dir: at most 2047 bytes */
     for (size_t c = 0; c < sizeof saved_cases / sizeof saved_cases[0]; c++) {
         const golden_case *gc = find_case(m, saved_cases[c]);
@@ -75,8 +86,9 @@ static void write_files(const golden_manifest *m, const char *dir) { /* dir: at 
         for (size_t k = 0; k < nearkit_kind_count(); k++) {
             nearkit_kind_info info = NEARKIT_KIND_INFO_INIT;
             CHECK_STATUS(nearkit_kind_get_info(&info, k), NEARKIT_OK);
-            if ((info.flags & NEARKIT_KIND_FLAG_EXACT) && (info.metric_mask & (1u << gc->metric)))
-                write_file(m, dir, &info, info.name, NULL, gc);
+            if (!(info.flags & NEARKIT_KIND_FLAG_EXACT) || !(info.metric_mask & (1u << gc->metric))) continue;
+            write_file(m, dir, &info, info.name, NULL, gc);
+            write_layout_changes(m, dir, &info, info.name, NULL, gc);
         }
         for (size_t a = 0; a < m->approximate_count; a++) {
             const golden_approximate *ap = &m->approximate[a];
@@ -84,10 +96,7 @@ static void write_files(const golden_manifest *m, const char *dir) { /* dir: at 
             CHECK(kind_named(&info, ap->kind));
             if (!(info.metric_mask & (1u << gc->metric))) continue;
             write_file(m, dir, &info, ap->label, ap->exact_params, gc);
-            size_t len = strlen(ap->label);
-            for (size_t l = 0; l < sizeof layout_changes / sizeof layout_changes[0]; l++)
-                if (strncmp(layout_changes[l], ap->label, len) == 0 && layout_changes[l][len] == '+')
-                    write_file(m, dir, &info, layout_changes[l], ap->exact_params, gc);
+            write_layout_changes(m, dir, &info, ap->label, ap->exact_params, gc);
         }
     }
 }

@@ -4,7 +4,8 @@
  * beyond the file (truncations and flips at every byte, under ASan in the _asan run); verify
  * checks the checksum; format version 1 files still load and view or say why not; a view keeps
  * the file it mapped when the path is saved over; concurrent first searches of a view agree; the
- * codes kinds, hnsw and rpforest keep their structures in the file. */
+ * codes kinds, hnsw, the trees, mih and rpforest keep their structures in the file, and a plain
+ * view of damaged graph links or hash tables searches within bounds. */
 #define _POSIX_C_SOURCE 200809L
 #define NEARKIT_EXPERIMENTAL
 #include "nearkit.h"
@@ -368,6 +369,13 @@ static void write_file(const char *path, const uint8_t *bytes, size_t size) {
     if (f) fclose(f);
 }
 
+/* Writes an edited image under a fresh checksum (the damage is in the values, not the framing). */
+static void write_resealed(const char *path, uint8_t *image, size_t size) {
+    uint32_t crc = bt_crc32(image + 8, size - 12);
+    memcpy(image + size - 4, &crc, sizeof crc);
+    write_file(path, image, size);
+}
+
 /* load_if_unviewable on a format version 1 file the view refuses: without the option
  * UNSUPPORTED, with it a loaded (not viewed, writable) index answering as nearkit_index_load's;
  * the same file damaged under a stale checksum, or truncated, stays CORRUPT (only the layout
@@ -599,18 +607,19 @@ static void test_rpforest_view_in_place(void) {
  * -1) makes the view copy what dropping it moves, never write to the mapping. */
 static void test_codes_and_graph_views_in_place(void) {
     static const char *const kinds[] = {"ivf_pq", "ivf_pq", "ivf_sq8", "ivf_rabitq", "flat_sq8", "ivf_binary",
-                                        "hnsw", "hnsw_sq8", "ivf_flat", "vptree", "bktree"};
+                                        "hnsw", "hnsw_sq8", "ivf_flat", "vptree", "bktree", "mih", "mih"};
     static const char *const params[] = {"nlist=16,m=8,nbits=4", "nlist=16,m=8", "nlist=16,refine=2",
                                          "nlist=16", "refine=3", "nlist=16", "M=8", "M=8,refine=2", "nlist=16",
-                                         "leaf_size=8", "leaf_size=8"};
+                                         "leaf_size=8", "leaf_size=8", "m=2", "m=6"};
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         nearkit_kind kind;
         CHECK_STATUS(nearkit_kind_from_name(&kind, kinds[i]), NEARKIT_OK);
         nearkit_index_options o = NEARKIT_INDEX_OPTIONS_INIT;
         o.params = params[i];
         nearkit_index *ix = NULL, *loaded = NULL, *view = NULL, *again = NULL, *crafted = NULL, *reference = NULL;
-        bool binary = strcmp(kinds[i], "ivf_binary") == 0 || strcmp(kinds[i], "bktree") == 0;
-        bool tree = strstr(kinds[i], "tree") != NULL;
+        bool binary = strcmp(kinds[i], "ivf_binary") == 0 || strcmp(kinds[i], "bktree") == 0 ||
+                      strcmp(kinds[i], "mih") == 0;
+        bool tree = strstr(kinds[i], "tree") != NULL || strcmp(kinds[i], "mih") == 0; /* built, not trained */
         nearkit_vector_type type = binary ? NEARKIT_VECTOR_BINARY : NEARKIT_VECTOR_FLOAT32;
         CHECK_STATUS(nearkit_index_create(&ix, kind, binary ? NEARKIT_METRIC_HAMMING : NEARKIT_METRIC_L2,
                                           binary ? BITS : DIM, &o),
@@ -651,9 +660,7 @@ static void test_codes_and_graph_views_in_place(void) {
             uint64_t count = N - 1;
             memcpy(stored_ids + 7 * sizeof gone, &gone, sizeof gone);
             memcpy(image + 32, &count, sizeof count); /* the header's count of rows not removed */
-            uint32_t crc = bt_crc32(image + 8, size - 12);
-            memcpy(image + size - 4, &crc, sizeof crc);
-            write_file(path2, image, size);
+            write_resealed(path2, image, size);
             CHECK_STATUS(nearkit_index_view(&crafted, path2, NULL), NEARKIT_OK);
             CHECK_STATUS(nearkit_index_load(&reference, path2), NEARKIT_OK);
             CHECK(crafted && reference && nearkit_index_count(crafted) == N - 1 && same_answers(reference, crafted));
@@ -708,9 +715,7 @@ static void test_hnsw_view_of_damaged_links(void) {
             uint32_t *list = (uint32_t *)(void *)(upper + w * sizeof(uint32_t));
             if (list[0] > 0) list[1] = level0_node;
         }
-        uint32_t crc = bt_crc32(image + 8, size - 12);
-        memcpy(image + size - 4, &crc, sizeof crc);
-        write_file(path, image, size);
+        write_resealed(path, image, size);
         nearkit_index *view = NULL, *refused = NULL;
         nearkit_view_options vo;
         CHECK_STATUS(nearkit_view_options_init(&vo), NEARKIT_OK);
@@ -737,6 +742,80 @@ static void test_hnsw_view_of_damaged_links(void) {
     nearkit_index_free(ix);
 }
 
+/* Overwrites a section's body with `fill` applied to each 32-bit word. */
+static void damage_words(uint8_t *image, const char *tag, uint32_t (*fill)(uint64_t w, uint32_t old)) {
+    uint64_t len = 0;
+    uint8_t *body = (uint8_t *)bt_find_section(&len, image, tag);
+    CHECK(body != NULL);
+    for (uint64_t w = 0; body && w < len / 4; w++) {
+        uint32_t old;
+        memcpy(&old, body + 4 * w, 4);
+        uint32_t v = fill(w, old);
+        memcpy(body + 4 * w, &v, 4);
+    }
+}
+static uint32_t wild_word(uint64_t w, uint32_t old) { return w % 3 ? old ^ (uint32_t)(w * 2654435761u) : 0xFFFFFFFFu; }
+static uint32_t some_wild_words(uint64_t w, uint32_t old) { return w % 7 ? old : wild_word(w + 1, old); }
+static uint32_t nonzero_bytes(uint64_t w, uint32_t old) { (void)w; return old | 0x01010101u; }
+
+/* A plain view uses mih's stored tables without reading them at open: buckets past the positions,
+ * positions past the rows and hash tables without an empty slot (an endless probe, unguarded)
+ * cost its searches answers, never a read out of bounds (the _asan run); a verified view and a
+ * load rebuild the tables from the codes and answer as the undamaged file does. */
+static void test_mih_view_of_damaged_tables(void) {
+    nearkit_kind kind;
+    CHECK_STATUS(nearkit_kind_from_name(&kind, "mih"), NEARKIT_OK);
+    static const char *const params[] = {"m=2", "m=6"}; /* hashed tables; direct ones */
+    for (size_t p = 0; p < 2; p++) {
+        nearkit_index_options o = NEARKIT_INDEX_OPTIONS_INIT;
+        o.params = params[p];
+        nearkit_index *ix = NULL, *view = NULL, *verified = NULL, *loaded = NULL;
+        CHECK_STATUS(nearkit_index_create(&ix, kind, NEARKIT_METRIC_HAMMING, BITS, &o), NEARKIT_OK);
+        void *x = make_vectors(true, N, 19);
+        CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_BINARY, x, N, NULL), NEARKIT_OK);
+        CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
+        char *path = temp_path();
+        CHECK_STATUS(nearkit_index_save(ix, path), NEARKIT_OK);
+        size_t size = 0;
+        uint8_t *image = read_file(&size, path);
+        uint64_t len = 0;
+        CHECK(image && bt_find_section(&len, image, "MIHP") && len == 2 * N * sizeof(uint32_t) * (p ? 3 : 1));
+        if (image) {
+            damage_words(image, "MIHP", wild_word);
+            damage_words(image, p ? "MIHO" : "MIHS", some_wild_words); /* most buckets still lead to positions */
+            if (p == 0) damage_words(image, "MIHT", nonzero_bytes);
+            write_resealed(path, image, size);
+            nearkit_view_options vo;
+            CHECK_STATUS(nearkit_view_options_init(&vo), NEARKIT_OK);
+            vo.verify = 1;
+            CHECK_STATUS(nearkit_index_view(&verified, path, &vo), NEARKIT_OK);
+            CHECK_STATUS(nearkit_index_load(&loaded, path), NEARKIT_OK);
+            CHECK_STATUS(nearkit_index_view(&view, path, NULL), NEARKIT_OK);
+            CHECK(verified && loaded && same_answers(ix, verified) && same_answers(ix, loaded));
+            void *q = make_vectors(true, NQ, 29);
+            int64_t ids[NQ * K];
+            float dist[NQ * K];
+            if (view) {
+                CHECK_STATUS(nearkit_index_search(ids, dist, view, NEARKIT_VECTOR_BINARY, q, NQ, K, NULL), NEARKIT_OK);
+                for (size_t i = 0; i < NQ * K; i++) CHECK(ids[i] >= -1 && ids[i] < N);
+                nearkit_range_result *rr = NULL;
+                CHECK_STATUS(nearkit_index_range_search(&rr, view, NEARKIT_VECTOR_BINARY, q, 4, 20.0f, NULL),
+                             NEARKIT_OK);
+                nearkit_range_result_free(rr);
+            }
+            free(q);
+        }
+        nearkit_index_free(view);
+        nearkit_index_free(verified);
+        nearkit_index_free(loaded);
+        nearkit_index_free(ix);
+        free(image);
+        unlink(path);
+        free(path);
+        free(x);
+    }
+}
+
 int main(int argc, char **argv) {
     test_every_kind();
     test_damaged_images();
@@ -749,5 +828,6 @@ int main(int argc, char **argv) {
     test_rpforest_view_in_place();
     test_codes_and_graph_views_in_place();
     test_hnsw_view_of_damaged_links();
+    test_mih_view_of_damaged_tables();
     return check_summary("test_views");
 }

@@ -82,7 +82,5 @@ void nearkit_writer_discard(nearkit_writer *w);
 nearkit_status nearkit_reader_open(nearkit_reader **out, nearkit_file_header *h, const uint8_t *image,
                                    size_t size, uint32_t header_bytes, const uint32_t *crc, bool borrow);
 void nearkit_reader_free(nearkit_reader *r);
-/* Whether the image holds a section tagged `tag` (for optional sections; sets no error). */
-bool nearkit_reader_has_section(const nearkit_reader *r, uint32_t tag);
 
 #endif

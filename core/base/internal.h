@@ -187,6 +187,8 @@ nearkit_status nearkit_reader_section(const void **data, uint64_t *size, const n
 /* Finds a section of exactly `expected` bytes. */
 nearkit_status nearkit_reader_section_sized(const void **data, const nearkit_reader *r, uint32_t tag,
                                             uint64_t expected);
+/* Whether the image holds a section tagged `tag` (for optional sections; sets no error). */
+bool nearkit_reader_has_section(const nearkit_reader *r, uint32_t tag);
 /* Views (nearkit_index_view): whether the reader's image outlives the index, so a loader uses a
  * body in place instead of copying it (read-only: a view refuses every write). */
 bool nearkit_reader_borrows(const nearkit_reader *r);

@@ -1347,15 +1347,6 @@ static nearkit_status load_flat(nearkit_index *ix, const nearkit_reader *r) {
     return nearkit_rows_load(&impl_of(ix)->pending, ix, r, true);
 }
 
-/* Whether an optional section is there (its absence is no error). */
-static bool has_section(const nearkit_reader *r, uint32_t tag) {
-    const void *data;
-    uint64_t size;
-    bool found = nearkit_reader_section(&data, &size, r, tag) == NEARKIT_OK;
-    nearkit_clear_error();
-    return found;
-}
-
 /* Takes the ids of the positions from the kept originals just loaded: a view keeps its borrowed
  * ids in place unless removed rows will be dropped (a write). */
 static nearkit_status take_position_ids(ivf_impl *v, nearkit_rows *rows, uint64_t removed) {
@@ -1373,7 +1364,7 @@ static nearkit_status take_position_ids(ivf_impl *v, nearkit_rows *rows, uint64_
  * in *removed. */
 static nearkit_status load_position_ids(ivf_impl *v, const nearkit_reader *r, uint64_t n, uint64_t *removed) {
     *removed = 0;
-    if (!has_section(r, IDS_TAG)) return NEARKIT_OK;
+    if (!nearkit_reader_has_section(r, IDS_TAG)) return NEARKIT_OK;
     const void *data;
     nearkit_status st = nearkit_reader_section_sized(&data, r, IDS_TAG, n * sizeof(int64_t));
     if (st) return st;
@@ -1577,7 +1568,7 @@ static nearkit_status load_codes(nearkit_index *ix, const nearkit_reader *r) {
     bool as_stored = !st && nearkit_ivf_lists_saved_as_stored(r, &count); /* it clears the error */
     if (!st && as_stored && count > BINARY_MAX_COUNT) st = corrupt("more codes than the index holds");
     if (!st && !as_stored) st = load_code_rows(ix, r, &count);
-    if (!st && has_section(r, NEARKIT_TAG('V', 'E', 'C', 'S')) != (meta[2] == 1))
+    if (!st && nearkit_reader_has_section(r, NEARKIT_TAG('V', 'E', 'C', 'S')) != (meta[2] == 1))
         st = corrupt("original vectors present or missing against the code header");
     if (!st) st = meta[2] ? load_originals(ix, r, count, &removed) : load_position_ids(v, r, count, &removed);
     if (!st && as_stored) st = load_stored_lists(ix, r, count, removed);

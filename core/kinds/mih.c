@@ -14,8 +14,12 @@
  * directly; a long one goes through an open-addressing table of (key, start, count) entries with
  * a parallel array of one-byte tags, so that a key that is absent (most of the keys a ring tries)
  * costs a look at the small tag array only. Both point into one array of 32-bit positions per
- * table. Tables are rebuilt from the codes on build and on load (as fast as reading and checking
- * stored ones would be).
+ * table. A saved index keeps its tables (their arrays as they are in memory); a load, and a view
+ * opened with verification, rebuild them from the codes instead (as fast as checking stored ones
+ * would be), and a plain view uses the file's in place. Searches take nothing a table says on
+ * trust: a bucket that reaches past the positions, a position past the indexed rows and a probe
+ * sequence with no empty slot are skipped or cut short, so a damaged file read by a plain view
+ * costs answers, never an out-of-bounds read or an endless loop.
  *
  * A living collection. The tables cover rows [0, indexed) of the row store; rows added after the
  * build (the tail) are scanned exactly by every query, into the same heap before the rings are
@@ -44,6 +48,11 @@
 #include <string.h>
 
 #define META_TAG NEARKIT_TAG('M', 'I', 'H', 'M')
+#define DIRECTORY_TAG NEARKIT_TAG('M', 'I', 'H', 'D')
+#define OFFSETS_TAG NEARKIT_TAG('M', 'I', 'H', 'O')
+#define SLOTS_TAG NEARKIT_TAG('M', 'I', 'H', 'S')
+#define TAGS_TAG NEARKIT_TAG('M', 'I', 'H', 'T')
+#define POSITIONS_TAG NEARKIT_TAG('M', 'I', 'H', 'P')
 
 #define MAX_CODES 0xFFFFFFFEull /* positions are 32-bit; UINT32_MAX marks an empty set slot */
 #define MAX_SUBSTRING_BITS 64u
@@ -89,6 +98,7 @@ typedef struct mih_impl {
     mih_table *tables;
     uint64_t indexed; /* the tables cover rows [0, indexed); the rest is the tail */
     bool built;       /* the tables exist */
+    bool tables_borrowed; /* a plain view's: the tables' arrays are the file's, read-only */
 } mih_impl;
 
 static mih_impl *impl_of(const nearkit_index *ix) { return ix->impl; }
@@ -151,7 +161,7 @@ static uint8_t tag_of(uint64_t hash) { return (uint8_t)((hash >> 56) % 255 + 1);
 /* ---- lifetime ---------------------------------------------------------------------------------- */
 
 static void free_tables(mih_impl *f) {
-    for (uint32_t j = 0; f->tables && j < f->m; j++) {
+    for (uint32_t j = 0; f->tables && !f->tables_borrowed && j < f->m; j++) {
         free(f->tables[j].offsets);
         free(f->tables[j].slots);
         free(f->tables[j].tags);
@@ -162,6 +172,7 @@ static void free_tables(mih_impl *f) {
     f->m = 0;
     f->indexed = 0;
     f->built = false;
+    f->tables_borrowed = false;
 }
 
 static nearkit_status mih_create(nearkit_index *ix) {
@@ -188,17 +199,22 @@ static bool mih_is_ready(const nearkit_index *ix) {
 
 static uint64_t mih_count(const nearkit_index *ix) { return nearkit_rows_live(&impl_of(ix)->rows); }
 
+static uint64_t direct_offsets(uint32_t bits) { return (1ull << bits) + 1; }
+
+/* The bytes of a table's arrays (wherever they are) over `count` positions. */
 static uint64_t table_bytes(const mih_table *t, uint64_t count) {
-    uint64_t bytes = sizeof *t + count * sizeof(uint32_t);
-    if (t->offsets) bytes += ((1ull << t->bits) + 1) * sizeof(uint32_t);
+    uint64_t bytes = count * sizeof(uint32_t);
+    if (t->offsets) bytes += direct_offsets(t->bits) * sizeof(uint32_t);
     if (t->slots) bytes += (t->slot_mask + 1) * (sizeof(mih_entry) + 1);
     return bytes;
 }
 
+/* What the index owns: a plain view's tables are in its file. */
 static uint64_t mih_memory(const nearkit_index *ix) {
     const mih_impl *f = impl_of(ix);
-    uint64_t bytes = sizeof *f + nearkit_rows_memory(&f->rows, ix);
-    for (uint32_t j = 0; f->tables && j < f->m; j++) bytes += table_bytes(&f->tables[j], f->indexed);
+    uint64_t bytes = sizeof *f + nearkit_rows_memory(&f->rows, ix) + f->m * sizeof(mih_table);
+    for (uint32_t j = 0; f->tables && !f->tables_borrowed && j < f->m; j++)
+        bytes += table_bytes(&f->tables[j], f->indexed);
     return bytes;
 }
 
@@ -207,7 +223,7 @@ static uint64_t mih_memory(const nearkit_index *ix) {
 /* Direct table: a counting sort of the positions by substring value. */
 static nearkit_status build_direct(mih_table *t, const uint32_t *keys, uint64_t count) {
     size_t buckets = (size_t)1 << t->bits;
-    t->offsets = nearkit_alloc_array(buckets + 1, sizeof(uint32_t));
+    t->offsets = nearkit_alloc_array((size_t)direct_offsets(t->bits), sizeof(uint32_t));
     if (!t->offsets) return nearkit_oom();
     memset(t->offsets, 0, (buckets + 1) * sizeof(uint32_t));
     for (uint64_t i = 0; i < count; i++) t->offsets[keys[i] + 1]++;
@@ -676,15 +692,21 @@ static void forget_candidates(query *q) {
     q->s->match_size = 0;
 }
 
-/* The bucket of each key: positions[begin[i] .. end[i]). */
-static void lookup_keys(const mih_table *t, const uint64_t *keys, size_t n, uint32_t *begin,
+/* A bucket positions[start .. stop) of a table over `indexed` positions; empty where a damaged
+ * table's values make no sense. */
+static void set_bucket(uint32_t *begin, uint32_t *end, uint64_t start, uint64_t stop, uint64_t indexed) {
+    bool sound = start <= stop && stop <= indexed;
+    *begin = sound ? (uint32_t)start : 0;
+    *end = sound ? (uint32_t)stop : 0;
+}
+
+/* The bucket of each key: positions[begin[i] .. end[i]). A probe sequence ends at an empty slot
+ * or, in a damaged table that has none, after every slot. */
+static void lookup_keys(const mih_table *t, uint64_t indexed, const uint64_t *keys, size_t n, uint32_t *begin,
                         uint32_t *end) {
     if (is_direct(t)) {
         for (size_t i = 0; i < n; i++) __builtin_prefetch(&t->offsets[keys[i]]);
-        for (size_t i = 0; i < n; i++) {
-            begin[i] = t->offsets[keys[i]];
-            end[i] = t->offsets[keys[i] + 1];
-        }
+        for (size_t i = 0; i < n; i++) set_bucket(&begin[i], &end[i], t->offsets[keys[i]], t->offsets[keys[i] + 1], indexed);
         return;
     }
     uint64_t hash[KEY_BLOCK];
@@ -695,10 +717,11 @@ static void lookup_keys(const mih_table *t, const uint64_t *keys, size_t n, uint
     for (size_t i = 0; i < n; i++) {
         uint8_t tag = tag_of(hash[i]);
         begin[i] = end[i] = 0;
-        for (uint64_t s = hash[i] & t->slot_mask; t->tags[s]; s = (s + 1) & t->slot_mask) {
+        uint64_t left = t->slot_mask + 1;
+        for (uint64_t s = hash[i] & t->slot_mask; left && t->tags[s]; s = (s + 1) & t->slot_mask, left--) {
             if (t->tags[s] == tag && t->slots[s].key == keys[i]) {
-                begin[i] = t->slots[s].start;
-                end[i] = begin[i] + t->slots[s].count;
+                const mih_entry *e = &t->slots[s];
+                set_bucket(&begin[i], &end[i], e->start, (uint64_t)e->start + e->count, indexed);
                 break;
             }
         }
@@ -720,6 +743,7 @@ static bool visit_buckets(query *q, const mih_table *t, const uint32_t *begin, c
             return false;
         }
         for (uint32_t e = begin[i]; e < end[i]; e++) {
+            if (t->positions[e] >= q->f->indexed) continue; /* a damaged table's */
             int added = set_insert(&s->seen, t->positions[e]);
             if (added < 0) {
                 s->failed = true;
@@ -768,7 +792,7 @@ static bool visit_ring(query *q, const mih_table *t, uint64_t qkey, uint32_t rad
             }
         }
         q->spent += n * probe_cost;
-        lookup_keys(t, keys, n, begin, end);
+        lookup_keys(t, q->f->indexed, keys, n, begin, end);
         if (!visit_buckets(q, t, begin, end, n)) return false;
     }
     return true;
@@ -1131,13 +1155,58 @@ static nearkit_status mih_set_param(nearkit_index *ix, size_t i, double value) {
 
 /* ---- persistence ------------------------------------------------------------------------------- */
 
-/* META: u32 substrings of the built tables (0: not built), u32 reserved (0); then the row store's
- * VECS and IDS (only when ids were given). The tables themselves are rebuilt from the codes on
- * load. */
+/* The built tables, as they are in memory (table order throughout): MIHD u64 indexed, then per
+ * table u64 slots (0: a direct table); MIHO the direct tables' 2^bits + 1 offsets; MIHS the
+ * hashed tables' slots (u64 key, u32 start, u32 count) and MIHT their tags; MIHP every table's
+ * `indexed` positions. */
+static nearkit_status save_tables(const mih_impl *f, nearkit_writer *w) {
+    uint32_t m = f->m;
+    uint64_t *directory = calloc((size_t)m + 1, sizeof *directory);
+    const void **parts = calloc((size_t)m * 2, sizeof *parts);
+    uint64_t *sizes = calloc((size_t)m * 2, sizeof *sizes);
+    nearkit_status st = directory && parts && sizes ? NEARKIT_OK : nearkit_oom();
+    size_t n_direct = 0, n_hashed = 0;
+    if (!st) {
+        directory[0] = f->indexed;
+        for (uint32_t j = 0; j < m; j++) {
+            const mih_table *t = &f->tables[j];
+            directory[1 + j] = is_direct(t) ? 0 : t->slot_mask + 1;
+            if (is_direct(t)) {
+                parts[n_direct] = t->offsets;
+                sizes[n_direct++] = direct_offsets(t->bits) * sizeof(uint32_t);
+            } else {
+                parts[m + n_hashed] = t->slots;
+                sizes[m + n_hashed++] = (t->slot_mask + 1) * sizeof(mih_entry);
+            }
+        }
+        st = nearkit_writer_section(w, DIRECTORY_TAG, directory, ((uint64_t)m + 1) * sizeof *directory);
+    }
+    if (!st) st = nearkit_writer_section_parts(w, OFFSETS_TAG, parts, sizes, n_direct);
+    if (!st) st = nearkit_writer_section_parts(w, SLOTS_TAG, parts + m, sizes + m, n_hashed);
+    for (size_t h = 0, j = 0; !st && j < m; j++)
+        if (!is_direct(&f->tables[j])) {
+            parts[m + h] = f->tables[j].tags;
+            sizes[m + h++] = f->tables[j].slot_mask + 1;
+        }
+    if (!st) st = nearkit_writer_section_parts(w, TAGS_TAG, parts + m, sizes + m, n_hashed);
+    for (uint32_t j = 0; !st && j < m; j++) {
+        parts[j] = f->tables[j].positions;
+        sizes[j] = f->indexed * sizeof(uint32_t);
+    }
+    if (!st) st = nearkit_writer_section_parts(w, POSITIONS_TAG, parts, sizes, m);
+    free(directory);
+    free(parts);
+    free(sizes);
+    return st;
+}
+
+/* META: u32 substrings of the built tables (0: not built), u32 reserved (0); the tables (when
+ * built); then the row store's VECS and IDS (only when ids were given). */
 static nearkit_status mih_save(const nearkit_index *ix, nearkit_writer *w) {
     const mih_impl *f = impl_of(ix);
     uint32_t meta[2] = {f->built ? f->m : 0, 0};
     nearkit_status st = nearkit_writer_section(w, META_TAG, meta, sizeof meta);
+    if (!st && f->built && f->m > 0) st = save_tables(f, w);
     if (!st) st = nearkit_rows_save(&f->rows, ix, w);
     return st;
 }
@@ -1163,6 +1232,80 @@ static nearkit_status load_meta(uint32_t *m, const nearkit_index *ix, const near
     return NEARKIT_OK;
 }
 
+/* A stored section's body and its size in `elem`-byte units (CORRUPT when not a whole number);
+ * in place only if aligned. */
+static nearkit_status stored_array(const void **data, uint64_t *n, const nearkit_reader *r, uint32_t tag,
+                                   uint64_t elem) {
+    uint64_t bytes;
+    nearkit_status st = nearkit_reader_section(data, &bytes, r, tag);
+    if (!st && bytes % elem) st = corrupt("mih table section size is not a whole number of entries");
+    if (!st && bytes) st = nearkit_reader_borrowable(r, *data, tag);
+    *n = bytes / elem;
+    return st;
+}
+
+/* Points table j at its arrays in the stored sections, advancing the cursors into them; CORRUPT
+ * when the directory says more than they hold. */
+static nearkit_status place_table(mih_table *t, uint64_t slots, uint64_t indexed, const uint32_t *offsets,
+                                  uint64_t n_offsets, uint64_t *offset_at, const mih_entry *entries,
+                                  const uint8_t *tags, uint64_t n_slots, uint64_t *slot_at) {
+    if (slots == 0) {
+        if (t->bits > DIRECT_MAX_BITS || direct_offsets(t->bits) > n_offsets - *offset_at)
+            return corrupt("mih direct table larger than its section");
+        t->offsets = (uint32_t *)(offsets + *offset_at);
+        *offset_at += direct_offsets(t->bits);
+        return NEARKIT_OK;
+    }
+    /* a build makes at most about 3 slots per position: more is damage, and would be a long probe */
+    if ((slots & (slots - 1)) || slots > 4 * indexed + 4 || slots > n_slots - *slot_at)
+        return corrupt("mih hashed table's slot count is not a power of two its section holds");
+    t->slots = (mih_entry *)(entries + *slot_at);
+    t->tags = (uint8_t *)(tags + *slot_at);
+    t->slot_mask = slots - 1;
+    *slot_at += slots;
+    return NEARKIT_OK;
+}
+
+/* A plain view's tables: the file's arrays used in place (see save_tables), checked for size
+ * only; searches guard every value they read from them. */
+static nearkit_status view_tables(mih_impl *f, const nearkit_index *ix, const nearkit_reader *r, uint32_t m) {
+    const void *dir_data, *offsets, *entries, *tags, *positions;
+    uint64_t n_offsets, n_entries, n_tags, n_positions;
+    nearkit_status st = nearkit_reader_section_sized(&dir_data, r, DIRECTORY_TAG, ((uint64_t)m + 1) * 8);
+    if (!st) st = stored_array(&offsets, &n_offsets, r, OFFSETS_TAG, sizeof(uint32_t));
+    if (!st) st = stored_array(&entries, &n_entries, r, SLOTS_TAG, sizeof(mih_entry));
+    if (!st) st = stored_array(&tags, &n_tags, r, TAGS_TAG, 1);
+    if (!st) st = stored_array(&positions, &n_positions, r, POSITIONS_TAG, sizeof(uint32_t));
+    if (st) return st;
+    const uint8_t *dir = dir_data;
+    uint64_t indexed;
+    memcpy(&indexed, dir, 8);
+    if (indexed > f->rows.count) return corrupt("mih tables cover more rows than are stored");
+    if (n_tags != n_entries) return corrupt("mih hashed tables' tags and slots differ in number");
+    if (indexed ? n_positions / indexed != m || n_positions % indexed : n_positions != 0)
+        return corrupt("mih positions section is not one position per table and indexed row");
+    mih_table *tables = calloc(m, sizeof *tables);
+    if (!tables) return nearkit_oom();
+    uint64_t offset_at = 0, slot_at = 0;
+    for (uint32_t j = 0; !st && j < m; j++) {
+        uint64_t slots;
+        memcpy(&slots, dir + 8 * (1 + (size_t)j), 8);
+        substring_layout(&tables[j].first_bit, &tables[j].bits, ix->dimension, m, j);
+        st = place_table(&tables[j], slots, indexed, offsets, n_offsets, &offset_at, entries, tags, n_entries,
+                         &slot_at);
+        tables[j].positions = (uint32_t *)positions + j * indexed;
+    }
+    if (!st && (offset_at != n_offsets || slot_at != n_entries))
+        st = corrupt("mih table sections hold more than the directory says");
+    if (st) {
+        free(tables);
+        return st;
+    }
+    install_tables(f, tables, m, indexed);
+    f->tables_borrowed = true;
+    return NEARKIT_OK;
+}
+
 static nearkit_status mih_load(nearkit_index *ix, const nearkit_reader *r) {
     mih_impl *f = impl_of(ix);
     uint32_t m;
@@ -1171,6 +1314,8 @@ static nearkit_status mih_load(nearkit_index *ix, const nearkit_reader *r) {
     if (st) return st;
     if (f->rows.count > MAX_CODES) return corrupt("more codes than a mih index holds");
     if (m == 0) return NEARKIT_OK;
+    if (nearkit_reader_borrows(r) && !nearkit_reader_checks_values(r) && nearkit_reader_has_section(r, DIRECTORY_TAG))
+        return view_tables(f, ix, r, m);
     /* the tables cover every row, removed ones included (a loaded index is the saved one) */
     row_selection all = {NULL, f->rows.count};
     mih_table *tables;
