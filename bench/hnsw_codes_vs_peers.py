@@ -3,23 +3,27 @@
 PyNear (HNSWL2IndexSQ8) and USearch (Index(dtype="i8")), side by side in one run (issue 17, "What
 it must show": HNSW-SQ8 QPS at recall 0.95 >= each peer's, memory per vector <= each).
 
-    build/python-venv/bin/python bench/hnsw_codes_vs_peers.py [--scale 1.0] [--queries 1000]
-                                                              [--modes batch,single]
+    build/python-venv/bin/python bench/hnsw_codes_vs_peers.py [--dataset fashion] [--scale 1.0]
+                                                              [--queries 1000] [--modes batch,single]
 
-Fashion-MNIST (l2): the 60,000 training images (784 pixel values; --scale keeps the first scale x
-60,000) as the base, the first --queries test images as queries (Debian's dataset-fashion-mnist,
-installed with apt-get when missing, as bench/hnsw_vs_peers.py does). k = 10.
+--dataset fashion (l2): the 60,000 Fashion-MNIST training images (784 pixel values; --scale keeps
+the first scale x 60,000) as the base, the first --queries test images as queries (Debian's
+dataset-fashion-mnist, installed with apt-get when missing, as bench/hnsw_vs_peers.py does).
+--dataset synth128 (cosine): bench/hnsw_vs_peers.py's 1,000,000 x 128 clustered vectors (--scale
+keeps scale x 1,000,000), USearch's i8 home ground (its cosine format); PyNear's L2 graph gets
+the vectors normalised (its l2 order on them is the cosine order). k = 10.
 
 Libraries, every graph with M 16 and ef_construction 200, builds on two threads, searches on one:
   nearkit hnsw_sq8          refine 0: codes only, the originals dropped (distances of the codes);
   nearkit hnsw_sq8 refine   refine 2: the originals kept, 2 k candidates re-ranked exactly;
   PyNear HNSWL2IndexSQ8     its SQ8 graph (PyNear re-ranks nothing: codes only);
-  USearch i8                Index(metric="l2sq", dtype="i8"). USearch scales each vector to unit
-                            length before quantising it to integers in [-127, 127] (i8 is meant for
-                            cosine), so under l2 it ranks by direction and loses the norms: on
+  USearch i8                Index(metric="l2sq" / "cos", dtype="i8"). USearch scales each vector to
+                            unit length before quantising it to integers in [-127, 127] (i8 is meant
+                            for cosine), so under l2 it ranks by direction and loses the norms: on
                             Fashion-MNIST its recall stays far below 0.90 at every ef_search, and its
-                            QPS ratios are then empty (the peer reaches neither recall). The images
-                            are given to it scaled into [0, 1] (outside every timing).
+                            QPS ratios are then empty (the peer reaches neither recall); synth128
+                            measures it where it works. The images are given to it scaled into
+                            [0, 1] (outside every timing).
 and, for reference, nearkit hnsw over float32 (--libs).
 ef_search is swept over the same values for every library (hnsw_vs_peers.EF_SWEEP) until recall
 0.999 or a plateau past 0.99; searches timed by process CPU time, best of repeated runs; recall@10
@@ -63,18 +67,24 @@ class NearkitCodes(hv.NearkitAdapter):
 class PynearSQ8(hv.PynearAdapter):
     key, label = "pynear_sq8", "PyNear HNSWL2IndexSQ8"
 
-    def __init__(self, pynear):
+    def __init__(self, pynear, metric):
         self.cls = pynear.HNSWL2IndexSQ8
+        self.metric = metric
         self.index = None
+
+    def prepare(self, x):
+        """Cosine: unit vectors, whose l2 order is the cosine order (outside every timing)."""
+        return ivf.normalised(x) if self.metric == "cosine" else x
 
 
 class UsearchI8(hv.UsearchAdapter):
     key, label = "usearch_i8", 'USearch dtype="i8"'
 
-    def __init__(self, usearch, dim, scale):
+    def __init__(self, usearch, metric, dim, scale):
         from usearch.index import Index
         self.scale = scale
-        self.make = lambda: Index(ndim=dim, metric="l2sq", dtype="i8", connectivity=hv.M,
+        kind = {"l2": "l2sq", "cosine": "cos"}[metric]
+        self.make = lambda: Index(ndim=dim, metric=kind, dtype="i8", connectivity=hv.M,
                                   expansion_add=hv.EF_CONSTRUCTION, expansion_search=64)
         self.index = None
 
@@ -88,7 +98,8 @@ def ratio_line(name, ours, theirs):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--scale", type=float, default=1.0, help="fraction of the 60,000 images")
+    ap.add_argument("--dataset", default="fashion", choices=("fashion", "synth128"))
+    ap.add_argument("--scale", type=float, default=1.0, help="fraction of the dataset's base")
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--modes", default="batch,single")
     ap.add_argument("--libs", default="hnsw_sq8,hnsw_sq8_refine,pynear_sq8,usearch_i8",
@@ -102,16 +113,16 @@ def main():
     nearkit = hv.import_nearkit()
     ivf.CLOCK = time.process_time
     os.makedirs(args.work_dir, exist_ok=True)
-    for key, value in (("scale", args.scale), ("k", hv.K), ("M", hv.M), ("ef_construction", hv.EF_CONSTRUCTION),
+    for key, value in (("dataset", args.dataset), ("scale", args.scale), ("k", hv.K), ("M", hv.M), ("ef_construction", hv.EF_CONSTRUCTION),
                        ("build_threads", hv.BUILD_THREADS), ("search_threads", 1), ("clock", "cpu"),
                        ("refine", args.refine)):
         hv.emit(key, value)
     rng = np.random.default_rng(2026)
-    base, queries, _, metric, dim = hv.load_dataset("fashion", args.scale, args.queries, 0, rng)
+    base, queries, _, metric, dim = hv.load_dataset(args.dataset, args.scale, args.queries, 0, rng)
     n = len(base)
     hv.emit("n", n)
     hv.emit("dim", dim)
-    truth = hv.exact_neighbours(faiss, "fashion", base, queries, metric, args.work_dir)
+    truth = hv.exact_neighbours(faiss, args.dataset, base, queries, metric, args.work_dir)
     score = hv.Scorer(base, queries, truth, metric)
 
     adapters = []
@@ -120,9 +131,9 @@ def main():
     if "hnsw_sq8_refine" in libs:
         adapters.append(NearkitCodes(nearkit, "hnsw_sq8", metric, dim, n, args.refine))
     if "pynear_sq8" in libs:
-        adapters.append(PynearSQ8(pynear))
+        adapters.append(PynearSQ8(pynear, metric))
     if "usearch_i8" in libs:
-        adapters.append(UsearchI8(usearch, dim, 1.0 / float(np.abs(base).max())))
+        adapters.append(UsearchI8(usearch, metric, dim, 1.0 / float(np.abs(base).max())))
     if "hnsw" in libs:
         adapters.append(hv.NearkitAdapter(nearkit, "hnsw", metric, dim, n))
 

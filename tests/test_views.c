@@ -681,6 +681,74 @@ static void test_codes_and_graph_views_in_place(void) {
     }
 }
 
+/* Overwrites a section's body with `fill` applied to each 32-bit word. */
+static void damage_words(uint8_t *image, const char *tag, uint32_t (*fill)(uint64_t w, uint32_t old)) {
+    uint64_t len = 0;
+    uint8_t *body = (uint8_t *)bt_find_section(&len, image, tag);
+    CHECK(body != NULL);
+    for (uint64_t w = 0; body && w < len / 4; w++) {
+        uint32_t old;
+        memcpy(&old, body + 4 * w, 4);
+        uint32_t v = fill(w, old);
+        memcpy(body + 4 * w, &v, 4);
+    }
+}
+static uint32_t wild_word(uint64_t w, uint32_t old) { return w % 3 ? old ^ (uint32_t)(w * 2654435761u) : 0xFFFFFFFFu; }
+static uint32_t some_wild_words(uint64_t w, uint32_t old) { return w % 7 ? old : wild_word(w + 1, old); }
+static uint32_t nonzero_bytes(uint64_t w, uint32_t old) { (void)w; return old | 0x01010101u; }
+
+/* A view of a damaged file (N rows, ids their positions) answers k-NN and range searches with
+ * ids of real rows or -1 (the _asan run: without reading out of bounds). */
+static void check_searches_in_bounds(nearkit_index *view, float radius) {
+    nearkit_vector_type type = nearkit_index_vector_type(view);
+    void *q = make_vectors(type == NEARKIT_VECTOR_BINARY, NQ, 23);
+    int64_t ids[NQ * K];
+    float dist[NQ * K];
+    CHECK_STATUS(nearkit_index_search(ids, dist, view, type, q, NQ, K, NULL), NEARKIT_OK);
+    for (size_t i = 0; i < NQ * K; i++) CHECK(ids[i] >= -1 && ids[i] < N);
+    nearkit_range_result *rr = NULL;
+    CHECK_STATUS(nearkit_index_range_search(&rr, view, type, q, 4, radius, NULL), NEARKIT_OK);
+    nearkit_range_result_free(rr);
+    free(q);
+}
+
+/* A plain view does not read rpforest's leaf rows at open: rows past the index, or named twice,
+ * cost its searches answers, never a read out of bounds; a verified view and a load refuse them. */
+static void test_rpforest_view_of_damaged_leaf_rows(void) {
+    nearkit_kind kind;
+    CHECK_STATUS(nearkit_kind_from_name(&kind, "rpforest"), NEARKIT_OK);
+    nearkit_index_options o = NEARKIT_INDEX_OPTIONS_INIT;
+    o.params = "n_trees=6";
+    nearkit_index *ix = NULL, *view = NULL, *refused = NULL;
+    CHECK_STATUS(nearkit_index_create(&ix, kind, NEARKIT_METRIC_L2, DIM, &o), NEARKIT_OK);
+    void *x = make_vectors(false, N, 31);
+    CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_FLOAT32, x, N, NULL), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
+    char *path = temp_path();
+    CHECK_STATUS(nearkit_index_save(ix, path), NEARKIT_OK);
+    size_t size = 0;
+    uint8_t *image = read_file(&size, path);
+    uint64_t len = 0;
+    CHECK(image && bt_find_section(&len, image, "RFLR") && len == 6ull * N * sizeof(uint32_t));
+    if (image) {
+        damage_words(image, "RFLR", wild_word);
+        write_resealed(path, image, size);
+        nearkit_view_options vo;
+        CHECK_STATUS(nearkit_view_options_init(&vo), NEARKIT_OK);
+        vo.verify = 1;
+        CHECK_STATUS(nearkit_index_view(&refused, path, &vo), NEARKIT_ERR_CORRUPT);
+        CHECK_STATUS(nearkit_index_load(&refused, path), NEARKIT_ERR_CORRUPT);
+        CHECK_STATUS(nearkit_index_view(&view, path, NULL), NEARKIT_OK);
+        if (view) check_searches_in_bounds(view, 2.0f);
+    }
+    nearkit_index_free(view);
+    nearkit_index_free(ix);
+    free(image);
+    unlink(path);
+    free(path);
+    free(x);
+}
+
 /* A plain view does not read hnsw's links at open: lists naming nodes that do not exist, or that
  * lack the level, or counting past their room, cost its searches quality, never a read out of
  * bounds (the _asan run); a verified view and a load refuse the file. */
@@ -723,16 +791,8 @@ static void test_hnsw_view_of_damaged_links(void) {
         CHECK_STATUS(nearkit_index_view(&refused, path, &vo), NEARKIT_ERR_CORRUPT);
         CHECK_STATUS(nearkit_index_load(&refused, path), NEARKIT_ERR_CORRUPT);
         CHECK_STATUS(nearkit_index_view(&view, path, NULL), NEARKIT_OK);
-        void *q = make_vectors(false, NQ, 23);
-        int64_t ids[NQ * K];
-        float dist[NQ * K];
         (void)nearkit_index_set_param(view, "ef_search", 200.0);
-        CHECK_STATUS(nearkit_index_search(ids, dist, view, NEARKIT_VECTOR_FLOAT32, q, NQ, K, NULL), NEARKIT_OK);
-        for (size_t i = 0; i < NQ * K; i++) CHECK(ids[i] >= -1 && ids[i] < N);
-        nearkit_range_result *rr = NULL;
-        CHECK_STATUS(nearkit_index_range_search(&rr, view, NEARKIT_VECTOR_FLOAT32, q, 4, 2.0f, NULL), NEARKIT_OK);
-        nearkit_range_result_free(rr);
-        free(q);
+        check_searches_in_bounds(view, 2.0f);
         nearkit_index_free(view);
     }
     free(image);
@@ -741,22 +801,6 @@ static void test_hnsw_view_of_damaged_links(void) {
     free(x);
     nearkit_index_free(ix);
 }
-
-/* Overwrites a section's body with `fill` applied to each 32-bit word. */
-static void damage_words(uint8_t *image, const char *tag, uint32_t (*fill)(uint64_t w, uint32_t old)) {
-    uint64_t len = 0;
-    uint8_t *body = (uint8_t *)bt_find_section(&len, image, tag);
-    CHECK(body != NULL);
-    for (uint64_t w = 0; body && w < len / 4; w++) {
-        uint32_t old;
-        memcpy(&old, body + 4 * w, 4);
-        uint32_t v = fill(w, old);
-        memcpy(body + 4 * w, &v, 4);
-    }
-}
-static uint32_t wild_word(uint64_t w, uint32_t old) { return w % 3 ? old ^ (uint32_t)(w * 2654435761u) : 0xFFFFFFFFu; }
-static uint32_t some_wild_words(uint64_t w, uint32_t old) { return w % 7 ? old : wild_word(w + 1, old); }
-static uint32_t nonzero_bytes(uint64_t w, uint32_t old) { (void)w; return old | 0x01010101u; }
 
 /* A plain view uses mih's stored tables without reading them at open: buckets past the positions,
  * positions past the rows and hash tables without an empty slot (an endless probe, unguarded)
@@ -792,18 +836,7 @@ static void test_mih_view_of_damaged_tables(void) {
             CHECK_STATUS(nearkit_index_load(&loaded, path), NEARKIT_OK);
             CHECK_STATUS(nearkit_index_view(&view, path, NULL), NEARKIT_OK);
             CHECK(verified && loaded && same_answers(ix, verified) && same_answers(ix, loaded));
-            void *q = make_vectors(true, NQ, 29);
-            int64_t ids[NQ * K];
-            float dist[NQ * K];
-            if (view) {
-                CHECK_STATUS(nearkit_index_search(ids, dist, view, NEARKIT_VECTOR_BINARY, q, NQ, K, NULL), NEARKIT_OK);
-                for (size_t i = 0; i < NQ * K; i++) CHECK(ids[i] >= -1 && ids[i] < N);
-                nearkit_range_result *rr = NULL;
-                CHECK_STATUS(nearkit_index_range_search(&rr, view, NEARKIT_VECTOR_BINARY, q, 4, 20.0f, NULL),
-                             NEARKIT_OK);
-                nearkit_range_result_free(rr);
-            }
-            free(q);
+            if (view) check_searches_in_bounds(view, 20.0f);
         }
         nearkit_index_free(view);
         nearkit_index_free(verified);
@@ -829,5 +862,6 @@ int main(int argc, char **argv) {
     test_codes_and_graph_views_in_place();
     test_hnsw_view_of_damaged_links();
     test_mih_view_of_damaged_tables();
+    test_rpforest_view_of_damaged_leaf_rows();
     return check_summary("test_views");
 }

@@ -1196,7 +1196,7 @@ static float *make_pool(const nearkit_index *ix, uint32_t size) {
     return pool;
 }
 
-static nearkit_status check_forest(const nearkit_index *ix, rp_impl *t);
+static nearkit_status check_forest(const nearkit_index *ix, rp_impl *t, bool leaf_rows_too);
 static nearkit_status lay_out_walk(const nearkit_index *ix, rp_impl *t);
 
 /* Joins the trees into the index's arrays: nodes with their links and planes renumbered. */
@@ -1323,7 +1323,7 @@ static nearkit_status build_forest(nearkit_index *ix) {
         st = join_trees(t, run.trees, run.n_trees, n, d, pool, pool_size);
         pool = NULL; /* the forest's now, or freed with it */
     }
-    if (!st && check_forest(ix, t))
+    if (!st && check_forest(ix, t, true))
         st = nearkit_set_error(NEARKIT_ERR_INTERNAL, "rpforest build produced an invalid forest");
     if (!st) st = lay_out_walk(ix, t);
     if (st) forget_forest(t);
@@ -1335,16 +1335,18 @@ static nearkit_status build_forest(nearkit_index *ix) {
 
 /* Checks a forest over rows [0, built) and computes its statistics: each tree's nodes lie in its
  * own span, in pre-order (children after their parent, each reached once), the root covers every
- * row, children split their parent's range in two non-empty halves, planes and bits exist, and each
- * tree's leaf rows are a permutation of [0, built). So a search visits only real nodes and rows. */
-static nearkit_status check_forest(const nearkit_index *ix, rp_impl *t) {
+ * row, children split their parent's range in two non-empty halves, planes and bits exist, and
+ * (leaf_rows_too) each tree's leaf rows are a permutation of [0, built). So a search visits only
+ * real nodes, and rows: a plain view leaves the leaf rows (four bytes a row and tree) unread, as
+ * it does the vectors, and its searches pass over a row past the built ones (collect). */
+static nearkit_status check_forest(const nearkit_index *ix, rp_impl *t, bool leaf_rows_too) {
     if (t->store.built == 0 || t->n_trees == 0)
         return t->store.built == 0 && t->n_trees == 0 && t->n_nodes == 0
                    ? NEARKIT_OK
                    : nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: a forest of %llu trees over %llu rows",
                                        (unsigned long long)t->n_trees, (unsigned long long)t->store.built);
     uint32_t *depth = calloc((size_t)t->n_nodes, sizeof *depth);
-    uint8_t *seen = calloc((size_t)t->store.built, 1);
+    uint8_t *seen = calloc(leaf_rows_too ? (size_t)t->store.built : 1, 1);
     nearkit_status st = depth && seen ? NEARKIT_OK : nearkit_oom();
     uint64_t leaves = 0, max_leaf = 0;
     uint32_t max_depth = 0;
@@ -1381,8 +1383,8 @@ static nearkit_status check_forest(const nearkit_index *ix, rp_impl *t) {
             depth[c0] = depth[c1] = depth[i] + 1;
         }
         const uint32_t *rows = t->leaf_rows + tr * t->store.built;
-        memset(seen, 0, (size_t)t->store.built);
-        for (uint64_t i = 0; i < t->store.built && !st; i++) {
+        if (leaf_rows_too) memset(seen, 0, (size_t)t->store.built);
+        for (uint64_t i = 0; leaf_rows_too && i < t->store.built && !st; i++) {
             if (rows[i] >= t->store.built || seen[rows[i]]) st = NEARKIT_ERR_CORRUPT;
             else seen[rows[i]] = 1;
         }
@@ -1420,6 +1422,19 @@ static const float *plane_floats(const nearkit_index *ix, const rp_impl *t, uint
     return room;
 }
 
+/* A view's stored codes of plane `plane` where they are the very codes plane_codes makes of their
+ * decoded floats (the largest magnitude in [64, 127], every decoded value a normal float, exactly):
+ * the walk then copies them instead of decoding each and coding it again. NULL otherwise. */
+static const int8_t *canonical_view_codes(const rp_impl *t, uint32_t plane, size_t pw, int8_t *exponent) {
+    if (t->planes || !t->view_codes) return NULL;
+    const int8_t *c = t->view_codes + (size_t)plane * pw;
+    int e = t->view_exponents[plane], most = 0;
+    for (size_t k = 0; k < pw; k++) most = abs(c[k]) > most ? abs(c[k]) : most;
+    if (most < 64 || most > 127 || e < -120 || e > 120) return NULL;
+    *exponent = (int8_t)e;
+    return c;
+}
+
 /* Node i's record and codes at its place; false when its plane is not one round_plane made.
  * `codes` and `room`: plane_width bytes and floats of scratch. */
 static bool place_node(const nearkit_index *ix, const rp_impl *t, const uint32_t *place, uint64_t i,
@@ -1436,10 +1451,12 @@ static bool place_node(const nearkit_index *ix, const rp_impl *t, const uint32_t
     int8_t exponent;
     /* ip planes carry the lifted coordinate's weight last: coded with the rest, never read (a
      * query's lifted coordinate is 0) */
-    if (!plane_codes(codes, &exponent, plane_floats(ix, t, nd->plane, room), pw)) return false;
+    const int8_t *c = canonical_view_codes(t, nd->plane, pw, &exponent);
+    if (!c && !plane_codes(codes, &exponent, plane_floats(ix, t, nd->plane, room), pw)) return false;
+    if (!c) c = codes;
     w->scale = ldexpf(1.0f, exponent);
     uint8_t *at = (uint8_t *)(w + 1);
-    for (size_t k = 0; k < d; k++) at[k] = (uint8_t)(codes[k] + 128);
+    for (size_t k = 0; k < d; k++) at[k] = (uint8_t)(c[k] + 128);
     return true;
 }
 
@@ -1807,7 +1824,7 @@ static bool collect(rp_searcher *s, const void *q, uint64_t budget, uint64_t *n_
         }
         const uint32_t *rows = t->leaf_rows + (uint64_t)next.tree * t->store.built + begin;
         for (uint64_t i = 0; i < size; i++)
-            if (first_sight(s, rows[i])) {
+            if (rows[i] < t->store.built && first_sight(s, rows[i])) { /* a plain view's rows are unchecked */
                 s->cand[n++] = rows[i];
                 prefetch_row(s, rows[i]);
             }
@@ -2112,7 +2129,7 @@ static nearkit_status rp_load(nearkit_index *ix, const nearkit_reader *r) {
         st = nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: a forest plane holds an unusable value");
     if (!st && t->n_trees == 0 && t->tree_start[0] != 0)
         st = nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: an empty forest with nodes");
-    if (!st) st = check_forest(ix, t);
+    if (!st) st = check_forest(ix, t, !nearkit_reader_borrows(r) || nearkit_reader_checks_values(r));
     if (!st) st = lay_out_walk(ix, t);
     if (!st && !t->planes && t->view_codes && !t->walk.places) /* the nodes serve: they read float planes */
         st = decode_planes(ix, t, t->view_codes, t->view_exponents);
