@@ -292,6 +292,7 @@ static nearkit_status build_hashed(mih_table *t, uint64_t *keys, uint64_t count)
     t->tags = nearkit_alloc_array((size_t)slots, 1);
     if (!t->slots || !t->tags) return nearkit_oom();
     memset(t->tags, 0, (size_t)slots);
+    memset(t->slots, 0, (size_t)slots * sizeof *t->slots); /* empty slots are saved too */
     t->slot_mask = slots - 1;
     for (uint64_t i = 0; i < count;) {
         uint64_t j = i + 1;
