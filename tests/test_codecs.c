@@ -189,9 +189,10 @@ static void test_pq_codec(void) {
         for (size_t r = 0; r < 64; r++) {
             double want = 0;
             for (size_t i = 0; i < d; i++)
-                want += metrics[m] == NEARKIT_METRIC_L2 ? ((double)q[i] - y[r * d + i]) * (q[i] - y[r * d + i])
+                want += metrics[m] != NEARKIT_METRIC_IP ? ((double)q[i] - y[r * d + i]) * (q[i] - y[r * d + i])
                                                         : -(double)q[i] * y[r * d + i];
-            if (metrics[m] == NEARKIT_METRIC_COSINE) want = fmin(2.0, fmax(0.0, want + 1.0)); /* kept in range */
+            /* cosine: half the squared l2 (1 - dot for unit vectors), kept in range */
+            if (metrics[m] == NEARKIT_METRIC_COSINE) want = fmin(2.0, fmax(0.0, 0.5 * want));
             worst = fmax(worst, fabs(want - got[r]) / (1.0 + fabs(want)));
         }
         CHECK(worst < 1e-5);

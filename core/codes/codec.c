@@ -380,7 +380,7 @@ void nearkit_codec_table(float *table, const nearkit_codec *c, nearkit_metric me
     size_t dsub = pq_dsub(c), block = (size_t)c->ksub * dsub;
     for (uint32_t j = 0; j < c->m; j++)
         pq_table_row(table + (size_t)j * c->ksub, c->transposed + j * block, c->ksub, dsub, query + j * dsub,
-                     metric == NEARKIT_METRIC_L2);
+                     metric != NEARKIT_METRIC_IP); /* cosine: half the l2, as nearkit_codec_distances */
 }
 
 void nearkit_codec_table_distances(float *out, const nearkit_codec *c, nearkit_metric metric, const float *table,
@@ -390,7 +390,7 @@ void nearkit_codec_table_distances(float *out, const nearkit_codec *c, nearkit_m
         const uint8_t *code = codes + r * c->code_size;
         float sum = 0.0f;
         for (uint32_t j = 0; j < m; j++) sum += table[(size_t)j * ksub + pq_code_at(c, code, j)];
-        out[r] = metric == NEARKIT_METRIC_COSINE ? cosine_in_range(1.0f + sum) : sum;
+        out[r] = metric == NEARKIT_METRIC_COSINE ? cosine_in_range(0.5f * sum) : sum;
     }
 }
 
@@ -493,7 +493,7 @@ void nearkit_codec_pq4_distances(float *out, uint16_t *sums, const nearkit_codec
     kernel(sums, blocks, nblocks, lut->lo, lut->hi, c->code_size);
     for (size_t r = 0; r < n; r++) {
         float d = lut->bias + lut->unit * (float)sums[r];
-        out[r] = metric == NEARKIT_METRIC_COSINE ? cosine_in_range(1.0f + d) : d;
+        out[r] = metric == NEARKIT_METRIC_COSINE ? cosine_in_range(0.5f * d) : d;
     }
 }
 
@@ -595,17 +595,19 @@ void nearkit_codec_decode(const nearkit_codec *c, float *x, const uint8_t *codes
                             c->dimension);
 }
 
+/* Cosine rows and queries are unit vectors, so 1 - cos(q, x) = |q - x|^2 / 2, and that is the form
+ * a code is ranked by: against the decoded code x + e it errs by (x - q) . e + |e|^2 / 2, which
+ * vanishes as x nears q, where 1 - q . (x + e) errs by q . e however near x is (on 200,000
+ * clustered 128-d vectors, hnsw_sq8's recall@10 plateaued at 0.926 with the dot product). */
 void nearkit_codec_distances(float *out, const nearkit_kernel_table *kt, const nearkit_codec *c,
                              nearkit_metric metric, const float *query, const uint8_t *codes, size_t n) {
-    if (metric == NEARKIT_METRIC_L2) {
+    if (metric == NEARKIT_METRIC_L2 || metric == NEARKIT_METRIC_COSINE) {
         kt->code_l2sq[c->format](out, query, codes, c->step, c->base, n, c->dimension);
+        if (metric == NEARKIT_METRIC_COSINE)
+            for (size_t i = 0; i < n; i++) out[i] = cosine_in_range(0.5f * out[i]);
         return;
     }
     kt->code_dot[c->format](out, query, codes, c->step, c->base, n, c->dimension);
-    if (metric == NEARKIT_METRIC_COSINE) {
-        for (size_t i = 0; i < n; i++) out[i] = cosine_in_range(1.0f - out[i]);
-        return;
-    }
     for (size_t i = 0; i < n; i++) out[i] = -out[i];
 }
 

@@ -116,16 +116,18 @@ nearkit_status nearkit_codec_encode_listed(const nearkit_codec *c, uint8_t *code
  * c->residual, else nearkit_codec_decode's. */
 void nearkit_codec_decode_listed(const nearkit_codec *c, float *x, const uint8_t *code, const float *centroid);
 
-/* The ranking values of a query against n codes for the metric (l2: squared; cosine: 1 - dot,
- * clamped to [0, 2] since a decoded vector is not quite of unit length; ip: -dot), each that of
- * the decoded vector bit for bit (before the clamp). Not for pq (see below). */
+/* The ranking values of a query against n codes for the metric (l2: squared; cosine: half the
+ * squared l2, which is 1 - dot for unit vectors and errs less than 1 - dot against a decoded
+ * vector, that is not quite of unit length, near the query; clamped to [0, 2]; ip: -dot), each
+ * that of the decoded vector bit for bit (before the halving and the clamp). Not for pq (see
+ * below). */
 void nearkit_codec_distances(float *out, const nearkit_kernel_table *kt, const nearkit_codec *c,
                              nearkit_metric metric, const float *query, const uint8_t *codes, size_t n);
 /* pq8: a query's table (nearkit_codec_table_size floats): per sub-space and centroid, the
- * sub-vectors' squared l2 (metric l2) or negated dot (cosine, ip). */
+ * sub-vectors' squared l2 (l2, cosine) or negated dot (ip). */
 void nearkit_codec_table(float *table, const nearkit_codec *c, nearkit_metric metric, const float *query);
 /* pq8: the ranking values of n codes from a query's table, as nearkit_codec_distances defines
- * them (cosine: 1 plus the summed negated dots). */
+ * them (cosine: half the summed squared l2). */
 void nearkit_codec_table_distances(float *out, const nearkit_codec *c, nearkit_metric metric, const float *table,
                                    const uint8_t *codes, size_t n);
 

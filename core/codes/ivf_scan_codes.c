@@ -1,7 +1,8 @@
 /* The scanner of compressed codes (ivf_scan.h): fp16, bf16, sq8, sq4, pq8, pq4 and RaBitQ codes
  * of a codec (codec.h, rabitq.h), rows labelled by their insertion positions. sq codes of residuals
- * to the list's centroid (codec.h) are scored against the query's residual (l2) or with the
- * centroid's dot product added (cosine, ip), made once per query and list. Batches of kernel-scored
+ * to the list's centroid (codec.h) are scored against the query's residual (l2; cosine, whose unit
+ * vectors rank by half the squared l2) or with the centroid's dot product added (ip), made once per
+ * query and list. Batches of kernel-scored
  * codes scan each list once for all the queries probing it (below: "grouped by list").
  *
  * A list is scanned a block of codes at a time with the code kernels (the distance of the query
@@ -193,20 +194,27 @@ static void rabitq_block_distances(codes_scratch *s, const nearkit_search_call *
 
 static float cosine_in_range(float v) { return v < 0.0f ? 0.0f : v > 2.0f ? 2.0f : v; }
 
-/* The ranking values of n dot products of a query with decoded codes, in place, as
- * nearkit_codec_distances makes them (cosine: 1 - dot in [0, 2]; ip: -dot); for codes of
- * residuals, -dot plus the centroid's term (minus the query's dot product with the centroid),
- * then for cosine 1 plus that in [0, 2]. */
-static void values_of_dots(float *v, size_t n, nearkit_metric metric, bool residual, float centroid_term) {
-    bool cosine = metric == NEARKIT_METRIC_COSINE;
-    for (size_t i = 0; i < n; i++) {
-        float x = residual ? -v[i] + centroid_term : v[i];
-        v[i] = residual ? (cosine ? cosine_in_range(1.0f + x) : x) : (cosine ? cosine_in_range(1.0f - x) : -x);
-    }
+/* Whether codes rank by squared l2: l2, and cosine, whose unit vectors rank by half of it
+ * (nearkit_codec_distances says why); ip ranks by dot products. */
+static bool ranks_by_l2(nearkit_metric metric) { return metric != NEARKIT_METRIC_IP; }
+
+/* The ranking values of n squared l2 distances of a query to decoded codes, in place, as
+ * nearkit_codec_distances makes them (cosine: half of each, in [0, 2]). */
+static void values_of_l2(float *v, size_t n, nearkit_metric metric) {
+    if (metric != NEARKIT_METRIC_COSINE) return;
+    for (size_t i = 0; i < n; i++) v[i] = cosine_in_range(0.5f * v[i]);
 }
 
-/* Codes of residuals to the list's centroid (sq, codec.h): l2 is the query's residual against the
- * code's, made once per query and list; a dot product is the code's plus the centroid's. */
+/* The ranking values of n dot products of an ip query with decoded codes, in place, as
+ * nearkit_codec_distances makes them (-dot); for codes of residuals, -dot plus the centroid's term
+ * (minus the query's dot product with the centroid). */
+static void values_of_dots(float *v, size_t n, bool residual, float centroid_term) {
+    for (size_t i = 0; i < n; i++) v[i] = residual ? -v[i] + centroid_term : -v[i];
+}
+
+/* Codes of residuals to the list's centroid (sq, codec.h): l2 (and cosine) is the query's
+ * residual against the code's, made once per query and list; a dot product is the code's plus the
+ * centroid's. */
 static void residual_block_distances(codes_scratch *s, const nearkit_search_call *c, const float *q,
                                      const nearkit_ivf_list *list, const uint8_t *codes, size_t n) {
     const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
@@ -215,20 +223,20 @@ static void residual_block_distances(codes_scratch *s, const nearkit_search_call
     nearkit_metric metric = c->ix->metric;
     if (s->table_of != q || s->residual_list != list) {
         const float *centroid = view->quantizer->centroids + (size_t)(list - view->lists->list) * d;
-        if (metric == NEARKIT_METRIC_L2)
+        if (ranks_by_l2(metric))
             for (size_t i = 0; i < d; i++) s->query_residual[i] = q[i] - centroid[i];
         else
             s->centroid_term = -kt->dot(q, centroid, d);
         s->table_of = q;
         s->residual_list = list;
     }
-    if (metric == NEARKIT_METRIC_L2) {
+    if (ranks_by_l2(metric)) {
         nearkit_codec_distances(s->dist, kt, view->codec, metric, s->query_residual, codes, n);
         return;
     }
     const nearkit_codec *codec = view->codec;
     kt->code_dot[codec->format](s->dist, q, codes, codec->step, codec->base, n, d);
-    values_of_dots(s->dist, n, metric, true, s->centroid_term);
+    values_of_dots(s->dist, n, true, s->centroid_term);
 }
 
 /* Code distances of the query to rows [r0, r0 + n) of a list into s->dist. */
@@ -535,7 +543,7 @@ static void prepare_members(group_scratch *g, const codes_batch *b, uint32_t l, 
         const float *q = nearkit_query_at(c, b->q0 + g->first + members[j]);
         qs[j] = q;
         if (!view->codec->residual) continue;
-        if (c->ix->metric == NEARKIT_METRIC_L2) {
+        if (ranks_by_l2(c->ix->metric)) {
             float *r = g->prepared + j * d;
             for (size_t i = 0; i < d; i++) r[i] = q[i] - centroid[i];
             qs[j] = r;
@@ -564,11 +572,12 @@ static void scan_list_grouped(group_scratch *g, const codes_batch *b, uint32_t l
             size_t n = list->size - r0 < GROUP_ROWS ? (size_t)(list->size - r0) : GROUP_ROWS;
             kt->code_decode[codec->format](g->decoded, list->codes + r0 * cs, codec->step, codec->base, n, d);
             for (size_t j = 0; j < mn; j++) {
-                if (metric == NEARKIT_METRIC_L2) {
+                if (ranks_by_l2(metric)) {
                     kt->l2sq_many(g->dist, qs[j], g->decoded, n, d);
+                    values_of_l2(g->dist, n, metric);
                 } else {
                     kt->dot_many(g->dist, qs[j], g->decoded, n, d);
-                    values_of_dots(g->dist, n, metric, codec->residual, g->terms[j]);
+                    values_of_dots(g->dist, n, codec->residual, g->terms[j]);
                 }
                 push_block(&g->heaps[members[m0 + j]], g->dist, list->positions + r0, n);
             }
