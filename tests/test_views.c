@@ -5,7 +5,8 @@
  * checks the checksum; format version 1 files still load and view or say why not; a view keeps
  * the file it mapped when the path is saved over; concurrent first searches of a view agree; the
  * codes kinds, hnsw, the trees, mih and rpforest keep their structures in the file, and a plain
- * view of damaged graph links or hash tables searches within bounds. */
+ * view of damaged graph links, hash tables or leaf rows searches within bounds; an index, its load
+ * and its view save the same bytes. */
 #define _POSIX_C_SOURCE 200809L
 #define NEARKIT_EXPERIMENTAL
 #include "nearkit.h"
@@ -147,6 +148,23 @@ static void check_refuses_writes(nearkit_index *view, const nearkit_kind_info *k
     free(x);
 }
 
+/* The saved index, its load and its view save the same bytes: files are deterministic, every byte
+ * written is one the index meant (no uninitialised padding or spare slots). */
+static void check_saves_alike(const nearkit_index *ix, const nearkit_index *loaded, const nearkit_index *view,
+                              const char *name) {
+    void *a = NULL, *b = NULL, *c = NULL;
+    size_t na = 0, nb = 0, nc = 0;
+    CHECK_STATUS(nearkit_index_save_to_buffer(&a, &na, ix), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_save_to_buffer(&b, &nb, loaded), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_save_to_buffer(&c, &nc, view), NEARKIT_OK);
+    bool alike = a && b && c && na == nb && na == nc && !memcmp(a, b, na) && !memcmp(a, c, na);
+    if (!alike) fprintf(stderr, "  %s: saves of the index, its load and its view differ\n", name);
+    CHECK(alike);
+    nearkit_buffer_free(a);
+    nearkit_buffer_free(b);
+    nearkit_buffer_free(c);
+}
+
 static void test_every_kind(void) {
     for (size_t i = 0; i < nearkit_kind_count(); i++) {
         nearkit_kind_info kind = NEARKIT_KIND_INFO_INIT;
@@ -168,6 +186,7 @@ static void test_every_kind(void) {
                 fprintf(stderr, "  %s: %s\n", kind.name, nearkit_last_error_message());
             } else {
                 CHECK(nearkit_index_is_view(view) == 1 && nearkit_index_is_view(loaded) == 0);
+                check_saves_alike(ix, loaded, view, kind.name);
                 bool same = same_answers(loaded, view) && same_answers(loaded, verified);
                 if (!same) fprintf(stderr, "  %s (ids %d): a view answers differently\n", kind.name, custom);
                 CHECK(same);
@@ -646,6 +665,7 @@ static void test_codes_and_graph_views_in_place(void) {
                         (unsigned long long)load_owns);
             CHECK(less);
             CHECK(same_answers(loaded, view));
+            check_saves_alike(ix, loaded, view, kinds[i]);
             CHECK_STATUS(nearkit_index_save(view, path2), NEARKIT_OK);
             CHECK_STATUS(nearkit_index_load(&again, path2), NEARKIT_OK);
             CHECK(again && same_answers(loaded, again));
