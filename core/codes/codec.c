@@ -26,6 +26,11 @@ static bool is_pq4(const nearkit_codec *c) { return c->format == NEARKIT_CODEC_P
  * that ties at a bound still go by id). */
 static float cosine_in_range(float d) { return d < 0.0f ? 0.0f : d > 2.0f ? 2.0f : d; }
 
+void nearkit_codec_values_of_l2(float *v, size_t n, nearkit_metric metric) {
+    if (metric != NEARKIT_METRIC_COSINE) return;
+    for (size_t i = 0; i < n; i++) v[i] = cosine_in_range(0.5f * v[i]);
+}
+
 nearkit_status nearkit_codec_set_subspaces(nearkit_codec *c, uint32_t m) {
     if (m == 0 || m > c->dimension || c->dimension % m)
         return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "pq: m = %u sub-spaces must divide the dimension %zu",
@@ -390,8 +395,9 @@ void nearkit_codec_table_distances(float *out, const nearkit_codec *c, nearkit_m
         const uint8_t *code = codes + r * c->code_size;
         float sum = 0.0f;
         for (uint32_t j = 0; j < m; j++) sum += table[(size_t)j * ksub + pq_code_at(c, code, j)];
-        out[r] = metric == NEARKIT_METRIC_COSINE ? cosine_in_range(0.5f * sum) : sum;
+        out[r] = sum;
     }
+    nearkit_codec_values_of_l2(out, n, metric);
 }
 
 /* ---- pq4 fast scan ----------------------------------------------------------------------------- */
@@ -491,10 +497,8 @@ void nearkit_codec_pq4_distances(float *out, uint16_t *sums, const nearkit_codec
                                  nearkit_pq4_kernel kernel) {
     size_t nblocks = (n + NEARKIT_PQ4_BLOCK - 1) / NEARKIT_PQ4_BLOCK;
     kernel(sums, blocks, nblocks, lut->lo, lut->hi, c->code_size);
-    for (size_t r = 0; r < n; r++) {
-        float d = lut->bias + lut->unit * (float)sums[r];
-        out[r] = metric == NEARKIT_METRIC_COSINE ? cosine_in_range(0.5f * d) : d;
-    }
+    for (size_t r = 0; r < n; r++) out[r] = lut->bias + lut->unit * (float)sums[r];
+    nearkit_codec_values_of_l2(out, n, metric);
 }
 
 /* ---- training ---------------------------------------------------------------------------------- */
@@ -603,8 +607,7 @@ void nearkit_codec_distances(float *out, const nearkit_kernel_table *kt, const n
                              nearkit_metric metric, const float *query, const uint8_t *codes, size_t n) {
     if (metric == NEARKIT_METRIC_L2 || metric == NEARKIT_METRIC_COSINE) {
         kt->code_l2sq[c->format](out, query, codes, c->step, c->base, n, c->dimension);
-        if (metric == NEARKIT_METRIC_COSINE)
-            for (size_t i = 0; i < n; i++) out[i] = cosine_in_range(0.5f * out[i]);
+        nearkit_codec_values_of_l2(out, n, metric);
         return;
     }
     kt->code_dot[c->format](out, query, codes, c->step, c->base, n, c->dimension);

@@ -123,6 +123,9 @@ void nearkit_codec_decode_listed(const nearkit_codec *c, float *x, const uint8_t
  * below). */
 void nearkit_codec_distances(float *out, const nearkit_kernel_table *kt, const nearkit_codec *c,
                              nearkit_metric metric, const float *query, const uint8_t *codes, size_t n);
+/* The ranking values of n squared l2 distances of a query to decoded codes, in place, as
+ * nearkit_codec_distances makes them: unchanged for l2, halved and clamped to [0, 2] for cosine. */
+void nearkit_codec_values_of_l2(float *v, size_t n, nearkit_metric metric);
 /* pq8: a query's table (nearkit_codec_table_size floats): per sub-space and centroid, the
  * sub-vectors' squared l2 (l2, cosine) or negated dot (ip). */
 void nearkit_codec_table(float *table, const nearkit_codec *c, nearkit_metric metric, const float *query);

@@ -192,18 +192,9 @@ static void rabitq_block_distances(codes_scratch *s, const nearkit_search_call *
     nearkit_rabitq_distances(s->dist, view->rabitq, &s->rabitq, c->ix->metric, codes, n);
 }
 
-static float cosine_in_range(float v) { return v < 0.0f ? 0.0f : v > 2.0f ? 2.0f : v; }
-
 /* Whether codes rank by squared l2: l2, and cosine, whose unit vectors rank by half of it
  * (nearkit_codec_distances says why); ip ranks by dot products. */
 static bool ranks_by_l2(nearkit_metric metric) { return metric != NEARKIT_METRIC_IP; }
-
-/* The ranking values of n squared l2 distances of a query to decoded codes, in place, as
- * nearkit_codec_distances makes them (cosine: half of each, in [0, 2]). */
-static void values_of_l2(float *v, size_t n, nearkit_metric metric) {
-    if (metric != NEARKIT_METRIC_COSINE) return;
-    for (size_t i = 0; i < n; i++) v[i] = cosine_in_range(0.5f * v[i]);
-}
 
 /* The ranking values of n dot products of an ip query with decoded codes, in place, as
  * nearkit_codec_distances makes them (-dot); for codes of residuals, -dot plus the centroid's term
@@ -574,7 +565,7 @@ static void scan_list_grouped(group_scratch *g, const codes_batch *b, uint32_t l
             for (size_t j = 0; j < mn; j++) {
                 if (ranks_by_l2(metric)) {
                     kt->l2sq_many(g->dist, qs[j], g->decoded, n, d);
-                    values_of_l2(g->dist, n, metric);
+                    nearkit_codec_values_of_l2(g->dist, n, metric);
                 } else {
                     kt->dot_many(g->dist, qs[j], g->decoded, n, d);
                     values_of_dots(g->dist, n, codec->residual, g->terms[j]);

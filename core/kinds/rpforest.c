@@ -1196,7 +1196,8 @@ static float *make_pool(const nearkit_index *ix, uint32_t size) {
     return pool;
 }
 
-static nearkit_status check_forest(const nearkit_index *ix, rp_impl *t, bool leaf_rows_too);
+static nearkit_status check_forest(const nearkit_index *ix, rp_impl *t);
+static nearkit_status check_leaf_rows(const rp_impl *t);
 static nearkit_status lay_out_walk(const nearkit_index *ix, rp_impl *t);
 
 /* Joins the trees into the index's arrays: nodes with their links and planes renumbered. */
@@ -1323,7 +1324,7 @@ static nearkit_status build_forest(nearkit_index *ix) {
         st = join_trees(t, run.trees, run.n_trees, n, d, pool, pool_size);
         pool = NULL; /* the forest's now, or freed with it */
     }
-    if (!st && check_forest(ix, t, true))
+    if (!st && (check_forest(ix, t) || check_leaf_rows(t)))
         st = nearkit_set_error(NEARKIT_ERR_INTERNAL, "rpforest build produced an invalid forest");
     if (!st) st = lay_out_walk(ix, t);
     if (st) forget_forest(t);
@@ -1335,19 +1336,16 @@ static nearkit_status build_forest(nearkit_index *ix) {
 
 /* Checks a forest over rows [0, built) and computes its statistics: each tree's nodes lie in its
  * own span, in pre-order (children after their parent, each reached once), the root covers every
- * row, children split their parent's range in two non-empty halves, planes and bits exist, and
- * (leaf_rows_too) each tree's leaf rows are a permutation of [0, built). So a search visits only
- * real nodes, and rows: a plain view leaves the leaf rows (four bytes a row and tree) unread, as
- * it does the vectors, and its searches pass over a row past the built ones (collect). */
-static nearkit_status check_forest(const nearkit_index *ix, rp_impl *t, bool leaf_rows_too) {
+ * row, children split their parent's range in two non-empty halves, and planes and bits exist. So
+ * a search visits only real nodes. */
+static nearkit_status check_forest(const nearkit_index *ix, rp_impl *t) {
     if (t->store.built == 0 || t->n_trees == 0)
         return t->store.built == 0 && t->n_trees == 0 && t->n_nodes == 0
                    ? NEARKIT_OK
                    : nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: a forest of %llu trees over %llu rows",
                                        (unsigned long long)t->n_trees, (unsigned long long)t->store.built);
     uint32_t *depth = calloc((size_t)t->n_nodes, sizeof *depth);
-    uint8_t *seen = calloc(leaf_rows_too ? (size_t)t->store.built : 1, 1);
-    nearkit_status st = depth && seen ? NEARKIT_OK : nearkit_oom();
+    nearkit_status st = depth ? NEARKIT_OK : nearkit_oom();
     uint64_t leaves = 0, max_leaf = 0;
     uint32_t max_depth = 0;
     bool binary = is_binary(ix);
@@ -1382,16 +1380,9 @@ static nearkit_status check_forest(const nearkit_index *ix, rp_impl *t, bool lea
             }
             depth[c0] = depth[c1] = depth[i] + 1;
         }
-        const uint32_t *rows = t->leaf_rows + tr * t->store.built;
-        if (leaf_rows_too) memset(seen, 0, (size_t)t->store.built);
-        for (uint64_t i = 0; leaf_rows_too && i < t->store.built && !st; i++) {
-            if (rows[i] >= t->store.built || seen[rows[i]]) st = NEARKIT_ERR_CORRUPT;
-            else seen[rows[i]] = 1;
-        }
     }
     if (!st && t->tree_start[t->n_trees] != t->n_nodes) st = NEARKIT_ERR_CORRUPT;
     free(depth);
-    free(seen);
     if (st == NEARKIT_ERR_CORRUPT)
         return nearkit_set_error(st, "corrupt index: the nodes do not form a random-projection forest");
     if (st) return st;
@@ -1399,6 +1390,26 @@ static nearkit_status check_forest(const nearkit_index *ix, rp_impl *t, bool lea
     t->max_leaf = max_leaf;
     t->depth = max_depth;
     return NEARKIT_OK;
+}
+
+/* Checks that each tree's leaf rows are a permutation of [0, built), so a search reaches every row
+ * once a tree. A plain view leaves them (four bytes a row and tree) unread, as it does the
+ * vectors: its searches pass over a row past the built ones instead (collect). */
+static nearkit_status check_leaf_rows(const rp_impl *t) {
+    uint64_t n = t->store.built;
+    uint8_t *seen = malloc(n ? (size_t)n : 1);
+    if (!seen) return nearkit_oom();
+    nearkit_status st = NEARKIT_OK;
+    for (uint64_t tr = 0; tr < t->n_trees && !st; tr++) {
+        const uint32_t *rows = t->leaf_rows + tr * n;
+        memset(seen, 0, (size_t)n);
+        for (uint64_t i = 0; i < n && !st; i++) {
+            if (rows[i] >= n || seen[rows[i]]) st = NEARKIT_ERR_CORRUPT;
+            else seen[rows[i]] = 1;
+        }
+    }
+    free(seen);
+    return st ? nearkit_set_error(st, "corrupt index: a tree's leaf rows are not each row once") : NEARKIT_OK;
 }
 
 /* ---- the coded walk ---------------------------------------------------------------------------- */
@@ -2129,7 +2140,8 @@ static nearkit_status rp_load(nearkit_index *ix, const nearkit_reader *r) {
         st = nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: a forest plane holds an unusable value");
     if (!st && t->n_trees == 0 && t->tree_start[0] != 0)
         st = nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: an empty forest with nodes");
-    if (!st) st = check_forest(ix, t, !nearkit_reader_borrows(r) || nearkit_reader_checks_values(r));
+    if (!st) st = check_forest(ix, t);
+    if (!st && (!nearkit_reader_borrows(r) || nearkit_reader_checks_values(r))) st = check_leaf_rows(t);
     if (!st) st = lay_out_walk(ix, t);
     if (!st && !t->planes && t->view_codes && !t->walk.places) /* the nodes serve: they read float planes */
         st = decode_planes(ix, t, t->view_codes, t->view_exponents);

@@ -583,8 +583,9 @@ APPROXIMATE = {
                        "binary512": 0.50, "binary_duplicates128": 0.92},
     },
     # search_k past n_trees * count visits every leaf of every tree: exact. The recall floors sit
-    # 0.05 below one build's lowest recall over the dataset's metrics (the forest is the same for
-    # any thread count; kernels round plane margins differently). ip splits rows lifted onto a
+    # 0.05 below one build's lowest recall over the dataset's metrics (the forest, and so its
+    # recall, is the same for any thread count and kernel implementation: the margins go through
+    # the canonical-order dot kernel). ip splits rows lifted onto a
     # sphere, as Annoy does (uniform_d2 under ip: 0.13 without the lift, 1.00 with it).
     "rpforest": {
         "exact_params": "search_k=1000000000",
