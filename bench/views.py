@@ -3,7 +3,7 @@
 and search speed, in one run.
 
     build/python-venv/bin/python bench/views.py [--n 1000000] [--dim 128] [--procs 4]
-        [--kind-n 100000] [--queries 2000] [--work-dir DIR]
+        [--kind-n 100000] [--queries 2000] [--kinds flat,hnsw,...] [--cold] [--work-dir DIR]
 
 1. Opening: a flat index of --n x --dim clustered float32 vectors (1M x 128: a 512 MB file) is
    saved once; then, the file in the page cache, each of nearkit.load, nearkit.view and
@@ -27,7 +27,13 @@ and search speed, in one run.
    (the heap a view owns, memory_bytes after the warm-up, over a load's: what the view still copies
    or builds) and <kind>_view_open_vs_load (best of 5 opens each, the file in the page cache);
    <kind>_file_bytes_per_row and <kind>_load_bytes_per_row (the file's size and a load's
-   memory_bytes over the rows: what keeping the structures in the file costs on disk).
+   memory_bytes over the rows: what keeping the structures in the file costs on disk), and
+   <kind>_view_huge_fraction: the part of the file the view has mapped in 2 MB pages after the
+   warm-up (FilePmdMapped of the process, whose only large file mapping is the view, over the
+   file's size; 0 where the kernel maps files in 4 KB pages only). With --cold, the file's pages
+   are dropped from the page cache (posix_fadvise) just before the view the speeds are measured
+   on is opened, as a worker meets a file nobody read lately; the warm-up then reads it in
+   through the view.
 
 Needs: pip install numpy ./python (the nearkit package). Prints name=value lines.
 """
@@ -126,7 +132,24 @@ def single_query_qps(index, queries):
     return len(queries) / (time.perf_counter() - t), len(queries) / (time.process_time() - c)
 
 
-def kind_speed(kind, work, n, nq):
+def drop_from_page_cache(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)  # dirty pages stay cached
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def file_pmd_mapped_bytes():
+    with open("/proc/self/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("FilePmdMapped:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def kind_speed(kind, work, n, nq, cold):
     binary = kind in ("mih", "bktree", "ivf_binary")
     if binary:
         rng = np.random.default_rng(5)
@@ -159,10 +182,14 @@ def kind_speed(kind, work, n, nq):
             ix = open_index(path)
             opens[how] = min(opens[how], time.perf_counter() - t)
             ix.close()
-    loaded, view = nearkit.load(path), nearkit.view(path)
+    loaded = nearkit.load(path)
+    if cold:
+        drop_from_page_cache(path)
+    view = nearkit.view(path)
     for ix in (loaded, view):
         ix.num_threads = 1
         ix.search(queries, 10)  # warm: the view's pages are mapped, lazily computed state made
+    huge = file_pmd_mapped_bytes() / file_bytes
     owns = view.memory_bytes / loaded.memory_bytes
     per_row = {"file": file_bytes / n, "load": loaded.memory_bytes / n}
     qps = {"load": 0.0, "view": 0.0, "load_cpu": 0.0, "view_cpu": 0.0}
@@ -179,6 +206,7 @@ def kind_speed(kind, work, n, nq):
     os.remove(path)
     qps["owns"], qps["open"] = owns, opens["view"] / opens["load"]
     qps["file_per_row"], qps["load_per_row"] = per_row["file"], per_row["load"]
+    qps["huge"] = min(huge, 1.0)
     return qps
 
 
@@ -190,6 +218,8 @@ def main():
     ap.add_argument("--kind-n", type=int, default=100_000)
     ap.add_argument("--queries", type=int, default=2000)
     ap.add_argument("--kinds", default="flat,hnsw,ivf_flat,ivf_sq8,ivf_pq,rpforest,vptree,mih,bktree,ivf_binary")
+    ap.add_argument("--cold", action="store_true",
+                    help="drop each kind's file from the page cache before viewing it for the speeds")
     ap.add_argument("--work-dir", default=None)
     args = ap.parse_args()
     work = args.work_dir or tempfile.mkdtemp(prefix="nearkit-views-")
@@ -244,7 +274,7 @@ def main():
 
     worst, worst_cpu = [], []
     for kind in args.kinds.split(","):
-        qps = kind_speed(kind, work, args.kind_n, args.queries)
+        qps = kind_speed(kind, work, args.kind_n, args.queries, args.cold)
         worst.append(qps["view"] / qps["load"])
         worst_cpu.append(qps["view_cpu"] / qps["load_cpu"])
         print(f"{kind}_load_qps={qps['load']:.0f}")
@@ -255,6 +285,7 @@ def main():
         print(f"{kind}_view_open_vs_load={qps['open']:.3f}")
         print(f"{kind}_file_bytes_per_row={qps['file_per_row']:.1f}")
         print(f"{kind}_load_bytes_per_row={qps['load_per_row']:.1f}")
+        print(f"{kind}_view_huge_fraction={qps['huge']:.3f}")
     print(f"view_vs_load_qps_min={min(worst):.3f}")
     print(f"view_vs_load_qps_cpu_min={min(worst_cpu):.3f}")
 

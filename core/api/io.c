@@ -634,6 +634,15 @@ static nearkit_status map_file(void **map, uint64_t *size, const char *path) {
             *map = NULL;
             st = nearkit_set_error(NEARKIT_ERR_IO, "cannot map '%s': %s", path, strerror(errno));
         }
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+        /* Searches read a view at random (graph links, tree leaves, lists), where 4 KB pages cost
+         * page walks a load's 2 MB blocks (nearkit_bulk_alloc_array) do not. Whether a file page
+         * is mapped 2 MB at a time depends on the page cache's folios: a file read in cold comes
+         * in 4 KB to 128 KB pieces unless the mapping asks for huge ones (measured, Linux 6.18,
+         * ext4: a 38 MB hnsw file read cold was mapped 0 MB in 2 MB pages without this, all of it
+         * with). Refused where THP is off or file THP is not supported: fine. */
+        if (*map) (void)madvise(*map, (size_t)*size, MADV_HUGEPAGE);
+#endif
     }
     close(fd); /* the mapping keeps the file */
     return st;
