@@ -103,6 +103,62 @@ static void test_round_trips(void) {
         }
 }
 
+/* The bytes of a file, read back whole; NULL when it cannot be read. */
+static uint8_t *file_bytes(size_t *size, const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    uint8_t *data = NULL;
+    if (!fseek(f, 0, SEEK_END)) {
+        long end = ftell(f);
+        data = end >= 0 ? malloc((size_t)end + 1) : NULL;
+        *size = (size_t)end;
+        if (data && (fseek(f, 0, SEEK_SET) || fread(data, 1, *size, f) != *size)) {
+            free(data);
+            data = NULL;
+        }
+    }
+    fclose(f);
+    return data;
+}
+
+/* A file writer goes out in 2 MB stretches, staging small sections and writing large ones
+ * straight from the index (format.c): whatever the sizes and where the sections fall against
+ * the stretches, the file holds exactly the bytes a save to memory makes. */
+static void test_file_matches_buffer(void) {
+    /* 100-d rows: 5,242 of them are just under 2 MB, 5,243 just over; 30,000 are 12 MB */
+    const uint64_t rows[] = {1, 5240, 5242, 5243, 5300, 10486, 30000};
+    const nearkit_kind kinds[] = {NEARKIT_KIND_FLAT, NEARKIT_KIND_IVF_FLAT};
+    enum { D = 100 };
+    float *v = malloc(30000 * D * sizeof *v);
+    CHECK(v != NULL);
+    for (size_t i = 0; v && i < 30000 * D; i++) v[i] = (float)((i * 2654435761u) % 1000) / 100.0f;
+    for (size_t k = 0; v && k < 2; k++)
+        for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+            if (kinds[k] == NEARKIT_KIND_IVF_FLAT && rows[r] < 64) continue;
+            nearkit_index *ix = NULL;
+            nearkit_index_options o = NEARKIT_INDEX_OPTIONS_INIT;
+            o.num_threads = 2;
+            CHECK_STATUS(nearkit_index_create(&ix, kinds[k], NEARKIT_METRIC_L2, D, &o), NEARKIT_OK);
+            if (kinds[k] == NEARKIT_KIND_IVF_FLAT) CHECK_STATUS(nearkit_index_set_param(ix, "nlist", 64), NEARKIT_OK);
+            CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_FLOAT32, v, rows[r], NULL), NEARKIT_OK);
+            void *buf = NULL;
+            size_t size = 0, file_size = 0;
+            CHECK_STATUS(nearkit_index_save_to_buffer(&buf, &size, ix), NEARKIT_OK);
+            char path[] = "/tmp/nearkit-format-XXXXXX";
+            int fd = mkstemp(path);
+            CHECK(fd >= 0);
+            close(fd);
+            CHECK_STATUS(nearkit_index_save(ix, path), NEARKIT_OK);
+            uint8_t *saved = file_bytes(&file_size, path);
+            CHECK(saved && file_size == size && !memcmp(saved, buf, size));
+            free(saved);
+            remove(path);
+            nearkit_buffer_free(buf);
+            nearkit_index_free(ix);
+        }
+    free(v);
+}
+
 static void test_damage(void) {
     nearkit_index *ix = sample_index(NEARKIT_METRIC_L2, 8, true);
     void *buf = NULL;
@@ -444,6 +500,7 @@ static void test_crc32(void) {
 int main(void) {
     test_crc32();
     test_round_trips();
+    test_file_matches_buffer();
     test_damage();
     test_strict_framing();
     test_nested_messages();

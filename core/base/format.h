@@ -16,7 +16,7 @@
 #endif
 
 #define NEARKIT_FORMAT_PROLOGUE_BYTES 16u /* magic, version, header size */
-/* A file writer's staging buffer, and the step of a checksummed read. */
+/* The step of a checksummed read (a file writer stages in 2 MB stretches: format.c). */
 #define NEARKIT_FORMAT_CHUNK_BYTES ((size_t)1 << 20)
 
 /* ---- the checksum (base/crc32.h) --------------------------------------------------------------- */
