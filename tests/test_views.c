@@ -785,6 +785,39 @@ static void test_rpforest_view_of_damaged_leaf_rows(void) {
     free(path);
 }
 
+/* A plain view of rpforest descends the walk saved in the file (RFWK) in place, unchecked: wild
+ * places (children anywhere, leaves past the rows) cost its searches answers, never a read out of
+ * bounds or an endless descent; a load lays out its own walk, so the damage costs it nothing. A
+ * root past the walk (RFWR) is refused at open. */
+static void test_rpforest_view_of_damaged_walk(void) {
+    size_t size = 0;
+    char *path = NULL;
+    uint8_t *image = saved_float_image(&size, &path, "rpforest", "n_trees=6", 37);
+    uint64_t len = 0;
+    CHECK(image && bt_find_section(&len, image, "RFWK") && len > 0 && len % 16 == 0);
+    nearkit_index *original = NULL, *loaded = NULL, *view = NULL;
+    CHECK_STATUS(nearkit_index_load(&original, path), NEARKIT_OK);
+    if (image) {
+        damage_words(image, "RFWK", some_wild_words);
+        write_resealed(path, image, size);
+        CHECK_STATUS(nearkit_index_load(&loaded, path), NEARKIT_OK);
+        CHECK(loaded && original && same_answers(original, loaded));
+        CHECK_STATUS(nearkit_index_view(&view, path, NULL), NEARKIT_OK);
+        if (view) check_searches_in_bounds(view, 2.0f);
+        nearkit_index_free(view);
+        view = NULL;
+        damage_words(image, "RFWR", wild_word);
+        write_resealed(path, image, size);
+        CHECK_STATUS(nearkit_index_view(&view, path, NULL), NEARKIT_ERR_CORRUPT);
+    }
+    nearkit_index_free(view);
+    nearkit_index_free(loaded);
+    nearkit_index_free(original);
+    free(image);
+    unlink(path);
+    free(path);
+}
+
 /* A plain view does not read hnsw's links at open: lists naming nodes that do not exist, or that
  * lack the level, or counting past their room, cost its searches quality, never a read out of
  * bounds (the _asan run); a verified view and a load refuse the file. */
@@ -884,5 +917,6 @@ int main(int argc, char **argv) {
     test_hnsw_view_of_damaged_links();
     test_mih_view_of_damaged_tables();
     test_rpforest_view_of_damaged_leaf_rows();
+    test_rpforest_view_of_damaged_walk();
     return check_summary("test_views");
 }

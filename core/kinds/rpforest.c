@@ -25,8 +25,9 @@
  * collected; search_k = 0 means n_trees * k, Annoy's default. The candidates are deduplicated and
  * scored exactly with the row store's kernels into the top k. search_k >= n_trees * rows visits
  * every leaf: the answer is then exact. Range search scans the candidates of search_k (every row
- * when it is 0, exactly). Float forests whose planes are all codes descend an in-memory walk that
- * holds each node's plane codes beside its record (lay_out_walk); others descend the nodes.
+ * when it is 0, exactly). Float forests whose planes are all codes descend a walk that holds each
+ * node's plane codes beside its record (lay_out_walk; saved too, and a plain view's is the file's,
+ * borrow_walk); others descend the nodes.
  *
  * A living collection, as the vp-tree: rows added after a build form a tail that every search
  * scans exactly; removing marks rows, which searches skip; writers rebuild the forest when marked
@@ -55,6 +56,8 @@
 #define PLANES_TAG NEARKIT_TAG('R', 'F', 'P', 'L')      /* float planes: files before RFPC */
 #define PLANE_CODES_TAG NEARKIT_TAG('R', 'F', 'P', 'C') /* planes as 8-bit codes ... */
 #define PLANE_EXPONENTS_TAG NEARKIT_TAG('R', 'F', 'P', 'E') /* ... times a power of two each */
+#define WALK_TAG NEARKIT_TAG('R', 'F', 'W', 'K')        /* the coded walk's places, where one serves */
+#define WALK_ROOTS_TAG NEARKIT_TAG('R', 'F', 'W', 'R')  /* and each tree's root place */
 
 #define DEFAULT_TREES 10
 #define MAX_TREES 4096
@@ -80,10 +83,11 @@
 
 enum { SPLIT_TWO_MEANS, SPLIT_RANDOM };
 
-/* The in-memory form searches descend (never saved; made from nodes and planes after a build or a
- * load, lay_out_walk): each node's record with its plane's 8-bit codes right behind it, so a level
- * of the descent waits on one run of adjacent cache lines (144 bytes at d = 128) instead of on a
- * node and then on its float plane elsewhere (512 bytes): Annoy's nodes hold their plane too. */
+/* The form searches descend (made from nodes and planes after a build or a load, lay_out_walk;
+ * saved beside them, RFWK, for views to use in place): each node's record with its plane's 8-bit
+ * codes right behind it, so a level of the descent waits on one run of adjacent cache lines (144
+ * bytes at d = 128) instead of on a node and then on its float plane elsewhere (512 bytes):
+ * Annoy's nodes hold their plane too. */
 typedef struct walk_node {
     uint32_t child[2]; /* internal: the children's places (in walk_nodes); leaf: NO_CHILD, first row */
     union {
@@ -100,6 +104,10 @@ typedef struct coded_walk {
     uint32_t *roots;    /* n_trees: each tree's root place */
     float *one, *minus; /* d floats of 1 and -128: the sq8 code kernel then reads code c + 128 as c */
     uint64_t count;     /* places */
+    /* A plain view's walk: the file's places, read-only and unchecked (as the vectors are), so
+     * that a search steps only forward to places that exist and reads leaf rows within the tree
+     * (walk_step_valid, leaf_span); the roots were checked at open. */
+    bool borrowed;
 } coded_walk;
 
 /* One node: 32 bytes, stored as is (little-endian, no padding) in the file. */
@@ -205,7 +213,7 @@ static nearkit_status rp_create(nearkit_index *ix) {
 }
 
 static void forget_walk(coded_walk *w) {
-    free(w->places);
+    if (!w->borrowed) free(w->places);
     free(w->roots);
     free(w->one);
     free(w->minus);
@@ -246,7 +254,8 @@ static uint64_t rp_count(const nearkit_index *ix) { return nearkit_rows_live(&im
 /* The heap the forest owns (a view's borrowed sections cost nothing here). */
 static uint64_t forest_bytes(const nearkit_index *ix, const rp_impl *t) {
     uint64_t plane_bytes = t->planes ? t->n_planes * plane_width(ix) * sizeof(float) : 0;
-    uint64_t walk_bytes = t->walk.places ? t->walk.count * sizeof(walk_node) + t->n_trees * sizeof(uint32_t) +
+    uint64_t walk_bytes = t->walk.places ? (t->walk.borrowed ? 0 : t->walk.count * sizeof(walk_node)) +
+                                               t->n_trees * sizeof(uint32_t) +
                                                2 * (uint64_t)ix->dimension * sizeof(float)
                                          : 0;
     uint64_t node_bytes = t->nodes_borrowed ? 0 : t->n_nodes * sizeof(rp_node);
@@ -1471,15 +1480,38 @@ static bool place_node(const nearkit_index *ix, const rp_impl *t, const uint32_t
     return true;
 }
 
-/* Lays out the walk searches descend, when every plane is coded and none is shared (shared planes
- * would be copied once per split that uses them; binary rows split on bits); otherwise searches
- * descend the nodes. Only out of memory is an error. */
+/* Whether a walk serves the forest: every plane is coded and none is shared (shared planes would
+ * be copied once per split that uses them; binary rows split on bits), and its places fit 32-bit
+ * indexes; *count: its places. Otherwise searches descend the nodes. */
+static bool walk_serves(const nearkit_index *ix, const rp_impl *t, uint64_t *count) {
+    size_t d = ix->dimension;
+    uint64_t planed = 0;
+    *count = 0;
+    for (uint64_t i = 0; i < t->n_nodes; i++) planed += !is_leaf(&t->nodes[i]) && t->nodes[i].plane != NO_PLANE;
+    if (is_binary(ix) || t->n_trees == 0 || t->n_planes < planed) return false;
+    for (uint64_t i = 0; i < t->n_nodes && *count < UINT32_MAX; i++) *count += walk_units(&t->nodes[i], d);
+    return *count < UINT32_MAX;
+}
+
+/* The walk's d floats of 1 and of -128. */
+static nearkit_status walk_constants(coded_walk *w, size_t d) {
+    w->one = nearkit_alloc_array(d, sizeof(float));
+    w->minus = nearkit_alloc_array(d, sizeof(float));
+    if (!w->one || !w->minus) return nearkit_oom();
+    for (size_t k = 0; k < d; k++) {
+        w->one[k] = 1.0f;
+        w->minus[k] = -128.0f;
+    }
+    return NEARKIT_OK;
+}
+
+/* Lays out the walk searches descend, where one serves (walk_serves). Only out of memory is an
+ * error. */
 static nearkit_status lay_out_walk(const nearkit_index *ix, rp_impl *t) {
     forget_walk(&t->walk);
     size_t d = ix->dimension;
-    uint64_t planed = 0, count = 0;
-    for (uint64_t i = 0; i < t->n_nodes; i++) planed += !is_leaf(&t->nodes[i]) && t->nodes[i].plane != NO_PLANE;
-    if (is_binary(ix) || t->n_trees == 0 || t->n_planes < planed) return NEARKIT_OK;
+    uint64_t count = 0;
+    if (!walk_serves(ix, t, &count)) return NEARKIT_OK;
     uint32_t *place = nearkit_alloc_array((size_t)t->n_nodes, sizeof(uint32_t));
     int8_t *codes = nearkit_alloc_array(plane_width(ix), 1);
     float *room = nearkit_alloc_array(plane_width(ix), sizeof(float));
@@ -1489,28 +1521,20 @@ static nearkit_status lay_out_walk(const nearkit_index *ix, rp_impl *t) {
         free(room);
         return nearkit_oom();
     }
-    for (uint64_t i = 0; i < t->n_nodes && count < UINT32_MAX; i++) {
-        place[i] = (uint32_t)count;
-        count += walk_units(&t->nodes[i], d);
+    for (uint64_t i = 0, at = 0; i < t->n_nodes; i++) {
+        place[i] = (uint32_t)at;
+        at += walk_units(&t->nodes[i], d);
     }
     coded_walk *w = &t->walk;
-    nearkit_status st = NEARKIT_OK;
-    if (count < UINT32_MAX) { /* else too large for 32-bit places: the nodes serve */
-        w->count = count;
-        w->places = nearkit_alloc_array((size_t)count, sizeof(walk_node));
-        w->roots = nearkit_alloc_array((size_t)t->n_trees, sizeof(uint32_t));
-        w->one = nearkit_alloc_array(d, sizeof(float));
-        w->minus = nearkit_alloc_array(d, sizeof(float));
-        st = w->places && w->roots && w->one && w->minus ? NEARKIT_OK : nearkit_oom();
-        bool coded = !st;
-        for (uint64_t i = 0; i < t->n_nodes && coded; i++) coded = place_node(ix, t, place, i, codes, room);
-        for (uint64_t tr = 0; tr < t->n_trees && coded; tr++) w->roots[tr] = place[t->tree_start[tr]];
-        for (size_t k = 0; k < d && coded; k++) {
-            w->one[k] = 1.0f;
-            w->minus[k] = -128.0f;
-        }
-        if (!coded) forget_walk(w);
-    }
+    w->count = count;
+    /* zeroed: the last place of a plane's codes is filled only in part, and files hold the walk */
+    w->places = calloc((size_t)count, sizeof(walk_node));
+    w->roots = nearkit_alloc_array((size_t)t->n_trees, sizeof(uint32_t));
+    nearkit_status st = w->places && w->roots ? walk_constants(w, d) : nearkit_oom();
+    bool coded = !st;
+    for (uint64_t i = 0; i < t->n_nodes && coded; i++) coded = place_node(ix, t, place, i, codes, room);
+    for (uint64_t tr = 0; tr < t->n_trees && coded; tr++) w->roots[tr] = place[t->tree_start[tr]];
+    if (!coded) forget_walk(w);
     free(place);
     free(codes);
     free(room);
@@ -1725,6 +1749,15 @@ static uint32_t descend(rp_searcher *s, const void *q, queued from) {
     return i;
 }
 
+/* Whether place i of a borrowed walk, an internal node, leads on safely: both children after it
+ * (so a descent ends) and within the walk, and its codes too. */
+static bool walk_step_valid(const coded_walk *w, uint32_t i, size_t d) {
+    const walk_node *nd = &w->places[i];
+    uint64_t codes_end = (uint64_t)i + 1 + (nd->scale != 0 ? (d + sizeof(walk_node) - 1) / sizeof(walk_node) : 0);
+    return nd->child[0] > i && nd->child[1] > i && nd->child[0] < w->count && nd->child[1] < w->count &&
+           codes_end <= w->count;
+}
+
 /* Starts loading the place of a walk node with its codes. */
 static void prefetch_place(const walk_node *w, size_t bytes) {
     for (size_t at = 0; at < bytes; at += 64) __builtin_prefetch((const char *)w + at);
@@ -1742,6 +1775,7 @@ static uint32_t descend_walk(rp_searcher *s, const float *q, queued from) {
     float priority = from.priority;
     while (w->places[i].child[0] != NO_CHILD) {
         const walk_node *nd = &w->places[i];
+        if (w->borrowed && !walk_step_valid(w, i, d)) return i; /* a leaf to leaf_span: empty */
         int near = 0;
         float far_priority = priority; /* halved: both sides as near */
         if (nd->scale != 0) {
@@ -1757,11 +1791,15 @@ static uint32_t descend_walk(rp_searcher *s, const float *q, queued from) {
     return i;
 }
 
-/* A leaf's rows [*begin, *end) in its tree's leaf order. */
+/* A leaf's rows [*begin, *end) in its tree's leaf order (a borrowed walk's place that is no leaf
+ * of the tree's rows: none). */
 static void leaf_span(const rp_searcher *s, uint32_t leaf, uint64_t *begin, uint64_t *end) {
-    if (s->t->walk.places) {
-        *begin = s->t->walk.places[leaf].child[1];
-        *end = s->t->walk.places[leaf].end;
+    const coded_walk *w = &s->t->walk;
+    if (w->places) {
+        const walk_node *nd = &w->places[leaf];
+        bool leaf_of_rows = nd->child[0] == NO_CHILD && nd->child[1] <= nd->end && nd->end <= s->t->store.built;
+        *begin = leaf_of_rows || !w->borrowed ? nd->child[1] : 0;
+        *end = leaf_of_rows || !w->borrowed ? nd->end : 0;
     } else {
         *begin = s->t->nodes[leaf].begin;
         *end = s->t->nodes[leaf].end;
@@ -2025,6 +2063,9 @@ static nearkit_status rp_save(const nearkit_index *ix, nearkit_writer *w) {
     if (!st) st = nearkit_writer_section(w, NODES_TAG, t->nodes, t->n_nodes * sizeof(rp_node));
     if (!st) st = nearkit_writer_section(w, LEAF_ROWS_TAG, t->leaf_rows, t->n_trees * t->store.built * sizeof(uint32_t));
     if (!st) st = save_planes(ix, t, w);
+    if (!st && t->walk.places) st = nearkit_writer_section(w, WALK_TAG, t->walk.places, t->walk.count * sizeof(walk_node));
+    if (!st && t->walk.places)
+        st = nearkit_writer_section(w, WALK_ROOTS_TAG, t->walk.roots, t->n_trees * sizeof(uint32_t));
     return st;
 }
 
@@ -2104,6 +2145,38 @@ static nearkit_status load_planes(const nearkit_index *ix, rp_impl *t, const nea
     return nearkit_reader_checks_values(r) ? check_view_planes(ix, t) : NEARKIT_OK;
 }
 
+/* A plain view's walk in place from the file (RFWK, RFWR), where the file holds one of the size
+ * the forest's walk takes (*done); loads and verified views lay out their own (lay_out_walk), and
+ * files from before RFWK have none. The roots are checked here, the places as searches reach
+ * them (walk_step_valid, leaf_span). */
+static nearkit_status borrow_walk(bool *done, const nearkit_index *ix, rp_impl *t, const nearkit_reader *r) {
+    *done = false;
+    uint64_t count = 0;
+    if (!nearkit_reader_borrows(r) || nearkit_reader_checks_values(r) || !nearkit_reader_has_section(r, WALK_TAG) ||
+        !walk_serves(ix, t, &count))
+        return NEARKIT_OK;
+    const void *places, *roots;
+    nearkit_status st = nearkit_reader_section_sized(&places, r, WALK_TAG, count * sizeof(walk_node));
+    if (!st) st = nearkit_reader_borrowable(r, places, WALK_TAG);
+    if (!st) st = nearkit_reader_section_sized(&roots, r, WALK_ROOTS_TAG, t->n_trees * sizeof(uint32_t));
+    if (st) return st;
+    coded_walk *w = &t->walk;
+    w->roots = nearkit_alloc_array((size_t)t->n_trees, sizeof(uint32_t));
+    st = w->roots ? walk_constants(w, ix->dimension) : nearkit_oom();
+    if (!st) memcpy(w->roots, roots, (size_t)t->n_trees * sizeof(uint32_t));
+    for (uint64_t tr = 0; tr < t->n_trees && !st; tr++)
+        if (w->roots[tr] >= count) st = nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: a walk root past the walk");
+    if (st) {
+        forget_walk(w);
+        return st;
+    }
+    w->places = (walk_node *)(uintptr_t)places; /* read only: a view refuses every write */
+    w->count = count;
+    w->borrowed = true;
+    *done = true;
+    return NEARKIT_OK;
+}
+
 static nearkit_status rp_load(nearkit_index *ix, const nearkit_reader *r) {
     rp_impl *t = impl_of(ix);
     const void *data;
@@ -2142,7 +2215,9 @@ static nearkit_status rp_load(nearkit_index *ix, const nearkit_reader *r) {
         st = nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: an empty forest with nodes");
     if (!st) st = check_forest(ix, t);
     if (!st && (!nearkit_reader_borrows(r) || nearkit_reader_checks_values(r))) st = check_leaf_rows(t);
-    if (!st) st = lay_out_walk(ix, t);
+    bool borrowed_walk = false;
+    if (!st) st = borrow_walk(&borrowed_walk, ix, t, r);
+    if (!st && !borrowed_walk) st = lay_out_walk(ix, t);
     if (!st && !t->planes && t->view_codes && !t->walk.places) /* the nodes serve: they read float planes */
         st = decode_planes(ix, t, t->view_codes, t->view_exponents);
     if (st) return st;
