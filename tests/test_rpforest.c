@@ -230,12 +230,21 @@ static void test_save_load(void) {
         void *buf = NULL, *again = NULL;
         size_t size = 0, again_size = 0;
         CHECK_STATUS(nearkit_index_save_to_buffer(&buf, &size, forest), NEARKIT_OK);
-        if (metrics[m] != NEARKIT_METRIC_HAMMING) { /* planes saved as a byte per value and an exponent */
-            double planes = 0;
-            uint64_t code_bytes = 0, exponent_bytes = 0, float_bytes = 0;
+        if (metrics[m] != NEARKIT_METRIC_HAMMING) {
+            /* planes saved as a byte per value and an exponent: in the walk (a place of 16 bytes a
+             * node, and the codes), or beside it for ip (its lifted coordinate) */
+            double planes = 0, nodes = 0;
+            uint64_t code_bytes = 0, exponent_bytes = 0, float_bytes = 0, walk_bytes = 0;
             nearkit_index_get_param(&planes, forest, "plane_count");
-            CHECK(tc_section(buf, size, "RFPC", &code_bytes) && tc_section(buf, size, "RFPE", &exponent_bytes));
-            CHECK(code_bytes == planes * (dim + (metrics[m] == NEARKIT_METRIC_IP)) && exponent_bytes == planes);
+            nearkit_index_get_param(&nodes, forest, "node_count");
+            if (metrics[m] == NEARKIT_METRIC_IP) {
+                CHECK(tc_section(buf, size, "RFPC", &code_bytes) && tc_section(buf, size, "RFPE", &exponent_bytes));
+                CHECK(code_bytes == planes * (dim + 1) && exponent_bytes == planes);
+                CHECK(tc_section(buf, size, "RFWK", &walk_bytes) == NULL);
+            } else {
+                CHECK(tc_section(buf, size, "RFWK", &walk_bytes) && !tc_section(buf, size, "RFPC", &code_bytes));
+                CHECK(walk_bytes == 16 * (nodes + planes * ((dim + 15) / 16)));
+            }
             CHECK(tc_section(buf, size, "RFPL", &float_bytes) == NULL);
         }
         nearkit_index *back = NULL;
@@ -272,6 +281,44 @@ static size_t put_section(uint8_t *out, size_t at, const char tag[4], const void
     return at + 16 + pad + (size_t)len;
 }
 
+/* The planes' codes (P x width, *len of them) and exponents (*exps, P) that a forest's walk (RFWK)
+ * holds, plane by plane as the nodes (RFND: 32 bytes, the plane at byte 8) name them: a node's
+ * place is 16 bytes, an internal node with a plane takes ceil(d / 16) more for its codes (u8, code
+ * + 128) and keeps its power of two at byte 12 (docs/format.md). NULL without a walk. */
+static int8_t *codes_of_walk(const uint8_t *image, size_t size, size_t width, uint64_t *len, int8_t **exps) {
+    uint64_t walk_len = 0, node_len = 0;
+    const uint8_t *walk = tc_section((uint8_t *)image, size, "RFWK", &walk_len);
+    const uint8_t *nodes = tc_section((uint8_t *)image, size, "RFND", &node_len);
+    if (!walk || !nodes) return NULL;
+    uint64_t n_nodes = node_len / 32, planes = 0;
+    for (uint64_t i = 0; i < n_nodes; i++) {
+        uint32_t child0, plane;
+        memcpy(&child0, nodes + 32 * i, 4);
+        memcpy(&plane, nodes + 32 * i + 8, 4);
+        if (child0 != 0xFFFFFFFFu && plane != 0xFFFFFFFFu && plane + 1 > planes) planes = plane + 1;
+    }
+    int8_t *codes = calloc(planes * width + 1, 1);
+    *exps = calloc(planes + 1, 1);
+    uint64_t at = 0;
+    for (uint64_t i = 0; i < n_nodes; i++) {
+        uint32_t child0, plane;
+        memcpy(&child0, nodes + 32 * i, 4);
+        memcpy(&plane, nodes + 32 * i + 8, 4);
+        bool planed = child0 != 0xFFFFFFFFu && plane != 0xFFFFFFFFu;
+        if (planed) {
+            float scale;
+            memcpy(&scale, walk + 16 * at + 12, 4);
+            int e = 0;
+            frexpf(scale, &e);
+            (*exps)[plane] = (int8_t)(e - 1);
+            for (size_t k = 0; k < width; k++) codes[plane * width + k] = (int8_t)(walk[16 * (at + 1) + k] - 128);
+        }
+        at += 1 + (planed ? (width + 15) / 16 : 0);
+    }
+    *len = planes * width;
+    return codes;
+}
+
 /* The image of a forest saved with plane codes (RFPC, RFPE) rewritten as older versions wrote it,
  * planes as floats (RFPL) of the same values but one (below); *out_size its size. NULL when no
  * code is 0. */
@@ -279,7 +326,16 @@ static uint8_t *with_float_planes(const uint8_t *image, size_t size, size_t widt
     uint64_t code_len = 0, exp_len = 0;
     const int8_t *codes = (const int8_t *)tc_section((uint8_t *)image, size, "RFPC", &code_len);
     const int8_t *exps = (const int8_t *)tc_section((uint8_t *)image, size, "RFPE", &exp_len);
-    if (!codes || !exps || code_len != exp_len * width) return NULL;
+    int8_t *walk_codes = NULL, *walk_exps = NULL;
+    if (!codes && (walk_codes = codes_of_walk(image, size, width, &code_len, &walk_exps))) {
+        codes = walk_codes;
+        exps = walk_exps;
+        exp_len = code_len / width;
+    }
+    if (!codes || !exps || code_len != exp_len * width) {
+        free(walk_codes), free(walk_exps);
+        return NULL;
+    }
     float *planes = malloc(code_len * sizeof *planes + 1);
     for (uint64_t i = 0; i < code_len; i++) planes[i] = ldexpf(codes[i], exps[i / width]);
     /* one value that is not a code: 2^-140 for a 0, which no margin of these rows notices (it
@@ -287,6 +343,7 @@ static uint8_t *with_float_planes(const uint8_t *image, size_t size, size_t widt
      * the nodes */
     uint64_t zero = 0;
     while (zero < code_len && codes[zero] != 0) zero++;
+    free(walk_codes), free(walk_exps);
     if (zero == code_len) {
         free(planes);
         return NULL;
@@ -304,8 +361,10 @@ static uint8_t *with_float_planes(const uint8_t *image, size_t size, size_t widt
         memcpy(&pad, image + at + 4, 4);
         memcpy(&len, image + at + 8, 8);
         const char *tag = (const char *)image + at;
-        if (memcmp(tag, "RFPC", 4) == 0) put = put_section(out, put, "RFPL", planes, code_len * sizeof(float));
-        else if (memcmp(tag, "RFPE", 4) != 0) put = put_section(out, put, tag, image + at + 16 + pad, len);
+        bool planes_here = memcmp(tag, "RFPC", 4) == 0 || memcmp(tag, "RFWK", 4) == 0;
+        if (planes_here) put = put_section(out, put, "RFPL", planes, code_len * sizeof(float));
+        else if (memcmp(tag, "RFPE", 4) != 0 && memcmp(tag, "RFWR", 4) != 0)
+            put = put_section(out, put, tag, image + at + 16 + pad, len);
         at += 16 + pad + (size_t)len;
     }
     sections--;
@@ -377,7 +436,6 @@ static void test_corrupted_sections(void) {
     uint32_t far = 1000000, self = 0, big_plane = 0xFFFFFF00u, row_past = 600;
     uint64_t huge = UINT64_MAX, past = 601, one = 1, two = 2;
     float nan = NAN;
-    int8_t huge_exponent = 127; /* codes of 64 or more times 2^127 overflow */
     const size_t child0 = offsetof(forged_node, child), child1 = child0 + 4;
     struct {
         const char *tag;
@@ -395,7 +453,9 @@ static void test_corrupted_sections(void) {
         {"RFLR", 0, (const uint8_t *)tc_section(buf, size, "RFLR", &len) + 4, 4}, /* a row twice */
         {"RFTR", 8, &huge, 8},                                        /* a tree's start */
         {"RFTR", 24, &one, 8},                                        /* the node count */
-        {"RFPE", 1, &huge_exponent, 1},                               /* an infinite plane */
+        {"RFWK", 12, &nan, 4},                                        /* the root's power of two */
+        {"RFWK", 0, &far, 4},                                         /* a child's place */
+        {"RFWR", 4, &one, 4},                                         /* a tree's root place */
         {"RFHD", 0, &huge, 8},                                        /* more rows than stored */
         {"RFHD", 8, &huge, 8},                                        /* trees */
         {"RFHD", 8, &two, 8},

@@ -1480,14 +1480,28 @@ static bool place_node(const nearkit_index *ix, const rp_impl *t, const uint32_t
     return true;
 }
 
+/* The internal nodes with a plane. */
+static uint64_t planed_nodes(const rp_impl *t) {
+    uint64_t planed = 0;
+    for (uint64_t i = 0; i < t->n_nodes; i++) planed += !is_leaf(&t->nodes[i]) && t->nodes[i].plane != NO_PLANE;
+    return planed;
+}
+
+/* Whether a file holds the forest's planes in its walk alone (RFWK, no RFPC): where a walk serves,
+ * every plane is one node's, and a plane is d values (not ip's, whose lifted coordinate the walk
+ * does not keep). The walk holds each plane's codes and power of two already, so the file does
+ * not hold them twice (at Fashion-MNIST's 784 dimensions they are 4% of it). */
+static bool planes_in_walk(const nearkit_index *ix, const rp_impl *t) {
+    return t->walk.places && plane_width(ix) == ix->dimension && planed_nodes(t) == t->n_planes;
+}
+
 /* Whether a walk serves the forest: every plane is coded and none is shared (shared planes would
  * be copied once per split that uses them; binary rows split on bits), and its places fit 32-bit
  * indexes; *count: its places. Otherwise searches descend the nodes. */
 static bool walk_serves(const nearkit_index *ix, const rp_impl *t, uint64_t *count) {
     size_t d = ix->dimension;
-    uint64_t planed = 0;
+    uint64_t planed = planed_nodes(t);
     *count = 0;
-    for (uint64_t i = 0; i < t->n_nodes; i++) planed += !is_leaf(&t->nodes[i]) && t->nodes[i].plane != NO_PLANE;
     if (is_binary(ix) || t->n_trees == 0 || t->n_planes < planed) return false;
     for (uint64_t i = 0; i < t->n_nodes && *count < UINT32_MAX; i++) *count += walk_units(&t->nodes[i], d);
     return *count < UINT32_MAX;
@@ -2062,10 +2076,10 @@ static nearkit_status rp_save(const nearkit_index *ix, nearkit_writer *w) {
                                     (t->n_trees + 1) * sizeof(uint64_t));
     if (!st) st = nearkit_writer_section(w, NODES_TAG, t->nodes, t->n_nodes * sizeof(rp_node));
     if (!st) st = nearkit_writer_section(w, LEAF_ROWS_TAG, t->leaf_rows, t->n_trees * t->store.built * sizeof(uint32_t));
-    if (!st) st = save_planes(ix, t, w);
-    if (!st && t->walk.places) st = nearkit_writer_section(w, WALK_TAG, t->walk.places, t->walk.count * sizeof(walk_node));
-    if (!st && t->walk.places)
-        st = nearkit_writer_section(w, WALK_ROOTS_TAG, t->walk.roots, t->n_trees * sizeof(uint32_t));
+    bool in_walk = planes_in_walk(ix, t);
+    if (!st && !in_walk) st = save_planes(ix, t, w);
+    if (!st && in_walk) st = nearkit_writer_section(w, WALK_TAG, t->walk.places, t->walk.count * sizeof(walk_node));
+    if (!st && in_walk) st = nearkit_writer_section(w, WALK_ROOTS_TAG, t->walk.roots, t->n_trees * sizeof(uint32_t));
     return st;
 }
 
@@ -2127,6 +2141,9 @@ static nearkit_status load_planes(const nearkit_index *ix, rp_impl *t, const nea
     size_t d = plane_width(ix);
     const void *codes, *exponents;
     uint64_t size;
+    if (!nearkit_reader_has_section(r, PLANE_CODES_TAG) && !nearkit_reader_has_section(r, PLANES_TAG) &&
+        nearkit_reader_has_section(r, WALK_TAG))
+        return NEARKIT_OK; /* in the walk (planes_in_walk): planes_from_walk or borrow_walk */
     if (nearkit_reader_section(&codes, &size, r, PLANE_CODES_TAG)) {
         nearkit_clear_error(); /* absent: float planes */
         void *p;
@@ -2145,6 +2162,20 @@ static nearkit_status load_planes(const nearkit_index *ix, rp_impl *t, const nea
     return nearkit_reader_checks_values(r) ? check_view_planes(ix, t) : NEARKIT_OK;
 }
 
+/* A file's walk (RFWK, RFWR), checked against the forest's size for it: *places and *roots. */
+static nearkit_status stored_walk(const walk_node **places, const uint32_t **roots, uint64_t *count,
+                                  const nearkit_index *ix, const rp_impl *t, const nearkit_reader *r) {
+    if (!walk_serves(ix, t, count))
+        return nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: a forest walk the nodes do not call for");
+    const void *p, *q;
+    nearkit_status st = nearkit_reader_section_sized(&p, r, WALK_TAG, *count * sizeof(walk_node));
+    if (!st) st = nearkit_reader_section_sized(&q, r, WALK_ROOTS_TAG, t->n_trees * sizeof(uint32_t));
+    if (st) return st;
+    *places = p;
+    *roots = q;
+    return NEARKIT_OK;
+}
+
 /* A plain view's walk in place from the file (RFWK, RFWR), where the file holds one of the size
  * the forest's walk takes (*done); loads and verified views lay out their own (lay_out_walk), and
  * files from before RFWK have none. The roots are checked here, the places as searches reach
@@ -2152,13 +2183,12 @@ static nearkit_status load_planes(const nearkit_index *ix, rp_impl *t, const nea
 static nearkit_status borrow_walk(bool *done, const nearkit_index *ix, rp_impl *t, const nearkit_reader *r) {
     *done = false;
     uint64_t count = 0;
-    if (!nearkit_reader_borrows(r) || nearkit_reader_checks_values(r) || !nearkit_reader_has_section(r, WALK_TAG) ||
-        !walk_serves(ix, t, &count))
+    if (!nearkit_reader_borrows(r) || nearkit_reader_checks_values(r) || !nearkit_reader_has_section(r, WALK_TAG))
         return NEARKIT_OK;
-    const void *places, *roots;
-    nearkit_status st = nearkit_reader_section_sized(&places, r, WALK_TAG, count * sizeof(walk_node));
+    const walk_node *places;
+    const uint32_t *roots;
+    nearkit_status st = stored_walk(&places, &roots, &count, ix, t, r);
     if (!st) st = nearkit_reader_borrowable(r, places, WALK_TAG);
-    if (!st) st = nearkit_reader_section_sized(&roots, r, WALK_ROOTS_TAG, t->n_trees * sizeof(uint32_t));
     if (st) return st;
     coded_walk *w = &t->walk;
     w->roots = nearkit_alloc_array((size_t)t->n_trees, sizeof(uint32_t));
@@ -2175,6 +2205,38 @@ static nearkit_status borrow_walk(bool *done, const nearkit_index *ix, rp_impl *
     w->borrowed = true;
     *done = true;
     return NEARKIT_OK;
+}
+
+/* The float planes of a file that keeps them in its walk alone (planes_in_walk), for a load or a
+ * verified view: each planed node's codes times its power of two; then the walk is laid out from
+ * them as after a build, and must be the stored one, byte for byte. */
+static nearkit_status planes_from_walk(const nearkit_index *ix, rp_impl *t, const nearkit_reader *r) {
+    const walk_node *places;
+    const uint32_t *roots;
+    uint64_t count;
+    size_t d = ix->dimension;
+    nearkit_status st = plane_width(ix) == d && planed_nodes(t) == t->n_planes
+                            ? stored_walk(&places, &roots, &count, ix, t, r)
+                            : nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: forest planes missing");
+    if (st) return st;
+    t->planes = calloc((size_t)t->n_planes * d, sizeof(float)); /* n_planes * d: bounded by the walk's size */
+    if (!t->planes) return nearkit_oom();
+    bool usable = true;
+    for (uint64_t i = 0, at = 0; i < t->n_nodes && usable; at += walk_units(&t->nodes[i], d), i++) {
+        const rp_node *nd = &t->nodes[i];
+        if (is_leaf(nd) || nd->plane == NO_PLANE) continue;
+        int exponent = 0;
+        usable = frexpf(places[at].scale, &exponent) == 0.5f && exponent - 1 >= INT8_MIN && exponent - 1 <= INT8_MAX;
+        const uint8_t *codes = (const uint8_t *)&places[at + 1];
+        for (size_t k = 0; k < d && usable; k++)
+            t->planes[(size_t)nd->plane * d + k] = ldexpf((float)((int)codes[k] - 128), exponent - 1);
+    }
+    if (usable) st = lay_out_walk(ix, t);
+    if (!st && (!usable || !t->walk.places || t->walk.count != count ||
+                memcmp(t->walk.places, places, (size_t)count * sizeof(walk_node)) ||
+                memcmp(t->walk.roots, roots, (size_t)t->n_trees * sizeof(uint32_t))))
+        st = nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: the forest walk does not match its nodes");
+    return st;
 }
 
 static nearkit_status rp_load(nearkit_index *ix, const nearkit_reader *r) {
@@ -2215,9 +2277,9 @@ static nearkit_status rp_load(nearkit_index *ix, const nearkit_reader *r) {
         st = nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: an empty forest with nodes");
     if (!st) st = check_forest(ix, t);
     if (!st && (!nearkit_reader_borrows(r) || nearkit_reader_checks_values(r))) st = check_leaf_rows(t);
-    bool borrowed_walk = false;
+    bool borrowed_walk = false, walk_holds_planes = !t->planes && !t->view_codes && t->n_planes > 0;
     if (!st) st = borrow_walk(&borrowed_walk, ix, t, r);
-    if (!st && !borrowed_walk) st = lay_out_walk(ix, t);
+    if (!st && !borrowed_walk) st = walk_holds_planes ? planes_from_walk(ix, t, r) : lay_out_walk(ix, t);
     if (!st && !t->planes && t->view_codes && !t->walk.places) /* the nodes serve: they read float planes */
         st = decode_planes(ix, t, t->view_codes, t->view_exponents);
     if (st) return st;
