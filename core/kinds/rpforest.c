@@ -84,10 +84,11 @@
 enum { SPLIT_TWO_MEANS, SPLIT_RANDOM };
 
 /* The form searches descend (made from nodes and planes after a build or a load, lay_out_walk;
- * saved beside them, RFWK, for views to use in place): each node's record with its plane's 8-bit
- * codes right behind it, so a level of the descent waits on one run of adjacent cache lines (144
- * bytes at d = 128) instead of on a node and then on its float plane elsewhere (512 bytes):
- * Annoy's nodes hold their plane too. */
+ * saved in the file, RFWK, for views to use in place, and instead of the plane codes where it
+ * holds them all: planes_in_walk): each node's record with its plane's 8-bit codes right behind
+ * it, so a level of the descent waits on one run of adjacent cache lines (144 bytes at d = 128)
+ * instead of on a node and then on its float plane elsewhere (512 bytes): Annoy's nodes hold their
+ * plane too. */
 typedef struct walk_node {
     uint32_t child[2]; /* internal: the children's places (in walk_nodes); leaf: NO_CHILD, first row */
     union {
@@ -1423,9 +1424,12 @@ static nearkit_status check_leaf_rows(const rp_impl *t) {
 
 /* ---- the coded walk ---------------------------------------------------------------------------- */
 
-/* Places a node takes in the walk: its record, and its plane's d codes rounded up to whole places. */
+/* Places a plane's d codes take in the walk, behind its node's record. */
+static uint64_t code_places(size_t d) { return (d + sizeof(walk_node) - 1) / sizeof(walk_node); }
+
+/* Places a node takes in the walk: its record, and its plane's codes. */
 static uint64_t walk_units(const rp_node *nd, size_t d) {
-    return is_leaf(nd) || nd->plane == NO_PLANE ? 1 : 1 + (d + sizeof(walk_node) - 1) / sizeof(walk_node);
+    return is_leaf(nd) || nd->plane == NO_PLANE ? 1 : 1 + code_places(d);
 }
 
 /* A plane's floats from its pw codes and power of two, as the file stores it. */
@@ -1767,7 +1771,7 @@ static uint32_t descend(rp_searcher *s, const void *q, queued from) {
  * (so a descent ends) and within the walk, and its codes too. */
 static bool walk_step_valid(const coded_walk *w, uint32_t i, size_t d) {
     const walk_node *nd = &w->places[i];
-    uint64_t codes_end = (uint64_t)i + 1 + (nd->scale != 0 ? (d + sizeof(walk_node) - 1) / sizeof(walk_node) : 0);
+    uint64_t codes_end = (uint64_t)i + 1 + (nd->scale != 0 ? code_places(d) : 0);
     return nd->child[0] > i && nd->child[1] > i && nd->child[0] < w->count && nd->child[1] < w->count &&
            codes_end <= w->count;
 }
@@ -2177,8 +2181,8 @@ static nearkit_status stored_walk(const walk_node **places, const uint32_t **roo
 }
 
 /* A plain view's walk in place from the file (RFWK, RFWR), where the file holds one of the size
- * the forest's walk takes (*done); loads and verified views lay out their own (lay_out_walk), and
- * files from before RFWK have none. The roots are checked here, the places as searches reach
+ * the forest's walk takes (*done); loads and verified views lay out their own (lay_out_walk, or
+ * planes_from_walk where the walk holds the planes), and files from before RFWK have none. The roots are checked here, the places as searches reach
  * them (walk_step_valid, leaf_span). */
 static nearkit_status borrow_walk(bool *done, const nearkit_index *ix, rp_impl *t, const nearkit_reader *r) {
     *done = false;
