@@ -814,6 +814,27 @@ static void test_rpforest_view_of_damaged_walk(void) {
     free(path);
 }
 
+/* A plain view of a vp-tree descends the vantage vectors saved in the file (VPVA) in place,
+ * unchecked: wild ones (NaN, infinities, garbage) cost its searches answers, never a read out of
+ * bounds; a load and a verified view, which gather them from the rows, refuse the file. */
+static void test_vptree_view_of_damaged_vantages(void) {
+    size_t size = 0;
+    char *path = NULL;
+    uint8_t *image = saved_float_image(&size, &path, "vptree", "leaf_size=8", 41);
+    uint64_t len = 0;
+    CHECK(image && bt_find_section(&len, image, "VPVA") && len > 0 && len % (DIM * sizeof(float)) == 0);
+    if (image) {
+        damage_words(image, "VPVA", some_wild_words);
+        write_resealed(path, image, size);
+        nearkit_index *view = refused_but_viewable(path);
+        if (view) check_searches_in_bounds(view, 2.0f);
+        nearkit_index_free(view);
+    }
+    free(image);
+    unlink(path);
+    free(path);
+}
+
 /* A plain view does not read hnsw's links at open: lists naming nodes that do not exist, or that
  * lack the level, or counting past their room, cost its searches quality, never a read out of
  * bounds (the _asan run); a verified view and a load refuse the file. */
@@ -914,5 +935,6 @@ int main(int argc, char **argv) {
     test_mih_view_of_damaged_tables();
     test_rpforest_view_of_damaged_leaf_rows();
     test_rpforest_view_of_damaged_walk();
+    test_vptree_view_of_damaged_vantages();
     return check_summary("test_views");
 }

@@ -46,6 +46,7 @@
 
 #define HEAD_TAG NEARKIT_TAG('V', 'P', 'H', 'D')
 #define NODES_TAG NEARKIT_TAG('V', 'P', 'N', 'D')
+#define VANTAGES_TAG NEARKIT_TAG('V', 'P', 'V', 'A')
 
 /* Default leaf sizes, measured on uniform and clustered data at k = 1 and 10: at the lowest
  * dimensions a node visit costs about as much as scanning a few rows, so small leaves pay; above,
@@ -82,8 +83,10 @@ typedef struct vp_impl {
                                 always explicit: the file always holds IDS, and building permutes */
     vp_node *nodes;
     bool nodes_borrowed; /* a plain view's: the file's VPND, read-only */
-    uint8_t *vantages; /* a copy of each internal node's vantage vector, by node: the descent then
-                          reads memory in node order rather than all over the rows */
+    uint8_t *vantages; /* a copy of each internal node's vantage vector, by node (a leaf's: zero
+                          bytes): the descent then reads memory in node order rather than all over
+                          the rows */
+    bool vantages_borrowed; /* a plain view's: the file's VPVA, read-only */
     uint64_t n_nodes;
     uint32_t leaf_size;
     uint32_t depth; /* edges from the root to the deepest leaf */
@@ -132,9 +135,9 @@ static nearkit_status vp_create(nearkit_index *ix) {
 
 static void forget_tree(vp_impl *t) {
     if (!t->nodes_borrowed) free(t->nodes);
-    nearkit_aligned_free(t->vantages);
+    if (!t->vantages_borrowed) nearkit_aligned_free(t->vantages);
     t->nodes = NULL;
-    t->nodes_borrowed = false;
+    t->nodes_borrowed = t->vantages_borrowed = false;
     t->vantages = NULL;
     t->n_nodes = t->store.built = t->leaf_count = t->max_leaf = 0;
     t->depth = 0;
@@ -159,7 +162,8 @@ static uint64_t vp_count(const nearkit_index *ix) { return nearkit_rows_live(&im
 static uint64_t vp_memory(const nearkit_index *ix) {
     const vp_impl *t = impl_of(ix);
     return sizeof *t + nearkit_rows_memory(&t->store.rows, ix) +
-           t->n_nodes * ((t->nodes_borrowed ? 0 : sizeof(vp_node)) + (t->vantages ? ix->vector_bytes : 0));
+           t->n_nodes * ((t->nodes_borrowed ? 0 : sizeof(vp_node)) +
+                         (t->vantages && !t->vantages_borrowed ? ix->vector_bytes : 0));
 }
 
 static bool is_leaf(const vp_node *node) { return node->child[0] == NO_CHILD; }
@@ -600,14 +604,17 @@ static nearkit_status check_structure(vp_impl *t) {
     return NEARKIT_OK;
 }
 
-/* Fills t->vantages from the rows (after check_structure). */
+/* Fills t->vantages from the rows (after check_structure); a leaf's slot is zero (saves write
+ * the slots as they are). */
 static nearkit_status copy_vantages(const nearkit_index *ix, vp_impl *t) {
     size_t vb = (size_t)ix->vector_bytes;
     t->vantages = nearkit_aligned_alloc_array((size_t)t->n_nodes, vb);
     if (!t->vantages) return nearkit_oom();
-    for (uint64_t i = 0; i < t->n_nodes; i++)
-        if (!is_leaf(&t->nodes[i]))
-            memcpy(t->vantages + i * vb, nearkit_rows_at(&t->store.rows, ix, t->nodes[i].vantage), vb);
+    for (uint64_t i = 0; i < t->n_nodes; i++) {
+        uint8_t *slot = t->vantages + i * vb;
+        if (is_leaf(&t->nodes[i])) memset(slot, 0, vb);
+        else memcpy(slot, nearkit_rows_at(&t->store.rows, ix, t->nodes[i].vantage), vb);
+    }
     return NEARKIT_OK;
 }
 
@@ -985,13 +992,17 @@ static nearkit_status vp_set_param(nearkit_index *ix, size_t i, double value) {
 
 /* ---- persistence ------------------------------------------------------------------------------- */
 
-/* VPHD: u64 rows in the tree, u64 node count. VPND: the nodes, 48 bytes each (vp_node). */
+/* VPHD: u64 rows in the tree, u64 node count. VPND: the nodes, 48 bytes each (vp_node). VPVA
+ * (files from before it have none): each node's vantage vector as t->vantages holds it, so that a
+ * plain view uses it in place instead of gathering it from the rows at open. */
 static nearkit_status vp_save(const nearkit_index *ix, nearkit_writer *w) {
     const vp_impl *t = impl_of(ix);
     uint64_t head[2] = {t->store.built, t->n_nodes};
     nearkit_status st = nearkit_writer_section(w, HEAD_TAG, head, sizeof head);
     if (!st) st = nearkit_rows_save(&t->store.rows, ix, w);
     if (!st) st = nearkit_writer_section(w, NODES_TAG, t->nodes, t->n_nodes * sizeof(vp_node));
+    if (!st && t->n_nodes)
+        st = nearkit_writer_section(w, VANTAGES_TAG, t->vantages, t->n_nodes * (size_t)ix->vector_bytes);
     return st;
 }
 
@@ -1036,6 +1047,37 @@ static void bounds_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worke
     }
 }
 
+/* The stored vantages (VPVA) of n_nodes nodes, NULL and OK when the file has none. */
+static nearkit_status stored_vantages(const void **data, const nearkit_index *ix, const vp_impl *t,
+                                      const nearkit_reader *r) {
+    *data = NULL;
+    if (!nearkit_reader_has_section(r, VANTAGES_TAG)) return NEARKIT_OK;
+    return nearkit_reader_section_sized(data, r, VANTAGES_TAG, t->n_nodes * ix->vector_bytes);
+}
+
+/* A plain view's vantages: the file's in place where it has them, else gathered from the rows. */
+static nearkit_status vantages_of_view(const nearkit_index *ix, vp_impl *t, const nearkit_reader *r) {
+    const void *data;
+    nearkit_status st = stored_vantages(&data, ix, t, r);
+    if (!st && data) st = nearkit_reader_borrowable(r, data, VANTAGES_TAG);
+    if (st || !data) return st ? st : copy_vantages(ix, t);
+    t->vantages = (uint8_t *)data; /* read-only: a view refuses every write */
+    t->vantages_borrowed = true;
+    return NEARKIT_OK;
+}
+
+/* A load's (and a verified view's) vantages: gathered from the rows, and the stored ones must be
+ * the same bytes. */
+static nearkit_status vantages_checked(const nearkit_index *ix, vp_impl *t, const nearkit_reader *r) {
+    const void *data;
+    nearkit_status st = stored_vantages(&data, ix, t, r);
+    if (!st) st = copy_vantages(ix, t);
+    if (!st && data && memcmp(data, t->vantages, t->n_nodes * (size_t)ix->vector_bytes) != 0)
+        st = nearkit_set_error(NEARKIT_ERR_CORRUPT,
+                               "corrupt index: stored vp-tree vantage vectors differ from the stored rows");
+    return st;
+}
+
 static nearkit_status vp_load(nearkit_index *ix, const nearkit_reader *r) {
     vp_impl *t = impl_of(ix);
     const void *data;
@@ -1065,14 +1107,14 @@ static nearkit_status vp_load(nearkit_index *ix, const nearkit_reader *r) {
     t->store.built = head[0];
     t->store.maintained = t->store.built > 0;
     st = check_structure(t);
-    if (st || in_place) return st ? st : copy_vantages(ix, t);
+    if (st || in_place) return st ? st : vantages_of_view(ix, t, r);
     bounds_check c = {.ix = ix, .t = t, .kt = nearkit_kernels(), .margin = margin_of(ix)};
     atomic_init(&c.bad, 0);
     nearkit_parallel_for(nearkit_resolve_threads(ix->num_threads), t->n_nodes, 16, bounds_range, &c);
     if (atomic_load(&c.bad))
         return nearkit_set_error(NEARKIT_ERR_CORRUPT,
                                  "corrupt index: stored vp-tree bounds do not match the stored vectors");
-    return copy_vantages(ix, t);
+    return vantages_checked(ix, t, r);
 }
 
 /* ---- description ------------------------------------------------------------------------------- */
