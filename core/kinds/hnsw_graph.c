@@ -31,19 +31,22 @@ void hnsw_graph_free(hnsw_graph *g) {
         free(g->lock);
     }
     free(g->upper);
+    free(g->upper_at);
     pthread_mutex_destroy(&g->top_mutex);
 }
 
 nearkit_status hnsw_graph_borrow(hnsw_graph *g, uint64_t nodes, const uint8_t *level, const uint32_t *links0,
                                  const uint32_t *upper) {
-    uint32_t **blocks = calloc((size_t)(nodes ? nodes : 1), sizeof *blocks);
-    if (!blocks) return nearkit_oom();
+    uint64_t strides = (nodes + HNSW_UPPER_STRIDE - 1) / HNSW_UPPER_STRIDE;
+    uint64_t *at = nearkit_alloc_array((size_t)(strides ? strides : 1), sizeof *at);
+    if (!at) return nearkit_oom();
+    uint64_t words = 0;
     for (uint64_t u = 0; u < nodes; u++) {
-        if (level[u] == HNSW_FREE_LEVEL || level[u] == 0) continue;
-        blocks[u] = (uint32_t *)upper; /* read-only: a view refuses every write */
-        upper += (size_t)level[u] * (1 + g->M);
+        if (u % HNSW_UPPER_STRIDE == 0) at[u / HNSW_UPPER_STRIDE] = words;
+        if (level[u] != HNSW_FREE_LEVEL) words += (uint64_t)level[u] * (1 + g->M);
     }
-    g->upper = blocks;
+    g->upper_at = at;
+    g->upper_words = upper; /* read-only: a view refuses every write */
     g->level = (uint8_t *)level;
     g->links0 = (uint32_t *)links0;
     g->capacity = nodes;
@@ -93,7 +96,7 @@ nearkit_status hnsw_graph_reserve(hnsw_graph *g, uint64_t nodes) {
 }
 
 uint64_t hnsw_graph_memory(const hnsw_graph *g, uint64_t nodes) {
-    if (g->borrowed) return g->capacity * sizeof(uint32_t *);
+    if (g->borrowed) return (g->capacity + HNSW_UPPER_STRIDE - 1) / HNSW_UPPER_STRIDE * sizeof(uint64_t);
     uint64_t bytes = g->capacity * ((1 + g->M0) * sizeof(uint32_t) + sizeof(uint32_t *) + 2);
     for (uint64_t i = 0; i < nodes; i++)
         if (g->level[i] != HNSW_FREE_LEVEL) bytes += (uint64_t)g->level[i] * (1 + g->M) * sizeof(uint32_t);

@@ -26,6 +26,7 @@
 #define HNSW_MAX_LEVEL 31        /* levels are drawn below this */
 #define HNSW_FREE_LEVEL 255      /* the level byte of a slot that holds no node */
 #define HNSW_NO_TOP UINT64_MAX   /* the top word of an empty graph */
+#define HNSW_UPPER_STRIDE 32     /* a view's nodes per upper_at entry (hnsw_borrowed_upper) */
 
 /* How distances are computed: the rows, their size, the metric, the kernels, and the codec when
  * the rows are codes. */
@@ -77,16 +78,21 @@ typedef struct hnsw_graph {
     uint32_t ef_construction;
     uint64_t capacity;       /* nodes the arrays hold */
     uint32_t *links0;        /* capacity * (1 + M0) words */
-    uint32_t **upper;        /* per node: level * (1 + M) words, or NULL at level 0 */
+    uint32_t **upper;        /* per node: level * (1 + M) words, or NULL at level 0 (a view's: NULL) */
     uint8_t *level;          /* per node; HNSW_FREE_LEVEL: no node */
     uint8_t *lock;           /* per node spinlock */
     uint64_t top;            /* (top level << 32) | entry node, or HNSW_NO_TOP; atomic */
     pthread_mutex_t top_mutex; /* serialises raising the top */
     uint64_t rng;            /* level draws, in insertion order */
     double level_mult;       /* 1 / ln M */
-    /* A view's graph (hnsw_graph_borrow): level, links0 and the upper blocks are the file's,
-     * read-only; upper (the pointers) is the graph's own; no locks (a view is never written). */
+    /* A view's graph (hnsw_graph_borrow): level, links0 and the upper blocks (upper_words) are
+     * the file's, read-only; no locks (a view is never written). A node's block is found from
+     * upper_at, the word offset of the first block of every HNSW_UPPER_STRIDE nodes, and the
+     * level bytes of the nodes before it in its stride: a quarter of a byte a node in the view's
+     * heap, where a pointer per node would cost eight. */
     bool borrowed;
+    const uint32_t *upper_words;
+    uint64_t *upper_at;
     /* Its lists were not checked when it was opened (a plain view trusts them as it trusts the
      * vectors): hnsw_read_links then passes over what could lead out of bounds. */
     bool unchecked;
@@ -106,10 +112,19 @@ uint64_t hnsw_graph_memory(const hnsw_graph *g, uint64_t nodes);
 
 static inline uint32_t hnsw_max_links(const hnsw_graph *g, int level) { return level ? g->M : g->M0; }
 
+/* A view's node's upper block: its stride's offset, plus the blocks of the nodes before it there. */
+static inline uint32_t *hnsw_borrowed_upper(const hnsw_graph *g, uint32_t node) {
+    uint64_t words = 0;
+    for (uint32_t u = node & ~(uint32_t)(HNSW_UPPER_STRIDE - 1); u < node; u++)
+        words += g->level[u] == HNSW_FREE_LEVEL ? 0 : g->level[u];
+    return (uint32_t *)g->upper_words + g->upper_at[node / HNSW_UPPER_STRIDE] + words * (1 + g->M);
+}
+
 /* A node's list at a level: its count, then its neighbours. */
 static inline uint32_t *hnsw_links(const hnsw_graph *g, uint32_t node, int level) {
     if (level == 0) return g->links0 + (size_t)node * (1 + g->M0);
-    return g->upper[node] + (size_t)(level - 1) * (1 + g->M);
+    uint32_t *block = g->borrowed ? hnsw_borrowed_upper(g, node) : g->upper[node];
+    return block + (size_t)(level - 1) * (1 + g->M);
 }
 
 static inline uint32_t hnsw_word(const uint32_t *word) { return __atomic_load_n(word, __ATOMIC_ACQUIRE); }
