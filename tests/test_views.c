@@ -835,6 +835,35 @@ static void test_vptree_view_of_damaged_vantages(void) {
     free(path);
 }
 
+/* A plain view of an inverted file checks only that its list positions are below the rows: a
+ * position named twice costs answers (a row found twice), never a read out of bounds, and a load
+ * and a verified view refuse it; a position past the rows is refused by every open. */
+static void test_ivf_view_of_damaged_positions(void) {
+    size_t size = 0;
+    char *path = NULL;
+    uint8_t *image = saved_float_image(&size, &path, "ivf_sq8", "nlist=16,refine=2", 43);
+    uint64_t len = 0;
+    uint8_t *positions = image ? (uint8_t *)bt_find_section(&len, image, "LPOS") : NULL;
+    CHECK(positions && len == N * sizeof(uint32_t));
+    nearkit_index *view = NULL;
+    if (positions) {
+        memcpy(positions + 5 * sizeof(uint32_t), positions + 6 * sizeof(uint32_t), sizeof(uint32_t));
+        write_resealed(path, image, size);
+        view = refused_but_viewable(path);
+        if (view) check_searches_in_bounds(view, 2.0f);
+        nearkit_index_free(view);
+        view = NULL;
+        uint32_t past = N;
+        memcpy(positions + 5 * sizeof(uint32_t), &past, sizeof past);
+        write_resealed(path, image, size);
+        CHECK_STATUS(nearkit_index_view(&view, path, NULL), NEARKIT_ERR_CORRUPT);
+    }
+    nearkit_index_free(view);
+    free(image);
+    unlink(path);
+    free(path);
+}
+
 /* A plain view does not read hnsw's links at open: lists naming nodes that do not exist, or that
  * lack the level, or counting past their room, cost its searches quality, never a read out of
  * bounds (the _asan run); a verified view and a load refuse the file. */
@@ -936,5 +965,6 @@ int main(int argc, char **argv) {
     test_rpforest_view_of_damaged_leaf_rows();
     test_rpforest_view_of_damaged_walk();
     test_vptree_view_of_damaged_vantages();
+    test_ivf_view_of_damaged_positions();
     return check_summary("test_views");
 }
