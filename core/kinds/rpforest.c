@@ -79,6 +79,7 @@
 #define PASS_TREES 32    /* trees per pairs-kernel call in a level's pass over the rows */
 #define LOCAL_BYTES (4u << 20) /* subtrees of rows up to this size are built from a copy (enter_local) */
 #define COPY_LEAVES 8 /* ... when they hold more than this many leaves' rows (build_subtree) */
+#define PLACE_CHUNK 4096 /* nodes per task when the walk is laid out */
 #define GATHER_FRACTION 8 /* as the vp-tree: filters admitting at most live / 8 rows are scanned */
 
 enum { SPLIT_TWO_MEANS, SPLIT_RANDOM };
@@ -754,8 +755,8 @@ typedef struct tree_parts {
     uint64_t seed;
     grow_list upper;         /* upper_node: the upper levels, level by level */
     grow_list upper_planes;  /* floats: their own planes */
-    grow_list nodes, planes; /* the whole tree joined in pre-order (join_tree) */
     uint64_t first_open, end_open; /* its open nodes of the level: slots [first_open, end_open) */
+    uint64_t first_node, first_plane; /* where join_trees puts its nodes and own planes */
 } tree_parts;
 
 typedef struct subtree {
@@ -783,6 +784,7 @@ typedef struct forest_run {
     const forest_spec *spec;
     tree_parts *trees;
     uint64_t n_trees;
+    uint32_t *perms;     /* n_trees * n, tree by tree: each tree's perm, the forest's leaf rows at the end */
     tree_build *workers; /* one per thread */
     uint32_t *slots;     /* n_trees * n, tree by tree: the open slot of a row's node, or CLOSED_CELL */
     float *margins;      /* n_trees * n, tree by tree: the margin of a row in its node */
@@ -1103,26 +1105,27 @@ static nearkit_status list_subtrees(forest_run *r) {
     return NEARKIT_OK;
 }
 
-/* Appends `count` items to a list; false when out of memory. */
-static bool list_append(grow_list *l, const void *items, uint64_t count) {
-    if (!list_reserve(l, count)) return false;
-    memcpy((char *)l->items + l->size * l->item, items, (size_t)count * l->item);
-    l->size += count;
-    return true;
-}
+/* Where join_tree writes one tree: the forest's arrays, and the next node's and own plane's
+ * numbers in them. */
+typedef struct join_cursor {
+    rp_node *nodes;
+    float *planes;
+    uint64_t node_at, plane_at;
+    size_t pw;
+} join_cursor;
 
-/* A node appended to the joined tree with its own plane (if any) appended too, renumbered. */
-static bool append_node(tree_parts *tp, rp_node node, const float *plane, size_t pw) {
+/* A node put at the cursor, with its own plane (if any) put and numbered too. */
+static void put_node(join_cursor *c, rp_node node, const float *plane) {
     if (plane) {
-        node.plane = (uint32_t)(tp->planes.size / pw);
-        if (!list_append(&tp->planes, plane, pw)) return false;
+        node.plane = (uint32_t)c->plane_at;
+        memcpy(c->planes + c->plane_at++ * c->pw, plane, c->pw * sizeof(float));
     }
-    return tp->nodes.size < NO_CHILD && list_append(&tp->nodes, &node, 1);
+    c->nodes[c->node_at++] = node;
 }
 
-/* Copies a subtree into the joined tree, links and own planes renumbered. */
-static bool append_subtree(tree_parts *tp, const subtree *sub, bool own, size_t pw) {
-    uint64_t base = tp->nodes.size;
+/* Puts a subtree at the cursor, links and own planes renumbered. */
+static void put_subtree(join_cursor *c, const subtree *sub, bool own) {
+    uint64_t base = c->node_at;
     const rp_node *src = sub->nodes.items;
     for (uint64_t j = 0; j < sub->nodes.size; j++) {
         rp_node node = src[j];
@@ -1131,10 +1134,26 @@ static bool append_subtree(tree_parts *tp, const subtree *sub, bool own, size_t 
             node.child[0] += (uint32_t)base;
             node.child[1] += (uint32_t)base;
         }
-        if (!append_node(tp, node, planed ? (const float *)sub->planes.items + (size_t)node.plane * pw : NULL, pw))
-            return false;
+        put_node(c, node, planed ? (const float *)sub->planes.items + (size_t)node.plane * c->pw : NULL);
     }
-    return true;
+}
+
+/* A tree's nodes and own planes once joined. */
+static void count_joined(const forest_run *r, uint32_t tree, bool own, uint64_t *nodes, uint64_t *planes) {
+    const tree_parts *tp = &r->trees[tree];
+    *nodes = *planes = 0;
+    for (uint64_t i = 0; i < tp->upper.size; i++) {
+        const upper_node *u = upper_at(r, tree, (uint32_t)i);
+        if (u->child[0] != NO_CHILD) {
+            *nodes += 1;
+            *planes += own && u->plane != NO_PLANE;
+            continue;
+        }
+        const subtree *sub = &r->subtrees[u->subtree];
+        const rp_node *src = sub->nodes.items;
+        *nodes += sub->nodes.size;
+        for (uint64_t j = 0; own && j < sub->nodes.size; j++) *planes += !is_leaf(&src[j]) && src[j].plane != NO_PLANE;
+    }
 }
 
 typedef struct join_step {
@@ -1142,41 +1161,57 @@ typedef struct join_step {
     uint64_t parent; /* the joined node linking to it * 2 + side; UINT64_MAX for the root */
 } join_step;
 
-/* Joins a tree's upper levels and its subtrees into one tree in pre-order (as the file keeps it:
- * each node before its children, child 0's subtree before child 1's). */
-static nearkit_status join_tree(forest_run *r, uint32_t tree) {
-    tree_parts *tp = &r->trees[tree];
-    size_t pw = plane_width(r->spec->ix);
+/* Joins a tree's upper levels and its subtrees into the forest's arrays at the tree's place, in
+ * pre-order (as the file keeps it: each node before its children, child 0's subtree before child
+ * 1's), links and planes numbered in the forest's arrays. False: out of memory. */
+static bool join_tree(const forest_run *r, rp_impl *t, uint32_t tree) {
+    const tree_parts *tp = &r->trees[tree];
     bool own = own_planes(r->spec);
+    join_cursor c = {.nodes = t->nodes, .planes = t->planes, .node_at = tp->first_node,
+                     .plane_at = tp->first_plane, .pw = plane_width(r->spec->ix)};
     grow_list stack = {.item = sizeof(join_step)};
-    nearkit_status st = list_reserve(&stack, 1) ? NEARKIT_OK : nearkit_oom();
-    if (!st) ((join_step *)stack.items)[stack.size++] = (join_step){0, UINT64_MAX};
-    while (!st && stack.size > 0) {
+    if (!list_reserve(&stack, 1)) return false;
+    ((join_step *)stack.items)[stack.size++] = (join_step){0, UINT64_MAX};
+    bool ok = true;
+    while (ok && stack.size > 0) {
         join_step p = ((join_step *)stack.items)[--stack.size];
         const upper_node *u = upper_at(r, tree, p.upper);
-        uint64_t at = tp->nodes.size;
-        bool ok;
+        uint64_t at = c.node_at;
         if (u->child[0] == NO_CHILD) {
-            ok = append_subtree(tp, &r->subtrees[u->subtree], own, pw);
+            put_subtree(&c, &r->subtrees[u->subtree], own);
         } else {
             rp_node node = {.child = {0, 0}, .plane = u->plane, .offset = u->offset, .begin = u->begin, .end = u->end};
             bool planed = own && u->plane != NO_PLANE;
-            ok = append_node(tp, node, planed ? (const float *)tp->upper_planes.items + (size_t)u->plane * pw : NULL, pw) &&
-                 list_reserve(&stack, 2);
+            put_node(&c, node, planed ? (const float *)tp->upper_planes.items + (size_t)u->plane * c.pw : NULL);
+            ok = list_reserve(&stack, 2);
             if (ok) {
                 join_step *top = stack.items;
                 top[stack.size++] = (join_step){u->child[1], at * 2 + 1};
                 top[stack.size++] = (join_step){u->child[0], at * 2};
             }
         }
-        if (!ok) st = nearkit_oom();
-        else if (p.parent != UINT64_MAX) ((rp_node *)tp->nodes.items)[p.parent / 2].child[p.parent % 2] = (uint32_t)at;
+        if (p.parent != UINT64_MAX) t->nodes[p.parent / 2].child[p.parent % 2] = (uint32_t)at;
     }
     free(stack.items);
-    return st;
+    return ok;
 }
 
-/* Builds every tree of the forest into r->trees (each tree's nodes and planes joined). */
+/* What join_trees' workers share. */
+typedef struct joining {
+    const forest_run *r;
+    rp_impl *t;
+    _Atomic int failed;
+} joining;
+
+/* join_tree for trees [begin, end): the trees are independent, each a part of the arrays. */
+static void join_tree_range(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
+    (void)worker;
+    joining *j = ctx;
+    for (uint64_t tr = begin; tr < end; tr++)
+        if (!join_tree(j->r, j->t, (uint32_t)tr)) atomic_store(&j->failed, 1);
+}
+
+/* Builds every tree of the forest into r->trees (upper levels) and r->subtrees. */
 static nearkit_status build_trees(forest_run *r, uint32_t threads) {
     const forest_spec *s = r->spec;
     nearkit_status st = NEARKIT_OK;
@@ -1189,7 +1224,6 @@ static nearkit_status build_trees(forest_run *r, uint32_t threads) {
     if (!st) nearkit_parallel_for(threads, r->n_subtrees, 1, build_subtrees, r);
     for (uint32_t w = 0; w < threads && !st; w++)
         if (r->workers[w].failed) st = nearkit_oom();
-    for (uint64_t tr = 0; tr < r->n_trees && !st; tr++) st = join_tree(r, (uint32_t)tr);
     return st;
 }
 
@@ -1210,44 +1244,36 @@ static nearkit_status check_forest(const nearkit_index *ix, rp_impl *t);
 static nearkit_status check_leaf_rows(const rp_impl *t);
 static nearkit_status lay_out_walk(const nearkit_index *ix, rp_impl *t);
 
-/* Joins the trees into the index's arrays: nodes with their links and planes renumbered. */
-static nearkit_status join_trees(rp_impl *t, const tree_parts *trees, uint64_t n_trees, uint64_t n, size_t d,
-                                 float *pool, uint32_t pool_size) {
+/* Joins the trees into the index's arrays (in parallel: each tree's nodes and own planes go to
+ * a part of them counted first); the trees' perms become the leaf rows. */
+static nearkit_status join_trees(rp_impl *t, forest_run *r, float *pool, uint32_t pool_size, uint32_t threads) {
+    uint64_t n_trees = r->n_trees;
+    size_t d = plane_width(r->spec->ix);
+    bool own = own_planes(r->spec);
     t->planes = pool; /* the forest's from here, freed with it */
+    t->tree_start = nearkit_alloc_array((size_t)n_trees + 1, sizeof(uint64_t));
+    if (!t->tree_start) return nearkit_oom();
     uint64_t nodes = 0, planes = pool ? pool_size : 0;
     for (uint64_t i = 0; i < n_trees; i++) {
-        nodes += trees[i].nodes.size;
-        if (!pool) planes += d ? trees[i].planes.size / d : 0;
+        uint64_t tree_nodes, tree_planes;
+        count_joined(r, (uint32_t)i, own, &tree_nodes, &tree_planes);
+        t->tree_start[i] = r->trees[i].first_node = nodes;
+        r->trees[i].first_plane = planes;
+        nodes += tree_nodes;
+        planes += tree_planes;
     }
+    t->tree_start[n_trees] = nodes;
     if (nodes >= NO_CHILD || planes >= NO_PLANE)
         return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT, "rpforest: too many nodes for one forest");
     t->nodes = nearkit_alloc_array((size_t)nodes, sizeof(rp_node));
-    t->tree_start = nearkit_alloc_array((size_t)n_trees + 1, sizeof(uint64_t));
-    t->leaf_rows = nearkit_alloc_array((size_t)(n_trees * n), sizeof(uint32_t));
     if (!pool) t->planes = nearkit_alloc_array((size_t)(planes * d), sizeof(float));
-    if (!t->nodes || !t->tree_start || !t->leaf_rows || !t->planes) return nearkit_oom();
-    uint64_t at = 0, plane_at = 0;
-    for (uint64_t i = 0; i < n_trees; i++) {
-        const tree_parts *b = &trees[i];
-        const rp_node *src = b->nodes.items;
-        t->tree_start[i] = at;
-        for (uint64_t j = 0; j < b->nodes.size; j++) {
-            rp_node node = src[j];
-            if (!is_leaf(&node)) {
-                node.child[0] += (uint32_t)at;
-                node.child[1] += (uint32_t)at;
-                if (!pool && d && node.plane != NO_PLANE) node.plane += (uint32_t)plane_at;
-            }
-            t->nodes[at + j] = node;
-        }
-        at += b->nodes.size;
-        if (!pool && d && b->planes.size) {
-            memcpy(t->planes + plane_at * d, b->planes.items, (size_t)b->planes.size * sizeof(float));
-            plane_at += b->planes.size / d;
-        }
-        memcpy(t->leaf_rows + i * n, b->perm, (size_t)n * sizeof(uint32_t));
-    }
-    t->tree_start[n_trees] = at;
+    if (!t->nodes || !t->planes) return nearkit_oom();
+    joining j = {.r = r, .t = t};
+    atomic_init(&j.failed, 0);
+    nearkit_parallel_for(threads, n_trees, 1, join_tree_range, &j);
+    if (atomic_load(&j.failed)) return nearkit_oom();
+    t->leaf_rows = r->perms;
+    r->perms = NULL;
     t->n_nodes = nodes;
     t->n_planes = planes;
     t->n_trees = n_trees;
@@ -1272,12 +1298,10 @@ static float *lifted_coordinates(const nearkit_index *ix, const nearkit_rows *ro
 /* Frees what a build made on the way (the trees' parts, the subtrees, the workers). */
 static void free_run(forest_run *r, uint32_t threads) {
     for (uint64_t i = 0; r->trees && i < r->n_trees; i++) {
-        free(r->trees[i].perm);
         free(r->trees[i].upper.items);
         free(r->trees[i].upper_planes.items);
-        free(r->trees[i].nodes.items);
-        free(r->trees[i].planes.items);
     }
+    free(r->perms);
     for (uint64_t i = 0; i < r->n_subtrees; i++) {
         free(r->subtrees[i].nodes.items);
         free(r->subtrees[i].planes.items);
@@ -1294,15 +1318,12 @@ static nearkit_status start_run(forest_run *r, const forest_spec *s, uint64_t n_
     *r = (forest_run){.spec = s, .n_trees = n_trees};
     r->trees = calloc((size_t)n_trees, sizeof *r->trees);
     r->workers = calloc(threads, sizeof *r->workers);
-    if (!r->trees || !r->workers) return nearkit_oom();
+    r->perms = nearkit_alloc_array((size_t)(n_trees * s->n), sizeof(uint32_t));
+    if (!r->trees || !r->workers || !r->perms) return nearkit_oom();
     nearkit_status st = NEARKIT_OK;
-    for (uint64_t i = 0; i < n_trees; i++) {
-        r->trees[i] = (tree_parts){.perm = nearkit_alloc_array((size_t)s->n, sizeof(uint32_t)),
-                                   .seed = nearkit_mix64(seed ^ nearkit_mix64(i + 1)),
-                                   .upper = {.item = sizeof(upper_node)}, .upper_planes = {.item = sizeof(float)},
-                                   .nodes = {.item = sizeof(rp_node)}, .planes = {.item = sizeof(float)}};
-        if (!r->trees[i].perm) st = nearkit_oom();
-    }
+    for (uint64_t i = 0; i < n_trees; i++)
+        r->trees[i] = (tree_parts){.perm = r->perms + i * s->n, .seed = nearkit_mix64(seed ^ nearkit_mix64(i + 1)),
+                                   .upper = {.item = sizeof(upper_node)}, .upper_planes = {.item = sizeof(float)}};
     for (uint32_t w = 0; w < threads; w++)
         if (!alloc_worker(&r->workers[w], s)) st = nearkit_oom();
     return st;
@@ -1316,7 +1337,6 @@ static nearkit_status build_forest(nearkit_index *ix) {
     if (n >= UINT32_MAX)
         return nearkit_set_error(NEARKIT_ERR_INVALID_ARGUMENT,
                                  "rpforest holds at most %u rows in its trees", UINT32_MAX - 1);
-    size_t d = plane_width(ix);
     uint32_t pool_size = is_binary(ix) ? 0 : t->pool;
     float *pool = pool_size ? make_pool(ix, pool_size) : NULL;
     float *lift = ix->metric == NEARKIT_METRIC_IP ? lifted_coordinates(ix, &t->store.rows) : NULL;
@@ -1331,7 +1351,7 @@ static nearkit_status build_forest(nearkit_index *ix) {
     forget_forest(t);
     if (!st) {
         t->store.built = n;
-        st = join_trees(t, run.trees, run.n_trees, n, d, pool, pool_size);
+        st = join_trees(t, &run, pool, pool_size, threads);
         pool = NULL; /* the forest's now, or freed with it */
     }
     if (!st && (check_forest(ix, t) || check_leaf_rows(t)))
@@ -1523,16 +1543,37 @@ static nearkit_status walk_constants(coded_walk *w, size_t d) {
     return NEARKIT_OK;
 }
 
-/* Lays out the walk searches descend, where one serves (walk_serves). Only out of memory is an
- * error. */
+/* What lay_out_walk's workers share: each node's place, and a plane's scratch per worker. */
+typedef struct placing {
+    const nearkit_index *ix;
+    rp_impl *t;
+    const uint32_t *place;
+    int8_t *codes;
+    float *room;
+    size_t pw;
+    _Atomic int uncoded; /* a plane round_plane did not make: no walk */
+} placing;
+
+/* place_node for nodes [begin, end): each writes its own places only. */
+static void place_nodes(void *ctx, uint64_t begin, uint64_t end, uint32_t worker) {
+    placing *p = ctx;
+    int8_t *codes = p->codes + (size_t)worker * p->pw;
+    float *room = p->room + (size_t)worker * p->pw;
+    for (uint64_t i = begin; i < end && !atomic_load_explicit(&p->uncoded, memory_order_relaxed); i++)
+        if (!place_node(p->ix, p->t, p->place, i, codes, room)) atomic_store(&p->uncoded, 1);
+}
+
+/* Lays out the walk searches descend, where one serves (walk_serves), its nodes placed in
+ * parallel. Only out of memory is an error. */
 static nearkit_status lay_out_walk(const nearkit_index *ix, rp_impl *t) {
     forget_walk(&t->walk);
-    size_t d = ix->dimension;
+    size_t d = ix->dimension, pw = plane_width(ix);
     uint64_t count = 0;
     if (!walk_serves(ix, t, &count)) return NEARKIT_OK;
+    uint32_t threads = nearkit_resolve_threads(ix->num_threads);
     uint32_t *place = nearkit_alloc_array((size_t)t->n_nodes, sizeof(uint32_t));
-    int8_t *codes = nearkit_alloc_array(plane_width(ix), 1);
-    float *room = nearkit_alloc_array(plane_width(ix), sizeof(float));
+    int8_t *codes = nearkit_alloc_array((size_t)threads, pw);
+    float *room = nearkit_alloc_array((size_t)threads * pw, sizeof(float));
     if (!place || !codes || !room) {
         free(place);
         free(codes);
@@ -1549,8 +1590,10 @@ static nearkit_status lay_out_walk(const nearkit_index *ix, rp_impl *t) {
     w->places = calloc((size_t)count, sizeof(walk_node));
     w->roots = nearkit_alloc_array((size_t)t->n_trees, sizeof(uint32_t));
     nearkit_status st = w->places && w->roots ? walk_constants(w, d) : nearkit_oom();
-    bool coded = !st;
-    for (uint64_t i = 0; i < t->n_nodes && coded; i++) coded = place_node(ix, t, place, i, codes, room);
+    placing p = {.ix = ix, .t = t, .place = place, .codes = codes, .room = room, .pw = pw};
+    atomic_init(&p.uncoded, 0);
+    if (!st) nearkit_parallel_for(threads, t->n_nodes, PLACE_CHUNK, place_nodes, &p);
+    bool coded = !st && !atomic_load(&p.uncoded);
     for (uint64_t tr = 0; tr < t->n_trees && coded; tr++) w->roots[tr] = place[t->tree_start[tr]];
     if (!coded) forget_walk(w);
     free(place);
