@@ -26,8 +26,10 @@ def _approximate_kinds():
 
 
 def _index_params(text):
-    """An index parameter string of the manifest ("nlist=16,nprobe=16") as keyword arguments."""
-    return {name: float(value) for name, value in (item.split("=") for item in text.split(","))}
+    """An index parameter string of the manifest ("nlist=16,nprobe=16") as keyword arguments
+    (whole numbers as int: num_threads takes no float)."""
+    return {name: int(value) if value.isdigit() else float(value)
+            for name, value in (item.split("=") for item in text.split(","))}
 
 
 def _supports(kind, metric):
