@@ -652,11 +652,14 @@ static void test_recall(nearkit_metric metric) {
            nearkit_metric_name(metric), base, (double)nearkit_index_memory_bytes(ivf) / N, D * 4);
     /* recall lost to the codes at most, without and with refine (tight clusters of near-equal
      * distances: the hard case for 16 levels) */
-    /* pq: 12 bytes for 48 dimensions of near-equal distances, coarser than sq4's 24 */
+    /* pq: 12 bytes for 48 dimensions of near-equal distances, coarser than sq4's 24; its codes of
+     * residuals to the list centroids, in one run recall 0.78 / 0.77 / 0.51 without refine (l2,
+     * cosine, ip; 0.47 / 0.47 / 0.49 as codes of the vectors) and 0.74 / 0.75 / 0.32 at 4 bits
+     * (0.32 / 0.34 / 0.28) */
     /* rabitq: 8 bytes of bits and 8 (ip 12) of factors for 48 dimensions: in one run recall 0.61
      * without refine, 0.96 with (l2), 0.61 / 0.97 (cosine), 0.55 / 0.94 (ip) */
-    const double floors[N_CODE_KINDS] = {0.02, 0.05, 0.1, 0.7, 0.85, 0.9, 0.55},
-                 refined[N_CODE_KINDS] = {0.01, 0.01, 0.01, 0.3, 0.55, 0.6, 0.1};
+    const double floors[N_CODE_KINDS] = {0.02, 0.05, 0.1, 0.7, 0.55, 0.75, 0.55},
+                 refined[N_CODE_KINDS] = {0.01, 0.01, 0.01, 0.3, 0.15, 0.35, 0.1};
     for (size_t i = 0; i < N_CODE_KINDS; i++) {
         for (int refine = 0; refine < 2; refine++) {
             nearkit_index *ix = build(code_kinds[i], metric,
@@ -804,9 +807,12 @@ static void test_corrupt(void) {
             CHECK_STATUS(nearkit_index_save_to_buffer((void **)&image, &size, ix), NEARKIT_OK);
             uint8_t *e;
             uint64_t len = 0;
-            /* CODC's last word: pq's sub-quantisers, 1 for sq's codes of residuals */
+            /* CODC's last word: pq's sub-quantisers, 1 for sq's codes of residuals; its third: 1 with
+             * the originals, plus 2 for pq's codes of residuals (so 4 is out of range for pq, 2 for
+             * the others) */
             uint32_t m_ok = i == PQ ? D / 4 : i == PQ4 ? D / 2 : i == 2 || i == 3 ? 1 : 0;
-            const uint32_t bad_meta[][4] = {{(uint32_t)i + 1, 8, (uint32_t)refine, m_ok}, {(uint32_t)i, 8, 2, m_ok},
+            uint32_t bad_third = i == PQ || i == PQ4 ? 4 : 2;
+            const uint32_t bad_meta[][4] = {{(uint32_t)i + 1, 8, (uint32_t)refine, m_ok}, {(uint32_t)i, 8, bad_third, m_ok},
                                             {(uint32_t)i, 8, (uint32_t)refine, m_ok + 1}, {(uint32_t)i, 9, (uint32_t)refine, m_ok},
                                             {(uint32_t)i, 8, (uint32_t)!refine, m_ok}, {(uint32_t)i, 8, (uint32_t)refine, 5}};
             for (size_t m = 0; m < 6; m++) {

@@ -11,7 +11,9 @@
  * its own files too, named <kind or label>+<change>: ivf_sq8 and ivf_sq4 coding residuals to the
  * list centroid (CODC's last word 1), rpforest's planes as 8-bit codes (RFPC / RFPE), mih's
  * stored tables (MIHD ...; earlier files rebuild them), rpforest's coded walk (RFWK / RFWR; earlier
- * files lay it out at open), the vp-tree's vantage vectors (VPVA; earlier files gather them at open). */
+ * files lay it out at open), the vp-tree's vantage vectors (VPVA; earlier files gather them at open),
+ * ivf_pq's codes of residuals (8 and 4 bits: CODC's third word 2 or 3; earlier files code the
+ * vectors). */
 #define _POSIX_C_SOURCE 200809L
 #define NEARKIT_EXPERIMENTAL /* nearkit_index_view */
 #include "nearkit.h"
@@ -29,7 +31,8 @@
 #define CURRENT_FORMAT 2
 /* Layouts new within the current format version: label+change. */
 static const char *const layout_changes[] = {"ivf_sq8+residual", "ivf_sq4+residual", "rpforest+planecodes",
-                                             "mih+tables", "rpforest+walk", "vptree+vantages"};
+                                             "mih+tables", "rpforest+walk", "vptree+vantages",
+                                             "ivf_pq+residual", "ivf_pq_nbits4+residual"};
 
 /* The cases whose data the saved files hold: plain float, normalised (cosine), ties, binary. */
 static const char *const saved_cases[] = {"clustered_d16-l2-k10", "uniform_d16-cosine-k10",

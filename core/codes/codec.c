@@ -562,21 +562,30 @@ nearkit_status nearkit_codec_encode(const nearkit_codec *c, uint8_t *codes, cons
     return NEARKIT_OK;
 }
 
-bool nearkit_codec_takes_residuals(int format) { return format == NEARKIT_CODE_SQ8 || format == NEARKIT_CODE_SQ4; }
+bool nearkit_codec_takes_residuals(int format) {
+    return format == NEARKIT_CODE_SQ8 || format == NEARKIT_CODE_SQ4 || nearkit_codec_is_pq(format);
+}
+
+#define RESIDUAL_CHUNK 1024 /* pq: rows whose residuals are encoded together */
 
 nearkit_status nearkit_codec_encode_listed(const nearkit_codec *c, uint8_t *codes, const float *x, uint64_t n,
                                            const uint32_t *assign, const float *centroids) {
     if (!c->residual) return nearkit_codec_encode(c, codes, x, n);
-    size_t d = c->dimension;
-    float *residual = nearkit_alloc_array(d, sizeof *residual);
-    if (!residual) return nearkit_oom();
-    for (uint64_t r = 0; r < n; r++) {
-        const float *v = x + r * d, *centroid = centroids + (size_t)assign[r] * d;
-        for (size_t i = 0; i < d; i++) residual[i] = v[i] - centroid[i];
-        encode_one(c, codes + r * c->code_size, residual);
+    size_t d = c->dimension, chunk = is_pq(c) ? RESIDUAL_CHUNK : 1;
+    float *residuals = nearkit_alloc_array(chunk, d * sizeof *residuals);
+    if (!residuals) return nearkit_oom();
+    nearkit_status st = NEARKIT_OK;
+    for (uint64_t r0 = 0; r0 < n && !st; r0 += chunk) {
+        uint64_t rows = n - r0 < chunk ? n - r0 : chunk;
+        for (uint64_t r = 0; r < rows; r++) {
+            const float *v = x + (r0 + r) * d, *centroid = centroids + (size_t)assign[r0 + r] * d;
+            for (size_t i = 0; i < d; i++) residuals[r * d + i] = v[i] - centroid[i];
+        }
+        if (is_pq(c)) st = pq_encode(c, codes + r0 * c->code_size, residuals, rows);
+        else encode_one(c, codes + r0 * c->code_size, residuals);
     }
-    free(residual);
-    return NEARKIT_OK;
+    free(residuals);
+    return st;
 }
 
 void nearkit_codec_decode_listed(const nearkit_codec *c, float *x, const uint8_t *code, const float *centroid) {

@@ -64,10 +64,12 @@ typedef struct nearkit_codec {
     uint32_t m, ksub;
     float *centroids;
     float *transposed;    /* the same, each sub-space's block as [dimension][centroid] (tables) */
-    /* sq8 / sq4 under an IVF index of several lists (nearkit_codec_takes_residuals): a code is that
-     * of the vector minus its list's centroid, and the ranges are trained on such residuals. A
-     * list's residuals spread far less than the vectors, so the 256 (16) cells of a dimension are
-     * finer: the recall ceiling of the codes rises (Fashion-MNIST, nlist 980: 0.991 to 0.995). */
+    /* Under an IVF index of several lists (nearkit_codec_takes_residuals): a code is that of the
+     * vector minus its list's centroid, and the ranges (sq) or codebooks (pq) are trained on such
+     * residuals. A list's residuals spread far less than the vectors, so the 256 (16) cells of a
+     * dimension are finer: the recall ceiling of sq8 codes rises (Fashion-MNIST, nlist 980: 0.991
+     * to 0.995). A pq query's table is then made per list probed, from the query's residual
+     * (l2, cosine), or per query with the centroid's dot product added per list (ip). */
     bool residual;
 } nearkit_codec;
 
@@ -100,7 +102,9 @@ const char *nearkit_codec_name(int format);
 nearkit_status nearkit_codec_train(nearkit_codec *c, const float *x, uint64_t n, uint64_t seed, uint32_t threads);
 
 /* Whether an IVF index of several lists codes a format's vectors as residuals to their list's
- * centroid (sq8, sq4: the scalar quantisers, whose cells the narrower ranges refine). */
+ * centroid: sq8, sq4 (the scalar quantisers, whose cells the narrower ranges refine) and pq8, pq4
+ * (whose codebooks then fit the spread within a list, not the lists' spread; Faiss's IVFPQ
+ * default). */
 bool nearkit_codec_takes_residuals(int format);
 
 /* n vectors into n codes (code_size bytes each), and back. Encoding fails only for pq, with

@@ -203,6 +203,13 @@ static void values_of_dots(float *v, size_t n, bool residual, float centroid_ter
     for (size_t i = 0; i < n; i++) v[i] = residual ? -v[i] + centroid_term : -v[i];
 }
 
+/* Codes of residuals ranked by dot products: what the list's centroid adds to a code's value
+ * (minus the query's dot product with it). */
+static float list_centroid_term(const nearkit_ivf_view *view, const float *q, const nearkit_ivf_list *list) {
+    size_t d = view->codec->dimension;
+    return -nearkit_kernels()->dot(q, view->quantizer->centroids + (size_t)(list - view->lists->list) * d, d);
+}
+
 /* Codes of residuals to the list's centroid (sq, codec.h): l2 (and cosine) is the query's
  * residual against the code's, made once per query and list; a dot product is the code's plus the
  * centroid's. */
@@ -217,7 +224,7 @@ static void residual_block_distances(codes_scratch *s, const nearkit_search_call
         if (ranks_by_l2(metric))
             for (size_t i = 0; i < d; i++) s->query_residual[i] = q[i] - centroid[i];
         else
-            s->centroid_term = -kt->dot(q, centroid, d);
+            s->centroid_term = list_centroid_term(view, q, list);
         s->table_of = q;
         s->residual_list = list;
     }
@@ -230,6 +237,50 @@ static void residual_block_distances(codes_scratch *s, const nearkit_search_call
     values_of_dots(s->dist, n, true, s->centroid_term);
 }
 
+/* Whether a pq query's table depends on the list: codes of residuals ranked by l2, whose table
+ * is the query's residual's (an ip table is the query's, the centroid's dot product added). */
+static bool table_per_list(const nearkit_codec *codec, nearkit_metric metric) {
+    return codec->residual && ranks_by_l2(metric);
+}
+
+/* A pq query's table (pq4: rounded) for a list: the query's own, made the first time a list of
+ * it is scanned, or for codes of residuals under l2 its residual's, made per list; for residuals
+ * under ip, the list's centroid term too. */
+static void prepare_pq_table(codes_scratch *s, const nearkit_search_call *c, const float *q,
+                             const nearkit_ivf_list *list) {
+    const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
+    const nearkit_codec *codec = view->codec;
+    nearkit_metric metric = c->ix->metric;
+    size_t d = codec->dimension;
+    const float *centroid = view->quantizer->centroids + (size_t)(list - view->lists->list) * d;
+    const float *from = q;
+    if (table_per_list(codec, metric)) {
+        for (size_t i = 0; i < d; i++) s->query_residual[i] = q[i] - centroid[i];
+        from = s->query_residual;
+    }
+    if (s->table_of != q || table_per_list(codec, metric)) {
+        nearkit_codec_table(s->table, codec, metric, from);
+        if (codec->format == NEARKIT_CODEC_PQ4) nearkit_codec_pq4_lut(&s->lut, codec, s->table);
+    }
+    if (codec->residual && !ranks_by_l2(metric)) s->centroid_term = list_centroid_term(view, q, list);
+    s->table_of = q;
+    s->residual_list = list;
+}
+
+/* pq codes' values from the query's table for the list (prepare_pq_table). */
+static void pq_block_distances(codes_scratch *s, const nearkit_search_call *c, const float *q,
+                               const nearkit_ivf_list *list, const uint8_t *codes, size_t n) {
+    const nearkit_codec *codec = nearkit_ivf_view_of(c)->codec;
+    nearkit_metric metric = c->ix->metric;
+    if (s->table_of != q || (codec->residual && s->residual_list != list)) prepare_pq_table(s, c, q, list);
+    if (codec->format == NEARKIT_CODEC_PQ4)
+        nearkit_codec_pq4_distances(s->dist, s->sums, codec, metric, &s->lut, codes, n, s->pq4);
+    else
+        nearkit_codec_table_distances(s->dist, codec, metric, s->table, codes, n);
+    if (codec->residual && !ranks_by_l2(metric))
+        for (size_t i = 0; i < n; i++) s->dist[i] += s->centroid_term;
+}
+
 /* Code distances of the query to rows [r0, r0 + n) of a list into s->dist. */
 static void block_distances(codes_scratch *s, const nearkit_search_call *c, const float *q,
                             const nearkit_ivf_list *list, uint64_t r0, size_t n) {
@@ -239,24 +290,15 @@ static void block_distances(codes_scratch *s, const nearkit_search_call *c, cons
         rabitq_block_distances(s, c, q, list, codes, n);
         return;
     }
+    if (nearkit_codec_uses_tables(codec)) {
+        pq_block_distances(s, c, q, list, codes, n);
+        return;
+    }
     if (codec->residual) {
         residual_block_distances(s, c, q, list, codes, n);
         return;
     }
-    if (!nearkit_codec_uses_tables(codec)) {
-        nearkit_codec_distances(s->dist, nearkit_kernels(), codec, c->ix->metric, q, codes, n);
-        return;
-    }
-    bool pq4 = codec->format == NEARKIT_CODEC_PQ4;
-    if (s->table_of != q) {
-        nearkit_codec_table(s->table, codec, c->ix->metric, q);
-        if (pq4) nearkit_codec_pq4_lut(&s->lut, codec, s->table);
-        s->table_of = q;
-    }
-    if (pq4)
-        nearkit_codec_pq4_distances(s->dist, s->sums, codec, c->ix->metric, &s->lut, codes, n, s->pq4);
-    else
-        nearkit_codec_table_distances(s->dist, codec, c->ix->metric, s->table, codes, n);
+    nearkit_codec_distances(s->dist, nearkit_kernels(), codec, c->ix->metric, q, codes, n);
 }
 
 /* Rows of the block at r0 of a scan of `rows` rows. */
@@ -454,6 +496,7 @@ struct group_scratch {
     uint8_t *planes;        /* share x 2 x columns x 32 */
     uint16_t *sums;         /* SCAN_ROWS */
     float *chunk_dist;      /* SCAN_ROWS */
+    float *list_terms;      /* pq4 codes of residuals under ip: per query of the share, its centroid term */
 };
 
 static bool is_pq4(const nearkit_ivf_view *view) { return view->codec->format == NEARKIT_CODEC_PQ4; }
@@ -476,6 +519,7 @@ static void group_scratch_free(group_scratch *g) {
     free(g->planes);
     free(g->sums);
     free(g->chunk_dist);
+    free(g->list_terms);
 }
 
 /* pq4: the share's tables and a chunk's sums (true when allocated or not needed). */
@@ -486,7 +530,8 @@ static bool group_pq4_alloc(group_scratch *g, const nearkit_ivf_view *view, size
     g->planes = nearkit_alloc_array(share * 2, plane);
     g->sums = nearkit_alloc_array(SCAN_ROWS, sizeof(uint16_t));
     g->chunk_dist = nearkit_alloc_array(SCAN_ROWS, sizeof(float));
-    if (!g->luts || !g->planes || !g->sums || !g->chunk_dist) return false;
+    g->list_terms = nearkit_alloc_array(share, sizeof(float));
+    if (!g->luts || !g->planes || !g->sums || !g->chunk_dist || !g->list_terms) return false;
     for (size_t i = 0; i < share; i++)
         g->luts[i] = (nearkit_pq4_lut){.lo = g->planes + 2 * i * plane, .hi = g->planes + (2 * i + 1) * plane};
     return true;
@@ -539,7 +584,7 @@ static void prepare_members(group_scratch *g, const codes_batch *b, uint32_t l, 
             for (size_t i = 0; i < d; i++) r[i] = q[i] - centroid[i];
             qs[j] = r;
         } else {
-            g->terms[j] = -nearkit_kernels()->dot(q, centroid, d);
+            g->terms[j] = list_centroid_term(view, q, &view->lists->list[l]);
         }
     }
 }
@@ -577,12 +622,12 @@ static void scan_list_grouped(group_scratch *g, const codes_batch *b, uint32_t l
 }
 
 /* pq4: the tables of the share's queries [begin, end), each made as one query alone makes it
- * (block_distances), through the worker's scratch room. */
+ * (block_distances), through the worker's scratch room; none where they are made per list. */
 static void prepare_pq4_tables(group_scratch *g, codes_scratch *s, const codes_batch *b, uint64_t begin,
                                uint64_t end) {
     const nearkit_search_call *c = b->c;
     const nearkit_codec *codec = nearkit_ivf_view_of(c)->codec;
-    for (uint64_t i = 0; i < end - begin; i++) {
+    for (uint64_t i = 0; i < end - begin && !table_per_list(codec, c->ix->metric); i++) {
         nearkit_pq4_lut *lut = &g->luts[i];
         lut->lows = s->lut.lows;
         lut->padded = s->lut.padded;
@@ -592,16 +637,41 @@ static void prepare_pq4_tables(group_scratch *g, codes_scratch *s, const codes_b
     s->table_of = NULL; /* its table no longer that of the query it names */
 }
 
+/* pq4 codes of residuals: each member's table for list l, made as one query alone makes it
+ * (prepare_pq_table), into its room (l2: its residual's table; ip: its centroid term). */
+static void prepare_pq4_list(group_scratch *g, codes_scratch *s, const codes_batch *b, uint32_t l,
+                             const uint32_t *members, size_t count) {
+    const nearkit_search_call *c = b->c;
+    const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
+    const nearkit_ivf_list *list = &view->lists->list[l];
+    for (size_t j = 0; j < count; j++) {
+        const float *q = nearkit_query_at(c, b->q0 + g->first + members[j]);
+        if (!table_per_list(view->codec, c->ix->metric)) {
+            g->list_terms[members[j]] = list_centroid_term(view, q, list);
+            continue;
+        }
+        nearkit_pq4_lut *own = &g->luts[members[j]], kept = s->lut;
+        s->lut = (nearkit_pq4_lut){.lo = own->lo, .hi = own->hi, .lows = kept.lows, .padded = kept.padded};
+        s->table_of = NULL; /* made afresh, whatever it last held */
+        prepare_pq_table(s, c, q, list);
+        *own = s->lut;
+        s->lut = kept;
+    }
+    s->table_of = NULL; /* its table no longer that of the query it names */
+}
+
 /* pq4: list l scanned once for its members, a chunk of blocks at a time (at most SCAN_ROWS codes
  * and PQ4_CHUNK_BYTES, so that it stays in L1 while every member's table is summed over it). The
  * sums and values are those block_distances makes for each query alone. */
 #define PQ4_CHUNK_BYTES 16384
-static void scan_list_pq4(group_scratch *g, const codes_batch *b, uint32_t l, const uint32_t *members,
-                          size_t count) {
+static void scan_list_pq4(group_scratch *g, codes_scratch *s, const codes_batch *b, uint32_t l,
+                          const uint32_t *members, size_t count) {
     const nearkit_search_call *c = b->c;
     const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
     const nearkit_codec *codec = view->codec;
     const nearkit_ivf_list *list = &view->lists->list[l];
+    bool ip_terms = codec->residual && !ranks_by_l2(c->ix->metric);
+    if (codec->residual) prepare_pq4_list(g, s, b, l, members, count);
     nearkit_pq4_kernel kernel = nearkit_pq4_kernel_of(nearkit_kernels());
     size_t block_bytes = codec->code_size * NEARKIT_PQ4_BLOCK, blocks = PQ4_CHUNK_BYTES / block_bytes;
     size_t rows = blocks < 1 ? NEARKIT_PQ4_BLOCK : blocks * NEARKIT_PQ4_BLOCK;
@@ -612,6 +682,7 @@ static void scan_list_pq4(group_scratch *g, const codes_batch *b, uint32_t l, co
         for (size_t j = 0; j < count; j++) {
             nearkit_codec_pq4_distances(g->chunk_dist, g->sums, codec, c->ix->metric, &g->luts[members[j]], codes, n,
                                         kernel);
+            for (size_t i = 0; ip_terms && i < n; i++) g->chunk_dist[i] += g->list_terms[members[j]];
             push_block(&g->heaps[members[j]], g->chunk_dist, list->positions + r0, n);
         }
     }
@@ -635,7 +706,7 @@ static void grouped_queries(void *ctx, uint64_t begin, uint64_t end, uint32_t wo
     for (uint32_t l = 0; l < nlist; l++) {
         if (g->offsets[l + 1] == g->offsets[l]) continue;
         size_t count = g->offsets[l + 1] - g->offsets[l];
-        if (pq4) scan_list_pq4(g, b, l, g->members + g->offsets[l], count);
+        if (pq4) scan_list_pq4(g, b->scratch[worker], b, l, g->members + g->offsets[l], count);
         else scan_list_grouped(g, b, l, g->members + g->offsets[l], count);
     }
     for (uint64_t i = 0; i < end - begin; i++) {

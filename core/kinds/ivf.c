@@ -445,7 +445,7 @@ static nearkit_status file_rows(nearkit_index *ix, const void *vectors, uint64_t
     if (!st && norms) float_norms(norms, &max, ix, vectors, n);
     if (!st && codes && is_rabitq(v)) /* residuals to the centroids of their lists */
         st = nearkit_rabitq_encode(&v->rabitq, codes, vectors, n, assign, v->quantizer.centroids);
-    else if (!st && codes) /* sq: residuals to the centroids of their lists, where it trained so */
+    else if (!st && codes) /* sq, pq: residuals to the centroids of their lists, where it trained so */
         st = nearkit_codec_encode_listed(&v->codec, codes, vectors, n, assign, v->quantizer.centroids);
     /* the originals get their room first, so that once the lists took the rows nothing fails */
     bool originals = v->keep_originals && v->originals.count == v->lists.count;
@@ -519,7 +519,7 @@ static nearkit_status prepare_rabitq(nearkit_index *ix) {
     return st ? st : nearkit_rabitq_set_centroids(&v->rabitq, v->quantizer.centroids, v->quantizer.nlist);
 }
 
-/* Whether the codes are residuals to their lists' centroids: sq8 and sq4 under several lists. */
+/* Whether the codes are residuals to their lists' centroids: sq and pq under several lists. */
 static bool codes_residuals(const ivf_impl *v) {
     return !v->config->one_list && nearkit_codec_takes_residuals(v->config->format);
 }
@@ -1489,15 +1489,19 @@ static nearkit_status load_binary(nearkit_index *ix, const nearkit_reader *r) {
  * VECS (the original vectors in insertion order) where kept, and IDS (the id of each position)
  * if explicit. */
 #define CODC_TAG NEARKIT_TAG('C', 'O', 'D', 'C')
+#define PQ_RESIDUAL_BIT 2 /* in CODC's third word: pq codes of residuals */
 #define SQRG_TAG NEARKIT_TAG('S', 'Q', 'R', 'G')
 #define CODE_TAG NEARKIT_TAG('C', 'O', 'D', 'E')
 
 static nearkit_status save_codes(const nearkit_index *ix, nearkit_writer *w) {
     const ivf_impl *v = impl_of(ix);
-    /* the last word: pq's sub-quantisers once trained, 1 for sq codes of residuals (else 0) */
-    /* the first word: the codec's format (ivf_pq: pq8 or pq4 as trained) */
+    /* the first word: the codec's format (ivf_pq: pq8 or pq4 as trained); the third: 1 where the
+     * originals are kept, plus 2 for pq codes of residuals; the last: pq's sub-quantisers once
+     * trained, 1 for sq codes of residuals (else 0) */
+    bool pq = nearkit_codec_is_pq(v->config->format);
     uint32_t meta[4] = {(uint32_t)(is_trained(v) ? v->codec.format : v->config->format), v->quantizer.nlist,
-                        v->keep_originals, v->codec.m ? v->codec.m : (uint32_t)v->codec.residual};
+                        (uint32_t)v->keep_originals | (pq && v->codec.residual ? PQ_RESIDUAL_BIT : 0),
+                        v->codec.m ? v->codec.m : (uint32_t)v->codec.residual};
     nearkit_status st = nearkit_writer_section(w, CODC_TAG, meta, sizeof meta);
     if (st || !is_trained(v)) return st ? st : nearkit_rows_save(&v->pending, ix, w);
     st = nearkit_codec_save(&v->codec, w, SQRG_TAG);
@@ -1553,24 +1557,28 @@ static nearkit_status load_codes(nearkit_index *ix, const nearkit_reader *r) {
     /* ivf_pq's format word says which pq (nbits) */
     bool pq4 = pq && meta[0] == NEARKIT_CODEC_PQ4;
     if (meta[0] != (uint32_t)v->config->format && !pq4) return corrupt("code format differs from the kind's");
-    /* sq's residual word: 1 only where the kind codes residuals (files before it: 0) */
+    /* sq's residual word: 1 only where the kind codes residuals (files before it: 0); pq's residual
+     * bit likewise (files before it: codes of the vectors, as they still load) */
     uint32_t most_last = pq ? UINT32_MAX : codes_residuals(v) ? 1 : 0;
-    if (meta[1] > v->config->max_nlist || meta[2] > 1 || (meta[1] == 0 && (meta[2] || meta[3])) || meta[3] > most_last)
+    uint32_t most_third = pq && codes_residuals(v) ? (1 | PQ_RESIDUAL_BIT) : 1;
+    if (meta[1] > v->config->max_nlist || meta[2] > most_third || (meta[1] == 0 && (meta[2] || meta[3])) ||
+        meta[3] > most_last)
         return corrupt("code header fields out of range");
+    bool originals = meta[2] & 1;
     if (meta[1] == 0) return nearkit_rows_load(&v->pending, ix, r, false);
     if (pq) v->pq_nbits = pq4 ? 4 : 8;
     if (pq && set_pq_codec(ix, (int)meta[0], meta[3])) return corrupt("pq sub-quantisers do not divide the dimension");
     st = nearkit_codec_load(&v->codec, r, SQRG_TAG);
-    if (!pq) v->codec.residual = meta[3] == 1;
+    v->codec.residual = pq ? (meta[2] & PQ_RESIDUAL_BIT) != 0 : meta[3] == 1;
     if (!st) st = nearkit_ivf_quantizer_load(&v->quantizer, ix, r, meta[1]);
     if (!st && is_rabitq(v)) st = prepare_rabitq(ix); /* the rotation from the header's seed */
     uint64_t count = 0, removed = 0, dropped;
     bool as_stored = !st && nearkit_ivf_lists_saved_as_stored(r, &count); /* it clears the error */
     if (!st && as_stored && count > BINARY_MAX_COUNT) st = corrupt("more codes than the index holds");
     if (!st && !as_stored) st = load_code_rows(ix, r, &count);
-    if (!st && nearkit_reader_has_section(r, NEARKIT_TAG('V', 'E', 'C', 'S')) != (meta[2] == 1))
+    if (!st && nearkit_reader_has_section(r, NEARKIT_TAG('V', 'E', 'C', 'S')) != originals)
         st = corrupt("original vectors present or missing against the code header");
-    if (!st) st = meta[2] ? load_originals(ix, r, count, &removed) : load_position_ids(v, r, count, &removed);
+    if (!st) st = originals ? load_originals(ix, r, count, &removed) : load_position_ids(v, r, count, &removed);
     if (!st && as_stored) st = load_stored_lists(ix, r, count, removed);
     if (!st && removed) st = drop_positions(v, ix, NULL, &dropped); /* see the top */
     return st; /* on failure the caller frees the index, and with it what was made */
@@ -1655,8 +1663,9 @@ static void describe_codes(const nearkit_index *ix, nearkit_strbuf *sb) {
                                v->rabitq.padded, v->rabitq.padded - (size_t)ix->dimension,
                                v->codec.code_size - v->rabitq.padded / 8, NEARKIT_RABITQ_QUERY_BITS);
     if (v->codec.m)
-        nearkit_strbuf_appendf(sb, "product quantiser: %u sub-spaces of %zu dimensions, %u centroids each\n",
-                               v->codec.m, (size_t)(ix->dimension / v->codec.m), v->codec.ksub);
+        nearkit_strbuf_appendf(sb, "product quantiser: %u sub-spaces of %zu dimensions, %u centroids each, codes of %s\n",
+                               v->codec.m, (size_t)(ix->dimension / v->codec.m), v->codec.ksub,
+                               v->codec.residual ? "residuals to the list centroids" : "the vectors");
     if (v->config->one_list)
         describe_one_list(ix, sb, codec);
     else
