@@ -29,10 +29,13 @@
 #include "golden_util.h"
 
 #define CURRENT_FORMAT 2
-/* Layouts new within the current format version: label+change. */
-static const char *const layout_changes[] = {"ivf_sq8+residual", "ivf_sq4+residual", "rpforest+planecodes",
-                                             "mih+tables", "rpforest+walk", "vptree+vantages",
-                                             "ivf_pq+residual", "ivf_pq_nbits4+residual"};
+/* Layouts new within the current format version: label+change, and the parameters that ask for
+ * it where it is not the default (appended to the label's). */
+static const struct {
+    const char *name, *params;
+} layout_changes[] = {{"ivf_sq8+residual", NULL}, {"ivf_sq4+residual", NULL},  {"rpforest+planecodes", NULL},
+                      {"mih+tables", NULL},       {"rpforest+walk", NULL},     {"vptree+vantages", NULL},
+                      {"ivf_pq+residual", "residual=1"}, {"ivf_pq_nbits4+residual", "residual=1"}};
 
 /* The cases whose data the saved files hold: plain float, normalised (cosine), ties, binary. */
 static const char *const saved_cases[] = {"clustered_d16-l2-k10", "uniform_d16-cosine-k10",
@@ -77,9 +80,13 @@ static bool kind_named(nearkit_kind_info *info, const char *name) {
 static void write_layout_changes(const golden_manifest *m, const char *dir, const nearkit_kind_info *info,
                                  const char *name, const char *params, const golden_case *gc) {
     size_t len = strlen(name);
-    for (size_t l = 0; l < sizeof layout_changes / sizeof layout_changes[0]; l++)
-        if (strncmp(layout_changes[l], name, len) == 0 && layout_changes[l][len] == '+')
-            write_file(m, dir, info, layout_changes[l], params, gc);
+    for (size_t l = 0; l < sizeof layout_changes / sizeof layout_changes[0]; l++) {
+        const char *change = layout_changes[l].name, *extra = layout_changes[l].params;
+        if (strncmp(change, name, len) != 0 || change[len] != '+') continue;
+        char joined[1024];
+        snprintf(joined, sizeof joined, "%s%s%s", params ? params : "", params && extra ? "," : "", extra ? extra : "");
+        write_file(m, dir, info, change, extra ? joined : params, gc);
+    }
 }
 
 static void write_files(const golden_manifest *m, const char *dir) { /* dir: at most 2047 bytes */

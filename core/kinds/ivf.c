@@ -90,6 +90,7 @@ typedef enum setting {
     S_REFINE,
     S_PQ_M,
     S_PQ_NBITS,
+    S_PQ_RESIDUAL,
     S_MAX_LIST_SIZE, /* read-only statistics from here on */
     S_EMPTY_LISTS,
     S_LIST_COUNT,
@@ -215,12 +216,21 @@ static const ivf_config rabitq_config = CODES_CONFIG("ivf_rabitq", NEARKIT_CODEC
     PARAM("nbits", BUILD_INT, 4, 8, 8,                                                            \
           "bits per sub-quantiser: 8 (256 centroids, float tables) or 4 (16 centroids, the fast scan: " \
           "8-bit tables summed 32 codes at a time in SIMD registers)")
+/* Residual pq codes are opt-in: measured on Fashion-MNIST (nlist 980, m 196 and 392 x 4 bits)
+ * they left the recall ceiling where codes of the vectors put it (0.891 / 0.851 against 0.890 /
+ * 0.851) while a query's table, made per list instead of per query, cost 2 to 3 times the QPS at
+ * nprobe 19; on small clustered sets they lift recall a lot (tests/test_codecs.c: 0.47 to 0.78). */
+#define P_PQ_RESIDUAL                                                                             \
+    PARAM("residual", BUILD_INT, 0, 1, 0,                                                         \
+          "1: code each vector's residual to its list's centroid, the codebooks trained on residuals " \
+          "(Faiss's IVFPQ default): finer codes where lists hold tight clusters, but a query's table " \
+          "is made per list probed (l2, cosine) instead of once; 0: code the vectors")
 static const nearkit_param_desc pq_params[] = {
-    P_FLOAT_NLIST, P_CODES_NPROBE, P_MAX_CODES, P_FLOAT_TRAINING, P_CODES_REFINE, P_PQ_SHAPE, P_FLOAT_LIST_STATS,
-    P_CODES_BYTES,
+    P_FLOAT_NLIST, P_CODES_NPROBE, P_MAX_CODES, P_FLOAT_TRAINING, P_CODES_REFINE, P_PQ_SHAPE, P_PQ_RESIDUAL,
+    P_FLOAT_LIST_STATS, P_CODES_BYTES,
 };
 static const setting pq_settings[] = {S_NLIST, S_NPROBE, S_MAX_CODES, S_TRAIN_SAMPLE, S_ITERATIONS, S_TRAIN_INIT,
-                                      S_REFINE, S_PQ_M, S_PQ_NBITS, S_MAX_LIST_SIZE, S_EMPTY_LISTS,
+                                      S_REFINE, S_PQ_M, S_PQ_NBITS, S_PQ_RESIDUAL, S_MAX_LIST_SIZE, S_EMPTY_LISTS,
                                       S_BYTES_PER_VECTOR};
 static const ivf_config pq_config = {
     .name = "ivf_pq", .scanner = &nearkit_ivf_scan_codes, .compressed = true, .format = NEARKIT_CODEC_PQ8,
@@ -305,6 +315,7 @@ typedef struct ivf_impl {
     double refine;           /* the re-rank factor (setting) */
     uint32_t pq_m;           /* ivf_pq's sub-quantisers (setting; 0: automatic) */
     uint32_t pq_nbits;       /* ivf_pq's bits per sub-quantiser (setting: 8 or 4) */
+    bool pq_residual;        /* ivf_pq's codes of residuals (setting; once trained, the codec's) */
     nearkit_rabitq rabitq;   /* ivf_rabitq, once trained: the rotation and rotated centroids */
     bool keep_originals;     /* trained with refine > 0: originals holds every row's vector */
     nearkit_rows originals;  /* the original vectors by position (implicit ids) */
@@ -519,9 +530,14 @@ static nearkit_status prepare_rabitq(nearkit_index *ix) {
     return st ? st : nearkit_rabitq_set_centroids(&v->rabitq, v->quantizer.centroids, v->quantizer.nlist);
 }
 
-/* Whether the codes are residuals to their lists' centroids: sq and pq under several lists. */
-static bool codes_residuals(const ivf_impl *v) {
+/* Whether the kind may code residuals to the lists' centroids: sq and pq under several lists. */
+static bool may_code_residuals(const ivf_impl *v) {
     return !v->config->one_list && nearkit_codec_takes_residuals(v->config->format);
+}
+
+/* Whether training codes residuals: sq always, pq where its `residual` setting asks. */
+static bool codes_residuals(const ivf_impl *v) {
+    return may_code_residuals(v) && (!nearkit_codec_is_pq(v->config->format) || v->pq_residual);
 }
 
 /* Trains on x (or, when x is NULL, on the waiting rows) and files the waiting rows. On failure
@@ -1237,6 +1253,7 @@ static nearkit_status ivf_get_param(const nearkit_index *ix, size_t i, double *v
     case S_REFINE: *value = v->refine; break;
     case S_PQ_M: *value = is_trained(v) ? v->codec.m : v->pq_m; break;
     case S_PQ_NBITS: *value = is_trained(v) ? (v->codec.format == NEARKIT_CODEC_PQ4 ? 4 : 8) : v->pq_nbits; break;
+    case S_PQ_RESIDUAL: *value = is_trained(v) ? v->codec.residual : v->pq_residual; break;
     case S_BYTES_PER_VECTOR: *value = bytes_per_vector(ix); break;
     }
     return NEARKIT_OK;
@@ -1276,6 +1293,7 @@ static nearkit_status ivf_set_param(nearkit_index *ix, size_t i, double value) {
                                      value, v->config->name);
         v->pq_nbits = (uint32_t)value;
         break;
+    case S_PQ_RESIDUAL: v->pq_residual = value != 0.0; break;
     default:
         return nearkit_set_error(NEARKIT_ERR_INTERNAL, "%s: parameter '%s' is read-only",
                                  v->config->name, p->name);
@@ -1560,7 +1578,7 @@ static nearkit_status load_codes(nearkit_index *ix, const nearkit_reader *r) {
     /* sq's residual word: 1 only where the kind codes residuals (files before it: 0); pq's residual
      * bit likewise (files before it: codes of the vectors, as they still load) */
     uint32_t most_last = pq ? UINT32_MAX : codes_residuals(v) ? 1 : 0;
-    uint32_t most_third = pq && codes_residuals(v) ? (1 | PQ_RESIDUAL_BIT) : 1;
+    uint32_t most_third = pq && may_code_residuals(v) ? (1 | PQ_RESIDUAL_BIT) : 1;
     if (meta[1] > v->config->max_nlist || meta[2] > most_third || (meta[1] == 0 && (meta[2] || meta[3])) ||
         meta[3] > most_last)
         return corrupt("code header fields out of range");
@@ -1570,6 +1588,7 @@ static nearkit_status load_codes(nearkit_index *ix, const nearkit_reader *r) {
     if (pq && set_pq_codec(ix, (int)meta[0], meta[3])) return corrupt("pq sub-quantisers do not divide the dimension");
     st = nearkit_codec_load(&v->codec, r, SQRG_TAG);
     v->codec.residual = pq ? (meta[2] & PQ_RESIDUAL_BIT) != 0 : meta[3] == 1;
+    if (pq) v->pq_residual = v->codec.residual;
     if (!st) st = nearkit_ivf_quantizer_load(&v->quantizer, ix, r, meta[1]);
     if (!st && is_rabitq(v)) st = prepare_rabitq(ix); /* the rotation from the header's seed */
     uint64_t count = 0, removed = 0, dropped;
