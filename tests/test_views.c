@@ -765,6 +765,17 @@ static nearkit_index *refused_but_viewable(const char *path) {
     return view;
 }
 
+/* Section `tag` of a saved float image damaged word by word with `fill` and written back to path:
+ * a verified view and a load refuse the file, a plain view opens it and searches in bounds. */
+static void check_damaged_but_viewable(const char *path, uint8_t *image, size_t size, const char *tag,
+                                       uint32_t (*fill)(uint64_t w, uint32_t old)) {
+    damage_words(image, tag, fill);
+    write_resealed(path, image, size);
+    nearkit_index *view = refused_but_viewable(path);
+    if (view) check_searches_in_bounds(view, 2.0f);
+    nearkit_index_free(view);
+}
+
 /* A plain view does not read rpforest's leaf rows at open: rows past the index, or named twice,
  * cost its searches answers, never a read out of bounds; a verified view and a load refuse them. */
 static void test_rpforest_view_of_damaged_leaf_rows(void) {
@@ -773,13 +784,7 @@ static void test_rpforest_view_of_damaged_leaf_rows(void) {
     uint8_t *image = saved_float_image(&size, &path, "rpforest", "n_trees=6", 31);
     uint64_t len = 0;
     CHECK(image && bt_find_section(&len, image, "RFLR") && len == 6ull * N * sizeof(uint32_t));
-    if (image) {
-        damage_words(image, "RFLR", wild_word);
-        write_resealed(path, image, size);
-        nearkit_index *view = refused_but_viewable(path);
-        if (view) check_searches_in_bounds(view, 2.0f);
-        nearkit_index_free(view);
-    }
+    if (image) check_damaged_but_viewable(path, image, size, "RFLR", wild_word);
     free(image);
     unlink(path);
     free(path);
@@ -798,12 +803,7 @@ static void test_rpforest_view_of_damaged_walk(void) {
     CHECK(image && bt_find_section(&len, image, "RFWK") && len > 0 && len % 16 == 0);
     nearkit_index *view = NULL;
     if (image) {
-        damage_words(image, "RFWK", some_wild_words);
-        write_resealed(path, image, size);
-        view = refused_but_viewable(path);
-        if (view) check_searches_in_bounds(view, 2.0f);
-        nearkit_index_free(view);
-        view = NULL;
+        check_damaged_but_viewable(path, image, size, "RFWK", some_wild_words);
         damage_words(image, "RFWR", wild_word);
         write_resealed(path, image, size);
         CHECK_STATUS(nearkit_index_view(&view, path, NULL), NEARKIT_ERR_CORRUPT);
@@ -823,13 +823,7 @@ static void test_vptree_view_of_damaged_vantages(void) {
     uint8_t *image = saved_float_image(&size, &path, "vptree", "leaf_size=8", 41);
     uint64_t len = 0;
     CHECK(image && bt_find_section(&len, image, "VPVA") && len > 0 && len % (DIM * sizeof(float)) == 0);
-    if (image) {
-        damage_words(image, "VPVA", some_wild_words);
-        write_resealed(path, image, size);
-        nearkit_index *view = refused_but_viewable(path);
-        if (view) check_searches_in_bounds(view, 2.0f);
-        nearkit_index_free(view);
-    }
+    if (image) check_damaged_but_viewable(path, image, size, "VPVA", some_wild_words);
     free(image);
     unlink(path);
     free(path);
