@@ -52,7 +52,11 @@
 #define NEARKIT_CODEC_RABITQ (NEARKIT_CODE_FORMATS + 2)
 #define NEARKIT_CODEC_PQ_MAX_CENTROIDS 256
 #define NEARKIT_CODEC_PQ4_CENTROIDS 16
-#define NEARKIT_CODEC_PQ_ITERATIONS 10 /* k-means iterations per codebook at most */
+/* k-means iterations per codebook at most (Faiss's niter). On Fashion-MNIST (nlist 980; 500
+ * queries at nprobe 42) 25 instead of 10 took recall from 0.890 to 0.896 (m 196) and from 0.851
+ * to 0.863 (m 392 x 4 bits, Faiss's fast scan: 0.863) for 10.3 -> 15.9 s and 6.9 -> 7.7 s of
+ * build; twice the sample besides gained nothing more. */
+#define NEARKIT_CODEC_PQ_ITERATIONS 25
 #define NEARKIT_CODEC_PQ_SAMPLE 32768  /* vectors a codebook trains on at most: 128 per centroid */
 
 typedef struct nearkit_codec {
