@@ -7,7 +7,8 @@
  *
  * A list is scanned a block of codes at a time with the code kernels (the distance of the query
  * to each decoded vector, the same bits on every CPU), or for pq by summing the query's table,
- * made once per query and call the first time a list of it is scanned (pq4: rounded to 8 bits
+ * made once per query and call the first time a list of it is scanned (with residual codes under
+ * l2 and cosine: its residual's, once per list; prepare_pq_table) (pq4: rounded to 8 bits
  * and summed by the fast-scan kernel over the list's interleaved blocks), or for RaBitQ by the
  * popcount estimator of the query rotated once per query and quantised once per list; the best
  * kept in a heap
