@@ -144,6 +144,14 @@ static float sub_distance(const float *a, const float *b, size_t n) {
     return sum;
 }
 
+/* Centroid i of sub-space j into out (the codec keeps its codebooks transposed: codec.h). */
+static const float *centroid_of(const nearkit_codec *c, uint32_t j, uint32_t i, float *out) {
+    size_t dsub = c->dimension / c->m;
+    const float *book = c->transposed + (size_t)j * c->ksub * dsub;
+    for (size_t k = 0; k < dsub; k++) out[k] = book[k * c->ksub + i];
+    return out;
+}
+
 static void test_pq_codec(void) {
     const size_t d = 24, n = 3000;
     float *x = malloc(n * d * sizeof *x), *y = malloc(n * d * sizeof *y), q[24];
@@ -172,9 +180,9 @@ static void test_pq_codec(void) {
     for (size_t r = 0; r < n; r += 7)
         for (uint32_t j = 0; j < c.m; j++) {
             const float *v = x + r * d + j * 4;
-            float chosen = sub_distance(v, c.centroids + ((size_t)j * c.ksub + codes[r * c.m + j]) * 4, 4);
-            for (uint32_t i = 0; i < c.ksub; i++)
-                not_nearest += sub_distance(v, c.centroids + ((size_t)j * c.ksub + i) * 4, 4) < chosen;
+            float room[4];
+            float chosen = sub_distance(v, centroid_of(&c, j, codes[r * c.m + j], room), 4);
+            for (uint32_t i = 0; i < c.ksub; i++) not_nearest += sub_distance(v, centroid_of(&c, j, i, room), 4) < chosen;
         }
     for (size_t i = 0; i < n * d; i++) err += ((double)x[i] - y[i]) * (x[i] - y[i]), spread += (double)x[i] * x[i];
     printf("codec pq8: %zu bytes for %zu dimensions, relative squared error %.4f\n", c.code_size, d, err / spread);
@@ -201,7 +209,7 @@ static void test_pq_codec(void) {
     nearkit_codec_init(&two, NEARKIT_CODEC_PQ8, d);
     CHECK_STATUS(nearkit_codec_set_subspaces(&two, 6), NEARKIT_OK);
     CHECK_STATUS(nearkit_codec_train(&two, x, n, 42, 2), NEARKIT_OK);
-    CHECK(memcmp(c.centroids, two.centroids, (size_t)c.ksub * d * sizeof(float)) == 0);
+    CHECK(memcmp(c.transposed, two.transposed, (size_t)c.ksub * d * sizeof(float)) == 0);
     /* fewer vectors than centroids: one centroid each, codes below ksub */
     nearkit_codec_init(&few, NEARKIT_CODEC_PQ8, d);
     CHECK_STATUS(nearkit_codec_set_subspaces(&few, 12), NEARKIT_OK);
@@ -304,9 +312,10 @@ static void test_pq4_codec(void) {
     for (size_t r = 0; r < n; r += 5)
         for (uint32_t j = 0; j < c.m; j++) {
             uint32_t chosen = (codes[r * c.code_size + j / 2] >> (4 * (j & 1))) & 15u;
-            float best = sub_distance(x + r * d + j * 2, c.centroids + ((size_t)j * 16 + chosen) * 2, 2);
+            float room[2];
+            float best = sub_distance(x + r * d + j * 2, centroid_of(&c, j, chosen, room), 2);
             for (uint32_t i = 0; i < 16; i++)
-                not_nearest += sub_distance(x + r * d + j * 2, c.centroids + ((size_t)j * 16 + i) * 2, 2) < best;
+                not_nearest += sub_distance(x + r * d + j * 2, centroid_of(&c, j, i, room), 2) < best;
         }
     CHECK(not_nearest == 0);
     codes[3] |= 0x10; /* the unused nibble of the 7th sub-space's byte */

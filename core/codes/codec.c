@@ -53,9 +53,8 @@ size_t nearkit_codec_table_size(const nearkit_codec *c) { return (size_t)c->m * 
 void nearkit_codec_free(nearkit_codec *c) {
     free(c->step);
     free(c->base);
-    free(c->centroids);
     free(c->transposed);
-    c->step = c->base = c->centroids = c->transposed = NULL;
+    c->step = c->base = c->transposed = NULL;
     c->ksub = 0;
     c->residual = false;
 }
@@ -65,11 +64,11 @@ bool nearkit_codec_needs_training(int format) {
 }
 
 bool nearkit_codec_ready(const nearkit_codec *c) {
-    return !nearkit_codec_needs_training(c->format) || c->step || c->centroids;
+    return !nearkit_codec_needs_training(c->format) || c->step || c->transposed;
 }
 
 uint64_t nearkit_codec_memory(const nearkit_codec *c) {
-    if (c->centroids) return 2 * (uint64_t)c->ksub * c->dimension * sizeof(float); /* and transposed */
+    if (c->transposed) return (uint64_t)c->ksub * c->dimension * sizeof(float);
     return c->step ? 2 * c->dimension * sizeof(float) : 0;
 }
 
@@ -139,8 +138,9 @@ static uint64_t sample_row(uint64_t j, uint64_t n, uint64_t taken, uint64_t *sta
 
 static size_t pq_dsub(const nearkit_codec *c) { return c->dimension / c->m; }
 
-static const float *pq_centroid(const nearkit_codec *c, uint32_t j, uint32_t i) {
-    return c->centroids + ((size_t)j * c->ksub + i) * pq_dsub(c);
+/* Sub-space j's codebook, transposed (nearkit_codec's layout). */
+static const float *pq_book(const nearkit_codec *c, uint32_t j) {
+    return c->transposed + (size_t)j * c->ksub * pq_dsub(c);
 }
 
 /* The centroid number of sub-space j in a code: a byte (pq8), or a nibble, low first (pq4). */
@@ -194,15 +194,25 @@ PQ_CLONES static uint32_t pq_nearest(const float *restrict t, uint32_t ksub, siz
     return (uint32_t)(least & 0xffffffff);
 }
 
-/* The codebooks transposed (pq_transpose, sub-space by sub-space), for the query tables. OK or
- * OUT_OF_MEMORY. */
-static nearkit_status pq_make_transposed(nearkit_codec *c) {
-    size_t dsub = pq_dsub(c), block = (size_t)c->ksub * dsub;
-    free(c->transposed);
+/* pq_transpose undone: centroid i's values side by side, book[i * dsub + k]. */
+static void pq_untranspose(float *book, const float *t, uint32_t ksub, size_t dsub) {
+    for (uint32_t i = 0; i < ksub; i++)
+        for (size_t k = 0; k < dsub; k++) book[i * dsub + k] = t[k * ksub + i];
+}
+
+/* Makes c's codebooks those of `centroids` (ksub per sub-space, centroid after centroid), which it
+ * frees: only the transposed layout is kept (half the memory of keeping both). OK, or
+ * OUT_OF_MEMORY with c untrained. */
+static nearkit_status pq_keep_codebooks(nearkit_codec *c, float *centroids, uint32_t ksub) {
+    size_t dsub = pq_dsub(c), block = (size_t)ksub * dsub;
+    nearkit_codec_free(c);
     c->transposed = nearkit_alloc_array((size_t)c->m * block, sizeof(float));
-    if (!c->transposed) return nearkit_oom();
-    for (uint32_t j = 0; j < c->m; j++) pq_transpose(c->transposed + j * block, pq_centroid(c, j, 0), c->ksub, dsub);
-    return NEARKIT_OK;
+    if (c->transposed) {
+        c->ksub = ksub;
+        for (uint32_t j = 0; j < c->m; j++) pq_transpose(c->transposed + j * block, centroids + j * block, ksub, dsub);
+    }
+    free(centroids);
+    return c->transposed ? NEARKIT_OK : nearkit_oom();
 }
 
 /* Lloyd's k-means of n sub-vectors (dsub each) into ksub centroids: seeded distinct starting
@@ -264,10 +274,12 @@ static void pq_kmeans(float *book, pq_scratch *w, const float *x, uint64_t n, si
 
 /* The codebooks are trained in parallel, one sub-space per task. */
 typedef struct pq_train_task {
-    nearkit_codec *c;
+    const nearkit_codec *c;
+    float *centroids; /* ksub per sub-space, centroid after centroid */
     const float *x;
     const uint64_t *rows;
     uint64_t taken, seed;
+    uint32_t ksub;
     pq_scratch *scratch; /* per worker */
     float **slices;      /* per worker: taken * dsub */
 } pq_train_task;
@@ -279,8 +291,8 @@ static void pq_train_range(void *ctx, uint64_t begin, uint64_t end, uint32_t wor
     for (uint64_t j = begin; j < end; j++) {
         for (uint64_t i = 0; i < t->taken; i++)
             memcpy(slice + i * dsub, t->x + t->rows[i] * d + j * dsub, dsub * sizeof(float));
-        pq_kmeans(t->c->centroids + (size_t)j * t->c->ksub * dsub, &t->scratch[worker], slice, t->taken, dsub,
-                  t->c->ksub, t->seed + j);
+        pq_kmeans(t->centroids + (size_t)j * t->ksub * dsub, &t->scratch[worker], slice, t->taken, dsub, t->ksub,
+                  t->seed + j);
     }
 }
 
@@ -342,41 +354,30 @@ static nearkit_status pq_train(nearkit_codec *c, const float *x, uint64_t n, uin
         uint64_t j = nearkit_next_random(&state) % (i + 1);
         if (j < taken) rows[j] = i;
     }
-    nearkit_codec_free(c);
-    c->centroids = centroids;
-    c->ksub = ksub;
-    pq_train_task task = {c, x, rows, taken, seed, scratch, slices};
+    pq_train_task task = {.c = c, .centroids = centroids, .x = x, .rows = rows, .taken = taken, .seed = seed,
+                          .ksub = ksub, .scratch = scratch, .slices = slices};
     nearkit_parallel_for(threads, c->m, 1, pq_train_range, &task);
     pq_scratch_free(scratch, slices, threads);
     free(rows);
-    nearkit_status st = pq_make_transposed(c);
-    if (st) nearkit_codec_free(c); /* untrained, as it was */
-    return st;
+    return pq_keep_codebooks(c, centroids, ksub);
 }
 
 /* n vectors' codes: per sub-space, each sub-vector's nearest centroid. */
 static nearkit_status pq_encode(const nearkit_codec *c, uint8_t *codes, const float *x, uint64_t n) {
     size_t dsub = pq_dsub(c), d = c->dimension;
-    float *t = nearkit_alloc_array((size_t)c->ksub * dsub, sizeof *t);
     float *acc = nearkit_alloc_array(c->ksub, sizeof *acc);
-    if (!t || !acc) {
-        free(t);
-        free(acc);
-        return nearkit_oom();
-    }
+    if (!acc) return nearkit_oom();
     size_t cs = c->code_size;
     if (is_pq4(c)) memset(codes, 0, (size_t)n * cs);
     for (uint32_t j = 0; j < c->m; j++) {
-        pq_transpose(t, pq_centroid(c, j, 0), c->ksub, dsub);
         for (uint64_t r = 0; r < n; r++) {
-            uint32_t i = pq_nearest(t, c->ksub, dsub, x + r * d + j * dsub, acc);
+            uint32_t i = pq_nearest(pq_book(c, j), c->ksub, dsub, x + r * d + j * dsub, acc);
             if (is_pq4(c))
                 codes[r * cs + j / 2] |= (uint8_t)(i << (4 * (j & 1)));
             else
                 codes[r * cs + j] = (uint8_t)i;
         }
     }
-    free(t);
     free(acc);
     return NEARKIT_OK;
 }
@@ -617,9 +618,11 @@ void nearkit_codec_decode(const nearkit_codec *c, float *x, const uint8_t *codes
     if (is_pq(c)) {
         size_t dsub = pq_dsub(c);
         for (uint64_t r = 0; r < n; r++)
-            for (uint32_t j = 0; j < c->m; j++)
-                memcpy(x + r * c->dimension + j * dsub, pq_centroid(c, j, pq_code_at(c, codes + r * c->code_size, j)),
-                       dsub * sizeof(float));
+            for (uint32_t j = 0; j < c->m; j++) {
+                const float *book = pq_book(c, j);
+                uint32_t i = pq_code_at(c, codes + r * c->code_size, j);
+                for (size_t k = 0; k < dsub; k++) x[r * c->dimension + j * dsub + k] = book[k * c->ksub + i];
+            }
         return;
     }
     for (uint64_t r = 0; r < n; r++)
@@ -670,11 +673,18 @@ bool nearkit_codec_codes_valid(const nearkit_codec *c, const uint8_t *codes, uin
 
 /* ---- persistence ------------------------------------------------------------------------------- */
 
+/* The codebooks centroid after centroid, sub-space by sub-space (the file's layout, docs/format.md). */
 static nearkit_status pq_save(const nearkit_codec *c, nearkit_writer *w, uint32_t tag) {
     uint32_t ksub = c->ksub;
-    const void *parts[2] = {&ksub, c->centroids};
+    size_t dsub = pq_dsub(c), block = (size_t)ksub * dsub;
+    float *centroids = nearkit_alloc_array((size_t)c->m * block, sizeof *centroids);
+    if (!centroids) return nearkit_oom();
+    for (uint32_t j = 0; j < c->m; j++) pq_untranspose(centroids + j * block, pq_book(c, j), ksub, dsub);
+    const void *parts[2] = {&ksub, centroids};
     uint64_t sizes[2] = {sizeof ksub, (uint64_t)ksub * c->dimension * sizeof(float)};
-    return nearkit_writer_section_parts(w, tag, parts, sizes, 2);
+    nearkit_status st = nearkit_writer_section_parts(w, tag, parts, sizes, 2);
+    free(centroids);
+    return st;
 }
 
 static nearkit_status pq_load(nearkit_codec *c, const nearkit_reader *r, uint32_t tag) {
@@ -697,12 +707,7 @@ static nearkit_status pq_load(nearkit_codec *c, const nearkit_reader *r, uint32_
             free(centroids);
             return nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: pq centroid out of bounds");
         }
-    nearkit_codec_free(c);
-    c->centroids = centroids;
-    c->ksub = ksub;
-    st = pq_make_transposed(c);
-    if (st) nearkit_codec_free(c);
-    return st;
+    return pq_keep_codebooks(c, centroids, ksub);
 }
 
 nearkit_status nearkit_codec_save(const nearkit_codec *c, nearkit_writer *w, uint32_t tag) {

@@ -64,10 +64,12 @@ typedef struct nearkit_codec {
     size_t dimension, code_size;
     float *step, *base;   /* sq formats, once trained: d floats each; NULL otherwise */
     /* pq: m sub-spaces of d / m dimensions, ksub centroids each (fewer than 256 / 16 only when
-     * trained on fewer vectors); centroids[(j * ksub + i) * (d / m) ...] once trained */
+     * trained on fewer vectors). Once trained, the codebooks in the one layout that training,
+     * encoding and query tables score fastest: sub-space j's block transposed,
+     * transposed[j * ksub * (d / m) + k * ksub + i] = value k of its centroid i (a read-back
+     * gathers a centroid's values across the block; the file keeps centroid after centroid). */
     uint32_t m, ksub;
-    float *centroids;
-    float *transposed;    /* the same, each sub-space's block as [dimension][centroid] (tables) */
+    float *transposed;
     /* Under an IVF index of several lists (nearkit_codec_takes_residuals): a code is that of the
      * vector minus its list's centroid, and the ranges (sq) or codebooks (pq) are trained on such
      * residuals. A list's residuals spread far less than the vectors, so the 256 (16) cells of a
