@@ -6,6 +6,7 @@
  * past its last list shows there). */
 #include "search/ivf_lists.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,7 +111,8 @@ static void test_arena_life(void) {
     nearkit_ivf_lists_free(&ls);
 }
 
-/* Interleaved codes (the fast scan's blocks) take slices of whole blocks. */
+/* Interleaved codes (the fast scan's blocks) take slices of whole blocks, their ids, positions
+ * and norms only the rows' room (an exact first add: exactly the rows). */
 static void test_interleaved_arena(void) {
     const uint64_t n = 20000;
     nearkit_ivf_lists ls;
@@ -121,7 +123,11 @@ static void test_interleaved_arena(void) {
     uint8_t got[CODE], want[CODE];
     int bad = 0;
     for (uint32_t l = 0; l < NLIST; l++) {
-        CHECK(ls.list[l].capacity % 32 == 0);
+        CHECK(ls.list[l].capacity == ls.list[l].size);
+        if (l + 1 < NLIST && ls.list[l].arena && ls.list[l + 1].arena == ls.list[l].arena) {
+            size_t blocks = (size_t)(ls.list[l].capacity + 31) / 32, slice = (blocks * 32 * CODE + 63) & ~(size_t)63;
+            CHECK(ls.list[l + 1].codes - ls.list[l].codes == (ptrdiff_t)slice);
+        }
         for (uint64_t r = 0; r < ls.list[l].size; r++) {
             nearkit_ivf_list_code(got, &ls, &ls.list[l], r);
             make_code(want, ls.list[l].ids[r]);

@@ -34,9 +34,21 @@ nearkit_status nearkit_ivf_lists_init(nearkit_ivf_lists *ls, uint32_t nlist, siz
 
 #define ARENA_DEAD_FRACTION 4 /* shrink empties an arena once more than 1/4 of it is left room */
 
+/* Bytes the codes of the first `rows` rows take (whole blocks where interleaved). */
+static size_t code_bytes(const nearkit_ivf_lists *ls, uint64_t rows) {
+    uint64_t b = ls->block > 1 ? ls->block : 1;
+    return (size_t)((rows + b - 1) / b * b) * ls->code_size;
+}
+
+/* Whether room for the codes of `rows` rows is a size_t (code_bytes does not overflow). */
+static bool codes_fit(const nearkit_ivf_lists *ls, uint64_t rows) {
+    uint64_t b = ls->block > 1 ? ls->block : 1;
+    return rows <= SIZE_MAX / ls->code_size - b;
+}
+
 /* Bytes a list's codes take as a slice (64-byte aligned, like a block of its own). */
 static size_t slice_bytes(const nearkit_ivf_lists *ls, uint64_t capacity) {
-    return ((size_t)capacity * ls->code_size + 63) & ~(size_t)63;
+    return (code_bytes(ls, capacity) + 63) & ~(size_t)63;
 }
 
 /* A new arena of `bytes` (the 1-based number lists keep), or 0 when none could be made (the
@@ -87,7 +99,7 @@ void nearkit_ivf_lists_interleave(nearkit_ivf_lists *ls, uint32_t block) { ls->b
 
 /* Codes are stored row after row, or (ls->block > 1) by blocks of `block` rows, each block byte
  * column by byte column: byte j of row r at codes[(r / block * code_size + j) * block + r % block].
- * A list's capacity is then a whole number of blocks. */
+ * A list's codes then have room for whole blocks: its capacity rounded up (code_bytes). */
 static uint8_t *code_byte(const nearkit_ivf_lists *ls, const nearkit_ivf_list *l, uint64_t row, size_t j) {
     uint64_t b = ls->block;
     return l->codes + ((row / b) * ls->code_size + j) * b + row % b;
@@ -115,11 +127,6 @@ void nearkit_ivf_list_code(uint8_t *code, const nearkit_ivf_lists *ls, const nea
     for (size_t j = 0; j < ls->code_size; j++) code[j] = *code_byte(ls, l, row, j);
 }
 
-/* Bytes the codes of the first `rows` rows take (whole blocks where interleaved). */
-static size_t code_bytes(const nearkit_ivf_lists *ls, uint64_t rows) {
-    uint64_t b = ls->block > 1 ? ls->block : 1;
-    return (size_t)((rows + b - 1) / b * b) * ls->code_size;
-}
 
 void nearkit_ivf_lists_free(nearkit_ivf_lists *ls) {
     for (uint32_t l = 0; ls->list && l < ls->nlist; l++)
@@ -141,7 +148,7 @@ uint64_t nearkit_ivf_lists_memory(const nearkit_ivf_lists *ls) {
     if (ls->borrowed) return bytes + (ls->with_norms && !ls->norms_in_image ? ls->count * sizeof(float) : 0);
     for (uint32_t l = 0; l < ls->nlist; l++) {
         const nearkit_ivf_list *list = &ls->list[l];
-        bytes += list->capacity * row_extra(ls) + (list->arena ? 0 : list->capacity * ls->code_size);
+        bytes += list->capacity * row_extra(ls) + (list->arena ? 0 : code_bytes(ls, list->capacity));
     }
     for (uint32_t a = 0; a < ls->narenas; a++) bytes += ls->arenas[a].bytes; /* left room included */
     return bytes;
@@ -169,15 +176,16 @@ static void *moved(void *old, uint64_t used, uint64_t cap, size_t elem) {
     return p;
 }
 
-/* The capacity list l gets for `needed` rows (> its capacity). */
-static uint64_t room_for(const nearkit_ivf_lists *ls, const nearkit_ivf_list *l, uint64_t needed, bool exact) {
+/* The capacity list l gets for `needed` rows (> its capacity): exactly that many at its first
+ * exact reservation, else a quarter more. Interleaved codes get room for whole blocks beyond it
+ * (code_bytes), the ids, positions and norms none: a block's last rows then cost no labels. */
+static uint64_t room_for(const nearkit_ivf_list *l, uint64_t needed, bool exact) {
     uint64_t cap = needed;
     if (!exact || l->capacity) {
         uint64_t grown = l->capacity + l->capacity / 4;
         if (cap < grown) cap = grown;
         if (cap < MIN_GROWN_CAPACITY) cap = MIN_GROWN_CAPACITY;
     }
-    if (ls->block > 1) cap = (cap + ls->block - 1) / ls->block * ls->block;
     return cap;
 }
 
@@ -185,8 +193,8 @@ static uint64_t room_for(const nearkit_ivf_lists *ls, const nearkit_ivf_list *l,
  * (1-based) or, with arena 0, a block of their own; all of its arrays are replaced, or none. */
 static nearkit_status move_list(nearkit_ivf_lists *ls, nearkit_ivf_list *l, uint64_t cap, uint32_t arena,
                                 uint8_t *slice) {
-    if (cap > SIZE_MAX / ls->code_size) return nearkit_oom();
-    uint8_t *codes = arena ? slice : nearkit_aligned_alloc_array((size_t)cap, ls->code_size);
+    if (!codes_fit(ls, cap)) return nearkit_oom();
+    uint8_t *codes = arena ? slice : nearkit_aligned_alloc_array(code_bytes(ls, cap), 1);
     bool ids = ls->labels == NEARKIT_IVF_IDS;
     int64_t *new_ids = ids ? moved(l->ids, l->size, cap, sizeof(int64_t)) : NULL;
     uint32_t *positions = !ids ? moved(l->positions, l->size, cap, sizeof(uint32_t)) : NULL;
@@ -201,7 +209,7 @@ static nearkit_status move_list(nearkit_ivf_lists *ls, nearkit_ivf_list *l, uint
     if (l->size) memcpy(codes, l->codes, code_bytes(ls, l->size));
     /* the room past the rows is zeroed: a scan of a whole interleaved block reads slots past the
      * last row (and ignores them) */
-    memset(codes + code_bytes(ls, l->size), 0, (size_t)cap * ls->code_size - code_bytes(ls, l->size));
+    memset(codes + code_bytes(ls, l->size), 0, code_bytes(ls, cap) - code_bytes(ls, l->size));
     nearkit_ivf_list grown = {.codes = codes, .ids = new_ids, .positions = positions, .norms = norms,
                               .size = l->size, .capacity = cap, .arena = arena};
     if (arena) ls->arenas[arena - 1].live += slice_bytes(ls, cap);
@@ -219,8 +227,8 @@ static nearkit_status reserve_lists(nearkit_ivf_lists *ls, const uint64_t *extra
     for (uint32_t l = 0; l < ls->nlist; l++) {
         const nearkit_ivf_list *list = &ls->list[l];
         if (!extra[l] || list->size + extra[l] <= list->capacity) continue;
-        cap[l] = room_for(ls, list, list->size + extra[l], exact);
-        size_t bytes = cap[l] <= SIZE_MAX / ls->code_size ? slice_bytes(ls, cap[l]) : SIZE_MAX;
+        cap[l] = room_for(list, list->size + extra[l], exact);
+        size_t bytes = codes_fit(ls, cap[l]) ? slice_bytes(ls, cap[l]) : SIZE_MAX;
         arena_bytes = bytes > SIZE_MAX - arena_bytes ? SIZE_MAX : arena_bytes + bytes;
     }
     uint32_t arena = arena_bytes >= NEARKIT_BULK_HUGE_BYTES && arena_bytes < SIZE_MAX
@@ -322,7 +330,7 @@ void nearkit_ivf_lists_shrink(nearkit_ivf_lists *ls) {
             continue;
         }
         nearkit_ivf_list empty = {0};
-        if (move_list(ls, l, room_for(ls, &empty, l->size, true), 0, NULL) != NEARKIT_OK)
+        if (move_list(ls, l, room_for(&empty, l->size, true), 0, NULL) != NEARKIT_OK)
             nearkit_clear_error(); /* out of memory: the list keeps its room */
     }
 }
@@ -553,7 +561,7 @@ static void borrow_stored_lists(nearkit_ivf_lists *ls, const uint64_t *off, cons
             .codes = size ? (uint8_t *)codes + code_off[l] : NULL,
             .positions = size ? (uint32_t *)positions + off[l] : NULL,
             .size = size,
-            .capacity = code_bytes(ls, size) / ls->code_size,
+            .capacity = size,
         };
     }
     ls->borrowed = true;

@@ -21,7 +21,7 @@
 typedef enum nearkit_ivf_labels { NEARKIT_IVF_IDS, NEARKIT_IVF_POSITIONS } nearkit_ivf_labels;
 
 typedef struct nearkit_ivf_list {
-    uint8_t *codes;      /* capacity codes of code_size bytes */
+    uint8_t *codes;      /* room for capacity codes of code_size bytes (whole blocks if interleaved) */
     int64_t *ids;        /* NEARKIT_IVF_IDS: the id of each row; else NULL */
     uint32_t *positions; /* NEARKIT_IVF_POSITIONS: the insertion position of each row; else NULL */
     float *norms;        /* with_norms: one float per row, as the caller gave them; else NULL */
