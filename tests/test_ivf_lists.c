@@ -21,7 +21,7 @@ static void make_code(uint8_t *code, int64_t id) {
 }
 
 /* Adds rows first .. first + n - 1 with ids equal to their number, row i to list i % NLIST. */
-static nearkit_status add_rows(nearkit_ivf_lists *ls, int64_t first, uint64_t n, bool exact) {
+static nearkit_status add_rows(nearkit_ivf_lists *ls, int64_t first, uint64_t n) {
     uint8_t *codes = malloc(n * CODE);
     uint32_t *assign = malloc(n * sizeof *assign);
     int64_t *ids = malloc(n * sizeof *ids);
@@ -32,7 +32,7 @@ static nearkit_status add_rows(nearkit_ivf_lists *ls, int64_t first, uint64_t n,
         norms[i] = (float)ids[i];
         make_code(codes + i * CODE, ids[i]);
     }
-    nearkit_status st = nearkit_ivf_lists_add(ls, assign, codes, n, ids, 0, norms, exact);
+    nearkit_status st = nearkit_ivf_lists_add(ls, assign, codes, n, ids, 0, norms);
     free(codes), free(assign), free(ids), free(norms);
     return st;
 }
@@ -69,7 +69,7 @@ static uint32_t lists_in_arenas(const nearkit_ivf_lists *ls) {
 static void test_small_adds_make_no_arena(void) {
     nearkit_ivf_lists ls;
     CHECK_STATUS(nearkit_ivf_lists_init(&ls, NLIST, CODE, NEARKIT_IVF_IDS, true), NEARKIT_OK);
-    CHECK_STATUS(add_rows(&ls, 0, 1000, true), NEARKIT_OK); /* 0.5 MB */
+    CHECK_STATUS(add_rows(&ls, 0, 1000), NEARKIT_OK); /* 0.5 MB */
     CHECK(live_arenas(&ls) == 0 && lists_in_arenas(&ls) == 0);
     CHECK(rows_intact(&ls, 1000));
     nearkit_ivf_lists_free(&ls);
@@ -79,7 +79,7 @@ static void test_arena_life(void) {
     const uint64_t n = 24000; /* 12 MB of codes: over the threshold */
     nearkit_ivf_lists ls;
     CHECK_STATUS(nearkit_ivf_lists_init(&ls, NLIST, CODE, NEARKIT_IVF_IDS, true), NEARKIT_OK);
-    CHECK_STATUS(add_rows(&ls, 0, n, true), NEARKIT_OK);
+    CHECK_STATUS(add_rows(&ls, 0, n), NEARKIT_OK);
     CHECK(live_arenas(&ls) == 1 && lists_in_arenas(&ls) == NLIST);
     CHECK(rows_intact(&ls, n));
     /* the arena is counted whole, and the store is not much larger than its rows */
@@ -88,12 +88,12 @@ static void test_arena_life(void) {
 
     /* a second large add: every list outgrows its slice and moves out (into a new arena), and
      * the first arena, left by all of them, is freed */
-    CHECK_STATUS(add_rows(&ls, (int64_t)n, n, false), NEARKIT_OK);
+    CHECK_STATUS(add_rows(&ls, (int64_t)n, n), NEARKIT_OK);
     CHECK(rows_intact(&ls, 2 * n));
     CHECK(live_arenas(&ls) == 1 && lists_in_arenas(&ls) == NLIST);
 
     /* a small add moves some lists out one by one: the arena stays for the others */
-    CHECK_STATUS(add_rows(&ls, 2 * (int64_t)n, 8, false), NEARKIT_OK);
+    CHECK_STATUS(add_rows(&ls, 2 * (int64_t)n, 8), NEARKIT_OK);
     CHECK(rows_intact(&ls, 2 * n + 8));
 
     /* dropping the rows of half the lists, then shrink: that arena is mostly left room, so its
@@ -118,7 +118,7 @@ static void test_interleaved_arena(void) {
     nearkit_ivf_lists ls;
     CHECK_STATUS(nearkit_ivf_lists_init(&ls, NLIST, CODE, NEARKIT_IVF_IDS, true), NEARKIT_OK);
     nearkit_ivf_lists_interleave(&ls, 32);
-    CHECK_STATUS(add_rows(&ls, 0, n, true), NEARKIT_OK);
+    CHECK_STATUS(add_rows(&ls, 0, n), NEARKIT_OK);
     CHECK(live_arenas(&ls) == 1);
     uint8_t got[CODE], want[CODE];
     int bad = 0;

@@ -443,8 +443,7 @@ static void float_norms(float *norms, float *max, const nearkit_index *ix, const
 
 /* Appends n rows to the lists of their nearest centroids, labelled by ids (ivf_flat; NULL: their
  * insertion positions) or by their positions (ivf_binary). */
-static nearkit_status file_rows(nearkit_index *ix, const void *vectors, uint64_t n, const int64_t *ids,
-                                bool exact) {
+static nearkit_status file_rows(nearkit_index *ix, const void *vectors, uint64_t n, const int64_t *ids) {
     ivf_impl *v = impl_of(ix);
     bool positions = by_position(v->config), compressed = v->config->compressed;
     uint32_t *assign = nearkit_alloc_array((size_t)n, sizeof *assign);
@@ -463,7 +462,7 @@ static nearkit_status file_rows(nearkit_index *ix, const void *vectors, uint64_t
     if (!st && originals) st = nearkit_rows_reserve(&v->originals, ix, v->originals.count + n);
     if (!st)
         st = nearkit_ivf_lists_add(&v->lists, assign, codes ? codes : vectors, n, positions ? NULL : ids,
-                                   v->lists.count, norms, exact);
+                                   v->lists.count, norms);
     if (!st && originals) st = nearkit_rows_append(&v->originals, ix, vectors, n, NULL);
     if (!st) v->max_sqnorm = max;
     free(assign);
@@ -558,7 +557,7 @@ static nearkit_status train_and_index(nearkit_index *ix, const void *x, uint64_t
         st = nearkit_codec_train(&v->codec, train_x, train_n, ix->seed, threads);
     if (!st && is_rabitq(v)) st = prepare_rabitq(ix);
     if (!st) st = init_lists(ix, v->quantizer.nlist);
-    if (!st) st = file_rows(ix, pending->vectors, pending->count, pending->ids, true);
+    if (!st) st = file_rows(ix, pending->vectors, pending->count, pending->ids);
     if (st) {
         drop_trained(v);
         return st;
@@ -599,9 +598,9 @@ static nearkit_status ivf_add(nearkit_index *ix, const void *vectors, uint64_t n
     if (!is_trained(v)) return nearkit_rows_append(&v->pending, ix, vectors, n, ids);
     if (by_position(v->config)) {
         nearkit_status st = store_position_ids(v, ids, n); /* ids past count are ignored should filing fail */
-        return st ? st : file_rows(ix, vectors, n, NULL, false);
+        return st ? st : file_rows(ix, vectors, n, NULL);
     }
-    return file_rows(ix, vectors, n, ids, false);
+    return file_rows(ix, vectors, n, ids);
 }
 
 static nearkit_status ivf_train(nearkit_index *ix, const void *vectors, uint64_t n) {

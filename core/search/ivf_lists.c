@@ -176,12 +176,13 @@ static void *moved(void *old, uint64_t used, uint64_t cap, size_t elem) {
     return p;
 }
 
-/* The capacity list l gets for `needed` rows (> its capacity): exactly that many at its first
- * exact reservation, else a quarter more. Interleaved codes get room for whole blocks beyond it
- * (code_bytes), the ids, positions and norms none: a block's last rows then cost no labels. */
-static uint64_t room_for(const nearkit_ivf_list *l, uint64_t needed, bool exact) {
+/* The capacity list l gets for `needed` rows (> its capacity): exactly that many when it has
+ * none (nearkit_ivf_lists_add says why), else at least a quarter more. Interleaved codes get room
+ * for whole blocks beyond it (code_bytes), the ids, positions and norms none: a block's last rows
+ * then cost no labels. */
+static uint64_t room_for(const nearkit_ivf_list *l, uint64_t needed) {
     uint64_t cap = needed;
-    if (!exact || l->capacity) {
+    if (l->capacity) {
         uint64_t grown = l->capacity + l->capacity / 4;
         if (cap < grown) cap = grown;
         if (cap < MIN_GROWN_CAPACITY) cap = MIN_GROWN_CAPACITY;
@@ -220,14 +221,14 @@ static nearkit_status move_list(nearkit_ivf_lists *ls, nearkit_ivf_list *l, uint
 
 /* Gives every list with extra[l] > 0 room for extra[l] more rows, from one arena when the new
  * room adds up to enough. A failure leaves the lists that grew with their rows. */
-static nearkit_status reserve_lists(nearkit_ivf_lists *ls, const uint64_t *extra, bool exact) {
+static nearkit_status reserve_lists(nearkit_ivf_lists *ls, const uint64_t *extra) {
     uint64_t *cap = calloc(ls->nlist, sizeof *cap);
     if (!cap) return nearkit_oom();
     size_t arena_bytes = 0;
     for (uint32_t l = 0; l < ls->nlist; l++) {
         const nearkit_ivf_list *list = &ls->list[l];
         if (!extra[l] || list->size + extra[l] <= list->capacity) continue;
-        cap[l] = room_for(list, list->size + extra[l], exact);
+        cap[l] = room_for(list, list->size + extra[l]);
         size_t bytes = codes_fit(ls, cap[l]) ? slice_bytes(ls, cap[l]) : SIZE_MAX;
         arena_bytes = bytes > SIZE_MAX - arena_bytes ? SIZE_MAX : arena_bytes + bytes;
     }
@@ -250,13 +251,12 @@ static nearkit_status reserve_lists(nearkit_ivf_lists *ls, const uint64_t *extra
 }
 
 nearkit_status nearkit_ivf_lists_add(nearkit_ivf_lists *ls, const uint32_t *assign, const uint8_t *codes,
-                                     uint64_t n, const int64_t *ids, uint64_t first, const float *norms,
-                                     bool exact) {
+                                     uint64_t n, const int64_t *ids, uint64_t first, const float *norms) {
     if (n == 0) return NEARKIT_OK;
     uint64_t *extra = calloc(ls->nlist, sizeof *extra);
     if (!extra) return nearkit_oom();
     for (uint64_t i = 0; i < n; i++) extra[assign[i]]++;
-    nearkit_status st = reserve_lists(ls, extra, exact);
+    nearkit_status st = reserve_lists(ls, extra);
     free(extra);
     if (st) return st; /* lists that grew keep their rows: nothing was added */
     size_t cs = ls->code_size;
@@ -330,7 +330,7 @@ void nearkit_ivf_lists_shrink(nearkit_ivf_lists *ls) {
             continue;
         }
         nearkit_ivf_list empty = {0};
-        if (move_list(ls, l, room_for(&empty, l->size, true), 0, NULL) != NEARKIT_OK)
+        if (move_list(ls, l, room_for(&empty, l->size), 0, NULL) != NEARKIT_OK)
             nearkit_clear_error(); /* out of memory: the list keeps its room */
     }
 }
@@ -467,7 +467,7 @@ nearkit_status nearkit_ivf_lists_load_by_list(nearkit_ivf_lists *ls, const neark
     if (!assign) st = nearkit_oom();
     for (uint32_t l = 0; !st && l < ls->nlist; l++)
         for (uint64_t i = off[l]; i < off[l + 1]; i++) assign[i] = l;
-    if (!st) st = nearkit_ivf_lists_add(ls, assign, codes, n, ids, 0, *norms, true);
+    if (!st) st = nearkit_ivf_lists_add(ls, assign, codes, n, ids, 0, *norms);
     free(assign);
     free(off);
     return st;
@@ -574,7 +574,7 @@ static nearkit_status copy_stored_lists(nearkit_ivf_lists *ls, const uint64_t *o
     uint64_t *extra = nearkit_alloc_array(ls->nlist, sizeof *extra);
     if (!extra) return nearkit_oom();
     for (uint32_t l = 0; l < ls->nlist; l++) extra[l] = off[l + 1] - off[l];
-    nearkit_status st = reserve_lists(ls, extra, true);
+    nearkit_status st = reserve_lists(ls, extra);
     free(extra);
     for (uint32_t l = 0; !st && l < ls->nlist; l++) {
         nearkit_ivf_list *list = &ls->list[l];
@@ -622,7 +622,7 @@ nearkit_status nearkit_ivf_lists_load_by_position(nearkit_ivf_lists *ls, const n
     memcpy(assign, data, (size_t)n * sizeof *assign);
     for (uint64_t i = 0; !st && i < n; i++)
         if (assign[i] >= ls->nlist) st = corrupt("code assigned to a list that does not exist");
-    if (!st) st = nearkit_ivf_lists_add(ls, assign, codes, n, NULL, 0, NULL, true);
+    if (!st) st = nearkit_ivf_lists_add(ls, assign, codes, n, NULL, 0, NULL);
     free(assign);
     return st;
 }

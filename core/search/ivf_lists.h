@@ -76,13 +76,12 @@ uint32_t nearkit_ivf_lists_empty(const nearkit_ivf_lists *ls);
 /* Appends n codes, code i to list assign[i] after the rows already there, labelled ids[i] (or
  * first + i where ids is NULL; positions are always first + i, and ids must be NULL then), with
  * norms[i] when the store keeps norms. Room is made in every list first, so a failure
- * (OUT_OF_MEMORY) leaves the lists as they were. `exact`: an empty list gets exactly the room
- * it needs (the lists of a training or a load); otherwise lists grow by a quarter, so that adds
- * after training seldom move a list while a list's spare room stays within a quarter of it (a
- * collection that churns keeps its memory near a fresh build's). */
+ * (OUT_OF_MEMORY) leaves the lists as they were. An empty list gets exactly the room its rows
+ * need (a training's, a load's or an add's: the rows of one call say nothing of the next);
+ * a list with rows grows by a quarter, so that later adds seldom move it while its spare room
+ * stays within a quarter of it (a collection that churns keeps its memory near a fresh build's). */
 nearkit_status nearkit_ivf_lists_add(nearkit_ivf_lists *ls, const uint32_t *assign, const uint8_t *codes,
-                                     uint64_t n, const int64_t *ids, uint64_t first, const float *norms,
-                                     bool exact);
+                                     uint64_t n, const int64_t *ids, uint64_t first, const float *norms);
 
 /* ---- removal ----------------------------------------------------------------------------------- */
 
