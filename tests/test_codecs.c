@@ -29,6 +29,7 @@
 #include "check.h"
 #include "codes/codec.h"
 #include "codes/rabitq.h"
+#include "base/random.h"
 #include "kernels/kernels.h"
 
 #define F32 NEARKIT_VECTOR_FLOAT32
@@ -476,6 +477,45 @@ static void test_rabitq_rotation(void) {
         nearkit_rabitq_free(&q);
         nearkit_rabitq_free(&again);
     }
+}
+
+/* The popcount sums the CPU's copy makes (AVX-512 VPOPCNTDQ, POPCNT or portable) are those of a
+ * plain count, for codes of 1 to 20 words (whole blocks of 8 words and masked tails), and its
+ * query bit planes (AVX-512 BW or portable) those of plain bit tests. */
+static void test_rabitq_bit_sums(void) {
+    nearkit_rabitq q;
+    CHECK_STATUS(nearkit_rabitq_init(&q, 64, NEARKIT_METRIC_L2, 1), NEARKIT_OK);
+    enum { MOST = 20 };
+    uint64_t code[MOST + 1], planes[NEARKIT_RABITQ_QUERY_BITS * MOST], state = 99;
+    int bad = 0;
+    for (size_t words = 1; words <= MOST; words++)
+        for (int trial = 0; trial < 20; trial++) {
+            for (size_t w = 0; w <= MOST; w++) code[w] = nearkit_next_random(&state); /* past the end too */
+            for (size_t w = 0; w < NEARKIT_RABITQ_QUERY_BITS * words; w++) planes[w] = nearkit_next_random(&state);
+            uint64_t ones = 0, weighted = 0, got_ones, got_weighted;
+            for (size_t w = 0; w < words; w++) {
+                ones += (uint64_t)__builtin_popcountll(code[w]);
+                for (unsigned j = 0; j < NEARKIT_RABITQ_QUERY_BITS; j++)
+                    weighted += (uint64_t)__builtin_popcountll(code[w] & planes[j * words + w]) << j;
+            }
+            q.bit_sums((const uint8_t *)code, planes, words, &got_ones, &got_weighted);
+            bad += got_ones != ones || got_weighted != weighted;
+        }
+    CHECK(bad == 0);
+    /* and a query's bit planes: bit j of level 64 w + k at bit k of plane j's word w */
+    uint8_t levels[64 * 4];
+    uint64_t got[NEARKIT_RABITQ_QUERY_BITS * 4];
+    bad = 0;
+    for (size_t words = 1; words <= 4; words++) {
+        for (size_t i = 0; i < 64 * words; i++) levels[i] = (uint8_t)(nearkit_next_random(&state) % 16);
+        q.level_planes(got, levels, words);
+        for (size_t w = 0; w < words; w++)
+            for (unsigned j = 0; j < NEARKIT_RABITQ_QUERY_BITS; j++)
+                for (unsigned k = 0; k < 64; k++)
+                    bad += (got[j * words + w] >> k & 1) != (uint64_t)(levels[64 * w + k] >> j & 1);
+    }
+    CHECK(bad == 0);
+    nearkit_rabitq_free(&q);
 }
 
 /* The codes of EN vectors of one list for a metric and seed; decoding brings each nearer its
@@ -1061,6 +1101,7 @@ int main(void) {
     test_pq4_codec();
     test_pq4_lut();
     test_rabitq_rotation();
+    test_rabitq_bit_sums();
     test_rabitq_estimator();
     data = malloc((size_t)N * D * sizeof *data);
     queries = malloc((size_t)NQ * D * sizeof *queries);

@@ -43,6 +43,8 @@ typedef struct nearkit_rabitq {
     /* the popcount sums of a code against a query's bit planes, chosen for the CPU at init */
     void (*bit_sums)(const uint8_t *code, const uint64_t *planes, size_t words, uint64_t *ones,
                      uint64_t *weighted);
+    /* the bit planes of a query's levels (words x 64 levels of QUERY_BITS bits), chosen likewise */
+    void (*level_planes)(uint64_t *planes, const uint8_t *levels, size_t words);
 } nearkit_rabitq;
 
 /* A query's state: its rotation (per query) and its quantised y against one list (per list). */
