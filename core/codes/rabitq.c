@@ -339,11 +339,15 @@ static void quantise_query(nearkit_rabitq_query *s, const nearkit_rabitq *q) {
     }
     float low = lo[0], delta = hi[0] > low ? (hi[0] - low) / (float)QUERY_LEVELS : 0.0f;
     float per_level = delta > 0.0f ? 1.0f / delta : 0.0f;
+    /* restrict locals: through s, the byte stores could alias s's own fields and y, which kept
+     * this loop scalar and reloading them (the largest part of a list's setup by `perf`) */
+    const float *restrict y = s->y;
+    uint8_t *restrict levels = s->levels;
     uint32_t total = 0;
     for (size_t i = 0; i < q->padded; i++) {
-        float level = (s->y[i] - low) * per_level + 0.5f; /* rounded by truncation: level >= 0.5 */
+        float level = (y[i] - low) * per_level + 0.5f; /* rounded by truncation: level >= 0.5 */
         uint8_t u = level >= (float)QUERY_LEVELS ? (uint8_t)QUERY_LEVELS : (uint8_t)(int32_t)level;
-        s->levels[i] = u;
+        levels[i] = u;
         total += u;
     }
     q->level_planes(s->planes, s->levels, q->words);
@@ -353,14 +357,15 @@ static void quantise_query(nearkit_rabitq_query *s, const nearkit_rabitq *q) {
 }
 
 void nearkit_rabitq_set_list(nearkit_rabitq_query *s, const nearkit_rabitq *q, uint32_t list) {
-    const float *c = q->centroids + (size_t)list * q->padded;
+    const float *restrict c = q->centroids + (size_t)list * q->padded, *restrict rotated = s->rotated;
+    float *restrict out = s->y;
     float ysq[LANES] = {0}, cq[LANES] = {0};
     for (size_t i = 0; i < q->padded; i += LANES)
         for (int j = 0; j < LANES; j++) {
-            float y = s->rotated[i + j] - c[i + j];
-            s->y[i + j] = y;
+            float y = rotated[i + j] - c[i + j];
+            out[i + j] = y;
             ysq[j] += y * y;
-            cq[j] += c[i + j] * s->rotated[i + j];
+            cq[j] += c[i + j] * rotated[i + j];
         }
     s->ysq = lanes_sum(ysq);
     s->cq = lanes_sum(cq);
