@@ -481,7 +481,7 @@ static void test_rabitq_rotation(void) {
 
 /* The popcount sums the CPU's copy makes (AVX-512 VPOPCNTDQ, POPCNT or portable) are those of a
  * plain count, for codes of 1 to 20 words (whole blocks of 8 words and masked tails), and its
- * query bit planes (AVX-512 BW or portable) those of plain bit tests. */
+ * query levels and bit planes (AVX-512 BW or portable) those of plain arithmetic and bit tests. */
 static void test_rabitq_bit_sums(void) {
     nearkit_rabitq q;
     CHECK_STATUS(nearkit_rabitq_init(&q, 64, NEARKIT_METRIC_L2, 1), NEARKIT_OK);
@@ -502,18 +502,35 @@ static void test_rabitq_bit_sums(void) {
             bad += got_ones != ones || got_weighted != weighted;
         }
     CHECK(bad == 0);
-    /* and a query's bit planes: bit j of level 64 w + k at bit k of plane j's word w */
+    /* and a query's levels and bit planes: the portable arithmetic (each step rounded, no fma),
+     * bit j of level 64 w + k at bit k of plane j's word w */
+    float y[64 * 4];
     uint8_t levels[64 * 4];
     uint64_t got[NEARKIT_RABITQ_QUERY_BITS * 4];
     bad = 0;
-    for (size_t words = 1; words <= 4; words++) {
-        for (size_t i = 0; i < 64 * words; i++) levels[i] = (uint8_t)(nearkit_next_random(&state) % 16);
-        q.level_planes(got, levels, words);
-        for (size_t w = 0; w < words; w++)
-            for (unsigned j = 0; j < NEARKIT_RABITQ_QUERY_BITS; j++)
-                for (unsigned k = 0; k < 64; k++)
-                    bad += (got[j * words + w] >> k & 1) != (uint64_t)(levels[64 * w + k] >> j & 1);
-    }
+    for (size_t words = 1; words <= 4; words++)
+        for (int trial = 0; trial < 20; trial++) {
+            float low = 0.0f, high = 0.0f;
+            for (size_t i = 0; i < 64 * words; i++) {
+                y[i] = frand() - 0.5f;
+                low = i == 0 || y[i] < low ? y[i] : low;
+                high = i == 0 || y[i] > high ? y[i] : high;
+            }
+            float delta = (high - low) / 15.0f, per_level = 1.0f / delta;
+            uint32_t total = q.quantise(levels, got, y, low, per_level, words), want_total = 0;
+            for (size_t i = 0; i < 64 * words; i++) {
+                volatile float level = (y[i] - low) * per_level; /* rounded before the sum, as the library */
+                float rounded = level + 0.5f;
+                uint8_t want = rounded >= 15.0f ? 15 : (uint8_t)(int32_t)rounded;
+                bad += levels[i] != want;
+                want_total += want;
+            }
+            bad += total != want_total;
+            for (size_t w = 0; w < words; w++)
+                for (unsigned j = 0; j < NEARKIT_RABITQ_QUERY_BITS; j++)
+                    for (unsigned k = 0; k < 64; k++)
+                        bad += (got[j * words + w] >> k & 1) != (uint64_t)(levels[64 * w + k] >> j & 1);
+        }
     CHECK(bad == 0);
     nearkit_rabitq_free(&q);
 }

@@ -79,19 +79,20 @@ __attribute__((target("avx512f,avx512vpopcntdq"))) static void bit_sums_vpopcnt(
 
 typedef void (*bit_sums_fn)(const uint8_t *, const uint64_t *, size_t, uint64_t *, uint64_t *);
 
-static void level_planes_portable(uint64_t *planes, const uint8_t *levels, size_t words);
+typedef uint32_t (*quantise_fn)(uint8_t *, uint64_t *, const float *, float, float, size_t);
+static uint32_t quantise_portable(uint8_t *restrict levels, uint64_t *restrict planes, const float *restrict y,
+                                  float low, float per_level, size_t words);
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-static void level_planes_avx512(uint64_t *planes, const uint8_t *levels, size_t words);
+static uint32_t quantise_avx512(uint8_t *restrict levels, uint64_t *restrict planes, const float *restrict y,
+                                float low, float per_level, size_t words);
 #endif
 
-typedef void (*level_planes_fn)(uint64_t *, const uint8_t *, size_t);
-
-static level_planes_fn level_planes_of_cpu(void) {
+static quantise_fn quantise_of_cpu(void) {
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) return level_planes_avx512;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) return quantise_avx512;
 #endif
-    return level_planes_portable;
+    return quantise_portable;
 }
 
 static bit_sums_fn bit_sums_of_cpu(void) {
@@ -110,7 +111,7 @@ nearkit_status nearkit_rabitq_init(nearkit_rabitq *q, size_t d, nearkit_metric m
     while (block * 2 <= padded) block *= 2;
     *q = (nearkit_rabitq){.dimension = d, .padded = padded, .block = block, .words = padded / 64,
                           .metric = metric, .code_size = nearkit_rabitq_code_size(d, metric), .bit_sums = bit_sums_of_cpu(),
-                          .level_planes = level_planes_of_cpu()};
+                          .quantise = quantise_of_cpu()};
     q->signs = nearkit_alloc_array(NEARKIT_RABITQ_ROUNDS * padded, sizeof(float));
     if (!q->signs) return nearkit_oom();
     uint64_t state = seed ^ 0x52614269745121ull; /* its own stream: not k-means' */
@@ -299,27 +300,53 @@ static uint64_t bit_of_bytes(uint64_t x, unsigned j) {
     return (((x >> j) & 0x0101010101010101ull) * 0x0102040810204080ull) >> 56;
 }
 
-/* planes[j * words + w]: bit j of levels 64 w .. 64 w + 63, level 64 w + k's at bit k. */
-static void level_planes_portable(uint64_t *planes, const uint8_t *levels, size_t words) {
+/* y's D = 64 words values quantised to levels (nearest of QUERY_LEVELS + 1 steps of 1 / per_level
+ * from low: every value is at least low) and their bit planes, planes[j * words + w] = bit j of
+ * levels 64 w .. 64 w + 63 (level 64 w + k's at bit k); returns the sum of the levels. */
+static uint32_t quantise_portable(uint8_t *restrict levels, uint64_t *restrict planes, const float *restrict y,
+                                  float low, float per_level, size_t words) {
+    uint32_t total = 0;
+    for (size_t i = 0; i < 64 * words; i++) {
+        float level = (y[i] - low) * per_level + 0.5f; /* rounded by truncation: level >= 0.5 */
+        uint8_t u = level >= (float)QUERY_LEVELS ? (uint8_t)QUERY_LEVELS : (uint8_t)(int32_t)level;
+        levels[i] = u;
+        total += u;
+    }
     for (size_t w = 0; w < words; w++)
         for (unsigned j = 0; j < NEARKIT_RABITQ_QUERY_BITS; j++) {
             uint64_t plane = 0;
             for (unsigned b = 0; b < 8; b++) plane |= bit_of_bytes(load_word(levels + 64 * w + 8 * b), j) << (8 * b);
             planes[j * words + w] = plane;
         }
+    return total;
 }
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-/* The same planes 64 levels at a time: bit j of every byte shifted to its top bit (16-bit shifts:
- * a level is below 16, so no bit crosses into the top of the next byte's) and gathered by
- * VPMOVB2M. Per list probed, this was a tenth of ivf_rabitq's search in the portable copy. */
-__attribute__((target("avx512f,avx512bw"))) static void level_planes_avx512(uint64_t *planes, const uint8_t *levels,
-                                                                             size_t words) {
+/* The same 64 values at a time: each level by the same rounded subtraction, product and sum (no
+ * fma), the top level as a minimum (a level is never NaN), truncated, narrowed to bytes; bit j of
+ * every byte shifted to its top bit (16-bit shifts: a level is below 16, so no bit crosses into
+ * the next byte's top) and gathered by VPMOVB2M. Per list probed, the portable copy was most of
+ * a list's setup, a fifth of ivf_rabitq's search. */
+__attribute__((target("avx512f,avx512bw"))) static uint32_t quantise_avx512(uint8_t *restrict levels,
+                                                                             uint64_t *restrict planes,
+                                                                             const float *restrict y, float low,
+                                                                             float per_level, size_t words) {
+    const __m512 lo = _mm512_set1_ps(low), scale = _mm512_set1_ps(per_level), half = _mm512_set1_ps(0.5f),
+                 top = _mm512_set1_ps((float)QUERY_LEVELS);
+    __m512i total = _mm512_setzero_si512();
     for (size_t w = 0; w < words; w++) {
-        __m512i v = _mm512_loadu_si512((const void *)(levels + 64 * w));
+        for (size_t part = 0; part < 4; part++) {
+            const float *v = y + 64 * w + 16 * part;
+            __m512 level = _mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(v), lo), scale), half);
+            __m512i u = _mm512_cvttps_epi32(_mm512_min_ps(level, top));
+            total = _mm512_add_epi32(total, u);
+            _mm_storeu_si128((__m128i *)(void *)(levels + 64 * w + 16 * part), _mm512_cvtepi32_epi8(u));
+        }
+        __m512i b = _mm512_loadu_si512((const void *)(levels + 64 * w));
         for (unsigned j = 0; j < NEARKIT_RABITQ_QUERY_BITS; j++)
-            planes[j * words + w] = (uint64_t)_mm512_movepi8_mask(_mm512_slli_epi16(v, 7 - j));
+            planes[j * words + w] = (uint64_t)_mm512_movepi8_mask(_mm512_slli_epi16(b, 7 - j));
     }
+    return (uint32_t)_mm512_reduce_add_epi32(total);
 }
 #endif
 
@@ -339,18 +366,7 @@ static void quantise_query(nearkit_rabitq_query *s, const nearkit_rabitq *q) {
     }
     float low = lo[0], delta = hi[0] > low ? (hi[0] - low) / (float)QUERY_LEVELS : 0.0f;
     float per_level = delta > 0.0f ? 1.0f / delta : 0.0f;
-    /* restrict locals: through s, the byte stores could alias s's own fields and y, which kept
-     * this loop scalar and reloading them (the largest part of a list's setup by `perf`) */
-    const float *restrict y = s->y;
-    uint8_t *restrict levels = s->levels;
-    uint32_t total = 0;
-    for (size_t i = 0; i < q->padded; i++) {
-        float level = (y[i] - low) * per_level + 0.5f; /* rounded by truncation: level >= 0.5 */
-        uint8_t u = level >= (float)QUERY_LEVELS ? (uint8_t)QUERY_LEVELS : (uint8_t)(int32_t)level;
-        levels[i] = u;
-        total += u;
-    }
-    q->level_planes(s->planes, s->levels, q->words);
+    uint32_t total = q->quantise(s->levels, s->planes, s->y, low, per_level, q->words);
     s->lo = low;
     s->delta = delta;
     s->sum = low * (float)q->padded + delta * (float)total;

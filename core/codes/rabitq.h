@@ -43,8 +43,10 @@ typedef struct nearkit_rabitq {
     /* the popcount sums of a code against a query's bit planes, chosen for the CPU at init */
     void (*bit_sums)(const uint8_t *code, const uint64_t *planes, size_t words, uint64_t *ones,
                      uint64_t *weighted);
-    /* the bit planes of a query's levels (words x 64 levels of QUERY_BITS bits), chosen likewise */
-    void (*level_planes)(uint64_t *planes, const uint8_t *levels, size_t words);
+    /* a query's words x 64 values quantised to levels and their bit planes (the sum of the levels
+     * returned), chosen likewise; the same results on every CPU */
+    uint32_t (*quantise)(uint8_t *levels, uint64_t *planes, const float *y, float low, float per_level,
+                         size_t words);
 } nearkit_rabitq;
 
 /* A query's state: its rotation (per query) and its quantised y against one list (per list). */
