@@ -28,7 +28,7 @@ size_t nearkit_rabitq_code_size(size_t d, nearkit_metric metric) {
 
 /* popcount(code) and sum_j 2^j popcount(code & plane j): integers, the same on every CPU. Two
  * copies of one body: with the POPCNT instruction where the CPU has it (x86), else the
- * compiler's portable popcount. */
+ * compiler's portable popcount; and an AVX-512 copy below (bit_sums_vpopcnt). */
 #define BIT_SUMS_BODY                                                                           \
     uint64_t ones = 0, weighted = 0;                                                            \
     for (size_t w = 0; w < words; w++) {                                                        \
@@ -79,22 +79,6 @@ __attribute__((target("avx512f,avx512vpopcntdq"))) static void bit_sums_vpopcnt(
 
 typedef void (*bit_sums_fn)(const uint8_t *, const uint64_t *, size_t, uint64_t *, uint64_t *);
 
-typedef uint32_t (*quantise_fn)(uint8_t *, uint64_t *, const float *, float, float, size_t);
-static uint32_t quantise_portable(uint8_t *restrict levels, uint64_t *restrict planes, const float *restrict y,
-                                  float low, float per_level, size_t words);
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-static uint32_t quantise_avx512(uint8_t *restrict levels, uint64_t *restrict planes, const float *restrict y,
-                                float low, float per_level, size_t words);
-#endif
-
-static quantise_fn quantise_of_cpu(void) {
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) return quantise_avx512;
-#endif
-    return quantise_portable;
-}
-
 static bit_sums_fn bit_sums_of_cpu(void) {
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
     __builtin_cpu_init();
@@ -104,6 +88,73 @@ static bit_sums_fn bit_sums_of_cpu(void) {
     if (__builtin_cpu_supports("popcnt")) return bit_sums_popcnt;
 #endif
     return bit_sums_portable;
+}
+
+/* Bit j of 8 levels (one per byte of x, each below 256) as 8 bits, byte k's at bit k: the bits
+ * moved to byte k and gathered into the top byte by one multiplication (no carries: every
+ * product term lands on its own bit). */
+static uint64_t bit_of_bytes(uint64_t x, unsigned j) {
+    return (((x >> j) & 0x0101010101010101ull) * 0x0102040810204080ull) >> 56;
+}
+
+/* y's D = 64 words values quantised to levels (nearest of QUERY_LEVELS + 1 steps of 1 / per_level
+ * from low: every value is at least low) and their bit planes, planes[j * words + w] = bit j of
+ * levels 64 w .. 64 w + 63 (level 64 w + k's at bit k); returns the sum of the levels. */
+static uint32_t quantise_portable(uint8_t *restrict levels, uint64_t *restrict planes, const float *restrict y,
+                                  float low, float per_level, size_t words) {
+    uint32_t total = 0;
+    for (size_t i = 0; i < 64 * words; i++) {
+        float level = (y[i] - low) * per_level + 0.5f; /* rounded by truncation: level >= 0.5 */
+        uint8_t u = level >= (float)QUERY_LEVELS ? (uint8_t)QUERY_LEVELS : (uint8_t)(int32_t)level;
+        levels[i] = u;
+        total += u;
+    }
+    for (size_t w = 0; w < words; w++)
+        for (unsigned j = 0; j < NEARKIT_RABITQ_QUERY_BITS; j++) {
+            uint64_t plane = 0;
+            for (unsigned b = 0; b < 8; b++) plane |= bit_of_bytes(load_word(levels + 64 * w + 8 * b), j) << (8 * b);
+            planes[j * words + w] = plane;
+        }
+    return total;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+/* The same 64 values at a time: each level by the same rounded subtraction, product and sum (no
+ * fma), the top level as a minimum (a level is never NaN), truncated, narrowed to bytes; bit j of
+ * every byte shifted to its top bit (16-bit shifts: a level is below 16, so no bit crosses into
+ * the next byte's top) and gathered by VPMOVB2M. Per list probed, the portable copy was most of
+ * a list's setup, a fifth of ivf_rabitq's search. */
+__attribute__((target("avx512f,avx512bw"))) static uint32_t quantise_avx512(uint8_t *restrict levels,
+                                                                             uint64_t *restrict planes,
+                                                                             const float *restrict y, float low,
+                                                                             float per_level, size_t words) {
+    const __m512 lo = _mm512_set1_ps(low), scale = _mm512_set1_ps(per_level), half = _mm512_set1_ps(0.5f),
+                 top = _mm512_set1_ps((float)QUERY_LEVELS);
+    __m512i total = _mm512_setzero_si512();
+    for (size_t w = 0; w < words; w++) {
+        for (size_t part = 0; part < 4; part++) {
+            const float *v = y + 64 * w + 16 * part;
+            __m512 level = _mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(v), lo), scale), half);
+            __m512i u = _mm512_cvttps_epi32(_mm512_min_ps(level, top));
+            total = _mm512_add_epi32(total, u);
+            _mm_storeu_si128((__m128i *)(void *)(levels + 64 * w + 16 * part), _mm512_cvtepi32_epi8(u));
+        }
+        __m512i b = _mm512_loadu_si512((const void *)(levels + 64 * w));
+        for (unsigned j = 0; j < NEARKIT_RABITQ_QUERY_BITS; j++)
+            planes[j * words + w] = (uint64_t)_mm512_movepi8_mask(_mm512_slli_epi16(b, 7 - j));
+    }
+    return (uint32_t)_mm512_reduce_add_epi32(total);
+}
+#endif
+
+typedef uint32_t (*quantise_fn)(uint8_t *, uint64_t *, const float *, float, float, size_t);
+
+static quantise_fn quantise_of_cpu(void) {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) return quantise_avx512;
+#endif
+    return quantise_portable;
 }
 
 nearkit_status nearkit_rabitq_init(nearkit_rabitq *q, size_t d, nearkit_metric metric, uint64_t seed) {
@@ -292,63 +343,6 @@ static float lanes_sum(const float *v) {
     for (int j = 0; j < LANES; j++) s += v[j];
     return s;
 }
-
-/* Bit j of 8 levels (one per byte of x, each below 256) as 8 bits, byte k's at bit k: the bits
- * moved to byte k and gathered into the top byte by one multiplication (no carries: every
- * product term lands on its own bit). */
-static uint64_t bit_of_bytes(uint64_t x, unsigned j) {
-    return (((x >> j) & 0x0101010101010101ull) * 0x0102040810204080ull) >> 56;
-}
-
-/* y's D = 64 words values quantised to levels (nearest of QUERY_LEVELS + 1 steps of 1 / per_level
- * from low: every value is at least low) and their bit planes, planes[j * words + w] = bit j of
- * levels 64 w .. 64 w + 63 (level 64 w + k's at bit k); returns the sum of the levels. */
-static uint32_t quantise_portable(uint8_t *restrict levels, uint64_t *restrict planes, const float *restrict y,
-                                  float low, float per_level, size_t words) {
-    uint32_t total = 0;
-    for (size_t i = 0; i < 64 * words; i++) {
-        float level = (y[i] - low) * per_level + 0.5f; /* rounded by truncation: level >= 0.5 */
-        uint8_t u = level >= (float)QUERY_LEVELS ? (uint8_t)QUERY_LEVELS : (uint8_t)(int32_t)level;
-        levels[i] = u;
-        total += u;
-    }
-    for (size_t w = 0; w < words; w++)
-        for (unsigned j = 0; j < NEARKIT_RABITQ_QUERY_BITS; j++) {
-            uint64_t plane = 0;
-            for (unsigned b = 0; b < 8; b++) plane |= bit_of_bytes(load_word(levels + 64 * w + 8 * b), j) << (8 * b);
-            planes[j * words + w] = plane;
-        }
-    return total;
-}
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-/* The same 64 values at a time: each level by the same rounded subtraction, product and sum (no
- * fma), the top level as a minimum (a level is never NaN), truncated, narrowed to bytes; bit j of
- * every byte shifted to its top bit (16-bit shifts: a level is below 16, so no bit crosses into
- * the next byte's top) and gathered by VPMOVB2M. Per list probed, the portable copy was most of
- * a list's setup, a fifth of ivf_rabitq's search. */
-__attribute__((target("avx512f,avx512bw"))) static uint32_t quantise_avx512(uint8_t *restrict levels,
-                                                                             uint64_t *restrict planes,
-                                                                             const float *restrict y, float low,
-                                                                             float per_level, size_t words) {
-    const __m512 lo = _mm512_set1_ps(low), scale = _mm512_set1_ps(per_level), half = _mm512_set1_ps(0.5f),
-                 top = _mm512_set1_ps((float)QUERY_LEVELS);
-    __m512i total = _mm512_setzero_si512();
-    for (size_t w = 0; w < words; w++) {
-        for (size_t part = 0; part < 4; part++) {
-            const float *v = y + 64 * w + 16 * part;
-            __m512 level = _mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(v), lo), scale), half);
-            __m512i u = _mm512_cvttps_epi32(_mm512_min_ps(level, top));
-            total = _mm512_add_epi32(total, u);
-            _mm_storeu_si128((__m128i *)(void *)(levels + 64 * w + 16 * part), _mm512_cvtepi32_epi8(u));
-        }
-        __m512i b = _mm512_loadu_si512((const void *)(levels + 64 * w));
-        for (unsigned j = 0; j < NEARKIT_RABITQ_QUERY_BITS; j++)
-            planes[j * words + w] = (uint64_t)_mm512_movepi8_mask(_mm512_slli_epi16(b, 7 - j));
-    }
-    return (uint32_t)_mm512_reduce_add_epi32(total);
-}
-#endif
 
 /* y quantised to QUERY_BITS bits per coordinate (nearest level of [min, max]), as bit planes. */
 static void quantise_query(nearkit_rabitq_query *s, const nearkit_rabitq *q) {
