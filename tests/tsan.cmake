@@ -27,9 +27,12 @@ target_compile_options(nearkit_objects_tsan PRIVATE ${NEARKIT_TSAN} -O2)
 # GCC instruments the resolver of a target_clones function, which the dynamic loader runs before
 # TSan is initialised: the test crashes before main. In the files that use target_clones only the
 # function entry/exit hooks are left out (their races are still detected; a report's stack then
-# starts at the racing function).
+# starts at the racing function). The files are read when CMake configures, so each is also a
+# configure dependency: a core file that gains (or loses) target_clones re-runs the configure at
+# the next build instead of leaving a TSan test that crashes before main.
 set_target_properties(nearkit_objects_tsan PROPERTIES NEARKIT_TSAN_OBJECTS ON)
 foreach(src IN LISTS NEARKIT_CORE_SOURCES)
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${NEARKIT_SOURCE_DIR}/${src}")
   file(STRINGS "${NEARKIT_SOURCE_DIR}/${src}" _clones REGEX "target_clones")
   if(_clones)
     set_property(SOURCE "${NEARKIT_SOURCE_DIR}/${src}" APPEND PROPERTY COMPILE_OPTIONS
