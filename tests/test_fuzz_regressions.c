@@ -287,6 +287,34 @@ static void test_huge_loaded_vectors_search(void) {
     }
 }
 
+/* fuzz_load_buffer, 30-minute run: an ivf_rabitq file whose vectors (finite, within the limits)
+ * are all below about 1e-38, searched: a query's offsets from such a list's centroid span so
+ * small a range that the step between its 4-bit levels inverted to infinity, the value at the
+ * minimum became 0 * inf = NaN, and NaN was cast to an integer (undefined; the sanitizer build
+ * stops there, and the AVX-512 and portable quantisers gave it different levels). Any caller's
+ * vectors of that size reach it too. Now every neighbour comes back, nearest first. */
+static void test_rabitq_tiny_vectors_search(void) {
+    enum { RD = 64, RN = 16 };
+    float *x = malloc(RN * RD * sizeof *x), query[RD] = {0};
+    for (int i = 0; i < RN * RD; i++) x[i] = (float)((i * 7 % 13) - 6) * 1e-40f;
+    const nearkit_metric metrics[] = {NEARKIT_METRIC_L2, NEARKIT_METRIC_IP};
+    for (int m = 0; m < 2; m++) {
+        nearkit_index *ix = NULL;
+        nearkit_index_options o = NEARKIT_INDEX_OPTIONS_INIT;
+        o.num_threads = 1;
+        o.params = "nlist=2,nprobe=2";
+        CHECK_STATUS(nearkit_index_create(&ix, NEARKIT_KIND_IVF_RABITQ, metrics[m], RD, &o), NEARKIT_OK);
+        CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_FLOAT32, x, RN, NULL), NEARKIT_OK);
+        CHECK_STATUS(nearkit_index_build(ix), NEARKIT_OK);
+        int64_t ids[RN];
+        float d[RN];
+        CHECK_STATUS(nearkit_index_search(ids, d, ix, NEARKIT_VECTOR_FLOAT32, query, 1, RN, NULL), NEARKIT_OK);
+        for (int j = 0; j < RN; j++) CHECK(ids[j] >= 0 && ids[j] < RN && isfinite(d[j]) && (j == 0 || d[j] >= d[j - 1]));
+        nearkit_index_free(ix);
+    }
+    free(x);
+}
+
 int main(void) {
     test_empty_flat_loads();
     test_empty_indexes_load();
@@ -296,5 +324,6 @@ int main(void) {
     test_metric_changed_to_cosine_is_corrupt();
     test_huge_loaded_vectors_build();
     test_huge_loaded_vectors_search();
+    test_rabitq_tiny_vectors_search();
     return check_summary("test_fuzz_regressions");
 }

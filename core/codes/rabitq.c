@@ -2,6 +2,7 @@
 #include "codes/rabitq.h"
 #include "base/random.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,7 +106,8 @@ static uint32_t quantise_portable(uint8_t *restrict levels, uint64_t *restrict p
     uint32_t total = 0;
     for (size_t i = 0; i < 64 * words; i++) {
         float level = (y[i] - low) * per_level + 0.5f; /* rounded by truncation: level >= 0.5 */
-        uint8_t u = level >= (float)QUERY_LEVELS ? (uint8_t)QUERY_LEVELS : (uint8_t)(int32_t)level;
+        /* the top level also for NaN, as quantise_avx512's minimum gives it (and never a NaN cast) */
+        uint8_t u = level < (float)QUERY_LEVELS ? (uint8_t)(int32_t)level : (uint8_t)QUERY_LEVELS;
         levels[i] = u;
         total += u;
     }
@@ -359,7 +361,9 @@ static void quantise_query(nearkit_rabitq_query *s, const nearkit_rabitq *q) {
         hi[0] = hi[j] > hi[0] ? hi[j] : hi[0];
     }
     float low = lo[0], delta = hi[0] > low ? (hi[0] - low) / (float)QUERY_LEVELS : 0.0f;
-    float per_level = delta > 0.0f ? 1.0f / delta : 0.0f;
+    /* a range so small (below 15 / FLT_MAX, about 4e-38) that 1 / delta is infinite: every value
+     * at the lowest level, off by at most that range, rather than 0 * inf = NaN at the minimum */
+    float per_level = delta > 0.0f && 1.0f / delta <= FLT_MAX ? 1.0f / delta : 0.0f;
     uint32_t total = q->quantise(s->levels, s->planes, s->y, low, per_level, q->words);
     s->lo = low;
     s->delta = delta;
