@@ -176,12 +176,13 @@ nearkit_status nearkit_rabitq_init(nearkit_rabitq *q, size_t d, nearkit_metric m
 void nearkit_rabitq_free(nearkit_rabitq *q) {
     free(q->signs);
     free(q->centroids);
+    free(q->centroid_scales);
     *q = (nearkit_rabitq){0};
 }
 
 uint64_t nearkit_rabitq_memory(const nearkit_rabitq *q) {
     uint64_t signs = q->signs ? NEARKIT_RABITQ_ROUNDS * q->padded * sizeof(float) : 0;
-    return signs + (uint64_t)q->nlist * q->padded * sizeof(float);
+    return signs + (uint64_t)q->nlist * (q->padded * sizeof(int16_t) + sizeof(float));
 }
 
 /* ---- the rotation ------------------------------------------------------------------------------ */
@@ -227,13 +228,42 @@ void nearkit_rabitq_rotate(const nearkit_rabitq *q, float *out, const float *v) 
     rotate_padded(q, out);
 }
 
+/* The largest magnitude a centroid's fixed-point coordinates reach: 2^15 (clamped to 32767). */
+#define CENTROID_BITS 15
+
+/* A rotated centroid (D floats) as 16-bit fixed point: codes times a power of two chosen from its
+ * largest coordinate, so each coordinate is off by at most 2^-15 of that one; returns the power. */
+static float centroid_fixed_point(int16_t *codes, const float *v, size_t n) {
+    float most = 0.0f;
+    for (size_t i = 0; i < n; i++) most = fabsf(v[i]) > most ? fabsf(v[i]) : most;
+    int e = 0;
+    if (most > 0.0f) frexpf(most, &e); /* most = m 2^e, m in [0.5, 1) */
+    for (size_t i = 0; i < n; i++) {
+        float c = rintf(ldexpf(v[i], CENTROID_BITS - e));
+        codes[i] = (int16_t)(c > 32767.0f ? 32767.0f : c < -32767.0f ? -32767.0f : c);
+    }
+    return ldexpf(1.0f, e - CENTROID_BITS);
+}
+
 nearkit_status nearkit_rabitq_set_centroids(nearkit_rabitq *q, const float *centroids, uint32_t nlist) {
-    float *rotated = nearkit_alloc_array((size_t)nlist * q->padded, sizeof(float));
-    if (!rotated) return nearkit_oom();
-    for (uint32_t l = 0; l < nlist; l++)
-        nearkit_rabitq_rotate(q, rotated + (size_t)l * q->padded, centroids + (size_t)l * q->dimension);
+    int16_t *codes = nearkit_alloc_array((size_t)nlist * q->padded, sizeof(int16_t));
+    float *scales = nearkit_alloc_array(nlist ? nlist : 1, sizeof(float));
+    float *rotated = nearkit_alloc_array(q->padded, sizeof(float));
+    if (!codes || !scales || !rotated) {
+        free(codes);
+        free(scales);
+        free(rotated);
+        return nearkit_oom();
+    }
+    for (uint32_t l = 0; l < nlist; l++) {
+        nearkit_rabitq_rotate(q, rotated, centroids + (size_t)l * q->dimension);
+        scales[l] = centroid_fixed_point(codes + (size_t)l * q->padded, rotated, q->padded);
+    }
+    free(rotated);
     free(q->centroids);
-    q->centroids = rotated;
+    free(q->centroid_scales);
+    q->centroids = codes;
+    q->centroid_scales = scales;
     q->nlist = nlist;
     return NEARKIT_OK;
 }
@@ -371,15 +401,18 @@ static void quantise_query(nearkit_rabitq_query *s, const nearkit_rabitq *q) {
 }
 
 void nearkit_rabitq_set_list(nearkit_rabitq_query *s, const nearkit_rabitq *q, uint32_t list) {
-    const float *restrict c = q->centroids + (size_t)list * q->padded, *restrict rotated = s->rotated;
+    const int16_t *restrict code = q->centroids + (size_t)list * q->padded;
+    const float *restrict rotated = s->rotated;
+    const float scale = q->centroid_scales[list];
     float *restrict out = s->y;
     float ysq[LANES] = {0}, cq[LANES] = {0};
     for (size_t i = 0; i < q->padded; i += LANES)
         for (int j = 0; j < LANES; j++) {
-            float y = rotated[i + j] - c[i + j];
+            float c = (float)code[i + j] * scale; /* exact (a power of two) above the subnormals */
+            float y = rotated[i + j] - c;
             out[i + j] = y;
             ysq[j] += y * y;
-            cq[j] += c[i + j] * rotated[i + j];
+            cq[j] += c * rotated[i + j];
         }
     s->ysq = lanes_sum(ysq);
     s->cq = lanes_sum(cq);

@@ -18,8 +18,9 @@
  * growing with |r| |y| / sqrt(D)). A query q probes list c through y = Pq - Pc, small for the
  * lists worth probing: l2 |x - q|^2 = |r|^2 + |y|^2 - 2 <r, y>; cosine half of it (unit vectors);
  * ip <x, q> = <c, q> + <r, c> + <r, y> (estimating <r, q> directly errs by |r| |q| / sqrt(D):
- * far more). Pq once per query, the rotated centroids Pc kept (nearkit_rabitq_set_centroids), so
- * a probed list costs O(D), never d^2.
+ * far more). Pq once per query, the rotated centroids Pc kept (nearkit_rabitq_set_centroids, in
+ * 16-bit fixed point: y is off by at most 2^-15 of Pc's largest coordinate), so a probed list
+ * costs O(D), never d^2.
  *
  * y is quantised to NEARKIT_RABITQ_QUERY_BITS bits per coordinate, y_i ~ lo + delta u_i, so that
  * sum over the set bits of y_i = lo popcount(b) + delta sum_j 2^j popcount(b & u's bit plane j):
@@ -39,7 +40,11 @@ typedef struct nearkit_rabitq {
     size_t code_size;                /* D / 8 + the factors */
     float *signs;                    /* ROUNDS x D, each +1 or -1 */
     uint32_t nlist;
-    float *centroids;                /* nlist x D: the list centroids rotated */
+    /* the list centroids rotated, nlist x D, each as 16-bit codes times its power of two
+     * (centroid_scales): half the bytes of floats, and an error of at most 2^-15 of the
+     * centroid's largest coordinate, far below a step of the query's 4-bit levels */
+    int16_t *centroids;
+    float *centroid_scales;
     /* the popcount sums of a code against a query's bit planes, chosen for the CPU at init */
     void (*bit_sums)(const uint8_t *code, const uint64_t *planes, size_t words, uint64_t *ones,
                      uint64_t *weighted);
@@ -67,7 +72,7 @@ size_t nearkit_rabitq_code_size(size_t d, nearkit_metric metric);
 nearkit_status nearkit_rabitq_init(nearkit_rabitq *q, size_t d, nearkit_metric metric, uint64_t seed);
 void nearkit_rabitq_free(nearkit_rabitq *q);
 uint64_t nearkit_rabitq_memory(const nearkit_rabitq *q);
-/* Keeps the nlist centroids (d floats each) rotated. OK or OUT_OF_MEMORY. */
+/* Keeps the nlist centroids (d floats each) rotated, in fixed point. OK or OUT_OF_MEMORY. */
 nearkit_status nearkit_rabitq_set_centroids(nearkit_rabitq *q, const float *centroids, uint32_t nlist);
 /* P v for a vector of d floats (out: D floats). */
 void nearkit_rabitq_rotate(const nearkit_rabitq *q, float *out, const float *v);
