@@ -237,6 +237,11 @@ def import_faiss():
     import faiss
     from importlib.metadata import version
     hv.emit("faiss_cpu_version", version("faiss-cpu"))
+    # the instruction sets each side runs: Faiss's dynamic dispatch (FAISS_SIMD_LEVEL=AVX2 forces
+    # its AVX2 code, as NEARKIT_KERNELS=avx2 does nearkit's)
+    config = getattr(faiss, "SIMDConfig", None)
+    hv.emit("faiss_simd_level", config.get_level_name() if config and hasattr(config, "get_level_name") else "")
+    hv.emit("nearkit_kernels", os.environ.get("NEARKIT_KERNELS", "auto"))
     return faiss
 
 

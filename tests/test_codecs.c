@@ -479,10 +479,11 @@ static void test_rabitq_rotation(void) {
     }
 }
 
-/* The popcount sums the CPU's copy makes (AVX-512 VPOPCNTDQ, POPCNT or portable) are those of a
- * plain count, for codes of 1 to 20 words (whole blocks of 8 words and masked tails), and its
- * query levels and bit planes (AVX-512 BW or portable) those of plain arithmetic and bit tests. */
-static void test_rabitq_bit_sums(void) {
+/* The popcount sums a copy makes (AVX-512 VPOPCNTDQ, POPCNT or portable) are those of a plain
+ * count, for codes of 1 to 20 words (whole blocks of 8 words and masked tails), and its query
+ * levels and bit planes (AVX-512 BW, AVX2 or portable) those of plain arithmetic and bit tests:
+ * the copies of each kernel level the CPU runs (they follow nearkit_kernels_force). */
+static void check_rabitq_bit_sums(void) {
     nearkit_rabitq q;
     CHECK_STATUS(nearkit_rabitq_init(&q, 64, NEARKIT_METRIC_L2, 1), NEARKIT_OK);
     enum { MOST = 20 };
@@ -533,6 +534,14 @@ static void test_rabitq_bit_sums(void) {
         }
     CHECK(bad == 0);
     nearkit_rabitq_free(&q);
+}
+
+static void test_rabitq_bit_sums(void) {
+    for (int32_t level = NEARKIT_KERNELS_SCALAR; level <= NEARKIT_KERNELS_AVX512; level++) {
+        if (nearkit_kernels_force(level) != NEARKIT_OK) continue; /* not on this CPU */
+        check_rabitq_bit_sums();
+    }
+    CHECK_STATUS(nearkit_kernels_force(NEARKIT_KERNELS_AUTO), NEARKIT_OK);
 }
 
 /* The codes of EN vectors of one list for a metric and seed; decoding brings each nearer its

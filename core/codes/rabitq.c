@@ -1,6 +1,7 @@
 /* RaBitQ (rabitq.h): the rotation, encoding, decoding and the popcount estimator. */
 #include "codes/rabitq.h"
 #include "base/random.h"
+#include "kernels/kernels.h"
 
 #include <float.h>
 #include <math.h>
@@ -80,14 +81,23 @@ __attribute__((target("avx512f,avx512vpopcntdq"))) static void bit_sums_vpopcnt(
 
 typedef void (*bit_sums_fn)(const uint8_t *, const uint64_t *, size_t, uint64_t *, uint64_t *);
 
+/* The kernel level in use (kernels.h: the CPU's best, or NEARKIT_KERNELS's): RaBitQ's copies
+ * follow it, so that a run forced to AVX2 or scalar kernels scans as such a CPU would, and the
+ * suite's runs at each level check these copies too. */
+static int32_t kernel_level(void) { return nearkit_kernels()->id; }
+
 static bit_sums_fn bit_sums_of_cpu(void) {
+    int32_t level = kernel_level();
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq")) return bit_sums_vpopcnt;
+    if (level == NEARKIT_KERNELS_AVX512 && __builtin_cpu_supports("avx512f") &&
+        __builtin_cpu_supports("avx512vpopcntdq"))
+        return bit_sums_vpopcnt;
 #endif
 #if defined(__x86_64__) || defined(__i386__)
-    if (__builtin_cpu_supports("popcnt")) return bit_sums_popcnt;
+    if (level != NEARKIT_KERNELS_SCALAR && __builtin_cpu_supports("popcnt")) return bit_sums_popcnt;
 #endif
+    (void)level;
     return bit_sums_portable;
 }
 
@@ -147,6 +157,41 @@ __attribute__((target("avx512f,avx512bw"))) static uint32_t quantise_avx512(uint
     }
     return (uint32_t)_mm512_reduce_add_epi32(total);
 }
+
+/* quantise_avx512's steps 8 values at a time for AVX2 CPUs (and AVX-512 ones without BW): the
+ * levels narrowed to bytes by two packs, whose 128-bit lanes interleave, put back in order by one
+ * permutation; a bit plane's 64 bits from two VPMOVMSKB of 32 bytes each. */
+__attribute__((target("avx2"))) static uint32_t quantise_avx2(uint8_t *restrict levels, uint64_t *restrict planes,
+                                                              const float *restrict y, float low, float per_level,
+                                                              size_t words) {
+    const __m256 lo = _mm256_set1_ps(low), scale = _mm256_set1_ps(per_level), half = _mm256_set1_ps(0.5f),
+                 top = _mm256_set1_ps((float)QUERY_LEVELS);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    __m256i total = _mm256_setzero_si256();
+    for (size_t at = 0; at < 64 * words; at += 32) {
+        __m256i u[4];
+        for (size_t part = 0; part < 4; part++) {
+            __m256 level = _mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(y + at + 8 * part), lo), scale), half);
+            u[part] = _mm256_cvttps_epi32(_mm256_min_ps(level, top));
+            total = _mm256_add_epi32(total, u[part]);
+        }
+        __m256i bytes = _mm256_packus_epi16(_mm256_packus_epi32(u[0], u[1]), _mm256_packus_epi32(u[2], u[3]));
+        _mm256_storeu_si256((__m256i *)(void *)(levels + at), _mm256_permutevar8x32_epi32(bytes, order));
+    }
+    for (size_t w = 0; w < words; w++) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(levels + 64 * w)),
+                b = _mm256_loadu_si256((const __m256i *)(const void *)(levels + 64 * w + 32));
+        for (unsigned j = 0; j < NEARKIT_RABITQ_QUERY_BITS; j++) {
+            uint32_t first = (uint32_t)_mm256_movemask_epi8(_mm256_slli_epi16(a, (int)(7 - j))),
+                     second = (uint32_t)_mm256_movemask_epi8(_mm256_slli_epi16(b, (int)(7 - j)));
+            planes[j * words + w] = (uint64_t)first | (uint64_t)second << 32;
+        }
+    }
+    __m128i sum = _mm_add_epi32(_mm256_castsi256_si128(total), _mm256_extracti128_si256(total, 1));
+    sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, 0x4e));
+    sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, 0xb1));
+    return (uint32_t)_mm_cvtsi128_si32(sum);
+}
 #endif
 
 typedef uint32_t (*quantise_fn)(uint8_t *, uint64_t *, const float *, float, float, size_t);
@@ -154,7 +199,10 @@ typedef uint32_t (*quantise_fn)(uint8_t *, uint64_t *, const float *, float, flo
 static quantise_fn quantise_of_cpu(void) {
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) return quantise_avx512;
+    int32_t level = kernel_level();
+    if (level == NEARKIT_KERNELS_AVX512 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"))
+        return quantise_avx512;
+    if (level >= NEARKIT_KERNELS_AVX2 && __builtin_cpu_supports("avx2")) return quantise_avx2;
 #endif
     return quantise_portable;
 }

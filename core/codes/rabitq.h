@@ -45,7 +45,8 @@ typedef struct nearkit_rabitq {
      * centroid's largest coordinate, far below a step of the query's 4-bit levels */
     int16_t *centroids;
     float *centroid_scales;
-    /* the popcount sums of a code against a query's bit planes, chosen for the CPU at init */
+    /* the popcount sums of a code against a query's bit planes, chosen at init for the CPU and
+     * the kernel level in use (NEARKIT_KERNELS) */
     void (*bit_sums)(const uint8_t *code, const uint64_t *planes, size_t words, uint64_t *ones,
                      uint64_t *weighted);
     /* a query's words x 64 values quantised to levels and their bit planes (the sum of the levels
