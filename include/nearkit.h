@@ -551,8 +551,9 @@ NEARKIT_API void nearkit_buffer_free(void *data);
 #define NEARKIT_KERNELS_AVX512 3
 
 /* Forces one kernel implementation for the whole process (AUTO restores the best the CPU has).
- * For tests and benchmarks; not safe while searches run. Errors: UNSUPPORTED when the CPU lacks
- * the instructions, INVALID_ARGUMENT for an unknown value. */
+ * For tests and benchmarks; not safe while searches run. ivf_rabitq's scan copies (popcounts,
+ * query levels) follow it too, chosen when an index trains or loads. Errors: UNSUPPORTED when
+ * the CPU lacks the instructions, INVALID_ARGUMENT for an unknown value. */
 NEARKIT_API nearkit_status nearkit_kernels_force(int32_t which);
 /* Name of the kernel implementation in use. Static storage; never NULL. */
 NEARKIT_API const char *nearkit_kernels_name(void);
