@@ -621,8 +621,9 @@ extern "C" {
 extern "C" {
     /**```text
  Forces one kernel implementation for the whole process (AUTO restores the best the CPU has).
- For tests and benchmarks; not safe while searches run. Errors: UNSUPPORTED when the CPU lacks
- the instructions, INVALID_ARGUMENT for an unknown value.
+ For tests and benchmarks; not safe while searches run. ivf_rabitq's scan copies (popcounts,
+ query levels) follow it too, chosen when an index trains or loads. Errors: UNSUPPORTED when
+ the CPU lacks the instructions, INVALID_ARGUMENT for an unknown value.
 ```*/
     pub fn nearkit_kernels_force(which: i32) -> nearkit_status;
 }
