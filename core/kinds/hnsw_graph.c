@@ -273,7 +273,7 @@ int64_t hnsw_beam_insert(hnsw_beam *b, float dist, uint32_t node) {
 
 /* ---- searching --------------------------------------------------------------------------------- */
 
-static inline void prefetch_vector(const hnsw_space *s, uint32_t node) {
+static NEARKIT_PREFETCHER void prefetch_vector(const hnsw_space *s, uint32_t node) {
     const uint8_t *v = hnsw_vector(s, node);
     size_t lines = (s->vector_bytes + 63) / 64;
     if (lines > PREFETCH_LINES) lines = PREFETCH_LINES;

@@ -74,7 +74,7 @@
 #define NO_PLANE UINT32_MAX
 #define SCAN_BLOCK 256
 #define QUEUE_START 1024 /* queued nodes a searcher has room for at first */
-#define PREFETCH_AHEAD 8 /* rows a build loop asks for before it reads them (prefetch_vector) */
+#define PREFETCH_AHEAD 8 /* two-means sample rows asked for before they are read (prefetch_vector) */
 #define MARGIN_BLOCK 16  /* rows per pairs-kernel call when a node's margins are gathered */
 #define PASS_TREES 32    /* trees per pairs-kernel call in a level's pass over the rows */
 #define LOCAL_BYTES (4u << 20) /* subtrees of rows up to this size are built from a copy (enter_local) */
@@ -348,23 +348,15 @@ static const uint8_t *vector_at(const tree_build *b, uint32_t row) {
     return b->rows + (size_t)row * b->spec->ix->vector_bytes;
 }
 
-/* Starts loading row `row`'s vector (and its lifted coordinate): the build reads rows in the order
- * of a permutation, which no hardware prefetcher follows, so loops over rows ask for rows
- * PREFETCH_AHEAD places ahead of the one they work on. */
-static void prefetch_vector(const tree_build *b, uint32_t row) {
-    const char *v = (const char *)vector_at(b, row);
-    for (size_t at = 0; at < b->spec->ix->vector_bytes; at += 64) __builtin_prefetch(v + at);
+/* Starts loading row `row`'s vector (and its lifted coordinate): two-means draws its sample rows
+ * at random, which no hardware prefetcher follows, so it asks for rows PREFETCH_AHEAD steps
+ * ahead of the one it works on. The margin gathers and subtree copies do not: until 2026-12-06
+ * they asked for whole rows 8 ahead too, but GCC had deleted those calls (NEARKIT_PREFETCHER),
+ * and made to run they cost Fashion-MNIST's 20-tree build 10% (0.69 s against 0.62; the pairs
+ * kernel's own prefetch within each row and the rows' storage order serve), 1M x 128 nothing. */
+static NEARKIT_PREFETCHER void prefetch_vector(const tree_build *b, uint32_t row) {
+    nearkit_prefetch_bytes(vector_at(b, row), b->spec->ix->vector_bytes);
     if (b->lift) __builtin_prefetch(b->lift + row);
-}
-
-/* Before a loop over rows perm[begin, end): the first PREFETCH_AHEAD of them asked for. */
-static void prefetch_first(const tree_build *b, uint64_t begin, uint64_t end) {
-    for (uint64_t i = begin; i < end && i < begin + PREFETCH_AHEAD; i++) prefetch_vector(b, b->perm[i]);
-}
-
-/* In that loop at row perm[i]: the row PREFETCH_AHEAD places on asked for. */
-static void prefetch_ahead(const tree_build *b, uint64_t i, uint64_t end) {
-    if (i + PREFETCH_AHEAD < end) prefetch_vector(b, b->perm[i + PREFETCH_AHEAD]);
 }
 
 static float gaussian(uint64_t *rng) { /* Box-Muller: one normal deviate */
@@ -575,10 +567,8 @@ static float try_margin(const forest_spec *s, const split_try *t, const void *x,
  * (1M x 128, 20 trees). The values are try_margin's. */
 static void gather_margins(tree_build *b, const split_try *t, uint64_t begin, uint64_t end) {
     const forest_spec *s = b->spec;
-    prefetch_first(b, begin, end);
     if (is_binary(s->ix)) {
         for (uint64_t i = begin; i < end; i++) {
-            prefetch_ahead(b, i, end);
             b->margin[i - begin] = try_margin(s, t, vector_at(b, b->perm[i]), 0.0f);
         }
         return;
@@ -588,10 +578,7 @@ static void gather_margins(tree_build *b, const split_try *t, uint64_t begin, ui
     for (size_t k = 0; k < MARGIN_BLOCK; k++) planes[k] = t->w;
     for (uint64_t i = begin; i < end; i += MARGIN_BLOCK) {
         uint64_t n = end - i < MARGIN_BLOCK ? end - i : MARGIN_BLOCK;
-        for (uint64_t k = 0; k < n; k++) {
-            prefetch_ahead(b, i + k, end);
-            rows[k] = (const float *)vector_at(b, b->perm[i + k]);
-        }
+        for (uint64_t k = 0; k < n; k++) rows[k] = (const float *)vector_at(b, b->perm[i + k]);
         float *out = b->margin + (i - begin);
         s->kt->dot_pairs(out, planes, rows, n, d);
         if (b->lift)
@@ -691,9 +678,7 @@ static bool make_node(tree_build *b, grow_list *stack, pending_split p) {
  * the same values, so the tree is the same. */
 static void enter_local(tree_build *b, uint64_t begin, uint64_t end) {
     size_t bytes = b->spec->ix->vector_bytes;
-    prefetch_first(b, begin, end);
     for (uint64_t i = begin; i < end; i++) {
-        prefetch_ahead(b, i, end);
         uint32_t row = b->perm[i], local = (uint32_t)(i - begin);
         memcpy(b->local + (size_t)local * bytes, vector_at(b, row), bytes);
         if (b->lift) b->local_lift[local] = b->lift[row];
@@ -1832,9 +1817,7 @@ static bool walk_step_valid(const coded_walk *w, uint32_t i, size_t d) {
 }
 
 /* Starts loading the place of a walk node with its codes. */
-static void prefetch_place(const walk_node *w, size_t bytes) {
-    for (size_t at = 0; at < bytes; at += 64) __builtin_prefetch((const char *)w + at);
-}
+static NEARKIT_PREFETCHER void prefetch_place(const walk_node *w, size_t bytes) { nearkit_prefetch_bytes(w, bytes); }
 
 /* descend over the coded walk: the same margins, bit for bit (the sq8 kernel's dot of the query
  * with codes c read as c + 128 - 128, exact, times a power of two, exact), so the same answers.
@@ -1916,9 +1899,8 @@ static void forget_sightings(rp_searcher *s, uint64_t n) {
 /* Starts loading a candidate's vector while the trees are still walked: the exact pass that scores
  * the candidates afterwards then finds them in cache instead of waiting on one scattered row after
  * another. */
-static void prefetch_row(const rp_searcher *s, uint32_t row) {
-    const char *v = (const char *)nearkit_rows_at(&s->t->store.rows, s->ix, row);
-    for (size_t at = 0; at < s->ix->vector_bytes; at += 64) __builtin_prefetch(v + at);
+static NEARKIT_PREFETCHER void prefetch_row(const rp_searcher *s, uint32_t row) {
+    nearkit_prefetch_bytes(nearkit_rows_at(&s->t->store.rows, s->ix, row), s->ix->vector_bytes);
 }
 
 /* The forest's candidates for one query: leaves best first until `budget` rows (duplicates
