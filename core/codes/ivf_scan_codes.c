@@ -22,6 +22,7 @@
 #include "codes/codec.h"
 #include "codes/ivf_scan.h"
 #include "codes/rabitq.h"
+#include "search/rows.h"
 #include "kernels/kernels.h"
 
 #include <math.h>
@@ -350,13 +351,9 @@ static void finish_query(codes_scratch *s, const nearkit_search_call *c, uint64_
     const float *query = nearkit_query_at(c, q);
     nearkit_topk exact;
     nearkit_topk_init(&exact, s->exact_dist, s->exact_pos, (size_t)c->k, view->position_ids);
-    /* the candidates' originals lie anywhere in memory: every one's first lines are asked for
-     * before the first is scored, so their latencies overlap (the stream prefetcher then follows) */
-    size_t row_bytes = (size_t)c->ix->vector_bytes;
-    for (size_t i = 0; i < best->size; i++)
-        for (size_t at = 0; at < row_bytes && at < 4 * 64; at += 64)
-            __builtin_prefetch((const uint8_t *)original(c, (uint32_t)best->pos[i]) + at);
+    size_t row_bytes = (size_t)c->ix->vector_bytes, ahead = nearkit_rerank_ahead(row_bytes);
     for (size_t i = 0; i < best->size; i++) {
+        nearkit_rerank_prefetch(view->originals, row_bytes, best->pos, best->size, i, ahead);
         uint32_t pos = (uint32_t)best->pos[i];
         float d = exact_distance(c, query, pos);
         if (d <= nearkit_topk_bound(&exact)) nearkit_topk_push(&exact, d, pos);

@@ -757,7 +757,9 @@ static void write_reranked(hnsw_scratch *s, const nearkit_search_call *c, uint64
     const void *query = nearkit_query_at(c, q);
     nearkit_topk heap;
     nearkit_topk_init(&heap, s->final_dist, s->final_pos, (size_t)c->k, impl_of(c->ix)->rows.ids);
+    size_t ahead = nearkit_rerank_ahead(p->exact.vector_bytes);
     for (size_t i = 0; i < cand->size; i++) {
+        nearkit_rerank_prefetch(p->exact.vectors, p->exact.vector_bytes, cand->pos, cand->size, i, ahead);
         float d = hnsw_node_distance(&p->exact, query, (uint32_t)cand->pos[i]);
         if (d <= nearkit_topk_bound(&heap)) nearkit_topk_push(&heap, d, cand->pos[i]);
     }

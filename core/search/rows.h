@@ -143,6 +143,37 @@ nearkit_status nearkit_rows_load(nearkit_rows *rows, const nearkit_index *ix, co
 nearkit_status nearkit_rows_load_vectors(nearkit_rows *rows, const nearkit_index *ix, const nearkit_reader *r,
                                          uint32_t tag, uint64_t n, const char *what);
 
+/* ---- re-ranking by the originals ---------------------------------------------------------------- */
+
+#define NEARKIT_RERANK_AHEAD_BYTES 8192 /* whole rows asked for ahead of the one scored */
+#define NEARKIT_RERANK_HEADS 32         /* candidates whose first lines are asked for at once */
+
+/* Whole rows of row_bytes a re-rank asks for ahead of the one it scores: NEARKIT_RERANK_AHEAD_BYTES
+ * of them, at least one. */
+static inline size_t nearkit_rerank_ahead(size_t row_bytes) {
+    return row_bytes >= NEARKIT_RERANK_AHEAD_BYTES ? 1 : NEARKIT_RERANK_AHEAD_BYTES / row_bytes;
+}
+
+/* Before a re-rank scores candidate i of pos[0, n) (rows of row_bytes at rows + pos * row_bytes,
+ * lying anywhere in memory; ahead = nearkit_rerank_ahead(row_bytes)): asks for the whole row
+ * `ahead` places on, and at i = 0 for the whole rows up to it and the first 256 bytes of the first
+ * NEARKIT_RERANK_HEADS, so that their latencies overlap. Measured (one thread, AVX-512 Xeon,
+ * throwaway C driver): on 1M x 128 (ivf_pq nbits 4 m 128, 400 candidates a query) 7-15% more
+ * queries a second than the first four lines of every candidate asked for at once (100 KB of
+ * lines, more than L1 holds: most were evicted before they were read), 8 to 24 rows ahead alike,
+ * first lines alone ahead no gain; on Fashion-MNIST (30 candidates of 3 KB, two rows ahead)
+ * rolling rows alone lost 2%, which the heads (8 KB at most; the stream prefetcher follows each
+ * row) win back. */
+static NEARKIT_PREFETCHER void nearkit_rerank_prefetch(const uint8_t *rows, size_t row_bytes, const uint64_t *pos,
+                                                       size_t n, size_t i, size_t ahead) {
+    if (i == 0) {
+        for (size_t j = 0; j < n && j < ahead; j++) nearkit_prefetch_bytes(rows + pos[j] * row_bytes, row_bytes);
+        for (size_t j = ahead; j < n && j < NEARKIT_RERANK_HEADS; j++)
+            nearkit_prefetch_bytes(rows + pos[j] * row_bytes, row_bytes < 256 ? row_bytes : 256);
+    }
+    if (i + ahead < n) nearkit_prefetch_bytes(rows + pos[i + ahead] * row_bytes, row_bytes);
+}
+
 /* ---- distances --------------------------------------------------------------------------------- */
 
 /* Ranking values of one query against rows [begin, begin + n) with the flat index's arithmetic
