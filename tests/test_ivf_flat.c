@@ -8,6 +8,8 @@
  *    (recall at nprobe < nlist on the golden cases, against the manifest's floors: test_golden);
  *  - k-means: determinism over runs and thread counts, empty clusters re-seeded, spherical
  *    centroids, argument checks, assignment against brute force;
+ *  - single queries probe the lists a batch does, also where they screen the centroids through
+ *    a binary16 copy (test_screened_probes);
  *  - the kind's contract: parameters, states, edge cases (empty, one point, duplicates, nlist
  *    larger than the count), ids, save/load, corrupted sections, concurrent searches. */
 #define _POSIX_C_SOURCE 200809L
@@ -26,6 +28,8 @@
 #include "golden_util.h"
 #include "ivf_living.h"
 #include "train/kmeans.h"
+#include "codes/ivf_quantizer.h"
+#include "kernels/kernels.h"
 
 #define F32 NEARKIT_VECTOR_FLOAT32
 
@@ -671,6 +675,125 @@ static void test_paths_agree(void) {
     free(x);
 }
 
+/* Where the centroids are well past L2 (4 MB of floats: nlist 1,024 x 1,024 here) a single query screens
+ * them through a binary16 copy and scores exactly only those its error bound cannot rule out; the
+ * batch path ranks every centroid by sgemm and exact re-scoring. Both must probe the same lists:
+ * single queries equal the batch, at nprobe up to nlist / 8 (screened) and just above (not),
+ * for every metric, with values whose binary16 copies are coarse (up to 60,000: an ulp of 32),
+ * with duplicated rows (centroids that tie), and with values beyond binary16's range (no copy). */
+static void test_screened_probes(void) {
+    const uint32_t d = 1024, nlist = 1024;
+    const uint64_t n = 4096, nq = 120, k = 5;
+    const float tops[3] = {0.0f, 60000.0f, 1e6f}; /* the largest magnitude (0: as generated) */
+    const uint32_t nprobes[5] = {1, 3, 17, 128, 129};
+    nearkit_metric metrics[3] = {NEARKIT_METRIC_L2, NEARKIT_METRIC_COSINE, NEARKIT_METRIC_IP};
+    for (int si = 0; si < 3; si++) {
+        float *x = clustered(n + nq, d, 64, 3.0f), most = 0.0f;
+        for (uint64_t i = 0; i < (n + nq) * d; i++) most = fabsf(x[i]) > most ? fabsf(x[i]) : most;
+        for (uint64_t i = 0; i < (n + nq) * d && tops[si] > 0; i++) x[i] *= tops[si] / most;
+        memcpy(x + (n / 2) * d, x, (n / 2) * d * sizeof *x); /* every row twice */
+        const float *qs = x + n * d;
+        for (int mi = 0; mi < 3; mi++) {
+            if (si > 0 && metrics[mi] != NEARKIT_METRIC_L2) continue; /* cosine and ip centroids are unit */
+            nearkit_index *ix = built_index(metrics[mi], d, "nlist=1024,train_iterations=2", 1, x, n);
+            CHECK(get(ix, "nlist") == nlist);
+            int64_t *i1 = malloc(nq * k * sizeof *i1), *i2 = malloc(nq * k * sizeof *i2);
+            float *d1 = malloc(nq * k * sizeof *d1), *d2 = malloc(nq * k * sizeof *d2);
+            for (int pi = 0; pi < 5; pi++) {
+                CHECK_STATUS(nearkit_index_set_param(ix, "nprobe", nprobes[pi]), NEARKIT_OK);
+                CHECK_STATUS(nearkit_index_search(i1, d1, ix, F32, qs, nq, k, NULL), NEARKIT_OK);
+                for (uint64_t q = 0; q < nq; q++)
+                    CHECK_STATUS(nearkit_index_search(i2 + q * k, d2 + q * k, ix, F32, qs + q * d, 1, k, NULL),
+                                 NEARKIT_OK);
+                if (!same_results(i1, d1, i2, d2, nq * k))
+                    printf("  screened probes: largest %g metric %d nprobe %u: single != batch\n", tops[si],
+                           (int)metrics[mi], nprobes[pi]);
+                CHECK(same_results(i1, d1, i2, d2, nq * k));
+            }
+            free(i1), free(i2), free(d1), free(d2);
+            nearkit_index_free(ix);
+        }
+        free(x);
+    }
+}
+
+/* query's nprobe best lists by the exact scores (squared l2, or -<q, c>), ties to the lower list:
+ * what probing must give. */
+static void reference_probes(uint32_t *out, const nearkit_ivf_quantizer *q, bool l2, const float *query, uint32_t d,
+                             uint32_t nprobe) {
+    const nearkit_kernel_table *kt = nearkit_kernels();
+    float *score = malloc(q->nlist * sizeof *score);
+    bool *taken = calloc(q->nlist, sizeof *taken);
+    for (uint32_t l = 0; l < q->nlist; l++) {
+        const float *c = q->centroids + (size_t)l * d;
+        score[l] = l2 ? kt->l2sq(query, c, d) : -kt->dot(query, c, d);
+    }
+    for (uint32_t i = 0; i < nprobe; i++) {
+        uint32_t best = UINT32_MAX;
+        for (uint32_t l = 0; l < q->nlist; l++)
+            if (!taken[l] && (best == UINT32_MAX || score[l] < score[best])) best = l;
+        taken[best] = true;
+        out[i] = best;
+    }
+    free(score);
+    free(taken);
+}
+
+/* The screen itself (probe_screened in ivf_quantizer.c) against the exact ranking, on queries made
+ * to sit where its binary16 copy is least sure: midpoints of two centroids (tied in real
+ * arithmetic), centroids moved by a hair, and rows; l2 with values up to 60,000 (an ulp of 32 in
+ * binary16) and unit vectors under ip; beyond binary16's range no copy is made. */
+static void test_screened_probe_lists(void) {
+    const uint32_t d = 1024, nlist = 1024, nq = 60;
+    const uint64_t n = 4096;
+    const uint32_t nprobes[5] = {1, 2, 5, 64, 128};
+    struct { nearkit_metric metric; float top; } cases[3] = {
+        {NEARKIT_METRIC_L2, 60000.0f}, {NEARKIT_METRIC_IP, 0.0f}, {NEARKIT_METRIC_L2, 1e6f}};
+    uint32_t *got = malloc(128 * sizeof *got), *want = malloc(128 * sizeof *want);
+    for (int ci = 0; ci < 3; ci++) {
+        bool l2 = cases[ci].metric == NEARKIT_METRIC_L2;
+        float *x = clustered(n, d, 64, 3.0f), most = 0.0f;
+        for (uint64_t i = 0; i < n * d; i++) most = fabsf(x[i]) > most ? fabsf(x[i]) : most;
+        for (uint64_t r = 0; r < n; r++) {
+            float *v = x + r * d;
+            double norm = 0;
+            for (uint32_t i = 0; i < d; i++) norm += (double)v[i] * v[i];
+            for (uint32_t i = 0; i < d; i++) v[i] = l2 ? v[i] * cases[ci].top / most : (float)(v[i] / sqrt(norm));
+        }
+        nearkit_index *ix = make_index(cases[ci].metric, d, "nlist=1024", 1);
+        nearkit_kmeans_config cfg = {.k = nlist, .iterations = 2, .seed = 3, .spherical = !l2, .threads = 1};
+        nearkit_ivf_quantizer q = {0};
+        CHECK_STATUS(nearkit_ivf_quantizer_train_float(&q, ix, &cfg, x, n), NEARKIT_OK);
+        CHECK((q.half != NULL) == (cases[ci].top < 65504.0f)); /* no copy beyond binary16's range */
+        nearkit_ivf_probe p;
+        CHECK(nearkit_ivf_probe_init(&p, &q, ix));
+        float *query = malloc(d * sizeof *query);
+        uint64_t mismatched = 0;
+        for (uint32_t i = 0; i < 3 * nq; i++) {
+            const float *a = q.centroids + (size_t)((i * 37u) % nlist) * d,
+                        *b = q.centroids + (size_t)((i * 101u + 5) % nlist) * d;
+            for (uint32_t j = 0; j < d; j++)
+                query[j] = i < nq       ? (float)(((double)a[j] + b[j]) / 2.0)             /* a midpoint */
+                           : i < 2 * nq ? a[j] * (1.0f + 1e-6f * (float)((j % 7) - 3)) /* a hair off */
+                                        : x[(size_t)(i * 13u % n) * d + j];               /* a row */
+            for (int pi = 0; pi < 5; pi++) {
+                uint32_t count = nearkit_ivf_probe_query(&p, &q, ix, query, nprobes[pi]);
+                reference_probes(want, &q, l2, query, d, nprobes[pi]);
+                mismatched += count != nprobes[pi] || memcmp(p.probes, want, nprobes[pi] * sizeof *want) != 0;
+            }
+        }
+        if (mismatched) printf("  screened probe lists: case %d: %llu of %u differ\n", ci, (unsigned long long)mismatched, 15 * nq);
+        CHECK(mismatched == 0);
+        free(query);
+        nearkit_ivf_probe_free(&p);
+        nearkit_ivf_quantizer_free(&q);
+        nearkit_index_free(ix);
+        free(x);
+    }
+    free(got);
+    free(want);
+}
+
 /* ---- filtered batches --------------------------------------------------------------------------- */
 
 /* The filtered top-k of queries qs over the rows keep admits, exactly: a flat index. */
@@ -1106,6 +1229,8 @@ int main(int argc, char **argv) {
     test_corrupt_sections();
     test_concurrent_searches();
     test_living();
+    test_screened_probes(); /* after the others: they draw from the shared generator (synthetic.h) */
+    test_screened_probe_lists();
 
     golden_manifest m;
     char err[512];

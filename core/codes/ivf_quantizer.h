@@ -5,7 +5,9 @@
  *   - float: k-means centroids (kmeans.c; spherical for cosine and ip); a vector belongs to the
  *     centroid of smallest squared l2 distance, or of largest inner product (spherical); queries
  *     rank centroids the same way with the SIMD kernels, and a batch ranks them through sgemm,
- *     re-scored with the kernels, so that a batch probes the lists a single query would;
+ *     re-scored with the kernels, so that a batch probes the lists a single query would; where
+ *     the centroids outgrow L2, a single query screens them through a binary16 copy first and
+ *     scores exactly only those the copy's error bound cannot rule out (the same lists again);
  *   - binary: majority-vote centroids of binary k-means (binary_kmeans.c) under Hamming.
  * Ties go to the lower list number everywhere. */
 #ifndef NEARKIT_IVF_QUANTIZER_H
@@ -19,6 +21,11 @@ typedef struct nearkit_ivf_quantizer {
     bool binary;
     float *centroids; /* float: nlist x dimension, 64-byte aligned */
     float *norms;     /* float, l2: the squared norm of each centroid; else NULL */
+    /* float, where the centroids outgrow L2 (screened_probing): a binary16 copy that a single
+     * query's coarse step reads first (half the bytes), with each centroid's bound on how far a
+     * score of its copy can lie from the exact one (in units of |q| for inner products); else NULL */
+    uint16_t *half;
+    float *half_error, *half_norm; /* |c - half(c)|, and |c| + |half(c)| */
     uint8_t *codes;   /* binary: nlist codes of vector_bytes */
 } nearkit_ivf_quantizer;
 
@@ -60,8 +67,8 @@ nearkit_status nearkit_ivf_quantizer_train_residual_codec(struct nearkit_codec *
 /* One thread's scratch for choosing lists, with the chosen lists in `probes`. */
 typedef struct nearkit_ivf_probe {
     uint32_t *probes;     /* nlist */
-    float *scores, *heap_dist;
-    uint64_t *heap_pos;   /* float: nlist each */
+    float *scores, *heap_dist, *exact_dist, *bounds;
+    uint64_t *heap_pos, *exact_pos; /* float: nlist each (exact_*, bounds: screened quantizers only) */
     uint32_t *distances;  /* binary: nlist */
     uint32_t *histogram;  /* binary: dimension + 1 */
     uint32_t nlist;       /* what the buffers were sized for */
