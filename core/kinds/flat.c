@@ -696,10 +696,7 @@ static void gather_rows(uint8_t *out, const nearkit_rows *rows, const nearkit_in
                         const uint64_t *positions, size_t n) {
     size_t vb = (size_t)ix->vector_bytes;
     for (size_t j = 0; j < n; j++) {
-        if (j + GATHER_AHEAD < n) {
-            const uint8_t *ahead = nearkit_rows_at(rows, ix, positions[j + GATHER_AHEAD]);
-            for (size_t b = 0; b < vb; b += 64) __builtin_prefetch(ahead + b);
-        }
+        if (j + GATHER_AHEAD < n) nearkit_prefetch_bytes(nearkit_rows_at(rows, ix, positions[j + GATHER_AHEAD]), vb);
         memcpy(out + j * vb, nearkit_rows_at(rows, ix, positions[j]), vb);
     }
 }

@@ -116,7 +116,7 @@ static void put_code(const nearkit_ivf_lists *ls, nearkit_ivf_list *l, uint64_t 
 void nearkit_ivf_list_prefetch(const nearkit_ivf_lists *ls, const nearkit_ivf_list *l, size_t bytes) {
     size_t held = (size_t)l->size * ls->code_size;
     if (bytes > held) bytes = held;
-    for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(l->codes + b);
+    nearkit_prefetch_bytes(l->codes, bytes);
 }
 
 void nearkit_ivf_list_code(uint8_t *code, const nearkit_ivf_lists *ls, const nearkit_ivf_list *l, uint64_t row) {
