@@ -5,8 +5,9 @@
  * 50%, 20%, 10%, 1%, 0.1% and none, alone and over removed rows; remove (some, past the compaction
  * point, all, absent and repeated ids, remove then add the same id, implicit ids after removals);
  * get / contains; save and load with removals; add after search; memory under churn; and the
- * nearest path (k = 1 over rows of 1 to 4 floats) against the heap path; and an index too large
- * for the cache, whose single queries scan it row by row, against its batches. */
+ * nearest path (k = 1 over rows of 1 to 4 floats) against the heap path; an index too large
+ * for the cache, whose single queries scan it row by row, against its batches; and batches of
+ * the shapes the fused scan cuts into pieces against their single queries. */
 #define _POSIX_C_SOURCE 200809L
 #define NEARKIT_EXPERIMENTAL
 #include "nearkit.h"
@@ -583,6 +584,42 @@ static void test_nearest_path(void) {
     check_nearest_ties();
 }
 
+/* How many of nq queries a flat index of the n rows x answers differently (ids, distances or
+ * order) in one batch than one by one (the kernels' path). */
+static int batch_differs(nearkit_metric metric, const float *x, size_t n, uint32_t d, const float *q, size_t nq,
+                         uint64_t k, uint32_t threads) {
+    nearkit_index_options o = NEARKIT_INDEX_OPTIONS_INIT;
+    o.num_threads = threads;
+    nearkit_index *ix = NULL;
+    CHECK_STATUS(nearkit_index_create(&ix, NEARKIT_KIND_FLAT, metric, d, &o), NEARKIT_OK);
+    CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_FLOAT32, x, n, NULL), NEARKIT_OK);
+    int64_t *batch_ids = malloc(sizeof(int64_t) * nq * k), *ids = malloc(sizeof(int64_t) * k);
+    float *batch_dist = malloc(sizeof(float) * nq * k), *dist = malloc(sizeof(float) * k);
+    CHECK_STATUS(nearkit_index_search(batch_ids, batch_dist, ix, NEARKIT_VECTOR_FLOAT32, q, nq, k, NULL), NEARKIT_OK);
+    int differ = 0;
+    for (size_t i = 0; i < nq; i++) {
+        CHECK_STATUS(nearkit_index_search(ids, dist, ix, NEARKIT_VECTOR_FLOAT32, q + i * d, 1, k, NULL), NEARKIT_OK);
+        differ += memcmp(ids, batch_ids + i * k, sizeof(int64_t) * k) != 0 ||
+                  memcmp(dist, batch_dist + i * k, sizeof(float) * k) != 0;
+    }
+    if (differ)
+        fprintf(stderr, "flat, metric %d, d=%u, %zu rows: %d of %zu single queries differ from the batch\n",
+                (int)metric, d, n, differ, nq);
+    nearkit_index_free(ix);
+    free(batch_ids);
+    free(ids);
+    free(batch_dist);
+    free(dist);
+    return differ;
+}
+
+/* n x d small integer coordinates: many exact ties. */
+static float *tied_floats(size_t n, uint32_t d) {
+    float *v = malloc(sizeof(float) * n * d);
+    for (size_t i = 0; i < n * d; i++) v[i] = (float)(rng_next() % 9) - 4.0f;
+    return v;
+}
+
 /* Rows too many for the cache (over NEARKIT_STREAMED_MIN_BYTES): single queries scan them with the
  * per-row kernels, a batch's first query too and its others with the block kernels (l1, linf) or
  * sgemm (l2, ip, cosine); all give the same answers bit for bit. */
@@ -590,32 +627,33 @@ static void test_rows_from_memory(void) {
     enum { N = 20000, D = 64, Q = 12, K = 7 };
     static const nearkit_metric ms[] = {NEARKIT_METRIC_L2, NEARKIT_METRIC_L1, NEARKIT_METRIC_LINF,
                                         NEARKIT_METRIC_COSINE, NEARKIT_METRIC_IP};
-    float *x = malloc(sizeof(float) * N * D), q[Q * D];
-    for (size_t i = 0; i < (size_t)N * D; i++) x[i] = (float)(rng_next() % 9) - 4.0f; /* many ties */
-    for (size_t i = 0; i < (size_t)Q * D; i++) q[i] = (float)(rng_next() % 9) - 4.0f;
-    for (size_t m = 0; m < sizeof ms / sizeof ms[0]; m++) {
-        nearkit_index_options o = NEARKIT_INDEX_OPTIONS_INIT;
-        o.num_threads = 1;
-        nearkit_index *ix = NULL;
-        CHECK_STATUS(nearkit_index_create(&ix, NEARKIT_KIND_FLAT, ms[m], D, &o), NEARKIT_OK);
-        CHECK_STATUS(nearkit_index_add(ix, NEARKIT_VECTOR_FLOAT32, x, N, NULL), NEARKIT_OK);
-        int64_t batch_ids[Q * K], ids[K];
-        float batch_dist[Q * K], dist[K];
-        CHECK_STATUS(nearkit_index_search(batch_ids, batch_dist, ix, NEARKIT_VECTOR_FLOAT32, q, Q, K, NULL), NEARKIT_OK);
-        int differ = 0;
-        for (int i = 0; i < Q; i++) {
-            CHECK_STATUS(nearkit_index_search(ids, dist, ix, NEARKIT_VECTOR_FLOAT32, q + i * D, 1, K, NULL), NEARKIT_OK);
-            differ += memcmp(ids, batch_ids + i * K, sizeof ids) != 0 || memcmp(dist, batch_dist + i * K, sizeof dist) != 0;
-        }
-        if (differ) fprintf(stderr, "rows from memory, metric %d: %d single queries differ from the batch\n", (int)ms[m], differ);
-        CHECK(differ == 0);
-        nearkit_index_free(ix);
-    }
+    float *x = tied_floats(N, D), *q = tied_floats(Q, D);
+    for (size_t m = 0; m < sizeof ms / sizeof ms[0]; m++) CHECK(batch_differs(ms[m], x, N, D, q, Q, K, 1) == 0);
     free(x);
+    free(q);
+}
+
+/* Batches of the shapes the fused scan (AVX-512) cuts into pieces: queries past whole panels and
+ * several groups of panels, rows past whole micro-blocks and blocks, dimensions below and above
+ * the kernel's 16 lanes, two threads; each batch against its queries one by one (the kernels), bit
+ * for bit. On other CPUs the same batches take sgemm. */
+static void test_batch_shapes(void) {
+    static const nearkit_metric ms[] = {NEARKIT_METRIC_L2, NEARKIT_METRIC_COSINE, NEARKIT_METRIC_IP};
+    static const struct { uint32_t d; size_t n, q; } shapes[] = {{24, 1021, 9}, {131, 2047, 150}, {784, 1500, 300}};
+    for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++) {
+        uint32_t d = shapes[sh].d;
+        float *x = tied_floats(shapes[sh].n, d), *q = tied_floats(shapes[sh].q, d);
+        memcpy(x + 5 * d, x + 2 * d, sizeof(float) * d); /* a duplicate row */
+        for (size_t m = 0; m < sizeof ms / sizeof ms[0]; m++)
+            CHECK(batch_differs(ms[m], x, shapes[sh].n, d, q, shapes[sh].q, 10, 2) == 0);
+        free(x);
+        free(q);
+    }
 }
 
 int main(void) {
     test_rows_from_memory();
+    test_batch_shapes();
     for (size_t m = 0; m < N_METRICS; m++) {
         test_remove(metrics[m]);
         test_filters(metrics[m]);

@@ -7,6 +7,7 @@
  *   - the implementations against each other: every result bit-identical (kernels.c's canonical
  *     order), for every d up to 300 and some large ones, on data of mixed magnitudes and signs,
  *     with zeros, subnormals, overflow, infinities and NaN (any NaN matches any NaN);
+ *   - the fused panel scan (AVX-512) against the same float operations in scalar code;
  *   - the choice of implementation: NEARKIT_KERNELS in the environment, nearkit_kernels_force()
  *     for every value, nearkit_kernels_name().
  * Returns 0 on success; prints every failure (up to a limit) and returns 1 otherwise. */
@@ -659,6 +660,55 @@ static void check_tile_skip(const nearkit_kernel_table *t) {
     }
 }
 
+/* ---- panel_scan: its tile and mask against the same operations in scalar code ------------------ */
+
+/* The values the contract promises: fmaf per dimension in order, then fmaf(alpha, dot, extra) and
+ * the offset; compared bit for bit, so any reordering inside the kernel shows. */
+static void check_panel_scan(const nearkit_kernel_table *t) {
+    if (!t->panel_scan) return;
+    enum { R = NEARKIT_PANEL_ROWS, Q = NEARKIT_PANEL_QUERIES, D = 131, LD = D + 3 };
+    static const size_t dims[] = {1, 2, 15, 16, 17, 64, 100, D};
+    float *panel = aligned_alloc(64, sizeof(float) * Q * D), x[R * LD], extra[R], offset[Q], bound[Q];
+    float tile[R * Q], want[R * Q];
+    for (int trial = 0; trial < 64; trial++) {
+        size_t d = dims[trial % 8], nr = 1 + (size_t)trial % R;
+        int with_extra = trial % 3 != 0;
+        float alpha = trial % 2 ? -2.0f : -1.0f;
+        for (size_t i = 0; i < (size_t)R * LD; i++) x[i] = (float)((int)(rng_next() % 2001) - 1000) / 64.0f;
+        for (size_t i = 0; i < (size_t)Q * D; i++) panel[i] = (float)((int)(rng_next() % 2001) - 1000) / 128.0f;
+        for (int i = 0; i < R; i++) extra[i] = (float)(rng_next() % 1000) * 0.5f;
+        for (int j = 0; j < Q; j++) offset[j] = trial % 4 == 1 ? 1.0f : (float)(rng_next() % 100);
+        memset(tile, 0xff, sizeof tile);
+        for (size_t i = 0; i < nr; i++)
+            for (int j = 0; j < Q; j++) {
+                float dot = 0.0f;
+                for (size_t k = 0; k < d; k++) dot = fmaf(x[i * LD + k], panel[k * Q + j], dot);
+                want[i * Q + j] = fmaf(alpha, dot, with_extra ? extra[i] : 0.0f) + offset[j];
+            }
+        /* bounds at a value of the column (a tie), just below its least, +inf, and NaN */
+        uint64_t want_mask = 0;
+        for (int j = 0; j < Q; j++) {
+            float least = INFINITY;
+            for (size_t i = 0; i < nr; i++) least = fminf(least, want[i * Q + j]);
+            int kind = (int)(rng_next() % 4);
+            bound[j] = kind == 0   ? want[(rng_next() % nr) * Q + j]
+                       : kind == 1 ? nextafterf(least, -INFINITY)
+                       : kind == 2 ? INFINITY
+                                   : NAN;
+            if (least <= bound[j]) want_mask |= (uint64_t)1 << j;
+        }
+        uint64_t mask = t->panel_scan(tile, x, nr, LD, panel, d, with_extra ? extra : NULL, alpha, offset, bound);
+        if (mask != want_mask)
+            fail("%s panel_scan d=%zu nr=%zu: mask %llx, want %llx", t->name, d, nr,
+                 (unsigned long long)mask, (unsigned long long)want_mask);
+        if (memcmp(tile, want, nr * Q * sizeof(float)) != 0)
+            fail("%s panel_scan d=%zu nr=%zu: tile differs from the scalar operations", t->name, d, nr);
+        for (size_t i = nr * Q; i < (size_t)R * Q; i++) /* rows past nr untouched */
+            if (tile[i] == tile[i]) fail("%s panel_scan d=%zu nr=%zu: wrote tile[%zu]", t->name, d, nr, i);
+    }
+    free(panel);
+}
+
 int main(void) {
     /* The environment variable is read at the first use, which is the one just below. */
 #if defined(__linux__)
@@ -681,6 +731,7 @@ int main(void) {
         check_hamming(t);
         check_hamming_panels(t);
         check_tile_skip(t);
+        check_panel_scan(t);
         check_small_nearest(t);
 #if HAVE_GUARD_PAGES
         check_guard_pages(t);

@@ -149,3 +149,9 @@ void nearkit_sgemm_nt(size_t m, size_t n, size_t d, float alpha, const float *a,
     if (mode != PERTURB_OFF) perturb(m, n, d, alpha, a, b, c, mode == PERTURB_POSITION);
 #endif
 }
+
+#ifdef NEARKIT_TEST_HOOKS
+bool nearkit_gemm_perturbed(void) { return perturbation() != PERTURB_OFF; }
+#else
+bool nearkit_gemm_perturbed(void) { return false; }
+#endif

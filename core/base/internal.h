@@ -94,6 +94,9 @@ void nearkit_blas_prepare(void);
  * rounding depends on the BLAS kernel of the machine: exact kinds only shortlist with it. */
 void nearkit_sgemm_nt(size_t m, size_t n, size_t d, float alpha, const float *a, const float *b,
                       float *c);
+/* Whether the test hook perturbs sgemm's results (blas.c; always false outside the test matrix's
+ * library): shortlists that could come from another scan then come from sgemm, for the hook. */
+bool nearkit_gemm_perturbed(void);
 /* How far a shortlist value built on nearkit_sgemm_nt (l2: |q|^2 + |x|^2 - 2<q,x>; ip: -<q,x>;
  * cosine: 1 - <q,x>) may lie from the exact kernel's value of the same pair, for a query of norm
  * query_norm and rows of norm at most max_row_norm in dimension d, on any machine's BLAS. */

@@ -121,7 +121,24 @@ typedef struct nearkit_kernel_table {
      * against several planes (the rpforest build), without a call and a reduction per pair. */
     void (*l2sq_pairs)(float *out, const float *const *a, const float *const *b, size_t n, size_t d);
     void (*dot_pairs)(float *out, const float *const *a, const float *const *b, size_t n, size_t d);
+    /* The fused shortlist scan of float batches (flat's; NULL in tables without one, whose callers
+     * take sgemm): the NEARKIT_PANEL_ROWS rows at x (row i at x + i * ld, all of them readable)
+     * against the NEARKIT_PANEL_QUERIES queries of a panel of d dimensions (query j's dimension k
+     * at panel[k * NEARKIT_PANEL_QUERIES + j], 64-byte aligned). For rows i < nr it writes
+     * tile[i * NEARKIT_PANEL_QUERIES + j] = fma(alpha, dot_ij, extra[i]) + offset[j] (extra NULL:
+     * 0), dot_ij summed by one fused multiply-add per dimension in order of k, and returns the
+     * mask of the queries j with some such value <= bound[j] (a NaN bound: none). The scores
+     * stay in registers until then, so a scan writes no tile of them; their rounding is sgemm's
+     * kind (the dot in another order than the exact kernels'), covered by nearkit_gemm_slack. */
+    uint64_t (*panel_scan)(float *tile, const float *x, size_t nr, size_t ld, const float *panel, size_t d,
+                           const float *extra, float alpha, const float *offset, const float *bound);
 } nearkit_kernel_table;
+
+/* panel_scan's shape: rows scored per call, queries per panel (24 accumulators of 16 lanes, four
+ * query vectors and a broadcast: 29 of AVX-512's 32 registers). See kernels_avx512.c for the
+ * shapes measured. */
+#define NEARKIT_PANEL_ROWS 6
+#define NEARKIT_PANEL_QUERIES 64
 
 /* Codes packed for hamming_panels: 8 codes per panel, stored word by word (word j of code r of
  * panel p at panels[(p * words + j) * 8 + r]), so one 64-byte load holds a word of 8 codes and no

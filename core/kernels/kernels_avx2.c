@@ -529,6 +529,7 @@ const nearkit_kernel_table nearkit_kernel_table_avx2 = {
     {nk_fp16_decode, nk_bf16_decode, nk_sq8_decode, nk_sq4_decode},
     nk_l2sq_pairs,
     nk_dot_pairs,
+    NULL, /* panel_scan: none (16 registers hold too small a panel; unmeasured): flat takes sgemm */
 };
 
 #else

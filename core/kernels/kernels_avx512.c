@@ -512,6 +512,56 @@ NK_INLINE unsigned nk_tile_mask(const float *r, const float *extra, float offset
 
 NK_DEFINE_TILE_SKIP()
 
+/* ---- the fused panel scan (kernels.h) ---------------------------------------------------------- */
+
+/* Rows are broadcast straight from the store, one float at a time, against the panel's queries
+ * loaded 16 at a time: no packing of the stored rows, each row's cache line serves 16 dimensions,
+ * and a micro-block's rows (6 x 3 KB at d 784) stay in L1 while the panel streams from L2.
+ * Measured through flat (60,000 x 784, 1,000 queries, one thread, cosine; the sgemm path 0.69 s a
+ * batch): rows x queries 6 x 64 0.61 s, 9 x 48 0.625, 8 x 48 0.635, 5 x 64 0.645, 12 x 32 0.65,
+ * 14 x 32 0.66. */
+NK_TARGET static uint64_t nk_panel_scan(float *tile, const float *x, size_t nr, size_t ld, const float *panel,
+                                        size_t d, const float *extra, float alpha, const float *offset,
+                                        const float *bound) {
+    enum { R = NEARKIT_PANEL_ROWS, Q = NEARKIT_PANEL_QUERIES, V = NEARKIT_PANEL_QUERIES / 16 };
+    __m512 acc[R][V];
+#pragma GCC unroll 16
+    for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < V; v++) acc[i][v] = _mm512_setzero_ps();
+    for (size_t k = 0; k < d; k++) {
+        __m512 q[V];
+#pragma GCC unroll 4
+        for (int v = 0; v < V; v++) q[v] = _mm512_load_ps(panel + k * Q + 16 * v);
+#pragma GCC unroll 16
+        for (int i = 0; i < R; i++) {
+            const __m512 b = _mm512_set1_ps(x[(size_t)i * ld + k]);
+#pragma GCC unroll 4
+            for (int v = 0; v < V; v++) acc[i][v] = _mm512_fmadd_ps(b, q[v], acc[i][v]);
+        }
+    }
+    const __m512 a = _mm512_set1_ps(alpha);
+    __m512 least[V];
+#pragma GCC unroll 4
+    for (int v = 0; v < V; v++) least[v] = _mm512_set1_ps(__builtin_inff());
+#pragma GCC unroll 16
+    for (int i = 0; i < R; i++) {
+        if ((size_t)i >= nr) break;
+        const __m512 e = _mm512_set1_ps(extra ? extra[i] : 0.0f);
+#pragma GCC unroll 4
+        for (int v = 0; v < V; v++) {
+            const __m512 value = _mm512_add_ps(_mm512_fmadd_ps(a, acc[i][v], e), _mm512_loadu_ps(offset + 16 * v));
+            _mm512_storeu_ps(tile + i * Q + 16 * v, value);
+            least[v] = _mm512_min_ps(value, least[v]);
+        }
+    }
+    uint64_t reached = 0;
+#pragma GCC unroll 4
+    for (int v = 0; v < V; v++)
+        reached |= (uint64_t)_mm512_cmp_ps_mask(least[v], _mm512_loadu_ps(bound + 16 * v), _CMP_LE_OQ) << (16 * v);
+    return reached;
+}
+
 /* ---- table ------------------------------------------------------------------------------------- */
 
 extern const nearkit_kernel_table nearkit_kernel_table_avx512;
@@ -526,6 +576,7 @@ const nearkit_kernel_table nearkit_kernel_table_avx512 = {
     {nk_fp16_decode, nk_bf16_decode, nk_sq8_decode, nk_sq4_decode},
     nk_l2sq_pairs,
     nk_dot_pairs,
+    nk_panel_scan,
 };
 
 #else

@@ -395,4 +395,5 @@ const nearkit_kernel_table nearkit_kernel_table_scalar = {
     {nk_fp16_decode, nk_bf16_decode, nk_sq8_decode, nk_sq4_decode},
     nk_l2sq_pairs,
     nk_dot_pairs,
+    NULL, /* panel_scan: none, flat takes sgemm */
 };
