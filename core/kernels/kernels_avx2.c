@@ -529,7 +529,10 @@ const nearkit_kernel_table nearkit_kernel_table_avx2 = {
     {nk_fp16_decode, nk_bf16_decode, nk_sq8_decode, nk_sq4_decode},
     nk_l2sq_pairs,
     nk_dot_pairs,
-    NULL, /* panel_scan: none (16 registers hold too small a panel; unmeasured): flat takes sgemm */
+    /* panel_scan: none, flat takes sgemm. An AVX2 form (6 rows x 16 queries a pass, 4 passes a
+     * panel) was measured against OpenBLAS's Haswell sgemm on an AVX-512 Xeon with both forced:
+     * 7% slower at d 784, 6% faster at d 128. */
+    NULL,
 };
 
 #else
