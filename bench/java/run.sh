@@ -9,9 +9,8 @@ build=$(cd "${1:-$root/build}" && pwd)
 if [ ! -x "$build/bench_overhead_c" ]; then
     cmake --build "$build" --target bench_overhead_c -j2 >/dev/null
 fi
-repo="$HOME/.m2/repository"
-if [ ! -f "$repo/io/nearkit/nearkit/0.1.0/nearkit-0.1.0.jar" ]; then
-    (cd "$root/java" && mvn -q -B install -DskipTests)
-fi
+# Installed every time (about 16 s): a jar left in the local repository by an earlier build would
+# carry an older core, and the batch figure would compare two libraries instead of two callers.
+(cd "$root/java" && mvn -q -B install -DskipTests)
 cd "$here"
 mvn -q -B compile exec:exec -Dbench.c="$build/bench_overhead_c"
