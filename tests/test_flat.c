@@ -634,12 +634,13 @@ static void test_rows_from_memory(void) {
 }
 
 /* Batches of the shapes the fused scan (AVX-512) cuts into pieces: queries past whole panels and
- * several groups of panels, rows past whole micro-blocks and blocks, dimensions below and above
- * the kernel's 16 lanes, two threads; each batch against its queries one by one (the kernels), bit
- * for bit. On other CPUs the same batches take sgemm. */
+ * two groups of panels (225 queries a task at d 784), rows past whole micro-blocks and blocks,
+ * dimensions below and above the kernel's 16 lanes, two threads, and tasks too small for it (9
+ * queries: sgemm); each batch against its queries one by one (the kernels), bit for bit. On other
+ * CPUs every batch takes sgemm. */
 static void test_batch_shapes(void) {
     static const nearkit_metric ms[] = {NEARKIT_METRIC_L2, NEARKIT_METRIC_COSINE, NEARKIT_METRIC_IP};
-    static const struct { uint32_t d; size_t n, q; } shapes[] = {{24, 1021, 9}, {131, 2047, 150}, {784, 1500, 300}};
+    static const struct { uint32_t d; size_t n, q; } shapes[] = {{24, 1021, 9}, {24, 1021, 40}, {131, 2047, 150}, {784, 1500, 450}};
     for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++) {
         uint32_t d = shapes[sh].d;
         float *x = tied_floats(shapes[sh].n, d), *q = tied_floats(shapes[sh].q, d);
