@@ -139,6 +139,8 @@ typedef struct nearkit_kernel_table {
  * shapes measured. */
 #define NEARKIT_PANEL_ROWS 6
 #define NEARKIT_PANEL_QUERIES 64
+_Static_assert(NEARKIT_PANEL_QUERIES % 16 == 0 && NEARKIT_PANEL_QUERIES <= 64,
+               "panel_scan's mask has a bit per query of a panel; its vectors hold 16");
 
 /* Codes packed for hamming_panels: 8 codes per panel, stored word by word (word j of code r of
  * panel p at panels[(p * words + j) * 8 + r]), so one 64-byte load holds a word of 8 codes and no
