@@ -702,9 +702,10 @@ static void scan_gemm_block(nearkit_topk *heaps, knn_scratch *s, const nearkit_s
  * whose bound some row reaches look at the scores. The sgemm path writes a tile of 1,024 rows'
  * scores for the whole task (4 MB at 1,000 queries, beyond L2), after OpenBLAS has zeroed it, then
  * reads it back, and OpenBLAS packs the queries again for every block; here a micro-block's scores
- * leave the registers only for a 1.5 KB tile in L1, and the queries are packed once a call. The scores are sgemm's kind of value (dot products summed in
- * another order than the exact kernels', within nearkit_gemm_slack), so settle_shortlist serves
- * both paths and the answers are the same bit for bit. Panels are taken in groups of
+ * leave the registers only for a 1.5 KB tile in L1, and the queries are packed once a call. The
+ * scores are sgemm's kind of value (dot products summed in another order than the exact
+ * kernels', within nearkit_gemm_slack), so settle_shortlist serves both paths and the answers are
+ * the same bit for bit. Panels are taken in groups of
  * FUSED_GROUP_BYTES, which stay in L2 while a block's rows pass once per group. Measured (Xeon,
  * AVX-512, one thread, batches of 1,000, the sgemm path first): 60,000 x 784 l2 0.69 s and 0.61;
  * 1,000,000 x 128 l2 2.14 and 1.64; 200,000 x 768 cosine 2.17 and 1.91. */
