@@ -21,12 +21,19 @@
 
 static bool is_l2(const nearkit_index *ix) { return ix->metric == NEARKIT_METRIC_L2; }
 
-void nearkit_ivf_quantizer_free(nearkit_ivf_quantizer *q) {
-    nearkit_aligned_free(q->centroids);
-    free(q->norms);
+/* Drops the centroids' binary16 copy (screened_probing): probing then scores the floats. */
+static void free_half_copy(nearkit_ivf_quantizer *q) {
     nearkit_aligned_free(q->half);
     free(q->half_error);
     free(q->half_norm);
+    q->half = NULL;
+    q->half_error = q->half_norm = NULL;
+}
+
+void nearkit_ivf_quantizer_free(nearkit_ivf_quantizer *q) {
+    nearkit_aligned_free(q->centroids);
+    free(q->norms);
+    free_half_copy(q);
     free(q->codes);
     *q = (nearkit_ivf_quantizer){.binary = q->binary};
 }
@@ -78,11 +85,7 @@ static nearkit_status make_half_copy(nearkit_ivf_quantizer *q, const nearkit_ind
         q->half_error[l] = nextafterf((float)sqrt(error), INFINITY);
         q->half_norm[l] = nextafterf((float)(sqrt(norm) + sqrt(half_norm)), INFINITY);
         if (!isfinite(q->half_error[l]) || !isfinite(q->half_norm[l])) {
-            nearkit_aligned_free(q->half);
-            free(q->half_error);
-            free(q->half_norm);
-            q->half = NULL;
-            q->half_error = q->half_norm = NULL;
+            free_half_copy(q);
             return NEARKIT_OK;
         }
     }

@@ -746,7 +746,7 @@ static void push_panel_column(nearkit_topk *h, const float *tile, size_t j, uint
 
 /* Rows [row, row + rows) for the task's nq packed queries: micro-block by micro-block, one group of
  * panels at a time. A last micro-block shorter than NEARKIT_PANEL_ROWS (the store's end) is scored
- * from a zero-padded copy, as the kernel reads whole micro-blocks. */
+ * from a zero-padded copy, made once for every group, as the kernel reads whole micro-blocks. */
 static void scan_fused_block(nearkit_topk *heaps, knn_scratch *s, const nearkit_search_call *c, size_t nq,
                              uint64_t row, size_t rows, const row_filter *f) {
     enum { R = NEARKIT_PANEL_ROWS, Q = NEARKIT_PANEL_QUERIES };
@@ -757,16 +757,16 @@ static void scan_fused_block(nearkit_topk *heaps, knn_scratch *s, const nearkit_
     bool l2 = ix->metric == NEARKIT_METRIC_L2;
     size_t d = ix->dimension, panels = whole_panels(nq), group = FUSED_GROUP_BYTES / (Q * d * sizeof(float));
     if (group < 1) group = 1;
+    size_t whole = rows - rows % R;
+    if (whole < rows) {
+        memset(p->tail, 0, R * d * sizeof(float));
+        memcpy(p->tail, nearkit_rows_at(&flat->rows, ix, row + whole), (rows - whole) * d * sizeof(float));
+    }
     for (size_t g = 0; g < panels; g += group) {
         size_t end = panels - g < group ? panels : g + group;
         for (size_t r = 0; r < rows; r += R) {
             size_t nr = rows - r < R ? rows - r : R;
-            const float *x = (const float *)nearkit_rows_at(&flat->rows, ix, row + r);
-            if (nr < R) {
-                memset(p->tail, 0, R * d * sizeof(float));
-                memcpy(p->tail, x, nr * d * sizeof(float));
-                x = p->tail;
-            }
+            const float *x = r < whole ? (const float *)nearkit_rows_at(&flat->rows, ix, row + r) : p->tail;
             const float *extra = l2 ? flat->norms + row + r : NULL;
             for (size_t pi = g; pi < end; pi++) {
                 uint64_t reached = kt->panel_scan(s->tile, x, nr, d, p->panels + pi * Q * d, d, extra,
