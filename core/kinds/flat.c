@@ -69,6 +69,8 @@
                                  small codes scans a row in about the time of a filter test */
 _Static_assert(QUERY_BLOCK <= GEMM_QUERY_BLOCK && PANEL_QUERY_BLOCK <= GEMM_QUERY_BLOCK,
                "flat_knn's heaps hold GEMM_QUERY_BLOCK queries");
+_Static_assert(NEARKIT_PANEL_ROWS * NEARKIT_PANEL_QUERIES <= GEMM_BLOCK_ROWS,
+               "the fused scan's tile (scratch tile, GEMM_BLOCK_ROWS floats) holds a micro-block's scores");
 
 typedef struct flat_impl {
     nearkit_rows rows;
@@ -463,7 +465,7 @@ typedef struct knn_scratch {
     knn_shape shape;
     float *heap_dist;
     uint64_t *heap_pos;
-    float *tile;     /* chunk x block rows (sgemm), a micro-block's scores (fused) or block rows (kernels) */
+    float *tile;     /* chunk x block rows (sgemm), GEMM_BLOCK_ROWS (fused) or block rows (kernels) */
     uint32_t *ints;  /* block rows, for hamming */
     float *qnorms;   /* chunk */
     panel_scratch panels; /* hamming plans whose tasks may take panels */
@@ -527,7 +529,7 @@ static void *knn_scratch_new(const nearkit_search_call *c) {
     s->shape = shape;
     s->heap_dist = nearkit_alloc_array(queries * cap, sizeof(float));
     s->heap_pos = nearkit_alloc_array(queries * cap, sizeof(uint64_t));
-    size_t tile = shape.fused ? NEARKIT_PANEL_ROWS * NEARKIT_PANEL_QUERIES : shape.gemm ? queries * block : block;
+    size_t tile = shape.fused ? GEMM_BLOCK_ROWS : shape.gemm ? queries * block : block;
     s->tile = nearkit_aligned_alloc_array(tile, sizeof(float));
     s->ints = nearkit_alloc_array(block, sizeof(uint32_t));
     s->qnorms = nearkit_alloc_array(queries, sizeof(float));
