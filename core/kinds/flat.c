@@ -69,8 +69,11 @@
                                  small codes scans a row in about the time of a filter test */
 _Static_assert(QUERY_BLOCK <= GEMM_QUERY_BLOCK && PANEL_QUERY_BLOCK <= GEMM_QUERY_BLOCK,
                "flat_knn's heaps hold GEMM_QUERY_BLOCK queries");
-_Static_assert(NEARKIT_PANEL_ROWS * NEARKIT_PANEL_QUERIES <= GEMM_BLOCK_ROWS,
-               "the fused scan's tile (scratch tile, GEMM_BLOCK_ROWS floats) holds a micro-block's scores");
+/* The fused scan's scratch tile is GEMM_BLOCK_ROWS floats, not just a micro-block's scores: the
+ * same tile takes a block's kernel distances when settle_shortlist rescans a query. */
+_Static_assert(NEARKIT_PANEL_ROWS * NEARKIT_PANEL_QUERIES <= GEMM_BLOCK_ROWS && FUSED_BLOCK_ROWS <= GEMM_BLOCK_ROWS,
+               "the fused scan's tile (scratch tile, GEMM_BLOCK_ROWS floats) holds a micro-block's scores "
+               "and a block's kernel distances");
 
 typedef struct flat_impl {
     nearkit_rows rows;
@@ -465,7 +468,8 @@ typedef struct knn_scratch {
     knn_shape shape;
     float *heap_dist;
     uint64_t *heap_pos;
-    float *tile;     /* chunk x block rows (sgemm), GEMM_BLOCK_ROWS (fused) or block rows (kernels) */
+    float *tile;     /* chunk x block rows (sgemm), GEMM_BLOCK_ROWS (fused: its scores, and a
+                        block's distances when a query is rescanned) or block rows (kernels) */
     uint32_t *ints;  /* block rows, for hamming */
     float *qnorms;   /* chunk */
     panel_scratch panels; /* hamming plans whose tasks may take panels */
