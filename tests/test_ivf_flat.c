@@ -828,13 +828,18 @@ static double filtered_recall(const int64_t *got, const int64_t *want, const boo
 }
 
 /* A filtered batch (sgemm over each list's admitted rows, packed) keeps the unfiltered recall and
- * that of queries searched one by one (within 0.05), never returns a row the filter refuses or fewer than k rows, and does not
- * depend on the thread count: with random filters at 50% and 10%, and with a filter that admits
- * one region only, where most queries find no admitted row in the lists they probe at first and
- * go on in centroid order. */
+ * that of queries searched one by one (within 0.05), never returns a row the filter refuses or
+ * fewer than k rows, and does not depend on the thread count: with random filters at 50% and 10%,
+ * and with a filter that admits one region only, where many queries find few admitted rows in
+ * the lists they probe at first. There a batch (nprobe / share lists for every query) stays below
+ * the queries one by one (which go on until they have scanned as many admitted rows as their
+ * nearest nprobe lists hold): by as much as 0.048 over 24 data draws of this test (ivf.c). */
 static void test_filtered_batches(void) {
     const uint32_t d = 32;
-    const uint64_t n = 6000, nq = 64, k = 10;
+    /* 400 queries: with 64, the recalls compared moved by more than 0.05 from one data draw to
+     * the next (5 of 24 seeds failed before any change to the library) */
+    const uint64_t n = 6000, nq = 400, k = 10;
+    rng_state = SYNTHETIC_SEED ^ 0xF117E5ull; /* its own draws, whatever the tests before it draw */
     float *x = clustered(n + nq, d, 300, 8.0f); /* overlapping: recall < 1 */
     const float *qs = x + n * d;
     bool *keep = malloc(n * sizeof *keep);

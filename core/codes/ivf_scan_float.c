@@ -430,10 +430,6 @@ static void settle_names(const batch_task *b, nearkit_topk *h, const float *q, b
     }
 }
 
-/* Writes row i of the round from its shortlist (rows left out all scored no better than floor on
- * their scan): exact values for the candidates, kept when the sgemm error bound (nothing where
- * every value is exact already) proves them the k best, ties by id included; else the query's
- * lists are rescanned with the kernels. */
 /* A filtered query that found fewer than k admitted rows in its lists goes on in centroid order
  * until it has k (or has seen every list), as a query searched alone does. */
 static void settle_few(const batch_task *b, const nearkit_search_call *round, nearkit_topk *h, uint32_t *at,
@@ -449,6 +445,10 @@ static void settle_few(const batch_task *b, const nearkit_search_call *round, ne
     nearkit_write_heap(round, i, h);
 }
 
+/* Writes row i of the round from its shortlist (rows left out all scored no better than floor on
+ * their scan): exact values for the candidates, kept when the sgemm error bound (nothing where
+ * every value is exact already) proves them the k best, ties by id included; else the query's
+ * lists are rescanned with the kernels. */
 static void settle_shortlist(const batch_task *b, const nearkit_search_call *round, nearkit_topk *h,
                              float floor, bool approximate, float *buf, uint32_t *at, nearkit_ivf_probe *probe,
                              uint64_t i) {
