@@ -53,6 +53,7 @@ static void test_recall_rises_with_search_k(void) {
     float *data = clustered(N, D, 40, 3.0f), *queries = clustered(NQ, D, 40, 3.0f);
     const char *settings[] = {"n_trees=10", "n_trees=10,split=1", "n_trees=10,shared_projections=64"};
     nearkit_index *flat = tc_make(NEARKIT_KIND_FLAT, NEARKIT_METRIC_L2, D, NULL, 2, data, N, NULL);
+    double two_means_mid = 0;
     for (size_t s = 0; s < 3; s++) {
         nearkit_index *forest = tc_make(RPF, NEARKIT_METRIC_L2, D, settings[s], 2, data, N, NULL);
         double low = recall_against(flat, forest, queries, NQ, 10, 100);
@@ -62,7 +63,11 @@ static void test_recall_rises_with_search_k(void) {
         printf("  %s: recall@10 %.3f at search_k 100, %.3f at 1000, %.3f at 5000, %.3f at n_trees * n\n",
                settings[s], low, mid, high, full);
         CHECK(low <= mid && mid <= high && high <= full); /* best first: a larger budget extends a smaller */
-        CHECK(s == 0 ? mid >= 0.75 : high >= 0.85); /* two-means separates clusters best */
+        /* two-means separates clusters best: over nine data draws its recall at 1000 was 0.75 to
+         * 0.84, the others' 0.37 to 0.49 (0.83 to 0.90 at 5000); fixed floors at one draw's
+         * figures failed five of the nine, so the floors sit lower and the ranking is checked */
+        if (s == 0) two_means_mid = mid;
+        CHECK(s == 0 ? mid >= 0.6 : high >= 0.7 && two_means_mid >= mid + 0.15);
         CHECK(full == 1.0);
         nearkit_index_free(forest);
     }
@@ -73,7 +78,7 @@ static void test_recall_rises_with_search_k(void) {
     nearkit_index *forest = tc_make(RPF, NEARKIT_METRIC_IP, D, "n_trees=10", 2, data, N, NULL);
     double ip_mid = recall_against(flat, forest, queries, NQ, 10, 1000);
     printf("  ip, n_trees=10: recall@10 %.3f at search_k 1000\n", ip_mid);
-    CHECK(ip_mid >= 0.75);
+    CHECK(ip_mid >= 0.65); /* 0.79 to 0.86 over nine data draws */
     nearkit_index_free(forest), nearkit_index_free(flat);
     free(data), free(queries);
 }
@@ -146,14 +151,18 @@ static void test_upper_levels(void) {
         uint32_t dim, n;
         const char *params;
         bool every_kernel;
-        double floor; /* recall@10 at search_k 1000: 0.07 to 0.11 below one build's (2 trees, 30 queries) */
+        /* recall@10 at search_k 1000 (2 trees, 30 queries), about two thirds of the least of nine
+         * data draws (SYNTHETIC_SEED): one forest's recall moves a lot from draw to draw (l2 0.38
+         * to 0.49, cosine 0.29 to 0.50, ip 0.34 to 0.56), and floors at one draw's figure less
+         * 0.1 failed other draws; a forest that does not follow the data scores about 0.01 */
+        double floor;
     } cases[] = {
-        {NEARKIT_METRIC_L2, 16, 140000, "n_trees=2", true, 0.38},
-        {NEARKIT_METRIC_L2, 16, 140000, "n_trees=2,split=1", false, 0.13},
+        {NEARKIT_METRIC_L2, 16, 140000, "n_trees=2", true, 0.25},
+        {NEARKIT_METRIC_L2, 16, 140000, "n_trees=2,split=1", false, 0.10},
         {NEARKIT_METRIC_L2, 16, 140000, "n_trees=2,shared_projections=16", false, 0.07},
-        {NEARKIT_METRIC_IP, 16, 140000, "n_trees=2", false, 0.31},
-        {NEARKIT_METRIC_COSINE, 16, 140000, "n_trees=2", false, 0.37},
-        {NEARKIT_METRIC_L1, 16, 140000, "n_trees=2,split=1", false, 0.08},
+        {NEARKIT_METRIC_IP, 16, 140000, "n_trees=2", false, 0.22},
+        {NEARKIT_METRIC_COSINE, 16, 140000, "n_trees=2", false, 0.20},
+        {NEARKIT_METRIC_L1, 16, 140000, "n_trees=2,split=1", false, 0.07},
         {NEARKIT_METRIC_HAMMING, 1024, 70000, "n_trees=2", false, 0.0},
         /* past 256 dimensions: fewer two-means steps, and subtrees of up to 8 leaves' rows split
          * in place instead of from a copy (here some of each) */
