@@ -479,8 +479,9 @@ static void test_rabitq_rotation(void) {
     }
 }
 
-/* The popcount sums a copy makes (AVX-512 VPOPCNTDQ, POPCNT or portable) are those of a plain
- * count, for codes of 1 to 20 words (whole blocks of 8 words and masked tails), and its query
+/* The popcount sums a copy makes (AVX-512 VPOPCNTDQ, AVX2, POPCNT or portable) are those of a
+ * plain count, for codes of 1 to 20 words (AVX-512's whole blocks of 8 words and masked tails,
+ * AVX2's blocks of 4 and the words after them), and its query
  * levels and bit planes (AVX-512 BW, AVX2 or portable) those of plain arithmetic and bit tests:
  * the copies of each kernel level the CPU runs (they follow nearkit_kernels_force). */
 static void check_rabitq_bit_sums(void) {
