@@ -137,6 +137,37 @@ static void test_round_trip(void) {
     free(codes);
 }
 
+/* sq8's 256 levels lie on each dimension's least and largest sampled value, so 8-bit data (every
+ * integer of a range of 255, at any offset, here also scaled by a power of two) decodes to itself;
+ * a dimension whose sample spans less is off by at most half a step. */
+static void test_sq8_integer_data(void) {
+    const size_t d = 6, n = 256;
+    float x[256 * 6], y[256 * 6];
+    uint8_t codes[256 * 6];
+    for (size_t r = 0; r < n; r++) {
+        size_t v = (r * 97) % n; /* every integer 0 .. 255 once, shuffled */
+        x[r * d + 0] = (float)v;
+        x[r * d + 1] = (float)v - 128.0f;
+        x[r * d + 2] = 1000.0f + (float)v;
+        x[r * d + 3] = 0.25f * (float)v;
+        x[r * d + 4] = (float)(v % 100); /* spans 99 of 255 steps */
+        x[r * d + 5] = 7.0f;             /* constant */
+    }
+    nearkit_codec c;
+    nearkit_codec_init(&c, NEARKIT_CODE_SQ8, d);
+    CHECK_STATUS(nearkit_codec_train(&c, x, n, 42, 1), NEARKIT_OK);
+    nearkit_codec_encode(&c, codes, x, n);
+    nearkit_codec_decode(&c, y, codes, n);
+    int inexact = 0, beyond = 0;
+    for (size_t i = 0; i < n * d; i++) {
+        size_t dim = i % d;
+        if (dim <= 3 || dim == 5) inexact += x[i] != y[i];
+        else beyond += fabsf(x[i] - y[i]) > 0.5f * c.step[dim] * (1.0f + 1e-4f);
+    }
+    CHECK(inexact == 0 && beyond == 0);
+    nearkit_codec_free(&c);
+}
+
 /* ---- product quantisation ---------------------------------------------------------------------- */
 
 static float sub_distance(const float *a, const float *b, size_t n) {
@@ -1123,6 +1154,7 @@ static void test_untrained(void) {
 int main(void) {
     test_half_rounding();
     test_round_trip();
+    test_sq8_integer_data();
     test_kernels();
     test_pq_codec();
     test_pq4_codec();

@@ -119,7 +119,7 @@ static uint16_t half_saturated(float f) {
 
 static unsigned sq_levels(int format) { return format == NEARKIT_CODE_SQ8 ? 256u : 16u; }
 
-/* The cell of value v in dimension i. */
+/* The nearest level of value v in dimension i (levels base + k step, k from 0 to the top). */
 static unsigned sq_level(const nearkit_codec *c, size_t i, float v) {
     unsigned top = sq_levels(c->format) - 1;
     if (!(c->step[i] > 0.0f)) return 0;
@@ -542,11 +542,20 @@ nearkit_status nearkit_codec_train(nearkit_codec *c, const float *x, uint64_t n,
             hi[i] = v[i] > hi[i] ? v[i] : hi[i];
         }
     }
-    float cells = (float)sq_levels(c->format);
+    /* Levels base + code * step, a value coded by its nearest level (sq_level). sq8 puts its 256
+     * levels on the least and the largest value of the sample, 255 steps apart, so that data of 256
+     * evenly spaced values (8-bit pixels, integer embeddings) is coded exactly: Fashion-MNIST's
+     * pixels, 0 to 255, decode to themselves in the 730 of 784 dimensions that span them, and exact
+     * search over the codes finds 0.9998 of the true 10 nearest (1,000 queries) where 256 cells
+     * decoded at their centres found 0.991, hnsw_sq8's ceiling then. sq4 keeps 16 cells decoded at
+     * their centres (15 steps with levels at both ends would widen every cell by a fifteenth). A
+     * file stores base and step, so files of either way decode as they were written. */
+    bool ends = c->format == NEARKIT_CODE_SQ8;
+    float steps = (float)(ends ? sq_levels(c->format) - 1 : sq_levels(c->format));
     for (size_t i = 0; i < d; i++) { /* hi becomes step, lo becomes base */
-        float step = (hi[i] - lo[i]) / cells;
+        float step = (hi[i] - lo[i]) / steps;
         hi[i] = step;
-        lo[i] = lo[i] + 0.5f * step;
+        lo[i] = ends ? lo[i] : lo[i] + 0.5f * step;
     }
     nearkit_codec_free(c);
     c->step = hi;
