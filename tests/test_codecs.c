@@ -7,6 +7,8 @@
  *  - the code kernels: equal bit for bit in every implementation the CPU runs, and to the float
  *    kernel on the decoded vector, for many dimensions (tails included) and every format; the
  *    code decoders likewise equal to nearkit_codec_decode at every level;
+ *  - sq8's integer grid: its kernels exact integers in every implementation (at the bounds too),
+ *    a code's grid value near its value for l2, cosine and ip;
  *  - pq8: codes name each sub-vector's nearest centroid, decode to the centroids, table distances
  *    equal the decoded vectors' (to rounding), codebooks the same for 1 and 2 threads, fewer
  *    centroids when trained on fewer than 256 vectors;
@@ -471,6 +473,125 @@ static void test_kernels(void) {
     CHECK(mismatches == 0);
     CHECK(decoded_mismatches == 0);
     CHECK(decoder_mismatches == 0);
+}
+
+/* ---- the integer grid of sq8 codes ------------------------------------------------------------- */
+
+static int64_t grid_l2_reference(const int16_t *t, const int16_t *w, const uint8_t *c, size_t d) {
+    int64_t sum = 0;
+    for (size_t i = 0; i < d; i++) {
+        int64_t level = ((int64_t)c[i] * 128 * w[i] + 16384) >> 15, e = t[i] - level;
+        sum += e * e;
+    }
+    return sum;
+}
+
+/* The grid kernels: every implementation the exact integer, at the bounds too (each difference
+ * and product as large as allowed, in every dimension: where the 32-bit lanes would overflow if
+ * a block were longer), for dimensions across the block of 256 and the vectors' tails. */
+static void test_grid_kernels(void) {
+    const size_t dims[] = {1, 15, 16, 17, 31, 32, 33, 255, 256, 257, 511, 784, 1000, 4100};
+    const nearkit_kernel_table *tables[3] = {nearkit_kernels_table(NEARKIT_KERNELS_SCALAR),
+                                             nearkit_kernels_table(NEARKIT_KERNELS_AVX2),
+                                             nearkit_kernels_table(NEARKIT_KERNELS_AVX512)};
+    long wrong = 0, compared = 0;
+    for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++) {
+        size_t d = dims[di];
+        int16_t *t = malloc(d * sizeof *t), *w = malloc(d * sizeof *w), *u = malloc(d * sizeof *u);
+        uint8_t *c = malloc(d);
+        for (int mode = 0; mode < 3; mode++) { /* random; the largest differences; the largest products */
+            int64_t dot = 0;
+            for (size_t i = 0; i < d; i++) {
+                uint64_t r = bt_next(&rng);
+                w[i] = mode == 0 ? (int16_t)(r % (NEARKIT_GRID_W_MAX + 1)) : NEARKIT_GRID_W_MAX;
+                c[i] = mode == 0 ? (uint8_t)(r >> 16) : (i % 2 ? 255 : 0);
+                /* level 0 or 2048 (255 levels of the widest w): t as far from it as allowed */
+                int32_t level = nearkit_grid_level(c[i], w[i]);
+                t[i] = mode == 0   ? (int16_t)((int32_t)((r >> 24) % (2 * NEARKIT_GRID_T_MAX - 4095)) - 4096 + 2048)
+                       : level == 0 ? NEARKIT_GRID_T_MAX
+                                    : (int16_t)(level - NEARKIT_GRID_T_MAX);
+                int32_t spread = (int32_t)((r >> 40) % (2 * NEARKIT_GRID_DOT_T_MAX + 1));
+                u[i] = mode == 0 ? (int16_t)(spread - NEARKIT_GRID_DOT_T_MAX) : NEARKIT_GRID_DOT_T_MAX;
+                if (mode == 2) c[i] = 255;
+                dot += (int64_t)u[i] * c[i];
+            }
+            if (mode == 2) /* levels of 255 at the widest w, t as far below as allowed */
+                for (size_t i = 0; i < d; i++) t[i] = (int16_t)(nearkit_grid_level(255, w[i]) - NEARKIT_GRID_T_MAX);
+            int64_t want = grid_l2_reference(t, w, c, d);
+            for (size_t k = 0; k < 3; k++) {
+                if (!tables[k]) continue;
+                compared++;
+                wrong += tables[k]->grid_l2(t, w, c, d) != want;
+                wrong += tables[k]->grid_dot(u, c, d) != dot;
+            }
+        }
+        free(t);
+        free(w);
+        free(u);
+        free(c);
+    }
+    printf("grid kernels: %ld cases compared, %ld wrong\n", compared, wrong);
+    CHECK(wrong == 0);
+}
+
+/* A code's grid value is near its value (nearkit_codec_distances) for l2, cosine and ip: the
+ * query's placement on the grid is its only error. Only sq8 has a grid. */
+static void test_grid_values(void) {
+    const size_t d = 100, n = 200;
+    float *x = malloc(n * d * sizeof *x), *q = malloc(d * sizeof *q);
+    uint8_t *codes = malloc(n * d);
+    int16_t *t = malloc(d * sizeof *t);
+    for (size_t i = 0; i < n * d; i++) x[i] = frand() * (1.0f + (float)(i % d) / 10.0f); /* ranges differ */
+    const nearkit_kernel_table *kt = nearkit_kernels();
+    nearkit_codec c;
+    nearkit_codec_init(&c, NEARKIT_CODE_SQ4, d);
+    nearkit_codec_train(&c, x, n, 1, 1);
+    CHECK(!nearkit_codec_has_grid(&c));
+    nearkit_codec_free(&c);
+    nearkit_codec_init(&c, NEARKIT_CODE_SQ8, d);
+    CHECK(!nearkit_codec_has_grid(&c));
+    CHECK_STATUS(nearkit_codec_train(&c, x, n, 1, 1), NEARKIT_OK);
+    CHECK(nearkit_codec_has_grid(&c));
+    nearkit_codec_encode(&c, codes, x, n);
+    nearkit_metric metrics[] = {NEARKIT_METRIC_L2, NEARKIT_METRIC_COSINE, NEARKIT_METRIC_IP};
+    double worst[3] = {0, 0, 0};
+    for (size_t m = 0; m < 3; m++) {
+        if (metrics[m] == NEARKIT_METRIC_COSINE) { /* unit rows, as cosine indexes store them */
+            for (size_t r = 0; r < n; r++) {
+                double norm = 0;
+                for (size_t i = 0; i < d; i++) norm += (double)x[r * d + i] * x[r * d + i];
+                for (size_t i = 0; i < d; i++) x[r * d + i] = (float)(x[r * d + i] / sqrt(norm));
+            }
+            nearkit_codec_free(&c);
+            nearkit_codec_init(&c, NEARKIT_CODE_SQ8, d);
+            CHECK_STATUS(nearkit_codec_train(&c, x, n, 1, 1), NEARKIT_OK);
+            nearkit_codec_encode(&c, codes, x, n);
+        }
+        for (int trial = 0; trial < 20; trial++) {
+            double norm = 0;
+            for (size_t i = 0; i < d; i++) q[i] = frand() * (trial == 0 ? 50.0f : 1.0f); /* one beyond the ranges */
+            for (size_t i = 0; i < d; i++) norm += (double)q[i] * q[i];
+            if (metrics[m] == NEARKIT_METRIC_COSINE)
+                for (size_t i = 0; i < d; i++) q[i] = (float)(q[i] / sqrt(norm));
+            nearkit_grid_query g = {.t = t};
+            nearkit_codec_grid_query(&g, &c, metrics[m], q);
+            float exact[200];
+            nearkit_codec_distances(exact, kt, &c, metrics[m], q, codes, n);
+            if (trial == 0) continue; /* clamped: only defined, not near */
+            for (size_t r = 0; r < n; r++) {
+                double e = fabs(nearkit_codec_grid_value(&g, kt, &c, codes + r * d) - exact[r]);
+                e /= fmax(1.0, fabs(exact[r]));
+                worst[m] = e > worst[m] ? e : worst[m];
+            }
+        }
+    }
+    printf("grid values: largest relative error l2 %.2e, cosine %.2e, ip %.2e\n", worst[0], worst[1], worst[2]);
+    CHECK(worst[0] < 2e-3 && worst[1] < 2e-3 && worst[2] < 2e-3);
+    nearkit_codec_free(&c);
+    free(x);
+    free(q);
+    free(codes);
+    free(t);
 }
 
 /* ---- RaBitQ ------------------------------------------------------------------------------------ */
@@ -1156,6 +1277,8 @@ int main(void) {
     test_round_trip();
     test_sq8_integer_data();
     test_kernels();
+    test_grid_kernels();
+    test_grid_values();
     test_pq_codec();
     test_pq4_codec();
     test_pq4_lut();

@@ -54,7 +54,9 @@ void nearkit_codec_free(nearkit_codec *c) {
     free(c->step);
     free(c->base);
     free(c->transposed);
+    free(c->grid_w);
     c->step = c->base = c->transposed = NULL;
+    c->grid_w = NULL;
     c->ksub = 0;
     c->residual = false;
 }
@@ -69,7 +71,7 @@ bool nearkit_codec_ready(const nearkit_codec *c) {
 
 uint64_t nearkit_codec_memory(const nearkit_codec *c) {
     if (c->transposed) return (uint64_t)c->ksub * c->dimension * sizeof(float);
-    return c->step ? 2 * c->dimension * sizeof(float) : 0;
+    return (c->step ? 2 * c->dimension * sizeof(float) : 0) + (c->grid_w ? c->dimension * sizeof(int16_t) : 0);
 }
 
 const char *nearkit_codec_name(int format) {
@@ -521,6 +523,84 @@ void nearkit_codec_pq4_distances(float *out, uint16_t *sums, const nearkit_codec
     nearkit_codec_values_of_l2(out, n, metric);
 }
 
+/* ---- the integer grid of sq8 codes --------------------------------------------------------------- */
+
+/* The grid spans the widest dimension's range in NEARKIT_GRID_SPAN units (a query is placed to an
+ * eighth of that dimension's level width), and every level width, in units times 256, fits
+ * NEARKIT_GRID_W_MAX. */
+#define NEARKIT_GRID_SPAN 2048
+
+/* Installs trained or loaded ranges (the codec takes step and base, freed on failure) with, for
+ * sq8, the level widths on the grid. OUT_OF_MEMORY leaves the codec as it was. */
+static nearkit_status set_ranges(nearkit_codec *c, float *step, float *base) {
+    int16_t *w = NULL;
+    double unit = 1.0;
+    if (c->format == NEARKIT_CODE_SQ8) {
+        size_t d = c->dimension;
+        if (!(w = nearkit_alloc_array(d, sizeof *w))) {
+            free(step);
+            free(base);
+            return nearkit_oom();
+        }
+        float widest = 0.0f;
+        for (size_t i = 0; i < d; i++) widest = step[i] > widest ? step[i] : widest;
+        if (widest > 0.0f) unit = NEARKIT_GRID_SPAN / (255.0 * widest);
+        for (size_t i = 0; i < d; i++) {
+            long v = lrint(unit * step[i] * 256.0);
+            w[i] = (int16_t)(v > NEARKIT_GRID_W_MAX ? NEARKIT_GRID_W_MAX : v);
+        }
+    }
+    nearkit_codec_free(c);
+    c->step = step;
+    c->base = base;
+    c->grid_w = w;
+    c->grid_unit = unit;
+    return NEARKIT_OK;
+}
+
+bool nearkit_codec_has_grid(const nearkit_codec *c) { return c->grid_w != NULL; }
+
+static int16_t clamp_to_int16(double v, double lo, double hi) {
+    return (int16_t)lrint(v < lo ? lo : v > hi ? hi : v);
+}
+
+void nearkit_codec_grid_query(nearkit_grid_query *g, const nearkit_codec *c, nearkit_metric metric,
+                              const float *query) {
+    size_t d = c->dimension;
+    g->metric = metric;
+    if (metric != NEARKIT_METRIC_IP) {
+        /* t - level stays within NEARKIT_GRID_T_MAX for a level anywhere in [0, NEARKIT_GRID_SPAN] */
+        const double lo = NEARKIT_GRID_SPAN - NEARKIT_GRID_T_MAX, hi = NEARKIT_GRID_T_MAX;
+        for (size_t i = 0; i < d; i++)
+            g->t[i] = clamp_to_int16(c->grid_unit * ((double)query[i] - (double)c->base[i]), lo, hi);
+        g->scale = 1.0 / (c->grid_unit * c->grid_unit);
+        g->offset = 0.0;
+        return;
+    }
+    /* ip: <q, base> + sum of q[i] step[i] c[i], the products on a grid of the query's own */
+    double largest = 0.0, offset = 0.0;
+    for (size_t i = 0; i < d; i++) {
+        double v = fabs((double)query[i] * (double)c->step[i]);
+        largest = v > largest ? v : largest;
+        offset += (double)query[i] * (double)c->base[i];
+    }
+    double unit = largest > 0.0 ? NEARKIT_GRID_DOT_T_MAX / largest : 1.0;
+    for (size_t i = 0; i < d; i++)
+        g->t[i] = clamp_to_int16(unit * (double)query[i] * (double)c->step[i], -NEARKIT_GRID_DOT_T_MAX,
+                                 NEARKIT_GRID_DOT_T_MAX);
+    g->scale = 1.0 / unit;
+    g->offset = offset;
+}
+
+float nearkit_codec_grid_value(const nearkit_grid_query *g, const nearkit_kernel_table *kt, const nearkit_codec *c,
+                               const uint8_t *code) {
+    if (g->metric == NEARKIT_METRIC_IP)
+        return (float)-(g->offset + g->scale * (double)kt->grid_dot(g->t, code, c->dimension));
+    float v = (float)(g->scale * (double)kt->grid_l2(g->t, c->grid_w, code, c->dimension));
+    nearkit_codec_values_of_l2(&v, 1, g->metric);
+    return v;
+}
+
 /* ---- training ---------------------------------------------------------------------------------- */
 
 nearkit_status nearkit_codec_train(nearkit_codec *c, const float *x, uint64_t n, uint64_t seed, uint32_t threads) {
@@ -557,10 +637,7 @@ nearkit_status nearkit_codec_train(nearkit_codec *c, const float *x, uint64_t n,
         hi[i] = step;
         lo[i] = ends ? lo[i] : lo[i] + 0.5f * step;
     }
-    nearkit_codec_free(c);
-    c->step = hi;
-    c->base = lo;
-    return NEARKIT_OK;
+    return set_ranges(c, hi, lo);
 }
 
 /* ---- encoding and decoding --------------------------------------------------------------------- */
@@ -754,8 +831,5 @@ nearkit_status nearkit_codec_load(nearkit_codec *c, const nearkit_reader *r, uin
         return nearkit_set_error(NEARKIT_ERR_CORRUPT, "corrupt index: %s ranges out of bounds",
                                  nearkit_codec_name(c->format));
     }
-    nearkit_codec_free(c);
-    c->step = step;
-    c->base = base;
-    return NEARKIT_OK;
+    return set_ranges(c, step, base);
 }

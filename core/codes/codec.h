@@ -9,9 +9,11 @@
  *     embeddings. No training;
  *   - bf16: the upper half of the float, rounded to nearest even (the range of float, 8 bits of
  *     precision). No training;
- *   - sq8 / sq4: a per-dimension range [lo, hi] cut into 256 / 16 equal cells; a value is stored
- *     as the number of its cell (clamped to the range) and decodes to the cell's centre,
- *     fma(step, c, base) with step = (hi - lo) / cells and base = lo + step / 2. The ranges are
+ *   - sq8 / sq4: per dimension, evenly spaced levels fma(step, c, base) over a range [lo, hi]; a
+ *     value is stored as the number c of its nearest level (clamped to the range). sq8 puts its
+ *     256 levels on lo and hi and between (step = (hi - lo) / 255, base = lo); sq4 cuts the range
+ *     into 16 cells decoded at their centres (step = (hi - lo) / 16, base = lo + step / 2). The
+ *     walks of hnsw_sq8 rank sq8 codes on an integer grid (below). The ranges are
  *     trained: the per-dimension minimum and maximum over a sample of at most
  *     NEARKIT_CODEC_SAMPLE training vectors, drawn with the index's seed (so deterministic). Under
  *     an IVF index of several lists the codes and ranges are of residuals to the list's centroid
@@ -77,6 +79,10 @@ typedef struct nearkit_codec {
      * to 0.995). A pq query's table is then made per list probed, from the query's residual
      * (l2, cosine), or per query with the centroid's dot product added per list (ip). */
     bool residual;
+    /* sq8, once trained: each dimension's level width on the integer grid that walks rank codes
+     * on (kernels.h's grid kernels; nearkit_codec_grid_query), and the grid units per value. */
+    int16_t *grid_w;
+    double grid_unit;
 } nearkit_codec;
 
 /* An untrained codec of a format for d dimensions (allocates nothing). A pq codec needs its
@@ -143,6 +149,27 @@ void nearkit_codec_table(float *table, const nearkit_codec *c, nearkit_metric me
  * them (cosine: half the summed squared l2). */
 void nearkit_codec_table_distances(float *out, const nearkit_codec *c, nearkit_metric metric, const float *table,
                                    const uint8_t *codes, size_t n);
+
+/* sq8 codes scored on an integer grid, for walks that only rank them (hnsw_sq8's): about half
+ * the instructions of the code kernels at 784 dimensions. A query goes on the grid once
+ * (nearkit_codec_grid_query): l2 and cosine place it in grid units from each dimension's base
+ * (to an eighth of the widest dimension's level width, clamped two ranges out); ip puts the
+ * products q[i] step[i] on a grid of the query's own. A code's grid value
+ * (nearkit_codec_grid_value) is then the kernel's exact integer, scaled back to the ranking value
+ * nearkit_codec_distances defines: near it (the query's placement is its only error), not equal,
+ * and the same on every CPU. A walk reports nothing by it: the kind scores what it returns with
+ * nearkit_codec_distances. */
+typedef struct nearkit_grid_query {
+    int16_t *t;           /* the caller's room: d values */
+    double scale, offset; /* value = offset + scale * sum (ip: negated; l2: offset 0) */
+    nearkit_metric metric;
+} nearkit_grid_query;
+/* Whether the codec has a grid (sq8, trained). */
+bool nearkit_codec_has_grid(const nearkit_codec *c);
+void nearkit_codec_grid_query(nearkit_grid_query *g, const nearkit_codec *c, nearkit_metric metric,
+                              const float *query);
+float nearkit_codec_grid_value(const nearkit_grid_query *g, const nearkit_kernel_table *kt, const nearkit_codec *c,
+                               const uint8_t *code);
 
 /* pq4: a query's table (nearkit_codec_table) rounded for the fast scan: the two planes of 8-bit
  * entries that kernels/kernels_pq4.h reads (each columns * 32 bytes, columns = code_size), and

@@ -37,6 +37,46 @@ typedef void (*nearkit_code_kernel)(float *out, const float *q, const uint8_t *c
 typedef void (*nearkit_code_decoder)(float *out, const uint8_t *codes, const float *step, const float *base,
                                      size_t n, size_t d);
 
+/* ---- grid kernels: sq8 codes scored in integers, for walks that only rank ------------------------
+ *
+ * An hnsw walk over sq8 codes compares hundreds of codes per query and keeps only their order, so
+ * it scores them on an integer grid (codes/codec.h, nearkit_sq8_grid): the query as one int16 t[i]
+ * per dimension, and the codec's level widths w[i] (int16) in grid units times 256, so that code
+ * level c of dimension i sits at nearkit_grid_level(c, w[i]) grid units from the range's base.
+ *   - grid_l2: the sum over i of (t[i] - nearkit_grid_level(c[i], w[i]))^2;
+ *   - grid_dot: the sum over i of t[i] * c[i].
+ * Both are exact integers, so every implementation returns the same value, as long as
+ * 0 <= w[i] <= NEARKIT_GRID_W_MAX and |t[i] - level| <= NEARKIT_GRID_T_MAX for every level
+ * (grid_l2), |t[i]| <= NEARKIT_GRID_DOT_T_MAX (grid_dot): the vector kernels sum NEARKIT_GRID_BLOCK dimensions in
+ * 32-bit lanes (madd of 16-bit values), then add the lanes into 64 bits. One level is
+ * mulhrs's rounding, ((c << 7) * w + 2^14) >> 15. */
+#define NEARKIT_GRID_W_MAX 2056      /* 255 levels of it: at most 2048 grid units */
+#define NEARKIT_GRID_T_MAX 6144      /* |t - level| < 2^12.6: 32 squares a lane stay below 2^31 */
+#define NEARKIT_GRID_DOT_T_MAX 32767 /* |t * c| < 2^23: 32 products a lane stay below 2^28 */
+#define NEARKIT_GRID_BLOCK 256
+typedef int64_t (*nearkit_grid_l2_kernel)(const int16_t *t, const int16_t *w, const uint8_t *code, size_t d);
+typedef int64_t (*nearkit_grid_dot_kernel)(const int16_t *t, const uint8_t *code, size_t d);
+
+static inline int32_t nearkit_grid_level(uint8_t c, int16_t w) { return ((int32_t)c * 128 * w + 16384) >> 15; }
+
+/* The two sums over dimensions [from, to), one at a time (the scalar kernels, and the vector
+ * kernels' last dimensions). */
+static inline int64_t nearkit_grid_l2_part(const int16_t *t, const int16_t *w, const uint8_t *code, size_t from,
+                                           size_t to) {
+    int64_t sum = 0;
+    for (size_t i = from; i < to; i++) {
+        const int64_t e = t[i] - nearkit_grid_level(code[i], w[i]);
+        sum += e * e;
+    }
+    return sum;
+}
+
+static inline int64_t nearkit_grid_dot_part(const int16_t *t, const uint8_t *code, size_t from, size_t to) {
+    int64_t sum = 0;
+    for (size_t i = from; i < to; i++) sum += (int64_t)t[i] * code[i];
+    return sum;
+}
+
 static inline size_t nearkit_code_size(int format, size_t d) {
     switch (format) {
     case NEARKIT_CODE_FP16:
@@ -132,6 +172,9 @@ typedef struct nearkit_kernel_table {
      * kind (the dot in another order than the exact kernels'), covered by nearkit_gemm_slack. */
     uint64_t (*panel_scan)(float *tile, const float *x, size_t nr, size_t ld, const float *panel, size_t d,
                            const float *extra, float alpha, const float *offset, const float *bound);
+    /* The grid kernels of sq8 codes (above). */
+    nearkit_grid_l2_kernel grid_l2;
+    nearkit_grid_dot_kernel grid_dot;
 } nearkit_kernel_table;
 
 /* panel_scan's shape: rows scored per call, queries per panel (24 accumulators of 16 lanes, four

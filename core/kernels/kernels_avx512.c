@@ -562,6 +562,52 @@ NK_TARGET static uint64_t nk_panel_scan(float *tile, const float *x, size_t nr, 
     return reached;
 }
 
+/* ---- grid kernels (kernels.h) ------------------------------------------------------------------
+ * kernels_avx2.c's, 32 dimensions a step into 16 lanes. */
+
+NK_INLINE int64_t nk_lanes_sum(__m512i acc) {
+    int32_t lane[16];
+    _mm512_storeu_si512((void *)lane, acc);
+    int64_t sum = 0;
+    for (int i = 0; i < 16; i++) sum += lane[i];
+    return sum;
+}
+
+NK_INLINE __m512i nk_grid_codes(const uint8_t *code) {
+    return _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(const void *)code));
+}
+
+NK_TARGET static int64_t nk_grid_l2(const int16_t *t, const int16_t *w, const uint8_t *code, size_t d) {
+    int64_t sum = 0;
+    size_t i = 0;
+    while (i + 32 <= d) {
+        const size_t end = d - i > NEARKIT_GRID_BLOCK ? i + NEARKIT_GRID_BLOCK : d;
+        __m512i acc = _mm512_setzero_si512();
+        for (; i + 32 <= end; i += 32) {
+            const __m512i level = _mm512_mulhrs_epi16(_mm512_slli_epi16(nk_grid_codes(code + i), 7),
+                                                      _mm512_loadu_si512((const void *)(w + i)));
+            const __m512i e = _mm512_sub_epi16(_mm512_loadu_si512((const void *)(t + i)), level);
+            acc = _mm512_add_epi32(acc, _mm512_madd_epi16(e, e));
+        }
+        sum += nk_lanes_sum(acc);
+    }
+    return sum + nearkit_grid_l2_part(t, w, code, i, d);
+}
+
+NK_TARGET static int64_t nk_grid_dot(const int16_t *t, const uint8_t *code, size_t d) {
+    int64_t sum = 0;
+    size_t i = 0;
+    while (i + 32 <= d) {
+        const size_t end = d - i > NEARKIT_GRID_BLOCK ? i + NEARKIT_GRID_BLOCK : d;
+        __m512i acc = _mm512_setzero_si512();
+        for (; i + 32 <= end; i += 32)
+            acc = _mm512_add_epi32(acc,
+                                   _mm512_madd_epi16(nk_grid_codes(code + i), _mm512_loadu_si512((const void *)(t + i))));
+        sum += nk_lanes_sum(acc);
+    }
+    return sum + nearkit_grid_dot_part(t, code, i, d);
+}
+
 /* ---- table ------------------------------------------------------------------------------------- */
 
 extern const nearkit_kernel_table nearkit_kernel_table_avx512;
@@ -577,6 +623,8 @@ const nearkit_kernel_table nearkit_kernel_table_avx512 = {
     nk_l2sq_pairs,
     nk_dot_pairs,
     nk_panel_scan,
+    nk_grid_l2,
+    nk_grid_dot,
 };
 
 #else

@@ -376,6 +376,16 @@ static size_t nk_tile_skip(const float *r, const float *extra, float offset, flo
     return n;
 }
 
+/* ---- grid kernels (kernels.h) ------------------------------------------------------------------ */
+
+static int64_t nk_grid_l2(const int16_t *t, const int16_t *w, const uint8_t *code, size_t d) {
+    return nearkit_grid_l2_part(t, w, code, 0, d);
+}
+
+static int64_t nk_grid_dot(const int16_t *t, const uint8_t *code, size_t d) {
+    return nearkit_grid_dot_part(t, code, 0, d);
+}
+
 /* ---- table ------------------------------------------------------------------------------------- */
 
 static void nk_small_nearest_kernel(int l1, float *best, uint32_t *best_row, const float *queries,
@@ -396,4 +406,6 @@ const nearkit_kernel_table nearkit_kernel_table_scalar = {
     nk_l2sq_pairs,
     nk_dot_pairs,
     NULL, /* panel_scan: none, flat takes sgemm */
+    nk_grid_l2,
+    nk_grid_dot,
 };
