@@ -8,6 +8,8 @@
  *    add after a search, compact;
  *  - save / load round trip (with and without the originals, with removals), corrupted sections
  *    (CORRUPT, never a crash);
+ *  - hnsw_sq8's walk on the codes' integer grid: the values reported (k-NN, filtered, range) are
+ *    the codes' own (a scan's, bit for bit), in order;
  *  - memory_bytes and describe; bad input (hamming, training twice, refine out of range). */
 #define _POSIX_C_SOURCE 200809L
 #define NEARKIT_EXPERIMENTAL
@@ -96,6 +98,63 @@ static void test_recall(void) {
             nearkit_index_free(h);
         }
         nearkit_index_free(f);
+    }
+}
+
+/* ---- what a walk on the grid reports ----------------------------------------------------------- */
+
+/* For each id of `got` that `scan` holds for the same query, whether the two values are the same
+ * bits; counts the ids compared. */
+static long differing(const int64_t *ids, const float *dist, uint64_t n, const answers *scan, int q, long *compared) {
+    long off = 0;
+    for (uint64_t i = 0; i < n; i++)
+        for (int j = 0; j < K; j++)
+            if (ids[i] == scan->ids[q * K + j]) {
+                (*compared)++;
+                off += memcmp(&dist[i], &scan->dist[q * K + j], sizeof dist[i]) != 0;
+            }
+    return off;
+}
+
+/* hnsw_sq8 without originals ranks by the codes' integer grid while it walks; what it reports is
+ * the codes' own value (a scan of every code reports those: the same bits for every id both
+ * find), nearest first, for k-NN (plain and filtered) and range searches alike. */
+static void test_grid_reports_code_values(void) {
+    nearkit_metric metrics[] = {NEARKIT_METRIC_L2, NEARKIT_METRIC_COSINE, NEARKIT_METRIC_IP};
+    static answers a, scan;
+    nearkit_param_value all = {"ef_search", N};
+    nearkit_search_options o_all = with(&all, 1);
+    for (size_t m = 0; m < 3; m++) {
+        nearkit_index *h = build(NEARKIT_KIND_HNSW_SQ8, metrics[m], "ef_construction=100");
+        search(&scan, h, &o_all);
+        int64_t allow[2000];
+        for (int i = 0; i < 2000; i++) allow[i] = 2 * i;
+        nearkit_filter filter = {.struct_size = sizeof filter, .type = NEARKIT_FILTER_IDS, .ids = allow, .n_ids = 2000};
+        nearkit_search_options filtered = {.struct_size = sizeof filtered, .filter = &filter};
+        for (int f = 0; f < 2; f++) {
+            search(&a, h, f ? &filtered : NULL);
+            long off = 0, unordered = 0, compared = 0;
+            for (int q = 0; q < NQ; q++) {
+                off += differing(a.ids + q * K, a.dist + q * K, K, &scan, q, &compared);
+                for (int j = 1; j < K; j++) unordered += a.dist[q * K + j] < a.dist[q * K + j - 1];
+            }
+            printf("hnsw_sq8 %s%s: %ld of %ld values differ from a scan's, %ld out of order\n",
+                   nearkit_metric_name(metrics[m]), f ? " filtered" : "", off, compared, unordered);
+            /* a filter halves the ids a scan shares */
+            CHECK(off == 0 && unordered == 0 && compared > NQ * K / (f ? 4 : 2));
+        }
+        /* range: the matches within the radius, by the values a scan reports */
+        nearkit_range_result *res = NULL;
+        CHECK_STATUS(nearkit_index_range_search(&res, h, F32, queries, 1, scan.dist[K - 2], NULL), NEARKIT_OK);
+        const uint64_t *offsets;
+        const int64_t *ids;
+        const float *dist;
+        CHECK_STATUS(nearkit_range_result_get(&offsets, &ids, &dist, res), NEARKIT_OK);
+        long compared = 0, off = differing(ids, dist, offsets[1], &scan, 0, &compared);
+        for (uint64_t i = 0; i < offsets[1]; i++) off += dist[i] > scan.dist[K - 2];
+        CHECK(off == 0 && offsets[1] <= K && compared == (long)offsets[1]);
+        nearkit_range_result_free(res);
+        nearkit_index_free(h);
     }
 }
 
@@ -279,6 +338,7 @@ int main(void) {
     base = clustered(N + NQ, DIM, 30, 2.0f);
     queries = base + (size_t)N * DIM;
     test_recall();
+    test_grid_reports_code_values();
     test_refine();
     test_training();
     test_living("ef_construction=100");

@@ -208,7 +208,8 @@ static hnsw_space space_of(const nearkit_index *ix) {
     const hnsw_impl *h = impl_of(ix);
     return (hnsw_space){.vectors = h->rows.vectors, .vector_bytes = (size_t)row_shape(ix)->vector_bytes,
                         .dimension = ix->dimension, .metric = ix->metric, .kt = nearkit_kernels(),
-                        .codec = h->coded ? &h->codes.codec : NULL};
+                        .codec = h->coded ? &h->codes.codec : NULL,
+                        .grid = h->coded && nearkit_codec_has_grid(&h->codes.codec)};
 }
 
 /* The kept originals as a float space (exact distances of the re-rank). */
@@ -641,6 +642,8 @@ typedef struct hnsw_scratch {
     float *final_dist;       /* the re-rank's k */
     uint64_t *final_pos;
     uint32_t *ints;
+    int16_t *grid;           /* a grid space's query on the grid: room for grid_d values */
+    size_t grid_d;
     hnsw_candidate *matches; /* range */
     size_t n_matches, matches_cap;
     bool failed;
@@ -657,6 +660,7 @@ static void hnsw_scratch_free(void *scratch) {
     free(s->final_pos);
     free(s->dist);
     free(s->ints);
+    free(s->grid);
     free(s->matches);
     free(s);
 }
@@ -684,7 +688,10 @@ static void *hnsw_scratch_new(const nearkit_search_call *c) {
     s->final_pos = nearkit_alloc_array(k, sizeof(uint64_t));
     s->dist = nearkit_alloc_array(EXACT_BLOCK, sizeof(float));
     s->ints = nearkit_alloc_array(EXACT_BLOCK, sizeof(uint32_t));
-    if (s->visited && s->heap_dist && s->heap_pos && s->final_dist && s->final_pos && s->dist && s->ints) return s;
+    bool grid_ok = !((const hnsw_plan *)c->state)->space.grid ||
+                   (s->grid = nearkit_alloc_array(s->grid_d = c->ix->dimension, sizeof(int16_t))) != NULL;
+    if (s->visited && s->heap_dist && s->heap_pos && s->final_dist && s->final_pos && s->dist && s->ints && grid_ok)
+        return s;
     hnsw_scratch_free(s);
     return NULL;
 }
@@ -705,6 +712,7 @@ static bool hnsw_scratch_reuse(void *scratch, const nearkit_search_call *c) {
     size_t k, cand;
     heap_sizes(c, &k, &cand);
     if (s->pool || s->k != k || s->cand != cand) return false;
+    if (((const hnsw_plan *)c->state)->space.grid && s->grid_d != c->ix->dimension) return false;
     hnsw_impl *h = impl_of(c->ix);
     if (!(s->visited = hnsw_visited_take(&h->visited))) return false;
     s->pool = &h->visited;
@@ -727,7 +735,8 @@ static bool exact_rows(nearkit_rows *out, const hnsw_impl *h) {
 
 /* The code distances of query q to the rows at positions[0, n) (coded kinds without originals). */
 static void code_distances(float *dist, const hnsw_plan *p, const void *query, const uint64_t *positions, uint64_t n) {
-    for (uint64_t i = 0; i < n; i++) dist[i] = hnsw_node_distance(&p->space, query, (uint32_t)positions[i]);
+    const hnsw_query exact = hnsw_exact_query(query);
+    for (uint64_t i = 0; i < n; i++) dist[i] = hnsw_node_distance(&p->space, &exact, (uint32_t)positions[i]);
 }
 
 /* The exact answer over the gathered rows (coded kinds without originals: by code distance). */
@@ -751,19 +760,26 @@ static void exact_knn(hnsw_scratch *s, const nearkit_search_call *c, uint64_t q)
     nearkit_write_heap(c, q, &heap);
 }
 
-/* Writes query q's k nearest of the candidates by the originals' exact distances. */
-static void write_reranked(hnsw_scratch *s, const nearkit_search_call *c, uint64_t q, const nearkit_topk *cand) {
-    const hnsw_plan *p = c->state;
-    const void *query = nearkit_query_at(c, q);
+/* Writes query q's k nearest of the candidates by their exact distances in a space: the kept
+ * originals' (a re-rank), or the codes' own where the walk ranked them on the grid. */
+static void write_rescored(hnsw_scratch *s, const nearkit_search_call *c, uint64_t q, const nearkit_topk *cand,
+                           const hnsw_space *space) {
+    const hnsw_query query = hnsw_exact_query(nearkit_query_at(c, q));
     nearkit_topk heap;
     nearkit_topk_init(&heap, s->final_dist, s->final_pos, (size_t)c->k, impl_of(c->ix)->rows.ids);
-    size_t ahead = nearkit_rerank_ahead(p->exact.vector_bytes);
+    size_t ahead = nearkit_rerank_ahead(space->vector_bytes);
     for (size_t i = 0; i < cand->size; i++) {
-        nearkit_rerank_prefetch(p->exact.vectors, p->exact.vector_bytes, cand->pos, cand->size, i, ahead);
-        float d = hnsw_node_distance(&p->exact, query, (uint32_t)cand->pos[i]);
+        nearkit_rerank_prefetch(space->vectors, space->vector_bytes, cand->pos, cand->size, i, ahead);
+        float d = hnsw_node_distance(space, &query, (uint32_t)cand->pos[i]);
         if (d <= nearkit_topk_bound(&heap)) nearkit_topk_push(&heap, d, cand->pos[i]);
     }
     nearkit_write_heap(c, q, &heap);
+}
+
+/* Query q as the call's walks take it (on the grid in the scratch's room, in a grid space). */
+static hnsw_query walk_query(const hnsw_scratch *s, const nearkit_search_call *c, uint64_t q) {
+    const hnsw_plan *p = c->state;
+    return hnsw_walk_query(&p->space, nearkit_query_at(c, q), s->grid);
 }
 
 /* What a filtered k-NN query collects: every scored node the call admits, into the heap. */
@@ -787,12 +803,12 @@ static bool filtered_knn(hnsw_scratch *s, const nearkit_search_call *c, uint64_t
     const hnsw_impl *h = impl_of(c->ix);
     knn_sink ks = {.c = c, .rows = &h->rows, .heap = heap, .visible = p->visible};
     hnsw_sink sink = {offer_admitted, &ks};
-    const void *query = nearkit_query_at(c, q);
-    if (!hnsw_search(&h->graph, &p->space, query, p->beam, &s->beam, s->visited, &sink)) return false;
+    const hnsw_query query = walk_query(s, c, q);
+    if (!hnsw_search(&h->graph, &p->space, &query, p->beam, &s->beam, s->visited, &sink)) return false;
     for (uint32_t cap = p->beam; heap->size < c->k && cap < p->nodes;) {
         cap = clamp_beam(2.0 * cap, p->nodes);
         if (!hnsw_beam_widen(&s->beam, cap)) return false;
-        hnsw_search_layer(&h->graph, &p->space, query, 0, &s->beam, s->visited, &sink);
+        hnsw_search_layer(&h->graph, &p->space, &query, 0, &s->beam, s->visited, &sink);
     }
     return true;
 }
@@ -809,15 +825,16 @@ static bool knn_one(hnsw_scratch *s, const nearkit_search_call *c, uint64_t q) {
     if (p->tests) {
         if (!filtered_knn(s, c, q, &heap)) return false;
     } else {
-        if (!hnsw_search(&h->graph, &p->space, nearkit_query_at(c, q), p->beam, &s->beam, s->visited, NULL))
-            return false;
+        const hnsw_query query = walk_query(s, c, q);
+        if (!hnsw_search(&h->graph, &p->space, &query, p->beam, &s->beam, s->visited, NULL)) return false;
         for (uint32_t i = 0; i < s->beam.size; i++) {
             const hnsw_candidate *x = &s->beam.c[i];
             if (heap.size == heap.cap && x->dist > nearkit_topk_bound(&heap)) break;
             if (x->node < p->visible) nearkit_topk_push(&heap, x->dist, x->node);
         }
     }
-    if (p->refine_k) write_reranked(s, c, q, &heap);
+    if (p->refine_k) write_rescored(s, c, q, &heap, &p->exact);
+    else if (p->space.grid) write_rescored(s, c, q, &heap, &p->space);
     else nearkit_write_heap(c, q, &heap);
     return true;
 }
@@ -835,15 +852,17 @@ typedef struct range_sink {
     const nearkit_rows *rows;
     hnsw_scratch *s;
     uint64_t visible;
-    const hnsw_space *exact; /* non-NULL: matches decided by the originals' distance */
-    const void *query;
+    /* non-NULL: matches decided by exact distances here (the originals', or the codes' own where
+     * the walk ranks on the grid) */
+    const hnsw_space *exact;
+    hnsw_query query;
 } range_sink;
 
 static void offer_match(void *ctx, uint32_t node, float dist) {
     range_sink *r = ctx;
     hnsw_scratch *s = r->s;
     if (node >= r->visible) return;
-    if (r->exact) dist = hnsw_node_distance(r->exact, r->query, node);
+    if (r->exact) dist = hnsw_node_distance(r->exact, &r->query, node);
     if (nearkit_reported(r->c->ix, dist) > r->c->radius) return;
     if (!nearkit_call_admits(r->c, nearkit_rows_id(r->rows, node))) return;
     if (s->n_matches == s->matches_cap) {
@@ -892,17 +911,18 @@ static bool hnsw_range(void *scratch, const nearkit_search_call *c, uint64_t q) 
     const hnsw_plan *p = c->state;
     const hnsw_impl *h = impl_of(c->ix);
     if (p->positions) return range_exact(s, c, q);
-    const void *query = nearkit_query_at(c, q);
+    const hnsw_query query = walk_query(s, c, q);
     range_sink rs = {.c = c, .rows = &h->rows, .s = s, .visible = p->visible,
-                     .exact = p->exact_range ? &p->exact : NULL, .query = query};
+                     .exact = p->exact_range ? &p->exact : p->space.grid ? &p->space : NULL,
+                     .query = hnsw_exact_query(query.v)};
     hnsw_sink sink = {offer_match, &rs};
     s->n_matches = 0;
     s->failed = false;
-    if (!hnsw_search(&h->graph, &p->space, query, p->beam, &s->beam, s->visited, &sink)) return false;
+    if (!hnsw_search(&h->graph, &p->space, &query, p->beam, &s->beam, s->visited, &sink)) return false;
     for (uint32_t cap = p->beam; beam_within(c, &s->beam) && cap < p->nodes;) {
         cap = clamp_beam(2.0 * cap, p->nodes);
         if (!hnsw_beam_widen(&s->beam, cap)) return false;
-        hnsw_search_layer(&h->graph, &p->space, query, 0, &s->beam, s->visited, &sink);
+        hnsw_search_layer(&h->graph, &p->space, &query, 0, &s->beam, s->visited, &sink);
     }
     for (size_t i = 0; !s->failed && i < s->n_matches; i++)
         if (!nearkit_add_match(c, q, nearkit_rows_id(&h->rows, s->matches[i].node),

@@ -280,7 +280,7 @@ static NEARKIT_PREFETCHER void prefetch_vector(const hnsw_space *s, uint32_t nod
     for (size_t i = 0; i < lines; i++) __builtin_prefetch(v + 64 * i);
 }
 
-void hnsw_greedy(const hnsw_graph *g, const hnsw_space *s, const void *query, int from, int to,
+void hnsw_greedy(const hnsw_graph *g, const hnsw_space *s, const hnsw_query *query, int from, int to,
                  uint32_t *node, float *dist) {
     uint32_t nb[2 * HNSW_MAX_M];
     for (int level = from; level > to; level--) {
@@ -303,7 +303,7 @@ void hnsw_greedy(const hnsw_graph *g, const hnsw_space *s, const void *query, in
 
 /* Scores the neighbours not yet visited into the beam; the lowest position any entered at (or
  * the beam's size). */
-static uint32_t expand(const hnsw_graph *g, const hnsw_space *s, const void *query, int level,
+static uint32_t expand(const hnsw_graph *g, const hnsw_space *s, const hnsw_query *query, int level,
                        hnsw_beam *b, hnsw_visited *v, uint32_t node, const hnsw_sink *sink) {
     uint32_t nb[2 * HNSW_MAX_M], fresh[2 * HNSW_MAX_M];
     uint32_t n = hnsw_read_links(g, node, level, nb), m = 0;
@@ -323,7 +323,7 @@ static uint32_t expand(const hnsw_graph *g, const hnsw_space *s, const void *que
     return lowest;
 }
 
-void hnsw_search_layer(const hnsw_graph *g, const hnsw_space *s, const void *query, int level,
+void hnsw_search_layer(const hnsw_graph *g, const hnsw_space *s, const hnsw_query *query, int level,
                        hnsw_beam *b, hnsw_visited *v, const hnsw_sink *sink) {
     uint32_t at = 0;
     while (at < b->size && b->expanded[at]) at++;
@@ -336,7 +336,7 @@ void hnsw_search_layer(const hnsw_graph *g, const hnsw_space *s, const void *que
     }
 }
 
-bool hnsw_search(const hnsw_graph *g, const hnsw_space *s, const void *query, uint32_t cap,
+bool hnsw_search(const hnsw_graph *g, const hnsw_space *s, const hnsw_query *query, uint32_t cap,
                  hnsw_beam *b, hnsw_visited *v, const hnsw_sink *sink) {
     if (!hnsw_beam_prepare(b, cap) || !hnsw_visited_reset(v, g->capacity)) return false;
     uint64_t top = hnsw_top(g);
@@ -374,23 +374,65 @@ static void sort_candidates(hnsw_candidate *c, uint32_t n) {
     }
 }
 
+/* Room to take stored nodes as queries, one after another: their decoded vectors (a coded space:
+ * d floats each) and their places on the grid (a grid space: d values each). */
+typedef struct node_room {
+    float *v;
+    int16_t *grid;
+} node_room;
+
+static bool alloc_rooms(node_room *r, const hnsw_space *s, size_t count) {
+    return (!s->codec || (r->v = nearkit_alloc_array(count * s->dimension, sizeof(float))) != NULL) &&
+           (!s->grid || (r->grid = nearkit_alloc_array(count * s->dimension, sizeof(int16_t))) != NULL);
+}
+
+static void free_room(node_room *r) {
+    free(r->v);
+    free(r->grid);
+}
+
+/* Stored node `node` as a walk's query, decoded and placed in the j-th room of r. */
+static hnsw_query node_query(const hnsw_space *s, uint32_t node, const node_room *r, size_t j) {
+    size_t at = j * s->dimension;
+    return hnsw_walk_query(s, hnsw_node_query(s, node, r->v ? r->v + at : NULL), r->grid ? r->grid + at : NULL);
+}
+
+/* A list the heuristic grows: its members (c) and each one as a query (q, made in room as it
+ * joins), so a candidate is compared with queries made once per member rather than made itself
+ * into a query (a decoding, a placement on the grid) per candidate. Distances are symmetric
+ * (bit for bit outside grid spaces: the same graph either way). */
+typedef struct member_list {
+    hnsw_candidate *c;
+    hnsw_query *q;
+    node_room room; /* room for M0 members */
+} member_list;
+
 /* Whether candidate x (at x.dist from the base node) is nearer the base than to each of the n
- * list members: a neighbour in a direction the list does not cover yet. `buf`: d floats (a coded
- * space decodes x there). */
-static bool diverse_from(const hnsw_space *s, hnsw_candidate x, const hnsw_candidate *list, uint32_t n, float *buf) {
-    const void *v = hnsw_node_query(s, x.node, buf);
+ * list members: a neighbour in a direction the list does not cover yet. */
+static bool diverse_from(const hnsw_space *s, hnsw_candidate x, const member_list *list, uint32_t n) {
+    const uint8_t *v = hnsw_vector(s, x.node);
     for (uint32_t j = 0; j < n; j++)
-        if (hnsw_distance(s, v, hnsw_vector(s, list[j].node)) < x.dist) return false;
+        if (hnsw_distance(s, &list->q[j], v) < x.dist) return false;
     return true;
+}
+
+/* Appends candidate x to the list of n members (up to want: the last is never compared, so
+ * it is not made a query); the new length. */
+static uint32_t join(const hnsw_space *s, member_list *list, uint32_t n, hnsw_candidate x, uint32_t want) {
+    list->c[n] = x;
+    if (n + 1 < want) list->q[n] = node_query(s, x.node, &list->room, n);
+    return n + 1;
 }
 
 /* Keeps, of candidates sorted nearest first (distances to the base node), each one diverse from
  * every one kept before it, up to max: neighbours in distinct directions, so the graph stays
- * navigable across clusters. In place; returns how many are kept. */
-static uint32_t select_neighbours(const hnsw_space *s, hnsw_candidate *c, uint32_t n, uint32_t max, float *buf) {
+ * navigable across clusters. In place (list->c is c); returns how many are kept. */
+static uint32_t select_neighbours(const hnsw_space *s, hnsw_candidate *c, uint32_t n, uint32_t max,
+                                  member_list *list) {
+    list->c = c;
     uint32_t kept = 0;
     for (uint32_t i = 0; i < n && kept < max; i++)
-        if (diverse_from(s, c[i], c, kept, buf)) c[kept++] = c[i];
+        if (diverse_from(s, c[i], list, kept)) kept = join(s, list, kept, c[i], max);
     return kept;
 }
 
@@ -400,10 +442,12 @@ static uint32_t select_neighbours(const hnsw_space *s, hnsw_candidate *c, uint32
  * list as it grows, up to `want` in all; a candidate taken is marked TAKEN in c. Returns the
  * list's new length. */
 static uint32_t add_diverse(const hnsw_space *s, hnsw_candidate *kept, uint32_t nk, hnsw_candidate *c, uint32_t m,
-                            uint32_t want, float *buf) {
+                            uint32_t want, member_list *list) {
+    list->c = kept;
+    for (uint32_t j = 0; j < nk && nk < want; j++) list->q[j] = node_query(s, kept[j].node, &list->room, j);
     for (uint32_t i = 0; i < m && nk < want; i++)
-        if (diverse_from(s, c[i], kept, nk, buf)) {
-            kept[nk++] = c[i];
+        if (diverse_from(s, c[i], list, nk)) {
+            nk = join(s, list, nk, c[i], want);
             c[i].node = TAKEN;
         }
     return nk;
@@ -417,7 +461,8 @@ typedef struct build_worker {
     hnsw_candidate *cand;  /* room for max(ef_construction, M0 + 1), or (M0 + 1)^2 relinking */
     hnsw_candidate *prune; /* room for M0 + 1: a full list and its newcomer */
     hnsw_candidate *chosen; /* a new node's neighbours at every level, till they link back */
-    float *query, *probe;  /* a coded space's decoded nodes (d floats each): the base, a candidate */
+    node_room query;       /* a coded space's decoded base node */
+    member_list members;   /* the heuristic's list */
 } build_worker;
 
 struct hnsw_inserter {
@@ -439,8 +484,9 @@ static void free_workers(build_worker *w, uint32_t threads) {
         free(w[t].cand);
         free(w[t].prune);
         free(w[t].chosen);
-        free(w[t].query);
-        free(w[t].probe);
+        free_room(&w[t].query);
+        free_room(&w[t].members.room);
+        free(w[t].members.q);
     }
     free(w);
 }
@@ -455,10 +501,9 @@ static build_worker *new_workers(const hnsw_graph *g, const hnsw_space *s, uint3
                                  size_t cand) {
     build_worker *w = calloc(threads, sizeof *w);
     bool ok = w != NULL;
-    size_t decoded = s->codec ? s->dimension : 0;
     for (uint32_t t = 0; ok && t < threads; t++)
-        ok = (!decoded || ((w[t].query = nearkit_alloc_array(decoded, sizeof(float))) != NULL &&
-                           (w[t].probe = nearkit_alloc_array(decoded, sizeof(float))) != NULL)) &&
+        ok = alloc_rooms(&w[t].query, s, 1) && alloc_rooms(&w[t].members.room, s, g->M0) &&
+             (w[t].members.q = nearkit_alloc_array(g->M0, sizeof(hnsw_query))) != NULL &&
              (w[t].cand = nearkit_alloc_array(cand, sizeof(hnsw_candidate))) != NULL &&
              (w[t].prune = nearkit_alloc_array(g->M0 + 1, sizeof(hnsw_candidate))) != NULL &&
              (w[t].chosen = nearkit_alloc_array(chosen_room(g), sizeof(hnsw_candidate))) != NULL &&
@@ -480,15 +525,15 @@ static void add_link(build *b, build_worker *w, uint32_t to, uint32_t node, floa
         hnsw_set_word(l + 1 + n, node);
         hnsw_set_word(l, n + 1);
     } else {
-        const void *base = hnsw_node_query(b->s, to, w->query);
+        const hnsw_query base = node_query(b->s, to, &w->query, 0);
         hnsw_candidate *c = w->prune; /* w->cand holds the caller's choice */
         for (uint32_t i = 0; i < n; i++) {
             uint32_t x = hnsw_word(l + 1 + i);
-            c[i] = (hnsw_candidate){hnsw_distance(b->s, base, hnsw_vector(b->s, x)), x};
+            c[i] = (hnsw_candidate){hnsw_distance(b->s, &base, hnsw_vector(b->s, x)), x};
         }
         c[n] = (hnsw_candidate){dist, node};
         sort_candidates(c, n + 1);
-        write_links(g, to, level, c, select_neighbours(b->s, c, n + 1, max, w->probe));
+        write_links(g, to, level, c, select_neighbours(b->s, c, n + 1, max, &w->members));
     }
     unlock_node(g, to);
 }
@@ -496,7 +541,7 @@ static void add_link(build *b, build_worker *w, uint32_t to, uint32_t node, floa
 /* Chooses a new node's neighbours at one level from the entry *ep (at *dist): beam search of
  * ef_construction, heuristic choice of M, written as the node's own list and kept in `chosen`;
  * how many. The nearest found becomes the next level's entry. */
-static uint32_t choose_links(build *b, build_worker *w, const void *q, uint32_t node, int level, uint32_t *ep,
+static uint32_t choose_links(build *b, build_worker *w, const hnsw_query *q, uint32_t node, int level, uint32_t *ep,
                              float *dist, hnsw_candidate *chosen) {
     hnsw_graph *g = b->g;
     hnsw_beam_prepare(&w->beam, g->ef_construction);  /* sized by new_workers: cannot fail */
@@ -509,7 +554,7 @@ static uint32_t choose_links(build *b, build_worker *w, const void *q, uint32_t 
     *dist = w->beam.c[0].dist;
     hnsw_candidate *c = w->cand;
     memcpy(c, w->beam.c, w->beam.size * sizeof *c);
-    uint32_t kept = select_neighbours(b->s, c, w->beam.size, g->M, w->probe);
+    uint32_t kept = select_neighbours(b->s, c, w->beam.size, g->M, &w->members);
     lock_node(g, node);
     write_links(g, node, level, c, kept);
     unlock_node(g, node);
@@ -528,14 +573,14 @@ static void insert_one(build *b, build_worker *w, uint32_t node) {
         pthread_mutex_unlock(&g->top_mutex);
         if (top == HNSW_NO_TOP) return;
     }
-    const void *q = hnsw_node_query(b->s, node, w->query);
+    const hnsw_query q = node_query(b->s, node, &w->query, 0);
     int top_level = hnsw_top_level(top);
     uint32_t ep = hnsw_top_node(top);
-    float dist = hnsw_node_distance(b->s, q, ep);
-    hnsw_greedy(g, b->s, q, top_level, level, &ep, &dist);
+    float dist = hnsw_node_distance(b->s, &q, ep);
+    hnsw_greedy(g, b->s, &q, top_level, level, &ep, &dist);
     int from = level < top_level ? level : top_level;
     uint32_t kept[HNSW_MAX_LEVEL];
-    for (int l = from; l >= 0; l--) kept[l] = choose_links(b, w, q, node, l, &ep, &dist, w->chosen + (size_t)l * g->M);
+    for (int l = from; l >= 0; l--) kept[l] = choose_links(b, w, &q, node, l, &ep, &dist, w->chosen + (size_t)l * g->M);
     /* Only now does any list lead to the node: whoever reaches it, a search or another insert
      * descending through it, finds its lists whole at every level. (Linking back level by level
      * would let a greedy descent stop at a node whose level-0 list is still empty.) */
@@ -614,7 +659,7 @@ static void relink(unlink_pass *p, build_worker *w, uint32_t u, int level) {
     if (!gone) return;
     hnsw_visited_reset(&w->visited, p->g->capacity); /* sized when the workers were made */
     hnsw_visit(&w->visited, u);
-    const void *base = hnsw_node_query(p->s, u, w->query);
+    const hnsw_query base = node_query(p->s, u, &w->query, 0);
     hnsw_candidate *kept = w->prune, *c = w->cand; /* the list as it stays; the candidates */
     uint32_t nk = 0, m = 0;
     for (uint32_t i = 0; i < n; i++)
@@ -624,11 +669,11 @@ static void relink(unlink_pass *p, build_worker *w, uint32_t u, int level) {
         for (uint32_t j = 0; j < n2; j++)
             if (!p->gone[nb2[j]] && hnsw_visit(&w->visited, nb2[j])) c[m++].node = nb2[j];
     }
-    for (uint32_t i = 0; i < nk; i++) kept[i].dist = hnsw_distance(p->s, base, hnsw_vector(p->s, kept[i].node));
-    for (uint32_t i = 0; i < m; i++) c[i].dist = hnsw_distance(p->s, base, hnsw_vector(p->s, c[i].node));
+    for (uint32_t i = 0; i < nk; i++) kept[i].dist = hnsw_distance(p->s, &base, hnsw_vector(p->s, kept[i].node));
+    for (uint32_t i = 0; i < m; i++) c[i].dist = hnsw_distance(p->s, &base, hnsw_vector(p->s, c[i].node));
     sort_candidates(c, m);
     uint32_t want = n < hnsw_max_links(g, level) ? n : hnsw_max_links(g, level);
-    nk = add_diverse(p->s, kept, nk, c, m, want, w->probe);
+    nk = add_diverse(p->s, kept, nk, c, m, want, &w->members);
     for (uint32_t i = 0; i < m && nk < want; i++) /* the heuristic's leftovers, nearest first */
         if (c[i].node != TAKEN) kept[nk++] = c[i];
     sort_candidates(kept, nk);

@@ -40,21 +40,47 @@ typedef struct hnsw_space {
      * queries float32; a stored node serving as a query (linking, relinking) is decoded first
      * (hnsw_node_query). */
     const nearkit_codec *codec;
+    /* The codes are sq8 with a grid (nearkit_codec_has_grid): walks given room for it rank them
+     * on the grid (hnsw_walk_query). */
+    bool grid;
 } hnsw_space;
 
+/* A query as a walk scores it: its vector (float, or binary), and in a grid space, when the
+ * walker gave room, its place on the codec's integer grid (grid.t non-NULL), which every
+ * distance of the walk then comes from: near the codec's value, at about half its instructions
+ * (codes/codec.h). What a search reports is scored without the grid. */
+typedef struct hnsw_query {
+    const void *v;
+    nearkit_grid_query grid;
+} hnsw_query;
+
+/* The query v as it is scored exactly (no grid). */
+static inline hnsw_query hnsw_exact_query(const void *v) { return (hnsw_query){.v = v}; }
+
+/* The query v of a walk: on the grid in `room` (d values; NULL: none) where the space has one. */
+static inline hnsw_query hnsw_walk_query(const hnsw_space *s, const void *v, int16_t *room) {
+    hnsw_query q = {.v = v};
+    if (s->grid && room) {
+        q.grid.t = room;
+        nearkit_codec_grid_query(&q.grid, s->codec, s->metric, v);
+    }
+    return q;
+}
+
 /* The ranking value of a query against a stored vector (l2 squared, like flat's; a coded space:
- * the codec's value of the decoded vector, nearkit_codec_distances). */
-static inline float hnsw_distance(const hnsw_space *s, const void *query, const void *v) {
+ * the codec's value of the decoded vector, nearkit_codec_distances, or its grid value). */
+static inline float hnsw_distance(const hnsw_space *s, const hnsw_query *q, const void *v) {
+    if (q->grid.t) return nearkit_codec_grid_value(&q->grid, s->kt, s->codec, v);
     if (s->codec) {
         float d;
-        nearkit_codec_distances(&d, s->kt, s->codec, s->metric, query, v, 1);
+        nearkit_codec_distances(&d, s->kt, s->codec, s->metric, q->v, v, 1);
         return d;
     }
     switch (s->metric) {
-    case NEARKIT_METRIC_L2: return s->kt->l2sq(query, v, s->dimension);
-    case NEARKIT_METRIC_IP: return -s->kt->dot(query, v, s->dimension);
-    case NEARKIT_METRIC_COSINE: return 1.0f - s->kt->dot(query, v, s->dimension);
-    default: return (float)s->kt->hamming(query, v, s->vector_bytes);
+    case NEARKIT_METRIC_L2: return s->kt->l2sq(q->v, v, s->dimension);
+    case NEARKIT_METRIC_IP: return -s->kt->dot(q->v, v, s->dimension);
+    case NEARKIT_METRIC_COSINE: return 1.0f - s->kt->dot(q->v, v, s->dimension);
+    default: return (float)s->kt->hamming(q->v, v, s->vector_bytes);
     }
 }
 
@@ -62,8 +88,8 @@ static inline const uint8_t *hnsw_vector(const hnsw_space *s, uint32_t node) {
     return s->vectors + (size_t)node * s->vector_bytes;
 }
 
-static inline float hnsw_node_distance(const hnsw_space *s, const void *query, uint32_t node) {
-    return hnsw_distance(s, query, hnsw_vector(s, node));
+static inline float hnsw_node_distance(const hnsw_space *s, const hnsw_query *q, uint32_t node) {
+    return hnsw_distance(s, q, hnsw_vector(s, node));
 }
 
 /* A stored node as a query: its row, or (a coded space) its code decoded into buf (d floats). */
@@ -220,7 +246,7 @@ int64_t hnsw_beam_insert(hnsw_beam *b, float dist, uint32_t node);
 
 /* From the entry point, greedy moves down to level `to` (exclusive of it: stops at to); *node and
  * *dist give the start and receive the nearest found. */
-void hnsw_greedy(const hnsw_graph *g, const hnsw_space *s, const void *query, int from, int to,
+void hnsw_greedy(const hnsw_graph *g, const hnsw_space *s, const hnsw_query *query, int from, int to,
                  uint32_t *node, float *dist);
 /* Widens a beam to cap entries keeping what it holds. False: out of memory. */
 bool hnsw_beam_widen(hnsw_beam *b, uint32_t cap);
@@ -234,11 +260,11 @@ typedef struct hnsw_sink {
 
 /* Expands the beam (seeded by the caller, seeds marked visited) at a level until every candidate
  * it keeps is expanded. */
-void hnsw_search_layer(const hnsw_graph *g, const hnsw_space *s, const void *query, int level,
+void hnsw_search_layer(const hnsw_graph *g, const hnsw_space *s, const hnsw_query *query, int level,
                        hnsw_beam *b, hnsw_visited *v, const hnsw_sink *sink);
 /* Seeds a beam of cap entries with the entry point and searches level 0 from the top: what a
  * k-NN query does. False: out of memory (the beam's or the visited set's room). */
-bool hnsw_search(const hnsw_graph *g, const hnsw_space *s, const void *query, uint32_t cap,
+bool hnsw_search(const hnsw_graph *g, const hnsw_space *s, const hnsw_query *query, uint32_t cap,
                  hnsw_beam *b, hnsw_visited *v, const hnsw_sink *sink);
 
 /* ---- building ---------------------------------------------------------------------------------- */
