@@ -585,6 +585,17 @@ static void test_grid_values(void) {
             }
         }
     }
+    /* ranges far apart: one dimension a thousand times wider than the others leaves them a
+     * fraction of a grid unit, so there is no grid (the walk scores the codes); nor for constant
+     * data */
+    for (size_t i = 0; i < n * d; i++) x[i] = frand() * (i % d == 0 ? 1000.0f : 1.0f);
+    nearkit_codec_free(&c);
+    nearkit_codec_init(&c, NEARKIT_CODE_SQ8, d);
+    CHECK_STATUS(nearkit_codec_train(&c, x, n, 1, 1), NEARKIT_OK);
+    CHECK(!nearkit_codec_has_grid(&c));
+    for (size_t i = 0; i < n * d; i++) x[i] = 3.0f;
+    CHECK_STATUS(nearkit_codec_train(&c, x, n, 1, 1), NEARKIT_OK);
+    CHECK(nearkit_codec_ready(&c) && !nearkit_codec_has_grid(&c));
     printf("grid values: largest relative error l2 %.2e, cosine %.2e, ip %.2e\n", worst[0], worst[1], worst[2]);
     CHECK(worst[0] < 2e-3 && worst[1] < 2e-3 && worst[2] < 2e-3);
     nearkit_codec_free(&c);

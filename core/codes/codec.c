@@ -530,21 +530,40 @@ void nearkit_codec_pq4_distances(float *out, uint16_t *sums, const nearkit_codec
  * NEARKIT_GRID_W_MAX. */
 #define NEARKIT_GRID_SPAN 2048
 
+/* Whether the grid is fine enough for ranges of these level widths: the query's placement (a
+ * rounding to a unit, variance 1/12) must add little to what the codes' own rounding adds (a
+ * level width w in units: w^2 / 12) over the dimensions that vary. Ranges alike (embeddings,
+ * pixels: 8 units a level) pass by far; one dimension a thousand times wider than hundreds of
+ * others would leave them a fraction of a unit, and the walk then scores the codes themselves. */
+#define NEARKIT_GRID_MIN_RMS_WIDTH 4.0 /* units: the placement adds at most 1/16 of the codes' */
+
+static bool grid_fine_enough(const float *step, size_t d, double unit) {
+    double sum = 0.0;
+    size_t varying = 0;
+    for (size_t i = 0; i < d; i++)
+        if (step[i] > 0.0f) {
+            sum += (unit * step[i]) * (unit * step[i]);
+            varying++;
+        }
+    return varying > 0 && sum >= NEARKIT_GRID_MIN_RMS_WIDTH * NEARKIT_GRID_MIN_RMS_WIDTH * (double)varying;
+}
+
 /* Installs trained or loaded ranges (the codec takes step and base, freed on failure) with, for
- * sq8, the level widths on the grid. OUT_OF_MEMORY leaves the codec as it was. */
+ * sq8 where the grid is fine enough, the level widths on the grid. OUT_OF_MEMORY leaves the codec
+ * as it was. */
 static nearkit_status set_ranges(nearkit_codec *c, float *step, float *base) {
     int16_t *w = NULL;
     double unit = 1.0;
-    if (c->format == NEARKIT_CODE_SQ8) {
-        size_t d = c->dimension;
+    size_t d = c->dimension;
+    float widest = 0.0f;
+    for (size_t i = 0; i < d; i++) widest = step[i] > widest ? step[i] : widest;
+    if (widest > 0.0f) unit = NEARKIT_GRID_SPAN / (255.0 * widest);
+    if (c->format == NEARKIT_CODE_SQ8 && grid_fine_enough(step, d, unit)) {
         if (!(w = nearkit_alloc_array(d, sizeof *w))) {
             free(step);
             free(base);
             return nearkit_oom();
         }
-        float widest = 0.0f;
-        for (size_t i = 0; i < d; i++) widest = step[i] > widest ? step[i] : widest;
-        if (widest > 0.0f) unit = NEARKIT_GRID_SPAN / (255.0 * widest);
         for (size_t i = 0; i < d; i++) {
             long v = lrint(unit * step[i] * 256.0);
             w[i] = (int16_t)(v > NEARKIT_GRID_W_MAX ? NEARKIT_GRID_W_MAX : v);

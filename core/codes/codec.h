@@ -164,7 +164,8 @@ typedef struct nearkit_grid_query {
     double scale, offset; /* value = offset + scale * sum (ip: negated; l2: offset 0) */
     nearkit_metric metric;
 } nearkit_grid_query;
-/* Whether the codec has a grid (sq8, trained). */
+/* Whether the codec has a grid: sq8, trained, on ranges alike enough that the grid's unit is
+ * far finer than their level widths (codec.c, grid_fine_enough); else walks score the codes. */
 bool nearkit_codec_has_grid(const nearkit_codec *c);
 void nearkit_codec_grid_query(nearkit_grid_query *g, const nearkit_codec *c, nearkit_metric metric,
                               const float *query);
