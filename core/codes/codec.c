@@ -583,18 +583,22 @@ static int16_t clamp_to_int16(double v, double lo, double hi) {
     return (int16_t)lrint(v < lo ? lo : v > hi ? hi : v);
 }
 
-void nearkit_codec_grid_query(nearkit_grid_query *g, const nearkit_codec *c, nearkit_metric metric,
+bool nearkit_codec_grid_query(nearkit_grid_query *g, const nearkit_codec *c, nearkit_metric metric,
                               const float *query) {
     size_t d = c->dimension;
     g->metric = metric;
     if (metric != NEARKIT_METRIC_IP) {
         /* t - level stays within NEARKIT_GRID_T_MAX for a level anywhere in [0, NEARKIT_GRID_SPAN] */
         const double lo = NEARKIT_GRID_SPAN - NEARKIT_GRID_T_MAX, hi = NEARKIT_GRID_T_MAX;
-        for (size_t i = 0; i < d; i++)
-            g->t[i] = clamp_to_int16(c->grid_unit * ((double)query[i] - (double)c->base[i]), lo, hi);
+        bool inside = true;
+        for (size_t i = 0; i < d; i++) {
+            double t = c->grid_unit * ((double)query[i] - (double)c->base[i]);
+            inside &= t >= lo && t <= hi;
+            g->t[i] = clamp_to_int16(t, lo, hi);
+        }
         g->scale = 1.0 / (c->grid_unit * c->grid_unit);
         g->offset = 0.0;
-        return;
+        return inside;
     }
     /* ip: <q, base> + sum of q[i] step[i] c[i], the products on a grid of the query's own */
     double largest = 0.0, offset = 0.0;
@@ -609,6 +613,7 @@ void nearkit_codec_grid_query(nearkit_grid_query *g, const nearkit_codec *c, nea
                                  NEARKIT_GRID_DOT_T_MAX);
     g->scale = 1.0 / unit;
     g->offset = offset;
+    return true; /* the grid is the query's own: every product fits it */
 }
 
 float nearkit_codec_grid_value(const nearkit_grid_query *g, const nearkit_kernel_table *kt, const nearkit_codec *c,

@@ -57,12 +57,13 @@ typedef struct hnsw_query {
 /* The query v as it is scored exactly (no grid). */
 static inline hnsw_query hnsw_exact_query(const void *v) { return (hnsw_query){.v = v}; }
 
-/* The query v of a walk: on the grid in `room` (d values; NULL: none) where the space has one. */
+/* The query v of a walk: on the grid in `room` (d values; NULL: none) where the space has one
+ * and v lies within the grid's reach (a query far outside the data's ranges scores the codes). */
 static inline hnsw_query hnsw_walk_query(const hnsw_space *s, const void *v, int16_t *room) {
     hnsw_query q = {.v = v};
     if (s->grid && room) {
         q.grid.t = room;
-        nearkit_codec_grid_query(&q.grid, s->codec, s->metric, v);
+        if (!nearkit_codec_grid_query(&q.grid, s->codec, s->metric, v)) q.grid.t = NULL;
     }
     return q;
 }
