@@ -542,6 +542,7 @@ static void test_grid_values(void) {
     uint8_t *codes = malloc(n * d);
     int16_t *t = malloc(d * sizeof *t);
     for (size_t i = 0; i < n * d; i++) x[i] = frand() * (1.0f + (float)(i % d) / 10.0f); /* ranges differ */
+    for (size_t r = 0; r < n; r++) x[r * d] = 0.5f; /* and one is constant (until cosine normalises) */
     const nearkit_kernel_table *kt = nearkit_kernels();
     nearkit_codec c;
     nearkit_codec_init(&c, NEARKIT_CODE_SQ4, d);
@@ -580,6 +581,13 @@ static void test_grid_values(void) {
             /* l2: fifty ranges out is past the clamp, and said so (walks then score the codes);
              * cosine's unit query and ip's grid of its own always fit */
             CHECK(inside == (trial != 0 || metrics[m] != NEARKIT_METRIC_L2));
+            if (metrics[m] == NEARKIT_METRIC_L2 && trial == 1) { /* far out in the constant one only */
+                float keep = q[0];
+                q[0] = 1e4f;
+                CHECK(nearkit_codec_grid_query(&g, &c, metrics[m], q));
+                q[0] = keep;
+                CHECK(nearkit_codec_grid_query(&g, &c, metrics[m], q));
+            }
             if (!inside) continue; /* clamped: only defined, not near */
             for (size_t r = 0; r < n; r++) {
                 double e = fabs(nearkit_codec_grid_value(&g, kt, &c, codes + r * d) - exact[r]);

@@ -593,7 +593,8 @@ bool nearkit_codec_grid_query(nearkit_grid_query *g, const nearkit_codec *c, nea
         bool inside = true;
         for (size_t i = 0; i < d; i++) {
             double t = c->grid_unit * ((double)query[i] - (double)c->base[i]);
-            inside &= t >= lo && t <= hi;
+            /* a constant dimension (no level width) adds the same to every code, clamped or not */
+            inside &= (t >= lo && t <= hi) || c->grid_w[i] == 0;
             g->t[i] = clamp_to_int16(t, lo, hi);
         }
         g->scale = 1.0 / (c->grid_unit * c->grid_unit);

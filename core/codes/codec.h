@@ -168,8 +168,8 @@ typedef struct nearkit_grid_query {
  * far finer than their level widths (codec.c, grid_fine_enough); else walks score the codes. */
 bool nearkit_codec_has_grid(const nearkit_codec *c);
 /* False where the query lies so far outside the ranges (l2, cosine: past the clamp) that some
- * coordinate was clamped: the grid's values would then rank the codes unlike the codec's, and the
- * caller should score the codes instead. */
+ * coordinate of a dimension that varies was clamped: the grid's values would then rank the codes
+ * unlike the codec's, and the caller should score the codes instead. */
 bool nearkit_codec_grid_query(nearkit_grid_query *g, const nearkit_codec *c, nearkit_metric metric,
                               const float *query);
 float nearkit_codec_grid_value(const nearkit_grid_query *g, const nearkit_kernel_table *kt, const nearkit_codec *c,
