@@ -40,7 +40,7 @@ typedef void (*nearkit_code_decoder)(float *out, const uint8_t *codes, const flo
 /* ---- grid kernels: sq8 codes scored in integers, for walks that only rank ------------------------
  *
  * An hnsw walk over sq8 codes compares hundreds of codes per query and keeps only their order, so
- * it scores them on an integer grid (codes/codec.h, nearkit_sq8_grid): the query as one int16 t[i]
+ * it scores them on an integer grid (codes/codec.h, nearkit_grid_query): the query as one int16 t[i]
  * per dimension, and the codec's level widths w[i] (int16) in grid units times 256, so that code
  * level c of dimension i sits at nearkit_grid_level(c, w[i]) grid units from the range's base.
  *   - grid_l2: the sum over i of (t[i] - nearkit_grid_level(c[i], w[i]))^2;
