@@ -9,6 +9,8 @@
  *   <impl>.<kernel>_loop.d<D>.gflops    the same work through the single kernel in a loop
  *   <impl>.hamming_many.b<N>.gbytes     bytes of stored codes compared per second
  *   <impl>.hamming_loop.b<N>.gbytes
+ *   <impl>.grid_l2.d<D>.gbytes,        bytes of 8-bit codes scored per second against a query on
+ *   <impl>.grid_dot.d<D>.gbytes        the integer grid (hnsw_sq8's walk), one code per call
  *   crc32.tables.gbytes, crc32.clmul.gbytes  the index file's checksum over 64 MiB (larger than
  *                                       the caches), by tables and by carry-less folding, and
  *   crc32_clmul_vs_tables               their ratio
@@ -122,6 +124,51 @@ static double time_hamming(hmany_fn many, hone_fn one, uint32_t *out, const uint
     return best;
 }
 
+typedef struct {
+    const nearkit_kernel_table *t;
+    bool l2;
+    const int16_t *q, *w;
+} grid_case;
+
+static double time_grid(const grid_case *g, const uint8_t *codes, size_t n, size_t d) {
+    static volatile int64_t sink_i;
+    double best = 0;
+    const double start = now();
+    while (now() - start < seconds_per_run) {
+        size_t reps = 0;
+        int64_t sum = 0;
+        const double t0 = now();
+        double t;
+        do {
+            for (size_t r = 0; r < n; r++)
+                sum += g->l2 ? g->t->grid_l2(g->q, g->w, codes + r * d, d) : g->t->grid_dot(g->q, codes + r * d, d);
+            reps++;
+            t = now() - t0;
+        } while (t < TRIAL_SECONDS);
+        sink_i = sum;
+        const double rate = (double)reps * (double)n * (double)d / t;
+        if (rate > best) best = rate;
+    }
+    return best;
+}
+
+/* The grid kernels on query and step values inside kernels.h's bounds. */
+static void bench_grid(const nearkit_kernel_table *t, const uint8_t *codes) {
+    static const size_t dims[] = {128, 784, 960};
+    int16_t q[1024], w[1024];
+    for (size_t i = 0; i < 1024; i++) {
+        w[i] = (int16_t)(next() % NEARKIT_GRID_W_MAX);
+        q[i] = (int16_t)(next() % 4096);
+    }
+    for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++) {
+        const size_t d = dims[di], n = BLOCK_BYTES / d;
+        const grid_case l2 = {t, true, q, w}, dot = {t, false, q, w};
+        printf("%s.grid_l2.d%zu.gbytes=%.2f\n", t->name, d, time_grid(&l2, codes, n, d) * 1e-9);
+        printf("%s.grid_dot.d%zu.gbytes=%.2f\n", t->name, d, time_grid(&dot, codes, n, d) * 1e-9);
+        fflush(stdout);
+    }
+}
+
 static void bench_table(const nearkit_kernel_table *t) {
     static const size_t dims[] = {16, 32, 100, 128, 384, 960};
     float *x = malloc(BLOCK_BYTES + 4096), *q = malloc(4096 * sizeof(float));
@@ -169,6 +216,7 @@ static void bench_table(const nearkit_kernel_table *t) {
         printf("%s.hamming_loop.b%zu.gbytes=%.2f\n", t->name, nb, loop * (double)nb * 1e-9);
         fflush(stdout);
     }
+    bench_grid(t, bx);
     free(x);
     free(q);
     free(out);

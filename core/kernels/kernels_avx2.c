@@ -533,12 +533,15 @@ NK_DEFINE_TILE_SKIP()
  * squared and paired by madd into 8 lanes of 32 bits, which take one block before they are added
  * into 64 bits. */
 
-NK_INLINE int64_t nk_lanes_sum(__m256i acc) {
-    int32_t lane[8];
-    _mm256_storeu_si256((__m256i *)(void *)lane, acc);
-    int64_t sum = 0;
-    for (int i = 0; i < 8; i++) sum += lane[i];
-    return sum;
+/* A block's 32-bit lanes widened and added into four 64-bit lanes. */
+NK_INLINE __m256i nk_lanes_widen_add(__m256i sum, __m256i acc) {
+    sum = _mm256_add_epi64(sum, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(acc)));
+    return _mm256_add_epi64(sum, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(acc, 1)));
+}
+
+NK_INLINE int64_t nk_lanes_sum64(__m256i sum) {
+    const __m128i half = _mm_add_epi64(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+    return _mm_cvtsi128_si64(half) + _mm_extract_epi64(half, 1);
 }
 
 NK_INLINE __m256i nk_grid_codes(const uint8_t *code) {
@@ -546,7 +549,7 @@ NK_INLINE __m256i nk_grid_codes(const uint8_t *code) {
 }
 
 NK_TARGET static int64_t nk_grid_l2(const int16_t *t, const int16_t *w, const uint8_t *code, size_t d) {
-    int64_t sum = 0;
+    __m256i sum = _mm256_setzero_si256();
     size_t i = 0;
     while (i + 16 <= d) {
         const size_t end = d - i > NEARKIT_GRID_BLOCK ? i + NEARKIT_GRID_BLOCK : d;
@@ -557,13 +560,13 @@ NK_TARGET static int64_t nk_grid_l2(const int16_t *t, const int16_t *w, const ui
             const __m256i e = _mm256_sub_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(t + i)), level);
             acc = _mm256_add_epi32(acc, _mm256_madd_epi16(e, e));
         }
-        sum += nk_lanes_sum(acc);
+        sum = nk_lanes_widen_add(sum, acc);
     }
-    return sum + nearkit_grid_l2_part(t, w, code, i, d);
+    return nk_lanes_sum64(sum) + nearkit_grid_l2_part(t, w, code, i, d);
 }
 
 NK_TARGET static int64_t nk_grid_dot(const int16_t *t, const uint8_t *code, size_t d) {
-    int64_t sum = 0;
+    __m256i sum = _mm256_setzero_si256();
     size_t i = 0;
     while (i + 16 <= d) {
         const size_t end = d - i > NEARKIT_GRID_BLOCK ? i + NEARKIT_GRID_BLOCK : d;
@@ -571,9 +574,9 @@ NK_TARGET static int64_t nk_grid_dot(const int16_t *t, const uint8_t *code, size
         for (; i + 16 <= end; i += 16)
             acc = _mm256_add_epi32(acc, _mm256_madd_epi16(nk_grid_codes(code + i),
                                                           _mm256_loadu_si256((const __m256i *)(const void *)(t + i))));
-        sum += nk_lanes_sum(acc);
+        sum = nk_lanes_widen_add(sum, acc);
     }
-    return sum + nearkit_grid_dot_part(t, code, i, d);
+    return nk_lanes_sum64(sum) + nearkit_grid_dot_part(t, code, i, d);
 }
 
 /* ---- table ------------------------------------------------------------------------------------- */
