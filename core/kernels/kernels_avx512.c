@@ -593,7 +593,8 @@ NK_TARGET static int64_t nk_grid_l2(const int16_t *t, const int16_t *w, const ui
     }
     if (i + 16 <= d) { /* 16 more dimensions in one half-width step */
         const __m256i c = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(code + i)));
-        const __m256i level = _mm256_mulhrs_epi16(_mm256_slli_epi16(c, 7), _mm256_loadu_si256((const __m256i *)(const void *)(w + i)));
+        const __m256i level =
+            _mm256_mulhrs_epi16(_mm256_slli_epi16(c, 7), _mm256_loadu_si256((const __m256i *)(const void *)(w + i)));
         const __m256i e = _mm256_sub_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(t + i)), level);
         sum = _mm512_add_epi64(sum, _mm512_cvtepi32_epi64(_mm256_madd_epi16(e, e)));
         i += 16;
@@ -614,8 +615,8 @@ NK_TARGET static int64_t nk_grid_dot(const int16_t *t, const uint8_t *code, size
     }
     if (i + 16 <= d) {
         const __m256i c = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(code + i)));
-        sum = _mm512_add_epi64(sum, _mm512_cvtepi32_epi64(
-                                        _mm256_madd_epi16(c, _mm256_loadu_si256((const __m256i *)(const void *)(t + i)))));
+        const __m256i products = _mm256_madd_epi16(c, _mm256_loadu_si256((const __m256i *)(const void *)(t + i)));
+        sum = _mm512_add_epi64(sum, _mm512_cvtepi32_epi64(products));
         i += 16;
     }
     return _mm512_reduce_add_epi64(sum) + nearkit_grid_dot_part(t, code, i, d);
