@@ -38,9 +38,12 @@ Prints name=value lines: <mode>_<lib>_curve, <mode>_<lib>_qps_at_r90/_r95, per l
 QPS > 1 and memory < 1 favour nearkit), for the batch mode and, prefixed single_, one query per
 call: hnsw_sq8_vs_pynear_sq8_qps_at_r90/_r95, hnsw_sq8_vs_usearch_i8_qps_at_r90/_r95 (and
 hnsw_sq8_refine_vs_... for refine 2), hnsw_sq8_memory_vs_pynear_sq8, hnsw_sq8_memory_vs_usearch_i8
-(resident growth; _own for USearch's own figure against memory_bytes).
+(resident growth; _own for USearch's own figure against memory_bytes). A peer that never reaches
+recall 0.90 also gets <mode_prefix><peer>_peak_recall (the most it reaches, rounded down to a
+hundredth) and <mode_prefix><ours>_vs_<peer>_qps_at_peer_peak (both QPS at that recall).
 """
 import argparse
+import math
 import os
 import sys
 import time
@@ -138,6 +141,7 @@ def main():
         adapters.append(hv.NearkitAdapter(nearkit, "hnsw", metric, dim, n))
 
     qps = {}
+    curves = {}
     memory = {}
     for a in adapters:
         b, q = a.prepare(base), a.prepare(queries)
@@ -150,6 +154,7 @@ def main():
         memory[a.key] = (own, rss)
         for mode in modes:
             curve = hv.sweep(a, q, score, mode)
+            curves[(mode, a.key)] = curve
             hv.emit(f"{mode}_{a.key}_curve", ";".join(f"{v}:{r:.4f}:{s:.1f}" for v, r, s in curve))
             for target in (0.90, 0.95):
                 qps[(mode, a.key, target)] = hv.qps_at(curve, target)
@@ -165,6 +170,19 @@ def main():
                     if (mode, ours, target) in qps and (mode, peer, target) in qps:
                         ratio_line(f"{prefix}{ours}_vs_{peer}_qps_at_r{round(target * 100)}",
                                    qps[(mode, ours, target)], qps[(mode, peer, target)])
+    # A peer that never reaches 0.90 (USearch's i8 on l2, and on cosine): QPS at the most it
+    # reaches, rounded down to a hundredth, so that it still has a figure to be compared by.
+    for mode in modes:
+        prefix = "" if mode == "batch" else f"{mode}_"
+        for peer in ("pynear_sq8", "usearch_i8"):
+            if (mode, peer) not in curves or qps.get((mode, peer, 0.90)) is not None:
+                continue
+            peak = math.floor(max(r for _, r, _ in curves[(mode, peer)]) * 100) / 100
+            hv.emit(f"{prefix}{peer}_peak_recall", peak)
+            for ours in ("hnsw_sq8", "hnsw_sq8_refine"):
+                if (mode, ours) in curves:
+                    ratio_line(f"{prefix}{ours}_vs_{peer}_qps_at_peer_peak",
+                               hv.qps_at(curves[(mode, ours)], peak), hv.qps_at(curves[(mode, peer)], peak))
     for ours in ("hnsw_sq8", "hnsw_sq8_refine"):
         for peer in ("pynear_sq8", "usearch_i8"):
             if ours in memory and peer in memory:
