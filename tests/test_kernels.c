@@ -250,6 +250,47 @@ static void check_float_pairs(const nearkit_kernel_table *t) {
     }
 }
 
+/* The row-code kernel gives each pair its exact integer sum: random codes, and the largest
+ * products (255 against -128 and 127) at the largest dimension allowed, for every count and every
+ * tail of the vector loops; a shared first or second argument, as the rpforest build passes. */
+static void check_u8s8_pairs(const nearkit_kernel_table *t) {
+    static uint8_t a_codes[MAX_ROWS][NEARKIT_U8S8_D_MAX];
+    static int8_t b_codes[MAX_ROWS][NEARKIT_U8S8_D_MAX];
+    int32_t out[MAX_ROWS + 1];
+    const uint8_t *a[MAX_ROWS];
+    const int8_t *b[MAX_ROWS];
+    const size_t dims[] = {0, 1, 15, 16, 17, 63, 64, 65, 127, 128, 129, 300, 784, NEARKIT_U8S8_D_MAX};
+    for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++) {
+        const size_t d = dims[di];
+        for (int mode = 0; mode < 3; mode++) { /* random; 255 x -128; 255 x 127 */
+            for (size_t r = 0; r < MAX_ROWS; r++)
+                for (size_t i = 0; i < d; i++) {
+                    const uint64_t v = rng_next();
+                    a_codes[r][i] = mode ? 255 : (uint8_t)v;
+                    b_codes[r][i] = mode == 1 ? -128 : mode == 2 ? 127 : (int8_t)(v >> 8);
+                }
+            for (size_t ni = 0; ni < sizeof row_counts / sizeof row_counts[0]; ni++) {
+                const size_t n = row_counts[ni];
+                const int shared = (int)(rng_next() % 3); /* none, the first, the second */
+                for (size_t r = 0; r < n; r++) {
+                    a[r] = a_codes[shared == 1 ? 0 : rng_next() % MAX_ROWS];
+                    b[r] = b_codes[shared == 2 ? 0 : rng_next() % MAX_ROWS];
+                }
+                out[n] = -12345;
+                t->u8s8_dot_pairs(out, a, b, n, d);
+                if (out[n] != -12345) fail("%s u8s8_dot_pairs n=%zu d=%zu wrote past the end", t->name, n, d);
+                for (size_t r = 0; r < n; r++) {
+                    int64_t want = 0;
+                    for (size_t i = 0; i < d; i++) want += (int64_t)a[r][i] * b[r][i];
+                    if (out[r] != want)
+                        fail("%s u8s8_dot_pairs n=%zu d=%zu pair %zu: %ld, exact %lld", t->name, n, d, r,
+                             (long)out[r], (long long)want);
+                }
+            }
+        }
+    }
+}
+
 /* The per-row form for rows read from memory gives the block form's values, for every metric. */
 static void check_metric_distances_streamed(const nearkit_kernel_table *t) {
     static const nearkit_metric metrics[] = {NEARKIT_METRIC_L2, NEARKIT_METRIC_L1, NEARKIT_METRIC_LINF,
@@ -727,6 +768,7 @@ int main(void) {
         check_float_single(t);
         check_float_many(t);
         check_float_pairs(t);
+        check_u8s8_pairs(t);
         check_metric_distances_streamed(t);
         check_hamming(t);
         check_hamming_panels(t);

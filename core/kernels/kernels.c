@@ -3,7 +3,8 @@
  * What is relied on to decide that an implementation can run:
  *   - __builtin_cpu_supports() (GCC >= 8, Clang >= 8) for the CPUID feature bits: "fma" for the
  *     scalar table's fused multiply-adds; "avx2", "fma", "popcnt" for the avx2 table, and F16C (CPUID.1:ECX bit 29, read directly) for its fp16 code kernels;
- *     additionally "avx512f", "avx512bw", "avx512vl" and "avx512vpopcntdq" for the avx512 table.
+ *     additionally "avx512f", "avx512bw", "avx512vl", "avx512vpopcntdq" and "avx512vnni" for the
+ *     avx512 table (every CPU with the first four has had VNNI too: Ice Lake, Zen 4 and later).
  *     Recent libgcc and compiler-rt already clear the AVX and AVX-512 bits when the OS does not
  *     save the wider register state, but older runtimes did not, so we do not rely on it:
  *   - the OS support is checked here directly: CPUID.1:ECX.OSXSAVE must be set, and XCR0 (read
@@ -111,7 +112,7 @@ static int nk_detect(void) {
         f |= NK_CPU_AVX2;
         if (os_avx512 && __builtin_cpu_supports("avx512f") &&
             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-            __builtin_cpu_supports("avx512vpopcntdq"))
+            __builtin_cpu_supports("avx512vpopcntdq") && __builtin_cpu_supports("avx512vnni"))
             f |= NK_CPU_AVX512;
     }
     return f;

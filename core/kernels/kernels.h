@@ -77,6 +77,24 @@ static inline int64_t nearkit_grid_dot_part(const int16_t *t, const uint8_t *cod
     return sum;
 }
 
+/* ---- the row-code kernel: 8-bit row codes against 8-bit plane codes, in integers -------------------
+ *
+ * The rpforest build decides most rows' sides of a plane from codes (kinds/rpforest_screen.h): a
+ * row as one level 0..255 per dimension, a plane as its own int8 codes. u8s8_dot_pairs writes
+ * out[r] = the sum over i < d of a[r][i] * b[r][i], an exact integer, so every implementation
+ * returns the same value as long as d <= NEARKIT_U8S8_D_MAX (each 32-bit lane of the vector
+ * kernels then sums at most d products of magnitude <= 255 * 128). */
+#define NEARKIT_U8S8_D_MAX 65536
+typedef void (*nearkit_u8s8_pairs_kernel)(int32_t *out, const uint8_t *const *a, const int8_t *const *b, size_t n,
+                                          size_t d);
+
+/* One pair's sum over dimensions [from, to) (the scalar kernel, and the vector kernels' tails). */
+static inline int32_t nearkit_u8s8_dot_part(const uint8_t *a, const int8_t *b, size_t from, size_t to) {
+    int32_t sum = 0;
+    for (size_t i = from; i < to; i++) sum += (int32_t)a[i] * b[i];
+    return sum;
+}
+
 static inline size_t nearkit_code_size(int format, size_t d) {
     switch (format) {
     case NEARKIT_CODE_FP16:
@@ -175,6 +193,8 @@ typedef struct nearkit_kernel_table {
     /* The grid kernels of sq8 codes (above). */
     nearkit_grid_l2_kernel grid_l2;
     nearkit_grid_dot_kernel grid_dot;
+    /* The row-code kernel (above). */
+    nearkit_u8s8_pairs_kernel u8s8_dot_pairs;
 } nearkit_kernel_table;
 
 /* panel_scan's shape: rows scored per call, queries per panel (24 accumulators of 16 lanes, four

@@ -579,6 +579,36 @@ NK_TARGET static int64_t nk_grid_dot(const int16_t *t, const uint8_t *code, size
     return nk_lanes_sum64(sum) + nearkit_grid_dot_part(t, code, i, d);
 }
 
+/* ---- the row-code kernel ------------------------------------------------------------------------- */
+
+/* `rows` (a constant, 1 .. 4) pairs: 16 dimensions a step, both codes widened to 16 bits and
+ * multiplied into 32-bit lanes (madd: exact, where maddubs would saturate a sum of two products);
+ * the last d % 16 one at a time. */
+NK_INLINE void nk_u8s8_rows(size_t rows, int32_t *out, const uint8_t *const *a, const int8_t *const *b, size_t d) {
+    __m256i acc[4];
+    for (size_t r = 0; r < rows; r++) acc[r] = _mm256_setzero_si256();
+    size_t i = 0;
+    for (; i + 16 <= d; i += 16)
+        for (size_t r = 0; r < rows; r++) {
+            const __m256i x = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(a[r] + i)));
+            const __m256i w = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(b[r] + i)));
+            acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(x, w));
+        }
+    for (size_t r = 0; r < rows; r++) {
+        const __m128i half = _mm_add_epi32(_mm256_castsi256_si128(acc[r]), _mm256_extracti128_si256(acc[r], 1));
+        const __m128i quarter = _mm_add_epi32(half, _mm_unpackhi_epi64(half, half));
+        out[r] = _mm_cvtsi128_si32(_mm_add_epi32(quarter, _mm_srli_epi64(quarter, 32))) +
+                 nearkit_u8s8_dot_part(a[r], b[r], i, d);
+    }
+}
+
+NK_TARGET static void nk_u8s8_dot_pairs(int32_t *out, const uint8_t *const *a, const int8_t *const *b, size_t n,
+                                        size_t d) {
+    size_t r = 0;
+    for (; r + 4 <= n; r += 4) nk_u8s8_rows(4, out + r, a + r, b + r, d);
+    for (; r < n; r++) nk_u8s8_rows(1, out + r, a + r, b + r, d);
+}
+
 /* ---- table ------------------------------------------------------------------------------------- */
 
 extern const nearkit_kernel_table nearkit_kernel_table_avx2;
@@ -599,6 +629,7 @@ const nearkit_kernel_table nearkit_kernel_table_avx2 = {
     NULL,
     nk_grid_l2,
     nk_grid_dot,
+    nk_u8s8_dot_pairs,
 };
 
 #else

@@ -1,8 +1,8 @@
-/* AVX-512 distance kernels (F, BW, VL, VPOPCNTDQ; x86 with GCC or Clang only; elsewhere this file
+/* AVX-512 distance kernels (F, BW, VL, VPOPCNTDQ, VNNI; x86 with GCC or Clang only; elsewhere this file
  * is empty).
  *
  * Every function carries __attribute__((target(...))), so the file needs no special compiler
- * flags; kernels.c only hands this table out when the CPU has all of AVX-512 F/BW/VL/VPOPCNTDQ
+ * flags; kernels.c only hands this table out when the CPU has all of AVX-512 F/BW/VL/VPOPCNTDQ/VNNI
  * (plus AVX2/FMA/POPCNT) and the OS saves the AVX-512 state.
  *
  * Float kernels: the canonical order of kernels.c, the 32 partial sums P[0..31] held in two
@@ -30,7 +30,7 @@
 #include <string.h>
 
 #define NK_TARGET \
-    __attribute__((target("avx512f,avx512bw,avx512vl,avx512vpopcntdq,avx2,fma,popcnt,f16c")))
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx512vpopcntdq,avx512vnni,avx2,fma,popcnt,f16c")))
 #define NK_INLINE static inline __attribute__((always_inline)) NK_TARGET
 
 #include "kernels/kernels_x86_common.h"
@@ -622,6 +622,35 @@ NK_TARGET static int64_t nk_grid_dot(const int16_t *t, const uint8_t *code, size
     return _mm512_reduce_add_epi64(sum) + nearkit_grid_dot_part(t, code, i, d);
 }
 
+/* ---- the row-code kernel ------------------------------------------------------------------------- */
+
+/* `rows` (a constant, 1 .. 4) pairs: 64 dimensions a step, one VNNI multiply-add of unsigned
+ * bytes by signed bytes into 32-bit lanes; the last d % 64 read with a masked load (zeros add
+ * nothing). */
+NK_INLINE void nk_u8s8_rows(size_t rows, int32_t *out, const uint8_t *const *a, const int8_t *const *b, size_t d) {
+    __m512i acc[4];
+    for (size_t r = 0; r < rows; r++) acc[r] = _mm512_setzero_si512();
+    size_t i = 0;
+    for (; i + 64 <= d; i += 64)
+        for (size_t r = 0; r < rows; r++)
+            acc[r] = _mm512_dpbusd_epi32(acc[r], _mm512_loadu_si512((const void *)(a[r] + i)),
+                                         _mm512_loadu_si512((const void *)(b[r] + i)));
+    if (i < d) {
+        const __mmask64 tail = _cvtu64_mask64(~0ull >> (64 - (d - i)));
+        for (size_t r = 0; r < rows; r++)
+            acc[r] = _mm512_dpbusd_epi32(acc[r], _mm512_maskz_loadu_epi8(tail, a[r] + i),
+                                         _mm512_maskz_loadu_epi8(tail, b[r] + i));
+    }
+    for (size_t r = 0; r < rows; r++) out[r] = _mm512_reduce_add_epi32(acc[r]);
+}
+
+NK_TARGET static void nk_u8s8_dot_pairs(int32_t *out, const uint8_t *const *a, const int8_t *const *b, size_t n,
+                                        size_t d) {
+    size_t r = 0;
+    for (; r + 4 <= n; r += 4) nk_u8s8_rows(4, out + r, a + r, b + r, d);
+    for (; r < n; r++) nk_u8s8_rows(1, out + r, a + r, b + r, d);
+}
+
 /* ---- table ------------------------------------------------------------------------------------- */
 
 extern const nearkit_kernel_table nearkit_kernel_table_avx512;
@@ -639,6 +668,7 @@ const nearkit_kernel_table nearkit_kernel_table_avx512 = {
     nk_panel_scan,
     nk_grid_l2,
     nk_grid_dot,
+    nk_u8s8_dot_pairs,
 };
 
 #else

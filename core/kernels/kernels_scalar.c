@@ -393,6 +393,10 @@ static void nk_small_nearest_kernel(int l1, float *best, uint32_t *best_row, con
     nk_small_nearest(l1, best, best_row, queries, nq, x, first_row, n, d);
 }
 
+static void nk_u8s8_dot_pairs(int32_t *out, const uint8_t *const *a, const int8_t *const *b, size_t n, size_t d) {
+    for (size_t r = 0; r < n; r++) out[r] = nearkit_u8s8_dot_part(a[r], b[r], 0, d);
+}
+
 extern const nearkit_kernel_table nearkit_kernel_table_scalar;
 const nearkit_kernel_table nearkit_kernel_table_scalar = {
     "scalar",    NEARKIT_KERNELS_SCALAR, nk_l2sq,      nk_l1,         nk_linf,      nk_dot,
@@ -408,4 +412,5 @@ const nearkit_kernel_table nearkit_kernel_table_scalar = {
     NULL, /* panel_scan: none, flat takes sgemm */
     nk_grid_l2,
     nk_grid_dot,
+    nk_u8s8_dot_pairs,
 };
