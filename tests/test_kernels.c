@@ -455,6 +455,11 @@ static void check_guard_pages(const nearkit_kernel_table *t) {
         t->hamming_many(iout, ba, bx, 4, d);
         t->hamming_many(iout, ba, bx + d, 4, d);
         t->hamming_many(iout, bbuf_b, ba, 1, d);
+        /* the row-code kernel: each side's codes ending at the guard page */
+        const uint8_t *rows[2] = {ba, bbuf_b};
+        const int8_t *planes[2] = {(const int8_t *)bbuf_b, (const int8_t *)ba};
+        int32_t dots[2];
+        t->u8s8_dot_pairs(dots, rows, planes, 2, d);
     }
     munmap(map, bytes + page);
 }
