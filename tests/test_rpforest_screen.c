@@ -20,16 +20,8 @@
 #include "check.h"
 #include "tree_check.h"
 
-static uint64_t state = 0x9E3779B97F4A7C15ull;
-
-static uint64_t next_random(void) {
-    state ^= state << 13;
-    state ^= state >> 7;
-    state ^= state << 17;
-    return state;
-}
-
-static double uniform(void) { return (double)(next_random() >> 11) * 0x1p-53; }
+/* tree_check.h's stream, to 53 bits */
+static double uniform(void) { return (double)(tc_next() >> 11) * 0x1p-53; }
 
 static float normal(void) {
     double u = uniform() + 0x1p-60, v = uniform();
@@ -49,7 +41,7 @@ static float *rows_of(int family, uint64_t n, size_t d) {
         for (size_t i = 0; i < d; i++) {
             float v = c[i] + normal();
             switch (family) {
-            case PIXELS: v = (float)(next_random() % 4 == 0 ? 0 : next_random() % 256); break;
+            case PIXELS: v = (float)(tc_next() % 4 == 0 ? 0 : tc_next() % 256); break;
             case FAR: v += 1000.0f; break;
             case TINY: v *= 1e-30f; break;
             case LARGE: v = fmaxf(fminf(v * 5e13f, 0x1p50f), -0x1p50f); break; /* the row store's bound */
@@ -66,7 +58,7 @@ static float *rows_of(int family, uint64_t n, size_t d) {
 /* A plane as the build makes one: d + 1 codes in [-127, 127] times 2^exponent. */
 static void plane_of(int8_t *codes, float *w, int exponent, size_t d) {
     for (size_t i = 0; i <= d; i++) {
-        codes[i] = (int8_t)((int)(next_random() % 255) - 127);
+        codes[i] = (int8_t)((int)(tc_next() % 255) - 127);
         w[i] = ldexpf((float)codes[i], exponent);
     }
 }
@@ -84,12 +76,12 @@ static void check_family(const nearkit_kernel_table *kt, int family, size_t d, b
     int8_t *codes = malloc(d + 1);
     float *w = malloc((d + 1) * sizeof *w);
     for (int plane = 0; plane < 12; plane++) {
-        int exponent = family == TINY ? 20 : family == LARGE ? 0 : -7 - (int)(next_random() % 4);
+        int exponent = family == TINY ? 20 : family == LARGE ? 0 : -7 - (int)(tc_next() % 4);
         plane_of(codes, w, exponent, d);
         rp_plane_code p;
         rp_plane_code_set(&p, &rc, codes, exponent);
         /* an offset through one row (its margin nearly -offset), or through none */
-        uint64_t through = next_random() % n;
+        uint64_t through = tc_next() % n;
         float lifted = lift ? (float)(uniform() * 100) : 0.0f;
         float offset = plane % 3 == 2 ? (float)(normal() * 10) : -(kt->dot(w, x + through * d, d) + w[d] * lifted);
         for (uint64_t r = 0; r < n; r++) {

@@ -644,12 +644,7 @@ NK_INLINE void nk_u8s8_rows(size_t rows, int32_t *out, const uint8_t *const *a, 
     for (size_t r = 0; r < rows; r++) out[r] = _mm512_reduce_add_epi32(acc[r]);
 }
 
-NK_TARGET static void nk_u8s8_dot_pairs(int32_t *out, const uint8_t *const *a, const int8_t *const *b, size_t n,
-                                        size_t d) {
-    size_t r = 0;
-    for (; r + 4 <= n; r += 4) nk_u8s8_rows(4, out + r, a + r, b + r, d);
-    for (; r < n; r++) nk_u8s8_rows(1, out + r, a + r, b + r, d);
-}
+NK_DEFINE_U8S8_PAIRS()
 
 /* ---- table ------------------------------------------------------------------------------------- */
 

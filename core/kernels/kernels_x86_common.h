@@ -1,9 +1,10 @@
 /* What the AVX2 and AVX-512 float kernels share: the last levels of the canonical reduction tree
  * (core/kernels/kernels.c) on 8 lanes, the row prefetch, the *_many driver with the four kernel
- * definitions, and the tile_skip driver. Both kernel files include it after defining NK_INLINE and
- * NK_TARGET (each with its own target attribute, so every function here is compiled once per
- * instruction set), and expand NK_DEFINE_FLOAT_KERNELS() after their nk_one and nk_rows, and
- * NK_DEFINE_TILE_SKIP() after their nk_tile_mask. Internal: no other file includes it. */
+ * definitions, the tile_skip driver and the row-code kernel's driver. Both kernel files include it
+ * after defining NK_INLINE and NK_TARGET (each with its own target attribute, so every function
+ * here is compiled once per instruction set), and expand NK_DEFINE_FLOAT_KERNELS() after their
+ * nk_one and nk_rows, NK_DEFINE_TILE_SKIP() after their nk_tile_mask, and NK_DEFINE_U8S8_PAIRS()
+ * after their nk_u8s8_rows. Internal: no other file includes it. */
 #ifndef NEARKIT_KERNELS_X86_COMMON_H
 #define NEARKIT_KERNELS_X86_COMMON_H
 
@@ -132,6 +133,16 @@ NK_INLINE void nk_prefetch(const float *p) {
                                          float bound, size_t n) {                               \
         return extra ? nk_tile_skip_with(r, extra, offset, bound, n)                            \
                      : nk_tile_skip_with(r, NULL, offset, bound, n);                            \
+    }
+
+/* The row-code kernel (kernels.h) from the file's nk_u8s8_rows(rows, out, a, b, d) for 1 to 4
+ * pairs: 4 pairs a block, the rest one by one. */
+#define NK_DEFINE_U8S8_PAIRS()                                                                  \
+    NK_TARGET static void nk_u8s8_dot_pairs(int32_t *out, const uint8_t *const *a, const int8_t *const *b, \
+                                            size_t n, size_t d) {                               \
+        size_t r = 0;                                                                           \
+        for (; r + 4 <= n; r += 4) nk_u8s8_rows(4, out + r, a + r, b + r, d);                   \
+        for (; r < n; r++) nk_u8s8_rows(1, out + r, a + r, b + r, d);                           \
     }
 
 #endif /* NEARKIT_KERNELS_X86_COMMON_H */

@@ -3,10 +3,8 @@
 
 #include "kernels/kernels.h"
 
-#include <float.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <string.h>
 
 #define CODE_CHUNK 2048 /* rows per task when rows are coded */
 
