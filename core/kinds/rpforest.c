@@ -814,8 +814,8 @@ static void build_subtree(tree_build *b, uint64_t begin, uint64_t end) {
  * (exact: a plane is 8-bit codes times a power of two) made the deep levels' dots 40% cheaper in a
  * micro-benchmark, the shallow ones not at all. Since 2026-12-07, where the build screens
  * (SCREEN_MIN_D), a level's pass and a subtree's gathers read rows' 8-bit codes and score them in
- * integers, and compute float margins only for the rows the screen leaves undecided (none of
- * Fashion-MNIST's integer pixels): 0.65 -> 0.49 s there, the same forest. */
+ * integers, and compute float margins only for the rows the screen leaves undecided (a handful
+ * in ten million of Fashion-MNIST's integer pixels): 0.65 -> 0.49 s there, the same forest. */
 
 #define CLOSED_CELL UINT32_MAX /* a row's slot in a tree whose node is split no more this way */
 #define PASS_CHUNK 4096        /* rows per task of a level's pass */
