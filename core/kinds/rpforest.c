@@ -4,7 +4,7 @@
  * Build: n_trees trees, each over every row, each node drawing from its own random stream (seeded
  * by its tree's seed and its range, node_stream), so a forest is the same whatever the thread
  * count and the kernel implementation. The upper levels of all trees are split together, one
- * sequential pass over the rows per level (split_upper_levels); below 4 MB of rows, each subtree
+ * sequential pass over the rows per level (split_upper_levels); below 2 MB of rows, each subtree
  * is split on its own from a copy of its rows, subtrees in parallel (build_subtree). A node splits
  * its rows by a hyperplane <w, x> + b = 0 with |w| = 1, until at most leaf_size rows remain:
  *   - split = 0 (Annoy's two-means): two centroids from a couple of hundred steps of online 2-means
@@ -78,7 +78,7 @@
 #define PREFETCH_AHEAD 8 /* two-means sample rows asked for before they are read (prefetch_vector) */
 #define MARGIN_BLOCK 16  /* rows per pairs-kernel call when a node's margins are gathered */
 #define PASS_TREES 32    /* trees per pairs-kernel call in a level's pass over the rows */
-#define LOCAL_BYTES (4u << 20) /* subtrees of rows up to this size are built from a copy (enter_local) */
+#define LOCAL_BYTES (2u << 20) /* subtrees of rows up to this size are built from a copy (enter_local) */
 #define COPY_LEAVES 8 /* ... when they hold more than this many leaves' rows (build_subtree) */
 /* The least dimension whose builds screen margins by codes (screens): below it a float margin
  * costs less than the screen's own work. 20 trees, two threads, the same forest each time, on an
