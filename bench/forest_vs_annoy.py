@@ -112,15 +112,15 @@ def interleaved_builds(builds, runs):
     build over `runs` rounds, the libraries taking turns within a round. builds maps a name to
     (prepare, build): prepare() returns an index holding the rows, untimed; build(index) is timed;
     the index of the last round is returned."""
-    best = {}
+    best, last = {}, {}
     for _ in range(runs):
         for name, (prepare, build) in builds.items():
-            index = prepare()
-            wall, cpu = timed_build(lambda: build(index))
-            if name not in best or wall < best[name][0]:
-                best[name] = (wall, cpu)
-            best[name] = best[name][:2] + (index,)
-    return best
+            last[name] = None  # the previous round's index goes before the next one is filled
+            index = last[name] = prepare()
+            timed = timed_build(lambda: build(index))
+            if name not in best or timed[0] < best[name][0]:
+                best[name] = timed
+    return {name: best[name] + (last[name],) for name in builds}
 
 
 def measure(name, base, queries, nearkit, annoy, trees, work, build_runs):

@@ -63,7 +63,7 @@
 #define DEFAULT_TREES 10
 #define MAX_TREES 4096
 #define DEFAULT_LEAF_SIZE 64  /* the least default leaf (default_leaf_size) */
-#define MID_LEAF_SIZE 128     /* the default leaf of 128 to 512 dimensions */
+#define MID_LEAF_SIZE 128     /* the most rows a default leaf takes from the dimension */
 #define DEFAULT_LEAF_SIZE_BINARY 256
 #define MAX_LEAF_SIZE 65536
 #define MAX_POOL 65536
