@@ -302,6 +302,39 @@ static long pq4_lut_mismatches(const nearkit_codec *c, const float *table) {
     return bad;
 }
 
+/* Sub-spaces of one dimension where most rows share one value (a pixel's 0): the 16 centroids of
+ * pq4 take 16 distinct values (k-means++ starts, and an emptied cell taking the farthest point).
+ * Uniform starts began several at the shared value, and splitting an emptied cell's neighbour by
+ * a factor left 0 at 0, so they stayed unused. Four distinct values in a sub-space leave the
+ * others as copies, nothing worse. */
+static void test_pq_repeated_values(void) {
+    const size_t d = 6, n = 3000;
+    float *x = malloc(n * d * sizeof *x);
+    for (size_t r = 0; r < n; r++)
+        for (size_t j = 0; j < d; j++) {
+            float u = frand();
+            x[r * d + j] = j == 5 ? (float)(r % 4) : u < 0.2f ? 0.0f : 100.0f * (u + 1.0f) * (float)(j + 1);
+        }
+    nearkit_codec c;
+    nearkit_codec_init(&c, NEARKIT_CODEC_PQ4, d);
+    CHECK_STATUS(nearkit_codec_set_subspaces(&c, 6), NEARKIT_OK);
+    CHECK_STATUS(nearkit_codec_train(&c, x, n, 7, 2), NEARKIT_OK);
+    CHECK(c.ksub == 16);
+    for (uint32_t j = 0; j < 6; j++) {
+        float values[16], room[1];
+        size_t distinct = 0;
+        for (uint32_t i = 0; i < 16; i++) {
+            float v = *centroid_of(&c, j, i, room);
+            bool seen = false;
+            for (size_t k = 0; k < distinct; k++) seen |= values[k] == v;
+            if (!seen) values[distinct++] = v;
+        }
+        CHECK(distinct == (j == 5 ? 4u : 16u));
+    }
+    nearkit_codec_free(&c);
+    free(x);
+}
+
 /* The look-up tables of tables of every sign and spread, and of sub-spaces whose entries are all
  * equal (the widest range 0 too), equal their definition. */
 static void test_pq4_lut(void) {
@@ -1303,6 +1336,7 @@ int main(void) {
     test_grid_values();
     test_pq_codec();
     test_pq4_codec();
+    test_pq_repeated_values();
     test_pq4_lut();
     test_rabitq_rotation();
     test_rabitq_bit_sums();

@@ -217,28 +217,84 @@ static nearkit_status pq_keep_codebooks(nearkit_codec *c, float *centroids, uint
     return c->transposed ? NEARKIT_OK : nearkit_oom();
 }
 
-/* Lloyd's k-means of n sub-vectors (dsub each) into ksub centroids: seeded distinct starting
- * points; an emptied cell takes half of the largest (its centroid split in two, as Faiss does);
- * stops once no assignment changes. Scratch: assign (n), sums (ksub * dsub doubles), counts,
- * t and acc (ksub * dsub and ksub floats). */
+/* Lloyd's k-means of n sub-vectors (dsub each) into ksub centroids, started by k-means++ and
+ * stopped once no assignment changes; an emptied cell takes the point farthest from its centroid.
+ * Scratch: assign (n), sums (ksub * dsub doubles), counts, t and acc (ksub * dsub and ksub
+ * floats), gap (n floats). */
 typedef struct pq_scratch {
     uint32_t *assign;
     double *sums;
     uint64_t *counts;
-    float *t, *acc;
+    float *t, *acc, *gap;
 } pq_scratch;
+
+static float pq_squared_l2(const float *a, const float *b, size_t dsub) {
+    float s = 0.0f;
+    for (size_t k = 0; k < dsub; k++) {
+        float diff = a[k] - b[k];
+        s += diff * diff;
+    }
+    return s;
+}
+
+/* k-means++ starting points: the first uniform, each next drawn with probability proportional to
+ * its squared distance to the nearest already drawn. Uniform draws of rows repeat values where
+ * the data does (a sub-space of Fashion-MNIST's pixels is 0 in half its rows): on 1-dimensional
+ * sub-spaces a quarter of the 16 centroids started as copies of one value and stayed unused, and
+ * the codes' squared error was 10% above Faiss's. A point equal to one drawn is never drawn again;
+ * once every point equals one drawn (fewer distinct points than ksub), the rest copy the first. */
+static void pq_seed(float *book, pq_scratch *w, const float *x, uint64_t n, size_t dsub, uint32_t ksub,
+                    uint64_t *state) {
+    uint64_t first = nearkit_next_random(state) % n;
+    memcpy(book, x + first * dsub, dsub * sizeof(float));
+    for (uint64_t r = 0; r < n; r++) w->gap[r] = pq_squared_l2(x + r * dsub, book, dsub);
+    for (uint32_t i = 1; i < ksub; i++) {
+        double total = 0.0;
+        for (uint64_t r = 0; r < n; r++) total += w->gap[r];
+        uint64_t pick = n;
+        if (total > 0.0) {
+            double target = (double)(nearkit_next_random(state) >> 11) * 0x1.0p-53 * total, run = 0.0;
+            for (pick = 0; pick < n; pick++) {
+                run += w->gap[pick];
+                if (w->gap[pick] > 0.0f && run > target) break;
+            }
+            if (pick == n) /* rounding left the target at the very end: the last point not yet drawn */
+                for (pick = n; pick-- > 0 && w->gap[pick] == 0.0f;) {}
+        }
+        float *c = book + (size_t)i * dsub;
+        memcpy(c, pick < n ? x + pick * dsub : book, dsub * sizeof(float));
+        for (uint64_t r = 0; r < n && pick < n; r++) {
+            float g = pq_squared_l2(x + r * dsub, c, dsub);
+            w->gap[r] = g < w->gap[r] ? g : w->gap[r];
+        }
+    }
+}
+
+/* Every empty cell takes the point farthest from its own centroid (the first of equals), which
+ * then leaves its cell; none is taken where every point sits on its centroid. */
+static void pq_fill_empty(float *book, pq_scratch *w, const float *x, uint64_t n, size_t dsub, uint32_t ksub) {
+    bool computed = false;
+    for (uint32_t i = 0; i < ksub; i++) {
+        if (w->counts[i]) continue;
+        if (!computed)
+            for (uint64_t r = 0; r < n; r++) w->gap[r] = pq_squared_l2(x + r * dsub, book + (size_t)w->assign[r] * dsub, dsub);
+        computed = true;
+        uint64_t far = 0;
+        for (uint64_t r = 1; r < n; r++)
+            if (w->gap[r] > w->gap[far]) far = r;
+        if (w->gap[far] == 0.0f) return;
+        memcpy(book + (size_t)i * dsub, x + far * dsub, dsub * sizeof(float));
+        w->gap[far] = 0.0f;
+        w->counts[w->assign[far]]--;
+        w->counts[i] = 1;
+        w->assign[far] = i;
+    }
+}
 
 static void pq_kmeans(float *book, pq_scratch *w, const float *x, uint64_t n, size_t dsub, uint32_t ksub,
                       uint64_t seed) {
     uint64_t state = seed;
-    for (uint64_t r = 0; r < n; r++) w->assign[r] = (uint32_t)r; /* a partial shuffle picks the starts */
-    for (uint32_t i = 0; i < ksub; i++) {
-        uint64_t j = i + nearkit_next_random(&state) % (n - i);
-        uint32_t pick = w->assign[j];
-        w->assign[j] = w->assign[i];
-        w->assign[i] = pick;
-        memcpy(book + (size_t)i * dsub, x + (uint64_t)pick * dsub, dsub * sizeof(float));
-    }
+    pq_seed(book, w, x, n, dsub, ksub, &state);
     for (uint64_t r = 0; r < n; r++) w->assign[r] = UINT32_MAX;
     for (uint32_t it = 0; it < NEARKIT_CODEC_PQ_ITERATIONS; it++) {
         pq_transpose(w->t, book, ksub, dsub);
@@ -258,19 +314,7 @@ static void pq_kmeans(float *book, pq_scratch *w, const float *x, uint64_t n, si
         for (uint32_t i = 0; i < ksub; i++)
             for (size_t k = 0; k < dsub && w->counts[i]; k++)
                 book[i * dsub + k] = (float)(w->sums[i * dsub + k] / (double)w->counts[i]);
-        for (uint32_t i = 0; i < ksub; i++) {
-            if (w->counts[i]) continue;
-            uint32_t big = 0;
-            for (uint32_t b = 1; b < ksub; b++)
-                if (w->counts[b] > w->counts[big]) big = b;
-            for (size_t k = 0; k < dsub; k++) {
-                float c = book[big * dsub + k], eps = (k % 2 ? 1.0f : -1.0f) / 1024.0f;
-                book[i * dsub + k] = c * (1.0f + eps);
-                book[big * dsub + k] = c * (1.0f - eps);
-            }
-            w->counts[i] = w->counts[big] / 2;
-            w->counts[big] -= w->counts[i];
-        }
+        pq_fill_empty(book, w, x, n, dsub, ksub);
     }
 }
 
@@ -305,6 +349,7 @@ static void pq_scratch_free(pq_scratch *w, float **slices, uint32_t threads) {
         free(w[i].counts);
         free(w[i].t);
         free(w[i].acc);
+        free(w[i].gap);
         if (slices) free(slices[i]);
     }
     free(w);
@@ -322,6 +367,7 @@ static bool pq_scratch_new(pq_scratch **out, float ***slices_out, uint32_t threa
              (w[i].counts = nearkit_alloc_array(ksub, sizeof(uint64_t))) &&
              (w[i].t = nearkit_alloc_array((size_t)ksub * dsub, sizeof(float))) &&
              (w[i].acc = nearkit_alloc_array(ksub, sizeof(float))) &&
+             (w[i].gap = nearkit_alloc_array((size_t)taken, sizeof(float))) &&
              (slices[i] = nearkit_alloc_array((size_t)taken * dsub, sizeof(float)));
     if (!ok) {
         pq_scratch_free(w, slices, threads);
