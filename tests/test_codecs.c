@@ -393,6 +393,13 @@ static void test_pq4_codec(void) {
     uint8_t *blocks = calloc(nb * 32, c.code_size);
     for (size_t r = 0; r < n; r++)
         for (size_t j = 0; j < c.code_size; j++) blocks[(r / 32 * c.code_size + j) * 32 + r % 32] = codes[r * c.code_size + j];
+    size_t tail = n % 32, whole = n / 32 * 32 * c.code_size; /* n = 2000: a last block of 16 rows */
+    CHECK(tail == 16);
+    uint8_t *compact = malloc(n * c.code_size + 32);
+    memcpy(compact, blocks, whole);
+    memset(compact + whole, 0xa5, tail * c.code_size + 32);
+    for (size_t r = n / 32 * 32; r < n; r++)
+        for (size_t j = 0; j < c.code_size; j++) compact[whole + j * tail + r % 32] = codes[r * c.code_size + j];
     float table[7 * 16], fast[2016], slow[2000];
     uint8_t lo[4 * 32], hi[4 * 32];
     uint16_t sums[2016];
@@ -408,8 +415,12 @@ static void test_pq4_codec(void) {
         for (int32_t level = NEARKIT_KERNELS_SCALAR; level <= NEARKIT_KERNELS_AVX512; level++) {
             const nearkit_kernel_table *kt = nearkit_kernels_table(level);
             if (!kt) continue;
-            nearkit_codec_pq4_distances(fast, sums, &c, metrics[mi], &lut, blocks, n, nearkit_pq4_kernel_of(kt));
+            nearkit_codec_pq4_distances(fast, sums, &c, metrics[mi], &lut, blocks, n, 32, nearkit_pq4_kernel_of(kt));
             if (level == NEARKIT_KERNELS_SCALAR) memcpy(ref, fast, n * sizeof *fast);
+            level_mismatches += memcmp(ref, fast, n * sizeof *fast) != 0;
+            /* the last block laid out for only its rows, as a list's room keeps it, the bytes past
+             * it readable garbage: the same values */
+            nearkit_codec_pq4_distances(fast, sums, &c, metrics[mi], &lut, compact, n, tail, nearkit_pq4_kernel_of(kt));
             level_mismatches += memcmp(ref, fast, n * sizeof *fast) != 0;
         }
         for (size_t r = 0; r < n; r++) off += fabsf(fast[r] - slow[r]) > 0.5f * 7 * lut.unit * 1.001f + 1e-5f;
@@ -428,13 +439,23 @@ static void test_pq4_codec(void) {
                 h[j * 32 + i] = h[j * 32 + i + 16] = (uint8_t)(i == 0 ? top : bt_next(&rng) % (top + 1));
             }
         memset(blk, 0x0f, 32 * cols); /* the first block: every code at both maxima */
-        nearkit_pq4_kernel_of(nearkit_kernels_table(NEARKIT_KERNELS_SCALAR))(a, blk, 3, l, h, cols);
+        nearkit_pq4_kernel_of(nearkit_kernels_table(NEARKIT_KERNELS_SCALAR))(a, blk, 3, l, h, cols, 32);
         CHECK(a[0] == 2 * top * cols);
         for (int32_t level = NEARKIT_KERNELS_AVX2; level <= NEARKIT_KERNELS_AVX512; level++) {
             const nearkit_kernel_table *kt = nearkit_kernels_table(level);
             if (!kt) continue;
-            nearkit_pq4_kernel_of(kt)(b, blk, 3, l, h, cols);
+            nearkit_pq4_kernel_of(kt)(b, blk, 3, l, h, cols, 32);
             CHECK(memcmp(a, b, sizeof a) == 0);
+        }
+        /* a block laid out for fewer rows (blk's bytes past it read, not summed): its rows' sums */
+        for (size_t rows = 1; rows < 32; rows += 7) {
+            nearkit_pq4_kernel_of(nearkit_kernels_table(NEARKIT_KERNELS_SCALAR))(a, blk, 1, l, h, cols, rows);
+            for (int32_t level = NEARKIT_KERNELS_AVX2; level <= NEARKIT_KERNELS_AVX512; level++) {
+                const nearkit_kernel_table *kt = nearkit_kernels_table(level);
+                if (!kt) continue;
+                nearkit_pq4_kernel_of(kt)(b, blk, 1, l, h, cols, rows);
+                CHECK(memcmp(a, b, rows * sizeof *a) == 0);
+            }
         }
         free(blk);
         free(l);
@@ -442,6 +463,7 @@ static void test_pq4_codec(void) {
     }
     nearkit_codec_free(&c);
     free(blocks);
+    free(compact);
     free(codes);
     free(x);
 }

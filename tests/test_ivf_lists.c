@@ -39,7 +39,7 @@ static nearkit_status add_rows(nearkit_ivf_lists *ls, int64_t first, uint64_t n)
 
 /* Every row's code, id and norm agree, every list holds only its own ids, `count` rows in all. */
 static bool rows_intact(const nearkit_ivf_lists *ls, uint64_t count) {
-    uint8_t want[CODE];
+    uint8_t want[CODE], got[CODE];
     uint64_t seen = 0;
     for (uint32_t l = 0; l < ls->nlist; l++) {
         const nearkit_ivf_list *list = &ls->list[l];
@@ -47,7 +47,8 @@ static bool rows_intact(const nearkit_ivf_lists *ls, uint64_t count) {
             int64_t id = list->ids[r];
             make_code(want, id);
             if (id % NLIST != l || list->norms[r] != (float)id) return false;
-            if (memcmp(list->codes + r * CODE, want, CODE) != 0) return false;
+            nearkit_ivf_list_code(got, ls, list, r); /* row after row, or from interleaved blocks */
+            if (memcmp(got, want, CODE) != 0) return false;
             seen++;
         }
     }
@@ -111,8 +112,10 @@ static void test_arena_life(void) {
     nearkit_ivf_lists_free(&ls);
 }
 
-/* Interleaved codes (the fast scan's blocks) take slices of whole blocks, their ids, positions
- * and norms only the rows' room (an exact first add: exactly the rows). */
+/* Interleaved codes (the fast scan's blocks) take slices of exactly their rows' codes, the last
+ * block laid out for only the rows it holds, and a block's row count of bytes more; their ids,
+ * positions and norms only the rows' room (an exact first add: exactly the rows). Rows read back
+ * the same after the lists grow (a last block laid out again), lose rows and shrink. */
 static void test_interleaved_arena(void) {
     const uint64_t n = 20000;
     nearkit_ivf_lists ls;
@@ -120,21 +123,29 @@ static void test_interleaved_arena(void) {
     nearkit_ivf_lists_interleave(&ls, 32);
     CHECK_STATUS(add_rows(&ls, 0, n), NEARKIT_OK);
     CHECK(live_arenas(&ls) == 1);
-    uint8_t got[CODE], want[CODE];
-    int bad = 0;
     for (uint32_t l = 0; l < NLIST; l++) {
-        CHECK(ls.list[l].capacity == ls.list[l].size);
-        if (l + 1 < NLIST && ls.list[l].arena && ls.list[l + 1].arena == ls.list[l].arena) {
-            size_t blocks = (size_t)(ls.list[l].capacity + 31) / 32, slice = (blocks * 32 * CODE + 63) & ~(size_t)63;
-            CHECK(ls.list[l + 1].codes - ls.list[l].codes == (ptrdiff_t)slice);
-        }
-        for (uint64_t r = 0; r < ls.list[l].size; r++) {
-            nearkit_ivf_list_code(got, &ls, &ls.list[l], r);
-            make_code(want, ls.list[l].ids[r]);
-            bad += memcmp(got, want, CODE) != 0;
+        const nearkit_ivf_list *list = &ls.list[l];
+        CHECK(list->capacity == list->size);
+        CHECK(nearkit_ivf_list_block_rows(&ls, list, list->size - 1) == (list->size % 32 ? list->size % 32 : 32));
+        CHECK(nearkit_ivf_list_block_rows(&ls, list, 0) == 32);
+        if (l + 1 < NLIST && list->arena && ls.list[l + 1].arena == list->arena) {
+            size_t slice = ((size_t)list->capacity * CODE + 32 + 63) & ~(size_t)63;
+            CHECK(ls.list[l + 1].codes - list->codes == (ptrdiff_t)slice);
         }
     }
-    CHECK(bad == 0);
+    CHECK(rows_intact(&ls, n));
+    const uint64_t more = 3 * NLIST + 5;
+    CHECK_STATUS(add_rows(&ls, (int64_t)n, more), NEARKIT_OK); /* every list grows */
+    CHECK(rows_intact(&ls, n + more));
+    nearkit_idmap drop = {0};
+    for (int64_t id = 0; id < (int64_t)n; id += 3) CHECK(nearkit_idmap_add(&drop, id, 0));
+    uint64_t dropped = 0;
+    nearkit_ivf_lists_drop_ids(&ls, &drop, &dropped);
+    CHECK(dropped == (n + 2) / 3);
+    CHECK(rows_intact(&ls, n + more - dropped));
+    nearkit_ivf_lists_shrink(&ls);
+    CHECK(rows_intact(&ls, n + more - dropped));
+    nearkit_idmap_free(&drop);
     nearkit_ivf_lists_free(&ls);
 }
 

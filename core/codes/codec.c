@@ -561,10 +561,13 @@ void nearkit_codec_pq4_lut(nearkit_pq4_lut *lut, const nearkit_codec *c, const f
 }
 
 void nearkit_codec_pq4_distances(float *out, uint16_t *sums, const nearkit_codec *c, nearkit_metric metric,
-                                 const nearkit_pq4_lut *lut, const uint8_t *blocks, size_t n,
+                                 const nearkit_pq4_lut *lut, const uint8_t *blocks, size_t n, size_t last_rows,
                                  nearkit_pq4_kernel kernel) {
     size_t nblocks = (n + NEARKIT_PQ4_BLOCK - 1) / NEARKIT_PQ4_BLOCK;
-    kernel(sums, blocks, nblocks, lut->lo, lut->hi, c->code_size);
+    size_t whole = last_rows == NEARKIT_PQ4_BLOCK ? nblocks : nblocks - 1, bytes = c->code_size * NEARKIT_PQ4_BLOCK;
+    if (whole) kernel(sums, blocks, whole, lut->lo, lut->hi, c->code_size, NEARKIT_PQ4_BLOCK);
+    if (whole < nblocks)
+        kernel(sums + whole * NEARKIT_PQ4_BLOCK, blocks + whole * bytes, 1, lut->lo, lut->hi, c->code_size, last_rows);
     for (size_t r = 0; r < n; r++) out[r] = lut->bias + lut->unit * (float)sums[r];
     nearkit_codec_values_of_l2(out, n, metric);
 }

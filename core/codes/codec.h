@@ -188,10 +188,10 @@ typedef struct nearkit_pq4_lut {
 } nearkit_pq4_lut;
 void nearkit_codec_pq4_lut(nearkit_pq4_lut *lut, const nearkit_codec *c, const float *table);
 /* pq4: the ranking values (as nearkit_codec_table_distances) of the n codes of interleaved blocks
- * (the first n rows of ceil(n / 32) blocks), through the kernel; sums: room for n rounded up to
- * 32. */
+ * (the first n rows of ceil(n / 32) blocks, the last laid out for last_rows rows: 32, or fewer
+ * for a list's last block, kernels_pq4.h), through the kernel; sums: room for n rounded up to 32. */
 void nearkit_codec_pq4_distances(float *out, uint16_t *sums, const nearkit_codec *c, nearkit_metric metric,
-                                 const nearkit_pq4_lut *lut, const uint8_t *blocks, size_t n,
+                                 const nearkit_pq4_lut *lut, const uint8_t *blocks, size_t n, size_t last_rows,
                                  nearkit_pq4_kernel kernel);
 
 /* Whether n codes read from a file decode to values add would accept: fp16 / bf16 codes finite

@@ -269,14 +269,15 @@ static void prepare_pq_table(codes_scratch *s, const nearkit_search_call *c, con
     s->residual_list = list;
 }
 
-/* pq codes' values from the query's table for the list (prepare_pq_table). */
+/* pq codes' values from the query's table for the list (prepare_pq_table); pq4: the last of their
+ * blocks laid out for last_rows rows. */
 static void pq_block_distances(codes_scratch *s, const nearkit_search_call *c, const float *q,
-                               const nearkit_ivf_list *list, const uint8_t *codes, size_t n) {
+                               const nearkit_ivf_list *list, const uint8_t *codes, size_t n, size_t last_rows) {
     const nearkit_codec *codec = nearkit_ivf_view_of(c)->codec;
     nearkit_metric metric = c->ix->metric;
     if (s->table_of != q || (codec->residual && s->residual_list != list)) prepare_pq_table(s, c, q, list);
     if (codec->format == NEARKIT_CODEC_PQ4)
-        nearkit_codec_pq4_distances(s->dist, s->sums, codec, metric, &s->lut, codes, n, s->pq4);
+        nearkit_codec_pq4_distances(s->dist, s->sums, codec, metric, &s->lut, codes, n, last_rows, s->pq4);
     else
         nearkit_codec_table_distances(s->dist, codec, metric, s->table, codes, n);
     if (codec->residual && !ranks_by_l2(metric))
@@ -293,7 +294,9 @@ static void block_distances(codes_scratch *s, const nearkit_search_call *c, cons
         return;
     }
     if (nearkit_codec_uses_tables(codec)) {
-        pq_block_distances(s, c, q, list, codes, n);
+        size_t last_rows = codec->format == NEARKIT_CODEC_PQ4
+                               ? nearkit_ivf_list_block_rows(nearkit_ivf_view_of(c)->lists, list, r0 + n - 1) : 0;
+        pq_block_distances(s, c, q, list, codes, n, last_rows);
         return;
     }
     if (codec->residual) {
@@ -677,9 +680,10 @@ static void scan_list_pq4(group_scratch *g, codes_scratch *s, const codes_batch 
     for (uint64_t r0 = 0; r0 < list->size; r0 += rows) {
         size_t n = list->size - r0 < rows ? (size_t)(list->size - r0) : rows;
         const uint8_t *codes = list->codes + r0 * codec->code_size;
+        size_t last_rows = nearkit_ivf_list_block_rows(view->lists, list, r0 + n - 1);
         for (size_t j = 0; j < count; j++) {
             nearkit_codec_pq4_distances(g->chunk_dist, g->sums, codec, c->ix->metric, &g->luts[members[j]], codes, n,
-                                        kernel);
+                                        last_rows, kernel);
             for (size_t i = 0; ip_terms && i < n; i++) g->chunk_dist[i] += g->list_terms[members[j]];
             push_block(&g->heaps[members[j]], g->chunk_dist, list->positions + r0, n);
         }

@@ -19,15 +19,15 @@ uint32_t nearkit_pq4_entry_max(size_t columns) {
 }
 
 static void pq4_blocks_scalar(uint16_t *out, const uint8_t *blocks, size_t nblocks, const uint8_t *lo,
-                              const uint8_t *hi, size_t columns) {
+                              const uint8_t *hi, size_t columns, size_t rows) {
     for (size_t b = 0; b < nblocks; b++) {
-        const uint8_t *block = blocks + b * columns * NEARKIT_PQ4_BLOCK;
+        const uint8_t *block = blocks + b * columns * rows;
         uint16_t *sum = out + b * NEARKIT_PQ4_BLOCK;
         for (size_t r = 0; r < NEARKIT_PQ4_BLOCK; r++) sum[r] = 0;
         for (size_t j = 0; j < columns; j++) {
-            const uint8_t *col = block + j * NEARKIT_PQ4_BLOCK;
+            const uint8_t *col = block + j * rows;
             const uint8_t *tl = lo + j * NEARKIT_PQ4_BLOCK, *th = hi + j * NEARKIT_PQ4_BLOCK;
-            for (size_t r = 0; r < NEARKIT_PQ4_BLOCK; r++)
+            for (size_t r = 0; r < rows; r++)
                 sum[r] = (uint16_t)(sum[r] + tl[col[r] & 15] + th[col[r] >> 4]);
         }
     }
@@ -63,13 +63,13 @@ static inline void store_rows(uint16_t *sum, const uint16_t *even, const uint16_
     } while (0)
 
 NK_AVX2 static void pq4_blocks_avx2(uint16_t *out, const uint8_t *blocks, size_t nblocks, const uint8_t *lo,
-                                    const uint8_t *hi, size_t columns) {
+                                    const uint8_t *hi, size_t columns, size_t rows) {
     const __m256i nib = _mm256_set1_epi8(15), low_byte = _mm256_set1_epi16(0xff);
     for (size_t b = 0; b < nblocks; b++) {
-        const uint8_t *block = blocks + b * columns * NEARKIT_PQ4_BLOCK;
+        const uint8_t *block = blocks + b * columns * rows;
         __m256i even = _mm256_setzero_si256(), odd = _mm256_setzero_si256();
         for (size_t j = 0; j < columns; j++)
-            PQ4_COLUMN_AVX2(block + j * NEARKIT_PQ4_BLOCK, lo + j * NEARKIT_PQ4_BLOCK, hi + j * NEARKIT_PQ4_BLOCK);
+            PQ4_COLUMN_AVX2(block + j * rows, lo + j * NEARKIT_PQ4_BLOCK, hi + j * NEARKIT_PQ4_BLOCK);
         uint16_t e[16], o[16];
         _mm256_storeu_si256((__m256i *)e, even);
         _mm256_storeu_si256((__m256i *)o, odd);
@@ -77,10 +77,15 @@ NK_AVX2 static void pq4_blocks_avx2(uint16_t *out, const uint8_t *blocks, size_t
     }
 }
 
-/* Two byte columns at once: a 64-byte load holds columns j and j + 1 of the block, the table
- * planes hold their tables side by side in the same order; the two halves are added at the end. */
+/* Two byte columns at once: a 64-byte load holds columns j and j + 1 of a whole block, the table
+ * planes hold their tables side by side in the same order; the two halves are added at the end.
+ * A block of fewer rows (a list's last) takes the AVX2 loop, a column at a time. */
 NK_AVX512 static void pq4_blocks_avx512(uint16_t *out, const uint8_t *blocks, size_t nblocks, const uint8_t *lo,
-                                        const uint8_t *hi, size_t columns) {
+                                        const uint8_t *hi, size_t columns, size_t rows) {
+    if (rows != NEARKIT_PQ4_BLOCK) {
+        pq4_blocks_avx2(out, blocks, nblocks, lo, hi, columns, rows);
+        return;
+    }
     const __m512i nib512 = _mm512_set1_epi8(15), low512 = _mm512_set1_epi16(0xff);
     const __m256i nib = _mm256_set1_epi8(15), low_byte = _mm256_set1_epi16(0xff);
     size_t pairs = columns / 2;

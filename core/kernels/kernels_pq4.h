@@ -19,9 +19,13 @@
 struct nearkit_kernel_table;
 
 /* out[b * 32 + r] = the sum over the columns of lo[low nibble] + hi[high nibble] of code r of
- * block b, for nblocks blocks of columns * 32 bytes back to back. */
+ * block b, for nblocks blocks of columns * rows bytes back to back, byte j of a block's code r at
+ * block[j * rows + r] (rows <= 32: 32 for whole blocks; fewer for a list's last block laid out for
+ * only the rows it has room for). Sums of r >= rows are garbage: with rows < 32 a column's load
+ * reaches into the next column's bytes, and past the last block's end by up to 32 - rows bytes,
+ * which must be readable. */
 typedef void (*nearkit_pq4_kernel)(uint16_t *out, const uint8_t *blocks, size_t nblocks, const uint8_t *lo,
-                                   const uint8_t *hi, size_t columns);
+                                   const uint8_t *hi, size_t columns, size_t rows);
 
 /* The largest table entry for codes of `columns` bytes: 127 (a lo + hi pair fits a byte), less
  * where the sum over the columns could pass 65535. */

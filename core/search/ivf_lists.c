@@ -34,13 +34,35 @@ nearkit_status nearkit_ivf_lists_init(nearkit_ivf_lists *ls, uint32_t nlist, siz
 
 #define ARENA_DEAD_FRACTION 4 /* shrink empties an arena once more than 1/4 of it is left room */
 
-/* Bytes the codes of the first `rows` rows take (whole blocks where interleaved). */
-static size_t code_bytes(const nearkit_ivf_lists *ls, uint64_t rows) {
+/* Bytes a list's room for `rows` rows takes: its codes and, where interleaved, one block's row
+ * count of bytes more, which a kernel's reads of a last block laid out for fewer rows reach into
+ * (kernels/kernels_pq4.h). A list's last block holds only the rows its room has: a whole block
+ * there cost Fashion-MNIST's 392-byte pq4 codes about 16 rows a list, a fifth of the index. */
+static size_t room_bytes(const nearkit_ivf_lists *ls, uint64_t rows) {
+    return rows ? (size_t)rows * ls->code_size + (ls->block > 1 ? ls->block : 0) : 0;
+}
+
+/* Bytes the codes of `rows` rows take in a file's stored layout (save_as_stored), which a view
+ * borrows: whole blocks where interleaved. */
+static size_t stored_bytes(const nearkit_ivf_lists *ls, uint64_t rows) {
     uint64_t b = ls->block > 1 ? ls->block : 1;
     return (size_t)((rows + b - 1) / b * b) * ls->code_size;
 }
 
-/* Whether room for the codes of `rows` rows is a size_t (code_bytes does not overflow). */
+/* The rows block k of an interleaved room of `capacity` rows is laid out for: a whole block, but
+ * the last only what the room leaves. */
+static uint64_t rows_of_block(const nearkit_ivf_lists *ls, uint64_t capacity, uint64_t k) {
+    uint64_t b = ls->block, start = k * b;
+    return capacity - start < b ? capacity - start : b;
+}
+
+size_t nearkit_ivf_list_block_rows(const nearkit_ivf_lists *ls, const nearkit_ivf_list *l, uint64_t row) {
+    if (ls->borrowed) return ls->block; /* a view's lists: the file's whole blocks */
+    return (size_t)rows_of_block(ls, l->capacity, row / ls->block);
+}
+
+/* Whether room for the codes of `rows` rows is a size_t (room_bytes and slice_bytes do not
+ * overflow). */
 static bool codes_fit(const nearkit_ivf_lists *ls, uint64_t rows) {
     uint64_t b = ls->block > 1 ? ls->block : 1;
     return rows <= SIZE_MAX / ls->code_size - b;
@@ -48,7 +70,7 @@ static bool codes_fit(const nearkit_ivf_lists *ls, uint64_t rows) {
 
 /* Bytes a list's codes take as a slice (64-byte aligned, like a block of its own). */
 static size_t slice_bytes(const nearkit_ivf_lists *ls, uint64_t capacity) {
-    return (code_bytes(ls, capacity) + 63) & ~(size_t)63;
+    return (room_bytes(ls, capacity) + 63) & ~(size_t)63;
 }
 
 /* A new arena of `bytes` (the 1-based number lists keep), or 0 when none could be made (the
@@ -98,11 +120,26 @@ static void free_list(nearkit_ivf_lists *ls, nearkit_ivf_list *l) {
 void nearkit_ivf_lists_interleave(nearkit_ivf_lists *ls, uint32_t block) { ls->block = block; }
 
 /* Codes are stored row after row, or (ls->block > 1) by blocks of `block` rows, each block byte
- * column by byte column: byte j of row r at codes[(r / block * code_size + j) * block + r % block].
- * A list's codes then have room for whole blocks: its capacity rounded up (code_bytes). */
+ * column by byte column: byte j of row r at codes[r / block * block * code_size + j * rows + r %
+ * block], where a block is laid out for `rows` rows: `block`, or for the last block of a list's
+ * room only the rows left in it (nearkit_ivf_list_block_rows). */
 static uint8_t *code_byte(const nearkit_ivf_lists *ls, const nearkit_ivf_list *l, uint64_t row, size_t j) {
     uint64_t b = ls->block;
-    return l->codes + ((row / b) * ls->code_size + j) * b + row % b;
+    return l->codes + (row / b) * b * ls->code_size + j * nearkit_ivf_list_block_rows(ls, l, row) + row % b;
+}
+
+/* The first `rows` codes of an interleaved room of from_cap rows into one of to_cap, the rest of
+ * it zeroed (a scan reads slots past the last row, and ignores them): blocks full of rows are
+ * whole blocks in both, the partial one is copied column by column. */
+static void copy_interleaved(const nearkit_ivf_lists *ls, uint8_t *to, uint64_t to_cap, const uint8_t *from,
+                             uint64_t from_cap, uint64_t rows) {
+    uint64_t b = ls->block, whole = rows / b, used = rows - whole * b;
+    size_t cs = ls->code_size, done = (size_t)(whole * b) * cs;
+    memset(to, 0, room_bytes(ls, to_cap));
+    if (done) memcpy(to, from, done);
+    if (!used) return;
+    uint64_t from_rows = rows_of_block(ls, from_cap, whole), to_rows = rows_of_block(ls, to_cap, whole);
+    for (size_t j = 0; j < cs; j++) memcpy(to + done + j * to_rows, from + done + j * from_rows, (size_t)used);
 }
 
 static void put_code(const nearkit_ivf_lists *ls, nearkit_ivf_list *l, uint64_t row, const uint8_t *code) {
@@ -148,7 +185,7 @@ uint64_t nearkit_ivf_lists_memory(const nearkit_ivf_lists *ls) {
     if (ls->borrowed) return bytes + (ls->with_norms && !ls->norms_in_image ? ls->count * sizeof(float) : 0);
     for (uint32_t l = 0; l < ls->nlist; l++) {
         const nearkit_ivf_list *list = &ls->list[l];
-        bytes += list->capacity * row_extra(ls) + (list->arena ? 0 : code_bytes(ls, list->capacity));
+        bytes += list->capacity * row_extra(ls) + (list->arena ? 0 : room_bytes(ls, list->capacity));
     }
     for (uint32_t a = 0; a < ls->narenas; a++) bytes += ls->arenas[a].bytes; /* left room included */
     return bytes;
@@ -177,9 +214,7 @@ static void *moved(void *old, uint64_t used, uint64_t cap, size_t elem) {
 }
 
 /* The capacity list l gets for `needed` rows (> its capacity): exactly that many when it has
- * none (nearkit_ivf_lists_add says why), else at least a quarter more. Interleaved codes get room
- * for whole blocks beyond it (code_bytes), the ids, positions and norms none: a block's last rows
- * then cost no labels. */
+ * none (nearkit_ivf_lists_add says why), else at least a quarter more. */
 static uint64_t room_for(const nearkit_ivf_list *l, uint64_t needed) {
     uint64_t cap = needed;
     if (l->capacity) {
@@ -195,7 +230,7 @@ static uint64_t room_for(const nearkit_ivf_list *l, uint64_t needed) {
 static nearkit_status move_list(nearkit_ivf_lists *ls, nearkit_ivf_list *l, uint64_t cap, uint32_t arena,
                                 uint8_t *slice) {
     if (!codes_fit(ls, cap)) return nearkit_oom();
-    uint8_t *codes = arena ? slice : nearkit_aligned_alloc_array(code_bytes(ls, cap), 1);
+    uint8_t *codes = arena ? slice : nearkit_aligned_alloc_array(room_bytes(ls, cap), 1);
     bool ids = ls->labels == NEARKIT_IVF_IDS;
     int64_t *new_ids = ids ? moved(l->ids, l->size, cap, sizeof(int64_t)) : NULL;
     uint32_t *positions = !ids ? moved(l->positions, l->size, cap, sizeof(uint32_t)) : NULL;
@@ -207,10 +242,13 @@ static nearkit_status move_list(nearkit_ivf_lists *ls, nearkit_ivf_list *l, uint
         free(norms);
         return nearkit_oom();
     }
-    if (l->size) memcpy(codes, l->codes, code_bytes(ls, l->size));
-    /* the room past the rows is zeroed: a scan of a whole interleaved block reads slots past the
-     * last row (and ignores them) */
-    memset(codes + code_bytes(ls, l->size), 0, code_bytes(ls, cap) - code_bytes(ls, l->size));
+    if (ls->block > 1) {
+        copy_interleaved(ls, codes, cap, l->codes, l->capacity, l->size);
+    } else {
+        size_t used = (size_t)l->size * ls->code_size;
+        if (used) memcpy(codes, l->codes, used);
+        memset(codes + used, 0, room_bytes(ls, cap) - used);
+    }
     nearkit_ivf_list grown = {.codes = codes, .ids = new_ids, .positions = positions, .norms = norms,
                               .size = l->size, .capacity = cap, .arena = arena};
     if (arena) ls->arenas[arena - 1].live += slice_bytes(ls, cap);
@@ -475,12 +513,14 @@ nearkit_status nearkit_ivf_lists_load_by_list(nearkit_ivf_lists *ls, const neark
 
 /* ---- persistence: the store's own layout ------------------------------------------------------ */
 
-/* A list's last, partial block of interleaved codes into out, its slots past the rows zeroed
- * (they may hold rows since removed, which a file should not carry). */
+/* A list's last, partial block of interleaved codes into out as a whole block, its slots past the
+ * rows zeroed (they may hold rows since removed, which a file should not carry). */
 static void clean_tail(uint8_t *out, const nearkit_ivf_lists *ls, const nearkit_ivf_list *l) {
     uint64_t b = ls->block, full = l->size / b * b, used = l->size - full;
-    memcpy(out, l->codes + (size_t)full * ls->code_size, (size_t)b * ls->code_size);
-    for (size_t j = 0; j < ls->code_size; j++) memset(out + j * b + used, 0, (size_t)(b - used));
+    size_t rows = nearkit_ivf_list_block_rows(ls, l, full);
+    const uint8_t *tail = l->codes + (size_t)full * ls->code_size;
+    memset(out, 0, (size_t)b * ls->code_size);
+    for (size_t j = 0; j < ls->code_size; j++) memcpy(out + j * b, tail + j * rows, (size_t)used);
 }
 
 static bool has_partial_block(const nearkit_ivf_lists *ls, const nearkit_ivf_list *l) {
@@ -580,7 +620,11 @@ static nearkit_status copy_stored_lists(nearkit_ivf_lists *ls, const uint64_t *o
         nearkit_ivf_list *list = &ls->list[l];
         list->size = off[l + 1] - off[l];
         if (!list->size) continue;
-        memcpy(list->codes, codes + code_off[l], code_bytes(ls, list->size));
+        if (ls->block > 1) /* the file's whole blocks into the list's room */
+            copy_interleaved(ls, list->codes, list->capacity, codes + code_off[l],
+                             stored_bytes(ls, list->size) / ls->code_size, list->size);
+        else
+            memcpy(list->codes, codes + code_off[l], (size_t)list->size * ls->code_size);
         memcpy(list->positions, positions + off[l] * sizeof(uint32_t), (size_t)list->size * sizeof(uint32_t));
     }
     if (!st) ls->count = n;
@@ -596,7 +640,7 @@ nearkit_status nearkit_ivf_lists_load_as_stored(nearkit_ivf_lists *ls, const nea
     if (!st && !(code_off = nearkit_alloc_array((size_t)ls->nlist + 1, sizeof *code_off))) st = nearkit_oom();
     if (!st) { /* fewer than 2^32 rows (the caller's bound): the byte counts stay far below 2^64 */
         code_off[0] = 0;
-        for (uint32_t l = 0; l < ls->nlist; l++) code_off[l + 1] = code_off[l] + code_bytes(ls, off[l + 1] - off[l]);
+        for (uint32_t l = 0; l < ls->nlist; l++) code_off[l + 1] = code_off[l] + stored_bytes(ls, off[l + 1] - off[l]);
         st = nearkit_reader_section_sized(&codes, r, LCOD_TAG, code_off[ls->nlist]);
     }
     bool borrow = in_place && nearkit_reader_borrows(r) && n > 0;

@@ -59,11 +59,17 @@ nearkit_status nearkit_ivf_lists_init(nearkit_ivf_lists *ls, uint32_t nlist, siz
                                       nearkit_ivf_labels labels, bool with_norms);
 void nearkit_ivf_lists_free(nearkit_ivf_lists *ls);
 /* Stores codes by blocks of `block` rows, byte column by byte column (byte j of the block's row r
- * at block + j * block + r; a list's room is whole blocks, its last block's slots past the rows
- * hold zeros or rows since removed), the layout of the 4-bit fast scan (kernels/kernels_pq4.h).
- * Set on an empty store; codes go in and out as whole codes (add, nearkit_ivf_list_code, save
- * by position). save_by_list and load_by_list need the row-after-row layout. */
+ * at block + j * rows + r, where the block is laid out for `rows` rows: `block`, but the last
+ * block of a list's room only the rows its capacity leaves; slots past the list's rows hold zeros
+ * or rows since removed, and room_bytes keeps `block` readable bytes past a list's codes for
+ * kernels that read a short block's columns `block` bytes at a time), the layout of the 4-bit
+ * fast scan (kernels/kernels_pq4.h). Files keep whole blocks (save_as_stored); a view's borrowed
+ * lists are laid out so. Set on an empty store; codes go in and out as whole codes (add,
+ * nearkit_ivf_list_code, save by position). save_by_list and load_by_list need the row-after-row
+ * layout. */
 void nearkit_ivf_lists_interleave(nearkit_ivf_lists *ls, uint32_t block);
+/* Interleaved lists: the rows the block holding row `row` of list l is laid out for. */
+size_t nearkit_ivf_list_block_rows(const nearkit_ivf_lists *ls, const nearkit_ivf_list *l, uint64_t row);
 /* Asks the cache for the first codes of list l (up to `bytes` of them), ahead of its scan: a
  * query's probed lists lie anywhere in memory, and each scan would otherwise start by waiting. */
 void nearkit_ivf_list_prefetch(const nearkit_ivf_lists *ls, const nearkit_ivf_list *l, size_t bytes);
