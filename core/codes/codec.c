@@ -277,7 +277,8 @@ static void pq_fill_empty(float *book, pq_scratch *w, const float *x, uint64_t n
     for (uint32_t i = 0; i < ksub; i++) {
         if (w->counts[i]) continue;
         if (!computed)
-            for (uint64_t r = 0; r < n; r++) w->gap[r] = pq_squared_l2(x + r * dsub, book + (size_t)w->assign[r] * dsub, dsub);
+            for (uint64_t r = 0; r < n; r++)
+                w->gap[r] = pq_squared_l2(x + r * dsub, book + (size_t)w->assign[r] * dsub, dsub);
         computed = true;
         uint64_t far = 0;
         for (uint64_t r = 1; r < n; r++)

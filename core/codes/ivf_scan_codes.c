@@ -269,15 +269,18 @@ static void prepare_pq_table(codes_scratch *s, const nearkit_search_call *c, con
     s->residual_list = list;
 }
 
-/* pq codes' values from the query's table for the list (prepare_pq_table); pq4: the last of their
- * blocks laid out for last_rows rows. */
+/* pq codes' values of rows [r0, r0 + n) of the list from the query's table for it
+ * (prepare_pq_table). */
 static void pq_block_distances(codes_scratch *s, const nearkit_search_call *c, const float *q,
-                               const nearkit_ivf_list *list, const uint8_t *codes, size_t n, size_t last_rows) {
-    const nearkit_codec *codec = nearkit_ivf_view_of(c)->codec;
+                               const nearkit_ivf_list *list, uint64_t r0, size_t n) {
+    const nearkit_ivf_view *view = nearkit_ivf_view_of(c);
+    const nearkit_codec *codec = view->codec;
+    const uint8_t *codes = list->codes + r0 * codec->code_size;
     nearkit_metric metric = c->ix->metric;
     if (s->table_of != q || (codec->residual && s->residual_list != list)) prepare_pq_table(s, c, q, list);
     if (codec->format == NEARKIT_CODEC_PQ4)
-        nearkit_codec_pq4_distances(s->dist, s->sums, codec, metric, &s->lut, codes, n, last_rows, s->pq4);
+        nearkit_codec_pq4_distances(s->dist, s->sums, codec, metric, &s->lut, codes, n,
+                                    nearkit_ivf_list_block_rows(view->lists, list, r0 + n - 1), s->pq4);
     else
         nearkit_codec_table_distances(s->dist, codec, metric, s->table, codes, n);
     if (codec->residual && !ranks_by_l2(metric))
@@ -294,9 +297,7 @@ static void block_distances(codes_scratch *s, const nearkit_search_call *c, cons
         return;
     }
     if (nearkit_codec_uses_tables(codec)) {
-        size_t last_rows = codec->format == NEARKIT_CODEC_PQ4
-                               ? nearkit_ivf_list_block_rows(nearkit_ivf_view_of(c)->lists, list, r0 + n - 1) : 0;
-        pq_block_distances(s, c, q, list, codes, n, last_rows);
+        pq_block_distances(s, c, q, list, r0, n);
         return;
     }
     if (codec->residual) {

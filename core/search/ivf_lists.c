@@ -122,10 +122,19 @@ void nearkit_ivf_lists_interleave(nearkit_ivf_lists *ls, uint32_t block) { ls->b
 /* Codes are stored row after row, or (ls->block > 1) by blocks of `block` rows, each block byte
  * column by byte column: byte j of row r at codes[r / block * block * code_size + j * rows + r %
  * block], where a block is laid out for `rows` rows: `block`, or for the last block of a list's
- * room only the rows left in it (nearkit_ivf_list_block_rows). */
-static uint8_t *code_byte(const nearkit_ivf_lists *ls, const nearkit_ivf_list *l, uint64_t row, size_t j) {
+ * room only the rows left in it (nearkit_ivf_list_block_rows). row_bytes: where an interleaved
+ * row's byte 0 lies, and the stride from one of its bytes to the next. */
+static uint8_t *row_bytes(const nearkit_ivf_lists *ls, const nearkit_ivf_list *l, uint64_t row, size_t *stride) {
     uint64_t b = ls->block;
-    return l->codes + (row / b) * b * ls->code_size + j * nearkit_ivf_list_block_rows(ls, l, row) + row % b;
+    *stride = nearkit_ivf_list_block_rows(ls, l, row);
+    return l->codes + (row / b) * b * ls->code_size + row % b;
+}
+
+/* The first `rows` rows of every byte column of a block laid out for from_rows rows into one laid
+ * out for to_rows. */
+static void copy_columns(uint8_t *to, uint64_t to_rows, const uint8_t *from, uint64_t from_rows, uint64_t rows,
+                         size_t columns) {
+    for (size_t j = 0; j < columns; j++) memcpy(to + j * to_rows, from + j * from_rows, (size_t)rows);
 }
 
 /* The first `rows` codes of an interleaved room of from_cap rows into one of to_cap, the rest of
@@ -138,8 +147,8 @@ static void copy_interleaved(const nearkit_ivf_lists *ls, uint8_t *to, uint64_t 
     memset(to, 0, room_bytes(ls, to_cap));
     if (done) memcpy(to, from, done);
     if (!used) return;
-    uint64_t from_rows = rows_of_block(ls, from_cap, whole), to_rows = rows_of_block(ls, to_cap, whole);
-    for (size_t j = 0; j < cs; j++) memcpy(to + done + j * to_rows, from + done + j * from_rows, (size_t)used);
+    copy_columns(to + done, rows_of_block(ls, to_cap, whole), from + done, rows_of_block(ls, from_cap, whole), used,
+                 cs);
 }
 
 static void put_code(const nearkit_ivf_lists *ls, nearkit_ivf_list *l, uint64_t row, const uint8_t *code) {
@@ -147,7 +156,9 @@ static void put_code(const nearkit_ivf_lists *ls, nearkit_ivf_list *l, uint64_t 
         memcpy(l->codes + row * ls->code_size, code, ls->code_size);
         return;
     }
-    for (size_t j = 0; j < ls->code_size; j++) *code_byte(ls, l, row, j) = code[j];
+    size_t stride;
+    uint8_t *at = row_bytes(ls, l, row, &stride);
+    for (size_t j = 0; j < ls->code_size; j++) at[j * stride] = code[j];
 }
 
 void nearkit_ivf_list_prefetch(const nearkit_ivf_lists *ls, const nearkit_ivf_list *l, size_t bytes) {
@@ -161,7 +172,9 @@ void nearkit_ivf_list_code(uint8_t *code, const nearkit_ivf_lists *ls, const nea
         memcpy(code, l->codes + row * ls->code_size, ls->code_size);
         return;
     }
-    for (size_t j = 0; j < ls->code_size; j++) code[j] = *code_byte(ls, l, row, j);
+    size_t stride;
+    const uint8_t *at = row_bytes(ls, l, row, &stride);
+    for (size_t j = 0; j < ls->code_size; j++) code[j] = at[j * stride];
 }
 
 
@@ -315,7 +328,10 @@ nearkit_status nearkit_ivf_lists_add(nearkit_ivf_lists *ls, const uint32_t *assi
 /* Moves row `from` of a list to row `to` (to < from). */
 static void move_row(const nearkit_ivf_lists *ls, nearkit_ivf_list *l, uint64_t to, uint64_t from) {
     if (ls->block > 1) {
-        for (size_t j = 0; j < ls->code_size; j++) *code_byte(ls, l, to, j) = *code_byte(ls, l, from, j);
+        size_t to_stride, from_stride;
+        uint8_t *dst = row_bytes(ls, l, to, &to_stride);
+        const uint8_t *src = row_bytes(ls, l, from, &from_stride);
+        for (size_t j = 0; j < ls->code_size; j++) dst[j * to_stride] = src[j * from_stride];
     } else {
         memcpy(l->codes + to * ls->code_size, l->codes + from * ls->code_size, ls->code_size);
     }
@@ -517,10 +533,9 @@ nearkit_status nearkit_ivf_lists_load_by_list(nearkit_ivf_lists *ls, const neark
  * rows zeroed (they may hold rows since removed, which a file should not carry). */
 static void clean_tail(uint8_t *out, const nearkit_ivf_lists *ls, const nearkit_ivf_list *l) {
     uint64_t b = ls->block, full = l->size / b * b, used = l->size - full;
-    size_t rows = nearkit_ivf_list_block_rows(ls, l, full);
-    const uint8_t *tail = l->codes + (size_t)full * ls->code_size;
     memset(out, 0, (size_t)b * ls->code_size);
-    for (size_t j = 0; j < ls->code_size; j++) memcpy(out + j * b, tail + j * rows, (size_t)used);
+    copy_columns(out, b, l->codes + (size_t)full * ls->code_size, nearkit_ivf_list_block_rows(ls, l, full), used,
+                 ls->code_size);
 }
 
 static bool has_partial_block(const nearkit_ivf_lists *ls, const nearkit_ivf_list *l) {
